@@ -1,0 +1,219 @@
+"""From a file's bytes to UTF-8 chunks the parser cores can scan.
+
+Owns everything that happens before tokenizing: unpacking .gz and single-member .zip files
+(with a size cap against decompression bombs), spotting files that are not CSV at all,
+byte-order marks, and transcoding UTF-16/latin-1/cp1252 to UTF-8. Bytes that are invalid in
+the source encoding are kept as invalid UTF-8 (lone surrogates) so the core rejects exactly
+the rows that contain them instead of failing the whole file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from connectbatch.errors import ConfigurationError, ParseError
+
+CHUNK_SIZE = 8 * 1024 * 1024
+DEFAULT_MAX_BYTES = 4 * 1024**3  # after decompression
+
+_MARK_ERRORS = "connectbatch-mark-invalid"
+
+
+def _mark_invalid(err: UnicodeError) -> tuple[str, int]:
+    """Replace undecodable bytes by lone surrogates: they survive transcoding as bytes
+    that are never valid UTF-8, so the core rejects that row with its line number."""
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    bad = err.object[err.start : err.end]
+    return "".join(chr(0xDC00 + b) for b in bad), err.end
+
+
+codecs.register_error(_MARK_ERRORS, _mark_invalid)
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The encoding a file is read in and how it was decided (for messages)."""
+
+    name: str  # a Python codec name, normalised
+    had_bom: bool
+
+    @property
+    def is_utf8(self) -> bool:
+        return self.name == "utf-8"
+
+
+def normalise_encoding(name: str) -> str:
+    try:
+        return codecs.lookup(name).name.replace("_", "-")
+    except LookupError:
+        raise ConfigurationError(
+            f"unknown encoding {name!r}; use e.g. utf-8, utf-16, latin-1 or cp1252"
+        ) from None
+
+
+def detect_encoding(head: bytes, requested: str | None) -> tuple[Encoding, int]:
+    """Pick the encoding from a byte-order mark, else the requested one, else UTF-8.
+
+    A BOM wins over the request: it is written by the program that produced the file,
+    while the request is a connection setting that may be stale. Returns the encoding and
+    the number of BOM bytes to skip.
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return Encoding(name, True), len(bom)
+    name = normalise_encoding(requested) if requested else "utf-8"
+    if name in ("utf-16", "utf-32"):
+        raise ParseError(
+            f"the file has no byte-order mark, so {requested} is ambiguous; "
+            f"use {name}-le or {name}-be"
+        )
+    if name == "utf-8" and not requested:
+        _refuse_bomless_utf16(head)
+    return Encoding(name, False), 0
+
+
+def _refuse_bomless_utf16(head: bytes) -> None:
+    sample = head[:4096]
+    if len(sample) >= 8 and sample.count(0) * 3 > len(sample):
+        even_nuls = sample[0::2].count(0)
+        odd_nuls = sample[1::2].count(0)
+        order = "utf-16-be" if even_nuls > odd_nuls else "utf-16-le"
+        raise ParseError(
+            "the file looks like UTF-16 text without a byte-order mark "
+            f"(every other byte is NUL); set the connection's encoding to {order}"
+        )
+
+
+def utf8_source(
+    payload: BinaryIO | bytes, requested: str | None
+) -> tuple[Encoding, Iterator[bytes | memoryview]]:
+    """The payload's text as UTF-8 chunks (BOM removed), and the encoding it was read in.
+
+    Chunk borders are arbitrary: the core carries incomplete records over. UTF-8 bytes are
+    passed through without a copy; other encodings are transcoded chunk by chunk.
+    """
+    if isinstance(payload, bytes):
+        head = payload[:CHUNK_SIZE]
+    else:
+        head = payload.read(CHUNK_SIZE)
+    encoding, skip = detect_encoding(head, requested)
+    return encoding, _chunks(payload, head, skip, encoding)
+
+
+def _chunks(
+    payload: BinaryIO | bytes, head: bytes, skip: int, encoding: Encoding
+) -> Iterator[bytes | memoryview]:
+    if isinstance(payload, bytes):
+        if encoding.is_utf8:
+            yield memoryview(payload)[skip:]
+            return
+        stream: BinaryIO = io.BytesIO(payload)
+        stream.seek(len(head))
+    else:
+        stream = payload
+    if encoding.is_utf8:
+        yield memoryview(head)[skip:]
+        while chunk := stream.read(CHUNK_SIZE):
+            yield chunk
+        return
+    decoder = codecs.getincrementaldecoder(encoding.name)(errors=_MARK_ERRORS)
+    chunk = head[skip:]
+    while True:
+        final = not chunk
+        text = decoder.decode(chunk, final=final)
+        if text:
+            yield text.encode("utf-8", "surrogatepass")
+        if final:
+            return
+        chunk = stream.read(CHUNK_SIZE)
+
+
+class _CappedReader:
+    """Reads a (decompressing) stream and fails once more than `limit` bytes came out."""
+
+    def __init__(self, inner: BinaryIO, limit: int) -> None:
+        self._inner = inner
+        self._limit = limit
+        self._seen = 0
+
+    def read(self, size: int = CHUNK_SIZE) -> bytes:
+        try:
+            data = self._inner.read(size)
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise ParseError(f"the compressed file is damaged: {exc}") from exc
+        self._seen += len(data)
+        if self._seen > self._limit:
+            raise ParseError(
+                f"the file is larger than the limit of {self._limit:,} bytes "
+                "once decompressed"
+            )
+        return data
+
+
+def open_payload(raw: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES) -> BinaryIO:
+    """Return a stream of the CSV bytes inside `raw`: itself, its gzip content, or the single
+    CSV member of a ZIP archive. Formats that are clearly not CSV get a clear ParseError."""
+    magic = raw.read(8)
+    raw.seek(0)
+    if magic.startswith(b"\x1f\x8b"):
+        return _CappedReader(gzip.GzipFile(fileobj=raw, mode="rb"), max_bytes)  # type: ignore[return-value]
+    if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
+        return _open_zip_member(raw, max_bytes)
+    if magic.startswith(b"%PDF"):
+        raise ParseError("this is a PDF document, not a CSV file")
+    if magic.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ParseError("this is an old Excel (.xls) workbook; save it as CSV (UTF-8)")
+    size = raw.seek(0, io.SEEK_END)
+    raw.seek(0)
+    if size > max_bytes:
+        raise ParseError(f"the file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+    return raw
+
+
+def _open_zip_member(raw: BinaryIO, max_bytes: int) -> BinaryIO:
+    try:
+        archive = zipfile.ZipFile(raw)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ParseError(f"the ZIP archive is damaged: {exc}") from exc
+    names = archive.namelist()
+    if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+        raise ParseError("this is an Excel (.xlsx) workbook; save it as CSV (UTF-8)")
+    members = [
+        info
+        for info in archive.infolist()
+        if not info.is_dir() and not info.filename.startswith("__MACOSX/")
+    ]
+    if len(members) != 1:
+        listed = ", ".join(m.filename for m in members[:5]) or "nothing"
+        raise ParseError(
+            f"a ZIP archive must hold exactly one CSV file; this one holds {len(members)} "
+            f"({listed})"
+        )
+    member = members[0]
+    if member.flag_bits & 0x1:
+        raise ParseError(f"{member.filename} in the ZIP archive is password-protected")
+    if member.file_size > max_bytes:
+        raise ParseError(
+            f"the file is larger than the limit of {max_bytes:,} bytes once decompressed"
+        )
+    try:
+        inner = archive.open(member)
+    except (NotImplementedError, zipfile.BadZipFile, RuntimeError) as exc:
+        raise ParseError(f"cannot unpack {member.filename}: {exc}") from exc
+    return _CappedReader(inner, max_bytes)  # type: ignore[return-value]

@@ -1,0 +1,29 @@
+"""The ConnectBatch exception hierarchy.
+
+Every error a user can cause derives from ConnectBatchError and also from the builtin it
+resembles, so callers may catch either (`except ValueError` keeps working for ParseError).
+Messages are written for the person who sent or configured the file, not for a developer.
+"""
+
+
+class ConnectBatchError(Exception):
+    """Base of every error ConnectBatch raises on purpose."""
+
+
+class ParseError(ConnectBatchError, ValueError):
+    """A file cannot be used as a whole (wrong header, unknown encoding, not CSV, ...)."""
+
+
+class UnknownDataTypeError(ConnectBatchError, KeyError):
+    """A data type key that the schema registry does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigurationError(ConnectBatchError, ValueError):
+    """A setting or option has a value ConnectBatch cannot use."""
+
+
+class TransportError(ConnectBatchError, OSError):
+    """A transfer to or from a partner's server or mailbox failed."""
