@@ -1,29 +1,28 @@
 """Deterministic generator of realistic call-conversion CSV files.
 
 Why this exists: the parser benchmark and the parser's large-file tests need the *same* bytes every
-time (so numbers are comparable between commits and machines) and those bytes must look like what
+time (so numbers compare between commits and machines), and those bytes must look like what
 call-tracking vendors actually send — mixed ISO 8601 forms, quoted user agents, doubled quotes,
 embedded newlines, sparse optional columns and a small, known share of broken rows.  A synthetic
-file of uniform ``"a","b"`` cells would flatter every parser and test nothing.
+file of uniform cells would flatter every parser and exercise nothing.
 
 Usage::
 
     python bench/generate.py OUT.csv [--rows N] [--seed S]
 
-Design notes (speed): values are drawn column-wise per chunk with ``Random.choices`` from pools
-that are precomputed *already CSV-encoded* (quoted where needed), so the per-row work is a handful
-of list look-ups and one ``",".join``.  Chunks are encoded once and written in large blocks.
+Speed: every value is drawn from a pool precomputed *already CSV-encoded* (quoted where needed).
+Per row only ~15 columns are drawn independently (ids, dates, phones, durations, location); the
+~30 sparse optional columns arrive together as one pre-drawn :class:`_Extras` combination.  So a
+row costs a few list look-ups and one ``",".join``, and chunks are encoded and written in blocks.
 
 Broken rows are placed deterministically: data row ``i`` (0-based, header excluded) is broken when
-``i % BAD_ROW_PERIOD == BAD_ROW_OFFSET``, and its kind is
-``BAD_ROW_KINDS[(i // BAD_ROW_PERIOD) % len(BAD_ROW_KINDS)]`` — see :func:`bad_row_kind`, which
-tests can use to predict the parser's rejects.
+``i % BAD_ROW_PERIOD == BAD_ROW_OFFSET`` (0.5 % of rows); :func:`bad_row_kind` says how, so tests
+can predict exactly which rows a correct parser must reject.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import random
 import sys
@@ -31,9 +30,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-# The 51 columns of the call-conversion spec, in spec order.  Kept here (not imported from the
-# schema registry) so the generator has no dependency on the package it is used to measure.
+# The 51 columns of the call-conversion spec, in spec order.  Kept here rather than imported from
+# the schema registry so the generator does not depend on the package it is used to measure.
 COLUMNS: tuple[str, ...] = (
     "CampaignId",
     "MediaId",
@@ -90,7 +90,7 @@ COLUMNS: tuple[str, ...] = (
 COL: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
 
 BAD_ROW_PERIOD = 200  # one broken row per 200 data rows = 0.5 %
-BAD_ROW_OFFSET = 137  # not 0, so the first data rows are clean (type inference of peers)
+BAD_ROW_OFFSET = 137  # not 0: the first rows stay clean, as peers infer types from them
 BAD_ROW_KINDS: tuple[str, ...] = (
     "campaign_not_integer",  # CampaignId = abc
     "impossible_event_date",  # EventDate = 2026-02-30T10:00:00Z
@@ -103,15 +103,17 @@ BAD_ROW_KINDS: tuple[str, ...] = (
     "invalid_utf8",  # City starts with the bytes ff fe
 )
 
+FORMAT_VERSION = 1  # bump when the bytes for a given (rows, seed) change; caches key on it
 DEFAULT_ROWS = 1_000_000
 DEFAULT_SEED = 42
-CHUNK_ROWS = 50_000  # rows built and written per block (~20 MB)
+CHUNK_ROWS = 50_000  # rows built, encoded and written per block (~20 MB)
+EXTRAS_POOL_SIZE = 1 << 16  # distinct combinations of the sparse optional columns
 
 _MASK128 = (1 << 128) - 1
 
 
 def bad_row_kind(index: int) -> str | None:
-    """Return the kind of breakage of data row ``index`` (0-based, header excluded), or None.
+    """Return how data row ``index`` (0-based, header excluded) is broken, or None if it is valid.
 
     Exposed so tests can compute the exact rejects a correct parser must report.
     """
@@ -121,43 +123,15 @@ def bad_row_kind(index: int) -> str | None:
 
 
 def csv_field(value: str) -> str:
-    """Encode one value as an RFC 4180 field (quoted only when it has to be)."""
+    """Encode one value as an RFC 4180 field, quoted only when it has to be."""
     if any(c in value for c in ',"\r\n'):
         return '"' + value.replace('"', '""') + '"'
     return value
 
 
-def _weighted(pairs: Sequence[tuple[str, int]]) -> list[str]:
-    """Expand ``(value, weight)`` pairs into a flat pool so ``choices`` needs no weights (faster)."""
-    return [csv_field(value) for value, weight in pairs for _ in range(weight)]
+# --- static vocabularies --------------------------------------------------------------------------
 
-
-def _sparse(values: Sequence[str], fill_percent: int) -> list[str]:
-    """Pool where ``fill_percent`` % of draws give one of ``values`` and the rest an empty cell."""
-    encoded = [csv_field(v) for v in values]
-    filled = len(encoded) * fill_percent
-    empty = len(encoded) * (100 - fill_percent)
-    return encoded * fill_percent + [""] * empty if filled else [""]
-
-
-def _session_int(index: int, salt: int) -> int:
-    """Bijective 128-bit mix of the row index: unique, random-looking session ids without a set.
-
-    Every step (xor with a right shift, multiplication by an odd constant mod 2**128) is a
-    bijection, so distinct rows can never collide.
-    """
-    x = (index ^ salt) & _MASK128
-    x ^= x >> 67
-    x = (x * 0x9E3779B97F4A7C15F39CC0605CEDC835) & _MASK128
-    x ^= x >> 59
-    x = (x * 0xC2B2AE3D27D4EB4F165667B19E3779F9) & _MASK128
-    x ^= x >> 71
-    return x
-
-
-# --- static vocabularies -----------------------------------------------------------------------
-
-# (name, weight, recording host)
+# (name, weight, recording URL prefix)
 _PROVIDERS: tuple[tuple[str, int, str], ...] = (
     ("Invoca", 30, "recordings.invoca.net"),
     ("CallRail", 25, "app.callrail.com/calls"),
@@ -169,7 +143,8 @@ _PROVIDERS: tuple[tuple[str, int, str], ...] = (
     ("WhatConverts", 3, "app.whatconverts.com/recording"),
 )
 
-# (country, city, region, first zip or "" , area codes, weight)
+# (country, city, region, first zip (0 = none), area codes, weight).  New England, New Jersey and
+# Puerto Rico give zips with leading zeros.
 _LOCATIONS: tuple[tuple[str, str, str, int, tuple[str, ...], int], ...] = (
     ("US", "New York", "NY", 10001, ("212", "646", "917"), 60),
     ("US", "Los Angeles", "CA", 90001, ("213", "310", "323"), 45),
@@ -215,23 +190,25 @@ _LOCATIONS: tuple[tuple[str, str, str, int, tuple[str, ...], int], ...] = (
     ("GB", "Edinburgh", "Scotland", 0, ("131",), 1),
 )
 
+# Most contain "(KHTML, like Gecko)", so most UserAgent cells end up quoted.
 _USER_AGENTS: tuple[str, ...] = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",
-    "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/123.0.6312.99 Mobile Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.67",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",  # noqa: E501
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",  # noqa: E501
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.82 Mobile Safari/537.36",  # noqa: E501
+    "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/123.0.6312.99 Mobile Safari/537.36",  # noqa: E501
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",  # noqa: E501
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.67",  # noqa: E501
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",  # noqa: E501
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",  # noqa: E501
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
     "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 14; SM-A546U) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/460.0.0.48.109;FBBV/585432016]",
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36 Instagram 327.1.0.40.94",
+    "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1",  # noqa: E501
+    "Mozilla/5.0 (Linux; Android 14; SM-A546U) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Mobile Safari/537.36",  # noqa: E501
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/460.0.0.48.109;FBBV/585432016]",  # noqa: E501
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36 Instagram 327.1.0.40.94",  # noqa: E501
 )
 
+# The 8 spec values, mostly ANSWER, some in lower or title case, some empty (default ANSWER).
 _STATUSES: tuple[tuple[str, int], ...] = (
     ("ANSWER", 850),
     ("answer", 25),
@@ -246,18 +223,21 @@ _STATUSES: tuple[tuple[str, int], ...] = (
     ("CONGESTION", 6),
     ("UNKNOWN_CALLERID", 6),
 )
-_ANSWERED = frozenset({"ANSWER", "answer", "Answer", ""})
+_ANSWERED = frozenset({"ANSWER", "answer", "Answer", ""})  # only these have talk time
 
-# EventDate shapes: (kind, weight).  Rendered in _Pools.event_date.
+# EventDate shapes (rendered by _event_date) and their weights.
 _DATE_FORMS: tuple[tuple[str, int], ...] = (
-    ("Z", 80),
-    ("+02:00", 4),
-    ("-05:00", 5),
-    ("frac3Z", 5),
-    ("frac6-05:00", 1),
-    ("space", 4),
-    ("spaceZ", 1),
+    ("Z", 80),  # 2026-03-01T14:05:09Z
+    ("+02:00", 4),  # 2026-03-01T14:05:09+02:00
+    ("-05:00", 5),  # 2026-03-01T14:05:09-05:00
+    ("frac3Z", 5),  # 2026-03-01T14:05:09.123Z
+    ("frac6-05:00", 1),  # 2026-03-01T14:05:09.123456-05:00
+    ("space", 4),  # 2026-03-01 14:05:09  (no offset: UTC by convention)
+    ("spaceZ", 1),  # 2026-03-01 14:05:09Z
 )
+_HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 20, 18, 18, 18, 17, 15, 12, 9, 7, 5, 4, 2, 1)
+_FIRST_DAY = 20454  # 2026-01-01 as days since 1970-01-01
+_DAYS = 90  # 2026-01-01 .. 2026-03-31
 
 _PROMO_DESCRIPTIONS: tuple[str, ...] = (
     "Google Ads - Brand",
@@ -271,6 +251,7 @@ _PROMO_DESCRIPTIONS: tuple[str, ...] = (
     "TV spot 30s",
 )
 
+# Agent notes (CustomCallEvent1Value): commas, doubled quotes and, rarely, an embedded newline.
 _NOTES: tuple[tuple[str, int], ...] = (
     ("Callback requested", 30),
     ("Callback requested, after 5pm", 20),
@@ -280,19 +261,67 @@ _NOTES: tuple[tuple[str, int], ...] = (
     ("Caller asked about financing.\nWants a call back on Tuesday.", 2),
 )
 
+_SUB_IDS: tuple[str, ...] = (
+    "fb_spring",
+    "gads_brand",
+    "gads_generic",
+    "newsletter_0312",
+    "tiktok_ugc",
+    "partner-123",
+    "yt_preroll",
+)
 
-# One sparse-column combination per row, pre-drawn; see _chunk_lines.  Order matters.
-_Extras = tuple[
-    str, str, int, int, bool, bool, bool, str, bool, str, bool, bool, bool, str, str, str, str,
-    str, str, tuple[str, ...], str, str, str, str, str, str, tuple[str, ...], bool, str,
-    tuple[str, ...], bool,
-]
-EXTRAS_POOL_SIZE = 1 << 16
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+# --- pools ----------------------------------------------------------------------------------------
+
+
+class _Extras(NamedTuple):
+    """One pre-drawn combination of the sparse columns (and small per-row picks).
+
+    A NamedTuple documents the order while still unpacking positionally, at tuple speed.
+    """
+
+    frac3: str
+    frac6: str
+    area_pick: int  # which of the location's area codes
+    zip_pick: int  # which of the location's zips
+    call_decimal: bool  # CallDuration written as "63.0"
+    talk_decimal: bool  # TalkDuration written as "63.0"
+    ivr_on: bool
+    ad_id: str
+    caller_country_on: bool  # CallerPhoneNumberCountry filled for US callers
+    called_country: str
+    country_on: bool
+    city_on: bool  # City and Region
+    zip_on: bool  # US only
+    sub1: str
+    sub2: str
+    sub3: str
+    click_id: str
+    repeat_caller: str
+    phone_type: str
+    keys: tuple[str, str, str, str, str]  # Keypresses, Key1..Key4
+    traffic_source: str
+    opt_in_sms: str
+    user_agent: str
+    disposition: str
+    sale_amount: str
+    reference_id: str
+    conversion_events: tuple[str, str, str, str, str, str]  # 3 names, then 3 values
+    vendor_event_on: bool
+    promo: str
+    call_events: tuple[str, str, str, str, str, str]  # 3 names, then 3 values
+    recording_on: bool
+
+
+_Location = tuple[str, str, str, list[str], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
 class _Pools:
-    """Precomputed, CSV-encoded value pools, drawn from a seeded RNG once per file."""
+    """Precomputed, CSV-encoded value pools, drawn from the seeded RNG once per file."""
 
     campaigns: list[str]
     campaign_index: list[int]
@@ -307,7 +336,7 @@ class _Pools:
     provider_names: list[str]
     recording_hosts: list[str]
     location_index: list[int]
-    locations: list[tuple[str, str, str, list[str], tuple[str, ...]]]
+    locations: list[_Location]
     seven_digits: list[str]
     called_numbers: list[str]
     call_durations: list[int]
@@ -317,206 +346,199 @@ class _Pools:
     session_salt: int
 
 
-def _percent_flags(percent: int) -> list[bool]:
+def _weighted(pairs: Sequence[tuple[str, int]]) -> list[str]:
+    """Expand ``(value, weight)`` pairs into a flat pool, so ``choices`` needs no weights."""
+    return [csv_field(value) for value, weight in pairs for _ in range(weight)]
+
+
+def _sparse(values: Sequence[str], fill_percent: int) -> list[str]:
+    """Pool in which ``fill_percent`` % of draws give one of ``values`` and the rest ``""``."""
+    encoded = [csv_field(v) for v in values]
+    return encoded * fill_percent + [""] * (len(encoded) * (100 - fill_percent))
+
+
+def _flags(percent: int) -> list[bool]:
     """Pool of 100 booleans, ``percent`` of them True."""
     return [True] * percent + [False] * (100 - percent)
 
 
+def _civil_from_days(z: int) -> tuple[int, int, int]:
+    """Days since 1970-01-01 → (year, month, day) (H. Hinnant's algorithm, exact)."""
+    z += 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (yoe + era * 400 + (m <= 2), m, d)
+
+
 def _amount_text(cents: int, style: int) -> str:
-    """Render an amount the way vendors do: ``12.50``, ``12.5``, ``45``, ``$45.00``, ``1,234.50``."""
+    """Render an amount as vendors do: ``12.50``, ``1,234.50``, ``12.5``, ``$45.00``, ``45``."""
     units, rest = divmod(cents, 100)
-    if units >= 1000 and style < 6:
-        return f"{units:,}.{rest:02d}"
-    if style < 6:
-        return f"{units}.{rest:02d}"
-    if style == 6:
-        return f"{units}.{rest:02d}".rstrip("0").rstrip(".") or "0"
-    if style in (7, 8):
+    if style < 6:  # 60 %
+        return f"{units:,}.{rest:02d}" if units >= 1000 else f"{units}.{rest:02d}"
+    if style == 6:  # 10 %
+        return f"{units}.{rest:02d}".rstrip("0").rstrip(".")
+    if style < 9:  # 20 %
         return f"${units:,}.{rest:02d}"
-    return str(units)
+    return str(units)  # 10 %
+
+
+def _build_extras(rng: random.Random) -> list[_Extras]:
+    """Draw ``EXTRAS_POOL_SIZE`` combinations of the sparse columns, each column independently."""
+    k = EXTRAS_POOL_SIZE
+    ch = rng.choices
+    ad_ids = [str(a) for a in rng.sample(range(100000, 9999999), 800)]
+    sub_values = [*_SUB_IDS, *(f"sub_{rng.randrange(10000):04d}" for _ in range(300))]
+    click_ids = ["".join(rng.choices(_B62, k=22)) for _ in range(20_000)]
+    keys: list[tuple[str, str, str, str, str]] = [
+        *[("", "", "", "", "")] * 85,
+        *[("1", "Sales", "", "", "")] * 6,
+        *[("2", "Support", "", "", "")] * 4,
+        *[("1|3", "Sales", "Financing", "", "")] * 2,
+        *[("2|0|1", "Support", "Operator", "Sales", "")] * 2,
+        ("3|1|2|0", "Billing", "Sales", "Support", "Operator"),
+    ]
+    amounts = [
+        csv_field(_amount_text(max(100, int(rng.lognormvariate(9.0, 1.2))), rng.randrange(10)))
+        for _ in range(4000)
+    ]
+    maybe_later = csv_field('Customer said "maybe later"')
+    conversion_events: list[tuple[str, str, str, str, str, str]] = [
+        *[("", "", "", "", "", "")] * 88,
+        *[("plan", "", "", "Premium", "", "")] * 4,
+        *[("plan", "", "", "Basic", "", "")] * 4,
+        *[("plan", "term", "", "Premium", "12 months", "")] * 2,
+        *[("plan", "term", "note", "Basic", "24 months", maybe_later)] * 2,
+    ]
+    notes = _weighted(_NOTES)
+    call_events: list[tuple[str, str, str, str, str, str]] = [
+        *[("", "", "", "", "", "")] * (19 * len(notes)),
+        *[("Notes", "", "", note, "", "") for note in notes],
+    ]
+    traffic = (("google", 20), ("bing", 5), ("facebook", 8), ("direct", 5), ("email", 3), ("", 59))
+    dispositions = (
+        ("Sale", 10),
+        ("Lead", 15),
+        ("Qualified Call", 10),
+        ("Appointment Set", 5),
+        ("Not Interested", 5),
+        ("", 55),
+    )
+    columns = (
+        ch([f".{i:03d}" for i in range(1000)], k=k),
+        ch([f".{rng.randrange(1_000_000):06d}" for _ in range(1000)], k=k),
+        ch(range(6), k=k),
+        ch(range(10), k=k),
+        ch(_flags(3), k=k),
+        ch(_flags(3), k=k),
+        ch(_flags(35), k=k),
+        ch(_sparse(ad_ids, 60), k=k),
+        ch(_flags(55), k=k),
+        ch(_weighted((("US", 50), ("", 48), ("CA", 2))), k=k),
+        ch(_flags(70), k=k),
+        ch(_flags(75), k=k),
+        ch(_flags(80), k=k),
+        ch(_sparse(sub_values, 40), k=k),
+        ch(_sparse(sub_values, 20), k=k),
+        ch(_sparse(sub_values, 8), k=k),
+        ch(_sparse(click_ids, 45), k=k),
+        ch(_weighted((("New", 40), ("Repeat", 15), ("", 45))), k=k),
+        ch(_weighted((("mobile", 35), ("landline", 12), ("voip", 3), ("", 50))), k=k),
+        ch(keys, k=k),
+        ch(_weighted(traffic), k=k),
+        ch(_weighted((("true", 5), ("false", 10), ("", 85))), k=k),
+        ch(_sparse(_USER_AGENTS, 75), k=k),
+        ch(_weighted(dispositions), k=k),
+        ch(_sparse(amounts, 35), k=k),
+        ch(_sparse([f"DC-{rng.randrange(100000):05d}" for _ in range(500)], 20), k=k),
+        ch(conversion_events, k=k),
+        ch(_flags(60), k=k),
+        ch(_sparse(_PROMO_DESCRIPTIONS, 30), k=k),
+        ch(call_events, k=k),
+        ch(_flags(85), k=k),
+    )
+    return [_Extras._make(values) for values in zip(*columns, strict=True)]
 
 
 def _build_pools(rng: random.Random) -> _Pools:
-    """Draw every vocabulary the rows are sampled from; all randomness is from ``rng``."""
-    campaign_ids = rng.sample(range(1000, 99999), 40)
-    campaigns = [str(c) for c in campaign_ids]
+    """Draw every vocabulary the rows are sampled from; all randomness comes from ``rng``."""
+    campaigns = [str(c) for c in rng.sample(range(1000, 99999), 40)]
     # A few big campaigns and a long tail (weight ~ 1/rank).
     campaign_index = [i for i in range(len(campaigns)) for _ in range(max(1, 120 // (i + 1)))]
-    tracker_ids = rng.sample(range(10000, 99999), 3 * len(campaigns))
+    tracker_ids = [str(t) for t in rng.sample(range(10000, 99999), 3 * len(campaigns))]
     trackers = [
-        (str(tracker_ids[3 * i]), str(tracker_ids[3 * i + 1]), str(tracker_ids[3 * i + 2]))
+        (tracker_ids[3 * i], tracker_ids[3 * i + 1], tracker_ids[3 * i + 2])
         for i in range(len(campaigns))
     ]
     media = [str(m) for m in rng.sample(range(100000, 9999999), 4000)]
-    media = media[:200] * 10 + media  # a few hundred very active partners
 
-    start = 20454  # 2026-01-01 as days since 1970-01-01
     days = []
-    for d in range(90):  # 2026-01-01 .. 2026-03-31
-        y, m, dd = _civil_from_days(start + d)
+    for d in range(_DAYS):
+        y, m, dd = _civil_from_days(_FIRST_DAY + d)
         days.append(f"{y:04d}-{m:02d}-{dd:02d}")
-    hour_weights = (1, 1, 1, 1, 1, 2, 4, 8, 14, 18, 20, 20, 18, 18, 18, 17, 15, 12, 9, 7, 5, 4, 2, 1)
-    hours = [f"{h:02d}" for h, w in enumerate(hour_weights) for _ in range(w)]
-    minsec = [f":{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
-    frac3 = [f".{i:03d}" for i in range(1000)]
-    frac6 = [f".{rng.randrange(1_000_000):06d}" for _ in range(1000)]
-    date_forms = [kind for kind, w in _DATE_FORMS for _ in range(w)]
 
-    provider_index = [i for i, (_, w, _) in enumerate(_PROVIDERS) for _ in range(w)]
-    provider_names = [p[0] for p in _PROVIDERS]
-    recording_hosts = [p[2] for p in _PROVIDERS]
-
-    locations = []
-    location_index = []
+    locations: list[_Location] = []
+    location_index: list[int] = []
     for i, (country, city, region, zip0, areas, weight) in enumerate(_LOCATIONS):
-        zips = [f"{zip0 + k:05d}" for k in range(0, 20, 2)] if zip0 else [""]
+        zips = [f"{zip0 + 2 * z:05d}" for z in range(10)] if zip0 else [""] * 10
         locations.append((country, csv_field(city), csv_field(region), zips, areas))
         location_index.extend([i] * weight)
-    seven_digits = [f"{rng.randrange(200, 1000)}{rng.randrange(10000):04d}" for _ in range(50_000)]
+
+    toll_free = ("800", "888", "877", "866", "855")
+    local = ("212", "312", "415", "512", "617", "713")
     called_numbers = [
-        f"+1{rng.choice(('800', '888', '877', '866', '855'))}{rng.randrange(2000000, 9999999)}"
-        for _ in range(800)
-    ] + [f"+1{rng.choice(('212', '312', '415', '512', '617', '713'))}{rng.randrange(2000000, 9999999)}" for _ in range(1200)]
-
-    call_durations = [min(3600, max(1, int(rng.lognormvariate(5.0, 0.9)))) for _ in range(20_000)]
-    talk_percent = [min(100, max(0, int(rng.gauss(82, 12)))) for _ in range(1000)]
-
-    ad_ids = [str(a) for a in rng.sample(range(100000, 9999999), 800)]
-    sparse_ad_ids = ad_ids * 6 + [""] * 4 * len(ad_ids)
-
-    sub_values = [
-        "fb_spring",
-        "gads_brand",
-        "gads_generic",
-        "newsletter_0312",
-        "tiktok_ugc",
-        "partner-123",
-        "yt_preroll",
-    ] + [f"sub_{rng.randrange(10000):04d}" for _ in range(300)]
-    click_ids = [_click_id(rng) for _ in range(20_000)]
-    keys = (
-        [("", "", "", "", "")] * 85
-        + [("1", "Sales", "", "", "")] * 6
-        + [("2", "Support", "", "", "")] * 4
-        + [("1|3", "Sales", "Financing", "", "")] * 2
-        + [("2|0|1", "Support", "Operator", "Sales", "")] * 2
-        + [("3|1|2|0", "Billing", "Sales", "Support", "Operator")] * 1
-    )
-    cents = [max(100, int(rng.lognormvariate(9.0, 1.2))) for _ in range(4000)]
-    amounts = [csv_field(_amount_text(c, rng.randrange(10))) for c in cents]
-    sale_amounts = amounts * 35 + [""] * 65 * len(amounts)
-    reference_ids = _sparse([f"DC-{rng.randrange(100000):05d}" for _ in range(500)], 20)
-    conversion_events = (
-        [("", "", "", "", "", "")] * 88
-        + [("plan", "", "", "Premium", "", "")] * 4
-        + [("plan", "", "", "Basic", "", "")] * 4
-        + [("plan", "term", "", "Premium", "12 months", "")] * 2
-        + [("plan", "term", "note", "Basic", "24 months", csv_field('Customer said "maybe later"'))] * 2
-    )
-    notes = _weighted(_NOTES)
-    call_events = [("", "", "", "", "", "")] * (len(notes) * 19) + [
-        ("Notes", "", "", n, "", "") for n in notes
+        f"+1{rng.choice(toll_free if n < 800 else local)}{rng.randrange(2000000, 9999999)}"
+        for n in range(2000)
     ]
-    # Independent draws for every sparse column, zipped into EXTRAS_POOL_SIZE combinations.
-    k = EXTRAS_POOL_SIZE
-    ch = rng.choices
-    extras: list[_Extras] = list(
-        zip(
-            ch(frac3, k=k),
-            ch(frac6, k=k),
-            ch(range(6), k=k),  # which of the location's area codes
-            ch(range(10), k=k),  # which of the location's zips
-            ch(_percent_flags(3), k=k),  # CallDuration written as "63.0"
-            ch(_percent_flags(3), k=k),  # TalkDuration written as "63.0"
-            ch(_percent_flags(35), k=k),  # IvrDuration present
-            ch(sparse_ad_ids, k=k),
-            ch(_percent_flags(55), k=k),  # CallerPhoneNumberCountry filled for US callers
-            ch(_weighted((("US", 50), ("", 48), ("CA", 2))), k=k),
-            ch(_percent_flags(70), k=k),  # Country present
-            ch(_percent_flags(75), k=k),  # City + Region present
-            ch(_percent_flags(80), k=k),  # Zip present (US only)
-            ch(_sparse(sub_values, 40), k=k),
-            ch(_sparse(sub_values, 20), k=k),
-            ch(_sparse(sub_values, 8), k=k),
-            ch(click_ids * 45 + [""] * 55 * len(click_ids), k=k),
-            ch(_weighted((("New", 40), ("Repeat", 15), ("", 45))), k=k),
-            ch(_weighted((("mobile", 35), ("landline", 12), ("voip", 3), ("", 50))), k=k),
-            ch(keys, k=k),
-            ch(
-                _weighted(
-                    (("google", 20), ("bing", 5), ("facebook", 8), ("direct", 5), ("email", 3), ("", 59))
-                ),
-                k=k,
-            ),
-            ch(_weighted((("true", 5), ("false", 10), ("", 85))), k=k),
-            ch([csv_field(u) for u in _USER_AGENTS] * 75 + [""] * 25 * len(_USER_AGENTS), k=k),
-            ch(
-                _weighted(
-                    (
-                        ("Sale", 10),
-                        ("Lead", 15),
-                        ("Qualified Call", 10),
-                        ("Appointment Set", 5),
-                        ("Not Interested", 5),
-                        ("", 55),
-                    )
-                ),
-                k=k,
-            ),
-            ch(sale_amounts, k=k),
-            ch(reference_ids, k=k),
-            ch(conversion_events, k=k),
-            ch(_percent_flags(60), k=k),  # VendorEventId present
-            ch(_sparse(_PROMO_DESCRIPTIONS, 30), k=k),
-            ch(call_events, k=k),
-            ch(_percent_flags(85), k=k),  # CallRecording present
-        )
-    )
     return _Pools(
         campaigns=campaigns,
         campaign_index=campaign_index,
         trackers=trackers,
         tracker_slot=[0] * 6 + [1] * 3 + [2],
-        media=media,
+        media=media[:200] * 10 + media,  # a couple of hundred very active partners
         days=days,
-        hours=hours,
-        minsec=minsec,
-        date_forms=date_forms,
-        provider_index=provider_index,
-        provider_names=provider_names,
-        recording_hosts=recording_hosts,
+        hours=[f"{h:02d}" for h, w in enumerate(_HOUR_WEIGHTS) for _ in range(w)],
+        minsec=[f":{m:02d}:{s:02d}" for m in range(60) for s in range(60)],
+        date_forms=[form for form, w in _DATE_FORMS for _ in range(w)],
+        provider_index=[i for i, (_, w, _) in enumerate(_PROVIDERS) for _ in range(w)],
+        provider_names=[p[0] for p in _PROVIDERS],
+        recording_hosts=[p[2] for p in _PROVIDERS],
         location_index=location_index,
         locations=locations,
-        seven_digits=seven_digits,
+        seven_digits=[
+            f"{rng.randrange(200, 1000)}{rng.randrange(10000):04d}" for _ in range(50_000)
+        ],
         called_numbers=called_numbers,
-        call_durations=call_durations,
-        talk_percent=talk_percent,
+        call_durations=[
+            min(3600, max(1, int(rng.lognormvariate(5.0, 0.9)))) for _ in range(20_000)
+        ],
+        talk_percent=[min(100, max(0, int(rng.gauss(82, 12)))) for _ in range(1000)],
         statuses=_weighted(_STATUSES),
-        extras=extras,
+        extras=_build_extras(rng),
         session_salt=rng.getrandbits(128),
     )
 
 
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# --- rows -----------------------------------------------------------------------------------------
 
 
-def _click_id(rng: random.Random) -> str:
-    """A 22-character base62 token shaped like an impact.com click id."""
-    return "".join(rng.choices(_B62, k=22))
+def _session_int(index: int, salt: int) -> int:
+    """Bijective 128-bit mix of the row index: unique, random-looking session ids without a set.
 
-
-def _civil_from_days(z: int) -> tuple[int, int, int]:
-    """Days since 1970-01-01 → (year, month, day); avoids datetime in a hot path and is exact."""
-    z += 719468
-    era = (z if z >= 0 else z - 146096) // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    y = yoe + era * 400
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + 3 if mp < 10 else mp - 9
-    return (y + (m <= 2), m, d)
+    Each step (xor with a right shift; multiplication by an odd constant mod 2**128) is a
+    bijection, so two rows can never get the same id.
+    """
+    x = (index ^ salt) & _MASK128
+    x ^= x >> 67
+    x = (x * 0x9E3779B97F4A7C15F39CC0605CEDC835) & _MASK128
+    x ^= x >> 59
+    x = (x * 0xC2B2AE3D27D4EB4F165667B19E3779F9) & _MASK128
+    x ^= x >> 71
+    return x
 
 
 def _event_date(form: str, day: str, hour: str, minsec: str, frac3: str, frac6: str) -> str:
@@ -534,8 +556,8 @@ def _event_date(form: str, day: str, hour: str, minsec: str, frac3: str, frac6: 
     return f"{day}T{hour}{minsec}{form}"  # "+02:00" / "-05:00"
 
 
-def _corrupt(row: list[str], kind: str) -> list[str]:
-    """Apply one deterministic kind of breakage to an otherwise valid row."""
+def _corrupt(row: list[str], kind: str) -> None:
+    """Apply one kind of breakage (see ``BAD_ROW_KINDS``) to an otherwise valid row, in place."""
     if kind == "campaign_not_integer":
         row[COL["CampaignId"]] = "abc"
     elif kind == "impossible_event_date":
@@ -555,18 +577,14 @@ def _corrupt(row: list[str], kind: str) -> list[str]:
     elif kind == "missing_field":
         del row[COL["AdId"]]
     elif kind == "invalid_utf8":
-        # Lone surrogates become the raw bytes ff fe when encoded with "surrogateescape".
+        # Lone surrogates become the raw bytes ff fe under the "surrogateescape" encoder.
         row[COL["City"]] = "\udcff\udcfe" + (row[COL["City"]] or "Springfield")
-    return row
+    else:
+        raise ValueError(f"unknown bad-row kind {kind!r}")
 
 
 def _chunk_lines(p: _Pools, rng: random.Random, start: int, n: int) -> list[str]:
-    """Build ``n`` CSV lines for data rows ``start .. start + n - 1`` (no trailing newlines).
-
-    Only the columns that carry the analytically interesting variety (keys, dates, durations,
-    phones, locations) are drawn per row; the ~30 sparse optional columns come as one pre-drawn
-    tuple from ``p.extras``, which is what keeps the generator fast.
-    """
+    """Build the CSV lines (without newlines) of data rows ``start .. start + n - 1``."""
     ch = rng.choices
     camp = ch(p.campaign_index, k=n)
     slot = ch(p.tracker_slot, k=n)
@@ -593,11 +611,13 @@ def _chunk_lines(p: _Pools, rng: random.Random, start: int, n: int) -> list[str]
         c = camp[j]
         country, city, region, zips, areas = locations[loc[j]]
         (
-            frac3, frac6, area_pick, zip_pick, dec_call, dec_talk, ivr_on, ad, caller_cc_on,
-            called_cc, country_on, city_on, zip_on, sub1, sub2, sub3, click, repeat, phone_type,
-            keys, traffic, sms, ua, disp, amount, ref, conv, vendor_on, promo, call_ev, rec_on,
-        ) = extras[j]
-        h = "%032x" % _session_int(i, salt)
+            frac3, frac6, area_pick, zip_pick, call_decimal, talk_decimal, ivr_on, ad_id,
+            caller_country_on, called_country, country_on, city_on, zip_on, sub1, sub2, sub3,
+            click_id, repeat_caller, phone_type, keys, traffic_source, opt_in_sms, user_agent,
+            disposition, sale_amount, reference_id, conversion_events, vendor_event_on, promo,
+            call_events, recording_on,
+        ) = extras[j]  # fmt: skip
+        h = f"{_session_int(i, salt):032x}"
         pv = prov[j]
         if country == "GB":
             caller = f"+44{areas[0]}{seven[j]}"
@@ -616,35 +636,35 @@ def _chunk_lines(p: _Pools, rng: random.Random, start: int, n: int) -> list[str]
             f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}",
             caller,
             called[j],
-            f"{cd}.0" if dec_call else str(cd),
-            f"{td}.0" if dec_talk else str(td),
-            ad,
+            f"{cd}.0" if call_decimal else str(cd),
+            f"{td}.0" if talk_decimal else str(td),
+            ad_id,
             st,
-            country if (caller_cc_on or not us) else "",
-            called_cc,
+            country if (caller_country_on or not us) else "",
+            called_country,
             sub1,
             sub2,
             sub3,
-            click,
+            click_id,
             country if country_on else "",
             city if city_on else "",
             region if city_on else "",
-            zips[zip_pick] if (us and zip_on) else "",
-            repeat,
+            zips[zip_pick] if zip_on else "",
+            repeat_caller,
             phone_type,
-            f"https://{hosts[pv]}/{h}.mp3" if rec_on else "",
+            f"https://{hosts[pv]}/{h}.mp3" if recording_on else "",
             str(min(cd - td, 45)) if ivr_on else "",
             *keys,
-            traffic,
-            sms,
-            ua,
-            disp,
-            amount,
-            ref,
-            *conv,
-            f"{names[pv][:3].lower()}_{h[12:28]}" if vendor_on else "",
+            traffic_source,
+            opt_in_sms,
+            user_agent,
+            disposition,
+            sale_amount,
+            reference_id,
+            *conversion_events,
+            f"{names[pv][:3].lower()}_{h[12:28]}" if vendor_event_on else "",
             promo,
-            *call_ev,
+            *call_events,
         ]
         if i % BAD_ROW_PERIOD == BAD_ROW_OFFSET:
             _corrupt(row, BAD_ROW_KINDS[(i // BAD_ROW_PERIOD) % len(BAD_ROW_KINDS)])
@@ -652,13 +672,14 @@ def _chunk_lines(p: _Pools, rng: random.Random, start: int, n: int) -> list[str]
     return lines
 
 
-def generate(path: str | os.PathLike[str], rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> None:
-    """Write ``rows`` data rows (plus header) of call-conversion CSV to ``path``, LF line endings.
+def generate(
+    path: str | os.PathLike[str], rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED
+) -> None:
+    """Write a header plus ``rows`` data rows of call-conversion CSV (LF line endings) to ``path``.
 
-    The output depends only on ``(rows, seed)`` (and the Python version's ``random`` module, which
-    is stable across CPython 3.x releases), so cached files and test fixtures are reproducible.
-    The file is written to ``path + ".tmp"`` and renamed, so an interrupted run never leaves a
-    truncated file that a cache would mistake for a complete one.
+    The bytes depend only on ``(rows, seed)`` (given CPython's ``random``), so cached benchmark
+    files and test fixtures are reproducible.  Writing goes to ``<path>.tmp`` and is renamed at the
+    end, so an interrupted run never leaves a truncated file that a cache would take as complete.
     """
     if rows < 0:
         raise ValueError(f"rows must be >= 0, got {rows}")
@@ -669,9 +690,8 @@ def generate(path: str | os.PathLike[str], rows: int = DEFAULT_ROWS, seed: int =
     with open(tmp, "wb", buffering=1 << 22) as out:
         out.write((",".join(COLUMNS) + "\n").encode("ascii"))
         for start in range(0, rows, CHUNK_ROWS):
-            n = min(CHUNK_ROWS, rows - start)
-            lines = _chunk_lines(pools, rng, start, n)
-            lines.append("")  # final newline after the chunk's last row
+            lines = _chunk_lines(pools, rng, start, min(CHUNK_ROWS, rows - start))
+            lines.append("")  # so the block ends with a newline
             out.write("\n".join(lines).encode("utf-8", "surrogateescape"))
     os.replace(tmp, target)
 
@@ -679,20 +699,24 @@ def generate(path: str | os.PathLike[str], rows: int = DEFAULT_ROWS, seed: int =
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Write a deterministic call-conversion CSV file.")
     parser.add_argument("out", type=Path, help="output CSV path")
-    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS, help=f"data rows (default {DEFAULT_ROWS:,})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"RNG seed (default {DEFAULT_SEED})")
+    parser.add_argument(
+        "--rows", type=int, default=DEFAULT_ROWS, help=f"data rows (default {DEFAULT_ROWS:,})"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"RNG seed (default {DEFAULT_SEED})"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """CLI entry point; reports size and speed on stderr so stdout stays clean for pipelines."""
+    """CLI entry point; reports size and speed on stderr so stdout stays clean."""
     args = _parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     generate(args.out, args.rows, args.seed)
     elapsed = time.perf_counter() - t0
     size = args.out.stat().st_size
-    per_row = size / args.rows if args.rows else math.nan
+    per_row = size / args.rows if args.rows else 0.0
     print(
         f"wrote {args.out}: {args.rows:,} rows, {size / 1e6:.1f} MB ({per_row:.0f} B/row) "
         f"in {elapsed:.1f} s ({args.rows / elapsed:,.0f} rows/s)",
