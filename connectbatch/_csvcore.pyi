@@ -1,0 +1,20 @@
+"""Typed surface of the Cython parser core (same interface as connectbatch._refcore)."""
+
+from connectbatch.csvplan import CoreOutput, Plan
+
+HEADER_OK: int
+HEADER_INCOMPLETE: int
+HEADER_EMPTY: int
+HEADER_UNTERMINATED: int
+HEADER_JUNK: int
+
+def read_header(
+    data: bytes | bytearray | memoryview, delimiter: int, final: bool
+) -> tuple[int, list[bytes], int, int, int]: ...
+
+class Parser:
+    def __init__(self, plan: Plan, first_line: int) -> None: ...
+    @property
+    def rows(self) -> int: ...
+    def feed(self, data: bytes | bytearray | memoryview, final: bool) -> None: ...
+    def finish(self) -> CoreOutput: ...
