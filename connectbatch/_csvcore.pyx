@@ -157,11 +157,44 @@ cdef inline uint64_t _zero_bytes(uint64_t v) noexcept nogil:
     return (v - <uint64_t>ONES) & ~v & <uint64_t>HIGHS
 
 
-cdef inline bint _plain8(uint64_t w, uint64_t stop) noexcept nogil:
-    """True when none of 8 bytes is `stop` (delimiter or quote, broadcast), CR, LF, NUL or
-    non-ASCII: the common case, skipped a word at a time instead of a byte at a time."""
-    return (_zero_bytes(w ^ stop) | _zero_bytes(w ^ (<uint64_t>ONES * CR))
-            | _zero_bytes(w ^ (<uint64_t>ONES * LF)) | _zero_bytes(w) | (w & <uint64_t>HIGHS)) == 0
+cdef extern from *:
+    """
+    #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    #define CB_SWAR 1
+    static inline int cb_ctz64(unsigned long long x) { return __builtin_ctzll(x); }
+    #else
+    #define CB_SWAR 0
+    static inline int cb_ctz64(unsigned long long x) { return 0; }
+    #endif
+    """
+    const int CB_SWAR
+    int cb_ctz64(unsigned long long x) noexcept nogil
+
+
+cdef inline Py_ssize_t _skip_plain(const unsigned char* p, Py_ssize_t n, Py_ssize_t pos,
+                                   uint64_t stop, const uint8_t* cls) noexcept nogil:
+    """Position of the first byte at or after `pos` that is `stop` (delimiter or quote,
+    broadcast to 8 bytes), CR, LF, NUL or non-ASCII; n if none.
+
+    Eight bytes at a time: each test marks special bytes in its lowest set bit exactly
+    (borrows only spoil bits above a true hit), so the lowest bit of the union is the first
+    special byte on little-endian machines. Elsewhere the byte loop does all the work.
+    """
+    cdef uint64_t w, m
+    if pos < n and cls[p[pos]] != 0:  # empty fields are common: no word test for them
+        return pos
+    if CB_SWAR:
+        while pos + 8 <= n:
+            w = _load64(p + pos)
+            m = (_zero_bytes(w ^ stop) | _zero_bytes(w ^ (<uint64_t>ONES * CR))
+                 | _zero_bytes(w ^ (<uint64_t>ONES * LF)) | _zero_bytes(w) | (w & <uint64_t>HIGHS))
+            if m:
+                return pos + (cb_ctz64(m) >> 3)
+            pos += 8
+    while pos < n and cls[p[pos]] == 0:
+        pos += 1
+    return pos
+
 
 cdef int _next_record(const Scanner* sc, const unsigned char* p, Py_ssize_t n,
                       Py_ssize_t pos, Py_ssize_t line, bint final,
@@ -221,10 +254,7 @@ cdef int _next_record(const Scanner* sc, const unsigned char* p, Py_ssize_t n,
             pos += 1
             f.start = pos
             while True:
-                while pos + 8 <= n and _plain8(_load64(p + pos), qstop):
-                    pos += 8
-                while pos < n and sc.qcls[p[pos]] == 0:
-                    pos += 1
+                pos = _skip_plain(p, n, pos, qstop, sc.qcls)
                 if pos >= n:
                     if not final:
                         return TOK_INCOMPLETE
@@ -287,10 +317,7 @@ cdef int _next_record(const Scanner* sc, const unsigned char* p, Py_ssize_t n,
         else:
             f.start = pos
             while True:
-                while pos + 8 <= n and _plain8(_load64(p + pos), dstop):
-                    pos += 8
-                while pos < n and sc.ucls[p[pos]] == 0:
-                    pos += 1
+                pos = _skip_plain(p, n, pos, dstop, sc.ucls)
                 if pos >= n:
                     break
                 k = sc.ucls[p[pos]]
@@ -812,24 +839,41 @@ cdef class Parser:
         cdef Py_ssize_t row = self.nrows_
         cdef size_t used = <size_t>col.offsets[row]
         cdef size_t need = used + <size_t>n
-        cdef size_t newcap
-        cdef void* p
-        if need > 2147483647:
-            self.too_big = 1
+        cdef unsigned char* dst
+        if need > col.data_cap and self._grow_text(col, need) != 0:
             return -1
-        if need > col.data_cap:
-            newcap = col.data_cap * 2
-            while newcap < need:
-                newcap *= 2
-            p = realloc(col.data, newcap)
-            if p == NULL:
-                return -1
-            col.data = <unsigned char*>p
-            col.data_cap = newcap
-        if n:
-            memcpy(col.data + used, s, <size_t>n)
+        dst = col.data + used
+        # Most values are short: fixed-size overlapping copies beat a memcpy call.
+        if n >= 8:
+            if n <= 16:
+                memcpy(dst, s, 8)
+                memcpy(dst + n - 8, s + n - 8, 8)
+            else:
+                memcpy(dst, s, <size_t>n)
+        elif n >= 4:
+            memcpy(dst, s, 4)
+            memcpy(dst + n - 4, s + n - 4, 4)
+        else:
+            while n > 0:
+                n -= 1
+                dst[n] = s[n]
         col.offsets[row + 1] = <int32_t>need
         col.valid[row >> 3] |= <uint8_t>(1 << (row & 7))
+        return 0
+
+    cdef int _grow_text(self, Column* col, size_t need) noexcept nogil:
+        cdef size_t newcap = col.data_cap * 2
+        cdef void* p
+        if need > 2147483647:  # Arrow string offsets are int32
+            self.too_big = 1
+            return -1
+        while newcap < need:
+            newcap *= 2
+        p = realloc(col.data, newcap)
+        if p == NULL:
+            return -1
+        col.data = <unsigned char*>p
+        col.data_cap = newcap
         return 0
 
     cdef inline void _put_null(self, Column* col) noexcept nogil:
@@ -856,7 +900,7 @@ cdef class Parser:
 
     # -------------------------------------------------------------- one field
 
-    cdef int _convert(self, Column* col, const unsigned char* s, Py_ssize_t n, int flags) noexcept nogil:
+    cdef inline int _convert(self, Column* col, const unsigned char* s, Py_ssize_t n, int flags) noexcept nogil:
         """Write the field into row `nrows` of `col`; 0, a reject code, or -1 (no memory)."""
         cdef Py_ssize_t a, b, j, k
         cdef int code, kind = col.kind

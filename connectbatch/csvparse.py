@@ -165,12 +165,12 @@ def _read_header(
 ) -> tuple[list[bytes], int, memoryview, int]:
     """Accumulate chunks until the first record is complete; return it, its line, the rest
     of the buffer and the line the body starts on."""
-    buf = b""
+    buf: bytes | memoryview = b""
     final = False
     while True:
         try:
             nxt = next(chunks)
-            buf = bytes(nxt) if not buf else buf + bytes(nxt)
+            buf = nxt if not buf else bytes(buf) + bytes(nxt)  # no copy in the usual case
         except StopIteration:
             final = True
         status, fields, line, end, next_line = core.read_header(buf, delim, final)
