@@ -108,6 +108,8 @@ class DataType:
     # Columns that identify a row for the sender: echoed into results files and used to
     # detect re-sent records.
     key_columns: tuple[str, ...] = field(default=())
+    # Data types whose rows become pending actions: (amount column, event date column).
+    action_columns: tuple[str, str] | None = None
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -179,6 +181,7 @@ CALL_CONVERSIONS = DataType(
         "a pending action."
     ),
     key_columns=("CallSessionId",),
+    action_columns=("SaleAmount", "EventDate"),
     columns=(
         _c("CampaignId", I, True, "Unique identifier for the campaign (or program) that the call conversion is associated with.", "1234"),
         _c("MediaId", I, True, "Unique identifier for the partner or media source.", "98765"),
@@ -239,6 +242,7 @@ CONVERSIONS = DataType(
     label="Conversions",
     description="Online or offline sales and leads; each accepted row becomes a pending action.",
     key_columns=("OrderId",),
+    action_columns=("Amount", "EventDate"),
     columns=(
         _c("CampaignId", I, True, "Campaign (program) the conversion belongs to.", "1234"),
         _c("ActionTrackerId", I, True, "Action tracker (event type) of the conversion.", "20002"),

@@ -1,0 +1,337 @@
+"""The `connectbatch` command line: one function per subcommand, listed in COMMANDS.
+
+    connectbatch parse FILE [--type T] [--encoding E] [--delimiter D] [--timezone TZ]
+                            [--max-rejects N] [--json]
+    connectbatch types [--json]
+    connectbatch template TYPE
+    connectbatch demo [--dir DIR]
+
+A later subcommand is one `Command` entry: a function that adds its arguments and a function
+that runs it and returns the exit code. Exit codes: 0 done (rejected rows are a normal
+outcome, not a failure), 2 the input or an option is unusable. Expected problems are reported
+as one `connectbatch: error: ...` line on stderr, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from connectbatch import __version__, csvparse, schemas
+from connectbatch.errors import ConfigurationError, ConnectBatchError
+from connectbatch.settings import Settings
+
+PROG = "connectbatch"
+EXIT_OK = 0
+EXIT_UNUSABLE = 2
+RAW_TYPE = "raw"  # `--type raw`: the header's own columns, all text
+DEMO_FILE = "call_conversions_demo.csv"
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# ---------------------------------------------------------------------------------- parse
+
+
+def _configure_parse(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="CSV file; .csv.gz and single-member .zip are unpacked")
+    p.add_argument(
+        "--type",
+        default="call_conversions",
+        metavar="T",
+        help=f"data type (see `{PROG} types`), or {RAW_TYPE!r} for the header's own columns "
+        "as text (default: call_conversions)",
+    )
+    p.add_argument(
+        "--encoding",
+        metavar="E",
+        help="source encoding when there is no byte-order mark, "
+        "e.g. latin-1 or cp1252 (default: UTF-8)",
+    )
+    p.add_argument(
+        "--delimiter", default=",", metavar="D", help="field delimiter; 'tab' for tabs (default: ,)"
+    )
+    p.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="TZ",
+        help="IANA time zone of dates written without Z or an offset (default: UTC)",
+    )
+    p.add_argument(
+        "--max-rejects",
+        type=_non_negative,
+        default=20,
+        metavar="N",
+        help="show at most N rejects, also in --json (default: 20)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    # Which parser core runs; the tests use it to compare both. Not for users.
+    p.add_argument(
+        "--engine", choices=("cython", "python"), default="cython", help=argparse.SUPPRESS
+    )
+
+
+def _run_parse(args: argparse.Namespace) -> int:
+    data_type: str | None = None if args.type == RAW_TYPE else args.type
+    if data_type is not None:
+        schemas.get(data_type)  # an unknown type is an option error, before the file is read
+    timezone = _check_timezone(args.timezone)
+    delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
+    started = time.perf_counter()
+    result = csvparse.parse_file(
+        args.file,
+        data_type,
+        encoding=args.encoding,
+        delimiter=delimiter,
+        timezone=timezone,
+        engine=args.engine,
+    )
+    seconds = time.perf_counter() - started
+    report = _parse_report(args.file, args.type, result, seconds, args.max_rejects)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_parse_report(report)
+    return EXIT_OK
+
+
+def _parse_report(
+    file: str, data_type: str, result: csvparse.ParseResult, seconds: float, max_rejects: int
+) -> dict[str, Any]:
+    return {
+        "file": file,
+        "data_type": data_type,
+        "encoding": result.encoding,
+        "rows_accepted": result.rows_accepted,
+        "rows_rejected": result.rows_rejected,
+        "reject_count": len(result.rejects),
+        "rejects": [
+            {"line": r.line, "column": r.column, "value": r.value, "reason": r.reason}
+            for r in result.rejects[:max_rejects]
+        ],
+        "unknown_columns": list(result.unknown_columns),
+        "seconds": round(seconds, 6),
+    }
+
+
+def _print_parse_report(report: dict[str, Any]) -> None:
+    unknown = ", ".join(report["unknown_columns"]) or "none"
+    print(f"{report['file']} ({report['data_type']}, {report['encoding']})")
+    print(f"rows accepted    {report['rows_accepted']:,}")
+    print(f"rows rejected    {report['rows_rejected']:,}")
+    print(f"rejects          {report['reject_count']:,}")
+    print(f"unknown columns  {unknown}")
+    print(f"seconds          {report['seconds']:.3f}")
+    shown: list[dict[str, Any]] = report["rejects"]
+    if not shown:
+        return
+    print()
+    print(f"first {len(shown)} of {report['reject_count']:,} rejects:")
+    rows = [
+        (
+            str(r["line"]),
+            r["column"] or "-",
+            "-" if r["value"] is None else repr(r["value"]),  # repr: blanks and newlines show
+            r["reason"],
+        )
+        for r in shown
+    ]
+    widths = [
+        max(len(row[i]) for row in [("LINE", "COLUMN", "VALUE", ""), *rows]) for i in range(3)
+    ]
+    for line, column, value, reason in [("LINE", "COLUMN", "VALUE", "REASON"), *rows]:
+        print(f"  {line:>{widths[0]}}  {column:<{widths[1]}}  {value:<{widths[2]}}  {reason}")
+
+
+def _check_timezone(name: str) -> str:
+    """Fail before parsing: the parser only looks the zone up when a date needs it."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"unknown time zone {name!r}; use an IANA name such as UTC or America/New_York"
+        ) from None
+    return name
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+# ---------------------------------------------------------------------- types and template
+
+
+def _configure_types(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def _run_types(args: argparse.Namespace) -> int:
+    types = list(schemas.REGISTRY.values())
+    if args.json:
+        entries = [
+            {
+                "key": dt.key,
+                "label": dt.label,
+                "columns": len(dt.columns),
+                "required": len(dt.required_columns),
+                "description": dt.description,
+            }
+            for dt in types
+        ]
+        print(json.dumps(entries))
+        return EXIT_OK
+    width = max(len(dt.key) for dt in types)
+    for dt in types:
+        counts = f"{len(dt.columns)} columns, {len(dt.required_columns)} required"
+        print(f"{dt.key:<{width}}  {dt.label} ({counts}): {dt.description}")
+    return EXIT_OK
+
+
+def _configure_template(p: argparse.ArgumentParser) -> None:
+    p.add_argument("type", help=f"data type (see `{PROG} types`)")
+
+
+def _run_template(args: argparse.Namespace) -> int:
+    sys.stdout.write(schemas.get(args.type).template_csv())
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ demo
+
+
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dir",
+        type=Path,
+        help="folder to write to (default: $CONNECTBATCH_HOME/demo, CONNECTBATCH_HOME "
+        "defaulting to ./data)",
+    )
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    folder: Path = args.dir or Settings.from_env().home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / DEMO_FILE
+    rows, bad = _demo_rows()
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerows(rows)
+    print(f"wrote {len(rows) - 1} call-conversion rows ({bad} with deliberate mistakes) to {path}")
+    print(f"try: {PROG} parse {path}")
+    return EXIT_OK
+
+
+_DEMO_COLUMNS = (
+    "CampaignId", "MediaId", "EventDate", "ActionTrackerId", "CallProvider", "CallSessionId",
+    "CallerId", "CalledPhoneNumber", "CallDuration", "TalkDuration", "CallStatus",
+    "CallerPhoneNumberCountry", "SaleAmount", "City", "Zip",
+)  # fmt: skip
+# Row number -> (column, value) that breaks it, one of each common kind of mistake.
+_DEMO_MISTAKES = {
+    7: ("CampaignId", "12a4"),
+    16: ("EventDate", "2026-02-30T10:00:00Z"),
+    23: ("TalkDuration", "-5"),
+    31: ("SaleAmount", "12.34.56"),
+    38: ("CallStatus", "MAYBE"),
+    45: ("CallerPhoneNumberCountry", "UK"),
+}
+
+
+def _demo_rows(count: int = 50) -> tuple[list[list[str]], int]:
+    """A deterministic file showing the formats vendors send, and a few broken rows."""
+    dates = (
+        "2026-03-01T14:05:09Z",
+        "2026-03-01 09:15:00-05:00",
+        "2026-03-02",
+        "2026-03-02T08:00:00.250+01:00",
+    )
+    amounts = ("49.99", "$1,234.50", "12.5", "")
+    statuses = ("ANSWER", "answer", "", "IVR_DROPOFF", "CANCEL")
+    cities = (("Austin", "78701"), ("Boston", "02134"), ("Denver", "80202"), ("Toronto", ""))
+    rows = [list(_DEMO_COLUMNS)]
+    for i in range(count):
+        city, zip_code = cities[i % len(cities)]
+        row = {
+            "CampaignId": str(1000 + i % 3), "MediaId": str(98765 + i % 5),
+            "EventDate": dates[i % len(dates)], "ActionTrackerId": "20001",
+            "CallProvider": "Invoca", "CallSessionId": f"demo-{i:04d}",
+            "CallerId": f"+1555{i:07d}", "CalledPhoneNumber": "+18005550100",
+            "CallDuration": str(60 + 7 * i), "TalkDuration": str(40 + 7 * i),
+            "CallStatus": statuses[i % len(statuses)],
+            "CallerPhoneNumberCountry": "CA" if city == "Toronto" else "us",
+            "SaleAmount": amounts[i % len(amounts)], "City": city, "Zip": zip_code,
+        }  # fmt: skip
+        if i in _DEMO_MISTAKES:
+            column, value = _DEMO_MISTAKES[i]
+            row[column] = value
+        rows.append([row[c] for c in _DEMO_COLUMNS])
+    return rows, sum(1 for i in _DEMO_MISTAKES if i < count)
+
+
+# ------------------------------------------------------------------------------------ main
+
+COMMANDS: dict[str, Command] = {
+    "parse": Command(
+        "parse a CSV file and report accepted rows and rejects", _configure_parse, _run_parse
+    ),
+    "types": Command("list the data types", _configure_types, _run_types),
+    "template": Command("print a data type's template CSV", _configure_template, _run_template),
+    "demo": Command("write a small demo call-conversion file", _configure_demo, _run_demo),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="ConnectBatch: batch file ingestion for performance-marketing data."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        command.configure(sub.add_parser(name, help=command.help, description=command.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors, --help, --version: argparse has printed them
+        return (
+            exc.code
+            if isinstance(exc.code, int)
+            else EXIT_OK
+            if exc.code is None
+            else EXIT_UNUSABLE
+        )
+    try:
+        return COMMANDS[args.command].run(args)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (ConnectBatchError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

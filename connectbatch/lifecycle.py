@@ -1,0 +1,141 @@
+"""The pending-action lifecycle: PENDING -> MODIFIED / REVERSED -> LOCKED.
+
+Rules, in one place: an action can be modified (new amount) or reversed (amount 0, with a
+reason) until its connection's lock period has passed since the event date; after that it
+is LOCKED and nothing changes it. A lock time that has passed counts as locked even before
+the lock job has run, so the outcome never depends on when the job last ran. Every change
+is written to the audit table by the store in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+
+import duckdb
+import pyarrow as pa
+
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import Action, ActionStatus
+from connectbatch.store import actions as action_store
+
+_ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)
+
+
+class ActionError(ConnectBatchError, ValueError):
+    """A change the lifecycle does not allow (locked, unknown, bad amount)."""
+
+
+def parse_action_id(text: str | int) -> int:
+    """Accept 123, "123", "A-000123" or "a123"."""
+    if isinstance(text, int):
+        return text
+    match = _ACTION_ID.fullmatch(text)
+    if not match:
+        raise ActionError(f"{text!r} is not an action id (expected e.g. A-000123)")
+    return int(match[1])
+
+
+def is_locked(action: Action, now: dt.datetime) -> bool:
+    return action.status is ActionStatus.LOCKED or action.lock_at <= now
+
+
+def _check_changeable(action: Action, now: dt.datetime) -> None:
+    if is_locked(action, now):
+        raise ActionError(
+            f"action {action.label} is locked since {action.lock_at:%Y-%m-%d %H:%M} UTC and "
+            "can no longer change"
+        )
+
+
+def _amount(value: Decimal | float | str) -> Decimal:
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise ActionError(f"{value!r} is not an amount") from None
+    if amount < 0:
+        raise ActionError("an amount cannot be negative; reverse the action instead")
+    if amount >= Decimal("1e16"):
+        raise ActionError("the amount is too large")
+    return amount
+
+
+def modify(
+    con: duckdb.DuckDBPyConnection,
+    action_id: int,
+    amount: Decimal | float | str,
+    *,
+    reason: str | None,
+    actor: str,
+    now: dt.datetime,
+) -> Action:
+    """Set a new amount; an amount of 0 is a reversal and needs a reason."""
+    new_amount = _amount(amount)
+    if new_amount == 0:
+        return reverse(con, action_id, reason=reason or "", actor=actor, now=now)
+    action = _get(con, action_id)
+    _check_changeable(action, now)
+    action_store.change(
+        con, action, new_status=ActionStatus.MODIFIED, new_amount=new_amount,
+        reason=reason, actor=actor, kind="modify",
+    )  # fmt: skip
+    return _get(con, action_id)
+
+
+def reverse(
+    con: duckdb.DuckDBPyConnection, action_id: int, *, reason: str, actor: str, now: dt.datetime
+) -> Action:
+    if not reason or not reason.strip():
+        raise ActionError("a reversal needs a reason")
+    action = _get(con, action_id)
+    _check_changeable(action, now)
+    if action.status is ActionStatus.REVERSED:
+        raise ActionError(f"action {action.label} is already reversed")
+    action_store.change(
+        con, action, new_status=ActionStatus.REVERSED, new_amount=Decimal("0.00"),
+        reason=reason.strip(), actor=actor, kind="reverse",
+    )  # fmt: skip
+    return _get(con, action_id)
+
+
+def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> int:
+    return action_store.lock_due(con, now)
+
+
+def _get(con: duckdb.DuckDBPyConnection, action_id: int) -> Action:
+    action = action_store.get(con, action_id)
+    if action is None:
+        raise ActionError(f"there is no action A-{action_id:06d}")
+    return action
+
+
+def apply_modifications(
+    con: duckdb.DuckDBPyConnection,
+    table: pa.Table,
+    lines: pa.Array,
+    *,
+    actor: str,
+    now: dt.datetime,
+) -> tuple[int, list[tuple[int, str, str, str]]]:
+    """Apply an action-modifications file (ActionId, Amount, Reason rows).
+
+    Returns (changes applied, rejects as (line, column, value, reason)). Unknown and locked
+    actions become rejects; the other rows still apply. The file may come through another
+    connection than the actions did (a brand's returns system), so any action may change.
+    """
+    applied = 0
+    rejects: list[tuple[int, str, str, str]] = []
+    rows = table.select(["ActionId", "Amount", "Reason"]).to_pylist()
+    for line, row in zip(lines.to_pylist(), rows, strict=True):
+        raw_id = row["ActionId"]
+        try:
+            action_id = parse_action_id(raw_id)
+            action = action_store.get(con, action_id)
+            if action is None:
+                raise ActionError("no such action")
+            modify(con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now)
+            applied += 1
+        except ActionError as exc:
+            rejects.append((line, "ActionId", str(raw_id), str(exc)))
+    return applied, rejects

@@ -1,0 +1,185 @@
+"""The nouns of the product as plain dataclasses: what the store returns and the UI shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"  # "Give data to us"
+    OUTBOUND = "outbound"  # "Receive data from us"
+
+
+class Method(StrEnum):
+    EMAIL = "email"
+    SFTP = "sftp"
+    FTP = "ftp"
+
+
+class Methodology(StrEnum):
+    PUSH = "push"  # Push to us (we host the endpoint, provision credentials)
+    PULL = "pull"  # Pull from third party (we log in to theirs)
+    PULL_FROM_US = "pull_from_us"  # outbound: they collect files from our server
+
+
+METHOD_LABELS = {Method.EMAIL: "Email", Method.SFTP: "SFTP", Method.FTP: "FTP"}
+METHODOLOGY_LABELS = {
+    Methodology.PUSH: "Push to us",
+    Methodology.PULL: "Pull from third party",
+    Methodology.PULL_FROM_US: "Pull from us",
+}
+
+
+class ConnectionStatus(StrEnum):
+    NONE = "None"
+    IN_PROGRESS = "In Progress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+class RunStatus(StrEnum):
+    IN_PROGRESS = "In Progress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+class ActionStatus(StrEnum):
+    PENDING = "PENDING"
+    MODIFIED = "MODIFIED"
+    REVERSED = "REVERSED"
+    LOCKED = "LOCKED"
+
+
+@dataclass
+class Connection:
+    name: str
+    data_type: str
+    direction: Direction
+    method: Method
+    methodology: Methodology
+    id: int = 0
+    host: str | None = None
+    port: int | None = None
+    folder: str | None = None
+    pattern: str = "*"
+    return_email: str | None = None
+    schedule: str | None = None
+    lock_days: int = 30
+    min_age_seconds: int = 0
+    timezone: str = "UTC"
+    encoding: str | None = None
+    delimiter: str = ","
+    column_map: dict[str, str] = field(default_factory=dict)
+    after_success: str = "leave"
+    archive_folder: str | None = None
+    status: ConnectionStatus = ConnectionStatus.NONE
+    last_active: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@dataclass
+class Run:
+    id: int
+    connection_id: int
+    trigger: str
+    status: RunStatus
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    review: str | None = None
+    review_note: str | None = None
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_skipped: int = 0
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    rows_duplicate: int = 0
+    actions_created: int = 0
+    reason: str | None = None
+    pid: int | None = None
+    retry_of: int | None = None
+
+
+@dataclass
+class FileRecord:
+    id: int
+    connection_id: int
+    run_id: int
+    name: str
+    source: str
+    size: int
+    sha256: str
+    state: str
+    remote_path: str | None = None
+    mtime: dt.datetime | None = None
+    message: str | None = None
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    received_at: dt.datetime | None = None
+
+
+@dataclass
+class RejectRow:
+    run_id: int
+    file_id: int
+    line: int
+    column: str | None
+    value: str | None
+    reason: str
+
+
+@dataclass
+class Action:
+    id: int
+    connection_id: int
+    run_id: int
+    line: int
+    data_type: str
+    source_key: str
+    event_date: dt.datetime
+    amount: Decimal
+    original_amount: Decimal
+    status: ActionStatus
+    lock_at: dt.datetime
+    campaign_id: int | None = None
+    media_id: int | None = None
+    reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"A-{self.id:06d}"
+
+
+@dataclass
+class AuditEntry:
+    action_id: int
+    changed_at: dt.datetime
+    actor: str
+    change: str
+    old_status: str | None
+    new_status: str
+    old_amount: Decimal | None
+    new_amount: Decimal | None
+    reason: str | None
+
+
+@dataclass
+class Credential:
+    """One set of login details of a connection (several may exist; one is main)."""
+
+    id: int
+    connection_id: int
+    name: str
+    kind: str  # provisioned (a login on our servers) | remote (a login on theirs)
+    username: str | None
+    is_main: bool
+    status: str  # Active | Error
+    return_email: str | None = None
+    host_key: str | None = None
+    last_error: str | None = None
+    has_secret: bool = False
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None

@@ -1,0 +1,137 @@
+"""Results for the sender: a per-row results CSV and a JSON summary per processed file.
+
+Written under `<home>/outbound/<connection id>/` so an outbound (Pull from us) connection,
+the return e-mail and the UI's download button all serve the same files. The CSV uses the
+partner's own column names for the key columns and the input's physical line numbers, so a
+sender can find every row in the file they sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+ACCEPTED, REJECTED, DUPLICATE, QUARANTINED = "ACCEPTED", "REJECTED", "DUPLICATE", "QUARANTINED"
+
+
+@dataclass
+class Summary:
+    run_id: int
+    file_id: int
+    file: str
+    connection: str
+    data_type: str
+    status: str  # outcome of the file: loaded | rejected | duplicate | quarantined | failed
+    rows_accepted: int = 0
+    rows_rejected: int = 0
+    actions_created: int = 0
+    message: str | None = None
+    validation: dict[str, object] = field(default_factory=dict)
+    finished_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+
+
+def folder(outbound: Path, connection_id: int) -> Path:
+    return outbound / str(connection_id)
+
+
+def base_name(run_id: int, file_id: int, file_name: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(file_name).name)[:80]
+    return f"run{run_id}-file{file_id}-{stem}"
+
+
+def write(
+    outbound: Path,
+    connection_id: int,
+    summary: Summary,
+    *,
+    key_columns: list[str],
+    accepted_keys: pa.Table | None,
+    accepted_lines: pa.Array | None,
+    rejects: Iterable[tuple[int, str | None, str | None, str]],
+    accepted_status: str = ACCEPTED,
+) -> tuple[Path, Path]:
+    """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths."""
+    target = folder(outbound, connection_id)
+    target.mkdir(parents=True, exist_ok=True)
+    base = base_name(summary.run_id, summary.file_id, summary.file)
+    parts = []
+    if accepted_keys is not None and accepted_lines is not None and len(accepted_lines):
+        n = len(accepted_lines)
+        parts.append(
+            pa.table(
+                {
+                    "Line": accepted_lines.cast(pa.int64()),
+                    **{k: accepted_keys.column(k).cast(pa.string()) for k in key_columns},
+                    "Status": pa.repeat(pa.scalar(accepted_status), n),
+                    "Reason": pa.repeat(pa.scalar(""), n),
+                }
+            )
+        )
+    by_line: dict[int, list[str]] = {}
+    for line, column, value, reason in rejects:
+        where = f"{column}: " if column else ""
+        shown = f" (value {value!r})" if value is not None else ""
+        by_line.setdefault(line, []).append(f"{where}{reason}{shown}")
+    if by_line:
+        parts.append(
+            pa.table(
+                {
+                    "Line": pa.array(list(by_line), pa.int64()),
+                    **{k: pa.nulls(len(by_line), pa.string()) for k in key_columns},
+                    "Status": pa.array([REJECTED] * len(by_line)),
+                    "Reason": pa.array(["; ".join(r) for r in by_line.values()]),
+                }
+            )
+        )
+    if parts:
+        table = pa.concat_tables(parts)
+        table = table.take(pc.sort_indices(table, [("Line", "ascending")]))
+    else:
+        table = pa.table({"Line": pa.array([], pa.int64()), **{k: pa.array([], pa.string()) for k in key_columns},
+                          "Status": pa.array([], pa.string()), "Reason": pa.array([], pa.string())})
+    csv_path = target / f"{base}.results.csv"
+    with _atomic(csv_path, "wb") as fh:
+        pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed"))
+    json_path = target / f"{base}.summary.json"
+    with _atomic(json_path, "w") as fh:
+        json.dump(asdict(summary), fh, indent=2, default=str)
+    return csv_path, json_path
+
+
+class _atomic:
+    """Write to a temporary file beside the target and rename, so a reader (an outbound
+    client downloading results) never sees half a file."""
+
+    def __init__(self, path: Path, mode: str) -> None:
+        self.path = path
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        self.tmp = Path(tmp)
+        self.fh = (
+            os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
+        )
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self.fh
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.fh.close()
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def list_files(outbound: Path, connection_id: int) -> list[Path]:
+    target = folder(outbound, connection_id)
+    if not target.exists():
+        return []
+    return sorted(p for p in target.iterdir() if p.is_file() and not p.name.startswith(".tmp-"))

@@ -1,0 +1,153 @@
+"""Pending actions and their audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from connectbatch import schemas
+from connectbatch.models import Action, ActionStatus, AuditEntry
+from connectbatch.store.db import data_table
+
+_FIELDS = [
+    "id", "connection_id", "run_id", "line", "data_type", "source_key", "event_date", "amount",
+    "original_amount", "status", "lock_at", "campaign_id", "media_id", "reason",
+]  # fmt: skip
+
+
+def create_for_file(
+    con: duckdb.DuckDBPyConnection,
+    data_type: str,
+    *,
+    connection_id: int,
+    run_id: int,
+    file_id: int,
+    lock_days: int,
+) -> int:
+    """One PENDING action per loaded row of the file; returns how many were created."""
+    dtype = schemas.get(data_type)
+    if dtype.action_columns is None:
+        return 0
+    amount, event = (f'"{c}"' for c in dtype.action_columns)
+    key = f'"{dtype.key_columns[0]}"'
+    media = '"MediaId"' if "MediaId" in dtype.column_names else "NULL"
+    row = con.execute(
+        f"""
+        INSERT INTO actions (id, connection_id, run_id, file_id, line, data_type, source_key,
+                             campaign_id, media_id, event_date, amount, original_amount, status,
+                             lock_at)
+        SELECT nextval('seq_actions'), connection_id, run_id, file_id, line, ?, {key},
+               "CampaignId", {media}, {event}, coalesce({amount}, 0), coalesce({amount}, 0),
+               'PENDING', {event} + to_days(CAST(? AS INTEGER))
+        FROM {data_table(data_type)}
+        WHERE file_id = ?
+        """,
+        [data_type, lock_days, file_id],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Action]:
+    rows = con.execute(f"SELECT {', '.join(_FIELDS)} FROM actions {where}", params).fetchall()
+    out = []
+    for row in rows:
+        data = dict(zip(_FIELDS, row, strict=True))
+        data["status"] = ActionStatus(data["status"])
+        out.append(Action(**data))
+    return out
+
+
+def get(con: duckdb.DuckDBPyConnection, action_id: int) -> Action | None:
+    found = _select(con, "WHERE id = ?", [action_id])
+    return found[0] if found else None
+
+
+def get_many(con: duckdb.DuckDBPyConnection, action_ids: list[int]) -> dict[int, Action]:
+    if not action_ids:
+        return {}
+    found = _select(con, "WHERE id IN (SELECT unnest(?))", [action_ids])
+    return {a.id: a for a in found}
+
+
+def search(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    connection_id: int | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Action]:
+    where, params = _filters(connection_id, status)
+    return _select(con, f"{where} ORDER BY id LIMIT ? OFFSET ?", [*params, limit, offset])
+
+
+def count(con: duckdb.DuckDBPyConnection, *, connection_id: int | None = None, status: str | None = None) -> int:
+    where, params = _filters(connection_id, status)
+    row = con.execute(f"SELECT count(*) FROM actions {where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _filters(connection_id: int | None, status: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if connection_id is not None:
+        clauses.append("connection_id = ?")
+        params.append(connection_id)
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def change(
+    con: duckdb.DuckDBPyConnection,
+    action: Action,
+    *,
+    new_status: ActionStatus,
+    new_amount: Decimal,
+    reason: str | None,
+    actor: str,
+    kind: str,
+) -> None:
+    """Apply one change and record it; the caller has checked the lifecycle rules."""
+    con.execute(
+        "UPDATE actions SET status = ?, amount = ?, reason = coalesce(?, reason), "
+        "updated_at = current_timestamp WHERE id = ?",
+        [str(new_status), new_amount, reason, action.id],
+    )
+    con.execute(
+        "INSERT INTO action_audit (action_id, actor, change, old_status, new_status, old_amount, "
+        "new_amount, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [action.id, actor, kind, str(action.status), str(new_status), action.amount, new_amount, reason],
+    )
+
+
+def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime, actor: str = "system") -> int:
+    """Lock every action whose lock time has come; returns how many were locked."""
+    con.execute(
+        "INSERT INTO action_audit (action_id, actor, change, old_status, new_status, old_amount, new_amount, reason) "
+        "SELECT id, ?, 'lock', status, 'LOCKED', amount, amount, 'lock period ended' "
+        "FROM actions WHERE status <> 'LOCKED' AND lock_at <= ?",
+        [actor, now],
+    )
+    row = con.execute(
+        "UPDATE actions SET state_before_lock = status, status = 'LOCKED', updated_at = current_timestamp "
+        "WHERE status <> 'LOCKED' AND lock_at <= ?",
+        [now],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def audit(con: duckdb.DuckDBPyConnection, action_id: int) -> list[AuditEntry]:
+    rows = con.execute(
+        "SELECT action_id, changed_at, actor, change, old_status, new_status, old_amount, new_amount, reason "
+        "FROM action_audit WHERE action_id = ? ORDER BY id",
+        [action_id],
+    ).fetchall()
+    return [AuditEntry(*row) for row in rows]
+
+
+def delete_for_file(con: duckdb.DuckDBPyConnection, file_id: int) -> None:
+    con.execute("DELETE FROM actions WHERE file_id = ?", [file_id])

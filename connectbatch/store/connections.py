@@ -1,0 +1,98 @@
+"""Connections: create, read, update, delete, status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import fields
+from typing import Any
+
+import duckdb
+
+from connectbatch.models import Connection, ConnectionStatus, Direction, Method, Methodology
+
+_COLUMNS = [f.name for f in fields(Connection) if f.name not in ("id", "created_at", "updated_at")]
+_EDITABLE = [c for c in _COLUMNS if c not in ("status", "last_active")]
+
+
+def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
+    data = dict(zip(names, row, strict=True))
+    data["direction"] = Direction(data["direction"])
+    data["method"] = Method(data["method"])
+    data["methodology"] = Methodology(data["methodology"])
+    data["status"] = ConnectionStatus(data["status"])
+    data["column_map"] = json.loads(data["column_map"]) if data["column_map"] else {}
+    return Connection(**data)
+
+
+def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Connection]:
+    cur = con.execute(f"SELECT * FROM connections {where}", params)
+    names = [d[0] for d in cur.description]
+    return [_row_to_connection(names, row) for row in cur.fetchall()]
+
+
+def _value(conn: Connection, column: str) -> Any:
+    value = getattr(conn, column)
+    if column == "column_map":
+        return json.dumps(value) if value else None
+    return str(value) if hasattr(value, "value") else value
+
+
+def insert(con: duckdb.DuckDBPyConnection, conn: Connection) -> Connection:
+    placeholders = ", ".join("?" for _ in _COLUMNS)
+    row = con.execute(
+        f"INSERT INTO connections ({', '.join(_COLUMNS)}) VALUES ({placeholders}) RETURNING id",
+        [_value(conn, c) for c in _COLUMNS],
+    ).fetchone()
+    assert row is not None
+    return get(con, int(row[0]))
+
+
+def update(con: duckdb.DuckDBPyConnection, conn: Connection) -> Connection:
+    assignments = ", ".join(f"{c} = ?" for c in _EDITABLE)
+    con.execute(
+        f"UPDATE connections SET {assignments}, updated_at = current_timestamp WHERE id = ?",
+        [*[_value(conn, c) for c in _EDITABLE], conn.id],
+    )
+    return get(con, conn.id)
+
+
+def get(con: duckdb.DuckDBPyConnection, connection_id: int) -> Connection:
+    found = _select(con, "WHERE id = ?", [connection_id])
+    if not found:
+        raise LookupError(f"no connection with id {connection_id}")
+    return found[0]
+
+
+def find(con: duckdb.DuckDBPyConnection, name_or_id: str) -> Connection | None:
+    """By exact name, then case-insensitive name, then numeric id."""
+    for where, param in (
+        ("WHERE name = ?", name_or_id),
+        ("WHERE lower(name) = lower(?)", name_or_id),
+    ):
+        found = _select(con, where, [param])
+        if len(found) == 1:
+            return found[0]
+    if name_or_id.isdigit():
+        found = _select(con, "WHERE id = ?", [int(name_or_id)])
+        if found:
+            return found[0]
+    return None
+
+
+def list_all(con: duckdb.DuckDBPyConnection) -> list[Connection]:
+    return _select(con, "ORDER BY lower(name)", [])
+
+
+def delete(con: duckdb.DuckDBPyConnection, connection_id: int) -> None:
+    con.execute("DELETE FROM credentials WHERE connection_id = ?", [connection_id])
+    con.execute("DELETE FROM connections WHERE id = ?", [connection_id])
+
+
+def set_status(
+    con: duckdb.DuckDBPyConnection, connection_id: int, status: ConnectionStatus, at: dt.datetime
+) -> None:
+    con.execute(
+        "UPDATE connections SET status = ?, last_active = ? WHERE id = ?",
+        [str(status), at, connection_id],
+    )

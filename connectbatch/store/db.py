@@ -1,0 +1,155 @@
+"""The DuckDB file: opening it safely beside other processes, and migrations.
+
+DuckDB lets one process open a file read-write, and a read-only opener conflicts with it.
+ConnectBatch never keeps the file open between operations: every operation opens it, does
+its work in one transaction and closes it. A second process (the CLI beside the app, or
+`connectbatch serve`) that finds the file locked waits and retries with backoff for up to
+`lock_timeout` seconds, then fails with a message naming the process that holds it. Inside
+one process, DuckDB's instance cache makes concurrent opens share one database.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from connectbatch import schemas
+from connectbatch.errors import ConnectBatchError
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
+
+
+class DatabaseBusyError(ConnectBatchError, OSError):
+    """Another process kept the database locked for longer than we were willing to wait."""
+
+
+def data_table(data_type: str) -> str:
+    """Name of the table holding accepted rows of a data type."""
+    return f"data_{schemas.get(data_type).key}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Database:
+    """One DuckDB file. Cheap to create; holds no connection between operations."""
+
+    def __init__(self, path: Path, lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for one unit of work; the file is released when it closes."""
+        con = self._open()
+        try:
+            if not self._migrated:
+                self._migrate(con)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One atomic unit of work: commits on success, rolls back on any exception."""
+        with self.connect() as con:
+            con.begin()
+            try:
+                yield con
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:
+                match = _LOCK_RE.search(str(exc))
+                if match is None:
+                    raise ConnectBatchError(f"cannot open the database {self.path}: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusyError(
+                        f"the database {self.path} is in use by another process "
+                        f"(PID {match['pid']}, {match['prog']}); waited {self.lock_timeout:g} s. "
+                        "Try again when its current run has finished, or stop it."
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    # ------------------------------------------------------------------ migrations
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._migrate_lock:
+            if self._migrated:
+                return
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT current_timestamp)"
+            )
+            done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            for version, name, sql in _migrations():
+                if version in done:
+                    continue
+                con.begin()
+                try:
+                    con.execute(sql)
+                    con.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
+                    )
+                    con.commit()
+                except BaseException:
+                    con.rollback()
+                    raise
+            _sync_data_tables(con)
+            self._migrated = True
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    found = []
+    folder = resources.files("connectbatch.store") / "migrations"
+    for entry in folder.iterdir():
+        match = re.fullmatch(r"(\d+)_(\w+)\.sql", entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create one table per data type from the schema registry, and add columns the
+    registry gained since the table was created (columns are never dropped: old runs keep
+    their data)."""
+    for data_type in schemas.REGISTRY.values():
+        table = data_table(data_type.key)
+        columns = ",\n    ".join(
+            f"{_quote(c.name)} {c.duckdb_type}" for c in data_type.columns
+        )
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (\n"
+            "    run_id BIGINT NOT NULL,\n    file_id BIGINT NOT NULL,\n"
+            "    connection_id BIGINT NOT NULL,\n    line BIGINT NOT NULL,\n"
+            f"    {columns}\n)"
+        )
+        present = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+            ).fetchall()
+        }
+        for col in data_type.columns:
+            if col.name not in present:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(col.name)} {col.duckdb_type}")

@@ -1,0 +1,226 @@
+"""Runs, the file ledger, row rejects and validation results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import fields
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from connectbatch.models import FileRecord, RejectRow, Run, RunStatus
+
+_RUN_FIELDS = [f.name for f in fields(Run)]
+_FILE_FIELDS = [f.name for f in fields(FileRecord)]
+
+
+def _runs(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Run]:
+    rows = con.execute(f"SELECT {', '.join(_RUN_FIELDS)} FROM runs {where}", params).fetchall()
+    out = []
+    for row in rows:
+        data = dict(zip(_RUN_FIELDS, row, strict=True))
+        data["status"] = RunStatus(data["status"])
+        out.append(Run(**data))
+    return out
+
+
+def create(
+    con: duckdb.DuckDBPyConnection, connection_id: int, trigger: str, pid: int, retry_of: int | None = None
+) -> Run:
+    row = con.execute(
+        "INSERT INTO runs (connection_id, trigger, status, pid, retry_of) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, retry_of],
+    ).fetchone()
+    assert row is not None
+    return get(con, int(row[0]))
+
+
+def get(con: duckdb.DuckDBPyConnection, run_id: int) -> Run:
+    found = _runs(con, "WHERE id = ?", [run_id])
+    if not found:
+        raise LookupError(f"no run with id {run_id}")
+    return found[0]
+
+
+def history(
+    con: duckdb.DuckDBPyConnection, connection_id: int | None = None, limit: int = 200
+) -> list[Run]:
+    if connection_id is None:
+        return _runs(con, "ORDER BY id DESC LIMIT ?", [limit])
+    return _runs(con, "WHERE connection_id = ? ORDER BY id DESC LIMIT ?", [connection_id, limit])
+
+
+def in_progress(con: duckdb.DuckDBPyConnection) -> list[Run]:
+    return _runs(con, "WHERE status = ?", [str(RunStatus.IN_PROGRESS)])
+
+
+def quarantined(con: duckdb.DuckDBPyConnection) -> list[Run]:
+    return _runs(con, "WHERE review = 'quarantined' ORDER BY id DESC", [])
+
+
+def finish(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    status: RunStatus,
+    at: dt.datetime,
+    reason: str | None = None,
+    **counters: int | str | None,
+) -> None:
+    sets = ["status = ?", "finished_at = ?", "reason = ?"]
+    params: list[Any] = [str(status), at, reason]
+    for name, value in counters.items():
+        if name not in _RUN_FIELDS:
+            raise KeyError(name)
+        sets.append(f"{name} = ?")
+        params.append(value)
+    con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+
+
+def set_review(con: duckdb.DuckDBPyConnection, run_id: int, review: str, note: str | None) -> None:
+    con.execute("UPDATE runs SET review = ?, review_note = ? WHERE id = ?", [review, note, run_id])
+
+
+# ---------------------------------------------------------------- the file ledger
+
+
+def record_file(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    connection_id: int,
+    run_id: int,
+    name: str,
+    source: str,
+    size: int,
+    sha256: str,
+    remote_path: str | None = None,
+    mtime: dt.datetime | None = None,
+    state: str = "fetched",
+) -> FileRecord:
+    row = con.execute(
+        "INSERT INTO files (connection_id, run_id, name, remote_path, source, size, mtime, sha256, state) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [connection_id, run_id, name, remote_path, source, size, mtime, sha256, state],
+    ).fetchone()
+    assert row is not None
+    return get_file(con, int(row[0]))
+
+
+def _files(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[FileRecord]:
+    rows = con.execute(f"SELECT {', '.join(_FILE_FIELDS)} FROM files {where}", params).fetchall()
+    return [FileRecord(**dict(zip(_FILE_FIELDS, row, strict=True))) for row in rows]
+
+
+def get_file(con: duckdb.DuckDBPyConnection, file_id: int) -> FileRecord:
+    found = _files(con, "WHERE id = ?", [file_id])
+    if not found:
+        raise LookupError(f"no file with id {file_id}")
+    return found[0]
+
+
+def files_of_run(con: duckdb.DuckDBPyConnection, run_id: int) -> list[FileRecord]:
+    return _files(con, "WHERE run_id = ? ORDER BY id", [run_id])
+
+
+def loaded_file_with_hash(
+    con: duckdb.DuckDBPyConnection, connection_id: int, sha256: str
+) -> FileRecord | None:
+    """A file with these bytes that already produced data for this connection (loaded, or
+    quarantined and still awaiting review)."""
+    found = _files(
+        con,
+        "WHERE connection_id = ? AND sha256 = ? AND state IN ('loaded', 'quarantined') ORDER BY id LIMIT 1",
+        [connection_id, sha256],
+    )
+    return found[0] if found else None
+
+
+def set_file_state(
+    con: duckdb.DuckDBPyConnection,
+    file_id: int,
+    state: str,
+    message: str | None = None,
+    rows_accepted: int | None = None,
+    rows_rejected: int | None = None,
+) -> None:
+    con.execute(
+        "UPDATE files SET state = ?, message = coalesce(?, message), "
+        "rows_accepted = coalesce(?, rows_accepted), rows_rejected = coalesce(?, rows_rejected), "
+        "updated_at = current_timestamp WHERE id = ?",
+        [state, message, rows_accepted, rows_rejected, file_id],
+    )
+
+
+# ---------------------------------------------------------------- rejects and validation
+
+
+def insert_rejects(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, rejects: pa.Table) -> None:
+    """`rejects` has columns line, column_name, value, reason (built by the caller)."""
+    if rejects.num_rows == 0:
+        return
+    con.register("_cb_rejects", rejects)
+    try:
+        con.execute(
+            "INSERT INTO rejects SELECT ?, ?, line, column_name, value, reason FROM _cb_rejects",
+            [run_id, file_id],
+        )
+    finally:
+        con.unregister("_cb_rejects")
+
+
+def rejects_of_run(con: duckdb.DuckDBPyConnection, run_id: int, limit: int | None = None) -> list[RejectRow]:
+    sql = "SELECT run_id, file_id, line, column_name, value, reason FROM rejects WHERE run_id = ? ORDER BY file_id, line"
+    params: list[Any] = [run_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [RejectRow(*row) for row in con.execute(sql, params).fetchall()]
+
+
+def insert_validation(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    file_id: int,
+    success: bool,
+    critical: int,
+    warnings: int,
+    report_json: str,
+) -> None:
+    con.execute(
+        "INSERT INTO validation_results (run_id, file_id, success, critical_failures, warnings, report) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, file_id, success, critical, warnings, report_json],
+    )
+
+
+def validation_of_run(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple[int, bool, str]]:
+    """(file id, success, report JSON) per validated file of the run."""
+    return [
+        (int(r[0]), bool(r[1]), r[2] if isinstance(r[2], str) else json.dumps(r[2]))
+        for r in con.execute(
+            "SELECT file_id, success, report FROM validation_results WHERE run_id = ? ORDER BY file_id",
+            [run_id],
+        ).fetchall()
+    ]
+
+
+def reject_rates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dt.datetime, float]]:
+    """(connection name, run start, reject rate) for the trend chart."""
+    return [
+        (r[0], r[1], float(r[2]))
+        for r in con.execute(
+            "SELECT c.name, r.started_at, r.rows_rejected / greatest(r.rows_accepted + r.rows_rejected, 1) "
+            "FROM runs r JOIN connections c ON c.id = r.connection_id "
+            "WHERE r.rows_accepted + r.rows_rejected > 0 ORDER BY r.started_at"
+        ).fetchall()
+    ]
+
+
+def add_counters(con: duckdb.DuckDBPyConnection, run_id: int, **add: int) -> None:
+    for name in add:
+        if name not in _RUN_FIELDS:
+            raise KeyError(name)
+    sets = ", ".join(f"{name} = {name} + ?" for name in add)
+    con.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*add.values(), run_id])

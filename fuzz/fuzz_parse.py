@@ -1,0 +1,91 @@
+"""Atheris fuzz target for `connectbatch.csvparse.parse_bytes` on the compiled core.
+
+    python fuzz/fuzz_parse.py -max_total_time=60 fuzz-artifacts/corpus
+
+Every input is parsed in raw mode and as call conversions (plus once more with a delimiter,
+encoding and time zone picked from the input's length). The only exceptions allowed out
+are ParseError and ConfigurationError; anything else, a crash or a hang is a finding.
+With CONNECTBATCH_FUZZ_PARITY=1 the reference core must also agree on every input.
+Seeds: every file under ../shared/corpora is passed to libFuzzer as a read-only corpus.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import atheris
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO.parent / "shared" / "corpora"
+sys.path.insert(0, str(REPO))  # fuzz the working tree, installed or not
+
+with atheris.instrument_imports(include=["connectbatch"]):
+    from connectbatch.csvparse import parse_bytes
+    from connectbatch.errors import ConfigurationError, ParseError
+
+PARITY = os.environ.get("CONNECTBATCH_FUZZ_PARITY", "") not in ("", "0")
+VARIANTS = [
+    {"delimiter": "|"},
+    {"delimiter": ";", "encoding": "latin-1"},
+    {"delimiter": "\t", "encoding": "cp1252"},
+    {"encoding": "utf-16-le", "timezone": "America/New_York"},
+    {"timezone": "Asia/Kolkata"},
+]
+
+
+def _run(
+    data: bytes, data_type: str | None, options: dict[str, str], engine: str
+) -> tuple[object, ...]:
+    try:
+        r = parse_bytes(data, data_type, engine=engine, **options)  # type: ignore[arg-type]
+    except (ParseError, ConfigurationError) as exc:
+        return ("error", type(exc).__name__, str(exc))
+    table = r.table
+    return (
+        "ok",
+        table.schema,
+        table.to_pylist(),
+        r.rejects,
+        r.unknown_columns,
+        r.lines.to_pylist(),
+    )
+
+
+def _parse(data: bytes, data_type: str | None, options: dict[str, str]) -> None:
+    compiled = _run(data, data_type, options, "cython")
+    if PARITY:
+        reference = _run(data, data_type, options, "python")
+        if compiled != reference:
+            raise AssertionError(f"cores disagree\ncython: {compiled!r}\npython: {reference!r}")
+
+
+def TestOneInput(data: bytes) -> None:  # the name atheris and libFuzzer expect
+    options = VARIANTS[len(data) % len(VARIANTS)]
+    _parse(data, None, {})
+    _parse(data, "call_conversions", {})
+    _parse(data, "call_conversions" if len(data) % 2 else None, options)
+
+
+def main(argv: list[str]) -> None:
+    args = list(argv)
+    flags = [a for a in args[1:] if a.startswith("-")]
+    if not any(a.startswith("-max_len=") for a in flags):
+        args.append("-max_len=8192")  # corpus e-mails are large; keep executions fast
+    if not any(a.startswith("-artifact_prefix=") for a in flags):
+        (REPO / "fuzz-artifacts").mkdir(exist_ok=True)
+        args.append(f"-artifact_prefix={REPO / 'fuzz-artifacts'}/")
+    corpora = [a for a in argv[1:] if not a.startswith("-")]
+    if not corpora:  # libFuzzer writes new inputs into the first corpus directory
+        corpora = [str(REPO / "fuzz-artifacts" / "corpus")]
+        args.append(corpora[0])
+    Path(corpora[0]).mkdir(parents=True, exist_ok=True)
+    if SEEDS.is_dir():
+        args.append(str(SEEDS))
+    atheris.Setup(args, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

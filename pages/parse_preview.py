@@ -1,0 +1,183 @@
+"""File format & dry run: a data type's columns, its template CSV, and a trial parse of an
+uploaded file that stores nothing.
+
+Pages are meant to call `connectbatch.services` only. That façade does not exist yet (a later
+issue), so for now this page calls `connectbatch.csvparse` and `connectbatch.schemas` directly;
+move those calls behind services when it lands.
+
+Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then, so tests import
+the helpers below (`column_docs`, `dry_run`, ...) without rendering anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zoneinfo
+
+import pyarrow as pa
+import streamlit as st
+
+from connectbatch import csvparse, schemas
+from connectbatch.errors import ConnectBatchError
+
+log = logging.getLogger(__name__)
+
+PREVIEW_ROWS = 100
+REJECTS_SHOWN = 1000
+UPLOAD_TYPES = ["csv", "gz", "zip"]
+ENCODINGS: dict[str, str | None] = {
+    "UTF-8 (UTF-16 when the file has a byte-order mark)": None,
+    "Latin-1 (ISO 8859-1)": "latin-1",
+    "Windows-1252": "cp1252",
+}
+DELIMITERS = {"Comma ,": ",", "Semicolon ;": ";", "Tab": "\t", "Pipe |": "|"}
+
+
+def allowed_values(column: schemas.Column) -> str:
+    """What a coded column accepts, short enough for a table cell."""
+    if column.kind is schemas.Kind.ENUM:
+        return ", ".join(column.allowed)
+    if column.kind is schemas.Kind.COUNTRY:
+        return f"any of {len(column.choices)} ISO 3166-1 alpha-2 codes (US, GB, …)"
+    if column.kind is schemas.Kind.CURRENCY:
+        return f"any of {len(column.choices)} ISO 4217 codes (USD, EUR, …)"
+    return ""
+
+
+def column_docs(data_type: schemas.DataType) -> list[dict[str, str | bool]]:
+    """The column documentation table, one row per schema column, in file order."""
+    return [
+        {
+            "Column": c.name,
+            "Type": schemas.TYPE_LABELS[c.kind],
+            "Required": c.required,
+            "Default": c.default or "",
+            "Allowed values": allowed_values(c),
+            "Description": c.description,
+        }
+        for c in data_type.columns
+    ]
+
+
+def dry_run(
+    data: bytes,
+    data_type: str | None,
+    *,
+    encoding: str | None = None,
+    delimiter: str = ",",
+    timezone: str = "UTC",
+) -> tuple[csvparse.ParseResult, float]:
+    """Parse an uploaded file; return the result and the seconds it took. File-level problems
+    raise ConnectBatchError."""
+    started = time.perf_counter()
+    result = csvparse.parse_bytes(
+        data, data_type, encoding=encoding, delimiter=delimiter, timezone=timezone
+    )
+    return result, time.perf_counter() - started
+
+
+def rejects_table(
+    result: csvparse.ParseResult, limit: int = REJECTS_SHOWN
+) -> list[dict[str, object]]:
+    return [
+        {"Line": r.line, "Column": r.column, "Value": r.value, "Reason": r.reason}
+        for r in result.rejects[:limit]
+    ]
+
+
+def preview(result: csvparse.ParseResult, rows: int = PREVIEW_ROWS) -> pa.Table:
+    """The first accepted rows, with the physical line each came from in front."""
+    return result.table.slice(0, rows).add_column(0, "Line", result.lines.slice(0, rows))
+
+
+def render() -> None:
+    st.title("File format & dry run")
+    st.caption(
+        "Check a file against a data type before it flows through a connection. Nothing is stored."
+    )
+
+    key = st.selectbox(
+        "Data type",
+        options=list(schemas.REGISTRY),
+        format_func=lambda k: schemas.REGISTRY[k].label,
+        key="data_type",
+    )
+    data_type = schemas.get(key)
+    st.write(data_type.description)
+
+    st.subheader("Columns")
+    st.caption(
+        f"{len(data_type.columns)} columns, {len(data_type.required_columns)} required. Header "
+        "names match case-insensitively and in any order; unknown columns are reported, not fatal."
+    )
+    st.dataframe(column_docs(data_type), hide_index=True)
+    st.download_button(
+        "Download template CSV",
+        data=data_type.template_csv(),
+        file_name=f"{data_type.key}_template.csv",
+        mime="text/csv",
+        key="template_download",
+        on_click="ignore",  # a download must not re-run the page (and re-parse the upload)
+    )
+
+    st.subheader("Dry run")
+    with st.expander("Reading options"):
+        encoding = ENCODINGS[st.selectbox("Encoding", list(ENCODINGS), key="encoding")]
+        delimiter = DELIMITERS[st.selectbox("Delimiter", list(DELIMITERS), key="delimiter")]
+        zones = sorted(zoneinfo.available_timezones())
+        timezone = st.selectbox(
+            "Time zone of dates without Z or an offset",
+            zones,
+            index=zones.index("UTC") if "UTC" in zones else 0,
+            key="timezone",
+        )
+    upload = st.file_uploader(
+        "CSV file (.csv, .csv.gz or a .zip with one file)", type=UPLOAD_TYPES, key="upload"
+    )
+    if upload is not None:
+        _show_dry_run(upload.getvalue(), key, encoding, delimiter, timezone)
+
+
+def _show_dry_run(
+    data: bytes, data_type: str, encoding: str | None, delimiter: str, timezone: str
+) -> None:
+    try:
+        result, seconds = dry_run(
+            data, data_type, encoding=encoding, delimiter=delimiter, timezone=timezone
+        )
+    except ConnectBatchError as exc:
+        st.error(f"This file cannot be used: {exc}")
+        return
+    except Exception as exc:  # a parser bug: say so plainly, keep the traceback in the log
+        log.exception("dry run failed unexpectedly")
+        st.error(
+            f"The parser failed unexpectedly ({type(exc).__name__}: {exc}). "
+            "Please report this file."
+        )
+        return
+
+    cols = st.columns(4)
+    cols[0].metric("Rows accepted", f"{result.rows_accepted:,}")
+    cols[1].metric("Rows rejected", f"{result.rows_rejected:,}")
+    cols[2].metric("Rejects", f"{len(result.rejects):,}")
+    cols[3].metric("Seconds", f"{seconds:.3f}")
+    st.caption(f"Read as {result.encoding}.")
+    if result.unknown_columns:
+        st.info(
+            "Columns not in the data type (kept out of the table): "
+            + ", ".join(result.unknown_columns)
+        )
+
+    if result.rejects:
+        st.markdown("**Rejects**")
+        if len(result.rejects) > REJECTS_SHOWN:
+            st.caption(f"The first {REJECTS_SHOWN:,} of {len(result.rejects):,}.")
+        st.dataframe(rejects_table(result), hide_index=True)
+
+    st.markdown(f"**Accepted rows** (the first {min(PREVIEW_ROWS, result.rows_accepted):,})")
+    st.dataframe(preview(result), hide_index=True)
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,79 @@
+"""Shared fixtures for the parser tests: both parser cores, the shared corpora, and a small
+builder for call-conversion CSV files so that a rule test only spells out what it is about."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = REPO.parent / "shared" / "corpora"
+
+try:  # the tests run against the working tree, installed or not
+    import connectbatch  # noqa: F401
+except ImportError:  # pragma: no cover - depends on how pytest was started
+    sys.path.insert(0, str(REPO))
+
+# One valid value per required call-conversion column, in spec order.
+REQUIRED_VALUES: dict[str, str] = {
+    "CampaignId": "1234",
+    "MediaId": "98765",
+    "EventDate": "2026-03-01T14:05:09Z",
+    "ActionTrackerId": "20001",
+    "CallProvider": "Invoca",
+    "CallSessionId": "cs-0001",
+    "CallerId": "+15551234567",
+    "CalledPhoneNumber": "+18005550100",
+    "CallDuration": "185",
+    "TalkDuration": "160",
+}
+
+CallCsv = Callable[..., bytes]
+
+
+def build_call_csv(
+    *rows: Mapping[str, str],
+    columns: Sequence[str] = (),
+    drop: Sequence[str] = (),
+    newline: str = "\n",
+) -> bytes:
+    """A call-conversion CSV: the 10 required columns (minus `drop`), then `columns`, then
+    any other column a row names. Cells a row does not name get a valid default ("" for
+    optional columns). Fields are quoted only when needed, as spreadsheets do."""
+    header = [name for name in REQUIRED_VALUES if name not in drop]
+    for name in [*columns, *(key for row in rows for key in row)]:
+        if name not in header and name not in drop:
+            header.append(name)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator=newline)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([row.get(name, REQUIRED_VALUES.get(name, "")) for name in header])
+    return out.getvalue().encode("utf-8")
+
+
+@pytest.fixture(params=["python", "cython"], ids=["python", "cython"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Each behaviour test runs on the reference core and on the compiled core."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    if not CORPORA.is_dir():
+        pytest.fail(
+            f"the shared test corpora are missing: expected a folder at {CORPORA} "
+            "(../shared/corpora next to the repository)"
+        )
+    return CORPORA
+
+
+@pytest.fixture
+def call_csv() -> CallCsv:
+    """`call_csv({"SaleAmount": "$12.50"}, {...})` -> bytes of a call-conversion file."""
+    return build_call_csv

@@ -1,0 +1,167 @@
+"""What happens before tokenizing: byte-order marks, encodings, containers, non-CSV files."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectbatch import csvdecode
+from connectbatch.csvparse import ParseResult, parse_bytes, parse_file
+from connectbatch.errors import ConfigurationError, ParseError
+
+XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504  # OLE2 compound document
+TEXT = "id,name\n1,Łódź ☎\n"
+
+
+def parse(data: bytes, engine: str, **kw: Any) -> ParseResult:
+    return parse_bytes(data, None, engine=engine, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "bom, name",
+    [
+        (codecs.BOM_UTF32_LE, "utf-32-le"),  # FF FE 00 00: must win over the UTF-16 LE mark
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ],
+)
+def test_byte_order_marks_are_detected_longest_first(engine: str, bom: bytes, name: str) -> None:
+    head = bom + TEXT.encode(name)
+    assert csvdecode.detect_encoding(head, None) == (csvdecode.Encoding(name, True), len(bom))
+    result = parse(head, engine)
+    assert (result.encoding, result.table.to_pylist()) == (name, [{"id": "1", "name": "Łódź ☎"}])
+
+
+def test_a_byte_order_mark_wins_over_the_configured_encoding(engine: str) -> None:
+    result = parse(codecs.BOM_UTF8 + TEXT.encode(), engine, encoding="latin-1")
+    assert (result.encoding, result.header) == ("utf-8", ["id", "name"])
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_mark_is_refused_with_the_encoding_to_set(engine: str, codec: str) -> None:
+    data = TEXT.encode(codec)
+    with pytest.raises(
+        ParseError, match=f"looks like UTF-16.*set the connection's encoding to {codec}"
+    ):
+        parse(data, engine)
+    assert parse(data, engine, encoding=codec).table.column("name").to_pylist() == ["Łódź ☎"]
+
+
+@pytest.mark.parametrize("requested", ["utf-16", "UTF_32", "utf16"])
+def test_utf16_or_utf32_without_a_mark_and_without_byte_order_is_ambiguous(
+    engine: str, requested: str
+) -> None:
+    with pytest.raises(
+        ParseError, match=f"no byte-order mark, so {requested} is ambiguous; use utf-"
+    ):
+        parse(b"id\n1\n", engine, encoding=requested)
+
+
+def test_unknown_encoding_is_a_configuration_error(engine: str) -> None:
+    with pytest.raises(ConfigurationError, match="unknown encoding 'klingon'"):
+        parse(b"id\n1\n", engine, encoding="klingon")
+
+
+def test_encoding_names_are_normalised() -> None:
+    assert csvdecode.normalise_encoding("Latin_1") == "iso8859-1"
+    assert csvdecode.normalise_encoding("UTF8") == "utf-8"
+    assert csvdecode.normalise_encoding("windows-1252") == "cp1252"
+
+
+def test_plain_text_is_passed_through_untouched() -> None:
+    raw = io.BytesIO(TEXT.encode())
+    assert csvdecode.open_payload(raw) is raw
+
+
+def test_gzip_and_zip_are_sniffed_by_content_not_by_name() -> None:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("__MACOSX/._calls.csv", "junk")  # resource forks are ignored
+        archive.writestr("calls.csv", TEXT)
+    for payload in (gzip.compress(TEXT.encode()), packed.getvalue()):
+        assert csvdecode.open_payload(io.BytesIO(payload)).read() == TEXT.encode()
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "PDF document, not a CSV file"),
+        (XLS_MAGIC, r"old Excel \(.xls\) workbook; save it as CSV"),
+        (b"PK\x03\x04 this is no zip", "ZIP archive is damaged"),
+        (gzip.compress(TEXT.encode())[:20], "compressed file is damaged"),
+    ],
+    ids=["pdf", "xls", "broken-zip", "truncated-gzip"],
+)
+def test_files_that_are_not_csv_get_a_clear_message(
+    engine: str, tmp_path: Path, data: bytes, message: str
+) -> None:
+    (tmp_path / "upload.csv").write_bytes(data)
+    with pytest.raises(ParseError, match=message):
+        parse_file(tmp_path / "upload.csv", None, engine=engine)  # type: ignore[arg-type]
+    with pytest.raises(ParseError, match=message):
+        parse(data, engine)
+
+
+def test_gzipped_and_single_member_zip_files_are_unpacked(engine: str, tmp_path: Path) -> None:
+    (tmp_path / "calls.csv.gz").write_bytes(gzip.compress(TEXT.encode()))
+    with zipfile.ZipFile(tmp_path / "calls.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("calls.csv", TEXT)
+    for name in ("calls.csv.gz", "calls.zip"):
+        result = parse_file(tmp_path / name, None, engine=engine)  # type: ignore[arg-type]
+        assert result.table.to_pylist() == [{"id": "1", "name": "Łódź ☎"}]
+
+
+def test_zip_archives_that_are_not_one_csv_are_refused(engine: str, tmp_path: Path) -> None:
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", "a\n1\n")
+        archive.writestr("b.csv", "a\n2\n")
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(
+        ParseError, match=r"exactly one CSV file; this one holds 2 \(a.csv, b.csv\)"
+    ):
+        parse_file(tmp_path / "two.zip", None, engine=engine)  # type: ignore[arg-type]
+    with pytest.raises(ParseError, match=r"Excel \(.xlsx\) workbook"):
+        parse_file(tmp_path / "book.xlsx", None, engine=engine)  # type: ignore[arg-type]
+
+
+def test_decompression_is_capped_by_max_bytes(engine: str, tmp_path: Path) -> None:
+    bomb = gzip.compress(b"a\n" + b"0\n" * 2_000_000)  # 4 MB from about 4 KB
+    (tmp_path / "bomb.csv.gz").write_bytes(bomb)
+    limit = "limit of 100,000 bytes once decompressed"
+    with pytest.raises(ParseError, match=limit):
+        parse_file(tmp_path / "bomb.csv.gz", None, max_bytes=100_000, engine=engine)  # type: ignore[arg-type]
+    with pytest.raises(ParseError, match=limit):
+        parse(bomb, engine, max_bytes=100_000)
+
+
+def test_plain_files_over_max_bytes_are_refused(engine: str, tmp_path: Path) -> None:
+    (tmp_path / "big.csv").write_bytes(b"a\n" + b"1\n" * 100)
+    with pytest.raises(ParseError, match="202 bytes, over the limit of 50 bytes"):
+        parse_file(tmp_path / "big.csv", None, max_bytes=50, engine=engine)  # type: ignore[arg-type]
+
+
+def test_a_missing_file_is_a_parse_error_naming_it(engine: str, tmp_path: Path) -> None:
+    with pytest.raises(ParseError, match=r"cannot open .*nowhere\.csv"):
+        parse_file(tmp_path / "nowhere.csv", None, engine=engine)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("delimiter", ['"', ",,", "\n", "é", ""])
+def test_unusable_delimiter_is_a_configuration_error(engine: str, delimiter: str) -> None:
+    with pytest.raises(ConfigurationError, match="delimiter must be one ASCII character"):
+        parse(b"a\n1\n", engine, delimiter=delimiter)
+
+
+def test_undecodable_header_is_a_parse_error_suggesting_the_encoding(engine: str) -> None:
+    with pytest.raises(ParseError, match=r"line 1: header column 2 is not valid text.*latin-1"):
+        parse(b"id,na\xefve\n1,2\n", engine)
+    assert parse(b"id,na\xefve\n1,2\n", engine, encoding="latin-1").header == ["id", "naïve"]

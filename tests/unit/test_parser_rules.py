@@ -1,0 +1,369 @@
+"""One test per parser rule of the call-conversion spec (issue 3), run on both cores."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import pytest
+
+from connectbatch import schemas
+from connectbatch.csvparse import ParseResult, parse_bytes
+from connectbatch.errors import ConfigurationError, ParseError
+
+CC = "call_conversions"
+
+
+class CallCsv(Protocol):  # the conftest builder
+    def __call__(self, *rows: Mapping[str, str], drop: Sequence[str] = ...) -> bytes: ...
+
+
+class Calls(Protocol):  # a file built from rows, parsed on the test's engine
+    def __call__(
+        self, *rows: Mapping[str, str], drop: Sequence[str] = ..., **kw: Any
+    ) -> ParseResult: ...
+
+
+def parse(data: bytes, engine: str, data_type: str | None = CC, **kw: Any) -> ParseResult:
+    return parse_bytes(data, data_type, engine=engine, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def calls(engine: str, call_csv: CallCsv) -> Calls:
+    def run(*rows: Mapping[str, str], drop: Sequence[str] = (), **kw: Any) -> ParseResult:
+        return parse(call_csv(*rows, drop=drop), engine, **kw)
+
+    return run
+
+
+def col(result: ParseResult, name: str) -> list[Any]:
+    return result.table.column(name).to_pylist()
+
+
+def where(result: ParseResult) -> list[tuple[int, str | None, str | None]]:
+    return [(r.line, r.column, r.value) for r in result.rejects]
+
+
+def at(hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(2026, 3, 1, hour, minute, second, micro, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ RFC 4180 tokenizing
+
+
+def test_quoted_fields_keep_delimiters_and_newlines(engine: str) -> None:
+    result = parse(b'a,b\n"x, y","one\ntwo"\n', engine, None)
+    assert result.table.to_pylist() == [{"a": "x, y", "b": "one\ntwo"}]
+
+
+def test_doubled_quotes_inside_quotes_become_one_quote(engine: str) -> None:
+    assert parse(b'a\n"say ""hi"""\n', engine, None).table.to_pylist() == [{"a": 'say "hi"'}]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"], ids=["LF", "CRLF", "CR"])
+def test_every_line_ending_ends_a_record(engine: str, eol: bytes) -> None:
+    result = parse(eol.join([b"a,b", b"1,2", b"3,4", b""]), engine, None)
+    assert result.table.to_pylist() == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
+    assert result.lines.to_pylist() == [2, 3]
+
+
+def test_mixed_line_endings_in_one_file(engine: str) -> None:
+    assert col(parse(b"a\r\n1\n2\r3\r\n", engine, None), "a") == ["1", "2", "3"]
+
+
+def test_last_line_without_newline_is_kept(engine: str) -> None:
+    assert col(parse(b"a,b\n1,2\n3,4", engine, None), "b") == ["2", "4"]
+
+
+def test_blank_lines_are_skipped_but_still_counted(engine: str) -> None:
+    result = parse(b"a,b\n\n1,2\r\n\r\n\n3,4\n\n", engine, None)
+    assert result.table.to_pylist() == [{"a": "1", "b": "2"}, {"a": "3", "b": "4"}]
+    assert (result.lines.to_pylist(), result.rejects) == ([3, 6], [])
+
+
+def test_reject_line_is_where_the_record_starts_after_embedded_newlines(calls: Calls) -> None:
+    result = calls(
+        {"CallProvider": "Big\nMulti\r\nLine"}, {"CampaignId": "x"}, {"CallerId": "a\nb"}
+    )
+    assert result.lines.to_pylist() == [2, 6]
+    assert where(result) == [(5, "CampaignId", "x")]
+
+
+def test_text_after_a_closing_quote_rejects_the_record(engine: str) -> None:
+    result = parse(b'a,b\n"x"y,2\n3,4\n', engine, None)
+    assert (col(result, "a"), where(result)) == (["3"], [(2, "a", '"x"y')])
+    assert "must be doubled" in result.rejects[0].reason
+
+
+def test_unterminated_quote_rejects_the_record_from_its_start(engine: str) -> None:
+    result = parse(b'a,b\n1,2\n3,"never closed\n4,5\n', engine, None)
+    assert col(result, "a") == ["1"]
+    assert [(r.line, r.column) for r in result.rejects] == [(3, "b")]
+    assert "never closed" in result.rejects[0].reason
+
+
+@pytest.mark.parametrize("delimiter", ["|", ";", "\t"])
+def test_other_delimiters(engine: str, delimiter: str) -> None:
+    data = "a_b\n1_'2_3'\n".replace("_", delimiter).replace("'", '"').encode()
+    result = parse(data, engine, None, delimiter=delimiter)
+    assert result.table.to_pylist() == [{"a": "1", "b": f"2{delimiter}3"}]
+
+
+def test_file_over_one_mebibyte_with_a_short_header_parses(engine: str) -> None:
+    assert parse(b"a,b\n" + b"1,2\n" * 300_000, engine, None).table.num_rows == 300_000
+
+
+# ------------------------------------------------------------------ encodings
+
+
+def test_utf8_bom_is_not_part_of_the_first_column_name(engine: str, call_csv: CallCsv) -> None:
+    result = parse(codecs.BOM_UTF8 + call_csv({}), engine)
+    assert (result.header[0], col(result, "CampaignId")) == ("CampaignId", [1234])
+
+
+@pytest.mark.parametrize(
+    "bom, codec", [(codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")]
+)
+def test_utf16_with_bom_is_detected(engine: str, call_csv: CallCsv, bom: bytes, codec: str) -> None:
+    text = call_csv({"CallProvider": "Société Générale ☎"}).decode()
+    result = parse(bom + text.encode(codec), engine)
+    assert (result.encoding, col(result, "CallProvider")) == (codec, ["Société Générale ☎"])
+
+
+@pytest.mark.parametrize("encoding, text", [("latin-1", "José Müller"), ("cp1252", "€5 – José")])
+def test_single_byte_encodings_are_read_when_configured(
+    engine: str, call_csv: CallCsv, encoding: str, text: str
+) -> None:
+    data = call_csv({"CallProvider": text}).decode().encode(encoding)
+    assert col(parse(data, engine, encoding=encoding), "CallProvider") == [text]
+
+
+@pytest.mark.parametrize("encoding, bad", [(None, b"B\xffD"), ("cp1252", b"B\x81D")])
+def test_invalid_bytes_reject_only_that_row_with_its_line(
+    engine: str, call_csv: CallCsv, encoding: str | None, bad: bytes
+) -> None:
+    data = call_csv({"CallSessionId": "a"}, {"CallSessionId": "BAD"}, {"CallSessionId": "c"})
+    result = parse(data.replace(b"BAD", bad), engine, encoding=encoding)
+    assert col(result, "CallSessionId") == ["a", "c"]
+    assert [(r.line, r.column) for r in result.rejects] == [(3, "CallSessionId")]
+    assert f"not valid {encoding or 'utf-8'} text" in result.rejects[0].reason
+
+
+# ------------------------------------------------------------------ header mapping
+
+
+def test_header_matches_case_insensitively_after_trimming_in_any_order(engine: str) -> None:
+    header = " talkduration ,CALLDURATION,calledphonenumber,CallerID,callsessionid,CALLPROVIDER,"
+    header += "actiontrackerid,  EventDate,mediaid,campaignid\n"
+    row = parse(f"{header}60,63,+1800,+1555,cs-9,Invoca,7,2026-03-01,5,4\n".encode(), engine)
+    got = row.table.to_pylist()[0]
+    assert (got["CampaignId"], got["MediaId"], got["ActionTrackerId"]) == (4, 5, 7)
+    assert (got["CallDuration"], got["TalkDuration"], got["CallSessionId"]) == (63, 60, "cs-9")
+
+
+def test_column_map_renames_partner_headers_first(calls: Calls) -> None:
+    rows = {"Program": "42", "Caller": "+1555"}
+    result = calls(
+        rows,
+        drop=["CampaignId", "CallerId"],
+        column_map={"program": "CampaignId", "Caller ": "callerid"},
+    )
+    assert (col(result, "CampaignId"), col(result, "CallerId")) == ([42], ["+1555"])
+
+
+def test_column_map_to_a_column_the_schema_lacks_is_a_configuration_error(calls: Calls) -> None:
+    with pytest.raises(ConfigurationError, match="'Nope', which is not a column"):
+        calls({}, column_map={"CallerId": "Nope"})
+
+
+def test_missing_required_columns_are_all_named_in_one_error(calls: Calls) -> None:
+    with pytest.raises(ParseError) as err:
+        calls({"Campaign_Id": "1"}, drop=["CampaignId", "CallerId", "TalkDuration"])
+    message = str(err.value)
+    assert all(name in message for name in ("CampaignId", "CallerId", "TalkDuration"))
+    assert "'Campaign_Id'" in message  # the close match is suggested
+
+
+def test_duplicate_columns_make_the_file_unusable(engine: str, call_csv: CallCsv) -> None:
+    data = call_csv({"x": "1"}).replace(b",x\n", b",callprovider \n", 1)
+    with pytest.raises(ParseError, match="twice: CallProvider"):
+        parse(data, engine)
+
+
+def test_unknown_columns_are_listed_and_not_fatal(calls: Calls) -> None:
+    result = calls({"Foo": "1", "bar baz": "2"})
+    assert result.unknown_columns == ["Foo", "bar baz"]
+    assert result.table.num_rows == 1 and "Foo" not in result.table.column_names
+
+
+# ------------------------------------------------------------------ typed values
+
+
+def test_output_has_every_schema_column_in_schema_order(calls: Calls) -> None:
+    assert calls({}).table.schema == schemas.get(CC).arrow_schema()
+
+
+def test_integer_ids_parse_and_ad_id_may_be_empty(calls: Calls) -> None:
+    result = calls({"AdId": "555"}, {"AdId": "", "CampaignId": "-7"})
+    assert (col(result, "AdId"), col(result, "CampaignId")) == ([555, None], [1234, -7])
+
+
+@pytest.mark.parametrize(
+    "text", ["１２", "1_000", "1,000", "12.0", "abc", "٣", "9223372036854775808"]
+)
+def test_integers_are_plain_ascii_digits(calls: Calls, text: str) -> None:
+    assert where(calls({"AdId": text})) == [(2, "AdId", text)]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-03-01T14:05:09Z", at(14, 5, 9)),
+        ("2026-03-01T16:05:09+02:00", at(14, 5, 9)),
+        ("2026-03-01T09:05:09-05:00", at(14, 5, 9)),
+        ("2026-03-01T14:05:09.25Z", at(14, 5, 9, 250_000)),
+        ("2026-03-01 14:05:09", at(14, 5, 9)),
+        ("2026-03-01", at(0)),
+    ],
+)
+def test_event_date_iso_8601_forms(calls: Calls, text: str, expected: datetime) -> None:
+    assert col(calls({"EventDate": text}), "EventDate") == [expected]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-03-01 09:05:09", at(14, 5, 9)),  # EST, UTC-5
+        ("2026-03-01", at(5)),  # midnight in New York
+        ("2026-03-01T09:05:09Z", at(9, 5, 9)),  # an explicit offset wins
+        ("2026-07-01T10:00:00", datetime(2026, 7, 1, 14, tzinfo=UTC)),  # EDT, UTC-4
+    ],
+)
+def test_event_date_without_offset_is_in_the_connection_time_zone(
+    calls: Calls, text: str, expected: datetime
+) -> None:
+    result = calls({"EventDate": text}, timezone="America/New_York")
+    assert col(result, "EventDate") == [expected]
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-02-30", "2026-13-01", "2026-03-01T24:00Z", "03/01/2026", "today"]
+)
+def test_event_date_that_is_not_a_real_iso_date_is_rejected(calls: Calls, text: str) -> None:
+    result = calls({"EventDate": text})
+    assert where(result) == [(2, "EventDate", text)]
+    assert "ISO 8601" in result.rejects[0].reason or "not a real date" in result.rejects[0].reason
+
+
+@pytest.mark.parametrize("text", ["63", "63.0", " 63 "])
+def test_durations_accept_whole_seconds(calls: Calls, text: str) -> None:
+    assert col(calls({"CallDuration": text}), "CallDuration") == [63]
+
+
+@pytest.mark.parametrize(
+    "text, why", [("abc", "whole number of seconds"), ("-5", "negative"), ("63.5", "fraction")]
+)
+def test_durations_reject_text_negatives_and_fractions(calls: Calls, text: str, why: str) -> None:
+    for column in ("CallDuration", "TalkDuration", "IvrDuration"):
+        result = calls({column: text})
+        assert where(result) == [(2, column, text)]
+        assert why in result.rejects[0].reason
+
+
+@pytest.mark.parametrize(
+    "text, expected", [("12.5", "12.50"), ("1,234.50", "1234.50"), ("$12.50", "12.50"), ("", None)]
+)
+def test_sale_amount_accepts_common_currency_forms(
+    calls: Calls, text: str, expected: str | None
+) -> None:
+    amount = Decimal(expected) if expected else None
+    assert col(calls({"SaleAmount": text}), "SaleAmount") == [amount]
+
+
+@pytest.mark.parametrize("text", ["12.34.56", "1,23.4", "12.345", "12 EUR"])
+def test_sale_amount_rejects_malformed_amounts(calls: Calls, text: str) -> None:
+    assert where(calls({"SaleAmount": text})) == [(2, "SaleAmount", text)]
+
+
+def test_call_status_is_case_insensitive_and_defaults_to_answer(calls: Calls) -> None:
+    assert col(calls({"CallStatus": "cancel"}, {"CallStatus": ""}), "CallStatus") == [
+        "CANCEL",
+        "ANSWER",
+    ]
+    assert col(calls({}), "CallStatus") == ["ANSWER"]  # column absent
+
+
+def test_unknown_call_status_is_rejected_with_the_allowed_values(calls: Calls) -> None:
+    result = calls({"CallStatus": "HUNG_UP"})
+    assert where(result) == [(2, "CallStatus", "HUNG_UP")]
+    assert "NO_TRANSFER_ATTEMPT" in result.rejects[0].reason
+
+
+def test_countries_are_case_insensitive_and_default_to_us(calls: Calls) -> None:
+    result = calls({"CallerPhoneNumberCountry": "gb"}, {"CallerPhoneNumberCountry": ""})
+    assert col(result, "CallerPhoneNumberCountry") == ["GB", "US"]
+    assert col(result, "CalledPhoneNumberCountry") == ["US", "US"]  # column absent
+
+
+@pytest.mark.parametrize("text", ["UK", "uſ", "USA", "ZZ", "ｕｓ"])
+def test_countries_must_be_real_iso_codes_compared_in_ascii(calls: Calls, text: str) -> None:
+    result = calls({"CalledPhoneNumberCountry": text})
+    assert where(result) == [(2, "CalledPhoneNumberCountry", text)]
+    assert ("(use GB)" in result.rejects[0].reason) == (text == "UK")
+
+
+def test_zip_keeps_leading_zeros_and_empty_strings_are_null(calls: Calls) -> None:
+    result = calls({"Zip": "02134", "SubId1": ""})
+    assert (col(result, "Zip"), col(result, "SubId1")) == (["02134"], [None])
+
+
+@pytest.mark.parametrize(
+    "column", ["CallProvider", "CallSessionId", "CallerId", "CalledPhoneNumber"]
+)
+def test_required_strings_must_not_be_empty(calls: Calls, column: str) -> None:
+    result = calls({column: ""}, {column: "  "}, {})
+    assert [(r.line, r.column) for r in result.rejects] == [(2, column), (3, column)]
+    assert result.lines.to_pylist() == [4]
+
+
+def test_each_bad_field_is_reported_but_the_record_is_rejected_once(calls: Calls) -> None:
+    bad = {"CampaignId": "x", "CallDuration": "-1", "CallerPhoneNumberCountry": "UK"}
+    result = calls({"CallSessionId": "a"}, bad, {"CallSessionId": "c"})
+    assert [r.column for r in result.rejects] == [*bad]
+    assert {r.line for r in result.rejects} == {3}
+    assert (result.rows_rejected, col(result, "CallSessionId")) == (1, ["a", "c"])
+
+
+def test_wrong_field_count_says_how_many_were_expected_and_seen(
+    engine: str, call_csv: CallCsv
+) -> None:
+    head, good = call_csv({"CallSessionId": "c"}).split(b"\n")[:2]
+    result = parse(b"\n".join([head, good, b"1,2,3", good]), engine)
+    assert [(r.line, r.column, r.reason) for r in result.rejects] == [
+        (3, None, "expected 10 fields, saw 3")
+    ]
+    assert result.lines.to_pylist() == [2, 4]
+
+
+# ------------------------------------------------------------------ raw mode, containers, types
+
+
+def test_raw_mode_keeps_the_header_names_all_strings_and_empty_cells(engine: str) -> None:
+    result = parse(b" Amount ,CampaignId,x\n$1.5,abc,\n", engine, None)
+    assert result.table.to_pylist() == [{" Amount ": "$1.5", "CampaignId": "abc", "x": ""}]
+    assert all(str(t) == "string" for t in result.table.schema.types)
+
+
+@pytest.mark.parametrize("data", [b"", b"\n\r\n\r"], ids=["zero-bytes", "blank-lines"])
+def test_empty_file_is_a_parse_error(engine: str, data: bytes) -> None:
+    with pytest.raises(ParseError, match="empty"):
+        parse(data, engine)
+
+
+@pytest.mark.parametrize("key", sorted(schemas.REGISTRY))
+def test_every_data_type_template_parses_without_rejects(engine: str, key: str) -> None:
+    result = parse(schemas.get(key).template_csv().encode(), engine, key)
+    assert (result.table.num_rows, result.rejects, result.unknown_columns) == (1, [], [])
