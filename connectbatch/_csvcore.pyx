@@ -648,6 +648,8 @@ cdef inline int _parse_timestamp(const unsigned char* s, Py_ssize_t n, int64_t* 
         return C_INVALID_DATE
     out[0] = ((_days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
                - offset) * 1000000 + frac)
+    if out[0] < -62135596800000000LL or out[0] > 253402300799999999LL:  # past year 1 or 9999 in UTC
+        return C_INVALID_DATE
     naive[0] = not has_tz
     return 0
 

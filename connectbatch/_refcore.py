@@ -98,15 +98,19 @@ def _records(data: bytes, delim: int, line: int) -> Iterator[tuple[Record, int, 
 def read_header(
     data: bytes | memoryview, delimiter: int, final: bool
 ) -> tuple[int, list[bytes], int, int, int]:
-    """(status, fields, header line, end offset, next line)."""
-    if not final:
-        return HEADER_INCOMPLETE, [], 0, 0, 0
-    for (line, fields, error, _raw), end, next_line in _records(bytes(data), delimiter, 1):
+    """(status, fields, header line, end offset, next line).
+
+    Before the last chunk, a record counts as complete only when bytes follow its
+    terminator: then no later byte can change how it was read."""
+    data = bytes(data)
+    for (line, fields, error, _raw), end, next_line in _records(data, delimiter, 1):
+        if not final and end >= len(data):
+            break
         if error is not None:
             status = HEADER_UNTERMINATED if error[0] is Code.UNTERMINATED_QUOTE else HEADER_JUNK
             return status, [], line, 0, 0
         return HEADER_OK, fields, line, end, next_line
-    return HEADER_EMPTY, [], 0, 0, 0
+    return (HEADER_EMPTY if final else HEADER_INCOMPLETE), [], 0, 0, 0
 
 
 # ---------------------------------------------------------------- typed conversion
@@ -122,6 +126,8 @@ _TS_RE = re.compile(
     rb"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
     rb"(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
 )
+_MIN_MICROS = -62135596800000000  # 0001-01-01T00:00:00Z
+_MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -162,7 +168,10 @@ def _timestamp(t: bytes) -> tuple[int, bool]:
     if year < 1 or not 1 <= day <= dim or hour > 23 or minute > 59 or second > 59:
         raise _Reject(Code.INVALID_DATE)
     seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-    return (seconds - offset) * 1_000_000 + frac, tz is None
+    micros = (seconds - offset) * 1_000_000 + frac
+    if not _MIN_MICROS <= micros <= _MAX_MICROS:  # the offset pushed it past year 1 or 9999
+        raise _Reject(Code.INVALID_DATE)
+    return micros, tz is None
 
 
 def _integer(t: bytes) -> int:

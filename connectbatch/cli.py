@@ -6,10 +6,15 @@
     connectbatch template TYPE
     connectbatch demo [--dir DIR]
 
+and the pipeline commands of `connectbatch.cli_pipeline` (connection, ingest, runs, run,
+rejects, retry, actions, action, lock, quarantine).
+
 A later subcommand is one `Command` entry: a function that adds its arguments and a function
 that runs it and returns the exit code. Exit codes: 0 done (rejected rows are a normal
-outcome, not a failure), 2 the input or an option is unusable. Expected problems are reported
-as one `connectbatch: error: ...` line on stderr, never as a traceback.
+outcome, not a failure), 1 an ingest or retry whose run ended Failed, 2 the input or an option
+is unusable, 3 an unexpected internal error. Expected problems, usage errors included, are
+reported as one `connectbatch: error: ...` line on stderr, never as a traceback
+(CONNECTBATCH_DEBUG=1 shows the traceback of an internal error).
 """
 
 from __future__ import annotations
@@ -21,27 +26,20 @@ import os
 import sys
 import time
 import zoneinfo
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from connectbatch import __version__, csvparse, schemas
+from connectbatch import __version__, cli_pipeline, csvparse, schemas
+from connectbatch.cli_pipeline import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
 from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.settings import Settings
 
-PROG = "connectbatch"
-EXIT_OK = 0
-EXIT_UNUSABLE = 2
+__all__ = ["COMMANDS", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_UNUSABLE", "Command", "main"]
+
+EXIT_INTERNAL = 3
 RAW_TYPE = "raw"  # `--type raw`: the header's own columns, all text
 DEMO_FILE = "call_conversions_demo.csv"
-
-
-@dataclass(frozen=True)
-class Command:
-    help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace], int]
 
 
 # ---------------------------------------------------------------------------------- parse
@@ -296,11 +294,23 @@ COMMANDS: dict[str, Command] = {
     "types": Command("list the data types", _configure_types, _run_types),
     "template": Command("print a data type's template CSV", _configure_template, _run_template),
     "demo": Command("write a small demo call-conversion file", _configure_demo, _run_demo),
+    **cli_pipeline.COMMANDS,
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line: `connectbatch: error: connection add: ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix(PROG).strip()
+        self.exit(
+            EXIT_UNUSABLE,
+            f"{PROG}: error: {where + ': ' if where else ''}{message} (see `{self.prog} --help`)\n",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description="ConnectBatch: batch file ingestion for performance-marketing data."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -331,6 +341,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("CONNECTBATCH_DEBUG"):
+            raise
+        print(
+            f"{PROG}: error: internal error: {type(exc).__name__}: {exc} "
+            "(set CONNECTBATCH_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

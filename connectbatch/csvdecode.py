@@ -171,6 +171,12 @@ def open_payload(raw: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES) -> BinaryIO:
     CSV member of a ZIP archive. Formats that are clearly not CSV get a clear ParseError."""
     magic = raw.read(8)
     raw.seek(0)
+    if not is_container(magic):
+        size = raw.seek(0, io.SEEK_END)
+        raw.seek(0)
+        if size > max_bytes:
+            raise ParseError(f"the file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
+        return raw
     if magic.startswith(b"\x1f\x8b"):
         return _CappedReader(gzip.GzipFile(fileobj=raw, mode="rb"), max_bytes)  # type: ignore[return-value]
     if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
@@ -179,11 +185,15 @@ def open_payload(raw: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES) -> BinaryIO:
         raise ParseError("this is a PDF document, not a CSV file")
     if magic.startswith(b"\xd0\xcf\x11\xe0"):
         raise ParseError("this is an old Excel (.xls) workbook; save it as CSV (UTF-8)")
-    size = raw.seek(0, io.SEEK_END)
-    raw.seek(0)
-    if size > max_bytes:
-        raise ParseError(f"the file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
-    return raw
+    raise AssertionError(magic)  # pragma: no cover - is_container() and this list agree
+
+
+_CONTAINER_MAGIC = (b"\x1f\x8b", b"PK\x03\x04", b"PK\x05\x06", b"%PDF", b"\xd0\xcf\x11\xe0")
+
+
+def is_container(head: bytes) -> bool:
+    """Whether the first bytes say gzip, ZIP, PDF or an old Excel file rather than text."""
+    return head.startswith(_CONTAINER_MAGIC)
 
 
 def _open_zip_member(raw: BinaryIO, max_bytes: int) -> BinaryIO:

@@ -13,7 +13,9 @@ and assembles the table. Problems with the file as a whole raise ParseError.
 
 from __future__ import annotations
 
+import io
 import os
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -22,7 +24,7 @@ from typing import BinaryIO, Literal
 import pyarrow as pa
 
 from connectbatch import _refcore, csvdecode, csvplan, schemas
-from connectbatch.errors import ConnectBatchError, ParseError
+from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 
 Engine = Literal["cython", "python"]
 Progress = Callable[[int, int], None]  # (bytes read, rows accepted so far)
@@ -90,9 +92,7 @@ def parse_bytes(
 ) -> ParseResult:
     """Parse a whole file held in memory (.gz and single-member .zip are unpacked)."""
     data = bytes(data)
-    if data[:2] == b"\x1f\x8b" or data[:4] in (b"PK\x03\x04", b"PK\x05\x06") or data[:4] == b"%PDF":
-        import io
-
+    if csvdecode.is_container(data[:8]):
         payload: BinaryIO | bytes = csvdecode.open_payload(io.BytesIO(data), max_bytes)
     else:
         if len(data) > max_bytes:
@@ -135,6 +135,7 @@ def _parse(
 ) -> ParseResult:
     dtype = schemas.get(data_type) if data_type is not None else None
     delim = csvplan.check_delimiter(delimiter)
+    _check_timezone(timezone)
     core = _core(engine)
     enc, chunks = csvdecode.utf8_source(payload, encoding)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim)
@@ -158,6 +159,16 @@ def _parse(
     table = csvplan.assemble(plan, out, dtype, timezone)
     rejects = [_reject(plan, raw, enc.name) for raw in out.rejects]
     return ParseResult(table, rejects, list(plan.unknown_columns), out.lines, enc.name, header)
+
+
+def _check_timezone(timezone: str) -> None:
+    """A connection setting is wrong or right whatever the file holds: check it up front."""
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"unknown time zone {timezone!r}; use an IANA name such as America/New_York"
+        ) from None
 
 
 def _read_header(

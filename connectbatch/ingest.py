@@ -22,12 +22,14 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectbatch import csvparse, lifecycle, progress, results, schemas, validation
@@ -172,21 +174,31 @@ class Ingestor:
             connection = connection_store.get(con, run.connection_id)
             files = [f for f in run_store.files_of_run(con, run_id) if f.state == "quarantined"]
         dtype = schemas.get(connection.data_type)
+        created_per_file: dict[int, int] = {}
         with self.db.transaction() as con:
-            created = 0
             for f in files:
                 table, lines = self._load_quarantined(run_id, f.id)
-                created += self._load_rows(con, connection, run_id, f, table, lines, [])
+                load_rejects: list[tuple[int, str | None, str | None, str]] = []
+                created_per_file[f.id] = self._load_rows(con, connection, run_id, f, table, lines, load_rejects)
+                if load_rejects:  # rows an action-modifications file could not apply
+                    run_store.insert_rejects(con, run_id, f.id, _rejects_table(load_rejects))
                 run_store.set_file_state(con, f.id, "loaded", f"released by {actor}")
             run_store.set_review(con, run_id, "released", _note(actor, note))
             run_store.finish(con, run_id, RunStatus.COMPLETED, self.clock(),
                              f"released by {actor}" + (f": {note}" if note else ""),
-                             actions_created=created, files_loaded=len(files))
+                             actions_created=run.actions_created + sum(created_per_file.values()),
+                             files_loaded=run.files_loaded + len(files),
+                             rows_accepted=run.rows_accepted + sum(f.rows_accepted for f in files))
             connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, self.clock())
+            stored_rejects = run_store.rejects_of_run(con, run_id)
         for f in files:
             table, lines = self._load_quarantined(run_id, f.id)
-            self._write_results(connection, run_id, f, "loaded", table=table, lines=lines,
-                                key_columns=list(dtype.key_columns), message=f"released by {actor}")
+            self._write_results(
+                connection, run_id, f, "loaded", table=table, lines=lines,
+                rejects=[(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id],
+                key_columns=list(dtype.key_columns), message=f"released by {actor}",
+                actions_created=created_per_file[f.id],
+            )  # fmt: skip
         shutil.rmtree(self.settings.runs_dir / str(run_id), ignore_errors=True)
         return self._run(run_id)
 
@@ -225,6 +237,7 @@ class Ingestor:
     def _process(self, run: Run, connection: Connection, record: FileRecord, staged: Staged) -> FileRecord:
         dtype = schemas.get(connection.data_type)
         progress.start(run.id, staged.size)
+        clock = _Stopwatch()
         try:
             parsed = csvparse.parse_file(
                 staged.path, dtype.key, encoding=connection.encoding,
@@ -237,24 +250,29 @@ class Ingestor:
                 run_store.set_file_state(con, record.id, "rejected", str(exc))
             self._write_results(connection, run.id, record, "rejected", message=str(exc))
             return self._file(record.id)
+        clock.lap("parse")
         rejects = [(r.line, r.column, r.value, r.reason) for r in parsed.rejects]
         report = self._validate(connection, parsed)
+        clock.lap("validate")
         if not report.success:
             return self._quarantine(run, connection, record, parsed, rejects, report)
         with self.db.transaction() as con:
             created = self._load_rows(con, connection, run.id, record, parsed.table, parsed.lines, rejects)
             self._store_checks(con, run.id, record.id, rejects, report)
-            run_store.set_file_state(
-                con, record.id, "loaded", None, parsed.rows_accepted, parsed.rows_rejected
-            )
+            # Rows that parsed but could not be applied (action modifications) count as rejected.
+            rejected = len({r[0] for r in rejects})
+            accepted = parsed.rows_accepted - (rejected - parsed.rows_rejected)
+            run_store.set_file_state(con, record.id, "loaded", None, accepted, rejected)
             self._add_counters(
-                con, run.id, rows_accepted=parsed.rows_accepted,
-                rows_rejected=parsed.rows_rejected, actions_created=created,
+                con, run.id, rows_accepted=accepted, rows_rejected=rejected, actions_created=created,
             )  # fmt: skip
+        clock.lap("load")
         self._write_results(
             connection, run.id, record, "loaded", table=parsed.table, lines=parsed.lines,
-            rejects=rejects, key_columns=list(dtype.key_columns), report=report,
+            rejects=rejects, key_columns=list(dtype.key_columns), report=report, seconds=clock.laps,
+            actions_created=created,
         )  # fmt: skip
+        log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
         return self._file(record.id)
 
     def _validate(self, connection: Connection, parsed: csvparse.ParseResult) -> validation.ValidationReport:
@@ -307,15 +325,7 @@ class Ingestor:
         rejects: list[tuple[int, str | None, str | None, str]],
         report: validation.ValidationReport,
     ) -> None:
-        table = pa.table(
-            {
-                "line": pa.array([r[0] for r in rejects], pa.int64()),
-                "column_name": pa.array([r[1] for r in rejects], pa.string()),
-                "value": pa.array([r[2] for r in rejects], pa.string()),
-                "reason": pa.array([r[3] for r in rejects], pa.string()),
-            }
-        )
-        run_store.insert_rejects(con, run_id, file_id, table)
+        run_store.insert_rejects(con, run_id, file_id, _rejects_table(rejects))
         run_store.insert_validation(
             con, run_id, file_id, report.success, len(report.critical_failures),
             len(report.warnings), report.to_json(),
@@ -407,16 +417,26 @@ class Ingestor:
         key_columns: list[str] | None = None,
         report: validation.ValidationReport | None = None,
         message: str | None = None,
+        seconds: dict[str, float] | None = None,
+        actions_created: int = 0,
     ) -> None:
+        rejected_lines = {r[0] for r in rejects or []}
+        accepted = 0
+        if table is not None and outcome == "loaded":
+            accepted = table.num_rows
+            if rejected_lines and lines is not None:  # parsed but not applied (action modifications)
+                accepted -= pc.sum(pc.is_in(lines, value_set=pa.array(sorted(rejected_lines), lines.type))).as_py() or 0
         summary = results.Summary(
             run_id=run_id, file_id=record.id, file=record.name, connection=connection.name,
             data_type=connection.data_type, status=outcome,
-            rows_accepted=table.num_rows if table is not None and outcome == "loaded" else 0,
-            rows_rejected=len({r[0] for r in rejects or []}), message=message,
+            rows_accepted=accepted,
+            rows_rejected=len(rejected_lines), actions_created=actions_created,
+            message=message,
             validation=(
                 {"success": report.success, "critical_failures": report.critical_failures,
                  "warnings": report.warnings} if report is not None else {}
             ),
+            seconds=seconds or {},
         )  # fmt: skip
         status = {"quarantined": results.QUARANTINED, "duplicate": results.DUPLICATE}.get(
             outcome, results.ACCEPTED
@@ -429,6 +449,30 @@ class Ingestor:
             )  # fmt: skip
         except OSError:
             log.exception("could not write results", extra={"run_id": run_id})
+
+
+class _Stopwatch:
+    """Seconds per pipeline stage, kept in the summary for benchmarks and slow-run triage."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
+def _rejects_table(rejects: list[tuple[int, str | None, str | None, str]]) -> pa.Table:
+    return pa.table(
+        {
+            "line": pa.array([r[0] for r in rejects], pa.int64()),
+            "column_name": pa.array([r[1] for r in rejects], pa.string()),
+            "value": pa.array([r[2] for r in rejects], pa.string()),
+            "reason": pa.array([r[3] for r in rejects], pa.string()),
+        }
+    )
 
 
 def _note(actor: str, note: str | None) -> str:

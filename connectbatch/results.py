@@ -36,6 +36,7 @@ class Summary:
     actions_created: int = 0
     message: str | None = None
     validation: dict[str, object] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # time per pipeline stage
     finished_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
 
@@ -64,23 +65,27 @@ def write(
     target.mkdir(parents=True, exist_ok=True)
     base = base_name(summary.run_id, summary.file_id, summary.file)
     parts = []
-    if accepted_keys is not None and accepted_lines is not None and len(accepted_lines):
-        n = len(accepted_lines)
-        parts.append(
-            pa.table(
-                {
-                    "Line": accepted_lines.cast(pa.int64()),
-                    **{k: accepted_keys.column(k).cast(pa.string()) for k in key_columns},
-                    "Status": pa.repeat(pa.scalar(accepted_status), n),
-                    "Reason": pa.repeat(pa.scalar(""), n),
-                }
-            )
-        )
     by_line: dict[int, list[str]] = {}
     for line, column, value, reason in rejects:
         where = f"{column}: " if column else ""
         shown = f" (value {value!r})" if value is not None else ""
         by_line.setdefault(line, []).append(f"{where}{reason}{shown}")
+    if accepted_keys is not None and accepted_lines is not None and len(accepted_lines):
+        accepted = pa.table(
+            {
+                "Line": accepted_lines.cast(pa.int64()),
+                **{k: accepted_keys.column(k).cast(pa.string()) for k in key_columns},
+            }
+        )
+        if by_line:  # a row parsed but not applied (action modifications) is reported once
+            keep = pc.invert(pc.is_in(accepted["Line"], pa.array(list(by_line), pa.int64())))
+            accepted = accepted.filter(keep)
+        n = accepted.num_rows
+        parts.append(
+            accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status), n)).append_column(
+                "Reason", pa.repeat(pa.scalar(""), n)
+            )
+        )
     if by_line:
         parts.append(
             pa.table(

@@ -14,6 +14,7 @@ process; importing this module (for `build_suite`, the CLI, the UI) stays cheap.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -44,6 +45,7 @@ EXPECTATIONS_DIR = Path(
     )
 )
 REJECT_RATE_TYPE = "connectbatch_reject_rate_below"
+ALREADY_LOADED_SUFFIX = "_already_loaded"  # derived column: the key where already loaded
 MIN_EVENT_DATE = "min_event_date"  # suite parameters, bound at validation time
 MAX_EVENT_DATE = "max_event_date"
 SAMPLE_SIZE = 20
@@ -76,133 +78,80 @@ def build_suite(data_type: str) -> dict[str, Any]:
 
     Derived from the registry: required columns not null, coded columns in their value sets,
     a single key column unique within the batch, amounts not negative, `EventDate` inside the
-    window bound at run time. Then the hand-written call-conversion rules. Kept free of GX so
-    the generator and the freshness test do not pay GX's import.
+    window bound at run time; then `_hand_written` rules. Free of GX, so the generator and the
+    freshness test do not pay GX's import.
     """
     dt = schemas.get(data_type)
-    k = dt.key
     exps: list[dict[str, Any]] = []
+
+    def add(type_: str, kwargs: dict[str, Any], severity: Severity, description: str) -> None:
+        exps.append(_expectation(dt.key, type_, kwargs, severity, description))
+
     for col in dt.columns:
         if col.required:
-            exps.append(
-                _expectation(
-                    k,
-                    "expect_column_values_to_not_be_null",
-                    {"column": col.name},
-                    "critical",
-                    f"{col.name} is required: every row must have a value.",
-                )
-            )
+            add("expect_column_values_to_not_be_null", {"column": col.name}, "critical",
+                f"{col.name} is required: every row must have a value.")
+    coded = {
+        Kind.COUNTRY: "an ISO 3166-1 alpha-2 country code",
+        Kind.CURRENCY: "an ISO 4217 currency code",
+    }
     for col in dt.columns:
-        if col.kind in (Kind.ENUM, Kind.COUNTRY, Kind.CURRENCY):
-            what = {
-                Kind.ENUM: "one of " + ", ".join(col.choices),
-                Kind.COUNTRY: "an ISO 3166-1 alpha-2 country code",
-                Kind.CURRENCY: "an ISO 4217 currency code",
-            }[col.kind]
-            exps.append(
-                _expectation(
-                    k,
-                    "expect_column_values_to_be_in_set",
-                    {"column": col.name, "value_set": list(col.choices)},
-                    "critical",
-                    f"{col.name} must be {what}.",
-                )
-            )
+        if col.kind in (Kind.ENUM, *coded):
+            what = coded.get(col.kind) or "one of " + ", ".join(col.choices)
+            add("expect_column_values_to_be_in_set",
+                {"column": col.name, "value_set": list(col.choices)}, "critical",
+                f"{col.name} must be {what}.")
     if len(dt.key_columns) == 1:
         key = dt.key_columns[0]
-        exps.append(
-            _expectation(
-                k,
-                "expect_column_values_to_be_unique",
-                {"column": key},
-                "critical",
-                f"{key} must be unique within the batch: a repeated {key} would be loaded twice.",
-            )
-        )
+        add("expect_column_values_to_be_unique", {"column": key}, "critical",
+            f"{key} must be unique within the batch: a repeated {key} would be loaded twice.")
     for col in dt.columns:
         if col.kind is Kind.DECIMAL:
-            exps.append(
-                _expectation(
-                    k,
-                    "expect_column_values_to_be_between",
-                    {"column": col.name, "min_value": 0},
-                    "critical",
-                    f"{col.name} must not be negative.",
-                )
-            )
+            add("expect_column_values_to_be_between", {"column": col.name, "min_value": 0},
+                "critical", f"{col.name} must not be negative.")
     if "EventDate" in dt.column_names and dt.column("EventDate").kind is Kind.TIMESTAMP:
-        exps.append(
-            _expectation(
-                k,
-                "expect_column_values_to_be_between",
-                {
-                    "column": "EventDate",
-                    "min_value": {"$PARAMETER": MIN_EVENT_DATE},
-                    "max_value": {"$PARAMETER": MAX_EVENT_DATE},
-                },
-                "critical",
-                "EventDate must not be in the future, nor older than the accepted window "
-                "(max_age_days before the validation time).",
-            )
-        )
-    exps.extend(_hand_written(dt))
+        window = {"$PARAMETER": MIN_EVENT_DATE}, {"$PARAMETER": MAX_EVENT_DATE}
+        add("expect_column_values_to_be_between",
+            {"column": "EventDate", "min_value": window[0], "max_value": window[1]}, "critical",
+            "EventDate must not be in the future, nor older than the accepted window "
+            "(max_age_days before the time of validation).")
+    for type_, kwargs, severity, description in _hand_written(dt.key):
+        add(type_, kwargs, severity, description)
     return {
-        "name": k,
-        "id": str(uuid.uuid5(_ID_NAMESPACE, k)),
+        "name": dt.key,
+        "id": str(uuid.uuid5(_ID_NAMESPACE, dt.key)),
         "expectations": exps,
         "meta": {
-            "data_type": k,
+            "data_type": dt.key,
             "generated_by": "scripts/generate_expectations.py from connectbatch.schemas and "
             "connectbatch.validation; edit those, not this file",
             "parameters": {
-                MIN_EVENT_DATE: "validation time minus max_age_days (UTC)",
-                MAX_EVENT_DATE: "validation time (UTC)",
+                MIN_EVENT_DATE: "time of validation minus max_age_days (UTC)",
+                MAX_EVENT_DATE: "time of validation (UTC)",
             },
         },
         "notes": None,
     }
 
 
-def _hand_written(dt: DataType) -> list[dict[str, Any]]:
-    """Rules the registry cannot express; they live here so regenerating keeps them."""
-    if dt.key != "call_conversions":
+def _hand_written(
+    data_type: str,
+) -> list[tuple[str, dict[str, Any], Severity, str]]:
+    """Rules the registry cannot express. They live here, not in the JSON, so that
+    regenerating the suites keeps them."""
+    if data_type != "call_conversions":
         return []
-    k = dt.key
     pair = "expect_column_pair_values_a_to_be_greater_than_b"
+    part_of_call: dict[str, Any] = {"or_equal": True, "ignore_row_if": "either_value_is_missing"}
     return [
-        _expectation(
-            k,
-            pair,
-            {
-                "column_A": "CallDuration",
-                "column_B": "TalkDuration",
-                "or_equal": True,
-                "ignore_row_if": "either_value_is_missing",
-            },
-            "critical",
-            "TalkDuration must not exceed CallDuration: talk time is part of the call.",
-        ),
-        _expectation(
-            k,
-            pair,
-            {
-                "column_A": "CallDuration",
-                "column_B": "IvrDuration",
-                "or_equal": True,
-                "ignore_row_if": "either_value_is_missing",
-            },
-            "warning",
-            "IvrDuration should not exceed CallDuration: time in the IVR is part of the call.",
-        ),
+        (pair, {"column_A": "CallDuration", "column_B": "TalkDuration", **part_of_call},
+         "critical", "TalkDuration must not exceed CallDuration: talk time is part of the call."),
+        (pair, {"column_A": "CallDuration", "column_B": "IvrDuration", **part_of_call},
+         "warning", "IvrDuration should not exceed CallDuration: IVR time is part of the call."),
         *(
-            _expectation(
-                k,
-                "expect_column_values_to_be_between",
-                {"column": col, "max_value": MAX_DURATION_SECONDS},
-                "warning",
-                f"{col} over 86,400 seconds (a day) is suspicious.",
-            )
+            ("expect_column_values_to_be_between",
+             {"column": col, "max_value": MAX_DURATION_SECONDS}, "warning",
+             f"{col} over 86,400 seconds (a day) is suspicious.")
             for col in ("CallDuration", "TalkDuration")
         ),
     ]
@@ -402,14 +351,16 @@ def validate(
     now = now.astimezone(UTC)
     params = {MIN_EVENT_DATE: now - timedelta(days=max_age_days), MAX_EVENT_DATE: now}
 
-    suite = dict(load_suite(dt.key))
-    expectations = list(suite["expectations"])
-    loaded = _already_loaded_expectation(table, dt, already_loaded)
+    if rows_rejected < 0:
+        raise ValueError(f"rows_rejected must not be negative, not {rows_rejected}")
+    suite = copy.deepcopy(load_suite(dt.key))  # GX may keep or alter what it is given
+    table, loaded = _already_loaded(table, dt, already_loaded)
     if loaded is not None:
-        expectations.append(loaded)
-    suite["expectations"] = expectations
+        suite["expectations"].append(loaded)
+    expectations: list[dict[str, Any]] = suite["expectations"]
 
-    df = _to_pandas(table, _referenced_columns(expectations))
+    read = dict.fromkeys(c for e in expectations for c in _columns(e["kwargs"]))
+    df = _to_pandas(table, list(read))
     result = _run_gx(df, suite, params)
     del df
     _cap_lists(result)
@@ -439,43 +390,42 @@ def validate(
     )
 
 
-def _already_loaded_expectation(
+def _already_loaded(
     table: pa.Table, dt: DataType, already_loaded: Iterable[str]
-) -> dict[str, Any] | None:
-    """The run-time "not already loaded" rule. Its value set is cut to the keys this batch
-    actually contains, so a connection with millions of loaded ids does not put them all into
-    GX and into the stored result; the verdict is the same."""
-    wanted = pa.array(list(dict.fromkeys(already_loaded)), pa.string())
-    if len(wanted) == 0 or len(dt.key_columns) != 1:
-        return None
+) -> tuple[pa.Table, dict[str, Any] | None]:
+    """The run-time "not already loaded" rule, for a data type with one key column.
+
+    Not `expect_column_values_to_not_be_in_set`: GX copies an expectation's kwargs through
+    pydantic for every metric it plans, so a value set of 100,000 ids (a re-exported file
+    sent again) costs ~50 s and puts the ids into the stored result twice. Instead the
+    membership test runs here in Arrow (O(rows)) and GX checks a derived column that holds
+    the key where it is already loaded and null elsewhere: the failing values GX reports are
+    exactly the repeated keys, with their row indexes.
+    """
+    if len(dt.key_columns) != 1 or dt.key_columns[0] not in table.column_names:
+        return table, None
+    loaded = pa.array(list(set(already_loaded)), pa.string())
+    if len(loaded) == 0:
+        return table, None
     key = dt.key_columns[0]
-    present: list[str] = []
-    if key in table.column_names and table.num_rows:
-        hits = table.column(key).filter(pc.is_in(table.column(key), value_set=wanted))
-        present = sorted(pc.unique(hits).to_pylist())
+    keys = table.column(key).cast(pa.string())
+    derived = pc.if_else(pc.is_in(keys, value_set=loaded), keys, pa.scalar(None, pa.string()))
+    name = f"{key}{ALREADY_LOADED_SUFFIX}"
     exp = _expectation(
         dt.key,
-        "expect_column_values_to_not_be_in_set",
-        {"column": key, "value_set": present},
+        "expect_column_values_to_be_null",
+        {"column": name},
         "critical",
-        f"{key} already loaded for this connection: a re-sent record must not be loaded twice.",
+        f"{key} already loaded for this connection: a re-sent record must not be loaded twice "
+        f"({name} holds the {key} of such rows).",
     )
-    return exp
+    return table.append_column(name, derived), exp
 
 
-def _referenced_columns(expectations: list[dict[str, Any]]) -> list[str]:
-    cols: dict[str, None] = {}
-    for exp in expectations:
-        kw = exp["kwargs"]
-        for name in (
-            kw.get("column"),
-            kw.get("column_A"),
-            kw.get("column_B"),
-            *kw.get("column_list", ()),
-        ):
-            if name:
-                cols[name] = None
-    return list(cols)
+def _columns(kwargs: dict[str, Any]) -> list[str]:
+    """The columns an expectation reads, in the order its kwargs name them."""
+    names = (kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"))
+    return [c for c in (*names, *kwargs.get("column_list", ())) if c]
 
 
 def _to_pandas(table: pa.Table, columns: list[str]) -> Any:
@@ -508,16 +458,7 @@ def _outcome(r: Any, table: pa.Table) -> ExpectationOutcome:
     kwargs = {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
     meta = cfg.meta or {}
     severity: Severity = "critical" if meta.get("severity", "critical") == "critical" else "warning"
-    columns = [
-        c
-        for c in (
-            kwargs.get("column"),
-            kwargs.get("column_A"),
-            kwargs.get("column_B"),
-            *kwargs.get("column_list", ()),
-        )
-        if c
-    ]
+    columns = _columns(kwargs)
     res = r.result or {}
     observed = {
         k: res[k]
@@ -538,7 +479,9 @@ def _outcome(r: Any, table: pa.Table) -> ExpectationOutcome:
         observed_value=_jsonable(observed),
         unexpected_sample=_jsonable(list(values[:SAMPLE_SIZE])),
         unexpected_rows=[
-            int(i) for i in res.get("unexpected_index_list", [])[:MAX_ROWS] if isinstance(i, int)
+            int(i)
+            for i in res.get("unexpected_index_list", [])[:MAX_ROWS]
+            if isinstance(i, int | np.integer)  # dicts when index columns are configured
         ],
         kwargs=_jsonable(kwargs),
         exception=_exception_message(r.exception_info),

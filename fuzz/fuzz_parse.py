@@ -76,12 +76,13 @@ def main(argv: list[str]) -> None:
     if not any(a.startswith("-artifact_prefix=") for a in flags):
         (REPO / "fuzz-artifacts").mkdir(exist_ok=True)
         args.append(f"-artifact_prefix={REPO / 'fuzz-artifacts'}/")
-    corpora = [a for a in argv[1:] if not a.startswith("-")]
-    if not corpora:  # libFuzzer writes new inputs into the first corpus directory
-        corpora = [str(REPO / "fuzz-artifacts" / "corpus")]
-        args.append(corpora[0])
-    Path(corpora[0]).mkdir(parents=True, exist_ok=True)
-    if SEEDS.is_dir():
+    inputs = [a for a in argv[1:] if not a.startswith("-")]
+    if not inputs:  # libFuzzer writes new inputs into the first corpus directory
+        inputs = [str(REPO / "fuzz-artifacts" / "corpus")]
+        args.append(inputs[0])
+    if not Path(inputs[0]).exists():
+        Path(inputs[0]).mkdir(parents=True)
+    if SEEDS.is_dir() and all(Path(i).is_dir() for i in inputs):  # not when replaying files
         args.append(str(SEEDS))
     atheris.Setup(args, TestOneInput)
     atheris.Fuzz()

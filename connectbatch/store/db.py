@@ -77,7 +77,9 @@ class Database:
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(str(self.path))
+                con = duckdb.connect(str(self.path))
+                con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC datetimes
+                return con
             except duckdb.IOException as exc:
                 match = _LOCK_RE.search(str(exc))
                 if match is None:

@@ -6,6 +6,7 @@ import codecs
 import gzip
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,29 @@ def test_utf16_or_utf32_without_a_mark_and_without_byte_order_is_ambiguous(
         parse(b"id\n1\n", engine, encoding=requested)
 
 
+def test_text_invalid_in_utf16_rejects_only_that_row(engine: str) -> None:
+    lone_surrogate = b"\x00\xd8"  # U+D800 on its own, little-endian
+    body = "a,b\n1,2\n3,".encode("utf-16-le") + lone_surrogate + "\n5,6\n".encode("utf-16-le")
+    result = parse(codecs.BOM_UTF16_LE + body, engine)
+    assert (result.table.column("a").to_pylist(), result.lines.to_pylist()) == (["1", "5"], [2, 4])
+    assert [(r.line, r.column) for r in result.rejects] == [(3, "b")]
+    assert "not valid utf-16-le text" in result.rejects[0].reason
+
+
 def test_unknown_encoding_is_a_configuration_error(engine: str) -> None:
     with pytest.raises(ConfigurationError, match="unknown encoding 'klingon'"):
         parse(b"id\n1\n", engine, encoding="klingon")
+
+
+@pytest.mark.parametrize("event_date", ["2026-03-01 10:00", "2026-03-01T10:00Z"])
+def test_unknown_time_zone_is_a_configuration_error_whatever_the_values(
+    engine: str, call_csv: Callable[..., bytes], event_date: str
+) -> None:
+    # A mistyped connection setting must not depend on whether a file happens to hold
+    # a date-time without an offset.
+    data = call_csv({"EventDate": event_date})
+    with pytest.raises(ConfigurationError, match="unknown time zone 'Mars/Olympus'"):
+        parse_bytes(data, engine=engine, timezone="Mars/Olympus")  # type: ignore[arg-type]
 
 
 def test_encoding_names_are_normalised() -> None:

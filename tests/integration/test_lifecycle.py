@@ -1,0 +1,197 @@
+"""Pending actions: modify, reverse, lock, the audit trail, and action-modification files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from helpers import call_csv, modifications_csv
+from helpers.store import count, results_of
+
+from connectbatch.lifecycle import ActionError
+from connectbatch.models import Action, ActionStatus, RunStatus
+from connectbatch.services import NotFoundError, Services
+
+
+@pytest.fixture
+def actions(services: Services, make_connection) -> list[Action]:
+    """Ten PENDING actions of connection Acme (lock period 30 days), amounts 10.00 ... 19.00."""
+    make_connection("Acme", lock_days=30)
+    run = services.ingest_bytes("Acme", "calls.csv", call_csv(10))
+    assert run.status is RunStatus.COMPLETED, run.reason
+    found = services.actions("Acme")
+    assert [a.status for a in found] == [ActionStatus.PENDING] * 10
+    return found
+
+
+def test_modify_changes_the_amount_and_is_audited(services: Services, actions: list[Action]) -> None:
+    a = actions[0]
+    before = dt.datetime.now(dt.UTC)
+
+    changed = services.modify_action(a.label, "25.50", reason="upsell confirmed", actor="alice")
+
+    assert changed.status is ActionStatus.MODIFIED
+    assert changed.amount == Decimal("25.50")
+    assert changed.original_amount == a.amount == Decimal("10.00")
+    assert services.action(a.id) == changed
+    [entry] = services.audit(a.id)
+    assert (entry.actor, entry.change) == ("alice", "modify")
+    assert (entry.old_status, entry.new_status) == ("PENDING", "MODIFIED")
+    assert (entry.old_amount, entry.new_amount) == (Decimal("10.00"), Decimal("25.50"))
+    assert entry.reason == "upsell confirmed"
+    assert before - dt.timedelta(seconds=5) <= entry.changed_at <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+
+    # a second change is audited from the new state; other actions are untouched
+    services.modify_action(a.id, Decimal("30"), reason=None, actor="bob")
+    second = services.audit(a.id)[1]
+    assert (second.actor, second.old_status, second.old_amount, second.new_amount) == (
+        "bob", "MODIFIED", Decimal("25.50"), Decimal("30.00"),
+    )  # fmt: skip
+    assert services.action(actions[1].id).status is ActionStatus.PENDING
+    assert services.audit(actions[1].id) == []
+
+
+def test_reverse_needs_a_reason_and_sets_the_amount_to_zero(services: Services, actions: list[Action]) -> None:
+    a = actions[1]
+    for empty in ("", "   "):
+        with pytest.raises(ActionError, match="reason"):
+            services.reverse_action(a.id, empty, actor="alice")
+    with pytest.raises(ActionError, match="reason"):  # amount 0 is a reversal too
+        services.modify_action(a.id, "0", reason=None, actor="alice")
+    assert services.action(a.id).status is ActionStatus.PENDING
+    assert services.audit(a.id) == []
+
+    reversed_ = services.reverse_action(a.label, "customer returned the goods", actor="alice")
+
+    assert reversed_.status is ActionStatus.REVERSED
+    assert reversed_.amount == Decimal("0.00")
+    assert reversed_.original_amount == Decimal("11.00")
+    assert reversed_.reason == "customer returned the goods"
+    [entry] = services.audit(a.id)
+    assert (entry.actor, entry.change, entry.old_status, entry.new_status) == (
+        "alice", "reverse", "PENDING", "REVERSED",
+    )  # fmt: skip
+    assert (entry.old_amount, entry.new_amount) == (Decimal("11.00"), Decimal("0.00"))
+    with pytest.raises(ActionError, match="already reversed"):
+        services.reverse_action(a.id, "again", actor="alice")
+
+
+def test_bad_changes_are_refused_with_clear_errors(services: Services, actions: list[Action]) -> None:
+    a = actions[2]
+    with pytest.raises(ActionError, match="negative"):
+        services.modify_action(a.id, "-1", reason="x", actor="alice")
+    with pytest.raises(ActionError, match="not an amount"):
+        services.modify_action(a.id, "ten", reason="x", actor="alice")
+    with pytest.raises(ActionError, match="A-999999"):
+        services.modify_action(999_999, "1", reason="x", actor="alice")
+    with pytest.raises(ActionError, match="not an action id"):
+        services.modify_action("bogus", "1", reason="x", actor="alice")
+    with pytest.raises(NotFoundError):
+        services.action(999_999)
+    assert services.audit(a.id) == []
+
+
+def test_lock_at_a_given_time(services: Services, actions: list[Action]) -> None:
+    first_lock = min(a.lock_at for a in actions)
+    last_lock = max(a.lock_at for a in actions)
+    assert first_lock < last_lock  # the fixture's event dates differ
+    services.modify_action(actions[0].id, "12.34", reason="fix", actor="alice")
+
+    assert services.lock_actions(now=first_lock - dt.timedelta(seconds=1)) == 0
+    due_first = sum(a.lock_at <= first_lock for a in actions)
+    assert services.lock_actions(now=first_lock) == due_first
+    assert services.lock_actions(now=last_lock) == len(actions) - due_first
+    assert services.lock_actions(now=last_lock + dt.timedelta(days=1)) == 0  # idempotent
+
+    locked = services.actions("Acme")
+    assert {a.status for a in locked} == {ActionStatus.LOCKED}
+    assert services.count_actions("Acme", "LOCKED") == len(actions)
+    assert locked[0].amount == Decimal("12.34")  # locking keeps the modified amount
+    entry = services.audit(actions[0].id)[-1]
+    assert (entry.actor, entry.change, entry.old_status, entry.new_status) == (
+        "system", "lock", "MODIFIED", "LOCKED",
+    )  # fmt: skip
+
+    for change in (
+        lambda: services.modify_action(actions[3].id, "1.00", reason="late", actor="alice"),
+        lambda: services.reverse_action(actions[3].id, "late", actor="alice"),
+        lambda: services.modify_action(actions[3].id, "0", reason="late", actor="alice"),
+    ):
+        with pytest.raises(ActionError, match=r"A-\d{6} is locked since .* can no longer change"):
+            change()
+    assert services.action(actions[3].id).amount == actions[3].amount
+    assert [e.change for e in services.audit(actions[3].id)] == ["lock"]
+
+
+def test_a_passed_lock_time_refuses_changes_before_the_lock_job_ran(
+    services: Services, settings, actions: list[Action]
+) -> None:
+    a = actions[4]
+    later = a.lock_at + dt.timedelta(minutes=1)
+    after_lock = Services(settings, clock=lambda: later)  # same data directory, 30 days on
+
+    with pytest.raises(ActionError, match="locked"):
+        after_lock.modify_action(a.id, "99.00", reason="too late", actor="alice")
+    with pytest.raises(ActionError, match="locked"):
+        after_lock.reverse_action(a.id, "too late", actor="alice")
+
+    assert services.action(a.id).status is ActionStatus.PENDING  # the lock job has not run
+    assert services.action(a.id).amount == a.amount
+    assert services.audit(a.id) == []
+    # a minute before its lock time the same change is still allowed
+    before = Services(settings, clock=lambda: a.lock_at - dt.timedelta(minutes=1))
+    assert before.modify_action(a.id, "99.00", reason="in time", actor="alice").status is ActionStatus.MODIFIED
+
+
+def test_an_action_modifications_file(services: Services, make_connection, actions: list[Action]) -> None:
+    # actions of a second connection whose lock period is over at once
+    make_connection("Old calls", lock_days=0)
+    services.ingest_bytes("Old calls", "old.csv", call_csv(2, prefix="old"))
+    assert services.lock_actions() == 2
+    locked = services.actions("Old calls")[0]
+    assert locked.status is ActionStatus.LOCKED
+    make_connection("Acme returns", data_type="action_modifications")
+    modify, reverse = actions[0], actions[1]
+    data = modifications_csv(
+        [
+            (modify.label, "15.00", "price corrected"),  # line 2: applied
+            (str(reverse.id), "0", "returned"),  # line 3: applied, a reversal
+            ("A-999999", "5.00", "unknown"),  # line 4: no such action
+            (locked.label, "1.00", "too late"),  # line 5: locked
+        ]
+    )
+
+    run = services.ingest_bytes("Acme returns", "returns.csv", data)
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    [f] = services.run_files(run.id)
+    assert f.state == "loaded"
+
+    m = services.action(modify.id)
+    assert (m.status, m.amount, m.reason) == (ActionStatus.MODIFIED, Decimal("15.00"), "price corrected")
+    r = services.action(reverse.id)
+    assert (r.status, r.amount, r.reason) == (ActionStatus.REVERSED, Decimal("0.00"), "returned")
+    for action, change in ((modify, "modify"), (reverse, "reverse")):
+        [entry] = services.audit(action.id)
+        assert (entry.actor, entry.change) == (f"file:{f.id}", change)
+    assert services.action(locked.id).amount == locked.amount
+    assert [e.change for e in services.audit(locked.id)] == ["lock"]
+    untouched = [a for a in services.actions("Acme") if a.id not in (modify.id, reverse.id)]
+    assert {a.status for a in untouched} == {ActionStatus.PENDING}
+    assert services.count_actions() == 12  # a modifications file creates no actions
+
+    rejects = {r.line: r for r in services.rejects(run.id)}
+    assert sorted(rejects) == [4, 5]
+    assert (rejects[4].column, rejects[4].value) == ("ActionId", "A-999999")
+    assert "no such action" in rejects[4].reason
+    assert rejects[5].value == locked.label and "locked" in rejects[5].reason
+
+    rows, summary = results_of(services, "Acme returns", run.id)
+    assert [(int(r["Line"]), r["Status"]) for r in rows] == [
+        (2, "ACCEPTED"), (3, "ACCEPTED"), (4, "REJECTED"), (5, "REJECTED"),
+    ]  # fmt: skip
+    assert "no such action" in rows[2]["Reason"] and "locked" in rows[3]["Reason"]
+    assert (summary["rows_accepted"], summary["rows_rejected"]) == (2, 2)
+    assert (run.rows_accepted, run.rows_rejected) == (2, 2)
+    assert count(services, "action_modifications", run_id=run.id) == 4  # the file as received

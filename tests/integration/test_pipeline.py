@@ -1,0 +1,319 @@
+"""A file through the whole pipeline on a real DuckDB file: ledger -> parse -> validate ->
+load -> actions -> results, and the exactly-once and quarantine rules around it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+
+import pytest
+from helpers import call_csv, call_rows, to_csv, CALL_COLUMNS
+from helpers.store import count, results_of
+
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import ActionStatus, ConnectionStatus, RunStatus
+from connectbatch.services import Services
+
+N = 40  # one reject in 40 rows (2.5 %) stays under the 5 % reject-rate threshold
+
+
+def test_happy_path(services: Services, make_connection, settings) -> None:
+    conn = make_connection("Acme")
+    data = call_csv(N, overrides={5: {"CallDuration": "abc"}})  # data row 5 = physical line 7
+    before = dt.datetime.now(dt.UTC)
+
+    run = services.ingest_bytes("Acme", "Acme_calls_2026.csv", data)
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert run.review is None
+    assert (run.rows_accepted, run.rows_rejected, run.actions_created) == (N - 1, 1, N - 1)
+    assert (run.files_seen, run.files_loaded, run.files_skipped) == (1, 1, 0)
+    assert run.finished_at is not None and run.finished_at >= run.started_at
+
+    # the ledger: name, size, sha256, source; the bytes are staged under their hash
+    [f] = services.run_files(run.id)
+    assert f.name == "Acme_calls_2026.csv"
+    assert f.source == "upload"
+    assert f.size == len(data)
+    assert f.sha256 == hashlib.sha256(data).hexdigest()
+    assert f.state == "loaded"
+    assert (f.rows_accepted, f.rows_rejected) == (N - 1, 1)
+    assert (settings.staging / f.sha256).read_bytes() == data
+
+    # rows and actions
+    assert count(services, "call_conversions", run_id=run.id) == N - 1
+    assert count(services, "call_conversions", run_id=run.id, line=7) == 0
+    actions = services.actions("Acme", limit=1000)
+    assert len(actions) == N - 1 == services.count_actions("Acme", "PENDING")
+    by_key = {a.source_key: a for a in actions}
+    a0 = by_key["cs-0000"]
+    assert a0.status is ActionStatus.PENDING
+    assert a0.amount == a0.original_amount == Decimal("10.00")
+    assert a0.line == 2 and a0.run_id == run.id and a0.connection_id == conn.id
+    assert a0.lock_at == a0.event_date + dt.timedelta(days=conn.lock_days)
+    assert by_key["cs-0039"].amount == Decimal("49.00")
+    assert "cs-0005" not in by_key
+
+    # rejects with physical line, column, value and reason
+    [reject] = services.rejects(run.id)
+    assert (reject.line, reject.column, reject.value) == (7, "CallDuration", "abc")
+    assert reject.reason and reject.file_id == f.id
+
+    # the validation result is stored and comes back whole
+    [(file_id, report)] = services.validation(run.id)
+    assert file_id == f.id
+    assert report.success and report.critical_failures == []
+    assert report.rows_accepted == N - 1 and report.rows_rejected == 1
+    names = {o.name for o in report.outcomes}
+    assert "expect_column_values_to_be_unique(CallSessionId)" in names
+    assert "expect_column_pair_values_a_to_be_greater_than_b(CallDuration, TalkDuration)" in names
+    assert all(o.success for o in report.outcomes if o.severity == "critical")
+    assert report.raw["success"] is True and report.raw["results"]
+    assert type(report).from_json(report.to_json()) == report
+
+    # results file and summary for the sender
+    rows, summary = results_of(services, "Acme", run.id)
+    assert [int(r["Line"]) for r in rows] == list(range(2, N + 2))
+    statuses = {int(r["Line"]): r["Status"] for r in rows}
+    assert statuses.pop(7) == "REJECTED"
+    assert set(statuses.values()) == {"ACCEPTED"}
+    rejected = next(r for r in rows if r["Line"] == "7")
+    assert "CallDuration" in rejected["Reason"] and "abc" in rejected["Reason"]
+    assert rows[0]["CallSessionId"] == "cs-0000" and rows[0]["Reason"] == ""
+    assert summary["run_id"] == run.id and summary["file_id"] == f.id
+    assert summary["status"] == "loaded"
+    assert (summary["rows_accepted"], summary["rows_rejected"]) == (N - 1, 1)
+    assert summary["actions_created"] == N - 1
+    assert summary["validation"]["success"] is True
+
+    # the connection shows the outcome
+    after = services.connection("Acme")
+    assert after.status is ConnectionStatus.COMPLETED
+    assert after.last_active is not None and after.last_active >= before
+    assert [r.id for r in services.runs("Acme")] == [run.id]
+
+
+def test_ingest_from_a_path_records_the_cli_as_source(
+    services: Services, make_connection, tmp_path
+) -> None:
+    make_connection("Acme")
+    path = tmp_path / "calls.csv"
+    path.write_bytes(call_csv(5))
+    run = services.ingest_file("Acme", path)
+    assert run.status is RunStatus.COMPLETED, run.reason
+    [f] = services.run_files(run.id)
+    assert (f.name, f.source) == ("calls.csv", "cli")
+    assert services.count_actions("Acme") == 5
+
+
+def test_redelivery_of_the_same_bytes_is_a_duplicate(services: Services, make_connection) -> None:
+    make_connection("Acme")
+    data = call_csv(N)
+    first = services.ingest_bytes("Acme", "calls.csv", data)
+    assert first.status is RunStatus.COMPLETED and first.actions_created == N
+
+    again = services.ingest_bytes("Acme", "calls-resent.csv", data)
+
+    assert again.status is RunStatus.COMPLETED, again.reason
+    assert (again.rows_accepted, again.actions_created, again.files_loaded) == (0, 0, 0)
+    assert (again.files_seen, again.files_skipped, again.rows_duplicate) == (1, 1, N)
+    [f] = services.run_files(again.id)
+    assert f.state == "duplicate"
+    assert "calls.csv" in (f.message or "")
+    assert f.sha256 == hashlib.sha256(data).hexdigest()
+    assert count(services, "call_conversions") == N
+    assert services.count_actions("Acme") == N
+    _, summary = results_of(services, "Acme", again.id)
+    assert summary["status"] == "duplicate"
+
+
+def test_same_records_in_different_bytes_are_quarantined(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "calls.csv", call_csv(N))
+    # same CallSessionIds, other bytes (LF line ends, a changed amount), other name
+    resent = call_csv(N, newline="\n", overrides={0: {"SaleAmount": "99.00"}})
+
+    run = services.ingest_bytes("Acme", "calls-v2.csv", resent)
+
+    assert run.status is RunStatus.FAILED
+    assert run.review == "quarantined"
+    assert "already loaded" in (run.reason or "")
+    assert "calls-v2.csv" in (run.reason or "")
+    assert run.actions_created == 0
+    assert count(services, "call_conversions") == N
+    assert count(services, "call_conversions", run_id=run.id) == 0
+    assert services.count_actions("Acme") == N
+    assert [r.id for r in services.quarantined()] == [run.id]
+    [(_, report)] = services.validation(run.id)
+    assert not report.success
+    [failed] = [o for o in report.outcomes if not o.success]
+    assert failed.severity == "critical" and "already loaded" in failed.description
+    assert failed.observed_value["unexpected_count"] == N
+
+
+CRITICAL = {
+    "duplicate CallSessionId": (
+        {7: {"CallSessionId": "cs-0003"}},
+        "CallSessionId must be unique",
+        "expect_column_values_to_be_unique",
+        [5, 9],  # physical lines of data rows 3 and 7
+    ),
+    "negative SaleAmount": (
+        {4: {"SaleAmount": "-5.00"}},
+        "SaleAmount must not be negative",
+        "expect_column_values_to_be_between",
+        [6],
+    ),
+    "TalkDuration over CallDuration": (
+        {6: {"TalkDuration": "999"}},
+        "TalkDuration must not exceed CallDuration",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        [8],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CRITICAL), ids=list(CRITICAL))
+def test_a_critical_failure_quarantines_the_batch(
+    services: Services, make_connection, case: str
+) -> None:
+    overrides, named, expectation, lines = CRITICAL[case]
+    make_connection("Acme")
+
+    run = services.ingest_bytes("Acme", "bad.csv", call_csv(N, overrides=overrides))
+
+    assert run.status is RunStatus.FAILED
+    assert run.review == "quarantined"
+    assert named in (run.reason or "")
+    assert (run.rows_accepted, run.actions_created) == (0, 0)
+    assert services.count_actions() == 0
+    assert count(services, "call_conversions") == 0
+    [f] = services.run_files(run.id)
+    assert f.state == "quarantined" and named in (f.message or "")
+    assert services.connection("Acme").status is ConnectionStatus.FAILED
+    assert [r.id for r in services.quarantined()] == [run.id]
+
+    [(_, report)] = services.validation(run.id)
+    assert not report.success
+    [failed] = [o for o in report.outcomes if not o.success and o.severity == "critical"]
+    assert failed.expectation_type == expectation
+    [(file_id, _)] = services.validation(run.id)
+    assert file_id == f.id
+    # the failing rows point back at the file's lines
+    assert sorted(r + 2 for r in failed.unexpected_rows) == lines
+
+    rows, summary = results_of(services, "Acme", run.id)
+    assert {r["Status"] for r in rows} == {"QUARANTINED"}
+    assert summary["status"] == "quarantined"
+    assert summary["validation"]["success"] is False
+    assert any(named in c for c in summary["validation"]["critical_failures"])
+
+
+def test_release_loads_a_quarantined_batch(services: Services, make_connection) -> None:
+    make_connection("Acme")
+    # row 2 fails a critical expectation; row 10 (line 12) is a parser reject
+    data = call_csv(N, overrides={2: {"TalkDuration": "999"}, 10: {"CallDuration": "abc"}})
+    run = services.ingest_bytes("Acme", "bad.csv", data)
+    assert run.review == "quarantined"
+    assert (run.rows_accepted, run.rows_rejected) == (0, 1)
+
+    released = services.release(run.id, note="vendor confirmed the durations", actor="alice")
+
+    assert released.status is RunStatus.COMPLETED
+    assert released.review == "released"
+    assert "alice" in (released.review_note or "") and "vendor confirmed" in (
+        released.review_note or ""
+    )
+    assert released.actions_created == N - 1
+    assert (released.rows_accepted, released.rows_rejected) == (N - 1, 1)
+    assert released.files_loaded == 1
+    assert services.count_actions("Acme", "PENDING") == N - 1
+    assert count(services, "call_conversions", run_id=run.id) == N - 1
+    assert [(r.line, r.column) for r in services.rejects(run.id)] == [(12, "CallDuration")]
+    [f] = services.run_files(run.id)
+    assert f.state == "loaded"
+    assert services.quarantined() == []
+    assert services.connection("Acme").status is ConnectionStatus.COMPLETED
+    rows, summary = results_of(services, "Acme", run.id)
+    statuses = {int(r["Line"]): r["Status"] for r in rows}
+    assert statuses.pop(12) == "REJECTED"  # the parser's rejects stay in the results
+    assert sorted(statuses) == [line for line in range(2, N + 2) if line != 12]
+    assert set(statuses.values()) == {"ACCEPTED"}
+    assert summary["status"] == "loaded" and summary["actions_created"] == N - 1
+    assert summary["rows_rejected"] == 1
+
+    with pytest.raises(ConnectBatchError, match="not quarantined"):
+        services.release(run.id)
+    with pytest.raises(ConnectBatchError, match="not quarantined"):
+        services.discard(run.id)
+    # the released bytes count as loaded: the same file again is a duplicate
+    again = services.ingest_bytes("Acme", "bad-again.csv", data)
+    assert services.run_files(again.id)[0].state == "duplicate"
+    assert services.count_actions() == N - 1
+
+
+def test_discard_drops_a_quarantined_batch(services: Services, make_connection, settings) -> None:
+    make_connection("Acme")
+    keep = services.ingest_bytes(
+        "Acme", "dup.csv", call_csv(N, overrides={1: {"CallSessionId": "cs-0000"}})
+    )
+    drop = services.ingest_bytes(
+        "Acme", "neg.csv", call_csv(N, prefix="n", overrides={0: {"SaleAmount": "-1"}})
+    )
+    assert keep.review == drop.review == "quarantined"
+
+    discarded = services.discard(drop.id, note="broken export", actor="bob")
+
+    assert discarded.review == "discarded"
+    assert discarded.status is RunStatus.FAILED
+    assert "bob" in (discarded.review_note or "")
+    assert services.run_files(drop.id)[0].state == "discarded"
+    assert services.count_actions() == 0
+    assert count(services, "call_conversions") == 0
+    assert [r.id for r in services.quarantined()] == [keep.id]
+    assert not (settings.runs_dir / str(drop.id)).exists()
+    with pytest.raises(ConnectBatchError, match="not quarantined"):
+        services.release(drop.id)
+    # a discarded run is not a failed run to retry by accident
+    with pytest.raises(ConnectBatchError):
+        services.retry(keep.id)
+
+
+FILE_PROBLEMS = {
+    "missing required column": (
+        to_csv(call_rows(5), [c for c in CALL_COLUMNS if c != "CallSessionId"]),
+        "CallSessionId",
+    ),
+    "empty file": (b"", "empty"),
+    "binary junk": (bytes(range(256)) * 40 + b"\x00PK\x03\x04" * 50, None),
+}
+
+
+@pytest.mark.parametrize("case", list(FILE_PROBLEMS), ids=list(FILE_PROBLEMS))
+def test_a_file_level_problem_fails_the_run_with_a_reason(
+    services: Services, make_connection, case: str
+) -> None:
+    data, mentioned = FILE_PROBLEMS[case]
+    make_connection("Acme")
+
+    run = services.ingest_bytes("Acme", "Acme_export.csv", data)
+
+    assert run.status is RunStatus.FAILED
+    reason = run.reason or ""
+    assert reason.startswith("Acme_export.csv: "), reason
+    assert "internal error" not in reason and "Traceback" not in reason
+    if mentioned:
+        assert mentioned.lower() in reason.lower(), reason
+    assert run.review is None
+    assert (run.rows_accepted, run.actions_created, run.files_loaded) == (0, 0, 0)
+    [f] = services.run_files(run.id)
+    assert f.state == "rejected"
+    assert f.size == len(data)
+    assert count(services, "call_conversions") == 0
+    assert services.count_actions() == 0
+    assert services.connection("Acme").status is ConnectionStatus.FAILED
+    _, summary = results_of(services, "Acme", run.id)
+    assert summary["status"] == "rejected" and summary["message"]

@@ -1,0 +1,471 @@
+"""The pipeline commands of `connectbatch` (connection, ingest, runs, run show, rejects, retry,
+actions, action, lock, quarantine) against a real data directory under tmp_path.
+
+`main()` runs in-process. The first validation in a process imports great-expectations (a few
+seconds), so the read-only checks share one module-scoped data directory with two ingests; a
+test that changes state (locking, quarantine, retry) gets a data directory of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import getpass
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectbatch.cli import main
+
+HEADER = (
+    "CampaignId", "MediaId", "EventDate", "ActionTrackerId", "CallProvider", "CallSessionId",
+    "CallerId", "CalledPhoneNumber", "CallDuration", "TalkDuration", "SaleAmount",
+)  # fmt: skip
+GOOD_ROWS = 30  # plus one rejected row: 1 in 31 stays under the 5 % reject-rate threshold
+PUSH = ["--direction", "inbound", "--method", "sftp", "--methodology", "push"]
+
+
+def write_calls(path: Path, session_ids: Sequence[str], *, bad_campaign: bool = False) -> Path:
+    """A call-conversion file dated yesterday (inside the validation window)."""
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = [
+        ["1234", "98765", when, "20001", "Invoca", key, f"+1555{i:07d}", "+18005550100",
+         "185", "160", "12.50"]
+        for i, key in enumerate(session_ids)
+    ]  # fmt: skip
+    if bad_campaign:
+        rows.append(["12a4", "98765", when, "20001", "Invoca", "cs-bad", "+15550000000",
+                     "+18005550100", "185", "160", "12.50"])  # fmt: skip
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([HEADER, *rows])
+    return path
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
+    result = main(list(argv))
+    captured = capsys.readouterr()
+    assert result == code, captured.err
+    assert "Traceback" not in captured.err
+    return captured.out
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> Any:
+    out = cli(capsys, *argv, "--json", code=code)
+    assert out.count("\n") == 1, "--json prints exactly one line"
+    return json.loads(out)
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], *argv: str, mentions: str) -> str:
+    assert main(list(argv)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("connectbatch: error: ")
+    assert mentions in lines[0], lines[0]
+    return lines[0]
+
+
+def quietly(*argv: str) -> tuple[int, str]:
+    """For module fixtures, where capsys is not available."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    assert "Traceback" not in err.getvalue()
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data directory for one test."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
+    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+    return path
+
+
+@dataclass(frozen=True)
+class World:
+    folder: Path
+    good: Path
+    first_text: str  # `ingest` in text form
+    second: dict[str, Any]  # the same file again, --json
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """Connection Acme (push) with one good file ingested twice: run 1 loads, run 2 is a
+    duplicate. Tests using it only read, or change actions 1 and 2."""
+    folder = tmp_path_factory.mktemp("world")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONNECTBATCH_HOME", str(folder / "home"))
+        mp.delenv("CONNECTBATCH_DB", raising=False)
+        assert quietly("connection", "add", "--name", "Acme", *PUSH)[0] == 0
+        keys = [f"cs-{i:03d}" for i in range(GOOD_ROWS)]
+        good = write_calls(folder / "good.csv", keys, bad_campaign=True)
+        code, first = quietly("ingest", str(good), "--connection", "Acme")
+        assert code == 0, first
+        code, second = quietly("ingest", str(good), "--connection", "Acme", "--json")
+        assert code == 0, second
+        yield World(folder, good, first, json.loads(second))
+
+
+@pytest.fixture
+def in_world(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(world.folder / "home"))
+    return world
+
+
+# ----------------------------------------------------------------------------- connections
+
+
+def test_push_connection_prints_its_login_once(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = cli(capsys, "connection", "add", "--name", "Acme", "--type", "call_conversions", *PUSH)
+
+    assert "created connection 1: Acme" in out
+    assert "will not be shown again" in out
+    login = dict(line.split(None, 1) for line in out.split("shown again.")[1].strip().splitlines())
+    assert login["port"] == "2222" and login["username"].startswith("cb_acme")
+    password = login["password"]
+    assert len(password) >= 16
+    for argv in (["connection", "list"], ["connection", "show", "Acme"]):
+        assert password not in cli(capsys, *argv)
+        assert password not in cli(capsys, *argv, "--json")
+    shown = cli_json(capsys, "connection", "show", "acme")  # names are case-insensitive
+    assert [c["kind"] for c in shown["credentials"]] == ["provisioned"]
+    assert shown["credentials"][0]["username"] == login["username"]
+
+
+def test_push_connection_json_carries_the_login(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    added = cli_json(
+        capsys, "connection", "add", "--name", "Mailbox", "--direction", "inbound",
+        "--method", "email", "--methodology", "push", "--return-email", "ops@acme.example",
+    )  # fmt: skip
+
+    assert added["connection"]["method"] == "email"
+    assert added["connection"]["return_email"] == "ops@acme.example"
+    login = added["provisioned"]
+    assert login["email_address"].endswith("@connectbatch.local")
+    assert login["username"] and login["password"]
+    assert login["password"] not in cli(capsys, "connection", "list", "--json")
+
+
+def test_pull_connection_reads_the_password_from_stdin_and_never_shows_it(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-Pa55\n"))
+
+    out = cli(
+        capsys, "connection", "add", "--name", "Vendor", "--direction", "inbound",
+        "--method", "sftp", "--methodology", "pull", "--host", "sftp.vendor.example",
+        "--port", "22", "--folder", "/outgoing", "--pattern", "Calls_*.csv",
+        "--username", "acme", "--password-stdin", "--schedule", "0 6 * * *",
+    )  # fmt: skip
+
+    assert "credential stored (encrypted)" in out
+    assert "will not be shown again" not in out
+    shown = cli(capsys, "connection", "show", "Vendor")
+    assert "sftp.vendor.example:22" in shown and "0 6 * * *" in shown
+    as_json = cli_json(capsys, "connection", "show", "Vendor")
+    (credential,) = as_json["credentials"]
+    assert credential["username"] == "acme" and credential["has_secret"] is True
+    for text in (out, shown, json.dumps(as_json), cli(capsys, "connection", "list")):
+        assert "s3cret-Pa55" not in text
+
+
+def test_edit_changes_only_the_options_given(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH, "--schedule", "*/15 * * * *")
+
+    edited = cli_json(
+        capsys, "connection", "edit", "Acme", "--lock-days", "7", "--pattern", "*.csv"
+    )
+    assert edited["connection"]["lock_days"] == 7
+    assert edited["connection"]["pattern"] == "*.csv"
+    assert edited["connection"]["schedule"] == "*/15 * * * *"
+    assert edited["provisioned"] is None
+
+    out = cli(capsys, "connection", "edit", "1", "--schedule", "", "--name", "Acme Calls")
+    assert "updated connection 1: Acme Calls" in out
+    listed = cli_json(capsys, "connection", "list")
+    assert [(c["name"], c["schedule"], c["lock_days"]) for c in listed] == [("Acme Calls", None, 7)]
+    cli_error(capsys, "connection", "edit", "Acme Calls", mentions="nothing to change")
+
+
+def test_delete_asks_for_yes(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # not a terminal: no one to ask
+
+    cli_error(capsys, "connection", "delete", "Acme", mentions="--yes")
+    assert "deleted connection 1: Acme" in cli(capsys, "connection", "delete", "Acme", "--yes")
+
+    assert cli_json(capsys, "connection", "list") == []
+    assert "no connections yet" in cli(capsys, "connection", "list")
+    cli_error(capsys, "connection", "show", "Acme", mentions="no connection named 'Acme'")
+
+
+PULL = ["--direction", "inbound", "--method", "sftp", "--methodology", "pull", "--host", "h"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "mentions"),
+    [
+        (["--type", "phone_calls", *PUSH], "--type: unknown data type 'phone_calls'"),
+        ([*PULL, "--folder", "incoming/calls"], "--folder: must be an absolute path"),
+        ([*PUSH, "--schedule", "every day"], "--schedule: 'every day' is not a cron expression"),
+        (
+            [*PUSH, "--return-email", "ops-at-acme"],
+            "--return-email: 'ops-at-acme' is not an e-mail",
+        ),
+        ([*PUSH, "--timezone", "Mars/Olympus"], "--timezone"),
+        ([*PUSH, "--port", "http"], "argument --port: expected a whole number"),
+        (["--direction", "sideways", "--method", "sftp", "--methodology", "push"], "sideways"),
+        ([*PUSH, "--username", "bob"], "are for pull connections"),
+        (
+            ["--direction", "outbound", "--method", "sftp", "--methodology", "push"],
+            "--methodology: outbound connections",
+        ),
+    ],
+)
+def test_bad_connection_values_are_one_error_line(
+    home: Path, capsys: pytest.CaptureFixture[str], extra: list[str], mentions: str
+) -> None:
+    cli_error(capsys, "connection", "add", "--name", "Bad", *extra, mentions=mentions)
+    assert cli_json(capsys, "connection", "list") == []
+
+
+def test_a_name_is_used_once(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    cli_error(capsys, "connection", "add", "--name", "Acme", *PUSH, mentions="already exists")
+
+
+# --------------------------------------------------------------------------- ingest and runs
+
+
+def test_ingest_prints_the_run(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    out = in_world.first_text
+    assert out.startswith("run 1  Completed  connection Acme")
+    assert f"{GOOD_ROWS} accepted, 1 rejected, 0 duplicates" in out
+    assert f"{GOOD_ROWS} created" in out
+    assert "good.csv  loaded" in out
+
+    run = cli_json(capsys, "run", "show", "1")
+    assert run["status"] == "Completed" and run["connection"] == "Acme"
+    assert (run["rows_accepted"], run["rows_rejected"], run["actions_created"]) == (
+        GOOD_ROWS,
+        1,
+        GOOD_ROWS,
+    )
+    assert [f["state"] for f in run["files"]] == ["loaded"]
+    (check,) = run["validation"]
+    assert check["success"] is True and check["critical_failures"] == []
+    assert all({"name", "severity", "success", "summary"} <= set(o) for o in check["outcomes"])
+
+
+def test_the_same_file_again_is_a_duplicate(
+    in_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    again = in_world.second
+    assert again["id"] == 2 and again["status"] == "Completed"
+    assert (again["rows_accepted"], again["rows_duplicate"], again["actions_created"]) == (
+        0,
+        GOOD_ROWS,
+        0,
+    )
+    (ledger,) = again["files"]
+    assert ledger["state"] == "duplicate" and "same content as 'good.csv'" in ledger["message"]
+    assert cli_json(capsys, "actions", "--connection", "Acme")["total"] == GOOD_ROWS
+
+
+def test_runs_lists_the_history(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    out = cli(capsys, "runs")
+    header, *rows = out.splitlines()
+    assert header.split()[:4] == ["RUN", "CONNECTION", "TRIGGER", "STATUS"]
+    assert [row.split()[0] for row in rows] == ["2", "1"]
+    assert "UTC" in rows[0]
+
+    runs = cli_json(capsys, "runs", "--connection", "Acme", "--limit", "1")
+    assert [r["id"] for r in runs] == [2]
+    cli_error(capsys, "runs", "--connection", "Nobody", mentions="no connection named 'Nobody'")
+    cli_error(capsys, "runs", "--limit", "0", mentions="--limit")
+
+
+def test_run_show_has_files_and_validation(
+    in_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = cli(capsys, "run", "show", "1")
+
+    assert "files:" in out and "good.csv" in out
+    assert "validation of file 1 (good.csv): passed; 0 critical failures" in out
+    cli_error(capsys, "run", "show", "99", mentions="there is no run 99")
+    cli_error(capsys, "run", "show", "abc", mentions="'abc' is not a run id")
+
+
+def test_rejects_list_line_column_value_and_reason(
+    in_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = cli(capsys, "rejects", "1")
+    header, row = out.splitlines()
+    assert header.split() == ["FILE", "LINE", "COLUMN", "VALUE", "REASON"]
+    assert row.split()[:4] == ["1", str(GOOD_ROWS + 2), "CampaignId", "'12a4'"]
+
+    (reject,) = cli_json(capsys, "rejects", "1", "--limit", "5")
+    assert (reject["line"], reject["column"], reject["value"]) == (
+        GOOD_ROWS + 2,
+        "CampaignId",
+        "12a4",
+    )
+    assert reject["reason"]
+    assert "no rejected rows" in cli(capsys, "rejects", "2")
+
+
+# --------------------------------------------------------------------------------- actions
+
+
+def test_actions_list_with_days_to_lock(
+    in_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = cli_json(capsys, "actions", "--limit", "5", "--offset", "10")
+    assert page["total"] == GOOD_ROWS
+    assert [a["label"] for a in page["actions"]] == [f"A-{i:06d}" for i in range(11, 16)]
+    assert {a["days_to_lock"] for a in page["actions"]} <= {29, 30}  # lock 30 days, dated yesterday
+    assert {a["connection"] for a in page["actions"]} == {"Acme"}
+
+    out = cli(capsys, "actions", "--connection", "Acme", "--status", "pending", "--limit", "3")
+    lines = out.splitlines()
+    assert "LOCKS IN" in lines[0]
+    assert lines[1].startswith("A-0000")
+    assert "days" in lines[1] and "UTC" in lines[1]
+    assert lines[-1].startswith("1-3 of ") and lines[-1].endswith(" actions")
+    cli_error(capsys, "actions", "--status", "maybe", mentions="--status")
+
+
+def test_modify_reverse_and_audit(
+    in_world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    modified = cli_json(capsys, "action", "modify", "1", "--amount", "20", "--reason", "price fix",
+                        "--actor", "alice")  # fmt: skip
+    assert (modified["label"], modified["status"], modified["amount"]) == (
+        "A-000001",
+        "MODIFIED",
+        "20.00",
+    )
+    assert modified["original_amount"] == "12.50"
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "tester")
+    out = cli(capsys, "action", "modify", "A-000001", "--amount", "21.5")
+    assert out.startswith("action A-000001  MODIFIED  amount 21.50 (original 12.50)")
+
+    reversed_ = cli_json(capsys, "action", "reverse", "a2", "--reason", "refund")
+    assert (reversed_["status"], reversed_["amount"]) == ("REVERSED", "0.00")
+
+    audit = cli_json(capsys, "action", "audit", "1")
+    assert [(e["actor"], e["change"], e["new_amount"]) for e in audit["audit"]] == [
+        ("alice", "modify", "20.00"),
+        ("tester", "modify", "21.50"),
+    ]
+    text = cli(capsys, "action", "audit", "A-000002")
+    assert "PENDING -> REVERSED" in text and "12.50 -> 0.00" in text and "refund" in text
+
+    cli_error(capsys, "action", "reverse", "1", mentions="--reason")
+    cli_error(capsys, "action", "modify", "x", "--amount", "1", mentions="not an action id")
+    cli_error(capsys, "action", "modify", "9999", "--amount", "1", mentions="no action A-009999")
+    cli_error(capsys, "action", "modify", "3", "--amount", "-1", mentions="cannot be negative")
+    cli_error(capsys, "action", "audit", "A-009999", mentions="no action A-009999")
+
+
+def test_lock_then_changes_are_refused(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH, "--lock-days", "10")
+    cli(capsys, "ingest", str(write_calls(tmp_path / "few.csv", ["k1", "k2", "k3"])),
+        "--connection", "Acme")  # fmt: skip
+
+    assert cli(capsys, "lock").startswith("locked 0 actions due by ")
+    locked = cli_json(capsys, "lock", "--now", "2100-01-01T00:00:00Z")
+    assert locked == {"locked": 3, "now": "2100-01-01T00:00:00+00:00"}
+
+    assert cli_json(capsys, "actions", "--status", "LOCKED")["total"] == 3
+    cli_error(capsys, "action", "modify", "1", "--amount", "5", mentions="locked")
+    cli_error(capsys, "action", "reverse", "A-000002", "--reason", "late", mentions="locked")
+    cli_error(capsys, "lock", "--now", "next week", mentions="not an ISO 8601 time")
+    assert cli_json(capsys, "action", "audit", "3")["audit"][0]["change"] == "lock"
+
+
+# ------------------------------------------------------------------------- quarantine, retry
+
+
+def test_quarantine_release_and_discard(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    repeats = write_calls(tmp_path / "repeats.csv", ["r1", "r2", "r1", "r2", "r3"])
+    other = write_calls(tmp_path / "other.csv", ["o1", "o1"])
+
+    held = cli_json(capsys, "ingest", str(repeats), "--connection", "Acme", code=1)
+    assert (held["status"], held["review"], held["actions_created"]) == ("Failed", "quarantined", 0)
+    assert "CallSessionId" in held["reason"]
+    out = cli(capsys, "ingest", str(other), "--connection", "Acme", code=1)
+    assert out.startswith("run 2  Failed (quarantined)")
+
+    listed = cli(capsys, "quarantine", "list")
+    assert "repeats.csv" in listed and "other.csv" in listed
+    assert [r["id"] for r in cli_json(capsys, "quarantine", "list")] == [2, 1]
+    assert cli_json(capsys, "actions")["total"] == 0
+
+    released = cli_json(capsys, "quarantine", "release", "1", "--note", "checked", "--actor", "bob")
+    assert (released["status"], released["review"], released["actions_created"]) == (
+        "Completed",
+        "released",
+        5,
+    )
+    discarded = cli_json(capsys, "quarantine", "discard", "2", "--note", "junk")
+    assert discarded["review"] == "discarded"
+    assert [f["state"] for f in discarded["files"]] == ["discarded"]
+
+    assert "nothing is quarantined" in cli(capsys, "quarantine", "list")
+    assert cli_json(capsys, "quarantine", "list") == []
+    assert cli_json(capsys, "actions")["total"] == 5
+    cli_error(capsys, "quarantine", "release", "1", mentions="not quarantined")
+    cli_error(capsys, "quarantine", "discard", "7", mentions="no run 7")
+
+
+def test_retry_a_failed_run(home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n")  # no required column: rejected before validation
+
+    failed = cli_json(capsys, "ingest", str(wrong), "--connection", "Acme", code=1)
+    assert failed["status"] == "Failed" and "required" in failed["reason"]
+    assert [f["state"] for f in failed["files"]] == ["rejected"]
+
+    again = cli_json(capsys, "retry", str(failed["id"]), code=1)
+    assert (again["retry_of"], again["trigger"]) == (failed["id"], "retry")
+    assert "retry of run 1" in cli(capsys, "run", "show", str(again["id"]))
+    cli_error(capsys, "retry", "99", mentions="no run 99")
+
+
+def test_ingest_input_errors(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    cli_error(capsys, "ingest", "missing.csv", "--connection", "Acme", mentions="no file")
+    cli_error(capsys, "ingest", str(in_world.good), "--connection", "Nobody", mentions="Nobody")
+    cli_error(capsys, "ingest", str(in_world.good), mentions="--connection")
+    cli_error(capsys, "retry", "1", mentions="only failed runs can be retried")
+    cli_error(capsys, "quarantine", "release", "1", mentions="not quarantined")
+    cli_error(capsys, "connection", mentions="SUBCOMMAND")
