@@ -573,6 +573,11 @@ def _configure_connection(p: argparse.ArgumentParser) -> None:
     _json_flag(show)
     edit = _leaf(sub, "edit", "change a connection (only the options given)", _connection_edit)
     edit.add_argument("connection", metavar="N", help="connection name or id")
+    edit.epilog = (
+        "An empty value clears an optional setting, e.g. --schedule '' ("
+        + ", ".join(flag for flag, dest, _keywords in _CONNECTION_OPTIONS if dest in _CLEARABLE)
+        + ")."
+    )
     _add_connection_options(edit, editing=True)
     delete = _leaf(sub, "delete", "delete a connection and its credentials", _connection_delete)
     delete.add_argument("connection", metavar="N", help="connection name or id")

@@ -139,7 +139,7 @@ def _parse(
     core = _core(engine)
     enc, chunks = csvdecode.utf8_source(payload, encoding)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim)
-    header = csvplan.decode_header(fields, header_line)
+    header = csvplan.decode_header(fields, header_line, enc.name)
     if dtype is None:
         plan = csvplan.raw_plan(header, delim)
     else:

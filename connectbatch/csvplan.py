@@ -118,7 +118,7 @@ def check_delimiter(delimiter: str) -> int:
     return ord(delimiter)
 
 
-def decode_header(fields: list[bytes], line: int) -> list[str]:
+def decode_header(fields: list[bytes], line: int, encoding: str = "utf-8") -> list[str]:
     names = []
     for i, raw in enumerate(fields, 1):
         if b"\x00" in raw:
@@ -126,9 +126,13 @@ def decode_header(fields: list[bytes], line: int) -> list[str]:
         try:
             names.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
+            hint = (
+                "; if the file is latin-1 or cp1252, set the connection's encoding"
+                if encoding == "utf-8"
+                else ""
+            )
             raise ParseError(
-                f"line {line}: header column {i} is not valid text in the file's encoding; "
-                "if the file is latin-1 or cp1252, set the connection's encoding"
+                f"line {line}: header column {i} is not valid {encoding} text{hint}"
             ) from None
     return names
 

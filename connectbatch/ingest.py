@@ -154,6 +154,11 @@ class Ingestor:
                 )
             connection = connection_store.get(con, old.connection_id)
             files = run_store.files_of_run(con, run_id)
+        if not files:  # stopped before its file was recorded: nothing staged to run again
+            raise ConnectBatchError(
+                f"run {run_id} has no file to retry (it stopped before its file was recorded); "
+                "send the file again"
+            )
         run = self.start_run(connection, "retry", retry_of=run_id)
         for f in files:
             path = self.settings.staging / f.sha256

@@ -186,6 +186,12 @@ def test_pull_connection_reads_the_password_from_stdin_and_never_shows_it(
     for text in (out, shown, json.dumps(as_json), cli(capsys, "connection", "list")):
         assert "s3cret-Pa55" not in text
 
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n3w-Pa55\n"))
+    edited = cli(capsys, "connection", "edit", "Vendor", "--password-stdin")
+    assert "new main credential stored" in edited and "n3w-Pa55" not in edited
+    main_first = cli_json(capsys, "connection", "show", "Vendor")["credentials"]
+    assert [(c["is_main"], c["username"]) for c in main_first] == [(True, "acme"), (False, "acme")]
+
 
 def test_edit_changes_only_the_options_given(
     home: Path, capsys: pytest.CaptureFixture[str]
@@ -238,6 +244,8 @@ PULL = ["--direction", "inbound", "--method", "sftp", "--methodology", "pull", "
         ([*PUSH, "--port", "http"], "argument --port: expected a whole number"),
         (["--direction", "sideways", "--method", "sftp", "--methodology", "push"], "sideways"),
         ([*PUSH, "--username", "bob"], "are for pull connections"),
+        ([*PULL, "--folder", "/x", "--password", "a", "--password-stdin"], "not both"),
+        ([*PULL, "--folder", "/x", "--key-file", "/nonexistent/id_rsa"], "--key-file: cannot read"),
         (
             ["--direction", "outbound", "--method", "sftp", "--methodology", "push"],
             "--methodology: outbound connections",

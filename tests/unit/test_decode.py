@@ -183,6 +183,6 @@ def test_unusable_delimiter_is_a_configuration_error(engine: str, delimiter: str
 
 
 def test_undecodable_header_is_a_parse_error_suggesting_the_encoding(engine: str) -> None:
-    with pytest.raises(ParseError, match=r"line 1: header column 2 is not valid text.*latin-1"):
+    with pytest.raises(ParseError, match=r"line 1: header column 2 is not valid utf-8 text.*latin-1"):
         parse(b"id,na\xefve\n1,2\n", engine)
     assert parse(b"id,na\xefve\n1,2\n", engine, encoding="latin-1").header == ["id", "naïve"]
