@@ -192,7 +192,7 @@ DUCKDB: dict[str, tuple[dict[str, str], Any]] = {
     ),
     "test__invalid_utf.csv": (
         PIPE,
-        "line 1: header column 3 is not valid text in the file's encoding",
+        "line 1: header column 3 is not valid utf-8 text",
     ),
     "test__mixed_line_endings.csv": (
         {},
