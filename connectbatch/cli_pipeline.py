@@ -677,7 +677,6 @@ def _configure_runs(p: argparse.ArgumentParser) -> None:
 
 def _run_runs(args: argparse.Namespace) -> int:
     svc = _services()
-    svc.startup()  # runs a dead process left In Progress show as Failed
     runs = svc.runs(args.connection, args.limit)
     names = _names(svc)
     if args.json:
@@ -765,7 +764,6 @@ def _configure_run(p: argparse.ArgumentParser) -> None:
 
 def _run_show(args: argparse.Namespace) -> int:
     svc = _services()
-    svc.startup()
     run = svc.run(args.run_id)
     files = svc.run_files(run.id)
     checks = _validation_dicts(svc, run.id)

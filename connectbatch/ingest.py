@@ -180,27 +180,38 @@ class Ingestor:
             files = [f for f in run_store.files_of_run(con, run_id) if f.state == "quarantined"]
         dtype = schemas.get(connection.data_type)
         created_per_file: dict[int, int] = {}
+        accepted = rejected = 0  # added to the run's counters
         with self.db.transaction() as con:
             for f in files:
                 table, lines = self._load_quarantined(run_id, f.id)
                 load_rejects: list[tuple[int, str | None, str | None, str]] = []
-                created_per_file[f.id] = self._load_rows(con, connection, run_id, f, table, lines, load_rejects)
-                if load_rejects:  # rows an action-modifications file could not apply
+                created_per_file[f.id] = self._load_rows(
+                    con, connection, run_id, f, table, lines, load_rejects
+                )
+                # rows an action-modifications file could not apply count as rejected
+                refused = len({r[0] for r in load_rejects})
+                if load_rejects:
                     run_store.insert_rejects(con, run_id, f.id, _rejects_table(load_rejects))
-                run_store.set_file_state(con, f.id, "loaded", f"released by {actor}")
+                run_store.set_file_state(
+                    con, f.id, "loaded", f"released by {actor}",
+                    f.rows_accepted - refused, f.rows_rejected + refused,
+                )  # fmt: skip
+                accepted += f.rows_accepted - refused
+                rejected += refused
             run_store.set_review(con, run_id, "released", _note(actor, note))
             run_store.finish(con, run_id, RunStatus.COMPLETED, self.clock(),
                              f"released by {actor}" + (f": {note}" if note else ""),
                              actions_created=run.actions_created + sum(created_per_file.values()),
                              files_loaded=run.files_loaded + len(files),
-                             rows_accepted=run.rows_accepted + sum(f.rows_accepted for f in files))
+                             rows_accepted=run.rows_accepted + accepted,
+                             rows_rejected=run.rows_rejected + rejected)
             connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, self.clock())
             stored_rejects = run_store.rejects_of_run(con, run_id)
         for f in files:
             table, lines = self._load_quarantined(run_id, f.id)
+            kept = [(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
             self._write_results(
-                connection, run_id, f, "loaded", table=table, lines=lines,
-                rejects=[(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id],
+                connection, run_id, f, "loaded", table=table, lines=lines, rejects=kept,
                 key_columns=list(dtype.key_columns), message=f"released by {actor}",
                 actions_created=created_per_file[f.id],
             )  # fmt: skip
@@ -429,8 +440,9 @@ class Ingestor:
         accepted = 0
         if table is not None and outcome == "loaded":
             accepted = table.num_rows
-            if rejected_lines and lines is not None:  # parsed but not applied (action modifications)
-                accepted -= pc.sum(pc.is_in(lines, value_set=pa.array(sorted(rejected_lines), lines.type))).as_py() or 0
+            if rejected_lines and lines is not None:  # parsed, not applied (action modifications)
+                refused = pa.array(sorted(rejected_lines), lines.type)
+                accepted -= pc.sum(pc.is_in(lines, value_set=refused)).as_py() or 0
         summary = results.Summary(
             run_id=run_id, file_id=record.id, file=record.name, connection=connection.name,
             data_type=connection.data_type, status=outcome,

@@ -29,7 +29,14 @@ import pytest
 from helpers.store import count
 
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import ConnectionStatus, Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.models import (
+    Connection,
+    ConnectionStatus,
+    Direction,
+    Method,
+    Methodology,
+    RunStatus,
+)
 from connectbatch.services import Services
 from connectbatch.settings import Settings
 
@@ -107,7 +114,9 @@ def _create_connection() -> None:
     )  # fmt: skip
 
 
-def _start(stage: str, big_file: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start(
+    stage: str, big_file: Path, marker: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, stage, str(big_file), str(marker)],
         env=env,
@@ -122,7 +131,8 @@ def _wait_for(child: subprocess.Popen[bytes], ready: Path, timeout: float = 120.
     while not ready.exists():
         if child.poll() is not None:
             out, err = child.communicate()
-            pytest.fail(f"the child ended before the kill point ({ready.name}):\n{out.decode()}\n{err.decode()}")
+            where = f"the child ended before the kill point ({ready.name})"
+            pytest.fail(f"{where}:\n{out.decode()}\n{err.decode()}")
         if time.monotonic() > deadline:
             child.kill()
             child.wait()
@@ -205,7 +215,9 @@ def test_killed_mid_file_leaves_no_partial_rows_and_can_be_retried(
     _assert_retry_loads_everything(services, run_id, big_file)
 
 
-def test_killed_at_a_moment_of_its_own_choosing(big_file: Path, crash_env: dict[str, str], tmp_path: Path) -> None:
+def test_killed_at_a_moment_of_its_own_choosing(
+    big_file: Path, crash_env: dict[str, str], tmp_path: Path
+) -> None:
     """No hook: wait until the bytes are staged (the run exists and the file is being
     recorded or parsed), give the child a moment more and kill it wherever it is."""
     _create_connection()
@@ -223,7 +235,9 @@ def test_killed_at_a_moment_of_its_own_choosing(big_file: Path, crash_env: dict[
     # (retry from here is the same path the hooked cases above prove; not repeated for time)
 
 
-def test_killed_before_the_file_was_recorded(big_file: Path, crash_env: dict[str, str], tmp_path: Path) -> None:
+def test_killed_before_the_file_was_recorded(
+    big_file: Path, crash_env: dict[str, str], tmp_path: Path
+) -> None:
     """Killed inside the ledger transaction: the run exists, its file record does not."""
     _create_connection()
     marker = tmp_path / "staging.marker"

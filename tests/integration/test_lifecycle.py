@@ -25,7 +25,9 @@ def actions(services: Services, make_connection) -> list[Action]:
     return found
 
 
-def test_modify_changes_the_amount_and_is_audited(services: Services, actions: list[Action]) -> None:
+def test_modify_changes_the_amount_and_is_audited(
+    services: Services, actions: list[Action]
+) -> None:
     a = actions[0]
     before = dt.datetime.now(dt.UTC)
 
@@ -40,7 +42,11 @@ def test_modify_changes_the_amount_and_is_audited(services: Services, actions: l
     assert (entry.old_status, entry.new_status) == ("PENDING", "MODIFIED")
     assert (entry.old_amount, entry.new_amount) == (Decimal("10.00"), Decimal("25.50"))
     assert entry.reason == "upsell confirmed"
-    assert before - dt.timedelta(seconds=5) <= entry.changed_at <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    assert (
+        before - dt.timedelta(seconds=5)
+        <= entry.changed_at
+        <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    )
 
     # a second change is audited from the new state; other actions are untouched
     services.modify_action(a.id, Decimal("30"), reason=None, actor="bob")
@@ -52,7 +58,9 @@ def test_modify_changes_the_amount_and_is_audited(services: Services, actions: l
     assert services.audit(actions[1].id) == []
 
 
-def test_reverse_needs_a_reason_and_sets_the_amount_to_zero(services: Services, actions: list[Action]) -> None:
+def test_reverse_needs_a_reason_and_sets_the_amount_to_zero(
+    services: Services, actions: list[Action]
+) -> None:
     a = actions[1]
     for empty in ("", "   "):
         with pytest.raises(ActionError, match="reason"):
@@ -77,7 +85,9 @@ def test_reverse_needs_a_reason_and_sets_the_amount_to_zero(services: Services, 
         services.reverse_action(a.id, "again", actor="alice")
 
 
-def test_bad_changes_are_refused_with_clear_errors(services: Services, actions: list[Action]) -> None:
+def test_bad_changes_are_refused_with_clear_errors(
+    services: Services, actions: list[Action]
+) -> None:
     a = actions[2]
     with pytest.raises(ActionError, match="negative"):
         services.modify_action(a.id, "-1", reason="x", actor="alice")
@@ -141,10 +151,15 @@ def test_a_passed_lock_time_refuses_changes_before_the_lock_job_ran(
     assert services.audit(a.id) == []
     # a minute before its lock time the same change is still allowed
     before = Services(settings, clock=lambda: a.lock_at - dt.timedelta(minutes=1))
-    assert before.modify_action(a.id, "99.00", reason="in time", actor="alice").status is ActionStatus.MODIFIED
+    assert (
+        before.modify_action(a.id, "99.00", reason="in time", actor="alice").status
+        is ActionStatus.MODIFIED
+    )
 
 
-def test_an_action_modifications_file(services: Services, make_connection, actions: list[Action]) -> None:
+def test_an_action_modifications_file(
+    services: Services, make_connection, actions: list[Action]
+) -> None:
     # actions of a second connection whose lock period is over at once
     make_connection("Old calls", lock_days=0)
     services.ingest_bytes("Old calls", "old.csv", call_csv(2, prefix="old"))
@@ -169,7 +184,11 @@ def test_an_action_modifications_file(services: Services, make_connection, actio
     assert f.state == "loaded"
 
     m = services.action(modify.id)
-    assert (m.status, m.amount, m.reason) == (ActionStatus.MODIFIED, Decimal("15.00"), "price corrected")
+    assert (m.status, m.amount, m.reason) == (
+        ActionStatus.MODIFIED,
+        Decimal("15.00"),
+        "price corrected",
+    )
     r = services.action(reverse.id)
     assert (r.status, r.amount, r.reason) == (ActionStatus.REVERSED, Decimal("0.00"), "returned")
     for action, change in ((modify, "modify"), (reverse, "reverse")):
@@ -195,3 +214,40 @@ def test_an_action_modifications_file(services: Services, make_connection, actio
     assert (summary["rows_accepted"], summary["rows_rejected"]) == (2, 2)
     assert (run.rows_accepted, run.rows_rejected) == (2, 2)
     assert count(services, "action_modifications", run_id=run.id) == 4  # the file as received
+
+
+def test_a_released_modifications_file_reports_the_rows_it_could_not_apply(
+    services: Services, make_connection, actions: list[Action]
+) -> None:
+    make_connection("Acme returns", data_type="action_modifications")
+    data = modifications_csv(
+        [
+            (actions[0].label, "15.00", "price corrected"),  # line 2: applied on release
+            (actions[1].label, "-3.00", "typo"),  # line 3: negative -> quarantined, then refused
+            ("A-999999", "1.00", "unknown"),  # line 4: no such action
+        ]
+    )
+    run = services.ingest_bytes("Acme returns", "returns.csv", data)
+    assert run.review == "quarantined"
+    assert "Amount must not be negative" in (run.reason or "")
+    assert services.action(actions[0].id).status is ActionStatus.PENDING
+
+    released = services.release(run.id, actor="carol")
+
+    assert released.status is RunStatus.COMPLETED
+    assert (released.rows_accepted, released.rows_rejected) == (1, 2)
+    assert released.actions_created == 1  # changes applied
+    assert services.action(actions[0].id).amount == Decimal("15.00")
+    assert services.action(actions[1].id).status is ActionStatus.PENDING
+    [entry] = services.audit(actions[0].id)
+    [f] = services.run_files(run.id)
+    assert entry.actor == f"file:{f.id}"
+    assert (f.state, f.rows_accepted, f.rows_rejected) == ("loaded", 1, 2)
+    rejects = {r.line: r.reason for r in services.rejects(run.id)}
+    assert sorted(rejects) == [3, 4]
+    assert "negative" in rejects[3] and "no such action" in rejects[4]
+    rows, summary = results_of(services, "Acme returns", run.id)
+    assert [(int(r["Line"]), r["Status"]) for r in rows] == [
+        (2, "ACCEPTED"), (3, "REJECTED"), (4, "REJECTED"),
+    ]  # fmt: skip
+    assert (summary["rows_accepted"], summary["rows_rejected"]) == (1, 2)

@@ -8,7 +8,7 @@ import hashlib
 from decimal import Decimal
 
 import pytest
-from helpers import call_csv, call_rows, to_csv, CALL_COLUMNS
+from helpers import CALL_COLUMNS, call_csv, call_rows, to_csv
 from helpers.store import count, results_of
 
 from connectbatch.errors import ConnectBatchError

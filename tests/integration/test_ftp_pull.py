@@ -1,0 +1,554 @@
+"""FTP and FTPS pulls against real servers on 127.0.0.1 (see `ftpd.py`).
+
+Every behaviour runs against four servers, because partners run all kinds:
+
+* `vsftpd`            — no MLSD, so listing goes through LIST + SIZE/MDTM; PORT disabled;
+* `vsftpd-ftps`       — the same over explicit TLS with a self-signed certificate, encrypted
+                        data, and TLS session reuse required on data connections;
+* `pyftpdlib`         — MLSD;
+* `pyftpdlib-no-mlsd` — advertises MLST in FEAT but answers MLSD with 500.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ftplib
+import hashlib
+import os
+import re
+import socket
+import ssl
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import ftpd
+import pytest
+from ftpd import FtpServer
+
+from connectbatch.errors import TransportError
+from connectbatch.transports.base import Endpoint, open_transport
+from connectbatch.transports.ftp import FtpTransport, _archived_name, _parse_list_line
+
+SERVERS = ["vsftpd", "vsftpd-ftps", "pyftpdlib", "pyftpdlib-no-mlsd"]
+LISTED_BY = {
+    "vsftpd": "LIST",
+    "vsftpd-ftps": "LIST",
+    "pyftpdlib": "MLSD",
+    "pyftpdlib-no-mlsd": "LIST",
+}
+BIG_SIZE = 50 * 1024 * 1024
+WRONG_PASSWORD = "Wr0ng-Secret-pw-31337"
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+def _vsftpd_or_skip() -> None:
+    reason = ftpd.vsftpd_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def vsftpd_plain() -> Iterator[FtpServer]:
+    _vsftpd_or_skip()
+    with ftpd.vsftpd() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def vsftpd_tls() -> Iterator[FtpServer]:
+    _vsftpd_or_skip()
+    with ftpd.vsftpd(tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pyftpd_mlsd() -> Iterator[FtpServer]:
+    with ftpd.pyftpdlib_server(mlsd=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pyftpd_no_mlsd() -> Iterator[FtpServer]:
+    with ftpd.pyftpdlib_server(mlsd=False) as server:
+        yield server
+
+
+_FIXTURE_OF = {
+    "vsftpd": "vsftpd_plain",
+    "vsftpd-ftps": "vsftpd_tls",
+    "pyftpdlib": "pyftpd_mlsd",
+    "pyftpdlib-no-mlsd": "pyftpd_no_mlsd",
+}
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> FtpServer:
+    found: FtpServer = request.getfixturevalue(_FIXTURE_OF[request.param])
+    return found
+
+
+def endpoint(server: FtpServer, *, timeout: float = 10.0, **options: str) -> Endpoint:
+    """How a connection would describe this server; FTPS servers get verify=false
+    (self-signed) unless the test says otherwise."""
+    base = {"tls": "explicit", "verify": "false"} if server.tls else {}
+    base.update(options)
+    return Endpoint(
+        host=server.host,
+        port=server.port,
+        username=server.username,
+        password=server.password,
+        options=base,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def transport(server: FtpServer) -> Iterator[FtpTransport]:
+    ftp = FtpTransport(endpoint(server))
+    yield ftp
+    ftp.close()
+
+
+@pytest.fixture
+def folder(server: FtpServer) -> str:
+    """A fresh remote folder per test, so tests sharing a server never see each other."""
+    return server.mkdir(f"/inbox-{uuid.uuid4().hex[:10]}")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def error_chain_text(exc: BaseException) -> str:
+    """Everything a log would show of an error: message, repr and its causes."""
+    parts: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        parts += [str(current), repr(current)]
+        current = current.__cause__ or current.__context__
+    return "\n".join(parts)
+
+
+# -- listing -------------------------------------------------------------------------------
+
+
+def test_lists_only_matching_finished_files(
+    server: FtpServer, transport: FtpTransport, folder: str
+) -> None:
+    for name in [
+        "Conversions_2026_01.csv",
+        "Conversions_2026_02.csv",
+        "Conversions_2026_03 final.csv",  # spaces survive LIST parsing
+        "Conversions_2026_04.csv.part",  # in flight
+        "Conversions_2026_05.csv.tmp",
+        "Conversions_2026_06.csv.filepart",
+        "conversions_2026_07.csv",  # case matters
+        "Conversions_20260_8.csv",  # `?` is one character
+        "Clicks_2026_01.csv",
+        "Conversions_2026_09.txt",
+        "sub/Conversions_2026_10.csv",  # not recursive
+    ]:
+        server.put(f"{folder}/{name}", b"h\n1\n")
+    server.mkdir(f"{folder}/Conversions_2026_11.csv")  # a folder with a matching name
+
+    found = transport.list_files(folder, "Conversions_202?_*.csv")
+
+    assert [remote.name for remote in found] == [
+        "Conversions_2026_01.csv",
+        "Conversions_2026_02.csv",
+        "Conversions_2026_03 final.csv",
+    ]
+    for remote in found:
+        assert remote.path == f"{folder}/{remote.name}"
+        assert remote.ref == remote.path
+        assert remote.extra["listed_by"] == LISTED_BY[server.kind]
+
+
+def test_sizes_and_mtimes_are_exact_utc(
+    server: FtpServer, transport: FtpTransport, folder: str
+) -> None:
+    # Older than six months: LIST shows only the date, so the time must come from MDTM.
+    old = dt.datetime(2025, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
+    recent = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=90)).replace(microsecond=0)
+    server.put(f"{folder}/old.csv", b"x" * 12345, mtime=old)
+    server.put(f"{folder}/recent.csv", b"y" * 7, mtime=recent)
+    server.put(f"{folder}/empty.csv", b"", mtime=recent)
+
+    found = {remote.name: remote for remote in transport.list_files(folder, "*.csv")}
+
+    assert {name: remote.size for name, remote in found.items()} == {
+        "old.csv": 12345,
+        "recent.csv": 7,
+        "empty.csv": 0,
+    }
+    assert found["old.csv"].mtime == old
+    assert found["recent.csv"].mtime == recent
+    for remote in found.values():
+        assert remote.mtime is not None
+        assert remote.mtime.utcoffset() == dt.timedelta(0)
+
+
+def test_root_folder_and_trailing_slash(
+    server: FtpServer, transport: FtpTransport, folder: str
+) -> None:
+    server.put(f"{folder}/a.csv", b"1")
+    assert [r.path for r in transport.list_files(folder + "/", "*.csv")] == [f"{folder}/a.csv"]
+    assert transport.list_files("/", "*.nothing-has-this") == []
+
+
+# -- fetch ---------------------------------------------------------------------------------
+
+
+def test_fetch_is_byte_exact(
+    server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path
+) -> None:
+    contents = {
+        "crlf.csv": b"a,b\r\n1,2\r\n",
+        "mixed.csv": b"a\nb\rc\r\n\x00\xff\xfe caf\xe9\n",  # binary mode: nothing rewritten
+        "empty.csv": b"",
+        "utf16.csv": "\ufeffa,b\n1,ü\n".encode("utf-16"),
+    }
+    for name, data in contents.items():
+        server.put(f"{folder}/{name}", data)
+
+    for remote in transport.list_files(folder, "*.csv"):
+        target = tmp_path / remote.name
+        transport.fetch(remote, target)
+        assert sha256(target.read_bytes()) == sha256(contents[remote.name]), remote.name
+
+
+@pytest.fixture(scope="module")
+def big_file() -> bytes:
+    return os.urandom(BIG_SIZE)
+
+
+@pytest.mark.slow
+def test_fetch_50_mb(
+    server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path, big_file: bytes
+) -> None:
+    server.put(f"{folder}/big.csv", big_file)
+    (remote,) = transport.list_files(folder, "big.csv")
+    assert remote.size == BIG_SIZE
+
+    target = tmp_path / "big.csv"
+    transport.fetch(remote, target)
+
+    assert target.stat().st_size == BIG_SIZE
+    assert sha256(target.read_bytes()) == sha256(big_file)
+    server.local(f"{folder}/big.csv").unlink()
+
+
+def test_fetch_of_a_file_still_growing_fails_and_leaves_nothing(
+    server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path
+) -> None:
+    server.put(f"{folder}/growing.csv", b"12345")
+    (remote,) = transport.list_files(folder, "*.csv")
+    server.put(f"{folder}/growing.csv", b"1234567890")
+
+    target = tmp_path / "growing.csv"
+    with pytest.raises(TransportError, match=r"10 bytes but the listing said 5"):
+        transport.fetch(remote, target)
+    assert not target.exists()
+
+
+def test_fetch_of_a_vanished_file_names_the_command(
+    server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path
+) -> None:
+    server.put(f"{folder}/gone.csv", b"1")
+    (remote,) = transport.list_files(folder, "*.csv")
+    server.local(f"{folder}/gone.csv").unlink()
+
+    with pytest.raises(TransportError) as caught:
+        transport.fetch(remote, tmp_path / "gone.csv")
+    assert f"RETR {folder}/gone.csv failed" in str(caught.value)
+    assert "550" in str(caught.value)
+    assert not (tmp_path / "gone.csv").exists()
+    # A refused command leaves the login usable.
+    assert transport.list_files(folder, "*.csv") == []
+
+
+# -- after success -------------------------------------------------------------------------
+
+
+def test_archive_creates_the_folder_and_never_overwrites(
+    server: FtpServer, transport: FtpTransport, folder: str
+) -> None:
+    server.put(f"{folder}/Conv_1.csv", b"first")
+    (remote,) = transport.list_files(folder, "Conv_*.csv")
+    transport.after_success(remote, "archive", "done")  # relative to the file's folder
+
+    assert not server.local(f"{folder}/Conv_1.csv").exists()
+    assert server.local(f"{folder}/done/Conv_1.csv").read_bytes() == b"first"
+    assert transport.list_files(folder, "Conv_*.csv") == []
+
+    server.put(f"{folder}/Conv_1.csv", b"second")
+    (again,) = transport.list_files(folder, "Conv_*.csv")
+    transport.after_success(again, "archive", f"{folder}/done")  # absolute, same folder
+
+    archived = sorted(path.name for path in server.local(f"{folder}/done").iterdir())
+    assert len(archived) == 2
+    assert archived[1] == "Conv_1.csv"
+    assert re.fullmatch(r"Conv_1\.\d{8}T\d{6}Z\.csv", archived[0]), archived
+    assert server.local(f"{folder}/done/{archived[0]}").read_bytes() == b"second"
+    assert server.local(f"{folder}/done/Conv_1.csv").read_bytes() == b"first"
+
+
+def test_archive_into_a_new_nested_absolute_folder(
+    server: FtpServer, transport: FtpTransport, folder: str
+) -> None:
+    server.put(f"{folder}/a.csv", b"a")
+    (remote,) = transport.list_files(folder, "*.csv")
+    archive = f"/archive-{uuid.uuid4().hex[:8]}/2026/11"
+    transport.after_success(remote, "archive", archive)
+    assert server.local(f"{archive}/a.csv").read_bytes() == b"a"
+
+
+def test_delete_and_leave(server: FtpServer, transport: FtpTransport, folder: str) -> None:
+    server.put(f"{folder}/keep.csv", b"k")
+    server.put(f"{folder}/drop.csv", b"d")
+    found = {remote.name: remote for remote in transport.list_files(folder, "*.csv")}
+
+    transport.after_success(found["keep.csv"], "leave", None)
+    transport.after_success(found["drop.csv"], "delete", None)
+
+    assert [remote.name for remote in transport.list_files(folder, "*.csv")] == ["keep.csv"]
+
+
+def test_after_success_refuses_unknown_actions(
+    server: FtpServer, transport: FtpTransport, folder: str
+) -> None:
+    server.put(f"{folder}/a.csv", b"a")
+    (remote,) = transport.list_files(folder, "*.csv")
+    with pytest.raises(TransportError, match="unknown after-success action 'shred'"):
+        transport.after_success(remote, "shred", None)
+    with pytest.raises(TransportError, match="needs an archive folder"):
+        transport.after_success(remote, "archive", None)
+    assert server.local(f"{folder}/a.csv").exists()
+
+
+# -- FTPS ----------------------------------------------------------------------------------
+
+
+def test_ftps_verify_true_rejects_a_self_signed_certificate(vsftpd_tls: FtpServer) -> None:
+    ftp = FtpTransport(endpoint(vsftpd_tls, verify="true"))
+    with pytest.raises(TransportError) as caught:
+        ftp.list_files("/", "*.csv")
+    message = str(caught.value)
+    assert message.startswith(f"FTPS 127.0.0.1:{vsftpd_tls.port}: AUTH TLS")
+    assert "certificate was not accepted" in message
+    assert re.search(r"self.signed certificate", message), message
+    assert "verify=false" in message and "ca_file" in message
+    assert vsftpd_tls.password not in error_chain_text(caught.value)
+    ftp.close()
+
+
+def test_ftps_default_is_to_verify(vsftpd_tls: FtpServer) -> None:
+    ftp = FtpTransport(
+        Endpoint(
+            host=vsftpd_tls.host,
+            port=vsftpd_tls.port,
+            username=vsftpd_tls.username,
+            password=vsftpd_tls.password,
+            options={"tls": "explicit"},
+            timeout=10,
+        )
+    )
+    with pytest.raises(TransportError, match="certificate was not accepted"):
+        ftp.list_files("/", "*.csv")
+
+
+def test_ftps_trusts_a_given_ca_file(vsftpd_tls: FtpServer, tmp_path: Path) -> None:
+    assert vsftpd_tls.cert_file is not None
+    folder = vsftpd_tls.mkdir(f"/inbox-{uuid.uuid4().hex[:8]}")
+    vsftpd_tls.put(f"{folder}/a.csv", b"secret data")
+    with FtpTransport(
+        endpoint(vsftpd_tls, verify="true", ca_file=str(vsftpd_tls.cert_file))
+    ) as ftp:
+        (remote,) = ftp.list_files(folder, "*.csv")
+        ftp.fetch(remote, tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_bytes() == b"secret data"
+
+
+def test_ftps_missing_ca_file_is_readable(vsftpd_tls: FtpServer, tmp_path: Path) -> None:
+    ftp = FtpTransport(endpoint(vsftpd_tls, verify="true", ca_file=str(tmp_path / "nope.pem")))
+    with pytest.raises(TransportError, match=r"cannot load the CA file"):
+        ftp.list_files("/", "*.csv")
+
+
+def test_plain_ftp_to_an_ftps_only_server_is_refused_clearly(vsftpd_tls: FtpServer) -> None:
+    ftp = FtpTransport(
+        Endpoint(
+            host=vsftpd_tls.host,
+            port=vsftpd_tls.port,
+            username=vsftpd_tls.username,
+            password=vsftpd_tls.password,
+            timeout=10,
+        )
+    )
+    with pytest.raises(TransportError) as caught:
+        ftp.list_files("/", "*.csv")
+    message = str(caught.value)
+    assert message.startswith(f"FTP 127.0.0.1:{vsftpd_tls.port}: login as 'cbftp' failed")
+    assert "530" in message and "encryption" in message
+    assert vsftpd_tls.password not in error_chain_text(caught.value)
+
+
+def test_vsftpd_ftps_requires_tls_session_reuse(vsftpd_tls: FtpServer) -> None:
+    """Why the transport resumes the TLS session on data connections: stock ftplib cannot
+    transfer anything from this (default-configured) vsftpd."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    plain = ftplib.FTP_TLS(context=context, timeout=10)
+    plain.connect(vsftpd_tls.host, vsftpd_tls.port)
+    try:
+        plain.login(vsftpd_tls.username, vsftpd_tls.password)
+        plain.prot_p()
+        with pytest.raises(ftplib.error_perm, match="session reuse required"):
+            plain.nlst("/")
+    finally:
+        plain.close()
+
+
+def test_unsupported_tls_mode_is_refused() -> None:
+    with pytest.raises(TransportError, match="TLS mode 'implicit' is not supported"):
+        FtpTransport(Endpoint(host="127.0.0.1", port=990, options={"tls": "implicit"}))
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+def test_wrong_password_is_readable_and_secret(server: FtpServer) -> None:
+    bad = Endpoint(
+        host=server.host,
+        port=server.port,
+        username=server.username,
+        password=WRONG_PASSWORD,
+        options=endpoint(server).options,
+        timeout=10,
+    )
+    ftp = FtpTransport(bad)
+    with pytest.raises(TransportError) as caught:
+        ftp.list_files("/", "*.csv")
+    message = str(caught.value)
+    assert f"127.0.0.1:{server.port}: login as {server.username!r} failed" in message
+    assert "530" in message
+    assert WRONG_PASSWORD not in error_chain_text(caught.value)
+    assert isinstance(caught.value, OSError)  # callers may catch OSError for network trouble
+    ftp.close()
+    ftp.close()  # closing twice, or after a failed login, is harmless
+
+
+def test_closed_port_is_readable() -> None:
+    port = ftpd.free_port()
+    ftp = FtpTransport(
+        Endpoint(host="127.0.0.1", port=port, username="u", password=WRONG_PASSWORD, timeout=5)
+    )
+    with pytest.raises(TransportError) as caught:
+        ftp.list_files("/inbox", "*.csv")
+    message = str(caught.value)
+    assert message == (
+        f"FTP 127.0.0.1:{port}: connect failed: "
+        "connection refused (is an FTP server listening on that port?)"
+    )
+    assert WRONG_PASSWORD not in error_chain_text(caught.value)
+
+
+def test_silent_server_times_out() -> None:
+    # Accepts TCP connections (the kernel's backlog) but never greets.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        ftp = FtpTransport(
+            Endpoint(host="127.0.0.1", port=port, username="u", password="p", timeout=0.5)
+        )
+        with pytest.raises(TransportError, match=r"connect failed: no answer within 0\.5 s"):
+            ftp.list_files("/", "*")
+
+
+def test_missing_folder_is_readable(server: FtpServer, transport: FtpTransport) -> None:
+    with pytest.raises(TransportError) as caught:
+        transport.list_files("/no-such-folder", "*.csv")
+    message = str(caught.value)
+    assert "folder '/no-such-folder' does not exist or cannot be opened" in message
+    assert "CWD /no-such-folder" in message and "550" in message
+    assert server.password not in error_chain_text(caught.value)
+
+
+def test_folder_must_be_absolute(transport: FtpTransport) -> None:
+    with pytest.raises(TransportError, match="must be an absolute path"):
+        transport.list_files("inbox", "*.csv")
+
+
+def test_registered_as_ftp(pyftpd_mlsd: FtpServer) -> None:
+    ftp = open_transport("ftp", endpoint(pyftpd_mlsd))
+    try:
+        assert isinstance(ftp, FtpTransport)
+        assert ftp.list_files("/", "*.nothing") == []
+    finally:
+        ftp.close()
+
+
+# -- pieces without a server ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            "-rw-r--r--    1 1001     1001         1234 Mar 04  2025 Conv 1.csv",
+            ("Conv 1.csv", "file", 1234, dt.datetime(2025, 3, 4, tzinfo=dt.UTC)),
+        ),
+        (
+            "-rw-r--r--   1 owner group 7 Nov 20 12:05 a.csv",
+            ("a.csv", "file", 7, dt.datetime(2026, 11, 20, 12, 5, tzinfo=dt.UTC)),
+        ),
+        (
+            "-rw-r--r--   1 owner 7 Dec 24 23:59 b.csv",  # no group column; last year
+            ("b.csv", "file", 7, dt.datetime(2025, 12, 24, 23, 59, tzinfo=dt.UTC)),
+        ),
+        (
+            "drwxr-xr-x    2 1001     1001         4096 Nov 23 12:52 archive",
+            ("archive", "dir", 4096, dt.datetime(2026, 11, 23, 12, 52, tzinfo=dt.UTC)),
+        ),
+        (
+            "lrwxrwxrwx    1 0 0 9 Nov 23 12:52 latest.csv -> x/1.csv",
+            ("latest.csv", "link", 9, dt.datetime(2026, 11, 23, 12, 52, tzinfo=dt.UTC)),
+        ),
+        (
+            "11-20-26  02:05PM                 1234 Conv_2.csv",
+            ("Conv_2.csv", "file", 1234, dt.datetime(2026, 11, 20, 14, 5, tzinfo=dt.UTC)),
+        ),
+        (
+            "11-20-2026  09:15AM       <DIR>          done",
+            ("done", "dir", None, dt.datetime(2026, 11, 20, 9, 15, tzinfo=dt.UTC)),
+        ),
+        ("total 12", None),
+        ("Conv_3.csv", None),
+    ],
+)
+def test_parse_list_line(
+    line: str, expected: tuple[str, str, int | None, dt.datetime] | None
+) -> None:
+    now = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
+    entry = _parse_list_line(line, now)
+    if expected is None:
+        assert entry is None
+    else:
+        assert entry is not None
+        assert (entry.name, entry.kind, entry.size, entry.mtime) == expected
+
+
+def test_archived_name_adds_a_timestamp_only_on_clash() -> None:
+    now = dt.datetime(2026, 11, 23, 13, 1, 2, tzinfo=dt.UTC)
+    assert _archived_name("a.csv", set(), now) == "a.csv"
+    assert _archived_name("a.csv", {"a.csv"}, now) == "a.20261123T130102Z.csv"
+    assert _archived_name("a.csv.gz", {"a.csv.gz"}, now) == "a.20261123T130102Z.csv.gz"
+    assert (
+        _archived_name("README", {"README", "README.20261123T130102Z"}, now)
+        == "README.20261123T130102Z-2"
+    )
