@@ -62,7 +62,7 @@ def _records(data: bytes, delim: int, line: int) -> Iterator[tuple[Record, int, 
     while pos < n:
         start, start_line = pos, line
         c = data[pos]
-        if c == _LF or c == _CR:
+        if c in (_LF, _CR):
             pos += 2 if c == _CR and data[pos + 1 : pos + 2] == b"\n" else 1
             line += 1
             continue
@@ -118,9 +118,7 @@ def read_header(
 _WS = b" \t"
 _INT_RE = re.compile(rb"[+-]?[0-9]+")
 _SECONDS_RE = re.compile(rb"([+-]?)([0-9]+)(?:\.([0-9]*))?")
-_DECIMAL_RE = re.compile(
-    rb"([+-]?)(\$?)([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.([0-9]*))?"
-)
+_DECIMAL_RE = re.compile(rb"([+-]?)(\$?)([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.([0-9]*))?")
 _TS_RE = re.compile(
     rb"([0-9]{4})-([0-9]{2})-([0-9]{2})"
     rb"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"

@@ -57,8 +57,7 @@ def _configure_parse(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--encoding",
         metavar="E",
-        help="source encoding when there is no byte-order mark, "
-        "e.g. latin-1 or cp1252 (default: UTF-8)",
+        help="source encoding when there is no byte-order mark, e.g. latin-1 or cp1252 (default: UTF-8)",
     )
     p.add_argument(
         "--delimiter", default=",", metavar="D", help="field delimiter; 'tab' for tabs (default: ,)"
@@ -78,9 +77,7 @@ def _configure_parse(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     # Which parser core runs; the tests use it to compare both. Not for users.
-    p.add_argument(
-        "--engine", choices=("cython", "python"), default="cython", help=argparse.SUPPRESS
-    )
+    p.add_argument("--engine", choices=("cython", "python"), default="cython", help=argparse.SUPPRESS)
 
 
 def _run_parse(args: argparse.Namespace) -> int:
@@ -148,9 +145,7 @@ def _print_parse_report(report: dict[str, Any]) -> None:
         )
         for r in shown
     ]
-    widths = [
-        max(len(row[i]) for row in [("LINE", "COLUMN", "VALUE", ""), *rows]) for i in range(3)
-    ]
+    widths = [max(len(row[i]) for row in [("LINE", "COLUMN", "VALUE", ""), *rows]) for i in range(3)]
     for line, column, value, reason in [("LINE", "COLUMN", "VALUE", "REASON"), *rows]:
         print(f"  {line:>{widths[0]}}  {column:<{widths[1]}}  {value:<{widths[2]}}  {reason}")
 
@@ -221,8 +216,7 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dir",
         type=Path,
-        help="folder to write to (default: $CONNECTBATCH_HOME/demo, CONNECTBATCH_HOME "
-        "defaulting to ./data)",
+        help="folder to write to (default: $CONNECTBATCH_HOME/demo, CONNECTBATCH_HOME defaulting to ./data)",
     )
 
 
@@ -288,9 +282,7 @@ def _demo_rows(count: int = 50) -> tuple[list[list[str]], int]:
 # ------------------------------------------------------------------------------------ main
 
 COMMANDS: dict[str, Command] = {
-    "parse": Command(
-        "parse a CSV file and report accepted rows and rejects", _configure_parse, _run_parse
-    ),
+    "parse": Command("parse a CSV file and report accepted rows and rejects", _configure_parse, _run_parse),
     "types": Command("list the data types", _configure_types, _run_types),
     "template": Command("print a data type's template CSV", _configure_template, _run_template),
     "demo": Command("write a small demo call-conversion file", _configure_demo, _run_demo),
@@ -324,13 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # usage errors, --help, --version: argparse has printed them
-        return (
-            exc.code
-            if isinstance(exc.code, int)
-            else EXIT_OK
-            if exc.code is None
-            else EXIT_UNUSABLE
-        )
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_UNUSABLE
     try:
         return COMMANDS[args.command].run(args)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly

@@ -287,9 +287,7 @@ def _add_connection_options(p: argparse.ArgumentParser, *, editing: bool) -> Non
     creds.add_argument("--username", metavar="U", **suppress)
     creds.add_argument("--password", metavar="W", help="visible in the process list: "
                        "prefer --password-stdin", **suppress)  # fmt: skip
-    creds.add_argument(
-        "--password-stdin", action="store_true", help="read the password from standard input"
-    )
+    creds.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     creds.add_argument("--key-file", metavar="PATH", type=Path, help="SSH private key", **suppress)
     creds.add_argument("--credential-name", metavar="NAME", help="name of the credential",
                        **suppress)  # fmt: skip
@@ -343,9 +341,7 @@ def _credential_input(
             "--username, --password and --key-file are for pull connections; "
             "ConnectBatch provisions the login of a push or pull_from_us connection"
         )
-    return services.CredentialInput(
-        name=name or "", username=username, password=password, private_key=key
-    )
+    return services.CredentialInput(name=name or "", username=username, password=password, private_key=key)
 
 
 def _connection_dict(c: Connection) -> dict[str, Any]:
@@ -448,9 +444,7 @@ def _connection_add(args: argparse.Namespace) -> int:
     credential = _credential_input(args, values["methodology"])
     created, provisioned = _services().create_connection(Connection(**values), credential)
     if args.json:
-        _print_json(
-            {"connection": _connection_dict(created), "provisioned": _provisioned_dict(provisioned)}
-        )
+        _print_json({"connection": _connection_dict(created), "provisioned": _provisioned_dict(provisioned)})
         return EXIT_OK
     print("created ", end="")
     _print_connection(created)
@@ -526,9 +520,7 @@ def _connection_edit(args: argparse.Namespace) -> int:
     if credential is not None:
         _cred, provisioned = svc.add_credential(updated.name, credential)
     if args.json:
-        _print_json(
-            {"connection": _connection_dict(updated), "provisioned": _provisioned_dict(provisioned)}
-        )
+        _print_json({"connection": _connection_dict(updated), "provisioned": _provisioned_dict(provisioned)})
         return EXIT_OK
     print("updated ", end="")
     _print_connection(updated)
@@ -769,9 +761,7 @@ def _run_show(args: argparse.Namespace) -> int:
     checks = _validation_dicts(svc, run.id)
     names = _names(svc)
     if args.json:
-        _print_json(
-            {**_run_dict(run, names), "files": [_file_dict(f) for f in files], "validation": checks}
-        )
+        _print_json({**_run_dict(run, names), "files": [_file_dict(f) for f in files], "validation": checks})
         return EXIT_OK
     _print_run(run, names)
     _print_files(files)
@@ -954,9 +944,7 @@ def _action_audit(args: argparse.Namespace) -> int:
     now = svc.clock()
     names = _names(svc)
     if args.json:
-        _print_json(
-            {**_action_dict(action, names, now), "audit": [_audit_dict(e) for e in entries]}
-        )
+        _print_json({**_action_dict(action, names, now), "audit": [_audit_dict(e) for e in entries]})
         return EXIT_OK
     _print_action(action, names, now)
     if not entries:
@@ -1025,9 +1013,7 @@ def _quarantine_list(args: argparse.Namespace) -> int:
     names = _names(svc)
     files = {r.id: svc.run_files(r.id) for r in runs}
     if args.json:
-        _print_json(
-            [{**_run_dict(r, names), "files": [_file_dict(f) for f in files[r.id]]} for r in runs]
-        )
+        _print_json([{**_run_dict(r, names), "files": [_file_dict(f) for f in files[r.id]]} for r in runs])
         return EXIT_OK
     if not runs:
         print("nothing is quarantined")

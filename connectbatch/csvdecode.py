@@ -16,7 +16,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from connectbatch.errors import ConfigurationError, ParseError
 
@@ -24,6 +24,12 @@ CHUNK_SIZE = 8 * 1024 * 1024
 DEFAULT_MAX_BYTES = 4 * 1024**3  # after decompression
 
 _MARK_ERRORS = "connectbatch-mark-invalid"
+
+
+class Readable(Protocol):
+    """What the parser needs of a payload: chunks of bytes on demand."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
 
 
 def _mark_invalid(err: UnicodeError) -> tuple[str, int]:
@@ -80,8 +86,7 @@ def detect_encoding(head: bytes, requested: str | None) -> tuple[Encoding, int]:
     name = normalise_encoding(requested) if requested else "utf-8"
     if name in ("utf-16", "utf-32"):
         raise ParseError(
-            f"the file has no byte-order mark, so {requested} is ambiguous; "
-            f"use {name}-le or {name}-be"
+            f"the file has no byte-order mark, so {requested} is ambiguous; use {name}-le or {name}-be"
         )
     if name == "utf-8" and not requested:
         _refuse_bomless_utf16(head)
@@ -101,30 +106,28 @@ def _refuse_bomless_utf16(head: bytes) -> None:
 
 
 def utf8_source(
-    payload: BinaryIO | bytes, requested: str | None
+    payload: Readable | bytes, requested: str | None
 ) -> tuple[Encoding, Iterator[bytes | memoryview]]:
     """The payload's text as UTF-8 chunks (BOM removed), and the encoding it was read in.
 
     Chunk borders are arbitrary: the core carries incomplete records over. UTF-8 bytes are
     passed through without a copy; other encodings are transcoded chunk by chunk.
     """
-    if isinstance(payload, bytes):
-        head = payload[:CHUNK_SIZE]
-    else:
-        head = payload.read(CHUNK_SIZE)
+    head = payload[:CHUNK_SIZE] if isinstance(payload, bytes) else payload.read(CHUNK_SIZE)
     encoding, skip = detect_encoding(head, requested)
     return encoding, _chunks(payload, head, skip, encoding)
 
 
 def _chunks(
-    payload: BinaryIO | bytes, head: bytes, skip: int, encoding: Encoding
+    payload: Readable | bytes, head: bytes, skip: int, encoding: Encoding
 ) -> Iterator[bytes | memoryview]:
     if isinstance(payload, bytes):
         if encoding.is_utf8:
             yield memoryview(payload)[skip:]
             return
-        stream: BinaryIO = io.BytesIO(payload)
-        stream.seek(len(head))
+        rest = io.BytesIO(payload)
+        rest.seek(len(head))
+        stream: Readable = rest
     else:
         stream = payload
     if encoding.is_utf8:
@@ -147,7 +150,7 @@ def _chunks(
 class _CappedReader:
     """Reads a (decompressing) stream and fails once more than `limit` bytes came out."""
 
-    def __init__(self, inner: BinaryIO, limit: int) -> None:
+    def __init__(self, inner: Readable, limit: int) -> None:
         self._inner = inner
         self._limit = limit
         self._seen = 0
@@ -159,14 +162,11 @@ class _CappedReader:
             raise ParseError(f"the compressed file is damaged: {exc}") from exc
         self._seen += len(data)
         if self._seen > self._limit:
-            raise ParseError(
-                f"the file is larger than the limit of {self._limit:,} bytes "
-                "once decompressed"
-            )
+            raise ParseError(f"the file is larger than the limit of {self._limit:,} bytes once decompressed")
         return data
 
 
-def open_payload(raw: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES) -> BinaryIO:
+def open_payload(raw: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES) -> Readable:
     """Return a stream of the CSV bytes inside `raw`: itself, its gzip content, or the single
     CSV member of a ZIP archive. Formats that are clearly not CSV get a clear ParseError."""
     magic = raw.read(8)
@@ -178,7 +178,7 @@ def open_payload(raw: BinaryIO, max_bytes: int = DEFAULT_MAX_BYTES) -> BinaryIO:
             raise ParseError(f"the file is {size:,} bytes, over the limit of {max_bytes:,} bytes")
         return raw
     if magic.startswith(b"\x1f\x8b"):
-        return _CappedReader(gzip.GzipFile(fileobj=raw, mode="rb"), max_bytes)  # type: ignore[return-value]
+        return _CappedReader(gzip.GzipFile(fileobj=raw, mode="rb"), max_bytes)
     if magic.startswith(b"PK\x03\x04") or magic.startswith(b"PK\x05\x06"):
         return _open_zip_member(raw, max_bytes)
     if magic.startswith(b"%PDF"):
@@ -196,7 +196,7 @@ def is_container(head: bytes) -> bool:
     return head.startswith(_CONTAINER_MAGIC)
 
 
-def _open_zip_member(raw: BinaryIO, max_bytes: int) -> BinaryIO:
+def _open_zip_member(raw: BinaryIO, max_bytes: int) -> Readable:
     try:
         archive = zipfile.ZipFile(raw)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -205,25 +205,20 @@ def _open_zip_member(raw: BinaryIO, max_bytes: int) -> BinaryIO:
     if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
         raise ParseError("this is an Excel (.xlsx) workbook; save it as CSV (UTF-8)")
     members = [
-        info
-        for info in archive.infolist()
-        if not info.is_dir() and not info.filename.startswith("__MACOSX/")
+        info for info in archive.infolist() if not info.is_dir() and not info.filename.startswith("__MACOSX/")
     ]
     if len(members) != 1:
         listed = ", ".join(m.filename for m in members[:5]) or "nothing"
         raise ParseError(
-            f"a ZIP archive must hold exactly one CSV file; this one holds {len(members)} "
-            f"({listed})"
+            f"a ZIP archive must hold exactly one CSV file; this one holds {len(members)} ({listed})"
         )
     member = members[0]
     if member.flag_bits & 0x1:
         raise ParseError(f"{member.filename} in the ZIP archive is password-protected")
     if member.file_size > max_bytes:
-        raise ParseError(
-            f"the file is larger than the limit of {max_bytes:,} bytes once decompressed"
-        )
+        raise ParseError(f"the file is larger than the limit of {max_bytes:,} bytes once decompressed")
     try:
         inner = archive.open(member)
     except (NotImplementedError, zipfile.BadZipFile, RuntimeError) as exc:
         raise ParseError(f"cannot unpack {member.filename}: {exc}") from exc
-    return _CappedReader(inner, max_bytes)  # type: ignore[return-value]
+    return _CappedReader(inner, max_bytes)

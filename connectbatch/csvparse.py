@@ -19,7 +19,7 @@ import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import BinaryIO, Literal
+from typing import Literal
 
 import pyarrow as pa
 
@@ -58,7 +58,7 @@ class ParseResult:
 
     @property
     def rows_accepted(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
     @property
     def rows_rejected(self) -> int:
@@ -93,7 +93,7 @@ def parse_bytes(
     """Parse a whole file held in memory (.gz and single-member .zip are unpacked)."""
     data = bytes(data)
     if csvdecode.is_container(data[:8]):
-        payload: BinaryIO | bytes = csvdecode.open_payload(io.BytesIO(data), max_bytes)
+        payload: csvdecode.Readable | bytes = csvdecode.open_payload(io.BytesIO(data), max_bytes)
     else:
         if len(data) > max_bytes:
             raise ParseError(f"the file is {len(data):,} bytes, over the limit of {max_bytes:,} bytes")
@@ -124,7 +124,7 @@ def parse_file(
 
 
 def _parse(
-    payload: BinaryIO | bytes,
+    payload: csvdecode.Readable | bytes,
     data_type: str | None,
     encoding: str | None,
     column_map: dict[str, str] | None,

@@ -112,8 +112,7 @@ class Plan:
 def check_delimiter(delimiter: str) -> int:
     if len(delimiter) != 1 or delimiter in '"\r\n' or ord(delimiter) > 127:
         raise ConfigurationError(
-            f"delimiter must be one ASCII character other than a quote or newline, "
-            f"not {delimiter!r}"
+            f"delimiter must be one ASCII character other than a quote or newline, not {delimiter!r}"
         )
     return ord(delimiter)
 
@@ -131,9 +130,7 @@ def decode_header(fields: list[bytes], line: int, encoding: str = "utf-8") -> li
                 if encoding == "utf-8"
                 else ""
             )
-            raise ParseError(
-                f"line {line}: header column {i} is not valid {encoding} text{hint}"
-            ) from None
+            raise ParseError(f"line {line}: header column {i} is not valid {encoding} text{hint}") from None
     return names
 
 
@@ -205,8 +202,7 @@ def _normalise_column_map(column_map: dict[str, str] | None, data_type: DataType
     for partner, ours in column_map.items():
         if ours.strip().lower() not in known:
             raise ConfigurationError(
-                f"column map sends {partner!r} to {ours!r}, which is not a column of "
-                f"{data_type.label}"
+                f"column map sends {partner!r} to {ours!r}, which is not a column of {data_type.label}"
             )
         out[partner.strip().lower()] = ours.strip().lower()
     return out
@@ -238,7 +234,11 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
         case Code.FIELD_COUNT:
             return f"expected {plan.ncols} fields, saw {extra}"
         case Code.INVALID_TEXT:
-            hint = "" if encoding != "utf-8" else "; if the file is latin-1 or cp1252, set the connection's encoding"
+            hint = (
+                ""
+                if encoding != "utf-8"
+                else "; if the file is latin-1 or cp1252, set the connection's encoding"
+            )
             return f"contains bytes that are not valid {encoding} text{hint}"
         case Code.NUL_BYTE:
             return "contains a NUL byte (binary data is not allowed)"
@@ -260,7 +260,10 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
                 "2026-03-01 14:05:09+02:00 or 2026-03-01"
             )
         case Code.INVALID_DATE:
-            return "not a real date or time (month 1-12, day within the month, hour 0-23, minute and second 0-59)"
+            return (
+                "not a real date or time "
+                "(month 1-12, day within the month, hour 0-23, minute and second 0-59)"
+            )
         case Code.BAD_DECIMAL:
             return "expected an amount such as 12.50, 1,234.50 or $12.50"
         case Code.DECIMAL_SCALE:
@@ -299,9 +302,7 @@ class CoreOutput:
     naive: dict[int, pa.Array] = field(default_factory=dict)
 
 
-def assemble(
-    plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: str
-) -> pa.Table:
+def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: str) -> pa.Table:
     """Build the final table: schema order, absent columns filled with their default or
     null, values without an offset moved from the connection's time zone to UTC."""
     if data_type is None:

@@ -123,7 +123,10 @@ class Ingestor:
             )  # fmt: skip
             earlier = run_store.loaded_file_with_hash(con, connection.id, staged.sha256)
             if earlier is not None:
-                message = f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); not loaded again"
+                message = (
+                    f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); "
+                    "not loaded again"
+                )
                 run_store.set_file_state(con, record.id, "duplicate", message)
                 self._add_counters(con, run.id, rows_duplicate=earlier.rows_accepted)
         if earlier is not None:
@@ -164,8 +167,13 @@ class Ingestor:
             path = self.settings.staging / f.sha256
             if not path.exists():
                 with self.db.transaction() as con:
-                    run_store.finish(con, run.id, RunStatus.FAILED, self.clock(),
-                                     f"the staged copy of {f.name} is gone; send the file again")
+                    run_store.finish(
+                        con,
+                        run.id,
+                        RunStatus.FAILED,
+                        self.clock(),
+                        f"the staged copy of {f.name} is gone; send the file again",
+                    )
                 return self.finish_run(run)
             self.ingest_file(run, connection, Received(f.name, path, f.source, f.remote_path, f.mtime))
         return self.finish_run(run)
@@ -199,12 +207,17 @@ class Ingestor:
                 accepted += f.rows_accepted - refused
                 rejected += refused
             run_store.set_review(con, run_id, "released", _note(actor, note))
-            run_store.finish(con, run_id, RunStatus.COMPLETED, self.clock(),
-                             f"released by {actor}" + (f": {note}" if note else ""),
-                             actions_created=run.actions_created + sum(created_per_file.values()),
-                             files_loaded=run.files_loaded + len(files),
-                             rows_accepted=run.rows_accepted + accepted,
-                             rows_rejected=run.rows_rejected + rejected)
+            run_store.finish(
+                con,
+                run_id,
+                RunStatus.COMPLETED,
+                self.clock(),
+                f"released by {actor}" + (f": {note}" if note else ""),
+                actions_created=run.actions_created + sum(created_per_file.values()),
+                files_loaded=run.files_loaded + len(files),
+                rows_accepted=run.rows_accepted + accepted,
+                rows_rejected=run.rows_rejected + rejected,
+            )
             connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, self.clock())
             stored_rejects = run_store.rejects_of_run(con, run_id)
         for f in files:

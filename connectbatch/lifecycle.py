@@ -42,11 +42,13 @@ def is_locked(action: Action, now: dt.datetime) -> bool:
 
 
 def _check_changeable(action: Action, now: dt.datetime) -> None:
-    if is_locked(action, now):
+    if action.lock_at <= now:
         raise ActionError(
-            f"action {action.label} is locked since {action.lock_at:%Y-%m-%d %H:%M} UTC and "
-            "can no longer change"
+            f"action {action.label} is locked since {action.lock_at:%Y-%m-%d %H:%M} UTC (the end "
+            "of its lock period) and can no longer change"
         )
+    if action.status is ActionStatus.LOCKED:
+        raise ActionError(f"action {action.label} is locked and can no longer change")
 
 
 def _amount(value: Decimal | float | str) -> Decimal:

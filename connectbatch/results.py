@@ -101,8 +101,14 @@ def write(
         table = pa.concat_tables(parts)
         table = table.take(pc.sort_indices(table, [("Line", "ascending")]))
     else:
-        table = pa.table({"Line": pa.array([], pa.int64()), **{k: pa.array([], pa.string()) for k in key_columns},
-                          "Status": pa.array([], pa.string()), "Reason": pa.array([], pa.string())})
+        table = pa.table(
+            {
+                "Line": pa.array([], pa.int64()),
+                **{k: pa.array([], pa.string()) for k in key_columns},
+                "Status": pa.array([], pa.string()),
+                "Reason": pa.array([], pa.string()),
+            }
+        )
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
         pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed"))
@@ -120,9 +126,7 @@ class _atomic:
         self.path = path
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
         self.tmp = Path(tmp)
-        self.fh = (
-            os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
-        )
+        self.fh = os.fdopen(fd, mode) if "b" in mode else os.fdopen(fd, mode, encoding="utf-8", newline="")
 
     def __enter__(self):  # type: ignore[no-untyped-def]
         return self.fh

@@ -126,9 +126,7 @@ class DataType:
         return [c.name for c in self.columns if c.required]
 
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema(
-            [pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns]
-        )
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns])
 
     def template_csv(self) -> str:
         """A header plus one example row: the file a partner can download and fill in."""
@@ -177,34 +175,109 @@ CALL_CONVERSIONS = DataType(
     key="call_conversions",
     label="Call conversions",
     description=(
-        "Phone calls reported by a brand or call-tracking vendor; each accepted row becomes "
-        "a pending action."
+        "Phone calls reported by a brand or call-tracking vendor; each accepted row becomes a pending action."
     ),
     key_columns=("CallSessionId",),
     action_columns=("SaleAmount", "EventDate"),
     columns=(
-        _c("CampaignId", I, True, "Unique identifier for the campaign (or program) that the call conversion is associated with.", "1234"),
+        _c(
+            "CampaignId",
+            I,
+            True,
+            "Unique identifier for the campaign (or program) that the call conversion is associated with.",
+            "1234",
+        ),
         _c("MediaId", I, True, "Unique identifier for the partner or media source.", "98765"),
-        _c("EventDate", TS, True, "ISO 8601 date and time when the call conversion event occurred. Without Z or an offset it is read in the connection's time zone.", "2026-03-01T14:05:09Z"),
-        _c("ActionTrackerId", I, True, "Unique identifier for the action tracker (event type) that's tracking the phone call.", "20001"),
+        _c(
+            "EventDate",
+            TS,
+            True,
+            "ISO 8601 date and time when the call conversion event occurred. Without Z or an offset it is read in the connection's time zone.",
+            "2026-03-01T14:05:09Z",
+        ),
+        _c(
+            "ActionTrackerId",
+            I,
+            True,
+            "Unique identifier for the action tracker (event type) that's tracking the phone call.",
+            "20001",
+        ),
         _c("CallProvider", S, True, "The vendor or client who is sending the call event data.", "Invoca"),
-        _c("CallSessionId", S, True, "A unique session ID that the vendor or client uses to identify the call.", "cs-0001"),
-        _c("CallerId", S, True, "The phone number of the originating call, used to match the final conversion.", "+15551234567"),
-        _c("CalledPhoneNumber", S, True, "The destination phone number or the phone number that received the call.", "+18005550100"),
+        _c(
+            "CallSessionId",
+            S,
+            True,
+            "A unique session ID that the vendor or client uses to identify the call.",
+            "cs-0001",
+        ),
+        _c(
+            "CallerId",
+            S,
+            True,
+            "The phone number of the originating call, used to match the final conversion.",
+            "+15551234567",
+        ),
+        _c(
+            "CalledPhoneNumber",
+            S,
+            True,
+            "The destination phone number or the phone number that received the call.",
+            "+18005550100",
+        ),
         _c("CallDuration", SEC, True, "Total duration (in seconds) of the call.", "185"),
         _c("TalkDuration", SEC, True, "Actual talk duration (in seconds) of the call.", "160"),
         _c("AdId", I, False, "Unique identifier for the ad associated with the call conversion.", "555"),
-        _c("CallStatus", EN, False, "Final outcome of the call. ANSWER when the column is absent or the cell is empty.", "ANSWER", "ANSWER", CALL_STATUSES),
-        _c("CallerPhoneNumberCountry", CTRY, False, "Two-letter country code (ISO 3166-1 alpha-2) of the originating phone number. US when empty.", "US", "US"),
-        _c("CalledPhoneNumberCountry", CTRY, False, "Two-letter country code (ISO 3166-1 alpha-2) of the called phone number. US when empty.", "US", "US"),
+        _c(
+            "CallStatus",
+            EN,
+            False,
+            "Final outcome of the call. ANSWER when the column is absent or the cell is empty.",
+            "ANSWER",
+            "ANSWER",
+            CALL_STATUSES,
+        ),
+        _c(
+            "CallerPhoneNumberCountry",
+            CTRY,
+            False,
+            "Two-letter country code (ISO 3166-1 alpha-2) of the originating phone number. US when empty.",
+            "US",
+            "US",
+        ),
+        _c(
+            "CalledPhoneNumberCountry",
+            CTRY,
+            False,
+            "Two-letter country code (ISO 3166-1 alpha-2) of the called phone number. US when empty.",
+            "US",
+            "US",
+        ),
         _c("SubId1", S, False, "Media partner's own data point, reported back to them.", ""),
         _c("SubId2", S, False, "Media partner's own data point, reported back to them.", ""),
         _c("SubId3", S, False, "Media partner's own data point, reported back to them.", ""),
-        _c("ClickId", S, False, "Case-sensitive identifier of a referring click, used to construct a consumer journey.", ""),
-        _c("Country", S, False, "Country of the CallerId, as identified by the call tracking vendor.", "United States"),
+        _c(
+            "ClickId",
+            S,
+            False,
+            "Case-sensitive identifier of a referring click, used to construct a consumer journey.",
+            "",
+        ),
+        _c(
+            "Country",
+            S,
+            False,
+            "Country of the CallerId, as identified by the call tracking vendor.",
+            "United States",
+        ),
         _c("City", S, False, "City of the CallerId, as identified by the call tracking vendor.", "Austin"),
         _c("Region", S, False, "Region of the CallerId, as identified by the call tracking vendor.", "TX"),
-        _c("Zip", S, False, "Zip of the CallerId, as identified by the call tracking vendor. Kept as text: leading zeros matter.", "02134"),
+        _c(
+            "Zip",
+            S,
+            False,
+            "Zip of the CallerId, as identified by the call tracking vendor. Kept as text: leading zeros matter.",
+            "02134",
+        ),
         _c("RepeatCaller", S, False, "Repeat vs new call, as recorded by the call tracking vendor.", "New"),
         _c("PhoneType", S, False, "The type of phone (landline, mobile).", "mobile"),
         _c("CallRecording", S, False, "Unique URL of the call recording.", ""),
@@ -218,7 +291,9 @@ CALL_CONVERSIONS = DataType(
         _c("OptInSms", S, False, "Whether the caller opted in to receive an SMS promotion.", ""),
         _c("UserAgent", S, False, "The user agent of the conversion generator.", ""),
         _c("DispositionName", S, False, "The conversion event name.", "Sale"),
-        _c("SaleAmount", DEC, False, "Sale amount, if a sale conversion: 12.50, 1,234.50 or $12.50.", "49.99"),
+        _c(
+            "SaleAmount", DEC, False, "Sale amount, if a sale conversion: 12.50, 1,234.50 or $12.50.", "49.99"
+        ),
         _c("ReferenceId", S, False, "Customer disposition code for reference.", ""),
         _c("CustomConversionEvent1Name", S, False, "Custom name for reporting on conversion events.", ""),
         _c("CustomConversionEvent2Name", S, False, "Custom name for reporting on conversion events.", ""),
@@ -271,10 +346,22 @@ ACTION_MODIFICATIONS = DataType(
     ),
     key_columns=("ActionId",),
     columns=(
-        _c("ActionId", S, True, "The action to change, as shown in pending actions and results files.", "A-000001"),
+        _c(
+            "ActionId",
+            S,
+            True,
+            "The action to change, as shown in pending actions and results files.",
+            "A-000001",
+        ),
         _c("Amount", DEC, True, "The new amount; 0 reverses the action.", "0"),
         _c("Reason", S, True, "Why the action changes (returned, cancelled, fraud, ...).", "Returned"),
-        _c("ModificationDate", TS, False, "When the change happened at the brand; defaults to the time of processing.", ""),
+        _c(
+            "ModificationDate",
+            TS,
+            False,
+            "When the change happened at the brand; defaults to the time of processing.",
+            "",
+        ),
     ),
 )
 
@@ -293,7 +380,9 @@ CLICKS = DataType(
         _c("ReferringUrl", S, False, "Page the click came from.", ""),
         _c("IpAddress", S, False, "Client IP address (may be truncated for privacy).", ""),
         _c("UserAgent", S, False, "Client user agent.", ""),
-        _c("DeviceType", EN, False, "Device class.", "Mobile", None, ("Desktop", "Mobile", "Tablet", "Other")),
+        _c(
+            "DeviceType", EN, False, "Device class.", "Mobile", None, ("Desktop", "Mobile", "Tablet", "Other")
+        ),
         _c("Country", CTRY, False, "Country of the click (ISO 3166-1 alpha-2).", "US"),
         _c("SubId1", S, False, "Partner's own data point.", ""),
         _c("SubId2", S, False, "Partner's own data point.", ""),
@@ -319,15 +408,22 @@ PRODUCT_CATALOGS = DataType(
         _c("Manufacturer", S, False, "Brand or manufacturer.", ""),
         _c("Gtin", S, False, "GTIN / EAN / UPC (text: leading zeros matter).", ""),
         _c("Mpn", S, False, "Manufacturer part number.", ""),
-        _c("StockAvailability", EN, False, "Stock status.", "InStock", None, ("InStock", "OutOfStock", "PreOrder", "BackOrder", "Discontinued")),
+        _c(
+            "StockAvailability",
+            EN,
+            False,
+            "Stock status.",
+            "InStock",
+            None,
+            ("InStock", "OutOfStock", "PreOrder", "BackOrder", "Discontinued"),
+        ),
         _c("Condition", EN, False, "Item condition.", "New", None, ("New", "Used", "Refurbished")),
         _c("ShippingCost", DEC, False, "Shipping cost.", ""),
     ),
 )
 
 REGISTRY: dict[str, DataType] = {
-    dt.key: dt
-    for dt in (CALL_CONVERSIONS, CONVERSIONS, ACTION_MODIFICATIONS, CLICKS, PRODUCT_CATALOGS)
+    dt.key: dt for dt in (CALL_CONVERSIONS, CONVERSIONS, ACTION_MODIFICATIONS, CLICKS, PRODUCT_CATALOGS)
 }
 
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from connectbatch import csvparse, ingest, lifecycle, results, schemas, validation
+from connectbatch import csvparse, csvplan, ingest, lifecycle, results, schemas, validation
 from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.models import (
     Action,
@@ -38,6 +38,7 @@ from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import runs as run_store
+from connectbatch.validation import ValidationReport
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -129,10 +130,21 @@ class Services:
 
     def update_connection(self, name_or_id: str | int, **changes: Any) -> Connection:
         current = self.connection(name_or_id)
-        allowed = {f.name for f in fields(Connection)} - {"id", "status", "last_active", "created_at", "updated_at"}
+        allowed = {f.name for f in fields(Connection)} - {
+            "id",
+            "status",
+            "last_active",
+            "created_at",
+            "updated_at",
+        }
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidInputError(sorted(unknown)[0], "cannot be changed")
+        for fixed in ("data_type", "direction", "method", "methodology"):
+            if fixed in changes and str(changes[fixed]) != str(getattr(current, fixed)):
+                # Credentials, folders and history depend on these: a different kind of
+                # connection is a new connection.
+                raise InvalidInputError(fixed, "cannot be changed after creation; create a new connection")
         updated = self._checked(replace(current, **changes))
         with self.db.transaction() as con:
             clash = connection_store.find(con, updated.name)
@@ -156,26 +168,36 @@ class Services:
             schemas.get(c.data_type)
         except KeyError as exc:
             raise InvalidInputError("data_type", str(exc)) from None
-        direction, method, methodology = _enum(Direction, c.direction, "direction"), _enum(
-            Method, c.method, "method"
-        ), _enum(Methodology, c.methodology, "methodology")
+        direction, method, methodology = (
+            _enum(Direction, c.direction, "direction"),
+            _enum(Method, c.method, "method"),
+            _enum(Methodology, c.methodology, "methodology"),
+        )
         if direction is Direction.OUTBOUND and methodology is not Methodology.PULL_FROM_US:
-            raise InvalidInputError("methodology", "outbound connections are collected by the partner: use 'pull_from_us'")
+            raise InvalidInputError(
+                "methodology", "outbound connections are collected by the partner: use 'pull_from_us'"
+            )
         if direction is Direction.INBOUND and methodology is Methodology.PULL_FROM_US:
-            raise InvalidInputError("methodology", "inbound connections are 'push' (to us) or 'pull' (from a third party)")
+            raise InvalidInputError(
+                "methodology", "inbound connections are 'push' (to us) or 'pull' (from a third party)"
+            )
         if direction is Direction.OUTBOUND and method is Method.EMAIL:
             raise InvalidInputError("method", "outbound connections are collected over SFTP or FTP")
         folder = c.folder
         if methodology is Methodology.PULL and method is not Method.EMAIL:
             if not folder or not PurePosixPath(folder).is_absolute():
-                raise InvalidInputError("folder", "must be an absolute path such as /home/AcmeAdvertiser/Conversions")
+                raise InvalidInputError(
+                    "folder", "must be an absolute path such as /home/AcmeAdvertiser/Conversions"
+                )
             if ".." in PurePosixPath(folder).parts:
                 raise InvalidInputError("folder", "must not contain '..'")
             if not c.host:
                 raise InvalidInputError("host", "is required to pull from a third party")
         pattern = (c.pattern or "").strip()
         if not pattern or "/" in pattern:
-            raise InvalidInputError("pattern", "a file-name wildcard such as Conversions_202?_*.csv (no folders)")
+            raise InvalidInputError(
+                "pattern", "a file-name wildcard such as Conversions_202?_*.csv (no folders)"
+            )
         if c.port is not None and not 1 <= int(c.port) <= 65535:
             raise InvalidInputError("port", "must be between 1 and 65535")
         if c.return_email and not _EMAIL.fullmatch(c.return_email.strip()):
@@ -189,14 +211,16 @@ class Services:
         try:
             zoneinfo.ZoneInfo(c.timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise InvalidInputError("timezone", f"{c.timezone!r} is not an IANA time zone such as America/New_York") from None
+            raise InvalidInputError(
+                "timezone", f"{c.timezone!r} is not an IANA time zone such as America/New_York"
+            ) from None
         if c.encoding:
             try:
                 "".encode(c.encoding)
             except LookupError:
                 raise InvalidInputError("encoding", f"unknown encoding {c.encoding!r}") from None
         try:
-            csvparse.csvplan.check_delimiter(c.delimiter)
+            csvplan.check_delimiter(c.delimiter)
         except ConfigurationError as exc:
             raise InvalidInputError("delimiter", str(exc)) from None
         if c.after_success not in ("leave", "archive", "delete"):
@@ -217,11 +241,14 @@ class Services:
         if connection.method is Method.EMAIL:
             email = self.inbound_address(connection)
         credential_store.add(
-            con, connection_id=connection.id, name=(given.name if given else None) or f"{connection.name} login",
+            con, connection_id=connection.id,
+            name=(given.name if given else None) or f"{connection.name} login",
             kind="provisioned", username=username, password_hash=hash_password(password),
             return_email=(given.return_email if given else None) or connection.return_email,
         )  # fmt: skip
-        port = {Method.SFTP: self.settings.sftp_port, Method.FTP: self.settings.ftp_port}.get(connection.method)
+        port = {Method.SFTP: self.settings.sftp_port, Method.FTP: self.settings.ftp_port}.get(
+            connection.method
+        )
         return Provisioned(self.settings.bind, port, username, password, email)
 
     def _store_remote(self, con: Any, connection: Connection, given: CredentialInput) -> Credential:
@@ -238,7 +265,9 @@ class Services:
         with self.db.connect() as con:
             return credential_store.of_connection(con, connection.id)
 
-    def add_credential(self, name_or_id: str | int, given: CredentialInput) -> tuple[Credential, Provisioned | None]:
+    def add_credential(
+        self, name_or_id: str | int, given: CredentialInput
+    ) -> tuple[Credential, Provisioned | None]:
         """Re-connect: new details become main, older ones stay as secondary."""
         connection = self.connection(name_or_id)
         with self.db.transaction() as con:
@@ -255,19 +284,31 @@ class Services:
 
     # ------------------------------------------------------------------ runs
 
-    def ingest_file(self, name_or_id: str | int, path: str | Path, trigger: str = "cli") -> Run:
+    def _inbound(self, name_or_id: str | int) -> Connection:
         connection = self.connection(name_or_id)
+        if connection.direction is not Direction.INBOUND:
+            raise InvalidInputError(
+                "connection", f"{connection.name!r} is outbound: it sends files, it does not receive them"
+            )
+        return connection
+
+    def ingest_file(self, name_or_id: str | int, path: str | Path, trigger: str = "cli") -> Run:
+        connection = self._inbound(name_or_id)
         p = Path(path)
         if not p.is_file():
             raise NotFoundError(f"there is no file {str(path)!r}")
-        return self.ingestor.ingest(connection, ingest.Received(p.name, p, "cli" if trigger == "cli" else trigger), trigger)
+        return self.ingestor.ingest(
+            connection, ingest.Received(p.name, p, "cli" if trigger == "cli" else trigger), trigger
+        )
 
     def ingest_bytes(self, name_or_id: str | int, filename: str, data: bytes, trigger: str = "upload") -> Run:
-        connection = self.connection(name_or_id)
+        connection = self._inbound(name_or_id)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "upload"
             path.write_bytes(data)
-            return self.ingestor.ingest(connection, ingest.Received(_safe_name(filename), path, trigger), trigger)
+            return self.ingestor.ingest(
+                connection, ingest.Received(_safe_name(filename), path, trigger), trigger
+            )
 
     def runs(self, name_or_id: str | int | None = None, limit: int = 200) -> list[Run]:
         connection_id = self.connection(name_or_id).id if name_or_id is not None else None
@@ -291,11 +332,16 @@ class Services:
         with self.db.connect() as con:
             return run_store.rejects_of_run(con, run_id, limit)
 
-    def validation(self, run_id: int) -> list[tuple[int, validation.ValidationReport]]:
+    def count_rejects(self, run_id: int) -> int:
+        self.run(run_id)
+        with self.db.connect() as con:
+            return run_store.count_rejects(con, run_id)
+
+    def validation(self, run_id: int) -> list[tuple[int, ValidationReport]]:
         self.run(run_id)
         with self.db.connect() as con:
             stored = run_store.validation_of_run(con, run_id)
-        return [(file_id, validation.ValidationReport.from_json(report)) for file_id, _ok, report in stored]
+        return [(file_id, ValidationReport.from_json(report)) for file_id, _ok, report in stored]
 
     def reject_rates(self) -> list[tuple[str, dt.datetime, float]]:
         with self.db.connect() as con:
@@ -305,22 +351,34 @@ class Services:
         return results.list_files(self.settings.outbound, self.connection(name_or_id).id)
 
     def retry(self, run_id: int) -> Run:
-        self.run(run_id)
+        self._connection_of_run(run_id)
         return self.ingestor.retry(run_id)
+
+    def _connection_of_run(self, run_id: int) -> Connection:
+        run = self.run(run_id)
+        with self.db.connect() as con:
+            try:
+                return connection_store.get(con, run.connection_id)
+            except LookupError:
+                raise NotFoundError(
+                    f"the connection of run {run_id} was deleted; its files cannot be processed again"
+                ) from None
 
     def quarantined(self) -> list[Run]:
         with self.db.connect() as con:
             return run_store.quarantined(con)
 
     def release(self, run_id: int, note: str | None = None, actor: str = "reviewer") -> Run:
-        self.run(run_id)
+        self._connection_of_run(run_id)
         return self.ingestor.release(run_id, note, actor)
 
     def discard(self, run_id: int, note: str | None = None, actor: str = "reviewer") -> Run:
         self.run(run_id)
         return self.ingestor.discard(run_id, note, actor)
 
-    def dry_run(self, data: bytes, data_type: str, **options: Any) -> tuple[csvparse.ParseResult, validation.ValidationReport]:
+    def dry_run(
+        self, data: bytes, data_type: str, **options: Any
+    ) -> tuple[csvparse.ParseResult, ValidationReport]:
         """What a file would give, without storing anything."""
         parsed = csvparse.parse_bytes(data, data_type, **options)
         report = validation.validate(
@@ -332,18 +390,26 @@ class Services:
     # ------------------------------------------------------------------ actions
 
     def actions(
-        self, name_or_id: str | int | None = None, status: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        name_or_id: str | int | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[Action]:
         connection_id = self.connection(name_or_id).id if name_or_id is not None else None
         if status is not None:
             status = _status(status)
         with self.db.connect() as con:
-            return action_store.search(con, connection_id=connection_id, status=status, limit=limit, offset=offset)
+            return action_store.search(
+                con, connection_id=connection_id, status=status, limit=limit, offset=offset
+            )
 
     def count_actions(self, name_or_id: str | int | None = None, status: str | None = None) -> int:
         connection_id = self.connection(name_or_id).id if name_or_id is not None else None
         with self.db.connect() as con:
-            return action_store.count(con, connection_id=connection_id, status=_status(status) if status else None)
+            return action_store.count(
+                con, connection_id=connection_id, status=_status(status) if status else None
+            )
 
     def action(self, action_id: str | int) -> Action:
         ident = lifecycle.parse_action_id(action_id)
@@ -358,7 +424,9 @@ class Services:
         with self.db.connect() as con:
             return action_store.audit(con, ident)
 
-    def modify_action(self, action_id: str | int, amount: Decimal | str | float, reason: str | None, actor: str) -> Action:
+    def modify_action(
+        self, action_id: str | int, amount: Decimal | str | float, reason: str | None, actor: str
+    ) -> Action:
         ident = lifecycle.parse_action_id(action_id)
         with self.db.transaction() as con:
             return lifecycle.modify(con, ident, amount, reason=reason, actor=actor, now=self.clock())

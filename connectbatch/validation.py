@@ -40,9 +40,7 @@ log = logging.getLogger(__name__)
 Severity = Literal["critical", "warning"]
 
 EXPECTATIONS_DIR = Path(
-    os.environ.get(
-        "CONNECTBATCH_EXPECTATIONS_DIR", Path(__file__).resolve().parents[1] / "expectations"
-    )
+    os.environ.get("CONNECTBATCH_EXPECTATIONS_DIR", Path(__file__).resolve().parents[1] / "expectations")
 )
 REJECT_RATE_TYPE = "connectbatch_reject_rate_below"
 ALREADY_LOADED_SUFFIX = "_already_loaded"  # derived column: the key where already loaded
@@ -89,8 +87,12 @@ def build_suite(data_type: str) -> dict[str, Any]:
 
     for col in dt.columns:
         if col.required:
-            add("expect_column_values_to_not_be_null", {"column": col.name}, "critical",
-                f"{col.name} is required: every row must have a value.")
+            add(
+                "expect_column_values_to_not_be_null",
+                {"column": col.name},
+                "critical",
+                f"{col.name} is required: every row must have a value.",
+            )
     coded = {
         Kind.COUNTRY: "an ISO 3166-1 alpha-2 country code",
         Kind.CURRENCY: "an ISO 4217 currency code",
@@ -98,23 +100,37 @@ def build_suite(data_type: str) -> dict[str, Any]:
     for col in dt.columns:
         if col.kind in (Kind.ENUM, *coded):
             what = coded.get(col.kind) or "one of " + ", ".join(col.choices)
-            add("expect_column_values_to_be_in_set",
-                {"column": col.name, "value_set": list(col.choices)}, "critical",
-                f"{col.name} must be {what}.")
+            add(
+                "expect_column_values_to_be_in_set",
+                {"column": col.name, "value_set": list(col.choices)},
+                "critical",
+                f"{col.name} must be {what}.",
+            )
     if len(dt.key_columns) == 1:
         key = dt.key_columns[0]
-        add("expect_column_values_to_be_unique", {"column": key}, "critical",
-            f"{key} must be unique within the batch: a repeated {key} would be loaded twice.")
+        add(
+            "expect_column_values_to_be_unique",
+            {"column": key},
+            "critical",
+            f"{key} must be unique within the batch: a repeated {key} would be loaded twice.",
+        )
     for col in dt.columns:
         if col.kind is Kind.DECIMAL:
-            add("expect_column_values_to_be_between", {"column": col.name, "min_value": 0},
-                "critical", f"{col.name} must not be negative.")
+            add(
+                "expect_column_values_to_be_between",
+                {"column": col.name, "min_value": 0},
+                "critical",
+                f"{col.name} must not be negative.",
+            )
     if "EventDate" in dt.column_names and dt.column("EventDate").kind is Kind.TIMESTAMP:
         window = {"$PARAMETER": MIN_EVENT_DATE}, {"$PARAMETER": MAX_EVENT_DATE}
-        add("expect_column_values_to_be_between",
-            {"column": "EventDate", "min_value": window[0], "max_value": window[1]}, "critical",
+        add(
+            "expect_column_values_to_be_between",
+            {"column": "EventDate", "min_value": window[0], "max_value": window[1]},
+            "critical",
             "EventDate must not be in the future, nor older than the accepted window "
-            "(max_age_days before the time of validation).")
+            "(max_age_days before the time of validation).",
+        )
     for type_, kwargs, severity, description in _hand_written(dt.key):
         add(type_, kwargs, severity, description)
     return {
@@ -144,14 +160,25 @@ def _hand_written(
     pair = "expect_column_pair_values_a_to_be_greater_than_b"
     part_of_call: dict[str, Any] = {"or_equal": True, "ignore_row_if": "either_value_is_missing"}
     return [
-        (pair, {"column_A": "CallDuration", "column_B": "TalkDuration", **part_of_call},
-         "critical", "TalkDuration must not exceed CallDuration: talk time is part of the call."),
-        (pair, {"column_A": "CallDuration", "column_B": "IvrDuration", **part_of_call},
-         "warning", "IvrDuration should not exceed CallDuration: IVR time is part of the call."),
+        (
+            pair,
+            {"column_A": "CallDuration", "column_B": "TalkDuration", **part_of_call},
+            "critical",
+            "TalkDuration must not exceed CallDuration: talk time is part of the call.",
+        ),
+        (
+            pair,
+            {"column_A": "CallDuration", "column_B": "IvrDuration", **part_of_call},
+            "warning",
+            "IvrDuration should not exceed CallDuration: IVR time is part of the call.",
+        ),
         *(
-            ("expect_column_values_to_be_between",
-             {"column": col, "max_value": MAX_DURATION_SECONDS}, "warning",
-             f"{col} over 86,400 seconds (a day) is suspicious.")
+            (
+                "expect_column_values_to_be_between",
+                {"column": col, "max_value": MAX_DURATION_SECONDS},
+                "warning",
+                f"{col} over 86,400 seconds (a day) is suspicious.",
+            )
             for col in ("CallDuration", "TalkDuration")
         ),
     ]
@@ -309,9 +336,7 @@ def _run_gx(df: Any, suite_json: dict[str, Any], params: dict[str, Any]) -> Any:
         name = f"connectbatch-{uuid.uuid4().hex}"
         source = context.data_sources.add_pandas(name)
         try:
-            batch_def = source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe(
-                "whole"
-            )
+            batch_def = source.add_dataframe_asset("batch").add_batch_definition_whole_dataframe("whole")
             suite = gx.ExpectationSuite(**suite_json)
             batch = batch_def.get_batch(batch_parameters={"dataframe": df})
             return batch.validate(suite, result_format=result_format, expectation_parameters=params)
@@ -365,9 +390,7 @@ def validate(
     del df
     _cap_lists(result)
     order = {e["id"]: i for i, e in enumerate(expectations)}
-    gx_results = sorted(
-        result.results, key=lambda r: order.get(r.expectation_config.id, len(order))
-    )
+    gx_results = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
     outcomes = [_outcome(r, table) for r in gx_results]
     outcomes.append(_reject_rate(table.num_rows, rows_rejected, max_reject_rate))
     failed = [o for o in outcomes if not o.success]
@@ -434,9 +457,7 @@ def _to_pandas(table: pa.Table, columns: list[str]) -> Any:
     and serialises badly; timestamps stay tz-aware UTC so the window compares correctly."""
     present = [c for c in columns if c in table.column_names]  # absent ones fail in GX, named
     sub = table.select(present)
-    arrays = [
-        pc.cast(col, pa.float64()) if pa.types.is_decimal(col.type) else col for col in sub.columns
-    ]
+    arrays = [pc.cast(col, pa.float64()) if pa.types.is_decimal(col.type) else col for col in sub.columns]
     return pa.Table.from_arrays(arrays, names=present).to_pandas()
 
 

@@ -84,14 +84,17 @@ def search(
     return _select(con, f"{where} ORDER BY id LIMIT ? OFFSET ?", [*params, limit, offset])
 
 
-def count(con: duckdb.DuckDBPyConnection, *, connection_id: int | None = None, status: str | None = None) -> int:
+def count(
+    con: duckdb.DuckDBPyConnection, *, connection_id: int | None = None, status: str | None = None
+) -> int:
     where, params = _filters(connection_id, status)
     row = con.execute(f"SELECT count(*) FROM actions {where}", params).fetchone()
     return int(row[0]) if row else 0
 
 
 def _filters(connection_id: int | None, status: str | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     if connection_id is not None:
         clauses.append("connection_id = ?")
         params.append(connection_id)
@@ -127,7 +130,8 @@ def change(
 def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime, actor: str = "system") -> int:
     """Lock every action whose lock time has come; returns how many were locked."""
     con.execute(
-        "INSERT INTO action_audit (action_id, actor, change, old_status, new_status, old_amount, new_amount, reason) "
+        "INSERT INTO action_audit "
+        "(action_id, actor, change, old_status, new_status, old_amount, new_amount, reason) "
         "SELECT id, ?, 'lock', status, 'LOCKED', amount, amount, 'lock period ended' "
         "FROM actions WHERE status <> 'LOCKED' AND lock_at <= ?",
         [actor, now],

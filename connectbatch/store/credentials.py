@@ -77,8 +77,10 @@ def by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Credenti
 
 
 def make_main(con: duckdb.DuckDBPyConnection, credential: Credential) -> None:
-    con.execute("UPDATE credentials SET is_main = (id = ?), updated_at = current_timestamp "
-                "WHERE connection_id = ?", [credential.id, credential.connection_id])
+    con.execute(
+        "UPDATE credentials SET is_main = (id = ?), updated_at = current_timestamp WHERE connection_id = ?",
+        [credential.id, credential.connection_id],
+    )
 
 
 def set_status(con: duckdb.DuckDBPyConnection, credential_id: int, status: str, error: str | None) -> None:

@@ -34,7 +34,7 @@ def insert_rows(
         con.execute(f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows")
     finally:
         con.unregister("_cb_rows")
-    return n
+    return int(n)
 
 
 def existing_keys(
@@ -55,13 +55,3 @@ def existing_keys(
     finally:
         con.unregister("_cb_keys")
     return [r[0] for r in rows]
-
-
-def delete_file_rows(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -> None:
-    con.execute(f"DELETE FROM {data_table(data_type)} WHERE file_id = ?", [file_id])
-
-
-def file_rows(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -> pa.Table:
-    return con.execute(
-        f"SELECT * FROM {data_table(data_type)} WHERE file_id = ? ORDER BY line", [file_id]
-    ).fetch_arrow_table()

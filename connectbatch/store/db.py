@@ -101,7 +101,8 @@ class Database:
                 return
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT current_timestamp)"
+                "(version INTEGER PRIMARY KEY, name VARCHAR, "
+                "applied_at TIMESTAMPTZ DEFAULT current_timestamp)"
             )
             done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
             for version, name, sql in _migrations():
@@ -137,9 +138,7 @@ def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
     their data)."""
     for data_type in schemas.REGISTRY.values():
         table = data_table(data_type.key)
-        columns = ",\n    ".join(
-            f"{_quote(c.name)} {c.duckdb_type}" for c in data_type.columns
-        )
+        columns = ",\n    ".join(f"{_quote(c.name)} {c.duckdb_type}" for c in data_type.columns)
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (\n"
             "    run_id BIGINT NOT NULL,\n    file_id BIGINT NOT NULL,\n"

@@ -45,9 +45,7 @@ def get(con: duckdb.DuckDBPyConnection, run_id: int) -> Run:
     return found[0]
 
 
-def history(
-    con: duckdb.DuckDBPyConnection, connection_id: int | None = None, limit: int = 200
-) -> list[Run]:
+def history(con: duckdb.DuckDBPyConnection, connection_id: int | None = None, limit: int = 200) -> list[Run]:
     if connection_id is None:
         return _runs(con, "ORDER BY id DESC LIMIT ?", [limit])
     return _runs(con, "WHERE connection_id = ? ORDER BY id DESC LIMIT ?", [connection_id, limit])
@@ -171,12 +169,20 @@ def insert_rejects(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, re
 
 
 def rejects_of_run(con: duckdb.DuckDBPyConnection, run_id: int, limit: int | None = None) -> list[RejectRow]:
-    sql = "SELECT run_id, file_id, line, column_name, value, reason FROM rejects WHERE run_id = ? ORDER BY file_id, line"
+    sql = (
+        "SELECT run_id, file_id, line, column_name, value, reason FROM rejects "
+        "WHERE run_id = ? ORDER BY file_id, line"
+    )
     params: list[Any] = [run_id]
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
     return [RejectRow(*row) for row in con.execute(sql, params).fetchall()]
+
+
+def count_rejects(con: duckdb.DuckDBPyConnection, run_id: int) -> int:
+    row = con.execute("SELECT count(*) FROM rejects WHERE run_id = ?", [run_id]).fetchone()
+    return int(row[0]) if row else 0
 
 
 def insert_validation(

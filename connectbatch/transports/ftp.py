@@ -32,6 +32,7 @@ import posixpath
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ BLOCKSIZE = 1024 * 1024
 # and ValueError for a path with a newline in it.
 _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
 _FALSE_WORDS = frozenset({"false", "no", "0", "off"})
+# A kept login idle for longer than this is checked with NOOP before use: servers close idle
+# control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
+IDLE_PROBE_SECONDS = 15.0
 # Compound endings kept together when a timestamp is added to an archived name.
 _COMPOUND_SUFFIXES = (".tar.gz", ".csv.gz", ".txt.gz", ".csv.zip", ".csv.bz2")
 
@@ -73,9 +77,7 @@ class _SessionReusingFTPTLS(ftplib.FTP_TLS):
     resumes, so it cannot list or download from them.
     """
 
-    def ntransfercmd(
-        self, cmd: str, rest: int | str | None = None
-    ) -> tuple[socket.socket, int | None]:
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
         if getattr(self, "_prot_p", False):
             session = self.sock.session if isinstance(self.sock, ssl.SSLSocket) else None
@@ -107,6 +109,7 @@ class FtpTransport:
         # None: not known yet. FEAT decides; a 500/502 reply to MLSD overrides FEAT.
         self._mlsd: bool | None = None
         self._mdtm = True
+        self._last_used = 0.0
 
     # -- the Transport protocol ------------------------------------------------------------
 
@@ -171,6 +174,7 @@ class FtpTransport:
 
                 with self._step(f"RETR {path}"):
                     ftp.retrbinary(f"RETR {path}", write, blocksize=BLOCKSIZE)
+            self._last_used = time.monotonic()
         except BaseException:
             target.unlink(missing_ok=True)
             raise
@@ -178,7 +182,7 @@ class FtpTransport:
             target.unlink(missing_ok=True)
             raise TransportError(
                 f"{self._where()}: RETR {path} returned {written} bytes but the listing said "
-                f"{remote.size}; the file may still be being written, it will be retried"
+                f"{remote.size} (is the partner still writing it?)"
             )
 
     def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None:
@@ -204,9 +208,7 @@ class FtpTransport:
             )
         if not archive_folder:
             raise TransportError(f"{self._where()}: archiving {path} needs an archive folder")
-        destination_folder = posixpath.normpath(
-            posixpath.join(posixpath.dirname(path), archive_folder)
-        )
+        destination_folder = posixpath.normpath(posixpath.join(posixpath.dirname(path), archive_folder))
         ftp = self._connect()
         self._ensure_folder(ftp, destination_folder)
         taken = self._names_in(ftp, destination_folder)
@@ -241,7 +243,15 @@ class FtpTransport:
     # -- connection --------------------------------------------------------------------------
 
     def _connect(self) -> ftplib.FTP:
+        """The logged-in connection, opened (again) when there is none or the kept one no
+        longer answers after being idle."""
+        if self._ftp is not None and time.monotonic() - self._last_used > IDLE_PROBE_SECONDS:
+            try:
+                self._ftp.voidcmd("NOOP")
+            except _ERRORS:
+                self._drop()
         if self._ftp is not None:
+            self._last_used = time.monotonic()
             return self._ftp
         endpoint = self._endpoint
         timeout = endpoint.timeout
@@ -270,7 +280,15 @@ class FtpTransport:
             ftp.close()
             raise
         self._ftp = ftp
+        self._last_used = time.monotonic()
         return ftp
+
+    def _drop(self) -> None:
+        """Forget the connection without a QUIT (it is broken or out of step)."""
+        stale, self._ftp = self._ftp, None
+        if stale is not None:
+            with suppress(OSError):
+                stale.close()
 
     def _ssl_context(self) -> ssl.SSLContext:
         options = self._endpoint.options
@@ -297,9 +315,7 @@ class FtpTransport:
         except ftplib.all_errors as exc:
             raise self._fail("FEAT", exc) from exc
         features = {
-            line.strip().split(" ", 1)[0].upper()
-            for line in reply.splitlines()[1:-1]
-            if line.strip()
+            line.strip().split(" ", 1)[0].upper() for line in reply.splitlines()[1:-1] if line.strip()
         }
         self._mlsd = "MLST" in features or "MLSD" in features
         self._mdtm = "MDTM" in features
@@ -333,9 +349,7 @@ class FtpTransport:
         self._mlsd = True
         return entries
 
-    def _list_fallback(
-        self, ftp: ftplib.FTP, folder: str, pattern: str
-    ) -> tuple[list[_Entry], str]:
+    def _list_fallback(self, ftp: ftplib.FTP, folder: str, pattern: str) -> tuple[list[_Entry], str]:
         """LIST (or NLST when LIST lines are unreadable), then SIZE/MDTM for the files that
         matter. Only matching names are asked about: a folder with thousands of old files
         must not cost thousands of round trips."""
@@ -432,8 +446,7 @@ class FtpTransport:
     def _absolute(self, folder: str) -> str:
         if not folder or not folder.startswith("/"):
             raise TransportError(
-                f"{self._where()}: the folder must be an absolute path starting with '/', "
-                f"got {folder!r}"
+                f"{self._where()}: the folder must be an absolute path starting with '/', got {folder!r}"
             )
         return posixpath.normpath(folder) if folder != "/" else "/"
 
@@ -454,13 +467,9 @@ class FtpTransport:
         """The error for `command`. Drops the connection unless the server answered in
         order: a 4xx/5xx reply leaves the control connection usable, a timeout, reset or
         TLS failure may not, and the next call should log in afresh."""
-        answered = isinstance(exc, ftplib.error_perm | ftplib.error_temp) and not str(
-            exc
-        ).startswith("421")
-        if not answered and self._ftp is not None:
-            stale, self._ftp = self._ftp, None
-            with suppress(OSError):
-                stale.close()
+        answered = isinstance(exc, ftplib.error_perm | ftplib.error_temp) and not str(exc).startswith("421")
+        if not answered:
+            self._drop()
         return self._error(command, exc)
 
     def _error(self, command: str, exc: BaseException, problem: str = "") -> TransportError:
@@ -482,6 +491,11 @@ def _detail(exc: BaseException, timeout: float) -> str:
     """The part of an error a person can act on, in words."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = exc.verify_message or exc.reason or str(exc)
+        if "mismatch" in reason.lower():
+            return (
+                f"the server's TLS certificate was not accepted: {reason} (connect using a "
+                "host name the certificate names, or set verify=false)"
+            )
         return (
             f"the server's TLS certificate was not accepted: {reason} "
             "(trust it with the ca_file option, or set verify=false for a self-signed "
@@ -572,9 +586,7 @@ def _parse_list_line(line: str, now: dt.datetime | None = None) -> _Entry | None
             ).replace(tzinfo=dt.UTC)
         except ValueError:
             mtime = None
-        return _Entry(
-            dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), mtime
-        )
+        return _Entry(dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), mtime)
     return None
 
 

@@ -116,9 +116,7 @@ def safe_filename(raw: str | None, index: int, content_type: str = "") -> str:
 
     The raw name is already decoded by imap-tools (RFC 2231 and RFC 2047)."""
     name = unicodedata.normalize("NFC", raw or "")
-    name = "".join(
-        ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Zl", "Zp"}
-    )
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Zl", "Zp"})
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = name.strip().strip(".").strip()
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
@@ -305,11 +303,7 @@ def _settings(endpoint: Endpoint) -> _Settings:
     security = (options.get("security") or "ssl").strip().lower()
     if security not in {"ssl", "starttls", "plain"}:
         raise ConfigurationError(f"e-mail security {security!r}: use ssl, starttls or plain")
-    if (
-        security == "plain"
-        and not _is_loopback(endpoint.host)
-        and not _bool(options, "allow_plain", False)
-    ):
+    if security == "plain" and not _is_loopback(endpoint.host) and not _bool(options, "allow_plain", False):
         raise ConfigurationError(
             f"plain IMAP to {endpoint.host} would send the password unencrypted: use ssl or "
             "starttls (plain is meant for a mail server on this machine)"
@@ -372,6 +366,7 @@ class ImapTransport:
         self._port = endpoint.port or default_port
         self._where = f"IMAP {endpoint.host}:{self._port} ({self._settings.security})"
         self._box: BaseMailBox | None = None
+        self._capabilities: set[str] = set()
         self._selected: str | None = None
         self._uidvalidity = ""
         # (folder, uid) -> attachment indexes listed but not yet confirmed by after_success
@@ -421,14 +416,10 @@ class ImapTransport:
             )
         message = self._message(folder, uid)
         if message is None:
-            raise TransportError(
-                f"{self._where}: message UID {uid} is no longer in folder {folder!r}"
-            )
+            raise TransportError(f"{self._where}: message UID {uid} is no longer in folder {folder!r}")
         attachments = message.attachments
         if index >= len(attachments):
-            raise TransportError(
-                f"{self._where}: message UID {uid} has no attachment number {index + 1}"
-            )
+            raise TransportError(f"{self._where}: message UID {uid} has no attachment number {index + 1}")
         attachment = attachments[index]
         name = safe_filename(attachment.filename, index, attachment.content_type)
         if name != remote.name:
@@ -499,16 +490,14 @@ class ImapTransport:
 
     def _fail(self, doing: str, exc: BaseException) -> TransportError:
         """A readable TransportError that never carries the password."""
-        message = f"{self._where}: {doing}: {_reason(exc, self._endpoint.timeout)}"
-        secret = self._endpoint.password
-        if secret and secret in message:
-            message = message.replace(secret, "***")
-        return TransportError(message)
+        reason = _scrub(_reason(exc, self._endpoint.timeout), self._endpoint.password)
+        return TransportError(f"{self._where}: {doing}: {reason}")
 
     def _raise(self, doing: str, exc: BaseException) -> NoReturn:
         error = self._fail(doing, exc)
         secret = self._endpoint.password
-        leaky = bool(secret) and str(secret) in f"{exc!s} {exc!r}"
+        text = f"{exc!s} {exc!r}"
+        leaky = _scrub(text, secret) != text  # then keep the original out of tracebacks too
         if isinstance(exc, (OSError, imaplib.IMAP4.abort)):
             self._drop_connection()
         if leaky:
@@ -527,9 +516,7 @@ class ImapTransport:
         try:
             context = ssl.create_default_context(cafile=settings.ca_file)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigurationError(
-                f"e-mail ca_file {settings.ca_file!r} cannot be used: {exc}"
-            ) from exc
+            raise ConfigurationError(f"e-mail ca_file {settings.ca_file!r} cannot be used: {exc}") from exc
         if not settings.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
@@ -571,6 +558,14 @@ class ImapTransport:
             with contextlib.suppress(Exception):
                 box.client.shutdown()
             self._raise(f"login as {endpoint.username!r} failed", exc)
+        # imaplib keeps the capabilities from before login; servers add MOVE, UIDPLUS, ...
+        # once authenticated, so ask again.
+        try:
+            typ, data = box.client.capability()
+        except Exception as exc:
+            self._raise("CAPABILITY failed", exc)
+        words = _text(data[0]).upper().split() if typ == "OK" and data else []
+        self._capabilities = set(words) or {c.upper() for c in box.client.capabilities}
         return box
 
     def _select(self, folder: str) -> BaseMailBox:
@@ -615,15 +610,11 @@ class ImapTransport:
         if recipient is not None and recipient.isascii():
             # a substring match on the server; the exact match is made on the headers
             q = _quote(recipient)
-            criteria.append(
-                f"OR OR OR TO {q} CC {q} HEADER Delivered-To {q} HEADER X-Original-To {q}"
-            )
+            criteria.append(f"OR OR OR TO {q} CC {q} HEADER Delivered-To {q} HEADER X-Original-To {q}")
         data = self._command(box, "search failed", "SEARCH", " ".join(criteria))
         return sorted(int(x) for x in _text(data[0] if data else b"").split() if x.isdigit())
 
-    def _screen(
-        self, box: BaseMailBox, uids: list[int]
-    ) -> Iterator[tuple[int, dt.datetime | None]]:
+    def _screen(self, box: BaseMailBox, uids: list[int]) -> Iterator[tuple[int, dt.datetime | None]]:
         """From one batch of UIDs, those worth downloading: addressed to the recipient and
         with a structure that can hold an attachment. Yields (uid, arrival time)."""
         headers = " ".join(h.upper() for h in RECIPIENT_HEADERS)
@@ -635,13 +626,11 @@ class ImapTransport:
             responses = _parse_fetch(data)
         except (ValueError, IndexError) as exc:
             raise TransportError(f"{self._where}: unreadable FETCH response: {exc}") from exc
-        for response in sorted(responses, key=lambda r: int(_text(r.get("UID", "0")) or 0)):
-            uid_text = _text(response.get("UID"))
-            if not uid_text.isdigit():
-                continue
-            header_block = next(
-                (v for k, v in response.items() if k.startswith("BODY[HEADER.FIELDS")), b""
-            )
+        # unsolicited FETCH responses (flag changes by another client) carry no UID: skip them
+        with_uid = [r for r in responses if _text(r.get("UID")).isdigit()]
+        for response in sorted(with_uid, key=lambda r: int(_text(r["UID"]))):
+            uid_text = _text(response["UID"])
+            header_block = next((v for k, v in response.items() if k.startswith("BODY[HEADER.FIELDS")), b"")
             if not self._addressed(header_block if isinstance(header_block, bytes) else b""):
                 continue
             if not may_have_attachments(response.get("BODYSTRUCTURE")):
@@ -741,16 +730,14 @@ class ImapTransport:
         data = self._command(
             box, f"flagging message UID {uid} failed", "STORE", str(uid), "+FLAGS", f"({flag})"
         )
-        flags = {
-            f.decode(errors="replace").lower()
+        ours = [
+            item
             for item in data
-            if isinstance(item, bytes)
-            for f in imaplib.ParseFlags(item)
-        }
-        if not any(isinstance(item, bytes) and b"FLAGS" in item for item in data):
-            raise TransportError(
-                f"{self._where}: message UID {uid} is no longer in folder {folder!r}"
-            )
+            if isinstance(item, bytes) and re.search(rb"\bUID %d\b" % uid, item) and b"FLAGS" in item
+        ]
+        flags = {f.decode(errors="replace").lower() for item in ours for f in imaplib.ParseFlags(item)}
+        if not ours:
+            raise TransportError(f"{self._where}: message UID {uid} is no longer in folder {folder!r}")
         if flag.lower() not in flags:
             raise TransportError(
                 f"{self._where}: the server did not keep the flag {flag} on message UID {uid} "
@@ -770,8 +757,7 @@ class ImapTransport:
                         raise
         except Exception as exc:
             self._raise(f"cannot create folder {target!r}", exc)
-        capabilities = {c.upper() for c in box.client.capabilities}
-        if "MOVE" in capabilities:
+        if "MOVE" in self._capabilities:
             self._command(
                 box,
                 f"moving message UID {uid} to {target!r} failed",
@@ -797,7 +783,7 @@ class ImapTransport:
             "+FLAGS.SILENT",
             f"(\\Deleted {self._settings.flag})",
         )
-        if "UIDPLUS" in capabilities:
+        if "UIDPLUS" in self._capabilities:
             self._command(box, f"expunging message UID {uid} failed", "EXPUNGE", str(uid))
 
 
@@ -818,6 +804,17 @@ def _message_date(message: MailMessage) -> dt.datetime | None:
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=dt.UTC)
     return sent.astimezone(dt.UTC)
+
+
+def _scrub(text: str, secret: str | None) -> str:
+    """`text` with the password replaced by ***. Only server and library text can carry it
+    (our own wording never does). A very short password is replaced only where it stands
+    alone, so that a password like "p" does not turn every "p" of the message into ***."""
+    if not secret:
+        return text
+    if len(secret) >= 4:
+        return text.replace(secret, "***")
+    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
 
 
 def _reason(exc: BaseException, timeout: float) -> str:

@@ -42,9 +42,7 @@ MakeConnection = Callable[..., Connection]
 def make_connection(services: Services) -> MakeConnection:
     """`make_connection("Acme")` -> an inbound push-over-SFTP connection of call conversions."""
 
-    def make(
-        name: str = "Acme", data_type: str = "call_conversions", **attrs: object
-    ) -> Connection:
+    def make(name: str = "Acme", data_type: str = "call_conversions", **attrs: object) -> Connection:
         draft = Connection(
             name=name,
             data_type=data_type,

@@ -19,6 +19,7 @@ and the server is stopped by its PID.
 from __future__ import annotations
 
 import datetime as dt
+import grp
 import imaplib
 import ipaddress
 import os
@@ -93,7 +94,11 @@ class DovecotServer:
         """A logged-in imaplib client (plain port) for setting up and inspecting mailboxes."""
         client = imaplib.IMAP4(self.host, self.port, timeout=10)
         try:
-            client.login(user.username, user.password)
+            if user.username.isascii() and user.password.isascii():
+                client.login(user.username, user.password)
+            else:  # LOGIN is ASCII-only in imaplib; AUTHENTICATE PLAIN takes UTF-8
+                secret = f"\0{user.username}\0{user.password}".encode()
+                client.authenticate("PLAIN", lambda _: secret)
             yield client
         finally:
             with suppress(imaplib.IMAP4.error, OSError):
@@ -180,9 +185,7 @@ def _quote(folder: str) -> str:
 def dovecot_binary() -> str:
     """Path to `dovecot`, installing the Debian package through the repo's script if missing
     (the same route `make test` takes with TEST_DEBS)."""
-    found = shutil.which("dovecot") or (
-        "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
-    )
+    found = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
     if found is None:
         subprocess.run(
             ["bash", "scripts/ensure-debian-packages.sh", DEBIAN_PACKAGE],
@@ -256,18 +259,18 @@ def _config(root: Path, port: int, ssl_port: int) -> str:
     if os.geteuid() == 0:
         mail_user = "nobody"
         privileges = ""
+        anvil_chroot = ""
     else:
         mail_user = pwd.getpwuid(os.geteuid()).pw_name
         privileges = f"""
 default_internal_user = {mail_user}
+default_internal_group = {grp.getgrgid(os.getegid()).gr_name}
 default_login_user = {mail_user}
-service anvil {{
-  chroot =
-}}
 service imap-login {{
   chroot =
 }}
 """
+        anvil_chroot = "chroot ="
     passwd = root / "passwd"
     return f"""
 base_dir = {root}/run
@@ -309,6 +312,14 @@ service imap-login {{
     address = 127.0.0.1
     port = {ssl_port}
     ssl = yes
+  }}
+}}
+# A failed login (the wrong-password test) would otherwise slow every later login from
+# 127.0.0.1 by 2-15 s: switch the brute-force penalty off.
+service anvil {{
+  {anvil_chroot}
+  unix_listener anvil-auth-penalty {{
+    mode = 0
   }}
 }}
 {privileges}
@@ -382,14 +393,11 @@ def running_dovecot() -> Iterator[DovecotServer]:
         )
         try:
             deadline = time.monotonic() + START_TIMEOUT
-            while not (
-                _greeting("127.0.0.1", port, False) and _greeting("127.0.0.1", ssl_port, True)
-            ):
+            while not (_greeting("127.0.0.1", port, False) and _greeting("127.0.0.1", ssl_port, True)):
                 if process.poll() is not None or time.monotonic() > deadline:
                     output = (root / "stderr.log").read_text(errors="replace")
                     raise RuntimeError(
-                        f"Dovecot did not start (exit code {process.poll()}):\n"
-                        f"{output}\n{server.log()}"
+                        f"Dovecot did not start (exit code {process.poll()}):\n{output}\n{server.log()}"
                     )
                 time.sleep(0.05)
             yield server

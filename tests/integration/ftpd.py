@@ -129,8 +129,7 @@ def wait_for_banner(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
-                f"FTP server exited with {process.returncode} before listening on {port}:\n"
-                + _tail(log)
+                f"FTP server exited with {process.returncode} before listening on {port}:\n" + _tail(log)
             )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
@@ -159,9 +158,7 @@ def _tail(log: Path, lines: int = 30) -> str:
 def vsftpd_unavailable() -> str | None:
     """Why vsftpd cannot be used here, or None. Installs the package when missing."""
     if os.geteuid() != 0:
-        return (
-            "vsftpd tests need root (a local Linux user, and vsftpd chroots and drops privileges)"
-        )
+        return "vsftpd tests need root (a local Linux user, and vsftpd chroots and drops privileges)"
     if not VSFTPD.exists():
         # Other sessions may hold apt's lock for a while; try a few times.
         for attempt in range(12):

@@ -224,9 +224,7 @@ def ensure_openssh() -> None:
         check=False,
     )
     if result.returncode != 0 or not SSHD_BINARY.exists():
-        raise SshdError(
-            f"could not install {' '.join(DEBIAN_PACKAGES)}: {result.stderr.strip()[-2000:]}"
-        )
+        raise SshdError(f"could not install {' '.join(DEBIAN_PACKAGES)}: {result.stderr.strip()[-2000:]}")
 
 
 def ensure_user(user: str = TEST_USER, password: str = TEST_PASSWORD) -> Path:
@@ -367,9 +365,7 @@ def start_sshd(
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=5)
-        raise SshdError(
-            "sshd did not start: " + (workdir / "sshd.log").read_text(errors="replace")[-2000:]
-        )
+        raise SshdError("sshd did not start: " + (workdir / "sshd.log").read_text(errors="replace")[-2000:])
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise

@@ -51,9 +51,7 @@ def _stop(holder: subprocess.Popen[str]) -> None:
     holder.communicate(timeout=30)
 
 
-def test_a_call_waits_for_the_other_process_and_then_succeeds(
-    services: Services, make_connection
-) -> None:
+def test_a_call_waits_for_the_other_process_and_then_succeeds(services: Services, make_connection) -> None:
     make_connection("Acme")
     data = call_csv(10)
     holder = _hold(services.settings.database, 2.0)

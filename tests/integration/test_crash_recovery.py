@@ -114,9 +114,7 @@ def _create_connection() -> None:
     )  # fmt: skip
 
 
-def _start(
-    stage: str, big_file: Path, marker: Path, env: dict[str, str]
-) -> subprocess.Popen[bytes]:
+def _start(stage: str, big_file: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, stage, str(big_file), str(marker)],
         env=env,

@@ -27,6 +27,7 @@ import pytest
 from ftpd import FtpServer
 
 from connectbatch.errors import TransportError
+from connectbatch.transports import ftp as ftp_module
 from connectbatch.transports.base import Endpoint, open_transport
 from connectbatch.transports.ftp import FtpTransport, _archived_name, _parse_list_line
 
@@ -135,9 +136,7 @@ def error_chain_text(exc: BaseException) -> str:
 # -- listing -------------------------------------------------------------------------------
 
 
-def test_lists_only_matching_finished_files(
-    server: FtpServer, transport: FtpTransport, folder: str
-) -> None:
+def test_lists_only_matching_finished_files(server: FtpServer, transport: FtpTransport, folder: str) -> None:
     for name in [
         "Conversions_2026_01.csv",
         "Conversions_2026_02.csv",
@@ -167,9 +166,7 @@ def test_lists_only_matching_finished_files(
         assert remote.extra["listed_by"] == LISTED_BY[server.kind]
 
 
-def test_sizes_and_mtimes_are_exact_utc(
-    server: FtpServer, transport: FtpTransport, folder: str
-) -> None:
+def test_sizes_and_mtimes_are_exact_utc(server: FtpServer, transport: FtpTransport, folder: str) -> None:
     # Older than six months: LIST shows only the date, so the time must come from MDTM.
     old = dt.datetime(2025, 3, 4, 5, 6, 7, tzinfo=dt.UTC)
     recent = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=90)).replace(microsecond=0)
@@ -191,9 +188,7 @@ def test_sizes_and_mtimes_are_exact_utc(
         assert remote.mtime.utcoffset() == dt.timedelta(0)
 
 
-def test_root_folder_and_trailing_slash(
-    server: FtpServer, transport: FtpTransport, folder: str
-) -> None:
+def test_root_folder_and_trailing_slash(server: FtpServer, transport: FtpTransport, folder: str) -> None:
     server.put(f"{folder}/a.csv", b"1")
     assert [r.path for r in transport.list_files(folder + "/", "*.csv")] == [f"{folder}/a.csv"]
     assert transport.list_files("/", "*.nothing-has-this") == []
@@ -202,9 +197,7 @@ def test_root_folder_and_trailing_slash(
 # -- fetch ---------------------------------------------------------------------------------
 
 
-def test_fetch_is_byte_exact(
-    server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path
-) -> None:
+def test_fetch_is_byte_exact(server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path) -> None:
     contents = {
         "crlf.csv": b"a,b\r\n1,2\r\n",
         "mixed.csv": b"a\nb\rc\r\n\x00\xff\xfe caf\xe9\n",  # binary mode: nothing rewritten
@@ -364,9 +357,7 @@ def test_ftps_trusts_a_given_ca_file(vsftpd_tls: FtpServer, tmp_path: Path) -> N
     assert vsftpd_tls.cert_file is not None
     folder = vsftpd_tls.mkdir(f"/inbox-{uuid.uuid4().hex[:8]}")
     vsftpd_tls.put(f"{folder}/a.csv", b"secret data")
-    with FtpTransport(
-        endpoint(vsftpd_tls, verify="true", ca_file=str(vsftpd_tls.cert_file))
-    ) as ftp:
+    with FtpTransport(endpoint(vsftpd_tls, verify="true", ca_file=str(vsftpd_tls.cert_file))) as ftp:
         (remote,) = ftp.list_files(folder, "*.csv")
         ftp.fetch(remote, tmp_path / "a.csv")
     assert (tmp_path / "a.csv").read_bytes() == b"secret data"
@@ -413,6 +404,22 @@ def test_vsftpd_ftps_requires_tls_session_reuse(vsftpd_tls: FtpServer) -> None:
         plain.close()
 
 
+def test_ftps_host_name_must_match_the_certificate(vsftpd_tls: FtpServer) -> None:
+    assert vsftpd_tls.cert_file is not None
+    ftp = FtpTransport(
+        Endpoint(
+            host="localhost",  # the certificate names only 127.0.0.1
+            port=vsftpd_tls.port,
+            username=vsftpd_tls.username,
+            password=vsftpd_tls.password,
+            options={"tls": "explicit", "ca_file": str(vsftpd_tls.cert_file)},
+            timeout=10,
+        )
+    )
+    with pytest.raises(TransportError, match=r"(?i)hostname mismatch.*host name the certificate"):
+        ftp.list_files("/", "*.csv")
+
+
 def test_unsupported_tls_mode_is_refused() -> None:
     with pytest.raises(TransportError, match="TLS mode 'implicit' is not supported"):
         FtpTransport(Endpoint(host="127.0.0.1", port=990, options={"tls": "implicit"}))
@@ -451,8 +458,7 @@ def test_closed_port_is_readable() -> None:
         ftp.list_files("/inbox", "*.csv")
     message = str(caught.value)
     assert message == (
-        f"FTP 127.0.0.1:{port}: connect failed: "
-        "connection refused (is an FTP server listening on that port?)"
+        f"FTP 127.0.0.1:{port}: connect failed: connection refused (is an FTP server listening on that port?)"
     )
     assert WRONG_PASSWORD not in error_chain_text(caught.value)
 
@@ -463,9 +469,7 @@ def test_silent_server_times_out() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]
-        ftp = FtpTransport(
-            Endpoint(host="127.0.0.1", port=port, username="u", password="p", timeout=0.5)
-        )
+        ftp = FtpTransport(Endpoint(host="127.0.0.1", port=port, username="u", password="p", timeout=0.5))
         with pytest.raises(TransportError, match=r"connect failed: no answer within 0\.5 s"):
             ftp.list_files("/", "*")
 
@@ -482,6 +486,29 @@ def test_missing_folder_is_readable(server: FtpServer, transport: FtpTransport) 
 def test_folder_must_be_absolute(transport: FtpTransport) -> None:
     with pytest.raises(TransportError, match="must be an absolute path"):
         transport.list_files("inbox", "*.csv")
+
+
+def test_a_dropped_login_is_replaced(
+    server: FtpServer, transport: FtpTransport, folder: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server closing the kept control connection (idle timeout, restart) costs at most
+    one failed call, and none when the connection was idle long enough to be probed."""
+    server.put(f"{folder}/a.csv", b"a")
+    assert len(transport.list_files(folder, "*.csv")) == 1
+
+    def hang_up() -> None:
+        kept = transport._ftp
+        assert kept is not None and kept.sock is not None
+        kept.sock.shutdown(socket.SHUT_RDWR)
+
+    hang_up()
+    with pytest.raises(TransportError, match=f"127.0.0.1:{server.port}: CWD {folder} failed"):
+        transport.list_files(folder, "*.csv")
+    assert len(transport.list_files(folder, "*.csv")) == 1  # logged in afresh
+
+    monkeypatch.setattr(ftp_module, "IDLE_PROBE_SECONDS", 0.0)
+    hang_up()
+    assert len(transport.list_files(folder, "*.csv")) == 1  # NOOP noticed, no error
 
 
 def test_registered_as_ftp(pyftpd_mlsd: FtpServer) -> None:
@@ -531,9 +558,7 @@ def test_registered_as_ftp(pyftpd_mlsd: FtpServer) -> None:
         ("Conv_3.csv", None),
     ],
 )
-def test_parse_list_line(
-    line: str, expected: tuple[str, str, int | None, dt.datetime] | None
-) -> None:
+def test_parse_list_line(line: str, expected: tuple[str, str, int | None, dt.datetime] | None) -> None:
     now = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
     entry = _parse_list_line(line, now)
     if expected is None:
@@ -548,7 +573,4 @@ def test_archived_name_adds_a_timestamp_only_on_clash() -> None:
     assert _archived_name("a.csv", set(), now) == "a.csv"
     assert _archived_name("a.csv", {"a.csv"}, now) == "a.20261123T130102Z.csv"
     assert _archived_name("a.csv.gz", {"a.csv.gz"}, now) == "a.20261123T130102Z.csv.gz"
-    assert (
-        _archived_name("README", {"README", "README.20261123T130102Z"}, now)
-        == "README.20261123T130102Z-2"
-    )
+    assert _archived_name("README", {"README", "README.20261123T130102Z"}, now) == "README.20261123T130102Z-2"

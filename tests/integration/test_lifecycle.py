@@ -25,9 +25,7 @@ def actions(services: Services, make_connection) -> list[Action]:
     return found
 
 
-def test_modify_changes_the_amount_and_is_audited(
-    services: Services, actions: list[Action]
-) -> None:
+def test_modify_changes_the_amount_and_is_audited(services: Services, actions: list[Action]) -> None:
     a = actions[0]
     before = dt.datetime.now(dt.UTC)
 
@@ -85,9 +83,7 @@ def test_reverse_needs_a_reason_and_sets_the_amount_to_zero(
         services.reverse_action(a.id, "again", actor="alice")
 
 
-def test_bad_changes_are_refused_with_clear_errors(
-    services: Services, actions: list[Action]
-) -> None:
+def test_bad_changes_are_refused_with_clear_errors(services: Services, actions: list[Action]) -> None:
     a = actions[2]
     with pytest.raises(ActionError, match="negative"):
         services.modify_action(a.id, "-1", reason="x", actor="alice")
@@ -128,7 +124,7 @@ def test_lock_at_a_given_time(services: Services, actions: list[Action]) -> None
         lambda: services.reverse_action(actions[3].id, "late", actor="alice"),
         lambda: services.modify_action(actions[3].id, "0", reason="late", actor="alice"),
     ):
-        with pytest.raises(ActionError, match=r"A-\d{6} is locked since .* can no longer change"):
+        with pytest.raises(ActionError, match=r"A-\d{6} is locked.*can no longer change"):
             change()
     assert services.action(actions[3].id).amount == actions[3].amount
     assert [e.change for e in services.audit(actions[3].id)] == ["lock"]
@@ -152,14 +148,11 @@ def test_a_passed_lock_time_refuses_changes_before_the_lock_job_ran(
     # a minute before its lock time the same change is still allowed
     before = Services(settings, clock=lambda: a.lock_at - dt.timedelta(minutes=1))
     assert (
-        before.modify_action(a.id, "99.00", reason="in time", actor="alice").status
-        is ActionStatus.MODIFIED
+        before.modify_action(a.id, "99.00", reason="in time", actor="alice").status is ActionStatus.MODIFIED
     )
 
 
-def test_an_action_modifications_file(
-    services: Services, make_connection, actions: list[Action]
-) -> None:
+def test_an_action_modifications_file(services: Services, make_connection, actions: list[Action]) -> None:
     # actions of a second connection whose lock period is over at once
     make_connection("Old calls", lock_days=0)
     services.ingest_bytes("Old calls", "old.csv", call_csv(2, prefix="old"))

@@ -94,9 +94,7 @@ def test_happy_path(services: Services, make_connection, settings) -> None:
     assert [r.id for r in services.runs("Acme")] == [run.id]
 
 
-def test_ingest_from_a_path_records_the_cli_as_source(
-    services: Services, make_connection, tmp_path
-) -> None:
+def test_ingest_from_a_path_records_the_cli_as_source(services: Services, make_connection, tmp_path) -> None:
     make_connection("Acme")
     path = tmp_path / "calls.csv"
     path.write_bytes(call_csv(5))
@@ -128,9 +126,7 @@ def test_redelivery_of_the_same_bytes_is_a_duplicate(services: Services, make_co
     assert summary["status"] == "duplicate"
 
 
-def test_same_records_in_different_bytes_are_quarantined(
-    services: Services, make_connection
-) -> None:
+def test_same_records_in_different_bytes_are_quarantined(services: Services, make_connection) -> None:
     make_connection("Acme")
     services.ingest_bytes("Acme", "calls.csv", call_csv(N))
     # same CallSessionIds, other bytes (LF line ends, a changed amount), other name
@@ -177,9 +173,7 @@ CRITICAL = {
 
 
 @pytest.mark.parametrize("case", list(CRITICAL), ids=list(CRITICAL))
-def test_a_critical_failure_quarantines_the_batch(
-    services: Services, make_connection, case: str
-) -> None:
+def test_a_critical_failure_quarantines_the_batch(services: Services, make_connection, case: str) -> None:
     overrides, named, expectation, lines = CRITICAL[case]
     make_connection("Acme")
 
@@ -224,9 +218,7 @@ def test_release_loads_a_quarantined_batch(services: Services, make_connection) 
 
     assert released.status is RunStatus.COMPLETED
     assert released.review == "released"
-    assert "alice" in (released.review_note or "") and "vendor confirmed" in (
-        released.review_note or ""
-    )
+    assert "alice" in (released.review_note or "") and "vendor confirmed" in (released.review_note or "")
     assert released.actions_created == N - 1
     assert (released.rows_accepted, released.rows_rejected) == (N - 1, 1)
     assert released.files_loaded == 1
@@ -257,9 +249,7 @@ def test_release_loads_a_quarantined_batch(services: Services, make_connection) 
 
 def test_discard_drops_a_quarantined_batch(services: Services, make_connection, settings) -> None:
     make_connection("Acme")
-    keep = services.ingest_bytes(
-        "Acme", "dup.csv", call_csv(N, overrides={1: {"CallSessionId": "cs-0000"}})
-    )
+    keep = services.ingest_bytes("Acme", "dup.csv", call_csv(N, overrides={1: {"CallSessionId": "cs-0000"}}))
     drop = services.ingest_bytes(
         "Acme", "neg.csv", call_csv(N, prefix="n", overrides={0: {"SaleAmount": "-1"}})
     )

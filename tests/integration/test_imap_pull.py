@@ -1,0 +1,494 @@
+"""E-mail pull against a real Dovecot: which attachments are listed, what is fetched, how a
+message is marked processed (and only once everything in it is done), the plus-address
+filter, the MIME edge cases of the imap-tools corpus, hostile file names, TLS, and errors
+a person can read.
+
+One Dovecot per module (see `dovecot.py`); each test gets a mail user of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import ssl
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import pytest
+from dovecot import DovecotServer, MailUser, free_port, running_dovecot
+
+from connectbatch.errors import ConfigurationError, TransportError
+from connectbatch.transports.base import Endpoint, RemoteFile, open_transport
+from connectbatch.transports.imap import DEFAULT_FLAG, ImapTransport, safe_filename
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "imap_tools-emails"
+SENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+CSV = b"CampaignId,EventDate\r\n1234,2026-03-01T14:05:09Z\r\n"
+
+Attachment = tuple[str, bytes, str]  # file name, payload, content type
+Connect = Callable[..., ImapTransport]
+
+
+def build_message(
+    *attachments: Attachment,
+    subject: str = "Daily conversions",
+    to: str = "inbox@example.test",
+    cc: str | None = None,
+    headers: dict[str, str] | None = None,
+    sent: dt.datetime = SENT,
+) -> bytes:
+    """A partner's message: a short text body and the given attachments."""
+    msg = EmailMessage()
+    msg["From"] = "Partner Reports <reports@partner.example>"
+    msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(sent)
+    msg["Message-ID"] = make_msgid(domain="partner.example")
+    msg.set_content("Files attached.\n")
+    for name, payload, content_type in attachments:
+        maintype, subtype = content_type.split("/")
+        msg.add_attachment(payload, maintype=maintype, subtype=subtype, filename=name)
+    return msg.as_bytes(policy=SMTP)
+
+
+def raw_message(*disposition_params: str) -> bytes:
+    """A message whose attachments' Content-Disposition parameters are written verbatim,
+    for names that no well-behaved mailer would produce."""
+    parts = [
+        b"From: a@partner.example\r\nTo: inbox@example.test\r\nSubject: hostile\r\n"
+        b"Date: Mon, 02 Mar 2026 09:30:00 +0000\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+        b"--b0\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+    ]
+    for param in disposition_params:
+        parts.append(
+            b"--b0\r\nContent-Type: text/csv\r\n"
+            + b"Content-Disposition: attachment; "
+            + param.encode()
+            + b"\r\n\r\n"
+            + CSV
+            + b"\r\n"  # the line break before a boundary belongs to the boundary
+        )
+    parts.append(b"--b0--\r\n")
+    return b"".join(parts)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DovecotServer]:
+    with running_dovecot() as running:
+        yield running
+
+
+@pytest.fixture
+def user(server: DovecotServer) -> MailUser:
+    return server.add_user()
+
+
+@pytest.fixture
+def connect(server: DovecotServer, user: MailUser) -> Iterator[Connect]:
+    """`connect(processed="move:Done")` -> a transport for this test's user (plain IMAP on
+    127.0.0.1 unless `security`/`port` say otherwise), closed after the test."""
+    opened: list[ImapTransport] = []
+
+    def make(*, port: int | None = None, password: str | None = None, **options: str) -> ImapTransport:
+        options.setdefault("security", "plain")
+        endpoint = Endpoint(
+            host=server.host,
+            port=port or server.port,
+            username=user.username,
+            password=user.password if password is None else password,
+            options=options,
+            timeout=10.0,
+        )
+        transport = ImapTransport(endpoint)
+        opened.append(transport)
+        return transport
+
+    yield make
+    for transport in opened:
+        transport.close()
+
+
+def fetched(transport: ImapTransport, remote: RemoteFile, tmp_path: Path) -> bytes:
+    target = tmp_path / "fetched" / remote.ref.replace(":", "-")
+    transport.fetch(remote, target)
+    return target.read_bytes()
+
+
+# ------------------------------------------------------------------------ listing, fetching
+
+
+def test_matching_attachments_are_listed_fetched_and_mail_stays_unread(
+    server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
+) -> None:
+    pdf = b"%PDF-1.4 not really"
+    mixed = server.append(
+        user,
+        build_message(("Conversions_2026_03.csv", CSV, "text/csv"), ("invoice.pdf", pdf, "application/pdf")),
+    )
+    only_pdf = server.append(user, build_message(("invoice.pdf", pdf, "application/pdf")))
+    plain = server.append(user, build_message())
+    transport = connect()
+    downloaded: list[int] = []
+    real_message = transport._message
+
+    def spy(folder: str, uid: int):  # type: ignore[no-untyped-def]
+        downloaded.append(uid)
+        return real_message(folder, uid)
+
+    transport._message = spy  # type: ignore[method-assign]
+
+    files = transport.list_files("", "Conversions_202?_*.csv")
+
+    assert [f.name for f in files] == ["Conversions_2026_03.csv"]
+    remote = files[0]
+    assert remote.ref == f"{mixed}:0"
+    assert remote.path == f"INBOX/{mixed}/1/Conversions_2026_03.csv"
+    assert remote.size == len(CSV)
+    assert remote.mtime == dt.datetime(2026, 3, 2, 14, 30, tzinfo=dt.UTC)
+    assert remote.extra["subject"] == "Daily conversions"
+    assert remote.extra["from"] == "reports@partner.example"
+    assert remote.extra["message_id"].endswith("@partner.example>")
+    assert remote.extra["date"] == "2026-03-02T14:30:00+00:00"
+    assert remote.extra["uidvalidity"].isdigit()
+    assert fetched(transport, remote, tmp_path) == CSV
+    # the text-only message was judged by its BODYSTRUCTURE and never downloaded
+    assert plain not in downloaded and set(downloaded) == {mixed, only_pdf}
+    # listing and fetching change nothing on the server: no \Seen, no keyword
+    for uid in (mixed, only_pdf, plain):
+        assert server.flags(user, uid) <= {"\\Recent"}
+
+
+def test_several_attachments_mark_the_message_only_after_the_last(
+    server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
+) -> None:
+    names = ["calls_1.csv", "calls_2.csv", "calls_3.csv"]
+    payloads = [CSV + str(i).encode() for i in range(3)]
+    uid = server.append(
+        user,
+        build_message(
+            *[(n, p, "text/csv") for n, p in zip(names, payloads, strict=True)],
+            ("readme.txt", b"hi", "text/plain"),
+        ),
+    )
+    transport = connect()
+    files = transport.list_files("INBOX", "calls_*.csv")
+    assert [f.name for f in files] == names
+    assert [f.ref for f in files] == [f"{uid}:0", f"{uid}:1", f"{uid}:2"]
+    assert [fetched(transport, f, tmp_path) for f in files] == payloads
+
+    transport.after_success(files[0], "leave", None)
+    transport.after_success(files[2], "leave", None)
+    assert DEFAULT_FLAG not in server.flags(user, uid)
+    transport.after_success(files[1], "leave", None)
+    assert DEFAULT_FLAG in server.flags(user, uid)
+    assert "\\Seen" not in server.flags(user, uid)
+    assert connect().list_files("", "*") == []
+
+
+def test_already_processed_message_is_skipped(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    server.append(user, build_message(("old.csv", CSV, "text/csv")), flags=[DEFAULT_FLAG])
+    fresh = server.append(user, build_message(("new.csv", CSV, "text/csv")))
+    files = connect().list_files("", "*.csv")
+    assert [(f.name, f.ref) for f in files] == [("new.csv", f"{fresh}:0")]
+
+
+def test_flag_can_be_seen(server: DovecotServer, user: MailUser, connect: Connect) -> None:
+    server.append(user, build_message(("read.csv", CSV, "text/csv")), flags=["\\Seen"])
+    unread = server.append(user, build_message(("unread.csv", CSV, "text/csv")))
+    transport = connect(processed_flag="\\Seen")
+    files = transport.list_files("", "*.csv")
+    assert [f.name for f in files] == ["unread.csv"]
+    transport.after_success(files[0], "leave", None)
+    assert "\\Seen" in server.flags(user, unread)
+    assert connect(processed_flag="\\Seen").list_files("", "*.csv") == []
+
+
+def test_move_to_processed_folder_creates_it(server: DovecotServer, user: MailUser, connect: Connect) -> None:
+    uid = server.append(user, build_message(("a.csv", CSV, "text/csv"), ("b.csv", CSV, "text/csv")))
+    keep = server.append(user, build_message(("notes.pdf", b"%PDF", "application/pdf")))
+    transport = connect(processed="move:Processed/ConnectBatch")
+    files = transport.list_files("", "*.csv")
+    assert len(files) == 2
+    transport.after_success(files[0], "leave", None)
+    assert server.uids(user, "INBOX") == [uid, keep]  # one attachment still open
+    transport.after_success(files[1], "leave", None)
+    assert server.uids(user, "INBOX") == [keep]  # no matching attachment: untouched
+    assert len(server.uids(user, "Processed/ConnectBatch")) == 1
+    assert "Processed/ConnectBatch" in server.folders(user)
+    assert connect(processed="move:Processed/ConnectBatch").list_files("", "*.csv") == []
+
+
+def test_move_without_move_capability_expunges_only_that_message(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    """Servers without MOVE: COPY, then \\Deleted + keyword, then UID EXPUNGE of that UID
+    only, so a message someone else marked deleted is not expunged behind their back."""
+    other = server.append(user, build_message(), flags=["\\Deleted"])
+    uid = server.append(user, build_message(("a.csv", CSV, "text/csv")))
+    transport = connect(processed="move:Done")
+    (remote,) = transport.list_files("", "*.csv")
+    transport._capabilities.discard("MOVE")
+    transport.after_success(remote, "leave", None)
+    assert server.uids(user, "INBOX") == [other]
+    assert len(server.uids(user, "Done")) == 1
+    assert uid not in server.uids(user, "INBOX")
+
+
+def test_archive_action_moves_when_no_processed_option(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    server.append(user, build_message(("a.csv", CSV, "text/csv")), folder="Partner")
+    transport = connect()
+    (remote,) = transport.list_files("/Partner", "*.csv")
+    assert remote.extra["folder"] == "Partner"
+    transport.after_success(remote, "archive", "/Done")
+    assert server.uids(user, "Partner") == []
+    assert len(server.uids(user, "Done")) == 1
+
+
+def test_another_instance_completes_from_the_listed_record(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    """A run that lists with one transport and confirms with another still waits for all."""
+    uid = server.append(user, build_message(("a.csv", CSV, "text/csv"), ("b.csv", CSV, "text/csv")))
+    first, second = connect().list_files("", "*.csv")
+    later = connect()
+    later.after_success(first, "leave", None)
+    assert DEFAULT_FLAG not in server.flags(user, uid)
+    later.after_success(second, "leave", None)
+    assert DEFAULT_FLAG in server.flags(user, uid)
+
+
+def test_finish_message_marks_at_once(server: DovecotServer, user: MailUser, connect: Connect) -> None:
+    uid = server.append(user, build_message(("a.csv", CSV, "text/csv"), ("b.csv", CSV, "text/csv")))
+    transport = connect()
+    assert len(transport.list_files("", "*.csv")) == 2
+    transport.finish_message(uid)
+    assert DEFAULT_FLAG in server.flags(user, uid)
+
+
+def test_recipient_filter_takes_only_that_plus_address(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    address = "inbox+acme@example.test"
+    wanted = [
+        server.append(user, build_message(("to.csv", CSV, "text/csv"), to=address)),
+        server.append(
+            user,
+            build_message(("cc.csv", CSV, "text/csv"), to="x@example.test", cc=f"Acme <{address}>"),
+        ),
+        server.append(
+            user,
+            build_message(
+                ("bcc.csv", CSV, "text/csv"),
+                to="undisclosed-recipients:;",
+                headers={"Delivered-To": address.upper()},
+            ),
+        ),
+        server.append(
+            user,
+            build_message(
+                ("orig.csv", CSV, "text/csv"),
+                to="list@example.test",
+                headers={"X-Original-To": address},
+            ),
+        ),
+    ]
+    # a longer address that contains ours (SEARCH matches substrings), and other connections
+    server.append(user, build_message(("x.csv", CSV, "text/csv"), to="xinbox+acme@example.test"))
+    server.append(user, build_message(("y.csv", CSV, "text/csv"), to="inbox+acme2@example.test"))
+    server.append(user, build_message(("z.csv", CSV, "text/csv"), to="inbox@example.test"))
+
+    files = connect(recipient=address).list_files("", "*.csv")
+    assert [f.name for f in files] == ["to.csv", "cc.csv", "bcc.csv", "orig.csv"]
+    assert [int(f.extra["uid"]) for f in files] == wanted
+    assert len(connect().list_files("", "*.csv")) == 7
+
+
+# --------------------------------------------------------------------------- MIME edge cases
+
+
+def test_every_corpus_message_lists_the_expected_attachments(
+    server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
+) -> None:
+    expected = json.loads((CORPUS / "expected_parse.json").read_text(encoding="utf-8"))
+    emls = sorted((CORPUS / "eml").glob("*.eml"))
+    assert len(emls) >= 20
+    uid_to_name = {server.append(user, eml.read_bytes()): eml.name for eml in emls}
+    transport = connect()
+
+    files = transport.list_files("", "*")
+
+    listed: dict[str, list[RemoteFile]] = {name: [] for name in uid_to_name.values()}
+    for remote in files:
+        listed[uid_to_name[int(remote.extra["uid"])]].append(remote)
+    checked = 0
+    for eml_name, remotes in listed.items():
+        wanted = expected[eml_name]["attachments"]
+        assert [r.name for r in remotes] == [
+            safe_filename(a["filename"], i, a["content_type"]) for i, a in enumerate(wanted)
+        ], eml_name
+        assert [r.size for r in remotes] == [a["payload_len"] for a in wanted], eml_name
+        assert [r.extra["content_type"] for r in remotes] == [a["content_type"] for a in wanted]
+        for remote, attachment in zip(remotes, wanted, strict=True):
+            payload = fetched(transport, remote, tmp_path)
+            assert hashlib.sha256(payload).hexdigest() == attachment["payload_sha256"], eml_name
+            checked += 1
+        assert all(r.mtime is None or r.mtime.tzinfo == dt.UTC for r in remotes)
+    assert checked == sum(len(v["attachments"]) for k, v in expected.items() if k in listed)
+    # the nameless message/rfc822 parts got a name from their type
+    assert "attachment-1.eml" in {r.name for r in listed["forwarded_message.eml"]}
+    assert {r.name for r in listed["multi_charset__japanese_attachment.eml"]} == {"てすと.txt"}
+
+    # a pattern for a name only found through RFC 2231 continuations finds just that one
+    only = connect().list_files("", "かきくけこ*.txt")
+    assert [uid_to_name[int(r.extra["uid"])] for r in only] == [
+        "multi_charset__japanese_attachment_long_name.eml"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("../../etc/passwd.csv", "passwd.csv"),
+        ("..\\..\\Windows\\evil.csv", "evil.csv"),
+        ("/abs/path/report.csv", "report.csv"),
+        ("a\x00b\r\nc\x1b[31m.csv", "abc[31m.csv"),
+        ("\u202egnp.csv", "gnp.csv"),
+        ("..", "attachment-3.csv"),
+        ("  .hidden.csv. ", "hidden.csv"),
+        ("", "attachment-3.csv"),
+        ("x" * 300 + ".csv", "x" * 251 + ".csv"),
+        ("ciële.csv", "ciële.csv"),
+    ],
+)
+def test_safe_filename(raw: str, expected: str) -> None:
+    assert safe_filename(raw, 2, "text/csv") == expected
+
+
+def test_hostile_attachment_names_are_sanitised(
+    server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
+) -> None:
+    server.append(
+        user,
+        raw_message(
+            'filename="../../etc/passwd.csv"',
+            "filename*=utf-8''%2E%2E%2F%2E%2E%2Froot%2F.ssh%2Fkeys.csv",
+            'filename="=?utf-8?q?..=5C..=5Cwin=5Cevil=0D=0A.csv?="',
+            "filename*=utf-8''%E2%80%AEvsc.csv",
+            'filename=".."',
+        ),
+    )
+    transport = connect()
+    files = transport.list_files("", "*")
+    names = [f.name for f in files]
+    assert names == ["passwd.csv", "keys.csv", "evil.csv", "vsc.csv", "attachment-5.csv"]
+    for remote in files:
+        assert "/" not in remote.name and "\\" not in remote.name
+        assert fetched(transport, remote, tmp_path) == CSV
+    assert sorted(p.name for p in (tmp_path / "fetched").iterdir()) == sorted(
+        f.ref.replace(":", "-") for f in files
+    )
+
+
+# --------------------------------------------------------------------------- TLS and errors
+
+
+def test_implicit_tls_with_self_signed_certificate(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    server.append(user, build_message(("a.csv", CSV, "text/csv")))
+    unverified = connect(security="ssl", port=server.ssl_port, verify="false")
+    assert [f.name for f in unverified.list_files("", "*.csv")] == ["a.csv"]
+    pinned = connect(security="ssl", port=server.ssl_port, ca_file=str(server.cert_file))
+    assert [f.name for f in pinned.list_files("", "*.csv")] == ["a.csv"]
+    with pytest.raises(TransportError, match="certificate is not trusted") as caught:
+        connect(security="ssl", port=server.ssl_port).list_files("", "*.csv")
+    assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
+
+
+def test_starttls(server: DovecotServer, user: MailUser, connect: Connect) -> None:
+    server.append(user, build_message(("a.csv", CSV, "text/csv")))
+    transport = connect(security="starttls", verify="false")
+    assert [f.name for f in transport.list_files("", "*.csv")] == ["a.csv"]
+    with pytest.raises(TransportError, match="certificate is not trusted"):
+        connect(security="starttls").list_files("", "*.csv")
+
+
+def test_wrong_password_is_readable_and_secret(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    wrong = "Wr0ng-Secret-Value"
+    with pytest.raises(TransportError) as caught:
+        connect(password=wrong).list_files("", "*")
+    text = str(caught.value)
+    assert f"login as {user.username!r} failed" in text
+    assert "Authentication failed" in text
+    assert f"127.0.0.1:{server.port}" in text
+    assert wrong not in text and user.password not in text
+
+
+def test_closed_port_and_missing_folder(connect: Connect) -> None:
+    with pytest.raises(TransportError, match="connection refused"):
+        connect(port=free_port()).list_files("", "*")
+    with pytest.raises(TransportError, match="cannot open folder 'Nope'"):
+        connect().list_files("Nope", "*")
+
+
+def test_utf8_password(server: DovecotServer, connect: Connect) -> None:
+    """LOGIN is ASCII-only; a non-ASCII password goes through AUTHENTICATE PLAIN."""
+    account = server.add_user(username="utf8user", password="pässwörd-ü")
+    server.append(account, build_message(("a.csv", CSV, "text/csv")))
+    endpoint = Endpoint(
+        host=server.host,
+        port=server.port,
+        username=account.username,
+        password=account.password,
+        options={"security": "plain"},
+    )
+    with ImapTransport(endpoint) as transport:
+        assert [f.name for f in transport.list_files("", "*.csv")] == ["a.csv"]
+
+
+def test_fetch_of_a_message_gone_meanwhile(
+    server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
+) -> None:
+    server.append(user, build_message(("a.csv", CSV, "text/csv")))
+    (remote,) = connect().list_files("", "*.csv")
+    connect(processed="move:Elsewhere").finish_message(int(remote.extra["uid"]))
+    with pytest.raises(TransportError, match="no longer in folder 'INBOX'"):
+        connect().fetch(remote, tmp_path / "a.csv")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"security": "tls13"}, "use ssl, starttls or plain"),
+        ({"security": "plain"}, "unencrypted"),
+        ({"processed": "delete"}, "use flag or move:<folder>"),
+        ({"processed": "move:"}, "use flag or move:<folder>"),
+        ({"processed_flag": "bad flag"}, "processed_flag"),
+        ({"recipient": "not-an-address"}, "not an e-mail address"),
+        ({"verify": "maybe"}, "use true or false"),
+        ({"folder": "IN*"}, "control characters"),
+    ],
+)
+def test_bad_options_fail_up_front(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ImapTransport(Endpoint(host="mail.partner.example", options=options))
+
+
+def test_registered_as_email() -> None:
+    transport = open_transport("email", Endpoint(host="127.0.0.1", options={"security": "plain"}))
+    assert isinstance(transport, ImapTransport)
