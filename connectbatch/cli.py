@@ -20,9 +20,10 @@ reported as one `connectbatch: error: ...` line on stderr, never as a traceback
 from __future__ import annotations
 
 import argparse
-import csv
+import datetime
 import json
 import os
+import random
 import sys
 import time
 import zoneinfo
@@ -221,62 +222,27 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    folder: Path = args.dir or Settings.from_env().home / "demo"
+    from connectbatch import demo
+    from connectbatch.services import Services
+
+    settings = Settings.from_env()
+    folder: Path = args.dir or settings.home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / DEMO_FILE
-    rows, bad = _demo_rows()
-    with path.open("w", encoding="utf-8", newline="") as f:
-        csv.writer(f, lineterminator="\r\n").writerows(rows)
-    print(f"wrote {len(rows) - 1} call-conversion rows ({bad} with deliberate mistakes) to {path}")
+    sample = demo.call_file(random.Random(1), datetime.datetime.now(datetime.UTC), 50, "demo", broken=6)
+    path.write_bytes(sample)
+    print(f"wrote 50 call-conversion rows (6 with deliberate mistakes) to {path}")
     print(f"try: {PROG} parse {path}")
+    loaded = demo.load(Services(settings))
+    if not loaded.created:
+        print(f"the demo connections are already in {settings.database}")
+        return EXIT_OK
+    print(f"created {len(loaded.created)} demo connections and {len(loaded.runs)} runs")
+    print(f"database: {settings.database}")
+    for name, login in loaded.provisioned.items():
+        where = login.email_address or f"{login.host}:{login.port}"
+        print(f"  {name}: {where} user {login.username} password {login.password} (shown once)")
     return EXIT_OK
-
-
-_DEMO_COLUMNS = (
-    "CampaignId", "MediaId", "EventDate", "ActionTrackerId", "CallProvider", "CallSessionId",
-    "CallerId", "CalledPhoneNumber", "CallDuration", "TalkDuration", "CallStatus",
-    "CallerPhoneNumberCountry", "SaleAmount", "City", "Zip",
-)  # fmt: skip
-# Row number -> (column, value) that breaks it, one of each common kind of mistake.
-_DEMO_MISTAKES = {
-    7: ("CampaignId", "12a4"),
-    16: ("EventDate", "2026-02-30T10:00:00Z"),
-    23: ("TalkDuration", "-5"),
-    31: ("SaleAmount", "12.34.56"),
-    38: ("CallStatus", "MAYBE"),
-    45: ("CallerPhoneNumberCountry", "UK"),
-}
-
-
-def _demo_rows(count: int = 50) -> tuple[list[list[str]], int]:
-    """A deterministic file showing the formats vendors send, and a few broken rows."""
-    dates = (
-        "2026-03-01T14:05:09Z",
-        "2026-03-01 09:15:00-05:00",
-        "2026-03-02",
-        "2026-03-02T08:00:00.250+01:00",
-    )
-    amounts = ("49.99", "$1,234.50", "12.5", "")
-    statuses = ("ANSWER", "answer", "", "IVR_DROPOFF", "CANCEL")
-    cities = (("Austin", "78701"), ("Boston", "02134"), ("Denver", "80202"), ("Toronto", ""))
-    rows = [list(_DEMO_COLUMNS)]
-    for i in range(count):
-        city, zip_code = cities[i % len(cities)]
-        row = {
-            "CampaignId": str(1000 + i % 3), "MediaId": str(98765 + i % 5),
-            "EventDate": dates[i % len(dates)], "ActionTrackerId": "20001",
-            "CallProvider": "Invoca", "CallSessionId": f"demo-{i:04d}",
-            "CallerId": f"+1555{i:07d}", "CalledPhoneNumber": "+18005550100",
-            "CallDuration": str(60 + 7 * i), "TalkDuration": str(40 + 7 * i),
-            "CallStatus": statuses[i % len(statuses)],
-            "CallerPhoneNumberCountry": "CA" if city == "Toronto" else "us",
-            "SaleAmount": amounts[i % len(amounts)], "City": city, "Zip": zip_code,
-        }  # fmt: skip
-        if i in _DEMO_MISTAKES:
-            column, value = _DEMO_MISTAKES[i]
-            row[column] = value
-        rows.append([row[c] for c in _DEMO_COLUMNS])
-    return rows, sum(1 for i in _DEMO_MISTAKES if i < count)
 
 
 # ------------------------------------------------------------------------------------ main

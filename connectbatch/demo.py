@@ -43,7 +43,8 @@ def call_file(rng: random.Random, now: dt.datetime, rows: int, prefix: str, brok
         ("CampaignId", "abc"), ("EventDate", "2026-02-30T10:00:00Z"), ("CallDuration", "-5"),
         ("SaleAmount", "12.34.56"), ("CallStatus", "MAYBE"), ("CallerPhoneNumberCountry", "UK"),
     ]  # fmt: skip
-    bad_rows = set(rng.sample(range(rows), min(broken, rows)))
+    # Broken rows take the mistakes in turn, so `broken=6` shows each kind once.
+    bad_rows = {row: k for k, row in enumerate(sorted(rng.sample(range(rows), min(broken, rows))))}
     for i in range(rows):
         city, region, zip_code = rng.choice(CITIES)
         when = now - dt.timedelta(days=rng.uniform(0.1, 40))
@@ -68,7 +69,7 @@ def call_file(rng: random.Random, now: dt.datetime, rows: int, prefix: str, brok
             "DispositionName": "Sale" if rng.random() < 0.3 else "",
         }  # fmt: skip
         if i in bad_rows:
-            column, value = rng.choice(mistakes)
+            column, value = mistakes[bad_rows[i] % len(mistakes)]
             row[column] = value
         writer.writerow([row[c] for c in COLUMNS])
     return out.getvalue().encode()

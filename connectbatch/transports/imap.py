@@ -574,6 +574,7 @@ class ImapTransport:
             self._selected = None
         box = self._box
         if self._selected != folder:
+            self._selected = None  # a failed SELECT leaves no folder selected
             try:
                 box.folder.set(folder)
                 _, data = box.client.response("UIDVALIDITY")
@@ -592,9 +593,9 @@ class ImapTransport:
         except Exception as exc:
             self._raise(doing, exc)
         if typ != "OK":
+            said = " ".join(_text(d) for d in data if isinstance(d, bytes))
             raise TransportError(
-                f"{self._where}: {doing}: server said {typ} "
-                f"{' '.join(_text(d) for d in data if isinstance(d, bytes))}"
+                f"{self._where}: {doing}: server said {typ} {_scrub(said, self._endpoint.password)}"
             )
         return list(data)
 

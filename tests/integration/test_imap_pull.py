@@ -23,7 +23,7 @@ from dovecot import DovecotServer, MailUser, free_port, running_dovecot
 
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.transports.base import Endpoint, RemoteFile, open_transport
-from connectbatch.transports.imap import DEFAULT_FLAG, ImapTransport, safe_filename
+from connectbatch.transports.imap import DEFAULT_FLAG, ImapTransport, _scrub, safe_filename
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "imap_tools-emails"
 SENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
@@ -492,3 +492,15 @@ def test_bad_options_fail_up_front(options: dict[str, str], message: str) -> Non
 def test_registered_as_email() -> None:
     transport = open_transport("email", Endpoint(host="127.0.0.1", options={"security": "plain"}))
     assert isinstance(transport, ImapTransport)
+
+
+@pytest.mark.parametrize(
+    ("secret", "text", "expected"),
+    [
+        ("Sup3r-secret", "NO bad password Sup3r-secret given", "NO bad password *** given"),
+        ("p", "plain port: p rejected", "plain port: *** rejected"),
+        (None, "unchanged", "unchanged"),
+    ],
+)
+def test_password_is_scrubbed_from_server_text(secret: str | None, text: str, expected: str) -> None:
+    assert _scrub(text, secret) == expected

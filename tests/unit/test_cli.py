@@ -209,7 +209,7 @@ def test_demo_writes_a_file_that_parses_with_its_deliberate_mistakes(
     assert {r["column"] for r in report["rejects"]} == {
         "CampaignId",
         "EventDate",
-        "TalkDuration",
+        "CallDuration",
         "SaleAmount",
         "CallStatus",
         "CallerPhoneNumberCountry",
