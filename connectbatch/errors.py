@@ -27,3 +27,7 @@ class ConfigurationError(ConnectBatchError, ValueError):
 
 class TransportError(ConnectBatchError, OSError):
     """A transfer to or from a partner's server or mailbox failed."""
+
+
+class RunInProgressError(ConnectBatchError, RuntimeError):
+    """A run for this connection is already going on (in this or another process)."""

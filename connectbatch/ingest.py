@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectbatch import csvparse, lifecycle, progress, results, schemas, validation
-from connectbatch.errors import ConnectBatchError
+from connectbatch.errors import ConnectBatchError, RunInProgressError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, Run, RunStatus
 from connectbatch.settings import Settings
 from connectbatch.store import Database
@@ -80,19 +80,30 @@ class Ingestor:
     # ------------------------------------------------------------------ public
 
     def start_run(self, connection: Connection, trigger: str, retry_of: int | None = None) -> Run:
+        """Open a run; refused while another live process has one open for the connection
+        (push uploads are exempt: each upload is its own run and they may overlap)."""
         with self.db.transaction() as con:
+            if trigger != "push":
+                for other in run_store.in_progress(con):
+                    if other.connection_id == connection.id and other.pid and _alive(other.pid):
+                        raise RunInProgressError(
+                            f"run {other.id} of {connection.name!r} is still in progress"
+                        )
             run = run_store.create(con, connection.id, trigger, os.getpid(), retry_of)
             connection_store.set_status(con, connection.id, ConnectionStatus.IN_PROGRESS, self.clock())
         return run
 
-    def finish_run(self, run: Run) -> Run:
-        """Close a run after all its files: Completed unless a file failed."""
+    def finish_run(self, run: Run, failed_reason: str | None = None) -> Run:
+        """Close a run after all its files: Completed unless a file failed or the run
+        itself failed (`failed_reason`, e.g. the partner's server was unreachable)."""
         with self.db.transaction() as con:
             files = run_store.files_of_run(con, run.id)
             failed = [f for f in files if f.state in ("rejected", "failed", "quarantined")]
             current = run_store.get(con, run.id)
-            status = RunStatus.FAILED if failed else RunStatus.COMPLETED
-            reason = "; ".join(f"{f.name}: {f.message}" for f in failed if f.message) or current.reason
+            status = RunStatus.FAILED if failed or failed_reason else RunStatus.COMPLETED
+            reasons = [failed_reason] if failed_reason else []
+            reasons += [f"{f.name}: {f.message}" for f in failed if f.message]
+            reason = "; ".join(reasons) or current.reason
             run_store.finish(
                 con, run.id, status, self.clock(), reason,
                 files_seen=len(files),
@@ -101,14 +112,19 @@ class Ingestor:
             )  # fmt: skip
             connection_store.set_status(
                 con, run.connection_id,
-                ConnectionStatus.FAILED if failed else ConnectionStatus.COMPLETED, self.clock(),
+                ConnectionStatus.FAILED if status is RunStatus.FAILED else ConnectionStatus.COMPLETED,
+                self.clock(),
             )  # fmt: skip
             return run_store.get(con, run.id)
 
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
         """A whole run for a single file (CLI, upload, push)."""
         run = self.start_run(connection, trigger)
-        self.ingest_file(run, connection, received)
+        try:
+            self.ingest_file(run, connection, received)
+        except BaseException as exc:  # never leave a run In Progress behind a live process
+            self.finish_run(run, failed_reason=f"stopped: {type(exc).__name__}: {exc}")
+            raise
         return self.finish_run(run)
 
     def ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from connectbatch import csvparse, csvplan, ingest, lifecycle, results, schemas, validation
+from connectbatch import collect, csvparse, csvplan, ingest, lifecycle, results, schemas, validation
 from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.models import (
     Action,
@@ -349,6 +349,16 @@ class Services:
 
     def results_files(self, name_or_id: str | int) -> list[Path]:
         return results.list_files(self.settings.outbound, self.connection(name_or_id).id)
+
+    def pull(self, name_or_id: str | int, trigger: str = "manual") -> Run:
+        """Run now: one pull from the partner's server or mailbox."""
+        connection = self._inbound(name_or_id)
+        if connection.methodology is not Methodology.PULL:
+            raise InvalidInputError(
+                "connection",
+                f"{connection.name!r} is push: files arrive on their own, there is nothing to pull",
+            )
+        return collect.pull(self.ingestor, self.box, connection, trigger)
 
     def retry(self, run_id: int) -> Run:
         self._connection_of_run(run_id)

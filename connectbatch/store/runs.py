@@ -96,11 +96,12 @@ def record_file(
     remote_path: str | None = None,
     mtime: dt.datetime | None = None,
     state: str = "fetched",
+    message: str | None = None,
 ) -> FileRecord:
     row = con.execute(
-        "INSERT INTO files (connection_id, run_id, name, remote_path, source, size, mtime, sha256, state) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [connection_id, run_id, name, remote_path, source, size, mtime, sha256, state],
+        "INSERT INTO files (connection_id, run_id, name, remote_path, source, size, mtime, sha256, state, "
+        "message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [connection_id, run_id, name, remote_path, source, size, mtime, sha256, state, message],
     ).fetchone()
     assert row is not None
     return get_file(con, int(row[0]))
@@ -131,6 +132,25 @@ def loaded_file_with_hash(
         con,
         "WHERE connection_id = ? AND sha256 = ? AND state IN ('loaded', 'quarantined') ORDER BY id LIMIT 1",
         [connection_id, sha256],
+    )
+    return found[0] if found else None
+
+
+def taken_before(
+    con: duckdb.DuckDBPyConnection,
+    connection_id: int,
+    remote_path: str,
+    size: int | None,
+    mtime: dt.datetime | None,
+) -> FileRecord | None:
+    """A file with this remote path, size and time that an earlier run settled: loaded,
+    a duplicate, quarantined, or rejected as a whole (the same bytes would fail again)."""
+    found = _files(
+        con,
+        "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
+        "AND mtime IS NOT DISTINCT FROM ? AND state IN ('loaded', 'duplicate', 'quarantined', 'rejected') "
+        "ORDER BY id LIMIT 1",
+        [connection_id, remote_path, size, mtime],
     )
     return found[0] if found else None
 

@@ -75,6 +75,7 @@ def old_enough(remote: RemoteFile, min_age_seconds: int, now: dt.datetime) -> bo
 
 
 TransportFactory = Callable[[Endpoint], Transport]
+Opener = Callable[[str, Endpoint], Transport]  # (method, endpoint) -> transport
 _REGISTRY: dict[str, TransportFactory] = {}
 
 

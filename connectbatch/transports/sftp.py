@@ -52,6 +52,11 @@ from connectbatch.errors import TransportError
 from connectbatch.transports.base import Endpoint, RemoteFile, matches, register
 
 log = logging.getLogger(__name__)
+# paramiko logs every failed handshake with a full traceback at ERROR; with no logging set up
+# Python's last-resort handler would print those to stderr. We report failures as
+# TransportError, so paramiko's own log goes under ours and shows only where logging is set up.
+PARAMIKO_LOG = f"{__name__}.paramiko"
+logging.getLogger(PARAMIKO_LOG).addHandler(logging.NullHandler())
 
 DEFAULT_PORT = 22
 KEEPALIVE_SECONDS = 30
@@ -154,11 +159,15 @@ def parse_host_key(text: str) -> tuple[str, bytes]:
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.DOTALL)
 _OPENSSH_MAGIC = b"openssh-key-v1\x00"
+_SUPPORTED_CURVES = ("secp256r1", "secp384r1", "secp521r1")  # what SSH calls nistp256/384/521
+_NEEDS_PASSPHRASE = "the private key is protected by a passphrase: enter the passphrase with the key"
+_WRONG_PASSPHRASE = "the private key could not be decrypted: the passphrase is wrong"
+_UNSUPPORTED = "unsupported private key type (supported: Ed25519, ECDSA, RSA)"
 
 
 def _normalise_key_text(text: str) -> str:
     """Undo what copy and paste does to key text: CRLF, escaped "\\n", a key squashed onto one
-    line by a single-line input (body re-wrapped at 70 columns, which both parsers accept)."""
+    line by a single-line input (body re-wrapped at 70 columns, which every parser accepts)."""
     text = text.strip().replace("\r\n", "\n").replace("\r", "\n")
     if "\n" not in text and "\\n" in text:
         text = text.replace("\\n", "\n")
@@ -174,8 +183,8 @@ def _normalise_key_text(text: str) -> str:
 
 
 def _openssh_key_info(body: str) -> tuple[str, bool]:
-    """(key type, encrypted?) from an OpenSSH-format key without decrypting it: the format
-    stores the public key and the cipher name in the clear."""
+    """(key type, encrypted?) of an OpenSSH-format key without decrypting it: the format keeps
+    the public key and the cipher name in the clear."""
     data = base64.b64decode("".join(body.split()))
     if not data.startswith(_OPENSSH_MAGIC):
         raise ValueError("not an OpenSSH private key")
@@ -185,20 +194,13 @@ def _openssh_key_info(body: str) -> tuple[str, bool]:
         (length,) = struct.unpack_from(">I", data, offset)
         fields.append(data[offset + 4 : offset + 4 + length])
         offset += 4 + length
-    offset += 4  # number of keys
-    offset += 4  # length of the public key blob
+    offset += 8  # number of keys, length of the public key blob
     (type_length,) = struct.unpack_from(">I", data, offset)
     key_type = data[offset + 4 : offset + 4 + type_length].decode("ascii")
     return key_type, fields[0] != b"none"
 
 
-def _key_classes_for(key_type: str) -> list[type[paramiko.PKey]]:
-    if key_type == "ssh-ed25519":
-        return [paramiko.Ed25519Key]
-    if key_type.startswith("ecdsa-sha2-"):
-        return [paramiko.ECDSAKey]
-    if key_type == "ssh-rsa":
-        return [paramiko.RSAKey]
+def _check_key_type(key_type: str) -> None:
     if key_type == "ssh-dss":
         raise TransportError(
             "DSA private keys are not supported (OpenSSH has dropped them too): "
@@ -209,16 +211,25 @@ def _key_classes_for(key_type: str) -> list[type[paramiko.PKey]]:
             "hardware security-key (FIDO, sk-...) private keys cannot be used for unattended "
             "pulls: use an Ed25519, ECDSA or RSA key"
         )
-    raise TransportError(f"unsupported private key type {key_type!r}")
+    if key_type not in ("ssh-ed25519", "ssh-rsa") and not key_type.startswith("ecdsa-sha2-"):
+        raise TransportError(f"unsupported private key type {key_type!r}")
 
 
 def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
-    """Parse private key text (OpenSSH new format, or legacy PEM / PKCS#8) into a paramiko key.
+    """Private key text (OpenSSH new format, legacy PEM "BEGIN RSA/EC PRIVATE KEY", or PKCS#8),
+    optionally passphrase-protected -> the matching paramiko key (RSAKey, ECDSAKey, Ed25519Key).
 
-    The key type is read from the unencrypted part of the key first so that exactly one
-    paramiko PKey class decrypts it (bcrypt rounds cost ~0.1 s each try) and a wrong
-    passphrase is reported as such rather than as "unsupported key". If the type cannot be
-    told, each PKey class is tried in turn."""
+    Why cryptography decrypts and paramiko only wraps the result: paramiko's own OpenSSH-format
+    reader throws the key away when the key block needs no padding and ends in a zero byte
+    (an RSA or ECDSA key with an empty comment, one in eight of them), reports that as "Invalid
+    key curve identifier", and cannot tell a wrong passphrase from a wrong key type.
+    cryptography reads every format here, decrypts once (bcrypt rounds cost ~0.1 s), and says
+    whether the passphrase was missing or wrong. Whether a key is encrypted, and the type of
+    an OpenSSH key, are read from the key's clear-text header first, so the messages are exact.
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     if "PuTTY-User-Key-File" in text:
         raise TransportError(
             "PuTTY .ppk keys are not supported: convert it to OpenSSH format "
@@ -233,78 +244,65 @@ def load_private_key(text: str, passphrase: str | None = None) -> paramiko.PKey:
             "'-----BEGIN OPENSSH PRIVATE KEY-----' (or RSA / EC / PRIVATE KEY)"
         )
     label, body = match.group(1), match.group(2)
-    encrypted = "ENCRYPTED" in label or "Proc-Type: 4,ENCRYPTED" in body
-    classes: list[type[paramiko.PKey]] = [paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey]
     if label == "OPENSSH PRIVATE KEY":
         try:
             key_type, encrypted = _openssh_key_info(body)
         except (ValueError, struct.error, binascii.Error, UnicodeDecodeError) as exc:
             raise TransportError("the OpenSSH private key is damaged (cannot be decoded)") from exc
-        classes = _key_classes_for(key_type)
-    elif label == "RSA PRIVATE KEY":
-        classes = [paramiko.RSAKey]
-    elif label == "EC PRIVATE KEY":
-        classes = [paramiko.ECDSAKey]
+        _check_key_type(key_type)
     elif label == "DSA PRIVATE KEY":
-        _key_classes_for("ssh-dss")
-    elif label in ("PRIVATE KEY", "ENCRYPTED PRIVATE KEY"):
-        text, encrypted = _pkcs8_to_openssh(match.group(0), passphrase), False
-        passphrase = None
-        match = _PEM_BLOCK.search(text)
-        assert match is not None
-        classes = _key_classes_for(_openssh_key_info(match.group(2))[0])
+        _check_key_type("ssh-dss")
+    elif label in ("RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY", "ENCRYPTED PRIVATE KEY"):
+        encrypted = label == "ENCRYPTED PRIVATE KEY" or "Proc-Type: 4,ENCRYPTED" in body
     else:
         raise TransportError(f"unsupported private key format ({label})")
-
     if encrypted and not passphrase:
-        raise TransportError(
-            "the private key is protected by a passphrase: enter the passphrase with the key"
-        )
-    for cls in classes:
-        try:
-            return cls.from_private_key(io.StringIO(text), password=passphrase)
-        except paramiko.PasswordRequiredException as exc:
-            raise TransportError(
-                "the private key is protected by a passphrase: enter the passphrase with the key"
-            ) from exc
-        except (paramiko.SSHException, ValueError, TypeError, IndexError, struct.error) as exc:
-            log.debug("private key is not a %s: %s", cls.__name__, exc)
-    if encrypted:
-        raise TransportError("the private key could not be decrypted: the passphrase is wrong")
-    raise TransportError(
-        "the private key could not be read: it is damaged or of an unsupported type "
-        "(supported: Ed25519, ECDSA, RSA)"
-    )
+        raise TransportError(_NEEDS_PASSPHRASE)
 
-
-def _pkcs8_to_openssh(pem: str, passphrase: str | None) -> str:
-    """PKCS#8 ("BEGIN PRIVATE KEY", e.g. from openssl or a cloud console) is not read by
-    paramiko's key classes; cryptography converts it to the OpenSSH format they do read."""
-    from cryptography.hazmat.primitives import serialization
-
+    block = match.group(0).encode("ascii", "replace")
+    password = passphrase.encode("utf-8") if encrypted and passphrase else None
+    key: object
     try:
-        key = serialization.load_pem_private_key(
-            pem.encode("ascii"), password=passphrase.encode() if passphrase else None
-        )
-    except TypeError as exc:  # encrypted without passphrase, or the other way round
-        if passphrase:
-            return _pkcs8_to_openssh(pem, None)
-        raise TransportError(
-            "the private key is protected by a passphrase: enter the passphrase with the key"
-        ) from exc
-    except ValueError as exc:
-        if "ENCRYPTED" in pem.split("\n", 1)[0]:
-            raise TransportError("the private key could not be decrypted: the passphrase is wrong") from exc
+        if label == "OPENSSH PRIVATE KEY":
+            key = serialization.load_ssh_private_key(block, password)
+        else:
+            key = serialization.load_pem_private_key(block, password)
+    except UnsupportedAlgorithm as exc:
+        raise TransportError(_UNSUPPORTED) from exc
+    except (ValueError, TypeError) as exc:
+        if encrypted:
+            raise TransportError(_WRONG_PASSPHRASE) from exc
         raise TransportError("the private key could not be read: it is damaged") from exc
-    try:
-        openssh = key.private_bytes(  # type: ignore[union-attr]
+    return _paramiko_key(key)
+
+
+def _paramiko_key(key: object) -> paramiko.PKey:
+    """Wrap a cryptography private key in paramiko's class for its type."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
+
+    if isinstance(key, rsa.RSAPrivateKey):
+        return paramiko.RSAKey(key=key)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.name not in _SUPPORTED_CURVES:
+            raise TransportError(
+                f"ECDSA keys on curve {key.curve.name} are not supported by SSH servers "
+                "(use nistp256, nistp384 or nistp521)"
+            )
+        return paramiko.ECDSAKey(vals=(key, key.public_key()))
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        # paramiko's Ed25519Key takes no key object; hand it the OpenSSH text it reads
+        # (unencrypted, in memory only). An Ed25519 block always needs padding, so the
+        # reader's padding bug cannot bite here.
+        text = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.OpenSSH,
             serialization.NoEncryption(),
-        )
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise TransportError("unsupported private key type (supported: Ed25519, ECDSA, RSA)") from exc
-    return openssh.decode("ascii")
+        ).decode("ascii")
+        return paramiko.Ed25519Key.from_private_key(io.StringIO(text))
+    if isinstance(key, dsa.DSAPrivateKey):
+        _check_key_type("ssh-dss")
+    raise TransportError(_UNSUPPORTED)
 
 
 # --- the transport -------------------------------------------------------------------------------
@@ -497,6 +495,7 @@ class SftpTransport:
             sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
         )
         self._transport = transport
+        transport.set_log_channel(PARAMIKO_LOG)
         transport.banner_timeout = self.timeout
         transport.handshake_timeout = self.timeout
         transport.auth_timeout = self.timeout
@@ -506,7 +505,11 @@ class SftpTransport:
         if self._pinned is not None:
             options.key_types = self._prefer(options.key_types, HOST_KEY_ALGORITHMS.get(self._pinned[0], ()))
         with self._errors("the SSH handshake"):
-            transport.start_client(timeout=self.timeout)
+            # The banner and handshake timeouts bound each step; the overall wait is a backstop.
+            # start_client returns silently when that wait runs out, hence the check after it.
+            transport.start_client(timeout=2 * self.timeout)
+            if not transport.is_active() or not transport.initial_kex_done:
+                raise TimeoutError("handshake")
         self.server_version = transport.remote_version
         self._check_host_key(transport.get_remote_server_key())
         self._authenticate(transport)

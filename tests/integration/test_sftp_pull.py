@@ -459,3 +459,24 @@ def test_delete_and_leave(sshd_server: Sshd, sftp_folder: Path, sftp: SftpTransp
         sftp.after_success(listed["keep.csv"], "archive", None)
     with pytest.raises(TransportError, match="unknown after-success action"):
         sftp.after_success(listed["keep.csv"], "shred", None)
+
+
+def test_openssh_keys_that_need_no_padding_load() -> None:
+    """paramiko's own reader drops such keys (empty comment, block a multiple of 8 bytes):
+    a P-256 key whose secret has its top bit clear is one."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    while True:
+        private = ec.generate_private_key(ec.SECP256R1())
+        if private.private_numbers().private_value < 2**255:
+            break
+    text = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public = private.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    key = load_private_key(text)
+    assert f"{key.get_name()} {key.get_base64()}".encode() == public
