@@ -85,7 +85,7 @@ class Scheduler:
 
     def next_run(self, connection_id: int) -> dt.datetime | None:
         job = self._scheduler.get_job(f"pull-{connection_id}")
-        return job.next_run_time if job is not None else None
+        return getattr(job, "next_run_time", None) if job is not None else None
 
     # ------------------------------------------------------------------ runs
 

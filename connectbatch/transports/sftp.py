@@ -347,6 +347,11 @@ class SftpTransport:
     def where(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def cipher(self) -> str | None:
+        """The negotiated cipher (server to client), for diagnostics and the benchmark."""
+        return self._transport.remote_cipher if self._transport is not None else None
+
     def list_files(self, folder: str, pattern: str) -> list[RemoteFile]:
         """Regular files directly in `folder` whose names match `pattern`, oldest first.
 

@@ -13,20 +13,31 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sshd import TEST_PASSWORD, Sshd, free_port
 
 from connectbatch.errors import TransportError
 from connectbatch.transports.base import Endpoint, RemoteFile, old_enough, open_transport
 from connectbatch.transports.sftp import HostKeyChangedError, SftpTransport, load_private_key
 
+if TYPE_CHECKING:
+    from sshd import Sshd
+
+# The sshd fixtures (tests/integration/sshd.py). Imported only this way, so that pytest loads
+# the module once, as a plugin.
 pytest_plugins = ["sshd"]
 
 NOW = dt.datetime.now(dt.UTC)
 LEAKY_WORDS = ("Traceback", "Errno", "Exception", "paramiko", "<class", "SSHException")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def endpoint(server: Sshd, **fields: object) -> Endpoint:
@@ -231,7 +242,7 @@ def test_a_200_mb_file_arrives_intact(
 
 def test_password_login_through_the_registry(sshd_server: Sshd, sftp_folder: Path) -> None:
     sshd_server.put(sftp_folder, "a.csv", b"1")
-    transport = open_transport("sftp", endpoint(sshd_server, password=TEST_PASSWORD))
+    transport = open_transport("sftp", endpoint(sshd_server, password=sshd_server.password))
     try:
         assert isinstance(transport, SftpTransport)
         assert [r.name for r in transport.list_files(str(sftp_folder), "*.csv")] == ["a.csv"]
@@ -322,7 +333,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(sshd_server: Sshd)
     secret = "hunter2-not-it"
     with pytest.raises(TransportError) as caught:
         SftpTransport(endpoint(sshd_server, password=secret))
-    text = assert_readable(caught.value, secret, TEST_PASSWORD)
+    text = assert_readable(caught.value, secret, sshd_server.password)
     assert f"127.0.0.1:{sshd_server.port}" in text
     assert "wrong user name or password" in text
 

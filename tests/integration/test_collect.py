@@ -1,0 +1,177 @@
+"""Pull runs end to end: a real FTP server, the real pipeline, a real DuckDB file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+
+import pytest
+from helpers import call_csv
+
+import ftpd
+from connectbatch.errors import RunInProgressError
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.scheduler import Scheduler
+from connectbatch.services import CredentialInput, Services
+from connectbatch.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ftpd.FtpServer]:
+    if ftpd.vsftpd_unavailable() is None:
+        with ftpd.vsftpd() as found:
+            yield found
+    else:  # not root: pyftpdlib is a real server too
+        with ftpd.pyftpdlib_server(mlsd=True) as found:
+            yield found
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def services(settings: Settings, clock: Clock) -> Services:
+    return Services(settings, clock=clock)
+
+
+def pull_connection(
+    services: Services, server: ftpd.FtpServer, folder: str, password: str | None = None, **attrs: object
+) -> Connection:
+    draft = Connection(
+        "Partner FTP", "call_conversions", Direction.INBOUND, Method.FTP, Methodology.PULL,
+        host=server.host, port=server.port, folder=folder, pattern="Calls_202?_*.csv",
+        **attrs,  # type: ignore[arg-type]
+    )  # fmt: skip
+    login = CredentialInput("partner", server.username, password or server.password)
+    created, provisioned = services.create_connection(draft, login)
+    assert provisioned is None  # we log in to theirs: nothing is provisioned
+    return created
+
+
+def states(services: Services, run_id: int) -> dict[str, tuple[str, str | None]]:
+    return {f.name: (f.state, f.message) for f in services.run_files(run_id)}
+
+
+def test_pull_takes_matching_finished_files_once_and_archives_them(
+    services: Services, server: ftpd.FtpServer
+) -> None:
+    folder = server.mkdir("/collect-a")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    server.put(f"{folder}/Calls_2026_w1.csv", call_csv(5, prefix="w1"), old)
+    server.put(f"{folder}/Calls_2026_w2.csv.part", call_csv(5, prefix="w2"), old)
+    server.put(f"{folder}/Clicks_2026_w1.csv", b"not ours", old)
+    pull_connection(services, server, folder, after_success="archive", archive_folder=f"{folder}/done")
+
+    run = services.pull("Partner FTP")
+
+    assert run.status is RunStatus.COMPLETED
+    assert (run.files_seen, run.files_loaded, run.rows_accepted, run.actions_created) == (1, 1, 5, 5)
+    assert states(services, run.id) == {"Calls_2026_w1.csv": ("loaded", None)}
+    assert not server.local(f"{folder}/Calls_2026_w1.csv").exists()
+    assert server.local(f"{folder}/done/Calls_2026_w1.csv").exists()
+    assert server.local(f"{folder}/Calls_2026_w2.csv.part").exists()  # still being written: untouched
+
+    again = services.pull("Partner FTP")
+    assert again.status is RunStatus.COMPLETED
+    assert again.files_loaded == 0 and services.count_actions("Partner FTP") == 5
+
+
+def test_files_younger_than_the_minimum_age_wait_for_a_later_run(
+    services: Services, server: ftpd.FtpServer, clock: Clock
+) -> None:
+    folder = server.mkdir("/collect-b")
+    server.put(f"{folder}/Calls_2026_w3.csv", call_csv(3, prefix="w3"), clock.now - dt.timedelta(seconds=30))
+    pull_connection(services, server, folder, min_age_seconds=300)
+
+    first = services.pull("Partner FTP")
+    state, message = states(services, first.id)["Calls_2026_w3.csv"]
+    assert state == "skipped" and "minimum age of 300 s" in (message or "")
+    assert services.count_actions("Partner FTP") == 0
+
+    clock.now += dt.timedelta(minutes=10)
+    second = services.pull("Partner FTP")
+    assert states(services, second.id)["Calls_2026_w3.csv"][0] == "loaded"
+    assert services.count_actions("Partner FTP") == 3
+
+
+def test_a_rejected_file_is_not_fetched_again_until_the_partner_replaces_it(
+    services: Services, server: ftpd.FtpServer
+) -> None:
+    folder = server.mkdir("/collect-c")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    server.put(f"{folder}/Calls_2026_bad.csv", b"Date,Caller\r\n2026-03-01,+1555\r\n", old)
+    pull_connection(services, server, folder)
+
+    first = services.pull("Partner FTP")
+    assert first.status is RunStatus.FAILED
+    assert "Calls_2026_bad.csv" in (first.reason or "") and "lacks required" in (first.reason or "")
+
+    second = services.pull("Partner FTP")
+    state, message = states(services, second.id)["Calls_2026_bad.csv"]
+    assert state == "skipped" and f"rejected in run {first.id}" in (message or "")
+
+    server.put(f"{folder}/Calls_2026_bad.csv", call_csv(2, prefix="fixed"), old + dt.timedelta(minutes=5))
+    third = services.pull("Partner FTP")
+    assert third.status is RunStatus.COMPLETED and third.rows_accepted == 2
+
+
+def test_a_wrong_password_fails_the_run_and_marks_the_credential(
+    services: Services, server: ftpd.FtpServer
+) -> None:
+    folder = server.mkdir("/collect-d")
+    pull_connection(services, server, folder, password="not-the-password-123")
+
+    run = services.pull("Partner FTP")
+
+    assert run.status is RunStatus.FAILED
+    assert "login" in (run.reason or "") and "not-the-password-123" not in (run.reason or "")
+    [credential] = services.credentials("Partner FTP")
+    assert credential.status == "Error" and credential.last_error
+    assert services.connection("Partner FTP").status.value == "Failed"
+
+
+def test_push_connections_have_nothing_to_pull(services: Services) -> None:
+    services.create_connection(
+        Connection("Pushed", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    with pytest.raises(ValueError, match="nothing to pull"):
+        services.pull("Pushed")
+
+
+def test_one_run_per_connection_at_a_time(services: Services, server: ftpd.FtpServer) -> None:
+    folder = server.mkdir("/collect-e")
+    connection = pull_connection(services, server, folder, schedule="*/5 * * * *")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_pull(c: Connection, trigger: str):  # type: ignore[no-untyped-def]
+        started.set()
+        release.wait(10)
+        return services.pull(c.id, trigger)
+
+    scheduler = Scheduler(services.connections, slow_pull, services.lock_actions)
+    scheduler.start()
+    try:
+        next_run = scheduler.next_run(connection.id)
+        assert next_run is not None and next_run.minute % 5 == 0  # the connection's cron
+        worker = threading.Thread(target=scheduler.run_now, args=(connection,))
+        worker.start()
+        assert started.wait(10)
+        with pytest.raises(RunInProgressError):
+            scheduler.run_now(connection)
+        release.set()
+        worker.join(20)
+        assert not scheduler.is_running(connection.id)
+    finally:
+        release.set()
+        scheduler.shutdown()
