@@ -76,7 +76,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def connectbatch_client(server: Sshd, key: ClientKey, remote: str, size: int) -> Client:
+def connectbatch_client(server: Sshd, key: ClientKey, remote: str, size: int, cipher: str | None) -> Client:
     from connectbatch.transports.base import Endpoint, RemoteFile
     from connectbatch.transports.sftp import SftpTransport
 
@@ -86,6 +86,7 @@ def connectbatch_client(server: Sshd, key: ClientKey, remote: str, size: int) ->
         username=server.user,
         private_key=key.private_text,
         host_key=server.host_keys["ed25519"],
+        options={"sftp_ciphers": cipher} if cipher else {},
     )
     client = Client("connectbatch", "ConnectBatch SftpTransport", lambda target: None)
 
@@ -100,7 +101,9 @@ def connectbatch_client(server: Sshd, key: ClientKey, remote: str, size: int) ->
     return client
 
 
-def sftp_command_client(server: Sshd, key: ClientKey, remote: str, workdir: Path) -> Client:
+def sftp_command_client(
+    server: Sshd, key: ClientKey, remote: str, workdir: Path, cipher: str | None
+) -> Client:
     sftp = shutil.which("sftp")
     if sftp is None:
         raise SystemExit("the `sftp` command is missing (Debian package openssh-client)")
@@ -119,6 +122,7 @@ def sftp_command_client(server: Sshd, key: ClientKey, remote: str, workdir: Path
                 str(key.path),
                 "-P",
                 str(server.port),
+                *(["-c", cipher] if cipher else []),
                 "-o",
                 "BatchMode=yes",
                 "-o",
@@ -135,7 +139,14 @@ def sftp_command_client(server: Sshd, key: ClientKey, remote: str, workdir: Path
         )
         return None
 
-    return Client("sftp", "OpenSSH `sftp -b` (defaults)", pull, note=version.split(",")[0])
+    if cipher is None:  # the client's first choice; our sshd offers all of OpenSSH's defaults
+        config = subprocess.run(["ssh", "-G", server.host], capture_output=True, text=True).stdout
+        lines = [line for line in config.splitlines() if line.startswith("ciphers ")]
+        cipher_note = lines[0].split()[1].split(",")[0] if lines else "default"
+    else:
+        cipher_note = cipher
+    label = f"OpenSSH `sftp -b -c {cipher}`" if cipher else "OpenSSH `sftp -b` (defaults)"
+    return Client("sftp", label, pull, note=f"cipher {cipher_note}; {version.split(',')[0]}")
 
 
 def paramiko_default_client(server: Sshd, key: ClientKey, remote: str) -> Client:
@@ -170,7 +181,9 @@ def paramiko_default_client(server: Sshd, key: ClientKey, remote: str) -> Client
     return client
 
 
-def run(size: int, repeat: int, clients_wanted: Sequence[str]) -> tuple[list[Client], dict[str, object]]:
+def run(
+    size: int, repeat: int, clients_wanted: Sequence[str], cipher: str | None = None
+) -> tuple[list[Client], dict[str, object]]:
     server = start_sshd()
     workdir = Path(tempfile.mkdtemp(prefix="cb-bench-sftp-"))
     try:
@@ -180,8 +193,8 @@ def run(size: int, repeat: int, clients_wanted: Sequence[str]) -> tuple[list[Cli
         expected = sha256(source)  # also warms the page cache for every client alike
         remote = str(source)
         every = {
-            "connectbatch": lambda: connectbatch_client(server, key, remote, size),
-            "sftp": lambda: sftp_command_client(server, key, remote, workdir),
+            "connectbatch": lambda: connectbatch_client(server, key, remote, size, cipher),
+            "sftp": lambda: sftp_command_client(server, key, remote, workdir, cipher),
             "paramiko": lambda: paramiko_default_client(server, key, remote),
         }
         clients = [every[name]() for name in clients_wanted]
@@ -273,6 +286,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="connectbatch,sftp,paramiko",
         help="comma-separated subset of connectbatch,sftp,paramiko",
     )
+    parser.add_argument(
+        "--cipher",
+        help="force this cipher on ConnectBatch and `sftp` (e.g. aes128-ctr); default: each "
+        "client's own preference",
+    )
     parser.add_argument("--json", action="store_true", help="also print one BENCH_RESULT json line")
     parser.add_argument("--output", type=Path, help="also write the Markdown table to this file")
     parser.add_argument(
@@ -295,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench_sftp: unknown client(s) {sorted(unknown)}", file=sys.stderr)
         return 2
     size = int(args.size_mb * 2**20)
-    clients, context = run(size, max(1, args.repeat), wanted)
+    clients, context = run(size, max(1, args.repeat), wanted, args.cipher)
     text, results = report(clients, context)
     print(text, end="")
     if args.json:

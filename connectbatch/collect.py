@@ -62,39 +62,44 @@ def pull(
     connection: Connection,
     trigger: str = "schedule",
     open_transport: base.Opener = base.open_transport,
-) -> Run:
-    """One pull run. Never raises for remote or file problems: they end up in the run."""
+    *,
+    endpoint: base.Endpoint | None = None,
+    quiet_when_empty: bool = False,
+) -> Run | None:
+    """One pull run. Never raises for remote or file problems: they end up in the run.
+
+    `endpoint` overrides the connection's own login (e-mail push reads our shared inbound
+    mailbox). With `quiet_when_empty` (frequent polling), nothing is recorded when there is
+    nothing to take or the server cannot be reached, so the history shows deliveries only.
+    """
     db = ingestor.db
-    run = ingestor.start_run(connection, trigger)
-    endpoint, credential_id = endpoint_for(db, box, connection)
+    credential_id: int | None = None
+    if endpoint is None:
+        endpoint, credential_id = endpoint_for(db, box, connection)
     transport: base.Transport | None = None
+    listing: list[base.RemoteFile] | None = None
+    if quiet_when_empty:
+        try:
+            transport = open_transport(connection.method.value, endpoint)
+            listing = transport.list_files(connection.folder or "", connection.pattern)
+        except TransportError as exc:
+            log.warning("poll failed: %s", exc, extra={"connection_id": connection.id})
+            if transport is not None:
+                transport.close()
+            return None
+        if not listing:
+            transport.close()
+            return None
+    run = ingestor.start_run(connection, trigger)
     incoming = Path(tempfile.mkdtemp(prefix=f"run{run.id}-", dir=_incoming(ingestor)))
     try:
-        transport = open_transport(connection.method.value, endpoint)
-        _remember_host_key(db, credential_id, endpoint, transport)
-        folder = connection.folder or ""
-        for remote in transport.list_files(folder, connection.pattern):
-            reason, settled = _skip_reason(db, ingestor, connection, remote)
-            if settled:
-                # Taken by an earlier run: tidy it up now (an e-mail is marked processed).
-                transport.after_success(remote, connection.after_success, connection.archive_folder)
-            if reason is not None:
-                with db.transaction() as con:
-                    run_store.record_file(
-                        con, connection_id=connection.id, run_id=run.id, name=remote.name,
-                        source=connection.method.value, size=remote.size or 0, sha256="",
-                        remote_path=remote.path, mtime=remote.mtime, state="skipped", message=reason,
-                    )  # fmt: skip
-                continue
-            target = incoming / "payload"
-            transport.fetch(remote, target)
-            record = ingestor.ingest_file(
-                run, connection,
-                ingest.Received(remote.name, target, connection.method.value, remote.path, remote.mtime),
-            )  # fmt: skip
-            target.unlink(missing_ok=True)
-            if record.state in DONE_STATES:
-                transport.after_success(remote, connection.after_success, connection.archive_folder)
+        if transport is None:
+            transport = open_transport(connection.method.value, endpoint)
+            _remember_host_key(db, credential_id, endpoint, transport)
+        if listing is None:
+            listing = transport.list_files(connection.folder or "", connection.pattern)
+        for remote in listing:
+            _take(ingestor, connection, run, transport, remote, incoming)
         _credential_ok(db, credential_id)
     except TransportError as exc:
         log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
@@ -109,6 +114,39 @@ def pull(
             transport.close()
         shutil.rmtree(incoming, ignore_errors=True)
     return ingestor.finish_run(run)
+
+
+def _take(
+    ingestor: ingest.Ingestor,
+    connection: Connection,
+    run: Run,
+    transport: base.Transport,
+    remote: base.RemoteFile,
+    incoming: Path,
+) -> None:
+    """Fetch and ingest one listed file, or record why it is not taken now."""
+    db = ingestor.db
+    reason, settled = _skip_reason(db, ingestor, connection, remote)
+    if settled:
+        # Taken by an earlier run: tidy it up now (an e-mail is marked processed).
+        transport.after_success(remote, connection.after_success, connection.archive_folder)
+    if reason is not None:
+        with db.transaction() as con:
+            run_store.record_file(
+                con, connection_id=connection.id, run_id=run.id, name=remote.name,
+                source=connection.method.value, size=remote.size or 0, sha256="",
+                remote_path=remote.path, mtime=remote.mtime, state="skipped", message=reason,
+            )  # fmt: skip
+        return
+    target = incoming / "payload"
+    transport.fetch(remote, target)
+    record = ingestor.ingest_file(
+        run, connection,
+        ingest.Received(remote.name, target, connection.method.value, remote.path, remote.mtime),
+    )  # fmt: skip
+    target.unlink(missing_ok=True)
+    if record.state in DONE_STATES:
+        transport.after_success(remote, connection.after_success, connection.archive_folder)
 
 
 def _incoming(ingestor: ingest.Ingestor) -> Path:

@@ -83,6 +83,17 @@ class Scheduler:
                 name=f"pull {c.name}",
             )  # fmt: skip
 
+    def add_interval(self, job: Callable[[], object], seconds: int, job_id: str) -> None:
+        """A recurring engine job (mailbox polling) that must never kill the scheduler."""
+
+        def guarded() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("job %s failed", job_id)
+
+        self._scheduler.add_job(guarded, IntervalTrigger(seconds=seconds), id=job_id, replace_existing=True)
+
     def next_run(self, connection_id: int) -> dt.datetime | None:
         job = self._scheduler.get_job(f"pull-{connection_id}")
         return getattr(job, "next_run_time", None) if job is not None else None

@@ -358,7 +358,9 @@ class Services:
                 "connection",
                 f"{connection.name!r} is push: files arrive on their own, there is nothing to pull",
             )
-        return collect.pull(self.ingestor, self.box, connection, trigger)
+        run = collect.pull(self.ingestor, self.box, connection, trigger)
+        assert run is not None  # only quiet polls return None
+        return run
 
     def retry(self, run_id: int) -> Run:
         self._connection_of_run(run_id)

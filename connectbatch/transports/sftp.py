@@ -506,7 +506,7 @@ class SftpTransport:
         transport.auth_timeout = self.timeout
         transport.channel_timeout = self.timeout
         options = transport.get_security_options()
-        options.ciphers = self._prefer(options.ciphers, PREFERRED_CIPHERS)
+        options.ciphers = self._ciphers(options.ciphers)
         if self._pinned is not None:
             options.key_types = self._prefer(options.key_types, HOST_KEY_ALGORITHMS.get(self._pinned[0], ()))
         with self._errors("the SSH handshake"):
@@ -527,6 +527,20 @@ class SftpTransport:
                 raise TransportError(f"the server at {self.where} refused an SFTP session")
             client.get_channel().settimeout(self.timeout)
         self._sftp = client
+
+    def _ciphers(self, available: tuple[str, ...]) -> tuple[str, ...]:
+        """Our preference order, or exactly the ciphers listed in the endpoint option
+        `sftp_ciphers` (comma-separated), for a server that needs a particular one."""
+        wanted = self.endpoint.options.get("sftp_ciphers", "")
+        if not wanted.strip():
+            return self._prefer(available, PREFERRED_CIPHERS)
+        names = tuple(name.strip() for name in wanted.split(",") if name.strip())
+        unknown = [name for name in names if name not in available]
+        if unknown:
+            raise TransportError(
+                f"unsupported SFTP cipher(s) {', '.join(unknown)} (available: {', '.join(available)})"
+            )
+        return names
 
     @staticmethod
     def _prefer(current: tuple[str, ...], first: tuple[str, ...]) -> tuple[str, ...]:
