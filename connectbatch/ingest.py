@@ -76,6 +76,8 @@ class Ingestor:
         self.settings = settings
         self.db = db
         self.clock = clock
+        # Called with each finished run (e-mailing results); failures are logged, not raised.
+        self.on_finished: list[Callable[[Run], None]] = []
 
     # ------------------------------------------------------------------ public
 
@@ -115,7 +117,13 @@ class Ingestor:
                 ConnectionStatus.FAILED if status is RunStatus.FAILED else ConnectionStatus.COMPLETED,
                 self.clock(),
             )  # fmt: skip
-            return run_store.get(con, run.id)
+            finished = run_store.get(con, run.id)
+        for hook in self.on_finished:
+            try:
+                hook(finished)
+            except Exception:
+                log.exception("run hook failed", extra={"run_id": run.id})
+        return finished
 
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
         """A whole run for a single file (CLI, upload, push)."""

@@ -17,7 +17,17 @@ from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from connectbatch import collect, csvparse, csvplan, ingest, lifecycle, results, schemas, validation
+from connectbatch import (
+    collect,
+    csvparse,
+    csvplan,
+    ingest,
+    lifecycle,
+    mailer,
+    results,
+    schemas,
+    validation,
+)
 from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.models import (
     Action,
@@ -87,6 +97,9 @@ class Services:
         self.clock = clock
         self.ingestor = ingest.Ingestor(self.settings, self.db, clock)
         self._box: SecretBox | None = None
+        self.smtp = mailer.SmtpSettings.from_env()
+        if self.smtp is not None:
+            self.ingestor.on_finished.append(self._email_results)
 
     @property
     def box(self) -> SecretBox:
@@ -97,6 +110,17 @@ class Services:
     def startup(self) -> list[int]:
         """Call once when a long-running process starts: fails runs a dead process left."""
         return self.ingestor.recover_interrupted()
+
+    def _email_results(self, run: Run) -> None:
+        """Send a finished inbound run's results to the return address of its main credential
+        (or of the connection)."""
+        if self.smtp is None:
+            return
+        with self.db.connect() as con:
+            connection = connection_store.get(con, run.connection_id)
+            creds = credential_store.of_connection(con, connection.id)
+        to = next((c.return_email for c in creds if c.is_main and c.return_email), None)
+        mailer.notify(self.smtp, to or connection.return_email, connection, run, self.settings.outbound)
 
     # ------------------------------------------------------------------ connections
 

@@ -363,6 +363,8 @@ class SftpTransport:
                 entries = self._client().listdir_attr(folder)
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
+                    if self._exists(self._client(), folder):  # OpenSSH says so for a file too
+                        raise TransportError(f"{folder} on host {self.host} is a file, not a folder") from exc
                     raise TransportError(f"folder {folder} does not exist on host {self.host}") from exc
                 if exc.errno == errno.EACCES:
                     raise TransportError(
@@ -394,27 +396,32 @@ class SftpTransport:
         path = remote.ref or remote.path
         target = Path(target)
         client = self._client()
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot write the downloaded file to {target}: {self._describe(exc)}"
+            ) from exc
         ok = False
         try:
-            with self._errors(f"downloading {path}"):
-                try:
-                    handle = client.open(path, "rb")
-                except OSError as exc:
-                    if exc.errno == errno.ENOENT:
-                        raise TransportError(
-                            f"file {path} does not exist on host {self.host} (any more)"
-                        ) from exc
-                    raise
-                try:
-                    size_hint = remote.size if remote.size is not None else handle.stat().st_size
-                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                with self._errors(f"downloading {path}"):
                     try:
-                        received = self._download(client, handle.handle, size_hint or 0, fd, path)
+                        handle = client.open(path, "rb")
+                    except OSError as exc:
+                        if exc.errno == errno.ENOENT:
+                            raise TransportError(
+                                f"file {path} does not exist on host {self.host} (any more)"
+                            ) from exc
+                        raise
+                    try:
+                        size = remote.size if remote.size is not None else handle.stat().st_size
+                        received = self._download(client, handle.handle, size or 0, fd, path)
                     finally:
-                        os.close(fd)
-                finally:
-                    with contextlib.suppress(Exception):
-                        handle.close()
+                        with contextlib.suppress(Exception):
+                            handle.close()
+            finally:
+                os.close(fd)
             if remote.size is not None and received != remote.size:
                 raise TransportError(
                     f"file {path} on host {self.host} changed while being fetched (listed "

@@ -6,10 +6,10 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 
+import ftpd
 import pytest
 from helpers import call_csv
 
-import ftpd
 from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.scheduler import Scheduler

@@ -178,13 +178,15 @@ def test_fetch_is_byte_exact_and_keeps_the_mtime(
     assert (tmp_path / "empty.csv").read_bytes() == b""
 
 
-def test_fetch_copes_with_a_server_that_answers_less_than_asked(
-    sshd_server: Sshd, sftp_folder: Path, tmp_path: Path
+@pytest.mark.parametrize("request_size", [1024 * 1024, 4096])
+def test_fetch_with_other_request_sizes(
+    sshd_server: Sshd, sftp_folder: Path, tmp_path: Path, request_size: int
 ) -> None:
     """1 MiB requests: OpenSSH answers at most 255 KiB, so every reply is short and the rest
-    must be asked for again, without holes or duplicates."""
+    must be asked for again, without holes or duplicates. 4 KiB: the most requests in flight
+    (as with a server that only takes small reads)."""
     source = sshd_server.put_large(sftp_folder, "big.csv", 5 * 1024 * 1024 + 123)
-    options = {"sftp_request_size": str(1024 * 1024)}
+    options = {"sftp_request_size": str(request_size)}
     with SftpTransport(endpoint(sshd_server, options=options)) as transport:
         (remote,) = transport.list_files(str(sftp_folder), "big.csv")
         transport.fetch(remote, tmp_path / "big.csv")
@@ -216,6 +218,38 @@ def test_fetch_of_a_vanished_file_is_a_clear_error(
     with pytest.raises(TransportError, match="does not exist") as caught:
         sftp.fetch(gone, tmp_path / "gone.csv")
     assert_readable(caught.value)
+
+
+def test_server_side_refusals_are_clear_and_the_session_survives(
+    sshd_server: Sshd, sftp_folder: Path, sftp: SftpTransport, tmp_path: Path
+) -> None:
+    sshd_server.put(sftp_folder, "a.csv", b"a")
+    secret = sshd_server.put(sftp_folder, "secret.csv", b"s")
+    os.chown(secret, 0, 0)
+    secret.chmod(0)
+    folder_named_csv = sftp_folder / "folder.csv"
+    folder_named_csv.mkdir()
+    listed = {remote.name: remote for remote in sftp.list_files(str(sftp_folder), "*.csv")}
+    assert sorted(listed) == ["a.csv", "secret.csv"]
+
+    with pytest.raises(TransportError, match="is a file, not a folder"):
+        sftp.list_files(f"{sftp_folder}/a.csv", "*")
+    with pytest.raises(TransportError, match="permission denied listing folder /root"):
+        sftp.list_files("/root", "*")
+    with pytest.raises(TransportError, match="permission denied") as caught:
+        sftp.fetch(listed["secret.csv"], tmp_path / "secret.csv")
+    assert_readable(caught.value)
+    # A read that fails after the transfer started (the server opens a folder, then cannot
+    # read it): the pipelined reader must leave a usable session behind.
+    as_file = RemoteFile("folder.csv", str(folder_named_csv), None, None, ref=str(folder_named_csv))
+    with pytest.raises(TransportError, match=r"reading .*folder\.csv failed") as caught:
+        sftp.fetch(as_file, tmp_path / "folder.csv")
+    assert_readable(caught.value)
+    assert not (tmp_path / "folder.csv").exists()
+    with pytest.raises(TransportError, match="permission denied"):
+        sftp.after_success(listed["a.csv"], "archive", "/root/archive")
+    sftp.fetch(listed["a.csv"], tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_bytes() == b"a"
 
 
 @pytest.mark.slow

@@ -1,0 +1,76 @@
+"""Returned results: a real SMTP server (aiosmtpd) on 127.0.0.1 receives them after a run."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+from collections.abc import Iterator
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from helpers import call_csv
+
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.services import Services
+from connectbatch.settings import Settings
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    handler = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CONNECTBATCH_SMTP_PORT", str(port))
+    monkeypatch.setenv("CONNECTBATCH_SMTP_FROM", "results@connectbatch.test")
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def test_results_are_emailed_to_the_return_address_after_a_run(inbox: Inbox, settings: Settings) -> None:
+    services = Services(settings)
+    services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   return_email="ops@acme.example")  # fmt: skip
+    )
+    data = call_csv(40, prefix="mail", overrides={1: {"CallDuration": "abc"}})  # 2.5% rejected
+
+    run = services.ingest_bytes("Acme", "calls.csv", data)
+
+    [message] = inbox.messages
+    assert message["To"] == "ops@acme.example"
+    assert f"run {run.id}" in message["Subject"] and "Completed" in message["Subject"]
+    body = message.get_body(("plain",))
+    assert body is not None and "39 accepted, 1 rejected" in body.get_content()
+    names = sorted(part.get_filename() or "" for part in message.iter_attachments())
+    assert names == [f"run{run.id}-file1-calls.csv.results.csv", f"run{run.id}-file1-calls.csv.summary.json"]
+    results = next(p for p in message.iter_attachments() if p.get_filename().endswith(".csv"))
+    content = results.get_content()
+    text = content if isinstance(content, str) else content.decode()
+    assert "REJECTED" in text and "CallDuration" in text
+
+
+def test_no_return_address_means_no_mail(inbox: Inbox, settings: Settings) -> None:
+    services = Services(settings)
+    services.create_connection(
+        Connection("Quiet", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    services.ingest_bytes("Quiet", "calls.csv", call_csv(2, prefix="quiet"))
+    assert inbox.messages == []
