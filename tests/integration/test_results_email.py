@@ -46,10 +46,11 @@ def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
 
 def test_results_are_emailed_to_the_return_address_after_a_run(inbox: Inbox, settings: Settings) -> None:
     services = Services(settings)
-    services.create_connection(
-        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
-                   return_email="ops@acme.example")  # fmt: skip
-    )
+    draft = Connection(
+        "Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        return_email="ops@acme.example",
+    )  # fmt: skip
+    services.create_connection(draft)
     data = call_csv(40, prefix="mail", overrides={1: {"CallDuration": "abc"}})  # 2.5% rejected
 
     run = services.ingest_bytes("Acme", "calls.csv", data)
