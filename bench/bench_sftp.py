@@ -186,6 +186,7 @@ def run(
 ) -> tuple[list[Client], dict[str, object]]:
     server = start_sshd()
     workdir = Path(tempfile.mkdtemp(prefix="cb-bench-sftp-"))
+    folder: Path | None = None
     try:
         key = server.client_key("ed25519")
         folder = server.make_folder("bench-")
@@ -222,6 +223,8 @@ def run(
         return clients, context
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if folder is not None:  # the served file lives in the test user's home
+            shutil.rmtree(folder, ignore_errors=True)
         server.stop()
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import os
 import random
 import sys
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from connectbatch import __version__, cli_pipeline, csvparse, schemas
+from connectbatch import __version__, cli_engine, cli_pipeline, csvparse, schemas
 from connectbatch.cli_pipeline import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
 from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.settings import Settings
@@ -251,8 +252,9 @@ COMMANDS: dict[str, Command] = {
     "parse": Command("parse a CSV file and report accepted rows and rejects", _configure_parse, _run_parse),
     "types": Command("list the data types", _configure_types, _run_types),
     "template": Command("print a data type's template CSV", _configure_template, _run_template),
-    "demo": Command("write a small demo call-conversion file", _configure_demo, _run_demo),
+    "demo": Command("load demo connections and runs, and write a sample file", _configure_demo, _run_demo),
     **cli_pipeline.COMMANDS,
+    **cli_engine.COMMANDS,
 }
 
 
@@ -278,9 +280,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_now_alias(argv: list[str]) -> list[str]:
+    """`connectbatch run N` (the issue's spelling) means `connectbatch pull N`, while
+    `connectbatch run show ID` keeps showing a run."""
+    if len(argv) >= 2 and argv[0] == "run" and argv[1] not in ("show", "-h", "--help"):
+        return ["pull", *argv[1:]]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    # Problems reach the user as the command's own output; logs (which may carry
+    # tracebacks) only with CONNECTBATCH_DEBUG. `serve` sets up its own logging.
+    debug = bool(os.environ.get("CONNECTBATCH_DEBUG"))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.CRITICAL,
+        format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
+    )
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_run_now_alias(list(sys.argv[1:] if argv is None else argv)))
     except SystemExit as exc:  # usage errors, --help, --version: argparse has printed them
         return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_UNUSABLE
     try:

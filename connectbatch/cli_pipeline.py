@@ -1069,7 +1069,7 @@ COMMANDS: dict[str, Command] = {
     "ingest": Command("run one file through a connection's pipeline", _configure_ingest,
                       _run_ingest),
     "runs": Command("list the run history", _configure_runs, _run_runs),
-    "run": Command("show one run", _configure_run, _dispatch),
+    "run": Command("show one run (run show ID), or pull now (run N)", _configure_run, _dispatch),
     "rejects": Command("list a run's rejected rows", _configure_rejects, _run_rejects),
     "retry": Command("run a failed run's files again", _configure_retry, _run_retry),
     "actions": Command("list pending and past actions", _configure_actions, _run_actions),

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets as pysecrets
 import string
 from pathlib import Path
@@ -85,7 +86,15 @@ def new_username(connection_name: str) -> str:
 
 
 def redact(text: str, *secret_values: str | None) -> str:
-    for value in secret_values:
-        if value:
-            text = text.replace(value, "********")
+    """`text` with each secret replaced by ***, for messages built from server replies.
+
+    A very short secret is replaced only where it stands alone, so that a password like "p"
+    does not turn every "p" of the message into ***."""
+    for secret in secret_values:
+        if not secret:
+            continue
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
     return text

@@ -300,6 +300,40 @@ class Services:
                 return credential_store.of_connection(con, connection.id)[0], provisioned
             return self._store_remote(con, connection, given), None
 
+    def _credential(self, credential_id: int) -> Credential:
+        with self.db.connect() as con:
+            try:
+                return credential_store.get(con, credential_id)
+            except LookupError:
+                raise NotFoundError(f"there is no credential {credential_id}") from None
+
+    def make_main_credential(self, credential_id: int) -> Credential:
+        credential = self._credential(credential_id)
+        with self.db.transaction() as con:
+            credential_store.make_main(con, credential)
+            return credential_store.get(con, credential_id)
+
+    def delete_credential(self, credential_id: int) -> None:
+        """Delete one credential; a provisioned login stops working at once."""
+        credential = self._credential(credential_id)
+        with self.db.transaction() as con:
+            credential_store.delete(con, credential.id)
+            remaining = credential_store.of_connection(con, credential.connection_id)
+            if credential.is_main and remaining:
+                credential_store.make_main(con, remaining[0])
+
+    def accept_host_key(self, name_or_id: str | int) -> Credential:
+        """A person checked the server's new host key: forget the pinned one, so the next
+        run pins whatever the server presents (as after `ssh-keygen -R`)."""
+        connection = self.connection(name_or_id)
+        with self.db.transaction() as con:
+            found = credential_store.main_secret(con, connection.id)
+            if found is None:
+                raise NotFoundError(f"{connection.name!r} has no credential")
+            credential_store.set_host_key(con, found[0].id, None)
+            credential_store.set_status(con, found[0].id, "Active", None)
+            return credential_store.get(con, found[0].id)
+
     def inbound_address(self, connection: Connection) -> str:
         mailbox = os.environ.get("CONNECTBATCH_INBOUND_MAILBOX", "inbox@connectbatch.local")
         local, _, domain = mailbox.partition("@")

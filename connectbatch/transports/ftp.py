@@ -40,6 +40,7 @@ from pathlib import Path
 from types import TracebackType
 
 from connectbatch.errors import TransportError
+from connectbatch.secrets import redact
 from connectbatch.transports.base import Endpoint, RemoteFile, matches, register
 
 DEFAULT_PORT = 21
@@ -481,10 +482,7 @@ class FtpTransport:
             message = f"{self._where()}: {problem} ({command}: {detail})"
         else:
             message = f"{self._where()}: {command} failed: {detail}"
-        password = self._endpoint.password
-        if password:
-            message = message.replace(password, "***")
-        return TransportError(message)
+        return TransportError(redact(message, self._endpoint.password))
 
 
 def _detail(exc: BaseException, timeout: float) -> str:

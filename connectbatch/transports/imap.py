@@ -79,6 +79,7 @@ from imap_tools import (
 )
 
 from connectbatch.errors import ConfigurationError, TransportError
+from connectbatch.secrets import redact
 from connectbatch.transports.base import Endpoint, RemoteFile, matches, register
 
 DEFAULT_FOLDER: Final = "INBOX"
@@ -808,14 +809,7 @@ def _message_date(message: MailMessage) -> dt.datetime | None:
 
 
 def _scrub(text: str, secret: str | None) -> str:
-    """`text` with the password replaced by ***. Only server and library text can carry it
-    (our own wording never does). A very short password is replaced only where it stands
-    alone, so that a password like "p" does not turn every "p" of the message into ***."""
-    if not secret:
-        return text
-    if len(secret) >= 4:
-        return text.replace(secret, "***")
-    return re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "***", text)
+    return redact(text, secret)
 
 
 def _reason(exc: BaseException, timeout: float) -> str:

@@ -117,9 +117,6 @@ class HostKeyChangedError(TransportError):
         self.presented_fingerprint = presented_fingerprint
         self.presented_key = presented_key
 
-    def __str__(self) -> str:  # OSError would print its args tuple
-        return str(self.args[0]) if self.args else ""
-
 
 # --- host keys -----------------------------------------------------------------------------------
 
@@ -132,8 +129,8 @@ def fingerprint(key_blob: bytes) -> str:
 
 
 def parse_host_key(text: str) -> tuple[str, bytes]:
-    """ "<type> <base64>" (a comment after it, or a known_hosts host field before it, is
-    tolerated) -> (type, key blob). The blob must declare the same type it is filed under."""
+    """A pinned key as "<type> <base64>" -> (type, key blob). A comment after it, or a
+    known_hosts host field before it, is tolerated; the blob must declare the same type."""
     words = text.split()
     for index, word in enumerate(words[:-1]):
         if word in HOST_KEY_ALGORITHMS or word.startswith(("ssh-", "ecdsa-", "sk-")):
@@ -610,7 +607,7 @@ class SftpTransport:
                 f"(it allows: {', '.join(exc.allowed_types) or 'nothing'})"
             ) from exc
         except paramiko.AuthenticationException as exc:
-            also = " or private key" if self._pkey is not None else ""
+            also = " (the private key was refused too)" if self._pkey is not None else ""
             raise TransportError(
                 f"login to {self.where} failed for user {user!r}: wrong user name or password{also}"
             ) from exc
@@ -708,8 +705,12 @@ class SftpTransport:
     # --- the pipelined download ------------------------------------------------------------------
 
     def _request_size(self) -> int:
-        override = self.endpoint.options.get("sftp_request_size")
+        override = self.endpoint.options.get("sftp_request_size", "").strip()
         if override:
+            if not override.isdigit():
+                raise TransportError(
+                    f"the option sftp_request_size must be a number of bytes, got {override!r}"
+                )
             return max(MIN_REQUEST_SIZE, int(override))
         if (self.server_version or "").startswith("SSH-2.0-OpenSSH"):
             return OPENSSH_REQUEST_SIZE
@@ -815,11 +816,8 @@ class SftpTransport:
                                 retry.append((offset + size, asked - size))
                                 if size >= MIN_REQUEST_SIZE:
                                     request_size = min(request_size, size)
-                            elif size == 0:
-                                raise TransportError(
-                                    f"SFTP {self.where}: the server returned no data "
-                                    f"for {path} without reporting end of file"
-                                )
+                            elif size == 0:  # some servers answer EOF this way
+                                eof_at = offset if eof_at is None else min(eof_at, offset)
                         elif kind == CMD_STATUS:
                             (code,) = struct.unpack_from(">I", buffer, position + 9)
                             if code != SFTP_EOF:

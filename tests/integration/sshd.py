@@ -150,14 +150,16 @@ class Sshd:
         """Drop a file into `folder` as if the partner had uploaded it, with the given
         modification time (a datetime, tz-aware or UTC-naive, or a Unix timestamp)."""
         path = folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True)
+            self.chown(path.parent)
         path.write_bytes(data)
         self.chown(path)
         if mtime is not None:
             set_mtime(path, mtime)
         return path
 
-    def put_large(self, folder: Path, name: str, size: int) -> Path:
+    def put_large(self, folder: Path, name: str, size: int, mtime: dt.datetime | float | None = None) -> Path:
         """A `size`-byte file of random (incompressible) bytes, written in 1 MiB blocks so that
         a 200 MB file costs well under a second and little memory."""
         path = folder / name
@@ -168,6 +170,8 @@ class Sshd:
                 handle.write(block)
                 remaining -= len(block)
         self.chown(path)
+        if mtime is not None:
+            set_mtime(path, mtime)
         return path
 
     def chown(self, path: Path) -> None:
@@ -201,30 +205,35 @@ def set_mtime(path: Path, mtime: dt.datetime | float) -> None:
     os.utime(path, (stamp, stamp))
 
 
-def _run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
+def _run(command: list[str], stdin_text: str | None = None) -> None:
+    result = subprocess.run(command, input=stdin_text, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SshdError(
             f"{' '.join(command[:3])} ... failed ({result.returncode}): "
             f"{(result.stderr or result.stdout).strip()}"
         )
-    return result  # type: ignore[no-any-return]
 
 
 def ensure_openssh() -> None:
     """Install OpenSSH's server and client if missing, through the repository's script (a no-op
-    when they are installed; it runs apt-get only when something is missing)."""
+    when they are installed; it runs apt-get only when something is missing). Other sessions
+    may hold apt's lock for a while, so a lock failure is retried for about a minute."""
     if SSHD_BINARY.exists() and shutil.which("ssh-keygen") and shutil.which("sftp"):
         return
-    result = subprocess.run(
-        ["bash", "scripts/ensure-debian-packages.sh", *DEBIAN_PACKAGES],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not SSHD_BINARY.exists():
-        raise SshdError(f"could not install {' '.join(DEBIAN_PACKAGES)}: {result.stderr.strip()[-2000:]}")
+    for attempt in range(12):
+        result = subprocess.run(
+            ["bash", "scripts/ensure-debian-packages.sh", *DEBIAN_PACKAGES],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0 and SSHD_BINARY.exists():
+            return
+        if "lock" not in (result.stderr + result.stdout) or attempt == 11:
+            break
+        time.sleep(5)
+    raise SshdError(f"could not install {' '.join(DEBIAN_PACKAGES)}: {result.stderr.strip()[-2000:]}")
 
 
 def ensure_user(user: str = TEST_USER, password: str = TEST_PASSWORD) -> Path:
@@ -245,7 +254,7 @@ def ensure_user(user: str = TEST_USER, password: str = TEST_PASSWORD) -> Path:
             entry = pwd.getpwnam(user)
         except KeyError as exc:
             raise SshdError(f"could not create the test user {user!r} (are we root?)") from exc
-    _run(["chpasswd"], input=f"{user}:{password}\n")
+    _run(["chpasswd"], stdin_text=f"{user}:{password}\n")
     # A locked or expired account would make sshd refuse the password with no useful message.
     subprocess.run(["usermod", "--unlock", "--expiredate", "", user], capture_output=True)
     home = Path(entry.pw_dir)

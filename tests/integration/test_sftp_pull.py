@@ -163,10 +163,9 @@ def test_fetch_is_byte_exact_and_keeps_the_mtime(
     sshd_server: Sshd, sftp_folder: Path, sftp: SftpTransport, tmp_path: Path
 ) -> None:
     stamp = NOW - dt.timedelta(hours=3)
-    source = sshd_server.put_large(sftp_folder, "Conversions_2024_01.csv", 3_000_017)
+    source = sshd_server.put_large(sftp_folder, "Conversions_2024_01.csv", 3_000_017, stamp)
     source_sha = sha256(source)
     sshd_server.put(sftp_folder, "empty.csv", b"", stamp)
-    os.utime(source, (stamp.timestamp(), stamp.timestamp()))
     listed = {remote.name: remote for remote in sftp.list_files(str(sftp_folder), "*.csv")}
 
     target = tmp_path / "download.csv"
