@@ -53,7 +53,12 @@ class Engine:
     def __init__(self, services: Services, mailbox: MailboxSettings | None = None) -> None:
         self.services = services
         self.mailbox = mailbox
-        self.scheduler = Scheduler(services.connections, self._pull, services.lock_actions)
+        self.scheduler = Scheduler(
+            services.connections,
+            self._pull,
+            services.lock_actions,
+            export=lambda c, start, end: services.export(c.id, start, end),
+        )
         self.servers: list[object] = []
         self._started = False
         self._lock = threading.Lock()

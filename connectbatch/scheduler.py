@@ -38,9 +38,12 @@ class Scheduler:
         pull: Callable[[Connection, str], Run],
         lock: Callable[[], int],
         retry_delays: tuple[int, ...] = RETRY_DELAYS,
+        export: Callable[[Connection, dt.datetime, dt.datetime], object] | None = None,
     ) -> None:
         self._connections = connections
         self._pull = pull
+        self._export = export
+        self._last_export: dict[int, dt.datetime] = {}
         self._lock_actions = lock
         self._retry_delays = retry_delays
         self._scheduler = BackgroundScheduler(
@@ -66,22 +69,25 @@ class Scheduler:
 
     def sync(self) -> None:
         """Make the jobs match the connections' schedules (after a create, edit, delete)."""
-        wanted: dict[str, Connection] = {}
+        wanted: dict[str, tuple[Connection, Callable[..., None], list[object]]] = {}
         for c in self._connections():
-            if c.schedule and c.direction is Direction.INBOUND and c.methodology is Methodology.PULL:
-                wanted[f"pull-{c.id}"] = c
+            if not c.schedule:
+                continue
+            if c.direction is Direction.INBOUND and c.methodology is Methodology.PULL:
+                wanted[f"pull-{c.id}"] = (c, self._scheduled, [c.id, 0])
+            elif c.direction is Direction.OUTBOUND and self._export is not None:
+                wanted[f"export-{c.id}"] = (c, self._scheduled_export, [c.id])
         for job in self._scheduler.get_jobs():
-            if job.id.startswith("pull-") and job.id not in wanted:
+            if job.id.startswith(("pull-", "export-")) and job.id not in wanted:
                 job.remove()
-        for job_id, c in wanted.items():
+        for job_id, (c, func, args) in wanted.items():
             trigger = CronTrigger.from_crontab(c.schedule or "", timezone=dt.UTC)
             existing = self._scheduler.get_job(job_id)
             if existing is not None and str(existing.trigger) == str(trigger):
                 continue
             self._scheduler.add_job(
-                self._scheduled, trigger, args=[c.id, 0], id=job_id, replace_existing=True,
-                name=f"pull {c.name}",
-            )  # fmt: skip
+                func, trigger, args=args, id=job_id, replace_existing=True, name=f"{job_id} {c.name}"
+            )
 
     def add_interval(self, job: Callable[[], object], seconds: int, job_id: str) -> None:
         """A recurring engine job (mailbox polling) that must never kill the scheduler."""
@@ -131,6 +137,19 @@ class Scheduler:
                 self._scheduled, DateTrigger(when), args=[connection_id, attempt + 1],
                 id=f"retry-{connection_id}", replace_existing=True,
             )  # fmt: skip
+
+    def _scheduled_export(self, connection_id: int) -> None:
+        """Export what arrived since the previous export (the first one: the last day)."""
+        connection = next((c for c in self._connections() if c.id == connection_id), None)
+        if connection is None or self._export is None:
+            return
+        end = dt.datetime.now(dt.UTC)
+        start = self._last_export.get(connection_id, end - dt.timedelta(days=1))
+        try:
+            self._export(connection, start, end)
+            self._last_export[connection_id] = end
+        except Exception:
+            log.exception("scheduled export failed", extra={"connection_id": connection_id})
 
     def _lock_job(self) -> None:
         try:

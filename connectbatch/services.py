@@ -43,7 +43,7 @@ from connectbatch.models import (
 )
 from connectbatch.secrets import SecretBox, hash_password, new_password, new_username
 from connectbatch.settings import Settings
-from connectbatch.store import Database
+from connectbatch.store import Database, exports
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
@@ -419,6 +419,23 @@ class Services:
         run = collect.pull(self.ingestor, self.box, connection, trigger)
         assert run is not None  # only quiet polls return None
         return run
+
+    def export(self, name_or_id: str | int, start: dt.datetime, end: dt.datetime) -> Path:
+        """Write the connection's data type for [start, end) as CSV into its outbound folder,
+        where its "Pull from us" login collects it."""
+        connection = self.connection(name_or_id)
+        if connection.direction is not Direction.OUTBOUND:
+            raise InvalidInputError(
+                "connection", f"{connection.name!r} is inbound; exports go to outbound connections"
+            )
+        if end <= start:
+            raise InvalidInputError("end", "must be after the start")
+        folder = self.settings.outbound / str(connection.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"export-{connection.data_type}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
+        with self.db.connect() as con:
+            exports.export_csv(con, connection.data_type, start, end, target)
+        return target
 
     def retry(self, run_id: int) -> Run:
         self._connection_of_run(run_id)
