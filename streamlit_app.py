@@ -6,7 +6,7 @@ in pages/. Run it with `make run` (or `streamlit run streamlit_app.py`).
 
 import streamlit as st
 
-from connectbatch import __version__
+from connectbatch import __version__, webapp
 
 st.set_page_config(page_title="ConnectBatch", page_icon=":material/inbox:", layout="wide")
 
@@ -23,6 +23,9 @@ PAGES = {
 }
 
 page = st.navigation(PAGES)
+_engine, problem = webapp.engine()
 with st.sidebar:
     st.caption(f"ConnectBatch {__version__}")
+    if problem:
+        st.warning(problem)
 page.run()

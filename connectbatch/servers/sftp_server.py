@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hmac
 import logging
 import os
 import posixpath
@@ -59,25 +58,30 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import paramiko
-from paramiko.sftp import (
-    CMD_DATA,
-    CMD_INIT,
-    CMD_READ,
-    CMD_STATUS,
-    CMD_VERSION,
-    CMD_WRITE,
-    SFTP_BAD_MESSAGE,
-    SFTP_DESC,
-    SFTP_EOF,
-    SFTP_FAILURE,
-    SFTP_NO_SUCH_FILE,
-    SFTP_OK,
-    SFTP_OP_UNSUPPORTED,
-    SFTP_PERMISSION_DENIED,
-)
+from paramiko import sftp as _sftp
 
 from connectbatch.servers.gateway import IN_FLIGHT_SUFFIXES, Account
 from connectbatch.transports.sftp import fingerprint
+
+# paramiko is untyped: its protocol constants, typed once here.
+CMD_DATA: int = _sftp.CMD_DATA
+CMD_INIT: int = _sftp.CMD_INIT
+CMD_READ: int = _sftp.CMD_READ
+CMD_STATUS: int = _sftp.CMD_STATUS
+CMD_VERSION: int = _sftp.CMD_VERSION
+CMD_WRITE: int = _sftp.CMD_WRITE
+SFTP_OK: int = _sftp.SFTP_OK
+SFTP_EOF: int = _sftp.SFTP_EOF
+SFTP_NO_SUCH_FILE: int = _sftp.SFTP_NO_SUCH_FILE
+SFTP_PERMISSION_DENIED: int = _sftp.SFTP_PERMISSION_DENIED
+SFTP_FAILURE: int = _sftp.SFTP_FAILURE
+SFTP_BAD_MESSAGE: int = _sftp.SFTP_BAD_MESSAGE
+SFTP_OP_UNSUPPORTED: int = _sftp.SFTP_OP_UNSUPPORTED
+SFTP_DESC: list[str] = list(_sftp.SFTP_DESC)
+AUTH_SUCCESSFUL: int = paramiko.AUTH_SUCCESSFUL
+AUTH_FAILED: int = paramiko.AUTH_FAILED
+OPEN_SUCCEEDED: int = paramiko.OPEN_SUCCEEDED
+OPEN_REFUSED: int = paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 log = logging.getLogger("connectbatch.servers.sftp")
 # paramiko logs every failed handshake (port scanners, health checks) with a traceback at ERROR.
@@ -250,16 +254,16 @@ class _Login(paramiko.ServerInterface):  # type: ignore[misc]
         return "password"
 
     def check_auth_none(self, username: str) -> int:
-        return paramiko.AUTH_FAILED
+        return AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        return paramiko.AUTH_FAILED
+        return AUTH_FAILED
 
     def check_auth_password(self, username: str, password: str) -> int:
         """Ask the gateway; pad every failure to the same duration, close after three."""
         started = time.monotonic()
         if self.failures >= MAX_AUTH_FAILURES or self.account is not None:
-            return paramiko.AUTH_FAILED
+            return AUTH_FAILED
         account: Account | None = None
         try:
             account = self.server.gateway.authenticate(username, password)
@@ -274,10 +278,9 @@ class _Login(paramiko.ServerInterface):  # type: ignore[misc]
                 account.connection_id,
                 "read/write" if account.writable else "read-only",
             )
-            return paramiko.AUTH_SUCCESSFUL
-        # Burn a comparable amount of work for unknown users, then sleep to the floor, so that
-        # neither CPU load nor timing tells a caller which usernames exist.
-        hmac.compare_digest(password.encode("utf-8", "replace"), b"\x00" * len(password))
+            return AUTH_SUCCESSFUL
+        # Unknown users fail in microseconds, wrong passwords after a scrypt check (~60 ms):
+        # sleeping every failure to the same floor keeps timing from telling which users exist.
         remaining = AUTH_FAILURE_SECONDS - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
@@ -287,12 +290,12 @@ class _Login(paramiko.ServerInterface):  # type: ignore[misc]
         )
         if self.failures >= MAX_AUTH_FAILURES:
             self.locked_out.set()
-        return paramiko.AUTH_FAILED
+        return AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session" and self.account is not None:
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return OPEN_SUCCEEDED
+        return OPEN_REFUSED
 
     def check_channel_subsystem_request(self, channel: paramiko.Channel, name: str) -> bool:
         """Only SFTP, only after login, at most a few channels at a time per connection."""
@@ -386,7 +389,7 @@ class _File(paramiko.SFTPHandle):  # type: ignore[misc]
             return exc.code
         except OSError as exc:
             return _code_of(exc)
-        return int(SFTP_OK)
+        return SFTP_OK
 
     def stat(self) -> paramiko.SFTPAttributes | int:
         if self.fd is None:
@@ -398,7 +401,7 @@ class _File(paramiko.SFTPHandle):  # type: ignore[misc]
 
     def chattr(self, attr: paramiko.SFTPAttributes) -> int:
         if not self.fs.account.writable:
-            return int(SFTP_PERMISSION_DENIED)
+            return SFTP_PERMISSION_DENIED
         return self.fs.apply_times(self.entry, attr)
 
     def close(self) -> None:
@@ -576,7 +579,7 @@ class _ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             if entry == self.root:
                 raise _denied()
             action(entry)
-            return int(SFTP_OK)
+            return SFTP_OK
         except _Refused as exc:
             return exc.code
         except OSError as exc:
@@ -608,7 +611,7 @@ class _ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             handle.entry = new
         if not still_open and os.path.isfile(new) and not os.path.islink(new):
             self.uploaded(new)
-        return int(SFTP_OK)
+        return SFTP_OK
 
     def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> int:
         """SETSTAT: modification times are applied, anything else (mode, owner, size) is
@@ -627,13 +630,13 @@ class _ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
                 os.utime(host_path, (attr.st_atime, attr.st_mtime))
             except OSError as exc:
                 return _code_of(exc)
-        return int(SFTP_OK)
+        return SFTP_OK
 
     def readlink(self, path: str) -> int:
-        return int(SFTP_OP_UNSUPPORTED)
+        return SFTP_OP_UNSUPPORTED
 
     def symlink(self, target_path: str, path: str) -> int:
-        return int(SFTP_PERMISSION_DENIED)
+        return SFTP_PERMISSION_DENIED
 
     # --- uploads ---------------------------------------------------------------------------------
 
@@ -662,7 +665,9 @@ class _ProtocolError(Exception):
 class _SftpChannel(paramiko.SFTPServer):  # type: ignore[misc]
     """paramiko's SFTP server with buffered input, coalesced output and fast READ/WRITE."""
 
-    def __init__(self, channel: paramiko.Channel, name: str, server: _Login, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, channel: paramiko.Channel, name: str, server: _Login, *args: Any, **kwargs: Any
+    ) -> None:
         super().__init__(channel, name, server, *args, **kwargs)
         self._in = bytearray()
         self._pos = 0
@@ -805,14 +810,16 @@ class _SftpChannel(paramiko.SFTPServer):  # type: ignore[misc]
             self.server.session_ended()
         finally:
             paramiko.SubsystemHandler.finish_subsystem(self)
-            for handle in list(self.file_table.values()):
+            files: dict[bytes, Any] = self.file_table
+            for handle in list(files.values()):
                 with contextlib.suppress(Exception):
                     if isinstance(handle, _File):
                         handle.abort()
                     else:
                         handle.close()
-            self.file_table = {}
-            self.folder_table = {}
+            files.clear()
+            folders: dict[bytes, Any] = self.folder_table
+            folders.clear()
 
 
 # --- the server ------------------------------------------------------------------------------------
@@ -889,7 +896,12 @@ class HostedSftpServer:
             target=self._accept_loop, name=f"sftp-accept-{self.port}", daemon=True
         )
         self._accept_thread.start()
-        log.info("hosted SFTP server listening on %s:%d (host key %s)", self.host, self.port, self.host_key_fingerprint)
+        log.info(
+            "hosted SFTP server listening on %s:%d (host key %s)",
+            self.host,
+            self.port,
+            self.host_key_fingerprint,
+        )
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
