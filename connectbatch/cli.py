@@ -27,14 +27,13 @@ import os
 import random
 import sys
 import time
-import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from connectbatch import __version__, cli_engine, cli_pipeline, csvparse, schemas
 from connectbatch.cli_pipeline import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
-from connectbatch.errors import ConfigurationError, ConnectBatchError
+from connectbatch.errors import ConnectBatchError
 from connectbatch.settings import Settings
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_UNUSABLE", "Command", "main"]
@@ -72,7 +71,7 @@ def _configure_parse(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-rejects",
-        type=_non_negative,
+        type=cli_pipeline._non_negative,
         default=20,
         metavar="N",
         help="show at most N rejects, also in --json (default: 20)",
@@ -86,7 +85,7 @@ def _run_parse(args: argparse.Namespace) -> int:
     data_type: str | None = None if args.type == RAW_TYPE else args.type
     if data_type is not None:
         schemas.get(data_type)  # an unknown type is an option error, before the file is read
-    timezone = _check_timezone(args.timezone)
+    timezone = csvparse.check_timezone(args.timezone)
     delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
     started = time.perf_counter()
     result = csvparse.parse_file(
@@ -150,27 +149,6 @@ def _print_parse_report(report: dict[str, Any]) -> None:
     widths = [max(len(row[i]) for row in [("LINE", "COLUMN", "VALUE", ""), *rows]) for i in range(3)]
     for line, column, value, reason in [("LINE", "COLUMN", "VALUE", "REASON"), *rows]:
         print(f"  {line:>{widths[0]}}  {column:<{widths[1]}}  {value:<{widths[2]}}  {reason}")
-
-
-def _check_timezone(name: str) -> str:
-    """Fail before parsing: the parser only looks the zone up when a date needs it."""
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(
-            f"unknown time zone {name!r}; use an IANA name such as UTC or America/New_York"
-        ) from None
-    return name
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 # ---------------------------------------------------------------------- types and template

@@ -135,7 +135,7 @@ def _parse(
 ) -> ParseResult:
     dtype = schemas.get(data_type) if data_type is not None else None
     delim = csvplan.check_delimiter(delimiter)
-    _check_timezone(timezone)
+    check_timezone(timezone)
     core = _core(engine)
     enc, chunks = csvdecode.utf8_source(payload, encoding)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim)
@@ -161,14 +161,16 @@ def _parse(
     return ParseResult(table, rejects, list(plan.unknown_columns), out.lines, enc.name, header)
 
 
-def _check_timezone(timezone: str) -> None:
-    """A connection setting is wrong or right whatever the file holds: check it up front."""
+def check_timezone(timezone: str) -> str:
+    """A connection setting is wrong or right whatever the file holds: check it up front
+    (the parser itself only looks the zone up when a date without an offset needs it)."""
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ConfigurationError(
-            f"unknown time zone {timezone!r}; use an IANA name such as America/New_York"
+            f"unknown time zone {timezone!r}; use an IANA name such as UTC or America/New_York"
         ) from None
+    return timezone
 
 
 def _read_header(

@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Self
 
 from connectbatch.errors import TransportError
 
@@ -57,6 +57,19 @@ class Transport(Protocol):
     def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None: ...
 
     def close(self) -> None: ...
+
+
+class ClosingTransport:
+    """`with open_transport(...) as t:` for every transport: closing is the one cleanup."""
+
+    def close(self) -> None:  # pragma: no cover - every transport defines it
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def matches(name: str, pattern: str) -> bool:

@@ -37,11 +37,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from connectbatch.errors import TransportError
 from connectbatch.secrets import redact
-from connectbatch.transports.base import Endpoint, RemoteFile, matches, register
+from connectbatch.transports.base import ClosingTransport, Endpoint, RemoteFile, matches, register
 
 DEFAULT_PORT = 21
 # Large reads keep the per-block Python overhead small next to the network time: with the
@@ -87,7 +86,7 @@ class _SessionReusingFTPTLS(ftplib.FTP_TLS):
 
 
 @register("ftp")
-class FtpTransport:
+class FtpTransport(ClosingTransport):
     """One FTP/FTPS login, opened on first use and kept for the run.
 
     A connection is opened lazily so that constructing a transport never touches the
@@ -230,16 +229,6 @@ class FtpTransport:
         finally:
             ftp.close()
 
-    def __enter__(self) -> FtpTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- connection --------------------------------------------------------------------------
 

@@ -66,7 +66,6 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, NoReturn
 
 from imap_tools import (
@@ -80,7 +79,7 @@ from imap_tools import (
 
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.secrets import redact
-from connectbatch.transports.base import Endpoint, RemoteFile, matches, register
+from connectbatch.transports.base import ClosingTransport, Endpoint, RemoteFile, matches, register
 
 DEFAULT_FOLDER: Final = "INBOX"
 DEFAULT_FLAG: Final = "$ConnectBatchProcessed"
@@ -354,7 +353,7 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 @register("email")
-class ImapTransport:
+class ImapTransport(ClosingTransport):
     """Lists and fetches matching attachments from one IMAP mailbox (see the module doc).
 
     The connection is opened on first use and kept for the run; `close` logs out. Usable
@@ -377,16 +376,6 @@ class ImapTransport:
 
     # -- context manager ------------------------------------------------------------------
 
-    def __enter__(self) -> ImapTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- the Transport protocol -----------------------------------------------------------
 

@@ -42,14 +42,13 @@ import textwrap
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import NoReturn
 
 import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTP_EOF
 
 from connectbatch.errors import TransportError
-from connectbatch.transports.base import Endpoint, RemoteFile, matches, register
+from connectbatch.transports.base import ClosingTransport, Endpoint, RemoteFile, matches, register
 
 log = logging.getLogger(__name__)
 # paramiko logs every failed handshake with a full traceback at ERROR; with no logging set up
@@ -306,7 +305,7 @@ def _paramiko_key(key: object) -> paramiko.PKey:
 
 
 @register("sftp")
-class SftpTransport:
+class SftpTransport(ClosingTransport):
     """One SSH/SFTP session to a partner's server. Connects (and checks the host key) on
     construction, so configuration and connectivity problems surface when the run opens it."""
 
@@ -479,16 +478,6 @@ class SftpTransport:
             with contextlib.suppress(Exception):
                 transport.close()
 
-    def __enter__(self) -> SftpTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- connecting ------------------------------------------------------------------------------
 
