@@ -1,7 +1,7 @@
 """ConnectBatch web app: the router.
 
 Only page setup, the shared sidebar and the list of screens live here; each screen is one file
-in pages/. Run it with `make run` (or `streamlit run streamlit_app.py`).
+in pages/ and talks to `connectbatch.webapp.services()` only. Run it with `make run`.
 """
 
 import streamlit as st
@@ -11,16 +11,25 @@ from connectbatch import __version__, webapp
 st.set_page_config(page_title="ConnectBatch", page_icon=":material/inbox:", layout="wide")
 
 PAGES = {
-    "Files": [
-        st.Page(
-            "pages/parse_preview.py",
-            title="File format & dry run",
-            icon=":material/fact_check:",
-            url_path="file-format",
-            default=True,
-        ),
+    "Connections": [
+        st.Page("pages/connections.py", title="Connections", icon=":material/cable:",
+                url_path="connections", default=True),
+        st.Page("pages/connection_wizard.py", title="Create connection", icon=":material/add_link:",
+                url_path="create-connection"),
+        st.Page("pages/connection_detail.py", title="Connection", icon=":material/history:",
+                url_path="connection"),
     ],
-}
+    "Data quality": [
+        st.Page("pages/validation.py", title="Validation", icon=":material/rule:", url_path="validation"),
+        st.Page("pages/parse_preview.py", title="File format & dry run", icon=":material/fact_check:",
+                url_path="file-format"),
+    ],
+    "Partners": [
+        st.Page("pages/call_data.py", title="Call data", icon=":material/call:", url_path="call-data"),
+        st.Page("pages/actions.py", title="Pending actions", icon=":material/pending_actions:",
+                url_path="actions"),
+    ],
+}  # fmt: skip
 
 page = st.navigation(PAGES)
 _engine, problem = webapp.engine()

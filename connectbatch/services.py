@@ -48,6 +48,7 @@ from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import runs as run_store
+from connectbatch.transports.base import Endpoint, RemoteFile, open_transport
 from connectbatch.validation import ValidationReport
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -283,6 +284,23 @@ class Services:
             secret=self.box.encrypt(secret) if secret else None,
             return_email=given.return_email or connection.return_email,
         )  # fmt: skip
+
+    def test_connection(
+        self, draft: Connection, credential: CredentialInput, host_key: str | None = None
+    ) -> list[RemoteFile]:
+        """The wizard's *Test connection*: log in with the details entered (nothing is saved)
+        and list what the connection would take now. Raises TransportError with the reason."""
+        draft = self._checked(draft)
+        is_key = bool(credential.private_key)
+        endpoint = Endpoint(
+            host=draft.host or "", port=draft.port, username=credential.username,
+            password=None if is_key else credential.password,
+            private_key=credential.private_key if is_key else None, host_key=host_key,
+            options={"folder": draft.folder or "INBOX"} if draft.method is Method.EMAIL else {},
+            timeout=15.0,
+        )  # fmt: skip
+        with open_transport(draft.method.value, endpoint) as transport:
+            return transport.list_files(draft.folder or "", draft.pattern)
 
     def credentials(self, name_or_id: str | int) -> list[Credential]:
         connection = self.connection(name_or_id)

@@ -8,12 +8,13 @@ ledger remembers what was taken.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Self
 
 from connectbatch.errors import TransportError
 
@@ -49,21 +50,20 @@ class Endpoint:
     timeout: float = 30.0
 
 
-class Transport(Protocol):
+class Transport(abc.ABC):
+    """What every pull transport does; `with open_transport(...) as t:` closes it."""
+
+    @abc.abstractmethod
     def list_files(self, folder: str, pattern: str) -> list[RemoteFile]: ...
 
+    @abc.abstractmethod
     def fetch(self, remote: RemoteFile, target: Path) -> None: ...
 
+    @abc.abstractmethod
     def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None: ...
 
+    @abc.abstractmethod
     def close(self) -> None: ...
-
-
-class ClosingTransport:
-    """`with open_transport(...) as t:` for every transport: closing is the one cleanup."""
-
-    def close(self) -> None:  # pragma: no cover - every transport defines it
-        raise NotImplementedError
 
     def __enter__(self) -> Self:
         return self

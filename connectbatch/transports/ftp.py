@@ -40,7 +40,7 @@ from pathlib import Path
 
 from connectbatch.errors import TransportError
 from connectbatch.secrets import redact
-from connectbatch.transports.base import ClosingTransport, Endpoint, RemoteFile, matches, register
+from connectbatch.transports.base import Endpoint, RemoteFile, Transport, matches, register
 
 DEFAULT_PORT = 21
 # Large reads keep the per-block Python overhead small next to the network time: with the
@@ -86,7 +86,7 @@ class _SessionReusingFTPTLS(ftplib.FTP_TLS):
 
 
 @register("ftp")
-class FtpTransport(ClosingTransport):
+class FtpTransport(Transport):
     """One FTP/FTPS login, opened on first use and kept for the run.
 
     A connection is opened lazily so that constructing a transport never touches the

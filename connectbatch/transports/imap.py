@@ -79,7 +79,7 @@ from imap_tools import (
 
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.secrets import redact
-from connectbatch.transports.base import ClosingTransport, Endpoint, RemoteFile, matches, register
+from connectbatch.transports.base import Endpoint, RemoteFile, Transport, matches, register
 
 DEFAULT_FOLDER: Final = "INBOX"
 DEFAULT_FLAG: Final = "$ConnectBatchProcessed"
@@ -353,7 +353,7 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 @register("email")
-class ImapTransport(ClosingTransport):
+class ImapTransport(Transport):
     """Lists and fetches matching attachments from one IMAP mailbox (see the module doc).
 
     The connection is opened on first use and kept for the run; `close` logs out. Usable

@@ -48,7 +48,7 @@ import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTP_EOF
 
 from connectbatch.errors import TransportError
-from connectbatch.transports.base import ClosingTransport, Endpoint, RemoteFile, matches, register
+from connectbatch.transports.base import Endpoint, RemoteFile, Transport, matches, register
 
 log = logging.getLogger(__name__)
 # paramiko logs every failed handshake with a full traceback at ERROR; with no logging set up
@@ -305,7 +305,7 @@ def _paramiko_key(key: object) -> paramiko.PKey:
 
 
 @register("sftp")
-class SftpTransport(ClosingTransport):
+class SftpTransport(Transport):
     """One SSH/SFTP session to a partner's server. Connects (and checks the host key) on
     construction, so configuration and connectivity problems surface when the run opens it."""
 

@@ -34,8 +34,14 @@ def load_page() -> ModuleType:
     return module
 
 
-def test_app_opens_on_the_file_format_page_without_exceptions() -> None:
+def open_file_format() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/parse_preview.py").run()
+    return at
+
+
+def test_the_file_format_page_renders_without_exceptions() -> None:
+    at = open_file_format()
 
     assert not at.exception
     assert not at.error
@@ -45,7 +51,7 @@ def test_app_opens_on_the_file_format_page_without_exceptions() -> None:
 
 @pytest.mark.parametrize("data_type", list(schemas.REGISTRY))
 def test_choosing_a_data_type_shows_its_columns(data_type: str) -> None:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at = open_file_format()
 
     at.selectbox(key="data_type").set_value(data_type).run()
 
