@@ -6,13 +6,15 @@
     connectbatch template TYPE
     connectbatch demo [--dir DIR]
 
-and the pipeline commands of `connectbatch.cli_pipeline` (connection, ingest, runs, run,
-rejects, retry, actions, action, lock, quarantine).
+and the commands of the other `cli_*` modules: `cli_connections` (connection), `cli_runs`
+(ingest, runs, run show, rejects, retry), `cli_actions` (actions, action, lock),
+`cli_quarantine` (quarantine) and `cli_engine` (pull, also spelled `run N`; serve;
+credentials). `cli_common` holds what they share.
 
 A later subcommand is one `Command` entry: a function that adds its arguments and a function
 that runs it and returns the exit code. Exit codes: 0 done (rejected rows are a normal
-outcome, not a failure), 1 an ingest or retry whose run ended Failed, 2 the input or an option
-is unusable, 3 an unexpected internal error. Expected problems, usage errors included, are
+outcome, not a failure), 1 an ingest, retry or pull whose run ended Failed, 2 the input or
+an option is unusable, 3 an unexpected internal error. Expected problems, usage errors included, are
 reported as one `connectbatch: error: ...` line on stderr, never as a traceback
 (CONNECTBATCH_DEBUG=1 shows the traceback of an internal error).
 """
@@ -31,8 +33,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from connectbatch import __version__, cli_engine, cli_pipeline, csvparse, schemas
-from connectbatch.cli_pipeline import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
+from connectbatch import (
+    __version__,
+    cli_actions,
+    cli_common,
+    cli_connections,
+    cli_engine,
+    cli_quarantine,
+    cli_runs,
+    csvparse,
+    schemas,
+)
+from connectbatch.cli_common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
 from connectbatch.errors import ConnectBatchError
 from connectbatch.settings import Settings
 
@@ -71,7 +83,7 @@ def _configure_parse(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-rejects",
-        type=cli_pipeline._non_negative,
+        type=cli_common.non_negative,
         default=20,
         metavar="N",
         help="show at most N rejects, also in --json (default: 20)",
@@ -231,7 +243,10 @@ COMMANDS: dict[str, Command] = {
     "types": Command("list the data types", _configure_types, _run_types),
     "template": Command("print a data type's template CSV", _configure_template, _run_template),
     "demo": Command("load demo connections and runs, and write a sample file", _configure_demo, _run_demo),
-    **cli_pipeline.COMMANDS,
+    **cli_connections.COMMANDS,
+    **cli_runs.COMMANDS,
+    **cli_actions.COMMANDS,
+    **cli_quarantine.COMMANDS,
     **cli_engine.COMMANDS,
 }
 

@@ -1,6 +1,6 @@
 """The engine subcommands of `connectbatch`: run a pull now, serve, and credentials.
 
-connectbatch run N                    # pull now for connection N and print the run
+connectbatch pull N                   # pull now for connection N and print the run (also: run N)
 connectbatch serve                    # scheduler + hosted SFTP/FTP + mailbox polling, no UI
 connectbatch credentials list N | add N [...] | main ID | delete ID | accept-host-key N
 """
@@ -14,8 +14,8 @@ import sys
 import threading
 from typing import Any
 
-from connectbatch import cli_pipeline as cp
-from connectbatch.cli_pipeline import EXIT_OK, EXIT_RUN_FAILED, Command
+from connectbatch import cli_common as cc
+from connectbatch.cli_common import EXIT_OK, EXIT_RUN_FAILED, Command
 from connectbatch.models import Credential, RunStatus
 from connectbatch.services import CredentialInput
 
@@ -24,13 +24,13 @@ from connectbatch.services import CredentialInput
 
 def _configure_pull(p: argparse.ArgumentParser) -> None:
     p.add_argument("connection", metavar="N", help="connection name or id")
-    cp._json_flag(p)
+    cc.json_flag(p)
 
 
 def _run_pull(args: argparse.Namespace) -> int:
-    svc = cp._services()
+    svc = cc.services()
     run = svc.pull(args.connection, trigger="manual")
-    cp._show_run_result(run, svc, args)
+    cc.show_run_result(run, svc, args)
     return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
 
 
@@ -50,7 +50,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         force=True,
     )
-    svc = cp._services()
+    svc = cc.services()
     engine = Engine(svc, MailboxSettings.from_env())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -71,23 +71,23 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 
 def _configure_credentials(p: argparse.ArgumentParser) -> None:
-    sub = cp._subcommands(p)
-    listing = cp._leaf(sub, "list", "list a connection's credentials (never their secrets)", _cred_list)
+    sub = cc.subcommands(p)
+    listing = cc.leaf(sub, "list", "list a connection's credentials (never their secrets)", _cred_list)
     listing.add_argument("connection", metavar="N")
-    cp._json_flag(listing)
-    add = cp._leaf(sub, "add", "add new login details as main (re-connect / rotate)", _cred_add)
+    cc.json_flag(listing)
+    add = cc.leaf(sub, "add", "add new login details as main (re-connect / rotate)", _cred_add)
     add.add_argument("connection", metavar="N")
     add.add_argument("--name", default=None, help="credential name")
     add.add_argument("--username")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--key-file", help="private key file (SFTP)")
     add.add_argument("--return-email")
-    cp._json_flag(add)
-    main = cp._leaf(sub, "main", "make a credential the main one", _cred_main)
-    main.add_argument("credential_id", type=cp._positive, metavar="ID")
-    delete = cp._leaf(sub, "delete", "delete a credential", _cred_delete)
-    delete.add_argument("credential_id", type=cp._positive, metavar="ID")
-    accept = cp._leaf(sub, "accept-host-key", "trust the SFTP server's new host key", _cred_accept)
+    cc.json_flag(add)
+    main = cc.leaf(sub, "main", "make a credential the main one", _cred_main)
+    main.add_argument("credential_id", type=cc.positive, metavar="ID")
+    delete = cc.leaf(sub, "delete", "delete a credential", _cred_delete)
+    delete.add_argument("credential_id", type=cc.positive, metavar="ID")
+    accept = cc.leaf(sub, "accept-host-key", "trust the SFTP server's new host key", _cred_accept)
     accept.add_argument("connection", metavar="N")
 
 
@@ -101,19 +101,19 @@ def _cred_dict(c: Credential) -> dict[str, Any]:
 
 
 def _cred_list(args: argparse.Namespace) -> int:
-    creds = cp._services().credentials(args.connection)
+    creds = cc.services().credentials(args.connection)
     if args.json:
-        cp._print_json([_cred_dict(c) for c in creds])
+        cc.print_json([_cred_dict(c) for c in creds])
         return EXIT_OK
     if not creds:
         print("no credentials")
         return EXIT_OK
     rows = [
         [str(c.id), c.name, "main" if c.is_main else "secondary", c.status, c.username or "-",
-         cp._when(c.created_at), cp._when(c.updated_at), (c.host_key or "-")[:40], c.last_error or ""]
+         cc.when(c.created_at), cc.when(c.updated_at), (c.host_key or "-")[:40], c.last_error or ""]
         for c in creds
     ]  # fmt: skip
-    cp._table(["ID", "NAME", "ROLE", "STATUS", "USER", "CREATED", "UPDATED", "HOST KEY", "LAST ERROR"], rows)
+    cc.table(["ID", "NAME", "ROLE", "STATUS", "USER", "CREATED", "UPDATED", "HOST KEY", "LAST ERROR"], rows)
     return EXIT_OK
 
 
@@ -124,12 +124,12 @@ def _cred_add(args: argparse.Namespace) -> int:
         name=args.name or "", username=args.username, password=password, private_key=key,
         return_email=args.return_email,
     )  # fmt: skip
-    credential, provisioned = cp._services().add_credential(args.connection, given)
+    credential, provisioned = cc.services().add_credential(args.connection, given)
     if args.json:
         payload = _cred_dict(credential)
         if provisioned is not None:
             payload["provisioned"] = provisioned.__dict__
-        cp._print_json(payload)
+        cc.print_json(payload)
         return EXIT_OK
     print(f"credential {credential.id} ({credential.name}) is now main")
     if provisioned is not None:
@@ -140,19 +140,19 @@ def _cred_add(args: argparse.Namespace) -> int:
 
 
 def _cred_main(args: argparse.Namespace) -> int:
-    credential = cp._services().make_main_credential(args.credential_id)
+    credential = cc.services().make_main_credential(args.credential_id)
     print(f"credential {credential.id} ({credential.name}) is now main")
     return EXIT_OK
 
 
 def _cred_delete(args: argparse.Namespace) -> int:
-    cp._services().delete_credential(args.credential_id)
+    cc.services().delete_credential(args.credential_id)
     print(f"credential {args.credential_id} deleted")
     return EXIT_OK
 
 
 def _cred_accept(args: argparse.Namespace) -> int:
-    credential = cp._services().accept_host_key(args.connection)
+    credential = cc.services().accept_host_key(args.connection)
     print(f"the pinned host key of {credential.name!r} was cleared; the next run trusts the server's key")
     return EXIT_OK
 
@@ -161,6 +161,6 @@ COMMANDS: dict[str, Command] = {
     "pull": Command("pull now for a connection and print the run (also: run N)", _configure_pull, _run_pull),
     "serve": Command("run the scheduler and hosted servers without the UI", _configure_serve, _run_serve),
     "credentials": Command(
-        "list, add, rotate or delete a connection's credentials", _configure_credentials, cp._dispatch
+        "list, add, rotate or delete a connection's credentials", _configure_credentials, cc.dispatch
     ),
 }

@@ -7,6 +7,7 @@ once, with messages that name the field and say what is expected.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -16,6 +17,8 @@ from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+import pyarrow as pa
 
 from connectbatch import (
     collect,
@@ -29,6 +32,14 @@ from connectbatch import (
     validation,
 )
 from connectbatch.errors import ConfigurationError, ConnectBatchError
+from connectbatch.explorer import (
+    ActionOutcome,
+    ActionPage,
+    CallFilter,
+    CallFilterOptions,
+    CallSummary,
+    DurationColumn,
+)
 from connectbatch.models import (
     Action,
     AuditEntry,
@@ -41,12 +52,15 @@ from connectbatch.models import (
     RejectRow,
     Run,
 )
+from connectbatch.review import RunReview
 from connectbatch.secrets import SecretBox, hash_password, new_password, new_username
 from connectbatch.settings import Settings
 from connectbatch.store import Database, exports
 from connectbatch.store import actions as action_store
+from connectbatch.store import calls as call_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
+from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
 from connectbatch.transports.base import Endpoint, RemoteFile, open_transport
 from connectbatch.validation import ValidationReport
@@ -182,6 +196,15 @@ class Services:
         current = self.connection(name_or_id)
         with self.db.transaction() as con:
             connection_store.delete(con, current.id)
+
+    def check_connection(self, draft: Connection) -> Connection:
+        """Check a draft as create_connection would (the wizard validates step by step);
+        returns it cleaned, or raises InvalidInputError naming the field."""
+        checked = self._checked(draft)
+        clash = next((c for c in self.connections() if c.name == checked.name), None)
+        if clash is not None and clash.id != draft.id:
+            raise InvalidInputError("name", f"a connection named {checked.name!r} already exists")
+        return checked
 
     def _checked(self, c: Connection) -> Connection:
         name = (c.name or "").strip()
@@ -352,6 +375,17 @@ class Services:
             credential_store.set_status(con, found[0].id, "Active", None)
             return credential_store.get(con, found[0].id)
 
+    @staticmethod
+    def host_key_fingerprint(host_key: str) -> str | None:
+        """A pinned SFTP host key ("<type> <base64>") as OpenSSH prints it (SHA256:...),
+        for a person to compare with the partner's; None when it cannot be read."""
+        from connectbatch.transports import sftp
+
+        try:
+            return sftp.fingerprint(sftp.parse_host_key(host_key)[1])
+        except ConnectBatchError:
+            return None
+
     def inbound_address(self, connection: Connection) -> str:
         mailbox = os.environ.get("CONNECTBATCH_INBOUND_MAILBOX", "inbox@connectbatch.local")
         local, _, domain = mailbox.partition("@")
@@ -423,6 +457,23 @@ class Services:
         with self.db.connect() as con:
             return run_store.reject_rates(con)
 
+    def review_queue(self, limit: int = 200) -> list[RunReview]:
+        """Runs for data-quality review, most urgent first: quarantined, critical failures,
+        warnings, failed before validation, clean (see connectbatch.review)."""
+        with self.db.connect() as con:
+            return review_store.queue(con, limit)
+
+    def run_results_files(self, run_id: int) -> list[Path]:
+        """The results CSV and summary JSON written for each file of a run."""
+        run = self.run(run_id)
+        with self.db.connect() as con:
+            files = run_store.files_of_run(con, run_id)
+        bases = tuple(results.base_name(run_id, f.id, f.name) + "." for f in files)
+        return [
+            p for p in results.list_files(self.settings.outbound, run.connection_id)
+            if p.name.startswith(bases)
+        ]  # fmt: skip
+
     def results_files(self, name_or_id: str | int) -> list[Path]:
         return results.list_files(self.settings.outbound, self.connection(name_or_id).id)
 
@@ -492,6 +543,53 @@ class Services:
         )  # fmt: skip
         return parsed, report
 
+    # ------------------------------------------------------------------ call data
+
+    def call_filter_options(self) -> CallFilterOptions:
+        """What the explorer's filters offer: DISTINCT values of the loaded calls."""
+        with self.db.connect() as con:
+            return call_store.filter_options(con)
+
+    def call_summary(
+        self, flt: CallFilter, duration: DurationColumn = "CallDuration", top: int = 10
+    ) -> CallSummary:
+        """KPIs, calls per day by status, the busiest media partners and the duration
+        distribution of the calls a filter selects (all aggregated by DuckDB)."""
+        flt = _call_filter(flt)
+        if duration not in call_store.DURATION_COLUMNS:
+            raise InvalidInputError("duration", f"must be one of {', '.join(call_store.DURATION_COLUMNS)}")
+        with self.db.connect() as con:
+            return CallSummary(
+                kpis=call_store.kpis(con, flt),
+                per_day=call_store.per_day(con, flt),
+                top_media=call_store.top_media(con, flt, top),
+                durations=call_store.durations(con, flt, duration),
+            )
+
+    def call_rows(self, flt: CallFilter, page: int = 1, page_size: int = 50) -> pa.Table:
+        """One page (from 1) of the calls a filter selects, newest first, with their action."""
+        if page < 1:
+            raise InvalidInputError("page", "pages are numbered from 1")
+        if not 1 <= page_size <= 1000:
+            raise InvalidInputError("page_size", "must be between 1 and 1000 rows")
+        flt = _call_filter(flt)
+        with self.db.connect() as con:
+            return call_store.page(con, flt, page_size, (page - 1) * page_size)
+
+    def export_calls_csv(self, flt: CallFilter, target: Path) -> int:
+        """Write every call a filter selects (all columns, then its action) to `target` as
+        CSV; returns the number of rows. The file appears complete or not at all."""
+        flt = _call_filter(flt)
+        target = Path(target)
+        tmp = target.with_name("." + target.name + ".tmp")
+        try:
+            with self.db.connect() as con:
+                count = call_store.export_csv(con, flt, tmp)
+            tmp.replace(target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return count
+
     # ------------------------------------------------------------------ actions
 
     def actions(
@@ -545,6 +643,71 @@ class Services:
         with self.db.transaction() as con:
             return lifecycle.lock_due(con, now or self.clock())
 
+    def find_actions(
+        self,
+        name_or_id: str | int | None = None,
+        statuses: tuple[str, ...] = (),
+        search: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> ActionPage:
+        """A page (from 1) of actions, newest first. `search` finds an action id (A-000123,
+        123) or a part of the sender's source key (CallSessionId, OrderId)."""
+        if page < 1:
+            raise InvalidInputError("page", "pages are numbered from 1")
+        if not 1 <= page_size <= 1000:
+            raise InvalidInputError("page_size", "must be between 1 and 1000 rows")
+        connection_id = self.connection(name_or_id).id if name_or_id is not None else None
+        wanted = tuple(_status(s) for s in statuses)
+        text = (search or "").strip() or None
+        action_id = None
+        if text is not None:
+            with contextlib.suppress(lifecycle.ActionError):  # not an id: a source key only
+                action_id = lifecycle.parse_action_id(text)
+        now = self.clock()
+        with self.db.connect() as con:
+            found, total = call_store.search_actions(
+                con, connection_id=connection_id, statuses=wanted, action_id=action_id, text=text,
+                limit=page_size, offset=(page - 1) * page_size,
+            )  # fmt: skip
+        return ActionPage(found, total, now)
+
+    def change_actions(
+        self,
+        action_ids: list[int],
+        *,
+        reverse: bool,
+        amount: Decimal | str | float | None = None,
+        reason: str | None = None,
+        actor: str,
+    ) -> list[ActionOutcome]:
+        """Modify (new amount) or reverse each action on its own: one that cannot change
+        (locked, already reversed) fails with the reason and the others still change."""
+        actor = (actor or "").strip()
+        reason = (reason or "").strip() or None
+        if not action_ids:
+            raise InvalidInputError("actions", "select at least one action")
+        if not actor:
+            raise InvalidInputError("actor", "say who makes the change: it goes into the audit trail")
+        if reverse and reason is None:
+            raise InvalidInputError("reason", "is required to reverse an action")
+        if not reverse and amount is None:
+            raise InvalidInputError("amount", "is required to modify an action")
+        outcomes: list[ActionOutcome] = []
+        for ident in action_ids:
+            try:
+                if reverse:
+                    changed = self.reverse_action(ident, reason or "", actor)
+                    message = "reversed"
+                else:
+                    assert amount is not None
+                    changed = self.modify_action(ident, amount, reason, actor)
+                    message = f"amount is now {changed.amount}"
+                outcomes.append(ActionOutcome(changed.id, True, message, changed))
+            except ConnectBatchError as exc:
+                outcomes.append(ActionOutcome(ident, False, str(exc)))
+        return outcomes
+
 
 def _enum(kind: Any, value: Any, field_name: str) -> Any:
     try:
@@ -552,6 +715,16 @@ def _enum(kind: Any, value: Any, field_name: str) -> Any:
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
         raise InvalidInputError(field_name, f"{value!r} is not one of {allowed}") from None
+
+
+def _call_filter(flt: CallFilter) -> CallFilter:
+    if flt.start is not None and flt.end is not None and flt.end < flt.start:
+        raise InvalidInputError("end", "the last day is before the first day")
+    return replace(
+        flt, statuses=tuple(s.strip().upper() for s in flt.statuses),
+        countries=tuple(c.strip().upper() for c in flt.countries),
+        providers=tuple(p.strip() for p in flt.providers),
+    )  # fmt: skip
 
 
 def _status(status: str) -> str:

@@ -1,8 +1,214 @@
-"""Pending actions: Pending actions with days to lock; modify or reverse, one or many; audit trail."""
+"""Pending actions: every call conversion (or conversion) becomes an action that can be
+modified or reversed until its connection's lock period ends.
+
+Filter and page through the actions, select one or many, then set a new amount or reverse
+them with a reason; each action reports its own outcome. Locked actions are read-only:
+they are marked in the table and cannot be selected. The audit trail of one action shows
+who changed what, when and why.
+"""
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import streamlit as st
 
-st.title("Pending actions")
-st.info("This screen is being built.")
+from connectbatch import webapp
+from connectbatch.errors import ConnectBatchError
+from connectbatch.explorer import ActionOutcome, ActionPage
+from connectbatch.models import Action, ActionStatus
+from connectbatch.services import Services
+
+PAGE_SIZES = (25, 50, 100, 250)
+STATUSES = [s.value for s in ActionStatus]
+MODIFY, REVERSE = "Modify amount", "Reverse"
+ALL = "All connections"
+
+
+def table_rows(page: ActionPage, names: dict[int, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Action": a.label,
+            "Connection": names.get(a.connection_id, f"#{a.connection_id} (deleted)"),
+            "Source key": a.source_key,
+            "Event date": a.event_date,
+            "Amount": float(a.amount),
+            "Original amount": float(a.original_amount),
+            "Status": ActionStatus.LOCKED.value if page.is_locked(a) else a.status.value,
+            "Locked": page.is_locked(a),
+            "Days to lock": round(page.days_to_lock(a), 1),
+            "Lock date": a.lock_at,
+            "Reason": a.reason or "",
+        }
+        for a in page.actions
+    ]
+
+
+def audit_rows(services: Services, action_id: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "When": e.changed_at,
+            "Who": e.actor,
+            "Change": e.change,
+            "Old status": e.old_status,
+            "New status": e.new_status,
+            "Old amount": None if e.old_amount is None else float(e.old_amount),
+            "New amount": None if e.new_amount is None else float(e.new_amount),
+            "Reason": e.reason or "",
+        }
+        for e in services.audit(action_id)
+    ]
+
+
+def apply_change(services: Services) -> None:
+    """The Apply button's callback: runs before the page renders, so the table shows the
+    new state and the outcomes survive the rerun."""
+    state = st.session_state
+    state.pop("actions_outcomes", None)
+    state.pop("actions_problem", None)
+    reverse = state.get("actions_change") == REVERSE
+    amount = Decimal(str(state.get("actions_amount", 0.0))).quantize(Decimal("0.01"))
+    try:
+        outcomes = services.change_actions(
+            list(state.get("actions_selected") or []), reverse=reverse,
+            amount=None if reverse else amount,
+            reason=state.get("actions_reason"), actor=state.get("actions_actor") or "",
+        )  # fmt: skip
+    except ConnectBatchError as exc:
+        state["actions_problem"] = str(exc)
+        return
+    state["actions_outcomes"] = outcomes
+    state["actions_selected"] = []
+
+
+def show_outcomes(outcomes: list[ActionOutcome]) -> None:
+    done = [o for o in outcomes if o.ok]
+    if done:
+        st.success(f"{len(done)} of {len(outcomes)} actions changed: "
+                   + "; ".join(f"{o.label} {o.message}" for o in done))  # fmt: skip
+    for failed in (o for o in outcomes if not o.ok):
+        st.error(f"{failed.label} was not changed: {failed.message}")
+
+
+def change_form(services: Services, page: ActionPage) -> None:
+    st.subheader("Change actions")
+    changeable = {a.id: a for a in page.actions if not page.is_locked(a)}
+    # Selections from another page or filter are dropped before the widget is drawn.
+    st.session_state["actions_selected"] = [
+        i for i in st.session_state.get("actions_selected", []) if i in changeable
+    ]
+    locked = len(page.actions) - len(changeable)
+    if locked:
+        st.caption(f"{locked} locked action(s) on this page are read-only and cannot be selected.")
+    nothing = not changeable
+    pick, everything = st.columns([5, 1], vertical_alignment="bottom")
+    pick.multiselect(
+        "Actions to change", list(changeable), key="actions_selected", disabled=nothing,
+        format_func=lambda i: _describe(changeable[i]), placeholder="Choose actions on this page",
+    )  # fmt: skip
+    everything.button(
+        "Select all", key="actions_select_all", disabled=nothing,
+        on_click=lambda: st.session_state.update(actions_selected=list(changeable)),
+    )  # fmt: skip
+    kind = st.radio("Change", [MODIFY, REVERSE], key="actions_change", horizontal=True, disabled=nothing)
+    cols = st.columns([1, 2, 1])
+    cols[0].number_input(
+        "New amount", min_value=0.0, step=0.01, format="%.2f", key="actions_amount",
+        disabled=nothing or kind == REVERSE,
+    )  # fmt: skip
+    cols[1].text_input(
+        "Reason" + (" (required)" if kind == REVERSE else ""), key="actions_reason", disabled=nothing
+    )
+    cols[2].text_input("Your name", key="actions_actor", disabled=nothing, help="Kept in the audit trail.")
+    st.button("Apply", key="actions_apply", type="primary", disabled=nothing,
+              on_click=apply_change, args=(services,))  # fmt: skip
+
+
+def _describe(a: Action) -> str:
+    return f"{a.label} · {a.source_key} · {a.amount} · {a.status.value}"
+
+
+def show_audit(services: Services, page: ActionPage) -> None:
+    st.subheader("Audit trail")
+    by_id = {a.id: a for a in page.actions}
+    chosen = st.selectbox(
+        "Action", list(by_id), key="actions_detail", index=None,
+        format_func=lambda i: _describe(by_id[i]), placeholder="Choose an action on this page",
+    )  # fmt: skip
+    if chosen is None:
+        return
+    action = by_id[chosen]
+    if page.is_locked(action):
+        st.info(f"{action.label} is locked since {action.lock_at:%Y-%m-%d %H:%M} UTC: it is read-only.")
+    else:
+        st.caption(f"{action.label} locks on {action.lock_at:%Y-%m-%d %H:%M} UTC "
+                   f"({page.days_to_lock(action):.1f} days from now).")  # fmt: skip
+    trail = audit_rows(services, action.id)
+    if trail:
+        st.dataframe(trail, hide_index=True)
+    else:
+        st.caption("No changes yet: the amount is the one the file carried.")
+
+
+def render() -> None:
+    st.title("Pending actions")
+    st.caption("Modify or reverse actions until their lock period ends; every change is audited.")
+    services = webapp.services()
+    state = st.session_state
+    if "actions_problem" in state:
+        st.error(state.pop("actions_problem"))
+    if "actions_outcomes" in state:
+        show_outcomes(state.pop("actions_outcomes"))
+
+    try:
+        names = {c.id: c.name for c in services.connections()}
+    except ConnectBatchError as exc:
+        st.error(f"The actions cannot be read: {exc}")
+        return
+    cols = st.columns([2, 2, 2])
+    connection = cols[0].selectbox("Connection", [ALL, *sorted(names.values())], key="actions_connection")
+    statuses = cols[1].multiselect("Status", STATUSES, key="actions_status", placeholder="All statuses")
+    search = cols[2].text_input("Search", key="actions_search", placeholder="Action id or source key")
+    size = st.session_state.get("actions_page_size", 50)
+    number = st.session_state.get("actions_page", 1)
+    try:
+        page = services.find_actions(
+            None if connection == ALL else connection, tuple(statuses), search, page=number, page_size=size
+        )
+        if page.total and not page.actions:  # fewer pages than before: back to the first
+            page = services.find_actions(
+                None if connection == ALL else connection, tuple(statuses), search, page_size=size
+            )
+            number = 1
+    except ConnectBatchError as exc:
+        st.error(str(exc))
+        return
+    if not page.total:
+        filtered = bool(statuses or search or connection != ALL)
+        st.info("No actions match these filters." if filtered else
+                "No actions yet: loading call conversions or conversions creates them.")  # fmt: skip
+        return
+
+    st.dataframe(
+        table_rows(page, names), hide_index=True,
+        column_config={
+            "Amount": st.column_config.NumberColumn(format="%.2f"),
+            "Original amount": st.column_config.NumberColumn(format="%.2f"),
+            "Locked": st.column_config.CheckboxColumn(help="Locked actions are read-only"),
+            "Days to lock": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )  # fmt: skip
+    size_col, page_col = st.columns([1, 4])
+    size_col.selectbox("Rows per page", PAGE_SIZES, index=1, key="actions_page_size")
+    with page_col:
+        st.pagination(max(1, -(-page.total // size)), default=1, key="actions_page")
+    first = (number - 1) * size
+    st.caption(f"Actions {first + 1:,}–{first + len(page.actions):,} of {page.total:,}, newest first.")
+
+    change_form(services, page)
+    show_audit(services, page)
+
+
+if __name__ == "__main__":
+    render()

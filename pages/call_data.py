@@ -1,8 +1,179 @@
-"""Call data: Explorer over ingested call conversions: filters, KPIs, charts, a paged table, CSV download."""
+"""Call data: the explorer over ingested call conversions for partner managers.
+
+Filters (event days, campaign, media partner, call status, provider, caller country) drive
+KPIs, three charts, a paged table and a CSV download. DuckDB does every aggregation (see
+connectbatch/store/calls.py); this page only turns widgets into a `CallFilter` and shows
+the small results it gets back from the services.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
 import streamlit as st
 
-st.title("Call data")
-st.info("This screen is being built.")
+from connectbatch import webapp
+from connectbatch.errors import ConnectBatchError
+from connectbatch.explorer import CallFilter, CallFilterOptions, CallKpis, CallSummary, DurationColumn
+from connectbatch.services import Services
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZES = (25, 50, 100, 250)
+DURATIONS: dict[str, DurationColumn] = {"Call duration": "CallDuration", "Talk duration": "TalkDuration"}
+
+
+class FilterProblem(ValueError):
+    """A filter value a person typed that cannot be used (the message says why)."""
+
+
+def ids(values: Sequence[object], what: str) -> tuple[int, ...]:
+    """Ids chosen or typed into a multiselect that accepts new options."""
+    out: list[int] = []
+    for value in values:
+        try:
+            out.append(int(str(value).strip()))
+        except ValueError:
+            raise FilterProblem(f"{what} {value!r} is not a number") from None
+    return tuple(out)
+
+
+def duration_text(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def filters(options: CallFilterOptions) -> CallFilter:
+    """The filter widgets; raises FilterProblem for a value that cannot be used."""
+    first, last = options.first_day, options.last_day
+    top = st.columns([2, 1, 1])
+    days = top[0].date_input("Event days (UTC)", value=(first, last), key="calls_dates")
+    listed = f"The {options.option_limit:,} busiest are listed; type any other id."
+    campaigns = top[1].multiselect(
+        "Campaign", options.campaigns, key="calls_campaigns", accept_new_options=True,
+        placeholder="All campaigns", help=listed,
+    )  # fmt: skip
+    media = top[2].multiselect(
+        "Media partner (MediaId)", options.media_ids, key="calls_media", accept_new_options=True,
+        placeholder="All media partners", help=listed,
+    )  # fmt: skip
+    bottom = st.columns(3)
+    statuses = bottom[0].multiselect(
+        "Call status", options.statuses, key="calls_statuses", placeholder="All statuses"
+    )
+    providers = bottom[1].multiselect(
+        "Call provider", options.providers, key="calls_providers", placeholder="All providers"
+    )
+    countries = bottom[2].multiselect(
+        "Caller country", options.countries, key="calls_countries", placeholder="All countries"
+    )
+    chosen = tuple(d for d in (days if isinstance(days, tuple) else (days,)) if d is not None)
+    return CallFilter(
+        start=chosen[0] if chosen else None,
+        end=chosen[-1] if len(chosen) > 1 else None,
+        campaigns=ids(campaigns, "Campaign"),
+        media_ids=ids(media, "Media partner"),
+        statuses=tuple(statuses),
+        providers=tuple(providers),
+        countries=tuple(countries),
+    )
+
+
+def show_kpis(kpis: CallKpis) -> None:
+    cols = st.columns(5)
+    cols[0].metric("Calls", f"{kpis.calls:,}")
+    cols[1].metric("Answered rate", f"{kpis.answered_rate:.1%}", help=f"{kpis.answered:,} answered")
+    cols[2].metric("Total talk time", f"{kpis.talk_seconds / 3600:,.1f} h")
+    cols[3].metric("Average talk time", duration_text(kpis.average_talk_seconds), help="per call")
+    cols[4].metric("Sale amount", f"${kpis.sale_amount:,.2f}", help=f"{kpis.sales:,} sales")
+
+
+def show_charts(summary: CallSummary) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Calls per day by status**")
+        st.bar_chart(summary.per_day, x="day", y="calls", color="status", x_label="", y_label="Calls")
+    with right:
+        st.markdown("**Top media partners**")
+        top = summary.top_media
+        partners = pa.table(
+            {
+                "Media partner": [str(m) for m in top.column("media_id").to_pylist()],
+                "Calls": top.column("calls"),
+            }
+        )
+        st.bar_chart(partners, x="Media partner", y="Calls", horizontal=True, sort="-Calls", x_label="")
+    st.markdown("**Duration distribution**")
+    st.radio("Duration", list(DURATIONS), key="calls_duration", horizontal=True, label_visibility="collapsed")
+    st.bar_chart(summary.durations, x="bucket", y="calls", sort=False, x_label="", y_label="Calls")
+
+
+def show_table(services: Services, flt: CallFilter, total: int) -> None:
+    st.subheader("Calls")
+    size_col, page_col = st.columns([1, 4])
+    size = size_col.selectbox("Rows per page", PAGE_SIZES, index=1, key="calls_page_size")
+    pages = max(1, -(-total // size))
+    with page_col:
+        page = st.pagination(pages, key="calls_page")
+    rows = services.call_rows(flt, page=page, page_size=size)
+    first = (page - 1) * size
+    st.caption(f"Rows {first + 1:,}–{first + rows.num_rows:,} of {total:,}, newest first.")
+    st.dataframe(rows, hide_index=True)
+
+
+def csv_bytes(services: Services, flt: CallFilter) -> bytes:
+    """The download: DuckDB writes the CSV to a temporary file, which is read once."""
+    with tempfile.TemporaryDirectory(prefix="cb-calls-") as tmp:
+        target = Path(tmp) / "calls.csv"
+        services.export_calls_csv(flt, target)
+        return target.read_bytes()
+
+
+def render() -> None:
+    st.title("Call data")
+    st.caption("Calls from every call-conversion connection. The filters apply to everything below.")
+    services = webapp.services()
+    try:
+        options = services.call_filter_options()
+    except ConnectBatchError as exc:
+        st.error(f"The call data cannot be read: {exc}")
+        return
+    if options.is_empty:
+        st.info("No call conversions have been loaded yet. They appear here once a call-conversion "
+                "connection has received a file.")  # fmt: skip
+        return
+    try:
+        flt = filters(options)
+        duration = DURATIONS[st.session_state.get("calls_duration", "Call duration")]
+        summary = services.call_summary(flt, duration)
+    except (FilterProblem, ConnectBatchError) as exc:
+        st.error(str(exc))
+        return
+    show_kpis(summary.kpis)
+    if summary.kpis.calls == 0:
+        st.info("No calls match these filters.")
+        return
+    show_charts(summary)
+    try:
+        show_table(services, flt, summary.kpis.calls)
+    except ConnectBatchError as exc:
+        st.error(f"The calls cannot be listed: {exc}")
+    st.download_button(
+        f"Download the {summary.kpis.calls:,} filtered calls as CSV",
+        data=functools.partial(csv_bytes, services, flt),
+        file_name="call_data.csv",
+        mime="text/csv",
+        key="calls_download",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+if __name__ == "__main__":
+    render()

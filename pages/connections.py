@@ -1,8 +1,215 @@
-"""Connections: The list of connections with status and Last Active, filters, search, Run now, and Create Connection."""
+"""Connections: the list of connections with status and Last Active, filters, search by name,
+Run now, and Create Connection (the Connections screen of the seed).
+
+Run now is a request stored by the button's callback and carried out at the top of the next
+script run, inside `st.status`, so the table below already shows the run's outcome.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-st.title("Connections")
-st.info("This screen is being built.")
+from connectbatch import webapp
+from connectbatch.errors import RunInProgressError
+from connectbatch.models import (
+    METHOD_LABELS,
+    METHODOLOGY_LABELS,
+    Connection,
+    ConnectionStatus,
+    Direction,
+    Method,
+    Run,
+    RunStatus,
+)
+from pages import _ui
+
+RUN_REQUEST = "run_request"
+COLUMN_WIDTHS = [2.6, 1.6, 1.0, 0.8, 1.1, 1.6, 3.0]
+HEADERS = ["Name", "Type", "Direction", "Method", "Status", "Last Active", "Actions"]
+
+
+def request_run(connection_id: int) -> None:
+    st.session_state[RUN_REQUEST] = connection_id
+
+
+def filtered(
+    connections: list[Connection],
+    *,
+    types: list[str],
+    directions: list[str],
+    methods: list[str],
+    statuses: list[str],
+    search: str,
+) -> list[Connection]:
+    """The connections the filters keep; an empty filter keeps everything."""
+    needle = search.strip().lower()
+    return [
+        c
+        for c in connections
+        if (not types or c.data_type in types)
+        and (not directions or str(c.direction) in directions)
+        and (not methods or str(c.method) in methods)
+        and (not statuses or str(c.status) in statuses)
+        and (not needle or needle in c.name.lower())
+    ]
+
+
+def run_message(connection: Connection, run: Run) -> tuple[str, str]:
+    """(kind, sentence) describing a finished run."""
+    counts = (
+        f"{run.files_seen:,} file(s) seen, {run.files_loaded:,} loaded; "
+        f"{run.rows_accepted:,} rows accepted, {run.rows_rejected:,} rejected, "
+        f"{run.rows_duplicate:,} duplicates"
+    )
+    if run.status is RunStatus.FAILED:
+        return "error", f"Run {run.id} of {connection.name} failed: {run.reason or 'no reason given'}"
+    if run.status is RunStatus.IN_PROGRESS:
+        return "info", f"Run {run.id} of {connection.name} is still in progress."
+    return "success", f"Run {run.id} of {connection.name} completed: {counts}."
+
+
+def not_runnable(connection: Connection) -> str:
+    """Why Run now does nothing for a push or outbound connection, in the user's words."""
+    if connection.direction is Direction.OUTBOUND:
+        return (
+            f"{connection.name} is collected by the partner (Pull from us): its exports are "
+            "written on the connection's schedule and the partner picks them up from our server."
+        )
+    if connection.method is Method.EMAIL:
+        return (
+            f"{connection.name} is Push to us: files arrive by themselves when the partner "
+            "e-mails them to the connection's address; there is nothing to run."
+        )
+    return (
+        f"{connection.name} is Push to us: files arrive by themselves when the partner uploads "
+        f"them to our {METHOD_LABELS[connection.method]} server; there is nothing to run."
+    )
+
+
+def carry_out_run_request(connections: list[Connection]) -> bool:
+    """Run the connection whose Run now was pressed; True when a run was attempted."""
+    connection_id = st.session_state.pop(RUN_REQUEST, None)
+    if connection_id is None:
+        return False
+    connection = next((c for c in connections if c.id == connection_id), None)
+    if connection is None:
+        st.warning("That connection no longer exists.")
+        return False
+    if not _ui.is_pull(connection):
+        st.info(not_runnable(connection))
+        return False
+    with st.status(f"Running {connection.name}…", expanded=True) as status:
+        st.write(f"Connecting to {connection.host}{f':{connection.port}' if connection.port else ''}…")
+        try:
+            run = webapp.engine()[0].run_now(connection.id)
+        except RunInProgressError as exc:
+            status.update(label=f"{connection.name} is already running", state="error")
+            st.warning(f"{exc}. Wait for it to finish, then look at its history.")
+            return True
+        except Exception as exc:
+            status.update(label=f"{connection.name} could not run", state="error")
+            _ui.show_error("Run now", exc)
+            return True
+        kind, text = run_message(connection, run)
+        status.update(
+            label=f"Run {run.id} of {connection.name}: {run.status}",
+            state="error" if kind == "error" else "complete",
+        )
+        (st.error if kind == "error" else st.success if kind == "success" else st.info)(text)
+    return True
+
+
+def filters(connections: list[Connection]) -> list[Connection]:
+    left, *rest = st.columns([2.2, 1.4, 1.2, 1.2, 1.4])
+    search = left.text_input("Search by name", key="search", placeholder="Name contains…")
+    types = sorted({c.data_type for c in connections})
+    chosen_types = rest[0].multiselect(
+        "Type", types, format_func=_ui.data_type_label, key="filter_type", placeholder="All"
+    )
+    directions = rest[1].multiselect(
+        "Direction",
+        [str(d) for d in Direction],
+        format_func=lambda d: _ui.DIRECTION_LABELS[Direction(d)],
+        key="filter_direction",
+        placeholder="All",
+    )
+    methods = rest[2].multiselect(
+        "Method",
+        [str(m) for m in Method],
+        format_func=lambda m: METHOD_LABELS[Method(m)],
+        key="filter_method",
+        placeholder="All",
+    )
+    statuses = rest[3].multiselect(
+        "Status", [str(s) for s in ConnectionStatus], key="filter_status", placeholder="All"
+    )
+    return filtered(
+        connections,
+        types=chosen_types,
+        directions=directions,
+        methods=methods,
+        statuses=statuses,
+        search=search or "",
+    )
+
+
+def table(connections: list[Connection]) -> None:
+    header = st.columns(COLUMN_WIDTHS, vertical_alignment="bottom")
+    for column, text in zip(header, HEADERS, strict=True):
+        column.markdown(f"**{text}**")
+    for c in connections:
+        with st.container(border=True, key=f"row_{c.id}"):
+            cells = st.columns(COLUMN_WIDTHS, vertical_alignment="center")
+            cells[0].markdown(f"**{c.name}**  \n{METHODOLOGY_LABELS[c.methodology]}")
+            cells[1].markdown(_ui.data_type_label(c.data_type))
+            cells[2].markdown(_ui.DIRECTION_LABELS[c.direction])
+            cells[3].markdown(METHOD_LABELS[c.method])
+            cells[4].markdown(_ui.badge(str(c.status)))
+            cells[5].markdown(_ui.ago(c.last_active), help=_ui.when(c.last_active) if c.last_active else None)
+            with cells[6], st.container(horizontal=True, gap="small"):
+                if st.button("Edit", key=f"edit_{c.id}", type="tertiary", icon=":material/edit:"):
+                    _ui.open_detail(c.id, "Edit")
+                if st.button(
+                    "View History", key=f"history_{c.id}", type="tertiary", icon=":material/history:"
+                ):
+                    _ui.open_detail(c.id, "History")
+                st.button(
+                    "Run now",
+                    key=f"run_{c.id}",
+                    type="tertiary",
+                    icon=":material/play_arrow:",
+                    on_click=request_run,
+                    args=(c.id,),
+                    help=None if _ui.is_pull(c) else "Files arrive by themselves for this connection.",
+                )
+
+
+def render() -> None:
+    title, create = st.columns([5, 1], vertical_alignment="bottom")
+    title.title("Connections")
+    if create.button("Create Connection", key="create_connection", type="primary", icon=":material/add:"):
+        st.switch_page(_ui.WIZARD_PAGE)
+    st.caption(
+        "Batch file transfers with partners: what each connection carries, how, and how its latest run went."
+    )
+    _ui.show_flash()
+    services = webapp.services()
+    ok, connections = _ui.safely("Loading connections", services.connections)
+    if not ok or connections is None:
+        return
+    if carry_out_run_request(connections):  # the run changed its connection's status
+        ok, fresh = _ui.safely("Loading connections", services.connections)
+        connections = fresh if ok and fresh is not None else connections
+    if not connections:
+        st.info("No connections yet. Select **Create Connection** to set up the first one.")
+        return
+    shown = filters(connections)
+    st.caption(f"{len(shown)} of {len(connections)} connections")
+    if not shown:
+        st.info("No connection matches these filters.")
+        return
+    table(shown)
+
+
+if __name__ == "__main__":
+    render()

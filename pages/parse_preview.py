@@ -1,9 +1,9 @@
-"""File format & dry run: a data type's columns, its template CSV, and a trial parse of an
-uploaded file that stores nothing.
+"""File format & dry run: a data type's columns, its template CSV, and a trial run of an
+uploaded file (parse and validation, as a connection would do them) that stores nothing.
 
-Pages are meant to call `connectbatch.services` only. That façade does not exist yet (a later
-issue), so for now this page calls `connectbatch.csvparse` and `connectbatch.schemas` directly;
-move those calls behind services when it lands.
+The column documentation and the template are read from the schema registry, the one source
+of truth the parser and the suites are generated from; the dry run goes through
+`Services.dry_run`.
 
 Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then, so tests import
 the helpers below (`column_docs`, `dry_run`, ...) without rendering anything.
@@ -18,8 +18,10 @@ import zoneinfo
 import pyarrow as pa
 import streamlit as st
 
-from connectbatch import csvparse, schemas
+from connectbatch import csvparse, review, schemas, webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.services import Services
+from connectbatch.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +63,25 @@ def column_docs(data_type: schemas.DataType) -> list[dict[str, str | bool]]:
 
 
 def dry_run(
+    services: Services,
     data: bytes,
-    data_type: str | None,
+    data_type: str,
     *,
     encoding: str | None = None,
     delimiter: str = ",",
     timezone: str = "UTC",
-) -> tuple[csvparse.ParseResult, float]:
-    """Parse an uploaded file; return the result and the seconds it took. File-level problems
-    raise ConnectBatchError."""
+) -> tuple[csvparse.ParseResult, ValidationReport, float]:
+    """Parse and validate an uploaded file without storing anything; return the parse
+    result, the validation report and the seconds it took. File-level problems raise
+    ConnectBatchError."""
     started = time.perf_counter()
-    result = csvparse.parse_bytes(
+    result, report = services.dry_run(
         data, data_type, encoding=encoding, delimiter=delimiter, timezone=timezone
     )
-    return result, time.perf_counter() - started
+    return result, report, time.perf_counter() - started
 
 
-def rejects_table(
-    result: csvparse.ParseResult, limit: int = REJECTS_SHOWN
-) -> list[dict[str, object]]:
+def rejects_table(result: csvparse.ParseResult, limit: int = REJECTS_SHOWN) -> list[dict[str, object]]:
     return [
         {"Line": r.line, "Column": r.column, "Value": r.value, "Reason": r.reason}
         for r in result.rejects[:limit]
@@ -93,9 +95,7 @@ def preview(result: csvparse.ParseResult, rows: int = PREVIEW_ROWS) -> pa.Table:
 
 def render() -> None:
     st.title("File format & dry run")
-    st.caption(
-        "Check a file against a data type before it flows through a connection. Nothing is stored."
-    )
+    st.caption("Check a file against a data type before it flows through a connection. Nothing is stored.")
 
     key = st.selectbox(
         "Data type",
@@ -122,6 +122,11 @@ def render() -> None:
     )
 
     st.subheader("Dry run")
+    st.caption(
+        "Upload a sample file to see what a connection would accept and reject, and how the "
+        "batch fares against the data type's expectations. Nothing is stored; rows already "
+        "loaded for a connection are not compared."
+    )
     with st.expander("Reading options"):
         encoding = ENCODINGS[st.selectbox("Encoding", list(ENCODINGS), key="encoding")]
         delimiter = DELIMITERS[st.selectbox("Delimiter", list(DELIMITERS), key="delimiter")]
@@ -139,22 +144,19 @@ def render() -> None:
         _show_dry_run(upload.getvalue(), key, encoding, delimiter, timezone)
 
 
-def _show_dry_run(
-    data: bytes, data_type: str, encoding: str | None, delimiter: str, timezone: str
-) -> None:
+def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: str, timezone: str) -> None:
     try:
-        result, seconds = dry_run(
-            data, data_type, encoding=encoding, delimiter=delimiter, timezone=timezone
-        )
+        with st.spinner("Parsing and validating the file…"):
+            result, report, seconds = dry_run(
+                webapp.services(), data, data_type,
+                encoding=encoding, delimiter=delimiter, timezone=timezone,
+            )  # fmt: skip
     except ConnectBatchError as exc:
         st.error(f"This file cannot be used: {exc}")
         return
     except Exception as exc:  # a parser bug: say so plainly, keep the traceback in the log
         log.exception("dry run failed unexpectedly")
-        st.error(
-            f"The parser failed unexpectedly ({type(exc).__name__}: {exc}). "
-            "Please report this file."
-        )
+        st.error(f"The dry run failed unexpectedly ({type(exc).__name__}: {exc}). Please report this file.")
         return
 
     cols = st.columns(4)
@@ -163,11 +165,19 @@ def _show_dry_run(
     cols[2].metric("Rejects", f"{len(result.rejects):,}")
     cols[3].metric("Seconds", f"{seconds:.3f}")
     st.caption(f"Read as {result.encoding}.")
-    if result.unknown_columns:
-        st.info(
-            "Columns not in the data type (kept out of the table): "
-            + ", ".join(result.unknown_columns)
+    headline = review.headline(report)
+    if not report.success:
+        st.warning(
+            f"A connection would quarantine this batch: {headline} Nothing would be loaded "
+            "until a reviewer releases it.",
+            icon=":material/block:",
         )
+    elif report.warnings:
+        st.warning(f"A connection would load this batch, with warnings: {headline}")
+    else:
+        st.success(f"A connection would load this batch: {headline}")
+    if result.unknown_columns:
+        st.info("Columns not in the data type (kept out of the table): " + ", ".join(result.unknown_columns))
 
     if result.rejects:
         st.markdown("**Rejects**")
@@ -177,6 +187,15 @@ def _show_dry_run(
 
     st.markdown(f"**Accepted rows** (the first {min(PREVIEW_ROWS, result.rows_accepted):,})")
     st.dataframe(preview(result), hide_index=True)
+
+    st.markdown("**Expectations**")
+    st.dataframe(
+        review.outcome_rows(report),
+        hide_index=True,
+        column_config={"Expectation": st.column_config.TextColumn(width="large")},
+    )
+    with st.expander("Raw validation result (JSON)"):
+        st.json(report.raw, expanded=1)
 
 
 if __name__ == "__main__":

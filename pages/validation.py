@@ -1,8 +1,366 @@
-"""Validation: Runs with failed or warning expectations, rejects, release or discard quarantined batches, reject-rate trend."""
+"""Validation: the data-quality reviewer's screen.
+
+The review queue (quarantined runs first, then critical failures, warnings, failures before
+validation, clean runs), and for the chosen run: every expectation in words, the rejected
+rows with a CSV download, the results files, and release or discard of a quarantined batch
+with a note. Below, the reject rate per connection over time. The file format itself and a
+dry run of a sample file live on the "File format & dry run" page.
+
+Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then.
+"""
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
-st.title("Validation")
-st.info("This screen is being built.")
+from connectbatch import review, webapp
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import FileRecord, Run
+from connectbatch.review import RunReview
+from connectbatch.services import Services
+from connectbatch.validation import ValidationReport
+
+log = logging.getLogger(__name__)
+
+FILE_FORMAT_PAGE = "pages/parse_preview.py"
+REJECTS_SHOWN = 1000
+RUN_KEY = "validation_run"
+NOTE_KEY = "review_note"
+ACTOR_KEY = "reviewer"
+PENDING_KEY = "review_pending"  # (action, run id) waiting for the reviewer's confirmation
+OUTCOME_KEY = "review_outcome"  # (run id, kind, message) of the last decision
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
+
+
+def _plain(text: str) -> str:
+    """Text from a file or a person, shown literally (a `$` must not start LaTeX)."""
+    return text.translate(_MARKDOWN)
+
+
+# ------------------------------------------------------------------ review decisions
+# Button callbacks: they run before the page re-renders, so the page shows the new state.
+
+
+def _request(action: str, run_id: int) -> None:
+    note = str(st.session_state.get(NOTE_KEY) or "").strip()
+    actor = str(st.session_state.get(ACTOR_KEY) or "").strip()
+    if not note or not actor:
+        st.session_state[OUTCOME_KEY] = (
+            run_id,
+            "warning",
+            f"Write a note and your name before you {action} a batch: both are kept with the run.",
+        )
+        return
+    st.session_state[PENDING_KEY] = (action, run_id)
+
+
+def _cancel() -> None:
+    st.session_state.pop(PENDING_KEY, None)
+
+
+def _decide(action: str, run_id: int) -> None:
+    st.session_state.pop(PENDING_KEY, None)
+    note = str(st.session_state.get(NOTE_KEY) or "").strip()
+    actor = str(st.session_state.get(ACTOR_KEY) or "").strip()
+    try:
+        svc = webapp.services()
+        if action == "release":
+            done = svc.release(run_id, note, actor)
+            message = (
+                f"Run {run_id} released by {actor}: {done.rows_accepted:,} rows loaded, "
+                f"{done.actions_created:,} pending actions created."
+            )
+        else:
+            svc.discard(run_id, note, actor)
+            message = f"Run {run_id} discarded by {actor}: the held rows were dropped, nothing was loaded."
+    except ConnectBatchError as exc:
+        st.session_state[OUTCOME_KEY] = (run_id, "error", f"Run {run_id} was not {action}d: {exc}")
+        return
+    except Exception as exc:  # a bug: a message here, the traceback in the log
+        log.exception("%s of run %s failed", action, run_id)
+        st.session_state[OUTCOME_KEY] = (
+            run_id,
+            "error",
+            f"Run {run_id} was not {action}d: unexpected {type(exc).__name__}: {exc}",
+        )
+        return
+    st.session_state[OUTCOME_KEY] = (run_id, "success", message)
+    st.session_state[NOTE_KEY] = ""
+
+
+def _show_outcome(run_id: int) -> None:
+    found = st.session_state.get(OUTCOME_KEY)
+    if not found or found[0] != run_id:
+        return
+    del st.session_state[OUTCOME_KEY]
+    _, kind, message = found
+    {"success": st.success, "warning": st.warning}.get(kind, st.error)(message)
+
+
+def _review_panel(item: RunReview) -> None:
+    run = item.run
+    with st.container(border=True):
+        st.markdown("**Review this quarantined batch**")
+        st.caption(
+            f"{item.rows_accepted:,} rows are held back. *Release* loads them as they are and "
+            "creates their pending actions; *discard* drops them (the partner can send the file "
+            "again). The note and your name are kept with the run."
+        )
+        st.text_area("Note", key=NOTE_KEY, placeholder="Why you release or discard this batch")
+        st.text_input("Your name", key=ACTOR_KEY)
+        pending = st.session_state.get(PENDING_KEY)
+        left, right = st.columns(2)
+        if pending and pending[1] == run.id:
+            action = pending[0]
+            if action == "release":
+                st.warning(
+                    f"Release run {run.id}? {item.rows_accepted:,} rows of {item.connection} will be "
+                    "loaded and their pending actions created. This cannot be undone."
+                )
+            else:
+                st.warning(
+                    f"Discard run {run.id}? Its {item.rows_accepted:,} held rows will be dropped. "
+                    "This cannot be undone."
+                )
+            left.button(
+                f"Yes, {action}",
+                key="review_confirm",
+                type="primary",
+                on_click=_decide,
+                args=(action, run.id),
+            )
+            right.button("Cancel", key="review_cancel", on_click=_cancel)
+        else:
+            left.button("Release…", key="review_release", on_click=_request, args=("release", run.id))
+            right.button("Discard…", key="review_discard", on_click=_request, args=("discard", run.id))
+
+
+# ------------------------------------------------------------------ the chosen run
+
+
+def queue_rows(queue: list[RunReview]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Run": q.run.id,
+            "Connection": q.connection,
+            "Started": q.run.started_at,
+            "Status": str(q.run.status),
+            "Review": q.review_state.capitalize(),
+            "Validation": q.verdict,
+            "Critical": q.critical,
+            "Warnings": q.warnings,
+            "Rows accepted": q.rows_accepted,
+            "Rows rejected": q.rows_rejected,
+        }
+        for q in queue
+    ]
+
+
+def run_label(item: RunReview) -> str:
+    started = item.run.started_at.strftime("%Y-%m-%d %H:%M")
+    return f"Run {item.run.id} · {item.connection} · {started} · {item.verdict}"
+
+
+def rejects_csv(svc: Services, run_id: int, names: dict[int, str]) -> bytes:
+    """Every reject of the run (not only the rows shown) as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["File", "Line", "Column", "Value", "Reason"])
+    for r in svc.rejects(run_id):
+        writer.writerow([names.get(r.file_id, r.file_id), r.line, r.column or "", r.value or "", r.reason])
+    return out.getvalue().encode("utf-8")
+
+
+def _show_report(name: str, report: ValidationReport) -> None:
+    st.markdown(f"**Expectations: {_plain(name)}**")
+    headline = review.headline(report)
+    if not report.success:
+        st.warning(headline, icon=":material/block:")
+    elif report.warnings:
+        st.warning(headline)
+    else:
+        st.success(headline)
+    st.dataframe(
+        review.outcome_rows(report),
+        hide_index=True,
+        column_config={
+            "Expectation": st.column_config.TextColumn(width="large"),
+            "Observed": st.column_config.TextColumn(width="medium"),
+        },
+    )
+    st.caption(review.conditions(report))
+    with st.expander("Raw validation result (JSON)"):
+        st.json(report.raw, expanded=1)
+
+
+def _show_rejects(svc: Services, run: Run, names: dict[int, str]) -> None:
+    st.markdown("**Rejected rows**")
+    total = svc.count_rejects(run.id)
+    if not total:
+        st.caption("The parser rejected no rows in this run.")
+        return
+    shown = svc.rejects(run.id, limit=REJECTS_SHOWN)
+    if total > len(shown):
+        st.caption(f"The first {len(shown):,} of {total:,}; the download has them all.")
+    several = len(names) > 1
+    st.dataframe(
+        [
+            {
+                "Line": r.line,
+                "Column": r.column,
+                "Value": r.value,
+                "Reason": r.reason,
+                **({"File": names.get(r.file_id, str(r.file_id))} if several else {}),
+            }
+            for r in shown
+        ],
+        hide_index=True,
+    )
+    st.download_button(
+        f"Download {total:,} rejects (CSV)",
+        data=lambda: rejects_csv(svc, run.id, names),
+        file_name=f"run{run.id}-rejects.csv",
+        mime="text/csv",
+        key="rejects_download",
+        on_click="ignore",
+    )
+
+
+def _read(path: Path) -> bytes:
+    """A results file's bytes at download time (empty if it was cleaned up meanwhile)."""
+    return path.read_bytes() if path.exists() else b""
+
+
+def _show_results_files(svc: Services, run: Run) -> None:
+    paths = svc.run_results_files(run.id)
+    if not paths:
+        return
+    st.markdown("**Results files** (what the sender receives)")
+    for path in paths:
+        st.download_button(
+            f"Download {path.name}",
+            data=functools.partial(_read, path),
+            file_name=path.name,
+            mime="application/json" if path.suffix == ".json" else "text/csv",
+            key=f"results_{path.name}",
+            on_click="ignore",
+        )
+
+
+def _files_table(files: list[FileRecord]) -> list[dict[str, Any]]:
+    return [
+        {
+            "File": f.name,
+            "Source": f.source,
+            "State": f.state,
+            "Rows accepted": f.rows_accepted,
+            "Rows rejected": f.rows_rejected,
+            "Message": f.message or "",
+        }
+        for f in files
+    ]
+
+
+def _show_run(svc: Services, item: RunReview) -> None:
+    run = item.run
+    st.subheader(f"Run {run.id}: {item.connection}")
+    _show_outcome(run.id)
+    cols = st.columns(4)
+    cols[0].metric("Status", str(run.status))
+    cols[1].metric("Review", item.review_state.capitalize() or "None needed")
+    cols[2].metric("Rows accepted", f"{item.rows_accepted:,}")
+    cols[3].metric("Rows rejected", f"{item.rows_rejected:,}")
+    if run.reason:
+        st.caption(f"Reason: {_plain(run.reason)}")
+    if run.review_note:
+        st.caption(f"Review note: {_plain(run.review_note)}")
+    if run.review == "quarantined":
+        _review_panel(item)
+
+    files = svc.run_files(run.id)
+    names = {f.id: f.name for f in files}
+    if files:
+        st.markdown("**Files**")
+        st.dataframe(_files_table(files), hide_index=True)
+    reports = svc.validation(run.id)
+    for file_id, report in reports:
+        _show_report(names.get(file_id, f"file {file_id}"), report)
+    if not reports:
+        st.info("Nothing in this run reached validation (see the files' messages above).")
+    _show_rejects(svc, run, names)
+    _show_results_files(svc, run)
+
+
+# ------------------------------------------------------------------ the page
+
+
+def _show_trend(svc: Services) -> None:
+    st.subheader("Reject rate per connection")
+    rates = svc.reject_rates()
+    if not rates:
+        st.caption("No rows received yet.")
+        return
+    frame = pd.DataFrame(rates, columns=["Connection", "Started", "Reject rate (%)"])
+    frame["Reject rate (%)"] *= 100
+    st.line_chart(frame, x="Started", y="Reject rate (%)", color="Connection")
+    st.caption("Share of a run's rows the parser rejected, per run, by connection.")
+
+
+def _show_page() -> None:
+    svc = webapp.services()
+    queue = svc.review_queue()
+    if not queue:
+        st.info("No runs yet: files appear here once a connection receives them.")
+        _show_trend(svc)
+        return
+
+    cols = st.columns(4)
+    cols[0].metric("Awaiting review", sum(q.review_state == "quarantined" for q in queue))
+    cols[1].metric("Runs with critical failures", sum(q.critical > 0 for q in queue))
+    cols[2].metric("Runs with warnings", sum(q.warnings > 0 for q in queue))
+    cols[3].metric("Runs", len(queue))
+
+    st.subheader("Runs")
+    st.caption("Most urgent first. Rows of a quarantined run are the rows it holds back until released.")
+    st.dataframe(
+        queue_rows(queue),
+        hide_index=True,
+        column_config={"Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+    )
+    by_id = {q.run.id: q for q in queue}
+    if st.session_state.get(RUN_KEY) not in by_id:
+        st.session_state.pop(RUN_KEY, None)  # a run that left the list: start at the top
+    chosen = st.selectbox(
+        "Run to review", options=list(by_id), format_func=lambda i: run_label(by_id[i]), key=RUN_KEY
+    )
+    if chosen is not None:
+        _show_run(svc, by_id[chosen])
+    _show_trend(svc)
+
+
+def render() -> None:
+    st.title("Validation")
+    st.page_link(
+        FILE_FORMAT_PAGE,
+        label="Expected file format per data type, and a dry run of a sample file",
+        icon=":material/fact_check:",
+    )
+    try:
+        _show_page()
+    except ConnectBatchError as exc:
+        st.error(f"The validation results cannot be shown: {exc}")
+    except Exception as exc:  # a bug: a message here, the traceback in the log
+        log.exception("validation page failed")
+        st.error(f"The validation results cannot be shown: unexpected {type(exc).__name__}: {exc}")
+
+
+if __name__ == "__main__":
+    render()

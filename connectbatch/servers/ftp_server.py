@@ -33,6 +33,7 @@ Why the pieces below exist, in the order a session meets them:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -43,7 +44,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import IO, Any, ClassVar
 
 from pyftpdlib.authorizers import AuthenticationFailed
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
@@ -92,12 +93,10 @@ class _LoopWaker(AsyncChat):  # type: ignore[misc]  # pyftpdlib is untyped
     def call_soon(self, function: Callable[..., object], *args: Any) -> None:
         """Thread-safe: run `function(*args)` on the loop thread as soon as it wakes."""
         self._calls.put((function, args))
-        try:
+        # OSError: buffer full, so a wake-up is pending anyway; or closed, so the loop is
+        # gone and whatever was queued no longer matters.
+        with contextlib.suppress(OSError):
             self._writer.send(b"\0")
-        except OSError:
-            # Buffer full: a wake-up is already pending. Closed: the loop is gone, and
-            # whatever was queued no longer matters.
-            pass
 
     def readable(self) -> bool:
         return True
@@ -106,10 +105,8 @@ class _LoopWaker(AsyncChat):  # type: ignore[misc]  # pyftpdlib is untyped
         return False
 
     def handle_read_event(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.socket.recv(4096)
-        except OSError:
-            pass
         while True:
             try:
                 function, args = self._calls.get_nowait()
@@ -230,13 +227,13 @@ class _ConfinedFS(AbstractedFS):  # type: ignore[misc]
             if not self.validpath(path):
                 raise FilesystemError("No such file or directory (outside your folder)")
 
-    def open(self, filename: str, mode: str) -> BinaryIO:
+    def open(self, filename: str, mode: str) -> IO[Any]:
         self._require(filename)
         if any(flag in mode for flag in "wa+"):
-            return open(filename, mode, opener=_open_nofollow)  # noqa: SIM115  (the DTP closes it)
-        return open(filename, mode)  # noqa: SIM115
+            return open(filename, mode, opener=_open_nofollow)
+        return open(filename, mode)
 
-    def mkstemp(self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb") -> Any:  # noqa: A002
+    def mkstemp(self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb") -> Any:
         self._require(dir or self.root)
         return super().mkstemp(suffix=suffix, prefix=prefix, dir=dir, mode=mode)
 
@@ -337,7 +334,10 @@ class _LimitedDTP(DTPHandler):  # type: ignore[misc]
     """pyftpdlib's data channel with the per-account size limit, and with the final reply
     deferred until the control channel's completion hooks have run (see the module doc)."""
 
-    def enable_receiving(self, type: str, cmd: str) -> None:  # noqa: A002  (pyftpdlib's name)
+    file_obj: Any
+    _resp: tuple[Any, ...]
+
+    def enable_receiving(self, type: str, cmd: str) -> None:
         account = getattr(self.cmd_channel, "account", None)
         limit = account.max_file_bytes if account is not None else 0
         self.file_obj = _CappedFile(self.file_obj, limit)
@@ -379,6 +379,7 @@ class _PushHandler(FTPHandler):  # type: ignore[misc]
 
     context: ClassVar[_ServerContext]
     account: Account | None = None
+    _rnfr: str | None
     abstracted_fs = _ConfinedFS
     dtp_handler = _LimitedDTP
     banner = BANNER
@@ -500,11 +501,22 @@ def _tls_classes() -> tuple[type[Any], type[Any]]:
         from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
     except ImportError:
         raise ConfigurationError(
-            "explicit FTPS needs pyOpenSSL (pip install pyopenssl); or start the FTP server without a certificate"
+            "explicit FTPS needs pyOpenSSL (pip install pyopenssl); "
+            "or start the FTP server without a certificate"
         ) from None
 
     class _TlsLimitedDTP(TLS_DTPHandler, _LimitedDTP):  # type: ignore[misc]
         """TLS data channel (SSL layer first) over our size-limited data channel."""
+
+        def send(self, data: bytes) -> int:
+            """Never SSL_write zero bytes. An empty listing makes asynchat send b"";
+            OpenSSL 3 fails that call, pyftpdlib takes the failure for a vanished client
+            and drops the socket in the middle of the TLS handshake, and the client's
+            unwrap() then fails with SHUTDOWN_WHILE_IN_INIT. Sending nothing instead lets
+            the handshake and a clean TLS shutdown happen as for any other transfer."""
+            if not data:
+                return 0
+            return int(super().send(data))
 
     class _TlsPushHandler(_PushHandler, TLS_FTPHandler):  # type: ignore[misc]
         """Our session over pyftpdlib's AUTH TLS / PBSZ / PROT support."""

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectbatch.models import Connection, Direction, Methodology, Run
-from connectbatch.secrets import check_password
+from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.store import credentials as credential_store
 
 log = logging.getLogger("connectbatch.servers")
 
 IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart")
+_DUMMY_HASH = hash_password("not-a-real-login")
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,18 @@ class Gateway:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push-ingest")
         self._pending: set[Future[Run | None]] = set()
         self._lock = threading.Lock()
+        # Runs of one connection update the same rows (its status, its ledger): DuckDB
+        # rejects such concurrent transactions ("Conflict on update"), so one at a time.
+        self._connection_locks: dict[int, threading.Lock] = {}
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The account for a provisioned login, or None (wrong user or password alike)."""
         with self.services.db.connect() as con:
             found = credential_store.by_username(con, username)
-        if found is None or not check_password(password, found[1]):
+        if found is None:
+            check_password(password, _DUMMY_HASH)  # same cost: timing does not reveal users
+            return None
+        if not check_password(password, found[1]):
             return None
         credential, _hash = found
         try:
@@ -98,8 +105,11 @@ class Gateway:
     def _ingest(self, account: Account, path: Path) -> Run | None:
         if not path.is_file():
             return None  # renamed or deleted again before we got to it
+        with self._lock:
+            one_at_a_time = self._connection_locks.setdefault(account.connection_id, threading.Lock())
         try:
-            run = self.services.ingest_file(account.connection_id, path, trigger="push")
+            with one_at_a_time:
+                run = self.services.ingest_file(account.connection_id, path, trigger="push")
         except Exception:
             log.exception("push ingest failed", extra={"connection_id": account.connection_id})
             return None

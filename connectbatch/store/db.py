@@ -23,6 +23,10 @@ import duckdb
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
 
+# DuckDB (2.0) races when one thread opens a file while another closes the last connection
+# to it ("Unique file handle conflict", lost table functions): open and close one at a time.
+_OPEN_CLOSE = threading.Lock()
+
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
 
@@ -57,7 +61,8 @@ class Database:
                 self._migrate(con)
             yield con
         finally:
-            con.close()
+            with _OPEN_CLOSE:
+                con.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -77,7 +82,8 @@ class Database:
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path))
+                with _OPEN_CLOSE:
+                    con = duckdb.connect(str(self.path))
                 con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC datetimes
                 return con
             except duckdb.IOException as exc:

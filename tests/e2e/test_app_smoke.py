@@ -6,6 +6,7 @@ AppTest cannot upload a file, so the dry-run display is exercised by running the
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from connectbatch import schemas
 from connectbatch.errors import ParseError
+from connectbatch.services import Services
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit_app.py"
@@ -73,9 +75,7 @@ def _page_shows_dry_run(page_path: str, data: bytes) -> None:
 
 def test_dry_run_shows_counts_rejects_and_accepted_rows(call_csv: Callable[..., bytes]) -> None:
     data = call_csv({}, {"CampaignId": "abc"}, {"CallSessionId": "cs-3"})
-    at = AppTest.from_function(
-        _page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT
-    ).run()
+    at = AppTest.from_function(_page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT).run()
 
     assert not at.exception
     assert [m.value for m in at.metric][:3] == ["2", "1", "1"]
@@ -101,7 +101,7 @@ def test_unusable_file_shows_one_error_not_a_traceback() -> None:
 def test_preview_is_capped_and_starts_with_the_line_number(call_csv: Callable[..., bytes]) -> None:
     page = load_page()
     rows = [{"CallSessionId": f"cs-{i}"} for i in range(page.PREVIEW_ROWS + 5)]
-    result, seconds = page.dry_run(call_csv(*rows), "call_conversions")
+    result, _report, seconds = page.dry_run(Services(), call_csv(*rows), "call_conversions")
 
     preview = page.preview(result)
 
@@ -116,4 +116,38 @@ def test_dry_run_raises_parse_error_for_an_unusable_file() -> None:
     page = load_page()
 
     with pytest.raises(ParseError):
-        page.dry_run(b"", "call_conversions")
+        page.dry_run(Services(), b"", "call_conversions")
+
+
+def _fresh(**cells: str) -> dict[str, str]:
+    """A row dated yesterday, so the EventDate window of validation accepts it."""
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    return {"EventDate": yesterday.strftime("%Y-%m-%dT%H:%M:%SZ"), **cells}
+
+
+def test_dry_run_shows_that_a_clean_file_would_be_loaded(call_csv: Callable[..., bytes]) -> None:
+    data = call_csv(_fresh(CallSessionId="cs-1"), _fresh(CallSessionId="cs-2"))
+    at = AppTest.from_function(_page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT).run()
+
+    assert not at.exception
+    assert not at.error
+    [verdict] = at.success
+    assert "would load this batch" in verdict.value
+    expectations = at.dataframe[-1].value
+    assert set(expectations["Result"]) == {"✅ Passed"}
+
+
+def test_dry_run_shows_the_failed_expectation_that_would_quarantine_a_file(
+    call_csv: Callable[..., bytes],
+) -> None:
+    data = call_csv(_fresh(CallSessionId="cs-1"), _fresh(CallSessionId="cs-1"))
+    at = AppTest.from_function(_page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT).run()
+
+    assert not at.exception
+    assert not at.error
+    assert any("would quarantine this batch" in w.value for w in at.warning)
+    first = at.dataframe[-1].value.iloc[0]  # failures come first
+    assert first["Result"] == "❌ Failed"
+    assert first["Columns"] == "CallSessionId"
+    assert first["Observed"] == "2 of 2 rows (100.00 %)"
+    assert "cs-1" in first["Unexpected values (sample)"]

@@ -1,0 +1,254 @@
+"""What every `connectbatch` subcommand shares: the `Command` entry, the exit codes, argument
+types, the sub-subcommand plumbing (`subcommands`, `leaf`, `dispatch`), text and JSON output,
+and the printing of a run and its files (ingest, runs, retry, quarantine and pull show runs).
+
+The commands only call `connectbatch.services` (never the store), print readable text or, with
+`--json`, one JSON document on one line, and leave error reporting to `cli.main`: a
+ConnectBatchError becomes one `connectbatch: error: ...` line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import getpass
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from connectbatch.models import FileRecord, Run
+from connectbatch.services import Services
+
+PROG = "connectbatch"
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1  # ingest/retry/pull: the run ended Failed
+EXIT_UNUSABLE = 2
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+Handler = Callable[[argparse.Namespace], int]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def services() -> Services:
+    return Services()
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser() or "cli"
+    except (OSError, KeyError, ImportError):  # no user name in the environment or passwd
+        return "cli"
+
+
+def actor(args: argparse.Namespace) -> str:
+    return str(args.actor) if args.actor else _default_actor()
+
+
+def when(value: dt.datetime | None) -> str:
+    if value is None:
+        return "-"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)  # exact: "12.50", not 12.5
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def print_json(payload: Any) -> None:
+    print(json.dumps(payload, default=_json_default, ensure_ascii=False))
+
+
+def one_line(text: str | None, width: int | None = None) -> str:
+    if not text:
+        return "-"
+    flat = " ".join(text.split())
+    if width is not None and len(flat) > width:
+        return flat[: width - 1] + "…"
+    return flat
+
+
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    right: Iterable[int] = (),
+    indent: str = "",
+) -> None:
+    """Columns padded to their widest cell; `right` lists the right-aligned (numeric) ones."""
+    aligned = set(right)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    for row in [headers, *rows]:
+        cells = [
+            cell.rjust(width) if i in aligned else cell.ljust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print(indent + "  ".join(cells).rstrip())
+
+
+def fields(pairs: Sequence[tuple[str, str]], indent: str = "  ") -> None:
+    width = max(len(label) for label, _ in pairs)
+    for label, value in pairs:
+        print(f"{indent}{label:<{width}}  {value}")
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def non_negative(text: str) -> int:
+    value = whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def run_id(text: str) -> int:
+    try:
+        return positive(text.strip().lstrip("#"))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run id (e.g. 12)") from None
+
+
+def iso_time(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 time such as 2026-03-01T00:00:00Z"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def subcommands(p: argparse.ArgumentParser) -> SubParsers:
+    return p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+
+
+def leaf(sub: SubParsers, name: str, help_text: str, handler: Handler) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    p.set_defaults(handler=handler)
+    return p
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    handler: Handler = args.handler
+    return handler(args)
+
+
+def json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def connection_names(svc: Services) -> dict[int, str]:
+    return {c.id: c.name for c in svc.connections()}
+
+
+def connection_name(names: dict[int, str], connection_id: int) -> str:
+    return names.get(connection_id, f"#{connection_id} (deleted)")
+
+
+# ----------------------------------------------------------------------------------- runs
+
+
+def run_status(run: Run) -> str:
+    return run.status.value + (f" ({run.review})" if run.review else "")
+
+
+def run_dict(run: Run, names: dict[int, str]) -> dict[str, Any]:
+    return {**dataclasses.asdict(run), "connection": names.get(run.connection_id)}
+
+
+def file_dict(f: FileRecord) -> dict[str, Any]:
+    return dataclasses.asdict(f)
+
+
+def print_run(run: Run, names: dict[int, str]) -> None:
+    connection = connection_name(names, run.connection_id)
+    print(f"run {run.id}  {run_status(run)}  connection {connection}")
+    pairs = [
+        ("trigger", run.trigger + (f" (retry of run {run.retry_of})" if run.retry_of else "")),
+        ("started", when(run.started_at)),
+        ("finished", when(run.finished_at)),
+        ("files", f"{run.files_seen} seen, {run.files_loaded} loaded, {run.files_skipped} skipped"),
+        (
+            "rows",
+            f"{run.rows_accepted:,} accepted, {run.rows_rejected:,} rejected, "
+            f"{run.rows_duplicate:,} duplicates",
+        ),
+        ("actions", f"{run.actions_created:,} created"),
+        ("reason", one_line(run.reason)),
+    ]
+    if run.review:
+        note = f": {run.review_note}" if run.review_note else ""
+        pairs.append(("review", run.review + note))
+    fields(pairs)
+
+
+def print_files(files: Sequence[FileRecord]) -> None:
+    if not files:
+        print("files: none")
+        return
+    print("files:")
+    rows = [
+        [
+            str(f.id),
+            f.name,
+            f.state,
+            f"{f.size:,}",
+            f.sha256[:12],
+            f"{f.rows_accepted:,}",
+            f"{f.rows_rejected:,}",
+            one_line(f.message),
+        ]
+        for f in files
+    ]
+    table(["FILE", "NAME", "STATE", "BYTES", "SHA256", "ROWS", "REJECTED", "MESSAGE"], rows,
+           right=[0, 3, 5, 6], indent="  ")  # fmt: skip
+
+
+def show_run_result(run: Run, svc: Services, args: argparse.Namespace) -> None:
+    """The outcome of ingest, retry, pull, release and discard: the run and its files."""
+    names = connection_names(svc)
+    files = svc.run_files(run.id)
+    if args.json:
+        print_json({**run_dict(run, names), "files": [file_dict(f) for f in files]})
+        return
+    print_run(run, names)
+    print_files(files)

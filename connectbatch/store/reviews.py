@@ -1,0 +1,64 @@
+"""The review queue: runs with their validation verdicts, most urgent first."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import duckdb
+
+from connectbatch import review
+from connectbatch.models import Run, RunStatus
+
+_RUN_FIELDS = [f.name for f in fields(Run)]
+
+# Ranks match connectbatch.review: quarantined, critical, warnings, failed, clean, not validated.
+_QUEUE = f"""
+WITH v AS (
+    SELECT run_id, sum(critical_failures) AS critical, sum(warnings) AS warnings, count(*) AS validated
+    FROM validation_results GROUP BY run_id
+), f AS (
+    SELECT run_id, sum(rows_accepted) AS accepted, sum(rows_rejected) AS rejected
+    FROM files GROUP BY run_id
+)
+SELECT {", ".join("r." + name for name in _RUN_FIELDS)},
+       c.name, c.data_type,
+       coalesce(v.critical, 0), coalesce(v.warnings, 0), coalesce(v.validated, 0),
+       coalesce(f.accepted, 0), coalesce(f.rejected, 0),
+       CASE
+           WHEN r.review = 'quarantined' THEN {review.AWAITING_REVIEW}
+           WHEN coalesce(v.critical, 0) > 0 THEN {review.CRITICAL}
+           WHEN coalesce(v.warnings, 0) > 0 THEN {review.WARNINGS}
+           WHEN r.status = '{RunStatus.FAILED}' THEN {review.FAILED}
+           WHEN coalesce(v.validated, 0) > 0 THEN {review.CLEAN}
+           ELSE {review.NOT_VALIDATED}
+       END AS rank
+FROM runs r
+LEFT JOIN connections c ON c.id = r.connection_id
+LEFT JOIN v ON v.run_id = r.id
+LEFT JOIN f ON f.run_id = r.id
+ORDER BY rank, r.started_at DESC, r.id DESC
+LIMIT ?
+"""
+
+
+def queue(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[review.RunReview]:
+    out = []
+    n = len(_RUN_FIELDS)
+    for row in con.execute(_QUEUE, [limit]).fetchall():
+        data = dict(zip(_RUN_FIELDS, row[:n], strict=True))
+        data["status"] = RunStatus(data["status"])
+        name, data_type, critical, warnings, validated, accepted, rejected, rank = row[n:]
+        out.append(
+            review.RunReview(
+                run=Run(**data),
+                connection=name or f"(deleted connection {data['connection_id']})",
+                data_type=data_type,
+                critical=int(critical),
+                warnings=int(warnings),
+                files_validated=int(validated),
+                rows_accepted=int(accepted),
+                rows_rejected=int(rejected),
+                rank=int(rank),
+            )
+        )
+    return out

@@ -1,0 +1,373 @@
+"""Small pieces the Connections screens share: status badges, times, labels, error display,
+the provisioned-credentials dialog and readable validation outcomes.
+
+Only the connection pages (connections, connection_wizard, connection_detail) use this
+module; it calls `connectbatch.webapp` and the services' data classes, never the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import streamlit as st
+
+from connectbatch import schemas, webapp
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import (
+    METHOD_LABELS,
+    METHODOLOGY_LABELS,
+    Connection,
+    Direction,
+    Method,
+    Methodology,
+    RejectRow,
+)
+from connectbatch.services import InvalidInputError, Provisioned
+from connectbatch.validation import ExpectationOutcome, ValidationReport
+
+log = logging.getLogger("connectbatch.pages")
+
+T = TypeVar("T")
+
+LIST_PAGE = "pages/connections.py"
+WIZARD_PAGE = "pages/connection_wizard.py"
+DETAIL_PAGE = "pages/connection_detail.py"
+
+# Session-state keys shared between the connection pages.
+CONNECTION_ID = "connection_id"  # the connection the detail page shows
+DETAIL_TAB = "detail_tab"  # its tab (Edit, History, Credentials, Delete)
+FLASH = "connections_flash"  # one message for the next page shown
+PROVISIONED = "provisioned_once"  # (connection name, Provisioned) until the dialog is closed
+
+STATUS_COLOURS = {
+    "None": "gray",
+    "In Progress": "blue",
+    "Completed": "green",
+    "Failed": "red",
+    "Active": "green",
+    "Error": "red",
+    "quarantined": "orange",
+    "released": "green",
+    "discarded": "gray",
+}
+
+DIRECTION_LABELS = {Direction.INBOUND: "Inbound", Direction.OUTBOUND: "Outbound"}
+DIRECTION_CHOICES = {
+    Direction.INBOUND: "Give data to us",
+    Direction.OUTBOUND: "Receive data from us",
+}
+DEFAULT_PORTS = {Method.SFTP: 22, Method.FTP: 21, Method.EMAIL: 993}
+ENCODINGS = {
+    "": "Detect: UTF-8, or UTF-16 with a byte-order mark",
+    "latin-1": "Latin-1 (ISO 8859-1)",
+    "cp1252": "Windows-1252",
+}
+DELIMITERS = {",": "Comma ,", ";": "Semicolon ;", "\t": "Tab", "|": "Pipe |"}
+AFTER_SUCCESS = {
+    "leave": "Leave the file where it is",
+    "archive": "Move it to an archive folder",
+    "delete": "Delete it",
+}
+
+# What InvalidInputError.field means on screen.
+FIELD_LABELS = {
+    "name": "Name",
+    "direction": "Direction",
+    "data_type": "Data type",
+    "method": "Method",
+    "methodology": "Methodology",
+    "pattern": "File name pattern",
+    "folder": "Folder",
+    "host": "Host",
+    "port": "Port",
+    "return_email": "Return e-mail",
+    "schedule": "Schedule",
+    "lock_days": "Lock period",
+    "min_age_seconds": "Minimum file age",
+    "timezone": "Time zone",
+    "encoding": "Encoding",
+    "delimiter": "Delimiter",
+    "after_success": "After a successful run",
+    "archive_folder": "Archive folder",
+    "credential_name": "Credential name",
+    "username": "Username",
+    "password": "Password",
+    "private_key": "Private key",
+}
+
+
+# --------------------------------------------------------------------------- labels & times
+
+
+def badge(status: str | None) -> str:
+    """A coloured status badge as Markdown (None / In Progress / Completed / Failed, ...)."""
+    text = str(status) if status else "None"
+    return f":{STATUS_COLOURS.get(text, 'gray')}-badge[{text}]"
+
+
+def when(moment: dt.datetime | None) -> str:
+    if moment is None:
+        return "—"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def ago(moment: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """'3 min ago', 'yesterday'-style age of a moment, for Last Active."""
+    if moment is None:
+        return "—"
+    now = now or dt.datetime.now(dt.UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = seconds // size
+            if unit == "day":
+                return f"{count} day{'s' if count != 1 else ''} ago"
+            return f"{count} {unit} ago"
+    return "just now"  # pragma: no cover - the loop always returns
+
+
+def data_type_label(key: str) -> str:
+    try:
+        return schemas.get(key).label
+    except KeyError:
+        return key
+
+
+def kind_line(c: Connection) -> str:
+    """'Call conversions · Inbound · SFTP · Pull from third party'."""
+    return " · ".join(
+        (
+            data_type_label(c.data_type),
+            DIRECTION_LABELS[c.direction],
+            METHOD_LABELS[c.method],
+            METHODOLOGY_LABELS[c.methodology],
+        )
+    )
+
+
+def is_pull(c: Connection) -> bool:
+    return c.direction is Direction.INBOUND and c.methodology is Methodology.PULL
+
+
+def hosted_port(p: Provisioned) -> str:
+    """The port of one of our servers; 0 or None means it is not running here."""
+    return str(p.port) if p.port else "(the hosted server is not running)"
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "—"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def error_text(exc: BaseException) -> str:
+    """What a person reads: the field's label in front for input errors."""
+    if isinstance(exc, InvalidInputError):
+        message = str(exc)
+        prefix = f"{exc.field}: "
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+        return f"{FIELD_LABELS.get(exc.field, exc.field.replace('_', ' ').capitalize())}: {message}"
+    return str(exc)
+
+
+def show_error(what: str, exc: Exception) -> None:
+    """An error as a message, never a traceback: ours in our words, a bug said plainly
+    (its traceback goes to the log)."""
+    if isinstance(exc, ConnectBatchError):
+        st.error(error_text(exc))
+        return
+    log.error("%s failed unexpectedly", what, exc_info=exc)
+    st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {exc}). Please report this.")
+
+
+def safely(what: str, call: Callable[[], T]) -> tuple[bool, T | None]:
+    """Run a service call; show a message instead of a traceback when it fails.
+    Returns (succeeded, value)."""
+    try:
+        return True, call()
+    except Exception as exc:
+        show_error(what, exc)
+    return False, None
+
+
+def sync_schedule() -> None:
+    """After a create, edit or delete: the scheduler's jobs follow the connections."""
+    try:
+        webapp.engine()[0].scheduler.sync()
+    except Exception:  # the change is saved; the jobs catch up at the next start
+        log.exception("scheduler sync failed")
+
+
+def flash(kind: str, text: str) -> None:
+    st.session_state[FLASH] = (kind, text)
+
+
+def show_flash() -> None:
+    found = st.session_state.pop(FLASH, None)
+    if found is None:
+        return
+    kind, text = found
+    {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(text)
+
+
+def open_detail(connection_id: int, tab: str = "Edit") -> None:
+    st.session_state[CONNECTION_ID] = connection_id
+    st.session_state[DETAIL_TAB] = tab
+    st.switch_page(DETAIL_PAGE, query_params={"connection": str(connection_id)})
+
+
+# --------------------------------------------------------------------------- provisioned, once
+
+
+def provisioned_lines(p: Provisioned) -> list[tuple[str, str]]:
+    lines = []
+    if p.email_address:
+        lines.append(("E-mail address", p.email_address))
+    else:
+        lines += [("Host", p.host), ("Port", hosted_port(p))]
+    lines += [("Username", p.username), ("Password", p.password)]
+    return lines
+
+
+@st.dialog("Your provisioned credentials", dismissible=False, width="medium")
+def provisioned_dialog(after: str | None = None) -> None:
+    """Shows the login we created, once: after Done the password is gone from the session."""
+    found = st.session_state.get(PROVISIONED)
+    if found is None:
+        st.rerun()
+        return
+    name, p = found
+    st.write(
+        f"Give these to the partner of **{name}**. This is the only time the password is shown: "
+        "copy it now (the icon at the right of each box copies it)."
+    )
+    for label, value in provisioned_lines(p):
+        st.caption(label)
+        st.code(value, language=None)
+    st.caption("Copy all")
+    st.code("\n".join(f"{label}: {value}" for label, value in provisioned_lines(p)), language=None)
+    if st.button("Done — I have copied them", key="provisioned_done", type="primary"):
+        st.session_state.pop(PROVISIONED, None)
+        if after:
+            st.switch_page(after)
+        st.rerun()
+
+
+def show_provisioned_once(after: str | None = None) -> None:
+    if PROVISIONED in st.session_state:
+        provisioned_dialog(after)
+
+
+# --------------------------------------------------------------------------- runs & validation
+
+
+def rejects_table(rejects: Sequence[RejectRow], files: dict[int, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "File": files.get(r.file_id, str(r.file_id)),
+            "Line": r.line,
+            "Column": r.column or "",
+            "Value": r.value or "",
+            "Reason": r.reason,
+        }
+        for r in rejects
+    ]
+
+
+def rejects_csv(rejects: Sequence[RejectRow], files: dict[int, str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["File", "Line", "Column", "Value", "Reason"])
+    for row in rejects_table(rejects, files):
+        writer.writerow(row.values())
+    return out.getvalue().encode("utf-8")
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return str(value)
+
+
+def observed_text(outcome: ExpectationOutcome) -> str:
+    """The observed value in words: counts, percentages, the range found."""
+    obs = outcome.observed_value or {}
+    if outcome.exception:
+        return f"could not be checked: {outcome.exception}"
+    if "reject_rate" in obs:
+        return (
+            f"{obs.get('rows_rejected', 0):,} of {obs.get('rows_total', 0):,} rows rejected "
+            f"({obs['reject_rate']:.2%})"
+        )
+    parts = []
+    if "unexpected_count" in obs:
+        part = f"{obs['unexpected_count']:,} of {obs.get('element_count', 0):,} rows unexpected"
+        if obs.get("unexpected_percent"):
+            part += f" ({obs['unexpected_percent']:.2f}%)"
+        parts.append(part)
+    if "min" in obs or "max" in obs:
+        parts.append(f"values from {_number(obs.get('min'))} to {_number(obs.get('max'))}")
+    if "observed_value" in obs:
+        parts.append(f"found {_number(obs['observed_value'])}")
+    if obs.get("missing_count"):
+        parts.append(f"{obs['missing_count']:,} empty")
+    return "; ".join(parts) or "—"
+
+
+def sample_text(values: Sequence[Any], limit: int = 5) -> str:
+    shown = [v if isinstance(v, str) else json.dumps(v) for v in values[:limit]]
+    more = f" … (+{len(values) - limit})" if len(values) > limit else ""
+    return ", ".join(shown) + more
+
+
+def outcome_rows(report: ValidationReport) -> list[dict[str, Any]]:
+    """One row per expectation, failures first (critical before warnings)."""
+    order = sorted(
+        report.outcomes,
+        key=lambda o: (o.success, o.severity != "critical", o.description),
+    )
+    return [
+        {
+            "Outcome": "Passed" if o.success else "Failed",
+            "Severity": o.severity.capitalize(),
+            "Expectation": o.description,
+            "Columns": ", ".join(o.columns),
+            "Observed": observed_text(o),
+            "Sample unexpected values": sample_text(o.unexpected_sample),
+        }
+        for o in order
+    ]
+
+
+def verdict(report: ValidationReport) -> tuple[str, str]:
+    """(kind, sentence) for a file's validation result."""
+    if not report.success:
+        return "error", "Failed a critical expectation: " + "; ".join(report.critical_failures)
+    if report.warnings:
+        return "warning", "Passed with warnings: " + "; ".join(report.warnings)
+    return "success", f"All {len(report.outcomes)} expectations passed."

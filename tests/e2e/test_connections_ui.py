@@ -1,0 +1,398 @@
+"""The Connections screens as an analyst uses them: the list with statuses, filters and Run
+now, the Connector wizard for an SFTP pull, an FTP push and an Email push (provisioned
+credentials shown once), and a connection's Edit, History, Credentials and Delete tabs.
+
+Each test gets its own data directory (tests/e2e/conftest.py) and its own engine: the cached
+engine of `connectbatch.webapp` is stopped and cleared around every test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from connectbatch import demo, webapp
+from connectbatch.engine import Engine
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.services import CredentialInput, Services
+from connectbatch.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+APP = str(REPO / "streamlit_app.py")
+LIST, WIZARD, DETAIL = "pages/connections.py", "pages/connection_wizard.py", "pages/connection_detail.py"
+TIMEOUT = 60  # seconds; the first run imports pyarrow and streamlit, a drill-down loads GX reports
+
+
+@pytest.fixture(autouse=True)
+def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fresh engine per test on the test's data dir, stopped afterwards."""
+    started: list[Engine] = []
+    original = Engine.start
+
+    def start(self: Engine, servers: bool = True) -> None:
+        started.append(self)
+        original(self, servers)
+
+    monkeypatch.setattr(Engine, "start", start)
+    webapp.engine.clear()
+    yield
+    for engine in started:
+        engine.stop()
+    webapp.engine.clear()
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo data directory per module (loading it runs validation: seconds)."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    demo.load(Services(Settings(home=home, sftp_port=0, ftp_port=0)))
+    return home
+
+
+@pytest.fixture
+def services() -> Services:
+    """The services of this test's data dir (CONNECTBATCH_HOME, set by conftest)."""
+    return Services()
+
+
+@pytest.fixture
+def demo_data(demo_template: Path, services: Services) -> Services:
+    shutil.copytree(demo_template, services.settings.home)
+    return services
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def open_page(page: str = LIST) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    if page != LIST:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Everything the page says in Markdown, captions and alerts, as one string."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [a.value for kind in (at.error, at.warning, at.info, at.success) for a in kind]
+    return "\n".join(parts)
+
+
+def table(at: AppTest, column: str, nth: int = 0) -> pd.DataFrame:
+    """The nth table on the page that has `column` (AppTest does not expose table keys)."""
+    found = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(found) > nth, f"no table with a {column!r} column"
+    return found[nth]
+
+
+def next_step(at: AppTest) -> None:
+    at.button(key="wiz_next").click().run()
+    assert not at.exception, at.exception
+
+
+def start_wizard(name: str, direction: str = "inbound", data_type: str = "call_conversions") -> AppTest:
+    at = open_page()
+    at.button(key="create_connection").click().run()
+    assert at.title[0].value == "Create connection"
+    at.text_input(key="wiz_name").input(name)
+    at.radio(key="wiz_direction").set_value(direction)
+    next_step(at)
+    at.radio(key="wiz_data_type").set_value(data_type)
+    next_step(at)
+    return at
+
+
+def pull_connection(services: Services, name: str, port: int) -> Connection:
+    created, _ = services.create_connection(
+        Connection(
+            name, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
+            host="127.0.0.1", port=port, folder="/outgoing", pattern="calls_*.csv",
+        ),
+        CredentialInput(name="Their SFTP", username="acme", password="not-a-real-password"),
+    )  # fmt: skip
+    return created
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_every_connection_page_renders_on_an_empty_data_dir() -> None:
+    at = open_page()
+    assert at.title[0].value == "Connections"
+    assert "No connections yet" in texts(at)
+
+    at.switch_page(WIZARD).run()
+    assert not at.exception
+    assert at.text_input(key="wiz_name").value == ""
+
+    at.switch_page(DETAIL).run()
+    assert not at.exception
+    assert "No connections yet" in texts(at)
+
+
+def test_every_connection_page_and_tab_renders_on_the_demo(demo_data: Services) -> None:
+    at = open_page()
+    shown = texts(at)
+    for c in demo_data.connections():
+        assert f"**{c.name}**" in shown
+    assert ":red-badge[Failed]" in shown and ":green-badge[Completed]" in shown
+    assert ":gray-badge[None]" in shown
+
+    for c in demo_data.connections():
+        at.button(key=f"edit_{c.id}").click().run()
+        assert at.title[0].value == c.name
+        for tab in ("Edit", "History", "Credentials", "Delete"):
+            at.session_state["detail_tab"] = tab
+            at.run()
+            assert not at.exception, (c.name, tab, at.exception)
+            assert not at.error or tab == "History", (c.name, tab, [e.value for e in at.error])
+        at.switch_page(LIST).run()
+
+    at.switch_page(WIZARD).run()
+    at.text_input(key="wiz_name").input("Demo walk-through")
+    for _ in range(4):  # every step, with its defaults
+        next_step(at)
+        assert not at.error, [e.value for e in at.error]
+    assert at.button(key="wiz_create")
+
+
+# --------------------------------------------------------------------------- the wizard
+
+
+def test_wizard_creates_an_sftp_pull_and_test_connection_shows_the_error(services: Services) -> None:
+    port = closed_port()
+    at = start_wizard("Invoca pull")
+    at.radio(key="wiz_method").set_value("sftp")
+    at.radio(key="wiz_methodology").set_value("pull").run()
+    at.text_input(key="wiz_pattern").input("Calls_202?_*.csv")
+    at.text_area(key="wiz_pattern_samples").input("Calls_2025_03.csv\ncalls_2025_03.csv").run()
+    preview = table(at, "Matches")
+    matched = dict(zip(preview["File name"], preview["Matches"], strict=True))
+    assert matched["Calls_2025_03.csv"] and not matched["calls_2025_03.csv"]
+
+    at.text_input(key="wiz_folder").input("exports/daily")
+    at.text_input(key="wiz_host").input("127.0.0.1")
+    at.number_input(key="wiz_port").set_value(port)
+    next_step(at)
+    assert "Folder: must be an absolute path" in texts(at)  # still on step 3, told why
+
+    at.text_input(key="wiz_folder").input("/exports/daily")
+    next_step(at)
+    at.text_input(key="wiz_username").input("acme")
+    at.text_input(key="wiz_password").input("s3cret-password")
+    at.button(key="wiz_test").click().run()
+    assert not at.exception
+    [failure] = [e.value for e in at.error]
+    assert failure.startswith("Test connection failed:") and str(port) in failure
+
+    next_step(at)
+    assert at.text_input(key="wiz_cred_name").value == "Invoca pull login"
+    at.text_input(key="wiz_return_email").input("ops@acme.example")
+    at.text_input(key="wiz_schedule").input("0 6 * * *")
+    at.button(key="wiz_create").click().run()
+
+    assert not at.exception
+    assert at.title[0].value == "Connections"
+    assert "Connection Invoca pull created." in texts(at)
+    created = services.connection("Invoca pull")
+    assert (created.host, created.port, created.folder) == ("127.0.0.1", port, "/exports/daily")
+    assert created.pattern == "Calls_202?_*.csv" and created.schedule == "0 6 * * *"
+    [credential] = services.credentials(created.id)
+    assert (credential.username, credential.kind, credential.has_secret) == ("acme", "remote", True)
+
+
+def test_wizard_creates_an_ftp_push_and_shows_the_credentials_once(services: Services) -> None:
+    at = start_wizard("Brand returns", data_type="action_modifications")
+    at.radio(key="wiz_method").set_value("ftp")
+    at.radio(key="wiz_methodology").set_value("push")
+    at.text_input(key="wiz_pattern").input("returns_*.csv")
+    next_step(at)
+    assert "provisions the credentials" in texts(at)
+    next_step(at)
+    at.text_input(key="wiz_cred_name").input("Brand FTP login")
+    at.button(key="wiz_create").click().run()
+
+    assert not at.exception
+    shown = [c.value for c in at.code]
+    username, password = shown[2], shown[3]  # host, port, username, password, then "Copy all"
+    assert username.startswith("cb_brand_returns")
+    assert len(password) >= 16
+    assert f"Password: {password}" in shown[-1]
+
+    at.button(key="provisioned_done").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Connections"
+    assert not at.code
+    assert password not in repr([at.session_state[k] for k in at.session_state])
+    [credential] = services.credentials("Brand returns")
+    assert (credential.name, credential.kind, credential.username) == ("Brand FTP login", "provisioned", username)
+
+
+def test_wizard_creates_an_email_push_with_its_own_address(services: Services) -> None:
+    at = start_wizard("CallRail mailbox")
+    at.radio(key="wiz_method").set_value("email")
+    at.radio(key="wiz_methodology").set_value("push")
+    at.text_input(key="wiz_pattern").input("CallRail_*.csv")
+    next_step(at)
+    next_step(at)
+    at.button(key="wiz_create").click().run()
+
+    assert not at.exception
+    shown = [c.value for c in at.code]
+    assert shown[0] == "inbox+callrail-mailbox@connectbatch.local"
+    at.button(key="provisioned_done").click().run()
+    assert services.connection("CallRail mailbox").method is Method.EMAIL
+    assert "**CallRail mailbox**" in texts(at)
+
+
+def test_wizard_refuses_a_missing_name_and_a_taken_one(services: Services) -> None:
+    pull_connection(services, "Taken", closed_port())
+    at = open_page(WIZARD)
+    next_step(at)
+    assert "Name: is required" in texts(at)
+    at.text_input(key="wiz_name").input("Taken")
+    next_step(at)
+    assert "a connection named 'Taken' already exists" in texts(at)
+    at.text_input(key="wiz_name").input("Fresh")
+    next_step(at)
+    assert at.radio(key="wiz_data_type")
+    at.button(key="wiz_back").click().run()
+    assert at.text_input(key="wiz_name").value == "Fresh"  # kept across steps
+
+
+# --------------------------------------------------------------------------- the list
+
+
+def test_run_now_on_a_pull_to_a_closed_port_shows_a_failed_run(services: Services) -> None:
+    port = closed_port()
+    created = pull_connection(services, "Partner SFTP", port)
+    at = open_page()
+
+    at.button(key=f"run_{created.id}").click().run()
+
+    assert not at.exception
+    [failure] = [e.value for e in at.error]
+    assert failure.startswith("Run 1 of Partner SFTP failed:")
+    assert f"127.0.0.1:{port}" in failure
+    assert ":red-badge[Failed]" in texts(at)
+    [run] = services.runs(created.id)
+    assert run.status == "Failed"
+
+
+def test_run_now_on_a_push_connection_explains_files_arrive_by_themselves(demo_data: Services) -> None:
+    push = demo_data.connection("Acme Call Tracking")
+    at = open_page()
+    at.button(key=f"run_{push.id}").click().run()
+    assert not at.exception
+    assert "files arrive by themselves" in texts(at)
+    assert len(demo_data.runs(push.id)) == len(demo_data.runs(push.id))  # nothing was started
+
+
+def test_filters_and_search_narrow_the_list(demo_data: Services) -> None:
+    at = open_page()
+    at.multiselect(key="filter_method").set_value(["email"]).run()
+    shown = texts(at)
+    assert "**CallRail mailbox**" in shown and "**Web conversions**" in shown
+    assert "**Acme Call Tracking**" not in shown
+    at.multiselect(key="filter_method").set_value([])
+    at.multiselect(key="filter_status").set_value(["Failed"]).run()
+    shown = texts(at)
+    assert "**Acme Call Tracking**" in shown and "**Brand returns**" not in shown
+    at.multiselect(key="filter_status").set_value([])
+    at.text_input(key="search").input("invoca").run()
+    assert "1 of 6 connections" in texts(at)
+
+
+# --------------------------------------------------------------------------- the detail page
+
+
+def test_history_drill_down_shows_rejects_validation_and_results(demo_data: Services) -> None:
+    acme = demo_data.connection("Acme Call Tracking")
+    first = min(r.id for r in demo_data.runs(acme.id))
+    at = open_page()
+    at.button(key=f"history_{acme.id}").click().run()
+    assert at.title[0].value == "Acme Call Tracking"
+
+    runs = table(at, "Duplicates")
+    assert {"Start", "End", "Status", "Files", "Rows accepted", "Rejected", "Duplicates", "Reason"} <= set(runs)
+    assert "Failed" in set(runs["Status"])
+    at.selectbox(key=f"history_run_{acme.id}").set_value(first).run()
+    assert not at.exception
+
+    rejects = table(at, "Line")
+    assert len(rejects) == 12
+    assert list(rejects.columns) == ["File", "Line", "Column", "Value", "Reason"]
+    assert "abc" in set(rejects["Value"])
+    assert at.get("download_button")  # rejects CSV and the results files
+    outcomes = table(at, "Severity")
+    assert {"Outcome", "Severity", "Expectation", "Observed", "Sample unexpected values"} <= set(outcomes)
+    assert any("rows unexpected" in o or "rows rejected" in o for o in outcomes["Observed"])
+
+
+def test_edit_saves_a_change_and_shows_a_bad_value(demo_data: Services) -> None:
+    pull = demo_data.connection("Invoca daily export")
+    at = open_page()
+    at.button(key=f"edit_{pull.id}").click().run()
+    at.number_input(key=f"edit_lock_days_{pull.id}").set_value(45)
+    at.button(key="edit_save").click().run()
+    assert not at.exception
+    assert "Saved Invoca daily export: Lock period." in texts(at)
+    assert demo_data.connection(pull.id).lock_days == 45
+
+    at.text_input(key=f"edit_schedule_{pull.id}").input("every morning")
+    at.button(key="edit_save").click().run()
+    assert not at.exception
+    assert any(e.value.startswith("Schedule: 'every morning' is not a cron expression") for e in at.error)
+
+
+def test_reconnect_a_push_connection_shows_the_new_login_once_and_keeps_the_old(
+    demo_data: Services,
+) -> None:
+    push = demo_data.connection("Brand returns")
+    [old] = demo_data.credentials(push.id)
+    at = open_page()
+    at.button(key=f"edit_{push.id}").click().run()
+    at.session_state["detail_tab"] = "Credentials"
+    at.run()
+    at.text_input(key=f"reconnect_name_{push.id}").input("Second login")
+    at.button(key="reconnect_save").click().run()
+
+    assert not at.exception
+    password = [c.value for c in at.code][3]
+    at.button(key="provisioned_done").click().run()
+    assert password not in repr([at.session_state[k] for k in at.session_state])
+    new, secondary = demo_data.credentials(push.id)
+    assert (new.name, new.is_main, secondary.id, secondary.is_main) == ("Second login", True, old.id, False)
+
+    at.session_state["detail_tab"] = "Credentials"
+    at.run()
+    at.button(key=f"cred_main_{old.id}").click().run()
+    assert demo_data.credentials(push.id)[0].id == old.id
+    at.button(key=f"cred_delete_{new.id}").click().run()
+    assert [c.id for c in demo_data.credentials(push.id)] == [old.id]
+
+
+def test_delete_needs_the_name_typed_and_returns_to_the_list(demo_data: Services) -> None:
+    target = demo_data.connection("Web conversions")
+    at = open_page()
+    at.button(key=f"edit_{target.id}").click().run()
+    at.session_state["detail_tab"] = "Delete"
+    at.run()
+    assert at.button(key="delete_connection").disabled
+    at.text_input(key=f"delete_confirm_{target.id}").input("Web conversions").run()
+    at.button(key="delete_connection").click().run()
+
+    assert not at.exception
+    assert at.title[0].value == "Connections"
+    assert "Deleted the connection Web conversions." in texts(at)
+    assert "Web conversions" not in [c.name for c in demo_data.connections()]

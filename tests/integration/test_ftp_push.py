@@ -1,0 +1,371 @@
+"""Push to us / Pull from us over our hosted FTP server, with real sockets on 127.0.0.1.
+
+Partners use ordinary FTP clients (ftplib here) with the login `Services.create_connection`
+provisioned; what they upload is ingested through the `Gateway` exactly as a real engine
+would, and `Gateway.wait()` waits for those ingests. The server replies 226/250 only after
+handing a finished upload to the gateway, so `wait()` right after a transfer is enough.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ftplib
+import io
+import ipaddress
+import os
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import call_csv
+
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.servers.ftp_server import HostedFtpServer
+from connectbatch.servers.gateway import Gateway
+from connectbatch.services import Provisioned, Services
+from connectbatch.settings import Settings
+
+HOST = "127.0.0.1"
+TIMEOUT = 20.0
+
+
+# -- fixtures and helpers ------------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway(services: Services) -> Iterator[Gateway]:
+    gw = Gateway(services)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def server(gateway: Gateway) -> Iterator[HostedFtpServer]:
+    with HostedFtpServer(gateway, HOST, 0, failed_login_delay=0.2) as srv:
+        yield srv
+
+
+def push_connection(services: Services, name: str) -> tuple[Connection, Provisioned]:
+    """An inbound "Push to us" connection over FTP, and the login made for it."""
+    connection, login = services.create_connection(
+        Connection(
+            name=name,
+            data_type="call_conversions",
+            direction=Direction.INBOUND,
+            method=Method.FTP,
+            methodology=Methodology.PUSH,
+        )
+    )
+    assert login is not None
+    return connection, login
+
+
+def client(server: HostedFtpServer, login: Provisioned) -> ftplib.FTP:
+    ftp = ftplib.FTP()
+    ftp.connect(HOST, server.port, timeout=TIMEOUT)
+    ftp.login(login.username, login.password)
+    return ftp
+
+
+def upload(ftp: ftplib.FTP, name: str, data: bytes) -> str:
+    return ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+
+
+def download(ftp: ftplib.FTP, name: str) -> bytes:
+    out = io.BytesIO()
+    ftp.retrbinary(f"RETR {name}", out.write)
+    return out.getvalue()
+
+
+def home_of(services: Services, connection: Connection) -> Path:
+    return services.settings.home / "push" / str(connection.id)
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+# -- push: uploads become runs -------------------------------------------------------------
+
+
+def test_an_upload_is_ingested_as_one_completed_run(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    connection, login = push_connection(services, "Acme")
+    with client(server, login) as ftp:
+        assert upload(ftp, "calls_today.csv", call_csv(40)).startswith("226")
+        gateway.wait(TIMEOUT)
+
+    runs = services.runs("Acme")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert run.trigger == "push"
+    assert (run.files_loaded, run.rows_accepted, run.actions_created) == (1, 40, 40)
+    assert services.count_actions("Acme") == 40
+    assert files_in(home_of(services, connection)) == []  # staged by sha256, then removed
+
+
+def test_a_part_upload_waits_for_its_rename(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    connection, login = push_connection(services, "Acme")
+    with client(server, login) as ftp:
+        upload(ftp, "calls.csv.part", call_csv(25))
+        gateway.wait(TIMEOUT)
+        assert services.runs("Acme") == []  # still in flight
+        assert files_in(home_of(services, connection)) == ["calls.csv.part"]
+
+        ftp.rename("calls.csv.part", "calls.csv")
+        gateway.wait(TIMEOUT)
+
+    runs = services.runs("Acme")
+    assert [r.status for r in runs] == [RunStatus.COMPLETED]
+    assert runs[0].rows_accepted == 25
+    assert services.count_actions("Acme") == 25
+
+
+def test_twenty_concurrent_uploads_each_land_exactly_once(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    _, login = push_connection(services, "Acme")
+    files = {f"calls_{i:02d}.csv": call_csv(10, prefix=f"u{i:02d}") for i in range(20)}
+
+    def send(item: tuple[str, bytes]) -> str:
+        with client(server, login) as ftp:  # one client, one session per upload
+            return upload(ftp, *item)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        replies = list(pool.map(send, files.items()))
+    assert all(reply.startswith("226") for reply in replies), replies
+    gateway.wait(60)
+
+    runs = services.runs("Acme")
+    assert len(runs) == 20
+    assert all(r.status is RunStatus.COMPLETED for r in runs), [r.reason for r in runs]
+    assert all((r.files_loaded, r.files_skipped, r.rows_duplicate) == (1, 0, 0) for r in runs)
+    names = sorted(f.name for r in runs for f in services.run_files(r.id))
+    assert names == sorted(files)
+    assert services.count_actions("Acme") == 200
+
+
+# -- confinement ---------------------------------------------------------------------------
+
+
+def test_a_login_sees_and_reads_only_its_own_folder(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    first, first_login = push_connection(services, "Acme")
+    second, second_login = push_connection(services, "Globex")
+    secret = call_csv(5, prefix="secret")
+    with client(server, first_login) as ftp:
+        upload(ftp, "secret.csv.part", secret)  # kept: not ingested until renamed
+    first_home = home_of(services, first)
+    assert (first_home / "secret.csv.part").read_bytes() == secret
+
+    with client(server, second_login) as ftp:
+        second_home = home_of(services, second)
+        # Links a local user could plant in the partner's folder, pointing out of it.
+        (second_home / "escape").symlink_to(first_home, target_is_directory=True)
+        (second_home / "leak.csv").symlink_to(first_home / "secret.csv.part")
+        (second_home / "passwd").symlink_to("/etc/passwd")
+
+        assert ftp.pwd() == "/"
+        ftp.cwd("..")  # the home is the root: going up stays there
+        assert ftp.pwd() == "/"
+        assert ftp.nlst() == []  # planted links are not even listed
+        listing: list[str] = []
+        ftp.retrlines("LIST", listing.append)
+        assert listing == []
+
+        refused = [
+            f"../{first.id}/secret.csv.part",
+            f"/../../push/{first.id}/secret.csv.part",
+            str(first_home / "secret.csv.part"),  # the real absolute path
+            "leak.csv",
+            "escape/secret.csv.part",
+            "passwd",
+        ]
+        for path in refused:
+            with pytest.raises(ftplib.error_perm, match=r"^550"):
+                download(ftp, path)
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
+            ftp.cwd("escape")
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
+            ftp.cwd(str(first_home))
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
+            upload(ftp, "leak.csv", b"overwrite")  # writing through a link is refused
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
+            ftp.delete(f"../{first.id}/secret.csv.part")
+        with pytest.raises(ftplib.error_perm, match=r"^500"):
+            ftp.sendcmd("SITE CHMOD 777 leak.csv")  # not offered at all
+
+    assert (first_home / "secret.csv.part").read_bytes() == secret
+    gateway.wait(TIMEOUT)
+    assert services.runs("Acme") == [] and services.runs("Globex") == []
+
+
+def test_a_wrong_password_gets_530_without_echoing_it(services: Services, server: HostedFtpServer) -> None:
+    _, login = push_connection(services, "Acme")
+    wrong = "Not-The-Password-77"
+    for username in (login.username, "cb_nobody_000000"):
+        ftp = ftplib.FTP()
+        ftp.connect(HOST, server.port, timeout=TIMEOUT)
+        started = time.monotonic()
+        with pytest.raises(ftplib.error_perm) as caught:
+            ftp.login(username, wrong)
+        assert time.monotonic() - started >= 0.15  # failed logins are slowed down
+        assert str(caught.value) == "530 Login incorrect."
+        ftp.close()
+    with client(server, login) as ftp:  # the right one still works
+        assert ftp.pwd() == "/"
+
+
+def test_an_upload_over_the_size_limit_is_refused_and_removed(settings: Settings) -> None:
+    services = Services(replace(settings, max_file_bytes=1024))
+    gateway = Gateway(services)
+    connection, login = push_connection(services, "Acme")
+    small, big = call_csv(2, prefix="s"), call_csv(200, prefix="b")
+    assert len(small) < 1024 < len(big)
+    try:
+        with HostedFtpServer(gateway, HOST, 0) as server, client(server, login) as ftp:
+            with pytest.raises(ftplib.error_perm, match=r"^552"):
+                try:
+                    upload(ftp, "big.csv", big)
+                except OSError:  # cut off while still sending: the 552 is on its way
+                    ftp.voidresp()
+            assert ftp.nlst() == []  # the session goes on; the partial file is gone
+    finally:
+        gateway.wait(TIMEOUT)
+    assert files_in(home_of(services, connection)) == []  # no partial file left
+    assert services.runs("Acme") == []
+
+    try:
+        with HostedFtpServer(gateway, HOST, 0) as server, client(server, login) as ftp:
+            assert upload(ftp, "small.csv", small).startswith("226")  # under the limit: fine
+            gateway.wait(TIMEOUT)
+    finally:
+        gateway.close()
+    assert [r.status for r in services.runs("Acme")] == [RunStatus.COMPLETED]
+
+
+# -- pull from us --------------------------------------------------------------------------
+
+
+def test_an_outbound_login_downloads_its_results_but_cannot_upload(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    connection, login = services.create_connection(
+        Connection(
+            name="Acme results",
+            data_type="call_conversions",
+            direction=Direction.OUTBOUND,
+            method=Method.FTP,
+            methodology=Methodology.PULL_FROM_US,
+        )
+    )
+    assert login is not None
+    results = services.settings.outbound / str(connection.id)
+    results.mkdir(parents=True, exist_ok=True)
+    content = b"CallSessionId,Status,Reason\r\ncs-0001,accepted,\r\n"
+    (results / "results_calls.csv").write_bytes(content)
+
+    with client(server, login) as ftp:
+        assert ftp.nlst() == ["results_calls.csv"]
+        assert download(ftp, "results_calls.csv") == content
+        for refused in (
+            lambda: upload(ftp, "mine.csv", call_csv(3)),
+            lambda: ftp.delete("results_calls.csv"),
+            lambda: ftp.rename("results_calls.csv", "other.csv"),
+            lambda: ftp.mkd("inbox"),
+        ):
+            with pytest.raises(ftplib.error_perm, match=r"^550"):
+                refused()
+    assert sorted(os.listdir(results)) == ["results_calls.csv"]
+    gateway.wait(TIMEOUT)
+
+
+def test_passive_data_connections_use_the_configured_ports(services: Services, gateway: Gateway) -> None:
+    _, login = push_connection(services, "Acme")
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind((HOST, 0))
+        free = probe.getsockname()[1]
+    pasv = range(free, free + 1)
+    with HostedFtpServer(gateway, HOST, 0, passive_ports=pasv) as server, client(server, login) as ftp:
+        assert ftp.makepasv() == (HOST, free)  # loopback: no masquerade address
+        assert ftp.nlst() == []
+
+
+# -- FTPS ----------------------------------------------------------------------------------
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "ftps.crt", folder / "ftps.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_ftps_with_a_self_signed_certificate(services: Services, gateway: Gateway, tmp_path: Path) -> None:
+    pytest.importorskip("OpenSSL", reason="pyftpdlib's FTPS needs pyOpenSSL")
+    cert, key = _self_signed(tmp_path)
+    _, login = push_connection(services, "Acme")
+    trusted = ssl.create_default_context(cafile=str(cert))  # verifies the name, too
+
+    with HostedFtpServer(gateway, HOST, 0, tls_cert=cert, tls_key=key, failed_login_delay=0.2) as server:
+        plain = ftplib.FTP()
+        plain.connect(HOST, server.port, timeout=TIMEOUT)
+        with pytest.raises(ftplib.error_perm, match=r"^550 SSL/TLS required"):
+            plain.login(login.username, login.password)  # never in clear text
+        plain.close()
+
+        with ftplib.FTP_TLS(context=trusted) as ftp:
+            ftp.connect(HOST, server.port, timeout=TIMEOUT)
+            ftp.login(login.username, login.password)  # AUTH TLS first
+            with pytest.raises(ftplib.error_perm, match=r"^550 SSL/TLS required"):
+                ftp.nlst()  # clear-text data refused
+            ftp.prot_p()
+            assert upload(ftp, "calls.csv", call_csv(15, prefix="tls")).startswith("226")
+            gateway.wait(TIMEOUT)
+            for _ in range(5):  # empty listings: no data, yet a complete TLS handshake and shutdown
+                assert ftp.nlst() == []  # ingested, then removed from the folder
+
+    runs = services.runs("Acme")
+    assert [r.status for r in runs] == [RunStatus.COMPLETED]
+    assert runs[0].rows_accepted == 15

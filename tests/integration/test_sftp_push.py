@@ -1,0 +1,456 @@
+"""Push to us and Pull from us over our hosted SFTP server, end to end on 127.0.0.1.
+
+Real sockets, real paramiko clients logging in with the credentials `Services.create_connection`
+provisioned, the real `Gateway` (so a finished upload really becomes a run in DuckDB): an upload
+is ingested once it is closed or renamed from `.part`; 20 clients at once all land exactly once;
+one login cannot see, read or write another's folder (`..`, absolute host paths, planted
+symlinks); wrong passwords and oversized files are refused; an outbound login downloads its
+results and cannot upload; a client speaking nonsense cannot take the server down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+from helpers import call_csv
+
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.servers.gateway import Gateway
+from connectbatch.servers.sftp_server import HostedSftpServer
+from connectbatch.services import Provisioned, Services
+from connectbatch.settings import Settings
+
+INGEST_TIMEOUT = 60.0
+
+
+@dataclass
+class Hosted:
+    """One data directory with its engine side: services, gateway and a running server."""
+
+    services: Services
+    gateway: Gateway
+    server: HostedSftpServer
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    def push(self, name: str) -> tuple[Connection, Provisioned]:
+        """A new inbound "Push to us" SFTP connection of call conversions and its login."""
+        return self._create(name, Direction.INBOUND, Methodology.PUSH)
+
+    def outbound(self, name: str) -> tuple[Connection, Provisioned]:
+        """A new outbound "Pull from us" SFTP connection and its login."""
+        return self._create(name, Direction.OUTBOUND, Methodology.PULL_FROM_US)
+
+    def _create(
+        self, name: str, direction: Direction, methodology: Methodology
+    ) -> tuple[Connection, Provisioned]:
+        draft = Connection(
+            name=name,
+            data_type="call_conversions",
+            direction=direction,
+            method=Method.SFTP,
+            methodology=methodology,
+        )
+        connection, provisioned = self.services.create_connection(draft)
+        assert provisioned is not None, "push and pull-from-us connections get a login"
+        return connection, provisioned
+
+    def push_home(self, connection: Connection) -> Path:
+        return self.settings.home / "push" / str(connection.id)
+
+    @contextlib.contextmanager
+    def login(self, provisioned: Provisioned) -> Iterator[paramiko.SFTPClient]:
+        """An SFTP session as the partner opens one, with the provisioned credentials."""
+        with client(provisioned.host, self.server.port, provisioned.username, provisioned.password) as sftp:
+            yield sftp
+
+
+@contextlib.contextmanager
+def client(host: str, port: int, username: str, password: str) -> Iterator[paramiko.SFTPClient]:
+    transport = paramiko.Transport((host, port))
+    try:
+        transport.connect(username=username, password=password)
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        try:
+            yield sftp
+        finally:
+            sftp.close()
+    finally:
+        transport.close()
+
+
+def start(tmp: Path, **settings: object) -> Hosted:
+    services = Services(Settings(home=tmp / "home", lock_timeout=10.0, sftp_port=0, **settings))  # type: ignore[arg-type]
+    gateway = Gateway(services, workers=2)
+    server = HostedSftpServer(gateway, "127.0.0.1", 0, services.settings.home / "sftp_host_key").start()
+    return Hosted(services, gateway, server)
+
+
+def shut(hosted: Hosted) -> None:
+    hosted.server.stop()
+    hosted.gateway.close()
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
+    """One data directory and server for the module (creating connections is cheap, a server
+    and a DuckDB file per test are not)."""
+    engine = start(tmp_path_factory.mktemp("push"))
+    try:
+        yield engine
+    finally:
+        shut(engine)
+
+
+# --- Push to us ------------------------------------------------------------------------------------
+
+
+def test_an_upload_becomes_a_completed_run_with_rows_and_actions(hosted: Hosted) -> None:
+    connection, login = hosted.push("Push Acme")
+    assert login.host == "127.0.0.1" and login.username and login.password
+    with hosted.login(login) as sftp:
+        assert sftp.normalize(".") == "/"
+        assert sftp.listdir("/") == []
+        sftp.putfo(_bytes_io(call_csv(12, prefix="acme")), "Conversions_2024_acme.csv")
+    hosted.gateway.wait(INGEST_TIMEOUT)
+
+    runs = hosted.services.runs(connection.name)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert run.trigger == "push"
+    assert (run.files_loaded, run.rows_accepted, run.rows_rejected, run.actions_created) == (1, 12, 0, 12)
+    assert [f.name for f in hosted.services.run_files(run.id)] == ["Conversions_2024_acme.csv"]
+    assert hosted.services.count_actions(connection.name) == 12
+    assert hosted.services.connection(connection.name).status.value == "Completed"
+
+
+def test_a_part_file_is_ingested_once_when_renamed(hosted: Hosted) -> None:
+    connection, login = hosted.push("Push Partial")
+    data = call_csv(8, prefix="part")
+    with hosted.login(login) as sftp:
+        sftp.putfo(_bytes_io(data), "calls.csv.part")
+        hosted.gateway.wait(INGEST_TIMEOUT)
+        assert hosted.services.runs(connection.name) == []  # still "in flight": not touched
+        assert sftp.stat("calls.csv.part").st_size == len(data)
+
+        sftp.rename("calls.csv.part", "calls.csv")
+        hosted.gateway.wait(INGEST_TIMEOUT)
+        runs = hosted.services.runs(connection.name)
+        assert len(runs) == 1 and runs[0].status is RunStatus.COMPLETED, runs
+        assert [f.name for f in hosted.services.run_files(runs[0].id)] == ["calls.csv"]
+
+        # WinSCP's way: ".filepart", then posix-rename over the final name.
+        sftp.putfo(_bytes_io(call_csv(5, prefix="winscp")), "more.csv.filepart")
+        hosted.gateway.wait(INGEST_TIMEOUT)
+        assert len(hosted.services.runs(connection.name)) == 1
+        sftp.posix_rename("more.csv.filepart", "more.csv")
+    hosted.gateway.wait(INGEST_TIMEOUT)
+    runs = hosted.services.runs(connection.name)
+    assert len(runs) == 2 and {r.status for r in runs} == {RunStatus.COMPLETED}
+    assert sorted(r.rows_accepted for r in runs) == [5, 8]
+
+
+def test_a_file_renamed_while_still_open_is_ingested_when_closed(hosted: Hosted) -> None:
+    connection, login = hosted.push("Push Early Rename")
+    data = call_csv(4, prefix="early")
+    with hosted.login(login) as sftp:
+        remote = sftp.open("early.csv.tmp", "w")
+        remote.write(data[:100])
+        remote.flush()
+        sftp.rename("early.csv.tmp", "early.csv")
+        hosted.gateway.wait(INGEST_TIMEOUT)
+        assert hosted.services.runs(connection.name) == []  # not complete yet
+        remote.write(data[100:])
+        remote.close()
+    hosted.gateway.wait(INGEST_TIMEOUT)
+    runs = hosted.services.runs(connection.name)
+    assert len(runs) == 1 and runs[0].status is RunStatus.COMPLETED and runs[0].rows_accepted == 4
+
+
+def test_an_interrupted_upload_is_not_ingested(hosted: Hosted) -> None:
+    connection, login = hosted.push("Push Interrupted")
+    transport = paramiko.Transport((login.host, hosted.server.port))
+    try:
+        transport.connect(username=login.username, password=login.password)
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        remote = sftp.open("half.csv", "w")
+        remote.write(call_csv(20, prefix="half")[:500])
+        remote.flush()
+    finally:
+        transport.close()  # the connection drops with the file still open
+    deadline = time.monotonic() + 5
+    while hosted.server.sessions and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hosted.gateway.wait(INGEST_TIMEOUT)
+    assert hosted.services.runs(connection.name) == []
+    assert (hosted.push_home(connection) / "half.csv").stat().st_size == 500  # left for a retry
+
+
+def test_twenty_concurrent_uploads_each_land_exactly_once(hosted: Hosted) -> None:
+    connection, login = hosted.push("Push Many")
+    uploads = 20
+    barrier = threading.Barrier(uploads)
+    errors: list[BaseException] = []
+
+    def upload(index: int) -> None:
+        try:
+            with hosted.login(login) as sftp:
+                barrier.wait(timeout=30)
+                sftp.putfo(_bytes_io(call_csv(6, prefix=f"many{index:02d}")), f"calls_{index:02d}.csv")
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in range(uploads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    hosted.gateway.wait(INGEST_TIMEOUT)
+
+    runs = hosted.services.runs(connection.name)
+    assert len(runs) == uploads
+    assert all(r.status is RunStatus.COMPLETED for r in runs), [r.reason for r in runs]
+    names = [f.name for r in runs for f in hosted.services.run_files(r.id)]
+    assert sorted(names) == [f"calls_{i:02d}.csv" for i in range(uploads)]  # each once
+    assert sum(r.rows_accepted for r in runs) == uploads * 6
+    assert hosted.services.count_actions(connection.name) == uploads * 6
+
+
+def test_a_login_sees_and_reaches_only_its_own_folder(hosted: Hosted) -> None:
+    first, first_login = hosted.push("Push Isolated One")
+    second, second_login = hosted.push("Push Isolated Two")
+    with hosted.login(first_login) as sftp:
+        sftp.putfo(_bytes_io(b"private bytes"), "private.csv.part")  # stays: in flight
+    first_home = hosted.push_home(first)
+    secret = first_home / "private.csv.part"
+    assert secret.read_bytes() == b"private bytes"
+
+    # Links someone planted in the second home, pointing out of it.
+    second_home = hosted.push_home(second)
+    second_home.mkdir(parents=True, exist_ok=True)
+    (second_home / "peek.csv").symlink_to(secret)
+    (second_home / "up").symlink_to(hosted.settings.home, target_is_directory=True)
+
+    with hosted.login(second_login) as sftp:
+        assert sftp.normalize(".") == "/"
+        assert sftp.normalize("../../..") == "/"  # only a name: it grants nothing
+        assert sftp.listdir("/") == []  # not the other folder, not the links out
+        sibling = f"../{first.id}"
+        for path in (
+            f"{sibling}/private.csv.part",
+            f"/../{first.id}/private.csv.part",
+            "peek.csv",
+            "up/secret.key",
+        ):
+            with pytest.raises(PermissionError):
+                sftp.open(path).read()
+        for folder in (sibling, "..", "/..", "up", "up/push"):
+            with pytest.raises(PermissionError):
+                sftp.listdir(folder)
+        for absolute in (str(secret), str(first_home), "/etc/passwd", str(hosted.settings.key_file)):
+            with pytest.raises(OSError):  # there is no such path below this login's "/"
+                sftp.stat(absolute)
+            with pytest.raises(OSError):
+                sftp.open(absolute).read()
+        for target in (f"{sibling}/planted.csv", "up/planted.csv", "../planted.csv", "peek.csv"):
+            with pytest.raises(PermissionError):
+                sftp.putfo(_bytes_io(b"x"), target)
+        with pytest.raises(PermissionError):
+            sftp.rename("peek.csv", "mine.csv")
+        with pytest.raises(PermissionError):
+            sftp.remove(f"{sibling}/private.csv.part")
+        with pytest.raises(PermissionError):
+            sftp.mkdir("../escape")
+        with pytest.raises(OSError):
+            sftp.symlink(str(secret), "link.csv")
+        with pytest.raises(PermissionError):
+            sftp.open("a\x00b.csv", "w")
+
+    assert secret.read_bytes() == b"private bytes"
+    assert sorted(p.name for p in first_home.iterdir()) == ["private.csv.part"]
+    assert not (hosted.settings.home / "planted.csv").exists()
+    assert not (hosted.settings.home / "push" / "planted.csv").exists()
+    assert hosted.services.runs(first.name) == [] and hosted.services.runs(second.name) == []
+
+
+def test_folders_inside_the_home_work(hosted: Hosted) -> None:
+    connection, login = hosted.push("Push Folders")
+    with hosted.login(login) as sftp:
+        sftp.mkdir("incoming")
+        sftp.putfo(_bytes_io(call_csv(3, prefix="sub")), "incoming/../incoming/calls.csv")
+        hosted.gateway.wait(INGEST_TIMEOUT)
+        assert sftp.listdir("incoming") == []  # ingested, then removed by the gateway
+        sftp.rmdir("incoming")
+        assert sftp.listdir("/") == []
+    runs = hosted.services.runs(connection.name)
+    assert len(runs) == 1 and runs[0].status is RunStatus.COMPLETED
+
+
+def test_wrong_passwords_are_refused_and_the_third_closes_the_connection(hosted: Hosted) -> None:
+    _connection, login = hosted.push("Push Locked")
+    timings = []
+    for user, password in ((login.username, login.password + "x"), ("cb_nobody_000000", login.password)):
+        started = time.monotonic()
+        with (
+            pytest.raises(paramiko.AuthenticationException),
+            client(login.host, hosted.server.port, user, password),
+        ):
+            pass
+        timings.append(time.monotonic() - started)
+    # A wrong password (scrypt check) and an unknown user (none) take the same, padded, time.
+    assert abs(timings[0] - timings[1]) < 0.25, timings
+
+    transport = paramiko.Transport((login.host, hosted.server.port))
+    try:
+        transport.start_client(timeout=10)
+        for _attempt in range(3):
+            started = time.monotonic()
+            with pytest.raises(paramiko.SSHException):  # AuthenticationException, or closed
+                transport.auth_password(login.username, "wrong password")
+            assert time.monotonic() - started >= 0.4
+        deadline = time.monotonic() + 5
+        while transport.is_active() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not transport.is_active(), "the server keeps the connection open after 3 failures"
+    finally:
+        transport.close()
+
+    with hosted.login(login) as sftp:  # the right password still works on a new connection
+        assert sftp.listdir("/") == []
+
+
+def test_a_file_over_the_size_limit_is_refused_and_not_ingested(tmp_path: Path) -> None:
+    small = start(tmp_path, max_file_bytes=1024)
+    try:
+        connection, login = small.push("Push Small")
+        big = call_csv(40, prefix="big")
+        assert len(big) > 1024
+        with small.login(login) as sftp:
+            too_large = pytest.raises(OSError, match="too large: the limit is 1024 bytes")
+            with too_large, sftp.open("big.csv", "w") as remote:
+                remote.write(big)
+            assert sftp.listdir("/") == []  # the partial file is gone
+            # put() pipelines its writes and paramiko drops their errors on close, but the
+            # file is gone when put() checks its size: the upload fails all the same.
+            with pytest.raises(OSError):
+                sftp.putfo(_bytes_io(big), "big.csv")
+            assert sftp.listdir("/") == []
+            small.gateway.wait(INGEST_TIMEOUT)
+            assert small.services.runs(connection.name) == []
+
+            fits = call_csv(3, prefix="fits")
+            assert len(fits) <= 1024
+            sftp.putfo(_bytes_io(fits), "fits.csv")
+        small.gateway.wait(INGEST_TIMEOUT)
+        runs = small.services.runs(connection.name)
+        assert len(runs) == 1 and runs[0].rows_accepted == 3
+    finally:
+        shut(small)
+
+
+# --- Pull from us ----------------------------------------------------------------------------------
+
+
+def test_an_outbound_login_downloads_its_results_and_cannot_upload(hosted: Hosted) -> None:
+    connection, login = hosted.outbound("Results for Acme")
+    folder = hosted.settings.outbound / str(connection.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    results = b"Line,Status,Reason\r\n2,accepted,\r\n" * 1000
+    (folder / "results_2024.csv").write_bytes(results)
+
+    with hosted.login(login) as sftp:
+        listing = {entry.filename: entry for entry in sftp.listdir_attr("/")}
+        assert list(listing) == ["results_2024.csv"]
+        assert listing["results_2024.csv"].st_size == len(results)
+        with sftp.open("results_2024.csv") as remote:
+            remote.prefetch()
+            assert remote.read() == results
+
+        with pytest.raises(PermissionError):
+            sftp.putfo(_bytes_io(call_csv(2)), "upload.csv")
+        with pytest.raises(PermissionError):
+            sftp.open("results_2024.csv", "a").write(b"more")
+        with pytest.raises(PermissionError):
+            sftp.rename("results_2024.csv", "renamed.csv")
+        with pytest.raises(PermissionError):
+            sftp.remove("results_2024.csv")
+        with pytest.raises(PermissionError):
+            sftp.mkdir("folder")
+        with pytest.raises(PermissionError):
+            sftp.chmod("results_2024.csv", 0o777)
+
+    assert sorted(p.name for p in folder.iterdir()) == ["results_2024.csv"]
+    assert (folder / "results_2024.csv").read_bytes() == results
+    assert hosted.services.runs(connection.name) == []
+
+
+# --- the server itself -----------------------------------------------------------------------------
+
+
+def test_the_host_key_is_kept_private_and_reused(hosted: Hosted) -> None:
+    path = hosted.server.host_key_path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert hosted.server.host_key_line.startswith("ssh-ed25519 ")
+    again = HostedSftpServer(hosted.gateway, "127.0.0.1", 0, path)
+    assert again.host_key_fingerprint == hosted.server.host_key_fingerprint
+
+    transport = paramiko.Transport(("127.0.0.1", hosted.server.port))
+    try:
+        transport.start_client(timeout=10)
+        presented = transport.get_remote_server_key()
+        assert f"{presented.get_name()} {presented.get_base64()}" == hosted.server.host_key_line
+    finally:
+        transport.close()
+
+
+def test_a_misbehaving_client_cannot_take_the_server_down(hosted: Hosted) -> None:
+    _connection, login = hosted.push("Push Robust")
+    port = hosted.server.port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.0\r\n\r\n" + os.urandom(4096))
+        with contextlib.suppress(OSError):
+            raw.recv(1024)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(b"SSH-2.0-evil\r\n")  # then hang up mid-handshake
+
+    # A logged-in client that sends garbage instead of SFTP packets.
+    transport = paramiko.Transport(("127.0.0.1", port))
+    try:
+        transport.connect(username=login.username, password=login.password)
+        channel = transport.open_session()
+        channel.invoke_subsystem("sftp")
+        channel.sendall(b"\xff\xff\xff\xff" + os.urandom(64))
+        channel.settimeout(5)
+        assert channel.recv(1024) == b""  # the server closes this channel, and only this one
+    finally:
+        transport.close()
+
+    with hosted.login(login) as sftp:  # everyone else carries on
+        sftp.putfo(_bytes_io(b"still fine"), "ok.tmp")
+        assert sftp.open("ok.tmp").read() == b"still fine"
+        sftp.remove("ok.tmp")
+    deadline = time.monotonic() + 5
+    while hosted.server.sessions and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hosted.server.sessions == 0
+
+
+def _bytes_io(data: bytes) -> io.BytesIO:
+    return io.BytesIO(data)
