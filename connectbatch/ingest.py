@@ -212,10 +212,16 @@ class Ingestor:
             files = [f for f in run_store.files_of_run(con, run_id) if f.state == "quarantined"]
         dtype = schemas.get(connection.data_type)
         created_per_file: dict[int, int] = {}
-        accepted = rejected = 0  # added to the run's counters
+        loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
+        accepted = rejected = duplicates = 0  # added to the run's counters
         with self.db.transaction() as con:
             for f in files:
                 table, lines = self._load_quarantined(run_id, f.id)
+                # A reviewer accepts the batch, not re-sent records: rows whose key is already
+                # loaded for the connection stay out (nothing doubled), counted as duplicates.
+                table, lines, repeated = _without_loaded_keys(con, dtype, connection.id, table, lines)
+                duplicates += repeated
+                loaded[f.id] = (table, lines)
                 load_rejects: list[tuple[int, str | None, str | None, str]] = []
                 created_per_file[f.id] = self._load_rows(
                     con, connection, run_id, f, table, lines, load_rejects
@@ -226,9 +232,9 @@ class Ingestor:
                     run_store.insert_rejects(con, run_id, f.id, _rejects_table(load_rejects))
                 run_store.set_file_state(
                     con, f.id, "loaded", f"released by {actor}",
-                    f.rows_accepted - refused, f.rows_rejected + refused,
+                    table.num_rows - refused, f.rows_rejected + refused,
                 )  # fmt: skip
-                accepted += f.rows_accepted - refused
+                accepted += table.num_rows - refused
                 rejected += refused
             run_store.set_review(con, run_id, "released", _note(actor, note))
             run_store.finish(
@@ -241,11 +247,12 @@ class Ingestor:
                 files_loaded=run.files_loaded + len(files),
                 rows_accepted=run.rows_accepted + accepted,
                 rows_rejected=run.rows_rejected + rejected,
+                rows_duplicate=run.rows_duplicate + duplicates,
             )
             connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, self.clock())
             stored_rejects = run_store.rejects_of_run(con, run_id)
         for f in files:
-            table, lines = self._load_quarantined(run_id, f.id)
+            table, lines = loaded[f.id]
             kept = [(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
             self._write_results(
                 connection, run_id, f, "loaded", table=table, lines=lines, rejects=kept,
@@ -503,6 +510,25 @@ class Ingestor:
             )  # fmt: skip
         except OSError:
             log.exception("could not write results", extra={"run_id": run_id})
+
+
+def _without_loaded_keys(
+    con: duckdb.DuckDBPyConnection,
+    dtype: schemas.DataType,
+    connection_id: int,
+    table: pa.Table,
+    lines: pa.Array,
+) -> tuple[pa.Table, pa.Array, int]:
+    """Drop the rows whose key the connection has already loaded; return how many went."""
+    if not dtype.key_columns or table.num_rows == 0:
+        return table, lines, 0
+    keys = table.column(dtype.key_columns[0]).combine_chunks()
+    existing = data_store.existing_keys(con, dtype.key, connection_id, keys)
+    if not existing:
+        return table, lines, 0
+    keep = pc.invert(pc.is_in(keys, value_set=pa.array(existing, keys.type)))
+    kept = table.filter(keep)
+    return kept, lines.filter(keep), table.num_rows - kept.num_rows
 
 
 class _Stopwatch:

@@ -343,7 +343,7 @@ def validation_section(services: Services, run: Run, names: dict[int, str]) -> N
 
 
 def results_section(services: Services, c: Connection, run: Run) -> None:
-    _ok, paths = _ui.safely("Listing results files", lambda: services.results_files(c.id))
+    _found, paths = _ui.safely("Listing results files", lambda: services.results_files(c.id))
     mine = [p for p in paths or [] if p.name.startswith(f"run{run.id}-")]
     if not mine:
         return
@@ -351,7 +351,7 @@ def results_section(services: Services, c: Connection, run: Run) -> None:
     with st.container(horizontal=True):
         for i, path in enumerate(mine):
             st.download_button(
-                path.name.removeprefix(f"run{run.id}-"),
+                results_label(path.name),
                 data=_reader(path),
                 file_name=path.name,
                 mime="application/json" if path.suffix == ".json" else "text/csv",
@@ -359,6 +359,15 @@ def results_section(services: Services, c: Connection, run: Run) -> None:
                 on_click="ignore",
                 icon=":material/download:",
             )
+
+
+def results_label(file_name: str) -> str:
+    """'run3-file4-calls.csv.results.csv' -> 'Results of calls.csv'."""
+    original = file_name.split("-", 2)[-1]
+    for suffix, what in ((".results.csv", "Results"), (".summary.json", "Summary")):
+        if original.endswith(suffix):
+            return f"{what} of {original.removesuffix(suffix)}"
+    return original
 
 
 def _reader(path: Path) -> Any:
@@ -504,10 +513,10 @@ def reconnect(services: Services, c: Connection) -> None:
 
 
 def test_login(services: Services, c: Connection, credential: CredentialInput) -> None:
-    pinned = next((x.host_key for x in services.credentials(c.id) if x.is_main), None)
     where = f"{c.host}{f':{c.port}' if c.port else ''}"
     with st.status(f"Connecting to {where}…") as status:
         try:
+            pinned = next((x.host_key for x in services.credentials(c.id) if x.is_main), None)
             found = services.test_connection(c, credential, host_key=pinned)
         except Exception as exc:
             status.update(label=f"Could not connect to {where}", state="error")

@@ -243,6 +243,10 @@ def go_next() -> None:
         st.session_state[STEP] = min(step() + 1, len(STEPS))
 
 
+def clear_error() -> None:
+    st.session_state.pop(ERROR, None)
+
+
 def go_back() -> None:
     keep()
     st.session_state.pop(ERROR, None)
@@ -462,7 +466,8 @@ def step_credentials(services: Services) -> None:
         seed("wiz_password")
         st.text_input("Password", key="wiz_password", type="password", autocomplete="new-password")
         field_error("password")
-    if st.button("Test connection", key="wiz_test", icon=":material/network_check:"):
+    # The test says what is wrong now: an older field message would only confuse.
+    if st.button("Test connection", key="wiz_test", icon=":material/network_check:", on_click=clear_error):
         keep()
         test_connection(services)
     show_test_result()

@@ -103,19 +103,27 @@ class Gateway:
             self._pending.discard(future)
 
     def _ingest(self, account: Account, path: Path) -> Run | None:
-        if not path.is_file():
-            return None  # renamed or deleted again before we got to it
         with self._lock:
             one_at_a_time = self._connection_locks.setdefault(account.connection_id, threading.Lock())
-        try:
-            with one_at_a_time:
+        with one_at_a_time:
+            try:
+                before = os.stat(path)
+            except OSError:
+                return None  # renamed or deleted again before we got to it
+            try:
                 run = self.services.ingest_file(account.connection_id, path, trigger="push")
-        except Exception:
-            log.exception("push ingest failed", extra={"connection_id": account.connection_id})
-            return None
-        with contextlib.suppress(OSError):
-            os.unlink(path)  # its bytes are staged by sha256; results go to the outbound folder
-        return run
+            except Exception:
+                log.exception("push ingest failed", extra={"connection_id": account.connection_id})
+                return None
+            # Its bytes are staged by sha256 and results go to the outbound folder, so the
+            # upload can go -- unless the partner re-sent the same name meanwhile.
+            with contextlib.suppress(OSError):
+                after = os.stat(path)
+                if (after.st_ino, after.st_size, after.st_mtime_ns) == (
+                    before.st_ino, before.st_size, before.st_mtime_ns,
+                ):  # fmt: skip
+                    os.unlink(path)
+            return run
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the ingests started so far (tests, and a clean shutdown)."""

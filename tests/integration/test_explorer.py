@@ -18,8 +18,9 @@ import pytest
 from helpers import CALL_COLUMNS, call_rows, iso, to_csv
 
 from connectbatch.explorer import DURATION_BUCKETS, CallFilter
-from connectbatch.models import ActionStatus, RunStatus
+from connectbatch.models import ActionStatus, Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import InvalidInputError, Services
+from connectbatch.settings import Settings
 
 Row = dict[str, str]
 COLUMNS = (*CALL_COLUMNS, "CallerPhoneNumberCountry")
@@ -52,14 +53,28 @@ def varied_rows() -> list[Row]:
     return rows
 
 
-@pytest.fixture
-def rows(services: Services, make_connection: Any) -> list[Row]:
-    make_connection("Acme")
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Services, list[Row]]:
+    """One data directory with the varied calls, shared by the tests that only read it."""
+    services = Services(Settings(home=tmp_path_factory.mktemp("explorer") / "home", lock_timeout=10.0))
+    services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
     data = varied_rows()
     run = services.ingest_bytes("Acme", "calls.csv", to_csv(data, COLUMNS))
     assert run.status is RunStatus.COMPLETED, run.reason
     assert run.rows_accepted == len(data)
-    return data
+    return services, data
+
+
+@pytest.fixture
+def shared(loaded: tuple[Services, list[Row]]) -> Services:
+    return loaded[0]
+
+
+@pytest.fixture
+def rows(loaded: tuple[Services, list[Row]]) -> list[Row]:
+    return loaded[1]
 
 
 def when(row: Row) -> dt.datetime:
@@ -98,8 +113,8 @@ FILTERS = {
 }
 
 
-def test_filter_options_offer_the_distinct_values_loaded(services: Services, rows: list[Row]) -> None:
-    options = services.call_filter_options()
+def test_filter_options_offer_the_distinct_values_loaded(shared: Services, rows: list[Row]) -> None:
+    options = shared.call_filter_options()
 
     assert options.statuses == ["ANSWER", "CANCEL"]
     assert options.providers == ["CallRail", "Invoca"]
@@ -121,40 +136,42 @@ def test_an_empty_database_offers_nothing_and_counts_zero(services: Services) ->
 
 
 @pytest.mark.parametrize("name", list(FILTERS))
-def test_kpis_count_the_filtered_calls(services: Services, rows: list[Row], name: str) -> None:
+def test_kpis_count_the_filtered_calls(shared: Services, rows: list[Row], name: str) -> None:
     f = FILTERS[name]
     expected = matching(rows, f)
 
-    kpis = services.call_summary(f).kpis
+    kpis = shared.call_summary(f).kpis
 
     assert kpis.calls == len(expected)
     assert kpis.answered == sum(r["CallStatus"] == "ANSWER" for r in expected)
     assert kpis.talk_seconds == sum(int(r["TalkDuration"]) for r in expected)
     assert kpis.sales == sum(bool(r["SaleAmount"]) for r in expected)
-    assert kpis.sale_amount == sum((Decimal(r["SaleAmount"]) for r in expected if r["SaleAmount"]), Decimal(0))
+    assert kpis.sale_amount == sum(
+        (Decimal(r["SaleAmount"]) for r in expected if r["SaleAmount"]), Decimal(0)
+    )
     if expected:
         assert kpis.answered_rate == pytest.approx(kpis.answered / len(expected))
         assert kpis.average_talk_seconds == pytest.approx(kpis.talk_seconds / len(expected))
 
 
-def test_every_filter_changes_what_is_counted(services: Services, rows: list[Row]) -> None:
-    everything = services.call_summary(CallFilter()).kpis.calls
+def test_every_filter_changes_what_is_counted(shared: Services, rows: list[Row]) -> None:
+    everything = shared.call_summary(CallFilter()).kpis.calls
     assert everything == len(rows)
     for name, f in FILTERS.items():
         if name not in ("none", "from a day on"):
-            assert services.call_summary(f).kpis.calls < everything, name
+            assert shared.call_summary(f).kpis.calls < everything, name
 
 
-def test_calls_per_day_are_counted_by_status(services: Services, rows: list[Row]) -> None:
-    per_day = services.call_summary(CallFilter()).per_day.to_pylist()
+def test_calls_per_day_are_counted_by_status(shared: Services, rows: list[Row]) -> None:
+    per_day = shared.call_summary(CallFilter()).per_day.to_pylist()
 
     expected = Counter((when(r).date(), r["CallStatus"]) for r in rows)
     assert {(p["day"], p["status"]): p["calls"] for p in per_day} == expected
     assert [(p["day"], p["status"]) for p in per_day] == sorted(expected)
 
 
-def test_top_media_partners_come_busiest_first(services: Services, rows: list[Row]) -> None:
-    top = services.call_summary(CallFilter(), top=2).top_media.to_pylist()
+def test_top_media_partners_come_busiest_first(shared: Services, rows: list[Row]) -> None:
+    top = shared.call_summary(CallFilter(), top=2).top_media.to_pylist()
 
     assert [(t["media_id"], t["calls"]) for t in top] == [(98765, 15), (98766, 10)]
     first = [r for r in rows if r["MediaId"] == "98765"]
@@ -164,9 +181,9 @@ def test_top_media_partners_come_busiest_first(services: Services, rows: list[Ro
 
 @pytest.mark.parametrize("column", ["CallDuration", "TalkDuration"])
 def test_duration_histogram_puts_each_call_in_its_bucket(
-    services: Services, rows: list[Row], column: Any
+    shared: Services, rows: list[Row], column: Any
 ) -> None:
-    durations = services.call_summary(CallFilter(), duration=column).durations
+    durations = shared.call_summary(CallFilter(), duration=column).durations
 
     def bucket(seconds: int) -> int:
         return max(i for i, (lower, _label) in enumerate(DURATION_BUCKETS) if seconds >= lower)
@@ -176,11 +193,11 @@ def test_duration_histogram_puts_each_call_in_its_bucket(
     assert durations.column("calls").to_pylist() == [counted[i] for i in range(len(DURATION_BUCKETS))]
 
 
-def test_pages_show_every_filtered_call_once_newest_first(services: Services, rows: list[Row]) -> None:
+def test_pages_show_every_filtered_call_once_newest_first(shared: Services, rows: list[Row]) -> None:
     f = FILTERS["provider"]
     expected = matching(rows, f)
 
-    pages = [services.call_rows(f, page=n, page_size=4) for n in (1, 2, 3, 4, 5)]
+    pages = [shared.call_rows(f, page=n, page_size=4) for n in (1, 2, 3, 4, 5)]
 
     assert [p.num_rows for p in pages] == [4, 4, 4, 3, 0]  # 15 CallRail calls
     seen = [r for p in pages for r in p.to_pylist()]
@@ -190,7 +207,7 @@ def test_pages_show_every_filtered_call_once_newest_first(services: Services, ro
 
 
 def test_csv_export_holds_exactly_the_filtered_calls(
-    services: Services, rows: list[Row], tmp_path: Path
+    shared: Services, rows: list[Row], tmp_path: Path
 ) -> None:
     f = FILTERS["combined"]
     expected = {r["CallSessionId"]: r for r in matching(rows, f)}
@@ -198,7 +215,7 @@ def test_csv_export_holds_exactly_the_filtered_calls(
 
     out = tmp_path / "out"
     out.mkdir()
-    count = services.export_calls_csv(f, out / "calls.csv")
+    count = shared.export_calls_csv(f, out / "calls.csv")
 
     exported = list(csv.DictReader(io.StringIO((out / "calls.csv").read_text(encoding="utf-8"))))
     assert count == len(exported) == len(expected)
@@ -213,32 +230,35 @@ def test_csv_export_holds_exactly_the_filtered_calls(
     assert [p.name for p in out.iterdir()] == ["calls.csv"]  # no temporary file left
 
 
-def test_filter_values_are_data_not_sql(services: Services, rows: list[Row]) -> None:
+def test_filter_values_are_data_not_sql(shared: Services, rows: list[Row]) -> None:
     hostile = CallFilter(providers=("Invoca' OR '1'='1",), statuses=("ANSWER'); DROP TABLE actions; --",))
 
-    assert services.call_summary(hostile).kpis.calls == 0
-    assert services.call_summary(CallFilter()).kpis.calls == len(rows)
-    assert services.count_actions() == len(rows)
+    assert shared.call_summary(hostile).kpis.calls == 0
+    assert shared.call_summary(CallFilter()).kpis.calls == len(rows)
+    assert shared.count_actions() == len(rows)
 
 
-def test_bad_filters_and_pages_are_refused_with_the_field_named(services: Services) -> None:
+def test_bad_filters_and_pages_are_refused_with_the_field_named(shared: Services) -> None:
     with pytest.raises(InvalidInputError) as caught:
-        services.call_summary(CallFilter(start=day(1), end=day(3)))
+        shared.call_summary(CallFilter(start=day(1), end=day(3)))
     assert caught.value.field == "end"
     with pytest.raises(InvalidInputError, match="page"):
-        services.call_rows(CallFilter(), page=0)
+        shared.call_rows(CallFilter(), page=0)
     with pytest.raises(InvalidInputError, match="page_size"):
-        services.call_rows(CallFilter(), page_size=5000)
+        shared.call_rows(CallFilter(), page_size=5000)
     with pytest.raises(InvalidInputError, match="duration"):
-        services.call_summary(CallFilter(), duration="IvrDuration")  # type: ignore[arg-type]
+        shared.call_summary(CallFilter(), duration="IvrDuration")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- pending actions
 
 
 def test_actions_are_found_by_source_key_action_id_connection_and_status(
-    services: Services, rows: list[Row], make_connection: Any
+    services: Services, make_connection: Any
 ) -> None:
+    make_connection("Acme")
+    rows = varied_rows()
+    services.ingest_bytes("Acme", "calls.csv", to_csv(rows, COLUMNS))
     make_connection("Other")
     services.ingest_bytes("Other", "calls.csv", to_csv(call_rows(3, prefix="other"), CALL_COLUMNS))
     everything = services.find_actions()
@@ -274,14 +294,18 @@ def test_a_change_to_many_actions_reports_each_and_locked_ones_fail(
     [old] = services.find_actions("Old").actions
     page = services.find_actions()
     assert page.is_locked(old) and page.days_to_lock(old) == 0
-    assert not page.is_locked(fresh[0]) and 29 < page.days_to_lock(fresh[0]) <= 30
+    assert not page.is_locked(fresh[0]) and 28 < page.days_to_lock(fresh[0]) < 30
 
     outcomes = services.change_actions(
         [fresh[0].id, old.id, fresh[1].id], reverse=False, amount="42.50", reason="renegotiated",
         actor="alice",
     )  # fmt: skip
 
-    assert [(o.action_id, o.ok) for o in outcomes] == [(fresh[0].id, True), (old.id, False), (fresh[1].id, True)]
+    assert [(o.action_id, o.ok) for o in outcomes] == [
+        (fresh[0].id, True),
+        (old.id, False),
+        (fresh[1].id, True),
+    ]
     assert "locked" in outcomes[1].message
     assert services.action(old.id).amount == old.amount
     assert services.audit(old.id) == []
@@ -297,8 +321,10 @@ def test_a_change_to_many_actions_reports_each_and_locked_ones_fail(
 
 
 def test_a_change_needs_actions_a_person_and_for_a_reversal_a_reason(
-    services: Services, rows: list[Row]
+    services: Services, make_connection: Any
 ) -> None:
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "calls.csv", to_csv(call_rows(2), CALL_COLUMNS))
     first = services.find_actions().actions[0]
     with pytest.raises(InvalidInputError) as caught:
         services.change_actions([first.id], reverse=True, reason="  ", actor="alice")

@@ -307,3 +307,19 @@ def test_a_file_level_problem_fails_the_run_with_a_reason(
     assert services.connection("Acme").status is ConnectionStatus.FAILED
     _, summary = results_of(services, "Acme", run.id)
     assert summary["status"] == "rejected" and summary["message"]
+
+
+def test_releasing_a_batch_of_resent_records_loads_only_the_new_ones(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "week1.csv", call_csv(N, prefix="cs"))
+    # the partner re-sends 5 records of week 1 together with 5 new ones
+    resent = call_csv(5, prefix="cs") + call_csv(5, prefix="new").split(b"\r\n", 1)[1]
+    run = services.ingest_bytes("Acme", "week1_again.csv", resent)
+    assert run.review == "quarantined"
+
+    released = services.release(run.id, note="only the new ones", actor="alice")
+
+    assert (released.rows_accepted, released.rows_duplicate, released.actions_created) == (5, 5, 5)
+    assert services.count_actions("Acme") == N + 5  # nothing doubled

@@ -1,0 +1,297 @@
+"""Real-browser harness: the app under `streamlit run` on a free port, driven by Debian's Chromium.
+
+* `streamlit_app(home)` loads the demo into a fresh data directory (in a subprocess, so this
+  process holds no database handle), starts `streamlit run streamlit_app.py` in its own process
+  group with CONNECTBATCH_HOME pointing there and the hosted SFTP/FTP servers on free ports,
+  waits for `/_stcore/health`, and stops the whole group at the end.
+* `chromium()` launches /usr/bin/chromium through Playwright's Python package
+  (`executable_path`): nothing is downloaded, `playwright install` is never needed.
+* `open_path`, `wait_rendered` and `screenshot` are what a test or scripts/screenshots.py uses.
+
+The pytest fixtures at the bottom (`streamlit_server`, `chromium_browser`, `app_page`) are
+re-exported by the test module; every test's page is screenshotted into
+test-artifacts/screenshots/ when the test ends, passed or failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("CONNECTBATCH_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO / "test-artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+VIEWPORT = {"width": 1400, "height": 900}
+STARTUP_SECONDS = 60
+RENDER_MS = 30_000  # the first view of a page imports pyarrow, DuckDB and Great Expectations
+
+APP_ROOT = '[data-testid="stApp"]'
+EXCEPTION = '[data-testid="stException"]'
+RUNNING_ICON = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+
+# Run by a fresh interpreter: the demo's database is closed when it exits.
+LOAD_DEMO = """
+import sys
+from pathlib import Path
+from connectbatch import demo
+from connectbatch.services import Services
+from connectbatch.settings import Settings
+demo.load(Services(Settings(home=Path(sys.argv[1]), sftp_port=0, ftp_port=0)))
+"""
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not CHROMIUM.exists():
+        return (
+            f"{CHROMIUM} is not installed: `make test` installs Debian's chromium package "
+            "(or: scripts/ensure-debian-packages.sh chromium)"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright's Python package is not installed: pip install -e '.[dev]'"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def app_environment(home: Path) -> dict[str, str]:
+    """The environment of the app (and of the demo loader): its own data directory, the
+    hosted servers on free ports, no mailbox to poll."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
+    env.update(
+        CONNECTBATCH_HOME=str(home),
+        CONNECTBATCH_SFTP_PORT="0",
+        CONNECTBATCH_FTP_PORT="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def load_demo(home: Path) -> None:
+    """The demo connections and runs, in `home`."""
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_DEMO, str(home)],
+        cwd=REPO,
+        env=app_environment(home),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"loading the demo failed:\n{done.stdout}\n{done.stderr}")
+
+
+@dataclass
+class StreamlitApp:
+    url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the app's process group (streamlit and anything it started), by its id."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _start(home: Path, log: Path) -> StreamlitApp:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",  # a page edited meanwhile must not prompt a rerun
+        "--client.toolbarMode", "minimal",  # no Deploy button in the screenshots
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=app_environment(home),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped as one
+        )
+    app = StreamlitApp(url, home, process, log)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}:\n{app.log_tail()}")
+        if _healthy(url):
+            return app
+        time.sleep(0.2)
+    _stop(process)
+    raise RuntimeError(f"streamlit did not answer {url}/_stcore/health in {STARTUP_SECONDS} s:\n{app.log_tail()}")
+
+
+@contextlib.contextmanager
+def streamlit_app(home: Path, *, demo: bool = True, log: Path | None = None) -> Iterator[StreamlitApp]:
+    """The app on 127.0.0.1:<free port> over `home` (with the demo loaded unless demo=False)."""
+    home.mkdir(parents=True, exist_ok=True)
+    if demo:
+        load_demo(home)
+    log = log or home.parent / "streamlit.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(b"")
+    app = None
+    for attempt in range(3):  # a free port can be taken between asking and binding
+        try:
+            app = _start(home, log)
+            break
+        except RuntimeError as exc:
+            if attempt == 2 or "already in use" not in str(exc):
+                raise
+    assert app is not None
+    try:
+        yield app
+    finally:
+        _stop(app.process)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=60_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser: Browser, app: StreamlitApp) -> Page:
+    context = browser.new_context(viewport=VIEWPORT, base_url=app.url)  # type: ignore[arg-type]
+    context.set_default_timeout(RENDER_MS)
+    return context.new_page()
+
+
+def wait_rendered(page: Page, timeout: float = RENDER_MS) -> None:
+    """Until Streamlit is connected and its script run has finished drawing."""
+    page.locator(f'{APP_ROOT}[data-test-connection-state="CONNECTED"]').wait_for(timeout=timeout)
+    page.locator(f'{APP_ROOT}[data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+    page.locator(RUNNING_ICON).first.wait_for(state="hidden", timeout=timeout)
+    page.wait_for_timeout(150)  # the last deltas of the run reach the DOM
+    page.locator(f'{APP_ROOT}[data-test-script-state="notRunning"]').wait_for(timeout=timeout)
+
+
+def open_path(page: Page, path: str) -> None:
+    """Open the page at url path `path` ("connections", "call-data", "" for the default)."""
+    page.goto("/" + path.lstrip("/"))
+    wait_rendered(page)
+
+
+def screenshot(page: Page, name: str, folder: Path = SCREENSHOTS) -> Path:
+    """Save what the browser shows as <folder>/<name>.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_')}.png"
+    page.screenshot(path=str(path), animations="disabled")
+    return path
+
+
+def exception_texts(page: Page) -> list[str]:
+    """The Streamlit exception boxes on the page (a traceback a user would see)."""
+    return page.locator(EXCEPTION).all_inner_texts()
+
+
+# --------------------------------------------------------------------------- pytest fixtures
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamlitApp]:
+    """One app for the session, on a demo data directory of its own."""
+    reason = missing_browser()
+    if reason:
+        pytest.skip(reason)
+    home = tmp_path_factory.mktemp("browser") / "home"
+    with streamlit_app(home, log=ARTIFACTS / "streamlit.log") as app:
+        yield app
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Browser]:
+    reason = missing_browser()
+    if reason:
+        pytest.skip(reason)
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def app_page(
+    chromium_browser: Browser, streamlit_server: StreamlitApp, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A fresh browser context (own Streamlit session) per test; its screenshot at the end."""
+    page = new_page(chromium_browser, streamlit_server)
+    try:
+        yield page
+    finally:
+        with contextlib.suppress(Exception):
+            screenshot(page, request.node.name)
+        page.context.close()
