@@ -30,14 +30,14 @@ def table_rows(page: ActionPage, names: dict[int, str]) -> list[dict[str, Any]]:
     return [
         {
             "Action": a.label,
-            "Connection": names.get(a.connection_id, f"#{a.connection_id} (deleted)"),
-            "Source key": a.source_key,
-            "Event date": a.event_date,
-            "Amount": float(a.amount),
-            "Original amount": float(a.original_amount),
             "Status": ActionStatus.LOCKED.value if page.is_locked(a) else a.status.value,
             "Locked": page.is_locked(a),
             "Days to lock": round(page.days_to_lock(a), 1),
+            "Amount": float(a.amount),
+            "Original amount": float(a.original_amount),
+            "Source key": a.source_key,
+            "Connection": names.get(a.connection_id, f"#{a.connection_id} (deleted)"),
+            "Event date": a.event_date,
             "Lock date": a.lock_at,
             "Reason": a.reason or "",
         }

@@ -12,6 +12,7 @@ import functools
 import logging
 import tempfile
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -47,6 +48,15 @@ def duration_text(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def money(amount: Decimal) -> str:
+    """Short enough for a metric tile: $1,234.50, $123.5K, $57.98M."""
+    if amount >= 1_000_000:
+        return f"${amount / 1_000_000:,.2f}M"
+    if amount >= 100_000:
+        return f"${amount / 1000:,.1f}K"
+    return f"${amount:,.2f}"
 
 
 def filters(options: CallFilterOptions) -> CallFilter:
@@ -91,7 +101,9 @@ def show_kpis(kpis: CallKpis) -> None:
     cols[1].metric("Answered rate", f"{kpis.answered_rate:.1%}", help=f"{kpis.answered:,} answered")
     cols[2].metric("Total talk time", f"{kpis.talk_seconds / 3600:,.1f} h")
     cols[3].metric("Average talk time", duration_text(kpis.average_talk_seconds), help="per call")
-    cols[4].metric("Sale amount", f"${kpis.sale_amount:,.2f}", help=f"{kpis.sales:,} sales")
+    cols[4].metric(
+        "Sale amount", money(kpis.sale_amount), help=f"${kpis.sale_amount:,.2f} from {kpis.sales:,} sales"
+    )
 
 
 def show_charts(summary: CallSummary) -> None:

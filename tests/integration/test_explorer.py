@@ -39,7 +39,7 @@ def noon(days_ago: int) -> dt.datetime:
 def varied_rows() -> list[Row]:
     """30 calls over three days, two providers, three media partners, two countries, one
     call in five cancelled (no talk, no sale), and durations in several buckets."""
-    rows = call_rows(30)
+    rows: list[Row] = call_rows(30)
     for i, row in enumerate(rows):
         row["EventDate"] = iso(noon(1 + i % 3) + dt.timedelta(minutes=i))
         row["MediaId"] = "98765" if i < 15 else "98766" if i < 25 else "98770"

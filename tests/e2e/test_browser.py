@@ -1,0 +1,222 @@
+"""The app in a real browser: Debian's Chromium (through Playwright) against `streamlit run`.
+
+Every page renders without a Streamlit exception box, a connection is created through the
+wizard (its provisioned FTP login shown once, then used to upload a file), it is found in the
+Connections list and its history shows the run. Each test leaves a screenshot in
+test-artifacts/screenshots/. The harness is tests/e2e/browser.py.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import re
+import time
+from collections.abc import Iterator
+
+import browser
+import pytest
+from browser import StreamlitApp, exception_texts, open_path, screenshot, wait_rendered
+
+pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
+from playwright.sync_api import Browser, Locator, Page, expect  # noqa: E402
+
+# The harness's fixtures, used by the tests below.
+streamlit_server = browser.streamlit_server
+chromium_browser = browser.chromium_browser
+app_page = browser.app_page
+
+pytestmark = pytest.mark.skipif(bool(browser.missing_browser()), reason=str(browser.missing_browser()))
+
+# url path -> the page's title (h1); "connection" shows the connection's own name.
+PAGES = {
+    "connections": "Connections",
+    "create-connection": "Create connection",
+    "connection": "Acme Call Tracking",
+    "validation": "Validation",
+    "file-format": "File format & dry run",
+    "call-data": "Call data",
+    "actions": "Pending actions",
+}
+NAV_SECTIONS = ["Connections", "Data quality", "Partners"]
+UNEXPECTED = re.compile(r"failed unexpectedly|Traceback", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def router_first(streamlit_server: StreamlitApp, chromium_browser: Browser) -> Iterator[None]:
+    """Open the app's root once before the page tests: until the router has run in the server
+    process, Streamlit treats pages/ as an old-style pages folder (see the deep-link test)."""
+    page = browser.new_page(chromium_browser, streamlit_server)
+    open_path(page, "")
+    page.context.close()
+    yield
+
+
+def assert_clean(page: Page) -> None:
+    """No traceback box and no 'failed unexpectedly' message on the page."""
+    assert exception_texts(page) == []
+    errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+    assert [e for e in errors if UNEXPECTED.search(e)] == []
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_renders_without_an_exception(app_page: Page, path: str) -> None:
+    open_path(app_page, path)
+
+    expect(app_page.locator("h1").first).to_have_text(PAGES[path])
+    assert_clean(app_page)
+    nav = app_page.get_by_test_id("stSidebarNav")
+    for section in NAV_SECTIONS:
+        expect(nav).to_contain_text(section)
+    expect(app_page.get_by_test_id("stSidebar")).not_to_contain_text("did not start")
+
+
+# --------------------------------------------------------------------------- the wizard
+
+
+def click(page: Page, key: str) -> None:
+    """Press the button with Streamlit key `key` and wait for the rerun it starts."""
+    page.locator(f".st-key-{key} button").click()
+    wait_rendered(page)
+
+
+def choose(page: Page, key: str, label: str) -> None:
+    """Pick the option `label` of the radio with key `key`."""
+    page.locator(f".st-key-{key}").get_by_text(label, exact=True).click()
+    wait_rendered(page)
+
+
+def type_into(page: Page, key: str, text: str) -> None:
+    field = page.locator(f".st-key-{key} input")
+    field.fill(text)
+    field.press("Enter")
+    wait_rendered(page)
+
+
+def expect_step(page: Page, number: int, name: str) -> None:
+    expect(page.get_by_text(f"Step {number} of 5: {name}")).to_be_visible()
+    assert_clean(page)
+
+
+def provisioned(dialog: Locator) -> dict[str, str]:
+    """The dialog's 'Copy all' block as {label: value}."""
+    text = dialog.get_by_test_id("stCode").last.inner_text()
+    return dict(line.split(": ", 1) for line in text.strip().splitlines())
+
+
+def upload(login: dict[str, str], name: str, data: bytes) -> None:
+    """Push a file to our hosted FTP server with the provisioned login."""
+    with ftplib.FTP() as ftp:
+        ftp.connect(login["Host"], int(login["Port"]), timeout=15)
+        ftp.login(login["Username"], login["Password"])
+        ftp.storbinary(f"STOR {name}", io.BytesIO(data))
+
+
+def call_rows(prefix: str, rows: int) -> bytes:
+    header = (
+        "CampaignId,MediaId,EventDate,ActionTrackerId,CallProvider,CallSessionId,CallerId,"
+        "CalledPhoneNumber,CallDuration,TalkDuration,CallStatus"
+    )
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 3600))
+    lines = [
+        f"1001,98765,{now},20001,Invoca,{prefix}-{i:04d},+1555000{i:04d},+18005550100,{60 + i},{50 + i},ANSWER"
+        for i in range(rows)
+    ]
+    return ("\r\n".join([header, *lines]) + "\r\n").encode()
+
+
+def find_row(page: Page, name: str) -> Locator:
+    """The Connections list filtered to `name`, and its row."""
+    type_into(page, "search", name)
+    row = page.locator('[class*="st-key-row_"]').filter(has_text=name)
+    expect(row).to_have_count(1)
+    return row
+
+
+def test_create_a_connection_in_the_wizard_then_open_its_history(app_page: Page) -> None:
+    page = app_page
+    name = f"Browser FTP push {int(time.time())}"
+    open_path(page, "connections")
+    click(page, "create_connection")
+
+    expect_step(page, 1, "Name and direction")
+    type_into(page, "wiz_name", name)
+    choose(page, "wiz_direction", "Give data to us")
+    click(page, "wiz_next")
+
+    expect_step(page, 2, "Data type")
+    choose(page, "wiz_data_type", "Call conversions")
+    click(page, "wiz_next")
+
+    expect_step(page, 3, "Method")
+    choose(page, "wiz_method", "FTP")
+    choose(page, "wiz_methodology", "Push to us")
+    type_into(page, "wiz_pattern", "calls_*.csv")
+    click(page, "wiz_next")
+
+    expect_step(page, 4, "Credentials")
+    expect(page.get_by_text("Provisioned credentials")).to_be_visible()
+    click(page, "wiz_next")
+
+    expect_step(page, 5, "Create")
+    type_into(page, "wiz_return_email", "ops@partner.example")
+    click(page, "wiz_create")
+
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("Your provisioned credentials")
+    expect(dialog).to_contain_text(name)
+    login = provisioned(dialog)
+    assert set(login) == {"Host", "Port", "Username", "Password"}
+    assert login["Port"].isdigit(), "the hosted FTP server is not running"
+    screenshot(page, "wizard_provisioned_credentials")
+
+    # The login works: a file pushed with it becomes the connection's first run.
+    upload(login, "calls_browser.csv", call_rows("browser", 5))
+    click(page, "provisioned_done")
+    expect(dialog).to_have_count(0)
+    expect(page.locator("h1").first).to_have_text("Connections")
+    expect(page.get_by_text(f"Connection {name} created.")).to_be_visible()
+
+    row = find_row(page, name)
+    expect(row).to_contain_text("FTP")
+    expect(row).to_contain_text("Push to us")
+    deadline = time.monotonic() + 30
+    while "Completed" not in row.inner_text() and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        open_path(page, "connections")  # Last Active and Status as they are now
+        row = find_row(page, name)
+    expect(row).to_contain_text("Completed")
+    screenshot(page, "connections_with_new_connection")
+
+    row.get_by_role("button", name="View History").click()
+    wait_rendered(page)
+    expect(page.locator("h1").first).to_have_text(name)
+    expect(page.get_by_role("tab", name="History", selected=True)).to_be_visible()
+    expect(page.get_by_test_id("stMain")).to_contain_text("Run details")
+    expect(page.get_by_test_id("stMain")).to_contain_text("Completed")
+    metric = page.get_by_test_id("stMetric").filter(has_text="Rows accepted")
+    expect(metric).to_contain_text("5")
+    expect(page.get_by_test_id("stMain")).to_contain_text("calls_browser.csv")
+    assert_clean(page)
+
+
+# --------------------------------------------------------------------------- deep links
+
+
+def test_a_deep_link_right_after_start_opens_inside_the_router(
+    chromium_browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A bookmark to /connections opened before anyone opened / after a restart: the page must
+    still run inside streamlit_app.py (its sidebar sections, wide layout), not on its own."""
+    home = tmp_path_factory.mktemp("deep-link") / "home"
+    with browser.streamlit_app(home, demo=False) as app:
+        page = browser.new_page(chromium_browser, app)
+        try:
+            open_path(page, "connections")
+            expect(page.locator("h1").first).to_have_text("Connections")
+            nav = page.get_by_test_id("stSidebarNav")
+            for section in NAV_SECTIONS:
+                expect(nav).to_contain_text(section, timeout=2000)
+        finally:
+            screenshot(page, "deep_link_after_start")
+            page.context.close()
