@@ -69,6 +69,7 @@ ENCODINGS = {
     "cp1252": "Windows-1252",
 }
 DELIMITERS = {",": "Comma ,", ";": "Semicolon ;", "\t": "Tab", "|": "Pipe |"}
+LOGIN_WITH = {"password": "Username and password", "key": "Username and private key"}
 AFTER_SUCCESS = {
     "leave": "Leave the file where it is",
     "archive": "Move it to an archive folder",

@@ -152,7 +152,7 @@ def edit_tab(services: Services, c: Connection) -> None:
                 "After a successful run",
                 list(_ui.AFTER_SUCCESS),
                 index=list(_ui.AFTER_SUCCESS).index(c.after_success),
-                format_func=_ui.AFTER_SUCCESS.get,
+                format_func=lambda a: _ui.AFTER_SUCCESS[a],
                 key=f"edit_after_success_{k}",
             )
             changes["archive_folder"] = archive.text_input(
@@ -473,7 +473,7 @@ def reconnect(services: Services, c: Connection) -> None:
                     ["password", "key"],
                     horizontal=True,
                     key=f"reconnect_auth_{k}",
-                    format_func={"password": "Username and password", "key": "Username and private key"}.get,
+                    format_func=lambda a: _ui.LOGIN_WITH[a],
                 )
                 == "key"
             )
@@ -571,6 +571,7 @@ def render() -> None:
             st.switch_page(_ui.WIZARD_PAGE)
         return
     c = chosen_connection(connections)
+    names = {x.id: x.name for x in connections}
     st.query_params["connection"] = str(c.id)
     title, pick = st.columns([3, 2], vertical_alignment="bottom")
     title.title(c.name)
@@ -578,7 +579,7 @@ def render() -> None:
     pick.selectbox(
         "Connection",
         [x.id for x in connections],
-        format_func={x.id: x.name for x in connections}.get,
+        format_func=lambda i: names[i],
         key="detail_connection",
         on_change=on_pick,
     )

@@ -448,7 +448,7 @@ def step_credentials(services: Services) -> None:
             "Log in with",
             ["password", "key"],
             key="wiz_auth",
-            format_func={"password": "Username and password", "key": "Username and private key"}.get,
+            format_func=lambda a: _ui.LOGIN_WITH[a],
             horizontal=True,
         )
     seed("wiz_username")
@@ -574,10 +574,12 @@ def advanced(d: Connection) -> None:
         field_error("timezone")
         left, right = st.columns(2)
         seed("wiz_encoding", list(_ui.ENCODINGS))
-        left.selectbox("Encoding", list(_ui.ENCODINGS), key="wiz_encoding", format_func=_ui.ENCODINGS.get)
+        left.selectbox(
+            "Encoding", list(_ui.ENCODINGS), key="wiz_encoding", format_func=lambda e: _ui.ENCODINGS[e]
+        )
         seed("wiz_delimiter", list(_ui.DELIMITERS))
         right.selectbox(
-            "Delimiter", list(_ui.DELIMITERS), key="wiz_delimiter", format_func=_ui.DELIMITERS.get
+            "Delimiter", list(_ui.DELIMITERS), key="wiz_delimiter", format_func=lambda d: _ui.DELIMITERS[d]
         )
         field_error("encoding", "delimiter")
     if pull:
@@ -586,7 +588,7 @@ def advanced(d: Connection) -> None:
             "After a successful run",
             list(_ui.AFTER_SUCCESS),
             key="wiz_after_success",
-            format_func=_ui.AFTER_SUCCESS.get,
+            format_func=lambda a: _ui.AFTER_SUCCESS[a],
         )
         if value("wiz_after_success") == "archive":
             seed("wiz_archive_folder")
@@ -644,13 +646,16 @@ def render() -> None:
     services = webapp.services()
     current = step()
     st.progress(current / len(STEPS), text=f"Step {current} of {len(STEPS)}: {STEPS[current - 1]}")
-    {
-        1: step_name,
-        2: step_data_type,
-        3: lambda: step_method(services),
-        4: lambda: step_credentials(services),
-        5: lambda: step_create(services),
-    }[current]()
+    if current == 1:
+        step_name()
+    elif current == 2:
+        step_data_type()
+    elif current == 3:
+        step_method(services)
+    elif current == 4:
+        step_credentials(services)
+    else:
+        step_create(services)
     found = st.session_state.get(ERROR)
     if found and found[0] not in _shown_fields(current):
         st.error(error_line(found))

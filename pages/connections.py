@@ -24,7 +24,7 @@ from connectbatch.models import (
 from pages import _ui
 
 RUN_REQUEST = "run_request"
-COLUMN_WIDTHS = [2.6, 1.6, 1.0, 0.8, 1.1, 1.6, 3.0]
+COLUMN_WIDTHS = [2.4, 1.5, 0.9, 0.8, 1.1, 1.3, 3.6]
 HEADERS = ["Name", "Type", "Direction", "Method", "Status", "Last Active", "Actions"]
 
 
@@ -98,24 +98,29 @@ def carry_out_run_request(connections: list[Connection]) -> bool:
     if not _ui.is_pull(connection):
         st.info(not_runnable(connection))
         return False
-    with st.status(f"Running {connection.name}…", expanded=True) as status:
-        st.write(f"Connecting to {connection.host}{f':{connection.port}' if connection.port else ''}…")
+    where = f"{connection.host}{f':{connection.port}' if connection.port else ''}"
+    # The outcome goes below the status box, so it stays readable when the box collapses.
+    failure: Exception | None = None
+    run: Run | None = None
+    with st.status(f"Running {connection.name}: connecting to {where}…", expanded=False) as status:
         try:
             run = webapp.engine()[0].run_now(connection.id)
-        except RunInProgressError as exc:
-            status.update(label=f"{connection.name} is already running", state="error")
-            st.warning(f"{exc}. Wait for it to finish, then look at its history.")
-            return True
         except Exception as exc:
+            failure = exc
+        if run is None:
             status.update(label=f"{connection.name} could not run", state="error")
-            _ui.show_error("Run now", exc)
-            return True
+        else:
+            status.update(
+                label=f"Run {run.id} of {connection.name}: {run.status}",
+                state="error" if run.status is RunStatus.FAILED else "complete",
+            )
+    if isinstance(failure, RunInProgressError):
+        st.warning(f"{failure}. Wait for it to finish, then look at its history.")
+    elif failure is not None:
+        _ui.show_error("Run now", failure)
+    elif run is not None:
         kind, text = run_message(connection, run)
-        status.update(
-            label=f"Run {run.id} of {connection.name}: {run.status}",
-            state="error" if kind == "error" else "complete",
-        )
-        (st.error if kind == "error" else st.success if kind == "success" else st.info)(text)
+        {"error": st.error, "success": st.success}.get(kind, st.info)(text)
     return True
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page, ViewportSize
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CONNECTBATCH_CHROMIUM", "/usr/bin/chromium"))
@@ -49,7 +49,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1400, "height": 900}
 STARTUP_SECONDS = 60
 RENDER_MS = 30_000  # the first view of a page imports pyarrow, DuckDB and Great Expectations
 
@@ -89,14 +89,14 @@ def free_port() -> int:
         return port
 
 
-def app_environment(home: Path) -> dict[str, str]:
-    """The environment of the app (and of the demo loader): its own data directory, the
-    hosted servers on free ports, no mailbox to poll."""
+def app_environment(home: Path, sftp_port: int = 0, ftp_port: int = 0) -> dict[str, str]:
+    """The environment of the app (and of the demo loader): its own data directory, the hosted
+    servers on the given ports (0: any free one), no mailbox to poll."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
     env.update(
         CONNECTBATCH_HOME=str(home),
-        CONNECTBATCH_SFTP_PORT="0",
-        CONNECTBATCH_FTP_PORT="0",
+        CONNECTBATCH_SFTP_PORT=str(sftp_port),
+        CONNECTBATCH_FTP_PORT=str(ftp_port),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -153,8 +153,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def _start(home: Path, log: Path) -> StreamlitApp:
+def _start(home: Path, log: Path, hosted_ports: bool) -> StreamlitApp:
     port = free_port()
+    # The hosted SFTP/FTP servers on free ports we know, so that the provisioned credentials
+    # the app shows name a port a test can log in to (with 0 they bind one it cannot tell).
+    sftp, ftp = (free_port(), free_port()) if hosted_ports else (0, 0)
     url = f"http://127.0.0.1:{port}"
     command = [
         sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
@@ -169,7 +172,7 @@ def _start(home: Path, log: Path) -> StreamlitApp:
         process = subprocess.Popen(
             command,
             cwd=REPO,
-            env=app_environment(home),
+            env=app_environment(home, sftp, ftp),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -184,12 +187,17 @@ def _start(home: Path, log: Path) -> StreamlitApp:
             return app
         time.sleep(0.2)
     _stop(process)
-    raise RuntimeError(f"streamlit did not answer {url}/_stcore/health in {STARTUP_SECONDS} s:\n{app.log_tail()}")
+    raise RuntimeError(
+        f"streamlit did not answer {url}/_stcore/health in {STARTUP_SECONDS} s:\n{app.log_tail()}"
+    )
 
 
 @contextlib.contextmanager
-def streamlit_app(home: Path, *, demo: bool = True, log: Path | None = None) -> Iterator[StreamlitApp]:
-    """The app on 127.0.0.1:<free port> over `home` (with the demo loaded unless demo=False)."""
+def streamlit_app(
+    home: Path, *, demo: bool = True, hosted_ports: bool = True, log: Path | None = None
+) -> Iterator[StreamlitApp]:
+    """The app on 127.0.0.1:<free port> over `home`, with the demo loaded unless demo=False
+    and its hosted SFTP/FTP servers on free ports (hosted_ports=False: on port 0)."""
     home.mkdir(parents=True, exist_ok=True)
     if demo:
         load_demo(home)
@@ -199,7 +207,7 @@ def streamlit_app(home: Path, *, demo: bool = True, log: Path | None = None) -> 
     app = None
     for attempt in range(3):  # a free port can be taken between asking and binding
         try:
-            app = _start(home, log)
+            app = _start(home, log, hosted_ports)
             break
         except RuntimeError as exc:
             if attempt == 2 or "already in use" not in str(exc):
@@ -227,7 +235,7 @@ def chromium() -> Iterator[Browser]:
 
 
 def new_page(browser: Browser, app: StreamlitApp) -> Page:
-    context = browser.new_context(viewport=VIEWPORT, base_url=app.url)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT, base_url=app.url)
     context.set_default_timeout(RENDER_MS)
     return context.new_page()
 
@@ -253,6 +261,36 @@ def screenshot(page: Page, name: str, folder: Path = SCREENSHOTS) -> Path:
     path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_')}.png"
     page.screenshot(path=str(path), animations="disabled")
     return path
+
+
+def click(page: Page, key: str) -> None:
+    """Press the button with Streamlit key `key` and wait for the rerun it starts."""
+    page.locator(f".st-key-{key} button").click()
+    wait_rendered(page)
+
+
+def choose(page: Page, key: str, label: str) -> None:
+    """Pick the option `label` of the radio with Streamlit key `key`."""
+    page.locator(f".st-key-{key}").get_by_text(label, exact=True).click()
+    wait_rendered(page)
+
+
+def type_into(page: Page, key: str, text: str) -> None:
+    """Replace the text of the input with Streamlit key `key` and submit it (Enter)."""
+    field = page.locator(f".st-key-{key} input")
+    field.fill(text)
+    field.press("Enter")
+    wait_rendered(page)
+
+
+def connection_row(page: Page, name: str) -> Locator:
+    """On the Connections list: search for `name` and return its (one) row."""
+    from playwright.sync_api import expect
+
+    type_into(page, "search", name)
+    row = page.locator('[class*="st-key-row_"]').filter(has_text=name)
+    expect(row).to_have_count(1)
+    return row
 
 
 def exception_texts(page: Page) -> list[str]:

@@ -8,8 +8,10 @@ engine of `connectbatch.webapp` is stopped and cleared around every test.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
+from connectbatch.store import credentials as credential_store
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
@@ -235,7 +238,8 @@ def test_wizard_creates_an_ftp_push_and_shows_the_credentials_once(services: Ser
     assert not at.code
     assert password not in repr([at.session_state[k] for k in at.session_state])
     [credential] = services.credentials("Brand returns")
-    assert (credential.name, credential.kind, credential.username) == ("Brand FTP login", "provisioned", username)
+    assert (credential.name, credential.kind) == ("Brand FTP login", "provisioned")
+    assert credential.username == username
 
 
 def test_wizard_creates_an_email_push_with_its_own_address(services: Services) -> None:
@@ -291,11 +295,12 @@ def test_run_now_on_a_pull_to_a_closed_port_shows_a_failed_run(services: Service
 
 def test_run_now_on_a_push_connection_explains_files_arrive_by_themselves(demo_data: Services) -> None:
     push = demo_data.connection("Acme Call Tracking")
+    runs_before = len(demo_data.runs(push.id))
     at = open_page()
     at.button(key=f"run_{push.id}").click().run()
     assert not at.exception
     assert "files arrive by themselves" in texts(at)
-    assert len(demo_data.runs(push.id)) == len(demo_data.runs(push.id))  # nothing was started
+    assert len(demo_data.runs(push.id)) == runs_before  # nothing was started
 
 
 def test_filters_and_search_narrow_the_list(demo_data: Services) -> None:
@@ -324,7 +329,8 @@ def test_history_drill_down_shows_rejects_validation_and_results(demo_data: Serv
     assert at.title[0].value == "Acme Call Tracking"
 
     runs = table(at, "Duplicates")
-    assert {"Start", "End", "Status", "Files", "Rows accepted", "Rejected", "Duplicates", "Reason"} <= set(runs)
+    wanted = {"Start", "End", "Status", "Files", "Rows accepted", "Rejected", "Duplicates", "Reason"}
+    assert wanted <= set(runs)
     assert "Failed" in set(runs["Status"])
     at.selectbox(key=f"history_run_{acme.id}").set_value(first).run()
     assert not at.exception
@@ -380,6 +386,33 @@ def test_reconnect_a_push_connection_shows_the_new_login_once_and_keeps_the_old(
     assert demo_data.credentials(push.id)[0].id == old.id
     at.button(key=f"cred_delete_{new.id}").click().run()
     assert [c.id for c in demo_data.credentials(push.id)] == [old.id]
+
+
+def test_a_changed_sftp_host_key_shows_the_error_the_fingerprint_and_can_be_accepted(
+    demo_data: Services,
+) -> None:
+    pull = demo_data.connection("Invoca daily export")
+    [credential] = demo_data.credentials(pull.id)
+    blob = struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32) + bytes(range(32))
+    pinned = "ssh-ed25519 " + base64.b64encode(blob).decode()
+    changed = "the host key of sftp.invoca.example has changed"
+    with demo_data.db.transaction() as con:  # what a run that met a different key leaves behind
+        credential_store.set_host_key(con, credential.id, pinned)
+        credential_store.set_status(con, credential.id, "Error", changed)
+    at = open_page()
+    at.button(key=f"edit_{pull.id}").click().run()
+    at.session_state["detail_tab"] = "Credentials"
+    at.run()
+
+    assert ":red-badge[Error]" in texts(at)
+    assert [e.value for e in at.error] == [changed]
+    assert f"`{demo_data.host_key_fingerprint(pinned)}`" in texts(at)
+    at.button(key="accept_host_key").click().run()
+
+    assert not at.exception
+    [accepted] = demo_data.credentials(pull.id)
+    assert (accepted.host_key, accepted.status, accepted.last_error) == (None, "Active", None)
+    assert "none pinned yet" in texts(at)
 
 
 def test_delete_needs_the_name_typed_and_returns_to_the_list(demo_data: Services) -> None:
