@@ -103,7 +103,7 @@ bench: build ## Benchmarks: parser vs peers, whole pipeline, SFTP pull and push 
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi
 
 lint: $(STAMP) ## ruff and mypy --strict
-	$(VENV)/bin/ruff check connectbatch tests bench fuzz pages streamlit_app.py
+	$(VENV)/bin/ruff check connectbatch tests bench fuzz app_pages streamlit_app.py
 	$(VENV)/bin/mypy connectbatch
 
 clean: ## Remove build products, caches and fuzz artifacts (keeps .venv and data/)

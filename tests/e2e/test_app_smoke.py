@@ -22,7 +22,7 @@ from connectbatch.services import Services
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit_app.py"
-PAGE = REPO / "pages" / "parse_preview.py"
+PAGE = REPO / "app_pages" / "parse_preview.py"
 TIMEOUT = 30  # seconds; the first run imports pyarrow and streamlit
 
 
@@ -38,7 +38,7 @@ def load_page() -> ModuleType:
 
 def open_file_format() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/parse_preview.py").run()
+    at.switch_page("app_pages/parse_preview.py").run()
     return at
 
 

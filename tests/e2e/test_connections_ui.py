@@ -28,7 +28,7 @@ from connectbatch.store import credentials as credential_store
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
-LIST, WIZARD, DETAIL = "pages/connections.py", "pages/connection_wizard.py", "pages/connection_detail.py"
+LIST, WIZARD, DETAIL = "app_pages/connections.py", "app_pages/connection_wizard.py", "app_pages/connection_detail.py"
 TIMEOUT = 60  # seconds; the first run imports pyarrow and streamlit, a drill-down loads GX reports
 
 

@@ -22,7 +22,7 @@ from connectbatch.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "streamlit_app.py"
-CALL_DATA, ACTIONS = "pages/call_data.py", "pages/actions.py"
+CALL_DATA, ACTIONS = "app_pages/call_data.py", "app_pages/actions.py"
 TIMEOUT = 30  # seconds; the first run imports pyarrow and streamlit
 
 

@@ -16,7 +16,7 @@ from connectbatch import cli, schemas
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 MAKEFILE = REPO / "Makefile"
-PAGE = REPO / "pages" / "parse_preview.py"
+PAGE = REPO / "app_pages" / "parse_preview.py"
 
 
 def makefile_targets() -> set[str]:

@@ -30,7 +30,7 @@ from connectbatch.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 
-FILE_FORMAT_PAGE = "pages/parse_preview.py"
+FILE_FORMAT_PAGE = "app_pages/parse_preview.py"
 REJECTS_SHOWN = 1000
 RUN_KEY = "validation_run"
 NOTE_KEY = "review_note"

@@ -28,7 +28,7 @@ from connectbatch.models import (
 )
 from connectbatch.services import CredentialInput, InvalidInputError, Services
 from connectbatch.transports.base import matches
-from pages import _ui
+from app_pages import _ui
 
 STEP = "wiz_step"
 VALUES = "wiz_values"
@@ -306,7 +306,7 @@ def step_data_type() -> None:
     chosen = schemas.get(str(value("wiz_data_type")))
     st.caption(f"{chosen.label}: {len(chosen.columns)} columns, {len(chosen.required_columns)} required.")
     st.page_link(
-        "pages/parse_preview.py", label="See the file format and a template CSV", icon=":material/fact_check:"
+        "app_pages/parse_preview.py", label="See the file format and a template CSV", icon=":material/fact_check:"
     )
     field_error("data_type")
 

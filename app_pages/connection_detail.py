@@ -27,7 +27,7 @@ from connectbatch.models import (
     RunStatus,
 )
 from connectbatch.services import CredentialInput, Services
-from pages import _ui
+from app_pages import _ui
 
 TABS = ["Edit", "History", "Credentials", "Delete"]
 REJECTS_SHOWN = 1000

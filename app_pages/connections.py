@@ -21,7 +21,7 @@ from connectbatch.models import (
     Run,
     RunStatus,
 )
-from pages import _ui
+from app_pages import _ui
 
 RUN_REQUEST = "run_request"
 COLUMN_WIDTHS = [2.4, 1.5, 0.9, 0.8, 1.1, 1.3, 3.6]

@@ -35,9 +35,9 @@ log = logging.getLogger("connectbatch.pages")
 
 T = TypeVar("T")
 
-LIST_PAGE = "pages/connections.py"
-WIZARD_PAGE = "pages/connection_wizard.py"
-DETAIL_PAGE = "pages/connection_detail.py"
+LIST_PAGE = "app_pages/connections.py"
+WIZARD_PAGE = "app_pages/connection_wizard.py"
+DETAIL_PAGE = "app_pages/connection_detail.py"
 
 # Session-state keys shared between the connection pages.
 CONNECTION_ID = "connection_id"  # the connection the detail page shows
