@@ -1,7 +1,8 @@
 """ConnectBatch web app: the router.
 
 Only page setup, the shared sidebar and the list of screens live here; each screen is one file
-in app_pages/ (not "pages/": Streamlit would also read that as an old-style pages folder) and talks to `connectbatch.webapp.services()` only. Run it with `make run`.
+in app_pages/ and talks to `connectbatch.webapp.services()` only. Not "pages/": Streamlit would
+also read that as an old-style pages folder and break deep links. Run it with `make run`.
 """
 
 import streamlit as st

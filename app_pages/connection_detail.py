@@ -15,6 +15,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import _ui
 from connectbatch import webapp
 from connectbatch.models import (
     METHOD_LABELS,
@@ -27,7 +28,6 @@ from connectbatch.models import (
     RunStatus,
 )
 from connectbatch.services import CredentialInput, Services
-from app_pages import _ui
 
 TABS = ["Edit", "History", "Credentials", "Delete"]
 REJECTS_SHOWN = 1000

@@ -16,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import _ui
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import (
@@ -28,7 +29,6 @@ from connectbatch.models import (
 )
 from connectbatch.services import CredentialInput, InvalidInputError, Services
 from connectbatch.transports.base import matches
-from app_pages import _ui
 
 STEP = "wiz_step"
 VALUES = "wiz_values"
@@ -306,7 +306,9 @@ def step_data_type() -> None:
     chosen = schemas.get(str(value("wiz_data_type")))
     st.caption(f"{chosen.label}: {len(chosen.columns)} columns, {len(chosen.required_columns)} required.")
     st.page_link(
-        "app_pages/parse_preview.py", label="See the file format and a template CSV", icon=":material/fact_check:"
+        "app_pages/parse_preview.py",
+        label="See the file format and a template CSV",
+        icon=":material/fact_check:",
     )
     field_error("data_type")
 

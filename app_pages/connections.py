@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import _ui
 from connectbatch import webapp
 from connectbatch.errors import RunInProgressError
 from connectbatch.models import (
@@ -21,7 +22,6 @@ from connectbatch.models import (
     Run,
     RunStatus,
 )
-from app_pages import _ui
 
 RUN_REQUEST = "run_request"
 COLUMN_WIDTHS = [2.4, 1.5, 0.9, 0.8, 1.1, 1.3, 3.6]

@@ -28,7 +28,9 @@ from connectbatch.store import credentials as credential_store
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
-LIST, WIZARD, DETAIL = "app_pages/connections.py", "app_pages/connection_wizard.py", "app_pages/connection_detail.py"
+LIST = "app_pages/connections.py"
+WIZARD = "app_pages/connection_wizard.py"
+DETAIL = "app_pages/connection_detail.py"
 TIMEOUT = 60  # seconds; the first run imports pyarrow and streamlit, a drill-down loads GX reports
 
 
