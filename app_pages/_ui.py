@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -29,7 +28,7 @@ from connectbatch.models import (
     RejectRow,
 )
 from connectbatch.services import InvalidInputError, Provisioned
-from connectbatch.validation import ExpectationOutcome, ValidationReport
+from connectbatch.validation import ValidationReport
 
 log = logging.getLogger("connectbatch.pages")
 
@@ -303,66 +302,6 @@ def rejects_csv(rejects: Sequence[RejectRow], files: dict[int, str]) -> bytes:
     for row in rejects_table(rejects, files):
         writer.writerow(row.values())
     return out.getvalue().encode("utf-8")
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.4g}"
-    return str(value)
-
-
-def observed_text(outcome: ExpectationOutcome) -> str:
-    """The observed value in words: counts, percentages, the range found."""
-    obs = outcome.observed_value or {}
-    if outcome.exception:
-        return f"could not be checked: {outcome.exception}"
-    if "reject_rate" in obs:
-        return (
-            f"{obs.get('rows_rejected', 0):,} of {obs.get('rows_total', 0):,} rows rejected "
-            f"({obs['reject_rate']:.2%})"
-        )
-    parts = []
-    if "unexpected_count" in obs:
-        part = f"{obs['unexpected_count']:,} of {obs.get('element_count', 0):,} rows unexpected"
-        if obs.get("unexpected_percent"):
-            part += f" ({obs['unexpected_percent']:.2f}%)"
-        parts.append(part)
-    if "min" in obs or "max" in obs:
-        parts.append(f"values from {_number(obs.get('min'))} to {_number(obs.get('max'))}")
-    if "observed_value" in obs:
-        parts.append(f"found {_number(obs['observed_value'])}")
-    if obs.get("missing_count"):
-        parts.append(f"{obs['missing_count']:,} empty")
-    return "; ".join(parts) or "—"
-
-
-def sample_text(values: Sequence[Any], limit: int = 5) -> str:
-    shown = [v if isinstance(v, str) else json.dumps(v) for v in values[:limit]]
-    more = f" … (+{len(values) - limit})" if len(values) > limit else ""
-    return ", ".join(shown) + more
-
-
-def outcome_rows(report: ValidationReport) -> list[dict[str, Any]]:
-    """One row per expectation, failures first (critical before warnings)."""
-    order = sorted(
-        report.outcomes,
-        key=lambda o: (o.success, o.severity != "critical", o.description),
-    )
-    return [
-        {
-            "Outcome": "Passed" if o.success else "Failed",
-            "Severity": o.severity.capitalize(),
-            "Expectation": o.description,
-            "Columns": ", ".join(o.columns),
-            "Observed": observed_text(o),
-            "Sample unexpected values": sample_text(o.unexpected_sample),
-        }
-        for o in order
-    ]
 
 
 def verdict(report: ValidationReport) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _ui
-from connectbatch import webapp
+from connectbatch import review, webapp
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -335,7 +335,7 @@ def validation_section(services: Services, run: Run, names: dict[int, str]) -> N
         ):
             {"error": st.error, "warning": st.warning}.get(kind, st.success)(sentence)
             st.dataframe(
-                _ui.outcome_rows(report),
+                review.outcome_rows(report),
                 hide_index=True,
                 key=f"validation_{run.id}_{file_id}",
                 column_config={"Expectation": st.column_config.TextColumn(width="large")},
