@@ -33,7 +33,7 @@ TEST_FUZZ_SECONDS ?= 20
 FUZZ_DIR := fuzz-artifacts
 BENCH_ARGS ?=
 
-.PHONY: help venv install build run demo test fuzz bench lint clean distclean
+.PHONY: help venv install build run demo test fuzz bench screenshots lint clean distclean
 
 help: ## List the targets
 	@echo "ConnectBatch: make <target> [VAR=value ...]"
@@ -102,8 +102,12 @@ bench: build ## Benchmarks: parser vs peers, whole pipeline, SFTP pull and push 
 	$(PY) bench/bench_sftp.py
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi
 
+screenshots: build ## Screenshots of the main screens into docs/screenshots/ (Debian's Chromium)
+	$(ENSURE_DEBS) chromium
+	$(PY) scripts/screenshots.py
+
 lint: $(STAMP) ## ruff and mypy --strict
-	$(VENV)/bin/ruff check connectbatch tests bench fuzz app_pages streamlit_app.py
+	$(VENV)/bin/ruff check connectbatch tests bench fuzz scripts app_pages streamlit_app.py
 	$(VENV)/bin/mypy connectbatch
 
 clean: ## Remove build products, caches and fuzz artifacts (keeps .venv and data/)
