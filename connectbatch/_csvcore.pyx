@@ -721,6 +721,8 @@ cdef class Parser:
     cdef Py_ssize_t rescan_at
     cdef bint finished
     cdef list rejects
+    cdef dict reject_keys
+    cdef int key_slot
     cdef list keep  # Python objects whose bytes the Column structs point into
     cdef object plan
 
@@ -730,6 +732,8 @@ cdef class Parser:
         self.plan = plan
         self.keep = []
         self.rejects = []
+        self.reject_keys = {}
+        self.key_slot = plan.key_slot
         self.pending = bytearray()
         self.line = first_line
         _init_scanner(&self.sc, plan.delimiter)
@@ -1020,6 +1024,15 @@ cdef class Parser:
                       const unsigned char* s, Py_ssize_t n, Py_ssize_t extra) noexcept with gil:
         self.rejects.append((line, field, code, (<const char*>s)[:n], extra))
 
+    cdef void _reject_key(self, Py_ssize_t line, Column* col) noexcept with gil:
+        """Keep the key of a record rejected for other fields (written speculatively into
+        row `nrows` of its text column), so the results file can name the record."""
+        cdef Py_ssize_t row = self.nrows_
+        cdef int32_t start = col.offsets[row]
+        cdef int32_t end = col.offsets[row + 1]
+        if col.valid[row >> 3] & (1 << (row & 7)):
+            self.reject_keys[line] = (<const char*>col.data)[start:end]
+
     cdef const unsigned char* _unescape(self, const unsigned char* s, Py_ssize_t n,
                                         Py_ssize_t* out_n) noexcept nogil:
         cdef Py_ssize_t i = 0, j = 0
@@ -1045,7 +1058,7 @@ cdef class Parser:
         cdef Py_ssize_t pos = 0, i, vn
         cdef Record rec
         cdef int status, code, slot
-        cdef bint bad
+        cdef bint bad, key_ok
         cdef Field* f
         cdef Column* col
         cdef const unsigned char* v
@@ -1082,6 +1095,7 @@ cdef class Parser:
                 self.oom = 1
                 return -1
             bad = False
+            key_ok = False
             for i in range(rec.nfields):
                 slot = self.field_slot[i]
                 if slot < 0:
@@ -1104,6 +1118,8 @@ cdef class Parser:
                 else:
                     code = self._convert(col, v, vn, f.flags)
                 if code == 0:
+                    if slot == self.key_slot:
+                        key_ok = True
                     continue
                 if code < 0:
                     self.oom = 1
@@ -1113,6 +1129,8 @@ cdef class Parser:
             if not bad:
                 self.lines[self.nrows_] = rec.line
                 self.nrows_ += 1
+            elif key_ok:
+                self._reject_key(rec.line, &self.cols[self.key_slot])
 
     def feed(self, data, bint final):
         """Parse every complete record in the carried-over bytes plus `data`."""
@@ -1171,7 +1189,7 @@ cdef class Parser:
                 bits = _to_arrow_buffer(<void**>&col.naive, bitmap)
                 naive[i] = pa.Array.from_buffers(pa.bool_(), n, [None, bits])
         lines = pa.Array.from_buffers(pa.int64(), n, [None, _to_arrow_buffer(<void**>&self.lines, n * 8)])
-        return CoreOutput(arrays, lines, self.rejects, naive)
+        return CoreOutput(arrays, lines, self.rejects, naive, self.reject_keys)
 
 
 _ARROW_TYPES = {

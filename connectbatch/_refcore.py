@@ -298,6 +298,7 @@ class Parser:
         columns: list[list[object]] = [[] for _ in plan.slots]
         lines: list[int] = []
         rejects: list[tuple[int, int, int, bytes, int]] = []
+        reject_keys: dict[int, bytes] = {}
         data = b"".join(self._chunks)
         for (line, fields, error, raw), _end, _next in _records(data, plan.delimiter, self.first_line):
             if error is not None:
@@ -319,6 +320,9 @@ class Parser:
                     rejects.append((line, index, int(rej.code), value, 0))
                     bad = True
             if bad:
+                key = dict(row).get(plan.key_slot)
+                if isinstance(key, str):
+                    reject_keys[line] = key.encode()
                 continue
             for slot_index, converted in row:
                 columns[slot_index].append(converted)
@@ -332,4 +336,4 @@ class Parser:
                 naive[i] = pa.array([v is not None and v[1] for v in values], pa.bool_())  # type: ignore[index]
                 values = [None if v is None else v[0] for v in values]  # type: ignore[index]
             arrays.append(pa.array(values, _ARROW[slot.kind]))
-        return CoreOutput(arrays, pa.array(lines, pa.int64()), rejects, naive)
+        return CoreOutput(arrays, pa.array(lines, pa.int64()), rejects, naive, reject_keys)

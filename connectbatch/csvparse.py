@@ -55,6 +55,9 @@ class ParseResult:
     lines: pa.Array = field(repr=False)  # physical start line of each accepted row
     encoding: str = "utf-8"
     header: list[str] = field(default_factory=list)
+    # physical line -> the data type's key value (e.g. CallSessionId) of a record rejected for
+    # another field, so a results file can name the record as the sender knows it
+    reject_keys: dict[int, str] = field(default_factory=dict)
 
     @property
     def rows_accepted(self) -> int:
@@ -158,7 +161,8 @@ def _parse(
         progress(seen, parser.rows)
     table = csvplan.assemble(plan, out, dtype, timezone)
     rejects = [_reject(plan, raw, enc.name) for raw in out.rejects]
-    return ParseResult(table, rejects, list(plan.unknown_columns), out.lines, enc.name, header)
+    keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
+    return ParseResult(table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys)
 
 
 def check_timezone(timezone: str) -> str:

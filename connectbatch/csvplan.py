@@ -96,6 +96,9 @@ class Plan:
     slots: tuple[Slot, ...]  # output columns fed by the file, in slot order
     unknown_columns: tuple[str, ...] = ()
     absent: tuple[str, ...] = field(default=())  # schema columns missing from the file
+    # Slot of the data type's key column (CallSessionId, ...), or -1: its value is kept for
+    # rejected records too, so the sender's results file can name them.
+    key_slot: int = -1
 
     @property
     def ncols(self) -> int:
@@ -191,7 +194,10 @@ def typed_plan(
     if missing:
         raise ParseError(_missing_message(missing, unknown, data_type, line))
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
-    return Plan(delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent)
+    key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
+    return Plan(
+        delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot
+    )
 
 
 def _normalise_column_map(column_map: dict[str, str] | None, data_type: DataType) -> dict[str, str]:
@@ -300,6 +306,8 @@ class CoreOutput:
     lines: pa.Array
     rejects: list[tuple[int, int, int, bytes, int]]
     naive: dict[int, pa.Array] = field(default_factory=dict)
+    # line -> key value of a record rejected for its field values (its key was fine)
+    reject_keys: dict[int, bytes] = field(default_factory=dict)
 
 
 def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: str) -> pa.Table:

@@ -330,7 +330,7 @@ class Ingestor:
         self._write_results(
             connection, run.id, record, "loaded", table=parsed.table, lines=parsed.lines,
             rejects=rejects, key_columns=list(dtype.key_columns), report=report, seconds=clock.laps,
-            actions_created=created,
+            actions_created=created, reject_keys=parsed.reject_keys,
         )  # fmt: skip
         log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
         return self._file(record.id)
@@ -417,6 +417,7 @@ class Ingestor:
         self._write_results(
             connection, run.id, record, "quarantined", table=parsed.table, lines=parsed.lines,
             rejects=rejects, key_columns=list(dtype.key_columns), report=report, message=message,
+            reject_keys=parsed.reject_keys,
         )  # fmt: skip
         return self._file(record.id)
 
@@ -479,6 +480,7 @@ class Ingestor:
         message: str | None = None,
         seconds: dict[str, float] | None = None,
         actions_created: int = 0,
+        reject_keys: dict[int, str] | None = None,
     ) -> None:
         rejected_lines = {r[0] for r in rejects or []}
         accepted = 0
@@ -506,7 +508,7 @@ class Ingestor:
             results.write(
                 self.settings.outbound, connection.id, summary, key_columns=key_columns or [],
                 accepted_keys=table, accepted_lines=lines, rejects=rejects or [],
-                accepted_status=status,
+                accepted_status=status, reject_keys=reject_keys,
             )  # fmt: skip
         except OSError:
             log.exception("could not write results", extra={"run_id": run_id})

@@ -59,6 +59,7 @@ def write(
     accepted_lines: pa.Array | None,
     rejects: Iterable[tuple[int, str | None, str | None, str]],
     accepted_status: str = ACCEPTED,
+    reject_keys: dict[int, str] | None = None,
 ) -> tuple[Path, Path]:
     """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths."""
     target = folder(outbound, connection_id)
@@ -91,7 +92,14 @@ def write(
             pa.table(
                 {
                     "Line": pa.array(list(by_line), pa.int64()),
-                    **{k: pa.nulls(len(by_line), pa.string()) for k in key_columns},
+                    # the record's own key when it was readable (rejected for another field)
+                    **{
+                        k: pa.array(
+                            [(reject_keys or {}).get(line) if i == 0 else None for line in by_line],
+                            pa.string(),
+                        )
+                        for i, k in enumerate(key_columns)
+                    },
                     "Status": pa.array([REJECTED] * len(by_line)),
                     "Reason": pa.array(["; ".join(r) for r in by_line.values()]),
                 }

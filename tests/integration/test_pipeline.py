@@ -80,6 +80,7 @@ def test_happy_path(services: Services, make_connection, settings) -> None:
     assert set(statuses.values()) == {"ACCEPTED"}
     rejected = next(r for r in rows if r["Line"] == "7")
     assert "CallDuration" in rejected["Reason"] and "abc" in rejected["Reason"]
+    assert rejected["CallSessionId"] == "cs-0005"  # the sender's own key, though the row was rejected
     assert rows[0]["CallSessionId"] == "cs-0000" and rows[0]["Reason"] == ""
     assert summary["run_id"] == run.id and summary["file_id"] == f.id
     assert summary["status"] == "loaded"

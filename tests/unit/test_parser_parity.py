@@ -42,7 +42,8 @@ def outcome(run: Any) -> tuple[Any, ...]:
         r = run()
     except ConnectBatchError as exc:
         return ("error", type(exc).__name__, str(exc))
-    return ("ok", r.table, r.rejects, r.unknown_columns, r.lines.to_pylist(), r.header, r.encoding)
+    lines = r.lines.to_pylist()
+    return ("ok", r.table, r.rejects, r.unknown_columns, lines, r.header, r.encoding, r.reject_keys)
 
 
 def assert_same(python: tuple[Any, ...], cython: tuple[Any, ...]) -> None:

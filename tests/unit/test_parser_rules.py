@@ -384,3 +384,13 @@ def test_empty_file_is_a_parse_error(engine: str, data: bytes) -> None:
 def test_every_data_type_template_parses_without_rejects(engine: str, key: str) -> None:
     result = parse(schemas.get(key).template_csv().encode(), engine, key)
     assert (result.table.num_rows, result.rejects, result.unknown_columns) == (1, [], [])
+
+
+def test_a_record_rejected_for_another_field_keeps_its_key_for_the_results_file(
+    calls: Calls,
+) -> None:
+    result = calls({"CallDuration": "abc"}, {"CallSessionId": ""})
+    # line 2: CallDuration is bad but the session id is readable; line 3: the key itself is bad
+    assert [r.line for r in result.rejects] == [2, 3]
+    assert list(result.reject_keys) == [2]
+    assert result.reject_keys[2]
