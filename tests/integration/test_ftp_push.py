@@ -8,10 +8,8 @@ handing a finished upload to the gateway, so `wait()` right after a transfer is 
 
 from __future__ import annotations
 
-import datetime as dt
 import ftplib
 import io
-import ipaddress
 import os
 import socket
 import ssl
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from helpers import call_csv
+from helpers.certs import write_self_signed_cert
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.servers.ftp_server import HostedFtpServer
@@ -305,40 +304,8 @@ def test_passive_data_connections_use_the_configured_ports(services: Services, g
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
     cert_file, key_file = folder / "ftps.crt", folder / "ftps.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    write_self_signed_cert(cert_file, key_file)
     return cert_file, key_file
 
 
