@@ -7,8 +7,8 @@ AppTest cannot upload a file, so the dry-run display is exercised by running the
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -27,13 +27,8 @@ TIMEOUT = 30  # seconds; the first run imports pyarrow and streamlit
 
 
 def load_page() -> ModuleType:
-    """Import the page as a module (its UI only renders when Streamlit runs it)."""
-    spec = importlib.util.spec_from_file_location("connectbatch_page_parse_preview", PAGE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The page as a module: its UI only renders when Streamlit runs it as __main__."""
+    return importlib.import_module("app_pages.parse_preview")
 
 
 def open_file_format() -> AppTest:

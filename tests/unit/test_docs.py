@@ -3,9 +3,9 @@ column of every data type."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,7 +16,6 @@ from connectbatch import cli, schemas
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 MAKEFILE = REPO / "Makefile"
-PAGE = REPO / "app_pages" / "parse_preview.py"
 
 
 def makefile_targets() -> set[str]:
@@ -38,12 +37,8 @@ def readme_cli_commands() -> set[str]:
 
 
 def load_page() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("connectbatch_page_parse_preview", PAGE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The page as a module: its UI only renders when Streamlit runs it as __main__."""
+    return importlib.import_module("app_pages.parse_preview")
 
 
 def test_readme_shows_the_two_main_commands() -> None:
