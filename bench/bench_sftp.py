@@ -306,6 +306,21 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def emit(text: str, results: dict[str, object], args: argparse.Namespace, ratio_key: str) -> int:
+    """Print the table (and `--json`, `--output`); exit 1 when `--require-ratio` is not met.
+    Shared with bench_sftp_push.py."""
+    print(text, end="")
+    if args.json:
+        print("BENCH_RESULT " + json.dumps(results))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+    ratio = results.get(ratio_key)
+    if args.require_ratio is not None and isinstance(ratio, float) and ratio < args.require_ratio:
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
     if os.geteuid() != 0:  # a skipped row, not a failed `make bench`
@@ -319,16 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     size = int(args.size_mb * 2**20)
     clients, context = run(size, max(1, args.repeat), wanted, args.cipher)
     text, results = report(clients, context)
-    print(text, end="")
-    if args.json:
-        print("BENCH_RESULT " + json.dumps(results))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-    ratio = results.get("ratio_connectbatch_vs_sftp")
-    if args.require_ratio is not None and isinstance(ratio, float) and ratio < args.require_ratio:
-        return 1
-    return 0
+    return emit(text, results, args, "ratio_connectbatch_vs_sftp")
 
 
 if __name__ == "__main__":

@@ -31,9 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import importlib.metadata
-import json
 import os
 import platform
 import shutil
@@ -54,6 +52,9 @@ BENCH_PASSWORD = "bench-Push-pass-7Qx2"  # a throw-away login on a scratch serve
 
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_sftp import emit, sha256  # noqa: E402  (the pull benchmark's helpers)
 
 
 @dataclass(frozen=True)
@@ -233,14 +234,6 @@ def sftp_put(target: Target, workdir: Path, cipher: str | None) -> Callable[[Pat
 # --- the run -------------------------------------------------------------------------------------
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def make_source(path: Path, size: int) -> None:
     with path.open("wb") as handle:
         remaining = size
@@ -415,16 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cipher = None if args.sftp_cipher in ("", "default") else args.sftp_cipher
     pairs, context = run(int(args.size_mb * 2**20), max(1, args.repeat), wanted, cipher)
     text, results = report(pairs, context)
-    print(text, end="")
-    if args.json:
-        print("BENCH_RESULT " + json.dumps(results))
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-    ratio = results.get("ratio_connectbatch_vs_sshd")
-    if args.require_ratio is not None and isinstance(ratio, float) and ratio < args.require_ratio:
-        return 1
-    return 0
+    return emit(text, results, args, "ratio_connectbatch_vs_sshd")
 
 
 if __name__ == "__main__":
