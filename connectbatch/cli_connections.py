@@ -253,15 +253,27 @@ def _connection_add(args: argparse.Namespace) -> int:
         values[key] = kind(values[key])
     credential = _credential_input(args, values["methodology"])
     created, provisioned = cc.services().create_connection(Connection(**values), credential)
+    return _report_saved(args, "created", created, credential, provisioned, "credential stored (encrypted)")
+
+
+def _report_saved(
+    args: argparse.Namespace,
+    verb: str,
+    connection: Connection,
+    credential: services.CredentialInput | None,
+    provisioned: services.Provisioned | None,
+    stored: str,
+) -> int:
+    """What `connection add` and `edit` print: the connection, and a new login shown once."""
     if args.json:
         cc.print_json(
-            {"connection": _connection_dict(created), "provisioned": _provisioned_dict(provisioned)}
+            {"connection": _connection_dict(connection), "provisioned": _provisioned_dict(provisioned)}
         )
         return EXIT_OK
-    print("created ", end="")
-    _print_connection(created)
+    print(f"{verb} ", end="")
+    _print_connection(connection)
     if credential is not None and provisioned is None:
-        print("credential stored (encrypted)")
+        print(stored)
     if provisioned is not None:
         _print_provisioned(provisioned)
     return EXIT_OK
@@ -331,18 +343,8 @@ def _connection_edit(args: argparse.Namespace) -> int:
             credential = dataclasses.replace(credential, username=main.username)
     if credential is not None:
         _cred, provisioned = svc.add_credential(updated.name, credential)
-    if args.json:
-        cc.print_json(
-            {"connection": _connection_dict(updated), "provisioned": _provisioned_dict(provisioned)}
-        )
-        return EXIT_OK
-    print("updated ", end="")
-    _print_connection(updated)
-    if credential is not None and provisioned is None:
-        print("new main credential stored (encrypted); the older ones are now secondary")
-    if provisioned is not None:
-        _print_provisioned(provisioned)
-    return EXIT_OK
+    stored = "new main credential stored (encrypted); the older ones are now secondary"
+    return _report_saved(args, "updated", updated, credential, provisioned, stored)
 
 
 def _connection_delete(args: argparse.Namespace) -> int:
