@@ -27,8 +27,8 @@ from connectbatch.models import (
     Methodology,
     RejectRow,
 )
+from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.services import InvalidInputError, Provisioned
-from connectbatch.validation import ValidationReport
 
 log = logging.getLogger("connectbatch.pages")
 

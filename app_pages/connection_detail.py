@@ -16,7 +16,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _ui
-from connectbatch import review, webapp
+from connectbatch import webapp
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -27,6 +27,7 @@ from connectbatch.models import (
     Run,
     RunStatus,
 )
+from connectbatch.pipeline import review
 from connectbatch.services import CredentialInput, Services
 
 TABS = ["Edit", "History", "Credentials", "Delete"]

@@ -28,7 +28,7 @@ from connectbatch.models import (
     Methodology,
 )
 from connectbatch.services import CredentialInput, InvalidInputError, Services
-from connectbatch.transports.base import matches
+from connectbatch.transfer.base import matches
 
 STEP = "wiz_step"
 VALUES = "wiz_values"

@@ -18,10 +18,12 @@ import zoneinfo
 import pyarrow as pa
 import streamlit as st
 
-from connectbatch import csvparse, review, schemas, webapp
+from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.parser import api as csvparse
+from connectbatch.pipeline import review
+from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.services import Services
-from connectbatch.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 

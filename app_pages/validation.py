@@ -21,12 +21,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from connectbatch import review, webapp
+from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import FileRecord, Run
-from connectbatch.review import RunReview
+from connectbatch.pipeline import review
+from connectbatch.pipeline.review import RunReview
+from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.services import Services
-from connectbatch.validation import ValidationReport
 
 log = logging.getLogger(__name__)
 

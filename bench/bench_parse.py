@@ -129,7 +129,7 @@ def _load_connectbatch() -> Runner:
     # Benchmark the source tree (in-place build), whether or not the package is installed.
     sys.path.insert(0, str(REPO_ROOT))
     try:
-        from connectbatch.csvparse import parse_file  # type: ignore[import-not-found,unused-ignore]
+        from connectbatch.parser.api import parse_file  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         raise NotAvailable(f"not built ({exc})") from exc
 

@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
         os.environ["CONNECTBATCH_HOME"] = home
         os.environ["CONNECTBATCH_MAX_AGE_DAYS"] = "100000"
-        from connectbatch import csvparse, validation
         from connectbatch.models import Connection
+        from connectbatch.parser import api as csvparse
+        from connectbatch.pipeline import validation
         from connectbatch.services import Services
 
         validation.gx_context()  # the one-off GX import is start-up, not per-file work

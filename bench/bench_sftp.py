@@ -8,7 +8,7 @@ What it measures, and why this way:
 
 * **One file, one server, three clients.** A private OpenSSH sshd on 127.0.0.1 serves a
   200 MiB file of random bytes (incompressible, so no client can win by compression). It is
-  pulled by (1) `connectbatch.transports.sftp.SftpTransport`, (2) the `sftp` command in batch
+  pulled by (1) `connectbatch.transfer.pull.sftp.SftpTransport`, (2) the `sftp` command in batch
   mode (`sftp -b` with a `get`, key auth, the client's default ciphers), and (3) paramiko's
   `SFTPClient.get()` with all defaults, the naive baseline issue 5 measured at ~55 % of `sftp`.
 * **End to end.** Each pull is timed from connecting to the file being closed on disk, for all
@@ -78,8 +78,8 @@ def sha256(path: Path) -> str:
 
 
 def connectbatch_client(server: Sshd, key: ClientKey, remote: str, size: int, cipher: str | None) -> Client:
-    from connectbatch.transports.base import Endpoint, RemoteFile
-    from connectbatch.transports.sftp import SftpTransport
+    from connectbatch.transfer.base import Endpoint, RemoteFile
+    from connectbatch.transfer.pull.sftp import SftpTransport
 
     endpoint = Endpoint(
         host=server.host,

@@ -91,8 +91,8 @@ class Pair:
 def serve(folder: Path) -> None:
     """Child process: run HostedSftpServer on a free port with a stub gateway, print the port,
     serve until stdin closes."""
-    from connectbatch.servers.gateway import Account
-    from connectbatch.servers.sftp_server import HostedSftpServer
+    from connectbatch.transfer.push.gateway import Account
+    from connectbatch.transfer.push.sftp_server import HostedSftpServer
 
     class StubGateway:
         """Every login with the bench password is a writable account in `folder`; finished

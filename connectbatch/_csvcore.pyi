@@ -1,6 +1,6 @@
-"""Typed surface of the Cython parser core (same interface as connectbatch._refcore)."""
+"""Typed surface of the Cython parser core (same interface as connectbatch.parser.refcore)."""
 
-from connectbatch.csvplan import CoreOutput, Plan
+from connectbatch.parser.plan import CoreOutput, Plan
 
 HEADER_OK: int
 HEADER_INCOMPLETE: int

@@ -24,7 +24,7 @@ from libc.string cimport memcpy, memset
 
 import pyarrow as pa
 
-from connectbatch.csvplan import COUNTRY_CODES, CURRENCY_CODES, CoreOutput
+from connectbatch.parser.plan import COUNTRY_CODES, CURRENCY_CODES, CoreOutput
 
 # Keep in sync with csvplan.CoreKind / csvplan.Code and _refcore.HEADER_*.
 cdef enum:

@@ -14,8 +14,8 @@ from typing import Literal
 
 import pyarrow as pa
 
-from connectbatch import lifecycle
 from connectbatch.models import Action
+from connectbatch.pipeline import lifecycle
 
 DurationColumn = Literal["CallDuration", "TalkDuration"]
 

@@ -1,4 +1,4 @@
-"""Atheris fuzz target for `connectbatch.csvparse.parse_bytes` on the compiled core.
+"""Atheris fuzz target for `connectbatch.parser.api.parse_bytes` on the compiled core.
 
     python fuzz/fuzz_parse.py -max_total_time=60 fuzz-artifacts/corpus
 
@@ -22,8 +22,8 @@ SEEDS = REPO.parent / "shared" / "corpora"
 sys.path.insert(0, str(REPO))  # fuzz the working tree, installed or not
 
 with atheris.instrument_imports(include=["connectbatch"]):
-    from connectbatch.csvparse import parse_bytes
     from connectbatch.errors import ConfigurationError, ParseError
+    from connectbatch.parser.api import parse_bytes
 
 PARITY = os.environ.get("CONNECTBATCH_FUZZ_PARITY", "") not in ("", "0")
 VARIANTS = [

@@ -4,7 +4,7 @@
     python scripts/generate_expectations.py --check  # exit 1 if a committed suite is stale
 
 The suites are committed so a reviewer can read them and git shows every rule change; they
-are generated (connectbatch.validation.build_suite) so a column added to the registry, or a
+are generated (connectbatch.pipeline.validation.build_suite) so a column added to the registry, or a
 rule added to the generator, reaches them without hand edits. Hand edits to the JSON are lost
 on the next run, and the unit tests fail until the generator agrees.
 """
@@ -21,7 +21,7 @@ if str(REPO) not in sys.path:  # runnable from a checkout without installing
     sys.path.insert(0, str(REPO))
 
 from connectbatch import schemas  # noqa: E402
-from connectbatch.validation import build_suite  # noqa: E402
+from connectbatch.pipeline.validation import build_suite  # noqa: E402
 
 
 def render(data_type: str) -> str:

@@ -6,12 +6,12 @@ from dataclasses import fields
 
 import duckdb
 
-from connectbatch import review
 from connectbatch.models import Run, RunStatus
+from connectbatch.pipeline import review
 
 _RUN_FIELDS = [f.name for f in fields(Run)]
 
-# Ranks match connectbatch.review: quarantined, critical, warnings, failed, clean, not validated.
+# Ranks match connectbatch.pipeline.review: quarantined, critical, warnings, failed, clean, not validated.
 _QUEUE = f"""
 WITH v AS (
     SELECT run_id, sum(critical_failures) AS critical, sum(warnings) AS warnings, count(*) AS validated

@@ -343,7 +343,7 @@ def test_history_drill_down_shows_rejects_validation_and_results(demo_data: Serv
     assert "abc" in set(rejects["Value"])
     assert at.get("download_button")  # rejects CSV and the results files
     outcomes = table(at, "Severity")
-    # the same wording as the Validation screen (connectbatch.review)
+    # the same wording as the Validation screen (connectbatch.pipeline.review)
     assert {"Result", "Severity", "Expectation", "Observed", "Unexpected values (sample)"} <= set(outcomes)
     assert any("rows unexpected" in o or "rows rejected" in o for o in outcomes["Observed"])
 

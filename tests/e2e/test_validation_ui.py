@@ -24,7 +24,8 @@ if str(TESTS) not in sys.path:  # `import helpers` (tests/helpers/)
 
 from helpers import call_csv  # noqa: E402
 
-from connectbatch import demo, validation, webapp  # noqa: E402
+from connectbatch import demo, webapp  # noqa: E402
+from connectbatch.pipeline import validation  # noqa: E402
 from connectbatch.services import Services  # noqa: E402
 from connectbatch.settings import Settings  # noqa: E402
 

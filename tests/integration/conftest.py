@@ -13,8 +13,8 @@ TESTS = Path(__file__).resolve().parents[1]
 if str(TESTS) not in sys.path:  # `import helpers` (tests/helpers/) from any test folder
     sys.path.insert(0, str(TESTS))
 
-from connectbatch import validation  # noqa: E402
 from connectbatch.models import Connection, Direction, Method, Methodology  # noqa: E402
+from connectbatch.pipeline import validation  # noqa: E402
 from connectbatch.services import Services  # noqa: E402
 from connectbatch.settings import Settings  # noqa: E402
 

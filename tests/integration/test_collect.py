@@ -10,9 +10,9 @@ import ftpd
 import pytest
 from helpers import call_csv
 
+from connectbatch.engine.scheduler import Scheduler
 from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
-from connectbatch.scheduler import Scheduler
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 

@@ -54,7 +54,7 @@ from pathlib import Path
 stage, path, marker = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 HOOKS = {
     "staging": ("connectbatch.store.runs", "record_file"),
-    "parsing": ("connectbatch.progress", "update"),
+    "parsing": ("connectbatch.pipeline.progress", "update"),
     "loading": ("connectbatch.store.data", "insert_rows"),
 }
 if stage in HOOKS:

@@ -27,9 +27,9 @@ import pytest
 from ftpd import FtpServer
 
 from connectbatch.errors import TransportError
-from connectbatch.transports import ftp as ftp_module
-from connectbatch.transports.base import Endpoint, open_transport
-from connectbatch.transports.ftp import FtpTransport, _archived_name, _parse_list_line
+from connectbatch.transfer.base import Endpoint, open_transport
+from connectbatch.transfer.pull import ftp as ftp_module
+from connectbatch.transfer.pull.ftp import FtpTransport, _archived_name, _parse_list_line
 
 SERVERS = ["vsftpd", "vsftpd-ftps", "pyftpdlib", "pyftpdlib-no-mlsd"]
 LISTED_BY = {

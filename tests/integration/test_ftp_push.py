@@ -24,10 +24,10 @@ from helpers import call_csv
 from helpers.certs import write_self_signed_cert
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
-from connectbatch.servers.ftp_server import HostedFtpServer
-from connectbatch.servers.gateway import Gateway
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
+from connectbatch.transfer.push.ftp_server import HostedFtpServer
+from connectbatch.transfer.push.gateway import Gateway
 
 HOST = "127.0.0.1"
 TIMEOUT = 20.0

@@ -22,8 +22,8 @@ import pytest
 from dovecot import DovecotServer, MailUser, free_port, running_dovecot
 
 from connectbatch.errors import ConfigurationError, TransportError
-from connectbatch.transports.base import Endpoint, RemoteFile, open_transport
-from connectbatch.transports.imap import DEFAULT_FLAG, ImapTransport, _scrub, safe_filename
+from connectbatch.transfer.base import Endpoint, RemoteFile, open_transport
+from connectbatch.transfer.pull.imap import DEFAULT_FLAG, ImapTransport, _scrub, safe_filename
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "imap_tools-emails"
 SENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))

@@ -9,8 +9,8 @@ import pytest
 from helpers import call_csv, modifications_csv
 from helpers.store import count, results_of
 
-from connectbatch.lifecycle import ActionError
 from connectbatch.models import Action, ActionStatus, RunStatus
+from connectbatch.pipeline.lifecycle import ActionError
 from connectbatch.services import NotFoundError, Services
 
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from connectbatch.errors import TransportError
-from connectbatch.transports.base import Endpoint, RemoteFile, old_enough, open_transport
-from connectbatch.transports.sftp import HostKeyChangedError, SftpTransport, load_private_key
+from connectbatch.transfer.base import Endpoint, RemoteFile, old_enough, open_transport
+from connectbatch.transfer.pull.sftp import HostKeyChangedError, SftpTransport, load_private_key
 
 if TYPE_CHECKING:
     from sshd import Sshd

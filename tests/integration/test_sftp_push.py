@@ -26,10 +26,10 @@ import pytest
 from helpers import call_csv
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
-from connectbatch.servers.gateway import Gateway
-from connectbatch.servers.sftp_server import HostedSftpServer
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
+from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.sftp_server import HostedSftpServer
 
 INGEST_TIMEOUT = 60.0
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from connectbatch import csvdecode
-from connectbatch.csvparse import ParseResult, parse_bytes, parse_file
 from connectbatch.errors import ConfigurationError, ParseError
+from connectbatch.parser import decode as csvdecode
+from connectbatch.parser.api import ParseResult, parse_bytes, parse_file
 
 XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504  # OLE2 compound document
 TEXT = "id,name\n1,Łódź ☎\n"

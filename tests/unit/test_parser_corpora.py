@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from connectbatch.csvparse import ParseResult, parse_file
 from connectbatch.errors import ParseError
+from connectbatch.parser.api import ParseResult, parse_file
 
 CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 

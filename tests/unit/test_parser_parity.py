@@ -17,9 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectbatch import _refcore, csvplan, schemas
-from connectbatch.csvparse import parse_bytes, parse_file
+from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
+from connectbatch.parser import plan as csvplan
+from connectbatch.parser import refcore as _refcore
+from connectbatch.parser.api import parse_bytes, parse_file
 
 CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 CC = schemas.get("call_conversions")

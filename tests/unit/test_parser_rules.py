@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import pytest
 
 from connectbatch import schemas
-from connectbatch.csvparse import ParseResult, parse_bytes
 from connectbatch.errors import ConfigurationError, ParseError
+from connectbatch.parser.api import ParseResult, parse_bytes
 
 CC = "call_conversions"
 

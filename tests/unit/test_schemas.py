@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from connectbatch import codes, schemas
-from connectbatch.csvparse import parse_bytes
+from connectbatch import schemas
 from connectbatch.errors import UnknownDataTypeError
-from connectbatch.schemas import Kind
+from connectbatch.parser.api import parse_bytes
+from connectbatch.schemas import Kind, codes
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "002_3987687d451893b2.txt"
 CC = schemas.get("call_conversions")

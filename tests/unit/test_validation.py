@@ -1,5 +1,5 @@
 """Batch validation: each rule a reviewer relies on, the report they read, and the suites on
-disk. GX is imported once for the whole session (connectbatch.validation caches its context),
+disk. GX is imported once for the whole session (connectbatch.pipeline.validation caches its context),
 so the tests here cost a few hundred milliseconds each after the first."""
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any, Protocol
 
 import pytest
 
-from connectbatch import schemas, validation
-from connectbatch.csvparse import ParseResult, parse_bytes
-from connectbatch.validation import ExpectationOutcome, ValidationReport, validate
+from connectbatch import schemas
+from connectbatch.parser.api import ParseResult, parse_bytes
+from connectbatch.pipeline import validation
+from connectbatch.pipeline.validation import ExpectationOutcome, ValidationReport, validate
 
 REPO = Path(__file__).resolve().parents[2]
 CC = "call_conversions"
@@ -300,8 +301,8 @@ socket.socket.connect_ex = refuse
 socket.getaddrinfo = refuse
 socket.create_connection = refuse
 
-from connectbatch import validation
-from connectbatch.csvparse import parse_bytes
+from connectbatch.pipeline import validation
+from connectbatch.parser.api import parse_bytes
 assert "great_expectations" not in sys.modules, "importing validation must not import GX"
 validation.build_suite("call_conversions")
 assert "great_expectations" not in sys.modules, "build_suite must not import GX"

@@ -1,0 +1,315 @@
+"""The `connectbatch` command line: one function per subcommand, listed in COMMANDS.
+
+    connectbatch parse FILE [--type T] [--encoding E] [--delimiter D] [--timezone TZ]
+                            [--max-rejects N] [--json]
+    connectbatch types [--json]
+    connectbatch template TYPE
+    connectbatch demo [--dir DIR]
+
+and the commands of the other `cli_*` modules: `cli_connections` (connection), `cli_runs`
+(ingest, runs, run show, rejects, retry), `cli_actions` (actions, action, lock),
+`cli_quarantine` (quarantine) and `cli_engine` (pull, also spelled `run N`; serve;
+credentials). `cli_common` holds what they share.
+
+A later subcommand is one `Command` entry: a function that adds its arguments and a function
+that runs it and returns the exit code. Exit codes: 0 done (rejected rows are a normal
+outcome, not a failure), 1 an ingest, retry or pull whose run ended Failed, 2 the input or
+an option is unusable, 3 an unexpected internal error. Expected problems, usage errors included, are
+reported as one `connectbatch: error: ...` line on stderr, never as a traceback
+(CONNECTBATCH_DEBUG=1 shows the traceback of an internal error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from connectbatch import __version__, schemas
+from connectbatch.cli import actions as cli_actions
+from connectbatch.cli import common as cli_common
+from connectbatch.cli import connections as cli_connections
+from connectbatch.cli import engine as cli_engine
+from connectbatch.cli import quarantine as cli_quarantine
+from connectbatch.cli import runs as cli_runs
+from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
+from connectbatch.errors import ConnectBatchError
+from connectbatch.parser import api as csvparse
+from connectbatch.settings import Settings
+
+__all__ = ["COMMANDS", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_UNUSABLE", "Command", "main"]
+
+EXIT_INTERNAL = 3
+RAW_TYPE = "raw"  # `--type raw`: the header's own columns, all text
+DEMO_FILE = "call_conversions_demo.csv"
+
+
+# ---------------------------------------------------------------------------------- parse
+
+
+def _configure_parse(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="CSV file; .csv.gz and single-member .zip are unpacked")
+    p.add_argument(
+        "--type",
+        default="call_conversions",
+        metavar="T",
+        help=f"data type (see `{PROG} types`), or {RAW_TYPE!r} for the header's own columns "
+        "as text (default: call_conversions)",
+    )
+    p.add_argument(
+        "--encoding",
+        metavar="E",
+        help="source encoding when there is no byte-order mark, e.g. latin-1 or cp1252 (default: UTF-8)",
+    )
+    p.add_argument(
+        "--delimiter", default=",", metavar="D", help="field delimiter; 'tab' for tabs (default: ,)"
+    )
+    p.add_argument(
+        "--timezone",
+        default="UTC",
+        metavar="TZ",
+        help="IANA time zone of dates written without Z or an offset (default: UTC)",
+    )
+    p.add_argument(
+        "--max-rejects",
+        type=cli_common.non_negative,
+        default=20,
+        metavar="N",
+        help="show at most N rejects, also in --json (default: 20)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    # Which parser core runs; the tests use it to compare both. Not for users.
+    p.add_argument("--engine", choices=("cython", "python"), default="cython", help=argparse.SUPPRESS)
+
+
+def _run_parse(args: argparse.Namespace) -> int:
+    data_type: str | None = None if args.type == RAW_TYPE else args.type
+    if data_type is not None:
+        schemas.get(data_type)  # an unknown type is an option error, before the file is read
+    timezone = csvparse.check_timezone(args.timezone)
+    delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
+    started = time.perf_counter()
+    result = csvparse.parse_file(
+        args.file,
+        data_type,
+        encoding=args.encoding,
+        delimiter=delimiter,
+        timezone=timezone,
+        engine=args.engine,
+    )
+    seconds = time.perf_counter() - started
+    report = _parse_report(args.file, args.type, result, seconds, args.max_rejects)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_parse_report(report)
+    return EXIT_OK
+
+
+def _parse_report(
+    file: str, data_type: str, result: csvparse.ParseResult, seconds: float, max_rejects: int
+) -> dict[str, Any]:
+    return {
+        "file": file,
+        "data_type": data_type,
+        "encoding": result.encoding,
+        "rows_accepted": result.rows_accepted,
+        "rows_rejected": result.rows_rejected,
+        "reject_count": len(result.rejects),
+        "rejects": [
+            {"line": r.line, "column": r.column, "value": r.value, "reason": r.reason}
+            for r in result.rejects[:max_rejects]
+        ],
+        "unknown_columns": list(result.unknown_columns),
+        "seconds": round(seconds, 6),
+    }
+
+
+def _print_parse_report(report: dict[str, Any]) -> None:
+    unknown = ", ".join(report["unknown_columns"]) or "none"
+    print(f"{report['file']} ({report['data_type']}, {report['encoding']})")
+    print(f"rows accepted    {report['rows_accepted']:,}")
+    print(f"rows rejected    {report['rows_rejected']:,}")
+    print(f"rejects          {report['reject_count']:,}")
+    print(f"unknown columns  {unknown}")
+    print(f"seconds          {report['seconds']:.3f}")
+    shown: list[dict[str, Any]] = report["rejects"]
+    if not shown:
+        return
+    print()
+    print(f"first {len(shown)} of {report['reject_count']:,} rejects:")
+    rows = [
+        (
+            str(r["line"]),
+            r["column"] or "-",
+            "-" if r["value"] is None else repr(r["value"]),  # repr: blanks and newlines show
+            r["reason"],
+        )
+        for r in shown
+    ]
+    widths = [max(len(row[i]) for row in [("LINE", "COLUMN", "VALUE", ""), *rows]) for i in range(3)]
+    for line, column, value, reason in [("LINE", "COLUMN", "VALUE", "REASON"), *rows]:
+        print(f"  {line:>{widths[0]}}  {column:<{widths[1]}}  {value:<{widths[2]}}  {reason}")
+
+
+# ---------------------------------------------------------------------- types and template
+
+
+def _configure_types(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+
+def _run_types(args: argparse.Namespace) -> int:
+    types = list(schemas.REGISTRY.values())
+    if args.json:
+        entries = [
+            {
+                "key": dt.key,
+                "label": dt.label,
+                "columns": len(dt.columns),
+                "required": len(dt.required_columns),
+                "description": dt.description,
+            }
+            for dt in types
+        ]
+        print(json.dumps(entries))
+        return EXIT_OK
+    width = max(len(dt.key) for dt in types)
+    for dt in types:
+        counts = f"{len(dt.columns)} columns, {len(dt.required_columns)} required"
+        print(f"{dt.key:<{width}}  {dt.label} ({counts}): {dt.description}")
+    return EXIT_OK
+
+
+def _configure_template(p: argparse.ArgumentParser) -> None:
+    p.add_argument("type", help=f"data type (see `{PROG} types`)")
+
+
+def _run_template(args: argparse.Namespace) -> int:
+    sys.stdout.write(schemas.get(args.type).template_csv())
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ demo
+
+
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--dir",
+        type=Path,
+        help="folder to write to (default: $CONNECTBATCH_HOME/demo, CONNECTBATCH_HOME defaulting to ./data)",
+    )
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from connectbatch import demo
+    from connectbatch.services import Services
+
+    settings = Settings.from_env()
+    folder: Path = args.dir or settings.home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / DEMO_FILE
+    sample = demo.call_file(random.Random(1), datetime.datetime.now(datetime.UTC), 50, "demo", broken=6)
+    path.write_bytes(sample)
+    print(f"wrote 50 call-conversion rows (6 with deliberate mistakes) to {path}")
+    print(f"try: {PROG} parse {path}")
+    loaded = demo.load(Services(settings))
+    if not loaded.created:
+        print(f"the demo connections are already in {settings.database}")
+        return EXIT_OK
+    print(f"created {len(loaded.created)} demo connections and {len(loaded.runs)} runs")
+    print(f"database: {settings.database}")
+    for name, login in loaded.provisioned.items():
+        where = login.email_address or f"{login.host}:{login.port}"
+        print(f"  {name}: {where} user {login.username} password {login.password} (shown once)")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------ main
+
+COMMANDS: dict[str, Command] = {
+    "parse": Command("parse a CSV file and report accepted rows and rejects", _configure_parse, _run_parse),
+    "types": Command("list the data types", _configure_types, _run_types),
+    "template": Command("print a data type's template CSV", _configure_template, _run_template),
+    "demo": Command("load demo connections and runs, and write a sample file", _configure_demo, _run_demo),
+    **cli_connections.COMMANDS,
+    **cli_runs.COMMANDS,
+    **cli_actions.COMMANDS,
+    **cli_quarantine.COMMANDS,
+    **cli_engine.COMMANDS,
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line: `connectbatch: error: connection add: ...`."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix(PROG).strip()
+        self.exit(
+            EXIT_UNUSABLE,
+            f"{PROG}: error: {where + ': ' if where else ''}{message} (see `{self.prog} --help`)\n",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG, description="ConnectBatch: batch file ingestion for performance-marketing data."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        command.configure(sub.add_parser(name, help=command.help, description=command.help))
+    return parser
+
+
+def _run_now_alias(argv: list[str]) -> list[str]:
+    """`connectbatch run N` (the issue's spelling) means `connectbatch pull N`, while
+    `connectbatch run show ID` keeps showing a run."""
+    if len(argv) >= 2 and argv[0] == "run" and argv[1] not in ("show", "-h", "--help"):
+        return ["pull", *argv[1:]]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Problems reach the user as the command's own output; logs (which may carry
+    # tracebacks) only with CONNECTBATCH_DEBUG. `serve` sets up its own logging.
+    debug = bool(os.environ.get("CONNECTBATCH_DEBUG"))
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.CRITICAL,
+        format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args = build_parser().parse_args(_run_now_alias(list(sys.argv[1:] if argv is None else argv)))
+    except SystemExit as exc:  # usage errors, --help, --version: argparse has printed them
+        return exc.code if isinstance(exc.code, int) else EXIT_OK if exc.code is None else EXIT_UNUSABLE
+    try:
+        return COMMANDS[args.command].run(args)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except (ConnectBatchError, OSError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("CONNECTBATCH_DEBUG"):
+            raise
+        print(
+            f"{PROG}: error: internal error: {type(exc).__name__}: {exc} "
+            "(set CONNECTBATCH_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""The `connectbatch connection` command: add, list, show, edit and delete connections, with
+the login to a partner's server (pull) or the login ConnectBatch provisions (push), shown once.
+
+    connectbatch connection add --name N --type T --direction D --method M --methodology Y [...]
+    connectbatch connection list | show N | edit N [...] | delete N [--yes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from connectbatch import services
+from connectbatch.cli import common as cc
+from connectbatch.cli.common import EXIT_OK, PROG, Command, Handler
+from connectbatch.errors import ConfigurationError
+from connectbatch.models import (
+    METHOD_LABELS,
+    METHODOLOGY_LABELS,
+    Connection,
+    Credential,
+    Direction,
+    Method,
+    Methodology,
+)
+
+# (flag, Connection field, argparse keywords); `add` requires the first five.
+_REQUIRED_FIELDS = ("name", "data_type", "direction", "method", "methodology")
+_CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--name", "name", {"metavar": "N", "help": "unique name of the connection"}),
+    ("--type", "data_type", {"metavar": "T", "help": f"data type (see `{PROG} types`)"}),
+    ("--direction", "direction", {"choices": [d.value for d in Direction]}),
+    ("--method", "method", {"choices": [m.value for m in Method]}),
+    (
+        "--methodology",
+        "methodology",
+        {
+            "choices": [m.value for m in Methodology],
+            "help": "push: the partner sends to us (we provision a login); pull: we collect "
+            "from the partner's server; pull_from_us: outbound, the partner collects from us",
+        },
+    ),
+    ("--host", "host", {"metavar": "H", "help": "partner's server (pull)"}),
+    ("--port", "port", {"metavar": "P", "type": cc.whole, "help": "partner's port (pull)"}),
+    ("--folder", "folder", {"metavar": "F", "help": "absolute folder to pull from"}),
+    ("--pattern", "pattern", {"metavar": "GLOB", "help": "file-name wildcard (default *)"}),
+    ("--return-email", "return_email", {"metavar": "E", "help": "where results are e-mailed"}),
+    ("--schedule", "schedule", {"metavar": "CRON", "help": "cron expression, e.g. '0 6 * * *'"}),
+    (
+        "--lock-days",
+        "lock_days",
+        {"metavar": "D", "type": cc.whole, "help": "days after the event date actions lock (30)"},
+    ),
+    (
+        "--min-age-seconds",
+        "min_age_seconds",
+        {"metavar": "S", "type": cc.whole, "help": "leave files younger than this for later (0)"},
+    ),
+    ("--timezone", "timezone", {"metavar": "TZ", "help": "zone of dates without offset (UTC)"}),
+    ("--encoding", "encoding", {"metavar": "E", "help": "encoding when there is no BOM (UTF-8)"}),
+    ("--delimiter", "delimiter", {"metavar": "D", "help": "field delimiter; 'tab' for tabs (,)"}),
+    (
+        "--after-success",
+        "after_success",
+        {"choices": ["leave", "archive", "delete"], "help": "what a pull does with the file"},
+    ),
+    ("--archive-folder", "archive_folder", {"metavar": "F", "help": "absolute archive folder"}),
+)
+# Fields an empty value clears (`--schedule ''` removes the schedule).
+_CLEARABLE = {"host", "port", "folder", "return_email", "schedule", "encoding", "archive_folder"}
+
+
+def _add_connection_options(p: argparse.ArgumentParser, *, editing: bool) -> None:
+    for flag, dest, keywords in _CONNECTION_OPTIONS:
+        extra: dict[str, Any] = dict(keywords)
+        if editing:
+            extra["default"] = argparse.SUPPRESS  # only what was given is in the namespace
+        elif dest in _REQUIRED_FIELDS and dest != "data_type":
+            extra["required"] = True
+        elif dest == "data_type":
+            extra["default"] = "call_conversions"
+            extra["help"] = f"data type (see `{PROG} types`; default: call_conversions)"
+        if dest == "port" and editing:
+            extra["type"] = lambda text: None if text == "" else cc.whole(text)
+        p.add_argument(flag, dest=dest, **extra)
+    creds = p.add_argument_group(
+        "credentials",
+        "a pull connection stores the login to the partner's server (encrypted); a push "
+        "connection gets a login provisioned by ConnectBatch, shown once"
+        + ("; on edit, any of these adds a new main credential" if editing else ""),
+    )
+    suppress: dict[str, Any] = {"default": argparse.SUPPRESS} if editing else {}
+    creds.add_argument("--username", metavar="U", **suppress)
+    creds.add_argument("--password", metavar="W", help="visible in the process list: "
+                       "prefer --password-stdin", **suppress)  # fmt: skip
+    creds.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    creds.add_argument("--key-file", metavar="PATH", type=Path, help="SSH private key", **suppress)
+    creds.add_argument("--credential-name", metavar="NAME", help="name of the credential",
+                       **suppress)  # fmt: skip
+    cc.json_flag(p)
+
+
+def _connection_values(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for _flag, dest, _keywords in _CONNECTION_OPTIONS:
+        if not hasattr(args, dest) or (getattr(args, dest) is None and dest not in _CLEARABLE):
+            continue
+        value = getattr(args, dest)
+        if dest in _CLEARABLE and value in ("", None):
+            value = None
+        elif dest == "delimiter" and value in ("tab", "\\t"):
+            value = "\t"
+        values[dest] = value
+    return values
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    given: str | None = getattr(args, "password", None)
+    if args.password_stdin:
+        if given is not None:
+            raise ConfigurationError("give either --password or --password-stdin, not both")
+        given = sys.stdin.read().rstrip("\r\n")
+        if not given:
+            raise ConfigurationError("--password-stdin: standard input held no password")
+    return given
+
+
+def _credential_input(
+    args: argparse.Namespace, methodology: Methodology | str
+) -> services.CredentialInput | None:
+    password = _read_password(args)
+    username: str | None = getattr(args, "username", None)
+    name: str | None = getattr(args, "credential_name", None)
+    key_file: Path | None = getattr(args, "key_file", None)
+    key: str | None = None
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not a text key file"
+            raise ConfigurationError(f"--key-file: cannot read {key_file}: {reason}") from None
+    if username is None and password is None and key is None and name is None:
+        return None
+    pushed = Methodology(methodology) in (Methodology.PUSH, Methodology.PULL_FROM_US)
+    if pushed and (username is not None or password is not None or key is not None):
+        raise ConfigurationError(
+            "--username, --password and --key-file are for pull connections; "
+            "ConnectBatch provisions the login of a push or pull_from_us connection"
+        )
+    return services.CredentialInput(name=name or "", username=username, password=password, private_key=key)
+
+
+def _connection_dict(c: Connection) -> dict[str, Any]:
+    return dataclasses.asdict(c)
+
+
+def _credential_dict(c: Credential) -> dict[str, Any]:
+    return dataclasses.asdict(c)  # holds no secret, only whether one is stored
+
+
+def _provisioned_dict(p: services.Provisioned | None) -> dict[str, Any] | None:
+    return None if p is None else dataclasses.asdict(p)
+
+
+def _print_connection(c: Connection) -> None:
+    print(f"connection {c.id}: {c.name}")
+    delimiter = {"\t": "tab", ",": ","}.get(c.delimiter, repr(c.delimiter))
+    archive = c.archive_folder
+    mapping = ", ".join(f"{k} -> {v}" for k, v in c.column_map.items()) or "-"
+    cc.fields(
+        [
+            ("data type", c.data_type),
+            ("direction", Direction(c.direction).value),
+            ("method", METHOD_LABELS[Method(c.method)]),
+            ("methodology", METHODOLOGY_LABELS[Methodology(c.methodology)]),
+            ("host", f"{c.host or '-'}" + (f":{c.port}" if c.port else "")),
+            ("folder", c.folder or "-"),
+            ("pattern", c.pattern),
+            ("return e-mail", c.return_email or "-"),
+            ("schedule", c.schedule or "-"),
+            ("lock period", f"{c.lock_days} days"),
+            ("min file age", f"{c.min_age_seconds} s"),
+            ("time zone", c.timezone),
+            ("encoding", c.encoding or "UTF-8 (default)"),
+            ("delimiter", delimiter),
+            ("after success", c.after_success + (f" to {c.archive_folder}" if archive else "")),
+            ("column map", mapping),
+            ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
+            ("created", cc.when(c.created_at)),
+            ("updated", cc.when(c.updated_at)),
+        ]
+    )
+
+
+def _print_credentials(creds: Sequence[Credential]) -> None:
+    if not creds:
+        print("credentials: none")
+        return
+    print("credentials:")
+    rows = [
+        [
+            "main" if c.is_main else "secondary",
+            c.name,
+            c.kind,
+            c.username or "-",
+            "stored" if c.has_secret else "-",
+            c.status + (f": {cc.one_line(c.last_error, 40)}" if c.last_error else ""),
+            c.return_email or "-",
+            cc.when(c.created_at),
+        ]
+        for c in creds
+    ]
+    headers = ["ROLE", "NAME", "KIND", "USERNAME", "SECRET", "STATUS", "RETURN E-MAIL", "CREATED"]
+    cc.table(headers, rows, indent="  ")
+
+
+def _print_provisioned(p: services.Provisioned) -> None:
+    print()
+    print("Login for the partner. Copy it now: it will not be shown again.")
+    pairs = [("host", p.host)]
+    if p.port is not None:
+        pairs.append(("port", str(p.port)))
+    pairs += [("username", p.username), ("password", p.password)]
+    if p.email_address:
+        pairs.append(("e-mail address", p.email_address))
+    cc.fields(pairs)
+
+
+def _flag_errors(handler: Handler) -> Handler:
+    """Name the option, not the model field, in a rejected value: `--return-email: ...`."""
+    flags = {dest: flag for flag, dest, _keywords in _CONNECTION_OPTIONS}
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except services.InvalidInputError as exc:
+            if exc.field not in flags:
+                raise
+            message = str(exc).removeprefix(f"{exc.field}: ")
+            raise ConfigurationError(f"{flags[exc.field]}: {message}") from None
+
+    return run
+
+
+@_flag_errors
+def _connection_add(args: argparse.Namespace) -> int:
+    values = _connection_values(args)
+    for key, kind in (("direction", Direction), ("method", Method), ("methodology", Methodology)):
+        values[key] = kind(values[key])
+    credential = _credential_input(args, values["methodology"])
+    created, provisioned = cc.services().create_connection(Connection(**values), credential)
+    return _report_saved(args, "created", created, credential, provisioned, "credential stored (encrypted)")
+
+
+def _report_saved(
+    args: argparse.Namespace,
+    verb: str,
+    connection: Connection,
+    credential: services.CredentialInput | None,
+    provisioned: services.Provisioned | None,
+    stored: str,
+) -> int:
+    """What `connection add` and `edit` print: the connection, and a new login shown once."""
+    if args.json:
+        cc.print_json(
+            {"connection": _connection_dict(connection), "provisioned": _provisioned_dict(provisioned)}
+        )
+        return EXIT_OK
+    print(f"{verb} ", end="")
+    _print_connection(connection)
+    if credential is not None and provisioned is None:
+        print(stored)
+    if provisioned is not None:
+        _print_provisioned(provisioned)
+    return EXIT_OK
+
+
+def _connection_list(args: argparse.Namespace) -> int:
+    connections = cc.services().connections()
+    if args.json:
+        cc.print_json([_connection_dict(c) for c in connections])
+        return EXIT_OK
+    if not connections:
+        print(f"no connections yet; add one with `{PROG} connection add`")
+        return EXIT_OK
+    rows = [
+        [
+            str(c.id),
+            c.name,
+            c.data_type,
+            Direction(c.direction).value,
+            METHOD_LABELS[Method(c.method)],
+            METHODOLOGY_LABELS[Methodology(c.methodology)],
+            c.schedule or "-",
+            c.status.value,
+            cc.when(c.last_active),
+        ]
+        for c in connections
+    ]
+    headers = ["ID", "NAME", "TYPE", "DIRECTION", "METHOD", "METHODOLOGY", "SCHEDULE", "STATUS",
+               "LAST ACTIVE"]  # fmt: skip
+    cc.table(headers, rows, right=[0])
+    return EXIT_OK
+
+
+def _connection_show(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    connection = svc.connection(args.connection)
+    creds = svc.credentials(connection.name)
+    if args.json:
+        cc.print_json(
+            {
+                "connection": _connection_dict(connection),
+                "credentials": [_credential_dict(c) for c in creds],
+            }
+        )
+        return EXIT_OK
+    _print_connection(connection)
+    _print_credentials(creds)
+    return EXIT_OK
+
+
+@_flag_errors
+def _connection_edit(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    current = svc.connection(args.connection)
+    changes = _connection_values(args)
+    credential = _credential_input(args, changes.get("methodology", current.methodology))
+    if not changes and credential is None:
+        raise ConfigurationError(
+            f"nothing to change: give at least one option (see `{PROG} connection edit --help`)"
+        )
+    updated = svc.update_connection(current.name, **changes) if changes else current
+    provisioned = None
+    if credential is not None and credential.username is None:
+        # A new password or key for the same login: keep the main credential's user name.
+        main = next((c for c in svc.credentials(updated.name) if c.is_main), None)
+        if main is not None and main.kind == "remote" and main.username:
+            credential = dataclasses.replace(credential, username=main.username)
+    if credential is not None:
+        _cred, provisioned = svc.add_credential(updated.name, credential)
+    stored = "new main credential stored (encrypted); the older ones are now secondary"
+    return _report_saved(args, "updated", updated, credential, provisioned, stored)
+
+
+def _connection_delete(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    connection = svc.connection(args.connection)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigurationError(
+                f"not deleting connection {connection.name!r} without --yes "
+                "(standard input is not a terminal to ask)"
+            )
+        answer = input(
+            f"Delete connection {connection.name!r} and its credentials? "
+            "Its runs, data and actions are kept. [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return EXIT_OK
+    svc.delete_connection(connection.name)
+    if args.json:
+        cc.print_json({"deleted": {"id": connection.id, "name": connection.name}})
+    else:
+        print(f"deleted connection {connection.id}: {connection.name} (runs and actions are kept)")
+    return EXIT_OK
+
+
+def _configure_connection(p: argparse.ArgumentParser) -> None:
+    sub = cc.subcommands(p)
+    add = cc.leaf(sub, "add", "create a connection", _connection_add)
+    _add_connection_options(add, editing=False)
+    cc.json_flag(cc.leaf(sub, "list", "list the connections", _connection_list))
+    show = cc.leaf(sub, "show", "show a connection and its credentials", _connection_show)
+    show.add_argument("connection", metavar="N", help="connection name or id")
+    cc.json_flag(show)
+    edit = cc.leaf(sub, "edit", "change a connection (only the options given)", _connection_edit)
+    edit.add_argument("connection", metavar="N", help="connection name or id")
+    edit.epilog = (
+        "An empty value clears an optional setting, e.g. --schedule '' ("
+        + ", ".join(flag for flag, dest, _keywords in _CONNECTION_OPTIONS if dest in _CLEARABLE)
+        + ")."
+    )
+    _add_connection_options(edit, editing=True)
+    delete = cc.leaf(sub, "delete", "delete a connection and its credentials", _connection_delete)
+    delete.add_argument("connection", metavar="N", help="connection name or id")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    cc.json_flag(delete)
+
+
+COMMANDS: dict[str, Command] = {
+    "connection": Command("add, list, show, edit or delete connections", _configure_connection,
+                          cc.dispatch),
+}  # fmt: skip

@@ -1,0 +1,166 @@
+"""The engine subcommands of `connectbatch`: run a pull now, serve, and credentials.
+
+connectbatch pull N                   # pull now for connection N and print the run (also: run N)
+connectbatch serve                    # scheduler + hosted SFTP/FTP + mailbox polling, no UI
+connectbatch credentials list N | add N [...] | main ID | delete ID | accept-host-key N
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from connectbatch.cli import common as cc
+from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
+from connectbatch.models import Credential, RunStatus
+from connectbatch.services import CredentialInput
+
+# ------------------------------------------------------------------------------- run now
+
+
+def _configure_pull(p: argparse.ArgumentParser) -> None:
+    p.add_argument("connection", metavar="N", help="connection name or id")
+    cc.json_flag(p)
+
+
+def _run_pull(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    run = svc.pull(args.connection, trigger="manual")
+    cc.show_run_result(run, svc, args)
+    return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
+
+
+# --------------------------------------------------------------------------------- serve
+
+
+def _configure_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-servers", action="store_true", help="do not start the hosted SFTP/FTP servers")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from connectbatch.engine import Engine, MailboxSettings
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    svc = cc.services()
+    engine = Engine(svc, MailboxSettings.from_env())
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    engine.start(servers=not args.no_servers)
+    settings = svc.settings
+    print(f"serving {settings.database}", flush=True)
+    for server in engine.servers:
+        print(f"  {type(server).__name__} on {settings.bind}:{server.port}", flush=True)  # type: ignore[attr-defined]
+    try:
+        stop.wait()
+    finally:
+        engine.stop()
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def _configure_credentials(p: argparse.ArgumentParser) -> None:
+    sub = cc.subcommands(p)
+    listing = cc.leaf(sub, "list", "list a connection's credentials (never their secrets)", _cred_list)
+    listing.add_argument("connection", metavar="N")
+    cc.json_flag(listing)
+    add = cc.leaf(sub, "add", "add new login details as main (re-connect / rotate)", _cred_add)
+    add.add_argument("connection", metavar="N")
+    add.add_argument("--name", default=None, help="credential name")
+    add.add_argument("--username")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.add_argument("--key-file", help="private key file (SFTP)")
+    add.add_argument("--return-email")
+    cc.json_flag(add)
+    main = cc.leaf(sub, "main", "make a credential the main one", _cred_main)
+    main.add_argument("credential_id", type=cc.positive, metavar="ID")
+    delete = cc.leaf(sub, "delete", "delete a credential", _cred_delete)
+    delete.add_argument("credential_id", type=cc.positive, metavar="ID")
+    accept = cc.leaf(sub, "accept-host-key", "trust the SFTP server's new host key", _cred_accept)
+    accept.add_argument("connection", metavar="N")
+
+
+def _cred_dict(c: Credential) -> dict[str, Any]:
+    return {
+        "id": c.id, "name": c.name, "kind": c.kind, "username": c.username,
+        "main": c.is_main, "status": c.status, "last_error": c.last_error,
+        "return_email": c.return_email, "host_key": c.host_key,
+        "created_at": c.created_at, "updated_at": c.updated_at,
+    }  # fmt: skip
+
+
+def _cred_list(args: argparse.Namespace) -> int:
+    creds = cc.services().credentials(args.connection)
+    if args.json:
+        cc.print_json([_cred_dict(c) for c in creds])
+        return EXIT_OK
+    if not creds:
+        print("no credentials")
+        return EXIT_OK
+    rows = [
+        [str(c.id), c.name, "main" if c.is_main else "secondary", c.status, c.username or "-",
+         cc.when(c.created_at), cc.when(c.updated_at), (c.host_key or "-")[:40], c.last_error or ""]
+        for c in creds
+    ]  # fmt: skip
+    cc.table(["ID", "NAME", "ROLE", "STATUS", "USER", "CREATED", "UPDATED", "HOST KEY", "LAST ERROR"], rows)
+    return EXIT_OK
+
+
+def _cred_add(args: argparse.Namespace) -> int:
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    key = open(args.key_file, encoding="utf-8").read() if args.key_file else None  # noqa: SIM115
+    given = CredentialInput(
+        name=args.name or "", username=args.username, password=password, private_key=key,
+        return_email=args.return_email,
+    )  # fmt: skip
+    credential, provisioned = cc.services().add_credential(args.connection, given)
+    if args.json:
+        payload = _cred_dict(credential)
+        if provisioned is not None:
+            payload["provisioned"] = provisioned.__dict__
+        cc.print_json(payload)
+        return EXIT_OK
+    print(f"credential {credential.id} ({credential.name}) is now main")
+    if provisioned is not None:
+        print(f"  host {provisioned.host}:{provisioned.port}  user {provisioned.username}  "
+              f"password {provisioned.password}")  # fmt: skip
+        print("  (the password is shown once and cannot be shown again)")
+    return EXIT_OK
+
+
+def _cred_main(args: argparse.Namespace) -> int:
+    credential = cc.services().make_main_credential(args.credential_id)
+    print(f"credential {credential.id} ({credential.name}) is now main")
+    return EXIT_OK
+
+
+def _cred_delete(args: argparse.Namespace) -> int:
+    cc.services().delete_credential(args.credential_id)
+    print(f"credential {args.credential_id} deleted")
+    return EXIT_OK
+
+
+def _cred_accept(args: argparse.Namespace) -> int:
+    credential = cc.services().accept_host_key(args.connection)
+    print(f"the pinned host key of {credential.name!r} was cleared; the next run trusts the server's key")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "pull": Command("pull now for a connection and print the run (also: run N)", _configure_pull, _run_pull),
+    "serve": Command("run the scheduler and hosted servers without the UI", _configure_serve, _run_serve),
+    "credentials": Command(
+        "list, add, rotate or delete a connection's credentials", _configure_credentials, cc.dispatch
+    ),
+}

@@ -1,0 +1,207 @@
+"""The run commands of `connectbatch`: ingest a file, list and show runs, list a run's rejected
+rows, and retry a failed run.
+
+    connectbatch ingest FILE --connection N
+    connectbatch runs [--connection N] [--limit K]
+    connectbatch run show RUN_ID
+    connectbatch rejects RUN_ID [--limit K]
+    connectbatch retry RUN_ID
+
+`ingest` and `retry` exit with 1 when the run they started ended Failed (a rejected or
+quarantined file): the command worked, the file did not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from connectbatch import services
+from connectbatch.cli import common as cc
+from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
+from connectbatch.models import FileRecord, RejectRow, RunStatus
+
+
+def _configure_ingest(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="CSV file to ingest (.csv, .csv.gz, single-member .zip)")
+    p.add_argument("--connection", required=True, metavar="N", help="connection name or id")
+    cc.json_flag(p)
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    run = svc.ingest_file(args.connection, args.file, trigger="cli")
+    cc.show_run_result(run, svc, args)
+    return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
+
+
+def _configure_runs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connection", metavar="N", help="only this connection's runs")
+    p.add_argument("--limit", type=cc.positive, default=50, metavar="K",
+                   help="newest K runs (default: 50)")  # fmt: skip
+    cc.json_flag(p)
+
+
+def _run_runs(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    runs = svc.runs(args.connection, args.limit)
+    names = cc.connection_names(svc)
+    if args.json:
+        cc.print_json([cc.run_dict(r, names) for r in runs])
+        return EXIT_OK
+    if not runs:
+        print("no runs yet")
+        return EXIT_OK
+    rows = [
+        [
+            str(r.id),
+            cc.connection_name(names, r.connection_id),
+            r.trigger,
+            cc.run_status(r),
+            cc.when(r.started_at),
+            f"{r.rows_accepted:,}",
+            f"{r.rows_rejected:,}",
+            f"{r.rows_duplicate:,}",
+            f"{r.actions_created:,}",
+            cc.one_line(r.reason, 60),
+        ]
+        for r in runs
+    ]
+    headers = ["RUN", "CONNECTION", "TRIGGER", "STATUS", "STARTED", "ACCEPTED", "REJECTED",
+               "DUPLICATES", "ACTIONS", "REASON"]  # fmt: skip
+    cc.table(headers, rows, right=[0, 5, 6, 7, 8])
+    return EXIT_OK
+
+
+def _validation_dicts(svc: services.Services, run_id: int) -> list[dict[str, Any]]:
+    out = []
+    for file_id, report in svc.validation(run_id):
+        out.append(
+            {
+                "file_id": file_id,
+                "success": report.success,
+                "critical_failures": report.critical_failures,
+                "warnings": report.warnings,
+                "rows_accepted": report.rows_accepted,
+                "rows_rejected": report.rows_rejected,
+                "validated_at": report.validated_at,
+                "outcomes": [
+                    {
+                        "name": o.name,
+                        "severity": o.severity,
+                        "success": o.success,
+                        "summary": o.summary(),
+                        "observed_value": o.observed_value,
+                        "unexpected_sample": o.unexpected_sample,
+                    }
+                    for o in report.outcomes
+                ],
+            }
+        )
+    return out
+
+
+def _print_validation(checks: Sequence[dict[str, Any]], files: Sequence[FileRecord]) -> None:
+    file_names = {f.id: f.name for f in files}
+    if not checks:
+        print("validation: none stored (the file was not parsed, or was a duplicate)")
+        return
+    for check in checks:
+        outcomes: list[dict[str, Any]] = check["outcomes"]
+        verdict = "passed" if check["success"] else "FAILED"
+        print(
+            f"validation of file {check['file_id']} ({file_names.get(check['file_id'], '?')}): "
+            f"{verdict}; {cc.count(len(check['critical_failures']), 'critical failure')}, "
+            f"{cc.count(len(check['warnings']), 'warning')}, {cc.count(len(outcomes), 'expectation')}"
+        )
+        for o in outcomes:
+            if not o["success"]:
+                print(f"  FAIL  {o['severity']:<8}  {o['name']}: {cc.one_line(o['summary'])}")
+        passed = sum(o["success"] for o in outcomes)
+        if passed:
+            print(f"  ok    {cc.count(passed, 'expectation')} met")
+
+
+def _configure_run(p: argparse.ArgumentParser) -> None:
+    sub = cc.subcommands(p)
+    show = cc.leaf(sub, "show", "show a run, its files and its validation", _run_show)
+    show.add_argument("run_id", type=cc.run_id, metavar="RUN_ID")
+    cc.json_flag(show)
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    run = svc.run(args.run_id)
+    files = svc.run_files(run.id)
+    checks = _validation_dicts(svc, run.id)
+    names = cc.connection_names(svc)
+    if args.json:
+        cc.print_json(
+            {**cc.run_dict(run, names), "files": [cc.file_dict(f) for f in files], "validation": checks}
+        )
+        return EXIT_OK
+    cc.print_run(run, names)
+    cc.print_files(files)
+    _print_validation(checks, files)
+    return EXIT_OK
+
+
+def _configure_rejects(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", type=cc.run_id, metavar="RUN_ID")
+    p.add_argument("--limit", type=cc.positive, default=100, metavar="K",
+                   help="show the first K rejects (default: 100)")  # fmt: skip
+    cc.json_flag(p)
+
+
+def _reject_dict(r: RejectRow) -> dict[str, Any]:
+    return dataclasses.asdict(r)
+
+
+def _run_rejects(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    rejects = svc.rejects(args.run_id, args.limit)
+    if args.json:
+        cc.print_json([_reject_dict(r) for r in rejects])
+        return EXIT_OK
+    if not rejects:
+        print(f"run {args.run_id} has no rejected rows")
+        return EXIT_OK
+    rows = [
+        [
+            str(r.file_id),
+            str(r.line),
+            r.column or "-",
+            "-" if r.value is None else repr(r.value),  # repr: blanks and newlines show
+            r.reason,
+        ]
+        for r in rejects
+    ]
+    cc.table(["FILE", "LINE", "COLUMN", "VALUE", "REASON"], rows, right=[0, 1])
+    if len(rejects) == args.limit:
+        print(f"(first {args.limit}; use --limit to see more)")
+    return EXIT_OK
+
+
+def _configure_retry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_id", type=cc.run_id, metavar="RUN_ID", help="a Failed run")
+    cc.json_flag(p)
+
+
+def _run_retry(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    svc.startup()  # a run a dead process left In Progress becomes Failed, so retriable
+    run = svc.retry(args.run_id)
+    cc.show_run_result(run, svc, args)
+    return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "ingest": Command("run one file through a connection's pipeline", _configure_ingest,
+                      _run_ingest),
+    "runs": Command("list the run history", _configure_runs, _run_runs),
+    "run": Command("show one run (run show ID), or pull now (run N)", _configure_run, cc.dispatch),
+    "rejects": Command("list a run's rejected rows", _configure_rejects, _run_rejects),
+    "retry": Command("run a failed run's files again", _configure_retry, _run_retry),
+}  # fmt: skip

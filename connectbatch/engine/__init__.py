@@ -1,0 +1,140 @@
+"""The long-running part of ConnectBatch: scheduler, hosted push servers, mailbox polling.
+
+Started once per process that owns the work — the Streamlit app (through
+`st.cache_resource`) or `connectbatch serve` — never by the CLI's one-shot commands.
+Each piece is optional so a laptop or a test can run only what it needs:
+- CONNECTBATCH_SFTP_PORT / CONNECTBATCH_FTP_PORT (0 disables that server),
+- CONNECTBATCH_INBOUND_IMAP_HOST (and _PORT, _USER, _PASSWORD, _SECURITY, _FOLDER) for
+  e-mail push: the mailbox every `inbox+<connection>@...` address delivers to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+from connectbatch.engine.scheduler import Scheduler
+from connectbatch.models import Connection, Method, Methodology, Run
+from connectbatch.services import Services
+from connectbatch.transfer import base
+from connectbatch.transfer.pull import collect
+
+log = logging.getLogger("connectbatch.engine")
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    host: str
+    port: int | None
+    username: str
+    password: str
+    security: str = "ssl"
+    folder: str = "INBOX"
+
+    @classmethod
+    def from_env(cls) -> MailboxSettings | None:
+        host = os.environ.get("CONNECTBATCH_INBOUND_IMAP_HOST")
+        if not host:
+            return None
+        port = os.environ.get("CONNECTBATCH_INBOUND_IMAP_PORT")
+        return cls(
+            host=host,
+            port=int(port) if port else None,
+            username=os.environ.get("CONNECTBATCH_INBOUND_IMAP_USER", ""),
+            password=os.environ.get("CONNECTBATCH_INBOUND_IMAP_PASSWORD", ""),
+            security=os.environ.get("CONNECTBATCH_INBOUND_IMAP_SECURITY", "ssl"),
+            folder=os.environ.get("CONNECTBATCH_INBOUND_IMAP_FOLDER", "INBOX"),
+        )
+
+
+class Engine:
+    def __init__(self, services: Services, mailbox: MailboxSettings | None = None) -> None:
+        self.services = services
+        self.mailbox = mailbox
+        self.scheduler = Scheduler(
+            services.connections,
+            self._pull,
+            services.lock_actions,
+            export=lambda c, start, end: services.export(c.id, start, end),
+        )
+        self.servers: list[object] = []
+        self._started = False
+        self._lock = threading.Lock()
+
+    def start(self, servers: bool = True) -> None:
+        with self._lock:
+            if self._started:
+                return
+            recovered = self.services.startup()
+            if recovered:
+                log.warning("marked %d interrupted runs as Failed: %s", len(recovered), recovered)
+            self.scheduler.start()
+            if self.mailbox is not None:
+                self.scheduler.add_interval(self.poll_mailbox, seconds=60, job_id="mailbox")
+            if servers:
+                self._start_servers()
+            self._started = True
+
+    def stop(self) -> None:
+        with self._lock:
+            self.scheduler.shutdown()
+            for server in self.servers:
+                server.stop()  # type: ignore[attr-defined]
+            self.servers.clear()
+            self._started = False
+
+    def run_now(self, name_or_id: str | int) -> Run:
+        connection = self.services.connection(name_or_id)
+        return self.scheduler.run_now(connection)
+
+    def _pull(self, connection: Connection, trigger: str) -> Run:
+        return self.services.pull(connection.id, trigger)
+
+    def poll_mailbox(self) -> list[Run]:
+        """E-mail push: read the shared inbound mailbox once per e-mail push connection,
+        taking only messages addressed to that connection's own plus-address."""
+        if self.mailbox is None:
+            return []
+        runs = []
+        for connection in self.services.connections():
+            if connection.method is not Method.EMAIL or connection.methodology is not Methodology.PUSH:
+                continue
+            m = self.mailbox
+            endpoint = base.Endpoint(
+                host=m.host, port=m.port, username=m.username, password=m.password,
+                options={"security": m.security, "folder": m.folder,
+                         "recipient": self.services.inbound_address(connection),
+                         "allow_plain": "true"},
+            )  # fmt: skip
+            try:
+                run = collect.pull(
+                    self.services.ingestor, self.services.box, connection, "push",
+                    endpoint=endpoint, quiet_when_empty=True,
+                )  # fmt: skip
+            except Exception:
+                log.exception("mailbox poll failed", extra={"connection_id": connection.id})
+                continue
+            if run is not None:
+                runs.append(run)
+        return runs
+
+    def _start_servers(self) -> None:
+        from connectbatch.transfer.push.gateway import Gateway
+
+        settings = self.services.settings
+        gateway = Gateway(self.services)
+        if settings.sftp_port:
+            from connectbatch.transfer.push.sftp_server import HostedSftpServer
+
+            key = settings.home / "ssh_host_key"
+            sftp = HostedSftpServer(gateway, settings.bind, settings.sftp_port, key)
+            sftp.start()
+            self.servers.append(sftp)
+        if settings.ftp_port:
+            from connectbatch.transfer.push.ftp_server import HostedFtpServer
+
+            ftp = HostedFtpServer(gateway, settings.bind, settings.ftp_port)
+            ftp.start()
+            self.servers.append(ftp)

@@ -1,0 +1,164 @@
+"""When runs happen: a cron schedule per pull connection, Run now, retries, the lock job.
+
+APScheduler's BackgroundScheduler runs jobs in threads of the owning process (the app or
+`connectbatch serve`). At most one run per connection at a time: a per-connection lock is
+taken by scheduled runs and Run now alike, and a run that finds it taken is not started.
+A pull that failed before seeing any file (server down, network) is retried with backoff;
+one that failed on a file is not (the same bytes would fail the same way).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from connectbatch.errors import RunInProgressError
+from connectbatch.models import Connection, Direction, Methodology, Run, RunStatus
+
+log = logging.getLogger("connectbatch.engine.scheduler")
+
+RETRY_DELAYS = (60, 300, 900)  # seconds after a failed pull that saw no file
+LOCK_JOB_MINUTES = 15
+
+
+class Scheduler:
+    """Owns the scheduled jobs of one data directory. `pull` runs one pull for a connection
+    (in production `Services.pull`); `lock` locks due actions."""
+
+    def __init__(
+        self,
+        connections: Callable[[], list[Connection]],
+        pull: Callable[[Connection, str], Run],
+        lock: Callable[[], int],
+        retry_delays: tuple[int, ...] = RETRY_DELAYS,
+        export: Callable[[Connection, dt.datetime, dt.datetime], object] | None = None,
+    ) -> None:
+        self._connections = connections
+        self._pull = pull
+        self._export = export
+        self._last_export: dict[int, dt.datetime] = {}
+        self._lock_actions = lock
+        self._retry_delays = retry_delays
+        self._scheduler = BackgroundScheduler(
+            timezone=dt.UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
+        )
+        self._run_locks: dict[int, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self._lock_job, IntervalTrigger(minutes=LOCK_JOB_MINUTES), id="lock-actions",
+            next_run_time=dt.datetime.now(dt.UTC), replace_existing=True,
+        )  # fmt: skip
+        self.sync()
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def sync(self) -> None:
+        """Make the jobs match the connections' schedules (after a create, edit, delete)."""
+        wanted: dict[str, tuple[Connection, Callable[..., None], list[object]]] = {}
+        for c in self._connections():
+            if not c.schedule:
+                continue
+            if c.direction is Direction.INBOUND and c.methodology is Methodology.PULL:
+                wanted[f"pull-{c.id}"] = (c, self._scheduled, [c.id, 0])
+            elif c.direction is Direction.OUTBOUND and self._export is not None:
+                wanted[f"export-{c.id}"] = (c, self._scheduled_export, [c.id])
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith(("pull-", "export-")) and job.id not in wanted:
+                job.remove()
+        for job_id, (c, func, args) in wanted.items():
+            trigger = CronTrigger.from_crontab(c.schedule or "", timezone=dt.UTC)
+            existing = self._scheduler.get_job(job_id)
+            if existing is not None and str(existing.trigger) == str(trigger):
+                continue
+            self._scheduler.add_job(
+                func, trigger, args=args, id=job_id, replace_existing=True, name=f"{job_id} {c.name}"
+            )
+
+    def add_interval(self, job: Callable[[], object], seconds: int, job_id: str) -> None:
+        """A recurring engine job (mailbox polling) that must never kill the scheduler."""
+
+        def guarded() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("job %s failed", job_id)
+
+        self._scheduler.add_job(guarded, IntervalTrigger(seconds=seconds), id=job_id, replace_existing=True)
+
+    def next_run(self, connection_id: int) -> dt.datetime | None:
+        job = self._scheduler.get_job(f"pull-{connection_id}")
+        return getattr(job, "next_run_time", None) if job is not None else None
+
+    # ------------------------------------------------------------------ runs
+
+    def run_now(self, connection: Connection, trigger: str = "manual") -> Run:
+        """Run a pull at once in the caller's thread; refuses when one is already running."""
+        lock = self._lock_for(connection.id)
+        if not lock.acquire(blocking=False):
+            raise RunInProgressError(f"a run of {connection.name!r} is already in progress")
+        try:
+            return self._pull(connection, trigger)
+        finally:
+            lock.release()
+
+    def is_running(self, connection_id: int) -> bool:
+        return self._lock_for(connection_id).locked()
+
+    def _scheduled(self, connection_id: int, attempt: int) -> None:
+        connection = next((c for c in self._connections() if c.id == connection_id), None)
+        if connection is None:
+            return
+        try:
+            run = self.run_now(connection, "schedule" if attempt == 0 else "retry")
+        except RunInProgressError:
+            log.info("skipped: a run is in progress", extra={"connection_id": connection_id})
+            return
+        except Exception:  # a job must never kill the scheduler thread
+            log.exception("scheduled run crashed", extra={"connection_id": connection_id})
+            return
+        if run.status is RunStatus.FAILED and run.files_seen == 0 and attempt < len(self._retry_delays):
+            when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._retry_delays[attempt])
+            self._scheduler.add_job(
+                self._scheduled, DateTrigger(when), args=[connection_id, attempt + 1],
+                id=f"retry-{connection_id}", replace_existing=True,
+            )  # fmt: skip
+
+    def _scheduled_export(self, connection_id: int) -> None:
+        """Export what arrived since the previous export (the first one: the last day)."""
+        connection = next((c for c in self._connections() if c.id == connection_id), None)
+        if connection is None or self._export is None:
+            return
+        end = dt.datetime.now(dt.UTC)
+        start = self._last_export.get(connection_id, end - dt.timedelta(days=1))
+        try:
+            self._export(connection, start, end)
+            self._last_export[connection_id] = end
+        except Exception:
+            log.exception("scheduled export failed", extra={"connection_id": connection_id})
+
+    def _lock_job(self) -> None:
+        try:
+            locked = self._lock_actions()
+            if locked:
+                log.info("locked %d actions", locked)
+        except Exception:
+            log.exception("lock job failed")
+
+    def _lock_for(self, connection_id: int) -> threading.Lock:
+        with self._guard:
+            return self._run_locks.setdefault(connection_id, threading.Lock())

@@ -1,0 +1,13 @@
+"""The typed CSV parser: bytes in, a typed Arrow table plus row rejects out.
+
+In the order a file goes through it:
+- `api`: `parse_bytes` / `parse_file`, compressed inputs, the header, choosing a core;
+- `decode`: from the file's bytes to UTF-8 chunks (BOMs, UTF-16, latin-1/cp1252);
+- `plan`: the header-to-schema plan both cores share, reject wording, the final table;
+- the cores: `connectbatch._csvcore` (Cython, the fast one) and `refcore` (pure Python, the
+  executable specification they are held equal to).
+"""
+
+from connectbatch.parser.api import ParseResult, Reject, check_timezone, parse_bytes, parse_file
+
+__all__ = ["ParseResult", "Reject", "check_timezone", "parse_bytes", "parse_file"]

@@ -1,0 +1,223 @@
+"""The public parser API: bytes or a file in, a typed Arrow table and row rejects out.
+
+    result = parse_file("calls.csv.gz", "call_conversions")
+    result.table      # accepted records, every schema column in schema order
+    result.rejects    # Reject(line, column, value, reason), physical line numbers
+    result.unknown_columns
+
+The work is split so the fast part can be checked against a simple one: csvdecode turns
+the payload into UTF-8 chunks, a *core* tokenizes and types records (`_csvcore`, Cython,
+by default; `_refcore`, pure Python, with engine="python"), and csvplan maps the header
+and assembles the table. Problems with the file as a whole raise ParseError.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zoneinfo
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Literal
+
+import pyarrow as pa
+
+from connectbatch import schemas
+from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
+from connectbatch.parser import decode as csvdecode
+from connectbatch.parser import plan as csvplan
+from connectbatch.parser import refcore as _refcore
+
+Engine = Literal["cython", "python"]
+Progress = Callable[[int, int], None]  # (bytes read, rows accepted so far)
+
+MAX_HEADER_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One problem with one record: where it is, what it holds, what was expected."""
+
+    line: int  # physical line the record starts on; the header is line 1
+    column: str | None  # schema column (or the file's own name for unmapped ones)
+    value: str | None  # the offending text, cut to a readable length
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        shown = f" value {self.value!r}:" if self.value is not None else ""
+        return f"{where}:{shown} {self.reason}"
+
+
+@dataclass
+class ParseResult:
+    table: pa.Table
+    rejects: list[Reject]
+    unknown_columns: list[str]
+    lines: pa.Array = field(repr=False)  # physical start line of each accepted row
+    encoding: str = "utf-8"
+    header: list[str] = field(default_factory=list)
+    # physical line -> the data type's key value (e.g. CallSessionId) of a record rejected for
+    # another field, so a results file can name the record as the sender knows it
+    reject_keys: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def rows_accepted(self) -> int:
+        return int(self.table.num_rows)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Records rejected (a record with three bad fields counts once)."""
+        return len({r.line for r in self.rejects})
+
+
+def _core(engine: Engine) -> ModuleType:
+    if engine == "python":
+        return _refcore
+    try:
+        from connectbatch import _csvcore
+    except ImportError as exc:  # pragma: no cover - depends on the build
+        raise ConnectBatchError(
+            "the compiled parser (connectbatch._csvcore) is not built; run `make build`"
+        ) from exc
+    return _csvcore
+
+
+def parse_bytes(
+    data: bytes,
+    data_type: str | None = "call_conversions",
+    *,
+    encoding: str | None = None,
+    column_map: dict[str, str] | None = None,
+    delimiter: str = ",",
+    timezone: str = "UTC",
+    max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
+    engine: Engine = "cython",
+    progress: Progress | None = None,
+) -> ParseResult:
+    """Parse a whole file held in memory (.gz and single-member .zip are unpacked)."""
+    data = bytes(data)
+    if csvdecode.is_container(data[:8]):
+        payload: csvdecode.Readable | bytes = csvdecode.open_payload(io.BytesIO(data), max_bytes)
+    else:
+        if len(data) > max_bytes:
+            raise ParseError(f"the file is {len(data):,} bytes, over the limit of {max_bytes:,} bytes")
+        payload = data
+    return _parse(payload, data_type, encoding, column_map, delimiter, timezone, engine, progress)
+
+
+def parse_file(
+    path: str | os.PathLike[str],
+    data_type: str | None = "call_conversions",
+    *,
+    encoding: str | None = None,
+    column_map: dict[str, str] | None = None,
+    delimiter: str = ",",
+    timezone: str = "UTC",
+    max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
+    engine: Engine = "cython",
+    progress: Progress | None = None,
+) -> ParseResult:
+    """Parse a file from disk in chunks, so memory holds the result, not the input."""
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
+    except OSError as exc:
+        raise ParseError(f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
+    with raw:
+        payload = csvdecode.open_payload(raw, max_bytes)
+        return _parse(payload, data_type, encoding, column_map, delimiter, timezone, engine, progress)
+
+
+def _parse(
+    payload: csvdecode.Readable | bytes,
+    data_type: str | None,
+    encoding: str | None,
+    column_map: dict[str, str] | None,
+    delimiter: str,
+    timezone: str,
+    engine: Engine,
+    progress: Progress | None,
+) -> ParseResult:
+    dtype = schemas.get(data_type) if data_type is not None else None
+    delim = csvplan.check_delimiter(delimiter)
+    check_timezone(timezone)
+    core = _core(engine)
+    enc, chunks = csvdecode.utf8_source(payload, encoding)
+    fields, header_line, rest, next_line = _read_header(core, chunks, delim)
+    header = csvplan.decode_header(fields, header_line, enc.name)
+    if dtype is None:
+        plan = csvplan.raw_plan(header, delim)
+    else:
+        plan = csvplan.typed_plan(header, dtype, delim, column_map, header_line)
+    parser = core.Parser(plan, next_line)
+    seen = len(rest)
+    parser.feed(rest, False)
+    for chunk in chunks:
+        parser.feed(chunk, False)
+        seen += len(chunk)
+        if progress is not None:
+            progress(seen, parser.rows)
+    parser.feed(b"", True)
+    out = parser.finish()
+    if progress is not None:
+        progress(seen, parser.rows)
+    table = csvplan.assemble(plan, out, dtype, timezone)
+    rejects = [_reject(plan, raw, enc.name) for raw in out.rejects]
+    keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
+    return ParseResult(table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys)
+
+
+def check_timezone(timezone: str) -> str:
+    """A connection setting is wrong or right whatever the file holds: check it up front
+    (the parser itself only looks the zone up when a date without an offset needs it)."""
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(
+            f"unknown time zone {timezone!r}; use an IANA name such as UTC or America/New_York"
+        ) from None
+    return timezone
+
+
+def _read_header(
+    core: ModuleType, chunks: Iterator[bytes | memoryview], delim: int
+) -> tuple[list[bytes], int, memoryview, int]:
+    """Accumulate chunks until the first record is complete; return it, its line, the rest
+    of the buffer and the line the body starts on."""
+    buf: bytes | memoryview = b""
+    final = False
+    while True:
+        try:
+            nxt = next(chunks)
+            buf = nxt if not buf else bytes(buf) + bytes(nxt)  # no copy in the usual case
+        except StopIteration:
+            final = True
+        status, fields, line, end, next_line = core.read_header(buf, delim, final)
+        if status == _refcore.HEADER_OK:
+            return fields, line, memoryview(buf)[end:], next_line
+        if status == _refcore.HEADER_EMPTY:
+            raise ParseError("the file is empty: there is no header line")
+        if status == _refcore.HEADER_UNTERMINATED:
+            raise ParseError(f"line {line}: the header has a quoted name that is never closed")
+        if status == _refcore.HEADER_JUNK:
+            raise ParseError(
+                f"line {line}: the header has text after a closing quote; "
+                'quotes inside a quoted name must be doubled ("")'
+            )
+        if len(buf) > MAX_HEADER_BYTES:
+            raise ParseError(
+                f"no complete header line in the first {MAX_HEADER_BYTES:,} bytes; "
+                "is this a CSV file with the right delimiter?"
+            )
+
+
+def _reject(plan: csvplan.Plan, raw: tuple[int, int, int, bytes, int], encoding: str) -> Reject:
+    line, index, code, value, extra = raw
+    slot_index = plan.field_slot[index] if 0 <= index < plan.ncols else -1
+    slot = plan.slots[slot_index] if slot_index >= 0 else None
+    text = value.decode("utf-8", "replace")
+    reason = csvplan.reason(code, slot, plan, extra, encoding)
+    if code == csvplan.Code.BAD_COUNTRY:
+        reason += csvplan.country_hint(text)
+    return Reject(line, plan.column_of(index), csvplan.cut(text), reason)

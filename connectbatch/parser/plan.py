@@ -1,0 +1,346 @@
+"""What both parser cores share: the header-to-schema plan, reject codes and their wording,
+and turning a core's columns into the final typed table.
+
+The Cython core (`_csvcore.pyx`) and the pure-Python reference core (`_refcore.py`) do the
+same job — tokenize records and type each field — and must agree byte for byte. Everything
+that is not that job lives here once, so the parity tests compare exactly the part that is
+implemented twice.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectbatch.errors import ConfigurationError, ParseError
+from connectbatch.schemas import DataType, Kind, codes
+
+MAX_VALUE_CHARS = 120
+
+
+class Code(IntEnum):
+    """Why a record was rejected. The cores return these numbers; `reason()` words them."""
+
+    FIELD_COUNT = 1
+    INVALID_TEXT = 2
+    NUL_BYTE = 3
+    REQUIRED_EMPTY = 4
+    NOT_INTEGER = 5
+    INT_RANGE = 6
+    NEGATIVE = 7
+    NOT_WHOLE = 8
+    BAD_TIMESTAMP = 9
+    INVALID_DATE = 10
+    BAD_DECIMAL = 11
+    DECIMAL_SCALE = 12
+    DECIMAL_RANGE = 13
+    BAD_ENUM = 14
+    BAD_COUNTRY = 15
+    BAD_CURRENCY = 16
+    UNTERMINATED_QUOTE = 17
+    JUNK_AFTER_QUOTE = 18
+
+
+class CoreKind(IntEnum):
+    """Converter selector passed to the cores (one per schema Kind, plus raw text)."""
+
+    STRING = 0
+    INTEGER = 1
+    SECONDS = 2
+    DECIMAL = 3
+    TIMESTAMP = 4
+    ENUM = 5
+    COUNTRY = 6
+    CURRENCY = 7
+    RAW = 8  # data_type=None: text as-is, empty cells stay ""
+
+
+_CORE_KIND = {
+    Kind.STRING: CoreKind.STRING,
+    Kind.INTEGER: CoreKind.INTEGER,
+    Kind.SECONDS: CoreKind.SECONDS,
+    Kind.DECIMAL: CoreKind.DECIMAL,
+    Kind.TIMESTAMP: CoreKind.TIMESTAMP,
+    Kind.ENUM: CoreKind.ENUM,
+    Kind.COUNTRY: CoreKind.COUNTRY,
+    Kind.CURRENCY: CoreKind.CURRENCY,
+}
+
+COUNTRY_CODES: frozenset[bytes] = frozenset(c.encode() for c in codes.COUNTRIES)
+CURRENCY_CODES: frozenset[bytes] = frozenset(c.encode() for c in codes.CURRENCIES)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One output column: what the core must do with the field that feeds it."""
+
+    name: str
+    kind: CoreKind
+    required: bool
+    default: bytes | None  # canonical value for an empty cell (coded kinds only)
+    allowed: tuple[bytes, ...] = ()  # canonical spellings for ENUM
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one file's header maps onto output slots. Built once per file, read by a core."""
+
+    delimiter: int
+    header: tuple[str, ...]  # the file's own column names, in file order
+    field_slot: tuple[int, ...]  # per file column: index into `slots`, or -1 to ignore
+    slots: tuple[Slot, ...]  # output columns fed by the file, in slot order
+    unknown_columns: tuple[str, ...] = ()
+    absent: tuple[str, ...] = field(default=())  # schema columns missing from the file
+    # Slot of the data type's key column (CallSessionId, ...), or -1: its value is kept for
+    # rejected records too, so the sender's results file can name them.
+    key_slot: int = -1
+
+    @property
+    def ncols(self) -> int:
+        return len(self.header)
+
+    def column_of(self, field_index: int) -> str | None:
+        """The name a reject shows for a file column: the schema name if mapped."""
+        if 0 <= field_index < len(self.field_slot):
+            slot = self.field_slot[field_index]
+            return self.slots[slot].name if slot >= 0 else self.header[field_index]
+        return None
+
+
+def check_delimiter(delimiter: str) -> int:
+    if len(delimiter) != 1 or delimiter in '"\r\n' or ord(delimiter) > 127:
+        raise ConfigurationError(
+            f"delimiter must be one ASCII character other than a quote or newline, not {delimiter!r}"
+        )
+    return ord(delimiter)
+
+
+def decode_header(fields: list[bytes], line: int, encoding: str = "utf-8") -> list[str]:
+    names = []
+    for i, raw in enumerate(fields, 1):
+        if b"\x00" in raw:
+            raise ParseError(f"line {line}: header column {i} contains a NUL byte; is this a CSV file?")
+        try:
+            names.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            hint = (
+                "; if the file is latin-1 or cp1252, set the connection's encoding"
+                if encoding == "utf-8"
+                else ""
+            )
+            raise ParseError(f"line {line}: header column {i} is not valid {encoding} text{hint}") from None
+    return names
+
+
+def raw_plan(header: list[str], delimiter: int) -> Plan:
+    """data_type=None: every column kept as text under the header's own name."""
+    slots = tuple(Slot(name, CoreKind.RAW, False, None) for name in header)
+    return Plan(delimiter, tuple(header), tuple(range(len(header))), slots)
+
+
+def typed_plan(
+    header: list[str],
+    data_type: DataType,
+    delimiter: int,
+    column_map: dict[str, str] | None,
+    line: int,
+) -> Plan:
+    """Map the file's header onto the data type's columns.
+
+    Names match after trimming spaces, case-insensitively; `column_map` (partner name ->
+    schema name) is applied first. Missing required columns and duplicates make the whole
+    file unusable, so they raise ParseError naming every culprit at once.
+    """
+    by_lower = {c.name.lower(): c for c in data_type.columns}
+    renames = _normalise_column_map(column_map, data_type)
+    slot_of: dict[str, int] = {}
+    slots: list[Slot] = []
+    field_slot: list[int] = []
+    first_seen: dict[str, int] = {}
+    unknown: list[str] = []
+    duplicates: list[str] = []
+    for position, raw_name in enumerate(header, 1):
+        key = raw_name.strip().lower()
+        target = by_lower.get(renames.get(key, key))
+        if target is None:
+            if raw_name.strip():
+                unknown.append(raw_name)
+            field_slot.append(-1)
+            continue
+        if target.name in first_seen:
+            duplicates.append(f"{target.name} (columns {first_seen[target.name]} and {position})")
+            field_slot.append(-1)
+            continue
+        first_seen[target.name] = position
+        slot_of[target.name] = len(slots)
+        field_slot.append(len(slots))
+        slots.append(
+            Slot(
+                target.name,
+                _CORE_KIND[target.kind],
+                target.required,
+                target.default.encode() if target.default is not None else None,
+                tuple(v.encode() for v in target.allowed),
+            )
+        )
+    if duplicates:
+        raise ParseError(f"line {line}: the header names a column twice: {'; '.join(duplicates)}")
+    missing = [name for name in data_type.required_columns if name not in slot_of]
+    if missing:
+        raise ParseError(_missing_message(missing, unknown, data_type, line))
+    absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
+    key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
+    return Plan(
+        delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot
+    )
+
+
+def _normalise_column_map(column_map: dict[str, str] | None, data_type: DataType) -> dict[str, str]:
+    if not column_map:
+        return {}
+    known = {c.name.lower() for c in data_type.columns}
+    out: dict[str, str] = {}
+    for partner, ours in column_map.items():
+        if ours.strip().lower() not in known:
+            raise ConfigurationError(
+                f"column map sends {partner!r} to {ours!r}, which is not a column of {data_type.label}"
+            )
+        out[partner.strip().lower()] = ours.strip().lower()
+    return out
+
+
+def _missing_message(missing: list[str], unknown: list[str], data_type: DataType, line: int) -> str:
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name.lower(), [u.strip().lower() for u in unknown], 1, 0.75)
+        if close:
+            original = next(u for u in unknown if u.strip().lower() == close[0])
+            hints.append(f"{name} (the file has {original.strip()!r}; map it or rename it)")
+        else:
+            hints.append(name)
+    return (
+        f"line {line}: the header lacks required {data_type.label.lower()} column"
+        f"{'s' if len(missing) > 1 else ''}: {', '.join(hints)}"
+    )
+
+
+def cut(value: str) -> str:
+    return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + "…"
+
+
+def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) -> str:
+    """The sentence a person reads for one reject."""
+    kind = slot.kind if slot is not None else None
+    match Code(code):
+        case Code.FIELD_COUNT:
+            return f"expected {plan.ncols} fields, saw {extra}"
+        case Code.INVALID_TEXT:
+            hint = (
+                ""
+                if encoding != "utf-8"
+                else "; if the file is latin-1 or cp1252, set the connection's encoding"
+            )
+            return f"contains bytes that are not valid {encoding} text{hint}"
+        case Code.NUL_BYTE:
+            return "contains a NUL byte (binary data is not allowed)"
+        case Code.REQUIRED_EMPTY:
+            return "is required and must not be empty"
+        case Code.NOT_INTEGER if kind is CoreKind.SECONDS:
+            return "expected a whole number of seconds such as 63 or 63.0"
+        case Code.NOT_INTEGER:
+            return "expected a whole number (ASCII digits 0-9, no separators)"
+        case Code.INT_RANGE:
+            return "number is too large (at most 9223372036854775807)"
+        case Code.NEGATIVE:
+            return "must not be negative"
+        case Code.NOT_WHOLE:
+            return "expected whole seconds such as 63 or 63.0, not a fraction"
+        case Code.BAD_TIMESTAMP:
+            return (
+                "expected an ISO 8601 date-time such as 2026-03-01T14:05:09Z, "
+                "2026-03-01 14:05:09+02:00 or 2026-03-01"
+            )
+        case Code.INVALID_DATE:
+            return (
+                "not a real date or time "
+                "(month 1-12, day within the month, hour 0-23, minute and second 0-59)"
+            )
+        case Code.BAD_DECIMAL:
+            return "expected an amount such as 12.50, 1,234.50 or $12.50"
+        case Code.DECIMAL_SCALE:
+            return "amount has more than 2 decimal places"
+        case Code.DECIMAL_RANGE:
+            return "amount is too large (at most 16 digits before the decimal point)"
+        case Code.BAD_ENUM:
+            allowed = ", ".join(v.decode() for v in slot.allowed) if slot else ""
+            return f"expected one of {allowed}"
+        case Code.BAD_COUNTRY:
+            return "expected a two-letter ISO 3166-1 alpha-2 country code such as US"
+        case Code.BAD_CURRENCY:
+            return "expected a three-letter ISO 4217 currency code such as USD"
+        case Code.UNTERMINATED_QUOTE:
+            return "a quoted field starts in this record but is never closed (missing closing quote)"
+        case Code.JUNK_AFTER_QUOTE:
+            return 'unexpected text after a closing quote; a quote inside a quoted field must be doubled ("")'
+    raise AssertionError(code)  # pragma: no cover
+
+
+def country_hint(value: str) -> str:
+    hint = codes.COUNTRY_HINTS.get(value.strip().upper()) if value.isascii() else None
+    return f" (use {hint})" if hint else ""
+
+
+@dataclass
+class CoreOutput:
+    """What a core hands back: one Arrow array per slot, in slot order, plus the physical
+    line each kept row started on, and raw rejects (line, field index or -1, code, bytes,
+    extra). Timestamps are UTC microseconds; `naive[slot]` marks values that had no offset.
+    """
+
+    arrays: list[pa.Array]
+    lines: pa.Array
+    rejects: list[tuple[int, int, int, bytes, int]]
+    naive: dict[int, pa.Array] = field(default_factory=dict)
+    # line -> key value of a record rejected for its field values (its key was fine)
+    reject_keys: dict[int, bytes] = field(default_factory=dict)
+
+
+def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: str) -> pa.Table:
+    """Build the final table: schema order, absent columns filled with their default or
+    null, values without an offset moved from the connection's time zone to UTC."""
+    if data_type is None:
+        names = list(plan.header)
+        return pa.Table.from_arrays(out.arrays, names=names) if names else pa.table({})
+    n = len(out.lines)
+    by_name = {slot.name: i for i, slot in enumerate(plan.slots)}
+    arrays = []
+    for col in data_type.columns:
+        i = by_name.get(col.name)
+        if i is None:
+            if col.default is not None:
+                arrays.append(pa.repeat(pa.scalar(col.default, col.arrow_type), n))
+            else:
+                arrays.append(pa.nulls(n, col.arrow_type))
+            continue
+        arr = out.arrays[i]
+        if i in out.naive and timezone.upper() != "UTC":
+            arr = _localise(arr, out.naive[i], timezone)
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=data_type.arrow_schema())
+
+
+def _localise(arr: pa.Array, naive: pa.Array, timezone: str) -> pa.Array:
+    """Values written without an offset are wall-clock times in `timezone`: reinterpret
+    them (ambiguous and skipped DST times resolve to the earliest instant)."""
+    if not pc.any(naive).as_py():
+        return arr
+    wall = arr.cast(pa.timestamp("us"))
+    try:
+        local = pc.assume_timezone(wall, timezone, ambiguous="earliest", nonexistent="earliest")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ConfigurationError(f"unknown time zone {timezone!r}") from exc
+    return pc.if_else(naive, local.cast(arr.type), arr)

@@ -1,0 +1,339 @@
+"""The pure-Python reference core: the executable specification of the parser.
+
+Written for clarity, not speed. The Cython core (`_csvcore.pyx`) must produce identical
+tables and rejects on every input; the parity tests (corpora + hypothesis) hold it to that.
+Same interface as the Cython core: `read_header()` and a `Parser` fed with UTF-8 chunks.
+This one simply waits for the last chunk and reads everything at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pyarrow as pa
+
+from connectbatch.parser.plan import (
+    COUNTRY_CODES,
+    CURRENCY_CODES,
+    Code,
+    CoreKind,
+    CoreOutput,
+    Plan,
+    Slot,
+)
+
+HEADER_OK, HEADER_INCOMPLETE, HEADER_EMPTY, HEADER_UNTERMINATED, HEADER_JUNK = range(5)
+_INT64_MAX = 2**63 - 1
+_LF, _CR, _QUOTE = 0x0A, 0x0D, 0x22
+
+# (line the record starts on, unescaped field values, first structural error as
+#  (code, field index) or None, the record's bytes without its terminator)
+Record = tuple[int, list[bytes], tuple[Code, int] | None, bytes]
+
+
+def _quoted(data: bytes, pos: int, line: int) -> tuple[bytes, int, int, bool]:
+    """Read a quoted field's content from just after its opening quote.
+    Returns (value, position after the closing quote, line, closed?)."""
+    n = len(data)
+    value = bytearray()
+    while pos < n:
+        c = data[pos]
+        if c == _QUOTE:
+            if pos + 1 < n and data[pos + 1] == _QUOTE:
+                value.append(_QUOTE)
+                pos += 2
+                continue
+            return bytes(value), pos + 1, line, True
+        if c == _LF or (c == _CR and not (pos + 1 < n and data[pos + 1] == _LF)):
+            line += 1
+        value.append(c)
+        pos += 1
+    return bytes(value), pos, line, False
+
+
+def _records(data: bytes, delim: int, line: int) -> Iterator[tuple[Record, int, int]]:
+    """Yield (record, offset after it, line after it). Blank lines are skipped; LF, CRLF
+    and CR each end one physical line, inside quotes too."""
+    n = len(data)
+    stops = (delim, _CR, _LF)
+    pos = 0
+    while pos < n:
+        start, start_line = pos, line
+        c = data[pos]
+        if c in (_LF, _CR):
+            pos += 2 if c == _CR and data[pos + 1 : pos + 2] == b"\n" else 1
+            line += 1
+            continue
+        fields: list[bytes] = []
+        error: tuple[Code, int] | None = None
+        while True:
+            fstart = pos
+            if pos < n and data[pos] == _QUOTE:
+                value, pos, line, closed = _quoted(data, pos + 1, line)
+                if not closed:
+                    error = error or (Code.UNTERMINATED_QUOTE, len(fields))
+                elif pos < n and data[pos] not in stops:
+                    while pos < n and data[pos] not in stops:
+                        pos += 1
+                    error = error or (Code.JUNK_AFTER_QUOTE, len(fields))
+                    value = data[fstart:pos]
+            else:
+                while pos < n and data[pos] not in stops:
+                    pos += 1
+                value = data[fstart:pos]
+            fields.append(value)
+            if pos < n and data[pos] == delim:
+                pos += 1
+                continue
+            break
+        end = pos
+        if pos < n:
+            pos += 2 if data[pos] == _CR and data[pos + 1 : pos + 2] == b"\n" else 1
+            line += 1
+        yield (start_line, fields, error, data[start:end]), pos, line
+
+
+def read_header(
+    data: bytes | memoryview, delimiter: int, final: bool
+) -> tuple[int, list[bytes], int, int, int]:
+    """(status, fields, header line, end offset, next line).
+
+    Before the last chunk, a record counts as complete only when bytes follow its
+    terminator: then no later byte can change how it was read."""
+    data = bytes(data)
+    for (line, fields, error, _raw), end, next_line in _records(data, delimiter, 1):
+        if not final and end >= len(data):
+            break
+        if error is not None:
+            status = HEADER_UNTERMINATED if error[0] is Code.UNTERMINATED_QUOTE else HEADER_JUNK
+            return status, [], line, 0, 0
+        return HEADER_OK, fields, line, end, next_line
+    return (HEADER_EMPTY if final else HEADER_INCOMPLETE), [], 0, 0, 0
+
+
+# ---------------------------------------------------------------- typed conversion
+
+_WS = b" \t"
+_INT_RE = re.compile(rb"[+-]?[0-9]+")
+_SECONDS_RE = re.compile(rb"([+-]?)([0-9]+)(?:\.([0-9]*))?")
+_DECIMAL_RE = re.compile(rb"([+-]?)(\$?)([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.([0-9]*))?")
+_TS_RE = re.compile(
+    rb"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    rb"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
+    rb"(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
+)
+_MIN_MICROS = -62135596800000000  # 0001-01-01T00:00:00Z
+_MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class _Reject(Exception):
+    def __init__(self, code: Code) -> None:
+        self.code = code
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 (proleptic Gregorian), H. Hinnant's algorithm."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _timestamp(t: bytes) -> tuple[int, bool]:
+    m = _TS_RE.fullmatch(t)
+    if not m:
+        raise _Reject(Code.BAD_TIMESTAMP)
+    year, month, day = int(m[1]), int(m[2]), int(m[3])
+    hour = int(m[4] or 0)
+    minute = int(m[5] or 0)
+    second = int(m[6] or 0)
+    frac = int((m[7] or b"").ljust(6, b"0")[:6] or 0)
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    dim = 29 if month == 2 and leap else _DAYS_IN_MONTH[month - 1] if 1 <= month <= 12 else 0
+    offset = 0
+    tz = m[8]
+    if tz and tz not in (b"Z", b"z"):
+        oh = int(tz[1:3])
+        om = int(tz[-2:]) if len(tz) > 3 else 0
+        if oh > 23 or om > 59:
+            raise _Reject(Code.INVALID_DATE)
+        offset = (oh * 3600 + om * 60) * (-1 if tz[0:1] == b"-" else 1)
+    if year < 1 or not 1 <= day <= dim or hour > 23 or minute > 59 or second > 59:
+        raise _Reject(Code.INVALID_DATE)
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    micros = (seconds - offset) * 1_000_000 + frac
+    if not _MIN_MICROS <= micros <= _MAX_MICROS:  # the offset pushed it past year 1 or 9999
+        raise _Reject(Code.INVALID_DATE)
+    return micros, tz is None
+
+
+def _integer(t: bytes) -> int:
+    if not _INT_RE.fullmatch(t):
+        raise _Reject(Code.NOT_INTEGER)
+    value = int(t)
+    if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
+        raise _Reject(Code.INT_RANGE)
+    return value
+
+
+def _seconds(t: bytes) -> int:
+    m = _SECONDS_RE.fullmatch(t)
+    if not m:
+        raise _Reject(Code.NOT_INTEGER)
+    value = int(m[2])
+    if value > _INT64_MAX:
+        raise _Reject(Code.INT_RANGE)
+    if m[1] == b"-" and value > 0:
+        raise _Reject(Code.NEGATIVE)
+    if (m[3] or b"").strip(b"0"):
+        raise _Reject(Code.NOT_WHOLE)
+    return value
+
+
+def _decimal(t: bytes) -> Decimal:
+    m = _DECIMAL_RE.fullmatch(t)
+    if not m or (m[1] and m[3]) or not (m[4] or m[5]):
+        raise _Reject(Code.BAD_DECIMAL)
+    whole = int(m[4].replace(b",", b"") or 0)
+    if whole >= 10**16:
+        raise _Reject(Code.DECIMAL_RANGE)
+    frac = m[5] or b""
+    if frac[2:].strip(b"0"):
+        raise _Reject(Code.DECIMAL_SCALE)
+    cents = whole * 100 + int(frac[:2].ljust(2, b"0"))
+    if b"-" in (m[1], m[3]):
+        cents = -cents
+    return Decimal(cents).scaleb(-2)
+
+
+def _coded(t: bytes, slot: Slot) -> bytes:
+    upper = t.upper()  # bytes.upper() touches ASCII letters only: "uſ" never becomes "US"
+    if slot.kind is CoreKind.ENUM:
+        for canonical in slot.allowed:
+            if canonical.upper() == upper:
+                return canonical
+        raise _Reject(Code.BAD_ENUM)
+    if slot.kind is CoreKind.COUNTRY:
+        if len(upper) == 2 and upper in COUNTRY_CODES:
+            return upper
+        raise _Reject(Code.BAD_COUNTRY)
+    if len(upper) == 3 and upper in CURRENCY_CODES:
+        return upper
+    raise _Reject(Code.BAD_CURRENCY)
+
+
+def _is_text(v: bytes) -> bool:
+    try:
+        v.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def convert(v: bytes, slot: Slot) -> object:
+    """One field to its Python value (None for null); raises _Reject with the code."""
+    if b"\x00" in v:
+        raise _Reject(Code.NUL_BYTE)
+    if not v.isascii() and not _is_text(v):
+        raise _Reject(Code.INVALID_TEXT)
+    kind = slot.kind
+    if kind is CoreKind.RAW:
+        return v.decode()
+    if kind is CoreKind.STRING:
+        if slot.required and not v.strip(_WS):
+            raise _Reject(Code.REQUIRED_EMPTY)
+        return v.decode() if v else None
+    t = v.strip(_WS)
+    if not t:
+        if slot.default is not None:
+            return slot.default.decode()
+        if slot.required:
+            raise _Reject(Code.REQUIRED_EMPTY)
+        return None
+    if kind is CoreKind.INTEGER:
+        return _integer(t)
+    if kind is CoreKind.SECONDS:
+        return _seconds(t)
+    if kind is CoreKind.DECIMAL:
+        return _decimal(t)
+    if kind is CoreKind.TIMESTAMP:
+        return _timestamp(t)
+    return _coded(t, slot).decode()
+
+
+_ARROW = {
+    CoreKind.STRING: pa.string(),
+    CoreKind.RAW: pa.string(),
+    CoreKind.INTEGER: pa.int64(),
+    CoreKind.SECONDS: pa.int64(),
+    CoreKind.DECIMAL: pa.decimal128(18, 2),
+    CoreKind.TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    CoreKind.ENUM: pa.string(),
+    CoreKind.COUNTRY: pa.string(),
+    CoreKind.CURRENCY: pa.string(),
+}
+
+
+class Parser:
+    """Reference core: collects the chunks, then tokenizes and converts at the end."""
+
+    def __init__(self, plan: Plan, first_line: int) -> None:
+        self.plan = plan
+        self.first_line = first_line
+        self._chunks: list[bytes] = []
+        self.rows = 0
+        self.bytes_consumed = 0
+
+    def feed(self, data: bytes | memoryview, final: bool) -> None:
+        self._chunks.append(bytes(data))
+        self.bytes_consumed += len(data)
+
+    def finish(self) -> CoreOutput:
+        plan = self.plan
+        columns: list[list[object]] = [[] for _ in plan.slots]
+        lines: list[int] = []
+        rejects: list[tuple[int, int, int, bytes, int]] = []
+        reject_keys: dict[int, bytes] = {}
+        data = b"".join(self._chunks)
+        for (line, fields, error, raw), _end, _next in _records(data, plan.delimiter, self.first_line):
+            if error is not None:
+                code, index = error
+                rejects.append((line, index, int(code), fields[index], 0))
+                continue
+            if len(fields) != plan.ncols:
+                rejects.append((line, -1, int(Code.FIELD_COUNT), raw, len(fields)))
+                continue
+            row: list[tuple[int, object]] = []
+            bad = False
+            for index, value in enumerate(fields):
+                slot_index = plan.field_slot[index]
+                if slot_index < 0:
+                    continue
+                try:
+                    row.append((slot_index, convert(value, plan.slots[slot_index])))
+                except _Reject as rej:
+                    rejects.append((line, index, int(rej.code), value, 0))
+                    bad = True
+            if bad:
+                key = dict(row).get(plan.key_slot)
+                if isinstance(key, str):
+                    reject_keys[line] = key.encode()
+                continue
+            for slot_index, converted in row:
+                columns[slot_index].append(converted)
+            lines.append(line)
+        self.rows = len(lines)
+        arrays: list[pa.Array] = []
+        naive: dict[int, pa.Array] = {}
+        for i, slot in enumerate(plan.slots):
+            values = columns[i]
+            if slot.kind is CoreKind.TIMESTAMP:
+                naive[i] = pa.array([v is not None and v[1] for v in values], pa.bool_())  # type: ignore[index]
+                values = [None if v is None else v[0] for v in values]  # type: ignore[index]
+            arrays.append(pa.array(values, _ARROW[slot.kind]))
+        return CoreOutput(arrays, pa.array(lines, pa.int64()), rejects, naive, reject_keys)

@@ -1,0 +1,99 @@
+"""Returned results by e-mail: after an inbound run, its summary and results files go to the
+credential's return address (or the connection's), as the seeds' "return email" promises.
+
+Configured with CONNECTBATCH_SMTP_HOST (unset = no e-mail), _PORT (25), _USER, _PASSWORD,
+_STARTTLS (true/false) and _FROM. A failure to send is logged and never fails the run: the
+results are in the outbound folder either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+from connectbatch.models import Connection, Run
+
+log = logging.getLogger("connectbatch.pipeline.mailer")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    sender: str = "connectbatch@localhost"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings | None:
+        host = os.environ.get("CONNECTBATCH_SMTP_HOST")
+        if not host:
+            return None
+        return cls(
+            host=host,
+            port=int(os.environ.get("CONNECTBATCH_SMTP_PORT") or 25),
+            username=os.environ.get("CONNECTBATCH_SMTP_USER") or None,
+            password=os.environ.get("CONNECTBATCH_SMTP_PASSWORD") or None,
+            starttls=(os.environ.get("CONNECTBATCH_SMTP_STARTTLS", "").lower() in ("1", "true", "yes")),
+            sender=os.environ.get("CONNECTBATCH_SMTP_FROM") or "connectbatch@localhost",
+        )
+
+
+def compose(
+    smtp: SmtpSettings, to: str, connection: Connection, run: Run, attachments: list[Path]
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = to
+    message["Subject"] = f"[ConnectBatch] {connection.name}: run {run.id} {run.status.value}"
+    lines = [
+        f"Connection: {connection.name}",
+        f"Run: {run.id} ({run.trigger}), {run.status.value}",
+        f"Files: {run.files_seen} seen, {run.files_loaded} loaded, {run.files_skipped} skipped",
+        f"Rows: {run.rows_accepted} accepted, {run.rows_rejected} rejected, {run.rows_duplicate} duplicate",
+        f"Actions created: {run.actions_created}",
+    ]
+    if run.reason:
+        lines.append(f"Reason: {run.reason}")
+    lines.append("")
+    lines.append("The attached results file lists every input line with its status and reason.")
+    message.set_content("\n".join(lines))
+    for path in attachments:
+        subtype = "json" if path.suffix == ".json" else "csv"
+        maintype = "application" if subtype == "json" else "text"
+        message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+    return message
+
+
+def send(smtp: SmtpSettings, message: EmailMessage) -> None:
+    with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+        if smtp.starttls:
+            client.starttls()
+        if smtp.username:
+            client.login(smtp.username, smtp.password or "")
+        client.send_message(message)
+
+
+def results_of_run(outbound: Path, connection_id: int, run_id: int) -> list[Path]:
+    folder = outbound / str(connection_id)
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.glob(f"run{run_id}-file*") if p.is_file())
+
+
+def notify(smtp: SmtpSettings, to: str | None, connection: Connection, run: Run, outbound: Path) -> bool:
+    """Send the run's results; True when a message went out."""
+    if not to:
+        return False
+    try:
+        send(smtp, compose(smtp, to, connection, run, results_of_run(outbound, connection.id, run.id)))
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("could not e-mail results of run %s to %s: %s", run.id, to, exc)
+        return False
+    return True

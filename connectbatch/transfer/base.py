@@ -1,0 +1,112 @@
+"""What every pull transport provides, and the registry that maps a method to one.
+
+A transport lists the files in a folder that match a connection's wildcard, fetches one to
+a local path, and tidies up after a successful run (leave, archive or delete). It knows
+nothing of parsing or the store: `ingest` decides what to take from the list, and the
+ledger remembers what was taken.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+from connectbatch.errors import TransportError
+
+# Names that mean "still being written": never taken, whatever the pattern says.
+IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload", ".partial")
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file as the remote side lists it. `ref` is whatever the transport needs to fetch
+    it again (a path, or a message UID and attachment index for e-mail)."""
+
+    name: str
+    path: str
+    size: int | None
+    mtime: dt.datetime | None
+    ref: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to log in: host, port, user, secret, plus method-specific options."""
+
+    host: str
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+    private_key: str | None = None  # PEM/OpenSSH text
+    key_passphrase: str | None = None
+    host_key: str | None = None  # pinned "<type> <base64>" for SFTP; None = first use
+    options: dict[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+
+
+class Transport(abc.ABC):
+    """What every pull transport does; `with open_transport(...) as t:` closes it."""
+
+    @abc.abstractmethod
+    def list_files(self, folder: str, pattern: str) -> list[RemoteFile]: ...
+
+    @abc.abstractmethod
+    def fetch(self, remote: RemoteFile, target: Path) -> None: ...
+
+    @abc.abstractmethod
+    def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def matches(name: str, pattern: str) -> bool:
+    """The seed's wildcard: `*` any sequence, `?` one character; nothing else is special,
+    and the match is case-sensitive (partners' file names are). In-flight names never match."""
+    if name.lower().endswith(IN_FLIGHT_SUFFIXES):
+        return False
+    escaped = pattern.replace("[", "[[]")
+    return fnmatch.fnmatchcase(name, escaped)
+
+
+def old_enough(remote: RemoteFile, min_age_seconds: int, now: dt.datetime) -> bool:
+    if min_age_seconds <= 0 or remote.mtime is None:
+        return True
+    return (now - remote.mtime).total_seconds() >= min_age_seconds
+
+
+TransportFactory = Callable[[Endpoint], Transport]
+Opener = Callable[[str, Endpoint], Transport]  # (method, endpoint) -> transport
+_REGISTRY: dict[str, TransportFactory] = {}
+
+
+def register(method: str) -> Callable[[TransportFactory], TransportFactory]:
+    def wrap(factory: TransportFactory) -> TransportFactory:
+        _REGISTRY[method] = factory
+        return factory
+
+    return wrap
+
+
+def open_transport(method: str, endpoint: Endpoint) -> Transport:
+    if method not in _REGISTRY:
+        # Importing the module registers it; keeps start-up free of paramiko/imap imports.
+        import importlib
+
+        try:
+            importlib.import_module(f"connectbatch.transfer.pull.{'imap' if method == 'email' else method}")
+        except ImportError as exc:
+            raise TransportError(f"no transport for method {method!r}") from exc
+    return _REGISTRY[method](endpoint)

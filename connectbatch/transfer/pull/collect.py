@@ -1,0 +1,193 @@
+"""Collect: one pull run for a connection — list, choose, fetch, ingest, tidy up.
+
+What a run takes from the remote listing, and why it skips the rest, is recorded in the
+ledger (state `skipped` with the reason), so a person can see every file a run saw:
+- names matching the wildcard but still being written (`.part`, `.tmp`, ...) never match;
+- files younger than the connection's minimum age wait for the next run;
+- a file already loaded with the same remote path, size and time is not fetched again
+  (the sha256 check in ingest would catch it too, but only after a download).
+The remote file is archived or deleted only after its ingest succeeded (loaded, or a
+duplicate of something already loaded). A transport error fails the run and marks the
+credential Error with the message, as the Improvado settings screen shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from connectbatch.errors import TransportError
+from connectbatch.models import Connection, Method, Run
+from connectbatch.pipeline import ingest
+from connectbatch.secrets import SecretBox
+from connectbatch.store import Database
+from connectbatch.store import credentials as credential_store
+from connectbatch.store import runs as run_store
+from connectbatch.transfer import base
+
+log = logging.getLogger("connectbatch.transfer.pull.collect")
+
+DONE_STATES = ("loaded", "duplicate")
+
+
+def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[base.Endpoint, int | None]:
+    """The login details of the connection's main credential (decrypted) and its id."""
+    with db.connect() as con:
+        found = credential_store.main_secret(con, connection.id)
+    credential, secret = found if found is not None else (None, None)
+    plain = box.decrypt(secret) if secret else None
+    is_key = plain is not None and "-----BEGIN" in plain
+    options: dict[str, str] = {}
+    if connection.method is Method.EMAIL:
+        options["folder"] = connection.folder or "INBOX"
+    return (
+        base.Endpoint(
+            host=connection.host or "",
+            port=connection.port,
+            username=credential.username if credential else None,
+            password=None if is_key else plain,
+            private_key=plain if is_key else None,
+            host_key=credential.host_key if credential else None,
+            options=options,
+        ),
+        credential.id if credential else None,
+    )
+
+
+def pull(
+    ingestor: ingest.Ingestor,
+    box: SecretBox,
+    connection: Connection,
+    trigger: str = "schedule",
+    open_transport: base.Opener = base.open_transport,
+    *,
+    endpoint: base.Endpoint | None = None,
+    quiet_when_empty: bool = False,
+) -> Run | None:
+    """One pull run. Never raises for remote or file problems: they end up in the run.
+
+    `endpoint` overrides the connection's own login (e-mail push reads our shared inbound
+    mailbox). With `quiet_when_empty` (frequent polling), nothing is recorded when there is
+    nothing to take or the server cannot be reached, so the history shows deliveries only.
+    """
+    db = ingestor.db
+    credential_id: int | None = None
+    if endpoint is None:
+        endpoint, credential_id = endpoint_for(db, box, connection)
+    transport: base.Transport | None = None
+    listing: list[base.RemoteFile] | None = None
+    if quiet_when_empty:
+        try:
+            transport = open_transport(connection.method.value, endpoint)
+            listing = transport.list_files(connection.folder or "", connection.pattern)
+        except TransportError as exc:
+            log.warning("poll failed: %s", exc, extra={"connection_id": connection.id})
+            if transport is not None:
+                transport.close()
+            return None
+        if not listing:
+            transport.close()
+            return None
+    run = ingestor.start_run(connection, trigger)
+    incoming = Path(tempfile.mkdtemp(prefix=f"run{run.id}-", dir=_incoming(ingestor)))
+    try:
+        if transport is None:
+            transport = open_transport(connection.method.value, endpoint)
+            _remember_host_key(db, credential_id, endpoint, transport)
+        if listing is None:
+            listing = transport.list_files(connection.folder or "", connection.pattern)
+        for remote in listing:
+            _take(ingestor, connection, run, transport, remote, incoming)
+        _credential_ok(db, credential_id)
+    except TransportError as exc:
+        log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
+        _credential_error(db, credential_id, str(exc))
+        return ingestor.finish_run(run, failed_reason=str(exc))
+    except BaseException as exc:  # never leave a run In Progress behind a live process
+        log.exception("pull crashed", extra={"run_id": run.id, "connection_id": connection.id})
+        ingestor.finish_run(run, failed_reason=f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if transport is not None:
+            transport.close()
+        shutil.rmtree(incoming, ignore_errors=True)
+    return ingestor.finish_run(run)
+
+
+def _take(
+    ingestor: ingest.Ingestor,
+    connection: Connection,
+    run: Run,
+    transport: base.Transport,
+    remote: base.RemoteFile,
+    incoming: Path,
+) -> None:
+    """Fetch and ingest one listed file, or record why it is not taken now."""
+    db = ingestor.db
+    reason, settled = _skip_reason(db, ingestor, connection, remote)
+    if settled:
+        # Taken by an earlier run: tidy it up now (an e-mail is marked processed).
+        transport.after_success(remote, connection.after_success, connection.archive_folder)
+    if reason is not None:
+        with db.transaction() as con:
+            run_store.record_file(
+                con, connection_id=connection.id, run_id=run.id, name=remote.name,
+                source=connection.method.value, size=remote.size or 0, sha256="",
+                remote_path=remote.path, mtime=remote.mtime, state="skipped", message=reason,
+            )  # fmt: skip
+        return
+    target = incoming / "payload"
+    transport.fetch(remote, target)
+    record = ingestor.ingest_file(
+        run, connection,
+        ingest.Received(remote.name, target, connection.method.value, remote.path, remote.mtime),
+    )  # fmt: skip
+    target.unlink(missing_ok=True)
+    if record.state in DONE_STATES:
+        transport.after_success(remote, connection.after_success, connection.archive_folder)
+
+
+def _incoming(ingestor: ingest.Ingestor) -> Path:
+    folder = ingestor.settings.home / "incoming"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _skip_reason(
+    db: Database, ingestor: ingest.Ingestor, connection: Connection, remote: base.RemoteFile
+) -> tuple[str | None, bool]:
+    """(why the file is not taken now, or None; whether an earlier run settled it)."""
+    if not base.old_enough(remote, connection.min_age_seconds, ingestor.clock()):
+        return f"younger than the minimum age of {connection.min_age_seconds} s; taken by a later run", False
+    with db.connect() as con:
+        earlier = run_store.taken_before(con, connection.id, remote.path, remote.size, remote.mtime)
+    if earlier is None:
+        return None, False
+    if earlier.state == "rejected":
+        # The same bytes would fail the same way: wait for the partner to send a new file.
+        return f"rejected in run {earlier.run_id} ({earlier.message}); send a corrected file", False
+    return f"already taken in run {earlier.run_id} (same path, size and time)", earlier.state in DONE_STATES
+
+
+def _remember_host_key(
+    db: Database, credential_id: int | None, endpoint: base.Endpoint, transport: base.Transport
+) -> None:
+    """First use: pin the key the server showed (trust on first use, as OpenSSH does)."""
+    key = getattr(transport, "host_key", None)
+    if credential_id is not None and endpoint.host_key is None and key:
+        with db.transaction() as con:
+            credential_store.set_host_key(con, credential_id, key)
+
+
+def _credential_ok(db: Database, credential_id: int | None) -> None:
+    if credential_id is not None:
+        with db.transaction() as con:
+            credential_store.set_status(con, credential_id, "Active", None)
+
+
+def _credential_error(db: Database, credential_id: int | None, message: str) -> None:
+    if credential_id is not None:
+        with db.transaction() as con:
+            credential_store.set_status(con, credential_id, "Error", message)

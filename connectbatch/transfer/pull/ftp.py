@@ -1,0 +1,622 @@
+"""Pulls from a partner's FTP or explicit-FTPS server, with the standard library's ftplib.
+
+Partners run every kind of FTP server, so this module assumes little:
+
+* **Passive mode always.** Active mode needs the server to connect back to us, which no
+  firewall or NAT between us and a partner allows. ftplib also ignores the address in the
+  server's PASV reply and reuses the control connection's peer, so a server behind NAT that
+  announces its private address still works.
+* **MLSD when the server has it, LIST otherwise.** MLSD (RFC 3659) gives machine-readable
+  type, size and UTC modification time in one listing. Older or minimal servers (vsftpd,
+  for one) lack it; for them the folder is read with LIST (Unix or DOS style lines, or bare
+  names from NLST when LIST is unreadable) and each *matching* file is asked for its exact
+  SIZE and MDTM. Support is taken from FEAT, and a 500/502 reply to MLSD is believed over
+  FEAT (some servers advertise MLST but refuse MLSD).
+* **Explicit TLS** (`options["tls"] == "explicit"`): AUTH TLS, then PROT P so the file
+  data is encrypted too. The data connection resumes the control connection's TLS session,
+  because vsftpd (by default) and other hardened servers refuse one that does not, and
+  plain ftplib does not. Certificates are checked against the system store unless
+  `options["verify"] == "false"` (self-signed partner servers) or `options["ca_file"]`
+  names the CA to trust.
+
+Every failure leaves as a `TransportError` whose message says which host and port, which
+command failed and what the server answered, so a person reading a failed run knows what to
+fix. The password is never part of a message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ftplib
+import posixpath
+import re
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectbatch.errors import TransportError
+from connectbatch.secrets import redact
+from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+
+DEFAULT_PORT = 21
+# Large reads keep the per-block Python overhead small next to the network time: with the
+# ftplib default (8 KiB) a loopback transfer is bound by callback calls, not by the socket.
+BLOCKSIZE = 1024 * 1024
+# What ftplib can raise: its own reply errors, OSError (socket, ssl, timeouts), EOFError,
+# and ValueError for a path with a newline in it.
+_ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
+_FALSE_WORDS = frozenset({"false", "no", "0", "off"})
+# A kept login idle for longer than this is checked with NOOP before use: servers close idle
+# control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
+IDLE_PROBE_SECONDS = 15.0
+# Compound endings kept together when a timestamp is added to an archived name.
+_COMPOUND_SUFFIXES = (".tar.gz", ".csv.gz", ".txt.gz", ".csv.zip", ".csv.bz2")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One line of a folder listing, before the pattern is applied."""
+
+    name: str
+    kind: str  # "file", "dir", "link" or "unknown"
+    size: int | None
+    mtime: dt.datetime | None
+
+
+class _SessionReusingFTPTLS(ftplib.FTP_TLS):
+    """FTP_TLS whose data connections resume the control connection's TLS session.
+
+    Servers such as vsftpd (`require_ssl_reuse=YES`, its default), FileZilla Server and
+    ProFTPD with `NoSessionReuseRequired` off close a data connection that starts a fresh
+    TLS session ("522 SSL connection failed: session reuse required"), because that is how
+    they know the data connection comes from the client that logged in. Plain ftplib never
+    resumes, so it cannot list or download from them.
+    """
+
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if getattr(self, "_prot_p", False):
+            session = self.sock.session if isinstance(self.sock, ssl.SSLSocket) else None
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
+        return conn, size
+
+
+@register("ftp")
+class FtpTransport(Transport):
+    """One FTP/FTPS login, opened on first use and kept for the run.
+
+    A connection is opened lazily so that constructing a transport never touches the
+    network, and it is dropped after any error that may have left the control connection
+    out of step (timeouts, resets, TLS failures): the next call logs in afresh.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self._endpoint = endpoint
+        self._port = endpoint.port or DEFAULT_PORT
+        tls = (endpoint.options.get("tls") or "").strip().lower()
+        if tls not in ("", "none", "off", "false", "no", "explicit"):
+            raise TransportError(
+                f"FTP {endpoint.host}:{self._port}: TLS mode {tls!r} is not supported "
+                "(use 'explicit' for FTPS, or leave it empty for plain FTP)"
+            )
+        self._tls = tls == "explicit"
+        self._proto = "FTPS" if self._tls else "FTP"
+        self._ftp: ftplib.FTP | None = None
+        # None: not known yet. FEAT decides; a 500/502 reply to MLSD overrides FEAT.
+        self._mlsd: bool | None = None
+        self._mdtm = True
+        self._last_used = 0.0
+
+    # -- the Transport protocol ------------------------------------------------------------
+
+    def list_files(self, folder: str, pattern: str) -> list[RemoteFile]:
+        """The regular files in `folder` whose names match `pattern`, sorted by name.
+
+        Folders, links to folders and in-flight names (`*.part`, `*.tmp`, ...) are left out.
+        Sizes are in bytes and times are timezone-aware UTC (None when the server cannot
+        tell).
+        """
+        folder = self._absolute(folder)
+        ftp = self._connect()
+        try:
+            ftp.cwd(folder)
+        except ftplib.error_perm as exc:
+            raise self._error(
+                f"CWD {folder}",
+                exc,
+                problem=f"folder {folder!r} does not exist or cannot be opened",
+            ) from exc
+        except ftplib.all_errors as exc:
+            raise self._fail(f"CWD {folder}", exc) from exc
+
+        entries: list[_Entry] | None = None
+        listed_by = "MLSD"
+        if self._mlsd is not False:
+            entries = self._list_mlsd(ftp, folder)
+        if entries is None:
+            entries, listed_by = self._list_fallback(ftp, folder, pattern)
+
+        found = [
+            RemoteFile(
+                name=entry.name,
+                path=posixpath.join(folder, entry.name),
+                size=entry.size,
+                mtime=entry.mtime,
+                ref=posixpath.join(folder, entry.name),
+                extra={"listed_by": listed_by},
+            )
+            for entry in entries
+            if entry.kind == "file" and matches(entry.name, pattern)
+        ]
+        return sorted(found, key=lambda remote: remote.name)
+
+    def fetch(self, remote: RemoteFile, target: Path) -> None:
+        """Download `remote` in binary mode into `target` (replaced if present).
+
+        A failed or short transfer removes the partial target, so a half-written file is
+        never mistaken for a fetched one; a size different from the listing's also fails
+        (the partner is probably still writing it).
+        """
+        path = remote.ref or remote.path
+        ftp = self._connect()
+        written = 0
+        try:
+            with target.open("wb") as out:
+
+                def write(block: bytes) -> None:
+                    nonlocal written
+                    out.write(block)
+                    written += len(block)
+
+                with self._step(f"RETR {path}"):
+                    ftp.retrbinary(f"RETR {path}", write, blocksize=BLOCKSIZE)
+            self._last_used = time.monotonic()
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        if remote.size is not None and written != remote.size:
+            target.unlink(missing_ok=True)
+            raise TransportError(
+                f"{self._where()}: RETR {path} returned {written} bytes but the listing said "
+                f"{remote.size} (is the partner still writing it?)"
+            )
+
+    def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None:
+        """Leave, archive (rename into `archive_folder`) or delete the remote file.
+
+        The archive folder may be absolute or relative to the file's folder and is created
+        when missing. An archived file never overwrites an older one of the same name
+        (RNTO silently replaces on most servers): the new one gets a UTC timestamp suffix.
+        """
+        what = (action or "leave").strip().lower()
+        path = remote.ref or remote.path
+        if what == "leave":
+            return
+        if what == "delete":
+            ftp = self._connect()
+            with self._step(f"DELE {path}"):
+                ftp.delete(path)
+            return
+        if what != "archive":
+            raise TransportError(
+                f"{self._where()}: unknown after-success action {action!r} "
+                "(expected leave, archive or delete)"
+            )
+        if not archive_folder:
+            raise TransportError(f"{self._where()}: archiving {path} needs an archive folder")
+        destination_folder = posixpath.normpath(posixpath.join(posixpath.dirname(path), archive_folder))
+        ftp = self._connect()
+        self._ensure_folder(ftp, destination_folder)
+        taken = self._names_in(ftp, destination_folder)
+        name = _archived_name(remote.name, taken, dt.datetime.now(dt.UTC))
+        destination = posixpath.join(destination_folder, name)
+        with self._step(f"RNFR {path} / RNTO {destination}"):
+            ftp.rename(path, destination)
+
+    def close(self) -> None:
+        """QUIT politely; a server that already hung up is not an error at this point."""
+        ftp, self._ftp = self._ftp, None
+        if ftp is None:
+            return
+        try:
+            ftp.quit()
+        except _ERRORS:
+            pass
+        finally:
+            ftp.close()
+
+
+    # -- connection --------------------------------------------------------------------------
+
+    def _connect(self) -> ftplib.FTP:
+        """The logged-in connection, opened (again) when there is none or the kept one no
+        longer answers after being idle."""
+        if self._ftp is not None and time.monotonic() - self._last_used > IDLE_PROBE_SECONDS:
+            try:
+                self._ftp.voidcmd("NOOP")
+            except _ERRORS:
+                self._drop()
+        if self._ftp is not None:
+            self._last_used = time.monotonic()
+            return self._ftp
+        endpoint = self._endpoint
+        timeout = endpoint.timeout
+        ftp: ftplib.FTP
+        if self._tls:
+            ftp = _SessionReusingFTPTLS(context=self._ssl_context(), timeout=timeout)
+        else:
+            ftp = ftplib.FTP(timeout=timeout)
+        user = endpoint.username or "anonymous"
+        try:
+            with self._step("connect"):
+                ftp.connect(endpoint.host, self._port, timeout=timeout)
+            if isinstance(ftp, ftplib.FTP_TLS):
+                with self._step("AUTH TLS (TLS handshake)"):
+                    ftp.auth()
+            with self._step(f"login as {user!r}"):
+                ftp.login(user, endpoint.password or "")
+            if isinstance(ftp, ftplib.FTP_TLS):
+                with self._step("PROT P"):
+                    ftp.prot_p()
+            ftp.set_pasv(True)
+            with self._step("TYPE I"):
+                ftp.voidcmd("TYPE I")
+            self._read_features(ftp)
+        except BaseException:
+            ftp.close()
+            raise
+        self._ftp = ftp
+        self._last_used = time.monotonic()
+        return ftp
+
+    def _drop(self) -> None:
+        """Forget the connection without a QUIT (it is broken or out of step)."""
+        stale, self._ftp = self._ftp, None
+        if stale is not None:
+            with suppress(OSError):
+                stale.close()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        options = self._endpoint.options
+        ca_file = options.get("ca_file") or None
+        verify = (options.get("verify") or "true").strip().lower() not in _FALSE_WORDS
+        try:
+            context = ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TransportError(
+                f"{self._where()}: cannot load the CA file {ca_file!r}: {_detail(exc, 0)}"
+            ) from exc
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _read_features(self, ftp: ftplib.FTP) -> None:
+        """Learn from FEAT whether MLSD and MDTM exist; a server without FEAT (500/502)
+        leaves both to be tried."""
+        try:
+            reply = ftp.sendcmd("FEAT")
+        except ftplib.error_perm:
+            return
+        except ftplib.all_errors as exc:
+            raise self._fail("FEAT", exc) from exc
+        features = {
+            line.strip().split(" ", 1)[0].upper() for line in reply.splitlines()[1:-1] if line.strip()
+        }
+        self._mlsd = "MLST" in features or "MLSD" in features
+        self._mdtm = "MDTM" in features
+
+    # -- listing -----------------------------------------------------------------------------
+
+    def _list_mlsd(self, ftp: ftplib.FTP, folder: str) -> list[_Entry] | None:
+        """MLSD of the current folder, or None when the server refuses MLSD itself."""
+        entries: list[_Entry] = []
+        try:
+            for name, facts in ftp.mlsd():
+                if name in (".", "..") or "/" in name:
+                    continue
+                kind = facts.get("type", "file").lower()
+                size = facts.get("size") or facts.get("sizd")
+                entries.append(
+                    _Entry(
+                        name=name,
+                        kind="file" if kind == "file" else ("dir" if "dir" in kind else kind),
+                        size=int(size) if size and size.isdigit() else None,
+                        mtime=_parse_ftp_time(facts.get("modify", "")),
+                    )
+                )
+        except ftplib.error_perm as exc:
+            if str(exc)[:3] in ("500", "502", "504"):
+                self._mlsd = False
+                return None
+            raise self._error(f"MLSD {folder}", exc) from exc
+        except ftplib.all_errors as exc:
+            raise self._fail(f"MLSD {folder}", exc) from exc
+        self._mlsd = True
+        return entries
+
+    def _list_fallback(self, ftp: ftplib.FTP, folder: str, pattern: str) -> tuple[list[_Entry], str]:
+        """LIST (or NLST when LIST lines are unreadable), then SIZE/MDTM for the files that
+        matter. Only matching names are asked about: a folder with thousands of old files
+        must not cost thousands of round trips."""
+        lines: list[str] = []
+        with self._step(f"LIST {folder}"):
+            ftp.retrlines("LIST", lines.append)
+        parsed = [_parse_list_line(line) for line in lines if line.strip()]
+        listed_by = "LIST"
+        entries = [entry for entry in parsed if entry is not None]
+        if parsed and not entries:
+            listed_by = "NLST"
+            with self._step(f"NLST {folder}"):
+                names = _nlst(ftp)
+            entries = [_Entry(posixpath.basename(name), "unknown", None, None) for name in names]
+
+        result: list[_Entry] = []
+        for entry in entries:
+            if entry.kind not in ("file", "link", "unknown") or not matches(entry.name, pattern):
+                continue
+            path = posixpath.join(folder, entry.name)
+            size = entry.size
+            if entry.kind != "file" or size is None:
+                size = self._size(ftp, path)
+                if size is None:  # SIZE refuses folders: a link to one, or an NLST folder name
+                    continue
+            mtime = self._mdtm_of(ftp, path) or entry.mtime
+            result.append(_Entry(entry.name, "file", size, mtime))
+        return result, listed_by
+
+    def _size(self, ftp: ftplib.FTP, path: str) -> int | None:
+        try:
+            size = ftp.size(path)
+        except ftplib.error_perm:
+            return None
+        except ftplib.all_errors as exc:
+            raise self._fail(f"SIZE {path}", exc) from exc
+        return size
+
+    def _mdtm_of(self, ftp: ftplib.FTP, path: str) -> dt.datetime | None:
+        if not self._mdtm:
+            return None
+        try:
+            reply = ftp.sendcmd(f"MDTM {path}")
+        except ftplib.error_perm as exc:
+            if str(exc)[:3] in ("500", "502"):
+                self._mdtm = False
+            return None
+        except ftplib.all_errors as exc:
+            raise self._fail(f"MDTM {path}", exc) from exc
+        parts = reply.split(maxsplit=1)
+        return _parse_ftp_time(parts[1]) if len(parts) == 2 and parts[0] == "213" else None
+
+    def _names_in(self, ftp: ftplib.FTP, folder: str) -> set[str]:
+        """Every name in `folder` (any type), to avoid overwriting on archive."""
+        try:
+            if self._mlsd:
+                return {name for name, _facts in ftp.mlsd(folder)}
+            return {posixpath.basename(name.rstrip("/")) for name in _nlst(ftp, folder)}
+        except ftplib.error_perm as exc:
+            if str(exc)[:3] in ("450", "550"):  # some servers answer NLST of an empty folder so
+                return set()
+            raise self._error(f"listing {folder}", exc) from exc
+        except ftplib.all_errors as exc:
+            raise self._fail(f"listing {folder}", exc) from exc
+
+    def _ensure_folder(self, ftp: ftplib.FTP, folder: str) -> None:
+        """CWD to check, MKD each missing level; a concurrent creator is not an error."""
+        if self._can_cwd(ftp, folder):
+            return
+        current = "/"
+        for part in [part for part in folder.split("/") if part]:
+            current = posixpath.join(current, part)
+            if self._can_cwd(ftp, current):
+                continue
+            try:
+                ftp.mkd(current)
+            except ftplib.error_perm as exc:
+                if not self._can_cwd(ftp, current):
+                    raise self._error(f"MKD {current}", exc) from exc
+            except ftplib.all_errors as exc:
+                raise self._fail(f"MKD {current}", exc) from exc
+
+    def _can_cwd(self, ftp: ftplib.FTP, folder: str) -> bool:
+        try:
+            ftp.cwd(folder)
+        except ftplib.error_perm:
+            return False
+        except ftplib.all_errors as exc:
+            raise self._fail(f"CWD {folder}", exc) from exc
+        return True
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _absolute(self, folder: str) -> str:
+        if not folder or not folder.startswith("/"):
+            raise TransportError(
+                f"{self._where()}: the folder must be an absolute path starting with '/', got {folder!r}"
+            )
+        return posixpath.normpath(folder) if folder != "/" else "/"
+
+    def _where(self) -> str:
+        return f"{self._proto} {self._endpoint.host}:{self._port}"
+
+    @contextmanager
+    def _step(self, command: str) -> Iterator[None]:
+        """Turn whatever ftplib, socket or ssl raise during `command` into a TransportError."""
+        try:
+            yield
+        except TransportError:
+            raise
+        except _ERRORS as exc:
+            raise self._fail(command, exc) from exc
+
+    def _fail(self, command: str, exc: BaseException) -> TransportError:
+        """The error for `command`. Drops the connection unless the server answered in
+        order: a 4xx/5xx reply leaves the control connection usable, a timeout, reset or
+        TLS failure may not, and the next call should log in afresh."""
+        answered = isinstance(exc, ftplib.error_perm | ftplib.error_temp) and not str(exc).startswith("421")
+        if not answered:
+            self._drop()
+        return self._error(command, exc)
+
+    def _error(self, command: str, exc: BaseException, problem: str = "") -> TransportError:
+        """`<FTP|FTPS> host:port: <command> failed: <what the server or network said>`.
+
+        The password is masked in case a server echoes it back in a reply."""
+        detail = _detail(exc, self._endpoint.timeout)
+        if problem:
+            message = f"{self._where()}: {problem} ({command}: {detail})"
+        else:
+            message = f"{self._where()}: {command} failed: {detail}"
+        return TransportError(redact(message, self._endpoint.password))
+
+
+def _detail(exc: BaseException, timeout: float) -> str:
+    """The part of an error a person can act on, in words."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or exc.reason or str(exc)
+        if "mismatch" in reason.lower():
+            return (
+                f"the server's TLS certificate was not accepted: {reason} (connect using a "
+                "host name the certificate names, or set verify=false)"
+            )
+        return (
+            f"the server's TLS certificate was not accepted: {reason} "
+            "(trust it with the ca_file option, or set verify=false for a self-signed "
+            "certificate you accept)"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, ftplib.Error):
+        reply = str(exc).strip()
+        return f"the server replied {reply!r}" if reply else "the server gave no reply"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer within {timeout:g} s (timed out)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is an FTP server listening on that port?)"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host name ({exc.strerror or exc})"
+    if isinstance(exc, EOFError):
+        return "the server closed the connection"
+    if isinstance(exc, ConnectionError):
+        return f"the connection was lost ({exc.strerror or exc})"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+def _nlst(ftp: ftplib.FTP, folder: str | None = None) -> list[str]:
+    return ftp.nlst(folder) if folder else ftp.nlst()
+
+
+_TIME_RE = re.compile(r"^(\d{14})(?:\.(\d{1,6}))?$")
+
+
+def _parse_ftp_time(value: str) -> dt.datetime | None:
+    """`YYYYMMDDHHMMSS[.fff]` (MLSD `modify`, MDTM), which RFC 3659 defines as UTC."""
+    match = _TIME_RE.match(value.strip())
+    if not match:
+        return None
+    try:
+        stamp = dt.datetime.strptime(match.group(1), "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    if match.group(2):
+        stamp = stamp.replace(microsecond=int(match.group(2).ljust(6, "0")))
+    return stamp
+
+
+_UNIX_LINE = re.compile(
+    r"^(?P<type>[-dlbcpsD])[-rwxsStTlL+.@]{9,10}\s+\d+\s+(?:\S+\s+){1,2}?"
+    r"(?P<size>\d+)\s+(?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+"
+    r"(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$"
+)
+_DOS_LINE = re.compile(
+    r"^(?P<date>\d{1,2}-\d{1,2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}\s*[AaPp][Mm])\s+"
+    r"(?P<size><DIR>|\d+)\s+(?P<name>.+)$"
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+
+
+def _parse_list_line(line: str, now: dt.datetime | None = None) -> _Entry | None:
+    """One LIST line in Unix (`ls -l`) or DOS/IIS style; None when it is neither.
+
+    LIST times are rough (minutes, or only the date for files older than six months) and
+    in the server's zone, assumed UTC; they are used only when MDTM is unavailable.
+    """
+    line = line.rstrip("\r\n")
+    unix = _UNIX_LINE.match(line)
+    if unix:
+        kind = {"-": "file", "d": "dir", "D": "dir", "l": "link"}.get(unix["type"], "other")
+        name = unix["name"]
+        if kind == "link" and " -> " in name:
+            name = name.split(" -> ", 1)[0]
+        if name in (".", ".."):
+            return None
+        return _Entry(name, kind, int(unix["size"]), _unix_list_time(unix, now))
+    dos = _DOS_LINE.match(line)
+    if dos:
+        is_dir = dos["size"] == "<DIR>"
+        mtime: dt.datetime | None
+        try:
+            mtime = dt.datetime.strptime(
+                f"{dos['date']} {dos['time'].replace(' ', '').upper()}",
+                "%m-%d-%y %I:%M%p" if len(dos["date"].split("-")[2]) == 2 else "%m-%d-%Y %I:%M%p",
+            ).replace(tzinfo=dt.UTC)
+        except ValueError:
+            mtime = None
+        return _Entry(dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), mtime)
+    return None
+
+
+def _unix_list_time(match: re.Match[str], now: dt.datetime | None) -> dt.datetime | None:
+    month = _MONTHS.get(match["month"].lower())
+    if month is None:
+        return None
+    now = now or dt.datetime.now(dt.UTC)
+    when = match["when"]
+    try:
+        if ":" in when:
+            hour, minute = (int(part) for part in when.split(":"))
+            stamp = dt.datetime(now.year, month, int(match["day"]), hour, minute, tzinfo=dt.UTC)
+            # `ls` shows the time instead of the year for the last six months: a date ahead
+            # of now (beyond clock skew) belongs to last year.
+            if stamp - now > dt.timedelta(days=1):
+                stamp = stamp.replace(year=now.year - 1)
+            return stamp
+        return dt.datetime(int(when), month, int(match["day"]), tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    lowered = name.lower()
+    for suffix in _COMPOUND_SUFFIXES:
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], name[-len(suffix) :]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return name, ""
+    return stem, f".{ext}"
+
+
+def _archived_name(name: str, taken: set[str], now: dt.datetime) -> str:
+    """`name` if free in the archive, else `stem.<UTC timestamp>[-n].ext`."""
+    if name not in taken:
+        return name
+    stem, ext = _split_name(name)
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = f"{stem}.{stamp}{ext}"
+    counter = 1
+    while candidate in taken:
+        counter += 1
+        candidate = f"{stem}.{stamp}-{counter}{ext}"
+    return candidate
