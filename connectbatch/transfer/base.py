@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Self
 
 from connectbatch.errors import TransportError
 
-# Names that mean "still being written": never taken, whatever the pattern says.
-IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload", ".partial")
+# Re-exported: the transports take the naming rules from here with the rest of their base.
+from connectbatch.transfer.naming import IN_FLIGHT_SUFFIXES as IN_FLIGHT_SUFFIXES
+from connectbatch.transfer.naming import matches as matches
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,6 @@ class Transport(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def matches(name: str, pattern: str) -> bool:
-    """The seed's wildcard: `*` any sequence, `?` one character; nothing else is special,
-    and the match is case-sensitive (partners' file names are). In-flight names never match."""
-    if name.lower().endswith(IN_FLIGHT_SUFFIXES):
-        return False
-    escaped = pattern.replace("[", "[[]")
-    return fnmatch.fnmatchcase(name, escaped)
 
 
 def old_enough(remote: RemoteFile, min_age_seconds: int, now: dt.datetime) -> bool:

@@ -1,0 +1,49 @@
+"""File-name rules every transfer shares, pull and push alike: which names are still being
+written, what a connection's wildcard matches, and the name a file gets when archived.
+
+Each rule lives here once; `tests/unit/test_naming.py` fails if a transport grows its own copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections.abc import Callable, Container
+
+# Names that mean "still being written" (by sftp/scp clients, WinSCP, browsers, rsync-like
+# tools): never taken by a pull, never ingested by a push, whatever the pattern says.
+IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload", ".partial")
+
+
+def is_in_flight(name: str) -> bool:
+    return name.lower().endswith(IN_FLIGHT_SUFFIXES)
+
+
+def matches(name: str, pattern: str) -> bool:
+    """The seed's wildcard: `*` any sequence, `?` one character; nothing else is special,
+    and the match is case-sensitive (partners' file names are). In-flight names never match."""
+    if is_in_flight(name):
+        return False
+    escaped = pattern.replace("[", "[[]")
+    return fnmatch.fnmatchcase(name, escaped)
+
+
+def archived_name(name: str, taken: Container[str] | Callable[[str], bool], now: dt.datetime) -> str:
+    """The name a file gets in an archive folder: its own name when that is free there, else
+    `stem_<UTC stamp>.ext`, then `stem_<UTC stamp>-2.ext`, ... — an archive never overwrites.
+
+    `taken` is the set of names already in the folder, or a function that asks the server.
+    """
+    exists = taken if callable(taken) else taken.__contains__
+    if not exists(name):
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not stem:  # no extension, or a dot file such as ".env"
+        stem, dot, extension = name, "", ""
+    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for counter in range(1, 1000):
+        extra = f"-{counter}" if counter > 1 else ""
+        candidate = f"{stem}_{stamp}{extra}{dot}{extension}"
+        if not exists(candidate):
+            return candidate
+    raise FileExistsError(f"no free archive name for {name}: 1,000 stamped copies exist")
