@@ -80,6 +80,7 @@ def sha256(path: Path) -> str:
 def connectbatch_client(server: Sshd, key: ClientKey, remote: str, size: int, cipher: str | None) -> Client:
     from connectbatch.transfer.base import Endpoint, RemoteFile
     from connectbatch.transfer.pull.sftp import SftpTransport
+    from connectbatch.transfer.specs import SftpSpec
 
     endpoint = Endpoint(
         host=server.host,
@@ -87,7 +88,7 @@ def connectbatch_client(server: Sshd, key: ClientKey, remote: str, size: int, ci
         username=server.user,
         private_key=key.private_text,
         host_key=server.host_keys["ed25519"],
-        options={"sftp_ciphers": cipher} if cipher else {},
+        spec=SftpSpec(ciphers=cipher),
     )
     client = Client("connectbatch", "ConnectBatch SftpTransport", lambda target: None)
 

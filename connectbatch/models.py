@@ -6,6 +6,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # specs import Method from here
+    from connectbatch.transfer.specs import AuthKind, TransferSpec
 
 
 class Direction(StrEnum):
@@ -75,6 +79,9 @@ class Connection:
     column_map: dict[str, str] = field(default_factory=dict)
     after_success: str = "leave"
     archive_folder: str | None = None
+    # Method-specific settings (TLS, verify, CA file, IMAP flags, host-key fingerprint...);
+    # None until services.check fills in the method's defaults.
+    transfer: TransferSpec | None = None
     status: ConnectionStatus = ConnectionStatus.NONE
     last_active: dt.datetime | None = None
     created_at: dt.datetime | None = None
@@ -183,3 +190,7 @@ class Credential:
     has_secret: bool = False
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    # remote credentials: password or SSH key, as the person chose (None: stored before the
+    # choice existed; the secret's shape decides)
+    auth: AuthKind | None = None
+    has_passphrase: bool = False

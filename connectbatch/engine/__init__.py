@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.models import Connection, Method, Methodology, Run
 from connectbatch.services import Services
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
+from connectbatch.transfer.specs import ImapSecurity, ImapSpec
 
 log = logging.getLogger("connectbatch.engine")
 
@@ -102,16 +103,16 @@ class Engine:
             if connection.method is not Method.EMAIL or connection.methodology is not Methodology.PUSH:
                 continue
             m = self.mailbox
+            # Our own mailbox: plain IMAP to a remote host is the operator's choice here.
+            address = self.services.inbound_address(connection)
+            spec = ImapSpec(security=ImapSecurity(m.security), recipient=address)
             endpoint = base.Endpoint(
-                host=m.host, port=m.port, username=m.username, password=m.password,
-                options={"security": m.security, "folder": m.folder,
-                         "recipient": self.services.inbound_address(connection),
-                         "allow_plain": "true"},
-            )  # fmt: skip
+                host=m.host, port=m.port, username=m.username, password=m.password, spec=spec
+            )
             try:
                 run = collect.pull(
-                    self.services.ingestor, self.services.box, connection, "push",
-                    endpoint=endpoint, quiet_when_empty=True,
+                    self.services.ingestor, self.services.box, replace(connection, folder=m.folder),
+                    "push", endpoint=endpoint, quiet_when_empty=True,
                 )  # fmt: skip
             except Exception:
                 log.exception("mailbox poll failed", extra={"connection_id": connection.id})

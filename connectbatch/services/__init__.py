@@ -56,8 +56,9 @@ from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
-from connectbatch.transfer.base import Endpoint, RemoteFile, open_transport
+from connectbatch.transfer.base import RemoteFile, open_transport
 from connectbatch.transfer.pull import collect
+from connectbatch.transfer.specs import AuthKind, TransferSpec, check_spec, default_spec, spec_type
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -97,6 +98,9 @@ class CredentialInput:
     password: str | None = None
     private_key: str | None = None
     return_email: str | None = None
+    # Password or SSH key, as the person chose; None: whichever secret was given.
+    auth: AuthKind | None = None
+    passphrase: str | None = None  # of an encrypted private key
 
 
 class Services:
@@ -272,6 +276,7 @@ class Services:
         return replace(
             c, name=name, direction=direction, method=method, methodology=methodology,
             pattern=pattern, return_email=(c.return_email or "").strip() or None,
+            transfer=_checked_spec(method, c.transfer, c.host),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ credentials
@@ -294,12 +299,15 @@ class Services:
         return Provisioned(self.settings.bind, port, username, password, email)
 
     def _store_remote(self, con: Any, connection: Connection, given: CredentialInput) -> Credential:
-        secret = given.private_key or given.password
+        given = _checked_credential(connection, given)
+        secret = given.private_key if given.auth is AuthKind.KEY else given.password
         return credential_store.add(
             con, connection_id=connection.id, name=given.name or f"{connection.name} login",
             kind="remote", username=given.username,
             secret=self.box.encrypt(secret) if secret else None,
             return_email=given.return_email or connection.return_email,
+            auth=given.auth,
+            passphrase=self.box.encrypt(given.passphrase) if given.passphrase else None,
         )  # fmt: skip
 
     def test_connection(
@@ -308,13 +316,11 @@ class Services:
         """The wizard's *Test connection*: log in with the details entered (nothing is saved)
         and list what the connection would take now. Raises TransportError with the reason."""
         draft = self._checked(draft)
-        is_key = bool(credential.private_key)
-        endpoint = Endpoint(
-            host=draft.host or "", port=draft.port, username=credential.username,
-            password=None if is_key else credential.password,
-            private_key=credential.private_key if is_key else None, host_key=host_key,
-            options={"folder": draft.folder or "INBOX"} if draft.method is Method.EMAIL else {},
-            timeout=15.0,
+        credential = _checked_credential(draft, credential)
+        endpoint = collect.login_endpoint(
+            draft, username=credential.username,
+            secret=credential.private_key if credential.auth is AuthKind.KEY else credential.password,
+            auth=credential.auth, passphrase=credential.passphrase, host_key=host_key, timeout=15.0,
         )  # fmt: skip
         with open_transport(draft.method.value, endpoint) as transport:
             return transport.list_files(draft.folder or "", draft.pattern)
@@ -701,6 +707,41 @@ class Services:
             except ConnectBatchError as exc:
                 outcomes.append(ActionOutcome(ident, False, str(exc)))
         return outcomes
+
+
+def _checked_spec(method: Method, spec: TransferSpec | None, host: str | None) -> TransferSpec:
+    """The method's typed settings, defaults filled in, checked once (ConfigurationError
+    names the setting; it becomes an InvalidInputError the form or CLI can point at)."""
+    if spec is None:
+        spec = default_spec(method)
+    elif not isinstance(spec, spec_type(method)):
+        raise InvalidInputError("transfer", f"{type(spec).__name__} is not for {method.value} connections")
+    try:
+        return check_spec(spec, host)
+    except ConfigurationError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise InvalidInputError(field, message or str(exc)) from None
+
+
+def _checked_credential(connection: Connection, given: CredentialInput) -> CredentialInput:
+    """Password or key, as chosen (or as given, when only one secret was entered); a key must
+    be an SSH private key the passphrase opens, and only SFTP logs in with keys."""
+    auth = given.auth or (AuthKind.KEY if given.private_key else AuthKind.PASSWORD)
+    if auth is AuthKind.PASSWORD:
+        if given.private_key:
+            raise InvalidInputError("private_key", "a private key was given for a password login")
+        return replace(given, auth=auth, passphrase=None)
+    if connection.method is not Method.SFTP:
+        raise InvalidInputError("auth", "SSH keys log in to SFTP servers only; use a password")
+    if not given.private_key:
+        raise InvalidInputError("private_key", "is required for a key login")
+    from connectbatch.transfer.pull.sftp import load_private_key  # paramiko: only when needed
+
+    try:
+        load_private_key(given.private_key, given.passphrase or None)
+    except ConnectBatchError as exc:
+        raise InvalidInputError("private_key", str(exc)) from None
+    return replace(given, auth=auth, password=None, passphrase=given.passphrase or None)
 
 
 def _enum(kind: Any, value: Any, field_name: str) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 
 from connectbatch.models import Connection, ConnectionStatus, Direction, Method, Methodology
+from connectbatch.transfer.specs import spec_from_json, spec_to_json
 
 _COLUMNS = [f.name for f in fields(Connection) if f.name not in ("id", "created_at", "updated_at")]
 _EDITABLE = [c for c in _COLUMNS if c not in ("status", "last_active")]
@@ -22,6 +23,7 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
     data["methodology"] = Methodology(data["methodology"])
     data["status"] = ConnectionStatus(data["status"])
     data["column_map"] = json.loads(data["column_map"]) if data["column_map"] else {}
+    data["transfer"] = spec_from_json(data["method"], data["transfer"])
     return Connection(**data)
 
 
@@ -35,6 +37,8 @@ def _value(conn: Connection, column: str) -> Any:
     value = getattr(conn, column)
     if column == "column_map":
         return json.dumps(value) if value else None
+    if column == "transfer":
+        return spec_to_json(value) if value is not None else None
     return str(value) if hasattr(value, "value") else value
 
 

@@ -7,15 +7,24 @@ from typing import Any
 import duckdb
 
 from connectbatch.models import Credential
+from connectbatch.transfer.specs import AuthKind
 
 _SELECT = (
     "SELECT id, connection_id, name, kind, username, is_main, status, return_email, host_key, "
-    "last_error, secret IS NOT NULL OR password_hash IS NOT NULL, created_at, updated_at FROM credentials"
+    "last_error, secret IS NOT NULL OR password_hash IS NOT NULL, created_at, updated_at, auth, "
+    "passphrase IS NOT NULL FROM credentials"
 )
 
 
+def _credential(row: tuple[Any, ...]) -> Credential:
+    credential = Credential(*row)
+    if credential.auth is not None:
+        credential.auth = AuthKind(credential.auth)
+    return credential
+
+
 def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Credential]:
-    return [Credential(*row) for row in con.execute(f"{_SELECT} {where}", params).fetchall()]
+    return [_credential(row) for row in con.execute(f"{_SELECT} {where}", params).fetchall()]
 
 
 def add(
@@ -28,6 +37,8 @@ def add(
     secret: bytes | None = None,
     password_hash: str | None = None,
     return_email: str | None = None,
+    auth: AuthKind | None = None,
+    passphrase: bytes | None = None,
 ) -> Credential:
     """Add a credential as the connection's main one; earlier ones become secondary."""
     con.execute(
@@ -36,8 +47,18 @@ def add(
     )
     row = con.execute(
         "INSERT INTO credentials (connection_id, name, kind, username, secret, password_hash, "
-        "return_email, is_main) VALUES (?, ?, ?, ?, ?, ?, ?, TRUE) RETURNING id",
-        [connection_id, name, kind, username, secret, password_hash, return_email],
+        "return_email, auth, passphrase, is_main) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE) RETURNING id",
+        [
+            connection_id,
+            name,
+            kind,
+            username,
+            secret,
+            password_hash,
+            return_email,
+            str(auth) if auth else None,
+            passphrase,
+        ],
     ).fetchone()
     assert row is not None
     return get(con, int(row[0]))
@@ -54,15 +75,19 @@ def of_connection(con: duckdb.DuckDBPyConnection, connection_id: int) -> list[Cr
     return _select(con, "WHERE connection_id = ? ORDER BY is_main DESC, id DESC", [connection_id])
 
 
-def main_secret(con: duckdb.DuckDBPyConnection, connection_id: int) -> tuple[Credential, bytes | None] | None:
-    """The main credential and its encrypted secret (for transports that log in)."""
+def main_secret(
+    con: duckdb.DuckDBPyConnection, connection_id: int
+) -> tuple[Credential, bytes | None, bytes | None] | None:
+    """The main credential with its encrypted secret and key passphrase (for transports
+    that log in)."""
     row = con.execute(
-        "SELECT id, secret FROM credentials WHERE connection_id = ? AND is_main ORDER BY id DESC LIMIT 1",
+        "SELECT id, secret, passphrase FROM credentials WHERE connection_id = ? AND is_main "
+        "ORDER BY id DESC LIMIT 1",
         [connection_id],
     ).fetchone()
     if row is None:
         return None
-    return get(con, int(row[0])), row[1]
+    return get(con, int(row[0])), row[1], row[2]
 
 
 def by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Credential, str | None] | None:

@@ -13,13 +13,16 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Self, TypeVar
 
 from connectbatch.errors import TransportError
 
 # Re-exported: the transports take the naming rules from here with the rest of their base.
 from connectbatch.transfer.naming import IN_FLIGHT_SUFFIXES as IN_FLIGHT_SUFFIXES
 from connectbatch.transfer.naming import matches as matches
+from connectbatch.transfer.specs import FtpSpec, ImapSpec, SftpSpec, TransferSpec
+
+S = TypeVar("S", SftpSpec, FtpSpec, ImapSpec)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,8 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where and how to log in: host, port, user, secret, plus method-specific options."""
+    """Where and how to log in: host, port, user, secret, plus the method's typed settings
+    (`spec`: an SftpSpec, FtpSpec or ImapSpec; None means that method's defaults)."""
 
     host: str
     port: int | None = None
@@ -46,8 +50,18 @@ class Endpoint:
     private_key: str | None = None  # PEM/OpenSSH text
     key_passphrase: str | None = None
     host_key: str | None = None  # pinned "<type> <base64>" for SFTP; None = first use
-    options: dict[str, str] = field(default_factory=dict)
+    spec: TransferSpec | None = None
     timeout: float = 30.0
+
+    def spec_of(self, kind: type[S]) -> S:
+        """The typed settings a transport of `kind` reads: its own, or the defaults."""
+        if self.spec is None:
+            return kind()
+        if not isinstance(self.spec, kind):
+            raise TransportError(
+                f"{type(self.spec).__name__} given to a transport that needs {kind.__name__}"
+            )
+        return self.spec
 
 
 class Transport(abc.ABC):

@@ -29,6 +29,7 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -121,9 +122,15 @@ def free_port() -> int:
 
 
 def wait_for_banner(
-    process: subprocess.Popen[bytes], port: int, log: Path, timeout: float = STARTUP_SECONDS
+    process: subprocess.Popen[bytes],
+    port: int,
+    log: Path,
+    timeout: float = STARTUP_SECONDS,
+    *,
+    implicit_tls: bool = False,
 ) -> None:
-    """Wait until the server greets with `220`; fail with its log if it dies first."""
+    """Wait until the server greets with `220` (inside TLS for an implicit-FTPS server);
+    fail with its log if it dies first."""
     deadline = time.monotonic() + timeout
     last_error = ""
     while time.monotonic() < deadline:
@@ -132,7 +139,13 @@ def wait_for_banner(
                 f"FTP server exited with {process.returncode} before listening on {port}:\n" + _tail(log)
             )
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as plain:
+                sock = plain
+                if implicit_tls:
+                    context = ssl.create_default_context()
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                    sock = context.wrap_socket(plain)
                 banner = sock.recv(200)
                 if banner.startswith(b"220"):
                     sock.sendall(b"QUIT\r\n")
@@ -244,7 +257,9 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _vsftpd_config(work: Path, root: Path, port: int, cert: tuple[Path, Path] | None) -> str:
+def _vsftpd_config(
+    work: Path, root: Path, port: int, cert: tuple[Path, Path] | None, implicit: bool = False
+) -> str:
     lines = [
         "listen=YES",
         "listen_ipv6=NO",
@@ -292,12 +307,15 @@ def _vsftpd_config(work: Path, root: Path, port: int, cert: tuple[Path, Path] | 
             "require_ssl_reuse=YES",
             "ssl_ciphers=HIGH",
         ]
+        if implicit:
+            lines.append("implicit_ssl=YES")
     return "\n".join(lines) + "\n"
 
 
 @contextlib.contextmanager
-def vsftpd(*, tls: bool = False) -> Iterator[FtpServer]:
-    """A vsftpd on 127.0.0.1 at a free port; plain FTP, or explicit FTPS with `tls`."""
+def vsftpd(*, tls: bool = False, implicit: bool = False) -> Iterator[FtpServer]:
+    """A vsftpd on 127.0.0.1 at a free port; plain FTP, explicit FTPS with `tls`, or
+    implicit FTPS (TLS from the first byte) with `implicit` too."""
     reason = vsftpd_unavailable()
     if reason:
         raise RuntimeError(reason)
@@ -315,7 +333,7 @@ def vsftpd(*, tls: bool = False) -> Iterator[FtpServer]:
         for attempt in range(3):
             port = free_port()
             config = work / "vsftpd.conf"
-            config.write_text(_vsftpd_config(work, root, port, cert))
+            config.write_text(_vsftpd_config(work, root, port, cert, implicit))
             config.chmod(0o600)
             with log.open("ab") as out:
                 process = subprocess.Popen(
@@ -326,14 +344,14 @@ def vsftpd(*, tls: bool = False) -> Iterator[FtpServer]:
                     start_new_session=True,
                 )
             try:
-                wait_for_banner(process, port, log)
+                wait_for_banner(process, port, log, implicit_tls=implicit)
                 break
             except RuntimeError:
                 stop_process(process)
                 if attempt == 2:
                     raise
         server = FtpServer(
-            kind="vsftpd-ftps" if tls else "vsftpd",
+            kind=("vsftpd-ftps-implicit" if implicit else "vsftpd-ftps") if tls else "vsftpd",
             host="127.0.0.1",
             port=port,
             username=FTP_USER,

@@ -21,6 +21,7 @@ import ssl
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ftpd
 import pytest
@@ -30,6 +31,7 @@ from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, open_transport
 from connectbatch.transfer.pull import ftp as ftp_module
 from connectbatch.transfer.pull.ftp import FtpTransport, _archived_name, _parse_list_line
+from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 SERVERS = ["vsftpd", "vsftpd-ftps", "pyftpdlib", "pyftpdlib-no-mlsd"]
 LISTED_BY = {
@@ -91,17 +93,17 @@ def server(request: pytest.FixtureRequest) -> FtpServer:
     return found
 
 
-def endpoint(server: FtpServer, *, timeout: float = 10.0, **options: str) -> Endpoint:
-    """How a connection would describe this server; FTPS servers get verify=false
+def endpoint(server: FtpServer, *, timeout: float = 10.0, **settings: Any) -> Endpoint:
+    """How a connection would describe this server; FTPS servers get verify off
     (self-signed) unless the test says otherwise."""
-    base = {"tls": "explicit", "verify": "false"} if server.tls else {}
-    base.update(options)
+    base: dict[str, Any] = {"tls": FtpTls.EXPLICIT, "verify": False} if server.tls else {}
+    base.update(settings)
     return Endpoint(
         host=server.host,
         port=server.port,
         username=server.username,
         password=server.password,
-        options=base,
+        spec=FtpSpec(**base),
         timeout=timeout,
     )
 
@@ -326,7 +328,7 @@ def test_after_success_refuses_unknown_actions(
 
 
 def test_ftps_verify_true_rejects_a_self_signed_certificate(vsftpd_tls: FtpServer) -> None:
-    ftp = FtpTransport(endpoint(vsftpd_tls, verify="true"))
+    ftp = FtpTransport(endpoint(vsftpd_tls, verify=True))
     with pytest.raises(TransportError) as caught:
         ftp.list_files("/", "*.csv")
     message = str(caught.value)
@@ -345,7 +347,7 @@ def test_ftps_default_is_to_verify(vsftpd_tls: FtpServer) -> None:
             port=vsftpd_tls.port,
             username=vsftpd_tls.username,
             password=vsftpd_tls.password,
-            options={"tls": "explicit"},
+            spec=FtpSpec(tls=FtpTls.EXPLICIT),
             timeout=10,
         )
     )
@@ -412,7 +414,7 @@ def test_ftps_host_name_must_match_the_certificate(vsftpd_tls: FtpServer) -> Non
             port=vsftpd_tls.port,
             username=vsftpd_tls.username,
             password=vsftpd_tls.password,
-            options={"tls": "explicit", "ca_file": str(vsftpd_tls.cert_file)},
+            spec=FtpSpec(tls=FtpTls.EXPLICIT, ca_file=str(vsftpd_tls.cert_file)),
             timeout=10,
         )
     )
@@ -420,9 +422,28 @@ def test_ftps_host_name_must_match_the_certificate(vsftpd_tls: FtpServer) -> Non
         ftp.list_files("/", "*.csv")
 
 
-def test_unsupported_tls_mode_is_refused() -> None:
-    with pytest.raises(TransportError, match="TLS mode 'implicit' is not supported"):
-        FtpTransport(Endpoint(host="127.0.0.1", port=990, options={"tls": "implicit"}))
+def test_implicit_ftps_lists_and_fetches(tmp_path: Path) -> None:
+    """Implicit FTPS (TLS before the greeting, the old port-990 style) against vsftpd with
+    implicit_ssl, trusting its self-signed certificate through the CA file."""
+    _vsftpd_or_skip()
+    with ftpd.vsftpd(tls=True, implicit=True) as server:
+        assert server.cert_file is not None
+        server.put("/in/Conv_1.csv", b"a,b\n1,2\n")
+        spec = FtpSpec(tls=FtpTls.IMPLICIT, ca_file=str(server.cert_file))
+        with FtpTransport(
+            Endpoint(host=server.host, port=server.port, username=server.username,
+                     password=server.password, spec=spec, timeout=10)
+        ) as ftp:  # fmt: skip
+            (remote,) = ftp.list_files("/in", "*.csv")
+            ftp.fetch(remote, tmp_path / "got.csv")
+        assert (tmp_path / "got.csv").read_bytes() == b"a,b\n1,2\n"
+        assert "FTPS" in ftp._where()
+
+
+def test_implicit_ftps_to_a_plain_server_fails_readably(pyftpd_mlsd: FtpServer) -> None:
+    ftp = FtpTransport(endpoint(pyftpd_mlsd, tls=FtpTls.IMPLICIT, verify=False))
+    with pytest.raises(TransportError, match=r"FTPS 127\.0\.0\.1:\d+"):
+        ftp.list_files("/", "*.csv")
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -434,7 +455,7 @@ def test_wrong_password_is_readable_and_secret(server: FtpServer) -> None:
         port=server.port,
         username=server.username,
         password=WRONG_PASSWORD,
-        options=endpoint(server).options,
+        spec=endpoint(server).spec,
         timeout=10,
     )
     ftp = FtpTransport(bad)

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dovecot import DovecotServer, MailUser, free_port, running_dovecot
@@ -24,6 +25,7 @@ from dovecot import DovecotServer, MailUser, free_port, running_dovecot
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, open_transport
 from connectbatch.transfer.pull.imap import DEFAULT_FLAG, ImapTransport, _scrub, safe_filename
+from connectbatch.transfer.specs import ImapSecurity, ImapSpec, check_spec
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "imap_tools-emails"
 SENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
@@ -94,18 +96,18 @@ def user(server: DovecotServer) -> MailUser:
 
 @pytest.fixture
 def connect(server: DovecotServer, user: MailUser) -> Iterator[Connect]:
-    """`connect(processed="move:Done")` -> a transport for this test's user (plain IMAP on
+    """`connect(move_to="Done")` -> a transport for this test's user (plain IMAP on
     127.0.0.1 unless `security`/`port` say otherwise), closed after the test."""
     opened: list[ImapTransport] = []
 
-    def make(*, port: int | None = None, password: str | None = None, **options: str) -> ImapTransport:
-        options.setdefault("security", "plain")
+    def make(*, port: int | None = None, password: str | None = None, **settings: Any) -> ImapTransport:
+        settings.setdefault("security", "plain")
         endpoint = Endpoint(
             host=server.host,
             port=port or server.port,
             username=user.username,
             password=user.password if password is None else password,
-            options=options,
+            spec=ImapSpec(**settings),
             timeout=10.0,
         )
         transport = ImapTransport(endpoint)
@@ -217,7 +219,7 @@ def test_flag_can_be_seen(server: DovecotServer, user: MailUser, connect: Connec
 def test_move_to_processed_folder_creates_it(server: DovecotServer, user: MailUser, connect: Connect) -> None:
     uid = server.append(user, build_message(("a.csv", CSV, "text/csv"), ("b.csv", CSV, "text/csv")))
     keep = server.append(user, build_message(("notes.pdf", b"%PDF", "application/pdf")))
-    transport = connect(processed="move:Processed/ConnectBatch")
+    transport = connect(move_to="Processed/ConnectBatch")
     files = transport.list_files("", "*.csv")
     assert len(files) == 2
     transport.after_success(files[0], "leave", None)
@@ -226,7 +228,7 @@ def test_move_to_processed_folder_creates_it(server: DovecotServer, user: MailUs
     assert server.uids(user, "INBOX") == [keep]  # no matching attachment: untouched
     assert len(server.uids(user, "Processed/ConnectBatch")) == 1
     assert "Processed/ConnectBatch" in server.folders(user)
-    assert connect(processed="move:Processed/ConnectBatch").list_files("", "*.csv") == []
+    assert connect(move_to="Processed/ConnectBatch").list_files("", "*.csv") == []
 
 
 def test_move_without_move_capability_expunges_only_that_message(
@@ -236,7 +238,7 @@ def test_move_without_move_capability_expunges_only_that_message(
     only, so a message someone else marked deleted is not expunged behind their back."""
     other = server.append(user, build_message(), flags=["\\Deleted"])
     uid = server.append(user, build_message(("a.csv", CSV, "text/csv")))
-    transport = connect(processed="move:Done")
+    transport = connect(move_to="Done")
     (remote,) = transport.list_files("", "*.csv")
     transport._capabilities.discard("MOVE")
     transport.after_success(remote, "leave", None)
@@ -409,7 +411,7 @@ def test_implicit_tls_with_self_signed_certificate(
     server: DovecotServer, user: MailUser, connect: Connect
 ) -> None:
     server.append(user, build_message(("a.csv", CSV, "text/csv")))
-    unverified = connect(security="ssl", port=server.ssl_port, verify="false")
+    unverified = connect(security="ssl", port=server.ssl_port, verify=False)
     assert [f.name for f in unverified.list_files("", "*.csv")] == ["a.csv"]
     pinned = connect(security="ssl", port=server.ssl_port, ca_file=str(server.cert_file))
     assert [f.name for f in pinned.list_files("", "*.csv")] == ["a.csv"]
@@ -420,7 +422,7 @@ def test_implicit_tls_with_self_signed_certificate(
 
 def test_starttls(server: DovecotServer, user: MailUser, connect: Connect) -> None:
     server.append(user, build_message(("a.csv", CSV, "text/csv")))
-    transport = connect(security="starttls", verify="false")
+    transport = connect(security="starttls", verify=False)
     assert [f.name for f in transport.list_files("", "*.csv")] == ["a.csv"]
     with pytest.raises(TransportError, match="certificate is not trusted"):
         connect(security="starttls").list_files("", "*.csv")
@@ -455,7 +457,7 @@ def test_utf8_password(server: DovecotServer, connect: Connect) -> None:
         port=server.port,
         username=account.username,
         password=account.password,
-        options={"security": "plain"},
+        spec=ImapSpec(security=ImapSecurity.PLAIN),
     )
     with ImapTransport(endpoint) as transport:
         assert [f.name for f in transport.list_files("", "*.csv")] == ["a.csv"]
@@ -466,31 +468,42 @@ def test_fetch_of_a_message_gone_meanwhile(
 ) -> None:
     server.append(user, build_message(("a.csv", CSV, "text/csv")))
     (remote,) = connect().list_files("", "*.csv")
-    connect(processed="move:Elsewhere").finish_message(int(remote.extra["uid"]))
+    connect(move_to="Elsewhere").finish_message(int(remote.extra["uid"]))
     with pytest.raises(TransportError, match="no longer in folder 'INBOX'"):
         connect().fetch(remote, tmp_path / "a.csv")
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("settings", "message"),
     [
-        ({"security": "tls13"}, "use ssl, starttls or plain"),
-        ({"security": "plain"}, "unencrypted"),
-        ({"processed": "delete"}, "use flag or move:<folder>"),
-        ({"processed": "move:"}, "use flag or move:<folder>"),
+        ({"security": "tls13"}, "use one of ssl, starttls, plain"),
+        ({"move_to": "Done*"}, "control characters"),
         ({"processed_flag": "bad flag"}, "processed_flag"),
         ({"recipient": "not-an-address"}, "not an e-mail address"),
-        ({"verify": "maybe"}, "use true or false"),
-        ({"folder": "IN*"}, "control characters"),
+        ({"verify": "maybe"}, "not true or false"),
     ],
 )
-def test_bad_options_fail_up_front(options: dict[str, str], message: str) -> None:
+def test_bad_settings_fail_up_front(settings: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        ImapTransport(Endpoint(host="mail.partner.example", options=options))
+        ImapTransport(Endpoint(host="mail.partner.example", spec=ImapSpec(**settings)))
+
+
+def test_mailbox_folder_with_wildcards_is_refused(connect: Connect) -> None:
+    with pytest.raises(ConfigurationError, match="control characters"):
+        connect().list_files("IN*", "*")
+
+
+def test_plain_imap_to_a_remote_host_is_refused_for_partner_connections() -> None:
+    with pytest.raises(ConfigurationError, match="unencrypted"):
+        check_spec(ImapSpec(security=ImapSecurity.PLAIN), "mail.partner.example")
+    assert check_spec(ImapSpec(security=ImapSecurity.PLAIN), "127.0.0.1") == ImapSpec(
+        security=ImapSecurity.PLAIN
+    )
 
 
 def test_registered_as_email() -> None:
-    transport = open_transport("email", Endpoint(host="127.0.0.1", options={"security": "plain"}))
+    plain = ImapSpec(security=ImapSecurity.PLAIN)
+    transport = open_transport("email", Endpoint(host="127.0.0.1", spec=plain))
     assert isinstance(transport, ImapTransport)
 
 

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, old_enough, open_transport
 from connectbatch.transfer.pull.sftp import HostKeyChangedError, SftpTransport, load_private_key
+from connectbatch.transfer.specs import SftpSpec
 
 if TYPE_CHECKING:
     from sshd import Sshd
@@ -185,8 +186,8 @@ def test_fetch_with_other_request_sizes(
     must be asked for again, without holes or duplicates. 4 KiB: the most requests in flight
     (as with a server that only takes small reads)."""
     source = sshd_server.put_large(sftp_folder, "big.csv", 5 * 1024 * 1024 + 123)
-    options = {"sftp_request_size": str(request_size)}
-    with SftpTransport(endpoint(sshd_server, options=options)) as transport:
+    spec = SftpSpec(request_size=request_size)
+    with SftpTransport(endpoint(sshd_server, spec=spec)) as transport:
         (remote,) = transport.list_files(str(sftp_folder), "big.csv")
         transport.fetch(remote, tmp_path / "big.csv")
         assert sha256(tmp_path / "big.csv") == sha256(source)

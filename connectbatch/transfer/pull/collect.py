@@ -19,13 +19,14 @@ import tempfile
 from pathlib import Path
 
 from connectbatch.errors import TransportError
-from connectbatch.models import Connection, Method, Run
+from connectbatch.models import Connection, Run
 from connectbatch.pipeline import ingest
 from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import runs as run_store
 from connectbatch.transfer import base
+from connectbatch.transfer.specs import AuthKind
 
 log = logging.getLogger("connectbatch.transfer.pull.collect")
 
@@ -36,23 +37,49 @@ def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[
     """The login details of the connection's main credential (decrypted) and its id."""
     with db.connect() as con:
         found = credential_store.main_secret(con, connection.id)
-    credential, secret = found if found is not None else (None, None)
+    if found is None:
+        return base.Endpoint(host=connection.host or "", port=connection.port, spec=connection.transfer), None
+    credential, secret, passphrase = found
     plain = box.decrypt(secret) if secret else None
-    is_key = plain is not None and "-----BEGIN" in plain
-    options: dict[str, str] = {}
-    if connection.method is Method.EMAIL:
-        options["folder"] = connection.folder or "INBOX"
     return (
-        base.Endpoint(
-            host=connection.host or "",
-            port=connection.port,
-            username=credential.username if credential else None,
-            password=None if is_key else plain,
-            private_key=plain if is_key else None,
-            host_key=credential.host_key if credential else None,
-            options=options,
+        login_endpoint(
+            connection,
+            username=credential.username,
+            secret=plain,
+            auth=credential.auth,
+            passphrase=box.decrypt(passphrase) if passphrase else None,
+            host_key=credential.host_key,
         ),
-        credential.id if credential else None,
+        credential.id,
+    )
+
+
+def login_endpoint(
+    connection: Connection,
+    *,
+    username: str | None,
+    secret: str | None,
+    auth: AuthKind | None,
+    passphrase: str | None = None,
+    host_key: str | None = None,
+    timeout: float = 30.0,
+) -> base.Endpoint:
+    """Where and how a connection logs in, with the secret as what the person chose it to be
+    (`auth`). Credentials stored before that choice existed (auth None) are told apart by
+    the secret's shape, the only thing known about them."""
+    if auth is None:
+        auth = AuthKind.KEY if secret is not None and "-----BEGIN" in secret else AuthKind.PASSWORD
+    is_key = auth is AuthKind.KEY
+    return base.Endpoint(
+        host=connection.host or "",
+        port=connection.port,
+        username=username,
+        password=None if is_key else secret,
+        private_key=secret if is_key else None,
+        key_passphrase=passphrase if is_key else None,
+        host_key=host_key,
+        spec=connection.transfer,
+        timeout=timeout,
     )
 
 

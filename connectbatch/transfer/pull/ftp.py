@@ -1,23 +1,23 @@
-"""Pulls from a partner's FTP or explicit-FTPS server, with the standard library's ftplib.
+"""Pulls from a partner's FTP or FTPS (explicit or implicit TLS) server, with the standard library's ftplib.
 
 Partners run every kind of FTP server, so this module assumes little:
 
-* **Passive mode always.** Active mode needs the server to connect back to us, which no
-  firewall or NAT between us and a partner allows. ftplib also ignores the address in the
-  server's PASV reply and reuses the control connection's peer, so a server behind NAT that
-  announces its private address still works.
+* **Passive mode** (the default; `FtpSpec.passive`). Active mode needs the server to connect
+  back to us, which few firewalls or NATs between us and a partner allow. ftplib also
+  ignores the address in the server's PASV reply and reuses the control connection's peer, so a server
+  behind NAT that announces its private address still works.
 * **MLSD when the server has it, LIST otherwise.** MLSD (RFC 3659) gives machine-readable
   type, size and UTC modification time in one listing. Older or minimal servers (vsftpd,
   for one) lack it; for them the folder is read with LIST (Unix or DOS style lines, or bare
   names from NLST when LIST is unreadable) and each *matching* file is asked for its exact
   SIZE and MDTM. Support is taken from FEAT, and a 500/502 reply to MLSD is believed over
   FEAT (some servers advertise MLST but refuse MLSD).
-* **Explicit TLS** (`options["tls"] == "explicit"`): AUTH TLS, then PROT P so the file
+* **TLS** (`FtpSpec.tls`): explicit (AUTH TLS on the normal port) or implicit (TLS from the
+  first byte, port 990), then PROT P so the file
   data is encrypted too. The data connection resumes the control connection's TLS session,
   because vsftpd (by default) and other hardened servers refuse one that does not, and
   plain ftplib does not. Certificates are checked against the system store unless
-  `options["verify"] == "false"` (self-signed partner servers) or `options["ca_file"]`
-  names the CA to trust.
+  `verify` is off (self-signed partner servers) or `ca_file` names the CA to trust.
 
 Every failure leaves as a `TransportError` whose message says which host and port, which
 command failed and what the server answered, so a person reading a failed run knows what to
@@ -32,24 +32,27 @@ import posixpath
 import re
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from connectbatch.errors import TransportError
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 DEFAULT_PORT = 21
+IMPLICIT_TLS_PORT = 990
 # Large reads keep the per-block Python overhead small next to the network time: with the
 # ftplib default (8 KiB) a loopback transfer is bound by callback calls, not by the socket.
 BLOCKSIZE = 1024 * 1024
 # What ftplib can raise: its own reply errors, OSError (socket, ssl, timeouts), EOFError,
 # and ValueError for a path with a newline in it.
 _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
-_FALSE_WORDS = frozenset({"false", "no", "0", "off"})
 # A kept login idle for longer than this is checked with NOOP before use: servers close idle
 # control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
 IDLE_PROBE_SECONDS = 15.0
@@ -85,6 +88,32 @@ class _SessionReusingFTPTLS(ftplib.FTP_TLS):
         return conn, size
 
 
+class _ImplicitFTPTLS(_SessionReusingFTPTLS):
+    """Implicit FTPS (the old port-990 style): TLS from the first byte, before the server's
+    greeting, instead of AUTH TLS on a plain connection. Some partners still run only this."""
+
+    def connect(
+        self, host: str = "", port: int = 0, timeout: float = -999, source_address: Any = None
+    ) -> str:
+        if host:
+            self.host = host
+        if port > 0:
+            self.port = port
+        if timeout != -999:
+            self.timeout = timeout
+        if source_address is not None:
+            self.source_address = source_address
+        sys.audit("ftplib.connect", self, self.host, self.port)
+        raw = socket.create_connection(
+            (self.host, self.port), self.timeout, source_address=self.source_address
+        )
+        self.sock = self.context.wrap_socket(raw, server_hostname=self.host)
+        self.af = self.sock.family
+        self.file = self.sock.makefile("r", encoding=self.encoding)
+        self.welcome = self.getresp()
+        return self.welcome
+
+
 @register("ftp")
 class FtpTransport(Transport):
     """One FTP/FTPS login, opened on first use and kept for the run.
@@ -97,14 +126,11 @@ class FtpTransport(Transport):
     def __init__(self, endpoint: Endpoint) -> None:
         self._endpoint = endpoint
         self._port = endpoint.port or DEFAULT_PORT
-        tls = (endpoint.options.get("tls") or "").strip().lower()
-        if tls not in ("", "none", "off", "false", "no", "explicit"):
-            raise TransportError(
-                f"FTP {endpoint.host}:{self._port}: TLS mode {tls!r} is not supported "
-                "(use 'explicit' for FTPS, or leave it empty for plain FTP)"
-            )
-        self._tls = tls == "explicit"
-        self._proto = "FTPS" if self._tls else "FTP"
+        self._spec = endpoint.spec_of(FtpSpec)
+        self._tls = self._spec.tls
+        if endpoint.port is None and self._tls is FtpTls.IMPLICIT:
+            self._port = IMPLICIT_TLS_PORT
+        self._proto = "FTP" if self._tls is FtpTls.NONE else "FTPS"
         self._ftp: ftplib.FTP | None = None
         # None: not known yet. FEAT decides; a 500/502 reply to MLSD overrides FEAT.
         self._mlsd: bool | None = None
@@ -246,7 +272,9 @@ class FtpTransport(Transport):
         endpoint = self._endpoint
         timeout = endpoint.timeout
         ftp: ftplib.FTP
-        if self._tls:
+        if self._tls is FtpTls.IMPLICIT:
+            ftp = _ImplicitFTPTLS(context=self._ssl_context(), timeout=timeout)
+        elif self._tls is FtpTls.EXPLICIT:
             ftp = _SessionReusingFTPTLS(context=self._ssl_context(), timeout=timeout)
         else:
             ftp = ftplib.FTP(timeout=timeout)
@@ -254,7 +282,7 @@ class FtpTransport(Transport):
         try:
             with self._step("connect"):
                 ftp.connect(endpoint.host, self._port, timeout=timeout)
-            if isinstance(ftp, ftplib.FTP_TLS):
+            if isinstance(ftp, ftplib.FTP_TLS) and self._tls is FtpTls.EXPLICIT:
                 with self._step("AUTH TLS (TLS handshake)"):
                     ftp.auth()
             with self._step(f"login as {user!r}"):
@@ -262,7 +290,7 @@ class FtpTransport(Transport):
             if isinstance(ftp, ftplib.FTP_TLS):
                 with self._step("PROT P"):
                     ftp.prot_p()
-            ftp.set_pasv(True)
+            ftp.set_pasv(self._spec.passive)
             with self._step("TYPE I"):
                 ftp.voidcmd("TYPE I")
             self._read_features(ftp)
@@ -281,9 +309,7 @@ class FtpTransport(Transport):
                 stale.close()
 
     def _ssl_context(self) -> ssl.SSLContext:
-        options = self._endpoint.options
-        ca_file = options.get("ca_file") or None
-        verify = (options.get("verify") or "true").strip().lower() not in _FALSE_WORDS
+        ca_file, verify = self._spec.ca_file, self._spec.verify
         try:
             context = ssl.create_default_context(cafile=ca_file)
         except (OSError, ssl.SSLError) as exc:

@@ -4,18 +4,18 @@ A partner mails its files to a mailbox; each attachment whose (sanitised) file n
 the connection's wildcard is one `RemoteFile`. The mailbox is the remote folder, a message's
 UID plus the attachment's position is the remote path.
 
-Endpoint options (all strings, as stored with the connection):
+Settings (`connectbatch.transfer.specs.ImapSpec`, stored with the connection):
 
 ``security``   ``ssl`` (implicit TLS, port 993, the default), ``starttls`` (port 143, upgraded
                before login) or ``plain`` (no TLS: only to a loopback address, since the password
-               would cross the network in clear, unless ``allow_plain`` is ``true``).
-``verify``     ``true`` (default) checks the server certificate; ``false`` accepts any
-               certificate (a self-signed test or in-house server). ``ca_file`` trusts one PEM.
-``folder``     the mailbox folder to read (default ``INBOX``); a non-empty ``folder`` argument
-               to `list_files` wins, so a connection's "folder" can name it too.
-``processed``  what marks a message as done: ``flag`` (default) stores a keyword
-               (``processed_flag``, default ``$ConnectBatchProcessed``; ``\\Seen`` also works),
-               ``move:<folder>`` moves it to that folder, creating it if missing.
+               would cross the network in clear).
+``verify``     checks the server certificate (default); off accepts any certificate (a
+               self-signed test or in-house server). ``ca_file`` trusts one PEM bundle.
+folder         the connection's folder, the mailbox folder to read (default ``INBOX``).
+``processed_flag`` / ``move_to``  what marks a message as done: a keyword (default
+               ``$ConnectBatchProcessed``; ``\\Seen`` also works), or a folder to move it to
+               (created if missing). Without ``move_to`` the connection's after-success
+               action decides: archive moves to the archive folder, otherwise the flag.
 ``recipient``  only messages addressed to this address (To, Cc, Delivered-To or X-Original-To):
                how one mailbox serves many push connections by plus-addressing
                (``inbox+<connection>@domain``).
@@ -56,7 +56,6 @@ import email
 import email.message
 import email.utils
 import imaplib
-import ipaddress
 import mimetypes
 import re
 import socket
@@ -80,9 +79,10 @@ from imap_tools import (
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.specs import DEFAULT_IMAP_FLAG, ImapSpec, check_spec, mailbox_name
 
 DEFAULT_FOLDER: Final = "INBOX"
-DEFAULT_FLAG: Final = "$ConnectBatchProcessed"
+DEFAULT_FLAG: Final = DEFAULT_IMAP_FLAG
 # Address headers a message can carry the plus-address in (Delivered-To/X-Original-To are
 # added by the delivering MTA, so Bcc'd mail is found too).
 RECIPIENT_HEADERS: Final = ("To", "Cc", "Delivered-To", "X-Original-To")
@@ -99,9 +99,6 @@ _SYSTEM_FLAG_SEARCH: Final = {
     "\\flagged": "UNFLAGGED",
     "\\draft": "UNDRAFT",
 }
-_KEYWORD = re.compile(r"[A-Za-z0-9$_.\-]{1,64}")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 # ----------------------------------------------------------------------------- file names
@@ -266,73 +263,22 @@ class _Settings:
     recipient: str | None
 
 
-def _bool(options: dict[str, str], key: str, default: bool) -> bool:
-    raw = options.get(key)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigurationError(f"e-mail option {key}={raw!r}: use true or false")
-
-
-def _clean_folder(folder: str) -> str:
-    """Mailbox names are not paths, but connection folders are written as absolute paths;
-    ``/INBOX`` means ``INBOX``."""
-    name = folder.strip().strip("/")
-    if any(ch in name for ch in "*%\r\n\0"):
-        raise ConfigurationError(f"mailbox folder {folder!r} contains * % or control characters")
-    return name
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _settings(endpoint: Endpoint) -> _Settings:
-    """Check the options once, up front, so a typo fails the connection test with a clear
-    message instead of half-way through a run."""
-    options = endpoint.options
-    security = (options.get("security") or "ssl").strip().lower()
-    if security not in {"ssl", "starttls", "plain"}:
-        raise ConfigurationError(f"e-mail security {security!r}: use ssl, starttls or plain")
-    if security == "plain" and not _is_loopback(endpoint.host) and not _bool(options, "allow_plain", False):
-        raise ConfigurationError(
-            f"plain IMAP to {endpoint.host} would send the password unencrypted: use ssl or "
-            "starttls (plain is meant for a mail server on this machine)"
-        )
-    processed = (options.get("processed") or "").strip() or None
-    if processed is not None and processed != "flag":
-        if not processed.startswith("move:") or not _clean_folder(processed[5:]):
-            raise ConfigurationError(f"e-mail processed={processed!r}: use flag or move:<folder>")
-        processed = "move:" + _clean_folder(processed[5:])
-    flag = (options.get("processed_flag") or DEFAULT_FLAG).strip()
-    if flag.lower() not in _SYSTEM_FLAG_SEARCH and not _KEYWORD.fullmatch(flag):
-        raise ConfigurationError(
-            f"e-mail processed_flag={flag!r}: use a keyword of letters, digits and $_.- "
-            "or one of \\Seen \\Answered \\Flagged \\Draft"
-        )
-    recipient = (options.get("recipient") or "").strip() or None
-    if recipient is not None and (
-        "@" not in recipient or any(ch.isspace() or ch in '"\\()<>,;' for ch in recipient)
-    ):
-        raise ConfigurationError(f"e-mail recipient {recipient!r} is not an e-mail address")
-    ca_file = (options.get("ca_file") or "").strip() or None
+    """The endpoint's ImapSpec, checked once up front (services checked it already when it
+    was saved; a spec built in code gets the same checks), so a mistake fails the connection
+    test with a clear message instead of half-way through a run."""
+    # No host: refusing plain IMAP to a remote host is the services' rule for partners'
+    # connections; our own inbound mailbox is the operator's choice (engine.py).
+    spec = check_spec(endpoint.spec_of(ImapSpec), None)
+    assert isinstance(spec, ImapSpec)
     return _Settings(
-        security=security,
-        verify=_bool(options, "verify", True),
-        ca_file=ca_file,
-        folder=_clean_folder(options.get("folder") or "") or DEFAULT_FOLDER,
-        processed=processed,
-        flag=flag,
-        recipient=recipient,
+        security=spec.security.value,
+        verify=spec.verify,
+        ca_file=spec.ca_file,
+        folder=DEFAULT_FOLDER,
+        processed=f"move:{spec.move_to}" if spec.move_to else None,
+        flag=spec.processed_flag,
+        recipient=spec.recipient,
     )
 
 
@@ -383,7 +329,7 @@ class ImapTransport(Transport):
         """One RemoteFile per attachment matching `pattern` in messages not yet marked
         processed, oldest message first. `folder` is the mailbox folder ('' = the
         configured one)."""
-        name = _clean_folder(folder) or self._settings.folder
+        name = mailbox_name(folder) or self._settings.folder
         box = self._select(name)
         uids = self._search(box)
         for key in [k for k in self._open if k[0] == name]:
@@ -449,14 +395,14 @@ class ImapTransport(Transport):
     ) -> None:
         """Mark one message processed now (flag it, or move it to the processed folder),
         whatever is still open in it."""
-        name = _clean_folder(folder or "") or self._settings.folder
+        name = mailbox_name(folder or "") or self._settings.folder
         number = int(uid)
         box = self._select(name)
         self._open.pop((name, number), None)
         self._drop_cached(name, number)
         mode = self._settings.processed
         if mode is None:
-            target = _clean_folder(archive_folder or "") if action == "archive" else ""
+            target = mailbox_name(archive_folder or "") if action == "archive" else ""
             mode = f"move:{target}" if target else "flag"
         if mode == "flag":
             self._store_flag(box, number, name)
@@ -708,7 +654,7 @@ class ImapTransport(Transport):
             self._cache_sizes.pop(key, None)
 
     def _locate(self, remote: RemoteFile) -> tuple[str, int, int]:
-        folder = _clean_folder(remote.extra.get("folder", "")) or self._settings.folder
+        folder = mailbox_name(remote.extra.get("folder", "")) or self._settings.folder
         uid_text, _, index_text = remote.ref.partition(":")
         if not (uid_text.isdigit() and index_text.isdigit()):
             raise TransportError(f"not an e-mail attachment reference: {remote.ref!r}")

@@ -49,6 +49,7 @@ from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTP_EOF
 
 from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.specs import SftpSpec
 
 log = logging.getLogger(__name__)
 # paramiko logs every failed handshake with a full traceback at ERROR; with no logging set up
@@ -311,6 +312,7 @@ class SftpTransport(Transport):
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        self.spec = endpoint.spec_of(SftpSpec)
         self.host = endpoint.host
         self.port = endpoint.port or DEFAULT_PORT
         self.timeout = float(endpoint.timeout)
@@ -523,8 +525,8 @@ class SftpTransport(Transport):
 
     def _ciphers(self, available: tuple[str, ...]) -> tuple[str, ...]:
         """Our preference order, or exactly the ciphers listed in the endpoint option
-        `sftp_ciphers` (comma-separated), for a server that needs a particular one."""
-        wanted = self.endpoint.options.get("sftp_ciphers", "")
+        `ciphers` of the SftpSpec (comma-separated), for a server that needs a particular one."""
+        wanted = self.spec.ciphers or ""
         if not wanted.strip():
             return self._prefer(available, PREFERRED_CIPHERS)
         names = tuple(name.strip() for name in wanted.split(",") if name.strip())
@@ -544,6 +546,16 @@ class SftpTransport(Transport):
         blob = key.asbytes()
         self.host_key = f"{key.get_name()} {base64.b64encode(blob).decode('ascii')}"
         self.host_key_fingerprint = fingerprint(blob)
+        given = self.spec.host_key_fingerprint
+        if self._pinned is None and given is not None and given != self.host_key_fingerprint:
+            raise HostKeyChangedError(
+                f"the host key of {self.where} is not the one given in advance: expected {given}, "
+                f"but the server presented {key.get_name()} {self.host_key_fingerprint}. Nothing "
+                "was sent to it. Check the fingerprint with the partner.",
+                expected_fingerprint=given,
+                presented_fingerprint=self.host_key_fingerprint,
+                presented_key=self.host_key,
+            )
         if self._pinned is None:
             log.info(
                 "first connection to %s: accepting %s host key %s",
@@ -694,13 +706,8 @@ class SftpTransport(Transport):
     # --- the pipelined download ------------------------------------------------------------------
 
     def _request_size(self) -> int:
-        override = self.endpoint.options.get("sftp_request_size", "").strip()
-        if override:
-            if not override.isdigit():
-                raise TransportError(
-                    f"the option sftp_request_size must be a number of bytes, got {override!r}"
-                )
-            return max(MIN_REQUEST_SIZE, int(override))
+        if self.spec.request_size:
+            return max(MIN_REQUEST_SIZE, int(self.spec.request_size))
         if (self.server_version or "").startswith("SSH-2.0-OpenSSH"):
             return OPENSSH_REQUEST_SIZE
         return GENERIC_REQUEST_SIZE
