@@ -16,6 +16,7 @@ from typing import Any
 
 from connectbatch import services
 from connectbatch.cli import common as cc
+from connectbatch.cli import transfer_flags
 from connectbatch.cli.common import EXIT_OK, PROG, Command, Handler
 from connectbatch.errors import ConfigurationError
 from connectbatch.models import (
@@ -27,6 +28,7 @@ from connectbatch.models import (
     Method,
     Methodology,
 )
+from connectbatch.transfer.specs import AuthKind
 
 # (flag, Connection field, argparse keywords); `add` requires the first five.
 _REQUIRED_FIELDS = ("name", "data_type", "direction", "method", "methodology")
@@ -101,6 +103,8 @@ def _add_connection_options(p: argparse.ArgumentParser, *, editing: bool) -> Non
     creds.add_argument("--key-file", metavar="PATH", type=Path, help="SSH private key", **suppress)
     creds.add_argument("--credential-name", metavar="NAME", help="name of the credential",
                        **suppress)  # fmt: skip
+    transfer_flags.add_credential_flags(creds, editing=editing)
+    transfer_flags.add_flags(p)
     cc.json_flag(p)
 
 
@@ -143,7 +147,12 @@ def _credential_input(
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not a text key file"
             raise ConfigurationError(f"--key-file: cannot read {key_file}: {reason}") from None
-    if username is None and password is None and key is None and name is None:
+    passphrase = transfer_flags.read_passphrase(args, stdin_taken=bool(args.password_stdin))
+    auth_flag: str | None = getattr(args, "auth", None)
+    auth = AuthKind(auth_flag) if auth_flag else None
+    if username is None and password is None and key is None and name is None and auth is None:
+        if passphrase is not None:
+            raise ConfigurationError("a key passphrase was given without --key-file")
         return None
     pushed = Methodology(methodology) in (Methodology.PUSH, Methodology.PULL_FROM_US)
     if pushed and (username is not None or password is not None or key is not None):
@@ -151,7 +160,10 @@ def _credential_input(
             "--username, --password and --key-file are for pull connections; "
             "ConnectBatch provisions the login of a push or pull_from_us connection"
         )
-    return services.CredentialInput(name=name or "", username=username, password=password, private_key=key)
+    return services.CredentialInput(
+        name=name or "", username=username, password=password, private_key=key, auth=auth,
+        passphrase=passphrase,
+    )  # fmt: skip
 
 
 def _connection_dict(c: Connection) -> dict[str, Any]:
@@ -189,6 +201,7 @@ def _print_connection(c: Connection) -> None:
             ("delimiter", delimiter),
             ("after success", c.after_success + (f" to {c.archive_folder}" if archive else "")),
             ("column map", mapping),
+            ("transfer settings", transfer_flags.describe(c.transfer)),
             ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
             ("created", cc.when(c.created_at)),
             ("updated", cc.when(c.updated_at)),
@@ -238,6 +251,8 @@ def _flag_errors(handler: Handler) -> Handler:
         try:
             return handler(args)
         except services.InvalidInputError as exc:
+            if exc.field in transfer_flags.FLAG_OF_FIELD:
+                raise transfer_flags.flag_error(exc) from None
             if exc.field not in flags:
                 raise
             message = str(exc).removeprefix(f"{exc.field}: ")
@@ -251,6 +266,7 @@ def _connection_add(args: argparse.Namespace) -> int:
     values = _connection_values(args)
     for key, kind in (("direction", Direction), ("method", Method), ("methodology", Methodology)):
         values[key] = kind(values[key])
+    values["transfer"] = transfer_flags.apply(args, values["method"], None)
     credential = _credential_input(args, values["methodology"])
     created, provisioned = cc.services().create_connection(Connection(**values), credential)
     return _report_saved(args, "created", created, credential, provisioned, "credential stored (encrypted)")
@@ -329,6 +345,9 @@ def _connection_edit(args: argparse.Namespace) -> int:
     svc = cc.services()
     current = svc.connection(args.connection)
     changes = _connection_values(args)
+    transfer = transfer_flags.apply(args, current.method, current.transfer)
+    if transfer is not None:
+        changes["transfer"] = transfer
     credential = _credential_input(args, changes.get("methodology", current.methodology))
     if not changes and credential is None:
         raise ConfigurationError(

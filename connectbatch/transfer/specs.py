@@ -131,7 +131,9 @@ def check_spec(spec: TransferSpec, host: str | None) -> TransferSpec:
     """Validate and normalise once; raises ConfigurationError naming the field."""
     spec = _coerce(spec)
     if isinstance(spec, SftpSpec):
-        if spec.request_size is not None and not 4096 <= int(spec.request_size) <= 4 * 1024 * 1024:
+        if not spec.request_size:  # 0 or empty: chosen from the server's banner
+            spec = replace(spec, request_size=None)
+        elif not 4096 <= int(spec.request_size) <= 4 * 1024 * 1024:
             raise ConfigurationError("request_size: must be between 4096 and 4194304 bytes")
         ciphers = ",".join(c.strip() for c in (spec.ciphers or "").split(",") if c.strip()) or None
         return replace(spec, host_key_fingerprint=_fingerprint(spec.host_key_fingerprint), ciphers=ciphers)
