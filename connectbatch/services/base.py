@@ -1,0 +1,117 @@
+"""What every domain of the façade shares: the settings, the database, the clock and the
+ingestor, finding a connection or a run by name or id, and the errors a person can cause."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import (
+    Connection,
+    Direction,
+    Run,
+)
+from connectbatch.pipeline import ingest
+from connectbatch.secrets import SecretBox
+from connectbatch.settings import Settings
+from connectbatch.store import Database
+from connectbatch.store import connections as connection_store
+from connectbatch.store import runs as run_store
+from connectbatch.transfer.specs import AuthKind
+
+
+class NotFoundError(ConnectBatchError, LookupError):
+    """A connection, run or action that does not exist."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidInputError(ConnectBatchError, ValueError):
+    """A field a person entered has a value we cannot use; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """Login details we created for a partner: shown once, never retrievable again."""
+
+    host: str
+    port: int | None
+    username: str
+    password: str
+    email_address: str | None = None
+
+
+@dataclass(frozen=True)
+class CredentialInput:
+    """Login details a person entered for a pull connection (their server)."""
+
+    name: str
+    username: str | None = None
+    password: str | None = None
+    private_key: str | None = None
+    return_email: str | None = None
+    # Password or SSH key, as the person chose; None: whichever secret was given.
+    auth: AuthKind | None = None
+    passphrase: str | None = None  # of an encrypted private key
+
+
+def _enum(kind: Any, value: Any, field_name: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise InvalidInputError(field_name, f"{value!r} is not one of {allowed}") from None
+
+
+class ServiceBase:
+    """The state every domain mixin reads; `Services.__init__` sets it."""
+
+    settings: Settings
+    db: Database
+    clock: ingest.Clock
+    ingestor: ingest.Ingestor
+    _box: SecretBox | None
+
+    @property
+    def box(self) -> SecretBox:
+        if self._box is None:
+            self._box = SecretBox.for_home(self.settings.home)
+        return self._box
+
+    def connection(self, name_or_id: str | int) -> Connection:
+        with self.db.connect() as con:
+            found = connection_store.find(con, str(name_or_id))
+        if found is None:
+            raise NotFoundError(f"there is no connection named {name_or_id!r}")
+        return found
+
+    def run(self, run_id: int) -> Run:
+        with self.db.connect() as con:
+            try:
+                return run_store.get(con, run_id)
+            except LookupError:
+                raise NotFoundError(f"there is no run {run_id}") from None
+
+    def _inbound(self, name_or_id: str | int) -> Connection:
+        connection = self.connection(name_or_id)
+        if connection.direction is not Direction.INBOUND:
+            raise InvalidInputError(
+                "connection", f"{connection.name!r} is outbound: it sends files, it does not receive them"
+            )
+        return connection
+
+    def _connection_of_run(self, run_id: int) -> Connection:
+        run = self.run(run_id)
+        with self.db.connect() as con:
+            try:
+                return connection_store.get(con, run.connection_id)
+            except LookupError:
+                raise NotFoundError(
+                    f"the connection of run {run_id} was deleted; its files cannot be processed again"
+                ) from None

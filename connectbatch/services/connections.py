@@ -1,0 +1,208 @@
+"""Connections: create, edit, delete and check them (every field, the typed transfer
+settings included, is validated here, once), and the wizard's *Test connection*."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from dataclasses import fields, replace
+from pathlib import PurePosixPath
+from typing import Any
+
+from connectbatch import schemas
+from connectbatch.errors import ConfigurationError
+from connectbatch.models import (
+    Connection,
+    Direction,
+    Method,
+    Methodology,
+)
+from connectbatch.parser import plan as csvplan
+from connectbatch.services.base import (
+    CredentialInput,
+    InvalidInputError,
+    Provisioned,
+    _enum,
+)
+from connectbatch.services.credentials import CredentialServices, _checked_credential
+from connectbatch.store import connections as connection_store
+from connectbatch.transfer.base import RemoteFile, open_transport
+from connectbatch.transfer.pull import collect
+from connectbatch.transfer.specs import AuthKind, TransferSpec, check_spec, default_spec, spec_type
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class ConnectionServices(CredentialServices):
+    def connections(self) -> list[Connection]:
+        with self.db.connect() as con:
+            return connection_store.list_all(con)
+
+    def create_connection(
+        self, draft: Connection, credential: CredentialInput | None = None
+    ) -> tuple[Connection, Provisioned | None]:
+        """Create a connection; push connections get provisioned credentials (returned
+        once), pull connections store the credential that was entered (encrypted)."""
+        draft = self._checked(draft)
+        provisioned: Provisioned | None = None
+        with self.db.transaction() as con:
+            if connection_store.find(con, draft.name) is not None:
+                raise InvalidInputError("name", f"a connection named {draft.name!r} already exists")
+            created = connection_store.insert(con, draft)
+            if draft.methodology in (Methodology.PUSH, Methodology.PULL_FROM_US):
+                provisioned = self._provision(con, created, credential)
+            elif credential is not None:
+                self._store_remote(con, created, credential)
+        return created, provisioned
+
+    def update_connection(self, name_or_id: str | int, **changes: Any) -> Connection:
+        current = self.connection(name_or_id)
+        allowed = {f.name for f in fields(Connection)} - {
+            "id",
+            "status",
+            "last_active",
+            "created_at",
+            "updated_at",
+        }
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInputError(sorted(unknown)[0], "cannot be changed")
+        for fixed in ("data_type", "direction", "method", "methodology"):
+            if fixed in changes and str(changes[fixed]) != str(getattr(current, fixed)):
+                # Credentials, folders and history depend on these: a different kind of
+                # connection is a new connection.
+                raise InvalidInputError(fixed, "cannot be changed after creation; create a new connection")
+        updated = self._checked(replace(current, **changes))
+        with self.db.transaction() as con:
+            clash = connection_store.find(con, updated.name)
+            if clash is not None and clash.id != current.id:
+                raise InvalidInputError("name", f"a connection named {updated.name!r} already exists")
+            return connection_store.update(con, updated)
+
+    def delete_connection(self, name_or_id: str | int) -> None:
+        """Delete a connection and its credentials; its runs, data and actions stay."""
+        current = self.connection(name_or_id)
+        with self.db.transaction() as con:
+            connection_store.delete(con, current.id)
+
+    def check_connection(self, draft: Connection) -> Connection:
+        """Check a draft as create_connection would (the wizard validates step by step);
+        returns it cleaned, or raises InvalidInputError naming the field."""
+        checked = self._checked(draft)
+        clash = next((c for c in self.connections() if c.name == checked.name), None)
+        if clash is not None and clash.id != draft.id:
+            raise InvalidInputError("name", f"a connection named {checked.name!r} already exists")
+        return checked
+
+    def _checked(self, c: Connection) -> Connection:
+        name = (c.name or "").strip()
+        if not name:
+            raise InvalidInputError("name", "is required")
+        if len(name) > 100:
+            raise InvalidInputError("name", "is longer than 100 characters")
+        try:
+            schemas.get(c.data_type)
+        except KeyError as exc:
+            raise InvalidInputError("data_type", str(exc)) from None
+        direction, method, methodology = (
+            _enum(Direction, c.direction, "direction"),
+            _enum(Method, c.method, "method"),
+            _enum(Methodology, c.methodology, "methodology"),
+        )
+        if direction is Direction.OUTBOUND and methodology is not Methodology.PULL_FROM_US:
+            raise InvalidInputError(
+                "methodology", "outbound connections are collected by the partner: use 'pull_from_us'"
+            )
+        if direction is Direction.INBOUND and methodology is Methodology.PULL_FROM_US:
+            raise InvalidInputError(
+                "methodology", "inbound connections are 'push' (to us) or 'pull' (from a third party)"
+            )
+        if direction is Direction.OUTBOUND and method is Method.EMAIL:
+            raise InvalidInputError("method", "outbound connections are collected over SFTP or FTP")
+        folder = c.folder
+        if methodology is Methodology.PULL and method is not Method.EMAIL:
+            if not folder or not PurePosixPath(folder).is_absolute():
+                raise InvalidInputError(
+                    "folder", "must be an absolute path such as /home/AcmeAdvertiser/Conversions"
+                )
+            if ".." in PurePosixPath(folder).parts:
+                raise InvalidInputError("folder", "must not contain '..'")
+            if not c.host:
+                raise InvalidInputError("host", "is required to pull from a third party")
+        pattern = (c.pattern or "").strip()
+        if not pattern or "/" in pattern:
+            raise InvalidInputError(
+                "pattern", "a file-name wildcard such as Conversions_202?_*.csv (no folders)"
+            )
+        if c.port is not None and not 1 <= int(c.port) <= 65535:
+            raise InvalidInputError("port", "must be between 1 and 65535")
+        if c.return_email and not _EMAIL.fullmatch(c.return_email.strip()):
+            raise InvalidInputError("return_email", f"{c.return_email!r} is not an e-mail address")
+        if c.lock_days < 0 or c.lock_days > 3650:
+            raise InvalidInputError("lock_days", "must be between 0 and 3650 days")
+        if c.min_age_seconds < 0:
+            raise InvalidInputError("min_age_seconds", "cannot be negative")
+        if c.schedule:
+            _check_cron(c.schedule)
+        try:
+            zoneinfo.ZoneInfo(c.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise InvalidInputError(
+                "timezone", f"{c.timezone!r} is not an IANA time zone such as America/New_York"
+            ) from None
+        if c.encoding:
+            try:
+                "".encode(c.encoding)
+            except LookupError:
+                raise InvalidInputError("encoding", f"unknown encoding {c.encoding!r}") from None
+        try:
+            csvplan.check_delimiter(c.delimiter)
+        except ConfigurationError as exc:
+            raise InvalidInputError("delimiter", str(exc)) from None
+        if c.after_success not in ("leave", "archive", "delete"):
+            raise InvalidInputError("after_success", "must be leave, archive or delete")
+        if c.after_success == "archive" and not (c.archive_folder or "").startswith("/"):
+            raise InvalidInputError("archive_folder", "must be an absolute path to archive into")
+        return replace(
+            c, name=name, direction=direction, method=method, methodology=methodology,
+            pattern=pattern, return_email=(c.return_email or "").strip() or None,
+            transfer=_checked_spec(method, c.transfer, c.host),
+        )  # fmt: skip
+
+    def test_connection(
+        self, draft: Connection, credential: CredentialInput, host_key: str | None = None
+    ) -> list[RemoteFile]:
+        """The wizard's *Test connection*: log in with the details entered (nothing is saved)
+        and list what the connection would take now. Raises TransportError with the reason."""
+        draft = self._checked(draft)
+        credential = _checked_credential(draft, credential)
+        endpoint = collect.login_endpoint(
+            draft, username=credential.username,
+            secret=credential.private_key if credential.auth is AuthKind.KEY else credential.password,
+            auth=credential.auth, passphrase=credential.passphrase, host_key=host_key, timeout=15.0,
+        )  # fmt: skip
+        with open_transport(draft.method.value, endpoint) as transport:
+            return transport.list_files(draft.folder or "", draft.pattern)
+
+
+def _checked_spec(method: Method, spec: TransferSpec | None, host: str | None) -> TransferSpec:
+    """The method's typed settings, defaults filled in, checked once (ConfigurationError
+    names the setting; it becomes an InvalidInputError the form or CLI can point at)."""
+    if spec is None:
+        spec = default_spec(method)
+    elif not isinstance(spec, spec_type(method)):
+        raise InvalidInputError("transfer", f"{type(spec).__name__} is not for {method.value} connections")
+    try:
+        return check_spec(spec, host)
+    except ConfigurationError as exc:
+        field, _, message = str(exc).partition(": ")
+        raise InvalidInputError(field, message or str(exc)) from None
+
+
+def _check_cron(expression: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        raise InvalidInputError("schedule", f"{expression!r} is not a cron expression ({exc})") from None

@@ -1,0 +1,61 @@
+"""Data-quality review: validation reports, the review queue, quarantine release and discard,
+and the dry run of a file that stores nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from connectbatch.models import (
+    Run,
+)
+from connectbatch.parser import api as csvparse
+from connectbatch.pipeline import validation
+from connectbatch.pipeline.review import RunReview
+from connectbatch.pipeline.validation import ValidationReport
+from connectbatch.services.base import (
+    ServiceBase,
+)
+from connectbatch.store import reviews as review_store
+from connectbatch.store import runs as run_store
+
+
+class ReviewServices(ServiceBase):
+    def validation(self, run_id: int) -> list[tuple[int, ValidationReport]]:
+        self.run(run_id)
+        with self.db.connect() as con:
+            stored = run_store.validation_of_run(con, run_id)
+        return [(file_id, ValidationReport.from_json(report)) for file_id, _ok, report in stored]
+
+    def reject_rates(self) -> list[tuple[str, dt.datetime, float]]:
+        with self.db.connect() as con:
+            return run_store.reject_rates(con)
+
+    def review_queue(self, limit: int = 200) -> list[RunReview]:
+        """Runs for data-quality review, most urgent first: quarantined, critical failures,
+        warnings, failed before validation, clean (see connectbatch.pipeline.review)."""
+        with self.db.connect() as con:
+            return review_store.queue(con, limit)
+
+    def quarantined(self) -> list[Run]:
+        with self.db.connect() as con:
+            return run_store.quarantined(con)
+
+    def release(self, run_id: int, note: str | None = None, actor: str = "reviewer") -> Run:
+        self._connection_of_run(run_id)
+        return self.ingestor.release(run_id, note, actor)
+
+    def discard(self, run_id: int, note: str | None = None, actor: str = "reviewer") -> Run:
+        self.run(run_id)
+        return self.ingestor.discard(run_id, note, actor)
+
+    def dry_run(
+        self, data: bytes, data_type: str, **options: Any
+    ) -> tuple[csvparse.ParseResult, ValidationReport]:
+        """What a file would give, without storing anything."""
+        parsed = csvparse.parse_bytes(data, data_type, **options)
+        report = validation.validate(
+            parsed.table, data_type, rows_rejected=parsed.rows_rejected, now=self.clock(),
+            max_age_days=self.settings.validation_max_age_days, max_reject_rate=self.settings.max_reject_rate,
+        )  # fmt: skip
+        return parsed, report

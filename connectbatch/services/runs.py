@@ -1,0 +1,119 @@
+"""Runs: ingest a file, pull now, retry, the history of runs with their files and rejects,
+results files, and exports for outbound connections."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from connectbatch.models import (
+    Direction,
+    FileRecord,
+    Methodology,
+    RejectRow,
+    Run,
+)
+from connectbatch.pipeline import ingest, results
+from connectbatch.services.base import (
+    InvalidInputError,
+    NotFoundError,
+    ServiceBase,
+)
+from connectbatch.store import exports
+from connectbatch.store import runs as run_store
+from connectbatch.transfer.pull import collect
+
+
+class RunServices(ServiceBase):
+    def ingest_file(self, name_or_id: str | int, path: str | Path, trigger: str = "cli") -> Run:
+        connection = self._inbound(name_or_id)
+        p = Path(path)
+        if not p.is_file():
+            raise NotFoundError(f"there is no file {str(path)!r}")
+        return self.ingestor.ingest(
+            connection, ingest.Received(p.name, p, "cli" if trigger == "cli" else trigger), trigger
+        )
+
+    def ingest_bytes(self, name_or_id: str | int, filename: str, data: bytes, trigger: str = "upload") -> Run:
+        connection = self._inbound(name_or_id)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload"
+            path.write_bytes(data)
+            return self.ingestor.ingest(
+                connection, ingest.Received(_safe_name(filename), path, trigger), trigger
+            )
+
+    def runs(self, name_or_id: str | int | None = None, limit: int = 200) -> list[Run]:
+        connection_id = self.connection(name_or_id).id if name_or_id is not None else None
+        with self.db.connect() as con:
+            return run_store.history(con, connection_id, limit)
+
+    def run_files(self, run_id: int) -> list[FileRecord]:
+        self.run(run_id)
+        with self.db.connect() as con:
+            return run_store.files_of_run(con, run_id)
+
+    def rejects(self, run_id: int, limit: int | None = None) -> list[RejectRow]:
+        self.run(run_id)
+        with self.db.connect() as con:
+            return run_store.rejects_of_run(con, run_id, limit)
+
+    def count_rejects(self, run_id: int) -> int:
+        self.run(run_id)
+        with self.db.connect() as con:
+            return run_store.count_rejects(con, run_id)
+
+    def run_results_files(self, run_id: int) -> list[Path]:
+        """The results CSV and summary JSON written for each file of a run."""
+        run = self.run(run_id)
+        with self.db.connect() as con:
+            files = run_store.files_of_run(con, run_id)
+        bases = tuple(results.base_name(run_id, f.id, f.name) + "." for f in files)
+        return [
+            p for p in results.list_files(self.settings.outbound, run.connection_id)
+            if p.name.startswith(bases)
+        ]  # fmt: skip
+
+    def results_files(self, name_or_id: str | int) -> list[Path]:
+        return results.list_files(self.settings.outbound, self.connection(name_or_id).id)
+
+    def pull(self, name_or_id: str | int, trigger: str = "manual") -> Run:
+        """Run now: one pull from the partner's server or mailbox."""
+        connection = self._inbound(name_or_id)
+        if connection.methodology is not Methodology.PULL:
+            raise InvalidInputError(
+                "connection",
+                f"{connection.name!r} is push: files arrive on their own, there is nothing to pull",
+            )
+        run = collect.pull(self.ingestor, self.box, connection, trigger)
+        assert run is not None  # only quiet polls return None
+        return run
+
+    def export(self, name_or_id: str | int, start: dt.datetime, end: dt.datetime) -> Path:
+        """Write the connection's data type for [start, end) as CSV into its outbound folder,
+        where its "Pull from us" login collects it."""
+        connection = self.connection(name_or_id)
+        if connection.direction is not Direction.OUTBOUND:
+            raise InvalidInputError(
+                "connection", f"{connection.name!r} is inbound; exports go to outbound connections"
+            )
+        if end <= start:
+            raise InvalidInputError("end", "must be after the start")
+        folder = self.settings.outbound / str(connection.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"export-{connection.data_type}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
+        with self.db.connect() as con:
+            exports.export_csv(con, connection.data_type, start, end, target)
+        return target
+
+    def retry(self, run_id: int) -> Run:
+        self._connection_of_run(run_id)
+        return self.ingestor.retry(run_id)
+
+
+def _safe_name(name: str) -> str:
+    """A file name as shown and stored: last path part, no control characters."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(ch for ch in base if ch.isprintable()).strip() or "upload.csv"
+    return cleaned[:200]
