@@ -99,6 +99,20 @@ FIELD_LABELS = {
     "username": "Username",
     "password": "Password",
     "private_key": "Private key",
+    "auth": "Log in with",
+    "passphrase": "Key passphrase",
+    "transfer": "Transfer settings",
+    "tls": "TLS",
+    "verify": "Verify certificate",
+    "ca_file": "CA file",
+    "passive": "Passive mode",
+    "security": "Security",
+    "processed_flag": "Processed flag",
+    "move_to": "Move to folder",
+    "recipient": "Recipient",
+    "host_key_fingerprint": "Host key fingerprint",
+    "ciphers": "Ciphers",
+    "request_size": "Request size",
 }
 
 
