@@ -113,13 +113,13 @@ def location_form(
     errors("folder")
     host, port = st.columns([3, 1])
     seed(keys("host"), c.host or "")
-    host.text_input(
+    entered_host = host.text_input(
         "IMAP host" if email else "Host",
         key=keys("host"),
         placeholder="imap.example.com" if email else "sftp.example.com",
     )
     seed(keys("port"), c.port)
-    port.number_input(
+    entered_port = port.number_input(
         "Port",
         key=keys("port"),
         min_value=1,
@@ -129,11 +129,7 @@ def location_form(
         placeholder=f"{_ui.DEFAULT_PORTS[method]} (standard)",
     )
     errors("host", "port")
-    return {
-        "folder": _text(folder),
-        "host": _text(st.session_state[keys("host")]),
-        "port": st.session_state[keys("port")],
-    }
+    return {"folder": _text(folder), "host": _text(entered_host), "port": entered_port}
 
 
 # --------------------------------------------------------------------------- the method's settings

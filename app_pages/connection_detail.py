@@ -4,7 +4,8 @@ credentials as in Improvado's connection settings (Credentials), and Delete.
 The connection comes from `st.session_state["connection_id"]` (set by the list's Edit and
 View History) or the `?connection=` query parameter; the tab from `detail_tab`. Only the open
 tab is computed. Widgets that belong to one connection carry its id in their key, so
-switching connections never shows another connection's values.
+switching connections never shows another connection's values. The Edit and Re-connect forms
+are the shared ones of app_pages/_forms.py; the History drill-down is app_pages/_run_history.py.
 """
 
 from __future__ import annotations

@@ -226,7 +226,8 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
     if file_name is not None:
         entered["key_file_name"] = file_name
     if login.private_key and login.auth is AuthKind.KEY:
-        st.caption(f"Key loaded: {file_name or s.key_file_name or 'yes'}")
+        shown = file_name or s.key_file_name
+        st.caption(f"Key loaded: {shown}" if shown else "Key loaded.")
     # The test says what is wrong now: an older field message would only confuse.
     if st.button("Test connection", key="wiz_test", icon=":material/network_check:", on_click=clear_error):
         s.apply(entered)
