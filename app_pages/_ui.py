@@ -1,8 +1,9 @@
 """Small pieces the Connections screens share: status badges, times, labels, error display,
 the provisioned-credentials dialog and readable validation outcomes.
 
-Only the connection pages (connections, connection_wizard, connection_detail) use this
-module; it calls `connectbatch.webapp` and the services' data classes, never the store.
+The connection pages use this module, and the File format page its ENCODINGS and DELIMITERS
+(the one table of the choices a file can be read with; a test keeps it the only one). It
+calls `connectbatch.webapp` and the services' data classes, never the store.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ DIRECTION_CHOICES = {
     Direction.OUTBOUND: "Receive data from us",
 }
 DEFAULT_PORTS = {Method.SFTP: 22, Method.FTP: 21, Method.EMAIL: 993}
+# How a file can be read: value ("" = detect) -> label. The one copy (tests/unit/test_app_forms.py).
 ENCODINGS = {
     "": "Detect: UTF-8, or UTF-16 with a byte-order mark",
     "latin-1": "Latin-1 (ISO 8859-1)",
@@ -99,6 +101,20 @@ FIELD_LABELS = {
     "username": "Username",
     "password": "Password",
     "private_key": "Private key",
+    "auth": "Log in with",
+    "passphrase": "Key passphrase",
+    "transfer": "Transfer settings",
+    "tls": "TLS",
+    "verify": "Verify certificate",
+    "ca_file": "CA file",
+    "passive": "Passive mode",
+    "security": "Security",
+    "processed_flag": "Processed flag",
+    "move_to": "Move to folder",
+    "recipient": "Recipient",
+    "host_key_fingerprint": "Host key fingerprint",
+    "ciphers": "Ciphers",
+    "request_size": "Request size",
 }
 
 

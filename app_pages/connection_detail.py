@@ -4,18 +4,19 @@ credentials as in Improvado's connection settings (Credentials), and Delete.
 The connection comes from `st.session_state["connection_id"]` (set by the list's Edit and
 View History) or the `?connection=` query parameter; the tab from `detail_tab`. Only the open
 tab is computed. Widgets that belong to one connection carry its id in their key, so
-switching connections never shows another connection's values.
+switching connections never shows another connection's values. The Edit and Re-connect forms
+are the shared ones of app_pages/_forms.py; the History drill-down is app_pages/_run_history.py.
 """
 
 from __future__ import annotations
 
-import zoneinfo
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
-from app_pages import _ui
+from app_pages import _forms, _ui
+from app_pages._run_history import history_tab
 from connectbatch import webapp
 from connectbatch.models import (
     METHOD_LABELS,
@@ -24,14 +25,11 @@ from connectbatch.models import (
     Credential,
     Direction,
     Method,
-    Run,
-    RunStatus,
 )
-from connectbatch.pipeline import review
 from connectbatch.services import CredentialInput, Services
+from connectbatch.transfer.specs import default_spec
 
 TABS = ["Edit", "History", "Credentials", "Delete"]
-REJECTS_SHOWN = 1000
 
 
 def chosen_connection(connections: list[Connection]) -> Connection:
@@ -64,103 +62,19 @@ def edit_tab(services: Services, c: Connection) -> None:
     )
     st.caption("These are fixed: a different kind of connection is a new connection.")
     pull, inbound = _ui.is_pull(c), c.direction is Direction.INBOUND
-    k = c.id
+    keys = _forms.Keys("edit_", f"_{c.id}")
     changes: dict[str, Any] = {}
-    with st.form(f"edit_form_{k}", border=False):
-        changes["name"] = st.text_input("Name", value=c.name, key=f"edit_name_{k}", max_chars=100)
-        changes["pattern"] = st.text_input(
-            "Attachment file name pattern" if c.method is Method.EMAIL else "File name pattern",
-            value=c.pattern,
-            key=f"edit_pattern_{k}",
-            help="`*` matches any sequence of characters, `?` any single character.",
-        )
+    with st.form(f"edit_form_{c.id}", border=False):
+        _forms.seed(keys("name"), c.name)
+        changes["name"] = st.text_input("Name", key=keys("name"), max_chars=100)
+        changes["pattern"] = _forms.pattern_input(keys, c.method, c.pattern)
         if pull:
-            changes["folder"] = st.text_input(
-                "Mailbox folder" if c.method is Method.EMAIL else "Folder",
-                value=c.folder or "",
-                key=f"edit_folder_{k}",
-            )
-            host, port = st.columns([3, 1])
-            changes["host"] = host.text_input("Host", value=c.host or "", key=f"edit_host_{k}")
-            changes["port"] = port.number_input(
-                "Port",
-                min_value=1,
-                max_value=65535,
-                step=1,
-                value=c.port,
-                key=f"edit_port_{k}",
-                placeholder=f"{_ui.DEFAULT_PORTS[c.method]} (standard)",
-            )
+            changes |= _forms.location_form(keys, c.method, c)
+            st.markdown(f"**{METHOD_LABELS[c.method]} settings**")
+            changes["transfer"] = _forms.transfer_form(keys, c.transfer or default_spec(c.method))
         if inbound:
-            changes["return_email"] = st.text_input(
-                "Return e-mail address", value=c.return_email or "", key=f"edit_return_email_{k}"
-            )
-        if pull or not inbound:
-            changes["schedule"] = st.text_input(
-                "Schedule (cron)",
-                value=c.schedule or "",
-                key=f"edit_schedule_{k}",
-                placeholder="0 6 * * *",
-                help="minute hour day-of-month month day-of-week, in UTC. Empty: only Run now.",
-            )
-        if inbound:
-            left, right = st.columns(2)
-            changes["lock_days"] = left.number_input(
-                "Lock period (days)",
-                min_value=0,
-                max_value=3650,
-                step=1,
-                value=c.lock_days,
-                key=f"edit_lock_days_{k}",
-            )
-            if pull:
-                changes["min_age_seconds"] = right.number_input(
-                    "Minimum file age (seconds)",
-                    min_value=0,
-                    step=60,
-                    value=c.min_age_seconds,
-                    key=f"edit_min_age_{k}",
-                )
-            zones = sorted(zoneinfo.available_timezones() | {c.timezone})
-            changes["timezone"] = st.selectbox(
-                "Time zone of dates without an offset",
-                zones,
-                index=zones.index(c.timezone),
-                key=f"edit_timezone_{k}",
-            )
-            encodings = list(_ui.ENCODINGS) + (
-                [c.encoding] if c.encoding and c.encoding not in _ui.ENCODINGS else []
-            )
-            delimiters = list(_ui.DELIMITERS) + ([c.delimiter] if c.delimiter not in _ui.DELIMITERS else [])
-            enc, delim = st.columns(2)
-            changes["encoding"] = enc.selectbox(
-                "Encoding",
-                encodings,
-                index=encodings.index(c.encoding or ""),
-                format_func=lambda e: _ui.ENCODINGS.get(e, e),
-                key=f"edit_encoding_{k}",
-            )
-            changes["delimiter"] = delim.selectbox(
-                "Delimiter",
-                delimiters,
-                index=delimiters.index(c.delimiter),
-                format_func=lambda d: _ui.DELIMITERS.get(d, repr(d)),
-                key=f"edit_delimiter_{k}",
-            )
-        if pull:
-            after, archive = st.columns(2)
-            changes["after_success"] = after.selectbox(
-                "After a successful run",
-                list(_ui.AFTER_SUCCESS),
-                index=list(_ui.AFTER_SUCCESS).index(c.after_success),
-                format_func=lambda a: _ui.AFTER_SUCCESS[a],
-                key=f"edit_after_success_{k}",
-            )
-            changes["archive_folder"] = archive.text_input(
-                "Archive folder (when archiving)",
-                value=c.archive_folder or "",
-                key=f"edit_archive_folder_{k}",
-            )
+            changes["return_email"] = _forms.return_email_input(keys, c.return_email)
+        changes |= _forms.run_settings_form(keys, c, pull=pull, inbound=inbound, live=False)
         submitted = st.form_submit_button("Save changes", key="edit_save", type="primary")
     if submitted:
         save(services, c, changes)
@@ -183,196 +97,6 @@ def save(services: Services, c: Connection, entered: dict[str, Any]) -> None:
             "success", f"Saved {updated.name}: {', '.join(_ui.FIELD_LABELS.get(f, f) for f in changes)}."
         )
         st.rerun()
-
-
-# --------------------------------------------------------------------------- History
-
-
-def runs_table(runs: list[Run]) -> list[dict[str, Any]]:
-    return [
-        {
-            "Run": r.id,
-            "Start": _ui.when(r.started_at),
-            "End": _ui.when(r.finished_at),
-            "Status": str(r.status),
-            "Review": r.review or "",
-            "Trigger": r.trigger,
-            "Files": r.files_seen,
-            "Rows accepted": r.rows_accepted,
-            "Rejected": r.rows_rejected,
-            "Duplicates": r.rows_duplicate,
-            "Reason": r.reason or "",
-        }
-        for r in runs
-    ]
-
-
-def _status_colour(value: str) -> str:
-    colour = {"Completed": "#1b873f", "Failed": "#d1242f", "In Progress": "#0969da"}.get(value)
-    return f"color: {colour}; font-weight: 600" if colour else ""
-
-
-def history_tab(services: Services, c: Connection) -> None:
-    ok, runs = _ui.safely("Loading the history", lambda: services.runs(c.id))
-    if not ok or runs is None:
-        return
-    if not runs:
-        st.info(
-            "No runs yet. "
-            + ("Use Run now on the Connections list." if _ui.is_pull(c) else "Files arrive by themselves.")
-        )
-        return
-    import pandas as pd
-
-    frame = pd.DataFrame(runs_table(runs))
-    st.dataframe(
-        frame.style.map(_status_colour, subset=["Status"]),
-        hide_index=True,
-        key=f"history_table_{c.id}",
-        column_config={"Reason": st.column_config.TextColumn(width="large")},
-    )
-    by_id = {r.id: r for r in runs}
-    run_id = st.selectbox(
-        "Run details",
-        list(by_id),
-        format_func=lambda i: (
-            f"Run {i} · {_ui.when(by_id[i].started_at)} · {by_id[i].status}"
-            + (f" ({by_id[i].review})" if by_id[i].review else "")
-        ),
-        key=f"history_run_{c.id}",
-    )
-    if run_id is not None:
-        run_details(services, c, by_id[run_id])
-
-
-def run_details(services: Services, c: Connection, run: Run) -> None:
-    st.subheader(f"Run {run.id}")
-    st.markdown(
-        f"{_ui.badge(str(run.status))}"
-        + (f" {_ui.badge(run.review)}" if run.review else "")
-        + f" started {_ui.when(run.started_at)} by {run.trigger}, ended {_ui.when(run.finished_at)}"
-    )
-    if run.status is RunStatus.FAILED and run.reason:
-        st.error(run.reason)
-    if run.review_note:
-        st.caption(f"Review note: {run.review_note}")
-    numbers = st.columns(6)
-    for column, (label, n) in zip(
-        numbers,
-        [
-            ("Files seen", run.files_seen),
-            ("Files loaded", run.files_loaded),
-            ("Rows accepted", run.rows_accepted),
-            ("Rows rejected", run.rows_rejected),
-            ("Duplicates", run.rows_duplicate),
-            ("Actions created", run.actions_created),
-        ],
-        strict=True,
-    ):
-        column.metric(label, f"{n:,}")
-
-    ok, files = _ui.safely("Loading the run's files", lambda: services.run_files(run.id))
-    files = files or []
-    names = {f.id: f.name for f in files}
-    st.markdown("**Files**")
-    if files:
-        st.dataframe(
-            [
-                {
-                    "File": f.name,
-                    "State": f.state,
-                    "Source": f.source,
-                    "Size": _ui.size(f.size),
-                    "Rows accepted": f.rows_accepted,
-                    "Rows rejected": f.rows_rejected,
-                    "Message": f.message or "",
-                    "Received": _ui.when(f.received_at),
-                    "SHA-256": f.sha256[:12],
-                }
-                for f in files
-            ],
-            hide_index=True,
-            key=f"run_files_{run.id}",
-        )
-    elif ok:
-        st.caption("This run saw no file.")
-
-    rejects_section(services, run, names)
-    validation_section(services, run, names)
-    results_section(services, c, run)
-
-
-def rejects_section(services: Services, run: Run, names: dict[int, str]) -> None:
-    ok, count = _ui.safely("Counting rejects", lambda: services.count_rejects(run.id))
-    if not ok or not count:
-        return
-    st.markdown(f"**Rejects** ({count:,})")
-    ok, rejects = _ui.safely("Loading rejects", lambda: services.rejects(run.id, REJECTS_SHOWN))
-    if not ok or rejects is None:
-        return
-    if count > REJECTS_SHOWN:
-        st.caption(f"The first {REJECTS_SHOWN:,}; the download has all {count:,}.")
-    st.dataframe(_ui.rejects_table(rejects, names), hide_index=True, key=f"rejects_{run.id}")
-    st.download_button(
-        "Download rejects (CSV)",
-        data=lambda: _ui.rejects_csv(services.rejects(run.id), names),
-        file_name=f"run{run.id}-rejects.csv",
-        mime="text/csv",
-        key="rejects_download",
-        on_click="ignore",
-        icon=":material/download:",
-    )
-
-
-def validation_section(services: Services, run: Run, names: dict[int, str]) -> None:
-    ok, reports = _ui.safely("Loading validation results", lambda: services.validation(run.id))
-    if not ok or not reports:
-        return
-    st.markdown("**Validation**")
-    for file_id, report in reports:
-        kind, sentence = _ui.verdict(report)
-        with st.expander(
-            f"{names.get(file_id, f'File {file_id}')}: {sentence[:120]}", expanded=kind != "success"
-        ):
-            {"error": st.error, "warning": st.warning}.get(kind, st.success)(sentence)
-            st.dataframe(
-                review.outcome_rows(report),
-                hide_index=True,
-                key=f"validation_{run.id}_{file_id}",
-                column_config={"Expectation": st.column_config.TextColumn(width="large")},
-            )
-
-
-def results_section(services: Services, c: Connection, run: Run) -> None:
-    _found, paths = _ui.safely("Listing results files", lambda: services.results_files(c.id))
-    mine = [p for p in paths or [] if p.name.startswith(f"run{run.id}-")]
-    if not mine:
-        return
-    st.markdown("**Results files**")
-    with st.container(horizontal=True):
-        for i, path in enumerate(mine):
-            st.download_button(
-                results_label(path.name),
-                data=_reader(path),
-                file_name=path.name,
-                mime="application/json" if path.suffix == ".json" else "text/csv",
-                key=f"results_{i}",
-                on_click="ignore",
-                icon=":material/download:",
-            )
-
-
-def results_label(file_name: str) -> str:
-    """'run3-file4-calls.csv.results.csv' -> 'Results of calls.csv'."""
-    original = file_name.split("-", 2)[-1]
-    for suffix, what in ((".results.csv", "Results"), (".summary.json", "Summary")):
-        if original.endswith(suffix):
-            return f"{what} of {original.removesuffix(suffix)}"
-    return original
-
-
-def _reader(path: Path) -> Any:
-    return lambda: path.read_bytes()
 
 
 # --------------------------------------------------------------------------- Credentials
@@ -463,35 +187,14 @@ def reconnect(services: Services, c: Connection) -> None:
             "Re-connect creates a new provisioned login (shown once) and makes it main; the old "
             "one keeps working until you delete it."
         )
-    name = st.text_input("Credential name", value=f"{c.name} login", key=f"reconnect_name_{k}")
-    given: dict[str, Any] = {"name": name.strip()}
+    keys = _forms.Keys("reconnect_", f"_{k}")
+    _forms.seed(keys("name"), f"{c.name} login")
+    name = st.text_input("Credential name", key=keys("name"))
+    credential = CredentialInput(name=name.strip())
     if pull:
-        use_key = False
-        if c.method is Method.SFTP:
-            use_key = (
-                st.radio(
-                    "Log in with",
-                    ["password", "key"],
-                    horizontal=True,
-                    key=f"reconnect_auth_{k}",
-                    format_func=lambda a: _ui.LOGIN_WITH[a],
-                )
-                == "key"
-            )
-        given["username"] = st.text_input("Username", key=f"reconnect_username_{k}").strip() or None
-        if use_key:
-            upload = st.file_uploader("Private key (OpenSSH or PEM)", key=f"reconnect_key_file_{k}")
-            given["private_key"] = upload.getvalue().decode("utf-8", "replace") if upload else None
-        else:
-            given["password"] = (
-                st.text_input("Password", type="password", key=f"reconnect_password_{k}") or None
-            )
+        credential, _file_name = _forms.credential_form(keys, c.method, credential)
     if c.direction is Direction.INBOUND:
-        email = st.text_input(
-            "Return e-mail address", value=c.return_email or "", key=f"reconnect_return_email_{k}"
-        )
-        given["return_email"] = email.strip() or None
-    credential = CredentialInput(**given)
+        credential = replace(credential, return_email=_forms.return_email_input(keys, c.return_email))
     with st.container(horizontal=True):
         test = pull and st.button("Test connection", key="reconnect_test", icon=":material/network_check:")
         save = st.button("Re-connect", key="reconnect_save", type="primary")

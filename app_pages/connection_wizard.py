@@ -1,84 +1,40 @@
 """Create connection: the Connector wizard, in the seed's steps with Next and Back.
 
 1 name and direction, 2 data type, 3 method, methodology, wildcard pattern (live preview) and
-for pulls folder, host and port, 4 credentials (new login details with *Test connection*, or
-provisioned ones for push), 5 credential name, return e-mail and the advanced settings, then
-Create. Provisioned credentials are shown once in a dialog.
+for pulls folder, host, port and the method's settings (TLS, certificates, IMAP flags, SFTP
+host key), 4 credentials (new login details with *Test connection*, or provisioned ones for
+push), 5 credential name, return e-mail and the advanced settings, then Create. Provisioned
+credentials are shown once in a dialog.
 
-Widgets vanish from session state when their step is not shown, so every value is also kept
-in `wiz_values` and put back when its step comes round again.
+The state (step, draft connection and login, the problem to show) is a `WizardState`
+(app_pages/_wizard_state.py) kept in the session; this page draws a step with the shared
+forms (app_pages/_forms.py) and hands what they hold to the state on every run.
 """
 
 from __future__ import annotations
 
-import zoneinfo
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
-from app_pages import _ui
+from app_pages import _forms, _ui
+from app_pages._wizard_state import (
+    CREDENTIAL_NAME,
+    FIELD_STEP,
+    LAST_STEP_FIELDS,
+    STEPS,
+    WizardState,
+)
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import (
-    METHOD_LABELS,
-    METHODOLOGY_LABELS,
-    Connection,
-    Direction,
-    Method,
-    Methodology,
-)
-from connectbatch.services import CredentialInput, InvalidInputError, Services
+from connectbatch.models import METHOD_LABELS, METHODOLOGY_LABELS, Connection, Direction, Method, Methodology
+from connectbatch.services import Services
 from connectbatch.transfer.base import matches
+from connectbatch.transfer.specs import AuthKind
 
-STEP = "wiz_step"
-VALUES = "wiz_values"
-ERROR = "wiz_error"  # (field, message) shown next to the field it names
-TESTED = "wiz_test_result"  # ("ok", rows) | ("error", message)
-STEPS = ("Name and direction", "Data type", "Method", "Credentials", "Create")
-
-DEFAULTS: dict[str, Any] = {
-    "wiz_name": "",
-    "wiz_direction": str(Direction.INBOUND),
-    "wiz_data_type": "call_conversions",
-    "wiz_method": str(Method.SFTP),
-    "wiz_methodology": str(Methodology.PUSH),
-    "wiz_pattern": "*.csv",
-    "wiz_pattern_samples": "",
-    "wiz_folder": "",
-    "wiz_host": "",
-    "wiz_port": None,
-    "wiz_auth": "password",
-    "wiz_username": "",
-    "wiz_password": "",
-    "wiz_cred_name": "",
-    "wiz_return_email": "",
-    "wiz_schedule": "",
-    "wiz_lock_days": 30,
-    "wiz_min_age": 0,
-    "wiz_timezone": "UTC",
-    "wiz_encoding": "",
-    "wiz_delimiter": ",",
-    "wiz_after_success": "leave",
-    "wiz_archive_folder": "",
-}
-PRIVATE_KEY = "wiz_private_key"  # text of an uploaded key (not a widget value)
-PRIVATE_KEY_NAME = "wiz_private_key_name"
-
-# Which step shows the field an InvalidInputError names.
-FIELD_STEP = {
-    "name": 1, "direction": 1, "data_type": 2, "method": 3, "methodology": 3, "pattern": 3,
-    "folder": 3, "host": 3, "port": 3, "username": 4, "password": 4, "private_key": 4,
-}  # fmt: skip
-ADVANCED_FIELDS = (
-    "schedule",
-    "lock_days",
-    "min_age_seconds",
-    "timezone",
-    "encoding",
-    "delimiter",
-    "after_success",
-    "archive_folder",
-)
+STATE = "wiz_state"
+KEYS = _forms.Keys("wiz_")
 SAMPLE_NAMES = (
     "Conversions_2024_01.csv",
     "Conversions_2025_week2.csv",
@@ -90,38 +46,9 @@ SAMPLE_NAMES = (
 )
 
 
-# --------------------------------------------------------------------------- state
-
-
-def values() -> dict[str, Any]:
-    found: dict[str, Any] = st.session_state.setdefault(VALUES, {})
+def state() -> WizardState:
+    found: WizardState = st.session_state.setdefault(STATE, WizardState())
     return found
-
-
-def value(key: str) -> Any:
-    """The current value of a wizard field, shown or not."""
-    if key in st.session_state:
-        return st.session_state[key]
-    return values().get(key, DEFAULTS.get(key))
-
-
-def seed(key: str, options: list[Any] | None = None, default: Any = None) -> None:
-    """Put a field's kept value back before its widget is drawn (no value= then)."""
-    if key in st.session_state:
-        current = st.session_state[key]
-    else:
-        current = values().get(key, DEFAULTS.get(key) if default is None else default)
-    if options is not None and current not in options:
-        current = options[0]
-    st.session_state[key] = current
-
-
-def keep() -> None:
-    """Copy the shown widgets' values into `wiz_values` (they outlive their step)."""
-    kept = values()
-    for key in DEFAULTS:
-        if key in st.session_state:
-            kept[key] = st.session_state[key]
 
 
 def reset() -> None:
@@ -129,133 +56,8 @@ def reset() -> None:
         del st.session_state[key]
 
 
-def step() -> int:
-    current: int = st.session_state.setdefault(STEP, 1)
-    return current
-
-
-def direction() -> Direction:
-    return Direction(value("wiz_direction"))
-
-
-def method_options() -> list[str]:
-    if direction() is Direction.OUTBOUND:
-        return [str(Method.SFTP), str(Method.FTP)]  # partners collect over SFTP or FTP
-    return [str(Method.EMAIL), str(Method.SFTP), str(Method.FTP)]
-
-
-def methodology_options() -> list[str]:
-    if direction() is Direction.OUTBOUND:
-        return [str(Methodology.PULL_FROM_US)]
-    return [str(Methodology.PUSH), str(Methodology.PULL)]
-
-
-def method() -> Method:
-    chosen = value("wiz_method")
-    return Method(chosen if chosen in method_options() else method_options()[0])
-
-
-def methodology() -> Methodology:
-    chosen = value("wiz_methodology")
-    return Methodology(chosen if chosen in methodology_options() else methodology_options()[0])
-
-
-def is_pull() -> bool:
-    return methodology() is Methodology.PULL
-
-
-def draft() -> Connection:
-    """The connection as entered so far (later steps at their defaults)."""
-    pull, inbound = is_pull(), direction() is Direction.INBOUND
-    port = value("wiz_port")
-    after = str(value("wiz_after_success")) if pull else "leave"
-    folder = str(value("wiz_folder") or "").strip()
-    if pull and method() is Method.EMAIL:
-        folder = folder or "INBOX"
-    return Connection(
-        name=str(value("wiz_name") or "").strip(),
-        data_type=str(value("wiz_data_type")),
-        direction=direction(),
-        method=method(),
-        methodology=methodology(),
-        host=str(value("wiz_host") or "").strip() or None if pull else None,
-        port=int(port) if pull and port else None,
-        folder=folder or None if pull else None,
-        pattern=str(value("wiz_pattern") or "").strip(),
-        return_email=str(value("wiz_return_email") or "").strip() or None if inbound else None,
-        schedule=str(value("wiz_schedule") or "").strip() or None if pull or not inbound else None,
-        lock_days=int(value("wiz_lock_days") or 0),
-        min_age_seconds=int(value("wiz_min_age") or 0) if pull else 0,
-        timezone=str(value("wiz_timezone") or "UTC"),
-        encoding=str(value("wiz_encoding") or "") or None,
-        delimiter=str(value("wiz_delimiter") or ","),
-        after_success=after,
-        archive_folder=str(value("wiz_archive_folder") or "").strip() or None if after == "archive" else None,
-    )
-
-
-def credential() -> CredentialInput:
-    use_key = method() is Method.SFTP and value("wiz_auth") == "key"
-    return CredentialInput(
-        name=str(value("wiz_cred_name") or "").strip() or f"{draft().name} login",
-        username=str(value("wiz_username") or "").strip() or None,
-        password=None if use_key else (str(value("wiz_password") or "") or None),
-        private_key=st.session_state.get(PRIVATE_KEY) if use_key else None,
-        return_email=str(value("wiz_return_email") or "").strip() or None,
-    )
-
-
-# --------------------------------------------------------------------------- checks & navigation
-
-
-def problem(services: Services, upto: int) -> tuple[str, str] | None:
-    """The first problem in steps 1..upto as (field, message), or None."""
-    d = draft()
-    if upto >= 3 and is_pull() and d.method is Method.EMAIL and not d.host:
-        return "host", "the IMAP host of the mailbox to read, e.g. imap.example.com"
-    if upto >= 4 and is_pull():
-        given = credential()
-        if not given.username:
-            return "username", "is required to log in to the partner's server"
-        if method() is Method.SFTP and value("wiz_auth") == "key":
-            if not given.private_key:
-                return "private_key", "upload the private key file (OpenSSH or PEM)"
-        elif not given.password:
-            return "password", "is required to log in to the partner's server"
-    if upto >= 5 and not str(value("wiz_cred_name") or "").strip():
-        return "credential_name", "is required"
-    try:
-        services.check_connection(d)
-    except InvalidInputError as exc:
-        if FIELD_STEP.get(exc.field, 5) <= upto:
-            return exc.field, _ui.error_text(exc).split(": ", 1)[-1]
-    except ConnectBatchError as exc:
-        return "", str(exc)
-    return None
-
-
-def go_next() -> None:
-    keep()
-    st.session_state.pop(TESTED, None)
-    found = problem(webapp.services(), step())
-    st.session_state[ERROR] = found
-    if found is None:
-        st.session_state[STEP] = min(step() + 1, len(STEPS))
-
-
-def clear_error() -> None:
-    st.session_state.pop(ERROR, None)
-
-
-def go_back() -> None:
-    keep()
-    st.session_state.pop(ERROR, None)
-    st.session_state.pop(TESTED, None)
-    st.session_state[STEP] = max(step() - 1, 1)
-
-
 def field_error(*fields: str) -> None:
-    found = st.session_state.get(ERROR)
+    found = state().error
     if found and found[0] in fields:
         st.error(error_line(found), icon=":material/error:")
 
@@ -265,12 +67,16 @@ def error_line(found: tuple[str, str]) -> str:
     return f"{_ui.FIELD_LABELS.get(field, field)}: {message}" if field else message
 
 
+def clear_error() -> None:
+    state().error = None
+
+
 # --------------------------------------------------------------------------- steps
 
 
-def step_name() -> None:
-    seed("wiz_name")
-    st.text_input(
+def step_name(s: WizardState) -> dict[str, Any]:
+    _forms.seed("wiz_name", s.draft.name)
+    name = st.text_input(
         "Name",
         key="wiz_name",
         max_chars=100,
@@ -278,9 +84,9 @@ def step_name() -> None:
         help="A name that describes the connection.",
     )
     field_error("name")
-    options = [str(d) for d in Direction]
-    seed("wiz_direction", options)
-    st.radio(
+    options = list(Direction)
+    _forms.seed("wiz_direction", s.draft.direction, options)
+    chosen = st.radio(
         "Direction",
         options,
         key="wiz_direction",
@@ -291,60 +97,75 @@ def step_name() -> None:
         ],
     )
     field_error("direction")
+    return {"name": name, "direction": Direction(chosen)}
 
 
-def step_data_type() -> None:
+def step_data_type(s: WizardState) -> dict[str, Any]:
     options = list(schemas.REGISTRY)
-    seed("wiz_data_type", options)
-    st.radio(
+    _forms.seed("wiz_data_type", s.draft.data_type, options)
+    chosen = st.radio(
         "Data type",
         options,
         key="wiz_data_type",
         format_func=lambda k: schemas.REGISTRY[k].label,
         captions=[schemas.REGISTRY[k].description for k in options],
     )
-    chosen = schemas.get(str(value("wiz_data_type")))
-    st.caption(f"{chosen.label}: {len(chosen.columns)} columns, {len(chosen.required_columns)} required.")
+    data_type = schemas.get(chosen)
+    st.caption(
+        f"{data_type.label}: {len(data_type.columns)} columns, {len(data_type.required_columns)} required."
+    )
     st.page_link(
         "app_pages/parse_preview.py",
         label="See the file format and a template CSV",
         icon=":material/fact_check:",
     )
     field_error("data_type")
+    return {"data_type": chosen}
 
 
-def step_method(services: Services) -> None:
-    seed("wiz_method", method_options())
-    st.radio(
-        "Method",
-        method_options(),
-        key="wiz_method",
-        format_func=lambda m: METHOD_LABELS[Method(m)],
-        horizontal=True,
+def step_method(s: WizardState, services: Services) -> dict[str, Any]:
+    methods, methodologies = s.method_options(), s.methodology_options()
+    _forms.seed("wiz_method", s.method(), methods)
+    method = Method(
+        st.radio(
+            "Method",
+            methods,
+            key="wiz_method",
+            format_func=lambda m: METHOD_LABELS[Method(m)],
+            horizontal=True,
+        )
     )
     field_error("method")
-    seed("wiz_methodology", methodology_options())
-    st.radio(
-        "Methodology",
-        methodology_options(),
-        key="wiz_methodology",
-        format_func=lambda m: METHODOLOGY_LABELS[Methodology(m)],
-        captions=[_methodology_caption(Methodology(m)) for m in methodology_options()],
+    _forms.seed("wiz_methodology", s.methodology(), methodologies)
+    methodology = Methodology(
+        st.radio(
+            "Methodology",
+            methodologies,
+            key="wiz_methodology",
+            format_func=lambda m: METHODOLOGY_LABELS[Methodology(m)],
+            captions=[_methodology_caption(Methodology(m)) for m in methodologies],
+        )
     )
     field_error("methodology")
-    pattern_with_preview()
-    if is_pull():
-        pull_location()
-    elif methodology() is Methodology.PUSH and method() is Method.EMAIL:
+    entered: dict[str, Any] = {"method": method, "methodology": methodology}
+    entered["pattern"] = _forms.pattern_input(KEYS, method, s.draft.pattern, field_error)
+    entered["samples"] = pattern_preview(s, entered["pattern"])
+    if methodology is Methodology.PULL:
+        entered |= _forms.location_form(KEYS, method, s.draft, field_error)
+        s.apply({"method": method})  # the settings shown are the chosen method's
+        st.markdown(f"**{METHOD_LABELS[method]} settings**")
+        entered["transfer"] = _forms.transfer_form(KEYS, s.transfer(), field_error)
+    elif methodology is Methodology.PUSH and method is Method.EMAIL:
         st.info(
             "Partners e-mail their files as attachments to the connection's own address, shown "
-            f"after Create (like {services.inbound_address(draft())})."
+            f"after Create (like {services.inbound_address(s.connection())})."
         )
     else:
         st.info(
-            f"The partner logs in to our {METHOD_LABELS[method()]} server; ConnectBatch "
+            f"The partner logs in to our {METHOD_LABELS[method]} server; ConnectBatch "
             "provisions the login in the next steps."
         )
+    return entered
 
 
 def _methodology_caption(m: Methodology) -> str:
@@ -355,27 +176,18 @@ def _methodology_caption(m: Methodology) -> str:
     }[m]
 
 
-def pattern_with_preview() -> None:
-    email = method() is Method.EMAIL
-    seed("wiz_pattern")
-    st.text_input(
-        "Attachment file name pattern" if email else "File name pattern",
-        key="wiz_pattern",
-        placeholder="Conversions_202?_*.csv",
-        help="`*` matches any sequence of characters, `?` any single character. "
-        "Matching is case-sensitive; names ending in .part or .tmp never match.",
-    )
-    field_error("pattern")
+def pattern_preview(s: WizardState, pattern: str) -> str:
+    """Which of some typical names (and the person's own) the pattern takes."""
     with st.expander("Preview: which file names match", expanded=True):
-        seed("wiz_pattern_samples")
-        st.text_area(
+        _forms.seed("wiz_pattern_samples", s.samples)
+        samples = st.text_area(
             "Try your own file names (one per line)",
             key="wiz_pattern_samples",
             height=80,
             placeholder="Conversions_2025_03.csv",
         )
-        pattern = str(value("wiz_pattern") or "").strip()
-        own = [n.strip() for n in str(value("wiz_pattern_samples") or "").splitlines() if n.strip()]
+        pattern = pattern.strip()
+        own = [n.strip() for n in samples.splitlines() if n.strip()]
         rows = [
             {"File name": name, "Matches": bool(pattern) and matches(name, pattern), "Yours": name in own}
             for name in [*own, *SAMPLE_NAMES]
@@ -389,47 +201,12 @@ def pattern_with_preview() -> None:
                 "Yours": st.column_config.CheckboxColumn("Typed by you"),
             },
         )
+    return samples
 
 
-def pull_location() -> None:
-    m = method()
-    if m is Method.EMAIL:
-        seed("wiz_folder", default="INBOX")
-        st.text_input("Mailbox folder", key="wiz_folder", help="The IMAP folder to read, usually INBOX.")
-    else:
-        seed("wiz_folder")
-        folder = st.text_input(
-            "Folder",
-            key="wiz_folder",
-            placeholder="/home/AcmeAdvertiser/Conversions",
-            help="The absolute directory path on the partner's server that holds the files.",
-        )
-        if folder and not folder.startswith("/"):
-            st.warning("The folder must be an absolute path, starting with /.")
-    field_error("folder")
-    host, port = st.columns([3, 1])
-    seed("wiz_host")
-    host.text_input(
-        "IMAP host" if m is Method.EMAIL else "Host",
-        key="wiz_host",
-        placeholder="imap.example.com" if m is Method.EMAIL else "sftp.example.com",
-    )
-    seed("wiz_port")
-    port.number_input(
-        "Port",
-        key="wiz_port",
-        min_value=1,
-        max_value=65535,
-        step=1,
-        value=None,
-        placeholder=f"{_ui.DEFAULT_PORTS[m]} (standard)",
-    )
-    field_error("host", "port")
-
-
-def step_credentials(services: Services) -> None:
-    d = draft()
-    if not is_pull():
+def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
+    d = s.connection()
+    if not s.is_pull():
         st.subheader("Provisioned credentials")
         settings = services.settings
         if d.method is Method.EMAIL:
@@ -441,56 +218,40 @@ def step_credentials(services: Services) -> None:
             f"ConnectBatch provisions the credentials for this connection: {where}, a username "
             "and a password. They are shown once, after Create: copy them then."
         )
-        return
+        return {}
     st.subheader("New credentials")
     st.caption(f"The login ConnectBatch uses on {d.host or 'the partner'}'s server. Stored encrypted.")
-    if d.method is Method.SFTP:
-        seed("wiz_auth", ["password", "key"])
-        st.radio(
-            "Log in with",
-            ["password", "key"],
-            key="wiz_auth",
-            format_func=lambda a: _ui.LOGIN_WITH[a],
-            horizontal=True,
-        )
-    seed("wiz_username")
-    st.text_input("Username", key="wiz_username", autocomplete="off")
-    field_error("username")
-    if d.method is Method.SFTP and value("wiz_auth") == "key":
-        upload = st.file_uploader("Private key (OpenSSH or PEM)", key="wiz_key_file")
-        if upload is not None:
-            st.session_state[PRIVATE_KEY] = upload.getvalue().decode("utf-8", "replace")
-            st.session_state[PRIVATE_KEY_NAME] = upload.name
-        if st.session_state.get(PRIVATE_KEY_NAME):
-            st.caption(f"Key loaded: {st.session_state[PRIVATE_KEY_NAME]}")
-        field_error("private_key")
-    else:
-        seed("wiz_password")
-        st.text_input("Password", key="wiz_password", type="password", autocomplete="new-password")
-        field_error("password")
+    login, file_name = _forms.credential_form(KEYS, d.method, s.login, field_error)
+    entered: dict[str, Any] = {"login": login}
+    if file_name is not None:
+        entered["key_file_name"] = file_name
+    if login.private_key and login.auth is AuthKind.KEY:
+        shown = file_name or s.key_file_name
+        st.caption(f"Key loaded: {shown}" if shown else "Key loaded.")
     # The test says what is wrong now: an older field message would only confuse.
     if st.button("Test connection", key="wiz_test", icon=":material/network_check:", on_click=clear_error):
-        keep()
-        test_connection(services)
-    show_test_result()
+        s.apply(entered)
+        test_connection(s, services)
+    show_test_result(s)
+    return entered
 
 
-def test_connection(services: Services) -> None:
-    d = draft()
+def test_connection(s: WizardState, services: Services) -> None:
+    d = s.connection()
     where = f"{d.host}{f':{d.port}' if d.port else ''}"
     with st.status(f"Connecting to {where}…", expanded=False) as status:
         try:
-            found = services.test_connection(d, credential())
+            found = services.test_connection(d, s.credential_input())
         except Exception as exc:
             status.update(label=f"Could not connect to {where}", state="error")
             message = _ui.error_text(exc) if isinstance(exc, ConnectBatchError) else None
             if message is None:
                 _ui.log.error("test connection failed unexpectedly", exc_info=exc)
                 message = f"The test failed unexpectedly ({type(exc).__name__}: {exc})."
-            st.session_state[TESTED] = ("error", message)
+            s.tested = ("error", message)
             return
         status.update(label=f"Connected to {where}", state="complete")
-    st.session_state[TESTED] = (
+    s.tested = (
         "ok",
         [
             {"File": f.name, "Size": _ui.size(f.size), "Modified": _ui.when(f.mtime), "Path": f.path}
@@ -499,11 +260,10 @@ def test_connection(services: Services) -> None:
     )
 
 
-def show_test_result() -> None:
-    found = st.session_state.get(TESTED)
-    if found is None:
+def show_test_result(s: WizardState) -> None:
+    if s.tested is None:
         return
-    kind, detail = found
+    kind, detail = s.tested
     if kind == "error":
         st.error(f"Test connection failed: {detail}")
         return
@@ -514,88 +274,28 @@ def show_test_result() -> None:
     st.dataframe(detail, hide_index=True, key="wiz_test_files")
 
 
-def step_create(services: Services) -> None:
-    d = draft()
-    seed("wiz_cred_name", default=f"{d.name} login")
-    st.text_input("Credential name", key="wiz_cred_name")
-    field_error("credential_name")
+def step_create(s: WizardState) -> dict[str, Any]:
+    d = s.connection()
+    _forms.seed("wiz_cred_name", s.credential_name())
+    name = st.text_input("Credential name", key="wiz_cred_name")
+    field_error(CREDENTIAL_NAME)
+    entered: dict[str, Any] = {}
     if d.direction is Direction.INBOUND:
-        seed("wiz_return_email")
-        st.text_input(
-            "Return e-mail address",
-            key="wiz_return_email",
-            placeholder="ops@partner.example",
-            help="The results of every file are e-mailed here.",
+        entered["return_email"] = _forms.return_email_input(KEYS, s.draft.return_email, field_error)
+    error = s.error
+    with st.expander("Advanced", expanded=bool(error and error[0] in LAST_STEP_FIELDS - {CREDENTIAL_NAME})):
+        entered |= _forms.run_settings_form(
+            KEYS,
+            s.draft,
+            pull=s.is_pull(),
+            inbound=d.direction is Direction.INBOUND,
+            live=True,
+            errors=field_error,
         )
-        field_error("return_email")
-    error = st.session_state.get(ERROR)
-    with st.expander("Advanced", expanded=bool(error and error[0] in ADVANCED_FIELDS)):
-        advanced(d)
     st.markdown("**Review**")
     st.dataframe(review_rows(d), hide_index=True, key="wiz_review")
-
-
-def advanced(d: Connection) -> None:
-    pull, inbound = is_pull(), d.direction is Direction.INBOUND
-    if pull or not inbound:
-        seed("wiz_schedule")
-        st.text_input(
-            "Schedule (cron)",
-            key="wiz_schedule",
-            placeholder="0 6 * * *",
-            help="When to "
-            + ("collect files" if pull else "write the export")
-            + ": minute hour day-of-month month day-of-week, in UTC. Empty: only Run now.",
-        )
-        field_error("schedule")
-    if inbound:
-        seed("wiz_lock_days")
-        st.number_input(
-            "Lock period (days)",
-            key="wiz_lock_days",
-            min_value=0,
-            max_value=3650,
-            step=1,
-            help="Actions can be modified or reversed until they lock this many days after the event.",
-        )
-        field_error("lock_days")
-    if pull:
-        seed("wiz_min_age")
-        st.number_input(
-            "Minimum file age (seconds)",
-            key="wiz_min_age",
-            min_value=0,
-            step=60,
-            help="Files younger than this are left for the next run (still being written).",
-        )
-        field_error("min_age_seconds")
-    if inbound:
-        zones = sorted(zoneinfo.available_timezones())
-        seed("wiz_timezone", zones, default="UTC")
-        st.selectbox("Time zone of dates without an offset", zones, key="wiz_timezone")
-        field_error("timezone")
-        left, right = st.columns(2)
-        seed("wiz_encoding", list(_ui.ENCODINGS))
-        left.selectbox(
-            "Encoding", list(_ui.ENCODINGS), key="wiz_encoding", format_func=lambda e: _ui.ENCODINGS[e]
-        )
-        seed("wiz_delimiter", list(_ui.DELIMITERS))
-        right.selectbox(
-            "Delimiter", list(_ui.DELIMITERS), key="wiz_delimiter", format_func=lambda d: _ui.DELIMITERS[d]
-        )
-        field_error("encoding", "delimiter")
-    if pull:
-        seed("wiz_after_success", list(_ui.AFTER_SUCCESS))
-        st.selectbox(
-            "After a successful run",
-            list(_ui.AFTER_SUCCESS),
-            key="wiz_after_success",
-            format_func=lambda a: _ui.AFTER_SUCCESS[a],
-        )
-        if value("wiz_after_success") == "archive":
-            seed("wiz_archive_folder")
-            st.text_input("Archive folder", key="wiz_archive_folder", placeholder="/home/AcmeAdvertiser/done")
-        field_error("after_success", "archive_folder")
+    entered["login"] = replace(s.login, name=name)
+    return entered
 
 
 def review_rows(d: Connection) -> list[dict[str, str]]:
@@ -615,24 +315,17 @@ def review_rows(d: Connection) -> list[dict[str, str]]:
 # --------------------------------------------------------------------------- create
 
 
-def create(services: Services) -> None:
-    keep()
-    found = problem(services, len(STEPS))
-    if found is not None:
-        st.session_state[ERROR] = found
-        st.session_state[STEP] = FIELD_STEP.get(found[0], len(STEPS))
-        st.rerun()
-    d = draft()
+def create(s: WizardState, services: Services) -> None:
     try:
-        with st.spinner(f"Creating {d.name}…"):
-            created, provisioned = services.create_connection(d, credential())
-    except InvalidInputError as exc:
-        st.session_state[ERROR] = (exc.field, _ui.error_text(exc).split(": ", 1)[-1])
-        st.session_state[STEP] = FIELD_STEP.get(exc.field, len(STEPS))
-        st.rerun()
+        with st.spinner(f"Creating {s.connection().name}…"):
+            done = s.create(services)
     except Exception as exc:
         _ui.show_error("Creating the connection", exc)
         return
+    if done is None:
+        st.rerun()
+        return
+    created, provisioned = done
     _ui.sync_schedule()
     reset()
     _ui.flash("success", f"Connection {created.name} created.")
@@ -642,47 +335,50 @@ def create(services: Services) -> None:
     st.rerun()
 
 
+def draw_step(s: WizardState, services: Services) -> dict[str, Any]:
+    if s.step == 1:
+        return step_name(s)
+    if s.step == 2:
+        return step_data_type(s)
+    if s.step == 3:
+        return step_method(s, services)
+    if s.step == 4:
+        return step_credentials(s, services)
+    return step_create(s)
+
+
 def render() -> None:
     _ui.show_provisioned_once(after=_ui.LIST_PAGE)
     st.title("Create connection")
     services = webapp.services()
-    current = step()
+    s = state()
+    current = s.step
     st.progress(current / len(STEPS), text=f"Step {current} of {len(STEPS)}: {STEPS[current - 1]}")
-    if current == 1:
-        step_name()
-    elif current == 2:
-        step_data_type()
-    elif current == 3:
-        step_method(services)
-    elif current == 4:
-        step_credentials(services)
-    else:
-        step_create(services)
-    found = st.session_state.get(ERROR)
-    if found and found[0] not in _shown_fields(current):
-        st.error(error_line(found))
+    s.apply(draw_step(s, services))  # kept on every run: values outlive their step's widgets
+    if s.error and s.error[0] not in _shown_fields(current):
+        st.error(error_line(s.error))
     st.divider()
     back, cancel, forward = st.columns([1, 1, 4])
-    if current > 1:
-        back.button("Back", key="wiz_back", on_click=go_back, icon=":material/arrow_back:")
+    if current > 1 and back.button("Back", key="wiz_back", icon=":material/arrow_back:"):
+        s.back()
+        st.rerun()
     if cancel.button("Cancel", key="wiz_cancel", type="tertiary"):
         reset()
         st.switch_page(_ui.LIST_PAGE)
     with forward:
         if current < len(STEPS):
-            st.button(
-                "Next", key="wiz_next", type="primary", on_click=go_next, icon=":material/arrow_forward:"
-            )
+            if st.button("Next", key="wiz_next", type="primary", icon=":material/arrow_forward:"):
+                s.next(services)
+                st.rerun()
         elif st.button("Create", key="wiz_create", type="primary", icon=":material/check:"):
-            create(services)
-    keep()
+            create(s, services)
 
 
 def _shown_fields(current: int) -> set[str]:
     """Fields whose errors the current step shows next to the field itself."""
-    shown = {f for f, s in FIELD_STEP.items() if s == current}
+    shown = {f for f, step in FIELD_STEP.items() if step == current}
     if current == len(STEPS):
-        shown |= {"credential_name", "return_email", *ADVANCED_FIELDS}
+        shown |= LAST_STEP_FIELDS
     return shown
 
 

@@ -18,6 +18,7 @@ import zoneinfo
 import pyarrow as pa
 import streamlit as st
 
+from app_pages import _ui
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.parser import api as csvparse
@@ -30,12 +31,6 @@ log = logging.getLogger(__name__)
 PREVIEW_ROWS = 100
 REJECTS_SHOWN = 1000
 UPLOAD_TYPES = ["csv", "gz", "zip"]
-ENCODINGS: dict[str, str | None] = {
-    "UTF-8 (UTF-16 when the file has a byte-order mark)": None,
-    "Latin-1 (ISO 8859-1)": "latin-1",
-    "Windows-1252": "cp1252",
-}
-DELIMITERS = {"Comma ,": ",", "Semicolon ;": ";", "Tab": "\t", "Pipe |": "|"}
 
 
 def allowed_values(column: schemas.Column) -> str:
@@ -130,8 +125,13 @@ def render() -> None:
         "loaded for a connection are not compared."
     )
     with st.expander("Reading options"):
-        encoding = ENCODINGS[st.selectbox("Encoding", list(ENCODINGS), key="encoding")]
-        delimiter = DELIMITERS[st.selectbox("Delimiter", list(DELIMITERS), key="delimiter")]
+        # the same choices as a connection's (app_pages/_ui.py), so a dry run reads as it will
+        encoding = st.selectbox(
+            "Encoding", list(_ui.ENCODINGS), key="encoding", format_func=lambda e: _ui.ENCODINGS[e]
+        )
+        delimiter = st.selectbox(
+            "Delimiter", list(_ui.DELIMITERS), key="delimiter", format_func=lambda d: _ui.DELIMITERS[d]
+        )
         zones = sorted(zoneinfo.available_timezones())
         timezone = st.selectbox(
             "Time zone of dates without Z or an offset",
@@ -143,7 +143,7 @@ def render() -> None:
         "CSV file (.csv, .csv.gz or a .zip with one file)", type=UPLOAD_TYPES, key="upload"
     )
     if upload is not None:
-        _show_dry_run(upload.getvalue(), key, encoding, delimiter, timezone)
+        _show_dry_run(upload.getvalue(), key, encoding or None, delimiter, timezone)
 
 
 def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: str, timezone: str) -> None:

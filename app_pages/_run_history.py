@@ -1,0 +1,204 @@
+"""A connection's History tab: its runs, and one run's files, rejects, validation results and
+results files (the drill-down). Drawn by app_pages/connection_detail.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app_pages import _ui
+from connectbatch.models import Connection, Run, RunStatus
+from connectbatch.pipeline import review
+from connectbatch.services import Services
+
+REJECTS_SHOWN = 1000
+
+
+def runs_table(runs: list[Run]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Run": r.id,
+            "Start": _ui.when(r.started_at),
+            "End": _ui.when(r.finished_at),
+            "Status": str(r.status),
+            "Review": r.review or "",
+            "Trigger": r.trigger,
+            "Files": r.files_seen,
+            "Rows accepted": r.rows_accepted,
+            "Rejected": r.rows_rejected,
+            "Duplicates": r.rows_duplicate,
+            "Reason": r.reason or "",
+        }
+        for r in runs
+    ]
+
+
+def _status_colour(value: str) -> str:
+    colour = {"Completed": "#1b873f", "Failed": "#d1242f", "In Progress": "#0969da"}.get(value)
+    return f"color: {colour}; font-weight: 600" if colour else ""
+
+
+def history_tab(services: Services, c: Connection) -> None:
+    ok, runs = _ui.safely("Loading the history", lambda: services.runs(c.id))
+    if not ok or runs is None:
+        return
+    if not runs:
+        st.info(
+            "No runs yet. "
+            + ("Use Run now on the Connections list." if _ui.is_pull(c) else "Files arrive by themselves.")
+        )
+        return
+    import pandas as pd
+
+    frame = pd.DataFrame(runs_table(runs))
+    st.dataframe(
+        frame.style.map(_status_colour, subset=["Status"]),
+        hide_index=True,
+        key=f"history_table_{c.id}",
+        column_config={"Reason": st.column_config.TextColumn(width="large")},
+    )
+    by_id = {r.id: r for r in runs}
+    run_id = st.selectbox(
+        "Run details",
+        list(by_id),
+        format_func=lambda i: (
+            f"Run {i} · {_ui.when(by_id[i].started_at)} · {by_id[i].status}"
+            + (f" ({by_id[i].review})" if by_id[i].review else "")
+        ),
+        key=f"history_run_{c.id}",
+    )
+    if run_id is not None:
+        run_details(services, c, by_id[run_id])
+
+
+def run_details(services: Services, c: Connection, run: Run) -> None:
+    st.subheader(f"Run {run.id}")
+    st.markdown(
+        f"{_ui.badge(str(run.status))}"
+        + (f" {_ui.badge(run.review)}" if run.review else "")
+        + f" started {_ui.when(run.started_at)} by {run.trigger}, ended {_ui.when(run.finished_at)}"
+    )
+    if run.status is RunStatus.FAILED and run.reason:
+        st.error(run.reason)
+    if run.review_note:
+        st.caption(f"Review note: {run.review_note}")
+    numbers = st.columns(6)
+    for column, (label, n) in zip(
+        numbers,
+        [
+            ("Files seen", run.files_seen),
+            ("Files loaded", run.files_loaded),
+            ("Rows accepted", run.rows_accepted),
+            ("Rows rejected", run.rows_rejected),
+            ("Duplicates", run.rows_duplicate),
+            ("Actions created", run.actions_created),
+        ],
+        strict=True,
+    ):
+        column.metric(label, f"{n:,}")
+
+    ok, files = _ui.safely("Loading the run's files", lambda: services.run_files(run.id))
+    files = files or []
+    names = {f.id: f.name for f in files}
+    st.markdown("**Files**")
+    if files:
+        st.dataframe(
+            [
+                {
+                    "File": f.name,
+                    "State": f.state,
+                    "Source": f.source,
+                    "Size": _ui.size(f.size),
+                    "Rows accepted": f.rows_accepted,
+                    "Rows rejected": f.rows_rejected,
+                    "Message": f.message or "",
+                    "Received": _ui.when(f.received_at),
+                    "SHA-256": f.sha256[:12],
+                }
+                for f in files
+            ],
+            hide_index=True,
+            key=f"run_files_{run.id}",
+        )
+    elif ok:
+        st.caption("This run saw no file.")
+
+    rejects_section(services, run, names)
+    validation_section(services, run, names)
+    results_section(services, c, run)
+
+
+def rejects_section(services: Services, run: Run, names: dict[int, str]) -> None:
+    ok, count = _ui.safely("Counting rejects", lambda: services.count_rejects(run.id))
+    if not ok or not count:
+        return
+    st.markdown(f"**Rejects** ({count:,})")
+    ok, rejects = _ui.safely("Loading rejects", lambda: services.rejects(run.id, REJECTS_SHOWN))
+    if not ok or rejects is None:
+        return
+    if count > REJECTS_SHOWN:
+        st.caption(f"The first {REJECTS_SHOWN:,}; the download has all {count:,}.")
+    st.dataframe(_ui.rejects_table(rejects, names), hide_index=True, key=f"rejects_{run.id}")
+    st.download_button(
+        "Download rejects (CSV)",
+        data=lambda: _ui.rejects_csv(services.rejects(run.id), names),
+        file_name=f"run{run.id}-rejects.csv",
+        mime="text/csv",
+        key="rejects_download",
+        on_click="ignore",
+        icon=":material/download:",
+    )
+
+
+def validation_section(services: Services, run: Run, names: dict[int, str]) -> None:
+    ok, reports = _ui.safely("Loading validation results", lambda: services.validation(run.id))
+    if not ok or not reports:
+        return
+    st.markdown("**Validation**")
+    for file_id, report in reports:
+        kind, sentence = _ui.verdict(report)
+        with st.expander(
+            f"{names.get(file_id, f'File {file_id}')}: {sentence[:120]}", expanded=kind != "success"
+        ):
+            {"error": st.error, "warning": st.warning}.get(kind, st.success)(sentence)
+            st.dataframe(
+                review.outcome_rows(report),
+                hide_index=True,
+                key=f"validation_{run.id}_{file_id}",
+                column_config={"Expectation": st.column_config.TextColumn(width="large")},
+            )
+
+
+def results_section(services: Services, c: Connection, run: Run) -> None:
+    _found, paths = _ui.safely("Listing results files", lambda: services.results_files(c.id))
+    mine = [p for p in paths or [] if p.name.startswith(f"run{run.id}-")]
+    if not mine:
+        return
+    st.markdown("**Results files**")
+    with st.container(horizontal=True):
+        for i, path in enumerate(mine):
+            st.download_button(
+                results_label(path.name),
+                data=_reader(path),
+                file_name=path.name,
+                mime="application/json" if path.suffix == ".json" else "text/csv",
+                key=f"results_{i}",
+                on_click="ignore",
+                icon=":material/download:",
+            )
+
+
+def results_label(file_name: str) -> str:
+    """'run3-file4-calls.csv.results.csv' -> 'Results of calls.csv'."""
+    original = file_name.split("-", 2)[-1]
+    for suffix, what in ((".results.csv", "Results"), (".summary.json", "Summary")):
+        if original.endswith(suffix):
+            return f"{what} of {original.removesuffix(suffix)}"
+    return original
+
+
+def _reader(path: Path) -> Any:
+    return lambda: path.read_bytes()
