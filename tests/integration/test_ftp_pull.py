@@ -29,8 +29,9 @@ from ftpd import FtpServer
 
 from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, open_transport
-from connectbatch.transfer.pull import ftp as ftp_module
-from connectbatch.transfer.pull.ftp import FtpTransport, _archived_name, _parse_list_line
+from connectbatch.transfer.pull.ftp import FtpTransport, _parse_list_line
+from connectbatch.transfer.pull.ftp import transport as ftp_module
+from connectbatch.transfer.pull.ftp.transport import _archived_name
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 SERVERS = ["vsftpd", "vsftpd-ftps", "pyftpdlib", "pyftpdlib-no-mlsd"]
