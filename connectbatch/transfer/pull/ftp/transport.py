@@ -40,6 +40,7 @@ from pathlib import Path
 from connectbatch.errors import TransportError
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.naming import archived_name
 from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
 from connectbatch.transfer.specs import FtpSpec, FtpTls
@@ -55,8 +56,6 @@ _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
 # A kept login idle for longer than this is checked with NOOP before use: servers close idle
 # control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
 IDLE_PROBE_SECONDS = 15.0
-# Compound endings kept together when a timestamp is added to an archived name.
-_COMPOUND_SUFFIXES = (".tar.gz", ".csv.gz", ".txt.gz", ".csv.zip", ".csv.bz2")
 
 
 @register("ftp")
@@ -161,7 +160,8 @@ class FtpTransport(Transport):
 
         The archive folder may be absolute or relative to the file's folder and is created
         when missing. An archived file never overwrites an older one of the same name
-        (RNTO silently replaces on most servers): the new one gets a UTC timestamp suffix.
+        (RNTO silently replaces on most servers): the new one gets a UTC timestamp
+        (`transfer.naming.archived_name`).
         """
         what = (action or "leave").strip().lower()
         path = remote.ref or remote.path
@@ -183,7 +183,7 @@ class FtpTransport(Transport):
         ftp = self._connect()
         self._ensure_folder(ftp, destination_folder)
         taken = self._names_in(ftp, destination_folder)
-        name = _archived_name(remote.name, taken, dt.datetime.now(dt.UTC))
+        name = archived_name(remote.name, taken, dt.datetime.now(dt.UTC))
         destination = posixpath.join(destination_folder, name)
         with self._step(f"RNFR {path} / RNTO {destination}"):
             ftp.rename(path, destination)
@@ -481,30 +481,3 @@ def _detail(exc: BaseException, timeout: float) -> str:
 
 def _nlst(ftp: ftplib.FTP, folder: str | None = None) -> list[str]:
     return ftp.nlst(folder) if folder else ftp.nlst()
-
-
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    lowered = name.lower()
-    for suffix in _COMPOUND_SUFFIXES:
-        if lowered.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)], name[-len(suffix) :]
-    stem, dot, ext = name.rpartition(".")
-    if not dot or not stem:
-        return name, ""
-    return stem, f".{ext}"
-
-
-def _archived_name(name: str, taken: set[str], now: dt.datetime) -> str:
-    """`name` if free in the archive, else `stem.<UTC timestamp>[-n].ext`."""
-    if name not in taken:
-        return name
-    stem, ext = _split_name(name)
-    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    candidate = f"{stem}.{stamp}{ext}"
-    counter = 1
-    while candidate in taken:
-        counter += 1
-        candidate = f"{stem}.{stamp}-{counter}{ext}"
-    return candidate

@@ -23,6 +23,7 @@ import paramiko
 
 from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.naming import archived_name
 from connectbatch.transfer.pull.sftp.download import (
     MAX_PACKET_SIZE,
     WINDOW_SIZE,
@@ -202,8 +203,8 @@ class SftpTransport(Transport):
     def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None:
         """Tidy up the remote file once its run succeeded: leave it, archive it (rename into
         `archive_folder`, created if missing; a relative folder is taken relative to the file's
-        own folder), or delete it. An archived name that already exists gets a UTC time stamp
-        before its extension instead of overwriting the earlier file."""
+        own folder), or delete it. An archive never overwrites: a name already taken there gets
+        a UTC time stamp (`transfer.naming.archived_name`)."""
         path = remote.ref or remote.path
         if action == "leave":
             return
@@ -227,9 +228,12 @@ class SftpTransport(Transport):
         )  # an absolute archive_folder wins in join
         with self._errors(f"archiving {path} to {folder}"):
             self._makedirs(client, folder)
-            destination = posixpath.join(folder, remote.name)
-            if self._exists(client, destination):
-                destination = self._stamped_name(client, folder, remote.name)
+            name = archived_name(
+                remote.name,
+                lambda candidate: self._exists(client, posixpath.join(folder, candidate)),
+                dt.datetime.now(dt.UTC),
+            )
+            destination = posixpath.join(folder, name)
             client.rename(path, destination)
         log.info("archived %s to %s on %s", path, destination, self.where)
 
@@ -411,18 +415,6 @@ class SftpTransport(Transport):
             except OSError:
                 if not self._exists(client, path):  # lost a race with another client: fine
                     raise
-
-    def _stamped_name(self, client: paramiko.SFTPClient, folder: str, name: str) -> str:
-        stem, dot, extension = name.rpartition(".")
-        if not stem:  # no extension (or a dot file)
-            stem, dot, extension = name, "", ""
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        for counter in range(1000):
-            extra = f"-{counter}" if counter else ""
-            candidate = posixpath.join(folder, f"{stem}_{stamp}{extra}{dot}{extension}")
-            if not self._exists(client, candidate):
-                return candidate
-        raise TransportError(f"could not find a free archive name for {name} in {folder}")
 
     def _describe(self, exc: BaseException) -> str:
         """A plain-words reason, without exception class names or errno prefixes."""
