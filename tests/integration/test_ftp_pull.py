@@ -479,7 +479,8 @@ def test_closed_port_is_readable() -> None:
         ftp.list_files("/inbox", "*.csv")
     message = str(caught.value)
     assert message == (
-        f"FTP 127.0.0.1:{port}: connect failed: connection refused (is an FTP server listening on that port?)"
+        f"FTP 127.0.0.1:{port}: connect failed: "
+        f"connection refused: is an FTP server listening on 127.0.0.1:{port}?"
     )
     assert WRONG_PASSWORD not in error_chain_text(caught.value)
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import ftplib
 import posixpath
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from pathlib import Path
 from connectbatch.errors import TransportError
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name
 from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
@@ -259,7 +259,7 @@ class FtpTransport(Transport):
             context = ssl.create_default_context(cafile=ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(
-                f"{self._where()}: cannot load the CA file {ca_file!r}: {_detail(exc, 0)}"
+                f"{self._where()}: cannot load the CA file {ca_file!r}: {self._detail(exc)}"
             ) from exc
         if not verify:
             context.check_hostname = False
@@ -437,46 +437,24 @@ class FtpTransport(Transport):
         """`<FTP|FTPS> host:port: <command> failed: <what the server or network said>`.
 
         The password is masked in case a server echoes it back in a reply."""
-        detail = _detail(exc, self._endpoint.timeout)
+        detail = self._detail(exc)
         if problem:
             message = f"{self._where()}: {problem} ({command}: {detail})"
         else:
             message = f"{self._where()}: {command} failed: {detail}"
         return TransportError(redact(message, self._endpoint.password))
 
-
-def _detail(exc: BaseException, timeout: float) -> str:
-    """The part of an error a person can act on, in words."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or exc.reason or str(exc)
-        if "mismatch" in reason.lower():
-            return (
-                f"the server's TLS certificate was not accepted: {reason} (connect using a "
-                "host name the certificate names, or set verify=false)"
-            )
-        return (
-            f"the server's TLS certificate was not accepted: {reason} "
-            "(trust it with the ca_file option, or set verify=false for a self-signed "
-            "certificate you accept)"
+    def _detail(self, exc: BaseException) -> str:
+        """The part of an error a person can act on, in words: the server's reply, or the
+        network's (`transfer.errors`)."""
+        if isinstance(exc, ftplib.Error):
+            reply = str(exc).strip()
+            return f"the server replied {reply!r}" if reply else "the server gave no reply"
+        endpoint = self._endpoint
+        described = describe_network_error(
+            exc, service=self._proto, host=endpoint.host, port=self._port, timeout=endpoint.timeout
         )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, ftplib.Error):
-        reply = str(exc).strip()
-        return f"the server replied {reply!r}" if reply else "the server gave no reply"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return f"no answer within {timeout:g} s (timed out)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is an FTP server listening on that port?)"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve the host name ({exc.strerror or exc})"
-    if isinstance(exc, EOFError):
-        return "the server closed the connection"
-    if isinstance(exc, ConnectionError):
-        return f"the connection was lost ({exc.strerror or exc})"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    return str(exc) or type(exc).__name__
+        return described or str(exc) or type(exc).__name__
 
 
 def _nlst(ftp: ftplib.FTP, folder: str | None = None) -> list[str]:

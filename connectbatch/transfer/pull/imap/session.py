@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
-import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
@@ -24,6 +23,7 @@ from imap_tools import (
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint
+from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.specs import DEFAULT_IMAP_FLAG, ImapSpec, check_spec
 
@@ -78,8 +78,23 @@ class ImapSession:
 
     def _fail(self, doing: str, exc: BaseException) -> TransportError:
         """A readable TransportError that never carries the password."""
-        reason = _scrub(_reason(exc, self._endpoint.timeout), self._endpoint.password)
+        reason = _scrub(self._reason(exc), self._endpoint.password)
         return TransportError(f"{self._where}: {doing}: {reason}")
+
+    def _reason(self, exc: BaseException) -> str:
+        """What went wrong, in words for the person who configured the mailbox: the server's
+        answer, or the network's (`transfer.errors`)."""
+        if isinstance(exc, UnexpectedCommandStatusError):
+            status, data = exc.command_result[0], exc.command_result[1]
+            detail = " ".join(as_text(d) for d in (data or []) if isinstance(d, (bytes, str)))
+            return f"server said {as_text(status)} {detail}".strip()
+        if isinstance(exc, imaplib.IMAP4.abort):
+            return f"connection lost ({exc})"
+        endpoint = self._endpoint
+        described = describe_network_error(
+            exc, service="IMAP", host=endpoint.host, port=self._port, timeout=endpoint.timeout
+        )
+        return described or str(exc) or type(exc).__name__
 
     def _raise(self, doing: str, exc: BaseException) -> NoReturn:
         error = self._fail(doing, exc)
@@ -190,29 +205,3 @@ class ImapSession:
 
 def _scrub(text: str, secret: str | None) -> str:
     return redact(text, secret)
-
-
-def _reason(exc: BaseException, timeout: float) -> str:
-    """What went wrong, in words for the person who configured the mailbox."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return (
-            f"the server's TLS certificate is not trusted ({exc.verify_message}); give its "
-            "CA in ca_file, or set verify=false for a server you control"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed ({exc.reason or exc})"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (nothing listens on that port)"
-    if isinstance(exc, socket.gaierror):
-        return f"host name not found ({exc.strerror})"
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {timeout:g} s"
-    if isinstance(exc, UnexpectedCommandStatusError):
-        status, data = exc.command_result[0], exc.command_result[1]
-        detail = " ".join(as_text(d) for d in (data or []) if isinstance(d, (bytes, str)))
-        return f"server said {as_text(status)} {detail}".strip()
-    if isinstance(exc, imaplib.IMAP4.abort):
-        return f"connection lost ({exc})"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    return str(exc) or type(exc).__name__

@@ -23,6 +23,7 @@ import paramiko
 
 from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name
 from connectbatch.transfer.pull.sftp.download import (
     MAX_PACKET_SIZE,
@@ -418,21 +419,10 @@ class SftpTransport(Transport):
 
     def _describe(self, exc: BaseException) -> str:
         """A plain-words reason, without exception class names or errno prefixes."""
-        if isinstance(exc, TimeoutError | socket.timeout):
-            text = f"timed out after {self.timeout:g} s"
-        elif isinstance(exc, ConnectionRefusedError):
-            text = "connection refused (is an SSH server listening on that port?)"
-        elif isinstance(exc, ConnectionResetError):
-            text = "the connection was reset by the server"
-        elif isinstance(exc, socket.gaierror):
-            text = f"the host name {self.host!r} could not be resolved"
-        elif isinstance(exc, EOFError):
-            text = "the server closed the connection"
-        elif isinstance(exc, OSError) and exc.strerror:
-            text = exc.strerror[:1].lower() + exc.strerror[1:]
-        else:
-            text = str(exc) or "unexpected error"
-        return self._scrub(text)
+        text = describe_network_error(
+            exc, service="SFTP", host=self.host, port=self.port, timeout=self.timeout
+        )
+        return self._scrub(text or str(exc) or "unexpected error")
 
     def _scrub(self, text: str) -> str:
         for secret in (self.endpoint.password, self.endpoint.key_passphrase):
