@@ -18,6 +18,21 @@ class Entry:
     mtime: dt.datetime | None
 
 
+def parse_mlsd_facts(name: str, facts: dict[str, str]) -> Entry | None:
+    """One MLSD line (name and facts, as ftplib splits it); None for the folder itself, its
+    parent, or a name with a slash (which no file in this folder can have)."""
+    if name in (".", "..") or "/" in name:
+        return None
+    kind = facts.get("type", "file").lower()
+    size = facts.get("size") or facts.get("sizd")
+    return Entry(
+        name=name,
+        kind="file" if kind == "file" else ("dir" if "dir" in kind else kind),
+        size=int(size) if size and size.isdigit() else None,
+        mtime=parse_ftp_time(facts.get("modify", "")),
+    )
+
+
 _TIME_RE = re.compile(r"^(\d{14})(?:\.(\d{1,6}))?$")
 
 

@@ -41,7 +41,7 @@ from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name
-from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line
+from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line, parse_mlsd_facts
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
@@ -288,18 +288,9 @@ class FtpTransport(Transport):
         entries: list[Entry] = []
         try:
             for name, facts in ftp.mlsd():
-                if name in (".", "..") or "/" in name:
-                    continue
-                kind = facts.get("type", "file").lower()
-                size = facts.get("size") or facts.get("sizd")
-                entries.append(
-                    Entry(
-                        name=name,
-                        kind="file" if kind == "file" else ("dir" if "dir" in kind else kind),
-                        size=int(size) if size and size.isdigit() else None,
-                        mtime=parse_ftp_time(facts.get("modify", "")),
-                    )
-                )
+                entry = parse_mlsd_facts(name, facts)
+                if entry is not None:
+                    entries.append(entry)
         except ftplib.error_perm as exc:
             if str(exc)[:3] in ("500", "502", "504"):
                 self._mlsd = False

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import io
+import logging
 import re
 import struct
 import textwrap
@@ -19,6 +20,8 @@ import textwrap
 import paramiko
 
 from connectbatch.errors import TransportError
+
+log = logging.getLogger("connectbatch.transfer.pull.sftp")
 
 # Host key type (as in "<type> <base64>") -> the algorithms that present such a key.
 HOST_KEY_ALGORITHMS: dict[str, tuple[str, ...]] = {
@@ -83,6 +86,48 @@ def parse_host_key(text: str) -> tuple[str, bytes]:
     if declared != key_type:
         raise TransportError(f"the pinned host key says {key_type} but its data is a {declared} key")
     return key_type, blob
+
+
+def check_host_key(
+    key: paramiko.PKey,
+    *,
+    pinned: tuple[str, bytes] | None,
+    given_fingerprint: str | None,
+    where: str,
+) -> tuple[str, str]:
+    """The server's key as ("<type> <base64>", fingerprint) when it may be trusted: it is the
+    pinned key, or nothing is pinned yet (first use, optionally checked against a fingerprint
+    the partner gave in advance). Otherwise `HostKeyChangedError`, before any credential is
+    sent."""
+    blob = key.asbytes()
+    host_key = f"{key.get_name()} {base64.b64encode(blob).decode('ascii')}"
+    presented = fingerprint(blob)
+    if pinned is None and given_fingerprint is not None and given_fingerprint != presented:
+        raise HostKeyChangedError(
+            f"the host key of {where} is not the one given in advance: expected {given_fingerprint}, "
+            f"but the server presented {key.get_name()} {presented}. Nothing "
+            "was sent to it. Check the fingerprint with the partner.",
+            expected_fingerprint=given_fingerprint,
+            presented_fingerprint=presented,
+            presented_key=host_key,
+        )
+    if pinned is None:
+        log.info("first connection to %s: accepting %s host key %s", where, key.get_name(), presented)
+        return host_key, presented
+    pinned_type, pinned_blob = pinned
+    if blob == pinned_blob:
+        return host_key, presented
+    expected = fingerprint(pinned_blob)
+    raise HostKeyChangedError(
+        f"the host key of {where} has changed: expected {pinned_type} {expected}, "
+        f"but the server presented {key.get_name()} {presented}. "
+        "The server may have been reinstalled, or someone may be intercepting the "
+        "connection; nothing was sent to it. A person must check the new key with the "
+        "partner and accept it before pulls from this server resume.",
+        expected_fingerprint=expected,
+        presented_fingerprint=presented,
+        presented_key=host_key,
+    )
 
 
 # --- private keys --------------------------------------------------------------------------------

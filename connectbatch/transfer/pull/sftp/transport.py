@@ -6,7 +6,6 @@ A transport object holds one SSH connection; use it from one thread at a time.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import errno
@@ -34,8 +33,7 @@ from connectbatch.transfer.pull.sftp.download import (
 )
 from connectbatch.transfer.pull.sftp.keys import (
     HOST_KEY_ALGORITHMS,
-    HostKeyChangedError,
-    fingerprint,
+    check_host_key,
     load_private_key,
     parse_host_key,
 )
@@ -280,7 +278,12 @@ class SftpTransport(Transport):
             if not transport.is_active() or not transport.initial_kex_done:
                 raise TimeoutError("handshake")
         self.server_version = transport.remote_version
-        self._check_host_key(transport.get_remote_server_key())
+        self.host_key, self.host_key_fingerprint = check_host_key(
+            transport.get_remote_server_key(),
+            pinned=self._pinned,
+            given_fingerprint=self.spec.host_key_fingerprint,
+            where=self.where,
+        )
         self._authenticate(transport)
         transport.set_keepalive(KEEPALIVE_SECONDS)
         with self._errors("opening the SFTP session"):
@@ -310,43 +313,6 @@ class SftpTransport(Transport):
     def _prefer(current: tuple[str, ...], first: tuple[str, ...]) -> tuple[str, ...]:
         head = tuple(name for name in first if name in current)
         return head + tuple(name for name in current if name not in head)
-
-    def _check_host_key(self, key: paramiko.PKey) -> None:
-        blob = key.asbytes()
-        self.host_key = f"{key.get_name()} {base64.b64encode(blob).decode('ascii')}"
-        self.host_key_fingerprint = fingerprint(blob)
-        given = self.spec.host_key_fingerprint
-        if self._pinned is None and given is not None and given != self.host_key_fingerprint:
-            raise HostKeyChangedError(
-                f"the host key of {self.where} is not the one given in advance: expected {given}, "
-                f"but the server presented {key.get_name()} {self.host_key_fingerprint}. Nothing "
-                "was sent to it. Check the fingerprint with the partner.",
-                expected_fingerprint=given,
-                presented_fingerprint=self.host_key_fingerprint,
-                presented_key=self.host_key,
-            )
-        if self._pinned is None:
-            log.info(
-                "first connection to %s: accepting %s host key %s",
-                self.where,
-                key.get_name(),
-                self.host_key_fingerprint,
-            )
-            return
-        pinned_type, pinned_blob = self._pinned
-        if blob == pinned_blob:
-            return
-        expected = fingerprint(pinned_blob)
-        raise HostKeyChangedError(
-            f"the host key of {self.where} has changed: expected {pinned_type} {expected}, "
-            f"but the server presented {key.get_name()} {self.host_key_fingerprint}. "
-            "The server may have been reinstalled, or someone may be intercepting the "
-            "connection; nothing was sent to it. A person must check the new key with the "
-            "partner and accept it before pulls from this server resume.",
-            expected_fingerprint=expected,
-            presented_fingerprint=self.host_key_fingerprint,
-            presented_key=self.host_key,
-        )
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
         user = self.endpoint.username or ""
