@@ -29,8 +29,8 @@ from ftpd import FtpServer
 
 from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, open_transport
-from connectbatch.transfer.pull import ftp as ftp_module
-from connectbatch.transfer.pull.ftp import FtpTransport, _archived_name, _parse_list_line
+from connectbatch.transfer.pull.ftp import FtpTransport, _parse_list_line
+from connectbatch.transfer.pull.ftp import transport as ftp_module
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 SERVERS = ["vsftpd", "vsftpd-ftps", "pyftpdlib", "pyftpdlib-no-mlsd"]
@@ -285,9 +285,9 @@ def test_archive_creates_the_folder_and_never_overwrites(
 
     archived = sorted(path.name for path in server.local(f"{folder}/done").iterdir())
     assert len(archived) == 2
-    assert archived[1] == "Conv_1.csv"
-    assert re.fullmatch(r"Conv_1\.\d{8}T\d{6}Z\.csv", archived[0]), archived
-    assert server.local(f"{folder}/done/{archived[0]}").read_bytes() == b"second"
+    assert archived[0] == "Conv_1.csv"
+    assert re.fullmatch(r"Conv_1_\d{8}T\d{6}Z\.csv", archived[1]), archived
+    assert server.local(f"{folder}/done/{archived[1]}").read_bytes() == b"second"
     assert server.local(f"{folder}/done/Conv_1.csv").read_bytes() == b"first"
 
 
@@ -479,7 +479,8 @@ def test_closed_port_is_readable() -> None:
         ftp.list_files("/inbox", "*.csv")
     message = str(caught.value)
     assert message == (
-        f"FTP 127.0.0.1:{port}: connect failed: connection refused (is an FTP server listening on that port?)"
+        f"FTP 127.0.0.1:{port}: connect failed: "
+        f"connection refused: is an FTP server listening on 127.0.0.1:{port}?"
     )
     assert WRONG_PASSWORD not in error_chain_text(caught.value)
 
@@ -587,11 +588,3 @@ def test_parse_list_line(line: str, expected: tuple[str, str, int | None, dt.dat
     else:
         assert entry is not None
         assert (entry.name, entry.kind, entry.size, entry.mtime) == expected
-
-
-def test_archived_name_adds_a_timestamp_only_on_clash() -> None:
-    now = dt.datetime(2026, 11, 23, 13, 1, 2, tzinfo=dt.UTC)
-    assert _archived_name("a.csv", set(), now) == "a.csv"
-    assert _archived_name("a.csv", {"a.csv"}, now) == "a.20261123T130102Z.csv"
-    assert _archived_name("a.csv.gz", {"a.csv.gz"}, now) == "a.20261123T130102Z.csv.gz"
-    assert _archived_name("README", {"README", "README.20261123T130102Z"}, now) == "README.20261123T130102Z-2"

@@ -377,7 +377,7 @@ def test_a_closed_port_is_a_clear_error(sshd_server: Sshd) -> None:
     with pytest.raises(TransportError) as caught:
         SftpTransport(endpoint(sshd_server, port=port, password="whatever-secret"))
     text = assert_readable(caught.value, "whatever-secret")
-    assert f"127.0.0.1:{port}" in text and "connection refused" in text
+    assert f"127.0.0.1:{port}" in text and "connection refused: is an SFTP server listening" in text
 
 
 def test_a_port_that_does_not_speak_ssh_times_out_clearly(sshd_server: Sshd) -> None:

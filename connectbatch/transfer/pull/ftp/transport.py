@@ -1,4 +1,5 @@
-"""Pulls from a partner's FTP or FTPS (explicit or implicit TLS) server, with the standard library's ftplib.
+"""The FTP/FTPS pull transport (ftplib), registered as method ``"ftp"``: log in, list, download,
+and tidy up after a run.
 
 Partners run every kind of FTP server, so this module assumes little:
 
@@ -29,20 +30,19 @@ from __future__ import annotations
 import datetime as dt
 import ftplib
 import posixpath
-import re
-import socket
 import ssl
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from connectbatch.errors import TransportError
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.errors import describe_network_error
+from connectbatch.transfer.naming import archived_name
+from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line, parse_mlsd_facts
+from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 DEFAULT_PORT = 21
@@ -56,62 +56,6 @@ _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
 # A kept login idle for longer than this is checked with NOOP before use: servers close idle
 # control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
 IDLE_PROBE_SECONDS = 15.0
-# Compound endings kept together when a timestamp is added to an archived name.
-_COMPOUND_SUFFIXES = (".tar.gz", ".csv.gz", ".txt.gz", ".csv.zip", ".csv.bz2")
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """One line of a folder listing, before the pattern is applied."""
-
-    name: str
-    kind: str  # "file", "dir", "link" or "unknown"
-    size: int | None
-    mtime: dt.datetime | None
-
-
-class _SessionReusingFTPTLS(ftplib.FTP_TLS):
-    """FTP_TLS whose data connections resume the control connection's TLS session.
-
-    Servers such as vsftpd (`require_ssl_reuse=YES`, its default), FileZilla Server and
-    ProFTPD with `NoSessionReuseRequired` off close a data connection that starts a fresh
-    TLS session ("522 SSL connection failed: session reuse required"), because that is how
-    they know the data connection comes from the client that logged in. Plain ftplib never
-    resumes, so it cannot list or download from them.
-    """
-
-    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
-        if getattr(self, "_prot_p", False):
-            session = self.sock.session if isinstance(self.sock, ssl.SSLSocket) else None
-            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)
-        return conn, size
-
-
-class _ImplicitFTPTLS(_SessionReusingFTPTLS):
-    """Implicit FTPS (the old port-990 style): TLS from the first byte, before the server's
-    greeting, instead of AUTH TLS on a plain connection. Some partners still run only this."""
-
-    def connect(
-        self, host: str = "", port: int = 0, timeout: float = -999, source_address: Any = None
-    ) -> str:
-        if host:
-            self.host = host
-        if port > 0:
-            self.port = port
-        if timeout != -999:
-            self.timeout = timeout
-        if source_address is not None:
-            self.source_address = source_address
-        sys.audit("ftplib.connect", self, self.host, self.port)
-        raw = socket.create_connection(
-            (self.host, self.port), self.timeout, source_address=self.source_address
-        )
-        self.sock = self.context.wrap_socket(raw, server_hostname=self.host)
-        self.af = self.sock.family
-        self.file = self.sock.makefile("r", encoding=self.encoding)
-        self.welcome = self.getresp()
-        return self.welcome
 
 
 @register("ftp")
@@ -159,7 +103,7 @@ class FtpTransport(Transport):
         except ftplib.all_errors as exc:
             raise self._fail(f"CWD {folder}", exc) from exc
 
-        entries: list[_Entry] | None = None
+        entries: list[Entry] | None = None
         listed_by = "MLSD"
         if self._mlsd is not False:
             entries = self._list_mlsd(ftp, folder)
@@ -216,7 +160,8 @@ class FtpTransport(Transport):
 
         The archive folder may be absolute or relative to the file's folder and is created
         when missing. An archived file never overwrites an older one of the same name
-        (RNTO silently replaces on most servers): the new one gets a UTC timestamp suffix.
+        (RNTO silently replaces on most servers): the new one gets a UTC timestamp
+        (`transfer.naming.archived_name`).
         """
         what = (action or "leave").strip().lower()
         path = remote.ref or remote.path
@@ -238,7 +183,7 @@ class FtpTransport(Transport):
         ftp = self._connect()
         self._ensure_folder(ftp, destination_folder)
         taken = self._names_in(ftp, destination_folder)
-        name = _archived_name(remote.name, taken, dt.datetime.now(dt.UTC))
+        name = archived_name(remote.name, taken, dt.datetime.now(dt.UTC))
         destination = posixpath.join(destination_folder, name)
         with self._step(f"RNFR {path} / RNTO {destination}"):
             ftp.rename(path, destination)
@@ -273,9 +218,9 @@ class FtpTransport(Transport):
         timeout = endpoint.timeout
         ftp: ftplib.FTP
         if self._tls is FtpTls.IMPLICIT:
-            ftp = _ImplicitFTPTLS(context=self._ssl_context(), timeout=timeout)
+            ftp = ImplicitFTPTLS(context=self._ssl_context(), timeout=timeout)
         elif self._tls is FtpTls.EXPLICIT:
-            ftp = _SessionReusingFTPTLS(context=self._ssl_context(), timeout=timeout)
+            ftp = SessionReusingFTPTLS(context=self._ssl_context(), timeout=timeout)
         else:
             ftp = ftplib.FTP(timeout=timeout)
         user = endpoint.username or "anonymous"
@@ -314,7 +259,7 @@ class FtpTransport(Transport):
             context = ssl.create_default_context(cafile=ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(
-                f"{self._where()}: cannot load the CA file {ca_file!r}: {_detail(exc, 0)}"
+                f"{self._where()}: cannot load the CA file {ca_file!r}: {self._detail(exc)}"
             ) from exc
         if not verify:
             context.check_hostname = False
@@ -338,23 +283,14 @@ class FtpTransport(Transport):
 
     # -- listing -----------------------------------------------------------------------------
 
-    def _list_mlsd(self, ftp: ftplib.FTP, folder: str) -> list[_Entry] | None:
+    def _list_mlsd(self, ftp: ftplib.FTP, folder: str) -> list[Entry] | None:
         """MLSD of the current folder, or None when the server refuses MLSD itself."""
-        entries: list[_Entry] = []
+        entries: list[Entry] = []
         try:
             for name, facts in ftp.mlsd():
-                if name in (".", "..") or "/" in name:
-                    continue
-                kind = facts.get("type", "file").lower()
-                size = facts.get("size") or facts.get("sizd")
-                entries.append(
-                    _Entry(
-                        name=name,
-                        kind="file" if kind == "file" else ("dir" if "dir" in kind else kind),
-                        size=int(size) if size and size.isdigit() else None,
-                        mtime=_parse_ftp_time(facts.get("modify", "")),
-                    )
-                )
+                entry = parse_mlsd_facts(name, facts)
+                if entry is not None:
+                    entries.append(entry)
         except ftplib.error_perm as exc:
             if str(exc)[:3] in ("500", "502", "504"):
                 self._mlsd = False
@@ -365,23 +301,23 @@ class FtpTransport(Transport):
         self._mlsd = True
         return entries
 
-    def _list_fallback(self, ftp: ftplib.FTP, folder: str, pattern: str) -> tuple[list[_Entry], str]:
+    def _list_fallback(self, ftp: ftplib.FTP, folder: str, pattern: str) -> tuple[list[Entry], str]:
         """LIST (or NLST when LIST lines are unreadable), then SIZE/MDTM for the files that
         matter. Only matching names are asked about: a folder with thousands of old files
         must not cost thousands of round trips."""
         lines: list[str] = []
         with self._step(f"LIST {folder}"):
             ftp.retrlines("LIST", lines.append)
-        parsed = [_parse_list_line(line) for line in lines if line.strip()]
+        parsed = [parse_list_line(line) for line in lines if line.strip()]
         listed_by = "LIST"
         entries = [entry for entry in parsed if entry is not None]
         if parsed and not entries:
             listed_by = "NLST"
             with self._step(f"NLST {folder}"):
                 names = _nlst(ftp)
-            entries = [_Entry(posixpath.basename(name), "unknown", None, None) for name in names]
+            entries = [Entry(posixpath.basename(name), "unknown", None, None) for name in names]
 
-        result: list[_Entry] = []
+        result: list[Entry] = []
         for entry in entries:
             if entry.kind not in ("file", "link", "unknown") or not matches(entry.name, pattern):
                 continue
@@ -392,7 +328,7 @@ class FtpTransport(Transport):
                 if size is None:  # SIZE refuses folders: a link to one, or an NLST folder name
                     continue
             mtime = self._mdtm_of(ftp, path) or entry.mtime
-            result.append(_Entry(entry.name, "file", size, mtime))
+            result.append(Entry(entry.name, "file", size, mtime))
         return result, listed_by
 
     def _size(self, ftp: ftplib.FTP, path: str) -> int | None:
@@ -416,7 +352,7 @@ class FtpTransport(Transport):
         except ftplib.all_errors as exc:
             raise self._fail(f"MDTM {path}", exc) from exc
         parts = reply.split(maxsplit=1)
-        return _parse_ftp_time(parts[1]) if len(parts) == 2 and parts[0] == "213" else None
+        return parse_ftp_time(parts[1]) if len(parts) == 2 and parts[0] == "213" else None
 
     def _names_in(self, ftp: ftplib.FTP, folder: str) -> set[str]:
         """Every name in `folder` (any type), to avoid overwriting on archive."""
@@ -492,157 +428,25 @@ class FtpTransport(Transport):
         """`<FTP|FTPS> host:port: <command> failed: <what the server or network said>`.
 
         The password is masked in case a server echoes it back in a reply."""
-        detail = _detail(exc, self._endpoint.timeout)
+        detail = self._detail(exc)
         if problem:
             message = f"{self._where()}: {problem} ({command}: {detail})"
         else:
             message = f"{self._where()}: {command} failed: {detail}"
         return TransportError(redact(message, self._endpoint.password))
 
-
-def _detail(exc: BaseException, timeout: float) -> str:
-    """The part of an error a person can act on, in words."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or exc.reason or str(exc)
-        if "mismatch" in reason.lower():
-            return (
-                f"the server's TLS certificate was not accepted: {reason} (connect using a "
-                "host name the certificate names, or set verify=false)"
-            )
-        return (
-            f"the server's TLS certificate was not accepted: {reason} "
-            "(trust it with the ca_file option, or set verify=false for a self-signed "
-            "certificate you accept)"
+    def _detail(self, exc: BaseException) -> str:
+        """The part of an error a person can act on, in words: the server's reply, or the
+        network's (`transfer.errors`)."""
+        if isinstance(exc, ftplib.Error):
+            reply = str(exc).strip()
+            return f"the server replied {reply!r}" if reply else "the server gave no reply"
+        endpoint = self._endpoint
+        described = describe_network_error(
+            exc, service=self._proto, host=endpoint.host, port=self._port, timeout=endpoint.timeout
         )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, ftplib.Error):
-        reply = str(exc).strip()
-        return f"the server replied {reply!r}" if reply else "the server gave no reply"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return f"no answer within {timeout:g} s (timed out)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is an FTP server listening on that port?)"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot resolve the host name ({exc.strerror or exc})"
-    if isinstance(exc, EOFError):
-        return "the server closed the connection"
-    if isinstance(exc, ConnectionError):
-        return f"the connection was lost ({exc.strerror or exc})"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    return str(exc) or type(exc).__name__
+        return described or str(exc) or type(exc).__name__
 
 
 def _nlst(ftp: ftplib.FTP, folder: str | None = None) -> list[str]:
     return ftp.nlst(folder) if folder else ftp.nlst()
-
-
-_TIME_RE = re.compile(r"^(\d{14})(?:\.(\d{1,6}))?$")
-
-
-def _parse_ftp_time(value: str) -> dt.datetime | None:
-    """`YYYYMMDDHHMMSS[.fff]` (MLSD `modify`, MDTM), which RFC 3659 defines as UTC."""
-    match = _TIME_RE.match(value.strip())
-    if not match:
-        return None
-    try:
-        stamp = dt.datetime.strptime(match.group(1), "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
-    if match.group(2):
-        stamp = stamp.replace(microsecond=int(match.group(2).ljust(6, "0")))
-    return stamp
-
-
-_UNIX_LINE = re.compile(
-    r"^(?P<type>[-dlbcpsD])[-rwxsStTlL+.@]{9,10}\s+\d+\s+(?:\S+\s+){1,2}?"
-    r"(?P<size>\d+)\s+(?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+"
-    r"(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$"
-)
-_DOS_LINE = re.compile(
-    r"^(?P<date>\d{1,2}-\d{1,2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}\s*[AaPp][Mm])\s+"
-    r"(?P<size><DIR>|\d+)\s+(?P<name>.+)$"
-)
-_MONTHS = {
-    name: number
-    for number, name in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
-    )
-}
-
-
-def _parse_list_line(line: str, now: dt.datetime | None = None) -> _Entry | None:
-    """One LIST line in Unix (`ls -l`) or DOS/IIS style; None when it is neither.
-
-    LIST times are rough (minutes, or only the date for files older than six months) and
-    in the server's zone, assumed UTC; they are used only when MDTM is unavailable.
-    """
-    line = line.rstrip("\r\n")
-    unix = _UNIX_LINE.match(line)
-    if unix:
-        kind = {"-": "file", "d": "dir", "D": "dir", "l": "link"}.get(unix["type"], "other")
-        name = unix["name"]
-        if kind == "link" and " -> " in name:
-            name = name.split(" -> ", 1)[0]
-        if name in (".", ".."):
-            return None
-        return _Entry(name, kind, int(unix["size"]), _unix_list_time(unix, now))
-    dos = _DOS_LINE.match(line)
-    if dos:
-        is_dir = dos["size"] == "<DIR>"
-        mtime: dt.datetime | None
-        try:
-            mtime = dt.datetime.strptime(
-                f"{dos['date']} {dos['time'].replace(' ', '').upper()}",
-                "%m-%d-%y %I:%M%p" if len(dos["date"].split("-")[2]) == 2 else "%m-%d-%Y %I:%M%p",
-            ).replace(tzinfo=dt.UTC)
-        except ValueError:
-            mtime = None
-        return _Entry(dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), mtime)
-    return None
-
-
-def _unix_list_time(match: re.Match[str], now: dt.datetime | None) -> dt.datetime | None:
-    month = _MONTHS.get(match["month"].lower())
-    if month is None:
-        return None
-    now = now or dt.datetime.now(dt.UTC)
-    when = match["when"]
-    try:
-        if ":" in when:
-            hour, minute = (int(part) for part in when.split(":"))
-            stamp = dt.datetime(now.year, month, int(match["day"]), hour, minute, tzinfo=dt.UTC)
-            # `ls` shows the time instead of the year for the last six months: a date ahead
-            # of now (beyond clock skew) belongs to last year.
-            if stamp - now > dt.timedelta(days=1):
-                stamp = stamp.replace(year=now.year - 1)
-            return stamp
-        return dt.datetime(int(when), month, int(match["day"]), tzinfo=dt.UTC)
-    except ValueError:
-        return None
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    lowered = name.lower()
-    for suffix in _COMPOUND_SUFFIXES:
-        if lowered.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)], name[-len(suffix) :]
-    stem, dot, ext = name.rpartition(".")
-    if not dot or not stem:
-        return name, ""
-    return stem, f".{ext}"
-
-
-def _archived_name(name: str, taken: set[str], now: dt.datetime) -> str:
-    """`name` if free in the archive, else `stem.<UTC timestamp>[-n].ext`."""
-    if name not in taken:
-        return name
-    stem, ext = _split_name(name)
-    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    candidate = f"{stem}.{stamp}{ext}"
-    counter = 1
-    while candidate in taken:
-        counter += 1
-        candidate = f"{stem}.{stamp}-{counter}{ext}"
-    return candidate

@@ -1,0 +1,16 @@
+"""Pull files from a partner's FTP or FTPS server (ftplib), registered as method ``"ftp"``.
+
+`transport` logs in, lists, downloads and tidies up (its docstring says what it assumes of
+partners' servers); `listing` reads MLSD facts and LIST lines; `tls` holds the FTP_TLS variants
+that resume the TLS session on data connections and speak implicit FTPS.
+
+Importing this package registers the transport (`transfer.base.open_transport`).
+"""
+
+from connectbatch.transfer.pull.ftp.listing import parse_list_line
+from connectbatch.transfer.pull.ftp.transport import FtpTransport
+
+# The name the LIST-parser tests have always imported.
+_parse_list_line = parse_list_line
+
+__all__ = ["FtpTransport", "parse_list_line"]

@@ -1,0 +1,118 @@
+"""Reading FTP folder listings: MLSD/MDTM time stamps (RFC 3659) and the LIST lines servers
+without MLSD send (Unix `ls -l` or DOS/IIS style). Pure functions of the text, no network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a folder listing, before the pattern is applied."""
+
+    name: str
+    kind: str  # "file", "dir", "link" or "unknown"
+    size: int | None
+    mtime: dt.datetime | None
+
+
+def parse_mlsd_facts(name: str, facts: dict[str, str]) -> Entry | None:
+    """One MLSD line (name and facts, as ftplib splits it); None for the folder itself, its
+    parent, or a name with a slash (which no file in this folder can have)."""
+    if name in (".", "..") or "/" in name:
+        return None
+    kind = facts.get("type", "file").lower()
+    size = facts.get("size") or facts.get("sizd")
+    return Entry(
+        name=name,
+        kind="file" if kind == "file" else ("dir" if "dir" in kind else kind),
+        size=int(size) if size and size.isdigit() else None,
+        mtime=parse_ftp_time(facts.get("modify", "")),
+    )
+
+
+_TIME_RE = re.compile(r"^(\d{14})(?:\.(\d{1,6}))?$")
+
+
+def parse_ftp_time(value: str) -> dt.datetime | None:
+    """`YYYYMMDDHHMMSS[.fff]` (MLSD `modify`, MDTM), which RFC 3659 defines as UTC."""
+    match = _TIME_RE.match(value.strip())
+    if not match:
+        return None
+    try:
+        stamp = dt.datetime.strptime(match.group(1), "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+    if match.group(2):
+        stamp = stamp.replace(microsecond=int(match.group(2).ljust(6, "0")))
+    return stamp
+
+
+_UNIX_LINE = re.compile(
+    r"^(?P<type>[-dlbcpsD])[-rwxsStTlL+.@]{9,10}\s+\d+\s+(?:\S+\s+){1,2}?"
+    r"(?P<size>\d+)\s+(?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+"
+    r"(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$"
+)
+_DOS_LINE = re.compile(
+    r"^(?P<date>\d{1,2}-\d{1,2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}\s*[AaPp][Mm])\s+"
+    r"(?P<size><DIR>|\d+)\s+(?P<name>.+)$"
+)
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+
+
+def parse_list_line(line: str, now: dt.datetime | None = None) -> Entry | None:
+    """One LIST line in Unix (`ls -l`) or DOS/IIS style; None when it is neither.
+
+    LIST times are rough (minutes, or only the date for files older than six months) and
+    in the server's zone, assumed UTC; they are used only when MDTM is unavailable.
+    """
+    line = line.rstrip("\r\n")
+    unix = _UNIX_LINE.match(line)
+    if unix:
+        kind = {"-": "file", "d": "dir", "D": "dir", "l": "link"}.get(unix["type"], "other")
+        name = unix["name"]
+        if kind == "link" and " -> " in name:
+            name = name.split(" -> ", 1)[0]
+        if name in (".", ".."):
+            return None
+        return Entry(name, kind, int(unix["size"]), _unix_list_time(unix, now))
+    dos = _DOS_LINE.match(line)
+    if dos:
+        is_dir = dos["size"] == "<DIR>"
+        mtime: dt.datetime | None
+        try:
+            mtime = dt.datetime.strptime(
+                f"{dos['date']} {dos['time'].replace(' ', '').upper()}",
+                "%m-%d-%y %I:%M%p" if len(dos["date"].split("-")[2]) == 2 else "%m-%d-%Y %I:%M%p",
+            ).replace(tzinfo=dt.UTC)
+        except ValueError:
+            mtime = None
+        return Entry(dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), mtime)
+    return None
+
+
+def _unix_list_time(match: re.Match[str], now: dt.datetime | None) -> dt.datetime | None:
+    month = _MONTHS.get(match["month"].lower())
+    if month is None:
+        return None
+    now = now or dt.datetime.now(dt.UTC)
+    when = match["when"]
+    try:
+        if ":" in when:
+            hour, minute = (int(part) for part in when.split(":"))
+            stamp = dt.datetime(now.year, month, int(match["day"]), hour, minute, tzinfo=dt.UTC)
+            # `ls` shows the time instead of the year for the last six months: a date ahead
+            # of now (beyond clock skew) belongs to last year.
+            if stamp - now > dt.timedelta(days=1):
+                stamp = stamp.replace(year=now.year - 1)
+            return stamp
+        return dt.datetime(int(when), month, int(match["day"]), tzinfo=dt.UTC)
+    except ValueError:
+        return None

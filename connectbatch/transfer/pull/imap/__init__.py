@@ -1,0 +1,60 @@
+"""Pull for e-mail, registered as method ``"email"``: the attachments of messages in an IMAP
+mailbox, as files.
+
+A partner mails its files to a mailbox; each attachment whose (sanitised) file name matches
+the connection's wildcard is one `RemoteFile`. The mailbox is the remote folder, a message's
+UID plus the attachment's position is the remote path.
+
+Settings (`connectbatch.transfer.specs.ImapSpec`, stored with the connection):
+
+``security``   ``ssl`` (implicit TLS, port 993, the default), ``starttls`` (port 143, upgraded
+               before login) or ``plain`` (no TLS: only to a loopback address, since the password
+               would cross the network in clear).
+``verify``     checks the server certificate (default); off accepts any certificate (a
+               self-signed test or in-house server). ``ca_file`` trusts one PEM bundle.
+folder         the connection's folder, the mailbox folder to read (default ``INBOX``).
+``processed_flag`` / ``move_to``  what marks a message as done: a keyword (default
+               ``$ConnectBatchProcessed``; ``\\Seen`` also works), or a folder to move it to
+               (created if missing). Without ``move_to`` the connection's after-success
+               action decides: archive moves to the archive folder, otherwise the flag.
+``recipient``  only messages addressed to this address (To, Cc, Delivered-To or X-Original-To):
+               how one mailbox serves many push connections by plus-addressing
+               (``inbox+<connection>@domain``).
+
+How a message is processed once, and only when everything in it has been taken:
+
+* `list_files` searches on the server for messages not yet marked (``UNDELETED UNKEYWORD
+  $ConnectBatchProcessed`` plus the recipient), so a mailbox with years of processed mail
+  costs one SEARCH. It then fetches, in batches, only BODYSTRUCTURE and the address headers
+  and downloads whole messages only when the structure shows a part that can be an
+  attachment (plain-text and HTML-only mail is never downloaded). Attachments are found
+  with imap-tools' own MIME walk on the downloaded message rather than by trusting the
+  server's BODYSTRUCTURE names: servers and Python's e-mail package disagree on malformed
+  MIME (an unquoted ``filename=This is a test.txt`` is ``This`` to Dovecot), and a file
+  silently missed is worse than a message downloaded twice.
+* Every listed attachment must be confirmed. The transport remembers, per message, which of
+  its matching attachments are still open; `after_success` closes one and, when the last one
+  is closed, marks the message (flag or move). A message whose attachments did not all
+  succeed stays unmarked and is listed again by the next run, where the ledger
+  (Message-ID + sha256) recognises what was already loaded. A caller that decides to skip a
+  listed file (e.g. a duplicate) should still call `after_success` for it, or call
+  `finish_message` to mark a message outright. Use one transport instance per run: the
+  open set lives in memory (a fresh instance starts from the set recorded in
+  ``extra["attachments"]``).
+* Messages without a matching attachment are never touched, and nothing marks a message as
+  read: bodies are fetched with ``BODY.PEEK``.
+
+The connection's ``action``/``archive_folder`` (from the generic after-success setting) only
+matter when ``processed`` is not set: ``archive`` with a folder means ``move:<folder>``;
+anything else means ``flag``. Mail is never deleted.
+
+Modules: `session` (settings, connection, UID commands, errors in words), `transport` (listing,
+fetching, marking), `response` (raw FETCH responses, BODYSTRUCTURE screening), `message`
+(safe file names, dates). Importing this package registers the transport.
+"""
+
+from connectbatch.transfer.pull.imap.message import safe_filename
+from connectbatch.transfer.pull.imap.session import DEFAULT_FLAG, _scrub
+from connectbatch.transfer.pull.imap.transport import ImapTransport
+
+__all__ = ["DEFAULT_FLAG", "ImapTransport", "_scrub", "safe_filename"]

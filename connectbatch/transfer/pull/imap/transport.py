@@ -1,0 +1,356 @@
+"""The e-mail pull transport, registered as method ``"email"``: the attachments of messages in
+an IMAP mailbox, as files (the package docstring says how a message is processed once).
+
+Listing searches and screens on the server, downloads only messages that can hold an
+attachment, and marks a message (flag or move) only when all its listed attachments are done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email
+import email.message
+import email.utils
+import imaplib
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
+
+from connectbatch.errors import ConfigurationError, TransportError
+from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.pull.imap.message import internaldate, message_date, one_line, safe_filename
+from connectbatch.transfer.pull.imap.response import as_text, may_have_attachments, parse_fetch
+from connectbatch.transfer.pull.imap.session import ImapSession
+from connectbatch.transfer.specs import mailbox_name
+
+# Address headers a message can carry the plus-address in (Delivered-To/X-Original-To are
+# added by the delivering MTA, so Bcc'd mail is found too).
+RECIPIENT_HEADERS: Final = ("To", "Cc", "Delivered-To", "X-Original-To")
+# UIDs per FETCH of BODYSTRUCTURE + headers: small responses, few round trips.
+SCREEN_BATCH: Final = 250
+# Downloaded messages kept between list_files and fetch, so a small mailbox is downloaded
+# once per run; bounded so a large one does not fill memory.
+CACHE_BYTES: Final = 32 * 1024 * 1024
+
+_SYSTEM_FLAG_SEARCH: Final = {
+    "\\seen": "UNSEEN",
+    "\\answered": "UNANSWERED",
+    "\\flagged": "UNFLAGGED",
+    "\\draft": "UNDRAFT",
+}
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@register("email")
+class ImapTransport(ImapSession, Transport):
+    """Lists and fetches matching attachments from one IMAP mailbox (see the module doc).
+
+    The connection is opened on first use and kept for the run; `close` logs out. Usable
+    as a context manager."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
+        # (folder, uid) -> attachment indexes listed but not yet confirmed by after_success
+        self._open: dict[tuple[str, int], set[int]] = {}
+        self._cache: OrderedDict[tuple[str, str, int], MailMessage] = OrderedDict()
+        self._cache_sizes: dict[tuple[str, str, int], int] = {}
+
+    # -- the Transport protocol -----------------------------------------------------------
+
+    def list_files(self, folder: str, pattern: str) -> list[RemoteFile]:
+        """One RemoteFile per attachment matching `pattern` in messages not yet marked
+        processed, oldest message first. `folder` is the mailbox folder ('' = the
+        configured one)."""
+        name = mailbox_name(folder) or self._settings.folder
+        box = self._select(name)
+        uids = self._search(box)
+        for key in [k for k in self._open if k[0] == name]:
+            del self._open[key]
+        found: list[RemoteFile] = []
+        for start in range(0, len(uids), SCREEN_BATCH):
+            for uid, arrived in self._screen(box, uids[start : start + SCREEN_BATCH]):
+                found.extend(self._attachments(name, uid, arrived, pattern))
+        return found
+
+    def fetch(self, remote: RemoteFile, target: Path) -> None:
+        """Write one attachment's decoded bytes to `target`."""
+        folder, uid, index = self._locate(remote)
+        self._select(folder)
+        listed_validity = remote.extra.get("uidvalidity")
+        if listed_validity and listed_validity != self._uidvalidity:
+            raise TransportError(
+                f"{self._where}: folder {folder!r} was rebuilt by the server since it was "
+                "listed (UIDVALIDITY changed); the next run lists it again"
+            )
+        message = self._message(folder, uid)
+        if message is None:
+            raise TransportError(f"{self._where}: message UID {uid} is no longer in folder {folder!r}")
+        attachments = message.attachments
+        if index >= len(attachments):
+            raise TransportError(f"{self._where}: message UID {uid} has no attachment number {index + 1}")
+        attachment = attachments[index]
+        name = safe_filename(attachment.filename, index, attachment.content_type)
+        if name != remote.name:
+            raise TransportError(
+                f"{self._where}: attachment {index + 1} of message UID {uid} is now "
+                f"{name!r}, not {remote.name!r}"
+            )
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(attachment.payload)
+        except OSError as exc:
+            raise TransportError(f"cannot write {remote.name!r} to {target}: {exc}") from exc
+
+    def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None:
+        """Confirm one listed attachment; mark its message processed when it was the last
+        open one. See the module doc for how `action` and `archive_folder` are used."""
+        folder, uid, index = self._locate(remote)
+        key = (folder, uid)
+        waiting = self._open.get(key)
+        if waiting is None:  # listed by another instance: start from what it recorded
+            recorded = remote.extra.get("attachments", "")
+            waiting = {int(i) for i in recorded.split(",") if i.strip().isdigit()} or {index}
+        waiting.discard(index)
+        if waiting:
+            self._open[key] = waiting
+            return
+        self._open.pop(key, None)
+        self.finish_message(uid, folder, action=action, archive_folder=archive_folder)
+
+    def finish_message(
+        self,
+        uid: int | str,
+        folder: str | None = None,
+        *,
+        action: str = "leave",
+        archive_folder: str | None = None,
+    ) -> None:
+        """Mark one message processed now (flag it, or move it to the processed folder),
+        whatever is still open in it."""
+        name = mailbox_name(folder or "") or self._settings.folder
+        number = int(uid)
+        box = self._select(name)
+        self._open.pop((name, number), None)
+        self._drop_cached(name, number)
+        mode = self._settings.processed
+        if mode is None:
+            target = mailbox_name(archive_folder or "") if action == "archive" else ""
+            mode = f"move:{target}" if target else "flag"
+        if mode == "flag":
+            self._store_flag(box, number, name)
+        else:
+            self._move(box, number, name, mode[5:])
+
+    def close(self) -> None:
+        """Log out (errors on the way out do not matter any more) and forget the cache."""
+        box, self._box = self._box, None
+        self._selected = None
+        self._cache.clear()
+        self._cache_sizes.clear()
+        if box is not None:
+            try:
+                box.logout()
+            except Exception:  # the connection may already be gone
+                with contextlib.suppress(Exception):
+                    box.client.shutdown()
+    # -- listing --------------------------------------------------------------------------
+
+    def _search(self, box: BaseMailBox) -> list[int]:
+        """UIDs of messages not yet processed (and addressed to the recipient), by SEARCH
+        on the server: nothing is downloaded for processed mail."""
+        settings = self._settings
+        flag = settings.flag
+        criteria = ["UNDELETED", _SYSTEM_FLAG_SEARCH.get(flag.lower(), f"UNKEYWORD {flag}")]
+        recipient = settings.recipient
+        if recipient is not None and recipient.isascii():
+            # a substring match on the server; the exact match is made on the headers
+            q = _quote(recipient)
+            criteria.append(f"OR OR OR TO {q} CC {q} HEADER Delivered-To {q} HEADER X-Original-To {q}")
+        data = self._command(box, "search failed", "SEARCH", " ".join(criteria))
+        return sorted(int(x) for x in as_text(data[0] if data else b"").split() if x.isdigit())
+
+    def _screen(self, box: BaseMailBox, uids: list[int]) -> Iterator[tuple[int, dt.datetime | None]]:
+        """From one batch of UIDs, those worth downloading: addressed to the recipient and
+        with a structure that can hold an attachment. Yields (uid, arrival time)."""
+        headers = " ".join(h.upper() for h in RECIPIENT_HEADERS)
+        items = f"(UID INTERNALDATE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({headers})])"
+        data = self._command(
+            box, "reading message structure failed", "FETCH", ",".join(map(str, uids)), items
+        )
+        try:
+            responses = parse_fetch(data)
+        except (ValueError, IndexError) as exc:
+            raise TransportError(f"{self._where}: unreadable FETCH response: {exc}") from exc
+        # unsolicited FETCH responses (flag changes by another client) carry no UID: skip them
+        with_uid = [r for r in responses if as_text(r.get("UID")).isdigit()]
+        for response in sorted(with_uid, key=lambda r: int(as_text(r["UID"]))):
+            uid_text = as_text(response["UID"])
+            header_block = next((v for k, v in response.items() if k.startswith("BODY[HEADER.FIELDS")), b"")
+            if not self._addressed(header_block if isinstance(header_block, bytes) else b""):
+                continue
+            if not may_have_attachments(response.get("BODYSTRUCTURE")):
+                continue
+            yield int(uid_text), internaldate(response.get("INTERNALDATE"))
+
+    def _addressed(self, header_block: bytes) -> bool:
+        """Exact (case-insensitive) match of the recipient against the address headers."""
+        wanted = self._settings.recipient
+        if wanted is None:
+            return True
+        parsed = email.message_from_bytes(header_block)
+        values = [str(v) for h in RECIPIENT_HEADERS for v in parsed.get_all(h, [])]
+        addresses = {addr.strip().lower() for _, addr in email.utils.getaddresses(values)}
+        return wanted.lower() in addresses
+
+    def _attachments(
+        self, folder: str, uid: int, arrived: dt.datetime | None, pattern: str
+    ) -> list[RemoteFile]:
+        message = self._message(folder, uid)
+        if message is None:  # expunged between SEARCH and FETCH
+            return []
+        picked: list[tuple[int, str, int, str]] = []
+        for index, attachment in enumerate(message.attachments):
+            name = safe_filename(attachment.filename, index, attachment.content_type)
+            if matches(name, pattern):
+                picked.append((index, name, attachment.size, attachment.content_type))
+        if not picked:
+            self._drop_cached(folder, uid)
+            return []
+        self._open[(folder, uid)] = {index for index, *_ in picked}
+        sent = message_date(message) or arrived
+        message_ids: tuple[str, ...] = message.headers.get("message-id") or ()  # type: ignore[no-untyped-call]
+        extra = {
+            "message_id": one_line(message_ids[0]) if message_ids else "",
+            "subject": one_line(message.subject),
+            "from": one_line(message.from_),
+            "date": sent.isoformat() if sent else "",
+            "folder": folder,
+            "uid": str(uid),
+            "uidvalidity": self._uidvalidity,
+            "attachments": ",".join(str(index) for index, *_ in picked),
+        }
+        return [
+            RemoteFile(
+                name=name,
+                path=f"{folder}/{uid}/{index + 1}/{name}",
+                size=size,
+                mtime=sent,
+                ref=f"{uid}:{index}",
+                extra={**extra, "index": str(index), "content_type": content_type},
+            )
+            for index, name, size, content_type in picked
+        ]
+
+    # -- messages -------------------------------------------------------------------------
+
+    def _message(self, folder: str, uid: int) -> MailMessage | None:
+        """The whole message, from the cache or downloaded with BODY.PEEK (never marks it
+        read). None when the UID no longer exists."""
+        key = (folder, self._uidvalidity, uid)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        box = self._select(folder)
+        try:
+            found = list(box.fetch(uid_list=[str(uid)], mark_seen=False, bulk=False))
+        except Exception as exc:
+            self._raise(f"downloading message UID {uid} failed", exc)
+        if not found:
+            return None
+        message = found[0]
+        self._cache[key] = message
+        self._cache_sizes[key] = message.size_rfc822 or 0
+        while len(self._cache) > 1 and sum(self._cache_sizes.values()) > CACHE_BYTES:
+            old, _ = self._cache.popitem(last=False)
+            self._cache_sizes.pop(old, None)
+        return message
+
+    def _drop_cached(self, folder: str, uid: int) -> None:
+        for key in [k for k in self._cache if k[0] == folder and k[2] == uid]:
+            del self._cache[key]
+            self._cache_sizes.pop(key, None)
+
+    def _locate(self, remote: RemoteFile) -> tuple[str, int, int]:
+        folder = mailbox_name(remote.extra.get("folder", "")) or self._settings.folder
+        uid_text, _, index_text = remote.ref.partition(":")
+        if not (uid_text.isdigit() and index_text.isdigit()):
+            raise TransportError(f"not an e-mail attachment reference: {remote.ref!r}")
+        return folder, int(uid_text), int(index_text)
+
+    # -- marking processed ----------------------------------------------------------------
+
+    def _store_flag(self, box: BaseMailBox, uid: int, folder: str) -> None:
+        flag = self._settings.flag
+        data = self._command(
+            box, f"flagging message UID {uid} failed", "STORE", str(uid), "+FLAGS", f"({flag})"
+        )
+        ours = [
+            item
+            for item in data
+            if isinstance(item, bytes) and re.search(rb"\bUID %d\b" % uid, item) and b"FLAGS" in item
+        ]
+        flags = {f.decode(errors="replace").lower() for item in ours for f in imaplib.ParseFlags(item)}
+        if not ours:
+            raise TransportError(f"{self._where}: message UID {uid} is no longer in folder {folder!r}")
+        if flag.lower() not in flags:
+            raise TransportError(
+                f"{self._where}: the server did not keep the flag {flag} on message UID {uid} "
+                "(it may not allow new keywords): set processed_flag=\\Seen or "
+                "processed=move:<folder>"
+            )
+
+    def _move(self, box: BaseMailBox, uid: int, folder: str, target: str) -> None:
+        if target == folder:
+            raise ConfigurationError(f"the processed folder {target!r} is the folder being read")
+        try:
+            if not box.folder.exists(target):
+                try:
+                    box.folder.create(target)
+                except UnexpectedCommandStatusError:
+                    if not box.folder.exists(target):  # not a race with another run
+                        raise
+        except Exception as exc:
+            self._raise(f"cannot create folder {target!r}", exc)
+        if "MOVE" in self._capabilities:
+            self._command(
+                box,
+                f"moving message UID {uid} to {target!r} failed",
+                "MOVE",
+                str(uid),
+                _encode_folder(target),
+            )
+            return
+        # No MOVE: copy, then mark the original deleted and processed (so it is never listed
+        # again even where it cannot be expunged), and expunge only that UID when we can.
+        self._command(
+            box,
+            f"copying message UID {uid} to {target!r} failed",
+            "COPY",
+            str(uid),
+            _encode_folder(target),
+        )
+        self._command(
+            box,
+            f"removing message UID {uid} failed",
+            "STORE",
+            str(uid),
+            "+FLAGS.SILENT",
+            f"(\\Deleted {self._settings.flag})",
+        )
+        if "UIDPLUS" in self._capabilities:
+            self._command(box, f"expunging message UID {uid} failed", "EXPUNGE", str(uid))
+
+
+def _encode_folder(folder: str) -> bytes:
+    from imap_tools.utils import encode_folder  # modified UTF-7 + quoting, as imap-tools does
+
+    return encode_folder(folder)
