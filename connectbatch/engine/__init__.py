@@ -126,7 +126,7 @@ class Engine:
         settings = self.services.settings
         gateway = Gateway(self.services)
         if settings.sftp_port:
-            from connectbatch.transfer.push.sftp_server import HostedSftpServer
+            from connectbatch.transfer.push.sftp import HostedSftpServer
 
             key = settings.home / "ssh_host_key"
             sftp = HostedSftpServer(gateway, settings.bind, settings.sftp_port, key)
