@@ -133,7 +133,7 @@ class Engine:
             sftp.start()
             self.servers.append(sftp)
         if settings.ftp_port:
-            from connectbatch.transfer.push.ftp_server import HostedFtpServer
+            from connectbatch.transfer.push.ftp import HostedFtpServer
 
             ftp = HostedFtpServer(gateway, settings.bind, settings.ftp_port)
             ftp.start()
