@@ -92,7 +92,7 @@ def serve(folder: Path) -> None:
     """Child process: run HostedSftpServer on a free port with a stub gateway, print the port,
     serve until stdin closes."""
     from connectbatch.transfer.push.gateway import Account
-    from connectbatch.transfer.push.sftp_server import HostedSftpServer
+    from connectbatch.transfer.push.sftp import HostedSftpServer
 
     class StubGateway:
         """Every login with the bench password is a writable account in `folder`; finished

@@ -127,14 +127,14 @@ class Engine:
         settings = self.services.settings
         gateway = Gateway(self.services)
         if settings.sftp_port:
-            from connectbatch.transfer.push.sftp_server import HostedSftpServer
+            from connectbatch.transfer.push.sftp import HostedSftpServer
 
             key = settings.home / "ssh_host_key"
             sftp = HostedSftpServer(gateway, settings.bind, settings.sftp_port, key)
             sftp.start()
             self.servers.append(sftp)
         if settings.ftp_port:
-            from connectbatch.transfer.push.ftp_server import HostedFtpServer
+            from connectbatch.transfer.push.ftp import HostedFtpServer
 
             ftp = HostedFtpServer(gateway, settings.bind, settings.ftp_port)
             ftp.start()

@@ -26,7 +26,7 @@ from helpers.certs import write_self_signed_cert
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
-from connectbatch.transfer.push.ftp_server import HostedFtpServer
+from connectbatch.transfer.push.ftp import HostedFtpServer
 from connectbatch.transfer.push.gateway import Gateway
 
 HOST = "127.0.0.1"

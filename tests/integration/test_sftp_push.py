@@ -29,7 +29,7 @@ from connectbatch.models import Connection, Direction, Method, Methodology, RunS
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.push.gateway import Gateway
-from connectbatch.transfer.push.sftp_server import HostedSftpServer
+from connectbatch.transfer.push.sftp import HostedSftpServer
 
 INGEST_TIMEOUT = 60.0
 

@@ -1,2 +1,3 @@
-"""Our hosted servers partners push to (and collect "Pull from us" files from): SFTP and
-FTP(S); `gateway` is all they need from the rest of ConnectBatch."""
+"""Our hosted servers partners push to (and collect "Pull from us" files from): `sftp/` and
+`ftp/` (FTP and explicit FTPS), one package each; `gateway` is all they need from the rest of
+ConnectBatch, and `connectbatch.transfer.naming` decides which uploads are still in flight."""

@@ -23,10 +23,10 @@ from connectbatch.models import Connection, Direction, Methodology, Run
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.store import credentials as credential_store
+from connectbatch.transfer.naming import is_in_flight
 
 log = logging.getLogger("connectbatch.transfer.push")
 
-IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart")
 _DUMMY_HASH = hash_password("not-a-real-login")
 
 
@@ -86,9 +86,10 @@ class Gateway:
 
     def upload_complete(self, account: Account, path: Path) -> Future[Run | None] | None:
         """A file finished uploading (closed, or renamed from .part): ingest it. Files still
-        named as in flight, and files outside the account's home, are ignored."""
+        named as in flight (`naming.is_in_flight`, the same names a pull skips), and files
+        outside the account's home, are ignored."""
         path = Path(path)
-        if not account.writable or path.name.lower().endswith(IN_FLIGHT_SUFFIXES):
+        if not account.writable or is_in_flight(path.name):
             return None
         if account.home not in path.resolve().parents:
             return None

@@ -1,0 +1,103 @@
+"""Confinement of an FTP session to its account's home (pyftpdlib's `AbstractedFS`).
+
+pyftpdlib maps client paths into the home folder; `ConfinedFS` also checks the resolved path
+of every operation (a planted symlink pointing out of the home is neither listed nor followed),
+opens files for writing with O_NOFOLLOW, and never shows where a symlink points.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Any
+
+from pyftpdlib.filesystems import AbstractedFS, FilesystemError
+
+
+def _open_nofollow(path: str, flags: int) -> int:
+    """`open()` opener that refuses to write through a symlink (checked atomically)."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o640)
+
+
+class ConfinedFS(AbstractedFS):  # type: ignore[misc]
+    """pyftpdlib's virtual filesystem rooted at the account's home, plus resolved-path
+    checks on every operation.
+
+    pyftpdlib already normalises client paths into the root and checks `validpath` for
+    most commands; repeating the check here keeps a planted symlink from leaking anything
+    through the operations it does not cover (listings show the targets of links and
+    `stat` follows them), and makes confinement a property of the filesystem object rather
+    than of each command handler.
+    """
+
+    def validpath(self, path: str) -> bool:
+        root = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+    def _require(self, *paths: str) -> None:
+        for path in paths:
+            if not self.validpath(path):
+                raise FilesystemError("No such file or directory (outside your folder)")
+
+    def open(self, filename: str, mode: str) -> IO[Any]:
+        self._require(filename)
+        if any(flag in mode for flag in "wa+"):
+            return open(filename, mode, opener=_open_nofollow)
+        return open(filename, mode)
+
+    def mkstemp(self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb") -> Any:
+        self._require(dir or self.root)
+        return super().mkstemp(suffix=suffix, prefix=prefix, dir=dir, mode=mode)
+
+    def chdir(self, path: str) -> None:
+        self._require(path)
+        super().chdir(path)
+
+    def mkdir(self, path: str) -> None:
+        self._require(path)
+        super().mkdir(path)
+
+    def listdir(self, path: str) -> list[str]:
+        """Entries of a folder, without those that resolve outside the home (symlinks
+        pointing out are not shown at all: not even their names or targets)."""
+        self._require(path)
+        return [name for name in super().listdir(path) if self.validpath(os.path.join(path, name))]
+
+    def listdirinfo(self, path: str) -> list[str]:
+        return self.listdir(path)
+
+    def rmdir(self, path: str) -> None:
+        self._require(path)
+        super().rmdir(path)
+
+    def remove(self, path: str) -> None:
+        self._require(path)
+        super().remove(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._require(src, dst)
+        super().rename(src, dst)
+
+    def chmod(self, path: str, mode: str) -> None:
+        raise FilesystemError("Changing permissions is not allowed")
+
+    def utime(self, path: str, timeval: float) -> None:
+        raise FilesystemError("Changing modification times is not allowed")
+
+    def stat(self, path: str) -> os.stat_result:
+        self._require(path)
+        return super().stat(path)  # type: ignore[no-any-return]
+
+    def readlink(self, path: str) -> str:
+        """Where a link points, as a path inside the home: the real location of the home
+        is nobody's business."""
+        self._require(path)
+        return str(self.fs2ftp(os.path.realpath(path)))
+
+    def getsize(self, path: str) -> int:
+        self._require(path)
+        return int(super().getsize(path))
+
+    def getmtime(self, path: str) -> float:
+        self._require(path)
+        return float(super().getmtime(path))

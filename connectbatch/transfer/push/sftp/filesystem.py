@@ -1,0 +1,271 @@
+"""The file system one SFTP channel sees (paramiko's `SFTPServerInterface`): the account's
+home as `/` and nothing else.
+
+Every client path is taken relative to the home; one that climbs out with `..`, holds a NUL
+byte or (after `os.path.realpath`) leads outside through a symlink is refused with "permission
+denied", and listings hide entries that lead outside. Read-only ("Pull from us") logins may
+list, stat and download; every write, rename, remove, mkdir, rmdir and setstat is refused. A
+file complete under a final name (closed, or renamed from an in-flight name, see
+`connectbatch.transfer.naming`) is handed to the gateway here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import posixpath
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import paramiko
+
+from connectbatch.transfer.naming import is_in_flight
+from connectbatch.transfer.push.gateway import Account
+from connectbatch.transfer.push.sftp.handle import OpenFile
+from connectbatch.transfer.push.sftp.protocol import (
+    SFTP_FAILURE,
+    SFTP_OK,
+    SFTP_OP_UNSUPPORTED,
+    SFTP_PERMISSION_DENIED,
+    Refused,
+    code_of,
+    denied,
+)
+
+if TYPE_CHECKING:
+    from connectbatch.transfer.push.sftp.login import Login
+
+log = logging.getLogger("connectbatch.transfer.push.sftp")
+
+MAX_OPEN_FILES = 64  # per SFTP channel
+NEW_FILE_MODE = 0o640
+NEW_DIR_MODE = 0o750
+
+
+class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
+    """The file system one SFTP channel sees: the account's home as `/`, nothing else."""
+
+    def __init__(self, login: Login, *args: Any, **kwargs: Any) -> None:
+        super().__init__(login, *args, **kwargs)
+        if login.account is None:  # never: channels are refused before login
+            raise paramiko.SSHException("SFTP requested before login")
+        self.login = login
+        self.account: Account = login.account
+        self.gateway = login.server.gateway
+        self.root = os.path.realpath(self.account.home)
+        self.open_files: set[OpenFile] = set()
+
+    # --- paths -----------------------------------------------------------------------------------
+
+    def _parts(self, path: str) -> list[str]:
+        """The client's path as components below the virtual root; refuses escapes and NULs."""
+        if "\x00" in path:
+            raise denied()
+        parts: list[str] = []
+        for part in path.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not parts:
+                    raise denied()
+                parts.pop()
+            else:
+                parts.append(part)
+        return parts
+
+    def _inside(self, real: str) -> bool:
+        return real == self.root or real.startswith(self.root + os.sep)
+
+    def _entry(self, path: str) -> str:
+        """Host path of the entry the client names: its parent fully resolved (and inside the
+        home), its own name kept as is, so that remove/rename act on a link, not its target.
+        An entry that is itself a link leading outside is refused too."""
+        parts = self._parts(path)
+        if not parts:
+            return self.root
+        parent = os.path.realpath(os.path.join(self.root, *parts[:-1]))
+        if not self._inside(parent):
+            raise denied()
+        entry = os.path.join(parent, parts[-1])
+        if not self._inside(os.path.realpath(entry)):
+            raise denied()
+        return entry
+
+    def _target(self, path: str) -> str:
+        """Host path of what the client's path finally leads to (links followed), inside home."""
+        real = os.path.realpath(os.path.join(self.root, *self._parts(path)))
+        if not self._inside(real):
+            raise denied()
+        return real
+
+    def virtual(self, host_path: str) -> str:
+        """How the client sees a host path inside the home (for logs and messages)."""
+        relative = os.path.relpath(host_path, self.root)
+        return "/" if relative == "." else "/" + relative.replace(os.sep, "/")
+
+    def _writable(self) -> None:
+        if not self.account.writable:
+            raise denied("this login is read-only")
+
+    # --- SFTPServerInterface ---------------------------------------------------------------------
+
+    def canonicalize(self, path: str) -> str:
+        """REALPATH: the normalised virtual path; a path above `/` is shown as `/` (the answer
+        is only a name, it grants nothing)."""
+        if "\x00" in path:
+            return "/"
+        return posixpath.normpath("/" + path).replace("//", "/") or "/"
+
+    def list_folder(self, path: str) -> list[paramiko.SFTPAttributes] | int:
+        try:
+            folder = self._target(path)
+            entries: list[paramiko.SFTPAttributes] = []
+            with os.scandir(folder) as listing:
+                for item in listing:
+                    try:
+                        real = os.path.realpath(item.path)
+                        if not self._inside(real):
+                            continue  # a link out of the home: not shown at all
+                        entries.append(paramiko.SFTPAttributes.from_stat(os.stat(real), item.name))
+                    except OSError:
+                        continue  # vanished meanwhile, or a dangling link
+            return entries
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+
+    def stat(self, path: str) -> paramiko.SFTPAttributes | int:
+        try:
+            target = self._target(path)
+            return paramiko.SFTPAttributes.from_stat(os.stat(target), posixpath.basename(path))
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+
+    def lstat(self, path: str) -> paramiko.SFTPAttributes | int:
+        """Like stat: links inside the home show as what they point to, links out are refused."""
+        return self.stat(path)
+
+    def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> OpenFile | int:
+        try:
+            writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
+            if writing:
+                self._writable()
+            if len(self.open_files) >= MAX_OPEN_FILES:
+                raise Refused(SFTP_FAILURE, f"too many open files (at most {MAX_OPEN_FILES})")
+            entry = self._entry(path)
+            if entry == self.root:
+                raise Refused(SFTP_FAILURE, "is a directory")
+            target = os.path.realpath(entry)
+            allowed = os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT
+            allowed |= os.O_TRUNC | os.O_EXCL
+            # O_NONBLOCK: opening a FIFO someone planted must not hang the session.
+            fd = os.open(target, (flags & allowed) | os.O_CLOEXEC | os.O_NONBLOCK, NEW_FILE_MODE)
+            try:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise Refused(SFTP_FAILURE, "not a regular file")
+            except BaseException:
+                os.close(fd)
+                raise
+            handle = OpenFile(self, fd, flags, target, writing, info.st_size)
+            self.open_files.add(handle)
+            return handle
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+
+    def remove(self, path: str) -> int:
+        return self._do(path, lambda entry: os.remove(entry))
+
+    def mkdir(self, path: str, attr: paramiko.SFTPAttributes) -> int:
+        return self._do(path, lambda entry: os.mkdir(entry, NEW_DIR_MODE))
+
+    def rmdir(self, path: str) -> int:
+        return self._do(path, lambda entry: os.rmdir(entry))
+
+    def _do(self, path: str, action: Any) -> int:
+        try:
+            self._writable()
+            entry = self._entry(path)
+            if entry == self.root:
+                raise denied()
+            action(entry)
+            return SFTP_OK
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+
+    def rename(self, oldpath: str, newpath: str) -> int:
+        """SFTP v3 rename: fails if the new name exists (as OpenSSH's server does)."""
+        return self._rename(oldpath, newpath, replace=False)
+
+    def posix_rename(self, oldpath: str, newpath: str) -> int:
+        """posix-rename@openssh.com: replaces an existing file, atomically."""
+        return self._rename(oldpath, newpath, replace=True)
+
+    def _rename(self, oldpath: str, newpath: str, *, replace: bool) -> int:
+        try:
+            self._writable()
+            old, new = self._entry(oldpath), self._entry(newpath)
+            if self.root in (old, new):
+                raise denied()
+            if not replace and os.path.lexists(new):
+                raise Refused(SFTP_FAILURE, "a file with the new name already exists")
+            os.rename(old, new)
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+        still_open = [f for f in self.open_files if f.entry == old]
+        for handle in still_open:  # reported when closed, under its new name
+            handle.entry = new
+        if not still_open and os.path.isfile(new) and not os.path.islink(new):
+            self.uploaded(new)
+        return SFTP_OK
+
+    def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> int:
+        """SETSTAT: modification times are applied, anything else (mode, owner, size) is
+        accepted and ignored: clients send it after uploads and must not fail for it."""
+        try:
+            self._writable()
+            return self.apply_times(self._target(path), attr)
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+
+    def apply_times(self, host_path: str, attr: paramiko.SFTPAttributes) -> int:
+        if attr._flags & attr.FLAG_AMTIME:
+            try:
+                os.utime(host_path, (attr.st_atime, attr.st_mtime))
+            except OSError as exc:
+                return code_of(exc)
+        return SFTP_OK
+
+    def readlink(self, path: str) -> int:
+        return SFTP_OP_UNSUPPORTED
+
+    def symlink(self, target_path: str, path: str) -> int:
+        return SFTP_PERMISSION_DENIED
+
+    # --- uploads ---------------------------------------------------------------------------------
+
+    def forget(self, handle: OpenFile) -> None:
+        self.open_files.discard(handle)
+
+    def uploaded(self, entry: str) -> None:
+        """A file is complete under a final name: hand it to the gateway (never fails the
+        client's request: the bytes are safely on disk either way)."""
+        if is_in_flight(os.path.basename(entry)):
+            return
+        log.info("upload complete: %s by %r", self.virtual(entry), self.account.username)
+        try:
+            self.gateway.upload_complete(self.account, Path(entry))
+        except Exception:
+            log.exception("could not hand %s to the gateway", self.virtual(entry))

@@ -1,0 +1,158 @@
+"""One file a client opened (paramiko's `SFTPHandle`): a raw descriptor served with
+pread/pwrite, the per-file size limit, and what happens at the end of an upload: a closed file
+goes to the gateway (through the file system), a failed one is removed and says so again at
+close, and one left open when the session breaks off is an interrupted upload, not ingested."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+from typing import TYPE_CHECKING
+
+import paramiko
+
+from connectbatch.transfer.push.sftp.protocol import (
+    SFTP_FAILURE,
+    SFTP_OK,
+    SFTP_PERMISSION_DENIED,
+    Refused,
+    code_of,
+    denied,
+    too_large,
+)
+
+if TYPE_CHECKING:
+    from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
+
+log = logging.getLogger("connectbatch.transfer.push.sftp")
+
+MAX_READ_SIZE = 256 * 1024 - 1024  # what OpenSSH's sftp-server answers at most per READ
+
+
+class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
+    """An open file: a raw descriptor served with pread/pwrite (no Python buffering)."""
+
+    def __init__(self, fs: ConfinedFs, fd: int, flags: int, entry: str, writing: bool, size: int) -> None:
+        super().__init__(flags)
+        self.fs = fs
+        self.fd: int | None = fd
+        self.entry = entry  # host path (real parent + name) as opened or last renamed to
+        self.writing = writing
+        self.append = bool(flags & os.O_APPEND)
+        self.size = size  # the file's size as far as our writes know (the limit applies to it)
+        self.failed = False
+        self.failure = ""
+
+    # Fast paths, called by SftpChannel for READ and WRITE.
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        if self.fd is None:
+            raise Refused(SFTP_FAILURE, "file is closed")
+        return os.pread(self.fd, min(length, MAX_READ_SIZE), offset)
+
+    def write_at(self, offset: int, data: memoryview) -> None:
+        if self.failed:
+            raise Refused(SFTP_FAILURE, f"upload failed: {self.failure}")
+        if self.fd is None:
+            raise Refused(SFTP_FAILURE, "file is closed")
+        if not self.writing:
+            raise denied("file was not opened for writing")
+        length = len(data)
+        end = (self.size if self.append else offset) + length
+        limit = self.fs.account.max_file_bytes
+        if end > limit:
+            self._fail(f"larger than the limit of {limit} bytes")
+            raise too_large(limit)
+        written = 0
+        try:
+            while written < length:  # a regular file takes it all at once unless the disk is full
+                done = os.pwrite(self.fd, data[written:] if written else data, offset + written)
+                if done <= 0:
+                    raise OSError(errno.EIO, "short write")
+                written += done
+        except OSError as exc:  # e.g. disk full: a file with a hole must never be ingested
+            self._fail(f"write failed: {exc.strerror or exc}")
+            raise
+        if end > self.size:
+            self.size = end
+
+    def _fail(self, why: str) -> None:
+        """The upload cannot succeed: close and remove the partial file; it is not reported
+        to the gateway, and every later write or close of this handle fails."""
+        self.failed = True
+        self._close_fd()
+        with contextlib.suppress(OSError):
+            os.unlink(self.entry)
+        self.fs.forget(self)
+        log.warning(
+            "upload of %s by %r refused: %s; partial file removed",
+            self.fs.virtual(self.entry),
+            self.fs.account.username,
+            why,
+        )
+        self.failure = why
+
+    def _close_fd(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+    # paramiko's SFTPHandle interface (also used by the check-file extension).
+
+    def read(self, offset: int, length: int) -> bytes | int:
+        try:
+            return self.read_at(offset, length)
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+
+    def write(self, offset: int, data: bytes) -> int:
+        try:
+            with memoryview(data) as view:
+                self.write_at(offset, view)
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+        return SFTP_OK
+
+    def stat(self) -> paramiko.SFTPAttributes | int:
+        if self.fd is None:
+            return SFTP_FAILURE
+        try:
+            return paramiko.SFTPAttributes.from_stat(os.fstat(self.fd))
+        except OSError as exc:
+            return code_of(exc)
+
+    def chattr(self, attr: paramiko.SFTPAttributes) -> int:
+        if not self.fs.account.writable:
+            return SFTP_PERMISSION_DENIED
+        return self.fs.apply_times(self.entry, attr)
+
+    def close(self) -> None:
+        """The client closed the file: a finished upload goes to the gateway; a failed one
+        raises its error again."""
+        if self.failed:
+            raise Refused(SFTP_FAILURE, f"upload failed: {self.failure}")
+        if self.fd is None:
+            return
+        self._close_fd()
+        self.fs.forget(self)
+        if self.writing and not self.failed:
+            self.fs.uploaded(self.entry)
+
+    def abort(self) -> None:
+        """The session ended with the file still open: an interrupted upload, not ingested."""
+        if self.fd is None:
+            return
+        self._close_fd()
+        self.fs.forget(self)
+        if self.writing and not self.failed:
+            log.warning(
+                "upload of %s by %r was interrupted (connection closed while the file was open)",
+                self.fs.virtual(self.entry),
+                self.fs.account.username,
+            )

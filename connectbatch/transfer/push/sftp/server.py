@@ -1,0 +1,246 @@
+"""The listening hosted SFTP server: accepts clients, gives each its own thread and a tuned
+paramiko transport, enforces the login grace time and the session cap, and stops cleanly.
+
+Tuning (measured in bench/bench_sftp_push.py, see the package docstring): TCP_NODELAY (paramiko
+never sets it; without it small replies wait for delayed ACKs), a large channel window, and a
+256 KiB maximum packet so a client's 32 KiB write fits in one SSH packet (paramiko's default
+maximum is exactly 32 KiB, a few bytes short of a write request).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+
+from connectbatch.transfer.pull.sftp import fingerprint
+from connectbatch.transfer.push.sftp.channel import SftpChannel
+from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
+from connectbatch.transfer.push.sftp.host_key import load_or_create_host_key
+from connectbatch.transfer.push.sftp.login import MAX_AUTH_FAILURES, AccountGateway, Login
+
+log = logging.getLogger("connectbatch.transfer.push.sftp")
+# paramiko logs every client that hangs up abruptly ("Socket exception: Connection reset by
+# peer"), every failed handshake (port scanners, health checks) with a traceback, at ERROR.
+# For a server those are one client's business, which our own log already records, not errors
+# of ours: its log goes under ours, at most at INFO. The NullHandler keeps Python's last-resort
+# handler from printing it to stderr where no logging is configured.
+PARAMIKO_LOG = f"{log.name}.paramiko"
+
+
+class _AtMostInfo(logging.Filter):
+    """Lower paramiko's per-client ERROR/WARNING records to INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+logging.getLogger(PARAMIKO_LOG).addHandler(logging.NullHandler())
+logging.getLogger(PARAMIKO_LOG).addFilter(_AtMostInfo())
+
+WINDOW_SIZE = 16 * 1024 * 1024  # far above what a client keeps in flight: it never waits for us
+MAX_PACKET_SIZE = 256 * 1024  # a 32 KiB write request (+ header) fits in one SSH packet
+LOGIN_GRACE_SECONDS = 60.0
+KEEPALIVE_SECONDS = 30
+MAX_SESSIONS = 128
+
+
+class HostedSftpServer:
+    """A listening SFTP server: `start()`, `port`, `host_key_fingerprint`, `stop()`.
+
+    `port=0` picks a free port (tests); `.port` says which one after `start()`."""
+
+    def __init__(
+        self,
+        gateway: AccountGateway,
+        host: str,
+        port: int,
+        host_key_path: Path,
+        *,
+        max_sessions: int = MAX_SESSIONS,
+    ) -> None:
+        self.gateway = gateway
+        self.host = host
+        self.port = port
+        self.host_key_path = Path(host_key_path)
+        self.max_sessions = max_sessions
+        self.host_key: paramiko.PKey | None = None
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._sessions: dict[threading.Thread, paramiko.Transport | None] = {}
+        self._channels: list[SftpChannel] = []
+
+    # --- host key --------------------------------------------------------------------------------
+
+    @property
+    def host_key_line(self) -> str:
+        """The public key as "<type> <base64>" (what a partner pins, or puts in known_hosts)."""
+        key = self._key()
+        return f"{key.get_name()} {key.get_base64()}"
+
+    @property
+    def host_key_fingerprint(self) -> str:
+        """SHA256 fingerprint as OpenSSH prints it, for partners to compare on first login."""
+        return fingerprint(self._key().asbytes())
+
+    def _key(self) -> paramiko.PKey:
+        if self.host_key is None:
+            self.host_key = load_or_create_host_key(self.host_key_path)
+        return self.host_key
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> HostedSftpServer:
+        """Load (or create) the host key, listen, and accept clients in a daemon thread."""
+        if self._listener is not None:
+            return self
+        self._key()
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(address)
+            listener.listen(128)
+            listener.settimeout(0.25)  # the accept loop checks for stop() this often
+        except BaseException:
+            listener.close()
+            raise
+        self._listener = listener
+        self.port = int(listener.getsockname()[1])
+        self._stopping.clear()
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"sftp-accept-{self.port}", daemon=True
+        )
+        self._accept_thread.start()
+        log.info(
+            "hosted SFTP server listening on %s:%d (host key %s)",
+            self.host,
+            self.port,
+            self.host_key_fingerprint,
+        )
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, close every session, and wait for their threads."""
+        self._stopping.set()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+            self._accept_thread = None
+        with self._lock:
+            sessions = list(self._sessions.items())
+            channels = list(self._channels)
+        for _thread, transport in sessions:
+            if transport is not None:
+                with contextlib.suppress(Exception):
+                    transport.close()
+        deadline = time.monotonic() + timeout
+        for thread, _transport in sessions:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for channel in channels:
+            channel.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._channels = [c for c in self._channels if c.is_alive()]
+
+    def __enter__(self) -> HostedSftpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def sessions(self) -> int:
+        """Connected clients right now."""
+        with self._lock:
+            return len(self._sessions)
+
+    def track_channel(self, channel: SftpChannel) -> None:
+        with self._lock:
+            self._channels = [c for c in self._channels if c.is_alive()]
+            self._channels.append(channel)
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            listener = self._listener
+            if listener is None:
+                return
+            try:
+                client, address = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                log.exception("accepting a connection failed")
+                time.sleep(0.1)  # e.g. out of file descriptors: do not spin
+                continue
+            peer = f"{address[0]}:{address[1]}"
+            with self._lock:
+                if len(self._sessions) >= self.max_sessions:
+                    log.warning("refused %s: %d sessions already open", peer, len(self._sessions))
+                    client.close()
+                    continue
+                thread = threading.Thread(
+                    target=self._serve, args=(client, peer), name=f"sftp-session-{peer}", daemon=True
+                )
+                self._sessions[thread] = None
+            thread.start()
+
+    def _serve(self, client: socket.socket, peer: str) -> None:
+        """One client, start to end. Nothing it does may escape this function."""
+        me = threading.current_thread()
+        transport: paramiko.Transport | None = None
+        try:
+            client.settimeout(None)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            transport = paramiko.Transport(
+                client, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
+            )
+            transport.set_log_channel(PARAMIKO_LOG)
+            transport.add_server_key(self._key())
+            transport.set_subsystem_handler("sftp", SftpChannel, ConfinedFs)
+            with self._lock:
+                self._sessions[me] = transport
+            if self._stopping.is_set():
+                return
+            login = Login(self, peer)
+            try:
+                transport.start_server(server=login)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                log.info("SSH handshake with %s failed: %s", peer, exc)
+                return
+            transport.set_keepalive(KEEPALIVE_SECONDS)
+            deadline = time.monotonic() + LOGIN_GRACE_SECONDS
+            while transport.is_active() and not self._stopping.is_set():
+                if login.locked_out.is_set():
+                    log.warning("closing %s after %d failed logins", peer, MAX_AUTH_FAILURES)
+                    time.sleep(0.05)  # let the last failure reply go out first
+                    break
+                if login.account is None and time.monotonic() > deadline:
+                    log.warning("closing %s: no login within %.0f s", peer, LOGIN_GRACE_SECONDS)
+                    break
+                login.locked_out.wait(0.25)
+        except Exception:
+            log.exception("SFTP session with %s failed", peer)
+        finally:
+            if transport is not None:
+                with contextlib.suppress(Exception):
+                    transport.close()
+            with contextlib.suppress(OSError):
+                client.close()
+            with self._lock:
+                self._sessions.pop(me, None)
