@@ -28,6 +28,24 @@ def matches(name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(name, escaped)
 
 
+# A compressed file keeps its whole extension together: calls.csv.gz -> calls_<stamp>.csv.gz.
+COMPRESSED_SUFFIXES = (".gz", ".zip", ".bz2", ".xz", ".zst")
+
+
+def split_extension(name: str) -> tuple[str, str]:
+    """`calls.csv` -> (`calls`, `.csv`); `calls.csv.gz` -> (`calls`, `.csv.gz`); a dot file or
+    a name without a dot has no extension."""
+    stem, dot, extension = name.rpartition(".")
+    if not stem:
+        return name, ""
+    suffix = dot + extension
+    if suffix.lower() in COMPRESSED_SUFFIXES:
+        inner_stem, inner_dot, inner = stem.rpartition(".")
+        if inner_stem and inner:
+            return inner_stem, f"{inner_dot}{inner}{suffix}"
+    return stem, suffix
+
+
 def archived_name(name: str, taken: Container[str] | Callable[[str], bool], now: dt.datetime) -> str:
     """The name a file gets in an archive folder: its own name when that is free there, else
     `stem_<UTC stamp>.ext`, then `stem_<UTC stamp>-2.ext`, ... — an archive never overwrites.
@@ -37,13 +55,11 @@ def archived_name(name: str, taken: Container[str] | Callable[[str], bool], now:
     exists = taken if callable(taken) else taken.__contains__
     if not exists(name):
         return name
-    stem, dot, extension = name.rpartition(".")
-    if not stem:  # no extension, or a dot file such as ".env"
-        stem, dot, extension = name, "", ""
+    stem, extension = split_extension(name)
     stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     for counter in range(1, 1000):
         extra = f"-{counter}" if counter > 1 else ""
-        candidate = f"{stem}_{stamp}{extra}{dot}{extension}"
+        candidate = f"{stem}_{stamp}{extra}{extension}"
         if not exists(candidate):
             return candidate
     raise FileExistsError(f"no free archive name for {name}: 1,000 stamped copies exist")

@@ -20,7 +20,7 @@ def test_a_free_name_is_kept() -> None:
 
 def test_a_clash_gets_the_utc_stamp_before_the_extension() -> None:
     assert archived_name("a.csv", {"a.csv"}, NOW) == "a_20261123T130102Z.csv"
-    assert archived_name("a.csv.gz", {"a.csv.gz"}, NOW) == "a.csv_20261123T130102Z.gz"
+    assert archived_name("a.csv.gz", {"a.csv.gz"}, NOW) == "a_20261123T130102Z.csv.gz"
 
 
 def test_a_second_clash_in_the_same_second_gets_a_counter() -> None:
