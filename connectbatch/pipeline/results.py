@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from connectbatch.models import Connection, FileRecord
+
+if TYPE_CHECKING:
+    from connectbatch.pipeline.validation import ValidationReport
+
+log = logging.getLogger("connectbatch.pipeline.results")
 
 ACCEPTED, REJECTED, DUPLICATE, QUARANTINED = "ACCEPTED", "REJECTED", "DUPLICATE", "QUARANTINED"
 
@@ -124,6 +133,55 @@ def write(
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
     return csv_path, json_path
+
+
+def write_outcome(
+    outbound: Path,
+    connection: Connection,
+    run_id: int,
+    record: FileRecord,
+    outcome: str,
+    *,
+    table: pa.Table | None = None,
+    lines: pa.Array | None = None,
+    rejects: list[tuple[int, str | None, str | None, str]] | None = None,
+    key_columns: list[str] | None = None,
+    report: ValidationReport | None = None,
+    message: str | None = None,
+    seconds: dict[str, float] | None = None,
+    actions_created: int = 0,
+    reject_keys: dict[int, str] | None = None,
+) -> None:
+    """The sender's answer for one file of a run, whatever its outcome. A results file that
+    cannot be written is logged, not raised: the load it describes has already committed."""
+    rejected_lines = {r[0] for r in rejects or []}
+    accepted = 0
+    if table is not None and outcome == "loaded":
+        accepted = table.num_rows
+        if rejected_lines and lines is not None:  # parsed, not applied (action modifications)
+            refused = pa.array(sorted(rejected_lines), lines.type)
+            accepted -= pc.sum(pc.is_in(lines, value_set=refused)).as_py() or 0
+    summary = Summary(
+        run_id=run_id, file_id=record.id, file=record.name, connection=connection.name,
+        data_type=connection.data_type, status=outcome,
+        rows_accepted=accepted,
+        rows_rejected=len(rejected_lines), actions_created=actions_created,
+        message=message,
+        validation=(
+            {"success": report.success, "critical_failures": report.critical_failures,
+             "warnings": report.warnings} if report is not None else {}
+        ),
+        seconds=seconds or {},
+    )  # fmt: skip
+    status = {"quarantined": QUARANTINED, "duplicate": DUPLICATE}.get(outcome, ACCEPTED)
+    try:
+        write(
+            outbound, connection.id, summary, key_columns=key_columns or [],
+            accepted_keys=table, accepted_lines=lines, rejects=rejects or [],
+            accepted_status=status, reject_keys=reject_keys,
+        )  # fmt: skip
+    except OSError:
+        log.exception("could not write results", extra={"run_id": run_id})
 
 
 class _atomic:
