@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError, RunInProgressError
-from connectbatch.models import Connection, ConnectionStatus, FileRecord, Run, RunStatus
+from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.parser import api as csvparse
 from connectbatch.pipeline import load, progress, quarantine, recovery, results, staging, validation
 from connectbatch.pipeline.clock import Clock, utcnow
@@ -37,6 +37,11 @@ from connectbatch.store import runs as run_store
 __all__ = ["Clock", "Ingestor", "Received", "Staged", "utcnow"]
 
 log = logging.getLogger("connectbatch.pipeline.ingest")
+
+# A run with a file in one of these states ends Failed (a quarantined batch awaits a reviewer).
+FAILS_THE_RUN = (FileState.REJECTED, FileState.FAILED, FileState.QUARANTINED)
+# Files a run saw but did not need to load.
+NOT_LOADED_AGAIN = (FileState.DUPLICATE, FileState.SKIPPED)
 
 
 class Ingestor:
@@ -70,7 +75,7 @@ class Ingestor:
         itself failed (`failed_reason`, e.g. the partner's server was unreachable)."""
         with self.db.transaction() as con:
             files = run_store.files_of_run(con, run.id)
-            failed = [f for f in files if f.state in ("rejected", "failed", "quarantined")]
+            failed = [f for f in files if f.state in FAILS_THE_RUN]
             current = run_store.get(con, run.id)
             status = RunStatus.FAILED if failed or failed_reason else RunStatus.COMPLETED
             reasons = [failed_reason] if failed_reason else []
@@ -79,8 +84,8 @@ class Ingestor:
             run_store.finish(
                 con, run.id, status, self.clock(), reason,
                 files_seen=len(files),
-                files_loaded=sum(f.state == "loaded" for f in files),
-                files_skipped=sum(f.state in ("duplicate", "skipped") for f in files),
+                files_loaded=sum(f.state == FileState.LOADED for f in files),
+                files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
             )  # fmt: skip
             connection_store.set_status(
                 con, run.connection_id,
@@ -118,7 +123,7 @@ class Ingestor:
                 connection,
                 run.id,
                 record,
-                "duplicate",
+                FileState.DUPLICATE,
                 message=entry.duplicate_message,
             )
             return self._file(record.id)
@@ -128,9 +133,9 @@ class Ingestor:
             log.exception("ingest failed", extra=_ctx(run, connection, received.name))
             message = f"internal error while processing the file: {type(exc).__name__}: {exc}"
             with self.db.transaction() as con:
-                run_store.set_file_state(con, record.id, "failed", message)
+                run_store.set_file_state(con, record.id, FileState.FAILED, message)
             results.write_outcome(
-                self.settings.outbound, connection, run.id, record, "failed", message=message
+                self.settings.outbound, connection, run.id, record, FileState.FAILED, message=message
             )
             return self._file(record.id)
         finally:
@@ -170,9 +175,9 @@ class Ingestor:
             )  # fmt: skip
         except ConnectBatchError as exc:
             with self.db.transaction() as con:
-                run_store.set_file_state(con, record.id, "rejected", str(exc))
+                run_store.set_file_state(con, record.id, FileState.REJECTED, str(exc))
             results.write_outcome(
-                self.settings.outbound, connection, run.id, record, "rejected", message=str(exc)
+                self.settings.outbound, connection, run.id, record, FileState.REJECTED, message=str(exc)
             )
             return self._file(record.id)
         clock.lap("parse")
@@ -189,7 +194,7 @@ class Ingestor:
             )  # fmt: skip
         clock.lap("load")
         results.write_outcome(
-            self.settings.outbound, connection, run.id, record, "loaded", table=parsed.table,
+            self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
             lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
             seconds=clock.laps, actions_created=loaded.actions_created, reject_keys=parsed.reject_keys,
         )  # fmt: skip

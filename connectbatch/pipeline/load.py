@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectbatch import schemas
-from connectbatch.models import Connection, FileRecord
+from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.pipeline import lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
@@ -53,7 +53,7 @@ def load_file(
     store_checks(con, run_id, record.id, rejects, report)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
-    run_store.set_file_state(con, record.id, "loaded", None, accepted, rejected)
+    run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
     run_store.add_counters(
         con, run_id, rows_accepted=accepted, rows_rejected=rejected, actions_created=created,
     )  # fmt: skip

@@ -16,7 +16,15 @@ import pyarrow.parquet as pq
 
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import Connection, ConnectionStatus, FileRecord, Run, RunStatus
+from connectbatch.models import (
+    Connection,
+    ConnectionStatus,
+    FileRecord,
+    FileState,
+    ReviewState,
+    Run,
+    RunStatus,
+)
 from connectbatch.parser.api import ParseResult
 from connectbatch.pipeline import load, results
 from connectbatch.pipeline.clock import Clock
@@ -51,13 +59,13 @@ def hold(
     with db.transaction() as con:
         load.store_checks(con, run.id, record.id, rejects, report)
         run_store.set_file_state(
-            con, record.id, "quarantined", message, parsed.rows_accepted, parsed.rows_rejected
+            con, record.id, FileState.QUARANTINED, message, parsed.rows_accepted, parsed.rows_rejected
         )
-        run_store.set_review(con, run.id, "quarantined", None)
+        run_store.set_review(con, run.id, ReviewState.QUARANTINED, None)
         run_store.add_counters(con, run.id, rows_accepted=0, rows_rejected=parsed.rows_rejected)
     dtype = schemas.get(connection.data_type)
     results.write_outcome(
-        settings.outbound, connection, run.id, record, "quarantined", table=parsed.table,
+        settings.outbound, connection, run.id, record, FileState.QUARANTINED, table=parsed.table,
         lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
         message=message, reject_keys=parsed.reject_keys,
     )  # fmt: skip
@@ -67,10 +75,10 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     """Load a quarantined batch as it is (a reviewer accepted it)."""
     with db.connect() as con:
         run = run_store.get(con, run_id)
-        if run.review != "quarantined":
+        if run.review is not ReviewState.QUARANTINED:
             raise ConnectBatchError(f"run {run_id} is not quarantined")
         connection = connection_store.get(con, run.connection_id)
-        files = [f for f in run_store.files_of_run(con, run_id) if f.state == "quarantined"]
+        files = [f for f in run_store.files_of_run(con, run_id) if f.state == FileState.QUARANTINED]
     dtype = schemas.get(connection.data_type)
     created_per_file: dict[int, int] = {}
     loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
@@ -92,12 +100,12 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             if load_rejects:
                 run_store.insert_rejects(con, run_id, f.id, load.rejects_table(load_rejects))
             run_store.set_file_state(
-                con, f.id, "loaded", f"released by {actor}",
+                con, f.id, FileState.LOADED, f"released by {actor}",
                 table.num_rows - refused, f.rows_rejected + refused,
             )  # fmt: skip
             accepted += table.num_rows - refused
             rejected += refused
-        run_store.set_review(con, run_id, "released", _note(actor, note))
+        run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
         run_store.finish(
             con,
             run_id,
@@ -116,7 +124,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         table, lines = loaded[f.id]
         kept = [(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
         results.write_outcome(
-            settings.outbound, connection, run_id, f, "loaded", table=table, lines=lines,
+            settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
             actions_created=created_per_file[f.id],
         )  # fmt: skip
@@ -129,12 +137,12 @@ def discard(settings: Settings, db: Database, run_id: int, note: str | None, act
     """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided."""
     with db.transaction() as con:
         run = run_store.get(con, run_id)
-        if run.review != "quarantined":
+        if run.review is not ReviewState.QUARANTINED:
             raise ConnectBatchError(f"run {run_id} is not quarantined")
         for f in run_store.files_of_run(con, run_id):
-            if f.state == "quarantined":
-                run_store.set_file_state(con, f.id, "discarded", f"discarded by {actor}")
-        run_store.set_review(con, run_id, "discarded", _note(actor, note))
+            if f.state == FileState.QUARANTINED:
+                run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
+        run_store.set_review(con, run_id, ReviewState.DISCARDED, _note(actor, note))
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
         return run_store.get(con, run_id)

@@ -11,7 +11,7 @@ import os
 from typing import TYPE_CHECKING
 
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import ConnectionStatus, Run, RunStatus
+from connectbatch.models import ConnectionStatus, FileState, ReviewState, Run, RunStatus
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.staging import Received
 from connectbatch.store import Database
@@ -21,6 +21,11 @@ from connectbatch.store import runs as run_store
 if TYPE_CHECKING:
     from connectbatch.pipeline.ingest import Ingestor
 
+# A quarantined run is decided by a reviewer, and a released one has loaded: neither is retried.
+RETRY_REFUSED = (ReviewState.QUARANTINED, ReviewState.RELEASED)
+
+# A file in one of these states was under way when its process died.
+UNFINISHED = (FileState.FETCHED, FileState.PARSED, FileState.VALIDATED)
 INTERRUPTED = "interrupted: the process stopped during the run; nothing was loaded; retry it"
 
 
@@ -43,8 +48,8 @@ def recover_interrupted(db: Database, clock: Clock) -> list[int]:
             if run.pid and run.pid != os.getpid() and alive(run.pid):
                 continue
             for f in run_store.files_of_run(con, run.id):
-                if f.state in ("fetched", "parsed", "validated"):
-                    run_store.set_file_state(con, f.id, "failed", "interrupted")
+                if f.state in UNFINISHED:
+                    run_store.set_file_state(con, f.id, FileState.FAILED, "interrupted")
             run_store.finish(con, run.id, RunStatus.FAILED, clock(), INTERRUPTED)
             connection_store.set_status(con, run.connection_id, ConnectionStatus.FAILED, clock())
             recovered.append(run.id)
@@ -56,7 +61,7 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
     db, clock = ingestor.db, ingestor.clock
     with db.connect() as con:
         old = run_store.get(con, run_id)
-        if old.status is not RunStatus.FAILED or old.review in ("quarantined", "released"):
+        if old.status is not RunStatus.FAILED or old.review in RETRY_REFUSED:
             raise ConnectBatchError(
                 f"run {run_id} is {old.status.value.lower()}"
                 + (f" ({old.review})" if old.review else "")

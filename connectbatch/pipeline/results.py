@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from connectbatch.models import Connection, FileRecord
+from connectbatch.models import Connection, FileRecord, FileState
 
 if TYPE_CHECKING:
     from connectbatch.pipeline.validation import ValidationReport
@@ -39,7 +39,7 @@ class Summary:
     file: str
     connection: str
     data_type: str
-    status: str  # outcome of the file: loaded | rejected | duplicate | quarantined | failed
+    status: FileState  # outcome of the file: loaded, rejected, duplicate, quarantined or failed
     rows_accepted: int = 0
     rows_rejected: int = 0
     actions_created: int = 0
@@ -140,7 +140,7 @@ def write_outcome(
     connection: Connection,
     run_id: int,
     record: FileRecord,
-    outcome: str,
+    outcome: FileState,
     *,
     table: pa.Table | None = None,
     lines: pa.Array | None = None,
@@ -156,7 +156,7 @@ def write_outcome(
     cannot be written is logged, not raised: the load it describes has already committed."""
     rejected_lines = {r[0] for r in rejects or []}
     accepted = 0
-    if table is not None and outcome == "loaded":
+    if table is not None and outcome == FileState.LOADED:
         accepted = table.num_rows
         if rejected_lines and lines is not None:  # parsed, not applied (action modifications)
             refused = pa.array(sorted(rejected_lines), lines.type)
@@ -173,7 +173,7 @@ def write_outcome(
         ),
         seconds=seconds or {},
     )  # fmt: skip
-    status = {"quarantined": QUARANTINED, "duplicate": DUPLICATE}.get(outcome, ACCEPTED)
+    status = {FileState.QUARANTINED: QUARANTINED, FileState.DUPLICATE: DUPLICATE}.get(outcome, ACCEPTED)
     try:
         write(
             outbound, connection.id, summary, key_columns=key_columns or [],

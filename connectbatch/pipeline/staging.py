@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectbatch.models import Connection, FileRecord, Run
+from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.store import Database
 from connectbatch.store import runs as run_store
 
@@ -89,6 +89,6 @@ def record(db: Database, run: Run, connection: Connection, received: Received, s
         message = (
             f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); not loaded again"
         )
-        run_store.set_file_state(con, entry.id, "duplicate", message)
+        run_store.set_file_state(con, entry.id, FileState.DUPLICATE, message)
         run_store.add_counters(con, run.id, rows_duplicate=earlier.rows_accepted)
     return Entry(entry, message)

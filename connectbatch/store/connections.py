@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from connectbatch.models import Connection, ConnectionStatus, Direction, Method, Methodology
+from connectbatch.models import AfterSuccess, Connection, ConnectionStatus, Direction, Method, Methodology
 
 _COLUMNS = [f.name for f in fields(Connection) if f.name not in ("id", "created_at", "updated_at")]
 _EDITABLE = [c for c in _COLUMNS if c not in ("status", "last_active")]
@@ -21,6 +21,7 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
     data["method"] = Method(data["method"])
     data["methodology"] = Methodology(data["methodology"])
     data["status"] = ConnectionStatus(data["status"])
+    data["after_success"] = AfterSuccess(data["after_success"])
     data["column_map"] = json.loads(data["column_map"]) if data["column_map"] else {}
     return Connection(**data)
 
