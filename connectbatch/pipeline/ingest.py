@@ -181,7 +181,7 @@ class Ingestor:
             )
             return self._file(record.id)
         clock.lap("parse")
-        rejects = [(r.line, r.column, r.value, r.reason) for r in parsed.rejects]
+        rejects = list(parsed.rejects)  # loading adds the rows it could not apply
         report = self._validate(connection, parsed)
         clock.lap("validate")
         if not report.success:

@@ -17,13 +17,12 @@ import pyarrow.compute as pc
 
 from connectbatch import schemas
 from connectbatch.models import Connection, FileRecord, FileState
+from connectbatch.parser.api import Reject
 from connectbatch.pipeline import lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
-
-RejectTuple = tuple[int, str | None, str | None, str]
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ def load_file(
     record: FileRecord,
     table: pa.Table,
     lines: pa.Array,
-    rejects: list[RejectTuple],
+    rejects: list[Reject],
     report: ValidationReport,
     rows_rejected_by_parser: int,
     now: dt.datetime,
@@ -67,7 +66,7 @@ def load_rows(
     record: FileRecord,
     table: pa.Table,
     lines: pa.Array,
-    rejects: list[RejectTuple],
+    rejects: list[Reject],
     now: dt.datetime,
 ) -> int:
     """Insert rows and create (or apply) actions inside the caller's transaction.
@@ -94,20 +93,20 @@ def store_checks(
     con: duckdb.DuckDBPyConnection,
     run_id: int,
     file_id: int,
-    rejects: list[RejectTuple],
+    rejects: list[Reject],
     report: ValidationReport,
 ) -> None:
     """The file's rejects and its validation result, kept for the reviewer and the CLI."""
-    run_store.insert_rejects(con, run_id, file_id, rejects_table(rejects))
+    run_store.insert_rejects(con, run_id, file_id, rejects)
     run_store.insert_validation(
         con, run_id, file_id, report.success, len(report.critical_failures),
         len(report.warnings), report.to_json(),
     )  # fmt: skip
 
 
-def rejected_rows(rejects: list[RejectTuple]) -> int:
+def rejected_rows(rejects: list[Reject]) -> int:
     """Rows rejected, not problems: one row may have several rejects."""
-    return len({r[0] for r in rejects})
+    return len({r.line for r in rejects})
 
 
 def without_loaded_keys(
@@ -127,14 +126,3 @@ def without_loaded_keys(
     keep = pc.invert(pc.is_in(keys, value_set=pa.array(existing, keys.type)))
     kept = table.filter(keep)
     return kept, lines.filter(keep), table.num_rows - kept.num_rows
-
-
-def rejects_table(rejects: list[RejectTuple]) -> pa.Table:
-    return pa.table(
-        {
-            "line": pa.array([r[0] for r in rejects], pa.int64()),
-            "column_name": pa.array([r[1] for r in rejects], pa.string()),
-            "value": pa.array([r[2] for r in rejects], pa.string()),
-            "reason": pa.array([r[3] for r in rejects], pa.string()),
-        }
-    )

@@ -25,7 +25,7 @@ from connectbatch.models import (
     Run,
     RunStatus,
 )
-from connectbatch.parser.api import ParseResult
+from connectbatch.parser.api import ParseResult, Reject
 from connectbatch.pipeline import load, results
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
@@ -48,7 +48,7 @@ def hold(
     connection: Connection,
     record: FileRecord,
     parsed: ParseResult,
-    rejects: list[load.RejectTuple],
+    rejects: list[Reject],
     report: ValidationReport,
 ) -> None:
     """Keep the batch for review: its rows on disk, its rejects and verdict in the store."""
@@ -91,14 +91,14 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             table, lines, repeated = load.without_loaded_keys(con, dtype, connection.id, table, lines)
             duplicates += repeated
             loaded[f.id] = (table, lines)
-            load_rejects: list[load.RejectTuple] = []
+            load_rejects: list[Reject] = []
             created_per_file[f.id] = load.load_rows(
                 con, connection, run_id, f, table, lines, load_rejects, clock()
             )
             # rows an action-modifications file could not apply count as rejected
             refused = load.rejected_rows(load_rejects)
             if load_rejects:
-                run_store.insert_rejects(con, run_id, f.id, load.rejects_table(load_rejects))
+                run_store.insert_rejects(con, run_id, f.id, load_rejects)
             run_store.set_file_state(
                 con, f.id, FileState.LOADED, f"released by {actor}",
                 table.num_rows - refused, f.rows_rejected + refused,
@@ -122,7 +122,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         stored_rejects = run_store.rejects_of_run(con, run_id)
     for f in files:
         table, lines = loaded[f.id]
-        kept = [(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
+        kept = [Reject(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",

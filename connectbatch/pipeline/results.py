@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from connectbatch.models import Connection, FileRecord, FileState
+from connectbatch.parser.api import Reject
 
 if TYPE_CHECKING:
     from connectbatch.pipeline.validation import ValidationReport
@@ -66,7 +67,7 @@ def write(
     key_columns: list[str],
     accepted_keys: pa.Table | None,
     accepted_lines: pa.Array | None,
-    rejects: Iterable[tuple[int, str | None, str | None, str]],
+    rejects: Iterable[Reject],
     accepted_status: str = ACCEPTED,
     reject_keys: dict[int, str] | None = None,
 ) -> tuple[Path, Path]:
@@ -76,10 +77,10 @@ def write(
     base = base_name(summary.run_id, summary.file_id, summary.file)
     parts = []
     by_line: dict[int, list[str]] = {}
-    for line, column, value, reason in rejects:
-        where = f"{column}: " if column else ""
-        shown = f" (value {value!r})" if value is not None else ""
-        by_line.setdefault(line, []).append(f"{where}{reason}{shown}")
+    for r in rejects:
+        where = f"{r.column}: " if r.column else ""
+        shown = f" (value {r.value!r})" if r.value is not None else ""
+        by_line.setdefault(r.line, []).append(f"{where}{r.reason}{shown}")
     if accepted_keys is not None and accepted_lines is not None and len(accepted_lines):
         accepted = pa.table(
             {
@@ -144,7 +145,7 @@ def write_outcome(
     *,
     table: pa.Table | None = None,
     lines: pa.Array | None = None,
-    rejects: list[tuple[int, str | None, str | None, str]] | None = None,
+    rejects: list[Reject] | None = None,
     key_columns: list[str] | None = None,
     report: ValidationReport | None = None,
     message: str | None = None,
@@ -154,7 +155,7 @@ def write_outcome(
 ) -> None:
     """The sender's answer for one file of a run, whatever its outcome. A results file that
     cannot be written is logged, not raised: the load it describes has already committed."""
-    rejected_lines = {r[0] for r in rejects or []}
+    rejected_lines = {r.line for r in rejects or []}
     accepted = 0
     if table is not None and outcome == FileState.LOADED:
         accepted = table.num_rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -11,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, Run, RunStatus
+from connectbatch.parser.api import Reject
 
 _RUN_FIELDS = [f.name for f in fields(Run)]
 _FILE_FIELDS = [f.name for f in fields(FileRecord)]
@@ -197,11 +199,22 @@ def set_file_state(
 # ---------------------------------------------------------------- rejects and validation
 
 
-def insert_rejects(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, rejects: pa.Table) -> None:
-    """`rejects` has columns line, column_name, value, reason (built by the caller)."""
-    if rejects.num_rows == 0:
+def insert_rejects(
+    con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, rejects: Sequence[Reject]
+) -> None:
+    """Store a file's rejects as the parser (or loading) found them; one Arrow scan, no
+    Python rows per statement."""
+    if not rejects:
         return
-    con.register("_cb_rejects", rejects)
+    table = pa.table(
+        {
+            "line": pa.array([r.line for r in rejects], pa.int64()),
+            "column_name": pa.array([r.column for r in rejects], pa.string()),
+            "value": pa.array([r.value for r in rejects], pa.string()),
+            "reason": pa.array([r.reason for r in rejects], pa.string()),
+        }
+    )
+    con.register("_cb_rejects", table)
     try:
         con.execute(
             "INSERT INTO rejects SELECT ?, ?, line, column_name, value, reason FROM _cb_rejects",
