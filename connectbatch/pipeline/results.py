@@ -15,6 +15,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("connectbatch.pipeline.results")
 
-ACCEPTED, REJECTED, DUPLICATE, QUARANTINED = "ACCEPTED", "REJECTED", "DUPLICATE", "QUARANTINED"
+
+class RowStatus(StrEnum):
+    """A row's status in the results CSV, as the sender reads it."""
+
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"  # the whole file was a duplicate
+    QUARANTINED = "QUARANTINED"  # held for review: not loaded yet
+
+
+# The status of a file's readable rows, by the file's outcome (otherwise ACCEPTED).
+_ROW_STATUS = {FileState.QUARANTINED: RowStatus.QUARANTINED, FileState.DUPLICATE: RowStatus.DUPLICATE}
 
 
 @dataclass
@@ -68,7 +80,7 @@ def write(
     accepted_keys: pa.Table | None,
     accepted_lines: pa.Array | None,
     rejects: Iterable[Reject],
-    accepted_status: str = ACCEPTED,
+    accepted_status: RowStatus = RowStatus.ACCEPTED,
     reject_keys: dict[int, str] | None = None,
 ) -> tuple[Path, Path]:
     """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths."""
@@ -93,7 +105,7 @@ def write(
             accepted = accepted.filter(keep)
         n = accepted.num_rows
         parts.append(
-            accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status), n)).append_column(
+            accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status.value), n)).append_column(
                 "Reason", pa.repeat(pa.scalar(""), n)
             )
         )
@@ -110,7 +122,7 @@ def write(
                         )
                         for i, k in enumerate(key_columns)
                     },
-                    "Status": pa.array([REJECTED] * len(by_line)),
+                    "Status": pa.array([RowStatus.REJECTED.value] * len(by_line)),
                     "Reason": pa.array(["; ".join(r) for r in by_line.values()]),
                 }
             )
@@ -174,7 +186,7 @@ def write_outcome(
         ),
         seconds=seconds or {},
     )  # fmt: skip
-    status = {FileState.QUARANTINED: QUARANTINED, FileState.DUPLICATE: DUPLICATE}.get(outcome, ACCEPTED)
+    status = _ROW_STATUS.get(outcome, RowStatus.ACCEPTED)
     try:
         write(
             outbound, connection.id, summary, key_columns=key_columns or [],
