@@ -13,7 +13,7 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.models import AfterSuccess, Connection, Direction, Method, Methodology
 from connectbatch.services import CredentialInput, NotFoundError, Provisioned, Services
 
 PROVIDERS = ("Invoca", "CallRail", "Ringba", "Marchex")
@@ -88,7 +88,7 @@ def _connections() -> list[tuple[Connection, CredentialInput | None]]:
             Connection("Invoca daily export", "call_conversions", inbound, Method.SFTP, Methodology.PULL,
                        host="sftp.invoca.example", port=22, folder="/exports/daily",
                        pattern="Calls_202?_*.csv", schedule="0 6 * * *", min_age_seconds=300,
-                       after_success="archive", archive_folder="/exports/done"),
+                       after_success=AfterSuccess.ARCHIVE, archive_folder="/exports/done"),
             CredentialInput(name="Invoca SFTP", username="acme", password=demo_password),
         ),
         (

@@ -57,6 +57,37 @@ class ActionStatus(StrEnum):
     LOCKED = "LOCKED"
 
 
+class AfterSuccess(StrEnum):
+    """What a pull does with the partner's file once it is settled (loaded or a duplicate)."""
+
+    LEAVE = "leave"
+    ARCHIVE = "archive"  # move it to the connection's archive folder
+    DELETE = "delete"
+
+
+class FileState(StrEnum):
+    """Where a file stands in the ledger (`files.state`)."""
+
+    FETCHED = "fetched"  # staged and recorded; nothing parsed yet
+    PARSED = "parsed"
+    VALIDATED = "validated"
+    LOADED = "loaded"  # its rows count (also after a reviewer released it)
+    DUPLICATE = "duplicate"  # same bytes as a file already loaded or held: nothing done
+    SKIPPED = "skipped"  # a pull left it alone (e.g. taken before)
+    REJECTED = "rejected"  # unreadable as a whole: the parser refused the file
+    FAILED = "failed"  # an internal error or an interrupted process
+    QUARANTINED = "quarantined"  # held for review (failed a critical expectation)
+    DISCARDED = "discarded"  # a reviewer refused the held batch
+
+
+class ReviewState(StrEnum):
+    """A run's place in data-quality review (`runs.review`); None when nobody needs to decide."""
+
+    QUARANTINED = "quarantined"  # awaiting a reviewer
+    RELEASED = "released"
+    DISCARDED = "discarded"
+
+
 @dataclass
 class Connection:
     name: str
@@ -77,7 +108,7 @@ class Connection:
     encoding: str | None = None
     delimiter: str = ","
     column_map: dict[str, str] = field(default_factory=dict)
-    after_success: str = "leave"
+    after_success: AfterSuccess = AfterSuccess.LEAVE
     archive_folder: str | None = None
     # Method-specific settings (TLS, verify, CA file, IMAP flags, host-key fingerprint...);
     # None until services.check fills in the method's defaults.
@@ -96,7 +127,7 @@ class Run:
     status: RunStatus
     started_at: dt.datetime
     finished_at: dt.datetime | None = None
-    review: str | None = None
+    review: ReviewState | None = None
     review_note: str | None = None
     files_seen: int = 0
     files_loaded: int = 0
@@ -119,7 +150,7 @@ class FileRecord:
     source: str
     size: int
     sha256: str
-    state: str
+    state: FileState
     remote_path: str | None = None
     mtime: dt.datetime | None = None
     message: str | None = None

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Action, ActionStatus
+from connectbatch.parser.api import Reject
 from connectbatch.store import actions as action_store
 
 _ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)
@@ -119,15 +120,15 @@ def apply_modifications(
     *,
     actor: str,
     now: dt.datetime,
-) -> tuple[int, list[tuple[int, str, str, str]]]:
+) -> tuple[int, list[Reject]]:
     """Apply an action-modifications file (ActionId, Amount, Reason rows).
 
-    Returns (changes applied, rejects as (line, column, value, reason)). Unknown and locked
+    Returns (changes applied, rejects). Unknown and locked
     actions become rejects; the other rows still apply. The file may come through another
     connection than the actions did (a brand's returns system), so any action may change.
     """
     applied = 0
-    rejects: list[tuple[int, str, str, str]] = []
+    rejects: list[Reject] = []
     rows = table.select(["ActionId", "Amount", "Reason"]).to_pylist()
     for line, row in zip(lines.to_pylist(), rows, strict=True):
         raw_id = row["ActionId"]
@@ -139,5 +140,5 @@ def apply_modifications(
             modify(con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now)
             applied += 1
         except ActionError as exc:
-            rejects.append((line, "ActionId", str(raw_id), str(exc)))
+            rejects.append(Reject(line, "ActionId", str(raw_id), str(exc)))
     return applied, rejects

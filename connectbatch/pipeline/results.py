@@ -10,17 +10,39 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-ACCEPTED, REJECTED, DUPLICATE, QUARANTINED = "ACCEPTED", "REJECTED", "DUPLICATE", "QUARANTINED"
+from connectbatch.models import Connection, FileRecord, FileState
+from connectbatch.parser.api import Reject
+
+if TYPE_CHECKING:
+    from connectbatch.pipeline.validation import ValidationReport
+
+log = logging.getLogger("connectbatch.pipeline.results")
+
+
+class RowStatus(StrEnum):
+    """A row's status in the results CSV, as the sender reads it."""
+
+    ACCEPTED = "ACCEPTED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"  # the whole file was a duplicate
+    QUARANTINED = "QUARANTINED"  # held for review: not loaded yet
+
+
+# The status of a file's readable rows, by the file's outcome (otherwise ACCEPTED).
+_ROW_STATUS = {FileState.QUARANTINED: RowStatus.QUARANTINED, FileState.DUPLICATE: RowStatus.DUPLICATE}
 
 
 @dataclass
@@ -30,7 +52,7 @@ class Summary:
     file: str
     connection: str
     data_type: str
-    status: str  # outcome of the file: loaded | rejected | duplicate | quarantined | failed
+    status: FileState  # outcome of the file: loaded, rejected, duplicate, quarantined or failed
     rows_accepted: int = 0
     rows_rejected: int = 0
     actions_created: int = 0
@@ -57,8 +79,8 @@ def write(
     key_columns: list[str],
     accepted_keys: pa.Table | None,
     accepted_lines: pa.Array | None,
-    rejects: Iterable[tuple[int, str | None, str | None, str]],
-    accepted_status: str = ACCEPTED,
+    rejects: Iterable[Reject],
+    accepted_status: RowStatus = RowStatus.ACCEPTED,
     reject_keys: dict[int, str] | None = None,
 ) -> tuple[Path, Path]:
     """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths."""
@@ -67,10 +89,10 @@ def write(
     base = base_name(summary.run_id, summary.file_id, summary.file)
     parts = []
     by_line: dict[int, list[str]] = {}
-    for line, column, value, reason in rejects:
-        where = f"{column}: " if column else ""
-        shown = f" (value {value!r})" if value is not None else ""
-        by_line.setdefault(line, []).append(f"{where}{reason}{shown}")
+    for r in rejects:
+        where = f"{r.column}: " if r.column else ""
+        shown = f" (value {r.value!r})" if r.value is not None else ""
+        by_line.setdefault(r.line, []).append(f"{where}{r.reason}{shown}")
     if accepted_keys is not None and accepted_lines is not None and len(accepted_lines):
         accepted = pa.table(
             {
@@ -83,7 +105,7 @@ def write(
             accepted = accepted.filter(keep)
         n = accepted.num_rows
         parts.append(
-            accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status), n)).append_column(
+            accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status.value), n)).append_column(
                 "Reason", pa.repeat(pa.scalar(""), n)
             )
         )
@@ -100,7 +122,7 @@ def write(
                         )
                         for i, k in enumerate(key_columns)
                     },
-                    "Status": pa.array([REJECTED] * len(by_line)),
+                    "Status": pa.array([RowStatus.REJECTED.value] * len(by_line)),
                     "Reason": pa.array(["; ".join(r) for r in by_line.values()]),
                 }
             )
@@ -124,6 +146,55 @@ def write(
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
     return csv_path, json_path
+
+
+def write_outcome(
+    outbound: Path,
+    connection: Connection,
+    run_id: int,
+    record: FileRecord,
+    outcome: FileState,
+    *,
+    table: pa.Table | None = None,
+    lines: pa.Array | None = None,
+    rejects: list[Reject] | None = None,
+    key_columns: list[str] | None = None,
+    report: ValidationReport | None = None,
+    message: str | None = None,
+    seconds: dict[str, float] | None = None,
+    actions_created: int = 0,
+    reject_keys: dict[int, str] | None = None,
+) -> None:
+    """The sender's answer for one file of a run, whatever its outcome. A results file that
+    cannot be written is logged, not raised: the load it describes has already committed."""
+    rejected_lines = {r.line for r in rejects or []}
+    accepted = 0
+    if table is not None and outcome == FileState.LOADED:
+        accepted = table.num_rows
+        if rejected_lines and lines is not None:  # parsed, not applied (action modifications)
+            refused = pa.array(sorted(rejected_lines), lines.type)
+            accepted -= pc.sum(pc.is_in(lines, value_set=refused)).as_py() or 0
+    summary = Summary(
+        run_id=run_id, file_id=record.id, file=record.name, connection=connection.name,
+        data_type=connection.data_type, status=outcome,
+        rows_accepted=accepted,
+        rows_rejected=len(rejected_lines), actions_created=actions_created,
+        message=message,
+        validation=(
+            {"success": report.success, "critical_failures": report.critical_failures,
+             "warnings": report.warnings} if report is not None else {}
+        ),
+        seconds=seconds or {},
+    )  # fmt: skip
+    status = _ROW_STATUS.get(outcome, RowStatus.ACCEPTED)
+    try:
+        write(
+            outbound, connection.id, summary, key_columns=key_columns or [],
+            accepted_keys=table, accepted_lines=lines, rejects=rejects or [],
+            accepted_status=status, reject_keys=reject_keys,
+        )  # fmt: skip
+    except OSError:
+        log.exception("could not write results", extra={"run_id": run_id})
 
 
 class _atomic:

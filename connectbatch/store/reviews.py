@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import duckdb
 
-from connectbatch.models import Run, RunStatus
+from connectbatch.models import ReviewState, RunStatus
 from connectbatch.pipeline import review
+from connectbatch.store import runs as run_store
 
-_RUN_FIELDS = [f.name for f in fields(Run)]
+_RUN_FIELDS = run_store.RUN_COLUMNS
 
 # Ranks match connectbatch.pipeline.review: quarantined, critical, warnings, failed, clean, not validated.
 _QUEUE = f"""
@@ -25,7 +24,7 @@ SELECT {", ".join("r." + name for name in _RUN_FIELDS)},
        coalesce(v.critical, 0), coalesce(v.warnings, 0), coalesce(v.validated, 0),
        coalesce(f.accepted, 0), coalesce(f.rejected, 0),
        CASE
-           WHEN r.review = 'quarantined' THEN {review.AWAITING_REVIEW}
+           WHEN r.review = '{ReviewState.QUARANTINED}' THEN {review.AWAITING_REVIEW}
            WHEN coalesce(v.critical, 0) > 0 THEN {review.CRITICAL}
            WHEN coalesce(v.warnings, 0) > 0 THEN {review.WARNINGS}
            WHEN r.status = '{RunStatus.FAILED}' THEN {review.FAILED}
@@ -45,13 +44,12 @@ def queue(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[review.RunRe
     out = []
     n = len(_RUN_FIELDS)
     for row in con.execute(_QUEUE, [limit]).fetchall():
-        data = dict(zip(_RUN_FIELDS, row[:n], strict=True))
-        data["status"] = RunStatus(data["status"])
+        run = run_store.run_from_row(row[:n])
         name, data_type, critical, warnings, validated, accepted, rejected, rank = row[n:]
         out.append(
             review.RunReview(
-                run=Run(**data),
-                connection=name or f"(deleted connection {data['connection_id']})",
+                run=run,
+                connection=name or f"(deleted connection {run.connection_id})",
                 data_type=data_type,
                 critical=int(critical),
                 warnings=int(warnings),

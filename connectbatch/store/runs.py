@@ -4,26 +4,44 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from connectbatch.models import FileRecord, RejectRow, Run, RunStatus
+from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, Run, RunStatus
+from connectbatch.parser.api import Reject
 
 _RUN_FIELDS = [f.name for f in fields(Run)]
 _FILE_FIELDS = [f.name for f in fields(FileRecord)]
+RUN_COLUMNS = list(_RUN_FIELDS)  # the order `run_from_row` reads them in
+
+# A file with these bytes already produced data for its connection: the same bytes again are
+# a duplicate.
+_HOLDS_DATA = (FileState.LOADED, FileState.QUARANTINED)
+# A pull settled this remote file: the same path, size and time is not fetched again (a
+# file rejected as a whole would fail the same way).
+_SETTLED = (FileState.LOADED, FileState.DUPLICATE, FileState.QUARANTINED, FileState.REJECTED)
+
+
+def _in(states: tuple[FileState, ...]) -> str:
+    """`state IN (?, ...)` for these states (bound as parameters)."""
+    return f"state IN ({', '.join('?' for _ in states)})"
+
+
+def run_from_row(row: tuple[Any, ...]) -> Run:
+    """A `Run` from the columns of RUN_COLUMNS, with its states as enums."""
+    data = dict(zip(_RUN_FIELDS, row, strict=True))
+    data["status"] = RunStatus(data["status"])
+    data["review"] = ReviewState(data["review"]) if data["review"] else None
+    return Run(**data)
 
 
 def _runs(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Run]:
     rows = con.execute(f"SELECT {', '.join(_RUN_FIELDS)} FROM runs {where}", params).fetchall()
-    out = []
-    for row in rows:
-        data = dict(zip(_RUN_FIELDS, row, strict=True))
-        data["status"] = RunStatus(data["status"])
-        out.append(Run(**data))
-    return out
+    return [run_from_row(row) for row in rows]
 
 
 def create(
@@ -56,7 +74,7 @@ def in_progress(con: duckdb.DuckDBPyConnection) -> list[Run]:
 
 
 def quarantined(con: duckdb.DuckDBPyConnection) -> list[Run]:
-    return _runs(con, "WHERE review = 'quarantined' ORDER BY id DESC", [])
+    return _runs(con, "WHERE review = ? ORDER BY id DESC", [str(ReviewState.QUARANTINED)])
 
 
 def finish(
@@ -77,8 +95,8 @@ def finish(
     con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
 
 
-def set_review(con: duckdb.DuckDBPyConnection, run_id: int, review: str, note: str | None) -> None:
-    con.execute("UPDATE runs SET review = ?, review_note = ? WHERE id = ?", [review, note, run_id])
+def set_review(con: duckdb.DuckDBPyConnection, run_id: int, review: ReviewState, note: str | None) -> None:
+    con.execute("UPDATE runs SET review = ?, review_note = ? WHERE id = ?", [str(review), note, run_id])
 
 
 # ---------------------------------------------------------------- the file ledger
@@ -95,13 +113,16 @@ def record_file(
     sha256: str,
     remote_path: str | None = None,
     mtime: dt.datetime | None = None,
-    state: str = "fetched",
+    state: FileState | str = FileState.FETCHED,
     message: str | None = None,
 ) -> FileRecord:
+    """Add a file to the ledger. `state` may come as its plain value (a pull records a
+    skipped file); a value that is no FileState raises ValueError before anything is written."""
+    known = str(FileState(state))
     row = con.execute(
         "INSERT INTO files (connection_id, run_id, name, remote_path, source, size, mtime, sha256, state, "
         "message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [connection_id, run_id, name, remote_path, source, size, mtime, sha256, state, message],
+        [connection_id, run_id, name, remote_path, source, size, mtime, sha256, known, message],
     ).fetchone()
     assert row is not None
     return get_file(con, int(row[0]))
@@ -109,7 +130,12 @@ def record_file(
 
 def _files(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[FileRecord]:
     rows = con.execute(f"SELECT {', '.join(_FILE_FIELDS)} FROM files {where}", params).fetchall()
-    return [FileRecord(**dict(zip(_FILE_FIELDS, row, strict=True))) for row in rows]
+    out = []
+    for row in rows:
+        data = dict(zip(_FILE_FIELDS, row, strict=True))
+        data["state"] = FileState(data["state"])
+        out.append(FileRecord(**data))
+    return out
 
 
 def get_file(con: duckdb.DuckDBPyConnection, file_id: int) -> FileRecord:
@@ -130,8 +156,8 @@ def loaded_file_with_hash(
     quarantined and still awaiting review)."""
     found = _files(
         con,
-        "WHERE connection_id = ? AND sha256 = ? AND state IN ('loaded', 'quarantined') ORDER BY id LIMIT 1",
-        [connection_id, sha256],
+        f"WHERE connection_id = ? AND sha256 = ? AND {_in(_HOLDS_DATA)} ORDER BY id LIMIT 1",
+        [connection_id, sha256, *map(str, _HOLDS_DATA)],
     )
     return found[0] if found else None
 
@@ -148,9 +174,8 @@ def taken_before(
     found = _files(
         con,
         "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
-        "AND mtime IS NOT DISTINCT FROM ? AND state IN ('loaded', 'duplicate', 'quarantined', 'rejected') "
-        "ORDER BY id LIMIT 1",
-        [connection_id, remote_path, size, mtime],
+        f"AND mtime IS NOT DISTINCT FROM ? AND {_in(_SETTLED)} ORDER BY id LIMIT 1",
+        [connection_id, remote_path, size, mtime, *map(str, _SETTLED)],
     )
     return found[0] if found else None
 
@@ -158,7 +183,7 @@ def taken_before(
 def set_file_state(
     con: duckdb.DuckDBPyConnection,
     file_id: int,
-    state: str,
+    state: FileState,
     message: str | None = None,
     rows_accepted: int | None = None,
     rows_rejected: int | None = None,
@@ -167,18 +192,29 @@ def set_file_state(
         "UPDATE files SET state = ?, message = coalesce(?, message), "
         "rows_accepted = coalesce(?, rows_accepted), rows_rejected = coalesce(?, rows_rejected), "
         "updated_at = current_timestamp WHERE id = ?",
-        [state, message, rows_accepted, rows_rejected, file_id],
+        [str(state), message, rows_accepted, rows_rejected, file_id],
     )
 
 
 # ---------------------------------------------------------------- rejects and validation
 
 
-def insert_rejects(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, rejects: pa.Table) -> None:
-    """`rejects` has columns line, column_name, value, reason (built by the caller)."""
-    if rejects.num_rows == 0:
+def insert_rejects(
+    con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, rejects: Sequence[Reject]
+) -> None:
+    """Store a file's rejects as the parser (or loading) found them; one Arrow scan, no
+    Python rows per statement."""
+    if not rejects:
         return
-    con.register("_cb_rejects", rejects)
+    table = pa.table(
+        {
+            "line": pa.array([r.line for r in rejects], pa.int64()),
+            "column_name": pa.array([r.column for r in rejects], pa.string()),
+            "value": pa.array([r.value for r in rejects], pa.string()),
+            "reason": pa.array([r.reason for r in rejects], pa.string()),
+        }
+    )
+    con.register("_cb_rejects", table)
     try:
         con.execute(
             "INSERT INTO rejects SELECT ?, ?, line, column_name, value, reason FROM _cb_rejects",

@@ -20,7 +20,7 @@ import pytest
 from connectbatch import schemas
 from connectbatch.parser.api import ParseResult, parse_bytes
 from connectbatch.pipeline import validation
-from connectbatch.pipeline.validation import ExpectationOutcome, ValidationReport, validate
+from connectbatch.pipeline.validation import ExpectationOutcome, ValidationReport, suites, validate
 
 REPO = Path(__file__).resolve().parents[2]
 CC = "call_conversions"
@@ -249,9 +249,7 @@ def test_committed_suites_equal_the_generator_output() -> None:
         assert path.read_text(encoding="utf-8") == gen.render(key), (
             f"{path.name} is stale: run scripts/generate_expectations.py"
         )
-    assert sorted(p.stem for p in (REPO / "expectations").glob("*.json")) == sorted(
-        schemas.REGISTRY
-    )
+    assert sorted(p.stem for p in (REPO / "expectations").glob("*.json")) == sorted(schemas.REGISTRY)
 
 
 def test_every_expectation_has_a_severity_a_description_and_a_stable_id() -> None:
@@ -269,7 +267,7 @@ def test_every_expectation_has_a_severity_a_description_and_a_stable_id() -> Non
 
 def test_call_conversion_suite_has_the_hand_written_rules() -> None:
     by_name = {
-        f"{e['type']}({', '.join(validation._columns(e['kwargs']))})": e
+        f"{e['type']}({', '.join(suites.columns(e['kwargs']))})": e
         for e in validation.build_suite(CC)["expectations"]
     }
     assert by_name[UNIQUE]["meta"]["severity"] == "critical"
@@ -302,6 +300,7 @@ socket.getaddrinfo = refuse
 socket.create_connection = refuse
 
 from connectbatch.pipeline import validation
+from connectbatch.pipeline.validation import suites
 from connectbatch.parser.api import parse_bytes
 assert "great_expectations" not in sys.modules, "importing validation must not import GX"
 validation.build_suite("call_conversions")
@@ -338,3 +337,10 @@ def test_report_json_is_plain_json() -> None:
     outcome = ExpectationOutcome("t", ["c"], "warning", "d.", False, {"unexpected_count": 1})
     report = ValidationReport(CC, True, [], [outcome.summary()], [outcome], 1, 0, "x", {}, {})
     assert json.loads(report.to_json())["outcomes"][0]["severity"] == "warning"
+
+
+def test_validation_reads_the_committed_suites_not_a_regenerated_copy() -> None:
+    """The suites folder is the repository's expectations/ (a module moved one level deeper
+    once pointed it at a folder that does not exist, and the generator's output was used)."""
+    assert validation.suite_path(CC) == REPO / "expectations" / f"{CC}.json"
+    assert validation.suite_path(CC).is_file()

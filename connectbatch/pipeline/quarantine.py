@@ -1,0 +1,161 @@
+"""Quarantine: a batch that failed a critical expectation waits for a reviewer.
+
+`hold` keeps its accepted rows as Parquet under `<home>/runs/<run id>/` and marks the file and
+the run quarantined; nothing is loaded. `release` loads the held rows as they are (rows whose
+key was loaded meanwhile stay out, counted as duplicates); `discard` drops them. Either way
+the folder goes and the review note names who decided.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from connectbatch import schemas
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import (
+    Connection,
+    ConnectionStatus,
+    FileRecord,
+    FileState,
+    ReviewState,
+    Run,
+    RunStatus,
+)
+from connectbatch.parser.api import ParseResult, Reject
+from connectbatch.pipeline import load, results
+from connectbatch.pipeline.clock import Clock
+from connectbatch.pipeline.validation import ValidationReport
+from connectbatch.settings import Settings
+from connectbatch.store import Database
+from connectbatch.store import connections as connection_store
+from connectbatch.store import runs as run_store
+
+LINE_COLUMN = "__line"  # the physical line of each held row, stored beside it
+
+
+def held_path(runs_dir: Path, run_id: int, file_id: int) -> Path:
+    return runs_dir / str(run_id) / f"file-{file_id}.parquet"
+
+
+def hold(
+    settings: Settings,
+    db: Database,
+    run: Run,
+    connection: Connection,
+    record: FileRecord,
+    parsed: ParseResult,
+    rejects: list[Reject],
+    report: ValidationReport,
+) -> None:
+    """Keep the batch for review: its rows on disk, its rejects and verdict in the store."""
+    path = held_path(settings.runs_dir, run.id, record.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(parsed.table.append_column(LINE_COLUMN, parsed.lines), path)
+    message = "quarantined: " + "; ".join(report.critical_failures)
+    with db.transaction() as con:
+        load.store_checks(con, run.id, record.id, rejects, report)
+        run_store.set_file_state(
+            con, record.id, FileState.QUARANTINED, message, parsed.rows_accepted, parsed.rows_rejected
+        )
+        run_store.set_review(con, run.id, ReviewState.QUARANTINED, None)
+        run_store.add_counters(con, run.id, rows_accepted=0, rows_rejected=parsed.rows_rejected)
+    dtype = schemas.get(connection.data_type)
+    results.write_outcome(
+        settings.outbound, connection, run.id, record, FileState.QUARANTINED, table=parsed.table,
+        lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
+        message=message, reject_keys=parsed.reject_keys,
+    )  # fmt: skip
+
+
+def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: str | None, actor: str) -> Run:
+    """Load a quarantined batch as it is (a reviewer accepted it)."""
+    with db.connect() as con:
+        run = run_store.get(con, run_id)
+        if run.review is not ReviewState.QUARANTINED:
+            raise ConnectBatchError(f"run {run_id} is not quarantined")
+        connection = connection_store.get(con, run.connection_id)
+        files = [f for f in run_store.files_of_run(con, run_id) if f.state == FileState.QUARANTINED]
+    dtype = schemas.get(connection.data_type)
+    created_per_file: dict[int, int] = {}
+    loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
+    accepted = rejected = duplicates = 0  # added to the run's counters
+    with db.transaction() as con:
+        for f in files:
+            table, lines = _read_held(settings.runs_dir, run_id, f.id)
+            # A reviewer accepts the batch, not re-sent records: rows whose key is already
+            # loaded for the connection stay out (nothing doubled), counted as duplicates.
+            table, lines, repeated = load.without_loaded_keys(con, dtype, connection.id, table, lines)
+            duplicates += repeated
+            loaded[f.id] = (table, lines)
+            load_rejects: list[Reject] = []
+            created_per_file[f.id] = load.load_rows(
+                con, connection, run_id, f, table, lines, load_rejects, clock()
+            )
+            # rows an action-modifications file could not apply count as rejected
+            refused = load.rejected_rows(load_rejects)
+            if load_rejects:
+                run_store.insert_rejects(con, run_id, f.id, load_rejects)
+            run_store.set_file_state(
+                con, f.id, FileState.LOADED, f"released by {actor}",
+                table.num_rows - refused, f.rows_rejected + refused,
+            )  # fmt: skip
+            accepted += table.num_rows - refused
+            rejected += refused
+        run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
+        run_store.finish(
+            con,
+            run_id,
+            RunStatus.COMPLETED,
+            clock(),
+            f"released by {actor}" + (f": {note}" if note else ""),
+            actions_created=run.actions_created + sum(created_per_file.values()),
+            files_loaded=run.files_loaded + len(files),
+            rows_accepted=run.rows_accepted + accepted,
+            rows_rejected=run.rows_rejected + rejected,
+            rows_duplicate=run.rows_duplicate + duplicates,
+        )
+        connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, clock())
+        stored_rejects = run_store.rejects_of_run(con, run_id)
+    for f in files:
+        table, lines = loaded[f.id]
+        kept = [Reject(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
+        results.write_outcome(
+            settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
+            rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
+            actions_created=created_per_file[f.id],
+        )  # fmt: skip
+    shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
+    with db.connect() as con:
+        return run_store.get(con, run_id)
+
+
+def discard(settings: Settings, db: Database, run_id: int, note: str | None, actor: str) -> Run:
+    """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided."""
+    with db.transaction() as con:
+        run = run_store.get(con, run_id)
+        if run.review is not ReviewState.QUARANTINED:
+            raise ConnectBatchError(f"run {run_id} is not quarantined")
+        for f in run_store.files_of_run(con, run_id):
+            if f.state == FileState.QUARANTINED:
+                run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
+        run_store.set_review(con, run_id, ReviewState.DISCARDED, _note(actor, note))
+    shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
+    with db.connect() as con:
+        return run_store.get(con, run_id)
+
+
+def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.Array]:
+    path = held_path(runs_dir, run_id, file_id)
+    if not path.exists():
+        raise ConnectBatchError(f"the quarantined rows of run {run_id} are gone ({path})")
+    table = pq.read_table(path)
+    lines = table.column(LINE_COLUMN).combine_chunks()
+    return table.drop_columns([LINE_COLUMN]), lines
+
+
+def _note(actor: str, note: str | None) -> str:
+    return f"{actor}: {note}" if note else actor

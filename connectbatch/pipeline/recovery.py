@@ -1,0 +1,88 @@
+"""Recovery: runs whose process died, and running a failed run's files again.
+
+A run left In Progress by a process that no longer exists is marked Failed ("interrupted")
+at the next start; its load transaction never committed, so nothing of it was loaded.
+`retry` then runs the failed run's files again, from their staged bytes, as a new run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import ConnectionStatus, FileState, ReviewState, Run, RunStatus
+from connectbatch.pipeline.clock import Clock
+from connectbatch.pipeline.staging import Received
+from connectbatch.store import Database
+from connectbatch.store import connections as connection_store
+from connectbatch.store import runs as run_store
+
+if TYPE_CHECKING:
+    from connectbatch.pipeline.ingest import Ingestor
+
+# A quarantined run is decided by a reviewer, and a released one has loaded: neither is retried.
+RETRY_REFUSED = (ReviewState.QUARANTINED, ReviewState.RELEASED)
+
+# A file in one of these states was under way when its process died.
+UNFINISHED = (FileState.FETCHED, FileState.PARSED, FileState.VALIDATED)
+INTERRUPTED = "interrupted: the process stopped during the run; nothing was loaded; retry it"
+
+
+def alive(pid: int) -> bool:
+    """Whether a process with this id exists (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(db: Database, clock: Clock) -> list[int]:
+    """Mark runs whose process died mid-run as Failed (they can then be retried)."""
+    recovered = []
+    with db.transaction() as con:
+        for run in run_store.in_progress(con):
+            if run.pid and run.pid != os.getpid() and alive(run.pid):
+                continue
+            for f in run_store.files_of_run(con, run.id):
+                if f.state in UNFINISHED:
+                    run_store.set_file_state(con, f.id, FileState.FAILED, "interrupted")
+            run_store.finish(con, run.id, RunStatus.FAILED, clock(), INTERRUPTED)
+            connection_store.set_status(con, run.connection_id, ConnectionStatus.FAILED, clock())
+            recovered.append(run.id)
+    return recovered
+
+
+def retry(ingestor: Ingestor, run_id: int) -> Run:
+    """Run the files of a Failed run again, from their staged bytes, as a new run."""
+    db, clock = ingestor.db, ingestor.clock
+    with db.connect() as con:
+        old = run_store.get(con, run_id)
+        if old.status is not RunStatus.FAILED or old.review in RETRY_REFUSED:
+            raise ConnectBatchError(
+                f"run {run_id} is {old.status.value.lower()}"
+                + (f" ({old.review})" if old.review else "")
+                + "; only failed runs can be retried (quarantined ones are released or discarded)"
+            )
+        connection = connection_store.get(con, old.connection_id)
+        files = run_store.files_of_run(con, run_id)
+    if not files:  # stopped before its file was recorded: nothing staged to run again
+        raise ConnectBatchError(
+            f"run {run_id} has no file to retry (it stopped before its file was recorded); "
+            "send the file again"
+        )
+    run = ingestor.start_run(connection, "retry", retry_of=run_id)
+    for f in files:
+        path = ingestor.settings.staging / f.sha256
+        if not path.exists():
+            with db.transaction() as con:
+                run_store.finish(
+                    con, run.id, RunStatus.FAILED, clock(),
+                    f"the staged copy of {f.name} is gone; send the file again",
+                )  # fmt: skip
+            return ingestor.finish_run(run)
+        ingestor.ingest_file(run, connection, Received(f.name, path, f.source, f.remote_path, f.mtime))
+    return ingestor.finish_run(run)

@@ -1,0 +1,158 @@
+"""Judging one parsed batch: its data type's suite through GX, the run-time "already loaded"
+rule, and the parser's reject rate, folded into one `ValidationReport`."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectbatch import schemas
+from connectbatch.errors import ConfigurationError
+from connectbatch.pipeline.validation import gx
+from connectbatch.pipeline.validation.report import REJECT_RATE_TYPE, ExpectationOutcome, ValidationReport
+from connectbatch.pipeline.validation.suites import (
+    MAX_EVENT_DATE,
+    MIN_EVENT_DATE,
+    columns,
+    expectation,
+    load_suite,
+)
+from connectbatch.schemas import DataType
+
+ALREADY_LOADED_SUFFIX = "_already_loaded"  # derived column: the key where already loaded
+
+
+def validate(
+    table: pa.Table,
+    data_type: str,
+    *,
+    rows_rejected: int = 0,
+    already_loaded: Iterable[str] = (),
+    now: datetime | None = None,
+    max_age_days: int = 90,
+    max_reject_rate: float = 0.05,
+) -> ValidationReport:
+    """Run the data type's suite on a parsed batch and judge it.
+
+    `already_loaded`: key values (CallSessionId for call conversions) the store already holds
+    for this connection; rows repeating one fail a critical expectation. `now` (UTC; naive is
+    read as UTC) anchors the EventDate window [now - max_age_days, now]. `rows_rejected` is the
+    parser's count, which GX cannot see: the reject rate is judged here.
+    """
+    dt = schemas.get(data_type)
+    if max_age_days <= 0:
+        raise ConfigurationError(f"max_age_days must be positive, not {max_age_days}")
+    if not 0 <= max_reject_rate <= 1:
+        raise ConfigurationError(f"max_reject_rate must be between 0 and 1, not {max_reject_rate}")
+    if now is None:
+        now = datetime.now(UTC)
+    elif now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    now = now.astimezone(UTC)
+    params = {MIN_EVENT_DATE: now - timedelta(days=max_age_days), MAX_EVENT_DATE: now}
+
+    if rows_rejected < 0:
+        raise ValueError(f"rows_rejected must not be negative, not {rows_rejected}")
+    suite = copy.deepcopy(load_suite(dt.key))  # GX may keep or alter what it is given
+    table, loaded = _already_loaded(table, dt, already_loaded)
+    if loaded is not None:
+        suite["expectations"].append(loaded)
+    expectations: list[dict[str, Any]] = suite["expectations"]
+
+    read = dict.fromkeys(c for e in expectations for c in columns(e["kwargs"]))
+    df = _to_pandas(table, list(read))
+    result = gx.run_gx(df, suite, params)
+    del df
+    gx.cap_lists(result)
+    order = {e["id"]: i for i, e in enumerate(expectations)}
+    gx_results = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
+    outcomes = [gx.outcome(r, table) for r in gx_results]
+    outcomes.append(_reject_rate(table.num_rows, rows_rejected, max_reject_rate))
+    failed = [o for o in outcomes if not o.success]
+    return ValidationReport(
+        data_type=dt.key,
+        success=not any(o.severity == "critical" for o in failed),
+        critical_failures=[o.summary() for o in failed if o.severity == "critical"],
+        warnings=[o.summary() for o in failed if o.severity == "warning"],
+        outcomes=outcomes,
+        rows_accepted=table.num_rows,
+        rows_rejected=rows_rejected,
+        validated_at=now.isoformat(),
+        parameters={
+            MIN_EVENT_DATE: params[MIN_EVENT_DATE].isoformat(),
+            MAX_EVENT_DATE: params[MAX_EVENT_DATE].isoformat(),
+            "max_age_days": max_age_days,
+            "max_reject_rate": max_reject_rate,
+        },
+        raw=gx.jsonable(result.to_json_dict()),
+    )
+
+
+def _already_loaded(
+    table: pa.Table, dt: DataType, already_loaded: Iterable[str]
+) -> tuple[pa.Table, dict[str, Any] | None]:
+    """The run-time "not already loaded" rule, for a data type with one key column.
+
+    Not `expect_column_values_to_not_be_in_set`: GX copies an expectation's kwargs through
+    pydantic for every metric it plans, so a value set of 100,000 ids (a re-exported file
+    sent again) costs ~50 s and puts the ids into the stored result twice. Instead the
+    membership test runs here in Arrow (O(rows)) and GX checks a derived column that holds
+    the key where it is already loaded and null elsewhere: the failing values GX reports are
+    exactly the repeated keys, with their row indexes.
+    """
+    if len(dt.key_columns) != 1 or dt.key_columns[0] not in table.column_names:
+        return table, None
+    loaded = pa.array(list(set(already_loaded)), pa.string())
+    if len(loaded) == 0:
+        return table, None
+    key = dt.key_columns[0]
+    keys = table.column(key).cast(pa.string())
+    derived = pc.if_else(pc.is_in(keys, value_set=loaded), keys, pa.scalar(None, pa.string()))
+    name = f"{key}{ALREADY_LOADED_SUFFIX}"
+    exp = expectation(
+        dt.key,
+        "expect_column_values_to_be_null",
+        {"column": name},
+        "critical",
+        f"{key} already loaded for this connection: a re-sent record must not be loaded twice "
+        f"({name} holds the {key} of such rows).",
+    )
+    return table.append_column(name, derived), exp
+
+
+def _to_pandas(table: pa.Table, names: list[str]) -> Any:
+    """Only the columns the suite reads (converting all 51 would double the cost). Decimals
+    become float64: pandas would give object columns of Decimal, which GX compares slowly
+    and serialises badly; timestamps stay tz-aware UTC so the window compares correctly."""
+    present = [c for c in names if c in table.column_names]  # absent ones fail in GX, named
+    sub = table.select(present)
+    arrays = [pc.cast(col, pa.float64()) if pa.types.is_decimal(col.type) else col for col in sub.columns]
+    return pa.Table.from_arrays(arrays, names=present).to_pandas()
+
+
+def _reject_rate(accepted: int, rejected: int, max_rate: float) -> ExpectationOutcome:
+    """The parser's rejects as an outcome like GX's, so reviewers see one list."""
+    total = accepted + rejected
+    rate = rejected / total if total else 0.0
+    return ExpectationOutcome(
+        expectation_type=REJECT_RATE_TYPE,
+        columns=[],
+        severity="critical",
+        description=f"At most {max_rate * 100:g}% of the file's rows may be rejected by the "
+        "parser; more suggests a wrong layout or a broken export.",
+        success=rate <= max_rate,
+        observed_value={
+            "rows_accepted": accepted,
+            "rows_rejected": rejected,
+            "rows_total": total,
+            "reject_rate": rate,
+            "max_reject_rate": max_rate,
+        },
+        kwargs={"max_reject_rate": max_rate},
+        expectation_id=REJECT_RATE_TYPE,
+    )

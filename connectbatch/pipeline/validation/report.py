@@ -1,0 +1,79 @@
+"""What validation returns and stores: one outcome per expectation, in a reviewer's words,
+and the report of a batch (verdict, outcomes, the full GX result) that round-trips as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from connectbatch.pipeline.validation.suites import Severity
+
+REJECT_RATE_TYPE = "connectbatch_reject_rate_below"  # the parser's rejects, judged like an expectation
+
+
+@dataclass
+class ExpectationOutcome:
+    """One expectation's verdict on one batch, in the words a reviewer needs."""
+
+    expectation_type: str
+    columns: list[str]
+    severity: Severity
+    description: str
+    success: bool
+    observed_value: dict[str, Any]  # counts and percentages; min/max for range checks
+    unexpected_sample: list[Any] = field(default_factory=list)  # first values, JSON-safe
+    unexpected_rows: list[int] = field(default_factory=list)  # table row indexes (0-based)
+    kwargs: dict[str, Any] = field(default_factory=dict)  # as evaluated (window bound)
+    exception: str | None = None  # GX could not evaluate it (counted as a failure)
+    expectation_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.expectation_type}({', '.join(self.columns)})"
+
+    def summary(self) -> str:
+        """One line: what was expected and what was found."""
+        if self.exception:
+            return f"{self.description} Could not be checked: {self.exception}"
+        obs = self.observed_value
+        if self.expectation_type == REJECT_RATE_TYPE:
+            return (
+                f"{self.description} {obs['rows_rejected']:,} of {obs['rows_total']:,} "
+                f"rows rejected ({obs['reject_rate']:.2%})."
+            )
+        found = f"{obs.get('unexpected_count', 0):,} of {obs.get('element_count', 0):,} rows"
+        if self.unexpected_sample:
+            shown = ", ".join(json.dumps(v) for v in self.unexpected_sample[:5])
+            found += f", e.g. {shown}"
+        return f"{self.description} Found {found}."
+
+
+@dataclass
+class ValidationReport:
+    """Everything stored per run: verdict, readable outcomes and the full GX result."""
+
+    data_type: str
+    success: bool  # no critical expectation failed
+    critical_failures: list[str]
+    warnings: list[str]
+    outcomes: list[ExpectationOutcome]
+    rows_accepted: int
+    rows_rejected: int
+    validated_at: str  # ISO 8601 UTC: the "now" the event-date window was computed from
+    parameters: dict[str, Any]
+    raw: dict[str, Any]  # GX ExpectationSuiteValidationResult.to_json_dict(), lists capped
+
+    @property
+    def reason(self) -> str:
+        """Why the batch is quarantined ("" when it is not): the run's failure reason."""
+        return "; ".join(self.critical_failures)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> ValidationReport:
+        data = json.loads(text)
+        data["outcomes"] = [ExpectationOutcome(**o) for o in data["outcomes"]]
+        return cls(**data)

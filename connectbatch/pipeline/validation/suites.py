@@ -1,0 +1,192 @@
+"""The expectation suites: built from the schema registry plus the hand-written rules, and the
+committed JSON under `expectations/` that validation reads.
+
+`build_suite` is free of GX, so the generator (`scripts/generate_expectations.py`), its
+freshness test and the UI can build suites without paying GX's ~3 s import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+from connectbatch import schemas
+from connectbatch.errors import ConfigurationError
+from connectbatch.schemas import Kind
+
+log = logging.getLogger("connectbatch.pipeline.validation")
+
+Severity = Literal["critical", "warning"]
+
+# The repository's expectations/ folder (this file is connectbatch/pipeline/validation/suites.py).
+EXPECTATIONS_DIR = Path(
+    os.environ.get("CONNECTBATCH_EXPECTATIONS_DIR", Path(__file__).resolve().parents[3] / "expectations")
+)
+MIN_EVENT_DATE = "min_event_date"  # suite parameters, bound at validation time
+MAX_EVENT_DATE = "max_event_date"
+MAX_DURATION_SECONDS = 86_400
+# Expectation ids are uuid5s of their content in this namespace: stable across regenerations.
+_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://connectbatch.invalid/expectations")
+
+
+def expectation(
+    suite: str, type_: str, kwargs: dict[str, Any], severity: Severity, description: str
+) -> dict[str, Any]:
+    """One expectation in GX 1.x JSON form. The id is derived from the content so that a
+    regenerated suite is byte-identical and results can be put back in suite order."""
+    key = json.dumps([suite, type_, kwargs], sort_keys=True)
+    return {
+        "type": type_,
+        "kwargs": kwargs,
+        "meta": {"severity": severity, "description": description},
+        "severity": severity,  # GX's own field; `meta` is the contract ConnectBatch reads
+        "id": str(uuid.uuid5(_ID_NAMESPACE, key)),
+    }
+
+
+def build_suite(data_type: str) -> dict[str, Any]:
+    """The expectation suite for `data_type` as a JSON-able dict (what expectations/*.json hold).
+
+    Derived from the registry: required columns not null, coded columns in their value sets,
+    a single key column unique within the batch, amounts not negative, `EventDate` inside the
+    window bound at run time; then `_hand_written` rules. Free of GX, so the generator and the
+    freshness test do not pay GX's import.
+    """
+    dt = schemas.get(data_type)
+    exps: list[dict[str, Any]] = []
+
+    def add(type_: str, kwargs: dict[str, Any], severity: Severity, description: str) -> None:
+        exps.append(expectation(dt.key, type_, kwargs, severity, description))
+
+    for col in dt.columns:
+        if col.required:
+            add(
+                "expect_column_values_to_not_be_null",
+                {"column": col.name},
+                "critical",
+                f"{col.name} is required: every row must have a value.",
+            )
+    coded = {
+        Kind.COUNTRY: "an ISO 3166-1 alpha-2 country code",
+        Kind.CURRENCY: "an ISO 4217 currency code",
+    }
+    for col in dt.columns:
+        if col.kind in (Kind.ENUM, *coded):
+            what = coded.get(col.kind) or "one of " + ", ".join(col.choices)
+            add(
+                "expect_column_values_to_be_in_set",
+                {"column": col.name, "value_set": list(col.choices)},
+                "critical",
+                f"{col.name} must be {what}.",
+            )
+    if len(dt.key_columns) == 1:
+        key = dt.key_columns[0]
+        add(
+            "expect_column_values_to_be_unique",
+            {"column": key},
+            "critical",
+            f"{key} must be unique within the batch: a repeated {key} would be loaded twice.",
+        )
+    for col in dt.columns:
+        if col.kind is Kind.DECIMAL:
+            add(
+                "expect_column_values_to_be_between",
+                {"column": col.name, "min_value": 0},
+                "critical",
+                f"{col.name} must not be negative.",
+            )
+    if "EventDate" in dt.column_names and dt.column("EventDate").kind is Kind.TIMESTAMP:
+        window = {"$PARAMETER": MIN_EVENT_DATE}, {"$PARAMETER": MAX_EVENT_DATE}
+        add(
+            "expect_column_values_to_be_between",
+            {"column": "EventDate", "min_value": window[0], "max_value": window[1]},
+            "critical",
+            "EventDate must not be in the future, nor older than the accepted window "
+            "(max_age_days before the time of validation).",
+        )
+    for type_, kwargs, severity, description in _hand_written(dt.key):
+        add(type_, kwargs, severity, description)
+    return {
+        "name": dt.key,
+        "id": str(uuid.uuid5(_ID_NAMESPACE, dt.key)),
+        "expectations": exps,
+        "meta": {
+            "data_type": dt.key,
+            "generated_by": "scripts/generate_expectations.py from connectbatch.schemas and "
+            "connectbatch.pipeline.validation.suites; edit those, not this file",
+            "parameters": {
+                MIN_EVENT_DATE: "time of validation minus max_age_days (UTC)",
+                MAX_EVENT_DATE: "time of validation (UTC)",
+            },
+        },
+        "notes": None,
+    }
+
+
+def _hand_written(
+    data_type: str,
+) -> list[tuple[str, dict[str, Any], Severity, str]]:
+    """Rules the registry cannot express. They live here, not in the JSON, so that
+    regenerating the suites keeps them."""
+    if data_type != "call_conversions":
+        return []
+    pair = "expect_column_pair_values_a_to_be_greater_than_b"
+    part_of_call: dict[str, Any] = {"or_equal": True, "ignore_row_if": "either_value_is_missing"}
+    return [
+        (
+            pair,
+            {"column_A": "CallDuration", "column_B": "TalkDuration", **part_of_call},
+            "critical",
+            "TalkDuration must not exceed CallDuration: talk time is part of the call.",
+        ),
+        (
+            pair,
+            {"column_A": "CallDuration", "column_B": "IvrDuration", **part_of_call},
+            "warning",
+            "IvrDuration should not exceed CallDuration: IVR time is part of the call.",
+        ),
+        *(
+            (
+                "expect_column_values_to_be_between",
+                {"column": col, "max_value": MAX_DURATION_SECONDS},
+                "warning",
+                f"{col} over 86,400 seconds (a day) is suspicious.",
+            )
+            for col in ("CallDuration", "TalkDuration")
+        ),
+    ]
+
+
+def suite_path(data_type: str) -> Path:
+    return EXPECTATIONS_DIR / f"{schemas.get(data_type).key}.json"
+
+
+_suites: dict[str, dict[str, Any]] = {}
+
+
+def load_suite(data_type: str) -> dict[str, Any]:
+    """The committed suite JSON for `data_type` (read once per process). Without the file (an
+    installed wheel has no expectations/ folder) the generator's output is used: a unit test
+    keeps the two identical."""
+    suite = _suites.get(data_type)
+    if suite is None:
+        path = suite_path(data_type)
+        try:
+            suite = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            log.info("no suite file %s; using the generated suite", path)
+            suite = build_suite(data_type)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"cannot read the expectation suite {path}: {exc}") from exc
+        _suites[data_type] = suite
+    return suite
+
+
+def columns(kwargs: dict[str, Any]) -> list[str]:
+    """The columns an expectation reads, in the order its kwargs name them."""
+    names = (kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B"))
+    return [c for c in (*names, *kwargs.get("column_list", ())) if c]

@@ -1,0 +1,30 @@
+"""One record type for a rejected row, from the parser to the store: `Reject` (line, column,
+value, reason); the stored row adds only where it belongs (run, file)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from connectbatch.models import RejectRow
+from connectbatch.parser.api import Reject
+from connectbatch.store import Database
+from connectbatch.store import runs as run_store
+
+
+def test_the_stored_reject_row_is_a_reject_plus_its_run_and_file() -> None:
+    assert [f.name for f in fields(RejectRow)] == ["run_id", "file_id", *(f.name for f in fields(Reject))]
+
+
+def test_rejects_read_back_as_they_were_stored(tmp_path: Path) -> None:
+    rejects = [
+        Reject(3, "CallDuration", "ten", "not a whole number"),
+        Reject(7, None, None, "expected 10 fields, saw 9"),
+    ]
+    db = Database(tmp_path / "cb.duckdb")
+    with db.transaction() as con:
+        run_store.insert_rejects(con, run_id=1, file_id=2, rejects=rejects)
+        run_store.insert_rejects(con, run_id=1, file_id=2, rejects=[])
+        stored = run_store.rejects_of_run(con, 1)
+    assert [Reject(r.line, r.column, r.value, r.reason) for r in stored] == rejects
+    assert {(r.run_id, r.file_id) for r in stored} == {(1, 2)}
