@@ -22,6 +22,7 @@ from connectbatch.errors import ConfigurationError
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
+    AfterSuccess,
     Connection,
     Credential,
     Direction,
@@ -68,7 +69,7 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "--after-success",
         "after_success",
-        {"choices": ["leave", "archive", "delete"], "help": "what a pull does with the file"},
+        {"choices": [a.value for a in AfterSuccess], "help": "what a pull does with the file"},
     ),
     ("--archive-folder", "archive_folder", {"metavar": "F", "help": "absolute archive folder"}),
 )

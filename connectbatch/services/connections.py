@@ -12,6 +12,7 @@ from typing import Any
 from connectbatch import schemas
 from connectbatch.errors import ConfigurationError
 from connectbatch.models import (
+    AfterSuccess,
     Connection,
     Direction,
     Method,
@@ -159,14 +160,13 @@ class ConnectionServices(CredentialServices):
             csvplan.check_delimiter(c.delimiter)
         except ConfigurationError as exc:
             raise InvalidInputError("delimiter", str(exc)) from None
-        if c.after_success not in ("leave", "archive", "delete"):
-            raise InvalidInputError("after_success", "must be leave, archive or delete")
-        if c.after_success == "archive" and not (c.archive_folder or "").startswith("/"):
+        after_success = _enum(AfterSuccess, c.after_success, "after_success")
+        if after_success is AfterSuccess.ARCHIVE and not (c.archive_folder or "").startswith("/"):
             raise InvalidInputError("archive_folder", "must be an absolute path to archive into")
         return replace(
             c, name=name, direction=direction, method=method, methodology=methodology,
             pattern=pattern, return_email=(c.return_email or "").strip() or None,
-            transfer=_checked_spec(method, c.transfer, c.host),
+            after_success=after_success, transfer=_checked_spec(method, c.transfer, c.host),
         )  # fmt: skip
 
     def test_connection(

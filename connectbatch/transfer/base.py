@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Self, TypeVar
 
 from connectbatch.errors import TransportError
+from connectbatch.models import AfterSuccess
 
 # Re-exported: the transports take the naming rules from here with the rest of their base.
 from connectbatch.transfer.naming import IN_FLIGHT_SUFFIXES as IN_FLIGHT_SUFFIXES
@@ -74,7 +75,9 @@ class Transport(abc.ABC):
     def fetch(self, remote: RemoteFile, target: Path) -> None: ...
 
     @abc.abstractmethod
-    def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None: ...
+    def after_success(
+        self, remote: RemoteFile, action: AfterSuccess | str, archive_folder: str | None
+    ) -> None: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -84,6 +87,16 @@ class Transport(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def after_success_action(action: AfterSuccess | str | None) -> AfterSuccess:
+    """What to do with a remote file after its run succeeded, in the one wording every
+    transport uses for a value that is not leave, archive or delete."""
+    try:
+        return AfterSuccess((action or AfterSuccess.LEAVE).strip().lower())
+    except ValueError:
+        allowed = ", ".join(a.value for a in AfterSuccess)
+        raise TransportError(f"unknown after-success action {action!r} (expected one of {allowed})") from None
 
 
 def old_enough(remote: RemoteFile, min_age_seconds: int, now: dt.datetime) -> bool:

@@ -37,8 +37,16 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from connectbatch.errors import TransportError
+from connectbatch.models import AfterSuccess
 from connectbatch.secrets import redact
-from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.base import (
+    Endpoint,
+    RemoteFile,
+    Transport,
+    after_success_action,
+    matches,
+    register,
+)
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name
 from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line, parse_mlsd_facts
@@ -163,20 +171,15 @@ class FtpTransport(Transport):
         (RNTO silently replaces on most servers): the new one gets a UTC timestamp
         (`transfer.naming.archived_name`).
         """
-        what = (action or "leave").strip().lower()
+        what = after_success_action(action)
         path = remote.ref or remote.path
-        if what == "leave":
+        if what is AfterSuccess.LEAVE:
             return
-        if what == "delete":
+        if what is AfterSuccess.DELETE:
             ftp = self._connect()
             with self._step(f"DELE {path}"):
                 ftp.delete(path)
             return
-        if what != "archive":
-            raise TransportError(
-                f"{self._where()}: unknown after-success action {action!r} "
-                "(expected leave, archive or delete)"
-            )
         if not archive_folder:
             raise TransportError(f"{self._where()}: archiving {path} needs an archive folder")
         destination_folder = posixpath.normpath(posixpath.join(posixpath.dirname(path), archive_folder))

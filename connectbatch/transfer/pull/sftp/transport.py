@@ -21,7 +21,15 @@ from typing import NoReturn
 import paramiko
 
 from connectbatch.errors import TransportError
-from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.models import AfterSuccess
+from connectbatch.transfer.base import (
+    Endpoint,
+    RemoteFile,
+    Transport,
+    after_success_action,
+    matches,
+    register,
+)
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name
 from connectbatch.transfer.pull.sftp.download import (
@@ -53,7 +61,6 @@ KEEPALIVE_SECONDS = 30
 # same OpenSSL call. The rest keeps paramiko's order, so old servers still connect.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
-ARCHIVE_ACTIONS = ("leave", "archive", "delete")
 
 
 
@@ -199,16 +206,19 @@ class SftpTransport(Transport):
                 with contextlib.suppress(OSError):
                     target.unlink()
 
-    def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None:
+    def after_success(
+        self, remote: RemoteFile, action: AfterSuccess | str, archive_folder: str | None
+    ) -> None:
         """Tidy up the remote file once its run succeeded: leave it, archive it (rename into
         `archive_folder`, created if missing; a relative folder is taken relative to the file's
         own folder), or delete it. An archive never overwrites: a name already taken there gets
         a UTC time stamp (`transfer.naming.archived_name`)."""
         path = remote.ref or remote.path
-        if action == "leave":
+        action = after_success_action(action)
+        if action is AfterSuccess.LEAVE:
             return
         client = self._client()
-        if action == "delete":
+        if action is AfterSuccess.DELETE:
             with self._errors(f"deleting {path}"):
                 try:
                     client.remove(path)
@@ -216,10 +226,6 @@ class SftpTransport(Transport):
                     if exc.errno != errno.ENOENT:  # already gone is what we wanted
                         raise
             return
-        if action != "archive":
-            raise TransportError(
-                f"unknown after-success action {action!r} (expected one of {', '.join(ARCHIVE_ACTIONS)})"
-            )
         if not archive_folder:
             raise TransportError("archiving needs an archive folder, and none is configured")
         folder = posixpath.normpath(
