@@ -18,7 +18,6 @@ import copy
 import json
 import logging
 import math
-import os
 import threading
 import uuid
 from collections.abc import Iterable
@@ -31,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectbatch import schemas
+from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError
 from connectbatch.schemas import DataType, Kind
 
@@ -39,9 +38,7 @@ log = logging.getLogger(__name__)
 
 Severity = Literal["critical", "warning"]
 
-EXPECTATIONS_DIR = Path(
-    os.environ.get("CONNECTBATCH_EXPECTATIONS_DIR", Path(__file__).resolve().parents[1] / "expectations")
-)
+EXPECTATIONS_DIR = settings.expectations_dir()
 REJECT_RATE_TYPE = "connectbatch_reject_rate_below"
 ALREADY_LOADED_SUFFIX = "_already_loaded"  # derived column: the key where already loaded
 MIN_EVENT_DATE = "min_event_date"  # suite parameters, bound at validation time
@@ -297,7 +294,7 @@ def gx_context() -> Any:
 
 def _create_context() -> Any:
     # GX 1.24 has no telemetry left, but older 1.x read this before any network use.
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    settings.quiet_third_party_telemetry()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

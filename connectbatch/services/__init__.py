@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import re
 import tempfile
 import zoneinfo
@@ -106,14 +105,14 @@ class Services:
         self.clock = clock
         self.ingestor = ingest.Ingestor(self.settings, self.db, clock)
         self._box: SecretBox | None = None
-        self.smtp = mailer.SmtpSettings.from_env()
+        self.smtp = self.settings.smtp
         if self.smtp is not None:
             self.ingestor.on_finished.append(self._email_results)
 
     @property
     def box(self) -> SecretBox:
         if self._box is None:
-            self._box = SecretBox.for_home(self.settings.home)
+            self._box = SecretBox.for_home(self.settings.home, self.settings.secret_key)
         return self._box
 
     def startup(self) -> list[int]:
@@ -381,7 +380,7 @@ class Services:
             return None
 
     def inbound_address(self, connection: Connection) -> str:
-        mailbox = os.environ.get("CONNECTBATCH_INBOUND_MAILBOX", "inbox@connectbatch.local")
+        mailbox = self.settings.inbound_mailbox
         local, _, domain = mailbox.partition("@")
         slug = "".join(ch if ch.isalnum() else "-" for ch in connection.name.lower()).strip("-")
         return f"{local}+{slug or connection.id}@{domain}"
