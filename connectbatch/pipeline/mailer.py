@@ -2,8 +2,8 @@
 credential's return address (or the connection's), as the seeds' "return email" promises.
 
 Configured by `Settings.smtp` (CONNECTBATCH_SMTP_HOST, unset = no e-mail; _PORT, _USER,
-_PASSWORD, _STARTTLS, _FROM; read in settings.py). A failure to send is logged and never fails the run: the
-results are in the outbound folder either way.
+_PASSWORD, _STARTTLS, _FROM; read in settings.py). A failure to send is logged and never fails
+the run: the results are in the outbound folder either way.
 """
 
 from __future__ import annotations
