@@ -11,7 +11,9 @@ one-line reason. On CI (`CI=true`) the material is part of the contract and a mi
 
 `shared_files` runs at collection time, so it never raises: with the folder missing it yields
 one placeholder parameter carrying the `shared_missing` mark, and `tests/conftest.py` skips
-(or, on CI, fails) that test when it is set up.
+that test when it is set up or, on CI, fails it when it is called. Fixtures use
+`shared_path_for(request, ...)`, which on CI defers the failure to the call too: a failure
+raised while setting up is reported as an *error*, and on CI these must be plain failures.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ENV_VAR = "CONNECTBATCH_SHARED"
 MARK = "shared_missing"
+DEFERRED = pytest.StashKey[str]()
 
 
 def shared_root() -> Path:
@@ -59,6 +62,23 @@ def shared_path(relative: str) -> Path:
     if not path.exists():
         missing(relative)
     return path
+
+
+def shared_path_for(request: pytest.FixtureRequest, relative: str) -> Path:
+    """For a function-scoped fixture: like `shared_path`, but on CI a missing path is noted
+    on the test (see `deferred`) and failed when the test is called, not while set up."""
+    path = shared_root() / relative
+    if not path.exists():
+        if not on_ci():
+            missing(relative)
+        request.node.stash[DEFERRED] = relative
+    return path
+
+
+def deferred(item: pytest.Item) -> str | None:
+    """The shared material a test lacks, noted at collection (mark) or setup (fixture)."""
+    mark = item.get_closest_marker(MARK)
+    return str(mark.args[0]) if mark is not None else item.stash.get(DEFERRED, None)
 
 
 def shared_files(folder: str, *patterns: str, recursive: bool = False) -> list[Any]:

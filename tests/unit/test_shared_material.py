@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import shared
-from helpers.shared import shared_files, shared_path, shared_root
+from helpers.shared import deferred, shared_files, shared_path, shared_path_for, shared_root
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -77,3 +77,16 @@ def test_no_test_locates_the_shared_folder_itself() -> None:
         if pattern.search(line)
     ]
     assert offenders == [], "use helpers.shared (shared_path / shared_files) instead"
+
+
+def test_a_fixture_on_ci_defers_the_failure_to_the_call(
+    material: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Failing while set up would be reported as an error; conftest fails it when called."""
+    monkeypatch.setenv("CI", "true")
+    assert shared_path_for(request, "seeds/nothing.txt") == material / "seeds" / "nothing.txt"
+    assert deferred(request.node) == "seeds/nothing.txt"
+    del request.node.stash[shared.DEFERRED]  # this test itself is past its call
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        shared_path_for(request, "seeds/nothing.txt")
