@@ -36,10 +36,11 @@ class SecretBox:
             raise ConfigurationError("the secret key is not a valid Fernet key") from exc
 
     @classmethod
-    def for_home(cls, home: Path) -> SecretBox:
-        env = os.environ.get("CONNECTBATCH_SECRET_KEY")
-        if env:
-            return cls(env.encode())
+    def for_home(cls, home: Path, key: str | None = None) -> SecretBox:
+        """`key` (Settings.secret_key, CONNECTBATCH_SECRET_KEY) when given, else the key file
+        under `home`, created on first use."""
+        if key:
+            return cls(key.encode())
         path = home / "secret.key"
         if not path.exists():
             home.mkdir(parents=True, exist_ok=True)

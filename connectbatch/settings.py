@@ -1,6 +1,14 @@
-"""Runtime configuration: one settings object read from CONNECTBATCH_* environment variables.
+"""Runtime configuration: the one module that reads the environment.
+
+Every CONNECTBATCH_* variable is read here, and only here (a unit test greps the package
+for `os.environ` elsewhere), into typed, frozen settings objects; a malformed value is a
+ConfigurationError naming the variable, never a traceback from deep inside a server. Other
+modules take their values from the `Settings` they are given. The README's Configuration
+table documents every variable (a unit test holds the two equal).
 
 Defaults work on a laptop: everything lives under ./data and servers bind to 127.0.0.1.
+`Settings(...)` built in code uses the defaults below; `Settings.from_env()` reads the
+environment.
 """
 
 from __future__ import annotations
@@ -11,25 +19,147 @@ from pathlib import Path
 
 from connectbatch.errors import ConfigurationError
 
+PREFIX = "CONNECTBATCH_"
+# The committed expectation suites, at the top of the source tree (next to the package).
+DEFAULT_EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+PORTS = (0, 65535)  # 0: the hosted server is off / the protocol's default port
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
 
-def _int(name: str, default: int) -> int:
+
+def _str(name: str, default: str = "") -> str:
+    """The variable's value; unset and empty both mean `default`."""
+    return os.environ.get(name) or default
+
+
+def _int(name: str, default: int, *, within: tuple[int, int] | None = None) -> int:
     raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a whole number, not {raw!r}") from None
+    if within is not None and not within[0] <= value <= within[1]:
+        low, high = within
+        raise ConfigurationError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return value
 
 
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
     try:
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be true or false (1/0, yes/no), not {raw!r}")
+
+
+def _choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = _str(name, default).strip().lower()
+    if value not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name)
+    return Path(raw) if raw else default
+
+
+def _email(name: str, default: str) -> str:
+    value = _str(name, default)
+    local, at, domain = value.partition("@")
+    if not (local and at and domain) or any(ch.isspace() for ch in value):
+        raise ConfigurationError(f"{name} must be an e-mail address like inbox@example.com, not {value!r}")
+    return value
+
+
+def expectations_dir() -> Path:
+    """CONNECTBATCH_EXPECTATIONS_DIR: where the committed expectation suites are read from.
+    On its own because validation looks it up when first imported, before any Settings."""
+    return _path(f"{PREFIX}EXPECTATIONS_DIR", DEFAULT_EXPECTATIONS_DIR)
+
+
+def debug_enabled() -> bool:
+    """CONNECTBATCH_DEBUG: the CLI logs and shows tracebacks. Read on its own because the
+    CLI needs it before (and even when) the rest of the settings can be read."""
+    return bool(os.environ.get(f"{PREFIX}DEBUG"))
+
+
+def quiet_third_party_telemetry() -> None:
+    """Older great-expectations 1.x read GX_ANALYTICS_ENABLED before any network use; the
+    environment is this module's to touch, so the default is set here."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Returned results by e-mail (pipeline/mailer.py): CONNECTBATCH_SMTP_*."""
+
+    host: str
+    port: int = 25
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    sender: str = "connectbatch@localhost"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings | None:
+        """None when CONNECTBATCH_SMTP_HOST is unset: no e-mail is sent."""
+        host = _str(f"{PREFIX}SMTP_HOST")
+        if not host:
+            return None
+        return cls(
+            host=host,
+            port=_int(f"{PREFIX}SMTP_PORT", 25, within=(1, 65535)),
+            username=_str(f"{PREFIX}SMTP_USER") or None,
+            password=_str(f"{PREFIX}SMTP_PASSWORD") or None,
+            starttls=_bool(f"{PREFIX}SMTP_STARTTLS"),
+            sender=_str(f"{PREFIX}SMTP_FROM", "connectbatch@localhost"),
+        )
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """The shared inbound mailbox of e-mail push (engine): CONNECTBATCH_INBOUND_IMAP_*."""
+
+    host: str
+    port: int | None
+    username: str
+    password: str = field(repr=False)
+    security: str = "ssl"
+    folder: str = "INBOX"
+
+    @classmethod
+    def from_env(cls) -> MailboxSettings | None:
+        """None when CONNECTBATCH_INBOUND_IMAP_HOST is unset: the mailbox is not polled."""
+        host = _str(f"{PREFIX}INBOUND_IMAP_HOST")
+        if not host:
+            return None
+        port = _int(f"{PREFIX}INBOUND_IMAP_PORT", 0, within=PORTS)
+        return cls(
+            host=host,
+            port=port or None,
+            username=_str(f"{PREFIX}INBOUND_IMAP_USER"),
+            password=_str(f"{PREFIX}INBOUND_IMAP_PASSWORD"),
+            security=_choice(f"{PREFIX}INBOUND_IMAP_SECURITY", "ssl", ("ssl", "starttls", "plain")),
+            folder=_str(f"{PREFIX}INBOUND_IMAP_FOLDER", "INBOX"),
+        )
 
 
 @dataclass(frozen=True)
@@ -43,21 +173,29 @@ class Settings:
     lock_timeout: float = 30.0  # seconds to wait for another process to release the DB
     validation_max_age_days: int = 90
     max_reject_rate: float = 0.05
+    inbound_mailbox: str = "inbox@connectbatch.local"  # base of inbox+<connection>@... addresses
+    secret_key: str | None = field(default=None, repr=False)  # None: the key file under home
+    expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR
+    smtp: SmtpSettings | None = None  # None: results are not e-mailed
+    mailbox: MailboxSettings | None = None  # None: no e-mail push mailbox is polled
 
     @classmethod
     def from_env(cls) -> Settings:
-        home = Path(os.environ.get("CONNECTBATCH_HOME") or "data")
-        db = os.environ.get("CONNECTBATCH_DB")
         return cls(
-            home=home,
-            db_path=Path(db) if db else None,
-            bind=os.environ.get("CONNECTBATCH_BIND") or "127.0.0.1",
-            sftp_port=_int("CONNECTBATCH_SFTP_PORT", 2222),
-            ftp_port=_int("CONNECTBATCH_FTP_PORT", 2121),
-            max_file_bytes=_int("CONNECTBATCH_MAX_FILE_BYTES", 2 * 1024**3),
-            lock_timeout=_float("CONNECTBATCH_LOCK_TIMEOUT", 30.0),
-            validation_max_age_days=_int("CONNECTBATCH_MAX_AGE_DAYS", 90),
-            max_reject_rate=_float("CONNECTBATCH_MAX_REJECT_RATE", 0.05),
+            home=_path(f"{PREFIX}HOME", Path("data")),
+            db_path=Path(db) if (db := _str(f"{PREFIX}DB")) else None,
+            bind=_str(f"{PREFIX}BIND", "127.0.0.1"),
+            sftp_port=_int(f"{PREFIX}SFTP_PORT", 2222, within=PORTS),
+            ftp_port=_int(f"{PREFIX}FTP_PORT", 2121, within=PORTS),
+            max_file_bytes=_int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3),
+            lock_timeout=_float(f"{PREFIX}LOCK_TIMEOUT", 30.0),
+            validation_max_age_days=_int(f"{PREFIX}MAX_AGE_DAYS", 90),
+            max_reject_rate=_float(f"{PREFIX}MAX_REJECT_RATE", 0.05),
+            inbound_mailbox=_email(f"{PREFIX}INBOUND_MAILBOX", "inbox@connectbatch.local"),
+            secret_key=_str(f"{PREFIX}SECRET_KEY") or None,
+            expectations_dir=expectations_dir(),
+            smtp=SmtpSettings.from_env(),
+            mailbox=MailboxSettings.from_env(),
         )
 
     @property

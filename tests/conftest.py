@@ -1,5 +1,7 @@
 """Shared fixtures for the parser tests: both parser cores, the shared corpora, and a small
-builder for call-conversion CSV files so that a rule test only spells out what it is about."""
+builder for call-conversion CSV files so that a rule test only spells out what it is about.
+
+The shared corpora and seeds are found (or skipped, or failed on CI) by `helpers.shared` only."""
 
 from __future__ import annotations
 
@@ -11,13 +13,39 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CORPORA = REPO.parent / "shared" / "corpora"
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+if str(TESTS) not in sys.path:  # `import helpers` (tests/helpers/) from any test folder
+    sys.path.insert(0, str(TESTS))
 
 try:  # the tests run against the working tree, installed or not
     import connectbatch  # noqa: F401
 except ImportError:  # pragma: no cover - depends on how pytest was started
     sys.path.insert(0, str(REPO))
+
+from helpers.shared import MARK, deferred, missing, on_ci, shared_path_for  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARK}(relative): shared test material absent at collection time"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A parameter that `helpers.shared.shared_files` could not fill: skipped before its
+    fixtures run (on CI it fails when called, below)."""
+    mark = item.get_closest_marker(MARK)
+    if mark is not None and not on_ci():
+        missing(str(mark.args[0]))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """On CI, missing shared material fails the test itself (a failure, not a setup error)."""
+    relative = deferred(item)
+    if relative is not None:
+        missing(relative)
 
 # One valid value per required call-conversion column, in spec order.
 REQUIRED_VALUES: dict[str, str] = {
@@ -63,14 +91,10 @@ def engine(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
-def corpora() -> Path:
-    if not CORPORA.is_dir():
-        pytest.fail(
-            f"the shared test corpora are missing: expected a folder at {CORPORA} "
-            "(../shared/corpora next to the repository)"
-        )
-    return CORPORA
+@pytest.fixture
+def corpora(request: pytest.FixtureRequest) -> Path:
+    """The shared corpora folder; the test is skipped without it (failed on CI)."""
+    return shared_path_for(request, "corpora")
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from connectbatch.cli import runs as cli_runs
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
 from connectbatch.errors import ConnectBatchError
 from connectbatch.parser import api as csvparse
-from connectbatch.settings import Settings
+from connectbatch.settings import Settings, debug_enabled
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_UNUSABLE", "Command", "main"]
 
@@ -281,7 +281,7 @@ def _run_now_alias(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     # Problems reach the user as the command's own output; logs (which may carry
     # tracebacks) only with CONNECTBATCH_DEBUG. `serve` sets up its own logging.
-    debug = bool(os.environ.get("CONNECTBATCH_DEBUG"))
+    debug = debug_enabled()
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.CRITICAL,
         format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
@@ -301,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: still one line, unless asked for the traceback
-        if os.environ.get("CONNECTBATCH_DEBUG"):
+        if debug_enabled():
             raise
         print(
             f"{PROG}: error: internal error: {type(exc).__name__}: {exc} "

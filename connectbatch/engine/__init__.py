@@ -11,43 +11,20 @@ Each piece is optional so a laptop or a test can run only what it needs:
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.models import Connection, Method, Methodology, Run
 from connectbatch.services import Services
+from connectbatch.settings import MailboxSettings
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec
 
+__all__ = ["Engine", "MailboxSettings"]
+
 log = logging.getLogger("connectbatch.engine")
-
-
-@dataclass(frozen=True)
-class MailboxSettings:
-    host: str
-    port: int | None
-    username: str
-    password: str
-    security: str = "ssl"
-    folder: str = "INBOX"
-
-    @classmethod
-    def from_env(cls) -> MailboxSettings | None:
-        host = os.environ.get("CONNECTBATCH_INBOUND_IMAP_HOST")
-        if not host:
-            return None
-        port = os.environ.get("CONNECTBATCH_INBOUND_IMAP_PORT")
-        return cls(
-            host=host,
-            port=int(port) if port else None,
-            username=os.environ.get("CONNECTBATCH_INBOUND_IMAP_USER", ""),
-            password=os.environ.get("CONNECTBATCH_INBOUND_IMAP_PASSWORD", ""),
-            security=os.environ.get("CONNECTBATCH_INBOUND_IMAP_SECURITY", "ssl"),
-            folder=os.environ.get("CONNECTBATCH_INBOUND_IMAP_FOLDER", "INBOX"),
-        )
 
 
 class Engine:

@@ -1,48 +1,24 @@
 """Returned results by e-mail: after an inbound run, its summary and results files go to the
 credential's return address (or the connection's), as the seeds' "return email" promises.
 
-Configured with CONNECTBATCH_SMTP_HOST (unset = no e-mail), _PORT (25), _USER, _PASSWORD,
-_STARTTLS (true/false) and _FROM. A failure to send is logged and never fails the run: the
-results are in the outbound folder either way.
+Configured by `Settings.smtp` (CONNECTBATCH_SMTP_HOST, unset = no e-mail; _PORT, _USER,
+_PASSWORD, _STARTTLS, _FROM; read in settings.py). A failure to send is logged and never fails
+the run: the results are in the outbound folder either way.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
-from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 from connectbatch.models import Connection, Run
+from connectbatch.settings import SmtpSettings
+
+__all__ = ["SmtpSettings", "compose", "notify", "send"]
 
 log = logging.getLogger("connectbatch.pipeline.mailer")
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    host: str
-    port: int = 25
-    username: str | None = None
-    password: str | None = None
-    starttls: bool = False
-    sender: str = "connectbatch@localhost"
-    timeout: float = 30.0
-
-    @classmethod
-    def from_env(cls) -> SmtpSettings | None:
-        host = os.environ.get("CONNECTBATCH_SMTP_HOST")
-        if not host:
-            return None
-        return cls(
-            host=host,
-            port=int(os.environ.get("CONNECTBATCH_SMTP_PORT") or 25),
-            username=os.environ.get("CONNECTBATCH_SMTP_USER") or None,
-            password=os.environ.get("CONNECTBATCH_SMTP_PASSWORD") or None,
-            starttls=(os.environ.get("CONNECTBATCH_SMTP_STARTTLS", "").lower() in ("1", "true", "yes")),
-            sender=os.environ.get("CONNECTBATCH_SMTP_FROM") or "connectbatch@localhost",
-        )
 
 
 def compose(

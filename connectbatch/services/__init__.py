@@ -37,7 +37,7 @@ class Services(ConnectionServices, RunServices, ReviewServices, CallServices, Ac
         self.clock = clock
         self.ingestor = ingest.Ingestor(self.settings, self.db, clock)
         self._box: SecretBox | None = None
-        self.smtp = mailer.SmtpSettings.from_env()
+        self.smtp = self.settings.smtp
         if self.smtp is not None:
             self.ingestor.on_finished.append(self._email_results)
 

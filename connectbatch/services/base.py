@@ -81,7 +81,7 @@ class ServiceBase:
     @property
     def box(self) -> SecretBox:
         if self._box is None:
-            self._box = SecretBox.for_home(self.settings.home)
+            self._box = SecretBox.for_home(self.settings.home, self.settings.secret_key)
         return self._box
 
     def connection(self, name_or_id: str | int) -> Connection:

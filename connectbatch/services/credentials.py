@@ -3,7 +3,6 @@ encrypted logins to partners' servers for pulls, main vs secondary, and host-key
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -118,7 +117,7 @@ class CredentialServices(ServiceBase):
             return None
 
     def inbound_address(self, connection: Connection) -> str:
-        mailbox = os.environ.get("CONNECTBATCH_INBOUND_MAILBOX", "inbox@connectbatch.local")
+        mailbox = self.settings.inbound_mailbox
         local, _, domain = mailbox.partition("@")
         slug = "".join(ch if ch.isalnum() else "-" for ch in connection.name.lower()).strip("-")
         return f"{local}+{slug or connection.id}@{domain}"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 
 import pytest
@@ -32,10 +33,10 @@ def mail(to: str, name: str, data: bytes) -> bytes:
 
 
 def test_mail_to_a_connection_address_becomes_a_run_of_that_connection_only(
-    server: DovecotServer, services: Services, monkeypatch: pytest.MonkeyPatch
+    server: DovecotServer, services: Services
 ) -> None:
     box: MailUser = server.add_user()
-    monkeypatch.setenv("CONNECTBATCH_INBOUND_MAILBOX", box.address)
+    services = Services(replace(services.settings, inbound_mailbox=box.address))
     for name in ("Vendor A", "Vendor B"):
         draft = Connection(name, "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
                            pattern="calls_*.csv")  # fmt: skip

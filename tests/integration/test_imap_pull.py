@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 from dovecot import DovecotServer, MailUser, free_port, running_dovecot
+from helpers.shared import shared_path
 
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, open_transport
 from connectbatch.transfer.pull.imap import DEFAULT_FLAG, ImapTransport, _scrub, safe_filename
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec, check_spec
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "imap_tools-emails"
+CORPUS = "corpora/imap_tools-emails"
 SENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
 CSV = b"CampaignId,EventDate\r\n1234,2026-03-01T14:05:09Z\r\n"
 
@@ -324,8 +325,9 @@ def test_recipient_filter_takes_only_that_plus_address(
 def test_every_corpus_message_lists_the_expected_attachments(
     server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
 ) -> None:
-    expected = json.loads((CORPUS / "expected_parse.json").read_text(encoding="utf-8"))
-    emls = sorted((CORPUS / "eml").glob("*.eml"))
+    corpus = shared_path(CORPUS)
+    expected = json.loads((corpus / "expected_parse.json").read_text(encoding="utf-8"))
+    emls = sorted((corpus / "eml").glob("*.eml"))
     assert len(emls) >= 20
     uid_to_name = {server.append(user, eml.read_bytes()): eml.name for eml in emls}
     transport = connect()

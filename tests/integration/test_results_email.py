@@ -6,6 +6,7 @@ import email
 import email.policy
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 
 import pytest
@@ -14,7 +15,7 @@ from helpers import call_csv
 
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import Services
-from connectbatch.settings import Settings
+from connectbatch.settings import Settings, SmtpSettings
 
 
 class Inbox:
@@ -42,6 +43,13 @@ def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
         yield handler
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def settings(inbox: Inbox, settings: Settings) -> Settings:
+    """The conftest's settings plus the SMTP server `inbox` put in the environment (Services
+    take SMTP from their Settings, as Settings.from_env() reads it)."""
+    return replace(settings, smtp=SmtpSettings.from_env())
 
 
 def test_results_are_emailed_to_the_return_address_after_a_run(inbox: Inbox, settings: Settings) -> None:

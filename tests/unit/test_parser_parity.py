@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.shared import shared_files, shared_root
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
 from connectbatch.parser.api import parse_bytes, parse_file
 
-CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
+CORPORA = shared_root() / "corpora"
 CC = schemas.get("call_conversions")
 REQUIRED = CC.required_columns
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -69,10 +70,7 @@ def both(data: bytes, cython_core: ModuleType, **kw: Any) -> None:
 
 
 def corpus_files() -> list[Any]:
-    paths = sorted({*CORPORA.rglob("*.csv"), *CORPORA.rglob("*.csv.gz")})
-    if not paths:
-        return [pytest.param(CORPORA / "*.csv", id="corpora-missing")]
-    return [pytest.param(p, id=str(p.relative_to(CORPORA))) for p in paths]
+    return shared_files("corpora", "*.csv", "*.csv.gz", recursive=True)
 
 
 @pytest.mark.parametrize("path", corpus_files())

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
+from helpers.shared import shared_path
 
 from connectbatch import schemas
 from connectbatch.errors import UnknownDataTypeError
 from connectbatch.parser.api import parse_bytes
 from connectbatch.schemas import Kind, codes
 
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "002_3987687d451893b2.txt"
+SPEC = "seeds/002_3987687d451893b2.txt"  # the partner-facing call-conversion spec
 CC = schemas.get("call_conversions")
 
 
 def spec_lines() -> list[str]:
-    if not SPEC.is_file():
-        pytest.fail(f"the call-conversion spec is missing: expected {SPEC}")
-    return [line.strip() for line in SPEC.read_text(encoding="utf-8").splitlines()]
+    text = shared_path(SPEC).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines()]
 
 
 def spec_columns() -> list[tuple[str, str, bool]]:

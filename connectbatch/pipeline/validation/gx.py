@@ -7,7 +7,6 @@ GX costs ~3 s to import, so it is imported on first use only.
 from __future__ import annotations
 
 import math
-import os
 import threading
 import uuid
 from typing import Any
@@ -16,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from connectbatch import settings
 from connectbatch.pipeline.validation.report import ExpectationOutcome
 from connectbatch.pipeline.validation.suites import Severity, columns
 
@@ -38,7 +38,7 @@ def gx_context() -> Any:
 
 def _create_context() -> Any:
     # GX 1.24 has no telemetry left, but older 1.x read this before any network use.
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    settings.quiet_third_party_telemetry()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

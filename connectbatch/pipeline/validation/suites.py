@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from pathlib import Path
 from typing import Any, Literal
 
-from connectbatch import schemas
+from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError
 from connectbatch.schemas import Kind
 
@@ -23,9 +22,7 @@ log = logging.getLogger("connectbatch.pipeline.validation")
 Severity = Literal["critical", "warning"]
 
 # The repository's expectations/ folder (this file is connectbatch/pipeline/validation/suites.py).
-EXPECTATIONS_DIR = Path(
-    os.environ.get("CONNECTBATCH_EXPECTATIONS_DIR", Path(__file__).resolve().parents[3] / "expectations")
-)
+EXPECTATIONS_DIR = settings.expectations_dir()
 MIN_EVENT_DATE = "min_event_date"  # suite parameters, bound at validation time
 MAX_EVENT_DATE = "max_event_date"
 MAX_DURATION_SECONDS = 86_400

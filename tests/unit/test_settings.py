@@ -1,0 +1,212 @@
+"""The one settings layer: every CONNECTBATCH_* variable is read in `connectbatch/settings.py`
+only, typed, with a ConfigurationError naming the variable for a malformed value, and every
+variable is in the README's Configuration table (and every row there is a real variable)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from connectbatch import settings as settings_module
+from connectbatch.cli import main
+from connectbatch.errors import ConfigurationError
+from connectbatch.settings import MailboxSettings, Settings, SmtpSettings
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "connectbatch"
+SETTINGS = PACKAGE / "settings.py"
+README = REPO / "README.md"
+NAME = re.compile(r"CONNECTBATCH_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])")  # not `CONNECTBATCH_SMTP_*`
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CONNECTBATCH_* variable of the machine running the tests leaks into these."""
+    for name in [n for n in os.environ if n.startswith("CONNECTBATCH_")]:
+        monkeypatch.delenv(name)
+
+
+def variables_in_settings() -> set[str]:
+    """Names the settings module reads: literal names and `f"{PREFIX}NAME"` spellings."""
+    text = SETTINGS.read_text(encoding="utf-8")
+    prefixed = {f"CONNECTBATCH_{m}" for m in re.findall(r'f"\{PREFIX\}([A-Z0-9_]+)"', text)}
+    return prefixed | set(NAME.findall(text))
+
+
+def readme_tables() -> list[set[str]]:
+    """The variables named in the first cell of each table of the Configuration section."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    tables: list[set[str]] = []
+    current: set[str] | None = None
+    for line in section.splitlines():
+        if not line.startswith("|"):
+            current = None
+            continue
+        if current is None:
+            current = set()
+            tables.append(current)
+        first_cell = line.split("|")[1]
+        current.update(NAME.findall(first_cell))
+    return tables
+
+
+# ------------------------------------------------------------------ one place, documented
+
+
+def test_no_module_but_settings_reads_the_environment() -> None:
+    """Drift guard: a second reader of the environment would bypass the typed settings."""
+    reader = re.compile(r"\bos\.environ\b|\bgetenv\s*\(|\benviron\.get\s*\(|from os import .*environ")
+    offenders = [
+        f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py*"))
+        if path.suffix in (".py", ".pyx", ".pxd", ".pyi") and path != SETTINGS
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if reader.search(line)
+    ]
+    assert offenders == [], "read CONNECTBATCH_* variables in connectbatch/settings.py"
+
+
+def test_every_variable_is_in_the_readme_configuration_table_and_vice_versa() -> None:
+    configuration = readme_tables()[0]
+    read = variables_in_settings()
+    assert sorted(read - configuration) == [], "variables read but not in the README table"
+    assert sorted(configuration - read) == [], "README table rows that settings.py never reads"
+
+
+def test_every_variable_used_anywhere_in_the_repository_is_documented() -> None:
+    """Developer variables (tests, fuzzer, setup.py) go into the README's second table."""
+    documented = set().union(*readme_tables())
+    sources = [REPO / "setup.py", *[p for d in ("tests", "fuzz", "bench", "scripts", "app_pages")
+                                    for p in (REPO / d).rglob("*.py")]]  # fmt: skip
+    used = {name for path in sources for name in NAME.findall(path.read_text(encoding="utf-8"))}
+    assert sorted(used - documented) == []
+
+
+# ------------------------------------------------------------------ values
+
+
+def test_defaults_without_any_variable() -> None:
+    s = Settings.from_env()
+    assert s == Settings()
+    assert (s.home, s.database) == (Path("data"), Path("data/connectbatch.duckdb"))
+    assert (s.sftp_port, s.ftp_port) == (2222, 2121)
+    assert (s.smtp, s.mailbox, s.secret_key) == (None, None, None)
+    assert s.inbound_mailbox == "inbox@connectbatch.local"
+    assert (s.expectations_dir / "call_conversions.json").is_file()
+
+
+def test_every_variable_reaches_its_field(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    values = {
+        "HOME": str(tmp_path), "DB": str(tmp_path / "x.duckdb"), "BIND": "0.0.0.0",
+        "SFTP_PORT": "0", "FTP_PORT": "2100", "MAX_FILE_BYTES": "1000", "LOCK_TIMEOUT": "2.5",
+        "MAX_AGE_DAYS": "30", "MAX_REJECT_RATE": "0.1", "INBOUND_MAILBOX": "in@example.com",
+        "SECRET_KEY": "k", "EXPECTATIONS_DIR": str(tmp_path / "exp"),
+        "SMTP_HOST": "smtp.example.com", "SMTP_PORT": "587", "SMTP_USER": "u",
+        "SMTP_PASSWORD": "p", "SMTP_STARTTLS": "yes", "SMTP_FROM": "r@example.com",
+        "INBOUND_IMAP_HOST": "imap.example.com", "INBOUND_IMAP_PORT": "1143",
+        "INBOUND_IMAP_USER": "iu", "INBOUND_IMAP_PASSWORD": "ip",
+        "INBOUND_IMAP_SECURITY": "STARTTLS", "INBOUND_IMAP_FOLDER": "Partners",
+    }  # fmt: skip
+    for name, value in values.items():
+        monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+    assert Settings.from_env() == Settings(
+        home=tmp_path, db_path=tmp_path / "x.duckdb", bind="0.0.0.0", sftp_port=0, ftp_port=2100,
+        max_file_bytes=1000, lock_timeout=2.5, validation_max_age_days=30, max_reject_rate=0.1,
+        inbound_mailbox="in@example.com", secret_key="k", expectations_dir=tmp_path / "exp",
+        smtp=SmtpSettings("smtp.example.com", 587, "u", "p", True, "r@example.com"),
+        mailbox=MailboxSettings("imap.example.com", 1143, "iu", "ip", "starttls", "Partners"),
+    )  # fmt: skip
+
+
+def test_secrets_stay_out_of_the_settings_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTBATCH_SECRET_KEY", "s3cret-key")
+    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("CONNECTBATCH_SMTP_PASSWORD", "s3cret-smtp")
+    monkeypatch.setenv("CONNECTBATCH_INBOUND_IMAP_HOST", "imap.example.com")
+    monkeypatch.setenv("CONNECTBATCH_INBOUND_IMAP_PASSWORD", "s3cret-imap")
+    assert "s3cret" not in repr(Settings.from_env())
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SFTP_PORT", "abc", "CONNECTBATCH_SFTP_PORT must be a whole number, not 'abc'"),
+        ("FTP_PORT", "70000", "CONNECTBATCH_FTP_PORT must be a whole number from 0 to 65535, not '70000'"),
+        ("MAX_FILE_BYTES", "2GB", "CONNECTBATCH_MAX_FILE_BYTES must be a whole number, not '2GB'"),
+        ("MAX_AGE_DAYS", "1.5", "CONNECTBATCH_MAX_AGE_DAYS must be a whole number, not '1.5'"),
+        ("LOCK_TIMEOUT", "soon", "CONNECTBATCH_LOCK_TIMEOUT must be a number, not 'soon'"),
+        ("MAX_REJECT_RATE", "5%", "CONNECTBATCH_MAX_REJECT_RATE must be a number, not '5%'"),
+        ("INBOUND_MAILBOX", "inbox", "CONNECTBATCH_INBOUND_MAILBOX must be an e-mail address"),
+    ],
+)
+def test_a_bad_value_is_a_configuration_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+    with pytest.raises(ConfigurationError) as err:
+        Settings.from_env()
+    assert str(err.value).startswith(message)
+    assert err.value.__cause__ is None  # no chained ValueError traceback to read through
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SMTP_PORT", "twenty-five", "CONNECTBATCH_SMTP_PORT must be a whole number, not 'twenty-five'"),
+        ("SMTP_PORT", "0", "CONNECTBATCH_SMTP_PORT must be a whole number from 1 to 65535, not '0'"),
+        ("SMTP_STARTTLS", "maybe", "CONNECTBATCH_SMTP_STARTTLS must be true or false"),
+    ],
+)
+def test_a_bad_smtp_value_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        SmtpSettings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("INBOUND_IMAP_PORT", "imaps", "CONNECTBATCH_INBOUND_IMAP_PORT must be a whole number, not 'imaps'"),
+        ("INBOUND_IMAP_SECURITY", "tls", "CONNECTBATCH_INBOUND_IMAP_SECURITY must be one of ssl, starttls"),
+    ],
+)
+def test_a_bad_mailbox_value_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv("CONNECTBATCH_INBOUND_IMAP_HOST", "imap.example.com")
+    monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        MailboxSettings.from_env()
+
+
+def test_smtp_and_mailbox_values_are_ignored_without_their_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As before: the host switches the feature on, the other variables only shape it."""
+    monkeypatch.setenv("CONNECTBATCH_SMTP_PORT", "587")
+    monkeypatch.setenv("CONNECTBATCH_INBOUND_IMAP_PORT", "993")
+    assert (SmtpSettings.from_env(), MailboxSettings.from_env()) == (None, None)
+
+
+def test_the_cli_reports_a_bad_value_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path))
+    monkeypatch.setenv("CONNECTBATCH_MAX_AGE_DAYS", "ninety")
+    assert main(["demo"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "connectbatch: error: CONNECTBATCH_MAX_AGE_DAYS must be a whole number, not 'ninety'\n"
+    )
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_debug_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert settings_module.debug_enabled() is False
+    monkeypatch.setenv("CONNECTBATCH_DEBUG", "1")
+    assert settings_module.debug_enabled() is True
