@@ -72,6 +72,9 @@ class ParseResult:
         return len({r.line for r in self.rejects})
 
 
+_checked_cores: set[str] = set()
+
+
 def _core(engine: Engine) -> ModuleType:
     if engine == "python":
         return _refcore
@@ -81,6 +84,9 @@ def _core(engine: Engine) -> ModuleType:
         raise ConnectBatchError(
             "the compiled parser (connectbatch._csvcore) is not built; run `make build`"
         ) from exc
+    if _csvcore.__name__ not in _checked_cores:  # once per process: a stale build is refused
+        csvplan.check_core_constants(_csvcore)
+        _checked_cores.add(_csvcore.__name__)
     return _csvcore
 
 
@@ -194,13 +200,13 @@ def _read_header(
         except StopIteration:
             final = True
         status, fields, line, end, next_line = core.read_header(buf, delim, final)
-        if status == _refcore.HEADER_OK:
+        if status == csvplan.HeaderStatus.OK:
             return fields, line, memoryview(buf)[end:], next_line
-        if status == _refcore.HEADER_EMPTY:
+        if status == csvplan.HeaderStatus.EMPTY:
             raise ParseError("the file is empty: there is no header line")
-        if status == _refcore.HEADER_UNTERMINATED:
+        if status == csvplan.HeaderStatus.UNTERMINATED:
             raise ParseError(f"line {line}: the header has a quoted name that is never closed")
-        if status == _refcore.HEADER_JUNK:
+        if status == csvplan.HeaderStatus.JUNK:
             raise ParseError(
                 f"line {line}: the header has text after a closing quote; "
                 'quotes inside a quoted name must be doubled ("")'
