@@ -22,7 +22,9 @@ ENSURE_DEBS := bash scripts/ensure-debian-packages.sh
 EXT_SUFFIX := $(shell $(if $(wildcard $(PY)),$(PY),$(PYTHON)) -c \
 	'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
 EXTENSION := connectbatch/_csvcore$(EXT_SUFFIX)
-EXTENSION_SOURCES := connectbatch/_csvcore.pyx $(wildcard connectbatch/_csvcore.pxd) setup.py
+# The core is one C unit: the entry .pyx, its .pxd and the parts it includes from parser/.
+EXTENSION_SOURCES := connectbatch/_csvcore.pyx $(wildcard connectbatch/_csvcore.pxd) \
+	$(wildcard connectbatch/parser/*.pxi) setup.py
 
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1

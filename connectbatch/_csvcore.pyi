@@ -2,6 +2,11 @@
 
 from connectbatch.parser.plan import CoreOutput, Plan
 
+# The .pxd enums by name; equal to plan.CoreKind / Code / HeaderStatus (checked on first use).
+KINDS: dict[str, int]
+CODES: dict[str, int]
+HEADER_STATUSES: dict[str, int]
+
 HEADER_OK: int
 HEADER_INCOMPLETE: int
 HEADER_EMPTY: int

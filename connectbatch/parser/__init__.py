@@ -2,6 +2,7 @@
 
 In the order a file goes through it:
 - `api`: `parse_bytes` / `parse_file`, compressed inputs, the header, choosing a core;
+- `options`: `ParseOptions`, every setting of one parse in one value;
 - `decode`: from the file's bytes to UTF-8 chunks (BOMs, UTF-16, latin-1/cp1252);
 - `plan`: the header-to-schema plan both cores share, reject wording, the final table;
 - the cores: `connectbatch._csvcore` (Cython, the fast one) and `refcore` (pure Python, the
@@ -9,5 +10,6 @@ In the order a file goes through it:
 """
 
 from connectbatch.parser.api import ParseResult, Reject, check_timezone, parse_bytes, parse_file
+from connectbatch.parser.options import ParseOptions
 
-__all__ = ["ParseResult", "Reject", "check_timezone", "parse_bytes", "parse_file"]
+__all__ = ["ParseOptions", "ParseResult", "Reject", "check_timezone", "parse_bytes", "parse_file"]

@@ -16,10 +16,9 @@ from __future__ import annotations
 import io
 import os
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Literal
 
 import pyarrow as pa
 
@@ -28,9 +27,12 @@ from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseErro
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
+from connectbatch.parser.options import Engine, ParseOptions, Progress
 
-Engine = Literal["cython", "python"]
-Progress = Callable[[int, int], None]  # (bytes read, rows accepted so far)
+__all__ = [
+    "Engine", "ParseOptions", "ParseResult", "Progress", "Reject", "check_timezone",
+    "parse_bytes", "parse_file",
+]  # fmt: skip
 
 MAX_HEADER_BYTES = 1024 * 1024
 
@@ -72,6 +74,9 @@ class ParseResult:
         return len({r.line for r in self.rejects})
 
 
+_checked_cores: set[str] = set()
+
+
 def _core(engine: Engine) -> ModuleType:
     if engine == "python":
         return _refcore
@@ -81,6 +86,9 @@ def _core(engine: Engine) -> ModuleType:
         raise ConnectBatchError(
             "the compiled parser (connectbatch._csvcore) is not built; run `make build`"
         ) from exc
+    if _csvcore.__name__ not in _checked_cores:  # once per process: a stale build is refused
+        csvplan.check_core_constants(_csvcore)
+        _checked_cores.add(_csvcore.__name__)
     return _csvcore
 
 
@@ -95,16 +103,23 @@ def parse_bytes(
     max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
     engine: Engine = "cython",
     progress: Progress | None = None,
+    options: ParseOptions | None = None,
 ) -> ParseResult:
-    """Parse a whole file held in memory (.gz and single-member .zip are unpacked)."""
+    """Parse a whole file held in memory (.gz and single-member .zip are unpacked).
+
+    The settings come as keywords or together as `options=ParseOptions(...)`, not both."""
+    opts = ParseOptions.merge(
+        options, encoding=encoding, column_map=column_map, delimiter=delimiter,
+        timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
+    )  # fmt: skip
     data = bytes(data)
     if csvdecode.is_container(data[:8]):
-        payload: csvdecode.Readable | bytes = csvdecode.open_payload(io.BytesIO(data), max_bytes)
+        payload: csvdecode.Readable | bytes = csvdecode.open_payload(io.BytesIO(data), opts.max_bytes)
     else:
-        if len(data) > max_bytes:
-            raise ParseError(f"the file is {len(data):,} bytes, over the limit of {max_bytes:,} bytes")
+        if len(data) > opts.max_bytes:
+            raise ParseError(f"the file is {len(data):,} bytes, over the limit of {opts.max_bytes:,} bytes")
         payload = data
-    return _parse(payload, data_type, encoding, column_map, delimiter, timezone, engine, progress)
+    return _parse(payload, data_type, opts)
 
 
 def parse_file(
@@ -118,38 +133,37 @@ def parse_file(
     max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
     engine: Engine = "cython",
     progress: Progress | None = None,
+    options: ParseOptions | None = None,
 ) -> ParseResult:
-    """Parse a file from disk in chunks, so memory holds the result, not the input."""
+    """Parse a file from disk in chunks, so memory holds the result, not the input.
+
+    The settings come as keywords or together as `options=ParseOptions(...)`, not both."""
+    opts = ParseOptions.merge(
+        options, encoding=encoding, column_map=column_map, delimiter=delimiter,
+        timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
+    )  # fmt: skip
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
     except OSError as exc:
         raise ParseError(f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
     with raw:
-        payload = csvdecode.open_payload(raw, max_bytes)
-        return _parse(payload, data_type, encoding, column_map, delimiter, timezone, engine, progress)
+        payload = csvdecode.open_payload(raw, opts.max_bytes)
+        return _parse(payload, data_type, opts)
 
 
-def _parse(
-    payload: csvdecode.Readable | bytes,
-    data_type: str | None,
-    encoding: str | None,
-    column_map: dict[str, str] | None,
-    delimiter: str,
-    timezone: str,
-    engine: Engine,
-    progress: Progress | None,
-) -> ParseResult:
+def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: ParseOptions) -> ParseResult:
     dtype = schemas.get(data_type) if data_type is not None else None
-    delim = csvplan.check_delimiter(delimiter)
-    check_timezone(timezone)
-    core = _core(engine)
-    enc, chunks = csvdecode.utf8_source(payload, encoding)
+    delim = csvplan.check_delimiter(options.delimiter)
+    check_timezone(options.timezone)
+    core = _core(options.engine)
+    progress = options.progress
+    enc, chunks = csvdecode.utf8_source(payload, options.encoding)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim)
     header = csvplan.decode_header(fields, header_line, enc.name)
     if dtype is None:
         plan = csvplan.raw_plan(header, delim)
     else:
-        plan = csvplan.typed_plan(header, dtype, delim, column_map, header_line)
+        plan = csvplan.typed_plan(header, dtype, delim, options.column_map, header_line)
     parser = core.Parser(plan, next_line)
     seen = len(rest)
     parser.feed(rest, False)
@@ -162,7 +176,7 @@ def _parse(
     out = parser.finish()
     if progress is not None:
         progress(seen, parser.rows)
-    table = csvplan.assemble(plan, out, dtype, timezone)
+    table = csvplan.assemble(plan, out, dtype, options.timezone)
     rejects = [_reject(plan, raw, enc.name) for raw in out.rejects]
     keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
     return ParseResult(table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys)
@@ -194,13 +208,13 @@ def _read_header(
         except StopIteration:
             final = True
         status, fields, line, end, next_line = core.read_header(buf, delim, final)
-        if status == _refcore.HEADER_OK:
+        if status == csvplan.HeaderStatus.OK:
             return fields, line, memoryview(buf)[end:], next_line
-        if status == _refcore.HEADER_EMPTY:
+        if status == csvplan.HeaderStatus.EMPTY:
             raise ParseError("the file is empty: there is no header line")
-        if status == _refcore.HEADER_UNTERMINATED:
+        if status == csvplan.HeaderStatus.UNTERMINATED:
             raise ParseError(f"line {line}: the header has a quoted name that is never closed")
-        if status == _refcore.HEADER_JUNK:
+        if status == csvplan.HeaderStatus.JUNK:
             raise ParseError(
                 f"line {line}: the header has text after a closing quote; "
                 'quotes inside a quoted name must be doubled ("")'

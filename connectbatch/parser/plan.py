@@ -12,14 +12,21 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from enum import IntEnum
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectbatch.errors import ConfigurationError, ParseError
+from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.schemas import DataType, Kind, codes
 
 MAX_VALUE_CHARS = 120
+
+
+# The enums below are the one Python copy of the numbers the cores exchange with this module.
+# The compiled core declares them once in `_csvcore.pxd` and exports them by name (KINDS,
+# CODES, HEADER_STATUSES); `check_core_constants()` refuses a compiled core that disagrees
+# (a stale build), and tests/unit/test_parser_enums.py fails if either side is edited alone.
 
 
 class Code(IntEnum):
@@ -57,6 +64,38 @@ class CoreKind(IntEnum):
     COUNTRY = 6
     CURRENCY = 7
     RAW = 8  # data_type=None: text as-is, empty cells stay ""
+
+
+class HeaderStatus(IntEnum):
+    """What a core's `read_header()` found at the start of the file."""
+
+    OK = 0
+    INCOMPLETE = 1  # no complete first record yet: feed more bytes
+    EMPTY = 2
+    UNTERMINATED = 3  # a quoted name is never closed
+    JUNK = 4  # text after a closing quote
+
+
+CORE_CONSTANTS: dict[str, type[IntEnum]] = {
+    "KINDS": CoreKind,
+    "CODES": Code,
+    "HEADER_STATUSES": HeaderStatus,
+}
+
+
+def check_core_constants(core: ModuleType) -> None:
+    """Refuse a compiled core whose enums (from `_csvcore.pxd`) differ from the ones here.
+
+    Both sides are compiled or written by hand; a mismatch would word rejects wrongly or
+    select the wrong converter without failing, so it stops the parse instead."""
+    for attribute, enum in CORE_CONSTANTS.items():
+        ours = {member.name: member.value for member in enum}
+        theirs = getattr(core, attribute, None)
+        if theirs != ours:
+            raise ConnectBatchError(
+                f"the compiled parser's {attribute} ({theirs}) differ from "
+                f"connectbatch.parser.plan.{enum.__name__} ({ours}); rebuild it with `make build`"
+            )
 
 
 _CORE_KIND = {

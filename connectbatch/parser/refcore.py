@@ -20,11 +20,17 @@ from connectbatch.parser.plan import (
     Code,
     CoreKind,
     CoreOutput,
+    HeaderStatus,
     Plan,
     Slot,
 )
 
-HEADER_OK, HEADER_INCOMPLETE, HEADER_EMPTY, HEADER_UNTERMINATED, HEADER_JUNK = range(5)
+# The names both cores export (see _csvcore.pyi); the values are plan.HeaderStatus.
+HEADER_OK = HeaderStatus.OK
+HEADER_INCOMPLETE = HeaderStatus.INCOMPLETE
+HEADER_EMPTY = HeaderStatus.EMPTY
+HEADER_UNTERMINATED = HeaderStatus.UNTERMINATED
+HEADER_JUNK = HeaderStatus.JUNK
 _INT64_MAX = 2**63 - 1
 _LF, _CR, _QUOTE = 0x0A, 0x0D, 0x22
 
@@ -107,10 +113,11 @@ def read_header(
         if not final and end >= len(data):
             break
         if error is not None:
-            status = HEADER_UNTERMINATED if error[0] is Code.UNTERMINATED_QUOTE else HEADER_JUNK
-            return status, [], line, 0, 0
-        return HEADER_OK, fields, line, end, next_line
-    return (HEADER_EMPTY if final else HEADER_INCOMPLETE), [], 0, 0, 0
+            if error[0] is Code.UNTERMINATED_QUOTE:
+                return HeaderStatus.UNTERMINATED, [], line, 0, 0
+            return HeaderStatus.JUNK, [], line, 0, 0
+        return HeaderStatus.OK, fields, line, end, next_line
+    return (HeaderStatus.EMPTY if final else HeaderStatus.INCOMPLETE), [], 0, 0, 0
 
 
 # ---------------------------------------------------------------- typed conversion

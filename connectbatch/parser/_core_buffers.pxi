@@ -1,0 +1,148 @@
+# Memory for the columns, part of the `connectbatch._csvcore` C unit (included by _csvcore.pyx).
+#
+# Owns: the malloc policy (a fixed mmap threshold), allocating and freeing one `Column`'s
+# buffers, and handing finished buffers to Arrow without a copy (`_Owned`), typed per kind.
+# Allocation follows one rule so a failure half way can never free garbage: every pointer a
+# free touches is NULL (calloc'd) before the first thing that can raise.
+
+
+cdef extern from *:
+    """
+    #if defined(__GLIBC__)
+    #include <malloc.h>
+    /* glibc raises its mmap threshold after the first large free, after which growing
+       column buffers live on the heap and realloc copies them, leaving holes behind.
+       A fixed threshold keeps every large buffer in its own mapping, so realloc is an
+       mremap (no copy) and the parse's peak memory stays close to its output size. */
+    static void cb_fix_mmap_threshold(void) { mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
+    #else
+    static void cb_fix_mmap_threshold(void) {}
+    #endif
+    """
+    void cb_fix_mmap_threshold()
+
+cb_fix_mmap_threshold()
+
+
+# ------------------------------------------------------------------ one column
+
+cdef int _column_init(Column* col, slot, list keep, Py_ssize_t cap) except -1:
+    """Set up `col` (zeroed by the caller) for `slot`, a plan.Slot, with room for `cap` rows.
+
+    Raises on a bad slot or no memory; whatever was allocated by then is freed by
+    _column_free, which skips the NULL rest. `keep` holds the Python bytes that `col` points
+    into (default and allowed values) for as long as the parser lives.
+    """
+    cdef Py_ssize_t j
+    col.kind = int(slot.kind)
+    if col.kind < K_STRING or col.kind > K_RAW:
+        raise ValueError(f"unknown column kind {col.kind}")
+    col.required = bool(slot.required)
+    col.width = 16 if col.kind == K_DECIMAL else (
+        8 if col.kind in (K_INTEGER, K_SECONDS, K_TIMESTAMP) else 0)
+    if slot.default is not None:
+        keep.append(slot.default)
+        col.dflt = slot.default
+        col.dflt_len = len(slot.default)
+    col.nallowed = len(slot.allowed)
+    if col.nallowed:
+        col.allowed = <const unsigned char**>malloc(col.nallowed * sizeof(void*))
+        col.allowed_upper = <const unsigned char**>malloc(col.nallowed * sizeof(void*))
+        col.allowed_len = <Py_ssize_t*>malloc(col.nallowed * sizeof(Py_ssize_t))
+        if not (col.allowed and col.allowed_upper and col.allowed_len):
+            raise MemoryError()
+        for j, value in enumerate(slot.allowed):
+            upper = value.upper()
+            keep.append(value)
+            keep.append(upper)
+            col.allowed[j] = value
+            col.allowed_upper[j] = upper
+            col.allowed_len[j] = len(value)
+    if col.width:
+        col.data = <unsigned char*>malloc(cap * col.width)
+        col.data_cap = cap * col.width
+    else:
+        col.data_cap = 65536
+        col.data = <unsigned char*>malloc(col.data_cap)
+        col.offsets = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+        if col.offsets == NULL:
+            raise MemoryError()
+        col.offsets[0] = 0
+    col.valid = <uint8_t*>malloc((cap + 7) // 8)
+    if col.kind == K_TIMESTAMP:
+        col.naive = <uint8_t*>malloc((cap + 7) // 8)
+        if col.naive == NULL:
+            raise MemoryError()
+    if col.data == NULL or col.valid == NULL:
+        raise MemoryError()
+    return 0
+
+
+cdef void _column_free(Column* col) noexcept nogil:
+    """Free what _column_init allocated (NULL pointers, handed over or never made, are skipped)."""
+    free(col.data)
+    free(col.offsets)
+    free(col.valid)
+    free(col.naive)
+    free(col.allowed)
+    free(col.allowed_upper)
+    free(col.allowed_len)
+
+
+# ------------------------------------------------------------------ zero-copy buffers
+
+cdef class _Owned:
+    """A malloc'd block handed to Arrow through the buffer protocol; freed with its last user."""
+    cdef void* ptr
+    cdef Py_ssize_t size
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, self.ptr, self.size, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        free(self.ptr)
+
+
+cdef object _to_arrow_buffer(void** ptr, Py_ssize_t size):
+    """Move ownership of *ptr into an Arrow buffer (the caller's pointer is cleared)."""
+    cdef _Owned owned = _Owned.__new__(_Owned)
+    owned.ptr = ptr[0]
+    owned.size = size
+    ptr[0] = NULL
+    return pa.py_buffer(owned)
+
+
+
+_ARROW_TYPES = {
+    K_STRING: pa.string(),
+    K_RAW: pa.string(),
+    K_INTEGER: pa.int64(),
+    K_SECONDS: pa.int64(),
+    K_DECIMAL: pa.decimal128(18, 2),
+    K_TIMESTAMP: pa.timestamp("us", tz="UTC"),
+    K_ENUM: pa.string(),
+    K_COUNTRY: pa.string(),
+    K_CURRENCY: pa.string(),
+}
+
+
+cdef tuple _column_to_arrow(Column* col, Py_ssize_t n):
+    """(array, naive flags or None) of the first `n` rows; the buffers move to Arrow and the
+    column's pointers are cleared."""
+    cdef Py_ssize_t bitmap = (n + 7) // 8
+    typ = _ARROW_TYPES[col.kind]
+    valid = _to_arrow_buffer(<void**>&col.valid, bitmap)
+    if col.width:
+        data = _to_arrow_buffer(<void**>&col.data, n * col.width)
+        array = pa.Array.from_buffers(typ, n, [valid, data])
+    else:
+        offsets = _to_arrow_buffer(<void**>&col.offsets, (n + 1) * sizeof(int32_t))
+        data = _to_arrow_buffer(<void**>&col.data, col.data_cap)
+        array = pa.Array.from_buffers(typ, n, [valid, offsets, data])
+    if col.naive == NULL:
+        return array, None
+    bits = _to_arrow_buffer(<void**>&col.naive, bitmap)
+    return array, pa.Array.from_buffers(pa.bool_(), n, [None, bits])

@@ -1,0 +1,460 @@
+# The Parser class, part of the `connectbatch._csvcore` C unit (included by _csvcore.pyx).
+#
+# Owns: the record loop (`_run`, without the GIL), writing one converted value into row
+# `nrows` of a column, recording rejects (with the GIL), streaming `feed()` and `finish()`.
+# It uses the tokenizer (_core_scanner.pxi), the converters (_core_values.pxi) and the column
+# buffers (_core_buffers.pxi); being one C unit with them, the compiler inlines across files.
+
+
+cdef enum:
+    FIXED_INITIAL_ROWS = 1024
+
+
+@cython.final
+cdef class Parser:
+    """Feed UTF-8 chunks; `finish()` returns a csvplan.CoreOutput."""
+
+    cdef Scanner sc
+    cdef Column* cols
+    cdef int ncols_out
+    cdef Py_ssize_t ncols_file
+    cdef int* field_slot
+    cdef Field* fields
+    cdef Py_ssize_t fcap
+    cdef int64_t* lines
+    cdef Py_ssize_t cap
+    cdef Py_ssize_t nrows_
+    cdef Py_ssize_t line
+    cdef unsigned char* scratch
+    cdef Py_ssize_t scratch_cap
+    cdef int oom
+    cdef int too_big
+    cdef bytearray pending
+    cdef Py_ssize_t rescan_at
+    cdef bint finished
+    cdef bint handed_over  # finish() gave the buffers to Arrow
+    cdef list rejects
+    cdef dict reject_keys
+    cdef int key_slot
+    cdef list keep  # Python objects whose bytes the Column structs point into
+    cdef object plan
+
+    def __cinit__(self, plan, Py_ssize_t first_line):
+        # Cython zeroes the object, so every pointer __dealloc__ frees starts NULL; the arrays
+        # are calloc'd and `ncols_out` (how many columns __dealloc__ walks) is only set once
+        # `cols` exists and is zeroed, so any exception below leaves nothing half-made to free.
+        cdef Py_ssize_t i, nfile = len(plan.field_slot), nout = len(plan.slots)
+        cdef int slot_index
+        _check_delimiter(plan.delimiter)
+        self.plan = plan
+        self.keep = []
+        self.rejects = []
+        self.reject_keys = {}
+        self.pending = bytearray()
+        self.line = first_line
+        self.fcap = 64
+        self.scratch_cap = 4096
+        self.cap = FIXED_INITIAL_ROWS
+        self.cols = <Column*>calloc(max(1, nout), sizeof(Column))
+        self.field_slot = <int*>calloc(max(1, nfile), sizeof(int))
+        self.fields = <Field*>calloc(self.fcap, sizeof(Field))
+        self.scratch = <unsigned char*>malloc(self.scratch_cap)
+        self.lines = <int64_t*>malloc(self.cap * sizeof(int64_t))
+        if not (self.field_slot and self.cols and self.fields and self.scratch and self.lines):
+            raise MemoryError()
+        self.ncols_out = <int>nout
+        self.ncols_file = nfile
+        self.key_slot = plan.key_slot
+        _init_scanner(&self.sc, plan.delimiter)
+        for i in range(nfile):
+            slot_index = plan.field_slot[i]
+            if slot_index < -1 or slot_index >= nout:  # _run indexes `cols` with it unchecked
+                raise ValueError(f"field {i} maps to slot {slot_index}, not one of {nout}")
+            self.field_slot[i] = slot_index
+        for i, slot in enumerate(plan.slots):
+            _column_init(&self.cols[i], slot, self.keep, self.cap)
+
+    def __dealloc__(self):
+        cdef int i
+        if self.cols != NULL:
+            for i in range(self.ncols_out):
+                _column_free(&self.cols[i])
+            free(self.cols)
+        free(self.field_slot)
+        free(self.fields)
+        free(self.scratch)
+        free(self.lines)
+
+    @property
+    def rows(self):
+        return self.nrows_
+
+    # -------------------------------------------------------------- growth
+
+    cdef int _grow_rows(self) noexcept nogil:
+        cdef Py_ssize_t newcap = self.cap * 2
+        cdef int i
+        cdef Column* col
+        cdef void* p
+        p = realloc(self.lines, newcap * sizeof(int64_t))
+        if p == NULL:
+            return -1
+        self.lines = <int64_t*>p
+        for i in range(self.ncols_out):
+            col = &self.cols[i]
+            if col.width:
+                p = realloc(col.data, newcap * col.width)
+                if p == NULL:
+                    return -1
+                col.data = <unsigned char*>p
+                col.data_cap = newcap * col.width
+            else:
+                p = realloc(col.offsets, (newcap + 1) * sizeof(int32_t))
+                if p == NULL:
+                    return -1
+                col.offsets = <int32_t*>p
+            p = realloc(col.valid, (newcap + 7) // 8)
+            if p == NULL:
+                return -1
+            col.valid = <uint8_t*>p
+            if col.naive != NULL:
+                p = realloc(col.naive, (newcap + 7) // 8)
+                if p == NULL:
+                    return -1
+                col.naive = <uint8_t*>p
+        self.cap = newcap
+        return 0
+
+    # -------------------------------------------------------------- writing one value
+
+    cdef inline int _put_text(self, Column* col, const unsigned char* s, Py_ssize_t n) noexcept nogil:
+        cdef Py_ssize_t row = self.nrows_
+        cdef size_t used = <size_t>col.offsets[row]
+        cdef size_t need = used + <size_t>n
+        cdef unsigned char* dst
+        if need > col.data_cap and self._grow_text(col, need) != 0:
+            return -1
+        dst = col.data + used
+        # Most values are short: fixed-size overlapping copies beat a memcpy call.
+        if n >= 8:
+            if n <= 16:
+                memcpy(dst, s, 8)
+                memcpy(dst + n - 8, s + n - 8, 8)
+            else:
+                memcpy(dst, s, <size_t>n)
+        elif n >= 4:
+            memcpy(dst, s, 4)
+            memcpy(dst + n - 4, s + n - 4, 4)
+        else:
+            while n > 0:
+                n -= 1
+                dst[n] = s[n]
+        col.offsets[row + 1] = <int32_t>need
+        col.valid[row >> 3] |= <uint8_t>(1 << (row & 7))
+        return 0
+
+    cdef int _grow_text(self, Column* col, size_t need) noexcept nogil:
+        cdef size_t newcap = col.data_cap * 2
+        cdef void* p
+        if need > 2147483647:  # Arrow string offsets are int32
+            self.too_big = 1
+            return -1
+        while newcap < need:
+            newcap *= 2
+        p = realloc(col.data, newcap)
+        if p == NULL:
+            return -1
+        col.data = <unsigned char*>p
+        col.data_cap = newcap
+        return 0
+
+    cdef inline void _put_null(self, Column* col) noexcept nogil:
+        cdef Py_ssize_t row = self.nrows_
+        if col.width == 0:
+            col.offsets[row + 1] = col.offsets[row]
+        else:
+            memset(col.data + row * col.width, 0, col.width)
+        col.valid[row >> 3] &= <uint8_t>~(1 << (row & 7))
+        if col.naive != NULL:
+            col.naive[row >> 3] &= <uint8_t>~(1 << (row & 7))
+
+    cdef inline void _put_int(self, Column* col, int64_t v) noexcept nogil:
+        cdef Py_ssize_t row = self.nrows_
+        (<int64_t*>col.data)[row] = v
+        col.valid[row >> 3] |= <uint8_t>(1 << (row & 7))
+
+    cdef inline void _put_decimal(self, Column* col, int64_t cents) noexcept nogil:
+        cdef Py_ssize_t row = self.nrows_
+        cdef int64_t* dst = <int64_t*>(col.data + row * 16)
+        dst[0] = cents
+        dst[1] = -1 if cents < 0 else 0
+        col.valid[row >> 3] |= <uint8_t>(1 << (row & 7))
+
+    # -------------------------------------------------------------- one field
+
+    cdef inline int _convert(self, Column* col, const unsigned char* s, Py_ssize_t n, int flags) noexcept nogil:
+        """Write the field into row `nrows` of `col`; 0, a reject code, or -1 (no memory)."""
+        cdef Py_ssize_t a, b, j, k
+        cdef int code, kind = col.kind
+        cdef int64_t v = 0
+        cdef bint naive = False
+        cdef bint match
+        cdef unsigned char c, u
+        cdef unsigned char up[3]
+        cdef Py_ssize_t row
+        if flags & F_NUL:
+            return C_NUL_BYTE
+        if flags & F_HIGH and not _utf8_valid(s, n):
+            return C_INVALID_TEXT
+        if kind == K_RAW:
+            return self._put_text(col, s, n)
+        if kind == K_STRING:
+            if n == 0:
+                if col.required:
+                    return C_REQUIRED_EMPTY
+                self._put_null(col)
+                return 0
+            if col.required:
+                a = 0
+                while a < n and (s[a] == 32 or s[a] == 9):
+                    a += 1
+                if a == n:
+                    return C_REQUIRED_EMPTY
+            return self._put_text(col, s, n)
+        a = 0
+        b = n
+        while a < b and (s[a] == 32 or s[a] == 9):
+            a += 1
+        while b > a and (s[b - 1] == 32 or s[b - 1] == 9):
+            b -= 1
+        if a == b:
+            if col.dflt != NULL:
+                return self._put_text(col, col.dflt, col.dflt_len)
+            if col.required:
+                return C_REQUIRED_EMPTY
+            self._put_null(col)
+            return 0
+        s = s + a
+        n = b - a
+        if kind == K_INTEGER:
+            code = _parse_integer(s, n, &v)
+            if code == 0:
+                self._put_int(col, v)
+            return code
+        if kind == K_SECONDS:
+            code = _parse_seconds(s, n, &v)
+            if code == 0:
+                self._put_int(col, v)
+            return code
+        if kind == K_TIMESTAMP:
+            code = _parse_timestamp(s, n, &v, &naive)
+            if code == 0:
+                self._put_int(col, v)
+                row = self.nrows_
+                if naive:
+                    col.naive[row >> 3] |= <uint8_t>(1 << (row & 7))
+                else:
+                    col.naive[row >> 3] &= <uint8_t>~(1 << (row & 7))
+            return code
+        if kind == K_DECIMAL:
+            code = _parse_decimal(s, n, &v)
+            if code == 0:
+                self._put_decimal(col, v)
+            return code
+        if kind == K_ENUM:
+            for j in range(col.nallowed):
+                if col.allowed_len[j] != n:
+                    continue
+                match = True
+                for k in range(n):
+                    c = s[k]
+                    u = c - 32 if 97 <= c <= 122 else c
+                    if u != col.allowed_upper[j][k]:
+                        match = False
+                        break
+                if match:
+                    return self._put_text(col, col.allowed[j], n)
+            return C_BAD_ENUM
+        # COUNTRY / CURRENCY: ASCII letters only, upper-cased in ASCII.
+        code = C_BAD_COUNTRY if kind == K_COUNTRY else C_BAD_CURRENCY
+        if n != (2 if kind == K_COUNTRY else 3):
+            return code
+        for k in range(n):
+            c = s[k]
+            u = c - 32 if 97 <= c <= 122 else c
+            if u < 65 or u > 90:
+                return code
+            up[k] = u
+        if kind == K_COUNTRY:
+            if not COUNTRY_TABLE[(up[0] - 65) * 26 + (up[1] - 65)]:
+                return code
+        elif not CURRENCY_TABLE[((up[0] - 65) * 26 + (up[1] - 65)) * 26 + (up[2] - 65)]:
+            return code
+        return self._put_text(col, up, n)
+
+    # -------------------------------------------------------------- rejects (with the GIL)
+
+    cdef void _reject(self, Py_ssize_t line, Py_ssize_t field, int code,
+                      const unsigned char* s, Py_ssize_t n, Py_ssize_t extra) noexcept with gil:
+        self.rejects.append((line, field, code, (<const char*>s)[:n], extra))
+
+    cdef void _reject_key(self, Py_ssize_t line, Column* col) noexcept with gil:
+        """Keep the key of a record rejected for other fields (written speculatively into
+        row `nrows` of its text column), so the results file can name the record."""
+        cdef Py_ssize_t row = self.nrows_
+        cdef int32_t start = col.offsets[row]
+        cdef int32_t end = col.offsets[row + 1]
+        if col.valid[row >> 3] & (1 << (row & 7)):
+            self.reject_keys[line] = (<const char*>col.data)[start:end]
+
+    cdef const unsigned char* _unescape(self, const unsigned char* s, Py_ssize_t n,
+                                        Py_ssize_t* out_n) noexcept nogil:
+        cdef Py_ssize_t i = 0, j = 0
+        cdef void* p
+        if n > self.scratch_cap:
+            p = realloc(self.scratch, n)
+            if p == NULL:
+                return NULL
+            self.scratch = <unsigned char*>p
+            self.scratch_cap = n
+        while i < n:
+            self.scratch[j] = s[i]
+            j += 1
+            i += 2 if s[i] == QUOTE and i + 1 < n and s[i + 1] == QUOTE else 1
+        out_n[0] = j
+        return self.scratch
+
+    # -------------------------------------------------------------- the loop
+
+    cdef Py_ssize_t _run(self, const unsigned char* p, Py_ssize_t n, bint final) noexcept nogil:
+        """Consume every complete record of p[:n]; return where the unconsumed tail starts,
+        or -1 when memory ran out."""
+        cdef Py_ssize_t pos = 0, i, vn
+        cdef Record rec
+        cdef int status, code, slot
+        cdef bint bad, key_ok
+        cdef Field* f
+        cdef Column* col
+        cdef const unsigned char* v
+        while True:
+            status = _next_record(&self.sc, p, n, pos, self.line, final,
+                                  &self.fields, &self.fcap, &rec)
+            if status == TOK_OOM:
+                self.oom = 1
+                return -1
+            if status == TOK_END:
+                self.line = rec.next_line
+                return rec.next
+            if status == TOK_INCOMPLETE:
+                self.line = rec.line
+                return rec.start
+            pos = rec.next
+            self.line = rec.next_line
+            if rec.error:
+                f = &self.fields[rec.error_field]
+                v = p + f.start
+                vn = f.end - f.start
+                if f.flags & F_ESC:
+                    v = self._unescape(v, vn, &vn)
+                    if v == NULL:
+                        self.oom = 1
+                        return -1
+                self._reject(rec.line, rec.error_field, rec.error, v, vn, 0)
+                continue
+            if rec.nfields != self.ncols_file:
+                self._reject(rec.line, -1, C_FIELD_COUNT, p + rec.start, rec.end - rec.start,
+                             rec.nfields)
+                continue
+            if self.nrows_ == self.cap and self._grow_rows() != 0:
+                self.oom = 1
+                return -1
+            bad = False
+            key_ok = False
+            for i in range(rec.nfields):
+                slot = self.field_slot[i]
+                if slot < 0:
+                    continue
+                f = &self.fields[i]
+                v = p + f.start
+                vn = f.end - f.start
+                if f.flags & F_ESC:
+                    v = self._unescape(v, vn, &vn)
+                    if v == NULL:
+                        self.oom = 1
+                        return -1
+                col = &self.cols[slot]
+                if col.kind == K_STRING and f.flags & (F_NUL | F_HIGH) == 0 and not col.required:
+                    # The most common field by far: optional plain text. Inline, no call.
+                    if vn == 0:
+                        self._put_null(col)
+                        continue
+                    code = self._put_text(col, v, vn)
+                else:
+                    code = self._convert(col, v, vn, f.flags)
+                if code == 0:
+                    if slot == self.key_slot:
+                        key_ok = True
+                    continue
+                if code < 0:
+                    self.oom = 1
+                    return -1
+                self._reject(rec.line, i, code, v, vn, 0)
+                bad = True
+            if not bad:
+                self.lines[self.nrows_] = rec.line
+                self.nrows_ += 1
+            elif key_ok:
+                self._reject_key(rec.line, &self.cols[self.key_slot])
+
+    def feed(self, data, bint final):
+        """Parse every complete record in the carried-over bytes plus `data`."""
+        cdef const unsigned char[::1] view
+        cdef Py_ssize_t consumed, n
+        if self.finished:
+            raise RuntimeError("feed() after the final chunk")
+        if len(self.pending):
+            self.pending += data
+            if not final and len(self.pending) < self.rescan_at:
+                return
+            buf = self.pending
+            self.pending = bytearray()
+        else:
+            buf = data
+        n = len(buf)
+        if n == 0:
+            view = b"\0"
+        else:
+            view = buf
+        with nogil:
+            consumed = self._run(&view[0], n, final)
+        if consumed < 0:
+            if self.too_big:
+                from connectbatch.errors import ParseError
+                raise ParseError("a column holds more than 2 GiB of text; split the file")
+            raise MemoryError()
+        if consumed < n:
+            self.pending = bytearray(buf[consumed:])
+            self.rescan_at = 2 * len(self.pending)
+        if final:
+            self.finished = True
+
+    def finish(self):
+        """Hand the columns to Arrow (no copy) and return a CoreOutput. Once: the buffers
+        belong to the returned arrays afterwards."""
+        cdef int i
+        cdef Py_ssize_t n
+        if self.handed_over:
+            raise RuntimeError("finish() called twice")
+        if not self.finished:
+            self.feed(b"", True)
+        self.handed_over = True
+        n = self.nrows_
+        arrays = []
+        naive = {}
+        for i in range(self.ncols_out):
+            array, bits = _column_to_arrow(&self.cols[i], n)
+            arrays.append(array)
+            if bits is not None:
+                naive[i] = bits
+        lines = pa.Array.from_buffers(pa.int64(), n, [None, _to_arrow_buffer(<void**>&self.lines, n * 8)])
+        return CoreOutput(arrays, lines, self.rejects, naive, self.reject_keys)
