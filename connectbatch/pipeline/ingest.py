@@ -25,6 +25,7 @@ from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError, RunInProgressError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.parser import api as csvparse
+from connectbatch.parser.options import ParseOptions
 from connectbatch.pipeline import load, progress, quarantine, recovery, results, staging, validation
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.staging import Received, Staged
@@ -166,13 +167,14 @@ class Ingestor:
         progress.start(run.id, staged.size)
         clock = _Stopwatch()
         try:
-            parsed = csvparse.parse_file(
-                staged.path, dtype.key, encoding=connection.encoding,
-                column_map=connection.column_map or None, delimiter=connection.delimiter,
-                timezone=connection.timezone, max_bytes=self.settings.max_file_bytes,
+            options = ParseOptions(
+                encoding=connection.encoding, column_map=connection.column_map or None,
+                delimiter=connection.delimiter, timezone=connection.timezone,
+                max_bytes=self.settings.max_file_bytes,
                 # called through the module: the crash-recovery test hooks progress.update
                 progress=lambda done, rows: progress.update(run.id, done, rows),
             )  # fmt: skip
+            parsed = csvparse.parse_file(staged.path, dtype.key, options=options)
         except ConnectBatchError as exc:
             with self.db.transaction() as con:
                 run_store.set_file_state(con, record.id, FileState.REJECTED, str(exc))
