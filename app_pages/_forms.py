@@ -15,6 +15,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
 
 import streamlit as st
@@ -63,7 +64,11 @@ class Keys:
 
 
 def seed(key: str, current: Any, options: Sequence[Any] | None = None) -> None:
-    """Give a widget its starting value unless it already holds one (of the options)."""
+    """Give a widget its starting value unless it already holds one (of the options).
+    Choices stored as enums are seeded as their plain values: the widgets offer strings, and
+    Streamlit would try to turn an enum value back into its own class."""
+    if isinstance(current, Enum):
+        current = current.value
     if key in st.session_state and (options is None or st.session_state[key] in options):
         return
     if options is not None and current not in options:
