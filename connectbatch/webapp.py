@@ -11,7 +11,7 @@ import logging
 
 import streamlit as st
 
-from connectbatch.engine import Engine, MailboxSettings
+from connectbatch.engine import Engine
 from connectbatch.services import Services
 
 log = logging.getLogger("connectbatch.webapp")
@@ -20,7 +20,8 @@ log = logging.getLogger("connectbatch.webapp")
 @st.cache_resource(show_spinner=False)
 def engine() -> tuple[Engine, str | None]:
     """(the engine, a problem to show or None)."""
-    eng = Engine(Services(), MailboxSettings.from_env())
+    services = Services()
+    eng = Engine(services, services.settings.mailbox)
     try:
         eng.start()
         return eng, None

@@ -42,7 +42,7 @@ def _configure_serve(p: argparse.ArgumentParser) -> None:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from connectbatch.engine import Engine, MailboxSettings
+    from connectbatch.engine import Engine
 
     logging.basicConfig(
         level=logging.INFO,
@@ -51,7 +51,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         force=True,
     )
     svc = cc.services()
-    engine = Engine(svc, MailboxSettings.from_env())
+    engine = Engine(svc, svc.settings.mailbox)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
