@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectbatch.models import Connection, Direction, Methodology, Run
+from connectbatch.models import Connection, Direction, Method, Methodology, Run
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.store import credentials as credential_store
@@ -40,6 +40,9 @@ class Account:
     home: Path
     writable: bool
     max_file_bytes: int
+    # The connection's transfer method: a login works only over its own (an SFTP push login
+    # is refused by the FTP server and vice versa); the servers check it.
+    method: Method = Method.SFTP
 
 
 class Gateway:
@@ -82,6 +85,7 @@ class Gateway:
             home=home.resolve(),
             writable=writable and connection.methodology is Methodology.PUSH,
             max_file_bytes=settings.max_file_bytes,
+            method=connection.method,
         )
 
     def upload_complete(self, account: Account, path: Path) -> Future[Run | None] | None:
