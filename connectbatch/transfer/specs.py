@@ -68,7 +68,9 @@ class FtpSpec:
     """FTP or FTPS pull. `verify` checks the server certificate (against `ca_file` when
     given, else the system's CAs); `passive` is how nearly every server behind NAT works."""
 
-    tls: FtpTls = FtpTls.NONE
+    # New connections require TLS; plain FTP is a choice a person makes (and sees) per
+    # connection. Connections made before this default keep what they had (migration 008).
+    tls: FtpTls = FtpTls.EXPLICIT
     verify: bool = True
     ca_file: str | None = None
     passive: bool = True

@@ -15,6 +15,7 @@ from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
+from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,7 @@ def pull_connection(
     draft = Connection(
         "Partner FTP", "call_conversions", Direction.INBOUND, Method.FTP, Methodology.PULL,
         host=server.host, port=server.port, folder=folder, pattern="Calls_202?_*.csv",
+        transfer=FtpSpec(tls=FtpTls.NONE),  # the test server speaks plain FTP
         **attrs,  # type: ignore[arg-type]
     )  # fmt: skip
     login = CredentialInput("partner", server.username, password or server.password)

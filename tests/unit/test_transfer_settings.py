@@ -215,3 +215,18 @@ def test_stored_settings_from_an_older_or_newer_version_still_load() -> None:
 def test_fingerprint_is_normalised_and_checked() -> None:
     checked = check_spec(SftpSpec(host_key_fingerprint=f"  {FINGERPRINT}= "), None)
     assert isinstance(checked, SftpSpec) and checked.host_key_fingerprint == FINGERPRINT
+
+
+def test_new_ftp_connections_require_tls_and_older_ones_keep_plain_ftp(tmp_path: Path) -> None:
+    services = Services(Settings(home=tmp_path))
+    draft = Connection(name="New", data_type="call_conversions", direction=Direction.INBOUND,
+                       method=Method.FTP, methodology=Methodology.PULL, host="h", folder="/in")  # fmt: skip
+    created, _ = services.create_connection(draft, CredentialInput(name="x", username="u", password="p"))
+    assert isinstance(created.transfer, FtpSpec) and created.transfer.tls is FtpTls.EXPLICIT
+    # A connection stored before typed settings existed (no settings at all) pulled over
+    # plain FTP: the migration keeps it so.
+    with services.db.transaction() as con:
+        con.execute("UPDATE connections SET name = 'Old', transfer = NULL WHERE id = ?", [created.id])
+        con.execute("DELETE FROM schema_migrations WHERE version = 8")
+    old = Services(Settings(home=tmp_path)).connection("Old")
+    assert old.transfer == FtpSpec(tls=FtpTls.NONE)
