@@ -190,10 +190,12 @@ def _coerce(spec: TransferSpec) -> TransferSpec:
             return replace(
                 spec, security=ImapSecurity(str(spec.security).strip().lower()), verify=_bool(spec.verify)
             )
-    except ValueError as exc:
-        choices = ", ".join(e.value for e in (FtpTls if isinstance(spec, FtpSpec) else ImapSecurity))
-        field = "tls" if isinstance(spec, FtpSpec) else "security"
-        raise ConfigurationError(f"{field}: {exc.args[0]}; use one of {choices}") from None
+    except ConfigurationError:
+        raise
+    except ValueError:
+        kind, field = (FtpTls, "tls") if isinstance(spec, FtpSpec) else (ImapSecurity, "security")
+        choices = ", ".join(e.value for e in kind)
+        raise ConfigurationError(f"{field}: {getattr(spec, field)!r} is not one of {choices}") from None
     return spec
 
 

@@ -479,7 +479,7 @@ def test_fetch_of_a_message_gone_meanwhile(
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"security": "tls13"}, "use one of ssl, starttls, plain"),
+        ({"security": "tls13"}, "'tls13' is not one of ssl, starttls, plain"),
         ({"move_to": "Done*"}, "control characters"),
         ({"processed_flag": "bad flag"}, "processed_flag"),
         ({"recipient": "not-an-address"}, "not an e-mail address"),
