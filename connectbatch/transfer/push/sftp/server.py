@@ -49,7 +49,6 @@ class _AtMostDebug(logging.Filter):
 
 logging.getLogger(PARAMIKO_LOG).addHandler(logging.NullHandler())
 logging.getLogger(PARAMIKO_LOG).addFilter(_AtMostDebug())
-logging.getLogger(PARAMIKO_LOG).propagate = True
 
 WINDOW_SIZE = 16 * 1024 * 1024  # far above what a client keeps in flight: it never waits for us
 MAX_PACKET_SIZE = 256 * 1024  # a 32 KiB write request (+ header) fits in one SSH packet
