@@ -178,6 +178,9 @@ class Settings:
     expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR
     smtp: SmtpSettings | None = None  # None: results are not e-mailed
     mailbox: MailboxSettings | None = None  # None: no e-mail push mailbox is polled
+    max_connections_per_address: int = 8
+    preauth_timeout: float = 30.0
+    public_host: str | None = None  # None: `partner_host` derives it from `bind`
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -196,7 +199,23 @@ class Settings:
             expectations_dir=expectations_dir(),
             smtp=SmtpSettings.from_env(),
             mailbox=MailboxSettings.from_env(),
+            max_connections_per_address=_int(f"{PREFIX}MAX_CONNECTIONS_PER_ADDRESS", 8),
+            preauth_timeout=_float(f"{PREFIX}PREAUTH_TIMEOUT", 30.0),
+            public_host=_str(f"{PREFIX}PUBLIC_HOST") or None,
         )
+
+    @property
+    def partner_host(self) -> str:
+        """The host name partners connect to, as printed with a provisioned login: the
+        configured public host, else the bind address, else (bound to every address) this
+        machine's fully qualified name."""
+        if self.public_host:
+            return self.public_host
+        if self.bind in ("", "0.0.0.0", "::"):
+            import socket
+
+            return socket.getfqdn()
+        return self.bind
 
     @property
     def database(self) -> Path:

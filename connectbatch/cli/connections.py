@@ -239,6 +239,10 @@ def _print_provisioned(p: services.Provisioned) -> None:
     if p.port is not None:
         pairs.append(("port", str(p.port)))
     pairs += [("username", p.username), ("password", p.password)]
+    if p.host_key_fingerprint:
+        pairs.append(("host key", f"{p.host_key_fingerprint} (the partner checks it on first login)"))
+    if p.certificate_fingerprint:
+        pairs.append(("certificate", p.certificate_fingerprint))
     if p.email_address:
         pairs.append(("e-mail address", p.email_address))
     cc.fields(pairs)

@@ -3,6 +3,7 @@
 connectbatch pull N                   # pull now for connection N and print the run (also: run N)
 connectbatch serve                    # scheduler + hosted SFTP/FTP + mailbox polling, no UI
 connectbatch credentials list N | add N [...] | main ID | delete ID | accept-host-key N
+                         | add-key ID --public-key-file PATH
 """
 
 from __future__ import annotations
@@ -87,6 +88,14 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
     main.add_argument("credential_id", type=cc.positive, metavar="ID")
     delete = cc.leaf(sub, "delete", "delete a credential", _cred_delete)
     delete.add_argument("credential_id", type=cc.positive, metavar="ID")
+    add_key = cc.leaf(
+        sub, "add-key", "let a partner's SSH public key log in as a provisioned SFTP login", _cred_add_key
+    )
+    add_key.add_argument("credential_id", type=cc.positive, metavar="CREDENTIAL_ID")
+    add_key.add_argument(
+        "--public-key-file", required=True, metavar="PATH", help="OpenSSH public key (e.g. id_ed25519.pub)"
+    )
+    cc.json_flag(add_key)
     accept = cc.leaf(sub, "accept-host-key", "trust the SFTP server's new host key", _cred_accept)
     accept.add_argument("connection", metavar="N")
 
@@ -135,6 +144,8 @@ def _cred_add(args: argparse.Namespace) -> int:
     if provisioned is not None:
         print(f"  host {provisioned.host}:{provisioned.port}  user {provisioned.username}  "
               f"password {provisioned.password}")  # fmt: skip
+        if provisioned.host_key_fingerprint:
+            print(f"  host key {provisioned.host_key_fingerprint}")
         print("  (the password is shown once and cannot be shown again)")
     return EXIT_OK
 
@@ -148,6 +159,17 @@ def _cred_main(args: argparse.Namespace) -> int:
 def _cred_delete(args: argparse.Namespace) -> int:
     cc.services().delete_credential(args.credential_id)
     print(f"credential {args.credential_id} deleted")
+    return EXIT_OK
+
+
+def _cred_add_key(args: argparse.Namespace) -> int:
+    with open(args.public_key_file, encoding="utf-8") as file:
+        text = file.read()
+    fingerprint = cc.services().add_public_key(args.credential_id, text)
+    if args.json:
+        cc.print_json({"credential_id": args.credential_id, "fingerprint": fingerprint})
+        return EXIT_OK
+    print(f"credential {args.credential_id}: key {fingerprint} may now log in")
     return EXIT_OK
 
 

@@ -104,10 +104,13 @@ class Engine:
         settings = self.services.settings
         gateway = Gateway(self.services)
         if settings.sftp_port:
-            from connectbatch.transfer.push.sftp import HostedSftpServer
+            from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 
-            key = settings.home / "ssh_host_key"
-            sftp = HostedSftpServer(gateway, settings.bind, settings.sftp_port, key)
+            sftp = HostedSftpServer(
+                gateway, settings.bind, settings.sftp_port, host_key_path(settings.home),
+                max_connections_per_address=settings.max_connections_per_address,
+                preauth_timeout=settings.preauth_timeout,
+            )  # fmt: skip
             sftp.start()
             self.servers.append(sftp)
         if settings.ftp_port:

@@ -45,6 +45,10 @@ class Provisioned:
     username: str
     password: str
     email_address: str | None = None
+    # SHA256 of our SFTP host key, for the partner to pin on first login (SFTP logins only).
+    host_key_fingerprint: str | None = None
+    # SHA256 of our FTPS certificate (FTP logins), for the partner to pin.
+    certificate_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,14 @@ class CredentialServices(ServiceBase):
         port = {Method.SFTP: self.settings.sftp_port, Method.FTP: self.settings.ftp_port}.get(
             connection.method
         )
-        return Provisioned(self.settings.bind, port, username, password, email)
+        fingerprint = None
+        if connection.method is Method.SFTP:
+            from connectbatch.transfer.push.sftp.host_key import host_key_fingerprint, host_key_path
+
+            fingerprint = host_key_fingerprint(host_key_path(self.settings.home))
+        return Provisioned(
+            self.settings.partner_host, port, username, password, email, host_key_fingerprint=fingerprint
+        )
 
     def _store_remote(self, con: Any, connection: Connection, given: CredentialInput) -> Credential:
         given = _checked_credential(connection, given)
@@ -105,6 +112,21 @@ class CredentialServices(ServiceBase):
             credential_store.set_status(con, found[0].id, "Active", None)
             return credential_store.get(con, found[0].id)
 
+    def add_public_key(self, credential_id: int, text: str) -> str:
+        """Authorize an OpenSSH public key (`ssh-ed25519 AAAA... comment`, also RSA and ECDSA)
+        to log in as a provisioned SFTP login, so a partner's batch jobs need no password.
+        Returns its SHA256 fingerprint; adding a key twice keeps one."""
+        credential = self._credential(credential_id)
+        connection = self.connection(credential.connection_id)
+        if credential.kind != "provisioned" or connection.method is not Method.SFTP:
+            raise InvalidInputError("credential", "public keys log in to our SFTP server's logins only")
+        line, fingerprint = _checked_public_key(text)
+        with self.db.transaction() as con:
+            lines = credential_store.public_keys(con, credential.id)
+            if not any(existing.split()[:2] == line.split()[:2] for existing in lines):
+                credential_store.set_public_keys(con, credential.id, [*lines, line])
+        return fingerprint
+
     @staticmethod
     def host_key_fingerprint(host_key: str) -> str | None:
         """A pinned SFTP host key ("<type> <base64>") as OpenSSH prints it (SHA256:...),
@@ -142,3 +164,45 @@ def _checked_credential(connection: Connection, given: CredentialInput) -> Crede
     except ConnectBatchError as exc:
         raise InvalidInputError("private_key", str(exc)) from None
     return replace(given, auth=auth, password=None, passphrase=given.passphrase or None)
+
+
+PUBLIC_KEY_TYPES = (
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+)
+
+
+def _checked_public_key(text: str) -> tuple[str, str]:
+    """One OpenSSH public key line, normalized ("type base64 [comment]"), and its fingerprint.
+    The key must decode as the type it says (paramiko loads it), so a typo fails here, not
+    at the partner's first login."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if len(lines) != 1:
+        raise InvalidInputError(
+            "public_key", "give exactly one OpenSSH public key line (e.g. id_ed25519.pub)"
+        )
+    parts = lines[0].split(None, 2)
+    if len(parts) < 2 or parts[0] not in PUBLIC_KEY_TYPES:
+        raise InvalidInputError(
+            "public_key", f"not an OpenSSH public key; expected one of {', '.join(PUBLIC_KEY_TYPES)}"
+        )
+    import base64
+    import binascii
+
+    import paramiko
+
+    from connectbatch.transfer.pull.sftp import fingerprint
+
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+        key = paramiko.PKey.from_type_string(parts[0], blob)
+    except (binascii.Error, ValueError, paramiko.SSHException) as exc:
+        raise InvalidInputError("public_key", f"the {parts[0]} key does not decode: {exc}") from None
+    if key.get_name() != parts[0]:
+        raise InvalidInputError("public_key", f"the key is a {key.get_name()}, not {parts[0]}")
+    comment = parts[2].strip() if len(parts) > 2 else ""
+    normalized = f"{parts[0]} {parts[1]}" + (f" {comment}" if comment else "")
+    return normalized, fingerprint(blob)

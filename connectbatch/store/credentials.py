@@ -124,3 +124,26 @@ def set_host_key(con: duckdb.DuckDBPyConnection, credential_id: int, host_key: s
 
 def delete(con: duckdb.DuckDBPyConnection, credential_id: int) -> None:
     con.execute("DELETE FROM credentials WHERE id = ?", [credential_id])
+
+
+def public_keys(con: duckdb.DuckDBPyConnection, credential_id: int) -> list[str]:
+    """A provisioned login's authorized public keys, as OpenSSH lines."""
+    row = con.execute("SELECT public_keys FROM credentials WHERE id = ?", [credential_id]).fetchone()
+    return [line for line in (row[0] or "").splitlines() if line.strip()] if row else []
+
+
+def set_public_keys(con: duckdb.DuckDBPyConnection, credential_id: int, lines: list[str]) -> None:
+    con.execute(
+        "UPDATE credentials SET public_keys = ?, updated_at = current_timestamp WHERE id = ?",
+        ["\n".join(lines) or None, credential_id],
+    )
+
+
+def keys_by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Credential, list[str]] | None:
+    """A provisioned login and its authorized public keys (for our hosted SFTP server)."""
+    row = con.execute(
+        "SELECT id, public_keys FROM credentials WHERE username = ? AND kind = 'provisioned'", [username]
+    ).fetchone()
+    if row is None:
+        return None
+    return get(con, int(row[0])), [line for line in (row[1] or "").splitlines() if line.strip()]

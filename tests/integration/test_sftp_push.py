@@ -29,7 +29,7 @@ from connectbatch.models import Connection, Direction, Method, Methodology, RunS
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.push.gateway import Gateway
-from connectbatch.transfer.push.sftp import HostedSftpServer
+from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 
 INGEST_TIMEOUT = 60.0
 
@@ -96,7 +96,14 @@ def client(host: str, port: int, username: str, password: str) -> Iterator[param
 def start(tmp: Path, **settings: object) -> Hosted:
     services = Services(Settings(home=tmp / "home", lock_timeout=10.0, sftp_port=0, **settings))  # type: ignore[arg-type]
     gateway = Gateway(services, workers=2)
-    server = HostedSftpServer(gateway, "127.0.0.1", 0, services.settings.home / "sftp_host_key").start()
+    server = HostedSftpServer(
+        gateway,
+        "127.0.0.1",
+        0,
+        host_key_path(services.settings.home),
+        max_connections_per_address=services.settings.max_connections_per_address,
+        preauth_timeout=services.settings.preauth_timeout,
+    ).start()
     return Hosted(services, gateway, server)
 
 
@@ -109,7 +116,9 @@ def shut(hosted: Hosted) -> None:
 def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
     """One data directory and server for the module (creating connections is cheap, a server
     and a DuckDB file per test are not)."""
-    engine = start(tmp_path_factory.mktemp("push"))
+    # Every client here comes from 127.0.0.1, and one test opens 20 at once: more than the
+    # default connections per address (a partner that parallel raises the limit the same way).
+    engine = start(tmp_path_factory.mktemp("push"), max_connections_per_address=32)
     try:
         yield engine
     finally:

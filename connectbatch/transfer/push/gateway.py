@@ -11,6 +11,7 @@ thread so an upload never waits for parsing. Homes:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import os
@@ -65,6 +66,22 @@ class Gateway:
         if not check_password(password, found[1]):
             return None
         credential, _hash = found
+        try:
+            connection = self.services.connection(credential.connection_id)
+        except LookupError:
+            return None
+        return self.account(username, connection)
+
+    def authenticate_key(self, username: str, key_type: str, key_blob: bytes) -> Account | None:
+        """The account whose authorized public keys (OpenSSH lines) hold this key, or None."""
+        with self.services.db.connect() as con:
+            found = credential_store.keys_by_username(con, username)
+        if found is None:
+            return None
+        credential, lines = found
+        wanted = (key_type, base64.b64encode(key_blob).decode("ascii"))
+        if not any(tuple(line.split()[:2]) == wanted for line in lines):
+            return None
         try:
             connection = self.services.connection(credential.connection_id)
         except LookupError:

@@ -1,6 +1,7 @@
 """Our hosted SFTP server ("Push to us" uploads, "Pull from us" downloads), built on paramiko.
 
-Partners log in with the username and password provisioned for their connection. The server
+Partners log in with the username and password provisioned for their connection, or with a
+public key added to that login (`connectbatch credentials add-key`). The server
 only speaks SFTP; who a login is, where it may go and what happens to a finished upload are
 the gateway's business (`connectbatch.transfer.push.gateway`).
 
@@ -8,13 +9,18 @@ The modules, in the order a session meets them:
 
 * `server` — **listening and sessions.** Each client runs in its own thread with a tuned
   paramiko transport; everything a session raises is caught and logged there, so a misbehaving
-  client can only end its own session. The number of sessions is capped; a connection that has
-  not logged in within the grace time is closed. `host_key` keeps the host key across restarts
-  (Ed25519, RSA 3072 as a fallback, mode 0600), so partners' pinned keys stay valid.
-* `login` — **login hygiene.** Password logins only, through `gateway.authenticate`. Every
-  failure takes the same time whether the user exists or not (padded to a fixed floor); after
-  three failures the connection is closed. Passwords are never logged. Channels per session
-  are capped.
+  client can only end its own session. The number of sessions is capped (see `guard`).
+  `host_key` keeps the host key across restarts (Ed25519, RSA 3072 as a fallback, mode 0600),
+  so partners' pinned keys stay valid; a provisioned login prints its fingerprint.
+* `guard` — **one address cannot lock partners out.** Connection slots per address and in
+  total (a new connection displaces the oldest one not yet logged in, never a session), a
+  pre-auth timeout for banner, handshake and login together, failed passwords counted per
+  address, and a log a flood cannot fill (per-kind rate limit, no traceback per connection).
+* `login` — **login hygiene.** Passwords (`gateway.authenticate`) or the login's authorized
+  public keys (`gateway.authenticate_key`), for SFTP connections only. Every password failure
+  takes the same time whether the user exists or not (padded to a fixed floor); after three
+  failures the connection is closed. Passwords are never logged. Channels per session are
+  capped; `exec` (legacy `scp -O`) gets a clear refusal on stderr and exit status 1.
 * `channel` — **the SFTP loop, made fast.** Requests are parsed out of large channel reads,
   WRITE and READ are served straight from that buffer with `os.pwrite`/`os.pread` on a raw
   descriptor, and replies are sent in one SSH packet per batch (always before waiting for
@@ -39,8 +45,18 @@ paramiko's private internals the loop relies on are listed, and checked against 
 paramiko, in `tests/unit/test_paramiko_contract.py`.
 """
 
-from connectbatch.transfer.push.sftp.host_key import load_or_create_host_key
+from connectbatch.transfer.push.sftp.host_key import (
+    host_key_fingerprint,
+    host_key_path,
+    load_or_create_host_key,
+)
 from connectbatch.transfer.push.sftp.login import AccountGateway
 from connectbatch.transfer.push.sftp.server import HostedSftpServer
 
-__all__ = ["AccountGateway", "HostedSftpServer", "load_or_create_host_key"]
+__all__ = [
+    "AccountGateway",
+    "HostedSftpServer",
+    "host_key_fingerprint",
+    "host_key_path",
+    "load_or_create_host_key",
+]

@@ -164,9 +164,15 @@ class SftpChannel(paramiko.SFTPServer):  # type: ignore[misc]
                     self._queue(status_packet(request_id, SFTP_FAILURE))
             # (the loop only ends by an exception: EOF or a broken client)
         except EOFError:
-            pass
+            # The client is done. OpenSSH's scp (SFTP mode) exits with the session's exit
+            # status, and without one reported failure (1) after a good upload.
+            with contextlib.suppress(Exception):
+                self._flush()
+                channel.send_exit_status(0)
         except ProtocolError as exc:
             log.warning("closing the SFTP channel of %s: %s", self._peer, exc)
+            with contextlib.suppress(Exception):
+                channel.send_exit_status(1)
         except Exception as exc:
             if transport.is_active() and not channel.closed:
                 log.warning("SFTP channel of %s ended: %r", self._peer, exc, exc_info=True)

@@ -17,6 +17,23 @@ import paramiko
 log = logging.getLogger("connectbatch.transfer.push.sftp")
 
 
+HOST_KEY_FILE = "ssh_host_key"
+
+
+def host_key_path(home: Path) -> Path:
+    """Where the hosted SFTP server of the data directory `home` keeps its host key."""
+    return Path(home) / HOST_KEY_FILE
+
+
+def host_key_fingerprint(path: Path) -> str:
+    """The SHA256 fingerprint (as `ssh-keygen -l` prints it) of the host key at `path`,
+    creating the key if there is none yet: a provisioned login shows it for the partner to
+    pin even before the server first starts."""
+    from connectbatch.transfer.pull.sftp import fingerprint
+
+    return fingerprint(load_or_create_host_key(path).asbytes())
+
+
 def load_or_create_host_key(path: Path) -> paramiko.PKey:
     """The server's host key from `path`, created there on first use.
 

@@ -1,7 +1,12 @@
-"""Login hygiene for one SSH connection (paramiko's `ServerInterface`): password logins only,
-through the gateway; every failure padded to the same duration whether the user exists or not;
-locked out after three failures; only the "sftp" subsystem, only after login, a few channels at
-a time. Passwords are never logged."""
+"""Login hygiene for one SSH connection (paramiko's `ServerInterface`).
+
+Passwords or a partner's authorized public keys, through the gateway; a login works only for a
+connection whose method is SFTP (an FTP login is refused here as a wrong password would be).
+Every password failure is padded to the same duration whether the user exists or not; three per
+connection close it, and an address with too many recent failures may not try passwords at all
+(`guard.FailedLogins`). Only the "sftp" subsystem, only after login, a few channels at a time;
+an `exec` (legacy `scp -O`, or a command) is answered with a clear message on stderr and a
+non-zero exit status instead of a bare refusal. Passwords are never logged."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import paramiko
 
+from connectbatch.models import Method
 from connectbatch.transfer.push.gateway import Account
 
 if TYPE_CHECKING:
@@ -27,6 +33,9 @@ OPEN_REFUSED: int = paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 MAX_AUTH_FAILURES = 3
 AUTH_FAILURE_SECONDS = 0.5  # every failed login takes this long: scrypt (~60 ms) or not
 MAX_CHANNELS_PER_SESSION = 4
+MAX_KEY_TRIES = 6  # public keys a client may offer per connection (as sshd's MaxAuthTries)
+LEGACY_SCP = "legacy scp protocol is not supported: use scp without -O (SFTP) or sftp\n"
+NO_COMMANDS = "this server only speaks SFTP: use sftp, or scp without -O\n"
 
 
 class AccountGateway(Protocol):
@@ -34,29 +43,86 @@ class AccountGateway(Protocol):
 
     def authenticate(self, username: str, password: str) -> Account | None: ...
 
+    def authenticate_key(self, username: str, key_type: str, key_blob: bytes) -> Account | None: ...
+
     def upload_complete(self, account: Account, path: Path) -> object: ...
 
 
 class Login(paramiko.ServerInterface):  # type: ignore[misc]
     """One client connection's view of authentication and channel requests."""
 
-    def __init__(self, server: HostedSftpServer, peer: str) -> None:
+    def __init__(
+        self, server: HostedSftpServer, peer: str, transport: paramiko.Transport | None = None
+    ) -> None:
         self.server = server
         self.peer = peer
-        self.account: Account | None = None
+        self.address = peer.rsplit(":", 1)[0]
+        self.transport = transport
+        self._account: Account | None = None
+        self._key_account: Account | None = None  # proven only once the transport says so
+        self._key_login: tuple[str, bytes] | None = None
         self.failures = 0
+        self.key_tries = 0
         self.locked_out = threading.Event()
         self.channels: list[Any] = []
         self._lock = threading.Lock()
 
+    @property
+    def account(self) -> Account | None:
+        """The logged-in account. A key login counts only once paramiko has checked the
+        signature: it asks `check_auth_publickey` about an unsigned key first."""
+        if self._account is not None:
+            return self._account
+        if self._key_account is not None and self.transport is not None and self.transport.is_authenticated():
+            return self._key_account
+        return None
+
+    @account.setter
+    def account(self, value: Account | None) -> None:
+        self._account = value
+
     def get_allowed_auths(self, username: str) -> str:
-        return "password"
+        return "publickey,password"
 
     def check_auth_none(self, username: str) -> int:
         return AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        return AUTH_FAILED
+        """A public key provisioned for this login (`credentials add-key`). Failures are not
+        padded: a public key is no secret to guess, and clients offer several in a row."""
+        if self.account is not None or self.key_tries >= MAX_KEY_TRIES:
+            return AUTH_FAILED
+        blob = key.asbytes()
+        if self._key_account is not None and self._key_login == (username, blob):
+            return AUTH_SUCCESSFUL  # the signed retry of the key we just accepted unsigned
+        self._key_account, self._key_login = None, None
+        self.key_tries += 1
+        account: Account | None = None
+        lookup = getattr(self.server.gateway, "authenticate_key", None)
+        try:
+            if lookup is not None:
+                account = lookup(username, key.get_name(), blob)
+        except Exception:
+            self.server.quiet.log(
+                "login-error",
+                logging.ERROR,
+                "key check failed for user %r from %s",
+                username,
+                self.peer,
+                exc_info=True,
+            )
+        if account is None or not _method_ok(account):
+            return AUTH_FAILED
+        self._key_account, self._key_login = account, (username, blob)
+        log.info(
+            "login %r from %s by key %s (connection %s, %s)",
+            username,
+            self.peer,
+            key.fingerprint,
+            account.connection_id,
+            "read/write" if account.writable else "read-only",
+        )
+        return AUTH_SUCCESSFUL
 
     def check_auth_password(self, username: str, password: str) -> int:
         """Ask the gateway; pad every failure to the same duration, close after three."""
@@ -64,10 +130,21 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         if self.failures >= MAX_AUTH_FAILURES or self.account is not None:
             return AUTH_FAILED
         account: Account | None = None
-        try:
-            account = self.server.gateway.authenticate(username, password)
-        except Exception:  # a store error is a failed login, never a crashed session
-            log.exception("login check failed for user %r from %s", username, self.peer)
+        throttled = self.server.failed_logins.blocked(self.address)
+        if not throttled:
+            try:
+                account = self.server.gateway.authenticate(username, password)
+            except Exception:  # a store error is a failed login, never a crashed session
+                self.server.quiet.log(
+                    "login-error",
+                    logging.ERROR,
+                    "login check failed for user %r from %s",
+                    username,
+                    self.peer,
+                    exc_info=True,
+                )
+        if account is not None and not _method_ok(account):
+            account = None  # e.g. an FTP login tried over SFTP: as wrong as a wrong password
         if account is not None:
             self.account = account
             log.info(
@@ -84,8 +161,17 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         if remaining > 0:
             time.sleep(remaining)
         self.failures += 1
-        log.warning(
-            "failed login %d/%d for user %r from %s", self.failures, MAX_AUTH_FAILURES, username, self.peer
+        recent = self.server.failed_logins.failed(self.address)
+        self.server.quiet.log(
+            "failed-login",
+            logging.WARNING,
+            "failed login %d/%d for user %r from %s (%d from that address lately%s)",
+            self.failures,
+            MAX_AUTH_FAILURES,
+            username,
+            self.peer,
+            recent,
+            ": passwords refused unchecked" if throttled else "",
         )
         if self.failures >= MAX_AUTH_FAILURES:
             self.locked_out.set()
@@ -107,3 +193,37 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
                 return False
             self.channels.append(channel)
         return bool(super().check_channel_subsystem_request(channel, name))
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        """Say why instead of a bare refusal: legacy `scp -O` runs `scp -t`/`scp -f`, which
+        we do not speak; the client prints our stderr and exits non-zero."""
+        if self.account is None:
+            return False
+        text = command.decode("utf-8", "replace") if isinstance(command, bytes) else str(command)
+        message = LEGACY_SCP if text.split()[:1] == ["scp"] else NO_COMMANDS
+        threading.Thread(target=_refuse_on, args=(channel, message), daemon=True).start()
+        return True
+
+    def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
+        if self.account is None:
+            return False
+        threading.Thread(target=_refuse_on, args=(channel, NO_COMMANDS), daemon=True).start()
+        return True
+
+
+def _method_ok(account: Account) -> bool:
+    return account.method is Method.SFTP
+
+
+def _refuse_on(channel: paramiko.Channel, message: str) -> None:
+    """Message on stderr, exit status 1, close: sent after paramiko's reply to the request
+    (it replies once our handler returns, hence the thread and the short wait)."""
+    try:
+        time.sleep(0.05)
+        channel.send_stderr(message.encode())
+        channel.send_exit_status(1)
+        channel.shutdown_write()
+        time.sleep(0.05)
+        channel.close()
+    except Exception:  # the client went away: nothing to tell
+        log.debug("could not refuse a command on %s", channel, exc_info=True)

@@ -1,5 +1,6 @@
 """The listening hosted SFTP server: accepts clients, gives each its own thread and a tuned
-paramiko transport, enforces the login grace time and the session cap, and stops cleanly.
+paramiko transport, enforces the pre-auth timeout and the connection slots per address and in
+total (`guard`), and stops cleanly.
 
 Tuning (measured in bench/bench_sftp_push.py, see the package docstring): TCP_NODELAY (paramiko
 never sets it; without it small replies wait for delayed ACKs), a large channel window, and a
@@ -14,6 +15,7 @@ import logging
 import socket
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import paramiko
@@ -21,6 +23,7 @@ import paramiko
 from connectbatch.transfer.pull.sftp import fingerprint
 from connectbatch.transfer.push.sftp.channel import SftpChannel
 from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
+from connectbatch.transfer.push.sftp.guard import FailedLogins, LogLimiter, Slot, Slots
 from connectbatch.transfer.push.sftp.host_key import load_or_create_host_key
 from connectbatch.transfer.push.sftp.login import MAX_AUTH_FAILURES, AccountGateway, Login
 
@@ -28,28 +31,31 @@ log = logging.getLogger("connectbatch.transfer.push.sftp")
 # paramiko logs every client that hangs up abruptly ("Socket exception: Connection reset by
 # peer"), every failed handshake (port scanners, health checks) with a traceback, at ERROR.
 # For a server those are one client's business, which our own log already records, not errors
-# of ours: its log goes under ours, at most at INFO. The NullHandler keeps Python's last-resort
+# of ours: its log goes under ours, at DEBUG. The NullHandler keeps Python's last-resort
 # handler from printing it to stderr where no logging is configured.
 PARAMIKO_LOG = f"{log.name}.paramiko"
 
 
-class _AtMostInfo(logging.Filter):
-    """Lower paramiko's per-client ERROR/WARNING records to INFO."""
+class _AtMostDebug(logging.Filter):
+    """Lower paramiko's per-client records to DEBUG: under a flood of broken connections it
+    wrote a traceback per connection (thousands of lines); our own, rate-limited log says what
+    happened to each client."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.INFO:
-            record.levelno, record.levelname = logging.INFO, "INFO"
+        if record.levelno > logging.DEBUG:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return True
 
 
 logging.getLogger(PARAMIKO_LOG).addHandler(logging.NullHandler())
-logging.getLogger(PARAMIKO_LOG).addFilter(_AtMostInfo())
+logging.getLogger(PARAMIKO_LOG).addFilter(_AtMostDebug())
 
 WINDOW_SIZE = 16 * 1024 * 1024  # far above what a client keeps in flight: it never waits for us
 MAX_PACKET_SIZE = 256 * 1024  # a 32 KiB write request (+ header) fits in one SSH packet
-LOGIN_GRACE_SECONDS = 60.0
 KEEPALIVE_SECONDS = 30
 MAX_SESSIONS = 128
+MAX_CONNECTIONS_PER_ADDRESS = 8
+PREAUTH_TIMEOUT = 30.0  # banner, key exchange and login must be done within this
 
 
 class HostedSftpServer:
@@ -65,6 +71,9 @@ class HostedSftpServer:
         host_key_path: Path,
         *,
         max_sessions: int = MAX_SESSIONS,
+        max_connections_per_address: int = MAX_CONNECTIONS_PER_ADDRESS,
+        preauth_timeout: float = PREAUTH_TIMEOUT,
+        failed_logins: FailedLogins | None = None,
     ) -> None:
         self.gateway = gateway
         self.host = host
@@ -78,6 +87,10 @@ class HostedSftpServer:
         self._lock = threading.Lock()
         self._sessions: dict[threading.Thread, paramiko.Transport | None] = {}
         self._channels: list[SftpChannel] = []
+        self.preauth_timeout = preauth_timeout
+        self.slots = Slots(per_address=max(1, max_connections_per_address), total=max(1, max_sessions))
+        self.failed_logins = failed_logins or FailedLogins()
+        self.quiet = LogLimiter(log)
 
     # --- host key --------------------------------------------------------------------------------
 
@@ -174,6 +187,7 @@ class HostedSftpServer:
 
     def _accept_loop(self) -> None:
         while not self._stopping.is_set():
+            self._close_late()
             listener = self._listener
             if listener is None:
                 return
@@ -184,22 +198,52 @@ class HostedSftpServer:
             except OSError:
                 if self._stopping.is_set():
                     return
-                log.exception("accepting a connection failed")
+                self.quiet.log("accept", logging.ERROR, "accepting a connection failed", exc_info=True)
                 time.sleep(0.1)  # e.g. out of file descriptors: do not spin
                 continue
             peer = f"{address[0]}:{address[1]}"
-            with self._lock:
-                if len(self._sessions) >= self.max_sessions:
-                    log.warning("refused %s: %d sessions already open", peer, len(self._sessions))
-                    client.close()
-                    continue
-                thread = threading.Thread(
-                    target=self._serve, args=(client, peer), name=f"sftp-session-{peer}", daemon=True
+            slot, displaced = self.slots.take(str(address[0]), partial(_hang_up, client))
+            for old in displaced:
+                old.close()
+            if displaced:
+                self.quiet.log(
+                    "displaced",
+                    logging.INFO,
+                    "closed %d idle connection(s) from %s to make room for %s",
+                    len(displaced),
+                    displaced[0].address,
+                    peer,
                 )
+            if slot is None:
+                self.quiet.log(
+                    "refused", logging.WARNING, "refused %s: every slot holds a logged-in session", peer
+                )
+                _hang_up(client)
+                client.close()
+                continue
+            thread = threading.Thread(
+                target=self._serve, args=(client, peer, slot), name=f"sftp-session-{peer}", daemon=True
+            )
+            with self._lock:
                 self._sessions[thread] = None
             thread.start()
 
-    def _serve(self, client: socket.socket, peer: str) -> None:
+    def _close_late(self) -> None:
+        """Close connections that have not logged in within the pre-auth timeout."""
+        late = self.slots.expired(self.preauth_timeout)
+        for slot in late:
+            slot.close()
+        if late:
+            self.quiet.log(
+                "preauth-timeout",
+                logging.INFO,
+                "closed %d connection(s) not logged in within %.0f s (e.g. %s)",
+                len(late),
+                self.preauth_timeout,
+                late[0].address,
+            )
+
+    def _serve(self, client: socket.socket, peer: str, slot: Slot) -> None:
         """One client, start to end. Nothing it does may escape this function."""
         me = threading.current_thread()
         transport: paramiko.Transport | None = None
@@ -211,36 +255,60 @@ class HostedSftpServer:
                 client, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
             )
             transport.set_log_channel(PARAMIKO_LOG)
+            transport.banner_timeout = self.preauth_timeout
+            transport.handshake_timeout = self.preauth_timeout
+            transport.auth_timeout = self.preauth_timeout
+            slot.logged_in = transport.is_authenticated
             transport.add_server_key(self._key())
             transport.set_subsystem_handler("sftp", SftpChannel, ConfinedFs)
             with self._lock:
                 self._sessions[me] = transport
             if self._stopping.is_set():
                 return
-            login = Login(self, peer)
+            login = Login(self, peer, transport)
             try:
                 transport.start_server(server=login)
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                log.info("SSH handshake with %s failed: %s", peer, exc)
+                self.quiet.log("handshake", logging.INFO, "SSH handshake with %s failed: %s", peer, exc)
                 return
             transport.set_keepalive(KEEPALIVE_SECONDS)
-            deadline = time.monotonic() + LOGIN_GRACE_SECONDS
+            deadline = slot.opened + self.preauth_timeout
             while transport.is_active() and not self._stopping.is_set():
                 if login.locked_out.is_set():
-                    log.warning("closing %s after %d failed logins", peer, MAX_AUTH_FAILURES)
+                    self.quiet.log(
+                        "locked-out",
+                        logging.WARNING,
+                        "closing %s after %d failed logins",
+                        peer,
+                        MAX_AUTH_FAILURES,
+                    )
                     time.sleep(0.05)  # let the last failure reply go out first
                     break
                 if login.account is None and time.monotonic() > deadline:
-                    log.warning("closing %s: no login within %.0f s", peer, LOGIN_GRACE_SECONDS)
+                    self.quiet.log(
+                        "preauth-timeout",
+                        logging.INFO,
+                        "closing %s: no login within %.0f s",
+                        peer,
+                        self.preauth_timeout,
+                    )
                     break
                 login.locked_out.wait(0.25)
         except Exception:
-            log.exception("SFTP session with %s failed", peer)
+            self.quiet.log("session", logging.ERROR, "SFTP session with %s failed", peer, exc_info=True)
         finally:
             if transport is not None:
                 with contextlib.suppress(Exception):
                     transport.close()
             with contextlib.suppress(OSError):
                 client.close()
+            self.slots.release(slot)
             with self._lock:
                 self._sessions.pop(me, None)
+
+
+def _hang_up(client: socket.socket) -> None:
+    """Wake whoever is reading this socket (paramiko's thread) with an EOF; the session's
+    own thread then closes it."""
+    with contextlib.suppress(OSError):
+        client.shutdown(socket.SHUT_RDWR)
