@@ -2,9 +2,10 @@
 
 Partners use ordinary FTPS clients (ftplib's FTP_TLS here: the server requires TLS by default,
 with a self-signed certificate it generated under the data home, which the clients trust) with
-the login `Services.create_connection` provisioned; what they upload is ingested through the `Gateway` exactly as a real engine
-would, and `Gateway.wait()` waits for those ingests. The server replies 226/250 only after
-handing a finished upload to the gateway, so `wait()` right after a transfer is enough.
+the login `Services.create_connection` provisioned; what they upload is ingested through the
+`Gateway` exactly as a real engine would, and `Gateway.wait()` waits for those ingests. The
+server replies 226/250 only after handing a finished upload to the gateway, so `wait()` right
+after a transfer is enough.
 """
 
 from __future__ import annotations

@@ -21,11 +21,15 @@ is locked because logging can be called from any thread.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+_PEER_PREFIX = re.compile(r"^\S+:\d+-\[[^\]]*\]\s*")
+_NUMBERS = re.compile(r"\d+")
 
 
 @dataclass
@@ -112,8 +116,15 @@ class RateLimitFilter(logging.Filter):
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[float, int, int]] = {}  # msg -> (start, passed, dropped)
 
+    @staticmethod
+    def template(record: logging.LogRecord) -> str:
+        """What makes two records "the same message": the text without pyftpdlib's
+        "address:port-[user]" prefix and with every number blanked."""
+        text = _PEER_PREFIX.sub("", str(record.msg))
+        return f"{record.name}:{record.levelno}:{_NUMBERS.sub('#', text)}"
+
     def filter(self, record: logging.LogRecord) -> bool:
-        key = f"{record.name}:{record.msg}"
+        key = self.template(record)
         now = self.clock()
         with self._lock:
             start, passed, dropped = self._windows.get(key, (now, 0, 0))
