@@ -106,7 +106,12 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
 
     def _preauth_expired(self) -> None:
         self._preauth_timer = None
-        if self._closed or self.authenticated or self in self.context.checking:
+        if self._closed or self.authenticated:
+            return
+        if self in self.context.checking:  # its password is being checked: look again soon
+            self._preauth_timer = self.ioloop.call_later(
+                1.0, self._preauth_expired, _errback=self.handle_error
+            )
             return
         self.respond(PREAUTH_EXPIRED, logfun=log.info)
         self.close_when_done()
