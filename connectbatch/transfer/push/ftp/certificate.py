@@ -115,7 +115,9 @@ def ensure_certificate(
     cert, key = generated_paths(home)
     if not (cert.is_file() and key.is_file()):
         generate_self_signed(cert, key, host)
-        log.warning("generated a self-signed FTPS certificate: %s", cert)
+        log.warning(
+            "generated a self-signed FTPS certificate %s, SHA-256 fingerprint %s", cert, fingerprint(cert)
+        )
     return cert, key
 
 
