@@ -88,6 +88,21 @@ def _email(name: str, default: str) -> str:
     return value
 
 
+def _port_range(name: str) -> tuple[int, int] | None:
+    """"60000-60100" (inclusive) or one port; unset means any port."""
+    raw = _str(name).strip()
+    if not raw:
+        return None
+    low, dash, high = raw.partition("-")
+    try:
+        first, last = int(low), int(high if dash else low)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a port range like 60000-60100, not {raw!r}") from None
+    if not 1 <= first <= last <= 65535:
+        raise ConfigurationError(f"{name} must be a port range like 60000-60100, not {raw!r}")
+    return first, last
+
+
 def expectations_dir() -> Path:
     """CONNECTBATCH_EXPECTATIONS_DIR: where the committed expectation suites are read from.
     On its own because validation looks it up when first imported, before any Settings."""
@@ -178,8 +193,14 @@ class Settings:
     expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR
     smtp: SmtpSettings | None = None  # None: results are not e-mailed
     mailbox: MailboxSettings | None = None  # None: no e-mail push mailbox is polled
-    max_connections_per_address: int = 8
-    preauth_timeout: float = 30.0
+    # Hosted FTP server: explicit FTPS with these files, or a self-signed pair under home.
+    ftp_cert_file: Path | None = None
+    ftp_key_file: Path | None = None
+    ftp_passive_ports: tuple[int, int] | None = None  # inclusive; None: any free port
+    ftp_require_tls: bool = True  # clear-text logins refused; PROT P required for data
+    max_connections_per_address: int = 8  # not-yet-logged-in connections per client address
+    preauth_timeout: float = 30.0  # seconds a connection may stay without logging in
+    partial_upload_grace_hours: float = 24.0  # broken uploads' partial files kept this long
     public_host: str | None = None  # None: `partner_host` derives it from `bind`
 
     @classmethod
@@ -199,8 +220,13 @@ class Settings:
             expectations_dir=expectations_dir(),
             smtp=SmtpSettings.from_env(),
             mailbox=MailboxSettings.from_env(),
-            max_connections_per_address=_int(f"{PREFIX}MAX_CONNECTIONS_PER_ADDRESS", 8),
+            ftp_cert_file=_path(f"{PREFIX}FTP_CERT_FILE", Path()) if _str(f"{PREFIX}FTP_CERT_FILE") else None,
+            ftp_key_file=_path(f"{PREFIX}FTP_KEY_FILE", Path()) if _str(f"{PREFIX}FTP_KEY_FILE") else None,
+            ftp_passive_ports=_port_range(f"{PREFIX}FTP_PASSIVE_PORTS"),
+            ftp_require_tls=_bool(f"{PREFIX}FTP_REQUIRE_TLS", True),
+            max_connections_per_address=_int(f"{PREFIX}MAX_CONNECTIONS_PER_ADDRESS", 8, within=(0, 100000)),
             preauth_timeout=_float(f"{PREFIX}PREAUTH_TIMEOUT", 30.0),
+            partial_upload_grace_hours=_float(f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0),
             public_host=_str(f"{PREFIX}PUBLIC_HOST") or None,
         )
 

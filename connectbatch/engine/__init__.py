@@ -116,6 +116,6 @@ class Engine:
         if settings.ftp_port:
             from connectbatch.transfer.push.ftp import HostedFtpServer
 
-            ftp = HostedFtpServer(gateway, settings.bind, settings.ftp_port)
+            ftp = HostedFtpServer.from_settings(gateway)
             ftp.start()
             self.servers.append(ftp)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import ftplib
 import io
 import re
+import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import browser
 import pytest
@@ -97,11 +99,14 @@ def provisioned(dialog: Locator) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in text.strip().splitlines())
 
 
-def upload(login: dict[str, str], name: str, data: bytes) -> None:
-    """Push a file to our hosted FTP server with the provisioned login."""
-    with ftplib.FTP() as ftp:
+def upload(login: dict[str, str], name: str, data: bytes, home: Path) -> None:
+    """Push a file to our hosted FTP server with the provisioned login, over explicit FTPS
+    (required by default), trusting the self-signed certificate the server made in `home`."""
+    context = ssl.create_default_context(cafile=str(home / "ftps" / "server.crt"))
+    with ftplib.FTP_TLS(context=context) as ftp:
         ftp.connect(login["Host"], int(login["Port"]), timeout=15)
         ftp.login(login["Username"], login["Password"])
+        ftp.prot_p()
         ftp.storbinary(f"STOR {name}", io.BytesIO(data))
 
 
@@ -119,7 +124,9 @@ def call_rows(prefix: str, rows: int) -> bytes:
     return ("\r\n".join([header, *lines]) + "\r\n").encode()
 
 
-def test_create_a_connection_in_the_wizard_then_open_its_history(app_page: Page) -> None:
+def test_create_a_connection_in_the_wizard_then_open_its_history(
+    app_page: Page, streamlit_server: StreamlitApp
+) -> None:
     page = app_page
     name = f"Browser FTP push {int(time.time())}"
     open_path(page, "")
@@ -157,7 +164,7 @@ def test_create_a_connection_in_the_wizard_then_open_its_history(app_page: Page)
     screenshot(page, "wizard_provisioned_credentials")
 
     # The login works: a file pushed with it becomes the connection's first run.
-    upload(login, "calls_browser.csv", call_rows("browser", 5))
+    upload(login, "calls_browser.csv", call_rows("browser", 5), streamlit_server.home)
     click(page, "provisioned_done")
     expect(dialog).to_have_count(0)
     expect(page.locator("h1").first).to_have_text("Connections")

@@ -1,9 +1,11 @@
 """Push to us / Pull from us over our hosted FTP server, with real sockets on 127.0.0.1.
 
-Partners use ordinary FTP clients (ftplib here) with the login `Services.create_connection`
-provisioned; what they upload is ingested through the `Gateway` exactly as a real engine
-would, and `Gateway.wait()` waits for those ingests. The server replies 226/250 only after
-handing a finished upload to the gateway, so `wait()` right after a transfer is enough.
+Partners use ordinary FTPS clients (ftplib's FTP_TLS here: the server requires TLS by default,
+with a self-signed certificate it generated under the data home, which the clients trust) with
+the login `Services.create_connection` provisioned; what they upload is ingested through the
+`Gateway` exactly as a real engine would, and `Gateway.wait()` waits for those ingests. The
+server replies 226/250 only after handing a finished upload to the gateway, so `wait()` right
+after a transfer is enough.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def gateway(services: Services) -> Iterator[Gateway]:
 
 @pytest.fixture
 def server(gateway: Gateway) -> Iterator[HostedFtpServer]:
-    with HostedFtpServer(gateway, HOST, 0, failed_login_delay=0.2) as srv:
+    # Twenty parallel logins from one address are normal here (the per-address limit on
+    # connections not yet logged in is tested in tests/security).
+    with HostedFtpServer(gateway, HOST, 0, failed_login_delay=0.2, max_connections_per_address=64) as srv:
         yield srv
 
 
@@ -64,10 +68,17 @@ def push_connection(services: Services, name: str) -> tuple[Connection, Provisio
     return connection, login
 
 
-def client(server: HostedFtpServer, login: Provisioned) -> ftplib.FTP:
-    ftp = ftplib.FTP()
+def trusting(server: HostedFtpServer) -> ssl.SSLContext:
+    """A client TLS context that trusts (only) the server's self-signed certificate."""
+    assert server.tls_cert is not None
+    return ssl.create_default_context(cafile=str(server.tls_cert))
+
+
+def client(server: HostedFtpServer, login: Provisioned) -> ftplib.FTP_TLS:
+    ftp = ftplib.FTP_TLS(context=trusting(server))
     ftp.connect(HOST, server.port, timeout=TIMEOUT)
-    ftp.login(login.username, login.password)
+    ftp.login(login.username, login.password)  # AUTH TLS first
+    ftp.prot_p()
     return ftp
 
 
@@ -213,7 +224,7 @@ def test_a_wrong_password_gets_530_without_echoing_it(services: Services, server
     _, login = push_connection(services, "Acme")
     wrong = "Not-The-Password-77"
     for username in (login.username, "cb_nobody_000000"):
-        ftp = ftplib.FTP()
+        ftp = ftplib.FTP_TLS(context=trusting(server))
         ftp.connect(HOST, server.port, timeout=TIMEOUT)
         started = time.monotonic()
         with pytest.raises(ftplib.error_perm) as caught:
@@ -318,7 +329,7 @@ def test_ftps_with_a_self_signed_certificate(services: Services, gateway: Gatewa
     with HostedFtpServer(gateway, HOST, 0, tls_cert=cert, tls_key=key, failed_login_delay=0.2) as server:
         plain = ftplib.FTP()
         plain.connect(HOST, server.port, timeout=TIMEOUT)
-        with pytest.raises(ftplib.error_perm, match=r"^550 SSL/TLS required"):
+        with pytest.raises(ftplib.error_perm, match=r"^530 TLS required: use AUTH TLS"):
             plain.login(login.username, login.password)  # never in clear text
         plain.close()
 

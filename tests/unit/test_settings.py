@@ -210,3 +210,25 @@ def test_debug_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings_module.debug_enabled() is False
     monkeypatch.setenv("CONNECTBATCH_DEBUG", "1")
     assert settings_module.debug_enabled() is True
+
+
+def test_the_hosted_ftp_server_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    defaults = Settings.from_env()
+    assert (defaults.ftp_cert_file, defaults.ftp_key_file, defaults.ftp_passive_ports) == (None, None, None)
+    assert defaults.ftp_require_tls is True
+    assert (defaults.max_connections_per_address, defaults.preauth_timeout) == (8, 30.0)
+    assert defaults.partial_upload_grace_hours == 24.0
+    values = {
+        "FTP_CERT_FILE": str(tmp_path / "c.pem"), "FTP_KEY_FILE": str(tmp_path / "k.pem"),
+        "FTP_PASSIVE_PORTS": "60000-60100", "FTP_REQUIRE_TLS": "no",
+        "MAX_CONNECTIONS_PER_ADDRESS": "3", "PREAUTH_TIMEOUT": "7.5", "PARTIAL_UPLOAD_GRACE_HOURS": "2",
+    }  # fmt: skip
+    for name, value in values.items():
+        monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+    s = Settings.from_env()
+    assert (s.ftp_cert_file, s.ftp_key_file) == (tmp_path / "c.pem", tmp_path / "k.pem")
+    assert (s.ftp_passive_ports, s.ftp_require_tls) == ((60000, 60100), False)
+    assert (s.max_connections_per_address, s.preauth_timeout, s.partial_upload_grace_hours) == (3, 7.5, 2.0)
+    monkeypatch.setenv("CONNECTBATCH_FTP_PASSIVE_PORTS", "60100-60000")
+    with pytest.raises(ConfigurationError, match="CONNECTBATCH_FTP_PASSIVE_PORTS must be a port range"):
+        Settings.from_env()

@@ -11,18 +11,21 @@ import pytest
 from connectbatch.transfer.push.sftp.guard import FailedLogins, LogLimiter, Slots
 
 
-def test_a_full_address_displaces_its_oldest_idle_connection_never_a_session() -> None:
-    closed: list[str] = []
+def test_an_address_holds_few_idle_connections_and_any_number_of_sessions() -> None:
+    """Only connections that have not logged in count against an address (as on the FTP
+    server): idle sockets crowd out idle sockets, a partner's parallel sessions are not capped."""
     slots = Slots(per_address=2, total=10)
-    first, _ = slots.take("10.0.0.1", lambda: closed.append("first"))
-    second, _ = slots.take("10.0.0.1", lambda: closed.append("second"))
+    first, _ = slots.take("10.0.0.1", lambda: None)
+    second, _ = slots.take("10.0.0.1", lambda: None)
     assert first is not None and second is not None
     first.logged_in = lambda: True
-    third, displaced = slots.take("10.0.0.1", lambda: closed.append("third"))
-    assert third is not None and displaced == [second]
-    third.logged_in = lambda: True
-    refused, displaced = slots.take("10.0.0.1", lambda: None)  # every slot a session
-    assert refused is None and displaced == []
+    third, displaced = slots.take("10.0.0.1", lambda: None)  # one idle so far: room
+    assert third is not None and displaced == []
+    fourth, displaced = slots.take("10.0.0.1", lambda: None)  # two idle: the oldest goes
+    assert fourth is not None and displaced == [second]
+    third.logged_in = fourth.logged_in = lambda: True
+    fifth, displaced = slots.take("10.0.0.1", lambda: None)  # sessions never count
+    assert fifth is not None and displaced == [] and first not in displaced
     other, displaced = slots.take("10.0.0.2", lambda: None)  # another address is not affected
     assert other is not None and displaced == []
 

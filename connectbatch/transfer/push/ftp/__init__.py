@@ -7,8 +7,13 @@ do with a finished upload (`upload_complete`, which ingests in a worker thread).
 
 The modules, in the order a session meets them:
 
-* `server` — binds, serves pyftpdlib's IO loop from a daemon thread; with a certificate it
-  requires AUTH TLS before login and PROT P before any transfer.
+* `server` — binds, serves pyftpdlib's IO loop from a daemon thread; always offers explicit
+  FTPS and by default requires AUTH TLS before login and PROT P before any transfer; sweeps
+  partial files of broken uploads after the grace period.
+* `certificate` — the configured certificate or a generated self-signed one, and its SHA-256
+  fingerprint (`server_fingerprint(settings)`) for partners to pin.
+* `guard` — per-address limits on not-yet-logged-in connections, failed-login throttling,
+  rate-limited logging.
 * `loop` — what the sessions of one server share, and the way back onto the IO loop for work
   done in other threads (password checks, stop requests).
 * `session` — one control connection: the password checked off the IO loop (same fixed 530 for
@@ -23,6 +28,7 @@ The modules, in the order a session meets them:
 """
 
 from connectbatch.transfer.push.ftp.authorizer import GatewayAuthorizer
-from connectbatch.transfer.push.ftp.server import HostedFtpServer
+from connectbatch.transfer.push.ftp.certificate import server_fingerprint
+from connectbatch.transfer.push.ftp.server import HostedFtpServer, sweep_partials
 
-__all__ = ["GatewayAuthorizer", "HostedFtpServer"]
+__all__ = ["GatewayAuthorizer", "HostedFtpServer", "server_fingerprint", "sweep_partials"]

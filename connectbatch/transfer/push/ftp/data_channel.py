@@ -89,5 +89,5 @@ class LimitedDTP(DTPHandler):  # type: ignore[misc]
             return
         reply, self._resp = self._resp, ()
         super().close()  # closes the file, runs on_file_received / on_incomplete_file_received
-        if reply and not channel._closed:
-            channel.respond(reply[0], logfun=reply[1])
+        if not channel._closed:
+            channel.reply_after_upload(reply)  # at once, or once the upload is known complete

@@ -15,6 +15,7 @@ from typing import Any
 
 from pyftpdlib.ioloop import AsyncChat
 
+from connectbatch.transfer.push.ftp.guard import AddressGuard
 from connectbatch.transfer.push.gateway import Gateway
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
@@ -70,9 +71,13 @@ class LoopWaker(AsyncChat):  # type: ignore[misc]  # pyftpdlib is untyped
 
 @dataclass
 class ServerContext:
-    """What every session of one server shares: the gateway and the login machinery."""
+    """What every session of one server shares: the gateway, the login machinery and the
+    per-address guard (used on the loop thread only)."""
 
     gateway: Gateway
     waker: LoopWaker
     login_pool: ThreadPoolExecutor
     checking: set[Any] = field(default_factory=set)  # sessions waiting for a password check
+    guard: AddressGuard = field(default_factory=AddressGuard)
+    preauth_timeout: float = 30.0  # seconds; 0: no limit
+    upload_settle: float = 0.3  # seconds the control connection must outlive a STOR's data

@@ -1,10 +1,18 @@
-"""The hosted FTP / explicit-FTPS endpoint: binds, builds a session class of its own (TLS
-or not), and serves pyftpdlib's IO loop from a daemon thread until stopped."""
+"""The hosted explicit-FTPS endpoint: binds, builds a session class of its own, and serves
+pyftpdlib's IO loop from a daemon thread until stopped.
+
+It always offers AUTH TLS (with the configured certificate or a self-signed one generated under
+the data home, see `certificate`), and by default requires it before login and PROT P before
+any transfer. At start and then hourly it sweeps partial files left by broken uploads out of
+the push folders once they are older than the grace period.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,6 +22,8 @@ from pyftpdlib.servers import FTPServer
 
 from connectbatch.errors import ConfigurationError
 from connectbatch.transfer.push.ftp.authorizer import GatewayAuthorizer
+from connectbatch.transfer.push.ftp.certificate import ensure_certificate, fingerprint
+from connectbatch.transfer.push.ftp.guard import AddressGuard, RateLimitFilter
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.ftp.session import PushHandler, tls_classes
 from connectbatch.transfer.push.gateway import Gateway
@@ -38,17 +48,55 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
+SWEEP_EVERY = 3600.0  # seconds between sweeps of partial uploads
+_RATE_LIMIT = RateLimitFilter()
+
+
+def _limit_logging() -> None:
+    """Rate-limit the FTP server's and pyftpdlib's log records (once per process)."""
+    for name in ("connectbatch.transfer.push.ftp", "pyftpdlib"):
+        logger = logging.getLogger(name)
+        if _RATE_LIMIT not in logger.filters:
+            logger.addFilter(_RATE_LIMIT)
+
+
+def sweep_partials(root: Path, grace_seconds: float, now: float | None = None) -> int:
+    """Remove files under `root` (the push folders) not modified for `grace_seconds`: what a
+    broken upload left behind (completed uploads are ingested and removed within seconds).
+    Symlinks are neither followed nor removed. Returns how many files went."""
+    if not root.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - grace_seconds
+    removed = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                info = os.lstat(path)
+                if not os.path.islink(path) and info.st_mtime < cutoff:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                continue
+    if removed:
+        log.info("removed %d partial upload(s) older than %.0f hours", removed, grace_seconds / 3600)
+    return removed
+
+
 # --------------------------------------------------------------------------- server
 
 
 class HostedFtpServer:
-    """The hosted FTP (or explicit FTPS) endpoint, served from a daemon thread.
+    """The hosted explicit-FTPS endpoint, served from a daemon thread.
 
-    `port=0` binds a free port, readable as `.port` after `start()`. With `tls_cert` and
-    `tls_key` the server requires AUTH TLS before login and PROT P before any transfer.
-    `passive_ports` limits the data-connection ports to a range a firewall can open;
-    `masquerade_address` is the public address announced in PASV replies behind NAT (never
-    used when binding to loopback, where clients connect to the address they dialled).
+    `port=0` binds a free port, readable as `.port` after `start()`. The certificate is
+    `tls_cert`/`tls_key`, or a self-signed pair generated under the data home;
+    `require_tls` (default) refuses clear-text logins and data. `passive_ports` limits the
+    data-connection ports to a range a firewall can open; `masquerade_address` is the public
+    address announced in PASV replies behind NAT (never used when binding to loopback, where
+    clients connect to the address they dialled). `max_connections_per_address`,
+    `preauth_timeout` and the lockout settings are the flood and guessing defences (`guard`).
+    `from_settings` builds one from `Settings`.
     """
 
     def __init__(
@@ -62,8 +110,15 @@ class HostedFtpServer:
         *,
         masquerade_address: str | None = None,
         failed_login_delay: float = 1.0,
-        max_connections: int = 256,
+        max_connections: int = 512,
         login_workers: int = 4,
+        require_tls: bool = True,
+        max_connections_per_address: int = 8,
+        preauth_timeout: float = 30.0,
+        lockout_after: int = 10,
+        lockout_seconds: float = 300.0,
+        partial_upload_grace_hours: float = 24.0,
+        upload_settle: float = 0.3,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigurationError("FTPS needs both a certificate and its private key")
@@ -77,13 +132,49 @@ class HostedFtpServer:
         self.failed_login_delay = failed_login_delay
         self.max_connections = max_connections
         self.login_workers = login_workers
+        self.require_tls = require_tls
+        self.max_connections_per_address = max_connections_per_address
+        self.preauth_timeout = preauth_timeout
+        self.lockout_after = lockout_after
+        self.lockout_seconds = lockout_seconds
+        self.partial_upload_grace_hours = partial_upload_grace_hours
+        self.upload_settle = upload_settle
         self._server: Any = None
         self._context: ServerContext | None = None
         self._thread: threading.Thread | None = None
 
+    @classmethod
+    def from_settings(cls, gateway: Gateway) -> HostedFtpServer:
+        """The server `connectbatch serve` and the app run, configured from the gateway's
+        `Settings` (CONNECTBATCH_FTP_*, _MAX_CONNECTIONS_PER_ADDRESS, _PREAUTH_TIMEOUT,
+        _PARTIAL_UPLOAD_GRACE_HOURS)."""
+        settings = gateway.services.settings
+        ports = settings.ftp_passive_ports
+        return cls(
+            gateway,
+            settings.bind,
+            settings.ftp_port,
+            settings.ftp_cert_file,
+            settings.ftp_key_file,
+            range(ports[0], ports[1] + 1) if ports else None,
+            require_tls=settings.ftp_require_tls,
+            max_connections_per_address=settings.max_connections_per_address,
+            preauth_timeout=settings.preauth_timeout,
+            partial_upload_grace_hours=settings.partial_upload_grace_hours,
+        )
+
+    @property
+    def push_root(self) -> Path:
+        return self.gateway.services.settings.home / "push"
+
+    @property
+    def fingerprint(self) -> str | None:
+        """SHA-256 fingerprint of the certificate served (after `start()`)."""
+        return fingerprint(self.tls_cert) if self.tls_cert is not None else None
+
     @property
     def tls(self) -> bool:
-        return self.tls_cert is not None
+        return True  # always offered; required unless `require_tls` is off
 
     def _handler_class(self, context: ServerContext) -> type[Any]:
         """A session class for this server only: pyftpdlib configures sessions through
@@ -101,7 +192,9 @@ class HostedFtpServer:
             attrs["ssl_context"] = _ssl_context(self.tls_cert, self.tls_key)
             attrs["certfile"] = str(self.tls_cert)
             attrs["keyfile"] = str(self.tls_key)
-        return type("HostedFtpsSession" if self.tls else "HostedFtpSession", (base,), attrs)
+            attrs["tls_control_required"] = self.require_tls
+            attrs["tls_data_required"] = self.require_tls
+        return type("HostedFtpsSession", (base,), attrs)
 
     def start(self) -> None:
         """Bind (raising at once if the port is taken) and serve from a daemon thread."""
@@ -112,10 +205,25 @@ class HostedFtpServer:
             # Without a handler pyftpdlib installs its own on stderr when the loop starts;
             # with this one its records simply propagate to the application's logging.
             pyftpdlib_log.addHandler(logging.NullHandler())
+        _limit_logging()
+        self.tls_cert, self.tls_key = ensure_certificate(
+            self.gateway.services.settings.home, self.tls_cert, self.tls_key, self.host
+        )
+        grace = self.partial_upload_grace_hours * 3600
+        sweep_partials(self.push_root, grace)
         ioloop = IOLoop.factory()
         waker = LoopWaker(ioloop)
         pool = ThreadPoolExecutor(self.login_workers, thread_name_prefix="ftp-login")
-        context = ServerContext(self.gateway, waker, pool)
+        guard = AddressGuard(
+            max_unauthenticated=self.max_connections_per_address,
+            base_delay=self.failed_login_delay,
+            lockout_after=self.lockout_after,
+            lockout=self.lockout_seconds,
+        )
+        context = ServerContext(
+            self.gateway, waker, pool, guard=guard,
+            preauth_timeout=self.preauth_timeout, upload_settle=self.upload_settle,
+        )  # fmt: skip
         try:
             handler = self._handler_class(context)
             server = FTPServer((self.host, self.port), handler, ioloop=ioloop)
@@ -124,11 +232,15 @@ class HostedFtpServer:
             pool.shutdown(wait=False)
             raise
         server.max_cons = self.max_connections
+        ioloop.call_every(SWEEP_EVERY, sweep_partials, self.push_root, grace)
         self.port = int(server.address[1])
         self._server, self._context = server, context
         self._thread = threading.Thread(target=self._serve, name=f"ftp-server-{self.port}", daemon=True)
         self._thread.start()
-        log.info("FTP%s server listening on %s:%d", "S" if self.tls else "", self.host, self.port)
+        log.info(
+            "FTPS server listening on %s:%d (TLS %s); certificate SHA-256 fingerprint %s",
+            self.host, self.port, "required" if self.require_tls else "optional", self.fingerprint,
+        )  # fmt: skip
 
     def _serve(self) -> None:
         try:

@@ -9,7 +9,19 @@ completion.
   three failures; the password is never logged or echoed.
 * **Upload completion.** A finished STOR calls `Gateway.upload_complete` unless the name is
   still in flight (`connectbatch.transfer.naming`); RNFR/RNTO from such a name to a final name
-  completes it instead. An interrupted or over-limit upload is deleted.
+  completes it instead. An over-limit upload is deleted.
+* **A broken upload is never a file.** For STOR the end of the data connection is the end of
+  the file, so a client killed mid-upload (its kernel closes both sockets normally) looks like
+  a finished one if the data connection's close is seen first. So a finished STOR is only
+  complete once the control connection is seen alive `upload_settle` seconds later (the client
+  waits for the 226); a session that ends first leaves a *broken* upload: not ingested, its
+  partial file kept for a resume (REST/APPE) until the server's sweep removes it after the
+  grace period.
+* **Floods and guessing** (`guard`): at most a few not-yet-logged-in connections per address,
+  each dropped after the pre-auth timeout; growing delays and then a temporary refusal for an
+  address that keeps failing; unhandled errors logged as one line, rate-limited.
+* **The connection's method**: an account of a non-FTP connection (an SFTP push login) gets
+  the same 530 as a wrong password.
 """
 
 from __future__ import annotations
@@ -17,6 +29,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import socket
+import sys
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -27,9 +41,10 @@ from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.utils import strerror
 
 from connectbatch.errors import ConfigurationError
+from connectbatch.models import Method
 from connectbatch.transfer.naming import is_in_flight
 from connectbatch.transfer.push.ftp.authorizer import LOGIN_FAILED, LOGIN_OK, GatewayAuthorizer
-from connectbatch.transfer.push.ftp.data_channel import LimitedDTP
+from connectbatch.transfer.push.ftp.data_channel import CappedFile, LimitedDTP
 from connectbatch.transfer.push.ftp.filesystem import ConfinedFS
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.gateway import Account
@@ -37,6 +52,10 @@ from connectbatch.transfer.push.gateway import Account
 log = logging.getLogger("connectbatch.transfer.push.ftp")
 
 BANNER = "ConnectBatch FTP server ready."
+TLS_REQUIRED = "530 TLS required: use AUTH TLS (explicit FTPS) before logging in."
+TOO_MANY_PENDING = "421 Too many connections from your address that have not logged in; try again later."
+LOCKED_OUT = "421 Too many failed logins from your address; try again later."
+PREAUTH_EXPIRED = "421 Login timed out."
 # Commands we never allow, removed so that FEAT and HELP do not advertise them either.
 REMOVED_COMMANDS = frozenset({"SITE CHMOD", "MFMT"})
 
@@ -56,7 +75,77 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         name: spec for name, spec in FTPHandler.proto_cmds.items() if name not in REMOVED_COMMANDS
     }
 
+    # pyftpdlib calls these; set per instance in `handle`.
+    _counted = False
+    _preauth_timer: Any = None
+    _settling: str | None = None
+    _settle_timer: Any = None
+
+    # ---- connection admission
+
+    def handle(self) -> None:
+        """A new connection: refused (421) if its address is locked out or already holds
+        too many connections that have not logged in; otherwise greeted, with a pre-auth
+        timer running."""
+        guard = self.context.guard
+        address = self.remote_ip
+        if guard.locked(address):
+            self.respond(LOCKED_OUT, logfun=log.info)
+            self.close_when_done()
+            return
+        if not guard.admit(address):
+            self.respond(TOO_MANY_PENDING, logfun=log.info)
+            self.close_when_done()
+            return
+        self._counted = True
+        if self.context.preauth_timeout > 0:
+            self._preauth_timer = self.ioloop.call_later(
+                self.context.preauth_timeout, self._preauth_expired, _errback=self.handle_error
+            )
+        super().handle()
+
+    def _preauth_expired(self) -> None:
+        self._preauth_timer = None
+        if self._closed or self.authenticated:
+            return
+        if self in self.context.checking:  # its password is being checked: look again soon
+            self._preauth_timer = self.ioloop.call_later(
+                1.0, self._preauth_expired, _errback=self.handle_error
+            )
+            return
+        self.respond(PREAUTH_EXPIRED, logfun=log.info)
+        self.close_when_done()
+
+    def _uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            self.context.guard.release(self.remote_ip)
+        timer, self._preauth_timer = self._preauth_timer, None
+        if timer is not None and not timer.cancelled:
+            timer.cancel()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._uncount()
+            timer, self._settle_timer = self._settle_timer, None
+            if timer is not None and not timer.cancelled:
+                timer.cancel()
+        super().close()
+        settling, self._settling = self._settling, None
+        if settling is not None:
+            self._broken(settling)
+
+    def log_exception(self, instance: object) -> None:
+        """One line, no traceback: a flood of broken connections must not flood the log."""
+        error = sys.exc_info()[1]
+        log.warning("FTP session error: %s", type(error).__name__ if error is not None else "unknown")
+
     # ---- login
+
+    def handle_auth_failed(self, msg: str, password: str) -> None:
+        """pyftpdlib's delayed 530, with the delay growing per address (`guard`)."""
+        self.auth_failed_timeout = self.context.guard.login_failed(self.remote_ip)
+        super().handle_auth_failed(msg, password)
 
     def ftp_PASS(self, line: str) -> None:
         """Check the password in the login pool; the session reads no further commands
@@ -102,11 +191,19 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             self.respond("421 Login is unavailable right now; try again later.")
             self.close_when_done()
             return
+        if self.context.guard.locked(self.remote_ip):
+            self.respond(LOCKED_OUT, logfun=log.info)
+            self.close_when_done()
+            return
+        if account is not None and account.method is not Method.FTP:
+            account = None  # another method's login: refused like a wrong password
         if account is None or username != self.username:
             # The password goes no further than this method: not to pyftpdlib's
             # on_login_failed hook, not into any log line.
             self.handle_auth_failed(LOGIN_FAILED, "")
             return
+        self.context.guard.login_succeeded(self.remote_ip)
+        self._uncount()
         self.account = account
         self.authorizer = GatewayAuthorizer(self.context.gateway, account)
         self.handle_auth_success(str(account.home), "", LOGIN_OK)
@@ -120,11 +217,72 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     # ---- uploads
 
     def on_file_received(self, file: str) -> None:
+        """The data connection ended normally. Complete only once the control connection
+        is seen alive a moment later (`reply_after_upload`); a client leaving with QUIT
+        during the transfer said goodbye properly, so that upload is complete now."""
+        if self._quit_pending:
+            self._complete(file)
+        else:
+            self._settling = file
+
+    def reply_after_upload(self, reply: tuple[Any, ...]) -> None:
+        """The data channel's final reply (226/426/552...). After a STOR that ended
+        normally it waits `upload_settle` seconds, then the client's control connection
+        decides: alive, the upload is complete (ingested, then 226); gone, it is broken."""
+        if self._settling is None:
+            if reply:
+                self.respond(reply[0], logfun=reply[1])
+            return
+        self._settle_timer = self.ioloop.call_later(
+            self.context.upload_settle, self._settled, reply, _errback=self.handle_error
+        )
+
+    def _settled(self, reply: tuple[Any, ...]) -> None:
+        self._settle_timer = None
+        file, self._settling = self._settling, None
+        if file is None or self._closed:
+            return
+        if self._control_lost():
+            self._broken(file)
+            self.close()
+            return
         self._complete(file)
+        if reply:
+            self.respond(reply[0], logfun=reply[1])
+
+    def _control_lost(self) -> bool:
+        """Has the client closed or reset the control connection? Peeks at the socket
+        without reading (works under TLS too: it looks below the TLS layer)."""
+        try:
+            probe = socket.socket(fileno=os.dup(self.socket.fileno()))
+        except (OSError, ValueError):
+            return True
+        try:
+            return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False  # nothing to read: connected and waiting for our reply
+        except OSError:
+            return True
+        finally:
+            probe.close()
+
+    def _broken(self, file: str) -> None:
+        """An upload cut off by its client: never ingested. The partial file stays for a
+        resume until the server's sweep removes it (CONNECTBATCH_PARTIAL_UPLOAD_GRACE_HOURS)."""
+        account = self.account
+        log.warning(
+            "FTP upload broken off by the client; not loaded",
+            extra={"username": account.username if account else None, "file": os.path.basename(file)},
+        )
 
     def on_incomplete_file_received(self, file: str) -> None:
-        """Aborted, cut off or over the size limit: a partial file must never be ingested
-        later, nor take space."""
+        """Aborted or cut off: never ingested (the partial file is kept for a resume until
+        the sweep). Over the size limit: it can never become a valid upload, so deleted."""
+        data = self.data_channel
+        capped = getattr(data, "file_obj", None)
+        if not (isinstance(capped, CappedFile) and capped.exceeded):
+            self._broken(file)
+            return
         if self.fs is not None and not self.fs.validpath(file):
             return
         try:
@@ -195,5 +353,13 @@ def tls_classes() -> tuple[type[Any], type[Any]]:
         proto_cmds: ClassVar[dict[str, Any]] = {
             name: spec for name, spec in TLS_FTPHandler.proto_cmds.items() if name not in REMOVED_COMMANDS
         }
+
+        def process_command(self, cmd: str, *args: Any, **kwargs: Any) -> None:
+            """A clear-text login gets 530 saying what to do (pyftpdlib's own reply is a
+            550 that clients report as a missing file)."""
+            if cmd in ("USER", "PASS") and self.tls_control_required and not self._ssl_established:
+                self.respond(TLS_REQUIRED, logfun=log.info)
+                return
+            super().process_command(cmd, *args, **kwargs)
 
     return _TlsPushHandler, _TlsLimitedDTP

@@ -5,8 +5,9 @@ Before this, 130 idle TCP connections from one address used up the server's sess
 real partners were refused, and each dropped connection logged a traceback (~5,600 lines for
 one flood). Now:
 
-* `Slots` — every connection holds a slot keyed by the client's address. An address has at most
-  `per_address` slots and the server `total`. A new connection over either limit takes the slot
+* `Slots` — every connection holds a slot keyed by the client's address. An address may hold at
+  most `per_address` slots that have not logged in yet (as the FTP server counts them), the
+  server `total` slots of any kind. A new connection over either limit takes the slot
   of the **oldest connection that has not logged in** (from the same address first), which is
   closed; logged-in sessions are never displaced. So idle sockets only ever crowd out other
   idle sockets, and a real client, even behind the same address, always gets its turn.
@@ -64,7 +65,9 @@ class Slots:
         and the idle connections it displaced, which the caller closes (outside our lock)."""
         displaced: list[Slot] = []
         with self._lock:
-            mine = [s for s in self._slots if s.address == address]
+            # Only connections that have not logged in count against an address: a partner
+            # may run many sessions in parallel, a flood of idle sockets may not.
+            mine = [s for s in self._slots if s.address == address and not s.authenticated]
             if len(mine) >= self.per_address:
                 victim = _oldest_idle(mine)
                 if victim is None:

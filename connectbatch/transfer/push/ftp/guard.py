@@ -1,0 +1,142 @@
+"""Flood and guessing defences shared by the sessions of one hosted FTP server.
+
+* **Per-address limit on connections that have not logged in.** A few hundred idle sockets
+  from one address used to fill the server's connection table and lock every partner out.
+  Now one address may hold at most `max_unauthenticated` connections that have not logged in
+  (the rest get 421 at once), and each is dropped after the pre-auth timeout (`session`).
+  Logged-in sessions do not count: a partner uploading 20 files in parallel from one address
+  is normal use, bounded only by the server's overall connection limit.
+* **Failed-login throttling per address.** Every failure from an address doubles the delay
+  before its next 530 (from `base_delay`, capped at `max_delay`); after `lockout_after`
+  failures within `window` seconds the address is refused outright (421, even with a right
+  password) until `lockout` seconds have passed.
+* **Bounded logging.** `RateLimitFilter` lets through a few records per message per interval
+  and then one summary of how many were suppressed, so a flood cannot fill the disk with
+  per-connection lines.
+
+Everything here runs on the server's single IO-loop thread, except `RateLimitFilter`, which
+is locked because logging can be called from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+_PEER_PREFIX = re.compile(r"^\S+:\d+-\[[^\]]*\]\s*")
+_NUMBERS = re.compile(r"\d+")
+
+
+@dataclass
+class AddressGuard:
+    """Per-address counters of one server (see the module doc)."""
+
+    max_unauthenticated: int = 8
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+    lockout_after: int = 10
+    window: float = 900.0
+    lockout: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _pending: Counter[str] = field(default_factory=Counter)
+    _failures: dict[str, list[float]] = field(default_factory=dict)
+    _locked_until: dict[str, float] = field(default_factory=dict)
+
+    # ---- connections that have not logged in
+
+    def admit(self, address: str) -> bool:
+        """Count a new connection from `address`, or say it is one too many (not counted)."""
+        if self.max_unauthenticated and self._pending[address] >= self.max_unauthenticated:
+            return False
+        self._pending[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        """A counted connection logged in or went away."""
+        if self._pending[address] <= 1:
+            self._pending.pop(address, None)
+        else:
+            self._pending[address] -= 1
+
+    def unauthenticated(self, address: str) -> int:
+        return self._pending[address]
+
+    # ---- failed logins
+
+    def _recent(self, address: str) -> list[float]:
+        now = self.clock()
+        recent = [t for t in self._failures.get(address, []) if now - t < self.window]
+        if recent:
+            self._failures[address] = recent
+        else:
+            self._failures.pop(address, None)
+        return recent
+
+    def locked(self, address: str) -> bool:
+        """Is this address refused for now after too many failed logins?"""
+        until = self._locked_until.get(address)
+        if until is None:
+            return False
+        if self.clock() >= until:
+            del self._locked_until[address]
+            self._failures.pop(address, None)
+            return False
+        return True
+
+    def login_failed(self, address: str) -> float:
+        """Record a failure; the delay before the 530 reply (growing with each failure)."""
+        recent = self._recent(address)
+        recent.append(self.clock())
+        self._failures[address] = recent
+        if self.lockout_after and len(recent) >= self.lockout_after:
+            self._locked_until[address] = self.clock() + self.lockout
+        return float(min(self.max_delay, self.base_delay * 2 ** (len(recent) - 1)))
+
+    def login_succeeded(self, address: str) -> None:
+        """A right password from this address: its earlier mistakes are forgiven."""
+        self._failures.pop(address, None)
+
+
+class RateLimitFilter(logging.Filter):
+    """At most `burst` records per message template per `interval` seconds; the first record
+    after a suppressed stretch says how many were dropped."""
+
+    def __init__(
+        self, burst: int = 5, interval: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.burst = burst
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[str, tuple[float, int, int]] = {}  # msg -> (start, passed, dropped)
+
+    @staticmethod
+    def template(record: logging.LogRecord) -> str:
+        """What makes two records "the same message": the text without pyftpdlib's
+        "address:port-[user]" prefix and with every number blanked."""
+        text = _PEER_PREFIX.sub("", str(record.msg))
+        return f"{record.name}:{record.levelno}:{_NUMBERS.sub('#', text)}"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = self.template(record)
+        now = self.clock()
+        with self._lock:
+            start, passed, dropped = self._windows.get(key, (now, 0, 0))
+            if now - start >= self.interval:
+                start, passed = now, 0
+            if passed >= self.burst:
+                self._windows[key] = (start, passed, dropped + 1)
+                return False
+            self._windows[key] = (start, passed + 1, 0)
+            if len(self._windows) > 1000:  # many distinct messages: forget the oldest windows
+                for old in sorted(self._windows, key=lambda k: self._windows[k][0])[:500]:
+                    del self._windows[old]
+        if dropped:
+            record.msg = f"{record.msg} [{dropped} similar messages suppressed]"
+        return True
