@@ -41,14 +41,22 @@ class CredentialServices(ServiceBase):
         port = {Method.SFTP: self.settings.sftp_port, Method.FTP: self.settings.ftp_port}.get(
             connection.method
         )
-        fingerprint = None
+        host_key = certificate = None
         if connection.method is Method.SFTP:
             from connectbatch.transfer.push.sftp.host_key import host_key_fingerprint, host_key_path
 
-            fingerprint = host_key_fingerprint(host_key_path(self.settings.home))
+            host_key = host_key_fingerprint(host_key_path(self.settings.home))
+        elif connection.method is Method.FTP and self.settings.ftp_port:
+            # Made now if the server has not started yet, so the partner can pin it from the start.
+            from connectbatch.transfer.push.ftp.certificate import ensure_certificate, fingerprint
+
+            s = self.settings
+            cert, _key = ensure_certificate(s.home, s.ftp_cert_file, s.ftp_key_file, s.bind)
+            certificate = fingerprint(cert)
         return Provisioned(
-            self.settings.partner_host, port, username, password, email, host_key_fingerprint=fingerprint
-        )
+            self.settings.partner_host, port, username, password, email,
+            host_key_fingerprint=host_key, certificate_fingerprint=certificate,
+        )  # fmt: skip
 
     def _store_remote(self, con: Any, connection: Connection, given: CredentialInput) -> Credential:
         given = _checked_credential(connection, given)

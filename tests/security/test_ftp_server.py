@@ -313,3 +313,17 @@ def test_an_sftp_login_is_refused_over_ftp(services: Services, server: HostedFtp
     ftp_login = push_connection(services, "Acme FTP")
     with tls_client(server, ftp_login) as ftp:
         assert ftp.pwd() == "/"
+
+
+def test_a_provisioned_ftp_login_names_the_certificate_a_client_will_see(
+    services: Services, gateway: Gateway
+) -> None:
+    """Provisioned before the server ever started: the certificate is made then, and the
+    fingerprint given to the partner is the one the server presents afterwards."""
+    login = push_connection(services, "Pinned FTPS")
+    assert login.certificate_fingerprint is not None and login.host_key_fingerprint is None
+    server = start(gateway)
+    try:
+        assert server.fingerprint == login.certificate_fingerprint
+    finally:
+        server.stop()
