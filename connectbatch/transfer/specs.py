@@ -225,6 +225,15 @@ def _fingerprint(given: str | None) -> str | None:
     return f"SHA256:{match[1]}"
 
 
+def parse_fingerprint(given: str) -> str:
+    """A host-key fingerprint a person typed, in the canonical `SHA256:...` form (for
+    accepting a changed key); ConfigurationError when it is empty or not one."""
+    checked = _fingerprint(given)
+    if checked is None:
+        raise ConfigurationError("fingerprint: is required (SHA256:..., as ssh-keygen -lf prints it)")
+    return checked
+
+
 def _ca_file(given: str | None) -> str | None:
     text = (given or "").strip()
     if not text:
