@@ -15,6 +15,7 @@ import sys
 import threading
 from typing import Any
 
+from connectbatch import escaping
 from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
 from connectbatch.models import Credential, RunStatus
@@ -52,6 +53,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         force=True,
     )
+    escaping.install()  # partner names in messages cannot forge lines or reach the terminal
     svc = cc.services()
     engine = Engine(svc, svc.settings.mailbox)
     stop = threading.Event()
