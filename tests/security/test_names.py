@@ -8,17 +8,24 @@ import datetime as dt
 import io
 import json
 import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from dovecot import DovecotServer, MailUser, running_dovecot
 from helpers import call_csv
 from sshd import Sshd
 
 from connectbatch.cli import main
+from connectbatch.engine import Engine, MailboxSettings
 from connectbatch.escaping import csv_cell, visible
 from connectbatch.models import AfterSuccess, Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
+from connectbatch.services.base import InvalidInputError
 from connectbatch.settings import Settings
+from connectbatch.transfer.specs import ImapSpec
 
 pytest_plugins = ["sshd"]
 
@@ -115,3 +122,92 @@ def test_csv_cells(value: str, expected: str) -> None:
 def test_visible_escapes_c0_c1_and_bidi_controls() -> None:
     assert visible("a\nb\r\t\x1b[1m\x9b\x7f\u202e") == "a\\nb\\r\\t\\x1b[1m\\x9b\\x7f\\u202e"
     assert visible("Ünïcødé names stay") == "Ünïcødé names stay"
+
+
+# --- e-mail push: only the connection's allowed senders -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def dovecot_server() -> Iterator[DovecotServer]:
+    with running_dovecot() as running:
+        yield running
+
+
+def _mail(sender: str, to: str, name: str, data: bytes) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = "daily calls"
+    message.set_content("attached")
+    message.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    return message.as_bytes()
+
+
+def test_email_push_takes_mail_only_from_allowed_senders(
+    dovecot_server: DovecotServer, services: Services
+) -> None:
+    box: MailUser = dovecot_server.add_user()
+    services = Services(replace(services.settings, inbound_mailbox=box.address))
+    draft = Connection(
+        "Vendor", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+        pattern="calls_*.csv",
+        transfer=ImapSpec(allowed_senders=("reports@vendor.example", "@ops.vendor.example")),
+    )  # fmt: skip
+    services.create_connection(draft)
+    address = services.inbound_address(services.connection("Vendor"))
+    dovecot_server.append(
+        box, _mail("Reports <REPORTS@vendor.example>", address, "calls_1.csv", call_csv(2, prefix="ok1"))
+    )
+    dovecot_server.append(
+        box, _mail("bob@ops.vendor.example", address, "calls_2.csv", call_csv(3, prefix="ok2"))
+    )
+    dovecot_server.append(
+        box, _mail("mallory@evil.example", address, "calls_3.csv", call_csv(5, prefix="bad"))
+    )
+    dovecot_server.append(
+        box, _mail("x@vendor.example.evil", address, "calls_4.csv", call_csv(7, prefix="bad"))
+    )
+    engine = Engine(
+        services,
+        MailboxSettings(dovecot_server.host, dovecot_server.port, box.username, box.password, "plain"),
+    )
+
+    [run] = engine.poll_mailbox()
+
+    assert run.rows_accepted == 5  # 2 + 3 from the allowed senders, nothing from the others
+    skipped = {f.name: f.message for f in services.run_files(run.id) if f.state == "skipped"}
+    assert set(skipped) == {"message 3 from mallory@evil.example", "message 4 from x@vendor.example.evil"}
+    assert all("not on the connection's allowed senders" in (m or "") for m in skipped.values())
+    assert engine.poll_mailbox() == []  # refused mail is marked processed: not listed again
+
+
+def test_allowed_senders_are_checked_and_settable_from_the_cli(
+    services: Services, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(InvalidInputError, match="allowed_senders"):
+        services.create_connection(
+            Connection(
+                "Bad",
+                "call_conversions",
+                Direction.INBOUND,
+                Method.EMAIL,
+                Methodology.PUSH,
+                transfer=ImapSpec(allowed_senders=("not an address",)),
+            )
+        )
+    services.create_connection(
+        Connection("Mail", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH)
+    )
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(settings.home))
+    argv = [
+        "connection",
+        "edit",
+        "Mail",
+        "--imap-allowed-sender",
+        "A@x.example",
+        "--imap-allowed-sender",
+        "@y.example",
+    ]
+    assert main(argv) == 0
+    spec = Services(settings).connection("Mail").transfer
+    assert isinstance(spec, ImapSpec) and spec.allowed_senders == ("a@x.example", "@y.example")

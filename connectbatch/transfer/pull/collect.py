@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from connectbatch.errors import TransportError
-from connectbatch.models import Connection, Run
+from connectbatch.models import AfterSuccess, Connection, Run
 from connectbatch.pipeline import ingest
 from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
@@ -158,6 +158,17 @@ def _take(
 ) -> None:
     """Fetch and ingest one listed file, or record why it is not taken now."""
     db = ingestor.db
+    refused = remote.extra.get("skip") if remote.extra else None
+    if refused:  # the transport refused it (an e-mail from a sender not allowed): record, tidy
+        with db.transaction() as con:
+            run_store.record_file(
+                con, connection_id=connection.id, run_id=run.id, name=remote.name,
+                source=connection.method.value, size=remote.size or 0, sha256="",
+                remote_path=remote.path, mtime=remote.mtime, state="skipped", message=refused,
+            )  # fmt: skip
+        log.warning("skipped %s: %s", remote.name, refused, extra={"run_id": run.id})
+        transport.after_success(remote, AfterSuccess.LEAVE, None)
+        return
     reason, settled = _skip_reason(db, ingestor, connection, remote)
     if settled:
         # Taken by an earlier run: tidy it up now (an e-mail is marked processed).
