@@ -222,10 +222,20 @@ def _imap_form(keys: Keys, spec: ImapSpec, errors: FieldErrors) -> ImapSpec:
         help="Keep only messages sent to this address, e.g. a plus-address of a shared mailbox.",
     )
     errors("recipient")
+    seed(keys("imap_allowed_senders"), ", ".join(spec.allowed_senders))
+    senders = st.text_input(
+        "Only mail from (optional)",
+        key=keys("imap_allowed_senders"),
+        placeholder="reports@partner.example, @partner.example",
+        help="Addresses, or @domain for a whole domain, separated by commas. Mail from anyone "
+        "else is not loaded: the run lists it as skipped. Empty: any sender.",
+    )
+    errors("allowed_senders")
     return replace(
         spec, security=security, verify=verify, ca_file=ca_file,
         processed_flag=processed_flag.strip() or DEFAULT_IMAP_FLAG, move_to=_text(move_to),
         recipient=_text(recipient),
+        allowed_senders=tuple(x.strip() for x in senders.replace(",", " ").split() if x.strip()),
     )  # fmt: skip
 
 

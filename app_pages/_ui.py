@@ -112,6 +112,7 @@ FIELD_LABELS = {
     "processed_flag": "Processed flag",
     "move_to": "Move to folder",
     "recipient": "Recipient",
+    "allowed_senders": "Allowed senders",
     "host_key_fingerprint": "Host key fingerprint",
     "ciphers": "Ciphers",
     "request_size": "Request size",

@@ -27,6 +27,7 @@ FIELD_STEP = {
     # the method's typed settings sit beside the location they reach
     "tls": 3, "verify": 3, "ca_file": 3, "passive": 3, "security": 3, "processed_flag": 3,
     "move_to": 3, "recipient": 3, "host_key_fingerprint": 3, "ciphers": 3, "request_size": 3,
+    "allowed_senders": 3,
     "username": 4, "password": 4, "private_key": 4, "auth": 4, "passphrase": 4,
 }  # fmt: skip
 LAST_STEP_FIELDS = frozenset(

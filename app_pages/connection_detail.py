@@ -112,6 +112,8 @@ def credentials_tab(services: Services, c: Connection) -> None:
     )
     if not creds:
         st.info("No credentials. Use Re-connect below to add them.")
+    if c.method is Method.SFTP and _ui.is_pull(c):
+        host_key(services, c)
     for cred in creds:
         credential_card(services, c, cred)
     reconnect(services, c)
@@ -131,8 +133,6 @@ def credential_card(services: Services, c: Connection, cred: Credential) -> None
         )
         if cred.status == "Error":
             st.error(cred.last_error or "The last connection attempt failed.")
-        if c.method is Method.SFTP and cred.kind == "remote":
-            host_key(services, c, cred)
         with st.container(horizontal=True):
             if not cred.is_main and st.button("Make main", key=f"cred_main_{cred.id}"):
                 ok, _ = _ui.safely("Make main", lambda: services.make_main_credential(cred.id))
@@ -151,26 +151,39 @@ def credential_card(services: Services, c: Connection, cred: Credential) -> None
                         st.rerun()
 
 
-def host_key(services: Services, c: Connection, cred: Credential) -> None:
-    if not cred.host_key:
-        st.caption("Host key: none pinned yet. The next connection pins the key the server presents.")
+def host_key(services: Services, c: Connection) -> None:
+    """The SFTP host key pinned for the connection's server, and a different key it presented
+    since. Accepting needs the fingerprint a person checked with the partner, typed in: the
+    pin belongs to the server, so no new credential can get past a changed key."""
+    ok, found = _ui.safely("Loading the host key", lambda: services.host_key(c.id))
+    if not ok:
         return
-    fingerprint = services.host_key_fingerprint(cred.host_key) or "unreadable"
-    st.caption(f"SFTP host key fingerprint: `{fingerprint}`")
-    with st.expander("Host key"):
-        st.code(cred.host_key, language=None, wrap_lines=True)
-    if cred.is_main:
-        changed = "host key" in (cred.last_error or "").lower()
-        st.caption(
-            "If the partner confirms their server's key changed, accept it: the next run pins the "
-            "key the server presents."
+    with st.container(border=True, key="host_key"):
+        st.markdown("**SFTP host key**")
+        if found is None or not (found.host_key or found.presented_key):
+            st.caption("None pinned yet. The first connection pins the key the server presents.")
+            return
+        st.caption(f"Server {found.host}:{found.port} · pinned {_ui.when(found.pinned_at)}")
+        st.markdown(f"Pinned fingerprint: `{found.fingerprint or 'none'}`")
+        if found.host_key:
+            with st.expander("Pinned host key"):
+                st.code(found.host_key, language=None, wrap_lines=True)
+        if not found.presented_fingerprint:
+            return
+        st.error(
+            f"The server presented a different key on {_ui.when(found.presented_at)}: "
+            f"`{found.presented_fingerprint}`. Pulls are refused until a person accepts it."
         )
-        if st.button(
-            "Accept new host key", key="accept_host_key", type="primary" if changed else "secondary"
-        ):
-            ok, _ = _ui.safely("Accepting the host key", lambda: services.accept_host_key(c.id))
-            if ok:
-                _ui.flash("success", "The old host key is forgotten; the next run pins the server's key.")
+        st.caption(
+            "Ask the partner for their server's fingerprint (`ssh-keygen -lf` on the host key), "
+            "and type the fingerprint they read out. It must match the key the server presented."
+        )
+        typed = st.text_input("Fingerprint you checked", key="accept_host_key_fingerprint",
+                              placeholder="SHA256:...")  # fmt: skip
+        if st.button("Accept new host key", key="accept_host_key", type="primary"):
+            ok, accepted = _ui.safely("Accepting the host key", lambda: services.accept_host_key(c.id, typed))
+            if ok and accepted is not None:
+                _ui.flash("success", f"Pinned the host key {accepted.fingerprint}.")
                 st.rerun()
 
 
@@ -220,8 +233,7 @@ def test_login(services: Services, c: Connection, credential: CredentialInput) -
     where = f"{c.host}{f':{c.port}' if c.port else ''}"
     with st.status(f"Connecting to {where}…") as status:
         try:
-            pinned = next((x.host_key for x in services.credentials(c.id) if x.is_main), None)
-            found = services.test_connection(c, credential, host_key=pinned)
+            found = services.test_connection(c, credential)  # the server's pin applies
         except Exception as exc:
             status.update(label=f"Could not connect to {where}", state="error")
             _ui.show_error("Test connection", exc)

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from connectbatch import __version__, schemas
+from connectbatch import __version__, escaping, schemas
 from connectbatch.cli import actions as cli_actions
 from connectbatch.cli import common as cli_common
 from connectbatch.cli import connections as cli_connections
@@ -286,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if debug else logging.CRITICAL,
         format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
     )
+    escaping.install()  # names are data: one log record is one line, no terminal escapes
     try:
         args = build_parser().parse_args(_run_now_alias(list(sys.argv[1:] if argv is None else argv)))
     except SystemExit as exc:  # usage errors, --help, --version: argparse has printed them
@@ -296,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except (ConnectBatchError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {escaping.visible(str(exc))}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
         return 130

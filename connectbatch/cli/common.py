@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, Run
 from connectbatch.services import Services
 
@@ -83,7 +84,7 @@ def print_json(payload: Any) -> None:
 def one_line(text: str | None, width: int | None = None) -> str:
     if not text:
         return "-"
-    flat = " ".join(text.split())
+    flat = visible(" ".join(text.split()))
     if width is not None and len(flat) > width:
         return flat[: width - 1] + "…"
     return flat
@@ -95,8 +96,10 @@ def table(
     right: Iterable[int] = (),
     indent: str = "",
 ) -> None:
-    """Columns padded to their widest cell; `right` lists the right-aligned (numeric) ones."""
+    """Columns padded to their widest cell; `right` lists the right-aligned (numeric) ones.
+    Cells are partner data (file names, headers): control characters print as escapes."""
     aligned = set(right)
+    rows = [[visible(cell) for cell in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     for row in [headers, *rows]:
         cells = [
@@ -109,7 +112,7 @@ def table(
 def fields(pairs: Sequence[tuple[str, str]], indent: str = "  ") -> None:
     width = max(len(label) for label, _ in pairs)
     for label, value in pairs:
-        print(f"{indent}{label:<{width}}  {value}")
+        print(f"{indent}{label:<{width}}  {visible(value)}")
 
 
 def count(n: int, noun: str) -> str:
@@ -201,7 +204,7 @@ def file_dict(f: FileRecord) -> dict[str, Any]:
 
 def print_run(run: Run, names: dict[int, str]) -> None:
     connection = connection_name(names, run.connection_id)
-    print(f"run {run.id}  {run_status(run)}  connection {connection}")
+    print(f"run {run.id}  {run_status(run)}  connection {visible(connection)}")
     pairs = [
         ("trigger", run.trigger + (f" (retry of run {run.retry_of})" if run.retry_of else "")),
         ("started", when(run.started_at)),

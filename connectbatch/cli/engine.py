@@ -2,8 +2,9 @@
 
 connectbatch pull N                   # pull now for connection N and print the run (also: run N)
 connectbatch serve                    # scheduler + hosted SFTP/FTP + mailbox polling, no UI
-connectbatch credentials list N | add N [...] | main ID | delete ID | accept-host-key N
-                         | add-key ID --public-key-file PATH
+connectbatch credentials list N | add N [...] | main ID | delete ID | host-key N
+                                      | accept-host-key N --fingerprint SHA256:...
+                                      | add-key ID --public-key-file PATH
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import sys
 import threading
 from typing import Any
 
+from connectbatch import escaping
 from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
 from connectbatch.models import Credential, RunStatus
 from connectbatch.services import CredentialInput
+from connectbatch.store.host_keys import HostKey
 
 # ------------------------------------------------------------------------------- run now
 
@@ -51,6 +54,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         force=True,
     )
+    escaping.install()  # partner names in messages cannot forge lines or reach the terminal
     svc = cc.services()
     engine = Engine(svc, svc.settings.mailbox)
     stop = threading.Event()
@@ -96,8 +100,20 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
         "--public-key-file", required=True, metavar="PATH", help="OpenSSH public key (e.g. id_ed25519.pub)"
     )
     cc.json_flag(add_key)
-    accept = cc.leaf(sub, "accept-host-key", "trust the SFTP server's new host key", _cred_accept)
+    accept = cc.leaf(
+        sub, "accept-host-key",
+        "pin the SFTP server's new host key, after checking its fingerprint with the partner",
+        _cred_accept,
+    )  # fmt: skip
     accept.add_argument("connection", metavar="N")
+    accept.add_argument(
+        "--fingerprint", required=True, metavar="SHA256:...",
+        help="the fingerprint you checked; must be the one the server presented",
+    )  # fmt: skip
+    cc.json_flag(accept)
+    show = cc.leaf(sub, "host-key", "show the SFTP host key pinned for a connection's server", _cred_host_key)
+    show.add_argument("connection", metavar="N")
+    cc.json_flag(show)
 
 
 def _cred_dict(c: Credential) -> dict[str, Any]:
@@ -173,9 +189,40 @@ def _cred_add_key(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _host_key_dict(found: HostKey | None) -> dict[str, Any] | None:
+    if found is None:
+        return None
+    return {
+        "host": found.host, "port": found.port, "host_key": found.host_key,
+        "fingerprint": found.fingerprint, "pinned_at": found.pinned_at,
+        "presented_key": found.presented_key, "presented_fingerprint": found.presented_fingerprint,
+        "presented_at": found.presented_at,
+    }  # fmt: skip
+
+
+def _cred_host_key(args: argparse.Namespace) -> int:
+    found = cc.services().host_key(args.connection)
+    if args.json:
+        cc.print_json(_host_key_dict(found))
+        return EXIT_OK
+    if found is None or not (found.host_key or found.presented_key):
+        print("no host key pinned yet: the next pull pins the key the server presents")
+        return EXIT_OK
+    print(f"server   {found.host}:{found.port}")
+    print(f"pinned   {found.fingerprint or '-'}  ({cc.when(found.pinned_at)})")
+    if found.presented_fingerprint:
+        print(f"NEW KEY  {found.presented_fingerprint}  presented {cc.when(found.presented_at)}")
+        print("  check it with the partner, then: connectbatch credentials accept-host-key "
+              f"{args.connection} --fingerprint {found.presented_fingerprint}")  # fmt: skip
+    return EXIT_OK
+
+
 def _cred_accept(args: argparse.Namespace) -> int:
-    credential = cc.services().accept_host_key(args.connection)
-    print(f"the pinned host key of {credential.name!r} was cleared; the next run trusts the server's key")
+    accepted = cc.services().accept_host_key(args.connection, args.fingerprint)
+    if args.json:
+        cc.print_json(_host_key_dict(accepted))
+        return EXIT_OK
+    print(f"pinned host key {accepted.fingerprint} for {accepted.host}:{accepted.port}")
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from connectbatch import services
 from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
+from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, RejectRow, RunStatus
 
 
@@ -112,13 +113,13 @@ def _print_validation(checks: Sequence[dict[str, Any]], files: Sequence[FileReco
         outcomes: list[dict[str, Any]] = check["outcomes"]
         verdict = "passed" if check["success"] else "FAILED"
         print(
-            f"validation of file {check['file_id']} ({file_names.get(check['file_id'], '?')}): "
+            f"validation of file {check['file_id']} ({visible(file_names.get(check['file_id'], '?'))}): "
             f"{verdict}; {cc.count(len(check['critical_failures']), 'critical failure')}, "
             f"{cc.count(len(check['warnings']), 'warning')}, {cc.count(len(outcomes), 'expectation')}"
         )
         for o in outcomes:
             if not o["success"]:
-                print(f"  FAIL  {o['severity']:<8}  {o['name']}: {cc.one_line(o['summary'])}")
+                print(f"  FAIL  {o['severity']:<8}  {visible(o['name'])}: {cc.one_line(o['summary'])}")
         passed = sum(o["success"] for o in outcomes)
         if passed:
             print(f"  ok    {cc.count(passed, 'expectation')} met")

@@ -44,6 +44,9 @@ SPEC_FLAGS: tuple[tuple[str, str, dict[str, Any]], ...] = (
                                    "help": "e-mail: move processed messages to this folder instead"}),
     ("--imap-recipient", "recipient", {"metavar": "ADDRESS",
                                        "help": "e-mail: only messages addressed to this address"}),
+    ("--imap-allowed-sender", "allowed_senders", {"metavar": "ADDRESS|@DOMAIN", "action": "append",
+                                                  "help": "e-mail: accept mail only from these senders "
+                                                  "(repeat; '' clears the list)"}),
     ("--host-key-fingerprint", "host_key_fingerprint", {"metavar": "SHA256:...",
                                                         "help": "SFTP: the server key's fingerprint, "
                                                         "checked before the first login"}),
@@ -135,8 +138,10 @@ def describe(spec: TransferSpec | None) -> str:
         if not hasattr(spec, dest):
             continue
         value = getattr(spec, dest)
-        if value is None or value == "":
+        if value is None or value == "" or value == ():
             continue
+        if isinstance(value, tuple):
+            value = ",".join(value)
         if isinstance(value, bool):
             parts.append(flag.removeprefix("--") if value else "no-" + flag.removeprefix("--"))
         else:

@@ -82,7 +82,10 @@ class Engine:
             m = self.mailbox
             # Our own mailbox: plain IMAP to a remote host is the operator's choice here.
             address = self.services.inbound_address(connection)
-            spec = ImapSpec(security=ImapSecurity(m.security), recipient=address)
+            own = connection.transfer if isinstance(connection.transfer, ImapSpec) else ImapSpec()
+            spec = ImapSpec(  # the connection's own allow-list applies to the shared mailbox
+                security=ImapSecurity(m.security), recipient=address, allowed_senders=own.allowed_senders
+            )
             endpoint = base.Endpoint(
                 host=m.host, port=m.port, username=m.username, password=m.password, spec=spec
             )

@@ -13,6 +13,7 @@ import smtplib
 from email.message import EmailMessage
 from pathlib import Path
 
+from connectbatch.escaping import visible
 from connectbatch.models import Connection, Run
 from connectbatch.settings import SmtpSettings
 
@@ -36,7 +37,7 @@ def compose(
         f"Actions created: {run.actions_created}",
     ]
     if run.reason:
-        lines.append(f"Reason: {run.reason}")
+        lines.append(f"Reason: {visible(run.reason)}")  # file names in it cannot add lines
     lines.append("")
     lines.append("The attached results file lists every input line with its status and reason.")
     message.set_content("\n".join(lines))

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from connectbatch.escaping import FORMULA_PATTERN
 from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject
 
@@ -141,11 +142,25 @@ def write(
         )
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
-        pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(neutralise_formulas(table), fh, pacsv.WriteOptions(quoting_style="needed"))
     json_path = target / f"{base}.summary.json"
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
     return csv_path, json_path
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Text cells a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+1`, `@SUM`, ...)
+    get a leading `'`: the partner's keys and header names come back to them, and to us, in
+    this file, and opening it must not execute anything (CSV injection)."""
+    for index, column_field in enumerate(table.schema):
+        if not pa.types.is_string(column_field.type) and not pa.types.is_large_string(column_field.type):
+            continue
+        column = table.column(index)
+        risky = pc.match_substring_regex(column, FORMULA_PATTERN)
+        quoted = pc.binary_join_element_wise(pa.scalar("'"), column, "")
+        table = table.set_column(index, column_field, pc.if_else(risky, quoted, column))
+    return table
 
 
 def write_outcome(

@@ -27,6 +27,7 @@ from connectbatch.services.base import (
 )
 from connectbatch.services.credentials import CredentialServices, _checked_credential
 from connectbatch.store import connections as connection_store
+from connectbatch.store import host_keys as host_key_store
 from connectbatch.transfer.base import RemoteFile, open_transport
 from connectbatch.transfer.pull import collect
 from connectbatch.transfer.specs import AuthKind, TransferSpec, check_spec, default_spec, spec_type
@@ -176,12 +177,16 @@ class ConnectionServices(CredentialServices):
         and list what the connection would take now. Raises TransportError with the reason."""
         draft = self._checked(draft)
         credential = _checked_credential(draft, credential)
+        with self.db.connect() as con:  # the server's pin, whatever credential is tested
+            pinned = host_key_store.get(con, draft.host, draft.port)
+        if pinned is not None and pinned.host_key:
+            host_key = pinned.host_key
         endpoint = collect.login_endpoint(
             draft, username=credential.username,
             secret=credential.private_key if credential.auth is AuthKind.KEY else credential.password,
             auth=credential.auth, passphrase=credential.passphrase, host_key=host_key, timeout=15.0,
         )  # fmt: skip
-        with open_transport(draft.method.value, endpoint) as transport:
+        with collect.open_pinned(self.db, draft.method.value, endpoint, open_transport) as transport:
             return transport.list_files(draft.folder or "", draft.pattern)
 
 

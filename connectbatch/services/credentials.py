@@ -3,10 +3,11 @@ encrypted logins to partners' servers for pulls, main vs secondary, and host-key
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any
 
-from connectbatch.errors import ConnectBatchError
+from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.models import (
     Connection,
     Credential,
@@ -22,7 +23,11 @@ from connectbatch.services.base import (
     ServiceBase,
 )
 from connectbatch.store import credentials as credential_store
-from connectbatch.transfer.specs import AuthKind
+from connectbatch.store import host_keys as host_key_store
+from connectbatch.store.host_keys import HostKey
+from connectbatch.transfer.specs import AuthKind, parse_fingerprint
+
+log = logging.getLogger("connectbatch.services.credentials")
 
 
 class CredentialServices(ServiceBase):
@@ -108,17 +113,54 @@ class CredentialServices(ServiceBase):
             if credential.is_main and remaining:
                 credential_store.make_main(con, remaining[0])
 
-    def accept_host_key(self, name_or_id: str | int) -> Credential:
-        """A person checked the server's new host key: forget the pinned one, so the next
-        run pins whatever the server presents (as after `ssh-keygen -R`)."""
+    def host_key(self, name_or_id: str | int) -> HostKey | None:
+        """The SFTP host key pinned for the connection's server (host and port), and a
+        different key the server presented since, each with its fingerprint; None when the
+        server was never reached."""
         connection = self.connection(name_or_id)
+        with self.db.connect() as con:
+            found = host_key_store.get(con, connection.host, connection.port)
+        if found is None:
+            return None
+        if found.host_key and not found.fingerprint:  # pins migrated from credentials
+            found = replace(found, fingerprint=self.host_key_fingerprint(found.host_key))
+        return found
+
+    def accept_host_key(self, name_or_id: str | int, fingerprint: str) -> HostKey:
+        """A person checked the server's new host key with the partner: pin it. They type the
+        fingerprint they checked, and it must be the one the server last presented, so
+        nothing is trusted that nobody compared (never "trust whatever comes next")."""
+        connection = self.connection(name_or_id)
+        if connection.method is not Method.SFTP:
+            raise InvalidInputError("connection", f"{connection.name!r} is not an SFTP connection")
+        try:
+            wanted = parse_fingerprint(fingerprint)
+        except ConfigurationError as exc:
+            raise InvalidInputError("fingerprint", str(exc).partition(": ")[2] or str(exc)) from None
         with self.db.transaction() as con:
-            found = credential_store.main_secret(con, connection.id)
-            if found is None:
-                raise NotFoundError(f"{connection.name!r} has no credential")
-            credential_store.set_host_key(con, found[0].id, None)
-            credential_store.set_status(con, found[0].id, "Active", None)
-            return credential_store.get(con, found[0].id)
+            found = host_key_store.get(con, connection.host, connection.port)
+            if found is None or not found.presented_key or not found.presented_fingerprint:
+                raise InvalidInputError(
+                    "fingerprint",
+                    f"the server of {connection.name!r} has not presented a new host key: "
+                    "nothing to accept (run a pull to see what it presents)",
+                )
+            if found.presented_fingerprint != wanted:
+                raise InvalidInputError(
+                    "fingerprint",
+                    f"{wanted} is not the key the server presented ({found.presented_fingerprint}); "
+                    "nothing was changed. Check the fingerprint with the partner.",
+                )
+            host_key_store.accept_presented(con, connection.host, connection.port)
+            for credential in credential_store.of_connection(con, connection.id):
+                if credential.status == "Error" and "host key" in (credential.last_error or ""):
+                    credential_store.set_status(con, credential.id, "Active", None)
+            accepted = host_key_store.get(con, connection.host, connection.port)
+        assert accepted is not None
+        log.warning(
+            "host key of %s:%s accepted by a person: %s", accepted.host, accepted.port, accepted.fingerprint
+        )
+        return accepted
 
     def add_public_key(self, credential_id: int, text: str) -> str:
         """Authorize an OpenSSH public key (`ssh-ed25519 AAAA... comment`, also RSA and ECDSA)

@@ -9,6 +9,8 @@ import duckdb
 from connectbatch.models import Credential
 from connectbatch.transfer.specs import AuthKind
 
+# `host_key` is no longer written (pins live in store/host_keys.py, per server since
+# migration 007); it is still read so the Credential shape stays the same.
 _SELECT = (
     "SELECT id, connection_id, name, kind, username, is_main, status, return_email, host_key, "
     "last_error, secret IS NOT NULL OR password_hash IS NOT NULL, created_at, updated_at, auth, "
@@ -112,13 +114,6 @@ def set_status(con: duckdb.DuckDBPyConnection, credential_id: int, status: str, 
     con.execute(
         "UPDATE credentials SET status = ?, last_error = ?, updated_at = current_timestamp WHERE id = ?",
         [status, error, credential_id],
-    )
-
-
-def set_host_key(con: duckdb.DuckDBPyConnection, credential_id: int, host_key: str | None) -> None:
-    con.execute(
-        "UPDATE credentials SET host_key = ?, updated_at = current_timestamp WHERE id = ?",
-        [host_key, credential_id],
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from connectbatch import schemas
+from connectbatch.escaping import FORMULA_PATTERN
 from connectbatch.store.db import data_table
 
 
@@ -17,7 +18,7 @@ def export_csv(
     """Rows of `data_type` whose event (or load) time is in [start, end), with the status
     and current amount of their action where they have one. Returns the row count."""
     dtype = schemas.get(data_type)
-    columns = ", ".join(f'd."{c.name}"' for c in dtype.columns)
+    columns = ", ".join(_cell(c) for c in dtype.columns)
     when = 'd."EventDate"' if "EventDate" in dtype.column_names else "r.started_at"
     action_columns = ""
     join = "JOIN runs r ON r.id = d.run_id"
@@ -40,6 +41,18 @@ def export_csv(
     )
     tmp.replace(target)
     return count
+
+
+def _cell(column: schemas.Column) -> str:
+    """A column for the export; text columns (partner data) that a spreadsheet would run as a
+    formula get a leading `'` (CSV injection), numbers and dates are left as they are."""
+    name = f'd."{column.name}"'
+    if column.duckdb_type != "VARCHAR":
+        return name
+    return (
+        f"CASE WHEN regexp_matches({name}, '{FORMULA_PATTERN}') THEN '''' || {name} "
+        f'ELSE {name} END AS "{column.name}"'
+    )
 
 
 def _sql_path(path: Path) -> str:

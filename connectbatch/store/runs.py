@@ -286,3 +286,9 @@ def add_counters(con: duckdb.DuckDBPyConnection, run_id: int, **add: int) -> Non
             raise KeyError(name)
     sets = ", ".join(f"{name} = {name} + ?" for name in add)
     con.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*add.values(), run_id])
+
+
+def note(con: duckdb.DuckDBPyConnection, run_id: int, text: str) -> None:
+    """A remark on a run that is not a failure (e.g. the host key a first pull pinned); a
+    failure reason given when the run finishes replaces it."""
+    con.execute("UPDATE runs SET reason = ? WHERE id = ?", [text, run_id])

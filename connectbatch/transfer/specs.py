@@ -80,7 +80,9 @@ class FtpSpec:
 class ImapSpec:
     """IMAP pull of attachments. A message is marked done with `processed_flag` (a keyword,
     or a system flag such as `\\Seen`) unless `move_to` names a folder to move it to;
-    `recipient` keeps only mail addressed to that address (plus-addressed push mailboxes)."""
+    `recipient` keeps only mail addressed to that address (plus-addressed push mailboxes);
+    `allowed_senders` (addresses, or `@domain` for a whole domain), when any are given, keeps
+    only mail from them: other mail is recorded as skipped and marked processed."""
 
     security: ImapSecurity = ImapSecurity.SSL
     verify: bool = True
@@ -88,6 +90,7 @@ class ImapSpec:
     processed_flag: str = DEFAULT_IMAP_FLAG
     move_to: str | None = None
     recipient: str | None = None
+    allowed_senders: tuple[str, ...] = ()
 
 
 TransferSpec = SftpSpec | FtpSpec | ImapSpec
@@ -115,7 +118,10 @@ def spec_from_json(method: Method | str, text: str | None) -> TransferSpec:
     kind = spec_type(method)
     data = json.loads(text) if text else {}
     known = {f.name for f in fields(kind)}
-    return _coerce(kind(**{k: v for k, v in data.items() if k in known}))
+    values: dict[str, Any] = {
+        k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known
+    }  # JSON has no tuples
+    return _coerce(kind(**values))
 
 
 def with_changes(spec: TransferSpec, **changes: Any) -> TransferSpec:
@@ -159,8 +165,34 @@ def check_spec(spec: TransferSpec, host: str | None) -> TransferSpec:
     ):
         raise ConfigurationError(f"recipient: {recipient!r} is not an e-mail address")
     return replace(
-        spec, ca_file=_ca_file(spec.ca_file), processed_flag=flag, move_to=move_to, recipient=recipient
-    )
+        spec, ca_file=_ca_file(spec.ca_file), processed_flag=flag, move_to=move_to, recipient=recipient,
+        allowed_senders=allowed_senders(spec.allowed_senders),
+    )  # fmt: skip
+
+
+def allowed_senders(given: object) -> tuple[str, ...]:
+    """Sender addresses (`partner@example.com`) or whole domains (`@example.com`), lower-case,
+    without duplicates. A string is split on commas and white space (forms, JSON by hand)."""
+    items = given.replace(",", " ").split() if isinstance(given, str) else list(given or ())  # type: ignore[call-overload]
+    found: list[str] = []
+    for item in items:
+        text = str(item).strip().lower()
+        if not text:
+            continue
+        local, at, domain = text.rpartition("@")
+        if (
+            not at
+            or not domain
+            or "." not in domain.strip(".")
+            or any(ch.isspace() or ch in '"\\()<>,;:[]' or ord(ch) < 32 for ch in text)
+            or "@" in local
+        ):
+            raise ConfigurationError(
+                f"allowed_senders: {item!r} is not an e-mail address or @domain (e.g. @partner.example)"
+            )
+        if text not in found:
+            found.append(text)
+    return tuple(found)
 
 
 def mailbox_name(folder: str, field: str = "folder") -> str:
@@ -227,6 +259,15 @@ def _fingerprint(given: str | None) -> str | None:
     except (binascii.Error, ValueError):
         raise ConfigurationError(f"host_key_fingerprint: {text!r} does not decode to 32 bytes") from None
     return f"SHA256:{match[1]}"
+
+
+def parse_fingerprint(given: str) -> str:
+    """A host-key fingerprint a person typed, in the canonical `SHA256:...` form (for
+    accepting a changed key); ConfigurationError when it is empty or not one."""
+    checked = _fingerprint(given)
+    if checked is None:
+        raise ConfigurationError("fingerprint: is required (SHA256:..., as ssh-keygen -lf prints it)")
+    return checked
 
 
 def _ca_file(given: str | None) -> str | None:

@@ -25,6 +25,7 @@ from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.store import credentials as credential_store
+from connectbatch.store import host_keys as host_key_store
 
 REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
@@ -391,16 +392,24 @@ def test_reconnect_a_push_connection_shows_the_new_login_once_and_keeps_the_old(
     assert [c.id for c in demo_data.credentials(push.id)] == [old.id]
 
 
-def test_a_changed_sftp_host_key_shows_the_error_the_fingerprint_and_can_be_accepted(
+def test_a_changed_sftp_host_key_shows_both_fingerprints_and_is_accepted_only_when_typed(
     demo_data: Services,
 ) -> None:
     pull = demo_data.connection("Invoca daily export")
     [credential] = demo_data.credentials(pull.id)
-    blob = struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32) + bytes(range(32))
-    pinned = "ssh-ed25519 " + base64.b64encode(blob).decode()
+
+    def key(seed: int) -> tuple[str, str]:
+        blob = struct.pack(">I", 11) + b"ssh-ed25519" + struct.pack(">I", 32) + bytes([seed] * 32)
+        line = "ssh-ed25519 " + base64.b64encode(blob).decode()
+        fingerprint = demo_data.host_key_fingerprint(line)
+        assert fingerprint is not None
+        return line, fingerprint
+
+    (pinned, old), (presented, new) = key(1), key(2)
     changed = "the host key of sftp.invoca.example has changed"
     with demo_data.db.transaction() as con:  # what a run that met a different key leaves behind
-        credential_store.set_host_key(con, credential.id, pinned)
+        host_key_store.pin_first(con, pull.host, pull.port, pinned, old)
+        host_key_store.record_presented(con, pull.host, pull.port, presented, new)
         credential_store.set_status(con, credential.id, "Error", changed)
     at = open_page()
     at.button(key=f"edit_{pull.id}").click().run()
@@ -408,14 +417,19 @@ def test_a_changed_sftp_host_key_shows_the_error_the_fingerprint_and_can_be_acce
     at.run()
 
     assert ":red-badge[Error]" in texts(at)
-    assert [e.value for e in at.error] == [changed]
-    assert f"`{demo_data.host_key_fingerprint(pinned)}`" in texts(at)
+    assert changed in [e.value for e in at.error]
+    assert f"`{old}`" in texts(at) and any(new in e.value for e in at.error)
+    at.text_input(key="accept_host_key_fingerprint").set_value(old).run()
+    at.button(key="accept_host_key").click().run()
+    assert demo_data.host_key(pull.id).host_key == pinned  # type: ignore[union-attr]  # refused
+    at.text_input(key="accept_host_key_fingerprint").set_value(new).run()
     at.button(key="accept_host_key").click().run()
 
     assert not at.exception
-    [accepted] = demo_data.credentials(pull.id)
-    assert (accepted.host_key, accepted.status, accepted.last_error) == (None, "Active", None)
-    assert "none pinned yet" in texts(at)
+    accepted = demo_data.host_key(pull.id)
+    assert accepted is not None and (accepted.host_key, accepted.presented_key) == (presented, None)
+    [credential] = demo_data.credentials(pull.id)
+    assert (credential.status, credential.last_error) == ("Active", None)
 
 
 def test_delete_needs_the_name_typed_and_returns_to_the_list(demo_data: Services) -> None:

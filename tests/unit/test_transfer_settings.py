@@ -92,7 +92,7 @@ def test_imap_settings_from_the_cli(home: Path, capsys: pytest.CaptureFixture[st
     assert code == 0, err
     assert settings_of(capsys, "Mail") == {
         "security": "starttls", "verify": True, "ca_file": None, "processed_flag": "\\Seen",
-        "move_to": "Done", "recipient": "calls@brand.example",
+        "move_to": "Done", "recipient": "calls@brand.example", "allowed_senders": [],
     }  # fmt: skip
 
 

@@ -19,11 +19,12 @@ import tempfile
 from pathlib import Path
 
 from connectbatch.errors import TransportError
-from connectbatch.models import Connection, Run
+from connectbatch.models import AfterSuccess, Connection, Run
 from connectbatch.pipeline import ingest
 from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
 from connectbatch.store import credentials as credential_store
+from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
 from connectbatch.transfer import base
 from connectbatch.transfer.specs import AuthKind
@@ -37,6 +38,7 @@ def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[
     """The login details of the connection's main credential (decrypted) and its id."""
     with db.connect() as con:
         found = credential_store.main_secret(con, connection.id)
+        pinned = host_key_store.get(con, connection.host, connection.port)
     if found is None:
         return base.Endpoint(host=connection.host or "", port=connection.port, spec=connection.transfer), None
     credential, secret, passphrase = found
@@ -48,7 +50,7 @@ def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[
             secret=plain,
             auth=credential.auth,
             passphrase=box.decrypt(passphrase) if passphrase else None,
-            host_key=credential.host_key,
+            host_key=pinned.host_key if pinned is not None else None,
         ),
         credential.id,
     )
@@ -107,7 +109,7 @@ def pull(
     listing: list[base.RemoteFile] | None = None
     if quiet_when_empty:
         try:
-            transport = open_transport(connection.method.value, endpoint)
+            transport = open_pinned(db, connection.method.value, endpoint, open_transport)
             listing = transport.list_files(connection.folder or "", connection.pattern)
         except TransportError as exc:
             log.warning("poll failed: %s", exc, extra={"connection_id": connection.id})
@@ -118,11 +120,14 @@ def pull(
             transport.close()
             return None
     run = ingestor.start_run(connection, trigger)
+    pinned_now: list[str] = []
     incoming = Path(tempfile.mkdtemp(prefix=f"run{run.id}-", dir=_incoming(ingestor)))
     try:
         if transport is None:
-            transport = open_transport(connection.method.value, endpoint)
-            _remember_host_key(db, credential_id, endpoint, transport)
+            transport = open_pinned(db, connection.method.value, endpoint, open_transport, pinned_now)
+            if pinned_now:
+                with db.transaction() as con:
+                    run_store.note(con, run.id, pinned_now[0])
         if listing is None:
             listing = transport.list_files(connection.folder or "", connection.pattern)
         for remote in listing:
@@ -153,6 +158,17 @@ def _take(
 ) -> None:
     """Fetch and ingest one listed file, or record why it is not taken now."""
     db = ingestor.db
+    refused = remote.extra.get("skip") if remote.extra else None
+    if refused:  # the transport refused it (an e-mail from a sender not allowed): record, tidy
+        with db.transaction() as con:
+            run_store.record_file(
+                con, connection_id=connection.id, run_id=run.id, name=remote.name,
+                source=connection.method.value, size=remote.size or 0, sha256="",
+                remote_path=remote.path, mtime=remote.mtime, state="skipped", message=refused,
+            )  # fmt: skip
+        log.warning("skipped %s: %s", remote.name, refused, extra={"run_id": run.id})
+        transport.after_success(remote, AfterSuccess.LEAVE, None)
+        return
     reason, settled = _skip_reason(db, ingestor, connection, remote)
     if settled:
         # Taken by an earlier run: tidy it up now (an e-mail is marked processed).
@@ -198,14 +214,42 @@ def _skip_reason(
     return f"already taken in run {earlier.run_id} (same path, size and time)", earlier.state in DONE_STATES
 
 
-def _remember_host_key(
-    db: Database, credential_id: int | None, endpoint: base.Endpoint, transport: base.Transport
-) -> None:
-    """First use: pin the key the server showed (trust on first use, as OpenSSH does)."""
+def open_pinned(
+    db: Database,
+    method: str,
+    endpoint: base.Endpoint,
+    open_transport: base.Opener = base.open_transport,
+    pinned_now: list[str] | None = None,
+) -> base.Transport:
+    """Open a transport with the server's pinned host key, and keep the pin store current:
+    on first use pin the key the server showed (trust on first use, as OpenSSH does; the
+    message saying so, with the fingerprint, is appended to `pinned_now`), and when the server
+    shows a different key remember it, so a person can compare its fingerprint and accept it.
+    The pin belongs to the server (host and port), so no credential can bypass it."""
+    try:
+        transport = open_transport(method, endpoint)
+    except TransportError as exc:
+        presented = getattr(exc, "presented_key", None)
+        fingerprint = getattr(exc, "presented_fingerprint", None)
+        if presented and fingerprint and endpoint.host:
+            with db.transaction() as con:
+                host_key_store.record_presented(con, endpoint.host, endpoint.port, presented, fingerprint)
+        raise
     key = getattr(transport, "host_key", None)
-    if credential_id is not None and endpoint.host_key is None and key:
+    fingerprint = getattr(transport, "host_key_fingerprint", None)
+    if endpoint.host_key is None and key and fingerprint and endpoint.host:
         with db.transaction() as con:
-            credential_store.set_host_key(con, credential_id, key)
+            first = host_key_store.pin_first(con, endpoint.host, endpoint.port, key, fingerprint)
+        if first:
+            host, port = host_key_store.server(endpoint.host, endpoint.port)
+            message = (
+                f"first connection to {host}:{port}: pinned its {key.split()[0]} host key "
+                f"{fingerprint}; check it with the partner"
+            )
+            log.info("%s", message)
+            if pinned_now is not None:
+                pinned_now.append(message)
+    return transport
 
 
 def _credential_ok(db: Database, credential_id: int | None) -> None:

@@ -40,6 +40,7 @@ class _Settings:
     processed: str | None  # None: decided by the after-success action
     flag: str
     recipient: str | None
+    allowed_senders: tuple[str, ...] = ()
 
 
 def _settings(endpoint: Endpoint) -> _Settings:
@@ -58,6 +59,7 @@ def _settings(endpoint: Endpoint) -> _Settings:
         processed=f"move:{spec.move_to}" if spec.move_to else None,
         flag=spec.processed_flag,
         recipient=spec.recipient,
+        allowed_senders=spec.allowed_senders,
     )
 
 

@@ -76,8 +76,11 @@ class ImapTransport(ImapSession, Transport):
             del self._open[key]
         found: list[RemoteFile] = []
         for start in range(0, len(uids), SCREEN_BATCH):
-            for uid, arrived in self._screen(box, uids[start : start + SCREEN_BATCH]):
-                found.extend(self._attachments(name, uid, arrived, pattern))
+            for uid, arrived, refused in self._screen(box, uids[start : start + SCREEN_BATCH]):
+                if refused is not None:
+                    found.append(self._refused(name, uid, arrived, refused))
+                else:
+                    found.extend(self._attachments(name, uid, arrived, pattern))
         return found
 
     def fetch(self, remote: RemoteFile, target: Path) -> None:
@@ -177,10 +180,14 @@ class ImapTransport(ImapSession, Transport):
         data = self._command(box, "search failed", "SEARCH", " ".join(criteria))
         return sorted(int(x) for x in as_text(data[0] if data else b"").split() if x.isdigit())
 
-    def _screen(self, box: BaseMailBox, uids: list[int]) -> Iterator[tuple[int, dt.datetime | None]]:
+    def _screen(
+        self, box: BaseMailBox, uids: list[int]
+    ) -> Iterator[tuple[int, dt.datetime | None, str | None]]:
         """From one batch of UIDs, those worth downloading: addressed to the recipient and
-        with a structure that can hold an attachment. Yields (uid, arrival time)."""
-        headers = " ".join(h.upper() for h in RECIPIENT_HEADERS)
+        with a structure that can hold an attachment. Yields (uid, arrival time, sender
+        refused), the last set for mail addressed to us from a sender not on the allow-list
+        (recorded as skipped, never downloaded)."""
+        headers = " ".join(h.upper() for h in (*RECIPIENT_HEADERS, "From"))
         items = f"(UID INTERNALDATE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({headers})])"
         data = self._command(
             box, "reading message structure failed", "FETCH", ",".join(map(str, uids)), items
@@ -194,11 +201,56 @@ class ImapTransport(ImapSession, Transport):
         for response in sorted(with_uid, key=lambda r: int(as_text(r["UID"]))):
             uid_text = as_text(response["UID"])
             header_block = next((v for k, v in response.items() if k.startswith("BODY[HEADER.FIELDS")), b"")
-            if not self._addressed(header_block if isinstance(header_block, bytes) else b""):
+            header_bytes = header_block if isinstance(header_block, bytes) else b""
+            if not self._addressed(header_bytes):
+                continue
+            arrived = internaldate(response.get("INTERNALDATE"))
+            refused = self._refused_sender(header_bytes)
+            if refused is not None:
+                yield int(uid_text), arrived, refused
                 continue
             if not may_have_attachments(response.get("BODYSTRUCTURE")):
                 continue
-            yield int(uid_text), internaldate(response.get("INTERNALDATE"))
+            yield int(uid_text), arrived, None
+
+    def _refused_sender(self, header_block: bytes) -> str | None:
+        """None when the allow-list is empty or the From address is on it (an address, or
+        its `@domain`); otherwise the From address (or "no sender") for the record. The From
+        header can be forged: this keeps out mail sent to the address by mistake or spam,
+        it does not prove who sent a message."""
+        allowed = self._settings.allowed_senders
+        if not allowed:
+            return None
+        parsed = email.message_from_bytes(header_block)
+        senders = [addr.strip().lower() for _, addr in email.utils.getaddresses(parsed.get_all("From", []))]
+        senders = [s for s in senders if s]
+        if len(senders) == 1:
+            sender = senders[0]
+            if sender in allowed or "@" + sender.rpartition("@")[2] in allowed:
+                return None
+            return sender
+        return ", ".join(senders) or "no sender"
+
+    def _refused(self, folder: str, uid: int, arrived: dt.datetime | None, sender: str) -> RemoteFile:
+        """A stand-in for a message whose sender is not allowed: the run records it as skipped
+        with `extra["skip"]` as the reason, then `after_success` marks it processed, so it is
+        neither downloaded nor listed again."""
+        self._open[(folder, uid)] = {0}
+        return RemoteFile(
+            name=f"message {uid} from {one_line(sender)}",
+            path=f"{folder}/{uid}/0/refused",
+            size=0,
+            mtime=arrived,
+            ref=f"{uid}:0",
+            extra={
+                "skip": f"sender {one_line(sender)} is not on the connection's allowed senders",
+                "from": one_line(sender),
+                "folder": folder,
+                "uid": str(uid),
+                "uidvalidity": self._uidvalidity,
+                "attachments": "0",
+            },
+        )
 
     def _addressed(self, header_block: bytes) -> bool:
         """Exact (case-insensitive) match of the recipient against the address headers."""

@@ -1,0 +1,80 @@
+"""Names are data: partner-controlled text (file names, headers, mail subjects, rejected
+values) shown to a person, logged, or written to a spreadsheet must not act as anything
+else.
+
+* `visible` turns control characters into visible escapes, so a file named
+  ``"a.csv\\n2026-01-01 INFO forged"`` cannot forge a log line and ``"\\x1b]0;...\\x07"``
+  cannot drive the operator's terminal. C0 and C1 controls, DEL and the Unicode bidi
+  overrides (which reorder what a person reads) are escaped; everything else is kept.
+* `EscapingFilter` / `install` apply `visible` to every log record's message where logging
+  is configured, so one record is always one line.
+* `csv_cell` / `FORMULA_PATTERN` neutralise spreadsheet formulas (CSV injection): a cell
+  starting with ``=``, ``@``, tab or CR, or with ``+``/``-`` and not a plain number, gets a
+  leading ``'`` so Excel and LibreOffice show it as text.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates, line/paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+# A cell a spreadsheet would evaluate: it starts with `=`, `@`, tab or CR, or with `+`/`-`
+# followed by anything but a plain number (so "+1 555 0100" and "-12.50" stay as they are:
+# a spreadsheet reads them as numbers, which runs nothing; "-1+cmd|'/C calc'!A0" is caught).
+# RE2 syntax, so DuckDB (exports) and Arrow (results files) use the same test.
+FORMULA_PATTERN = r"(?s)^(?:[=@\t\r]|[+\-].*[^0-9 .,()/+\-])"
+_FORMULA = re.compile(FORMULA_PATTERN)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """`text` with every control character as a visible escape (``\\x1b``, ``\\n``)."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text, never evaluates as a formula."""
+    return "'" + value if _FORMULA.match(value) else value
+
+
+class EscapingFilter(logging.Filter):
+    """Makes a record's message safe to write as one line: the message is formatted once
+    with its arguments and control characters in it escaped (a traceback, added by the
+    formatter after the message, keeps its own lines). String extras are escaped too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_escaped", False):
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: let the handler report it as usual
+            return True
+        record.msg, record.args = visible(message), None
+        for key, value in list(vars(record).items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, visible(value))
+        record._escaped = True
+        return True
+
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def install(logger: logging.Logger | None = None) -> None:
+    """Add `EscapingFilter` to every handler of `logger` (the root logger by default): where
+    logging is configured (`connectbatch` CLI, `serve`, the app)."""
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, EscapingFilter) for f in handler.filters):
+            handler.addFilter(EscapingFilter())
