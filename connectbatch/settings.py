@@ -178,6 +178,7 @@ class Settings:
     expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR
     smtp: SmtpSettings | None = None  # None: results are not e-mailed
     mailbox: MailboxSettings | None = None  # None: no e-mail push mailbox is polled
+    staging_retention_days: int = 30  # staged raw files older than this are removed; 0: kept
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -196,6 +197,7 @@ class Settings:
             expectations_dir=expectations_dir(),
             smtp=SmtpSettings.from_env(),
             mailbox=MailboxSettings.from_env(),
+            staging_retention_days=_int(f"{PREFIX}STAGING_RETENTION_DAYS", 30, within=(0, 36500)),
         )
 
     @property

@@ -221,6 +221,15 @@ class Ingestor:
         """Drop a quarantined batch (a reviewer refused it)."""
         return quarantine.discard(self.settings, self.db, run_id, note, actor)
 
+    def cleanup_staging(self) -> list[staging.Removal]:
+        """Remove staged raw files past their retention (never those still needed)."""
+        removed = staging.cleanup(
+            self.settings.staging, self.db, self.settings.staging_retention_days, self.clock()
+        )
+        for r in removed:
+            log.info("removed staged copy %s (%d bytes, last used %s)", r.sha256, r.size, r.last_used_at)
+        return removed
+
     def recover_interrupted(self) -> list[int]:
         """Mark runs whose process died mid-run as Failed (they can then be retried), and
         remove the temporary copies a killed copy left in staging."""

@@ -24,13 +24,12 @@ from pathlib import Path
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.store import Database
 from connectbatch.store import runs as run_store
+from connectbatch.store.db import private_dir
 
 CHUNK = 8 * 1024 * 1024
 # Temporary copies carry the copying process's id, so a later start can tell the leftovers of
 # a killed copy (removed) from a copy another live process is making (left alone).
 INCOMING_PREFIX = ".incoming-"
-PRIVATE_DIR = 0o700
-PRIVATE_FILE = 0o600
 
 
 class StagingError(OSError):
@@ -65,14 +64,6 @@ class Entry:
     duplicate_message: str | None = None
 
 
-def private_dir(path: Path) -> Path:
-    """Create (or tighten) a folder only the service user may enter."""
-    path.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(PRIVATE_DIR)
-    return path
-
-
 def stage(staging: Path, path: Path) -> Staged:
     """Copy the bytes into staging under their sha256 (once), hashing as we go. A copy
     already under that name is kept only if its own bytes still hash to the name; a damaged
@@ -92,6 +83,7 @@ def stage(staging: Path, path: Path) -> Staged:
         target = staging / digest.hexdigest()
         if target.exists() and problem(target, digest.hexdigest()) is None:
             os.unlink(tmp)
+            os.utime(target)  # used again: retention counts from now
         else:
             os.replace(tmp, target)  # mkstemp made it 0600
     except BaseException:
@@ -111,7 +103,7 @@ def sha256_of(path: Path) -> str:
 def problem(path: Path, sha256: str) -> str | None:
     """Why the staged copy at `path` cannot be used as the bytes named `sha256`, or None."""
     if not sha256:
-        return f"no staged copy: the file was never fetched ({path})"
+        return f"no staged copy: the file was never staged ({path}); send the file again"
     try:
         actual = sha256_of(path)
     except FileNotFoundError:
@@ -155,3 +147,39 @@ def record(db: Database, run: Run, connection: Connection, received: Received, s
         run_store.set_file_state(con, entry.id, FileState.DUPLICATE, message)
         run_store.add_counters(con, run.id, rows_duplicate=earlier.rows_accepted)
     return Entry(entry, message)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A staged copy retention removed."""
+
+    sha256: str
+    size: int
+    last_used_at: dt.datetime
+
+
+def cleanup(staging: Path, db: Database, retention_days: int, now: dt.datetime) -> list[Removal]:
+    """Remove staged copies unused for longer than `retention_days` (0: keep all), except
+    those a run In Progress or a quarantined batch still needs; record each removal."""
+    if retention_days <= 0 or not staging.is_dir():
+        return []
+    cutoff = now - dt.timedelta(days=retention_days)
+    with db.connect() as con:
+        needed = run_store.staged_hashes_in_use(con)
+    removed: list[Removal] = []
+    for path in sorted(staging.iterdir()):
+        if path.name.startswith(".") or not path.is_file() or path.name in needed:
+            continue
+        info = path.stat()
+        used = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
+        if used >= cutoff:
+            continue
+        path.unlink(missing_ok=True)
+        removal = Removal(path.name, info.st_size, used)
+        with db.transaction() as con:
+            run_store.record_staging_removal(
+                con, removal.sha256, removal.size, used, now,
+                f"retention: unused for more than {retention_days} days",
+            )  # fmt: skip
+        removed.append(removal)
+    return removed

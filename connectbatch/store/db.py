@@ -38,7 +38,6 @@ _OPEN_CLOSE = threading.Lock()
 
 T = TypeVar("T")
 RESERVE_BYTES = 256 * 1024  # one DuckDB block: room for one small commit and its checkpoint
-PRIVATE_UMASK = 0o077
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
@@ -47,11 +46,24 @@ class DatabaseBusyError(ConnectBatchError, OSError):
     """Another process kept the database locked for longer than we were willing to wait."""
 
 
-def private_umask() -> None:
-    """Files and folders this process creates are the service user's only (0600 / 0700):
-    the database, its write-ahead log and staged bytes hold partners' data."""
-    current = os.umask(PRIVATE_UMASK)
-    os.umask(current | PRIVATE_UMASK)
+def private_dir(path: Path) -> Path:
+    """Create a folder (and its missing parents) only the service user may enter (0700),
+    or tighten one that exists: the data folder holds partners' data and the secret key."""
+    if not path.exists():
+        if not path.parent.exists():
+            private_dir(path.parent)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make a file the service user's only (0600)."""
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -144,9 +156,8 @@ class Database:
         return result
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        private_umask()
         if not self.path.parent.exists():
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(self.path.parent)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         while True:
@@ -154,9 +165,8 @@ class Database:
                 with _OPEN_CLOSE:
                     con = duckdb.connect(str(self.path))
                 con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC datetimes
-                with contextlib.suppress(OSError):  # created before this version: tighten it
-                    if self.path.stat().st_mode & 0o077:
-                        self.path.chmod(0o600)
+                with contextlib.suppress(OSError):  # DuckDB creates it 0644: tighten it
+                    private_file(self.path)
                 return con
             except duckdb.IOException as exc:
                 match = _LOCK_RE.search(str(exc))

@@ -25,6 +25,7 @@ from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import runs as run_store
+from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
 from connectbatch.transfer.specs import AuthKind
 
@@ -177,9 +178,7 @@ def _take(
 
 
 def _incoming(ingestor: ingest.Ingestor) -> Path:
-    folder = ingestor.settings.home / "incoming"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private_dir(ingestor.settings.home / "incoming")  # fetched bytes: the service user's only
 
 
 def _skip_reason(
