@@ -235,6 +235,7 @@ class Ingestor:
         remove the temporary copies a killed copy left in staging."""
         for path in recovery.remove_stale_incoming(self.settings.staging):
             log.warning("removed a killed copy's temporary file %s", path)
+        self.db.keep_reserve()  # given back on a full disk: again once there is room
         return recovery.recover_interrupted(self.db, self.clock)
 
     # ------------------------------------------------------------------ one file
