@@ -63,7 +63,6 @@ def _failed_run_with_staged_copy(
     with _load_breaks(monkeypatch):
         run = services.ingest_file("Acme", path)
     assert run.status is RunStatus.FAILED
-    assert "load (commit) failed" in (run.reason or "")
     staged = services.settings.staging / hashlib.sha256(path.read_bytes()).hexdigest()
     assert staged.exists()
     return run.id, staged
@@ -93,6 +92,7 @@ def test_a_truncated_staged_copy_fails_the_retry_and_a_good_redelivery_loads_eve
     assert again.rows_accepted == ROWS  # read from the fresh bytes, not the damaged copy
     assert count(services, "call_conversions") == ROWS
     assert staged.read_bytes() == data  # the damaged copy was replaced
+    assert "load (commit) failed: RuntimeError" in (services.run(run_id).reason or "")  # step named
 
 
 def test_a_deleted_staged_copy_fails_the_retry(
