@@ -114,7 +114,7 @@ class Ingestor:
         try:
             self.ingest_file(run, connection, received)
         except BaseException as exc:  # never leave a run In Progress behind a live process
-            self._fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
+            self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
             raise
         return self._finish_after_failure(run)
 
@@ -131,8 +131,14 @@ class Ingestor:
             log.exception("could not write the run's final counts", extra={"run_id": run.id})
             return recorded
 
-    def _fail_run(self, run: Run, reason: str) -> None:
-        """Best effort, for a run stopped by an exception that goes on up."""
+    def fail_run(self, run: Run, reason: str) -> None:
+        """Best effort, for a run stopped by an exception that goes on up: closed with its
+        counts when the disk allows, else just Failed with the reason (never raises)."""
+        try:
+            self.finish_run(run, failed_reason=reason)
+            return
+        except Exception:
+            log.exception("could not close the failed run", extra={"run_id": run.id})
         try:
             self.db.record_failure(lambda con: self._close_failed(con, run, reason))
         except Exception:

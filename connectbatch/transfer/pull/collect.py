@@ -135,7 +135,8 @@ def pull(
         return ingestor.finish_run(run, failed_reason=str(exc))
     except BaseException as exc:  # never leave a run In Progress behind a live process
         log.exception("pull crashed", extra={"run_id": run.id, "connection_id": connection.id})
-        ingestor.finish_run(run, failed_reason=f"internal error: {type(exc).__name__}: {exc}")
+        # recorded even on a full disk, and never masking the error that goes on up
+        ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")
         raise
     finally:
         if transport is not None:
