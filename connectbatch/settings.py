@@ -202,6 +202,7 @@ class Settings:
     preauth_timeout: float = 30.0  # seconds a connection may stay without logging in
     partial_upload_grace_hours: float = 24.0  # broken uploads' partial files kept this long
     public_host: str | None = None  # None: `partner_host` derives it from `bind`
+    staging_retention_days: int = 30  # staged raw files older than this are removed; 0: kept
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -228,6 +229,7 @@ class Settings:
             preauth_timeout=_float(f"{PREFIX}PREAUTH_TIMEOUT", 30.0),
             partial_upload_grace_hours=_float(f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0),
             public_host=_str(f"{PREFIX}PUBLIC_HOST") or None,
+            staging_retention_days=_int(f"{PREFIX}STAGING_RETENTION_DAYS", 30, within=(0, 36500)),
         )
 
     @property

@@ -14,7 +14,8 @@ credentials). `cli_common` holds what they share.
 A later subcommand is one `Command` entry: a function that adds its arguments and a function
 that runs it and returns the exit code. Exit codes: 0 done (rejected rows are a normal
 outcome, not a failure), 1 an ingest, retry or pull whose run ended Failed, 2 the input or
-an option is unusable, 3 an unexpected internal error. Expected problems, usage errors included, are
+an option is unusable, 75 busy: the database is locked or the connection has a run in progress
+(try again later), 3 an unexpected internal error. Expected problems, usage errors included, are
 reported as one `connectbatch: error: ...` line on stderr, never as a traceback
 (CONNECTBATCH_DEBUG=1 shows the traceback of an internal error).
 """
@@ -298,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except (ConnectBatchError, OSError) as exc:
         print(f"{PROG}: error: {escaping.visible(str(exc))}", file=sys.stderr)
-        return EXIT_UNUSABLE
+        return cli_common.exit_code(exc)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: still one line, unless asked for the traceback

@@ -4,7 +4,12 @@ and the printing of a run and its files (ingest, runs, retry, quarantine and pul
 
 The commands only call `connectbatch.services` (never the store), print readable text or, with
 `--json`, one JSON document on one line, and leave error reporting to `cli.main`: a
-ConnectBatchError becomes one `connectbatch: error: ...` line and exit code 2.
+ConnectBatchError becomes one `connectbatch: error: ...` line and `exit_code(exc)`.
+
+Exit codes, distinct so a script can tell what to do next:
+0 done; 1 the run ended Failed (see its reason); 2 the input or an option is unusable (fix
+it); 75 busy: the database is locked by another process or the connection has a run in
+progress (EX_TEMPFAIL: try again later); 3 internal error (a bug; CONNECTBATCH_DEBUG=1).
 """
 
 from __future__ import annotations
@@ -20,14 +25,25 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from connectbatch.errors import RunInProgressError
 from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, Run
 from connectbatch.services import Services
+from connectbatch.store.db import DatabaseBusyError
 
 PROG = "connectbatch"
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1  # ingest/retry/pull: the run ended Failed
 EXIT_UNUSABLE = 2
+EXIT_INTERNAL = 3
+EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): busy or locked, try again later
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an expected error: busy (retry later) or unusable input."""
+    if isinstance(exc, DatabaseBusyError | RunInProgressError):
+        return EXIT_BUSY
+    return EXIT_UNUSABLE
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,11 @@ SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def services() -> Services:
-    return Services()
+    """The façade, after the cheap start check every command makes: runs a dead process left
+    In Progress are marked Failed, and a killed copy's temporary files are removed."""
+    svc = Services()
+    svc.startup()
+    return svc
 
 
 def _default_actor() -> str:

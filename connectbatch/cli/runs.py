@@ -6,6 +6,7 @@ rows, and retry a failed run.
     connectbatch run show RUN_ID
     connectbatch rejects RUN_ID [--limit K]
     connectbatch retry RUN_ID
+    connectbatch cleanup
 
 `ingest` and `retry` exit with 1 when the run they started ended Failed (a rejected or
 quarantined file): the command worked, the file did not.
@@ -198,6 +199,25 @@ def _run_retry(args: argparse.Namespace) -> int:
     return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
 
 
+def _configure_cleanup(p: argparse.ArgumentParser) -> None:
+    cc.json_flag(p)
+
+
+def _run_cleanup(args: argparse.Namespace) -> int:
+    """Staged raw files past CONNECTBATCH_STAGING_RETENTION_DAYS go (not those of quarantined
+    or in-progress runs); each removal is recorded in the store."""
+    svc = cc.services()
+    removed = svc.ingestor.cleanup_staging()
+    if args.json:
+        cc.print_json([dataclasses.asdict(r) for r in removed])
+        return EXIT_OK
+    days = svc.settings.staging_retention_days
+    print(f"removed {cc.count(len(removed), 'staged file')} unused for more than {days} days")
+    for r in removed:
+        print(f"  {r.sha256}  {r.size:,} bytes  last used {cc.when(r.last_used_at)}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Command] = {
     "ingest": Command("run one file through a connection's pipeline", _configure_ingest,
                       _run_ingest),
@@ -205,4 +225,6 @@ COMMANDS: dict[str, Command] = {
     "run": Command("show one run (run show ID), or pull now (run N)", _configure_run, cc.dispatch),
     "rejects": Command("list a run's rejected rows", _configure_rejects, _run_rejects),
     "retry": Command("run a failed run's files again", _configure_retry, _run_retry),
+    "cleanup": Command("remove staged raw files past their retention", _configure_cleanup,
+                       _run_cleanup),
 }  # fmt: skip

@@ -48,7 +48,11 @@ class Engine:
             recovered = self.services.startup()
             if recovered:
                 log.warning("marked %d interrupted runs as Failed: %s", len(recovered), recovered)
+            self.services.ingestor.cleanup_staging()  # staged raw files past their retention
             self.scheduler.start()
+            self.scheduler.add_interval(
+                self.services.ingestor.cleanup_staging, seconds=6 * 3600, job_id="staging-retention"
+            )
             if self.mailbox is not None:
                 self.scheduler.add_interval(self.poll_mailbox, seconds=60, job_id="mailbox")
             if servers:

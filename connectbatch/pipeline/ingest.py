@@ -12,6 +12,11 @@ Exactly-once rules, in the order they apply:
 5. `recovery`: a run left In Progress by a dead process is marked Failed at the next start
    and can be retried from the staged bytes.
 `results` answers the sender for every file, whatever its outcome.
+
+Whatever breaks (a full disk at staging or at commit, a damaged staged copy, a bug), the file
+and its run end Failed with the step and the cause in their message, written in one small
+transaction after the failed one rolled back (`Database.record_failure`, which can use the
+reserve a full disk leaves no room for). A run never reads as Completed unless its file loaded.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import logging
 import os
 import time
 from collections.abc import Callable
+
+import duckdb
 
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError, RunInProgressError
@@ -107,14 +114,82 @@ class Ingestor:
         try:
             self.ingest_file(run, connection, received)
         except BaseException as exc:  # never leave a run In Progress behind a live process
-            self.finish_run(run, failed_reason=f"stopped: {type(exc).__name__}: {exc}")
+            self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
             raise
-        return self.finish_run(run)
+        return self._finish_after_failure(run)
+
+    def _finish_after_failure(self, run: Run) -> Run:
+        """`finish_run`, except that when a failure was already recorded (a full disk) and the
+        final count cannot be written, the run as recorded is the answer."""
+        try:
+            return self.finish_run(run)
+        except Exception:
+            with self.db.connect() as con:
+                recorded = run_store.get(con, run.id)
+            if recorded.status is not RunStatus.FAILED:
+                raise
+            log.exception("could not write the run's final counts", extra={"run_id": run.id})
+            return recorded
+
+    def fail_run(self, run: Run, reason: str) -> None:
+        """Best effort, for a run stopped by an exception that goes on up: closed with its
+        counts when the disk allows, else just Failed with the reason (never raises)."""
+        try:
+            self.finish_run(run, failed_reason=reason)
+            return
+        except Exception:
+            log.exception("could not close the failed run", extra={"run_id": run.id})
+        try:
+            self.db.record_failure(lambda con: self._close_failed(con, run, reason))
+        except Exception:
+            log.exception("could not record why the run failed", extra={"run_id": run.id})
+
+    def _close_failed(self, con: duckdb.DuckDBPyConnection, run: Run, reason: str) -> None:
+        current = run_store.get(con, run.id)
+        if current.status is RunStatus.FAILED and current.reason:
+            reason = f"{current.reason}; {reason}"
+        run_store.finish(con, run.id, RunStatus.FAILED, self.clock(), reason)
+        connection_store.set_status(con, run.connection_id, ConnectionStatus.FAILED, self.clock())
+
+    def _file_failed(
+        self, run: Run, connection: Connection, received: Received, record: FileRecord | None, message: str
+    ) -> FileRecord:
+        """Record a file that could not go on (and its run as Failed) in one small transaction
+        that lands even on a full disk; then answer the sender if there is room for it."""
+
+        def work(con: duckdb.DuckDBPyConnection) -> FileRecord:
+            if record is None:
+                size = received.path.stat().st_size if received.path.is_file() else 0
+                entry = run_store.record_file(
+                    con, connection_id=connection.id, run_id=run.id, name=received.name,
+                    source=received.source, size=size, sha256="", remote_path=received.remote_path,
+                    mtime=received.mtime, state=FileState.FAILED, message=message,
+                )  # fmt: skip
+            else:
+                run_store.set_file_state(con, record.id, FileState.FAILED, message)
+                entry = run_store.get_file(con, record.id)
+            self._close_failed(con, run, f"{received.name}: {message}")
+            return entry
+
+        failed = self.db.record_failure(work)
+        try:
+            results.write_outcome(
+                self.settings.outbound, connection, run.id, failed, FileState.FAILED, message=message
+            )
+        except OSError:
+            log.exception("could not write the failure outcome", extra=_ctx(run, connection, received.name))
+        return failed
 
     def ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:
         """Take one file through the pipeline inside an open run. Never raises for a bad
         file: the outcome is in the returned ledger record (and the run's counters)."""
-        staged = staging.stage(self.settings.staging, received.path)
+        try:
+            staged = staging.stage(self.settings.staging, received.path)
+        except OSError as exc:  # a full disk, an unreadable source: the attempt is recorded
+            log.exception("staging failed", extra=_ctx(run, connection, received.name))
+            where = exc.filename or self.settings.staging
+            message = f"staging failed ({where}): {exc.strerror or exc}"
+            return self._file_failed(run, connection, received, None, message)
         entry = staging.record(self.db, run, connection, received, staged)
         record = entry.record
         if entry.duplicate_message is not None:
@@ -128,17 +203,13 @@ class Ingestor:
                 message=entry.duplicate_message,
             )
             return self._file(record.id)
+        clock = _Stopwatch()
         try:
-            return self._process(run, connection, record, staged)
-        except Exception as exc:  # the run must end Failed, whatever broke
+            return self._process(run, connection, record, staged, clock)
+        except Exception as exc:  # the run must end Failed, whatever broke, saying where
             log.exception("ingest failed", extra=_ctx(run, connection, received.name))
-            message = f"internal error while processing the file: {type(exc).__name__}: {exc}"
-            with self.db.transaction() as con:
-                run_store.set_file_state(con, record.id, FileState.FAILED, message)
-            results.write_outcome(
-                self.settings.outbound, connection, run.id, record, FileState.FAILED, message=message
-            )
-            return self._file(record.id)
+            message = f"{clock.step} failed: {type(exc).__name__}: {exc}"
+            return self._file_failed(run, connection, received, record, message)
         finally:
             progress.forget(run.id)
 
@@ -156,16 +227,32 @@ class Ingestor:
         """Drop a quarantined batch (a reviewer refused it)."""
         return quarantine.discard(self.settings, self.db, run_id, note, actor)
 
+    def cleanup_staging(self) -> list[staging.Removal]:
+        """Remove staged raw files past their retention (never those still needed)."""
+        removed = staging.cleanup(
+            self.settings.staging, self.db, self.settings.staging_retention_days, self.clock()
+        )
+        for r in removed:
+            log.info("removed staged copy %s (%d bytes, last used %s)", r.sha256, r.size, r.last_used_at)
+        return removed
+
     def recover_interrupted(self) -> list[int]:
-        """Mark runs whose process died mid-run as Failed (they can then be retried)."""
+        """Mark runs whose process died mid-run as Failed (they can then be retried), and
+        remove the temporary copies a killed copy left in staging."""
+        for path in recovery.remove_stale_incoming(self.settings.staging):
+            log.warning("removed a killed copy's temporary file %s", path)
+        self.db.keep_reserve()  # given back on a full disk: again once there is room
         return recovery.recover_interrupted(self.db, self.clock)
 
     # ------------------------------------------------------------------ one file
 
-    def _process(self, run: Run, connection: Connection, record: FileRecord, staged: Staged) -> FileRecord:
+    def _process(
+        self, run: Run, connection: Connection, record: FileRecord, staged: Staged, clock: _Stopwatch
+    ) -> FileRecord:
         dtype = schemas.get(connection.data_type)
         progress.start(run.id, staged.size)
-        clock = _Stopwatch()
+        # `stage` has just checked staging/<sha256> against its name (or replaced it).
+        clock.step = "parse"
         try:
             options = ParseOptions(
                 encoding=connection.encoding, column_map=connection.column_map or None,
@@ -183,10 +270,13 @@ class Ingestor:
             )
             return self._file(record.id)
         clock.lap("parse")
+        clock.step = "validate"
         rejects = list(parsed.rejects)  # loading adds the rows it could not apply
         report = self._validate(connection, parsed)
         clock.lap("validate")
+        clock.step = "load (commit)"
         if not report.success:
+            clock.step = "quarantine"
             quarantine.hold(self.settings, self.db, run, connection, record, parsed, rejects, report)
             return self._file(record.id)
         with self.db.transaction() as con:
@@ -195,6 +285,7 @@ class Ingestor:
                 parsed.rows_rejected, self.clock(),
             )  # fmt: skip
         clock.lap("load")
+        clock.step = "write results"
         results.write_outcome(
             self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
             lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
@@ -226,6 +317,7 @@ class _Stopwatch:
     """Seconds per pipeline stage, kept in the summary for benchmarks and slow-run triage."""
 
     def __init__(self) -> None:
+        self.step = "parse"  # the stage under way, named in a failure
         self.laps: dict[str, float] = {}
         self._last = time.perf_counter()
 

@@ -33,6 +33,7 @@ from connectbatch.settings import Settings
 from connectbatch.store import Database
 from connectbatch.store import connections as connection_store
 from connectbatch.store import runs as run_store
+from connectbatch.store.db import private_dir, private_file
 
 LINE_COLUMN = "__line"  # the physical line of each held row, stored beside it
 
@@ -53,8 +54,9 @@ def hold(
 ) -> None:
     """Keep the batch for review: its rows on disk, its rejects and verdict in the store."""
     path = held_path(settings.runs_dir, run.id, record.id)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # the held rows are partners' data: 0700 folders, 0600 files
     pq.write_table(parsed.table.append_column(LINE_COLUMN, parsed.lines), path)
+    private_file(path)
     message = "quarantined: " + "; ".join(report.critical_failures)
     with db.transaction() as con:
         load.store_checks(con, run.id, record.id, rejects, report)

@@ -2,16 +2,25 @@
 
 A run left In Progress by a process that no longer exists is marked Failed ("interrupted")
 at the next start; its load transaction never committed, so nothing of it was loaded.
-`retry` then runs the failed run's files again, from their staged bytes, as a new run.
+`retry` then runs the failed run's files again, from their staged bytes, as a new run: only
+files that were staged and did not finish (a pull run's skipped files were never fetched; the
+next pull takes them). Each staged copy is checked against its sha256 first: a missing or
+damaged copy fails the new run, naming the file and the path, and is never parsed.
+
+`remove_stale_incoming` clears the temporary copies (`staging/.incoming-<pid>-*`) a killed
+copy left behind; copies of a live process are left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import ConnectionStatus, FileState, ReviewState, Run, RunStatus
+from connectbatch.pipeline import staging
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.staging import Received
 from connectbatch.store import Database
@@ -26,6 +35,8 @@ RETRY_REFUSED = (ReviewState.QUARANTINED, ReviewState.RELEASED)
 
 # A file in one of these states was under way when its process died.
 UNFINISHED = (FileState.FETCHED, FileState.PARSED, FileState.VALIDATED)
+# Files a retry runs again: they did not finish (rejected ones may pass after a settings fix).
+RETRIED = (FileState.FAILED, FileState.REJECTED, *UNFINISHED)
 INTERRUPTED = "interrupted: the process stopped during the run; nothing was loaded; retry it"
 
 
@@ -58,7 +69,7 @@ def recover_interrupted(db: Database, clock: Clock) -> list[int]:
 
 def retry(ingestor: Ingestor, run_id: int) -> Run:
     """Run the files of a Failed run again, from their staged bytes, as a new run."""
-    db, clock = ingestor.db, ingestor.clock
+    db = ingestor.db
     with db.connect() as con:
         old = run_store.get(con, run_id)
         if old.status is not RunStatus.FAILED or old.review in RETRY_REFUSED:
@@ -74,15 +85,43 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
             f"run {run_id} has no file to retry (it stopped before its file was recorded); "
             "send the file again"
         )
+    again = [f for f in files if f.state in RETRIED]
+    if not again:  # e.g. a pull run that failed before fetching anything
+        raise ConnectBatchError(
+            f"run {run_id} has no unfinished file to retry (its files were loaded, duplicates or "
+            "never fetched); a new pull fetches what it did not take, or send the file again"
+        )
     run = ingestor.start_run(connection, "retry", retry_of=run_id)
-    for f in files:
-        path = ingestor.settings.staging / f.sha256
-        if not path.exists():
-            with db.transaction() as con:
-                run_store.finish(
-                    con, run.id, RunStatus.FAILED, clock(),
-                    f"the staged copy of {f.name} is gone; send the file again",
-                )  # fmt: skip
-            return ingestor.finish_run(run)
-        ingestor.ingest_file(run, connection, Received(f.name, path, f.source, f.remote_path, f.mtime))
+    try:
+        for f in again:
+            try:
+                path = staging.verify(ingestor.settings.staging, f.sha256)
+            except staging.StagingError as exc:
+                with db.transaction() as con:
+                    run_store.record_file(
+                        con, connection_id=connection.id, run_id=run.id, name=f.name, source=f.source,
+                        size=f.size, sha256=f.sha256, remote_path=f.remote_path, mtime=f.mtime,
+                        state=FileState.FAILED, message=f"retry: {exc}",
+                    )  # fmt: skip
+                continue
+            ingestor.ingest_file(run, connection, Received(f.name, path, f.source, f.remote_path, f.mtime))
+    except BaseException as exc:  # never leave the new run In Progress behind a live process
+        ingestor.finish_run(run, failed_reason=f"retry stopped: {type(exc).__name__}: {exc}")
+        raise
     return ingestor.finish_run(run)
+
+
+def remove_stale_incoming(staging_dir: Path) -> list[Path]:
+    """Remove temporary copies whose copying process is gone (a killed ingest)."""
+    removed: list[Path] = []
+    if not staging_dir.is_dir():
+        return removed
+    for path in staging_dir.glob(f"{staging.INCOMING_PREFIX}*"):
+        pid_text = path.name[len(staging.INCOMING_PREFIX) :].split("-", 1)[0]
+        pid = int(pid_text) if pid_text.isdigit() else 0
+        if pid and (pid == os.getpid() or alive(pid)):
+            continue  # a copy under way in a live process (ours included)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed.append(path)
+    return removed

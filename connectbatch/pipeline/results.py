@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 from connectbatch.escaping import FORMULA_PATTERN
 from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject
+from connectbatch.store.db import private_dir
 
 if TYPE_CHECKING:
     from connectbatch.pipeline.validation import ValidationReport
@@ -85,8 +86,7 @@ def write(
     reject_keys: dict[int, str] | None = None,
 ) -> tuple[Path, Path]:
     """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths."""
-    target = folder(outbound, connection_id)
-    target.mkdir(parents=True, exist_ok=True)
+    target = private_dir(folder(outbound, connection_id))  # results are partners' data
     base = base_name(summary.run_id, summary.file_id, summary.file)
     parts = []
     by_line: dict[int, list[str]] = {}

@@ -4,6 +4,12 @@ The bytes are copied under `<home>/staging/<sha256>` (once per content) and the 
 recorded in the ledger (name, size, sha256, source) before anything parses it, so a retry
 can run it again from disk. Bytes already loaded (or awaiting review) for the connection are
 a duplicate: recorded as such, and nothing else happens to them.
+
+Staged bytes are never trusted blindly: a copy already present under the name is re-hashed
+before it is used (a disk error or a killed copy may have damaged it), and a damaged copy is
+replaced by the fresh bytes that just arrived. `verify` is what a retry calls before it
+parses a staged copy that no delivery brings again. Folders and files are the service
+user's only (0700 / 0600): staged bytes are partners' data.
 """
 
 from __future__ import annotations
@@ -18,8 +24,16 @@ from pathlib import Path
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.store import Database
 from connectbatch.store import runs as run_store
+from connectbatch.store.db import private_dir
 
 CHUNK = 8 * 1024 * 1024
+# Temporary copies carry the copying process's id, so a later start can tell the leftovers of
+# a killed copy (removed) from a copy another live process is making (left alone).
+INCOMING_PREFIX = ".incoming-"
+
+
+class StagingError(OSError):
+    """The staged copy of a file is missing or does not hold the bytes it was named after."""
 
 
 @dataclass(frozen=True)
@@ -51,26 +65,67 @@ class Entry:
 
 
 def stage(staging: Path, path: Path) -> Staged:
-    """Copy the bytes into staging under their sha256 (once), hashing as we go."""
-    staging.mkdir(parents=True, exist_ok=True)
+    """Copy the bytes into staging under their sha256 (once), hashing as we go. A copy
+    already under that name is kept only if its own bytes still hash to the name; a damaged
+    one is replaced by these fresh bytes."""
+    private_dir(staging)
     digest = hashlib.sha256()
     size = 0
-    fd, tmp = tempfile.mkstemp(dir=staging, prefix=".incoming-")
+    fd, tmp = tempfile.mkstemp(dir=staging, prefix=f"{INCOMING_PREFIX}{os.getpid()}-")
     try:
         with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
             while chunk := src.read(CHUNK):
                 digest.update(chunk)
                 dst.write(chunk)
                 size += len(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
         target = staging / digest.hexdigest()
-        if target.exists():
+        if target.exists() and problem(target, digest.hexdigest()) is None:
             os.unlink(tmp)
+            os.utime(target)  # used again: retention counts from now
         else:
-            os.replace(tmp, target)
+            os.replace(tmp, target)  # mkstemp made it 0600
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Staged(digest.hexdigest(), size, target)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as src:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def problem(path: Path, sha256: str) -> str | None:
+    """Why the staged copy at `path` cannot be used as the bytes named `sha256`, or None."""
+    if not sha256:
+        return f"no staged copy: the file was never staged ({path}); send the file again"
+    try:
+        actual = sha256_of(path)
+    except FileNotFoundError:
+        return f"the staged copy {path} is gone; send the file again"
+    except OSError as exc:
+        return f"the staged copy {path} cannot be read: {exc.strerror or exc}"
+    if actual != sha256:
+        return (
+            f"the staged copy {path} is damaged: sha256 mismatch (its bytes hash to {actual[:12]}…, "
+            f"not {sha256[:12]}…); send the file again"
+        )
+    return None
+
+
+def verify(staging: Path, sha256: str) -> Path:
+    """The staged copy of these bytes, checked against its name; StagingError if it is
+    missing or damaged (a retry must never parse other bytes than were received)."""
+    path = staging / sha256 if sha256 else staging
+    message = problem(path, sha256)
+    if message is not None:
+        raise StagingError(message)
+    return path
 
 
 def record(db: Database, run: Run, connection: Connection, received: Received, staged: Staged) -> Entry:
@@ -92,3 +147,39 @@ def record(db: Database, run: Run, connection: Connection, received: Received, s
         run_store.set_file_state(con, entry.id, FileState.DUPLICATE, message)
         run_store.add_counters(con, run.id, rows_duplicate=earlier.rows_accepted)
     return Entry(entry, message)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A staged copy retention removed."""
+
+    sha256: str
+    size: int
+    last_used_at: dt.datetime
+
+
+def cleanup(staging: Path, db: Database, retention_days: int, now: dt.datetime) -> list[Removal]:
+    """Remove staged copies unused for longer than `retention_days` (0: keep all), except
+    those a run In Progress or a quarantined batch still needs; record each removal."""
+    if retention_days <= 0 or not staging.is_dir():
+        return []
+    cutoff = now - dt.timedelta(days=retention_days)
+    with db.connect() as con:
+        needed = run_store.staged_hashes_in_use(con)
+    removed: list[Removal] = []
+    for path in sorted(staging.iterdir()):
+        if path.name.startswith(".") or not path.is_file() or path.name in needed:
+            continue
+        info = path.stat()
+        used = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC)
+        if used >= cutoff:
+            continue
+        path.unlink(missing_ok=True)
+        removal = Removal(path.name, info.st_size, used)
+        with db.transaction() as con:
+            run_store.record_staging_removal(
+                con, removal.sha256, removal.size, used, now,
+                f"retention: unused for more than {retention_days} days",
+            )  # fmt: skip
+        removed.append(removal)
+    return removed

@@ -6,17 +6,26 @@ its work in one transaction and closes it. A second process (the CLI beside the 
 `connectbatch serve`) that finds the file locked waits and retries with backoff for up to
 `lock_timeout` seconds, then fails with a message naming the process that holds it. Inside
 one process, DuckDB's instance cache makes concurrent opens share one database.
+
+A full disk must not hide why a run failed. Beside the file lies a small reserve file
+(`<db>.reserve`): when writing the cause of a failure runs out of space, `record_failure`
+gives the reserve back to the file system and writes the cause in the room it freed. The
+file, its write-ahead log and the reserve are created readable by the service user only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -27,11 +36,41 @@ from connectbatch.errors import ConnectBatchError
 # to it ("Unique file handle conflict", lost table functions): open and close one at a time.
 _OPEN_CLOSE = threading.Lock()
 
+T = TypeVar("T")
+RESERVE_BYTES = 256 * 1024  # one DuckDB block: room for one small commit and its checkpoint
+
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
 
 class DatabaseBusyError(ConnectBatchError, OSError):
     """Another process kept the database locked for longer than we were willing to wait."""
+
+
+def private_dir(path: Path) -> Path:
+    """Create a folder (and its missing parents) only the service user may enter (0700),
+    or tighten one that exists: the data folder holds partners' data and the secret key."""
+    if not path.exists():
+        if not path.parent.exists():
+            private_dir(path.parent)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Make a file the service user's only (0600)."""
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    return path
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error is the file system running out of space (DuckDB reports it as text)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
 
 
 def data_table(data_type: str) -> str:
@@ -76,8 +115,49 @@ class Database:
                 raise
             con.commit()
 
+    # ------------------------------------------------------------------ full disk
+
+    @property
+    def reserve_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".reserve")
+
+    def keep_reserve(self) -> bool:
+        """Create the reserve file if it is missing (best effort: False when there is no room)."""
+        reserve = self.reserve_path
+        if reserve.exists():
+            return True
+        try:
+            fd = os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return True
+        except OSError:
+            return False
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(b"\0" * RESERVE_BYTES)  # written, not sparse: the blocks are really ours
+            return True
+        except OSError:
+            reserve.unlink(missing_ok=True)
+            return False
+
+    def record_failure(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run `work` in one transaction that must land even on a full disk: on running out
+        of space, the reserve is given back and the transaction tried once more."""
+        try:
+            with self.transaction() as con:
+                return work(con)
+        except Exception as exc:
+            if not disk_full(exc) or not self.reserve_path.exists():
+                raise
+        self.reserve_path.unlink(missing_ok=True)
+        with self.transaction() as con:
+            result = work(con)
+        self.keep_reserve()  # again when there is room (usually not yet)
+        return result
+
     def _open(self) -> duckdb.DuckDBPyConnection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.exists():
+            private_dir(self.path.parent)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
         while True:
@@ -85,6 +165,8 @@ class Database:
                 with _OPEN_CLOSE:
                     con = duckdb.connect(str(self.path))
                 con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC datetimes
+                with contextlib.suppress(OSError):  # DuckDB creates it 0644: tighten it
+                    private_file(self.path)
                 return con
             except duckdb.IOException as exc:
                 match = _LOCK_RE.search(str(exc))
@@ -125,6 +207,7 @@ class Database:
                     con.rollback()
                     raise
             _sync_data_tables(con)
+            self.keep_reserve()
             self._migrated = True
 
 

@@ -292,3 +292,45 @@ def note(con: duckdb.DuckDBPyConnection, run_id: int, text: str) -> None:
     """A remark on a run that is not a failure (e.g. the host key a first pull pinned); a
     failure reason given when the run finishes replaces it."""
     con.execute("UPDATE runs SET reason = ? WHERE id = ?", [text, run_id])
+
+
+# ---------------------------------------------------------------- staging retention
+
+# A staged copy still needed: its run is going on, or its batch awaits a reviewer.
+_NEEDED_STATES = (FileState.FETCHED, FileState.PARSED, FileState.VALIDATED, FileState.QUARANTINED)
+
+
+def staged_hashes_in_use(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """sha256 of staged copies retention must keep: files of runs In Progress or
+    quarantined, and files not finished or awaiting review."""
+    rows = con.execute(
+        "SELECT DISTINCT f.sha256 FROM files f JOIN runs r ON r.id = f.run_id "
+        f"WHERE f.sha256 <> '' AND (r.status = ? OR r.review = ? OR f.{_in(_NEEDED_STATES)})",
+        [str(RunStatus.IN_PROGRESS), str(ReviewState.QUARANTINED), *map(str, _NEEDED_STATES)],
+    ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def record_staging_removal(
+    con: duckdb.DuckDBPyConnection,
+    sha256: str,
+    size: int,
+    last_used_at: dt.datetime,
+    removed_at: dt.datetime,
+    reason: str,
+) -> None:
+    con.execute(
+        "INSERT INTO staging_removals (sha256, size, last_used_at, removed_at, reason) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [sha256, size, last_used_at, removed_at, reason],
+    )
+
+
+def staging_removals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, dt.datetime, dt.datetime, str]]:
+    """(sha256, size, last used, removed at, reason), newest first."""
+    return [
+        (str(r[0]), int(r[1]), r[2], r[3], str(r[4]))
+        for r in con.execute(
+            "SELECT sha256, size, last_used_at, removed_at, reason FROM staging_removals ORDER BY id DESC"
+        ).fetchall()
+    ]

@@ -249,3 +249,33 @@ def test_killed_before_the_file_was_recorded(
     with pytest.raises(ConnectBatchError, match="send the file again"):
         services.retry(run_id)
     assert services.count_actions() == 0
+
+
+def test_a_staged_copy_damaged_after_the_kill_is_never_loaded(
+    big_file: Path, crash_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Killed while parsing, then the staged copy is truncated (a disk error, a careless
+    operator): retry fails naming the sha256 mismatch instead of loading a third of the rows,
+    and the partner's fresh delivery replaces the damaged copy and loads everything."""
+    _create_connection()
+    marker = tmp_path / "parsing.marker"
+    child = _start("parsing", big_file, marker, crash_env)
+    _wait_for(child, marker)
+    _kill(child)
+
+    services = _services()
+    run_id = _assert_recovered(services)
+    [f] = services.run_files(run_id)
+    staged = services.settings.staging / f.sha256
+    with staged.open("r+b") as fh:
+        fh.truncate(staged.stat().st_size // 3)
+
+    retried = services.retry(run_id)
+    assert retried.status is RunStatus.FAILED
+    assert "sha256 mismatch" in (retried.reason or "") and str(staged) in (retried.reason or "")
+    assert count(services, "call_conversions") == 0
+
+    again = services.ingest_file("Big", big_file)
+    assert again.status is RunStatus.COMPLETED, again.reason
+    assert (again.rows_accepted, again.rows_rejected) == (ROWS - BAD_ROWS, BAD_ROWS)
+    assert hashlib.sha256(staged.read_bytes()).hexdigest() == f.sha256

@@ -26,6 +26,7 @@ from connectbatch.store import Database
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
+from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
 from connectbatch.transfer.specs import AuthKind
 
@@ -139,7 +140,8 @@ def pull(
         return ingestor.finish_run(run, failed_reason=str(exc))
     except BaseException as exc:  # never leave a run In Progress behind a live process
         log.exception("pull crashed", extra={"run_id": run.id, "connection_id": connection.id})
-        ingestor.finish_run(run, failed_reason=f"internal error: {type(exc).__name__}: {exc}")
+        # recorded even on a full disk, and never masking the error that goes on up
+        ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")
         raise
     finally:
         if transport is not None:
@@ -193,9 +195,7 @@ def _take(
 
 
 def _incoming(ingestor: ingest.Ingestor) -> Path:
-    folder = ingestor.settings.home / "incoming"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return private_dir(ingestor.settings.home / "incoming")  # fetched bytes: the service user's only
 
 
 def _skip_reason(
