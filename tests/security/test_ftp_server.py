@@ -327,3 +327,31 @@ def test_a_provisioned_ftp_login_names_the_certificate_a_client_will_see(
         assert server.fingerprint == login.certificate_fingerprint
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(shutil.which("lftp") is None, reason="lftp is not installed (make test installs it)")
+def test_lftp_uploads_over_ftps_pinned_to_our_certificate(
+    services: Services, gateway: Gateway, server: HostedFtpServer, tmp_path: Path
+) -> None:
+    """lftp, as partners script it: TLS forced, our certificate trusted through its CA file,
+    upload under a temporary name and rename (lftp's `put -E`-less default is a plain STOR)."""
+    login = push_connection(services, "Lftp partner")
+    upload = tmp_path / "calls.csv"
+    upload.write_bytes(call_csv(9, prefix="lftp"))
+    script = "; ".join(
+        [
+            "set ftp:ssl-force true",
+            "set ftp:ssl-protect-data true",
+            f"set ssl:ca-file {server.tls_cert}",
+            "set ssl:check-hostname no",  # the self-signed certificate names 127.0.0.1 only by IP
+            "set net:max-retries 1",
+            f"open -u {login.username},{login.password} -p {server.port} {HOST}",
+            f"put {upload} -o calls.csv",
+            "bye",
+        ]
+    )
+    done = subprocess.run(["lftp", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    gateway.wait(TIMEOUT)
+    runs = services.runs("Lftp partner")
+    assert [(r.status, r.rows_accepted) for r in runs] == [(RunStatus.COMPLETED, 9)]
