@@ -96,7 +96,9 @@ def server(request: pytest.FixtureRequest) -> FtpServer:
 def endpoint(server: FtpServer, *, timeout: float = 10.0, **settings: Any) -> Endpoint:
     """How a connection would describe this server; FTPS servers get verify off
     (self-signed) unless the test says otherwise."""
-    base: dict[str, Any] = {"tls": FtpTls.EXPLICIT, "verify": False} if server.tls else {}
+    base: dict[str, Any] = (
+        {"tls": FtpTls.EXPLICIT, "verify": False} if server.tls else {"tls": FtpTls.NONE}
+    )
     base.update(settings)
     return Endpoint(
         host=server.host,
@@ -378,6 +380,7 @@ def test_plain_ftp_to_an_ftps_only_server_is_refused_clearly(vsftpd_tls: FtpServ
             port=vsftpd_tls.port,
             username=vsftpd_tls.username,
             password=vsftpd_tls.password,
+            spec=FtpSpec(tls=FtpTls.NONE),
             timeout=10,
         )
     )
@@ -472,8 +475,9 @@ def test_wrong_password_is_readable_and_secret(server: FtpServer) -> None:
 
 def test_closed_port_is_readable() -> None:
     port = ftpd.free_port()
+    plain = FtpSpec(tls=FtpTls.NONE)
     ftp = FtpTransport(
-        Endpoint(host="127.0.0.1", port=port, username="u", password=WRONG_PASSWORD, timeout=5)
+        Endpoint(host="127.0.0.1", port=port, username="u", password=WRONG_PASSWORD, spec=plain, timeout=5)
     )
     with pytest.raises(TransportError) as caught:
         ftp.list_files("/inbox", "*.csv")

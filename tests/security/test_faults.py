@@ -34,6 +34,7 @@ from connectbatch.pipeline import staging
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.store import data as data_store
+from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 ROWS = 2_000
 MakeConnection = Any
@@ -247,7 +248,7 @@ def test_retry_of_a_pull_run_reprocesses_its_unfinished_files_only(
     draft = Connection(
         "Partner FTP", "call_conversions", Direction.INBOUND, Method.FTP, Methodology.PULL,
         host=ftp_server.host, port=ftp_server.port, folder=folder, pattern="Calls_2026_*.csv",
-        min_age_seconds=300,
+        min_age_seconds=300, transfer=FtpSpec(tls=FtpTls.NONE),  # the test server is plain FTP
     )  # fmt: skip
     services.create_connection(draft, CredentialInput("partner", ftp_server.username, ftp_server.password))
     with _load_breaks(monkeypatch):
