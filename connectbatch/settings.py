@@ -178,6 +178,7 @@ class Settings:
     expectations_dir: Path = DEFAULT_EXPECTATIONS_DIR
     smtp: SmtpSettings | None = None  # None: results are not e-mailed
     mailbox: MailboxSettings | None = None  # None: no e-mail push mailbox is polled
+    session_hours: float = 8.0  # an app login lasts this long, then the person logs in again
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -196,6 +197,7 @@ class Settings:
             expectations_dir=expectations_dir(),
             smtp=SmtpSettings.from_env(),
             mailbox=MailboxSettings.from_env(),
+            session_hours=_float(f"{PREFIX}SESSION_HOURS", 8.0),
         )
 
     @property

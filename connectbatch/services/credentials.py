@@ -12,6 +12,7 @@ from connectbatch.models import (
     Credential,
     Method,
     Methodology,
+    Role,
 )
 from connectbatch.secrets import hash_password, new_password, new_username
 from connectbatch.services.base import (
@@ -20,6 +21,7 @@ from connectbatch.services.base import (
     NotFoundError,
     Provisioned,
     ServiceBase,
+    requires,
 )
 from connectbatch.store import credentials as credential_store
 from connectbatch.transfer.specs import AuthKind
@@ -55,11 +57,13 @@ class CredentialServices(ServiceBase):
             passphrase=self.box.encrypt(given.passphrase) if given.passphrase else None,
         )  # fmt: skip
 
+    @requires(Role.ANALYST)
     def credentials(self, name_or_id: str | int) -> list[Credential]:
         connection = self.connection(name_or_id)
         with self.db.connect() as con:
             return credential_store.of_connection(con, connection.id)
 
+    @requires(Role.ANALYST)
     def add_credential(
         self, name_or_id: str | int, given: CredentialInput
     ) -> tuple[Credential, Provisioned | None]:
@@ -78,12 +82,14 @@ class CredentialServices(ServiceBase):
             except LookupError:
                 raise NotFoundError(f"there is no credential {credential_id}") from None
 
+    @requires(Role.ANALYST)
     def make_main_credential(self, credential_id: int) -> Credential:
         credential = self._credential(credential_id)
         with self.db.transaction() as con:
             credential_store.make_main(con, credential)
             return credential_store.get(con, credential_id)
 
+    @requires(Role.ANALYST)
     def delete_credential(self, credential_id: int) -> None:
         """Delete one credential; a provisioned login stops working at once."""
         credential = self._credential(credential_id)
@@ -93,6 +99,7 @@ class CredentialServices(ServiceBase):
             if credential.is_main and remaining:
                 credential_store.make_main(con, remaining[0])
 
+    @requires(Role.ANALYST)
     def accept_host_key(self, name_or_id: str | int) -> Credential:
         """A person checked the server's new host key: forget the pinned one, so the next
         run pins whatever the server presents (as after `ssh-keygen -R`)."""
