@@ -10,6 +10,7 @@ are throttled the same way (in memory), so throttling does not reveal names eith
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import threading
 
@@ -118,7 +119,7 @@ class UserServices(ServiceBase):
         else:
             failures, last = found[0].failed_logins, found[0].last_failed_at
         if last is not None and now < _aware(last) + lockout(failures):
-            wait = int((_aware(last) + lockout(failures) - now).total_seconds()) + 1
+            wait = math.ceil((_aware(last) + lockout(failures) - now).total_seconds())
             raise AuthenticationError(
                 f"too many failed logins for {name!r}: try again in {wait} seconds"
             )
@@ -126,8 +127,9 @@ class UserServices(ServiceBase):
         if found is None or not ok:
             if found is None:
                 _UNKNOWN.fail(key, now)
-            else:
-                self._failed(name, now)
+            # For an unknown name the same UPDATE changes no row: it costs the same time.
+            with self.db.connect() as con:
+                user_store.record_failure(con, name, now)
             raise AuthenticationError("wrong name or password")
         user = found[0]
         if user.disabled:
@@ -136,7 +138,3 @@ class UserServices(ServiceBase):
             with self.db.connect() as con:
                 user_store.clear_failures(con, name)
         return user
-
-    def _failed(self, name: str, now: dt.datetime) -> None:
-        with self.db.connect() as con:
-            user_store.record_failure(con, name, now)
