@@ -39,8 +39,13 @@ PAGES = {
 
 user = _auth.current_user()
 if user is None:
-    login = st.Page(_auth.login_form, title="Log in", icon=":material/login:", url_path="login", default=True)
-    st.navigation([login], position="hidden").run()
+    # Only the login form runs; it stands in at every page's address, so that a bookmark
+    # opens its page once the person has logged in.
+    login = [st.Page(_auth.login_form, title="Log in", icon=":material/login:", url_path="login",
+                     default=True)]  # fmt: skip
+    login += [st.Page(_auth.login_form, title=spec.title, url_path=spec.url_path, visibility="hidden")
+              for specs in PAGES.values() for spec in specs]  # fmt: skip
+    st.navigation(login, position="hidden").run()
     st.stop()
 
 # The pages the role may use are listed; the others stay registered but hidden, so that a

@@ -98,9 +98,7 @@ def login_form() -> None:
 
 def sidebar(user: User) -> None:
     st.caption(f"Logged in as **{user.name}** · {ROLE_LABELS[user.role]}")
-    if st.button("Log out", key="logout", icon=":material/logout:"):
-        webapp.log_out()
-        st.rerun()
+    st.button("Log out", key="logout", icon=":material/logout:", on_click=webapp.log_out)
 
 
 def not_allowed(user: User, title: str) -> None:
