@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from connectbatch.models import (
+    Connection,
     Direction,
     FileRecord,
     Methodology,
@@ -94,6 +95,12 @@ class RunServices(ServiceBase):
         run = collect.pull(self.ingestor, self.box, connection, trigger)
         assert run is not None  # only quiet polls return None
         return run
+
+    @requires(Role.ANALYST)
+    def connection_to_pull(self, name_or_id: str | int) -> Connection:
+        """The connection a person may pull now: the app's Run now goes through the engine
+        (which holds the per-connection lock, as the operator), so the role is checked here."""
+        return self._inbound(name_or_id)
 
     @requires(Role.ANALYST)
     def export(self, name_or_id: str | int, start: dt.datetime, end: dt.datetime) -> Path:
