@@ -69,11 +69,11 @@ def apply_change(services: Services) -> None:
     state.pop("actions_problem", None)
     reverse = state.get("actions_change") == REVERSE
     amount = Decimal(str(state.get("actions_amount", 0.0))).quantize(Decimal("0.01"))
-    try:
+    try:  # the audit trail names the logged-in user `services` is bound to
         outcomes = services.change_actions(
             list(state.get("actions_selected") or []), reverse=reverse,
             amount=None if reverse else amount,
-            reason=state.get("actions_reason"), actor=state.get("actions_actor") or "",
+            reason=state.get("actions_reason"),
         )  # fmt: skip
     except ConnectBatchError as exc:
         state["actions_problem"] = str(exc)
@@ -112,7 +112,7 @@ def change_form(services: Services, page: ActionPage) -> None:
         on_click=lambda: st.session_state.update(actions_selected=list(changeable)),
     )  # fmt: skip
     kind = st.radio("Change", [MODIFY, REVERSE], key="actions_change", horizontal=True, disabled=nothing)
-    cols = st.columns([1, 2, 1])
+    cols = st.columns([1, 3])
     cols[0].number_input(
         "New amount", min_value=0.0, step=0.01, format="%.2f", key="actions_amount",
         disabled=nothing or kind == REVERSE,
@@ -120,7 +120,6 @@ def change_form(services: Services, page: ActionPage) -> None:
     cols[1].text_input(
         "Reason" + (" (required)" if kind == REVERSE else ""), key="actions_reason", disabled=nothing
     )
-    cols[2].text_input("Your name", key="actions_actor", disabled=nothing, help="Kept in the audit trail.")
     st.button("Apply", key="actions_apply", type="primary", disabled=nothing,
               on_click=apply_change, args=(services,))  # fmt: skip
 

@@ -104,7 +104,8 @@ def carry_out_run_request(connections: list[Connection]) -> bool:
     run: Run | None = None
     with st.status(f"Running {connection.name}: connecting to {where}…", expanded=False) as status:
         try:
-            run = webapp.engine()[0].run_now(connection.id)
+            # The role is checked by the user's services; the engine runs it under its lock.
+            run = webapp.engine()[0].run_now(webapp.services().connection_to_pull(connection.id).id)
         except Exception as exc:
             failure = exc
         if run is None:

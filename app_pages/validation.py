@@ -35,7 +35,6 @@ FILE_FORMAT_PAGE = "app_pages/parse_preview.py"
 REJECTS_SHOWN = 1000
 RUN_KEY = "validation_run"
 NOTE_KEY = "review_note"
-ACTOR_KEY = "reviewer"
 PENDING_KEY = "review_pending"  # (action, run id) waiting for the reviewer's confirmation
 OUTCOME_KEY = "review_outcome"  # (run id, kind, message) of the last decision
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
@@ -52,12 +51,11 @@ def _plain(text: str) -> str:
 
 def _request(action: str, run_id: int) -> None:
     note = str(st.session_state.get(NOTE_KEY) or "").strip()
-    actor = str(st.session_state.get(ACTOR_KEY) or "").strip()
-    if not note or not actor:
+    if not note:
         st.session_state[OUTCOME_KEY] = (
             run_id,
             "warning",
-            f"Write a note and your name before you {action} a batch: both are kept with the run.",
+            f"Write a note before you {action} a batch: it is kept with the run, with your name.",
         )
         return
     st.session_state[PENDING_KEY] = (action, run_id)
@@ -70,17 +68,17 @@ def _cancel() -> None:
 def _decide(action: str, run_id: int) -> None:
     st.session_state.pop(PENDING_KEY, None)
     note = str(st.session_state.get(NOTE_KEY) or "").strip()
-    actor = str(st.session_state.get(ACTOR_KEY) or "").strip()
     try:
-        svc = webapp.services()
+        svc = webapp.services()  # bound to the logged-in user, whose name is kept with the run
+        actor = svc.actor()
         if action == "release":
-            done = svc.release(run_id, note, actor)
+            done = svc.release(run_id, note)
             message = (
                 f"Run {run_id} released by {actor}: {done.rows_accepted:,} rows loaded, "
                 f"{done.actions_created:,} pending actions created."
             )
         else:
-            svc.discard(run_id, note, actor)
+            svc.discard(run_id, note)
             message = f"Run {run_id} discarded by {actor}: the held rows were dropped, nothing was loaded."
     except ConnectBatchError as exc:
         st.session_state[OUTCOME_KEY] = (run_id, "error", f"Run {run_id} was not {action}d: {exc}")
@@ -116,7 +114,6 @@ def _review_panel(item: RunReview) -> None:
             "again). The note and your name are kept with the run."
         )
         st.text_area("Note", key=NOTE_KEY, placeholder="Why you release or discard this batch")
-        st.text_input("Your name", key=ACTOR_KEY)
         pending = st.session_state.get(PENDING_KEY)
         left, right = st.columns(2)
         if pending and pending[1] == run.id:

@@ -13,7 +13,8 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from connectbatch.models import AfterSuccess, Connection, Direction, Method, Methodology
+from connectbatch.models import AfterSuccess, Connection, Direction, Method, Methodology, Role
+from connectbatch.secrets import new_password
 from connectbatch.services import CredentialInput, NotFoundError, Provisioned, Services
 
 PROVIDERS = ("Invoca", "CallRail", "Ringba", "Marchex")
@@ -113,6 +114,29 @@ def _connections() -> list[tuple[Connection, CredentialInput | None]]:
             None,
         ),
     ]  # fmt: skip
+
+
+DEMO_USERS = {
+    "admin": Role.ADMIN,
+    "analyst": Role.ANALYST,
+    "reviewer": Role.REVIEWER,
+    "partner": Role.PARTNER_MANAGER,
+}
+
+
+def users(services: Services) -> dict[str, tuple[Role, str]]:
+    """One login per role (DEMO_USERS) that does not exist yet, with a generated password:
+    name -> (role, password), for `connectbatch demo` to print once. Existing users are
+    left as they are (their passwords cannot be shown again)."""
+    known = {u.name for u in services.users()}
+    created: dict[str, tuple[Role, str]] = {}
+    for name, role in DEMO_USERS.items():
+        if name in known:
+            continue
+        password = new_password()
+        services.add_user(name, role, password)
+        created[name] = (role, password)
+    return created
 
 
 def load(services: Services, seed: int = 7) -> DemoSummary:

@@ -225,3 +225,37 @@ class Credential:
     # choice existed; the secret's shape decides)
     auth: AuthKind | None = None
     has_passphrase: bool = False
+
+
+class Role(StrEnum):
+    """What a logged-in person may do (DESIGN.md, roles); admin may do everything."""
+
+    ADMIN = "admin"  # users and settings
+    ANALYST = "analyst"  # partners, connections, credentials, runs
+    REVIEWER = "reviewer"  # validation, release/discard, dry runs
+    PARTNER_MANAGER = "partner_manager"  # call data, pending actions
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "Admin",
+    Role.ANALYST: "Analyst",
+    Role.REVIEWER: "Reviewer",
+    Role.PARTNER_MANAGER: "Partner manager",
+}
+
+
+@dataclass(frozen=True)
+class User:
+    """A person who logs in to the app; the password hash never leaves the store."""
+
+    id: int
+    name: str
+    role: Role
+    disabled: bool = False
+    failed_logins: int = 0
+    last_failed_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+
+    def may(self, *roles: Role) -> bool:
+        """True when this user has one of `roles`; admin has every role."""
+        return self.role is Role.ADMIN or self.role in roles

@@ -203,6 +203,7 @@ class Settings:
     partial_upload_grace_hours: float = 24.0  # broken uploads' partial files kept this long
     public_host: str | None = None  # None: `partner_host` derives it from `bind`
     staging_retention_days: int = 30  # staged raw files older than this are removed; 0: kept
+    session_hours: float = 8.0  # an app login lasts this long, then the person logs in again
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -230,6 +231,7 @@ class Settings:
             partial_upload_grace_hours=_float(f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0),
             public_host=_str(f"{PREFIX}PUBLIC_HOST") or None,
             staging_retention_days=_int(f"{PREFIX}STAGING_RETENTION_DAYS", 30, within=(0, 36500)),
+            session_hours=_float(f"{PREFIX}SESSION_HOURS", 8.0),
         )
 
     @property

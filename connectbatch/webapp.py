@@ -3,16 +3,23 @@
 Pages get `services()` from here and call nothing else of the core. The engine (scheduler,
 hosted servers, mailbox polling) starts with the first page view; a server that cannot
 start (port taken) is reported on the page instead of breaking the app.
+
+The login: `log_in` keeps the user and the moment in the session (server side: a browser
+cannot set Streamlit session state), `session_user` gives them back while the session lasts
+(CONNECTBATCH_SESSION_HOURS), and `services()` is bound to that user, so every call a page
+makes is checked against the user's role in the service layer. Without a login it refuses.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import streamlit as st
 
 from connectbatch.engine import Engine
-from connectbatch.services import Services
+from connectbatch.models import User
+from connectbatch.services import PermissionDeniedError, Services
 
 log = logging.getLogger("connectbatch.webapp")
 
@@ -32,5 +39,44 @@ def engine() -> tuple[Engine, str | None]:
         return eng, f"the hosted SFTP/FTP servers did not start: {exc}"
 
 
-def services() -> Services:
+USER_KEY = "auth_user"  # the logged-in User, re-read from the database on every page view
+SINCE_KEY = "auth_since"  # time.time() of the login
+
+
+def operator_services() -> Services:
+    """The services with no user bound: only for logging in and re-reading who is logged in."""
     return engine()[0].services
+
+
+def services() -> Services:
+    """The services acting for the logged-in user; PermissionDeniedError without a login."""
+    user = session_user()
+    if user is None:
+        raise PermissionDeniedError("log in first: your session ended or you are not logged in")
+    return engine()[0].services.as_user(user)
+
+
+def log_in(user: User, now: float | None = None) -> None:
+    st.session_state[USER_KEY] = user
+    st.session_state[SINCE_KEY] = time.time() if now is None else now
+
+
+def log_out() -> None:
+    st.session_state.pop(USER_KEY, None)
+    st.session_state.pop(SINCE_KEY, None)
+
+
+def session_expired() -> bool:
+    since = st.session_state.get(SINCE_KEY)
+    if not isinstance(since, float | int):
+        return True
+    hours = engine()[0].services.settings.session_hours
+    return time.time() - float(since) > hours * 3600
+
+
+def session_user() -> User | None:
+    """The logged-in user while the session lasts, else None."""
+    user = st.session_state.get(USER_KEY)
+    if not isinstance(user, User) or session_expired():
+        return None
+    return user

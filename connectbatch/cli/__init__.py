@@ -8,8 +8,8 @@
 
 and the commands of the other `cli_*` modules: `cli_connections` (connection), `cli_runs`
 (ingest, runs, run show, rejects, retry), `cli_actions` (actions, action, lock),
-`cli_quarantine` (quarantine) and `cli_engine` (pull, also spelled `run N`; serve;
-credentials). `cli_common` holds what they share.
+`cli_quarantine` (quarantine), `cli_engine` (pull, also spelled `run N`; serve;
+credentials) and `cli_users` (user). `cli_common` holds what they share.
 
 A later subcommand is one `Command` entry: a function that adds its arguments and a function
 that runs it and returns the exit code. Exit codes: 0 done (rejected rows are a normal
@@ -41,6 +41,7 @@ from connectbatch.cli import connections as cli_connections
 from connectbatch.cli import engine as cli_engine
 from connectbatch.cli import quarantine as cli_quarantine
 from connectbatch.cli import runs as cli_runs
+from connectbatch.cli import users as cli_users
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
 from connectbatch.errors import ConnectBatchError
 from connectbatch.parser import api as csvparse
@@ -222,7 +223,15 @@ def _run_demo(args: argparse.Namespace) -> int:
     path.write_bytes(sample)
     print(f"wrote 50 call-conversion rows (6 with deliberate mistakes) to {path}")
     print(f"try: {PROG} parse {path}")
-    loaded = demo.load(Services(settings))
+    services = Services(settings)
+    logins = demo.users(services)
+    if logins:
+        print("app logins (passwords shown once; add more with `connectbatch user add`):")
+        for name, (role, password) in logins.items():
+            print(f"  {name:<9} {role:<16} password {password}")
+    else:
+        print("the demo app logins exist already (`connectbatch user list`)")
+    loaded = demo.load(services)
     if not loaded.created:
         print(f"the demo connections are already in {settings.database}")
         return EXIT_OK
@@ -246,6 +255,7 @@ COMMANDS: dict[str, Command] = {
     **cli_actions.COMMANDS,
     **cli_quarantine.COMMANDS,
     **cli_engine.COMMANDS,
+    **cli_users.COMMANDS,
 }
 
 

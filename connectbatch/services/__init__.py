@@ -10,28 +10,52 @@ once, with messages that name the field and say what is expected.
 
 from __future__ import annotations
 
-from connectbatch.models import Run
+import copy
+
+from connectbatch.models import Run, User
 from connectbatch.pipeline import ingest, mailer
 from connectbatch.secrets import SecretBox
 from connectbatch.services.actions import ActionServices
-from connectbatch.services.base import CredentialInput, InvalidInputError, NotFoundError, Provisioned
+from connectbatch.services.base import (
+    CredentialInput,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    Provisioned,
+)
 from connectbatch.services.calls import CallServices
 from connectbatch.services.connections import ConnectionServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
+from connectbatch.services.users import AuthenticationError, UserServices
 from connectbatch.settings import Settings
 from connectbatch.store import Database
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 
-__all__ = ["CredentialInput", "InvalidInputError", "NotFoundError", "Provisioned", "Services"]
+__all__ = [
+    "AuthenticationError",
+    "CredentialInput",
+    "InvalidInputError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Provisioned",
+    "Services",
+]
 
 
-class Services(ConnectionServices, RunServices, ReviewServices, CallServices, ActionServices):
+class Services(ConnectionServices, RunServices, ReviewServices, CallServices, ActionServices, UserServices):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
-    call data, actions), composed so pages and the CLI call one object."""
+    call data, actions, users), composed so pages and the CLI call one object.
 
-    def __init__(self, settings: Settings | None = None, clock: ingest.Clock = ingest.utcnow) -> None:
+    `user` is who calls: None is the local operator (CLI, engine, tests) with every right;
+    the app binds the logged-in user with `as_user`, and each mutating method checks that
+    user's role (`services.base.requires`)."""
+
+    def __init__(
+        self, settings: Settings | None = None, clock: ingest.Clock = ingest.utcnow, user: User | None = None
+    ) -> None:
+        self.user = user
         self.settings = settings or Settings.from_env()
         self.db = Database(self.settings.database, self.settings.lock_timeout)
         self.clock = clock
@@ -40,6 +64,12 @@ class Services(ConnectionServices, RunServices, ReviewServices, CallServices, Ac
         self.smtp = self.settings.smtp
         if self.smtp is not None:
             self.ingestor.on_finished.append(self._email_results)
+
+    def as_user(self, user: User | None) -> Services:
+        """The same services (database, ingestor, engine hooks shared) acting for `user`."""
+        bound = copy.copy(self)
+        bound.user = user
+        return bound
 
     def startup(self) -> list[int]:
         """Call once when a long-running process starts: fails runs a dead process left."""

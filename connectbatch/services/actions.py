@@ -14,12 +14,14 @@ from connectbatch.explorer import (
 from connectbatch.models import (
     Action,
     AuditEntry,
+    Role,
 )
 from connectbatch.pipeline import lifecycle
 from connectbatch.services.base import (
     InvalidInputError,
     NotFoundError,
     ServiceBase,
+    requires,
 )
 from connectbatch.store import actions as action_store
 from connectbatch.store import calls as call_store
@@ -61,18 +63,28 @@ class ActionServices(ServiceBase):
         with self.db.connect() as con:
             return action_store.audit(con, ident)
 
+    @requires(Role.PARTNER_MANAGER)
     def modify_action(
-        self, action_id: str | int, amount: Decimal | str | float, reason: str | None, actor: str
+        self,
+        action_id: str | int,
+        amount: Decimal | str | float,
+        reason: str | None,
+        actor: str | None = None,
     ) -> Action:
+        """`actor` names who changes it in the audit trail, unless a user is logged in."""
         ident = lifecycle.parse_action_id(action_id)
+        who = self.actor(actor)
         with self.db.transaction() as con:
-            return lifecycle.modify(con, ident, amount, reason=reason, actor=actor, now=self.clock())
+            return lifecycle.modify(con, ident, amount, reason=reason, actor=who, now=self.clock())
 
-    def reverse_action(self, action_id: str | int, reason: str, actor: str) -> Action:
+    @requires(Role.PARTNER_MANAGER)
+    def reverse_action(self, action_id: str | int, reason: str, actor: str | None = None) -> Action:
         ident = lifecycle.parse_action_id(action_id)
+        who = self.actor(actor)
         with self.db.transaction() as con:
-            return lifecycle.reverse(con, ident, reason=reason, actor=actor, now=self.clock())
+            return lifecycle.reverse(con, ident, reason=reason, actor=who, now=self.clock())
 
+    @requires(Role.PARTNER_MANAGER)
     def lock_actions(self, now: dt.datetime | None = None) -> int:
         with self.db.transaction() as con:
             return lifecycle.lock_due(con, now or self.clock())
@@ -106,6 +118,7 @@ class ActionServices(ServiceBase):
             )  # fmt: skip
         return ActionPage(found, total, now)
 
+    @requires(Role.PARTNER_MANAGER)
     def change_actions(
         self,
         action_ids: list[int],
@@ -113,11 +126,12 @@ class ActionServices(ServiceBase):
         reverse: bool,
         amount: Decimal | str | float | None = None,
         reason: str | None = None,
-        actor: str,
+        actor: str | None = None,
     ) -> list[ActionOutcome]:
         """Modify (new amount) or reverse each action on its own: one that cannot change
-        (locked, already reversed) fails with the reason and the others still change."""
-        actor = (actor or "").strip()
+        (locked, already reversed) fails with the reason and the others still change. The
+        audit trail names the logged-in user, or `actor` when there is none (the CLI)."""
+        actor = self.actor(actor)
         reason = (reason or "").strip() or None
         if not action_ids:
             raise InvalidInputError("actions", "select at least one action")

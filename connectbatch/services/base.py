@@ -3,14 +3,19 @@ ingestor, finding a connection or a run by name or id, and the errors a person c
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import (
+    ROLE_LABELS,
     Connection,
     Direction,
+    Role,
     Run,
+    User,
 )
 from connectbatch.pipeline import ingest
 from connectbatch.secrets import SecretBox
@@ -34,6 +39,32 @@ class InvalidInputError(ConnectBatchError, ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+class PermissionDeniedError(ConnectBatchError, PermissionError):
+    """The logged-in user's role does not allow this call (DESIGN.md, roles)."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires(*roles: Role) -> Callable[[F], F]:
+    """Allow the decorated service method only to users with one of `roles` (admin always;
+    no user, the local operator of the CLI and engine, always). Checked here, in the service
+    layer, so a page reached by any route still cannot do what the role may not."""
+
+    def decorate(method: F) -> F:
+        what = method.__name__.replace("_", " ")
+
+        @functools.wraps(method)
+        def checked(self: ServiceBase, /, *args: Any, **kwargs: Any) -> Any:
+            self.check_role(what, *roles)
+            return method(self, *args, **kwargs)
+
+        checked.__dict__["required_roles"] = frozenset(roles)
+        return cast(F, checked)
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -81,6 +112,24 @@ class ServiceBase:
     clock: ingest.Clock
     ingestor: ingest.Ingestor
     _box: SecretBox | None
+    user: User | None  # None: the local operator (CLI, engine, tests), who may do everything
+
+    def check_role(self, what: str, *roles: Role) -> None:
+        """Raise PermissionDeniedError unless the bound user has one of `roles`."""
+        user = self.user
+        if user is None or user.may(*roles):
+            return
+        needed = " or ".join(ROLE_LABELS[r] for r in roles) or ROLE_LABELS[Role.ADMIN]
+        raise PermissionDeniedError(
+            f"{user.name} ({ROLE_LABELS[user.role]}) may not {what}: that needs the {needed} role"
+        )
+
+    def actor(self, given: str | None = None) -> str:
+        """Who the audit trail names: the logged-in user, else what the caller says (the CLI's
+        --actor or its default)."""
+        if self.user is not None:
+            return self.user.name
+        return (given or "").strip()
 
     @property
     def box(self) -> SecretBox:

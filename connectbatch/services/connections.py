@@ -17,6 +17,7 @@ from connectbatch.models import (
     Direction,
     Method,
     Methodology,
+    Role,
 )
 from connectbatch.parser import plan as csvplan
 from connectbatch.services.base import (
@@ -24,6 +25,7 @@ from connectbatch.services.base import (
     InvalidInputError,
     Provisioned,
     _enum,
+    requires,
 )
 from connectbatch.services.credentials import CredentialServices, _checked_credential
 from connectbatch.store import connections as connection_store
@@ -40,6 +42,7 @@ class ConnectionServices(CredentialServices):
         with self.db.connect() as con:
             return connection_store.list_all(con)
 
+    @requires(Role.ANALYST)
     def create_connection(
         self, draft: Connection, credential: CredentialInput | None = None
     ) -> tuple[Connection, Provisioned | None]:
@@ -57,6 +60,7 @@ class ConnectionServices(CredentialServices):
                 self._store_remote(con, created, credential)
         return created, provisioned
 
+    @requires(Role.ANALYST)
     def update_connection(self, name_or_id: str | int, **changes: Any) -> Connection:
         current = self.connection(name_or_id)
         allowed = {f.name for f in fields(Connection)} - {
@@ -81,12 +85,14 @@ class ConnectionServices(CredentialServices):
                 raise InvalidInputError("name", f"a connection named {updated.name!r} already exists")
             return connection_store.update(con, updated)
 
+    @requires(Role.ANALYST)
     def delete_connection(self, name_or_id: str | int) -> None:
         """Delete a connection and its credentials; its runs, data and actions stay."""
         current = self.connection(name_or_id)
         with self.db.transaction() as con:
             connection_store.delete(con, current.id)
 
+    @requires(Role.ANALYST)
     def check_connection(self, draft: Connection) -> Connection:
         """Check a draft as create_connection would (the wizard validates step by step);
         returns it cleaned, or raises InvalidInputError naming the field."""
@@ -170,6 +176,7 @@ class ConnectionServices(CredentialServices):
             after_success=after_success, transfer=_checked_spec(method, c.transfer, c.host),
         )  # fmt: skip
 
+    @requires(Role.ANALYST)
     def test_connection(
         self, draft: Connection, credential: CredentialInput, host_key: str | None = None
     ) -> list[RemoteFile]:

@@ -13,6 +13,7 @@ from connectbatch.models import (
     Credential,
     Method,
     Methodology,
+    Role,
 )
 from connectbatch.secrets import hash_password, new_password, new_username
 from connectbatch.services.base import (
@@ -21,6 +22,7 @@ from connectbatch.services.base import (
     NotFoundError,
     Provisioned,
     ServiceBase,
+    requires,
 )
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import host_keys as host_key_store
@@ -75,11 +77,13 @@ class CredentialServices(ServiceBase):
             passphrase=self.box.encrypt(given.passphrase) if given.passphrase else None,
         )  # fmt: skip
 
+    @requires(Role.ANALYST)
     def credentials(self, name_or_id: str | int) -> list[Credential]:
         connection = self.connection(name_or_id)
         with self.db.connect() as con:
             return credential_store.of_connection(con, connection.id)
 
+    @requires(Role.ANALYST)
     def add_credential(
         self, name_or_id: str | int, given: CredentialInput
     ) -> tuple[Credential, Provisioned | None]:
@@ -98,12 +102,14 @@ class CredentialServices(ServiceBase):
             except LookupError:
                 raise NotFoundError(f"there is no credential {credential_id}") from None
 
+    @requires(Role.ANALYST)
     def make_main_credential(self, credential_id: int) -> Credential:
         credential = self._credential(credential_id)
         with self.db.transaction() as con:
             credential_store.make_main(con, credential)
             return credential_store.get(con, credential_id)
 
+    @requires(Role.ANALYST)
     def delete_credential(self, credential_id: int) -> None:
         """Delete one credential; a provisioned login stops working at once."""
         credential = self._credential(credential_id)
@@ -113,6 +119,7 @@ class CredentialServices(ServiceBase):
             if credential.is_main and remaining:
                 credential_store.make_main(con, remaining[0])
 
+    @requires(Role.ANALYST)
     def host_key(self, name_or_id: str | int) -> HostKey | None:
         """The SFTP host key pinned for the connection's server (host and port), and a
         different key the server presented since, each with its fingerprint; None when the
@@ -126,6 +133,7 @@ class CredentialServices(ServiceBase):
             found = replace(found, fingerprint=self.host_key_fingerprint(found.host_key))
         return found
 
+    @requires(Role.ANALYST)
     def accept_host_key(self, name_or_id: str | int, fingerprint: str) -> HostKey:
         """A person checked the server's new host key with the partner: pin it. They type the
         fingerprint they checked, and it must be the one the server last presented, so
@@ -162,6 +170,7 @@ class CredentialServices(ServiceBase):
         )
         return accepted
 
+    @requires(Role.ANALYST)
     def add_public_key(self, credential_id: int, text: str) -> str:
         """Authorize an OpenSSH public key (`ssh-ed25519 AAAA... comment`, also RSA and ECDSA)
         to log in as a provisioned SFTP login, so a partner's batch jobs need no password.

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from connectbatch.models import (
+    Role,
     Run,
 )
 from connectbatch.parser import api as csvparse
@@ -15,6 +16,7 @@ from connectbatch.pipeline.review import RunReview
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.services.base import (
     ServiceBase,
+    requires,
 )
 from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
@@ -41,14 +43,19 @@ class ReviewServices(ServiceBase):
         with self.db.connect() as con:
             return run_store.quarantined(con)
 
+    @requires(Role.REVIEWER)
     def release(self, run_id: int, note: str | None = None, actor: str = "reviewer") -> Run:
+        """Load a quarantined batch as it is; `actor` is kept with the run unless a user is
+        logged in, whose name is kept instead."""
         self._connection_of_run(run_id)
-        return self.ingestor.release(run_id, note, actor)
+        return self.ingestor.release(run_id, note, self.actor(actor) or "reviewer")
 
+    @requires(Role.REVIEWER)
     def discard(self, run_id: int, note: str | None = None, actor: str = "reviewer") -> Run:
         self.run(run_id)
-        return self.ingestor.discard(run_id, note, actor)
+        return self.ingestor.discard(run_id, note, self.actor(actor) or "reviewer")
 
+    @requires(Role.REVIEWER)
     def dry_run(
         self, data: bytes, data_type: str, **options: Any
     ) -> tuple[csvparse.ParseResult, ValidationReport]:

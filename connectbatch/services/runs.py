@@ -8,10 +8,12 @@ import tempfile
 from pathlib import Path
 
 from connectbatch.models import (
+    Connection,
     Direction,
     FileRecord,
     Methodology,
     RejectRow,
+    Role,
     Run,
 )
 from connectbatch.pipeline import ingest, results
@@ -19,6 +21,7 @@ from connectbatch.services.base import (
     InvalidInputError,
     NotFoundError,
     ServiceBase,
+    requires,
 )
 from connectbatch.store import exports
 from connectbatch.store import runs as run_store
@@ -26,6 +29,7 @@ from connectbatch.transfer.pull import collect
 
 
 class RunServices(ServiceBase):
+    @requires(Role.ANALYST)
     def ingest_file(self, name_or_id: str | int, path: str | Path, trigger: str = "cli") -> Run:
         connection = self._inbound(name_or_id)
         p = Path(path)
@@ -35,6 +39,7 @@ class RunServices(ServiceBase):
             connection, ingest.Received(p.name, p, "cli" if trigger == "cli" else trigger), trigger
         )
 
+    @requires(Role.ANALYST)
     def ingest_bytes(self, name_or_id: str | int, filename: str, data: bytes, trigger: str = "upload") -> Run:
         connection = self._inbound(name_or_id)
         with tempfile.TemporaryDirectory() as tmp:
@@ -78,6 +83,7 @@ class RunServices(ServiceBase):
     def results_files(self, name_or_id: str | int) -> list[Path]:
         return results.list_files(self.settings.outbound, self.connection(name_or_id).id)
 
+    @requires(Role.ANALYST)
     def pull(self, name_or_id: str | int, trigger: str = "manual") -> Run:
         """Run now: one pull from the partner's server or mailbox."""
         connection = self._inbound(name_or_id)
@@ -90,6 +96,13 @@ class RunServices(ServiceBase):
         assert run is not None  # only quiet polls return None
         return run
 
+    @requires(Role.ANALYST)
+    def connection_to_pull(self, name_or_id: str | int) -> Connection:
+        """The connection a person may pull now: the app's Run now goes through the engine
+        (which holds the per-connection lock, as the operator), so the role is checked here."""
+        return self._inbound(name_or_id)
+
+    @requires(Role.ANALYST)
     def export(self, name_or_id: str | int, start: dt.datetime, end: dt.datetime) -> Path:
         """Write the connection's data type for [start, end) as CSV into its outbound folder,
         where its "Pull from us" login collects it."""
@@ -107,6 +120,7 @@ class RunServices(ServiceBase):
             exports.export_csv(con, connection.data_type, start, end, target)
         return target
 
+    @requires(Role.ANALYST)
     def retry(self, run_id: int) -> Run:
         self._connection_of_run(run_id)
         return self.ingestor.retry(run_id)

@@ -1,12 +1,14 @@
 """Real-browser harness: the app under `streamlit run` on a free port, driven by Debian's Chromium.
 
-* `streamlit_app(home)` loads the demo into a fresh data directory (in a subprocess, so this
+* `streamlit_app(home)` adds the browser's logins (LOGIN_NAME, an admin, and PARTNER_NAME, a
+  partner manager) and loads the demo into a fresh data directory (in a subprocess, so this
   process holds no database handle), starts `streamlit run streamlit_app.py` in its own process
   group with CONNECTBATCH_HOME pointing there and the hosted SFTP/FTP servers on free ports,
   waits for `/_stcore/health`, and stops the whole group at the end.
 * `chromium()` launches /usr/bin/chromium through Playwright's Python package
   (`executable_path`): nothing is downloaded, `playwright install` is never needed.
-* `open_path`, `wait_rendered` and `screenshot` are what a test or scripts/screenshots.py uses.
+* `open_path` (which logs in through the real form when the app asks), `wait_rendered` and
+  `screenshot` are what a test or scripts/screenshots.py uses.
 
 The pytest fixtures at the bottom (`streamlit_server`, `chromium_browser`, `app_page`) are
 re-exported by the test module; every test's page is screenshotted into
@@ -57,14 +59,25 @@ APP_ROOT = '[data-testid="stApp"]'
 EXCEPTION = '[data-testid="stException"]'
 RUNNING_ICON = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
 
+# The logins the browser uses (every page is behind the login form): an admin sees every page.
+LOGIN_NAME = "browser"
+PARTNER_NAME = "browser-partner"  # a partner manager: Call data and Pending actions only
+LOGIN_PASSWORD = "browser test password"
+
 # Run by a fresh interpreter: the demo's database is closed when it exits.
 LOAD_DEMO = """
 import sys
 from pathlib import Path
 from connectbatch import demo
+from connectbatch.models import Role
 from connectbatch.services import Services
 from connectbatch.settings import Settings
-demo.load(Services(Settings(home=Path(sys.argv[1]), sftp_port=0, ftp_port=0)))
+services = Services(Settings(home=Path(sys.argv[1]), sftp_port=0, ftp_port=0))
+for name, role in ((sys.argv[3], Role.ADMIN), (sys.argv[4], Role.PARTNER_MANAGER)):
+    if services.current_user(name) is None:
+        services.add_user(name, role, sys.argv[5])
+if sys.argv[2] == "demo":
+    demo.load(services)
 """
 
 
@@ -102,10 +115,11 @@ def app_environment(home: Path, sftp_port: int = 0, ftp_port: int = 0) -> dict[s
     return env
 
 
-def load_demo(home: Path) -> None:
-    """The demo connections and runs, in `home`."""
+def load_demo(home: Path, demo: bool = True) -> None:
+    """The browser's logins and (unless demo=False) the demo connections and runs, in `home`."""
+    which = "demo" if demo else "no-demo"
     done = subprocess.run(
-        [sys.executable, "-c", LOAD_DEMO, str(home)],
+        [sys.executable, "-c", LOAD_DEMO, str(home), which, LOGIN_NAME, PARTNER_NAME, LOGIN_PASSWORD],
         cwd=REPO,
         env=app_environment(home),
         capture_output=True,
@@ -199,8 +213,7 @@ def streamlit_app(
     """The app on 127.0.0.1:<free port> over `home`, with the demo loaded unless demo=False
     and its hosted SFTP/FTP servers on free ports (hosted_ports=False: on port 0)."""
     home.mkdir(parents=True, exist_ok=True)
-    if demo:
-        load_demo(home)
+    load_demo(home, demo)
     log = log or home.parent / "streamlit.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
@@ -249,10 +262,39 @@ def wait_rendered(page: Page, timeout: float = RENDER_MS) -> None:
     page.locator(f'{APP_ROOT}[data-test-script-state="notRunning"]').wait_for(timeout=timeout)
 
 
-def open_path(page: Page, path: str) -> None:
-    """Open the page at url path `path` ("connections", "call-data", "" for the default)."""
+def log_in(page: Page, name: str = LOGIN_NAME, password: str = LOGIN_PASSWORD) -> None:
+    """Log in through the app's login form (shown at every address until one logs in)."""
+    from playwright.sync_api import expect
+
+    page.locator(".st-key-login_name input").fill(name)
+    field = page.locator(".st-key-login_password input")
+    field.fill(password)
+    field.press("Enter")  # submits the form with both values committed
+    # Until the form is gone (logged in) or says why not.
+    expect(
+        page.locator('[data-testid="stSidebarNav"], [data-testid="stAlertContentError"]').first
+    ).to_be_visible()
+    wait_rendered(page)
+
+
+LOGIN_FIELD = ".st-key-login_password input"
+
+
+def login_shown(page: Page) -> bool:
+    return page.locator(LOGIN_FIELD).count() > 0
+
+
+def open_path(page: Page, path: str, name: str = LOGIN_NAME) -> None:
+    """Open the page at url path `path` ("connections", "call-data", "" for the default),
+    logging in as `name` through the form when it asks (a new address is a new session)."""
+    from playwright.sync_api import expect
+
     page.goto("/" + path.lstrip("/"))
     wait_rendered(page)
+    # The first script run may not have started yet: until the login form or a page shows.
+    expect(page.locator(f'{LOGIN_FIELD}, [data-testid="stSidebarNav"]').first).to_be_visible()
+    if login_shown(page):
+        log_in(page, name)
 
 
 def screenshot(page: Page, name: str, folder: Path = SCREENSHOTS) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
 from connectbatch import schemas
@@ -32,7 +33,7 @@ def load_page() -> ModuleType:
 
 
 def open_file_format() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at = log_in(AppTest.from_file(str(APP), default_timeout=TIMEOUT)).run()
     at.switch_page("app_pages/parse_preview.py").run()
     return at
 
@@ -68,9 +69,14 @@ def _page_shows_dry_run(page_path: str, data: bytes) -> None:
     page._show_dry_run(data, "call_conversions", None, ",", "UTC")
 
 
+def dry_run_app(data: bytes) -> AppTest:
+    """The dry-run display as an AppTest script, logged in (the page's services need a user)."""
+    return log_in(AppTest.from_function(_page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT))
+
+
 def test_dry_run_shows_counts_rejects_and_accepted_rows(call_csv: Callable[..., bytes]) -> None:
     data = call_csv({}, {"CampaignId": "abc"}, {"CallSessionId": "cs-3"})
-    at = AppTest.from_function(_page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT).run()
+    at = dry_run_app(data).run()
 
     assert not at.exception
     assert [m.value for m in at.metric][:3] == ["2", "1", "1"]
@@ -81,10 +87,12 @@ def test_dry_run_shows_counts_rejects_and_accepted_rows(call_csv: Callable[..., 
 
 
 def test_unusable_file_shows_one_error_not_a_traceback() -> None:
-    at = AppTest.from_function(
-        _page_shows_dry_run,
-        args=(str(PAGE), b"name,email\nAda,ada@example.com\n"),
-        default_timeout=TIMEOUT,
+    at = log_in(
+        AppTest.from_function(
+            _page_shows_dry_run,
+            args=(str(PAGE), b"name,email\nAda,ada@example.com\n"),
+            default_timeout=TIMEOUT,
+        )
     ).run()
 
     assert not at.exception
@@ -122,7 +130,7 @@ def _fresh(**cells: str) -> dict[str, str]:
 
 def test_dry_run_shows_that_a_clean_file_would_be_loaded(call_csv: Callable[..., bytes]) -> None:
     data = call_csv(_fresh(CallSessionId="cs-1"), _fresh(CallSessionId="cs-2"))
-    at = AppTest.from_function(_page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT).run()
+    at = dry_run_app(data).run()
 
     assert not at.exception
     assert not at.error
@@ -136,7 +144,7 @@ def test_dry_run_shows_the_failed_expectation_that_would_quarantine_a_file(
     call_csv: Callable[..., bytes],
 ) -> None:
     data = call_csv(_fresh(CallSessionId="cs-1"), _fresh(CallSessionId="cs-1"))
-    at = AppTest.from_function(_page_shows_dry_run, args=(str(PAGE), data), default_timeout=TIMEOUT).run()
+    at = dry_run_app(data).run()
 
     assert not at.exception
     assert not at.error

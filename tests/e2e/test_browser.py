@@ -213,3 +213,39 @@ def test_a_deep_link_right_after_start_opens_inside_the_router(
         finally:
             screenshot(page, "deep_link_after_start")
             page.context.close()
+
+
+# --------------------------------------------------------------------------- login and roles
+
+
+def test_the_login_form_refuses_a_wrong_password_and_shows_no_page(app_page: Page) -> None:
+    app_page.goto("/validation")
+    wait_rendered(app_page)
+    assert browser.login_shown(app_page)
+    expect(app_page.get_by_test_id("stSidebarNav")).to_have_count(0)
+
+    browser.log_in(app_page, browser.LOGIN_NAME, "not the password")
+
+    expect(app_page.get_by_test_id("stAlertContentError")).to_contain_text("wrong name or password")
+    assert browser.login_shown(app_page)
+    expect(app_page.get_by_test_id("stSidebarNav")).to_have_count(0)
+    assert exception_texts(app_page) == []
+
+
+def test_a_partner_manager_logs_in_and_sees_only_the_partner_pages(app_page: Page) -> None:
+    open_path(app_page, "", name=browser.PARTNER_NAME)
+
+    expect(app_page.locator("h1").first).to_have_text("Call data")
+    nav = app_page.get_by_test_id("stSidebarNav")
+    expect(nav).to_contain_text("Pending actions")
+    for hidden in ("Validation", "Connections", "Users"):
+        expect(nav).not_to_contain_text(hidden)
+    expect(app_page.get_by_test_id("stSidebar")).to_contain_text(f"Logged in as {browser.PARTNER_NAME}")
+
+    open_path(app_page, "validation", name=browser.PARTNER_NAME)  # a deep link anyway
+    expect(app_page.get_by_test_id("stAlertContentError")).to_contain_text("Not allowed")
+    assert exception_texts(app_page) == []
+
+    app_page.get_by_role("button", name="Log out").click()
+    expect(app_page.locator(".st-key-login_password input")).to_be_visible()
+    expect(app_page.get_by_test_id("stSidebarNav")).to_have_count(0)

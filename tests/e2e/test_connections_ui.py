@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
 from connectbatch import demo, webapp
@@ -80,7 +81,7 @@ def closed_port() -> int:
 
 
 def open_page(page: str = LIST) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT)).run()
     if page != LIST:
         at.switch_page(page).run()
     assert not at.exception, at.exception

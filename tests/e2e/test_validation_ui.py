@@ -23,8 +23,10 @@ if str(TESTS) not in sys.path:  # `import helpers` (tests/helpers/)
     sys.path.insert(0, str(TESTS))
 
 from helpers import call_csv  # noqa: E402
+from helpers.app_login import log_in  # noqa: E402
 
 from connectbatch import demo, webapp  # noqa: E402
+from connectbatch.models import Role  # noqa: E402
 from connectbatch.pipeline import validation  # noqa: E402
 from connectbatch.services import Services  # noqa: E402
 from connectbatch.settings import Settings  # noqa: E402
@@ -76,7 +78,8 @@ def services() -> Services:
 
 
 def open_validation() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    # Ada, a reviewer: releases and discards are kept with the logged-in user's name
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "Ada", Role.REVIEWER).run()
     at.switch_page("app_pages/validation.py").run()
     assert not at.exception
     return at
@@ -99,9 +102,8 @@ def choose(at: AppTest, run_id: int) -> AppTest:
     return at
 
 
-def decide(at: AppTest, action: str, note: str = "checked with the partner", name: str = "Ada") -> AppTest:
+def decide(at: AppTest, action: str, note: str = "checked with the partner") -> AppTest:
     at.text_area(key="review_note").set_value(note)
-    at.text_input(key="reviewer").set_value(name)
     at.button(key=f"review_{action}").click().run()
     at.button(key="review_confirm").click().run()
     assert not at.exception
@@ -172,14 +174,13 @@ def test_discarding_another_quarantined_run_marks_it_discarded_and_loads_nothing
     assert services().run(with_demo.resent).review == "quarantined"  # the other one waits
 
 
-def test_a_decision_needs_a_note_and_a_name(with_demo: DemoHome) -> None:
+def test_a_decision_needs_a_note(with_demo: DemoHome) -> None:
     at = choose(open_validation(), with_demo.resent)
 
-    at.text_input(key="reviewer").set_value("Ada")
     at.button(key="review_release").click().run()
 
     assert not at.exception
-    assert any("Write a note and your name" in w.value for w in at.warning)
+    assert any("Write a note" in w.value for w in at.warning)
     assert not has_button(at, "review_confirm")
     assert services().run(with_demo.resent).review == "quarantined"
 
@@ -187,7 +188,6 @@ def test_a_decision_needs_a_note_and_a_name(with_demo: DemoHome) -> None:
 def test_a_failed_decision_is_an_error_message_not_a_traceback(with_demo: DemoHome) -> None:
     at = choose(open_validation(), with_demo.resent)
     at.text_area(key="review_note").set_value("looks fine")
-    at.text_input(key="reviewer").set_value("Ada")
     at.button(key="review_release").click().run()
     services().discard(with_demo.resent, "someone else was quicker", "Bob")  # meanwhile
 

@@ -1,0 +1,109 @@
+"""The login in front of every page, who may open which page, and the sidebar's who-am-I.
+
+The router (streamlit_app.py) calls `current_user()` first: without a valid login only the
+login form exists. The user is re-read from the database on every page view, so disabling a
+user or changing a role takes effect at their next click; the session ends after
+CONNECTBATCH_SESSION_HOURS. The pages a role may use are listed in the navigation; the others
+stay registered but hidden, so a deep link to one shows "not allowed" (and the service layer
+refuses its actions anyway: the page rules are for the menu, the role checks are in
+connectbatch/services).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import streamlit as st
+
+from connectbatch import webapp
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import ROLE_LABELS, Role, User
+from connectbatch.services import AuthenticationError
+
+FAILED_LOGIN_PAUSE = 0.5  # seconds a failed login waits before answering: slows guessing
+NOTICE_KEY = "auth_notice"  # why the login form is shown again (expired, disabled)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    url_path: str
+    roles: tuple[Role, ...]  # who may open it besides admin; () = admin only
+
+
+def may_open(user: User, spec: PageSpec) -> bool:
+    return user.may(*spec.roles) if spec.roles else user.role is Role.ADMIN
+
+
+def current_user() -> User | None:
+    """The logged-in user as stored now, or None (and why, for the form) when the session
+    expired or the user was disabled or removed."""
+    user = st.session_state.get(webapp.USER_KEY)
+    if not isinstance(user, User):
+        return None
+    if webapp.session_expired():
+        webapp.log_out()
+        st.session_state[NOTICE_KEY] = "Your session has ended: please log in again."
+        return None
+    fresh = webapp.operator_services().current_user(user.name)
+    if fresh is None or fresh.disabled:
+        webapp.log_out()
+        st.session_state[NOTICE_KEY] = "Your user was disabled: ask an admin."
+        return None
+    if fresh != user:  # role changed: keep the login time, use the stored user
+        st.session_state[webapp.USER_KEY] = fresh
+    return fresh
+
+
+def _submit() -> None:
+    """The form's callback: runs before the rerun, so the router sees the login at once."""
+    state = st.session_state
+    name = str(state.get("login_name") or "").strip()
+    password = str(state.get("login_password") or "")
+    state["login_password"] = ""
+    state.pop(NOTICE_KEY, None)
+    if not name or not password:
+        state["login_problem"] = "Enter your name and password."
+        return
+    try:
+        user = webapp.operator_services().authenticate(name, password)
+    except AuthenticationError as exc:
+        time.sleep(FAILED_LOGIN_PAUSE)
+        state["login_problem"] = str(exc)
+        return
+    except ConnectBatchError as exc:  # the database is busy, ...
+        state["login_problem"] = f"Logging in failed: {exc}"
+        return
+    state.pop("login_problem", None)
+    webapp.log_in(user)
+
+
+def login_form() -> None:
+    st.title("ConnectBatch")
+    st.caption("Log in to continue. Ask an admin for a login (`connectbatch user add`).")
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        st.info(notice)
+    problem = st.session_state.pop("login_problem", None)
+    if problem:
+        st.error(problem)
+    with st.form("login", enter_to_submit=True):
+        st.text_input("Name", key="login_name", autocomplete="username")
+        st.text_input("Password", key="login_password", type="password", autocomplete="current-password")
+        st.form_submit_button("Log in", type="primary", on_click=_submit)
+
+
+def sidebar(user: User) -> None:
+    st.caption(f"Logged in as **{user.name}** · {ROLE_LABELS[user.role]}")
+    st.button("Log out", key="logout", icon=":material/logout:", on_click=webapp.log_out)
+
+
+def not_allowed(user: User, title: str) -> None:
+    st.title(title)
+    st.error(
+        f"Not allowed: {user.name} ({ROLE_LABELS[user.role]}) may not use this page. "
+        "The menu lists the pages your role can use."
+    )
