@@ -17,6 +17,7 @@ import time
 
 import streamlit as st
 
+from connectbatch import escaping
 from connectbatch.engine import Engine
 from connectbatch.models import User
 from connectbatch.services import PermissionDeniedError, Services
@@ -24,9 +25,27 @@ from connectbatch.services import PermissionDeniedError, Services
 log = logging.getLogger("connectbatch.webapp")
 
 
+def app_logging() -> logging.Handler:
+    """The app's log: ConnectBatch's records on stderr (the terminal of `make run`), one line
+    each whatever partners put in file names (Streamlit configures only its own loggers, so
+    without this our records would reach Python's last-resort handler unescaped)."""
+    logger = logging.getLogger("connectbatch")
+    for handler in logger.handlers:
+        if any(isinstance(f, escaping.EscapingFilter) for f in handler.filters):
+            return handler
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(escaping.EscapingFilter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler
+
+
 @st.cache_resource(show_spinner=False)
 def engine() -> tuple[Engine, str | None]:
     """(the engine, a problem to show or None)."""
+    app_logging()
     services = Services()
     eng = Engine(services, services.settings.mailbox)
     try:

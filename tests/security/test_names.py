@@ -211,3 +211,23 @@ def test_allowed_senders_are_checked_and_settable_from_the_cli(
     assert main(argv) == 0
     spec = Services(settings).connection("Mail").transfer
     assert isinstance(spec, ImapSpec) and spec.allowed_senders == ("a@x.example", "@y.example")
+
+
+def test_the_apps_log_keeps_a_forged_file_name_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Streamlit app has no logging of its own for ConnectBatch: `webapp.app_logging`
+    gives it one, escaped like the CLI's."""
+    from connectbatch import webapp
+
+    logger = logging.getLogger("connectbatch")
+    before = list(logger.handlers), logger.level, logger.propagate
+    handler = webapp.app_logging()
+    try:
+        assert webapp.app_logging() is handler  # once per process, whatever reruns
+        logging.getLogger("connectbatch.transfer.push").info(
+            "upload finished: %s", "calls.csv\n2026-12-04 INFO forged: all good\x1b[2J"
+        )
+        lines = [line for line in capsys.readouterr().err.splitlines() if "upload finished" in line]
+        assert len(lines) == 1 and "\\n2026-12-04" in lines[0] and "\x1b" not in lines[0]
+    finally:
+        logger.removeHandler(handler)
+        logger.handlers[:], logger.level, logger.propagate = before
