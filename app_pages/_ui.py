@@ -264,6 +264,11 @@ def provisioned_lines(p: Provisioned) -> list[tuple[str, str]]:
     else:
         lines += [("Host", p.host), ("Port", hosted_port(p))]
     lines += [("Username", p.username), ("Password", p.password)]
+    # What the partner pins before sending a password: our SFTP host key, our FTPS certificate.
+    if p.host_key_fingerprint:
+        lines.append(("SFTP host key", p.host_key_fingerprint))
+    if p.certificate_fingerprint:
+        lines.append(("FTPS certificate (SHA-256)", p.certificate_fingerprint))
     return lines
 
 

@@ -50,3 +50,16 @@ def test_connection_form_fields_are_drawn_only_by_the_shared_forms(label: str) -
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_no_app_page_is_over_the_size_limit(page: Path) -> None:
     assert len(page.read_text().splitlines()) <= MAX_LINES
+
+
+def test_the_show_once_box_names_what_the_partner_pins() -> None:
+    """Host, port, login, and the SFTP host key / FTPS certificate fingerprints to pin."""
+    from app_pages._ui import provisioned_lines
+    from connectbatch.services import Provisioned
+
+    sftp = Provisioned("files.example.com", 2222, "cb_acme", "secret", host_key_fingerprint="SHA256:abc")
+    assert provisioned_lines(sftp)[-1] == ("SFTP host key", "SHA256:abc")
+    ftps = Provisioned("files.example.com", 2121, "cb_acme", "secret", certificate_fingerprint="AB:CD")
+    assert ("FTPS certificate (SHA-256)", "AB:CD") in provisioned_lines(ftps)
+    mail = Provisioned("", None, "cb_mail", "secret", email_address="inbox+acme@example.com")
+    assert [label for label, _ in provisioned_lines(mail)] == ["E-mail address", "Username", "Password"]
