@@ -27,13 +27,7 @@ def _user_dict(user: User) -> dict[str, Any]:
 
 
 def _user_add(args: argparse.Namespace) -> int:
-    generated = not args.password_stdin
-    if generated:
-        password = new_password()
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-        if not password:
-            raise ConfigurationError("--password-stdin: standard input held no password")
+    password, generated = _read_or_generate(args)
     user = cc.services().add_user(args.name, args.role, password)
     if args.json:
         cc.print_json({**_user_dict(user), **({"password": password} if generated else {})})
@@ -61,6 +55,28 @@ def _user_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_or_generate(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password from standard input, or a generated one (then printed once)."""
+    if not args.password_stdin:
+        return new_password(), True
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise ConfigurationError("--password-stdin: standard input held no password")
+    return password, False
+
+
+def _user_password(args: argparse.Namespace) -> int:
+    password, generated = _read_or_generate(args)
+    user = cc.services().set_user_password(args.name, password)
+    if args.json:
+        cc.print_json({**_user_dict(user), **({"password": password} if generated else {})})
+        return EXIT_OK
+    print(f"new password for {user.name}; the login is enabled")
+    if generated:
+        print(f"  password {password} (shown once)")
+    return EXIT_OK
+
+
 def _user_disable(args: argparse.Namespace) -> int:
     user = cc.services().disable_user(args.name)
     if args.json:
@@ -81,11 +97,18 @@ def _configure_user(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     cc.json_flag(add)
     cc.json_flag(cc.leaf(sub, "list", "list the users", _user_list))
+    reset = cc.leaf(sub, "password", "set a new password (and enable the user again)", _user_password)
+    reset.add_argument("name", metavar="NAME")
+    reset.add_argument(
+        "--password-stdin", action="store_true",
+        help="read the password from standard input (default: generate one and print it once)",
+    )  # fmt: skip
+    cc.json_flag(reset)
     disable = cc.leaf(sub, "disable", "stop a user from logging in", _user_disable)
     disable.add_argument("name", metavar="NAME")
     cc.json_flag(disable)
 
 
 COMMANDS: dict[str, Command] = {
-    "user": Command("add, list or disable the users of the app", _configure_user, cc.dispatch),
+    "user": Command("add, list, disable app users or set a new password", _configure_user, cc.dispatch),
 }

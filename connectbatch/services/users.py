@@ -100,6 +100,20 @@ class UserServices(ServiceBase):
         assert found is not None
         return found
 
+    @requires(Role.ADMIN)
+    def set_user_password(self, name: str, password: str) -> User:
+        """A forgotten password (the demo's are printed once): set a new one, which also
+        enables the user again and clears the failed logins held against them."""
+        if len(password or "") < MIN_PASSWORD:
+            raise InvalidInputError("password", f"must have at least {MIN_PASSWORD} characters")
+        with self.db.transaction() as con:
+            if user_store.get(con, name) is None:
+                raise NotFoundError(f"there is no user named {name!r}")
+            user_store.set_password(con, name, hash_password(password))
+            found = user_store.get(con, name)
+        assert found is not None
+        return found
+
     def current_user(self, name: str) -> User | None:
         """The user as stored now (the app re-reads it on every page view, so a disabled user
         or a changed role takes effect at once); None when there is no such user."""

@@ -52,6 +52,15 @@ def set_disabled(con: duckdb.DuckDBPyConnection, name: str, disabled: bool) -> N
     con.execute("UPDATE users SET disabled = ? WHERE name = ?", [disabled, name])
 
 
+def set_password(con: duckdb.DuckDBPyConnection, name: str, password_hash: str) -> None:
+    """A new password: the login works again at once (enabled, no failures held against it)."""
+    con.execute(
+        "UPDATE users SET password_hash = ?, disabled = FALSE, failed_logins = 0, last_failed_at = NULL "
+        "WHERE name = ?",
+        [password_hash, name],
+    )
+
+
 def record_failure(con: duckdb.DuckDBPyConnection, name: str, when: dt.datetime) -> None:
     con.execute(
         "UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = ? WHERE name = ?",

@@ -116,3 +116,20 @@ def test_demo_creates_one_login_per_role_once(capsys: pytest.CaptureFixture[str]
     again, _ = run(capsys, "demo")
     assert "the demo app logins exist already" in again
     assert "password" not in again.split("the demo connections")[0]
+
+
+def test_a_lost_password_is_reset_and_the_login_works_again(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from connectbatch.services import Services
+    from connectbatch.settings import Settings
+
+    assert main(["user", "add", "ada", "--role", "reviewer"]) == 0
+    assert main(["user", "disable", "ada"]) == 0
+    capsys.readouterr()
+    assert main(["user", "password", "ada", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["disabled"] is False and len(shown["password"]) >= 16
+    user = Services(Settings.from_env()).authenticate("ada", shown["password"])
+    assert user.name == "ada"
+    assert main(["user", "password", "nobody"]) == 2
