@@ -230,7 +230,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         for name, (role, password) in logins.items():
             print(f"  {name:<9} {role:<16} password {password}")
     else:
-        print("the demo app logins exist already (`connectbatch user list`; README: lost logins)")
+        print("the demo app logins exist already (`connectbatch user list`)")
     loaded = demo.load(services)
     if not loaded.created:
         print(f"the demo connections are already in {settings.database}")
