@@ -67,6 +67,11 @@ def recover_interrupted(db: Database, clock: Clock) -> list[int]:
     return recovered
 
 
+class NothingToRetryError(ConnectBatchError):
+    """A failed run left no staged file unfinished (e.g. a pull that could not reach the
+    server): for a pull connection the retry is a new pull (services.runs)."""
+
+
 def retry(ingestor: Ingestor, run_id: int) -> Run:
     """Run the files of a Failed run again, from their staged bytes, as a new run."""
     db = ingestor.db
@@ -81,13 +86,13 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
         connection = connection_store.get(con, old.connection_id)
         files = run_store.files_of_run(con, run_id)
     if not files:  # stopped before its file was recorded: nothing staged to run again
-        raise ConnectBatchError(
+        raise NothingToRetryError(
             f"run {run_id} has no file to retry (it stopped before its file was recorded); "
             "send the file again"
         )
     again = [f for f in files if f.state in RETRIED]
     if not again:  # e.g. a pull run that failed before fetching anything
-        raise ConnectBatchError(
+        raise NothingToRetryError(
             f"run {run_id} has no unfinished file to retry (its files were loaded, duplicates or "
             "never fetched); a new pull fetches what it did not take, or send the file again"
         )

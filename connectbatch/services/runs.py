@@ -16,7 +16,7 @@ from connectbatch.models import (
     Role,
     Run,
 )
-from connectbatch.pipeline import ingest, results
+from connectbatch.pipeline import ingest, recovery, results
 from connectbatch.services.base import (
     InvalidInputError,
     NotFoundError,
@@ -122,8 +122,16 @@ class RunServices(ServiceBase):
 
     @requires(Role.ANALYST)
     def retry(self, run_id: int) -> Run:
-        self._connection_of_run(run_id)
-        return self.ingestor.retry(run_id)
+        """Run a failed run's unfinished files again from their staged bytes. A pull run that
+        left none (it failed before fetching, or was killed mid-transfer) is retried by
+        pulling again: the ledger makes that fetch exactly what the run did not finish."""
+        connection = self._connection_of_run(run_id)
+        try:
+            return self.ingestor.retry(run_id)
+        except recovery.NothingToRetryError:
+            if connection.methodology is not Methodology.PULL:
+                raise
+        return self.pull(connection.id, trigger="retry")
 
 
 def _safe_name(name: str) -> str:

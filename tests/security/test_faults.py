@@ -386,3 +386,25 @@ def test_retention_removes_old_staged_files_but_not_those_still_needed(
     with services.db.connect() as con:
         rows = con.execute("SELECT sha256, size, reason FROM staging_removals").fetchall()
     assert rows == [(staged[loaded].name, loaded.stat().st_size, "retention: unused for more than 30 days")]
+
+
+def test_retry_of_a_pull_that_never_reached_the_server_pulls_again(
+    services: Services, ftp_server: ftpd.FtpServer
+) -> None:
+    """The server was down (nothing fetched, nothing staged): retry fetches what the run did not."""
+    folder = ftp_server.mkdir("/faults-down")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    ftp_server.put(f"{folder}/Calls_2026_c.csv", call_csv(5, prefix="c"), old)
+    draft = Connection(
+        "Down FTP", "call_conversions", Direction.INBOUND, Method.FTP, Methodology.PULL,
+        host=ftp_server.host, port=ftpd.free_port(), folder=folder, pattern="Calls_2026_*.csv",
+        transfer=FtpSpec(tls=FtpTls.NONE),
+    )  # fmt: skip
+    services.create_connection(draft, CredentialInput("partner", ftp_server.username, ftp_server.password))
+    failed = services.pull("Down FTP")
+    assert failed.status is RunStatus.FAILED and "connection refused" in (failed.reason or "")
+    services.update_connection("Down FTP", port=ftp_server.port)  # the partner's server is back
+
+    retried = services.retry(failed.id)
+    assert (retried.status, retried.trigger, retried.rows_accepted) == (RunStatus.COMPLETED, "retry", 5)
+    assert services.count_actions("Down FTP") == 5
