@@ -13,7 +13,9 @@ makes is checked against the user's role in the service layer. Without a login i
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from typing import Any
 
 import streamlit as st
 
@@ -33,13 +35,25 @@ def app_logging() -> logging.Handler:
     for handler in logger.handlers:
         if any(isinstance(f, escaping.EscapingFilter) for f in handler.filters):
             return handler
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(escaping.EscapingFilter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    logger.propagate = False
     return handler
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record comes (as logging's last-resort
+    handler does), not to the stream that was current when the app first started."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
 
 
 @st.cache_resource(show_spinner=False)

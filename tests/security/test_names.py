@@ -220,6 +220,8 @@ def test_the_apps_log_keeps_a_forged_file_name_on_one_line(capsys: pytest.Captur
 
     logger = logging.getLogger("connectbatch")
     before = list(logger.handlers), logger.level, logger.propagate
+    logger.handlers.clear()  # an app test earlier in the session may have installed one
+    logger.propagate = False  # only the app's own handler writes, as in `make run`
     handler = webapp.app_logging()
     try:
         assert webapp.app_logging() is handler  # once per process, whatever reruns
@@ -229,5 +231,4 @@ def test_the_apps_log_keeps_a_forged_file_name_on_one_line(capsys: pytest.Captur
         lines = [line for line in capsys.readouterr().err.splitlines() if "upload finished" in line]
         assert len(lines) == 1 and "\\n2026-12-04" in lines[0] and "\x1b" not in lines[0]
     finally:
-        logger.removeHandler(handler)
         logger.handlers[:], logger.level, logger.propagate = before
