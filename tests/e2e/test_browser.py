@@ -159,8 +159,12 @@ def test_create_a_connection_in_the_wizard_then_open_its_history(
     expect(dialog).to_contain_text("Your provisioned credentials")
     expect(dialog).to_contain_text(name)
     login = provisioned(dialog)
-    assert set(login) == {"Host", "Port", "Username", "Password"}
+    assert set(login) == {"Host", "Port", "Username", "Password", "FTPS certificate (SHA-256)"}
     assert login["Port"].isdigit(), f"no port to log in to: {login['Port']}"
+    # The certificate the partner pins is the one our FTPS server presents.
+    from connectbatch.transfer.push.ftp.certificate import fingerprint, generated_paths
+
+    assert login["FTPS certificate (SHA-256)"] == fingerprint(generated_paths(streamlit_server.home)[0])
     screenshot(page, "wizard_provisioned_credentials")
 
     # The login works: a file pushed with it becomes the connection's first run.
