@@ -14,19 +14,21 @@
   and then one summary of how many were suppressed, so a flood cannot fill the disk with
   per-connection lines.
 
-Everything here runs on the server's single IO-loop thread, except `RateLimitFilter`, which
-is locked because logging can be called from any thread.
+Everything here runs on the server's single IO-loop thread, except `RateLimitFilter`, whose
+budget (`push/budget.py`, shared with the SFTP server) is locked: logging can be called from
+any thread.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from connectbatch.transfer.push.budget import RateBudget
 
 _PEER_PREFIX = re.compile(r"^\S+:\d+-\[[^\]]*\]\s*")
 _NUMBERS = re.compile(r"\d+")
@@ -110,11 +112,7 @@ class RateLimitFilter(logging.Filter):
         self, burst: int = 5, interval: float = 60.0, clock: Callable[[], float] = time.monotonic
     ) -> None:
         super().__init__()
-        self.burst = burst
-        self.interval = interval
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._windows: dict[str, tuple[float, int, int]] = {}  # msg -> (start, passed, dropped)
+        self.budget = RateBudget(burst, interval, clock)
 
     @staticmethod
     def template(record: logging.LogRecord) -> str:
@@ -124,19 +122,9 @@ class RateLimitFilter(logging.Filter):
         return f"{record.name}:{record.levelno}:{_NUMBERS.sub('#', text)}"
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = self.template(record)
-        now = self.clock()
-        with self._lock:
-            start, passed, dropped = self._windows.get(key, (now, 0, 0))
-            if now - start >= self.interval:
-                start, passed = now, 0
-            if passed >= self.burst:
-                self._windows[key] = (start, passed, dropped + 1)
-                return False
-            self._windows[key] = (start, passed + 1, 0)
-            if len(self._windows) > 1000:  # many distinct messages: forget the oldest windows
-                for old in sorted(self._windows, key=lambda k: self._windows[k][0])[:500]:
-                    del self._windows[old]
+        allowed, dropped = self.budget.take(self.template(record))
+        if not allowed:
+            return False
         if dropped:
             record.msg = f"{record.msg} [{dropped} similar messages suppressed]"
         return True

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectbatch.transfer.push.budget import RateBudget
+
 
 def _never() -> bool:
     return False
@@ -144,27 +146,23 @@ class FailedLogins:
 
 @dataclass
 class LogLimiter:
-    """At most `burst` records per key per `window` seconds; the rest are counted, not logged."""
+    """At most `burst` records per key per `window` seconds; the rest are counted, not logged
+    (the budget is `push/budget.py`, shared with the FTP server)."""
 
     logger: logging.Logger
     burst: int = 5
     window: float = 60.0
-    _seen: dict[str, tuple[float, int, int]] = field(default_factory=dict)  # start, logged, held
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    clock: Callable[[], float] = time.monotonic
+    _budget: RateBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._budget = RateBudget(self.burst, self.window, self.clock)
 
     def log(self, key: str, level: int, message: str, *args: Any, exc_info: bool = False) -> bool:
         """Log unless this key is over its budget (True: logged)."""
-        now = time.monotonic()
-        with self._lock:
-            start, logged, held = self._seen.get(key, (now, 0, 0))
-            if now - start >= self.window:
-                start, logged = now, 0
-            if logged >= self.burst:
-                self._seen[key] = (start, logged, held + 1)
-                return False
-            self._seen[key] = (start, logged + 1, 0)
-            if len(self._seen) > 1000:
-                self._seen = {k: v for k, v in self._seen.items() if now - v[0] < self.window}
+        allowed, held = self._budget.take(key)
+        if not allowed:
+            return False
         if held:
             message += " (%d similar messages were not logged)"
             args = (*args, held)
