@@ -17,10 +17,6 @@ from typing import Self, TypeVar
 
 from connectbatch.errors import TransportError
 from connectbatch.models import AfterSuccess
-
-# Re-exported: the transports take the naming rules from here with the rest of their base.
-from connectbatch.transfer.naming import IN_FLIGHT_SUFFIXES as IN_FLIGHT_SUFFIXES
-from connectbatch.transfer.naming import matches as matches
 from connectbatch.transfer.specs import FtpSpec, ImapSpec, SftpSpec, TransferSpec
 
 S = TypeVar("S", SftpSpec, FtpSpec, ImapSpec)

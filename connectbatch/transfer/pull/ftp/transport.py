@@ -44,11 +44,10 @@ from connectbatch.transfer.base import (
     RemoteFile,
     Transport,
     after_success_action,
-    matches,
     register,
 )
 from connectbatch.transfer.errors import describe_network_error
-from connectbatch.transfer.naming import archived_name
+from connectbatch.transfer.naming import archived_name, matches
 from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line, parse_mlsd_facts
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
 from connectbatch.transfer.specs import FtpSpec, FtpTls

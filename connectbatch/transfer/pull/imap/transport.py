@@ -22,7 +22,8 @@ from typing import Final
 from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
 
 from connectbatch.errors import ConfigurationError, TransportError
-from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, matches, register
+from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register
+from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap.message import internaldate, message_date, one_line, safe_filename
 from connectbatch.transfer.pull.imap.response import as_text, may_have_attachments, parse_fetch
 from connectbatch.transfer.pull.imap.session import ImapSession

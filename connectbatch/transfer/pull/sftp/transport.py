@@ -27,11 +27,10 @@ from connectbatch.transfer.base import (
     RemoteFile,
     Transport,
     after_success_action,
-    matches,
     register,
 )
 from connectbatch.transfer.errors import describe_network_error
-from connectbatch.transfer.naming import archived_name
+from connectbatch.transfer.naming import archived_name, matches
 from connectbatch.transfer.pull.sftp.download import (
     MAX_PACKET_SIZE,
     WINDOW_SIZE,
