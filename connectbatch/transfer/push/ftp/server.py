@@ -27,6 +27,7 @@ from connectbatch.transfer.push.ftp.guard import AddressGuard, RateLimitFilter
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.ftp.session import PushHandler, tls_classes
 from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.specs import is_loopback
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
 
@@ -42,10 +43,6 @@ def _ssl_context(cert: Path, key: Path) -> Any:
     context.use_privatekey_file(str(key))
     context.check_privatekey()
     return context
-
-
-def _is_loopback(host: str) -> bool:
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 SWEEP_EVERY = 3600.0  # seconds between sweeps of partial uploads
@@ -128,7 +125,7 @@ class HostedFtpServer:
         self.tls_cert = tls_cert
         self.tls_key = tls_key
         self.passive_ports = passive_ports
-        self.masquerade_address = None if _is_loopback(host) else masquerade_address
+        self.masquerade_address = None if is_loopback(host) else masquerade_address
         self.failed_login_delay = failed_login_delay
         self.max_connections = max_connections
         self.login_workers = login_workers
