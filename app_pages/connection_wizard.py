@@ -30,7 +30,7 @@ from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import METHOD_LABELS, METHODOLOGY_LABELS, Connection, Direction, Method, Methodology
 from connectbatch.services import Services
-from connectbatch.transfer.base import matches
+from connectbatch.transfer.naming import matches
 from connectbatch.transfer.specs import AuthKind
 
 STATE = "wiz_state"
