@@ -140,7 +140,12 @@ PRODUCT_CATALOGS = BrowseSpec(
         Kpi("Distinct items", _distinct("CatalogItemId"), help="different CatalogItemIds"),
         Kpi("In stock", "count(*) FILTER (WHERE \"StockAvailability\" = 'InStock')"),
         Kpi("Categories", _distinct("Category")),
-        Kpi("Average price", 'coalesce(avg("CurrentPrice"), 0)', money=True, help="of CurrentPrice"),
+        Kpi(
+            "Average price",
+            'CAST(coalesce(avg("CurrentPrice"), 0) AS DECIMAL(18, 2))',
+            money=True,
+            help="of CurrentPrice",
+        ),
     ),
     page_columns=(
         "CatalogItemId",

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from helpers import fresh_date, iso, to_csv
-
 from connectbatch import schemas
+from helpers import fresh_date, iso, to_csv
 
 BAD_VALUE = "not-a-value"
 

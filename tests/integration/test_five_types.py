@@ -141,7 +141,10 @@ def visible_keys(services: Services, delivery: Delivery) -> list[str]:
     data_type = delivery.data_type
     if data_type == "call_conversions":  # the call-data explorer
         assert services.call_summary(CallFilter()).kpis.calls == N - 1
-        return [str(v) for v in services.call_rows(CallFilter(), page_size=1000).column("CallSessionId").to_pylist()]
+        return [
+            str(v)
+            for v in services.call_rows(CallFilter(), page_size=1000).column("CallSessionId").to_pylist()
+        ]
     if data_type == "conversions":  # pending actions
         page = services.find_actions(delivery.connection.name, page_size=1000)
         assert page.total == N - 1
@@ -206,7 +209,9 @@ def exported_rows(services: Services, outbound: Connection) -> list[dict[str, st
 def test_exported(delivery: Delivery, services: Services) -> None:
     data_type = delivery.data_type
     outbound, login = services.create_connection(
-        Connection(f"Pickup {data_type}", data_type, Direction.OUTBOUND, Method.SFTP, Methodology.PULL_FROM_US)
+        Connection(
+            f"Pickup {data_type}", data_type, Direction.OUTBOUND, Method.SFTP, Methodology.PULL_FROM_US
+        )
     )
     assert login is not None
 
