@@ -31,6 +31,8 @@ PAGES = {
     "Partners": [
         PageSpec("app_pages/call_data.py", "Call data", ":material/call:", "call-data", PARTNER),
         PageSpec("app_pages/actions.py", "Pending actions", ":material/pending_actions:", "actions", PARTNER),
+        PageSpec("app_pages/clicks.py", "Clicks", ":material/ads_click:", "clicks", PARTNER),
+        PageSpec("app_pages/catalog.py", "Product catalog", ":material/inventory_2:", "catalog", PARTNER),
     ],
     "Admin": [
         PageSpec("app_pages/users.py", "Users", ":material/group:", "users", ()),

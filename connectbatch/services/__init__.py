@@ -23,6 +23,7 @@ from connectbatch.services.base import (
     PermissionDeniedError,
     Provisioned,
 )
+from connectbatch.services.browse import BrowseServices
 from connectbatch.services.calls import CallServices
 from connectbatch.services.connections import ConnectionServices
 from connectbatch.services.review import ReviewServices
@@ -44,7 +45,15 @@ __all__ = [
 ]
 
 
-class Services(ConnectionServices, RunServices, ReviewServices, CallServices, ActionServices, UserServices):
+class Services(
+    ConnectionServices,
+    RunServices,
+    ReviewServices,
+    CallServices,
+    ActionServices,
+    UserServices,
+    BrowseServices,
+):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
     call data, actions, users), composed so pages and the CLI call one object.
 

@@ -253,6 +253,7 @@ def app_home(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 PAGES = [
     "app_pages/connections.py", "app_pages/connection_wizard.py", "app_pages/validation.py",
     "app_pages/parse_preview.py", "app_pages/call_data.py", "app_pages/actions.py", "app_pages/users.py",
+    "app_pages/clicks.py", "app_pages/catalog.py",
 ]  # fmt: skip
 
 

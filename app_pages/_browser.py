@@ -1,0 +1,196 @@
+"""The data browser: one page body for every data type with a `BrowseSpec` (clicks, product
+catalogs), as app_pages/call_data.py is for call conversions.
+
+Filters (days, connection, the type's own id and coded columns, an amount range, a search)
+drive counts, two charts, a paged table and a CSV download. DuckDB does every aggregation
+(connectbatch/store/browse.py); this module only turns widgets into a `BrowseFilter` and
+shows the small results it gets back. Partner text is shown through escaping.visible.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import streamlit as st
+
+from connectbatch import browse, webapp
+from connectbatch.browse import LOADED_AT, BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary, Kpi
+from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
+from connectbatch.services import Services
+
+PAGE_SIZES = (25, 50, 100, 250)
+
+
+class FilterProblem(ValueError):
+    """A filter value a person typed that cannot be used (the message says why)."""
+
+
+def ids(values: Sequence[object], what: str) -> tuple[int, ...]:
+    """Ids chosen or typed into a multiselect that accepts new options."""
+    out: list[int] = []
+    for value in values:
+        try:
+            out.append(int(str(value).strip()))
+        except ValueError:
+            raise FilterProblem(f"{what} {visible(str(value))!r} is not a number") from None
+    return tuple(out)
+
+
+def amount(value: float | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise FilterProblem(f"{value!r} is not an amount") from None
+
+
+def label(column: str) -> str:
+    """A column name as a filter label: "MediaId" -> "Media id"."""
+    words: list[str] = []
+    for ch in column:
+        if ch.isupper() and words and not words[-1].endswith(" "):
+            words.append(" ")
+        words.append(ch.lower() if words else ch)
+    return "".join(words).replace("  ", " ")
+
+
+def filters(spec: BrowseSpec, options: BrowseOptions) -> BrowseFilter:
+    """The filter widgets; raises FilterProblem for a value that cannot be used."""
+    key = spec.data_type
+    top = st.columns([2, 2, 2])
+    days_label = "Loaded on (UTC)" if spec.date_column == LOADED_AT else "Event days (UTC)"
+    days = top[0].date_input(days_label, value=(options.first_day, options.last_day), key=f"{key}_dates")
+    names = dict(options.connections)
+    connections = top[1].multiselect(
+        "Connection", list(names), key=f"{key}_connections", placeholder="All connections",
+        format_func=lambda i: visible(names.get(i, str(i))),
+    )  # fmt: skip
+    searched = ", ".join(spec.search_columns)
+    text = top[2].text_input("Search", key=f"{key}_search", placeholder=searched, help=f"Part of {searched}")
+    values: dict[str, tuple[str | int, ...]] = {}
+    columns = spec.filter_columns()
+    listed = f"The {options.option_limit:,} busiest are listed; type any other id."
+    for i in range(0, len(columns), 4):
+        row = st.columns(4)
+        for slot, column in zip(row, columns[i : i + 4], strict=False):
+            offered = options.values.get(column, [])
+            if column in spec.id_filters:
+                chosen = slot.multiselect(
+                    label(column), offered, key=f"{key}_{column}", accept_new_options=True,
+                    placeholder="All", help=listed,
+                )  # fmt: skip
+                values[column] = ids(chosen, label(column))
+            else:
+                chosen = slot.multiselect(
+                    label(column), offered, key=f"{key}_{column}", placeholder="All",
+                    format_func=lambda v: visible(str(v)),
+                )  # fmt: skip
+                values[column] = tuple(str(v) for v in chosen)
+    low = high = None
+    if spec.range_column is not None:
+        left, right, _ = st.columns([1, 1, 2])
+        low = amount(left.number_input(f"{label(spec.range_column)} from", min_value=0.0, value=None,
+                                       step=1.0, key=f"{key}_low"))  # fmt: skip
+        high = amount(right.number_input(f"{label(spec.range_column)} up to", min_value=0.0, value=None,
+                                         step=1.0, key=f"{key}_high"))  # fmt: skip
+    chosen_days = tuple(d for d in (days if isinstance(days, tuple) else (days,)) if d is not None)
+    return BrowseFilter(
+        start=chosen_days[0] if chosen_days else None,
+        end=chosen_days[-1] if len(chosen_days) > 1 else None,
+        connections=tuple(int(c) for c in connections),
+        values={c: v for c, v in values.items() if v},
+        low=low, high=high, text=text.strip() or None,
+    )  # fmt: skip
+
+
+def kpi_text(kpi: Kpi, value: int | float | Decimal) -> str:
+    if kpi.money:
+        return f"{Decimal(value):,.2f}"
+    if isinstance(value, float):
+        return f"{value:.1%}"
+    return f"{value:,}"
+
+
+def show_summary(spec: BrowseSpec, summary: BrowseSummary) -> None:
+    cols = st.columns(max(1, len(summary.kpis)))
+    for col, (kpi, value) in zip(cols, summary.kpis, strict=True):
+        col.metric(kpi.label, kpi_text(kpi, value), help=kpi.help or None)
+    if summary.rows == 0:
+        return
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**{spec.title} per day**" if spec.date_column != LOADED_AT else "**Loaded per day**")
+        st.bar_chart(summary.per_day, x="day", y="rows", x_label="", y_label=spec.title)
+    if spec.breakdown is not None:
+        with right:
+            st.markdown(f"**Top {label(spec.breakdown).lower()} values**")
+            top = browse.visible_table(summary.top)
+            st.bar_chart(top, x="value", y="rows", horizontal=True, sort="-rows", x_label="", y_label="")
+
+
+def show_table(services: Services, spec: BrowseSpec, flt: BrowseFilter, total: int) -> None:
+    key = spec.data_type
+    st.subheader(spec.title)
+    size_col, page_col = st.columns([1, 4])
+    size = size_col.selectbox("Rows per page", PAGE_SIZES, index=1, key=f"{key}_page_size")
+    pages = max(1, -(-total // size))
+    with page_col:
+        page = st.pagination(pages, key=f"{key}_page")
+    rows = services.browse_rows(spec.data_type, flt, page=page, page_size=size)
+    first = (page - 1) * size
+    st.caption(f"Rows {first + 1:,}–{first + rows.num_rows:,} of {total:,}, newest first.")
+    st.dataframe(browse.visible_table(rows), hide_index=True)
+
+
+def csv_bytes(services: Services, data_type: str, flt: BrowseFilter) -> bytes:
+    """The download: DuckDB writes the CSV to a temporary file, which is read once."""
+    with tempfile.TemporaryDirectory(prefix="cb-browse-") as tmp:
+        target = Path(tmp) / "rows.csv"
+        services.export_browse_csv(data_type, flt, target)
+        return target.read_bytes()
+
+
+def render(data_type: str) -> None:
+    spec = browse.spec(data_type)
+    st.title(spec.title)
+    st.caption(f"{spec.dtype.label} from every {spec.dtype.label.lower()} connection. "
+               "The filters apply to everything below.")  # fmt: skip
+    services = webapp.services()
+    try:
+        options = services.browse_options(data_type)
+    except ConnectBatchError as exc:
+        st.error(f"The {spec.noun} cannot be read: {exc}")
+        return
+    if options.is_empty:
+        st.info(f"No {spec.dtype.label.lower()} have been loaded yet. They appear here once a "
+                f"{spec.dtype.label.lower()} connection has received a file.")  # fmt: skip
+        return
+    try:
+        flt = filters(spec, options)
+        summary = services.browse_summary(data_type, flt)
+    except (FilterProblem, ConnectBatchError) as exc:
+        st.error(str(exc))
+        return
+    show_summary(spec, summary)
+    if summary.rows == 0:
+        st.info(f"No {spec.noun} match these filters.")
+        return
+    try:
+        show_table(services, spec, flt, summary.rows)
+    except ConnectBatchError as exc:
+        st.error(f"The {spec.noun} cannot be listed: {exc}")
+    st.download_button(
+        f"Download the {summary.rows:,} filtered {spec.noun} as CSV",
+        data=functools.partial(csv_bytes, services, data_type, flt),
+        file_name=f"{spec.url_path}.csv",
+        mime="text/csv",
+        key=f"{data_type}_download",
+        on_click="ignore",
+        icon=":material/download:",
+    )
