@@ -108,12 +108,13 @@ def test_a_trigger_skipped_while_a_run_is_going_is_in_the_history(
 
     [event] = services.connection_events("Partner SFTP")  # coalesced: one line
     assert event.kind == "trigger_skipped" and event.count == 3 and event.run_id == run.id
-    assert f"skipped 3 scheduled triggers since {event.at:%Y-%m-%d %H:%M} UTC while run {run.id}" in event.message
+    since = f"{event.at:%Y-%m-%d %H:%M} UTC"
+    assert f"skipped 3 scheduled triggers since {since} while run {run.id} was going" in event.message
 
     monkeypatch.setenv("CONNECTBATCH_HOME", str(settings.home))
     monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
     assert main(["history", "--connection", "Partner SFTP", "--json"]) == 0
     [shown] = json.loads(capsys.readouterr().out)
-    assert shown["kind"] == "trigger_skipped" and shown["count"] == 3 and shown["connection"] == "Partner SFTP"
+    assert (shown["kind"], shown["count"], shown["connection"]) == ("trigger_skipped", 3, "Partner SFTP")
     assert main(["history"]) == 0
     assert "skipped 3 scheduled triggers" in capsys.readouterr().out
