@@ -98,6 +98,7 @@ class RunServices(ServiceBase):
         assert run is not None  # only quiet polls return None
         return run
 
+    @requires(Role.ANALYST)
     def scheduled_pull(self, name_or_id: str | int) -> Run | None:
         """A scheduled pull (the engine, as the operator): None when it found nothing new,
         so a per-minute schedule adds a line only when something happened."""

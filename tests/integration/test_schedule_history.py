@@ -6,6 +6,7 @@ connection's history (coalesced), in the app's history tab and in `connectbatch 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import threading
 from pathlib import Path
@@ -76,6 +77,18 @@ def test_a_file_skipped_for_the_same_reason_is_recorded_once(
     skipped = ledger(services, "Partner SFTP")
     assert len(skipped) == 1 and skipped[0][1] == "skipped" and "minimum age" in (skipped[0][2] or "")
     assert len(services.runs("Partner SFTP")) == 1
+
+
+def test_a_compressed_file_on_the_server_matches_by_its_name_without_gz(
+    services: Services, sshd_server: Sshd, sftp_folder: Path
+) -> None:
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    sshd_server.put(sftp_folder, "Calls_2026_c.csv.gz", gzip.compress(call_csv(4, prefix="c")), old)
+    sftp_pull(services, sshd_server, sftp_folder)  # pattern Calls_*.csv
+
+    run = services.pull("Partner SFTP")
+
+    assert (run.status, run.files_loaded, run.rows_accepted) == (RunStatus.COMPLETED, 1, 4)
 
 
 def test_a_trigger_skipped_while_a_run_is_going_is_in_the_history(
