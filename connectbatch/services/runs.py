@@ -105,6 +105,7 @@ class RunServices(ServiceBase):
         connection = self._inbound(name_or_id)
         return collect.pull(self.ingestor, self.box, connection, "schedule", quiet_when_settled=True)
 
+    @requires(Role.ANALYST)
     def record_skipped_trigger(self, connection_id: int) -> ConnectionEvent:
         """A scheduled trigger found a run still going: coalesced into one history line."""
         return history.skipped_trigger(self.db, connection_id, self.clock())
