@@ -10,9 +10,11 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _ui
+from connectbatch.escaping import visible
 from connectbatch.models import Connection, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.services import Services
+from connectbatch.store.events import ConnectionEvent
 
 REJECTS_SHOWN = 1000
 
@@ -42,6 +44,7 @@ def _status_colour(value: str) -> str:
 
 
 def history_tab(services: Services, c: Connection) -> None:
+    events_section(services, c)
     ok, runs = _ui.safely("Loading the history", lambda: services.runs(c.id))
     if not ok or runs is None:
         return
@@ -202,3 +205,37 @@ def results_label(file_name: str) -> str:
 
 def _reader(path: Path) -> Any:
     return lambda: path.read_bytes()
+
+
+EVENT_KINDS = {"mail_unmatched": "Mail with nothing taken", "trigger_skipped": "Scheduled trigger skipped"}
+
+
+def events_table(events: list[ConnectionEvent]) -> list[dict[str, Any]]:
+    """The connection's history besides runs; the message holds partner text (file names,
+    subjects, addresses), so it is escaped."""
+    return [
+        {
+            "When": _ui.when(e.last_at),
+            "Event": EVENT_KINDS.get(e.kind, e.kind),
+            "Times": e.count,
+            "Sender told": "yes" if e.answered else "",
+            "What": visible(e.message),
+        }
+        for e in events
+    ]
+
+
+def events_section(services: Services, c: Connection) -> None:
+    """Decisions with no run of their own (a mail that brought nothing, a skipped trigger)."""
+    ok, events = _ui.safely("Loading the connection's events", lambda: services.connection_events(c.id))
+    if not ok or not events:
+        return
+    import pandas as pd
+
+    st.markdown("**Events** (besides runs)")
+    st.dataframe(
+        pd.DataFrame(events_table(events)),
+        hide_index=True,
+        key=f"history_events_{c.id}",
+        column_config={"What": st.column_config.TextColumn(width="large")},
+    )

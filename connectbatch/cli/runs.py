@@ -7,6 +7,7 @@ rows, and retry a failed run.
     connectbatch rejects RUN_ID [--limit K]
     connectbatch retry RUN_ID
     connectbatch cleanup
+    connectbatch history [--connection N] [--limit K]
 
 `ingest` and `retry` exit with 1 when the run they started ended Failed (a rejected or
 quarantined file): the command worked, the file did not.
@@ -24,6 +25,7 @@ from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
 from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, RejectRow, RunStatus
+from connectbatch.store.events import ConnectionEvent
 
 
 def _configure_ingest(p: argparse.ArgumentParser) -> None:
@@ -218,6 +220,44 @@ def _run_cleanup(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _configure_history(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connection", metavar="N", help="only this connection's history")
+    p.add_argument("--limit", type=cc.positive, default=50, metavar="K",
+                   help="newest K events (default: 50)")  # fmt: skip
+    cc.json_flag(p)
+
+
+def _event_dict(e: ConnectionEvent, names: dict[int, str]) -> dict[str, Any]:
+    return {**dataclasses.asdict(e), "connection": cc.connection_name(names, e.connection_id)}
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    """What happened to a connection besides its runs: mails that brought nothing (and
+    whether the sender was told), scheduled triggers skipped while a run was going."""
+    svc = cc.services()
+    events = svc.connection_events(args.connection, args.limit)
+    names = cc.connection_names(svc)
+    if args.json:
+        cc.print_json([_event_dict(e, names) for e in events])
+        return EXIT_OK
+    if not events:
+        print("no history besides runs")
+        return EXIT_OK
+    rows = [
+        [
+            cc.when(e.last_at),
+            cc.connection_name(names, e.connection_id),
+            e.kind,
+            str(e.count),
+            "yes" if e.answered else "-",
+            cc.one_line(e.message, 120),
+        ]
+        for e in events
+    ]
+    cc.table(["WHEN", "CONNECTION", "KIND", "TIMES", "ANSWERED", "WHAT"], rows, right=[3])
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Command] = {
     "ingest": Command("run one file through a connection's pipeline", _configure_ingest,
                       _run_ingest),
@@ -227,4 +267,6 @@ COMMANDS: dict[str, Command] = {
     "retry": Command("run a failed run's files again", _configure_retry, _run_retry),
     "cleanup": Command("remove staged raw files past their retention", _configure_cleanup,
                        _run_cleanup),
+    "history": Command("list a connection's history besides runs (mails, skipped triggers)",
+                       _configure_history, _run_history),
 }  # fmt: skip

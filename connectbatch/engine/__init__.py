@@ -36,6 +36,7 @@ class Engine:
             self._pull,
             services.lock_actions,
             export=lambda c, start, end: services.export(c.id, start, end),
+            on_skipped=lambda c: services.record_skipped_trigger(c.id),
         )
         self.servers: list[object] = []
         self._started = False
@@ -69,9 +70,13 @@ class Engine:
 
     def run_now(self, name_or_id: str | int) -> Run:
         connection = self.services.connection(name_or_id)
-        return self.scheduler.run_now(connection)
+        run = self.scheduler.run_now(connection)
+        assert run is not None  # only scheduled polls are quiet
+        return run
 
-    def _pull(self, connection: Connection, trigger: str) -> Run:
+    def _pull(self, connection: Connection, trigger: str) -> Run | None:
+        if trigger == "schedule":  # a poll that finds nothing new leaves no line
+            return self.services.scheduled_pull(connection.id)
         return self.services.pull(connection.id, trigger)
 
     def poll_mailbox(self) -> list[Run]:

@@ -2,7 +2,10 @@
 
 APScheduler's BackgroundScheduler runs jobs in threads of the owning process (the app or
 `connectbatch serve`). At most one run per connection at a time: a per-connection lock is
-taken by scheduled runs and Run now alike, and a run that finds it taken is not started.
+taken by scheduled runs and Run now alike, and a run that finds it taken is not started;
+a scheduled trigger skipped that way is reported to `on_skipped` (the connection's history),
+not only to the log. A scheduled pull that found nothing new returns no run (`pull` may
+return None): it adds nothing to the history.
 A pull that failed before seeing any file (server down, network) is retried with backoff;
 one that failed on a file is not (the same bytes would fail the same way).
 """
@@ -35,13 +38,15 @@ class Scheduler:
     def __init__(
         self,
         connections: Callable[[], list[Connection]],
-        pull: Callable[[Connection, str], Run],
+        pull: Callable[[Connection, str], Run | None],
         lock: Callable[[], int],
         retry_delays: tuple[int, ...] = RETRY_DELAYS,
         export: Callable[[Connection, dt.datetime, dt.datetime], object] | None = None,
+        on_skipped: Callable[[Connection], object] | None = None,
     ) -> None:
         self._connections = connections
         self._pull = pull
+        self._on_skipped = on_skipped
         self._export = export
         self._last_export: dict[int, dt.datetime] = {}
         self._lock_actions = lock
@@ -106,7 +111,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ runs
 
-    def run_now(self, connection: Connection, trigger: str = "manual") -> Run:
+    def run_now(self, connection: Connection, trigger: str = "manual") -> Run | None:
         """Run a pull at once in the caller's thread; refuses when one is already running."""
         lock = self._lock_for(connection.id)
         if not lock.acquire(blocking=False):
@@ -127,9 +132,16 @@ class Scheduler:
             run = self.run_now(connection, "schedule" if attempt == 0 else "retry")
         except RunInProgressError:
             log.info("skipped: a run is in progress", extra={"connection_id": connection_id})
+            if self._on_skipped is not None:
+                try:
+                    self._on_skipped(connection)
+                except Exception:
+                    log.exception("skip not recorded", extra={"connection_id": connection_id})
             return
         except Exception:  # a job must never kill the scheduler thread
             log.exception("scheduled run crashed", extra={"connection_id": connection_id})
+            return
+        if run is None:  # nothing new: a quiet poll
             return
         if run.status is RunStatus.FAILED and run.files_seen == 0 and attempt < len(self._retry_delays):
             when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._retry_delays[attempt])

@@ -17,7 +17,7 @@ from connectbatch.escaping import visible
 from connectbatch.models import Connection, Run
 from connectbatch.settings import SmtpSettings
 
-__all__ = ["SmtpSettings", "compose", "notify", "send"]
+__all__ = ["SmtpSettings", "compose", "compose_unmatched", "notify", "send", "send_answer"]
 
 log = logging.getLogger("connectbatch.pipeline.mailer")
 
@@ -72,5 +72,68 @@ def notify(smtp: SmtpSettings, to: str | None, connection: Connection, run: Run,
         send(smtp, compose(smtp, to, connection, run, results_of_run(outbound, connection.id, run.id)))
     except (OSError, smtplib.SMTPException) as exc:
         log.warning("could not e-mail results of run %s to %s: %s", run.id, to, exc)
+        return False
+    return True
+
+
+def compose_unmatched(
+    smtp: SmtpSettings,
+    to: str,
+    connection: Connection,
+    *,
+    subject: str,
+    message_id: str,
+    attachments: list[str],
+    pattern: str,
+) -> EmailMessage:
+    """The answer to a mail that brought nothing we could take: what arrived, the pattern
+    expected, how to fix it. Partner text (names, subject) is escaped, never a header line.
+
+    Marked `Auto-Submitted: auto-replied` (RFC 3834) so well-behaved systems never answer
+    it in turn, and sent with an empty envelope sender so a bounce cannot start a loop."""
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = to
+    message["Subject"] = f"[ConnectBatch] {connection.name}: nothing taken from your mail"
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Auto-Response-Suppress"] = "All"
+    if message_id and "\n" not in message_id and "\r" not in message_id:
+        message["In-Reply-To"] = message_id
+        message["References"] = message_id
+    lines = [
+        f"Your mail {visible(subject)!r} to the connection {connection.name} arrived, "
+        "but nothing in it was taken.",
+        "",
+    ]
+    if attachments:
+        lines.append("Attachments that arrived:")
+        lines += [f"  - {visible(name)}" for name in attachments]
+    else:
+        lines.append("It had no attachment.")
+    lines += [
+        "",
+        f"Files are taken when their name matches: {visible(pattern)}",
+        "('*' stands for any characters, '?' for one; case matters. A .gz file, or a .zip",
+        "with one file inside, matches by the name of the file inside.)",
+        "",
+        "To fix it: send the file again as an attachment named to match the pattern.",
+        "This is an automatic answer; further mails about the same problem may not be answered.",
+    ]
+    message.set_content("\n".join(lines))
+    return message
+
+
+def send_answer(smtp: SmtpSettings, message: EmailMessage) -> bool:
+    """Send an automatic answer with an empty envelope sender (no bounce comes back to us);
+    True when it went out. A failure is logged, never raised."""
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+            if smtp.starttls:
+                client.starttls()
+            if smtp.username:
+                client.login(smtp.username, smtp.password or "")
+            client.send_message(message, from_addr="<>")
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("could not answer %s: %s", visible(str(message["To"])), exc)
         return False
     return True

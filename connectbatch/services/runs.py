@@ -16,15 +16,17 @@ from connectbatch.models import (
     Role,
     Run,
 )
-from connectbatch.pipeline import ingest, recovery, results
+from connectbatch.pipeline import history, ingest, recovery, results
 from connectbatch.services.base import (
     InvalidInputError,
     NotFoundError,
     ServiceBase,
     requires,
 )
+from connectbatch.store import events as event_store
 from connectbatch.store import exports
 from connectbatch.store import runs as run_store
+from connectbatch.store.events import ConnectionEvent
 from connectbatch.transfer.pull import collect
 
 
@@ -95,6 +97,27 @@ class RunServices(ServiceBase):
         run = collect.pull(self.ingestor, self.box, connection, trigger)
         assert run is not None  # only quiet polls return None
         return run
+
+    @requires(Role.ANALYST)
+    def scheduled_pull(self, name_or_id: str | int) -> Run | None:
+        """A scheduled pull (the engine, as the operator): None when it found nothing new,
+        so a per-minute schedule adds a line only when something happened."""
+        connection = self._inbound(name_or_id)
+        return collect.pull(self.ingestor, self.box, connection, "schedule", quiet_when_settled=True)
+
+    @requires(Role.ANALYST)
+    def record_skipped_trigger(self, connection_id: int) -> ConnectionEvent:
+        """A scheduled trigger found a run still going: coalesced into one history line."""
+        return history.skipped_trigger(self.db, connection_id, self.clock())
+
+    def connection_events(
+        self, name_or_id: str | int | None = None, limit: int = 200
+    ) -> list[ConnectionEvent]:
+        """The connection's history beyond its runs, newest first (partner text inside:
+        escape it when shown)."""
+        connection_id = self.connection(name_or_id).id if name_or_id is not None else None
+        with self.db.connect() as con:
+            return event_store.of_connection(con, connection_id, limit)
 
     @requires(Role.ANALYST)
     def connection_to_pull(self, name_or_id: str | int) -> Connection:

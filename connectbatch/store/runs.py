@@ -334,3 +334,22 @@ def staging_removals(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, dt.
             "SELECT sha256, size, last_used_at, removed_at, reason FROM staging_removals ORDER BY id DESC"
         ).fetchall()
     ]
+
+
+def skipped_before(
+    con: duckdb.DuckDBPyConnection,
+    connection_id: int,
+    remote_path: str,
+    size: int | None,
+    mtime: dt.datetime | None,
+    message: str,
+) -> FileRecord | None:
+    """The ledger line of an earlier run that skipped this same file (path, size, time) for
+    the same reason: a pull records such a decision once, not on every poll."""
+    found = _files(
+        con,
+        "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
+        "AND mtime IS NOT DISTINCT FROM ? AND state = ? AND message = ? ORDER BY id LIMIT 1",
+        [connection_id, remote_path, size, mtime, str(FileState.SKIPPED), message],
+    )
+    return found[0] if found else None

@@ -19,13 +19,33 @@ def is_in_flight(name: str) -> bool:
     return name.lower().endswith(IN_FLIGHT_SUFFIXES)
 
 
-def matches(name: str, pattern: str) -> bool:
+# Wrappers the parser unpacks (gzip, a ZIP with one member): a file in one matches the
+# connection's pattern by the name of what is inside, as well as by its own name.
+UNPACKED_SUFFIXES = (".gz", ".zip")
+
+
+def matches(name: str, pattern: str, inner: str | None = None) -> bool:
     """The seed's wildcard: `*` any sequence, `?` one character; nothing else is special,
-    and the match is case-sensitive (partners' file names are). In-flight names never match."""
+    and the match is case-sensitive (partners' file names are). In-flight names never match.
+
+    A compressed file matches by its inner name too, since the parser unpacks it: for every
+    transport the name without its `.gz`/`.zip` suffix (`calls_1.csv.zip` under
+    `calls_*.csv`), and `inner` when the caller could look inside (the single member of a
+    ZIP attachment, which e-mail has in hand; SFTP/FTP listings cannot see it)."""
     if is_in_flight(name):
         return False
     escaped = pattern.replace("[", "[[]")
-    return fnmatch.fnmatchcase(name, escaped)
+    if fnmatch.fnmatchcase(name, escaped):
+        return True
+    lowered = name.lower()
+    for suffix in UNPACKED_SUFFIXES:
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            if fnmatch.fnmatchcase(name[: -len(suffix)], escaped):
+                return True
+            if inner is not None and not is_in_flight(inner):
+                inner_name = inner.replace("\\", "/").rsplit("/", 1)[-1]
+                return fnmatch.fnmatchcase(inner_name, escaped)
+    return False
 
 
 # A compressed file keeps its whole extension together: calls.csv.gz -> calls_<stamp>.csv.gz.

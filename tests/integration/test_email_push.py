@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from email.message import EmailMessage
 
@@ -55,3 +55,201 @@ def test_mail_to_a_connection_address_becomes_a_run_of_that_connection_only(
     assert services.runs("Vendor B") == []  # addressed to A: B never sees it
     assert engine.poll_mailbox() == []  # processed once: the message is marked, no new run
     assert services.count_actions("Vendor A") == 4
+
+
+# --- silent mail (issue 11, defect 10): recorded in the history, the sender told why ---------
+
+import email as _email  # noqa: E402
+import email.policy as _policy  # noqa: E402
+import email.utils  # noqa: E402
+import gzip  # noqa: E402
+import io  # noqa: E402
+import socket  # noqa: E402
+import zipfile  # noqa: E402
+
+from aiosmtpd.controller import Controller  # noqa: E402
+
+from connectbatch.settings import SmtpSettings  # noqa: E402
+from connectbatch.transfer.specs import ImapSpec  # noqa: E402
+
+
+class Inbox:
+    """What a real SMTP server (aiosmtpd on 127.0.0.1) received: (envelope sender, message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, EmailMessage]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        parsed = _email.message_from_bytes(envelope.content, policy=_policy.default)
+        self.messages.append((envelope.mail_from, parsed))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[tuple[Inbox, SmtpSettings]]:
+    handler = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, SmtpSettings(host="127.0.0.1", port=port, sender="results@connectbatch.test")
+    finally:
+        controller.stop()
+
+
+def partner_mail(
+    to: str,
+    *attachments: tuple[str, bytes],
+    sender: str = "reports@vendor.example",
+    headers: dict[str, str] | None = None,
+    subject: str = "daily calls",
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = _email.utils.make_msgid(domain="vendor.example")
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content("attached")
+    for name, data in attachments:
+        message.add_attachment(data, maintype="application", subtype="octet-stream", filename=name)
+    return message.as_bytes()
+
+
+def zipped(member: str, data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def mailbox_setup(
+    server: DovecotServer, services: Services, smtp_inbox: tuple[Inbox, SmtpSettings]
+) -> Callable[..., tuple[Services, Engine, str, MailUser]]:
+    """A push-by-mail connection "Vendor A" (pattern calls_*.csv) on a fresh mail user, SMTP on."""
+
+    def make(**transfer: object) -> tuple[Services, Engine, str, MailUser]:
+        box = server.add_user()
+        svc = Services(replace(services.settings, inbound_mailbox=box.address, smtp=smtp_inbox[1]))
+        draft = Connection("Vendor A", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                           pattern="calls_*.csv", transfer=ImapSpec(**transfer))  # type: ignore[arg-type]  # fmt: skip
+        svc.create_connection(draft)
+        engine = Engine(svc, MailboxSettings(server.host, server.port, box.username, box.password, "plain"))
+        return svc, engine, svc.inbound_address(svc.connection("Vendor A")), box
+
+    return make
+
+
+def test_a_mail_whose_attachments_match_nothing_is_recorded_once_and_answered(
+    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    svc, engine, address, box = mailbox_setup()
+    server.append(box, partner_mail(address, ("notes\x1b[31m.txt", b"not a calls file"), subject="march"))
+
+    assert engine.poll_mailbox() == []  # no file, so no run ...
+    assert svc.runs("Vendor A") == []
+    [event] = svc.connection_events("Vendor A")  # ... but a line in the connection's history
+    assert event.kind == "mail_unmatched" and event.answered and event.count == 1
+    assert "reports@vendor.example" in event.message and "calls_*.csv" in event.message
+
+    inbox, _smtp = smtp_inbox
+    [(envelope_sender, answer)] = inbox.messages
+    assert envelope_sender == "<>"  # a bounce of the answer never comes back to us
+    assert answer["To"] == "reports@vendor.example" and answer["Auto-Submitted"] == "auto-replied"
+    body = answer.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "calls_*.csv" in text and "notes[31m.txt" in text and "\x1b" not in text  # control bytes dropped
+
+    assert engine.poll_mailbox() == []  # marked processed: not recorded or answered again
+    assert len(svc.connection_events("Vendor A")) == 1 and len(inbox.messages) == 1
+
+
+def test_a_mail_without_attachment_is_recorded_and_answered(
+    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    svc, engine, address, box = mailbox_setup()
+    server.append(box, partner_mail(address))
+
+    assert engine.poll_mailbox() == []
+    [event] = svc.connection_events("Vendor A")
+    assert "no attachment" in event.message and event.answered
+    [(_sender, answer)] = smtp_inbox[0].messages
+    body = answer.get_body(("plain",))
+    assert body is not None and "no attachment" in body.get_content()
+
+
+def test_a_compressed_attachment_matches_by_its_inner_name(
+    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    svc, engine, address, box = mailbox_setup()
+    zip_1 = zipped("calls_1.csv", call_csv(3, prefix="z"))
+    server.append(box, partner_mail(address, ("calls_1.csv.zip", zip_1)))
+    server.append(box, partner_mail(address, ("march.zip", zipped("calls_2.csv", call_csv(2, prefix="m")))))
+    server.append(box, partner_mail(address, ("calls_3.csv.gz", gzip.compress(call_csv(4, prefix="g")))))
+
+    runs = engine.poll_mailbox()
+
+    assert [(r.status, r.files_loaded) for r in runs] == [(RunStatus.COMPLETED, 3)]
+    assert svc.count_actions("Vendor A") == 9
+    assert svc.connection_events("Vendor A") == [] and smtp_inbox[0].messages == []
+
+
+@pytest.mark.parametrize(
+    ("sender", "headers"),
+    [
+        ("reports@vendor.example", {"Auto-Submitted": "auto-replied"}),
+        ("reports@vendor.example", {"Precedence": "bulk"}),
+        ("reports@vendor.example", {"List-Id": "<reports.vendor.example>"}),
+        ("MAILER-DAEMON@vendor.example", {}),
+        ("reports@vendor.example", {"Return-Path": "<>"}),
+    ],
+)
+def test_auto_generated_mail_is_recorded_but_never_answered(
+    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings], sender: str, headers: dict[str, str],
+) -> None:
+    svc, engine, address, box = mailbox_setup()
+    server.append(box, partner_mail(address, ("notes.txt", b"x"), sender=sender, headers=headers))
+
+    engine.poll_mailbox()
+
+    [event] = svc.connection_events("Vendor A")
+    assert not event.answered and "not answered: auto-generated" in event.message
+    assert smtp_inbox[0].messages == []
+
+
+def test_answers_are_rate_limited_per_sender(
+    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    svc, engine, address, box = mailbox_setup()
+    for n in range(5):
+        server.append(box, partner_mail(address, (f"notes{n}.txt", b"x")))
+
+    engine.poll_mailbox()
+
+    events = svc.connection_events("Vendor A")
+    assert len(events) == 5  # every mail is in the history ...
+    assert sum(e.answered for e in events) == 3 == len(smtp_inbox[0].messages)  # ... 3 answers a day
+    assert sum("answers already sent" in e.message for e in events) == 2
+
+
+def test_a_sender_outside_the_allowed_senders_is_never_answered(
+    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    svc, engine, address, box = mailbox_setup(allowed_senders=("@vendor.example",))
+    server.append(box, partner_mail(address, ("notes.txt", b"x"), sender="someone@spoofed.example"))
+
+    engine.poll_mailbox()
+
+    assert smtp_inbox[0].messages == []
+    assert svc.connection_events("Vendor A") == []

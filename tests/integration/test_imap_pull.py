@@ -520,3 +520,47 @@ def test_registered_as_email() -> None:
 )
 def test_password_is_scrubbed_from_server_text(secret: str | None, text: str, expected: str) -> None:
     assert _scrub(text, secret) == expected
+
+
+# --- silent mail (issue 11, defect 10) on an IMAP pull connection -------------------------------
+
+
+def test_a_pulled_mail_that_brings_nothing_is_in_the_history_once_and_the_zip_inside_matches(
+    server: DovecotServer, user: MailUser, tmp_path: Path
+) -> None:
+    import gzip
+    import io
+    import zipfile
+
+    from helpers import call_csv
+
+    from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+    from connectbatch.services import CredentialInput, Services
+    from connectbatch.settings import Settings
+
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))  # no SMTP: recorded only
+    draft = Connection(
+        "Mailed calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PULL,
+        host=server.host, port=server.port, pattern="calls_*.csv",
+        transfer=ImapSpec(security=ImapSecurity.PLAIN),
+    )  # fmt: skip
+    services.create_connection(draft, CredentialInput("partner", user.username, user.password))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("calls_1.csv", call_csv(3, prefix="zip"))
+    server.append(user, build_message(("calls_1.csv.zip", buffer.getvalue(), "application/zip")))
+    gzipped = gzip.compress(call_csv(2, prefix="gz"))
+    server.append(user, build_message(("calls_2.csv.gz", gzipped, "application/gzip")))
+    server.append(user, build_message(("summary.pdf", b"%PDF-1.4", "application/pdf"), subject="wrong file"))
+    server.append(user, build_message(subject="no file today"))
+
+    first = services.pull("Mailed calls")
+    assert first.status is RunStatus.COMPLETED and (first.files_loaded, first.rows_accepted) == (2, 5)
+    events = services.connection_events("Mailed calls")
+    assert sorted(e.kind for e in events) == ["mail_unmatched", "mail_unmatched"]
+    messages = " | ".join(e.message for e in events)
+    assert "summary.pdf" in messages and "no attachment" in messages and "calls_*.csv" in messages
+    assert all("not answered: no SMTP server configured" in e.message for e in events)
+
+    second = services.pull("Mailed calls")  # every message marked: nothing again, nothing new
+    assert second.files_seen == 0 and len(services.connection_events("Mailed calls")) == 2

@@ -143,6 +143,7 @@ OPEN_TO_EVERY_ROLE = {
     "call_filter_options", "call_summary", "call_rows", "export_calls_csv", "inbound_address",
     "host_key_fingerprint", "authenticate", "current_user", "as_user", "startup", "check_role",
     "actor", "box",
+    "connection_events",
 }  # fmt: skip
 
 

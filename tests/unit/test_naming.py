@@ -204,3 +204,29 @@ def test_no_module_but_naming_has_its_own_archive_stamp() -> None:
 
 def test_the_archive_stamp_lives_in_naming() -> None:
     assert ARCHIVE_STAMP in NAMING.read_text()
+
+
+# --- compressed files match by their inner name (issue 11, defect 10) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern", "inner", "expected"),
+    [
+        ("calls_1.csv.zip", "calls_*.csv", None, True),  # the outer name minus .zip
+        ("calls_1.csv.gz", "calls_*.csv", None, True),  # the outer name minus .gz
+        ("calls_1.csv.GZ", "calls_*.csv", None, True),
+        ("calls_1.csv.zip", "calls_*.csv.zip", None, True),  # the name itself still counts
+        ("march.zip", "calls_*.csv", "calls_2.csv", True),  # the ZIP's single member
+        ("march.zip", "calls_*.csv", "exports/calls_2.csv", True),  # a member in a folder
+        ("march.zip", "calls_*.csv", "notes.txt", False),
+        ("march.zip", "calls_*.csv", None, False),
+        ("calls_1.csv.bz2", "calls_*.csv", None, False),  # the parser does not unpack bz2
+        ("notes.txt", "calls_*.csv", "calls_1.csv", False),  # `inner` only for an archive
+        ("calls_1.csv.zip.part", "calls_*.csv", None, False),  # still being written
+        ("march.zip", "calls_*.csv", "calls_2.csv.part", False),
+    ],
+)
+def test_a_compressed_file_matches_by_its_inner_name_too(
+    name: str, pattern: str, inner: str | None, expected: bool
+) -> None:
+    assert matches(name, pattern, inner=inner) is expected

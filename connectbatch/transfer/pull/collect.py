@@ -6,6 +6,12 @@ ledger (state `skipped` with the reason), so a person can see every file a run s
 - files younger than the connection's minimum age wait for the next run;
 - a file already loaded with the same remote path, size and time is not fetched again
   (the sha256 check in ingest would catch it too, but only after a download).
+One line per decision: a file skipped for the same reason as before is not recorded again,
+and a file an earlier run took adds nothing (that run's line is its record), so a scheduled
+poll of a folder with old files in it does not fill the ledger. With `quiet_when_settled`
+(scheduled pulls) a poll that finds nothing new records no run at all.
+A mail that brought nothing matching (no attachment, or none whose name matches) is no file:
+it goes to the connection's history (`pipeline.history`), which may answer the sender.
 The remote file is archived or deleted only after its ingest succeeded (loaded, or a
 duplicate of something already loaded). A transport error fails the run and marks the
 credential Error with the message, as the Improvado settings screen shows it.
@@ -20,7 +26,7 @@ from pathlib import Path
 
 from connectbatch.errors import TransportError
 from connectbatch.models import AfterSuccess, Connection, Run
-from connectbatch.pipeline import ingest
+from connectbatch.pipeline import history, ingest
 from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
 from connectbatch.store import credentials as credential_store
@@ -95,12 +101,16 @@ def pull(
     *,
     endpoint: base.Endpoint | None = None,
     quiet_when_empty: bool = False,
+    quiet_when_settled: bool = False,
 ) -> Run | None:
     """One pull run. Never raises for remote or file problems: they end up in the run.
 
     `endpoint` overrides the connection's own login (e-mail push reads our shared inbound
     mailbox). With `quiet_when_empty` (frequent polling), nothing is recorded when there is
     nothing to take or the server cannot be reached, so the history shows deliveries only.
+    With `quiet_when_settled` (scheduled pulls), nothing is recorded when every listed file
+    was settled before (taken, or skipped for the same reason); an unreachable server still
+    fails a run, as it should be seen and retried.
     """
     db = ingestor.db
     credential_id: int | None = None
@@ -108,19 +118,29 @@ def pull(
         endpoint, credential_id = endpoint_for(db, box, connection)
     transport: base.Transport | None = None
     listing: list[base.RemoteFile] | None = None
-    if quiet_when_empty:
+    if quiet_when_empty or quiet_when_settled:
         try:
             transport = open_pinned(db, connection.method.value, endpoint, open_transport)
-            listing = transport.list_files(connection.folder or "", connection.pattern)
+            listing = _list(ingestor, connection, transport)
+            listing = [r for r in listing if _needs_run(ingestor, connection, transport, r)]
         except TransportError as exc:
-            log.warning("poll failed: %s", exc, extra={"connection_id": connection.id})
             if transport is not None:
                 transport.close()
-            return None
-        if not listing:
+                transport = None
+            if quiet_when_empty:
+                log.warning("poll failed: %s", exc, extra={"connection_id": connection.id})
+                return None
+            listing = None  # the run below meets the error again and records it
+        if listing is not None and not listing:
+            assert transport is not None
             transport.close()
             return None
-    run = ingestor.start_run(connection, trigger)
+    try:
+        run = ingestor.start_run(connection, trigger)
+    except BaseException:  # another process's run is going: the listed transport closes
+        if transport is not None:
+            transport.close()
+        raise
     pinned_now: list[str] = []
     incoming = Path(tempfile.mkdtemp(prefix=f"run{run.id}-", dir=_incoming(ingestor)))
     try:
@@ -130,7 +150,7 @@ def pull(
                 with db.transaction() as con:
                     run_store.note(con, run.id, pinned_now[0])
         if listing is None:
-            listing = transport.list_files(connection.folder or "", connection.pattern)
+            listing = _list(ingestor, connection, transport)
         for remote in listing:
             _take(ingestor, connection, run, transport, remote, incoming)
         _credential_ok(db, credential_id)
@@ -160,6 +180,8 @@ def _take(
 ) -> None:
     """Fetch and ingest one listed file, or record why it is not taken now."""
     db = ingestor.db
+    if not _needs_run(ingestor, connection, transport, remote):
+        return
     refused = remote.extra.get("skip") if remote.extra else None
     if refused:  # the transport refused it (an e-mail from a sender not allowed): record, tidy
         with db.transaction() as con:
@@ -171,11 +193,8 @@ def _take(
         log.warning("skipped %s: %s", remote.name, refused, extra={"run_id": run.id})
         transport.after_success(remote, AfterSuccess.LEAVE, None)
         return
-    reason, settled = _skip_reason(db, ingestor, connection, remote)
-    if settled:
-        # Taken by an earlier run: tidy it up now (an e-mail is marked processed).
-        transport.after_success(remote, connection.after_success, connection.archive_folder)
-    if reason is not None:
+    reason, _settled = _skip_reason(db, ingestor, connection, remote)
+    if reason is not None:  # a new decision (`_needs_run` drops those made before)
         with db.transaction() as con:
             run_store.record_file(
                 con, connection_id=connection.id, run_id=run.id, name=remote.name,
@@ -192,6 +211,40 @@ def _take(
     target.unlink(missing_ok=True)
     if record.state in DONE_STATES:
         transport.after_success(remote, connection.after_success, connection.archive_folder)
+
+
+def _list(
+    ingestor: ingest.Ingestor, connection: Connection, transport: base.Transport
+) -> list[base.RemoteFile]:
+    """The listing; the mails it took nothing from (an e-mail transport's `unmatched`) are
+    recorded in the connection's history here (answered when safe) and marked processed."""
+    listing = transport.list_files(connection.folder or "", connection.pattern)
+    for remote in list(getattr(transport, "unmatched", ())):
+        history.unmatched_mail(
+            ingestor.db, ingestor.settings.smtp, connection, remote.extra or {}, ingestor.clock()
+        )
+        transport.after_success(remote, AfterSuccess.LEAVE, None)
+    return listing
+
+
+def _needs_run(
+    ingestor: ingest.Ingestor, connection: Connection, transport: base.Transport, remote: base.RemoteFile
+) -> bool:
+    """False for what a run would add no line for: a file an earlier run settled (tidied up
+    here), a file skipped before for the same reason."""
+    extra = remote.extra or {}
+    if extra.get("skip"):
+        return True
+    reason, settled = _skip_reason(ingestor.db, ingestor, connection, remote)
+    if reason is None:
+        return True
+    if settled:
+        transport.after_success(remote, connection.after_success, connection.archive_folder)
+        return False
+    with ingestor.db.connect() as con:
+        size = remote.size or 0
+        found = run_store.skipped_before(con, connection.id, remote.path, size, remote.mtime, reason)
+    return found is None
 
 
 def _incoming(ingestor: ingest.Ingestor) -> Path:

@@ -41,8 +41,12 @@ How a message is processed once, and only when everything in it has been taken:
   `finish_message` to mark a message outright. Use one transport instance per run: the
   open set lives in memory (a fresh instance starts from the set recorded in
   ``extra["attachments"]``).
-* Messages without a matching attachment are never touched, and nothing marks a message as
-  read: bodies are fetched with ``BODY.PEEK``.
+* A message that brings nothing (no attachment, or none matching; a ``.gz`` attachment
+  matches by its name without ``.gz``, a one-member ``.zip`` by its member's name too) is no
+  file: it is kept in the transport's ``unmatched`` list, the run records it once in the
+  connection's history and may answer the sender (``pipeline.history``), then marks it
+  processed. Plain-text mail is still never downloaded (its headers say enough), and
+  nothing marks a message as read: bodies are fetched with ``BODY.PEEK``.
 
 The connection's ``action``/``archive_folder`` (from the generic after-success setting) only
 matter when ``processed`` is not set: ``archive`` with a folder means ``move:<folder>``;

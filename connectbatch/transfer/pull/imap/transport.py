@@ -10,10 +10,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email
+import email.errors
+import email.header
 import email.message
 import email.utils
 import imaplib
+import io
 import re
+import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +26,7 @@ from typing import Final
 from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
 
 from connectbatch.errors import ConfigurationError, TransportError
+from connectbatch.pipeline.history import UNMATCHED, auto_generated, reply_address
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap.message import internaldate, message_date, one_line, safe_filename
@@ -32,6 +37,12 @@ from connectbatch.transfer.specs import mailbox_name
 # Address headers a message can carry the plus-address in (Delivered-To/X-Original-To are
 # added by the delivering MTA, so Bcc'd mail is found too).
 RECIPIENT_HEADERS: Final = ("To", "Cc", "Delivered-To", "X-Original-To")
+# Headers read with the structure to record and answer a message that brings nothing
+# (pipeline.history decides whether answering is safe).
+ANSWER_HEADERS: Final = (
+    "From", "Reply-To", "Subject", "Message-ID", "Auto-Submitted", "Precedence", "List-Id",
+    "List-Unsubscribe", "Return-Path",
+)  # fmt: skip
 # UIDs per FETCH of BODYSTRUCTURE + headers: small responses, few round trips.
 SCREEN_BATCH: Final = 250
 # Downloaded messages kept between list_files and fetch, so a small mailbox is downloaded
@@ -63,6 +74,10 @@ class ImapTransport(ImapSession, Transport):
         self._open: dict[tuple[str, int], set[int]] = {}
         self._cache: OrderedDict[tuple[str, str, int], MailMessage] = OrderedDict()
         self._cache_sizes: dict[tuple[str, str, int], int] = {}
+        # Messages the last `list_files` took nothing from (no attachment, none matching), as
+        # stand-ins: not files, so not listed; a run records them in the connection's history
+        # (`pipeline.history`) and confirms them with `after_success` so they are marked once.
+        self.unmatched: list[RemoteFile] = []
 
     # -- the Transport protocol -----------------------------------------------------------
 
@@ -76,10 +91,13 @@ class ImapTransport(ImapSession, Transport):
         for key in [k for k in self._open if k[0] == name]:
             del self._open[key]
         found: list[RemoteFile] = []
+        self.unmatched = []
         for start in range(0, len(uids), SCREEN_BATCH):
-            for uid, arrived, refused in self._screen(box, uids[start : start + SCREEN_BATCH]):
+            for uid, arrived, refused, headers in self._screen(box, uids[start : start + SCREEN_BATCH]):
                 if refused is not None:
                     found.append(self._refused(name, uid, arrived, refused))
+                elif headers is not None:  # no part that can be an attachment
+                    self.unmatched.append(self._unmatched(name, uid, arrived, headers, []))
                 else:
                     found.extend(self._attachments(name, uid, arrived, pattern))
         return found
@@ -183,12 +201,13 @@ class ImapTransport(ImapSession, Transport):
 
     def _screen(
         self, box: BaseMailBox, uids: list[int]
-    ) -> Iterator[tuple[int, dt.datetime | None, str | None]]:
-        """From one batch of UIDs, those worth downloading: addressed to the recipient and
-        with a structure that can hold an attachment. Yields (uid, arrival time, sender
-        refused), the last set for mail addressed to us from a sender not on the allow-list
-        (recorded as skipped, never downloaded)."""
-        headers = " ".join(h.upper() for h in (*RECIPIENT_HEADERS, "From"))
+    ) -> Iterator[tuple[int, dt.datetime | None, str | None, bytes | None]]:
+        """From one batch of UIDs, those addressed to the recipient. Yields (uid, arrival
+        time, sender refused, headers): `refused` set for mail from a sender not on the
+        allow-list (recorded as skipped, never downloaded); `headers` set for mail whose
+        structure holds no attachment (recorded as bringing nothing, never downloaded);
+        both None for a message worth downloading."""
+        headers = " ".join(h.upper() for h in (*RECIPIENT_HEADERS, *ANSWER_HEADERS))
         items = f"(UID INTERNALDATE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({headers})])"
         data = self._command(
             box, "reading message structure failed", "FETCH", ",".join(map(str, uids)), items
@@ -208,11 +227,12 @@ class ImapTransport(ImapSession, Transport):
             arrived = internaldate(response.get("INTERNALDATE"))
             refused = self._refused_sender(header_bytes)
             if refused is not None:
-                yield int(uid_text), arrived, refused
+                yield int(uid_text), arrived, refused, None
                 continue
             if not may_have_attachments(response.get("BODYSTRUCTURE")):
+                yield int(uid_text), arrived, None, header_bytes
                 continue
-            yield int(uid_text), arrived, None
+            yield int(uid_text), arrived, None, None
 
     def _refused_sender(self, header_block: bytes) -> str | None:
         """None when the allow-list is empty or the From address is on it (an address, or
@@ -253,6 +273,39 @@ class ImapTransport(ImapSession, Transport):
             },
         )
 
+    def _unmatched(
+        self, folder: str, uid: int, arrived: dt.datetime | None, headers: bytes, names: list[str]
+    ) -> RemoteFile:
+        """A stand-in (kept in `unmatched`) for a message that brought nothing matching the
+        pattern (no attachment, or none whose name matches): the run records it in the
+        connection's history (`pipeline.history`), may answer the sender, then `after_success`
+        marks it processed, so it is recorded once and not downloaded again."""
+        self._open[(folder, uid)] = {0}
+        parsed = email.message_from_bytes(headers)
+        message_id = one_line(str(parsed.get("Message-ID") or ""))
+        sender = one_line(str(parsed.get("From") or ""))
+        return RemoteFile(
+            name=f"message {uid} from {sender or 'no sender'}",
+            path=f"{folder}/{uid}/0/unmatched",
+            size=0,
+            mtime=arrived,
+            ref=f"{uid}:0",
+            extra={
+                UNMATCHED: "1",
+                "names": "\n".join(one_line(n) for n in names),
+                "from": sender,
+                "reply_to": reply_address(headers) or "",
+                "auto": auto_generated(headers) or "",
+                "subject": one_line(_decoded(parsed.get("Subject"))),
+                "message_id": message_id,
+                "where": f"{folder}/{self._uidvalidity}/{uid}",
+                "folder": folder,
+                "uid": str(uid),
+                "uidvalidity": self._uidvalidity,
+                "attachments": "0",
+            },
+        )
+
     def _addressed(self, header_block: bytes) -> bool:
         """Exact (case-insensitive) match of the recipient against the address headers."""
         wanted = self._settings.recipient
@@ -270,12 +323,15 @@ class ImapTransport(ImapSession, Transport):
         if message is None:  # expunged between SEARCH and FETCH
             return []
         picked: list[tuple[int, str, int, str]] = []
+        seen: list[str] = []
         for index, attachment in enumerate(message.attachments):
             name = safe_filename(attachment.filename, index, attachment.content_type)
-            if matches(name, pattern):
+            seen.append(name)
+            if matches(name, pattern, inner=_zip_member(name, attachment.payload)):
                 picked.append((index, name, attachment.size, attachment.content_type))
         if not picked:
             self._drop_cached(folder, uid)
+            self.unmatched.append(self._unmatched(folder, uid, arrived, _header_bytes(message), seen))
             return []
         self._open[(folder, uid)] = {index for index, *_ in picked}
         sent = message_date(message) or arrived
@@ -401,6 +457,38 @@ class ImapTransport(ImapSession, Transport):
         )
         if "UIDPLUS" in self._capabilities:
             self._command(box, f"expunging message UID {uid} failed", "EXPUNGE", str(uid))
+
+
+def _zip_member(name: str, payload: bytes) -> str | None:
+    """The name of the single file in a ZIP attachment (what the parser unpacks), else None."""
+    if not name.lower().endswith(".zip"):
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = [i for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    return members[0].filename if len(members) == 1 else None
+
+
+def _header_bytes(message: MailMessage) -> bytes:
+    """The header block of a downloaded message (what `pipeline.history` inspects)."""
+    try:
+        raw = message.obj.as_bytes()
+    except (ValueError, LookupError, TypeError, UnicodeError):  # malformed: answer nothing
+        return b""
+    head, _sep, _body = raw.partition(b"\n\n")
+    return head.replace(b"\r", b"")
+
+
+def _decoded(value: object) -> str:
+    """A header value with RFC 2047 words decoded (a subject in UTF-8 reads as such)."""
+    if value is None:
+        return ""
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except (ValueError, LookupError, email.errors.HeaderParseError):
+        return str(value)
 
 
 def _encode_folder(folder: str) -> bytes:

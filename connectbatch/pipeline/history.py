@@ -1,0 +1,151 @@
+"""A connection's history of decisions that have no run of their own (`store.events`):
+a mail that brought nothing we could take, a scheduled trigger skipped while a run was going.
+
+Each is one line, recorded once: a mail by its Message-ID (listed again after a failed flag,
+it is not recorded or answered twice), skipped triggers coalesced per run they waited on
+("skipped 3 triggers since 14:05 while run 12 was going").
+
+A mail that brought nothing is answered, so the sender learns why, but never when answering
+could start a loop or hit an innocent third party (backscatter): never to auto-generated mail
+(Auto-Submitted, Precedence bulk/list/junk, a mailing list, an empty Return-Path or a
+MAILER-DAEMON sender), never to a sender outside the connection's allowed senders (the
+transport refuses those before), and at most `MAX_ANSWERS` per sender per `ANSWER_WINDOW`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.utils
+import logging
+from collections.abc import Callable, Mapping
+from email.message import EmailMessage
+
+from connectbatch.models import Connection
+from connectbatch.pipeline import mailer
+from connectbatch.settings import SmtpSettings
+from connectbatch.store import Database
+from connectbatch.store import events as event_store
+from connectbatch.store import runs as run_store
+from connectbatch.store.events import ConnectionEvent
+
+log = logging.getLogger("connectbatch.pipeline.history")
+
+MAX_ANSWERS = 3
+ANSWER_WINDOW = dt.timedelta(days=1)
+# Extra keys an e-mail transport sets on the stand-in for a message it took nothing from.
+UNMATCHED = "unmatched"
+
+
+def auto_generated(headers: bytes) -> str | None:
+    """Why a message must not be answered automatically (RFC 3834 and common practice), or
+    None when a person may be behind it."""
+    parsed = email.message_from_bytes(headers)
+    auto = (parsed.get("Auto-Submitted") or "").strip().lower()
+    if auto and auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = (parsed.get("Precedence") or "").strip().lower()
+    if precedence in {"bulk", "list", "junk"}:
+        return f"Precedence: {precedence}"
+    if parsed.get("List-Id") or parsed.get("List-Unsubscribe"):
+        return "a mailing list message"
+    return_path = parsed.get("Return-Path")
+    if return_path is not None and return_path.strip() in {"<>", ""}:
+        return "an empty Return-Path (a bounce)"
+    senders = [addr.lower() for _, addr in email.utils.getaddresses(parsed.get_all("From", []))]
+    if any(s.split("@")[0] in {"mailer-daemon", "postmaster"} for s in senders):
+        return "sent by a mail system (MAILER-DAEMON)"
+    return None
+
+
+def reply_address(headers: bytes) -> str | None:
+    """Where an answer goes: the one Reply-To address, else the one From address."""
+    parsed = email.message_from_bytes(headers)
+    for header in ("Reply-To", "From"):
+        found = [a.strip() for _, a in email.utils.getaddresses(parsed.get_all(header, [])) if a.strip()]
+        if len(found) == 1 and "@" in found[0]:
+            return found[0].lower()
+        if found:
+            return None  # several addresses: whom to answer is not clear
+    return None
+
+
+def unmatched_mail(
+    db: Database,
+    smtp: SmtpSettings | None,
+    connection: Connection,
+    extra: Mapping[str, str],
+    now: dt.datetime,
+    send: Callable[[SmtpSettings, EmailMessage], bool] = mailer.send_answer,
+) -> ConnectionEvent | None:
+    """Record a mail that brought nothing matching (`extra` from the transport's stand-in)
+    and answer its sender when that is safe. None when the mail was recorded before."""
+    names = [n for n in extra.get("names", "").split("\n") if n]
+    subject = extra.get("subject", "")
+    sender = extra.get("reply_to") or None
+    if names:
+        what = f"{len(names)} attachment(s) ({', '.join(names)}), none matching {connection.pattern}"
+    else:
+        what = f"no attachment (expected files matching {connection.pattern})"
+    message = f"mail from {extra.get('from') or 'no sender'} {subject!r}: {what}"
+    key = f"mail:{extra.get('message_id') or extra.get('where', '')}"
+    with db.transaction() as con:
+        event = event_store.record(
+            con, connection.id, event_store.MAIL_UNMATCHED, message, now, sender=sender, dedupe_key=key
+        )
+    if event is None:
+        return None
+    why_not = _why_not_answer(db, smtp, extra, sender, now)
+    if why_not is None and smtp is not None and sender is not None:
+        answer = mailer.compose_unmatched(
+            smtp, sender, connection, subject=subject, message_id=extra.get("message_id", ""),
+            attachments=names, pattern=connection.pattern,
+        )  # fmt: skip
+        if send(smtp, answer):
+            with db.transaction() as con:
+                event_store.mark_answered(con, event.id)
+                return event_store.get(con, event.id)
+        why_not = "the answer could not be sent"
+    with db.transaction() as con:
+        event_store.set_message(con, event.id, f"{message}; not answered: {why_not}")
+        return event_store.get(con, event.id)
+
+
+def _why_not_answer(
+    db: Database, smtp: SmtpSettings | None, extra: Mapping[str, str], sender: str | None, now: dt.datetime
+) -> str | None:
+    if extra.get("auto"):
+        return f"auto-generated mail ({extra['auto']})"
+    if sender is None:
+        return "no single address to answer"
+    if smtp is None:
+        return "no SMTP server configured"
+    with db.connect() as con:
+        sent = event_store.answers_since(con, sender, now - ANSWER_WINDOW)
+    if sent >= MAX_ANSWERS:
+        return f"{sent} answers already sent to this sender in the last 24 hours"
+    return None
+
+
+def skipped_trigger(db: Database, connection_id: int, now: dt.datetime) -> ConnectionEvent:
+    """A scheduled trigger that found a run still going: one line per run it waited on,
+    counting the skips ("skipped 3 triggers since 14:05 while run 12 was going")."""
+    with db.transaction() as con:
+        going = [r for r in run_store.in_progress(con) if r.connection_id == connection_id]
+        run_id = going[0].id if going else None
+        key = f"trigger-skipped:{run_id if run_id is not None else now.strftime('%Y%m%d%H')}"
+        existing = event_store.by_key(con, connection_id, key)
+        if existing is None:
+            created = event_store.record(
+                con, connection_id, event_store.TRIGGER_SKIPPED,
+                _skipped_line(1, now, run_id), now, run_id=run_id, dedupe_key=key,
+            )  # fmt: skip
+            assert created is not None
+            return created
+        return event_store.bump(con, existing.id, _skipped_line(existing.count + 1, existing.at, run_id), now)
+
+
+def _skipped_line(count: int, since: dt.datetime, run_id: int | None) -> str:
+    going = f"run {run_id}" if run_id is not None else "a run"
+    what = "a scheduled trigger" if count == 1 else f"{count} scheduled triggers"
+    return f"skipped {what} since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC while {going} was going"
