@@ -21,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _ui
-from connectbatch.models import CatalogMode, Connection, Method, Redelivery
+from connectbatch.models import Connection, Method
 from connectbatch.services import CredentialInput
 from connectbatch.transfer.specs import (
     DEFAULT_IMAP_FLAG,
@@ -406,41 +406,9 @@ def run_settings_form(
             )
         errors("after_success", "archive_folder")
     if inbound:
-        entered |= _redelivery_form(keys, c, errors)
-    return entered
+        from app_pages import _redelivery  # it builds on this module's seed/Keys
 
-
-REDELIVERY_LABELS = {
-    Redelivery.NEW_KEYS_ONLY: "Hold the file for review (new records only)",
-    Redelivery.SUPERSEDE: "Replace the stored records and their pending actions",
-}
-CATALOG_MODE_LABELS = {
-    CatalogMode.UPDATES: "Updates: only the items listed change",
-    CatalogMode.SNAPSHOT: "Full snapshot: items left out are marked removed",
-}
-
-
-def _redelivery_form(keys: Keys, c: Connection, errors: FieldErrors) -> dict[str, Any]:
-    """What a file repeating records already loaded does; for catalogs, snapshot or updates."""
-    entered: dict[str, Any] = {}
-    if c.data_type == "product_catalogs":
-        modes = list(CatalogMode)
-        seed(keys("catalog_mode"), CatalogMode(c.catalog_mode), modes)
-        entered["catalog_mode"] = st.selectbox(
-            "Each catalog file is", modes, key=keys("catalog_mode"), format_func=CATALOG_MODE_LABELS.get
-        )
-        errors("catalog_mode")
-    elif c.data_type != "action_modifications":
-        options = list(Redelivery)
-        seed(keys("redelivery"), Redelivery(c.redelivery), options)
-        entered["redelivery"] = st.selectbox(
-            "Records sent again (same key)",
-            options,
-            key=keys("redelivery"),
-            format_func=REDELIVERY_LABELS.get,
-            help="A corrected file can replace records only while their actions are still pending.",
-        )
-        errors("redelivery")
+        entered |= _redelivery.redelivery_form(keys, c, errors)
     return entered
 
 
