@@ -162,6 +162,22 @@ def test_a_later_modifications_file_changes_the_same_action_again(
     assert services.rejects(resent.id) == []
 
 
+def test_one_modifications_file_may_change_an_action_twice_in_order(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme", lock_days=30)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(2))
+    a, _ = services.actions("Acme")
+    make_connection("Acme returns", data_type="action_modifications")
+    events = modifications_csv([(a.label, "15.00", "price corrected"), (a.label, "0", "returned")])
+
+    run = services.ingest_bytes("Acme returns", "mods.csv", events)
+
+    assert run.status is RunStatus.COMPLETED, run.reason  # was: quarantined, ActionId not unique
+    assert services.action(a.id).status is ActionStatus.REVERSED
+    assert [e.change for e in services.audit(a.id)] == ["modify", "reverse"]  # line order
+
+
 # ---------------------------------------------------------------- 7. supersede mode
 
 
@@ -248,3 +264,16 @@ def test_a_crash_while_superseding_leaves_nothing_changed(
     assert stored(services, "call_conversions", "*") == rows_before
     assert all(services.audit(a.id) == [] for a in before)
     assert (run.rows_replaced, run.rows_accepted) == (0, 0)
+
+
+def test_a_released_catalog_update_applies_the_new_version(services: Services, make_connection) -> None:
+    shop = make_connection("Shop", data_type="product_catalogs")
+    services.ingest_bytes("Shop", "catalog-1.csv", catalog_csv({"SKU-1": "19.99", "SKU-2": "5.00"}))
+    held = services.ingest_bytes("Shop", "catalog-2.csv", catalog_csv({"SKU-1": "17.99", "SKU-2": "-1.00"}))
+    assert held.review == "quarantined" and "must not be negative" in (held.reason or "")
+
+    released = services.release(held.id, actor="carol")
+
+    assert released.status is RunStatus.COMPLETED
+    assert (released.rows_replaced, released.rows_duplicate) == (2, 0)  # was: 0 accepted, 2 duplicates
+    assert current_prices(services, shop.id) == {"SKU-1": Decimal("17.99"), "SKU-2": Decimal("-1.00")}
