@@ -405,6 +405,10 @@ def run_settings_form(
                 )
             )
         errors("after_success", "archive_folder")
+    if inbound:
+        from app_pages import _redelivery  # it builds on this module's seed/Keys
+
+        entered |= _redelivery.redelivery_form(keys, c, errors)
     return entered
 
 

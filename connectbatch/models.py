@@ -88,6 +88,21 @@ class ReviewState(StrEnum):
     DISCARDED = "discarded"
 
 
+class Redelivery(StrEnum):
+    """What a file repeating records (keys) the connection already loaded does
+    (`connections.redelivery`)."""
+
+    NEW_KEYS_ONLY = "new_keys_only"  # the batch is held for review; release loads only new keys
+    SUPERSEDE = "supersede"  # a corrected record replaces the stored one and its pending action
+
+
+class CatalogMode(StrEnum):
+    """How a product-catalog file relates to the catalog already stored (`connections.catalog_mode`)."""
+
+    UPDATES = "updates"  # only the items listed change
+    SNAPSHOT = "snapshot"  # the full catalog: items it does not list are marked removed
+
+
 @dataclass
 class Connection:
     name: str
@@ -117,6 +132,8 @@ class Connection:
     last_active: dt.datetime | None = None
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    redelivery: Redelivery = Redelivery.NEW_KEYS_ONLY
+    catalog_mode: CatalogMode = CatalogMode.UPDATES
 
 
 @dataclass
@@ -139,6 +156,11 @@ class Run:
     reason: str | None = None
     pid: int | None = None
     retry_of: int | None = None
+    # records a file repeated: identical (nothing changed), replaced (a newer version stored),
+    # removed (a catalog snapshot no longer lists them)
+    rows_unchanged: int = 0
+    rows_replaced: int = 0
+    rows_removed: int = 0
 
 
 @dataclass

@@ -23,11 +23,13 @@ from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
     AfterSuccess,
+    CatalogMode,
     Connection,
     Credential,
     Direction,
     Method,
     Methodology,
+    Redelivery,
 )
 from connectbatch.transfer.specs import AuthKind
 
@@ -72,6 +74,24 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         {"choices": [a.value for a in AfterSuccess], "help": "what a pull does with the file"},
     ),
     ("--archive-folder", "archive_folder", {"metavar": "F", "help": "absolute archive folder"}),
+    (
+        "--redelivery",
+        "redelivery",
+        {
+            "choices": [r.value for r in Redelivery],
+            "help": "records re-sent with known keys: new_keys_only holds the file for review "
+            "(default); supersede replaces their stored rows and still-pending actions",
+        },
+    ),
+    (
+        "--catalog-mode",
+        "catalog_mode",
+        {
+            "choices": [m.value for m in CatalogMode],
+            "help": "product catalogs: updates changes only the items listed (default); "
+            "snapshot also marks removed the items a file leaves out",
+        },
+    ),
 )
 # Fields an empty value clears (`--schedule ''` removes the schedule).
 _CLEARABLE = {"host", "port", "folder", "return_email", "schedule", "encoding", "archive_folder"}
@@ -202,6 +222,8 @@ def _print_connection(c: Connection) -> None:
             ("delimiter", delimiter),
             ("after success", c.after_success + (f" to {c.archive_folder}" if archive else "")),
             ("column map", mapping),
+            ("re-delivery", c.redelivery),
+            ("catalog mode", c.catalog_mode),
             ("transfer settings", transfer_flags.describe(c.transfer)),
             ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
             ("created", cc.when(c.created_at)),

@@ -7,6 +7,10 @@ Exactly-once rules, in the order they apply:
 2. Parsing (`connectbatch.parser`) and `validation` hold no database lock.
 3. `load`: one transaction inserts rows, rejects, the validation result and the actions,
    and marks the file loaded. It commits whole or not at all: a crash leaves no partial rows.
+   Re-sent records (same key, new bytes) follow the data type and the connection: held for
+   review by default (`new_keys_only`); a new version of the stored record for catalogs and in
+   `supersede` mode (identical ones change nothing); modification rows are events, applied in
+   order, where re-applying an event already in effect changes nothing (`load`, `lifecycle`).
 4. `quarantine`: a batch failing a critical expectation waits as Parquet under
    `<home>/runs/<run id>/` until a reviewer releases or discards it.
 5. `recovery`: a run left In Progress by a dead process is marked Failed at the next start
@@ -297,7 +301,9 @@ class Ingestor:
     def _validate(self, connection: Connection, parsed: csvparse.ParseResult) -> validation.ValidationReport:
         dtype = schemas.get(connection.data_type)
         already: list[str] = []
-        if dtype.key_columns and parsed.table.num_rows:
+        # repeated keys fail validation only where repeats are refused (not catalogs, not
+        # modification events, not a connection in supersede mode)
+        if load.refuses_repeats(dtype, connection) and parsed.table.num_rows:
             with self.db.connect() as con:
                 already = data_store.existing_keys(
                     con, dtype.key, connection.id, parsed.table.column(dtype.key_columns[0]).combine_chunks()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import duckdb
@@ -113,6 +114,16 @@ def _get(con: duckdb.DuckDBPyConnection, action_id: int) -> Action:
     return action
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What an action-modifications file did: changes made, events that were already in effect,
+    and the rows that could not apply."""
+
+    applied: int
+    unchanged: int
+    rejects: list[Reject]
+
+
 def apply_modifications(
     con: duckdb.DuckDBPyConnection,
     table: pa.Table,
@@ -120,14 +131,21 @@ def apply_modifications(
     *,
     actor: str,
     now: dt.datetime,
-) -> tuple[int, list[Reject]]:
+) -> Applied:
     """Apply an action-modifications file (ActionId, Amount, Reason rows).
 
-    Returns (changes applied, rejects). Unknown and locked
-    actions become rejects; the other rows still apply. The file may come through another
-    connection than the actions did (a brand's returns system), so any action may change.
+    The rows are events, applied in file order: their identity is the file and the line, not
+    the ActionId, so a later file (or a later line) may change the same action again, e.g.
+    reverse an action an earlier file modified. The same bytes again are a ledger duplicate
+    and never get here; the same event re-sent in another file changes nothing and is counted
+    as unchanged: reversing a reversed action, or setting the amount an action already has,
+    is a no-op (no audit row), not an error.
+
+    Unknown and locked actions become rejects; the other rows still apply. The file may come
+    through another connection than the actions did (a brand's returns system), so any action
+    may change.
     """
-    applied = 0
+    applied = unchanged = 0
     rejects: list[Reject] = []
     rows = table.select(["ActionId", "Amount", "Reason"]).to_pylist()
     for line, row in zip(lines.to_pylist(), rows, strict=True):
@@ -137,8 +155,20 @@ def apply_modifications(
             action = action_store.get(con, action_id)
             if action is None:
                 raise ActionError("no such action")
+            _check_changeable(action, now)
+            if _in_effect(action, _amount(row["Amount"])):
+                unchanged += 1
+                continue
             modify(con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now)
             applied += 1
         except ActionError as exc:
             rejects.append(Reject(line, "ActionId", str(raw_id), str(exc)))
-    return applied, rejects
+    return Applied(applied, unchanged, rejects)
+
+
+def _in_effect(action: Action, amount: Decimal) -> bool:
+    """True when the event would leave the action as it is: a reversal of a reversed action,
+    or the amount a (pending or modified) action already has."""
+    if amount == 0:
+        return action.status is ActionStatus.REVERSED
+    return action.status is not ActionStatus.REVERSED and action.amount == amount

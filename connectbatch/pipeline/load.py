@@ -16,11 +16,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectbatch import schemas
-from connectbatch.models import Connection, FileRecord, FileState
+from connectbatch.models import (
+    Action,
+    ActionStatus,
+    CatalogMode,
+    Connection,
+    FileRecord,
+    FileState,
+    Redelivery,
+)
 from connectbatch.parser.api import Reject
 from connectbatch.pipeline import lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
+from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
 
@@ -72,21 +81,146 @@ def load_rows(
     """Insert rows and create (or apply) actions inside the caller's transaction.
     Returns the number of actions created or changed."""
     dtype = schemas.get(connection.data_type)
-    # called through the module: the crash-recovery test hooks data_store.insert_rows
+    if dtype.key == "action_modifications":
+        # called through the module: the crash-recovery test hooks data_store.insert_rows
+        data_store.insert_rows(
+            con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
+            table=table, lines=lines,
+        )  # fmt: skip
+        outcome = lifecycle.apply_modifications(con, table, lines, actor=f"file:{record.id}", now=now)
+        rejects.extend(outcome.rejects)
+        run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged)
+        return outcome.applied
+    if merges_repeats(dtype, connection):
+        return _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
     data_store.insert_rows(
         con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
         table=table, lines=lines,
     )  # fmt: skip
-    if dtype.key == "action_modifications":
-        applied, mod_rejects = lifecycle.apply_modifications(
-            con, table, lines, actor=f"file:{record.id}", now=now
-        )
-        rejects.extend(mod_rejects)
-        return applied
     return action_store.create_for_file(
         con, dtype.key, connection_id=connection.id, run_id=run_id,
         file_id=record.id, lock_days=connection.lock_days,
     )  # fmt: skip
+
+
+def merges_repeats(dtype: schemas.DataType, connection: Connection) -> bool:
+    """Whether a row repeating a stored record replaces it (rather than being refused):
+    always for product catalogs (a catalog is a snapshot or an update of the items), and for
+    any keyed data type on a connection in `supersede` mode (a corrected re-delivery)."""
+    if not dtype.key_columns or dtype.key == "action_modifications":
+        return False
+    return dtype.key == "product_catalogs" or connection.redelivery is Redelivery.SUPERSEDE
+
+
+def refuses_repeats(dtype: schemas.DataType, connection: Connection) -> bool:
+    """Whether a row whose key the connection already loaded fails validation ("already
+    loaded", the batch is held for review). Not for modification files: their rows are events
+    (identified by file and line), and not where repeats replace records."""
+    return (
+        bool(dtype.key_columns)
+        and dtype.key != "action_modifications"
+        and not merges_repeats(dtype, connection)
+    )
+
+
+def _merge_rows(
+    con: duckdb.DuckDBPyConnection,
+    dtype: schemas.DataType,
+    connection: Connection,
+    run_id: int,
+    record: FileRecord,
+    table: pa.Table,
+    lines: pa.Array,
+    rejects: list[Reject],
+    now: dt.datetime,
+) -> int:
+    """Load a file whose rows may repeat stored records, version by version.
+
+    A row with a new key is inserted (and gets its action). A row identical to the current
+    stored record changes nothing (counted unchanged). A changed row ends the stored version
+    (`valid_to`, kept for history) and is inserted as the current one; where the record has an
+    action, the action must still be PENDING and before its lock: it is then re-pointed at the
+    corrected row and audited ('supersede'), else the row is refused with the reason and the
+    stored record stays as it was. A catalog in snapshot mode then marks removed every item the
+    file does not list, unless rows were rejected (the snapshot is then incomplete: a rejected
+    item would read as removed), which the run's reason says.
+    Returns the actions created plus the actions re-pointed.
+    """
+    found = data_store.repeats(con, dtype.key, connection.id, table, lines)
+    by_line: dict[int, list[data_store.Repeat]] = {}
+    for rep in found:
+        by_line.setdefault(rep.line, []).append(rep)
+    unchanged = {line for line, reps in by_line.items() if any(r.identical for r in reps)}
+    changed = {line: reps for line, reps in by_line.items() if line not in unchanged}
+    pointed: dict[int, list[int]] = {}  # incoming line -> action ids to re-point
+    if dtype.action_columns is not None and changed:
+        key_column = dtype.key_columns[0]
+        keys = dict(zip(lines.to_pylist(), table.column(key_column).to_pylist(), strict=True))
+        stored = [(r.old_file_id, r.old_line) for reps in changed.values() for r in reps]
+        actions = action_store.of_rows(con, stored)
+        for line, reps in list(changed.items()):
+            held = [actions.get((r.old_file_id, r.old_line)) for r in reps]
+            blocking = [a for a in held if a is None or not _replaceable(a, now)]
+            if not blocking:
+                pointed[line] = [a.id for a in held if a is not None]
+                continue
+            del changed[line]
+            why = ", ".join(_why_kept(a, now) for a in blocking)
+            rejects.append(Reject(line, key_column, str(keys[line]), f"not replaced: {why}"))
+    line_list = lines.cast(pa.int64())
+    fresh = pc.invert(pc.is_in(line_list, value_set=pa.array(list(by_line), pa.int64())))
+    data_store.insert_rows(
+        con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
+        table=table.filter(fresh), lines=lines.filter(fresh),
+    )  # fmt: skip
+    # actions for the new records only: the corrected rows are inserted after this
+    created = action_store.create_for_file(
+        con, dtype.key, connection_id=connection.id, run_id=run_id,
+        file_id=record.id, lock_days=connection.lock_days,
+    )  # fmt: skip
+    replacing = pc.is_in(line_list, value_set=pa.array(list(changed), pa.int64()))
+    data_store.end_rows(
+        con, dtype.key, [(r.old_file_id, r.old_line) for reps in changed.values() for r in reps],
+        by_file=record.id, at=now, reason="updated",
+    )  # fmt: skip
+    data_store.insert_rows(
+        con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
+        table=table.filter(replacing), lines=lines.filter(replacing),
+    )  # fmt: skip
+    repointed = action_store.supersede(
+        con, dtype.key, [(a, record.id, line) for line, ids in pointed.items() for a in ids],
+        lock_days=connection.lock_days, actor=f"file:{record.id}",
+    )  # fmt: skip
+    removed = 0
+    if dtype.key == "product_catalogs" and connection.catalog_mode is CatalogMode.SNAPSHOT:
+        if rejects or record.rows_rejected:
+            run_store.note(
+                con, run_id, f"{record.name}: rows were rejected, so this snapshot is incomplete: "
+                "no catalog item was marked removed",
+            )  # fmt: skip
+        else:
+            keys_listed = table.column(dtype.key_columns[0]).combine_chunks()
+            removed = data_store.end_missing(
+                con, dtype.key, connection.id, keys_listed, by_file=record.id, at=now
+            )
+    run_store.add_counters(
+        con, run_id, rows_unchanged=len(unchanged), rows_replaced=len(changed), rows_removed=removed
+    )
+    return created + repointed
+
+
+def _replaceable(action: Action, now: dt.datetime) -> bool:
+    """Only a PENDING action before its lock time may take a corrected record."""
+    return action.status is ActionStatus.PENDING and action.lock_at > now
+
+
+def _why_kept(action: Action | None, now: dt.datetime) -> str:
+    """Why a corrected record could not replace the stored one."""
+    if action is None:
+        return "the stored record has no action"
+    if action.status is ActionStatus.PENDING and action.lock_at <= now:
+        return f"action {action.label} is past its lock time"
+    return f"action {action.label} is {action.status}; only a PENDING action can be replaced"
 
 
 def store_checks(
@@ -116,8 +250,9 @@ def without_loaded_keys(
     table: pa.Table,
     lines: pa.Array,
 ) -> tuple[pa.Table, pa.Array, int]:
-    """Drop the rows whose key the connection has already loaded; return how many went."""
-    if not dtype.key_columns or table.num_rows == 0:
+    """Drop the rows whose key the connection has already loaded; return how many went.
+    Only where repeats are refused (`refuses_repeats`): elsewhere loading handles them."""
+    if table.num_rows == 0 or not refuses_repeats(dtype, connection_store.get(con, connection_id)):
         return table, lines, 0
     keys = table.column(dtype.key_columns[0]).combine_chunks()
     existing = data_store.existing_keys(con, dtype.key, connection_id, keys)

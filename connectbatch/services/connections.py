@@ -13,10 +13,12 @@ from connectbatch import schemas
 from connectbatch.errors import ConfigurationError
 from connectbatch.models import (
     AfterSuccess,
+    CatalogMode,
     Connection,
     Direction,
     Method,
     Methodology,
+    Redelivery,
     Role,
 )
 from connectbatch.parser import plan as csvplan
@@ -168,6 +170,10 @@ class ConnectionServices(CredentialServices):
         except ConfigurationError as exc:
             raise InvalidInputError("delimiter", str(exc)) from None
         after_success = _enum(AfterSuccess, c.after_success, "after_success")
+        c = replace(
+            c, redelivery=_enum(Redelivery, c.redelivery, "redelivery"),
+            catalog_mode=_enum(CatalogMode, c.catalog_mode, "catalog_mode"),
+        )  # fmt: skip
         if after_success is AfterSuccess.ARCHIVE and not (c.archive_folder or "").startswith("/"):
             raise InvalidInputError("archive_folder", "must be an absolute path to archive into")
         return replace(

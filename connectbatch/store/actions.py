@@ -155,3 +155,59 @@ def audit(con: duckdb.DuckDBPyConnection, action_id: int) -> list[AuditEntry]:
 
 def delete_for_file(con: duckdb.DuckDBPyConnection, file_id: int) -> None:
     con.execute("DELETE FROM actions WHERE file_id = ?", [file_id])
+
+
+def of_rows(con: duckdb.DuckDBPyConnection, rows: list[tuple[int, int]]) -> dict[tuple[int, int], Action]:
+    """The actions of stored data rows, by (file id, line)."""
+    if not rows:
+        return {}
+    found = con.execute(
+        "SELECT a.file_id, a.line, a.id FROM actions a "
+        "JOIN (SELECT unnest(?) AS f, unnest(?) AS l) r ON a.file_id = r.f AND a.line = r.l",
+        [[r[0] for r in rows], [r[1] for r in rows]],
+    ).fetchall()
+    by_id = get_many(con, [int(r[2]) for r in found])
+    return {(int(r[0]), int(r[1])): by_id[int(r[2])] for r in found}
+
+
+def supersede(
+    con: duckdb.DuckDBPyConnection,
+    data_type: str,
+    replacements: list[tuple[int, int, int]],
+    *,
+    lock_days: int,
+    actor: str,
+) -> int:
+    """Point still-pending actions at the corrected rows that replace their records:
+    (action id, new file id, new line) each. The action keeps its id (partners quote it) and
+    its status; amount, event date, lock time, campaign and media follow the corrected row,
+    and the audit says old -> new amount. The caller has checked that each is PENDING."""
+    dtype = schemas.get(data_type)
+    if dtype.action_columns is None or not replacements:
+        return 0
+    amount, event = (f'"{c}"' for c in dtype.action_columns)
+    media = ', media_id = d."MediaId"' if "MediaId" in dtype.column_names else ""
+    params = [[r[0] for r in replacements], [r[1] for r in replacements], [r[2] for r in replacements]]
+    source = (
+        f"SELECT s.action_id, d.* FROM (SELECT unnest(?) AS action_id, unnest(?) AS f, unnest(?) AS l) s "
+        f"JOIN {data_table(data_type)} d ON d.file_id = s.f AND d.line = s.l"
+    )
+    con.execute(
+        "INSERT INTO action_audit "
+        "(action_id, actor, change, old_status, new_status, old_amount, new_amount, reason) "
+        f"SELECT a.id, ?, 'supersede', a.status, a.status, a.amount, coalesce(d.{amount}, 0), "
+        "'corrected record (file ' || d.file_id || ', line ' || d.line || ')' "
+        f"FROM actions a JOIN ({source}) d ON a.id = d.action_id",
+        [actor, *params],
+    )
+    row = con.execute(
+        f"""
+        UPDATE actions a SET file_id = d.file_id, line = d.line, run_id = d.run_id,
+               amount = coalesce(d.{amount}, 0), original_amount = coalesce(d.{amount}, 0),
+               event_date = d.{event}, lock_at = d.{event} + to_days(CAST(? AS INTEGER)),
+               campaign_id = d."CampaignId"{media}, updated_at = current_timestamp
+        FROM ({source}) d WHERE a.id = d.action_id
+        """,
+        [lock_days, *params],
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -9,7 +9,16 @@ from typing import Any
 
 import duckdb
 
-from connectbatch.models import AfterSuccess, Connection, ConnectionStatus, Direction, Method, Methodology
+from connectbatch.models import (
+    AfterSuccess,
+    CatalogMode,
+    Connection,
+    ConnectionStatus,
+    Direction,
+    Method,
+    Methodology,
+    Redelivery,
+)
 from connectbatch.transfer.specs import spec_from_json, spec_to_json
 
 _COLUMNS = [f.name for f in fields(Connection) if f.name not in ("id", "created_at", "updated_at")]
@@ -25,6 +34,10 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
     data["after_success"] = AfterSuccess(data["after_success"])
     data["column_map"] = json.loads(data["column_map"]) if data["column_map"] else {}
     data["transfer"] = spec_from_json(data["method"], data["transfer"])
+    if "redelivery" in data:
+        data["redelivery"] = Redelivery(data["redelivery"] or Redelivery.NEW_KEYS_ONLY)
+    if "catalog_mode" in data:
+        data["catalog_mode"] = CatalogMode(data["catalog_mode"] or CatalogMode.UPDATES)
     return Connection(**data)
 
 

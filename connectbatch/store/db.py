@@ -221,6 +221,12 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+# Every data row's version bookkeeping: NULL while the row is current; a re-delivered record
+# (a catalog update, a superseding correction) or a snapshot that drops an item ends it with
+# the time, the file that did so and why ('updated' | 'removed'). Old versions stay queryable.
+ROW_HISTORY_COLUMNS = (("valid_to", "TIMESTAMPTZ"), ("superseded_by", "BIGINT"), ("end_reason", "VARCHAR"))
+
+
 def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create one table per data type from the schema registry, and add columns the
     registry gained since the table was created (columns are never dropped: old runs keep
@@ -243,3 +249,6 @@ def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
         for col in data_type.columns:
             if col.name not in present:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(col.name)} {col.duckdb_type}")
+        for name, sql_type in ROW_HISTORY_COLUMNS:
+            if name not in present:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")

@@ -213,6 +213,18 @@ def test_edit_changes_only_the_options_given(
     cli_error(capsys, "connection", "edit", "Acme Calls", mentions="nothing to change")
 
 
+def test_redelivery_and_catalog_mode_flags(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    added = cli_json(capsys, "connection", "add", "--name", "Acme", *PUSH, "--redelivery", "supersede")
+    assert added["connection"]["redelivery"] == "supersede"
+    assert added["connection"]["catalog_mode"] == "updates"  # the default
+    cli(capsys, "connection", "add", "--name", "Shop", "--type", "product_catalogs", *PUSH)
+    edited = cli_json(capsys, "connection", "edit", "Shop", "--catalog-mode", "snapshot")
+    assert (edited["connection"]["catalog_mode"], edited["connection"]["redelivery"]) == (
+        "snapshot", "new_keys_only",
+    )  # fmt: skip
+    assert "re-delivery" in cli(capsys, "connection", "show", "Acme")
+
+
 def test_delete_asks_for_yes(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

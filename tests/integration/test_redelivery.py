@@ -1,0 +1,279 @@
+"""Records sent again (issue 11, defects 1, 2 and 7): catalog updates and snapshots keep their
+history, modification files are events applied in order, and a connection in `supersede`
+mode lets a corrected file replace still-pending actions. Each test fails on the code before
+(the repeated keys quarantined the whole batch)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from helpers import call_csv, fresh_date, modifications_csv, to_csv
+
+from connectbatch.models import ActionStatus, CatalogMode, Redelivery, RunStatus
+from connectbatch.services import Services
+from connectbatch.store import data as data_store
+from connectbatch.store.db import data_table
+
+CATALOG_COLUMNS = ("CatalogItemId", "Name", "Url", "CurrentPrice", "Currency")
+
+
+def catalog_csv(items: dict[str, str], *, newline: str = "\r\n") -> bytes:
+    """A catalog file: SKU -> CurrentPrice."""
+    rows = [
+        {"CatalogItemId": sku, "Name": f"Widget {sku}", "Url": f"https://example.com/p/{sku}",
+         "CurrentPrice": price, "Currency": "USD"}
+        for sku, price in items.items()
+    ]  # fmt: skip
+    return to_csv(rows, CATALOG_COLUMNS, newline=newline)
+
+
+def stored(services: Services, data_type: str, columns: str, where: str = "TRUE") -> list[tuple[Any, ...]]:
+    with services.db.connect() as con:
+        return con.execute(
+            f"SELECT {columns} FROM {data_table(data_type)} WHERE {where} ORDER BY file_id, line"
+        ).fetchall()
+
+
+def current_prices(services: Services, connection_id: int) -> dict[str, Decimal]:
+    rows = stored(
+        services, "product_catalogs", '"CatalogItemId", "CurrentPrice"',
+        f"valid_to IS NULL AND connection_id = {connection_id}",
+    )  # fmt: skip
+    return dict(rows)
+
+
+# ---------------------------------------------------------------- 1. product catalogs
+
+
+def test_a_catalog_update_changes_the_item_and_keeps_the_old_version(
+    services: Services, make_connection
+) -> None:
+    shop = make_connection("Shop", data_type="product_catalogs")
+    first = services.ingest_bytes("Shop", "catalog-1.csv", catalog_csv({"SKU-1": "19.99", "SKU-2": "5.00"}))
+    assert first.status is RunStatus.COMPLETED, first.reason
+
+    second = services.ingest_bytes("Shop", "catalog-2.csv", catalog_csv({"SKU-1": "17.99", "SKU-2": "5.00"}))
+
+    assert second.status is RunStatus.COMPLETED, second.reason  # was: quarantined, "already loaded"
+    assert second.review is None
+    assert (second.rows_accepted, second.rows_duplicate) == (2, 0)
+    assert (second.rows_replaced, second.rows_unchanged, second.rows_removed) == (1, 1, 0)
+    assert current_prices(services, shop.id) == {"SKU-1": Decimal("17.99"), "SKU-2": Decimal("5.00")}
+    [f2] = services.run_files(second.id)
+    # the previous price stays queryable, ended by the file that changed it
+    [old] = stored(
+        services, "product_catalogs", '"CurrentPrice", valid_to, superseded_by, end_reason',
+        "valid_to IS NOT NULL",
+    )  # fmt: skip
+    assert (old[0], old[2], old[3]) == (Decimal("19.99"), f2.id, "updated")
+    assert old[1] is not None
+    assert len(stored(services, "product_catalogs", "*")) == 3  # 2 + the new SKU-1 version
+
+    # the same items again in new bytes: nothing changes, nothing is an error
+    third = services.ingest_bytes(
+        "Shop", "catalog-3.csv", catalog_csv({"SKU-2": "5.00", "SKU-1": "17.99"}, newline="\n")
+    )
+    assert third.status is RunStatus.COMPLETED, third.reason
+    assert (third.rows_unchanged, third.rows_replaced, third.rows_duplicate) == (2, 0, 0)
+    assert len(stored(services, "product_catalogs", "*")) == 3
+
+
+def test_a_catalog_snapshot_marks_the_items_it_leaves_out_removed(
+    services: Services, make_connection
+) -> None:
+    full = make_connection("Full feed", data_type="product_catalogs", catalog_mode=CatalogMode.SNAPSHOT)
+    partial = make_connection("Updates feed", data_type="product_catalogs")
+    assert services.connection("Full feed").catalog_mode is CatalogMode.SNAPSHOT
+    assert partial.catalog_mode is CatalogMode.UPDATES
+    three = {"SKU-1": "1.00", "SKU-2": "2.00", "SKU-3": "3.00"}
+    for name in ("Full feed", "Updates feed"):
+        assert services.ingest_bytes(name, f"{name}-1.csv", catalog_csv(three)).status is RunStatus.COMPLETED
+
+    runs = {
+        name: services.ingest_bytes(name, f"{name}-2.csv", catalog_csv({"SKU-1": "1.00", "SKU-3": "3.50"}))
+        for name in ("Full feed", "Updates feed")
+    }
+
+    snap = runs["Full feed"]
+    assert snap.status is RunStatus.COMPLETED, snap.reason
+    assert (snap.rows_unchanged, snap.rows_replaced, snap.rows_removed) == (1, 1, 1)
+    assert current_prices(services, full.id) == {"SKU-1": Decimal("1.00"), "SKU-3": Decimal("3.50")}
+    [removed] = stored(
+        services, "product_catalogs", '"CatalogItemId", end_reason',
+        f"connection_id = {full.id} AND end_reason = 'removed'",
+    )  # fmt: skip
+    assert removed == ("SKU-2", "removed")
+    # an update feed changes only what it lists
+    assert runs["Updates feed"].rows_removed == 0
+    assert set(current_prices(services, partial.id)) == {"SKU-1", "SKU-2", "SKU-3"}
+
+    # an item listed again comes back as a new current version
+    back = services.ingest_bytes("Full feed", "full-3.csv", catalog_csv({**three, "SKU-3": "3.50"}))
+    assert back.status is RunStatus.COMPLETED, back.reason
+    assert current_prices(services, full.id)["SKU-2"] == Decimal("2.00")
+    assert (back.rows_unchanged, back.rows_replaced, back.rows_removed) == (2, 0, 0)
+
+
+# ---------------------------------------------------------------- 2. modification events
+
+
+def test_a_later_modifications_file_changes_the_same_action_again(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme", lock_days=30)
+    assert services.ingest_bytes("Acme", "calls.csv", call_csv(3)).status is RunStatus.COMPLETED
+    a, b, _ = services.actions("Acme")
+    make_connection("Acme returns", data_type="action_modifications")
+    first = services.ingest_bytes(
+        "Acme returns", "mods-1.csv", modifications_csv([(a.label, "15.00", "price corrected")])
+    )
+    assert first.status is RunStatus.COMPLETED, first.reason
+    reversal = modifications_csv([(a.label, "0", "returned"), (b.label, "20.00", "upsell")])
+
+    second = services.ingest_bytes("Acme returns", "mods-2.csv", reversal)
+
+    assert second.status is RunStatus.COMPLETED, second.reason  # was: quarantined, duplicate keys
+    assert second.review is None
+    assert (second.rows_accepted, second.rows_rejected, second.actions_created) == (2, 0, 2)
+    changed = services.action(a.id)
+    assert (changed.status, changed.amount, changed.reason) == (
+        ActionStatus.REVERSED,
+        Decimal("0.00"),
+        "returned",
+    )
+    assert [(e.change, e.new_amount) for e in services.audit(a.id)] == [
+        ("modify", Decimal("15.00")), ("reverse", Decimal("0.00")),
+    ]  # fmt: skip
+
+    # the same bytes again: a ledger duplicate, nothing applied
+    again = services.ingest_bytes("Acme returns", "mods-2-again.csv", reversal)
+    [f] = services.run_files(again.id)
+    assert f.state == "duplicate"
+    # the same events re-sent in a new file: already in effect, so nothing changes and
+    # nothing is refused (reversing a reversed action, setting the amount it has)
+    resent = services.ingest_bytes("Acme returns", "mods-2-resent.csv", reversal.replace(b"\r\n", b"\n"))
+    assert resent.status is RunStatus.COMPLETED, resent.reason
+    assert (resent.rows_accepted, resent.rows_rejected, resent.rows_unchanged) == (2, 0, 2)
+    assert resent.actions_created == 0
+    assert len(services.audit(a.id)) == 2 and len(services.audit(b.id)) == 1
+    assert services.action(b.id).amount == Decimal("20.00")
+    assert services.rejects(resent.id) == []
+
+
+def test_one_modifications_file_may_change_an_action_twice_in_order(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme", lock_days=30)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(2))
+    a, _ = services.actions("Acme")
+    make_connection("Acme returns", data_type="action_modifications")
+    events = modifications_csv([(a.label, "15.00", "price corrected"), (a.label, "0", "returned")])
+
+    run = services.ingest_bytes("Acme returns", "mods.csv", events)
+
+    assert run.status is RunStatus.COMPLETED, run.reason  # was: quarantined, ActionId not unique
+    assert services.action(a.id).status is ActionStatus.REVERSED
+    assert [e.change for e in services.audit(a.id)] == ["modify", "reverse"]  # line order
+
+
+# ---------------------------------------------------------------- 7. supersede mode
+
+
+EVENT = fresh_date(2)
+
+
+def test_supersede_replaces_pending_actions_and_leaves_changed_ones(
+    services: Services, make_connection
+) -> None:
+    acme = make_connection("Acme", lock_days=30, redelivery=Redelivery.SUPERSEDE)
+    assert acme.redelivery is Redelivery.SUPERSEDE
+    first = services.ingest_bytes("Acme", "calls.csv", call_csv(3, event_date=EVENT))
+    assert first.status is RunStatus.COMPLETED, first.reason
+    a, b, c = services.actions("Acme")
+    services.reverse_action(b.id, "customer returned the goods", actor="alice")
+    corrected = call_csv(
+        4, event_date=EVENT, overrides={0: {"SaleAmount": "99.00"}, 1: {"SaleAmount": "55.00"}}
+    )  # row 0: A still pending -> replaced; row 1: B reversed -> refused; row 2 same; row 3 new
+
+    run = services.ingest_bytes("Acme", "calls-corrected.csv", corrected)
+
+    assert run.status is RunStatus.COMPLETED, run.reason  # was: quarantined, already loaded
+    assert run.review is None
+    assert (run.rows_replaced, run.rows_unchanged, run.rows_rejected) == (1, 1, 1)
+    assert run.rows_accepted == 3
+    [f] = services.run_files(run.id)
+    replaced = services.action(a.id)  # same ActionId: partners quote it
+    assert (replaced.status, replaced.amount, replaced.original_amount) == (
+        ActionStatus.PENDING, Decimal("99.00"), Decimal("99.00"),
+    )  # fmt: skip
+    [entry] = services.audit(a.id)
+    assert (entry.actor, entry.change) == (f"file:{f.id}", "supersede")
+    assert (entry.old_amount, entry.new_amount) == (Decimal("10.00"), Decimal("99.00"))
+    kept = services.action(b.id)
+    assert (kept.status, kept.amount) == (ActionStatus.REVERSED, Decimal("0.00"))
+    assert services.action(c.id).amount == c.amount and services.audit(c.id) == []
+    [reject] = services.rejects(run.id)
+    assert reject.line == 3 and "REVERSED" in reject.reason and reject.value == "cs-0001"
+    assert services.count_actions() == 4  # one new record, one new action
+    # history: the replaced row stays, ended by the corrected file
+    current = stored(services, "call_conversions", '"CallSessionId", "SaleAmount"', "valid_to IS NULL")
+    assert sorted(current) == [
+        ("cs-0000", Decimal("99.00")), ("cs-0001", Decimal("11.00")),
+        ("cs-0002", Decimal("12.00")), ("cs-0003", Decimal("13.00")),
+    ]  # fmt: skip
+    assert stored(services, "call_conversions", "superseded_by, end_reason", "valid_to IS NOT NULL") == [
+        (f.id, "updated")
+    ]
+
+
+def test_new_keys_only_stays_the_default(services: Services, make_connection) -> None:
+    acme = make_connection("Acme", lock_days=30)
+    assert acme.redelivery is Redelivery.NEW_KEYS_ONLY
+    services.ingest_bytes("Acme", "calls.csv", call_csv(2, event_date=EVENT))
+    run = services.ingest_bytes(
+        "Acme", "again.csv", call_csv(2, event_date=EVENT, overrides={0: {"SaleAmount": "99.00"}})
+    )
+    assert run.review == "quarantined" and "already loaded" in (run.reason or "")
+
+
+def test_a_crash_while_superseding_leaves_nothing_changed(
+    services: Services, make_connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_connection("Acme", lock_days=30, redelivery=Redelivery.SUPERSEDE)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(2, event_date=EVENT))
+    before = services.actions("Acme")
+    rows_before = stored(services, "call_conversions", "*")
+    original = data_store.insert_rows
+    calls: list[int] = []
+
+    def crash_on_the_corrected_rows(*args: Any, **kwargs: Any) -> int:
+        calls.append(1)
+        if len(calls) == 2:  # new records went in; the corrected ones break
+            raise OSError("disk gone")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(data_store, "insert_rows", crash_on_the_corrected_rows)
+    run = services.ingest_bytes(
+        "Acme", "fix.csv", call_csv(3, event_date=EVENT, overrides={0: {"SaleAmount": "99.00"}})
+    )
+
+    assert run.status is RunStatus.FAILED
+    assert services.actions("Acme") == before
+    assert stored(services, "call_conversions", "*") == rows_before
+    assert all(services.audit(a.id) == [] for a in before)
+    assert (run.rows_replaced, run.rows_accepted) == (0, 0)
+
+
+def test_a_released_catalog_update_applies_the_new_version(services: Services, make_connection) -> None:
+    shop = make_connection("Shop", data_type="product_catalogs")
+    services.ingest_bytes("Shop", "catalog-1.csv", catalog_csv({"SKU-1": "19.99", "SKU-2": "5.00"}))
+    held = services.ingest_bytes("Shop", "catalog-2.csv", catalog_csv({"SKU-1": "17.99", "SKU-2": "-1.00"}))
+    assert held.review == "quarantined" and "must not be negative" in (held.reason or "")
+
+    released = services.release(held.id, actor="carol")
+
+    assert released.status is RunStatus.COMPLETED
+    assert (released.rows_replaced, released.rows_duplicate) == (2, 0)  # was: 0 accepted, 2 duplicates
+    assert current_prices(services, shop.id) == {"SKU-1": Decimal("17.99"), "SKU-2": Decimal("-1.00")}
