@@ -18,8 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from connectbatch.browse import CONNECTION, LOADED_AT, BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary
-from connectbatch.escaping import FORMULA_PATTERN
-from connectbatch.store.db import data_table
+from connectbatch.store import csvsql
+from connectbatch.store.db import current_rows
 
 
 def _q(column: str) -> str:
@@ -29,7 +29,7 @@ def _q(column: str) -> str:
 def source(spec: BrowseSpec) -> str:
     """The rows of the spec's data type as relation `d`; with LOADED_AT, each row carries
     the start of the run that loaded it."""
-    table = data_table(spec.data_type)
+    table = current_rows(spec.data_type)
     if spec.date_column == LOADED_AT:
         return (
             f"(SELECT t.*, r.started_at AS {_q(LOADED_AT)} FROM {table} t JOIN runs r ON r.id = t.run_id) d"
@@ -202,30 +202,19 @@ def page(
     )
 
 
-def _cell(expression: str, name: str, text: bool) -> str:
-    """A column of the CSV download; text (partner data) that a spreadsheet would run as a
-    formula gets a leading `'` (escaping.csv_cell's rule, FORMULA_PATTERN, in DuckDB)."""
-    if not text:
-        return f"{expression} AS {_q(name)}"
-    return (
-        f"CASE WHEN regexp_matches({expression}, '{FORMULA_PATTERN}') THEN '''' || {expression} "
-        f"ELSE {expression} END AS {_q(name)}"
-    )
-
-
 def export_csv(con: duckdb.DuckDBPyConnection, spec: BrowseSpec, f: BrowseFilter, target: Path) -> int:
     """Write the filtered rows (every column of the data type, then the load time where the
     type has no date, the connection, run and line) as CSV to `target`; returns how many
     rows it wrote. DuckDB streams the rows to the file; they are not sorted (see
     store/calls.export_csv: sorting costs more than the rest of the export)."""
     clause, params = where(spec, f)
-    cells = [_cell(f"d.{_q(c.name)}", c.name, c.duckdb_type == "VARCHAR") for c in spec.dtype.columns]
+    cells = [csvsql.column_cell("d", c) for c in spec.dtype.columns]
     if spec.date_column == LOADED_AT:
-        cells.append(_cell(f"d.{_q(LOADED_AT)}", LOADED_AT, False))
-    cells += [_cell("c.name", CONNECTION, True), 'd.run_id AS "Run"', 'd.line AS "Line"']
+        cells.append(csvsql.cell(f"d.{_q(LOADED_AT)}", LOADED_AT, text=False))
+    cells += [csvsql.cell("c.name", CONNECTION), 'd.run_id AS "Run"', 'd.line AS "Line"']
     query = (
         f"SELECT {', '.join(cells)} FROM (SELECT d.* FROM {source(spec)} {clause}) d "
         "LEFT JOIN connections c ON c.id = d.connection_id"
     )
-    path = str(target).replace("'", "''")
+    path = csvsql.sql_path(target)
     return int(_one(con, f"COPY ({query}) TO '{path}' (HEADER, DELIMITER ',')", params)[0])

@@ -26,9 +26,10 @@ from connectbatch.explorer import (
 )
 from connectbatch.models import Action
 from connectbatch.store import actions as action_store
-from connectbatch.store.db import data_table
+from connectbatch.store import csvsql
+from connectbatch.store.db import current_rows
 
-CALLS = data_table("call_conversions")
+CALLS = current_rows("call_conversions")
 
 # The explorer's table: what a partner manager reads first, then the action it became.
 PAGE_COLUMNS: tuple[str, ...] = (
@@ -231,12 +232,12 @@ def export_csv(con: duckdb.DuckDBPyConnection, f: CallFilter, target: Path) -> i
     The rows are not sorted: sorting a million wide rows costs more than the rest of the
     export together (about 4 s of 7 on 1M rows), and a spreadsheet sorts them anyway."""
     clause, params = where(f)
-    columns = ", ".join(f"d.{_q(c.name)}" for c in schemas.get("call_conversions").columns)
+    columns = ", ".join(csvsql.column_cell("d", c) for c in schemas.get("call_conversions").columns)
     query = (
         f"SELECT {columns}, {_ACTION_COLUMNS} FROM (SELECT * FROM {CALLS} {clause}) d "
         "LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"
     )
-    path = str(target).replace("'", "''")
+    path = csvsql.sql_path(target)
     return int(_one(con, f"COPY ({query}) TO '{path}' (HEADER, DELIMITER ',')", params)[0])
 
 

@@ -78,6 +78,12 @@ def data_table(data_type: str) -> str:
     return f"data_{schemas.get(data_type).key}"
 
 
+def current_rows(data_type: str) -> str:
+    """The rows of a data type that count now, as a subquery: a corrected record (supersede
+    mode) or a changed catalog item ends its old row (`valid_to`), which stays for history."""
+    return f"(SELECT * FROM {data_table(data_type)} WHERE valid_to IS NULL)"
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 

@@ -336,3 +336,23 @@ def test_a_change_needs_actions_a_person_and_for_a_reversal_a_reason(
         services.change_actions([], reverse=False, amount="1", actor="alice")
     assert caught.value.field == "actions"
     assert services.action(first.id).status is ActionStatus.PENDING
+
+
+def test_csv_export_defuses_formulas_in_partner_text(services: Services, tmp_path: Path) -> None:
+    """A partner's `=HYPERLINK(...)` in a text cell must reach the spreadsheet as text: the
+    call-data download used to write it as a live formula (the exports already escaped)."""
+    services.create_connection(
+        Connection("Formulas", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    data = call_rows(2)
+    data[0]["SubId1"] = '=HYPERLINK("http://evil.example","x")'
+    data[1]["SubId1"] = "-2+A1"
+    run = services.ingest_bytes("Formulas", "calls.csv", to_csv(data, (*CALL_COLUMNS, "SubId1")))
+    assert run.status is RunStatus.COMPLETED, run.reason
+
+    target = tmp_path / "calls.csv"
+    services.export_calls_csv(CallFilter(), target)
+
+    cells = {r["CallSessionId"]: r["SubId1"] for r in csv.DictReader(io.StringIO(target.read_text("utf-8")))}
+    assert cells[data[0]["CallSessionId"]] == '\'=HYPERLINK("http://evil.example","x")'
+    assert cells[data[1]["CallSessionId"]] == "'-2+A1"
