@@ -21,6 +21,11 @@ from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseErro
 from connectbatch.schemas import DataType, Kind, codes
 
 MAX_VALUE_CHARS = 120
+# What a duration cell may hold, named in every duration reject.
+DURATION_FORMS = (
+    "seconds such as 63 or 63.5 (rounded half up to whole seconds), "
+    "M:SS such as 1:03, or H:MM:SS such as 0:01:03"
+)
 
 
 # The enums below are the one Python copy of the numbers the cores exchange with this module.
@@ -39,7 +44,7 @@ class Code(IntEnum):
     NOT_INTEGER = 5
     INT_RANGE = 6
     NEGATIVE = 7
-    NOT_WHOLE = 8
+    NOT_WHOLE = 8  # no longer produced: durations round fractions (kept: codes are stable)
     BAD_TIMESTAMP = 9
     INVALID_DATE = 10
     BAD_DECIMAL = 11
@@ -50,6 +55,7 @@ class Code(IntEnum):
     BAD_CURRENCY = 16
     UNTERMINATED_QUOTE = 17
     JUNK_AFTER_QUOTE = 18
+    CLOCK_RANGE = 19  # a clock-form duration with minutes or seconds past 59
 
 
 class CoreKind(IntEnum):
@@ -289,19 +295,21 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
         case Code.REQUIRED_EMPTY:
             return "is required and must not be empty"
         case Code.NOT_INTEGER if kind is CoreKind.SECONDS:
-            return "expected a whole number of seconds such as 63 or 63.0"
+            return f"expected a duration: {DURATION_FORMS}"
         case Code.NOT_INTEGER:
             return "expected a whole number (ASCII digits 0-9, no separators)"
         case Code.INT_RANGE:
             return "number is too large (at most 9223372036854775807)"
         case Code.NEGATIVE:
             return "must not be negative"
+        case Code.CLOCK_RANGE:
+            return f"minutes and seconds of a duration must be 0-59; expected {DURATION_FORMS}"
         case Code.NOT_WHOLE:
             return "expected whole seconds such as 63 or 63.0, not a fraction"
         case Code.BAD_TIMESTAMP:
             return (
                 "expected an ISO 8601 date-time such as 2026-03-01T14:05:09Z, "
-                "2026-03-01 14:05:09+02:00 or 2026-03-01"
+                "2026-03-01 14:05:09+02:00, 2026-03-01, 20260301T140509Z or 20260301"
             )
         case Code.INVALID_DATE:
             return (
@@ -374,12 +382,26 @@ def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: 
 
 def _localise(arr: pa.Array, naive: pa.Array, timezone: str) -> pa.Array:
     """Values written without an offset are wall-clock times in `timezone`: reinterpret
-    them (ambiguous and skipped DST times resolve to the earliest instant)."""
+    them as `zoneinfo` does for fold=0, the same in both cores since it runs here once.
+
+    Ambiguous times (the repeated hour when clocks go back) take the earlier instant, the
+    offset in force before the transition: 2026-11-01 01:30 New York -> 05:30Z (EDT).
+    Times in a gap (the skipped hour when clocks go forward) are read with the offset in
+    force before the transition too: 2026-03-08 02:30 New York -> 07:30Z (EST, -05:00),
+    i.e. 03:30 EDT. Arrow's nonexistent="earliest" alone would give 06:59:59.999999Z (the
+    last instant before the gap), which no sender meant.
+    """
     if not pc.any(naive).as_py():
         return arr
     wall = arr.cast(pa.timestamp("us"))
     try:
-        local = pc.assume_timezone(wall, timezone, ambiguous="earliest", nonexistent="earliest")
+        # For a time in the gap this is the instant just before the transition, whose
+        # offset is the one before it; for every other time it is the answer already.
+        before = pc.assume_timezone(wall, timezone, ambiguous="earliest", nonexistent="earliest")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise ConfigurationError(f"unknown time zone {timezone!r}") from exc
-    return pc.if_else(naive, local.cast(arr.type), arr)
+    offset = pc.subtract(
+        pc.local_timestamp(before).cast(pa.int64()), before.cast(pa.timestamp("us")).cast(pa.int64())
+    )
+    local = pc.subtract(wall.cast(pa.int64()), offset).cast(arr.type)
+    return pc.if_else(naive, local, arr)
