@@ -10,6 +10,7 @@ implemented twice.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import ModuleType
@@ -236,7 +237,9 @@ def typed_plan(
         raise ParseError(f"line {line}: the header names a column twice: {'; '.join(duplicates)}")
     missing = [name for name in data_type.required_columns if name not in slot_of]
     if missing:
-        raise ParseError(_missing_message(missing, unknown, data_type, line))
+        line_text = chr(delimiter).join(header)  # the header line again, near enough
+        hint = delimiter_hint(lambda d: line_text.split(chr(d)), delimiter, data_type, renames)
+        raise ParseError(_missing_message(missing, unknown, data_type, line) + hint)
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
     return Plan(
@@ -256,6 +259,47 @@ def _normalise_column_map(column_map: dict[str, str] | None, data_type: DataType
             )
         out[partner.strip().lower()] = ours.strip().lower()
     return out
+
+
+# Delimiters a partner's export is likely to use, tried when the header does not fit ours.
+HINT_DELIMITERS = (",", ";", "\t", "|")
+
+
+def delimiter_hint(
+    split: Callable[[int], list[str] | None],
+    delimiter: int,
+    data_type: DataType,
+    renames: dict[str, str],
+) -> str:
+    """"; the header looks ';'-separated: ..." when the header line, split by another
+    likely delimiter, names every required column; "" otherwise.
+
+    A semicolon file read with commas is one long column name, so the plain message lists
+    every required column as missing and never says why. `split(d)` gives the header's
+    names under delimiter byte d (None if it does not split cleanly); it runs once per
+    candidate, once per header, not per missing column. `renames` is the normalised
+    column map (partner name -> schema name, lower case)."""
+    required = {name.lower() for name in data_type.required_columns}
+    for candidate in HINT_DELIMITERS:
+        if ord(candidate) == delimiter:
+            continue
+        names = split(ord(candidate))
+        if not names or len(names) < 2:
+            continue
+        found = set()
+        for name in names:
+            key = name.strip().strip('"').strip().lower()
+            found.add(renames.get(key, key))
+        if required <= found:
+            shown = "a tab" if candidate == "\t" else repr(candidate)
+            label = "tab" if candidate == "\t" else repr(candidate)
+            return f"; the header looks {label}-separated: set the connection's delimiter to {shown}"
+    return ""
+
+
+def normalised_column_map(column_map: dict[str, str] | None, data_type: DataType) -> dict[str, str]:
+    """The column map as `typed_plan` applies it (lower-case partner name -> schema name)."""
+    return _normalise_column_map(column_map, data_type)
 
 
 def _missing_message(missing: list[str], unknown: list[str], data_type: DataType, line: int) -> str:

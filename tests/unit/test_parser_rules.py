@@ -500,3 +500,52 @@ def test_local_times_across_dst_transitions_follow_zoneinfo(zone: str, day: str)
     got = _localise(arr, pa.array([True] * len(walls)), zone).to_pylist()
     want = [w.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC) for w in walls]
     assert got == want
+
+
+def _respelled(data: bytes, delimiter: str, quote_header: bool = False) -> bytes:
+    """The conftest's comma file written with another delimiter (no field holds one)."""
+    rows = [line.split(",") for line in data.decode().splitlines()]
+    if quote_header:
+        rows[0] = [f'"{name}"' for name in rows[0]]
+    return "\n".join(delimiter.join(row) for row in rows).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    "delimiter, hint",
+    [
+        (";", "the header looks ';'-separated: set the connection's delimiter to ';'"),
+        ("|", "the header looks '|'-separated: set the connection's delimiter to '|'"),
+        ("\t", "the header looks tab-separated: set the connection's delimiter to a tab"),
+    ],
+)
+def test_wrong_delimiter_says_which_delimiter_the_header_uses(
+    engine: str, call_csv: CallCsv, delimiter: str, hint: str
+) -> None:
+    data = _respelled(call_csv({"CallSessionId": "c"}), delimiter)
+    with pytest.raises(ParseError) as err:
+        parse(data, engine)
+    message = str(err.value)
+    assert "lacks required call conversions columns" in message
+    assert message.count(hint) == 1  # once per header, not once per missing column
+    assert col(parse(data, engine, delimiter=delimiter), "CallSessionId") == ["c"]
+
+
+def test_wrong_delimiter_hint_for_a_quoted_header(engine: str, call_csv: CallCsv) -> None:
+    data = _respelled(call_csv({"CallSessionId": "c"}), ";", quote_header=True)
+    with pytest.raises(ParseError, match="set the connection's delimiter to ';'"):
+        parse(data, engine)
+
+
+def test_wrong_delimiter_hint_uses_the_column_map(engine: str, call_csv: CallCsv) -> None:
+    data = _respelled(call_csv({"CallSessionId": "c"}), ";").replace(b"CampaignId", b"Campaign", 1)
+    with pytest.raises(ParseError, match="delimiter to ';'"):
+        parse(data, engine, column_map={"Campaign": "CampaignId"})
+    with pytest.raises(ParseError) as err:  # without the map it would still lack CampaignId
+        parse(data, engine)
+    assert "delimiter" not in str(err.value)
+
+
+def test_no_delimiter_hint_when_columns_are_really_missing(engine: str, call_csv: CallCsv) -> None:
+    with pytest.raises(ParseError) as err:
+        parse(call_csv({"CallSessionId": "c"}, drop=["CampaignId"]), engine)
+    assert "delimiter" not in str(err.value)
