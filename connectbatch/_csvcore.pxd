@@ -40,6 +40,7 @@ cdef enum:
     C_BAD_CURRENCY = 16
     C_UNTERMINATED_QUOTE = 17
     C_JUNK_AFTER_QUOTE = 18
+    C_CLOCK_RANGE = 19
 
 # What read_header() found (plan.HeaderStatus).
 cdef enum:

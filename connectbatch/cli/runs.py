@@ -99,6 +99,8 @@ def _validation_dicts(svc: services.Services, run_id: int) -> list[dict[str, Any
                         "summary": o.summary(),
                         "observed_value": o.observed_value,
                         "unexpected_sample": o.unexpected_sample,
+                        "unexpected_lines": o.unexpected_lines,
+                        "lines": o.lines_text(),
                     }
                     for o in report.outcomes
                 ],
@@ -123,6 +125,8 @@ def _print_validation(checks: Sequence[dict[str, Any]], files: Sequence[FileReco
         for o in outcomes:
             if not o["success"]:
                 print(f"  FAIL  {o['severity']:<8}  {visible(o['name'])}: {cc.one_line(o['summary'])}")
+                if o.get("unexpected_lines"):
+                    print(f"        at line{'s' if len(o['unexpected_lines']) > 1 else ''} {o['lines']}")
         passed = sum(o["success"] for o in outcomes)
         if passed:
             print(f"  ok    {cc.count(passed, 'expectation')} met")

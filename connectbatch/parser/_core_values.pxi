@@ -107,44 +107,82 @@ cdef inline int _parse_integer(const unsigned char* s, Py_ssize_t n, int64_t* ou
 
 
 cdef inline int _parse_seconds(const unsigned char* s, Py_ssize_t n, int64_t* out) noexcept nogil:
-    cdef Py_ssize_t i = 0
+    """A duration -> whole seconds: seconds, M:SS/MM:SS or H:MM:SS, optional fraction rounded
+    half away from zero. The rules and their order are refcore._seconds's docstring."""
+    cdef Py_ssize_t i = 0, start
     cdef bint neg = False
     cdef bint over = False
-    cdef bint fraction = False
-    cdef uint64_t acc = 0
-    cdef Py_ssize_t digits = 0
+    cdef bint nonzero_fraction = False
+    cdef bint round_up = False
+    cdef uint64_t parts[3]
+    cdef Py_ssize_t lens[3]
+    cdef int nparts = 0
+    cdef uint64_t acc, total = 0
     cdef unsigned char c
     if s[0] == 43 or s[0] == 45:
         neg = s[0] == 45
         i = 1
-    while i < n and _is_digit(s[i]):
-        c = s[i]
-        if not over:
-            if acc > (9223372036854775807ULL - (c - 48)) // 10:
-                over = True
-            else:
-                acc = acc * 10 + (c - 48)
-        digits += 1
-        i += 1
-    if digits == 0:
-        return C_NOT_INTEGER
+    while True:
+        acc = 0
+        start = i
+        while i < n and _is_digit(s[i]):
+            c = s[i]
+            if not over:
+                if acc > (9223372036854775807ULL - (c - 48)) // 10:
+                    over = True
+                else:
+                    acc = acc * 10 + (c - 48)
+            i += 1
+        if i == start:
+            return C_NOT_INTEGER
+        parts[nparts] = acc
+        lens[nparts] = i - start
+        nparts += 1
+        if i < n and s[i] == 58:  # :
+            if nparts == 3:
+                return C_NOT_INTEGER
+            i += 1
+            continue
+        break
     if i < n:
         if s[i] != 46:  # .
             return C_NOT_INTEGER
         i += 1
+        if i < n and s[i] >= 53 and s[i] <= 57:  # first fractional digit 5-9
+            round_up = True
         while i < n:
             if not _is_digit(s[i]):
                 return C_NOT_INTEGER
             if s[i] != 48:
-                fraction = True
+                nonzero_fraction = True
             i += 1
+    if nparts == 2:  # M:SS
+        if lens[0] > 2 or lens[1] != 2:
+            return C_NOT_INTEGER
+        if parts[0] > 59 or parts[1] > 59:
+            return C_CLOCK_RANGE
+        total = parts[0] * 60 + parts[1]
+    elif nparts == 3:  # H:MM:SS
+        if lens[1] != 2 or lens[2] != 2:
+            return C_NOT_INTEGER
+        if parts[1] > 59 or parts[2] > 59:
+            return C_CLOCK_RANGE
+        if over or parts[0] > 9223372036854775807ULL // 3600:
+            over = True
+        else:
+            total = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    else:
+        total = parts[0]
+    if not over:
+        if round_up:
+            total += 1
+        if total > 9223372036854775807ULL:
+            over = True
     if over:
         return C_INT_RANGE
-    if neg and acc > 0:
+    if neg and (total > 0 or nonzero_fraction):
         return C_NEGATIVE
-    if fraction:
-        return C_NOT_WHOLE
-    out[0] = <int64_t>acc
+    out[0] = <int64_t>total
     return 0
 
 
@@ -249,41 +287,64 @@ cdef inline int _parse_timestamp(const unsigned char* s, Py_ssize_t n, int64_t* 
     cdef int64_t frac = 0, offset = 0
     cdef Py_ssize_t i, fd
     cdef int oh, om
-    cdef bint leap, has_tz = False
+    cdef bint leap, has_tz = False, basic, has_seconds = False
     cdef unsigned char c
-    if n < 10 or not (_digits(s, 0, 4) and s[4] == 45 and _digits(s, 5, 2) and s[7] == 45
-                      and _digits(s, 8, 2)):
+    # ISO 8601 extended (2026-03-01T14:05:09) or basic (20260301T140509); see refcore's
+    # _TS_RE and _TS_BASIC_RE. Basic dates take a basic time after a T only.
+    if n >= 8 and _digits(s, 0, 8):
+        basic = True
+        month = _two(s, 4)
+        day = _two(s, 6)
+        i = 8
+    elif n >= 10 and _digits(s, 0, 4) and s[4] == 45 and _digits(s, 5, 2) and s[7] == 45 \
+            and _digits(s, 8, 2):
+        basic = False
+        month = _two(s, 5)
+        day = _two(s, 8)
+        i = 10
+    else:
         return C_BAD_TIMESTAMP
     year = (s[0] - 48) * 1000 + (s[1] - 48) * 100 + _two(s, 2)
-    month = _two(s, 5)
-    day = _two(s, 8)
-    if n > 10:
-        c = s[10]
-        if not (c == 84 or c == 116 or c == 32):  # T t space
+    if i < n:
+        c = s[i]
+        if not (c == 84 or c == 116 or (c == 32 and not basic)):  # T t space
             return C_BAD_TIMESTAMP
-        if n < 16 or not (_digits(s, 11, 2) and s[13] == 58 and _digits(s, 14, 2)):
-            return C_BAD_TIMESTAMP
-        hour = _two(s, 11)
-        minute = _two(s, 14)
-        i = 16
-        if i < n and s[i] == 58:  # :SS
-            if i + 3 > n or not _digits(s, i + 1, 2):
+        i += 1
+        if basic:
+            if i + 4 > n or not _digits(s, i, 4):
                 return C_BAD_TIMESTAMP
-            second = _two(s, i + 1)
-            i += 3
-            if i < n and (s[i] == 46 or s[i] == 44):  # . or ,
-                i += 1
-                fd = 0
-                while i < n and _is_digit(s[i]):
-                    if fd < 6:
-                        frac = frac * 10 + (s[i] - 48)
-                    fd += 1
-                    i += 1
-                if fd == 0 or fd > 9:
+            hour = _two(s, i)
+            minute = _two(s, i + 2)
+            i += 4
+            if i + 2 <= n and _digits(s, i, 2):  # SS
+                second = _two(s, i)
+                i += 2
+                has_seconds = True
+        else:
+            if i + 5 > n or not (_digits(s, i, 2) and s[i + 2] == 58 and _digits(s, i + 3, 2)):
+                return C_BAD_TIMESTAMP
+            hour = _two(s, i)
+            minute = _two(s, i + 3)
+            i += 5
+            if i < n and s[i] == 58:  # :SS
+                if i + 3 > n or not _digits(s, i + 1, 2):
                     return C_BAD_TIMESTAMP
-                while fd < 6:
-                    frac *= 10
-                    fd += 1
+                second = _two(s, i + 1)
+                i += 3
+                has_seconds = True
+        if has_seconds and i < n and (s[i] == 46 or s[i] == 44):  # . or ,
+            i += 1
+            fd = 0
+            while i < n and _is_digit(s[i]):
+                if fd < 6:
+                    frac = frac * 10 + (s[i] - 48)
+                fd += 1
+                i += 1
+            if fd == 0 or fd > 9:
+                return C_BAD_TIMESTAMP
+            while fd < 6:
+                frac *= 10
+                fd += 1
         if i < n and s[i] == 32:
             i += 1
             if i >= n:

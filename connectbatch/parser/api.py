@@ -158,7 +158,7 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     core = _core(options.engine)
     progress = options.progress
     enc, chunks = csvdecode.utf8_source(payload, options.encoding)
-    fields, header_line, rest, next_line = _read_header(core, chunks, delim)
+    fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
     header = csvplan.decode_header(fields, header_line, enc.name)
     if dtype is None:
         plan = csvplan.raw_plan(header, delim)
@@ -195,7 +195,11 @@ def check_timezone(timezone: str) -> str:
 
 
 def _read_header(
-    core: ModuleType, chunks: Iterator[bytes | memoryview], delim: int
+    core: ModuleType,
+    chunks: Iterator[bytes | memoryview],
+    delim: int,
+    dtype: schemas.DataType | None = None,
+    column_map: dict[str, str] | None = None,
 ) -> tuple[list[bytes], int, memoryview, int]:
     """Accumulate chunks until the first record is complete; return it, its line, the rest
     of the buffer and the line the body starts on."""
@@ -218,12 +222,38 @@ def _read_header(
             raise ParseError(
                 f"line {line}: the header has text after a closing quote; "
                 'quotes inside a quoted name must be doubled ("")'
+                + _quoted_header_hint(core, buf, delim, dtype, column_map)
             )
         if len(buf) > MAX_HEADER_BYTES:
             raise ParseError(
                 f"no complete header line in the first {MAX_HEADER_BYTES:,} bytes; "
                 "is this a CSV file with the right delimiter?"
             )
+
+
+def _quoted_header_hint(
+    core: ModuleType,
+    buf: bytes | memoryview,
+    delim: int,
+    dtype: schemas.DataType | None,
+    column_map: dict[str, str] | None,
+) -> str:
+    """A quoted header ("a";"b") read with the wrong delimiter fails as text after a
+    closing quote: say which delimiter would read it, as typed_plan does for unquoted ones."""
+    if dtype is None:
+        return ""
+    try:
+        renames = csvplan.normalised_column_map(column_map, dtype)
+    except ConfigurationError:
+        return ""
+
+    def split(d: int) -> list[str] | None:
+        status, fields, _line, _end, _next = core.read_header(buf, d, True)
+        if status != csvplan.HeaderStatus.OK:
+            return None
+        return [f.decode("utf-8", "replace") for f in fields]
+
+    return csvplan.delimiter_hint(split, delim, dtype, renames)
 
 
 def _reject(plan: csvplan.Plan, raw: tuple[int, int, int, bytes, int], encoding: str) -> Reject:

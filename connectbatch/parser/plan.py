@@ -10,6 +10,7 @@ implemented twice.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import ModuleType
@@ -21,6 +22,11 @@ from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseErro
 from connectbatch.schemas import DataType, Kind, codes
 
 MAX_VALUE_CHARS = 120
+# What a duration cell may hold, named in every duration reject.
+DURATION_FORMS = (
+    "seconds such as 63 or 63.5 (rounded half up to whole seconds), "
+    "M:SS such as 1:03, or H:MM:SS such as 0:01:03"
+)
 
 
 # The enums below are the one Python copy of the numbers the cores exchange with this module.
@@ -39,7 +45,7 @@ class Code(IntEnum):
     NOT_INTEGER = 5
     INT_RANGE = 6
     NEGATIVE = 7
-    NOT_WHOLE = 8
+    NOT_WHOLE = 8  # no longer produced: durations round fractions (kept: codes are stable)
     BAD_TIMESTAMP = 9
     INVALID_DATE = 10
     BAD_DECIMAL = 11
@@ -50,6 +56,7 @@ class Code(IntEnum):
     BAD_CURRENCY = 16
     UNTERMINATED_QUOTE = 17
     JUNK_AFTER_QUOTE = 18
+    CLOCK_RANGE = 19  # a clock-form duration with minutes or seconds past 59
 
 
 class CoreKind(IntEnum):
@@ -230,7 +237,9 @@ def typed_plan(
         raise ParseError(f"line {line}: the header names a column twice: {'; '.join(duplicates)}")
     missing = [name for name in data_type.required_columns if name not in slot_of]
     if missing:
-        raise ParseError(_missing_message(missing, unknown, data_type, line))
+        line_text = chr(delimiter).join(header)  # the header line again, near enough
+        hint = delimiter_hint(lambda d: line_text.split(chr(d)), delimiter, data_type, renames)
+        raise ParseError(_missing_message(missing, unknown, data_type, line) + hint)
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
     return Plan(
@@ -250,6 +259,47 @@ def _normalise_column_map(column_map: dict[str, str] | None, data_type: DataType
             )
         out[partner.strip().lower()] = ours.strip().lower()
     return out
+
+
+# Delimiters a partner's export is likely to use, tried when the header does not fit ours.
+HINT_DELIMITERS = (",", ";", "\t", "|")
+
+
+def delimiter_hint(
+    split: Callable[[int], list[str] | None],
+    delimiter: int,
+    data_type: DataType,
+    renames: dict[str, str],
+) -> str:
+    """"; the header looks ';'-separated: ..." when the header line, split by another
+    likely delimiter, names every required column; "" otherwise.
+
+    A semicolon file read with commas is one long column name, so the plain message lists
+    every required column as missing and never says why. `split(d)` gives the header's
+    names under delimiter byte d (None if it does not split cleanly); it runs once per
+    candidate, once per header, not per missing column. `renames` is the normalised
+    column map (partner name -> schema name, lower case)."""
+    required = {name.lower() for name in data_type.required_columns}
+    for candidate in HINT_DELIMITERS:
+        if ord(candidate) == delimiter:
+            continue
+        names = split(ord(candidate))
+        if not names or len(names) < 2:
+            continue
+        found = set()
+        for name in names:
+            key = name.strip().strip('"').strip().lower()
+            found.add(renames.get(key, key))
+        if required <= found:
+            shown = "a tab" if candidate == "\t" else repr(candidate)
+            label = "tab" if candidate == "\t" else repr(candidate)
+            return f"; the header looks {label}-separated: set the connection's delimiter to {shown}"
+    return ""
+
+
+def normalised_column_map(column_map: dict[str, str] | None, data_type: DataType) -> dict[str, str]:
+    """The column map as `typed_plan` applies it (lower-case partner name -> schema name)."""
+    return _normalise_column_map(column_map, data_type)
 
 
 def _missing_message(missing: list[str], unknown: list[str], data_type: DataType, line: int) -> str:
@@ -289,19 +339,21 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
         case Code.REQUIRED_EMPTY:
             return "is required and must not be empty"
         case Code.NOT_INTEGER if kind is CoreKind.SECONDS:
-            return "expected a whole number of seconds such as 63 or 63.0"
+            return f"expected a duration: {DURATION_FORMS}"
         case Code.NOT_INTEGER:
             return "expected a whole number (ASCII digits 0-9, no separators)"
         case Code.INT_RANGE:
             return "number is too large (at most 9223372036854775807)"
         case Code.NEGATIVE:
             return "must not be negative"
+        case Code.CLOCK_RANGE:
+            return f"minutes and seconds of a duration must be 0-59; expected {DURATION_FORMS}"
         case Code.NOT_WHOLE:
             return "expected whole seconds such as 63 or 63.0, not a fraction"
         case Code.BAD_TIMESTAMP:
             return (
                 "expected an ISO 8601 date-time such as 2026-03-01T14:05:09Z, "
-                "2026-03-01 14:05:09+02:00 or 2026-03-01"
+                "2026-03-01 14:05:09+02:00, 2026-03-01, 20260301T140509Z or 20260301"
             )
         case Code.INVALID_DATE:
             return (
@@ -374,12 +426,26 @@ def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: 
 
 def _localise(arr: pa.Array, naive: pa.Array, timezone: str) -> pa.Array:
     """Values written without an offset are wall-clock times in `timezone`: reinterpret
-    them (ambiguous and skipped DST times resolve to the earliest instant)."""
+    them as `zoneinfo` does for fold=0, the same in both cores since it runs here once.
+
+    Ambiguous times (the repeated hour when clocks go back) take the earlier instant, the
+    offset in force before the transition: 2026-11-01 01:30 New York -> 05:30Z (EDT).
+    Times in a gap (the skipped hour when clocks go forward) are read with the offset in
+    force before the transition too: 2026-03-08 02:30 New York -> 07:30Z (EST, -05:00),
+    i.e. 03:30 EDT. Arrow's nonexistent="earliest" alone would give 06:59:59.999999Z (the
+    last instant before the gap), which no sender meant.
+    """
     if not pc.any(naive).as_py():
         return arr
     wall = arr.cast(pa.timestamp("us"))
     try:
-        local = pc.assume_timezone(wall, timezone, ambiguous="earliest", nonexistent="earliest")
+        # For a time in the gap this is the instant just before the transition, whose
+        # offset is the one before it; for every other time it is the answer already.
+        before = pc.assume_timezone(wall, timezone, ambiguous="earliest", nonexistent="earliest")
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise ConfigurationError(f"unknown time zone {timezone!r}") from exc
-    return pc.if_else(naive, local.cast(arr.type), arr)
+    offset = pc.subtract(
+        pc.local_timestamp(before).cast(pa.int64()), before.cast(pa.timestamp("us")).cast(pa.int64())
+    )
+    local = pc.subtract(wall.cast(pa.int64()), offset).cast(arr.type)
+    return pc.if_else(naive, local, arr)

@@ -124,11 +124,19 @@ def read_header(
 
 _WS = b" \t"
 _INT_RE = re.compile(rb"[+-]?[0-9]+")
-_SECONDS_RE = re.compile(rb"([+-]?)([0-9]+)(?:\.([0-9]*))?")
+# [sign] (H...:MM:SS | M:SS | MM:SS | seconds) [.fraction]
+_SECONDS_RE = re.compile(rb"([+-]?)([0-9]+)(?::([0-9]{2}))?(?::([0-9]{2}))?(?:\.([0-9]*))?")
 _DECIMAL_RE = re.compile(rb"([+-]?)(\$?)([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.([0-9]*))?")
 _TS_RE = re.compile(
     rb"([0-9]{4})-([0-9]{2})-([0-9]{2})"
     rb"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
+    rb"(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
+)
+# ISO 8601 basic format (20260301, 20260301T140509Z, 20260301T1405+0100): same groups; the
+# separator must be T (a space between basic date and time is no ISO form).
+_TS_BASIC_RE = re.compile(
+    rb"([0-9]{4})([0-9]{2})([0-9]{2})"
+    rb"(?:[Tt]([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
     rb"(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
 )
 _MIN_MICROS = -62135596800000000  # 0001-01-01T00:00:00Z
@@ -152,7 +160,7 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 
 
 def _timestamp(t: bytes) -> tuple[int, bool]:
-    m = _TS_RE.fullmatch(t)
+    m = _TS_RE.fullmatch(t) or _TS_BASIC_RE.fullmatch(t)
     if not m:
         raise _Reject(Code.BAD_TIMESTAMP)
     year, month, day = int(m[1]), int(m[2]), int(m[3])
@@ -189,16 +197,39 @@ def _integer(t: bytes) -> int:
 
 
 def _seconds(t: bytes) -> int:
+    """A duration as whole seconds.
+
+    Accepted: seconds (63, 63.0, 63.5), M:SS or MM:SS (1:03), and H:MM:SS with any number of
+    hour digits (0:01:03, 26:00:00); the seconds part may carry a fraction in every form.
+    Fractions round half away from zero to whole seconds (63.5 -> 64, 63.49 -> 63): only the
+    first fractional digit decides, so both cores round alike without decimal arithmetic.
+    Checked in this order: the form (NOT_INTEGER), minutes and seconds 0-59 in clock forms
+    (CLOCK_RANGE), the int64 range (INT_RANGE), then the sign: "-0" and "-0:00" are zero,
+    any other negative duration (even -0.4) is NEGATIVE.
+    """
     m = _SECONDS_RE.fullmatch(t)
-    if not m:
+    if not m or (m[3] is not None and m[4] is None and len(m[2]) > 2):
         raise _Reject(Code.NOT_INTEGER)
-    value = int(m[2])
+    first = int(m[2])
+    frac = m[5] or b""
+    if m[4] is not None:  # H:MM:SS
+        minutes, secs = int(m[3]), int(m[4])
+        if minutes > 59 or secs > 59:
+            raise _Reject(Code.CLOCK_RANGE)
+        value = first * 3600 + minutes * 60 + secs
+    elif m[3] is not None:  # M:SS
+        secs = int(m[3])
+        if first > 59 or secs > 59:
+            raise _Reject(Code.CLOCK_RANGE)
+        value = first * 60 + secs
+    else:
+        value = first
+    if frac[:1] >= b"5":
+        value += 1
     if value > _INT64_MAX:
         raise _Reject(Code.INT_RANGE)
-    if m[1] == b"-" and value > 0:
+    if m[1] == b"-" and (value or frac.strip(b"0")):
         raise _Reject(Code.NEGATIVE)
-    if (m[3] or b"").strip(b"0"):
-        raise _Reject(Code.NOT_WHOLE)
     return value
 
 

@@ -311,7 +311,7 @@ class Ingestor:
         return validation.validate(
             parsed.table, dtype.key, rows_rejected=parsed.rows_rejected, already_loaded=already,
             now=self.clock(), max_age_days=self.settings.validation_max_age_days,
-            max_reject_rate=self.settings.max_reject_rate,
+            max_reject_rate=self.settings.max_reject_rate, lines=parsed.lines,
         )  # fmt: skip
 
     def _file(self, file_id: int) -> FileRecord:

@@ -142,6 +142,7 @@ def outcome_rows(report: ValidationReport) -> list[dict[str, str]]:
             "Columns": ", ".join(c.removesuffix(ALREADY_LOADED_SUFFIX) for c in o.columns),
             "Observed": observed(o),
             "Unexpected values (sample)": sample(o),
+            "Lines": o.lines_text(),
         }
         for _, o in sorted(enumerate(report.outcomes), key=order)
     ]

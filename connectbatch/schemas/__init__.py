@@ -23,7 +23,7 @@ class Kind(StrEnum):
 
     STRING = "string"
     INTEGER = "integer"  # int64, ASCII digits with an optional sign
-    SECONDS = "seconds"  # non-negative int64; "63" and "63.0" accepted
+    SECONDS = "seconds"  # non-negative int64 seconds; 63, 63.5 (rounded), 1:03, 0:01:03 accepted
     DECIMAL = "decimal"  # currency amount, decimal128(18, 2); "1,234.50", "$12.50"
     TIMESTAMP = "timestamp"  # ISO 8601 -> timestamp[us, tz=UTC]
     ENUM = "enum"  # one of `allowed`, case-insensitive (ASCII), stored in canonical spelling
@@ -56,7 +56,7 @@ DUCKDB_TYPES: dict[Kind, str] = {
 TYPE_LABELS: dict[Kind, str] = {
     Kind.STRING: "String",
     Kind.INTEGER: "Integer",
-    Kind.SECONDS: "Seconds (whole number)",
+    Kind.SECONDS: "Duration (seconds, M:SS or H:MM:SS)",
     Kind.DECIMAL: "Currency",
     Kind.TIMESTAMP: "datetime (ISO 8601)",
     Kind.ENUM: "One of a list",

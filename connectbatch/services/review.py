@@ -64,5 +64,6 @@ class ReviewServices(ServiceBase):
         report = validation.validate(
             parsed.table, data_type, rows_rejected=parsed.rows_rejected, now=self.clock(),
             max_age_days=self.settings.validation_max_age_days, max_reject_rate=self.settings.max_reject_rate,
+            lines=parsed.lines,
         )  # fmt: skip
         return parsed, report

@@ -136,6 +136,7 @@ def test_quarantined_runs_are_listed_first_with_their_failed_expectation(with_de
     assert "already loaded" in first["Expectation"]
     assert first["Observed"] == "298 of 300 rows (99.33 %)"
     assert first["Unexpected values (sample)"].startswith("cr-a-000000, cr-a-000001")
+    assert first["Lines"].endswith(", … (first 20 of 298 rows)")  # where to look in the file
     assert has_button(at, "review_release") and has_button(at, "review_discard")
 
 

@@ -145,12 +145,19 @@ POOLS: dict[str, list[str]] = {
     "seconds": [
         "63", "63.0", "0", "-0", "-5", "63.5", "63.", "abc", "", " 7 ", "1e3", "+4",
         "99999999999999999999", "9223372036854775807.000",
+        "1:03", "01:03", "59:59", "60:00", "1:60", "0:01:03", "26:00:00", "1:2", "123:45",
+        "1:23:45:67", "1::03", ":30", "1:", "1:03.5", "-0:00", "-0.4", "62.5", "0.5", "63.49",
+        "9223372036854775807.5", "2562047788015215:30:07", "2562047788015215:30:08",
+        "-1:00", "+0:00:01.9", "1:00:60", "99999999999999999999:00:00",
     ],
     "timestamp": [
         "2026-03-01T14:05:09Z", "2026-03-01T14:05:09+02:00", "2026-03-01 14:05:09",
         "2026-03-01", "2024-02-29", "2026-02-29", "2026-03-01T14:05:09.1234567Z", "0000-01-01",
         "2026-03-01T24:00:00", "9999-12-31T23:59:59-23:59", "2026-03-01T14:05", "x", "",
         "2026-03-01t14:05:09z", "2026-03-01T14:05:09 +0200", "2026-03-08 02:30:00", "2026-3-1",
+        "20260301T140509Z", "20260301T140509+0100", "20260301T140509.123-05", "20260301",
+        "20260301T1405", "20260301 140509", "20260301T14050", "2026-03-01T140509", "20260230",
+        "202603011", "20260308T023000", "20261101T013000", "99991231T235959-2359",
     ],
     "decimal": [
         "12.5", "1,234.50", "$12.50", "12.34.56", "1,23.4", "-$3.10", "$-3.10", "+-1",
@@ -164,10 +171,11 @@ POOLS: dict[str, list[str]] = {
 }
 VALID: dict[str, list[str]] = {
     "integer": ["1234", "-7", " 5 "],
-    "seconds": ["63", "63.0", "0"],
+    "seconds": ["63", "63.0", "0", "1:03", "0:01:03", "63.5", "26:00:00"],
     "timestamp": [
         "2026-03-01T14:05:09Z", "2026-03-01 14:05:09", "2026-03-01",
         "2026-03-08 02:30:00", "2026-11-01 01:30:00", "2026-03-01T14:05:09.5-05:30",
+        "20260301T140509Z", "20260308T023000",
     ],
     "decimal": ["12.5", "$12.50", "1,234.50", "", "-0.01"],
     "enum": ["answer", "Cancel", "", "IVR_DROPOFF"],
@@ -233,6 +241,42 @@ def test_typed_mode_parity_on_structured_files(
     cython_core: ModuleType, data: bytes, timezone: str
 ) -> None:
     both(data, cython_core, timezone=timezone)
+
+
+# Cells built from the characters durations and timestamps are made of, so hypothesis
+# explores the clock, rounding and ISO basic/extended edges rather than random text.
+duration_cell = st.text(alphabet="0123456789:.-+5", max_size=12)
+timestamp_cell = st.one_of(
+    st.text(alphabet="0123456789T:-+Z. ", max_size=24),
+    st.builds(
+        lambda d, t, z: d + t + z,
+        st.sampled_from(["20260308", "2026-03-08", "20261101", "99991231", "00010101"]),
+        st.sampled_from(["", "T", "T02", "T0230", "T023000", "T023000.5", " 02:30", "T02:30:00"]),
+        st.sampled_from(["", "Z", "+0100", "-05", "+01:00", " +0200", "-2359"]),
+    ),
+)
+
+
+@FAST
+@given(
+    durations=st.lists(duration_cell, min_size=1, max_size=5),
+    stamps=st.lists(timestamp_cell, min_size=1, max_size=5),
+    timezone=st.sampled_from(["UTC", "America/New_York", "Australia/Lord_Howe"]),
+)
+def test_durations_and_timestamps_parity(
+    cython_core: ModuleType, durations: list[str], stamps: list[str], timezone: str
+) -> None:
+    header = [*REQUIRED, "IvrDuration"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for i in range(max(len(durations), len(stamps))):
+        row = [VALID[kind_of(name)][0] for name in header]
+        row[header.index("IvrDuration")] = durations[i % len(durations)]
+        row[header.index("CallDuration")] = durations[(i + 1) % len(durations)]
+        row[header.index("EventDate")] = stamps[i % len(stamps)]
+        writer.writerow(row)
+    both(out.getvalue().encode(), cython_core, timezone=timezone)
 
 
 # ------------------------------------------------------------------ (c) chunk borders

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import pytest
 
 from connectbatch import schemas
 from connectbatch.errors import ConfigurationError, ParseError
 from connectbatch.parser.api import ParseResult, parse_bytes
+from connectbatch.parser.plan import _localise
 
 CC = "call_conversions"
 
@@ -228,6 +231,15 @@ def test_integers_are_plain_ascii_digits(calls: Calls, text: str) -> None:
         ("2026-03-01T14:05:09.25Z", at(14, 5, 9, 250_000)),
         ("2026-03-01 14:05:09", at(14, 5, 9)),
         ("2026-03-01", at(0)),
+        # ISO 8601 basic format
+        ("20260301T140509Z", at(14, 5, 9)),
+        ("20260301T150509+0100", at(14, 5, 9)),
+        ("20260301T090509-05", at(14, 5, 9)),
+        ("20260301T140509.25Z", at(14, 5, 9, 250_000)),
+        ("20260301t140509,5z", at(14, 5, 9, 500_000)),
+        ("20260301T1405Z", at(14, 5)),
+        ("20260301T140509", at(14, 5, 9)),
+        ("20260301", at(0)),
     ],
 )
 def test_event_date_iso_8601_forms(calls: Calls, text: str, expected: datetime) -> None:
@@ -241,6 +253,15 @@ def test_event_date_iso_8601_forms(calls: Calls, text: str, expected: datetime) 
         ("2026-03-01", at(5)),  # midnight in New York
         ("2026-03-01T09:05:09Z", at(9, 5, 9)),  # an explicit offset wins
         ("2026-07-01T10:00:00", datetime(2026, 7, 1, 14, tzinfo=UTC)),  # EDT, UTC-4
+        ("20260301T090509", at(14, 5, 9)),  # basic format, no offset
+        # zoneinfo's fold=0 rule: a time in the spring-forward gap is read with the offset
+        # before the transition (EST), never as the last microsecond before the gap
+        ("2026-03-08 02:30:00", datetime(2026, 3, 8, 7, 30, tzinfo=UTC)),
+        ("2026-03-08 02:00:00", datetime(2026, 3, 8, 7, tzinfo=UTC)),
+        ("2026-03-08 03:00:00", datetime(2026, 3, 8, 7, tzinfo=UTC)),  # EDT again
+        # the repeated hour in autumn: the first occurrence (EDT), deterministically
+        ("2026-11-01 01:30:00", datetime(2026, 11, 1, 5, 30, tzinfo=UTC)),
+        ("2026-11-01 02:30:00", datetime(2026, 11, 1, 7, 30, tzinfo=UTC)),  # EST after it
     ],
 )
 def test_event_date_without_offset_is_in_the_connection_time_zone(
@@ -258,6 +279,11 @@ def test_event_date_without_offset_is_in_the_connection_time_zone(
         "2026-03-01T24:00Z",
         "03/01/2026",
         "today",
+        "20260230",
+        "20260301 140509",  # basic date and time need a T between them
+        "2026-03-01T140509",  # extended date with basic time
+        "20260301T14050",
+        "20260301T240000Z",
         # Real local times whose UTC instant falls outside years 1-9999 (found by hypothesis).
         "9999-12-31T23:59:59-23:59",
         "0001-01-01T00:00:00+00:01",
@@ -275,13 +301,72 @@ def test_durations_accept_whole_seconds(calls: Calls, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text, why", [("abc", "whole number of seconds"), ("-5", "negative"), ("63.5", "fraction")]
+    "text, seconds",
+    [
+        ("1:03", 63),  # M:SS
+        ("01:03", 63),  # MM:SS
+        ("59:59", 3599),
+        ("0:01:03", 63),  # H:MM:SS
+        ("00:01:03", 63),  # HH:MM:SS
+        ("26:00:00", 93_600),  # hours past 24
+        ("123:59:59", 446_399),
+        ("1:03.5", 64),  # a fraction on the seconds of a clock form
+        ("-0:00", 0),
+    ],
 )
-def test_durations_reject_text_negatives_and_fractions(calls: Calls, text: str, why: str) -> None:
+def test_durations_accept_clock_forms(calls: Calls, text: str, seconds: int) -> None:
+    for column in ("CallDuration", "TalkDuration", "IvrDuration"):
+        result = calls({column: text})
+        assert where(result) == []
+        assert col(result, column) == [seconds]
+
+
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("63.5", 64),  # half rounds away from zero, not to even (banker's would give 64 too)
+        ("62.5", 63),  # banker's would give 62
+        ("0.5", 1),
+        ("63.49", 63),
+        ("63.4999", 63),  # only the first fractional digit decides
+        ("63.", 63),
+        ("9223372036854775807.4", 9223372036854775807),
+    ],
+)
+def test_decimal_durations_round_half_away_from_zero(calls: Calls, text: str, seconds: int) -> None:
+    assert col(calls({"CallDuration": text}), "CallDuration") == [seconds]
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("abc", "expected a duration"),
+        ("1e3", "expected a duration"),
+        ("1:2", "expected a duration"),
+        ("123:45", "expected a duration"),  # more than two minute digits: not M:SS
+        ("1:23:45:67", "expected a duration"),
+        ("1::03", "expected a duration"),
+        ("-5", "negative"),
+        ("-0.4", "negative"),  # negative even though it rounds to 0
+        ("-0:01:00", "negative"),
+        ("60:00", "0-59"),
+        ("1:60", "0-59"),
+        ("1:60:00", "0-59"),
+        ("1:00:60", "0-59"),
+        ("9223372036854775807.5", "too large"),
+        ("2562047788015215:30:08", "too large"),
+    ],
+)
+def test_durations_reject_what_is_not_a_duration(calls: Calls, text: str, why: str) -> None:
     for column in ("CallDuration", "TalkDuration", "IvrDuration"):
         result = calls({column: text})
         assert where(result) == [(2, column, text)]
         assert why in result.rejects[0].reason
+
+
+def test_duration_reject_names_the_accepted_forms(calls: Calls) -> None:
+    reason = calls({"CallDuration": "abc"}).rejects[0].reason
+    assert all(form in reason for form in ("63.5", "M:SS", "H:MM:SS"))
 
 
 @pytest.mark.parametrize(
@@ -394,3 +479,73 @@ def test_a_record_rejected_for_another_field_keeps_its_key_for_the_results_file(
     assert [r.line for r in result.rejects] == [2, 3]
     assert list(result.reject_keys) == [2]
     assert result.reject_keys[2]
+
+
+@pytest.mark.parametrize(
+    "zone, day",
+    [
+        ("America/New_York", "2026-03-08"),  # spring forward 02:00 -> 03:00
+        ("America/New_York", "2026-11-01"),  # fall back 02:00 -> 01:00
+        ("Australia/Lord_Howe", "2026-04-05"),  # a 30-minute shift back
+        ("Australia/Lord_Howe", "2026-10-04"),  # a 30-minute shift forward
+        ("Europe/London", "2026-03-29"),
+    ],
+)
+def test_local_times_across_dst_transitions_follow_zoneinfo(zone: str, day: str) -> None:
+    """Every quarter hour of a transition day, gap and repeated hour included, lands where
+    zoneinfo puts the naive wall time with fold=0."""
+    start = datetime.fromisoformat(day)
+    walls = [start + timedelta(minutes=15 * i) for i in range(96)]
+    arr = pa.array(walls, pa.timestamp("us")).cast(pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+    got = _localise(arr, pa.array([True] * len(walls)), zone).to_pylist()
+    want = [w.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC) for w in walls]
+    assert got == want
+
+
+def _respelled(data: bytes, delimiter: str, quote_header: bool = False) -> bytes:
+    """The conftest's comma file written with another delimiter (no field holds one)."""
+    rows = [line.split(",") for line in data.decode().splitlines()]
+    if quote_header:
+        rows[0] = [f'"{name}"' for name in rows[0]]
+    return "\n".join(delimiter.join(row) for row in rows).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    "delimiter, hint",
+    [
+        (";", "the header looks ';'-separated: set the connection's delimiter to ';'"),
+        ("|", "the header looks '|'-separated: set the connection's delimiter to '|'"),
+        ("\t", "the header looks tab-separated: set the connection's delimiter to a tab"),
+    ],
+)
+def test_wrong_delimiter_says_which_delimiter_the_header_uses(
+    engine: str, call_csv: CallCsv, delimiter: str, hint: str
+) -> None:
+    data = _respelled(call_csv({"CallSessionId": "c"}), delimiter)
+    with pytest.raises(ParseError) as err:
+        parse(data, engine)
+    message = str(err.value)
+    assert "lacks required call conversions columns" in message
+    assert message.count(hint) == 1  # once per header, not once per missing column
+    assert col(parse(data, engine, delimiter=delimiter), "CallSessionId") == ["c"]
+
+
+def test_wrong_delimiter_hint_for_a_quoted_header(engine: str, call_csv: CallCsv) -> None:
+    data = _respelled(call_csv({"CallSessionId": "c"}), ";", quote_header=True)
+    with pytest.raises(ParseError, match="set the connection's delimiter to ';'"):
+        parse(data, engine)
+
+
+def test_wrong_delimiter_hint_uses_the_column_map(engine: str, call_csv: CallCsv) -> None:
+    data = _respelled(call_csv({"CallSessionId": "c"}), ";").replace(b"CampaignId", b"Campaign", 1)
+    with pytest.raises(ParseError, match="delimiter to ';'"):
+        parse(data, engine, column_map={"Campaign": "CampaignId"})
+    with pytest.raises(ParseError) as err:  # without the map it would still lack CampaignId
+        parse(data, engine)
+    assert "delimiter" not in str(err.value)
+
+
+def test_no_delimiter_hint_when_columns_are_really_missing(engine: str, call_csv: CallCsv) -> None:
+    with pytest.raises(ParseError) as err:
+        parse(call_csv({"CallSessionId": "c"}, drop=["CampaignId"]), engine)
+    assert "delimiter" not in str(err.value)

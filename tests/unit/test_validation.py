@@ -19,7 +19,7 @@ import pytest
 
 from connectbatch import schemas
 from connectbatch.parser.api import ParseResult, parse_bytes
-from connectbatch.pipeline import validation
+from connectbatch.pipeline import review, validation
 from connectbatch.pipeline.validation import ExpectationOutcome, ValidationReport, suites, validate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -299,7 +299,7 @@ socket.socket.connect_ex = refuse
 socket.getaddrinfo = refuse
 socket.create_connection = refuse
 
-from connectbatch.pipeline import validation
+from connectbatch.pipeline import review, validation
 from connectbatch.pipeline.validation import suites
 from connectbatch.parser.api import parse_bytes
 assert "great_expectations" not in sys.modules, "importing validation must not import GX"
@@ -344,3 +344,55 @@ def test_validation_reads_the_committed_suites_not_a_regenerated_copy() -> None:
     once pointed it at a folder that does not exist, and the generator's output was used)."""
     assert validation.suite_path(CC) == REPO / "expectations" / f"{CC}.json"
     assert validation.suite_path(CC).is_file()
+
+
+# ------------------------------------------------------------------ failing rows' file lines
+
+
+def test_failed_expectations_name_the_file_lines_of_their_rows(calls: Calls) -> None:
+    """Line numbers come from the batch's `lines`, so a parser reject (line 3 here) or a
+    multi-line field does not shift them: the reviewer opens the file where GX pointed."""
+    result = calls(
+        {"CallSessionId": "dup"},
+        {"CallSessionId": "bad", "CampaignId": "x"},  # line 3: rejected by the parser
+        {"CallSessionId": "ok", "CallProvider": "two\nlines"},  # lines 4-5
+        {"CallSessionId": "dup", "CallDuration": "60", "TalkDuration": "61"},  # line 6
+    )
+    assert result.lines.to_pylist() == [2, 4, 6]
+    report = check(result, lines=result.lines)
+    assert failed(report)[UNIQUE].unexpected_lines == [2, 6]
+    assert failed(report)[TALK].unexpected_lines == [6]
+    assert failed(report)[UNIQUE].lines_text() == "2, 6"
+    assert all(o.unexpected_lines == [] for o in report.outcomes if o.success)
+    again = ValidationReport.from_json(report.to_json())
+    stored = json.loads(report.to_json())["outcomes"]
+    assert [o["unexpected_lines"] for o in stored if not o["success"]] == [[2, 6], [6], []]
+    assert again == report
+
+
+def test_failed_rows_lines_keep_the_first_twenty_and_say_how_many_failed(calls: Calls) -> None:
+    rows = [{**row, "CallDuration": "60", "TalkDuration": "61"} for row in ids(31)]
+    report = check(calls(*rows, *ids(40)[31:]), lines=calls(*rows, *ids(40)[31:]).lines)
+    outcome = failed(report)[TALK]
+    assert outcome.unexpected_lines == list(range(2, 22))
+    assert outcome.lines_text().endswith(", 21, … (first 20 of 31 rows)")
+
+
+def test_lines_must_match_the_batch(calls: Calls) -> None:
+    with pytest.raises(ValueError, match="lines has 1 entries for a batch of 2 rows"):
+        check(calls(*ids(2)), lines=[2])
+
+
+def test_a_report_stored_before_line_numbers_still_loads() -> None:
+    outcome = ExpectationOutcome("t", ["c"], "warning", "d.", False, {"unexpected_count": 1})
+    data = json.loads(ValidationReport(CC, True, [], [], [outcome], 1, 0, "x", {}, {}).to_json())
+    del data["outcomes"][0]["unexpected_lines"]
+    again = ValidationReport.from_json(json.dumps(data))
+    assert again.outcomes[0].unexpected_lines == [] and again.outcomes[0].lines_text() == ""
+
+
+def test_review_table_shows_the_failing_lines(calls: Calls) -> None:
+    result = calls({"CallSessionId": "dup"}, {"CallSessionId": "dup"})
+    rows = review.outcome_rows(check(result, lines=result.lines))
+    assert rows[0]["Lines"] == "2, 3"
+    assert all(row["Lines"] == "" for row in rows[1:])

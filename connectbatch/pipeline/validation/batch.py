@@ -4,7 +4,7 @@ rule, and the parser's reject rate, folded into one `ValidationReport`."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,12 @@ import pyarrow.compute as pc
 from connectbatch import schemas
 from connectbatch.errors import ConfigurationError
 from connectbatch.pipeline.validation import gx
-from connectbatch.pipeline.validation.report import REJECT_RATE_TYPE, ExpectationOutcome, ValidationReport
+from connectbatch.pipeline.validation.report import (
+    LINES_SHOWN,
+    REJECT_RATE_TYPE,
+    ExpectationOutcome,
+    ValidationReport,
+)
 from connectbatch.pipeline.validation.suites import (
     MAX_EVENT_DATE,
     MIN_EVENT_DATE,
@@ -36,13 +41,16 @@ def validate(
     now: datetime | None = None,
     max_age_days: int = 90,
     max_reject_rate: float = 0.05,
+    lines: pa.Array | pa.ChunkedArray | Sequence[int] | None = None,
 ) -> ValidationReport:
     """Run the data type's suite on a parsed batch and judge it.
 
     `already_loaded`: key values (CallSessionId for call conversions) the store already holds
     for this connection; rows repeating one fail a critical expectation. `now` (UTC; naive is
     read as UTC) anchors the EventDate window [now - max_age_days, now]. `rows_rejected` is the
-    parser's count, which GX cannot see: the reject rate is judged here.
+    parser's count, which GX cannot see: the reject rate is judged here. `lines` (the
+    parse result's `lines`: the file line each table row started on) turns GX's failing
+    row indexes into file line numbers in each outcome's `unexpected_lines`.
     """
     dt = schemas.get(data_type)
     if max_age_days <= 0:
@@ -72,6 +80,8 @@ def validate(
     order = {e["id"]: i for i, e in enumerate(expectations)}
     gx_results = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
     outcomes = [gx.outcome(r, table) for r in gx_results]
+    if lines is not None:
+        _add_lines(outcomes, lines, table.num_rows)
     outcomes.append(_reject_rate(table.num_rows, rows_rejected, max_reject_rate))
     failed = [o for o in outcomes if not o.success]
     return ValidationReport(
@@ -123,6 +133,20 @@ def _already_loaded(
         f"({name} holds the {key} of such rows).",
     )
     return table.append_column(name, derived), exp
+
+
+def _add_lines(
+    outcomes: list[ExpectationOutcome], lines: pa.Array | pa.ChunkedArray | Sequence[int], rows: int
+) -> None:
+    """GX (result_format COMPLETE, pandas RangeIndex) reports failing rows as 0-based
+    positions in `unexpected_index_list` for column and column-pair expectations; the
+    batch's `lines` array maps a position to the line the partner can open the file at."""
+    line_of = lines.to_pylist() if isinstance(lines, pa.Array | pa.ChunkedArray) else list(lines)
+    if len(line_of) != rows:
+        raise ValueError(f"lines has {len(line_of)} entries for a batch of {rows} rows")
+    for o in outcomes:
+        if not o.success and o.unexpected_rows:
+            o.unexpected_lines = [int(line_of[i]) for i in sorted(o.unexpected_rows)[:LINES_SHOWN]]
 
 
 def _to_pandas(table: pa.Table, names: list[str]) -> Any:

@@ -10,6 +10,7 @@ from typing import Any
 from connectbatch.pipeline.validation.suites import Severity
 
 REJECT_RATE_TYPE = "connectbatch_reject_rate_below"  # the parser's rejects, judged like an expectation
+LINES_SHOWN = 20  # file line numbers kept per failed expectation (unexpected_count is the total)
 
 
 @dataclass
@@ -27,6 +28,10 @@ class ExpectationOutcome:
     kwargs: dict[str, Any] = field(default_factory=dict)  # as evaluated (window bound)
     exception: str | None = None  # GX could not evaluate it (counted as a failure)
     expectation_id: str | None = None
+    # The file lines (1-based, as the partner's editor shows them) of the first LINES_SHOWN
+    # failing rows, ascending; empty when validated without the batch's line numbers.
+    # observed_value["unexpected_count"] is how many rows failed in all.
+    unexpected_lines: list[int] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -47,6 +52,17 @@ class ExpectationOutcome:
             shown = ", ".join(json.dumps(v) for v in self.unexpected_sample[:5])
             found += f", e.g. {shown}"
         return f"{self.description} Found {found}."
+
+    def lines_text(self) -> str:
+        """"2, 5, 9" or "2, 5, … (first 20 of 31 rows)": where a reviewer finds the failing
+        rows in the file. "" when no line is known."""
+        if not self.unexpected_lines:
+            return ""
+        text = ", ".join(str(n) for n in self.unexpected_lines)
+        total = int(self.observed_value.get("unexpected_count") or 0)
+        if total > len(self.unexpected_lines):
+            text += f", … (first {len(self.unexpected_lines)} of {total:,} rows)"
+        return text
 
 
 @dataclass
