@@ -18,6 +18,7 @@ import streamlit as st
 from app_pages import _forms, _ui
 from app_pages._run_history import history_tab
 from connectbatch import webapp
+from connectbatch.escaping import visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -300,6 +301,9 @@ def render() -> None:
         on_change=on_pick,
     )
     st.markdown(f"{_ui.kind_line(c)} · {_ui.badge(str(c.status))} · Last Active {_ui.when(c.last_active)}")
+    partner = services.partner_names().get(c.partner_id or 0)
+    if partner is not None:
+        st.caption(f"Partner: {visible(partner)}")
     if st.button("Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"):
         st.switch_page(_ui.LIST_PAGE)
     _ui.show_flash()

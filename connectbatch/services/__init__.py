@@ -25,6 +25,7 @@ from connectbatch.services.base import (
 )
 from connectbatch.services.calls import CallServices
 from connectbatch.services.connections import ConnectionServices
+from connectbatch.services.partners import PartnerServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
 from connectbatch.services.users import AuthenticationError, UserServices
@@ -44,9 +45,17 @@ __all__ = [
 ]
 
 
-class Services(ConnectionServices, RunServices, ReviewServices, CallServices, ActionServices, UserServices):
+class Services(
+    ConnectionServices,
+    RunServices,
+    ReviewServices,
+    CallServices,
+    ActionServices,
+    UserServices,
+    PartnerServices,
+):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
-    call data, actions, users), composed so pages and the CLI call one object.
+    call data, actions, users, partners), composed so pages and the CLI call one object.
 
     `user` is who calls: None is the local operator (CLI, engine, tests) with every right;
     the app binds the logged-in user with `as_user`, and each mutating method checks that
