@@ -20,6 +20,7 @@ from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Action, ActionStatus
 from connectbatch.parser.api import Reject
 from connectbatch.store import actions as action_store
+from connectbatch.store import connections as connection_store
 
 _ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)
 
@@ -120,12 +121,15 @@ def apply_modifications(
     *,
     actor: str,
     now: dt.datetime,
+    partner_id: int | None = None,
 ) -> tuple[int, list[Reject]]:
     """Apply an action-modifications file (ActionId, Amount, Reason rows).
 
     Returns (changes applied, rejects). Unknown and locked
     actions become rejects; the other rows still apply. The file may come through another
-    connection than the actions did (a brand's returns system), so any action may change.
+    connection than the actions did (a brand's returns system), but only actions of the same
+    partner (`partner_id`, the modifications connection's) may change: another partner's
+    action is "no such action", word for word, so a file cannot probe which ids exist.
     """
     applied = 0
     rejects: list[Reject] = []
@@ -135,7 +139,9 @@ def apply_modifications(
         try:
             action_id = parse_action_id(raw_id)
             action = action_store.get(con, action_id)
-            if action is None:
+            if action is None or (
+                partner_id is not None and connection_store.partner_of(con, action.connection_id) != partner_id
+            ):
                 raise ActionError("no such action")
             modify(con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now)
             applied += 1

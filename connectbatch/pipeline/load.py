@@ -79,8 +79,9 @@ def load_rows(
     )  # fmt: skip
     if dtype.key == "action_modifications":
         applied, mod_rejects = lifecycle.apply_modifications(
-            con, table, lines, actor=f"file:{record.id}", now=now
-        )
+            con, table, lines, actor=f"file:{record.id}", now=now,
+            partner_id=connection.partner_id if connection.partner_id is not None else -1,
+        )  # fmt: skip
         rejects.extend(mod_rejects)
         return applied
     return action_store.create_for_file(

@@ -122,7 +122,8 @@ def test_the_migration_gives_every_existing_connection_a_partner_named_after_it(
                 "applied_at TIMESTAMPTZ DEFAULT current_timestamp)")  # fmt: skip
     for sql in sorted(migrations.glob("00[1-8]_*.sql")):
         con.execute(sql.read_text())
-        con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [int(sql.name[:3]), sql.stem])
+        version = int(sql.name[:3])
+        con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, sql.stem])
     for name in ("Acme", "acme", "Invoca"):
         con.execute("INSERT INTO connections (name, data_type, direction, method, methodology) "
                     "VALUES (?, 'call_conversions', 'inbound', 'sftp', 'push')", [name])  # fmt: skip
