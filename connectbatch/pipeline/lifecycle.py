@@ -139,9 +139,10 @@ def apply_modifications(
         try:
             action_id = parse_action_id(raw_id)
             action = action_store.get(con, action_id)
-            if action is None or (
-                partner_id is not None and connection_store.partner_of(con, action.connection_id) != partner_id
-            ):
+            foreign = partner_id is not None and (
+                connection_store.partner_of(con, action.connection_id) != partner_id if action else False
+            )
+            if action is None or foreign:
                 raise ActionError("no such action")
             modify(con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now)
             applied += 1

@@ -252,7 +252,8 @@ def test_a_modifications_file_changes_only_its_own_partners_actions(
     """Issue 11: a modifications connection of another partner cannot change Acme's actions;
     the row is refused exactly like an id that does not exist (no information leak)."""
     services.add_partner("Rival", "publisher")
-    make_connection("Rival returns", data_type="action_modifications", partner_id=services.partner("Rival").id)
+    rival = services.partner("Rival").id
+    make_connection("Rival returns", data_type="action_modifications", partner_id=rival)
     data = modifications_csv([(actions[0].label, "0", "returned"), ("A-999999", "0", "returned")])
 
     run = services.ingest_bytes("Rival returns", "returns.csv", data)
@@ -264,5 +265,6 @@ def test_a_modifications_file_changes_only_its_own_partners_actions(
 
     # The same file through Acme's own partner applies.
     make_connection("Acme returns", data_type="action_modifications")
-    services.ingest_bytes("Acme returns", "returns.csv", modifications_csv([(actions[0].label, "0", "returned")]))
+    own = modifications_csv([(actions[0].label, "0", "returned")])
+    services.ingest_bytes("Acme returns", "returns.csv", own)
     assert services.action(actions[0].id).status is ActionStatus.REVERSED
