@@ -142,7 +142,7 @@ OPEN_TO_EVERY_ROLE = {
     "quarantined", "actions", "count_actions", "action", "audit", "find_actions",
     "call_filter_options", "call_summary", "call_rows", "export_calls_csv", "inbound_address",
     "host_key_fingerprint", "authenticate", "current_user", "as_user", "startup", "check_role",
-    "actor", "box", "partners", "partner", "partner_names", "partner_connections",
+    "actor", "box", "partners", "partner", "partner_names", "partner_connections", "exports",
 }  # fmt: skip
 
 

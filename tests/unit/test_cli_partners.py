@@ -135,3 +135,29 @@ def test_the_migration_gives_every_existing_connection_a_partner_named_after_it(
     acme_lower = services.connection("acme").id
     assert owners == {"Acme": "Acme", "acme": f"acme ({acme_lower})", "Invoca": "Invoca"}
     assert {p.type for p in services.partners()} == {"brand"}
+
+
+def test_export_now_writes_only_the_partners_new_rows_once(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from helpers import call_csv
+
+    cli(capsys, "partner", "add", "Acme", "--type", "brand")
+    cli(capsys, "partner", "add", "Rival", "--type", "publisher")
+    cli(capsys, "connection", "add", "--name", "Acme calls", *PUSH, "--partner", "Acme")
+    cli(capsys, "connection", "add", "--name", "Rival calls", *PUSH, "--partner", "Rival")
+    for name, prefix in (("Acme calls", "acme"), ("Rival calls", "rival")):
+        path = tmp_path / f"{prefix}.csv"
+        path.write_bytes(call_csv(2, prefix=prefix))
+        cli(capsys, "ingest", str(path), "--connection", name)
+    pickup = cli_json(capsys, "connection", "add", "--name", "Pickup", "--direction", "outbound",
+                      "--method", "sftp", "--methodology", "pull_from_us", "--partner", "Acme")  # fmt: skip
+
+    done = cli_json(capsys, "export", "Pickup")
+    assert done["connection"] == pickup["connection"]["id"]
+    assert (done["export"]["rows"], done["export"]["new_rows"]) == (2, 2)
+    written = Path(done["export"]["path"]).read_text()
+    assert "acme-0000" in written and "rival" not in written
+    assert cli_json(capsys, "export", "Pickup") == {"connection": done["connection"], "export": None}
+    assert "nothing new to export" in cli(capsys, "export", "Pickup")
+    cli_error(capsys, "export", "Acme calls", mentions="is inbound")
