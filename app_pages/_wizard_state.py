@@ -13,16 +13,17 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.models import Connection, Direction, Method, Methodology, PartnerType
 from connectbatch.services import CredentialInput, InvalidInputError, Provisioned, Services
 from connectbatch.transfer.specs import AuthKind, TransferSpec, default_spec, spec_type
 
+NEW_PARTNER = ""  # the partner choice that creates one (named after the connection if unnamed)
 STEPS = ("Name and direction", "Data type", "Method", "Credentials", "Create")
 CREDENTIAL_NAME = "credential_name"  # the wizard's own field: the name of the login
 
 # Which step shows the field an InvalidInputError names; any other field: the last step.
 FIELD_STEP = {
-    "name": 1, "direction": 1, "data_type": 2, "method": 3, "methodology": 3, "pattern": 3,
+    "name": 1, "direction": 1, "partner": 1, "data_type": 2, "method": 3, "methodology": 3, "pattern": 3,
     "folder": 3, "host": 3, "port": 3, "transfer": 3,
     # the method's typed settings sit beside the location they reach
     "tls": 3, "verify": 3, "ca_file": 3, "passive": 3, "security": 3, "processed_flag": 3,
@@ -66,6 +67,9 @@ class WizardState:
     samples: str = ""  # file names typed into the pattern preview
     error: tuple[str, str] | None = None  # (field, message) shown next to the field it names
     tested: tuple[str, Any] | None = None  # ("ok", rows) | ("error", message)
+    partner: str = NEW_PARTNER  # an existing partner's name, or NEW_PARTNER
+    new_partner_name: str = ""  # for NEW_PARTNER; empty: named after the connection
+    new_partner_type: PartnerType = PartnerType.BRAND
 
     # ------------------------------------------------------------------ entering values
 
@@ -78,6 +82,12 @@ class WizardState:
             self.key_file_name = values["key_file_name"]
         if "samples" in values:
             self.samples = str(values["samples"] or "")
+        if "partner" in values:
+            self.partner = str(values["partner"] or NEW_PARTNER)
+        if "new_partner_name" in values:
+            self.new_partner_name = str(values["new_partner_name"] or "")
+        if "new_partner_type" in values:
+            self.new_partner_type = PartnerType(values["new_partner_type"])
         changes = {k: v for k, v in values.items() if k in _CONNECTION_FIELDS}
         if changes:
             self.draft = replace(self.draft, **changes)
@@ -151,6 +161,23 @@ class WizardState:
             passphrase=(given.passphrase or None) if use_key else None,
         )
 
+    def partner_name(self) -> str:
+        """The partner the connection will belong to (a new one is named after the connection
+        unless a name was typed)."""
+        if self.partner != NEW_PARTNER:
+            return self.partner
+        return self.new_partner_name.strip() or self.connection().name
+
+    def _partner_problem(self, services: Services) -> tuple[str, str] | None:
+        if self.partner != NEW_PARTNER:
+            if all(p.name != self.partner for p in services.partners()):
+                return "partner", f"{self.partner!r} no longer exists: choose another"
+            return None
+        typed = self.new_partner_name.strip()
+        if typed and any(p.name.lower() == typed.lower() for p in services.partners()):
+            return "partner", f"a partner named {typed!r} already exists: choose it in the list"
+        return None
+
     # ------------------------------------------------------------------ checks & navigation
 
     def problem(self, services: Services, upto: int) -> tuple[str, str] | None:
@@ -169,6 +196,10 @@ class WizardState:
                 return "password", "is required to log in to the partner's server"
         if upto >= 5 and not self.login.name.strip():
             return CREDENTIAL_NAME, "is required"
+        if self.connection().name:
+            found = self._partner_problem(services)
+            if found is not None:
+                return found
         try:
             services.check_connection(d)
         except InvalidInputError as exc:
@@ -195,10 +226,17 @@ class WizardState:
         """Create the connection; None when a field is wrong (`error` and `step` point at it)."""
         found = self.problem(services, len(STEPS))
         if found is None:
+            added = None
             try:
-                return services.create_connection(self.connection(), self.credential_input())
+                name = self.partner_name()
+                known = {p.name.lower() for p in services.partners()}
+                if self.partner == NEW_PARTNER and name.lower() not in known:
+                    added = services.add_partner(name, self.new_partner_type)
+                return services.create_connection(self.connection(), self.credential_input(), partner=name)
             except InvalidInputError as exc:
-                found = (exc.field, message_of(exc))
+                if added is not None:  # the partner came with the connection: not without it
+                    services.delete_partner(added.id)
+                found = ("partner" if exc.field in ("type",) else exc.field, message_of(exc))
         self.error = found
         self.step = step_of(found[0])
         return None

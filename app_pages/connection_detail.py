@@ -18,6 +18,7 @@ import streamlit as st
 from app_pages import _forms, _ui
 from app_pages._run_history import history_tab
 from connectbatch import webapp
+from connectbatch.escaping import visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -273,6 +274,26 @@ def delete_tab(services: Services, c: Connection) -> None:
 # --------------------------------------------------------------------------- page
 
 
+def export_now(services: Services, c: Connection) -> None:
+    """Export now: what this outbound connection has not exported yet (its partner's rows
+    loaded or changed since the last export), the same service as the schedule and the CLI."""
+    ok, ledger = _ui.safely("Loading exports", lambda: services.exports(c.id, limit=1))
+    if ok and ledger:
+        last = ledger[0]
+        st.caption(
+            f"Last export {_ui.when(last.created_at)}: {last.rows:,} rows "
+            f"({last.new_rows:,} new, {last.changes:,} status changes) in {visible(last.file_name or '-')}"
+        )
+    if st.button("Export now", key="export_now", icon=":material/upload_file:"):
+        ok, done = _ui.safely("Export now", lambda: services.export_now(c.id))
+        if ok:
+            if done is None:
+                _ui.flash("info", "Nothing new to export: every row and status change went out already.")
+            else:
+                _ui.flash("success", f"Exported {done.rows:,} rows to {done.file_name}.")
+            st.rerun()
+
+
 def render() -> None:
     _ui.show_provisioned_once()
     services = webapp.services()
@@ -300,6 +321,11 @@ def render() -> None:
         on_change=on_pick,
     )
     st.markdown(f"{_ui.kind_line(c)} · {_ui.badge(str(c.status))} · Last Active {_ui.when(c.last_active)}")
+    partner = services.partner_names().get(c.partner_id or 0)
+    if partner is not None:
+        st.caption(f"Partner: {visible(partner)}")
+    if c.direction is Direction.OUTBOUND:
+        export_now(services, c)
     if st.button("Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"):
         st.switch_page(_ui.LIST_PAGE)
     _ui.show_flash()

@@ -23,12 +23,23 @@ from app_pages._wizard_state import (
     CREDENTIAL_NAME,
     FIELD_STEP,
     LAST_STEP_FIELDS,
+    NEW_PARTNER,
     STEPS,
     WizardState,
 )
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import METHOD_LABELS, METHODOLOGY_LABELS, Connection, Direction, Method, Methodology
+from connectbatch.escaping import visible
+from connectbatch.models import (
+    METHOD_LABELS,
+    METHODOLOGY_LABELS,
+    PARTNER_TYPE_LABELS,
+    Connection,
+    Direction,
+    Method,
+    Methodology,
+    PartnerType,
+)
 from connectbatch.services import Services
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.specs import AuthKind
@@ -74,7 +85,7 @@ def clear_error() -> None:
 # --------------------------------------------------------------------------- steps
 
 
-def step_name(s: WizardState) -> dict[str, Any]:
+def step_name(s: WizardState, services: Services) -> dict[str, Any]:
     _forms.seed("wiz_name", s.draft.name)
     name = st.text_input(
         "Name",
@@ -97,7 +108,37 @@ def step_name(s: WizardState) -> dict[str, Any]:
         ],
     )
     field_error("direction")
-    return {"name": name, "direction": Direction(chosen)}
+    return {"name": name, "direction": Direction(chosen)} | step_partner(s, services)
+
+
+def step_partner(s: WizardState, services: Services) -> dict[str, Any]:
+    """The partner the connection belongs to: an existing one, or a new one (named after the
+    connection unless another name is typed)."""
+    options = [NEW_PARTNER, *(p.name for p in services.partners())]
+    _forms.seed("wiz_partner", s.partner if s.partner in options else NEW_PARTNER, options)
+    chosen = st.selectbox(
+        "Partner",
+        options,
+        key="wiz_partner",
+        format_func=lambda n: "New partner…" if n == NEW_PARTNER else visible(n),
+        help="Every connection belongs to a partner: outbound exports carry only its own data.",
+    )
+    entered: dict[str, Any] = {"partner": chosen}
+    if chosen == NEW_PARTNER:
+        left, right = st.columns([2, 1])
+        _forms.seed("wiz_new_partner_name", s.new_partner_name)
+        entered["new_partner_name"] = left.text_input(
+            "New partner's name", key="wiz_new_partner_name", max_chars=100,
+            placeholder="the connection's name",
+        )  # fmt: skip
+        types = list(PartnerType)
+        _forms.seed("wiz_new_partner_type", s.new_partner_type, types)
+        entered["new_partner_type"] = right.selectbox(
+            "Type", types, key="wiz_new_partner_type",
+            format_func=lambda t: PARTNER_TYPE_LABELS[PartnerType(t)],
+        )  # fmt: skip
+    field_error("partner")
+    return entered
 
 
 def step_data_type(s: WizardState) -> dict[str, Any]:
@@ -337,7 +378,7 @@ def create(s: WizardState, services: Services) -> None:
 
 def draw_step(s: WizardState, services: Services) -> dict[str, Any]:
     if s.step == 1:
-        return step_name(s)
+        return step_name(s, services)
     if s.step == 2:
         return step_data_type(s)
     if s.step == 3:

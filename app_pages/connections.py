@@ -12,6 +12,7 @@ import streamlit as st
 from app_pages import _ui
 from connectbatch import webapp
 from connectbatch.errors import RunInProgressError
+from connectbatch.escaping import visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -163,10 +164,13 @@ def table(connections: list[Connection]) -> None:
     header = st.columns(COLUMN_WIDTHS, vertical_alignment="bottom")
     for column, text in zip(header, HEADERS, strict=True):
         column.markdown(f"**{text}**")
+    partners = webapp.services().partner_names()
     for c in connections:
         with st.container(border=True, key=f"row_{c.id}"):
             cells = st.columns(COLUMN_WIDTHS, vertical_alignment="center")
             cells[0].markdown(f"**{c.name}**  \n{METHODOLOGY_LABELS[c.methodology]}")
+            if c.partner_id in partners:
+                cells[0].caption(f"Partner: {visible(partners[c.partner_id])}")
             cells[1].markdown(_ui.data_type_label(c.data_type))
             cells[2].markdown(_ui.DIRECTION_LABELS[c.direction])
             cells[3].markdown(METHOD_LABELS[c.method])

@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             name="bench", data_type="call_conversions", direction="inbound",  # type: ignore[arg-type]
             method="sftp", methodology="push", lock_days=3650,  # type: ignore[arg-type]
         )  # fmt: skip
-        services.create_connection(draft)
+        if all(p.name != "bench" for p in services.partners()):
+            services.add_partner("bench", "brand")
+        services.create_connection(draft, partner="bench")
         t = time.perf_counter()
         run = services.ingest_file("bench", path)
         whole = time.perf_counter() - t

@@ -13,7 +13,7 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from connectbatch.models import AfterSuccess, Connection, Direction, Method, Methodology, Role
+from connectbatch.models import AfterSuccess, Connection, Direction, Method, Methodology, PartnerType, Role
 from connectbatch.secrets import new_password
 from connectbatch.services import CredentialInput, NotFoundError, Provisioned, Services
 
@@ -116,6 +116,22 @@ def _connections() -> list[tuple[Connection, CredentialInput | None]]:
     ]  # fmt: skip
 
 
+# The demo's partners: (name, type, return e-mail, contacts), and whose each connection is.
+DEMO_PARTNERS = (
+    ("Acme Insurance", PartnerType.BRAND, "ops@acme.example", "Dana Ortiz <dana@acme.example>"),
+    ("Invoca", PartnerType.VENDOR, None, "support@invoca.example"),
+    ("Leadwave Media", PartnerType.PUBLISHER, "calls@leadwave.example", "Sam Lee <sam@leadwave.example>"),
+)
+DEMO_OWNERS = {
+    "Acme Call Tracking": "Acme Insurance",
+    "Invoca daily export": "Invoca",
+    "CallRail mailbox": "Leadwave Media",
+    "Brand returns": "Acme Insurance",
+    "Web conversions": "Acme Insurance",
+    "Partner results pickup": "Acme Insurance",
+}
+
+
 DEMO_USERS = {
     "admin": Role.ADMIN,
     "analyst": Role.ANALYST,
@@ -146,8 +162,12 @@ def load(services: Services, seed: int = 7) -> DemoSummary:
         return summary  # already there
     except NotFoundError:
         pass
+    known = {p.name for p in services.partners()}
+    for name, kind, email, contacts in DEMO_PARTNERS:
+        if name not in known:
+            services.add_partner(name, kind, contacts=contacts, return_email=email)
     for draft, credential in _connections():
-        created, provisioned = services.create_connection(draft, credential)
+        created, provisioned = services.create_connection(draft, credential, partner=DEMO_OWNERS[draft.name])
         summary.created.append(created.name)
         if provisioned is not None:
             summary.provisioned[created.name] = provisioned

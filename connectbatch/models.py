@@ -134,6 +134,11 @@ class Connection:
     updated_at: dt.datetime | None = None
     redelivery: Redelivery = Redelivery.NEW_KEYS_ONLY
     catalog_mode: CatalogMode = CatalogMode.UPDATES
+    # The partner this connection belongs to (every connection has one; None only on a draft).
+    partner_id: int | None = None
+    # Outbound only: the inbound connections (of the same partner) whose rows it exports;
+    # empty means every inbound connection of its partner with its data type.
+    export_sources: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -281,3 +286,50 @@ class User:
     def may(self, *roles: Role) -> bool:
         """True when this user has one of `roles`; admin has every role."""
         return self.role is Role.ADMIN or self.role in roles
+
+
+class PartnerType(StrEnum):
+    """What kind of business a partner is (seeds: vendors send call data, publishers and
+    agencies promote, brands advertise)."""
+
+    VENDOR = "vendor"
+    PUBLISHER = "publisher"
+    AGENCY = "agency"
+    BRAND = "brand"
+
+
+PARTNER_TYPE_LABELS = {
+    PartnerType.VENDOR: "Vendor",
+    PartnerType.PUBLISHER: "Publisher",
+    PartnerType.AGENCY: "Agency",
+    PartnerType.BRAND: "Brand",
+}
+
+
+@dataclass
+class Partner:
+    """A business we exchange data with; every connection belongs to one, and an outbound
+    connection exports only its own partner's data."""
+
+    id: int
+    name: str  # unique, case-insensitively
+    type: PartnerType
+    contacts: str | None = None  # free text: names, e-mail addresses, phone numbers
+    return_email: str | None = None
+    notes: str | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+@dataclass
+class Export:
+    """One export written for an outbound connection (the export ledger)."""
+
+    id: int
+    connection_id: int
+    trigger: str  # manual | cli | schedule | window
+    file_name: str | None
+    rows: int
+    new_rows: int = 0  # rows of files not exported before
+    changes: int = 0  # action status changes carried
+    created_at: dt.datetime | None = None

@@ -39,6 +39,8 @@ from connectbatch.cli import actions as cli_actions
 from connectbatch.cli import common as cli_common
 from connectbatch.cli import connections as cli_connections
 from connectbatch.cli import engine as cli_engine
+from connectbatch.cli import exports as cli_exports
+from connectbatch.cli import partners as cli_partners
 from connectbatch.cli import quarantine as cli_quarantine
 from connectbatch.cli import runs as cli_runs
 from connectbatch.cli import users as cli_users
@@ -256,6 +258,8 @@ COMMANDS: dict[str, Command] = {
     **cli_quarantine.COMMANDS,
     **cli_engine.COMMANDS,
     **cli_users.COMMANDS,
+    **cli_partners.COMMANDS,
+    **cli_exports.COMMANDS,
 }
 
 

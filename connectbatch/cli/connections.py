@@ -126,6 +126,13 @@ def _add_connection_options(p: argparse.ArgumentParser, *, editing: bool) -> Non
                        **suppress)  # fmt: skip
     transfer_flags.add_credential_flags(creds, editing=editing)
     transfer_flags.add_flags(p)
+    partner_default: dict[str, Any] = {"default": argparse.SUPPRESS} if editing else {}
+    p.add_argument(
+        "--partner", metavar="NAME",
+        help="the partner the connection belongs to (name or id; required for a new connection, "
+        f"see `{PROG} partner add`)" + ("; moves the connection" if editing else ""),
+        **partner_default,
+    )  # fmt: skip
     cc.json_flag(p)
 
 
@@ -201,11 +208,13 @@ def _provisioned_dict(p: services.Provisioned | None) -> dict[str, Any] | None:
 
 def _print_connection(c: Connection) -> None:
     print(f"connection {c.id}: {c.name}")
+    partner = cc.services().partner_names().get(c.partner_id or 0, "-")
     delimiter = {"\t": "tab", ",": ","}.get(c.delimiter, repr(c.delimiter))
     archive = c.archive_folder
     mapping = ", ".join(f"{k} -> {v}" for k, v in c.column_map.items()) or "-"
     cc.fields(
         [
+            ("partner", cc.one_line(partner)),
             ("data type", c.data_type),
             ("direction", Direction(c.direction).value),
             ("method", METHOD_LABELS[Method(c.method)]),
@@ -224,6 +233,7 @@ def _print_connection(c: Connection) -> None:
             ("column map", mapping),
             ("re-delivery", c.redelivery),
             ("catalog mode", c.catalog_mode),
+            ("export sources", ", ".join(str(i) for i in c.export_sources) or "-"),
             ("transfer settings", transfer_flags.describe(c.transfer)),
             ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
             ("created", cc.when(c.created_at)),
@@ -295,7 +305,18 @@ def _connection_add(args: argparse.Namespace) -> int:
         values[key] = kind(values[key])
     values["transfer"] = transfer_flags.apply(args, values["method"], None)
     credential = _credential_input(args, values["methodology"])
-    created, provisioned = cc.services().create_connection(Connection(**values), credential)
+    svc = cc.services()
+    if not args.partner and svc.default_partner is None:
+        raise ConfigurationError(
+            f"--partner: is required: every connection belongs to a partner (see `{PROG} partner list`, "
+            f"`{PROG} partner add NAME --type brand`)"
+        )
+    try:
+        created, provisioned = svc.create_connection(Connection(**values), credential, partner=args.partner)
+    except services.InvalidInputError as exc:
+        if exc.field != "partner":
+            raise
+        raise ConfigurationError(f"--partner: {str(exc).removeprefix('partner: ')}") from None
     return _report_saved(args, "created", created, credential, provisioned, "credential stored (encrypted)")
 
 
@@ -323,7 +344,9 @@ def _report_saved(
 
 
 def _connection_list(args: argparse.Namespace) -> int:
-    connections = cc.services().connections()
+    svc = cc.services()
+    connections = svc.connections()
+    partners = svc.partner_names()
     if args.json:
         cc.print_json([_connection_dict(c) for c in connections])
         return EXIT_OK
@@ -334,6 +357,7 @@ def _connection_list(args: argparse.Namespace) -> int:
         [
             str(c.id),
             c.name,
+            cc.one_line(partners.get(c.partner_id or 0, "-")),
             c.data_type,
             Direction(c.direction).value,
             METHOD_LABELS[Method(c.method)],
@@ -344,7 +368,7 @@ def _connection_list(args: argparse.Namespace) -> int:
         ]
         for c in connections
     ]
-    headers = ["ID", "NAME", "TYPE", "DIRECTION", "METHOD", "METHODOLOGY", "SCHEDULE", "STATUS",
+    headers = ["ID", "NAME", "PARTNER", "TYPE", "DIRECTION", "METHOD", "METHODOLOGY", "SCHEDULE", "STATUS",
                "LAST ACTIVE"]  # fmt: skip
     cc.table(headers, rows, right=[0])
     return EXIT_OK
@@ -372,6 +396,8 @@ def _connection_edit(args: argparse.Namespace) -> int:
     svc = cc.services()
     current = svc.connection(args.connection)
     changes = _connection_values(args)
+    if getattr(args, "partner", None):
+        changes["partner"] = args.partner
     transfer = transfer_flags.apply(args, current.method, current.transfer)
     if transfer is not None:
         changes["transfer"] = transfer

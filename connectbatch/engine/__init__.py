@@ -35,7 +35,7 @@ class Engine:
             services.connections,
             self._pull,
             services.lock_actions,
-            export=lambda c, start, end: services.export(c.id, start, end),
+            export=lambda c: services.export_now(c.id, trigger="schedule"),
             on_skipped=lambda c: services.record_skipped_trigger(c.id),
         )
         self.servers: list[object] = []

@@ -41,14 +41,15 @@ class Scheduler:
         pull: Callable[[Connection, str], Run | None],
         lock: Callable[[], int],
         retry_delays: tuple[int, ...] = RETRY_DELAYS,
-        export: Callable[[Connection, dt.datetime, dt.datetime], object] | None = None,
+        export: Callable[[Connection], object] | None = None,
         on_skipped: Callable[[Connection], object] | None = None,
     ) -> None:
         self._connections = connections
         self._pull = pull
         self._on_skipped = on_skipped
+        # Exports what the connection has not exported yet; the watermark is in the
+        # database (services.export_now), so a restart forgets nothing.
         self._export = export
-        self._last_export: dict[int, dt.datetime] = {}
         self._lock_actions = lock
         self._retry_delays = retry_delays
         self._scheduler = BackgroundScheduler(
@@ -151,15 +152,13 @@ class Scheduler:
             )  # fmt: skip
 
     def _scheduled_export(self, connection_id: int) -> None:
-        """Export what arrived since the previous export (the first one: the last day)."""
+        """Export what was loaded or changed since the previous export (its watermark is
+        stored with each export, not held here)."""
         connection = next((c for c in self._connections() if c.id == connection_id), None)
         if connection is None or self._export is None:
             return
-        end = dt.datetime.now(dt.UTC)
-        start = self._last_export.get(connection_id, end - dt.timedelta(days=1))
         try:
-            self._export(connection, start, end)
-            self._last_export[connection_id] = end
+            self._export(connection)
         except Exception:
             log.exception("scheduled export failed", extra={"connection_id": connection_id})
 

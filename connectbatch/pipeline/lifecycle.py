@@ -21,6 +21,7 @@ from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Action, ActionStatus
 from connectbatch.parser.api import Reject
 from connectbatch.store import actions as action_store
+from connectbatch.store import connections as connection_store
 
 _ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)
 
@@ -131,6 +132,7 @@ def apply_modifications(
     *,
     actor: str,
     now: dt.datetime,
+    partner_id: int | None = None,
 ) -> Applied:
     """Apply an action-modifications file (ActionId, Amount, Reason rows).
 
@@ -142,8 +144,10 @@ def apply_modifications(
     is a no-op (no audit row), not an error.
 
     Unknown and locked actions become rejects; the other rows still apply. The file may come
-    through another connection than the actions did (a brand's returns system), so any action
-    may change.
+    through another connection than the actions did (a brand's returns system), but only
+    actions of the same partner (`partner_id`, the modifications connection's) may change:
+    another partner's action is "no such action", word for word, so a file cannot probe
+    which ids exist.
     """
     applied = unchanged = 0
     rejects: list[Reject] = []
@@ -153,7 +157,10 @@ def apply_modifications(
         try:
             action_id = parse_action_id(raw_id)
             action = action_store.get(con, action_id)
-            if action is None:
+            foreign = partner_id is not None and (
+                connection_store.partner_of(con, action.connection_id) != partner_id if action else False
+            )
+            if action is None or foreign:
                 raise ActionError("no such action")
             _check_changeable(action, now)
             if _in_effect(action, _amount(row["Amount"])):

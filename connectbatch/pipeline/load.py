@@ -87,7 +87,10 @@ def load_rows(
             con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
             table=table, lines=lines,
         )  # fmt: skip
-        outcome = lifecycle.apply_modifications(con, table, lines, actor=f"file:{record.id}", now=now)
+        outcome = lifecycle.apply_modifications(
+            con, table, lines, actor=f"file:{record.id}", now=now,
+            partner_id=connection.partner_id if connection.partner_id is not None else -1,
+        )  # fmt: skip
         rejects.extend(outcome.rejects)
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged)
         return outcome.applied

@@ -26,6 +26,7 @@ from connectbatch.services.base import (
 from connectbatch.services.browse import BrowseServices
 from connectbatch.services.calls import CallServices
 from connectbatch.services.connections import ConnectionServices
+from connectbatch.services.partners import PartnerServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
 from connectbatch.services.users import AuthenticationError, UserServices
@@ -53,9 +54,10 @@ class Services(
     ActionServices,
     UserServices,
     BrowseServices,
+    PartnerServices,
 ):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
-    call data, actions, users), composed so pages and the CLI call one object.
+    call data, actions, users, partners), composed so pages and the CLI call one object.
 
     `user` is who calls: None is the local operator (CLI, engine, tests) with every right;
     the app binds the logged-in user with `as_user`, and each mutating method checks that

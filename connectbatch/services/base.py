@@ -113,6 +113,10 @@ class ServiceBase:
     ingestor: ingest.Ingestor
     _box: SecretBox | None
     user: User | None  # None: the local operator (CLI, engine, tests), who may do everything
+    # The partner (a name; created as a brand when missing) that a new connection joins when
+    # its creator names none. None in the product: a partner is required. The test harness
+    # sets it so tests written before partners existed still create connections.
+    default_partner: str | None = None
 
     def check_role(self, what: str, *roles: Role) -> None:
         """Raise PermissionDeniedError unless the bound user has one of `roles`."""

@@ -30,6 +30,7 @@ from connectbatch.services.base import (
     requires,
 )
 from connectbatch.services.credentials import CredentialServices, _checked_credential
+from connectbatch.services.partners import check_export_sources, resolve_partner
 from connectbatch.store import connections as connection_store
 from connectbatch.store import host_keys as host_key_store
 from connectbatch.transfer.base import RemoteFile, open_transport
@@ -46,13 +47,18 @@ class ConnectionServices(CredentialServices):
 
     @requires(Role.ANALYST)
     def create_connection(
-        self, draft: Connection, credential: CredentialInput | None = None
+        self, draft: Connection, credential: CredentialInput | None = None, partner: str | int | None = None
     ) -> tuple[Connection, Provisioned | None]:
         """Create a connection; push connections get provisioned credentials (returned
-        once), pull connections store the credential that was entered (encrypted)."""
+        once), pull connections store the credential that was entered (encrypted). It
+        belongs to `partner` (name or id), else to `draft.partner_id`: one is required."""
         draft = self._checked(draft)
         provisioned: Provisioned | None = None
         with self.db.transaction() as con:
+            given = partner if partner is not None else draft.partner_id
+            owner = resolve_partner(con, given, self.default_partner)
+            draft = replace(draft, partner_id=owner.id)
+            draft = replace(draft, export_sources=check_export_sources(con, draft))
             if connection_store.find(con, draft.name) is not None:
                 raise InvalidInputError("name", f"a connection named {draft.name!r} already exists")
             created = connection_store.insert(con, draft)
@@ -72,7 +78,7 @@ class ConnectionServices(CredentialServices):
             "created_at",
             "updated_at",
         }
-        unknown = set(changes) - allowed
+        unknown = set(changes) - allowed - {"partner"}
         if unknown:
             raise InvalidInputError(sorted(unknown)[0], "cannot be changed")
         for fixed in ("data_type", "direction", "method", "methodology"):
@@ -80,8 +86,14 @@ class ConnectionServices(CredentialServices):
                 # Credentials, folders and history depend on these: a different kind of
                 # connection is a new connection.
                 raise InvalidInputError(fixed, "cannot be changed after creation; create a new connection")
+        partner = changes.pop("partner", None)
         updated = self._checked(replace(current, **changes))
         with self.db.transaction() as con:
+            if partner is not None or updated.partner_id != current.partner_id:
+                # Moving to another partner: its exports and modifications follow the new one.
+                owner = resolve_partner(con, partner if partner is not None else updated.partner_id)
+                updated = replace(updated, partner_id=owner.id)
+            updated = replace(updated, export_sources=check_export_sources(con, updated))
             clash = connection_store.find(con, updated.name)
             if clash is not None and clash.id != current.id:
                 raise InvalidInputError("name", f"a connection named {updated.name!r} already exists")

@@ -7,9 +7,12 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
+import duckdb
+
 from connectbatch.models import (
     Connection,
     Direction,
+    Export,
     FileRecord,
     Methodology,
     RejectRow,
@@ -23,6 +26,7 @@ from connectbatch.services.base import (
     ServiceBase,
     requires,
 )
+from connectbatch.store import connections as connection_store
 from connectbatch.store import events as event_store
 from connectbatch.store import exports
 from connectbatch.store import runs as run_store
@@ -127,21 +131,76 @@ class RunServices(ServiceBase):
 
     @requires(Role.ANALYST)
     def export(self, name_or_id: str | int, start: dt.datetime, end: dt.datetime) -> Path:
-        """Write the connection's data type for [start, end) as CSV into its outbound folder,
-        where its "Pull from us" login collects it."""
+        """Write the connection's data type for [start, end) of event time as CSV into its
+        outbound folder, where its "Pull from us" login collects it: a re-export of a date
+        range (only its partner's rows; the watermark of `export_now` does not move)."""
+        connection = self._outbound(name_or_id)
+        if end <= start:
+            raise InvalidInputError("end", "must be after the start")
+        folder = self.settings.outbound / str(connection.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        with self.db.transaction() as con:
+            sources = self._export_sources(con, connection)
+            stamp = self.clock()
+            name = (
+                f"export-{connection.data_type}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}"
+                f"-{stamp:%Y%m%dT%H%M%S%f}.csv"
+            )
+            rows = exports.export_csv(con, connection.data_type, start, end, folder / name, sources)
+            exports.record(con, connection.id, "window", name, rows, stamp)
+        return folder / name
+
+    @requires(Role.ANALYST)
+    def export_now(self, name_or_id: str | int, trigger: str = "manual") -> Export | None:
+        """Export what the outbound connection has not exported yet: rows loaded since the
+        last export (late rows too: load time counts, not EventDate) and rows whose action
+        changed status since, each exactly once (the watermark is stored with the export).
+        Only rows of its partner's inbound connections (or the ones it names). None when there
+        is nothing new (no empty file, no ledger row)."""
+        connection = self._outbound(name_or_id)
+        folder = self.settings.outbound / str(connection.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        written: Path | None = None
+        try:
+            with self.db.transaction() as con:
+                sources = self._export_sources(con, connection)
+                done = exports.export_new(
+                    con, connection.id, connection.data_type, sources, folder, trigger, self.clock()
+                )
+                written = folder / done.file_name if done is not None and done.file_name else None
+        except BaseException:
+            if written is not None:  # written, but not recorded: it must not be collected
+                written.unlink(missing_ok=True)
+            raise
+        return done
+
+    def exports(self, name_or_id: str | int, limit: int = 100) -> list[Export]:
+        """The export ledger of an outbound connection, newest first."""
+        connection = self.connection(name_or_id)
+        with self.db.connect() as con:
+            return exports.of_connection(con, connection.id, limit)
+
+    def _outbound(self, name_or_id: str | int) -> Connection:
         connection = self.connection(name_or_id)
         if connection.direction is not Direction.OUTBOUND:
             raise InvalidInputError(
                 "connection", f"{connection.name!r} is inbound; exports go to outbound connections"
             )
-        if end <= start:
-            raise InvalidInputError("end", "must be after the start")
-        folder = self.settings.outbound / str(connection.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"export-{connection.data_type}-{start:%Y%m%dT%H%M}-{end:%Y%m%dT%H%M}.csv"
-        with self.db.connect() as con:
-            exports.export_csv(con, connection.data_type, start, end, target)
-        return target
+        return connection
+
+    def _export_sources(self, con: duckdb.DuckDBPyConnection, outbound: Connection) -> list[int]:
+        """The inbound connections whose rows an outbound connection exports: the ones it
+        names, else every one of its partner with its data type; never another partner's
+        (a named source moved to another partner since is left out)."""
+        if outbound.partner_id is None:
+            return []
+        own = [
+            c for c in connection_store.of_partner(con, outbound.partner_id)
+            if c.direction is Direction.INBOUND and c.data_type == outbound.data_type
+        ]  # fmt: skip
+        if outbound.export_sources:
+            return [c.id for c in own if c.id in outbound.export_sources]
+        return [c.id for c in own]
 
     @requires(Role.ANALYST)
     def retry(self, run_id: int) -> Run:

@@ -38,6 +38,8 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
         data["redelivery"] = Redelivery(data["redelivery"] or Redelivery.NEW_KEYS_ONLY)
     if "catalog_mode" in data:
         data["catalog_mode"] = CatalogMode(data["catalog_mode"] or CatalogMode.UPDATES)
+    sources = json.loads(data["export_sources"]) if data["export_sources"] else []
+    data["export_sources"] = [int(i) for i in sources]
     return Connection(**data)
 
 
@@ -50,6 +52,8 @@ def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> li
 def _value(conn: Connection, column: str) -> Any:
     value = getattr(conn, column)
     if column == "column_map":
+        return json.dumps(value) if value else None
+    if column == "export_sources":
         return json.dumps(value) if value else None
     if column == "transfer":
         return spec_to_json(value) if value is not None else None
@@ -114,3 +118,13 @@ def set_status(
         "UPDATE connections SET status = ?, last_active = ? WHERE id = ?",
         [str(status), at, connection_id],
     )
+
+
+def of_partner(con: duckdb.DuckDBPyConnection, partner_id: int) -> list[Connection]:
+    return _select(con, "WHERE partner_id = ? ORDER BY lower(name)", [partner_id])
+
+
+def partner_of(con: duckdb.DuckDBPyConnection, connection_id: int) -> int | None:
+    """The partner id of a connection (None for a deleted connection)."""
+    row = con.execute("SELECT partner_id FROM connections WHERE id = ?", [connection_id]).fetchone()
+    return None if row is None or row[0] is None else int(row[0])

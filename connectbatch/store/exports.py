@@ -1,4 +1,11 @@
-"""Data exports for outbound ("Pull from us") connections, written by DuckDB itself."""
+"""Data exports for outbound ("Pull from us") connections, written by DuckDB itself.
+
+An export carries only rows of its `sources` (inbound connections of the outbound
+connection's partner). `export_new` writes what the connection has not exported yet: rows of
+files loaded since (whatever their EventDate: a late row counts when it is loaded) and rows
+whose action changed status since (modified, reversed, locked). What was exported is kept in
+`export_watermarks` in the same transaction as the ledger row, so each row and each change
+goes out exactly once, across restarts."""
 
 from __future__ import annotations
 
@@ -6,17 +13,163 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.escaping import FORMULA_PATTERN
+from connectbatch.models import Export
 from connectbatch.store.db import data_table
+
+_SELECT = "SELECT id, connection_id, trigger, file_name, rows, new_rows, changes, created_at FROM exports"
+
+
+def _select(data_type: str) -> tuple[str, str]:
+    """The SELECT list and FROM/JOIN part of an export of `data_type` (alias d: data rows)."""
+    dtype = schemas.get(data_type)
+    columns = ", ".join(_cell(c) for c in dtype.columns)
+    action_columns = ""
+    join = "JOIN runs r ON r.id = d.run_id"
+    if dtype.action_columns is not None:
+        action_columns = (
+            ", 'A-' || lpad(CAST(a.id AS VARCHAR), 6, '0') AS \"ActionId\", a.status AS \"ActionStatus\", "
+            'a.amount AS "ActionAmount", a.lock_at AS "LockDate"'
+        )
+        join += " LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"
+    return f"{columns}{action_columns}", f"{data_table(data_type)} d {join}"
+
+
+def export_new(
+    con: duckdb.DuckDBPyConnection,
+    connection_id: int,
+    data_type: str,
+    sources: list[int],
+    folder: Path,
+    trigger: str,
+    now: dt.datetime,
+) -> Export | None:
+    """Write what `connection_id` has not exported yet from `sources` into a new file in
+    `folder`, record it in the ledger and the watermark; None when there is nothing new.
+    Runs inside the caller's transaction: a failure leaves no ledger row and no file."""
+    table = data_table(data_type)
+    if not sources:
+        return None
+    files = [
+        int(r[0])
+        for r in con.execute(
+            f"SELECT DISTINCT d.file_id FROM {table} d WHERE list_contains(?::BIGINT[], d.connection_id) "
+            "AND NOT EXISTS (SELECT 1 FROM export_watermarks w WHERE w.connection_id = ? "
+            "AND w.kind = 'file' AND w.item_id = d.file_id) ORDER BY 1",
+            [sources, connection_id],
+        ).fetchall()
+    ]
+    changes: list[tuple[int, int, int]] = []
+    if schemas.get(data_type).action_columns is not None:
+        changes = [
+            (int(r[0]), int(r[1]), int(r[2]))
+            for r in con.execute(
+                "SELECT au.id, a.file_id, a.line FROM action_audit au JOIN actions a ON a.id = au.action_id "
+                "WHERE list_contains(?::BIGINT[], a.connection_id) AND a.data_type = ? AND NOT EXISTS ("
+                "SELECT 1 FROM export_watermarks w WHERE w.connection_id = ? AND w.kind = 'change' "
+                "AND w.item_id = au.id) ORDER BY 1",
+                [sources, schemas.get(data_type).key, connection_id],
+            ).fetchall()
+        ]
+    if not files and not changes:
+        return None
+    [(next_id,)] = con.execute("SELECT nextval('seq_exports')").fetchall()
+    export_id = int(next_id)
+    name = f"export-{schemas.get(data_type).key}-{export_id:06d}-{now:%Y%m%dT%H%M%S}.csv"
+    target = folder / name
+    select, source = _select(data_type)
+    changed = pa.table(
+        {
+            "file_id": pa.array([c[1] for c in changes], pa.int64()),
+            "line": pa.array([c[2] for c in changes], pa.int64()),
+        }
+    )
+    where = (
+        "list_contains(?::BIGINT[], d.file_id) OR EXISTS (SELECT 1 FROM _cb_changed c "
+        "WHERE c.file_id = d.file_id AND c.line = d.line)"
+    )
+    query = f"SELECT {select} FROM {source} WHERE {where} ORDER BY d.file_id, d.line"
+    con.register("_cb_changed", changed)
+    try:
+        counted = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE list_contains(?::BIGINT[], d.file_id)) "
+            f"FROM {source} WHERE {where}",
+            [files, files],
+        ).fetchall()[0]
+        _copy(con, query, [files], target)
+    finally:
+        con.unregister("_cb_changed")
+    rows, new_rows = (int(counted[0]), int(counted[1])) if counted else (0, 0)
+    con.execute(
+        "INSERT INTO exports (id, connection_id, trigger, file_name, rows, new_rows, changes, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [export_id, connection_id, trigger, name, rows, new_rows, len(changes), now],
+    )
+    marks = [(connection_id, "file", f, export_id) for f in files]
+    marks += [(connection_id, "change", c[0], export_id) for c in changes]
+    con.executemany(
+        "INSERT INTO export_watermarks (connection_id, kind, item_id, export_id) VALUES (?, ?, ?, ?)", marks
+    )
+    return get(con, export_id)
+
+
+def record(
+    con: duckdb.DuckDBPyConnection, connection_id: int, trigger: str, file_name: str, rows: int,
+    now: dt.datetime,
+) -> Export:  # fmt: skip
+    """A ledger row for an export written by date range (it moves no watermark)."""
+    row = con.execute(
+        "INSERT INTO exports (connection_id, trigger, file_name, rows, created_at) VALUES (?, ?, ?, ?, ?) "
+        "RETURNING id",
+        [connection_id, trigger, file_name, rows, now],
+    ).fetchone()
+    assert row is not None
+    return get(con, int(row[0]))
+
+
+def get(con: duckdb.DuckDBPyConnection, export_id: int) -> Export:
+    row = con.execute(f"{_SELECT} WHERE id = ?", [export_id]).fetchone()
+    if row is None:
+        raise LookupError(f"no export {export_id}")
+    return _export(row)
+
+
+def of_connection(con: duckdb.DuckDBPyConnection, connection_id: int, limit: int = 100) -> list[Export]:
+    cur = con.execute(f"{_SELECT} WHERE connection_id = ? ORDER BY id DESC LIMIT ?", [connection_id, limit])
+    return [_export(r) for r in cur.fetchall()]
+
+
+def _export(row: tuple[object, ...]) -> Export:
+    return Export(
+        id=int(str(row[0])), connection_id=int(str(row[1])), trigger=str(row[2]),
+        file_name=None if row[3] is None else str(row[3]), rows=int(str(row[4])),
+        new_rows=int(str(row[5])), changes=int(str(row[6])),
+        created_at=row[7] if isinstance(row[7], dt.datetime) else None,
+    )  # fmt: skip
+
+
+def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list[object], target: Path) -> None:
+    """COPY into a hidden temporary file, then move it into place (a partner never collects a
+    half-written file)."""
+    tmp = target.with_name("." + target.name + ".tmp")
+    con.execute(f"COPY ({query}) TO '{_sql_path(tmp)}' (HEADER, DELIMITER ',')", params)
+    tmp.replace(target)
 
 
 def export_csv(
-    con: duckdb.DuckDBPyConnection, data_type: str, start: dt.datetime, end: dt.datetime, target: Path
+    con: duckdb.DuckDBPyConnection,
+    data_type: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    target: Path,
+    sources: list[int] | None = None,
 ) -> int:
-    """Rows of `data_type` whose event (or load) time is in [start, end), with the status
-    and current amount of their action where they have one. Returns the row count."""
+    """Rows of `data_type` whose event (or load) time is in [start, end), from `sources`
+    only (None: every connection; the services always name them), with the status and
+    current amount of their action where they have one. Returns the row count."""
     dtype = schemas.get(data_type)
     columns = ", ".join(_cell(c) for c in dtype.columns)
     when = 'd."EventDate"' if "EventDate" in dtype.column_names else "r.started_at"
@@ -28,18 +181,15 @@ def export_csv(
             'a.amount AS "ActionAmount", a.lock_at AS "LockDate"'
         )
         join += " LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"
+    scope = "" if sources is None else " AND list_contains(?::BIGINT[], d.connection_id)"
+    params: list[object] = [start, end] + ([] if sources is None else [sources])
     query = (
         f"SELECT {columns}{action_columns} FROM {data_table(data_type)} d {join} "
-        f"WHERE {when} >= ? AND {when} < ? ORDER BY d.file_id, d.line"
+        f"WHERE {when} >= ? AND {when} < ?{scope} ORDER BY d.file_id, d.line"
     )
-    relation = con.execute(f"SELECT count(*) FROM ({query})", [start, end]).fetchone()
+    relation = con.execute(f"SELECT count(*) FROM ({query})", params).fetchone()
     count = int(relation[0]) if relation else 0
-    tmp = target.with_name("." + target.name + ".tmp")
-    con.execute(
-        f"COPY ({query}) TO '{_sql_path(tmp)}' (HEADER, DELIMITER ',')",
-        [start, end],
-    )
-    tmp.replace(target)
+    _copy(con, query, params, target)
     return count
 
 

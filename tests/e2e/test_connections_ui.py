@@ -447,3 +447,22 @@ def test_delete_needs_the_name_typed_and_returns_to_the_list(demo_data: Services
     assert at.title[0].value == "Connections"
     assert "Deleted the connection Web conversions." in texts(at)
     assert "Web conversions" not in [c.name for c in demo_data.connections()]
+
+
+def test_export_now_on_an_outbound_connections_page(demo_data: Services) -> None:
+    """Issue 11: the page names the partner; Export now writes the partner's new rows once."""
+    pickup = demo_data.connection("Partner results pickup")
+    at = open_page()
+    assert "Partner: Acme Insurance" in texts(at)
+    at.button(key=f"edit_{pickup.id}").click().run()
+    assert at.title[0].value == pickup.name and "Partner: Acme Insurance" in texts(at)
+
+    at.button(key="export_now").click().run()
+    assert not at.exception, at.exception
+    [done] = demo_data.exports(pickup.id)
+    assert done.rows > 0 and f"Exported {done.rows:,} rows" in texts(at)
+    assert "Last export" in texts(at)
+
+    at.button(key="export_now").click().run()
+    assert "Nothing new to export" in texts(at)
+    assert len(demo_data.exports(pickup.id)) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from helpers import call_csv
@@ -47,3 +49,127 @@ def test_exports_belong_to_outbound_connections(services: Services) -> None:
     now = dt.datetime.now(dt.UTC)
     with pytest.raises(InvalidInputError, match="inbound"):
         services.export("Inbound", now - dt.timedelta(days=1), now)
+
+
+# ------------------------------------------------------------------ issue 11: scoped exports
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def exported(services: Services, name: str) -> list[dict[str, str]]:
+    """Export now; the rows of the file it wrote ([] when there was nothing new)."""
+    done = services.export_now(name)
+    if done is None:
+        return []
+    assert done.file_name is not None
+    return rows_of(services.settings.outbound / str(services.connection(name).id) / done.file_name)
+
+
+@pytest.fixture
+def two_partners(services: Services) -> Services:
+    """Acme (brand) with an inbound connection and an outbound pickup; Rival (publisher)
+    with an inbound connection of the same data type."""
+    services.add_partner("Acme", "brand")
+    services.add_partner("Rival", "publisher")
+    for name, partner, direction, methodology in (
+        ("Acme calls", "Acme", Direction.INBOUND, Methodology.PUSH),
+        ("Rival calls", "Rival", Direction.INBOUND, Methodology.PUSH),
+        ("Acme pickup", "Acme", Direction.OUTBOUND, Methodology.PULL_FROM_US),
+    ):
+        services.create_connection(
+            Connection(name, "call_conversions", direction, Method.SFTP, methodology), partner=partner
+        )
+    services.ingest_bytes("Acme calls", "acme.csv", call_csv(3, prefix="acme"))
+    services.ingest_bytes("Rival calls", "rival.csv", call_csv(2, prefix="rival"))
+    return services
+
+
+def test_an_export_carries_only_its_own_partners_rows(two_partners: Services) -> None:
+    services = two_partners
+    now = dt.datetime.now(dt.UTC)
+
+    sessions = {r["CallSessionId"] for r in exported(services, "Acme pickup")}
+    window = rows_of(services.export("Acme pickup", now - dt.timedelta(days=7), now + dt.timedelta(days=1)))
+
+    assert sessions == {f"acme-{i:04d}" for i in range(3)}
+    assert {r["CallSessionId"] for r in window} == sessions
+    # Naming another partner's connection as a source is refused.
+    with pytest.raises(InvalidInputError, match="export_sources: 'Rival calls' belongs to another partner"):
+        services.update_connection("Acme pickup", export_sources=[services.connection("Rival calls").id])
+
+
+def test_an_export_of_named_sources_carries_only_those(two_partners: Services) -> None:
+    services = two_partners
+    services.create_connection(
+        Connection("Acme calls 2", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH),
+        partner="Acme",
+    )
+    services.ingest_bytes("Acme calls 2", "more.csv", call_csv(2, prefix="more"))
+    services.update_connection("Acme pickup", export_sources=[services.connection("Acme calls 2").id])
+
+    assert {r["CallSessionId"] for r in exported(services, "Acme pickup")} == {"more-0000", "more-0001"}
+
+
+def test_a_late_row_is_exported_when_it_is_loaded(two_partners: Services) -> None:
+    """Defect 4: the window follows load time, not EventDate."""
+    services = two_partners
+    assert len(exported(services, "Acme pickup")) == 3
+    three_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+
+    services.ingest_bytes("Acme calls", "late.csv", call_csv(1, prefix="late", event_date=three_days_ago))
+
+    assert [r["CallSessionId"] for r in exported(services, "Acme pickup")] == ["late-0000"]
+    assert exported(services, "Acme pickup") == []  # exactly once
+
+
+def fresh_export(services: Services) -> Callable[[Connection], object]:
+    return lambda c: services.export_now(c.id, "schedule")
+
+
+def test_the_watermark_survives_a_new_services_and_engine(two_partners: Services) -> None:
+    """Defect 4: a restart forgets nothing and repeats nothing; the engine's scheduled export
+    uses the same stored watermark."""
+    from connectbatch.engine.scheduler import Scheduler
+
+    assert len(exported(two_partners, "Acme pickup")) == 3
+    restarted = Services(two_partners.settings)
+    assert restarted.export_now("Acme pickup") is None
+    restarted.ingest_bytes("Acme calls", "next.csv", call_csv(2, prefix="next"))
+
+    pickup = restarted.connection("Acme pickup")
+    for _ in range(2):  # two engine lives: the second finds nothing new
+        fresh = Services(two_partners.settings)
+        scheduler = Scheduler(fresh.connections, fresh.pull, fresh.lock_actions, export=fresh_export(fresh))
+        scheduler._scheduled_export(pickup.id)
+
+    ledger = restarted.exports("Acme pickup")
+    assert [(e.trigger, e.rows, e.new_rows) for e in ledger] == [("schedule", 2, 2), ("manual", 3, 3)]
+    assert len({e.file_name for e in ledger}) == 2
+    for e in ledger:
+        assert (restarted.settings.outbound / str(pickup.id) / str(e.file_name)).is_file()
+
+
+def test_each_status_change_is_exported_once(two_partners: Services) -> None:
+    services = two_partners
+    exported(services, "Acme pickup")
+    first, second = services.actions("Acme calls")[:2]
+    rival = services.actions("Rival calls")[0]
+
+    services.reverse_action(first.id, "returned", actor="alice")
+    services.modify_action(second.id, "3.00", "partial", actor="alice")
+    services.reverse_action(rival.id, "returned", actor="alice")  # another partner's change
+
+    changed = {r["ActionId"]: r for r in exported(services, "Acme pickup")}
+    assert set(changed) == {first.label, second.label}
+    statuses = (changed[first.label]["ActionStatus"], changed[second.label]["ActionStatus"])
+    assert statuses == ("REVERSED", "MODIFIED")
+    assert exported(services, "Acme pickup") == []
+
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
+    assert services.lock_actions(later) > 0
+    locked = exported(services, "Acme pickup")
+    assert {r["ActionStatus"] for r in locked} == {"LOCKED"} and len(locked) == 3
+    assert exported(services, "Acme pickup") == []
+    assert services.exports("Acme pickup")[0].changes == 3

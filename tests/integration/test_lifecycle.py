@@ -244,3 +244,27 @@ def test_a_released_modifications_file_reports_the_rows_it_could_not_apply(
         (2, "ACCEPTED"), (3, "REJECTED"), (4, "REJECTED"),
     ]  # fmt: skip
     assert (summary["rows_accepted"], summary["rows_rejected"]) == (1, 2)
+
+
+def test_a_modifications_file_changes_only_its_own_partners_actions(
+    services: Services, make_connection, actions: list[Action]
+) -> None:
+    """Issue 11: a modifications connection of another partner cannot change Acme's actions;
+    the row is refused exactly like an id that does not exist (no information leak)."""
+    services.add_partner("Rival", "publisher")
+    rival = services.partner("Rival").id
+    make_connection("Rival returns", data_type="action_modifications", partner_id=rival)
+    data = modifications_csv([(actions[0].label, "0", "returned"), ("A-999999", "0", "returned")])
+
+    run = services.ingest_bytes("Rival returns", "returns.csv", data)
+
+    assert services.action(actions[0].id).status is ActionStatus.PENDING
+    assert services.audit(actions[0].id) == []
+    reasons = {r.line: r.reason for r in services.rejects(run.id)}
+    assert sorted(reasons) == [2, 3] and reasons[2] == reasons[3]  # same words as an unknown id
+
+    # The same file through Acme's own partner applies.
+    make_connection("Acme returns", data_type="action_modifications")
+    own = modifications_csv([(actions[0].label, "0", "returned")])
+    services.ingest_bytes("Acme returns", "returns.csv", own)
+    assert services.action(actions[0].id).status is ActionStatus.REVERSED

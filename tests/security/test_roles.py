@@ -144,6 +144,7 @@ OPEN_TO_EVERY_ROLE = {
     "host_key_fingerprint", "authenticate", "current_user", "as_user", "startup", "check_role",
     "actor", "box",
     "connection_events",
+    "partners", "partner", "partner_names", "partner_connections", "exports",
 }  # fmt: skip
 
 

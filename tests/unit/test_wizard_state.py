@@ -145,3 +145,39 @@ def test_create_sends_a_field_error_back_to_its_step(services: Services) -> None
     wizard.apply({"schedule": None, "folder": "relative"})
     assert wizard.create(services) is None
     assert wizard.step == 3
+
+
+def push_wizard(name: str) -> WizardState:
+    wizard = WizardState(step=5)
+    wizard.apply({"name": name, "login": CredentialInput(name=f"{name} login")})
+    return wizard
+
+
+def test_create_gives_the_connection_a_partner_new_or_chosen(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: the wizard asks for the partner; left at *New partner…* without a name, it
+    creates one named after the connection; a typed name that exists is refused on step 1."""
+    from connectbatch.services.base import ServiceBase
+
+    monkeypatch.setattr(ServiceBase, "default_partner", None)  # the product: a partner is required
+    first = push_wizard("Acme calls")
+    done = first.create(services)
+    assert done is not None
+    assert services.partner_names()[done[0].partner_id or 0] == "Acme calls"
+
+    vendor = push_wizard("Invoca calls")
+    vendor.apply({"new_partner_name": "Invoca", "new_partner_type": "vendor"})
+    done = vendor.create(services)
+    assert done is not None and services.partner("Invoca").type == "vendor"
+
+    chosen = push_wizard("More Acme calls")
+    chosen.apply({"partner": "Acme calls"})
+    done = chosen.create(services)
+    assert done is not None and services.partner_names()[done[0].partner_id or 0] == "Acme calls"
+
+    clash = push_wizard("Again")
+    clash.apply({"new_partner_name": "invoca"})
+    assert clash.create(services) is None
+    assert clash.step == 1 and clash.error is not None and clash.error[0] == "partner"
+    assert [p.name for p in services.partners()] == ["Acme calls", "Invoca"]
