@@ -22,6 +22,7 @@ from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
     Connection,
+    ConnectionStatus,
     Credential,
     Direction,
     Method,
@@ -300,6 +301,9 @@ def render() -> None:
         on_change=on_pick,
     )
     st.markdown(f"{_ui.kind_line(c)} · {_ui.badge(str(c.status))} · Last Active {_ui.when(c.last_active)}")
+    if c.status is ConnectionStatus.NEEDS_REVIEW:
+        held = [r.id for r in services.quarantined() if r.connection_id == c.id]
+        _ui.review_link(held[0] if held else None, "Needs review: a batch is held on the Validation page")
     if st.button("Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"):
         st.switch_page(_ui.LIST_PAGE)
     _ui.show_flash()

@@ -46,8 +46,10 @@ __all__ = ["Clock", "Ingestor", "Received", "Staged", "utcnow"]
 
 log = logging.getLogger("connectbatch.pipeline.ingest")
 
-# A run with a file in one of these states ends Failed (a quarantined batch awaits a reviewer).
-FAILS_THE_RUN = (FileState.REJECTED, FileState.FAILED, FileState.QUARANTINED)
+# A run with a file in one of these states ends Failed; one with a quarantined file (and no
+# failed one) ends Needs review: the batch awaits a reviewer, nothing failed.
+FAILS_THE_RUN = (FileState.REJECTED, FileState.FAILED)
+HELD = (FileState.QUARANTINED,)
 # Files a run saw but did not need to load.
 NOT_LOADED_AGAIN = (FileState.DUPLICATE, FileState.SKIPPED)
 
@@ -79,15 +81,20 @@ class Ingestor:
         return run
 
     def finish_run(self, run: Run, failed_reason: str | None = None) -> Run:
-        """Close a run after all its files: Completed unless a file failed or the run
-        itself failed (`failed_reason`, e.g. the partner's server was unreachable)."""
+        """Close a run after all its files: Failed when a file failed or the run itself
+        failed (`failed_reason`, e.g. the partner's server was unreachable), Needs review
+        when a batch is held for a reviewer, else Completed."""
         with self.db.transaction() as con:
             files = run_store.files_of_run(con, run.id)
             failed = [f for f in files if f.state in FAILS_THE_RUN]
+            held = [f for f in files if f.state in HELD]
             current = run_store.get(con, run.id)
-            status = RunStatus.FAILED if failed or failed_reason else RunStatus.COMPLETED
+            if failed or failed_reason:
+                status = RunStatus.FAILED
+            else:
+                status = RunStatus.NEEDS_REVIEW if held else RunStatus.COMPLETED
             reasons = [failed_reason] if failed_reason else []
-            reasons += [f"{f.name}: {f.message}" for f in failed if f.message]
+            reasons += [f"{f.name}: {f.message}" for f in failed + held if f.message]
             reason = "; ".join(reasons) or current.reason
             run_store.finish(
                 con, run.id, status, self.clock(), reason,
@@ -96,8 +103,7 @@ class Ingestor:
                 files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
             )  # fmt: skip
             connection_store.set_status(
-                con, run.connection_id,
-                ConnectionStatus.FAILED if status is RunStatus.FAILED else ConnectionStatus.COMPLETED,
+                con, run.connection_id, quarantine.connection_status(con, run.connection_id, status),
                 self.clock(),
             )  # fmt: skip
             finished = run_store.get(con, run.id)
@@ -225,7 +231,7 @@ class Ingestor:
 
     def discard(self, run_id: int, note: str | None, actor: str) -> Run:
         """Drop a quarantined batch (a reviewer refused it)."""
-        return quarantine.discard(self.settings, self.db, run_id, note, actor)
+        return quarantine.discard(self.settings, self.db, self.clock, run_id, note, actor)
 
     def cleanup_staging(self) -> list[staging.Removal]:
         """Remove staged raw files past their retention (never those still needed)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -120,7 +121,9 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             rows_rejected=run.rows_rejected + rejected,
             rows_duplicate=run.rows_duplicate + duplicates,
         )
-        connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, clock())
+        connection_store.set_status(
+            con, connection.id, connection_status(con, connection.id, RunStatus.COMPLETED), clock()
+        )
         stored_rejects = run_store.rejects_of_run(con, run_id)
     for f in files:
         table, lines = loaded[f.id]
@@ -135,8 +138,9 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         return run_store.get(con, run_id)
 
 
-def discard(settings: Settings, db: Database, run_id: int, note: str | None, actor: str) -> Run:
-    """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided."""
+def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: str | None, actor: str) -> Run:
+    """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided. The
+    run reads Failed (its file was refused) and the connection no longer Needs review."""
     with db.transaction() as con:
         run = run_store.get(con, run_id)
         if run.review is not ReviewState.QUARANTINED:
@@ -145,9 +149,39 @@ def discard(settings: Settings, db: Database, run_id: int, note: str | None, act
             if f.state == FileState.QUARANTINED:
                 run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
         run_store.set_review(con, run_id, ReviewState.DISCARDED, _note(actor, note))
+        if run.status is RunStatus.NEEDS_REVIEW:
+            reason = f"discarded by {actor}" + (f": {note}" if note else "")
+            run_store.finish(con, run_id, RunStatus.FAILED, clock(), reason)
+        connection = connection_store.get(con, run.connection_id)
+        if connection.status is ConnectionStatus.NEEDS_REVIEW:
+            status = connection_status(con, connection.id, _latest_status(con, connection.id))
+            connection_store.set_status(con, connection.id, status, clock())
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
         return run_store.get(con, run_id)
+
+
+def connection_status(
+    con: duckdb.DuckDBPyConnection, connection_id: int, run_status: RunStatus
+) -> ConnectionStatus:
+    """The connection's status after a run ended `run_status`: Failed for a failed transfer or
+    file; else Needs review while any batch of the connection awaits a reviewer (a later
+    clean run must not bury it); else Completed."""
+    if run_status is RunStatus.FAILED:
+        return ConnectionStatus.FAILED
+    if run_status is RunStatus.NEEDS_REVIEW or any(
+        r.connection_id == connection_id for r in run_store.quarantined(con)
+    ):
+        return ConnectionStatus.NEEDS_REVIEW
+    if run_status is RunStatus.IN_PROGRESS:
+        return ConnectionStatus.IN_PROGRESS
+    return ConnectionStatus.COMPLETED
+
+
+def _latest_status(con: duckdb.DuckDBPyConnection, connection_id: int) -> RunStatus:
+    """The status of the connection's newest finished run (Completed when it has none)."""
+    runs = [r for r in run_store.history(con, connection_id, 50) if r.status is not RunStatus.IN_PROGRESS]
+    return runs[0].status if runs else RunStatus.COMPLETED
 
 
 def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.Array]:

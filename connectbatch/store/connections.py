@@ -9,7 +9,15 @@ from typing import Any
 
 import duckdb
 
-from connectbatch.models import AfterSuccess, Connection, ConnectionStatus, Direction, Method, Methodology
+from connectbatch.models import (
+    AfterSuccess,
+    Connection,
+    ConnectionStatus,
+    Direction,
+    LateEvents,
+    Method,
+    Methodology,
+)
 from connectbatch.transfer.specs import spec_from_json, spec_to_json
 
 _COLUMNS = [f.name for f in fields(Connection) if f.name not in ("id", "created_at", "updated_at")]
@@ -25,6 +33,7 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
     data["after_success"] = AfterSuccess(data["after_success"])
     data["column_map"] = json.loads(data["column_map"]) if data["column_map"] else {}
     data["transfer"] = spec_from_json(data["method"], data["transfer"])
+    data["late_events"] = LateEvents(data.get("late_events") or LateEvents.LOCK)
     return Connection(**data)
 
 
