@@ -33,11 +33,12 @@ from connectbatch.errors import ConnectBatchError, RunInProgressError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.parser import api as csvparse
 from connectbatch.parser.options import ParseOptions
-from connectbatch.pipeline import load, progress, quarantine, recovery, results, staging, validation
+from connectbatch.pipeline import late, load, progress, quarantine, recovery, results, staging, validation
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.settings import Settings
 from connectbatch.store import Database
+from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
@@ -277,8 +278,11 @@ class Ingestor:
             return self._file(record.id)
         clock.lap("parse")
         clock.step = "validate"
+        parser_rejected = parsed.rows_rejected  # the reject-rate rule judges the parser's own
+        parsed, refused = late.refuse(parsed, connection, self.clock())  # late-events policy
         rejects = list(parsed.rejects)  # loading adds the rows it could not apply
-        report = self._validate(connection, parsed)
+        report = self._validate(connection, parsed, parser_rejected)
+        late.judge(report, parsed.table, connection, self.clock(), refused)
         clock.lap("validate")
         clock.step = "load (commit)"
         if not report.success:
@@ -292,15 +296,20 @@ class Ingestor:
             )  # fmt: skip
         clock.lap("load")
         clock.step = "write results"
+        with self.db.connect() as con:
+            actions = results.row_actions(action_store.of_file_by_line(con, record.id))
         results.write_outcome(
             self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
             lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
             seconds=clock.laps, actions_created=loaded.actions_created, reject_keys=parsed.reject_keys,
+            header=parsed.header, actions=actions,
         )  # fmt: skip
         log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
         return self._file(record.id)
 
-    def _validate(self, connection: Connection, parsed: csvparse.ParseResult) -> validation.ValidationReport:
+    def _validate(
+        self, connection: Connection, parsed: csvparse.ParseResult, rows_rejected: int
+    ) -> validation.ValidationReport:
         dtype = schemas.get(connection.data_type)
         already: list[str] = []
         if dtype.key_columns and parsed.table.num_rows:
@@ -309,7 +318,7 @@ class Ingestor:
                     con, dtype.key, connection.id, parsed.table.column(dtype.key_columns[0]).combine_chunks()
                 )
         return validation.validate(
-            parsed.table, dtype.key, rows_rejected=parsed.rows_rejected, already_loaded=already,
+            parsed.table, dtype.key, rows_rejected=rows_rejected, already_loaded=already,
             now=self.clock(), max_age_days=self.settings.validation_max_age_days,
             max_reject_rate=self.settings.max_reject_rate,
         )  # fmt: skip

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from connectbatch import schemas
 from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject
-from connectbatch.pipeline import lifecycle
+from connectbatch.pipeline import late, lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
 from connectbatch.store import data as data_store
@@ -83,10 +83,12 @@ def load_rows(
         )
         rejects.extend(mod_rejects)
         return applied
-    return action_store.create_for_file(
+    created = action_store.create_for_file(
         con, dtype.key, connection_id=connection.id, run_id=run_id,
         file_id=record.id, lock_days=connection.lock_days,
     )  # fmt: skip
+    late.lock_loaded(con, connection, record.id, now)  # issue 11: none created already due to lock
+    return created
 
 
 def store_checks(
