@@ -181,9 +181,9 @@ def load(services: Services, seed: int = 7) -> DemoSummary:
         services.ingest_bytes("Acme Call Tracking", "calls_week2.csv", week2, "push"),
         services.ingest_bytes("CallRail mailbox", "CallRail_2026_w1.csv", callrail, "push"),
         services.ingest_bytes("CallRail mailbox", "CallRail_2026_w2.csv", callrail_again, "push"),
-        services.ingest_bytes("Acme Call Tracking", "calls_wrong_export.csv", wrong_export, "push"),
         services.ingest_bytes("Acme Call Tracking", "calls_backfill_older_than_lock_period.csv",
                               backfill, "push"),
+        services.ingest_bytes("Acme Call Tracking", "calls_wrong_export.csv", wrong_export, "push"),
     ]  # fmt: skip
     first = services.actions("Acme Call Tracking", limit=3)
     if first:
