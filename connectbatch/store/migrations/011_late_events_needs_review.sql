@@ -1,6 +1,6 @@
 -- Per-connection policy for events already past their lock period when they arrive
 -- (models.LateEvents): "lock" creates the action LOCKED with a reason, "refuse" rejects the row.
-ALTER TABLE connections ADD COLUMN late_events VARCHAR DEFAULT 'lock';
+ALTER TABLE connections ADD COLUMN IF NOT EXISTS late_events VARCHAR DEFAULT 'lock';
 UPDATE connections SET late_events = 'lock' WHERE late_events IS NULL;
 -- A batch held for review reads "Needs review", not "Failed" (Failed is a failed transfer or
 -- file): runs awaiting a reviewer with no failed file, and connections whose latest run is one.
