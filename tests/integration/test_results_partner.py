@@ -140,7 +140,7 @@ def test_late_events_are_created_locked_with_a_reason(services: Services, make_c
     late = [by_key["cs-0000"], by_key["cs-0001"]]
     assert all(a.status is ActionStatus.LOCKED for a in late)
     assert all(a.reason == "event older than the 30-day lock period" for a in late)
-    assert {a.status for k, a in by_key.items() if a not in late} == {ActionStatus.PENDING}
+    assert {a.status for a in by_key.values() if a not in late} == {ActionStatus.PENDING}
     [entry] = services.audit(late[0].id)
     assert (entry.change, entry.new_status, entry.reason) == (
         "lock", "LOCKED", "event older than the 30-day lock period",
