@@ -21,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _ui
-from connectbatch.models import Connection, Method
+from connectbatch.models import Connection, LateEvents, Method
 from connectbatch.services import CredentialInput
 from connectbatch.transfer.specs import (
     DEFAULT_IMAP_FLAG,
@@ -341,6 +341,11 @@ def return_email_input(keys: Keys, current: str | None, errors: FieldErrors = _n
 
 # --------------------------------------------------------------------------- schedule & file format
 
+LATE_EVENTS_LABELS = {
+    LateEvents.LOCK.value: "Create the action LOCKED (with the reason)",
+    LateEvents.REFUSE.value: "Refuse the row",
+}
+
 
 def run_settings_form(
     keys: Keys, c: Connection, *, pull: bool, inbound: bool, live: bool, errors: FieldErrors = _no_errors
@@ -373,6 +378,19 @@ def run_settings_form(
             help="Actions can be modified or reversed until they lock this many days after the event.",
         )
         errors("lock_days")
+        late_options = [p.value for p in LateEvents]
+        seed(keys("late_events"), str(c.late_events), late_options)
+        entered["late_events"] = st.selectbox(
+            "Events older than the lock period",
+            late_options,
+            key=keys("late_events"),
+            format_func=lambda p: LATE_EVENTS_LABELS[p],
+            help="Validation accepts events up to 90 days old; an action for an older event than "
+            "the lock period would already be due to lock. Lock: create it LOCKED, with the "
+            "reason. Refuse: reject the row. Either way the results file and the validation "
+            "report say so.",
+        )
+        errors("late_events")
     if pull:
         seed(keys("min_age"), c.min_age_seconds)
         entered["min_age_seconds"] = st.number_input(

@@ -11,7 +11,7 @@ import streamlit as st
 
 from app_pages import _ui
 from connectbatch.escaping import visible
-from connectbatch.models import Connection, Run, RunStatus
+from connectbatch.models import Connection, ReviewState, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.services import Services
 from connectbatch.store.events import ConnectionEvent
@@ -39,7 +39,9 @@ def runs_table(runs: list[Run]) -> list[dict[str, Any]]:
 
 
 def _status_colour(value: str) -> str:
-    colour = {"Completed": "#1b873f", "Failed": "#d1242f", "In Progress": "#0969da"}.get(value)
+    colour = {
+        "Completed": "#1b873f", "Failed": "#d1242f", "In Progress": "#0969da", "Needs review": "#9a6700",
+    }.get(value)  # fmt: skip
     return f"color: {colour}; font-weight: 600" if colour else ""
 
 
@@ -86,6 +88,10 @@ def run_details(services: Services, c: Connection, run: Run) -> None:
     )
     if run.status is RunStatus.FAILED and run.reason:
         st.error(run.reason)
+    if run.status is RunStatus.NEEDS_REVIEW and run.reason:
+        st.warning(f"Held for review: {run.reason}")
+    if run.review == ReviewState.QUARANTINED:
+        _ui.review_link(run.id, f"Needs review: open run {run.id} on the Validation page")
     if run.review_note:
         st.caption(f"Review note: {run.review_note}")
     numbers = st.columns(6)

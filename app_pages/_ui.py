@@ -55,6 +55,7 @@ STATUS_COLOURS = {
     "quarantined": "orange",
     "released": "green",
     "discarded": "gray",
+    "Needs review": "orange",
 }
 
 DIRECTION_LABELS = {Direction.INBOUND: "Inbound", Direction.OUTBOUND: "Outbound"}
@@ -126,6 +127,20 @@ def badge(status: str | None) -> str:
     """A coloured status badge as Markdown (None / In Progress / Completed / Failed, ...)."""
     text = str(status) if status else "None"
     return f":{STATUS_COLOURS.get(text, 'gray')}-badge[{text}]"
+
+
+VALIDATION_PAGE = "app_pages/validation.py"
+REVIEW_RUN_PARAM = "run"  # ?run=N on the Validation page opens that run
+
+
+def review_link(run_id: int | None, label: str = "Needs review") -> None:
+    """A held batch reads "Needs review" and links to its run on the Validation page (the
+    page tells a person without the reviewer role that it is not theirs)."""
+    st.page_link(
+        VALIDATION_PAGE, label=label, icon=":material/rule:",
+        query_params={REVIEW_RUN_PARAM: str(run_id)} if run_id is not None else None,
+        help="A batch is held for review: open it on the Validation page to release or discard it.",
+    )  # fmt: skip
 
 
 def when(moment: dt.datetime | None) -> str:

@@ -43,6 +43,7 @@ LAST_STEP_FIELDS = frozenset(
         "delimiter",
         "after_success",
         "archive_folder",
+        "late_events",
     }
 )
 _CONNECTION_FIELDS = frozenset(f.name for f in fields(Connection))

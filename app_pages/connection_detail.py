@@ -23,6 +23,7 @@ from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
     Connection,
+    ConnectionStatus,
     Credential,
     Direction,
     Method,
@@ -326,6 +327,9 @@ def render() -> None:
         st.caption(f"Partner: {visible(partner)}")
     if c.direction is Direction.OUTBOUND:
         export_now(services, c)
+    if c.status is ConnectionStatus.NEEDS_REVIEW:
+        held = [r.id for r in services.quarantined() if r.connection_id == c.id]
+        _ui.review_link(held[0] if held else None, "Needs review: a batch is held on the Validation page")
     if st.button("Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"):
         st.switch_page(_ui.LIST_PAGE)
     _ui.show_flash()

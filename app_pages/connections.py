@@ -23,6 +23,7 @@ from connectbatch.models import (
     Run,
     RunStatus,
 )
+from connectbatch.services import Services
 
 RUN_REQUEST = "run_request"
 COLUMN_WIDTHS = [2.4, 1.5, 0.9, 0.8, 1.1, 1.3, 3.6]
@@ -66,6 +67,11 @@ def run_message(connection: Connection, run: Run) -> tuple[str, str]:
         return "error", f"Run {run.id} of {connection.name} failed: {run.reason or 'no reason given'}"
     if run.status is RunStatus.IN_PROGRESS:
         return "info", f"Run {run.id} of {connection.name} is still in progress."
+    if run.status is RunStatus.NEEDS_REVIEW:
+        return "warning", (
+            f"Run {run.id} of {connection.name} needs review: the batch is held on the Validation "
+            f"page until a reviewer releases or discards it ({run.reason or 'no reason given'})."
+        )
     return "success", f"Run {run.id} of {connection.name} completed: {counts}."
 
 
@@ -122,7 +128,9 @@ def carry_out_run_request(connections: list[Connection]) -> bool:
         _ui.show_error("Run now", failure)
     elif run is not None:
         kind, text = run_message(connection, run)
-        {"error": st.error, "success": st.success}.get(kind, st.info)(text)
+        {"error": st.error, "success": st.success, "warning": st.warning}.get(kind, st.info)(text)
+        if run.status is RunStatus.NEEDS_REVIEW:
+            _ui.review_link(run.id, f"Review run {run.id}")
     return True
 
 
@@ -160,7 +168,15 @@ def filters(connections: list[Connection]) -> list[Connection]:
     )
 
 
-def table(connections: list[Connection]) -> None:
+def held_runs(services: Services) -> dict[int, int]:
+    """connection id -> its newest run awaiting review, for the "Needs review" links."""
+    held: dict[int, int] = {}
+    for run in services.quarantined():  # newest first
+        held.setdefault(run.connection_id, run.id)
+    return held
+
+
+def table(connections: list[Connection], held: dict[int, int] | None = None) -> None:
     header = st.columns(COLUMN_WIDTHS, vertical_alignment="bottom")
     for column, text in zip(header, HEADERS, strict=True):
         column.markdown(f"**{text}**")
@@ -174,7 +190,11 @@ def table(connections: list[Connection]) -> None:
             cells[1].markdown(_ui.data_type_label(c.data_type))
             cells[2].markdown(_ui.DIRECTION_LABELS[c.direction])
             cells[3].markdown(METHOD_LABELS[c.method])
-            cells[4].markdown(_ui.badge(str(c.status)))
+            if c.status is ConnectionStatus.NEEDS_REVIEW:
+                with cells[4]:
+                    _ui.review_link((held or {}).get(c.id))
+            else:
+                cells[4].markdown(_ui.badge(str(c.status)))
             cells[5].markdown(_ui.ago(c.last_active), help=_ui.when(c.last_active) if c.last_active else None)
             with cells[6], st.container(horizontal=True, gap="small"):
                 if st.button("Edit", key=f"edit_{c.id}", type="tertiary", icon=":material/edit:"):
@@ -218,7 +238,8 @@ def render() -> None:
     if not shown:
         st.info("No connection matches these filters.")
         return
-    table(shown)
+    ok, held = _ui.safely("Loading the runs awaiting review", lambda: held_runs(services))
+    table(shown, held if ok else None)
 
 
 if __name__ == "__main__":

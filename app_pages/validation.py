@@ -334,6 +334,10 @@ def _show_page() -> None:
         column_config={"Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
     )
     by_id = {q.run.id: q for q in queue}
+    linked = str(st.query_params.get("run", ""))  # a "Needs review" link names its run
+    if linked.isdigit() and int(linked) in by_id:
+        st.session_state[RUN_KEY] = int(linked)
+        del st.query_params["run"]  # once: the reviewer may pick another run afterwards
     if st.session_state.get(RUN_KEY) not in by_id:
         st.session_state.pop(RUN_KEY, None)  # a run that left the list: start at the top
     chosen = st.selectbox(

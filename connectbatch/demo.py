@@ -1,8 +1,10 @@
 """A ready demo for `make run`: connections of every method and runs of every outcome.
 
 Idempotent: a data directory that already has the demo connections is left as it is. The
-files are generated with event dates in the last weeks, so validation treats them as
-current data whatever day the demo is started.
+files are generated with event dates in the last weeks, within the 30-day lock period, so
+validation treats them as current data and their actions start PENDING whatever day the demo
+is started. One small file, named for it, is a back-fill older than the lock period: its
+actions are created LOCKED with the reason (the connection's late-events policy).
 """
 
 from __future__ import annotations
@@ -35,8 +37,20 @@ class DemoSummary:
     provisioned: dict[str, Provisioned] = field(default_factory=dict)
 
 
-def call_file(rng: random.Random, now: dt.datetime, rows: int, prefix: str, broken: int = 0) -> bytes:
-    """A call-conversion CSV with realistic values; `broken` rows carry typical mistakes."""
+FRESH_DAYS = (0.1, 25.0)  # event ages of current data: inside the 30-day lock period
+LATE_DAYS = (35.0, 60.0)  # a back-fill: accepted by validation (90 days), past the lock period
+
+
+def call_file(
+    rng: random.Random,
+    now: dt.datetime,
+    rows: int,
+    prefix: str,
+    broken: int = 0,
+    age_days: tuple[float, float] = FRESH_DAYS,
+) -> bytes:
+    """A call-conversion CSV with realistic values; `broken` rows carry typical mistakes;
+    events are `age_days` (from, to) old."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
@@ -48,7 +62,7 @@ def call_file(rng: random.Random, now: dt.datetime, rows: int, prefix: str, brok
     bad_rows = {row: k for k, row in enumerate(sorted(rng.sample(range(rows), min(broken, rows))))}
     for i in range(rows):
         city, region, zip_code = rng.choice(CITIES)
-        when = now - dt.timedelta(days=rng.uniform(0.1, 40))
+        when = now - dt.timedelta(days=rng.uniform(*age_days))
         talk = rng.randint(0, 900)
         status = rng.choice(STATUSES)
         sale = status == "ANSWER" and rng.random() < 0.4
@@ -179,12 +193,16 @@ def load(services: Services, seed: int = 7) -> DemoSummary:
     # Session ids already loaded from CallRail week 1: a critical expectation fails -> quarantined.
     callrail_again = call_file(rng, now, 300, "cr-a", broken=0)
     wrong_export = b"Date,Caller,Duration\r\n2026-03-01,+15550001,63\r\n"
+    # A back-fill older than the lock period: loaded, its actions created LOCKED with the reason.
+    backfill = call_file(rng, now, 8, "acme-late", age_days=LATE_DAYS)
     runs = [
         services.ingest_bytes("Acme Call Tracking", "calls_week1.csv", good, "push"),
         services.ingest_bytes("Acme Call Tracking", "calls_week1_resent.csv", good, "push"),  # duplicate
         services.ingest_bytes("Acme Call Tracking", "calls_week2.csv", week2, "push"),
         services.ingest_bytes("CallRail mailbox", "CallRail_2026_w1.csv", callrail, "push"),
         services.ingest_bytes("CallRail mailbox", "CallRail_2026_w2.csv", callrail_again, "push"),
+        services.ingest_bytes("Acme Call Tracking", "calls_backfill_older_than_lock_period.csv",
+                              backfill, "push"),
         services.ingest_bytes("Acme Call Tracking", "calls_wrong_export.csv", wrong_export, "push"),
     ]  # fmt: skip
     first = services.actions("Acme Call Tracking", limit=3)

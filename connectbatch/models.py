@@ -41,13 +41,16 @@ class ConnectionStatus(StrEnum):
     NONE = "None"
     IN_PROGRESS = "In Progress"
     COMPLETED = "Completed"
-    FAILED = "Failed"
+    FAILED = "Failed"  # a failed transfer or file, never a batch held for review
+    # a batch of the connection waits for a reviewer (quarantine); cleared on release/discard
+    NEEDS_REVIEW = "Needs review"
 
 
 class RunStatus(StrEnum):
     IN_PROGRESS = "In Progress"
     COMPLETED = "Completed"
-    FAILED = "Failed"
+    FAILED = "Failed"  # a failed transfer or file (or a batch a reviewer discarded)
+    NEEDS_REVIEW = "Needs review"  # held for review (quarantined); nothing failed
 
 
 class ActionStatus(StrEnum):
@@ -78,6 +81,14 @@ class FileState(StrEnum):
     FAILED = "failed"  # an internal error or an interrupted process
     QUARANTINED = "quarantined"  # held for review (failed a critical expectation)
     DISCARDED = "discarded"  # a reviewer refused the held batch
+
+
+class LateEvents(StrEnum):
+    """What a connection does with an event already past its lock period when it arrives
+    (validation accepts events up to 90 days old; the default lock period is 30 days)."""
+
+    LOCK = "lock"  # create the action LOCKED, with the reason and an audit entry
+    REFUSE = "refuse"  # reject the row, with the reason
 
 
 class ReviewState(StrEnum):
@@ -139,6 +150,7 @@ class Connection:
     # Outbound only: the inbound connections (of the same partner) whose rows it exports;
     # empty means every inbound connection of its partner with its data type.
     export_sources: list[int] = field(default_factory=list)
+    late_events: LateEvents = LateEvents.LOCK
 
 
 @dataclass

@@ -27,13 +27,13 @@ from typing import Any, TypeAlias
 
 from connectbatch.errors import RunInProgressError
 from connectbatch.escaping import visible
-from connectbatch.models import FileRecord, Run
+from connectbatch.models import FileRecord, Run, RunStatus
 from connectbatch.services import Services
 from connectbatch.store.db import DatabaseBusyError
 
 PROG = "connectbatch"
 EXIT_OK = 0
-EXIT_RUN_FAILED = 1  # ingest/retry/pull: the run ended Failed
+EXIT_RUN_FAILED = 1  # ingest/retry/pull: the run ended Failed or Needs review (nothing loaded)
 EXIT_UNUSABLE = 2
 EXIT_INTERNAL = 3
 EXIT_BUSY = 75  # EX_TEMPFAIL (sysexits.h): busy or locked, try again later
@@ -208,6 +208,10 @@ def connection_name(names: dict[int, str], connection_id: int) -> str:
 
 
 # ----------------------------------------------------------------------------------- runs
+
+
+# Run statuses that exit with EXIT_RUN_FAILED: a failed file, or a batch held for review.
+NOT_LOADED = (RunStatus.FAILED, RunStatus.NEEDS_REVIEW)
 
 
 def run_status(run: Run) -> str:

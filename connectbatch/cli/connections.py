@@ -25,8 +25,10 @@ from connectbatch.models import (
     AfterSuccess,
     CatalogMode,
     Connection,
+    ConnectionStatus,
     Credential,
     Direction,
+    LateEvents,
     Method,
     Methodology,
     Redelivery,
@@ -92,6 +94,15 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
             "snapshot also marks removed the items a file leaves out",
         },
     ),
+    (
+        "--late-events",
+        "late_events",
+        {
+            "choices": [p.value for p in LateEvents],
+            "help": "an event already past the lock period: lock (create the action LOCKED, "
+            "with the reason; default) or refuse (reject the row)",
+        },
+    ),
 )
 # Fields an empty value clears (`--schedule ''` removes the schedule).
 _CLEARABLE = {"host", "port", "folder", "return_email", "schedule", "encoding", "archive_folder"}
@@ -146,6 +157,8 @@ def _connection_values(args: argparse.Namespace) -> dict[str, Any]:
             value = None
         elif dest == "delimiter" and value in ("tab", "\\t"):
             value = "\t"
+        elif dest == "late_events":
+            value = LateEvents(value)
         values[dest] = value
     return values
 
@@ -225,6 +238,7 @@ def _print_connection(c: Connection) -> None:
             ("return e-mail", c.return_email or "-"),
             ("schedule", c.schedule or "-"),
             ("lock period", f"{c.lock_days} days"),
+            ("late events", _LATE_WORDS[LateEvents(c.late_events)]),
             ("min file age", f"{c.min_age_seconds} s"),
             ("time zone", c.timezone),
             ("encoding", c.encoding or "UTF-8 (default)"),
@@ -240,6 +254,12 @@ def _print_connection(c: Connection) -> None:
             ("updated", cc.when(c.updated_at)),
         ]
     )
+
+
+_LATE_WORDS = {
+    LateEvents.LOCK: "lock (an event past the lock period makes a LOCKED action)",
+    LateEvents.REFUSE: "refuse (an event past the lock period is rejected)",
+}
 
 
 def _print_credentials(creds: Sequence[Credential]) -> None:
@@ -371,6 +391,10 @@ def _connection_list(args: argparse.Namespace) -> int:
     headers = ["ID", "NAME", "PARTNER", "TYPE", "DIRECTION", "METHOD", "METHODOLOGY", "SCHEDULE", "STATUS",
                "LAST ACTIVE"]  # fmt: skip
     cc.table(headers, rows, right=[0])
+    held = sum(c.status is ConnectionStatus.NEEDS_REVIEW for c in connections)
+    if held:  # a held batch is not a failure: say where it is decided
+        print(f"\n{held} connection(s) need review: a batch waits for a reviewer; "
+              f"see `{PROG} quarantine list`")  # fmt: skip
     return EXIT_OK
 
 

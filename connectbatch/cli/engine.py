@@ -19,7 +19,7 @@ from typing import Any
 from connectbatch import escaping
 from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
-from connectbatch.models import Credential, RunStatus
+from connectbatch.models import Credential
 from connectbatch.services import CredentialInput
 from connectbatch.store.host_keys import HostKey
 
@@ -35,7 +35,7 @@ def _run_pull(args: argparse.Namespace) -> int:
     svc = cc.services()
     run = svc.pull(args.connection, trigger="manual")
     cc.show_run_result(run, svc, args)
-    return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
+    return EXIT_RUN_FAILED if run.status in cc.NOT_LOADED else EXIT_OK
 
 
 # --------------------------------------------------------------------------------- serve

@@ -9,8 +9,8 @@ rows, and retry a failed run.
     connectbatch cleanup
     connectbatch history [--connection N] [--limit K]
 
-`ingest` and `retry` exit with 1 when the run they started ended Failed (a rejected or
-quarantined file): the command worked, the file did not.
+`ingest` and `retry` exit with 1 when the run they started ended Failed (a rejected file)
+or Needs review (a quarantined batch): the command worked, the file did not load.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from connectbatch import services
 from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
 from connectbatch.escaping import visible
-from connectbatch.models import FileRecord, RejectRow, RunStatus
+from connectbatch.models import FileRecord, RejectRow
 from connectbatch.store.events import ConnectionEvent
 
 
@@ -38,7 +38,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     svc = cc.services()
     run = svc.ingest_file(args.connection, args.file, trigger="cli")
     cc.show_run_result(run, svc, args)
-    return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
+    return EXIT_RUN_FAILED if run.status in cc.NOT_LOADED else EXIT_OK
 
 
 def _configure_runs(p: argparse.ArgumentParser) -> None:
@@ -202,7 +202,7 @@ def _run_retry(args: argparse.Namespace) -> int:
     svc.startup()  # a run a dead process left In Progress becomes Failed, so retriable
     run = svc.retry(args.run_id)
     cc.show_run_result(run, svc, args)
-    return EXIT_RUN_FAILED if run.status is RunStatus.FAILED else EXIT_OK
+    return EXIT_RUN_FAILED if run.status in cc.NOT_LOADED else EXIT_OK
 
 
 def _configure_cleanup(p: argparse.ArgumentParser) -> None:

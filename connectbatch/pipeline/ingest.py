@@ -37,11 +37,12 @@ from connectbatch.errors import ConnectBatchError, RunInProgressError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.parser import api as csvparse
 from connectbatch.parser.options import ParseOptions
-from connectbatch.pipeline import load, progress, quarantine, recovery, results, staging, validation
+from connectbatch.pipeline import late, load, progress, quarantine, recovery, results, staging, validation
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.settings import Settings
 from connectbatch.store import Database
+from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
@@ -50,8 +51,10 @@ __all__ = ["Clock", "Ingestor", "Received", "Staged", "utcnow"]
 
 log = logging.getLogger("connectbatch.pipeline.ingest")
 
-# A run with a file in one of these states ends Failed (a quarantined batch awaits a reviewer).
-FAILS_THE_RUN = (FileState.REJECTED, FileState.FAILED, FileState.QUARANTINED)
+# A run with a file in one of these states ends Failed; one with a quarantined file (and no
+# failed one) ends Needs review: the batch awaits a reviewer, nothing failed.
+FAILS_THE_RUN = (FileState.REJECTED, FileState.FAILED)
+HELD = (FileState.QUARANTINED,)
 # Files a run saw but did not need to load.
 NOT_LOADED_AGAIN = (FileState.DUPLICATE, FileState.SKIPPED)
 
@@ -83,15 +86,20 @@ class Ingestor:
         return run
 
     def finish_run(self, run: Run, failed_reason: str | None = None) -> Run:
-        """Close a run after all its files: Completed unless a file failed or the run
-        itself failed (`failed_reason`, e.g. the partner's server was unreachable)."""
+        """Close a run after all its files: Failed when a file failed or the run itself
+        failed (`failed_reason`, e.g. the partner's server was unreachable), Needs review
+        when a batch is held for a reviewer, else Completed."""
         with self.db.transaction() as con:
             files = run_store.files_of_run(con, run.id)
             failed = [f for f in files if f.state in FAILS_THE_RUN]
+            held = [f for f in files if f.state in HELD]
             current = run_store.get(con, run.id)
-            status = RunStatus.FAILED if failed or failed_reason else RunStatus.COMPLETED
+            if failed or failed_reason:
+                status = RunStatus.FAILED
+            else:
+                status = RunStatus.NEEDS_REVIEW if held else RunStatus.COMPLETED
             reasons = [failed_reason] if failed_reason else []
-            reasons += [f"{f.name}: {f.message}" for f in failed if f.message]
+            reasons += [f"{f.name}: {f.message}" for f in failed + held if f.message]
             reason = "; ".join(reasons) or current.reason
             run_store.finish(
                 con, run.id, status, self.clock(), reason,
@@ -100,8 +108,7 @@ class Ingestor:
                 files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
             )  # fmt: skip
             connection_store.set_status(
-                con, run.connection_id,
-                ConnectionStatus.FAILED if status is RunStatus.FAILED else ConnectionStatus.COMPLETED,
+                con, run.connection_id, quarantine.connection_status(con, run.connection_id, status),
                 self.clock(),
             )  # fmt: skip
             finished = run_store.get(con, run.id)
@@ -229,7 +236,7 @@ class Ingestor:
 
     def discard(self, run_id: int, note: str | None, actor: str) -> Run:
         """Drop a quarantined batch (a reviewer refused it)."""
-        return quarantine.discard(self.settings, self.db, run_id, note, actor)
+        return quarantine.discard(self.settings, self.db, self.clock, run_id, note, actor)
 
     def cleanup_staging(self) -> list[staging.Removal]:
         """Remove staged raw files past their retention (never those still needed)."""
@@ -275,8 +282,11 @@ class Ingestor:
             return self._file(record.id)
         clock.lap("parse")
         clock.step = "validate"
+        parser_rejected = parsed.rows_rejected  # the reject-rate rule judges the parser's own
+        parsed, refused = late.refuse(parsed, connection, self.clock())  # late-events policy
         rejects = list(parsed.rejects)  # loading adds the rows it could not apply
-        report = self._validate(connection, parsed)
+        report = self._validate(connection, parsed, parser_rejected)
+        late.judge(report, parsed.table, connection, self.clock(), refused)
         clock.lap("validate")
         clock.step = "load (commit)"
         if not report.success:
@@ -290,15 +300,20 @@ class Ingestor:
             )  # fmt: skip
         clock.lap("load")
         clock.step = "write results"
+        with self.db.connect() as con:
+            actions = results.row_actions(action_store.of_file_by_line(con, record.id))
         results.write_outcome(
             self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
             lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
             seconds=clock.laps, actions_created=loaded.actions_created, reject_keys=parsed.reject_keys,
+            header=parsed.header, actions=actions,
         )  # fmt: skip
         log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
         return self._file(record.id)
 
-    def _validate(self, connection: Connection, parsed: csvparse.ParseResult) -> validation.ValidationReport:
+    def _validate(
+        self, connection: Connection, parsed: csvparse.ParseResult, rows_rejected: int
+    ) -> validation.ValidationReport:
         dtype = schemas.get(connection.data_type)
         already: list[str] = []
         # repeated keys fail validation only where repeats are refused (not catalogs, not
@@ -309,7 +324,7 @@ class Ingestor:
                     con, dtype.key, connection.id, parsed.table.column(dtype.key_columns[0]).combine_chunks()
                 )
         return validation.validate(
-            parsed.table, dtype.key, rows_rejected=parsed.rows_rejected, already_loaded=already,
+            parsed.table, dtype.key, rows_rejected=rows_rejected, already_loaded=already,
             now=self.clock(), max_age_days=self.settings.validation_max_age_days,
             max_reject_rate=self.settings.max_reject_rate, lines=parsed.lines,
         )  # fmt: skip

@@ -26,7 +26,7 @@ from connectbatch.models import (
     Redelivery,
 )
 from connectbatch.parser.api import Reject
-from connectbatch.pipeline import lifecycle
+from connectbatch.pipeline import late, lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
@@ -95,15 +95,19 @@ def load_rows(
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged)
         return outcome.applied
     if merges_repeats(dtype, connection):
-        return _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
+        changed = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
+        late.lock_loaded(con, connection, record.id, now)  # a corrected record may be past its lock
+        return changed
     data_store.insert_rows(
         con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
         table=table, lines=lines,
     )  # fmt: skip
-    return action_store.create_for_file(
+    created = action_store.create_for_file(
         con, dtype.key, connection_id=connection.id, run_id=run_id,
         file_id=record.id, lock_days=connection.lock_days,
     )  # fmt: skip
+    late.lock_loaded(con, connection, record.id, now)  # issue 11: none created already due to lock
+    return created
 
 
 def merges_repeats(dtype: schemas.DataType, connection: Connection) -> bool:

@@ -8,9 +8,11 @@ the folder goes and the review note names who decided.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -31,11 +33,13 @@ from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.settings import Settings
 from connectbatch.store import Database
+from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir, private_file
 
 LINE_COLUMN = "__line"  # the physical line of each held row, stored beside it
+HEADER_KEY = b"connectbatch.header"  # the held file's own header (JSON), in the Parquet metadata
 
 
 def held_path(runs_dir: Path, run_id: int, file_id: int) -> Path:
@@ -55,7 +59,11 @@ def hold(
     """Keep the batch for review: its rows on disk, its rejects and verdict in the store."""
     path = held_path(settings.runs_dir, run.id, record.id)
     private_dir(path.parent)  # the held rows are partners' data: 0700 folders, 0600 files
-    pq.write_table(parsed.table.append_column(LINE_COLUMN, parsed.lines), path)
+    held = parsed.table.append_column(LINE_COLUMN, parsed.lines)
+    # the file's own header, so the results file after release names the partner's columns
+    meta = {**(held.schema.metadata or {}), HEADER_KEY: json.dumps(parsed.header).encode()}
+    held = held.replace_schema_metadata(meta)
+    pq.write_table(held, path)
     private_file(path)
     message = "quarantined: " + "; ".join(report.critical_failures)
     with db.transaction() as con:
@@ -69,7 +77,7 @@ def hold(
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.QUARANTINED, table=parsed.table,
         lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
-        message=message, reject_keys=parsed.reject_keys,
+        message=message, reject_keys=parsed.reject_keys, header=parsed.header,
     )  # fmt: skip
 
 
@@ -84,10 +92,12 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     dtype = schemas.get(connection.data_type)
     created_per_file: dict[int, int] = {}
     loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
+    headers: dict[int, list[str]] = {}
+    actions: dict[int, results.RowActions] = {}
     accepted = rejected = duplicates = 0  # added to the run's counters
     with db.transaction() as con:
         for f in files:
-            table, lines = _read_held(settings.runs_dir, run_id, f.id)
+            table, lines, headers[f.id] = _read_held(settings.runs_dir, run_id, f.id)
             # A reviewer accepts the batch, not re-sent records: rows whose key is already
             # loaded for the connection stay out (nothing doubled), counted as duplicates.
             table, lines, repeated = load.without_loaded_keys(con, dtype, connection.id, table, lines)
@@ -107,6 +117,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             )  # fmt: skip
             accepted += table.num_rows - refused
             rejected += refused
+            actions[f.id] = results.row_actions(action_store.of_file_by_line(con, f.id))
         run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
         run_store.finish(
             con,
@@ -120,7 +131,9 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             rows_rejected=run.rows_rejected + rejected,
             rows_duplicate=run.rows_duplicate + duplicates,
         )
-        connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, clock())
+        connection_store.set_status(
+            con, connection.id, connection_status(con, connection.id, RunStatus.COMPLETED), clock()
+        )
         stored_rejects = run_store.rejects_of_run(con, run_id)
     for f in files:
         table, lines = loaded[f.id]
@@ -128,15 +141,16 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
-            actions_created=created_per_file[f.id],
+            actions_created=created_per_file[f.id], header=headers[f.id], actions=actions[f.id],
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
         return run_store.get(con, run_id)
 
 
-def discard(settings: Settings, db: Database, run_id: int, note: str | None, actor: str) -> Run:
-    """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided."""
+def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: str | None, actor: str) -> Run:
+    """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided. The
+    run reads Failed (its file was refused) and the connection no longer Needs review."""
     with db.transaction() as con:
         run = run_store.get(con, run_id)
         if run.review is not ReviewState.QUARANTINED:
@@ -145,18 +159,52 @@ def discard(settings: Settings, db: Database, run_id: int, note: str | None, act
             if f.state == FileState.QUARANTINED:
                 run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
         run_store.set_review(con, run_id, ReviewState.DISCARDED, _note(actor, note))
+        if run.status is RunStatus.NEEDS_REVIEW:
+            reason = f"discarded by {actor}" + (f": {note}" if note else "")
+            run_store.finish(con, run_id, RunStatus.FAILED, clock(), reason)
+        connection = connection_store.get(con, run.connection_id)
+        if connection.status is ConnectionStatus.NEEDS_REVIEW:
+            status = connection_status(con, connection.id, _latest_status(con, connection.id))
+            connection_store.set_status(con, connection.id, status, clock())
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
         return run_store.get(con, run_id)
 
 
-def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.Array]:
+def connection_status(
+    con: duckdb.DuckDBPyConnection, connection_id: int, run_status: RunStatus
+) -> ConnectionStatus:
+    """The connection's status after a run ended `run_status`: Failed for a failed transfer or
+    file; else Needs review while any batch of the connection awaits a reviewer (a later
+    clean run must not bury it); else Completed."""
+    if run_status is RunStatus.FAILED:
+        return ConnectionStatus.FAILED
+    if run_status is RunStatus.NEEDS_REVIEW or any(
+        r.connection_id == connection_id for r in run_store.quarantined(con)
+    ):
+        return ConnectionStatus.NEEDS_REVIEW
+    if run_status is RunStatus.IN_PROGRESS:
+        return ConnectionStatus.IN_PROGRESS
+    return ConnectionStatus.COMPLETED
+
+
+def _latest_status(con: duckdb.DuckDBPyConnection, connection_id: int) -> RunStatus:
+    """The status of the connection's newest finished run (Completed when it has none)."""
+    runs = [r for r in run_store.history(con, connection_id, 50) if r.status is not RunStatus.IN_PROGRESS]
+    return runs[0].status if runs else RunStatus.COMPLETED
+
+
+def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.Array, list[str]]:
     path = held_path(runs_dir, run_id, file_id)
     if not path.exists():
         raise ConnectBatchError(f"the quarantined rows of run {run_id} are gone ({path})")
     table = pq.read_table(path)
     lines = table.column(LINE_COLUMN).combine_chunks()
-    return table.drop_columns([LINE_COLUMN]), lines
+    meta = table.schema.metadata or {}
+    header = json.loads(meta[HEADER_KEY]) if HEADER_KEY in meta else []  # held before issue 11: none
+    rest = {k: v for k, v in meta.items() if k != HEADER_KEY}
+    table = table.drop_columns([LINE_COLUMN]).replace_schema_metadata(rest or None)
+    return table, lines, header
 
 
 def _note(actor: str, note: str | None) -> str:

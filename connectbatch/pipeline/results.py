@@ -1,9 +1,24 @@
 """Results for the sender: a per-row results CSV and a JSON summary per processed file.
 
 Written under `<home>/outbound/<connection id>/` so an outbound (Pull from us) connection,
-the return e-mail and the UI's download button all serve the same files. The CSV uses the
-partner's own column names for the key columns and the input's physical line numbers, so a
-sender can find every row in the file they sent.
+the return e-mail and the UI's download button all serve the same files.
+
+The results CSV, as a partner's system parses it:
+
+* Columns: `Line` (the input's physical line; the header is line 1), the data type's key
+  column(s) under the partner's own header name exactly as it appeared in the file (a mapped
+  `session` stays `session`, a lower-case `callsessionid` stays so; the schema name when no
+  header could be read), `ActionId` (types that create actions: `A-000123`, the id pending
+  actions and action-modification files use), `Status`, `Reason`.
+* One line per data row: `ACCEPTED` (loaded; `Reason` is empty, or says how the action was
+  created, e.g. LOCKED for an event older than the lock period), `REJECTED` (`Reason` names
+  the column and the problem), `QUARANTINED` (held for review: `Reason` names the
+  expectations that held the batch; nothing is loaded until a reviewer releases it).
+* A file-level outcome is one line with `Line` 0 and empty key cells: `DUPLICATE` (the same
+  bytes were already received: nothing done), `FILE_REJECTED` (the file as a whole is
+  unreadable, e.g. a wrong header), `FAILED` (our side failed; the file may be retried).
+  So a results file is never empty: a reader that only knows per-row lines sees Line 0.
+* Every text cell is escaped like `escaping.csv_cell` (a leading `'` before a formula).
 """
 
 from __future__ import annotations
@@ -23,7 +38,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from connectbatch.escaping import FORMULA_PATTERN
+from connectbatch import schemas
+from connectbatch.escaping import FORMULA_PATTERN, csv_cell
 from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject
 from connectbatch.store.db import private_dir
@@ -39,12 +55,39 @@ class RowStatus(StrEnum):
 
     ACCEPTED = "ACCEPTED"
     REJECTED = "REJECTED"
-    DUPLICATE = "DUPLICATE"  # the whole file was a duplicate
+    DUPLICATE = "DUPLICATE"  # the whole file was a duplicate (a Line 0 row)
     QUARANTINED = "QUARANTINED"  # held for review: not loaded yet
+    FILE_REJECTED = "FILE_REJECTED"  # the file as a whole is unreadable (a Line 0 row)
+    FAILED = "FAILED"  # our side failed on the file (a Line 0 row)
 
 
 # The status of a file's readable rows, by the file's outcome (otherwise ACCEPTED).
 _ROW_STATUS = {FileState.QUARANTINED: RowStatus.QUARANTINED, FileState.DUPLICATE: RowStatus.DUPLICATE}
+# File outcomes answered by a single Line 0 row (nothing of the file was read or done).
+_FILE_STATUS = {
+    FileState.DUPLICATE: RowStatus.DUPLICATE,
+    FileState.REJECTED: RowStatus.FILE_REJECTED,
+    FileState.FAILED: RowStatus.FAILED,
+}
+FILE_LINE = 0  # the `Line` of a row about the whole file
+ACTION_ID = "ActionId"
+
+
+def partner_names(
+    header: list[str] | None, column_map: dict[str, str] | None, columns: list[str]
+) -> dict[str, str]:
+    """Schema column -> the file's own header name for it, matched as the parser matches
+    (trimmed, case-insensitive, `column_map` partner name -> schema name first). A column the
+    header does not name keeps its schema name."""
+    renames = {k.strip().lower(): v.strip().lower() for k, v in (column_map or {}).items()}
+    wanted = {c.lower(): c for c in columns}
+    found: dict[str, str] = {}
+    for raw in header or []:
+        key = raw.strip().lower()
+        ours = wanted.get(renames.get(key, key))
+        if ours is not None and ours not in found:
+            found[ours] = raw
+    return {c: found.get(c, c) for c in columns}
 
 
 @dataclass
@@ -73,6 +116,27 @@ def base_name(run_id: int, file_id: int, file_name: str) -> str:
     return f"run{run_id}-file{file_id}-{stem}"
 
 
+@dataclass(frozen=True)
+class RowActions:
+    """The actions a load created, by the input line they came from: the results file
+    names each accepted row's `ActionId`, and a note when the action was not created
+    PENDING (e.g. LOCKED: its event was older than the lock period)."""
+
+    labels: dict[int, str] = field(default_factory=dict)  # line -> "A-000123"
+    notes: dict[int, str] = field(default_factory=dict)  # line -> why it is not PENDING
+
+
+def row_actions(by_line: dict[int, tuple[int, str, str | None]]) -> RowActions:
+    """RowActions from store/actions.of_file_by_line (line -> id, status, reason)."""
+    labels: dict[int, str] = {}
+    notes: dict[int, str] = {}
+    for line, (action_id, status, reason) in by_line.items():
+        labels[line] = f"A-{action_id:06d}"  # as models.Action.label
+        if status == "LOCKED":
+            notes[line] = f"action created LOCKED: {reason or 'lock period ended'}"
+    return RowActions(labels, notes)
+
+
 def write(
     outbound: Path,
     connection_id: int,
@@ -84,14 +148,27 @@ def write(
     rejects: Iterable[Reject],
     accepted_status: RowStatus = RowStatus.ACCEPTED,
     reject_keys: dict[int, str] | None = None,
+    key_names: dict[str, str] | None = None,
+    actions: RowActions | None = None,
+    with_action_id: bool = False,
+    accepted_reason: str = "",
+    file_status: RowStatus | None = None,
 ) -> tuple[Path, Path]:
-    """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths."""
+    """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths.
+
+    `key_names` gives the header the partner used for each key column; `actions` the
+    ActionId per accepted line (an `ActionId` column when `with_action_id`);
+    `accepted_reason` the Reason of every readable row (a held batch: why it is held);
+    `file_status` answers for the whole file with one Line 0 row (see the module docstring).
+    """
     target = private_dir(folder(outbound, connection_id))  # results are partners' data
     base = base_name(summary.run_id, summary.file_id, summary.file)
+    names = _output_names(key_columns, key_names or {}, with_action_id)
     parts = []
     by_line: dict[int, list[str]] = {}
     for r in rejects:
-        where = f"{r.column}: " if r.column else ""
+        column = (key_names or {}).get(r.column, r.column) if r.column else None
+        where = f"{column}: " if column else ""
         shown = f" (value {r.value!r})" if r.value is not None else ""
         by_line.setdefault(r.line, []).append(f"{where}{r.reason}{shown}")
     if accepted_keys is not None and accepted_lines is not None and len(accepted_lines):
@@ -105,9 +182,20 @@ def write(
             keep = pc.invert(pc.is_in(accepted["Line"], pa.array(list(by_line), pa.int64())))
             accepted = accepted.filter(keep)
         n = accepted.num_rows
+        if with_action_id:
+            labels = actions.labels if actions else {}
+            ids = [labels.get(line) for line in accepted["Line"].to_pylist()] if labels else [None] * n
+            accepted = accepted.append_column(ACTION_ID, pa.array(ids, pa.string()))
+        if actions and actions.notes:
+            reasons = pa.array(
+                [actions.notes.get(line, accepted_reason) for line in accepted["Line"].to_pylist()],
+                pa.string(),
+            )
+        else:
+            reasons = pa.repeat(pa.scalar(accepted_reason), n)
         parts.append(
             accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status.value), n)).append_column(
-                "Reason", pa.repeat(pa.scalar(""), n)
+                "Reason", reasons
             )
         )
     if by_line:
@@ -123,36 +211,68 @@ def write(
                         )
                         for i, k in enumerate(key_columns)
                     },
+                    **({ACTION_ID: pa.nulls(len(by_line), pa.string())} if with_action_id else {}),
                     "Status": pa.array([RowStatus.REJECTED.value] * len(by_line)),
                     "Reason": pa.array(["; ".join(r) for r in by_line.values()]),
                 }
             )
         )
+    if file_status is not None:
+        parts.append(
+            pa.table(
+                {
+                    "Line": pa.array([FILE_LINE], pa.int64()),
+                    **{k: pa.nulls(1, pa.string()) for k in key_columns},
+                    **({ACTION_ID: pa.nulls(1, pa.string())} if with_action_id else {}),
+                    "Status": pa.array([file_status.value]),
+                    "Reason": pa.array([summary.message or ""], pa.string()),
+                }
+            )
+        )
     if parts:
-        table = pa.concat_tables(parts)
+        table = pa.concat_tables([p.select(list(parts[0].column_names)) for p in parts])
         table = table.take(pc.sort_indices(table, [("Line", "ascending")]))
     else:
         table = pa.table(
             {
                 "Line": pa.array([], pa.int64()),
                 **{k: pa.array([], pa.string()) for k in key_columns},
+                **({ACTION_ID: pa.array([], pa.string())} if with_action_id else {}),
                 "Status": pa.array([], pa.string()),
                 "Reason": pa.array([], pa.string()),
             }
         )
+    table = neutralise_formulas(table).rename_columns(names)
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
-        pacsv.write_csv(neutralise_formulas(table), fh, pacsv.WriteOptions(quoting_style="needed"))
+        pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed"))
     json_path = target / f"{base}.summary.json"
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
     return csv_path, json_path
 
 
+def _output_names(key_columns: list[str], key_names: dict[str, str], with_action_id: bool) -> list[str]:
+    """The results file's header: the partner's names for the key columns (escaped like any
+    cell: a header is partner text too), unless one would collide with a column of ours."""
+    fixed = ["Line", *([ACTION_ID] if with_action_id else []), "Status", "Reason"]
+    taken = {f.lower() for f in fixed}
+    keys = []
+    for k in key_columns:
+        name = key_names.get(k, k)
+        if name.strip().lower() in taken or not name.strip():
+            name = k
+        taken.add(name.strip().lower())
+        keys.append(csv_cell(name))
+    return ["Line", *keys, *([ACTION_ID] if with_action_id else []), "Status", "Reason"]
+
+
 def neutralise_formulas(table: pa.Table) -> pa.Table:
-    """Text cells a spreadsheet would run as a formula (`=HYPERLINK(...)`, `+1`, `@SUM`, ...)
-    get a leading `'`: the partner's keys and header names come back to them, and to us, in
-    this file, and opening it must not execute anything (CSV injection)."""
+    """Every text cell as `escaping.csv_cell` makes it, vectorised for files of millions of
+    rows (csv_cell's own FORMULA_PATTERN; a test keeps the two equal): cells a spreadsheet
+    would run as a formula (`=HYPERLINK(...)`, `+1`, `@SUM`, ...) get a leading `'`. The
+    partner's keys and header names come back to them, and to us, in this file, and opening
+    it must not execute anything (CSV injection)."""
     for index, column_field in enumerate(table.schema):
         if not pa.types.is_string(column_field.type) and not pa.types.is_large_string(column_field.type):
             continue
@@ -179,9 +299,14 @@ def write_outcome(
     seconds: dict[str, float] | None = None,
     actions_created: int = 0,
     reject_keys: dict[int, str] | None = None,
+    header: list[str] | None = None,
+    actions: RowActions | None = None,
 ) -> None:
     """The sender's answer for one file of a run, whatever its outcome. A results file that
-    cannot be written is logged, not raised: the load it describes has already committed."""
+    cannot be written is logged, not raised: the load it describes has already committed.
+
+    `header` is the file's own header (ParseResult.header), so the key columns come back
+    under the partner's names; `actions` the ActionIds of the rows loaded."""
     rejected_lines = {r.line for r in rejects or []}
     accepted = 0
     if table is not None and outcome == FileState.LOADED:
@@ -201,15 +326,33 @@ def write_outcome(
         ),
         seconds=seconds or {},
     )  # fmt: skip
+    dtype = _data_type(connection.data_type)
+    keys = key_columns if key_columns is not None else list(dtype.key_columns if dtype else ())
     status = _ROW_STATUS.get(outcome, RowStatus.ACCEPTED)
+    held = ""
+    if outcome == FileState.QUARANTINED:
+        why = "; ".join(report.critical_failures) if report is not None else (message or "")
+        held = f"held for review: {why}" if why else "held for review"
+    file_status = _FILE_STATUS.get(outcome) if table is None else None
     try:
         write(
-            outbound, connection.id, summary, key_columns=key_columns or [],
+            outbound, connection.id, summary, key_columns=keys,
             accepted_keys=table, accepted_lines=lines, rejects=rejects or [],
             accepted_status=status, reject_keys=reject_keys,
+            key_names=partner_names(header, connection.column_map, keys),
+            actions=actions,
+            with_action_id=bool(dtype and dtype.action_columns is not None),
+            accepted_reason=held, file_status=file_status,
         )  # fmt: skip
     except OSError:
         log.exception("could not write results", extra={"run_id": run_id})
+
+
+def _data_type(key: str) -> schemas.DataType | None:
+    try:
+        return schemas.get(key)
+    except LookupError:
+        return None
 
 
 class _atomic:

@@ -211,3 +211,29 @@ def supersede(
         [lock_days, *params],
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def lock_late_of_file(con: duckdb.DuckDBPyConnection, file_id: int, now: dt.datetime, reason: str) -> int:
+    """Lock the file's PENDING actions whose lock time has already come when they are
+    created (an event older than the lock period), with `reason` and an audit entry each;
+    returns how many. Kept apart from create_for_file: it is the late-events policy."""
+    con.execute(
+        "INSERT INTO action_audit "
+        "(action_id, actor, change, old_status, new_status, old_amount, new_amount, reason) "
+        "SELECT id, 'system', 'lock', status, 'LOCKED', amount, amount, ? "
+        "FROM actions WHERE file_id = ? AND status = 'PENDING' AND lock_at <= ?",
+        [reason, file_id, now],
+    )
+    row = con.execute(
+        "UPDATE actions SET state_before_lock = status, status = 'LOCKED', reason = ?, "
+        "updated_at = current_timestamp WHERE file_id = ? AND status = 'PENDING' AND lock_at <= ?",
+        [reason, file_id, now],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def of_file_by_line(con: duckdb.DuckDBPyConnection, file_id: int) -> dict[int, tuple[int, str, str | None]]:
+    """The actions a file's rows created: input line -> (action id, status, reason), for the
+    results file's ActionId column."""
+    rows = con.execute("SELECT line, id, status, reason FROM actions WHERE file_id = ?", [file_id]).fetchall()
+    return {int(line): (int(action_id), str(status), reason) for line, action_id, status, reason in rows}

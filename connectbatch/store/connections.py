@@ -15,6 +15,7 @@ from connectbatch.models import (
     Connection,
     ConnectionStatus,
     Direction,
+    LateEvents,
     Method,
     Methodology,
     Redelivery,
@@ -40,6 +41,7 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
         data["catalog_mode"] = CatalogMode(data["catalog_mode"] or CatalogMode.UPDATES)
     sources = json.loads(data["export_sources"]) if data["export_sources"] else []
     data["export_sources"] = [int(i) for i in sources]
+    data["late_events"] = LateEvents(data.get("late_events") or LateEvents.LOCK)
     return Connection(**data)
 
 

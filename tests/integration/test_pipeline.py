@@ -135,7 +135,7 @@ def test_same_records_in_different_bytes_are_quarantined(services: Services, mak
 
     run = services.ingest_bytes("Acme", "calls-v2.csv", resent)
 
-    assert run.status is RunStatus.FAILED
+    assert run.status is RunStatus.NEEDS_REVIEW  # held, not failed (issue 11, defect 8)
     assert run.review == "quarantined"
     assert "already loaded" in (run.reason or "")
     assert "calls-v2.csv" in (run.reason or "")
@@ -180,7 +180,7 @@ def test_a_critical_failure_quarantines_the_batch(services: Services, make_conne
 
     run = services.ingest_bytes("Acme", "bad.csv", call_csv(N, overrides=overrides))
 
-    assert run.status is RunStatus.FAILED
+    assert run.status is RunStatus.NEEDS_REVIEW  # held, not failed (issue 11, defect 8)
     assert run.review == "quarantined"
     assert named in (run.reason or "")
     assert (run.rows_accepted, run.actions_created) == (0, 0)
@@ -188,7 +188,7 @@ def test_a_critical_failure_quarantines_the_batch(services: Services, make_conne
     assert count(services, "call_conversions") == 0
     [f] = services.run_files(run.id)
     assert f.state == "quarantined" and named in (f.message or "")
-    assert services.connection("Acme").status is ConnectionStatus.FAILED
+    assert services.connection("Acme").status is ConnectionStatus.NEEDS_REVIEW
     assert [r.id for r in services.quarantined()] == [run.id]
 
     [(_, report)] = services.validation(run.id)

@@ -440,10 +440,10 @@ def test_quarantine_release_and_discard(
     other = write_calls(tmp_path / "other.csv", ["o1", "o1"])
 
     held = cli_json(capsys, "ingest", str(repeats), "--connection", "Acme", code=1)
-    assert (held["status"], held["review"], held["actions_created"]) == ("Failed", "quarantined", 0)
+    assert (held["status"], held["review"], held["actions_created"]) == ("Needs review", "quarantined", 0)
     assert "CallSessionId" in held["reason"]
     out = cli(capsys, "ingest", str(other), "--connection", "Acme", code=1)
-    assert out.startswith("run 2  Failed (quarantined)")
+    assert out.startswith("run 2  Needs review (quarantined)")
 
     listed = cli(capsys, "quarantine", "list")
     assert "repeats.csv" in listed and "other.csv" in listed

@@ -1,0 +1,90 @@
+"""Issue 11, defect 6: the results file's layout, unit by unit: the partner's header names,
+the escaping of every cell (as escaping.csv_cell), and a line for a whole-file outcome."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from connectbatch.escaping import csv_cell
+from connectbatch.models import FileState
+from connectbatch.parser.api import Reject
+from connectbatch.pipeline import results
+
+CELLS = [
+    "", "plain", "=1+1", "@SUM(A1)", "+1", "-1", "+1 (555) 010-0100", "-12.50", "+=cmd", "-x",
+    "\tTab", "\rCR", "a=b", "==", "+", "-", "@", " =x", "é=", "+44 20 7946 0958", "1/2", "-(3)",
+]  # fmt: skip
+
+
+def test_neutralise_formulas_is_csv_cell_on_every_cell() -> None:
+    table = pa.table({"c": pa.array(CELLS, pa.string())})
+    assert results.neutralise_formulas(table).column("c").to_pylist() == [csv_cell(c) for c in CELLS]
+
+
+@pytest.mark.parametrize(
+    ("header", "column_map", "expected"),
+    [
+        (["callsessionid", "x"], None, "callsessionid"),  # case as sent
+        ([" CallSessionId "], None, " CallSessionId "),  # spaces as sent
+        (["session", "CallSessionId"], {"session": "CallSessionId"}, "session"),  # mapped, first wins
+        (["Other"], None, "CallSessionId"),  # not named: our name
+        (None, None, "CallSessionId"),  # no header read
+    ],
+)
+def test_partner_names(header: list[str] | None, column_map: dict[str, str] | None, expected: str) -> None:
+    assert results.partner_names(header, column_map, ["CallSessionId"]) == {"CallSessionId": expected}
+
+
+def _summary(status: FileState, message: str | None = None) -> results.Summary:
+    return results.Summary(
+        run_id=1, file_id=2, file="f.csv", connection="Acme", data_type="call_conversions",
+        status=status, message=message,
+    )  # fmt: skip
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
+
+def test_a_whole_file_outcome_is_one_line_zero(tmp_path: Path) -> None:
+    path, _ = results.write(
+        tmp_path, 1, _summary(FileState.DUPLICATE, "=same bytes as calls.csv"), key_columns=["CallSessionId"],
+        accepted_keys=None, accepted_lines=None, rejects=[], with_action_id=True,
+        file_status=results.RowStatus.DUPLICATE,
+    )  # fmt: skip
+    assert _rows(path) == [
+        {"Line": "0", "CallSessionId": "", "ActionId": "", "Status": "DUPLICATE",
+         "Reason": "'=same bytes as calls.csv"},
+    ]  # fmt: skip
+
+
+def test_rows_carry_action_ids_notes_and_partner_names(tmp_path: Path) -> None:
+    keys = pa.table({"CallSessionId": ["a", "b", "c"]})
+    lines = pa.array([2, 3, 4], pa.int64())
+    actions = results.RowActions({2: "A-000001", 3: "A-000002"}, {3: "action created LOCKED: late"})
+    path, _ = results.write(
+        tmp_path, 1, _summary(FileState.LOADED), key_columns=["CallSessionId"], accepted_keys=keys,
+        accepted_lines=lines, rejects=[Reject(4, "CallSessionId", "c", "bad")], reject_keys={4: "c"},
+        key_names={"CallSessionId": "=sess"}, actions=actions, with_action_id=True,
+    )  # fmt: skip
+    rows = _rows(path)
+    assert list(rows[0]) == ["Line", "'=sess", "ActionId", "Status", "Reason"]
+    assert [(r["Line"], r["'=sess"], r["ActionId"], r["Status"]) for r in rows] == [
+        ("2", "a", "A-000001", "ACCEPTED"), ("3", "b", "A-000002", "ACCEPTED"), ("4", "c", "", "REJECTED"),
+    ]  # fmt: skip
+    assert rows[1]["Reason"] == "action created LOCKED: late"
+    assert rows[2]["Reason"] == "'=sess: bad (value 'c')"  # the reject names the partner's column
+
+
+def test_a_partner_name_that_collides_with_ours_keeps_the_schema_name(tmp_path: Path) -> None:
+    path, _ = results.write(
+        tmp_path, 1, _summary(FileState.LOADED), key_columns=["CallSessionId"],
+        accepted_keys=pa.table({"CallSessionId": ["a"]}), accepted_lines=pa.array([2], pa.int64()),
+        rejects=[], key_names={"CallSessionId": "status"}, with_action_id=False,
+    )  # fmt: skip
+    assert list(_rows(path)[0]) == ["Line", "CallSessionId", "Status", "Reason"]
