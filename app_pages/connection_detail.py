@@ -15,8 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _ui
+from app_pages import _forms, _schedule, _ui
 from app_pages._run_history import history_tab
+from app_pages.connections import carry_out_run_request, request_run
 from connectbatch import webapp
 from connectbatch.models import (
     METHOD_LABELS,
@@ -300,8 +301,19 @@ def render() -> None:
         on_change=on_pick,
     )
     st.markdown(f"{_ui.kind_line(c)} · {_ui.badge(str(c.status))} · Last Active {_ui.when(c.last_active)}")
-    if st.button("Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"):
-        st.switch_page(_ui.LIST_PAGE)
+    with st.container(horizontal=True, gap="small"):
+        if st.button(
+            "Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"
+        ):
+            st.switch_page(_ui.LIST_PAGE)
+        if _ui.is_pull(c):  # the one kind a person can start; push and exports run by themselves
+            st.button("Run now", key="detail_run_now", icon=":material/play_arrow:",
+                      on_click=request_run, args=(c.id,))  # fmt: skip
+    if c.schedule:
+        st.caption("Schedule: `" + c.schedule + "` · " + " · ".join(_schedule.lines(c.schedule)))
+    if carry_out_run_request([c]):  # the run changed the connection's status and history
+        ok, fresh = _ui.safely("Loading the connection", lambda: services.connection(c.name))
+        c = fresh if ok and fresh is not None else c
     _ui.show_flash()
     if st.session_state.get(_ui.DETAIL_TAB) not in TABS:
         st.session_state[_ui.DETAIL_TAB] = TABS[0]
