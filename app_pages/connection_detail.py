@@ -116,11 +116,11 @@ def credentials_tab(services: Services, c: Connection) -> None:
     if c.method is Method.SFTP and _ui.is_pull(c):
         host_key(services, c)
     for cred in creds:
-        credential_card(services, c, cred)
+        credential_card(services, c, cred, only=len(creds) == 1)
     reconnect(services, c)
 
 
-def credential_card(services: Services, c: Connection, cred: Credential) -> None:
+def credential_card(services: Services, c: Connection, cred: Credential, *, only: bool = False) -> None:
     with st.container(border=True, key=f"credential_{cred.id}"):
         st.markdown(
             f"**{cred.name}** {_ui.badge(cred.status)} "
@@ -145,11 +145,33 @@ def credential_card(services: Services, c: Connection, cred: Credential) -> None
                     f"Delete **{cred.name}**?"
                     + (" The partner's login stops working at once." if cred.kind == "provisioned" else "")
                 )
-                if st.button("Delete credential", key=f"cred_delete_{cred.id}", type="primary"):
+                confirmed = True
+                if only:  # the last login: the connection stops working until a Re-connect
+                    st.warning(only_credential_warning(c))
+                    confirmed = st.checkbox(
+                        "Delete it anyway", key=f"cred_delete_confirm_{cred.id}", value=False
+                    )
+                if st.button(
+                    "Delete credential", key=f"cred_delete_{cred.id}", type="primary", disabled=not confirmed
+                ):
                     ok, _ = _ui.safely("Deleting the credential", lambda: services.delete_credential(cred.id))
                     if ok:
                         _ui.flash("success", f"Deleted the credential {cred.name}.")
                         st.rerun()
+
+
+def only_credential_warning(c: Connection) -> str:
+    """What deleting a connection's only credential stops, in the user's words."""
+    if _ui.is_pull(c):
+        stops = "its pulls fail (scheduled and Run now)"
+    elif c.method is Method.EMAIL:
+        stops = "its mailbox login stops working"
+    else:
+        stops = "the partner can no longer log in to send or collect files"
+    return (
+        f"This is the only credential of {c.name}: without it {stops} until you add one with "
+        "Re-connect below."
+    )
 
 
 def host_key(services: Services, c: Connection) -> None:
