@@ -131,3 +131,22 @@ def test_the_picker_finds_a_pending_action_beyond_the_page_shown(demo_data: Serv
     wanted = beyond[0]
     found = [o for o in options if o.startswith(wanted.label)]
     assert found and wanted.source_key in found[0] and f"campaign {wanted.campaign_id}" in found[0]
+
+
+def test_the_wizard_describes_the_schedule_and_lists_it_in_the_create_summary(demo_data: Services) -> None:
+    at = open_page()
+    at.button(key="create_connection").click().run()
+    at.text_input(key="wiz_name").input("Hourly export")
+    at.radio(key="wiz_direction").set_value("outbound")
+    for _ in range(4):
+        at.button(key="wiz_next").click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+    at.text_input(key="wiz_schedule").input("0 6 * * mon-fri").run()
+
+    assert any(
+        "At 06:00, Monday through Friday (UTC)" in c.value and "Next runs:" in c.value for c in at.caption
+    )
+    review = next(d.value for d in at.dataframe if "Setting" in d.value.columns)
+    rows = dict(zip(review["Setting"], review["Value"], strict=True))
+    assert rows["Schedule"] == "0 6 * * mon-fri — At 06:00, Monday through Friday (UTC)"
+    assert "provisioned" in rows["User"]
