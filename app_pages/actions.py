@@ -16,6 +16,7 @@ import streamlit as st
 
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
 from connectbatch.explorer import ActionOutcome, ActionPage
 from connectbatch.models import Action, ActionStatus
 from connectbatch.services import Services
@@ -147,9 +148,8 @@ def change_form(services: Services, page: ActionPage, pool: ActionPage | None = 
 def _describe(a: Action) -> str:
     """What the pickers show and search in: id, source key, campaign, amount, status, date."""
     campaign = f"campaign {a.campaign_id}" if a.campaign_id is not None else "no campaign"
-    return (
-        f"{a.label} · {a.source_key} · {campaign} · {a.amount} · {a.status.value} · {a.event_date:%Y-%m-%d}"
-    )
+    when = f"{a.event_date:%Y-%m-%d}"
+    return f"{a.label} · {visible(a.source_key)} · {campaign} · {a.amount} · {a.status.value} · {when}"
 
 
 def show_audit(services: Services, page: ActionPage) -> None:

@@ -113,3 +113,9 @@ def test_the_picker_offers_pending_then_newest_and_never_a_locked_action() -> No
     label = _describe(action(7, ActionStatus.PENDING, 1, campaign=2002))
     for searched in ("A-000007", "sess-7", "campaign 2002", "12.50", "PENDING"):
         assert searched in label
+
+
+def test_the_picker_shows_a_hostile_source_key_escaped() -> None:
+    hostile = action(8, ActionStatus.PENDING, 1)
+    hostile.source_key = "sess\x1b[31m-8\n"
+    assert "\x1b" not in _describe(hostile) and "\\x1b" in _describe(hostile)
