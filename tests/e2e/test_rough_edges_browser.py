@@ -16,10 +16,6 @@ from browser import StreamlitApp, choose, click, exception_texts, open_path, typ
 pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
 from playwright.sync_api import Browser, Page, expect
 
-streamlit_server = browser.streamlit_server
-chromium_browser = browser.chromium_browser
-app_page = browser.app_page
-
 pytestmark = pytest.mark.skipif(bool(browser.missing_browser()), reason=str(browser.missing_browser()))
 
 # For each word of each text node under the rows: more than one line box means the word was
