@@ -20,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _ui
+from app_pages import _schedule, _ui
 from connectbatch.models import Connection, LateEvents, Method
 from connectbatch.services import CredentialInput
 from connectbatch.transfer.specs import (
@@ -302,9 +302,13 @@ def credential_form(
     errors("username")
     if auth is AuthKind.PASSWORD:
         seed(keys("password"), given.password or "")
+        # live + ignore: what is typed is staged after a short pause, without a rerun. The
+        # field's own Show-password toggle takes the focus on Tab, so the field never blurs and
+        # a value left that way would otherwise never reach Test connection.
         password = st.text_input(
-            "Password", key=keys("password"), type="password", autocomplete="new-password"
-        )
+            "Password", key=keys("password"), type="password", autocomplete="new-password",
+            live=True, on_change="ignore",
+        )  # fmt: skip
         errors("password")
         return replace(given, auth=auth, username=_text(username), password=password or None), None
     upload = st.file_uploader("Private key (OpenSSH or PEM)", key=keys("key_file"))
@@ -318,6 +322,8 @@ def credential_form(
         key=keys("passphrase"),
         type="password",
         autocomplete="off",
+        live=True,  # as the password: its Show toggle takes the focus on Tab
+        on_change="ignore",
         help="Only for an encrypted private key; empty otherwise.",
     )
     errors("passphrase")
@@ -366,6 +372,7 @@ def run_settings_form(
                 + ": minute hour day-of-month month day-of-week, in UTC. Empty: only Run now.",
             )
         )
+        schedule_preview(entered["schedule"], saved=not live)
         errors("schedule")
     if inbound:
         seed(keys("lock_days"), c.lock_days)
@@ -428,6 +435,15 @@ def run_settings_form(
 
         entered |= _redelivery.redelivery_form(keys, c, errors)
     return entered
+
+
+def schedule_preview(expression: str | None, *, saved: bool = False) -> None:
+    """The schedule in plain words and its next three runs, under the cron field. In a form
+    (`saved`) it describes the schedule as saved: the form's field reruns only on Save."""
+    shown = _schedule.lines(expression)
+    if not shown:
+        return
+    st.caption("  \n".join(shown), help="Saved schedule" if saved else None)
 
 
 def _file_format(keys: Keys, c: Connection, errors: FieldErrors) -> dict[str, Any]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import streamlit as st
+import streamlit.components.v2 as components_v2
 
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
@@ -287,31 +289,94 @@ def provisioned_lines(p: Provisioned) -> list[tuple[str, str]]:
     return lines
 
 
+PROVISIONED_CLOSED = "provisioned_closed"  # the page to go to once Copy all closed the dialog
+
+# Streamlit shows a code box's copy icon only while the pointer is over the box: in this
+# dialog the icons are the point, so they stay in sight.
+COPY_ICONS_STYLE = """
+<style>
+[data-testid="stDialog"] [data-testid="stCode"] > div,
+[data-testid="stDialog"] [data-testid="stCode"] > div > div,
+[data-testid="stDialog"] [data-testid="stCode"] button {
+  opacity: 1 !important; visibility: visible !important;
+}
+</style>
+"""
+
+# One button that copies every line and closes the dialog. It runs in the page (a Streamlit
+# v2 component, no iframe), so the browser's clipboard API is reachable from the click.
+COPY_ALL_JS = """
+export default function(component) {
+  const { data, setTriggerValue, parentElement } = component;
+  const button = parentElement.querySelector("button");
+  button.onclick = async () => {
+    try {
+      await navigator.clipboard.writeText(data);
+      setTriggerValue("copied", true);
+    } catch (err) {
+      button.textContent = "Copying was refused by the browser: copy the boxes above";
+    }
+  };
+}
+"""
+COPY_ALL_CSS = """
+button {
+  background: var(--st-primary-color); color: white; border: none; border-radius: 0.5rem;
+  padding: 0.4rem 0.9rem; font: inherit; cursor: pointer;
+}
+"""
+_copy_all = components_v2.component(
+    "connectbatch.copy_all",
+    html='<button type="button">Copy all and close</button>',
+    css=COPY_ALL_CSS,
+    js=COPY_ALL_JS,
+)
+
+
+def provisioned_text(p: Provisioned) -> str:
+    """Every line of the provisioned login as `Label: value`, what Copy all copies."""
+    return "\n".join(f"{label}: {value}" for label, value in provisioned_lines(p))
+
+
+def _copied(after: str | None) -> None:
+    """Copy all's callback: the password leaves the session, the dialog is not drawn again."""
+    st.session_state.pop(PROVISIONED, None)
+    st.session_state[PROVISIONED_CLOSED] = after or ""
+
+
 @st.dialog("Your provisioned credentials", dismissible=False, width="medium")
 def provisioned_dialog(after: str | None = None) -> None:
-    """Shows the login we created, once: after Done the password is gone from the session."""
+    """Shows the login we created, once: after Copy all or Done the password is gone from the
+    session."""
     found = st.session_state.get(PROVISIONED)
     if found is None:
         st.rerun()
         return
     name, p = found
+    st.html(COPY_ICONS_STYLE)
     st.write(
         f"Give these to the partner of **{name}**. This is the only time the password is shown: "
-        "copy it now (the icon at the right of each box copies it)."
+        "copy it now (**Copy all and close**, or the icon at the right of each box)."
     )
     for label, value in provisioned_lines(p):
         st.caption(label)
         st.code(value, language=None)
     st.caption("Copy all")
-    st.code("\n".join(f"{label}: {value}" for label, value in provisioned_lines(p)), language=None)
-    if st.button("Done — I have copied them", key="provisioned_done", type="primary"):
-        st.session_state.pop(PROVISIONED, None)
-        if after:
-            st.switch_page(after)
-        st.rerun()
+    st.code(provisioned_text(p), language=None)
+    with st.container(horizontal=True):
+        _copy_all(data=provisioned_text(p), key="provisioned_copy_all", width="content",
+                  on_copied_change=functools.partial(_copied, after))  # fmt: skip
+        if st.button("Done — I have copied them", key="provisioned_done"):
+            st.session_state.pop(PROVISIONED, None)
+            if after:
+                st.switch_page(after)
+            st.rerun()
 
 
 def show_provisioned_once(after: str | None = None) -> None:
+    closed_to = st.session_state.pop(PROVISIONED_CLOSED, None)
+    if closed_to:
+        st.switch_page(closed_to)
     if PROVISIONED in st.session_state:
         provisioned_dialog(after)
 

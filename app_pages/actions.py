@@ -16,6 +16,7 @@ import streamlit as st
 
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
 from connectbatch.explorer import ActionOutcome, ActionPage
 from connectbatch.models import Action, ActionStatus
 from connectbatch.services import Services
@@ -24,6 +25,9 @@ PAGE_SIZES = (25, 50, 100, 250)
 STATUSES = [s.value for s in ActionStatus]
 MODIFY, REVERSE = "Modify amount", "Reverse"
 ALL = "All connections"
+PICKER_SIZE = 500  # changeable actions the picker offers beyond the page shown, pending first
+# The change form's fields and their blank values, restored after a successful Apply.
+FORM_DEFAULTS: dict[str, Any] = {"actions_change": MODIFY, "actions_amount": 0.0, "actions_reason": ""}
 
 
 def table_rows(page: ActionPage, names: dict[int, str]) -> list[dict[str, Any]]:
@@ -80,6 +84,9 @@ def apply_change(services: Services) -> None:
         return
     state["actions_outcomes"] = outcomes
     state["actions_selected"] = []
+    if all(o.ok for o in outcomes):  # done: the next change starts from a blank form
+        for key, blank in FORM_DEFAULTS.items():
+            state[key] = blank
 
 
 def show_outcomes(outcomes: list[ActionOutcome]) -> None:
@@ -91,9 +98,21 @@ def show_outcomes(outcomes: list[ActionOutcome]) -> None:
         st.error(f"{failed.label} was not changed: {failed.message}")
 
 
-def change_form(services: Services, page: ActionPage) -> None:
+def picker_actions(page: ActionPage, pool: ActionPage | None) -> dict[int, Action]:
+    """The actions the picker offers: those of the page shown and the most recent changeable
+    ones of the filters (`pool`), never a locked one; pending first, then newest first. The
+    picker filters them by what is typed: id, source key, campaign, amount, status or date."""
+    found = {a.id: a for a in [*page.actions, *(pool.actions if pool else [])] if not page.is_locked(a)}
+    ordered = sorted(
+        found.values(), key=lambda a: (a.status is not ActionStatus.PENDING, -a.event_date.timestamp(), -a.id)
+    )
+    return {a.id: a for a in ordered}
+
+
+def change_form(services: Services, page: ActionPage, pool: ActionPage | None = None) -> None:
     st.subheader("Change actions")
-    changeable = {a.id: a for a in page.actions if not page.is_locked(a)}
+    on_page = {a.id for a in page.actions if not page.is_locked(a)}
+    changeable = picker_actions(page, pool)
     # Selections from another page or filter are dropped before the widget is drawn.
     st.session_state["actions_selected"] = [
         i for i in st.session_state.get("actions_selected", []) if i in changeable
@@ -105,11 +124,13 @@ def change_form(services: Services, page: ActionPage) -> None:
     pick, everything = st.columns([5, 1], vertical_alignment="bottom")
     pick.multiselect(
         "Actions to change", list(changeable), key="actions_selected", disabled=nothing,
-        format_func=lambda i: _describe(changeable[i]), placeholder="Choose actions on this page",
+        format_func=lambda i: _describe(changeable[i]),
+        placeholder="Type an id, source key, campaign or amount",
+        help="Pending and most recent actions first. Select all takes the actions of the page shown.",
     )  # fmt: skip
     everything.button(
         "Select all", key="actions_select_all", disabled=nothing,
-        on_click=lambda: st.session_state.update(actions_selected=list(changeable)),
+        on_click=lambda: st.session_state.update(actions_selected=[i for i in changeable if i in on_page]),
     )  # fmt: skip
     kind = st.radio("Change", [MODIFY, REVERSE], key="actions_change", horizontal=True, disabled=nothing)
     cols = st.columns([1, 3])
@@ -125,7 +146,10 @@ def change_form(services: Services, page: ActionPage) -> None:
 
 
 def _describe(a: Action) -> str:
-    return f"{a.label} · {a.source_key} · {a.amount} · {a.status.value}"
+    """What the pickers show and search in: id, source key, campaign, amount, status, date."""
+    campaign = f"campaign {a.campaign_id}" if a.campaign_id is not None else "no campaign"
+    when = f"{a.event_date:%Y-%m-%d}"
+    return f"{a.label} · {visible(a.source_key)} · {campaign} · {a.amount} · {a.status.value} · {when}"
 
 
 def show_audit(services: Services, page: ActionPage) -> None:
@@ -205,7 +229,15 @@ def render() -> None:
     first = (number - 1) * size
     st.caption(f"Actions {first + 1:,}–{first + len(page.actions):,} of {page.total:,}, newest first.")
 
-    change_form(services, page)
+    try:  # the picker's wider choice: changeable actions of these filters beyond this page
+        pool = services.find_actions(
+            None if connection == ALL else connection,
+            tuple(statuses) or (ActionStatus.PENDING.value, ActionStatus.MODIFIED.value),
+            search, page_size=PICKER_SIZE,
+        )  # fmt: skip
+    except ConnectBatchError:
+        pool = None
+    change_form(services, page, pool)
     show_audit(services, page)
 
 

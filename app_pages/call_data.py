@@ -18,6 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import streamlit as st
 
+from app_pages import _charts
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.explorer import CallFilter, CallFilterOptions, CallKpis, CallSummary, DurationColumn
@@ -110,7 +111,7 @@ def show_charts(summary: CallSummary) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Calls per day by status**")
-        st.bar_chart(summary.per_day, x="day", y="calls", color="status", x_label="", y_label="Calls")
+        st.altair_chart(_charts.calls_per_day_by_status(summary.per_day))  # every status in the legend
     with right:
         st.markdown("**Top media partners**")
         top = summary.top_media

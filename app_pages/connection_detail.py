@@ -15,8 +15,9 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _ui
+from app_pages import _forms, _schedule, _ui
 from app_pages._run_history import history_tab
+from app_pages.connections import carry_out_run_request, request_run
 from connectbatch import webapp
 from connectbatch.escaping import visible
 from connectbatch.models import (
@@ -117,11 +118,11 @@ def credentials_tab(services: Services, c: Connection) -> None:
     if c.method is Method.SFTP and _ui.is_pull(c):
         host_key(services, c)
     for cred in creds:
-        credential_card(services, c, cred)
+        credential_card(services, c, cred, only=len(creds) == 1)
     reconnect(services, c)
 
 
-def credential_card(services: Services, c: Connection, cred: Credential) -> None:
+def credential_card(services: Services, c: Connection, cred: Credential, *, only: bool = False) -> None:
     with st.container(border=True, key=f"credential_{cred.id}"):
         st.markdown(
             f"**{cred.name}** {_ui.badge(cred.status)} "
@@ -146,11 +147,33 @@ def credential_card(services: Services, c: Connection, cred: Credential) -> None
                     f"Delete **{cred.name}**?"
                     + (" The partner's login stops working at once." if cred.kind == "provisioned" else "")
                 )
-                if st.button("Delete credential", key=f"cred_delete_{cred.id}", type="primary"):
+                confirmed = True
+                if only:  # the last login: the connection stops working until a Re-connect
+                    st.warning(only_credential_warning(c))
+                    confirmed = st.checkbox(
+                        "Delete it anyway", key=f"cred_delete_confirm_{cred.id}", value=False
+                    )
+                if st.button(
+                    "Delete credential", key=f"cred_delete_{cred.id}", type="primary", disabled=not confirmed
+                ):
                     ok, _ = _ui.safely("Deleting the credential", lambda: services.delete_credential(cred.id))
                     if ok:
                         _ui.flash("success", f"Deleted the credential {cred.name}.")
                         st.rerun()
+
+
+def only_credential_warning(c: Connection) -> str:
+    """What deleting a connection's only credential stops, in the user's words."""
+    if _ui.is_pull(c):
+        stops = "its pulls fail (scheduled and Run now)"
+    elif c.method is Method.EMAIL:
+        stops = "its mailbox login stops working"
+    else:
+        stops = "the partner can no longer log in to send or collect files"
+    return (
+        f"This is the only credential of {c.name}: without it {stops} until you add one with "
+        "Re-connect below."
+    )
 
 
 def host_key(services: Services, c: Connection) -> None:
@@ -330,8 +353,19 @@ def render() -> None:
     if c.status is ConnectionStatus.NEEDS_REVIEW:
         held = [r.id for r in services.quarantined() if r.connection_id == c.id]
         _ui.review_link(held[0] if held else None, "Needs review: a batch is held on the Validation page")
-    if st.button("Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"):
-        st.switch_page(_ui.LIST_PAGE)
+    with st.container(horizontal=True, gap="small"):
+        if st.button(
+            "Back to Connections", key="back_to_list", type="tertiary", icon=":material/arrow_back:"
+        ):
+            st.switch_page(_ui.LIST_PAGE)
+        if _ui.is_pull(c):  # the one kind a person can start; push and exports run by themselves
+            st.button("Run now", key="detail_run_now", icon=":material/play_arrow:",
+                      on_click=request_run, args=(c.id,))  # fmt: skip
+    if c.schedule:
+        st.caption("Schedule: `" + c.schedule + "` · " + " · ".join(_schedule.lines(c.schedule)))
+    if carry_out_run_request([c]):  # the run changed the connection's status and history
+        ok, fresh = _ui.safely("Loading the connection", lambda: services.connection(c.name))
+        c = fresh if ok and fresh is not None else c
     _ui.show_flash()
     if st.session_state.get(_ui.DETAIL_TAB) not in TABS:
         st.session_state[_ui.DETAIL_TAB] = TABS[0]

@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _ui
+from app_pages import _forms, _schedule, _ui
 from app_pages._wizard_state import (
     CREDENTIAL_NAME,
     FIELD_STEP,
@@ -40,7 +40,7 @@ from connectbatch.models import (
     Methodology,
     PartnerType,
 )
-from connectbatch.services import Services
+from connectbatch.services import CredentialInput, Services
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.specs import AuthKind
 
@@ -334,12 +334,16 @@ def step_create(s: WizardState) -> dict[str, Any]:
             errors=field_error,
         )
     st.markdown("**Review**")
-    st.dataframe(review_rows(d), hide_index=True, key="wiz_review")
+    # What the widgets above hold now, not only what the draft had when the step opened.
+    shown = replace(s, draft=replace(s.draft, **entered))
+    st.dataframe(review_rows(shown.connection(), s.login), hide_index=True, key="wiz_review")
     entered["login"] = replace(s.login, name=name)
     return entered
 
 
-def review_rows(d: Connection) -> list[dict[str, str]]:
+def review_rows(d: Connection, login: CredentialInput | None = None) -> list[dict[str, str]]:
+    """The Create summary: every choice that shapes what the connection does, so nothing is
+    a surprise after Create (schedule, login, return e-mail and lock period included)."""
     rows = [
         ("Name", d.name),
         ("Data type", _ui.data_type_label(d.data_type)),
@@ -348,9 +352,25 @@ def review_rows(d: Connection) -> list[dict[str, str]]:
         ("Methodology", METHODOLOGY_LABELS[d.methodology]),
         ("File name pattern", d.pattern),
     ]
-    if d.methodology is Methodology.PULL:
+    pull = d.methodology is Methodology.PULL
+    if pull:
         rows += [("Host", f"{d.host or ''}{f':{d.port}' if d.port else ''}"), ("Folder", d.folder or "")]
+        rows.append(("User", (login.username if login else None) or "(not given)"))
+    else:
+        rows.append(("User", "provisioned by ConnectBatch, shown once after Create"))
+    if pull or d.direction is Direction.OUTBOUND:
+        rows.append(("Schedule", schedule_summary(d.schedule, pull)))
+    if d.direction is Direction.INBOUND:
+        rows.append(("Return e-mail", d.return_email or "none: results are not e-mailed"))
+        rows.append(("Lock period", f"{d.lock_days} day{'s' if d.lock_days != 1 else ''} after the event"))
     return [{"Setting": k, "Value": v} for k, v in rows]
+
+
+def schedule_summary(schedule: str | None, pull: bool) -> str:
+    if not schedule:
+        return "none: runs only on Run now" if pull else "none"
+    words = _schedule.preview(schedule)
+    return f"{schedule} — {words.description}" if words else schedule
 
 
 # --------------------------------------------------------------------------- create

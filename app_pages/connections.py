@@ -176,10 +176,39 @@ def held_runs(services: Services) -> dict[int, int]:
     return held
 
 
+# The list's layout rules: a word never breaks inside itself (a column is widened by its
+# longest word instead, "Direction" stays whole at 1280 px), and on a narrow screen, where
+# Streamlit stacks a row's columns, the header row is hidden and every cell shows its label.
+LIST_STYLE = """
+<style>
+.st-key-list_header p, [class*="st-key-row_"] p {
+  overflow-wrap: normal; word-break: keep-all; hyphens: none;
+}
+.st-key-list_header [data-testid="stColumn"], [class*="st-key-row_"] [data-testid="stColumn"] {
+  min-width: min-content;
+}
+.cb-cell-label { display: none; }
+@media (max-width: 640px) {
+  .st-key-list_header { display: none; }
+  .cb-cell-label { display: inline; color: rgba(49, 51, 63, 0.6); font-size: 0.875rem; }
+  .cb-cell-label::after { content: ": "; }
+}
+</style>
+"""
+
+
+def labelled(label: str, value: str) -> str:
+    """A cell's Markdown with its column's label in front, shown only on a narrow screen.
+    `value` must be our own text (labels, badges, ages), never a partner's."""
+    return f'<span class="cb-cell-label">{label}</span>{value}'
+
+
 def table(connections: list[Connection], held: dict[int, int] | None = None) -> None:
-    header = st.columns(COLUMN_WIDTHS, vertical_alignment="bottom")
-    for column, text in zip(header, HEADERS, strict=True):
-        column.markdown(f"**{text}**")
+    st.html(LIST_STYLE)
+    with st.container(key="list_header"):
+        header = st.columns(COLUMN_WIDTHS, vertical_alignment="bottom")
+        for column, text in zip(header, HEADERS, strict=True):
+            column.markdown(f"**{text}**")
     partners = webapp.services().partner_names()
     for c in connections:
         with st.container(border=True, key=f"row_{c.id}"):
@@ -187,15 +216,21 @@ def table(connections: list[Connection], held: dict[int, int] | None = None) -> 
             cells[0].markdown(f"**{c.name}**  \n{METHODOLOGY_LABELS[c.methodology]}")
             if c.partner_id in partners:
                 cells[0].caption(f"Partner: {visible(partners[c.partner_id])}")
-            cells[1].markdown(_ui.data_type_label(c.data_type))
-            cells[2].markdown(_ui.DIRECTION_LABELS[c.direction])
-            cells[3].markdown(METHOD_LABELS[c.method])
+            cells[1].markdown(labelled("Type", _ui.data_type_label(c.data_type)), unsafe_allow_html=True)
+            cells[2].markdown(
+                labelled("Direction", _ui.DIRECTION_LABELS[c.direction]), unsafe_allow_html=True
+            )
+            cells[3].markdown(labelled("Method", METHOD_LABELS[c.method]), unsafe_allow_html=True)
             if c.status is ConnectionStatus.NEEDS_REVIEW:
                 with cells[4]:
                     _ui.review_link((held or {}).get(c.id))
             else:
-                cells[4].markdown(_ui.badge(str(c.status)))
-            cells[5].markdown(_ui.ago(c.last_active), help=_ui.when(c.last_active) if c.last_active else None)
+                cells[4].markdown(labelled("Status", _ui.badge(str(c.status))), unsafe_allow_html=True)
+            cells[5].markdown(
+                labelled("Last Active", _ui.ago(c.last_active)),
+                help=_ui.when(c.last_active) if c.last_active else None,
+                unsafe_allow_html=True,
+            )
             with cells[6], st.container(horizontal=True, gap="small"):
                 if st.button("Edit", key=f"edit_{c.id}", type="tertiary", icon=":material/edit:"):
                     _ui.open_detail(c.id, "Edit")
@@ -203,15 +238,17 @@ def table(connections: list[Connection], held: dict[int, int] | None = None) -> 
                     "View History", key=f"history_{c.id}", type="tertiary", icon=":material/history:"
                 ):
                     _ui.open_detail(c.id, "History")
-                st.button(
-                    "Run now",
-                    key=f"run_{c.id}",
-                    type="tertiary",
-                    icon=":material/play_arrow:",
-                    on_click=request_run,
-                    args=(c.id,),
-                    help=None if _ui.is_pull(c) else "Files arrive by themselves for this connection.",
-                )
+                # Only a pull from the partner's server can be started by hand: push files
+                # arrive by themselves and outbound exports are collected by the partner.
+                if _ui.is_pull(c):
+                    st.button(
+                        "Run now",
+                        key=f"run_{c.id}",
+                        type="tertiary",
+                        icon=":material/play_arrow:",
+                        on_click=request_run,
+                        args=(c.id,),
+                    )
 
 
 def render() -> None:

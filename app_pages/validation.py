@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app_pages import _charts
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import FileRecord, Run
@@ -308,7 +309,7 @@ def _show_trend(svc: Services) -> None:
         return
     frame = pd.DataFrame(rates, columns=["Connection", "Started", "Reject rate (%)"])
     frame["Reject rate (%)"] *= 100
-    st.line_chart(frame, x="Started", y="Reject rate (%)", color="Connection")
+    st.altair_chart(_charts.reject_rate_chart(frame))  # a point per run: one run is visible too
     st.caption("Share of a run's rows the parser rejected, per run, by connection.")
 
 

@@ -1,10 +1,16 @@
-"""The app under test works on its own data directory, without hosted servers on fixed ports."""
+"""The app under test works on its own data directory, without hosted servers on fixed ports.
+
+The browser harness's fixtures (tests/e2e/browser.py) are declared here, once for every
+browser test module: a session fixture re-exported by two modules would be two fixtures, and
+a second Playwright started while the first runs fails ("Sync API inside the asyncio loop").
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from browser import app_page, chromium_browser, streamlit_server
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +18,6 @@ def app_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CONNECTBATCH_SFTP_PORT", "0")
     monkeypatch.setenv("CONNECTBATCH_FTP_PORT", "0")
+
+
+__all__ = ["app_environment", "app_page", "chromium_browser", "streamlit_server"]

@@ -33,11 +33,6 @@ from browser import (
 pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
 from playwright.sync_api import Browser, Locator, Page, expect
 
-# The harness's fixtures, used by the tests below.
-streamlit_server = browser.streamlit_server
-chromium_browser = browser.chromium_browser
-app_page = browser.app_page
-
 pytestmark = pytest.mark.skipif(bool(browser.missing_browser()), reason=str(browser.missing_browser()))
 
 # url path -> the page's title (h1). Connections is the default page, at the root;

@@ -1,0 +1,72 @@
+"""A cron schedule in plain words, with its next run times, for the wizard and the connection
+page: a raw `0 6 * * 1` is easy to get wrong.
+
+The words come from cron-descriptor (a maintained library); the times come from the very
+trigger the scheduler builds (APScheduler's `CronTrigger.from_crontab`, connectbatch/engine/
+scheduler.py), so the preview shows when runs really happen. The two read a numbered day of
+the week differently (APScheduler counts 0 as Monday, cron as Sunday), so a numbered day gets
+a warning to write day names instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from apscheduler.triggers.cron import CronTrigger
+from cron_descriptor import Options, get_description
+
+NEXT_RUNS = 3
+
+
+@dataclass(frozen=True)
+class SchedulePreview:
+    description: str  # "At 06:00, only on Monday"
+    next_runs: tuple[dt.datetime, ...]  # UTC
+    warning: str | None = None
+
+
+def preview(expression: str | None, now: dt.datetime | None = None) -> SchedulePreview | None:
+    """The plain-language description and next run times of a cron expression; None when it is
+    empty (only Run now) or not a cron expression (the services say why on save)."""
+    text = (expression or "").strip()
+    if not text:
+        return None
+    try:
+        trigger = CronTrigger.from_crontab(text, timezone=dt.UTC)
+        options = Options()
+        options.use_24hour_time_format = True
+        words = get_description(text, options)
+    except Exception:  # the library raises its own errors and ValueError: both mean "not cron"
+        return None
+    moment = now or dt.datetime.now(dt.UTC)
+    runs: list[dt.datetime] = []
+    previous: dt.datetime | None = None
+    for _ in range(NEXT_RUNS):
+        found = trigger.get_next_fire_time(previous, moment)
+        if found is None:
+            break
+        runs.append(found.astimezone(dt.UTC))
+        previous, moment = found, found + dt.timedelta(microseconds=1)
+    fields = text.split()
+    weekday = fields[4] if len(fields) == 5 else "*"
+    warning = None
+    if any(ch.isdigit() for ch in weekday):
+        warning = (
+            "Day-of-week numbers are read with 0 = Monday by the scheduler, not 0 = Sunday as in "
+            "classic cron: write day names (mon-fri) to be sure. The run times below are the real ones."
+        )
+    return SchedulePreview(f"{words} (UTC)", tuple(runs), warning)
+
+
+def lines(expression: str | None, now: dt.datetime | None = None) -> list[str]:
+    """The preview as Markdown lines (empty: nothing to show)."""
+    found = preview(expression, now)
+    if found is None:
+        return []
+    out = [f"**{found.description}**"]
+    if found.next_runs:
+        out.append("Next runs: " + ", ".join(f"{t:%a %Y-%m-%d %H:%M} UTC" for t in found.next_runs))
+    if found.warning:
+        out.append(found.warning)
+    return out
