@@ -2,10 +2,8 @@
 page: a raw `0 6 * * 1` is easy to get wrong.
 
 The words come from cron-descriptor (a maintained library); the times come from the very
-trigger the scheduler builds (APScheduler's `CronTrigger.from_crontab`, connectbatch/engine/
-scheduler.py), so the preview shows when runs really happen. The two read a numbered day of
-the week differently (APScheduler counts 0 as Monday, cron as Sunday), so a numbered day gets
-a warning to write day names instead.
+trigger the scheduler builds (connectbatch/engine/cron.py, which reads a numbered day of the
+week as cron does: 0 and 7 are Sunday), so the preview shows when runs really happen.
 """
 
 from __future__ import annotations
@@ -13,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from apscheduler.triggers.cron import CronTrigger
 from cron_descriptor import Options, get_description
+
+from connectbatch.engine import cron
 
 NEXT_RUNS = 3
 
@@ -23,7 +22,6 @@ NEXT_RUNS = 3
 class SchedulePreview:
     description: str  # "At 06:00, only on Monday"
     next_runs: tuple[dt.datetime, ...]  # UTC
-    warning: str | None = None
 
 
 def preview(expression: str | None, now: dt.datetime | None = None) -> SchedulePreview | None:
@@ -33,7 +31,7 @@ def preview(expression: str | None, now: dt.datetime | None = None) -> ScheduleP
     if not text:
         return None
     try:
-        trigger = CronTrigger.from_crontab(text, timezone=dt.UTC)
+        trigger = cron.trigger(text)
         options = Options()
         options.use_24hour_time_format = True
         words = get_description(text, options)
@@ -48,15 +46,7 @@ def preview(expression: str | None, now: dt.datetime | None = None) -> ScheduleP
             break
         runs.append(found.astimezone(dt.UTC))
         previous, moment = found, found + dt.timedelta(microseconds=1)
-    fields = text.split()
-    weekday = fields[4] if len(fields) == 5 else "*"
-    warning = None
-    if any(ch.isdigit() for ch in weekday):
-        warning = (
-            "Day-of-week numbers are read with 0 = Monday by the scheduler, not 0 = Sunday as in "
-            "classic cron: write day names (mon-fri) to be sure. The run times below are the real ones."
-        )
-    return SchedulePreview(f"{words} (UTC)", tuple(runs), warning)
+    return SchedulePreview(f"{words} (UTC)", tuple(runs))
 
 
 def lines(expression: str | None, now: dt.datetime | None = None) -> list[str]:
@@ -67,6 +57,4 @@ def lines(expression: str | None, now: dt.datetime | None = None) -> list[str]:
     out = [f"**{found.description}**"]
     if found.next_runs:
         out.append("Next runs: " + ", ".join(f"{t:%a %Y-%m-%d %H:%M} UTC" for t in found.next_runs))
-    if found.warning:
-        out.append(found.warning)
     return out

@@ -18,10 +18,10 @@ import threading
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from connectbatch.engine import cron
 from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Methodology, Run, RunStatus
 
@@ -87,7 +87,7 @@ class Scheduler:
             if job.id.startswith(("pull-", "export-")) and job.id not in wanted:
                 job.remove()
         for job_id, (c, func, args) in wanted.items():
-            trigger = CronTrigger.from_crontab(c.schedule or "", timezone=dt.UTC)
+            trigger = cron.trigger(c.schedule or "")
             existing = self._scheduler.get_job(job_id)
             if existing is not None and str(existing.trigger) == str(trigger):
                 continue

@@ -230,9 +230,9 @@ def _checked_spec(method: Method, spec: TransferSpec | None, host: str | None) -
 
 
 def _check_cron(expression: str) -> None:
-    from apscheduler.triggers.cron import CronTrigger
+    from connectbatch.engine import cron
 
     try:
-        CronTrigger.from_crontab(expression, timezone="UTC")
+        cron.trigger(expression)
     except ValueError as exc:
         raise InvalidInputError("schedule", f"{expression!r} is not a cron expression ({exc})") from None

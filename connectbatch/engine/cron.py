@@ -1,0 +1,66 @@
+"""Cron expressions read the way people write them.
+
+APScheduler 3's `CronTrigger.from_crontab` passes the day-of-week field through unchanged,
+and APScheduler counts 0 as Monday, while cron (and every partner's crontab, and the
+plain-language preview) counts 0 and 7 as Sunday: `0 6 * * 1` ran on Tuesdays. Every place
+that turns a schedule into a trigger (the scheduler, the check on save, the app's preview)
+goes through `trigger`, which rewrites a numbered day of the week into day names first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from apscheduler.triggers.cron import CronTrigger
+
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def trigger(expression: str) -> CronTrigger:
+    """The UTC trigger of a five-field cron expression; ValueError when it is not one."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, weekday = fields
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week(weekday), timezone=dt.UTC
+    )
+
+
+def day_of_week(field: str) -> str:
+    """A cron day-of-week field (numbers 0-7 with 0 and 7 Sunday, names, ranges, lists,
+    steps) as APScheduler day names; `*` and `?` stay as they are."""
+    if field in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for item in field.lower().split(","):
+        base, _, step_text = item.partition("/")
+        step = _number(step_text, "step") if step_text else 1
+        if step < 1:
+            raise ValueError(f"day-of-week step {step_text!r} must be at least 1")
+        if base == "*":
+            first, last = 0, 6
+        else:
+            start_text, dash, end_text = base.partition("-")
+            first = _day(start_text)
+            last = _day(end_text, end=True) if dash else (6 if step_text else first)
+            if last < first:
+                raise ValueError(f"day-of-week range {base!r} runs backwards")
+        days.update(d % 7 for d in range(first, last + 1, step))
+    return ",".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def _day(text: str, end: bool = False) -> int:
+    """A day as cron counts it (0-7, or a name); 7 is Sunday at the end of a range."""
+    if text in DAY_NAMES:
+        return DAY_NAMES.index(text) or (7 if end else 0)
+    day = _number(text, "day of the week")
+    if not 0 <= day <= 7:
+        raise ValueError(f"day of the week {text!r} must be 0-7 (0 and 7 are Sunday) or a name")
+    return day
+
+
+def _number(text: str, what: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{what} {text!r} is not a number")
+    return int(text)
