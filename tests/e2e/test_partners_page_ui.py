@@ -5,6 +5,7 @@ through escaping.visible, never markdown."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
-from connectbatch import webapp
+from connectbatch import demo, webapp
+from connectbatch.explorer import CallFilter
 from connectbatch.models import Connection, Direction, Method, Methodology, PartnerType, Role
 from connectbatch.services import Services
 from connectbatch.settings import Settings
@@ -112,3 +114,56 @@ def test_every_role_reads_the_partners_but_only_analysts_change_them(services: S
         assert not at.get("page_link")  # the connection page is the analysts'
         assert [t.value for t in at.text if "Evil calls" in t.value]  # plain text, not markdown
         assert all("Evil" not in m.value for m in at.markdown)  # the name is never markdown
+
+
+# ------------------------------------------------------- partner names on the other screens
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("demo") / "home"
+    demo.load(Services(Settings(home=home)))
+    return home
+
+
+@pytest.fixture
+def demo_services(services: Services, demo_home: Path) -> Services:
+    shutil.copytree(demo_home, services.settings.home)
+    return services
+
+
+def test_the_explorer_names_media_partners_and_filters_by_partner(demo_services: Services) -> None:
+    at = open_other("app_pages/call_data.py", Role.PARTNER_MANAGER)
+    media = at.multiselect(key="calls_media")
+    assert "Leadwave Media (98765)" in media.options and "98801" in media.options
+    assert set(at.dataframe[0].value["Partner"]) <= {p for p, _kind, _e, _c in demo.DEMO_PARTNERS}
+
+    leadwave = demo_services.partner("Leadwave Media").id
+    at.multiselect(key="calls_partners").set_value([leadwave]).run()
+
+    assert not at.exception and not at.error
+    expected = demo_services.call_summary(CallFilter(partners=(leadwave,))).kpis.calls
+    assert 0 < expected < demo_services.call_summary(CallFilter()).kpis.calls
+    assert next(m.value for m in at.metric if m.label == "Calls") == f"{expected:,}"
+    assert set(at.dataframe[0].value["Partner"]) == {"Leadwave Media"}
+
+
+def test_pending_actions_and_validation_filter_by_partner(demo_services: Services) -> None:
+    acme = demo_services.partner("Acme Insurance").id
+    at = open_other("app_pages/actions.py", Role.PARTNER_MANAGER)
+    assert "Partner" in at.dataframe[0].value.columns
+    at.multiselect(key="actions_partners").set_value([acme]).run()
+    assert not at.exception and not at.error
+    assert set(at.dataframe[0].value["Partner"]) == {"Acme Insurance"}
+
+    at = open_other("app_pages/validation.py", Role.REVIEWER)
+    at.multiselect(key="validation_partners").set_value([acme]).run()
+    assert not at.exception and not at.error
+    assert set(at.dataframe[0].value["Partner"]) == {"Acme Insurance"}
+
+
+def open_other(page: str, role: Role) -> AppTest:
+    at = log_in(AppTest.from_file(APP, default_timeout=60), role.value, role).run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
