@@ -33,6 +33,8 @@ PAGES = {
         PageSpec("app_pages/actions.py", "Pending actions", ":material/pending_actions:", "actions", PARTNER),
         PageSpec("app_pages/clicks.py", "Clicks", ":material/ads_click:", "clicks", PARTNER),
         PageSpec("app_pages/catalog.py", "Product catalog", ":material/inventory_2:", "catalog", PARTNER),
+        PageSpec("app_pages/partners.py", "Partners", ":material/handshake:", "partners",
+                 (Role.ANALYST, Role.REVIEWER, Role.PARTNER_MANAGER)),
     ],
     "Admin": [
         PageSpec("app_pages/users.py", "Users", ":material/group:", "users", ()),

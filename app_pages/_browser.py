@@ -17,6 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages import _partner_filter
 from connectbatch import browse, webapp
 from connectbatch.browse import LOADED_AT, BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary, Kpi
 from connectbatch.errors import ConnectBatchError
@@ -63,7 +64,7 @@ def label(column: str) -> str:
 def filters(spec: BrowseSpec, options: BrowseOptions) -> BrowseFilter:
     """The filter widgets; raises FilterProblem for a value that cannot be used."""
     key = spec.data_type
-    top = st.columns([2, 2, 2])
+    top = st.columns([2, 2, 2, 2])
     days_label = "Loaded on (UTC)" if spec.date_column == LOADED_AT else "Event days (UTC)"
     days = top[0].date_input(days_label, value=(options.first_day, options.last_day), key=f"{key}_dates")
     names = dict(options.connections)
@@ -71,6 +72,7 @@ def filters(spec: BrowseSpec, options: BrowseOptions) -> BrowseFilter:
         "Connection", list(names), key=f"{key}_connections", placeholder="All connections",
         format_func=lambda i: visible(names.get(i, str(i))),
     )  # fmt: skip
+    partners = _partner_filter.choose(options.partners, f"{key}_partners", top[3])
     searched = ", ".join(spec.search_columns)
     text = top[2].text_input("Search", key=f"{key}_search", placeholder=searched, help=f"Part of {searched}")
     values: dict[str, tuple[str | int, ...]] = {}
@@ -84,6 +86,8 @@ def filters(spec: BrowseSpec, options: BrowseOptions) -> BrowseFilter:
                 chosen = slot.multiselect(
                     label(column), offered, key=f"{key}_{column}", accept_new_options=True,
                     placeholder="All", help=listed,
+                    format_func=functools.partial(media_text, options.media_names)
+                    if column == "MediaId" else str,
                 )  # fmt: skip
                 values[column] = ids(chosen, label(column))
             else:
@@ -105,8 +109,17 @@ def filters(spec: BrowseSpec, options: BrowseOptions) -> BrowseFilter:
         end=chosen_days[-1] if len(chosen_days) > 1 else None,
         connections=tuple(int(c) for c in connections),
         values={c: v for c, v in values.items() if v},
-        low=low, high=high, text=text.strip() or None,
+        low=low, high=high, text=text.strip() or None, partners=partners,
     )  # fmt: skip
+
+
+def media_text(names: dict[int, str], media_id: object) -> str:
+    """A MediaId option: "Leadwave Media (98765)" where a partner has it; typed text as is."""
+    try:
+        number = int(str(media_id).strip())
+    except ValueError:
+        return visible(str(media_id))
+    return visible(f"{names[number]} ({number})" if number in names else str(number))
 
 
 def kpi_text(kpi: Kpi, value: int | float | Decimal) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import _partner_filter
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.escaping import visible
@@ -30,7 +31,11 @@ PICKER_SIZE = 500  # changeable actions the picker offers beyond the page shown,
 FORM_DEFAULTS: dict[str, Any] = {"actions_change": MODIFY, "actions_amount": 0.0, "actions_reason": ""}
 
 
-def table_rows(page: ActionPage, names: dict[int, str]) -> list[dict[str, Any]]:
+def table_rows(
+    page: ActionPage, names: dict[int, str], partners: dict[int, str] | None = None
+) -> list[dict[str, Any]]:
+    """The table; `partners` names each connection's partner (connection id -> name)."""
+    owners = partners or {}
     return [
         {
             "Action": a.label,
@@ -41,6 +46,7 @@ def table_rows(page: ActionPage, names: dict[int, str]) -> list[dict[str, Any]]:
             "Original amount": float(a.original_amount),
             "Source key": a.source_key,
             "Connection": names.get(a.connection_id, f"#{a.connection_id} (deleted)"),
+            "Partner": visible(owners.get(a.connection_id, "")),
             "Event date": a.event_date,
             "Lock date": a.lock_at,
             "Reason": a.reason or "",
@@ -174,6 +180,12 @@ def show_audit(services: Services, page: ActionPage) -> None:
         st.caption("No changes yet: the amount is the one the file carried.")
 
 
+def partner_filter(services: Services) -> tuple[dict[int, str], tuple[int, ...]]:
+    """The partner filter: (each connection's partner name, the partner ids chosen)."""
+    chosen = _partner_filter.choose(services.partner_choices(), "actions_partners")
+    return services.connection_partners(), chosen
+
+
 def render() -> None:
     st.title("Pending actions")
     st.caption("Modify or reverse actions until their lock period ends; every change is audited.")
@@ -193,28 +205,31 @@ def render() -> None:
     connection = cols[0].selectbox("Connection", [ALL, *sorted(names.values())], key="actions_connection")
     statuses = cols[1].multiselect("Status", STATUSES, key="actions_status", placeholder="All statuses")
     search = cols[2].text_input("Search", key="actions_search", placeholder="Action id or source key")
+    owners, chosen_partners = partner_filter(services)
     size = st.session_state.get("actions_page_size", 50)
     number = st.session_state.get("actions_page", 1)
     try:
         page = services.find_actions(
-            None if connection == ALL else connection, tuple(statuses), search, page=number, page_size=size
-        )
+            None if connection == ALL else connection, tuple(statuses), search, page=number, page_size=size,
+            partners=chosen_partners,
+        )  # fmt: skip
         if page.total and not page.actions:  # fewer pages than before: back to the first
             page = services.find_actions(
-                None if connection == ALL else connection, tuple(statuses), search, page_size=size
-            )
+                None if connection == ALL else connection, tuple(statuses), search, page_size=size,
+                partners=chosen_partners,
+            )  # fmt: skip
             number = 1
     except ConnectBatchError as exc:
         st.error(str(exc))
         return
     if not page.total:
-        filtered = bool(statuses or search or connection != ALL)
+        filtered = bool(statuses or search or connection != ALL or chosen_partners)
         st.info("No actions match these filters." if filtered else
                 "No actions yet: loading call conversions or conversions creates them.")  # fmt: skip
         return
 
     st.dataframe(
-        table_rows(page, names), hide_index=True,
+        table_rows(page, names, owners), hide_index=True,
         column_config={
             "Amount": st.column_config.NumberColumn(format="%.2f"),
             "Original amount": st.column_config.NumberColumn(format="%.2f"),

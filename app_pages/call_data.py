@@ -1,6 +1,7 @@
 """Call data: the explorer over ingested call conversions for partner managers.
 
-Filters (event days, campaign, media partner, call status, provider, caller country) drive
+Filters (event days, campaign, media partner, call status, provider, caller country, the
+partner whose connection delivered the calls) drive
 KPIs, three charts, a paged table and a CSV download. DuckDB does every aggregation (see
 connectbatch/store/calls.py); this page only turns widgets into a `CallFilter` and shows
 the small results it gets back from the services.
@@ -18,9 +19,11 @@ from pathlib import Path
 import pyarrow as pa
 import streamlit as st
 
-from app_pages import _charts
+from app_pages import _charts, _partner_filter
 from connectbatch import webapp
+from connectbatch.browse import visible_table
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
 from connectbatch.explorer import CallFilter, CallFilterOptions, CallKpis, CallSummary, DurationColumn
 from connectbatch.services import Services
 
@@ -72,9 +75,9 @@ def filters(options: CallFilterOptions) -> CallFilter:
     )  # fmt: skip
     media = top[2].multiselect(
         "Media partner (MediaId)", options.media_ids, key="calls_media", accept_new_options=True,
-        placeholder="All media partners", help=listed,
+        placeholder="All media partners", help=listed, format_func=lambda m: media_text(options, m),
     )  # fmt: skip
-    bottom = st.columns(3)
+    bottom = st.columns(4)
     statuses = bottom[0].multiselect(
         "Call status", options.statuses, key="calls_statuses", placeholder="All statuses"
     )
@@ -84,6 +87,7 @@ def filters(options: CallFilterOptions) -> CallFilter:
     countries = bottom[2].multiselect(
         "Caller country", options.countries, key="calls_countries", placeholder="All countries"
     )
+    partners = _partner_filter.choose(options.partners, "calls_partners", bottom[3])
     chosen = tuple(d for d in (days if isinstance(days, tuple) else (days,)) if d is not None)
     return CallFilter(
         start=chosen[0] if chosen else None,
@@ -93,7 +97,16 @@ def filters(options: CallFilterOptions) -> CallFilter:
         statuses=tuple(statuses),
         providers=tuple(providers),
         countries=tuple(countries),
+        partners=partners,
     )
+
+
+def media_text(options: CallFilterOptions, media_id: object) -> str:
+    """A MediaId option: "Leadwave Media (98765)" where a partner has it; typed text as is."""
+    try:
+        return visible(options.media_label(int(str(media_id).strip())))
+    except ValueError:
+        return visible(str(media_id))
 
 
 def show_kpis(kpis: CallKpis) -> None:
@@ -117,7 +130,7 @@ def show_charts(summary: CallSummary) -> None:
         top = summary.top_media
         partners = pa.table(
             {
-                "Media partner": [str(m) for m in top.column("media_id").to_pylist()],
+                "Media partner": [visible(str(m)) for m in top.column("media_partner").to_pylist()],
                 "Calls": top.column("calls"),
             }
         )
@@ -137,7 +150,7 @@ def show_table(services: Services, flt: CallFilter, total: int) -> None:
     rows = services.call_rows(flt, page=page, page_size=size)
     first = (page - 1) * size
     st.caption(f"Rows {first + 1:,}–{first + rows.num_rows:,} of {total:,}, newest first.")
-    st.dataframe(rows, hide_index=True)
+    st.dataframe(visible_table(rows), hide_index=True)
 
 
 def csv_bytes(services: Services, flt: CallFilter) -> bytes:

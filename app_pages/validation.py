@@ -21,9 +21,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import _charts
+from app_pages import _charts, _partner_filter
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, Run
 from connectbatch.pipeline import review
 from connectbatch.pipeline.review import RunReview
@@ -150,6 +151,7 @@ def queue_rows(queue: list[RunReview]) -> list[dict[str, Any]]:
         {
             "Run": q.run.id,
             "Connection": q.connection,
+            "Partner": visible(q.partner or ""),
             "Started": q.run.started_at,
             "Status": str(q.run.status),
             "Review": q.review_state.capitalize(),
@@ -315,7 +317,11 @@ def _show_trend(svc: Services) -> None:
 
 def _show_page() -> None:
     svc = webapp.services()
-    queue = svc.review_queue()
+    partners = _partner_filter.choose(svc.partner_choices(), "validation_partners")
+    queue = svc.review_queue(partners=partners)
+    if not queue and partners:
+        st.info("The chosen partners' connections have no runs yet.")
+        return
     if not queue:
         st.info("No runs yet: files appear here once a connection receives them.")
         _show_trend(svc)

@@ -24,6 +24,7 @@ from connectbatch.escaping import visible
 # when the row was loaded, i.e. when its run started.
 LOADED_AT = "LoadedAt"
 CONNECTION = "Connection"
+PARTNER = "Partner"  # the partner the delivering connection belongs to
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class BrowseFilter:
     low: Decimal | None = None  # of the spec's range_column, inclusive
     high: Decimal | None = None
     text: str | None = None  # searched in the spec's search_columns
+    partners: tuple[int, ...] = ()  # partner ids: rows of connections that belong to one
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,10 @@ class BrowseOptions:
     low: Decimal | None = None
     high: Decimal | None = None
     option_limit: int = 1000
+    # (id, name) of the partners whose connections delivered rows, by name
+    partners: list[tuple[int, str]] = field(default_factory=list)
+    # the partner name of each MediaId a partner has: labels like "Leadwave Media (98765)"
+    media_names: dict[int, str] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -215,7 +221,8 @@ class BrowseSummary:
     """Everything above a browser's table, for one filter.
 
     kpis: (Kpi, value) in the spec's order. per_day: day (date), rows. top: value (text),
-    rows — the spec's breakdown column's busiest values.
+    rows — the spec's breakdown column's busiest values (a MediaId as "Name (id)" where a
+    partner has it).
     """
 
     rows: int

@@ -136,6 +136,9 @@ DEMO_PARTNERS = (
     ("Invoca", PartnerType.VENDOR, None, "support@invoca.example"),
     ("Leadwave Media", PartnerType.PUBLISHER, "calls@leadwave.example", "Sam Lee <sam@leadwave.example>"),
 )
+# The publisher's platform MediaIds: the explorer shows "Leadwave Media (98765)" for these
+# and the bare number for the demo's other MediaIds (98801, 98802), as for an unknown one.
+DEMO_MEDIA = {"Leadwave Media": (98765, 98766, 98770)}
 DEMO_OWNERS = {
     "Acme Call Tracking": "Acme Insurance",
     "Invoca daily export": "Invoca",
@@ -179,7 +182,9 @@ def load(services: Services, seed: int = 7) -> DemoSummary:
     known = {p.name for p in services.partners()}
     for name, kind, email, contacts in DEMO_PARTNERS:
         if name not in known:
-            services.add_partner(name, kind, contacts=contacts, return_email=email)
+            services.add_partner(
+                name, kind, contacts=contacts, return_email=email, media_ids=DEMO_MEDIA.get(name, ())
+            )
     for draft, credential in _connections():
         created, provisioned = services.create_connection(draft, credential, partner=DEMO_OWNERS[draft.name])
         summary.created.append(created.name)

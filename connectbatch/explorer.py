@@ -44,6 +44,7 @@ class CallFilter:
     statuses: tuple[str, ...] = ()
     providers: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
+    partners: tuple[int, ...] = ()  # partner ids: calls of connections that belong to one
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,20 @@ class CallFilterOptions:
     first_day: dt.date | None = None
     last_day: dt.date | None = None
     option_limit: int = 1000
+    # (id, name) of the partners whose connections delivered calls, by name
+    partners: list[tuple[int, str]] = field(default_factory=list)
+    # the partner name of each MediaId a partner has: labels like "Leadwave Media (98765)"
+    media_names: dict[int, str] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
         return self.first_day is None
+
+    def media_label(self, media_id: int) -> str:
+        """The label of a MediaId: "Leadwave Media (98765)" where a partner has it, the number otherwise
+        (partner text: escape it where it is shown)."""
+        name = self.media_names.get(int(media_id))
+        return f"{name} ({media_id})" if name else str(media_id)
 
 
 @dataclass(frozen=True)
@@ -86,7 +97,8 @@ class CallKpis:
 class CallSummary:
     """Everything above the explorer's table, for one filter.
 
-    per_day: day (date), status, calls. top_media: media_id, calls, answered, sale_amount.
+    per_day: day (date), status, calls. top_media: media_id, calls, answered, sale_amount,
+    media_partner ("Name (id)" where a partner has the MediaId, the id otherwise).
     durations: bucket (label), calls — every bucket, in order, zero counts included.
     """
 

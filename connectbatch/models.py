@@ -331,6 +331,9 @@ class Partner:
     notes: str | None = None
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
+    # a publisher's platform MediaIds: screens show "Name (98765)" for them (each id is one
+    # partner's at most)
+    media_ids: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The `connectbatch partner` command: the businesses connections belong to.
 
     connectbatch partner add NAME --type vendor|publisher|agency|brand [--email E]
-                                  [--contacts TEXT] [--notes TEXT]
+                                  [--contacts TEXT] [--notes TEXT] [--media-id N ...]
     connectbatch partner list | show NAME | edit NAME [...] | delete NAME [--yes]
 
 A partner cannot be deleted while connections belong to it (the error names them).
@@ -20,7 +20,7 @@ from connectbatch.models import PARTNER_TYPE_LABELS, Partner, PartnerType
 from connectbatch.services import InvalidInputError
 
 _FLAGS = {"name": "--name", "type": "--type", "return_email": "--email", "contacts": "--contacts",
-          "notes": "--notes"}  # fmt: skip
+          "notes": "--notes", "media_ids": "--media-id"}  # fmt: skip
 
 
 def _partner_dict(p: Partner) -> dict[str, Any]:
@@ -41,6 +41,7 @@ def _print_partner(p: Partner, connections: list[tuple[int, str, str]]) -> None:
             ("return e-mail", cc.one_line(p.return_email)),
             ("contacts", cc.one_line(p.contacts)),
             ("notes", cc.one_line(p.notes)),
+            ("media ids", ", ".join(str(m) for m in p.media_ids) or "-"),
             ("connections", ", ".join(f"{i} {cc.one_line(n)} ({d})" for i, n, d in connections) or "-"),
             ("created", cc.when(p.created_at)),
             ("updated", cc.when(p.updated_at)),
@@ -51,8 +52,9 @@ def _print_partner(p: Partner, connections: list[tuple[int, str, str]]) -> None:
 def _partner_add(args: argparse.Namespace) -> int:
     try:
         partner = cc.services().add_partner(
-            args.name, args.type, contacts=args.contacts, return_email=args.email, notes=args.notes
-        )
+            args.name, args.type, contacts=args.contacts, return_email=args.email, notes=args.notes,
+            media_ids=args.media_id,
+        )  # fmt: skip
     except InvalidInputError as exc:
         raise _flagged(exc) from None
     if args.json:
@@ -105,6 +107,8 @@ def _partner_edit(args: argparse.Namespace) -> int:
         value = getattr(args, dest, None)
         if value is not None:
             changes[field] = value if field in ("name", "type") else (value or None)
+    if args.media_id is not None or args.no_media_ids:
+        changes["media_ids"] = [] if args.no_media_ids else args.media_id
     if not changes:
         raise ConfigurationError(
             f"nothing to change: give at least one option (see `{PROG} partner edit --help`)"
@@ -144,6 +148,13 @@ def _details(p: argparse.ArgumentParser, *, editing: bool) -> None:
     p.add_argument("--email", metavar="E", help="return e-mail address" + clears)
     p.add_argument("--contacts", metavar="TEXT", help="contact names, e-mail addresses, phone numbers")
     p.add_argument("--notes", metavar="TEXT", help="free notes")
+    p.add_argument(
+        "--media-id", metavar="N", action="append", type=int,
+        help="a publisher's platform MediaId (repeatable): screens show the partner's name for it"
+        + ("; the ones given replace the partner's MediaIds" if editing else ""),
+    )  # fmt: skip
+    if editing:
+        p.add_argument("--no-media-ids", action="store_true", help="remove the partner's MediaIds")
     cc.json_flag(p)
 
 

@@ -50,6 +50,7 @@ class RunReview:
     rows_accepted: int
     rows_rejected: int
     rank: int
+    partner: str | None = None  # the connection's partner (None: deleted connection)
 
     @property
     def verdict(self) -> str:

@@ -23,6 +23,7 @@ from connectbatch.services.base import (
     ServiceBase,
     requires,
 )
+from connectbatch.services.calls import partner_ids
 from connectbatch.store import actions as action_store
 from connectbatch.store import calls as call_store
 
@@ -96,9 +97,11 @@ class ActionServices(ServiceBase):
         search: str | None = None,
         page: int = 1,
         page_size: int = 50,
+        partners: tuple[int, ...] = (),
     ) -> ActionPage:
         """A page (from 1) of actions, newest first. `search` finds an action id (A-000123,
-        123) or a part of the sender's source key (CallSessionId, OrderId)."""
+        123) or a part of the sender's source key (CallSessionId, OrderId); `partners`
+        keeps the actions of connections that belong to one of those partner ids."""
         if page < 1:
             raise InvalidInputError("page", "pages are numbered from 1")
         if not 1 <= page_size <= 1000:
@@ -114,7 +117,7 @@ class ActionServices(ServiceBase):
         with self.db.connect() as con:
             found, total = call_store.search_actions(
                 con, connection_id=connection_id, statuses=wanted, action_id=action_id, text=text,
-                limit=page_size, offset=(page - 1) * page_size,
+                limit=page_size, offset=(page - 1) * page_size, partners=partner_ids(partners),
             )  # fmt: skip
         return ActionPage(found, total, now)
 

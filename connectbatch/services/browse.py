@@ -13,6 +13,7 @@ from connectbatch import browse
 from connectbatch.browse import BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary
 from connectbatch.models import Role
 from connectbatch.services.base import InvalidInputError, ServiceBase, requires
+from connectbatch.services.calls import partner_ids
 from connectbatch.store import browse as browse_store
 
 
@@ -92,4 +93,4 @@ def _checked(spec: BrowseSpec, flt: BrowseFilter) -> BrowseFilter:
         else:
             values[column] = tuple(str(v).strip() for v in chosen)
     text = (flt.text or "").strip() or None
-    return replace(flt, values=values, text=text)
+    return replace(flt, values=values, text=text, partners=partner_ids(flt.partners))

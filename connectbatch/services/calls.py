@@ -74,5 +74,13 @@ def _call_filter(flt: CallFilter) -> CallFilter:
     return replace(
         flt, statuses=tuple(s.strip().upper() for s in flt.statuses),
         countries=tuple(c.strip().upper() for c in flt.countries),
-        providers=tuple(p.strip() for p in flt.providers),
+        providers=tuple(p.strip() for p in flt.providers), partners=partner_ids(flt.partners),
     )  # fmt: skip
+
+
+def partner_ids(values: tuple[int, ...]) -> tuple[int, ...]:
+    """Partner ids as whole numbers (a filter built from widgets or the CLI may hold text)."""
+    try:
+        return tuple(int(str(v).strip()) for v in values)
+    except ValueError:
+        raise InvalidInputError("partners", "partner ids are whole numbers") from None

@@ -19,7 +19,7 @@ from connectbatch.store import connections as connection_store
 from connectbatch.store import partners as partner_store
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_EDITABLE = ("name", "type", "contacts", "return_email", "notes")
+_EDITABLE = ("name", "type", "contacts", "return_email", "notes", "media_ids")
 # The partner a new connection gets when none is named and the caller set no default.
 PARTNER_REQUIRED = (
     "is required: every connection belongs to a partner (choose one, or add one first)"
@@ -60,6 +60,41 @@ def checked_partner(
     if email is not None and not _EMAIL.fullmatch(email):
         raise InvalidInputError("return_email", f"{return_email!r} is not an e-mail address")
     return cleaned, kind, _contacts(contacts), email, _text(notes, "notes", 4000)
+
+
+def checked_media_ids(values: Sequence[int | str] | None) -> list[int]:
+    """A publisher's platform MediaIds, as sorted distinct positive whole numbers, or
+    InvalidInputError('media_ids')."""
+    out: set[int] = set()
+    for value in values or ():
+        text = str(value).strip()
+        if not text:
+            continue
+        try:
+            number = int(text)
+        except ValueError:
+            raise InvalidInputError("media_ids", f"{text!r} is not a MediaId (a whole number)") from None
+        if not 0 < number < 2**63:
+            raise InvalidInputError("media_ids", f"{number} is not a MediaId (a positive number)")
+        out.add(number)
+    return sorted(out)
+
+
+def _claim_media(con: duckdb.DuckDBPyConnection, partner_id: int, media_ids: list[int]) -> None:
+    """Give the partner `media_ids`, refused (naming the other partner) when one is another's."""
+    for media_id, (owner_id, owner) in sorted(partner_store.media_owners(con, media_ids).items()):
+        if owner_id != partner_id:
+            raise InvalidInputError("media_ids", f"MediaId {media_id} already belongs to {owner!r}")
+    partner_store.set_media_ids(con, partner_id, media_ids)
+
+
+def media_label(media_id: int | None, names: dict[int, str]) -> str:
+    """How screens show a MediaId: "Leadwave Media (98765)" where a partner has it, else the
+    number (partner text: escape it where it is shown)."""
+    if media_id is None:
+        return ""
+    name = names.get(int(media_id))
+    return f"{name} ({media_id})" if name else str(media_id)
 
 
 def resolve_partner(
@@ -121,6 +156,30 @@ class PartnerServices(ServiceBase):
         with self.db.connect() as con:
             return partner_store.names(con)
 
+    def media_names(self) -> dict[int, str]:
+        """The partner name of each MediaId a partner has (see `media_label`)."""
+        with self.db.connect() as con:
+            return partner_store.media_names(con)
+
+    def partner_choices(self) -> list[tuple[int, str]]:
+        """(id, name) of the partners owning connections: what a partner filter offers."""
+        with self.db.connect() as con:
+            return partner_store.with_connections(con)
+
+    def connection_partners(self) -> dict[int, str]:
+        """The partner name of each connection, by connection id (lists of actions, runs)."""
+        with self.db.connect() as con:
+            return partner_store.of_connections(con)
+
+    def partner_overview(self) -> list[tuple[Partner, list[Connection]]]:
+        """Every partner with its connections (the partners screen: counts, last active)."""
+        with self.db.connect() as con:
+            partners = partner_store.list_all(con)
+            owned: dict[int, list[Connection]] = {}
+            for partner in partners:
+                owned[partner.id] = connection_store.of_partner(con, partner.id)
+        return [(p, owned[p.id]) for p in partners]
+
     def partner_connections(self, name_or_id: str | int) -> list[Connection]:
         partner = self.partner(name_or_id)
         with self.db.connect() as con:
@@ -134,12 +193,17 @@ class PartnerServices(ServiceBase):
         contacts: str | Sequence[str] | None = None,
         return_email: str | None = None,
         notes: str | None = None,
+        media_ids: Sequence[int | str] | None = None,
     ) -> Partner:
         fields = checked_partner(name, type, contacts, return_email, notes)
+        media = checked_media_ids(media_ids)
         with self.db.transaction() as con:
             if partner_store.find(con, fields[0]) is not None:
                 raise InvalidInputError("name", f"a partner named {fields[0]!r} already exists")
-            return partner_store.insert(con, *fields)
+            created = partner_store.insert(con, *fields)
+            if media:
+                _claim_media(con, created.id, media)
+            return partner_store.get(con, created.id)
 
     @requires(Role.ANALYST)
     def update_partner(self, name_or_id: str | int, **changes: Any) -> Partner:
@@ -147,6 +211,7 @@ class PartnerServices(ServiceBase):
         unknown = set(changes) - set(_EDITABLE)
         if unknown:
             raise InvalidInputError(sorted(unknown)[0], "cannot be changed")
+        media = checked_media_ids(changes.pop("media_ids", current.media_ids))
         merged = replace(current, **changes)
         name, kind, contacts, email, notes = checked_partner(
             merged.name, merged.type, changes.get("contacts", current.contacts), merged.return_email,
@@ -159,7 +224,9 @@ class PartnerServices(ServiceBase):
             cleaned = replace(
                 current, name=name, type=kind, contacts=contacts, return_email=email, notes=notes
             )
-            return partner_store.update(con, cleaned)
+            partner_store.update(con, cleaned)
+            _claim_media(con, current.id, media)
+            return partner_store.get(con, current.id)
 
     @requires(Role.ANALYST)
     def delete_partner(self, name_or_id: str | int) -> None:

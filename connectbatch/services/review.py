@@ -18,6 +18,7 @@ from connectbatch.services.base import (
     ServiceBase,
     requires,
 )
+from connectbatch.services.calls import partner_ids
 from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
 
@@ -33,11 +34,12 @@ class ReviewServices(ServiceBase):
         with self.db.connect() as con:
             return run_store.reject_rates(con)
 
-    def review_queue(self, limit: int = 200) -> list[RunReview]:
+    def review_queue(self, limit: int = 200, partners: tuple[int, ...] = ()) -> list[RunReview]:
         """Runs for data-quality review, most urgent first: quarantined, critical failures,
-        warnings, failed before validation, clean (see connectbatch.pipeline.review)."""
+        warnings, failed before validation, clean (see connectbatch.pipeline.review); with
+        `partners`, only the runs of connections belonging to one of those partner ids."""
         with self.db.connect() as con:
-            return review_store.queue(con, limit)
+            return review_store.queue(con, limit, partner_ids(partners))
 
     def quarantined(self) -> list[Run]:
         with self.db.connect() as con:

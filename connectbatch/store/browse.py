@@ -17,8 +17,17 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from connectbatch.browse import CONNECTION, LOADED_AT, BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary
+from connectbatch.browse import (
+    CONNECTION,
+    LOADED_AT,
+    PARTNER,
+    BrowseFilter,
+    BrowseOptions,
+    BrowseSpec,
+    BrowseSummary,
+)
 from connectbatch.store import csvsql
+from connectbatch.store import partners as partner_store
 from connectbatch.store.db import current_rows
 
 
@@ -55,6 +64,10 @@ def where(spec: BrowseSpec, f: BrowseFilter) -> tuple[str, list[Any]]:
     if f.connections:
         clauses.append(f"d.connection_id IN ({', '.join('?' for _ in f.connections)})")
         params.extend(f.connections)
+    if f.partners:
+        owned, owners = partner_store.owned_connections(f.partners, "d.connection_id")
+        clauses.append(owned)
+        params.extend(owners)
     allowed = spec.filter_columns()
     for column, values in f.values.items():
         if column not in allowed:
@@ -121,9 +134,14 @@ def filter_options(con: duckdb.DuckDBPyConnection, spec: BrowseSpec, limit: int 
         """,
         [limit],
     ).fetchall()
+    partners = con.execute(
+        f"SELECT p.id, p.name FROM partners p WHERE p.id IN (SELECT c.partner_id FROM connections c "
+        f"WHERE c.id IN (SELECT DISTINCT d.connection_id FROM {src})) ORDER BY p.name_key"
+    ).fetchall()
     return BrowseOptions(
         values=values, connections=[(int(i), str(n)) for i, n in connections],
         first_day=first_day, last_day=last_day, low=low, high=high, option_limit=limit,
+        partners=[(int(i), str(n)) for i, n in partners], media_names=partner_store.media_names(con),
     )  # fmt: skip
 
 
@@ -154,10 +172,13 @@ def summary(
     else:
         column = f"d.{_q(spec.breakdown)}"
         extra = f"{' AND' if clause else 'WHERE'} {column} IS NOT NULL"
+        labelled = spec.breakdown == "MediaId"
+        value = partner_store.media_label_sql("t.v") if labelled else "t.v"
         top_values = _arrow(
             con,
-            f"SELECT CAST({column} AS VARCHAR) AS value, count(*) AS rows FROM {src} {clause}{extra} "
-            "GROUP BY ALL ORDER BY rows DESC, value LIMIT ?",
+            f"SELECT {value} AS value, t.rows FROM (SELECT CAST({column} AS VARCHAR) AS v, count(*) AS rows "
+            f"FROM {src} {clause}{extra} GROUP BY ALL ORDER BY rows DESC, v LIMIT ?) t "
+            "ORDER BY t.rows DESC, t.v",
             [*params, top],
         )
     return BrowseSummary(rows=int(row[0]), kpis=kpis, per_day=per_day, top=top_values)
@@ -194,8 +215,10 @@ def page(
             SELECT d.run_id, d.file_id, d.line, d.connection_id, {picked} FROM {source(spec)} {clause}
             ORDER BY {order} LIMIT ? OFFSET ?
         )
-        SELECT {shown}, c.name AS {_q(CONNECTION)}, p.run_id AS "Run", p.line AS "Line"
+        SELECT {shown}, c.name AS {_q(CONNECTION)}, pt.name AS {_q(PARTNER)}, p.run_id AS "Run",
+               p.line AS "Line"
         FROM p LEFT JOIN connections c ON c.id = p.connection_id
+        LEFT JOIN partners pt ON pt.id = c.partner_id
         ORDER BY p.{order.replace(", ", ", p.")}
         """,
         [*params, limit, offset],

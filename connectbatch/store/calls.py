@@ -27,6 +27,7 @@ from connectbatch.explorer import (
 from connectbatch.models import Action
 from connectbatch.store import actions as action_store
 from connectbatch.store import csvsql
+from connectbatch.store import partners as partner_store
 from connectbatch.store.db import current_rows
 
 CALLS = current_rows("call_conversions")
@@ -70,6 +71,10 @@ def where(f: CallFilter) -> tuple[str, list[Any]]:
         if values:
             clauses.append(f"{_q(column)} IN ({', '.join('?' for _ in values)})")
             params.extend(values)
+    if f.partners:
+        owned, owners = partner_store.owned_connections(f.partners)
+        clauses.append(owned)
+        params.extend(owners)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -119,7 +124,17 @@ def filter_options(con: duckdb.DuckDBPyConnection, limit: int = 1000) -> CallFil
         campaigns=busiest("CampaignId"), media_ids=busiest("MediaId"),
         statuses=_present(statuses), providers=_present(providers), countries=_present(countries),
         first_day=first_day, last_day=last_day, option_limit=limit,
+        partners=_call_partners(con), media_names=partner_store.media_names(con),
     )  # fmt: skip
+
+
+def _call_partners(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    """(id, name) of the partners whose connections delivered calls, by name."""
+    rows = con.execute(
+        f"SELECT p.id, p.name FROM partners p WHERE p.id IN (SELECT c.partner_id FROM connections c "
+        f"WHERE c.id IN (SELECT DISTINCT connection_id FROM {CALLS})) ORDER BY p.name_key"
+    ).fetchall()
+    return [(int(r[0]), str(r[1])) for r in rows]
 
 
 def _present(values: list[str | None] | None) -> list[str]:
@@ -167,16 +182,21 @@ def per_day(con: duckdb.DuckDBPyConnection, f: CallFilter) -> pa.Table:
 
 
 def top_media(con: duckdb.DuckDBPyConnection, f: CallFilter, limit: int = 10) -> pa.Table:
-    """(media_id, calls, answered, sale_amount) of the media partners with most calls."""
+    """(media_id, calls, answered, sale_amount, media_partner) of the media partners with
+    most calls; media_partner is "Name (id)" where a partner has the MediaId, else the id."""
     clause, params = where(f)
     return _arrow(
         con,
         f"""
-        SELECT "MediaId" AS media_id, count(*) AS calls,
-               count(*) FILTER (WHERE "CallStatus" = 'ANSWER') AS answered,
-               coalesce(sum("SaleAmount"), 0) AS sale_amount
-        FROM {CALLS} {clause}
-        GROUP BY ALL ORDER BY calls DESC, media_id LIMIT ?
+        SELECT t.*, {partner_store.media_label_sql("t.media_id")} AS media_partner
+        FROM (
+            SELECT "MediaId" AS media_id, count(*) AS calls,
+                   count(*) FILTER (WHERE "CallStatus" = 'ANSWER') AS answered,
+                   coalesce(sum("SaleAmount"), 0) AS sale_amount
+            FROM {CALLS} {clause}
+            GROUP BY ALL ORDER BY calls DESC, media_id LIMIT ?
+        ) t
+        ORDER BY t.calls DESC, t.media_id
         """,
         [*params, limit],
     )
@@ -206,7 +226,8 @@ def durations(con: duckdb.DuckDBPyConnection, f: CallFilter, column: DurationCol
 
 
 def page(con: duckdb.DuckDBPyConnection, f: CallFilter, limit: int, offset: int) -> pa.Table:
-    """One page of calls, newest first, with the action each became."""
+    """One page of calls, newest first, with the action each became, the media partner's
+    label ("Name (id)" where known) and the partner the delivering connection belongs to."""
     clause, params = where(f)
     columns = ", ".join(_q(c) for c in PAGE_COLUMNS)
     shown = ", ".join(f"p.{_q(c)}" for c in PAGE_COLUMNS)
@@ -214,11 +235,15 @@ def page(con: duckdb.DuckDBPyConnection, f: CallFilter, limit: int, offset: int)
         con,
         f"""
         WITH p AS (
-            SELECT file_id, line, {columns} FROM {CALLS} {clause}
+            SELECT file_id, line, connection_id, {columns} FROM {CALLS} {clause}
             ORDER BY {_ORDER} LIMIT ? OFFSET ?
         )
-        SELECT {shown}, {_ACTION_COLUMNS}
+        SELECT {shown}, {_ACTION_COLUMNS},
+               {partner_store.media_label_sql('p."MediaId"')} AS "MediaPartner",
+               pt.name AS "Partner"
         FROM p LEFT JOIN actions a ON a.file_id = p.file_id AND a.line = p.line
+        LEFT JOIN connections c ON c.id = p.connection_id
+        LEFT JOIN partners pt ON pt.id = c.partner_id
         ORDER BY p."EventDate" DESC, p.file_id, p.line
         """,
         [*params, limit, offset],
@@ -253,6 +278,7 @@ def search_actions(
     text: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    partners: tuple[int, ...] = (),
 ) -> tuple[list[Action], int]:
     """A page of actions, newest first, and how many match. `text` matches the source key
     (case-insensitive, anywhere in it); with `action_id` too, either may match."""
@@ -264,6 +290,10 @@ def search_actions(
     if statuses:
         clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
         params.extend(statuses)
+    if partners:
+        owned, owners = partner_store.owned_connections(partners)
+        clauses.append(owned)
+        params.extend(owners)
     found: list[str] = []
     if action_id is not None:
         found.append("id = ?")

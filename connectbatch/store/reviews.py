@@ -20,7 +20,7 @@ WITH v AS (
     FROM files GROUP BY run_id
 )
 SELECT {", ".join("r." + name for name in _RUN_FIELDS)},
-       c.name, c.data_type,
+       c.name, c.data_type, p.name AS partner,
        coalesce(v.critical, 0), coalesce(v.warnings, 0), coalesce(v.validated, 0),
        coalesce(f.accepted, 0), coalesce(f.rejected, 0),
        CASE
@@ -35,17 +35,26 @@ FROM runs r
 LEFT JOIN connections c ON c.id = r.connection_id
 LEFT JOIN v ON v.run_id = r.id
 LEFT JOIN f ON f.run_id = r.id
+LEFT JOIN partners p ON p.id = c.partner_id
+{{where}}
 ORDER BY rank, r.started_at DESC, r.id DESC
 LIMIT ?
 """
 
 
-def queue(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[review.RunReview]:
+def queue(
+    con: duckdb.DuckDBPyConnection, limit: int = 200, partners: tuple[int, ...] = ()
+) -> list[review.RunReview]:
+    """The queue, of every run or of the runs of connections belonging to `partners`."""
     out = []
     n = len(_RUN_FIELDS)
-    for row in con.execute(_QUEUE, [limit]).fetchall():
+    where, params = "", []
+    if partners:
+        where = f"WHERE c.partner_id IN ({', '.join('?' for _ in partners)})"
+        params = list(partners)
+    for row in con.execute(_QUEUE.replace("{where}", where), [*params, limit]).fetchall():
         run = run_store.run_from_row(row[:n])
-        name, data_type, critical, warnings, validated, accepted, rejected, rank = row[n:]
+        name, data_type, partner, critical, warnings, validated, accepted, rejected, rank = row[n:]
         out.append(
             review.RunReview(
                 run=run,
@@ -57,6 +66,7 @@ def queue(con: duckdb.DuckDBPyConnection, limit: int = 200) -> list[review.RunRe
                 rows_accepted=int(accepted),
                 rows_rejected=int(rejected),
                 rank=int(rank),
+                partner=partner,
             )
         )
     return out

@@ -145,6 +145,7 @@ OPEN_TO_EVERY_ROLE = {
     "actor", "box",
     "connection_events",
     "partners", "partner", "partner_names", "partner_connections", "exports",
+    "media_names", "partner_choices", "partner_overview", "connection_partners",
 }  # fmt: skip
 
 
@@ -255,7 +256,7 @@ def app_home(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
 PAGES = [
     "app_pages/connections.py", "app_pages/connection_wizard.py", "app_pages/validation.py",
     "app_pages/parse_preview.py", "app_pages/call_data.py", "app_pages/actions.py", "app_pages/users.py",
-    "app_pages/clicks.py", "app_pages/catalog.py",
+    "app_pages/clicks.py", "app_pages/catalog.py", "app_pages/partners.py",
 ]  # fmt: skip
 
 
