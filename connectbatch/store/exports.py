@@ -16,9 +16,9 @@ import duckdb
 import pyarrow as pa
 
 from connectbatch import schemas
-from connectbatch.escaping import FORMULA_PATTERN
 from connectbatch.models import Export
-from connectbatch.store.db import data_table
+from connectbatch.store import csvsql
+from connectbatch.store.db import current_rows, data_table
 
 _SELECT = "SELECT id, connection_id, trigger, file_name, rows, new_rows, changes, created_at FROM exports"
 
@@ -26,7 +26,7 @@ _SELECT = "SELECT id, connection_id, trigger, file_name, rows, new_rows, changes
 def _select(data_type: str) -> tuple[str, str]:
     """The SELECT list and FROM/JOIN part of an export of `data_type` (alias d: data rows)."""
     dtype = schemas.get(data_type)
-    columns = ", ".join(_cell(c) for c in dtype.columns)
+    columns = ", ".join(csvsql.column_cell("d", c) for c in dtype.columns)
     action_columns = ""
     join = "JOIN runs r ON r.id = d.run_id"
     if dtype.action_columns is not None:
@@ -35,7 +35,9 @@ def _select(data_type: str) -> tuple[str, str]:
             'a.amount AS "ActionAmount", a.lock_at AS "LockDate"'
         )
         join += " LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"
-    return f"{columns}{action_columns}", f"{data_table(data_type)} d {join}"
+    # current rows only: a record corrected (supersede) or a catalog item changed since is
+    # sent as its new version, from the file that brought it
+    return f"{columns}{action_columns}", f"{current_rows(data_type)} d {join}"
 
 
 def export_new(
@@ -155,7 +157,7 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list[object], targ
     """COPY into a hidden temporary file, then move it into place (a partner never collects a
     half-written file)."""
     tmp = target.with_name("." + target.name + ".tmp")
-    con.execute(f"COPY ({query}) TO '{_sql_path(tmp)}' (HEADER, DELIMITER ',')", params)
+    con.execute(f"COPY ({query}) TO '{csvsql.sql_path(tmp)}' (HEADER, DELIMITER ',')", params)
     tmp.replace(target)
 
 
@@ -171,39 +173,14 @@ def export_csv(
     only (None: every connection; the services always name them), with the status and
     current amount of their action where they have one. Returns the row count."""
     dtype = schemas.get(data_type)
-    columns = ", ".join(_cell(c) for c in dtype.columns)
     when = 'd."EventDate"' if "EventDate" in dtype.column_names else "r.started_at"
-    action_columns = ""
-    join = "JOIN runs r ON r.id = d.run_id"
-    if dtype.action_columns is not None:
-        action_columns = (
-            ", 'A-' || lpad(CAST(a.id AS VARCHAR), 6, '0') AS \"ActionId\", a.status AS \"ActionStatus\", "
-            'a.amount AS "ActionAmount", a.lock_at AS "LockDate"'
-        )
-        join += " LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"
     scope = "" if sources is None else " AND list_contains(?::BIGINT[], d.connection_id)"
     params: list[object] = [start, end] + ([] if sources is None else [sources])
+    select, source = _select(data_type)
     query = (
-        f"SELECT {columns}{action_columns} FROM {data_table(data_type)} d {join} "
-        f"WHERE {when} >= ? AND {when} < ?{scope} ORDER BY d.file_id, d.line"
+        f"SELECT {select} FROM {source} WHERE {when} >= ? AND {when} < ?{scope} ORDER BY d.file_id, d.line"
     )
     relation = con.execute(f"SELECT count(*) FROM ({query})", params).fetchone()
     count = int(relation[0]) if relation else 0
     _copy(con, query, params, target)
     return count
-
-
-def _cell(column: schemas.Column) -> str:
-    """A column for the export; text columns (partner data) that a spreadsheet would run as a
-    formula get a leading `'` (CSV injection), numbers and dates are left as they are."""
-    name = f'd."{column.name}"'
-    if column.duckdb_type != "VARCHAR":
-        return name
-    return (
-        f"CASE WHEN regexp_matches({name}, '{FORMULA_PATTERN}') THEN '''' || {name} "
-        f'ELSE {name} END AS "{column.name}"'
-    )
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
