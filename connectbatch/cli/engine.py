@@ -90,6 +90,10 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
     cc.json_flag(add)
     main = cc.leaf(sub, "main", "make a credential the main one", _cred_main)
     main.add_argument("credential_id", type=cc.positive, metavar="ID")
+    main.add_argument(
+        "--connection", metavar="N", default=None,
+        help="a credential shared by several connections: main for this one (default: its owner)",
+    )  # fmt: skip
     delete = cc.leaf(sub, "delete", "delete a credential", _cred_delete)
     delete.add_argument("credential_id", type=cc.positive, metavar="ID")
     add_key = cc.leaf(
@@ -121,7 +125,7 @@ def _cred_dict(c: Credential) -> dict[str, Any]:
         "id": c.id, "name": c.name, "kind": c.kind, "username": c.username,
         "main": c.is_main, "status": c.status, "last_error": c.last_error,
         "return_email": c.return_email, "host_key": c.host_key,
-        "created_at": c.created_at, "updated_at": c.updated_at,
+        "created_at": c.created_at, "updated_at": c.updated_at, "used_by": list(c.used_by),
     }  # fmt: skip
 
 
@@ -167,7 +171,7 @@ def _cred_add(args: argparse.Namespace) -> int:
 
 
 def _cred_main(args: argparse.Namespace) -> int:
-    credential = cc.services().make_main_credential(args.credential_id)
+    credential = cc.services().make_main_credential(args.credential_id, args.connection)
     print(f"credential {credential.id} ({credential.name}) is now main")
     return EXIT_OK
 

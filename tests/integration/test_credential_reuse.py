@@ -91,7 +91,12 @@ def test_a_pull_connection_reusing_a_remote_login_pulls_with_it(
 
 def _push(services: Services, method: Method, name: str, **attrs: object) -> Connection:
     return Connection(
-        name, "call_conversions", Direction.INBOUND, method, Methodology.PUSH, **attrs  # type: ignore[arg-type]
+        name,
+        "call_conversions",
+        Direction.INBOUND,
+        method,
+        Methodology.PUSH,
+        **attrs,  # type: ignore[arg-type]
     )
 
 
