@@ -132,11 +132,14 @@ def credential_card(services: Services, c: Connection, cred: Credential) -> None
             f" · Updated {_ui.when(cred.updated_at)}"
             + (f" · Return e-mail {cred.return_email}" if cred.return_email else "")
         )
+        others = [n for n in cred.used_by if n != c.name]
+        if others:  # credentials reuse: one set, several connections of the partner
+            st.caption("Shared with " + ", ".join(visible(n) for n in others))
         if cred.status == "Error":
             st.error(cred.last_error or "The last connection attempt failed.")
         with st.container(horizontal=True):
             if not cred.is_main and st.button("Make main", key=f"cred_main_{cred.id}"):
-                ok, _ = _ui.safely("Make main", lambda: services.make_main_credential(cred.id))
+                ok, _ = _ui.safely("Make main", lambda: services.make_main_credential(cred.id, c.id))
                 if ok:
                     _ui.flash("success", f"{cred.name} is now the main credential.")
                     st.rerun()
@@ -145,6 +148,11 @@ def credential_card(services: Services, c: Connection, cred: Credential) -> None
                     f"Delete **{cred.name}**?"
                     + (" The partner's login stops working at once." if cred.kind == "provisioned" else "")
                 )
+                if others:
+                    st.warning(
+                        "Also used by " + ", ".join(visible(n) for n in others) + ": it cannot be "
+                        "deleted while they use it (deleting this connection leaves it to them)."
+                    )
                 if st.button("Delete credential", key=f"cred_delete_{cred.id}", type="primary"):
                     ok, _ = _ui.safely("Deleting the credential", lambda: services.delete_credential(cred.id))
                     if ok:

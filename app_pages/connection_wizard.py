@@ -245,8 +245,62 @@ def pattern_preview(s: WizardState, pattern: str) -> str:
     return samples
 
 
+CREATE_NEW = "Create new credentials"
+USE_EXISTING = "Use existing credentials"
+
+
+def reuse_choice(s: WizardState, services: Services) -> dict[str, Any] | None:
+    """Either select existing credentials of the partner (same method, push or pull), or
+    create new ones (seed 000). The selected set's secret is never shown again. None: the
+    person creates new credentials (also when the partner has none to offer)."""
+    if s.partner == NEW_PARTNER:
+        return None  # a partner made by this wizard has no credentials yet
+    ok, offered = _ui.safely(
+        "Loading the partner's credentials", lambda: services.reusable_credentials(s.connection(), s.partner)
+    )
+    if not ok or not offered:
+        return None
+    choice = st.radio(
+        "Credentials",
+        [CREATE_NEW, USE_EXISTING],
+        index=1 if s.reuse_credential is not None else 0,
+        key="wiz_cred_choice",
+        horizontal=True,
+    )
+    if choice != USE_EXISTING:
+        return None
+    by_id = {c.id: c for c in offered}
+    ids = list(by_id)
+    current = s.reuse_credential if s.reuse_credential in by_id else ids[0]
+
+    def label(credential_id: int) -> str:
+        c = by_id[credential_id]
+        users = ", ".join(visible(n) for n in c.used_by) or "no connection"
+        return f"{visible(c.name)} · {visible(c.username or '—')} · used by {users}"
+
+    chosen = st.selectbox(
+        "Existing credentials of the partner", ids, index=ids.index(current), format_func=label,
+        key="wiz_reuse_credential",
+    )  # fmt: skip
+    field_error("reuse_credential")
+    st.caption(
+        "This connection uses the same login as the connections listed. Its password or key "
+        "is not shown again: the partner already has it."
+        + (
+            " Uploads with a shared login go to the connection whose folder and file pattern "
+            "match them: keep the patterns distinct."
+            if not s.is_pull()
+            else ""
+        )
+    )
+    return {"reuse_credential": int(chosen)}
+
+
 def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
     d = s.connection()
+    reused = reuse_choice(s, services)
+    if reused is not None:
+        return reused
     if not s.is_pull():
         st.subheader("Provisioned credentials")
         settings = services.settings
@@ -259,11 +313,11 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
             f"ConnectBatch provisions the credentials for this connection: {where}, a username "
             "and a password. They are shown once, after Create: copy them then."
         )
-        return {}
+        return {"reuse_credential": None}
     st.subheader("New credentials")
     st.caption(f"The login ConnectBatch uses on {d.host or 'the partner'}'s server. Stored encrypted.")
     login, file_name = _forms.credential_form(KEYS, d.method, s.login, field_error)
-    entered: dict[str, Any] = {"login": login}
+    entered: dict[str, Any] = {"login": login, "reuse_credential": None}
     if file_name is not None:
         entered["key_file_name"] = file_name
     if login.private_key and login.auth is AuthKind.KEY:
@@ -317,9 +371,11 @@ def show_test_result(s: WizardState) -> None:
 
 def step_create(s: WizardState) -> dict[str, Any]:
     d = s.connection()
-    _forms.seed("wiz_cred_name", s.credential_name())
-    name = st.text_input("Credential name", key="wiz_cred_name")
-    field_error(CREDENTIAL_NAME)
+    name = s.login.name
+    if s.reuse_credential is None:  # a reused set keeps its name
+        _forms.seed("wiz_cred_name", s.credential_name())
+        name = st.text_input("Credential name", key="wiz_cred_name")
+        field_error(CREDENTIAL_NAME)
     entered: dict[str, Any] = {}
     if d.direction is Direction.INBOUND:
         entered["return_email"] = _forms.return_email_input(KEYS, s.draft.return_email, field_error)
