@@ -151,8 +151,15 @@ def credential_card(services: Services, c: Connection, cred: Credential) -> None
                 if others:
                     st.warning(
                         "Also used by " + ", ".join(visible(n) for n in others) + ": it cannot be "
-                        "deleted while they use it (deleting this connection leaves it to them)."
+                        "deleted while they use it. This connection can stop using it; theirs keep working."
                     )
+                    if st.button("Stop using it here", key=f"cred_detach_{cred.id}"):
+                        ok, _ = _ui.safely(
+                            "Stopping using the credential", lambda: services.detach_credential(cred.id, c.id)
+                        )
+                        if ok:
+                            _ui.flash("success", f"{visible(c.name)} no longer uses {cred.name}.")
+                            st.rerun()
                 if st.button("Delete credential", key=f"cred_delete_{cred.id}", type="primary"):
                     ok, _ = _ui.safely("Deleting the credential", lambda: services.delete_credential(cred.id))
                     if ok:

@@ -96,6 +96,12 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     delete = cc.leaf(sub, "delete", "delete a credential", _cred_delete)
     delete.add_argument("credential_id", type=cc.positive, metavar="ID")
+    detach = cc.leaf(
+        sub, "detach", "a connection stops using a credential set other connections share", _cred_detach
+    )
+    detach.add_argument("credential_id", type=cc.positive, metavar="ID")
+    detach.add_argument("--connection", required=True, metavar="N", help="the connection that stops using it")
+    cc.json_flag(detach)
     add_key = cc.leaf(
         sub, "add-key", "let a partner's SSH public key log in as a provisioned SFTP login", _cred_add_key
     )
@@ -179,6 +185,17 @@ def _cred_main(args: argparse.Namespace) -> int:
 def _cred_delete(args: argparse.Namespace) -> int:
     cc.services().delete_credential(args.credential_id)
     print(f"credential {args.credential_id} deleted")
+    return EXIT_OK
+
+
+def _cred_detach(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    svc.detach_credential(args.credential_id, args.connection)
+    connection = svc.connection(args.connection)
+    if args.json:
+        cc.print_json({"credential_id": args.credential_id, "detached": connection.name})
+        return EXIT_OK
+    print(f"{cc.one_line(connection.name)} no longer uses credential {args.credential_id}")
     return EXIT_OK
 
 

@@ -109,6 +109,8 @@ class ConnectionServices(CredentialServices):
                 # Moving to another partner: its exports and modifications follow the new one.
                 owner = resolve_partner(con, partner if partner is not None else updated.partner_id)
                 updated = replace(updated, partner_id=owner.id)
+                if owner.id != current.partner_id:
+                    self._credentials_follow(con, current, owner.id)
             updated = replace(updated, export_sources=check_export_sources(con, updated))
             clash = connection_store.find(con, updated.name)
             if clash is not None and clash.id != current.id:

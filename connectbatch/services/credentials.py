@@ -127,6 +127,21 @@ class CredentialServices(ServiceBase):
         credential_store.link(con, credential_id, connection.id)
         return next(c for c in credential_store.of_connection(con, connection.id) if c.id == credential_id)
 
+    def _credentials_follow(self, con: Any, connection: Connection, partner_id: int) -> None:
+        """Moving a connection to another partner: its own credentials go with it; one it
+        shares with connections of its partner is refused (a set is one partner's)."""
+        for credential in credential_store.of_connection(con, connection.id):
+            others = [n for n in credential.used_by if n != connection.name]
+            if others:
+                names = ", ".join(repr(visible(n)) for n in others)
+                raise InvalidInputError(
+                    "partner",
+                    f"{connection.name!r} shares credential {credential.id} with {names} of its partner; "
+                    "give it credentials of its own first (re-connect, then `credentials detach`), "
+                    "then move it",
+                )
+        credential_store.follow_partner(con, connection.id, partner_id)
+
     @requires(Role.ANALYST)
     def reusable_credentials(self, draft: Connection, partner: str | int | None = None) -> list[Credential]:
         """The partner's credential sets a connection like `draft` (its method and methodology)
@@ -201,7 +216,8 @@ class CredentialServices(ServiceBase):
             raise InvalidInputError(
                 "credential",
                 f"credential {credential_id} is used by {len(credential.used_by)} connections ({names}); "
-                "deleting it would stop all of them. Delete it once only one connection uses it.",
+                "deleting it would stop all of them. A connection stops using it with "
+                "`credentials detach`; delete it once only one connection uses it.",
             )
         with self.db.transaction() as con:
             users = credential_store.connection_ids(con, credential.id)
@@ -214,6 +230,29 @@ class CredentialServices(ServiceBase):
                 remaining = credential_store.of_connection(con, connection_id)
                 if main and remaining:
                     credential_store.make_main(con, remaining[0])
+
+    @requires(Role.ANALYST)
+    def detach_credential(self, credential_id: int, connection: str | int) -> None:
+        """`connection` stops using a credential set other connections keep using (they are
+        unaffected); the set's last user deletes it instead (`delete_credential`)."""
+        target = self.connection(connection)
+        with self.db.transaction() as con:
+            users = credential_store.connection_ids(con, credential_id)
+            if target.id not in users:
+                raise InvalidInputError(
+                    "connection", f"{target.name!r} does not use credential {credential_id}"
+                )
+            if len(users) == 1:
+                raise InvalidInputError(
+                    "credential", f"only {target.name!r} uses credential {credential_id}: delete it instead"
+                )
+            was_main = any(
+                c.id == credential_id and c.is_main for c in credential_store.of_connection(con, target.id)
+            )
+            credential_store.unlink(con, credential_id, target.id)
+            remaining = credential_store.of_connection(con, target.id)
+            if was_main and remaining:
+                credential_store.make_main(con, remaining[0])
 
     @requires(Role.ANALYST)
     def host_key(self, name_or_id: str | int) -> HostKey | None:

@@ -207,3 +207,27 @@ def keys_by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Cre
     if row is None:
         return None
     return get(con, int(row[0])), [line for line in (row[1] or "").splitlines() if line.strip()]
+
+
+def follow_partner(con: duckdb.DuckDBPyConnection, connection_id: int, partner_id: int) -> None:
+    """A connection moved to another partner: the credentials only it uses move with it."""
+    con.execute(
+        "UPDATE credentials SET partner_id = ?, updated_at = current_timestamp WHERE id IN "
+        "(SELECT credential_id FROM credential_connections WHERE connection_id = ?) AND id NOT IN "
+        "(SELECT credential_id FROM credential_connections WHERE connection_id <> ?)",
+        [partner_id, connection_id, connection_id],
+    )
+
+
+def unlink(con: duckdb.DuckDBPyConnection, credential_id: int, connection_id: int) -> None:
+    """The connection stops using a set others keep; its owner passes on if it was this one."""
+    con.execute(
+        "DELETE FROM credential_connections WHERE credential_id = ? AND connection_id = ?",
+        [credential_id, connection_id],
+    )
+    con.execute(
+        "UPDATE credentials SET connection_id = (SELECT min(u.connection_id) FROM credential_connections u "
+        "WHERE u.credential_id = credentials.id), updated_at = current_timestamp "
+        "WHERE id = ? AND connection_id = ?",
+        [credential_id, connection_id],
+    )

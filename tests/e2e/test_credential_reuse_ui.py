@@ -115,6 +115,10 @@ def test_the_wizard_reuses_the_partners_push_login_and_shows_no_secret(services:
     at.run()
     assert not at.exception, at.exception
     assert "Shared with Calls" in texts(at)
+    at.button(key=f"cred_detach_{shared.id}").click().run()  # Daily stops using it; Calls keeps it
+    assert not at.exception, at.exception
+    assert services.credentials("Daily") == []
+    assert services.credentials("Calls")[0].used_by == ("Calls",)
 
 
 def test_the_wizard_reuses_a_pull_login_without_asking_for_it_again(services: Services) -> None:

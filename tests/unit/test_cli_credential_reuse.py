@@ -91,3 +91,34 @@ def test_text_output_of_a_reuse_shows_no_secret(home: Path, capsys: pytest.Captu
               "--reuse-credential", str(cred["id"]))  # fmt: skip
     assert "shared by: Calls, Daily" in out
     assert first["provisioned"]["password"] not in out and "password" not in out.lower()
+
+
+def test_detach_lets_one_connection_stop_using_a_shared_set(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, "partner", "add", "Acme", "--type", "brand")
+    cli(capsys, "partner", "add", "Other", "--type", "brand")
+    cli(capsys, "connection", "add", "--name", "Calls", *PUSH, "--partner", "Acme")
+    [cred] = cli_json(capsys, "credentials", "list", "Calls")
+    cli(capsys, "connection", "add", "--name", "Daily", *PUSH, "--partner", "Acme",
+        "--reuse-credential", str(cred["id"]))  # fmt: skip
+    # A connection sharing a set cannot move to another partner (the set is Acme's)...
+    cli_error(capsys, "connection", "edit", "Daily", "--partner", "Other", mentions="shares credential")
+    # ...until it stops using it; the other connection keeps it, as its owner.
+    assert cli_json(capsys, "credentials", "detach", str(cred["id"]), "--connection", "Calls") == {
+        "credential_id": cred["id"], "detached": "Calls",
+    }  # fmt: skip
+    assert cli_json(capsys, "credentials", "list", "Calls") == []
+    assert cli_json(capsys, "credentials", "list", "Daily")[0]["used_by"] == ["Daily"]
+    cli_error(
+        capsys,
+        "credentials",
+        "detach",
+        str(cred["id"]),
+        "--connection",
+        "Daily",
+        mentions="delete it instead",
+    )
+    cli(capsys, "connection", "edit", "Daily", "--partner", "Other")  # its own now: it moves along
+    cli(capsys, "connection", "add", "--name", "Other daily", *PUSH, "--partner", "Other",
+        "--reuse-credential", str(cred["id"]))  # fmt: skip
