@@ -178,9 +178,12 @@ class Gateway:
         log.warning("push upload not routed: %s", reason)
         concerned = chosen or connections
         now = self.services.clock()
-        with self.services.db.transaction() as con:
-            for connection in concerned:
-                event_store.record(con, connection.id, PUSH_UNROUTED, reason, now)
+        try:
+            with self.services.db.transaction() as con:
+                for connection in concerned:
+                    event_store.record(con, connection.id, PUSH_UNROUTED, reason, now)
+        except Exception:  # the server thread must go on; the log keeps the reason
+            log.exception("could not record an unrouted push upload: %s", reason)
         return None
 
     def _ingest(self, account: Account, path: Path, connection_id: int | None = None) -> Run | None:
