@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _ui
+from app_pages import _credential_reuse, _forms, _ui
 from app_pages._wizard_state import (
     CREDENTIAL_NAME,
     FIELD_STEP,
@@ -245,60 +245,9 @@ def pattern_preview(s: WizardState, pattern: str) -> str:
     return samples
 
 
-CREATE_NEW = "Create new credentials"
-USE_EXISTING = "Use existing credentials"
-
-
-def reuse_choice(s: WizardState, services: Services) -> dict[str, Any] | None:
-    """Either select existing credentials of the partner (same method, push or pull), or
-    create new ones (seed 000). The selected set's secret is never shown again. None: the
-    person creates new credentials (also when the partner has none to offer)."""
-    if s.partner == NEW_PARTNER:
-        return None  # a partner made by this wizard has no credentials yet
-    ok, offered = _ui.safely(
-        "Loading the partner's credentials", lambda: services.reusable_credentials(s.connection(), s.partner)
-    )
-    if not ok or not offered:
-        return None
-    choice = st.radio(
-        "Credentials",
-        [CREATE_NEW, USE_EXISTING],
-        index=1 if s.reuse_credential is not None else 0,
-        key="wiz_cred_choice",
-        horizontal=True,
-    )
-    if choice != USE_EXISTING:
-        return None
-    by_id = {c.id: c for c in offered}
-    ids = list(by_id)
-    current = s.reuse_credential if s.reuse_credential in by_id else ids[0]
-
-    def label(credential_id: int) -> str:
-        c = by_id[credential_id]
-        users = ", ".join(visible(n) for n in c.used_by) or "no connection"
-        return f"{visible(c.name)} · {visible(c.username or '—')} · used by {users}"
-
-    chosen = st.selectbox(
-        "Existing credentials of the partner", ids, index=ids.index(current), format_func=label,
-        key="wiz_reuse_credential",
-    )  # fmt: skip
-    field_error("reuse_credential")
-    st.caption(
-        "This connection uses the same login as the connections listed. Its password or key "
-        "is not shown again: the partner already has it."
-        + (
-            " Uploads with a shared login go to the connection whose folder and file pattern "
-            "match them: keep the patterns distinct."
-            if not s.is_pull()
-            else ""
-        )
-    )
-    return {"reuse_credential": int(chosen)}
-
-
 def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
     d = s.connection()
-    reused = reuse_choice(s, services)
+    reused = _credential_reuse.reuse_choice(s, services, field_error)
     if reused is not None:
         return reused
     if not s.is_pull():
