@@ -214,6 +214,7 @@ def _reader(path: Path) -> Any:
 
 
 EVENT_KINDS = {"mail_unmatched": "Mail with nothing taken", "trigger_skipped": "Scheduled trigger skipped"}
+EVENT_KINDS["push_unrouted"] = "Upload with a shared login not taken"  # credentials reuse (gateway)
 
 
 def events_table(events: list[ConnectionEvent]) -> list[dict[str, Any]]:

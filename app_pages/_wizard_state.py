@@ -31,6 +31,7 @@ FIELD_STEP = {
     "allowed_senders": 3,
     "username": 4, "password": 4, "private_key": 4, "auth": 4, "passphrase": 4,
 }  # fmt: skip
+FIELD_STEP["reuse_credential"] = 4  # credentials reuse: the choice sits on the credentials step
 LAST_STEP_FIELDS = frozenset(
     {
         CREDENTIAL_NAME,
@@ -71,6 +72,9 @@ class WizardState:
     partner: str = NEW_PARTNER  # an existing partner's name, or NEW_PARTNER
     new_partner_name: str = ""  # for NEW_PARTNER; empty: named after the connection
     new_partner_type: PartnerType = PartnerType.BRAND
+    # Credentials reuse: the id of the partner's existing credential set chosen on the
+    # credentials step instead of new ones (None: create new).
+    reuse_credential: int | None = None
 
     # ------------------------------------------------------------------ entering values
 
@@ -83,6 +87,8 @@ class WizardState:
             self.key_file_name = values["key_file_name"]
         if "samples" in values:
             self.samples = str(values["samples"] or "")
+        if "reuse_credential" in values:
+            self.reuse_credential = values["reuse_credential"]
         if "partner" in values:
             self.partner = str(values["partner"] or NEW_PARTNER)
         if "new_partner_name" in values:
@@ -186,7 +192,7 @@ class WizardState:
         d = self.connection()
         if upto >= 3 and self.is_pull() and d.method is Method.EMAIL and not d.host:
             return "host", "the IMAP host of the mailbox to read, e.g. imap.example.com"
-        if upto >= 4 and self.is_pull():
+        if upto >= 4 and self.is_pull() and self.reuse_credential is None:
             given = self.credential_input()
             if not given.username:
                 return "username", "is required to log in to the partner's server"
@@ -195,7 +201,7 @@ class WizardState:
                     return "private_key", "upload the private key file (OpenSSH or PEM)"
             elif not given.password:
                 return "password", "is required to log in to the partner's server"
-        if upto >= 5 and not self.login.name.strip():
+        if upto >= 5 and not self.login.name.strip() and self.reuse_credential is None:
             return CREDENTIAL_NAME, "is required"
         if self.connection().name:
             found = self._partner_problem(services)
@@ -233,6 +239,10 @@ class WizardState:
                 known = {p.name.lower() for p in services.partners()}
                 if self.partner == NEW_PARTNER and name.lower() not in known:
                     added = services.add_partner(name, self.new_partner_type)
+                if self.reuse_credential is not None:  # nothing new to store, nothing to show
+                    return services.create_connection(
+                        self.connection(), partner=name, reuse_credential=self.reuse_credential
+                    )
                 return services.create_connection(self.connection(), self.credential_input(), partner=name)
             except InvalidInputError as exc:
                 if added is not None:  # the partner came with the connection: not without it

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _schedule, _ui
+from app_pages import _forms, _schedule, _transfer_form, _ui
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
 from connectbatch import webapp
@@ -74,7 +74,7 @@ def edit_tab(services: Services, c: Connection) -> None:
         if pull:
             changes |= _forms.location_form(keys, c.method, c)
             st.markdown(f"**{METHOD_LABELS[c.method]} settings**")
-            changes["transfer"] = _forms.transfer_form(keys, c.transfer or default_spec(c.method))
+            changes["transfer"] = _transfer_form.transfer_form(keys, c.transfer or default_spec(c.method))
         if inbound:
             changes["return_email"] = _forms.return_email_input(keys, c.return_email)
         changes |= _forms.run_settings_form(keys, c, pull=pull, inbound=inbound, live=False)
@@ -134,11 +134,14 @@ def credential_card(services: Services, c: Connection, cred: Credential, *, only
             f" · Updated {_ui.when(cred.updated_at)}"
             + (f" · Return e-mail {cred.return_email}" if cred.return_email else "")
         )
+        others = [n for n in cred.used_by if n != c.name]
+        if others:  # credentials reuse: one set, several connections of the partner
+            st.caption("Shared with " + ", ".join(visible(n) for n in others))
         if cred.status == "Error":
             st.error(cred.last_error or "The last connection attempt failed.")
         with st.container(horizontal=True):
             if not cred.is_main and st.button("Make main", key=f"cred_main_{cred.id}"):
-                ok, _ = _ui.safely("Make main", lambda: services.make_main_credential(cred.id))
+                ok, _ = _ui.safely("Make main", lambda: services.make_main_credential(cred.id, c.id))
                 if ok:
                     _ui.flash("success", f"{cred.name} is now the main credential.")
                     st.rerun()
@@ -147,6 +150,18 @@ def credential_card(services: Services, c: Connection, cred: Credential, *, only
                     f"Delete **{cred.name}**?"
                     + (" The partner's login stops working at once." if cred.kind == "provisioned" else "")
                 )
+                if others:
+                    st.warning(
+                        "Also used by " + ", ".join(visible(n) for n in others) + ": it cannot be "
+                        "deleted while they use it. This connection can stop using it; theirs keep working."
+                    )
+                    if st.button("Stop using it here", key=f"cred_detach_{cred.id}"):
+                        ok, _ = _ui.safely(
+                            "Stopping using the credential", lambda: services.detach_credential(cred.id, c.id)
+                        )
+                        if ok:
+                            _ui.flash("success", f"{visible(c.name)} no longer uses {cred.name}.")
+                            st.rerun()
                 confirmed = True
                 if only:  # the last login: the connection stops working until a Re-connect
                     st.warning(only_credential_warning(c))

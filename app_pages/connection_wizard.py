@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _schedule, _ui
+from app_pages import _credential_reuse, _forms, _transfer_form, _ui, _wizard_summary
 from app_pages._wizard_state import (
     CREDENTIAL_NAME,
     FIELD_STEP,
@@ -34,13 +34,12 @@ from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
     PARTNER_TYPE_LABELS,
-    Connection,
     Direction,
     Method,
     Methodology,
     PartnerType,
 )
-from connectbatch.services import CredentialInput, Services
+from connectbatch.services import Services
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.specs import AuthKind
 
@@ -195,7 +194,7 @@ def step_method(s: WizardState, services: Services) -> dict[str, Any]:
         entered |= _forms.location_form(KEYS, method, s.draft, field_error)
         s.apply({"method": method})  # the settings shown are the chosen method's
         st.markdown(f"**{METHOD_LABELS[method]} settings**")
-        entered["transfer"] = _forms.transfer_form(KEYS, s.transfer(), field_error)
+        entered["transfer"] = _transfer_form.transfer_form(KEYS, s.transfer(), field_error)
     elif methodology is Methodology.PUSH and method is Method.EMAIL:
         st.info(
             "Partners e-mail their files as attachments to the connection's own address, shown "
@@ -247,6 +246,9 @@ def pattern_preview(s: WizardState, pattern: str) -> str:
 
 def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
     d = s.connection()
+    reused = _credential_reuse.reuse_choice(s, services, field_error)
+    if reused is not None:
+        return reused
     if not s.is_pull():
         st.subheader("Provisioned credentials")
         settings = services.settings
@@ -259,11 +261,11 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
             f"ConnectBatch provisions the credentials for this connection: {where}, a username "
             "and a password. They are shown once, after Create: copy them then."
         )
-        return {}
+        return {"reuse_credential": None}
     st.subheader("New credentials")
     st.caption(f"The login ConnectBatch uses on {d.host or 'the partner'}'s server. Stored encrypted.")
     login, file_name = _forms.credential_form(KEYS, d.method, s.login, field_error)
-    entered: dict[str, Any] = {"login": login}
+    entered: dict[str, Any] = {"login": login, "reuse_credential": None}
     if file_name is not None:
         entered["key_file_name"] = file_name
     if login.private_key and login.auth is AuthKind.KEY:
@@ -317,9 +319,11 @@ def show_test_result(s: WizardState) -> None:
 
 def step_create(s: WizardState) -> dict[str, Any]:
     d = s.connection()
-    _forms.seed("wiz_cred_name", s.credential_name())
-    name = st.text_input("Credential name", key="wiz_cred_name")
-    field_error(CREDENTIAL_NAME)
+    name = s.login.name
+    if s.reuse_credential is None:  # a reused set keeps its name
+        _forms.seed("wiz_cred_name", s.credential_name())
+        name = st.text_input("Credential name", key="wiz_cred_name")
+        field_error(CREDENTIAL_NAME)
     entered: dict[str, Any] = {}
     if d.direction is Direction.INBOUND:
         entered["return_email"] = _forms.return_email_input(KEYS, s.draft.return_email, field_error)
@@ -336,41 +340,11 @@ def step_create(s: WizardState) -> dict[str, Any]:
     st.markdown("**Review**")
     # What the widgets above hold now, not only what the draft had when the step opened.
     shown = replace(s, draft=replace(s.draft, **entered))
-    st.dataframe(review_rows(shown.connection(), s.login), hide_index=True, key="wiz_review")
+    reused = "" if s.reuse_credential is None else f"#{s.reuse_credential}"
+    rows = _wizard_summary.review_rows(shown.connection(), s.login, partner=s.partner_name(), reused=reused)
+    st.dataframe(rows, hide_index=True, key="wiz_review")
     entered["login"] = replace(s.login, name=name)
     return entered
-
-
-def review_rows(d: Connection, login: CredentialInput | None = None) -> list[dict[str, str]]:
-    """The Create summary: every choice that shapes what the connection does, so nothing is
-    a surprise after Create (schedule, login, return e-mail and lock period included)."""
-    rows = [
-        ("Name", d.name),
-        ("Data type", _ui.data_type_label(d.data_type)),
-        ("Direction", _ui.DIRECTION_CHOICES[d.direction]),
-        ("Method", METHOD_LABELS[d.method]),
-        ("Methodology", METHODOLOGY_LABELS[d.methodology]),
-        ("File name pattern", d.pattern),
-    ]
-    pull = d.methodology is Methodology.PULL
-    if pull:
-        rows += [("Host", f"{d.host or ''}{f':{d.port}' if d.port else ''}"), ("Folder", d.folder or "")]
-        rows.append(("User", (login.username if login else None) or "(not given)"))
-    else:
-        rows.append(("User", "provisioned by ConnectBatch, shown once after Create"))
-    if pull or d.direction is Direction.OUTBOUND:
-        rows.append(("Schedule", schedule_summary(d.schedule, pull)))
-    if d.direction is Direction.INBOUND:
-        rows.append(("Return e-mail", d.return_email or "none: results are not e-mailed"))
-        rows.append(("Lock period", f"{d.lock_days} day{'s' if d.lock_days != 1 else ''} after the event"))
-    return [{"Setting": k, "Value": v} for k, v in rows]
-
-
-def schedule_summary(schedule: str | None, pull: bool) -> str:
-    if not schedule:
-        return "none: runs only on Run now" if pull else "none"
-    words = _schedule.preview(schedule)
-    return f"{schedule} — {words.description}" if words else schedule
 
 
 # --------------------------------------------------------------------------- create

@@ -264,6 +264,10 @@ class Credential:
     # choice existed; the secret's shape decides)
     auth: AuthKind | None = None
     has_passphrase: bool = False
+    # Credentials reuse: the partner owning the set, and every connection using it (names,
+    # sorted), so pages can say "shared with ..." (one name: not shared).
+    partner_id: int | None = None
+    used_by: tuple[str, ...] = ()
 
 
 class Role(StrEnum):

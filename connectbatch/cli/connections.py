@@ -136,6 +136,12 @@ def _add_connection_options(p: argparse.ArgumentParser, *, editing: bool) -> Non
     creds.add_argument("--credential-name", metavar="NAME", help="name of the credential",
                        **suppress)  # fmt: skip
     transfer_flags.add_credential_flags(creds, editing=editing)
+    if not editing:
+        creds.add_argument(
+            "--reuse-credential", metavar="ID", type=cc.positive, default=None,
+            help="use an existing credential set of the same partner (same method, push or pull; "
+            f"ids in `{PROG} credentials list N`) instead of creating one; its secret is not shown again",
+        )  # fmt: skip
     transfer_flags.add_flags(p)
     partner_default: dict[str, Any] = {"default": argparse.SUPPRESS} if editing else {}
     p.add_argument(
@@ -282,6 +288,9 @@ def _print_credentials(creds: Sequence[Credential]) -> None:
     ]
     headers = ["ROLE", "NAME", "KIND", "USERNAME", "SECRET", "STATUS", "RETURN E-MAIL", "CREATED"]
     cc.table(headers, rows, indent="  ")
+    for c in creds:
+        if len(c.used_by) > 1:
+            print(f"  credential {c.id} is shared by: {', '.join(cc.one_line(n) for n in c.used_by)}")
 
 
 def _print_provisioned(p: services.Provisioned) -> None:
@@ -332,12 +341,36 @@ def _connection_add(args: argparse.Namespace) -> int:
             f"`{PROG} partner add NAME --type brand`)"
         )
     try:
-        created, provisioned = svc.create_connection(Connection(**values), credential, partner=args.partner)
+        created, provisioned = svc.create_connection(
+            Connection(**values), credential, partner=args.partner, reuse_credential=args.reuse_credential
+        )
     except services.InvalidInputError as exc:
-        if exc.field != "partner":
+        flag = {"partner": "--partner", "reuse_credential": "--reuse-credential"}.get(exc.field)
+        if flag is None:
             raise
-        raise ConfigurationError(f"--partner: {str(exc).removeprefix('partner: ')}") from None
+        raise ConfigurationError(f"{flag}: {str(exc).removeprefix(exc.field + ': ')}") from None
+    if args.reuse_credential is not None:
+        return _report_reused(args, created, args.reuse_credential)
     return _report_saved(args, "created", created, credential, provisioned, "credential stored (encrypted)")
+
+
+def _report_reused(args: argparse.Namespace, connection: Connection, credential_id: int) -> int:
+    """`connection add --reuse-credential`: the connection and who shares the set (no secret)."""
+    shared = next(c for c in cc.services().credentials(connection.id) if c.id == credential_id)
+    if args.json:
+        cc.print_json(
+            {
+                "connection": _connection_dict(connection),
+                "provisioned": None,
+                "reused_credential": _credential_dict(shared),
+            }
+        )
+        return EXIT_OK
+    print("created ", end="")
+    _print_connection(connection)
+    users = ", ".join(cc.one_line(n) for n in shared.used_by)
+    print(f"uses credential {shared.id} ({cc.one_line(shared.name)}), shared by: {users}")
+    return EXIT_OK
 
 
 def _report_saved(

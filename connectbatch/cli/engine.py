@@ -90,8 +90,18 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
     cc.json_flag(add)
     main = cc.leaf(sub, "main", "make a credential the main one", _cred_main)
     main.add_argument("credential_id", type=cc.positive, metavar="ID")
+    main.add_argument(
+        "--connection", metavar="N", default=None,
+        help="a credential shared by several connections: main for this one (default: its owner)",
+    )  # fmt: skip
     delete = cc.leaf(sub, "delete", "delete a credential", _cred_delete)
     delete.add_argument("credential_id", type=cc.positive, metavar="ID")
+    detach = cc.leaf(
+        sub, "detach", "a connection stops using a credential set other connections share", _cred_detach
+    )
+    detach.add_argument("credential_id", type=cc.positive, metavar="ID")
+    detach.add_argument("--connection", required=True, metavar="N", help="the connection that stops using it")
+    cc.json_flag(detach)
     add_key = cc.leaf(
         sub, "add-key", "let a partner's SSH public key log in as a provisioned SFTP login", _cred_add_key
     )
@@ -121,7 +131,7 @@ def _cred_dict(c: Credential) -> dict[str, Any]:
         "id": c.id, "name": c.name, "kind": c.kind, "username": c.username,
         "main": c.is_main, "status": c.status, "last_error": c.last_error,
         "return_email": c.return_email, "host_key": c.host_key,
-        "created_at": c.created_at, "updated_at": c.updated_at,
+        "created_at": c.created_at, "updated_at": c.updated_at, "used_by": list(c.used_by),
     }  # fmt: skip
 
 
@@ -167,7 +177,7 @@ def _cred_add(args: argparse.Namespace) -> int:
 
 
 def _cred_main(args: argparse.Namespace) -> int:
-    credential = cc.services().make_main_credential(args.credential_id)
+    credential = cc.services().make_main_credential(args.credential_id, args.connection)
     print(f"credential {credential.id} ({credential.name}) is now main")
     return EXIT_OK
 
@@ -175,6 +185,17 @@ def _cred_main(args: argparse.Namespace) -> int:
 def _cred_delete(args: argparse.Namespace) -> int:
     cc.services().delete_credential(args.credential_id)
     print(f"credential {args.credential_id} deleted")
+    return EXIT_OK
+
+
+def _cred_detach(args: argparse.Namespace) -> int:
+    svc = cc.services()
+    svc.detach_credential(args.credential_id, args.connection)
+    connection = svc.connection(args.connection)
+    if args.json:
+        cc.print_json({"credential_id": args.credential_id, "detached": connection.name})
+        return EXIT_OK
+    print(f"{cc.one_line(connection.name)} no longer uses credential {args.credential_id}")
     return EXIT_OK
 
 

@@ -47,11 +47,25 @@ class ConnectionServices(CredentialServices):
 
     @requires(Role.ANALYST)
     def create_connection(
-        self, draft: Connection, credential: CredentialInput | None = None, partner: str | int | None = None
+        self,
+        draft: Connection,
+        credential: CredentialInput | None = None,
+        partner: str | int | None = None,
+        reuse_credential: int | None = None,
     ) -> tuple[Connection, Provisioned | None]:
         """Create a connection; push connections get provisioned credentials (returned
         once), pull connections store the credential that was entered (encrypted). It
-        belongs to `partner` (name or id), else to `draft.partner_id`: one is required."""
+        belongs to `partner` (name or id), else to `draft.partner_id`: one is required.
+        `reuse_credential` (an id) makes it use a credential set of the same partner instead
+        of creating one; nothing secret is returned then (secrets are shown once)."""
+        if (
+            reuse_credential is not None
+            and credential is not None
+            and (credential.username or credential.password or credential.private_key)
+        ):
+            raise InvalidInputError(
+                "reuse_credential", "give new credentials or reuse existing ones, not both"
+            )
         draft = self._checked(draft)
         provisioned: Provisioned | None = None
         with self.db.transaction() as con:
@@ -62,7 +76,9 @@ class ConnectionServices(CredentialServices):
             if connection_store.find(con, draft.name) is not None:
                 raise InvalidInputError("name", f"a connection named {draft.name!r} already exists")
             created = connection_store.insert(con, draft)
-            if draft.methodology in (Methodology.PUSH, Methodology.PULL_FROM_US):
+            if reuse_credential is not None:
+                self._reuse(con, created, reuse_credential)
+            elif draft.methodology in (Methodology.PUSH, Methodology.PULL_FROM_US):
                 provisioned = self._provision(con, created, credential)
             elif credential is not None:
                 self._store_remote(con, created, credential)
@@ -93,6 +109,8 @@ class ConnectionServices(CredentialServices):
                 # Moving to another partner: its exports and modifications follow the new one.
                 owner = resolve_partner(con, partner if partner is not None else updated.partner_id)
                 updated = replace(updated, partner_id=owner.id)
+                if owner.id != current.partner_id:
+                    self._credentials_follow(con, current, owner.id)
             updated = replace(updated, export_sources=check_export_sources(con, updated))
             clash = connection_store.find(con, updated.name)
             if clash is not None and clash.id != current.id:
@@ -101,7 +119,8 @@ class ConnectionServices(CredentialServices):
 
     @requires(Role.ANALYST)
     def delete_connection(self, name_or_id: str | int) -> None:
-        """Delete a connection and its credentials; its runs, data and actions stay."""
+        """Delete a connection and the credentials only it uses (a set other connections of
+        the partner also use stays theirs); its runs, data and actions stay."""
         current = self.connection(name_or_id)
         with self.db.transaction() as con:
             connection_store.delete(con, current.id)

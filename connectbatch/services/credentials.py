@@ -8,7 +8,10 @@ from dataclasses import replace
 from typing import Any
 
 from connectbatch.errors import ConfigurationError, ConnectBatchError
+from connectbatch.escaping import visible
 from connectbatch.models import (
+    METHOD_LABELS,
+    METHODOLOGY_LABELS,
     Connection,
     Credential,
     Method,
@@ -24,8 +27,11 @@ from connectbatch.services.base import (
     ServiceBase,
     requires,
 )
+from connectbatch.services.partners import resolve_partner
+from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import host_keys as host_key_store
+from connectbatch.store import partners as partner_store
 from connectbatch.store.host_keys import HostKey
 from connectbatch.transfer.specs import AuthKind, parse_fingerprint
 
@@ -44,6 +50,7 @@ class CredentialServices(ServiceBase):
             name=(given.name if given else None) or f"{connection.name} login",
             kind="provisioned", username=username, password_hash=hash_password(password),
             return_email=(given.return_email if given else None) or connection.return_email,
+            partner_id=connection.partner_id,
         )  # fmt: skip
         port = {Method.SFTP: self.settings.sftp_port, Method.FTP: self.settings.ftp_port}.get(
             connection.method
@@ -75,7 +82,91 @@ class CredentialServices(ServiceBase):
             return_email=given.return_email or connection.return_email,
             auth=given.auth,
             passphrase=self.box.encrypt(given.passphrase) if given.passphrase else None,
+            partner_id=connection.partner_id,
         )  # fmt: skip
+
+    def _reusable(self, con: Any, credential: Credential, connection: Connection) -> str | None:
+        """Why `connection` may not use `credential` (None: it may). Only a set of the same
+        partner, for the same method and the same kind of login (ours for pushes, theirs for
+        pulls), is reused; outbound logins each see their own folder, so none is shared."""
+        owner = connection_store.get(con, credential.connection_id)
+        partner_id = credential.partner_id if credential.partner_id is not None else owner.partner_id
+        if partner_id != connection.partner_id:
+            return (
+                "belongs to another partner's connections; only the same partner's credentials can be reused"
+            )
+        if owner.method is not connection.method:
+            return (
+                f"is a {METHOD_LABELS[owner.method]} login; a {METHOD_LABELS[connection.method]} "
+                "connection needs credentials of its own method"
+            )
+        wanted = {Methodology.PUSH: "provisioned", Methodology.PULL: "remote"}.get(connection.methodology)
+        if wanted is None:
+            return f"{METHODOLOGY_LABELS[connection.methodology]!r} connections cannot share a login"
+        if credential.kind != wanted or owner.methodology is not connection.methodology:
+            return (
+                f"is a {METHODOLOGY_LABELS[owner.methodology]!r} login; a "
+                f"{METHODOLOGY_LABELS[connection.methodology]!r} connection cannot use it"
+            )
+        return None
+
+    def _reuse(self, con: Any, connection: Connection, credential_id: int) -> Credential:
+        """Let `connection` use an existing credential set (as its main one). Nothing secret
+        is returned: secrets are shown once, when the set is created."""
+        try:
+            credential = credential_store.get(con, credential_id)
+        except LookupError:
+            raise InvalidInputError("reuse_credential", f"there is no credential {credential_id}") from None
+        why = self._reusable(con, credential, connection)
+        if why is not None:
+            raise InvalidInputError("reuse_credential", f"credential {credential_id} {why}")
+        if connection.id in credential_store.connection_ids(con, credential_id):
+            raise InvalidInputError(
+                "reuse_credential", f"{connection.name!r} already uses credential {credential_id}"
+            )
+        credential_store.link(con, credential_id, connection.id)
+        return next(c for c in credential_store.of_connection(con, connection.id) if c.id == credential_id)
+
+    def _credentials_follow(self, con: Any, connection: Connection, partner_id: int) -> None:
+        """Moving a connection to another partner: its own credentials go with it; one it
+        shares with connections of its partner is refused (a set is one partner's)."""
+        for credential in credential_store.of_connection(con, connection.id):
+            others = [n for n in credential.used_by if n != connection.name]
+            if others:
+                names = ", ".join(repr(visible(n)) for n in others)
+                raise InvalidInputError(
+                    "partner",
+                    f"{connection.name!r} shares credential {credential.id} with {names} of its partner; "
+                    "give it credentials of its own first (re-connect, then `credentials detach`), "
+                    "then move it",
+                )
+        credential_store.follow_partner(con, connection.id, partner_id)
+
+    @requires(Role.ANALYST)
+    def reusable_credentials(self, draft: Connection, partner: str | int | None = None) -> list[Credential]:
+        """The partner's credential sets a connection like `draft` (its method and methodology)
+        could reuse, newest first. `partner` (name or id) else `draft.partner_id`."""
+        given = partner if partner is not None else draft.partner_id
+        with self.db.connect() as con:
+            if given is None or str(given).strip() == "":
+                found = partner_store.find(con, self.default_partner) if self.default_partner else None
+                if found is None:
+                    return []  # no partner chosen yet: nothing to reuse
+                given = found.id
+            owner = resolve_partner(con, given)
+            probe = replace(draft, partner_id=owner.id)
+            return [
+                c for c in credential_store.of_partner(con, owner.id)
+                if draft.id not in credential_store.connection_ids(con, c.id)
+                and self._reusable(con, c, probe) is None
+            ]  # fmt: skip
+
+    @requires(Role.ANALYST)
+    def reuse_credential(self, name_or_id: str | int, credential_id: int) -> Credential:
+        """An existing connection starts using another connection's credential set (as main)."""
+        connection = self.connection(name_or_id)
+        with self.db.transaction() as con:
+            return self._reuse(con, connection, credential_id)
 
     @requires(Role.ANALYST)
     def credentials(self, name_or_id: str | int) -> list[Credential]:
@@ -103,20 +194,64 @@ class CredentialServices(ServiceBase):
                 raise NotFoundError(f"there is no credential {credential_id}") from None
 
     @requires(Role.ANALYST)
-    def make_main_credential(self, credential_id: int) -> Credential:
+    def make_main_credential(self, credential_id: int, connection: str | int | None = None) -> Credential:
+        """Main for `connection` (a shared set: for that one only), else for its owner."""
         credential = self._credential(credential_id)
+        if connection is not None:
+            credential = replace(credential, connection_id=self.connection(connection).id)
         with self.db.transaction() as con:
+            if credential.connection_id not in credential_store.connection_ids(con, credential.id):
+                raise InvalidInputError("connection", f"does not use credential {credential_id}")
             credential_store.make_main(con, credential)
             return credential_store.get(con, credential_id)
 
     @requires(Role.ANALYST)
     def delete_credential(self, credential_id: int) -> None:
-        """Delete one credential; a provisioned login stops working at once."""
+        """Delete one credential; a provisioned login stops working at once. A set other
+        connections also use is refused, naming them: delete those connections first (each
+        keeps working otherwise), or delete the connection that should stop using it."""
         credential = self._credential(credential_id)
+        if len(credential.used_by) > 1:
+            names = ", ".join(repr(visible(n)) for n in credential.used_by)
+            raise InvalidInputError(
+                "credential",
+                f"credential {credential_id} is used by {len(credential.used_by)} connections ({names}); "
+                "deleting it would stop all of them. A connection stops using it with "
+                "`credentials detach`; delete it once only one connection uses it.",
+            )
         with self.db.transaction() as con:
+            users = credential_store.connection_ids(con, credential.id)
+            was_main = {
+                c: any(k.id == credential.id and k.is_main for k in credential_store.of_connection(con, c))
+                for c in users
+            }
             credential_store.delete(con, credential.id)
-            remaining = credential_store.of_connection(con, credential.connection_id)
-            if credential.is_main and remaining:
+            for connection_id, main in was_main.items():
+                remaining = credential_store.of_connection(con, connection_id)
+                if main and remaining:
+                    credential_store.make_main(con, remaining[0])
+
+    @requires(Role.ANALYST)
+    def detach_credential(self, credential_id: int, connection: str | int) -> None:
+        """`connection` stops using a credential set other connections keep using (they are
+        unaffected); the set's last user deletes it instead (`delete_credential`)."""
+        target = self.connection(connection)
+        with self.db.transaction() as con:
+            users = credential_store.connection_ids(con, credential_id)
+            if target.id not in users:
+                raise InvalidInputError(
+                    "connection", f"{target.name!r} does not use credential {credential_id}"
+                )
+            if len(users) == 1:
+                raise InvalidInputError(
+                    "credential", f"only {target.name!r} uses credential {credential_id}: delete it instead"
+                )
+            was_main = any(
+                c.id == credential_id and c.is_main for c in credential_store.of_connection(con, target.id)
+            )
+            credential_store.unlink(con, credential_id, target.id)
+            remaining = credential_store.of_connection(con, target.id)
+            if was_main and remaining:
                 credential_store.make_main(con, remaining[0])
 
     @requires(Role.ANALYST)

@@ -20,6 +20,7 @@ from connectbatch.models import (
     Methodology,
     Redelivery,
 )
+from connectbatch.store import credentials as credential_store
 from connectbatch.transfer.specs import spec_from_json, spec_to_json
 
 _COLUMNS = [f.name for f in fields(Connection) if f.name not in ("id", "created_at", "updated_at")]
@@ -109,7 +110,7 @@ def list_all(con: duckdb.DuckDBPyConnection) -> list[Connection]:
 
 
 def delete(con: duckdb.DuckDBPyConnection, connection_id: int) -> None:
-    con.execute("DELETE FROM credentials WHERE connection_id = ?", [connection_id])
+    credential_store.detach_connection(con, connection_id)
     con.execute("DELETE FROM connections WHERE id = ?", [connection_id])
 
 

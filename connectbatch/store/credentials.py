@@ -11,15 +11,31 @@ from connectbatch.transfer.specs import AuthKind
 
 # `host_key` is no longer written (pins live in store/host_keys.py, per server since
 # migration 007); it is still read so the Credential shape stays the same.
+# Since migration 014 a credential may be used by several connections of its partner
+# (`credential_connections`, which also says whether it is main for each). Read through a
+# connection (`of_connection`), `connection_id` and `is_main` are that connection's; read
+# by id (`get`), they are the owner's (the connection that created it, or took it over).
+_COLUMNS = (
+    "k.id, {connection}, k.name, k.kind, k.username, {main}, k.status, k.return_email, k.host_key, "
+    "k.last_error, k.secret IS NOT NULL OR k.password_hash IS NOT NULL, k.created_at, k.updated_at, "
+    "k.auth, k.passphrase IS NOT NULL, k.partner_id, "
+    "(SELECT list(c.name ORDER BY lower(c.name), c.id) FROM credential_connections u "
+    "JOIN connections c ON c.id = u.connection_id WHERE u.credential_id = k.id)"
+)
 _SELECT = (
-    "SELECT id, connection_id, name, kind, username, is_main, status, return_email, host_key, "
-    "last_error, secret IS NOT NULL OR password_hash IS NOT NULL, created_at, updated_at, auth, "
-    "passphrase IS NOT NULL FROM credentials"
+    f"SELECT {_COLUMNS.format(connection='k.connection_id', main='coalesce(l.is_main, k.is_main)')} "
+    "FROM credentials k LEFT JOIN credential_connections l "
+    "ON l.credential_id = k.id AND l.connection_id = k.connection_id"
+)
+_SELECT_VIA = (
+    f"SELECT {_COLUMNS.format(connection='l.connection_id', main='l.is_main')} "
+    "FROM credentials k JOIN credential_connections l ON l.credential_id = k.id"
 )
 
 
 def _credential(row: tuple[Any, ...]) -> Credential:
     credential = Credential(*row)
+    credential.used_by = tuple(row[-1] or ())
     if credential.auth is not None:
         credential.auth = AuthKind(credential.auth)
     return credential
@@ -41,15 +57,13 @@ def add(
     return_email: str | None = None,
     auth: AuthKind | None = None,
     passphrase: bytes | None = None,
+    partner_id: int | None = None,
 ) -> Credential:
     """Add a credential as the connection's main one; earlier ones become secondary."""
-    con.execute(
-        "UPDATE credentials SET is_main = FALSE, updated_at = current_timestamp WHERE connection_id = ?",
-        [connection_id],
-    )
     row = con.execute(
         "INSERT INTO credentials (connection_id, name, kind, username, secret, password_hash, "
-        "return_email, auth, passphrase, is_main) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE) RETURNING id",
+        "return_email, auth, passphrase, is_main, partner_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE, ?) RETURNING id",
         [
             connection_id,
             name,
@@ -60,21 +74,68 @@ def add(
             return_email,
             str(auth) if auth else None,
             passphrase,
+            partner_id,
         ],
     ).fetchone()
     assert row is not None
+    link(con, int(row[0]), connection_id)
     return get(con, int(row[0]))
 
 
+def link(con: duckdb.DuckDBPyConnection, credential_id: int, connection_id: int) -> None:
+    """The connection uses the credential from now on, as its main one."""
+    con.execute("UPDATE credential_connections SET is_main = FALSE WHERE connection_id = ?", [connection_id])
+    con.execute(
+        "INSERT INTO credential_connections (credential_id, connection_id, is_main) VALUES (?, ?, TRUE)",
+        [credential_id, connection_id],
+    )
+
+
+def connection_ids(con: duckdb.DuckDBPyConnection, credential_id: int) -> list[int]:
+    """The connections using a credential, oldest link first (by connection id)."""
+    rows = con.execute(
+        "SELECT connection_id FROM credential_connections WHERE credential_id = ? ORDER BY connection_id",
+        [credential_id],
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def of_partner(con: duckdb.DuckDBPyConnection, partner_id: int) -> list[Credential]:
+    """Every credential set of a partner (the owner's view), newest first."""
+    return _select(con, "WHERE k.partner_id = ? ORDER BY k.id DESC", [partner_id])
+
+
+def detach_connection(con: duckdb.DuckDBPyConnection, connection_id: int) -> None:
+    """A connection goes: credentials only it used go with it; those other connections
+    still use stay, and one it owned passes to the oldest remaining user."""
+    con.execute(
+        "DELETE FROM credentials WHERE id IN (SELECT credential_id FROM credential_connections "
+        "WHERE connection_id = ?) AND id NOT IN (SELECT credential_id FROM credential_connections "
+        "WHERE connection_id <> ?)",
+        [connection_id, connection_id],
+    )
+    con.execute("DELETE FROM credentials WHERE connection_id = ? AND id NOT IN "
+                "(SELECT credential_id FROM credential_connections)", [connection_id])  # fmt: skip
+    con.execute("DELETE FROM credential_connections WHERE connection_id = ?", [connection_id])
+    con.execute(
+        "UPDATE credentials SET connection_id = (SELECT min(u.connection_id) FROM credential_connections u "
+        "WHERE u.credential_id = credentials.id), updated_at = current_timestamp WHERE connection_id = ?",
+        [connection_id],
+    )
+
+
 def get(con: duckdb.DuckDBPyConnection, credential_id: int) -> Credential:
-    found = _select(con, "WHERE id = ?", [credential_id])
+    found = _select(con, "WHERE k.id = ?", [credential_id])
     if not found:
         raise LookupError(f"no credential with id {credential_id}")
     return found[0]
 
 
 def of_connection(con: duckdb.DuckDBPyConnection, connection_id: int) -> list[Credential]:
-    return _select(con, "WHERE connection_id = ? ORDER BY is_main DESC, id DESC", [connection_id])
+    rows = con.execute(
+        f"{_SELECT_VIA} WHERE l.connection_id = ? ORDER BY l.is_main DESC, k.id DESC", [connection_id]
+    ).fetchall()
+    return [_credential(row) for row in rows]
 
 
 def main_secret(
@@ -83,13 +144,14 @@ def main_secret(
     """The main credential with its encrypted secret and key passphrase (for transports
     that log in)."""
     row = con.execute(
-        "SELECT id, secret, passphrase FROM credentials WHERE connection_id = ? AND is_main "
-        "ORDER BY id DESC LIMIT 1",
+        "SELECT k.id, k.secret, k.passphrase FROM credentials k JOIN credential_connections l "
+        "ON l.credential_id = k.id WHERE l.connection_id = ? AND l.is_main ORDER BY k.id DESC LIMIT 1",
         [connection_id],
     ).fetchone()
     if row is None:
         return None
-    return get(con, int(row[0])), row[1], row[2]
+    mine = [c for c in of_connection(con, connection_id) if c.id == int(row[0])]
+    return mine[0], row[1], row[2]
 
 
 def by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Credential, str | None] | None:
@@ -104,10 +166,12 @@ def by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Credenti
 
 
 def make_main(con: duckdb.DuckDBPyConnection, credential: Credential) -> None:
+    """Main for `credential.connection_id` (the owner, or the connection it was read through)."""
     con.execute(
-        "UPDATE credentials SET is_main = (id = ?), updated_at = current_timestamp WHERE connection_id = ?",
+        "UPDATE credential_connections SET is_main = (credential_id = ?) WHERE connection_id = ?",
         [credential.id, credential.connection_id],
     )
+    con.execute("UPDATE credentials SET updated_at = current_timestamp WHERE id = ?", [credential.id])
 
 
 def set_status(con: duckdb.DuckDBPyConnection, credential_id: int, status: str, error: str | None) -> None:
@@ -118,6 +182,7 @@ def set_status(con: duckdb.DuckDBPyConnection, credential_id: int, status: str, 
 
 
 def delete(con: duckdb.DuckDBPyConnection, credential_id: int) -> None:
+    con.execute("DELETE FROM credential_connections WHERE credential_id = ?", [credential_id])
     con.execute("DELETE FROM credentials WHERE id = ?", [credential_id])
 
 
@@ -142,3 +207,27 @@ def keys_by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Cre
     if row is None:
         return None
     return get(con, int(row[0])), [line for line in (row[1] or "").splitlines() if line.strip()]
+
+
+def follow_partner(con: duckdb.DuckDBPyConnection, connection_id: int, partner_id: int) -> None:
+    """A connection moved to another partner: the credentials only it uses move with it."""
+    con.execute(
+        "UPDATE credentials SET partner_id = ?, updated_at = current_timestamp WHERE id IN "
+        "(SELECT credential_id FROM credential_connections WHERE connection_id = ?) AND id NOT IN "
+        "(SELECT credential_id FROM credential_connections WHERE connection_id <> ?)",
+        [partner_id, connection_id, connection_id],
+    )
+
+
+def unlink(con: duckdb.DuckDBPyConnection, credential_id: int, connection_id: int) -> None:
+    """The connection stops using a set others keep; its owner passes on if it was this one."""
+    con.execute(
+        "DELETE FROM credential_connections WHERE credential_id = ? AND connection_id = ?",
+        [credential_id, connection_id],
+    )
+    con.execute(
+        "UPDATE credentials SET connection_id = (SELECT min(u.connection_id) FROM credential_connections u "
+        "WHERE u.credential_id = credentials.id), updated_at = current_timestamp "
+        "WHERE id = ? AND connection_id = ?",
+        [credential_id, connection_id],
+    )

@@ -329,8 +329,9 @@ def test_the_provisioned_login_shows_public_host_port_and_the_host_key_to_pin(tm
     with socket.socket() as probe:  # a free port for the configured SFTP port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    assert _cli(home, port, "partner", "add", "Acme", "--type", "brand").returncode == 0
     add = ["connection", "add", "--name", "Printed Acme", "--type", "call_conversions"]
-    add += ["--direction", "inbound", "--method", "sftp", "--methodology", "push"]
+    add += ["--direction", "inbound", "--method", "sftp", "--methodology", "push", "--partner", "Acme"]
     created = _cli(home, port, *add, "--json")
     assert created.returncode == 0, created.stderr
     provisioned = json.loads(created.stdout)["provisioned"]

@@ -10,8 +10,8 @@ import pandas as pd
 import pyarrow as pa
 
 from app_pages import _charts, _schedule
+from app_pages._wizard_summary import review_rows
 from app_pages.actions import _describe, picker_actions
-from app_pages.connection_wizard import review_rows
 from connectbatch.explorer import ActionPage
 from connectbatch.models import Action, ActionStatus, Connection, Direction, Method, Methodology
 from connectbatch.schemas import CALL_STATUSES

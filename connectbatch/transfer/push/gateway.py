@@ -7,6 +7,12 @@ thread so an upload never waits for parsing. Homes:
 - inbound push connections: `<home>/push/<connection id>/`, writable, uploads ingested;
 - outbound "Pull from us" connections: `<home>/outbound/<connection id>/`, read-only, where
   results files and exports are written.
+
+A provisioned login several push connections of one partner share (credentials reuse) has
+one home, its owner's (`<home>/push/<owner connection id>/`); each finished upload goes to
+the one connection whose folder and file pattern match it (`route`). A file matching none,
+or several, is not ingested: a line in those connections' history says why, and the file
+stays where it is (never dropped, never ingested twice).
 """
 
 from __future__ import annotations
@@ -16,15 +22,21 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
 
-from connectbatch.models import Connection, Direction, Method, Methodology, Run
+from connectbatch.escaping import visible
+from connectbatch.models import Connection, Credential, Direction, Method, Methodology, Run
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.store import credentials as credential_store
-from connectbatch.transfer.naming import is_in_flight
+from connectbatch.store import events as event_store
+from connectbatch.transfer.naming import is_in_flight, matches
+
+# History lines of an upload a shared login made that no single connection takes.
+PUSH_UNROUTED = "push_unrouted"
 
 log = logging.getLogger("connectbatch.transfer.push")
 
@@ -44,6 +56,9 @@ class Account:
     # The connection's transfer method: a login works only over its own (an SFTP push login
     # is refused by the FTP server and vice versa); the servers check it.
     method: Method = Method.SFTP
+    # A login shared by several push connections: their ids (uploads are routed among them
+    # by folder and pattern); empty when the login belongs to one connection.
+    routes: tuple[int, ...] = ()
 
 
 class Gateway:
@@ -65,12 +80,7 @@ class Gateway:
             return None
         if not check_password(password, found[1]):
             return None
-        credential, _hash = found
-        try:
-            connection = self.services.connection(credential.connection_id)
-        except LookupError:
-            return None
-        return self.account(username, connection)
+        return self._account_of(username, found[0])
 
     def authenticate_key(self, username: str, key_type: str, key_blob: bytes) -> Account | None:
         """The account whose authorized public keys (OpenSSH lines) hold this key, or None."""
@@ -82,11 +92,21 @@ class Gateway:
         wanted = (key_type, base64.b64encode(key_blob).decode("ascii"))
         if not any(tuple(line.split()[:2]) == wanted for line in lines):
             return None
+        return self._account_of(username, credential)
+
+    def _account_of(self, username: str, credential: Credential) -> Account | None:
+        """The account of a provisioned login: its connection's, or -- shared by several push
+        connections -- its owner's home, routing uploads among them."""
+        with self.services.db.connect() as con:
+            ids = credential_store.connection_ids(con, credential.id)
         try:
-            connection = self.services.connection(credential.connection_id)
+            owner = self.services.connection(credential.connection_id)
         except LookupError:
             return None
-        return self.account(username, connection)
+        account = self.account(username, owner)
+        if len(ids) > 1 and owner.methodology is Methodology.PUSH:
+            account = replace(account, routes=tuple(ids))
+        return account
 
     def account(self, username: str, connection: Connection) -> Account:
         settings = self.services.settings
@@ -114,7 +134,13 @@ class Gateway:
             return None
         if account.home not in path.resolve().parents:
             return None
-        future = self._pool.submit(self._ingest, account, path)
+        connection_id = account.connection_id
+        if account.routes:
+            routed = self._route(account, path)
+            if routed is None:
+                return None
+            connection_id = routed
+        future = self._pool.submit(self._ingest, account, path, connection_id)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
@@ -124,18 +150,55 @@ class Gateway:
         with self._lock:
             self._pending.discard(future)
 
-    def _ingest(self, account: Account, path: Path) -> Run | None:
+    def _route(self, account: Account, path: Path) -> int | None:
+        """The one connection of a shared login that takes this upload; None (recorded in
+        the history of the connections concerned) when none or several match."""
+        relative = PurePosixPath(path.resolve().relative_to(account.home).as_posix())
+        connections: list[Connection] = []
+        for connection_id in account.routes:
+            with contextlib.suppress(LookupError):
+                connections.append(self.services.connection(connection_id))
+        chosen = route(connections, relative)
+        if len(chosen) == 1:
+            return chosen[0].id
+        shown = visible(str(relative))
+        if chosen:
+            names = ", ".join(repr(visible(c.name)) for c in chosen)
+            reason = (
+                f"{shown}: uploaded with a login these connections share, and it matches the folder "
+                f"and pattern of {len(chosen)} of them ({names}); not ingested, so it is not loaded "
+                "twice. Make the patterns or folders distinct, then upload it again."
+            )
+        else:
+            reason = (
+                f"{shown}: uploaded with a shared login, but no connection using it has a folder "
+                "and pattern that match it; not ingested. Check the file name, or a connection's "
+                "folder and pattern."
+            )
+        log.warning("push upload not routed: %s", reason)
+        concerned = chosen or connections
+        now = self.services.clock()
+        try:
+            with self.services.db.transaction() as con:
+                for connection in concerned:
+                    event_store.record(con, connection.id, PUSH_UNROUTED, reason, now)
+        except Exception:  # the server thread must go on; the log keeps the reason
+            log.exception("could not record an unrouted push upload: %s", reason)
+        return None
+
+    def _ingest(self, account: Account, path: Path, connection_id: int | None = None) -> Run | None:
+        connection_id = account.connection_id if connection_id is None else connection_id
         with self._lock:
-            one_at_a_time = self._connection_locks.setdefault(account.connection_id, threading.Lock())
+            one_at_a_time = self._connection_locks.setdefault(connection_id, threading.Lock())
         with one_at_a_time:
             try:
                 before = os.stat(path)
             except OSError:
                 return None  # renamed or deleted again before we got to it
             try:
-                run = self.services.ingest_file(account.connection_id, path, trigger="push")
+                run = self.services.ingest_file(connection_id, path, trigger="push")
             except Exception:
-                log.exception("push ingest failed", extra={"connection_id": account.connection_id})
+                log.exception("push ingest failed", extra={"connection_id": connection_id})
                 return None
             # Its bytes are staged by sha256 and results go to the outbound folder, so the
             # upload can go -- unless the partner re-sent the same name meanwhile.
@@ -156,3 +219,19 @@ class Gateway:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def route(connections: Sequence[Connection], relative: PurePosixPath) -> list[Connection]:
+    """The connections of a shared login whose folder and pattern match an upload (path
+    relative to the login's home), in id order. A connection's folder is where in that home
+    its files arrive ("" or "/": anywhere); its pattern matches the file name."""
+    folder = relative.parent.as_posix().strip("/")
+    folder = "" if folder == "." else folder
+    found = []
+    for connection in sorted(connections, key=lambda c: c.id):
+        wanted = (connection.folder or "").strip().strip("/")
+        if wanted and wanted != folder:
+            continue
+        if matches(relative.name, connection.pattern or "*"):
+            found.append(connection)
+    return found
