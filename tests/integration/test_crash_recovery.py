@@ -110,6 +110,7 @@ def _create_connection() -> None:
         Connection(
             name="Big", data_type="call_conversions", direction=Direction.INBOUND,
             method=Method.SFTP, methodology=Methodology.PUSH,
+            lock_days=3650,  # the generated events are months old: keep their actions PENDING
         )
     )  # fmt: skip
 

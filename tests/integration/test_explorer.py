@@ -296,6 +296,7 @@ def test_a_change_to_many_actions_reports_each_and_locked_ones_fail(
     assert page.is_locked(old) and page.days_to_lock(old) == 0
     assert not page.is_locked(fresh[0]) and 28 < page.days_to_lock(fresh[0]) < 30
 
+    locked_audit = services.audit(old.id)  # created LOCKED: its event is past the lock period
     outcomes = services.change_actions(
         [fresh[0].id, old.id, fresh[1].id], reverse=False, amount="42.50", reason="renegotiated",
         actor="alice",
@@ -308,7 +309,7 @@ def test_a_change_to_many_actions_reports_each_and_locked_ones_fail(
     ]
     assert "locked" in outcomes[1].message
     assert services.action(old.id).amount == old.amount
-    assert services.audit(old.id) == []
+    assert services.audit(old.id) == locked_audit  # the refused change left no trace
     for a in fresh:
         changed = services.action(a.id)
         assert (changed.status, changed.amount) == (ActionStatus.MODIFIED, Decimal("42.50"))
