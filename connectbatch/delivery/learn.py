@@ -73,8 +73,8 @@ def suggest(arrivals: list[dt.datetime], timezone: str) -> Suggestion | None:
     by = _deadline([firsts[d] for d in hits])
     confidence = round(score * min(1.0, len(hits) / FULL_CONFIDENCE_DAYS), 2)
     reason = (
-        f"{len(hits)} of {len(days)} expected days in {first:%Y-%m-%d}..{last:%Y-%m-%d} had a file "
-        f"({len(seen) - len(hits)} files on other days); 9 in 10 came by {by} {timezone}"
+        f"{len(hits)} of {len(days)} expected days in {first:%Y-%m-%d}..{last:%Y-%m-%d} had a file, "
+        f"{len(seen) - len(hits)} other days had one; 9 in 10 came by {by} {timezone}"
     )
     return Suggestion(expect=f"{words} by {by}", confidence=confidence, days_seen=len(seen), reason=reason)
 
