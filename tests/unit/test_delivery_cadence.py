@@ -35,7 +35,9 @@ def test_what_is_no_cadence_is_refused(bad: str) -> None:
 
 
 def test_a_deadline_is_in_the_connections_time_zone() -> None:
-    [deadline] = cadence.deadlines("daily by 06:00", "America/New_York", MONDAY, MONDAY + dt.timedelta(days=1))
+    [deadline] = cadence.deadlines(
+        "daily by 06:00", "America/New_York", MONDAY, MONDAY + dt.timedelta(days=1)
+    )
     assert deadline == dt.datetime(2026, 3, 2, 11, 0, tzinfo=UTC)  # EST is UTC-5
 
 
@@ -48,7 +50,9 @@ def test_a_slots_window_reaches_midway_to_the_next_deadline() -> None:
     assert cadence.state(slot, [], six) is SlotState.PENDING
     assert cadence.state(slot, [], six + dt.timedelta(hours=3)) is SlotState.OVERDUE
     assert cadence.state(slot, [], six + dt.timedelta(hours=12)) is SlotState.MISSING
-    assert cadence.state(slot, [six + dt.timedelta(hours=1)], six + dt.timedelta(hours=12)) is SlotState.RECEIVED
+    assert (
+        cadence.state(slot, [six + dt.timedelta(hours=1)], six + dt.timedelta(hours=12)) is SlotState.RECEIVED
+    )
     assert cadence.state(slot, [six + dt.timedelta(hours=5)], six + dt.timedelta(hours=12)) is SlotState.LATE
 
 
