@@ -96,6 +96,35 @@ def apply_suggestion(services: Services, ids: list[int], names: dict[int, str]) 
             st.rerun()
 
 
+def edit_expectation(services: Services, ids: list[int], names: dict[int, str]) -> None:
+    """Set or clear a connection's expected cadence, grace, volume tolerance and alert owner."""
+    with st.expander("Set a connection's expected delivery"):
+        chosen = st.selectbox(
+            "Connection", ids, key="delivery_edit_pick", format_func=lambda i: visible(names[i])
+        )
+        if chosen is None:
+            return
+        c = services.connection(chosen)
+        with st.form(f"delivery_edit_{c.id}"):
+            hint = "daily by 06:00, weekdays by 09:00, weekly on mon"
+            expect = st.text_input("Expected", c.expect or "", key="delivery_edit_expect", placeholder=hint)
+            grace = st.number_input(
+                "Grace (minutes)", 0, 7 * 24 * 60, c.expect_grace_minutes, key="delivery_edit_grace"
+            )
+            tolerance = st.number_input("Volume tolerance (%; 0: not checked)", 0, 1000,
+                                        c.volume_tolerance or 0, key="delivery_edit_tolerance")  # fmt: skip
+            owner = st.text_input("Alerts go to (empty: the partner's return address)", c.owner_email or "",
+                                  key="delivery_edit_owner")  # fmt: skip
+            if st.form_submit_button("Save", type="primary"):
+                ok, _ = _ui.safely("Saving the expected delivery", lambda: services.update_connection(
+                    c.id, expect=expect or None, expect_grace_minutes=int(grace),
+                    volume_tolerance=int(tolerance) or None, owner_email=owner or None,
+                ))  # fmt: skip
+                if ok:
+                    _ui.flash("success", f"Saved the expected delivery of {visible(c.name)}.")
+                    st.rerun()
+
+
 def render() -> None:
     st.title("Delivery calendar")
     st.caption(
@@ -127,6 +156,7 @@ def render() -> None:
     ids = [c.id for c, _ in shown]
     st.dataframe(expectations(services, ids), hide_index=True, key="delivery_expectations")
     apply_suggestion(services, ids, {c.id: c.name for c, _ in shown})
+    edit_expectation(services, ids, {c.id: c.name for c, _ in shown})
 
 
 if __name__ == "__main__":

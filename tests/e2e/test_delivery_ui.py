@@ -129,3 +129,30 @@ def test_other_roles_are_refused_the_calendar() -> None:
     assert not at.exception
     assert "may not use this page" in at.error[0].value
     assert not at.dataframe
+
+
+def test_an_analyst_sets_the_expected_delivery_on_the_page() -> None:
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    connection(services, "Acme calls", "Acme")
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "ann", Role.ANALYST)
+    at.switch_page("app_pages/delivery.py").run()
+
+    at.text_input(key="delivery_edit_expect").input("hourly")
+    save = next(b for b in at.button if b.label == "Save")
+    save.click().run()
+    assert any("is not a cadence" in e.value for e in at.error)
+    assert services.connection("Acme calls").expect is None
+
+    at.text_input(key="delivery_edit_expect").input("Weekdays by 09:00")
+    at.number_input(key="delivery_edit_tolerance").set_value(30)
+    at.text_input(key="delivery_edit_owner").input("me@ours.example")
+    next(b for b in at.button if b.label == "Save").click().run()
+
+    assert not at.exception, at.exception
+    saved = services.connection("Acme calls")
+    assert (saved.expect, saved.volume_tolerance, saved.owner_email) == (
+        "weekdays by 09:00",
+        30,
+        "me@ours.example",
+    )

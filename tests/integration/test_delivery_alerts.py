@@ -220,3 +220,16 @@ def test_expectations_are_checked_on_save(watched: Callable[..., tuple[Services,
         services.update_connection("Acme", owner_email="nobody")
     saved = services.update_connection("Acme", expect="weekly on mon,thu by 9:30", volume_tolerance=25)
     assert (saved.expect, saved.volume_tolerance) == ("weekly on mon,thu by 9:30", 25)
+
+
+def test_the_engine_checks_deliveries_every_few_minutes(settings: Settings) -> None:
+    from connectbatch.engine import Engine
+    from connectbatch.services.delivery import CHECK_SECONDS
+
+    engine = Engine(Services(settings))
+    engine.start(servers=False)
+    try:
+        job = engine.scheduler._scheduler.get_job("delivery-check")
+        assert job is not None and job.trigger.interval == dt.timedelta(seconds=CHECK_SECONDS)
+    finally:
+        engine.stop()
