@@ -79,8 +79,12 @@ def to_cron(expect: str) -> str:
 
 
 def check(expect: str) -> str:
-    """`expect` tidied (the words in lower case); ValueError naming what is wrong."""
+    """`expect` tidied (the words in lower case); ValueError naming what is wrong. A file
+    more often than hourly is a stream, not a batch cadence: refused."""
     to_cron(expect)
+    week = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    if len(deadlines(expect, "UTC", week, week + dt.timedelta(days=7, seconds=-1))) > 7 * 24:
+        raise ValueError("files expected more often than hourly")
     text = " ".join(expect.split())
     return text.lower() if _WORDS.match(text) else text
 

@@ -34,6 +34,12 @@ def test_what_is_no_cadence_is_refused(bad: str) -> None:
         cadence.to_cron(bad)
 
 
+def test_more_often_than_hourly_is_no_batch_cadence() -> None:
+    assert cadence.check("0 * * * *") == "0 * * * *"
+    with pytest.raises(ValueError, match="more often than hourly"):
+        cadence.check("*/5 * * * *")
+
+
 def test_a_deadline_is_in_the_connections_time_zone() -> None:
     [deadline] = cadence.deadlines(
         "daily by 06:00", "America/New_York", MONDAY, MONDAY + dt.timedelta(days=1)
