@@ -22,6 +22,8 @@ PAGES = {
         PageSpec("app_pages/connection_wizard.py", "Create connection", ":material/add_link:",
                  "create-connection", ANALYST),
         PageSpec("app_pages/connection_detail.py", "Connection", ":material/history:", "connection", ANALYST),
+        PageSpec("app_pages/delivery.py", "Delivery calendar", ":material/calendar_month:", "delivery",
+                 ANALYST),
     ],
     "Data quality": [
         PageSpec("app_pages/validation.py", "Validation", ":material/rule:", "validation", REVIEWER),

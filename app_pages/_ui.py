@@ -21,6 +21,7 @@ import streamlit.components.v2 as components_v2
 
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -413,3 +414,26 @@ def verdict(report: ValidationReport) -> tuple[str, str]:
     if report.warnings:
         return "warning", "Passed with warnings: " + "; ".join(report.warnings)
     return "success", f"All {len(report.outcomes)} expectations passed."
+
+
+DELIVERY_PAGE = "app_pages/delivery.py"
+
+
+def delivery_banner(connection_id: int | None = None) -> None:
+    """The open delivery alerts (late, missing, volume drift, reject spike) as one warning:
+    of one connection, or of all (the connections list). Messages are partner text: escaped."""
+    from connectbatch.delivery.check import KIND_LABELS
+
+    services = webapp.services()
+    ok, alerts = safely("Loading delivery alerts", lambda: services.delivery_alerts(connection_id))
+    if not ok or not alerts:
+        return
+    names = {} if connection_id is not None else {c.id: c.name for c in services.connections()}
+    lines = [
+        f"**{KIND_LABELS.get(a.kind, a.kind)}**"
+        + (f" · {visible(names.get(a.connection_id, str(a.connection_id)))}" if names else "")
+        + f" · since {when(a.raised_at)}: {visible(a.message)}"
+        for a in alerts[:5]
+    ]
+    more = f"\n\n…and {len(alerts) - 5} more on the Delivery calendar" if len(alerts) > 5 else ""
+    st.warning("  \n".join(lines) + more, icon=":material/schedule:")

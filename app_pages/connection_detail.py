@@ -363,6 +363,7 @@ def render() -> None:
     partner = services.partner_names().get(c.partner_id or 0)
     if partner is not None:
         st.caption(f"Partner: {visible(partner)}")
+    _ui.delivery_banner(c.id)  # this connection's late, missing, drifting files
     if c.direction is Direction.OUTBOUND:
         export_now(services, c)
     if c.status is ConnectionStatus.NEEDS_REVIEW:

@@ -260,6 +260,7 @@ def render() -> None:
         "Batch file transfers with partners: what each connection carries, how, and how its latest run went."
     )
     _ui.show_flash()
+    _ui.delivery_banner()  # late, missing, drifting files of every connection
     services = webapp.services()
     ok, connections = _ui.safely("Loading connections", services.connections)
     if not ok or connections is None:

@@ -151,6 +151,15 @@ class Connection:
     # empty means every inbound connection of its partner with its data type.
     export_sources: list[int] = field(default_factory=list)
     late_events: LateEvents = LateEvents.LOCK
+    # Expected delivery (connectbatch/delivery): when files are due ("daily by 06:00",
+    # "weekdays by 09:00", "weekly on mon by 12:00" or a cron expression, in `timezone`),
+    # how long after that a file is still on time, how far a file's row count may stray from
+    # the usual (percent; None: not checked), and who is told of an alert (else the partner's
+    # return address).
+    expect: str | None = None
+    expect_grace_minutes: int = 60
+    volume_tolerance: int | None = None
+    owner_email: str | None = None
 
 
 @dataclass

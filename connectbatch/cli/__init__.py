@@ -38,6 +38,7 @@ from connectbatch import __version__, escaping, schemas
 from connectbatch.cli import actions as cli_actions
 from connectbatch.cli import common as cli_common
 from connectbatch.cli import connections as cli_connections
+from connectbatch.cli import delivery as cli_delivery
 from connectbatch.cli import engine as cli_engine
 from connectbatch.cli import exports as cli_exports
 from connectbatch.cli import partners as cli_partners
@@ -260,6 +261,7 @@ COMMANDS: dict[str, Command] = {
     **cli_users.COMMANDS,
     **cli_partners.COMMANDS,
     **cli_exports.COMMANDS,
+    **cli_delivery.COMMANDS,
 }
 
 

@@ -279,3 +279,20 @@ def show_run_result(run: Run, svc: Services, args: argparse.Namespace) -> None:
         return
     print_run(run, names)
     print_files(files)
+
+
+def duration_minutes(text: str) -> int:
+    """A duration as whole minutes: 90, 90m, 2h, 1d (argparse type)."""
+    value = text.strip().lower()
+    units = {"m": 1, "h": 60, "d": 24 * 60}
+    factor = units.get(value[-1:], 0)
+    number = value[:-1] if factor else value
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90m, 2h or 1d")
+    return int(number) * (factor or 1)
+
+
+def optional_whole(text: str) -> int | None:
+    """A whole number, or '' for none (argparse type of a value that can be cleared)."""
+    return None if text.strip() == "" else whole(text)
+

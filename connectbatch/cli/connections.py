@@ -103,9 +103,43 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
             "with the reason; default) or refuse (reject the row)",
         },
     ),
+    (
+        "--expect",
+        "expect",
+        {
+            "metavar": "CADENCE",
+            "help": "when files are due, in the connection's time zone: 'daily by 06:00', "
+            "'weekdays by 09:00', 'weekly on mon' or a cron expression ('' removes it; "
+            f"see `{PROG} delivery N` for a learned suggestion)",
+        },
+    ),
+    (
+        "--grace",
+        "expect_grace_minutes",
+        {
+            "metavar": "D",
+            "type": cc.duration_minutes,
+            "help": "a file is late after its due time + this: 90m, 2h, 1d or minutes (default 1h)",
+        },
+    ),
+    (
+        "--volume-tolerance",
+        "volume_tolerance",
+        {
+            "metavar": "PCT",
+            "type": cc.optional_whole,
+            "help": "alert when a file's rows stray more than PCT %% from the usual ('' stops the check)",
+        },
+    ),
+    (
+        "--owner-email",
+        "owner_email",
+        {"metavar": "E", "help": "who is e-mailed delivery alerts (default: the partner's return address)"},
+    ),
 )
 # Fields an empty value clears (`--schedule ''` removes the schedule).
 _CLEARABLE = {"host", "port", "folder", "return_email", "schedule", "encoding", "archive_folder"}
+_CLEARABLE |= {"expect", "volume_tolerance", "owner_email"}  # expected delivery
 
 
 def _add_connection_options(p: argparse.ArgumentParser, *, editing: bool) -> None:
@@ -254,12 +288,22 @@ def _print_connection(c: Connection) -> None:
             ("re-delivery", c.redelivery),
             ("catalog mode", c.catalog_mode),
             ("export sources", ", ".join(str(i) for i in c.export_sources) or "-"),
+            ("expected delivery", _expectation(c)),
+            ("alerts go to", c.owner_email or "the partner's return address"),
             ("transfer settings", transfer_flags.describe(c.transfer)),
             ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
             ("created", cc.when(c.created_at)),
             ("updated", cc.when(c.updated_at)),
         ]
     )
+
+
+def _expectation(c: Connection) -> str:
+    if not c.expect and c.volume_tolerance is None:
+        return "- (not watched)"
+    when = f"{c.expect}, grace {c.expect_grace_minutes} min" if c.expect else "no cadence"
+    volume = f"rows within ±{c.volume_tolerance} %" if c.volume_tolerance is not None else "rows not checked"
+    return f"{when}; {volume}"
 
 
 _LATE_WORDS = {

@@ -17,6 +17,7 @@ from dataclasses import replace
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.models import Connection, Method, Methodology, Run
 from connectbatch.services import Services
+from connectbatch.services.delivery import CHECK_SECONDS
 from connectbatch.settings import MailboxSettings
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
@@ -53,6 +54,9 @@ class Engine:
             self.scheduler.start()
             self.scheduler.add_interval(
                 self.services.ingestor.cleanup_staging, seconds=6 * 3600, job_id="staging-retention"
+            )
+            self.scheduler.add_interval(  # expected delivery: late, missing, drift alerts
+                self.services.check_deliveries, seconds=CHECK_SECONDS, job_id="delivery-check"
             )
             if self.mailbox is not None:
                 self.scheduler.add_interval(self.poll_mailbox, seconds=60, job_id="mailbox")

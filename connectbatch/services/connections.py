@@ -30,6 +30,7 @@ from connectbatch.services.base import (
     requires,
 )
 from connectbatch.services.credentials import CredentialServices, _checked_credential
+from connectbatch.services.delivery import checked_expectation
 from connectbatch.services.partners import check_export_sources, resolve_partner
 from connectbatch.store import connections as connection_store
 from connectbatch.store import host_keys as host_key_store
@@ -207,6 +208,7 @@ class ConnectionServices(CredentialServices):
         )  # fmt: skip
         if after_success is AfterSuccess.ARCHIVE and not (c.archive_folder or "").startswith("/"):
             raise InvalidInputError("archive_folder", "must be an absolute path to archive into")
+        c = checked_expectation(c)  # expected delivery (services/delivery.py)
         return replace(
             c, name=name, direction=direction, method=method, methodology=methodology,
             pattern=pattern, return_email=(c.return_email or "").strip() or None,

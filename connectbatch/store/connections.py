@@ -43,6 +43,8 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
     sources = json.loads(data["export_sources"]) if data["export_sources"] else []
     data["export_sources"] = [int(i) for i in sources]
     data["late_events"] = LateEvents(data.get("late_events") or LateEvents.LOCK)
+    if data.get("expect_grace_minutes") is None:
+        data["expect_grace_minutes"] = 60
     return Connection(**data)
 
 

@@ -146,6 +146,7 @@ OPEN_TO_EVERY_ROLE = {
     "connection_events",
     "partners", "partner", "partner_names", "partner_connections", "exports",
     "media_names", "partner_choices", "partner_overview", "connection_partners",
+    "delivery_alerts", "delivery_alert_history", "delivery_status", "delivery_calendar",
 }  # fmt: skip
 
 
@@ -257,6 +258,7 @@ PAGES = [
     "app_pages/connections.py", "app_pages/connection_wizard.py", "app_pages/validation.py",
     "app_pages/parse_preview.py", "app_pages/call_data.py", "app_pages/actions.py", "app_pages/users.py",
     "app_pages/clicks.py", "app_pages/catalog.py", "app_pages/partners.py",
+    "app_pages/delivery.py",
 ]  # fmt: skip
 
 
@@ -335,3 +337,18 @@ def test_the_logout_button_ends_the_session(app_home: Settings) -> None:
 
     assert [t.value for t in at.title] == ["ConnectBatch"]
     assert webapp.USER_KEY not in at.session_state
+
+
+def test_only_analysts_check_deliveries_but_every_role_reads_alerts(
+    services: Services, make_connection: Callable[..., Connection]
+) -> None:
+    """Expected delivery (issue 12): a check raises alerts and e-mails owners, an analyst's
+    (or the engine's) act; the banner's read is open to every logged-in role."""
+    make_connection("Acme", expect="daily by 06:00")
+    reviewer = bound(services, "rita", Role.REVIEWER)
+    with pytest.raises(PermissionDeniedError, match=r"may not check deliveries.*Analyst"):
+        reviewer.check_deliveries()
+    with pytest.raises(PermissionDeniedError):
+        reviewer.update_connection("Acme", expect="weekdays by 09:00")
+    assert reviewer.delivery_alerts() == []
+    assert bound(services, "ann", Role.ANALYST).check_deliveries() == []

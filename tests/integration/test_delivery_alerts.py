@@ -1,0 +1,235 @@
+"""Expected delivery (issue 12, part 5) on a controllable clock, no sleeps: a late file raises
+one alert (banner list, history line, e-mail to the owner through a real SMTP server) that
+clears when the file arrives; a cadence is learned from 10 daily arrivals; a file far from the
+usual row count raises a volume-drift alert, cleared by the next file back in range; a file
+with many more rejects than usual raises a reject spike."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from email.message import EmailMessage
+
+import pytest
+from aiosmtpd.controller import Controller
+from helpers import call_csv
+
+from connectbatch.delivery import check as delivery_check
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.services import InvalidInputError, Services
+from connectbatch.settings import Settings, SmtpSettings
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    handler = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CONNECTBATCH_SMTP_PORT", str(port))
+    monkeypatch.setenv("CONNECTBATCH_SMTP_FROM", "alerts@connectbatch.test")
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+class Clock:
+    """The pipeline's clock, moved by the test: starts tomorrow 00:00 UTC (after the
+    connection is created, so its slots count; event dates in the files stay valid)."""
+
+    def __init__(self) -> None:
+        today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.day0 = today + dt.timedelta(days=1)
+        self.now = self.day0
+
+    def at(self, day: int, hour: int, minute: int = 0) -> dt.datetime:
+        self.now = self.day0 + dt.timedelta(days=day, hours=hour, minutes=minute)
+        return self.now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def watched(settings: Settings, clock: Clock) -> Callable[..., tuple[Services, Connection]]:
+    def make(smtp: SmtpSettings | None = None, **attrs: object) -> tuple[Services, Connection]:
+        services = Services(replace(settings, smtp=smtp), clock=clock)
+        draft = Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                           **attrs)  # type: ignore[arg-type]  # fmt: skip
+        created, _ = services.create_connection(draft)
+        return services, created
+
+    return make
+
+
+def deliver(services: Services, day: int, rows: int = 40, **kw: object) -> None:
+    services.ingest_bytes("Acme", f"calls_{day:02d}.csv", call_csv(rows, prefix=f"d{day}", **kw))  # type: ignore[arg-type]
+
+
+def test_a_late_file_raises_one_alert_and_clears_when_it_arrives(
+    inbox: Inbox, watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    services, acme = watched(
+        SmtpSettings.from_env(),
+        expect="Daily by 06:00",
+        expect_grace_minutes=120,
+        owner_email="owner@ours.example",
+    )
+    assert acme.expect == "daily by 06:00"
+    clock.at(0, 5, 30)
+    deliver(services, 0)
+    assert services.check_deliveries() == []
+
+    clock.at(1, 7, 59)  # the deadline passed, the grace not yet
+    assert services.check_deliveries() == []
+    clock.at(1, 8, 5)
+    [alert] = services.check_deliveries()
+    assert alert.kind == "late" and "has not arrived" in alert.message
+    clock.at(1, 8, 10)
+    assert services.check_deliveries() == []  # raised once, not at every check
+    [still] = services.delivery_alerts("Acme")
+    assert still.id == alert.id and still.notified
+    [mail] = inbox.messages
+    assert mail["To"] == "owner@ours.example" and "Acme: file late" in mail["Subject"]
+    body = mail.get_body(("plain",))
+    assert body is not None and "daily by 06:00" in body.get_content()
+    events = services.connection_events("Acme")
+    assert [e.kind for e in events] == [delivery_check.EVENT_RAISED]
+
+    clock.at(1, 9, 30)
+    deliver(services, 1)
+    clock.at(1, 9, 35)
+    assert services.check_deliveries() == []
+    assert services.delivery_alerts("Acme") == []
+    [history] = services.delivery_alert_history("Acme")
+    assert history.cleared_at == clock.at(1, 9, 35) and "calls_01.csv arrived" in (history.clear_note or "")
+    kinds = [e.kind for e in services.connection_events("Acme")]
+    assert kinds == [delivery_check.EVENT_CLEARED, delivery_check.EVENT_RAISED]
+    assert len(inbox.messages) == 1  # the clearing is in the history, not another mail
+
+    # The calendar: day 0 on time, day 1 late, day 2 not due yet.
+    [(c, days)] = services.delivery_calendar(clock.day0.date(), (clock.day0 + dt.timedelta(days=2)).date())
+    assert c.id == acme.id
+    assert [d.state for d in days] == ["received", "late", "pending"]
+
+
+def test_a_slot_with_no_file_becomes_missing_and_the_late_alert_gives_way(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    services, _ = watched(expect="daily by 06:00", expect_grace_minutes=60)
+    clock.at(0, 5)
+    deliver(services, 0)
+    clock.at(1, 7, 30)
+    [late] = services.check_deliveries()
+    clock.at(2, 1)  # day 1's window closed (midway to day 2's deadline) without a file
+    [missing] = services.check_deliveries()
+    assert (late.kind, missing.kind) == ("late", "missing")
+    assert [a.kind for a in services.delivery_alerts("Acme")] == ["missing"]
+    assert "now missing" in (services.delivery_alert_history("Acme")[-1].clear_note or "")
+    clock.at(2, 5)
+    deliver(services, 2)
+    clock.at(2, 5, 5)
+    services.check_deliveries()
+    assert services.delivery_alerts("Acme") == []
+
+
+def test_the_cadence_is_learned_from_ten_daily_arrivals(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    services, _ = watched()
+    for day in range(10):
+        clock.at(day, 5, 10 + 3 * day)  # 05:10 ... 05:37
+        deliver(services, day, rows=20 + day % 3)
+
+    status = services.delivery_status("Acme")
+
+    assert status.suggestion is not None
+    assert status.suggestion.expect == "daily by 05:45"
+    assert status.suggestion.confidence == 1.0
+    assert status.usual_rows == 21
+    assert status.connection.expect is None  # a suggestion: nothing is set by itself
+
+
+def test_a_volume_drift_raises_an_alert_cleared_by_the_next_file_in_range(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    services, _ = watched(volume_tolerance=30)
+    for day in range(4):
+        clock.at(day, 5)
+        deliver(services, day, rows=40)
+    assert services.check_deliveries() == []
+    clock.at(4, 5)
+    deliver(services, 4, rows=10)
+
+    [drift] = services.check_deliveries()
+    assert drift.kind == "volume_drift"
+    assert "has 10 rows, the usual is 40 (±30 %): -75 %" in drift.message
+    assert services.check_deliveries() == []
+
+    clock.at(5, 5)
+    deliver(services, 5, rows=45)  # +12 %: back in range
+    assert services.check_deliveries() == []
+    assert services.delivery_alerts("Acme") == []
+    assert "back in range (45 rows)" in (services.delivery_alert_history("Acme")[0].clear_note or "")
+
+
+def test_a_spike_in_rejects_raises_an_alert(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    services, _ = watched(expect="daily by 06:00")
+    for day in range(3):
+        clock.at(day, 5)
+        deliver(services, day, rows=40)
+    clock.at(3, 5)
+    deliver(services, 3, rows=40, overrides={i: {"CallDuration": "abc"} for i in range(8)})  # 20 %
+
+    [spike] = services.check_deliveries()
+
+    assert spike.kind == "reject_spike" and "8 of 40 rows rejected (20%), the usual is 0%" in spike.message
+
+
+def test_expectations_are_checked_on_save(watched: Callable[..., tuple[Services, Connection]]) -> None:
+    services, _ = watched()
+    with pytest.raises(InvalidInputError, match="expect: 'hourly' is not a cadence"):
+        services.update_connection("Acme", expect="hourly")
+    with pytest.raises(InvalidInputError, match="volume_tolerance"):
+        services.update_connection("Acme", volume_tolerance=0)
+    with pytest.raises(InvalidInputError, match="owner_email"):
+        services.update_connection("Acme", owner_email="nobody")
+    saved = services.update_connection("Acme", expect="weekly on mon,thu by 9:30", volume_tolerance=25)
+    assert (saved.expect, saved.volume_tolerance) == ("weekly on mon,thu by 9:30", 25)
+
+
+def test_the_engine_checks_deliveries_every_few_minutes(settings: Settings) -> None:
+    from connectbatch.engine import Engine
+    from connectbatch.services.delivery import CHECK_SECONDS
+
+    engine = Engine(Services(settings))
+    engine.start(servers=False)
+    try:
+        job = engine.scheduler._scheduler.get_job("delivery-check")
+        assert job is not None and job.trigger.interval == dt.timedelta(seconds=CHECK_SECONDS)
+    finally:
+        engine.stop()

@@ -1,0 +1,79 @@
+"""`connectbatch delivery` and the expected-delivery options of `connection edit` (issue 12,
+part 5), in-process against a data directory under tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectbatch.cli import main
+from connectbatch.services.base import ServiceBase
+
+PUSH = ["--direction", "inbound", "--method", "sftp", "--methodology", "push"]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
+    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+    monkeypatch.setattr(ServiceBase, "default_partner", None)
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
+    result = main(list(argv))
+    captured = capsys.readouterr()
+    assert result == code, captured.err
+    assert "Traceback" not in captured.err
+    return captured.out
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    out = cli(capsys, *argv, "--json")
+    assert out.count("\n") == 1, "--json prints exactly one line"
+    return json.loads(out)
+
+
+def test_connection_edit_sets_the_expectation_and_delivery_shows_it(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, "partner", "add", "Acme", "--type", "vendor", "--email", "feeds@acme.example")
+    cli(capsys, "connection", "add", "--name", "Acme calls", *PUSH, "--partner", "Acme")
+
+    edited = cli_json(
+        capsys, "connection", "edit", "Acme calls", "--expect", "Weekdays by 09:00", "--grace", "2h",
+        "--volume-tolerance", "30",
+    )  # fmt: skip
+    assert edited["connection"]["expect"] == "weekdays by 09:00"
+    assert edited["connection"]["expect_grace_minutes"] == 120
+    assert edited["connection"]["volume_tolerance"] == 30
+
+    [status] = cli_json(capsys, "delivery", "--connection", "Acme calls", "--check")["connections"]
+    assert status["expect"] == "weekdays by 09:00" and status["grace_minutes"] == 120
+    assert status["owner"] == "feeds@acme.example"  # no owner_email: the partner's address
+    assert status["suggestion"] is None and status["open_alerts"] == []
+
+    text = cli(capsys, "delivery")
+    assert "weekdays by 09:00, grace 120 min (UTC)" in text and "±30 %" in text
+    shown = cli(capsys, "connection", "show", "Acme calls")
+    assert "weekdays by 09:00, grace 120 min; rows within ±30 %" in shown
+
+    cli(capsys, "connection", "edit", "Acme calls", "--expect", "", "--volume-tolerance", "",
+        "--owner-email", "me@ours.example")  # fmt: skip
+    [cleared] = cli_json(capsys, "delivery")["connections"]
+    assert cleared["expect"] is None and cleared["volume_tolerance"] is None
+    assert cleared["owner"] == "me@ours.example"
+
+
+def test_bad_expectations_are_refused_with_the_reason(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "partner", "add", "Acme", "--type", "vendor")
+    cli(capsys, "connection", "add", "--name", "Acme calls", *PUSH, "--partner", "Acme")
+
+    assert main(["connection", "edit", "Acme calls", "--expect", "hourly"]) == 2
+    assert "is not a cadence such as 'daily by 06:00'" in capsys.readouterr().err
+    assert main(["connection", "edit", "Acme calls", "--grace", "soon"]) == 2
+    assert "not a duration such as 90m, 2h or 1d" in capsys.readouterr().err
