@@ -30,6 +30,8 @@ FUZZY_FLOOR = 72.0  # rapidfuzz score (0..100) under which a name is no evidence
 EXACT = 1.0
 NORMALISED = 0.97
 DICTIONARY = 0.95
+DICTIONARY_GENERIC = 0.88  # a dictionary name that is a common word (vendors.GENERIC)
+REQUIRED_BONUS = 0.02  # between equally similar names, a required column is the likelier one
 
 # Words vendors use for the same thing; applied to both sides before fuzzy comparison.
 _SYNONYMS = {
@@ -38,7 +40,7 @@ _SYNONYMS = {
     "dialed": "called", "dnis": "called", "to": "called", "destination": "called", "tracking": "called",
     "length": "duration", "secs": "duration", "seconds": "duration", "time": "date",
     "timestamp": "date", "datetime": "date", "start": "date", "connected": "talk", "connect": "talk",
-    "billable": "talk", "uuid": "id", "identifier": "id", "session": "id", "zipcode": "zip",
+    "billable": "talk", "uuid": "id", "identifier": "id", "zipcode": "zip",
     "postal": "zip", "state": "region", "revenue": "amount", "value": "amount", "sale": "amount",
     "recordingurl": "recording", "url": "", "the": "", "s": "", "of": "", "in": "",
 }  # fmt: skip
@@ -109,6 +111,7 @@ def suggest(sample: Sample, data_type: str) -> Suggestion:
     chosen = _assign(candidates, len(sample.header))
     _value_only(chosen, sample, dtype, profiles)
     _break_ties(chosen, sample, profiles)
+    close = _close_calls(candidates, chosen)
     lines = []
     for i, header in enumerate(sample.header):
         c = chosen.get(i)
@@ -116,7 +119,8 @@ def suggest(sample: Sample, data_type: str) -> Suggestion:
             lines.append(Line(header, None, 0.8, "no column of ours looks like it: ignored"))
             continue
         conf = round(min(c.score, 1.0), 3)
-        lines.append(Line(header, c.target, conf, c.reason, conf < UNSURE_BELOW))
+        reason = c.reason + (f"; almost as close: {close[i]}" if i in close else "")
+        lines.append(Line(header, c.target, conf, reason, conf < UNSURE_BELOW or i in close))
     return Suggestion(data_type, lines, dict(sample.preamble))
 
 
@@ -144,32 +148,63 @@ def _candidates(i: int, header: str, dtype: schemas.DataType, p: vals.Profile) -
     known = vendors.known_names(dtype.key).get(norm)
     if known is not None:
         target, vendor = known
+        weight = DICTIONARY_GENERIC if norm in vendors.GENERIC else DICTIONARY
         if target is None:
-            return [
-                _Candidate(
-                    i, None, DICTIONARY, f"known {vendor} column with no counterpart: ignored", "dictionary"
-                )
-            ]
-        return [
-            _with_values(
-                _Candidate(i, target, DICTIONARY, f"known {vendor} column name", "dictionary"), dtype, p
-            )
-        ]
+            why = f"known {vendor} column with no counterpart: ignored"
+            return [_Candidate(i, None, weight, why, "dictionary")]
+        named = _Candidate(i, target, weight, f"known {vendor} column name", "dictionary")
+        found = _with_values(named, dtype, p)
+        return [found] if found is not None else []
     mine = tokens(name)
     for col in dtype.columns:
+        theirs = tokens(col.name)
+        if _name_for_id(mine, theirs):
+            continue
         ratio = max(
-            fuzz.token_sort_ratio(mine, tokens(col.name)), fuzz.ratio(norm, vendors.normalise(col.name))
+            fuzz.token_sort_ratio(mine, theirs),
+            0.9 * fuzz.token_set_ratio(mine, theirs) if _may_contain(mine, theirs) else 0.0,
+            fuzz.ratio(norm, vendors.normalise(col.name)),
         )
         if ratio < FUZZY_FLOOR:
             continue
         score = 0.55 + 0.3 * (ratio - FUZZY_FLOOR) / (100 - FUZZY_FLOOR)
-        out.append(
-            _with_values(_Candidate(i, col.name, score, f"similar name ({ratio:.0f}%)", "similar"), dtype, p)
-        )
+        if col.required:
+            score += REQUIRED_BONUS
+        similar = _Candidate(i, col.name, score, f"similar name ({ratio:.0f}%)", "similar")
+        found = _with_values(similar, dtype, p)
+        if found is not None:
+            out.append(found)
     return out
 
 
-def _with_values(c: _Candidate, dtype: schemas.DataType, p: vals.Profile) -> _Candidate:
+# Words that change what a column is: 'CallerPhoneNumberCountry' is not the caller's number,
+# 'CallStatus' not the call's start. A column named with one never matches a header without it.
+_QUALIFIERS = frozenset({"country", "name", "description", "status", "type"})
+
+
+_FILLER = frozenset({"call", "id", "number"})
+
+
+def _may_contain(mine: str, theirs: str) -> bool:
+    """Whether 'one holds the other' is evidence: "media partner id" holds "media id", but a
+    single word ('agent') only names a column that adds nothing but filler ('session' ->
+    CallSessionId), not one that adds meaning ('agent' is not UserAgent)."""
+    a, b = set(mine.split()), set(theirs.split())
+    return len(a) > 1 or (b - a) <= _FILLER
+
+
+def _name_for_id(mine: str, theirs: str) -> bool:
+    """'campaign name' is not 'campaign id' (a name never feeds an id column, or back), and
+    a header lacking a qualifier word of the column (`_QUALIFIERS`) is not that column."""
+    a, b = set(mine.split()), set(theirs.split())
+    if ("name" in a and "id" in b and "name" not in b) or ("id" in a and "name" in b and "id" not in b):
+        return True
+    return bool((b & _QUALIFIERS) - a)
+
+
+def _with_values(c: _Candidate, dtype: schemas.DataType, p: vals.Profile) -> _Candidate | None:
+    """Values that fit raise the candidate; values that contradict it drop it (a wrong
+    required column is worse than none: the analyst is told the column is missing)."""
     if c.target is None:
         return c
     fit = vals.fit(dtype.column(c.target), p)
@@ -179,8 +214,7 @@ def _with_values(c: _Candidate, dtype: schemas.DataType, p: vals.Profile) -> _Ca
         c.score = min(c.score + 0.05, 0.99)
         c.reason += f"; values fit ({p.describe()})"
     elif fit < 0.5:
-        c.score *= 0.5
-        c.reason += f"; values do not fit ({p.describe()})"
+        return None
     return c
 
 
@@ -195,6 +229,23 @@ def _assign(candidates: list[_Candidate], n: int) -> dict[int, _Candidate]:
         if c.target is not None:
             taken.add(c.target)
     return chosen
+
+
+def _close_calls(candidates: list[_Candidate], chosen: dict[int, _Candidate]) -> dict[int, str]:
+    """Header -> the runner-up column, where only a similar name decided and another column
+    scored nearly as well ('duration_a' between CallDuration and TalkDuration): unsure."""
+    out: dict[int, str] = {}
+    for i, c in chosen.items():
+        if c.source != "similar":
+            continue
+        rivals = [
+            o.target for o in candidates
+            if o.header_index == i and o is not c and o.target not in (None, c.target)
+            and c.score - o.score < 0.05
+        ]  # fmt: skip
+        if rivals:
+            out[i] = ", ".join(rivals)
+    return out
 
 
 def _value_only(

@@ -43,6 +43,7 @@ class Profile:
     code2: float = 0.0
     code3: float = 0.0
     median: float | None = None  # of the cells that read as numbers
+    cells: tuple[str, ...] = ()  # the non-empty sample cells, trimmed
 
     def describe(self) -> str:
         """The dominant shape, for a reason line ('E.164 numbers', 'ISO timestamps')."""
@@ -84,6 +85,7 @@ def profile(values: Sequence[str]) -> Profile:
         code2=share(_CODE2),
         code3=share(_CODE3),
         median=numbers[len(numbers) // 2] if numbers else None,
+        cells=tuple(cells),
     )
 
 
@@ -105,6 +107,9 @@ def fit(column: Column, p: Profile) -> float | None:
         return p.code2
     if column.kind is Kind.CURRENCY:
         return p.code3
+    if column.kind is Kind.ENUM and column.allowed:
+        allowed = {a.lower() for a in column.allowed}
+        return sum(1 for v in p.cells if v.lower() in allowed) / p.filled
     if column.name == "CallRecording":
         return p.url
     return None

@@ -43,6 +43,7 @@ _CALL_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Invoca", "keypress_3", "Key3"),
     ("Invoca", "keypress_4", "Key4"),
     ("Invoca", "virtual_line_id", None),
+    ("Invoca", "advertiser_campaign_country", None),
     ("Invoca", "original_order_id", None),
     # Google Ads "Conversions from calls" import: support.google.com/google-ads/answer/7014069
     # and developers.google.com/google-ads/api/reference/rpc/latest/CallConversion.
@@ -83,12 +84,18 @@ _CALL_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Ringba", "recordingUrl", "CallRecording"),
     ("Ringba", "Conversion Amount", "SaleAmount"),
     ("Ringba", "Revenue", None),
+    ("Ringba", "Campaign", None),
+    ("Ringba", "campaignName", None),
+    ("Ringba", "Publisher", None),
+    ("Ringba", "publisherName", None),
+    ("Ringba", "Number Pool", None),
     ("Ringba", "Payout", None),
     # CallTrackingMetrics API, calls endpoint: postman.calltrackingmetrics.com / calltrackingmetrics.com/api.
     ("CallTrackingMetrics", "sid", "CallSessionId"),
     ("CallTrackingMetrics", "caller_number", "CallerId"),
     ("CallTrackingMetrics", "tracking_number", "CalledPhoneNumber"),
     ("CallTrackingMetrics", "receiving_number", None),
+    ("CallTrackingMetrics", "name", None),
     ("CallTrackingMetrics", "business_number", None),
     ("CallTrackingMetrics", "called_at", "EventDate"),
     ("CallTrackingMetrics", "unix_time", None),
@@ -109,6 +116,7 @@ _CALL_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Marchex", "Caller City", "City"),
     ("Marchex", "Caller State", "Region"),
     ("Marchex", "Caller Zip", "Zip"),
+    ("Marchex", "Disposition", None),
     # Retreaver calls API / CSV export (retreaver.com/api: calls).
     ("Retreaver", "uuid", "CallSessionId"),
     ("Retreaver", "Call UUID", "CallSessionId"),
@@ -119,6 +127,7 @@ _CALL_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Retreaver", "connected_duration", "TalkDuration"),
     ("Retreaver", "Connected Duration", "TalkDuration"),
     ("Retreaver", "Billable Duration", None),
+    ("Retreaver", "campaign_name", None),
 )
 
 # Common e-commerce / affiliate export names (Shopify order export, GA4 purchase events).
@@ -152,6 +161,10 @@ _BY_TYPE = {
     "conversions": _CONVERSIONS,
     "clicks": _CLICKS,
 }
+
+# Names so common that another vendor's column of the same name may mean something else
+# (CallTrackingMetrics' `id` is its numeric id, its `sid` the call's): weaker evidence.
+GENERIC = frozenset({"id", "number", "source", "value", "caller", "state", "duration", "audio", "mobile"})
 
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
