@@ -109,6 +109,7 @@ def parse_bytes(
     max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
     engine: Engine = "cython",
     progress: Progress | None = None,
+    constants: dict[str, str] | None = None,
     options: ParseOptions | None = None,
 ) -> ParseResult:
     """Parse a whole file held in memory (.gz and single-member .zip are unpacked).
@@ -117,6 +118,7 @@ def parse_bytes(
     opts = ParseOptions.merge(
         options, encoding=encoding, column_map=column_map, delimiter=delimiter,
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
+        constants=constants,
     )  # fmt: skip
     data = bytes(data)
     if csvdecode.is_container(data[:8]):
@@ -139,6 +141,7 @@ def parse_file(
     max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
     engine: Engine = "cython",
     progress: Progress | None = None,
+    constants: dict[str, str] | None = None,
     options: ParseOptions | None = None,
 ) -> ParseResult:
     """Parse a file from disk in chunks, so memory holds the result, not the input.
@@ -147,6 +150,7 @@ def parse_file(
     opts = ParseOptions.merge(
         options, encoding=encoding, column_map=column_map, delimiter=delimiter,
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
+        constants=constants,
     )  # fmt: skip
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
