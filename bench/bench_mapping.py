@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     share = totals["rows"] / totals["n"] if totals["n"] else 0.0
     names_share = totals["names"] / totals["n"] if totals["n"] else 0.0
     lines.append(
-        f"| **all** | {totals['n']} | **{totals['rows']} ({share:.1%})** | {totals['names']} ({names_share:.1%}) "
+        f"| **all** | {totals['n']} | **{totals['rows']} ({share:.1%})** "
+        f"| {totals['names']} ({names_share:.1%}) "
         f"| **{totals['wrong_req']}** | {totals['fp']} | |"
     )
     lines += [
