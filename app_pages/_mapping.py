@@ -108,7 +108,9 @@ def save(services: Services, c: Connection, suggestion: Suggestion, constant_col
         for col in dict.fromkeys(constant_columns)
     }
     constants = {k: v for k, v in constants.items() if v}
-    ok, saved = _ui.safely("Saving the field mapping", lambda: services.set_mapping(c.name, columns, constants))
+    ok, saved = _ui.safely(
+        "Saving the field mapping", lambda: services.set_mapping(c.name, columns, constants)
+    )
     if ok and saved is not None:
         st.session_state.pop(sample_key(c.id), None)
         _ui.flash("success", f"Saved field mapping version {saved.version}.")

@@ -42,9 +42,9 @@ def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 SAMPLE = (
-    "complete_call_id,calling_phone_number,duration_a,duration_b,Agent\x1b[31m\r\n"
-    "c1,+15551234567,50,200,x\r\nc2,+15551234568,51,210,y\r\n"
-).encode()
+    b"complete_call_id,calling_phone_number,duration_a,duration_b,Agent\x1b[31m\r\n"
+    b"c1,+15551234567,50,200,x\r\nc2,+15551234568,51,210,y\r\n"
+)
 
 
 def test_the_mapping_tab_suggests_edits_and_saves_a_new_version() -> None:
