@@ -16,6 +16,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _forms, _schedule, _transfer_form, _ui
+from app_pages._mapping import mapping_tab
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
 from connectbatch import webapp
@@ -32,7 +33,7 @@ from connectbatch.models import (
 from connectbatch.services import CredentialInput, Services
 from connectbatch.transfer.specs import default_spec
 
-TABS = ["Edit", "History", "Credentials", "Delete"]
+TABS = ["Edit", "History", "Credentials", "Mapping", "Delete"]
 
 
 def chosen_connection(connections: list[Connection]) -> Connection:
@@ -386,7 +387,7 @@ def render() -> None:
     if st.session_state.get(_ui.DETAIL_TAB) not in TABS:
         st.session_state[_ui.DETAIL_TAB] = TABS[0]
     tabs = st.tabs(TABS, key=_ui.DETAIL_TAB, on_change="rerun")
-    renderers = [edit_tab, history_tab, credentials_tab, delete_tab]
+    renderers = [edit_tab, history_tab, credentials_tab, mapping_tab, delete_tab]
     for tab, draw in zip(tabs, renderers, strict=True):
         if tab.open:
             with tab:

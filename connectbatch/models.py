@@ -187,6 +187,8 @@ class Run:
     rows_unchanged: int = 0
     rows_replaced: int = 0
     rows_removed: int = 0
+    # the version of the connection's field mapping the run parsed with (None: no saved mapping)
+    mapping_version: int | None = None
 
 
 @dataclass

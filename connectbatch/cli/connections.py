@@ -16,6 +16,7 @@ from typing import Any
 
 from connectbatch import services
 from connectbatch.cli import common as cc
+from connectbatch.cli import mapping as cli_mapping
 from connectbatch.cli import transfer_flags
 from connectbatch.cli.common import EXIT_OK, PROG, Command, Handler
 from connectbatch.errors import ConfigurationError
@@ -564,6 +565,7 @@ def _configure_connection(p: argparse.ArgumentParser) -> None:
     delete.add_argument("connection", metavar="N", help="connection name or id")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     cc.json_flag(delete)
+    cli_mapping.configure(sub)
 
 
 COMMANDS: dict[str, Command] = {

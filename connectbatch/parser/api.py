@@ -14,7 +14,9 @@ and assembles the table. Problems with the file as a whole raise ParseError.
 from __future__ import annotations
 
 import io
+import itertools
 import os
+import re
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
+from connectbatch.mapping import constants as mapping_constants
+from connectbatch.mapping.preamble import parse_preamble
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
@@ -63,6 +67,8 @@ class ParseResult:
     # physical line -> the data type's key value (e.g. CallSessionId) of a record rejected for
     # another field, so a results file can name the record as the sender knows it
     reject_keys: dict[int, str] = field(default_factory=dict)
+    # settings a preamble line above the header gave (Google Ads `Parameters:TimeZone=...`)
+    preamble: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_accepted(self) -> int:
@@ -103,6 +109,7 @@ def parse_bytes(
     max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
     engine: Engine = "cython",
     progress: Progress | None = None,
+    constants: dict[str, str] | None = None,
     options: ParseOptions | None = None,
 ) -> ParseResult:
     """Parse a whole file held in memory (.gz and single-member .zip are unpacked).
@@ -111,6 +118,7 @@ def parse_bytes(
     opts = ParseOptions.merge(
         options, encoding=encoding, column_map=column_map, delimiter=delimiter,
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
+        constants=constants,
     )  # fmt: skip
     data = bytes(data)
     if csvdecode.is_container(data[:8]):
@@ -133,6 +141,7 @@ def parse_file(
     max_bytes: int = csvdecode.DEFAULT_MAX_BYTES,
     engine: Engine = "cython",
     progress: Progress | None = None,
+    constants: dict[str, str] | None = None,
     options: ParseOptions | None = None,
 ) -> ParseResult:
     """Parse a file from disk in chunks, so memory holds the result, not the input.
@@ -141,6 +150,7 @@ def parse_file(
     opts = ParseOptions.merge(
         options, encoding=encoding, column_map=column_map, delimiter=delimiter,
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
+        constants=constants,
     )  # fmt: skip
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
@@ -159,11 +169,21 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     progress = options.progress
     enc, chunks = csvdecode.utf8_source(payload, options.encoding)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
+    preamble = _preamble(fields)
+    if preamble is not None:  # a settings line above the header: the header is the next record
+        skipped = next_line - 1
+        fields, header_line, rest, next_line = _read_header(
+            core, itertools.chain([bytes(rest)], chunks), delim, dtype, options.column_map
+        )
+        header_line, next_line = header_line + skipped, next_line + skipped
+    timezone = _preamble_timezone(preamble) or options.timezone
     header = csvplan.decode_header(fields, header_line, enc.name)
-    if dtype is None:
+    constants = options.constants or {}
+    parse_dtype = mapping_constants.relax(dtype, constants) if dtype is not None else None
+    if parse_dtype is None:
         plan = csvplan.raw_plan(header, delim)
     else:
-        plan = csvplan.typed_plan(header, dtype, delim, options.column_map, header_line)
+        plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
     parser = core.Parser(plan, next_line)
     seen = len(rest)
     parser.feed(rest, False)
@@ -176,10 +196,42 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     out = parser.finish()
     if progress is not None:
         progress(seen, parser.rows)
-    table = csvplan.assemble(plan, out, dtype, options.timezone)
+    table = csvplan.assemble(plan, out, parse_dtype, timezone)
+    if dtype is not None and constants:
+        table = mapping_constants.fill(table, dtype, constants)
     rejects = [_reject(plan, raw, enc.name) for raw in out.rejects]
     keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
-    return ParseResult(table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys)
+    return ParseResult(
+        table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys, preamble or {}
+    )
+
+
+def _preamble(fields: list[bytes]) -> dict[str, str] | None:
+    """The settings of a `Parameters:` line (Google Ads puts its time zone there), or None
+    when the first record is the header itself."""
+    if len(fields) != 1:
+        return None
+    return parse_preamble(fields[0].decode("utf-8", "replace"))
+
+
+def _preamble_timezone(preamble: dict[str, str] | None) -> str | None:
+    """The file's own time zone: an IANA name, or +-HHMM (whole hours) as Etc/GMT-+H."""
+    if not preamble:
+        return None
+    value = next((v for k, v in preamble.items() if k.lower() == "timezone"), None)
+    if not value:
+        return None
+    offset = re.fullmatch(r"([+-])([0-9]{2}):?([0-9]{2})", value)
+    if offset:
+        sign, hours, minutes = offset.groups()
+        if minutes != "00":
+            raise ParseError(f"the file's TimeZone={value} is not a whole hour; use an IANA time zone name")
+        h = int(hours)
+        value = "UTC" if h == 0 else f"Etc/GMT{'-' if sign == '+' else '+'}{h}"
+    try:
+        return check_timezone(value)
+    except ConfigurationError:
+        raise ParseError(f"the file's preamble names an unknown time zone: TimeZone={value}") from None
 
 
 def check_timezone(timezone: str) -> str:

@@ -31,6 +31,8 @@ class ParseOptions:
     max_bytes: int = DEFAULT_MAX_BYTES  # after decompression
     engine: Engine = "cython"
     progress: Progress | None = None
+    # our column -> fixed value for a column the file lacks (connectbatch.mapping.constants)
+    constants: dict[str, str] | None = None
 
     @classmethod
     def merge(cls, options: ParseOptions | None, **keywords: Any) -> ParseOptions:

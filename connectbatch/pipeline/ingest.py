@@ -33,7 +33,9 @@ from collections.abc import Callable
 import duckdb
 
 from connectbatch import schemas
-from connectbatch.errors import ConnectBatchError, RunInProgressError
+from connectbatch.errors import ConnectBatchError, ParseError, RunInProgressError
+from connectbatch.mapping import check as mapping_check
+from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.parser import api as csvparse
 from connectbatch.parser.options import ParseOptions
@@ -45,6 +47,7 @@ from connectbatch.store import Database
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
+from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
 
 __all__ = ["Clock", "Ingestor", "Received", "Staged", "utcnow"]
@@ -265,12 +268,14 @@ class Ingestor:
         # `stage` has just checked staging/<sha256> against its name (or replaced it).
         clock.step = "parse"
         try:
+            saved = self._mapping_for(run, connection, staged)
             options = ParseOptions(
                 encoding=connection.encoding, column_map=connection.column_map or None,
                 delimiter=connection.delimiter, timezone=connection.timezone,
                 max_bytes=self.settings.max_file_bytes,
                 # called through the module: the crash-recovery test hooks progress.update
                 progress=lambda done, rows: progress.update(run.id, done, rows),
+                constants=saved.constants if saved is not None and saved.constants else None,
             )  # fmt: skip
             parsed = csvparse.parse_file(staged.path, dtype.key, options=options)
         except ConnectBatchError as exc:
@@ -310,6 +315,29 @@ class Ingestor:
         )  # fmt: skip
         log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
         return self._file(record.id)
+
+    def _mapping_for(
+        self, run: Run, connection: Connection, staged: Staged
+    ) -> mapping_store.SavedMapping | None:
+        """The connection's current field mapping, recorded on the run; a file whose header
+        lost a mapped column is refused (ParseError) with the suggested update."""
+        with self.db.transaction() as con:
+            saved = mapping_store.current(con, connection.id)
+            mapping_store.set_run_version(con, run.id, saved.version if saved is not None else None)
+        if saved is None:
+            return None
+        with open(staged.path, "rb") as fh:
+            head = fh.read(mapping_sample.SAMPLE_BYTES)
+        try:
+            sample = mapping_sample.read_sample(
+                head, encoding=connection.encoding, delimiter=connection.delimiter, rows=20
+            )
+        except ConnectBatchError:
+            return saved  # the parser says what is wrong with the file, in its own words
+        message = mapping_check.mismatch_message(sample, saved.columns, saved.version, connection.data_type)
+        if message is not None:
+            raise ParseError(message)
+        return saved
 
     def _validate(
         self, connection: Connection, parsed: csvparse.ParseResult, rows_rejected: int

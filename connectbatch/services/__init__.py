@@ -27,6 +27,7 @@ from connectbatch.services.browse import BrowseServices
 from connectbatch.services.calls import CallServices
 from connectbatch.services.connections import ConnectionServices
 from connectbatch.services.delivery import DeliveryServices
+from connectbatch.services.mappings import MappingServices
 from connectbatch.services.partners import PartnerServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
@@ -57,6 +58,7 @@ class Services(
     BrowseServices,
     PartnerServices,
     DeliveryServices,
+    MappingServices,
 ):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
     call data, actions, users, partners), composed so pages and the CLI call one object.

@@ -158,7 +158,7 @@ def test_every_connection_page_and_tab_renders_on_the_demo(demo_data: Services) 
     for c in demo_data.connections():
         at.button(key=f"edit_{c.id}").click().run()
         assert at.title[0].value == c.name
-        for tab in ("Edit", "History", "Credentials", "Delete"):
+        for tab in ("Edit", "History", "Credentials", "Mapping", "Delete"):
             at.session_state["detail_tab"] = tab
             at.run()
             assert not at.exception, (c.name, tab, at.exception)

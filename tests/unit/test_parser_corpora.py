@@ -269,12 +269,12 @@ def test_invoca_header_only_file_lists_its_columns(corpora: Path, engine: str) -
         parse_file(path, engine=engine)  # type: ignore[arg-type]
 
 
-def test_google_ads_preamble_line_is_read_as_the_header(corpora: Path, engine: str) -> None:
-    # No preamble support (yet): "Parameters:TimeZone=..." is the header and the real
-    # header line is reported, whole, as a record with the wrong field count.
+def test_google_ads_preamble_line_is_split_off_the_header(corpora: Path, engine: str) -> None:
+    # Issue 12 (was: no preamble support, "Parameters:TimeZone=..." read as the header): the
+    # preamble is split off, its settings kept (the time zone is used), the header read after it.
     result = raw(
         CORPORA / "call-tracking-formats" / "google_ads_call_conversions_header_only.csv", engine
     )
-    assert result.header == ["Parameters:TimeZone=America/Los_Angeles"]
-    assert [(r.line, r.reason) for r in result.rejects] == [(2, "expected 1 fields, saw 6")]
-    assert (result.rejects[0].value or "").startswith("Caller's Phone Number,Call Start Time")
+    assert result.preamble == {"TimeZone": "America/Los_Angeles"}
+    assert result.header[:2] == ["Caller's Phone Number", "Call Start Time"]
+    assert (len(result.header), result.table.num_rows, result.rejects) == (6, 0, [])

@@ -1,0 +1,187 @@
+"""Column names known call-tracking vendors export, and the column of ours each one feeds.
+
+Built from the vendors' public documentation (cited per block). A name listed with target
+None is one we know and deliberately ignore (e.g. Invoca's own campaign id, where the
+network's id is the one we key on), so the engine does not guess a fuzzy match for it.
+Names are compared normalised (`normalise`: lower case, letters and digits only).
+"""
+
+from __future__ import annotations
+
+import re
+
+# (vendor, partner column name, our column or None)
+_CALL_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
+    # Invoca Transactions API advertiser columns: github.com/Invoca/developer-docs,
+    # source/api_documentation/transactions_api/_advertiser_param_table.rst (7ee0de2).
+    ("Invoca", "complete_call_id", "CallSessionId"),
+    ("Invoca", "transaction_id", "VendorEventId"),
+    ("Invoca", "calling_phone_number", "CallerId"),
+    ("Invoca", "destination_phone_number", "CalledPhoneNumber"),
+    ("Invoca", "start_time_utc", "EventDate"),
+    ("Invoca", "start_time_xml", None),
+    ("Invoca", "start_time_local", None),
+    ("Invoca", "start_time_network_timezone", None),
+    ("Invoca", "start_time_network_timezone_xml", None),
+    ("Invoca", "duration", "CallDuration"),
+    ("Invoca", "connect_duration", "TalkDuration"),
+    ("Invoca", "ivr_duration", "IvrDuration"),
+    ("Invoca", "advertiser_campaign_id_from_network", "CampaignId"),
+    ("Invoca", "advertiser_campaign_id", None),
+    ("Invoca", "affiliate_id_from_network", "MediaId"),
+    ("Invoca", "affiliate_id", None),
+    ("Invoca", "advertiser_promo_line_description", "PromoNumberDescription"),
+    ("Invoca", "call_source_description", "TrafficSource"),
+    ("Invoca", "verified_zip", "Zip"),
+    ("Invoca", "repeat_calling_phone_number", "RepeatCaller"),
+    ("Invoca", "mobile", "PhoneType"),
+    ("Invoca", "recording", "CallRecording"),
+    ("Invoca", "recording_download_url", None),
+    ("Invoca", "opt_in_SMS", "OptInSms"),
+    ("Invoca", "keypress_1", "Key1"),
+    ("Invoca", "keypress_2", "Key2"),
+    ("Invoca", "keypress_3", "Key3"),
+    ("Invoca", "keypress_4", "Key4"),
+    ("Invoca", "virtual_line_id", None),
+    ("Invoca", "advertiser_campaign_country", None),
+    ("Invoca", "original_order_id", None),
+    # Google Ads "Conversions from calls" import: support.google.com/google-ads/answer/7014069
+    # and developers.google.com/google-ads/api/reference/rpc/latest/CallConversion.
+    ("Google Ads", "Caller's Phone Number", "CallerId"),
+    ("Google Ads", "Conversion Time", "EventDate"),
+    ("Google Ads", "Call Start Time", None),
+    ("Google Ads", "Conversion Name", "DispositionName"),
+    ("Google Ads", "Conversion Value", "SaleAmount"),
+    ("Google Ads", "Conversion Currency", None),
+    # CallRail API v3 call object: apidocs.callrail.com (#call-object).
+    ("CallRail", "id", "CallSessionId"),
+    ("CallRail", "customer_phone_number", "CallerId"),
+    ("CallRail", "formatted_customer_phone_number", None),
+    ("CallRail", "tracking_phone_number", "CalledPhoneNumber"),
+    ("CallRail", "business_phone_number", None),
+    ("CallRail", "start_time", "EventDate"),
+    ("CallRail", "customer_city", "City"),
+    ("CallRail", "customer_state", "Region"),
+    ("CallRail", "customer_country", "Country"),
+    ("CallRail", "source", "TrafficSource"),
+    ("CallRail", "value", "SaleAmount"),
+    # Ringba "Call Details Report Column Dictionary": support.ringba.com (Reporting).
+    ("Ringba", "Inbound Call ID", "CallSessionId"),
+    ("Ringba", "inboundCallId", "CallSessionId"),
+    ("Ringba", "Call Date", "EventDate"),
+    ("Ringba", "callDt", "EventDate"),
+    ("Ringba", "Caller ID", "CallerId"),
+    ("Ringba", "inboundPhoneNumber", "CallerId"),
+    ("Ringba", "Dialed #", "CalledPhoneNumber"),
+    ("Ringba", "Number", "CalledPhoneNumber"),
+    ("Ringba", "Target Number", None),
+    ("Ringba", "Call Length In Seconds", "CallDuration"),
+    ("Ringba", "callLengthInSeconds", "CallDuration"),
+    ("Ringba", "Connected Call Length In Seconds", "TalkDuration"),
+    ("Ringba", "connectedCallLengthInSeconds", "TalkDuration"),
+    ("Ringba", "Time To Call", None),
+    ("Ringba", "Recording Url", "CallRecording"),
+    ("Ringba", "recordingUrl", "CallRecording"),
+    ("Ringba", "Conversion Amount", "SaleAmount"),
+    ("Ringba", "Revenue", None),
+    ("Ringba", "Campaign", None),
+    ("Ringba", "campaignName", None),
+    ("Ringba", "Publisher", None),
+    ("Ringba", "publisherName", None),
+    ("Ringba", "Number Pool", None),
+    ("Ringba", "Payout", None),
+    # CallTrackingMetrics API, calls endpoint: postman.calltrackingmetrics.com / calltrackingmetrics.com/api.
+    ("CallTrackingMetrics", "sid", "CallSessionId"),
+    ("CallTrackingMetrics", "caller_number", "CallerId"),
+    ("CallTrackingMetrics", "tracking_number", "CalledPhoneNumber"),
+    ("CallTrackingMetrics", "receiving_number", None),
+    ("CallTrackingMetrics", "name", None),
+    ("CallTrackingMetrics", "business_number", None),
+    ("CallTrackingMetrics", "called_at", "EventDate"),
+    ("CallTrackingMetrics", "unix_time", None),
+    ("CallTrackingMetrics", "talk_time", "TalkDuration"),
+    ("CallTrackingMetrics", "ring_time", None),
+    ("CallTrackingMetrics", "state", "Region"),
+    ("CallTrackingMetrics", "postal_code", "Zip"),
+    ("CallTrackingMetrics", "audio", "CallRecording"),
+    ("CallTrackingMetrics", "tracking_label", "PromoNumberDescription"),
+    # Marchex Call Analytics call log export (marchex.com support: "Call Log export fields").
+    ("Marchex", "Call ID", "CallSessionId"),
+    ("Marchex", "Call Start", "EventDate"),
+    ("Marchex", "Caller Number", "CallerId"),
+    ("Marchex", "Tracking Number", "CalledPhoneNumber"),
+    ("Marchex", "Forward Number", None),
+    ("Marchex", "Call Duration", "CallDuration"),
+    ("Marchex", "Talk Time", "TalkDuration"),
+    ("Marchex", "Caller City", "City"),
+    ("Marchex", "Caller State", "Region"),
+    ("Marchex", "Caller Zip", "Zip"),
+    ("Marchex", "Disposition", None),
+    # Retreaver calls API / CSV export (retreaver.com/api: calls).
+    ("Retreaver", "uuid", "CallSessionId"),
+    ("Retreaver", "Call UUID", "CallSessionId"),
+    ("Retreaver", "caller", "CallerId"),
+    ("Retreaver", "dialed_number", "CalledPhoneNumber"),
+    ("Retreaver", "Received At", "EventDate"),
+    ("Retreaver", "created_at", "EventDate"),
+    ("Retreaver", "connected_duration", "TalkDuration"),
+    ("Retreaver", "Connected Duration", "TalkDuration"),
+    ("Retreaver", "Billable Duration", None),
+    ("Retreaver", "campaign_name", None),
+)
+
+# Common e-commerce / affiliate export names (Shopify order export, GA4 purchase events).
+_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
+    ("common", "order_id", "OrderId"),
+    ("common", "order_number", "OrderId"),
+    ("common", "transaction_id", "OrderId"),
+    ("common", "order_total", "Amount"),
+    ("common", "revenue", "Amount"),
+    ("common", "sale_amount", "Amount"),
+    ("common", "currency", "CurrencyCode"),
+    ("common", "conversion_time", "EventDate"),
+    ("common", "created_at", "EventDate"),
+    ("common", "irclickid", "ClickId"),
+    ("common", "click_id", "ClickId"),
+    ("common", "coupon", "PromoCode"),
+    ("common", "discount_code", "PromoCode"),
+    ("common", "qty", "Quantity"),
+)
+
+_CLICKS: tuple[tuple[str, str, str | None], ...] = (
+    ("common", "irclickid", "ClickId"),
+    ("common", "click_time", "EventDate"),
+    ("common", "landing_page", "LandingPageUrl"),
+    ("common", "referrer", "ReferringUrl"),
+    ("common", "ip", "IpAddress"),
+)
+
+_BY_TYPE = {
+    "call_conversions": _CALL_CONVERSIONS,
+    "conversions": _CONVERSIONS,
+    "clicks": _CLICKS,
+}
+
+# Names so common that another vendor's column of the same name may mean something else
+# (CallTrackingMetrics' `id` is its numeric id, its `sid` the call's): weaker evidence.
+GENERIC = frozenset({"id", "number", "source", "value", "caller", "state", "duration", "audio", "mobile"})
+
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def normalise(name: str) -> str:
+    """Lower case, letters and digits only: 'Caller's Phone Number' -> 'callersphonenumber'."""
+    return _NOT_ALNUM.sub("", name.strip().lower())
+
+
+def known_names(data_type: str) -> dict[str, tuple[str | None, str]]:
+    """normalised vendor name -> (our column or None, vendor), for one data type."""
+    out: dict[str, tuple[str | None, str]] = {}
+    for vendor, name, target in _BY_TYPE.get(data_type, ()):
+        out.setdefault(normalise(name), (target, vendor))
+    return out
+
+
+def entries(data_type: str) -> tuple[tuple[str, str, str | None], ...]:
+    """The dictionary as written (vendor, name, target): for the docs and the bench."""
+    return _BY_TYPE.get(data_type, ())

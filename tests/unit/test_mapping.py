@@ -1,0 +1,272 @@
+"""Field mapping (issue 12, part 1): the suggestion engine's evidence and rules, the sample
+reader, the Google Ads `Parameters:` preamble and constant columns in the parser, and the
+saved, versioned, validated mapping behind `connectbatch connection mapping`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectbatch.cli import main
+from connectbatch.errors import ConfigurationError, ParseError
+from connectbatch.mapping import constants as mapping_constants
+from connectbatch.mapping.check import mismatch_message
+from connectbatch.mapping.sample import read_sample
+from connectbatch.mapping.suggest import suggest, suggest_header
+from connectbatch.parser import api as csvparse
+from connectbatch.parser.options import ParseOptions
+from connectbatch.schemas import CALL_CONVERSIONS
+from connectbatch.services import InvalidInputError, Services
+from connectbatch.settings import Settings
+
+FULL_ROW = {
+    "CampaignId": "1234", "MediaId": "98765", "EventDate": "2026-03-01 14:05:09",
+    "ActionTrackerId": "20001", "CallProvider": "Invoca", "CallSessionId": "cs-1",
+    "CallerId": "+15551234567", "CalledPhoneNumber": "+18005550100", "CallDuration": "185",
+    "TalkDuration": "160",
+}  # fmt: skip
+
+
+def csv_bytes(header: list[str], *rows: list[str], preamble: str = "") -> bytes:
+    lines = ([preamble] if preamble else []) + [",".join(header)] + [",".join(r) for r in rows]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def line(sample_bytes: bytes, header: str) -> Any:
+    s = suggest(read_sample(sample_bytes), "call_conversions")
+    return next(x for x in s.lines if x.header == header)
+
+
+# ------------------------------------------------------------------ evidence, one by one
+
+
+def test_each_line_says_why_exact_then_normalised_then_dictionary_then_similar() -> None:
+    s = suggest_header(
+        ["CallerId", "call_duration", "complete_call_id", "Talk Seconds", "Agent"], "call_conversions"
+    )
+    by = {x.header: x for x in s.lines}
+    assert (by["CallerId"].target, by["CallerId"].reason) == ("CallerId", "exact name")
+    assert by["call_duration"].target == "CallDuration" and "ignoring case" in by["call_duration"].reason
+    assert by["complete_call_id"].target == "CallSessionId" and "Invoca" in by["complete_call_id"].reason
+    assert by["Talk Seconds"].target == "TalkDuration" and "similar name" in by["Talk Seconds"].reason
+    assert by["Agent"].target is None
+    assert by["CallerId"].confidence > by["call_duration"].confidence > by["Talk Seconds"].confidence
+
+
+def test_vendor_names_from_the_issue_are_known() -> None:
+    s = suggest_header(
+        ["complete_call_id", "calling_phone_number", "Caller's Phone Number", "duration", "connect_duration"],
+        "call_conversions",
+    )
+    assert s.mapping == {
+        "complete_call_id": "CallSessionId", "calling_phone_number": "CallerId",
+        "Caller's Phone Number": None,  # CallerId is taken by the line before: never twice
+        "duration": "CallDuration", "connect_duration": "TalkDuration",
+    }  # fmt: skip
+
+
+def test_a_column_of_ours_is_never_assigned_twice() -> None:
+    s = suggest_header(["CallerId", "callerid", "Caller ID", "caller_number"], "call_conversions")
+    targets = [t for t in s.mapping.values() if t is not None]
+    assert targets == ["CallerId"]
+
+
+def test_values_decide_between_two_durations_and_two_numbers() -> None:
+    header = ["duration_a", "duration_b", "phone_number_a", "phone_number_b"]
+    rows = [[str(50 + r), str(200 + r), "+18005550100", f"+1555000{1000 + r}"] for r in range(6)]
+    s = suggest(read_sample(csv_bytes(header, *rows)), "call_conversions")
+    assert s.mapping["duration_b"] == "CallDuration"  # the longer one is the whole call
+    assert s.mapping["duration_a"] == "TalkDuration"
+    assert s.mapping["phone_number_a"] == "CalledPhoneNumber"  # the tracking number repeats
+    assert s.mapping["phone_number_b"] == "CallerId"
+    assert all(x.unsure for x in s.lines)  # decided by values alone: the analyst looks
+
+
+def test_values_that_contradict_a_name_drop_it() -> None:
+    # 'Campaign' holds names, not ids: better a missing CampaignId (asked for) than a wrong one
+    data = csv_bytes(["Campaign", "Caller ID"], ["Spring Sale", "+15551234567"], ["Brand", "+15551234568"])
+    assert line(data, "Campaign").target is None
+
+
+def test_a_required_column_found_only_by_its_values_is_flagged() -> None:
+    data = csv_bytes(
+        ["complete_call_id", "when"], ["c1", "2026-03-01T10:00:00Z"], ["c2", "2026-03-02T10:00:00Z"]
+    )
+    when = line(data, "when")
+    assert when.target == "EventDate" and when.unsure and "values look like timestamps" in when.reason
+
+
+def test_suggest_json_has_exactly_mapping_confidence_and_reasons() -> None:
+    doc = suggest_header(["complete_call_id", "Agent"], "call_conversions").to_json()
+    assert list(doc) == ["mapping", "confidence", "reasons"]
+    assert doc["mapping"] == {"complete_call_id": "CallSessionId", "Agent": None}
+    assert set(doc["confidence"]) == set(doc["reasons"]) == {"complete_call_id", "Agent"}
+
+
+# ------------------------------------------------------------------ sample reader
+
+
+def test_the_sample_reader_splits_a_preamble_sniffs_the_delimiter_and_unpacks_gzip() -> None:
+    data = csv_bytes(["a;b;c"], ["1;2;3"], preamble="Parameters:TimeZone=America/New_York")
+    s = read_sample(gzip.compress(data))
+    assert s.preamble == {"TimeZone": "America/New_York"}
+    assert (s.header, s.rows, s.delimiter) == (["a", "b", "c"], [["1", "2", "3"]], ";")
+
+
+# ------------------------------------------------------------------ parser: preamble, constants
+
+
+@pytest.mark.parametrize("engine", ["cython", "python"])
+def test_a_parameters_preamble_is_split_off_and_its_time_zone_used(engine: str) -> None:
+    header = list(FULL_ROW)
+    data = csv_bytes(header, list(FULL_ROW.values()), preamble="Parameters:TimeZone=America/New_York")
+    result = csvparse.parse_bytes(data, "call_conversions", engine=engine)  # type: ignore[arg-type]
+    assert result.preamble == {"TimeZone": "America/New_York"}
+    assert result.rows_accepted == 1 and result.header == header
+    # 14:05:09 in New York (EST, -05:00) is 19:05:09Z, not 14:05:09Z (the connection's UTC)
+    assert result.table.column("EventDate")[0].as_py() == dt.datetime(2026, 3, 1, 19, 5, 9, tzinfo=dt.UTC)
+
+
+def test_a_preamble_offset_and_a_bad_zone() -> None:
+    header = list(FULL_ROW)
+    data = csv_bytes(header, list(FULL_ROW.values()), preamble="Parameters:TimeZone=-0500")
+    got = csvparse.parse_bytes(data, "call_conversions").table.column("EventDate")[0].as_py()
+    assert got == dt.datetime(2026, 3, 1, 19, 5, 9, tzinfo=dt.UTC)
+    bad = csv_bytes(header, list(FULL_ROW.values()), preamble="Parameters:TimeZone=Mars/Olympus")
+    with pytest.raises(ParseError, match=r"unknown time zone.*Mars/Olympus"):
+        csvparse.parse_bytes(bad, "call_conversions")
+
+
+@pytest.mark.parametrize("engine", ["cython", "python"])
+def test_a_constant_fills_a_required_column_the_file_lacks(engine: str) -> None:
+    row = dict(FULL_ROW)
+    del row["CampaignId"], row["CallProvider"]
+    data = csv_bytes(list(row), list(row.values()))
+    with pytest.raises(ParseError, match="CampaignId"):
+        csvparse.parse_bytes(data, "call_conversions", engine=engine)  # type: ignore[arg-type]
+    options = ParseOptions(engine=engine, constants={"CampaignId": "1234", "CallProvider": "Acme"})  # type: ignore[arg-type]
+    result = csvparse.parse_bytes(data, options=options)
+    assert result.table.column("CampaignId").to_pylist() == [1234]
+    assert result.table.column("CallProvider").to_pylist() == ["Acme"]
+    assert result.table.schema == CALL_CONVERSIONS.arrow_schema()
+
+
+def test_constants_are_checked_against_the_data_type() -> None:
+    with pytest.raises(ConfigurationError, match="not a column"):
+        mapping_constants.check(CALL_CONVERSIONS, {"Campaign": "1"})
+    with pytest.raises(ConfigurationError, match=r"CampaignId.*not a valid integer"):
+        mapping_constants.check(CALL_CONVERSIONS, {"campaignid": "twelve"})
+    assert mapping_constants.check(CALL_CONVERSIONS, {"campaignid": " 12 "}) == {"CampaignId": "12"}
+
+
+def test_a_header_that_lost_a_mapped_column_gets_a_suggested_update() -> None:
+    saved: dict[str, str | None] = {"calling_phone_number": "CallerId", "notes": None}
+    sample = read_sample(csv_bytes(["Caller ID", "notes"], ["+15551234567", "x"]))
+    message = mismatch_message(sample, saved, 3, "call_conversions")
+    assert message is not None
+    assert "mapping version 3" in message and "'calling_phone_number' (-> CallerId)" in message
+    assert "new columns: 'Caller ID'" in message and '"Caller ID": "CallerId"' in message
+    same = read_sample(csv_bytes(["calling_phone_number"], ["+15551234567"]))
+    assert mismatch_message(same, saved, 3, "call_conversions") is None
+
+
+# ------------------------------------------------------------------ saved, versioned, validated
+
+
+@pytest.fixture
+def svc(tmp_path: Path) -> Services:
+    return Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
+
+
+def _connection(svc: Services) -> str:
+    from connectbatch.models import Connection, Direction, Method, Methodology
+
+    draft = Connection(
+        name="Vendor", data_type="call_conversions", direction=Direction.INBOUND,
+        method=Method.SFTP, methodology=Methodology.PUSH,
+    )  # fmt: skip
+    svc.create_connection(draft)
+    return "Vendor"
+
+
+def test_set_mapping_refuses_unknown_columns_and_duplicates(svc: Services) -> None:
+    name = _connection(svc)
+    with pytest.raises(InvalidInputError, match="'Nope' is not a column of Call conversions"):
+        svc.set_mapping(name, {"a": "Nope"})
+    with pytest.raises(InvalidInputError, match="CallerId is mapped twice: from 'a' and from 'b'"):
+        svc.set_mapping(name, {"a": "CallerId", "b": "callerid"})
+    with pytest.raises(InvalidInputError, match="listed twice"):
+        svc.set_mapping(name, {"a": "CallerId", " A ": None})
+    with pytest.raises(InvalidInputError, match="constants"):
+        svc.set_mapping(name, {"a": "CallerId"}, {"CampaignId": "x"})
+    assert svc.mapping(name) is None
+
+
+def test_each_save_is_a_new_version_and_becomes_the_column_map(svc: Services) -> None:
+    name = _connection(svc)
+    first = svc.set_mapping(name, {"calling_phone_number": "callerid", "notes": None}, {"CampaignId": "1"})
+    second = svc.set_mapping(name, {"Caller ID": "CallerId"})
+    assert (first.version, second.version) == (1, 2)
+    assert first.columns == {"calling_phone_number": "CallerId", "notes": None}
+    assert svc.connection(name).column_map == {"Caller ID": "CallerId"}
+    assert [m.version for m in svc.mapping_versions(name)] == [2, 1]
+    current = svc.mapping(name)
+    assert current is not None and current.version == 2 and current.constants == {}
+
+
+# ------------------------------------------------------------------ CLI
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
+    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
+    result = main(list(argv))
+    captured = capsys.readouterr()
+    assert result == code, captured.err
+    assert "Traceback" not in captured.err
+    return captured.out
+
+
+def test_cli_mapping_suggest_set_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cli(capsys, "partner", "add", "Vend", "--type", "vendor")
+    cli(capsys, "connection", "add", "--name", "G", "--type", "call_conversions", "--direction", "inbound",
+        "--method", "sftp", "--methodology", "push", "--partner", "Vend")  # fmt: skip
+    sample = tmp_path / "google.csv"
+    sample.write_bytes(
+        csv_bytes(["Caller's Phone Number", "Conversion Time", "Conversion Name"],
+                  ["+15551234567", "2026-03-01 12:32:45-08:00", "Sale"],
+                  preamble="Parameters:TimeZone=America/Los_Angeles")
+    )  # fmt: skip
+    out = cli(capsys, "connection", "mapping", "suggest", "G", str(sample), "--json")
+    doc = json.loads(out)
+    assert out.count("\n") == 1 and list(doc) == ["mapping", "confidence", "reasons"]
+    assert doc["mapping"] == {
+        "Caller's Phone Number": "CallerId", "Conversion Time": "EventDate",
+        "Conversion Name": "DispositionName",
+    }  # fmt: skip
+    assert (
+        json.loads(cli(capsys, "connection", "mapping", "show", "G", "--json"))["version"] is None
+    )  # not saved
+    doc["constants"] = {"CampaignId": "1234"}
+    saved = tmp_path / "m.json"
+    saved.write_text(json.dumps(doc))
+    assert "version 1" in cli(capsys, "connection", "mapping", "set", "G", "--from-json", str(saved))
+    shown = json.loads(cli(capsys, "connection", "mapping", "show", "G", "--json"))
+    assert shown["version"] == 1 and shown["constants"] == {"CampaignId": "1234"}
+    assert shown["mapping"]["Caller's Phone Number"] == "CallerId"
+    assert "Caller's Phone Number" in cli(capsys, "connection", "mapping", "show", "G")
+    saved.write_text(json.dumps({"mapping": {"a": "CallerId", "b": "CallerId"}}))
+    assert main(["connection", "mapping", "set", "G", "--from-json", str(saved)]) == 2
+    err = capsys.readouterr().err
+    assert "CallerId is mapped twice" in err and "Traceback" not in err
