@@ -12,6 +12,7 @@ Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 import logging
@@ -22,7 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _charts, _partner_filter
-from connectbatch import webapp
+from connectbatch import triage, webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, Run
@@ -146,7 +147,9 @@ def _review_panel(item: RunReview) -> None:
 # ------------------------------------------------------------------ the chosen run
 
 
-def queue_rows(queue: list[RunReview]) -> list[dict[str, Any]]:
+def queue_rows(queue: list[RunReview], now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The queue's table; a held batch shows its lock deadline and the time left before it."""
+    now = now or dt.datetime.now(dt.UTC)
     return [
         {
             "Run": q.run.id,
@@ -160,6 +163,8 @@ def queue_rows(queue: list[RunReview]) -> list[dict[str, Any]]:
             "Warnings": q.warnings,
             "Rows accepted": q.rows_accepted,
             "Rows rejected": q.rows_rejected,
+            "Lock deadline": q.lock_deadline,
+            "Time left": triage.time_left_text(q.lock_deadline, now) if q.lock_deadline else "",
         }
         for q in queue
     ]
@@ -336,9 +341,12 @@ def _show_page() -> None:
     st.subheader("Runs")
     st.caption("Most urgent first. Rows of a quarantined run are the rows it holds back until released.")
     st.dataframe(
-        queue_rows(queue),
+        queue_rows(queue, svc.clock()),
         hide_index=True,
-        column_config={"Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+        column_config={
+            "Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Lock deadline": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
     )
     by_id = {q.run.id: q for q in queue}
     linked = str(st.query_params.get("run", ""))  # a "Needs review" link names its run
