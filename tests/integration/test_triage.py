@@ -69,7 +69,10 @@ def test_items_are_grouped_by_partner_and_ordered_by_time_left(
 
     # The earliest event is 1.4 days old: locks 1.6 (Beta fast), 2.6 (Alpha), 4.6 days (Beta slow) ahead.
     assert [g.partner for g in found.groups] == ["Beta", "Alpha"]
-    assert [[i.connection for i in g.items] for g in found.groups] == [["Beta fast", "Beta slow"], ["Alpha calls"]]
+    assert [[i.connection for i in g.items] for g in found.groups] == [
+        ["Beta fast", "Beta slow"],
+        ["Alpha calls"],
+    ]
     left = [i.time_left(clock.now) for i in found.items]
     assert dt.timedelta(days=1.55) < left[0] < left[1] and left[2] < left[1]
     assert {i.kind for i in found.items} == {TriageKind.QUARANTINED}
@@ -178,7 +181,10 @@ def test_a_connection_whose_last_file_failed_lists_its_actions_locking_soon(
         TriageKind.FAILED_CONNECTION, "Acme", 8, services.runs("Acme")[0].id,
     )  # fmt: skip
     assert item.deadline == min(a.lock_at for a in services.actions("Acme"))
-    assert kinds(services.triage(30)) == [("Acme", TriageKind.FAILED_CONNECTION), ("Calm", TriageKind.FAILED_CONNECTION)]
+    assert kinds(services.triage(30)) == [
+        ("Acme", TriageKind.FAILED_CONNECTION),
+        ("Calm", TriageKind.FAILED_CONNECTION),
+    ]
 
     clock.now += dt.timedelta(days=5)  # every action has locked: nothing left to save
     assert services.triage().items == []
