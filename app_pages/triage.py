@@ -42,10 +42,13 @@ def _plain(text: str | None) -> str:
 # Button callbacks: they run before the page re-renders, so the item is gone when it shows.
 
 
+_DONE = {"release": "released", "discard": "discarded"}
+
+
 def _decide(action: str, item: TriageItem) -> None:
     run_id = item.run_id
     assert run_id is not None
-    note = f"{action}d from the triage screen (lock deadline {item.deadline:%Y-%m-%d %H:%M} UTC)"
+    note = f"{_DONE[action]} from the triage screen (lock deadline {item.deadline:%Y-%m-%d %H:%M} UTC)"
     try:
         svc = webapp.services()  # bound to the logged-in user, whose name is kept with the run
         if action == "release":
@@ -58,11 +61,11 @@ def _decide(action: str, item: TriageItem) -> None:
             svc.discard(run_id, note)
             message = f"Run {run_id} discarded by {svc.actor()}: the held rows were dropped."
     except ConnectBatchError as exc:
-        st.session_state[OUTCOME_KEY] = ("error", f"Run {run_id} was not {action}d: {exc}")
+        st.session_state[OUTCOME_KEY] = ("error", f"Run {run_id} was not {_DONE[action]}: {exc}")
         return
     except Exception as exc:  # a bug: a message here, the traceback in the log
         log.exception("%s of run %s from triage failed", action, run_id)
-        st.session_state[OUTCOME_KEY] = ("error", f"Run {run_id} was not {action}d: unexpected {exc!r}")
+        st.session_state[OUTCOME_KEY] = ("error", f"Run {run_id} was not {_DONE[action]}: unexpected {exc!r}")
         return
     st.session_state[OUTCOME_KEY] = ("success", message)
 
@@ -92,10 +95,12 @@ def _act(item: TriageItem, where: st.delta_generator.DeltaGenerator) -> None:
                         query_params={"run": str(item.run_id)})  # fmt: skip
     elif item.kind is TriageKind.REFUSED_CHANGE:
         where.page_link(ACTIONS_PAGE, label=f"Modify or reverse A-{item.action_id or 0:06d}",
-                        icon=":material/pending_actions:")  # fmt: skip
+                        icon=":material/pending_actions:",
+                        help="On Pending actions (Partner manager role): search for the id")  # fmt: skip
     else:
         where.page_link(DETAIL_PAGE, label="Open the connection (retry)", icon=":material/cable:",
-                        query_params={"connection": str(item.connection_id)})  # fmt: skip
+                        query_params={"connection": str(item.connection_id)},
+                        help="Retry the failed run or fix the connection (the Analyst role)")  # fmt: skip
 
 
 def _show_item(item: TriageItem, found: Triage) -> None:

@@ -40,6 +40,7 @@ RUN_KEY = "validation_run"
 NOTE_KEY = "review_note"
 PENDING_KEY = "review_pending"  # (action, run id) waiting for the reviewer's confirmation
 OUTCOME_KEY = "review_outcome"  # (run id, kind, message) of the last decision
+_DONE = {"release": "released", "discard": "discarded"}  # "discard" + "d" read "discardd"
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
 
 
@@ -84,14 +85,14 @@ def _decide(action: str, run_id: int) -> None:
             svc.discard(run_id, note)
             message = f"Run {run_id} discarded by {actor}: the held rows were dropped, nothing was loaded."
     except ConnectBatchError as exc:
-        st.session_state[OUTCOME_KEY] = (run_id, "error", f"Run {run_id} was not {action}d: {exc}")
+        st.session_state[OUTCOME_KEY] = (run_id, "error", f"Run {run_id} was not {_DONE[action]}: {exc}")
         return
     except Exception as exc:  # a bug: a message here, the traceback in the log
         log.exception("%s of run %s failed", action, run_id)
         st.session_state[OUTCOME_KEY] = (
             run_id,
             "error",
-            f"Run {run_id} was not {action}d: unexpected {type(exc).__name__}: {exc}",
+            f"Run {run_id} was not {_DONE[action]}: unexpected {type(exc).__name__}: {exc}",
         )
         return
     st.session_state[OUTCOME_KEY] = (run_id, "success", message)
@@ -339,7 +340,11 @@ def _show_page() -> None:
     cols[3].metric("Runs", len(queue))
 
     st.subheader("Runs")
-    st.caption("Most urgent first. Rows of a quarantined run are the rows it holds back until released.")
+    st.caption(
+        "Most urgent first. Rows of a quarantined run are the rows it holds back until released; "
+        "its lock deadline is when the earliest of them locks (released later, those actions are "
+        "created LOCKED). The Triage page lists everything that locks soon."
+    )
     st.dataframe(
         queue_rows(queue, svc.clock()),
         hide_index=True,

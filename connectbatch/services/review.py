@@ -38,9 +38,9 @@ class ReviewServices(ServiceBase):
 
     def review_queue(self, limit: int = 200, partners: tuple[int, ...] = ()) -> list[RunReview]:
         """Runs for data-quality review, most urgent first: quarantined, critical failures,
-        warnings, failed before validation, clean (see connectbatch.pipeline.review), a held
-        batch with its lock deadline; with
-        `partners`, only the runs of connections belonging to one of those partner ids."""
+        warnings, failed before validation, clean (see connectbatch.pipeline.review), each
+        held batch with its lock deadline; with `partners`, only the runs of connections
+        belonging to one of those partner ids."""
         with self.db.connect() as con:
             queue = review_store.queue(con, limit, partner_ids(partners))
             if any(q.review_state == ReviewState.QUARANTINED for q in queue):

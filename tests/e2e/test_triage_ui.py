@@ -115,3 +115,22 @@ def test_a_partner_manager_may_not_open_the_triage() -> None:
     assert not at.exception
     assert "Not allowed: pam (Partner manager) may not use this page" in at.error[0].value
     assert not any(b.key and b.key.startswith("triage_") for b in at.button)
+
+
+def test_a_batch_decided_meanwhile_says_it_was_not_discarded_on_either_page() -> None:
+    """Defect: the error read "was not discardd" ("discard" + "d") on the Validation page."""
+    run_id = held_batch(services(), "Alpha calls", "Alpha", lock_days=5)
+    triage_at = open_triage()
+    review = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "Ada", Role.REVIEWER).run()
+    review.switch_page("app_pages/validation.py").run()
+    review.selectbox(key="validation_run").set_value(run_id).run()
+    review.text_area(key="review_note").set_value("drop it")
+    review.button(key="review_discard").click().run()
+
+    services().discard(run_id, "someone else was quicker")  # another reviewer, meanwhile
+    review.button(key="review_confirm").click().run()
+    triage_at.button(key=f"triage_discard_{run_id}").click().run()
+
+    for at in (review, triage_at):
+        assert not at.exception
+        assert at.error[0].value.startswith(f"Run {run_id} was not discarded: ")
