@@ -29,6 +29,7 @@ PAGES = {
         PageSpec("app_pages/validation.py", "Validation", ":material/rule:", "validation", REVIEWER),
         PageSpec("app_pages/parse_preview.py", "File format & dry run", ":material/fact_check:",
                  "file-format", REVIEWER),
+        PageSpec("app_pages/triage.py", "Triage", ":material/alarm:", "triage", REVIEWER),
     ],
     "Partners": [
         PageSpec("app_pages/call_data.py", "Call data", ":material/call:", "call-data", PARTNER),

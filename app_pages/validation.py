@@ -12,6 +12,7 @@ Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import functools
 import io
 import logging
@@ -22,7 +23,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import _charts, _partner_filter
-from connectbatch import webapp
+from connectbatch import triage, webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, Run
@@ -39,6 +40,7 @@ RUN_KEY = "validation_run"
 NOTE_KEY = "review_note"
 PENDING_KEY = "review_pending"  # (action, run id) waiting for the reviewer's confirmation
 OUTCOME_KEY = "review_outcome"  # (run id, kind, message) of the last decision
+_DONE = {"release": "released", "discard": "discarded"}  # "discard" + "d" read "discardd"
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
 
 
@@ -83,14 +85,14 @@ def _decide(action: str, run_id: int) -> None:
             svc.discard(run_id, note)
             message = f"Run {run_id} discarded by {actor}: the held rows were dropped, nothing was loaded."
     except ConnectBatchError as exc:
-        st.session_state[OUTCOME_KEY] = (run_id, "error", f"Run {run_id} was not {action}d: {exc}")
+        st.session_state[OUTCOME_KEY] = (run_id, "error", f"Run {run_id} was not {_DONE[action]}: {exc}")
         return
     except Exception as exc:  # a bug: a message here, the traceback in the log
         log.exception("%s of run %s failed", action, run_id)
         st.session_state[OUTCOME_KEY] = (
             run_id,
             "error",
-            f"Run {run_id} was not {action}d: unexpected {type(exc).__name__}: {exc}",
+            f"Run {run_id} was not {_DONE[action]}: unexpected {type(exc).__name__}: {exc}",
         )
         return
     st.session_state[OUTCOME_KEY] = (run_id, "success", message)
@@ -146,7 +148,9 @@ def _review_panel(item: RunReview) -> None:
 # ------------------------------------------------------------------ the chosen run
 
 
-def queue_rows(queue: list[RunReview]) -> list[dict[str, Any]]:
+def queue_rows(queue: list[RunReview], now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The queue's table; a held batch shows its lock deadline and the time left before it."""
+    now = now or dt.datetime.now(dt.UTC)
     return [
         {
             "Run": q.run.id,
@@ -160,6 +164,8 @@ def queue_rows(queue: list[RunReview]) -> list[dict[str, Any]]:
             "Warnings": q.warnings,
             "Rows accepted": q.rows_accepted,
             "Rows rejected": q.rows_rejected,
+            "Lock deadline": q.lock_deadline,
+            "Time left": triage.time_left_text(q.lock_deadline, now) if q.lock_deadline else "",
         }
         for q in queue
     ]
@@ -334,11 +340,18 @@ def _show_page() -> None:
     cols[3].metric("Runs", len(queue))
 
     st.subheader("Runs")
-    st.caption("Most urgent first. Rows of a quarantined run are the rows it holds back until released.")
+    st.caption(
+        "Most urgent first. Rows of a quarantined run are the rows it holds back until released; "
+        "its lock deadline is when the earliest of them locks (released later, those actions are "
+        "created LOCKED). The Triage page lists everything that locks soon."
+    )
     st.dataframe(
-        queue_rows(queue),
+        queue_rows(queue, svc.clock()),
         hide_index=True,
-        column_config={"Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+        column_config={
+            "Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Lock deadline": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
     )
     by_id = {q.run.id: q for q in queue}
     linked = str(st.query_params.get("run", ""))  # a "Needs review" link names its run

@@ -44,6 +44,7 @@ from connectbatch.cli import exports as cli_exports
 from connectbatch.cli import partners as cli_partners
 from connectbatch.cli import quarantine as cli_quarantine
 from connectbatch.cli import runs as cli_runs
+from connectbatch.cli import triage as cli_triage
 from connectbatch.cli import users as cli_users
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
 from connectbatch.errors import ConnectBatchError
@@ -262,6 +263,7 @@ COMMANDS: dict[str, Command] = {
     **cli_partners.COMMANDS,
     **cli_exports.COMMANDS,
     **cli_delivery.COMMANDS,
+    **cli_triage.COMMANDS,
 }
 
 

@@ -51,6 +51,9 @@ class RunReview:
     rows_rejected: int
     rank: int
     partner: str | None = None  # the connection's partner (None: deleted connection)
+    # A quarantined batch's lock deadline: the earliest lock time of the rows it holds (None:
+    # not held, or nothing of it locks). Released after it, those actions are created LOCKED.
+    lock_deadline: dt.datetime | None = None
 
     @property
     def verdict(self) -> str:

@@ -31,6 +31,7 @@ from connectbatch.services.mappings import MappingServices
 from connectbatch.services.partners import PartnerServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
+from connectbatch.services.triage import TriageServices
 from connectbatch.services.users import AuthenticationError, UserServices
 from connectbatch.settings import Settings
 from connectbatch.store import Database
@@ -59,9 +60,10 @@ class Services(
     PartnerServices,
     DeliveryServices,
     MappingServices,
+    TriageServices,
 ):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
-    call data, actions, users, partners), composed so pages and the CLI call one object.
+    call data, actions, users, partners, triage), composed so pages and the CLI call one object.
 
     `user` is who calls: None is the local operator (CLI, engine, tests) with every right;
     the app binds the logged-in user with `as_user`, and each mutating method checks that

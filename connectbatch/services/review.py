@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from connectbatch.models import (
+    ReviewState,
     Role,
     Run,
 )
@@ -19,6 +20,7 @@ from connectbatch.services.base import (
     requires,
 )
 from connectbatch.services.calls import partner_ids
+from connectbatch.services.triage import lock_deadlines
 from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
 
@@ -36,10 +38,16 @@ class ReviewServices(ServiceBase):
 
     def review_queue(self, limit: int = 200, partners: tuple[int, ...] = ()) -> list[RunReview]:
         """Runs for data-quality review, most urgent first: quarantined, critical failures,
-        warnings, failed before validation, clean (see connectbatch.pipeline.review); with
-        `partners`, only the runs of connections belonging to one of those partner ids."""
+        warnings, failed before validation, clean (see connectbatch.pipeline.review), each
+        held batch with its lock deadline; with `partners`, only the runs of connections
+        belonging to one of those partner ids."""
         with self.db.connect() as con:
-            return review_store.queue(con, limit, partner_ids(partners))
+            queue = review_store.queue(con, limit, partner_ids(partners))
+            if any(q.review_state == ReviewState.QUARANTINED for q in queue):
+                deadlines = lock_deadlines(self.settings, con)
+                for q in queue:
+                    q.lock_deadline = deadlines.get(q.run.id)
+        return queue
 
     def quarantined(self) -> list[Run]:
         with self.db.connect() as con:

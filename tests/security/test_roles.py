@@ -161,6 +161,19 @@ def test_every_other_public_service_method_requires_a_role() -> None:
     assert unguarded == []
 
 
+def test_the_triage_is_a_reviewers_read(
+    services: Services, make_connection: Callable[..., Connection]
+) -> None:
+    """What locks soon names every partner's held batches: reviewers (and admins) only."""
+    run_id = quarantined_run(services, make_connection)
+    assert Services.triage.required_roles == frozenset({Role.REVIEWER})  # type: ignore[attr-defined]
+    for name, role in (("pam", Role.PARTNER_MANAGER), ("ann", Role.ANALYST)):
+        with pytest.raises(PermissionDeniedError, match="may not triage"):
+            bound(services, name, role).triage()
+    for name, role in (("rita", Role.REVIEWER), ("root", Role.ADMIN)):
+        assert [i.run_id for i in bound(services, name, role).triage(30).items] == [run_id]
+
+
 # ------------------------------------------------------------------ logging in
 
 
@@ -259,6 +272,7 @@ PAGES = [
     "app_pages/parse_preview.py", "app_pages/call_data.py", "app_pages/actions.py", "app_pages/users.py",
     "app_pages/clicks.py", "app_pages/catalog.py", "app_pages/partners.py",
     "app_pages/delivery.py",
+    "app_pages/triage.py",
 ]  # fmt: skip
 
 
