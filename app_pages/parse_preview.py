@@ -215,7 +215,7 @@ def _show_connection_dry_run(data: bytes, file_name: str, connection_id: int) ->
     cols = st.columns(max(1, len(statuses)))
     for col, status in zip(cols, statuses, strict=False):
         col.metric(status.value.replace("_", " ").capitalize(), f"{dry.count(status):,}")
-    st.dataframe(dry.table().slice(0, REJECTS_SHOWN), hide_index=True, key="dry_run_results")
+    st.dataframe(dry.table().slice(0, REJECTS_SHOWN), hide_index=True)
     st.download_button(
         "Download the results file", data=dry.csv_bytes(), file_name=results_name(dry.file),
         mime="text/csv", key="dry_run_download", on_click="ignore",
