@@ -107,7 +107,7 @@ class DryRun:
         if self.parsed is None:
             return f"dry run of {self.file}: the file {self.verdict}: {self.message}"
         parts = [f"{self.count(s)} {s.value.lower().replace('_', ' ')}" for s in Would if self.count(s)]
-        counts = ", ".join(p for p in parts if not p.endswith("dry run")) or "no rows"
+        counts = ", ".join(parts) or "no rows"
         return f"dry run of {self.file}: the batch {self.verdict} ({counts}); {self.message}"
 
     def table(self) -> pa.Table:

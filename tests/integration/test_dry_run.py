@@ -178,6 +178,34 @@ def test_a_dry_run_is_not_a_way_around_the_size_limit(tmp_path: Path) -> None:
         gateway.close()
 
 
+def test_a_shared_login_routes_a_dry_run_like_the_file_it_tries(
+    sftp_hosted: tuple[Services, Gateway, HostedSftpServer],
+) -> None:
+    """Two push connections share one login ('Calls': calls_*.csv anywhere, 'Daily': *.csv
+    in daily/): daily/dry-run/report.csv is a dry run of 'Daily', dry-run/calls_1.csv of
+    'Calls'; neither is loaded."""
+    services, gateway, server = sftp_hosted
+    calls, login = push(services, "Calls", Method.SFTP, pattern="calls_*.csv")
+    [credential] = services.credentials(calls.id)
+    daily, _ = services.create_connection(
+        Connection("Daily", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   folder="daily", pattern="*.csv"),
+        reuse_credential=credential.id,
+    )  # fmt: skip
+    with sftp_client(server.port, login) as sftp:
+        for folder in ("daily", "daily/dry-run", "dry-run"):
+            sftp.mkdir(folder)
+        sftp.putfo(io.BytesIO(call_csv(2, prefix="d")), "daily/dry-run/report.csv")
+        sftp.putfo(io.BytesIO(call_csv(3, prefix="c")), "dry-run/calls_1.csv")
+        gateway.wait(TIMEOUT)
+        assert sftp.listdir("daily/dry-run") == ["report.csv.results.csv"]
+        assert sftp.listdir("dry-run") == ["calls_1.csv.results.csv"]
+    assert [e.kind for e in services.connection_events(daily.id)] == [dryrun.EVENT_KIND]
+    assert [e.kind for e in services.connection_events(calls.id)] == [dryrun.EVENT_KIND]
+    assert "report.csv" in services.connection_events(daily.id)[0].message
+    assert stored(services)["runs"] == 0 and stored(services)["data_call_conversions"] == 0
+
+
 # --- FTP -----------------------------------------------------------------------------------------
 
 

@@ -165,7 +165,7 @@ class Gateway:
         (`trial`) is routed as the same file uploaded beside its `dry-run/` folder."""
         relative = PurePosixPath(path.resolve().relative_to(account.home).as_posix())
         if trial:
-            relative = relative.parent.parent / relative.name
+            relative = PurePosixPath(*[p for p in relative.parts if p != dryrun.FOLDER])
         connections: list[Connection] = []
         for connection_id in account.routes:
             with contextlib.suppress(LookupError):
@@ -259,13 +259,14 @@ class Gateway:
 
 
 def is_dry_run(account: Account, path: Path) -> bool:
-    """Whether an upload is a dry run: it sits directly in a folder named `dry-run` inside
-    the account's home (the home's own, or one beside a shared login's connection folder)."""
+    """Whether an upload is a dry run: it sits in a folder named `dry-run` inside the
+    account's home (the home's own, one in a shared login's connection folder, or any folder
+    below one: a file meant as a trial is never loaded)."""
     try:
         relative = path.resolve().relative_to(account.home)
     except ValueError:
         return False
-    return len(relative.parts) >= 2 and relative.parts[-2] == dryrun.FOLDER
+    return dryrun.FOLDER in relative.parts[:-1]
 
 
 def route(connections: Sequence[Connection], relative: PurePosixPath) -> list[Connection]:
