@@ -93,6 +93,7 @@ class ReviewServices(ServiceBase):
         dry.event = dryrun.record(self.db, dry, source, self.clock(), sender=sender)
         return dry
 
+    @requires(Role.ANALYST, Role.REVIEWER)
     def dry_run_return_address(self, connection: Connection) -> str | None:
         """Where a dry run's report is mailed when the file did not come by mail: the main
         credential's return address, else the connection's (as a run's results)."""
