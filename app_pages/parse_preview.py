@@ -12,8 +12,10 @@ the helpers below (`column_docs`, `dry_run`, ...) without rendering anything.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 import zoneinfo
+from pathlib import Path
 
 import pyarrow as pa
 import streamlit as st
@@ -21,8 +23,11 @@ import streamlit as st
 from app_pages import _ui
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
+from connectbatch.models import Direction
 from connectbatch.parser import api as csvparse
 from connectbatch.pipeline import review
+from connectbatch.pipeline.dryrun import DryRun, Verdict, Would, results_name
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.services import Services
 
@@ -121,9 +126,14 @@ def render() -> None:
     st.subheader("Dry run")
     st.caption(
         "Upload a sample file to see what a connection would accept and reject, and how the "
-        "batch fares against the data type's expectations. Nothing is stored; rows already "
-        "loaded for a connection are not compared."
+        "batch fares against the data type's expectations. Nothing is stored. Pick a connection "
+        "to check the file with its own mapping, settings and already-loaded keys, as partners' "
+        "dry runs (the dry-run/ folder, the +dryrun address) do."
     )
+    connection_id = _pick_connection(key)
+    if connection_id is not None:
+        _connection_dry_run(connection_id)
+        return
     with st.expander("Reading options"):
         # the same choices as a connection's (app_pages/_ui.py), so a dry run reads as it will
         encoding = st.selectbox(
@@ -144,6 +154,72 @@ def render() -> None:
     )
     if upload is not None:
         _show_dry_run(upload.getvalue(), key, encoding or None, delimiter, timezone)
+
+
+def _pick_connection(data_type: str) -> int | None:
+    """An inbound connection of the chosen data type to run the file as, or None (only the
+    data type's rules)."""
+    try:
+        inbound = [
+            c for c in webapp.services().connections()
+            if c.direction is Direction.INBOUND and c.data_type == data_type
+        ]  # fmt: skip
+    except ConnectBatchError:
+        inbound = []
+    names = {c.id: visible(c.name) for c in inbound}
+    picked: int | None = st.selectbox(
+        "Connection", [None, *names], key="dry_run_connection",
+        format_func=lambda i: "None: only the data type's rules" if i is None else names[i],
+    )  # fmt: skip
+    return picked
+
+
+def _connection_dry_run(connection_id: int) -> None:
+    upload = st.file_uploader(
+        "CSV file (.csv, .csv.gz or a .zip with one file)", type=UPLOAD_TYPES, key="connection_upload"
+    )
+    pasted = st.text_area("…or paste the file's text", key="dry_run_paste", height=120)
+    if upload is not None:
+        _show_connection_dry_run(upload.getvalue(), upload.name, connection_id)
+    elif pasted.strip():
+        _show_connection_dry_run(pasted.encode("utf-8"), "pasted.csv", connection_id)
+
+
+def connection_dry_run(services: Services, connection_id: int, data: bytes, file_name: str) -> DryRun:
+    """The partners' dry run (`Services.dry_run_file`, `pipeline.dryrun`) on bytes in hand."""
+    with tempfile.TemporaryDirectory(prefix="dryrun-") as tmp:
+        path = Path(tmp) / "upload"
+        path.write_bytes(data)
+        return services.dry_run_file(connection_id, path, file_name, source="app")
+
+
+def _show_connection_dry_run(data: bytes, file_name: str, connection_id: int) -> None:
+    try:
+        with st.spinner("Checking the file as the connection would load it…"):
+            dry = connection_dry_run(webapp.services(), connection_id, data, file_name)
+    except ConnectBatchError as exc:
+        st.error(f"The dry run could not run: {exc}")
+        return
+    except Exception as exc:  # a bug: say so plainly, keep the traceback in the log
+        log.exception("connection dry run failed unexpectedly")
+        st.error(f"The dry run failed unexpectedly ({type(exc).__name__}: {exc}). Please report this file.")
+        return
+    summary = visible(dry.summary)
+    if dry.verdict is Verdict.LOAD:
+        st.success(f"Nothing was stored. The file {dry.verdict}: {summary}")
+    elif dry.verdict is Verdict.HOLD:
+        st.warning(f"Nothing was stored. The file {dry.verdict}: {summary}")
+    else:
+        st.error(f"Nothing was stored. The file {dry.verdict}: {summary}")
+    statuses = [s for s in Would if s is not Would.DRY_RUN and dry.count(s)]
+    cols = st.columns(max(1, len(statuses)))
+    for col, status in zip(cols, statuses, strict=False):
+        col.metric(status.value.replace("_", " ").capitalize(), f"{dry.count(status):,}")
+    st.dataframe(dry.table().slice(0, REJECTS_SHOWN), hide_index=True)
+    st.download_button(
+        "Download the results file", data=dry.csv_bytes(), file_name=results_name(dry.file),
+        mime="text/csv", key="dry_run_download", on_click="ignore",
+    )  # fmt: skip
 
 
 def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: str, timezone: str) -> None:

@@ -5,20 +5,25 @@ Started once per process that owns the work — the Streamlit app (through
 Each piece is optional so a laptop or a test can run only what it needs:
 - CONNECTBATCH_SFTP_PORT / CONNECTBATCH_FTP_PORT (0 disables that server),
 - CONNECTBATCH_INBOUND_IMAP_HOST (and _PORT, _USER, _PASSWORD, _SECURITY, _FOLDER) for
-  e-mail push: the mailbox every `inbox+<connection>@...` address delivers to.
+  e-mail push: the mailbox every `inbox+<connection>@...` address delivers to, and its
+  `inbox+<connection>+dryrun@...` twin, whose mail is a partner's dry run (`pipeline.dryrun`).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.models import Connection, Method, Methodology, Run
+from connectbatch.pipeline import dryrun
 from connectbatch.services import Services
 from connectbatch.services.delivery import CHECK_SECONDS
 from connectbatch.settings import MailboxSettings
+from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec
@@ -112,7 +117,59 @@ class Engine:
                 continue
             if run is not None:
                 runs.append(run)
+            try:
+                self.poll_dry_runs(connection, own.allowed_senders)
+            except Exception:
+                log.exception("dry-run mailbox poll failed", extra={"connection_id": connection.id})
         return runs
+
+    def poll_dry_runs(self, connection: Connection, allowed_senders: tuple[str, ...] = ()) -> int:
+        """Partner dry runs by mail: each attachment of a message to the connection's
+        `+dryrun` address is checked as the connection would load it, storing nothing
+        (`pipeline.dryrun`), and the report goes back to the sender. Returns how many
+        attachments were checked; every message is marked processed once."""
+        if self.mailbox is None:
+            return 0
+        m = self.mailbox
+        spec = ImapSpec(
+            security=ImapSecurity(m.security), recipient=self.services.dryrun_address(connection),
+            allowed_senders=allowed_senders,
+        )  # fmt: skip
+        endpoint = base.Endpoint(
+            host=m.host, port=m.port, username=m.username, password=m.password, spec=spec
+        )
+        checked = 0
+        transport = base.open_transport(Method.EMAIL.value, endpoint)
+        try:
+            listing = transport.list_files(m.folder, "*")
+            for remote in listing:
+                if not (remote.extra or {}).get("skip"):  # a sender not allowed: never answered
+                    self._dry_run_attachment(connection, transport, remote)
+                    checked += 1
+                transport.after_success(remote, "leave", None)
+            for remote in list(getattr(transport, "unmatched", ())):  # nothing attached
+                transport.after_success(remote, "leave", None)
+        finally:
+            transport.close()
+        return checked
+
+    def _dry_run_attachment(
+        self, connection: Connection, transport: base.Transport, remote: base.RemoteFile
+    ) -> None:
+        extra = remote.extra or {}
+        with tempfile.TemporaryDirectory(
+            prefix="dryrun-", dir=private_dir(self.services.settings.home / "incoming")
+        ) as tmp:
+            target = Path(tmp) / "payload"
+            transport.fetch(remote, target)
+            sender = (extra.get("from") or "").strip().lower() or None
+            dry = self.services.dry_run_file(
+                connection.id, target, remote.name, source="e-mail", sender=sender
+            )
+        dryrun.answer_mail(
+            self.services.db, self.services.settings.smtp, dry, dry.event, sender, self.services.clock(),
+            message_id=extra.get("message_id", ""),
+        )  # fmt: skip
 
     def _start_servers(self) -> None:
         from connectbatch.transfer.push.gateway import Gateway

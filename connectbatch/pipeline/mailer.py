@@ -137,3 +137,40 @@ def send_answer(smtp: SmtpSettings, message: EmailMessage) -> bool:
         log.warning("could not answer %s: %s", visible(str(message["To"])), exc)
         return False
     return True
+
+
+def compose_dry_run(
+    smtp: SmtpSettings,
+    to: str,
+    connection: Connection,
+    *,
+    file: str,
+    summary: str,
+    results_name: str,
+    results_csv: bytes,
+    message_id: str = "",
+) -> EmailMessage:
+    """The answer to a partner's dry run (pipeline/dryrun.py): what the connection would do
+    with the file, the results file attached. Nothing was stored, and the text says so.
+    An automatic answer (RFC 3834), like `compose_unmatched`: sent with `send_answer`."""
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = to
+    message["Subject"] = f"[ConnectBatch] {connection.name}: dry run of {visible(file)}"
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Auto-Response-Suppress"] = "All"
+    if message_id and "\n" not in message_id and "\r" not in message_id:
+        message["In-Reply-To"] = message_id
+        message["References"] = message_id
+    lines = [
+        f"Dry run of {visible(file)} for the connection {connection.name}.",
+        "Nothing was stored: no rows were loaded and no actions were created.",
+        "",
+        visible(summary),
+        "",
+        f"The attached {results_name} lists every line with what a real delivery would do",
+        "(WOULD_BE_ACCEPTED, WOULD_BE_REJECTED, WOULD_BE_DUPLICATE, WOULD_REPLACE, ...) and why.",
+    ]
+    message.set_content("\n".join(lines))
+    message.add_attachment(results_csv, maintype="text", subtype="csv", filename=results_name)
+    return message

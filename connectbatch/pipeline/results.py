@@ -381,3 +381,9 @@ def list_files(outbound: Path, connection_id: int) -> list[Path]:
     if not target.exists():
         return []
     return sorted(p for p in target.iterdir() if p.is_file() and not p.name.startswith(".tmp-"))
+
+
+# The results-file header and atomic writer, shared with the dry-run answer (pipeline/dryrun.py),
+# which speaks the same layout.
+output_names = _output_names
+atomic = _atomic

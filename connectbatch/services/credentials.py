@@ -338,6 +338,13 @@ class CredentialServices(ServiceBase):
         slug = "".join(ch if ch.isalnum() else "-" for ch in connection.name.lower()).strip("-")
         return f"{local}+{slug or connection.id}@{domain}"
 
+    @requires(Role.ANALYST, Role.REVIEWER)
+    def dryrun_address(self, connection: Connection) -> str:
+        """The `+dryrun` address of an e-mail push connection: its inbound address with
+        `+dryrun` in the local part (inbox+vendor-a+dryrun@...); mail to it is a dry run."""
+        local, _, domain = self.inbound_address(connection).partition("@")
+        return f"{local}+dryrun@{domain}"
+
 
 def _checked_credential(connection: Connection, given: CredentialInput) -> CredentialInput:
     """Password or key, as chosen (or as given, when only one secret was entered); a key must

@@ -4,15 +4,18 @@ and the dry run of a file that stores nothing."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from connectbatch.models import (
+    Connection,
     ReviewState,
     Role,
     Run,
 )
 from connectbatch.parser import api as csvparse
-from connectbatch.pipeline import validation
+from connectbatch.pipeline import dryrun, validation
+from connectbatch.pipeline.dryrun import DryRun
 from connectbatch.pipeline.review import RunReview
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.services.base import (
@@ -21,6 +24,7 @@ from connectbatch.services.base import (
 )
 from connectbatch.services.calls import partner_ids
 from connectbatch.services.triage import lock_deadlines
+from connectbatch.store import credentials as credential_store
 from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
 
@@ -77,3 +81,31 @@ class ReviewServices(ServiceBase):
             lines=parsed.lines,
         )  # fmt: skip
         return parsed, report
+
+    @requires(Role.REVIEWER, Role.ANALYST)
+    def dry_run_file(
+        self,
+        name_or_id: str | int,
+        path: str | Path,
+        file_name: str | None = None,
+        *,
+        source: str = "app",
+        sender: str | None = None,
+    ) -> DryRun:
+        """What the connection would do with a file, storing nothing but one history line
+        (`pipeline.dryrun`): the app's dry-run screen, the hosted servers' `dry-run/`
+        folders and the `+dryrun` address all come here."""
+        connection = self._inbound(name_or_id)
+        p = Path(path)
+        dry = dryrun.run(self.settings, self.db, connection, p, file_name or p.name, self.clock())
+        dry.event = dryrun.record(self.db, dry, source, self.clock(), sender=sender)
+        return dry
+
+    @requires(Role.ANALYST, Role.REVIEWER)
+    def dry_run_return_address(self, connection: Connection) -> str | None:
+        """Where a dry run's report is mailed when the file did not come by mail: the main
+        credential's return address, else the connection's (as a run's results)."""
+        with self.db.connect() as con:
+            creds = credential_store.of_connection(con, connection.id)
+        found = next((c.return_email for c in creds if c.is_main and c.return_email), None)
+        return found or connection.return_email

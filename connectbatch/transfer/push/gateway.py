@@ -8,6 +8,12 @@ thread so an upload never waits for parsing. Homes:
 - outbound "Pull from us" connections: `<home>/outbound/<connection id>/`, read-only, where
   results files and exports are written.
 
+A partner tests a file before go-live in a `dry-run/` folder of its push home (it creates the
+folder, `mkdir dry-run`, as any folder; not made in advance so a home lists empty until used):
+an upload there is never ingested, but checked as the connection would load it, storing nothing
+(`pipeline.dryrun`); `<file>.results.csv` appears beside it and the report is mailed to the
+return address. The servers' size limit applies there as anywhere.
+
 A provisioned login several push connections of one partner share (credentials reuse) has
 one home, its owner's (`<home>/push/<owner connection id>/`); each finished upload goes to
 the one connection whose folder and file pattern match it (`route`). A file matching none,
@@ -29,6 +35,7 @@ from pathlib import Path, PurePosixPath
 
 from connectbatch.escaping import visible
 from connectbatch.models import Connection, Credential, Direction, Method, Methodology, Run
+from connectbatch.pipeline import dryrun
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.store import credentials as credential_store
@@ -135,12 +142,14 @@ class Gateway:
         if account.home not in path.resolve().parents:
             return None
         connection_id = account.connection_id
+        trial = is_dry_run(account, path)
         if account.routes:
-            routed = self._route(account, path)
+            routed = self._route(account, path, trial)
             if routed is None:
                 return None
             connection_id = routed
-        future = self._pool.submit(self._ingest, account, path, connection_id)
+        work = self._dry_run if trial else self._ingest
+        future = self._pool.submit(work, account, path, connection_id)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
@@ -150,10 +159,13 @@ class Gateway:
         with self._lock:
             self._pending.discard(future)
 
-    def _route(self, account: Account, path: Path) -> int | None:
+    def _route(self, account: Account, path: Path, trial: bool = False) -> int | None:
         """The one connection of a shared login that takes this upload; None (recorded in
-        the history of the connections concerned) when none or several match."""
+        the history of the connections concerned) when none or several match. A dry run
+        (`trial`) is routed as the same file uploaded beside its `dry-run/` folder."""
         relative = PurePosixPath(path.resolve().relative_to(account.home).as_posix())
+        if trial:
+            relative = PurePosixPath(*[p for p in relative.parts if p != dryrun.FOLDER])
         connections: list[Connection] = []
         for connection_id in account.routes:
             with contextlib.suppress(LookupError):
@@ -210,6 +222,31 @@ class Gateway:
                     os.unlink(path)
             return run
 
+    def _dry_run(self, account: Account, path: Path, connection_id: int | None = None) -> Run | None:
+        """A file dropped in a `dry-run/` folder: checked as the connection would load it,
+        nothing stored (`pipeline.dryrun`); the results file is written beside it and mailed
+        to the return address; then the upload goes, as an ingested one does."""
+        connection_id = account.connection_id if connection_id is None else connection_id
+        try:
+            before = os.stat(path)
+        except OSError:
+            return None
+        try:
+            dry = self.services.dry_run_file(connection_id, path, path.name, source=account.method.value)
+            dryrun.write_beside(dry, path.parent)
+            to = self.services.dry_run_return_address(dry.connection)
+            dryrun.mail(self.services.settings.smtp, to, dry)
+        except Exception:
+            log.exception("push dry run failed", extra={"connection_id": connection_id})
+            return None
+        with contextlib.suppress(OSError):
+            after = os.stat(path)
+            if (after.st_ino, after.st_size, after.st_mtime_ns) == (
+                before.st_ino, before.st_size, before.st_mtime_ns,
+            ):  # fmt: skip
+                os.unlink(path)
+        return None
+
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the ingests started so far (tests, and a clean shutdown)."""
         with self._lock:
@@ -219,6 +256,17 @@ class Gateway:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def is_dry_run(account: Account, path: Path) -> bool:
+    """Whether an upload is a dry run: it sits in a folder named `dry-run` inside the
+    account's home (the home's own, one in a shared login's connection folder, or any folder
+    below one: a file meant as a trial is never loaded)."""
+    try:
+        relative = path.resolve().relative_to(account.home)
+    except ValueError:
+        return False
+    return dryrun.FOLDER in relative.parts[:-1]
 
 
 def route(connections: Sequence[Connection], relative: PurePosixPath) -> list[Connection]:

@@ -1,0 +1,400 @@
+"""Partner dry runs: what a connection would do with a file, with nothing stored.
+
+A partner tests a file before go-live without help, through the same doors files arrive by:
+a `dry-run/` folder in each push home on our hosted SFTP and FTP servers (transfer/push/
+gateway.py), a `+dryrun` e-mail address (the connection's inbound address with `+dryrun` in
+the local part, engine), and the app's "File format & dry run" screen. All three call `run`.
+
+A dry run parses the file with the connection's own settings (mapping, delimiter, encoding,
+time zone, size limit), applies its late-events policy, validates it as a load would, and
+checks the keys the connection has already loaded (a repeat would hold the batch, or replace
+or leave the stored record, as the connection's re-delivery mode says; a modification row is
+checked against the actions of the connection's own partner only, with the same "no such
+action" for everyone else's, so a dry run cannot probe another partner's keys). It stores no
+data row, no action, no run and no ledger entry: the only trace is one line in the
+connection's history (`EVENT_KIND`), so a partner manager sees that the partner tried.
+
+The answer is a results file in the layout of `pipeline.results` (Line, the key columns under
+the partner's names, ActionId for types that create actions, Status, Reason) with "would"
+statuses (`Would`), plus a `Line 0` row saying it was a dry run and what the batch would do.
+Every cell is escaped like any results file's (formula injection).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from connectbatch import schemas
+from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import visible
+from connectbatch.models import ActionStatus, Connection
+from connectbatch.parser import api as csvparse
+from connectbatch.parser.api import Reject
+from connectbatch.parser.options import ParseOptions
+from connectbatch.pipeline import late, lifecycle, load, mailer, results, validation
+from connectbatch.settings import Settings, SmtpSettings
+from connectbatch.store import Database
+from connectbatch.store import actions as action_store
+from connectbatch.store import connections as connection_store
+from connectbatch.store import data as data_store
+from connectbatch.store import events as event_store
+
+log = logging.getLogger("connectbatch.pipeline.dryrun")
+
+FOLDER = "dry-run"  # the folder in each push home whose uploads are dry runs
+ADDRESS_TAG = "dryrun"  # inbox+<connection>+dryrun@...
+EVENT_KIND = "dry_run"  # the connection's history line
+RESULTS_SUFFIX = ".results.csv"
+
+
+class Would(StrEnum):
+    """A row's status in a dry run's results file: what a real delivery would do."""
+
+    ACCEPT = "WOULD_BE_ACCEPTED"
+    REJECT = "WOULD_BE_REJECTED"
+    HOLD = "WOULD_BE_HELD"  # the batch would wait for a reviewer
+    DUPLICATE = "WOULD_BE_DUPLICATE"  # its key is already loaded: the batch would be held
+    REPLACE = "WOULD_REPLACE"  # a new version of the stored record (supersede, catalogs)
+    UNCHANGED = "WOULD_BE_UNCHANGED"  # identical to the stored record, or already in effect
+    FILE_REJECT = "FILE_WOULD_BE_REJECTED"  # the file as a whole is unreadable (Line 0)
+    DRY_RUN = "DRY_RUN"  # the Line 0 summary: nothing was stored
+
+
+class Verdict(StrEnum):
+    LOAD = "would be loaded"
+    HOLD = "would be held for review"
+    REJECT = "would be rejected"
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    key: str | None
+    status: Would
+    reason: str = ""
+    action_id: str | None = None
+
+
+@dataclass
+class DryRun:
+    """What a connection would do with one file. `parsed`/`report` are None when the file
+    as a whole could not be read (`message` says why)."""
+
+    connection: Connection
+    file: str
+    verdict: Verdict
+    message: str
+    parsed: csvparse.ParseResult | None = None
+    report: validation.ValidationReport | None = None
+    rows: list[Row] = field(default_factory=list)
+    event: event_store.ConnectionEvent | None = None  # its history line, once recorded
+
+    def count(self, status: Would) -> int:
+        return sum(r.status is status for r in self.rows)
+
+    @property
+    def summary(self) -> str:
+        """One sentence: what the batch would do, with the row counts."""
+        if self.parsed is None:
+            return f"dry run of {self.file}: the file {self.verdict}: {self.message}"
+        parts = [f"{self.count(s)} {s.value.lower().replace('_', ' ')}" for s in Would if self.count(s)]
+        counts = ", ".join(parts) or "no rows"
+        return f"dry run of {self.file}: the batch {self.verdict} ({counts}); {self.message}"
+
+    def table(self) -> pa.Table:
+        """The results file: the layout of `pipeline.results` with "would" statuses."""
+        dtype = schemas.get(self.connection.data_type)
+        keys = list(dtype.key_columns)
+        with_action = dtype.action_columns is not None
+        header = self.parsed.header if self.parsed is not None else None
+        names = results.output_names(
+            keys, results.partner_names(header, self.connection.column_map, keys), with_action
+        )
+        head = Row(results.FILE_LINE, None, Would.FILE_REJECT if self.parsed is None else Would.DRY_RUN,
+                   f"nothing was stored: {self.summary}")  # fmt: skip
+        rows = [head, *sorted(self.rows, key=lambda r: r.line)]
+        columns: dict[str, pa.Array] = {"Line": pa.array([r.line for r in rows], pa.int64())}
+        for i, k in enumerate(keys):
+            columns[k] = pa.array([r.key if i == 0 else None for r in rows], pa.string())
+        if with_action:
+            columns[results.ACTION_ID] = pa.array([r.action_id for r in rows], pa.string())
+        columns["Status"] = pa.array([r.status.value for r in rows], pa.string())
+        columns["Reason"] = pa.array([visible(r.reason) for r in rows], pa.string())
+        return results.neutralise_formulas(pa.table(columns)).rename_columns(names)
+
+    def csv_bytes(self) -> bytes:
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(self.table(), sink, pacsv.WriteOptions(quoting_style="needed"))
+        return bytes(sink.getvalue().to_pybytes())
+
+
+def results_name(file_name: str) -> str:
+    """`<file>.results.csv` for a partner's file name, made harmless: no path, no control or
+    special characters, never hidden or in flight (a name is partner text)."""
+    base = Path(file_name.replace("\\", "/")).name
+    stem = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in base)[:120]
+    stem = stem.lstrip(".") or "file"
+    return f"{stem}{RESULTS_SUFFIX}"
+
+
+def write_beside(dry: DryRun, folder: Path) -> Path:
+    """Write the results file into `folder` atomically (a partner downloading it never sees
+    half a file); returns its path."""
+    target = folder / results_name(dry.file)
+    with results.atomic(target, "wb") as fh:
+        fh.write(dry.csv_bytes())
+    return target
+
+
+def run(
+    settings: Settings,
+    db: Database,
+    connection: Connection,
+    path: Path,
+    file_name: str,
+    now: dt.datetime,
+) -> DryRun:
+    """Parse, validate and check one file as `connection` would, storing nothing."""
+    dtype = schemas.get(connection.data_type)
+    name = visible(Path(file_name.replace("\\", "/")).name) or "file"
+    options = ParseOptions(
+        encoding=connection.encoding, column_map=connection.column_map or None,
+        delimiter=connection.delimiter, timezone=connection.timezone, max_bytes=settings.max_file_bytes,
+    )  # fmt: skip
+    try:
+        parsed = csvparse.parse_file(path, dtype.key, options=options)
+    except ConnectBatchError as exc:
+        return DryRun(connection, name, Verdict.REJECT, str(exc))
+    parser_rejected = parsed.rows_rejected
+    parsed, refused = late.refuse(parsed, connection, now)
+    rejects = list(parsed.rejects)
+    table, lines = parsed.table, parsed.lines
+    key_column = dtype.key_columns[0] if dtype.key_columns else None
+    keys: list[str | None] = (
+        [None if k is None else str(k) for k in table.column(key_column).to_pylist()]
+        if key_column and key_column in table.column_names
+        else [None] * table.num_rows
+    )
+    line_list = [int(x) for x in lines.to_pylist()]
+    special: dict[int, Row] = {}
+    already: list[str] = []
+    with db.connect() as con:
+        if load.refuses_repeats(dtype, connection) and table.num_rows and key_column:
+            already = data_store.existing_keys(
+                con, dtype.key, connection.id, table.column(key_column).combine_chunks()
+            )
+            loaded = set(already)
+            for line, key in zip(line_list, keys, strict=True):
+                if key in loaded:
+                    why = f"{key_column} {key} is already loaded for this connection"
+                    special[line] = Row(line, key, Would.DUPLICATE, why)
+        elif load.merges_repeats(dtype, connection) and table.num_rows:
+            _repeats(con, dtype, connection, table, lines, keys, now, special)
+        elif dtype.key == "action_modifications" and table.num_rows:
+            _modifications(con, connection, table, line_list, now, special)
+    report = validation.validate(
+        table, dtype.key, rows_rejected=parser_rejected, already_loaded=already, now=now,
+        max_age_days=settings.validation_max_age_days, max_reject_rate=settings.max_reject_rate,
+        lines=lines,
+    )  # fmt: skip
+    late.judge(report, table, connection, now, refused)
+    verdict = Verdict.LOAD if report.success else Verdict.HOLD
+    held = "; ".join(report.critical_failures)
+    late_lines = set()
+    mask = late.late_mask(table, connection, now)
+    if mask is not None:
+        late_lines = {ln for ln, m in zip(line_list, mask.to_pylist(), strict=True) if m}
+    rows = _reject_rows(rejects, parsed.reject_keys)
+    rejected = {r.line for r in rows}
+    for line, key in zip(line_list, keys, strict=True):
+        if line in rejected:
+            continue
+        row = special.get(line)
+        if row is None:
+            reason = ""
+            if line in late_lines:
+                reason = f"action would be created LOCKED: {late.reason(connection.lock_days)}"
+            row = Row(line, key, Would.ACCEPT, reason)
+        if verdict is Verdict.HOLD and row.status in (Would.ACCEPT, Would.DUPLICATE, Would.REPLACE):
+            why = f"the batch would be held for review: {held}" if held else "the batch would be held"
+            row = Row(line, key, Would.DUPLICATE if row.status is Would.DUPLICATE else Would.HOLD,
+                      f"{row.reason}; {why}" if row.reason else why, row.action_id)  # fmt: skip
+        rows.append(row)
+    message = (
+        f"{len(report.critical_failures)} critical check(s) failed: {held}"
+        if held
+        else f"{len(report.warnings)} warning(s)"
+        if report.warnings
+        else "every check passed"
+    )
+    return DryRun(connection, name, verdict, message, parsed, report, rows)
+
+
+def _reject_rows(rejects: list[Reject], reject_keys: dict[int, str]) -> list[Row]:
+    by_line: dict[int, list[str]] = {}
+    for r in rejects:
+        where = f"{r.column}: " if r.column else ""
+        shown = f" (value {r.value!r})" if r.value is not None else ""
+        by_line.setdefault(r.line, []).append(f"{where}{r.reason}{shown}")
+    return [Row(line, reject_keys.get(line), Would.REJECT, "; ".join(why)) for line, why in by_line.items()]
+
+
+def _repeats(
+    con: duckdb.DuckDBPyConnection,
+    dtype: schemas.DataType,
+    connection: Connection,
+    table: pa.Table,
+    lines: pa.Array,
+    keys: list[str | None],
+    now: dt.datetime,
+    special: dict[int, Row],
+) -> None:
+    """Rows repeating a stored record of the connection: unchanged, replacing it, or refused
+    (its action is no longer PENDING before its lock), as `load._merge_rows` decides."""
+    found = data_store.repeats(con, dtype.key, connection.id, table, lines)
+    key_of = dict(zip([int(x) for x in lines.to_pylist()], keys, strict=True))
+    by_line: dict[int, list[data_store.Repeat]] = {}
+    for rep in found:
+        by_line.setdefault(rep.line, []).append(rep)
+    actions = (
+        action_store.of_rows(con, [(r.old_file_id, r.old_line) for r in found])
+        if dtype.action_columns is not None
+        else {}
+    )
+    for line, reps in by_line.items():
+        key = key_of.get(line)
+        if any(r.identical for r in reps):
+            special[line] = Row(
+                line, key, Would.UNCHANGED, "identical to the stored record: nothing would change"
+            )
+            continue
+        if dtype.action_columns is not None:
+            held = [actions.get((r.old_file_id, r.old_line)) for r in reps]
+            blocking = [a for a in held if a is None or not load._replaceable(a, now)]
+            if blocking:
+                why = ", ".join(load._why_kept(a, now) for a in blocking)
+                special[line] = Row(line, key, Would.REJECT, f"not replaced: {why}")
+                continue
+            label = next((a.label for a in held if a is not None), None)
+            special[line] = Row(line, key, Would.REPLACE, "would replace the stored record", label)
+        else:
+            special[line] = Row(line, key, Would.REPLACE, "would replace the stored record")
+
+
+def _modifications(
+    con: duckdb.DuckDBPyConnection,
+    connection: Connection,
+    table: pa.Table,
+    lines: list[int],
+    now: dt.datetime,
+    special: dict[int, Row],
+) -> None:
+    """An action-modifications file, event by event in file order, against a simulated state
+    of the actions (nothing is changed). Only the actions of the connection's own partner are
+    visible; any other id is "no such action", as the real load says."""
+    partner = connection.partner_id if connection.partner_id is not None else -1
+    state: dict[int, tuple[ActionStatus, Decimal]] = {}
+    rows = table.select(["ActionId", "Amount", "Reason"]).to_pylist()
+    for line, row in zip(lines, rows, strict=True):
+        raw = row["ActionId"]
+        try:
+            action_id = lifecycle.parse_action_id(raw)
+            action = action_store.get(con, action_id)
+            if action is None or connection_store.partner_of(con, action.connection_id) != partner:
+                raise lifecycle.ActionError("no such action")
+            lifecycle._check_changeable(action, now)
+            status, amount = state.get(action_id, (action.status, action.amount))
+            new = lifecycle._amount(row["Amount"])
+            if (new == 0 and status is ActionStatus.REVERSED) or (
+                new != 0 and status is not ActionStatus.REVERSED and amount == new
+            ):
+                special[line] = Row(
+                    line, str(raw), Would.UNCHANGED, "already in effect: nothing would change"
+                )
+                continue
+            if new == 0 and not (row["Reason"] or "").strip():
+                raise lifecycle.ActionError("a reversal needs a reason")
+            if new == 0:
+                state[action_id] = (ActionStatus.REVERSED, Decimal("0.00"))
+                special[line] = Row(line, str(raw), Would.ACCEPT, f"would reverse {action.label}")
+            else:
+                state[action_id] = (ActionStatus.MODIFIED, new)
+                special[line] = Row(line, str(raw), Would.ACCEPT, f"would set {action.label} to {new}")
+        except lifecycle.ActionError as exc:
+            special[line] = Row(line, None if raw is None else str(raw), Would.REJECT, f"ActionId: {exc}")
+
+
+def record(
+    db: Database,
+    dry: DryRun,
+    source: str,
+    now: dt.datetime,
+    *,
+    sender: str | None = None,
+) -> event_store.ConnectionEvent | None:
+    """The one trace a dry run leaves: a line in the connection's history (never a run,
+    a ledger entry, a data row or an action). Logged, never raised."""
+    try:
+        with db.transaction() as con:
+            return event_store.record(
+                con, dry.connection.id, EVENT_KIND, f"{dry.summary} (via {source})", now, sender=sender
+            )
+    except Exception:
+        log.exception("could not record a dry run", extra={"connection_id": dry.connection.id})
+        return None
+
+
+def mail(smtp: SmtpSettings | None, to: str | None, dry: DryRun, *, message_id: str = "") -> bool:
+    """E-mail the report (results file attached) to `to`; True when it went out. An
+    automatic answer with an empty envelope sender (`mailer.send_answer`): never raises."""
+    if smtp is None or not to:
+        return False
+    try:
+        message = mailer.compose_dry_run(
+            smtp, to, dry.connection, file=dry.file, summary=dry.summary,
+            results_name=results_name(dry.file), results_csv=dry.csv_bytes(), message_id=message_id,
+        )  # fmt: skip
+    except Exception:
+        log.exception("could not compose a dry run's answer", extra={"connection_id": dry.connection.id})
+        return False
+    return mailer.send_answer(smtp, message)
+
+
+MAX_MAIL_ANSWERS = 20  # dry-run answers per sender per day: a partner testing, not a loop
+_SYSTEM_SENDERS = ("mailer-daemon", "postmaster")
+
+
+def answer_mail(
+    db: Database,
+    smtp: SmtpSettings | None,
+    dry: DryRun,
+    event: event_store.ConnectionEvent | None,
+    sender: str | None,
+    now: dt.datetime,
+    *,
+    message_id: str = "",
+) -> bool:
+    """Answer a dry run that came by mail (the `+dryrun` address): to its sender, unless the
+    sender is a mail system or has had `MAX_MAIL_ANSWERS` answers in the last day, so a dry
+    run can neither start a mail loop nor be used to flood a third party. True when sent."""
+    if sender is None or "@" not in sender or sender.split("@")[0].lower() in _SYSTEM_SENDERS:
+        return False
+    with db.connect() as con:
+        if event_store.answers_since(con, sender, now - dt.timedelta(days=1)) >= MAX_MAIL_ANSWERS:
+            log.warning("dry-run answers to %s are rate limited", visible(sender))
+            return False
+    if not mail(smtp, sender, dry, message_id=message_id):
+        return False
+    if event is not None:
+        with db.transaction() as con:
+            event_store.mark_answered(con, event.id)
+    return True

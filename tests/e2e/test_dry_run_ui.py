@@ -1,0 +1,82 @@
+"""The app's "File format & dry run" screen runs a partner dry run for a picked connection
+(issue 12, part 3): the same path as the dry-run/ folders and the +dryrun address, with the
+connection's own settings and already-loaded keys, and nothing stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import call_csv
+from helpers.app_login import log_in
+from streamlit.testing.v1 import AppTest
+
+from connectbatch import webapp
+from connectbatch.engine import Engine
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.services import Services
+
+REPO = Path(__file__).resolve().parents[2]
+APP = str(REPO / "streamlit_app.py")
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fresh engine per test on the test's data dir, stopped afterwards."""
+    started: list[Engine] = []
+    original = Engine.start
+
+    def start(self: Engine, servers: bool = True) -> None:
+        started.append(self)
+        original(self, servers)
+
+    monkeypatch.setattr(Engine, "start", start)
+    webapp.engine.clear()
+    yield
+    for engine in started:
+        engine.stop()
+    webapp.engine.clear()
+
+
+def stored(services: Services) -> tuple[int, ...]:
+    with services.db.connect() as con:
+        return tuple(
+            int(con.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # type: ignore[index]
+            for t in ("data_call_conversions", "actions", "runs", "files")
+        )
+
+
+def test_the_dry_run_screen_checks_a_file_as_the_picked_connection(tmp_path: Path) -> None:
+    services = Services()
+    draft = Connection(
+        "Acme \x1b[31mcalls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH
+    )
+    connection, _ = services.create_connection(draft)
+    live = tmp_path / "live.csv"
+    live.write_bytes(call_csv(2, prefix="live"))
+    services.ingest_file(connection.id, live)
+    before = stored(services)
+
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT)).run()
+    at.switch_page("app_pages/parse_preview.py").run()
+    picker = at.selectbox(key="dry_run_connection")
+    assert "Acme \\x1b[31mcalls" in picker.options  # partner text escaped (escaping.visible)
+    assert not any("\x1b" in str(o) for o in picker.options)
+    picker.set_value(connection.id).run()
+    assert not at.exception, at.exception
+    trial = call_csv(3, prefix="live", overrides={2: {"CampaignId": "abc"}}).decode()
+    at.text_area(key="dry_run_paste").set_value(trial).run()
+    assert not at.exception, at.exception
+
+    [warning] = at.warning
+    assert "Nothing was stored" in warning.value and "would be held for review" in warning.value
+    [results] = [d.value for d in at.dataframe if "Status" in d.value.columns]
+    statuses = dict(zip(results["Line"], results["Status"], strict=True))
+    assert statuses == {
+        0: "DRY_RUN", 2: "WOULD_BE_DUPLICATE", 3: "WOULD_BE_DUPLICATE", 4: "WOULD_BE_REJECTED",
+    }  # fmt: skip
+    assert stored(services) == before  # the same outcome as a partner's drop: nothing stored
+    [event] = services.connection_events(connection.id)
+    assert event.kind == "dry_run" and "via app" in event.message
