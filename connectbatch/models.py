@@ -151,6 +151,11 @@ class Connection:
     # empty means every inbound connection of its partner with its data type.
     export_sources: list[int] = field(default_factory=list)
     late_events: LateEvents = LateEvents.LOCK
+    # Inbound only: how later changes of its records go back to the partner (status
+    # sync-back, pipeline/syncback.py): "files" (its partner's Pull-from-us folder), "email"
+    # (the return address); empty = off. `status_words` overrides our status -> their word.
+    sync_back: list[str] = field(default_factory=list)
+    status_words: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -351,4 +356,19 @@ class Export:
     rows: int
     new_rows: int = 0  # rows of files not exported before
     changes: int = 0  # action status changes carried
+    created_at: dt.datetime | None = None
+
+
+@dataclass
+class SyncBack:
+    """One status file sent back to a partner for an inbound connection (the sync-back
+    ledger): written to its outbound folder (channel files) or e-mailed (channel email)."""
+
+    id: int
+    connection_id: int
+    channel: str  # files | email
+    trigger: str  # manual | cli | schedule
+    file_name: str
+    rows: int
+    recipient: str | None = None
     created_at: dt.datetime | None = None

@@ -29,6 +29,7 @@ from connectbatch.services.connections import ConnectionServices
 from connectbatch.services.partners import PartnerServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
+from connectbatch.services.syncback import SyncBackServices
 from connectbatch.services.users import AuthenticationError, UserServices
 from connectbatch.settings import Settings
 from connectbatch.store import Database
@@ -55,6 +56,7 @@ class Services(
     UserServices,
     BrowseServices,
     PartnerServices,
+    SyncBackServices,
 ):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
     call data, actions, users, partners), composed so pages and the CLI call one object.

@@ -43,6 +43,8 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
     sources = json.loads(data["export_sources"]) if data["export_sources"] else []
     data["export_sources"] = [int(i) for i in sources]
     data["late_events"] = LateEvents(data.get("late_events") or LateEvents.LOCK)
+    data["sync_back"] = [str(c) for c in json.loads(data["sync_back"])] if data.get("sync_back") else []
+    data["status_words"] = json.loads(data["status_words"]) if data.get("status_words") else {}
     return Connection(**data)
 
 
@@ -56,7 +58,7 @@ def _value(conn: Connection, column: str) -> Any:
     value = getattr(conn, column)
     if column == "column_map":
         return json.dumps(value) if value else None
-    if column == "export_sources":
+    if column in ("export_sources", "sync_back", "status_words"):
         return json.dumps(value) if value else None
     if column == "transfer":
         return spec_to_json(value) if value is not None else None
