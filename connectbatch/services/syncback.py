@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import smtplib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,7 +122,7 @@ class SyncBackServices(ServiceBase):
                         sync_id, connection.id, channel, trigger, name, len(group.rows), recipient, now
                     )
                     outcome.sent.append(store.record(con, ledger, group.files, group.changes))
-        except (OSError, smtplib.SMTPException, duckdb.Error):
+        except BaseException:
             for path in written:  # written, not recorded: it must not be collected
                 with contextlib.suppress(OSError):
                     path.unlink()
