@@ -372,3 +372,16 @@ class SyncBack:
     rows: int
     recipient: str | None = None
     created_at: dt.datetime | None = None
+
+
+class SyncStatus(StrEnum):
+    """A record's change as status sync-back reports it (pipeline/syncback.py), before the
+    partner's own word for it (Connection.status_words)."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    MODIFIED = "modified"
+    REVERSED = "reversed"
+    LOCKED = "locked"
+    RELEASED = "released"  # a held batch a reviewer loaded
+    DISCARDED = "discarded"  # a held batch a reviewer refused

@@ -44,24 +44,29 @@ from pathlib import Path
 
 from connectbatch import schemas
 from connectbatch.escaping import csv_cell, visible
-from connectbatch.models import Connection
+from connectbatch.models import ActionStatus, Connection, FileState, ReviewState, SyncStatus
 from connectbatch.pipeline.results import ACTION_ID, partner_names
 from connectbatch.store.syncback import Change, FileOutcome, RowOutcome
 
 CHANNELS = ("files", "email")
-STATUSES = ("accepted", "rejected", "modified", "reversed", "locked", "released", "discarded")
+STATUSES = tuple(s.value for s in SyncStatus)
 DEFAULT_WORDS: dict[str, str] = {
-    "accepted": "valid",
-    "rejected": "invalid",
-    "modified": "cautioned",
-    "reversed": "deleted",
-    "locked": "valid",
-    "released": "valid",
-    "discarded": "invalid",
+    SyncStatus.ACCEPTED: "valid",
+    SyncStatus.REJECTED: "invalid",
+    SyncStatus.MODIFIED: "cautioned",
+    SyncStatus.REVERSED: "deleted",
+    SyncStatus.LOCKED: "valid",
+    SyncStatus.RELEASED: "valid",
+    SyncStatus.DISCARDED: "invalid",
 }
 MAX_WORD = 40
 # action_audit.change -> our status
-_AUDIT_STATUS = {"modify": "modified", "reverse": "reversed", "lock": "locked", "supersede": "modified"}
+_AUDIT_STATUS = {
+    "modify": SyncStatus.MODIFIED,
+    "reverse": SyncStatus.REVERSED,
+    "lock": SyncStatus.LOCKED,
+    "supersede": SyncStatus.MODIFIED,
+}
 
 
 class SyncBackSettingError(ValueError):
@@ -145,25 +150,29 @@ class Pending:
 def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str, str]) -> list[StatusRow]:
     """The status rows of one file's outcome."""
     width = max(1, max((len(r.key) for r in rows), default=1))
-    if outcome.state != "loaded":  # refused as a whole, or a held batch discarded: one line
-        change = "discarded" if outcome.state == "discarded" else "rejected"
+    if outcome.state != FileState.LOADED:  # refused as a whole, or a held batch discarded: one line
+        change = SyncStatus.DISCARDED if outcome.state == FileState.DISCARDED else SyncStatus.REJECTED
         return [
             StatusRow(outcome.at, outcome.file_id, outcome.name, 0, (None,) * width, None, change,
                       reason=outcome.message or "")
         ]  # fmt: skip
-    released = outcome.review == "released"
+    released = outcome.review == ReviewState.RELEASED
     found = []
     for r in rows:
         if r.rejected:
             column = key_names.get(r.column, r.column) if r.column else None
             shown = f" (value {r.value!r})" if r.value is not None else ""
             reason = f"{column + ': ' if column else ''}{r.reason or ''}{shown}"
-            found.append(StatusRow(outcome.at, outcome.file_id, outcome.name, r.line, r.key, None, "rejected",
-                                   reason=reason))  # fmt: skip
+            found.append(
+                StatusRow(
+                    outcome.at, outcome.file_id, outcome.name, r.line, r.key, None, SyncStatus.REJECTED,
+                    reason=reason,
+                )
+            )
         else:
             found.append(
                 StatusRow(outcome.at, outcome.file_id, outcome.name, r.line, r.key, r.action_id,
-                          "released" if released else "accepted",
+                          SyncStatus.RELEASED if released else SyncStatus.ACCEPTED,
                           reason=(outcome.message or "") if released else "")
             )  # fmt: skip
     return found
@@ -171,7 +180,7 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
 
 def change_row(change: Change) -> StatusRow:
     status = _AUDIT_STATUS.get(change.change, change.change)
-    if status == "modified" and change.new_status == "REVERSED":
+    if status == SyncStatus.MODIFIED and change.new_status == ActionStatus.REVERSED:
         status = "reversed"
     return StatusRow(
         change.at, change.file_id, change.file_name or "", change.line, (change.source_key,),

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from connectbatch import schemas
-from connectbatch.models import Connection, Direction, Role, SyncBack
+from connectbatch.models import Connection, Direction, FileState, Role, SyncBack
 from connectbatch.pipeline import mailer, results
 from connectbatch.pipeline import syncback as sb
 from connectbatch.services.base import InvalidInputError, ServiceBase, requires
@@ -145,7 +145,11 @@ class SyncBackServices(ServiceBase):
             key_names = results.partner_names(
                 headers.get(o.file_id), connection.column_map, _columns(connection)
             )
-            rows = store.rows_of_file(con, connection.data_type, o.file_id) if o.state == "loaded" else []
+            rows = (
+                store.rows_of_file(con, connection.data_type, o.file_id)
+                if o.state == FileState.LOADED
+                else []
+            )
             group = groups.setdefault(names, _Group())
             group.rows += sb.file_rows(o, rows, key_names)
             group.files.append(o.file_id)

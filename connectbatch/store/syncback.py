@@ -16,13 +16,13 @@ from decimal import Decimal
 import duckdb
 
 from connectbatch import schemas
-from connectbatch.models import SyncBack
+from connectbatch.models import FileState, SyncBack
 from connectbatch.store.db import data_table
 
 _SELECT = "SELECT id, connection_id, channel, trigger, file_name, rows, recipient, created_at FROM sync_backs"
 # File states that tell the partner something: rows loaded (accepted/rejected, or released
 # after review), the file refused as a whole, a held batch discarded.
-REPORTED_STATES = ("loaded", "rejected", "discarded")
+REPORTED_STATES = (FileState.LOADED, FileState.REJECTED, FileState.DISCARDED)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def pending_files(con: duckdb.DuckDBPyConnection, connection_id: int, channel: s
         "WHERE f.connection_id = ? AND list_contains(?::VARCHAR[], f.state) AND NOT EXISTS ("
         "SELECT 1 FROM sync_back_watermarks w WHERE w.connection_id = ? AND w.channel = ? "
         "AND w.kind = 'file' AND w.item_id = f.id) ORDER BY f.id",
-        [connection_id, list(REPORTED_STATES), connection_id, channel],
+        [connection_id, [s.value for s in REPORTED_STATES], connection_id, channel],
     ).fetchall()
     return [
         FileOutcome(
