@@ -28,6 +28,9 @@ A status file, as the partner's system parses it (one header, every cell through
 * Rows are in the order things happened: load outcomes first (by file), then changes in
   audit order, so a modify, reverse, lock sequence reads in that order. A sync whose files
   named the key columns differently writes one status file per naming.
+* The first sync-back after it is switched on reports the connection's whole history once
+  (every record's outcome and changes so far); after that, only what is new. A rejected
+  row's key is empty (the parser could not read the row; `File` and `Line` identify it).
 """
 
 from __future__ import annotations
