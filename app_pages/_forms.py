@@ -279,6 +279,9 @@ def run_settings_form(
         from app_pages import _redelivery  # it builds on this module's seed/Keys
 
         entered |= _redelivery.redelivery_form(keys, c, errors)
+        from app_pages import _syncback
+
+        entered |= _syncback.sync_back_form(keys, c, errors)
     return entered
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _schedule, _transfer_form, _ui
+from app_pages import _forms, _schedule, _syncback, _transfer_form, _ui
 from app_pages._mapping import mapping_tab
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
@@ -367,6 +367,8 @@ def render() -> None:
     _ui.delivery_banner(c.id)  # this connection's late, missing, drifting files
     if c.direction is Direction.OUTBOUND:
         export_now(services, c)
+    elif c.sync_back:
+        _syncback.sync_back_now(services, c)
     if c.status is ConnectionStatus.NEEDS_REVIEW:
         held = [r.id for r in services.quarantined() if r.connection_id == c.id]
         _ui.review_link(held[0] if held else None, "Needs review: a batch is held on the Validation page")

@@ -160,6 +160,11 @@ class Connection:
     expect_grace_minutes: int = 60
     volume_tolerance: int | None = None
     owner_email: str | None = None
+    # Inbound only: how later changes of its records go back to the partner (status
+    # sync-back, pipeline/syncback.py): "files" (its partner's Pull-from-us folder), "email"
+    # (the return address); empty = off. `status_words` overrides our status -> their word.
+    sync_back: list[str] = field(default_factory=list)
+    status_words: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -363,3 +368,31 @@ class Export:
     new_rows: int = 0  # rows of files not exported before
     changes: int = 0  # action status changes carried
     created_at: dt.datetime | None = None
+
+
+@dataclass
+class SyncBack:
+    """One status file sent back to a partner for an inbound connection (the sync-back
+    ledger): written to its outbound folder (channel files) or e-mailed (channel email)."""
+
+    id: int
+    connection_id: int
+    channel: str  # files | email
+    trigger: str  # manual | cli | schedule
+    file_name: str
+    rows: int
+    recipient: str | None = None
+    created_at: dt.datetime | None = None
+
+
+class SyncStatus(StrEnum):
+    """A record's change as status sync-back reports it (pipeline/syncback.py), before the
+    partner's own word for it (Connection.status_words)."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    MODIFIED = "modified"
+    REVERSED = "reversed"
+    LOCKED = "locked"
+    RELEASED = "released"  # a held batch a reviewer loaded
+    DISCARDED = "discarded"  # a held batch a reviewer refused

@@ -44,6 +44,7 @@ from connectbatch.cli import exports as cli_exports
 from connectbatch.cli import partners as cli_partners
 from connectbatch.cli import quarantine as cli_quarantine
 from connectbatch.cli import runs as cli_runs
+from connectbatch.cli import syncback as cli_syncback
 from connectbatch.cli import triage as cli_triage
 from connectbatch.cli import users as cli_users
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
@@ -264,6 +265,7 @@ COMMANDS: dict[str, Command] = {
     **cli_exports.COMMANDS,
     **cli_delivery.COMMANDS,
     **cli_triage.COMMANDS,
+    **cli_syncback.COMMANDS,
 }
 
 

@@ -137,6 +137,25 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "owner_email",
         {"metavar": "E", "help": "who is e-mailed delivery alerts (default: the partner's return address)"},
     ),
+    (
+        "--sync-back",
+        "sync_back",
+        {
+            "metavar": "CHANNELS",
+            "help": "inbound: report later status changes back to the partner: files (their "
+            "Pull-from-us folder), email (the return address), files,email, or '' (off, default)",
+        },
+    ),
+    (
+        "--status-words",
+        "status_words",
+        {
+            "metavar": "JSON",
+            "help": "our status -> the partner's word as JSON, e.g. {\"reversed\": \"deleted\"} (defaults: "
+            "accepted/released/locked valid, rejected/discarded invalid, modified cautioned, "
+            "reversed deleted)",
+        },
+    ),
 )
 # Fields an empty value clears (`--schedule ''` removes the schedule).
 _CLEARABLE = {"host", "port", "folder", "return_email", "schedule", "encoding", "archive_folder"}
@@ -291,6 +310,9 @@ def _print_connection(c: Connection) -> None:
             ("export sources", ", ".join(str(i) for i in c.export_sources) or "-"),
             ("expected delivery", _expectation(c)),
             ("alerts go to", c.owner_email or "the partner's return address"),
+            ("status sync-back", ", ".join(c.sync_back) or "off"),
+            ("status words", ", ".join(f"{k} -> {cc.one_line(v)}" for k, v in c.status_words.items())
+             or "default"),
             ("transfer settings", transfer_flags.describe(c.transfer)),
             ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
             ("created", cc.when(c.created_at)),

@@ -31,6 +31,7 @@ from connectbatch.transfer.specs import ImapSecurity, ImapSpec
 __all__ = ["Engine", "MailboxSettings"]
 
 log = logging.getLogger("connectbatch.engine")
+SYNC_BACK_SECONDS = 300  # how often status changes go back to partners (pipeline/syncback.py)
 
 
 class Engine:
@@ -65,6 +66,11 @@ class Engine:
             )
             if self.mailbox is not None:
                 self.scheduler.add_interval(self.poll_mailbox, seconds=60, job_id="mailbox")
+            # status sync-back of every inbound connection that has it on (its watermark is in
+            # the database: a restart repeats nothing)
+            self.scheduler.add_interval(
+                self.services.sync_back_all, seconds=SYNC_BACK_SECONDS, job_id="sync-back"
+            )
             if servers:
                 self._start_servers()
             self._started = True

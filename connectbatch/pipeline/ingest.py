@@ -49,6 +49,7 @@ from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
+from connectbatch.store import syncback as syncback_store
 
 __all__ = ["Clock", "Ingestor", "Received", "Staged", "utcnow"]
 
@@ -303,6 +304,7 @@ class Ingestor:
                 con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
                 parsed.rows_rejected, self.clock(),
             )  # fmt: skip
+            syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
         clock.lap("load")
         clock.step = "write results"
         with self.db.connect() as con:

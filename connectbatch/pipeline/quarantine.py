@@ -36,6 +36,7 @@ from connectbatch.store import Database
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import runs as run_store
+from connectbatch.store import syncback as syncback_store
 from connectbatch.store.db import private_dir, private_file
 
 LINE_COLUMN = "__line"  # the physical line of each held row, stored beside it
@@ -68,6 +69,7 @@ def hold(
     message = "quarantined: " + "; ".join(report.critical_failures)
     with db.transaction() as con:
         load.store_checks(con, run.id, record.id, rejects, report)
+        syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
         run_store.set_file_state(
             con, record.id, FileState.QUARANTINED, message, parsed.rows_accepted, parsed.rows_rejected
         )
@@ -98,6 +100,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     with db.transaction() as con:
         for f in files:
             table, lines, headers[f.id] = _read_held(settings.runs_dir, run_id, f.id)
+            if headers[f.id]:  # status files (sync-back) name the keys as the partner did
+                syncback_store.save_header(con, f.id, headers[f.id])
             # A reviewer accepts the batch, not re-sent records: rows whose key is already
             # loaded for the connection stay out (nothing doubled), counted as duplicates.
             table, lines, repeated = load.without_loaded_keys(con, dtype, connection.id, table, lines)

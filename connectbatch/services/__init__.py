@@ -31,6 +31,7 @@ from connectbatch.services.mappings import MappingServices
 from connectbatch.services.partners import PartnerServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
+from connectbatch.services.syncback import SyncBackServices
 from connectbatch.services.triage import TriageServices
 from connectbatch.services.users import AuthenticationError, UserServices
 from connectbatch.settings import Settings
@@ -61,6 +62,7 @@ class Services(
     DeliveryServices,
     MappingServices,
     TriageServices,
+    SyncBackServices,
 ):
     """The façade: one domain mixin per concern (connections, credentials, runs, review,
     call data, actions, users, partners, triage), composed so pages and the CLI call one object.

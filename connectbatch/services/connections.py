@@ -22,6 +22,7 @@ from connectbatch.models import (
     Role,
 )
 from connectbatch.parser import plan as csvplan
+from connectbatch.pipeline import syncback
 from connectbatch.services.base import (
     CredentialInput,
     InvalidInputError,
@@ -209,6 +210,7 @@ class ConnectionServices(CredentialServices):
         if after_success is AfterSuccess.ARCHIVE and not (c.archive_folder or "").startswith("/"):
             raise InvalidInputError("archive_folder", "must be an absolute path to archive into")
         c = checked_expectation(c)  # expected delivery (services/delivery.py)
+        c = checked_sync_back(c, direction)
         return replace(
             c, name=name, direction=direction, method=method, methodology=methodology,
             pattern=pattern, return_email=(c.return_email or "").strip() or None,
@@ -257,3 +259,16 @@ def _check_cron(expression: str) -> None:
         cron.trigger(expression)
     except ValueError as exc:
         raise InvalidInputError("schedule", f"{expression!r} is not a cron expression ({exc})") from None
+
+
+def checked_sync_back(c: Connection, direction: Direction) -> Connection:
+    """Status sync-back settings as stored (pipeline/syncback.py): channels and the partner's
+    status words checked; only inbound connections report back."""
+    try:
+        channels = syncback.checked_channels(c.sync_back)
+        words = syncback.checked_words(c.status_words)
+    except syncback.SyncBackSettingError as exc:
+        raise InvalidInputError(exc.field, str(exc)) from None
+    if channels and direction is not Direction.INBOUND:
+        raise InvalidInputError("sync_back", "status sync-back is for inbound connections")
+    return replace(c, sync_back=channels, status_words=words)

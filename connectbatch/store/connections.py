@@ -45,6 +45,8 @@ def _row_to_connection(names: list[str], row: tuple[Any, ...]) -> Connection:
     data["late_events"] = LateEvents(data.get("late_events") or LateEvents.LOCK)
     if data.get("expect_grace_minutes") is None:
         data["expect_grace_minutes"] = 60
+    data["sync_back"] = [str(c) for c in json.loads(data["sync_back"])] if data.get("sync_back") else []
+    data["status_words"] = json.loads(data["status_words"]) if data.get("status_words") else {}
     return Connection(**data)
 
 
@@ -58,7 +60,7 @@ def _value(conn: Connection, column: str) -> Any:
     value = getattr(conn, column)
     if column == "column_map":
         return json.dumps(value) if value else None
-    if column == "export_sources":
+    if column in ("export_sources", "sync_back", "status_words"):
         return json.dumps(value) if value else None
     if column == "transfer":
         return spec_to_json(value) if value is not None else None

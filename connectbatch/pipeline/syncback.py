@@ -1,0 +1,254 @@
+"""Status sync-back: every later change of a partner's records, reported back to them.
+
+The results file (pipeline/results.py) answers a file once. After that a record may still be
+released or discarded by a reviewer, modified, reversed, corrected or locked. An inbound
+connection with sync-back on reports each of these, exactly once, in incremental status
+files: written into its partner's "Pull from us" folder(s) (channel `files`) and/or e-mailed
+to the return address (channel `email`). What was reported is kept per channel in the
+database (store/syncback.py), so a restart repeats nothing and skips nothing.
+
+A status file, as the partner's system parses it (one header, every cell through
+`escaping.csv_cell`):
+
+* `ChangedAt` (UTC, ISO 8601), `File` (the file the record came in), `Line` (its line
+  there; 0 for a file-level outcome), the data type's key column(s) under the partner's own
+  header name (as the file they sent wrote it; the schema name when unknown), `ActionId`
+  (types that create actions), `Status` (the partner's word, see below), `Change` (ours),
+  `OldAmount`, `NewAmount` (modified), `Reason`.
+* Our statuses (`Change`): accepted, rejected (Reason says the column and problem), modified
+  (old -> new amount; a corrected record re-sent in supersede mode is a modification too),
+  reversed, locked (the lock period ended, or the event arrived already past it), released
+  (a held batch a reviewer loaded: per row), discarded (a held batch a reviewer refused: one
+  Line 0 row for the file, whose rows were never stored).
+* `Status` maps ours to the partner's words, Convertr's by default (`DEFAULT_WORDS`):
+  accepted/released/locked -> valid, rejected/discarded -> invalid, modified -> cautioned,
+  reversed -> deleted. Locked is `valid`: a locked action is final and payable as it stands
+  (a reversed one is locked as reversed, but its reversal was reported as `deleted` first).
+  A connection overrides any of them (`Connection.status_words`).
+* Rows are in the order things happened: load outcomes first (by file), then changes in
+  audit order, so a modify, reverse, lock sequence reads in that order. A sync whose files
+  named the key columns differently writes one status file per naming.
+* The first sync-back after it is switched on reports the connection's whole history once
+  (every record's outcome and changes so far); after that, only what is new. A rejected
+  row's key is empty (the parser could not read the row; `File` and `Line` identify it).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from email.message import EmailMessage
+from pathlib import Path
+
+from connectbatch import schemas
+from connectbatch.escaping import csv_cell, visible
+from connectbatch.models import ActionStatus, Connection, FileState, ReviewState, SyncStatus
+from connectbatch.pipeline.results import ACTION_ID, partner_names
+from connectbatch.store.syncback import Change, FileOutcome, RowOutcome
+
+CHANNELS = ("files", "email")
+STATUSES = tuple(s.value for s in SyncStatus)
+DEFAULT_WORDS: dict[str, str] = {
+    SyncStatus.ACCEPTED: "valid",
+    SyncStatus.REJECTED: "invalid",
+    SyncStatus.MODIFIED: "cautioned",
+    SyncStatus.REVERSED: "deleted",
+    SyncStatus.LOCKED: "valid",
+    SyncStatus.RELEASED: "valid",
+    SyncStatus.DISCARDED: "invalid",
+}
+MAX_WORD = 40
+# action_audit.change -> our status
+_AUDIT_STATUS = {
+    "modify": SyncStatus.MODIFIED,
+    "reverse": SyncStatus.REVERSED,
+    "lock": SyncStatus.LOCKED,
+    "supersede": SyncStatus.MODIFIED,
+}
+
+
+class SyncBackSettingError(ValueError):
+    """A sync-back channel or status word a person entered that we cannot use."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+def checked_channels(value: Iterable[str] | str | None) -> list[str]:
+    """`files,email` (or a list) as the stored list, in CHANNELS order; '' / 'off' = off."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    wanted = {str(i).strip().lower() for i in items} - {"", "off", "none"}
+    unknown = sorted(wanted - set(CHANNELS))
+    if unknown:
+        raise SyncBackSettingError(
+            "sync_back", f"{unknown[0]!r} is not a sync-back channel (use files, email, both or off)"
+        )
+    return [c for c in CHANNELS if c in wanted]
+
+
+def checked_words(value: dict[str, str] | str | None) -> dict[str, str]:
+    """Overrides of DEFAULT_WORDS, from a dict or its JSON text: keys must be our statuses,
+    words short printable text (they become cells in the partner's file)."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = json.loads(text) if text else {}
+        except json.JSONDecodeError as exc:
+            raise SyncBackSettingError("status_words", f"not JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise SyncBackSettingError("status_words", 'must be a JSON object such as {"reversed": "deleted"}')
+    words: dict[str, str] = {}
+    for key, word in value.items():
+        ours = str(key).strip().lower()
+        if ours not in STATUSES:
+            raise SyncBackSettingError(
+                "status_words", f"{visible(str(key))!r} is not one of our statuses ({', '.join(STATUSES)})"
+            )
+        text = str(word).strip() if isinstance(word, str) else ""
+        if not text or len(text) > MAX_WORD or not text.isprintable():
+            raise SyncBackSettingError(
+                "status_words", f"the word for {ours} must be 1 to {MAX_WORD} printable characters"
+            )
+        if DEFAULT_WORDS[ours] != text:
+            words[ours] = text
+    return words
+
+
+def words(connection: Connection) -> dict[str, str]:
+    """Our status -> the partner's word, defaults overridden by the connection's."""
+    return {**DEFAULT_WORDS, **connection.status_words}
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """One line of a status file before it is named and escaped."""
+
+    at: dt.datetime | None
+    file_id: int  # the file whose header names the key columns
+    file_name: str
+    line: int
+    key: tuple[str | None, ...]
+    action_id: int | None
+    change: str  # one of STATUSES
+    old_amount: Decimal | None = None
+    new_amount: Decimal | None = None
+    reason: str = ""
+
+
+@dataclass
+class Pending:
+    """What a channel has not reported yet: the rows, and the items they carry (watermark)."""
+
+    rows: list[StatusRow] = field(default_factory=list)
+    files: list[int] = field(default_factory=list)
+    changes: list[int] = field(default_factory=list)
+
+
+def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str, str]) -> list[StatusRow]:
+    """The status rows of one file's outcome."""
+    width = max(1, max((len(r.key) for r in rows), default=1))
+    if outcome.state != FileState.LOADED:  # refused as a whole, or a held batch discarded: one line
+        change = SyncStatus.DISCARDED if outcome.state == FileState.DISCARDED else SyncStatus.REJECTED
+        return [
+            StatusRow(outcome.at, outcome.file_id, outcome.name, 0, (None,) * width, None, change,
+                      reason=outcome.message or "")
+        ]  # fmt: skip
+    released = outcome.review == ReviewState.RELEASED
+    found = []
+    for r in rows:
+        if r.rejected:
+            column = key_names.get(r.column, r.column) if r.column else None
+            shown = f" (value {r.value!r})" if r.value is not None else ""
+            reason = f"{column + ': ' if column else ''}{r.reason or ''}{shown}"
+            found.append(
+                StatusRow(
+                    outcome.at, outcome.file_id, outcome.name, r.line, r.key, None, SyncStatus.REJECTED,
+                    reason=reason,
+                )
+            )
+        else:
+            found.append(
+                StatusRow(outcome.at, outcome.file_id, outcome.name, r.line, r.key, r.action_id,
+                          SyncStatus.RELEASED if released else SyncStatus.ACCEPTED,
+                          reason=(outcome.message or "") if released else "")
+            )  # fmt: skip
+    return found
+
+
+def change_row(change: Change) -> StatusRow:
+    status = _AUDIT_STATUS.get(change.change, change.change)
+    if status == SyncStatus.MODIFIED and change.new_status == ActionStatus.REVERSED:
+        status = "reversed"
+    return StatusRow(
+        change.at, change.file_id, change.file_name or "", change.line, (change.source_key,),
+        change.action_id, status, change.old_amount, change.new_amount, change.reason or "",
+    )  # fmt: skip
+
+
+def header_names(connection: Connection, header: list[str] | None) -> tuple[str, ...]:
+    """The partner's names of the data type's key columns, as the file's header wrote them
+    (matched as the parser matches, column_map first); the schema name when unknown."""
+    keys = list(schemas.get(connection.data_type).key_columns)
+    names = partner_names(header, connection.column_map, keys)
+    fixed = {"changedat", "file", "line", "actionid", "status", "change", "oldamount", "newamount", "reason"}
+    return tuple(k if names[k].strip().lower() in fixed or not names[k].strip() else names[k] for k in keys)
+
+
+def render(
+    connection: Connection, rows: list[StatusRow], names: tuple[str, ...], mapping: dict[str, str]
+) -> bytes:
+    """The status CSV of `rows`, key columns named `names`, every cell through csv_cell."""
+    dtype = schemas.get(connection.data_type)
+    with_action = dtype.action_columns is not None
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    header = ["ChangedAt", "File", "Line", *names, *([ACTION_ID] if with_action else []),
+              "Status", "Change", "OldAmount", "NewAmount", "Reason"]  # fmt: skip
+    writer.writerow([csv_cell(h) for h in header])
+    for r in rows:
+        key = list(r.key) + [None] * (len(names) - len(r.key))
+        cells: list[object] = [
+            r.at.astimezone(dt.UTC).isoformat() if r.at is not None else "", r.file_name, r.line,
+            *key[: len(names)],
+            *([f"A-{r.action_id:06d}" if r.action_id is not None else ""] if with_action else []),
+            mapping.get(r.change, r.change), r.change,
+            r.old_amount, r.new_amount,
+            r.reason,
+        ]  # fmt: skip
+        writer.writerow([csv_cell("" if c is None else str(c)) for c in cells])
+    return out.getvalue().encode("utf-8")
+
+
+def file_name(connection_id: int, sync_back_id: int, now: dt.datetime, part: int, parts: int) -> str:
+    """Unique (the ledger id), sortable, and never matched by a results-file glob."""
+    suffix = f"-{part + 1}" if parts > 1 else ""
+    return f"status-{connection_id}-{sync_back_id:06d}-{now:%Y%m%dT%H%M%S}{suffix}.csv"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """A temporary file beside the target, then a rename: a partner never collects half."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def compose(
+    sender: str, to: str, connection: Connection, name: str, data: bytes, counts: dict[str, int]
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    total = sum(counts.values())
+    message["Subject"] = f"[ConnectBatch] {visible(connection.name)}: {total} status changes"
+    lines = [f"Connection: {visible(connection.name)}", "", "Changes since the previous status report:"]
+    lines += [f"  {status}: {n}" for status, n in counts.items() if n]
+    lines += ["", "The attached file lists each record with its status, in the order the changes happened."]
+    message.set_content("\n".join(lines))
+    message.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    return message

@@ -1,0 +1,188 @@
+"""Status sync-back (pipeline/syncback.py): report every later change of an inbound
+connection's records back to its partner, per channel, exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from connectbatch import schemas
+from connectbatch.models import Connection, Direction, FileState, Role, SyncBack
+from connectbatch.pipeline import mailer, results
+from connectbatch.pipeline import syncback as sb
+from connectbatch.services.base import InvalidInputError, ServiceBase, requires
+from connectbatch.store import connections as connection_store
+from connectbatch.store import credentials as credential_store
+from connectbatch.store import partners as partner_store
+from connectbatch.store import syncback as store
+from connectbatch.store.db import private_dir
+
+log = logging.getLogger("connectbatch.services.syncback")
+
+
+@dataclass
+class SyncBackResult:
+    """What one sync-back of a connection did: the status files sent per channel, and why a
+    channel that is on sent nothing (no SMTP server, no return address)."""
+
+    connection_id: int
+    sent: list[SyncBack] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    paths: list[Path] = field(default_factory=list)  # channel files: every copy written
+
+
+@dataclass
+class _Group:
+    rows: list[sb.StatusRow] = field(default_factory=list)
+    files: list[int] = field(default_factory=list)
+    changes: list[int] = field(default_factory=list)
+
+
+class SyncBackServices(ServiceBase):
+    @requires(Role.ANALYST)
+    def sync_back_now(self, name_or_id: str | int, trigger: str = "manual") -> SyncBackResult:
+        """Report what changed since the last sync-back, on each channel the connection has on
+        (an inbound connection with sync-back off is refused: nothing would be sent)."""
+        connection = self.connection(name_or_id)
+        if connection.direction is not Direction.INBOUND:
+            raise InvalidInputError(
+                "connection", f"{connection.name!r} is outbound; status sync-back is for inbound connections"
+            )
+        if not connection.sync_back:
+            raise InvalidInputError(
+                "sync_back",
+                f"{connection.name!r} has status sync-back off (connection edit N --sync-back files,email)",
+            )
+        outcome = SyncBackResult(connection.id)
+        for channel in connection.sync_back:
+            self._sync_channel(connection, channel, trigger, outcome)
+        return outcome
+
+    def sync_back_all(self, trigger: str = "schedule") -> list[SyncBackResult]:
+        """The engine's job: every inbound connection with sync-back on; one connection's
+        failure (SMTP down) is logged and does not stop the others."""
+        done: list[SyncBackResult] = []
+        with self.db.connect() as con:
+            every = connection_store.list_all(con)
+        for c in every:
+            if c.direction is not Direction.INBOUND or not c.sync_back:
+                continue
+            try:
+                done.append(self.sync_back_now(c.id, trigger))
+            except Exception:
+                log.exception("sync-back failed", extra={"connection_id": c.id})
+        return done
+
+    def sync_backs(self, name_or_id: str | int, limit: int = 100) -> list[SyncBack]:
+        """The sync-back ledger of a connection, newest first."""
+        connection = self.connection(name_or_id)
+        with self.db.connect() as con:
+            return store.of_connection(con, connection.id, limit)
+
+    # ------------------------------------------------------------------ one channel
+
+    def _sync_channel(
+        self, connection: Connection, channel: str, trigger: str, outcome: SyncBackResult
+    ) -> None:
+        smtp = self.settings.smtp
+        recipient: str | None = None
+        if channel == "email":
+            if smtp is None:
+                outcome.skipped[channel] = "no SMTP server is configured (CONNECTBATCH_SMTP_HOST)"
+                return
+            recipient = self._recipient(connection)
+            if recipient is None:
+                outcome.skipped[channel] = "the connection has no return e-mail address"
+                return
+        written: list[Path] = []
+        try:
+            with self.db.transaction() as con:
+                groups = self._pending(con, connection, channel)
+                folders = self._folders(con, connection) if channel == "files" else []
+                now = self.clock()
+                mapping = sb.words(connection)
+                for part, (names, group) in enumerate(groups.items()):
+                    sync_id = store.next_id(con)
+                    name = sb.file_name(connection.id, sync_id, now, part, len(groups))
+                    data = sb.render(connection, group.rows, names, mapping)
+                    if channel == "files":
+                        for folder in folders:
+                            path = private_dir(folder) / name
+                            sb.write_atomic(path, data)
+                            written.append(path)
+                    else:
+                        assert smtp is not None and recipient is not None
+                        counts = {s: sum(r.change == s for r in group.rows) for s in sb.STATUSES}
+                        mailer.send(smtp, sb.compose(smtp.sender, recipient, connection, name, data, counts))
+                    ledger = SyncBack(
+                        sync_id, connection.id, channel, trigger, name, len(group.rows), recipient, now
+                    )
+                    outcome.sent.append(store.record(con, ledger, group.files, group.changes))
+        except BaseException:
+            for path in written:  # written, not recorded: it must not be collected
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        outcome.paths += written
+
+    def _pending(
+        self, con: duckdb.DuckDBPyConnection, connection: Connection, channel: str
+    ) -> dict[tuple[str, ...], _Group]:
+        """Unreported rows grouped by how the partner named the key columns (one status
+        file each), load outcomes first, then changes in audit order."""
+        outcomes = store.pending_files(con, connection.id, channel)
+        changes = store.pending_changes(con, connection.id, channel)
+        file_ids = sorted({o.file_id for o in outcomes} | {c.file_id for c in changes})
+        headers = store.headers(con, file_ids)
+        names_of = {f: sb.header_names(connection, headers.get(f)) for f in file_ids}
+        groups: dict[tuple[str, ...], _Group] = {}
+        for o in outcomes:
+            names = names_of[o.file_id]
+            key_names = results.partner_names(
+                headers.get(o.file_id), connection.column_map, _columns(connection)
+            )
+            rows = (
+                store.rows_of_file(con, connection.data_type, o.file_id)
+                if o.state == FileState.LOADED
+                else []
+            )
+            group = groups.setdefault(names, _Group())
+            group.rows += sb.file_rows(o, rows, key_names)
+            group.files.append(o.file_id)
+        for c in changes:
+            group = groups.setdefault(names_of[c.file_id], _Group())
+            group.rows.append(sb.change_row(c))
+            group.changes.append(c.audit_id)
+        return {k: g for k, g in groups.items() if g.rows or g.files or g.changes}
+
+    def _folders(self, con: duckdb.DuckDBPyConnection, connection: Connection) -> list[Path]:
+        """Where a status file goes: the connection's results folder (the app's download, the
+        e-mail's source) and the folder of each of its partner's "Pull from us" connections
+        that exports it (as export_now chooses sources), where their login collects it."""
+        folders = [results.folder(self.settings.outbound, connection.id)]
+        if connection.partner_id is not None:
+            for c in connection_store.of_partner(con, connection.partner_id):
+                if c.direction is not Direction.OUTBOUND:
+                    continue
+                named = connection.id in c.export_sources
+                if named or (not c.export_sources and c.data_type == connection.data_type):
+                    folders.append(self.settings.outbound / str(c.id))
+        return folders
+
+    def _recipient(self, connection: Connection) -> str | None:
+        """The return address: the main credential's, else the connection's, else the partner's."""
+        with self.db.connect() as con:
+            creds = credential_store.of_connection(con, connection.id)
+            partner = (
+                partner_store.get(con, connection.partner_id) if connection.partner_id is not None else None
+            )
+        found = next((c.return_email for c in creds if c.is_main and c.return_email), None)
+        return found or connection.return_email or (partner.return_email if partner else None)
+
+
+def _columns(connection: Connection) -> list[str]:
+    return list(schemas.get(connection.data_type).column_names)

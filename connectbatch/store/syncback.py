@@ -1,0 +1,226 @@
+"""Status sync-back: what an inbound connection has not reported back to its partner yet, the
+headers its files arrived with, and the sync-back ledger with its watermark.
+
+The watermark (`sync_back_watermarks`) is a set of reported items per connection and channel,
+written in the same transaction as the ledger row (`record`): each load outcome and each
+action change goes out exactly once per channel, across restarts, whatever order files and
+changes committed in (a held batch released days later is still reported)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+import duckdb
+
+from connectbatch import schemas
+from connectbatch.models import FileState, SyncBack
+from connectbatch.store.db import data_table
+
+_SELECT = "SELECT id, connection_id, channel, trigger, file_name, rows, recipient, created_at FROM sync_backs"
+# File states that tell the partner something: rows loaded (accepted/rejected, or released
+# after review), the file refused as a whole, a held batch discarded.
+REPORTED_STATES = (FileState.LOADED, FileState.REJECTED, FileState.DISCARDED)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """A file of the connection whose outcome is not reported yet."""
+
+    file_id: int
+    name: str
+    state: str  # loaded | rejected | discarded
+    message: str | None
+    review: str | None  # the run's review state: released for a released held batch
+    at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class RowOutcome:
+    """One data row of a file: accepted (loaded) or rejected (with its reason)."""
+
+    line: int
+    key: tuple[str | None, ...]  # the data type's key columns (None: not readable)
+    action_id: int | None
+    rejected: bool = False
+    column: str | None = None  # rejected: the column at fault (schema name)
+    value: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One action_audit entry of an action of the connection."""
+
+    audit_id: int
+    at: dt.datetime | None
+    change: str  # modify | reverse | lock | supersede
+    old_status: str | None
+    new_status: str
+    old_amount: Decimal | None
+    new_amount: Decimal | None
+    reason: str | None
+    action_id: int
+    file_id: int
+    file_name: str | None
+    line: int
+    source_key: str
+
+
+def save_header(con: duckdb.DuckDBPyConnection, file_id: int, header: list[str] | None) -> None:
+    """Keep the header a file arrived with (a status file names the key columns as the
+    partner wrote them, after the file itself is gone)."""
+    if header is None:
+        return
+    con.execute(
+        "INSERT INTO file_headers (file_id, header) VALUES (?, ?) ON CONFLICT (file_id) DO UPDATE "
+        "SET header = excluded.header",
+        [file_id, json.dumps(list(header))],
+    )
+
+
+def headers(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> dict[int, list[str]]:
+    if not file_ids:
+        return {}
+    rows = con.execute(
+        "SELECT file_id, header FROM file_headers WHERE list_contains(?::BIGINT[], file_id)", [file_ids]
+    ).fetchall()
+    return {int(r[0]): [str(h) for h in json.loads(r[1])] for r in rows}
+
+
+def pending_files(con: duckdb.DuckDBPyConnection, connection_id: int, channel: str) -> list[FileOutcome]:
+    rows = con.execute(
+        "SELECT f.id, f.name, f.state, f.message, r.review, f.updated_at FROM files f "
+        "LEFT JOIN runs r ON r.id = f.run_id "
+        "WHERE f.connection_id = ? AND list_contains(?::VARCHAR[], f.state) AND NOT EXISTS ("
+        "SELECT 1 FROM sync_back_watermarks w WHERE w.connection_id = ? AND w.channel = ? "
+        "AND w.kind = 'file' AND w.item_id = f.id) ORDER BY f.id",
+        [connection_id, [s.value for s in REPORTED_STATES], connection_id, channel],
+    ).fetchall()
+    return [
+        FileOutcome(
+            int(r[0]), str(r[1]), str(r[2]), r[3], r[4], r[5] if isinstance(r[5], dt.datetime) else None
+        )
+        for r in rows
+    ]
+
+
+def rows_of_file(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -> list[RowOutcome]:
+    """The file's loaded rows (with the action each created, while it still points there)
+    and its rejected rows, in line order."""
+    dtype = schemas.get(data_type)
+    keys = ", ".join(f'CAST(d."{k}" AS VARCHAR)' for k in dtype.key_columns) or "NULL"
+    action = "a.id" if dtype.action_columns is not None else "NULL"
+    join = (
+        " LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"
+        if dtype.action_columns is not None
+        else ""
+    )
+    found: list[RowOutcome] = []
+    width = len(dtype.key_columns) or 1
+    for row in con.execute(
+        f"SELECT d.line, {action}, {keys} FROM {data_table(data_type)} d{join} WHERE d.file_id = ? "
+        "ORDER BY d.line",
+        [file_id],
+    ).fetchall():
+        found.append(
+            RowOutcome(int(row[0]), tuple(row[2 : 2 + width]), None if row[1] is None else int(row[1]))
+        )
+    loaded = {r.line for r in found}
+    for line, column, value, reason in con.execute(
+        "SELECT line, column_name, value, reason FROM rejects WHERE file_id = ? ORDER BY line", [file_id]
+    ).fetchall():
+        if int(line) in loaded:  # parsed but not applied (action modifications): rejected
+            found = [r for r in found if r.line != int(line)]
+            loaded.discard(int(line))
+        found.append(
+            RowOutcome(
+                int(line), (None,) * width, None, rejected=True, column=column, value=value, reason=reason
+            )
+        )
+    return sorted(found, key=lambda r: r.line)
+
+
+def pending_changes(con: duckdb.DuckDBPyConnection, connection_id: int, channel: str) -> list[Change]:
+    """Audit entries of the connection's actions not reported yet, in the order they happened."""
+    rows = con.execute(
+        "SELECT au.id, au.changed_at, au.change, au.old_status, au.new_status, au.old_amount, "
+        "au.new_amount, au.reason, a.id, a.file_id, f.name, a.line, a.source_key "
+        "FROM action_audit au JOIN actions a ON a.id = au.action_id LEFT JOIN files f ON f.id = a.file_id "
+        "WHERE a.connection_id = ? AND NOT EXISTS (SELECT 1 FROM sync_back_watermarks w "
+        "WHERE w.connection_id = ? AND w.channel = ? AND w.kind = 'change' AND w.item_id = au.id) "
+        "ORDER BY au.id",
+        [connection_id, connection_id, channel],
+    ).fetchall()
+    return [
+        Change(
+            audit_id=int(r[0]),
+            at=r[1] if isinstance(r[1], dt.datetime) else None,
+            change=str(r[2]),
+            old_status=r[3],
+            new_status=str(r[4]),
+            old_amount=r[5],
+            new_amount=r[6],
+            reason=r[7],
+            action_id=int(r[8]),
+            file_id=int(r[9]),
+            file_name=r[10],
+            line=int(r[11]),
+            source_key=str(r[12]),
+        )
+        for r in rows
+    ]
+
+
+def next_id(con: duckdb.DuckDBPyConnection) -> int:
+    [(value,)] = con.execute("SELECT nextval('seq_sync_backs')").fetchall()
+    return int(value)
+
+
+def record(
+    con: duckdb.DuckDBPyConnection,
+    sync_back: SyncBack,
+    files: list[int],
+    changes: list[int],
+) -> SyncBack:
+    """The ledger row and the watermark of what it carried, in the caller's transaction."""
+    con.execute(
+        "INSERT INTO sync_backs "
+        "(id, connection_id, channel, trigger, file_name, rows, recipient, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            sync_back.id, sync_back.connection_id, sync_back.channel, sync_back.trigger,
+            sync_back.file_name, sync_back.rows, sync_back.recipient, sync_back.created_at,
+        ],
+    )  # fmt: skip
+    marks = [(sync_back.connection_id, sync_back.channel, "file", f, sync_back.id) for f in files]
+    marks += [(sync_back.connection_id, sync_back.channel, "change", c, sync_back.id) for c in changes]
+    if marks:
+        con.executemany(
+            "INSERT INTO sync_back_watermarks (connection_id, channel, kind, item_id, sync_back_id) "
+            "VALUES (?, ?, ?, ?, ?)",
+            marks,
+        )
+    return get(con, sync_back.id)
+
+
+def get(con: duckdb.DuckDBPyConnection, sync_back_id: int) -> SyncBack:
+    row = con.execute(f"{_SELECT} WHERE id = ?", [sync_back_id]).fetchone()
+    if row is None:
+        raise LookupError(f"no sync-back {sync_back_id}")
+    return _sync_back(row)
+
+
+def of_connection(con: duckdb.DuckDBPyConnection, connection_id: int, limit: int = 100) -> list[SyncBack]:
+    cur = con.execute(f"{_SELECT} WHERE connection_id = ? ORDER BY id DESC LIMIT ?", [connection_id, limit])
+    return [_sync_back(r) for r in cur.fetchall()]
+
+
+def _sync_back(row: tuple[object, ...]) -> SyncBack:
+    return SyncBack(
+        id=int(str(row[0])), connection_id=int(str(row[1])), channel=str(row[2]), trigger=str(row[3]),
+        file_name=str(row[4]), rows=int(str(row[5])), recipient=None if row[6] is None else str(row[6]),
+        created_at=row[7] if isinstance(row[7], dt.datetime) else None,
+    )  # fmt: skip

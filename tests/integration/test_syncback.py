@@ -1,0 +1,280 @@
+"""Status sync-back (issue 12, part 2): every later change of a partner's records goes back to
+them exactly once, across restarts, in their own key names and status words, as status files
+in their Pull-from-us folder and by e-mail through a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import email
+import email.policy
+import io
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from helpers import CALL_COLUMNS, call_csv, call_rows, to_csv
+
+from connectbatch.cli import main
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.services import InvalidInputError, Services
+from connectbatch.services.base import ServiceBase
+from connectbatch.settings import Settings, SmtpSettings
+
+N = 3
+LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)  # every action's lock time has come
+
+
+def _renamed(columns: dict[str, str], n: int = N, **kwargs: Any) -> bytes:
+    """A call file whose header spells some columns the partner's way."""
+    rows = [{columns.get(k, k): v for k, v in row.items()} for row in call_rows(n, **kwargs)]
+    return to_csv(rows, [columns.get(c, c) for c in CALL_COLUMNS])
+
+
+def _rows(data: bytes | str) -> list[dict[str, str]]:
+    text = data.decode() if isinstance(data, bytes) else data
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def _status_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("status-*.csv")) if folder.exists() else []
+
+
+def _pickup(services: Services) -> Connection:
+    """The partner's "Pull from us" connection, where their login collects status files."""
+    draft = Connection(
+        "Pickup", "call_conversions", Direction.OUTBOUND, Method.SFTP, Methodology.PULL_FROM_US
+    )
+    created, _login = services.create_connection(draft)
+    return created
+
+
+def _sync(settings: Settings, name: str = "Acme") -> list[dict[str, str]]:
+    """A sync-back from a new Services instance (a restart): the rows it sent, over all files."""
+    done = Services(settings).sync_back_now(name, trigger="test")
+    found: list[dict[str, str]] = []
+    for s in done.sent:
+        found += _rows((settings.outbound / str(s.connection_id) / s.file_name).read_bytes())
+    return found
+
+
+def test_modify_reverse_lock_are_reported_once_each_in_order_across_restarts(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    acme = make_connection("Acme", sync_back=["files"], lock_days=30)
+    pickup = _pickup(services)
+    # 40 rows, one rejected (2.5 %: under the reject-rate limit, so the file loads)
+    data = _renamed({"CallSessionId": "callSessionId"}, n=40, overrides={1: {"CallDuration": "abc"}})
+    services.ingest_bytes("Acme", "calls.csv", data)
+    actions = sorted(services.actions("Acme"), key=lambda a: a.id)
+    a0, a1 = actions[0], actions[1]
+    assert len(actions) == 39
+
+    loads = _sync(settings)
+    # the partner's own key name; line order; the bad row rejected with its reason
+    assert len(loads) == 40
+    assert [(r["Line"], r["callSessionId"], r["Change"], r["Status"]) for r in loads[:3]] == [
+        ("2", a0.source_key, "accepted", "valid"),
+        ("3", "", "rejected", "invalid"),
+        ("4", a1.source_key, "accepted", "valid"),
+    ]
+    assert "CallDuration" in loads[1]["Reason"] and loads[0]["ActionId"] == a0.label
+    assert all(r["File"] == "calls.csv" for r in loads)
+    # the same status file is in the partner's Pull-from-us folder
+    [mine] = _status_files(settings.outbound / str(acme.id))
+    [theirs] = _status_files(settings.outbound / str(pickup.id))
+    assert mine.name == theirs.name and mine.read_bytes() == theirs.read_bytes()
+
+    services.modify_action(a0.id, "25.50", reason="upsell", actor="alice")
+    [modified] = _sync(settings)
+    assert (modified["ActionId"], modified["callSessionId"]) == (a0.label, a0.source_key)
+    assert (modified["Change"], modified["Status"]) == ("modified", "cautioned")
+    assert (modified["OldAmount"], modified["NewAmount"], modified["Reason"]) == (
+        str(a0.amount), "25.50", "upsell",
+    )  # fmt: skip
+
+    services.reverse_action(a0.id, "returned", actor="alice")
+    Services(settings).lock_actions(LATER)
+    later = _sync(settings)
+    assert [(r["ActionId"], r["Change"], r["Status"]) for r in later] == [
+        (a0.label, "reversed", "deleted"),
+        *[(a.label, "locked", "valid") for a in actions],
+    ]
+
+    assert _sync(settings) == []  # nothing new: nothing written, nothing repeated
+    ledger = Services(settings).sync_backs("Acme")
+    assert [s.rows for s in reversed(ledger)] == [40, 1, 40]
+    assert len(_status_files(settings.outbound / str(pickup.id))) == 3
+
+
+def test_a_released_held_batch_reports_released_rows_and_a_discarded_one_its_file(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    make_connection("Acme", sync_back=["files"])
+    held = services.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"SaleAmount": "-5.00"}}))
+    refused = services.ingest_bytes(
+        "Acme", "bad.csv", call_csv(N, prefix="x", overrides={0: {"SaleAmount": "-1"}})
+    )
+    assert held.review == refused.review == "quarantined"
+    assert _sync(settings) == []  # held: nothing decided yet
+
+    services.release(held.id, note="checked", actor="bob")
+    services.discard(refused.id, note="wrong account", actor="bob")
+
+    rows = _sync(settings)
+    released = [r for r in rows if r["File"] == "neg.csv"]
+    assert [r["Change"] for r in released] == ["released"] * N
+    assert {r["Status"] for r in released} == {"valid"}
+    assert all(r["ActionId"].startswith("A-") and "released by bob" in r["Reason"] for r in released)
+    [discarded] = [r for r in rows if r["File"] == "bad.csv"]
+    assert (discarded["Line"], discarded["Change"], discarded["Status"]) == ("0", "discarded", "invalid")
+    assert "discarded by bob" in discarded["Reason"]
+    assert _sync(settings) == []
+
+
+def test_status_words_are_the_partners_and_settings_are_checked(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    make_connection("Acme")
+    with pytest.raises(InvalidInputError, match="sync-back"):
+        services.sync_back_now("Acme")  # off by default
+    services.update_connection(
+        "Acme", sync_back="files", status_words='{"accepted": "OK", "Reversed": "gone"}'
+    )
+    assert services.connection("Acme").status_words == {"accepted": "OK", "reversed": "gone"}
+    for bad in ('{"paid": "x"}', '{"accepted": ""}', "[1]", "{"):
+        with pytest.raises(InvalidInputError) as caught:
+            services.update_connection("Acme", status_words=bad)
+        assert caught.value.field == "status_words"
+    with pytest.raises(InvalidInputError, match="channel"):
+        services.update_connection("Acme", sync_back="files,fax")
+    pickup = _pickup(services)
+    with pytest.raises(InvalidInputError, match="inbound"):
+        services.update_connection(pickup.id, sync_back=["files"])
+
+    # a formula in the partner's key stays text
+    services.ingest_bytes("Acme", "calls.csv", call_csv(1, overrides={0: {"CallSessionId": "=HYPERLINK(1)"}}))
+    [row] = _sync(settings)
+    assert (row["Status"], row["CallSessionId"]) == ("OK", "'=HYPERLINK(1)")
+
+
+# ------------------------------------------------------------------ e-mail
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append(parsed)  # type: ignore[arg-type]
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    handler = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CONNECTBATCH_SMTP_PORT", str(port))
+    monkeypatch.setenv("CONNECTBATCH_SMTP_FROM", "results@connectbatch.test")
+    try:
+        yield handler
+    finally:
+        controller.stop()
+
+
+def _status_mails(inbox: Inbox) -> list[EmailMessage]:
+    return [m for m in inbox.messages if "status changes" in str(m["Subject"])]
+
+
+def test_status_changes_are_emailed_once_to_the_return_address(inbox: Inbox, settings: Settings) -> None:
+    settings = replace(settings, smtp=SmtpSettings.from_env())
+    services = Services(settings)
+    draft = Connection(
+        "Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        return_email="ops@acme.example", sync_back=["email"],
+    )  # fmt: skip
+    services.create_connection(draft)
+    services.ingest_bytes("Acme", "calls.csv", _renamed({"CallSessionId": "callsessionid"}, n=2))
+    [a0, _a1] = sorted(services.actions("Acme"), key=lambda a: a.id)
+    services.reverse_action(a0.id, "fraud", actor="alice")
+
+    done = Services(settings).sync_back_now("Acme")
+
+    [message] = _status_mails(inbox)
+    assert message["To"] == "ops@acme.example"
+    [attachment] = list(message.iter_attachments())
+    assert (
+        attachment.get_filename() == done.sent[0].file_name and done.sent[0].recipient == "ops@acme.example"
+    )
+    content = attachment.get_content()
+    rows = _rows(content if isinstance(content, str) else content.decode())
+    assert [(r["callsessionid"], r["Change"], r["Status"]) for r in rows] == [
+        (a0.source_key, "accepted", "valid"),
+        (_a1.source_key, "accepted", "valid"),
+        (a0.source_key, "reversed", "deleted"),
+    ]
+    assert done.paths == []  # e-mail only: no file in a folder
+    assert Services(settings).sync_back_now("Acme").sent == []
+    assert len(_status_mails(inbox)) == 1
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    result = main(list(argv))
+    captured = capsys.readouterr()
+    assert result == 0, captured.err
+    return captured.out
+
+
+def test_cli_edit_and_syncback_with_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "cli-home"))
+    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+    monkeypatch.setattr(ServiceBase, "default_partner", None)
+    _cli(capsys, "partner", "add", "Acme", "--type", "brand")
+    _cli(capsys, "connection", "add", "--name", "Acme calls", "--direction", "inbound", "--method", "sftp",
+         "--methodology", "push", "--partner", "Acme")  # fmt: skip
+    edited = json.loads(
+        _cli(
+            capsys,
+            "connection",
+            "edit",
+            "Acme calls",
+            "--sync-back",
+            "files",
+            "--status-words",
+            '{"reversed": "removed"}',
+            "--json",
+        )
+    )
+    assert edited["connection"]["sync_back"] == ["files"]
+    assert edited["connection"]["status_words"] == {"reversed": "removed"}
+    path = tmp_path / "calls.csv"
+    path.write_bytes(call_csv(2))
+    _cli(capsys, "ingest", str(path), "--connection", "Acme calls")
+
+    out = _cli(capsys, "syncback", "Acme calls", "--json")
+    assert out.count("\n") == 1
+    done = json.loads(out)
+    [sent] = done["sent"]
+    assert (sent["channel"], sent["rows"], sent["trigger"]) == ("files", 2, "cli")
+    assert [Path(p).name for p in done["paths"]] == [sent["file_name"]]
+    again = json.loads(_cli(capsys, "syncback", "Acme calls", "--json"))
+    assert again["sent"] == [] and again["paths"] == []
+    assert "no status changes" in _cli(capsys, "syncback", "Acme calls")
+    assert "status sync-back" in _cli(capsys, "connection", "show", "Acme calls")

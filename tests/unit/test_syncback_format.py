@@ -1,0 +1,50 @@
+"""The status sync-back file format and settings (pipeline/syncback.py), without a database:
+channels and status words are checked, cells and the partner's header names are escaped."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+import pytest
+
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.pipeline import syncback as sb
+
+
+def _acme(**attrs: object) -> Connection:
+    return Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH, **attrs)  # type: ignore[arg-type]
+
+
+def test_channels_and_words_are_checked() -> None:
+    assert sb.checked_channels("email, files") == ["files", "email"]
+    assert sb.checked_channels("") == sb.checked_channels("off") == sb.checked_channels(None) == []
+    with pytest.raises(sb.SyncBackSettingError, match="fax"):
+        sb.checked_channels(["fax"])
+    assert sb.checked_words('{"Reversed": "removed", "accepted": "valid"}') == {"reversed": "removed"}
+    for bad in ('{"paid": "x"}', '{"accepted": "a\\nb"}', '{"accepted": 1}', "[]", "{"):
+        with pytest.raises(sb.SyncBackSettingError):
+            sb.checked_words(bad)
+    assert sb.words(_acme(status_words={"locked": "final"}))["locked"] == "final"
+    assert sb.words(_acme())["reversed"] == "deleted"
+
+
+def test_partner_key_names_and_every_cell_are_escaped() -> None:
+    c = _acme(column_map={"=cmd|x": "CallSessionId"})
+    names = sb.header_names(c, ["=cmd|x", "SaleAmount"])
+    assert names == ("=cmd|x",)
+    assert sb.header_names(_acme(), None) == ("CallSessionId",)  # unknown header: our name
+    assert sb.header_names(_acme(), ["Status"]) == ("CallSessionId",)  # would clash with ours
+    row = sb.StatusRow(
+        dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 1, "+calls.csv", 2, ("=HYPERLINK(1)",), 7, "modified",
+        Decimal("10.00"), Decimal("5.00"), "@SUM(A1)",
+    )  # fmt: skip
+    text = sb.render(c, [row], names, sb.words(c)).decode()
+    [parsed] = list(csv.DictReader(io.StringIO(text)))
+    assert "'=cmd|x" in parsed and parsed["'=cmd|x"] == "'=HYPERLINK(1)"
+    assert (parsed["File"], parsed["Reason"]) == ("'+calls.csv", "'@SUM(A1)")
+    assert (parsed["ActionId"], parsed["Status"], parsed["Change"]) == ("A-000007", "cautioned", "modified")
+    assert (parsed["OldAmount"], parsed["NewAmount"]) == ("10.00", "5.00")
+    assert parsed["ChangedAt"] == "2026-03-01T00:00:00+00:00"
