@@ -62,6 +62,7 @@ class SyncBackServices(ServiceBase):
             self._sync_channel(connection, channel, trigger, outcome)
         return outcome
 
+    @requires(Role.ANALYST)  # the engine runs it as the operator
     def sync_back_all(self, trigger: str = "schedule") -> list[SyncBackResult]:
         """The engine's job: every inbound connection with sync-back on; one connection's
         failure (SMTP down) is logged and does not stop the others."""

@@ -147,6 +147,7 @@ OPEN_TO_EVERY_ROLE = {
     "partners", "partner", "partner_names", "partner_connections", "exports",
     "media_names", "partner_choices", "partner_overview", "connection_partners",
     "delivery_alerts", "delivery_alert_history", "delivery_status", "delivery_calendar",
+    "mapping", "mapping_versions", "suggest_mapping", "sync_backs",  # reads (issue 12)
 }  # fmt: skip
 
 
