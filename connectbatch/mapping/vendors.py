@@ -65,6 +65,14 @@ _CALL_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
     ("CallRail", "customer_country", "Country"),
     ("CallRail", "source", "TrafficSource"),
     ("CallRail", "value", "SaleAmount"),
+    # Google Ads API CallView (call_view report fields): developers.google.com/google-ads/api/
+    # reference/rpc/latest/CallView. call_status (RECEIVED/MISSED) is not our CallStatus vocabulary.
+    ("Google Ads API", "call_duration_seconds", "CallDuration"),
+    ("Google Ads API", "start_call_date_time", "EventDate"),
+    ("Google Ads API", "end_call_date_time", None),
+    ("Google Ads API", "caller_country_code", "CallerPhoneNumberCountry"),
+    ("Google Ads API", "caller_area_code", None),
+    ("Google Ads API", "call_status", None),
     # Ringba "Call Details Report Column Dictionary": support.ringba.com (Reporting).
     ("Ringba", "Inbound Call ID", "CallSessionId"),
     ("Ringba", "inboundCallId", "CallSessionId"),
