@@ -86,6 +86,9 @@ def test_a_password_left_with_tab_reaches_test_connection(app_page: Page) -> Non
     password.click()
     password.press_sequentially("s3cret-typed", delay=20)
     password.press("Tab")  # left with Tab, no Enter
+    # A person then reaches for the button: the field stages what was typed after a 250 ms
+    # pause (it never blurs), and a click within that pause would still race it.
+    page.wait_for_timeout(1000)
     wait_rendered(page)
     page.locator(".st-key-wiz_test button").click()
     wait_rendered(page)
