@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import streamlit as st
 
-from app_pages import _partner_filter
+from app_pages import _filters, _partner_filter
 from connectbatch import browse, webapp
 from connectbatch.browse import LOADED_AT, BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary, Kpi
 from connectbatch.errors import ConnectBatchError
@@ -27,28 +26,13 @@ from connectbatch.services import Services
 PAGE_SIZES = (25, 50, 100, 250)
 
 
-class FilterProblem(ValueError):
-    """A filter value a person typed that cannot be used (the message says why)."""
-
-
-def ids(values: Sequence[object], what: str) -> tuple[int, ...]:
-    """Ids chosen or typed into a multiselect that accepts new options."""
-    out: list[int] = []
-    for value in values:
-        try:
-            out.append(int(str(value).strip()))
-        except ValueError:
-            raise FilterProblem(f"{what} {visible(str(value))!r} is not a number") from None
-    return tuple(out)
-
-
 def amount(value: float | None) -> Decimal | None:
     if value is None:
         return None
     try:
         return Decimal(str(value)).quantize(Decimal("0.01"))
     except InvalidOperation:
-        raise FilterProblem(f"{value!r} is not an amount") from None
+        raise _filters.FilterProblem(f"{value!r} is not an amount") from None
 
 
 def label(column: str) -> str:
@@ -62,7 +46,7 @@ def label(column: str) -> str:
 
 
 def filters(spec: BrowseSpec, options: BrowseOptions) -> BrowseFilter:
-    """The filter widgets; raises FilterProblem for a value that cannot be used."""
+    """The filter widgets; raises _filters.FilterProblem for a value that cannot be used."""
     key = spec.data_type
     top = st.columns([2, 2, 2, 2])
     days_label = "Loaded on (UTC)" if spec.date_column == LOADED_AT else "Event days (UTC)"
@@ -89,7 +73,7 @@ def filters(spec: BrowseSpec, options: BrowseOptions) -> BrowseFilter:
                     format_func=functools.partial(media_text, options.media_names)
                     if column == "MediaId" else str,
                 )  # fmt: skip
-                values[column] = ids(chosen, label(column))
+                values[column] = _filters.ids(chosen, label(column))
             else:
                 chosen = slot.multiselect(
                     label(column), offered, key=f"{key}_{column}", placeholder="All",
@@ -187,7 +171,7 @@ def render(data_type: str) -> None:
     try:
         flt = filters(spec, options)
         summary = services.browse_summary(data_type, flt)
-    except (FilterProblem, ConnectBatchError) as exc:
+    except (_filters.FilterProblem, ConnectBatchError) as exc:
         st.error(str(exc))
         return
     show_summary(spec, summary)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
-from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import streamlit as st
 
-from app_pages import _charts, _partner_filter
+from app_pages import _charts, _filters, _partner_filter
 from connectbatch import webapp
 from connectbatch.browse import visible_table
 from connectbatch.errors import ConnectBatchError
@@ -31,21 +30,6 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZES = (25, 50, 100, 250)
 DURATIONS: dict[str, DurationColumn] = {"Call duration": "CallDuration", "Talk duration": "TalkDuration"}
-
-
-class FilterProblem(ValueError):
-    """A filter value a person typed that cannot be used (the message says why)."""
-
-
-def ids(values: Sequence[object], what: str) -> tuple[int, ...]:
-    """Ids chosen or typed into a multiselect that accepts new options."""
-    out: list[int] = []
-    for value in values:
-        try:
-            out.append(int(str(value).strip()))
-        except ValueError:
-            raise FilterProblem(f"{what} {value!r} is not a number") from None
-    return tuple(out)
 
 
 def duration_text(seconds: float) -> str:
@@ -64,7 +48,7 @@ def money(amount: Decimal) -> str:
 
 
 def filters(options: CallFilterOptions) -> CallFilter:
-    """The filter widgets; raises FilterProblem for a value that cannot be used."""
+    """The filter widgets; raises _filters.FilterProblem for a value that cannot be used."""
     first, last = options.first_day, options.last_day
     top = st.columns([2, 1, 1])
     days = top[0].date_input("Event days (UTC)", value=(first, last), key="calls_dates")
@@ -92,8 +76,8 @@ def filters(options: CallFilterOptions) -> CallFilter:
     return CallFilter(
         start=chosen[0] if chosen else None,
         end=chosen[-1] if len(chosen) > 1 else None,
-        campaigns=ids(campaigns, "Campaign"),
-        media_ids=ids(media, "Media partner"),
+        campaigns=_filters.ids(campaigns, "Campaign"),
+        media_ids=_filters.ids(media, "Media partner"),
         statuses=tuple(statuses),
         providers=tuple(providers),
         countries=tuple(countries),
@@ -178,7 +162,7 @@ def render() -> None:
         flt = filters(options)
         duration = DURATIONS[st.session_state.get("calls_duration", "Call duration")]
         summary = services.call_summary(flt, duration)
-    except (FilterProblem, ConnectBatchError) as exc:
+    except (_filters.FilterProblem, ConnectBatchError) as exc:
         st.error(str(exc))
         return
     show_kpis(summary.kpis)

@@ -91,15 +91,9 @@ def compose_unmatched(
 
     Marked `Auto-Submitted: auto-replied` (RFC 3834) so well-behaved systems never answer
     it in turn, and sent with an empty envelope sender so a bounce cannot start a loop."""
-    message = EmailMessage()
-    message["From"] = smtp.sender
-    message["To"] = to
-    message["Subject"] = f"[ConnectBatch] {connection.name}: nothing taken from your mail"
-    message["Auto-Submitted"] = "auto-replied"
-    message["X-Auto-Response-Suppress"] = "All"
-    if message_id and "\n" not in message_id and "\r" not in message_id:
-        message["In-Reply-To"] = message_id
-        message["References"] = message_id
+    message = _auto_reply(
+        smtp, to, f"[ConnectBatch] {connection.name}: nothing taken from your mail", message_id
+    )
     lines = [
         f"Your mail {visible(subject)!r} to the connection {connection.name} arrived, "
         "but nothing in it was taken.",
@@ -153,15 +147,9 @@ def compose_dry_run(
     """The answer to a partner's dry run (pipeline/dryrun.py): what the connection would do
     with the file, the results file attached. Nothing was stored, and the text says so.
     An automatic answer (RFC 3834), like `compose_unmatched`: sent with `send_answer`."""
-    message = EmailMessage()
-    message["From"] = smtp.sender
-    message["To"] = to
-    message["Subject"] = f"[ConnectBatch] {connection.name}: dry run of {visible(file)}"
-    message["Auto-Submitted"] = "auto-replied"
-    message["X-Auto-Response-Suppress"] = "All"
-    if message_id and "\n" not in message_id and "\r" not in message_id:
-        message["In-Reply-To"] = message_id
-        message["References"] = message_id
+    message = _auto_reply(
+        smtp, to, f"[ConnectBatch] {connection.name}: dry run of {visible(file)}", message_id
+    )
     lines = [
         f"Dry run of {visible(file)} for the connection {connection.name}.",
         "Nothing was stored: no rows were loaded and no actions were created.",
@@ -173,4 +161,19 @@ def compose_dry_run(
     ]
     message.set_content("\n".join(lines))
     message.add_attachment(results_csv, maintype="text", subtype="csv", filename=results_name)
+    return message
+
+
+def _auto_reply(smtp: SmtpSettings, to: str, subject: str, message_id: str) -> EmailMessage:
+    """An automatic answer's headers (RFC 3834 `Auto-Submitted`, no Outlook auto-replies back),
+    threaded to the partner's mail when its Message-ID is a clean one-line value."""
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Auto-Response-Suppress"] = "All"
+    if message_id and "\n" not in message_id and "\r" not in message_id:
+        message["In-Reply-To"] = message_id
+        message["References"] = message_id
     return message

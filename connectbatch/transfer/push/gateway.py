@@ -214,12 +214,7 @@ class Gateway:
                 return None
             # Its bytes are staged by sha256 and results go to the outbound folder, so the
             # upload can go -- unless the partner re-sent the same name meanwhile.
-            with contextlib.suppress(OSError):
-                after = os.stat(path)
-                if (after.st_ino, after.st_size, after.st_mtime_ns) == (
-                    before.st_ino, before.st_size, before.st_mtime_ns,
-                ):  # fmt: skip
-                    os.unlink(path)
+            _remove_unless_replaced(path, before)
             return run
 
     def _dry_run(self, account: Account, path: Path, connection_id: int | None = None) -> Run | None:
@@ -239,12 +234,7 @@ class Gateway:
         except Exception:
             log.exception("push dry run failed", extra={"connection_id": connection_id})
             return None
-        with contextlib.suppress(OSError):
-            after = os.stat(path)
-            if (after.st_ino, after.st_size, after.st_mtime_ns) == (
-                before.st_ino, before.st_size, before.st_mtime_ns,
-            ):  # fmt: skip
-                os.unlink(path)
+        _remove_unless_replaced(path, before)
         return None
 
     def wait(self, timeout: float | None = None) -> None:
@@ -283,3 +273,14 @@ def route(connections: Sequence[Connection], relative: PurePosixPath) -> list[Co
         if matches(relative.name, connection.pattern or "*"):
             found.append(connection)
     return found
+
+
+def _remove_unless_replaced(path: Path, before: os.stat_result) -> None:
+    """Remove a handled upload, unless the partner re-sent the same name meanwhile (another
+    inode, size or time): that file is new and waits for its own turn."""
+    with contextlib.suppress(OSError):
+        after = os.stat(path)
+        if (after.st_ino, after.st_size, after.st_mtime_ns) == (
+            before.st_ino, before.st_size, before.st_mtime_ns,
+        ):  # fmt: skip
+            os.unlink(path)
