@@ -7,16 +7,12 @@ with many more rejects than usual raises a reject spike."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from helpers import call_csv
+from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.delivery import check as delivery_check
 from connectbatch.models import Connection, Direction, Method, Methodology
@@ -24,30 +20,11 @@ from connectbatch.services import InvalidInputError, Services
 from connectbatch.settings import Settings, SmtpSettings
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    handler = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("CONNECTBATCH_SMTP_PORT", str(port))
-    monkeypatch.setenv("CONNECTBATCH_SMTP_FROM", "alerts@connectbatch.test")
-    try:
+    with running_smtp("alerts@connectbatch.test") as (handler, smtp):
+        use_smtp(monkeypatch, smtp)
         yield handler
-    finally:
-        controller.stop()
 
 
 class Clock:

@@ -9,11 +9,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import email as _email
-import email.policy as _policy
 import ftplib
 import gzip
 import io
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import replace
@@ -22,9 +20,9 @@ from pathlib import Path
 
 import paramiko
 import pytest
-from aiosmtpd.controller import Controller
 from dovecot import DovecotServer, running_dovecot
 from helpers import call_csv, fresh_date, modifications_csv
+from smtp_server import Inbox, running_smtp
 
 from connectbatch.engine import Engine, MailboxSettings
 from connectbatch.models import Connection, Direction, Method, Methodology, Redelivery
@@ -300,16 +298,6 @@ def test_formulas_in_partner_cells_are_neutralised(services: Services, tmp_path:
 # --- e-mail: the +dryrun address -----------------------------------------------------------------
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        parsed = _email.message_from_bytes(envelope.content, policy=_policy.default)
-        self.messages.append((envelope.mail_from, parsed))  # type: ignore[arg-type]
-        return "250 OK"
-
-
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[DovecotServer]:
     with running_dovecot() as running:
@@ -318,16 +306,8 @@ def dovecot() -> Iterator[DovecotServer]:
 
 @pytest.fixture
 def smtp_inbox() -> Iterator[tuple[Inbox, SmtpSettings]]:
-    handler = Inbox()
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname=HOST, port=port)
-    controller.start()
-    try:
-        yield handler, SmtpSettings(host=HOST, port=port, sender="results@connectbatch.test")
-    finally:
-        controller.stop()
+    with running_smtp() as found:
+        yield found
 
 
 def partner_mail(to: str, name: str, data: bytes) -> bytes:
@@ -351,7 +331,7 @@ def test_mail_to_the_dryrun_address_is_answered_with_the_report_and_stores_nothi
     live.write_bytes(call_csv(3, prefix="live"))
     svc.ingest_file(connection.id, live)
     inbox = smtp_inbox[0]
-    inbox.messages.clear()  # the live file's own results mail
+    inbox.clear()  # the live file's own results mail
     address = svc.dryrun_address(connection)
     assert address == svc.inbound_address(connection).replace("@", "+dryrun@")
     dovecot.append(box, partner_mail(address, "trial.csv", trial_file()))
@@ -361,7 +341,7 @@ def test_mail_to_the_dryrun_address_is_answered_with_the_report_and_stores_nothi
     assert engine.poll_mailbox() == []  # no run: a dry run is not a delivery
 
     assert stored(svc) == before
-    [(envelope_sender, answer)] = inbox.messages
+    [(envelope_sender, answer)] = inbox.envelopes
     assert envelope_sender == "<>" and answer["To"] == "reports@vendor.example"
     assert answer["Auto-Submitted"] == "auto-replied" and "dry run" in answer["Subject"]
     [attachment] = list(answer.iter_attachments())
@@ -372,4 +352,4 @@ def test_mail_to_the_dryrun_address_is_answered_with_the_report_and_stores_nothi
     assert event.kind == dryrun.EVENT_KIND and event.answered
 
     assert engine.poll_mailbox() == []  # marked processed: checked and answered once
-    assert len(inbox.messages) == 1 and len(svc.connection_events("Vendor A")) == 1
+    assert len(inbox.envelopes) == 1 and len(svc.connection_events("Vendor A")) == 1

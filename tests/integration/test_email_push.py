@@ -60,43 +60,21 @@ def test_mail_to_a_connection_address_becomes_a_run_of_that_connection_only(
 # --- silent mail (issue 11, defect 10): recorded in the history, the sender told why ---------
 
 import email as _email  # noqa: E402
-import email.policy as _policy  # noqa: E402
 import email.utils  # noqa: E402
 import gzip  # noqa: E402
 import io  # noqa: E402
-import socket  # noqa: E402
 import zipfile  # noqa: E402
 
-from aiosmtpd.controller import Controller  # noqa: E402
+from smtp_server import Inbox, running_smtp  # noqa: E402
 
 from connectbatch.settings import SmtpSettings  # noqa: E402
 from connectbatch.transfer.specs import ImapSpec  # noqa: E402
 
 
-class Inbox:
-    """What a real SMTP server (aiosmtpd on 127.0.0.1) received: (envelope sender, message)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        parsed = _email.message_from_bytes(envelope.content, policy=_policy.default)
-        self.messages.append((envelope.mail_from, parsed))  # type: ignore[arg-type]
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_inbox() -> Iterator[tuple[Inbox, SmtpSettings]]:
-    handler = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, SmtpSettings(host="127.0.0.1", port=port, sender="results@connectbatch.test")
-    finally:
-        controller.stop()
+    with running_smtp() as found:
+        yield found
 
 
 def partner_mail(
@@ -145,7 +123,8 @@ def mailbox_setup(
 
 
 def test_a_mail_whose_attachments_match_nothing_is_recorded_once_and_answered(
-    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
     smtp_inbox: tuple[Inbox, SmtpSettings],
 ) -> None:
     svc, engine, address, box = mailbox_setup()
@@ -158,7 +137,7 @@ def test_a_mail_whose_attachments_match_nothing_is_recorded_once_and_answered(
     assert "reports@vendor.example" in event.message and "calls_*.csv" in event.message
 
     inbox, _smtp = smtp_inbox
-    [(envelope_sender, answer)] = inbox.messages
+    [(envelope_sender, answer)] = inbox.envelopes
     assert envelope_sender == "<>"  # a bounce of the answer never comes back to us
     assert answer["To"] == "reports@vendor.example" and answer["Auto-Submitted"] == "auto-replied"
     body = answer.get_body(("plain",))
@@ -167,11 +146,12 @@ def test_a_mail_whose_attachments_match_nothing_is_recorded_once_and_answered(
     assert "calls_*.csv" in text and "notes[31m.txt" in text and "\x1b" not in text  # control bytes dropped
 
     assert engine.poll_mailbox() == []  # marked processed: not recorded or answered again
-    assert len(svc.connection_events("Vendor A")) == 1 and len(inbox.messages) == 1
+    assert len(svc.connection_events("Vendor A")) == 1 and len(inbox.envelopes) == 1
 
 
 def test_a_mail_without_attachment_is_recorded_and_answered(
-    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
     smtp_inbox: tuple[Inbox, SmtpSettings],
 ) -> None:
     svc, engine, address, box = mailbox_setup()
@@ -180,13 +160,14 @@ def test_a_mail_without_attachment_is_recorded_and_answered(
     assert engine.poll_mailbox() == []
     [event] = svc.connection_events("Vendor A")
     assert "no attachment" in event.message and event.answered
-    [(_sender, answer)] = smtp_inbox[0].messages
+    [(_sender, answer)] = smtp_inbox[0].envelopes
     body = answer.get_body(("plain",))
     assert body is not None and "no attachment" in body.get_content()
 
 
 def test_a_compressed_attachment_matches_by_its_inner_name(
-    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
     smtp_inbox: tuple[Inbox, SmtpSettings],
 ) -> None:
     svc, engine, address, box = mailbox_setup()
@@ -199,7 +180,7 @@ def test_a_compressed_attachment_matches_by_its_inner_name(
 
     assert [(r.status, r.files_loaded) for r in runs] == [(RunStatus.COMPLETED, 3)]
     assert svc.count_actions("Vendor A") == 9
-    assert svc.connection_events("Vendor A") == [] and smtp_inbox[0].messages == []
+    assert svc.connection_events("Vendor A") == [] and smtp_inbox[0].envelopes == []
 
 
 @pytest.mark.parametrize(
@@ -213,8 +194,11 @@ def test_a_compressed_attachment_matches_by_its_inner_name(
     ],
 )
 def test_auto_generated_mail_is_recorded_but_never_answered(
-    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
-    smtp_inbox: tuple[Inbox, SmtpSettings], sender: str, headers: dict[str, str],
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+    sender: str,
+    headers: dict[str, str],
 ) -> None:
     svc, engine, address, box = mailbox_setup()
     server.append(box, partner_mail(address, ("notes.txt", b"x"), sender=sender, headers=headers))
@@ -223,11 +207,12 @@ def test_auto_generated_mail_is_recorded_but_never_answered(
 
     [event] = svc.connection_events("Vendor A")
     assert not event.answered and "not answered: auto-generated" in event.message
-    assert smtp_inbox[0].messages == []
+    assert smtp_inbox[0].envelopes == []
 
 
 def test_answers_are_rate_limited_per_sender(
-    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
     smtp_inbox: tuple[Inbox, SmtpSettings],
 ) -> None:
     svc, engine, address, box = mailbox_setup()
@@ -238,12 +223,13 @@ def test_answers_are_rate_limited_per_sender(
 
     events = svc.connection_events("Vendor A")
     assert len(events) == 5  # every mail is in the history ...
-    assert sum(e.answered for e in events) == 3 == len(smtp_inbox[0].messages)  # ... 3 answers a day
+    assert sum(e.answered for e in events) == 3 == len(smtp_inbox[0].envelopes)  # ... 3 answers a day
     assert sum("answers already sent" in e.message for e in events) == 2
 
 
 def test_a_sender_outside_the_allowed_senders_is_never_answered(
-    server: DovecotServer, mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
     smtp_inbox: tuple[Inbox, SmtpSettings],
 ) -> None:
     svc, engine, address, box = mailbox_setup(allowed_senders=("@vendor.example",))
@@ -251,5 +237,5 @@ def test_a_sender_outside_the_allowed_senders_is_never_answered(
 
     engine.poll_mailbox()
 
-    assert smtp_inbox[0].messages == []
+    assert smtp_inbox[0].envelopes == []
     assert svc.connection_events("Vendor A") == []

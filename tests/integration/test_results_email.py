@@ -2,47 +2,23 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
-from email.message import EmailMessage
 
 import pytest
-from aiosmtpd.controller import Controller
 from helpers import call_csv
+from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import Services
 from connectbatch.settings import Settings, SmtpSettings
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(parsed)  # type: ignore[arg-type]
-        return "250 OK"
-
-
 @pytest.fixture
 def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    handler = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("CONNECTBATCH_SMTP_PORT", str(port))
-    monkeypatch.setenv("CONNECTBATCH_SMTP_FROM", "results@connectbatch.test")
-    try:
+    with running_smtp() as (handler, smtp):
+        use_smtp(monkeypatch, smtp)
         yield handler
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import email
-import email.policy
 import io
 import json
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from email.message import EmailMessage
@@ -18,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from helpers import CALL_COLUMNS, call_csv, call_rows, to_csv
+from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.cli import main
 from connectbatch.models import Connection, Direction, Method, Methodology
@@ -29,6 +26,13 @@ from connectbatch.settings import Settings, SmtpSettings
 
 N = 3
 LATER = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)  # every action's lock time has come
+
+
+@pytest.fixture
+def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    with running_smtp() as (handler, smtp):
+        use_smtp(monkeypatch, smtp)
+        yield handler
 
 
 def _renamed(columns: dict[str, str], n: int = N, **kwargs: Any) -> bytes:
@@ -165,33 +169,6 @@ def test_status_words_are_the_partners_and_settings_are_checked(
 
 
 # ------------------------------------------------------------------ e-mail
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append(parsed)  # type: ignore[arg-type]
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    handler = Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("CONNECTBATCH_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("CONNECTBATCH_SMTP_PORT", str(port))
-    monkeypatch.setenv("CONNECTBATCH_SMTP_FROM", "results@connectbatch.test")
-    try:
-        yield handler
-    finally:
-        controller.stop()
 
 
 def _status_mails(inbox: Inbox) -> list[EmailMessage]:
