@@ -35,7 +35,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SAMPLE_SIZE = 20  # as gx.SAMPLE_SIZE (partial_unexpected_count)
-MAX_ROWS = 1000  # as gx.MAX_ROWS
+MAX_ROWS = 1000  # as gx.MAX_ROWS: unexpected_index_list kept (gx.cap_lists)
+GX_MAX_VALUES = 200  # great_expectations.constants.MAX_RESULT_RECORDS: values GX returns
 
 NOT_NULL = "expect_column_values_to_not_be_null"
 NULL = "expect_column_values_to_be_null"
@@ -117,6 +118,8 @@ def _config_kwargs(type_: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     datetimes ISO strings (GX's JSON form)."""
     out: dict[str, Any] = {}
     for key, value in kwargs.items():
+        if type_ == PAIR_GREATER and key == "ignore_row_if" and value == "both_values_are_missing":
+            continue  # GX leaves out this one default
         bound = type_ == BETWEEN and key in ("min_value", "max_value")
         if bound and isinstance(value, int | float) and not isinstance(value, bool):
             value = float(value)
@@ -187,7 +190,7 @@ def _unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any
         raise _Unsupported("float uniqueness")  # -0.0/0.0 and NaN: pandas' hashing rules
     nulls = _nulls(col)
     unexpected = np.zeros(len(col), dtype=bool)
-    if len(col):
+    if len(col) > col.null_count:
         encoded = pc.dictionary_encode(col)
         codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         counts = np.bincount(codes[codes >= 0], minlength=len(encoded.dictionary))
@@ -313,10 +316,9 @@ def _format_lists(
         res["unexpected_percent_nonmissing"] = percent
     res["partial_unexpected_counts"] = _counts(keys)
     res["partial_unexpected_index_list"] = [int(i) for i in idx[:SAMPLE_SIZE]]
-    res["unexpected_list"] = values[:MAX_ROWS]
+    res["unexpected_list"] = values
     res["unexpected_index_list"] = [int(i) for i in idx[:MAX_ROWS]]
     if count > MAX_ROWS:
-        res["unexpected_list_truncated_to"] = MAX_ROWS
         res["unexpected_index_list_truncated_to"] = MAX_ROWS
     return res
 
@@ -337,8 +339,9 @@ _NAT = _Incomparable()
 
 
 def _counts(keys: list[Any]) -> list[dict[str, Any]]:
-    """partial_unexpected_counts as GX computes it: Counter.most_common(20) over every
-    unexpected value, then sorted by (-count, value); unorderable values give GX's error entry."""
+    """partial_unexpected_counts as GX computes it: Counter.most_common(20) over the (first
+    200) unexpected values it returns, then sorted by (-count, value); unorderable values
+    give GX's error entry."""
     top = Counter(keys).most_common(SAMPLE_SIZE)
     try:
         ordered = sorted(top, key=lambda kv: (-kv[1], kv[0]))
@@ -358,10 +361,11 @@ def _unwrap(key: Any) -> Any:
 
 
 def _keys(col: pa.Array, idx: np.ndarray) -> list[Any]:
-    """The values at `idx` as Python objects standing for pandas' (for the counts)."""
+    """The first 200 values at `idx` (as many as GX returns) as Python objects standing for
+    pandas' (for the counts)."""
     if len(idx) == 0:
         return []
-    values: list[Any] = col.take(pa.array(idx, pa.int64())).to_pylist()
+    values: list[Any] = col.take(pa.array(idx[:GX_MAX_VALUES], pa.int64())).to_pylist()
     t = col.type
     if pa.types.is_timestamp(t):
         return [_NAT if v is None else v for v in values]
@@ -371,8 +375,8 @@ def _keys(col: pa.Array, idx: np.ndarray) -> list[Any]:
 
 
 def _values(keys: list[Any]) -> list[Any]:
-    """The first MAX_ROWS values as GX reports them after JSON conversion."""
-    return [_unwrap(k) for k in keys[:MAX_ROWS]]
+    """The values as GX reports them after JSON conversion."""
+    return [_unwrap(k) for k in keys]
 
 
 def jsonable(value: Any) -> Any:
