@@ -266,3 +266,42 @@ def test_every_real_suite_gives_gx_report(data_type: str) -> None:
     table = _synthetic(data_type, 400, seed=len(data_type))
     _both(table, data_type, lines=list(range(2, table.num_rows + 2)))
     _both(table.slice(0, 0), data_type)
+
+
+def test_engine_setting_picks_gx_for_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CONNECTBATCH_VALIDATION_ENGINE: columnar by default, gx on request, nothing else."""
+    from connectbatch import settings as cb_settings
+    from connectbatch.errors import ConfigurationError
+
+    table = _synthetic("conversions", 30, seed=3)
+    monkeypatch.delenv("CONNECTBATCH_VALIDATION_ENGINE", raising=False)
+    assert cb_settings.validation_engine() == "columnar"
+    assert "evaluator" in validate(table, "conversions", now=NOW).raw["meta"]
+    monkeypatch.setenv("CONNECTBATCH_VALIDATION_ENGINE", "GX")
+    assert cb_settings.validation_engine() == "gx"
+    assert "great_expectations_version" in validate(table, "conversions", now=NOW).raw["meta"]
+    monkeypatch.setenv("CONNECTBATCH_VALIDATION_ENGINE", "pandas")
+    with pytest.raises(ConfigurationError, match="CONNECTBATCH_VALIDATION_ENGINE"):
+        validate(table, "conversions", now=NOW)
+
+
+def test_columnar_validation_does_not_import_gx() -> None:
+    """The first ingest after start must not pay GX's import (~3 s, ~14 s with warm-up)."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from connectbatch import schemas\n"
+        "from connectbatch.parser.api import parse_bytes\n"
+        "from connectbatch.pipeline import ingest\n"
+        "from connectbatch.pipeline.validation import validate\n"
+        "for key, dt in schemas.REGISTRY.items():\n"
+        "    r = parse_bytes(dt.template_csv().encode(), key)\n"
+        "    rep = validate(r.table, key, now=datetime(2026, 3, 15, tzinfo=UTC), lines=r.lines)\n"
+        "    assert rep.success, rep.critical_failures\n"
+        "assert 'great_expectations' not in sys.modules, 'GX imported'\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "CONNECTBATCH_VALIDATION_ENGINE"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
