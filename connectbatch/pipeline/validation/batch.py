@@ -207,15 +207,18 @@ def _already_loaded(
 def _add_lines(
     outcomes: list[ExpectationOutcome], lines: pa.Array | pa.ChunkedArray | Sequence[int], rows: int
 ) -> None:
-    """GX (result_format COMPLETE, pandas RangeIndex) reports failing rows as 0-based
-    positions in `unexpected_index_list` for column and column-pair expectations; the
-    batch's `lines` array maps a position to the line the partner can open the file at."""
-    line_of = lines.to_pylist() if isinstance(lines, pa.Array | pa.ChunkedArray) else list(lines)
-    if len(line_of) != rows:
-        raise ValueError(f"lines has {len(line_of)} entries for a batch of {rows} rows")
+    """GX and the evaluator (result_format COMPLETE, pandas RangeIndex) report failing rows
+    as 0-based positions in `unexpected_index_list` for column and column-pair expectations;
+    the batch's `lines` array maps a position to the line the partner can open the file at.
+    Only the shown positions are looked up: a 1M-row `lines` is not turned into a list."""
+    if not isinstance(lines, pa.Array | pa.ChunkedArray):
+        lines = pa.array(list(lines), pa.int64())
+    if len(lines) != rows:
+        raise ValueError(f"lines has {len(lines)} entries for a batch of {rows} rows")
     for o in outcomes:
         if not o.success and o.unexpected_rows:
-            o.unexpected_lines = [int(line_of[i]) for i in sorted(o.unexpected_rows)[:LINES_SHOWN]]
+            shown = pa.array(sorted(o.unexpected_rows)[:LINES_SHOWN], pa.int64())
+            o.unexpected_lines = [int(n) for n in lines.take(shown).to_pylist()]
 
 
 def _to_pandas(table: pa.Table, names: list[str]) -> Any:
