@@ -305,3 +305,19 @@ def test_columnar_validation_does_not_import_gx() -> None:
     env = {k: v for k, v in __import__("os").environ.items() if k != "CONNECTBATCH_VALIDATION_ENGINE"}
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_kwargs_the_evaluator_does_not_model_go_to_gx() -> None:
+    """String bounds on timestamps (GX parses them with dateutil) and kwargs the evaluator
+    does not know (e.g. the old parse_strings_as_datetimes) are judged by GX, not guessed."""
+    table = pa.table({"ts": pa.array([LO, HI + timedelta(days=1), None], pa.timestamp("us", tz="UTC"))})
+    prepared = columnar.prepare(table)
+    for kwargs in (
+        {"column": "ts", "max_value": HI.isoformat()},
+        {"column": "ts", "max_value": WINDOW[1], "parse_strings_as_datetimes": True},
+        {"column": "ts", "min_value": WINDOW[1], "max_value": WINDOW[0]},  # GX raises: min > max
+    ):
+        assert columnar.evaluate(_exp(BETWEEN, kwargs), prepared, PARAMS) is None, kwargs
+    exp = _exp(BETWEEN, {"column": "ts", "max_value": HI.isoformat()})
+    results, _ = _judge_columnar(table, {"name": "x", "expectations": [exp]})
+    assert results[0]["success"] is False and results[0]["result"]["unexpected_index_list"] == [1]
