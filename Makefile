@@ -97,9 +97,10 @@ fuzz: build ## Fuzz the parser with atheris for FUZZ_SECONDS (default 300)
 	$(PY) fuzz/fuzz_parse.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 \
 		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus
 
-bench: build ## Benchmarks: parser vs peers, whole pipeline, SFTP pull and push, mapping accuracy (BENCH_ARGS='--rows 20000')
+bench: build ## Benchmarks: parser vs peers, whole pipeline, validation evaluator vs GX, SFTP pull and push, mapping accuracy (BENCH_ARGS='--rows 20000')
 	$(PY) bench/bench_parse.py $(BENCH_ARGS)
 	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)
+	$(PY) bench/bench_validation.py $(BENCH_ARGS)
 	$(ENSURE_DEBS) openssh-server openssh-client
 	$(PY) bench/bench_sftp.py
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi

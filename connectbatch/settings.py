@@ -109,6 +109,17 @@ def expectations_dir() -> Path:
     return _path(f"{PREFIX}EXPECTATIONS_DIR", DEFAULT_EXPECTATIONS_DIR)
 
 
+VALIDATION_ENGINES = ("columnar", "gx")
+
+
+def validation_engine() -> str:
+    """CONNECTBATCH_VALIDATION_ENGINE: "columnar" (default) judges the expectation types the
+    columnar evaluator knows with Arrow and the rest with great-expectations; "gx" sends every
+    expectation to great-expectations (the reference, ~1 s more per file). Read per validation
+    on its own, like the expectations folder, because validation runs without a Settings."""
+    return _choice(f"{PREFIX}VALIDATION_ENGINE", "columnar", VALIDATION_ENGINES)
+
+
 def debug_enabled() -> bool:
     """CONNECTBATCH_DEBUG: the CLI logs and shows tracebacks. Read on its own because the
     CLI needs it before (and even when) the rest of the settings can be read."""

@@ -5,6 +5,7 @@
     report.success            # False when a *critical* expectation failed -> quarantine
     report.critical_failures  # one readable line per failed critical expectation
     report.outcomes[i].unexpected_rows  # table row indexes -> result.lines[i] = file line
+    report.outcomes[i].unexpected_lines  # the first 20 of those file lines (given lines=)
 
 In the order things happen:
 - `suites`: the suite of a data type, built from the schema registry plus hand-written rules
@@ -12,8 +13,12 @@ In the order things happen:
   back from that folder (`load_suite`);
 - `batch`: `validate` binds the event-date window, adds the run-time "already loaded" rule
   and judges the parser's reject rate;
+- `columnar`: the evaluator that judges the suites' expectation types over the Arrow batch and
+  returns GX's result for each (tests/unit/test_validation_parity.py runs GX as the oracle);
+  what it does not know goes to GX;
 - `gx`: the great-expectations runtime (one ephemeral context per process, imported on first
-  use because GX costs ~3 s to import) and the conversion of its results;
+  use because GX costs ~3 s to import; not at all when the evaluator knows every expectation,
+  or everything with CONNECTBATCH_VALIDATION_ENGINE=gx) and the conversion of results;
 - `report`: `ValidationReport` and `ExpectationOutcome`, what is stored and shown.
 Importing this package (for `build_suite`, the CLI, the UI) stays cheap: GX is not imported.
 """

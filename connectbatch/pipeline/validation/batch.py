@@ -11,9 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectbatch import schemas
+from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError
-from connectbatch.pipeline.validation import gx
+from connectbatch.pipeline.validation import columnar, gx
 from connectbatch.pipeline.validation.report import (
     LINES_SHOWN,
     REJECT_RATE_TYPE,
@@ -42,6 +42,7 @@ def validate(
     max_age_days: int = 90,
     max_reject_rate: float = 0.05,
     lines: pa.Array | pa.ChunkedArray | Sequence[int] | None = None,
+    engine: str | None = None,
 ) -> ValidationReport:
     """Run the data type's suite on a parsed batch and judge it.
 
@@ -50,7 +51,9 @@ def validate(
     read as UTC) anchors the EventDate window [now - max_age_days, now]. `rows_rejected` is the
     parser's count, which GX cannot see: the reject rate is judged here. `lines` (the
     parse result's `lines`: the file line each table row started on) turns GX's failing
-    row indexes into file line numbers in each outcome's `unexpected_lines`.
+    row indexes into file line numbers in each outcome's `unexpected_lines`. `engine`
+    ("columnar" or "gx"; default CONNECTBATCH_VALIDATION_ENGINE) picks who judges the
+    expectation types the columnar evaluator knows; GX judges the others either way.
     """
     dt = schemas.get(data_type)
     if max_age_days <= 0:
@@ -73,13 +76,9 @@ def validate(
     expectations: list[dict[str, Any]] = suite["expectations"]
 
     read = dict.fromkeys(c for e in expectations for c in columns(e["kwargs"]))
-    df = _to_pandas(table, list(read))
-    result = gx.run_gx(df, suite, params)
-    del df
-    gx.cap_lists(result)
-    order = {e["id"]: i for i, e in enumerate(expectations)}
-    gx_results = sorted(result.results, key=lambda r: order.get(r.expectation_config.id, len(order)))
-    outcomes = [gx.outcome(r, table) for r in gx_results]
+    present = [c for c in read if c in table.column_names]  # absent ones fail in GX, named
+    results, raw = _judge(table.select(present), suite, params, engine or settings.validation_engine())
+    outcomes = [gx.outcome(r, table) for r in results]
     if lines is not None:
         _add_lines(outcomes, lines, table.num_rows)
     outcomes.append(_reject_rate(table.num_rows, rows_rejected, max_reject_rate))
@@ -99,8 +98,78 @@ def validate(
             "max_age_days": max_age_days,
             "max_reject_rate": max_reject_rate,
         },
-        raw=gx.jsonable(result.to_json_dict()),
+        raw=raw,
     )
+
+
+def _judge(
+    sub: pa.Table, suite: dict[str, Any], params: dict[str, Any], engine: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every expectation's result in GX's JSON form, in suite order, and the raw result.
+
+    The columnar evaluator answers what it can; GX (imported only then) answers the rest,
+    so a type or kwarg the evaluator does not know is judged by GX, never passed. With
+    engine "gx" the raw result is GX's own, as before the evaluator existed.
+    """
+    if engine not in ("columnar", "gx"):
+        raise ConfigurationError(f"validation engine must be columnar or gx, not {engine!r}")
+    expectations: list[dict[str, Any]] = suite["expectations"]
+    by_id: dict[str, dict[str, Any]] = {}
+    pending = expectations
+    if engine == "columnar":
+        prepared = columnar.prepare(sub)
+        pending = []
+        for e in expectations:
+            r = columnar.evaluate(e, prepared, params)
+            if r is None:
+                pending.append(e)
+            else:
+                by_id[str(e["id"])] = r
+    gx_raw: dict[str, Any] | None = None
+    extra: list[dict[str, Any]] = []
+    if pending:
+        df = _to_pandas(sub, list(sub.column_names))
+        result = gx.run_gx(df, {**suite, "expectations": pending}, params)
+        del df
+        gx.cap_lists(result)
+        gx_raw = gx.jsonable(result.to_json_dict())
+        for r in gx_raw["results"]:
+            rid = (r.get("expectation_config") or {}).get("id")
+            if rid is not None and rid not in by_id:
+                by_id[str(rid)] = r
+            else:
+                extra.append(r)
+    ordered = [by_id[str(e["id"])] for e in expectations if str(e["id"]) in by_id] + extra
+    if engine == "gx" and gx_raw is not None:
+        return ordered, gx_raw
+    return ordered, _raw(suite, ordered, params, gx_raw)
+
+
+def _raw(
+    suite: dict[str, Any],
+    results: list[dict[str, Any]],
+    params: dict[str, Any],
+    gx_raw: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The stored raw result in GX's ExpectationSuiteValidationResult JSON shape."""
+    ok = sum(1 for r in results if r.get("success"))
+    meta: dict[str, Any] = {"evaluator": "connectbatch columnar (GX-compatible)"}
+    if gx_raw is not None:
+        meta["great_expectations"] = gx_raw.get("meta")
+    return {
+        "success": ok == len(results),
+        "results": results,
+        "suite_name": suite.get("name"),
+        "suite_parameters": gx_raw.get("suite_parameters", {}) if gx_raw is not None else {},
+        "statistics": {
+            "evaluated_expectations": len(results),
+            "successful_expectations": ok,
+            "unsuccessful_expectations": len(results) - ok,
+            "success_percent": ok / len(results) * 100 if results else None,
+        },
+        "meta": meta,
+        "id": None,
+    }
 
 
 def _already_loaded(
@@ -138,22 +207,25 @@ def _already_loaded(
 def _add_lines(
     outcomes: list[ExpectationOutcome], lines: pa.Array | pa.ChunkedArray | Sequence[int], rows: int
 ) -> None:
-    """GX (result_format COMPLETE, pandas RangeIndex) reports failing rows as 0-based
-    positions in `unexpected_index_list` for column and column-pair expectations; the
-    batch's `lines` array maps a position to the line the partner can open the file at."""
-    line_of = lines.to_pylist() if isinstance(lines, pa.Array | pa.ChunkedArray) else list(lines)
-    if len(line_of) != rows:
-        raise ValueError(f"lines has {len(line_of)} entries for a batch of {rows} rows")
+    """GX and the evaluator (result_format COMPLETE, pandas RangeIndex) report failing rows
+    as 0-based positions in `unexpected_index_list` for column and column-pair expectations;
+    the batch's `lines` array maps a position to the line the partner can open the file at.
+    Only the shown positions are looked up: a 1M-row `lines` is not turned into a list."""
+    if not isinstance(lines, pa.Array | pa.ChunkedArray):
+        lines = pa.array(list(lines), pa.int64())
+    if len(lines) != rows:
+        raise ValueError(f"lines has {len(lines)} entries for a batch of {rows} rows")
     for o in outcomes:
         if not o.success and o.unexpected_rows:
-            o.unexpected_lines = [int(line_of[i]) for i in sorted(o.unexpected_rows)[:LINES_SHOWN]]
+            shown = pa.array(sorted(o.unexpected_rows)[:LINES_SHOWN], pa.int64())
+            o.unexpected_lines = [int(n) for n in lines.take(shown).to_pylist()]
 
 
 def _to_pandas(table: pa.Table, names: list[str]) -> Any:
     """Only the columns the suite reads (converting all 51 would double the cost). Decimals
     become float64: pandas would give object columns of Decimal, which GX compares slowly
     and serialises badly; timestamps stay tz-aware UTC so the window compares correctly."""
-    present = [c for c in names if c in table.column_names]  # absent ones fail in GX, named
+    present = [c for c in names if c in table.column_names]
     sub = table.select(present)
     arrays = [pc.cast(col, pa.float64()) if pa.types.is_decimal(col.type) else col for col in sub.columns]
     return pa.Table.from_arrays(arrays, names=present).to_pandas()

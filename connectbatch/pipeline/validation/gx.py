@@ -16,11 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectbatch import settings
+from connectbatch.pipeline.validation import columnar
 from connectbatch.pipeline.validation.report import ExpectationOutcome
 from connectbatch.pipeline.validation.suites import Severity, columns
 
-SAMPLE_SIZE = 20
-MAX_ROWS = 1000  # row indexes kept per outcome, and list length kept in the stored raw result
+SAMPLE_SIZE = columnar.SAMPLE_SIZE
+MAX_ROWS = columnar.MAX_ROWS  # row indexes kept per outcome, and list length kept in the stored raw result
 
 _gx_lock = threading.RLock()
 _gx_context: Any = None
@@ -98,13 +99,15 @@ def cap_lists(result: Any) -> None:
                 res[f"{key}_truncated_to"] = MAX_ROWS
 
 
-def outcome(r: Any, table: pa.Table) -> ExpectationOutcome:
-    cfg = r.expectation_config
-    kwargs = {k: v for k, v in cfg.kwargs.items() if k != "batch_id"}
-    meta = cfg.meta or {}
+def outcome(r: dict[str, Any], table: pa.Table) -> ExpectationOutcome:
+    """One result in GX's JSON form (from GX or from the columnar evaluator) as an outcome."""
+    cfg = r.get("expectation_config") or {}
+    kwargs = {k: v for k, v in (cfg.get("kwargs") or {}).items() if k != "batch_id"}
+    meta = cfg.get("meta") or {}
     severity: Severity = "critical" if meta.get("severity", "critical") == "critical" else "warning"
     read = columns(kwargs)
-    res = r.result or {}
+    type_ = str(cfg.get("type"))
+    res = r.get("result") or {}
     observed = {
         k: res[k]
         for k in ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
@@ -112,25 +115,25 @@ def outcome(r: Any, table: pa.Table) -> ExpectationOutcome:
     }
     if "observed_value" in res:
         observed["observed_value"] = res["observed_value"]
-    if cfg.type == "expect_column_values_to_be_between" and read[0] in table.column_names:
+    if type_ == "expect_column_values_to_be_between" and read[0] in table.column_names:
         observed.update(pc.min_max(table.column(read[0])).as_py() or {})
     values = res.get("unexpected_list") or res.get("partial_unexpected_list") or []
     return ExpectationOutcome(
-        expectation_type=cfg.type,
+        expectation_type=type_,
         columns=read,
         severity=severity,
-        description=str(meta.get("description", cfg.type)),
-        success=bool(r.success),
-        observed_value=jsonable(observed),
-        unexpected_sample=jsonable(list(values[:SAMPLE_SIZE])),
+        description=str(meta.get("description", type_)),
+        success=bool(r.get("success")),
+        observed_value=columnar.jsonable(observed),
+        unexpected_sample=columnar.jsonable(list(values[:SAMPLE_SIZE])),
         unexpected_rows=[
             int(i)
             for i in res.get("unexpected_index_list", [])[:MAX_ROWS]
             if isinstance(i, int | np.integer)  # dicts when index columns are configured
         ],
-        kwargs=jsonable(kwargs),
-        exception=_exception_message(r.exception_info),
-        expectation_id=cfg.id,
+        kwargs=columnar.jsonable(kwargs),
+        exception=_exception_message(r.get("exception_info")),
+        expectation_id=cfg.get("id"),
     )
 
 
