@@ -196,10 +196,17 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     out = parser.finish()
     if progress is not None:
         progress(seen, parser.rows)
+    outside = csvplan.drop_outside_utc_range(out, timezone) if parse_dtype is not None else []
     table = csvplan.assemble(plan, out, parse_dtype, timezone)
     if dtype is not None and constants:
         table = mapping_constants.fill(table, dtype, constants)
     rejects = [_reject(plan, raw, enc.name) for raw in out.rejects]
+    rejects += [
+        Reject(
+            line, plan.slots[slot].name, wall, f"{wall} in {timezone} is before year 1 or after 9999 in UTC"
+        )
+        for line, slot, wall in outside
+    ]
     keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
     return ParseResult(
         table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys, preamble or {}

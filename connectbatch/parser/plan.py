@@ -242,9 +242,7 @@ def typed_plan(
         raise ParseError(_missing_message(missing, unknown, data_type, line) + hint)
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
-    return Plan(
-        delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot
-    )
+    return Plan(delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot)
 
 
 def _normalise_column_map(column_map: dict[str, str] | None, data_type: DataType) -> dict[str, str]:
@@ -271,7 +269,7 @@ def delimiter_hint(
     data_type: DataType,
     renames: dict[str, str],
 ) -> str:
-    """"; the header looks ';'-separated: ..." when the header line, split by another
+    """ "; the header looks ';'-separated: ..." when the header line, split by another
     likely delimiter, names every required column; "" otherwise.
 
     A semicolon file read with commas is one long column name, so the plain message lists
@@ -422,6 +420,39 @@ def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: 
             arr = _localise(arr, out.naive[i], timezone)
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=data_type.arrow_schema())
+
+
+# The instants a Python datetime can hold (years 1-9999 in UTC), in microseconds.
+UTC_MIN_MICROS = -62135596800000000
+UTC_MAX_MICROS = 253402300799999999
+
+
+def drop_outside_utc_range(out: CoreOutput, timezone: str) -> list[tuple[int, int, str]]:
+    """Take out the rows whose offset-less time leaves years 1-9999 once moved from
+    `timezone` to UTC (0001-01-01 00:00 in a zone east of Greenwich is in year 0): the cores
+    check that range for times with an offset, but the connection's zone is applied after
+    them. Returns (line, slot, wall time as written) for each, to be rejected."""
+    if timezone.upper() == "UTC" or not out.naive:
+        return []
+    outside_any: pa.Array | None = None
+    found: list[tuple[int, int, str]] = []
+    for i, naive in out.naive.items():
+        micros = _localise(out.arrays[i], naive, timezone).cast(pa.int64())
+        outside = pc.fill_null(
+            pc.or_(pc.less(micros, UTC_MIN_MICROS), pc.greater(micros, UTC_MAX_MICROS)), False
+        )
+        if not pc.any(outside).as_py():
+            continue
+        wall = out.arrays[i].cast(pa.timestamp("us"))
+        for j in pc.indices_nonzero(outside).to_pylist():
+            found.append((int(out.lines[j].as_py()), i, wall[j].as_py().isoformat(sep=" ")))
+        outside_any = outside if outside_any is None else pc.or_(outside_any, outside)
+    if outside_any is not None:
+        keep = pc.invert(outside_any)
+        out.arrays = [a.filter(keep) for a in out.arrays]
+        out.lines = out.lines.filter(keep)
+        out.naive = {k: v.filter(keep) for k, v in out.naive.items()}
+    return found
 
 
 def _localise(arr: pa.Array, naive: pa.Array, timezone: str) -> pa.Array:

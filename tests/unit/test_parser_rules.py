@@ -272,6 +272,24 @@ def test_event_date_without_offset_is_in_the_connection_time_zone(
 
 
 @pytest.mark.parametrize(
+    ("text", "zone"),
+    [
+        ("00010101", "Australia/Lord_Howe"),  # year 0 in UTC (found by hypothesis: a crash)
+        ("0001-01-01 05:00", "Asia/Tokyo"),
+        ("9999-12-31 23:30", "America/New_York"),  # year 10000 in UTC
+    ],
+)
+def test_a_local_time_moved_past_years_1_to_9999_is_rejected(calls: Calls, text: str, zone: str) -> None:
+    """The connection's zone is applied after the cores' range check: such a row used to
+    come out as a timestamp no Python datetime can hold (OverflowError downstream)."""
+    result = calls({"EventDate": text}, timezone=zone)
+    assert result.table.num_rows == 0
+    [reject] = result.rejects
+    assert reject.column == "EventDate" and "before year 1 or after 9999 in UTC" in reject.reason
+    assert zone in reject.reason
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "2026-02-30",
