@@ -1,0 +1,90 @@
+"""Per-file overhead that is not parsing: the wide-header error, the first ingest after the
+engine starts, database opens per ingest.
+
+    python bench/bench_overhead.py [--names N]
+
+Each measurement runs in a fresh subprocess (``--child KIND``) so one measurement's imports
+and caches cannot help the next; the child prints one ``BENCH_RESULT {json}`` line.
+
+* **wide header**: a header of 400,000 unknown names and no required column, parsed on both
+  cores until the ParseError ("the header lacks required ... columns"), timed after imports.
+  Issue 13 goal: < 1 s (difflib per missing column took 13 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+RESULT_MARKER = "BENCH_RESULT "
+
+
+def _wide_header(names: int) -> dict[str, Any]:
+    from connectbatch.errors import ParseError
+    from connectbatch.parser.api import parse_bytes
+
+    header = [f"Metric{i}" for i in range(names)]
+    header[-2] = "Campaign_Id"
+    data = (",".join(header) + "\n1\n").encode()
+    out: dict[str, Any] = {}
+    for engine in ("cython", "python"):
+        t = time.perf_counter()
+        try:
+            parse_bytes(data, "call_conversions", engine=engine)  # type: ignore[arg-type]
+        except ParseError as exc:
+            out[f"{engine}_chars"] = len(str(exc))
+        out[engine] = time.perf_counter() - t
+    return out
+
+
+def _child(kind: str, args: argparse.Namespace) -> int:
+    if kind == "wide-header":
+        result = _wide_header(args.names)
+    else:  # pragma: no cover - argparse restricts the choices
+        raise SystemExit(f"unknown child {kind}")
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+    return 0
+
+
+def _run(kind: str, argv: list[str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, *argv],
+        capture_output=True, text=True, check=False, cwd=REPO_ROOT,
+    )  # fmt: skip
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER):])
+            return result
+    raise SystemExit(f"bench child {kind} failed:\n{proc.stderr[-2000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--names", type=int, default=400_000, help="names in the wide header")
+    parser.add_argument("--child", choices=["wide-header"], help=argparse.SUPPRESS)
+    args, _unknown = parser.parse_known_args(argv)  # `make bench` passes --rows to every script
+    if args.child:
+        return _child(args.child, args)
+    passed = [f"--names={args.names}"]
+    print("# Per-file overhead")
+    print()
+    print("| work | seconds | note |")
+    print("|---|---:|---|")
+    wide = _run("wide-header", passed)
+    for engine in ("cython", "python"):
+        print(
+            f"| header of {args.names:,} names -> ParseError ({engine} core) | {wide[engine]:.2f} "
+            f"| message {wide.get(f'{engine}_chars', 0):,} chars; goal < 1 s |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
