@@ -101,6 +101,7 @@ bench: build ## Benchmarks: parser vs peers, whole pipeline, validation evaluato
 	$(PY) bench/bench_parse.py $(BENCH_ARGS)
 	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)
 	$(PY) bench/bench_validation.py $(BENCH_ARGS)
+	$(PY) bench/bench_overhead.py $(BENCH_ARGS)
 	$(ENSURE_DEBS) openssh-server openssh-client
 	$(PY) bench/bench_sftp.py
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi

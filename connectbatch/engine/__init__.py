@@ -20,6 +20,7 @@ from pathlib import Path
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.models import Connection, Method, Methodology, Run
 from connectbatch.pipeline import dryrun
+from connectbatch.pipeline.validation.warm import warm_up
 from connectbatch.services import Services
 from connectbatch.services.delivery import CHECK_SECONDS
 from connectbatch.settings import MailboxSettings
@@ -48,6 +49,9 @@ class Engine:
         self.servers: list[object] = []
         self._started = False
         self._lock = threading.Lock()
+        # Data types whose validation the start-up warm-up ran; `warming` is its thread.
+        self.warmed: list[str] = []
+        self.warming: threading.Thread | None = None
 
     def start(self, servers: bool = True) -> None:
         with self._lock:
@@ -73,7 +77,24 @@ class Engine:
             )
             if servers:
                 self._start_servers()
+            self._start_warm_up()
             self._started = True
+
+    def _start_warm_up(self) -> None:
+        """Validate each data type's template once, in the background, so the first file
+        after a start pays no imports (pipeline/validation/warm.py). A thread, because the
+        app's first page waits for `start()`; once per engine, also across stop/start."""
+        if self.warming is not None:
+            return
+
+        def run() -> None:
+            try:
+                self.warmed = warm_up()
+            except Exception:  # a cold first ingest is slower, not wrong
+                log.exception("validation warm-up failed")
+
+        self.warming = threading.Thread(target=run, name="validation-warm-up", daemon=True)
+        self.warming.start()
 
     def stop(self) -> None:
         with self._lock:

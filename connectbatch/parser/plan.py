@@ -17,6 +17,7 @@ from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from rapidfuzz import fuzz, process
 
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.schemas import DataType, Kind, codes
@@ -208,6 +209,7 @@ def typed_plan(
     field_slot: list[int] = []
     first_seen: dict[str, int] = {}
     unknown: list[str] = []
+    unknown_by_key: dict[str, str] = {}  # normalised name -> its first spelling in the file
     duplicates: list[str] = []
     for position, raw_name in enumerate(header, 1):
         key = raw_name.strip().lower()
@@ -215,6 +217,7 @@ def typed_plan(
         if target is None:
             if raw_name.strip():
                 unknown.append(raw_name)
+                unknown_by_key.setdefault(key, raw_name)
             field_slot.append(-1)
             continue
         if target.name in first_seen:
@@ -239,7 +242,7 @@ def typed_plan(
     if missing:
         line_text = chr(delimiter).join(header)  # the header line again, near enough
         hint = delimiter_hint(lambda d: line_text.split(chr(d)), delimiter, data_type, renames)
-        raise ParseError(_missing_message(missing, unknown, data_type, line) + hint)
+        raise ParseError(_missing_message(missing, unknown_by_key, data_type, line) + hint)
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
     return Plan(delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot)
@@ -300,19 +303,58 @@ def normalised_column_map(column_map: dict[str, str] | None, data_type: DataType
     return _normalise_column_map(column_map, data_type)
 
 
-def _missing_message(missing: list[str], unknown: list[str], data_type: DataType, line: int) -> str:
+# The missing-columns message names at most this many columns ("and K more" for the rest):
+# a schema has at most 10 required columns today, so this only bounds a future or relaxed one.
+MAX_MISSING_NAMED = 10
+# A missing column is compared with at most this many of the file's names that rapidfuzz
+# finds closest; only those go through difflib, whose wording and cutoff the message keeps.
+CLOSE_CANDIDATES = 25
+CLOSE_CUTOFF = 0.75  # difflib ratio at which an unknown name is offered as "map it or rename it"
+
+
+def _missing_message(
+    missing: list[str], unknown: dict[str, str], data_type: DataType, line: int
+) -> str:
+    """"the header lacks required ... columns: A (the file has 'A_'; map it or rename it), B".
+
+    A header may hold hundreds of thousands of names (a wrong file, a transposed export), so
+    the names are normalised once per header, not once per missing column, and each missing
+    column is compared with all of them by rapidfuzz (compiled) before difflib confirms the
+    few closest: rapidfuzz's ratio (longest common subsequence) is never below difflib's
+    (Ratcliff-Obershelp matches are a common subsequence), so a name difflib would accept is
+    among rapidfuzz's candidates unless CLOSE_CANDIDATES closer ones crowd it out.
+    `unknown` maps each unknown name, trimmed and lower-cased, to its first spelling."""
+    choices = list(unknown)
     hints = []
-    for name in missing:
-        close = difflib.get_close_matches(name.lower(), [u.strip().lower() for u in unknown], 1, 0.75)
-        if close:
-            original = next(u for u in unknown if u.strip().lower() == close[0])
-            hints.append(f"{name} (the file has {original.strip()!r}; map it or rename it)")
+    for name in missing[:MAX_MISSING_NAMED]:
+        close = _closest(name.lower(), choices)
+        if close is not None:
+            hints.append(f"{name} (the file has {cut(unknown[close].strip())!r}; map it or rename it)")
         else:
             hints.append(name)
+    more = len(missing) - MAX_MISSING_NAMED
+    listed = ", ".join(hints) + (f" and {more} more" if more > 0 else "")
     return (
         f"line {line}: the header lacks required {data_type.label.lower()} column"
-        f"{'s' if len(missing) > 1 else ''}: {', '.join(hints)}"
+        f"{'s' if len(missing) > 1 else ''}: {listed}"
     )
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    """The choice difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF) would return,
+    looked for among the CLOSE_CANDIDATES choices rapidfuzz scores highest."""
+    if len(choices) > CLOSE_CANDIDATES:
+        found = process.extract(
+            word,
+            choices,
+            scorer=fuzz.ratio,
+            processor=None,
+            limit=CLOSE_CANDIDATES,
+            score_cutoff=CLOSE_CUTOFF * 100,
+        )
+        choices = [choice for choice, _score, _index in found]
+    close = difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF)
+    return close[0] if close else None
 
 
 def cut(value: str) -> str:

@@ -567,3 +567,71 @@ def test_no_delimiter_hint_when_columns_are_really_missing(engine: str, call_csv
     with pytest.raises(ParseError) as err:
         parse(call_csv({"CallSessionId": "c"}, drop=["CampaignId"]), engine)
     assert "delimiter" not in str(err.value)
+
+
+WIDE = 400_000  # names in the header of a wrong or transposed export (issue 13)
+
+
+def _wide_header(delimiter: str = ",") -> bytes:
+    """400,000 unknown names, one of them a near-miss for CampaignId, and no required column."""
+    names = [f"Metric{i}" for i in range(WIDE)]
+    names[WIDE - 2] = "Campaign_Id"
+    return (delimiter.join(names) + "\n1\n").encode()
+
+
+def test_a_header_of_400000_names_names_the_missing_columns_and_the_close_match(engine: str) -> None:
+    """The suggestions are computed once per header over a compiled prefilter (this took 13 s
+    with difflib run over every name per missing column); the message stays short."""
+    with pytest.raises(ParseError) as err:
+        parse(_wide_header(), engine)
+    message = str(err.value)
+    assert message.startswith("line 1: the header lacks required call conversions columns: ")
+    required = schemas.get(CC).required_columns
+    assert all(name in message for name in required)
+    assert "CampaignId (the file has 'Campaign_Id'; map it or rename it)" in message
+    assert message.count("the file has") == 1
+    assert "Metric" not in message
+    assert len(message) < 400
+
+
+def test_a_wide_header_gives_the_same_error_on_both_cores() -> None:
+    messages = set()
+    for engine in ("python", "cython"):
+        with pytest.raises(ParseError) as err:
+            parse(_wide_header(), engine)
+        messages.add(str(err.value))
+    assert len(messages) == 1
+
+
+def test_a_wide_header_with_the_wrong_delimiter_quotes_its_one_name_cut_short(engine: str) -> None:
+    """Read with commas, a ';' header is one 3 MB name: the message does not repeat it."""
+    with pytest.raises(ParseError) as err:
+        parse(_wide_header(";"), engine)
+    message = str(err.value)
+    assert "lacks required call conversions columns" in message
+    assert len(message) < 1000
+
+
+def test_the_missing_columns_message_names_at_most_ten_columns() -> None:
+    from connectbatch.parser import plan
+
+    missing = [f"Col{i}" for i in range(15)]
+    message = plan._missing_message(
+        missing, {"col3_": "col3_", "x" * 500 + "col4": "x" * 500 + "Col4"}, schemas.get(CC), 1
+    )
+    assert "Col9" in message and "Col10" not in message
+    assert message.endswith(" and 5 more")
+    assert "Col3 (the file has 'col3_'; map it or rename it)" in message
+    assert "x" * 200 not in message
+
+
+def test_the_close_match_is_the_one_difflib_picks() -> None:
+    """The compiled prefilter only narrows the names: difflib's choice and cutoff still decide."""
+    import difflib
+
+    from connectbatch.parser import plan
+
+    choices = [f"campaign{i}" for i in range(200)] + ["campaignid_", "campaign_id", "mediaid"]
+    for word in ("campaignid", "mediaid", "callerid", "campaign"):
+        expected = difflib.get_close_matches(word, choices, 1, plan.CLOSE_CUTOFF)
+        assert plan._closest(word, choices) == (expected[0] if expected else None)

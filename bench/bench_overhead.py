@@ -1,0 +1,161 @@
+"""Per-file overhead that is not parsing: the wide-header error, the first ingest after the
+engine starts, database opens per ingest.
+
+    python bench/bench_overhead.py [--names N]
+
+Each measurement runs in a fresh subprocess (``--child KIND``) so one measurement's imports
+and caches cannot help the next; the child prints one ``BENCH_RESULT {json}`` line.
+
+* **wide header**: a header of 400,000 unknown names and no required column, parsed on both
+  cores until the ParseError ("the header lacks required ... columns"), timed after imports.
+  Issue 13 goal: < 1 s (difflib per missing column took 13 s).
+* **first ingest after start**: a fresh data directory, `Engine.start(servers=False)` as
+  `connectbatch serve --no-servers` runs it, its validation warm-up awaited, then 200-row
+  call-conversion files ingested one after another: the first one's seconds beside the median
+  of the later ones. The same without an engine (no warm-up: a one-shot CLI process) shows what
+  the warm-up saves. Issue 13 goal: first <= later + 1 s. The last ingest's database opens
+  (`Database.opens`) are counted too: goal one per file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+RESULT_MARKER = "BENCH_RESULT "
+
+
+def _wide_header(names: int) -> dict[str, Any]:
+    from connectbatch.errors import ParseError
+    from connectbatch.parser.api import parse_bytes
+
+    header = [f"Metric{i}" for i in range(names)]
+    header[-2] = "Campaign_Id"
+    data = (",".join(header) + "\n1\n").encode()
+    out: dict[str, Any] = {}
+    for engine in ("cython", "python"):
+        t = time.perf_counter()
+        try:
+            parse_bytes(data, "call_conversions", engine=engine)  # type: ignore[arg-type]
+        except ParseError as exc:
+            out[f"{engine}_chars"] = len(str(exc))
+        out[engine] = time.perf_counter() - t
+    return out
+
+
+def _first_ingest(files: int, warm: bool) -> dict[str, Any]:
+    import tempfile
+
+    import generate
+
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
+        os.environ["CONNECTBATCH_HOME"] = home
+        os.environ["CONNECTBATCH_MAX_AGE_DAYS"] = "100000"  # the generated dates are early 2026
+        from connectbatch.engine import Engine
+        from connectbatch.models import Connection
+        from connectbatch.services import Services
+
+        paths = []
+        for i in range(files):
+            path = Path(home) / f"calls_{i}.csv"
+            generate.generate(path, rows=200, seed=1000 + i)
+            paths.append(path)
+        services = Services()
+        services.add_partner("bench", "brand")
+        draft = Connection(
+            name="bench", data_type="call_conversions", direction="inbound",  # type: ignore[arg-type]
+            method="sftp", methodology="push", lock_days=3650,  # type: ignore[arg-type]
+        )  # fmt: skip
+        services.create_connection(draft, partner="bench")
+        engine = None
+        start = 0.0
+        if warm:
+            engine = Engine(services)
+            t = time.perf_counter()
+            engine.start(servers=False)
+            assert engine.warming is not None
+            engine.warming.join()
+            start = time.perf_counter() - t
+        seconds = []
+        opens = 0
+        for path in paths:
+            before = services.db.opens
+            t = time.perf_counter()
+            services.ingest_file("bench", path)
+            seconds.append(time.perf_counter() - t)
+            opens = services.db.opens - before
+        if engine is not None:
+            engine.stop()
+    later = statistics.median(seconds[1:])
+    return {"start": start, "first": seconds[0], "later": later, "opens": opens}
+
+
+def _child(kind: str, args: argparse.Namespace) -> int:
+    if kind == "wide-header":
+        result = _wide_header(args.names)
+    elif kind in ("first-ingest", "first-ingest-cold"):
+        result = _first_ingest(args.files, warm=kind == "first-ingest")
+    else:  # pragma: no cover - argparse restricts the choices
+        raise SystemExit(f"unknown child {kind}")
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+    return 0
+
+
+def _run(kind: str, argv: list[str]) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", kind, *argv],
+        capture_output=True, text=True, check=False, cwd=REPO_ROOT,
+    )  # fmt: skip
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER):])
+            return result
+    raise SystemExit(f"bench child {kind} failed:\n{proc.stderr[-2000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--names", type=int, default=400_000, help="names in the wide header")
+    parser.add_argument("--files", type=int, default=6, help="200-row files after the start")
+    parser.add_argument(
+        "--child", choices=["wide-header", "first-ingest", "first-ingest-cold"], help=argparse.SUPPRESS
+    )
+    args, _unknown = parser.parse_known_args(argv)  # `make bench` passes --rows to every script
+    if args.child:
+        return _child(args.child, args)
+    passed = [f"--names={args.names}", f"--files={args.files}"]
+    print("# Per-file overhead")
+    print()
+    print("| work | seconds | note |")
+    print("|---|---:|---|")
+    wide = _run("wide-header", passed)
+    for engine in ("cython", "python"):
+        print(
+            f"| header of {args.names:,} names -> ParseError ({engine} core) | {wide[engine]:.2f} "
+            f"| message {wide.get(f'{engine}_chars', 0):,} chars; goal < 1 s |"
+        )
+    warm = _run("first-ingest", passed)
+    cold = _run("first-ingest-cold", passed)
+    print(f"| Engine.start (servers off) + validation warm-up | {warm['start']:.2f} | warm-up in a thread |")
+    for label, m in (("after Engine.start", warm), ("without an engine (no warm-up)", cold)):
+        print(
+            f"| first 200-row ingest {label} | {m['first']:.2f} "
+            f"| later ones: median {m['later']:.2f} s; first - later = {m['first'] - m['later']:.2f} s "
+            "(goal <= 1 s) |"
+        )
+    print(f"| database opens in one later ingest | {warm['opens']} | count, not seconds; goal 1 |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
