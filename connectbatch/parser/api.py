@@ -238,7 +238,9 @@ def _preamble_timezone(preamble: dict[str, str] | None) -> str | None:
     try:
         return check_timezone(value)
     except ConfigurationError:
-        raise ParseError(f"the file's preamble names an unknown time zone: TimeZone={value}") from None
+        raise ParseError(
+            f"the file's preamble names an unknown time zone: TimeZone={csvplan.cut(value)}"
+        ) from None
 
 
 def check_timezone(timezone: str) -> str:
@@ -246,7 +248,9 @@ def check_timezone(timezone: str) -> str:
     (the parser itself only looks the zone up when a date without an offset needs it)."""
     try:
         zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    # OSError: a name zoneinfo turns into a path the file system refuses (too long, a
+    # folder such as "America"); the name may come from a file's preamble (fuzz finding)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigurationError(
             f"unknown time zone {timezone!r}; use an IANA name such as UTC or America/New_York"
         ) from None

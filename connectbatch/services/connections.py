@@ -4,7 +4,6 @@ settings included, is validated here, once), and the wizard's *Test connection*.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import fields, replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -22,6 +21,7 @@ from connectbatch.models import (
     Role,
 )
 from connectbatch.parser import plan as csvplan
+from connectbatch.parser.api import check_timezone
 from connectbatch.pipeline import syncback
 from connectbatch.services.base import (
     CredentialInput,
@@ -188,8 +188,8 @@ class ConnectionServices(CredentialServices):
         if c.schedule:
             _check_cron(c.schedule)
         try:
-            zoneinfo.ZoneInfo(c.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            check_timezone(c.timezone)
+        except ConfigurationError:
             raise InvalidInputError(
                 "timezone", f"{c.timezone!r} is not an IANA time zone such as America/New_York"
             ) from None

@@ -14,7 +14,7 @@ import pytest
 
 from connectbatch.errors import ConfigurationError, ParseError
 from connectbatch.parser import decode as csvdecode
-from connectbatch.parser.api import ParseResult, parse_bytes, parse_file
+from connectbatch.parser.api import ParseResult, check_timezone, parse_bytes, parse_file
 
 XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504  # OLE2 compound document
 TEXT = "id,name\n1,Łódź ☎\n"
@@ -49,9 +49,7 @@ def test_a_byte_order_mark_wins_over_the_configured_encoding(engine: str) -> Non
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
 def test_utf16_without_a_mark_is_refused_with_the_encoding_to_set(engine: str, codec: str) -> None:
     data = TEXT.encode(codec)
-    with pytest.raises(
-        ParseError, match=f"looks like UTF-16.*set the connection's encoding to {codec}"
-    ):
+    with pytest.raises(ParseError, match=f"looks like UTF-16.*set the connection's encoding to {codec}"):
         parse(data, engine)
     assert parse(data, engine, encoding=codec).table.column("name").to_pylist() == ["Łódź ☎"]
 
@@ -60,9 +58,7 @@ def test_utf16_without_a_mark_is_refused_with_the_encoding_to_set(engine: str, c
 def test_utf16_or_utf32_without_a_mark_and_without_byte_order_is_ambiguous(
     engine: str, requested: str
 ) -> None:
-    with pytest.raises(
-        ParseError, match=f"no byte-order mark, so {requested} is ambiguous; use utf-"
-    ):
+    with pytest.raises(ParseError, match=f"no byte-order mark, so {requested} is ambiguous; use utf-"):
         parse(b"id\n1\n", engine, encoding=requested)
 
 
@@ -147,9 +143,7 @@ def test_zip_archives_that_are_not_one_csv_are_refused(engine: str, tmp_path: Pa
     with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
         archive.writestr("xl/workbook.xml", "<workbook/>")
-    with pytest.raises(
-        ParseError, match=r"exactly one CSV file; this one holds 2 \(a.csv, b.csv\)"
-    ):
+    with pytest.raises(ParseError, match=r"exactly one CSV file; this one holds 2 \(a.csv, b.csv\)"):
         parse_file(tmp_path / "two.zip", None, engine=engine)  # type: ignore[arg-type]
     with pytest.raises(ParseError, match=r"Excel \(.xlsx\) workbook"):
         parse_file(tmp_path / "book.xlsx", None, engine=engine)  # type: ignore[arg-type]
@@ -186,3 +180,10 @@ def test_undecodable_header_is_a_parse_error_suggesting_the_encoding(engine: str
     with pytest.raises(ParseError, match=r"line 1: header column 2 is not valid utf-8 text.*latin-1"):
         parse(b"id,na\xefve\n1,2\n", engine)
     assert parse(b"id,na\xefve\n1,2\n", engine, encoding="latin-1").header == ["id", "naïve"]
+
+
+@pytest.mark.parametrize("zone", ["America", "x" * 300])
+def test_a_zone_name_the_file_system_refuses_is_a_configuration_error(zone: str) -> None:
+    """zoneinfo raises IsADirectoryError / OSError for these, not ZoneInfoNotFoundError."""
+    with pytest.raises(ConfigurationError, match="unknown time zone"):
+        check_timezone(zone)

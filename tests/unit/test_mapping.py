@@ -142,6 +142,16 @@ def test_a_preamble_offset_and_a_bad_zone() -> None:
         csvparse.parse_bytes(bad, "call_conversions")
 
 
+@pytest.mark.parametrize("zone", ["America", "America/Los_Ange" + "\ufffd" * 300 + "les"])
+def test_a_preamble_zone_the_file_system_refuses_is_a_clear_parse_error(zone: str) -> None:
+    """Fuzz finding: a folder name or an over-long name made zoneinfo raise OSError
+    (IsADirectoryError, "File name too long") out of the parser instead of a ParseError."""
+    data = csv_bytes(list(FULL_ROW), list(FULL_ROW.values()), preamble=f"Parameters:TimeZone={zone}")
+    with pytest.raises(ParseError, match="unknown time zone") as raised:
+        csvparse.parse_bytes(data, "call_conversions")
+    assert len(str(raised.value)) < 300  # the hostile name is cut, not echoed whole
+
+
 @pytest.mark.parametrize("engine", ["cython", "python"])
 def test_a_constant_fills_a_required_column_the_file_lacks(engine: str) -> None:
     row = dict(FULL_ROW)
