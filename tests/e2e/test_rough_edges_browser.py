@@ -124,10 +124,11 @@ def test_the_provisioned_box_has_one_copy_button_that_copies_everything_and_clos
         # The per-field copy icons are there without hovering.
         page.mouse.move(0, 0)
         icons = dialog.get_by_role("button", name="Copy to clipboard")
-        assert icons.count() >= 4
+        expect(icons.nth(3)).to_be_visible()  # waits for the box's fields to render (>= 4)
         for icon in icons.all():
             expect(icon).to_be_visible()
-            assert icon.evaluate("e => getComputedStyle(e).opacity") == "1"
+            # opaque without a hover (waits out a fade-in; never opaque = still a failure)
+            page.wait_for_function("e => getComputedStyle(e).opacity === '1'", arg=icon.element_handle())
 
         copy = dialog.get_by_role("button", name="Copy all and close")
         expect(copy).to_have_count(1)
