@@ -12,7 +12,6 @@ import base64
 import shutil
 import socket
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +19,7 @@ import pytest
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
-from connectbatch import demo, webapp
-from connectbatch.engine import Engine
+from connectbatch import demo
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
@@ -36,22 +34,7 @@ DETAIL = "app_pages/connection_detail.py"
 TIMEOUT = 60  # seconds; the first run imports pyarrow and streamlit, a drill-down loads GX reports
 
 
-@pytest.fixture(autouse=True)
-def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh engine per test on the test's data dir, stopped afterwards."""
-    started: list[Engine] = []
-    original = Engine.start
-
-    def start(self: Engine, servers: bool = True) -> None:
-        started.append(self)
-        original(self, servers)
-
-    monkeypatch.setattr(Engine, "start", start)
-    webapp.engine.clear()
-    yield
-    for engine in started:
-        engine.stop()
-    webapp.engine.clear()
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ page and the calendar. Other roles are refused the page."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,6 @@ from helpers import call_csv
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
-from connectbatch import webapp
-from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, Role
 from connectbatch.services import Services
 from connectbatch.store import delivery as delivery_store
@@ -25,21 +22,7 @@ APP = str(REPO / "streamlit_app.py")
 TIMEOUT = 60
 
 
-@pytest.fixture(autouse=True)
-def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    started: list[Engine] = []
-    original = Engine.start
-
-    def start(self: Engine, servers: bool = True) -> None:
-        started.append(self)
-        original(self, servers)
-
-    monkeypatch.setattr(Engine, "start", start)
-    webapp.engine.clear()
-    yield
-    for engine in started:
-        engine.stop()
-    webapp.engine.clear()
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
 
 class Clock:

@@ -4,7 +4,6 @@ connection's own settings and already-loaded keys, and nothing stored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,6 @@ from helpers import call_csv
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
-from connectbatch import webapp
-from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import Services
 
@@ -22,22 +19,7 @@ APP = str(REPO / "streamlit_app.py")
 TIMEOUT = 60
 
 
-@pytest.fixture(autouse=True)
-def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh engine per test on the test's data dir, stopped afterwards."""
-    started: list[Engine] = []
-    original = Engine.start
-
-    def start(self: Engine, servers: bool = True) -> None:
-        started.append(self)
-        original(self, servers)
-
-    monkeypatch.setattr(Engine, "start", start)
-    webapp.engine.clear()
-    yield
-    for engine in started:
-        engine.stop()
-    webapp.engine.clear()
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
 
 def stored(services: Services) -> tuple[int, ...]:

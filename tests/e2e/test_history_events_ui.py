@@ -5,15 +5,12 @@ going. Partner text in them is escaped."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
-from connectbatch import webapp
-from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import Services
 from connectbatch.store import events as event_store
@@ -23,22 +20,7 @@ APP = str(REPO / "streamlit_app.py")
 TIMEOUT = 60
 
 
-@pytest.fixture(autouse=True)
-def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh engine per test on the test's data dir, stopped afterwards."""
-    started: list[Engine] = []
-    original = Engine.start
-
-    def start(self: Engine, servers: bool = True) -> None:
-        started.append(self)
-        original(self, servers)
-
-    monkeypatch.setattr(Engine, "start", start)
-    webapp.engine.clear()
-    yield
-    for engine in started:
-        engine.stop()
-    webapp.engine.clear()
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
 
 def test_the_history_tab_lists_events_with_partner_text_escaped() -> None:

@@ -3,7 +3,6 @@ the partner's status words; the connection page's "Sync back now" sends the stat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,6 @@ from helpers import call_csv
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
-from connectbatch import webapp
-from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import Services
 
@@ -21,22 +18,7 @@ APP = str(REPO / "streamlit_app.py")
 DETAIL = "app_pages/connection_detail.py"
 
 
-@pytest.fixture(autouse=True)
-def own_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A fresh engine per test on the test's data dir, stopped afterwards."""
-    started: list[Engine] = []
-    original = Engine.start
-
-    def start(self: Engine, servers: bool = True) -> None:
-        started.append(self)
-        original(self, servers)
-
-    monkeypatch.setattr(Engine, "start", start)
-    webapp.engine.clear()
-    yield
-    for engine in started:
-        engine.stop()
-    webapp.engine.clear()
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
 
 def test_edit_turns_sync_back_on_and_sync_back_now_sends_the_status_file() -> None:

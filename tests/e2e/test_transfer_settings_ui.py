@@ -5,6 +5,7 @@ setting is told next to the form, never as a traceback."""
 
 from __future__ import annotations
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from connectbatch.services import Services
@@ -14,11 +15,12 @@ from tests.e2e.test_connections_ui import (  # the fixtures: one engine and data
     demo_template,  # noqa: F401
     next_step,
     open_page,
-    own_engine,  # noqa: F401
     services,  # noqa: F401
     start_wizard,
     texts,
 )
+
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
 FINGERPRINT = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
 
