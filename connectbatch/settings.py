@@ -197,6 +197,7 @@ class Settings:
     ftp_port: int = 2121
     max_file_bytes: int = 2 * 1024**3
     lock_timeout: float = 30.0  # seconds to wait for another process to release the DB
+    db_linger: float = 0.5  # seconds the DB file stays open after an operation (0: closed at once)
     validation_max_age_days: int = 90
     max_reject_rate: float = 0.05
     inbound_mailbox: str = "inbox@connectbatch.local"  # base of inbox+<connection>@... addresses
@@ -226,6 +227,7 @@ class Settings:
             ftp_port=_int(f"{PREFIX}FTP_PORT", 2121, within=PORTS),
             max_file_bytes=_int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3),
             lock_timeout=_float(f"{PREFIX}LOCK_TIMEOUT", 30.0),
+            db_linger=_float(f"{PREFIX}DB_LINGER", 0.5),
             validation_max_age_days=_int(f"{PREFIX}MAX_AGE_DAYS", 90),
             max_reject_rate=_float(f"{PREFIX}MAX_REJECT_RATE", 0.05),
             inbound_mailbox=_email(f"{PREFIX}INBOUND_MAILBOX", "inbox@connectbatch.local"),

@@ -76,7 +76,7 @@ class Services(
     ) -> None:
         self.user = user
         self.settings = settings or Settings.from_env()
-        self.db = Database(self.settings.database, self.settings.lock_timeout)
+        self.db = Database(self.settings.database, self.settings.lock_timeout, self.settings.db_linger)
         self.clock = clock
         self.ingestor = ingest.Ingestor(self.settings, self.db, clock)
         self._box: SecretBox | None = None

@@ -49,11 +49,11 @@ def create(
 ) -> Run:
     row = con.execute(
         "INSERT INTO runs (connection_id, trigger, status, pid, retry_of) "
-        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        f"VALUES (?, ?, ?, ?, ?) RETURNING {', '.join(_RUN_FIELDS)}",
         [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, retry_of],
     ).fetchone()
     assert row is not None
-    return get(con, int(row[0]))
+    return run_from_row(row)
 
 
 def get(con: duckdb.DuckDBPyConnection, run_id: int) -> Run:
@@ -121,21 +121,22 @@ def record_file(
     known = str(FileState(state))
     row = con.execute(
         "INSERT INTO files (connection_id, run_id, name, remote_path, source, size, mtime, sha256, state, "
-        "message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        f"message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {', '.join(_FILE_FIELDS)}",
         [connection_id, run_id, name, remote_path, source, size, mtime, sha256, known, message],
     ).fetchone()
     assert row is not None
-    return get_file(con, int(row[0]))
+    return _file_from_row(row)
 
 
 def _files(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[FileRecord]:
     rows = con.execute(f"SELECT {', '.join(_FILE_FIELDS)} FROM files {where}", params).fetchall()
-    out = []
-    for row in rows:
-        data = dict(zip(_FILE_FIELDS, row, strict=True))
-        data["state"] = FileState(data["state"])
-        out.append(FileRecord(**data))
-    return out
+    return [_file_from_row(row) for row in rows]
+
+
+def _file_from_row(row: tuple[Any, ...]) -> FileRecord:
+    data = dict(zip(_FILE_FIELDS, row, strict=True))
+    data["state"] = FileState(data["state"])
+    return FileRecord(**data)
 
 
 def get_file(con: duckdb.DuckDBPyConnection, file_id: int) -> FileRecord:

@@ -17,10 +17,20 @@ from connectbatch.services import Services
 from connectbatch.settings import Settings
 from connectbatch.store import DatabaseBusyError
 
+# The holder waits for the test process to close the file first: the test's own operations
+# keep it open for a moment after they end (Database.linger).
 HOLDER = r"""
 import sys, time
 import duckdb
-con = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == "read_only")
+deadline = time.monotonic() + 10
+while True:
+    try:
+        con = duckdb.connect(sys.argv[1], read_only=sys.argv[3] == "read_only")
+        break
+    except duckdb.IOException:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
 print("holding", flush=True)
 time.sleep(float(sys.argv[2]))
 con.close()

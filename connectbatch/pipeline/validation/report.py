@@ -4,7 +4,7 @@ and the report of a batch (verdict, outcomes, the full GX result) that round-tri
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from connectbatch.pipeline.validation.suites import Severity
@@ -86,7 +86,11 @@ class ValidationReport:
         return "; ".join(self.critical_failures)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
+        # field by field, not `asdict`: asdict deep-copies the whole GX result first, which
+        # cost ~10 ms per small file (issue 13)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["outcomes"] = [{f.name: getattr(o, f.name) for f in fields(o)} for o in self.outcomes]
+        return json.dumps(data, ensure_ascii=False, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> ValidationReport:
