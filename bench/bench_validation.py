@@ -15,6 +15,7 @@ sizes: 200 rows (a typical small file) and 100,000 rows (GX needs ~1 minute at 1
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import asdict
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_parse import ensure_file
 
+RESULTS = Path(__file__).resolve().parent / "results"
 NOW = datetime(2026, 2, 1, tzinfo=UTC)  # cuts through the generated dates: some rows fail
 
 
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
 
     table: list[tuple[str, ...]] = []
+    measured: list[dict[str, Any]] = []
     first: dict[str, float] = {}
     for engine in ("columnar", "gx"):  # columnar first: GX not yet imported
         first[engine], _ = _timed(lambda e=engine: run(rows_list[0], e))
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         ours, theirs = reports["columnar"].outcomes, reports["gx"].outcomes
         same = [asdict(o) for o in ours] == [asdict(o) for o in theirs]
         failed = sum(1 for o in reports["gx"].outcomes if not o.success)
+        measured.append({"rows": rows, "columnar": warm["columnar"], "gx": warm["gx"], "identical": same})
         table.append(
             (
                 f"{rows:,}",
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         f"first call in the process, {rows_list[0]:,} rows: evaluator {first['columnar'] * 1000:,.0f} ms; "
         f"GX {first['gx']:,.2f} s (import + context + validation)"
     )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "validation.json").write_text(json.dumps({"batches": measured, "first": first}, indent=2))
     return 0 if all(r[-1] == "yes" for r in table) else 1
 
 

@@ -125,13 +125,14 @@ class Ingestor:
 
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
         """A whole run for a single file (CLI, upload, push)."""
-        run = self.start_run(connection, trigger)
-        try:
-            self.ingest_file(run, connection, received)
-        except BaseException as exc:  # never leave a run In Progress behind a live process
-            self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
-            raise
-        return self._finish_after_failure(run)
+        with self.db.held():
+            run = self.start_run(connection, trigger)
+            try:
+                self.ingest_file(run, connection, received)
+            except BaseException as exc:  # never leave a run In Progress behind a live process
+                self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
+                raise
+            return self._finish_after_failure(run)
 
     def _finish_after_failure(self, run: Run) -> Run:
         """`finish_run`, except that when a failure was already recorded (a full disk) and the
@@ -198,6 +199,10 @@ class Ingestor:
     def ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:
         """Take one file through the pipeline inside an open run. Never raises for a bad
         file: the outcome is in the returned ledger record (and the run's counters)."""
+        with self.db.held():  # one open of the database for the file, unless another process waits
+            return self._ingest_file(run, connection, received)
+
+    def _ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:
         try:
             staged = staging.stage(self.settings.staging, received.path)
         except OSError as exc:  # a full disk, an unreadable source: the attempt is recorded

@@ -1,18 +1,13 @@
 """The DuckDB file: opening it safely beside other processes, and migrations.
 
 DuckDB lets one process open a file read-write, and a read-only opener conflicts with it.
-ConnectBatch does not keep the file open while it is idle: every operation takes a connection,
-does its work in one transaction and gives it back. Opening the file is what costs (~15 ms on
-a small file, ~35 ms on a large one, plus a checkpoint when the last connection closes), so the
-first operation opens one *anchor* connection and every operation gets a cheap cursor on it
-(~0.1 ms); the anchor stays open while operations follow each other and is closed `linger`
-seconds after the last one (at once after `MAX_HOLD` seconds of continuous use, so another
-process waiting for the file gets its turn). A file's whole ingest therefore opens the file at
-most once, and a stream of small files not at all after the first (issue 13).
-A second process (the CLI beside the app, or `connectbatch serve`) that finds the file locked
-waits and retries with backoff for up to `lock_timeout` seconds, then fails with a message
-naming the process that holds it. Inside one process, DuckDB's instance cache makes every
-Database object on the same path share one database.
+ConnectBatch does not keep the file open while it is idle: every operation takes a connection
+(a cursor on one anchor connection, `store/anchor.py`), does its work in one transaction and
+gives it back; the file is closed `linger` seconds after the last operation, or at once when
+another process says it waits. A second process (the CLI beside the app, or `connectbatch
+serve`) that finds the file locked marks itself waiting and retries with backoff for up to
+`lock_timeout` seconds, then fails with a message naming the process that holds it. Inside
+one process, DuckDB's instance cache makes every Database object on a path share one database.
 
 A full disk must not hide why a run failed. Beside the file lies a small reserve file
 (`<db>.reserve`): when writing the cause of a failure runs out of space, `record_failure`
@@ -40,18 +35,13 @@ import duckdb
 
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
-
-# DuckDB (2.0) races when one thread opens a file while another closes the last connection
-# to it ("Unique file handle conflict", lost table functions): open and close one at a time.
-_OPEN_CLOSE = threading.Lock()
+from connectbatch.store.anchor import OPEN_CLOSE, Anchor, marked_waiting
 
 T = TypeVar("T")
 RESERVE_BYTES = 256 * 1024  # one DuckDB block: room for one small commit and its checkpoint
 
-# Continuous use after which the anchor is closed at the next idle moment instead of lingering.
-MAX_HOLD = 2.0
 # How long a waiting process sleeps at most between two attempts to open a locked file: short,
-# so it gets in during another process's brief release.
+# so it gets in soon after the holder closes it for us.
 MAX_RETRY_DELAY = 0.1
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
@@ -110,25 +100,18 @@ class Database:
     def __init__(self, path: Path, lock_timeout: float = 30.0, linger: float = 0.5) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
-        self.linger = linger  # seconds the file stays open after the last operation
         self._migrated = False
         self._migrate_lock = threading.Lock()
-        # Times the DuckDB file was really opened through this object (an anchor): tests and
-        # benchmarks count the opens of one ingest (issue 13: one at most).
+        # Times the DuckDB file was really opened through this object: tests and benchmarks
+        # count the opens of one ingest (issue 13: one at most).
         self.opens = 0
-        self._anchor: duckdb.DuckDBPyConnection | None = None
-        self._anchor_lock = threading.Lock()
-        self._users = 0  # connections handed out and not yet given back
-        self._opened_at = 0.0
-        self._last_used = 0.0  # when the last connection was given back
-        self._timer_pending = False  # one linger timer at a time, re-armed while the file is in use
-        self._poisoned = False  # a DuckDB error went through: reopen rather than reuse the instance
+        self._anchor = Anchor(self.path, self._open, linger)
         _OPEN_DATABASES.add(self)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection for one unit of work; given back when the block ends."""
-        con = self._acquire()
+        con = self._anchor.cursor()
         try:
             if not self._migrated:
                 self._migrate(con)
@@ -136,10 +119,10 @@ class Database:
         except duckdb.Error:
             # a failed write may have invalidated the database instance (a full disk): the next
             # operation opens the file afresh instead of inheriting it
-            self._poisoned = True
+            self._anchor.poisoned = True
             raise
         finally:
-            self._give_back(con)
+            self._anchor.give_back(con)
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -153,73 +136,15 @@ class Database:
                 raise
             con.commit()
 
+    def held(self) -> contextlib.AbstractContextManager[None]:
+        """Keep the file open through a block, between its operations too, unless another
+        process waits for it (one open for a file's whole ingest)."""
+        return self._anchor.held()
+
     def release(self) -> None:
         """Close the file now if no operation is using it (at exit, and for a caller about to
         hand the file to another process)."""
-        with self._anchor_lock:
-            if self._users == 0:
-                self._close_anchor()
-
-    def _acquire(self) -> duckdb.DuckDBPyConnection:
-        with self._anchor_lock:
-            if self._anchor is None:
-                self._anchor = self._open()
-                self._opened_at = time.monotonic()
-                self._poisoned = False
-            self._users += 1
-            try:
-                with _OPEN_CLOSE:
-                    con = self._anchor.cursor()  # inherits the anchor's global UTC time zone
-            except BaseException:
-                self._users -= 1
-                self._poisoned = True
-                if self._users == 0:
-                    self._close_anchor()
-                raise
-            return con
-
-    def _give_back(self, con: duckdb.DuckDBPyConnection) -> None:
-        with self._anchor_lock:
-            with _OPEN_CLOSE:
-                con.close()
-            self._users -= 1
-            if self._users:
-                return
-            now = time.monotonic()
-            if self._poisoned or self.linger <= 0 or now - self._opened_at >= MAX_HOLD:
-                self._close_anchor()
-                return
-            self._last_used = now
-            if not self._timer_pending:
-                self._arm(self.linger)
-
-    def _arm(self, seconds: float) -> None:
-        """Start the linger timer (the caller holds `_anchor_lock`). Starting a thread costs
-        ~1 ms, so there is one timer at a time rather than one per operation."""
-        self._timer_pending = True
-        timer = threading.Timer(seconds, self._expire)
-        timer.daemon = True
-        timer.start()
-
-    def _expire(self) -> None:
-        """The linger timer: close the anchor once it has been idle for `linger` seconds;
-        used since the timer started, wait for the rest of the linger from its last use."""
-        with self._anchor_lock:
-            self._timer_pending = False
-            if self._anchor is None or self._users:
-                return  # closed already, or in use: the next give-back arms a timer
-            idle = time.monotonic() - self._last_used
-            if idle >= self.linger:
-                self._close_anchor()
-            else:
-                self._arm(self.linger - idle)
-
-    def _close_anchor(self) -> None:
-        """Close the anchor (the caller holds `_anchor_lock`): DuckDB checkpoints and frees the file."""
-        anchor, self._anchor = self._anchor, None
-        if anchor is not None:
-            with _OPEN_CLOSE, contextlib.suppress(duckdb.Error):
-                anchor.close()
+        self._anchor.close()
 
     # ------------------------------------------------------------------ full disk
 
@@ -266,28 +191,33 @@ class Database:
             private_dir(self.path.parent)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
-        while True:
-            try:
-                with _OPEN_CLOSE:
-                    con = duckdb.connect(str(self.path))
-                    self.opens += 1
-                # timestamps come back as UTC datetimes, on this connection and its cursors
-                con.execute("SET GLOBAL TimeZone = 'UTC'")
-                with contextlib.suppress(OSError):  # DuckDB creates it 0644: tighten it
-                    private_file(self.path)
-                return con
-            except duckdb.IOException as exc:
-                match = _LOCK_RE.search(str(exc))
-                if match is None:
-                    raise ConnectBatchError(f"cannot open the database {self.path}: {exc}") from exc
-                if time.monotonic() >= deadline:
-                    raise DatabaseBusyError(
-                        f"the database {self.path} is in use by another process "
-                        f"(PID {match['pid']}, {match['prog']}); waited {self.lock_timeout:g} s. "
-                        "Try again when its current run has finished, or stop it."
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY)
+        marked = False
+        with contextlib.ExitStack() as waiting:
+            while True:
+                try:
+                    with OPEN_CLOSE:
+                        con = duckdb.connect(str(self.path))
+                        self.opens += 1
+                    # timestamps come back as UTC datetimes, on this connection and its cursors
+                    con.execute("SET GLOBAL TimeZone = 'UTC'")
+                    with contextlib.suppress(OSError):  # DuckDB creates it 0644: tighten it
+                        private_file(self.path)
+                    return con
+                except duckdb.IOException as exc:
+                    match = _LOCK_RE.search(str(exc))
+                    if match is None:
+                        raise ConnectBatchError(f"cannot open the database {self.path}: {exc}") from exc
+                    if time.monotonic() >= deadline:
+                        raise DatabaseBusyError(
+                            f"the database {self.path} is in use by another process "
+                            f"(PID {match['pid']}, {match['prog']}); waited {self.lock_timeout:g} s. "
+                            "Try again when its current run has finished, or stop it."
+                        ) from exc
+                    if not marked:  # the holder closes the file for us between its operations
+                        waiting.enter_context(marked_waiting(self.path))
+                        marked = True
+                    time.sleep(delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY)
 
     # ------------------------------------------------------------------ migrations
 

@@ -60,3 +60,30 @@ def test_without_linger_every_operation_closes_the_file(settings: Settings, make
     # at once, no retry: nothing is left open
     subprocess.run([sys.executable, "-c", TRY_OPEN, str(settings.database)], check=True, timeout=60)
     assert _opens(services, "first.csv", call_csv(5)) > 1
+
+
+WAIT_AND_OPEN = """
+import sys, time
+from connectbatch.store import Database
+started = time.monotonic()
+with Database(sys.argv[1], lock_timeout=20).connect() as con:
+    con.execute("SELECT 1")
+print(round(time.monotonic() - started, 2))
+"""
+
+
+def test_a_held_file_is_closed_for_a_process_that_waits(settings: Settings, make_connection) -> None:
+    """A long hold (a big file's parse) does not keep another process out: it marks itself
+    waiting and the holder closes the file within a linger period."""
+    services = Services(replace(settings, db_linger=0.3))
+    make_connection("Acme")
+    services.connections()
+    with services.db.held():
+        services.connections()
+        waiter = subprocess.run(
+            [sys.executable, "-c", WAIT_AND_OPEN, str(settings.database)],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        services.connections()  # and the holder opens it again afterwards
+    assert float(waiter.stdout.strip()) < 5.0, waiter.stdout
+    assert list(settings.database.parent.glob("*.waiting-*")) == []

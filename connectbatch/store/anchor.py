@@ -1,0 +1,171 @@
+"""The anchor: one open DuckDB connection that operations take cheap cursors on.
+
+Opening a DuckDB file is what costs (~15 ms on a small file, ~35-90 ms on a large one, and a
+checkpoint when the last connection closes), while a cursor on an open connection costs
+~0.1 ms. So the first operation opens the file, every operation after it takes a cursor, and
+the file is closed again `linger` seconds after the last operation: a burst of operations (a
+file's ingest, a stream of small files, a page of the app) opens it once (issue 13), and an
+idle process leaves the file free for the others, as DuckDB allows one writing process.
+
+Another process that finds the file locked says so: while it waits it keeps a marker file
+`<db>.waiting-<pid>` beside the database (`waiting`). The holder looks for markers whenever
+it is between operations and then closes the file at once (and at least every `linger`
+seconds during a long operation's idle stretches), so a CLI command beside a busy
+`connectbatch serve` gets its turn instead of timing out. `held()` keeps the file open across
+a stretch without operations (a big file's parse) unless someone waits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+# DuckDB (2.0) races when one thread opens a file while another closes the last connection
+# to it ("Unique file handle conflict", lost table functions): open and close one at a time.
+OPEN_CLOSE = threading.Lock()
+
+WAITING = ".waiting-"
+
+
+class Anchor:
+    """Keeps one connection to a database file open while it is in use (see the module)."""
+
+    def __init__(self, path: Path, opener: Callable[[], duckdb.DuckDBPyConnection], linger: float) -> None:
+        self.path = path
+        self.linger = linger  # seconds the file stays open after the last operation (0: closed at once)
+        self._opener = opener
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self._users = 0  # cursors handed out and not yet given back
+        self._holds = 0  # `held()` blocks under way
+        self._last_used = 0.0  # when the last cursor was given back
+        self._timer_pending = False  # one linger timer at a time, re-armed while needed
+        self.poisoned = False  # a DuckDB error went through: reopen rather than reuse the instance
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own (transactions included) on the open file; open it if needed."""
+        with self._lock:
+            if self._con is None:
+                self._con = self._opener()
+                self.poisoned = False
+            self._users += 1
+            try:
+                with OPEN_CLOSE:
+                    return self._con.cursor()
+            except BaseException:
+                self._users -= 1
+                self.poisoned = True
+                self._idle()
+                raise
+
+    def give_back(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            with OPEN_CLOSE:
+                cursor.close()
+            self._users -= 1
+            self._last_used = time.monotonic()
+            self._idle()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep the file open through this block, between its operations too (unless another
+        process waits for it): one open for a whole file's ingest."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                self._last_used = time.monotonic()
+                self._idle()
+
+    def close(self) -> None:
+        """Close the file now if no operation is using it."""
+        with self._lock:
+            if self._users == 0:
+                self._close()
+
+    def _idle(self) -> None:
+        """Between operations (the caller holds the lock): close now, or arm the linger timer."""
+        if self._users or self._con is None:
+            return
+        if self.poisoned or waiting(self.path) or (self._holds == 0 and self.linger <= 0):
+            self._close()
+        elif not self._timer_pending:
+            self._arm(self._recheck())
+
+    def _recheck(self) -> float:
+        """How often a held or lingering file looks for waiting processes."""
+        return max(self.linger, 0.25)
+
+    def _arm(self, seconds: float) -> None:
+        # Starting a thread costs ~1 ms: one timer at a time, not one per operation.
+        self._timer_pending = True
+        timer = threading.Timer(seconds, self._expire)
+        timer.daemon = True
+        timer.start()
+
+    def _expire(self) -> None:
+        """The linger timer: close the file once it has been idle for `linger` seconds and no
+        `held()` block keeps it (or at once when another process waits), else look again later."""
+        with self._lock:
+            self._timer_pending = False
+            if self._con is None or self._users:
+                return  # closed already, or in use: the next give-back arms a timer
+            idle = time.monotonic() - self._last_used
+            if waiting(self.path) or (self._holds == 0 and idle >= self.linger):
+                self._close()
+            else:
+                self._arm(self._recheck() if self._holds else self.linger - idle)
+
+    def _close(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            with OPEN_CLOSE, contextlib.suppress(duckdb.Error):
+                con.close()  # DuckDB checkpoints and frees the file
+
+
+def waiting(database: Path) -> bool:
+    """Whether a live process other than this one waits to open the file."""
+    prefix = database.name + WAITING
+    try:
+        entries = os.scandir(database.parent)
+    except OSError:
+        return False
+    with entries:
+        for entry in entries:
+            if entry.name.startswith(prefix):
+                pid = entry.name[len(prefix) :]
+                if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                    return True
+    return False
+
+
+@contextmanager
+def marked_waiting(database: Path) -> Iterator[None]:
+    """Say that this process waits for the file (the holder closes it between operations)."""
+    marker = database.with_name(f"{database.name}{WAITING}{os.getpid()}")
+    with contextlib.suppress(OSError):  # a read-only or full folder: the linger still frees it
+        marker.touch(mode=0o600)
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
