@@ -313,7 +313,7 @@ class Ingestor:
         clock.lap("load")
         clock.step = "write results"
         with self.db.connect() as con:
-            actions = results.row_actions(action_store.of_file_by_line(con, record.id))
+            actions = results.RowActions(action_store.of_file_by_line(con, record.id))
         results.write_outcome(
             self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
             lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,

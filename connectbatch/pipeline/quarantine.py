@@ -121,7 +121,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             )  # fmt: skip
             accepted += table.num_rows - refused
             rejected += refused
-            actions[f.id] = results.row_actions(action_store.of_file_by_line(con, f.id))
+            actions[f.id] = results.RowActions(action_store.of_file_by_line(con, f.id))
         run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
         run_store.finish(
             con,

@@ -120,21 +120,32 @@ def base_name(run_id: int, file_id: int, file_name: str) -> str:
 class RowActions:
     """The actions a load created, by the input line they came from: the results file
     names each accepted row's `ActionId`, and a note when the action was not created
-    PENDING (e.g. LOCKED: its event was older than the lock period)."""
+    PENDING (e.g. LOCKED: its event was older than the lock period).
 
-    labels: dict[int, str] = field(default_factory=dict)  # line -> "A-000123"
-    notes: dict[int, str] = field(default_factory=dict)  # line -> why it is not PENDING
+    Columns `line` (int64), `label` ("A-000123") and `note` (null when PENDING), as
+    store/actions.of_file_by_line reads them: a million rows stay in Arrow, no Python dict."""
 
+    table: pa.Table
 
-def row_actions(by_line: dict[int, tuple[int, str, str | None]]) -> RowActions:
-    """RowActions from store/actions.of_file_by_line (line -> id, status, reason)."""
-    labels: dict[int, str] = {}
-    notes: dict[int, str] = {}
-    for line, (action_id, status, reason) in by_line.items():
-        labels[line] = f"A-{action_id:06d}"  # as models.Action.label
-        if status == "LOCKED":
-            notes[line] = f"action created LOCKED: {reason or 'lock period ended'}"
-    return RowActions(labels, notes)
+    @classmethod
+    def of(cls, labels: dict[int, str], notes: dict[int, str] | None = None) -> RowActions:
+        """From plain mappings line -> label and line -> note (tests, small batches)."""
+        notes = notes or {}
+        lines = list(labels)
+        return cls(
+            pa.table(
+                {
+                    "line": pa.array(lines, pa.int64()),
+                    "label": pa.array([labels[n] for n in lines], pa.string()),
+                    "note": pa.array([notes.get(n) for n in lines], pa.string()),
+                }
+            )
+        )
+
+    def for_lines(self, lines: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """The label and note of each of `lines`, in their order (null where none)."""
+        at = pc.index_in(lines, value_set=self.table.column("line").combine_chunks())
+        return pc.take(self.table.column("label"), at), pc.take(self.table.column("note"), at)
 
 
 def write(
@@ -182,17 +193,14 @@ def write(
             keep = pc.invert(pc.is_in(accepted["Line"], pa.array(list(by_line), pa.int64())))
             accepted = accepted.filter(keep)
         n = accepted.num_rows
-        if with_action_id:
-            labels = actions.labels if actions else {}
-            ids = [labels.get(line) for line in accepted["Line"].to_pylist()] if labels else [None] * n
-            accepted = accepted.append_column(ACTION_ID, pa.array(ids, pa.string()))
-        if actions and actions.notes:
-            reasons = pa.array(
-                [actions.notes.get(line, accepted_reason) for line in accepted["Line"].to_pylist()],
-                pa.string(),
-            )
+        reasons = pa.repeat(pa.scalar(accepted_reason), n)
+        if actions is not None:
+            labels, notes = actions.for_lines(accepted["Line"].combine_chunks())
+            reasons = pc.coalesce(notes, reasons)
         else:
-            reasons = pa.repeat(pa.scalar(accepted_reason), n)
+            labels = pa.nulls(n, pa.string())
+        if with_action_id:
+            accepted = accepted.append_column(ACTION_ID, labels)
         parts.append(
             accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status.value), n)).append_column(
                 "Reason", reasons

@@ -66,7 +66,7 @@ def test_a_whole_file_outcome_is_one_line_zero(tmp_path: Path) -> None:
 def test_rows_carry_action_ids_notes_and_partner_names(tmp_path: Path) -> None:
     keys = pa.table({"CallSessionId": ["a", "b", "c"]})
     lines = pa.array([2, 3, 4], pa.int64())
-    actions = results.RowActions({2: "A-000001", 3: "A-000002"}, {3: "action created LOCKED: late"})
+    actions = results.RowActions.of({2: "A-000001", 3: "A-000002"}, {3: "action created LOCKED: late"})
     path, _ = results.write(
         tmp_path, 1, _summary(FileState.LOADED), key_columns=["CallSessionId"], accepted_keys=keys,
         accepted_lines=lines, rejects=[Reject(4, "CallSessionId", "c", "bad")], reject_keys={4: "c"},
