@@ -1,0 +1,39 @@
+"""The database anchor's waiting markers (store/anchor.py): a live process that waits for the
+file makes the holder close it; a marker left by a dead process or by this one does not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from connectbatch.store.anchor import marked_waiting, waiting
+
+
+def test_a_live_waiter_is_seen(tmp_path: Path) -> None:
+    database = tmp_path / "x.duckdb"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (tmp_path / f"x.duckdb.waiting-{sleeper.pid}").touch()
+        assert waiting(database)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not waiting(database)  # the same marker, its process gone
+
+
+def test_this_process_does_not_wait_for_itself(tmp_path: Path) -> None:
+    database = tmp_path / "x.duckdb"
+    with marked_waiting(database):
+        assert (tmp_path / f"x.duckdb.waiting-{os.getpid()}").exists()
+        assert not waiting(database)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_other_files_and_other_databases_are_not_waiters(tmp_path: Path) -> None:
+    (tmp_path / "y.duckdb.waiting-1").touch()  # another database's (pid 1 lives)
+    (tmp_path / "x.duckdb.waiting-abc").touch()
+    (tmp_path / "x.duckdb.wal").touch()
+    assert not waiting(tmp_path / "x.duckdb")
+    assert not waiting(tmp_path / "missing" / "x.duckdb")
