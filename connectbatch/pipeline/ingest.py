@@ -330,7 +330,8 @@ class Ingestor:
         lost a mapped column is refused (ParseError) with the suggested update."""
         with self.db.transaction() as con:
             saved = mapping_store.current(con, connection.id)
-            mapping_store.set_run_version(con, run.id, saved.version if saved is not None else None)
+            if saved is not None:  # a new run has none: no write, no commit
+                mapping_store.set_run_version(con, run.id, saved.version)
         if saved is None:
             return None
         with open(staged.path, "rb") as fh:

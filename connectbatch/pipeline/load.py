@@ -106,7 +106,7 @@ def load_rows(
         con, dtype.key, connection_id=connection.id, run_id=run_id,
         file_id=record.id, lock_days=connection.lock_days,
     )  # fmt: skip
-    late.lock_loaded(con, connection, record.id, now)  # issue 11: none created already due to lock
+    late.lock_loaded(con, connection, record.id, now, table)  # issue 11: none created already due to lock
     return created
 
 

@@ -237,9 +237,9 @@ def of_file_by_line(con: duckdb.DuckDBPyConnection, file_id: int) -> pa.Table:
     """The actions a file's rows created, for the results file: `line`, `label` (as
     models.Action.label, "A-000123") and `note` (why an action was not created PENDING), as
     Arrow columns (a million-row file's actions never become Python objects)."""
-    return con.execute(
+    return con.sql(
         "SELECT line::BIGINT AS line, printf('A-%06d', id) AS label, "
         "CASE WHEN status = 'LOCKED' THEN 'action created LOCKED: ' || coalesce(reason, 'lock period ended') "
         "END AS note FROM actions WHERE file_id = ?",
-        [file_id],
+        params=[file_id],
     ).to_arrow_table()
