@@ -29,7 +29,7 @@ EXTENSION_SOURCES := connectbatch/_csvcore.pyx $(wildcard connectbatch/_csvcore.
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 # Debian packages the test suite needs: real servers for the transfer tests, Chromium for the browser tests.
-TEST_DEBS ?= openssl vsftpd openssh-server openssh-client dovecot-imapd chromium curl lftp
+TEST_DEBS ?= openssl vsftpd openssh-server openssh-client dovecot-imapd chromium curl lftp redis-server
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 20
 FUZZ_DIR := fuzz-artifacts
