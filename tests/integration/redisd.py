@@ -1,4 +1,5 @@
-"""A real redis-server on a free loopback port, for the distributed-mode tests and benchmark.
+"""A real redis-server on a free loopback port (named redisd, not redis: this folder is on sys.path and
+would shadow the redis client package), for the distributed-mode tests and benchmark.
 
 Started from the Debian package's binary with no persistence, stopped by its process id.
 Absent binary: the tests skip with one line, except under CI=true (`make test` installs
