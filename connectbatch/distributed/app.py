@@ -6,8 +6,8 @@ Delivery settings, and why:
 - `worker_prefetch_multiplier=1`: a worker holds one task beyond those it runs, so a killed
   worker strands little and a busy one does not hoard the queue;
 - broker `visibility_timeout` = CONNECTBATCH_VISIBILITY_TIMEOUT (90 s by default, not Redis'
-  one hour): a task a dead worker had taken is delivered again after that long, so within two
-  minutes. It must stay above the longest task, or a slow task runs twice (harmless here:
+  one hour): a task a dead worker had taken is delivered again after that long plus the
+  sweep interval (at most 10 s, not kombu's default 100 s), so within two minutes. It must stay above the longest task, or a slow task runs twice (harmless here:
   outputs are rewritten the same and loaded once, but wasted work);
 - JSON only: payloads are sealed tokens (`sealed`), never pickles of secrets in Redis.
 """
@@ -31,7 +31,13 @@ def make_app(settings: Settings) -> Celery:
     from celery import Celery
 
     app = Celery("connectbatch", broker=settings.redis_url, backend=settings.redis_url)
-    transport = {"visibility_timeout": settings.visibility_timeout}
+    transport = {
+        "visibility_timeout": settings.visibility_timeout,
+        # kombu sweeps for expired unacknowledged tasks every interval x throttle seconds,
+        # 10 x 10 by default: at most 10 s here, so redelivery waits the timeout plus <= 10 s
+        "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+        "unacked_restore_throttle": 1,
+    }
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

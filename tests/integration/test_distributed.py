@@ -117,7 +117,10 @@ def wait_for_workers(settings: Settings, count: int, timeout: float = 30) -> Non
 
 
 def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
-    services: Services, dist_settings: Settings, sshd_server: Sshd, start_worker: StartWorker,
+    services: Services,
+    dist_settings: Settings,
+    sshd_server: Sshd,
+    start_worker: StartWorker,
     call_csv: CallCsv,
 ) -> None:
     from connectbatch.distributed.app import make_app
@@ -150,3 +153,118 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     finally:
         coordinator.stop()
     assert coordinator.loaded == 50
+
+
+def big_file(call_csv: CallCsv, prefix: str, n: int) -> bytes:
+    """A call file of `n` rows, built by text (a CSV writer would take longer than the parse)."""
+    head, row = rows(call_csv, "X", 1).decode().splitlines()
+    return "\n".join([head, *(row.replace("X-0", f"{prefix}-{i}") for i in range(n))]).encode() + b"\n"
+
+
+def test_a_worker_killed_mid_parse_loses_and_doubles_nothing(
+    services: Services,
+    dist_settings: Settings,
+    sshd_server: Sshd,
+    start_worker: StartWorker,
+    call_csv: CallCsv,
+) -> None:
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    folder = sshd_server.make_folder("kill-")
+    sshd_server.put(folder, "Calls_big.csv", big_file(call_csv, "big", 300_000), OLD)
+    for j in range(4):
+        sshd_server.put(folder, f"Calls_small_{j}.csv", rows(call_csv, f"s{j}", 10), OLD)
+    connection = pull_connection(services, sshd_server, "Killed", folder)
+    first = start_worker("doomed")
+    wait_for_workers(dist_settings, 1)
+    coordinator = Coordinator(services, make_app(dist_settings))
+    coordinator.start()
+    try:
+        assert coordinator.dispatch_pull(connection, "manual")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill it once it started parsing (task state STARTED)
+            with coordinator._guard:
+                jobs = [j for j in coordinator._jobs if j.kind == "parse"]
+            if any(j.result.state == "STARTED" for j in jobs):
+                break
+            time.sleep(0.005)
+        else:
+            raise AssertionError("the worker never started parsing")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        start_worker("survivor")
+        assert coordinator.wait_idle(VISIBILITY + 60)
+    finally:
+        coordinator.stop()
+    assert states(services, connection) == ["loaded"] * 5
+    assert data_rows(services) == 300_000 + 4 * 10
+    assert coordinator.loaded == 5
+
+
+def coordinator_cli(settings: Settings, *extra: str) -> subprocess.Popen[str]:
+    env = worker_env(settings)
+    env.update(CONNECTBATCH_SFTP_PORT="0", CONNECTBATCH_FTP_PORT="0")
+    return subprocess.Popen(
+        [CLI, "serve", "--coordinator", "--no-servers", *extra], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def read_until(process: subprocess.Popen[str], needle: str, timeout: float = 30) -> str:
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        seen += line
+        if needle in line:
+            return seen
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"{needle!r} not printed; got {seen!r}")
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    return process.wait(timeout=30)
+
+
+def test_a_second_coordinator_refuses_or_waits_on_standby(dist_settings: Settings) -> None:
+    first = coordinator_cli(dist_settings)
+    standby: subprocess.Popen[str] | None = None
+    try:
+        read_until(first, "serving")
+        second = coordinator_cli(dist_settings)
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 75  # EXIT_BUSY
+        assert f":{first.pid})" in err and "--standby" in err
+        standby = coordinator_cli(dist_settings, "--standby")
+        read_until(standby, f":{first.pid} is running; waiting")
+        assert stop(first) == 0  # releases the lock on the way out
+        taken = read_until(standby, "coordinator lock held by", timeout=30)
+        assert f":{standby.pid}" in taken
+    finally:
+        stop(first)
+        if standby is not None:
+            stop(standby)
+
+
+def test_task_payloads_hold_no_secret_in_clear(settings: Settings) -> None:
+    from connectbatch.distributed.sealed import seal, unseal
+    from connectbatch.errors import ConfigurationError
+    from connectbatch.secrets import SecretBox
+
+    box = SecretBox.for_home(settings.home)
+    token = seal(box, {"password": "hunter2-Very-Secret"})
+    assert "hunter2" not in token
+    assert unseal(box, token) == {"password": "hunter2-Very-Secret"}
+    with pytest.raises(ConfigurationError):  # another installation's key (or a forged token)
+        unseal(SecretBox(_key()), token)
+
+
+def _key() -> bytes:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key()
