@@ -7,7 +7,8 @@ Delivery settings, and why:
   worker strands little and a busy one does not hoard the queue;
 - broker `visibility_timeout` = CONNECTBATCH_VISIBILITY_TIMEOUT (90 s by default, not Redis'
   one hour): a task a dead worker had taken is delivered again after that long plus the
-  sweep interval (at most 10 s, not kombu's default 100 s), so within two minutes. It must stay above the longest task, or a slow task runs twice (harmless here:
+  sweep interval (at most 10 s, not kombu's default 100 s), so within two minutes.
+  It must stay above the longest task, or a slow task runs twice (harmless here:
   outputs are rewritten the same and loaded once, but wasted work);
 - JSON only: payloads are sealed tokens (`sealed`), never pickles of secrets in Redis.
 """

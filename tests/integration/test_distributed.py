@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from connectbatch.models import Connection, Direction, FileState, Method, Methodology
+from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.specs import SftpSpec
