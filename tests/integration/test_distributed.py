@@ -11,6 +11,7 @@ standby and takes over; task payloads hold no secret in clear.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -135,12 +136,19 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     start_worker("w1")
     start_worker("w2")
     wait_for_workers(dist_settings, 2)
+    shown = subprocess.run(
+        [CLI, "workers", "--json"], env=worker_env(dist_settings), capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert sorted(w["name"].split("@")[0] for w in view["workers"]) == ["w1", "w2"]
+    assert view["queue_depth"] == 0 and view["coordinator"] is None
     coordinator = Coordinator(services, make_app(dist_settings))
     coordinator.start()
     try:
         for c in connections:
             assert coordinator.dispatch_pull(c, "manual")
-        assert coordinator.wait_idle(60)
+        assert coordinator.wait_idle(240), [states(services, c) for c in connections]  # a shared machine
         for c in connections:
             assert states(services, c) == ["loaded"] * 10
         assert data_rows(services) == 5 * 10 * 20
