@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.specs import SftpSpec
@@ -124,8 +125,11 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     start_worker: StartWorker,
     call_csv: CallCsv,
 ) -> None:
+    from celery.result import AsyncResult
+
     from connectbatch.distributed.app import make_app
-    from connectbatch.distributed.coordinator import Coordinator
+    from connectbatch.distributed.coordinator import Coordinator, _Job, _RunState
+    from connectbatch.pipeline.staging import Received
 
     connections = []
     for i in range(5):
@@ -133,6 +137,8 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
         for j in range(10):
             sshd_server.put(folder, f"Calls_{i}_{j}.csv", rows(call_csv, f"c{i}f{j}", 20), OLD)
         connections.append(pull_connection(services, sshd_server, f"Dist {i}", folder))
+    # a server nobody listens on: retried with backoff, then the dead letter (a Failed run)
+    dead = pull_connection(services, replace(sshd_server, port=free_port()), "Dead server", folder)
     start_worker("w1")
     start_worker("w2")
     wait_for_workers(dist_settings, 2)
@@ -146,12 +152,24 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     coordinator = Coordinator(services, make_app(dist_settings))
     coordinator.start()
     try:
-        for c in connections:
+        for c in [*connections, dead]:
             assert coordinator.dispatch_pull(c, "manual")
+        assert not coordinator.dispatch_pull(dead, "manual")  # one run per connection at a time
         assert coordinator.wait_idle(240), [states(services, c) for c in connections]  # a shared machine
         for c in connections:
             assert states(services, c) == ["loaded"] * 10
         assert data_rows(services) == 5 * 10 * 20
+        [failed] = services.runs(dead.id)
+        assert failed.status is RunStatus.FAILED and failed.reason and "pull failed" in failed.reason
+        # the loader meets an output it already loaded (a task that ran twice): nothing changes
+        run = services.runs(connections[0].id)[0]
+        record = services.run_files(run.id)[0]
+        replay = _Job("parse", AsyncResult("no-such-task", app=coordinator.app), connections[0],
+                      run_id=run.id, record=record, received=None)  # fmt: skip
+        coordinator._runs[run.id] = _RunState(run, connections[0], {record.id})
+        coordinator._parsed(replace(replay, received=Received(record.name, Path(), "sftp")))
+        assert data_rows(services) == 1000
+        assert services.run_files(run.id)[0].state is FileState.LOADED
         # the same listing again: settled files are neither fetched nor recorded again
         for c in connections:
             assert coordinator.dispatch_pull(c, "schedule")
@@ -161,6 +179,23 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     finally:
         coordinator.stop()
     assert coordinator.loaded == 50
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_embedded_mode_never_imports_celery_or_redis() -> None:
+    code = (
+        "import sys, connectbatch.cli, connectbatch.engine, connectbatch.services; "
+        "import connectbatch.pipeline.ingest; "
+        "bad = [m for m in ('celery', 'redis', 'kombu') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def big_file(call_csv: CallCsv, prefix: str, n: int) -> bytes:
