@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from connectbatch import escaping, webapp
+from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Role
 
 
@@ -42,8 +43,8 @@ def render() -> None:
     st.caption("Celery workers on Redis, as `connectbatch workers` shows them.")
     try:
         view = overview(settings, timeout=1.0)
-    except Exception as exc:  # Redis down: say so, the page must not crash
-        st.error(f"Redis at the configured CONNECTBATCH_REDIS_URL cannot be reached: {type(exc).__name__}")
+    except ConnectBatchError as exc:  # Redis down: say so, the page must not crash
+        st.error(escaping.visible(str(exc)))
         return
     cols = st.columns(3)
     cols[0].metric("Workers", len(view.workers))

@@ -274,7 +274,7 @@ class Coordinator:
                 )
         files = [_remote(entry) for entry in value["files"]]
         new = [(e, r) for e, r in files if e["sha256"] or self._new_decision(connection, r, e)]
-        if not new:  # nothing to take and nothing new to say: a quiet poll
+        if not new and job.trigger == "schedule":  # nothing new to take or say: a quiet poll
             collect._credential_ok(db, job.credential_id)
             self._done(connection.id)
             return

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectbatch.distributed.app import QUEUE, make_app
+from connectbatch.errors import TransportError
 from connectbatch.settings import Settings
 
 
@@ -38,12 +40,29 @@ class Overview:
         }
 
 
+def redis_address(url: str) -> str:
+    """host:port of a Redis URL, without the password it may hold."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 6379}"
+
+
 def overview(settings: Settings, timeout: float = 1.0) -> Overview:
-    """Ask the workers and Redis (raises OSError-like errors when Redis is unreachable)."""
+    """Ask Redis, then the workers (TransportError, readable, when Redis is unreachable)."""
     import redis
 
     from connectbatch.distributed.coordinator import LOCK_KEY
 
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5)
+    try:  # Redis first: Celery would retry an unreachable broker for a long while
+        depth = int(client.llen(QUEUE))
+        in_flight = int(client.hlen("unacked"))
+        holder = client.get(LOCK_KEY)
+    except redis.RedisError as exc:
+        raise TransportError(
+            f"Redis cannot be reached at {redis_address(settings.redis_url)}: {exc}"
+        ) from None
+    finally:
+        client.close()
     app = make_app(settings)
     try:
         inspector = app.control.inspect(timeout=timeout)
@@ -51,13 +70,6 @@ def overview(settings: Settings, timeout: float = 1.0) -> Overview:
         reserved: dict[str, list[dict[str, Any]]] = inspector.reserved() or {}
     finally:
         app.close()
-    client = redis.Redis.from_url(settings.redis_url)
-    try:
-        depth = int(client.llen(QUEUE))
-        in_flight = int(client.hlen("unacked"))
-        holder = client.get(LOCK_KEY)
-    finally:
-        client.close()
     names = sorted(set(active) | set(reserved))
     workers = [
         WorkerInfo(
