@@ -377,6 +377,10 @@ class Coordinator:
             )
             with db.transaction() as con:
                 run_store.set_file_state(con, record.id, FileState.DUPLICATE, message)
+                run_store.add_counters(con, state.run.id, rows_duplicate=earlier.rows_accepted)
+            results.write_outcome(
+                settings.outbound, connection, state.run.id, record, FileState.DUPLICATE, message=message
+            )
             return
         computed = output.read(settings.staging, record.sha256, state.run.id)
         dtype = schemas.get(connection.data_type)

@@ -101,6 +101,7 @@ def pull(sealed: str) -> dict[str, Any]:
 
 @shared_task(  # type: ignore[untyped-decorator]  # celery ships no type hints
     name=PARSE_TASK, autoretry_for=(OSError,), max_retries=MAX_RETRIES,
+    dont_autoretry_for=(staging.StagingError,),  # a missing or damaged staged copy stays so
     retry_backoff=2, retry_backoff_max=60, retry_jitter=False,
 )  # fmt: skip
 def parse(sealed: str) -> dict[str, Any]:

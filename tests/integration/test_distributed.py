@@ -128,7 +128,7 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     from celery.result import AsyncResult
 
     from connectbatch.distributed.app import make_app
-    from connectbatch.distributed.coordinator import Coordinator, _Job, _RunState
+    from connectbatch.distributed.coordinator import _Job, _RunState, engine_for
     from connectbatch.pipeline.staging import Received
 
     connections = []
@@ -136,6 +136,8 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
         folder = sshd_server.make_folder(f"dist{i}-")
         for j in range(10):
             sshd_server.put(folder, f"Calls_{i}_{j}.csv", rows(call_csv, f"c{i}f{j}", 20), OLD)
+        if i == 0:  # the same bytes twice in one pull: loaded once, then a duplicate
+            sshd_server.put(folder, "Calls_0_copy.csv", rows(call_csv, "c0f0", 20), OLD)
         connections.append(pull_connection(services, sshd_server, f"Dist {i}", folder))
     # a server nobody listens on: retried with backoff, then the dead letter (a Failed run)
     dead = pull_connection(services, replace(sshd_server, port=free_port()), "Dead server", folder)
@@ -149,14 +151,15 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     view = json.loads(shown.stdout)
     assert sorted(w["name"].split("@")[0] for w in view["workers"]) == ["w1", "w2"]
     assert view["queue_depth"] == 0 and view["coordinator"] is None
-    coordinator = Coordinator(services, make_app(dist_settings))
-    coordinator.start()
+    engine, coordinator = engine_for(services, make_app(dist_settings))  # the scheduler's pulls are tasks
     try:
-        for c in [*connections, dead]:
-            assert coordinator.dispatch_pull(c, "manual")
+        for c in connections:
+            assert engine.scheduler.run_now(c) is None  # sent, not run here
+        assert coordinator.dispatch_pull(dead, "manual")
         assert not coordinator.dispatch_pull(dead, "manual")  # one run per connection at a time
         assert coordinator.wait_idle(240), [states(services, c) for c in connections]  # a shared machine
-        for c in connections:
+        assert states(services, connections[0]) == ["duplicate"] + ["loaded"] * 10
+        for c in connections[1:]:
             assert states(services, c) == ["loaded"] * 10
         assert data_rows(services) == 5 * 10 * 20
         [failed] = services.runs(dead.id)
