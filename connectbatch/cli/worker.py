@@ -26,7 +26,7 @@ def _configure_worker(p: argparse.ArgumentParser) -> None:
 def _run_worker(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if settings.mode != "distributed":
-        print("connectbatch: error: a worker needs CONNECTBATCH_MODE=distributed", flush=True)
+        print("connectbatch: error: a worker needs CONNECTBATCH_MODE=distributed", file=sys.stderr)
         return EXIT_UNUSABLE
     from connectbatch.distributed.app import QUEUE, make_app
 
@@ -53,7 +53,7 @@ def _configure_workers(p: argparse.ArgumentParser) -> None:
 def _run_workers(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if settings.mode != "distributed":
-        print("connectbatch: error: CONNECTBATCH_MODE is embedded: there are no workers", flush=True)
+        print("connectbatch: error: CONNECTBATCH_MODE is embedded: there are no workers", file=sys.stderr)
         return EXIT_UNUSABLE
     from connectbatch.distributed.workers import overview
 

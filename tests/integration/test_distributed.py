@@ -215,7 +215,8 @@ def test_a_worker_killed_mid_parse_loses_and_doubles_nothing(
     call_csv: CallCsv,
 ) -> None:
     from connectbatch.distributed.app import make_app
-    from connectbatch.distributed.coordinator import Coordinator
+    from connectbatch.distributed.coordinator import Coordinator, _RunState
+    from connectbatch.pipeline import staging
 
     folder = sshd_server.make_folder("kill-")
     sshd_server.put(folder, "Calls_big.csv", big_file(call_csv, "big", 300_000), OLD)
@@ -241,11 +242,24 @@ def test_a_worker_killed_mid_parse_loses_and_doubles_nothing(
         first.wait()
         start_worker("survivor")
         assert coordinator.wait_idle(VISIBILITY + 60)
+        assert states(services, connection) == ["loaded"] * 5
+        assert data_rows(services) == 300_000 + 4 * 10
+        assert coordinator.loaded == 5
+        # a parse task that cannot succeed (its staged copy is gone): no retry, the dead letter
+        run = services.ingestor.start_run(connection, "manual")
+        gone = staging.Staged("0" * 64, 5, dist_settings.staging / ("0" * 64))
+        received = staging.Received("Calls_gone.csv", gone.path, "sftp")
+        entry = staging.record(services.db, run, connection, received, gone)
+        state = _RunState(run, connection)
+        coordinator._runs[run.id] = state
+        coordinator._dispatch_parse(state, entry.record, received, gone)
+        assert coordinator.wait_idle(60)
     finally:
         coordinator.stop()
-    assert states(services, connection) == ["loaded"] * 5
-    assert data_rows(services) == 300_000 + 4 * 10
-    assert coordinator.loaded == 5
+    [failed] = services.run_files(run.id)
+    assert failed.state is FileState.FAILED and failed.message
+    assert "parse failed on a worker: StagingError" in failed.message and "is gone" in failed.message
+    assert services.runs(connection.id)[0].status is RunStatus.FAILED
 
 
 def coordinator_cli(settings: Settings, *extra: str) -> subprocess.Popen[str]:
