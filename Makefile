@@ -29,7 +29,7 @@ EXTENSION_SOURCES := connectbatch/_csvcore.pyx $(wildcard connectbatch/_csvcore.
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 # Debian packages the test suite needs: real servers for the transfer tests, Chromium for the browser tests.
-TEST_DEBS ?= openssl vsftpd openssh-server openssh-client dovecot-imapd chromium curl lftp
+TEST_DEBS ?= openssl vsftpd openssh-server openssh-client dovecot-imapd chromium curl lftp redis-server
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 20
 FUZZ_DIR := fuzz-artifacts
@@ -106,6 +106,7 @@ bench: build ## Benchmarks: parser vs peers, whole pipeline, validation evaluato
 	$(PY) bench/bench_sftp.py
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi
 	$(PY) bench/bench_mapping.py
+	$(PY) bench/bench_distributed.py
 	$(PY) bench/summary.py
 
 screenshots: build ## Screenshots of the main screens into docs/screenshots/ (Debian's Chromium)

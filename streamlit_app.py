@@ -41,6 +41,7 @@ PAGES = {
     ],
     "Admin": [
         PageSpec("app_pages/users.py", "Users", ":material/group:", "users", ()),
+        PageSpec("app_pages/workers.py", "Workers", ":material/dns:", "workers", ()),
     ],
 }  # fmt: skip
 

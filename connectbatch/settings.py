@@ -216,6 +216,10 @@ class Settings:
     public_host: str | None = None  # None: `partner_host` derives it from `bind`
     staging_retention_days: int = 30  # staged raw files older than this are removed; 0: kept
     session_hours: float = 8.0  # an app login lasts this long, then the person logs in again
+    # Distributed mode (connectbatch/distributed): embedded is one process, no Redis needed.
+    mode: str = "embedded"  # embedded | distributed
+    redis_url: str = "redis://127.0.0.1:6379/0"  # broker and result backend (distributed only)
+    visibility_timeout: int = 90  # s before a dead worker's unacknowledged task is delivered again
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -245,6 +249,9 @@ class Settings:
             public_host=_str(f"{PREFIX}PUBLIC_HOST") or None,
             staging_retention_days=_int(f"{PREFIX}STAGING_RETENTION_DAYS", 30, within=(0, 36500)),
             session_hours=_float(f"{PREFIX}SESSION_HOURS", 8.0),
+            mode=_choice(f"{PREFIX}MODE", "embedded", ("embedded", "distributed")),
+            redis_url=_str(f"{PREFIX}REDIS_URL", "redis://127.0.0.1:6379/0"),
+            visibility_timeout=_int(f"{PREFIX}VISIBILITY_TIMEOUT", 90, within=(5, 86400)),
         )
 
     @property

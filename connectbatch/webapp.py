@@ -62,6 +62,8 @@ def engine() -> tuple[Engine, str | None]:
     app_logging()
     services = Services()
     eng = Engine(services, services.settings.mailbox)
+    if services.settings.mode == "distributed":  # `serve --coordinator` schedules and serves
+        return eng, None
     try:
         eng.start()
         return eng, None

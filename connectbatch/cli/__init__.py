@@ -47,6 +47,7 @@ from connectbatch.cli import runs as cli_runs
 from connectbatch.cli import syncback as cli_syncback
 from connectbatch.cli import triage as cli_triage
 from connectbatch.cli import users as cli_users
+from connectbatch.cli import worker as cli_worker
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
 from connectbatch.errors import ConnectBatchError
 from connectbatch.parser import api as csvparse
@@ -266,6 +267,7 @@ COMMANDS: dict[str, Command] = {
     **cli_delivery.COMMANDS,
     **cli_triage.COMMANDS,
     **cli_syncback.COMMANDS,
+    **cli_worker.COMMANDS,
 }
 
 

@@ -43,6 +43,14 @@ def _run_pull(args: argparse.Namespace) -> int:
 
 def _configure_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-servers", action="store_true", help="do not start the hosted SFTP/FTP servers")
+    p.add_argument(
+        "--coordinator", action="store_true",
+        help="distributed mode: the one process that schedules, owns the database and loads",
+    )  # fmt: skip
+    p.add_argument(
+        "--standby", action="store_true",
+        help="with --coordinator: when another coordinator runs, wait and take over when it stops",
+    )  # fmt: skip
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -55,11 +63,15 @@ def _run_serve(args: argparse.Namespace) -> int:
         force=True,
     )
     escaping.install()  # partner names in messages cannot forge lines or reach the terminal
-    svc = cc.services()
-    engine = Engine(svc, svc.settings.mailbox)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.coordinator:
+        from connectbatch.cli.worker import run_coordinator
+
+        return run_coordinator(args, stop)
+    svc = cc.services()
+    engine = Engine(svc, svc.settings.mailbox)
     engine.start(servers=not args.no_servers)
     settings = svc.settings
     print(f"serving {settings.database}", flush=True)

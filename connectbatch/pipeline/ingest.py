@@ -31,16 +31,16 @@ import time
 from collections.abc import Callable
 
 import duckdb
+import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError, ParseError, RunInProgressError
 from connectbatch.mapping import check as mapping_check
 from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
-from connectbatch.parser import api as csvparse
-from connectbatch.parser.options import ParseOptions
-from connectbatch.pipeline import late, load, progress, quarantine, recovery, results, staging, validation
+from connectbatch.pipeline import load, progress, quarantine, recovery, results, staging
 from connectbatch.pipeline.clock import Clock, utcnow
+from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.settings import Settings
 from connectbatch.store import Database
@@ -51,7 +51,7 @@ from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
 from connectbatch.store import syncback as syncback_store
 
-__all__ = ["Clock", "Ingestor", "Received", "Staged", "utcnow"]
+__all__ = ["Clock", "Computed", "Ingestor", "Received", "Staged", "compute", "recheck_loaded", "utcnow"]
 
 log = logging.getLogger("connectbatch.pipeline.ingest")
 
@@ -269,36 +269,37 @@ class Ingestor:
     def _process(
         self, run: Run, connection: Connection, record: FileRecord, staged: Staged, clock: _Stopwatch
     ) -> FileRecord:
-        dtype = schemas.get(connection.data_type)
         progress.start(run.id, staged.size)
         # `stage` has just checked staging/<sha256> against its name (or replaced it).
         clock.step = "parse"
         try:
             saved = self._mapping_for(run, connection, staged)
-            options = ParseOptions(
-                encoding=connection.encoding, column_map=connection.column_map or None,
-                delimiter=connection.delimiter, timezone=connection.timezone,
-                max_bytes=self.settings.max_file_bytes,
-                # called through the module: the crash-recovery test hooks progress.update
-                progress=lambda done, rows: progress.update(run.id, done, rows),
-                constants=saved.constants if saved is not None and saved.constants else None,
-            )  # fmt: skip
-            parsed = csvparse.parse_file(staged.path, dtype.key, options=options)
         except ConnectBatchError as exc:
+            return self.commit(run, connection, record, Computed(refusal=str(exc)), clock)
+        computed = compute(
+            self.settings, connection, staged.path, saved, self.clock(), clock,
+            already_loaded=lambda dtype, keys: self._existing_keys(connection, dtype, keys),
+            # called through the module: the crash-recovery test hooks progress.update
+            on_progress=lambda done, rows: progress.update(run.id, done, rows),
+        )  # fmt: skip
+        return self.commit(run, connection, record, computed, clock)
+
+    def commit(
+        self, run: Run, connection: Connection, record: FileRecord, computed: Computed, clock: _Stopwatch
+    ) -> FileRecord:
+        """The database half of a file: its refusal, its quarantine or its load transaction,
+        then the results file. Embedded mode calls it right after `compute`; distributed mode
+        from the coordinator's single loader, with what a worker computed."""
+        if computed.refusal is not None or computed.parsed is None or computed.report is None:
+            message = computed.refusal or "nothing was parsed"
             with self.db.transaction() as con:
-                run_store.set_file_state(con, record.id, FileState.REJECTED, str(exc))
+                run_store.set_file_state(con, record.id, FileState.REJECTED, message)
             results.write_outcome(
-                self.settings.outbound, connection, run.id, record, FileState.REJECTED, message=str(exc)
+                self.settings.outbound, connection, run.id, record, FileState.REJECTED, message=message
             )
             return self._file(record.id)
-        clock.lap("parse")
-        clock.step = "validate"
-        parser_rejected = parsed.rows_rejected  # the reject-rate rule judges the parser's own
-        parsed, refused = late.refuse(parsed, connection, self.clock())  # late-events policy
-        rejects = list(parsed.rejects)  # loading adds the rows it could not apply
-        report = self._validate(connection, parsed, parser_rejected)
-        late.judge(report, parsed.table, connection, self.clock(), refused)
-        clock.lap("validate")
+        parsed, rejects, report = computed.parsed, computed.rejects, computed.report
+        dtype = schemas.get(connection.data_type)
         clock.step = "load (commit)"
         if not report.success:
             clock.step = "quarantine"
@@ -347,23 +348,10 @@ class Ingestor:
             raise ParseError(message)
         return saved
 
-    def _validate(
-        self, connection: Connection, parsed: csvparse.ParseResult, rows_rejected: int
-    ) -> validation.ValidationReport:
-        dtype = schemas.get(connection.data_type)
-        already: list[str] = []
-        # repeated keys fail validation only where repeats are refused (not catalogs, not
-        # modification events, not a connection in supersede mode)
-        if load.refuses_repeats(dtype, connection) and parsed.table.num_rows:
-            with self.db.connect() as con:
-                already = data_store.existing_keys(
-                    con, dtype.key, connection.id, parsed.table.column(dtype.key_columns[0]).combine_chunks()
-                )
-        return validation.validate(
-            parsed.table, dtype.key, rows_rejected=rows_rejected, already_loaded=already,
-            now=self.clock(), max_age_days=self.settings.validation_max_age_days,
-            max_reject_rate=self.settings.max_reject_rate, lines=parsed.lines,
-        )  # fmt: skip
+    def _existing_keys(self, connection: Connection, dtype: schemas.DataType, keys: pa.Array) -> list[str]:
+        """The keys among `keys` the connection has already loaded (the "already loaded" check)."""
+        with self.db.connect() as con:
+            return data_store.existing_keys(con, dtype.key, connection.id, keys)
 
     def _file(self, file_id: int) -> FileRecord:
         with self.db.connect() as con:

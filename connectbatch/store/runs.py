@@ -354,3 +354,16 @@ def skipped_before(
         [connection_id, remote_path, size, mtime, str(FileState.SKIPPED), message],
     )
     return found[0] if found else None
+
+
+def settled_remote(
+    con: duckdb.DuckDBPyConnection, connection_id: int
+) -> list[tuple[str, int | None, dt.datetime | None, str]]:
+    """(remote path, size, time, state) of every remote file a run of the connection settled
+    (`taken_before` for all at once): what a distributed pull worker must not fetch again."""
+    rows = con.execute(
+        f"SELECT remote_path, size, mtime, state FROM files WHERE connection_id = ? "
+        f"AND remote_path IS NOT NULL AND {_in(_SETTLED)} ORDER BY id",
+        [connection_id, *map(str, _SETTLED)],
+    ).fetchall()
+    return [(str(r[0]), r[1], r[2], str(r[3])) for r in rows]

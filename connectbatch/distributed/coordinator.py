@@ -1,0 +1,460 @@
+"""The coordinator: one per installation, owner of the DuckDB file and the single loader.
+
+`CoordinatorLock` keeps a second `serve --coordinator` from scheduling: a Redis key taken with
+SET NX PX and renewed by a thread; whoever holds it schedules, another refuses to start (naming
+the holder) or, with `--standby`, waits and takes over when the key expires.
+
+`Coordinator` sends the tasks (`tasks`) and, in one loader thread, turns their results into
+ledger entries and load transactions: a pull's files are recorded in the ledger (duplicates
+and waiting files included) before any parse task is sent; each parse output is committed in
+one transaction by `Ingestor.commit`, after the "already loaded keys" check that needs the
+database. A file whose ledger state is no longer `fetched` is never loaded again. A task that
+failed after its last retry is the dead letter: its run (or file) is recorded Failed with the
+reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from connectbatch import schemas
+from connectbatch.distributed import output
+from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
+from connectbatch.distributed.sealed import seal
+from connectbatch.distributed.tasks import remote_key
+from connectbatch.errors import ConnectBatchError
+from connectbatch.models import Connection, FileRecord, FileState, Run
+from connectbatch.pipeline import ingest, load, results, staging
+from connectbatch.services import Services
+from connectbatch.store import host_keys as host_key_store
+from connectbatch.store import runs as run_store
+from connectbatch.transfer import base
+from connectbatch.transfer.pull import collect
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from celery.result import AsyncResult
+    from redis import Redis
+
+log = logging.getLogger("connectbatch.distributed.coordinator")
+
+LOCK_KEY = "connectbatch:coordinator"
+LOCK_TTL_MS = 15_000
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+def holder_name() -> str:
+    """Who holds the lock, as a person reads it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class CoordinatorLock:
+    """The one-coordinator lock in Redis (SET NX PX, renewed at a third of its life)."""
+
+    def __init__(self, client: Redis, holder: str | None = None, ttl_ms: int = LOCK_TTL_MS) -> None:
+        self.client = client
+        self.holder = holder or holder_name()
+        self.ttl_ms = ttl_ms
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock if nobody holds it; start renewing it."""
+        if not self.client.set(LOCK_KEY, self.holder, nx=True, px=self.ttl_ms):
+            return False
+        self._thread = threading.Thread(target=self._renew, name="coordinator-lock", daemon=True)
+        self._thread.start()
+        return True
+
+    def wait(self, stop: threading.Event, poll: float = 1.0) -> bool:
+        """Standby: try until the lock is ours (True) or `stop` is set (False)."""
+        while not stop.is_set():
+            if self.acquire():
+                return True
+            stop.wait(poll)
+        return False
+
+    def current_holder(self) -> str | None:
+        value = self.client.get(LOCK_KEY)
+        return value.decode() if isinstance(value, bytes) else (str(value) if value else None)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.client.eval(_RELEASE, 1, LOCK_KEY, self.holder)
+        except Exception:  # the key expires anyway
+            log.exception("could not release the coordinator lock")
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.ttl_ms / 3000):
+            try:
+                ok = self.client.eval(_RENEW, 1, LOCK_KEY, self.holder, self.ttl_ms)
+            except Exception:
+                log.exception("could not renew the coordinator lock")
+                continue
+            if not ok:
+                log.error("lost the coordinator lock: another coordinator may schedule now")
+                self.lost.set()
+                return
+
+
+@dataclass
+class _RunState:
+    run: Run
+    connection: Connection
+    remaining: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _Job:
+    kind: str  # "pull" | "parse"
+    result: AsyncResult
+    connection: Connection
+    trigger: str = ""
+    credential_id: int | None = None
+    pinned: bool = True
+    run_id: int = 0
+    record: FileRecord | None = None
+    received: staging.Received | None = None
+
+
+class Coordinator:
+    """Sends tasks and loads their results, one thread writing to the database."""
+
+    def __init__(self, services: Services, app: Celery, poll_seconds: float = 0.1) -> None:
+        self.services = services
+        self.app = app
+        self.poll_seconds = poll_seconds
+        self._jobs: list[_Job] = []
+        self._runs: dict[int, _RunState] = {}
+        self._busy: set[int] = set()
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.loaded = 0  # commits by the loader (for the benchmark's commit rate)
+        self.commit_seconds = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="loader", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def idle(self) -> bool:
+        """Nothing sent is still waiting to be loaded."""
+        with self._guard:
+            return not self._jobs and not self._busy
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            time.sleep(0.1)
+        return self.idle()
+
+    # ------------------------------------------------------------------ sending
+
+    def dispatch_pull(self, connection: Connection, trigger: str = "schedule") -> bool:
+        """Send one pull of the connection; False when one of its runs is still going (at
+        most one run per connection, as in embedded mode)."""
+        with self._guard:
+            if connection.id in self._busy:
+                return False
+            self._busy.add(connection.id)
+        try:
+            db = self.services.db
+            endpoint, credential_id = collect.endpoint_for(db, self.services.box, connection)
+            with db.connect() as con:
+                settled = {
+                    remote_key(path, size, mtime): state
+                    for path, size, mtime, state in run_store.settled_remote(con, connection.id)
+                }
+            token = seal(
+                self.services.box, {"connection": connection, "endpoint": endpoint, "settled": settled}
+            )
+            result = self.app.send_task(PULL_TASK, args=[token])
+        except BaseException:
+            with self._guard:
+                self._busy.discard(connection.id)
+            raise
+        job = _Job("pull", result, connection, trigger, credential_id, endpoint.host_key is not None)
+        with self._guard:
+            self._jobs.append(job)
+        return True
+
+    def _dispatch_parse(
+        self, state: _RunState, record: FileRecord, received: staging.Received, staged: staging.Staged
+    ) -> None:
+        try:
+            saved = self.services.ingestor._mapping_for(state.run, state.connection, staged)
+        except ConnectBatchError as exc:  # the header lost a mapped column: refused as embedded
+            self.services.ingestor.commit(
+                state.run, state.connection, record, ingest.Computed(refusal=str(exc)), ingest._Stopwatch()
+            )
+            return
+        payload = {
+            "connection": state.connection,
+            "sha256": staged.sha256,
+            "run_id": state.run.id,
+            "mapping": saved,
+            "now": self.services.clock(),
+        }
+        result = self.app.send_task(PARSE_TASK, args=[seal(self.services.box, payload)])
+        state.remaining.add(record.id)
+        job = _Job("parse", result, state.connection, run_id=state.run.id, record=record, received=received)
+        with self._guard:
+            self._jobs.append(job)
+
+    # ------------------------------------------------------------------ the loader
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            with self._guard:
+                jobs = list(self._jobs)
+            try:
+                finished = self._ready(jobs)
+            except Exception:  # Redis unreachable for a moment: try again
+                log.exception("could not read the tasks' states")
+                finished = []
+            done = bool(finished)
+            for job in finished:
+                try:
+                    if job.kind == "pull":
+                        self._pulled(job)
+                    else:
+                        self._parsed(job)
+                except Exception:
+                    log.exception(
+                        "loading a task's result failed", extra={"connection_id": job.connection.id}
+                    )
+                finally:
+                    with self._guard:
+                        self._jobs.remove(job)
+                    job.result.forget()
+            if not done:
+                self._stop.wait(self.poll_seconds)
+
+    def _ready(self, jobs: list[_Job]) -> list[_Job]:
+        """The jobs whose task finished, asked of the result backend in one round trip
+        (MGET) rather than one per task: thousands may be pending."""
+        if not jobs:
+            return []
+        from celery import states
+
+        backend = self.app.backend
+        values = backend.mget([backend.get_key_for_task(job.result.id) for job in jobs])
+        ready = []
+        for job, value in zip(jobs, values, strict=True):
+            if value is not None and backend.decode_result(value)["status"] in states.READY_STATES:
+                ready.append(job)
+        return ready
+
+    def _pulled(self, job: _Job) -> None:
+        connection, ingestor, db = job.connection, self.services.ingestor, self.services.db
+        if job.result.failed():  # the dead letter: after the last retry
+            reason = f"pull failed: {_reason(job.result)}"
+            collect._credential_error(db, job.credential_id, reason)
+            run = ingestor.start_run(connection, job.trigger)
+            ingestor.finish_run(run, failed_reason=reason)
+            self._done(connection.id)
+            return
+        value: dict[str, Any] = job.result.get(disable_sync_subtasks=False)
+        if not job.pinned and value.get("host_key") and value.get("fingerprint") and connection.host:
+            with db.transaction() as con:
+                host_key_store.pin_first(
+                    con, connection.host, connection.port, value["host_key"], value["fingerprint"]
+                )
+        files = [_remote(entry) for entry in value["files"]]
+        new = [(e, r) for e, r in files if e["sha256"] or self._new_decision(connection, r, e)]
+        if not new and job.trigger == "schedule":  # nothing new to take or say: a quiet poll
+            collect._credential_ok(db, job.credential_id)
+            self._done(connection.id)
+            return
+        run = ingestor.start_run(connection, job.trigger)
+        state = _RunState(run, connection)
+        with self._guard:
+            self._runs[run.id] = state
+        try:
+            for entry, remote in new:
+                self._record(state, entry, remote)
+            collect._credential_ok(db, job.credential_id)
+        except BaseException as exc:
+            ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")
+            with self._guard:
+                self._runs.pop(run.id, None)
+            self._done(connection.id)
+            raise
+        self._maybe_finish(state)
+
+    def _new_decision(self, connection: Connection, remote: base.RemoteFile, entry: dict[str, Any]) -> bool:
+        """Whether an unfetched file adds a line (a reason not recorded before)."""
+        if entry["extra"].get("skip"):
+            return True
+        reason, settled = collect._skip_reason(self.services.db, self.services.ingestor, connection, remote)
+        if reason is None or settled:
+            return False
+        with self.services.db.connect() as con:
+            found = run_store.skipped_before(
+                con, connection.id, remote.path, remote.size or 0, remote.mtime, reason
+            )
+        return found is None
+
+    def _record(self, state: _RunState, entry: dict[str, Any], remote: base.RemoteFile) -> None:
+        db, connection, run = self.services.db, state.connection, state.run
+        source = connection.method.value
+        if not entry["sha256"]:
+            reason = (
+                entry["extra"].get("skip")
+                or collect._skip_reason(db, self.services.ingestor, connection, remote)[0]
+            )
+            with db.transaction() as con:
+                run_store.record_file(
+                    con, connection_id=connection.id, run_id=run.id, name=remote.name, source=source,
+                    size=remote.size or 0, sha256="", remote_path=remote.path, mtime=remote.mtime,
+                    state="skipped", message=reason,
+                )  # fmt: skip
+            return
+        path = self.services.settings.staging / entry["sha256"]
+        received = staging.Received(remote.name, path, source, remote.path, remote.mtime)
+        staged = staging.Staged(entry["sha256"], int(entry["size_staged"]), path)
+        found = staging.record(db, run, connection, received, staged)
+        if found.duplicate_message is not None:
+            results.write_outcome(
+                self.services.settings.outbound, connection, run.id, found.record, FileState.DUPLICATE,
+                message=found.duplicate_message,
+            )  # fmt: skip
+            return
+        self._dispatch_parse(state, found.record, received, staged)
+
+    def _parsed(self, job: _Job) -> None:
+        assert job.record is not None and job.received is not None
+        ingestor, db = self.services.ingestor, self.services.db
+        with self._guard:
+            state = self._runs.get(job.run_id)
+        if state is None:
+            return
+        record = job.record
+        try:
+            with db.connect() as con:
+                current = run_store.get_file(con, record.id)
+            if current.state is not FileState.FETCHED:
+                return  # loaded (or settled) already: loading again changes nothing
+            if job.result.failed():  # the dead letter: after the last retry
+                ingestor._file_failed(
+                    state.run, state.connection, job.received, record,
+                    f"parse failed on a worker: {_reason(job.result)}",
+                )  # fmt: skip
+                return
+            self._commit(state, record)
+        except Exception as exc:
+            log.exception("load failed", extra={"run_id": job.run_id, "file": record.name})
+            ingestor._file_failed(
+                state.run, state.connection, job.received, record,
+                f"load (commit) failed: {type(exc).__name__}: {exc}",
+            )  # fmt: skip
+        finally:
+            state.remaining.discard(record.id)
+            self._maybe_finish(state)
+
+    def _commit(self, state: _RunState, record: FileRecord) -> None:
+        settings, db, ingestor = self.services.settings, self.services.db, self.services.ingestor
+        connection = state.connection
+        started = time.perf_counter()
+        with db.connect() as con:
+            earlier = run_store.loaded_file_with_hash(con, connection.id, record.sha256)
+        if earlier is not None and earlier.id != record.id:  # the same bytes twice in one pull
+            message = (
+                f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); "
+                "not loaded again"
+            )
+            with db.transaction() as con:
+                run_store.set_file_state(con, record.id, FileState.DUPLICATE, message)
+                run_store.add_counters(con, state.run.id, rows_duplicate=earlier.rows_accepted)
+            results.write_outcome(
+                settings.outbound, connection, state.run.id, record, FileState.DUPLICATE, message=message
+            )
+            return
+        computed = output.read(settings.staging, record.sha256, state.run.id)
+        dtype = schemas.get(connection.data_type)
+        if (
+            computed.parsed is not None
+            and load.refuses_repeats(dtype, connection)
+            and computed.parsed.table.num_rows
+        ):
+            keys = computed.parsed.table.column(dtype.key_columns[0]).combine_chunks()
+            already = ingestor._existing_keys(connection, dtype, keys)
+            computed = ingest.recheck_loaded(settings, connection, computed, already, self.services.clock())
+        ingestor.commit(state.run, connection, record, computed, ingest._Stopwatch())
+        self.loaded += 1
+        self.commit_seconds += time.perf_counter() - started
+        output.remove(settings.staging, record.sha256, state.run.id)
+
+    def _maybe_finish(self, state: _RunState) -> None:
+        if state.remaining:
+            return
+        with self._guard:
+            if self._runs.pop(state.run.id, None) is None:
+                return
+        try:
+            self.services.ingestor.finish_run(state.run)
+        finally:
+            self._done(state.connection.id)
+
+    def _done(self, connection_id: int) -> None:
+        with self._guard:
+            self._busy.discard(connection_id)
+
+
+def _remote(entry: dict[str, Any]) -> tuple[dict[str, Any], base.RemoteFile]:
+    mtime = dt.datetime.fromisoformat(entry["mtime"]) if entry["mtime"] else None
+    remote = base.RemoteFile(
+        entry["name"], entry["remote_path"], entry["size"], mtime, "", entry["extra"] or {}
+    )
+    return entry, remote
+
+
+def _reason(result: AsyncResult) -> str:
+    """A failed task's error as one readable line."""
+    error = result.result
+    if isinstance(error, BaseException):
+        return f"{type(error).__name__}: {error}"
+    return str(error or result.state)
+
+
+def engine_for(services: Services, app: Celery) -> tuple[Any, Coordinator]:
+    """An Engine whose scheduled pulls go to the workers (the loader starts with it)."""
+    from connectbatch.engine import Engine
+
+    coordinator = Coordinator(services, app)
+
+    class DistributedEngine(Engine):
+        """The embedded engine, except that a pull is a task; push uploads stay in-process."""
+
+        def _pull(self, connection: Connection, trigger: str) -> Run | None:
+            if not coordinator.dispatch_pull(connection, trigger):
+                log.info("skipped: a run is in progress", extra={"connection_id": connection.id})
+            return None
+
+    engine = DistributedEngine(services, services.settings.mailbox)
+    coordinator.start()
+    return engine, coordinator

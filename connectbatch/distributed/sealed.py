@@ -1,0 +1,46 @@
+"""Task payloads sealed with the key coordinator and workers share (connectbatch/secrets.py).
+
+A task carries the connection and its login (password, private key) to a worker through
+Redis. Redis must never hold a secret in clear, so the whole payload travels as one Fernet
+token inside Celery's JSON message. Fernet authenticates as well as encrypts: a worker
+unpickles only what a holder of the key sealed, never bytes someone else put in Redis. And
+should the key ever leak, the unpickler still builds only ConnectBatch's own data classes and
+the standard value types they hold (`_Restricted`), never an arbitrary callable.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import pickle
+from typing import Any
+
+from connectbatch.secrets import SecretBox
+
+
+def seal(box: SecretBox, payload: dict[str, Any]) -> str:
+    """The payload as an authenticated, encrypted text token."""
+    raw = base64.b64encode(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii")
+    return box.encrypt(raw).decode("ascii")
+
+
+# Modules whose classes a payload may hold, besides connectbatch's own.
+_ALLOWED_MODULES = frozenset({"datetime", "decimal", "pathlib", "zoneinfo", "uuid"})
+
+
+class _Restricted(pickle.Unpickler):
+    """An unpickler that resolves only ConnectBatch's classes and plain value types."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module == "connectbatch" or module.startswith("connectbatch.")) or module in _ALLOWED_MODULES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a task payload may not hold {module}.{name}")
+
+
+def unseal(box: SecretBox, token: str) -> dict[str, Any]:
+    """The payload `seal` made (ConfigurationError when the key differs)."""
+    raw = box.decrypt(token.encode("ascii"))
+    payload = _Restricted(io.BytesIO(base64.b64decode(raw))).load()
+    if not isinstance(payload, dict):
+        raise TypeError("a sealed task payload is a dict")
+    return payload

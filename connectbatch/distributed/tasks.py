@@ -1,0 +1,119 @@
+"""The two Celery tasks a worker runs; neither opens the DuckDB file.
+
+Both are retried with backoff for transient errors (the network, a busy shared volume:
+OSError, which TransportError is, and the transfer libraries' own errors); after the last
+retry the task fails and the coordinator records the run or file Failed with the reason
+(the dead letter). Their payloads are sealed (`sealed`): logins never sit in Redis in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ftplib
+import functools
+import imaplib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import paramiko
+from celery import shared_task
+
+from connectbatch.distributed import output
+from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
+from connectbatch.distributed.sealed import unseal
+from connectbatch.models import Connection
+from connectbatch.pipeline import ingest, staging
+from connectbatch.secrets import SecretBox
+from connectbatch.settings import Settings
+from connectbatch.store.db import private_dir
+from connectbatch.transfer import base
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError, paramiko.SSHException, imaplib.IMAP4.error, *ftplib.all_errors,
+)  # fmt: skip
+MAX_RETRIES = 3
+DONE_STATES = ("loaded", "duplicate")
+
+
+@functools.cache
+def worker_settings() -> Settings:
+    """The worker's settings (CONNECTBATCH_HOME holds the shared staging folder and key)."""
+    return Settings.from_env()
+
+
+def _box(settings: Settings) -> SecretBox:
+    return SecretBox.for_home(settings.home, settings.secret_key)
+
+
+def remote_key(path: str, size: int | None, mtime: dt.datetime | None) -> str:
+    """How coordinator and worker name a remote file version (path, size, time)."""
+    return f"{path}\0{size}\0{mtime.isoformat() if mtime is not None else ''}"
+
+
+@shared_task(  # type: ignore[untyped-decorator]  # celery ships no type hints
+    name=PULL_TASK, autoretry_for=TRANSIENT, max_retries=MAX_RETRIES,
+    retry_backoff=2, retry_backoff_max=60, retry_jitter=False,
+)  # fmt: skip
+def pull(sealed: str) -> dict[str, Any]:
+    """List the connection's folder; fetch into staging each file no run settled, old enough
+    and not refused by the transport; tidy (archive/delete) those an earlier run loaded. The
+    others come back unfetched, for the coordinator to record why they wait."""
+    settings = worker_settings()
+    job = unseal(_box(settings), sealed)
+    connection: Connection = job["connection"]
+    endpoint: base.Endpoint = job["endpoint"]
+    settled: dict[str, str] = job["settled"]
+    now = dt.datetime.now(dt.UTC)
+    transport = base.open_transport(connection.method.value, endpoint)
+    incoming = Path(tempfile.mkdtemp(prefix="pull-", dir=private_dir(settings.home / "incoming")))
+    files: list[dict[str, Any]] = []
+    try:
+        for remote in transport.list_files(connection.folder or "", connection.pattern):
+            state = settled.get(remote_key(remote.path, remote.size, remote.mtime))
+            if state in DONE_STATES:  # settled by an earlier run: only tidied up
+                transport.after_success(remote, connection.after_success, connection.archive_folder)
+                continue
+            entry: dict[str, Any] = {
+                "name": remote.name, "remote_path": remote.path, "size": remote.size,
+                "mtime": remote.mtime.isoformat() if remote.mtime is not None else None,
+                "extra": {k: v for k, v in (remote.extra or {}).items() if isinstance(v, str)},
+                "sha256": None,
+            }  # fmt: skip
+            waits = state is not None or (remote.extra or {}).get("skip")
+            if not waits and base.old_enough(remote, connection.min_age_seconds, now):
+                target = incoming / "payload"
+                transport.fetch(remote, target)
+                staged = staging.stage(settings.staging, target)
+                target.unlink(missing_ok=True)
+                entry.update(sha256=staged.sha256, size_staged=staged.size)
+            files.append(entry)
+        return {
+            "files": files,
+            "host_key": getattr(transport, "host_key", None),
+            "fingerprint": getattr(transport, "host_key_fingerprint", None),
+        }
+    finally:
+        transport.close()
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
+@shared_task(  # type: ignore[untyped-decorator]  # celery ships no type hints
+    name=PARSE_TASK, autoretry_for=(OSError,), max_retries=MAX_RETRIES,
+    dont_autoretry_for=(staging.StagingError,),  # a missing or damaged staged copy stays so
+    retry_backoff=2, retry_backoff_max=60, retry_jitter=False,
+)  # fmt: skip
+def parse(sealed: str) -> dict[str, Any]:
+    """Parse and validate one staged file (checked against its sha256 first) and write the
+    output for the loader; the "already loaded keys" check waits for load time."""
+    settings = worker_settings()
+    job = unseal(_box(settings), sealed)
+    connection: Connection = job["connection"]
+    sha256: str = job["sha256"]
+    run_id: int = job["run_id"]
+    path = staging.verify(settings.staging, sha256)
+    clock = ingest._Stopwatch()
+    computed = ingest.compute(settings, connection, path, job["mapping"], job["now"], clock)
+    output.write(settings.staging, sha256, run_id, computed)
+    return {"sha256": sha256, "run_id": run_id, "laps": clock.laps}

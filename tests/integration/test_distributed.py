@@ -1,0 +1,360 @@
+"""Distributed mode end to end: a real redis-server, real `connectbatch worker` processes, a
+real sshd to pull from, and the coordinator's loader in this process (tests/integration/redis.py
+starts and stops redis-server by its process id; the workers are stopped by theirs).
+
+What is proved: 50 files across 5 pull connections load exactly once (ledger and data rows);
+a worker SIGKILLed mid-parse loses and doubles nothing (its task is delivered again after the
+visibility timeout); a second coordinator refuses to start, naming the holder, or waits on
+standby and takes over; task payloads hold no secret in clear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
+from connectbatch.services import CredentialInput, Services
+from connectbatch.settings import Settings
+from connectbatch.transfer.specs import SftpSpec
+
+if TYPE_CHECKING:
+    from redisd import RedisServer
+    from sshd import Sshd
+
+pytest_plugins = ["sshd", "redisd"]
+
+CallCsv = Callable[..., bytes]
+CLI = str(Path(sys.executable).parent / "connectbatch")
+OLD = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+VISIBILITY = 8  # seconds: a killed worker's task comes back this fast in the test
+
+
+def rows(call_csv: CallCsv, prefix: str, n: int) -> bytes:
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return call_csv(*({"CallSessionId": f"{prefix}-{i}", "EventDate": when} for i in range(n)))
+
+
+@pytest.fixture
+def dist_settings(settings: Settings, redis_server: RedisServer) -> Settings:
+    return replace(settings, mode="distributed", redis_url=redis_server.url, visibility_timeout=VISIBILITY)
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
+    env.update(
+        CONNECTBATCH_HOME=str(settings.home), CONNECTBATCH_MODE="distributed",
+        CONNECTBATCH_REDIS_URL=settings.redis_url, CONNECTBATCH_VISIBILITY_TIMEOUT=str(VISIBILITY),
+    )  # fmt: skip
+    return env
+
+
+StartWorker = Callable[[str], subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def start_worker(dist_settings: Settings, tmp_path: Path) -> Iterator[StartWorker]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        log = (tmp_path / f"{name}.log").open("wb")
+        process = subprocess.Popen(
+            [CLI, "worker", "--name", name, "--concurrency", "1", "--loglevel", "WARNING"],
+            env=worker_env(dist_settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:  # each worker is its own process group: stopped by its id
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def pull_connection(services: Services, server: Sshd, name: str, folder: Path) -> Connection:
+    draft = Connection(
+        name, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
+        host=server.host, port=server.port, folder=str(folder), pattern="Calls_*.csv", transfer=SftpSpec(),
+    )  # fmt: skip
+    created, _ = services.create_connection(draft, CredentialInput("partner", server.user, server.password))
+    return created
+
+
+def data_rows(services: Services) -> int:
+    with services.db.connect() as con:
+        row = con.execute("SELECT count(*) FROM data_call_conversions").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def states(services: Services, connection: Connection) -> list[str]:
+    return sorted(str(f.state) for r in services.runs(connection.id) for f in services.run_files(r.id))
+
+
+def wait_for_workers(settings: Settings, count: int, timeout: float = 30) -> None:
+    from connectbatch.distributed.workers import overview
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(overview(settings, timeout=0.5).workers) >= count:
+            return
+    raise AssertionError(f"{count} workers did not answer within {timeout} s")
+
+
+def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
+    services: Services,
+    dist_settings: Settings,
+    sshd_server: Sshd,
+    start_worker: StartWorker,
+    call_csv: CallCsv,
+) -> None:
+    from celery.result import AsyncResult
+
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import _Job, _RunState, engine_for
+    from connectbatch.pipeline.staging import Received
+
+    connections = []
+    for i in range(5):
+        folder = sshd_server.make_folder(f"dist{i}-")
+        for j in range(10):
+            sshd_server.put(folder, f"Calls_{i}_{j}.csv", rows(call_csv, f"c{i}f{j}", 20), OLD)
+        if i == 0:  # the same bytes twice in one pull: loaded once, then a duplicate
+            sshd_server.put(folder, "Calls_0_copy.csv", rows(call_csv, "c0f0", 20), OLD)
+        connections.append(pull_connection(services, sshd_server, f"Dist {i}", folder))
+    # a server nobody listens on: retried with backoff, then the dead letter (a Failed run)
+    dead = pull_connection(services, replace(sshd_server, port=free_port()), "Dead server", folder)
+    start_worker("w1")
+    start_worker("w2")
+    wait_for_workers(dist_settings, 2)
+    shown = subprocess.run(
+        [CLI, "workers", "--json"], env=worker_env(dist_settings), capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert sorted(w["name"].split("@")[0] for w in view["workers"]) == ["w1", "w2"]
+    assert view["queue_depth"] == 0 and view["coordinator"] is None
+    engine, coordinator = engine_for(services, make_app(dist_settings))  # the scheduler's pulls are tasks
+    try:
+        for c in connections:
+            assert engine.scheduler.run_now(c) is None  # sent, not run here
+        assert coordinator.dispatch_pull(dead, "manual")
+        assert not coordinator.dispatch_pull(dead, "manual")  # one run per connection at a time
+        assert coordinator.wait_idle(240), [states(services, c) for c in connections]  # a shared machine
+        assert states(services, connections[0]) == ["duplicate"] + ["loaded"] * 10
+        for c in connections[1:]:
+            assert states(services, c) == ["loaded"] * 10
+        assert data_rows(services) == 5 * 10 * 20
+        [failed] = services.runs(dead.id)
+        assert failed.status is RunStatus.FAILED and failed.reason and "pull failed" in failed.reason
+        # the loader meets an output it already loaded (a task that ran twice): nothing changes
+        run = services.runs(connections[0].id)[0]
+        record = services.run_files(run.id)[0]
+        replay = _Job("parse", AsyncResult("no-such-task", app=coordinator.app), connections[0],
+                      run_id=run.id, record=record, received=None)  # fmt: skip
+        coordinator._runs[run.id] = _RunState(run, connections[0], {record.id})
+        coordinator._parsed(replace(replay, received=Received(record.name, Path(), "sftp")))
+        assert data_rows(services) == 1000
+        assert services.run_files(run.id)[0].state is FileState.LOADED
+        # the same listing again: settled files are neither fetched nor recorded again
+        for c in connections:
+            assert coordinator.dispatch_pull(c, "schedule")
+        assert coordinator.wait_idle(30)
+        assert data_rows(services) == 1000
+        assert all(len(services.runs(c.id)) == 1 for c in connections)
+    finally:
+        coordinator.stop()
+    assert coordinator.loaded == 50
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_embedded_mode_never_imports_celery_or_redis() -> None:
+    code = (
+        "import sys, connectbatch.cli, connectbatch.engine, connectbatch.services; "
+        "import connectbatch.pipeline.ingest; "
+        "bad = [m for m in ('celery', 'redis', 'kombu') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def big_file(call_csv: CallCsv, prefix: str, n: int) -> bytes:
+    """A call file of `n` rows, built by text (a CSV writer would take longer than the parse)."""
+    head, row = rows(call_csv, "X", 1).decode().splitlines()
+    return "\n".join([head, *(row.replace("X-0", f"{prefix}-{i}") for i in range(n))]).encode() + b"\n"
+
+
+def test_a_worker_killed_mid_parse_loses_and_doubles_nothing(
+    services: Services,
+    dist_settings: Settings,
+    sshd_server: Sshd,
+    start_worker: StartWorker,
+    call_csv: CallCsv,
+) -> None:
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator, _RunState
+    from connectbatch.pipeline import staging
+
+    folder = sshd_server.make_folder("kill-")
+    sshd_server.put(folder, "Calls_big.csv", big_file(call_csv, "big", 300_000), OLD)
+    for j in range(4):
+        sshd_server.put(folder, f"Calls_small_{j}.csv", rows(call_csv, f"s{j}", 10), OLD)
+    connection = pull_connection(services, sshd_server, "Killed", folder)
+    first = start_worker("doomed")
+    wait_for_workers(dist_settings, 1)
+    coordinator = Coordinator(services, make_app(dist_settings))
+    coordinator.start()
+    try:
+        assert coordinator.dispatch_pull(connection, "manual")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill it once it started parsing (task state STARTED)
+            with coordinator._guard:
+                jobs = [j for j in coordinator._jobs if j.kind == "parse"]
+            if any(j.result.state == "STARTED" for j in jobs):
+                break
+            time.sleep(0.005)
+        else:
+            raise AssertionError("the worker never started parsing")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        start_worker("survivor")
+        assert coordinator.wait_idle(VISIBILITY + 60)
+        assert states(services, connection) == ["loaded"] * 5
+        assert data_rows(services) == 300_000 + 4 * 10
+        assert coordinator.loaded == 5
+        # a parse task that cannot succeed (its staged copy is gone): no retry, the dead letter
+        run = services.ingestor.start_run(connection, "manual")
+        gone = staging.Staged("0" * 64, 5, dist_settings.staging / ("0" * 64))
+        received = staging.Received("Calls_gone.csv", gone.path, "sftp")
+        entry = staging.record(services.db, run, connection, received, gone)
+        state = _RunState(run, connection)
+        coordinator._runs[run.id] = state
+        coordinator._dispatch_parse(state, entry.record, received, gone)
+        assert coordinator.wait_idle(60)
+    finally:
+        coordinator.stop()
+    [failed] = services.run_files(run.id)
+    assert failed.state is FileState.FAILED and failed.message
+    assert "parse failed on a worker: StagingError" in failed.message and "is gone" in failed.message
+    assert services.runs(connection.id)[0].status is RunStatus.FAILED
+
+
+def coordinator_cli(settings: Settings, *extra: str) -> subprocess.Popen[str]:
+    env = worker_env(settings)
+    env.update(CONNECTBATCH_SFTP_PORT="0", CONNECTBATCH_FTP_PORT="0")
+    return subprocess.Popen(
+        [CLI, "serve", "--coordinator", "--no-servers", *extra], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def read_until(process: subprocess.Popen[str], needle: str, timeout: float = 30) -> str:
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        seen += line
+        if needle in line:
+            return seen
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"{needle!r} not printed; got {seen!r}")
+
+
+def stop(process: subprocess.Popen[str]) -> int:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    return process.wait(timeout=30)
+
+
+def test_a_second_coordinator_refuses_or_waits_on_standby(dist_settings: Settings) -> None:
+    first = coordinator_cli(dist_settings)
+    standby: subprocess.Popen[str] | None = None
+    try:
+        read_until(first, "serving")
+        second = coordinator_cli(dist_settings)
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 75  # EXIT_BUSY
+        assert f":{first.pid})" in err and "--standby" in err
+        standby = coordinator_cli(dist_settings, "--standby")
+        read_until(standby, f":{first.pid} is running; waiting")
+        assert stop(first) == 0  # releases the lock on the way out
+        taken = read_until(standby, "coordinator lock held by", timeout=30)
+        assert f":{standby.pid}" in taken
+    finally:
+        stop(first)
+        if standby is not None:
+            stop(standby)
+
+
+def test_task_payloads_hold_no_secret_in_clear(settings: Settings) -> None:
+    from connectbatch.distributed.sealed import seal, unseal
+    from connectbatch.errors import ConfigurationError
+    from connectbatch.secrets import SecretBox
+
+    box = SecretBox.for_home(settings.home)
+    token = seal(box, {"password": "hunter2-Very-Secret"})
+    assert "hunter2" not in token
+    assert unseal(box, token) == {"password": "hunter2-Very-Secret"}
+    with pytest.raises(ConfigurationError):  # another installation's key (or a forged token)
+        unseal(SecretBox(_key()), token)
+
+
+def _key() -> bytes:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key()
+
+
+def test_a_sealed_payload_builds_only_connectbatch_data(settings: Settings) -> None:
+    """Even with the key (a leaked one), a payload cannot make a worker call an arbitrary
+    function: the unpickler resolves ConnectBatch's classes and plain value types only."""
+    import base64
+    import datetime as dt
+    import os
+    import pickle
+
+    from connectbatch.distributed.sealed import seal, unseal
+    from connectbatch.models import Connection
+    from connectbatch.secrets import SecretBox
+
+    box = SecretBox.for_home(settings.home)
+    connection = Connection(
+        name="Acme", data_type="call_conversions", direction="inbound",  # type: ignore[arg-type]
+        method="sftp", methodology="pull",  # type: ignore[arg-type]
+    )  # fmt: skip
+    now = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
+    payload = {"connection": connection, "now": now}
+    assert unseal(box, seal(box, payload)) == payload
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.system, ("true",))
+
+    raw = base64.b64encode(pickle.dumps({"x": Evil()})).decode("ascii")
+    with pytest.raises(pickle.UnpicklingError, match="may not hold"):
+        unseal(box, box.encrypt(raw).decode("ascii"))
