@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectbatch import schemas
@@ -201,6 +202,35 @@ class Coordinator:
         with self._guard:
             self._jobs.append(job)
         return True
+
+    def submit_file(self, connection: Connection, path: Path, trigger: str = "push") -> Run:
+        """A file that reached the coordinator itself (a hosted push upload): staged and
+        recorded in the ledger here, parsed and validated by a worker, committed by the
+        loader like a pulled one. Returns the run, still In Progress; the upload may go, as
+        its bytes are staged. Pushes of one connection may overlap, as in embedded mode."""
+        ingestor = self.services.ingestor
+        run = ingestor.start_run(connection, trigger)
+        state = _RunState(run, connection)
+        with self._guard:
+            self._runs[run.id] = state
+        try:
+            staged = staging.stage(self.services.settings.staging, path)
+            received = staging.Received(path.name, staged.path, trigger)
+            found = staging.record(self.services.db, run, connection, received, staged)
+            if found.duplicate_message is not None:
+                results.write_outcome(
+                    self.services.settings.outbound, connection, run.id, found.record, FileState.DUPLICATE,
+                    message=found.duplicate_message,
+                )  # fmt: skip
+            else:
+                self._dispatch_parse(state, found.record, received, staged)
+        except BaseException as exc:
+            ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")
+            with self._guard:
+                self._runs.pop(run.id, None)
+            raise
+        self._maybe_finish(state)
+        return run
 
     def _dispatch_parse(
         self, state: _RunState, record: FileRecord, received: staging.Received, staged: staging.Staged
@@ -448,12 +478,16 @@ def engine_for(services: Services, app: Celery) -> tuple[Any, Coordinator]:
     coordinator = Coordinator(services, app)
 
     class DistributedEngine(Engine):
-        """The embedded engine, except that a pull is a task; push uploads stay in-process."""
+        """The embedded engine, except that a pull is a task and a push upload is parsed by
+        a worker (its bytes staged and recorded here first)."""
 
         def _pull(self, connection: Connection, trigger: str) -> Run | None:
             if not coordinator.dispatch_pull(connection, trigger):
                 log.info("skipped: a run is in progress", extra={"connection_id": connection.id})
             return None
+
+        def _push_ingest(self, connection_id: int, path: Path) -> Run | None:
+            return coordinator.submit_file(self.services.connection(connection_id), path)
 
     engine = DistributedEngine(services, services.settings.mailbox)
     coordinator.start()

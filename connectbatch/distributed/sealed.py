@@ -11,8 +11,10 @@ the standard value types they hold (`_Restricted`), never an arbitrary callable.
 from __future__ import annotations
 
 import base64
+import enum
 import io
 import pickle
+import zoneinfo
 from typing import Any
 
 from connectbatch.secrets import SecretBox
@@ -25,15 +27,31 @@ def seal(box: SecretBox, payload: dict[str, Any]) -> str:
 
 
 # Modules whose classes a payload may hold, besides connectbatch's own.
-_ALLOWED_MODULES = frozenset({"datetime", "decimal", "pathlib", "zoneinfo", "uuid"})
+_ALLOWED_MODULES = frozenset({"datetime", "decimal", "pathlib", "uuid", "zoneinfo"})
+
+
+def _enum_member(cls: Any, name: str) -> Any:
+    """What `getattr` does when an enum member or a time zone is unpickled (Python 3.11
+    pickles members by name, and ZoneInfo through its `_unpickle`, with getattr), and
+    nothing else: a general getattr would reach any global."""
+    if isinstance(cls, type) and issubclass(cls, enum.Enum) and name in cls.__members__:
+        return cls[name]
+    if cls is zoneinfo.ZoneInfo and name == "_unpickle":
+        return zoneinfo.ZoneInfo._unpickle  # type: ignore[attr-defined]
+    raise pickle.UnpicklingError(f"a task payload may not look up {name!r}")
 
 
 class _Restricted(pickle.Unpickler):
-    """An unpickler that resolves only ConnectBatch's classes and plain value types."""
+    """An unpickler that builds only ConnectBatch's classes, plain value types and enum
+    members: never a module, a function or any other callable."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if (module == "connectbatch" or module.startswith("connectbatch.")) or module in _ALLOWED_MODULES:
-            return super().find_class(module, name)
+        if (module, name) == ("builtins", "getattr"):
+            return _enum_member
+        if module == "connectbatch" or module.startswith("connectbatch.") or module in _ALLOWED_MODULES:
+            found = super().find_class(module, name)
+            if isinstance(found, type):
+                return found
         raise pickle.UnpicklingError(f"a task payload may not hold {module}.{name}")
 
 

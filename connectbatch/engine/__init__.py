@@ -198,11 +198,16 @@ class Engine:
             message_id=extra.get("message_id", ""),
         )  # fmt: skip
 
+    def _push_ingest(self, connection_id: int, path: Path) -> Run | None:
+        """A routed push upload: ingested in this process (the distributed engine hands it
+        to the workers instead)."""
+        return self.services.ingest_file(connection_id, path, trigger="push")
+
     def _start_servers(self) -> None:
         from connectbatch.transfer.push.gateway import Gateway
 
         settings = self.services.settings
-        gateway = Gateway(self.services)
+        gateway = Gateway(self.services, ingest=self._push_ingest)
         if settings.sftp_port:
             from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 

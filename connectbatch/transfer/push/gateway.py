@@ -28,7 +28,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
@@ -69,8 +69,16 @@ class Account:
 
 
 class Gateway:
-    def __init__(self, services: Services, workers: int = 2) -> None:
+    def __init__(
+        self,
+        services: Services,
+        workers: int = 2,
+        ingest: Callable[[int, Path], Run | None] | None = None,
+    ) -> None:
         self.services = services
+        # How a routed upload is taken in: ingested here (embedded), or staged, recorded and
+        # handed to the workers by the coordinator (distributed mode).
+        self._take = ingest or (lambda connection_id, path: services.ingest_file(connection_id, path, "push"))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push-ingest")
         self._pending: set[Future[Run | None]] = set()
         self._lock = threading.Lock()
@@ -208,7 +216,7 @@ class Gateway:
             except OSError:
                 return None  # renamed or deleted again before we got to it
             try:
-                run = self.services.ingest_file(connection_id, path, trigger="push")
+                run = self._take(connection_id, path)
             except Exception:
                 log.exception("push ingest failed", extra={"connection_id": connection_id})
                 return None
