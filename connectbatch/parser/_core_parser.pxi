@@ -89,6 +89,35 @@ cdef class Parser:
     def rows(self):
         return self.nrows_
 
+    # -------------------------------------------------------------- blocks (threaded parse)
+
+    @property
+    def next_line(self):
+        """The physical line the next record starts on."""
+        return self.line
+
+    @property
+    def pending_bytes(self):
+        """Bytes of an incomplete last record carried over to the next feed(): 0 after a
+        block means the block ended exactly on a record boundary."""
+        return len(self.pending)
+
+    def begin_block(self, Py_ssize_t line):
+        """Count lines from `line` for the next block: a threaded parse gives each block to
+        one of several parsers before it knows the line the block starts on, so blocks are
+        counted from 0 and renumbered once the blocks before them are done."""
+        if len(self.pending):
+            raise RuntimeError("begin_block() with an incomplete record carried over")
+        self.line = line
+
+    def take_rejects(self):
+        """(rejects, reject keys) recorded since the last call, handed over and cleared, so
+        each block's rejects can be renumbered on their own."""
+        out = (self.rejects, self.reject_keys)
+        self.rejects = []
+        self.reject_keys = {}
+        return out
+
     # -------------------------------------------------------------- growth
 
     cdef int _grow_rows(self) noexcept nogil:

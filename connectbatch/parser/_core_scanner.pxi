@@ -287,3 +287,101 @@ def read_header(data, int delimiter, bint final):
         return H_OK, out, rec.line, rec.next, rec.next_line
     finally:
         free(fields)
+
+
+# ------------------------------------------------------------------ block cuts (threaded parse)
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__)
+    static inline int cb_popcount64(unsigned long long x) { return __builtin_popcountll(x); }
+    #else
+    static inline int cb_popcount64(unsigned long long x) {
+        int c = 0; while (x) { x &= x - 1; c++; } return c;
+    }
+    #endif
+    """
+    int cb_popcount64(unsigned long long x) noexcept nogil
+
+
+cdef Py_ssize_t _count_quotes(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """Quotes in p[:n], eight bytes at a time: a byte of t is zero exactly where w holds a
+    quote, and this zero test (unlike _zero_bytes) marks every such byte."""
+    cdef uint64_t w, t, y
+    cdef uint64_t qstop = <uint64_t>ONES * <uint64_t>QUOTE
+    cdef uint64_t low7 = <uint64_t>ONES * <uint64_t>0x7F
+    cdef Py_ssize_t i = 0, count = 0
+    while i + 8 <= n:
+        w = _load64(p + i)
+        t = w ^ qstop
+        y = ~(((t & low7) + low7) | t | low7)
+        count += cb_popcount64(y)
+        i += 8
+    while i < n:
+        if p[i] == QUOTE:
+            count += 1
+        i += 1
+    return count
+
+
+cdef Py_ssize_t _cut_block(const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k = n
+    cdef int parity = _count_quotes(p, n) & 1
+    # Backwards to the last LF with an even number of quotes before it.
+    while k > 0:
+        if p[k - 1] == LF and parity == 0:
+            return k
+        if p[k - 1] == QUOTE:
+            parity ^= 1
+        k -= 1
+    return 0
+
+
+def cut_block(data):
+    """Where a threaded parse may cut `data` (bytes that start on a record boundary): just
+    after the last LF preceded by an even number of quotes, or 0 if there is none.
+
+    An even count means the LF is outside any quoted field in a well-formed file, so the
+    cut is a record boundary. In a malformed file (a stray quote inside an unquoted field)
+    it may not be; the caller verifies every cut by checking that the parser of the block
+    before it ended exactly there, so a wrong guess costs time, never a different result."""
+    cdef const unsigned char[::1] view
+    cdef Py_ssize_t n = len(data), cut
+    if n == 0:
+        return 0
+    view = data
+    with nogil:
+        cut = _cut_block(&view[0], n)
+    return cut
+
+
+def cut_first(data, int quotes):
+    """Just after the first LF of `data` preceded by an even number of quotes, counting
+    `quotes` seen before `data` starts; 0 if there is none. Joins the tail of one chunk
+    (which starts on a cut) to the next chunk without copying the whole next chunk."""
+    cdef const unsigned char[::1] view
+    cdef Py_ssize_t n = len(data), i = 0
+    cdef int parity = quotes & 1
+    if n == 0:
+        return 0
+    view = data
+    with nogil:
+        while i < n:
+            if view[i] == QUOTE:
+                parity ^= 1
+            elif view[i] == LF and parity == 0:
+                break
+            i += 1
+    return i + 1 if i < n else 0
+
+
+def count_quotes(data):
+    """How many quote bytes `data` holds."""
+    cdef const unsigned char[::1] view
+    cdef Py_ssize_t n = len(data), count
+    if n == 0:
+        return 0
+    view = data
+    with nogil:
+        count = _count_quotes(&view[0], n)
+    return count
