@@ -24,6 +24,7 @@ from connectbatch import settings as settings_module
 from connectbatch.errors import ConfigurationError, ParseError
 from connectbatch.parser import api, blocks
 from connectbatch.parser import decode as csvdecode
+from connectbatch.parser import plan as csvplan
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = (
@@ -253,3 +254,34 @@ def test_the_setting_reaches_the_parser(monkeypatch: pytest.MonkeyPatch, bench_f
     monkeypatch.setenv("CONNECTBATCH_PARSE_THREADS", "3")
     api.parse_file(bench_file)
     assert used == [3]
+
+
+# ------------------------------------------------------------------ carried records (feed)
+
+
+def fed(body: bytes, step: int) -> tuple[Any, ...]:
+    """The core's output for `body` fed in chunks of `step` bytes (header a,b,c)."""
+    _status, fields, line, _end, next_line = _csvcore.read_header(b"a,b,c\n", ord(","), True)
+    plan = csvplan.raw_plan(csvplan.decode_header(fields, line), ord(","))
+    parser = _csvcore.Parser(plan, next_line)
+    view = memoryview(body)
+    for i in range(0, len(body), step):
+        parser.feed(view[i : i + step] if i % 2 else bytes(view[i : i + step]), False)
+    parser.feed(b"", True)
+    out = parser.finish()
+    return [a.to_pylist() for a in out.arrays], out.lines.to_pylist(), out.rejects
+
+
+@pytest.mark.parametrize("step", [1000, 65535, 65536, 70_000, 150_000, 300_000, 10**7])
+def test_a_record_carried_over_a_chunk_border_is_finished_on_a_prefix(step: int) -> None:
+    """feed() completes the carried record on a growing prefix of the next chunk instead of
+    copying the whole chunk: long records (past the first 64 KiB prefix), quoted newlines,
+    CR at a border, a quote never closed at the end; every chunking gives the same output."""
+    rng = random.Random(step)
+    rows = []
+    for i in range(3000):
+        long = rng.random() < 0.01
+        big = '"' + ("x\n" * rng.randint(30_000, 120_000)) + '"' if long else f'"q\r\n{i}"'
+        rows.append(f"{i},{big},z{i}" + rng.choice(["\n", "\r\n", "\r"]))
+    body = ("".join(rows) + '1,"never closed,\n').encode()
+    assert fed(body, step) == fed(body, len(body))
