@@ -170,7 +170,10 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     check_timezone(options.timezone)
     core = _core(options.engine)
     progress = options.progress
-    enc, chunks = csvdecode.utf8_source(payload, options.encoding)
+    threads = options.threads if options.threads is not None else settings.parse_threads()
+    threaded = threads > 1 and options.engine == "cython"
+    # One parser is done with a chunk before it reads the next: the chunks can share a buffer.
+    enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=not threaded)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
     preamble = _preamble(fields)
     if preamble is not None:  # a settings line above the header: the header is the next record
@@ -187,8 +190,7 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
         plan = csvplan.raw_plan(header, delim)
     else:
         plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
-    threads = options.threads if options.threads is not None else settings.parse_threads()
-    if threads > 1 and options.engine == "cython":
+    if threaded:
         out, seen, rows = blocks.parse_threaded(core, plan, next_line, rest, chunks, threads, progress)
     else:
         parser = core.Parser(plan, next_line)
