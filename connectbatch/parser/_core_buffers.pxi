@@ -24,33 +24,6 @@ cdef extern from *:
 cb_fix_mmap_threshold()
 
 
-cdef extern from *:
-    """
-    #if defined(__linux__)
-    #include <stdint.h>
-    #include <sys/mman.h>
-    #endif
-    /* A large column buffer is written once, front to back: ask for transparent huge pages
-       so the kernel faults (and zero-fills) it in 2 MiB steps instead of 4 KiB ones, which
-       were ~15 % of a parse. Advice only: without THP ("never") nothing changes. */
-    static void cb_advise_huge(void* p, size_t n) {
-    #if defined(__linux__) && defined(MADV_HUGEPAGE)
-        uintptr_t start, end;
-        if (p == NULL || n < ((size_t)4 << 20)) return;
-        /* The whole mapping malloc made for the block (its own one: see the threshold
-           above), not just its 2 MiB-aligned middle: advice on part of a mapping splits
-           it, and realloc could then no longer mremap it but would copy. */
-        start = (uintptr_t)p & ~(uintptr_t)0xFFF;
-        end = ((uintptr_t)p + n + 0xFFF) & ~(uintptr_t)0xFFF;
-        madvise((void*)start, end - start, MADV_HUGEPAGE);
-    #else
-        (void)p; (void)n;
-    #endif
-    }
-    """
-    void cb_advise_huge(void* p, size_t n) noexcept nogil
-
-
 # ------------------------------------------------------------------ one column
 
 cdef int _column_init(Column* col, slot, list keep, Py_ssize_t cap) except -1:

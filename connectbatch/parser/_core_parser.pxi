@@ -129,7 +129,6 @@ cdef class Parser:
         if p == NULL:
             return -1
         self.lines = <int64_t*>p
-        cb_advise_huge(p, newcap * sizeof(int64_t))
         for i in range(self.ncols_out):
             col = &self.cols[i]
             if col.width:
@@ -138,13 +137,11 @@ cdef class Parser:
                     return -1
                 col.data = <unsigned char*>p
                 col.data_cap = newcap * col.width
-                cb_advise_huge(p, col.data_cap)
             else:
                 p = realloc(col.offsets, (newcap + 1) * sizeof(int32_t))
                 if p == NULL:
                     return -1
                 col.offsets = <int32_t*>p
-                cb_advise_huge(p, (newcap + 1) * sizeof(int32_t))
             p = realloc(col.valid, (newcap + 7) // 8)
             if p == NULL:
                 return -1
@@ -198,7 +195,6 @@ cdef class Parser:
             return -1
         col.data = <unsigned char*>p
         col.data_cap = newcap
-        cb_advise_huge(p, newcap)
         return 0
 
     cdef inline void _put_null(self, Column* col) noexcept nogil:

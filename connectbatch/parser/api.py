@@ -172,8 +172,7 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     progress = options.progress
     threads = options.threads if options.threads is not None else settings.parse_threads()
     threaded = threads > 1 and options.engine == "cython"
-    # One parser is done with a chunk before it reads the next: the chunks can share a buffer.
-    enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=not threaded)
+    enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
     preamble = _preamble(fields)
     if preamble is not None:  # a settings line above the header: the header is the next record

@@ -39,6 +39,7 @@ from connectbatch.parser.plan import CoreOutput, Plan
 BLOCK_BYTES = 4 * 1024 * 1024
 # A cut is looked for in up to this many blocks' worth of bytes before giving up on threads.
 MAX_WIDEN = 4
+INLINE_BYTES = 64 * 1024  # a block this short is parsed on the calling thread
 MAX_TEXT = 2147483647  # Arrow string offsets are int32: the one-thread core's limit per column
 
 Piece = bytes | memoryview
@@ -112,7 +113,7 @@ class _Source:
                     self.pos += cut
                     return rest[:cut]
                 self.nxt = None
-                head = int(self.core.cut_first(nxt, self.core.count_quotes(rest)))
+                head = int(self.core.cut_first(nxt, self.core.quote_parity(rest)))
                 if head:  # the tail of this chunk and the head of the next, copied
                     self.cur, self.pos = nxt, head
                     return memoryview(b"".join([rest, nxt[:head]]))
@@ -169,7 +170,9 @@ def parse_threaded(
     pools: list[ThreadPoolExecutor] = []
     segments: list[_Segment] = []
     inflight: deque[tuple[Piece, bool, int, Future[_Done]]] = deque()
-    line, rows, seen, k = first_line, 0, 0, 0
+    line, rows, seen, k, blocks = first_line, 0, 0, 0, 0
+    workers: list[int] = []  # the parser of each thread
+    inline: int | None = None  # the parser of short blocks, on this thread
     fallback: list[Piece] | None = None  # pieces one fresh parser must read in order
     try:
         while fallback is None:
@@ -178,15 +181,31 @@ def parse_threaded(
                 if block is None:
                     break
                 final = src.exhausted()
-                if k == 0 and final:  # the whole body is one block: no threads needed
+                if blocks == 0 and final:  # the whole body is one block: no threads needed
                     fallback = [block]
                     break
-                j = k % threads
-                if j == len(parsers):
-                    parsers.append(core.Parser(plan, 0))
-                    pools.append(ThreadPoolExecutor(1, thread_name_prefix="connectbatch-parse"))
-                inflight.append((block, final, j, pools[j].submit(_run_block, parsers[j], block, final)))
-                k += 1
+                if len(block) < INLINE_BYTES:
+                    # The few lines joining two chunks: parsed right here on a parser of
+                    # their own, as a job they would mostly wait for the GIL.
+                    if inline is None:
+                        parsers.append(core.Parser(plan, 0))
+                        inline = len(parsers) - 1
+                    j, fut = inline, Future()
+                    try:
+                        fut.set_result(_run_block(parsers[j], block, final))
+                    except Exception as exc:  # raised when (if) its turn comes
+                        fut.set_exception(exc)
+                else:
+                    w = k % threads
+                    if w == len(pools):
+                        parsers.append(core.Parser(plan, 0))
+                        workers.append(len(parsers) - 1)
+                        pools.append(ThreadPoolExecutor(1, thread_name_prefix="connectbatch-parse"))
+                    j = workers[w]
+                    fut = pools[w].submit(_run_block, parsers[j], block, final)
+                    k += 1
+                inflight.append((block, final, j, fut))
+                blocks += 1
                 if final:
                     break
             if fallback is not None:

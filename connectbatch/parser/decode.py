@@ -14,7 +14,7 @@ import gzip
 import io
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -134,14 +134,7 @@ def _chunks(
         yield memoryview(head)[skip:]
         readinto = getattr(stream, "readinto", None) if reuse else None
         if readinto is not None:
-            # One buffer read into again and again: a fresh 8 MB bytes object per chunk is
-            # fresh memory the kernel must fault in and zero first (the biggest share of a
-            # parse's page faults). Only for a consumer that is done with a chunk before
-            # it asks for the next one (`reuse=True`).
-            buf = bytearray(CHUNK_SIZE)
-            view = memoryview(buf)
-            while n := readinto(view):
-                yield view[:n]
+            yield from _reused_reads(readinto)
             return
         while chunk := stream.read(CHUNK_SIZE):
             yield chunk
@@ -156,6 +149,41 @@ def _chunks(
         if final:
             return
         chunk = stream.read(CHUNK_SIZE)
+
+
+def _reused_reads(readinto: Callable[[memoryview], int | None]) -> Iterator[memoryview]:
+    """Chunks read into buffers that are read into again once nothing points into them.
+
+    A fresh 8 MB bytes object per chunk is fresh memory the kernel must fault in and zero
+    before the read copies into it: the biggest share of a parse's page faults. A buffer is
+    taken again only when no view of it is left (a resize is refused while one is), so a
+    consumer may keep chunks as long as it likes (the threaded parse keeps blocks in
+    flight); it then simply gets new buffers."""
+    pool: list[bytearray] = []
+    while True:
+        buf = next((b for b in pool if _unexported(b)), None)
+        if buf is None:
+            buf = bytearray(CHUNK_SIZE)
+            _unexported(buf)  # its one growth now, not on the first reuse
+            pool.append(buf)
+        view = memoryview(buf)
+        n = readinto(view) or 0
+        chunk = view[:n]
+        del view, buf
+        if not n:
+            return
+        yield chunk
+        del chunk
+
+
+def _unexported(buf: bytearray) -> bool:
+    """Whether no memoryview of `buf` is alive: only then may it be resized."""
+    try:
+        buf.append(0)
+    except BufferError:
+        return False
+    buf.pop()
+    return True
 
 
 class _CappedReader:

@@ -219,12 +219,17 @@ def test_cut_block_finds_the_last_lf_after_an_even_number_of_quotes() -> None:
     assert _csvcore.cut_block(b"") == 0
 
 
-def test_cut_first_and_count_quotes() -> None:
+def test_cut_first_and_quote_parity() -> None:
     assert _csvcore.cut_first(b'x\ny"\nz', 0) == 2
     assert _csvcore.cut_first(b'x\ny"\nz', 1) == 5  # a quoted field opened before
     assert _csvcore.cut_first(b'x"\ny\nz', 0) == 0
     assert _csvcore.cut_first(b"xyz", 0) == 0
-    assert _csvcore.count_quotes(b'""' * 13 + b'"') == 27
+    assert _csvcore.quote_parity(b'""' * 13 + b'"') == 1
+    assert _csvcore.quote_parity(b'x"' * 40) == 0 and _csvcore.quote_parity(b"") == 0
+    rng = random.Random(5)
+    for n in range(300):  # every length around the 64-, 16- and 8-byte steps
+        data = bytes(rng.choice(b'ab"\n\xe9') for _ in range(n))
+        assert _csvcore.quote_parity(data) == data.count(b'"') % 2, data
 
 
 # ------------------------------------------------------------------ the setting
