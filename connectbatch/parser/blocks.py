@@ -190,7 +190,8 @@ def parse_threaded(
                     if inline is None:
                         parsers.append(core.Parser(plan, 0))
                         inline = len(parsers) - 1
-                    j, fut = inline, Future()
+                    j = inline
+                    fut: Future[_Done] = Future()
                     try:
                         fut.set_result(_run_block(parsers[j], block, final))
                     except Exception as exc:  # raised when (if) its turn comes
