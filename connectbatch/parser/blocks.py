@@ -22,6 +22,7 @@ Why it works this way:
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -233,7 +234,7 @@ def parse_threaded(
         if fallback is not None:
             seq = core.Parser(plan, line)
             parsers.append(seq)
-            for piece in [*fallback, *src.rest()]:
+            for piece in itertools.chain(fallback, src.rest()):  # streaming: not a list
                 seq.feed(piece, False)
                 seen += len(piece)
                 if progress is not None:

@@ -290,3 +290,26 @@ def test_a_record_carried_over_a_chunk_border_is_finished_on_a_prefix(step: int)
         rows.append(f"{i},{big},z{i}" + rng.choice(["\n", "\r\n", "\r"]))
     body = ("".join(rows) + '1,"never closed,\n').encode()
     assert fed(body, step) == fed(body, len(body))
+
+
+def test_a_file_without_cuts_is_read_streaming_on_one_parser(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """CR-only line ends leave no LF to cut at: the rest is read on one parser, chunk by
+    chunk through the reused buffers, never held in memory whole (a list of every chunk
+    once did that). tracemalloc sees the read buffers (the columns are C memory)."""
+    import tracemalloc
+
+    path = tmp_path / "cr.csv"
+    path.write_bytes(b"a,b\r" + b"".join(b"%d,x%d\r" % (i, i) for i in range(300_000)))
+    monkeypatch.setattr(csvdecode, "CHUNK_SIZE", 64 * 1024)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 16 * 1024)
+    one = outcome(api.parse_file, path, None, threads=1)
+    tracemalloc.start()
+    try:
+        result = api.parse_file(path, None, threads=2)
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert outcome(lambda: result) == one
+    assert path.stat().st_size > 3_000_000 and peak < 1_000_000
