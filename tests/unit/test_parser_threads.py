@@ -313,3 +313,29 @@ def test_a_file_without_cuts_is_read_streaming_on_one_parser(
         tracemalloc.stop()
     assert outcome(lambda: result) == one
     assert path.stat().st_size > 3_000_000 and peak < 1_000_000
+
+
+def test_validation_judges_the_chunked_table_as_the_one_chunk_table(
+    monkeypatch: pytest.MonkeyPatch, bench_file: Path
+) -> None:
+    """A threaded parse hands on columns of many chunks: the columnar evaluator (and the
+    failing rows' line numbers it reports) must not care."""
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from connectbatch.pipeline.validation import validate
+
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 50_000)
+    reports = []
+    for threads in (1, 2):
+        parsed = api.parse_file(bench_file, "call_conversions", threads=threads)
+        report = validate(
+            parsed.table, "call_conversions", now=datetime(2026, 2, 1, tzinfo=UTC), lines=parsed.lines,
+            rows_rejected=parsed.rows_rejected, engine="columnar",
+        )  # fmt: skip
+        data = asdict(report)
+        data.pop("raw")
+        reports.append((parsed.table.column(0).num_chunks, data))
+    (one_chunks, one), (two_chunks, two) = reports
+    assert one_chunks == 1 and two_chunks > 1
+    assert two == one and any(o["unexpected_lines"] for o in two["outcomes"])
