@@ -31,7 +31,6 @@ from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from connectbatch.errors import ParseError
 from connectbatch.parser.options import Progress
@@ -247,10 +246,10 @@ def parse_threaded(
     finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
-    return _combine(outs, segments), seen, rows
+    return _combine(core, outs, segments), seen, rows
 
 
-def _combine(outs: list[CoreOutput], segments: list[_Segment]) -> CoreOutput:
+def _combine(core: ModuleType, outs: list[CoreOutput], segments: list[_Segment]) -> CoreOutput:
     """The parsers' outputs as one, in file order: zero-copy slices, renumbered lines."""
     pieces: list[tuple[CoreOutput, int, int, int]] = []  # output, first row, rows, line offset
     for s in segments:
@@ -273,10 +272,13 @@ def _combine(outs: list[CoreOutput], segments: list[_Segment]) -> CoreOutput:
         for i, bits in outs[0].naive.items()
     }
     lines_parts = [
-        out.lines.slice(a, n) if base == 0 else pc.add(out.lines.slice(a, n), pa.scalar(base, pa.int64()))
+        out.lines.slice(a, n) if base == 0 else core.shifted_lines(out.lines.slice(a, n), base)
         for out, a, n, base in pieces
     ]
-    lines = pa.concat_arrays(lines_parts) if lines_parts else pa.array([], pa.int64())
+    if lines_parts:
+        lines = pa.concat_arrays(lines_parts)
+    else:  # not pa.array([]): converting Python values imports pandas on first use
+        lines = pa.Array.from_buffers(pa.int64(), 0, [None, pa.py_buffer(b"")])
     rejects: list[RawReject] = []
     keys: dict[int, bytes] = {}
     for s in segments:

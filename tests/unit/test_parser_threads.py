@@ -339,3 +339,20 @@ def test_validation_judges_the_chunked_table_as_the_one_chunk_table(
     (one_chunks, one), (two_chunks, two) = reports
     assert one_chunks == 1 and two_chunks > 1
     assert two == one and any(o["unexpected_lines"] for o in two["outcomes"])
+
+
+def test_a_threaded_parse_does_not_import_pandas(bench_file: Path) -> None:
+    """Renumbering lines with Arrow compute converted a Python int, and pyarrow imports
+    pandas for that: ~0.2 s on the first threaded parse of a process (as in make bench)."""
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "from connectbatch.parser import api, blocks\n"
+        "blocks.BLOCK_BYTES = 50_000\n"
+        f"r = api.parse_file({str(bench_file)!r}, threads=2)\n"
+        "assert r.table.column(0).num_chunks > 1\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "False"
