@@ -40,6 +40,7 @@ BLOCK_BYTES = 4 * 1024 * 1024
 # A cut is looked for in up to this many blocks' worth of bytes before giving up on threads.
 MAX_WIDEN = 4
 INLINE_BYTES = 64 * 1024  # a block this short is parsed on the calling thread
+IN_FLIGHT = 2  # blocks a thread has queued or in hand
 MAX_TEXT = 2147483647  # Arrow string offsets are int32: the one-thread core's limit per column
 
 Piece = bytes | memoryview
@@ -176,7 +177,7 @@ def parse_threaded(
     fallback: list[Piece] | None = None  # pieces one fresh parser must read in order
     try:
         while fallback is None:
-            while len(inflight) < 2 * threads:
+            while len(inflight) < IN_FLIGHT * threads:
                 block = src.block(size)
                 if block is None:
                     break
