@@ -16,8 +16,14 @@ Why it works this way:
   before are known. The typed columns are zero-copy slices of the parsers' buffers, put
   together in file order as chunked columns: no concatenation copy, so peak memory stays
   that of the one-thread parse plus the blocks in flight (two per thread).
+- Blocks are zero-copy slices of the read chunks (decode's reused read buffers); only the
+  few lines joining two chunks are copied, and that short block is parsed on the calling
+  thread by a parser of its own rather than queued as a job that would wait for the GIL.
 - A file of one block, or bytes with no cut to be found (no LF: CR-only line ends; an odd
   number of quotes from early on), is read on one parser, streaming as before.
+- Measured on the shared 2-core machine (300k-row, 118 MB bench file): the threaded parse
+  costs ~10 % more CPU than one thread (the extra scan for quotes, fresh read buffers), and
+  the work outside the blocks (header, renumbering, assembly) is ~10 ms.
 """
 
 from __future__ import annotations
