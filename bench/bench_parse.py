@@ -125,21 +125,24 @@ def _load_duckdb() -> Runner:
     return run
 
 
-def _load_connectbatch() -> Runner:
-    # Benchmark the source tree (in-place build), whether or not the package is installed.
-    sys.path.insert(0, str(REPO_ROOT))
-    try:
-        from connectbatch.parser.api import parse_file  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise NotAvailable(f"not built ({exc})") from exc
+def _load_connectbatch(threads: int) -> Callable[[], Runner]:
+    def load() -> Runner:
+        # Benchmark the source tree (in-place build), whether or not the package is installed.
+        sys.path.insert(0, str(REPO_ROOT))
+        try:
+            from connectbatch.parser.api import parse_file  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise NotAvailable(f"not built ({exc})") from exc
 
-    def run(path: str) -> tuple[Any, int, str]:
-        result = parse_file(path)
-        # Rejected records (one record can have several rejects) when the result says so.
-        rejected = getattr(result, "rows_rejected", len(result.rejects))
-        return result, result.table.num_rows, f"+{rejected:,} rejected"
+        def run(path: str) -> tuple[Any, int, str]:
+            result = parse_file(path, threads=threads)
+            # Rejected records (one record can have several rejects) when the result says so.
+            rejected = getattr(result, "rows_rejected", len(result.rejects))
+            return result, result.table.num_rows, f"+{rejected:,} rejected"
 
-    return run
+        return run
+
+    return load
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,12 @@ PARSERS: dict[str, Parser] = {
     "pyarrow-mt": Parser(f"pyarrow.csv ({_CORES} threads)", _load_pyarrow(True), "pyarrow"),
     "polars": Parser(f"polars.read_csv ({_CORES} threads)", _load_polars, "polars"),
     "duckdb": Parser(f"duckdb read_csv → Arrow ({_CORES} threads)", _load_duckdb, "duckdb"),
-    "connectbatch": Parser("ConnectBatch parse_file (typed)", _load_connectbatch, "connectbatch"),
+    "connectbatch": Parser(
+        "ConnectBatch parse_file (typed, 1 thread)", _load_connectbatch(1), "connectbatch"
+    ),
+    "connectbatch-2t": Parser(
+        "ConnectBatch parse_file (typed, 2 threads)", _load_connectbatch(2), "connectbatch"
+    ),
 }
 
 
@@ -391,6 +399,17 @@ def _ratio_line(cb: Measurement | None, peer: Measurement | None, peer_label: st
     )
 
 
+def _threads_line(one: Measurement | None, two: Measurement | None) -> str:
+    """ConnectBatch on 2 threads against itself on 1 (issue 13's goal: at least 1.8x)."""
+    if one is None or one.status != "ok" or two is None or two.status != "ok":
+        missing = two if one is not None and one.status == "ok" else one
+        return f"- ConnectBatch 2 threads vs 1 thread: n/a ({_why_missing(missing)})"
+    return (
+        f"- ConnectBatch 2 threads vs 1 thread: **{one.seconds / two.seconds:.2f}x the speed** "
+        f"({two.seconds:.2f} s vs {one.seconds:.2f} s), {two.peak_mb / one.peak_mb:.2f}x the peak RSS"
+    )
+
+
 def _small_line(m: Measurement, rows: int, loops: int) -> str:
     label = PARSERS[m.name].label
     if m.status != "ok":
@@ -484,6 +503,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Ratios:",
         "",
         _ratio_line(cb, by_name.get("pyarrow-1t"), "pyarrow (1 thread)"),
+        _ratio_line(
+            by_name.get("connectbatch-2t"), by_name.get("pyarrow-mt"), f"pyarrow ({_CORES} threads)"
+        ).replace("ConnectBatch", "ConnectBatch (2 threads)", 1),
+        _threads_line(cb, by_name.get("connectbatch-2t")),
         _ratio_line(cb, by_name.get("pandas"), "pandas"),
         "",
     ]

@@ -120,6 +120,21 @@ def validation_engine() -> str:
     return _choice(f"{PREFIX}VALIDATION_ENGINE", "columnar", VALIDATION_ENGINES)
 
 
+def cores() -> int:
+    """The CPUs this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def parse_threads() -> int:
+    """CONNECTBATCH_PARSE_THREADS: threads one parse of a large file uses (default: the
+    cores this process may use); 1 parses on the calling thread alone. Read per parse on its
+    own, like the validation engine, because the parser runs without a Settings."""
+    return _int(f"{PREFIX}PARSE_THREADS", cores(), within=(1, 64))
+
+
 def debug_enabled() -> bool:
     """CONNECTBATCH_DEBUG: the CLI logs and shows tracebacks. Read on its own because the
     CLI needs it before (and even when) the rest of the settings can be read."""

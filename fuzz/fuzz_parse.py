@@ -5,7 +5,9 @@
 Every input is parsed in raw mode and as call conversions (plus once more with a delimiter,
 encoding and time zone picked from the input's length). The only exceptions allowed out
 are ParseError and ConfigurationError; anything else, a crash or a hang is a finding.
-With CONNECTBATCH_FUZZ_PARITY=1 the reference core must also agree on every input.
+With CONNECTBATCH_FUZZ_PARITY=1 the reference core must also agree on every input. A
+parse on two threads, in blocks of a few bytes (a cut at nearly every line), must equal the
+one-thread parse of every input.
 Seeds: every file under ../shared/corpora is passed to libFuzzer as a read-only corpus.
 """
 
@@ -23,7 +25,10 @@ sys.path.insert(0, str(REPO))  # fuzz the working tree, installed or not
 
 with atheris.instrument_imports(include=["connectbatch"]):
     from connectbatch.errors import ConfigurationError, ParseError
+    from connectbatch.parser import blocks
     from connectbatch.parser.api import parse_bytes
+
+blocks.BLOCK_BYTES = 16  # inputs are short: cut them everywhere
 
 PARITY = os.environ.get("CONNECTBATCH_FUZZ_PARITY", "") not in ("", "0")
 VARIANTS = [
@@ -36,10 +41,10 @@ VARIANTS = [
 
 
 def _run(
-    data: bytes, data_type: str | None, options: dict[str, str], engine: str
+    data: bytes, data_type: str | None, options: dict[str, str], engine: str, threads: int = 1
 ) -> tuple[object, ...]:
     try:
-        r = parse_bytes(data, data_type, engine=engine, **options)  # type: ignore[arg-type]
+        r = parse_bytes(data, data_type, engine=engine, threads=threads, **options)  # type: ignore[arg-type]
     except (ParseError, ConfigurationError) as exc:
         return ("error", type(exc).__name__, str(exc))
     table = r.table
@@ -55,6 +60,9 @@ def _run(
 
 def _parse(data: bytes, data_type: str | None, options: dict[str, str]) -> None:
     compiled = _run(data, data_type, options, "cython")
+    threaded = _run(data, data_type, options, "cython", threads=2)
+    if threaded != compiled:
+        raise AssertionError(f"threads change the result\none: {compiled!r}\ntwo: {threaded!r}")
     if PARITY:
         reference = _run(data, data_type, options, "python")
         if compiled != reference:

@@ -24,10 +24,11 @@ from types import ModuleType
 
 import pyarrow as pa
 
-from connectbatch import schemas
+from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.mapping import constants as mapping_constants
 from connectbatch.mapping.preamble import parse_preamble
+from connectbatch.parser import blocks
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
@@ -111,6 +112,7 @@ def parse_bytes(
     progress: Progress | None = None,
     constants: dict[str, str] | None = None,
     options: ParseOptions | None = None,
+    threads: int | None = None,
 ) -> ParseResult:
     """Parse a whole file held in memory (.gz and single-member .zip are unpacked).
 
@@ -118,7 +120,7 @@ def parse_bytes(
     opts = ParseOptions.merge(
         options, encoding=encoding, column_map=column_map, delimiter=delimiter,
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
-        constants=constants,
+        constants=constants, threads=threads,
     )  # fmt: skip
     data = bytes(data)
     if csvdecode.is_container(data[:8]):
@@ -143,6 +145,7 @@ def parse_file(
     progress: Progress | None = None,
     constants: dict[str, str] | None = None,
     options: ParseOptions | None = None,
+    threads: int | None = None,
 ) -> ParseResult:
     """Parse a file from disk in chunks, so memory holds the result, not the input.
 
@@ -150,7 +153,7 @@ def parse_file(
     opts = ParseOptions.merge(
         options, encoding=encoding, column_map=column_map, delimiter=delimiter,
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
-        constants=constants,
+        constants=constants, threads=threads,
     )  # fmt: skip
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
@@ -167,7 +170,9 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     check_timezone(options.timezone)
     core = _core(options.engine)
     progress = options.progress
-    enc, chunks = csvdecode.utf8_source(payload, options.encoding)
+    threads = options.threads if options.threads is not None else settings.parse_threads()
+    threaded = threads > 1 and options.engine == "cython"
+    enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
     preamble = _preamble(fields)
     if preamble is not None:  # a settings line above the header: the header is the next record
@@ -184,18 +189,22 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
         plan = csvplan.raw_plan(header, delim)
     else:
         plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
-    parser = core.Parser(plan, next_line)
-    seen = len(rest)
-    parser.feed(rest, False)
-    for chunk in chunks:
-        parser.feed(chunk, False)
-        seen += len(chunk)
-        if progress is not None:
-            progress(seen, parser.rows)
-    parser.feed(b"", True)
-    out = parser.finish()
+    if threaded:
+        out, seen, rows = blocks.parse_threaded(core, plan, next_line, rest, chunks, threads, progress)
+    else:
+        parser = core.Parser(plan, next_line)
+        seen = len(rest)
+        parser.feed(rest, False)
+        for chunk in chunks:
+            parser.feed(chunk, False)
+            seen += len(chunk)
+            if progress is not None:
+                progress(seen, parser.rows)
+        parser.feed(b"", True)
+        out = parser.finish()
+        rows = parser.rows
     if progress is not None:
-        progress(seen, parser.rows)
+        progress(seen, rows)
     outside = csvplan.drop_outside_utc_range(out, timezone) if parse_dtype is not None else []
     table = csvplan.assemble(plan, out, parse_dtype, timezone)
     if dtype is not None and constants:

@@ -14,7 +14,7 @@ import gzip
 import io
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -106,7 +106,7 @@ def _refuse_bomless_utf16(head: bytes) -> None:
 
 
 def utf8_source(
-    payload: Readable | bytes, requested: str | None
+    payload: Readable | bytes, requested: str | None, *, reuse: bool = False
 ) -> tuple[Encoding, Iterator[bytes | memoryview]]:
     """The payload's text as UTF-8 chunks (BOM removed), and the encoding it was read in.
 
@@ -115,11 +115,11 @@ def utf8_source(
     """
     head = payload[:CHUNK_SIZE] if isinstance(payload, bytes) else payload.read(CHUNK_SIZE)
     encoding, skip = detect_encoding(head, requested)
-    return encoding, _chunks(payload, head, skip, encoding)
+    return encoding, _chunks(payload, head, skip, encoding, reuse)
 
 
 def _chunks(
-    payload: Readable | bytes, head: bytes, skip: int, encoding: Encoding
+    payload: Readable | bytes, head: bytes, skip: int, encoding: Encoding, reuse: bool = False
 ) -> Iterator[bytes | memoryview]:
     if isinstance(payload, bytes):
         if encoding.is_utf8:
@@ -132,6 +132,10 @@ def _chunks(
         stream = payload
     if encoding.is_utf8:
         yield memoryview(head)[skip:]
+        readinto = getattr(stream, "readinto", None) if reuse else None
+        if readinto is not None:
+            yield from _reused_reads(readinto)
+            return
         while chunk := stream.read(CHUNK_SIZE):
             yield chunk
         return
@@ -145,6 +149,41 @@ def _chunks(
         if final:
             return
         chunk = stream.read(CHUNK_SIZE)
+
+
+def _reused_reads(readinto: Callable[[memoryview], int | None]) -> Iterator[memoryview]:
+    """Chunks read into buffers that are read into again once nothing points into them.
+
+    A fresh 8 MB bytes object per chunk is fresh memory the kernel must fault in and zero
+    before the read copies into it: the biggest share of a parse's page faults. A buffer is
+    taken again only when no view of it is left (a resize is refused while one is), so a
+    consumer may keep chunks as long as it likes (the threaded parse keeps blocks in
+    flight); it then simply gets new buffers."""
+    pool: list[bytearray] = []
+    while True:
+        buf = next((b for b in pool if _unexported(b)), None)
+        if buf is None:
+            buf = bytearray(CHUNK_SIZE)
+            _unexported(buf)  # its one growth now, not on the first reuse
+            pool.append(buf)
+        view = memoryview(buf)
+        n = readinto(view) or 0
+        chunk = view[:n]
+        del view, buf
+        if not n:
+            return
+        yield chunk
+        del chunk
+
+
+def _unexported(buf: bytearray) -> bool:
+    """Whether no memoryview of `buf` is alive: only then may it be resized."""
+    try:
+        buf.append(0)
+    except BufferError:
+        return False
+    buf.pop()
+    return True
 
 
 class _CappedReader:

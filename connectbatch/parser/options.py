@@ -33,6 +33,9 @@ class ParseOptions:
     progress: Progress | None = None
     # our column -> fixed value for a column the file lacks (connectbatch.mapping.constants)
     constants: dict[str, str] | None = None
+    # threads for one parse (None: CONNECTBATCH_PARSE_THREADS, default the cores); results
+    # are the same whatever the number (connectbatch.parser.blocks)
+    threads: int | None = None
 
     @classmethod
     def merge(cls, options: ParseOptions | None, **keywords: Any) -> ParseOptions:
