@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -515,6 +515,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_results_file:
         RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
         RESULTS_FILE.write_text(text, encoding="utf-8")
+        # the figures for bench/summary.py's one table
+        RESULTS_FILE.with_name("parse.json").write_text(
+            json.dumps(
+                {"file": path.name, "size": size, "results": {m.name: asdict(m) for m in results}}, indent=2
+            ),
+            encoding="utf-8",
+        )
         print(f"(written to {RESULTS_FILE.relative_to(REPO_ROOT)})", file=sys.stderr)
     return 0
 

@@ -121,7 +121,7 @@ def _parse(d: dict[str, Any]) -> list[Row]:
     best = ours2 or ours1
     if best:
         peers = ", ".join(
-            f"{name} {seconds[name]:.2f} s" for name in ("pyarrow-2t", "polars", "duckdb") if name in seconds
+            f"{name} {seconds[name]:.2f} s" for name in ("pyarrow-mt", "polars", "duckdb") if name in seconds
         )
         rows.append(("parse, best ConnectBatch vs peers", f"{best:.2f} s; {peers}", "(for reference)", None))
     return rows
