@@ -18,7 +18,7 @@ from typing import Any
 
 from connectbatch import escaping
 from connectbatch.cli import common as cc
-from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
+from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, Command
 from connectbatch.models import Credential
 from connectbatch.services import CredentialInput
 from connectbatch.store.host_keys import HostKey
@@ -71,6 +71,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 
         return run_coordinator(args, stop)
     svc = cc.services()
+    if svc.settings.mode == "distributed":  # an embedded engine would schedule beside the coordinator
+        print(
+            "connectbatch: error: CONNECTBATCH_MODE=distributed: start the one coordinator with "
+            "`connectbatch serve --coordinator` and the workers with `connectbatch worker`",
+            file=sys.stderr,
+        )
+        return EXIT_UNUSABLE
     engine = Engine(svc, svc.settings.mailbox)
     engine.start(servers=not args.no_servers)
     settings = svc.settings

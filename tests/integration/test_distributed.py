@@ -411,3 +411,18 @@ def test_pushed_files_are_parsed_by_workers_and_load_exactly_once(
         server.stop()
         gateway.close()
         coordinator.stop()
+
+
+def test_plain_serve_refuses_in_distributed_mode(tmp_path: Path) -> None:
+    """`serve` without --coordinator would run an embedded scheduler beside the coordinator
+    (every pull twice): it refuses and says what to start instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
+    env.update(
+        CONNECTBATCH_HOME=str(tmp_path / "home"), CONNECTBATCH_MODE="distributed",
+        CONNECTBATCH_REDIS_URL="redis://127.0.0.1:1/0",
+    )  # fmt: skip
+    done = subprocess.run(
+        [CLI, "serve", "--no-servers"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "serve --coordinator" in done.stderr and "connectbatch worker" in done.stderr
