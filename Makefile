@@ -106,6 +106,7 @@ bench: build ## Benchmarks: parser vs peers, whole pipeline, validation evaluato
 	$(PY) bench/bench_sftp.py
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi
 	$(PY) bench/bench_mapping.py
+	$(ENSURE_DEBS) chromium && $(PY) bench/bench_pages.py
 
 screenshots: build ## Screenshots of the main screens into docs/screenshots/ (Debian's Chromium)
 	$(ENSURE_DEBS) chromium
