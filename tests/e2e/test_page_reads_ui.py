@@ -1,0 +1,52 @@
+"""How much the slow screens read per page view (issue 13: a page ready in <= 1.5 s on 1M call
+rows). No timings here (bench/bench_pages.py measures them): these count the reads a page
+makes, which is what made the screens slow, in AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import call_csv
+from helpers.app_login import log_in
+from streamlit.testing.v1 import AppTest
+
+from connectbatch.models import Connection, Direction, Method, Methodology, Role
+from connectbatch.services import Services
+
+REPO = Path(__file__).resolve().parents[2]
+APP = str(REPO / "streamlit_app.py")
+TIMEOUT = 60
+
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
+
+
+def connection(services: Services, name: str, partner: str) -> Connection:
+    draft = Connection(name, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    created, _ = services.create_connection(draft, partner=partner)
+    return created
+
+
+def test_the_delivery_calendar_reads_each_connections_status_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The expectations table and the learned-cadence picker used to read every connection's
+    delivery status each (a scan of its recent files per read): twice the reads."""
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    for i, name in enumerate(("Acme calls", "Acme more calls", "Acme late calls")):
+        connection(services, name, "Acme")
+        services.ingest_bytes(name, "calls.csv", call_csv(5, prefix=f"p{i}"))
+    reads: list[int | str] = []
+    original = Services.delivery_status
+
+    def counted(self: Services, name_or_id: str | int) -> object:
+        reads.append(name_or_id)
+        return original(self, name_or_id)
+
+    monkeypatch.setattr(Services, "delivery_status", counted)
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "ann", Role.ANALYST)
+    at.switch_page("app_pages/delivery.py").run()
+
+    assert not at.exception, at.exception
+    [table] = [d.value for d in at.dataframe if "Learned" in d.value.columns]
+    assert len(table) == 3
+    assert sorted(map(str, reads)) == sorted({str(r) for r in reads}) and len(reads) == 3
