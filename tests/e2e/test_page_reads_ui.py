@@ -50,3 +50,35 @@ def test_the_delivery_calendar_reads_each_connections_status_once(monkeypatch: p
     [table] = [d.value for d in at.dataframe if "Learned" in d.value.columns]
     assert len(table) == 3
     assert sorted(map(str, reads)) == sorted({str(r) for r in reads}) and len(reads) == 3
+
+
+def calls_metric(at: AppTest) -> str:
+    return str(next(m.value for m in at.metric if m.label == "Calls"))
+
+
+def test_call_data_shows_a_new_ingest_and_a_renamed_partner_at_once() -> None:
+    """The explorer's filter options and summaries are cached across sessions; the cache key
+    moves with the data, so a file loaded (or a partner renamed) meanwhile shows on the next
+    page view, in this session and in a new one."""
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    connection(services, "Acme calls", "Acme")
+    services.ingest_bytes("Acme calls", "one.csv", call_csv(4, prefix="one"))
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "pam", Role.PARTNER_MANAGER)
+    at.switch_page("app_pages/call_data.py").run()
+    assert not at.exception, at.exception
+    assert calls_metric(at) == "4"
+    before = services.call_data_version()
+
+    services.ingest_bytes("Acme calls", "two.csv", call_csv(3, prefix="two"))
+    assert services.call_data_version() != before
+    at.run()
+    assert calls_metric(at) == "7"
+
+    renamed = services.call_data_version()
+    services.update_partner("Acme", name="Acme Renamed")
+    assert services.call_data_version() != renamed
+    other = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "pam", Role.PARTNER_MANAGER)
+    other.switch_page("app_pages/call_data.py").run()
+    assert calls_metric(other) == "7"
+    assert other.multiselect(key="calls_partners").options == ["Acme Renamed"]
