@@ -11,20 +11,27 @@ demo plus bench/generate.py's 1M-row call file ingested once. That folder is bui
 run and cached under bench/data/ (git-ignored), named by the row count, the seed and the
 migrations it was built with, so a new migration builds a new one.
 
-What is measured, per screen of the admin's sidebar navigation:
+What is measured, per screen of the admin's sidebar navigation (each the median of `--repeat`
+new browser contexts, i.e. new Streamlit sessions):
 
-* a new browser context (a new Streamlit session) logs in on the Users screen (light), then the
-  screen's sidebar link is clicked: the time runs from the click to **page ready**, which is:
+* **navigation** ("demo s", "1M-row s"): a new session logs in on the Users screen (light),
+  then the screen's sidebar link is clicked; the time runs from the click to **page ready**:
   the script run the click started has finished (`data-test-script-state` went to running and
-  back to notRunning), Streamlit's running indicator is gone, no element of the previous run is
-  still shown stale, the page's title (an h1 in the main area) is drawn, and every chart and
+  back to notRunning), Streamlit's running indicator is gone, no element of the previous run
+  is still shown stale, the page's title (an h1 in the main area) is drawn, and every chart and
   data frame has drawn its canvas or SVG. Polled on every animation frame in the browser.
-* "first view" is the same measure on the first visit of each screen after the app started
-  (imports, engine start and every cache cold); the other columns are the median of
-  `--repeat` visits after it, each in a new session.
-* interactions, in their own session after the page is ready: on Call data a filter (a call
-  status picked) and a button (the table's next page); on Connections a filter (the name
-  search) and a button (View History of a connection, which opens its history).
+* **new session**: the screen's address opened in a new context, the login form it shows
+  filled in and submitted; from the start of the navigation to page ready (loading the app's
+  JavaScript, connecting, the login's run and the screen's run).
+* **first view**: the navigation measure on the first visit of each screen after the app
+  started (imports, engine start and every cache cold).
+* interactions, in their own session once the page is ready (their goal is 0.5 s): on Call
+  data a filter (a call status picked) and a button (the table's next page); on Connections a
+  filter (the name search) and a button (View History of a connection, which opens its
+  history).
+
+The log also says which share of a navigation passed before the script run ended (the rest is
+the browser drawing), to tell server time from rendering time.
 
 Prints a Markdown table and writes it to bench/results/pages.md. The machine's load matters:
 say how quiet it was when quoting the numbers.
@@ -60,18 +67,24 @@ DATA = REPO / "bench" / "data"
 RESULTS = REPO / "bench" / "results" / "pages.md"
 LIGHT_SCREEN = "users"  # where each new session logs in before clicking the measured link
 GOAL_PAGE, GOAL_INTERACTION = 1.5, 0.5
-Timings = dict[str, tuple[float, float]]  # row name -> (first view, median of the repeats)
+SCRIPT_SHARE: list[float] = []  # per timing: the share until the script run ended (the rest: drawing)
+Timings = dict[str, tuple[float, float, float]]  # name -> (navigation, new session, first view)
 
 # Installed before the click: remembers that a script run started (the attribute may go to
 # "running" and back between two polls, a MutationObserver sees every change).
 ARM = """() => {
   window.__cbRan = false;
+  window.__cbArmed = performance.now();
+  window.__cbScriptDone = null;
   const app = document.querySelector('[data-testid="stApp"]');
   if (window.__cbObserver) window.__cbObserver.disconnect();
   window.__cbObserver = new MutationObserver((records) => {
     for (const r of records) {
       if (app.getAttribute('data-test-script-state') !== 'notRunning' ||
           (r.oldValue && r.oldValue !== 'notRunning')) window.__cbRan = true;
+      if (app.getAttribute('data-test-script-state') === 'notRunning' && window.__cbRan) {
+        window.__cbScriptDone = performance.now();
+      }
     }
   });
   window.__cbObserver.observe(app, {attributes: true, attributeOldValue: true,
@@ -112,7 +125,10 @@ def timed(page: Page, action: Callable[[], None]) -> float:
     except Exception:
         print("bench_pages: not ready:", page.evaluate(WHY), file=sys.stderr)
         raise
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    script = page.evaluate("() => (window.__cbScriptDone - window.__cbArmed) / 1000")
+    SCRIPT_SHARE.append(float(script) / took if took else 0.0)
+    return took
 
 
 def large_home(rows: int, seed: int) -> Path:
@@ -179,12 +195,31 @@ def screens(chrome: Browser, app: browser.StreamlitApp) -> list[tuple[str, str]]
 
 
 def visit(chrome: Browser, app: browser.StreamlitApp, href: str) -> float:
+    """Seconds from a click on the screen's sidebar link to page ready, in a new session."""
     # Logged in elsewhere when the light screen is the one measured: its link must navigate.
     own = href.rstrip("/").endswith("/" + LIGHT_SCREEN)
     page = new_session(chrome, app, "partners" if own else LIGHT_SCREEN)
     try:
         link = page.locator(f'[data-testid="stSidebarNav"] a[href="{href}"]')
         return timed(page, link.click)
+    finally:
+        page.context.close()
+
+
+def arrive(chrome: Browser, app: browser.StreamlitApp, href: str) -> float:
+    """Seconds from opening the screen's address in a new browser context to page ready,
+    through the login form it shows first (loading the app, connecting, logging in)."""
+    page = browser.new_page(chrome, app)
+    page.set_default_timeout(120_000)
+    try:
+        started = time.perf_counter()
+        page.goto(href)
+        page.locator(browser.LOGIN_FIELD).wait_for()
+        page.locator(".st-key-login_name input").fill(browser.LOGIN_NAME)
+        field = page.locator(browser.LOGIN_FIELD)
+        field.fill(browser.LOGIN_PASSWORD)
+        timed(page, lambda: field.press("Enter"))
+        return time.perf_counter() - started
     finally:
         page.context.close()
 
@@ -212,9 +247,10 @@ def interactions(chrome: Browser, app: browser.StreamlitApp) -> dict[str, float]
     return out
 
 
-def measure(home: Path, demo: bool, repeat: int, label: str) -> Timings:
-    """{row name: (first view, median of the repeats)} for one data folder."""
+def measure(home: Path, demo: bool, repeat: int, label: str, only: set[str]) -> Timings:
+    """{row name: (navigation, new session, first view)} for one data folder."""
     results: Timings = {}
+    nan = float("nan")
     with tempfile.TemporaryDirectory(prefix="cb-bench-pages-") as tmp:
         log = Path(tmp) / "streamlit.log"
         with (
@@ -222,30 +258,42 @@ def measure(home: Path, demo: bool, repeat: int, label: str) -> Timings:
             browser.chromium() as chrome,
         ):
             found = screens(chrome, app)
-            for path, title in found:
-                first = visit(chrome, app, path)
-                again = [visit(chrome, app, path) for _ in range(repeat)]
-                results[title] = (first, statistics.median(again))
-                print(f"  {label:>6} {title:<24} first {first:5.2f} s, median {results[title][1]:5.2f} s",
+            for href, title in found:
+                if only and title not in only:
+                    continue
+                SCRIPT_SHARE.clear()
+                first = visit(chrome, app, href)
+                again = statistics.median(visit(chrome, app, href) for _ in range(repeat))
+                share = statistics.median(SCRIPT_SHARE)
+                fresh = statistics.median(arrive(chrome, app, href) for _ in range(repeat))
+                results[title] = (again, fresh, first)
+                print(f"  {label:>6} {title:<24} navigation {again:5.2f} s (first view {first:5.2f} s, "
+                      f"{share:.0%} until the script ended), new session {fresh:5.2f} s",
                       flush=True)  # fmt: skip
+            if only and not only & {"Call data", "Connections"}:
+                return results
             firsts = interactions(chrome, app)
             repeats = [interactions(chrome, app) for _ in range(repeat)]
             for name, first in firsts.items():
                 median = statistics.median(r[name] for r in repeats if name in r)
-                results[name] = (first, median)
-                print(f"  {label:>6} {name:<45} first {first:5.2f} s, median {median:5.2f} s", flush=True)
+                results[name] = (median, nan, first)
+                print(f"  {label:>6} {name:<45} {median:5.2f} s (first {first:5.2f} s)", flush=True)
     return results
 
 
 def table(demo: Timings, large: Timings | None, rows: int) -> str:
     big = f"{rows / 1e6:g}M-row" if rows >= 1_000_000 else f"{rows:,}-row"
-    head = ["screen", "demo s", f"{big} s", "demo first view s", f"{big} first view s"]
-    lines = ["| " + " | ".join(head) + " |", "|---|---:|---:|---:|---:|"]
-    for name, (first, median) in demo.items():
-        lf, lm = large.get(name, (float("nan"), float("nan"))) if large else (float("nan"), float("nan"))
+    head = ["screen", "demo s", f"{big} s", "demo new session s", f"{big} new session s",
+            "demo first view s", f"{big} first view s"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    nan = (float("nan"),) * 3
+    for name in dict.fromkeys([*demo, *(large or {})]):
+        nav, fresh, first = demo.get(name, nan)
+        lnav, lfresh, lfirst = large.get(name, nan) if large else nan
         goal = GOAL_INTERACTION if ":" in name else GOAL_PAGE
-        cells = [f"{v:.2f}{' ⚠' if v > goal else ''}" for v in (median, lm)] + [f"{first:.2f}", f"{lf:.2f}"]
-        lines.append(f"| {name} | " + " | ".join(c.replace("nan", "–") for c in cells) + " |")
+        cells = [f"{v:.2f}{' ⚠' if v > goal else ''}" for v in (nav, lnav)]
+        cells += [f"{v:.2f}" for v in (fresh, lfresh, first, lfirst)]
+        lines.append(f"| {name} | " + " | ".join("–" if "nan" in c else c for c in cells) + " |")
     return "\n".join(lines)
 
 
@@ -261,26 +309,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeat", type=int, default=3, help="visits per screen after the first")
     parser.add_argument("--no-large", action="store_true", help="the demo only")
+    parser.add_argument("--no-demo", action="store_true", help="the large store only")
+    parser.add_argument("--only", default="", help="comma-separated screen titles to measure (default: all)")
     args = parser.parse_args(argv)
     reason = browser.missing_browser()
     if reason:
         print(f"bench_pages: {reason}", file=sys.stderr)
         return 1
     large_folder = None if args.no_large else large_home(args.rows, args.seed)
-    with demo_home() as home:
-        demo = measure(home, True, args.repeat, "demo")
-    large = measure(large_folder, False, args.repeat, "large") if large_folder else None
+    only = {t.strip() for t in args.only.split(",") if t.strip()}
+    demo: Timings = {}
+    if not args.no_demo:
+        with demo_home() as home:
+            demo = measure(home, True, args.repeat, "demo", only)
+    large = measure(large_folder, False, args.repeat, "large", only) if large_folder else None
     text = (
         f"# App page-ready times (Chromium, {platform.node()}, {os.cpu_count()} cores, "
-        f"median of {args.repeat} new sessions; first view = first visit after the app started)\n\n"
+        f"median of {args.repeat} new sessions)\n\n"
         f"Goal: a screen <= {GOAL_PAGE} s, a filter or button <= {GOAL_INTERACTION} s (⚠ over it).\n\n"
         + table(demo, large, args.rows)
         + "\n"
     )
     print()
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    if not (only or args.no_demo or args.no_large):  # a partial run leaves the full results alone
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text)
     return 0
 
 
