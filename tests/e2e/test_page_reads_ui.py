@@ -82,3 +82,41 @@ def test_call_data_shows_a_new_ingest_and_a_renamed_partner_at_once() -> None:
     other.switch_page("app_pages/call_data.py").run()
     assert calls_metric(other) == "7"
     assert other.multiselect(key="calls_partners").options == ["Acme Renamed"]
+
+
+def test_validation_reads_a_runs_details_once_until_the_run_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's files, expectations, rejects and results files are read once per state of the
+    run and shared by the sessions; releasing the run changes it, so they are read again."""
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    connection(services, "Acme calls", "Acme")
+    twice = call_csv(5, prefix="twice", overrides={1: {"CallSessionId": "twice-0000"}})
+    held = services.ingest_bytes("Acme calls", "calls_twice.csv", twice)
+    assert held.review == "quarantined"
+    reads: list[int] = []
+    original = Services.run_files
+
+    def counted(self: Services, run_id: int) -> object:
+        reads.append(run_id)
+        return original(self, run_id)
+
+    monkeypatch.setattr(Services, "run_files", counted)
+
+    def view() -> AppTest:
+        at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "rita", Role.REVIEWER)
+        at.switch_page("app_pages/validation.py").run()
+        assert not at.exception, at.exception
+        return at
+
+    at = view()
+    view()
+    assert reads == [held.id]
+    assert any(b.key == "review_release" for b in at.button)
+
+    at.text_area(key="review_note").set_value("checked")
+    at.button(key="review_release").click().run()
+    at.button(key="review_confirm").click().run()
+    assert not at.exception, at.exception
+    assert services.run(held.id).review == "released"
+    assert reads == [held.id, held.id]
+    assert not any(b.key == "review_release" for b in at.button)
