@@ -30,6 +30,10 @@ new browser contexts, i.e. new Streamlit sessions):
   filter (the name search) and a button (View History of a connection, which opens its
   history).
 
+The results end with the **floor**: a bare Streamlit page (a title and a field) opened in a new
+context, which a new session's time includes whatever the app does (Streamlit's JavaScript
+loaded and started, the WebSocket connected, a first script run).
+
 The log also says which share of a navigation passed before the script run ended (the rest is
 the browser drawing), to tell server time from rendering time.
 
@@ -297,6 +301,45 @@ def table(demo: Timings, large: Timings | None, rows: int) -> str:
     return "\n".join(lines)
 
 
+BARE_PAGE = 'import streamlit as st\nst.title("Bare")\nst.text_input("Password", key="login_password")\n'
+
+
+def floor(repeat: int) -> float:
+    """Median seconds from opening a bare Streamlit page (a title and a password field) in a
+    new browser context to its field showing: what any Streamlit app's new session costs on
+    this machine before ConnectBatch runs a line (loading Streamlit's JavaScript, connecting)."""
+    with tempfile.TemporaryDirectory(prefix="cb-bench-pages-bare-") as tmp:
+        script = Path(tmp) / "bare.py"
+        script.write_text(BARE_PAGE)
+        port = browser.free_port()
+        command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+                   "--server.port", str(port), "--server.address", "127.0.0.1",
+                   "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]  # fmt: skip
+        with (Path(tmp) / "streamlit.log").open("ab") as out:
+            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        app = browser.StreamlitApp(
+            f"http://127.0.0.1:{port}", Path(tmp), process, Path(tmp) / "streamlit.log"
+        )
+        try:
+            deadline = time.monotonic() + browser.STARTUP_SECONDS
+            while not browser._healthy(app.url):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"the bare Streamlit page did not start:\n{app.log_tail()}")
+                time.sleep(0.2)
+            with browser.chromium() as chrome:
+                times = []
+                for _ in range(repeat + 1):  # the first warms the server
+                    page = browser.new_page(chrome, app)
+                    started = time.perf_counter()
+                    page.goto("/")
+                    page.locator(".st-key-login_password input").wait_for()
+                    times.append(time.perf_counter() - started)
+                    page.context.close()
+                return statistics.median(times[1:])
+        finally:
+            browser._stop(process)
+
+
 @contextlib.contextmanager
 def demo_home() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="cb-bench-pages-demo-") as tmp:
@@ -323,12 +366,14 @@ def main(argv: list[str] | None = None) -> int:
         with demo_home() as home:
             demo = measure(home, True, args.repeat, "demo", only)
     large = measure(large_folder, False, args.repeat, "large", only) if large_folder else None
+    bare = floor(max(args.repeat, 3))
     text = (
         f"# App page-ready times (Chromium, {platform.node()}, {os.cpu_count()} cores, "
         f"median of {args.repeat} new sessions)\n\n"
         f"Goal: a screen <= {GOAL_PAGE} s, a filter or button <= {GOAL_INTERACTION} s (⚠ over it).\n\n"
         + table(demo, large, args.rows)
-        + "\n"
+        + f"\n\nFloor: a bare Streamlit page (a title and a field) opened in a new browser context "
+        f"shows in {bare:.2f} s on this machine now; a new session's time includes it.\n"
     )
     print()
     print(text)
