@@ -153,14 +153,21 @@ def show_charts(summary: CallSummary) -> None:
     st.bar_chart(summary.durations, x="bucket", y="calls", sort=False, x_label="", y_label="Calls")
 
 
-def show_table(services: Services, flt: CallFilter, total: int) -> None:
+@st.fragment
+def show_table(flt: CallFilter, total: int) -> None:
+    """The paged table, a fragment: the page size and the pages rerun only this part (one read
+    of the rows shown), not the filters, KPIs and charts above, which did not change."""
     st.subheader("Calls")
     size_col, page_col = st.columns([1, 4])
     size = size_col.selectbox("Rows per page", PAGE_SIZES, index=1, key="calls_page_size")
     pages = max(1, -(-total // size))
     with page_col:
         page = st.pagination(pages, key="calls_page")
-    rows = services.call_rows(flt, page=page, page_size=size)
+    try:
+        rows = webapp.services().call_rows(flt, page=page, page_size=size)
+    except ConnectBatchError as exc:
+        st.error(f"The calls cannot be listed: {exc}")
+        return
     first = (page - 1) * size
     st.caption(f"Rows {first + 1:,}–{first + rows.num_rows:,} of {total:,}, newest first.")
     st.dataframe(visible_table(rows), hide_index=True)
@@ -200,10 +207,7 @@ def render() -> None:
         st.info("No calls match these filters.")
         return
     show_charts(summary)
-    try:
-        show_table(services, flt, summary.kpis.calls)
-    except ConnectBatchError as exc:
-        st.error(f"The calls cannot be listed: {exc}")
+    show_table(flt, summary.kpis.calls)
     st.download_button(
         f"Download the {summary.kpis.calls:,} filtered calls as CSV",
         data=functools.partial(csv_bytes, services, flt),
