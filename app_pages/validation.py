@@ -26,7 +26,7 @@ import streamlit as st
 from app_pages import _charts, _partner_filter
 from connectbatch import triage, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import csv_cell, visible
 from connectbatch.models import FileRecord, RejectRow, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.pipeline.review import RunReview
@@ -183,7 +183,9 @@ def rejects_csv(svc: Services, run_id: int, names: dict[int, str]) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["File", "Line", "Column", "Value", "Reason"])
     for r in svc.rejects(run_id):
-        writer.writerow([names.get(r.file_id, r.file_id), r.line, r.column or "", r.value or "", r.reason])
+        cells = (str(names.get(r.file_id, r.file_id)), r.column or "", r.value or "", r.reason)
+        name, column, value, reason = (csv_cell(c) for c in cells)  # partner text: never a formula
+        writer.writerow([name, r.line, column, value, reason])
     return out.getvalue().encode("utf-8")
 
 
