@@ -106,7 +106,8 @@ bench: build ## Benchmarks: parser vs peers, whole pipeline, validation evaluato
 	$(PY) bench/bench_sftp.py
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi
 	$(PY) bench/bench_mapping.py
-	$(PY) bench/bench_distributed.py
+	$(ENSURE_DEBS) chromium && $(PY) bench/bench_pages.py
+	$(ENSURE_DEBS) redis-server && $(PY) bench/bench_distributed.py
 	$(PY) bench/summary.py
 
 screenshots: build ## Screenshots of the main screens into docs/screenshots/ (Debian's Chromium)

@@ -32,6 +32,35 @@ PAGE_SIZES = (25, 50, 100, 250)
 DURATIONS: dict[str, DurationColumn] = {"Call duration": "CallDuration", "Talk duration": "TalkDuration"}
 
 
+# The explorer's read models, shared by every session of the process and keyed by the data
+# folder, the reader's role and `call_data_version()` (which moves with every ingest, supersede,
+# partner or MediaId change), so a new run shows at once and nothing stale is ever served.
+# The services object is not part of the key (leading underscore): it only does the reading.
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_options(_services: Services, home: str, role: str, version: tuple[int, ...]) -> CallFilterOptions:
+    return _services.call_filter_options()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_summary(
+    _services: Services,
+    home: str,
+    role: str,
+    version: tuple[int, ...],
+    flt: CallFilter,
+    duration: DurationColumn,
+) -> CallSummary:
+    return _services.call_summary(flt, duration)
+
+
+def read_key(services: Services) -> tuple[str, str, tuple[int, ...]]:
+    """(data folder, role, data version): what a cached read is valid for."""
+    role = str(services.user.role) if services.user is not None else ""
+    return str(services.settings.home), role, services.call_data_version()
+
+
 def duration_text(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
@@ -124,14 +153,21 @@ def show_charts(summary: CallSummary) -> None:
     st.bar_chart(summary.durations, x="bucket", y="calls", sort=False, x_label="", y_label="Calls")
 
 
-def show_table(services: Services, flt: CallFilter, total: int) -> None:
+@st.fragment
+def show_table(flt: CallFilter, total: int) -> None:
+    """The paged table, a fragment: the page size and the pages rerun only this part (one read
+    of the rows shown), not the filters, KPIs and charts above, which did not change."""
     st.subheader("Calls")
     size_col, page_col = st.columns([1, 4])
     size = size_col.selectbox("Rows per page", PAGE_SIZES, index=1, key="calls_page_size")
     pages = max(1, -(-total // size))
     with page_col:
         page = st.pagination(pages, key="calls_page")
-    rows = services.call_rows(flt, page=page, page_size=size)
+    try:
+        rows = webapp.services().call_rows(flt, page=page, page_size=size)
+    except ConnectBatchError as exc:
+        st.error(f"The calls cannot be listed: {exc}")
+        return
     first = (page - 1) * size
     st.caption(f"Rows {first + 1:,}–{first + rows.num_rows:,} of {total:,}, newest first.")
     st.dataframe(visible_table(rows), hide_index=True)
@@ -150,7 +186,8 @@ def render() -> None:
     st.caption("Calls from every call-conversion connection. The filters apply to everything below.")
     services = webapp.services()
     try:
-        options = services.call_filter_options()
+        key = read_key(services)
+        options = cached_options(services, *key)
     except ConnectBatchError as exc:
         st.error(f"The call data cannot be read: {exc}")
         return
@@ -161,7 +198,7 @@ def render() -> None:
     try:
         flt = filters(options)
         duration = DURATIONS[st.session_state.get("calls_duration", "Call duration")]
-        summary = services.call_summary(flt, duration)
+        summary = cached_summary(services, *key, flt, duration)
     except (_filters.FilterProblem, ConnectBatchError) as exc:
         st.error(str(exc))
         return
@@ -170,10 +207,7 @@ def render() -> None:
         st.info("No calls match these filters.")
         return
     show_charts(summary)
-    try:
-        show_table(services, flt, summary.kpis.calls)
-    except ConnectBatchError as exc:
-        st.error(f"The calls cannot be listed: {exc}")
+    show_table(flt, summary.kpis.calls)
     st.download_button(
         f"Download the {summary.kpis.calls:,} filtered calls as CSV",
         data=functools.partial(csv_bytes, services, flt),

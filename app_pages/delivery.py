@@ -19,6 +19,7 @@ from connectbatch import webapp
 from connectbatch.delivery.calendar import Day
 from connectbatch.escaping import visible
 from connectbatch.services import Services
+from connectbatch.services.delivery import DeliveryStatus
 
 # Cell text and colour per day state (SlotState values, "extra", "received" without a cadence).
 CELLS: dict[str, tuple[str, str]] = {
@@ -58,10 +59,15 @@ def grid(rows: list[tuple[str, list[Day]]]) -> Any:
     return frame.style.map(colour, subset=columns)
 
 
-def expectations(services: Services, ids: list[int]) -> list[dict[str, Any]]:
+def statuses(services: Services, ids: list[int]) -> dict[int, DeliveryStatus]:
+    """Each connection's delivery status, read once per page view: the expectations table
+    and the learned-cadence picker share it (each read scans the connection's recent files)."""
+    return {i: services.delivery_status(i) for i in ids}
+
+
+def expectations(found: dict[int, DeliveryStatus]) -> list[dict[str, Any]]:
     out = []
-    for connection_id in ids:
-        s = services.delivery_status(connection_id)
+    for s in found.values():
         c = s.connection
         out.append(
             {
@@ -77,9 +83,9 @@ def expectations(services: Services, ids: list[int]) -> list[dict[str, Any]]:
     return out
 
 
-def apply_suggestion(services: Services, ids: list[int], names: dict[int, str]) -> None:
+def apply_suggestion(services: Services, found: dict[int, DeliveryStatus], names: dict[int, str]) -> None:
     """Set a connection's cadence to the one learned from its files (an analyst's decision)."""
-    suggested = {i: s for i in ids if (s := services.delivery_status(i).suggestion) is not None}
+    suggested = {i: s.suggestion for i, s in found.items() if s.suggestion is not None}
     if not suggested:
         return
     pick, apply = st.columns([3, 1], vertical_alignment="bottom")
@@ -154,8 +160,9 @@ def render() -> None:
     st.caption(" · ".join(label for label, _ in CELLS.values()) + " · +N: files nobody expected that day")
     st.subheader("Expectations")
     ids = [c.id for c, _ in shown]
-    st.dataframe(expectations(services, ids), hide_index=True, key="delivery_expectations")
-    apply_suggestion(services, ids, {c.id: c.name for c, _ in shown})
+    found = statuses(services, ids)
+    st.dataframe(expectations(found), hide_index=True, key="delivery_expectations")
+    apply_suggestion(services, found, {c.id: c.name for c, _ in shown})
     edit_expectation(services, ids, {c.id: c.name for c, _ in shown})
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,8 @@ import streamlit as st
 from app_pages import _charts, _partner_filter
 from connectbatch import triage, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
-from connectbatch.models import FileRecord, Run
+from connectbatch.escaping import csv_cell, visible
+from connectbatch.models import FileRecord, RejectRow, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.pipeline.review import RunReview
 from connectbatch.pipeline.validation import ValidationReport
@@ -182,7 +183,9 @@ def rejects_csv(svc: Services, run_id: int, names: dict[int, str]) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["File", "Line", "Column", "Value", "Reason"])
     for r in svc.rejects(run_id):
-        writer.writerow([names.get(r.file_id, r.file_id), r.line, r.column or "", r.value or "", r.reason])
+        cells = (str(names.get(r.file_id, r.file_id)), r.column or "", r.value or "", r.reason)
+        name, column, value, reason = (csv_cell(c) for c in cells)  # partner text: never a formula
+        writer.writerow([name, r.line, column, value, reason])
     return out.getvalue().encode("utf-8")
 
 
@@ -208,13 +211,50 @@ def _show_report(name: str, report: ValidationReport) -> None:
         st.json(report.raw, expanded=1)
 
 
-def _show_rejects(svc: Services, run: Run, names: dict[int, str]) -> None:
+@dataclass(frozen=True)
+class RunDetails:
+    """What the page shows of one run below its header: five reads, made once per run state."""
+
+    files: list[FileRecord]
+    reports: list[tuple[int, ValidationReport]]
+    rejects_total: int
+    rejects_shown: list[RejectRow]
+    results_files: list[Path]
+
+
+def _read_details(svc: Services, run_id: int) -> RunDetails:
+    total = svc.count_rejects(run_id)
+    return RunDetails(
+        files=svc.run_files(run_id), reports=list(svc.validation(run_id)), rejects_total=total,
+        rejects_shown=svc.rejects(run_id, limit=REJECTS_SHOWN) if total else [],
+        results_files=svc.run_results_files(run_id),
+    )  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_details(_svc: Services, home: str, role: str, run: Run) -> tuple[Any, ...]:
+    """Shared by every session; the key holds the whole run (status, review, counts), which a
+    release, a discard or a retry changes, so a changed run is read again. A tuple: this page
+    runs as __main__, whose classes the cache cannot pickle."""
+    d = _read_details(_svc, run.id)
+    return d.files, d.reports, d.rejects_total, d.rejects_shown, d.results_files
+
+
+def run_details(svc: Services, run: Run) -> RunDetails:
+    """The run's details; a run still in progress is read afresh on every view."""
+    if run.status is RunStatus.IN_PROGRESS:
+        return _read_details(svc, run.id)
+    role = str(svc.user.role) if svc.user is not None else ""
+    return RunDetails(*_cached_details(svc, str(svc.settings.home), role, run))
+
+
+def _show_rejects(svc: Services, run: Run, names: dict[int, str], details: RunDetails) -> None:
     st.markdown("**Rejected rows**")
-    total = svc.count_rejects(run.id)
+    total = details.rejects_total
     if not total:
         st.caption("The parser rejected no rows in this run.")
         return
-    shown = svc.rejects(run.id, limit=REJECTS_SHOWN)
+    shown = details.rejects_shown
     if total > len(shown):
         st.caption(f"The first {len(shown):,} of {total:,}; the download has them all.")
     several = len(names) > 1
@@ -246,8 +286,7 @@ def _read(path: Path) -> bytes:
     return path.read_bytes() if path.exists() else b""
 
 
-def _show_results_files(svc: Services, run: Run) -> None:
-    paths = svc.run_results_files(run.id)
+def _show_results_files(paths: list[Path]) -> None:
     if not paths:
         return
     st.markdown("**Results files** (what the sender receives)")
@@ -292,18 +331,19 @@ def _show_run(svc: Services, item: RunReview) -> None:
     if run.review == "quarantined":
         _review_panel(item)
 
-    files = svc.run_files(run.id)
+    details = run_details(svc, run)
+    files = details.files
     names = {f.id: f.name for f in files}
     if files:
         st.markdown("**Files**")
         st.dataframe(_files_table(files), hide_index=True)
-    reports = svc.validation(run.id)
+    reports = details.reports
     for file_id, report in reports:
         _show_report(names.get(file_id, f"file {file_id}"), report)
     if not reports:
         st.info("Nothing in this run reached validation (see the files' messages above).")
-    _show_rejects(svc, run, names)
-    _show_results_files(svc, run)
+    _show_rejects(svc, run, names, details)
+    _show_results_files(details.results_files)
 
 
 # ------------------------------------------------------------------ the page

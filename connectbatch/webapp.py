@@ -12,8 +12,10 @@ makes is checked against the user's role in the service layer. Without a login i
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+import threading
 import time
 from typing import Any
 
@@ -56,10 +58,33 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+# What the screens import that the router and the login form do not (about a second together):
+# imported in the background while the first visitor logs in, so that the first view of
+# Validation, Call data or a connection's history after the app starts does not pay for it.
+WARM_IMPORTS = ("pandas", "altair", "connectbatch.pipeline.review", "connectbatch.triage")
+
+
+def warm_imports(modules: tuple[str, ...] = WARM_IMPORTS) -> threading.Thread:
+    """Import `modules` in a daemon thread (Python's import lock makes a page that imports one
+    meanwhile wait for it rather than import it twice); a failure is only logged."""
+
+    def run() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the page that needs it will say what is wrong
+                log.exception("warming up: importing %s failed", name)
+
+    thread = threading.Thread(target=run, name="connectbatch-app-warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 @st.cache_resource(show_spinner=False)
 def engine() -> tuple[Engine, str | None]:
     """(the engine, a problem to show or None)."""
     app_logging()
+    warm_imports()
     services = Services()
     eng = Engine(services, services.settings.mailbox)
     if services.settings.mode == "distributed":  # `serve --coordinator` schedules and serves

@@ -53,6 +53,13 @@ class CallServices(ServiceBase):
         with self.db.connect() as con:
             return call_store.page(con, flt, page_size, (page - 1) * page_size)
 
+    def call_data_version(self) -> tuple[int, ...]:
+        """A mark that changes whenever what the explorer reads changes (calls loaded or
+        ended, partners and their MediaIds, connection owners): the app caches the filter
+        options and summaries under it, so a new ingest shows at once."""
+        with self.db.connect() as con:
+            return call_store.version(con)
+
     def export_calls_csv(self, flt: CallFilter, target: Path) -> int:
         """Write every call a filter selects (all columns, then its action) to `target` as
         CSV; returns the number of rows. The file appears complete or not at all."""

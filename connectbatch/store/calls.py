@@ -28,7 +28,7 @@ from connectbatch.models import Action
 from connectbatch.store import actions as action_store
 from connectbatch.store import csvsql
 from connectbatch.store import partners as partner_store
-from connectbatch.store.db import current_rows
+from connectbatch.store.db import current_rows, data_table
 
 CALLS = current_rows("call_conversions")
 
@@ -309,3 +309,24 @@ def search_actions(
         con, f"{clause} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset]
     )
     return page_of, total
+
+
+def version(con: duckdb.DuckDBPyConnection) -> tuple[int, ...]:
+    """A cheap mark of everything the explorer's reads depend on, for the app's cached read
+    models: it changes when calls are loaded, superseded or removed (row count, newest file,
+    ended rows) and when partners, their MediaIds or the connections' partners change. Counts
+    and hashes only: no call row comes back."""
+    row = _one(
+        con,
+        f"""
+        SELECT count(*), coalesce(max(file_id), 0), count(valid_to),
+               (SELECT coalesce(hash(string_agg(id || '|' || name, ',' ORDER BY id)), 0) FROM partners),
+               (SELECT coalesce(hash(string_agg(media_id || '|' || partner_id, ',' ORDER BY media_id)), 0)
+                FROM partner_media),
+               (SELECT coalesce(hash(string_agg(id || '|' || coalesce(partner_id, -1), ',' ORDER BY id)), 0)
+                FROM connections)
+        FROM {data_table("call_conversions")}
+        """,
+        [],
+    )
+    return tuple(int(v) for v in row)

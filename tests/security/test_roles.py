@@ -148,6 +148,7 @@ OPEN_TO_EVERY_ROLE = {
     "media_names", "partner_choices", "partner_overview", "connection_partners",
     "delivery_alerts", "delivery_alert_history", "delivery_status", "delivery_calendar",
     "mapping", "mapping_versions", "suggest_mapping", "sync_backs",  # reads (issue 12)
+    "call_data_version",  # the app's cache key for the call-data reads (issue 13)
 }  # fmt: skip
 
 

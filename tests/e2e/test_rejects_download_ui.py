@@ -1,0 +1,31 @@
+"""The Validation page's rejects download is a CSV a reviewer opens in a spreadsheet: a
+partner's cell that looks like a formula must stay text (escaping.csv_cell)."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+
+from helpers import call_csv
+
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.services import Services
+
+
+def test_the_rejects_download_escapes_formula_cells() -> None:
+    page = importlib.import_module("app_pages.validation")  # the UI only renders as __main__
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    draft = Connection("Acme calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    services.create_connection(draft, partner="Acme")
+    hostile = call_csv(3, prefix="f", overrides={1: {"CampaignId": '=HYPERLINK("http://x.example","y")'}})
+    run = services.ingest_bytes("Acme calls", "=cmd.csv", hostile)
+    names = {f.id: f.name for f in services.run_files(run.id)}
+
+    rows = list(csv.reader(io.StringIO(page.rejects_csv(services, run.id, names).decode())))
+
+    assert rows[0] == ["File", "Line", "Column", "Value", "Reason"]
+    [reject] = [r for r in rows[1:] if r[2] == "CampaignId"]
+    assert reject[0] == "'=cmd.csv"
+    assert reject[3] == '\'=HYPERLINK("http://x.example","y")'
