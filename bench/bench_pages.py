@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import os
 import platform
 import statistics
@@ -380,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (only or args.no_demo or args.no_large):  # a partial run leaves the full results alone
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(text)
+        keys = ("navigation", "new_session", "first_view")
+        figures = {
+            store: {name: dict(zip(keys, values, strict=True)) for name, values in timings.items()}
+            for store, timings in (("demo", demo), ("large", large or {}))
+        }
+        RESULTS.with_name("pages.json").write_text(json.dumps({**figures, "floor": bare}, indent=2))
     return 0
 
 
