@@ -21,6 +21,8 @@ from typing import BinaryIO, Protocol
 from connectbatch.errors import ConfigurationError, ParseError
 
 CHUNK_SIZE = 8 * 1024 * 1024
+# The first read after the head: small, doubling while reads fill it (`_reused_reads`).
+FIRST_READ = 64 * 1024
 DEFAULT_MAX_BYTES = 4 * 1024**3  # after decompression
 
 _MARK_ERRORS = "connectbatch-mark-invalid"
@@ -158,20 +160,26 @@ def _reused_reads(readinto: Callable[[memoryview], int | None]) -> Iterator[memo
     before the read copies into it: the biggest share of a parse's page faults. A buffer is
     taken again only when no view of it is left (a resize is refused while one is), so a
     consumer may keep chunks as long as it likes (the threaded parse keeps blocks in
-    flight); it then simply gets new buffers."""
+    flight); it then simply gets new buffers. Buffers start small and double while reads
+    fill them, up to CHUNK_SIZE: a small file (read whole with the head) must not pay for
+    zeroing 8 MB to learn that nothing is left (~3 ms a file, issue 13)."""
     pool: list[bytearray] = []
+    size = FIRST_READ
     while True:
-        buf = next((b for b in pool if _unexported(b)), None)
+        buf = next((b for b in pool if len(b) == size and _unexported(b)), None)
         if buf is None:
-            buf = bytearray(CHUNK_SIZE)
+            buf = bytearray(size)
             _unexported(buf)  # its one growth now, not on the first reuse
-            pool.append(buf)
+            pool = [b for b in pool if len(b) == size] + [buf]
         view = memoryview(buf)
         n = readinto(view) or 0
         chunk = view[:n]
-        del view, buf
+        del view
         if not n:
             return
+        if n == len(buf) and size < CHUNK_SIZE:
+            size = min(size * 2, CHUNK_SIZE)
+        del buf
         yield chunk
         del chunk
 
