@@ -142,6 +142,9 @@ def main() -> int:
         redis.stop()
     if args.json:
         print(json.dumps(results))
+    results_dir = Path(__file__).resolve().parent / "results"  # for bench/summary.py
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / "distributed.json").write_text(json.dumps({"rows": args.rows, "runs": results}, indent=2))
     return 0
 
 

@@ -156,12 +156,28 @@ def _pages(d: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _distributed(d: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for r in d["runs"]:
+        rows.append(
+            (
+                f"distributed mode (issue 14), {r['workers']} worker(s), {d['rows']:,}-row files",
+                f"{r['files_per_hour']:,} files/hour; loader {r['loader_commits_per_second']} commits/s "
+                f"(load average {r['load_average']:.1f})",
+                "(to project N workers)",
+                None,
+            )
+        )
+    return rows
+
+
 SOURCES: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
     ("overhead", _small_files),
     ("pipeline", _big_file),
     ("parse", _parse),
     ("validation", _validation),
     ("pages", _pages),
+    ("distributed", _distributed),
 ]
 
 
