@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -64,27 +63,13 @@ def _wide_header(names: int) -> dict[str, Any]:
 def _first_ingest(files: int, warm: bool) -> dict[str, Any]:
     import tempfile
 
-    import generate
+    from benchkit import bench_services, small_files
 
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
-        os.environ["CONNECTBATCH_HOME"] = home
-        os.environ["CONNECTBATCH_MAX_AGE_DAYS"] = "100000"  # the generated dates are early 2026
+        services = bench_services(home)
         from connectbatch.engine import Engine
-        from connectbatch.models import Connection
-        from connectbatch.services import Services
 
-        paths = []
-        for i in range(files):
-            path = Path(home) / f"calls_{i}.csv"
-            generate.generate(path, rows=200, seed=1000 + i)
-            paths.append(path)
-        services = Services()
-        services.add_partner("bench", "brand")
-        draft = Connection(
-            name="bench", data_type="call_conversions", direction="inbound",  # type: ignore[arg-type]
-            method="sftp", methodology="push", lock_days=3650,  # type: ignore[arg-type]
-        )  # fmt: skip
-        services.create_connection(draft, partner="bench")
+        paths = small_files(home, files, seed=1000)
         engine = None
         start = 0.0
         if warm:
@@ -112,27 +97,13 @@ def _stream(files: int) -> dict[str, Any]:
     import tempfile
 
     import duckdb
-    import generate
+    from benchkit import bench_services, small_files
 
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
-        os.environ["CONNECTBATCH_HOME"] = home
-        os.environ["CONNECTBATCH_MAX_AGE_DAYS"] = "100000"  # the generated dates are early 2026
+        services = bench_services(home)
         from connectbatch.engine import Engine
-        from connectbatch.models import Connection
-        from connectbatch.services import Services
 
-        paths = []
-        for i in range(files):
-            path = Path(home) / f"calls_{i}.csv"
-            generate.generate(path, rows=200, seed=2000 + i)
-            paths.append(path)
-        services = Services()
-        services.add_partner("bench", "brand")
-        draft = Connection(
-            name="bench", data_type="call_conversions", direction="inbound",  # type: ignore[arg-type]
-            method="sftp", methodology="push", lock_days=3650,  # type: ignore[arg-type]
-        )  # fmt: skip
-        services.create_connection(draft, partner="bench")
+        paths = small_files(home, files, seed=2000)
         engine = Engine(services)
         engine.start(servers=False)
         assert engine.warming is not None

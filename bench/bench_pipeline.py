@@ -37,6 +37,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 from bench_parse import ensure_file  # noqa: E402 (after the path set-up)
+from benchkit import bench_services  # noqa: E402
 
 RESULT_MARKER = "BENCH_RESULT "
 RESULTS = BENCH / "results"
@@ -51,21 +52,11 @@ def _kb(field: str) -> int:
 
 def _ours(path: Path, threads: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
-        os.environ["CONNECTBATCH_HOME"] = home
-        os.environ["CONNECTBATCH_MAX_AGE_DAYS"] = "100000"
         os.environ["CONNECTBATCH_PARSE_THREADS"] = str(threads)
-        from connectbatch.models import Connection
+        services = bench_services(home)
         from connectbatch.parser import api as csvparse
         from connectbatch.pipeline.validation import warm
-        from connectbatch.services import Services
 
-        services = Services()
-        services.add_partner("bench", "brand")
-        draft = Connection(
-            name="bench", data_type="call_conversions", direction="inbound",  # type: ignore[arg-type]
-            method="sftp", methodology="push", lock_days=3650,  # type: ignore[arg-type]
-        )  # fmt: skip
-        services.create_connection(draft, partner="bench")
         warm.warm_up()  # start-up work of a long-running process, not the file's
         baseline = _kb("VmRSS")
         t = time.perf_counter()

@@ -26,6 +26,7 @@ from connectbatch.pipeline.staging import Received
 from connectbatch.store import Database
 from connectbatch.store import connections as connection_store
 from connectbatch.store import runs as run_store
+from connectbatch.store.anchor import alive as alive  # recovery.alive, as ingest calls it
 
 if TYPE_CHECKING:
     from connectbatch.pipeline.ingest import Ingestor
@@ -38,17 +39,6 @@ UNFINISHED = (FileState.FETCHED, FileState.PARSED, FileState.VALIDATED)
 # Files a retry runs again: they did not finish (rejected ones may pass after a settings fix).
 RETRIED = (FileState.FAILED, FileState.REJECTED, *UNFINISHED)
 INTERRUPTED = "interrupted: the process stopped during the run; nothing was loaded; retry it"
-
-
-def alive(pid: int) -> bool:
-    """Whether a process with this id exists (one owned by another user counts)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def recover_interrupted(db: Database, clock: Clock) -> list[int]:

@@ -144,7 +144,7 @@ def waiting(database: Path) -> bool:
         for entry in entries:
             if entry.name.startswith(prefix):
                 pid = entry.name[len(prefix) :]
-                if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+                if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
                     return True
     return False
 
@@ -161,7 +161,8 @@ def marked_waiting(database: Path) -> Iterator[None]:
         marker.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process with this id exists (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

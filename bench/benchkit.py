@@ -1,0 +1,42 @@
+"""What several benchmarks set up the same way: a fresh data folder with one call-conversion
+push connection ("bench", lock period ten years so no generated row is late), and generated
+200-row files to ingest into it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from connectbatch.services import Services
+
+
+def bench_services(home: str) -> Services:
+    """Services on a fresh data folder `home` with the "bench" connection (imports
+    ConnectBatch only now: the environment must be set first)."""
+    os.environ["CONNECTBATCH_HOME"] = home
+    os.environ["CONNECTBATCH_MAX_AGE_DAYS"] = "100000"  # the generated dates are early 2026
+    from connectbatch.models import Connection
+    from connectbatch.services import Services
+
+    services = Services()
+    services.add_partner("bench", "brand")
+    draft = Connection(
+        name="bench", data_type="call_conversions", direction="inbound",  # type: ignore[arg-type]
+        method="sftp", methodology="push", lock_days=3650,  # type: ignore[arg-type]
+    )  # fmt: skip
+    services.create_connection(draft, partner="bench")
+    return services
+
+
+def small_files(home: str, count: int, seed: int) -> list[Path]:
+    """`count` generated 200-row call-conversion files, each with its own seed."""
+    import generate
+
+    paths = []
+    for i in range(count):
+        path = Path(home) / f"calls_{seed + i}.csv"
+        generate.generate(path, rows=200, seed=seed + i)
+        paths.append(path)
+    return paths
