@@ -144,6 +144,10 @@ class Coordinator:
         self._runs: dict[int, _RunState] = {}
         self._busy: set[int] = set()
         self._guard = threading.Lock()
+        # Database writes of the coordinator, one at a time: the loader's and those of push
+        # uploads (gateway threads) touch the same connection rows, and DuckDB refuses two
+        # transactions updating one row ("Conflict on update") instead of waiting.
+        self._writing = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.loaded = 0  # commits by the loader (for the benchmark's commit rate)
@@ -209,12 +213,25 @@ class Coordinator:
         loader like a pulled one. Returns the run, still In Progress; the upload may go, as
         its bytes are staged. Pushes of one connection may overlap, as in embedded mode."""
         ingestor = self.services.ingestor
+        try:  # the copy and hash of a big upload must not hold up the loader
+            staged = staging.stage(self.services.settings.staging, path)
+        except OSError as exc:  # a full disk: the attempt is recorded, as embedded does
+            with self._writing:
+                run = ingestor.start_run(connection, trigger)
+                message = f"staging failed ({exc.filename or 'staging'}): {exc.strerror or exc}"
+                received = staging.Received(path.name, path, trigger)
+                ingestor._file_failed(run, connection, received, None, message)
+            return run
+        with self._writing:
+            return self._submit(connection, path, staged, trigger)
+
+    def _submit(self, connection: Connection, path: Path, staged: staging.Staged, trigger: str) -> Run:
+        ingestor = self.services.ingestor
         run = ingestor.start_run(connection, trigger)
         state = _RunState(run, connection)
         with self._guard:
             self._runs[run.id] = state
         try:
-            staged = staging.stage(self.services.settings.staging, path)
             received = staging.Received(path.name, staged.path, trigger)
             found = staging.record(self.services.db, run, connection, received, staged)
             if found.duplicate_message is not None:
@@ -269,10 +286,11 @@ class Coordinator:
             done = bool(finished)
             for job in finished:
                 try:
-                    if job.kind == "pull":
-                        self._pulled(job)
-                    else:
-                        self._parsed(job)
+                    with self._writing:
+                        if job.kind == "pull":
+                            self._pulled(job)
+                        else:
+                            self._parsed(job)
                 except Exception:
                     log.exception(
                         "loading a task's result failed", extra={"connection_id": job.connection.id}

@@ -369,10 +369,12 @@ def test_a_sealed_payload_builds_only_connectbatch_data(settings: Settings) -> N
 def test_pushed_files_are_parsed_by_workers_and_load_exactly_once(
     services: Services, dist_settings: Settings, start_worker: StartWorker, call_csv: CallCsv
 ) -> None:
-    """Uploads to our hosted SFTP server in distributed mode: the coordinator stages and
-    records each one, a worker parses it, the loader commits it; the same bytes pushed again
-    are a duplicate, and nothing loads twice."""
+    """Uploads to our hosted SFTP server in distributed mode, from three clients at once: the
+    coordinator stages and records each one, a worker parses it, the loader commits it (its
+    writes and the uploads' take turns: DuckDB refuses two transactions on one connection row);
+    the same bytes pushed again are a duplicate, and nothing loads twice."""
     import io
+    from concurrent.futures import ThreadPoolExecutor
 
     import paramiko
 
@@ -389,23 +391,31 @@ def test_pushed_files_are_parsed_by_workers_and_load_exactly_once(
     engine, coordinator = engine_for(services, make_app(dist_settings))
     gateway = Gateway(services, ingest=engine._push_ingest)  # as the engine's servers take uploads
     server = HostedSftpServer(gateway, "127.0.0.1", 0, host_key_path(services.settings.home)).start()
-    try:
+    def upload(files: list[tuple[str, bytes]]) -> None:
         transport = paramiko.Transport(("127.0.0.1", server.port))
         transport.connect(username=login.username, password=login.password)
         sftp = paramiko.SFTPClient.from_transport(transport)
         assert sftp is not None
-        for i in range(5):
-            sftp.putfo(io.BytesIO(rows(call_csv, f"push{i}", 10)), f"Calls_{i}.csv")
-        sftp.putfo(io.BytesIO(rows(call_csv, "push0", 10)), "Calls_again.csv")  # the same bytes
+        for name, data in files:
+            sftp.putfo(io.BytesIO(data), name)
         sftp.close()
         transport.close()
+
+    try:  # three clients at once: loads and new push runs overlap
+        files = [(f"Calls_{i}.csv", rows(call_csv, f"push{i}", 10)) for i in range(12)]
+        batches = [files[c::3] for c in range(3)]
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(upload, batches))
+        gateway.wait(60)
+        assert coordinator.wait_idle(180)
+        upload([("Calls_again.csv", files[0][1])])  # the same bytes again
         gateway.wait(60)
         assert coordinator.wait_idle(180)
         runs = services.runs(connection.id)
-        assert len(runs) == 6 and all(r.trigger == "push" for r in runs)
-        assert sorted(states(services, connection)) == ["duplicate"] + ["loaded"] * 5
-        assert data_rows(services) == 50
-        assert coordinator.loaded == 5  # every load went through the loader, none in-process
+        assert len(runs) == 13 and all(r.trigger == "push" for r in runs)
+        assert sorted(states(services, connection)) == ["duplicate"] + ["loaded"] * 12
+        assert data_rows(services) == 120
+        assert coordinator.loaded == 12  # every load went through the loader, none in-process
         assert list((services.settings.home / "push" / str(connection.id)).iterdir()) == []
     finally:
         server.stop()
