@@ -144,8 +144,14 @@ def waiting(database: Path) -> bool:
         for entry in entries:
             if entry.name.startswith(prefix):
                 pid = entry.name[len(prefix) :]
-                if pid.isdigit() and int(pid) != os.getpid() and alive(int(pid)):
+                if not pid.isdigit() or int(pid) == os.getpid():
+                    continue
+                if alive(int(pid)):
                     return True
+                # a waiter killed while it waited: its marker goes (so a later process with
+                # the same id is not taken for a waiter)
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
     return False
 
 

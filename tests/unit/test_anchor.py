@@ -20,7 +20,8 @@ def test_a_live_waiter_is_seen(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
-    assert not waiting(database)  # the same marker, its process gone
+    assert not waiting(database)  # the same marker, its process gone: and removed
+    assert not (tmp_path / f"x.duckdb.waiting-{sleeper.pid}").exists()
 
 
 def test_this_process_does_not_wait_for_itself(tmp_path: Path) -> None:
