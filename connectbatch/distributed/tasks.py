@@ -85,7 +85,7 @@ def pull(sealed: str) -> dict[str, Any]:
             if not waits and base.old_enough(remote, connection.min_age_seconds, now):
                 target = incoming / "payload"
                 transport.fetch(remote, target)
-                staged = staging.stage(settings.staging, target)
+                staged = staging.stage(settings.staging, target, move=True)  # ours: renamed in
                 target.unlink(missing_ok=True)
                 entry.update(sha256=staged.sha256, size_staged=staged.size)
             files.append(entry)

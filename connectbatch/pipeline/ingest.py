@@ -204,7 +204,7 @@ class Ingestor:
 
     def _ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:
         try:
-            staged = staging.stage(self.settings.staging, received.path)
+            staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
         except OSError as exc:  # a full disk, an unreadable source: the attempt is recorded
             log.exception("staging failed", extra=_ctx(run, connection, received.name))
             where = exc.filename or self.settings.staging

@@ -15,6 +15,7 @@ user's only (0700 / 0600): staged bytes are partners' data.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import os
 import tempfile
@@ -45,6 +46,9 @@ class Received:
     source: str
     remote_path: str | None = None
     mtime: dt.datetime | None = None
+    # The bytes are ours to take (a fetched temporary file, removed after the ingest): staging
+    # renames them into place instead of copying them.
+    disposable: bool = False
 
 
 @dataclass
@@ -64,10 +68,18 @@ class Entry:
     duplicate_message: str | None = None
 
 
-def stage(staging: Path, path: Path) -> Staged:
+def stage(staging: Path, path: Path, move: bool = False) -> Staged:
     """Copy the bytes into staging under their sha256 (once), hashing as we go. A copy
     already under that name is kept only if its own bytes still hash to the name; a damaged
-    one is replaced by these fresh bytes."""
+    one is replaced by these fresh bytes.
+
+    With `move` (bytes that are ours to take, `Received.disposable`) they are hashed where
+    they lie and renamed into place: a big pulled file is not written a second time (the copy
+    of 393 MB took ~1 s, issue 13). Across file systems the rename fails and they are copied."""
+    if move:
+        moved = _move_in(staging, path)
+        if moved is not None:
+            return moved
     private_dir(staging)
     digest = hashlib.sha256()
     size = 0
@@ -90,6 +102,32 @@ def stage(staging: Path, path: Path) -> Staged:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Staged(digest.hexdigest(), size, target)
+
+
+def _move_in(staging: Path, path: Path) -> Staged | None:
+    """`stage` by renaming `path` into staging; None when it lies on another file system."""
+    private_dir(staging)
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as src:
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+        os.fsync(src.fileno())  # the fetch may not have: the staged bytes must be on disk
+    sha256 = digest.hexdigest()
+    target = staging / sha256
+    if target.exists() and problem(target, sha256) is None:
+        os.utime(target)  # used again: retention counts from now
+        return Staged(sha256, size, target)  # the caller removes its own copy
+    os.chmod(path, 0o600)
+    try:
+        os.replace(path, target)
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            return None
+        raise
+    os.utime(target)  # a fetch may have kept the remote file's old time: retention counts from now
+    return Staged(sha256, size, target)
 
 
 def sha256_of(path: Path) -> str:

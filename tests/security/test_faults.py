@@ -199,9 +199,9 @@ def test_a_full_disk_while_staging_records_the_attempt_and_a_redelivery_loads(
     original = staging.stage
     fillers: list[Path] = []
 
-    def fill_then_stage(staging_dir: Path, source: Path) -> staging.Staged:
+    def fill_then_stage(staging_dir: Path, source: Path, move: bool = False) -> staging.Staged:
         fillers.append(_fill(small_disk))
-        return original(staging_dir, source)
+        return original(staging_dir, source, move)
 
     with monkeypatch.context() as m:
         m.setattr(staging, "stage", fill_then_stage)

@@ -206,7 +206,9 @@ def _take(
     transport.fetch(remote, target)
     record = ingestor.ingest_file(
         run, connection,
-        ingest.Received(remote.name, target, connection.method.value, remote.path, remote.mtime),
+        ingest.Received(
+            remote.name, target, connection.method.value, remote.path, remote.mtime, disposable=True
+        ),
     )  # fmt: skip
     target.unlink(missing_ok=True)
     if record.state in DONE_STATES:
