@@ -9,7 +9,6 @@ numbers, the same keys of rejected records, the same header and encoding.
 from __future__ import annotations
 
 import codecs
-import importlib.util
 import random
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from helpers.bench_files import generated_calls
 from helpers.shared import shared_files
 
 from connectbatch import _csvcore
@@ -36,14 +36,7 @@ HEADER = (
 @pytest.fixture(scope="module")
 def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file from the benchmark's generator: every column style, 0.5 % broken rows."""
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    path = tmp_path_factory.mktemp("threads") / "calls.csv"
-    module.generate(path, rows=3000, seed=11)
-    return path
+    return generated_calls(tmp_path_factory.mktemp("threads") / "calls.csv", rows=3000, seed=11)
 
 
 def outcome(parse: Any, *args: Any, **kw: Any) -> tuple[Any, ...]:

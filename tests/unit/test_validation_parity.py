@@ -18,6 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from helpers.bench_files import generated_calls
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -205,16 +206,7 @@ def _both(table: pa.Table, data_type: str, **kw: Any) -> None:
 
 @pytest.fixture(scope="module")
 def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_generate", REPO / "bench" / "generate.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    path = tmp_path_factory.mktemp("parity") / "calls.csv"
-    module.generate(path, rows=3000, seed=7)
-    return path
+    return generated_calls(tmp_path_factory.mktemp("parity") / "calls.csv", rows=3000, seed=7)
 
 
 def test_call_conversion_suite_on_the_bench_file_gives_gx_report(bench_file: Path) -> None:
