@@ -218,7 +218,7 @@ class Coordinator:
         except OSError as exc:  # a full disk: the attempt is recorded, as embedded does
             with self._writing:
                 run = ingestor.start_run(connection, trigger)
-                message = f"staging failed ({exc.filename or 'staging'}): {exc.strerror or exc}"
+                message = staging.failure_message(exc, self.services.settings.staging)
                 received = staging.Received(path.name, path, trigger)
                 ingestor._file_failed(run, connection, received, None, message)
             return run
@@ -232,15 +232,7 @@ class Coordinator:
         with self._guard:
             self._runs[run.id] = state
         try:
-            received = staging.Received(path.name, staged.path, trigger)
-            found = staging.record(self.services.db, run, connection, received, staged)
-            if found.duplicate_message is not None:
-                results.write_outcome(
-                    self.services.settings.outbound, connection, run.id, found.record, FileState.DUPLICATE,
-                    message=found.duplicate_message,
-                )  # fmt: skip
-            else:
-                self._dispatch_parse(state, found.record, received, staged)
+            self._take_staged(state, staging.Received(path.name, staged.path, trigger), staged)
         except BaseException as exc:
             ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")
             with self._guard:
@@ -384,12 +376,15 @@ class Coordinator:
             return
         path = self.services.settings.staging / entry["sha256"]
         received = staging.Received(remote.name, path, source, remote.path, remote.mtime)
-        staged = staging.Staged(entry["sha256"], int(entry["size_staged"]), path)
-        found = staging.record(db, run, connection, received, staged)
+        self._take_staged(state, received, staging.Staged(entry["sha256"], int(entry["size_staged"]), path))
+
+    def _take_staged(self, state: _RunState, received: staging.Received, staged: staging.Staged) -> None:
+        """Record a staged file in the ledger; answer it as a duplicate, or send its parse."""
+        found = staging.record(self.services.db, state.run, state.connection, received, staged)
         if found.duplicate_message is not None:
             results.write_outcome(
-                self.services.settings.outbound, connection, run.id, found.record, FileState.DUPLICATE,
-                message=found.duplicate_message,
+                self.services.settings.outbound, state.connection, state.run.id, found.record,
+                FileState.DUPLICATE, message=found.duplicate_message,
             )  # fmt: skip
             return
         self._dispatch_parse(state, found.record, received, staged)
@@ -431,13 +426,8 @@ class Coordinator:
         with db.connect() as con:
             earlier = run_store.loaded_file_with_hash(con, connection.id, record.sha256)
         if earlier is not None and earlier.id != record.id:  # the same bytes twice in one pull
-            message = (
-                f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); "
-                "not loaded again"
-            )
             with db.transaction() as con:
-                run_store.set_file_state(con, record.id, FileState.DUPLICATE, message)
-                run_store.add_counters(con, state.run.id, rows_duplicate=earlier.rows_accepted)
+                message = staging.mark_duplicate(con, state.run.id, record.id, earlier)
             results.write_outcome(
                 settings.outbound, connection, state.run.id, record, FileState.DUPLICATE, message=message
             )

@@ -207,8 +207,7 @@ class Ingestor:
             staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
         except OSError as exc:  # a full disk, an unreadable source: the attempt is recorded
             log.exception("staging failed", extra=_ctx(run, connection, received.name))
-            where = exc.filename or self.settings.staging
-            message = f"staging failed ({where}): {exc.strerror or exc}"
+            message = staging.failure_message(exc, self.settings.staging)
             return self._file_failed(run, connection, received, None, message)
         entry = staging.record(self.db, run, connection, received, staged)
         record = entry.record

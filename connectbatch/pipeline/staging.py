@@ -22,6 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.store import Database
 from connectbatch.store import runs as run_store
@@ -104,6 +106,11 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
     return Staged(digest.hexdigest(), size, target)
 
 
+def failure_message(exc: OSError, staging: Path) -> str:
+    """Why a file could not be staged (a full disk, an unreadable source), naming where."""
+    return f"staging failed ({exc.filename or staging}): {exc.strerror or exc}"
+
+
 def _move_in(staging: Path, path: Path) -> Staged | None:
     """`stage` by renaming `path` into staging; None when it lies on another file system."""
     private_dir(staging)
@@ -179,12 +186,17 @@ def record(db: Database, run: Run, connection: Connection, received: Received, s
         earlier = run_store.loaded_file_with_hash(con, connection.id, staged.sha256)
         if earlier is None:
             return Entry(entry)
-        message = (
-            f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); not loaded again"
-        )
-        run_store.set_file_state(con, entry.id, FileState.DUPLICATE, message)
-        run_store.add_counters(con, run.id, rows_duplicate=earlier.rows_accepted)
+        message = mark_duplicate(con, run.id, entry.id, earlier)
     return Entry(entry, message)
+
+
+def mark_duplicate(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, earlier: FileRecord) -> str:
+    """Record a ledger entry as a duplicate of the `earlier` file with the same bytes (inside
+    the caller's transaction) and count its rows as duplicates; returns the reason given."""
+    message = f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); not loaded again"
+    run_store.set_file_state(con, file_id, FileState.DUPLICATE, message)
+    run_store.add_counters(con, run_id, rows_duplicate=earlier.rows_accepted)
+    return message
 
 
 @dataclass(frozen=True)
