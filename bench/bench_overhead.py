@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,8 +37,9 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
-RESULT_MARKER = "BENCH_RESULT "
 RESULTS = REPO_ROOT / "bench" / "results"
+
+from benchkit import report, run_child  # noqa: E402 (after the path set-up)
 
 
 def _wide_header(names: int) -> dict[str, Any]:
@@ -147,20 +147,8 @@ def _child(kind: str, args: argparse.Namespace) -> int:
         result = _stream(args.stream)
     else:  # pragma: no cover - argparse restricts the choices
         raise SystemExit(f"unknown child {kind}")
-    print(RESULT_MARKER + json.dumps(result), flush=True)
+    report(result)
     return 0
-
-
-def _run(kind: str, argv: list[str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, *argv],
-        capture_output=True, text=True, check=False, cwd=REPO_ROOT,
-    )  # fmt: skip
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_MARKER):
-            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER):])
-            return result
-    raise SystemExit(f"bench child {kind} failed:\n{proc.stderr[-2000:]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -180,14 +168,14 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("| work | seconds | note |")
     print("|---|---:|---|")
-    wide = _run("wide-header", passed)
+    wide = run_child(__file__, "wide-header", passed)
     for engine in ("cython", "python"):
         print(
             f"| header of {args.names:,} names -> ParseError ({engine} core) | {wide[engine]:.2f} "
             f"| message {wide.get(f'{engine}_chars', 0):,} chars; goal < 1 s |"
         )
-    warm = _run("first-ingest", passed)
-    cold = _run("first-ingest-cold", passed)
+    warm = run_child(__file__, "first-ingest", passed)
+    cold = run_child(__file__, "first-ingest-cold", passed)
     print(f"| Engine.start (servers off) + validation warm-up | {warm['start']:.2f} | warm-up in a thread |")
     for label, m in (("after Engine.start", warm), ("without an engine (no warm-up)", cold)):
         print(
@@ -196,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             "(goal <= 1 s) |"
         )
     print(f"| database opens in one later ingest | {warm['opens']} | count, not seconds; goal <= 1 |")
-    stream = _run("stream", passed)
+    stream = run_child(__file__, "stream", passed)
     print(
         f"| {stream['files']} 200-row files one after another (one process, engine started) "
         f"| {stream['files'] / stream['ours']:.2f} | **{stream['ours']:.1f} files/s**; "

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,18 +35,10 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
-from bench_parse import ensure_file  # noqa: E402 (after the path set-up)
-from benchkit import bench_services  # noqa: E402
+from bench_parse import _proc_status_kb, ensure_file  # noqa: E402 (after the path set-up)
+from benchkit import bench_services, report, run_child  # noqa: E402
 
-RESULT_MARKER = "BENCH_RESULT "
 RESULTS = BENCH / "results"
-
-
-def _kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
 
 
 def _ours(path: Path, threads: int) -> dict[str, Any]:
@@ -58,11 +49,11 @@ def _ours(path: Path, threads: int) -> dict[str, Any]:
         from connectbatch.pipeline.validation import warm
 
         warm.warm_up()  # start-up work of a long-running process, not the file's
-        baseline = _kb("VmRSS")
+        baseline = _proc_status_kb("VmRSS")
         t = time.perf_counter()
         run = services.ingest_file("bench", path)
         whole = time.perf_counter() - t
-        peak = _kb("VmHWM")
+        peak = _proc_status_kb("VmHWM")
         summary = next(p for p in services.results_files("bench") if p.name.endswith(".summary.json"))
         stages = json.loads(summary.read_text())["seconds"]
         t = time.perf_counter()
@@ -82,25 +73,14 @@ def _duckdb(path: Path, threads: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmp:
         con = duckdb.connect(str(Path(tmp) / "peer.duckdb"))
         con.execute(f"SET threads = {threads}")
-        baseline = _kb("VmRSS")
+        baseline = _proc_status_kb("VmRSS")
         t = time.perf_counter()
         con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{path}', ignore_errors = true)")
         seconds = time.perf_counter() - t
-        peak = _kb("VmHWM")
+        peak = _proc_status_kb("VmHWM")
         rows = con.execute("SELECT count(*) FROM t").fetchone()
         con.close()
     return {"seconds": seconds, "rows": rows[0] if rows else 0, "growth_kb": peak - baseline}
-
-
-def _run(kind: str, argv: list[str]) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, __file__, "--child", kind, *argv], capture_output=True, text=True, check=False
-    )
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_MARKER):
-            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
-            return result
-    raise SystemExit(f"bench child {kind} failed:\n{proc.stderr[-3000:]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     path = args.file or ensure_file(args.rows, args.seed)
     if args.child:
         work = _ours if args.child == "ours" else _duckdb
-        print(RESULT_MARKER + json.dumps(work(path, args.threads)), flush=True)
+        report(work(path, args.threads))
         return 0
     passed = [f"--file={path}", f"--threads={args.threads}"]
     size = path.stat().st_size
-    ours = _run("ours", passed)
-    peer = _run("duckdb", passed)
+    ours = run_child(__file__, "ours", passed)
+    peer = run_child(__file__, "duckdb", passed)
     stages = ours["stages"]
     stages = {"stage + ledger": round(ours["whole"] - sum(stages.values()), 3), **stages}
     ratio = ours["whole"] / peer["seconds"]

@@ -1,12 +1,18 @@
 """What several benchmarks set up the same way: a fresh data folder with one call-conversion
-push connection ("bench", lock period ten years so no generated row is late), and generated
-200-row files to ingest into it."""
+push connection ("bench", lock period ten years so no generated row is late), generated
+200-row files to ingest into it, and measurements run in a child process of their own (its
+imports, caches and peak memory are its own), which prints one `BENCH_RESULT {json}` line."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+RESULT_MARKER = "BENCH_RESULT "
 
 if TYPE_CHECKING:
     from connectbatch.services import Services
@@ -40,3 +46,21 @@ def small_files(home: str, count: int, seed: int) -> list[Path]:
         generate.generate(path, rows=200, seed=seed + i)
         paths.append(path)
     return paths
+
+
+def report(result: dict[str, Any]) -> None:
+    """In a child: hand the measurement to the parent."""
+    print(RESULT_MARKER + json.dumps(result), flush=True)
+
+
+def run_child(script: str, kind: str, argv: list[str]) -> dict[str, Any]:
+    """Run `script --child kind *argv` in a fresh interpreter; its measurement."""
+    proc = subprocess.run(
+        [sys.executable, script, "--child", kind, *argv], capture_output=True, text=True, check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT_MARKER):
+            result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
+            return result
+    raise SystemExit(f"bench child {kind} failed:\n{proc.stderr[-3000:]}")
