@@ -1,0 +1,98 @@
+"""A plain file big enough is parsed from a read-only mapping instead of read into buffers
+(decode._mapped): the outcome must be that of the same bytes parsed from memory, on one
+thread and on several, whatever the chunk size; anything that is not a regular file reads
+as before."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers.bench_files import generated_calls
+
+from connectbatch.errors import ParseError
+from connectbatch.parser import api, blocks
+from connectbatch.parser import decode as csvdecode
+
+
+@pytest.fixture(scope="module")
+def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generated_calls(tmp_path_factory.mktemp("mapped") / "calls.csv", rows=2000, seed=5)
+
+
+def outcome(parse: Any, *args: Any, **kw: Any) -> tuple[Any, ...]:
+    try:
+        r = parse(*args, **kw)
+    except ParseError as exc:
+        return ("ParseError", str(exc))
+    return (
+        r.table.schema, r.table.to_pylist(), r.rejects, r.lines.to_pylist(), r.reject_keys,
+        r.unknown_columns, r.header, r.encoding,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def count_maps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Map every file however small; count the mappings made."""
+    made: list[int] = []
+    real = csvdecode._mapped
+
+    def mapped(stream: Any, offset: int) -> Any:
+        mm = real(stream, offset)
+        if mm is not None:
+            made.append(len(mm))
+        return mm
+
+    monkeypatch.setattr(csvdecode, "MAP_MIN_REST", 1)
+    monkeypatch.setattr(csvdecode, "_mapped", mapped)
+    return made
+
+
+@pytest.mark.parametrize("chunk", [1000, 7777, 65536, 1 << 20])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_mapped_file_parses_as_its_bytes_in_memory(
+    monkeypatch: pytest.MonkeyPatch, bench_file: Path, count_maps: list[int], chunk: int, threads: int
+) -> None:
+    expected = outcome(api.parse_bytes, bench_file.read_bytes(), threads=1)
+    monkeypatch.setattr(csvdecode, "CHUNK_SIZE", chunk)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 3000)
+    assert outcome(api.parse_file, bench_file, threads=threads) == expected
+    if chunk < bench_file.stat().st_size:
+        assert count_maps == [bench_file.stat().st_size]
+    assert expected[0] != "ParseError" and len(expected[1]) > 1900 and expected[2]
+
+
+def test_every_chunk_of_a_mapping_is_handed_out_once_in_order(
+    monkeypatch: pytest.MonkeyPatch, bench_file: Path
+) -> None:
+    """Chunks past MAP_LAG unmap the pages of old ones; what was handed out stays readable
+    (the mapping shows the file again on the next touch)."""
+    monkeypatch.setattr(csvdecode, "CHUNK_SIZE", 5000)
+    monkeypatch.setattr(csvdecode, "MAP_MIN_REST", 1)
+    data = bench_file.read_bytes()
+    with open(bench_file, "rb") as f:
+        head = f.read(5000)
+        mm = csvdecode._mapped(f, len(head))
+        assert mm is not None
+        chunks = list(csvdecode._mapped_chunks(mm, len(head)))
+        assert head + b"".join(bytes(c) for c in chunks) == data
+        assert all(len(c) == 5000 for c in chunks[:-1])
+
+
+def test_what_is_not_a_regular_file_is_not_mapped(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bench_file: Path
+) -> None:
+    assert csvdecode._mapped(io.BytesIO(bench_file.read_bytes()), 0) is None
+    packed = tmp_path / "calls.csv.gz"
+    packed.write_bytes(gzip.compress(bench_file.read_bytes()))
+    with open(packed, "rb") as raw:
+        assert csvdecode._mapped(csvdecode.open_payload(raw), 0) is None
+    with open(bench_file, "rb") as f:
+        f.read(10)
+        assert csvdecode._mapped(f, 10) is None  # the rest is under MAP_MIN_REST
+        monkeypatch.setattr(csvdecode, "MAP_MIN_REST", 1)
+        assert csvdecode._mapped(f, 0) is None  # not where the head ended: read instead
+        assert csvdecode._mapped(f, 10) is not None
