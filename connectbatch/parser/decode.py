@@ -115,20 +115,27 @@ def _refuse_bomless_utf16(head: bytes) -> None:
 
 
 def utf8_source(
-    payload: Readable | bytes, requested: str | None, *, reuse: bool = False
+    payload: Readable | bytes, requested: str | None, *, reuse: bool = False, mapped: bool = False
 ) -> tuple[Encoding, Iterator[bytes | memoryview]]:
     """The payload's text as UTF-8 chunks (BOM removed), and the encoding it was read in.
 
     Chunk borders are arbitrary: the core carries incomplete records over. UTF-8 bytes are
     passed through without a copy; other encodings are transcoded chunk by chunk.
+    `mapped` allows a big plain file to be scanned from a read-only mapping (`_mapped`):
+    only for a file that is ours and that nothing changes while it is parsed, see there.
     """
     head = payload[:CHUNK_SIZE] if isinstance(payload, bytes) else payload.read(CHUNK_SIZE)
     encoding, skip = detect_encoding(head, requested)
-    return encoding, _chunks(payload, head, skip, encoding, reuse)
+    return encoding, _chunks(payload, head, skip, encoding, reuse, mapped)
 
 
 def _chunks(
-    payload: Readable | bytes, head: bytes, skip: int, encoding: Encoding, reuse: bool = False
+    payload: Readable | bytes,
+    head: bytes,
+    skip: int,
+    encoding: Encoding,
+    reuse: bool = False,
+    mapped: bool = False,
 ) -> Iterator[bytes | memoryview]:
     if isinstance(payload, bytes):
         if encoding.is_utf8:
@@ -141,9 +148,9 @@ def _chunks(
         stream = payload
     if encoding.is_utf8:
         yield memoryview(head)[skip:]
-        mapped = _mapped(stream, len(head)) if reuse else None
-        if mapped is not None:
-            yield from _mapped_chunks(mapped, len(head))
+        mm = _mapped(stream, len(head)) if mapped else None
+        if mm is not None:
+            yield from _mapped_chunks(mm, len(head))
             return
         readinto = getattr(stream, "readinto", None) if reuse else None
         if readinto is not None:
@@ -199,7 +206,14 @@ def _mapped(stream: Readable, offset: int) -> mmap.mmap | None:
     """The whole file behind `stream` mapped read-only, when the rest after `offset` (the
     head, already read) is big enough to matter; None to read it instead.
 
-    Why: reading copies every byte from the page cache into our buffer (~7 % of the parse of
+    Only called when the caller opted in (`utf8_source(mapped=True)`), because a mapping is
+    only safe on a file nobody else changes: if another process shortens a mapped file,
+    touching the pages past its new end kills this whole process with SIGBUS instead of
+    raising an error (a server must never crash on a partner's or a user's file). The
+    ingest's staged copy is ours and written once, so it may be mapped; a path a user gave
+    (the CLI's `parse`, a dry run) is read.
+
+    Why map at all: reading copies every byte from the page cache into our buffer (~7 % of the parse of
     a 393 MB file, on the one thread that also cuts the blocks of a threaded parse); a
     mapping lets the parser scan the page cache itself. Only a regular file that nothing
     else writes (a staged file is ours) is mapped; the length is fixed at the size seen

@@ -1,12 +1,19 @@
 """A plain file big enough is parsed from a read-only mapping instead of read into buffers
-(decode._mapped): the outcome must be that of the same bytes parsed from memory, on one
-thread and on several, whatever the chunk size; anything that is not a regular file reads
-as before."""
+(decode._mapped), when the caller opts in (`parse_file(mapped=True)`, the ingest's staged
+copy): the outcome must be that of the same bytes parsed from memory, on one thread and on
+several, whatever the chunk size; anything that is not a regular file reads as before. By
+default nothing is mapped: a mapped file that another process shortens kills the process
+with SIGBUS, so a file a user names (CLI `parse`, a dry run) is always read."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import io
+import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +66,7 @@ def test_a_mapped_file_parses_as_its_bytes_in_memory(
     expected = outcome(api.parse_bytes, bench_file.read_bytes(), threads=1)
     monkeypatch.setattr(csvdecode, "CHUNK_SIZE", chunk)
     monkeypatch.setattr(blocks, "BLOCK_BYTES", 3000)
-    assert outcome(api.parse_file, bench_file, threads=threads) == expected
+    assert outcome(api.parse_file, bench_file, threads=threads, mapped=True) == expected
     if chunk < bench_file.stat().st_size:
         assert count_maps == [bench_file.stat().st_size]
     assert expected[0] != "ParseError" and len(expected[1]) > 1900 and expected[2]
@@ -96,3 +103,82 @@ def test_what_is_not_a_regular_file_is_not_mapped(
         monkeypatch.setattr(csvdecode, "MAP_MIN_REST", 1)
         assert csvdecode._mapped(f, 0) is None  # not where the head ended: read instead
         assert csvdecode._mapped(f, 10) is not None
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_by_default_a_file_is_read_not_mapped(
+    monkeypatch: pytest.MonkeyPatch, bench_file: Path, count_maps: list[int], threads: int
+) -> None:
+    """Fails on the code that mapped every big plain file: a path a user gives must be read."""
+    monkeypatch.setattr(csvdecode, "CHUNK_SIZE", 7777)
+    expected = outcome(api.parse_bytes, bench_file.read_bytes(), threads=1)
+    assert outcome(api.parse_file, bench_file, threads=threads) == expected
+    assert count_maps == []
+
+
+class _Clock:
+    step = ""
+
+    def lap(self, name: str) -> None:
+        pass
+
+
+def test_the_ingest_maps_its_staged_copy(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bench_file: Path, count_maps: list[int]
+) -> None:
+    """The compute half parses the staged file, which is ours: that one may be mapped."""
+    from connectbatch.models import Connection, Direction, Method, Methodology
+    from connectbatch.pipeline import compute
+    from connectbatch.settings import Settings
+
+    monkeypatch.setattr(csvdecode, "CHUNK_SIZE", 7777)
+    staged = tmp_path / "staged.csv"
+    staged.write_bytes(bench_file.read_bytes())
+    connection = Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    done = compute.compute(Settings(), connection, staged, None, now, _Clock())
+    assert done.refusal is None and done.parsed is not None and done.parsed.rows_accepted > 1900
+    assert count_maps == [staged.stat().st_size]
+
+
+_SHORTENED = textwrap.dedent(
+    """
+    import sys
+    from connectbatch.parser import api, decode
+
+    decode.CHUNK_SIZE = 64 * 1024
+    decode.MAP_MIN_REST = 1
+    path, mapped = sys.argv[1], sys.argv[2] == "mapped"
+    cut = []
+
+    def shorten(seen: int, rows: int) -> None:  # another process truncates the file mid-parse
+        if not cut:
+            cut.append(seen)
+            with open(path, "r+b") as f:
+                f.truncate(256 * 1024)
+
+    r = api.parse_file(path, threads=1, progress=shorten, mapped=mapped)
+    print("parsed", r.rows_accepted)
+    """
+)
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_a_file_shortened_while_parsed_does_not_kill_a_reading_parse(
+    tmp_path: Path, bench_file: Path, mapped: bool
+) -> None:
+    """Why mapping is opt-in: a mapped file shortened under the parser kills the process
+    (SIGBUS), a read one just ends early. In a child process, so the crash is not ours.
+    The unmapped case fails on the code that mapped every big plain file."""
+    victim = tmp_path / "victim.csv"
+    victim.write_bytes(bench_file.read_bytes() * 4)
+    assert victim.stat().st_size > 1024 * 1024
+    child = subprocess.run(
+        [sys.executable, "-c", _SHORTENED, str(victim), "mapped" if mapped else "read"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if mapped:
+        assert child.returncode == -signal.SIGBUS
+    else:
+        assert child.returncode == 0, child.stderr
+        assert child.stdout.startswith("parsed ")
