@@ -6,8 +6,8 @@ Every input is parsed in raw mode and as call conversions (plus once more with a
 encoding and time zone picked from the input's length). The only exceptions allowed out
 are ParseError and ConfigurationError; anything else, a crash or a hang is a finding.
 With CONNECTBATCH_FUZZ_PARITY=1 the reference core must also agree on every input. A
-parse on two threads, in blocks of a few bytes (a cut at nearly every line), must equal the
-one-thread parse of every input.
+parse on two threads, in blocks of a few bytes (a cut at nearly every line, every block
+through the threads' queue), must equal the one-thread parse of every input.
 Seeds: every file under ../shared/corpora is passed to libFuzzer as a read-only corpus.
 """
 
@@ -29,6 +29,7 @@ with atheris.instrument_imports(include=["connectbatch"]):
     from connectbatch.parser.api import parse_bytes
 
 blocks.BLOCK_BYTES = 16  # inputs are short: cut them everywhere
+blocks.INLINE_BYTES = 0  # and send every block to the threads' shared queue, not inline
 
 PARITY = os.environ.get("CONNECTBATCH_FUZZ_PARITY", "") not in ("", "0")
 VARIANTS = [

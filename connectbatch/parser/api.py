@@ -146,10 +146,16 @@ def parse_file(
     constants: dict[str, str] | None = None,
     options: ParseOptions | None = None,
     threads: int | None = None,
+    mapped: bool = False,
 ) -> ParseResult:
     """Parse a file from disk in chunks, so memory holds the result, not the input.
 
-    The settings come as keywords or together as `options=ParseOptions(...)`, not both."""
+    The settings come as keywords or together as `options=ParseOptions(...)`, not both.
+    `mapped=True` lets a big plain file be scanned from a read-only mapping instead of read
+    (less CPU): pass it only for a file that is ours and that nothing shortens or rewrites
+    while it is parsed (the ingest's staged copy), since a mapped file shortened by another
+    process kills this process with SIGBUS rather than raising. Off by default, so a path a
+    user names is always read (`decode._mapped`)."""
     opts = ParseOptions.merge(
         options, encoding=encoding, column_map=column_map, delimiter=delimiter,
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
@@ -161,10 +167,12 @@ def parse_file(
         raise ParseError(f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
     with raw:
         payload = csvdecode.open_payload(raw, opts.max_bytes)
-        return _parse(payload, data_type, opts)
+        return _parse(payload, data_type, opts, mapped)
 
 
-def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: ParseOptions) -> ParseResult:
+def _parse(
+    payload: csvdecode.Readable | bytes, data_type: str | None, options: ParseOptions, mapped: bool = False
+) -> ParseResult:
     dtype = schemas.get(data_type) if data_type is not None else None
     delim = csvplan.check_delimiter(options.delimiter)
     check_timezone(options.timezone)
@@ -172,7 +180,7 @@ def _parse(payload: csvdecode.Readable | bytes, data_type: str | None, options: 
     progress = options.progress
     threads = options.threads if options.threads is not None else settings.parse_threads()
     threaded = threads > 1 and options.engine == "cython"
-    enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True)
+    enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
     preamble = _preamble(fields)
     if preamble is not None:  # a settings line above the header: the header is the next record

@@ -11,11 +11,15 @@ Why it works this way:
 - A wrong guess (possible only in a malformed file: a stray quote inside an unquoted field)
   costs time, never a different result: from the first block that did not end on its cut,
   one fresh parser reads the rest of the file in order, as the one-thread parse does.
-- Blocks go round-robin to one parser per thread; each parser counts lines from 0 in every
-  block and keeps its rejects per block, so lines and rejects are renumbered once the blocks
-  before are known. The typed columns are zero-copy slices of the parsers' buffers, put
-  together in file order as chunked columns: no concatenation copy, so peak memory stays
-  that of the one-thread parse plus the blocks in flight (two per thread).
+- Blocks wait in one queue for the threads, and a thread takes the next block as soon as it
+  is free, on whichever parser is free (`_Crew`): handing them out in strict turn left one
+  thread idle while the other was still on an earlier, slower block. Any parser may take
+  any block: each parser counts lines from 0 in every block and keeps its rejects per
+  block, so lines and rejects are renumbered once the blocks before are known, and the
+  rows of a block are found by the parser and row range it reports. The typed columns are
+  zero-copy slices of the parsers' buffers, put together in file order as chunked columns:
+  no concatenation copy, so peak memory stays that of the one-thread parse plus the blocks
+  in flight (two per thread).
 - Blocks are zero-copy slices of the read chunks (decode's reused read buffers); only the
   few lines joining two chunks are copied, and that short block is parsed on the calling
   thread by a parser of its own rather than queued as a job that would wait for the GIL.
@@ -29,6 +33,8 @@ Why it works this way:
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -159,6 +165,45 @@ def _run_block(parser: Any, block: Piece, final: bool) -> _Done:
     return _Done(first_row, parser.rows, parser.next_line, parser.pending_bytes, rejects, keys)
 
 
+class _Crew:
+    """The parsers of one threaded parse, lent to whichever thread takes the next block.
+
+    At most `threads` blocks run at once, each on a parser it holds, so at most `threads`
+    parsers are made (as jobs first need them). A parser left with an incomplete record
+    (its block did not end on a record boundary: a wrong cut) is not lent again: the next
+    block it would take may come *before* the wrong one in the file (threads pick their
+    parser in the order they get to it, not in file order) and must be parsed as a fresh
+    parser would; a new parser takes its place. Its rows up to that block stay valid."""
+
+    def __init__(self, core: ModuleType, plan: Plan) -> None:
+        self.core = core
+        self.plan = plan
+        self.parsers: list[Any] = []
+        self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    def add(self) -> int:
+        """A new parser (counting lines from 0); its index in `parsers`."""
+        parser = self.core.Parser(self.plan, 0)
+        with self._lock:
+            self.parsers.append(parser)
+            return len(self.parsers) - 1
+
+    def run(self, block: Piece, final: bool) -> tuple[int, _Done]:
+        """Parse `block` on a free parser (a new one when none is): (its index, what it did)."""
+        try:
+            j = self._free.get_nowait()
+        except queue.Empty:
+            j = self.add()
+        clean = False
+        try:
+            done = _run_block(self.parsers[j], block, final)
+            clean = not done.pending
+        finally:
+            self._free.put(j if clean else self.add())
+        return j, done
+
+
 def parse_threaded(
     core: ModuleType,
     plan: Plan,
@@ -173,12 +218,12 @@ def parse_threaded(
     rows). The output equals that of one parser fed the same bytes."""
     size = block_bytes or BLOCK_BYTES
     src = _Source(core, first, chunks)
-    parsers: list[Any] = []
-    pools: list[ThreadPoolExecutor] = []
+    crew = _Crew(core, plan)
+    parsers = crew.parsers
+    pool: ThreadPoolExecutor | None = None
     segments: list[_Segment] = []
-    inflight: deque[tuple[Piece, bool, int, Future[_Done]]] = deque()
-    line, rows, seen, k, blocks = first_line, 0, 0, 0, 0
-    workers: list[int] = []  # the parser of each thread
+    inflight: deque[tuple[Piece, bool, Future[tuple[int, _Done]]]] = deque()
+    line, rows, seen, blocks = first_line, 0, 0, 0
     inline: int | None = None  # the parser of short blocks, on this thread
     fallback: list[Piece] | None = None  # pieces one fresh parser must read in order
     try:
@@ -195,24 +240,17 @@ def parse_threaded(
                     # The few lines joining two chunks: parsed right here on a parser of
                     # their own, as a job they would mostly wait for the GIL.
                     if inline is None:
-                        parsers.append(core.Parser(plan, 0))
-                        inline = len(parsers) - 1
-                    j = inline
-                    fut: Future[_Done] = Future()
+                        inline = crew.add()
+                    fut: Future[tuple[int, _Done]] = Future()
                     try:
-                        fut.set_result(_run_block(parsers[j], block, final))
+                        fut.set_result((inline, _run_block(parsers[inline], block, final)))
                     except Exception as exc:  # raised when (if) its turn comes
                         fut.set_exception(exc)
                 else:
-                    w = k % threads
-                    if w == len(pools):
-                        parsers.append(core.Parser(plan, 0))
-                        workers.append(len(parsers) - 1)
-                        pools.append(ThreadPoolExecutor(1, thread_name_prefix="connectbatch-parse"))
-                    j = workers[w]
-                    fut = pools[w].submit(_run_block, parsers[j], block, final)
-                    k += 1
-                inflight.append((block, final, j, fut))
+                    if pool is None:
+                        pool = ThreadPoolExecutor(threads, thread_name_prefix="connectbatch-parse")
+                    fut = pool.submit(crew.run, block, final)
+                inflight.append((block, final, fut))
                 blocks += 1
                 if final:
                     break
@@ -221,10 +259,10 @@ def parse_threaded(
             if not inflight:  # no cut found, or the end: the rest (if any) on one parser
                 fallback = []
                 break
-            parsed, final, j, fut = inflight.popleft()
-            done = fut.result()
+            parsed, final, fut = inflight.popleft()
+            j, done = fut.result()
             if done.pending and not final:  # the cut was not a record boundary
-                fallback = [parsed] + [b for b, _f, _j, _fut in inflight]
+                fallback = [parsed] + [b for b, _f, _fut in inflight]
                 break
             segments.append(_Segment(j, done.first_row, done.end_row, line, done.rejects, done.keys))
             line += done.lines
@@ -234,12 +272,12 @@ def parse_threaded(
                 progress(seen, rows)
             if final:
                 break
-        for _b, _f, _j, fut in inflight:  # speculative blocks past a wrong cut: their work is void
+        for _b, _f, fut in inflight:  # speculative blocks past a wrong cut: their work is void
             fut.exception()
         inflight.clear()
         if fallback is not None:
             seq = core.Parser(plan, line)
-            parsers.append(seq)
+            parsers.append(seq)  # no job runs any more (all drained above)
             for piece in itertools.chain(fallback, src.rest()):  # streaming: not a list
                 seq.feed(piece, False)
                 seen += len(piece)
@@ -251,7 +289,7 @@ def parse_threaded(
             rows += seq.rows
         outs = [p.finish() for p in parsers]
     finally:
-        for pool in pools:
+        if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     return _combine(core, outs, segments), seen, rows
 
@@ -270,7 +308,12 @@ def _combine(core: ModuleType, outs: list[CoreOutput], segments: list[_Segment])
         parts = [out.arrays[i].slice(a, n) for out, a, n, _ in pieces]
         typ = outs[0].arrays[i].type
         if pa.types.is_string(typ) or pa.types.is_binary(typ):
-            text = sum(_text_bytes(out.arrays[i], a, n) for out, a, n, _ in pieces)
+            # The pieces are rows of the parsers' columns: when the parsers' whole columns
+            # add up to no more than the limit, so do the pieces, and the sum over every
+            # piece (thousands of Python calls, on the one thread) is not needed.
+            text = sum(_text_bytes(out.arrays[i], 0, len(out.arrays[i])) for out in outs)
+            if text > MAX_TEXT:
+                text = sum(_text_bytes(out.arrays[i], a, n) for out, a, n, _ in pieces)
             if text > MAX_TEXT:
                 raise ParseError("a column holds more than 2 GiB of text; split the file")
         arrays.append(pa.chunked_array(parts, type=typ))

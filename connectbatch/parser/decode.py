@@ -12,6 +12,9 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import mmap
+import os
+import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -24,6 +27,10 @@ CHUNK_SIZE = 8 * 1024 * 1024
 # The first read after the head: small, doubling while reads fill it (`_reused_reads`).
 FIRST_READ = 64 * 1024
 DEFAULT_MAX_BYTES = 4 * 1024**3  # after decompression
+# A plain file with at least this much after the head is mapped rather than read (`_mapped`).
+MAP_MIN_REST = CHUNK_SIZE
+# Chunks of a mapped file kept resident behind the one being handed out (`_mapped_chunks`).
+MAP_LAG = 2
 
 _MARK_ERRORS = "connectbatch-mark-invalid"
 
@@ -108,20 +115,27 @@ def _refuse_bomless_utf16(head: bytes) -> None:
 
 
 def utf8_source(
-    payload: Readable | bytes, requested: str | None, *, reuse: bool = False
+    payload: Readable | bytes, requested: str | None, *, reuse: bool = False, mapped: bool = False
 ) -> tuple[Encoding, Iterator[bytes | memoryview]]:
     """The payload's text as UTF-8 chunks (BOM removed), and the encoding it was read in.
 
     Chunk borders are arbitrary: the core carries incomplete records over. UTF-8 bytes are
     passed through without a copy; other encodings are transcoded chunk by chunk.
+    `mapped` allows a big plain file to be scanned from a read-only mapping (`_mapped`):
+    only for a file that is ours and that nothing changes while it is parsed, see there.
     """
     head = payload[:CHUNK_SIZE] if isinstance(payload, bytes) else payload.read(CHUNK_SIZE)
     encoding, skip = detect_encoding(head, requested)
-    return encoding, _chunks(payload, head, skip, encoding, reuse)
+    return encoding, _chunks(payload, head, skip, encoding, reuse, mapped)
 
 
 def _chunks(
-    payload: Readable | bytes, head: bytes, skip: int, encoding: Encoding, reuse: bool = False
+    payload: Readable | bytes,
+    head: bytes,
+    skip: int,
+    encoding: Encoding,
+    reuse: bool = False,
+    mapped: bool = False,
 ) -> Iterator[bytes | memoryview]:
     if isinstance(payload, bytes):
         if encoding.is_utf8:
@@ -134,6 +148,10 @@ def _chunks(
         stream = payload
     if encoding.is_utf8:
         yield memoryview(head)[skip:]
+        mm = _mapped(stream, len(head)) if mapped else None
+        if mm is not None:
+            yield from _mapped_chunks(mm, len(head))
+            return
         readinto = getattr(stream, "readinto", None) if reuse else None
         if readinto is not None:
             yield from _reused_reads(readinto)
@@ -182,6 +200,60 @@ def _reused_reads(readinto: Callable[[memoryview], int | None]) -> Iterator[memo
         del buf
         yield chunk
         del chunk
+
+
+def _mapped(stream: Readable, offset: int) -> mmap.mmap | None:
+    """The whole file behind `stream` mapped read-only, when the rest after `offset` (the
+    head, already read) is big enough to matter; None to read it instead.
+
+    Only called when the caller opted in (`utf8_source(mapped=True)`), because a mapping is
+    only safe on a file nobody else changes: if another process shortens a mapped file,
+    touching the pages past its new end kills this whole process with SIGBUS instead of
+    raising an error (a server must never crash on a partner's or a user's file). The
+    ingest's staged copy is ours and written once, so it may be mapped; a path a user gave
+    (the CLI's `parse`, a dry run) is read.
+
+    Why map at all: reading copies every byte from the page cache into our buffer (~7 % of the parse of
+    a 393 MB file, on the one thread that also cuts the blocks of a threaded parse); a
+    mapping lets the parser scan the page cache itself. Only a regular file that nothing
+    else writes (a staged file is ours) is mapped; the length is fixed at the size seen
+    now, as the recorded size and hash were. Anything unusual (a pipe, a socket, an
+    unpacked archive member, a file system that cannot map) reads as before."""
+    fileno = getattr(stream, "fileno", None)
+    tell = getattr(stream, "tell", None)
+    if fileno is None or tell is None:
+        return None
+    try:
+        fd = fileno()
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size - offset < MAP_MIN_REST or tell() != offset:
+            return None
+        return mmap.mmap(fd, info.st_size, access=mmap.ACCESS_READ)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return None
+
+
+def _mapped_chunks(mm: mmap.mmap, offset: int) -> Iterator[memoryview]:
+    """CHUNK_SIZE views of the mapping from `offset`, as the reads would have given them.
+
+    The pages of chunks the parse has moved past are unmapped again (MADV_DONTNEED only
+    drops our view of the page cache; a later touch maps them back with the same bytes),
+    so the resident size stays that of a few chunks, like the reused read buffers, instead
+    of growing to the file's size. Released LAG chunks behind, past the blocks a threaded
+    parse keeps in flight."""
+    view = memoryview(mm)
+    size = len(mm)
+    release = getattr(mm, "madvise", None)
+    dontneed = getattr(mmap, "MADV_DONTNEED", None)
+    starts = range(offset, size, CHUNK_SIZE)
+    for k, start in enumerate(starts):
+        yield view[start : start + CHUNK_SIZE]
+        if release is not None and dontneed is not None and k >= MAP_LAG:
+            first = starts[k - MAP_LAG]
+            aligned = -(-first // mmap.PAGESIZE) * mmap.PAGESIZE
+            end = first + CHUNK_SIZE
+            if end > aligned:
+                release(dontneed, aligned, end - aligned)
 
 
 def _unexported(buf: bytearray) -> bool:

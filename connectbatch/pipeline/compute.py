@@ -70,7 +70,7 @@ def compute(
             max_bytes=settings.max_file_bytes, progress=on_progress,
             constants=saved.constants if saved is not None and saved.constants else None,
         )  # fmt: skip
-        parsed = csvparse.parse_file(path, dtype.key, options=options)
+        parsed = csvparse.parse_file(path, dtype.key, options=options, mapped=True)  # staged: ours
     except ConnectBatchError as exc:
         return Computed(refusal=str(exc))
     clock.lap("parse")

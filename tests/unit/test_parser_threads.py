@@ -349,3 +349,41 @@ def test_a_threaded_parse_does_not_import_pandas(bench_file: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------ the shared queue of blocks
+
+
+def test_every_block_on_the_pool_parses_as_one_thread(
+    monkeypatch: pytest.MonkeyPatch, bench_file: Path
+) -> None:
+    """Tiny blocks are normally parsed inline; here every block goes to the threads, which
+    take them from one queue on whichever parser is free: many blocks per parser, in any
+    order, and (stray quote) wrong cuts leaving a parser with a record carried over."""
+    monkeypatch.setattr(blocks, "INLINE_BYTES", 0)
+    sizes = (997, 4096, 20000)
+    one = same_on_threads(monkeypatch, api.parse_file, bench_file, sizes=sizes, threads=(2, 3, 4))
+    assert one[0] != "ParseError" and len(one[1]) > 2900 and one[2]
+    body = "".join(f'row{i},x"y,{i}\n' if i == 3 else f'row{i},"q\nq",{i}\n' for i in range(300))
+    data = ("a,b,c\n" + body).encode()
+    same_on_threads(monkeypatch, api.parse_bytes, data, None, sizes=(10, 100, 1000), threads=(2, 3, 4))
+    body = "".join(f'row{i},x"y,{i}\n' if i == 250 else f"row{i},q,{i}\n" for i in range(400))
+    data = ("a,b,c\n" + body).encode()
+    same_on_threads(monkeypatch, api.parse_bytes, data, None, sizes=(10, 100, 1000), threads=(2, 3, 4))
+
+
+def test_a_parser_left_mid_record_is_not_lent_again() -> None:
+    """A block that did not end on a record boundary leaves its parser with a carried-over
+    record; a thread may then take an *earlier* block of the file, which must get a clean
+    parser (the lent one would refuse begin_block, or worse). Fails when it is lent again."""
+    _status, fields, line, _end, _next = _csvcore.read_header(b"a,b,c\n", ord(","), True)
+    plan = csvplan.raw_plan(csvplan.decode_header(fields, line), ord(","))
+    crew = blocks._Crew(_csvcore, plan)
+    bad, done = crew.run(b'1,"open\n2,x,y\n', False)
+    assert done.pending
+    good, done = crew.run(b"3,p,q\n4,r,s\n", False)
+    assert good != bad and not done.pending and done.end_row - done.first_row == 2
+    again, _ = crew.run(b"5,t,u\n", False)
+    assert again == good  # a clean parser is lent again
+    out = crew.parsers[good].finish()
+    assert [a.to_pylist() for a in out.arrays] == [["3", "4", "5"], ["p", "r", "t"], ["q", "s", "u"]]
