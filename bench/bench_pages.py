@@ -256,6 +256,9 @@ def interactions(chrome: Browser, app: browser.StreamlitApp) -> dict[str, float]
             option = page.get_by_role("option").first
             out["Call data: filter (a call status)"] = timed(page, option.click)
             page.keyboard.press("Escape")
+            # The list closing redraws the filter: a click meanwhile could be lost (seen before
+            # and after the app's changes: "no run yet" for two minutes).
+            browser.wait_rendered(page)
             nxt = page.locator(".st-key-calls_page button").last
             out["Call data: button (next page of the table)"] = timed(page, nxt.click)
         timed(page, page.locator('[data-testid="stSidebarNav"] a').first.click)
