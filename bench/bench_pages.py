@@ -257,11 +257,13 @@ def interactions(chrome: Browser, app: browser.StreamlitApp) -> dict[str, float]
             out["Call data: filter (a call status)"] = timed(page, option.click)
             page.keyboard.press("Escape")
             # The list closing redraws the filter: a click meanwhile could be lost (seen before
-            # and after the app's changes: "no run yet" for two minutes).
+            # and after the app's changes: "no run yet" for two minutes), and so could the
+            # search's Enter typed the moment Connections was ready (1 in 6 sessions).
             browser.wait_rendered(page)
             nxt = page.locator(".st-key-calls_page button").last
             out["Call data: button (next page of the table)"] = timed(page, nxt.click)
         timed(page, page.locator('[data-testid="stSidebarNav"] a').first.click)
+        browser.wait_rendered(page)  # as the browser tests do before typing (see above)
         search = page.locator(".st-key-search input")
         search.fill("Acme")
         out["Connections: filter (name search)"] = timed(page, lambda: search.press("Enter"))
