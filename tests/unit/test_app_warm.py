@@ -24,3 +24,14 @@ def test_a_module_that_fails_to_import_is_logged_not_raised(caplog: pytest.LogCa
         thread = webapp.warm_imports(("connectbatch.no_such_module", "json"))
         thread.join(30)
     assert "importing connectbatch.no_such_module failed" in caplog.text
+
+
+def test_streamlit_does_not_collect_garbage_after_every_script_run() -> None:
+    """Streamlit's gc.collect() after each run (100-250 ms over the app's objects, GIL held)
+    delays the run's last messages: .streamlit/config.toml turns it off, and Streamlit reads
+    that file when started in the repository's folder (make run, the browser tests)."""
+    import tomllib
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
+    assert tomllib.loads(config.read_text())["runner"]["postScriptGC"] is False
