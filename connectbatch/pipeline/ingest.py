@@ -94,44 +94,57 @@ class Ingestor:
         failed (`failed_reason`, e.g. the partner's server was unreachable), Needs review
         when a batch is held for a reviewer, else Completed."""
         with self.db.transaction() as con:
-            files = run_store.files_of_run(con, run.id)
-            failed = [f for f in files if f.state in FAILS_THE_RUN]
-            held = [f for f in files if f.state in HELD]
-            current = run_store.get(con, run.id)
-            if failed or failed_reason:
-                status = RunStatus.FAILED
-            else:
-                status = RunStatus.NEEDS_REVIEW if held else RunStatus.COMPLETED
-            reasons = [failed_reason] if failed_reason else []
-            reasons += [f"{f.name}: {f.message}" for f in failed + held if f.message]
-            reason = "; ".join(reasons) or current.reason
-            run_store.finish(
-                con, run.id, status, self.clock(), reason,
-                files_seen=len(files),
-                files_loaded=sum(f.state == FileState.LOADED for f in files),
-                files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
-            )  # fmt: skip
-            connection_store.set_status(
-                con, run.connection_id, quarantine.connection_status(con, run.connection_id, status),
-                self.clock(),
-            )  # fmt: skip
-            finished = run_store.get(con, run.id)
+            finished = self._close(con, run, failed_reason)
+        self._announce(finished)
+        return finished
+
+    def _close(self, con: duckdb.DuckDBPyConnection, run: Run, failed_reason: str | None = None) -> Run:
+        """`finish_run`'s writes, inside the caller's transaction (a single-file run closes in
+        its file's load transaction: one commit fewer per file)."""
+        files = run_store.files_of_run(con, run.id)
+        failed = [f for f in files if f.state in FAILS_THE_RUN]
+        held = [f for f in files if f.state in HELD]
+        if failed or failed_reason:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.NEEDS_REVIEW if held else RunStatus.COMPLETED
+        reasons = [failed_reason] if failed_reason else []
+        reasons += [f"{f.name}: {f.message}" for f in failed + held if f.message]
+        finished = run_store.finish(
+            con, run.id, status, self.clock(), "; ".join(reasons) or None, keep_reason=True,
+            files_seen=len(files),
+            files_loaded=sum(f.state == FileState.LOADED for f in files),
+            files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
+        )  # fmt: skip
+        if finished is None:
+            raise LookupError(f"no run with id {run.id}")
+        connection_store.set_status(
+            con, run.connection_id, quarantine.connection_status(con, run.connection_id, status),
+            self.clock(),
+        )  # fmt: skip
+        return finished
+
+    def _announce(self, finished: Run) -> None:
+        """Hand a finished run to the hooks (e-mailing results); failures are logged."""
         for hook in self.on_finished:
             try:
                 hook(finished)
             except Exception:
-                log.exception("run hook failed", extra={"run_id": run.id})
-        return finished
+                log.exception("run hook failed", extra={"run_id": finished.id})
 
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
         """A whole run for a single file (CLI, upload, push)."""
         with self.db.held():
             run = self.start_run(connection, trigger)
+            end = _RunEnd()
             try:
-                self.ingest_file(run, connection, received)
+                self._ingest_file(run, connection, received, end)
             except BaseException as exc:  # never leave a run In Progress behind a live process
                 self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
                 raise
+            if end.run is not None:  # closed in the file's load transaction
+                self._announce(end.run)
+                return end.run
             return self._finish_after_failure(run)
 
     def _finish_after_failure(self, run: Run) -> Run:
@@ -202,7 +215,9 @@ class Ingestor:
         with self.db.held():  # one open of the database for the file, unless another process waits
             return self._ingest_file(run, connection, received)
 
-    def _ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:
+    def _ingest_file(
+        self, run: Run, connection: Connection, received: Received, end: _RunEnd | None = None
+    ) -> FileRecord:
         try:
             staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
         except OSError as exc:  # a full disk, an unreadable source: the attempt is recorded
@@ -224,8 +239,10 @@ class Ingestor:
             return self._file(record.id)
         clock = _Stopwatch()
         try:
-            return self._process(run, connection, record, staged, clock)
+            return self._process(run, connection, record, staged, clock, end)
         except Exception as exc:  # the run must end Failed, whatever broke, saying where
+            if end is not None:
+                end.run = None  # closed with the load, maybe, but failed after it: closed again
             log.exception("ingest failed", extra=_ctx(run, connection, received.name))
             message = f"{clock.step} failed: {type(exc).__name__}: {exc}"
             return self._file_failed(run, connection, received, record, message)
@@ -266,7 +283,8 @@ class Ingestor:
     # ------------------------------------------------------------------ one file
 
     def _process(
-        self, run: Run, connection: Connection, record: FileRecord, staged: Staged, clock: _Stopwatch
+        self, run: Run, connection: Connection, record: FileRecord, staged: Staged, clock: _Stopwatch,
+        end: _RunEnd | None = None,
     ) -> FileRecord:
         progress.start(run.id, staged.size)
         # `stage` has just checked staging/<sha256> against its name (or replaced it).
@@ -281,22 +299,24 @@ class Ingestor:
             # called through the module: the crash-recovery test hooks progress.update
             on_progress=lambda done, rows: progress.update(run.id, done, rows),
         )  # fmt: skip
-        return self.commit(run, connection, record, computed, clock)
+        return self.commit(run, connection, record, computed, clock, end)
 
     def commit(
-        self, run: Run, connection: Connection, record: FileRecord, computed: Computed, clock: _Stopwatch
+        self, run: Run, connection: Connection, record: FileRecord, computed: Computed, clock: _Stopwatch,
+        end: _RunEnd | None = None,
     ) -> FileRecord:
         """The database half of a file: its refusal, its quarantine or its load transaction,
         then the results file. Embedded mode calls it right after `compute`; distributed mode
-        from the coordinator's single loader, with what a worker computed."""
+        from the coordinator's single loader, with what a worker computed. With `end` (the
+        run's only file) a loaded file's transaction also closes the run, into `end.run`."""
         if computed.refusal is not None or computed.parsed is None or computed.report is None:
             message = computed.refusal or "nothing was parsed"
             with self.db.transaction() as con:
-                run_store.set_file_state(con, record.id, FileState.REJECTED, message)
+                refused = run_store.set_file_state(con, record.id, FileState.REJECTED, message)
             results.write_outcome(
                 self.settings.outbound, connection, run.id, record, FileState.REJECTED, message=message
             )
-            return self._file(record.id)
+            return refused or self._file(record.id)
         parsed, rejects, report = computed.parsed, computed.rejects, computed.report
         dtype = schemas.get(connection.data_type)
         clock.step = "load (commit)"
@@ -310,10 +330,13 @@ class Ingestor:
                 parsed.rows_rejected, self.clock(),
             )  # fmt: skip
             syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
+            # read here, on the load's own connection: the results file's action column
+            actions = results.RowActions(action_store.of_file_by_line(con, record.id))
+            closed = self._close(con, run) if end is not None else None
+        if end is not None:
+            end.run = closed
         clock.lap("load")
         clock.step = "write results"
-        with self.db.connect() as con:
-            actions = results.RowActions(action_store.of_file_by_line(con, record.id))
         results.write_outcome(
             self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
             lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
@@ -321,7 +344,7 @@ class Ingestor:
             header=parsed.header, actions=actions,
         )  # fmt: skip
         log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
-        return self._file(record.id)
+        return loaded.record or self._file(record.id)
 
     def _mapping_for(
         self, run: Run, connection: Connection, staged: Staged
@@ -355,6 +378,13 @@ class Ingestor:
     def _file(self, file_id: int) -> FileRecord:
         with self.db.connect() as con:
             return run_store.get_file(con, file_id)
+
+
+class _RunEnd:
+    """Where `commit` leaves a single-file run it closed in the file's load transaction."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
 
 
 class _Stopwatch:

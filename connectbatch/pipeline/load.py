@@ -41,6 +41,9 @@ class Loaded:
     rows_accepted: int
     rows_rejected: int
     actions_created: int
+    # The ledger entry as the load left it (None only if it vanished): the ingest answers
+    # with it instead of reading it back.
+    record: FileRecord | None = None
 
 
 def load_file(
@@ -61,11 +64,11 @@ def load_file(
     store_checks(con, run_id, record.id, rejects, report)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
-    run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
+    final = run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
     run_store.add_counters(
         con, run_id, rows_accepted=accepted, rows_rejected=rejected, actions_created=created,
     )  # fmt: skip
-    return Loaded(accepted, rejected, created)
+    return Loaded(accepted, rejected, created, final)
 
 
 def load_rows(

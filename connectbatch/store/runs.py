@@ -83,16 +83,22 @@ def finish(
     status: RunStatus,
     at: dt.datetime,
     reason: str | None = None,
+    *,
+    keep_reason: bool = False,
     **counters: int | str | None,
-) -> None:
-    sets = ["status = ?", "finished_at = ?", "reason = ?"]
+) -> Run | None:
+    """End a run; the run as it now stands (RETURNING: no second read; None if there is no
+    such run). `keep_reason`: a `reason` of None keeps the one recorded (a note)."""
+    sets = ["status = ?", "finished_at = ?", "reason = coalesce(?, reason)" if keep_reason else "reason = ?"]
     params: list[Any] = [str(status), at, reason]
     for name, value in counters.items():
         if name not in _RUN_FIELDS:
             raise KeyError(name)
         sets.append(f"{name} = ?")
         params.append(value)
-    con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ? RETURNING {', '.join(_RUN_FIELDS)}"
+    row = con.execute(sql, [*params, run_id]).fetchone()
+    return None if row is None else run_from_row(row)
 
 
 def set_review(con: duckdb.DuckDBPyConnection, run_id: int, review: ReviewState, note: str | None) -> None:
@@ -188,13 +194,16 @@ def set_file_state(
     message: str | None = None,
     rows_accepted: int | None = None,
     rows_rejected: int | None = None,
-) -> None:
-    con.execute(
+) -> FileRecord | None:
+    """Move a ledger entry to `state`; the entry as it now stands (RETURNING: the ingest
+    answers with it without reading it again; None if there is no such entry)."""
+    row = con.execute(
         "UPDATE files SET state = ?, message = coalesce(?, message), "
         "rows_accepted = coalesce(?, rows_accepted), rows_rejected = coalesce(?, rows_rejected), "
-        "updated_at = current_timestamp WHERE id = ?",
+        f"updated_at = current_timestamp WHERE id = ? RETURNING {', '.join(_FILE_FIELDS)}",
         [str(state), message, rows_accepted, rows_rejected, file_id],
-    )
+    ).fetchone()
+    return None if row is None else _file_from_row(row)
 
 
 # ---------------------------------------------------------------- rejects and validation
