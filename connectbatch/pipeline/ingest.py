@@ -98,10 +98,18 @@ class Ingestor:
         self._announce(finished)
         return finished
 
-    def _close(self, con: duckdb.DuckDBPyConnection, run: Run, failed_reason: str | None = None) -> Run:
+    def _close(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        run: Run,
+        failed_reason: str | None = None,
+        files: list[FileRecord] | None = None,
+    ) -> Run:
         """`finish_run`'s writes, inside the caller's transaction (a single-file run closes in
-        its file's load transaction: one commit fewer per file)."""
-        files = run_store.files_of_run(con, run.id)
+        its file's load transaction: one commit fewer per file). `files`: the run's files when
+        the caller holds them all (a single-file run), else they are read."""
+        if files is None:
+            files = run_store.files_of_run(con, run.id)
         failed = [f for f in files if f.state in FAILS_THE_RUN]
         held = [f for f in files if f.state in HELD]
         if failed or failed_reason:
@@ -224,7 +232,7 @@ class Ingestor:
             log.exception("staging failed", extra=_ctx(run, connection, received.name))
             message = staging.failure_message(exc, self.settings.staging)
             return self._file_failed(run, connection, received, None, message)
-        entry = staging.record(self.db, run, connection, received, staged)
+        entry = staging.record(self.db, run, connection, received, staged, read_mapping=True)
         record = entry.record
         if entry.duplicate_message is not None:
             log.info("duplicate file", extra=_ctx(run, connection, received.name))
@@ -239,7 +247,7 @@ class Ingestor:
             return self._file(record.id)
         clock = _Stopwatch()
         try:
-            return self._process(run, connection, record, staged, clock, end)
+            return self._process(run, connection, record, staged, clock, end, entry)
         except Exception as exc:  # the run must end Failed, whatever broke, saying where
             if end is not None:
                 end.run = None  # closed with the load, maybe, but failed after it: closed again
@@ -283,14 +291,20 @@ class Ingestor:
     # ------------------------------------------------------------------ one file
 
     def _process(
-        self, run: Run, connection: Connection, record: FileRecord, staged: Staged, clock: _Stopwatch,
+        self,
+        run: Run,
+        connection: Connection,
+        record: FileRecord,
+        staged: Staged,
+        clock: _Stopwatch,
         end: _RunEnd | None = None,
+        entry: staging.Entry | None = None,
     ) -> FileRecord:
         progress.start(run.id, staged.size)
         # `stage` has just checked staging/<sha256> against its name (or replaced it).
         clock.step = "parse"
         try:
-            saved = self._mapping_for(run, connection, staged)
+            saved = self._mapping_for(run, connection, staged, entry)
         except ConnectBatchError as exc:
             return self.commit(run, connection, record, Computed(refusal=str(exc)), clock)
         computed = compute(
@@ -302,7 +316,12 @@ class Ingestor:
         return self.commit(run, connection, record, computed, clock, end)
 
     def commit(
-        self, run: Run, connection: Connection, record: FileRecord, computed: Computed, clock: _Stopwatch,
+        self,
+        run: Run,
+        connection: Connection,
+        record: FileRecord,
+        computed: Computed,
+        clock: _Stopwatch,
         end: _RunEnd | None = None,
     ) -> FileRecord:
         """The database half of a file: its refusal, its quarantine or its load transaction,
@@ -332,7 +351,9 @@ class Ingestor:
             syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
             # read here, on the load's own connection: the results file's action column
             actions = results.RowActions(action_store.of_file_by_line(con, record.id))
-            closed = self._close(con, run) if end is not None else None
+            closed = None
+            if end is not None:  # the run's only file: its load closes the run
+                closed = self._close(con, run, files=[loaded.record] if loaded.record else None)
         if end is not None:
             end.run = closed
         clock.lap("load")
@@ -347,14 +368,18 @@ class Ingestor:
         return loaded.record or self._file(record.id)
 
     def _mapping_for(
-        self, run: Run, connection: Connection, staged: Staged
+        self, run: Run, connection: Connection, staged: Staged, entry: staging.Entry | None = None
     ) -> mapping_store.SavedMapping | None:
-        """The connection's current field mapping, recorded on the run; a file whose header
-        lost a mapped column is refused (ParseError) with the suggested update."""
-        with self.db.transaction() as con:
-            saved = mapping_store.current(con, connection.id)
-            if saved is not None:  # a new run has none: no write, no commit
-                mapping_store.set_run_version(con, run.id, saved.version)
+        """The connection's current field mapping, recorded on the run (by the ledger
+        transaction when `entry` says it read it); a file whose header lost a mapped column
+        is refused (ParseError) with the suggested update."""
+        if entry is not None and entry.mapping_read:
+            saved = entry.mapping
+        else:
+            with self.db.transaction() as con:
+                saved = mapping_store.current(con, connection.id)
+                if saved is not None:  # a new run has none: no write, no commit
+                    mapping_store.set_run_version(con, run.id, saved.version)
         if saved is None:
             return None
         with open(staged.path, "rb") as fh:

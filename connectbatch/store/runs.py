@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, Run, RunStatus
 from connectbatch.parser.api import Reject
+from connectbatch.store.data import SMALL_LIST
 
 _RUN_FIELDS = [f.name for f in fields(Run)]
 _FILE_FIELDS = [f.name for f in fields(FileRecord)]
@@ -97,8 +98,8 @@ def finish(
         sets.append(f"{name} = ?")
         params.append(value)
     sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ? RETURNING {', '.join(_RUN_FIELDS)}"
-    row = con.execute(sql, [*params, run_id]).fetchone()
-    return None if row is None else run_from_row(row)
+    rows = con.execute(sql, [*params, run_id]).fetchall()  # all: no result left open (register)
+    return run_from_row(rows[0]) if rows else None
 
 
 def set_review(con: duckdb.DuckDBPyConnection, run_id: int, review: ReviewState, note: str | None) -> None:
@@ -197,13 +198,13 @@ def set_file_state(
 ) -> FileRecord | None:
     """Move a ledger entry to `state`; the entry as it now stands (RETURNING: the ingest
     answers with it without reading it again; None if there is no such entry)."""
-    row = con.execute(
+    rows = con.execute(
         "UPDATE files SET state = ?, message = coalesce(?, message), "
         "rows_accepted = coalesce(?, rows_accepted), rows_rejected = coalesce(?, rows_rejected), "
         f"updated_at = current_timestamp WHERE id = ? RETURNING {', '.join(_FILE_FIELDS)}",
         [str(state), message, rows_accepted, rows_rejected, file_id],
-    ).fetchone()
-    return None if row is None else _file_from_row(row)
+    ).fetchall()  # all: no result left open for a `register` after it
+    return _file_from_row(rows[0]) if rows else None
 
 
 # ---------------------------------------------------------------- rejects and validation
@@ -215,6 +216,16 @@ def insert_rejects(
     """Store a file's rejects as the parser (or loading) found them; one Arrow scan, no
     Python rows per statement."""
     if not rejects:
+        return
+    if len(rejects) <= SMALL_LIST:  # a few rejects: bound lists, no register/unregister
+        con.execute(
+            "INSERT INTO rejects SELECT ?, ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+            [
+                run_id, file_id, [r.line for r in rejects], [r.column for r in rejects],
+                [r.value for r in rejects], [r.reason for r in rejects],
+            ],
+        )  # fmt: skip
         return
     table = pa.table(
         {

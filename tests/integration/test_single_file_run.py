@@ -62,9 +62,7 @@ def test_a_failure_after_the_load_commit_still_ends_the_run_failed(
     assert services.run(run.id).status is RunStatus.FAILED
 
 
-def test_a_note_made_during_the_load_stays_the_runs_reason(
-    services: Services, make_connection
-) -> None:
+def test_a_note_made_during_the_load_stays_the_runs_reason(services: Services, make_connection) -> None:
     """`finish` keeps a recorded reason when the run ends without one (no second read)."""
     make_connection("Acme")
     run = services.ingest_bytes("Acme", "a.csv", call_csv(5))
