@@ -104,10 +104,12 @@ class Ingestor:
         run: Run,
         failed_reason: str | None = None,
         files: list[FileRecord] | None = None,
+        adding: dict[str, int] | None = None,
     ) -> Run:
         """`finish_run`'s writes, inside the caller's transaction (a single-file run closes in
         its file's load transaction: one commit fewer per file). `files`: the run's files when
-        the caller holds them all (a single-file run), else they are read."""
+        the caller holds them all (a single-file run), else they are read; `adding`: counters
+        the caller has yet to add to the run (its file's load), added by the same statement."""
         if files is None:
             files = run_store.files_of_run(con, run.id)
         failed = [f for f in files if f.state in FAILS_THE_RUN]
@@ -119,7 +121,8 @@ class Ingestor:
         reasons = [failed_reason] if failed_reason else []
         reasons += [f"{f.name}: {f.message}" for f in failed + held if f.message]
         finished = run_store.finish(
-            con, run.id, status, self.clock(), "; ".join(reasons) or None, keep_reason=True,
+            con, run.id, status, self.clock(), "; ".join(reasons) or None,
+            keep_reason=True, adding=adding,
             files_seen=len(files),
             files_loaded=sum(f.state == FileState.LOADED for f in files),
             files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
@@ -346,14 +349,15 @@ class Ingestor:
         with self.db.transaction() as con:
             loaded = load.load_file(
                 con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
-                parsed.rows_rejected, self.clock(),
+                parsed.rows_rejected, self.clock(), count=end is None,
             )  # fmt: skip
             syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
             # read here, on the load's own connection: the results file's action column
             actions = results.RowActions(action_store.of_file_by_line(con, record.id))
             closed = None
-            if end is not None:  # the run's only file: its load closes the run
-                closed = self._close(con, run, files=[loaded.record] if loaded.record else None)
+            if end is not None:  # the run's only file: its load closes the run, counting it
+                files = [loaded.record] if loaded.record else None
+                closed = self._close(con, run, files=files, adding=loaded.counters())
         if end is not None:
             end.run = closed
         clock.lap("load")

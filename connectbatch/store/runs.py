@@ -86,10 +86,12 @@ def finish(
     reason: str | None = None,
     *,
     keep_reason: bool = False,
+    adding: dict[str, int] | None = None,
     **counters: int | str | None,
 ) -> Run | None:
     """End a run; the run as it now stands (RETURNING: no second read; None if there is no
-    such run). `keep_reason`: a `reason` of None keeps the one recorded (a note)."""
+    such run). `keep_reason`: a `reason` of None keeps the one recorded (a note). `adding`:
+    counters to increase in the same statement (`add_counters` folded in)."""
     sets = ["status = ?", "finished_at = ?", "reason = coalesce(?, reason)" if keep_reason else "reason = ?"]
     params: list[Any] = [str(status), at, reason]
     for name, value in counters.items():
@@ -97,6 +99,11 @@ def finish(
             raise KeyError(name)
         sets.append(f"{name} = ?")
         params.append(value)
+    for name, more in (adding or {}).items():
+        if name not in _RUN_FIELDS or name in counters:
+            raise KeyError(name)
+        sets.append(f"{name} = {name} + ?")
+        params.append(more)
     sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ? RETURNING {', '.join(_RUN_FIELDS)}"
     rows = con.execute(sql, [*params, run_id]).fetchall()  # all: no result left open (register)
     return run_from_row(rows[0]) if rows else None

@@ -32,7 +32,9 @@ def test_the_run_is_completed_by_the_load_commit_before_the_results_are_written(
 
     assert run.status is RunStatus.COMPLETED, run.reason
     assert seen == [RunStatus.COMPLETED]  # was In Progress: a second transaction closed it
-    assert (run.files_seen, run.files_loaded, run.rows_accepted) == (1, 1, 5)
+    # the load's counters are added by the statement that closes the run
+    assert (run.files_seen, run.files_loaded, run.rows_accepted, run.rows_rejected) == (1, 1, 5, 0)
+    assert run.actions_created == 5
     assert finished == [run]  # the hooks (results e-mail) hear of it once, after the results file
     assert services.run(run.id) == run
 
@@ -76,3 +78,18 @@ def test_a_note_made_during_the_load_stays_the_runs_reason(services: Services, m
     assert again is not None and again.reason == "pinned a host key"
     assert cleared is not None and cleared.reason is None
     assert missing is None
+
+
+def test_finishing_a_run_can_add_to_its_counters(services: Services, make_connection) -> None:
+    from connectbatch.store import runs as run_store
+
+    make_connection("Acme")
+    run = services.ingest_bytes("Acme", "a.csv", call_csv(5))
+    with services.db.transaction() as con:
+        added = run_store.finish(
+            con, run.id, RunStatus.COMPLETED, run.started_at, None,
+            adding={"rows_accepted": 2, "actions_created": 1}, files_seen=1,
+        )  # fmt: skip
+        with pytest.raises(KeyError):
+            run_store.finish(con, run.id, RunStatus.COMPLETED, run.started_at, adding={"nope": 1})
+    assert added is not None and (added.rows_accepted, added.actions_created) == (7, 6)
