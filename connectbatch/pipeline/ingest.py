@@ -38,7 +38,7 @@ from connectbatch.errors import ConnectBatchError, ParseError, RunInProgressErro
 from connectbatch.mapping import check as mapping_check
 from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
-from connectbatch.pipeline import load, progress, quarantine, recovery, results, staging
+from connectbatch.pipeline import closing, load, progress, quarantine, recovery, results, staging
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
 from connectbatch.pipeline.staging import Received, Staged
@@ -54,13 +54,6 @@ from connectbatch.store import syncback as syncback_store
 __all__ = ["Clock", "Computed", "Ingestor", "Received", "Staged", "compute", "recheck_loaded", "utcnow"]
 
 log = logging.getLogger("connectbatch.pipeline.ingest")
-
-# A run with a file in one of these states ends Failed; one with a quarantined file (and no
-# failed one) ends Needs review: the batch awaits a reviewer, nothing failed.
-FAILS_THE_RUN = (FileState.REJECTED, FileState.FAILED)
-HELD = (FileState.QUARANTINED,)
-# Files a run saw but did not need to load.
-NOT_LOADED_AGAIN = (FileState.DUPLICATE, FileState.SKIPPED)
 
 
 class Ingestor:
@@ -98,42 +91,8 @@ class Ingestor:
         self._announce(finished)
         return finished
 
-    def _close(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        run: Run,
-        failed_reason: str | None = None,
-        files: list[FileRecord] | None = None,
-        adding: dict[str, int] | None = None,
-    ) -> Run:
-        """`finish_run`'s writes, inside the caller's transaction (a single-file run closes in
-        its file's load transaction: one commit fewer per file). `files`: the run's files when
-        the caller holds them all (a single-file run), else they are read; `adding`: counters
-        the caller has yet to add to the run (its file's load), added by the same statement."""
-        if files is None:
-            files = run_store.files_of_run(con, run.id)
-        failed = [f for f in files if f.state in FAILS_THE_RUN]
-        held = [f for f in files if f.state in HELD]
-        if failed or failed_reason:
-            status = RunStatus.FAILED
-        else:
-            status = RunStatus.NEEDS_REVIEW if held else RunStatus.COMPLETED
-        reasons = [failed_reason] if failed_reason else []
-        reasons += [f"{f.name}: {f.message}" for f in failed + held if f.message]
-        finished = run_store.finish(
-            con, run.id, status, self.clock(), "; ".join(reasons) or None,
-            keep_reason=True, adding=adding,
-            files_seen=len(files),
-            files_loaded=sum(f.state == FileState.LOADED for f in files),
-            files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
-        )  # fmt: skip
-        if finished is None:
-            raise LookupError(f"no run with id {run.id}")
-        connection_store.set_status(
-            con, run.connection_id, quarantine.connection_status(con, run.connection_id, status),
-            self.clock(),
-        )  # fmt: skip
-        return finished
+    def _close(self, con: duckdb.DuckDBPyConnection, run: Run, failed_reason: str | None = None) -> Run:
+        return closing.close(con, run, self.clock(), failed_reason)
 
     def _announce(self, finished: Run) -> None:
         """Hand a finished run to the hooks (e-mailing results); failures are logged."""
@@ -357,7 +316,7 @@ class Ingestor:
             closed = None
             if end is not None:  # the run's only file: its load closes the run, counting it
                 files = [loaded.record] if loaded.record else None
-                closed = self._close(con, run, files=files, adding=loaded.counters())
+                closed = closing.close(con, run, self.clock(), files=files, adding=loaded.counters())
         if end is not None:
             end.run = closed
         clock.lap("load")
