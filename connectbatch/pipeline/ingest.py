@@ -310,7 +310,7 @@ class Ingestor:
                 con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
                 parsed.rows_rejected, self.clock(), count=end is None,
             )  # fmt: skip
-            syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
+            syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
             # read here, on the load's own connection: the results file's action column
             actions = results.RowActions(action_store.of_file_by_line(con, record.id))
             closed = None
