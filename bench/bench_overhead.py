@@ -20,6 +20,9 @@ and caches cannot help the next; the child prints one ``BENCH_RESULT {json}`` li
   files/s; beside it DuckDB's own `INSERT INTO t SELECT * FROM read_csv(file)` per file, which
   validates nothing, on one open connection and with an open and close per file.
   Issue 13 goal: >= 50 files/s.
+* **statements per small file**: the same ingest with every DuckDB cursor wrapped to count
+  what it is asked (statements, registers, begins and commits), averaged over `--counted`
+  files: a figure that, unlike files/s, does not move with the machine's load.
 
 Results also go to bench/results/overhead.json for bench/summary.py.
 """
@@ -138,6 +141,54 @@ def _stream(files: int) -> dict[str, Any]:
         }  # fmt: skip
 
 
+# What a cursor is asked that costs a round trip into DuckDB.
+_COUNTED = ("execute", "executemany", "sql", "query", "register", "unregister", "begin", "commit")
+
+
+class _Counting:
+    """A DuckDB cursor that counts the calls in `_COUNTED` (benchmark only)."""
+
+    def __init__(self, cursor: Any, counts: dict[str, int]) -> None:
+        self._cursor = cursor
+        self._counts = counts
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._cursor, name)
+        if name not in _COUNTED:
+            return attr
+        kind = "statements" if name not in ("begin", "commit") else name
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+def _statements(files: int) -> dict[str, Any]:
+    import tempfile
+
+    from benchkit import bench_services, small_files
+
+    from connectbatch.store import anchor
+
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
+        services = bench_services(home)
+        paths = small_files(home, files + 1, seed=3000)
+        services.ingest_file("bench", paths[0])  # migrations and first use are not per file
+        counts: dict[str, int] = {}
+        cursor, give_back = anchor.Anchor.cursor, anchor.Anchor.give_back
+        anchor.Anchor.cursor = lambda self: _Counting(cursor(self), counts)  # type: ignore[method-assign,assignment,return-value]
+        anchor.Anchor.give_back = lambda self, c: give_back(self, c._cursor)  # type: ignore[method-assign]
+        try:
+            for path in paths[1:]:
+                run = services.ingest_file("bench", path)
+                assert run.files_loaded == 1, run.reason
+        finally:
+            anchor.Anchor.cursor, anchor.Anchor.give_back = cursor, give_back  # type: ignore[method-assign]
+        return {"files": files, **{k: v / files for k, v in counts.items()}}
+
+
 def _child(kind: str, args: argparse.Namespace) -> int:
     if kind == "wide-header":
         result = _wide_header(args.names)
@@ -145,6 +196,8 @@ def _child(kind: str, args: argparse.Namespace) -> int:
         result = _first_ingest(args.files, warm=kind == "first-ingest")
     elif kind == "stream":
         result = _stream(args.stream)
+    elif kind == "statements":
+        result = _statements(args.counted)
     else:  # pragma: no cover - argparse restricts the choices
         raise SystemExit(f"unknown child {kind}")
     report(result)
@@ -156,14 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--names", type=int, default=400_000, help="names in the wide header")
     parser.add_argument("--files", type=int, default=6, help="200-row files after the start")
     parser.add_argument("--stream", type=int, default=100, help="200-row files ingested back to back")
+    parser.add_argument("--counted", type=int, default=20, help="200-row files whose statements are counted")
     parser.add_argument(
-        "--child", choices=["wide-header", "first-ingest", "first-ingest-cold", "stream"],
+        "--child",
+        choices=["wide-header", "first-ingest", "first-ingest-cold", "stream", "statements"],
         help=argparse.SUPPRESS,
     )
     args, _unknown = parser.parse_known_args(argv)  # `make bench` passes --rows to every script
     if args.child:
         return _child(args.child, args)
     passed = [f"--names={args.names}", f"--files={args.files}", f"--stream={args.stream}"]
+    passed.append(f"--counted={args.counted}")
     print("# Per-file overhead")
     print()
     print("| work | seconds | note |")
@@ -195,9 +251,17 @@ def main(argv: list[str] | None = None) -> int:
         f"| {stream['files'] / stream['duckdb_open']:.2f} | {stream['duckdb_open']:.1f} files/s on one "
         f"connection; {stream['duckdb_reopen']:.1f} files/s opening the file each time |"
     )
+    counted = run_child(__file__, "statements", passed)
+    print(
+        f"| DuckDB calls per 200-row file (mean of {counted['files']}) | {counted.get('statements', 0):.1f} "
+        f"| statements and registers; {counted.get('begin', 0):.1f} transactions, "
+        f"{counted.get('commit', 0):.1f} commits; count, not seconds |"
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "overhead.json").write_text(
-        json.dumps({"wide": wide, "warm": warm, "cold": cold, "stream": stream}, indent=2)
+        json.dumps(
+            {"wide": wide, "warm": warm, "cold": cold, "stream": stream, "statements": counted}, indent=2
+        )
     )
     return 0
 

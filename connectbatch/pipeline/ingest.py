@@ -38,7 +38,7 @@ from connectbatch.errors import ConnectBatchError, ParseError, RunInProgressErro
 from connectbatch.mapping import check as mapping_check
 from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
-from connectbatch.pipeline import load, progress, quarantine, recovery, results, staging
+from connectbatch.pipeline import closing, load, progress, quarantine, recovery, results, staging
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
 from connectbatch.pipeline.staging import Received, Staged
@@ -54,13 +54,6 @@ from connectbatch.store import syncback as syncback_store
 __all__ = ["Clock", "Computed", "Ingestor", "Received", "Staged", "compute", "recheck_loaded", "utcnow"]
 
 log = logging.getLogger("connectbatch.pipeline.ingest")
-
-# A run with a file in one of these states ends Failed; one with a quarantined file (and no
-# failed one) ends Needs review: the batch awaits a reviewer, nothing failed.
-FAILS_THE_RUN = (FileState.REJECTED, FileState.FAILED)
-HELD = (FileState.QUARANTINED,)
-# Files a run saw but did not need to load.
-NOT_LOADED_AGAIN = (FileState.DUPLICATE, FileState.SKIPPED)
 
 
 class Ingestor:
@@ -94,44 +87,34 @@ class Ingestor:
         failed (`failed_reason`, e.g. the partner's server was unreachable), Needs review
         when a batch is held for a reviewer, else Completed."""
         with self.db.transaction() as con:
-            files = run_store.files_of_run(con, run.id)
-            failed = [f for f in files if f.state in FAILS_THE_RUN]
-            held = [f for f in files if f.state in HELD]
-            current = run_store.get(con, run.id)
-            if failed or failed_reason:
-                status = RunStatus.FAILED
-            else:
-                status = RunStatus.NEEDS_REVIEW if held else RunStatus.COMPLETED
-            reasons = [failed_reason] if failed_reason else []
-            reasons += [f"{f.name}: {f.message}" for f in failed + held if f.message]
-            reason = "; ".join(reasons) or current.reason
-            run_store.finish(
-                con, run.id, status, self.clock(), reason,
-                files_seen=len(files),
-                files_loaded=sum(f.state == FileState.LOADED for f in files),
-                files_skipped=sum(f.state in NOT_LOADED_AGAIN for f in files),
-            )  # fmt: skip
-            connection_store.set_status(
-                con, run.connection_id, quarantine.connection_status(con, run.connection_id, status),
-                self.clock(),
-            )  # fmt: skip
-            finished = run_store.get(con, run.id)
+            finished = self._close(con, run, failed_reason)
+        self._announce(finished)
+        return finished
+
+    def _close(self, con: duckdb.DuckDBPyConnection, run: Run, failed_reason: str | None = None) -> Run:
+        return closing.close(con, run, self.clock(), failed_reason)
+
+    def _announce(self, finished: Run) -> None:
+        """Hand a finished run to the hooks (e-mailing results); failures are logged."""
         for hook in self.on_finished:
             try:
                 hook(finished)
             except Exception:
-                log.exception("run hook failed", extra={"run_id": run.id})
-        return finished
+                log.exception("run hook failed", extra={"run_id": finished.id})
 
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
         """A whole run for a single file (CLI, upload, push)."""
         with self.db.held():
             run = self.start_run(connection, trigger)
+            end = _RunEnd()
             try:
-                self.ingest_file(run, connection, received)
+                self._ingest_file(run, connection, received, end)
             except BaseException as exc:  # never leave a run In Progress behind a live process
                 self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
                 raise
+            if end.run is not None:  # closed in the file's load transaction
+                self._announce(end.run)
+                return end.run
             return self._finish_after_failure(run)
 
     def _finish_after_failure(self, run: Run) -> Run:
@@ -202,14 +185,16 @@ class Ingestor:
         with self.db.held():  # one open of the database for the file, unless another process waits
             return self._ingest_file(run, connection, received)
 
-    def _ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:
+    def _ingest_file(
+        self, run: Run, connection: Connection, received: Received, end: _RunEnd | None = None
+    ) -> FileRecord:
         try:
             staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
         except OSError as exc:  # a full disk, an unreadable source: the attempt is recorded
             log.exception("staging failed", extra=_ctx(run, connection, received.name))
             message = staging.failure_message(exc, self.settings.staging)
             return self._file_failed(run, connection, received, None, message)
-        entry = staging.record(self.db, run, connection, received, staged)
+        entry = staging.record(self.db, run, connection, received, staged, read_mapping=True)
         record = entry.record
         if entry.duplicate_message is not None:
             log.info("duplicate file", extra=_ctx(run, connection, received.name))
@@ -224,8 +209,10 @@ class Ingestor:
             return self._file(record.id)
         clock = _Stopwatch()
         try:
-            return self._process(run, connection, record, staged, clock)
+            return self._process(run, connection, record, staged, clock, end, entry)
         except Exception as exc:  # the run must end Failed, whatever broke, saying where
+            if end is not None:
+                end.run = None  # closed with the load, maybe, but failed after it: closed again
             log.exception("ingest failed", extra=_ctx(run, connection, received.name))
             message = f"{clock.step} failed: {type(exc).__name__}: {exc}"
             return self._file_failed(run, connection, received, record, message)
@@ -266,13 +253,20 @@ class Ingestor:
     # ------------------------------------------------------------------ one file
 
     def _process(
-        self, run: Run, connection: Connection, record: FileRecord, staged: Staged, clock: _Stopwatch
+        self,
+        run: Run,
+        connection: Connection,
+        record: FileRecord,
+        staged: Staged,
+        clock: _Stopwatch,
+        end: _RunEnd | None = None,
+        entry: staging.Entry | None = None,
     ) -> FileRecord:
         progress.start(run.id, staged.size)
         # `stage` has just checked staging/<sha256> against its name (or replaced it).
         clock.step = "parse"
         try:
-            saved = self._mapping_for(run, connection, staged)
+            saved = self._mapping_for(run, connection, staged, entry)
         except ConnectBatchError as exc:
             return self.commit(run, connection, record, Computed(refusal=str(exc)), clock)
         computed = compute(
@@ -281,22 +275,29 @@ class Ingestor:
             # called through the module: the crash-recovery test hooks progress.update
             on_progress=lambda done, rows: progress.update(run.id, done, rows),
         )  # fmt: skip
-        return self.commit(run, connection, record, computed, clock)
+        return self.commit(run, connection, record, computed, clock, end)
 
     def commit(
-        self, run: Run, connection: Connection, record: FileRecord, computed: Computed, clock: _Stopwatch
+        self,
+        run: Run,
+        connection: Connection,
+        record: FileRecord,
+        computed: Computed,
+        clock: _Stopwatch,
+        end: _RunEnd | None = None,
     ) -> FileRecord:
         """The database half of a file: its refusal, its quarantine or its load transaction,
         then the results file. Embedded mode calls it right after `compute`; distributed mode
-        from the coordinator's single loader, with what a worker computed."""
+        from the coordinator's single loader, with what a worker computed. With `end` (the
+        run's only file) a loaded file's transaction also closes the run, into `end.run`."""
         if computed.refusal is not None or computed.parsed is None or computed.report is None:
             message = computed.refusal or "nothing was parsed"
             with self.db.transaction() as con:
-                run_store.set_file_state(con, record.id, FileState.REJECTED, message)
+                refused = run_store.set_file_state(con, record.id, FileState.REJECTED, message)
             results.write_outcome(
                 self.settings.outbound, connection, run.id, record, FileState.REJECTED, message=message
             )
-            return self._file(record.id)
+            return refused or self._file(record.id)
         parsed, rejects, report = computed.parsed, computed.rejects, computed.report
         dtype = schemas.get(connection.data_type)
         clock.step = "load (commit)"
@@ -307,13 +308,19 @@ class Ingestor:
         with self.db.transaction() as con:
             loaded = load.load_file(
                 con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
-                parsed.rows_rejected, self.clock(),
+                parsed.rows_rejected, self.clock(), count=end is None,
             )  # fmt: skip
-            syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
+            syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
+            # read here, on the load's own connection: the results file's action column
+            actions = results.RowActions(action_store.of_file_by_line(con, record.id))
+            closed = None
+            if end is not None:  # the run's only file: its load closes the run, counting it
+                files = [loaded.record] if loaded.record else None
+                closed = closing.close(con, run, self.clock(), files=files, adding=loaded.counters())
+        if end is not None:
+            end.run = closed
         clock.lap("load")
         clock.step = "write results"
-        with self.db.connect() as con:
-            actions = results.RowActions(action_store.of_file_by_line(con, record.id))
         results.write_outcome(
             self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
             lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
@@ -321,17 +328,21 @@ class Ingestor:
             header=parsed.header, actions=actions,
         )  # fmt: skip
         log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
-        return self._file(record.id)
+        return loaded.record or self._file(record.id)
 
     def _mapping_for(
-        self, run: Run, connection: Connection, staged: Staged
+        self, run: Run, connection: Connection, staged: Staged, entry: staging.Entry | None = None
     ) -> mapping_store.SavedMapping | None:
-        """The connection's current field mapping, recorded on the run; a file whose header
-        lost a mapped column is refused (ParseError) with the suggested update."""
-        with self.db.transaction() as con:
-            saved = mapping_store.current(con, connection.id)
-            if saved is not None:  # a new run has none: no write, no commit
-                mapping_store.set_run_version(con, run.id, saved.version)
+        """The connection's current field mapping, recorded on the run (by the ledger
+        transaction when `entry` says it read it); a file whose header lost a mapped column
+        is refused (ParseError) with the suggested update."""
+        if entry is not None and entry.mapping_read:
+            saved = entry.mapping
+        else:
+            with self.db.transaction() as con:
+                saved = mapping_store.current(con, connection.id)
+                if saved is not None:  # a new run has none: no write, no commit
+                    mapping_store.set_run_version(con, run.id, saved.version)
         if saved is None:
             return None
         with open(staged.path, "rb") as fh:
@@ -355,6 +366,13 @@ class Ingestor:
     def _file(self, file_id: int) -> FileRecord:
         with self.db.connect() as con:
             return run_store.get_file(con, file_id)
+
+
+class _RunEnd:
+    """Where `commit` leaves a single-file run it closed in the file's load transaction."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
 
 
 class _Stopwatch:

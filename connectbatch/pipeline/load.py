@@ -41,6 +41,17 @@ class Loaded:
     rows_accepted: int
     rows_rejected: int
     actions_created: int
+    # The ledger entry as the load left it (None only if it vanished): the ingest answers
+    # with it instead of reading it back.
+    record: FileRecord | None = None
+
+    def counters(self) -> dict[str, int]:
+        """What the load adds to its run's counters."""
+        return {
+            "rows_accepted": self.rows_accepted,
+            "rows_rejected": self.rows_rejected,
+            "actions_created": self.actions_created,
+        }
 
 
 def load_file(
@@ -54,18 +65,22 @@ def load_file(
     report: ValidationReport,
     rows_rejected_by_parser: int,
     now: dt.datetime,
+    *,
+    count: bool = True,
 ) -> Loaded:
     """Load a batch that passed validation: rows, actions, rejects, the validation result,
-    the ledger state and the run's counters. `rejects` gains the rows that could not apply."""
+    the ledger state and the run's counters. `rejects` gains the rows that could not apply.
+    `count=False`: the caller adds `Loaded.counters()` to the run itself (in the statement
+    that closes a single-file run: one statement fewer)."""
     created = load_rows(con, connection, run_id, record, table, lines, rejects, now)
     store_checks(con, run_id, record.id, rejects, report)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
-    run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
-    run_store.add_counters(
-        con, run_id, rows_accepted=accepted, rows_rejected=rejected, actions_created=created,
-    )  # fmt: skip
-    return Loaded(accepted, rejected, created)
+    final = run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
+    loaded = Loaded(accepted, rejected, created, final)
+    if count:
+        run_store.add_counters(con, run_id, **loaded.counters())
+    return loaded
 
 
 def load_rows(

@@ -26,6 +26,7 @@ import duckdb
 
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.store import Database
+from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
 
@@ -68,6 +69,11 @@ class Entry:
 
     record: FileRecord
     duplicate_message: str | None = None
+    # With `record(..., read_mapping=True)` and not a duplicate: the connection's field mapping
+    # as the ledger transaction read it (and noted on the run), so the ingest needs no
+    # transaction of its own for it. `mapping_read` tells "no mapping" from "not read".
+    mapping: mapping_store.SavedMapping | None = None
+    mapping_read: bool = False
 
 
 def stage(staging: Path, path: Path, move: bool = False) -> Staged:
@@ -173,9 +179,18 @@ def verify(staging: Path, sha256: str) -> Path:
     return path
 
 
-def record(db: Database, run: Run, connection: Connection, received: Received, staged: Staged) -> Entry:
+def record(
+    db: Database,
+    run: Run,
+    connection: Connection,
+    received: Received,
+    staged: Staged,
+    *,
+    read_mapping: bool = False,
+) -> Entry:
     """Record the file in the ledger, in one transaction with the duplicate check so two
-    deliveries of the same bytes cannot both pass it."""
+    deliveries of the same bytes cannot both pass it; with `read_mapping`, a file to process
+    also gets the connection's current field mapping in that transaction (recorded on the run)."""
     with db.transaction() as con:
         # called through the module: the crash-recovery test hooks run_store.record_file
         entry = run_store.record_file(
@@ -185,7 +200,12 @@ def record(db: Database, run: Run, connection: Connection, received: Received, s
         )  # fmt: skip
         earlier = run_store.loaded_file_with_hash(con, connection.id, staged.sha256)
         if earlier is None:
-            return Entry(entry)
+            if not read_mapping:
+                return Entry(entry)
+            saved = mapping_store.current(con, connection.id)
+            if saved is not None:  # a new run has none: no write
+                mapping_store.set_run_version(con, run.id, saved.version)
+            return Entry(entry, mapping=saved, mapping_read=True)
         message = mark_duplicate(con, run.id, entry.id, earlier)
     return Entry(entry, message)
 

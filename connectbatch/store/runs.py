@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, Run, RunStatus
 from connectbatch.parser.api import Reject
+from connectbatch.store.data import SMALL_LIST
 
 _RUN_FIELDS = [f.name for f in fields(Run)]
 _FILE_FIELDS = [f.name for f in fields(FileRecord)]
@@ -83,16 +84,29 @@ def finish(
     status: RunStatus,
     at: dt.datetime,
     reason: str | None = None,
+    *,
+    keep_reason: bool = False,
+    adding: dict[str, int] | None = None,
     **counters: int | str | None,
-) -> None:
-    sets = ["status = ?", "finished_at = ?", "reason = ?"]
+) -> Run | None:
+    """End a run; the run as it now stands (RETURNING: no second read; None if there is no
+    such run). `keep_reason`: a `reason` of None keeps the one recorded (a note). `adding`:
+    counters to increase in the same statement (`add_counters` folded in)."""
+    sets = ["status = ?", "finished_at = ?", "reason = coalesce(?, reason)" if keep_reason else "reason = ?"]
     params: list[Any] = [str(status), at, reason]
     for name, value in counters.items():
         if name not in _RUN_FIELDS:
             raise KeyError(name)
         sets.append(f"{name} = ?")
         params.append(value)
-    con.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
+    for name, more in (adding or {}).items():
+        if name not in _RUN_FIELDS or name in counters:
+            raise KeyError(name)
+        sets.append(f"{name} = {name} + ?")
+        params.append(more)
+    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ? RETURNING {', '.join(_RUN_FIELDS)}"
+    rows = con.execute(sql, [*params, run_id]).fetchall()  # all: no result left open (register)
+    return run_from_row(rows[0]) if rows else None
 
 
 def set_review(con: duckdb.DuckDBPyConnection, run_id: int, review: ReviewState, note: str | None) -> None:
@@ -188,13 +202,16 @@ def set_file_state(
     message: str | None = None,
     rows_accepted: int | None = None,
     rows_rejected: int | None = None,
-) -> None:
-    con.execute(
+) -> FileRecord | None:
+    """Move a ledger entry to `state`; the entry as it now stands (RETURNING: the ingest
+    answers with it without reading it again; None if there is no such entry)."""
+    rows = con.execute(
         "UPDATE files SET state = ?, message = coalesce(?, message), "
         "rows_accepted = coalesce(?, rows_accepted), rows_rejected = coalesce(?, rows_rejected), "
-        "updated_at = current_timestamp WHERE id = ?",
+        f"updated_at = current_timestamp WHERE id = ? RETURNING {', '.join(_FILE_FIELDS)}",
         [str(state), message, rows_accepted, rows_rejected, file_id],
-    )
+    ).fetchall()  # all: no result left open for a `register` after it
+    return _file_from_row(rows[0]) if rows else None
 
 
 # ---------------------------------------------------------------- rejects and validation
@@ -206,6 +223,16 @@ def insert_rejects(
     """Store a file's rejects as the parser (or loading) found them; one Arrow scan, no
     Python rows per statement."""
     if not rejects:
+        return
+    if len(rejects) <= SMALL_LIST:  # a few rejects: bound lists, no register/unregister
+        con.execute(
+            "INSERT INTO rejects SELECT ?, ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+            [
+                run_id, file_id, [r.line for r in rejects], [r.column for r in rejects],
+                [r.value for r in rejects], [r.reason for r in rejects],
+            ],
+        )  # fmt: skip
         return
     table = pa.table(
         {

@@ -81,6 +81,16 @@ def save_header(con: duckdb.DuckDBPyConnection, file_id: int, header: list[str] 
     )
 
 
+def add_header(con: duckdb.DuckDBPyConnection, file_id: int, header: list[str] | None) -> None:
+    """`save_header` for a file loading for the first time (the ingest's load transaction:
+    nothing can have saved its header before). A plain INSERT: DuckDB's ON CONFLICT costs
+    ~1 ms more a statement, a twentieth of a small file's ingest (issue 13)."""
+    if header is None:
+        return
+    sql = "INSERT INTO file_headers (file_id, header) VALUES (?, ?)"
+    con.execute(sql, [file_id, json.dumps(list(header))])
+
+
 def headers(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> dict[int, list[str]]:
     if not file_ids:
         return {}

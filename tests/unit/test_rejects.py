@@ -28,3 +28,23 @@ def test_rejects_read_back_as_they_were_stored(tmp_path: Path) -> None:
         stored = run_store.rejects_of_run(con, 1)
     assert [Reject(r.line, r.column, r.value, r.reason) for r in stored] == rejects
     assert {(r.run_id, r.file_id) for r in stored} == {(1, 2)}
+
+
+def test_a_few_rejects_and_many_are_stored_alike(tmp_path: Path, monkeypatch) -> None:
+    """Up to SMALL_LIST rejects go as bound lists (no register/unregister, issue 13), more as
+    an Arrow table: both store the same rows, partner bytes (NUL, quotes, bidi marks) intact."""
+    rejects = [
+        Reject(3, "CallDuration", "te\x00n", "not a whole number"),
+        Reject(4, "Campaign_Id", "x'); DROP TABLE runs; --\"", "unknown campaign"),
+        Reject(5, "Media", "\u202egnp.exe", "too long"),
+        Reject(7, None, None, "expected 10 fields, saw 9"),
+    ]
+    db = Database(tmp_path / "cb.duckdb")
+    with db.transaction() as con:
+        run_store.insert_rejects(con, run_id=1, file_id=2, rejects=rejects)
+        monkeypatch.setattr(run_store, "SMALL_LIST", 0)  # the large path, same rejects
+        run_store.insert_rejects(con, run_id=3, file_id=4, rejects=rejects)
+        small = run_store.rejects_of_run(con, 1)
+        large = run_store.rejects_of_run(con, 3)
+    assert [Reject(r.line, r.column, r.value, r.reason) for r in small] == rejects
+    assert [Reject(r.line, r.column, r.value, r.reason) for r in large] == rejects
