@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectbatch.escaping import csv_cell
 from connectbatch.models import FileState
@@ -24,6 +26,38 @@ CELLS = [
 def test_neutralise_formulas_is_csv_cell_on_every_cell() -> None:
     table = pa.table({"c": pa.array(CELLS, pa.string())})
     assert results.neutralise_formulas(table).column("c").to_pylist() == [csv_cell(c) for c in CELLS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.none() | st.text(alphabet=st.sampled_from(list("=+-@\t\r 0123456789.,()/abé\n")), max_size=6),
+        max_size=30,
+    ),
+    st.integers(min_value=1, max_value=4),
+    st.booleans(),
+)
+def test_neutralise_formulas_chunked_nulls_and_large_strings(
+    cells: list[str | None], chunks: int, large: bool
+) -> None:
+    """Issue 13: only cells starting like a formula go through the pattern; the result is
+    still csv_cell on every cell, whatever the chunking, nulls and string type, and the
+    other columns are untouched."""
+    kind = pa.large_string() if large else pa.string()
+    step = max(1, len(cells) // chunks)
+    parts = [pa.array(cells[i : i + step], kind) for i in range(0, len(cells), step)] or [pa.array([], kind)]
+    table = pa.table({"c": pa.chunked_array(parts, kind), "n": pa.array(range(len(cells)), pa.int64())})
+    out = results.neutralise_formulas(table)
+    assert out.schema == table.schema
+    assert out.column("c").to_pylist() == [None if c is None else csv_cell(c) for c in cells]
+    assert out.column("n").to_pylist() == list(range(len(cells)))
+
+
+def test_neutralise_formulas_keeps_a_clean_column_as_is() -> None:
+    """Issue 13: a column with nothing to neutralise is the same buffers, not a copy."""
+    column = pa.array(["plain", "1+1", None, "a=b"], pa.string())
+    out = results.neutralise_formulas(pa.table({"c": column}))
+    assert out.column("c").chunk(0).buffers()[2].address == column.buffers()[2].address
 
 
 @pytest.mark.parametrize(
