@@ -143,8 +143,14 @@ class RowActions:
         )
 
     def for_lines(self, lines: pa.Array) -> tuple[pa.Array, pa.Array]:
-        """The label and note of each of `lines`, in their order (null where none)."""
-        at = pc.index_in(lines, value_set=self.table.column("line").combine_chunks())
+        """The label and note of each of `lines`, in their order (null where none). The usual
+        case, the actions of a whole file read in line order for the same lines, needs no
+        lookup (issue 13: the hash lookup took ~0.4 s of a 1M-row file's results)."""
+        stored = self.table.column("line")
+        same = len(stored) == len(lines) and stored.null_count == 0 and lines.null_count == 0
+        if same and pc.all(pc.equal(stored, lines)).as_py() is True:
+            return self.table.column("label"), self.table.column("note")
+        at = pc.index_in(lines, value_set=stored.combine_chunks())
         return pc.take(self.table.column("label"), at), pc.take(self.table.column("note"), at)
 
 

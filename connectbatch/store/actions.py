@@ -236,10 +236,11 @@ def lock_late_of_file(con: duckdb.DuckDBPyConnection, file_id: int, now: dt.date
 def of_file_by_line(con: duckdb.DuckDBPyConnection, file_id: int) -> pa.Table:
     """The actions a file's rows created, for the results file: `line`, `label` (as
     models.Action.label, "A-000123") and `note` (why an action was not created PENDING), as
-    Arrow columns (a million-row file's actions never become Python objects)."""
+    Arrow columns (a million-row file's actions never become Python objects), in line order
+    (the results file then takes them as they come, `results.RowActions.for_lines`)."""
     return con.sql(
         "SELECT line::BIGINT AS line, printf('A-%06d', id) AS label, "
         "CASE WHEN status = 'LOCKED' THEN 'action created LOCKED: ' || coalesce(reason, 'lock period ended') "
-        "END AS note FROM actions WHERE file_id = ?",
+        "END AS note FROM actions WHERE file_id = ? ORDER BY line",
         params=[file_id],
     ).to_arrow_table()

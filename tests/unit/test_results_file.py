@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -122,3 +123,17 @@ def test_a_partner_name_that_collides_with_ours_keeps_the_schema_name(tmp_path: 
         rejects=[], key_names={"CallSessionId": "status"}, with_action_id=False,
     )  # fmt: skip
     assert list(_rows(path)[0]) == ["Line", "CallSessionId", "Status", "Reason"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=2, max_value=40), unique=True, max_size=20), st.randoms())
+def test_row_actions_for_lines_in_any_order(stored: list[int], rnd: random.Random) -> None:
+    """Issue 13: lines asked in the stored order take the labels as they are; any other
+    order or subset (a row that created no action) is looked up, with null where none."""
+    labels = {n: f"A-{n:06d}" for n in stored}
+    notes = {n: "late" for n in stored if n % 3 == 0}
+    actions = results.RowActions.of(labels, notes)
+    for asked in (list(stored), rnd.sample(stored, len(stored)), [*stored[: len(stored) // 2], 41]):
+        got_labels, got_notes = actions.for_lines(pa.array(asked, pa.int64()))
+        assert got_labels.to_pylist() == [labels.get(n) for n in asked]
+        assert got_notes.to_pylist() == [notes.get(n) for n in asked]
