@@ -28,7 +28,11 @@ def insert_rows(
     table: pa.Table,
     lines: pa.Array,
 ) -> int:
-    """Append a parsed table; DuckDB scans the Arrow buffers directly (no Python rows)."""
+    """Append a parsed table; DuckDB scans the Arrow buffers directly (no Python rows).
+
+    A big table goes in one row group (`ROW_GROUP_ROWS`) per statement, in order, inside the
+    caller's transaction: one statement over a million rows held ~550 MB of DuckDB buffers at
+    its peak, one row group at a time ~330 MB, for the same work (issue 13: peak memory)."""
     if table.num_rows == 0:
         return 0
     n = table.num_rows
@@ -38,12 +42,18 @@ def insert_rows(
         .append_column("connection_id", pa.repeat(pa.scalar(connection_id, pa.int64()), n))
         .append_column("line", lines.cast(pa.int64()))
     )
-    con.register("_cb_rows", staged)
-    try:
-        con.execute(f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows")
-    finally:
-        con.unregister("_cb_rows")
+    sql = f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows"
+    for start in range(0, n, ROW_GROUP_ROWS):
+        con.register("_cb_rows", staged.slice(start, ROW_GROUP_ROWS))  # a view, not a copy
+        try:
+            con.execute(sql)
+        finally:
+            con.unregister("_cb_rows")
     return int(n)
+
+
+# DuckDB's row group (its default row_group_size): one per INSERT of a big table.
+ROW_GROUP_ROWS = 122_880
 
 
 def existing_keys(
