@@ -137,3 +137,31 @@ def test_row_actions_for_lines_in_any_order(stored: list[int], rnd: random.Rando
         got_labels, got_notes = actions.for_lines(pa.array(asked, pa.int64()))
         assert got_labels.to_pylist() == [labels.get(n) for n in asked]
         assert got_notes.to_pylist() == [notes.get(n) for n in asked]
+
+
+@pytest.mark.parametrize("write_rows", [1, 2, 3, 1000])
+def test_the_results_file_is_the_same_written_a_slice_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_rows: int
+) -> None:
+    """Issue 13: the file is put in line order, escaped and written WRITE_ROWS rows at a
+    time; whatever the slice, the bytes are those of the whole table in line order."""
+    monkeypatch.setattr(results, "WRITE_ROWS", write_rows)
+    keys = pa.table({"CallSessionId": ["a", "=b", "c", "+1", "-x", "f"]})
+    lines = pa.array([2, 4, 5, 7, 8, 9], pa.int64())
+    rejects = [Reject(3, "CallDuration", "ten", "not a whole number"), Reject(6, None, None, "@bad row")]
+    path, _ = results.write(
+        tmp_path / str(write_rows), 1, _summary(FileState.LOADED), key_columns=["CallSessionId"],
+        accepted_keys=keys, accepted_lines=lines, rejects=rejects, reject_keys={3: "=k"},
+        actions=results.RowActions.of({n: f"A-{n:06d}" for n in (2, 4, 5, 7, 8, 9)}), with_action_id=True,
+    )  # fmt: skip
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        '"Line","CallSessionId","ActionId","Status","Reason"',
+        '2,"a","A-000002","ACCEPTED",""',
+        '3,"\'=k",,"REJECTED","CallDuration: not a whole number (value \'ten\')"',
+        '4,"\'=b","A-000004","ACCEPTED",""',
+        '5,"c","A-000005","ACCEPTED",""',
+        '6,,,"REJECTED","\'@bad row"',
+        '7,"+1","A-000007","ACCEPTED",""',  # a plain number stays as it is
+        '8,"\'-x","A-000008","ACCEPTED",""',
+        '9,"f","A-000009","ACCEPTED",""',
+    ]
