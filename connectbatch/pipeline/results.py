@@ -32,16 +32,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from connectbatch import schemas
-from connectbatch.escaping import FORMULA_PATTERN, csv_cell
+from connectbatch.escaping import csv_cell
 from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject
+from connectbatch.pipeline import results_csv
+from connectbatch.pipeline.results_csv import neutralise_formulas as neutralise_formulas  # dry runs, tests
 from connectbatch.store.db import private_dir
 
 if TYPE_CHECKING:
@@ -259,31 +260,11 @@ def write(
         )
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
-        _write_csv(table, order, names, fh)
+        results_csv.write(table, order, names, fh)
     json_path = target / f"{base}.summary.json"
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
     return csv_path, json_path
-
-
-# Rows of the results file put in line order, escaped and written at a time: a million-row
-# file's sorted copy is never whole in memory (issue 13: ~170 MB at the ingest's peak).
-WRITE_ROWS = 65_536
-
-
-def _write_csv(table: pa.Table, order: pa.Array | None, names: list[str], fh: BinaryIO) -> None:
-    """`table` as CSV in the row order `order` (as it is when None), its cells escaped
-    (`neutralise_formulas`) and its header `names`, one slice of WRITE_ROWS rows at a time."""
-    schema = pa.schema([pa.field(name, f.type) for name, f in zip(names, table.schema, strict=True)])
-    rows = table.num_rows
-    with pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as writer:
-        for start in range(0, rows, WRITE_ROWS):
-            part = (
-                table.slice(start, WRITE_ROWS)
-                if order is None
-                else table.take(order[start : start + WRITE_ROWS])
-            )
-            writer.write_table(neutralise_formulas(part).rename_columns(names))
 
 
 def _output_names(key_columns: list[str], key_names: dict[str, str], with_action_id: bool) -> list[str]:
@@ -299,42 +280,6 @@ def _output_names(key_columns: list[str], key_names: dict[str, str], with_action
         taken.add(name.strip().lower())
         keys.append(csv_cell(name))
     return ["Line", *keys, *([ACTION_ID] if with_action_id else []), "Status", "Reason"]
-
-
-def neutralise_formulas(table: pa.Table) -> pa.Table:
-    """Every text cell as `escaping.csv_cell` makes it, vectorised for files of millions of
-    rows (csv_cell's own FORMULA_PATTERN; a test keeps the two equal): cells a spreadsheet
-    would run as a formula (`=HYPERLINK(...)`, `+1`, `@SUM`, ...) get a leading `'`. The
-    partner's keys and header names come back to them, and to us, in this file, and opening
-    it must not execute anything (CSV injection).
-
-    Only a cell whose first character is one of `= + - @ TAB CR` can match the pattern, so
-    the regular expression and the rewrite run on those cells alone, and a column without
-    one is kept as it is, uncopied (issue 13: every cell through the regex, a quoted copy
-    and a choice took ~0.6 s of a 1M-row file's results)."""
-    for index, column_field in enumerate(table.schema):
-        if not pa.types.is_string(column_field.type) and not pa.types.is_large_string(column_field.type):
-            continue
-        column = table.column(index)
-        first = pc.utf8_slice_codeunits(column, 0, 1)
-        maybe = pc.fill_null(pc.is_in(first, value_set=_FORMULA_STARTS.cast(column_field.type)), False)
-        if not pc.any(maybe).as_py():
-            continue
-        flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        maybe = maybe.combine_chunks() if isinstance(maybe, pa.ChunkedArray) else maybe
-        at = pc.indices_nonzero(maybe)
-        candidates = flat.take(at)
-        risky = pc.match_substring_regex(candidates, FORMULA_PATTERN)
-        if not pc.any(risky).as_py():
-            continue
-        quote, nothing = pa.scalar("'", column_field.type), pa.scalar("", column_field.type)
-        replaced = pc.if_else(risky, pc.binary_join_element_wise(quote, candidates, nothing), candidates)
-        table = table.set_column(index, column_field, pc.replace_with_mask(flat, maybe, replaced))
-    return table
-
-
-# The first characters a formula can start with (FORMULA_PATTERN's first character class).
-_FORMULA_STARTS = pa.array(["=", "@", "\t", "\r", "+", "-"], pa.string())
 
 
 def write_outcome(

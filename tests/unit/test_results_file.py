@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from connectbatch.escaping import csv_cell
 from connectbatch.models import FileState
 from connectbatch.parser.api import Reject
-from connectbatch.pipeline import results
+from connectbatch.pipeline import results, results_csv
 
 CELLS = [
     "", "plain", "=1+1", "@SUM(A1)", "+1", "-1", "+1 (555) 010-0100", "-12.50", "+=cmd", "-x",
@@ -145,7 +145,7 @@ def test_the_results_file_is_the_same_written_a_slice_at_a_time(
 ) -> None:
     """Issue 13: the file is put in line order, escaped and written WRITE_ROWS rows at a
     time; whatever the slice, the bytes are those of the whole table in line order."""
-    monkeypatch.setattr(results, "WRITE_ROWS", write_rows)
+    monkeypatch.setattr(results_csv, "WRITE_ROWS", write_rows)
     keys = pa.table({"CallSessionId": ["a", "=b", "c", "+1", "-x", "f"]})
     lines = pa.array([2, 4, 5, 7, 8, 9], pa.int64())
     rejects = [Reject(3, "CallDuration", "ten", "not a whole number"), Reject(6, None, None, "@bad row")]
