@@ -52,10 +52,14 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _ours(path: Path, threads: int) -> dict[str, Any]:
+def _ours(path: Path, threads: int, parquet_min_rows: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
         os.environ["CONNECTBATCH_PARSE_THREADS"] = str(threads)
         services = bench_services(home)
+        if parquet_min_rows is not None:  # e.g. a huge number: the rows inserted, as before parts
+            from connectbatch.store import data as data_store
+
+            data_store.PARQUET_MIN_ROWS = parquet_min_rows
         from connectbatch.parser import api as csvparse
         from connectbatch.pipeline.validation import warm
 
@@ -103,14 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--file", type=Path)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--parquet-min-rows", type=int, help="store a file of this many rows as a Parquet part"
+    )
     parser.add_argument("--child", choices=["ours", "duckdb"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     path = args.file or ensure_file(args.rows, args.seed)
     if args.child:
-        work = _ours if args.child == "ours" else _duckdb
-        report(work(path, args.threads))
+        if args.child == "ours":
+            report(_ours(path, args.threads, args.parquet_min_rows))
+        else:
+            report(_duckdb(path, args.threads))
         return 0
     passed = [f"--file={path}", f"--threads={args.threads}"]
+    if args.parquet_min_rows is not None:
+        passed.append(f"--parquet-min-rows={args.parquet_min_rows}")
     size = path.stat().st_size
     ours = run_child(__file__, "ours", passed)
     peer = run_child(__file__, "duckdb", passed)
