@@ -7,6 +7,9 @@ files that were staged and did not finish (a pull run's skipped files were never
 next pull takes them). Each staged copy is checked against its sha256 first: a missing or
 damaged copy fails the new run, naming the file and the path, and is never parsed.
 
+A load that died after writing its Parquet part (store/parts.py) left a file no committed
+row names: `recover_interrupted` deletes it.
+
 `remove_stale_incoming` clears the temporary copies (`staging/.incoming-<pid>-*`) a killed
 copy left behind; copies of a live process are left alone.
 """
@@ -25,6 +28,7 @@ from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.staging import Received
 from connectbatch.store import Database
 from connectbatch.store import connections as connection_store
+from connectbatch.store import parts as part_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.anchor import alive as alive  # recovery.alive, as ingest calls it
 
@@ -54,6 +58,7 @@ def recover_interrupted(db: Database, clock: Clock) -> list[int]:
             run_store.finish(con, run.id, RunStatus.FAILED, clock(), INTERRUPTED)
             connection_store.set_status(con, run.connection_id, ConnectionStatus.FAILED, clock())
             recovered.append(run.id)
+        part_store.remove_orphans(con)  # a crashed load's Parquet part (its row never committed)
     return recovered
 
 

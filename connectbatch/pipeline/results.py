@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
 from connectbatch import schemas
-from connectbatch.escaping import FORMULA_PATTERN, csv_cell
+from connectbatch.escaping import csv_cell
 from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject
+from connectbatch.pipeline import results_csv
+from connectbatch.pipeline.results_csv import neutralise_formulas as neutralise_formulas  # dry runs, tests
 from connectbatch.store.db import private_dir
 
 if TYPE_CHECKING:
@@ -143,8 +144,14 @@ class RowActions:
         )
 
     def for_lines(self, lines: pa.Array) -> tuple[pa.Array, pa.Array]:
-        """The label and note of each of `lines`, in their order (null where none)."""
-        at = pc.index_in(lines, value_set=self.table.column("line").combine_chunks())
+        """The label and note of each of `lines`, in their order (null where none). The usual
+        case, the actions of a whole file read in line order for the same lines, needs no
+        lookup (issue 13: the hash lookup took ~0.4 s of a 1M-row file's results)."""
+        stored = self.table.column("line")
+        same = len(stored) == len(lines) and stored.null_count == 0 and lines.null_count == 0
+        if same and pc.all(pc.equal(stored, lines)).as_py() is True:
+            return self.table.column("label"), self.table.column("note")
+        at = pc.index_in(lines, value_set=stored.combine_chunks())
         return pc.take(self.table.column("label"), at), pc.take(self.table.column("note"), at)
 
 
@@ -237,9 +244,10 @@ def write(
                 }
             )
         )
+    order: pa.Array | None = None
     if parts:
         table = pa.concat_tables([p.select(list(parts[0].column_names)) for p in parts])
-        table = table.take(pc.sort_indices(table, [("Line", "ascending")]))
+        order = pc.sort_indices(table, [("Line", "ascending")])
     else:
         table = pa.table(
             {
@@ -250,10 +258,9 @@ def write(
                 "Reason": pa.array([], pa.string()),
             }
         )
-    table = neutralise_formulas(table).rename_columns(names)
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
-        pacsv.write_csv(table, fh, pacsv.WriteOptions(quoting_style="needed"))
+        results_csv.write(table, order, names, fh)
     json_path = target / f"{base}.summary.json"
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
@@ -273,22 +280,6 @@ def _output_names(key_columns: list[str], key_names: dict[str, str], with_action
         taken.add(name.strip().lower())
         keys.append(csv_cell(name))
     return ["Line", *keys, *([ACTION_ID] if with_action_id else []), "Status", "Reason"]
-
-
-def neutralise_formulas(table: pa.Table) -> pa.Table:
-    """Every text cell as `escaping.csv_cell` makes it, vectorised for files of millions of
-    rows (csv_cell's own FORMULA_PATTERN; a test keeps the two equal): cells a spreadsheet
-    would run as a formula (`=HYPERLINK(...)`, `+1`, `@SUM`, ...) get a leading `'`. The
-    partner's keys and header names come back to them, and to us, in this file, and opening
-    it must not execute anything (CSV injection)."""
-    for index, column_field in enumerate(table.schema):
-        if not pa.types.is_string(column_field.type) and not pa.types.is_large_string(column_field.type):
-            continue
-        column = table.column(index)
-        risky = pc.match_substring_regex(column, FORMULA_PATTERN)
-        quoted = pc.binary_join_element_wise(pa.scalar("'"), column, "")
-        table = table.set_column(index, column_field, pc.if_else(risky, quoted, column))
-    return table
 
 
 def write_outcome(

@@ -17,8 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import io
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,15 +92,10 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
             return moved
     private_dir(staging)
     digest = hashlib.sha256()
-    size = 0
     fd, tmp = tempfile.mkstemp(dir=staging, prefix=f"{INCOMING_PREFIX}{os.getpid()}-")
     try:
-        with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-                dst.write(chunk)
-                size += len(chunk)
-            dst.flush()
+        with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
+            size = _copy_hashing(src, dst, digest)
             os.fsync(dst.fileno())
         target = staging / digest.hexdigest()
         if target.exists() and problem(target, digest.hexdigest()) is None:
@@ -110,6 +107,54 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Staged(digest.hexdigest(), size, target)
+
+
+def _copy_hashing(src: io.RawIOBase, dst: io.RawIOBase, digest: hashlib._Hash) -> int:
+    """Copy `src` to `dst` in one pass, hashing the very bytes written; returns the size.
+
+    Each chunk is written by a helper thread while this one hashes it (both release the
+    GIL), into one of two reused buffers: the chunk read next goes into the other one, whose
+    write has finished (issue 13: the read-hash-write loop took ~1.4 s of a 393 MB file's
+    CLI ingest, ~0.8 s of it in writes of freshly allocated chunks). A file of one chunk is
+    copied without the thread."""
+    buffers = (bytearray(CHUNK), bytearray(CHUNK))
+    size = 0
+    pending: Future[None] | None = None
+    writer: ThreadPoolExecutor | None = None
+    try:
+        turn = 0
+        while True:
+            view = memoryview(buffers[turn])
+            n = src.readinto(view)
+            if not n:
+                break
+            chunk = view[:n]
+            if pending is not None:
+                pending.result()
+            if writer is None and size == 0 and n < CHUNK:  # small: most likely the whole file
+                _write_all(dst, chunk)
+            else:
+                writer = writer or ThreadPoolExecutor(1, thread_name_prefix="cb-stage")
+                pending = writer.submit(_write_all, dst, chunk)
+            digest.update(chunk)
+            size += n
+            turn ^= 1
+        if pending is not None:
+            pending.result()
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True)  # an error above: the helper is done with the buffers
+    return size
+
+
+def _write_all(dst: io.RawIOBase, chunk: memoryview) -> None:
+    """A raw write may take fewer bytes than given: write until all are."""
+    done = 0
+    while done < len(chunk):
+        written = dst.write(chunk[done:])
+        if not written:
+            raise OSError(errno.EIO, "the staged copy took no more bytes")
+        done += written
 
 
 def failure_message(exc: OSError, staging: Path) -> str:

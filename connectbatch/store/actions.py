@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.models import Action, ActionStatus, AuditEntry
-from connectbatch.store.db import data_table
+from connectbatch.store.db import all_rows
 
 _FIELDS = [
     "id", "connection_id", "run_id", "line", "data_type", "source_key", "event_date", "amount",
@@ -43,7 +43,7 @@ def create_for_file(
         SELECT nextval('seq_actions'), connection_id, run_id, file_id, line, ?, {key},
                "CampaignId", {media}, {event}, coalesce({amount}, 0), coalesce({amount}, 0),
                'PENDING', {event} + to_days(CAST(? AS INTEGER))
-        FROM {data_table(data_type)}
+        FROM {all_rows(data_type)}
         WHERE file_id = ?
         """,
         [data_type, lock_days, file_id],
@@ -191,7 +191,7 @@ def supersede(
     params = [[r[0] for r in replacements], [r[1] for r in replacements], [r[2] for r in replacements]]
     source = (
         f"SELECT s.action_id, d.* FROM (SELECT unnest(?) AS action_id, unnest(?) AS f, unnest(?) AS l) s "
-        f"JOIN {data_table(data_type)} d ON d.file_id = s.f AND d.line = s.l"
+        f"JOIN {all_rows(data_type)} d ON d.file_id = s.f AND d.line = s.l"
     )
     con.execute(
         "INSERT INTO action_audit "
@@ -236,10 +236,11 @@ def lock_late_of_file(con: duckdb.DuckDBPyConnection, file_id: int, now: dt.date
 def of_file_by_line(con: duckdb.DuckDBPyConnection, file_id: int) -> pa.Table:
     """The actions a file's rows created, for the results file: `line`, `label` (as
     models.Action.label, "A-000123") and `note` (why an action was not created PENDING), as
-    Arrow columns (a million-row file's actions never become Python objects)."""
+    Arrow columns (a million-row file's actions never become Python objects), in line order
+    (the results file then takes them as they come, `results.RowActions.for_lines`)."""
     return con.sql(
         "SELECT line::BIGINT AS line, printf('A-%06d', id) AS label, "
         "CASE WHEN status = 'LOCKED' THEN 'action created LOCKED: ' || coalesce(reason, 'lock period ended') "
-        "END AS note FROM actions WHERE file_id = ?",
+        "END AS note FROM actions WHERE file_id = ? ORDER BY line",
         params=[file_id],
     ).to_arrow_table()

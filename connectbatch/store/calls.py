@@ -28,7 +28,7 @@ from connectbatch.models import Action
 from connectbatch.store import actions as action_store
 from connectbatch.store import csvsql
 from connectbatch.store import partners as partner_store
-from connectbatch.store.db import current_rows, data_table
+from connectbatch.store.db import all_rows, current_rows
 
 CALLS = current_rows("call_conversions")
 
@@ -325,7 +325,7 @@ def version(con: duckdb.DuckDBPyConnection) -> tuple[int, ...]:
                 FROM partner_media),
                (SELECT coalesce(hash(string_agg(id || '|' || coalesce(partner_id, -1), ',' ORDER BY id)), 0)
                 FROM connections)
-        FROM {data_table("call_conversions")}
+        FROM {all_rows("call_conversions")}
         """,
         [],
     )

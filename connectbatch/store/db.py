@@ -83,10 +83,33 @@ def data_table(data_type: str) -> str:
     return f"data_{schemas.get(data_type).key}"
 
 
+def all_rows(data_type: str) -> str:
+    """Every stored row of a data type, current or ended: the view over its table and its
+    Parquet parts (store/parts.py). Readers use it; writes go to the table or the parts."""
+    return f"rows_{schemas.get(data_type).key}"
+
+
 def current_rows(data_type: str) -> str:
     """The rows of a data type that count now, as a subquery: a corrected record (supersede
     mode) or a changed catalog item ends its old row (`valid_to`), which stays for history."""
-    return f"(SELECT * FROM {data_table(data_type)} WHERE valid_to IS NULL)"
+    return f"(SELECT * FROM {all_rows(data_type)} WHERE valid_to IS NULL)"
+
+
+# Work to undo outside the database when a transaction rolls back (a Parquet part written
+# for it), by the id of the transaction's cursor; dropped when the cursor is given back.
+_ROLLBACK: dict[int, list[Callable[[], None]]] = {}
+
+
+def on_rollback(con: duckdb.DuckDBPyConnection, undo: Callable[[], None]) -> None:
+    """Run `undo` if the transaction `con` is in rolls back (through Database.transaction;
+    files left by a crash are for recovery)."""
+    _ROLLBACK.setdefault(id(con), []).append(undo)
+
+
+def _undo(con: duckdb.DuckDBPyConnection) -> None:
+    for undo in reversed(_ROLLBACK.pop(id(con), [])):
+        with contextlib.suppress(Exception):
+            undo()
 
 
 def _quote(name: str) -> str:
@@ -122,6 +145,7 @@ class Database:
             self._anchor.poisoned = True
             raise
         finally:
+            _ROLLBACK.pop(id(con), None)
             self._anchor.give_back(con)
 
     @contextmanager
@@ -132,9 +156,17 @@ class Database:
             try:
                 yield con
             except BaseException:
-                con.rollback()
+                try:
+                    con.rollback()
+                finally:
+                    _undo(con)
                 raise
-            con.commit()
+            try:
+                con.commit()
+            except BaseException:
+                _undo(con)
+                raise
+            _ROLLBACK.pop(id(con), None)
 
     def held(self) -> contextlib.AbstractContextManager[None]:
         """Keep the file open through a block, between its operations too, unless another
@@ -278,7 +310,10 @@ ROW_HISTORY_COLUMNS = (("valid_to", "TIMESTAMPTZ"), ("superseded_by", "BIGINT"),
 def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create one table per data type from the schema registry, and add columns the
     registry gained since the table was created (columns are never dropped: old runs keep
-    their data)."""
+    their data); then the views over each table and its Parquet parts, when missing or when
+    the table gained a column."""
+    from connectbatch.store import parts  # parts builds on this module
+
     for data_type in schemas.REGISTRY.values():
         table = data_table(data_type.key)
         columns = ",\n    ".join(f"{_quote(c.name)} {c.duckdb_type}" for c in data_type.columns)
@@ -297,6 +332,10 @@ def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
         for col in data_type.columns:
             if col.name not in present:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(col.name)} {col.duckdb_type}")
+        grew = any(col.name not in present for col in data_type.columns)
         for name, sql_type in ROW_HISTORY_COLUMNS:
             if name not in present:
+                grew = True
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+        if grew or not parts.views_current(con, data_type.key):
+            parts.refresh_views(con, data_type.key)

@@ -18,7 +18,7 @@ import pyarrow as pa
 from connectbatch import schemas
 from connectbatch.models import Export
 from connectbatch.store import csvsql
-from connectbatch.store.db import current_rows, data_table
+from connectbatch.store.db import all_rows, current_rows
 
 _SELECT = "SELECT id, connection_id, trigger, file_name, rows, new_rows, changes, created_at FROM exports"
 
@@ -52,7 +52,7 @@ def export_new(
     """Write what `connection_id` has not exported yet from `sources` into a new file in
     `folder`, record it in the ledger and the watermark; None when there is nothing new.
     Runs inside the caller's transaction: a failure leaves no ledger row and no file."""
-    table = data_table(data_type)
+    table = all_rows(data_type)
     if not sources:
         return None
     files = [

@@ -17,7 +17,7 @@ import duckdb
 
 from connectbatch import schemas
 from connectbatch.models import FileState, SyncBack
-from connectbatch.store.db import data_table
+from connectbatch.store.db import all_rows
 
 _SELECT = "SELECT id, connection_id, channel, trigger, file_name, rows, recipient, created_at FROM sync_backs"
 # File states that tell the partner something: rows loaded (accepted/rejected, or released
@@ -131,7 +131,7 @@ def rows_of_file(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -
     found: list[RowOutcome] = []
     width = len(dtype.key_columns) or 1
     for row in con.execute(
-        f"SELECT d.line, {action}, {keys} FROM {data_table(data_type)} d{join} WHERE d.file_id = ? "
+        f"SELECT d.line, {action}, {keys} FROM {all_rows(data_type)} d{join} WHERE d.file_id = ? "
         "ORDER BY d.line",
         [file_id],
     ).fetchall():

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from connectbatch.services import Services
-from connectbatch.store.db import data_table
+from connectbatch.store.db import all_rows
 
 
 def count(services: Services, table: str, **where: Any) -> int:
     """Rows of `table` (a data type key such as "call_conversions", or a table name)
     matching column = value for each keyword."""
     try:
-        name = data_table(table)
+        name = all_rows(table)
     except KeyError:
         name = table
     clauses = " AND ".join(f"{column} = ?" for column in where) or "TRUE"

@@ -99,7 +99,7 @@ def pull_connection(services: Services, server: Sshd, name: str, folder: Path) -
 
 def data_rows(services: Services) -> int:
     with services.db.connect() as con:
-        row = con.execute("SELECT count(*) FROM data_call_conversions").fetchone()
+        row = con.execute("SELECT count(*) FROM rows_call_conversions").fetchone()  # table + parts
     assert row is not None
     return int(row[0])
 

@@ -27,7 +27,7 @@ from connectbatch.browse import BrowseFilter
 from connectbatch.explorer import CallFilter
 from connectbatch.models import ActionStatus, Connection, Direction, Method, Methodology, Run, RunStatus
 from connectbatch.services import Services
-from connectbatch.store.db import data_table
+from connectbatch.store.db import all_rows
 
 DATA_TYPES = list(schemas.REGISTRY)
 N = 25
@@ -119,7 +119,7 @@ def test_validated(delivery: Delivery, services: Services) -> None:
 def stored_keys(services: Services, data_type: str, run_id: int) -> list[str]:
     with services.db.connect() as con:
         rows = con.execute(
-            f'SELECT "{_key(data_type)}" FROM {data_table(data_type)} WHERE run_id = ? ORDER BY line',
+            f'SELECT "{_key(data_type)}" FROM {all_rows(data_type)} WHERE run_id = ? ORDER BY line',
             [run_id],
         ).fetchall()
     return [str(r[0]) for r in rows]

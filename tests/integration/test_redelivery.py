@@ -14,7 +14,7 @@ from helpers import call_csv, fresh_date, modifications_csv, to_csv
 from connectbatch.models import ActionStatus, CatalogMode, Redelivery, RunStatus
 from connectbatch.services import Services
 from connectbatch.store import data as data_store
-from connectbatch.store.db import data_table
+from connectbatch.store.db import all_rows
 
 CATALOG_COLUMNS = ("CatalogItemId", "Name", "Url", "CurrentPrice", "Currency")
 
@@ -32,7 +32,7 @@ def catalog_csv(items: dict[str, str], *, newline: str = "\r\n") -> bytes:
 def stored(services: Services, data_type: str, columns: str, where: str = "TRUE") -> list[tuple[Any, ...]]:
     with services.db.connect() as con:
         return con.execute(
-            f"SELECT {columns} FROM {data_table(data_type)} WHERE {where} ORDER BY file_id, line"
+            f"SELECT {columns} FROM {all_rows(data_type)} WHERE {where} ORDER BY file_id, line"
         ).fetchall()
 
 

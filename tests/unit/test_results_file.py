@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectbatch.escaping import csv_cell
 from connectbatch.models import FileState
 from connectbatch.parser.api import Reject
-from connectbatch.pipeline import results
+from connectbatch.pipeline import results, results_csv
 
 CELLS = [
     "", "plain", "=1+1", "@SUM(A1)", "+1", "-1", "+1 (555) 010-0100", "-12.50", "+=cmd", "-x",
@@ -24,6 +27,38 @@ CELLS = [
 def test_neutralise_formulas_is_csv_cell_on_every_cell() -> None:
     table = pa.table({"c": pa.array(CELLS, pa.string())})
     assert results.neutralise_formulas(table).column("c").to_pylist() == [csv_cell(c) for c in CELLS]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.none() | st.text(alphabet=st.sampled_from(list("=+-@\t\r 0123456789.,()/abé\n")), max_size=6),
+        max_size=30,
+    ),
+    st.integers(min_value=1, max_value=4),
+    st.booleans(),
+)
+def test_neutralise_formulas_chunked_nulls_and_large_strings(
+    cells: list[str | None], chunks: int, large: bool
+) -> None:
+    """Issue 13: only cells starting like a formula go through the pattern; the result is
+    still csv_cell on every cell, whatever the chunking, nulls and string type, and the
+    other columns are untouched."""
+    kind = pa.large_string() if large else pa.string()
+    step = max(1, len(cells) // chunks)
+    parts = [pa.array(cells[i : i + step], kind) for i in range(0, len(cells), step)] or [pa.array([], kind)]
+    table = pa.table({"c": pa.chunked_array(parts, kind), "n": pa.array(range(len(cells)), pa.int64())})
+    out = results.neutralise_formulas(table)
+    assert out.schema == table.schema
+    assert out.column("c").to_pylist() == [None if c is None else csv_cell(c) for c in cells]
+    assert out.column("n").to_pylist() == list(range(len(cells)))
+
+
+def test_neutralise_formulas_keeps_a_clean_column_as_is() -> None:
+    """Issue 13: a column with nothing to neutralise is the same buffers, not a copy."""
+    column = pa.array(["plain", "1+1", None, "a=b"], pa.string())
+    out = results.neutralise_formulas(pa.table({"c": column}))
+    assert out.column("c").chunk(0).buffers()[2].address == column.buffers()[2].address
 
 
 @pytest.mark.parametrize(
@@ -88,3 +123,45 @@ def test_a_partner_name_that_collides_with_ours_keeps_the_schema_name(tmp_path: 
         rejects=[], key_names={"CallSessionId": "status"}, with_action_id=False,
     )  # fmt: skip
     assert list(_rows(path)[0]) == ["Line", "CallSessionId", "Status", "Reason"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=2, max_value=40), unique=True, max_size=20), st.randoms())
+def test_row_actions_for_lines_in_any_order(stored: list[int], rnd: random.Random) -> None:
+    """Issue 13: lines asked in the stored order take the labels as they are; any other
+    order or subset (a row that created no action) is looked up, with null where none."""
+    labels = {n: f"A-{n:06d}" for n in stored}
+    notes = {n: "late" for n in stored if n % 3 == 0}
+    actions = results.RowActions.of(labels, notes)
+    for asked in (list(stored), rnd.sample(stored, len(stored)), [*stored[: len(stored) // 2], 41]):
+        got_labels, got_notes = actions.for_lines(pa.array(asked, pa.int64()))
+        assert got_labels.to_pylist() == [labels.get(n) for n in asked]
+        assert got_notes.to_pylist() == [notes.get(n) for n in asked]
+
+
+@pytest.mark.parametrize("write_rows", [1, 2, 3, 1000])
+def test_the_results_file_is_the_same_written_a_slice_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, write_rows: int
+) -> None:
+    """Issue 13: the file is put in line order, escaped and written WRITE_ROWS rows at a
+    time; whatever the slice, the bytes are those of the whole table in line order."""
+    monkeypatch.setattr(results_csv, "WRITE_ROWS", write_rows)
+    keys = pa.table({"CallSessionId": ["a", "=b", "c", "+1", "-x", "f"]})
+    lines = pa.array([2, 4, 5, 7, 8, 9], pa.int64())
+    rejects = [Reject(3, "CallDuration", "ten", "not a whole number"), Reject(6, None, None, "@bad row")]
+    path, _ = results.write(
+        tmp_path / str(write_rows), 1, _summary(FileState.LOADED), key_columns=["CallSessionId"],
+        accepted_keys=keys, accepted_lines=lines, rejects=rejects, reject_keys={3: "=k"},
+        actions=results.RowActions.of({n: f"A-{n:06d}" for n in (2, 4, 5, 7, 8, 9)}), with_action_id=True,
+    )  # fmt: skip
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        '"Line","CallSessionId","ActionId","Status","Reason"',
+        '2,"a","A-000002","ACCEPTED",""',
+        '3,"\'=k",,"REJECTED","CallDuration: not a whole number (value \'ten\')"',
+        '4,"\'=b","A-000004","ACCEPTED",""',
+        '5,"c","A-000005","ACCEPTED",""',
+        '6,,,"REJECTED","\'@bad row"',
+        '7,"+1","A-000007","ACCEPTED",""',  # a plain number stays as it is
+        '8,"\'-x","A-000008","ACCEPTED",""',
+        '9,"f","A-000009","ACCEPTED",""',
+    ]

@@ -1,0 +1,71 @@
+"""The results CSV's bytes: rows in line order, every text cell escaped like
+`escaping.csv_cell`, written a slice at a time (issue 13: a million-row results file took
+~1.2 s and ~330 MB at the ingest's peak; `results` decides what the rows say)."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from connectbatch.escaping import FORMULA_PATTERN
+
+__all__ = ["WRITE_ROWS", "neutralise_formulas", "write"]
+
+
+# Rows of the results file put in line order, escaped and written at a time: a million-row
+# file's sorted copy is never whole in memory (issue 13: ~170 MB at the ingest's peak).
+WRITE_ROWS = 65_536
+
+
+def write(table: pa.Table, order: pa.Array | None, names: list[str], fh: BinaryIO) -> None:
+    """`table` as CSV in the row order `order` (as it is when None), its cells escaped
+    (`neutralise_formulas`) and its header `names`, one slice of WRITE_ROWS rows at a time."""
+    schema = pa.schema([pa.field(name, f.type) for name, f in zip(names, table.schema, strict=True)])
+    rows = table.num_rows
+    with pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as writer:
+        for start in range(0, rows, WRITE_ROWS):
+            part = (
+                table.slice(start, WRITE_ROWS)
+                if order is None
+                else table.take(order[start : start + WRITE_ROWS])
+            )
+            writer.write_table(neutralise_formulas(part).rename_columns(names))
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Every text cell as `escaping.csv_cell` makes it, vectorised for files of millions of
+    rows (csv_cell's own FORMULA_PATTERN; a test keeps the two equal): cells a spreadsheet
+    would run as a formula (`=HYPERLINK(...)`, `+1`, `@SUM`, ...) get a leading `'`. The
+    partner's keys and header names come back to them, and to us, in this file, and opening
+    it must not execute anything (CSV injection).
+
+    Only a cell whose first character is one of `= + - @ TAB CR` can match the pattern, so
+    the regular expression and the rewrite run on those cells alone, and a column without
+    one is kept as it is, uncopied (issue 13: every cell through the regex, a quoted copy
+    and a choice took ~0.6 s of a 1M-row file's results)."""
+    for index, column_field in enumerate(table.schema):
+        if not pa.types.is_string(column_field.type) and not pa.types.is_large_string(column_field.type):
+            continue
+        column = table.column(index)
+        first = pc.utf8_slice_codeunits(column, 0, 1)
+        maybe = pc.fill_null(pc.is_in(first, value_set=_FORMULA_STARTS.cast(column_field.type)), False)
+        if not pc.any(maybe).as_py():
+            continue
+        flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        maybe = maybe.combine_chunks() if isinstance(maybe, pa.ChunkedArray) else maybe
+        at = pc.indices_nonzero(maybe)
+        candidates = flat.take(at)
+        risky = pc.match_substring_regex(candidates, FORMULA_PATTERN)
+        if not pc.any(risky).as_py():
+            continue
+        quote, nothing = pa.scalar("'", column_field.type), pa.scalar("", column_field.type)
+        replaced = pc.if_else(risky, pc.binary_join_element_wise(quote, candidates, nothing), candidates)
+        table = table.set_column(index, column_field, pc.replace_with_mask(flat, maybe, replaced))
+    return table
+
+
+# The first characters a formula can start with (FORMULA_PATTERN's first character class).
+_FORMULA_STARTS = pa.array(["=", "@", "\t", "\r", "+", "-"], pa.string())

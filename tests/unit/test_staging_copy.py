@@ -1,0 +1,75 @@
+"""Staging by copy (`staging.stage`, the CLI's `ingest FILE`): one pass that hashes the very
+bytes it writes, a helper thread writing one reused buffer while the other is hashed
+(issue 13). Whatever the size against the chunk, the staged copy is the file's bytes under
+their sha256, and a failed write leaves no temporary file behind."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+from connectbatch.pipeline import staging
+
+CHUNK = 64
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK, 7 * CHUNK + 5])
+def test_the_staged_copy_is_the_files_bytes_under_their_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    monkeypatch.setattr(staging, "CHUNK", CHUNK)
+    data = bytes((i * 7 + i // CHUNK) % 256 for i in range(size))
+    source = tmp_path / "calls.csv"
+    source.write_bytes(data)
+    staged = staging.stage(tmp_path / "staging", source)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest() and staged.size == size
+    assert staged.path == tmp_path / "staging" / staged.sha256
+    assert staged.path.read_bytes() == data and source.read_bytes() == data
+    assert staged.path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in (tmp_path / "staging").iterdir()] == [staged.sha256]
+
+
+class _ShortWrites(io.RawIOBase):
+    """A raw file that takes at most 5 bytes per write (as a raw write may)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int:
+        chunk = bytes(memoryview(b))[:5]  # type: ignore[arg-type]
+        self.data += chunk
+        return len(chunk)
+
+
+def test_short_writes_are_completed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging, "CHUNK", CHUNK)
+    data = bytes(range(256)) * 3
+    digest = hashlib.sha256()
+    out = _ShortWrites()
+    assert staging._copy_hashing(io.BytesIO(data), out, digest) == len(data)  # type: ignore[arg-type]
+    assert bytes(out.data) == data and digest.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_failed_write_leaves_no_temporary_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging, "CHUNK", CHUNK)
+    source = tmp_path / "calls.csv"
+    source.write_bytes(b"x" * (5 * CHUNK))
+    writes = []
+
+    def full_after_two(dst: io.RawIOBase, chunk: memoryview) -> None:
+        writes.append(len(chunk))
+        if len(writes) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(staging, "_write_all", full_after_two)
+    with pytest.raises(OSError) as full:
+        staging.stage(tmp_path / "staging", source)
+    assert full.value.errno == errno.ENOSPC
+    assert list((tmp_path / "staging").iterdir()) == []
