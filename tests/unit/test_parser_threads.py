@@ -225,6 +225,22 @@ def test_cut_first_and_quote_parity() -> None:
         assert _csvcore.quote_parity(data) == data.count(b'"') % 2, data
 
 
+def test_cut_window_counts_the_quotes_before_the_window() -> None:
+    """A window of the threaded parse starts anywhere (inside a quoted field too): its cut is
+    the last LF after an even number of quotes counting those before it; 0 when none."""
+    assert _csvcore.cut_window(b'a,b\nc,"d\ne"\nx', 0) == (12, 0)
+    assert _csvcore.cut_window(b'a,b\nc,"d\ne"\nx', 1) == (9, 1)  # a field opened before closes at c,"
+    assert _csvcore.cut_window(b'a,"b\nc', 0) == (0, 1)
+    assert _csvcore.cut_window(b"", 1) == (0, 1)
+    rng = random.Random(7)
+    for n in range(300):
+        data = bytes(rng.choice(b'ab"\n') for _ in range(n))
+        for before in (0, 1):
+            cuts = [k + 1 for k in range(n) if data[k] == 10 and (before + data[:k].count(b'"')) % 2 == 0]
+            want = (cuts[-1] if cuts else 0, (before + data.count(b'"')) % 2)
+            assert _csvcore.cut_window(data, before) == want, (data, before)
+
+
 # ------------------------------------------------------------------ the setting
 
 
