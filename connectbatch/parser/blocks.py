@@ -112,15 +112,21 @@ class _Chain:
         return self.link
 
 
+Window = tuple[memoryview, bool]  # a window of the body and whether it is the last
+
+
 @dataclass
 class _Result:
-    """A window's job: the parse of its block (None when the window held no cut, or the
-    job was void) and the carried bytes its block started with (for the fallback)."""
+    """A window's job: the window it took (None past the end or once halted), the parse of
+    its block (None when the window held no cut, or the job was void), the carried bytes
+    its block started with (for the fallback), or the error taking the window raised."""
 
+    window: Window | None  # None: past the end, halted, or taking it raised `error`
     carry: list[Piece]
-    parsed: tuple[int, _Done] | None
-    size: int  # bytes in the block
+    parsed: tuple[int, _Done] | None = None
+    size: int = 0  # bytes in the block
     gave_up: bool = False  # no cut in MAX_WIDEN blocks' worth of bytes
+    error: BaseException | None = None
 
 
 def _windows(first: Piece, chunks: Iterator[Piece], size: int) -> Iterator[tuple[memoryview, bool]]:
@@ -195,14 +201,27 @@ class _Crew:
             self._free.put(j if clean else self.add())
         return j, done
 
-    def job(self, window: memoryview, final: bool, before: _Chain, after: _Chain) -> _Result:
-        """Cut `window` (on this worker: the quote scan and the first touch of its pages are
-        the serial part of a threaded parse), hand the rest on, then parse the block that
-        ends at the cut: the bytes carried from the windows before plus the window's head."""
+    def job(self, windows: Iterator[Window], before: _Chain, after: _Chain) -> _Result:
+        """Take the next window, cut it and hand the rest on, then parse the block that ends
+        at the cut: the bytes carried from the windows before plus the window's head.
+
+        All on this worker, in file order by the chain (a job takes its window only once the
+        job before has handed on): reading or mapping in the next chunk, releasing old
+        mapped pages, the quote scan and the first touch of the window's pages were the
+        serial part of a threaded parse while the calling thread did them."""
         link = before.get()
         if link.stop or self.halt:
             after.put(_Link(0, [], True))
-            return _Result(link.carry, None, 0)
+            return _Result(None, link.carry)
+        try:
+            item = next(windows, None)
+        except BaseException as exc:  # raised in file order by the calling thread
+            after.put(_Link(0, [], True))
+            return _Result(None, link.carry, error=exc)
+        if item is None:
+            after.put(_Link(0, [], True))
+            return _Result(None, link.carry)
+        window, final = item
         try:
             if final:
                 block = [*link.carry, window]
@@ -213,13 +232,27 @@ class _Crew:
                     carry = [*link.carry, window]
                     held = sum(len(p) for p in carry)
                     after.put(_Link(parity, carry, held > self.limit))
-                    return _Result(link.carry, None, 0, held > self.limit)
+                    return _Result(item, link.carry, gave_up=held > self.limit)
                 block = [*link.carry, window[:cut]]
                 after.put(_Link(parity, [window[cut:]] if cut < len(window) else []))
         except BaseException:
             after.put(_Link(0, [], True))
             raise
-        return _Result(link.carry, self.run(block, final), sum(len(p) for p in block))
+        try:
+            parsed = self.run(block, final)
+        except BaseException as exc:  # raised in file order (void past a wrong cut)
+            return _Result(item, link.carry, error=exc)
+        return _Result(item, link.carry, parsed, sum(len(p) for p in block))
+
+
+def _replay(taken: list[Piece], error: BaseException | None, windows: Iterator[Window]) -> Iterator[Piece]:
+    """The windows jobs had taken, then (in that order) the error taking one raised, then
+    the windows no job took."""
+    yield from taken
+    if error is not None:
+        raise error
+    for window, _final in windows:
+        yield window
 
 
 def parse_threaded(
@@ -244,9 +277,8 @@ def parse_threaded(
     parsers = crew.parsers
     pool: ThreadPoolExecutor | None = None
     segments: list[_Segment] = []
-    inflight: deque[tuple[memoryview, bool, Future[_Result]]] = deque()
+    inflight: deque[Future[_Result]] = deque()
     line, rows, seen = first_line, 0, 0
-    chain = _Chain(_Link(0, []))
     fallback: list[Piece] | None = None  # pieces one fresh parser must read in order
     rest: Iterator[Piece] = iter(())
     try:
@@ -256,32 +288,43 @@ def parse_threaded(
         elif first_window[1]:  # the whole body is one window: no threads needed
             fallback = [first_window[0]]
         else:
-            pending: Iterator[tuple[memoryview, bool]] = itertools.chain([first_window], windows)
+            # The jobs take the windows from here, in turn (see `_Crew.job`).
+            taking: Iterator[Window] = itertools.chain([first_window], windows)
             pool = ThreadPoolExecutor(threads, thread_name_prefix="connectbatch-parse")
+            chain = _Chain(_Link(0, []))
             ended = False
             while True:
                 while not ended and len(inflight) < IN_FLIGHT * threads:
-                    item = next(pending, None)
-                    if item is None:
-                        ended = True
-                        break
-                    window, final = item
                     after = _Chain()
-                    inflight.append((window, final, pool.submit(crew.job, window, final, chain, after)))
+                    inflight.append(pool.submit(crew.job, taking, chain, after))
                     chain = after
-                    ended = final
                 if not inflight:
                     break
-                window, final, fut = inflight.popleft()
-                res = fut.result()
+                res = inflight.popleft().result()
+                if res.error is not None:
+                    raise res.error
+                if res.window is None:  # past the end (only after the last window's job)
+                    continue
+                window, final = res.window
+                ended = ended or final
                 if res.parsed is None and not res.gave_up:
                     continue  # no cut in this window: its bytes are carried to the next
                 if res.gave_up or (res.parsed is not None and res.parsed[1].pending and not final):
                     # No cut in MAX_WIDEN blocks' worth, or the cut was not a record
-                    # boundary: from this block's start on, one parser in order.
+                    # boundary: from this block's start on, one parser in order. The jobs
+                    # still queued take no window now; those that did hand theirs back.
                     crew.halt = True
-                    fallback = [*res.carry, window, *(w for w, _f, _fut in inflight)]
-                    rest = (w for w, _f in pending)
+                    fallback = [*res.carry, window]
+                    taken: list[Piece] = []
+                    error: BaseException | None = None
+                    for fut in inflight:
+                        later = fut.result()
+                        if later.window is not None:
+                            taken.append(later.window[0])
+                        elif error is None:  # taking the window failed: raised in turn
+                            error = later.error
+                    inflight.clear()
+                    rest = _replay(taken, error, taking)
                     break
                 assert res.parsed is not None
                 j, done = res.parsed
@@ -291,7 +334,9 @@ def parse_threaded(
                 seen += res.size
                 if progress is not None:
                     progress(seen, rows)
-            for _w, _f, fut in inflight:  # speculative blocks past a wrong cut: their work is void
+                if final:
+                    break
+            for fut in inflight:  # jobs past the end: nothing to take
                 fut.exception()
             inflight.clear()
         if fallback is not None:

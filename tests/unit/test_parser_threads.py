@@ -403,3 +403,22 @@ def test_a_parser_left_mid_record_is_not_lent_again() -> None:
     assert again == good  # a clean parser is lent again
     out = crew.parsers[good].finish()
     assert [a.to_pylist() for a in out.arrays] == [["3", "4", "5"], ["p", "r", "t"], ["q", "s", "u"]]
+
+
+def test_a_read_error_mid_body_is_raised_in_turn_from_the_workers() -> None:
+    """The workers take the chunks themselves (the reads and unmapping leave the calling
+    thread): an error reading one is still raised to the caller, after the blocks before
+    it and instead of a silently shorter result, also when a wrong cut (stray quote) has
+    sent the rest to one parser."""
+    _status, fields, line, _end, _next = _csvcore.read_header(b"a,b,c\n", ord(","), True)
+    plan = csvplan.raw_plan(csvplan.decode_header(fields, line), ord(","))
+
+    def chunks(stray: bool) -> Any:
+        for k in range(6):
+            yield b"".join(b'%d,x"y,%d\n' % (k, i) if stray and k == 1 and i == 3 else b"%d,y,%d\n" % (k, i)
+                           for i in range(100))  # fmt: skip
+        raise OSError("disk gone")
+
+    for stray in (False, True):
+        with pytest.raises(OSError, match="disk gone"):
+            blocks.parse_threaded(_csvcore, plan, 2, b"", chunks(stray), 2, None, block_bytes=200)
