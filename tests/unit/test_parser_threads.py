@@ -373,10 +373,9 @@ def test_a_threaded_parse_does_not_import_pandas(bench_file: Path) -> None:
 def test_every_block_on_the_pool_parses_as_one_thread(
     monkeypatch: pytest.MonkeyPatch, bench_file: Path
 ) -> None:
-    """Tiny blocks are normally parsed inline; here every block goes to the threads, which
-    take them from one queue on whichever parser is free: many blocks per parser, in any
-    order, and (stray quote) wrong cuts leaving a parser with a record carried over."""
-    monkeypatch.setattr(blocks, "INLINE_BYTES", 0)
+    """Every block goes to the threads, which take them from one queue on whichever parser
+    is free: many blocks per parser, in any order, and (stray quote) wrong cuts leaving a
+    parser with a record carried over."""
     sizes = (997, 4096, 20000)
     one = same_on_threads(monkeypatch, api.parse_file, bench_file, sizes=sizes, threads=(2, 3, 4))
     assert one[0] != "ParseError" and len(one[1]) > 2900 and one[2]
