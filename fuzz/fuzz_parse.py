@@ -29,7 +29,6 @@ with atheris.instrument_imports(include=["connectbatch"]):
     from connectbatch.parser.api import parse_bytes
 
 blocks.BLOCK_BYTES = 16  # inputs are short: cut them everywhere
-blocks.INLINE_BYTES = 0  # and send every block to the threads' shared queue, not inline
 
 PARITY = os.environ.get("CONNECTBATCH_FUZZ_PARITY", "") not in ("", "0")
 VARIANTS = [

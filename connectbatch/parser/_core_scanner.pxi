@@ -494,6 +494,33 @@ def cut_first(data, int quotes):
     return i + 1 if i < n else 0
 
 
+def cut_window(data, int parity):
+    """(cut, parity at the end) of a window of a threaded parse that starts after `parity`
+    (mod 2) quotes: cut is just after the last LF with an even number of quotes before it,
+    counting those before the window, or 0 if there is none. One pass for the parity at
+    memory speed, then backwards from the end: the window need not start on a boundary, so
+    the workers cut their own windows in parallel and chain only the parity."""
+    cdef const unsigned char[::1] view
+    cdef const unsigned char* p
+    cdef Py_ssize_t n = len(data), k
+    cdef int end, par
+    if n == 0:
+        return 0, parity & 1
+    view = data
+    with nogil:
+        p = &view[0]
+        end = (parity ^ _quote_parity(p, n)) & 1
+        par = end
+        k = n
+        while k > 0:
+            if p[k - 1] == LF and par == 0:
+                break
+            if p[k - 1] == QUOTE:
+                par ^= 1
+            k -= 1
+    return k, end
+
+
 def quote_parity(data):
     """1 if `data` holds an odd number of quote bytes, else 0."""
     cdef const unsigned char[::1] view

@@ -3,16 +3,29 @@
 Why it works this way:
 - The compiled core releases the GIL while it parses, so threads run in parallel; the
   question is only where to cut the bytes. A record boundary is an LF outside quotes, and
-  that depends on everything before it. `_csvcore.cut_block` guesses it cheaply (the last LF
-  after an even number of quotes, counted eight bytes at a time) and the guess is then
-  *verified*: a block's parser must end exactly at the next cut with nothing carried over.
-  The first block starts on a true boundary (the end of the header), so by induction every
-  verified block is parsed exactly as a one-thread parse would parse it.
-- A wrong guess (possible only in a malformed file: a stray quote inside an unquoted field)
+  that depends on everything before it. The body is sliced into windows of about
+  BLOCK_BYTES (zero-copy views of the chunks), and each window's job cuts its own window:
+  `_csvcore.cut_window` finds the last LF after an even number of quotes, counting the
+  quotes before the window, which the job before hands on (`_Chain`) as soon as it has
+  scanned its window, before it parses. Block k is the tail of window k-1 after its cut
+  plus window k up to its cut, fed to one parser in those pieces (a parser carries a record
+  over a piece border as over a read chunk), so nothing is joined by copying.
+- The guess is then *verified*: a block's parser must end exactly at its cut with nothing
+  carried over. The first block starts on a true boundary (the end of the header), so by
+  induction every verified block is parsed exactly as a one-thread parse would parse it.
+  A wrong guess (possible only in a malformed file: a stray quote inside an unquoted field)
   costs time, never a different result: from the first block that did not end on its cut,
-  one fresh parser reads the rest of the file in order, as the one-thread parse does.
-- Blocks wait in one queue for the threads, and a thread takes the next block as soon as it
-  is free, on whichever parser is free (`_Crew`): handing them out in strict turn left one
+  one fresh parser reads the rest of the file in order, as the one-thread parse does. A
+  window with no cut (a quoted field longer than a window) is carried into the next one;
+  after MAX_WIDEN blocks' worth with no cut (CR-only line ends) the rest is read that way.
+- The calling thread only queues jobs and puts the results together: the jobs also take
+  their windows from the chunk iterator themselves, one after the other along the chain,
+  so reading (or mapping in and releasing) chunks, the quote scan and the first touch of
+  the pages all run on the workers. Measured on the 1M-row, 393 MB bench file: the calling
+  thread's CPU went from ~130 ms (cutting, page faults, joins) to ~40 ms (renumbering,
+  assembly, the rejects' messages), of ~0.93 s in all (one thread: ~0.85 s).
+- Jobs wait in one queue for the threads, and a thread takes the next one as soon as it is
+  free, on whichever parser is free (`_Crew`): handing them out in strict turn left one
   thread idle while the other was still on an earlier, slower block. Any parser may take
   any block: each parser counts lines from 0 in every block and keeps its rejects per
   block, so lines and rejects are renumbered once the blocks before are known, and the
@@ -20,14 +33,7 @@ Why it works this way:
   zero-copy slices of the parsers' buffers, put together in file order as chunked columns:
   no concatenation copy, so peak memory stays that of the one-thread parse plus the blocks
   in flight (two per thread).
-- Blocks are zero-copy slices of the read chunks (decode's reused read buffers); only the
-  few lines joining two chunks are copied, and that short block is parsed on the calling
-  thread by a parser of its own rather than queued as a job that would wait for the GIL.
-- A file of one block, or bytes with no cut to be found (no LF: CR-only line ends; an odd
-  number of quotes from early on), is read on one parser, streaming as before.
-- Measured on the shared 2-core machine (300k-row, 118 MB bench file): the threaded parse
-  costs ~10 % more CPU than one thread (the extra scan for quotes, fresh read buffers), and
-  the work outside the blocks (header, renumbering, assembly) is ~10 ms.
+- A body of one window is read on one parser, streaming as before.
 """
 
 from __future__ import annotations
@@ -51,7 +57,6 @@ from connectbatch.parser.plan import CoreOutput, Plan
 BLOCK_BYTES = 4 * 1024 * 1024
 # A cut is looked for in up to this many blocks' worth of bytes before giving up on threads.
 MAX_WIDEN = 4
-INLINE_BYTES = 64 * 1024  # a block this short is parsed on the calling thread
 IN_FLIGHT = 2  # blocks a thread has queued or in hand
 MAX_TEXT = 2147483647  # Arrow string offsets are int32: the one-thread core's limit per column
 
@@ -83,84 +88,78 @@ class _Segment:
     keys: dict[int, bytes] = field(default_factory=dict)
 
 
-class _Source:
-    """The UTF-8 chunks as blocks that (probably) end on a record boundary.
+@dataclass
+class _Link:
+    """What the job of one window hands to the job of the next: the quote parity at the
+    end of its window, and the bytes after its cut that no block holds yet."""
 
-    Blocks are zero-copy slices of the chunks. Only the short tail of a chunk after its
-    last cut is copied, joined to the head of the next chunk up to that chunk's first cut;
-    a whole chunk is copied only when no cut turns up in it."""
-
-    def __init__(self, core: ModuleType, first: Piece, chunks: Iterator[Piece]) -> None:
-        self.core = core
-        self.cur = memoryview(first)
-        self.pos = 0  # a cut: an even number of quotes before it
-        self.chunks = chunks
-        self.nxt: memoryview | None = None
-        self.done = False
-
-    def _peek(self) -> memoryview | None:
-        while self.nxt is None and not self.done:
-            chunk = next(self.chunks, None)
-            if chunk is None:
-                self.done = True
-            elif len(chunk):
-                self.nxt = memoryview(chunk)
-        return self.nxt
-
-    def exhausted(self) -> bool:
-        return self.pos == len(self.cur) and self._peek() is None
-
-    def block(self, size: int) -> memoryview | None:
-        """The next block; None when no cut turned up in MAX_WIDEN blocks' worth of bytes
-        (the caller then reads the rest on one parser). Empty at the end of the file."""
-        limit = size
-        while True:
-            rest = self.cur[self.pos :]
-            nxt = self._peek() if len(rest) <= limit else None
-            if len(rest) <= limit and nxt is None:  # the rest of the file, or nothing
-                self.pos = len(self.cur)
-                return rest
-            if nxt is not None:  # the chunk's rest is short
-                cut = int(self.core.cut_block(rest)) if len(rest) else 0
-                if cut:
-                    self.pos += cut
-                    return rest[:cut]
-                self.nxt = None
-                head = int(self.core.cut_first(nxt, self.core.quote_parity(rest)))
-                if head:  # the tail of this chunk and the head of the next, copied
-                    self.cur, self.pos = nxt, head
-                    return memoryview(b"".join([rest, nxt[:head]]))
-                self.cur, self.pos = memoryview(b"".join([rest, nxt])), 0  # no cut in nxt
-                if len(self.cur) > MAX_WIDEN * size:
-                    return None
-                continue
-            window = rest[:limit]
-            cut = int(self.core.cut_block(window))
-            if cut:
-                self.pos += cut
-                return window[:cut]
-            if limit >= MAX_WIDEN * size:
-                return None
-            limit *= 2
-
-    def rest(self) -> Iterator[Piece]:
-        """Everything not yet handed out as a block, in order (for one parser)."""
-        rest = self.cur[self.pos :]
-        self.pos = len(self.cur)
-        if len(rest):
-            yield rest
-        if self.nxt is not None:
-            nxt, self.nxt = self.nxt, None
-            yield nxt
-        yield from self.chunks
-        self.done = True
+    parity: int
+    carry: list[Piece]
+    stop: bool = False  # no block may start any more: the jobs after it do nothing
 
 
-def _run_block(parser: Any, block: Piece, final: bool) -> _Done:
-    """One block on one parser (its own thread; the core parses without the GIL)."""
+class _Chain:
+    """One link, set once by a window's job and awaited by the next window's job."""
+
+    def __init__(self, link: _Link | None = None) -> None:
+        self._set = threading.Event()
+        self.link = link
+        if link is not None:
+            self._set.set()
+
+    def put(self, link: _Link) -> None:
+        self.link = link
+        self._set.set()
+
+    def get(self) -> _Link:
+        self._set.wait()
+        assert self.link is not None
+        return self.link
+
+
+Window = tuple[memoryview, bool]  # a window of the body and whether it is the last
+
+
+@dataclass
+class _Result:
+    """A window's job: the window it took (None past the end or once halted), the parse of
+    its block (None when the window held no cut, or the job was void), the carried bytes
+    its block started with (for the fallback), or the error taking the window raised."""
+
+    window: Window | None  # None: past the end, halted, or taking it raised `error`
+    carry: list[Piece]
+    parsed: tuple[int, _Done] | None = None
+    size: int = 0  # bytes in the block
+    gave_up: bool = False  # no cut in MAX_WIDEN blocks' worth of bytes
+    error: BaseException | None = None
+
+
+def _windows(first: Piece, chunks: Iterator[Piece], size: int) -> Iterator[tuple[memoryview, bool]]:
+    """The body as zero-copy windows of about `size` bytes, each with whether it is the
+    last. Windows never span chunks (a block that does is fed to its parser in pieces)."""
+    pending: memoryview | None = None
+    for chunk in itertools.chain([first], chunks):
+        if not len(chunk):
+            continue
+        view = memoryview(chunk)
+        n = max(1, round(len(view) / size))
+        step = -(-len(view) // n)
+        for lo in range(0, len(view), step):
+            if pending is not None:
+                yield pending, False
+            pending = view[lo : lo + step]
+    if pending is not None:
+        yield pending, True
+
+
+def _run_block(parser: Any, block: list[Piece], final: bool) -> _Done:
+    """One block, fed in its pieces, on one parser (its own thread; the core parses
+    without the GIL). Pieces join like read chunks: the parser carries a record over."""
     parser.begin_block(0)
     first_row = parser.rows
-    parser.feed(block, final)
+    for piece in block[:-1]:
+        parser.feed(piece, False)
+    parser.feed(block[-1], final)
     rejects, keys = parser.take_rejects()
     return _Done(first_row, parser.rows, parser.next_line, parser.pending_bytes, rejects, keys)
 
@@ -175,12 +174,14 @@ class _Crew:
     parser in the order they get to it, not in file order) and must be parsed as a fresh
     parser would; a new parser takes its place. Its rows up to that block stay valid."""
 
-    def __init__(self, core: ModuleType, plan: Plan) -> None:
+    def __init__(self, core: ModuleType, plan: Plan, limit: int = MAX_WIDEN * BLOCK_BYTES) -> None:
         self.core = core
         self.plan = plan
+        self.limit = limit
         self.parsers: list[Any] = []
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self.halt = False  # a wrong cut was found: the jobs still queued are void
 
     def add(self) -> int:
         """A new parser (counting lines from 0); its index in `parsers`."""
@@ -189,19 +190,74 @@ class _Crew:
             self.parsers.append(parser)
             return len(self.parsers) - 1
 
-    def run(self, block: Piece, final: bool) -> tuple[int, _Done]:
-        """Parse `block` on a free parser (a new one when none is): (its index, what it did)."""
+    def run(self, block: Piece | list[Piece], final: bool) -> tuple[int, _Done]:
+        """Parse `block` (bytes, or pieces in order) on a free parser (a new one when none
+        is): (its index, what it did)."""
+        pieces = block if isinstance(block, list) else [block]
         try:
             j = self._free.get_nowait()
         except queue.Empty:
             j = self.add()
         clean = False
         try:
-            done = _run_block(self.parsers[j], block, final)
+            done = _run_block(self.parsers[j], pieces, final)
             clean = not done.pending
         finally:
             self._free.put(j if clean else self.add())
         return j, done
+
+    def job(self, windows: Iterator[Window], before: _Chain, after: _Chain) -> _Result:
+        """Take the next window, cut it and hand the rest on, then parse the block that ends
+        at the cut: the bytes carried from the windows before plus the window's head.
+
+        All on this worker, in file order by the chain (a job takes its window only once the
+        job before has handed on): reading or mapping in the next chunk, releasing old
+        mapped pages, the quote scan and the first touch of the window's pages were the
+        serial part of a threaded parse while the calling thread did them."""
+        link = before.get()
+        if link.stop or self.halt:
+            after.put(_Link(0, [], True))
+            return _Result(None, link.carry)
+        try:
+            item = next(windows, None)
+        except BaseException as exc:  # raised in file order by the calling thread
+            after.put(_Link(0, [], True))
+            return _Result(None, link.carry, error=exc)
+        if item is None:
+            after.put(_Link(0, [], True))
+            return _Result(None, link.carry)
+        window, final = item
+        try:
+            if final:
+                block = [*link.carry, window]
+                after.put(_Link(0, [], True))
+            else:
+                cut, parity = self.core.cut_window(window, link.parity)
+                if not cut:
+                    carry = [*link.carry, window]
+                    held = sum(len(p) for p in carry)
+                    after.put(_Link(parity, carry, held > self.limit))
+                    return _Result(item, link.carry, gave_up=held > self.limit)
+                block = [*link.carry, window[:cut]]
+                after.put(_Link(parity, [window[cut:]] if cut < len(window) else []))
+        except BaseException:
+            after.put(_Link(0, [], True))
+            raise
+        try:
+            parsed = self.run(block, final)
+        except BaseException as exc:  # raised in file order (void past a wrong cut)
+            return _Result(item, link.carry, error=exc)
+        return _Result(item, link.carry, parsed, sum(len(p) for p in block))
+
+
+def _replay(taken: list[Piece], error: BaseException | None, windows: Iterator[Window]) -> Iterator[Piece]:
+    """The windows jobs had taken, then (in that order) the error taking one raised, then
+    the windows no job took."""
+    yield from taken
+    if error is not None:
+        raise error
+    for window, _final in windows:
+        yield window
 
 
 def parse_threaded(
@@ -215,70 +271,83 @@ def parse_threaded(
     block_bytes: int | None = None,
 ) -> tuple[CoreOutput, int, int]:
     """Parse the body (`first`, then `chunks`) on `threads` parsers; (output, bytes seen,
-    rows). The output equals that of one parser fed the same bytes."""
+    rows). The output equals that of one parser fed the same bytes.
+
+    This thread only slices the body into windows and queues them; each window's job cuts
+    it (chained to the job before by the quote parity alone) and parses its block, so the
+    scans and page faults run on the workers, in parallel with the parsing."""
     size = block_bytes or BLOCK_BYTES
-    src = _Source(core, first, chunks)
-    crew = _Crew(core, plan)
+    windows = _windows(first, chunks, size)
+    crew = _Crew(core, plan, MAX_WIDEN * size)
     parsers = crew.parsers
     pool: ThreadPoolExecutor | None = None
     segments: list[_Segment] = []
-    inflight: deque[tuple[Piece, bool, Future[tuple[int, _Done]]]] = deque()
-    line, rows, seen, blocks = first_line, 0, 0, 0
-    inline: int | None = None  # the parser of short blocks, on this thread
+    inflight: deque[Future[_Result]] = deque()
+    line, rows, seen = first_line, 0, 0
     fallback: list[Piece] | None = None  # pieces one fresh parser must read in order
+    rest: Iterator[Piece] = iter(())
     try:
-        while fallback is None:
-            while len(inflight) < IN_FLIGHT * threads:
-                block = src.block(size)
-                if block is None:
+        first_window = next(windows, None)
+        if first_window is None:
+            fallback = []
+        elif first_window[1]:  # the whole body is one window: no threads needed
+            fallback = [first_window[0]]
+        else:
+            # The jobs take the windows from here, in turn (see `_Crew.job`).
+            taking: Iterator[Window] = itertools.chain([first_window], windows)
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="connectbatch-parse")
+            chain = _Chain(_Link(0, []))
+            ended = False
+            while True:
+                while not ended and len(inflight) < IN_FLIGHT * threads:
+                    after = _Chain()
+                    inflight.append(pool.submit(crew.job, taking, chain, after))
+                    chain = after
+                if not inflight:
                     break
-                final = src.exhausted()
-                if blocks == 0 and final:  # the whole body is one block: no threads needed
-                    fallback = [block]
+                res = inflight.popleft().result()
+                if res.error is not None:
+                    raise res.error
+                if res.window is None:  # past the end (only after the last window's job)
+                    continue
+                window, final = res.window
+                ended = ended or final
+                if res.parsed is None and not res.gave_up:
+                    continue  # no cut in this window: its bytes are carried to the next
+                if res.gave_up or (res.parsed is not None and res.parsed[1].pending and not final):
+                    # No cut in MAX_WIDEN blocks' worth, or the cut was not a record
+                    # boundary: from this block's start on, one parser in order. The jobs
+                    # still queued take no window now; those that did hand theirs back.
+                    crew.halt = True
+                    fallback = [*res.carry, window]
+                    taken: list[Piece] = []
+                    error: BaseException | None = None
+                    for fut in inflight:
+                        later = fut.result()
+                        if later.window is not None:
+                            taken.append(later.window[0])
+                        elif error is None:  # taking the window failed: raised in turn
+                            error = later.error
+                    inflight.clear()
+                    rest = _replay(taken, error, taking)
                     break
-                if len(block) < INLINE_BYTES:
-                    # The few lines joining two chunks: parsed right here on a parser of
-                    # their own, as a job they would mostly wait for the GIL.
-                    if inline is None:
-                        inline = crew.add()
-                    fut: Future[tuple[int, _Done]] = Future()
-                    try:
-                        fut.set_result((inline, _run_block(parsers[inline], block, final)))
-                    except Exception as exc:  # raised when (if) its turn comes
-                        fut.set_exception(exc)
-                else:
-                    if pool is None:
-                        pool = ThreadPoolExecutor(threads, thread_name_prefix="connectbatch-parse")
-                    fut = pool.submit(crew.run, block, final)
-                inflight.append((block, final, fut))
-                blocks += 1
+                assert res.parsed is not None
+                j, done = res.parsed
+                segments.append(_Segment(j, done.first_row, done.end_row, line, done.rejects, done.keys))
+                line += done.lines
+                rows += done.end_row - done.first_row
+                seen += res.size
+                if progress is not None:
+                    progress(seen, rows)
                 if final:
                     break
-            if fallback is not None:
-                break
-            if not inflight:  # no cut found, or the end: the rest (if any) on one parser
-                fallback = []
-                break
-            parsed, final, fut = inflight.popleft()
-            j, done = fut.result()
-            if done.pending and not final:  # the cut was not a record boundary
-                fallback = [parsed] + [b for b, _f, _fut in inflight]
-                break
-            segments.append(_Segment(j, done.first_row, done.end_row, line, done.rejects, done.keys))
-            line += done.lines
-            rows += done.end_row - done.first_row
-            seen += len(parsed)
-            if progress is not None:
-                progress(seen, rows)
-            if final:
-                break
-        for _b, _f, fut in inflight:  # speculative blocks past a wrong cut: their work is void
-            fut.exception()
-        inflight.clear()
+            for fut in inflight:  # jobs past the end: nothing to take
+                fut.exception()
+            inflight.clear()
         if fallback is not None:
             seq = core.Parser(plan, line)
             parsers.append(seq)  # no job runs any more (all drained above)
-            for piece in itertools.chain(fallback, src.rest()):  # streaming: not a list
+            for piece in itertools.chain(fallback, rest):  # streaming: not a list
                 seq.feed(piece, False)
                 seen += len(piece)
                 if progress is not None:

@@ -225,6 +225,22 @@ def test_cut_first_and_quote_parity() -> None:
         assert _csvcore.quote_parity(data) == data.count(b'"') % 2, data
 
 
+def test_cut_window_counts_the_quotes_before_the_window() -> None:
+    """A window of the threaded parse starts anywhere (inside a quoted field too): its cut is
+    the last LF after an even number of quotes counting those before it; 0 when none."""
+    assert _csvcore.cut_window(b'a,b\nc,"d\ne"\nx', 0) == (12, 0)
+    assert _csvcore.cut_window(b'a,b\nc,"d\ne"\nx', 1) == (9, 1)  # a field opened before closes at c,"
+    assert _csvcore.cut_window(b'a,"b\nc', 0) == (0, 1)
+    assert _csvcore.cut_window(b"", 1) == (0, 1)
+    rng = random.Random(7)
+    for n in range(300):
+        data = bytes(rng.choice(b'ab"\n') for _ in range(n))
+        for before in (0, 1):
+            cuts = [k + 1 for k in range(n) if data[k] == 10 and (before + data[:k].count(b'"')) % 2 == 0]
+            want = (cuts[-1] if cuts else 0, (before + data.count(b'"')) % 2)
+            assert _csvcore.cut_window(data, before) == want, (data, before)
+
+
 # ------------------------------------------------------------------ the setting
 
 
@@ -357,10 +373,9 @@ def test_a_threaded_parse_does_not_import_pandas(bench_file: Path) -> None:
 def test_every_block_on_the_pool_parses_as_one_thread(
     monkeypatch: pytest.MonkeyPatch, bench_file: Path
 ) -> None:
-    """Tiny blocks are normally parsed inline; here every block goes to the threads, which
-    take them from one queue on whichever parser is free: many blocks per parser, in any
-    order, and (stray quote) wrong cuts leaving a parser with a record carried over."""
-    monkeypatch.setattr(blocks, "INLINE_BYTES", 0)
+    """Every block goes to the threads, which take them from one queue on whichever parser
+    is free: many blocks per parser, in any order, and (stray quote) wrong cuts leaving a
+    parser with a record carried over."""
     sizes = (997, 4096, 20000)
     one = same_on_threads(monkeypatch, api.parse_file, bench_file, sizes=sizes, threads=(2, 3, 4))
     assert one[0] != "ParseError" and len(one[1]) > 2900 and one[2]
@@ -387,3 +402,22 @@ def test_a_parser_left_mid_record_is_not_lent_again() -> None:
     assert again == good  # a clean parser is lent again
     out = crew.parsers[good].finish()
     assert [a.to_pylist() for a in out.arrays] == [["3", "4", "5"], ["p", "r", "t"], ["q", "s", "u"]]
+
+
+def test_a_read_error_mid_body_is_raised_in_turn_from_the_workers() -> None:
+    """The workers take the chunks themselves (the reads and unmapping leave the calling
+    thread): an error reading one is still raised to the caller, after the blocks before
+    it and instead of a silently shorter result, also when a wrong cut (stray quote) has
+    sent the rest to one parser."""
+    _status, fields, line, _end, _next = _csvcore.read_header(b"a,b,c\n", ord(","), True)
+    plan = csvplan.raw_plan(csvplan.decode_header(fields, line), ord(","))
+
+    def chunks(stray: bool) -> Any:
+        for k in range(6):
+            yield b"".join(b'%d,x"y,%d\n' % (k, i) if stray and k == 1 and i == 3 else b"%d,y,%d\n" % (k, i)
+                           for i in range(100))  # fmt: skip
+        raise OSError("disk gone")
+
+    for stray in (False, True):
+        with pytest.raises(OSError, match="disk gone"):
+            blocks.parse_threaded(_csvcore, plan, 2, b"", chunks(stray), 2, None, block_bytes=200)
