@@ -77,7 +77,7 @@ class ConnectionServices(CredentialServices):
             draft = replace(draft, export_sources=check_export_sources(con, draft))
             if connection_store.find(con, draft.name) is not None:
                 raise InvalidInputError("name", f"a connection named {draft.name!r} already exists")
-            created = connection_store.insert(con, draft)
+            created = connection_store.insert(con, draft, self.clock())
             if reuse_credential is not None:
                 self._reuse(con, created, reuse_credential)
             elif draft.methodology in (Methodology.PUSH, Methodology.PULL_FROM_US):

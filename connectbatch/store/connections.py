@@ -67,11 +67,14 @@ def _value(conn: Connection, column: str) -> Any:
     return str(value) if hasattr(value, "value") else value
 
 
-def insert(con: duckdb.DuckDBPyConnection, conn: Connection) -> Connection:
+def insert(con: duckdb.DuckDBPyConnection, conn: Connection, created_at: dt.datetime) -> Connection:
+    """`created_at` is the pipeline's clock, not the database's: delivery expectations count
+    only the deadlines after it, and the checks run on that same clock."""
     placeholders = ", ".join("?" for _ in _COLUMNS)
     row = con.execute(
-        f"INSERT INTO connections ({', '.join(_COLUMNS)}) VALUES ({placeholders}) RETURNING id",
-        [_value(conn, c) for c in _COLUMNS],
+        f"INSERT INTO connections ({', '.join(_COLUMNS)}, created_at) VALUES ({placeholders}, ?) "
+        "RETURNING id",
+        [*[_value(conn, c) for c in _COLUMNS], created_at],
     ).fetchone()
     assert row is not None
     return get(con, int(row[0]))

@@ -210,3 +210,13 @@ def test_the_engine_checks_deliveries_every_few_minutes(settings: Settings) -> N
         assert job is not None and job.trigger.interval == dt.timedelta(seconds=CHECK_SECONDS)
     finally:
         engine.stop()
+
+
+def test_a_connection_is_created_on_the_pipelines_clock(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    """Delivery checks count the deadlines after `created_at` on the services' clock; a
+    creation stamped by the database's own clock made a connection created between midnight and
+    its deadline (real time) look late on its first check (failed from 00:00 to 06:00 UTC)."""
+    _, acme = watched(expect="daily by 06:00")
+    assert acme.created_at == clock.day0
