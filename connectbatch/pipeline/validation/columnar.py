@@ -23,6 +23,7 @@ GX semantics copied here (great_expectations 1.24, expectations/expectation.py):
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from collections import Counter
@@ -84,7 +85,7 @@ def evaluate(exp: dict[str, Any], table: pa.Table, params: dict[str, Any]) -> di
     config = {
         "type": type_,
         "kwargs": _config_kwargs(type_, bound),
-        "meta": exp.get("meta") or {},
+        "meta": copy.deepcopy(exp.get("meta") or {}),  # the cached suite's own: never shared
         "id": exp.get("id"),
     }
     if "severity" in exp:
@@ -379,8 +380,18 @@ def _values(keys: list[Any]) -> list[Any]:
     return [_unwrap(k) for k in keys]
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})  # exact types jsonable returns unchanged
+
+
 def jsonable(value: Any) -> Any:
-    """Plain JSON types, as gx.jsonable gives them, without importing GX."""
+    """Plain JSON types, as gx.jsonable gives them, without importing GX. A value of a plain
+    type, or a list or tuple of them (a value set of a few hundred codes), is taken whole
+    instead of element by element (exact types: numpy's str_ and int64 still convert)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if (kind is list or kind is tuple) and all(type(v) in _PLAIN for v in value):
+        return list(value)
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
