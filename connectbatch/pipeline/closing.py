@@ -53,7 +53,10 @@ def close(
     )  # fmt: skip
     if finished is None:
         raise LookupError(f"no run with id {run.id}")
-    connection_store.set_status(
-        con, run.connection_id, quarantine.connection_status(con, run.connection_id, status), now
-    )
+    if status is RunStatus.COMPLETED:  # the usual end: no read of the quarantined runs first
+        connection_store.set_completed_unless_held(con, run.connection_id, now)
+    else:
+        connection_store.set_status(
+            con, run.connection_id, quarantine.connection_status(con, run.connection_id, status), now
+        )
     return finished

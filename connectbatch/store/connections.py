@@ -19,6 +19,7 @@ from connectbatch.models import (
     Method,
     Methodology,
     Redelivery,
+    ReviewState,
 )
 from connectbatch.store import credentials as credential_store
 from connectbatch.transfer.specs import spec_from_json, spec_to_json
@@ -127,6 +128,25 @@ def set_status(
     con.execute(
         "UPDATE connections SET status = ?, last_active = ? WHERE id = ?",
         [str(status), at, connection_id],
+    )
+
+
+def set_completed_unless_held(con: duckdb.DuckDBPyConnection, connection_id: int, at: dt.datetime) -> None:
+    """The connection's status after a clean run: Completed, or Needs review while any of its
+    batches awaits a reviewer (a later clean run must not bury it). One statement instead of
+    reading every quarantined run and then updating (issue 13)."""
+    con.execute(
+        "UPDATE connections SET status = CASE WHEN EXISTS (SELECT 1 FROM runs "
+        "WHERE runs.connection_id = ? AND runs.review = ?) THEN ? ELSE ? END, last_active = ? "
+        "WHERE id = ?",
+        [
+            connection_id,
+            str(ReviewState.QUARANTINED),
+            str(ConnectionStatus.NEEDS_REVIEW),
+            str(ConnectionStatus.COMPLETED),
+            at,
+            connection_id,
+        ],
     )
 
 

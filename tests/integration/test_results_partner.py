@@ -214,6 +214,21 @@ def test_a_held_batch_reads_needs_review_until_it_is_decided(services: Services,
     assert services.connection("Acme").status is ConnectionStatus.COMPLETED
 
 
+def test_another_connections_held_batch_does_not_touch_this_ones_status(
+    services: Services, make_connection
+) -> None:
+    """A clean run's connection status is decided in one statement (issue 13): only this
+    connection's held batches make it Needs review."""
+    make_connection("Acme")
+    make_connection("Other")
+    held = services.ingest_bytes("Other", "neg.csv", call_csv(N, overrides={0: {"SaleAmount": "-1"}}))
+    assert held.status is RunStatus.NEEDS_REVIEW
+    clean = services.ingest_bytes("Acme", "ok.csv", call_csv(N, prefix="o"))
+    assert clean.status is RunStatus.COMPLETED
+    assert services.connection("Acme").status is ConnectionStatus.COMPLETED
+    assert services.connection("Other").status is ConnectionStatus.NEEDS_REVIEW
+
+
 def test_a_discarded_batch_no_longer_needs_review(services: Services, make_connection) -> None:
     make_connection("Acme")
     held = services.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"SaleAmount": "-1"}}))

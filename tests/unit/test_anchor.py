@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from connectbatch.store.anchor import marked_waiting, waiting
+import duckdb
+
+from connectbatch.store.anchor import LOOK_EVERY_S, Anchor, marked_waiting, waiting
 
 
 def test_a_live_waiter_is_seen(tmp_path: Path) -> None:
@@ -38,3 +41,19 @@ def test_other_files_and_other_databases_are_not_waiters(tmp_path: Path) -> None
     (tmp_path / "x.duckdb.wal").touch()
     assert not waiting(tmp_path / "x.duckdb")
     assert not waiting(tmp_path / "missing" / "x.duckdb")
+
+
+def test_a_holder_between_operations_closes_for_a_waiter_soon(tmp_path: Path) -> None:
+    """Give-backs look for waiters at most every LOOK_EVERY_S (listing the folder every time
+    cost ~1 ms a small file): a waiter that comes during a held stretch still makes the next
+    give-back after that close the file."""
+    database = tmp_path / "x.duckdb"
+    anchor = Anchor(database, lambda: duckdb.connect(str(database)), linger=30)
+    with anchor.held():
+        anchor.give_back(anchor.cursor())
+        assert anchor._con is not None  # nobody waits: kept open
+        (tmp_path / f"x.duckdb.waiting-{os.getppid()}").touch()  # a live process (our parent)
+        time.sleep(LOOK_EVERY_S)
+        anchor.give_back(anchor.cursor())
+        assert anchor._con is None
+    anchor.close()

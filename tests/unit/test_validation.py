@@ -396,3 +396,16 @@ def test_review_table_shows_the_failing_lines(calls: Calls) -> None:
     rows = review.outcome_rows(check(result, lines=result.lines))
     assert rows[0]["Lines"] == "2, 3"
     assert all(row["Lines"] == "" for row in rows[1:])
+
+
+@pytest.mark.parametrize("engine", ["columnar", "gx"])
+def test_validating_leaves_the_cached_suite_as_it_was(calls: Calls, engine: str) -> None:
+    """The suite is read once per process and no longer deep-copied for every batch: neither
+    the run-time rule nor a change to a report's raw result may reach the cached suite."""
+    before = json.dumps(suites.load_suite(CC), sort_keys=True)
+    report = check(calls(*ids(2)), already_loaded=["cs-1"], engine=engine)
+    for r in report.raw["results"]:
+        r["expectation_config"]["meta"]["severity"] = "changed"
+        r["expectation_config"]["kwargs"].clear()
+    assert json.dumps(suites.load_suite(CC), sort_keys=True) == before
+    assert not any(o.name == LOADED for o in check(calls(*ids(2)), engine=engine).outcomes)

@@ -57,6 +57,7 @@ _KWARGS: dict[str, frozenset[str]] = {
 KNOWN_TYPES = frozenset(_KWARGS)
 
 _NO_EXCEPTION = {"raised_exception": False, "exception_traceback": None, "exception_message": None}
+_PLAIN = frozenset({str, int, bool, type(None)})  # exact: numpy's str_ and int64 still convert
 
 
 class _Unsupported(Exception):
@@ -84,7 +85,7 @@ def evaluate(exp: dict[str, Any], table: pa.Table, params: dict[str, Any]) -> di
     config = {
         "type": type_,
         "kwargs": _config_kwargs(type_, bound),
-        "meta": exp.get("meta") or {},
+        "meta": dict(exp.get("meta") or {}),  # a copy: the cached suite's (flat) meta is never shared
         "id": exp.get("id"),
     }
     if "severity" in exp:
@@ -380,7 +381,10 @@ def _values(keys: list[Any]) -> list[Any]:
 
 
 def jsonable(value: Any) -> Any:
-    """Plain JSON types, as gx.jsonable gives them, without importing GX."""
+    """Plain JSON types, as gx.jsonable gives them, without importing GX. A plain value, or a
+    list of them (a value set of codes), is taken whole instead of element by element."""
+    if type(value) in _PLAIN or (type(value) in (list, tuple) and all(type(v) in _PLAIN for v in value)):
+        return list(value) if type(value) in (list, tuple) else value
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
