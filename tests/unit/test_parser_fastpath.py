@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.parse_outcome import compiled_core
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,11 +26,7 @@ DELIMITERS = [",", "|", ";", "\t", "\x01"]
 
 @pytest.fixture(scope="module")
 def cython_core() -> ModuleType:
-    try:
-        from connectbatch import _csvcore
-    except ImportError as exc:
-        pytest.fail(f"the compiled core is not built ({exc}); run `make build` first")
-    return _csvcore
+    return compiled_core()
 
 
 def outcome(run: Any) -> tuple[Any, ...]:

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 from helpers.bench_files import generated_calls
+from helpers.parse_outcome import outcome
 
-from connectbatch.errors import ParseError
 from connectbatch.parser import api, blocks
 from connectbatch.parser import decode as csvdecode
 
@@ -28,17 +28,6 @@ from connectbatch.parser import decode as csvdecode
 @pytest.fixture(scope="module")
 def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generated_calls(tmp_path_factory.mktemp("mapped") / "calls.csv", rows=2000, seed=5)
-
-
-def outcome(parse: Any, *args: Any, **kw: Any) -> tuple[Any, ...]:
-    try:
-        r = parse(*args, **kw)
-    except ParseError as exc:
-        return ("ParseError", str(exc))
-    return (
-        r.table.schema, r.table.to_pylist(), r.rejects, r.lines.to_pylist(), r.reject_keys,
-        r.unknown_columns, r.header, r.encoding,
-    )  # fmt: skip
 
 
 @pytest.fixture

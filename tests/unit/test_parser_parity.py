@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.parse_outcome import compiled_core
 from helpers.shared import shared_files, shared_root
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,11 +33,7 @@ FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 
 @pytest.fixture(scope="module")
 def cython_core() -> ModuleType:
-    try:
-        from connectbatch import _csvcore
-    except ImportError as exc:
-        pytest.fail(f"the compiled core is not built ({exc}); run `make build` first")
-    return _csvcore
+    return compiled_core()
 
 
 def outcome(run: Any) -> tuple[Any, ...]:

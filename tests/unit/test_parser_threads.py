@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from helpers.bench_files import generated_calls
+from helpers.parse_outcome import outcome
 from helpers.shared import shared_files
 
 from connectbatch import _csvcore
@@ -37,18 +38,6 @@ HEADER = (
 def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A file from the benchmark's generator: every column style, 0.5 % broken rows."""
     return generated_calls(tmp_path_factory.mktemp("threads") / "calls.csv", rows=3000, seed=11)
-
-
-def outcome(parse: Any, *args: Any, **kw: Any) -> tuple[Any, ...]:
-    """Everything a parse tells its caller, comparable with ==; a ParseError by its text."""
-    try:
-        r = parse(*args, **kw)
-    except ParseError as exc:
-        return ("ParseError", str(exc))
-    return (
-        r.table.schema, r.table.to_pylist(), r.rejects, r.lines.to_pylist(), r.reject_keys,
-        r.unknown_columns, r.header, r.encoding, r.preamble,
-    )  # fmt: skip
 
 
 def same_on_threads(monkeypatch: pytest.MonkeyPatch, parse: Any, *args: Any, sizes: tuple[int, ...] = (),
