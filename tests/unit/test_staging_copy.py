@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,24 @@ def test_a_failed_write_leaves_no_temporary_copy(tmp_path: Path, monkeypatch: py
         staging.stage(tmp_path / "staging", source)
     assert full.value.errno == errno.ENOSPC
     assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_the_copy_buffers_fit_the_file(tmp_path: Path) -> None:
+    """Two 8 MiB buffers zero-filled for every file cost a 200-row file 7 ms of its ingest:
+    a small file gets small buffers, a big one CHUNK, a pipe (no size) CHUNK."""
+    small = tmp_path / "small.csv"
+    small.write_bytes(b"x" * 80_000)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * (staging.CHUNK + 10))
+    with open(small, "rb", buffering=0) as f:
+        assert staging._buffer_size(f) == 80_001
+    with open(big, "rb", buffering=0) as f:
+        assert staging._buffer_size(f) == staging.CHUNK
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with open(empty, "rb", buffering=0) as f:
+        assert staging._buffer_size(f) == staging.SMALL_BUFFER
+    read_end, write_end = os.pipe()
+    with open(read_end, "rb", buffering=0) as f:
+        os.close(write_end)
+        assert staging._buffer_size(f) == staging.CHUNK
