@@ -28,11 +28,7 @@ from connectbatch.browse import (
 )
 from connectbatch.store import csvsql
 from connectbatch.store import partners as partner_store
-from connectbatch.store.db import current_rows
-
-
-def _q(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
+from connectbatch.store.db import current_rows, quote
 
 
 def source(spec: BrowseSpec) -> str:
@@ -41,7 +37,8 @@ def source(spec: BrowseSpec) -> str:
     table = current_rows(spec.data_type)
     if spec.date_column == LOADED_AT:
         return (
-            f"(SELECT t.*, r.started_at AS {_q(LOADED_AT)} FROM {table} t JOIN runs r ON r.id = t.run_id) d"
+            f"(SELECT t.*, r.started_at AS {quote(LOADED_AT)} FROM {table} t "
+            "JOIN runs r ON r.id = t.run_id) d"
         )
     return f"{table} d"
 
@@ -54,7 +51,7 @@ def where(spec: BrowseSpec, f: BrowseFilter) -> tuple[str, list[Any]]:
     """The WHERE clause of a filter (or "") and its parameters, in order."""
     clauses: list[str] = []
     params: list[Any] = []
-    date = f"d.{_q(spec.date_column)}"
+    date = f"d.{quote(spec.date_column)}"
     if f.start is not None:
         clauses.append(f"{date} >= ?")
         params.append(_utc_midnight(f.start))
@@ -73,12 +70,12 @@ def where(spec: BrowseSpec, f: BrowseFilter) -> tuple[str, list[Any]]:
         if column not in allowed:
             raise ValueError(f"{spec.noun} cannot be filtered on {column!r}")
         if values:
-            clauses.append(f"d.{_q(column)} IN ({', '.join('?' for _ in values)})")
+            clauses.append(f"d.{quote(column)} IN ({', '.join('?' for _ in values)})")
             params.extend(values)
     if (f.low is not None or f.high is not None) and spec.range_column is None:
         raise ValueError(f"{spec.noun} have no amount to filter on")
     if spec.range_column is not None:
-        amount = f"d.{_q(spec.range_column)}"
+        amount = f"d.{quote(spec.range_column)}"
         if f.low is not None:
             clauses.append(f"{amount} >= ?")
             params.append(f.low)
@@ -86,7 +83,7 @@ def where(spec: BrowseSpec, f: BrowseFilter) -> tuple[str, list[Any]]:
             clauses.append(f"{amount} <= ?")
             params.append(f.high)
     if f.text and spec.search_columns:
-        found = [f"strpos(lower(CAST(d.{_q(c)} AS VARCHAR)), lower(?)) > 0" for c in spec.search_columns]
+        found = [f"strpos(lower(CAST(d.{quote(c)} AS VARCHAR)), lower(?)) > 0" for c in spec.search_columns]
         clauses.append("(" + " OR ".join(found) + ")")
         params.extend([f.text] * len(spec.search_columns))
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -107,8 +104,8 @@ def _arrow(con: duckdb.DuckDBPyConnection, query: str, params: list[Any]) -> pa.
 def filter_options(con: duckdb.DuckDBPyConnection, spec: BrowseSpec, limit: int = 1000) -> BrowseOptions:
     """The values each filter offers, busiest first (ids) or in order (coded text)."""
     src = source(spec)
-    date = f"d.{_q(spec.date_column)}"
-    amount = f"d.{_q(spec.range_column)}" if spec.range_column else "NULL"
+    date = f"d.{quote(spec.date_column)}"
+    amount = f"d.{quote(spec.range_column)}" if spec.range_column else "NULL"
     first_day, last_day, low, high = _one(
         con,
         f"SELECT CAST(timezone('UTC', min({date})) AS DATE), CAST(timezone('UTC', max({date})) AS DATE), "
@@ -120,8 +117,8 @@ def filter_options(con: duckdb.DuckDBPyConnection, spec: BrowseSpec, limit: int 
     values: dict[str, list[str | int]] = {}
     for column in spec.filter_columns():
         rows = con.execute(
-            f"SELECT {_q(column)} FROM (SELECT d.{_q(column)}, count(*) AS n FROM {src} "
-            f"WHERE d.{_q(column)} IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?)",
+            f"SELECT {quote(column)} FROM (SELECT d.{quote(column)}, count(*) AS n FROM {src} "
+            f"WHERE d.{quote(column)} IS NOT NULL GROUP BY 1 ORDER BY n DESC, 1 LIMIT ?)",
             [limit],
         ).fetchall()
         found = [r[0] for r in rows]
@@ -154,7 +151,7 @@ def summary(
     aggregates = ", ".join(["count(*)", *(k.sql for k in spec.kpis)])
     row = _one(con, f"SELECT {aggregates} FROM {src} {clause}", params)
     kpis = [(k, _number(v)) for k, v in zip(spec.kpis, row[1:], strict=True)]
-    date = f"d.{_q(spec.date_column)}"
+    date = f"d.{quote(spec.date_column)}"
     # Whole days since the epoch are UTC days; grouping on them is much faster than on a
     # time-zone conversion of every row.
     per_day = _arrow(
@@ -170,7 +167,7 @@ def summary(
     if spec.breakdown is None:
         top_values = pa.table({"value": pa.array([], pa.string()), "rows": pa.array([], pa.int64())})
     else:
-        column = f"d.{_q(spec.breakdown)}"
+        column = f"d.{quote(spec.breakdown)}"
         extra = f"{' AND' if clause else 'WHERE'} {column} IS NOT NULL"
         labelled = spec.breakdown == "MediaId"
         value = partner_store.media_label_sql("t.v") if labelled else "t.v"
@@ -205,9 +202,9 @@ def page(
     (run, line) it came from."""
     clause, params = where(spec, f)
     columns = _shown(spec)
-    picked = ", ".join(f"d.{_q(c)}" for c in columns)
-    shown = ", ".join(f"p.{_q(c)}" for c in columns)
-    order = f"{_q(spec.date_column)} DESC, file_id, line"
+    picked = ", ".join(f"d.{quote(c)}" for c in columns)
+    shown = ", ".join(f"p.{quote(c)}" for c in columns)
+    order = f"{quote(spec.date_column)} DESC, file_id, line"
     return _arrow(
         con,
         f"""
@@ -215,7 +212,7 @@ def page(
             SELECT d.run_id, d.file_id, d.line, d.connection_id, {picked} FROM {source(spec)} {clause}
             ORDER BY {order} LIMIT ? OFFSET ?
         )
-        SELECT {shown}, c.name AS {_q(CONNECTION)}, pt.name AS {_q(PARTNER)}, p.run_id AS "Run",
+        SELECT {shown}, c.name AS {quote(CONNECTION)}, pt.name AS {quote(PARTNER)}, p.run_id AS "Run",
                p.line AS "Line"
         FROM p LEFT JOIN connections c ON c.id = p.connection_id
         LEFT JOIN partners pt ON pt.id = c.partner_id
@@ -233,7 +230,7 @@ def export_csv(con: duckdb.DuckDBPyConnection, spec: BrowseSpec, f: BrowseFilter
     clause, params = where(spec, f)
     cells = [csvsql.column_cell("d", c) for c in spec.dtype.columns]
     if spec.date_column == LOADED_AT:
-        cells.append(csvsql.cell(f"d.{_q(LOADED_AT)}", LOADED_AT, text=False))
+        cells.append(csvsql.cell(f"d.{quote(LOADED_AT)}", LOADED_AT, text=False))
     cells += [csvsql.cell("c.name", CONNECTION), 'd.run_id AS "Run"', 'd.line AS "Line"']
     query = (
         f"SELECT {', '.join(cells)} FROM (SELECT d.* FROM {source(spec)} {clause}) d "

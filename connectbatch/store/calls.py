@@ -28,7 +28,7 @@ from connectbatch.models import Action
 from connectbatch.store import actions as action_store
 from connectbatch.store import csvsql
 from connectbatch.store import partners as partner_store
-from connectbatch.store.db import all_rows, current_rows
+from connectbatch.store.db import all_rows, current_rows, quote
 
 CALLS = current_rows("call_conversions")
 
@@ -46,8 +46,6 @@ _ACTION_COLUMNS = (
 )
 
 
-def _q(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
 
 
 def where(f: CallFilter) -> tuple[str, list[Any]]:
@@ -69,7 +67,7 @@ def where(f: CallFilter) -> tuple[str, list[Any]]:
     )
     for column, values in multi:
         if values:
-            clauses.append(f"{_q(column)} IN ({', '.join('?' for _ in values)})")
+            clauses.append(f"{quote(column)} IN ({', '.join('?' for _ in values)})")
             params.extend(values)
     if f.partners:
         owned, owners = partner_store.owned_connections(f.partners)
@@ -99,7 +97,7 @@ def filter_options(con: duckdb.DuckDBPyConnection, limit: int = 1000) -> CallFil
 
     def busiest(column: str) -> list[int]:
         rows = con.execute(
-            f"SELECT {_q(column)} FROM {CALLS} WHERE {_q(column)} IS NOT NULL "
+            f"SELECT {quote(column)} FROM {CALLS} WHERE {quote(column)} IS NOT NULL "
             f"GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT ?",
             [limit],
         ).fetchall()
@@ -208,12 +206,12 @@ def durations(con: duckdb.DuckDBPyConnection, f: CallFilter, column: DurationCol
         raise ValueError(f"no duration column {column!r}")
     clause, params = where(f)
     cases = " ".join(
-        f"WHEN {_q(column)} >= {lower} THEN {i}"
+        f"WHEN {quote(column)} >= {lower} THEN {i}"
         for i, (lower, _label) in reversed(list(enumerate(DURATION_BUCKETS)))
     )
     rows = con.execute(
         f"SELECT CASE {cases} ELSE 0 END AS bucket, count(*) FROM {CALLS} "
-        f"{clause}{' AND' if clause else 'WHERE'} {_q(column)} IS NOT NULL GROUP BY 1",
+        f"{clause}{' AND' if clause else 'WHERE'} {quote(column)} IS NOT NULL GROUP BY 1",
         params,
     ).fetchall()
     counts = dict(rows)
@@ -229,8 +227,8 @@ def page(con: duckdb.DuckDBPyConnection, f: CallFilter, limit: int, offset: int)
     """One page of calls, newest first, with the action each became, the media partner's
     label ("Name (id)" where known) and the partner the delivering connection belongs to."""
     clause, params = where(f)
-    columns = ", ".join(_q(c) for c in PAGE_COLUMNS)
-    shown = ", ".join(f"p.{_q(c)}" for c in PAGE_COLUMNS)
+    columns = ", ".join(quote(c) for c in PAGE_COLUMNS)
+    shown = ", ".join(f"p.{quote(c)}" for c in PAGE_COLUMNS)
     return _arrow(
         con,
         f"""

@@ -112,7 +112,8 @@ def _undo(con: duckdb.DuckDBPyConnection) -> None:
             undo()
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """An SQL identifier, quoted: for the column names schemas and partners' headers give."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -316,7 +317,7 @@ def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
 
     for data_type in schemas.REGISTRY.values():
         table = data_table(data_type.key)
-        columns = ",\n    ".join(f"{_quote(c.name)} {c.duckdb_type}" for c in data_type.columns)
+        columns = ",\n    ".join(f"{quote(c.name)} {c.duckdb_type}" for c in data_type.columns)
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table} (\n"
             "    run_id BIGINT NOT NULL,\n    file_id BIGINT NOT NULL,\n"
@@ -331,7 +332,7 @@ def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
         }
         for col in data_type.columns:
             if col.name not in present:
-                con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(col.name)} {col.duckdb_type}")
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(col.name)} {col.duckdb_type}")
         grew = any(col.name not in present for col in data_type.columns)
         for name, sql_type in ROW_HISTORY_COLUMNS:
             if name not in present:

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from connectbatch import schemas
 from connectbatch.store.anchor import alive
-from connectbatch.store.db import ROW_HISTORY_COLUMNS, data_table, on_rollback, private_dir
+from connectbatch.store.db import ROW_HISTORY_COLUMNS, data_table, on_rollback, private_dir, quote
 
 # Parquet row groups as DuckDB's own (122,880 rows): its scans split work by row group.
 ROW_GROUP_ROWS = 122_880
@@ -53,8 +53,6 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def write(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, staged: pa.Table) -> int:
@@ -140,7 +138,7 @@ def _parts_select(con: duckdb.DuckDBPyConnection, key: str) -> str:
         "ORDER BY ordinal_position",
         [table],
     ).fetchall()
-    stored = [_quote(str(name)) for name, _ in columns if name not in _HISTORY]
+    stored = [quote(str(name)) for name, _ in columns if name not in _HISTORY]
     placeholder = folder / PLACEHOLDER
     tmp = folder / (PLACEHOLDER + f".{os.getpid()}.tmp")
     con.execute(
@@ -150,7 +148,7 @@ def _parts_select(con: duckdb.DuckDBPyConnection, key: str) -> str:
     os.replace(tmp, placeholder)
     select = []
     for name, sql_type in columns:
-        col = _quote(str(name))
+        col = quote(str(name))
         if name in _HISTORY:
             select.append(f"e.{col}")
         else:  # a part written before the table gained a column reads NULL there
