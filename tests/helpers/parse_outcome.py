@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectbatch.errors import ParseError
+from connectbatch.errors import ConnectBatchError, ParseError
 
 
 def compiled_core() -> ModuleType:
@@ -32,3 +32,14 @@ def outcome(parse: Any, *args: Any, **kw: Any) -> tuple[Any, ...]:
         r.table.schema, r.table.to_pylist(), r.rejects, r.lines.to_pylist(), r.reject_keys,
         r.unknown_columns, r.header, r.encoding, r.preamble,
     )  # fmt: skip
+
+
+def observed(run: Any) -> tuple[Any, ...]:
+    """Everything a caller can observe of one parse `run()`, or the error it raised (any
+    ConnectBatchError, by class and text): for comparing the two cores."""
+    try:
+        r = run()
+    except ConnectBatchError as exc:
+        return ("error", type(exc).__name__, str(exc))
+    lines = r.lines.to_pylist()
+    return ("ok", r.table, r.rejects, r.unknown_columns, lines, r.header, r.encoding, r.reject_keys)

@@ -13,11 +13,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers.parse_outcome import compiled_core
+from helpers.parse_outcome import compiled_core, observed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectbatch.errors import ConnectBatchError
 from connectbatch.parser.api import parse_bytes
 
 WIDE = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -27,14 +26,6 @@ DELIMITERS = [",", "|", ";", "\t", "\x01"]
 @pytest.fixture(scope="module")
 def cython_core() -> ModuleType:
     return compiled_core()
-
-
-def outcome(run: Any) -> tuple[Any, ...]:
-    try:
-        r = run()
-    except ConnectBatchError as exc:
-        return ("error", type(exc).__name__, str(exc))
-    return ("ok", r.table.to_pylist(), r.rejects, r.lines.to_pylist(), r.header)
 
 
 PIECES = [b"a", b"bc", b"12345", b"x" * 70, b"\x00", b"\xc3\xa9", b"\xff", b"\t", b'"', b'""']
@@ -74,8 +65,8 @@ def test_wide_records_parse_as_the_reference_core_does(
     cython_core: ModuleType, file: tuple[bytes, str]
 ) -> None:
     data, delimiter = file
-    python = outcome(lambda: parse_bytes(data, None, delimiter=delimiter, engine="python"))
-    cython = outcome(lambda: parse_bytes(data, None, delimiter=delimiter, engine="cython"))
+    python = observed(lambda: parse_bytes(data, None, delimiter=delimiter, engine="python"))
+    cython = observed(lambda: parse_bytes(data, None, delimiter=delimiter, engine="cython"))
     assert cython == python
 
 

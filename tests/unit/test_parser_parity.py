@@ -14,13 +14,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers.parse_outcome import compiled_core
+from helpers.parse_outcome import compiled_core, observed
 from helpers.shared import shared_files, shared_root
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectbatch import schemas
-from connectbatch.errors import ConnectBatchError
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
 from connectbatch.parser.api import parse_bytes, parse_file
@@ -36,16 +35,6 @@ def cython_core() -> ModuleType:
     return compiled_core()
 
 
-def outcome(run: Any) -> tuple[Any, ...]:
-    """Everything a caller can observe of one parse, or the error it raised."""
-    try:
-        r = run()
-    except ConnectBatchError as exc:
-        return ("error", type(exc).__name__, str(exc))
-    lines = r.lines.to_pylist()
-    return ("ok", r.table, r.rejects, r.unknown_columns, lines, r.header, r.encoding, r.reject_keys)
-
-
 def assert_same(python: tuple[Any, ...], cython: tuple[Any, ...]) -> None:
     if python[0] != "ok" or cython[0] != "ok":
         assert cython == python
@@ -58,8 +47,8 @@ def assert_same(python: tuple[Any, ...], cython: tuple[Any, ...]) -> None:
 
 def both(data: bytes, cython_core: ModuleType, **kw: Any) -> None:
     assert_same(
-        outcome(lambda: parse_bytes(data, engine="python", **kw)),
-        outcome(lambda: parse_bytes(data, engine="cython", **kw)),
+        observed(lambda: parse_bytes(data, engine="python", **kw)),
+        observed(lambda: parse_bytes(data, engine="cython", **kw)),
     )
 
 
@@ -80,8 +69,8 @@ def test_corpus_file_parses_identically_on_both_cores(
         for encoding in (None, "latin-1"):
             kw: dict[str, Any] = {"delimiter": delimiter, "encoding": encoding}
             assert_same(
-                outcome(lambda: parse_file(path, data_type, engine="python", **kw)),  # noqa: B023
-                outcome(lambda: parse_file(path, data_type, engine="cython", **kw)),  # noqa: B023
+                observed(lambda: parse_file(path, data_type, engine="python", **kw)),  # noqa: B023
+                observed(lambda: parse_file(path, data_type, engine="cython", **kw)),  # noqa: B023
             )
 
 
