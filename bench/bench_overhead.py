@@ -30,7 +30,6 @@ Results also go to bench/results/overhead.json for bench/summary.py.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -40,9 +39,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
-RESULTS = REPO_ROOT / "bench" / "results"
 
-from benchkit import report, run_child  # noqa: E402 (after the path set-up)
+from benchkit import report, run_child, save  # noqa: E402 (after the path set-up)
 
 
 def _wide_header(names: int) -> dict[str, Any]:
@@ -257,12 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| statements and registers; {counted.get('begin', 0):.1f} transactions, "
         f"{counted.get('commit', 0):.1f} commits; count, not seconds |"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "overhead.json").write_text(
-        json.dumps(
-            {"wide": wide, "warm": warm, "cold": cold, "stream": stream, "statements": counted}, indent=2
-        )
-    )
+    save("overhead", {"wide": wide, "warm": warm, "cold": cold, "stream": stream, "statements": counted})
     return 0
 
 

@@ -41,9 +41,7 @@ sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(BENCH.parent))
 
 from bench_parse import _proc_status_kb, ensure_file  # noqa: E402 (after the path set-up)
-from benchkit import bench_services, report, run_child  # noqa: E402
-
-RESULTS = BENCH / "results"
+from benchkit import bench_services, report, run_child, save  # noqa: E402
 
 
 def _cpu() -> float:
@@ -158,12 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         f"parse alone {ours['parse_alone']:.2f} s; "
         f"whole / parse alone = {ours['whole'] / ours['parse_alone']:.2f}x"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pipeline.json").write_text(
-        json.dumps(
-            {"file": path.name, "size": size, "threads": args.threads, "ours": ours, "duckdb": peer}, indent=2
-        )
-    )
+    save("pipeline", {"file": path.name, "size": size, "threads": args.threads, "ours": ours, "duckdb": peer})
     return 0 if ours["status"] == "Completed" else 1
 
 

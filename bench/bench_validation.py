@@ -15,7 +15,6 @@ sizes: 200 rows (a typical small file) and 100,000 rows (GX needs ~1 minute at 1
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict
@@ -27,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_parse import ensure_file
+from benchkit import save
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NOW = datetime(2026, 2, 1, tzinfo=UTC)  # cuts through the generated dates: some rows fail
 
 
@@ -106,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         f"first call in the process, {rows_list[0]:,} rows: evaluator {first['columnar'] * 1000:,.0f} ms; "
         f"GX {first['gx']:,.2f} s (import + context + validation)"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "validation.json").write_text(json.dumps({"batches": measured, "first": first}, indent=2))
+    save("validation", {"batches": measured, "first": first})
     return 0 if all(r[-1] == "yes" for r in table) else 1
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 RESULT_MARKER = "BENCH_RESULT "
+# Every benchmark leaves its figures here as <name>.json; bench/summary.py reads them.
+RESULTS = Path(__file__).resolve().parent / "results"
 
 if TYPE_CHECKING:
     from connectbatch.services import Services
@@ -64,3 +66,9 @@ def run_child(script: str, kind: str, argv: list[str]) -> dict[str, Any]:
             result: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
             return result
     raise SystemExit(f"bench child {kind} failed:\n{proc.stderr[-3000:]}")
+
+
+def save(name: str, figures: dict[str, Any]) -> None:
+    """Leave a benchmark's figures as bench/results/<name>.json for bench/summary.py."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2))

@@ -16,10 +16,9 @@ import platform
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchkit import RESULTS
 
 Row = tuple[str, str, str, bool | None]  # what, measured, goal, met
 
