@@ -214,6 +214,18 @@ def test_cut_first_and_quote_parity() -> None:
         assert _csvcore.quote_parity(data) == data.count(b'"') % 2, data
 
 
+def test_joined_lines_puts_the_blocks_line_numbers_together_in_one_array() -> None:
+    """The lines of a threaded parse: rows of each block's array, each moved by its base."""
+    a = pa.array([0, 1, 3, 7], pa.int64())
+    b = pa.array([10, 0, 2], pa.int64()).slice(1)  # an offset into the buffer is honoured
+    joined = _csvcore.joined_lines([(a, 1, 2, 100), (b, 0, 0, 5), (b, 0, 2, 1_000), (a, 0, 1, 0)])
+    assert joined.type == pa.int64() and joined.to_pylist() == [101, 103, 1_000, 1_002, 0]
+    assert _csvcore.joined_lines([]).to_pylist() == []
+    for bad in [(a, 3, 2, 0), (a, -1, 1, 0), (a, 0, -1, 0), (pa.array([1, None], pa.int64()), 0, 1, 0)]:
+        with pytest.raises(ValueError):
+            _csvcore.joined_lines([bad])
+
+
 def test_cut_window_counts_the_quotes_before_the_window() -> None:
     """A window of the threaded parse starts anywhere (inside a quoted field too): its cut is
     the last LF after an even number of quotes counting those before it; 0 when none."""
