@@ -180,6 +180,7 @@ def _parse(
     progress = options.progress
     threads = options.threads if options.threads is not None else settings.parse_threads()
     threaded = threads > 1 and options.engine == "cython"
+    expect = csvdecode.plain_size(payload) if options.engine == "cython" else 0
     enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
     preamble = _preamble(fields)
@@ -198,9 +199,12 @@ def _parse(
     else:
         plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
     if threaded:
-        out, seen, rows = blocks.parse_threaded(core, plan, next_line, rest, chunks, threads, progress)
+        out, seen, rows = blocks.parse_threaded(
+            core, plan, next_line, rest, chunks, threads, progress, expect_bytes=expect
+        )
     else:
-        parser = core.Parser(plan, next_line)
+        # the compiled core sizes its buffers from the input's size (fewer, larger growths)
+        parser = core.Parser(plan, next_line, expect) if expect else core.Parser(plan, next_line)
         seen = len(rest)
         parser.feed(rest, False)
         for chunk in chunks:

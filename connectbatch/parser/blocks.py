@@ -174,10 +174,13 @@ class _Crew:
     parser in the order they get to it, not in file order) and must be parsed as a fresh
     parser would; a new parser takes its place. Its rows up to that block stay valid."""
 
-    def __init__(self, core: ModuleType, plan: Plan, limit: int = MAX_WIDEN * BLOCK_BYTES) -> None:
+    def __init__(
+        self, core: ModuleType, plan: Plan, limit: int = MAX_WIDEN * BLOCK_BYTES, expect: int = 0
+    ) -> None:
         self.core = core
         self.plan = plan
         self.limit = limit
+        self.expect = expect  # bytes each parser can expect to get (0: unknown)
         self.parsers: list[Any] = []
         self._free: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -185,7 +188,9 @@ class _Crew:
 
     def add(self) -> int:
         """A new parser (counting lines from 0); its index in `parsers`."""
-        parser = self.core.Parser(self.plan, 0)
+        parser = (
+            self.core.Parser(self.plan, 0, self.expect) if self.expect else self.core.Parser(self.plan, 0)
+        )
         with self._lock:
             self.parsers.append(parser)
             return len(self.parsers) - 1
@@ -269,16 +274,19 @@ def parse_threaded(
     threads: int,
     progress: Progress | None,
     block_bytes: int | None = None,
+    expect_bytes: int = 0,
 ) -> tuple[CoreOutput, int, int]:
     """Parse the body (`first`, then `chunks`) on `threads` parsers; (output, bytes seen,
     rows). The output equals that of one parser fed the same bytes.
 
     This thread only slices the body into windows and queues them; each window's job cuts
     it (chained to the job before by the quote parity alone) and parses its block, so the
-    scans and page faults run on the workers, in parallel with the parsing."""
+    scans and page faults run on the workers, in parallel with the parsing. `expect_bytes`
+    (the body's size, when known) lets each parser size its buffers for its share."""
     size = block_bytes or BLOCK_BYTES
     windows = _windows(first, chunks, size)
-    crew = _Crew(core, plan, MAX_WIDEN * size)
+    share = expect_bytes // threads + expect_bytes // (8 * threads)  # blocks split about evenly
+    crew = _Crew(core, plan, MAX_WIDEN * size, share)
     parsers = crew.parsers
     pool: ThreadPoolExecutor | None = None
     segments: list[_Segment] = []

@@ -209,6 +209,23 @@ def _reused_reads(readinto: Callable[[memoryview], int | None]) -> Iterator[memo
         del chunk
 
 
+def plain_size(payload: Readable | bytes) -> int:
+    """The bytes a plain payload holds from where it stands (held in memory, or a regular
+    file), else 0 (unknown: a stream, an archive member). The compiled parser sizes its
+    buffers from it; transcoding changes the count, so it is a hint only."""
+    if isinstance(payload, bytes):
+        return len(payload)
+    fileno = getattr(payload, "fileno", None)
+    tell = getattr(payload, "tell", None)
+    if fileno is None or tell is None:
+        return 0
+    try:
+        info = os.fstat(fileno())
+        return max(0, info.st_size - tell()) if stat.S_ISREG(info.st_mode) else 0
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return 0
+
+
 def _mappable(stream: Readable, head: int) -> bool:
     """Whether `_mapped` will map the file behind `stream` once `head` bytes are read: a
     regular file, read from its start, with at least MAP_MIN_REST bytes after the head."""
