@@ -133,9 +133,11 @@ cdef class Parser:
         """The capacity to grow to from `cap` for a quantity that is `now` (rows, or text
         bytes of one column) so far: twice as much, or, when the expected input size is known,
         what `now` will be at its end (scaled by the share parsed so far, 1/8 to spare), up to
-        MAX_GROWTH times `cap`. Every growth moves the buffer (mremap: its page tables, and in
-        a threaded parse a TLB flush on the other cores), so a 1M-row parse growing each of
-        ~100 buffers ten times by doubling spent ~25 ms on one thread and ~70 ms on two."""
+        MAX_GROWTH times `cap`. Every growth of a big buffer moves it (mremap: its page
+        tables, and in a threaded parse a TLB flush on the other cores): on the 1M-row bench
+        file, doubling ~100 buffers ten times cost up to ~25 ms of CPU on one thread and ~70 ms
+        on two (against buffers that never grow); the estimate leaves about a quarter of the
+        moves."""
         cdef size_t grown = cap * 2
         cdef double share
         if self.expect > self.at and self.at >= ESTIMATE_AFTER_BYTES:
