@@ -167,3 +167,36 @@ def shifted_lines(arr, int64_t base):
         return pa.Array.from_buffers(pa.int64(), n, [None, _to_arrow_buffer(<void**>&dst, n * 8)])
     finally:
         free(dst)  # NULL once handed over
+
+
+def joined_lines(parts):
+    """One int64 Arrow array of `parts`, (int64 array, first, n, base) each, in order: rows
+    [first, first + n) of each array plus its `base`. The line numbers of a threaded parse,
+    put together from its blocks (counted from 0) once the calling thread knows where each
+    block starts: one allocation and one pass, where a shifted copy per block and then a
+    concatenation made two copies and ~100 fresh allocations on the one thread."""
+    cdef Py_ssize_t total = 0, at = 0, i, first, n
+    cdef int64_t base
+    cdef const int64_t[::1] src
+    cdef int64_t* dst
+    checked = []
+    for arr, first, n, base in parts:
+        if first < 0 or n < 0 or first + n > len(arr) or arr.null_count:
+            raise ValueError("joined_lines: a part is outside its array or has nulls")
+        if n:
+            checked.append((arr, first, n, base))
+            total += n
+    dst = <int64_t*>malloc(max(1, total) * sizeof(int64_t))
+    if dst == NULL:
+        raise MemoryError()
+    try:
+        for arr, first, n, base in checked:
+            src = memoryview(arr.buffers()[1]).cast("B").cast("q")
+            first += arr.offset
+            with nogil:
+                for i in range(n):
+                    dst[at + i] = src[first + i] + base
+            at += n
+        return pa.Array.from_buffers(pa.int64(), total, [None, _to_arrow_buffer(<void**>&dst, total * 8)])
+    finally:
+        free(dst)  # NULL once handed over

@@ -180,6 +180,7 @@ def _parse(
     progress = options.progress
     threads = options.threads if options.threads is not None else settings.parse_threads()
     threaded = threads > 1 and options.engine == "cython"
+    expect = csvdecode.plain_size(payload) if options.engine == "cython" else 0
     enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
     preamble = _preamble(fields)
@@ -198,9 +199,12 @@ def _parse(
     else:
         plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
     if threaded:
-        out, seen, rows = blocks.parse_threaded(core, plan, next_line, rest, chunks, threads, progress)
+        out, seen, rows = blocks.parse_threaded(
+            core, plan, next_line, rest, chunks, threads, progress, expect_bytes=expect
+        )
     else:
-        parser = core.Parser(plan, next_line)
+        # the compiled core sizes its buffers from the input's size (fewer, larger growths)
+        parser = core.Parser(plan, next_line, expect) if expect else core.Parser(plan, next_line)
         seen = len(rest)
         parser.feed(rest, False)
         for chunk in chunks:
@@ -217,7 +221,8 @@ def _parse(
     table = csvplan.assemble(plan, out, parse_dtype, timezone)
     if dtype is not None and constants:
         table = mapping_constants.fill(table, dtype, constants)
-    rejects = [_reject(plan, raw, enc.name) for raw in out.rejects]
+    memo: dict[tuple[int, int, int], tuple[str | None, str]] = {}
+    rejects = [_reject(plan, raw, enc.name, memo) for raw in out.rejects]
     rejects += [
         Reject(
             line, plan.slots[slot].name, wall, f"{wall} in {timezone} is before year 1 or after 9999 in UTC"
@@ -336,12 +341,26 @@ def _quoted_header_hint(
     return csvplan.delimiter_hint(split, delim, dtype, renames)
 
 
-def _reject(plan: csvplan.Plan, raw: tuple[int, int, int, bytes, int], encoding: str) -> Reject:
+def _reject(
+    plan: csvplan.Plan,
+    raw: tuple[int, int, int, bytes, int],
+    encoding: str,
+    memo: dict[tuple[int, int, int], tuple[str | None, str]] | None = None,
+) -> Reject:
+    """One raw reject of the core as a Reject. The column and the sentence depend only on
+    (field, code, extra), so `memo` (one per parse) keeps them: a file's rejects repeat a
+    few kinds, and building the sentence was most of the serial time after a threaded parse."""
     line, index, code, value, extra = raw
-    slot_index = plan.field_slot[index] if 0 <= index < plan.ncols else -1
-    slot = plan.slots[slot_index] if slot_index >= 0 else None
+    key = (index, code, extra)
+    known = memo.get(key) if memo is not None else None
+    if known is None:
+        slot_index = plan.field_slot[index] if 0 <= index < plan.ncols else -1
+        slot = plan.slots[slot_index] if slot_index >= 0 else None
+        known = (plan.column_of(index), csvplan.reason(code, slot, plan, extra, encoding))
+        if memo is not None:
+            memo[key] = known
+    column, reason = known
     text = value.decode("utf-8", "replace")
-    reason = csvplan.reason(code, slot, plan, extra, encoding)
     if code == csvplan.Code.BAD_COUNTRY:
         reason += csvplan.country_hint(text)
-    return Reject(line, plan.column_of(index), csvplan.cut(text), reason)
+    return Reject(line, column, csvplan.cut(text), reason)

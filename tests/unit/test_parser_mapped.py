@@ -78,6 +78,27 @@ def test_every_chunk_of_a_mapping_is_handed_out_once_in_order(
         assert all(len(c) == 5000 for c in chunks[:-1])
 
 
+def test_a_file_that_will_be_mapped_reads_only_a_small_head(
+    monkeypatch: pytest.MonkeyPatch, bench_file: Path, count_maps: list[int]
+) -> None:
+    """The head only decides the encoding; the rest comes from the mapping. A file read
+    (not mapped, or too small to map) still reads CHUNK_SIZE at once."""
+    monkeypatch.setattr(csvdecode, "CHUNK_SIZE", 200_000)
+    monkeypatch.setattr(csvdecode, "FIRST_READ", 4096)
+    data = bench_file.read_bytes()
+    for mapped, head in ((True, 4096), (False, 200_000)):
+        with open(bench_file, "rb") as f:
+            _enc, chunks = csvdecode.utf8_source(f, None, reuse=True, mapped=mapped)
+            pieces = [bytes(c) for c in chunks]
+        assert len(pieces[0]) == head and b"".join(pieces) == data
+    assert count_maps == [len(data)]
+    with open(bench_file, "rb") as f:
+        assert csvdecode._mappable(f, 4096)
+        monkeypatch.setattr(csvdecode, "MAP_MIN_REST", len(data))
+        assert not csvdecode._mappable(f, 4096)  # the rest after the head is under the minimum
+    assert not csvdecode._mappable(io.BytesIO(data), 0)
+
+
 def test_what_is_not_a_regular_file_is_not_mapped(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bench_file: Path
 ) -> None:

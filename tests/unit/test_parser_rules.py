@@ -96,6 +96,26 @@ def test_reject_line_is_where_the_record_starts_after_embedded_newlines(calls: C
     assert where(result) == [(5, "CampaignId", "x")]
 
 
+def test_repeated_reject_kinds_keep_their_own_column_reason_and_value(engine: str, calls: Calls) -> None:
+    # The parse keeps one (column, sentence) per (field, code, extra): rejects of the same
+    # kind in other fields, or with another field count, must not borrow each other's.
+    result = parse(b"a,b\n1,2,3\n4\n5,6\n7,8,9,10\n1,2,3\n", engine, None)
+    assert [(r.line, r.column, r.reason) for r in result.rejects] == [
+        (2, None, "expected 2 fields, saw 3"),
+        (3, None, "expected 2 fields, saw 1"),
+        (5, None, "expected 2 fields, saw 4"),
+        (6, None, "expected 2 fields, saw 3"),
+    ]
+    typed = calls(
+        {"CallDuration": "x"}, {"TalkDuration": "y"}, {"CallDuration": "-1", "TalkDuration": "z"}
+    )
+    assert [(r.line, r.column, r.value) for r in typed.rejects] == [
+        (2, "CallDuration", "x"), (3, "TalkDuration", "y"),
+        (4, "CallDuration", "-1"), (4, "TalkDuration", "z"),
+    ]  # fmt: skip
+    assert typed.rejects[0].reason == typed.rejects[1].reason != typed.rejects[2].reason
+
+
 def test_text_after_a_closing_quote_rejects_the_record(engine: str) -> None:
     result = parse(b'a,b\n"x"y,2\n3,4\n', engine, None)
     assert (col(result, "a"), where(result)) == (["3"], [(2, "a", '"x"y')])

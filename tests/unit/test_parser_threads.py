@@ -20,7 +20,7 @@ from helpers.bench_files import generated_calls
 from helpers.parse_outcome import outcome
 from helpers.shared import shared_files
 
-from connectbatch import _csvcore
+from connectbatch import _csvcore, schemas
 from connectbatch import settings as settings_module
 from connectbatch.errors import ConfigurationError, ParseError
 from connectbatch.parser import api, blocks
@@ -214,6 +214,18 @@ def test_cut_first_and_quote_parity() -> None:
         assert _csvcore.quote_parity(data) == data.count(b'"') % 2, data
 
 
+def test_joined_lines_puts_the_blocks_line_numbers_together_in_one_array() -> None:
+    """The lines of a threaded parse: rows of each block's array, each moved by its base."""
+    a = pa.array([0, 1, 3, 7], pa.int64())
+    b = pa.array([10, 0, 2], pa.int64()).slice(1)  # an offset into the buffer is honoured
+    joined = _csvcore.joined_lines([(a, 1, 2, 100), (b, 0, 0, 5), (b, 0, 2, 1_000), (a, 0, 1, 0)])
+    assert joined.type == pa.int64() and joined.to_pylist() == [101, 103, 1_000, 1_002, 0]
+    assert _csvcore.joined_lines([]).to_pylist() == []
+    for bad in [(a, 3, 2, 0), (a, -1, 1, 0), (a, 0, -1, 0), (pa.array([1, None], pa.int64()), 0, 1, 0)]:
+        with pytest.raises(ValueError):
+            _csvcore.joined_lines([bad])
+
+
 def test_cut_window_counts_the_quotes_before_the_window() -> None:
     """A window of the threaded parse starts anywhere (inside a quoted field too): its cut is
     the last LF after an even number of quotes counting those before it; 0 when none."""
@@ -273,6 +285,39 @@ def fed(body: bytes, step: int) -> tuple[Any, ...]:
     parser.feed(b"", True)
     out = parser.finish()
     return [a.to_pylist() for a in out.arrays], out.lines.to_pylist(), out.rejects
+
+
+def sized(body: bytes, step: int, expect: int) -> tuple[Any, ...]:
+    """fed() with the parser told to expect `expect` bytes (typed columns as well as text)."""
+    head = b"CallSessionId,CallDuration,EventDate,SaleAmount,CampaignId,MediaId,ActionTrackerId,"
+    head += b"CallProvider,CallerId,CalledPhoneNumber,TalkDuration\n"
+    _status, fields, line, _end, next_line = _csvcore.read_header(head, ord(","), True)
+    header = csvplan.decode_header(fields, line)
+    plan = csvplan.typed_plan(header, schemas.get("call_conversions"), ord(","), None, line)
+    parser = _csvcore.Parser(plan, next_line, expect)
+    for i in range(0, len(body), step):
+        parser.feed(body[i : i + step], False)
+    parser.feed(b"", True)
+    out = parser.finish()
+    return [a.to_pylist() for a in out.arrays], out.lines.to_pylist(), out.rejects, out.reject_keys
+
+
+def test_the_expected_size_changes_how_buffers_grow_not_what_they_hold() -> None:
+    """The size hint makes the buffers grow to an estimate of the whole input (in a few
+    large steps): right, too small, far too large or absent, the output is the same, across
+    rejected records (written speculatively, then dropped) and chunk borders."""
+    rng = random.Random(11)
+    rows = []
+    for i in range(60_000):
+        text = "x" * rng.choice([0, 3, 40, 300]) if i < 30_000 else "y" * rng.choice([0, 2000])
+        seconds = rng.choice(["12", "", "-1", "x"]) if i % 97 == 0 else str(i)
+        rows.append(f"c{i}{text},{seconds},2026-03-01T10:00:00Z,{i}.50,1,2,3,Invoca,+1,+2,{i % 50}\n")
+    body = "".join(rows).encode()
+    want = sized(body, 1 << 20, 0)
+    assert len(want[0][0]) > 59_000 and want[2]
+    for expect in (len(body), len(body) // 10, len(body) * 1000, 2**62, 1):
+        for step in (1 << 20, 300_000):
+            assert sized(body, step, expect) == want, (expect, step)
 
 
 @pytest.mark.parametrize("step", [1000, 65535, 65536, 70_000, 150_000, 300_000, 10**7])
