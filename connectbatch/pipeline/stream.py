@@ -197,10 +197,8 @@ def _write(
         if kept
         else shared.table.select([c for c in shared.table.column_names if c in wanted])
     )
-    return replace(
-        shared, table=table, lines=pa.chunked_array(lines, pa.int64()).combine_chunks() if lines else _NO_LINES,
-        rejects=rejects + outside, reject_keys=keys,
-    )  # fmt: skip
+    every_line = pa.chunked_array(lines, pa.int64()).combine_chunks() if lines else _NO_LINES
+    return replace(shared, table=table, lines=every_line, rejects=rejects + outside, reject_keys=keys)
 
 
 def _compact(table: pa.Table) -> pa.Table:

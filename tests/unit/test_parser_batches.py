@@ -28,7 +28,8 @@ def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def batched(path: Path, data_type: str, batch_bytes: int, **kw: Any) -> api.ParseResult:
     """The batches of one streamed parse put together as one ParseResult (at least two
     batches whenever the body is bigger than `batch_bytes`)."""
-    got = list(batches.parse_file_batches(path, data_type, options=ParseOptions(**kw), batch_bytes=batch_bytes))
+    options = ParseOptions(**kw)
+    got = list(batches.parse_file_batches(path, data_type, options=options, batch_bytes=batch_bytes))
     assert got, "a parse yields at least one batch"
     first = got[0].parsed
     return api.ParseResult(
@@ -43,7 +44,9 @@ def batched(path: Path, data_type: str, batch_bytes: int, **kw: Any) -> api.Pars
     )
 
 
-def same_in_batches(path: Path, data_type: str = "call_conversions", sizes: tuple[int, ...] = (), **kw: Any) -> Any:
+def same_in_batches(
+    path: Path, data_type: str | None = "call_conversions", sizes: tuple[int, ...] = (), **kw: Any
+) -> Any:
     whole = outcome(api.parse_file, path, data_type, **kw)
     for size in sizes:
         assert outcome(batched, path, data_type, size, **kw) == whole, size
