@@ -123,6 +123,7 @@ def compute(
     except BaseException:
         part.discard()
         raise
+    _give_back()
     clock.lap("parse")
     clock.step = "validate"
     parser_rejected = parsed.rows_rejected
@@ -135,6 +136,7 @@ def compute(
     # the other columns go before the load's own memory peak
     after = [*dtype.key_columns, *(dtype.action_columns or ())]
     parsed = replace(parsed, table=parsed.table.select([c for c in parsed.table.column_names if c in after]))
+    _give_back()
     clock.lap("validate")
     return Computed(parsed, list(parsed.rejects), report, None, parser_rejected, 0, part=part)
 
@@ -210,6 +212,13 @@ def _compact_array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """One array of `values` in fresh buffers (concatenating copies, even a single chunk)."""
     chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
     return pa.concat_arrays([*chunks, pa.array([], values.type)]) if chunks else pa.array([], values.type)
+
+
+def _give_back() -> None:
+    """Return the memory Arrow's allocator keeps for reuse to the system: what the batches
+    and validation's transients freed would otherwise still count at the load's peak, which
+    DuckDB's own memory (not Arrow's pool) then adds to."""
+    pa.default_memory_pool().release_unused()
 
 
 def read_back(dtype: schemas.DataType) -> set[str]:
