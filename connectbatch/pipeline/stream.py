@@ -194,13 +194,31 @@ def _write(
         if writer is not None:
             writer.close()
     assert shared is not None  # a parse yields at least one batch
-    table = (
-        pa.concat_tables(kept)
-        if kept
-        else shared.table.select([c for c in shared.table.column_names if c in wanted])
-    )
+    if kept:
+        table = _one_chunk(kept)
+        del kept
+    else:
+        table = shared.table.select([c for c in shared.table.column_names if c in wanted])
     every_line = pa.chunked_array(lines, pa.int64()).combine_chunks() if lines else _NO_LINES
     return replace(shared, table=table, lines=every_line, rejects=rejects + outside, reject_keys=keys)
+
+
+def _one_chunk(tables: list[pa.Table]) -> pa.Table:
+    """The batches' columns each as one array: validation then reads them without a copy per
+    expectation (`columnar._column`). Emptied as it goes, so each batch's copy of a column
+    is freed once that column is joined."""
+    schema = tables[0].schema
+    by_column: list[list[pa.Array] | None] = [
+        [chunk for t in tables for chunk in t.column(i).chunks] for i in range(len(schema))
+    ]
+    tables.clear()
+    columns = []
+    for i, column_field in enumerate(schema):
+        parts = by_column[i]
+        assert parts is not None
+        columns.append(_compact_array(pa.chunked_array(parts, column_field.type)))
+        by_column[i] = parts = None
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _compact(table: pa.Table) -> pa.Table:

@@ -134,7 +134,10 @@ def _config_kwargs(type_: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 def _column(table: pa.Table, name: Any) -> pa.Array:
     if not isinstance(name, str) or name not in table.column_names:
         raise _Unsupported(name)  # GX names the missing column in its exception
-    col = table.column(name).combine_chunks()
+    chunked = table.column(name)
+    # one chunk is used as it is: combine_chunks copies even that (a streamed batch's columns
+    # come in one chunk, pipeline/stream.py)
+    col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
     t = col.type
     if not (
         pa.types.is_string(t)
