@@ -271,16 +271,7 @@ class Ingestor:
             return self.commit(run, connection, record, Computed(refusal=str(exc)), clock)
         big = stream.plan(self.db, connection, record.id, staged.size)
         if big is not None:  # issue 13: a big file streams in bounded memory (pipeline/stream.py)
-            try:
-                computed = stream.compute(
-                    self.settings, connection, staged.path, saved, self.clock(), clock, big,
-                    run_id=run.id, file_id=record.id,
-                    already_loaded=lambda dtype, keys: self._existing_keys(connection, dtype, keys),
-                    on_progress=lambda done, rows: progress.update(run.id, done, rows),
-                )  # fmt: skip
-                return self.commit(run, connection, record, computed, clock, end)
-            finally:
-                big.discard()  # adopted as a part by the load, or not needed any more
+            return stream.ingest(self, run, connection, record, staged.path, saved, clock, big, end)
         computed = compute(
             self.settings, connection, staged.path, saved, self.clock(), clock,
             already_loaded=lambda dtype, keys: self._existing_keys(connection, dtype, keys),

@@ -31,17 +31,18 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import Connection, LateEvents
+from connectbatch.models import Connection, FileRecord, LateEvents, Run
 from connectbatch.parser import batches
 from connectbatch.parser.api import ParseResult, Reject
 from connectbatch.parser.options import ParseOptions
-from connectbatch.pipeline import late, load
+from connectbatch.pipeline import late, load, progress
 from connectbatch.pipeline.compute import Computed, Laps, validate_parsed
 from connectbatch.pipeline.validation import load_suite
 from connectbatch.pipeline.validation.suites import columns as expectation_columns
@@ -50,7 +51,10 @@ from connectbatch.store import Database, parts
 from connectbatch.store import data as data_store
 from connectbatch.store import mappings as mapping_store
 
-__all__ = ["STREAM_MIN_BYTES", "Streamed", "compute", "plan", "streams", "whole"]
+if TYPE_CHECKING:
+    from connectbatch.pipeline.ingest import Ingestor, _RunEnd, _Stopwatch
+
+__all__ = ["STREAM_MIN_BYTES", "Streamed", "compute", "ingest", "plan", "streams", "whole"]
 
 # A staged file of this many bytes or more streams (~170,000 call-conversion rows); smaller
 # ones keep the whole parse, which costs them nothing extra. Tests lower it.
@@ -89,6 +93,32 @@ def plan(db: Database, connection: Connection, file_id: int, size: int) -> Strea
         return None
     with db.connect() as con:
         return Streamed(parts.stream_path(con, dtype.key, file_id))
+
+
+def ingest(
+    ingestor: Ingestor,
+    run: Run,
+    connection: Connection,
+    record: FileRecord,
+    path: Path,
+    saved: mapping_store.SavedMapping | None,
+    clock: _Stopwatch,
+    part: Streamed,
+    end: _RunEnd | None = None,
+) -> FileRecord:
+    """`Ingestor._process` for a big file: `compute` here, then the ingestor's own `commit`
+    (the load adopts `part`); the written file never outlives it (`Streamed.discard`)."""
+    try:
+        computed = compute(
+            ingestor.settings, connection, path, saved, ingestor.clock(), clock, part,
+            run_id=run.id, file_id=record.id,
+            already_loaded=lambda dtype, keys: ingestor._existing_keys(connection, dtype, keys),
+            # called through the module: the crash-recovery test hooks progress.update
+            on_progress=lambda done, rows: progress.update(run.id, done, rows),
+        )  # fmt: skip
+        return ingestor.commit(run, connection, record, computed, clock, end)
+    finally:
+        part.discard()  # adopted as a part by the load (renamed), or not needed any more
 
 
 def compute(
