@@ -67,11 +67,15 @@ def parse_file_batches(
     options: ParseOptions | None = None,
     mapped: bool = False,
     batch_bytes: int | None = None,
+    then: Callable[[Batch], Batch] | None = None,
 ) -> Iterator[Batch]:
     """The file's rows a batch at a time, each batch's rows in file order with their physical
     lines; together the same table, lines and rejects as `parse_file(path, data_type,
     options=options)`. File-level problems raise ParseError as there (the header at once,
-    a size limit when it is reached). Closing the iterator early stops the producer."""
+    a size limit when it is reached). Closing the iterator early stops the producer.
+    `then` runs on each batch in the producer thread, before it is handed over (the caller's
+    own per-batch work that should overlap its work on the batch before); the iterator
+    yields what it returns."""
     opts = options or ParseOptions()
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
@@ -81,9 +85,10 @@ def parse_file_batches(
         payload = csvdecode.open_payload(raw, opts.max_bytes)
         if opts.engine != "cython":  # the reference core parses at the end: one batch
             whole = api._parse(payload, data_type, opts, mapped)
-            yield Batch(whole, [], 0, whole.rows_accepted)
+            batch = Batch(whole, [], 0, whole.rows_accepted)
+            yield then(batch) if then is not None else batch
             return
-        yield from _stream(payload, data_type, opts, mapped, batch_bytes or BATCH_BYTES)
+        yield from _stream(payload, data_type, opts, mapped, batch_bytes or BATCH_BYTES, then)
 
 
 @dataclass
@@ -102,7 +107,12 @@ class _Setup:
 
 
 def _stream(
-    payload: csvdecode.Readable, data_type: str | None, options: ParseOptions, mapped: bool, batch_bytes: int
+    payload: csvdecode.Readable,
+    data_type: str | None,
+    options: ParseOptions,
+    mapped: bool,
+    batch_bytes: int,
+    then: Callable[[Batch], Batch] | None,
 ) -> Iterator[Batch]:
     """The header as `api._parse` reads it, then the body's batches from a producer thread."""
     dtype = schemas.get(data_type) if data_type is not None else None
@@ -142,7 +152,7 @@ def _stream(
     def produce() -> None:
         try:
             for batch in _batches(setup, rest, chunks, next_line, batch_bytes, stop):
-                if not put(batch):
+                if not put(then(batch) if then is not None else batch):
                     return
             put(None)
         except BaseException as exc:  # raised in the caller's thread, in order

@@ -191,8 +191,21 @@ def _write(
     wanted = read_back(dtype)
     kept: list[pa.Table] = []  # the columns validation and results read, batch by batch
     lines: list[pa.Array] = []
+
+    def ready(batch: batches.Batch) -> batches.Batch:
+        """On the parser's thread, while the batch before is written: the rows as stored,
+        and the columns kept, copied to exactly their size (the parser's buffers, grown by
+        doubling, go with the batch)."""
+        parsed = batch.parsed
+        staged = data_store.staged_rows(
+            parsed.table, parsed.lines, run_id=run_id, file_id=file_id, connection_id=connection_id
+        )
+        narrow = _compact(parsed.table.select([c for c in parsed.table.column_names if c in wanted]))
+        return _Ready(**vars(batch), staged=staged, kept=narrow, lines=_compact_array(parsed.lines))
+
     try:
-        for batch in batches.parse_file_batches(path, dtype.key, options=options, mapped=True):
+        for batch in batches.parse_file_batches(path, dtype.key, options=options, mapped=True, then=ready):
+            assert isinstance(batch, _Ready)
             parsed = batch.parsed
             if shared is None:  # what every batch shares (not its rows: they are dropped)
                 shared = replace(
@@ -202,22 +215,17 @@ def _write(
             rejects += parsed.rejects
             outside += batch.outside
             keys.update(parsed.reject_keys)
-            staged = data_store.staged_rows(
-                parsed.table, parsed.lines, run_id=run_id, file_id=file_id, connection_id=connection_id
-            )
+            staged = batch.staged
             if writer is None:
                 writer = pq.ParquetWriter(part.path, staged.schema, compression=parts.COMPRESSION)
             elif staged.schema != writer.schema:
                 staged = staged.cast(writer.schema)
             writer.write_table(staged, row_group_size=parts.ROW_GROUP_ROWS)
             part.rows += staged.num_rows
-            # copies of exactly their size: the parser's buffers (grown by doubling) go
-            # with the batch
-            narrow = parsed.table.select([c for c in parsed.table.column_names if c in wanted])
-            kept.append(_compact(narrow))
-            lines.append(_compact_array(parsed.lines))
+            kept.append(batch.kept)
+            lines.append(batch.lines)
             seen = batch.seen
-            del staged, parsed, batch, narrow
+            del staged, parsed, batch
             if on_progress is not None:
                 on_progress(seen, part.rows)
     finally:
@@ -231,6 +239,15 @@ def _write(
         table = shared.table.select([c for c in shared.table.column_names if c in wanted])
     every_line = pa.chunked_array(lines, pa.int64()).combine_chunks() if lines else _NO_LINES
     return replace(shared, table=table, lines=every_line, rejects=rejects + outside, reject_keys=keys)
+
+
+@dataclass
+class _Ready(batches.Batch):
+    """A parsed batch made ready on the parser's thread (`_write`)."""
+
+    staged: pa.Table
+    kept: pa.Table
+    lines: pa.Array
 
 
 def _one_chunk(tables: list[pa.Table]) -> pa.Table:
