@@ -15,6 +15,8 @@ file's size (issue 13 goal: <= 1.5x).
   fresh database file with the same number of threads, which types by sniffing and validates
   nothing. Issue 13 goal: ConnectBatch's whole ingest <= 0.6x that.
 * The parse alone, in the ConnectBatch child, on the same file.
+* A file of `stream.STREAM_MIN_BYTES` or more streams in bounded batches (pipeline/stream.py);
+  `--stream-min-bytes=10000000000` measures the whole-parse path on the same file.
 
 CPU seconds (user + system, all threads) are reported beside the wall-clock seconds of both
 sides: on a machine other work shares, the wall clock counts the waits for a core, the CPU
@@ -50,7 +52,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _ours(path: Path, threads: int, parquet_min_rows: int | None = None) -> dict[str, Any]:
+def _ours(
+    path: Path, threads: int, parquet_min_rows: int | None = None, stream_min_bytes: int | None = None
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
         os.environ["CONNECTBATCH_PARSE_THREADS"] = str(threads)
         services = bench_services(home)
@@ -58,6 +62,10 @@ def _ours(path: Path, threads: int, parquet_min_rows: int | None = None) -> dict
             from connectbatch.store import data as data_store
 
             data_store.PARQUET_MIN_ROWS = parquet_min_rows
+        if stream_min_bytes is not None:  # e.g. a huge number: the whole parse, as before streaming
+            from connectbatch.pipeline import stream
+
+            stream.STREAM_MIN_BYTES = stream_min_bytes
         from connectbatch.parser import api as csvparse
         from connectbatch.pipeline.validation import warm
 
@@ -108,18 +116,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--parquet-min-rows", type=int, help="store a file of this many rows as a Parquet part"
     )
+    parser.add_argument(
+        "--stream-min-bytes", type=int, help="stream a file of this many bytes (pipeline/stream.py)"
+    )
     parser.add_argument("--child", choices=["ours", "duckdb"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     path = args.file or ensure_file(args.rows, args.seed)
     if args.child:
         if args.child == "ours":
-            report(_ours(path, args.threads, args.parquet_min_rows))
+            report(_ours(path, args.threads, args.parquet_min_rows, args.stream_min_bytes))
         else:
             report(_duckdb(path, args.threads))
         return 0
     passed = [f"--file={path}", f"--threads={args.threads}"]
     if args.parquet_min_rows is not None:
         passed.append(f"--parquet-min-rows={args.parquet_min_rows}")
+    if args.stream_min_bytes is not None:
+        passed.append(f"--stream-min-bytes={args.stream_min_bytes}")
     size = path.stat().st_size
     ours = run_child(__file__, "ours", passed)
     peer = run_child(__file__, "duckdb", passed)

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pyarrow as pa
 
@@ -25,6 +25,9 @@ from connectbatch.parser.options import ParseOptions
 from connectbatch.pipeline import late, load, validation
 from connectbatch.settings import Settings
 from connectbatch.store import mappings as mapping_store
+
+if TYPE_CHECKING:
+    from connectbatch.pipeline.stream import Streamed
 
 
 class Laps(Protocol):
@@ -46,6 +49,9 @@ class Computed:
     refusal: str | None = None
     parser_rejected: int = 0  # records the parser itself rejected (the reject-rate rule's)
     refused_late: int = 0  # rows the late-events policy refused
+    # a big file streamed (pipeline/stream.py): its rows are in this Parquet file, and
+    # `parsed.table` holds only the columns validation and the results file read
+    part: Streamed | None = None
 
 
 def compute(
@@ -83,7 +89,7 @@ def compute(
     # modification events, not a connection in supersede mode)
     if already_loaded is not None and load.refuses_repeats(dtype, connection) and parsed.table.num_rows:
         already = already_loaded(dtype, parsed.table.column(dtype.key_columns[0]).combine_chunks())
-    report = _validate(settings, dtype, parsed, parser_rejected, already, now)
+    report = validate_parsed(settings, dtype, parsed, parser_rejected, already, now)
     late.judge(report, parsed.table, connection, now, refused)
     clock.lap("validate")
     return Computed(parsed, rejects, report, None, parser_rejected, refused)
@@ -102,12 +108,12 @@ def recheck_loaded(
     if not already or computed.parsed is None:
         return computed
     dtype = schemas.get(connection.data_type)
-    report = _validate(settings, dtype, computed.parsed, computed.parser_rejected, already, now)
+    report = validate_parsed(settings, dtype, computed.parsed, computed.parser_rejected, already, now)
     late.judge(report, computed.parsed.table, connection, now, computed.refused_late)
     return replace(computed, report=report)
 
 
-def _validate(
+def validate_parsed(
     settings: Settings,
     dtype: schemas.DataType,
     parsed: csvparse.ParseResult,
@@ -115,6 +121,7 @@ def _validate(
     already: list[str],
     now: dt.datetime,
 ) -> validation.ValidationReport:
+    """The verdict on a parsed batch with the ingest's settings (whole or streamed parse)."""
     return validation.validate(
         parsed.table, dtype.key, rows_rejected=rows_rejected, already_loaded=already,
         now=now, max_age_days=settings.validation_max_age_days,

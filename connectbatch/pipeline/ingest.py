@@ -38,7 +38,7 @@ from connectbatch.errors import ConnectBatchError, ParseError, RunInProgressErro
 from connectbatch.mapping import check as mapping_check
 from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
-from connectbatch.pipeline import closing, load, progress, quarantine, recovery, results, staging
+from connectbatch.pipeline import closing, load, progress, quarantine, recovery, results, staging, stream
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
 from connectbatch.pipeline.staging import Received, Staged
@@ -269,6 +269,9 @@ class Ingestor:
             saved = self._mapping_for(run, connection, staged, entry)
         except ConnectBatchError as exc:
             return self.commit(run, connection, record, Computed(refusal=str(exc)), clock)
+        big = stream.plan(self.db, connection, record.id, staged.size)
+        if big is not None:  # issue 13: a big file streams in bounded memory (pipeline/stream.py)
+            return stream.ingest(self, run, connection, record, staged.path, saved, clock, big, end)
         computed = compute(
             self.settings, connection, staged.path, saved, self.clock(), clock,
             already_loaded=lambda dtype, keys: self._existing_keys(connection, dtype, keys),
@@ -303,12 +306,14 @@ class Ingestor:
         clock.step = "load (commit)"
         if not report.success:
             clock.step = "quarantine"
+            if computed.part is not None:  # a streamed big file: held whole, as any batch
+                parsed = stream.whole(parsed, computed.part)
             quarantine.hold(self.settings, self.db, run, connection, record, parsed, rejects, report)
             return self._file(record.id)
         with self.db.transaction() as con:
             loaded = load.load_file(
                 con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
-                parsed.rows_rejected, self.clock(), count=end is None,
+                parsed.rows_rejected, self.clock(), count=end is None, part=computed.part,
             )  # fmt: skip
             syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
             # read here, on the load's own connection: the results file's action column

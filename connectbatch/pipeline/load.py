@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -32,6 +33,9 @@ from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
+
+if TYPE_CHECKING:
+    from connectbatch.pipeline.stream import Streamed
 
 
 @dataclass(frozen=True)
@@ -67,12 +71,14 @@ def load_file(
     now: dt.datetime,
     *,
     count: bool = True,
+    part: Streamed | None = None,
 ) -> Loaded:
     """Load a batch that passed validation: rows, actions, rejects, the validation result,
     the ledger state and the run's counters. `rejects` gains the rows that could not apply.
     `count=False`: the caller adds `Loaded.counters()` to the run itself (in the statement
-    that closes a single-file run: one statement fewer)."""
-    created = load_rows(con, connection, run_id, record, table, lines, rejects, now)
+    that closes a single-file run: one statement fewer). `part`: a streamed big file's rows,
+    already written (pipeline/stream.py); `table` then holds only some of their columns."""
+    created = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
     store_checks(con, run_id, record.id, rejects, report)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
@@ -92,10 +98,20 @@ def load_rows(
     lines: pa.Array,
     rejects: list[Reject],
     now: dt.datetime,
+    *,
+    part: Streamed | None = None,
 ) -> int:
     """Insert rows and create (or apply) actions inside the caller's transaction.
     Returns the number of actions created or changed."""
     dtype = schemas.get(connection.data_type)
+    if part is not None:  # a streamed big file (its modes: stream.streams)
+        data_store.adopt_rows(con, dtype.key, file_id=record.id, written=part.path, rows=part.rows)
+        created = action_store.create_for_file(
+            con, dtype.key, connection_id=connection.id, run_id=run_id,
+            file_id=record.id, lock_days=connection.lock_days,
+        )  # fmt: skip
+        late.lock_loaded(con, connection, record.id, now, table)
+        return created
     if dtype.key == "action_modifications":
         # called through the module: the crash-recovery test hooks data_store.insert_rows
         data_store.insert_rows(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -22,6 +23,19 @@ from connectbatch.store.db import all_rows, data_table
 # instead of inserted: ~2.3x less CPU and no DuckDB insert buffers for a 1M-row file. Small
 # files stay in the table, so the views list few part files. Tests lower it.
 PARQUET_MIN_ROWS = 100_000
+
+
+def staged_rows(
+    table: pa.Table, lines: pa.Array, *, run_id: int, file_id: int, connection_id: int
+) -> pa.Table:
+    """A parsed table as stored: its columns, then run_id, file_id, connection_id and line."""
+    n = table.num_rows
+    return (
+        table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.int64()), n))
+        .append_column("file_id", pa.repeat(pa.scalar(file_id, pa.int64()), n))
+        .append_column("connection_id", pa.repeat(pa.scalar(connection_id, pa.int64()), n))
+        .append_column("line", lines.cast(pa.int64()))
+    )
 
 
 def insert_rows(
@@ -43,12 +57,7 @@ def insert_rows(
     if table.num_rows == 0:
         return 0
     n = table.num_rows
-    staged = (
-        table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.int64()), n))
-        .append_column("file_id", pa.repeat(pa.scalar(file_id, pa.int64()), n))
-        .append_column("connection_id", pa.repeat(pa.scalar(connection_id, pa.int64()), n))
-        .append_column("line", lines.cast(pa.int64()))
-    )
+    staged = staged_rows(table, lines, run_id=run_id, file_id=file_id, connection_id=connection_id)
     if n >= PARQUET_MIN_ROWS:
         return parts.write(con, data_type, file_id, staged)
     sql = f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows"
@@ -59,6 +68,22 @@ def insert_rows(
         finally:
             con.unregister("_cb_rows")
     return int(n)
+
+
+def adopt_rows(
+    con: duckdb.DuckDBPyConnection, data_type: str, *, file_id: int, written: Path, rows: int
+) -> int:
+    """Load a file's rows that a streamed ingest already wrote as Parquet (`parts.stream_path`:
+    the staged columns, as `insert_rows` would store them) inside the caller's transaction:
+    `PARQUET_MIN_ROWS` or more become the file's part as they are (no copy); fewer are
+    inserted into the table by DuckDB reading the file, as `insert_rows` keeps small files
+    there (the caller deletes the written file afterwards)."""
+    if rows >= PARQUET_MIN_ROWS:
+        return parts.adopt(con, data_type, file_id, written, rows)
+    if rows:
+        source = "'" + str(written).replace("'", "''") + "'"
+        con.execute(f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM read_parquet({source})")
+    return rows
 
 
 # Up to this many values go to DuckDB as a bound list parameter; more as a registered Arrow

@@ -53,44 +53,81 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-
-
 def write(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, staged: pa.Table) -> int:
     """Store `staged` (the table's columns plus run_id, file_id, connection_id, line) as a new
     part of the file inside the caller's transaction; returns its rows."""
+    path, rel, folder, part = _next_part(con, data_type, file_id)
+    tmp = path.with_name(path.name + ".tmp")
+    on_rollback(con, lambda: _unlink(path, tmp))
+    try:
+        pq.write_table(staged, tmp, row_group_size=ROW_GROUP_ROWS, compression=COMPRESSION)
+        _publish(tmp, path, folder)
+    except BaseException:
+        _unlink(path, tmp)
+        raise
+    _register(con, data_type, file_id, part, rel, staged.num_rows)
+    return int(staged.num_rows)
+
+
+def stream_path(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -> Path:
+    """Where a streamed ingest writes a file's part before its load (pipeline/stream.py):
+    beside the parts, under a name the views never read (`.stream`) and that
+    `remove_orphans` deletes once the writing process is gone."""
+    key = schemas.get(data_type).key
+    folder = private_dir(root(con) / key)
+    return folder / f"f{file_id}-p0-{os.getpid()}.parquet.stream"
+
+
+def adopt(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, written: Path, rows: int) -> int:
+    """Make the Parquet file a streamed ingest wrote (`stream_path`, the staged columns, as
+    `write` would store them) the file's next part inside the caller's transaction: renamed
+    to its part name, counted once the transaction commits, deleted if it rolls back."""
+    path, rel, folder, part = _next_part(con, data_type, file_id)
+    on_rollback(con, lambda: _unlink(path, written))
+    _publish(written, path, folder)
+    _register(con, data_type, file_id, part, rel, rows)
+    return rows
+
+
+def _next_part(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -> tuple[Path, str, Path, int]:
+    """The file's next part: (its path, its path under the parts folder, its folder, its
+    number)."""
     key = schemas.get(data_type).key
     [(part,)] = con.execute(
         "SELECT coalesce(max(part), -1) + 1 FROM data_parts WHERE file_id = ?", [file_id]
     ).fetchall()
     rel = f"{key}/f{file_id}-p{int(part)}-{os.getpid()}.parquet"
     folder = private_dir(root(con) / key)
-    path = folder / Path(rel).name
-    tmp = path.with_name(path.name + ".tmp")
-    on_rollback(con, lambda: _unlink(path, tmp))
+    return folder / Path(rel).name, rel, folder, int(part)
+
+
+def _publish(tmp: Path, path: Path, folder: Path) -> None:
+    """Durably rename a written part into place: its bytes, then its name."""
+    fd = os.open(tmp, os.O_RDONLY)
     try:
-        pq.write_table(staged, tmp, row_group_size=ROW_GROUP_ROWS, compression=COMPRESSION)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        _unlink(path, tmp)
-        raise
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, part: int, rel: str, rows: int
+) -> None:
+    """The `data_parts` row that makes a part count (at commit), and the views' first read."""
+    key = schemas.get(data_type).key
     con.execute(
         "INSERT INTO data_parts (file_id, part, data_type, path, rows) VALUES (?, ?, ?, ?, ?)",
-        [file_id, int(part), key, rel, staged.num_rows],
+        [file_id, part, key, rel, rows],
     )
     if not reads_parts(con, key):  # the type's first part: its views start reading the folder
         refresh_views(con, key, with_parts=True)
-    return int(staged.num_rows)
 
 
 def _unlink(*paths: Path) -> None:

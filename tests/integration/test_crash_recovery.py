@@ -7,7 +7,8 @@ it writes a marker file and waits there to be killed:
 
 - staging: inside the ledger transaction, after the file row was inserted (not committed);
 - parsing: in the parser's first progress report (rows parsed, nothing validated or loaded);
-- loading: inside the load transaction, after the rows were inserted (not committed).
+- loading: inside the load transaction, after the rows were inserted or adopted as a part and
+  the actions created (not committed).
 
 A fourth case wraps nothing: the parent waits for the staged bytes to appear, lets the child
 run on for a moment and kills it wherever it is; whatever the stage, no partial rows remain.
@@ -55,7 +56,7 @@ stage, path, marker = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 HOOKS = {
     "staging": ("connectbatch.store.runs", "record_file"),
     "parsing": ("connectbatch.pipeline.progress", "update"),
-    "loading": ("connectbatch.store.data", "insert_rows"),
+    "loading": ("connectbatch.store.actions", "create_for_file"),  # after the rows, either way
 }
 if stage in HOOKS:
     module = importlib.import_module(HOOKS[stage][0])

@@ -134,7 +134,8 @@ def _config_kwargs(type_: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 def _column(table: pa.Table, name: Any) -> pa.Array:
     if not isinstance(name, str) or name not in table.column_names:
         raise _Unsupported(name)  # GX names the missing column in its exception
-    col = table.column(name).combine_chunks()
+    chunked = table.column(name)  # one chunk as it is (combine_chunks copies even one: stream.py)
+    col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
     t = col.type
     if not (
         pa.types.is_string(t)
@@ -249,10 +250,7 @@ def _pair_greater(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[st
         dropped = np.zeros(len(a), dtype=bool)
     else:
         raise _Unsupported(str(ignore))
-    if all(numeric):
-        a_cmp, b_cmp = pc.cast(a, pa.float64()), pc.cast(b, pa.float64())
-    else:
-        a_cmp, b_cmp = a, b
+    a_cmp, b_cmp = (pc.cast(a, pa.float64()), pc.cast(b, pa.float64())) if all(numeric) else (a, b)
     greater = pc.greater_equal(a_cmp, b_cmp) if kw.get("or_equal") else pc.greater(a_cmp, b_cmp)
     ok = np.asarray(greater.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
     unexpected = ~dropped & ~ok
