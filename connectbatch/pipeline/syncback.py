@@ -168,13 +168,7 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
             reason = f"{column + ': ' if column else ''}{r.reason or ''}{shown}"
             found.append(
                 StatusRow(
-                    outcome.at,
-                    outcome.file_id,
-                    outcome.name,
-                    r.line,
-                    r.key,
-                    None,
-                    SyncStatus.REJECTED,
+                    outcome.at, outcome.file_id, outcome.name, r.line, r.key, None, SyncStatus.REJECTED,
                     reason=reason,
                 )
             )

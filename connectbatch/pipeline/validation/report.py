@@ -54,7 +54,7 @@ class ExpectationOutcome:
         return f"{self.description} Found {found}."
 
     def lines_text(self) -> str:
-        """ "2, 5, 9" or "2, 5, … (first 20 of 31 rows)": where a reviewer finds the failing
+        """"2, 5, 9" or "2, 5, … (first 20 of 31 rows)": where a reviewer finds the failing
         rows in the file. "" when no line is known."""
         if not self.unexpected_lines:
             return ""
