@@ -27,18 +27,23 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.models import Connection, Run
 from connectbatch.pipeline import load, progress, staging
-from connectbatch.pipeline.commit import LoadDone, Stopwatch, answer_loaded, load_in
+from connectbatch.pipeline.commit import MANY_MAX_ROWS, LoadDone, Stopwatch, answer_loaded, load_in, load_many
 from connectbatch.pipeline.compute import Computed
 from connectbatch.pipeline.ingest import Ingestor
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.store import connections as connection_store
 
 log = logging.getLogger("connectbatch.pipeline.group")
+
+# The most rows `load_many` inserts in one statement (a group's small files, in chunks; well
+# under store.data.PARQUET_MIN_ROWS, which makes a Parquet part of one file's rows).
+MANY_ROWS_AT_ONCE = 50_000
 
 
 def groupable(connection: Connection) -> bool:
@@ -189,13 +194,23 @@ class _Group:
         ing = self.ingestor
         try:
             with ing.db.transaction() as con:
+                small: list[_Waiting] = []
                 for w in loading:
                     assert w.run is not None and w.entry is not None and w.computed is not None
+                    assert w.computed.parsed is not None
                     w.clock.step = "load (commit)"
+                    rows = w.computed.parsed.table.num_rows
+                    if rows < MANY_MAX_ROWS:  # loaded with the other small ones, statement by statement
+                        if sum(_rows(s) for s in small) + rows >= MANY_ROWS_AT_ONCE:
+                            self._load_small(con, small)
+                            small = []
+                        small.append(w)
+                        continue
                     w.done = load_in(
                         con, self.connection, w.run, w.entry.record, w.computed, ing.clock(),
                         close=True, connection_status=False,
                     )  # fmt: skip
+                self._load_small(con, small)
                 # every run closed Completed: the connection's status once, as the last one sets it
                 connection_store.set_completed_unless_held(con, self.connection.id, ing.clock())
         except Exception:
@@ -209,6 +224,19 @@ class _Group:
         for w in loading:
             w.clock.lap("load")
         return True
+
+    def _load_small(self, con: duckdb.DuckDBPyConnection, small: list[_Waiting]) -> None:
+        """`load_many` for these small batches: each statement once for all of them."""
+        if not small:
+            return
+        batches = []
+        for w in small:
+            assert w.run is not None and w.entry is not None and w.computed is not None
+            batches.append((w.run, w.entry.record, w.computed))
+        for w, done in zip(
+            small, load_many(con, self.connection, batches, self.ingestor.clock()), strict=True
+        ):
+            w.done = done
 
     def _answer(self, w: _Waiting) -> None:
         """A file the group loaded: its results file, and its run announced."""
@@ -235,6 +263,11 @@ class _Group:
         self.runs[w.index] = ing._run_alone(
             run, lambda end: ing._recorded(run, self.connection, w.received, w.staged, entry, end, computed)
         )
+
+
+def _rows(w: _Waiting) -> int:
+    assert w.computed is not None and w.computed.parsed is not None
+    return int(w.computed.parsed.table.num_rows)
 
 
 def _loads(computed: Computed) -> bool:

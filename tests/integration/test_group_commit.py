@@ -4,6 +4,7 @@ actions and results file; and a single file's run opens in the transaction that 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 from helpers import call_csv
 from helpers.store import count, results_of
 
-from connectbatch.models import FileState, Run, RunStatus
+from connectbatch.models import Connection, Direction, FileState, Method, Methodology, Run, RunStatus
 from connectbatch.services import Services
+from connectbatch.settings import Settings
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
 
@@ -146,17 +148,27 @@ def test_one_bad_file_does_not_fail_its_neighbours(
 def _failing_insert(
     monkeypatch: pytest.MonkeyPatch, rows: int, error: BaseException, times: int | None = None
 ) -> None:
-    """`insert_rows` raises `error` for a table of `rows` rows (at most `times` times)."""
-    original = data_store.insert_rows
+    """Inserting a table of `rows` rows raises `error` (at most `times` times), whether the
+    table goes alone (`insert_rows`) or with the group's other small tables (`insert_many`)."""
     left = [times]
 
-    def insert(*args: Any, **kwargs: Any) -> Any:
-        if kwargs["table"].num_rows == rows and left[0] != 0:
+    def hit(tables: list[Any]) -> None:
+        if any(t.num_rows == rows for t in tables) and left[0] != 0:
             left[0] = None if left[0] is None else left[0] - 1
             raise error
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(data_store, "insert_rows", insert)
+    one, many = data_store.insert_rows, data_store.insert_many
+
+    def insert_rows(*args: Any, **kwargs: Any) -> Any:
+        hit([kwargs["table"]])
+        return one(*args, **kwargs)
+
+    def insert_many(con: Any, data_type: str, connection_id: int, batches: list[Any]) -> Any:
+        hit([b[2] for b in batches])
+        return many(con, data_type, connection_id, batches)
+
+    monkeypatch.setattr(data_store, "insert_rows", insert_rows)
+    monkeypatch.setattr(data_store, "insert_many", insert_many)
 
 
 def test_a_group_load_that_fails_loads_its_files_one_at_a_time(
@@ -195,3 +207,55 @@ def test_a_crash_inside_the_group_load_leaves_no_partial_rows_and_each_file_can_
     retried = [services.retry(r.id) for r in sorted(runs, key=lambda r: r.id)]
     assert [r.status for r in retried] == [RunStatus.COMPLETED] * 3, [r.reason for r in retried]
     assert count(services, "call_conversions") == 12
+
+
+def _stored(services: Services) -> dict[str, list[tuple[Any, ...]]]:
+    """What the store holds of the runs, without ids and times that differ between stores."""
+    queries = {
+        "runs": "SELECT status, reason, files_seen, files_loaded, files_skipped, rows_accepted, "
+        "rows_rejected, rows_duplicate, actions_created FROM runs ORDER BY id",
+        "files": "SELECT name, state, message, rows_accepted, rows_rejected FROM files ORDER BY id",
+        "rows": 'SELECT line, "CallSessionId", valid_to FROM rows_call_conversions ORDER BY file_id, line',
+        "actions": "SELECT line, source_key, amount, status, lock_at, reason FROM actions "
+        "ORDER BY file_id, line",
+        "rejects": "SELECT line, column_name, value, reason FROM rejects ORDER BY file_id, line, column_name",
+        "validation": "SELECT success, critical_failures, warnings FROM validation_results ORDER BY file_id",
+        "headers": "SELECT header::VARCHAR FROM file_headers ORDER BY file_id",
+    }
+    with services.db.connect() as con:
+        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+
+
+def test_a_group_stores_what_one_file_after_another_stores(
+    services: Services, make_connection, tmp_path: Path
+) -> None:
+    """Same files, same outcome: runs, ledger, rows, actions (a late one LOCKED), rejects,
+    validation results, headers and results files, whether loaded together or one by one."""
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)  # past a 30-day lock: created LOCKED
+    contents = (
+        call_csv(5, prefix="a"),
+        call_csv(20, prefix="b", overrides={2: {"EventDate": "not a date"}}),  # a rejected row
+        call_csv(3, prefix="c", event_date=old),
+        call_csv(5, prefix="a"),  # the first again: a duplicate
+    )
+    paths = _files(tmp_path, *contents)
+    make_connection("Acme", lock_days=30)
+    grouped = services.ingest_files("Acme", paths)
+
+    alone = Services(Settings(home=tmp_path / "alone", lock_timeout=10.0))
+    alone.create_connection(
+        Connection(
+            name="Acme", data_type="call_conversions", direction=Direction.INBOUND,
+            method=Method.SFTP, methodology=Methodology.PUSH, lock_days=30,
+        )
+    )  # fmt: skip
+    one_by_one = [alone.ingest_file("Acme", p) for p in paths]
+
+    assert [r.status for r in grouped] == [r.status for r in one_by_one]
+    assert grouped[1].rows_rejected == 1 and grouped[3].files_skipped == 1
+    mine, theirs = _stored(services), _stored(alone)
+    assert any(a[3] == "LOCKED" for a in mine["actions"])
+    assert mine == theirs
+    for g, o in zip(grouped, one_by_one, strict=True):
+        if g.files_loaded:
+            assert results_of(services, "Acme", g.id)[0] == results_of(alone, "Acme", o.id)[0]
