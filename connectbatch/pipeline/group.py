@@ -24,6 +24,7 @@ alone. Data types whose loads depend on what the previous file changed (correcti
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,10 +35,11 @@ from connectbatch import schemas
 from connectbatch.models import Connection, Run
 from connectbatch.pipeline import load, progress, staging
 from connectbatch.pipeline.commit import MANY_MAX_ROWS, LoadDone, Stopwatch, answer_loaded, load_in, load_many
-from connectbatch.pipeline.compute import Computed
+from connectbatch.pipeline.compute import Computed, recheck_loaded
 from connectbatch.pipeline.ingest import Ingestor
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.store import connections as connection_store
+from connectbatch.store import runs as run_store
 
 log = logging.getLogger("connectbatch.pipeline.group")
 
@@ -65,8 +67,7 @@ class _Waiting:
     computed: Computed | None = None
     clock: Stopwatch = field(default_factory=Stopwatch)
     done: LoadDone | None = None
-    keys: set[str] = field(default_factory=set)
-    overlaps: bool = False  # its keys meet those an earlier file of the group loads
+    keys: set[str] = field(default_factory=set)  # its keys, where repeats are refused
 
 
 def ingest_group(
@@ -122,19 +123,26 @@ class _Group:
         return waiting, alone
 
     def _record(self, waiting: list[_Waiting]) -> None:
-        """Open every file's run and record it in the ledger, in one transaction."""
-        with self.ingestor.db.transaction() as con:
-            for n, w in enumerate(waiting):
-                w.run = self.ingestor.open_run(con, self.connection, self.trigger, first=n == 0)
-                w.entry = staging.record_in(
-                    con, w.run, self.connection, w.received, w.staged, read_mapping=True
-                )
+        """Open every file's run and record it in the ledger, in one transaction and a fixed
+        number of statements."""
+        ing = self.ingestor
+        with ing.db.transaction() as con:
+            first = ing.open_run(con, self.connection, self.trigger)  # the in-progress check, the status
+            others = run_store.create_many(
+                con, self.connection.id, self.trigger, os.getpid(), len(waiting) - 1
+            )
+            runs = [first, *others]
+            files = [(w.received, w.staged) for w in waiting]
+            entries = staging.record_group(con, runs, self.connection, files)
+        for w, run, entry in zip(waiting, runs, entries, strict=True):
+            w.run, w.entry = run, entry
 
     def _process(self, waiting: list[_Waiting]) -> None:
+        """Compute every file, then ask the database once which of all their keys are loaded
+        already (each verdict checked again with its own: `recheck_loaded`), then load those
+        that pass together; the others go their way alone."""
         ing = self.ingestor
-        loading: list[_Waiting] = []
-        later: list[_Waiting] = []
-        pending: set[str] = set()  # keys the group's loads will add
+        computed: list[_Waiting] = []
         for w in waiting:
             assert w.run is not None and w.entry is not None
             if w.entry.duplicate_message is not None:  # the ledger says so: answered alone
@@ -142,12 +150,7 @@ class _Group:
                 continue
             try:
                 w.computed = ing.compute_file(
-                    w.run,
-                    self.connection,
-                    w.staged,
-                    w.clock,
-                    w.entry,
-                    already_loaded=self._checker(w, pending),
+                    w.run, self.connection, w.staged, w.clock, w.entry, already_loaded=_keys_of(w)
                 )
             except Exception as exc:  # the file and its run end Failed, saying where (as alone)
                 log.exception("ingest failed", extra={"run_id": w.run.id, "file": w.received.name})
@@ -157,9 +160,20 @@ class _Group:
                 continue
             finally:
                 progress.forget(w.run.id)
-            if w.overlaps:
+            computed.append(w)
+        loaded = self._loaded_keys(computed)
+        loading: list[_Waiting] = []
+        later: list[_Waiting] = []
+        pending: set[str] = set()  # keys the group's loads will add
+        for w in computed:
+            assert w.computed is not None
+            if not pending.isdisjoint(w.keys):  # computed again once the earlier one loaded
                 later.append(w)
-            elif _loads(w.computed):
+                continue
+            already = sorted(w.keys & loaded)
+            if already:
+                w.computed = recheck_loaded(ing.settings, self.connection, w.computed, already, ing.clock())
+            if _loads(w.computed):
                 loading.append(w)
                 pending |= w.keys
             else:  # refused or held for review: its own transactions, as alone
@@ -174,17 +188,14 @@ class _Group:
             w.computed = None
             self._alone(w)
 
-    def _checker(self, w: _Waiting, pending: set[str]) -> Callable[[schemas.DataType, pa.Array], list[str]]:
-        """The "already loaded" check of `w`: the database's answer, noting whether its keys
-        meet those of an earlier file in the group (then it is computed again after)."""
-        ing, connection = self.ingestor, self.connection
-
-        def already(dtype: schemas.DataType, keys: pa.Array) -> list[str]:
-            w.keys = {str(k) for k in keys.to_pylist() if k is not None}
-            w.overlaps = not pending.isdisjoint(w.keys)
-            return ing._existing_keys(connection, dtype, keys)
-
-        return already
+    def _loaded_keys(self, computed: list[_Waiting]) -> set[str]:
+        """Which keys of all the computed files the connection has loaded already: one query."""
+        keys = sorted(set().union(*(w.keys for w in computed)))
+        if not keys:
+            return set()
+        dtype = schemas.get(self.connection.data_type)
+        found = self.ingestor._existing_keys(self.connection, dtype, pa.array(keys, pa.string()))
+        return {str(k) for k in found}
 
     def _load_together(self, loading: list[_Waiting]) -> bool:
         """Load every batch in one transaction, each closing its run; False (all rolled back)
@@ -195,16 +206,18 @@ class _Group:
         try:
             with ing.db.transaction() as con:
                 small: list[_Waiting] = []
+                small_rows = 0
                 for w in loading:
                     assert w.run is not None and w.entry is not None and w.computed is not None
                     assert w.computed.parsed is not None
                     w.clock.step = "load (commit)"
                     rows = w.computed.parsed.table.num_rows
                     if rows < MANY_MAX_ROWS:  # loaded with the other small ones, statement by statement
-                        if sum(_rows(s) for s in small) + rows >= MANY_ROWS_AT_ONCE:
+                        if small_rows + rows >= MANY_ROWS_AT_ONCE:
                             self._load_small(con, small)
-                            small = []
+                            small, small_rows = [], 0
                         small.append(w)
+                        small_rows += rows
                         continue
                     w.done = load_in(
                         con, self.connection, w.run, w.entry.record, w.computed, ing.clock(),
@@ -265,9 +278,15 @@ class _Group:
         )
 
 
-def _rows(w: _Waiting) -> int:
-    assert w.computed is not None and w.computed.parsed is not None
-    return int(w.computed.parsed.table.num_rows)
+def _keys_of(w: _Waiting) -> Callable[[schemas.DataType, pa.Array], list[str]]:
+    """An "already loaded" check that only notes the keys of `w` (the group asks the database
+    for all its files at once, after computing them) and finds none yet."""
+
+    def note(dtype: schemas.DataType, keys: pa.Array) -> list[str]:
+        w.keys = {str(k) for k in keys.to_pylist() if k is not None}
+        return []
+
+    return note
 
 
 def _loads(computed: Computed) -> bool:

@@ -289,6 +289,37 @@ def record_in(
     return Entry(entry, mark_duplicate(con, run.id, entry.id, earlier))
 
 
+def record_group(
+    con: duckdb.DuckDBPyConnection,
+    runs: list[Run],
+    connection: Connection,
+    files: list[tuple[Received, Staged]],
+) -> list[Entry]:
+    """`record_in(read_mapping=True)` for several files, each of its own run, in a fixed
+    number of statements (group commit). The caller keeps the bytes of the files distinct:
+    a repeat within the group would not see the first as loaded yet."""
+    records = run_store.record_files(
+        con, connection.id,
+        [
+            (run.id, r.name, r.source, s.size, s.sha256, r.remote_path, r.mtime)
+            for run, (r, s) in zip(runs, files, strict=True)
+        ],
+    )  # fmt: skip
+    earlier = run_store.loaded_files_with_hashes(con, connection.id, [s.sha256 for _, s in files])
+    saved = mapping_store.current(con, connection.id)
+    fresh = [run.id for run, (_, s) in zip(runs, files, strict=True) if s.sha256 not in earlier]
+    if saved is not None:  # a new run has none: no write
+        mapping_store.set_runs_version(con, fresh, saved.version)
+    entries = []
+    for run, record, (_, s) in zip(runs, records, files, strict=True):
+        before = earlier.get(s.sha256)
+        if before is None:
+            entries.append(Entry(record, mapping=saved, mapping_read=True))
+        else:
+            entries.append(Entry(record, mark_duplicate(con, run.id, record.id, before)))
+    return entries
+
+
 def mapping_for(
     db: Database, run: Run, connection: Connection, staged: Staged, entry: Entry | None = None
 ) -> mapping_store.SavedMapping | None:

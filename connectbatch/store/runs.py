@@ -487,3 +487,58 @@ def finish_loaded(
         ],
     ).fetchall()  # fmt: skip
     return {run.id: run for run in map(run_from_row, rows)}
+
+
+# ---------------------------------------------------------------- a group's ledger at once
+
+
+def create_many(
+    con: duckdb.DuckDBPyConnection, connection_id: int, trigger: str, pid: int, count: int
+) -> list[Run]:
+    """`create` `count` times in one statement (group commit: a run per waiting file), in id
+    order."""
+    if count <= 0:
+        return []
+    rows = con.execute(
+        "INSERT INTO runs (connection_id, trigger, status, pid) SELECT ?, ?, ?, ? FROM range(?) "
+        f"RETURNING {', '.join(_RUN_FIELDS)}",
+        [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, count],
+    ).fetchall()
+    return sorted(map(run_from_row, rows), key=lambda run: run.id)
+
+
+def record_files(
+    con: duckdb.DuckDBPyConnection,
+    connection_id: int,
+    entries: Sequence[tuple[int, str, str, int, str, str | None, dt.datetime | None]],
+) -> list[FileRecord]:
+    """`record_file` (state Fetched) for each (run id, name, source, size, sha256, remote
+    path, mtime), one file per run, in one statement; the entries in the order given."""
+    if not entries:
+        return []
+    columns = list(zip(*entries, strict=True))
+    rows = con.execute(
+        "INSERT INTO files (connection_id, run_id, name, source, size, sha256, remote_path, mtime, state) "
+        "SELECT ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]), "
+        "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::TIMESTAMPTZ[]), ? "
+        f"RETURNING {', '.join(_FILE_FIELDS)}",
+        [connection_id, *(list(c) for c in columns), str(FileState.FETCHED)],
+    ).fetchall()
+    by_run = {record.run_id: record for record in map(_file_from_row, rows)}
+    return [by_run[entry[0]] for entry in entries]
+
+
+def loaded_files_with_hashes(
+    con: duckdb.DuckDBPyConnection, connection_id: int, hashes: list[str]
+) -> dict[str, FileRecord]:
+    """`loaded_file_with_hash` for several hashes in one statement, by hash."""
+    if not hashes:
+        return {}
+    found: dict[str, FileRecord] = {}
+    for record in _files(
+        con,
+        f"WHERE connection_id = ? AND list_contains(?::VARCHAR[], sha256) AND {_in(_HOLDS_DATA)} ORDER BY id",
+        [connection_id, hashes, *map(str, _HOLDS_DATA)],
+    ):
+        found.setdefault(record.sha256, record)
+    return found

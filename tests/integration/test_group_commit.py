@@ -212,9 +212,11 @@ def test_a_crash_inside_the_group_load_leaves_no_partial_rows_and_each_file_can_
 def _stored(services: Services) -> dict[str, list[tuple[Any, ...]]]:
     """What the store holds of the runs, without ids and times that differ between stores."""
     queries = {
-        "runs": "SELECT status, reason, files_seen, files_loaded, files_skipped, rows_accepted, "
-        "rows_rejected, rows_duplicate, actions_created FROM runs ORDER BY id",
-        "files": "SELECT name, state, message, rows_accepted, rows_rejected FROM files ORDER BY id",
+        # by file name: a file repeating the bytes of another in its group is ingested after it
+        "runs": "SELECT f.name, r.status, r.reason, r.files_seen, r.files_loaded, r.files_skipped, "
+        "r.rows_accepted, r.rows_rejected, r.rows_duplicate, r.actions_created "
+        "FROM runs r JOIN files f ON f.run_id = r.id ORDER BY f.name",
+        "files": "SELECT name, state, message, rows_accepted, rows_rejected FROM files ORDER BY name",
         "rows": 'SELECT line, "CallSessionId", valid_to FROM rows_call_conversions ORDER BY file_id, line',
         "actions": "SELECT line, source_key, amount, status, lock_at, reason FROM actions "
         "ORDER BY file_id, line",
@@ -237,9 +239,14 @@ def test_a_group_stores_what_one_file_after_another_stores(
         call_csv(20, prefix="b", overrides={2: {"EventDate": "not a date"}}),  # a rejected row
         call_csv(3, prefix="c", event_date=old),
         call_csv(5, prefix="a"),  # the first again: a duplicate
+        call_csv(3, prefix="p", newline="\n"),  # keys loaded before the group: held for review
+        call_csv(5, prefix="a", newline="\n"),  # keys of the group's first file: held for review
     )
     paths = _files(tmp_path, *contents)
+    before = tmp_path / "before.csv"
+    before.write_bytes(call_csv(3, prefix="p"))
     make_connection("Acme", lock_days=30)
+    services.ingest_file("Acme", before)
     grouped = services.ingest_files("Acme", paths)
 
     alone = Services(Settings(home=tmp_path / "alone", lock_timeout=10.0))
@@ -249,10 +256,11 @@ def test_a_group_stores_what_one_file_after_another_stores(
             method=Method.SFTP, methodology=Methodology.PUSH, lock_days=30,
         )
     )  # fmt: skip
-    one_by_one = [alone.ingest_file("Acme", p) for p in paths]
+    one_by_one = [alone.ingest_file("Acme", p) for p in [before, *paths]][1:]
 
     assert [r.status for r in grouped] == [r.status for r in one_by_one]
     assert grouped[1].rows_rejected == 1 and grouped[3].files_skipped == 1
+    assert [r.status for r in grouped[4:]] == [RunStatus.NEEDS_REVIEW] * 2
     mine, theirs = _stored(services), _stored(alone)
     assert any(a[3] == "LOCKED" for a in mine["actions"])
     assert mine == theirs
