@@ -78,9 +78,9 @@ class Ingestor:
         `first=False`: a later run of a group opened in the same transaction, for which the
         in-progress check and the connection's status were done by the first."""
         if first and trigger != "push":
-            for other in run_store.in_progress(con):
-                if other.connection_id == connection.id and other.pid and recovery.alive(other.pid):
-                    raise RunInProgressError(f"run {other.id} of {connection.name!r} is still in progress")
+            for other, pid in run_store.live_of_connection(con, connection.id):
+                if pid and recovery.alive(pid):
+                    raise RunInProgressError(f"run {other} of {connection.name!r} is still in progress")
         run = run_store.create(con, connection.id, trigger, os.getpid(), retry_of)
         if first:
             connection_store.set_status(con, connection.id, ConnectionStatus.IN_PROGRESS, self.clock())
