@@ -23,6 +23,9 @@ and caches cannot help the next; the child prints one ``BENCH_RESULT {json}`` li
 * **a backlog of small files**: as many other 200-row files waiting together, ingested by one
   `Services.ingest_files` call (group commit, `pipeline/group.py`: one commit for their
   ledger entries, one for their loads, each file its own run), as files/s.
+* **what one DuckDB call costs** (`--child statement-costs`): a trivial SELECT, point
+  SELECTs of 1 and 36 columns, one-row INSERTs with and without constraints, transactions,
+  commits on a file, in memory and without fsync, Arrow inserts: why a statement costs ~1 ms.
 * **statements per small file**: the same ingest with every DuckDB cursor wrapped to count
   what it is asked (statements, registers, begins and commits), averaged over `--counted`
   files: a figure that, unlike files/s, does not move with the machine's load.
@@ -148,6 +151,115 @@ def _stream(files: int) -> dict[str, Any]:
         }  # fmt: skip
 
 
+def _statement_costs() -> dict[str, float]:
+    """Milliseconds per DuckDB call on an open file, best of 3 runs of 200: why a small file's
+    ~20 statements cost ~1 ms each (issue 13). Rows: a trivial SELECT; a point SELECT of 1
+    and of 36 columns (a query's cost grows with the columns it returns); one-row INSERTs
+    (no constraint, PRIMARY KEY + UNIQUE, an index) in their own transaction; an empty
+    transaction; five INSERTs in one transaction, one call each or one execute() string; the
+    commit on a file (its log written and fsynced) beside one in memory and one with
+    fsync_mode NONE (not used: a crash could lose a committed run); an Arrow insert through
+    register/unregister beside one through a replacement scan (not used: a wrapped cursor
+    hides the variable)."""
+    import tempfile
+
+    import duckdb
+    import pyarrow as pa
+
+    def best(fn: Any, n: int = 200) -> float:
+        fn()
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            runs.append((time.perf_counter() - t) / n * 1000)
+        return round(min(runs), 3)
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
+        con = duckdb.connect(str(Path(home) / "x.duckdb"))
+        cur = con.cursor()
+        cols = ", ".join(f"c{i} VARCHAR" for i in range(35))
+        cur.execute(f"CREATE TABLE wide (id BIGINT PRIMARY KEY, {cols})")
+        cur.execute("INSERT INTO wide (id) SELECT range FROM range(100)")
+        cur.execute("CREATE TABLE plain (id BIGINT, v VARCHAR)")
+        cur.execute("CREATE SEQUENCE s")
+        cur.execute("CREATE TABLE keyed (id BIGINT PRIMARY KEY DEFAULT nextval('s'), v VARCHAR UNIQUE)")
+        cur.execute("CREATE TABLE indexed (id BIGINT, v VARCHAR)")
+        cur.execute("CREATE INDEX indexed_id ON indexed (id)")
+        n = [0]
+
+        def nxt() -> int:
+            n[0] += 1
+            return n[0]
+
+        out["SELECT 1"] = best(lambda: cur.execute("SELECT 1").fetchall())
+        out["point SELECT, 1 column"] = best(
+            lambda: cur.execute("SELECT c0 FROM wide WHERE id = 7").fetchall()
+        )
+        out["point SELECT, 36 columns"] = best(
+            lambda: cur.execute("SELECT * FROM wide WHERE id = 7").fetchall()
+        )
+        out["INSERT 1 row, no constraint"] = best(
+            lambda: cur.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()])
+        )
+        out["INSERT 1 row, PRIMARY KEY + UNIQUE"] = best(
+            lambda: cur.execute("INSERT INTO keyed (v) VALUES (?)", [str(nxt())])
+        )
+        out["INSERT 1 row, indexed column"] = best(
+            lambda: cur.execute("INSERT INTO indexed VALUES (?, 'x')", [nxt()])
+        )
+
+        def empty() -> None:
+            cur.begin()
+            cur.commit()
+
+        def five(one_string: bool) -> None:
+            cur.begin()
+            if one_string:
+                cur.execute(";".join(f"INSERT INTO plain VALUES ({nxt()}, 'x')" for _ in range(5)))
+            else:
+                for _ in range(5):
+                    cur.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()])
+            cur.commit()
+
+        out["begin + commit, nothing written"] = best(empty)
+        out["5 INSERTs in one transaction, 5 calls"] = best(lambda: five(False), 100)
+        out["5 INSERTs in one transaction, one execute() string"] = best(lambda: five(True), 100)
+        table = pa.table(
+            {"id": pa.array(range(200), pa.int64()), "v": pa.array([str(i) for i in range(200)])}
+        )
+
+        def registered() -> None:
+            cur.register("_rows", table)
+            cur.execute("INSERT INTO plain SELECT * FROM _rows")
+            cur.unregister("_rows")
+
+        def replaced() -> None:
+            _rows = table  # read by DuckDB by its name
+            cur.execute("INSERT INTO plain SELECT * FROM _rows")
+
+        out["200-row Arrow INSERT, register + unregister"] = best(registered)
+        out["200-row Arrow INSERT, replacement scan"] = best(replaced)
+        for label, target in (("file", cur), ("memory", duckdb.connect(":memory:"))):
+            if label == "memory":
+                target.execute("CREATE TABLE plain (id BIGINT, v VARCHAR)")
+
+            def committed(c: Any = target) -> None:
+                c.begin()
+                c.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()])
+                c.commit()
+
+            out[f"begin + 1-row INSERT + commit ({label})"] = best(committed)
+        cur.execute("SET fsync_mode = 'NONE'")
+        out["begin + 1-row INSERT + commit (file, fsync_mode NONE)"] = best(
+            lambda: (cur.begin(), cur.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()]), cur.commit())
+        )
+        con.close()
+    return out
+
+
 # What a cursor is asked that costs a round trip into DuckDB.
 _COUNTED = ("execute", "executemany", "sql", "query", "register", "unregister", "begin", "commit")
 
@@ -206,6 +318,8 @@ def _child(kind: str, args: argparse.Namespace) -> int:
         result = _first_ingest(args.files, warm=kind == "first-ingest")
     elif kind == "stream":
         result = _stream(args.stream)
+    elif kind == "statement-costs":
+        result = _statement_costs()
     elif kind in ("statements", "statements-group"):
         result = _statements(args.counted, grouped=kind == "statements-group")
     else:  # pragma: no cover - argparse restricts the choices
@@ -229,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             "stream",
             "statements",
             "statements-group",
+            "statement-costs",
         ],
         help=argparse.SUPPRESS,
     )
@@ -286,6 +401,12 @@ def main(argv: list[str] | None = None) -> int:
         f"| statements and registers; {grouped.get('begin', 0):.2f} transactions, "
         f"{grouped.get('commit', 0):.2f} commits per file; count, not seconds |"
     )
+    costs = run_child(__file__, "statement-costs", passed)
+    print()
+    print("| one DuckDB call on an open file (best of 3 x 200) | ms |")
+    print("|---|---:|")
+    for label, ms in costs.items():
+        print(f"| {label} | {ms:.3f} |")
     save(
         "overhead",
         {
