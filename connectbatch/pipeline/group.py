@@ -114,11 +114,10 @@ class _Group:
             except OSError:
                 alone.append(i)
                 continue
-            if staged.sha256 in seen:
+            if staged.sha256 in seen:  # staging it again alone finds the copy under its hash
                 alone.append(i)
                 continue
             seen.add(staged.sha256)
-            # a moved file is staged already: alone, it is found again under its hash
             waiting.append(_Waiting(i, r, staged))
         return waiting, alone
 
