@@ -20,6 +20,12 @@ and caches cannot help the next; the child prints one ``BENCH_RESULT {json}`` li
   files/s; beside it DuckDB's own `INSERT INTO t SELECT * FROM read_csv(file)` per file, which
   validates nothing, on one open connection and with an open and close per file.
   Issue 13 goal: >= 50 files/s.
+* **a backlog of small files**: as many other 200-row files waiting together, ingested by one
+  `Services.ingest_files` call (group commit, `pipeline/group.py`: one commit for their
+  ledger entries, one for their loads, each file its own run), as files/s.
+* **what one DuckDB call costs** (`--child statement-costs`): a trivial SELECT, point
+  SELECTs of 1 and 36 columns, one-row INSERTs with and without constraints, transactions,
+  commits on a file, in memory and without fsync, Arrow inserts: why a statement costs ~1 ms.
 * **statements per small file**: the same ingest with every DuckDB cursor wrapped to count
   what it is asked (statements, registers, begins and commits), averaged over `--counted`
   files: a figure that, unlike files/s, does not move with the machine's load.
@@ -117,6 +123,12 @@ def _stream(files: int) -> dict[str, Any]:
             assert run.files_loaded == 1, run.reason
         ours = (len(paths) - 1) / (time.perf_counter() - t)
         opens = services.db.opens - before
+        # the same number of other files again, waiting together: one call, group commit
+        backlog = small_files(home, files, seed=4000)[1:]
+        t = time.perf_counter()
+        runs = services.ingest_files("bench", list(backlog))
+        group = len(backlog) / (time.perf_counter() - t)
+        assert all(r.files_loaded == 1 for r in runs), [r.reason for r in runs]
         engine.stop()
 
         def duckdb_load(per_file_open: bool) -> float:
@@ -134,9 +146,118 @@ def _stream(files: int) -> dict[str, Any]:
             return rate
 
         return {
-            "files": len(paths) - 1, "ours": ours, "opens": opens,
+            "files": len(paths) - 1, "ours": ours, "opens": opens, "group": group,
             "duckdb_open": duckdb_load(False), "duckdb_reopen": duckdb_load(True),
         }  # fmt: skip
+
+
+def _statement_costs() -> dict[str, float]:
+    """Milliseconds per DuckDB call on an open file, best of 3 runs of 200: why a small file's
+    ~20 statements cost ~1 ms each (issue 13). Rows: a trivial SELECT; a point SELECT of 1
+    and of 36 columns (a query's cost grows with the columns it returns); one-row INSERTs
+    (no constraint, PRIMARY KEY + UNIQUE, an index) in their own transaction; an empty
+    transaction; five INSERTs in one transaction, one call each or one execute() string; the
+    commit on a file (its log written and fsynced) beside one in memory and one with
+    fsync_mode NONE (not used: a crash could lose a committed run); an Arrow insert through
+    register/unregister beside one through a replacement scan (not used: a wrapped cursor
+    hides the variable)."""
+    import tempfile
+
+    import duckdb
+    import pyarrow as pa
+
+    def best(fn: Any, n: int = 200) -> float:
+        fn()
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            runs.append((time.perf_counter() - t) / n * 1000)
+        return round(min(runs), 3)
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
+        con = duckdb.connect(str(Path(home) / "x.duckdb"))
+        cur = con.cursor()
+        cols = ", ".join(f"c{i} VARCHAR" for i in range(35))
+        cur.execute(f"CREATE TABLE wide (id BIGINT PRIMARY KEY, {cols})")
+        cur.execute("INSERT INTO wide (id) SELECT range FROM range(100)")
+        cur.execute("CREATE TABLE plain (id BIGINT, v VARCHAR)")
+        cur.execute("CREATE SEQUENCE s")
+        cur.execute("CREATE TABLE keyed (id BIGINT PRIMARY KEY DEFAULT nextval('s'), v VARCHAR UNIQUE)")
+        cur.execute("CREATE TABLE indexed (id BIGINT, v VARCHAR)")
+        cur.execute("CREATE INDEX indexed_id ON indexed (id)")
+        n = [0]
+
+        def nxt() -> int:
+            n[0] += 1
+            return n[0]
+
+        out["SELECT 1"] = best(lambda: cur.execute("SELECT 1").fetchall())
+        out["point SELECT, 1 column"] = best(
+            lambda: cur.execute("SELECT c0 FROM wide WHERE id = 7").fetchall()
+        )
+        out["point SELECT, 36 columns"] = best(
+            lambda: cur.execute("SELECT * FROM wide WHERE id = 7").fetchall()
+        )
+        out["INSERT 1 row, no constraint"] = best(
+            lambda: cur.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()])
+        )
+        out["INSERT 1 row, PRIMARY KEY + UNIQUE"] = best(
+            lambda: cur.execute("INSERT INTO keyed (v) VALUES (?)", [str(nxt())])
+        )
+        out["INSERT 1 row, indexed column"] = best(
+            lambda: cur.execute("INSERT INTO indexed VALUES (?, 'x')", [nxt()])
+        )
+
+        def empty() -> None:
+            cur.begin()
+            cur.commit()
+
+        def five(one_string: bool) -> None:
+            cur.begin()
+            if one_string:
+                cur.execute(";".join(f"INSERT INTO plain VALUES ({nxt()}, 'x')" for _ in range(5)))
+            else:
+                for _ in range(5):
+                    cur.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()])
+            cur.commit()
+
+        out["begin + commit, nothing written"] = best(empty)
+        out["5 INSERTs in one transaction, 5 calls"] = best(lambda: five(False), 100)
+        out["5 INSERTs in one transaction, one execute() string"] = best(lambda: five(True), 100)
+        table = pa.table(
+            {"id": pa.array(range(200), pa.int64()), "v": pa.array([str(i) for i in range(200)])}
+        )
+
+        def registered() -> None:
+            cur.register("_rows", table)
+            cur.execute("INSERT INTO plain SELECT * FROM _rows")
+            cur.unregister("_rows")
+
+        def replaced() -> None:
+            _rows = table  # read by DuckDB by its name
+            cur.execute("INSERT INTO plain SELECT * FROM _rows")
+
+        out["200-row Arrow INSERT, register + unregister"] = best(registered)
+        out["200-row Arrow INSERT, replacement scan"] = best(replaced)
+        for label, target in (("file", cur), ("memory", duckdb.connect(":memory:"))):
+            if label == "memory":
+                target.execute("CREATE TABLE plain (id BIGINT, v VARCHAR)")
+
+            def committed(c: Any = target) -> None:
+                c.begin()
+                c.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()])
+                c.commit()
+
+            out[f"begin + 1-row INSERT + commit ({label})"] = best(committed)
+        cur.execute("SET fsync_mode = 'NONE'")
+        out["begin + 1-row INSERT + commit (file, fsync_mode NONE)"] = best(
+            lambda: (cur.begin(), cur.execute("INSERT INTO plain VALUES (?, 'x')", [nxt()]), cur.commit())
+        )
+        con.close()
+    return out
 
 
 # What a cursor is asked that costs a round trip into DuckDB.
@@ -163,7 +284,7 @@ class _Counting:
         return counted
 
 
-def _statements(files: int) -> dict[str, Any]:
+def _statements(files: int, grouped: bool = False) -> dict[str, Any]:
     import tempfile
 
     from benchkit import bench_services, small_files
@@ -179,7 +300,10 @@ def _statements(files: int) -> dict[str, Any]:
         anchor.Anchor.cursor = lambda self: _Counting(cursor(self), counts)  # type: ignore[method-assign,assignment,return-value]
         anchor.Anchor.give_back = lambda self, c: give_back(self, c._cursor)  # type: ignore[method-assign]
         try:
-            for path in paths[1:]:
+            if grouped:
+                runs = services.ingest_files("bench", list(paths[1:]))
+                assert all(r.files_loaded == 1 for r in runs), [r.reason for r in runs]
+            for path in [] if grouped else paths[1:]:
                 run = services.ingest_file("bench", path)
                 assert run.files_loaded == 1, run.reason
         finally:
@@ -194,8 +318,10 @@ def _child(kind: str, args: argparse.Namespace) -> int:
         result = _first_ingest(args.files, warm=kind == "first-ingest")
     elif kind == "stream":
         result = _stream(args.stream)
-    elif kind == "statements":
-        result = _statements(args.counted)
+    elif kind == "statement-costs":
+        result = _statement_costs()
+    elif kind in ("statements", "statements-group"):
+        result = _statements(args.counted, grouped=kind == "statements-group")
     else:  # pragma: no cover - argparse restricts the choices
         raise SystemExit(f"unknown child {kind}")
     report(result)
@@ -210,7 +336,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--counted", type=int, default=20, help="200-row files whose statements are counted")
     parser.add_argument(
         "--child",
-        choices=["wide-header", "first-ingest", "first-ingest-cold", "stream", "statements"],
+        choices=[
+            "wide-header",
+            "first-ingest",
+            "first-ingest-cold",
+            "stream",
+            "statements",
+            "statements-group",
+            "statement-costs",
+        ],
         help=argparse.SUPPRESS,
     )
     args, _unknown = parser.parse_known_args(argv)  # `make bench` passes --rows to every script
@@ -245,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{stream['opens']} database opens in all; goal >= 50 files/s |"
     )
     print(
+        f"| a backlog of {stream['files']} other 200-row files waiting together (`ingest_files`, "
+        f"group commit; each its own run) | {stream['files'] / stream['group']:.2f} "
+        f"| **{stream['group']:.1f} files/s**; goal >= 50 files/s |"
+    )
+    print(
         f"| DuckDB alone: INSERT ... FROM read_csv per file (validates nothing) "
         f"| {stream['files'] / stream['duckdb_open']:.2f} | {stream['duckdb_open']:.1f} files/s on one "
         f"connection; {stream['duckdb_reopen']:.1f} files/s opening the file each time |"
@@ -255,7 +394,30 @@ def main(argv: list[str] | None = None) -> int:
         f"| statements and registers; {counted.get('begin', 0):.1f} transactions, "
         f"{counted.get('commit', 0):.1f} commits; count, not seconds |"
     )
-    save("overhead", {"wide": wide, "warm": warm, "cold": cold, "stream": stream, "statements": counted})
+    grouped = run_child(__file__, "statements-group", passed)
+    print(
+        f"| DuckDB calls per 200-row file in a group of {grouped['files']} "
+        f"| {grouped.get('statements', 0):.1f} "
+        f"| statements and registers; {grouped.get('begin', 0):.2f} transactions, "
+        f"{grouped.get('commit', 0):.2f} commits per file; count, not seconds |"
+    )
+    costs = run_child(__file__, "statement-costs", passed)
+    print()
+    print("| one DuckDB call on an open file (best of 3 x 200) | ms |")
+    print("|---|---:|")
+    for label, ms in costs.items():
+        print(f"| {label} | {ms:.3f} |")
+    save(
+        "overhead",
+        {
+            "wide": wide,
+            "warm": warm,
+            "cold": cold,
+            "stream": stream,
+            "statements": counted,
+            "grouped": grouped,
+        },
+    )
     return 0
 
 

@@ -1,7 +1,7 @@
 """The run commands of `connectbatch`: ingest a file, list and show runs, list a run's rejected
 rows, and retry a failed run.
 
-    connectbatch ingest FILE --connection N
+    connectbatch ingest FILE [FILE ...] --connection N
     connectbatch runs [--connection N] [--limit K]
     connectbatch run show RUN_ID
     connectbatch rejects RUN_ID [--limit K]
@@ -10,7 +10,10 @@ rows, and retry a failed run.
     connectbatch history [--connection N] [--limit K]
 
 `ingest` and `retry` exit with 1 when the run they started ended Failed (a rejected file)
-or Needs review (a quarantined batch): the command worked, the file did not load.
+or Needs review (a quarantined batch): the command worked, the file did not load. Several
+files given to `ingest` are each a run of their own, committed as a group (one commit for
+their ledger entries, one for their loads: pipeline/group.py); it exits with 1 when any of
+them did not load, and `--json` prints a list of runs.
 """
 
 from __future__ import annotations
@@ -29,16 +32,27 @@ from connectbatch.store.events import ConnectionEvent
 
 
 def _configure_ingest(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="CSV file to ingest (.csv, .csv.gz, single-member .zip)")
+    p.add_argument("file", nargs="+", help="CSV file(s) to ingest (.csv, .csv.gz, single-member .zip)")
     p.add_argument("--connection", required=True, metavar="N", help="connection name or id")
     cc.json_flag(p)
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
     svc = cc.services()
-    run = svc.ingest_file(args.connection, args.file, trigger="cli")
-    cc.show_run_result(run, svc, args)
-    return EXIT_RUN_FAILED if run.status in cc.NOT_LOADED else EXIT_OK
+    if len(args.file) == 1:
+        run = svc.ingest_file(args.connection, args.file[0], trigger="cli")
+        cc.show_run_result(run, svc, args)
+        return EXIT_RUN_FAILED if run.status in cc.NOT_LOADED else EXIT_OK
+    runs = svc.ingest_files(args.connection, args.file, trigger="cli")
+    if args.json:
+        names = cc.connection_names(svc)
+        cc.print_json(
+            [{**cc.run_dict(r, names), "files": [cc.file_dict(f) for f in svc.run_files(r.id)]} for r in runs]
+        )
+    else:
+        for run in runs:
+            cc.show_run_result(run, svc, args)
+    return EXIT_RUN_FAILED if any(r.status in cc.NOT_LOADED for r in runs) else EXIT_OK
 
 
 def _configure_runs(p: argparse.ArgumentParser) -> None:

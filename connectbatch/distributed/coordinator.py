@@ -33,6 +33,7 @@ from connectbatch.distributed.tasks import remote_key
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import ingest, load, results, staging
+from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
 from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
@@ -245,10 +246,10 @@ class Coordinator:
         self, state: _RunState, record: FileRecord, received: staging.Received, staged: staging.Staged
     ) -> None:
         try:
-            saved = self.services.ingestor._mapping_for(state.run, state.connection, staged)
+            saved = staging.mapping_for(self.services.ingestor.db, state.run, state.connection, staged)
         except ConnectBatchError as exc:  # the header lost a mapped column: refused as embedded
             self.services.ingestor.commit(
-                state.run, state.connection, record, ingest.Computed(refusal=str(exc)), ingest._Stopwatch()
+                state.run, state.connection, record, ingest.Computed(refusal=str(exc)), Stopwatch()
             )
             return
         payload = {
@@ -442,7 +443,7 @@ class Coordinator:
             keys = computed.parsed.table.column(dtype.key_columns[0]).combine_chunks()
             already = ingestor._existing_keys(connection, dtype, keys)
             computed = ingest.recheck_loaded(settings, connection, computed, already, self.services.clock())
-        ingestor.commit(state.run, connection, record, computed, ingest._Stopwatch())
+        ingestor.commit(state.run, connection, record, computed, Stopwatch())
         self.loaded += 1
         self.commit_seconds += time.perf_counter() - started
         output.remove(settings.staging, record.sha256, state.run.id)

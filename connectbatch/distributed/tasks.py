@@ -25,6 +25,7 @@ from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
 from connectbatch.distributed.sealed import unseal
 from connectbatch.models import Connection
 from connectbatch.pipeline import ingest, staging
+from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.secrets import SecretBox
 from connectbatch.settings import Settings
 from connectbatch.store.db import private_dir
@@ -113,7 +114,7 @@ def parse(sealed: str) -> dict[str, Any]:
     sha256: str = job["sha256"]
     run_id: int = job["run_id"]
     path = staging.verify(settings.staging, sha256)
-    clock = ingest._Stopwatch()
+    clock = Stopwatch()
     computed = ingest.compute(settings, connection, path, job["mapping"], job["now"], clock)
     output.write(settings.staging, sha256, run_id, computed)
     return {"sha256": sha256, "run_id": run_id, "laps": clock.laps}

@@ -29,12 +29,16 @@ def close(
     failed_reason: str | None = None,
     files: list[FileRecord] | None = None,
     adding: dict[str, int] | None = None,
+    *,
+    connection_status: bool = True,
 ) -> Run:
     """Close `run`: Failed when a file failed or the run itself failed (`failed_reason`),
     Needs review when a batch is held for a reviewer, else Completed; the run as closed.
     `files`: the run's files when the caller holds them all (a single-file run), else they
     are read. `adding`: counters the caller has yet to add (its file's load), added by the
-    same statement. A reason recorded before (a note) stays when the run ends without one."""
+    same statement. A reason recorded before (a note) stays when the run ends without one.
+    `connection_status=False`: the caller sets the connection's status itself (a group of
+    runs sets it once, after the last)."""
     if files is None:
         files = run_store.files_of_run(con, run.id)
     failed = [f for f in files if f.state in FAILS_THE_RUN]
@@ -53,6 +57,8 @@ def close(
     )  # fmt: skip
     if finished is None:
         raise LookupError(f"no run with id {run.id}")
+    if not connection_status:
+        return finished
     if status is RunStatus.COMPLETED:  # the usual end: no read of the quarantined runs first
         connection_store.set_completed_unless_held(con, run.connection_id, now)
     else:

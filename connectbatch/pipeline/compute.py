@@ -1,6 +1,6 @@
 """The compute half of a file: parse and validate the staged bytes, with no database.
 
-Embedded mode runs it inside `Ingestor._process`, right before the commit half
+Embedded mode runs it inside `Ingestor.compute_file`, right before the commit half
 (`Ingestor.commit`); distributed mode runs it on a worker (connectbatch/distributed), where
 the "already loaded keys" check, which needs the database, waits for load time
 (`recheck_loaded`).

@@ -27,29 +27,25 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 
 import duckdb
 import pyarrow as pa
 
 from connectbatch import schemas
-from connectbatch.errors import ConnectBatchError, ParseError, RunInProgressError
-from connectbatch.mapping import check as mapping_check
-from connectbatch.mapping import sample as mapping_sample
+from connectbatch.errors import ConnectBatchError, RunInProgressError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
-from connectbatch.pipeline import closing, load, progress, quarantine, recovery, results, staging, stream
+from connectbatch.pipeline import closing, progress, quarantine, recovery, results, staging, stream
 from connectbatch.pipeline.clock import Clock, utcnow
+from connectbatch.pipeline.commit import RunEnd, Stopwatch, answer_loaded, load_in
 from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.settings import Settings
 from connectbatch.store import Database
-from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
-from connectbatch.store import syncback as syncback_store
 
 __all__ = ["Clock", "Computed", "Ingestor", "Received", "Staged", "compute", "recheck_loaded", "utcnow"]
 
@@ -72,13 +68,21 @@ class Ingestor:
         """Open a run; refused while another live process has one open for the connection
         (push uploads are exempt: each upload is its own run and they may overlap)."""
         with self.db.transaction() as con:
-            if trigger != "push":
-                for other in run_store.in_progress(con):
-                    if other.connection_id == connection.id and other.pid and recovery.alive(other.pid):
-                        raise RunInProgressError(
-                            f"run {other.id} of {connection.name!r} is still in progress"
-                        )
-            run = run_store.create(con, connection.id, trigger, os.getpid(), retry_of)
+            return self.open_run(con, connection, trigger, retry_of)
+
+    def open_run(
+        self, con: duckdb.DuckDBPyConnection, connection: Connection, trigger: str,
+        retry_of: int | None = None, *, first: bool = True,
+    ) -> Run:  # fmt: skip
+        """`start_run` inside the caller's transaction (which may record the run's file too).
+        `first=False`: a later run of a group opened in the same transaction, for which the
+        in-progress check and the connection's status were done by the first."""
+        if first and trigger != "push":
+            for other, pid in run_store.live_of_connection(con, connection.id):
+                if pid and recovery.alive(pid):
+                    raise RunInProgressError(f"run {other} of {connection.name!r} is still in progress")
+        run = run_store.create(con, connection.id, trigger, os.getpid(), retry_of)
+        if first:
             connection_store.set_status(con, connection.id, ConnectionStatus.IN_PROGRESS, self.clock())
         return run
 
@@ -103,19 +107,46 @@ class Ingestor:
                 log.exception("run hook failed", extra={"run_id": finished.id})
 
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
-        """A whole run for a single file (CLI, upload, push)."""
+        """A whole run for a single file (CLI, upload, push). The bytes are staged first, so
+        that the run is opened and its file recorded in one transaction (one commit fewer a
+        file, issue 13); a file that cannot be staged still gets its run, Failed with why."""
         with self.db.held():
-            run = self.start_run(connection, trigger)
-            end = _RunEnd()
             try:
-                self._ingest_file(run, connection, received, end)
-            except BaseException as exc:  # never leave a run In Progress behind a live process
-                self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
-                raise
-            if end.run is not None:  # closed in the file's load transaction
-                self._announce(end.run)
-                return end.run
-            return self._finish_after_failure(run)
+                staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
+            except OSError as exc:
+                run, failure = self.start_run(connection, trigger), exc
+                return self._run_alone(
+                    run, lambda end: self._staging_failed(run, connection, received, failure)
+                )
+            with self.db.transaction() as con:  # nothing recorded unless both are
+                run = self.open_run(con, connection, trigger)
+                entry = staging.record_in(con, run, connection, received, staged, read_mapping=True)
+            return self._run_alone(
+                run, lambda end: self._recorded(run, connection, received, staged, entry, end)
+            )
+
+    def ingest_many(
+        self, connection: Connection, received: list[Received], trigger: str = "cli"
+    ) -> list[Run]:
+        """Files waiting together (a backlog), each its own run as `ingest` gives it, with
+        their ledger entries in one commit and their loads in another (`pipeline.group`)."""
+        from connectbatch.pipeline import group  # group builds on this module
+
+        return group.ingest_group(self, connection, received, trigger)
+
+    def _run_alone(self, run: Run, work: Callable[[RunEnd], FileRecord]) -> Run:
+        """Take a single-file run's file through `work` and close the run: in the file's load
+        transaction when it loaded (`end`), else after; never left In Progress."""
+        end = RunEnd()
+        try:
+            work(end)
+        except BaseException as exc:  # never leave a run In Progress behind a live process
+            self.fail_run(run, f"stopped: {type(exc).__name__}: {exc}")
+            raise
+        if end.run is not None:  # closed in the file's load transaction
+            self._announce(end.run)
+            return end.run
+        return self._finish_after_failure(run)
 
     def _finish_after_failure(self, run: Run) -> Run:
         """`finish_run`, except that when a failure was already recorded (a full disk) and the
@@ -186,15 +217,35 @@ class Ingestor:
             return self._ingest_file(run, connection, received)
 
     def _ingest_file(
-        self, run: Run, connection: Connection, received: Received, end: _RunEnd | None = None
+        self, run: Run, connection: Connection, received: Received, end: RunEnd | None = None
     ) -> FileRecord:
         try:
             staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
         except OSError as exc:  # a full disk, an unreadable source: the attempt is recorded
-            log.exception("staging failed", extra=_ctx(run, connection, received.name))
-            message = staging.failure_message(exc, self.settings.staging)
-            return self._file_failed(run, connection, received, None, message)
+            return self._staging_failed(run, connection, received, exc)
         entry = staging.record(self.db, run, connection, received, staged, read_mapping=True)
+        return self._recorded(run, connection, received, staged, entry, end)
+
+    def _staging_failed(
+        self, run: Run, connection: Connection, received: Received, exc: OSError
+    ) -> FileRecord:
+        log.exception("staging failed", extra=_ctx(run, connection, received.name))
+        message = staging.failure_message(exc, self.settings.staging)
+        return self._file_failed(run, connection, received, None, message)
+
+    def _recorded(
+        self,
+        run: Run,
+        connection: Connection,
+        received: Received,
+        staged: Staged,
+        entry: staging.Entry,
+        end: RunEnd | None = None,
+        computed: Computed | None = None,
+    ) -> FileRecord:
+        """The rest of a staged and recorded file's way: a duplicate is answered, anything
+        else computed (unless `computed` is given) and committed; whatever breaks fails the
+        file (and its run) saying at which step."""
         record = entry.record
         if entry.duplicate_message is not None:
             log.info("duplicate file", extra=_ctx(run, connection, received.name))
@@ -207,9 +258,11 @@ class Ingestor:
                 message=entry.duplicate_message,
             )
             return self._file(record.id)
-        clock = _Stopwatch()
+        clock = Stopwatch()
         try:
-            return self._process(run, connection, record, staged, clock, end, entry)
+            if computed is None:
+                return self._process(run, connection, record, staged, clock, end, entry)
+            return self.commit(run, connection, record, computed, clock, end)
         except Exception as exc:  # the run must end Failed, whatever broke, saying where
             if end is not None:
                 end.run = None  # closed with the load, maybe, but failed after it: closed again
@@ -258,27 +311,55 @@ class Ingestor:
         connection: Connection,
         record: FileRecord,
         staged: Staged,
-        clock: _Stopwatch,
-        end: _RunEnd | None = None,
+        clock: Stopwatch,
+        end: RunEnd | None = None,
         entry: staging.Entry | None = None,
     ) -> FileRecord:
+        """A recorded file's compute half, then its commit half; a big file streams in
+        bounded memory instead (issue 13: pipeline/stream.py)."""
+        big = stream.plan(self.db, connection, record.id, staged.size)
+        if big is None:
+            computed = self.compute_file(run, connection, staged, clock, entry)
+            return self.commit(run, connection, record, computed, clock, end)
+        try:
+            saved = self._prepare(run, connection, staged, clock, entry)
+        except ConnectBatchError as exc:
+            return self.commit(run, connection, record, Computed(refusal=str(exc)), clock)
+        return stream.ingest(self, run, connection, record, staged.path, saved, clock, big, end)
+
+    def _prepare(
+        self, run: Run, connection: Connection, staged: Staged, clock: Stopwatch, entry: staging.Entry | None
+    ) -> mapping_store.SavedMapping | None:
+        """The progress shown from here on and the file's mapping checked (ConnectBatchError
+        when the header cannot be mapped): what comes before any parse."""
         progress.start(run.id, staged.size)
         # `stage` has just checked staging/<sha256> against its name (or replaced it).
         clock.step = "parse"
+        return staging.mapping_for(self.db, run, connection, staged, entry)
+
+    def compute_file(
+        self,
+        run: Run,
+        connection: Connection,
+        staged: Staged,
+        clock: Stopwatch,
+        entry: staging.Entry | None = None,
+        already_loaded: Callable[[schemas.DataType, pa.Array], list[str]] | None = None,
+    ) -> Computed:
+        """The compute half of a staged file (mapping check, parse, validate): no write.
+        `already_loaded` replaces the database's answer of which keys are loaded (a group
+        also counts its own files' keys)."""
         try:
-            saved = self._mapping_for(run, connection, staged, entry)
+            saved = self._prepare(run, connection, staged, clock, entry)
         except ConnectBatchError as exc:
-            return self.commit(run, connection, record, Computed(refusal=str(exc)), clock)
-        big = stream.plan(self.db, connection, record.id, staged.size)
-        if big is not None:  # issue 13: a big file streams in bounded memory (pipeline/stream.py)
-            return stream.ingest(self, run, connection, record, staged.path, saved, clock, big, end)
-        computed = compute(
-            self.settings, connection, staged.path, saved, self.clock(), clock,
-            already_loaded=lambda dtype, keys: self._existing_keys(connection, dtype, keys),
+            return Computed(refusal=str(exc))
+        if already_loaded is None:
+            already_loaded = lambda dtype, keys: self._existing_keys(connection, dtype, keys)  # noqa: E731
+        return compute(
+            self.settings, connection, staged.path, saved, self.clock(), clock, already_loaded=already_loaded,
             # called through the module: the crash-recovery test hooks progress.update
             on_progress=lambda done, rows: progress.update(run.id, done, rows),
         )  # fmt: skip
-        return self.commit(run, connection, record, computed, clock, end)
 
     def commit(
         self,
@@ -286,8 +367,8 @@ class Ingestor:
         connection: Connection,
         record: FileRecord,
         computed: Computed,
-        clock: _Stopwatch,
-        end: _RunEnd | None = None,
+        clock: Stopwatch,
+        end: RunEnd | None = None,
     ) -> FileRecord:
         """The database half of a file: its refusal, its quarantine or its load transaction,
         then the results file. Embedded mode calls it right after `compute`; distributed mode
@@ -302,7 +383,6 @@ class Ingestor:
             )
             return refused or self._file(record.id)
         parsed, rejects, report = computed.parsed, computed.rejects, computed.report
-        dtype = schemas.get(connection.data_type)
         clock.step = "load (commit)"
         if not report.success:
             clock.step = "quarantine"
@@ -311,57 +391,12 @@ class Ingestor:
             quarantine.hold(self.settings, self.db, run, connection, record, parsed, rejects, report)
             return self._file(record.id)
         with self.db.transaction() as con:
-            loaded = load.load_file(
-                con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
-                parsed.rows_rejected, self.clock(), count=end is None, part=computed.part,
-            )  # fmt: skip
-            syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
-            # read here, on the load's own connection: the results file's action column
-            actions = results.RowActions(action_store.of_file_by_line(con, record.id))
-            closed = None
-            if end is not None:  # the run's only file: its load closes the run, counting it
-                files = [loaded.record] if loaded.record else None
-                closed = closing.close(con, run, self.clock(), files=files, adding=loaded.counters())
+            done = load_in(con, connection, run, record, computed, self.clock(), close=end is not None)
         if end is not None:
-            end.run = closed
+            end.run = done.closed
         clock.lap("load")
-        clock.step = "write results"
-        results.write_outcome(
-            self.settings.outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
-            lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
-            seconds=clock.laps, actions_created=loaded.actions_created, reject_keys=parsed.reject_keys,
-            header=parsed.header, actions=actions,
-        )  # fmt: skip
-        log.info("file loaded in %s", clock.laps, extra=_ctx(run, connection, record.name))
-        return loaded.record or self._file(record.id)
-
-    def _mapping_for(
-        self, run: Run, connection: Connection, staged: Staged, entry: staging.Entry | None = None
-    ) -> mapping_store.SavedMapping | None:
-        """The connection's current field mapping, recorded on the run (by the ledger
-        transaction when `entry` says it read it); a file whose header lost a mapped column
-        is refused (ParseError) with the suggested update."""
-        if entry is not None and entry.mapping_read:
-            saved = entry.mapping
-        else:
-            with self.db.transaction() as con:
-                saved = mapping_store.current(con, connection.id)
-                if saved is not None:  # a new run has none: no write, no commit
-                    mapping_store.set_run_version(con, run.id, saved.version)
-        if saved is None:
-            return None
-        with open(staged.path, "rb") as fh:
-            head = fh.read(mapping_sample.SAMPLE_BYTES)
-        try:
-            sample = mapping_sample.read_sample(
-                head, encoding=connection.encoding, delimiter=connection.delimiter, rows=20
-            )
-        except ConnectBatchError:
-            return saved  # the parser says what is wrong with the file, in its own words
-        message = mapping_check.mismatch_message(sample, saved.columns, saved.version, connection.data_type)
-        if message is not None:
-            raise ParseError(message)
-        return saved
+        answer_loaded(self.settings.outbound, connection, run, record, computed, done, clock)
+        return done.loaded.record or self._file(record.id)
 
     def _existing_keys(self, connection: Connection, dtype: schemas.DataType, keys: pa.Array) -> list[str]:
         """The keys among `keys` the connection has already loaded (the "already loaded" check)."""
@@ -371,27 +406,6 @@ class Ingestor:
     def _file(self, file_id: int) -> FileRecord:
         with self.db.connect() as con:
             return run_store.get_file(con, file_id)
-
-
-class _RunEnd:
-    """Where `commit` leaves a single-file run it closed in the file's load transaction."""
-
-    def __init__(self) -> None:
-        self.run: Run | None = None
-
-
-class _Stopwatch:
-    """Seconds per pipeline stage, kept in the summary for benchmarks and slow-run triage."""
-
-    def __init__(self) -> None:
-        self.step = "parse"  # the stage under way, named in a failure
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.laps[name] = round(now - self._last, 3)
-        self._last = now
 
 
 def _ctx(run: Run, connection: Connection, file: str) -> dict[str, object]:

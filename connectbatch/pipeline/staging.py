@@ -27,6 +27,9 @@ from pathlib import Path
 
 import duckdb
 
+from connectbatch.errors import ConnectBatchError, ParseError
+from connectbatch.mapping import check as mapping_check
+from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.store import Database
 from connectbatch.store import mappings as mapping_store
@@ -254,22 +257,96 @@ def record(
     deliveries of the same bytes cannot both pass it; with `read_mapping`, a file to process
     also gets the connection's current field mapping in that transaction (recorded on the run)."""
     with db.transaction() as con:
-        # called through the module: the crash-recovery test hooks run_store.record_file
-        entry = run_store.record_file(
-            con, connection_id=connection.id, run_id=run.id, name=received.name,
-            source=received.source, size=staged.size, sha256=staged.sha256,
-            remote_path=received.remote_path, mtime=received.mtime,
-        )  # fmt: skip
-        earlier = run_store.loaded_file_with_hash(con, connection.id, staged.sha256)
-        if earlier is None:
-            if not read_mapping:
-                return Entry(entry)
+        return record_in(con, run, connection, received, staged, read_mapping=read_mapping)
+
+
+def record_in(
+    con: duckdb.DuckDBPyConnection,
+    run: Run,
+    connection: Connection,
+    received: Received,
+    staged: Staged,
+    *,
+    read_mapping: bool = False,
+) -> Entry:
+    """`record` inside the caller's transaction: the single-file ingest records its file in
+    the transaction that opens its run, and a group of waiting files all of theirs in one
+    (one commit instead of two per file, issue 13)."""
+    # called through the module: the crash-recovery test hooks run_store.record_file
+    entry = run_store.record_file(
+        con, connection_id=connection.id, run_id=run.id, name=received.name,
+        source=received.source, size=staged.size, sha256=staged.sha256,
+        remote_path=received.remote_path, mtime=received.mtime,
+    )  # fmt: skip
+    earlier = run_store.loaded_file_with_hash(con, connection.id, staged.sha256)
+    if earlier is None:
+        if not read_mapping:
+            return Entry(entry)
+        saved = mapping_store.current(con, connection.id)
+        if saved is not None:  # a new run has none: no write
+            mapping_store.set_run_version(con, run.id, saved.version)
+        return Entry(entry, mapping=saved, mapping_read=True)
+    return Entry(entry, mark_duplicate(con, run.id, entry.id, earlier))
+
+
+def record_group(
+    con: duckdb.DuckDBPyConnection,
+    runs: list[Run],
+    connection: Connection,
+    files: list[tuple[Received, Staged]],
+) -> list[Entry]:
+    """`record_in(read_mapping=True)` for several files, each of its own run, in a fixed
+    number of statements (group commit). The caller keeps the bytes of the files distinct:
+    a repeat within the group would not see the first as loaded yet."""
+    records = run_store.record_files(
+        con, connection.id,
+        [
+            (run.id, r.name, r.source, s.size, s.sha256, r.remote_path, r.mtime)
+            for run, (r, s) in zip(runs, files, strict=True)
+        ],
+    )  # fmt: skip
+    earlier = run_store.loaded_files_with_hashes(con, connection.id, [s.sha256 for _, s in files])
+    saved = mapping_store.current(con, connection.id)
+    fresh = [run.id for run, (_, s) in zip(runs, files, strict=True) if s.sha256 not in earlier]
+    if saved is not None:  # a new run has none: no write
+        mapping_store.set_runs_version(con, fresh, saved.version)
+    entries = []
+    for run, record, (_, s) in zip(runs, records, files, strict=True):
+        before = earlier.get(s.sha256)
+        if before is None:
+            entries.append(Entry(record, mapping=saved, mapping_read=True))
+        else:
+            entries.append(Entry(record, mark_duplicate(con, run.id, record.id, before)))
+    return entries
+
+
+def mapping_for(
+    db: Database, run: Run, connection: Connection, staged: Staged, entry: Entry | None = None
+) -> mapping_store.SavedMapping | None:
+    """The connection's current field mapping, recorded on the run (by the ledger
+    transaction when `entry` says it read it); a file whose header lost a mapped column
+    is refused (ParseError) with the suggested update."""
+    if entry is not None and entry.mapping_read:
+        saved = entry.mapping
+    else:
+        with db.transaction() as con:
             saved = mapping_store.current(con, connection.id)
-            if saved is not None:  # a new run has none: no write
+            if saved is not None:  # a new run has none: no write, no commit
                 mapping_store.set_run_version(con, run.id, saved.version)
-            return Entry(entry, mapping=saved, mapping_read=True)
-        message = mark_duplicate(con, run.id, entry.id, earlier)
-    return Entry(entry, message)
+    if saved is None:
+        return None
+    with open(staged.path, "rb") as fh:
+        head = fh.read(mapping_sample.SAMPLE_BYTES)
+    try:
+        sample = mapping_sample.read_sample(
+            head, encoding=connection.encoding, delimiter=connection.delimiter, rows=20
+        )
+    except ConnectBatchError:
+        return saved  # the parser says what is wrong with the file, in its own words
+    message = mapping_check.mismatch_message(sample, saved.columns, saved.version, connection.data_type)
+    if message is not None:
+        raise ParseError(message)
+    return saved
 
 
 def mark_duplicate(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, earlier: FileRecord) -> str:

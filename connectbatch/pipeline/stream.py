@@ -52,7 +52,8 @@ from connectbatch.store import data as data_store
 from connectbatch.store import mappings as mapping_store
 
 if TYPE_CHECKING:
-    from connectbatch.pipeline.ingest import Ingestor, _RunEnd, _Stopwatch
+    from connectbatch.pipeline.commit import RunEnd, Stopwatch
+    from connectbatch.pipeline.ingest import Ingestor
 
 __all__ = ["STREAM_MIN_BYTES", "Streamed", "compute", "ingest", "plan", "streams", "whole"]
 
@@ -102,9 +103,9 @@ def ingest(
     record: FileRecord,
     path: Path,
     saved: mapping_store.SavedMapping | None,
-    clock: _Stopwatch,
+    clock: Stopwatch,
     part: Streamed,
-    end: _RunEnd | None = None,
+    end: RunEnd | None = None,
 ) -> FileRecord:
     """`Ingestor._process` for a big file: `compute` here, then the ingestor's own `commit`
     (the load adopts `part`); the written file never outlives it (`Streamed.discard`)."""

@@ -46,6 +46,20 @@ class RunServices(ServiceBase):
         )
 
     @requires(Role.ANALYST)
+    def ingest_files(self, name_or_id: str | int, paths: list[str | Path], trigger: str = "cli") -> list[Run]:
+        """Several waiting files, each its own run (as `ingest_file` one after another gives
+        them), committed as a group: one commit for their ledger entries, one for their loads
+        (`pipeline.group`, issue 13)."""
+        connection = self._inbound(name_or_id)
+        received = []
+        for path in paths:
+            p = Path(path)
+            if not p.is_file():
+                raise NotFoundError(f"there is no file {str(path)!r}")
+            received.append(ingest.Received(p.name, p, "cli" if trigger == "cli" else trigger))
+        return self.ingestor.ingest_many(connection, received, trigger)
+
+    @requires(Role.ANALYST)
     def ingest_bytes(self, name_or_id: str | int, filename: str, data: bytes, trigger: str = "upload") -> Run:
         connection = self._inbound(name_or_id)
         with tempfile.TemporaryDirectory() as tmp:

@@ -51,6 +51,33 @@ def create_for_file(
     return int(row[0]) if row else 0
 
 
+def create_for_files(
+    con: duckdb.DuckDBPyConnection, data_type: str, *, file_ids: list[int], lock_days: int
+) -> int:
+    """`create_for_file` for several files of one connection in one statement (group
+    commit); returns how many actions were created in all."""
+    dtype = schemas.get(data_type)
+    if dtype.action_columns is None or not file_ids:
+        return 0
+    amount, event = (f'"{c}"' for c in dtype.action_columns)
+    key = f'"{dtype.key_columns[0]}"'
+    media = '"MediaId"' if "MediaId" in dtype.column_names else "NULL"
+    row = con.execute(
+        f"""
+        INSERT INTO actions (id, connection_id, run_id, file_id, line, data_type, source_key,
+                             campaign_id, media_id, event_date, amount, original_amount, status,
+                             lock_at)
+        SELECT nextval('seq_actions'), connection_id, run_id, file_id, line, ?, {key},
+               "CampaignId", {media}, {event}, coalesce({amount}, 0), coalesce({amount}, 0),
+               'PENDING', {event} + to_days(CAST(? AS INTEGER))
+        FROM {all_rows(data_type)}
+        WHERE list_contains(?::BIGINT[], file_id)
+        """,
+        [data_type, lock_days, file_ids],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Action]:
     rows = con.execute(f"SELECT {', '.join(_FIELDS)} FROM actions {where}", params).fetchall()
     out = []
@@ -243,4 +270,14 @@ def of_file_by_line(con: duckdb.DuckDBPyConnection, file_id: int) -> pa.Table:
         "CASE WHEN status = 'LOCKED' THEN 'action created LOCKED: ' || coalesce(reason, 'lock period ended') "
         "END AS note FROM actions WHERE file_id = ? ORDER BY line",
         params=[file_id],
+    ).to_arrow_table()
+
+
+def of_files_by_line(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> pa.Table:
+    """`of_file_by_line` for several files at once, with their `file_id` (group commit)."""
+    return con.sql(
+        "SELECT file_id, line::BIGINT AS line, printf('A-%06d', id) AS label, "
+        "CASE WHEN status = 'LOCKED' THEN 'action created LOCKED: ' || coalesce(reason, 'lock period ended') "
+        "END AS note FROM actions WHERE list_contains(?::BIGINT[], file_id) ORDER BY file_id, line",
+        params=[file_ids],
     ).to_arrow_table()

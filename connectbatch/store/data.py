@@ -86,6 +86,42 @@ def adopt_rows(
     return rows
 
 
+def insert_many(
+    con: duckdb.DuckDBPyConnection,
+    data_type: str,
+    connection_id: int,
+    batches: list[tuple[int, int, pa.Table, pa.Array]],
+) -> int:
+    """`insert_rows` for several small tables of one connection, each (run id, file id, table,
+    lines), in one statement (group commit: a register, an insert and an unregister per file
+    cost ~2 ms, issue 13). All of them go to the table: the caller keeps the total under
+    PARQUET_MIN_ROWS (a big file is stored as a part of its own)."""
+    staged = []
+    for run_id, file_id, table, lines in batches:
+        n = table.num_rows
+        if n:
+            staged.append(
+                table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.int64()), n))
+                .append_column("file_id", pa.repeat(pa.scalar(file_id, pa.int64()), n))
+                .append_column("connection_id", pa.repeat(pa.scalar(connection_id, pa.int64()), n))
+                .append_column("line", lines.cast(pa.int64()))
+            )
+    total = int(sum(t.num_rows for t in staged))
+    if not total:
+        return 0
+    if total >= PARQUET_MIN_ROWS:
+        raise ValueError(f"{total} rows at once: a group's rows stay under {PARQUET_MIN_ROWS}")
+    rows = pa.concat_tables(staged, promote_options="default")
+    sql = f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows"
+    for start in range(0, total, ROW_GROUP_ROWS):
+        con.register("_cb_rows", rows.slice(start, ROW_GROUP_ROWS))
+        try:
+            con.execute(sql)
+        finally:
+            con.unregister("_cb_rows")
+    return total
+
+
 # Up to this many values go to DuckDB as a bound list parameter; more as a registered Arrow
 # table. Registering and unregistering are two statements (~1 ms of a small file's ingest);
 # a list costs a Python object per value, which only a large file would feel.

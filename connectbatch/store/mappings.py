@@ -98,3 +98,11 @@ def add(
 
 def set_run_version(con: duckdb.DuckDBPyConnection, run_id: int, version: int | None) -> None:
     con.execute("UPDATE runs SET mapping_version = ? WHERE id = ?", [version, run_id])
+
+
+def set_runs_version(con: duckdb.DuckDBPyConnection, run_ids: list[int], version: int | None) -> None:
+    """`set_run_version` for several runs in one statement (group commit)."""
+    if run_ids:
+        con.execute(
+            "UPDATE runs SET mapping_version = ? WHERE list_contains(?::BIGINT[], id)", [version, run_ids]
+        )

@@ -91,6 +91,17 @@ def add_header(con: duckdb.DuckDBPyConnection, file_id: int, header: list[str] |
     con.execute(sql, [file_id, json.dumps(list(header))])
 
 
+def add_headers(con: duckdb.DuckDBPyConnection, headers: list[tuple[int, list[str] | None]]) -> None:
+    """`add_header` for several files in one statement (group commit)."""
+    given = [(file_id, json.dumps(list(h))) for file_id, h in headers if h is not None]
+    if not given:
+        return
+    con.execute(
+        "INSERT INTO file_headers (file_id, header) SELECT unnest(?::BIGINT[]), unnest(?::VARCHAR[])",
+        [[g[0] for g in given], [g[1] for g in given]],
+    )
+
+
 def headers(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> dict[int, list[str]]:
     if not file_ids:
         return {}

@@ -82,6 +82,8 @@ def test_a_reviewer_cannot_create_change_or_delete_connections(
         reviewer.delete_connection("Acme")
     with pytest.raises(PermissionDeniedError):
         reviewer.ingest_bytes("Acme", "x.csv", call_csv(3))
+    with pytest.raises(PermissionDeniedError):  # several waiting files (group commit): an analyst's
+        reviewer.ingest_files("Acme", [])
     with pytest.raises(PermissionDeniedError):  # the app's Run now asks this before the engine runs
         reviewer.connection_to_pull("Acme")
 

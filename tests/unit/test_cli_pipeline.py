@@ -429,6 +429,25 @@ def test_lock_then_changes_are_refused(
     assert cli_json(capsys, "action", "audit", "3")["audit"][0]["change"] == "lock"
 
 
+def test_ingest_of_several_files_gives_each_its_run(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Several files: a run each, committed as a group (issue 13); exit 1 when one did not
+    load, the others loaded all the same."""
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    one = write_calls(tmp_path / "one.csv", ["g1", "g2"])
+    two = write_calls(tmp_path / "two.csv", ["g3"])
+    held = write_calls(tmp_path / "held.csv", ["g4", "g4"])  # a key twice: held for review
+
+    runs = cli_json(capsys, "ingest", str(one), str(two), str(held), "--connection", "Acme", code=1)
+
+    assert [r["status"] for r in runs] == ["Completed", "Completed", "Needs review"]
+    assert [[f["name"] for f in r["files"]] for r in runs] == [["one.csv"], ["two.csv"], ["held.csv"]]
+    assert cli_json(capsys, "actions")["total"] == 3
+    text = cli(capsys, "ingest", str(one), str(two), "--connection", "Acme")  # both duplicates now
+    assert text.count("Completed") == 2 and "one.csv" in text and "two.csv" in text
+
+
 # ------------------------------------------------------------------------- quarantine, retry
 
 

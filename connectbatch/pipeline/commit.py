@@ -1,0 +1,182 @@
+"""The database half of a batch that passed validation: its load inside a transaction the
+caller owns (a file's own, or a group's: `pipeline/group.py`), and its results file once that
+transaction has committed. `Ingestor.commit` and group commit share it, so a file loaded in a
+group is stored and answered exactly as one loaded alone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.compute as pc
+
+from connectbatch import schemas
+from connectbatch.models import Connection, FileRecord, FileState, Run
+from connectbatch.parser.api import Reject
+from connectbatch.pipeline import closing, late, load, results
+from connectbatch.pipeline.compute import Computed
+from connectbatch.store import actions as action_store
+from connectbatch.store import data as data_store
+from connectbatch.store import runs as run_store
+from connectbatch.store import syncback as syncback_store
+
+log = logging.getLogger("connectbatch.pipeline.ingest")
+
+
+class Stopwatch:
+    """Seconds per pipeline stage, kept in the summary for benchmarks and slow-run triage."""
+
+    def __init__(self) -> None:
+        self.step = "parse"  # the stage under way, named in a failure
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
+class RunEnd:
+    """Where `Ingestor.commit` leaves a single-file run it closed in the file's load transaction."""
+
+    def __init__(self) -> None:
+        self.run: Run | None = None
+
+
+@dataclass
+class LoadDone:
+    """What a load transaction leaves for the results file: the load, the actions per line,
+    the rejects (the parser's and the load's) and, for a run it closed, the run."""
+
+    loaded: load.Loaded
+    actions: results.RowActions
+    rejects: list[Reject]
+    closed: Run | None
+
+
+def load_in(
+    con: duckdb.DuckDBPyConnection,
+    connection: Connection,
+    run: Run,
+    record: FileRecord,
+    computed: Computed,
+    now: dt.datetime,
+    *,
+    close: bool,
+    connection_status: bool = True,
+) -> LoadDone:
+    """A batch that passed validation, loaded inside the caller's transaction: rows, rejects,
+    validation result, actions, header, ledger state. With `close` (the run's only file) the
+    same transaction closes the run, and with `connection_status` the connection's status
+    follows it (a group sets it once, after its last run)."""
+    parsed, report = computed.parsed, computed.report
+    assert parsed is not None and report is not None
+    rejects = list(computed.rejects)  # loading adds rows it could not apply: a copy, for a retry
+    loaded = load.load_file(
+        con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
+        parsed.rows_rejected, now, count=not close, part=computed.part,
+    )  # fmt: skip
+    syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
+    # read here, on the load's own connection: the results file's action column
+    actions = results.RowActions(action_store.of_file_by_line(con, record.id))
+    closed = None
+    if close:  # the run's only file: its load closes the run, counting it
+        files = [loaded.record] if loaded.record else None
+        closed = closing.close(
+            con, run, now, files=files, adding=loaded.counters(), connection_status=connection_status
+        )
+    return LoadDone(loaded, actions, rejects, closed)
+
+
+def answer_loaded(
+    outbound: Path,
+    connection: Connection,
+    run: Run,
+    record: FileRecord,
+    computed: Computed,
+    done: LoadDone,
+    clock: Stopwatch,
+) -> None:
+    """The results file of a loaded batch, once its transaction committed."""
+    parsed, report = computed.parsed, computed.report
+    assert parsed is not None and report is not None
+    dtype = schemas.get(connection.data_type)
+    clock.step = "write results"
+    results.write_outcome(
+        outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
+        lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
+        seconds=clock.laps, actions_created=done.loaded.actions_created, reject_keys=parsed.reject_keys,
+        header=parsed.header, actions=done.actions,
+    )  # fmt: skip
+    extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
+    log.info("file loaded in %s", clock.laps, extra=extra)
+
+
+# A group loads files of fewer rows than this together (`load_many`); a bigger one is loaded
+# by `load_in` in the same transaction (its statements cost little beside its rows).
+MANY_MAX_ROWS = 10_000
+
+
+def load_many(
+    con: duckdb.DuckDBPyConnection,
+    connection: Connection,
+    batches: list[tuple[Run, FileRecord, Computed]],
+    now: dt.datetime,
+) -> list[LoadDone]:
+    """`load_in(close=True, connection_status=False)` for several small batches (fewer than
+    MANY_MAX_ROWS rows each) of a connection whose loads only insert (`group.groupable`), in
+    a fixed number of statements whatever their number: the same rows, actions, rejects,
+    validation results, headers, ledger states and closed runs, file by file."""
+    dtype = schemas.get(connection.data_type)
+    assert not load.merges_repeats(dtype, connection) and dtype.key != "action_modifications"
+    parts = []
+    for run, record, computed in batches:
+        parsed = computed.parsed
+        assert parsed is not None and computed.report is not None and parsed.table.num_rows < MANY_MAX_ROWS
+        parts.append((run.id, record.id, parsed.table, parsed.lines))
+    data_store.insert_many(con, dtype.key, connection.id, parts)
+    file_ids = [record.id for _, record, _ in batches]
+    created = action_store.create_for_files(con, dtype.key, file_ids=file_ids, lock_days=connection.lock_days)
+    per_file = [p[2].num_rows if dtype.action_columns is not None else 0 for p in parts]
+    if created != sum(per_file):  # one action per row, as create_for_file makes them
+        raise RuntimeError(f"{created} actions for {sum(per_file)} rows")
+    for (_, record, _computed), rows in zip(batches, parts, strict=True):
+        late.lock_loaded(con, connection, record.id, now, rows[2])  # no statement unless late
+    run_store.insert_rejects_of_files(con, [(run.id, record.id, c.rejects) for run, record, c in batches])
+    reports = [c.report for _, _, c in batches]
+    run_store.insert_validations(
+        con,
+        [
+            (run.id, record.id, r.success, len(r.critical_failures), len(r.warnings), r.to_json())
+            for (run, record, _), r in zip(batches, reports, strict=True) if r is not None
+        ],
+    )  # fmt: skip
+    counts = []
+    for _, record, computed in batches:
+        assert computed.parsed is not None
+        rejected = load.rejected_rows(computed.rejects)
+        accepted = computed.parsed.table.num_rows - (rejected - computed.parsed.rows_rejected)
+        counts.append((record.id, accepted, rejected))
+    records = run_store.set_files_loaded(con, counts)
+    syncback_store.add_headers(
+        con, [(record.id, c.parsed.header if c.parsed else None) for _, record, c in batches]
+    )
+    actions = action_store.of_files_by_line(con, file_ids)
+    added = [
+        {"rows_accepted": accepted, "rows_rejected": rejected, "actions_created": made}
+        for (_, accepted, rejected), made in zip(counts, per_file, strict=True)
+    ]
+    closed = run_store.finish_loaded(
+        con, [(run.id, a) for (run, _, _), a in zip(batches, added, strict=True)], now
+    )
+    done = []
+    for (run, record, computed), (_, accepted, rejected), made in zip(batches, counts, per_file, strict=True):
+        mine = actions.filter(pc.equal(actions.column("file_id"), record.id)).drop_columns(["file_id"])
+        loaded = load.Loaded(accepted, rejected, made, records.get(record.id))
+        done.append(LoadDone(loaded, results.RowActions(mine), list(computed.rejects), closed.get(run.id)))
+    return done

@@ -1,0 +1,299 @@
+"""Group commit: files waiting together (a CLI `ingest` of several files, a backlog) ingested
+with one commit for all their ledger entries and one for all their loads.
+
+Why: a small file's ingest is mostly the fixed cost of DuckDB statements and commits (issue
+13: a 200-row file one at a time spends ~2 ms a commit, ~1 ms a statement; DuckDB fsyncs its
+log at every commit). A group shares the commits and the connection's status updates.
+
+Each file keeps what `Ingestor.ingest` gives it alone: its own run, ledger row, rejects,
+validation result, actions and results file, and the rules hold as they do for one file:
+1. every file is staged and recorded (sha256, size, source) before anything parses it: the
+   group's ledger transaction commits before the first parse;
+2. each run is all or nothing: the group's loads commit together or not at all; if the group
+   transaction fails, each file is loaded again in a transaction of its own, so one bad file
+   never fails its neighbours;
+3. re-delivery does not duplicate: a file whose bytes an earlier file of the group repeats is
+   ingested alone after the group (the ledger then shows the first loaded: a duplicate), and a
+   file whose keys an earlier file of the group loads is computed again after the group (the
+   "already loaded" check then sees them), exactly as one after another would.
+Files that do not load (refused, held for review, failed) take their own transactions, as
+alone. Data types whose loads depend on what the previous file changed (corrections in
+`supersede` mode, catalogs, modification events) are not grouped: one after another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from connectbatch import schemas
+from connectbatch.models import Connection, Run
+from connectbatch.pipeline import load, progress, staging, stream
+from connectbatch.pipeline.commit import MANY_MAX_ROWS, LoadDone, Stopwatch, answer_loaded, load_in, load_many
+from connectbatch.pipeline.compute import Computed, recheck_loaded
+from connectbatch.pipeline.ingest import Ingestor
+from connectbatch.pipeline.staging import Received, Staged
+from connectbatch.store import connections as connection_store
+from connectbatch.store import runs as run_store
+
+log = logging.getLogger("connectbatch.pipeline.group")
+
+# The most rows `load_many` inserts in one statement (a group's small files, in chunks; well
+# under store.data.PARQUET_MIN_ROWS, which makes a Parquet part of one file's rows).
+MANY_ROWS_AT_ONCE = 50_000
+
+
+def groupable(connection: Connection) -> bool:
+    """Whether a connection's files may load in one transaction: only where a load inserts
+    new rows and their actions, whatever the file before it loaded."""
+    dtype = schemas.get(connection.data_type)
+    return dtype.key != "action_modifications" and not load.merges_repeats(dtype, connection)
+
+
+@dataclass
+class _Waiting:
+    """One file of the group on its way."""
+
+    index: int
+    received: Received
+    staged: Staged
+    run: Run | None = None
+    entry: staging.Entry | None = None
+    computed: Computed | None = None
+    clock: Stopwatch = field(default_factory=Stopwatch)
+    done: LoadDone | None = None
+    keys: set[str] = field(default_factory=set)  # its keys, where repeats are refused
+
+
+def ingest_group(
+    ingestor: Ingestor, connection: Connection, received: list[Received], trigger: str
+) -> list[Run]:
+    """The runs of `received`, in order, as `Ingestor.ingest` one after another gives them."""
+    if len(received) < 2 or not groupable(connection):
+        return [ingestor.ingest(connection, r, trigger) for r in received]
+    with ingestor.db.held():
+        return _Group(ingestor, connection, trigger).run(received)
+
+
+class _Group:
+    def __init__(self, ingestor: Ingestor, connection: Connection, trigger: str) -> None:
+        self.ingestor = ingestor
+        self.connection = connection
+        self.trigger = trigger
+        self.runs: dict[int, Run] = {}
+
+    def run(self, received: list[Received]) -> list[Run]:
+        waiting, alone = self._stage(received)
+        if waiting:
+            self._record(waiting)  # nothing is parsed before the ledger commits
+            try:
+                self._process(waiting)
+            except BaseException as exc:  # never leave a run In Progress behind a live process
+                for w in waiting:
+                    if w.run is not None and w.index not in self.runs:
+                        self.ingestor.fail_run(w.run, f"stopped: {type(exc).__name__}: {exc}")
+                raise
+        for index in alone:  # after the group: the ledger now shows what the group loaded
+            self.runs[index] = self.ingestor.ingest(self.connection, received[index], self.trigger)
+        return [self.runs[i] for i in range(len(received))]
+
+    def _stage(self, received: list[Received]) -> tuple[list[_Waiting], list[int]]:
+        """Stage every file; one that cannot be staged (it fails alone, recording why) or that
+        repeats the bytes of an earlier one goes alone after the group."""
+        waiting: list[_Waiting] = []
+        alone: list[int] = []
+        seen: set[str] = set()
+        for i, r in enumerate(received):
+            try:
+                staged = staging.stage(self.ingestor.settings.staging, r.path, move=r.disposable)
+            except OSError:
+                alone.append(i)
+                continue
+            if staged.sha256 in seen:  # staging it again alone finds the copy under its hash
+                alone.append(i)
+                continue
+            seen.add(staged.sha256)
+            waiting.append(_Waiting(i, r, staged))
+        return waiting, alone
+
+    def _record(self, waiting: list[_Waiting]) -> None:
+        """Open every file's run and record it in the ledger, in one transaction and a fixed
+        number of statements."""
+        ing = self.ingestor
+        with ing.db.transaction() as con:
+            first = ing.open_run(con, self.connection, self.trigger)  # the in-progress check, the status
+            others = run_store.create_many(
+                con, self.connection.id, self.trigger, os.getpid(), len(waiting) - 1
+            )
+            runs = [first, *others]
+            files = [(w.received, w.staged) for w in waiting]
+            entries = staging.record_group(con, runs, self.connection, files)
+        for w, run, entry in zip(waiting, runs, entries, strict=True):
+            w.run, w.entry = run, entry
+
+    def _process(self, waiting: list[_Waiting]) -> None:
+        """Compute every file, then ask the database once which of all their keys are loaded
+        already (each verdict checked again with its own: `recheck_loaded`), then load those
+        that pass together; the others go their way alone."""
+        ing = self.ingestor
+        computed: list[_Waiting] = []
+        for w in waiting:
+            assert w.run is not None and w.entry is not None
+            # a duplicate (the ledger says so) is answered alone; a big file streams alone
+            if w.entry.duplicate_message is not None or w.staged.size >= stream.STREAM_MIN_BYTES:
+                self._alone(w)
+                continue
+            try:
+                w.computed = ing.compute_file(
+                    w.run, self.connection, w.staged, w.clock, w.entry, already_loaded=_keys_of(w)
+                )
+            except Exception as exc:  # the file and its run end Failed, saying where (as alone)
+                log.exception("ingest failed", extra={"run_id": w.run.id, "file": w.received.name})
+                message = f"{w.clock.step} failed: {type(exc).__name__}: {exc}"
+                ing._file_failed(w.run, self.connection, w.received, w.entry.record, message)
+                self.runs[w.index] = ing._finish_after_failure(w.run)
+                continue
+            finally:
+                progress.forget(w.run.id)
+            computed.append(w)
+        loaded = self._loaded_keys(computed)
+        loading: list[_Waiting] = []
+        later: list[_Waiting] = []
+        pending: set[str] = set()  # keys the group's loads will add
+        for w in computed:
+            assert w.computed is not None
+            if not pending.isdisjoint(w.keys):  # computed again once the earlier one loaded
+                later.append(w)
+                continue
+            already = sorted(w.keys & loaded)
+            if already:
+                w.computed = recheck_loaded(ing.settings, self.connection, w.computed, already, ing.clock())
+            if _loads(w.computed):
+                loading.append(w)
+                pending |= w.keys
+            else:  # refused or held for review: its own transactions, as alone
+                self._alone(w)
+        failed_together = not self._load_together(loading)
+        for w in loading:
+            if failed_together:
+                self._alone(w)  # loaded alone from what was computed: one bad file fails alone
+            else:
+                self._answer(w)
+        for w in later:
+            w.computed = None
+            self._alone(w)
+
+    def _loaded_keys(self, computed: list[_Waiting]) -> set[str]:
+        """Which keys of all the computed files the connection has loaded already: one query."""
+        keys = sorted(set().union(*(w.keys for w in computed)))
+        if not keys:
+            return set()
+        dtype = schemas.get(self.connection.data_type)
+        found = self.ingestor._existing_keys(self.connection, dtype, pa.array(keys, pa.string()))
+        return {str(k) for k in found}
+
+    def _load_together(self, loading: list[_Waiting]) -> bool:
+        """Load every batch in one transaction, each closing its run; False (all rolled back)
+        when anything in it failed."""
+        if not loading:
+            return True
+        ing = self.ingestor
+        try:
+            with ing.db.transaction() as con:
+                small: list[_Waiting] = []
+                small_rows = 0
+                for w in loading:
+                    assert w.run is not None and w.entry is not None and w.computed is not None
+                    assert w.computed.parsed is not None
+                    w.clock.step = "load (commit)"
+                    rows = w.computed.parsed.table.num_rows
+                    if rows < MANY_MAX_ROWS:  # loaded with the other small ones, statement by statement
+                        if small_rows + rows >= MANY_ROWS_AT_ONCE:
+                            self._load_small(con, small)
+                            small, small_rows = [], 0
+                        small.append(w)
+                        small_rows += rows
+                        continue
+                    w.done = load_in(
+                        con, self.connection, w.run, w.entry.record, w.computed, ing.clock(),
+                        close=True, connection_status=False,
+                    )  # fmt: skip
+                self._load_small(con, small)
+                # every run closed Completed: the connection's status once, as the last one sets it
+                connection_store.set_completed_unless_held(con, self.connection.id, ing.clock())
+        except Exception:
+            log.exception(
+                "the group's load failed; its files load one at a time",
+                extra={"connection_id": self.connection.id},
+            )
+            for w in loading:
+                w.done = None
+            return False
+        for w in loading:
+            w.clock.lap("load")
+        return True
+
+    def _load_small(self, con: duckdb.DuckDBPyConnection, small: list[_Waiting]) -> None:
+        """`load_many` for these small batches: each statement once for all of them."""
+        if not small:
+            return
+        batches = []
+        for w in small:
+            assert w.run is not None and w.entry is not None and w.computed is not None
+            batches.append((w.run, w.entry.record, w.computed))
+        for w, done in zip(
+            small, load_many(con, self.connection, batches, self.ingestor.clock()), strict=True
+        ):
+            w.done = done
+
+    def _answer(self, w: _Waiting) -> None:
+        """A file the group loaded: its results file, and its run announced."""
+        assert w.run is not None and w.entry is not None and w.computed is not None and w.done is not None
+        closed = w.done.closed
+        assert closed is not None
+        try:
+            outbound = self.ingestor.settings.outbound
+            answer_loaded(outbound, self.connection, w.run, w.entry.record, w.computed, w.done, w.clock)
+        except Exception as exc:  # as alone: loaded, but the run fails saying where
+            log.exception("writing results failed", extra={"run_id": w.run.id})
+            message = f"{w.clock.step} failed: {type(exc).__name__}: {exc}"
+            self.ingestor._file_failed(w.run, self.connection, w.received, w.entry.record, message)
+            self.runs[w.index] = self.ingestor._finish_after_failure(w.run)
+            return
+        self.ingestor._announce(closed)
+        self.runs[w.index] = closed
+
+    def _alone(self, w: _Waiting) -> None:
+        """The rest of `w`'s way as `Ingestor.ingest` takes a recorded file: from what was
+        computed, if anything, else from its staged bytes; its run closed."""
+        assert w.run is not None and w.entry is not None
+        ing, run, entry, computed = self.ingestor, w.run, w.entry, w.computed
+        self.runs[w.index] = ing._run_alone(
+            run, lambda end: ing._recorded(run, self.connection, w.received, w.staged, entry, end, computed)
+        )
+
+
+def _keys_of(w: _Waiting) -> Callable[[schemas.DataType, pa.Array], list[str]]:
+    """An "already loaded" check that only notes the keys of `w` (the group asks the database
+    for all its files at once, after computing them) and finds none yet."""
+
+    def note(dtype: schemas.DataType, keys: pa.Array) -> list[str]:
+        w.keys = {str(k) for k in keys.to_pylist() if k is not None}
+        return []
+
+    return note
+
+
+def _loads(computed: Computed) -> bool:
+    """Whether a computed batch goes to the load (not refused, not held for review)."""
+    return (
+        computed.refusal is None
+        and computed.parsed is not None
+        and computed.report is not None
+        and computed.report.success
+    )
