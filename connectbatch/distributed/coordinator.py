@@ -495,8 +495,9 @@ def engine_for(services: Services, app: Celery) -> tuple[Any, Coordinator]:
                 log.info("skipped: a run is in progress", extra={"connection_id": connection.id})
             return None
 
-        def _push_ingest(self, connection_id: int, path: Path) -> Run | None:
-            return coordinator.submit_file(self.services.connection(connection_id), path)
+        def _push_ingest(self, connection_id: int, paths: list[Path]) -> list[Run]:
+            connection = self.services.connection(connection_id)
+            return [coordinator.submit_file(connection, path) for path in paths]
 
     engine = DistributedEngine(services, services.settings.mailbox)
     coordinator.start()

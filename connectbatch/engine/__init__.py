@@ -198,10 +198,11 @@ class Engine:
             message_id=extra.get("message_id", ""),
         )  # fmt: skip
 
-    def _push_ingest(self, connection_id: int, path: Path) -> Run | None:
-        """A routed push upload: ingested in this process (the distributed engine hands it
-        to the workers instead)."""
-        return self.services.ingest_file(connection_id, path, trigger="push")
+    def _push_ingest(self, connection_id: int, paths: list[Path]) -> list[Run]:
+        """Routed push uploads of one connection that arrived together: ingested in this
+        process as a group, each its own run (the distributed engine hands each to the
+        workers instead)."""
+        return self.services.ingest_files(connection_id, list(paths), trigger="push")
 
     def _start_servers(self) -> None:
         from connectbatch.transfer.push.gateway import Gateway

@@ -91,12 +91,9 @@ class Ingestor:
         failed (`failed_reason`, e.g. the partner's server was unreachable), Needs review
         when a batch is held for a reviewer, else Completed."""
         with self.db.transaction() as con:
-            finished = self._close(con, run, failed_reason)
+            finished = closing.close(con, run, self.clock(), failed_reason)
         self._announce(finished)
         return finished
-
-    def _close(self, con: duckdb.DuckDBPyConnection, run: Run, failed_reason: str | None = None) -> Run:
-        return closing.close(con, run, self.clock(), failed_reason)
 
     def _announce(self, finished: Run) -> None:
         """Hand a finished run to the hooks (e-mailing results); failures are logged."""
@@ -125,14 +122,12 @@ class Ingestor:
                 run, lambda end: self._recorded(run, connection, received, staged, entry, end)
             )
 
-    def ingest_many(
-        self, connection: Connection, received: list[Received], trigger: str = "cli"
-    ) -> list[Run]:
+    def ingest_many(self, connection: Connection, files: list[Received], trigger: str = "cli") -> list[Run]:
         """Files waiting together (a backlog), each its own run as `ingest` gives it, with
         their ledger entries in one commit and their loads in another (`pipeline.group`)."""
         from connectbatch.pipeline import group  # group builds on this module
 
-        return group.ingest_group(self, connection, received, trigger)
+        return group.ingest_group(self, connection, files, trigger)
 
     def _run_alone(self, run: Run, work: Callable[[RunEnd], FileRecord]) -> Run:
         """Take a single-file run's file through `work` and close the run: in the file's load
@@ -226,9 +221,7 @@ class Ingestor:
         entry = staging.record(self.db, run, connection, received, staged, read_mapping=True)
         return self._recorded(run, connection, received, staged, entry, end)
 
-    def _staging_failed(
-        self, run: Run, connection: Connection, received: Received, exc: OSError
-    ) -> FileRecord:
+    def _staging_failed(self, run: Run, connection: Connection, received: Received, exc: OSError) -> FileRecord:  # noqa: E501
         log.exception("staging failed", extra=_ctx(run, connection, received.name))
         message = staging.failure_message(exc, self.settings.staging)
         return self._file_failed(run, connection, received, None, message)
@@ -249,13 +242,9 @@ class Ingestor:
         record = entry.record
         if entry.duplicate_message is not None:
             log.info("duplicate file", extra=_ctx(run, connection, received.name))
+            message = entry.duplicate_message
             results.write_outcome(
-                self.settings.outbound,
-                connection,
-                run.id,
-                record,
-                FileState.DUPLICATE,
-                message=entry.duplicate_message,
+                self.settings.outbound, connection, run.id, record, FileState.DUPLICATE, message=message
             )
             return self._file(record.id)
         clock = Stopwatch()
@@ -330,8 +319,7 @@ class Ingestor:
     def _prepare(
         self, run: Run, connection: Connection, staged: Staged, clock: Stopwatch, entry: staging.Entry | None
     ) -> mapping_store.SavedMapping | None:
-        """The progress shown from here on and the file's mapping checked (ConnectBatchError
-        when the header cannot be mapped): what comes before any parse."""
+        """What comes before any parse: progress shown, the mapping checked (ConnectBatchError)."""
         progress.start(run.id, staged.size)
         # `stage` has just checked staging/<sha256> against its name (or replaced it).
         clock.step = "parse"

@@ -25,9 +25,10 @@ import paramiko
 import pytest
 from helpers import call_csv
 
-from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
+from connectbatch.transfer.push import gateway as gateway_module
 from connectbatch.transfer.push.gateway import Gateway
 from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 
@@ -240,6 +241,52 @@ def test_twenty_concurrent_uploads_each_land_exactly_once(hosted: Hosted) -> Non
     assert sorted(names) == [f"calls_{i:02d}.csv" for i in range(uploads)]  # each once
     assert sum(r.rows_accepted for r in runs) == uploads * 6
     assert hosted.services.count_actions(connection.name) == uploads * 6
+
+
+def test_uploads_waiting_for_their_connection_go_in_together_each_its_own_run(
+    hosted: Hosted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a connection's upload is being ingested, the ones finishing meanwhile wait and go
+    in as groups of at most GROUP_MAX_FILES (`Services.ingest_files`: group commit), each still
+    its own run with its own rows, actions and results file; the uploads then go."""
+    monkeypatch.setattr(gateway_module, "GROUP_MAX_FILES", 4)
+    connection, login = hosted.push("Push Burst")
+    first_turn, uploaded = threading.Event(), threading.Event()
+    groups: list[list[str]] = []
+
+    def take(connection_id: int, paths: list[Path]) -> list[Run]:
+        groups.append([p.name for p in paths])
+        if len(groups) == 1:  # the first upload's turn lasts until the others have arrived
+            first_turn.set()
+            assert uploaded.wait(INGEST_TIMEOUT)
+        return hosted.services.ingest_files(connection_id, list(paths), "push")
+
+    gateway = Gateway(hosted.services, workers=2, ingest=take)
+    server = HostedSftpServer(gateway, "127.0.0.1", 0, host_key_path(hosted.settings.home)).start()
+    names = [f"burst_{i:02d}.csv" for i in range(10)]
+    try:
+        with client(login.host, server.port, login.username, login.password) as sftp:
+            for index, name in enumerate(names):
+                sftp.putfo(_bytes_io(call_csv(5, prefix=f"burst{index:02d}")), name)
+                if index == 0:
+                    assert first_turn.wait(INGEST_TIMEOUT)
+            # the same name again before its turn: one ingest of the bytes there now
+            sftp.putfo(_bytes_io(call_csv(5, prefix="burst09")), names[-1])
+        uploaded.set()
+        gateway.wait(INGEST_TIMEOUT)
+    finally:
+        server.stop()
+        gateway.close()
+
+    assert groups[0] == names[:1] and sorted(len(g) for g in groups[1:]) == [1, 4, 4]
+    assert [n for g in groups for n in g] == names  # in arrival order, each once
+    runs = hosted.services.runs(connection.name)
+    assert len(runs) == len(names)
+    assert all(r.status is RunStatus.COMPLETED and r.trigger == "push" for r in runs), runs
+    assert all((r.files_loaded, r.rows_accepted, r.actions_created) == (1, 5, 5) for r in runs)
+    assert sorted(f.name for r in runs for f in hosted.services.run_files(r.id)) == names
+    assert hosted.services.count_actions(connection.name) == 5 * len(names)
+    assert list(hosted.push_home(connection).iterdir()) == []  # every upload handled went
 
 
 def test_a_login_sees_and_reaches_only_its_own_folder(hosted: Hosted) -> None:

@@ -3,7 +3,11 @@
 The protocol servers only speak their protocol. They ask the gateway who a login is
 (`authenticate`), where that login may read and write (`Account.home`, `writable`), and
 tell it when an upload is complete (`upload_complete`), which ingests the file in a worker
-thread so an upload never waits for parsing. Homes:
+thread so an upload never waits for parsing. Uploads of one connection that finish while
+an earlier one of it is being ingested wait, then go in together (`Services.ingest_files`:
+each its own run, one commit for their ledger entries and one for their loads; at most
+GROUP_MAX_FILES files or GROUP_MAX_BYTES bytes at a time), so a partner sending a hundred
+small files is not held to one commit round per file (issue 13). Homes:
 - inbound push connections: `<home>/push/<connection id>/`, writable, uploads ingested;
 - outbound "Pull from us" connections: `<home>/outbound/<connection id>/`, read-only, where
   results files and exports are written.
@@ -49,6 +53,15 @@ log = logging.getLogger("connectbatch.transfer.push")
 
 _DUMMY_HASH = hash_password("not-a-real-login")
 
+# The most waiting uploads of one connection ingested together: a group's computed files are
+# held in memory until it loads, so a burst of big files goes in several turns.
+GROUP_MAX_FILES = 100
+GROUP_MAX_BYTES = 64 * 1024 * 1024
+
+# How uploads are taken in: the routed uploads of one connection (in arrival order) -> their
+# runs, in the same order (None where no run was made).
+Take = Callable[[int, list[Path]], Sequence[Run | None]]
+
 
 @dataclass(frozen=True)
 class Account:
@@ -73,15 +86,17 @@ class Gateway:
         self,
         services: Services,
         workers: int = 2,
-        ingest: Callable[[int, Path], Run | None] | None = None,
+        ingest: Take | None = None,
     ) -> None:
         self.services = services
-        # How a routed upload is taken in: ingested here (embedded), or staged, recorded and
-        # handed to the workers by the coordinator (distributed mode).
-        self._take = ingest or (lambda connection_id, path: services.ingest_file(connection_id, path, "push"))
+        # How routed uploads are taken in: ingested here as a group (embedded), or each staged,
+        # recorded and handed to the workers by the coordinator (distributed mode).
+        self._take: Take = ingest or (lambda cid, paths: services.ingest_files(cid, list(paths), "push"))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push-ingest")
         self._pending: set[Future[Run | None]] = set()
         self._lock = threading.Lock()
+        # Finished uploads per connection, each with the future its run is given to.
+        self._waiting: dict[int, list[tuple[Path, Future[Run | None]]]] = {}
         # Runs of one connection update the same rows (its status, its ledger): DuckDB
         # rejects such concurrent transactions ("Conflict on update"), so one at a time.
         self._connection_locks: dict[int, threading.Lock] = {}
@@ -156,8 +171,13 @@ class Gateway:
             if routed is None:
                 return None
             connection_id = routed
-        work = self._dry_run if trial else self._ingest
-        future = self._pool.submit(work, account, path, connection_id)
+        if trial:
+            future = self._pool.submit(self._dry_run, account, path, connection_id)
+        else:
+            future = Future()
+            with self._lock:
+                self._waiting.setdefault(connection_id, []).append((path, future))
+            self._pool.submit(self._ingest_waiting, connection_id)  # one turn per upload
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
@@ -206,24 +226,62 @@ class Gateway:
             log.exception("could not record an unrouted push upload: %s", reason)
         return None
 
-    def _ingest(self, account: Account, path: Path, connection_id: int | None = None) -> Run | None:
-        connection_id = account.connection_id if connection_id is None else connection_id
+    def _ingest_waiting(self, connection_id: int) -> None:
+        """One turn of a connection's ingests: the uploads waiting for it when its turn comes
+        (none when an earlier turn took them), ingested together. Every future gets its run,
+        or None when the upload went meanwhile or its ingest failed (logged; the upload stays)."""
         with self._lock:
             one_at_a_time = self._connection_locks.setdefault(connection_id, threading.Lock())
         with one_at_a_time:
+            taken = self._next_group(connection_id)
             try:
-                before = os.stat(path)
+                self._ingest_group(connection_id, taken)
+            finally:  # never leave a caller waiting
+                for _, future in taken:
+                    if not future.done():
+                        future.set_result(None)
+
+    def _next_group(self, connection_id: int) -> list[tuple[Path, Future[Run | None]]]:
+        """The oldest waiting uploads of the connection, up to GROUP_MAX_FILES files and
+        GROUP_MAX_BYTES bytes (at least one); the rest wait for a later turn."""
+        taken: list[tuple[Path, Future[Run | None]]] = []
+        size = 0
+        with self._lock:
+            waiting = self._waiting.get(connection_id, [])
+            while waiting and len(taken) < GROUP_MAX_FILES:
+                with contextlib.suppress(OSError):
+                    size += os.stat(waiting[0][0]).st_size
+                if taken and size > GROUP_MAX_BYTES:
+                    break
+                taken.append(waiting.pop(0))
+            if not waiting:
+                self._waiting.pop(connection_id, None)
+        return taken
+
+    def _ingest_group(self, connection_id: int, taken: list[tuple[Path, Future[Run | None]]]) -> None:
+        # The same name uploaded again before its turn: one ingest of what is there now.
+        present: dict[Path, tuple[os.stat_result, list[Future[Run | None]]]] = {}
+        for path, future in taken:
+            if path in present:
+                present[path][1].append(future)
+                continue
+            try:
+                present[path] = (os.stat(path), [future])
             except OSError:
-                return None  # renamed or deleted again before we got to it
-            try:
-                run = self._take(connection_id, path)
-            except Exception:
-                log.exception("push ingest failed", extra={"connection_id": connection_id})
-                return None
+                future.set_result(None)  # renamed or deleted again before we got to it
+        if not present:
+            return
+        try:
+            runs = self._take(connection_id, list(present))
+        except Exception:
+            log.exception("push ingest failed", extra={"connection_id": connection_id})
+            return
+        for (path, (before, futures)), run in zip(present.items(), runs, strict=True):
             # Its bytes are staged by sha256 and results go to the outbound folder, so the
             # upload can go -- unless the partner re-sent the same name meanwhile.
             _remove_unless_replaced(path, before)
-            return run
+            for future in futures:
+                future.set_result(run)
 
     def _dry_run(self, account: Account, path: Path, connection_id: int | None = None) -> Run | None:
         """A file dropped in a `dry-run/` folder: checked as the connection would load it,
