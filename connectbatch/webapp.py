@@ -66,7 +66,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 # What the screens import that the router and the login form do not (about a second together):
 # imported in the background while the first visitor logs in, so that the first view of
 # Validation, Call data or a connection's history after the app starts does not pay for it.
-WARM_IMPORTS = ("pandas", "altair", "connectbatch.pipeline.review", "connectbatch.triage")
+# (Altair is no longer one: the charts are Vega-Lite specifications, app_pages/_charts.py.)
+WARM_IMPORTS = ("pandas", "connectbatch.pipeline.review", "connectbatch.triage")
 
 
 def warm_imports(modules: tuple[str, ...] = WARM_IMPORTS) -> threading.Thread:

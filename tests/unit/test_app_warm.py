@@ -12,7 +12,7 @@ from connectbatch import webapp
 
 
 def test_the_warm_up_imports_the_screens_modules_in_the_background() -> None:
-    assert {"pandas", "altair"} <= set(webapp.WARM_IMPORTS)
+    assert "pandas" in webapp.WARM_IMPORTS
     thread = webapp.warm_imports(("json", "connectbatch.triage"))
     thread.join(30)
     assert not thread.is_alive() and thread.daemon
