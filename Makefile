@@ -80,7 +80,7 @@ $(EXTENSION): $(EXTENSION_SOURCES) | $(STAMP)
 
 run: build ## Write the demo file and start the app (on ADDRESS:PORT, default 127.0.0.1:8501)
 	$(VENV)/bin/connectbatch demo
-	$(VENV)/bin/streamlit run streamlit_app.py --server.headless true \
+	$(VENV)/bin/streamlit run streamlit_asgi.py --server.headless true \
 		--server.port $(PORT) --server.address $(ADDRESS) --browser.gatherUsageStats false
 
 demo: $(STAMP) ## Write a small demo CSV under data/demo/
@@ -115,7 +115,7 @@ screenshots: build ## Screenshots of the main screens into docs/screenshots/ (De
 	$(PY) scripts/screenshots.py
 
 lint: $(STAMP) ## ruff and mypy --strict
-	$(VENV)/bin/ruff check connectbatch tests bench fuzz scripts app_pages streamlit_app.py
+	$(VENV)/bin/ruff check connectbatch tests bench fuzz scripts app_pages streamlit_app.py streamlit_asgi.py
 	$(VENV)/bin/mypy connectbatch
 
 clean: ## Remove build products, caches and fuzz artifacts (keeps .venv and data/)

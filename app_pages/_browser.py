@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import _filters, _partner_filter
+from app_pages import _charts, _filters, _partner_filter
 from connectbatch import browse, webapp
 from connectbatch.browse import LOADED_AT, BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary, Kpi
 from connectbatch.errors import ConnectBatchError
@@ -123,12 +123,12 @@ def show_summary(spec: BrowseSpec, summary: BrowseSummary) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**{spec.title} per day**" if spec.date_column != LOADED_AT else "**Loaded per day**")
-        st.bar_chart(summary.per_day, x="day", y="rows", x_label="", y_label=spec.title)
+        _charts.draw(_charts.bars(summary.per_day, "day", "rows", value_title=spec.title, temporal=True))
     if spec.breakdown is not None:
         with right:
             st.markdown(f"**Top {label(spec.breakdown).lower()} values**")
             top = browse.visible_table(summary.top)
-            st.bar_chart(top, x="value", y="rows", horizontal=True, sort="-rows", x_label="", y_label="")
+            _charts.draw(_charts.bars(top, "value", "rows", horizontal=True, most_first=True))
 
 
 def show_table(services: Services, spec: BrowseSpec, flt: BrowseFilter, total: int) -> None:

@@ -137,7 +137,7 @@ def show_charts(summary: CallSummary) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Calls per day by status**")
-        st.altair_chart(_charts.calls_per_day_by_status(summary.per_day))  # every status in the legend
+        _charts.draw(_charts.calls_per_day_by_status(summary.per_day))  # every status in the legend
     with right:
         st.markdown("**Top media partners**")
         top = summary.top_media
@@ -147,10 +147,10 @@ def show_charts(summary: CallSummary) -> None:
                 "Calls": top.column("calls"),
             }
         )
-        st.bar_chart(partners, x="Media partner", y="Calls", horizontal=True, sort="-Calls", x_label="")
+        _charts.draw(_charts.top_media(partners))
     st.markdown("**Duration distribution**")
     st.radio("Duration", list(DURATIONS), key="calls_duration", horizontal=True, label_visibility="collapsed")
-    st.bar_chart(summary.durations, x="bucket", y="calls", sort=False, x_label="", y_label="Calls")
+    _charts.draw(_charts.durations(summary.durations))
 
 
 @st.fragment

@@ -357,7 +357,7 @@ def _show_trend(svc: Services) -> None:
         return
     frame = pd.DataFrame(rates, columns=["Connection", "Started", "Reject rate (%)"])
     frame["Reject rate (%)"] *= 100
-    st.altair_chart(_charts.reject_rate_chart(frame))  # a point per run: one run is visible too
+    _charts.draw(_charts.reject_rate_chart(frame))  # a point per run: one run is visible too
     st.caption("Share of a run's rows the parser rejected, per run, by connection.")
 
 

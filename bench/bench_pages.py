@@ -5,11 +5,12 @@
 Issue 13's app goal: a page is ready <= 1.5 s after navigation starts in a new browser session,
 and a filter or button answers in <= 0.5 s, on the demo and on a store holding 1M call rows.
 
-Two apps run under `streamlit run` on free ports (the browser-test harness,
-tests/e2e/browser.py): one over a fresh demo data folder, one over a data folder holding the
-demo plus bench/generate.py's 1M-row call file ingested once. That folder is built on the first
-run and cached under bench/data/ (git-ignored), named by the row count, the seed and the
-migrations it was built with, so a new migration builds a new one.
+Two apps run under `streamlit run streamlit_asgi.py` (the app's server, as `make run` starts
+it) on free ports (the browser-test harness, tests/e2e/browser.py): one over a fresh demo data
+folder, one over a data folder holding the demo plus bench/generate.py's 1M-row call file
+ingested once. That folder is built on the first run and cached under bench/data/ (git-ignored),
+named by the row count, the seed and the migrations it was built with, so a new migration
+builds a new one.
 
 What is measured, per screen of the admin's sidebar navigation (each the median of `--repeat`
 new browser contexts, i.e. new Streamlit sessions):

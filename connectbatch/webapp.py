@@ -17,7 +17,8 @@ import logging
 import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -25,6 +26,10 @@ from connectbatch import escaping
 from connectbatch.engine import Engine
 from connectbatch.models import User
 from connectbatch.services import PermissionDeniedError, Services
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.routing import Route
 
 log = logging.getLogger("connectbatch.webapp")
 
@@ -61,7 +66,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 # What the screens import that the router and the login form do not (about a second together):
 # imported in the background while the first visitor logs in, so that the first view of
 # Validation, Call data or a connection's history after the app starts does not pay for it.
-WARM_IMPORTS = ("pandas", "altair", "connectbatch.pipeline.review", "connectbatch.triage")
+# (Altair is no longer one: the charts are Vega-Lite specifications, app_pages/_charts.py.)
+WARM_IMPORTS = ("pandas", "connectbatch.pipeline.review", "connectbatch.triage")
 
 
 def warm_imports(modules: tuple[str, ...] = WARM_IMPORTS) -> threading.Thread:
@@ -140,3 +146,40 @@ def session_user() -> User | None:
     if not isinstance(user, User) or session_expired():
         return None
     return user
+
+
+# ------------------------------------------------------------------ the server's page addresses
+
+# Put in front of Streamlit's own script in index.html: the backend is the folder the page's
+# address is in (http://host/validation -> http://host/; behind a proxy that serves the app
+# under /cb/, http://host/cb/validation -> http://host/cb/). That is the second of the two
+# addresses Streamlit's browser code would try; it asks the page's own address first
+# (/validation/_stcore/health: 404), then waits 100 ms before it asks that one.
+BACKEND_SCRIPT = (
+    '<script>window.__streamlit = {BACKEND_BASE_URL: new URL(".", window.location.href).href};</script>'
+)
+
+
+def index_html() -> str:
+    """Streamlit's index.html with BACKEND_SCRIPT at the start of its head."""
+    html = (Path(st.__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+    head = html.index("<head>") + len("<head>")
+    return html[:head] + BACKEND_SCRIPT + html[head:]
+
+
+def page_routes(url_paths: list[str]) -> list[Route]:
+    """Routes that answer the app's page addresses (/validation, ...) with index_html(), for
+    streamlit_asgi.py; none when Streamlit serves under a base path of its own, whose page
+    addresses these would not match anyway. Everything else stays Streamlit's."""
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    if str(st.config.get_option("server.baseUrlPath") or "").strip("/"):
+        return []
+    body = index_html()
+
+    async def page(_request: Request) -> HTMLResponse:
+        # As Streamlit serves index.html: never cached, so a new Streamlit is picked up.
+        return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
+
+    return [Route(f"/{path}", page, methods=["GET", "HEAD"]) for path in url_paths]

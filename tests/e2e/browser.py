@@ -2,7 +2,8 @@
 
 * `streamlit_app(home)` adds the browser's logins (LOGIN_NAME, an admin, and PARTNER_NAME, a
   partner manager) and loads the demo into a fresh data directory (in a subprocess, so this
-  process holds no database handle), starts `streamlit run streamlit_app.py` in its own process
+  process holds no database handle), starts `streamlit run streamlit_asgi.py` (the app's server,
+  as `make run` does; the app is streamlit_app.py) in its own process
   group with CONNECTBATCH_HOME pointing there and the hosted SFTP/FTP servers on free ports,
   waits for `/_stcore/health`, and stops the whole group at the end.
 * `chromium()` launches /usr/bin/chromium through Playwright's Python package
@@ -174,7 +175,7 @@ def _start(home: Path, log: Path, hosted_ports: bool) -> StreamlitApp:
     sftp, ftp = (free_port(), free_port()) if hosted_ports else (0, 0)
     url = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+        sys.executable, "-m", "streamlit", "run", "streamlit_asgi.py",
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",

@@ -214,6 +214,22 @@ def test_a_deep_link_right_after_start_opens_inside_the_router(
             page.context.close()
 
 
+def test_a_screens_address_connects_at_the_servers_root_at_once(app_page: Page) -> None:
+    """A new session opened on a screen's address asks the server's root for its health, never
+    /validation/_stcore/health (a 404 after which Streamlit's browser code waited 100 ms), and
+    the page still opens there once logged in, with the address kept (issue 13)."""
+    asked: list[str] = []
+    app_page.on("request", lambda r: asked.append(r.url) if "_stcore/" in r.url else None)
+
+    open_path(app_page, "validation")
+
+    expect(app_page.locator("h1").first).to_have_text("Validation")
+    assert app_page.url.endswith("/validation")
+    health = [url.split("/", 3)[3] for url in asked if url.endswith("_stcore/health")]
+    assert health and set(health) == {"_stcore/health"}, health
+    assert_clean(app_page)
+
+
 # --------------------------------------------------------------------------- login and roles
 
 

@@ -1,0 +1,57 @@
+"""The app's charts are Vega-Lite specifications written out (app_pages/_charts.py, issue 13:
+Altair checked each one against the schema on every page view). They must stay valid: each is
+checked here against the Vega-Lite schema Altair ships, with its data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from app_pages import _charts
+
+PER_DAY = pa.table(
+    {"day": [dt.date(2026, 12, 1), dt.date(2026, 12, 2)], "status": ["ANSWER", None], "calls": [5, 1]}
+)
+TOP = pa.table({"Media partner": ["Leadwave (98765)", "Other"], "Calls": [7, 3]})
+BUCKETS = pa.table({"bucket": ["0-30 s", "30-60 s", "1-5 min"], "calls": [2, 0, 9]})
+RATES = pd.DataFrame(
+    [("Acme", dt.datetime(2026, 12, 1, tzinfo=dt.UTC), 2.5)],
+    columns=["Connection", "Started", "Reject rate (%)"],
+)
+
+
+def charts() -> list[_charts.Chart]:
+    return [
+        _charts.calls_per_day_by_status(PER_DAY),
+        _charts.top_media(TOP),
+        _charts.durations(BUCKETS),
+        _charts.bars(pa.table({"day": [dt.date(2026, 12, 1)], "rows": [4]}), "day", "rows", temporal=True),
+        _charts.reject_rate_chart(RATES),
+    ]
+
+
+@pytest.mark.parametrize("chart", charts(), ids=lambda c: str(c.spec["mark"]))
+def test_every_chart_is_valid_vega_lite_over_its_own_columns(chart: _charts.Chart) -> None:
+    alt.Chart.from_dict({**chart.spec, "data": {"values": []}}, validate=True)
+    columns = set(chart.data.column_names if isinstance(chart.data, pa.Table) else chart.data.columns)
+    fields = {e["field"] for e in chart.spec["encoding"].values() if isinstance(e, dict)}
+    fields |= {t["field"] for t in chart.spec["encoding"]["tooltip"]}
+    assert fields <= columns
+
+
+def test_days_reach_the_browser_as_moments_and_a_missing_status_is_named() -> None:
+    data: Any = _charts.calls_per_day_by_status(PER_DAY).data
+    assert pa.types.is_timestamp(data.schema.field("day").type)
+    assert data.column("status").to_pylist() == ["ANSWER", "(none)"]
+
+
+def test_bars_keep_the_data_order_unless_the_largest_come_first() -> None:
+    assert _charts.durations(BUCKETS).spec["encoding"]["x"]["sort"] is None
+    top = _charts.top_media(TOP).spec["encoding"]
+    assert top["y"]["sort"] == "-x" and top["y"]["field"] == "Media partner"
+    assert top["x"]["title"] == "Calls" and top["y"]["title"] == ""

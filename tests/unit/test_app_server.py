@@ -1,0 +1,62 @@
+"""The app's server (streamlit_asgi.py) answers each screen's address with Streamlit's
+index.html naming the backend, so that a new browser session opened on a screen's address
+connects at once instead of after a 404 and a 100 ms retry (issue 13). The browser side is
+checked in tests/e2e/test_browser.py."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from starlette.requests import Request
+from starlette.routing import Match, Route
+
+from app_pages._menu import LOGIN_PATH, PAGES, url_paths
+from connectbatch import webapp
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_screen_and_the_login_form_have_a_route_and_nothing_else() -> None:
+    routes = webapp.page_routes(url_paths())
+    paths = {r.path for r in routes if isinstance(r, Route)}
+    expected = {f"/{spec.url_path}" for specs in PAGES.values() for spec in specs} | {f"/{LOGIN_PATH}"}
+    assert paths == expected and len(routes) == len(expected)
+    # Streamlit's own files, its API and the root stay Streamlit's.
+    for path in ("/", "/favicon.png", "/_stcore/health", "/validation/_stcore/health", "/static/js/x.js"):
+        scope = {"type": "http", "path": path, "method": "GET"}
+        assert all(r.matches(scope)[0] is Match.NONE for r in routes), path
+
+
+def test_a_screens_address_gets_streamlits_page_with_the_backend_named_first() -> None:
+    route = next(r for r in webapp.page_routes(["validation"]) if isinstance(r, Route))
+    scope = {"type": "http", "method": "GET", "path": "/validation", "headers": [], "query_string": b""}
+    # On a thread of its own: an earlier test (the browser's) may leave a loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        response = pool.submit(asyncio.run, route.endpoint(Request(scope))).result()
+    html = bytes(response.body).decode()
+    streamlit_index = (Path(st.__file__).parent / "static" / "index.html").read_text()
+    assert html == webapp.index_html()
+    assert html.replace(webapp.BACKEND_SCRIPT, "", 1) == streamlit_index
+    assert html.index(webapp.BACKEND_SCRIPT) < html.index("<script type=\"module\"")
+    assert response.headers["cache-control"] == "no-cache"
+
+
+def test_under_a_base_path_of_streamlits_own_the_addresses_stay_streamlits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = st.config.get_option
+    monkeypatch.setattr(
+        st.config, "get_option", lambda key: "cb" if key == "server.baseUrlPath" else real(key)
+    )
+    assert webapp.page_routes(url_paths()) == []
+
+
+def test_make_run_and_the_browser_tests_start_the_server_on_the_router() -> None:
+    source = (REPO / "streamlit_asgi.py").read_text()
+    assert 'App("streamlit_app.py", routes=webapp.page_routes(url_paths()))' in source
+    assert "streamlit run streamlit_asgi.py" in (REPO / "Makefile").read_text()
+    assert '"run", "streamlit_asgi.py"' in (REPO / "tests" / "e2e" / "browser.py").read_text()
