@@ -277,7 +277,7 @@ def _run_history(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Command] = {
-    "ingest": Command("run one file through a connection's pipeline", _configure_ingest,
+    "ingest": Command("run files through a connection's pipeline, each its own run", _configure_ingest,
                       _run_ingest),
     "runs": Command("list the run history", _configure_runs, _run_runs),
     "run": Command("show one run (run show ID), or pull now (run N)", _configure_run, cc.dispatch),
