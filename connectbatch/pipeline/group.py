@@ -204,6 +204,8 @@ class _Group:
             return True
         ing = self.ingestor
         try:
+            for w in loading:  # as `Ingestor.commit`: only staged copies already on disk
+                staging.settle(w.staged.sha256)
             with ing.db.transaction() as con:
                 small: list[_Waiting] = []
                 small_rows = 0

@@ -227,15 +227,9 @@ class Ingestor:
         return self._file_failed(run, connection, received, None, message)
 
     def _recorded(
-        self,
-        run: Run,
-        connection: Connection,
-        received: Received,
-        staged: Staged,
-        entry: staging.Entry,
-        end: RunEnd | None = None,
-        computed: Computed | None = None,
-    ) -> FileRecord:
+        self, run: Run, connection: Connection, received: Received, staged: Staged, entry: staging.Entry,
+        end: RunEnd | None = None, computed: Computed | None = None,
+    ) -> FileRecord:  # fmt: skip
         """The rest of a staged and recorded file's way: a duplicate is answered, anything
         else computed (unless `computed` is given) and committed; whatever breaks fails the
         file (and its run) saying at which step."""
@@ -362,6 +356,9 @@ class Ingestor:
         then the results file. Embedded mode calls it right after `compute`; distributed mode
         from the coordinator's single loader, with what a worker computed. With `end` (the
         run's only file) a loaded file's transaction also closes the run, into `end.run`."""
+        clock.step = "stage (write to disk)"  # the outcome commits once the staged copy is on disk
+        staging.settle(record.sha256)
+        clock.step = "load (commit)"
         if computed.refusal is not None or computed.parsed is None or computed.report is None:
             message = computed.refusal or "nothing was parsed"
             with self.db.transaction() as con:
@@ -371,7 +368,6 @@ class Ingestor:
             )
             return refused or self._file(record.id)
         parsed, rejects, report = computed.parsed, computed.rejects, computed.report
-        clock.step = "load (commit)"
         if not report.success:
             clock.step = "quarantine"
             if computed.part is not None:  # a streamed big file: held whole, as any batch
