@@ -182,22 +182,9 @@ def _parse(
     threaded = threads > 1 and options.engine == "cython"
     expect = csvdecode.plain_size(payload) if options.engine == "cython" else 0
     enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
-    fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
-    preamble = _preamble(fields)
-    if preamble is not None:  # a settings line above the header: the header is the next record
-        skipped = next_line - 1
-        fields, header_line, rest, next_line = _read_header(
-            core, itertools.chain([bytes(rest)], chunks), delim, dtype, options.column_map
-        )
-        header_line, next_line = header_line + skipped, next_line + skipped
-    timezone = _preamble_timezone(preamble) or options.timezone
-    header = csvplan.decode_header(fields, header_line, enc.name)
-    constants = options.constants or {}
-    parse_dtype = mapping_constants.relax(dtype, constants) if dtype is not None else None
-    if parse_dtype is None:
-        plan = csvplan.raw_plan(header, delim)
-    else:
-        plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
+    head = _head(core, chunks, delim, dtype, options, enc.name)
+    plan, parse_dtype, timezone, constants = head.plan, head.parse_dtype, head.timezone, head.constants
+    header, preamble, rest, next_line = head.header, head.preamble, head.rest, head.next_line
     if threaded:
         out, seen, rows = blocks.parse_threaded(
             core, plan, next_line, rest, chunks, threads, progress, expect_bytes=expect
@@ -231,8 +218,47 @@ def _parse(
     ]
     keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
     return ParseResult(
-        table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys, preamble or {}
+        table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys, preamble
     )
+
+
+@dataclass
+class Head:
+    """What a parse knows once it has read the header (and a settings line above it): the
+    plan of the body, the body's first bytes and line number. `_parse` and the streamed
+    parse (`parser.batches`) both start here."""
+
+    header: list[str]
+    plan: csvplan.Plan
+    parse_dtype: schemas.DataType | None  # the data type as parsed: constants' columns relaxed
+    timezone: str
+    constants: dict[str, str]
+    preamble: dict[str, str]
+    rest: memoryview  # the body's first bytes, read with the header
+    next_line: int
+
+
+def _head(
+    core: ModuleType, chunks: Iterator[bytes | memoryview], delim: int, dtype: schemas.DataType | None,
+    options: ParseOptions, encoding: str,
+) -> Head:  # fmt: skip
+    fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
+    preamble = _preamble(fields)
+    if preamble is not None:  # a settings line above the header: the header is the next record
+        skipped = next_line - 1
+        fields, header_line, rest, next_line = _read_header(
+            core, itertools.chain([bytes(rest)], chunks), delim, dtype, options.column_map
+        )
+        header_line, next_line = header_line + skipped, next_line + skipped
+    timezone = _preamble_timezone(preamble) or options.timezone
+    header = csvplan.decode_header(fields, header_line, encoding)
+    constants = options.constants or {}
+    parse_dtype = mapping_constants.relax(dtype, constants) if dtype is not None else None
+    if parse_dtype is None:
+        plan = csvplan.raw_plan(header, delim)
+    else:
+        plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
+    return Head(header, plan, parse_dtype, timezone, constants, preamble or {}, rest, next_line)
 
 
 def _preamble(fields: list[bytes]) -> dict[str, str] | None:

@@ -24,7 +24,6 @@ The pure-Python engine has no incremental parser: it yields one batch of the who
 
 from __future__ import annotations
 
-import itertools
 import os
 import queue
 import threading
@@ -120,23 +119,12 @@ def _stream(
     api.check_timezone(options.timezone)
     core = api._core(options.engine)
     enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
-    fields, header_line, rest, next_line = api._read_header(core, chunks, delim, dtype, options.column_map)
-    preamble = api._preamble(fields)
-    if preamble is not None:  # a settings line above the header: the header is the next record
-        skipped = next_line - 1
-        fields, header_line, rest, next_line = api._read_header(
-            core, itertools.chain([bytes(rest)], chunks), delim, dtype, options.column_map
-        )
-        header_line, next_line = header_line + skipped, next_line + skipped
-    timezone = api._preamble_timezone(preamble) or options.timezone
-    header = csvplan.decode_header(fields, header_line, enc.name)
-    constants = options.constants or {}
-    parse_dtype = mapping_constants.relax(dtype, constants) if dtype is not None else None
-    if parse_dtype is None:
-        plan = csvplan.raw_plan(header, delim)
-    else:
-        plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
-    setup = _Setup(core, plan, dtype, parse_dtype, timezone, constants, enc.name, header, preamble or {})
+    head = api._head(core, chunks, delim, dtype, options, enc.name)
+    rest, next_line = head.rest, head.next_line
+    setup = _Setup(
+        core, head.plan, dtype, head.parse_dtype, head.timezone, head.constants, enc.name, head.header,
+        head.preamble,
+    )  # fmt: skip
     handoff: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=1)
     stop = threading.Event()
 

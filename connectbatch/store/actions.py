@@ -29,6 +29,21 @@ def create_for_file(
     lock_days: int,
 ) -> int:
     """One PENDING action per loaded row of the file; returns how many were created."""
+    # `file_id = ?`: the scan of the file's own Parquet part skips the other parts
+    return _create(con, data_type, lock_days, "file_id = ?", file_id)
+
+
+def create_for_files(
+    con: duckdb.DuckDBPyConnection, data_type: str, *, file_ids: list[int], lock_days: int
+) -> int:
+    """`create_for_file` for several files of one connection in one statement (group
+    commit); returns how many actions were created in all."""
+    if not file_ids:
+        return 0
+    return _create(con, data_type, lock_days, "list_contains(?::BIGINT[], file_id)", file_ids)
+
+
+def _create(con: duckdb.DuckDBPyConnection, data_type: str, lock_days: int, where: str, which: object) -> int:
     dtype = schemas.get(data_type)
     if dtype.action_columns is None:
         return 0
@@ -44,36 +59,9 @@ def create_for_file(
                "CampaignId", {media}, {event}, coalesce({amount}, 0), coalesce({amount}, 0),
                'PENDING', {event} + to_days(CAST(? AS INTEGER))
         FROM {all_rows(data_type)}
-        WHERE file_id = ?
+        WHERE {where}
         """,
-        [data_type, lock_days, file_id],
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def create_for_files(
-    con: duckdb.DuckDBPyConnection, data_type: str, *, file_ids: list[int], lock_days: int
-) -> int:
-    """`create_for_file` for several files of one connection in one statement (group
-    commit); returns how many actions were created in all."""
-    dtype = schemas.get(data_type)
-    if dtype.action_columns is None or not file_ids:
-        return 0
-    amount, event = (f'"{c}"' for c in dtype.action_columns)
-    key = f'"{dtype.key_columns[0]}"'
-    media = '"MediaId"' if "MediaId" in dtype.column_names else "NULL"
-    row = con.execute(
-        f"""
-        INSERT INTO actions (id, connection_id, run_id, file_id, line, data_type, source_key,
-                             campaign_id, media_id, event_date, amount, original_amount, status,
-                             lock_at)
-        SELECT nextval('seq_actions'), connection_id, run_id, file_id, line, ?, {key},
-               "CampaignId", {media}, {event}, coalesce({amount}, 0), coalesce({amount}, 0),
-               'PENDING', {event} + to_days(CAST(? AS INTEGER))
-        FROM {all_rows(data_type)}
-        WHERE list_contains(?::BIGINT[], file_id)
-        """,
-        [data_type, lock_days, file_ids],
+        [data_type, lock_days, which],
     ).fetchone()
     return int(row[0]) if row else 0
 
