@@ -289,6 +289,41 @@ def test_uploads_waiting_for_their_connection_go_in_together_each_its_own_run(
     assert list(hosted.push_home(connection).iterdir()) == []  # every upload handled went
 
 
+def test_an_upload_deleted_before_its_groups_ingest_leaves_the_others_ingested(hosted: Hosted) -> None:
+    """A partner deletes one of the waiting uploads just before their group's turn: the group
+    call is refused before anything is recorded, and the others are each taken alone."""
+    connection, login = hosted.push("Push Vanishing")
+    calls: list[list[str]] = []
+
+    def take(connection_id: int, paths: list[Path]) -> list[Run]:
+        calls.append([p.name for p in paths])
+        if len(calls) == 1:
+            paths[1].unlink()  # gone after the gateway's check, before the ingest
+        return hosted.services.ingest_files(connection_id, list(paths), "push")
+
+    gateway = Gateway(hosted.services, workers=1, ingest=take)
+    account = gateway.account(login.username, hosted.services.connection(connection.id))
+    home = hosted.push_home(connection)
+    names = ["a.csv", "b.csv", "c.csv"]
+    hold = threading.Lock()
+    try:
+        with hold:  # the uploads all wait for one turn
+            gateway._connection_locks[connection.id] = hold
+            futures = []
+            for index, name in enumerate(names):
+                (home / name).write_bytes(call_csv(4, prefix=f"vanish{index}"))
+                futures.append(gateway.upload_complete(account, home / name))
+        gateway.wait(INGEST_TIMEOUT)
+    finally:
+        gateway.close()
+    assert calls == [names, ["a.csv"], ["c.csv"]]
+    results = [f.result() if f is not None else None for f in futures]
+    assert results[1] is None and all(r is not None and r.status is RunStatus.COMPLETED for r in results[::2])
+    runs = hosted.services.runs(connection.name)
+    assert sorted(f.name for r in runs for f in hosted.services.run_files(r.id)) == ["a.csv", "c.csv"]
+    assert list(home.iterdir()) == []
+
+
 def test_a_login_sees_and_reaches_only_its_own_folder(hosted: Hosted) -> None:
     first, first_login = hosted.push("Push Isolated One")
     second, second_login = hosted.push("Push Isolated Two")

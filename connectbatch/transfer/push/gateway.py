@@ -236,6 +236,8 @@ class Gateway:
             taken = self._next_group(connection_id)
             try:
                 self._ingest_group(connection_id, taken)
+            except Exception:  # the pool would keep it unread: said here, the uploads stay
+                log.exception("push ingest failed", extra={"connection_id": connection_id})
             finally:  # never leave a caller waiting
                 for _, future in taken:
                     if not future.done():
@@ -272,7 +274,16 @@ class Gateway:
         if not present:
             return
         try:
-            runs = self._take(connection_id, list(present))
+            runs = list(self._take(connection_id, list(present)))
+        except LookupError as exc:
+            # An upload deleted since the check above (or the connection) refuses the whole
+            # call before anything is recorded: each of the others is taken alone.
+            if len(present) == 1:
+                log.warning("push upload not ingested: %s", exc, extra={"connection_id": connection_id})
+                return
+            for path, (_, futures) in present.items():
+                self._ingest_group(connection_id, [(path, f) for f in futures])
+            return
         except Exception:
             log.exception("push ingest failed", extra={"connection_id": connection_id})
             return
