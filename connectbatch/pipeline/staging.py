@@ -17,12 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
-import io
 import os
-import stat
 import tempfile
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,25 +28,17 @@ from connectbatch.errors import ConnectBatchError, ParseError
 from connectbatch.mapping import check as mapping_check
 from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, FileRecord, FileState, Run
+from connectbatch.pipeline import staging_copy
+from connectbatch.pipeline.staging_copy import CHUNK
+from connectbatch.pipeline.staging_copy import settle as settle
 from connectbatch.store import Database
 from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
 
-CHUNK = 8 * 1024 * 1024
-SMALL_BUFFER = 64 * 1024  # the least a copy's buffer is, for a file that grows or says 0 bytes
 # Temporary copies carry the copying process's id, so a later start can tell the leftovers of
 # a killed copy (removed) from a copy another live process is making (left alone).
 INCOMING_PREFIX = ".incoming-"
-# A staged copy this big is flushed to disk (fsync) on a helper thread while the file is
-# parsed, instead of before (issue 13: the fsync of a 393 MB copy took ~1.5 s of its ingest on
-# a VM's disk). `settle` waits for it before the file's outcome is committed, so nothing the
-# sender could delete next (an upload, a remote file) depends on a copy not yet on disk; a
-# crash before then leaves a copy `problem` finds damaged (and the sender's copy still there).
-FLUSH_LATER_BYTES = 4 * 1024 * 1024
-_flusher = ThreadPoolExecutor(2, thread_name_prefix="cb-fsync")
-_flushing: dict[str, Future[None]] = {}  # sha256 -> its fsync, until done (kept if it failed)
-_flushing_lock = threading.Lock()
 
 
 class StagingError(OSError):
@@ -110,8 +98,8 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
     fd, tmp = tempfile.mkstemp(dir=staging, prefix=f"{INCOMING_PREFIX}{os.getpid()}-")
     try:
         with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-            size = _copy_hashing(src, dst, digest)
-            if size < FLUSH_LATER_BYTES:
+            size = staging_copy.copy_hashing(src, dst, digest)
+            if size < staging_copy.FLUSH_LATER_BYTES:
                 os.fsync(dst.fileno())
         target = staging / digest.hexdigest()
         if target.exists() and problem(target, digest.hexdigest()) is None:
@@ -122,109 +110,9 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    if size >= FLUSH_LATER_BYTES:
-        _flush_later(digest.hexdigest(), target)
+    if size >= staging_copy.FLUSH_LATER_BYTES:
+        staging_copy.flush_later(digest.hexdigest(), target)
     return Staged(digest.hexdigest(), size, target)
-
-
-def _flush_later(sha256: str, path: Path) -> None:
-    """fsync `path` on the helper thread; `settle(sha256)` waits for it."""
-
-    def flush() -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # Linux flushes the file's pages whichever descriptor asks
-        finally:
-            os.close(fd)
-
-    def forget(done: Future[None]) -> None:
-        if done.exception() is None:
-            with _flushing_lock:
-                if _flushing.get(sha256) is done:
-                    del _flushing[sha256]
-
-    future = _flusher.submit(flush)
-    with _flushing_lock:
-        _flushing[sha256] = future
-    future.add_done_callback(forget)
-
-
-def settle(sha256: str) -> None:
-    """Wait until the staged copy of `sha256` is on disk, if `stage` left its fsync running;
-    raises the fsync's OSError (a full or failing disk) once."""
-    with _flushing_lock:
-        future = _flushing.get(sha256)
-    if future is None:
-        return
-    try:
-        future.result()
-    finally:
-        with _flushing_lock:
-            if _flushing.get(sha256) is future:
-                del _flushing[sha256]
-
-
-def _copy_hashing(src: io.RawIOBase, dst: io.RawIOBase, digest: hashlib._Hash) -> int:
-    """Copy `src` to `dst` in one pass, hashing the very bytes written; returns the size.
-
-    Each chunk is written by a helper thread while this one hashes it (both release the
-    GIL), into one of two reused buffers: the chunk read next goes into the other one, whose
-    write has finished (issue 13: the read-hash-write loop took ~1.4 s of a 393 MB file's
-    CLI ingest, ~0.8 s of it in writes of freshly allocated chunks). A file of one chunk is
-    copied without the thread. The buffers are no bigger than the file needs: two 8 MiB
-    buffers are zero-filled when made, which cost a 200-row file 7 ms."""
-    size_each = _buffer_size(src)
-    buffers = (bytearray(size_each), bytearray(size_each))
-    size = 0
-    pending: Future[None] | None = None
-    writer: ThreadPoolExecutor | None = None
-    try:
-        turn = 0
-        while True:
-            view = memoryview(buffers[turn])
-            n = src.readinto(view)
-            if not n:
-                break
-            chunk = view[:n]
-            if pending is not None:
-                pending.result()
-            if writer is None and size == 0 and n < len(view):  # small: most likely the whole file
-                _write_all(dst, chunk)
-            else:
-                writer = writer or ThreadPoolExecutor(1, thread_name_prefix="cb-stage")
-                pending = writer.submit(_write_all, dst, chunk)
-            digest.update(chunk)
-            size += n
-            turn ^= 1
-        if pending is not None:
-            pending.result()
-    finally:
-        if writer is not None:
-            writer.shutdown(wait=True)  # an error above: the helper is done with the buffers
-    return size
-
-
-def _buffer_size(src: io.RawIOBase) -> int:
-    """A copy buffer for `src`: its size plus one (the read that finds the end) for a
-    regular file, at least SMALL_BUFFER (a file still growing), at most CHUNK; CHUNK for a
-    pipe or anything that does not say its size."""
-    try:
-        info = os.fstat(src.fileno())
-    except (OSError, io.UnsupportedOperation):
-        return CHUNK
-    if not stat.S_ISREG(info.st_mode):
-        return CHUNK
-    return min(CHUNK, max(SMALL_BUFFER, info.st_size + 1))
-
-
-def _write_all(dst: io.RawIOBase, chunk: memoryview) -> None:
-    """A raw write may take fewer bytes than given: write until all are."""
-    done = 0
-    while done < len(chunk):
-        written = dst.write(chunk[done:])
-        if not written:
-            raise OSError(errno.EIO, "the staged copy took no more bytes")
-        done += written
 
 
 def failure_message(exc: OSError, staging: Path) -> str:
@@ -241,7 +129,7 @@ def _move_in(staging: Path, path: Path) -> Staged | None:
         while chunk := src.read(CHUNK):
             digest.update(chunk)
             size += len(chunk)
-        if size < FLUSH_LATER_BYTES:
+        if size < staging_copy.FLUSH_LATER_BYTES:
             os.fsync(src.fileno())  # the fetch may not have: the staged bytes must be on disk
     sha256 = digest.hexdigest()
     target = staging / sha256
@@ -256,8 +144,8 @@ def _move_in(staging: Path, path: Path) -> Staged | None:
             return None
         raise
     os.utime(target)  # a fetch may have kept the remote file's old time: retention counts from now
-    if size >= FLUSH_LATER_BYTES:
-        _flush_later(sha256, target)
+    if size >= staging_copy.FLUSH_LATER_BYTES:
+        staging_copy.flush_later(sha256, target)
     return Staged(sha256, size, target)
 
 

@@ -18,9 +18,9 @@ class _Services:
     def __init__(self) -> None:
         self.ingested: list[str] = []
 
-    def ingest_file(self, connection_id: int, path: Path, trigger: str) -> Any:
-        self.ingested.append(path.name)
-        return None
+    def ingest_files(self, connection_id: int, paths: list[Path], trigger: str) -> list[Any]:
+        self.ingested += [path.name for path in paths]
+        return [None for _ in paths]
 
 
 @pytest.fixture

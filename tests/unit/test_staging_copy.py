@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connectbatch.pipeline import staging
+from connectbatch.pipeline import staging, staging_copy
 
 CHUNK = 64
 
@@ -22,7 +22,7 @@ CHUNK = 64
 def test_the_staged_copy_is_the_files_bytes_under_their_sha256(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
 ) -> None:
-    monkeypatch.setattr(staging, "CHUNK", CHUNK)
+    monkeypatch.setattr(staging_copy, "CHUNK", CHUNK)
     data = bytes((i * 7 + i // CHUNK) % 256 for i in range(size))
     source = tmp_path / "calls.csv"
     source.write_bytes(data)
@@ -50,16 +50,16 @@ class _ShortWrites(io.RawIOBase):
 
 
 def test_short_writes_are_completed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(staging, "CHUNK", CHUNK)
+    monkeypatch.setattr(staging_copy, "CHUNK", CHUNK)
     data = bytes(range(256)) * 3
     digest = hashlib.sha256()
     out = _ShortWrites()
-    assert staging._copy_hashing(io.BytesIO(data), out, digest) == len(data)  # type: ignore[arg-type]
+    assert staging_copy.copy_hashing(io.BytesIO(data), out, digest) == len(data)  # type: ignore[arg-type]
     assert bytes(out.data) == data and digest.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
 def test_a_failed_write_leaves_no_temporary_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(staging, "CHUNK", CHUNK)
+    monkeypatch.setattr(staging_copy, "CHUNK", CHUNK)
     source = tmp_path / "calls.csv"
     source.write_bytes(b"x" * (5 * CHUNK))
     writes = []
@@ -69,7 +69,7 @@ def test_a_failed_write_leaves_no_temporary_copy(tmp_path: Path, monkeypatch: py
         if len(writes) > 2:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(staging, "_write_all", full_after_two)
+    monkeypatch.setattr(staging_copy, "write_all", full_after_two)
     with pytest.raises(OSError) as full:
         staging.stage(tmp_path / "staging", source)
     assert full.value.errno == errno.ENOSPC
@@ -82,16 +82,16 @@ def test_the_copy_buffers_fit_the_file(tmp_path: Path) -> None:
     small = tmp_path / "small.csv"
     small.write_bytes(b"x" * 80_000)
     big = tmp_path / "big.csv"
-    big.write_bytes(b"x" * (staging.CHUNK + 10))
+    big.write_bytes(b"x" * (staging_copy.CHUNK + 10))
     with open(small, "rb", buffering=0) as f:
-        assert staging._buffer_size(f) == 80_001
+        assert staging_copy.buffer_size(f) == 80_001
     with open(big, "rb", buffering=0) as f:
-        assert staging._buffer_size(f) == staging.CHUNK
+        assert staging_copy.buffer_size(f) == staging_copy.CHUNK
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     with open(empty, "rb", buffering=0) as f:
-        assert staging._buffer_size(f) == staging.SMALL_BUFFER
+        assert staging_copy.buffer_size(f) == staging_copy.SMALL_BUFFER
     read_end, write_end = os.pipe()
     with open(read_end, "rb", buffering=0) as f:
         os.close(write_end)
-        assert staging._buffer_size(f) == staging.CHUNK
+        assert staging_copy.buffer_size(f) == staging_copy.CHUNK

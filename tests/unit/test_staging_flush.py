@@ -14,7 +14,7 @@ import pytest
 from helpers import call_csv
 
 from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
-from connectbatch.pipeline import staging
+from connectbatch.pipeline import staging, staging_copy
 from connectbatch.services import Services
 from connectbatch.settings import Settings
 
@@ -48,7 +48,7 @@ def test_a_small_copy_is_on_disk_before_stage_returns(tmp_path: Path, fsyncs: li
 def test_a_big_copy_is_flushed_on_a_helper_thread_and_settle_waits_for_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, move: bool
 ) -> None:
-    monkeypatch.setattr(staging, "FLUSH_LATER_BYTES", 1024)
+    monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1024)
     release, started = threading.Event(), threading.Event()
     real = os.fsync
 
@@ -68,11 +68,11 @@ def test_a_big_copy_is_flushed_on_a_helper_thread_and_settle_waits_for_it(
     assert settled.is_alive()  # waits for the copy to be on disk
     release.set()
     settled.join(30)
-    assert not settled.is_alive() and staging._flushing == {}
+    assert not settled.is_alive() and staging_copy._flushing == {}
 
 
 def test_a_failed_flush_is_raised_once_by_settle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(staging, "FLUSH_LATER_BYTES", 1024)
+    monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1024)
 
     def failing(fd: int) -> None:
         raise OSError(errno.EIO, "Input/output error")
@@ -84,7 +84,7 @@ def test_a_failed_flush_is_raised_once_by_settle(tmp_path: Path, monkeypatch: py
     with pytest.raises(OSError, match="Input/output error"):
         staging.settle(staged.sha256)
     staging.settle(staged.sha256)  # said once; nothing left behind
-    assert staging._flushing == {}
+    assert staging_copy._flushing == {}
 
 
 def test_an_ingest_whose_copy_cannot_reach_the_disk_fails_saying_so(
@@ -95,7 +95,7 @@ def test_an_ingest_whose_copy_cannot_reach_the_disk_fails_saying_so(
     services.create_connection(draft)
     source = tmp_path / "calls.csv"
     source.write_bytes(call_csv(50))
-    monkeypatch.setattr(staging, "FLUSH_LATER_BYTES", 1024)
+    monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1024)
     real = os.fsync
     failing_thread = "cb-fsync"
 
