@@ -25,7 +25,11 @@ from connectbatch.pipeline import stream
 
 
 @pytest.fixture(autouse=True)
-def _every_file_streams(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _every_file_streams(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
-    monkeypatch.setattr(batches, "BATCH_BYTES", 4096)
+    # A few kB: the other tests' small files come in several batches. The crash tests' 117 MB
+    # file comes in ~100 batches of 1 MB: in 29,000 of 4 kB each of its ingests took a minute
+    # (as many Parquet row groups) and proved nothing more.
+    crash_test = request.function.__module__ == "test_crash_recovery"
+    monkeypatch.setattr(batches, "BATCH_BYTES", 1 << 20 if crash_test else 4096)
     yield
