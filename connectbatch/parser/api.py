@@ -161,13 +161,18 @@ def parse_file(
         timezone=timezone, max_bytes=max_bytes, engine=engine, progress=progress,
         constants=constants, threads=threads,
     )  # fmt: skip
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
-    except OSError as exc:
-        raise ParseError(f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
-    with raw:
+    with _open(path) as raw:
         payload = csvdecode.open_payload(raw, opts.max_bytes)
         return _parse(payload, data_type, opts, mapped)
+
+
+def _open(path: str | os.PathLike[str]) -> io.BufferedReader:
+    """`path` opened for reading (the caller closes it); one that cannot be opened is a
+    ParseError naming it."""
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise ParseError(f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
 
 
 def _parse(

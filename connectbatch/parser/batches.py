@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from connectbatch import schemas
-from connectbatch.errors import ParseError
 from connectbatch.mapping import constants as mapping_constants
 from connectbatch.parser import api, blocks
 from connectbatch.parser import decode as csvdecode
@@ -76,11 +75,7 @@ def parse_file_batches(
     own per-batch work that should overlap its work on the batch before); the iterator
     yields what it returns."""
     opts = options or ParseOptions()
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below, also on errors
-    except OSError as exc:
-        raise ParseError(f"cannot open {os.fspath(path)}: {exc.strerror or exc}") from exc
-    with raw:
+    with api._open(path) as raw:
         payload = csvdecode.open_payload(raw, opts.max_bytes)
         if opts.engine != "cython":  # the reference core parses at the end: one batch
             whole = api._parse(payload, data_type, opts, mapped)
