@@ -127,11 +127,15 @@ def load_many(
     connection: Connection,
     batches: list[tuple[Run, FileRecord, Computed]],
     now: dt.datetime,
+    *,
+    close: bool = True,
 ) -> list[LoadDone]:
     """`load_in(close=True, connection_status=False)` for several small batches (fewer than
     MANY_MAX_ROWS rows each) of a connection whose loads only insert (`group.groupable`), in
     a fixed number of statements whatever their number: the same rows, actions, rejects,
-    validation results, headers, ledger states and closed runs, file by file."""
+    validation results, headers, ledger states and closed runs, file by file.
+    `close=False`: the batches' runs stay open and their counters grow instead, one statement
+    a run (the files of one pull run, `group.ingest_in_run`)."""
     dtype = schemas.get(connection.data_type)
     assert not load.merges_repeats(dtype, connection) and dtype.key != "action_modifications"
     parts = []
@@ -171,9 +175,19 @@ def load_many(
         {"rows_accepted": accepted, "rows_rejected": rejected, "actions_created": made}
         for (_, accepted, rejected), made in zip(counts, per_file, strict=True)
     ]
-    closed = run_store.finish_loaded(
-        con, [(run.id, a) for (run, _, _), a in zip(batches, added, strict=True)], now
-    )
+    if close:
+        closed = run_store.finish_loaded(
+            con, [(run.id, a) for (run, _, _), a in zip(batches, added, strict=True)], now
+        )
+    else:
+        closed = {}
+        per_run: dict[int, dict[str, int]] = {}
+        for (run, _, _), a in zip(batches, added, strict=True):
+            total = per_run.setdefault(run.id, dict.fromkeys(a, 0))
+            for name, value in a.items():
+                total[name] += value
+        for run_id, total in per_run.items():
+            run_store.add_counters(con, run_id, **total)
     done = []
     for (run, record, computed), (_, accepted, rejected), made in zip(batches, counts, per_file, strict=True):
         mine = actions.filter(pc.equal(actions.column("file_id"), record.id)).drop_columns(["file_id"])

@@ -19,6 +19,10 @@ validation result, actions and results file, and the rules hold as they do for o
 Files that do not load (refused, held for review, failed) take their own transactions, as
 alone. Data types whose loads depend on what the previous file changed (corrections in
 `supersede` mode, catalogs, modification events) are not grouped: one after another.
+
+The files a pull run fetched (`transfer/pull/collect.py`) go the same way inside that one
+run (`ingest_in_run`): their ledger entries in one commit, their loads in another, each
+file's outcome in the ledger as `Ingestor.ingest_file` one after another would leave it.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import duckdb
 import pyarrow as pa
 
 from connectbatch import schemas
-from connectbatch.models import Connection, Run
+from connectbatch.models import Connection, FileRecord, Run
 from connectbatch.pipeline import load, progress, staging, stream
 from connectbatch.pipeline.commit import MANY_MAX_ROWS, LoadDone, Stopwatch, answer_loaded, load_in, load_many
 from connectbatch.pipeline.compute import Computed, recheck_loaded
@@ -46,6 +50,11 @@ log = logging.getLogger("connectbatch.pipeline.group")
 # The most rows `load_many` inserts in one statement (a group's small files, in chunks; well
 # under store.data.PARQUET_MIN_ROWS, which makes a Parquet part of one file's rows).
 MANY_ROWS_AT_ONCE = 50_000
+
+# At most this many files, or this many bytes (at least one file), wait to go in together:
+# push uploads of one connection (`transfer/push/gateway.py`), the files a pull fetches.
+GROUP_MAX_FILES = 100
+GROUP_MAX_BYTES = 64 * 1024 * 1024
 
 
 def groupable(connection: Connection) -> bool:
@@ -77,30 +86,55 @@ def ingest_group(
     if len(received) < 2 or not groupable(connection):
         return [ingestor.ingest(connection, r, trigger) for r in received]
     with ingestor.db.held():
-        return _Group(ingestor, connection, trigger).run(received)
+        group = _Group(ingestor, connection, trigger)
+        group.run(received)
+        return [group.runs[i] for i in range(len(received))]
+
+
+def ingest_in_run(
+    ingestor: Ingestor, run: Run, connection: Connection, received: list[Received]
+) -> list[FileRecord]:
+    """The files one run fetched, in order, as `Ingestor.ingest_file` one after another in
+    that run leaves them (their ledger records), with group commit. The run stays open: its
+    caller closes it (`Ingestor.finish_run`), or fails it when this raises."""
+    if len(received) < 2 or not groupable(connection):
+        return [ingestor.ingest_file(run, connection, r) for r in received]
+    with ingestor.db.held():
+        group = _Group(ingestor, connection, run.trigger, shared=run)
+        group.run(received)
+        return [group.records[i] for i in range(len(received))]
 
 
 class _Group:
-    def __init__(self, ingestor: Ingestor, connection: Connection, trigger: str) -> None:
+    """One group's way. Each file its own run, or with `shared` all the files in that open
+    run (which `_Group` then never closes)."""
+
+    def __init__(
+        self, ingestor: Ingestor, connection: Connection, trigger: str, shared: Run | None = None
+    ) -> None:
         self.ingestor = ingestor
         self.connection = connection
         self.trigger = trigger
-        self.runs: dict[int, Run] = {}
+        self.shared = shared
+        self.runs: dict[int, Run] = {}  # by index: the closed run of each file (not `shared`)
+        self.records: dict[int, FileRecord] = {}  # by index: each file's record (`shared`)
 
-    def run(self, received: list[Received]) -> list[Run]:
+    def run(self, received: list[Received]) -> None:
         waiting, alone = self._stage(received)
         if waiting:
             self._record(waiting)  # nothing is parsed before the ledger commits
             try:
                 self._process(waiting)
             except BaseException as exc:  # never leave a run In Progress behind a live process
-                for w in waiting:
+                for w in waiting if self.shared is None else ():  # a shared run: its caller's
                     if w.run is not None and w.index not in self.runs:
                         self.ingestor.fail_run(w.run, f"stopped: {type(exc).__name__}: {exc}")
                 raise
         for index in alone:  # after the group: the ledger now shows what the group loaded
-            self.runs[index] = self.ingestor.ingest(self.connection, received[index], self.trigger)
-        return [self.runs[i] for i in range(len(received))]
+            if self.shared is None:
+                self.runs[index] = self.ingestor.ingest(self.connection, received[index], self.trigger)
+            else:
+                self.records[index] = self.ingestor.ingest_file(self.shared, self.connection, received[index])
 
     def _stage(self, received: list[Received]) -> tuple[list[_Waiting], list[int]]:
         """Stage every file; one that cannot be staged (it fails alone, recording why) or that
@@ -126,11 +160,14 @@ class _Group:
         number of statements."""
         ing = self.ingestor
         with ing.db.transaction() as con:
-            first = ing.open_run(con, self.connection, self.trigger)  # the in-progress check, the status
-            others = run_store.create_many(
-                con, self.connection.id, self.trigger, os.getpid(), len(waiting) - 1
-            )
-            runs = [first, *others]
+            if self.shared is not None:
+                runs = [self.shared] * len(waiting)
+            else:
+                first = ing.open_run(con, self.connection, self.trigger)  # the in-progress check, the status
+                others = run_store.create_many(
+                    con, self.connection.id, self.trigger, os.getpid(), len(waiting) - 1
+                )
+                runs = [first, *others]
             files = [(w.received, w.staged) for w in waiting]
             entries = staging.record_group(con, runs, self.connection, files)
         for w, run, entry in zip(waiting, runs, entries, strict=True):
@@ -154,9 +191,7 @@ class _Group:
                 )
             except Exception as exc:  # the file and its run end Failed, saying where (as alone)
                 log.exception("ingest failed", extra={"run_id": w.run.id, "file": w.received.name})
-                message = f"{w.clock.step} failed: {type(exc).__name__}: {exc}"
-                ing._file_failed(w.run, self.connection, w.received, w.entry.record, message)
-                self.runs[w.index] = ing._finish_after_failure(w.run)
+                self._failed(w, exc)
                 continue
             finally:
                 progress.forget(w.run.id)
@@ -223,11 +258,12 @@ class _Group:
                         continue
                     w.done = load_in(
                         con, self.connection, w.run, w.entry.record, w.computed, ing.clock(),
-                        close=True, connection_status=False,
+                        close=self.shared is None, connection_status=False,
                     )  # fmt: skip
                 self._load_small(con, small)
-                # every run closed Completed: the connection's status once, as the last one sets it
-                connection_store.set_completed_unless_held(con, self.connection.id, ing.clock())
+                if self.shared is None:  # every run closed Completed: the connection's status
+                    # once, as the last one sets it (a shared run's close sets it)
+                    connection_store.set_completed_unless_held(con, self.connection.id, ing.clock())
         except Exception:
             log.exception(
                 "the group's load failed; its files load one at a time",
@@ -248,33 +284,50 @@ class _Group:
         for w in small:
             assert w.run is not None and w.entry is not None and w.computed is not None
             batches.append((w.run, w.entry.record, w.computed))
-        for w, done in zip(
-            small, load_many(con, self.connection, batches, self.ingestor.clock()), strict=True
-        ):
+        close = self.shared is None
+        loads = load_many(con, self.connection, batches, self.ingestor.clock(), close=close)
+        for w, done in zip(small, loads, strict=True):
             w.done = done
 
     def _answer(self, w: _Waiting) -> None:
         """A file the group loaded: its results file, and its run announced."""
         assert w.run is not None and w.entry is not None and w.computed is not None and w.done is not None
         closed = w.done.closed
-        assert closed is not None
         try:
             outbound = self.ingestor.settings.outbound
             answer_loaded(outbound, self.connection, w.run, w.entry.record, w.computed, w.done, w.clock)
         except Exception as exc:  # as alone: loaded, but the run fails saying where
             log.exception("writing results failed", extra={"run_id": w.run.id})
-            message = f"{w.clock.step} failed: {type(exc).__name__}: {exc}"
-            self.ingestor._file_failed(w.run, self.connection, w.received, w.entry.record, message)
-            self.runs[w.index] = self.ingestor._finish_after_failure(w.run)
+            self._failed(w, exc)
             return
+        if self.shared is not None:
+            self.records[w.index] = w.done.loaded.record or self.ingestor._file(w.entry.record.id)
+            return
+        assert closed is not None
         self.ingestor._announce(closed)
         self.runs[w.index] = closed
+
+    def _failed(self, w: _Waiting, exc: Exception) -> None:
+        """A file that broke at its clock's step: it fails (its own run with it, and a shared
+        run as `Ingestor.ingest_file` fails it), saying where."""
+        assert w.run is not None and w.entry is not None
+        message = f"{w.clock.step} failed: {type(exc).__name__}: {exc}"
+        failed = self.ingestor._file_failed(w.run, self.connection, w.received, w.entry.record, message)
+        if self.shared is not None:
+            self.records[w.index] = failed
+        else:
+            self.runs[w.index] = self.ingestor._finish_after_failure(w.run)
 
     def _alone(self, w: _Waiting) -> None:
         """The rest of `w`'s way as `Ingestor.ingest` takes a recorded file: from what was
         computed, if anything, else from its staged bytes; its run closed."""
         assert w.run is not None and w.entry is not None
         ing, run, entry, computed = self.ingestor, w.run, w.entry, w.computed
+        if self.shared is not None:
+            self.records[w.index] = ing._recorded(
+                run, self.connection, w.received, w.staged, entry, None, computed
+            )
+            return
         self.runs[w.index] = ing._run_alone(
             run, lambda end: ing._recorded(run, self.connection, w.received, w.staged, entry, end, computed)
         )

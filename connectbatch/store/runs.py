@@ -524,7 +524,8 @@ def record_files(
     entries: Sequence[tuple[int, str, str, int, str, str | None, dt.datetime | None]],
 ) -> list[FileRecord]:
     """`record_file` (state Fetched) for each (run id, name, source, size, sha256, remote
-    path, mtime), one file per run, in one statement; the entries in the order given."""
+    path, mtime), in one statement; the entries in the order given. A run's entries have
+    distinct bytes (a group stages a repeat alone), so (run, sha256) tells them apart."""
     if not entries:
         return []
     columns = list(zip(*entries, strict=True))
@@ -535,8 +536,10 @@ def record_files(
         f"RETURNING {', '.join(_FILE_FIELDS)}",
         [connection_id, *(list(c) for c in columns), str(FileState.FETCHED)],
     ).fetchall()
-    by_run = {record.run_id: record for record in map(_file_from_row, rows)}
-    return [by_run[entry[0]] for entry in entries]
+    by_key = {(record.run_id, record.sha256): record for record in map(_file_from_row, rows)}
+    if len(by_key) != len(entries):
+        raise ValueError("record_files: a run's entries must have distinct bytes")
+    return [by_key[(entry[0], entry[4])] for entry in entries]
 
 
 def loaded_files_with_hashes(

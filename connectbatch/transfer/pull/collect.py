@@ -13,8 +13,11 @@ poll of a folder with old files in it does not fill the ledger. With `quiet_when
 A mail that brought nothing matching (no attachment, or none whose name matches) is no file:
 it goes to the connection's history (`pipeline.history`), which may answer the sender.
 The remote file is archived or deleted only after its ingest succeeded (loaded, or a
-duplicate of something already loaded). A transport error fails the run and marks the
-credential Error with the message, as the Improvado settings screen shows it.
+duplicate of something already loaded). Fetched files go in together, in listing order (up to
+`group.GROUP_MAX_FILES` files or `group.GROUP_MAX_BYTES` bytes at a time, group commit:
+`pipeline/group.ingest_in_run`), so a folder of many small files costs a few commits, not
+two a file. A transport error fails the run (what was fetched before it still goes in) and
+marks the credential Error with the message, as the Improvado settings screen shows it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from connectbatch.errors import TransportError
 from connectbatch.models import AfterSuccess, Connection, Run
-from connectbatch.pipeline import history, ingest
+from connectbatch.pipeline import group, history, ingest
 from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
 from connectbatch.store import credentials as credential_store
@@ -151,8 +154,7 @@ def pull(
                     run_store.note(con, run.id, pinned_now[0])
         if listing is None:
             listing = _list(ingestor, connection, transport)
-        for remote in listing:
-            _take(ingestor, connection, run, transport, remote, incoming)
+        _take_all(ingestor, connection, run, transport, listing, incoming)
         _credential_ok(db, credential_id)
     except TransportError as exc:
         log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
@@ -170,18 +172,67 @@ def pull(
     return ingestor.finish_run(run)
 
 
-def _take(
+def _take_all(
+    ingestor: ingest.Ingestor,
+    connection: Connection,
+    run: Run,
+    transport: base.Transport,
+    listing: list[base.RemoteFile],
+    incoming: Path,
+) -> None:
+    """Fetch the listed files the run takes, and ingest them a group at a time."""
+    fetched: list[tuple[base.RemoteFile, Path]] = []
+    size = 0
+    try:
+        for k, remote in enumerate(listing):
+            target = incoming / f"payload-{k}"
+            if not _fetch(ingestor, connection, run, transport, remote, target):
+                continue
+            fetched.append((remote, target))
+            size += target.stat().st_size
+            if len(fetched) >= group.GROUP_MAX_FILES or size >= group.GROUP_MAX_BYTES:
+                _ingest_fetched(ingestor, connection, run, transport, fetched)
+                fetched, size = [], 0
+    except TransportError:  # what came before the error goes in; the run then fails
+        _ingest_fetched(ingestor, connection, run, transport, fetched)
+        raise
+    _ingest_fetched(ingestor, connection, run, transport, fetched)
+
+
+def _ingest_fetched(
+    ingestor: ingest.Ingestor,
+    connection: Connection,
+    run: Run,
+    transport: base.Transport,
+    fetched: list[tuple[base.RemoteFile, Path]],
+) -> None:
+    """Ingest fetched files together, then tidy up (archive or delete) each remote file
+    whose ingest succeeded."""
+    received = [
+        ingest.Received(
+            remote.name, target, connection.method.value, remote.path, remote.mtime, disposable=True
+        )
+        for remote, target in fetched
+    ]
+    records = group.ingest_in_run(ingestor, run, connection, received)
+    for (remote, target), record in zip(fetched, records, strict=True):
+        target.unlink(missing_ok=True)
+        if record.state in DONE_STATES:
+            transport.after_success(remote, connection.after_success, connection.archive_folder)
+
+
+def _fetch(
     ingestor: ingest.Ingestor,
     connection: Connection,
     run: Run,
     transport: base.Transport,
     remote: base.RemoteFile,
-    incoming: Path,
-) -> None:
-    """Fetch and ingest one listed file, or record why it is not taken now."""
+    target: Path,
+) -> bool:
+    """Fetch one listed file to `target` (True), or record why it is not taken now."""
     db = ingestor.db
     if not _needs_run(ingestor, connection, transport, remote):
-        return
+        return False
     refused = remote.extra.get("skip") if remote.extra else None
     if refused:  # the transport refused it (an e-mail from a sender not allowed): record, tidy
         with db.transaction() as con:
@@ -192,7 +243,7 @@ def _take(
             )  # fmt: skip
         log.warning("skipped %s: %s", remote.name, refused, extra={"run_id": run.id})
         transport.after_success(remote, AfterSuccess.LEAVE, None)
-        return
+        return False
     reason, _settled = _skip_reason(db, ingestor, connection, remote)
     if reason is not None:  # a new decision (`_needs_run` drops those made before)
         with db.transaction() as con:
@@ -201,18 +252,9 @@ def _take(
                 source=connection.method.value, size=remote.size or 0, sha256="",
                 remote_path=remote.path, mtime=remote.mtime, state="skipped", message=reason,
             )  # fmt: skip
-        return
-    target = incoming / "payload"
+        return False
     transport.fetch(remote, target)
-    record = ingestor.ingest_file(
-        run, connection,
-        ingest.Received(
-            remote.name, target, connection.method.value, remote.path, remote.mtime, disposable=True
-        ),
-    )  # fmt: skip
-    target.unlink(missing_ok=True)
-    if record.state in DONE_STATES:
-        transport.after_success(remote, connection.after_success, connection.archive_folder)
+    return True
 
 
 def _list(

@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 
 from connectbatch.escaping import visible
 from connectbatch.models import Connection, Credential, Direction, Method, Methodology, Run
-from connectbatch.pipeline import dryrun
+from connectbatch.pipeline import dryrun, group
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.store import credentials as credential_store
@@ -54,9 +54,10 @@ log = logging.getLogger("connectbatch.transfer.push")
 _DUMMY_HASH = hash_password("not-a-real-login")
 
 # The most waiting uploads of one connection ingested together: a group's computed files are
-# held in memory until it loads, so a burst of big files goes in several turns.
-GROUP_MAX_FILES = 100
-GROUP_MAX_BYTES = 64 * 1024 * 1024
+# held in memory until it loads, so a burst of big files goes in several turns (the same
+# limits as the files a pull fetches; here so tests can lower them for the gateway alone).
+GROUP_MAX_FILES = group.GROUP_MAX_FILES
+GROUP_MAX_BYTES = group.GROUP_MAX_BYTES
 
 # How uploads are taken in: the routed uploads of one connection (in arrival order) -> their
 # runs, in the same order (None where no run was made).

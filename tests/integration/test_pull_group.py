@@ -1,0 +1,133 @@
+"""A pull run that finds many files ingests them with group commit (`group.ingest_in_run`):
+a real FTP server, the real pipeline, a real DuckDB file. Grouped or one at a time, the run,
+its ledger, its actions, its results files and the remote folder end the same."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import ftpd
+import pytest
+from helpers import call_csv
+
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.pipeline import group
+from connectbatch.services import CredentialInput, Services
+from connectbatch.settings import Settings
+from connectbatch.transfer.specs import FtpSpec, FtpTls
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ftpd.FtpServer]:
+    if ftpd.vsftpd_unavailable() is None:
+        with ftpd.vsftpd() as found:
+            yield found
+    else:  # not root: pyftpdlib is a real server too
+        with ftpd.pyftpdlib_server(mlsd=True) as found:
+            yield found
+
+
+def _connection(services: Services, server: ftpd.FtpServer, folder: str) -> Connection:
+    draft = Connection(
+        "Partner FTP", "call_conversions", Direction.INBOUND, Method.FTP, Methodology.PULL,
+        host=server.host, port=server.port, folder=folder, pattern="Calls_*.csv",
+        transfer=FtpSpec(tls=FtpTls.NONE), after_success="delete",  # type: ignore[arg-type]
+    )  # fmt: skip
+    created, _ = services.create_connection(draft, CredentialInput("partner", server.username, server.password))
+    return created
+
+
+def _partner_folder(server: ftpd.FtpServer, folder: str) -> list[str]:
+    """Twelve files, oldest first: good ones, a wrong header (refused), a byte-for-byte
+    repeat (duplicate), a repeat of keys an earlier file of the run loads (held for review)."""
+    folder = server.mkdir(folder)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    files = [(f"Calls_{i:02d}.csv", call_csv(5 + i, prefix=f"g{i}")) for i in range(9)]
+    files.insert(3, ("Calls_03b_bad.csv", b"Date,Caller\r\n2026-03-01,+1555\r\n"))
+    files.insert(6, ("Calls_05b_same.csv", files[5][1]))
+    files.append(("Calls_99_again.csv", call_csv(3, prefix="g1")))  # keys Calls_01 loads
+    for k, (name, data) in enumerate(files):
+        server.put(f"{folder}/{name}", data, start + dt.timedelta(minutes=k))
+    return [name for name, _ in files]
+
+
+def _outcome(services: Services, server: ftpd.FtpServer, folder: str) -> dict[str, Any]:
+    run = services.runs("Partner FTP")[0]
+    files = sorted(
+        (f.name, str(f.state), f.rows_accepted, f.rows_rejected) for f in services.run_files(run.id)
+    )
+    return {
+        "run": (
+            run.status, run.files_seen, run.files_loaded, run.files_skipped,
+            run.rows_accepted, run.rows_rejected, run.actions_created,
+        ),  # fmt: skip
+        "files": files,
+        "actions": services.count_actions(),
+        "results": sorted(p.name.split("_", 1)[-1] for p in services.run_results_files(run.id)),
+        "left": sorted(p.name for p in server.local(folder).iterdir()),
+    }
+
+
+def test_a_pull_of_many_files_loads_them_in_groups_as_one_at_a_time_would(
+    server: ftpd.FtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    together: list[int] = []
+    load_many = group.load_many
+
+    def counted(con: Any, connection: Any, batches: list[Any], now: Any, **kw: Any) -> Any:
+        together.append(len(batches))
+        return load_many(con, connection, batches, now, **kw)
+
+    monkeypatch.setattr(group, "load_many", counted)
+    outcomes = []
+    for limit, folder in ((4, "/group-a"), (1, "/group-b")):
+        monkeypatch.setattr(group, "GROUP_MAX_FILES", limit)
+        names = _partner_folder(server, folder)
+        services = Services(Settings(home=tmp_path / f"home{limit}", lock_timeout=10.0))
+        _connection(services, server, folder)
+        run = services.pull("Partner FTP")
+        assert run.files_seen == len(names)
+        outcomes.append(_outcome(services, server, folder))
+    grouped, alone = outcomes
+
+    assert together and max(together) > 1, "the grouped pull loaded no files together"
+    assert grouped == alone
+    assert grouped["run"][0] is RunStatus.FAILED  # the wrong header fails the run, as alone
+    states = {name: state for name, state, *_ in grouped["files"]}
+    assert states["Calls_03b_bad.csv"] == "rejected" and states["Calls_05b_same.csv"] == "duplicate"
+    assert states["Calls_99_again.csv"] == "quarantined"
+    assert sum(s == "loaded" for s in states.values()) == 9
+    # only what went in (loaded, or a duplicate of what did) left the partner's folder
+    assert grouped["left"] == ["Calls_03b_bad.csv", "Calls_99_again.csv"]
+
+
+def test_a_file_that_cannot_be_fetched_fails_the_run_after_those_fetched_before_it_went_in(
+    server: ftpd.FtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectbatch.transfer.pull.ftp.transport import FtpTransport
+
+    folder = server.mkdir("/group-c")
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    for k in range(4):
+        server.put(f"{folder}/Calls_{k}.csv", call_csv(4, prefix=f"c{k}"), start + dt.timedelta(minutes=k))
+    fetch = FtpTransport.fetch
+
+    def vanishing(self: FtpTransport, remote: Any, target: Path) -> None:
+        if remote.name == "Calls_2.csv":  # gone between the listing and its fetch
+            server.local(f"{folder}/Calls_2.csv").unlink()
+        fetch(self, remote, target)
+
+    monkeypatch.setattr(FtpTransport, "fetch", vanishing)
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
+    _connection(services, server, folder)
+
+    run = services.pull("Partner FTP")
+
+    assert run.status is RunStatus.FAILED and "Calls_2.csv" in (run.reason or "")
+    loaded = {f.name for f in services.run_files(run.id) if str(f.state) == "loaded"}
+    assert loaded == {"Calls_0.csv", "Calls_1.csv"}
+    assert run.rows_accepted == 8
+    assert sorted(p.name for p in server.local(folder).iterdir()) == ["Calls_3.csv"]
