@@ -91,8 +91,11 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
             f"run {run_id} has no unfinished file to retry (its files were loaded, duplicates or "
             "never fetched); a new pull fetches what it did not take, or send the file again"
         )
+    from connectbatch.pipeline import group  # group builds on the ingestor, which imports this
+
     run = ingestor.start_run(connection, "retry", retry_of=run_id)
     try:
+        received = []
         for f in again:
             try:
                 path = staging.verify(ingestor.settings.staging, f.sha256)
@@ -104,7 +107,8 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
                         state=FileState.FAILED, message=f"retry: {exc}",
                     )  # fmt: skip
                 continue
-            ingestor.ingest_file(run, connection, Received(f.name, path, f.source, f.remote_path, f.mtime))
+            received.append(Received(f.name, path, f.source, f.remote_path, f.mtime))
+        group.ingest_in_run(ingestor, run, connection, received)  # together, as a pull's files
     except BaseException as exc:  # never leave the new run In Progress behind a live process
         ingestor.finish_run(run, failed_reason=f"retry stopped: {type(exc).__name__}: {exc}")
         raise

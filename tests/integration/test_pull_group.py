@@ -36,7 +36,8 @@ def _connection(services: Services, server: ftpd.FtpServer, folder: str) -> Conn
         host=server.host, port=server.port, folder=folder, pattern="Calls_*.csv",
         transfer=FtpSpec(tls=FtpTls.NONE), after_success="delete",  # type: ignore[arg-type]
     )  # fmt: skip
-    created, _ = services.create_connection(draft, CredentialInput("partner", server.username, server.password))
+    login = CredentialInput("partner", server.username, server.password)
+    created, _ = services.create_connection(draft, login)
     return created
 
 
@@ -59,11 +60,10 @@ def _outcome(services: Services, server: ftpd.FtpServer, folder: str) -> dict[st
     files = sorted(
         (f.name, str(f.state), f.rows_accepted, f.rows_rejected) for f in services.run_files(run.id)
     )
+    counts = (run.files_seen, run.files_loaded, run.files_skipped)
+    rows = (run.rows_accepted, run.rows_rejected, run.actions_created)
     return {
-        "run": (
-            run.status, run.files_seen, run.files_loaded, run.files_skipped,
-            run.rows_accepted, run.rows_rejected, run.actions_created,
-        ),  # fmt: skip
+        "run": (run.status, *counts, *rows),
         "files": files,
         "actions": services.count_actions(),
         "results": sorted(p.name.split("_", 1)[-1] for p in services.run_results_files(run.id)),
@@ -131,3 +131,40 @@ def test_a_file_that_cannot_be_fetched_fails_the_run_after_those_fetched_before_
     assert loaded == {"Calls_0.csv", "Calls_1.csv"}
     assert run.rows_accepted == 8
     assert sorted(p.name for p in server.local(folder).iterdir()) == ["Calls_3.csv"]
+
+
+class _Stop(BaseException):
+    """The process stopping in the middle of a group's load (as a kill would, but in-process)."""
+
+
+def test_a_pull_stopped_during_a_groups_load_fails_and_its_retry_loads_every_file_once(
+    server: ftpd.FtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = server.mkdir("/group-d")
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    for k in range(5):
+        data = call_csv(3 + k, prefix=f"d{k}")
+        server.put(f"{folder}/Calls_{k}.csv", data, start + dt.timedelta(minutes=k))
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
+    _connection(services, server, folder)
+
+    def stop(*args: Any, **kwargs: Any) -> Any:
+        raise _Stop("killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(group, "load_many", stop)
+        with pytest.raises(_Stop):
+            services.pull("Partner FTP")
+    failed = services.runs("Partner FTP")[0]
+    assert failed.status is RunStatus.FAILED and "killed" in (failed.reason or "")
+    assert services.count_actions() == 0  # the group's load left nothing behind
+    assert len(list(server.local(folder).iterdir())) == 5  # nothing tidied away unloaded
+
+    retried = services.retry(failed.id)
+
+    assert retried.status is RunStatus.COMPLETED and retried.files_loaded == 5
+    assert retried.rows_accepted == services.count_actions() == sum(3 + k for k in range(5))
+    again = services.pull("Partner FTP")  # the files the retry loaded are settled: tidied away
+    assert services.count_actions() == sum(3 + k for k in range(5))
+    assert again is None or again.files_loaded == 0
+    assert not list(server.local(folder).iterdir())
