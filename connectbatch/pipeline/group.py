@@ -126,9 +126,10 @@ class _Group:
             try:
                 self._process(waiting)
             except BaseException as exc:  # never leave a run In Progress behind a live process
-                for w in waiting if self.shared is None else ():  # a shared run: its caller's
-                    if w.run is not None and w.index not in self.runs:
-                        self.ingestor.fail_run(w.run, f"stopped: {type(exc).__name__}: {exc}")
+                if self.shared is None:  # (a shared run is its caller's to fail)
+                    for w in waiting:
+                        if w.run is not None and w.index not in self.runs:
+                            self.ingestor.fail_run(w.run, f"stopped: {type(exc).__name__}: {exc}")
                 raise
         for index in alone:  # after the group: the ledger now shows what the group loaded
             if self.shared is None:
