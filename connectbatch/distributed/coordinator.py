@@ -8,7 +8,10 @@ the holder) or, with `--standby`, waits and takes over when the key expires.
 ledger entries and load transactions: a pull's files are recorded in the ledger (duplicates
 and waiting files included) before any parse task is sent; each parse output is committed in
 one transaction by `Ingestor.commit`, after the "already loaded keys" check that needs the
-database. A file whose ledger state is no longer `fetched` is never loaded again. A task that
+database; the outputs of one run that are ready together are committed together (group
+commit, `group.commit_in_run`: one transaction, one "already loaded" query), so the single
+loader keeps up with more workers. A file whose ledger state is no longer `fetched` is
+never loaded again. A task that
 failed after its last retry is the dead letter: its run (or file) is recorded Failed with the
 reason.
 """
@@ -16,11 +19,13 @@ reason.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +37,7 @@ from connectbatch.distributed.sealed import seal
 from connectbatch.distributed.tasks import remote_key
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, FileRecord, FileState, Run
-from connectbatch.pipeline import ingest, load, results, staging
+from connectbatch.pipeline import group, ingest, load, results, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
 from connectbatch.store import host_keys as host_key_store
@@ -151,7 +156,8 @@ class Coordinator:
         self._writing = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.loaded = 0  # commits by the loader (for the benchmark's commit rate)
+        self.loaded = 0  # files the loader committed (for the benchmark's commit rate)
+        self.together = 0  # of them, loaded by group commit
         self.commit_seconds = 0.0
 
     # ------------------------------------------------------------------ lifecycle
@@ -269,31 +275,40 @@ class Coordinator:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            with self._guard:
-                jobs = list(self._jobs)
-            try:
-                finished = self._ready(jobs)
-            except Exception:  # Redis unreachable for a moment: try again
-                log.exception("could not read the tasks' states")
-                finished = []
-            done = bool(finished)
-            for job in finished:
-                try:
-                    with self._writing:
-                        if job.kind == "pull":
-                            self._pulled(job)
-                        else:
-                            self._parsed(job)
-                except Exception:
-                    log.exception(
-                        "loading a task's result failed", extra={"connection_id": job.connection.id}
-                    )
-                finally:
-                    with self._guard:
-                        self._jobs.remove(job)
-                    job.result.forget()
-            if not done:
+            if not self.step():
                 self._stop.wait(self.poll_seconds)
+
+    def step(self) -> bool:
+        """Load what the finished tasks brought, once; whether any had finished."""
+        with self._guard:
+            jobs = list(self._jobs)
+        try:
+            finished = self._ready(jobs)
+        except Exception:  # Redis unreachable for a moment: try again
+            log.exception("could not read the tasks' states")
+            finished = []
+        batches: dict[tuple[str, int], list[_Job]] = {}  # a pull alone; a run's parses together
+        for k, job in enumerate(finished):
+            key = ("pull", k) if job.kind == "pull" else ("parse", job.run_id)
+            batches.setdefault(key, []).append(job)
+        for (kind, _), batch in batches.items():
+            try:
+                with self._writing:
+                    if kind == "pull":
+                        self._pulled(batch[0])
+                    else:
+                        self._parsed(batch)
+            except Exception:
+                log.exception(
+                    "loading a task's result failed", extra={"connection_id": batch[0].connection.id}
+                )
+            finally:
+                with self._guard:
+                    for job in batch:
+                        self._jobs.remove(job)
+                for job in batch:
+                    job.result.forget()
+        return bool(finished)
 
     def _ready(self, jobs: list[_Job]) -> list[_Job]:
         """The jobs whose task finished, asked of the result backend in one round trip
@@ -390,37 +405,106 @@ class Coordinator:
             return
         self._dispatch_parse(state, found.record, received, staged)
 
-    def _parsed(self, job: _Job) -> None:
-        assert job.record is not None and job.received is not None
-        ingestor, db = self.services.ingestor, self.services.db
+    def _parsed(self, jobs: list[_Job]) -> None:
+        """The finished parses of one run: each checked, then those ready to load committed
+        together (two or more of a connection whose loads only insert) or one at a time."""
         with self._guard:
-            state = self._runs.get(job.run_id)
+            state = self._runs.get(jobs[0].run_id)
         if state is None:
             return
-        record = job.record
+        ready: list[_Job] = []
+        later: list[_Job] = []  # bytes loaded before or by another of the batch: after it, alone
         try:
-            with db.connect() as con:
-                current = run_store.get_file(con, record.id)
-            if current.state is not FileState.FETCHED:
-                return  # loaded (or settled) already: loading again changes nothing
-            if job.result.failed():  # the dead letter: after the last retry
-                ingestor._file_failed(
-                    state.run, state.connection, job.received, record,
-                    f"parse failed on a worker: {_reason(job.result)}",
-                )  # fmt: skip
-                return
-            self._commit(state, record)
-        except Exception as exc:
-            log.exception("load failed", extra={"run_id": job.run_id, "file": record.name})
-            ingestor._file_failed(
-                state.run, state.connection, job.received, record,
-                f"load (commit) failed: {type(exc).__name__}: {exc}",
-            )  # fmt: skip
+            ready = [job for job in jobs if self._checked(state, job)]
+            if len(ready) > 1 and group.groupable(state.connection):
+                try:
+                    ready, later = self._repeats_apart(state, ready)
+                    if len(ready) > 1:
+                        self._commit_together(state, ready)
+                        ready = []
+                except Exception:  # what did not load goes one at a time
+                    log.exception("a group commit failed", extra={"run_id": state.run.id})
+                    ready, later = [job for job in ready + later if self._checked(state, job)], []
+            for job in ready + later:
+                self._guarded(state, job, functools.partial(self._commit, state, job.record))
         finally:
-            state.remaining.discard(record.id)
+            for job in jobs:
+                assert job.record is not None
+                state.remaining.discard(job.record.id)
             self._maybe_finish(state)
 
-    def _commit(self, state: _RunState, record: FileRecord) -> None:
+    def _repeats_apart(self, state: _RunState, jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
+        """(the jobs whose bytes no other file has loaded and no earlier job of the batch
+        holds, the rest): a repeat is answered as a duplicate by `_commit`, one at a time."""
+        hashes = [job.record.sha256 for job in jobs if job.record is not None]
+        with self.services.db.connect() as con:
+            loaded = run_store.loaded_files_with_hashes(con, state.connection.id, hashes)
+        fresh: list[_Job] = []
+        repeats: list[_Job] = []
+        seen: set[str] = set()
+        for job in jobs:
+            assert job.record is not None
+            earlier = loaded.get(job.record.sha256)
+            repeated = job.record.sha256 in seen or (earlier is not None and earlier.id != job.record.id)
+            (repeats if repeated else fresh).append(job)
+            seen.add(job.record.sha256)
+        return fresh, repeats
+
+    def _checked(self, state: _RunState, job: _Job) -> bool:
+        """Whether a finished parse goes on to its load: not when its file was loaded or
+        settled already (loading again changes nothing), nor when its task failed (the dead
+        letter: recorded Failed here)."""
+        assert job.record is not None and job.received is not None
+        ingestor, record, received = self.services.ingestor, job.record, job.received
+
+        def check() -> bool:
+            with self.services.db.connect() as con:
+                current = run_store.get_file(con, record.id)
+            if current.state is not FileState.FETCHED:
+                return False
+            if job.result.failed():  # after the last retry
+                ingestor._file_failed(
+                    state.run, state.connection, received, record,
+                    f"parse failed on a worker: {_reason(job.result)}",
+                )  # fmt: skip
+                return False
+            return True
+
+        return self._guarded(state, job, check)
+
+    def _guarded(self, state: _RunState, job: _Job, work: Callable[[], bool | None]) -> bool:
+        """`work` for one file; whatever breaks fails the file (and its run), saying so."""
+        assert job.record is not None and job.received is not None
+        try:
+            return bool(work())
+        except Exception as exc:
+            log.exception("load failed", extra={"run_id": job.run_id, "file": job.record.name})
+            self.services.ingestor._file_failed(
+                state.run, state.connection, job.received, job.record,
+                f"load (commit) failed: {type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            return False
+
+    def _commit_together(self, state: _RunState, jobs: list[_Job]) -> None:
+        """Group commit of a run's outputs with distinct bytes (`group.commit_in_run`)."""
+        settings = self.services.settings
+        started = time.perf_counter()
+        files = []
+        for job in jobs:
+            assert job.record is not None and job.received is not None
+            record = job.record
+            staged = staging.Staged(record.sha256, record.size, settings.staging / record.sha256)
+            computed = output.read(settings.staging, record.sha256, state.run.id)
+            files.append((job.received, staged, record, computed))
+        group.commit_in_run(self.services.ingestor, state.run, state.connection, files)
+        self.loaded += len(jobs)
+        self.together += len(jobs)
+        self.commit_seconds += time.perf_counter() - started
+        for _, _, record, _ in files:
+            output.remove(settings.staging, record.sha256, state.run.id)
+
+    def _commit(self, state: _RunState, record: FileRecord | None) -> None:
+        assert record is not None
         settings, db, ingestor = self.services.settings, self.services.db, self.services.ingestor
         connection = state.connection
         started = time.perf_counter()

@@ -105,6 +105,30 @@ def ingest_in_run(
         return [group.records[i] for i in range(len(received))]
 
 
+def commit_in_run(
+    ingestor: Ingestor,
+    run: Run,
+    connection: Connection,
+    files: list[tuple[Received, Staged, FileRecord, Computed]],
+) -> list[FileRecord]:
+    """Recorded files of one open run, computed elsewhere without the database (distributed
+    mode: by workers), committed with group commit as `Ingestor.commit` one after another
+    would commit them, the "already loaded" check made here for all at once (the caller
+    keeps their bytes distinct). Their records, in order; the run stays open."""
+    with ingestor.db.held():
+        group = _Group(ingestor, connection, run.trigger, shared=run)
+        dtype = schemas.get(connection.data_type)
+        waiting = []
+        for i, (received, staged, record, computed) in enumerate(files):
+            w = _Waiting(i, received, staged, run, staging.Entry(record, mapping_read=True), computed)
+            if computed.parsed is not None and load.refuses_repeats(dtype, connection):
+                keys = computed.parsed.table.column(dtype.key_columns[0]).to_pylist()
+                w.keys = {str(k) for k in keys if k is not None}
+            waiting.append(w)
+        group._commit_computed(waiting)
+        return [group.records[i] for i in range(len(files))]
+
+
 class _Group:
     """One group's way. Each file its own run, or with `shared` all the files in that open
     run (which `_Group` then never closes)."""
@@ -175,9 +199,7 @@ class _Group:
             w.run, w.entry = run, entry
 
     def _process(self, waiting: list[_Waiting]) -> None:
-        """Compute every file, then ask the database once which of all their keys are loaded
-        already (each verdict checked again with its own: `recheck_loaded`), then load those
-        that pass together; the others go their way alone."""
+        """Compute every file, then commit them (`_commit_computed`)."""
         ing = self.ingestor
         computed: list[_Waiting] = []
         for w in waiting:
@@ -197,6 +219,14 @@ class _Group:
             finally:
                 progress.forget(w.run.id)
             computed.append(w)
+        self._commit_computed(computed)
+
+    def _commit_computed(self, computed: list[_Waiting]) -> None:
+        """Ask the database once which of all the computed files' keys are loaded already
+        (each verdict checked again with its own: `recheck_loaded`), then load those that
+        pass together; the others go their way alone. A file repeating keys an earlier one
+        of the group loads has its verdict checked again once the group loaded."""
+        ing = self.ingestor
         loaded = self._loaded_keys(computed)
         loading: list[_Waiting] = []
         later: list[_Waiting] = []
@@ -220,8 +250,11 @@ class _Group:
                 self._alone(w)  # loaded alone from what was computed: one bad file fails alone
             else:
                 self._answer(w)
-        for w in later:
-            w.computed = None
+        for w in later:  # the group's loads are in: the database now answers for its keys
+            assert w.computed is not None
+            already = sorted(self._loaded_keys([w]))
+            if already:
+                w.computed = recheck_loaded(ing.settings, self.connection, w.computed, already, ing.clock())
             self._alone(w)
 
     def _loaded_keys(self, computed: list[_Waiting]) -> set[str]:

@@ -164,15 +164,19 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
         assert data_rows(services) == 5 * 10 * 20
         [failed] = services.runs(dead.id)
         assert failed.status is RunStatus.FAILED and failed.reason and "pull failed" in failed.reason
-        # the loader meets an output it already loaded (a task that ran twice): nothing changes
+        # the loader meets outputs it already loaded (tasks that ran twice): nothing changes
         run = services.runs(connections[0].id)[0]
-        record = services.run_files(run.id)[0]
-        replay = _Job("parse", AsyncResult("no-such-task", app=coordinator.app), connections[0],
-                      run_id=run.id, record=record, received=None)  # fmt: skip
-        coordinator._runs[run.id] = _RunState(run, connections[0], {record.id})
-        coordinator._parsed(replace(replay, received=Received(record.name, Path(), "sftp")))
+        records = [f for f in services.run_files(run.id) if f.state is FileState.LOADED][:2]
+        replays = [
+            _Job("parse", AsyncResult("no-such-task", app=coordinator.app), connections[0], run_id=run.id,
+                 record=record, received=Received(record.name, Path(), "sftp"))
+            for record in records
+        ]  # fmt: skip
+        coordinator._runs[run.id] = _RunState(run, connections[0], {r.id for r in records})
+        coordinator._parsed(replays)
         assert data_rows(services) == 1000
-        assert services.run_files(run.id)[0].state is FileState.LOADED
+        replayed = {r.id for r in records}
+        assert all(f.state is FileState.LOADED for f in services.run_files(run.id) if f.id in replayed)
         # the same listing again: settled files are neither fetched nor recorded again
         for c in connections:
             assert coordinator.dispatch_pull(c, "schedule")
@@ -205,6 +209,60 @@ def big_file(call_csv: CallCsv, prefix: str, n: int) -> bytes:
     """A call file of `n` rows, built by text (a CSV writer would take longer than the parse)."""
     head, row = rows(call_csv, "X", 1).decode().splitlines()
     return "\n".join([head, *(row.replace("X-0", f"{prefix}-{i}") for i in range(n))]).encode() + b"\n"
+
+
+def test_the_loader_commits_the_parses_of_a_run_that_are_ready_together_as_one_at_a_time_would(
+    services: Services,
+    dist_settings: Settings,
+    sshd_server: Sshd,
+    start_worker: StartWorker,
+    call_csv: CallCsv,
+) -> None:
+    """Group commit in the loader: every parse of the pull is done before the loader looks,
+    so one step loads them together; the outcome is that of files loaded one at a time: a
+    repeat of another file's keys is held for review, the same bytes twice are a duplicate."""
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    folder = sshd_server.make_folder("together-")
+    for j in range(6):
+        sshd_server.put(folder, f"Calls_{j}.csv", rows(call_csv, f"t{j}", 5 + j), OLD)
+    sshd_server.put(folder, "Calls_6_copy.csv", rows(call_csv, "t0", 5), OLD)  # Calls_0's bytes
+    sshd_server.put(folder, "Calls_7_again.csv", rows(call_csv, "t1", 3), OLD)  # keys of Calls_1
+    connection = pull_connection(services, sshd_server, "Together", folder)
+    start_worker("w1")
+    wait_for_workers(dist_settings, 1)
+    coordinator = Coordinator(services, make_app(dist_settings))  # its loader thread not started
+
+    def settle(kind: str) -> None:  # until every task of `kind` finished, nothing loaded meanwhile
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with coordinator._guard:
+                jobs = [j for j in coordinator._jobs if j.kind == kind]
+            if jobs and len(coordinator._ready(jobs)) == len(jobs):
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"the {kind} tasks did not finish")
+
+    assert coordinator.dispatch_pull(connection, "manual")
+    settle("pull")
+    assert coordinator.step()  # the listing recorded, the parses sent
+    settle("parse")
+    assert coordinator.step()  # every parse of the run loaded in this one step
+    assert coordinator.idle()
+
+    assert coordinator.together == 7  # the copy went one at a time, after (the repeat is
+    # held by the group's own "already loaded" check, once the files before it loaded)
+    [run] = services.runs(connection.id)
+    files = {f.name: str(f.state) for f in services.run_files(run.id)}
+    assert files == {
+        **{f"Calls_{j}.csv": "loaded" for j in range(6)},
+        "Calls_6_copy.csv": "duplicate", "Calls_7_again.csv": "quarantined",
+    }  # fmt: skip
+    assert run.status is RunStatus.NEEDS_REVIEW and run.rows_accepted == sum(5 + j for j in range(6))
+    assert data_rows(services) == sum(5 + j for j in range(6))
+    assert services.count_actions() == sum(5 + j for j in range(6))
+    assert len([p for p in services.run_results_files(run.id) if p.name.endswith(".summary.json")]) == 8
 
 
 def test_a_worker_killed_mid_parse_loses_and_doubles_nothing(
