@@ -171,10 +171,23 @@ def _pages(d: dict[str, Any]) -> list[Row]:
 def _distributed(d: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     for r in d["runs"]:
+        if r.get("backlog") is not None:  # the loader alone on parsed files waiting for it
+            how = "group commit" if r["backlog"] else "one file at a time"
+            rows.append(
+                (
+                    f"distributed mode: the one loader on a backlog of {r['files']} parsed "
+                    f"{d['rows']:,}-row files, {how}",
+                    f"{r['files'] / r['seconds']:.1f} files/s (load average {r['load_average']:.1f})",
+                    "(what N workers can feed)",
+                    None,
+                )
+            )
+            continue
         rows.append(
             (
                 f"distributed mode (issue 14), {r['workers']} worker(s), {d['rows']:,}-row files",
-                f"{r['files_per_hour']:,} files/hour; loader {r['loader_commits_per_second']} commits/s "
+                f"{r['files_per_hour']:,} files/hour; "
+                f"loader {r['loader_commits_per_second']} files/s of its time "
                 f"(load average {r['load_average']:.1f})",
                 "(to project N workers)",
                 None,
