@@ -111,11 +111,13 @@ def one(
         if backlog is not None:
             if not backlog:
                 group.groupable = lambda connection: False  # type: ignore[assignment]
-            _settle(coordinator, "pull")
+            if not coordinator.wait_finished("pull", 1800):
+                raise SystemExit("the pulls did not finish within 30 minutes")
             loader = time.perf_counter()
             coordinator.step()  # the listings recorded, the parses sent
             loader = time.perf_counter() - loader
-            _settle(coordinator, "parse")
+            if not coordinator.wait_finished("parse", 1800):
+                raise SystemExit("the parses did not finish within 30 minutes")
             started = time.perf_counter()
             while coordinator.step():
                 pass
@@ -139,18 +141,6 @@ def one(
         "loader_commits_per_second": round(coordinator.loaded / coordinator.commit_seconds, 1),
         "together": coordinator.together, "backlog": backlog, "load_average": os.getloadavg()[0],
     }  # fmt: skip
-
-
-def _settle(coordinator: Any, kind: str) -> None:
-    """Wait until every sent task of `kind` has finished (the loader not running)."""
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        with coordinator._guard:
-            jobs = [j for j in coordinator._jobs if j.kind == kind]
-        if jobs and len(coordinator._ready(jobs)) == len(jobs):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"the {kind} tasks did not finish within 30 minutes")
 
 
 def main() -> int:

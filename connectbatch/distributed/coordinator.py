@@ -184,6 +184,18 @@ class Coordinator:
             time.sleep(0.1)
         return self.idle()
 
+    def wait_finished(self, kind: str, timeout: float) -> bool:
+        """Whether every sent task of `kind` ("pull" or "parse") finished within `timeout`
+        seconds, for a loader that is not running (tests and benchmarks load with `step`)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._guard:
+                jobs = [j for j in self._jobs if j.kind == kind]
+            if jobs and len(self._ready(jobs)) == len(jobs):
+                return True
+            time.sleep(0.1)
+        return False
+
     # ------------------------------------------------------------------ sending
 
     def dispatch_pull(self, connection: Connection, trigger: str = "schedule") -> bool:

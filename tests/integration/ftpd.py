@@ -371,6 +371,17 @@ def vsftpd(*, tls: bool = False, implicit: bool = False) -> Iterator[FtpServer]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def any_server() -> Iterator[FtpServer]:
+    """vsftpd when it can run here (root, installed), else pyftpdlib: a real server either way."""
+    if vsftpd_unavailable() is None:
+        with vsftpd() as found:
+            yield found
+    else:
+        with pyftpdlib_server(mlsd=True) as found:
+            yield found
+
+
 # -- pyftpdlib -----------------------------------------------------------------------------
 
 

@@ -234,20 +234,10 @@ def test_the_loader_commits_the_parses_of_a_run_that_are_ready_together_as_one_a
     wait_for_workers(dist_settings, 1)
     coordinator = Coordinator(services, make_app(dist_settings))  # its loader thread not started
 
-    def settle(kind: str) -> None:  # until every task of `kind` finished, nothing loaded meanwhile
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with coordinator._guard:
-                jobs = [j for j in coordinator._jobs if j.kind == kind]
-            if jobs and len(coordinator._ready(jobs)) == len(jobs):
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"the {kind} tasks did not finish")
-
     assert coordinator.dispatch_pull(connection, "manual")
-    settle("pull")
+    assert coordinator.wait_finished("pull", 120)
     assert coordinator.step()  # the listing recorded, the parses sent
-    settle("parse")
+    assert coordinator.wait_finished("parse", 120)  # nothing loaded meanwhile
     assert coordinator.step()  # every parse of the run loaded in this one step
     assert coordinator.idle()
 
