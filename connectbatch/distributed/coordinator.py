@@ -299,9 +299,9 @@ class Coordinator:
         except Exception:  # Redis unreachable for a moment: try again
             log.exception("could not read the tasks' states")
             finished = []
-        batches: dict[tuple[str, int], list[_Job]] = {}  # a pull alone; a run's parses together
+        batches: dict[tuple[str, int], list[_Job]] = {}  # a pull alone; a connection's parses together
         for k, job in enumerate(finished):
-            key = ("pull", k) if job.kind == "pull" else ("parse", job.run_id)
+            key = ("pull", k) if job.kind == "pull" else ("parse", job.connection.id)
             batches.setdefault(key, []).append(job)
         for (kind, _), batch in batches.items():
             try:
@@ -309,7 +309,7 @@ class Coordinator:
                     if kind == "pull":
                         self._pulled(batch[0])
                     else:
-                        self._parsed(batch)
+                        self._parsed_of_connection(batch)
             except Exception:
                 log.exception(
                     "loading a task's result failed", extra={"connection_id": batch[0].connection.id}
@@ -417,6 +417,58 @@ class Coordinator:
             return
         self._dispatch_parse(state, found.record, received, staged)
 
+    def _parsed_of_connection(self, jobs: list[_Job]) -> None:
+        """The finished parses of one connection: push uploads (each its run's one file)
+        committed together, each closing its run; the parses of a pull run together."""
+        with self._guard:
+            states = {job.run_id: self._runs.get(job.run_id) for job in jobs}
+        uploads: list[tuple[_RunState, _Job]] = []
+        runs: dict[int, list[_Job]] = {}
+        for job in jobs:
+            state = states[job.run_id]
+            assert job.record is not None
+            if state is not None and state.run.trigger == "push" and state.remaining == {job.record.id}:
+                uploads.append((state, job))
+            else:
+                runs.setdefault(job.run_id, []).append(job)
+        if len(uploads) > 1 and group.groupable(uploads[0][0].connection):
+            self._uploads(uploads)
+        else:
+            for _, job in uploads:
+                runs.setdefault(job.run_id, []).append(job)
+        for run_jobs in runs.values():
+            self._parsed(run_jobs)
+
+    def _uploads(self, uploads: list[tuple[_RunState, _Job]]) -> None:
+        """Push uploads' parses, each the one file of its run: those ready to load committed
+        together (`group.commit_runs`, which closes their runs), the others one at a time."""
+        ready = [(state, job) for state, job in uploads if self._checked(state, job)]
+        fresh, _ = self._repeats_apart(ready[0][0], [job for _, job in ready]) if ready else ([], [])
+        first = {id(job) for job in fresh}  # bytes no other file loaded or brings before it
+        together = [(state, job) for state, job in ready if id(job) in first]
+        closed: set[int] = set()  # runs the group commit took (and closed, whatever came of it)
+        try:
+            if len(together) > 1:
+                self._commit_together(together, each_its_run=True)
+                closed = {state.run.id for state, _ in together}
+                ready = [(state, job) for state, job in ready if id(job) not in first]
+        except Exception:  # what did not load goes one at a time
+            log.exception("a group commit failed", extra={"connection_id": uploads[0][0].connection.id})
+            ready = [(state, job) for state, job in ready if self._checked(state, job)]
+            left = {id(job) for _, job in ready}
+            closed = {state.run.id for state, job in together if id(job) not in left}
+        for state, job in ready:
+            self._guarded(state, job, functools.partial(self._commit, state, job.record))
+        for state, job in uploads:
+            assert job.record is not None
+            state.remaining.discard(job.record.id)
+            if state.run.id not in closed:
+                self._maybe_finish(state)
+                continue
+            with self._guard:
+                self._runs.pop(state.run.id, None)
+            self._done(state.connection.id)
+
     def _parsed(self, jobs: list[_Job]) -> None:
         """The finished parses of one run: each checked, then those ready to load committed
         together (two or more of a connection whose loads only insert) or one at a time."""
@@ -432,7 +484,7 @@ class Coordinator:
                 try:
                     ready, later = self._repeats_apart(state, ready)
                     if len(ready) > 1:
-                        self._commit_together(state, ready)
+                        self._commit_together([(state, job) for job in ready])
                         ready = []
                 except Exception:  # what did not load goes one at a time
                     log.exception("a group commit failed", extra={"run_id": state.run.id})
@@ -497,23 +549,28 @@ class Coordinator:
             )  # fmt: skip
             return False
 
-    def _commit_together(self, state: _RunState, jobs: list[_Job]) -> None:
-        """Group commit of a run's outputs with distinct bytes (`group.commit_in_run`)."""
-        settings = self.services.settings
+    def _commit_together(self, jobs: list[tuple[_RunState, _Job]], each_its_run: bool = False) -> None:
+        """Group commit of one connection's outputs with distinct bytes: of one run
+        (`group.commit_in_run`), or `each_its_run` (`group.commit_runs`, closing them)."""
+        settings, ingestor = self.services.settings, self.services.ingestor
         started = time.perf_counter()
-        files = []
-        for job in jobs:
+        files: list[group.Worked] = []
+        for state, job in jobs:
             assert job.record is not None and job.received is not None
             record = job.record
             staged = staging.Staged(record.sha256, record.size, settings.staging / record.sha256)
             computed = output.read(settings.staging, record.sha256, state.run.id)
-            files.append((job.received, staged, record, computed))
-        group.commit_in_run(self.services.ingestor, state.run, state.connection, files)
+            files.append((state.run, job.received, staged, record, computed))
+        state = jobs[0][0]
+        if each_its_run:
+            group.commit_runs(ingestor, state.connection, files)
+        else:
+            group.commit_in_run(ingestor, state.run, state.connection, files)
         self.loaded += len(jobs)
         self.together += len(jobs)
         self.commit_seconds += time.perf_counter() - started
-        for _, _, record, _ in files:
-            output.remove(settings.staging, record.sha256, state.run.id)
+        for run, _, _, record, _ in files:
+            output.remove(settings.staging, record.sha256, run.id)
 
     def _commit(self, state: _RunState, record: FileRecord | None) -> None:
         assert record is not None

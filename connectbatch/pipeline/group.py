@@ -105,28 +105,40 @@ def ingest_in_run(
         return [group.records[i] for i in range(len(received))]
 
 
+Worked = tuple[Run, Received, Staged, FileRecord, Computed]  # a recorded file computed elsewhere
+
+
 def commit_in_run(
-    ingestor: Ingestor,
-    run: Run,
-    connection: Connection,
-    files: list[tuple[Received, Staged, FileRecord, Computed]],
+    ingestor: Ingestor, run: Run, connection: Connection, files: list[Worked]
 ) -> list[FileRecord]:
-    """Recorded files of one open run, computed elsewhere without the database (distributed
-    mode: by workers), committed with group commit as `Ingestor.commit` one after another
-    would commit them, the "already loaded" check made here for all at once (the caller
-    keeps their bytes distinct). Their records, in order; the run stays open."""
+    """Files of the open `run`, computed without the database (distributed mode: by workers),
+    committed as `Ingestor.commit` one after another would, with group commit and one
+    "already loaded" check for all (the caller keeps their bytes distinct). Their records;
+    the run stays open."""
+    group = _committed(ingestor, connection, files, run)
+    return [group.records[i] for i in range(len(files))]
+
+
+def commit_runs(ingestor: Ingestor, connection: Connection, files: list[Worked]) -> list[Run]:
+    """`commit_in_run` for files each the only file of its own open run (distributed push
+    uploads), each run closed as `Ingestor.ingest` closes it: the closed runs."""
+    group = _committed(ingestor, connection, files, None)
+    return [group.runs[i] for i in range(len(files))]
+
+
+def _committed(ingestor: Ingestor, connection: Connection, files: list[Worked], shared: Run | None) -> _Group:
     with ingestor.db.held():
-        group = _Group(ingestor, connection, run.trigger, shared=run)
+        group = _Group(ingestor, connection, (shared or files[0][0]).trigger, shared=shared)
         dtype = schemas.get(connection.data_type)
         waiting = []
-        for i, (received, staged, record, computed) in enumerate(files):
+        for i, (run, received, staged, record, computed) in enumerate(files):
             w = _Waiting(i, received, staged, run, staging.Entry(record, mapping_read=True), computed)
             if computed.parsed is not None and load.refuses_repeats(dtype, connection):
                 keys = computed.parsed.table.column(dtype.key_columns[0]).to_pylist()
                 w.keys = {str(k) for k in keys if k is not None}
             waiting.append(w)
         group._commit_computed(waiting)
-        return [group.records[i] for i in range(len(files))]
+        return group
 
 
 class _Group:

@@ -255,6 +255,45 @@ def test_the_loader_commits_the_parses_of_a_run_that_are_ready_together_as_one_a
     assert len([p for p in services.run_results_files(run.id) if p.name.endswith(".summary.json")]) == 8
 
 
+def test_the_loader_commits_push_uploads_ready_together_in_one_group_each_its_own_run(
+    services: Services, dist_settings: Settings, start_worker: StartWorker, call_csv: CallCsv, tmp_path: Path
+) -> None:
+    """Uploads (each its own run) whose parses are all done when the loader looks: committed
+    together, each run closed with its own file, rows and results, as one at a time would."""
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    draft = Connection(
+        "Pushed together", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH
+    )
+    connection, _ = services.create_connection(draft)
+    start_worker("w1")
+    wait_for_workers(dist_settings, 1)
+    coordinator = Coordinator(services, make_app(dist_settings))  # its loader thread not started
+    uploads = [(f"Calls_{j}.csv", rows(call_csv, f"u{j}", 4 + j)) for j in range(4)]
+    uploads += [("Calls_copy.csv", uploads[0][1]), ("Calls_again.csv", rows(call_csv, "u1", 2))]
+    for name, data in uploads:
+        path = tmp_path / name
+        path.write_bytes(data)
+        coordinator.submit_file(connection, path)
+    assert coordinator.wait_finished("parse", 120)
+    assert coordinator.step()
+    assert coordinator.idle()
+
+    assert coordinator.together == 5  # the copy of Calls_0's bytes went alone, after
+    outcome = {}
+    for run in services.runs(connection.id):
+        [file] = services.run_files(run.id)
+        outcome[file.name] = (run.status, str(file.state), run.rows_accepted, run.files_seen)
+    done = RunStatus.COMPLETED
+    assert outcome == {
+        **{f"Calls_{j}.csv": (done, "loaded", 4 + j, 1) for j in range(4)},
+        "Calls_copy.csv": (done, "duplicate", 0, 1),
+        "Calls_again.csv": (RunStatus.NEEDS_REVIEW, "quarantined", 0, 1),
+    }
+    assert data_rows(services) == services.count_actions() == sum(4 + j for j in range(4))
+
+
 def test_a_worker_killed_mid_parse_loses_and_doubles_nothing(
     services: Services,
     dist_settings: Settings,
@@ -439,6 +478,7 @@ def test_pushed_files_are_parsed_by_workers_and_load_exactly_once(
     engine, coordinator = engine_for(services, make_app(dist_settings))
     gateway = Gateway(services, ingest=engine._push_ingest)  # as the engine's servers take uploads
     server = HostedSftpServer(gateway, "127.0.0.1", 0, host_key_path(services.settings.home)).start()
+
     def upload(files: list[tuple[str, bytes]]) -> None:
         transport = paramiko.Transport(("127.0.0.1", server.port))
         transport.connect(username=login.username, password=login.password)
