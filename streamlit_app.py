@@ -18,9 +18,7 @@ st.set_page_config(page_title="ConnectBatch", page_icon=":material/inbox:", layo
 user = _auth.current_user()
 if user is None:
     # Only the login form runs; it stands in at every page's address, so that a bookmark
-    # opens its page once the person has logged in. The database stays open meanwhile for the
-    # login's check (connectbatch.webapp.hold_database_for_login).
-    webapp.hold_database_for_login()
+    # opens its page once the person has logged in.
     login = [st.Page(_auth.login_form, title="Log in", icon=":material/login:", url_path=LOGIN_PATH,
                      default=True)]  # fmt: skip
     login += [st.Page(_auth.login_form, title=spec.title, url_path=spec.url_path, visibility="hidden")

@@ -106,49 +106,6 @@ def engine() -> tuple[Engine, str | None]:
         return eng, f"the hosted SFTP/FTP servers did not start: {exc}"
 
 
-# While a login form is shown, the database file stays open (up to LOGIN_HOLD_S after the form's
-# last run): the login's check reads the user from it, and the file is otherwise closed half a
-# second after the last operation (CONNECTBATCH_DB_LINGER), so every login re-opened it first
-# (~25 ms on the demo, 35-90 ms on a large store) in front of the scrypt check and the page.
-# Another process that waits for the file still gets it at once (Database.held).
-LOGIN_HOLD_S = 60.0
-_login_hold: dict[str, Any] = {"until": 0.0, "thread": None}
-_login_hold_lock = threading.Lock()
-
-
-def hold_database_for_login(seconds: float = LOGIN_HOLD_S) -> threading.Thread:
-    """Open the database file now and keep it open for `seconds` (the login form's run calls
-    it; a later call extends the time). Returns the thread that holds it."""
-    db = operator_services().db
-    with _login_hold_lock:
-        _login_hold["until"] = time.monotonic() + seconds
-        thread = _login_hold["thread"]
-        if isinstance(thread, threading.Thread) and thread.is_alive():
-            return thread
-
-        def hold() -> None:
-            try:
-                with db.held():
-                    with db.connect():
-                        pass  # opens the file
-                    while True:
-                        with _login_hold_lock:
-                            left = _login_hold["until"] - time.monotonic()
-                            if left <= 0:
-                                _login_hold["thread"] = None
-                                return
-                        time.sleep(min(left, 1.0))
-            except Exception:  # the login itself will say what is wrong
-                log.exception("opening the database for the login failed")
-                with _login_hold_lock:
-                    _login_hold["thread"] = None
-
-        thread = threading.Thread(target=hold, name="connectbatch-login-db-hold", daemon=True)
-        _login_hold["thread"] = thread
-        thread.start()
-        return thread
-
-
 USER_KEY = "auth_user"  # the logged-in User, re-read from the database on every page view
 SINCE_KEY = "auth_since"  # time.time() of the login
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -67,34 +66,3 @@ def test_streamlit_magic_is_off_and_no_page_relies_on_it() -> None:
             if not isinstance(node.value, ast.Call | ast.Await | ast.Yield | ast.YieldFrom):
                 bare.append(f"{path.name}:{node.lineno}")
     assert len(scripts) > 10 and not bare, bare
-
-
-def test_a_login_form_keeps_the_database_open_for_the_logins_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The login form's run opens the database file and keeps it open past the linger, so the
-    login's check does not open it again (~25 ms on the demo, up to 90 ms on a large store);
-    a later form's run extends the time, and the file is closed once the time is up."""
-    import time
-    from types import SimpleNamespace
-
-    from connectbatch.store.db import Database
-
-    db = Database(tmp_path / "cb.duckdb", linger=0.05)
-    opens: list[float] = []
-    real = db._anchor._opener
-    db._anchor._opener = lambda: (opens.append(time.monotonic()), real())[1]
-    monkeypatch.setattr(webapp, "operator_services", lambda: SimpleNamespace(db=db))
-    try:
-        thread = webapp.hold_database_for_login(0.8)
-        time.sleep(0.4)  # well past the linger: without the hold the file would be closed
-        with db.connect() as con:
-            con.execute("SELECT 1")
-        assert len(opens) == 1  # opened for the form, not again for the login
-        assert webapp.hold_database_for_login(0.8) is thread  # one holder, its time extended
-        thread.join(10)
-        assert not thread.is_alive()
-        time.sleep(0.5)
-        assert db._anchor._con is None  # closed once the time was up (and the linger)
-    finally:
-        db.release()
