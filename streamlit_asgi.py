@@ -1,9 +1,11 @@
 """ConnectBatch web app: the server. `streamlit run streamlit_asgi.py` (make run) serves the
-app (streamlit_app.py, the router) with Streamlit's own server and one addition: a screen's
-own address (/validation, ...) answers with Streamlit's index.html naming the backend, so a
-bookmark or a reload of a screen connects at once. Without it Streamlit's browser code first
-asks /validation/_stcore/health (404) and tries the server's root 100 ms later, in every new
-browser session opened on a screen's address (issue 13: page-ready time in a new session).
+app (streamlit_app.py, the router) with Streamlit's own server and one addition: the root and a
+screen's own address (/validation, ...) answer with Streamlit's index.html naming the backend
+and the modules of the login form's field (connectbatch.webapp.index_html), so a bookmark or a
+reload of a screen connects at once and draws the login form without waiting for its code.
+Without it Streamlit's browser code first asks /validation/_stcore/health (404) and tries the
+server's root 100 ms later, in every new browser session opened on a screen's address (issue
+13: page-ready time in a new session).
 """
 
 from __future__ import annotations

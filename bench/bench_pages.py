@@ -224,6 +224,10 @@ def visit(chrome: Browser, app: browser.StreamlitApp, href: str) -> float:
     page = new_session(chrome, app, "partners" if own else LIGHT_SCREEN)
     try:
         link = page.locator(f'[data-testid="stSidebarNav"] a[href="{href}"]')
+        # A click the moment the login's page is ready was sometimes lost ("no run yet" for two
+        # minutes, which ended the whole run; seen before and after the app's changes), as in
+        # interactions(): wait until the page is drawn, before the timed click.
+        browser.wait_rendered(page)
         return timed(page, link.click)
     finally:
         page.context.close()

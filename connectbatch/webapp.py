@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import sys
 import threading
 import time
@@ -159,18 +160,51 @@ BACKEND_SCRIPT = (
     '<script>window.__streamlit = {BACKEND_BASE_URL: new URL(".", window.location.href).href};</script>'
 )
 
+# Streamlit's browser code fetches an element's code (a JavaScript module and the modules it
+# imports, one level of imports after another) the first time a page shows such an element,
+# after the script run that sent it. In a new browser session the login form's text field (19
+# modules) came 150-300 ms after the form's run had ended, and the sidebar's Log out button
+# after the login's run. index.html names these modules next to Streamlit's own, so the browser
+# fetches and compiles them while it starts Streamlit. (The screens' tables and pickers, 1.5 MB,
+# were tried too: fetched while the login form was drawn or submitted they slowed the login
+# more than they sped up the screen on this 2-core machine.)
+PRELOADED_ELEMENTS = ("TextInput", "Button")
+_IMPORT = re.compile(r'(?:from|import)\s*"\./([\w.$-]+\.js)"')  # static; import("...") is not one
+
+
+def element_modules(js_dir: Path, elements: tuple[str, ...], known: set[str]) -> list[str]:
+    """The file names of the modules the `elements` (Streamlit's names: "TextInput") need, in
+    js_dir: each element's own module and what it imports, recursively, except `known` (those
+    index.html names already). An element this Streamlit does not have is left out."""
+    found: list[str] = []
+    todo = [m.name for e in elements for m in sorted(js_dir.glob(f"{e}.*.js")) if m.name.count(".") == 2]
+    seen = set(known)
+    while todo:
+        name = todo.pop(0)
+        if name in seen or not (js_dir / name).is_file():
+            continue
+        seen.add(name)
+        found.append(name)
+        todo += _IMPORT.findall((js_dir / name).read_text(encoding="utf-8", errors="replace"))
+    return found
+
 
 def index_html() -> str:
-    """Streamlit's index.html with BACKEND_SCRIPT at the start of its head."""
-    html = (Path(st.__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
-    head = html.index("<head>") + len("<head>")
-    return html[:head] + BACKEND_SCRIPT + html[head:]
+    """Streamlit's index.html with BACKEND_SCRIPT at the start of its head and the modules of
+    PRELOADED_ELEMENTS at its end."""
+    static = Path(st.__file__).parent / "static"
+    html = (static / "index.html").read_text(encoding="utf-8")
+    known = set(re.findall(r"\./static/js/([\w.$-]+\.js)", html))
+    modules = element_modules(static / "static" / "js", PRELOADED_ELEMENTS, known)
+    links = "".join(f'<link rel="modulepreload" crossorigin href="./static/js/{m}">\n' for m in modules)
+    head, end = html.index("<head>") + len("<head>"), html.index("</head>")
+    return html[:head] + BACKEND_SCRIPT + html[head:end] + links + html[end:]
 
 
 def page_routes(url_paths: list[str]) -> list[Route]:
-    """Routes that answer the app's page addresses (/validation, ...) with index_html(), for
-    streamlit_asgi.py; none when Streamlit serves under a base path of its own, whose page
-    addresses these would not match anyway. Everything else stays Streamlit's."""
+    """Routes that answer the app's root and page addresses (/, /validation, ...) with
+    index_html(), for streamlit_asgi.py; none when Streamlit serves under a base path of its
+    own, whose addresses these would not match anyway. Everything else stays Streamlit's."""
     from starlette.responses import HTMLResponse
     from starlette.routing import Route
 
@@ -182,4 +216,4 @@ def page_routes(url_paths: list[str]) -> list[Route]:
         # As Streamlit serves index.html: never cached, so a new Streamlit is picked up.
         return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 
-    return [Route(f"/{path}", page, methods=["GET", "HEAD"]) for path in url_paths]
+    return [Route(f"/{path}", page, methods=["GET", "HEAD"]) for path in ["", *url_paths]]

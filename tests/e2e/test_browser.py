@@ -230,6 +230,22 @@ def test_a_screens_address_connects_at_the_servers_root_at_once(app_page: Page) 
     assert_clean(app_page)
 
 
+def test_the_login_fields_code_comes_with_the_page_not_after_the_forms_run(app_page: Page) -> None:
+    """At the root and at a screen's address, the login form's text field's module is fetched
+    because index.html names it (a <link rel=modulepreload>), not by Streamlit's code once the form's run has
+    sent the field (a script's import, 150-300 ms later in a new session; issue 13)."""
+    for path in ("", "validation"):
+        app_page.goto("/" + path)
+        wait_rendered(app_page)
+        expect(app_page.locator(browser.LOGIN_FIELD)).to_be_visible()
+        how = app_page.evaluate(
+            "() => performance.getEntriesByType('resource')"
+            ".filter(e => /\\/TextInput\\.[^./]+\\.js$/.test(e.name)).map(e => e.initiatorType)"
+        )
+        assert how and "script" not in how, (path, how)  # a preload is "other" in Chromium
+    assert_clean(app_page)
+
+
 # --------------------------------------------------------------------------- login and roles
 
 
