@@ -164,3 +164,31 @@ def test_a_pull_stopped_during_a_groups_load_fails_and_its_retry_loads_every_fil
     assert services.count_actions() == sum(3 + k for k in range(5))
     assert again is None or again.files_loaded == 0
     assert not list(server.local(folder).iterdir())
+
+
+def test_a_remote_file_that_cannot_be_tidied_fails_the_run_and_nothing_is_ingested_twice(
+    server: ftpd.FtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectbatch.errors import TransportError
+    from connectbatch.transfer.pull.ftp.transport import FtpTransport
+
+    folder = server.mkdir("/group-e")
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    for k in range(5):
+        data = call_csv(2 + k, prefix=f"e{k}")
+        server.put(f"{folder}/Calls_{k}.csv", data, start + dt.timedelta(minutes=k))
+
+    def refused(self: FtpTransport, remote: Any, action: str, archive_folder: str | None) -> None:
+        raise TransportError(f"550 {remote.name}: permission denied")  # as a server refusing DELE
+
+    monkeypatch.setattr(FtpTransport, "after_success", refused)
+    monkeypatch.setattr(group, "GROUP_MAX_FILES", 3)  # the refusal comes after the first group
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
+    _connection(services, server, folder)
+
+    run = services.pull("Partner FTP")
+
+    assert run.status is RunStatus.FAILED and "550 Calls_0.csv" in (run.reason or "")
+    files = services.run_files(run.id)
+    assert sorted(f.name for f in files) == ["Calls_0.csv", "Calls_1.csv", "Calls_2.csv"]
+    assert {str(f.state) for f in files} == {"loaded"} and services.count_actions() == 2 + 3 + 4

@@ -191,9 +191,9 @@ def _take_all(
             fetched.append((remote, target))
             size += target.stat().st_size
             if len(fetched) >= group.GROUP_MAX_FILES or size >= group.GROUP_MAX_BYTES:
-                _ingest_fetched(ingestor, connection, run, transport, fetched)
-                fetched, size = [], 0
-    except TransportError:  # what came before the error goes in; the run then fails
+                taken, fetched, size = fetched, [], 0
+                _ingest_fetched(ingestor, connection, run, transport, taken)
+    except TransportError:  # what was fetched before a failed fetch goes in; the run then fails
         _ingest_fetched(ingestor, connection, run, transport, fetched)
         raise
     _ingest_fetched(ingestor, connection, run, transport, fetched)
