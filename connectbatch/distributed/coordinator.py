@@ -443,11 +443,12 @@ class Coordinator:
         """Push uploads' parses, each the one file of its run: those ready to load committed
         together (`group.commit_runs`, which closes their runs), the others one at a time."""
         ready = [(state, job) for state, job in uploads if self._checked(state, job)]
-        fresh, _ = self._repeats_apart(ready[0][0], [job for _, job in ready]) if ready else ([], [])
-        first = {id(job) for job in fresh}  # bytes no other file loaded or brings before it
-        together = [(state, job) for state, job in ready if id(job) in first]
+        together: list[tuple[_RunState, _Job]] = []
         closed: set[int] = set()  # runs the group commit took (and closed, whatever came of it)
         try:
+            fresh, _ = self._repeats_apart(ready[0][0], [job for _, job in ready]) if ready else ([], [])
+            first = {id(job) for job in fresh}  # bytes no other file loaded or brings before it
+            together = [(state, job) for state, job in ready if id(job) in first]
             if len(together) > 1:
                 self._commit_together(together, each_its_run=True)
                 closed = {state.run.id for state, _ in together}
