@@ -19,25 +19,21 @@ reason.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from connectbatch import schemas
-from connectbatch.distributed import output
 from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
+from connectbatch.distributed.loading import OutputLoader, _Job, _reason, _RunState
 from connectbatch.distributed.sealed import seal
 from connectbatch.distributed.tasks import remote_key
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, FileRecord, FileState, Run
-from connectbatch.pipeline import group, ingest, load, results, staging
+from connectbatch.pipeline import ingest, results, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
 from connectbatch.store import host_keys as host_key_store
@@ -47,7 +43,6 @@ from connectbatch.transfer.pull import collect
 
 if TYPE_CHECKING:
     from celery import Celery
-    from celery.result import AsyncResult
     from redis import Redis
 
 log = logging.getLogger("connectbatch.distributed.coordinator")
@@ -119,27 +114,7 @@ class CoordinatorLock:
                 return
 
 
-@dataclass
-class _RunState:
-    run: Run
-    connection: Connection
-    remaining: set[int] = field(default_factory=set)
-
-
-@dataclass
-class _Job:
-    kind: str  # "pull" | "parse"
-    result: AsyncResult
-    connection: Connection
-    trigger: str = ""
-    credential_id: int | None = None
-    pinned: bool = True
-    run_id: int = 0
-    record: FileRecord | None = None
-    received: staging.Received | None = None
-
-
-class Coordinator:
+class Coordinator(OutputLoader):
     """Sends tasks and loads their results, one thread writing to the database."""
 
     def __init__(self, services: Services, app: Celery, poll_seconds: float = 0.1) -> None:
@@ -417,206 +392,6 @@ class Coordinator:
             return
         self._dispatch_parse(state, found.record, received, staged)
 
-    def _parsed_of_connection(self, jobs: list[_Job]) -> None:
-        """The finished parses of one connection: push uploads (each its run's one file)
-        committed together, each closing its run; the parses of a pull run together."""
-        with self._guard:
-            states = {job.run_id: self._runs.get(job.run_id) for job in jobs}
-        uploads: list[tuple[_RunState, _Job]] = []
-        runs: dict[int, list[_Job]] = {}
-        for job in jobs:
-            state = states[job.run_id]
-            assert job.record is not None
-            if state is not None and state.run.trigger == "push" and state.remaining == {job.record.id}:
-                uploads.append((state, job))
-            else:
-                runs.setdefault(job.run_id, []).append(job)
-        if len(uploads) > 1 and group.groupable(uploads[0][0].connection):
-            self._uploads(uploads)
-        else:
-            for _, job in uploads:
-                runs.setdefault(job.run_id, []).append(job)
-        for run_jobs in runs.values():
-            self._parsed(run_jobs)
-
-    def _uploads(self, uploads: list[tuple[_RunState, _Job]]) -> None:
-        """Push uploads' parses, each the one file of its run: those ready to load committed
-        together (`group.commit_runs`, which closes their runs), the others one at a time."""
-        ready = [(state, job) for state, job in uploads if self._checked(state, job)]
-        together: list[tuple[_RunState, _Job]] = []
-        closed: set[int] = set()  # runs the group commit took (and closed, whatever came of it)
-        try:
-            fresh, _ = self._repeats_apart(ready[0][0], [job for _, job in ready]) if ready else ([], [])
-            first = {id(job) for job in fresh}  # bytes no other file loaded or brings before it
-            together = [(state, job) for state, job in ready if id(job) in first]
-            if len(together) > 1:
-                self._commit_together(together, each_its_run=True)
-                closed = {state.run.id for state, _ in together}
-                ready = [(state, job) for state, job in ready if id(job) not in first]
-        except Exception:  # what did not load goes one at a time
-            log.exception("a group commit failed", extra={"connection_id": uploads[0][0].connection.id})
-            ready = [(state, job) for state, job in ready if self._checked(state, job)]
-            left = {id(job) for _, job in ready}
-            closed = {state.run.id for state, job in together if id(job) not in left}
-        for state, job in ready:
-            self._guarded(state, job, functools.partial(self._commit, state, job.record))
-        for state, job in uploads:
-            assert job.record is not None
-            state.remaining.discard(job.record.id)
-            if state.run.id not in closed:
-                self._maybe_finish(state)
-                continue
-            with self._guard:
-                self._runs.pop(state.run.id, None)
-            self._done(state.connection.id)
-
-    def _parsed(self, jobs: list[_Job]) -> None:
-        """The finished parses of one run: each checked, then those ready to load committed
-        together (two or more of a connection whose loads only insert) or one at a time."""
-        with self._guard:
-            state = self._runs.get(jobs[0].run_id)
-        if state is None:
-            return
-        ready: list[_Job] = []
-        later: list[_Job] = []  # bytes loaded before or by another of the batch: after it, alone
-        try:
-            ready = [job for job in jobs if self._checked(state, job)]
-            if len(ready) > 1 and group.groupable(state.connection):
-                try:
-                    ready, later = self._repeats_apart(state, ready)
-                    if len(ready) > 1:
-                        self._commit_together([(state, job) for job in ready])
-                        ready = []
-                except Exception:  # what did not load goes one at a time
-                    log.exception("a group commit failed", extra={"run_id": state.run.id})
-                    ready, later = [job for job in ready + later if self._checked(state, job)], []
-            for job in ready + later:
-                self._guarded(state, job, functools.partial(self._commit, state, job.record))
-        finally:
-            for job in jobs:
-                assert job.record is not None
-                state.remaining.discard(job.record.id)
-            self._maybe_finish(state)
-
-    def _repeats_apart(self, state: _RunState, jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
-        """(the jobs whose bytes no other file has loaded and no earlier job of the batch
-        holds, the rest): a repeat is answered as a duplicate by `_commit`, one at a time."""
-        hashes = [job.record.sha256 for job in jobs if job.record is not None]
-        with self.services.db.connect() as con:
-            loaded = run_store.loaded_files_with_hashes(con, state.connection.id, hashes)
-        fresh: list[_Job] = []
-        repeats: list[_Job] = []
-        seen: set[str] = set()
-        for job in jobs:
-            assert job.record is not None
-            earlier = loaded.get(job.record.sha256)
-            repeated = job.record.sha256 in seen or (earlier is not None and earlier.id != job.record.id)
-            (repeats if repeated else fresh).append(job)
-            seen.add(job.record.sha256)
-        return fresh, repeats
-
-    def _checked(self, state: _RunState, job: _Job) -> bool:
-        """Whether a finished parse goes on to its load: not when its file was loaded or
-        settled already (loading again changes nothing), nor when its task failed (the dead
-        letter: recorded Failed here)."""
-        assert job.record is not None and job.received is not None
-        ingestor, record, received = self.services.ingestor, job.record, job.received
-
-        def check() -> bool:
-            with self.services.db.connect() as con:
-                current = run_store.get_file(con, record.id)
-            if current.state is not FileState.FETCHED:
-                return False
-            if job.result.failed():  # after the last retry
-                ingestor._file_failed(
-                    state.run, state.connection, received, record,
-                    f"parse failed on a worker: {_reason(job.result)}",
-                )  # fmt: skip
-                return False
-            return True
-
-        return self._guarded(state, job, check)
-
-    def _guarded(self, state: _RunState, job: _Job, work: Callable[[], bool | None]) -> bool:
-        """`work` for one file; whatever breaks fails the file (and its run), saying so."""
-        assert job.record is not None and job.received is not None
-        try:
-            return bool(work())
-        except Exception as exc:
-            log.exception("load failed", extra={"run_id": job.run_id, "file": job.record.name})
-            self.services.ingestor._file_failed(
-                state.run, state.connection, job.received, job.record,
-                f"load (commit) failed: {type(exc).__name__}: {exc}",
-            )  # fmt: skip
-            return False
-
-    def _commit_together(self, jobs: list[tuple[_RunState, _Job]], each_its_run: bool = False) -> None:
-        """Group commit of one connection's outputs with distinct bytes: of one run
-        (`group.commit_in_run`), or `each_its_run` (`group.commit_runs`, closing them)."""
-        settings, ingestor = self.services.settings, self.services.ingestor
-        started = time.perf_counter()
-        files: list[group.Worked] = []
-        for state, job in jobs:
-            assert job.record is not None and job.received is not None
-            record = job.record
-            staged = staging.Staged(record.sha256, record.size, settings.staging / record.sha256)
-            computed = output.read(settings.staging, record.sha256, state.run.id)
-            files.append((state.run, job.received, staged, record, computed))
-        state = jobs[0][0]
-        if each_its_run:
-            group.commit_runs(ingestor, state.connection, files)
-        else:
-            group.commit_in_run(ingestor, state.run, state.connection, files)
-        self.loaded += len(jobs)
-        self.together += len(jobs)
-        self.commit_seconds += time.perf_counter() - started
-        for run, _, _, record, _ in files:
-            output.remove(settings.staging, record.sha256, run.id)
-
-    def _commit(self, state: _RunState, record: FileRecord | None) -> None:
-        assert record is not None
-        settings, db, ingestor = self.services.settings, self.services.db, self.services.ingestor
-        connection = state.connection
-        started = time.perf_counter()
-        with db.connect() as con:
-            earlier = run_store.loaded_file_with_hash(con, connection.id, record.sha256)
-        if earlier is not None and earlier.id != record.id:  # the same bytes twice in one pull
-            with db.transaction() as con:
-                message = staging.mark_duplicate(con, state.run.id, record.id, earlier)
-            results.write_outcome(
-                settings.outbound, connection, state.run.id, record, FileState.DUPLICATE, message=message
-            )
-            return
-        computed = output.read(settings.staging, record.sha256, state.run.id)
-        dtype = schemas.get(connection.data_type)
-        if (
-            computed.parsed is not None
-            and load.refuses_repeats(dtype, connection)
-            and computed.parsed.table.num_rows
-        ):
-            keys = computed.parsed.table.column(dtype.key_columns[0]).combine_chunks()
-            already = ingestor._existing_keys(connection, dtype, keys)
-            computed = ingest.recheck_loaded(settings, connection, computed, already, self.services.clock())
-        ingestor.commit(state.run, connection, record, computed, Stopwatch())
-        self.loaded += 1
-        self.commit_seconds += time.perf_counter() - started
-        output.remove(settings.staging, record.sha256, state.run.id)
-
-    def _maybe_finish(self, state: _RunState) -> None:
-        if state.remaining:
-            return
-        with self._guard:
-            if self._runs.pop(state.run.id, None) is None:
-                return
-        try:
-            self.services.ingestor.finish_run(state.run)
-        finally:
-            self._done(state.connection.id)
-
-    def _done(self, connection_id: int) -> None:
-        with self._guard:
-            self._busy.discard(connection_id)
-
 
 def _remote(entry: dict[str, Any]) -> tuple[dict[str, Any], base.RemoteFile]:
     mtime = dt.datetime.fromisoformat(entry["mtime"]) if entry["mtime"] else None
@@ -624,14 +399,6 @@ def _remote(entry: dict[str, Any]) -> tuple[dict[str, Any], base.RemoteFile]:
         entry["name"], entry["remote_path"], entry["size"], mtime, "", entry["extra"] or {}
     )
     return entry, remote
-
-
-def _reason(result: AsyncResult) -> str:
-    """A failed task's error as one readable line."""
-    error = result.result
-    if isinstance(error, BaseException):
-        return f"{type(error).__name__}: {error}"
-    return str(error or result.state)
 
 
 def engine_for(services: Services, app: Celery) -> tuple[Any, Coordinator]:
