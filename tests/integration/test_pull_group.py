@@ -37,6 +37,15 @@ def _connection(services: Services, server: ftpd.FtpServer, folder: str) -> Conn
     return created
 
 
+def _put_calls(server: ftpd.FtpServer, folder: str, rows: list[int], prefix: str) -> None:
+    """`Calls_<k>.csv` of rows[k] rows each into `folder`, oldest first, two hours old."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    for k, n in enumerate(rows):
+        server.put(
+            f"{folder}/Calls_{k}.csv", call_csv(n, prefix=f"{prefix}{k}"), start + dt.timedelta(minutes=k)
+        )
+
+
 def _partner_folder(server: ftpd.FtpServer, folder: str) -> list[str]:
     """Twelve files, oldest first: good ones, a wrong header (refused), a byte-for-byte
     repeat (duplicate), a repeat of keys an earlier file of the run loads (held for review)."""
@@ -106,9 +115,7 @@ def test_a_file_that_cannot_be_fetched_fails_the_run_after_those_fetched_before_
     from connectbatch.transfer.pull.ftp.transport import FtpTransport
 
     folder = server.mkdir("/group-c")
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    for k in range(4):
-        server.put(f"{folder}/Calls_{k}.csv", call_csv(4, prefix=f"c{k}"), start + dt.timedelta(minutes=k))
+    _put_calls(server, folder, [4] * 4, "c")
     fetch = FtpTransport.fetch
 
     def vanishing(self: FtpTransport, remote: Any, target: Path) -> None:
@@ -137,10 +144,7 @@ def test_a_pull_stopped_during_a_groups_load_fails_and_its_retry_loads_every_fil
     server: ftpd.FtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = server.mkdir("/group-d")
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    for k in range(5):
-        data = call_csv(3 + k, prefix=f"d{k}")
-        server.put(f"{folder}/Calls_{k}.csv", data, start + dt.timedelta(minutes=k))
+    _put_calls(server, folder, [3 + k for k in range(5)], "d")
     services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
     _connection(services, server, folder)
 
@@ -173,10 +177,7 @@ def test_a_remote_file_that_cannot_be_tidied_fails_the_run_and_nothing_is_ingest
     from connectbatch.transfer.pull.ftp.transport import FtpTransport
 
     folder = server.mkdir("/group-e")
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
-    for k in range(5):
-        data = call_csv(2 + k, prefix=f"e{k}")
-        server.put(f"{folder}/Calls_{k}.csv", data, start + dt.timedelta(minutes=k))
+    _put_calls(server, folder, [2 + k for k in range(5)], "e")
 
     def refused(self: FtpTransport, remote: Any, action: str, archive_folder: str | None) -> None:
         raise TransportError(f"550 {remote.name}: permission denied")  # as a server refusing DELE
