@@ -3,8 +3,13 @@
 - Credentials we use to log in elsewhere (pull methodology) must be readable again, so they
   are encrypted with Fernet (AES-128-CBC + HMAC) under a key kept outside the database:
   `CONNECTBATCH_SECRET_KEY`, else `<home>/secret.key` created with mode 0600.
-- Logins we provision for partners (push methodology) only need checking, so only an
-  scrypt hash is stored; the password is shown once at creation and never again.
+- Passwords we only need to check (app users', and the logins we provision for partners'
+  push connections, shown once at creation and never again) are stored as scrypt hashes
+  that name their cost: `scrypt$ln=14,r=8,p=5$<salt>$<digest>`. Passwords people choose get
+  OWASP's minimum (N=2^14, r=8, p=5: ~0.2 s, 16 MiB); generated logins (24 random characters,
+  ~139 bits) get a fifth of that work, which is already more than guessing them could use.
+  Hashes from before the cost was named (`scrypt$<salt>$<digest>`, N=2^14, r=8, p=1) still
+  verify; `needs_rehash` tells the login to store a stronger one.
 Nothing here logs a secret; `redact()` is what error paths use.
 """
 
@@ -17,13 +22,54 @@ import os
 import re
 import secrets as pysecrets
 import string
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from connectbatch.errors import ConfigurationError
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+@dataclass(frozen=True)
+class ScryptCost:
+    """scrypt's work factors: N = 2**log_n, block size r, parallelism p."""
+
+    log_n: int
+    r: int
+    p: int
+
+    def text(self) -> str:
+        return f"ln={self.log_n},r={self.r},p={self.p}"
+
+    @classmethod
+    def parse(cls, text: str) -> ScryptCost | None:
+        """The cost a stored hash names, or None when it is not one we would compute: the
+        bounds keep a tampered row from asking for gigabytes or minutes."""
+        match = re.fullmatch(r"ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})", text)
+        if not match:
+            return None
+        cost = cls(*(int(group) for group in match.groups()))
+        if not (10 <= cost.log_n <= 20 and 1 <= cost.r <= 32 and 1 <= cost.p <= 16):
+            return None
+        return cost
+
+    def digest(self, password: str, salt: bytes) -> bytes:
+        memory = 128 * self.r * (2**self.log_n + self.p + 2)  # what OpenSSL checks against
+        return hashlib.scrypt(
+            password.encode(),
+            salt=salt,
+            n=2**self.log_n,
+            r=self.r,
+            p=self.p,
+            maxmem=memory + (1 << 20),
+        )
+
+
+PASSWORD_COST = ScryptCost(log_n=14, r=8, p=5)
+"""Passwords people choose (app users): OWASP's scrypt minimum."""
+GENERATED_COST = ScryptCost(log_n=14, r=8, p=1)
+"""Passwords we generate (push logins, ~139 bits): more work would protect nothing."""
+_LEGACY_COST = ScryptCost(log_n=14, r=8, p=1)  # `scrypt$salt$digest`, before costs were named
 
 
 class SecretBox:
@@ -61,18 +107,44 @@ class SecretBox:
             ) from None
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, cost: ScryptCost = PASSWORD_COST) -> str:
     salt = pysecrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+    digest = cost.digest(password, salt)
+    return "$".join(
+        ("scrypt", cost.text(), base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+    )
+
+
+def _parse_hash(stored: str | None) -> tuple[ScryptCost, bytes, bytes] | None:
+    """(cost, salt, digest) of a stored hash, or None when it is none we can check."""
+    parts = (stored or "").split("$")
+    if parts[0] != "scrypt" or len(parts) not in (3, 4):
+        return None
+    cost = _LEGACY_COST if len(parts) == 3 else ScryptCost.parse(parts[1])
+    if cost is None:
+        return None
+    try:
+        salt, digest = (base64.b64decode(part, validate=True) for part in parts[-2:])
+    except ValueError:
+        return None
+    return cost, salt, digest
 
 
 def check_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
+    """Whether `password` matches `stored`, at the cost `stored` names. A stored value that
+    is no hash we know matches nothing."""
+    parsed = _parse_hash(stored)
+    if parsed is None:
         return False
-    _, salt_b64, digest_b64 = stored.split("$", 2)
-    digest = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt_b64), **_SCRYPT)
-    return hmac.compare_digest(digest, base64.b64decode(digest_b64))
+    cost, salt, digest = parsed
+    return hmac.compare_digest(cost.digest(password, salt), digest)
+
+
+def needs_rehash(stored: str | None, cost: ScryptCost = PASSWORD_COST) -> bool:
+    """Whether `stored` was computed at another cost than `cost` (a hash from before the cost
+    was raised): the login that just proved the password stores a new hash."""
+    parsed = _parse_hash(stored)
+    return parsed is not None and parsed[0] != cost
 
 
 def new_password(length: int = 24) -> str:

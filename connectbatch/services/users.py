@@ -5,6 +5,8 @@ dummy hash, so the time taken does not tell whether a name exists. After
 `FAILURES_ALLOWED` failed logins in a row for one name, that name is refused without a
 password check for a delay that doubles with each further failure (`lockout`); unknown names
 are throttled the same way (in memory), so throttling does not reveal names either.
+A login that proves a password stored at an older scrypt cost stores it again at today's
+(`secrets.PASSWORD_COST`), so raising the cost reaches every active user without a reset.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Role, User
-from connectbatch.secrets import check_password, hash_password
+from connectbatch.secrets import check_password, hash_password, needs_rehash
 from connectbatch.services.base import InvalidInputError, NotFoundError, ServiceBase, _enum, requires
 from connectbatch.store import users as user_store
 
@@ -137,7 +139,13 @@ class UserServices(ServiceBase):
             raise AuthenticationError(
                 f"too many failed logins for {name!r}: try again in {wait} seconds"
             )
-        ok = check_password(password or "", found[1] if found else _DUMMY_HASH)
+        stored = found[1] if found else _DUMMY_HASH
+        ok = check_password(password or "", stored)
+        outdated = needs_rehash(stored)
+        if outdated and not ok:
+            # An older, cheaper hash answers sooner than the dummy: pad it, so that a wrong
+            # password does not tell a name with an old hash (a user) from an unknown one.
+            check_password(password or "", _DUMMY_HASH)
         if found is None or not ok:
             if found is None:
                 _UNKNOWN.fail(key, now)
@@ -151,4 +159,7 @@ class UserServices(ServiceBase):
         if user.failed_logins:
             with self.db.connect() as con:
                 user_store.clear_failures(con, name)
+        if outdated:
+            with self.db.connect() as con:
+                user_store.replace_hash(con, name, stored, hash_password(password))
         return user

@@ -70,3 +70,12 @@ def record_failure(con: duckdb.DuckDBPyConnection, name: str, when: dt.datetime)
 
 def clear_failures(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute("UPDATE users SET failed_logins = 0, last_failed_at = NULL WHERE name = ?", [name])
+
+
+def replace_hash(con: duckdb.DuckDBPyConnection, name: str, old_hash: str, new_hash: str) -> None:
+    """The same password hashed again at a higher cost. Only if the hash is still `old_hash`:
+    a password an admin set meanwhile is not overwritten with the one just used."""
+    con.execute(
+        "UPDATE users SET password_hash = ? WHERE name = ? AND password_hash = ?",
+        [new_hash, name, old_hash],
+    )

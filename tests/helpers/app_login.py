@@ -8,6 +8,8 @@ real form instead (tests/e2e/browser.py).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 
 from streamlit.testing.v1 import AppTest
@@ -18,6 +20,13 @@ from connectbatch.services import Services
 from connectbatch.settings import Settings
 
 PASSWORD = "correct horse battery staple"
+
+
+def legacy_hash(password: str) -> str:
+    """A hash as stored before costs were named: `scrypt$salt$digest`, N=2^14, r=8, p=1."""
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def ensure_user(name: str, role: Role = Role.ADMIN, password: str = PASSWORD) -> User:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import call_csv
-from helpers.app_login import PASSWORD, log_in
+from helpers.app_login import PASSWORD, legacy_hash, log_in
 from streamlit.testing.v1 import AppTest
 
 from connectbatch import webapp
@@ -26,6 +26,7 @@ from connectbatch.models import Connection, Direction, Method, Methodology, Role
 from connectbatch.services import AuthenticationError, PermissionDeniedError, Services
 from connectbatch.services import users as user_services
 from connectbatch.settings import Settings
+from connectbatch.store import users as user_store
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 TIMEOUT = 60
@@ -191,6 +192,25 @@ def test_a_disabled_user_cannot_log_in(services: Services) -> None:
         services.authenticate("dora", PASSWORD)
     with pytest.raises(AuthenticationError, match="wrong name or password"):
         services.authenticate("dora", "not the password")  # no hint without the password
+
+
+def test_a_login_rehashes_a_password_stored_at_the_older_cost(services: Services) -> None:
+    services.add_user("olga", Role.ANALYST, PASSWORD)
+    with services.db.transaction() as con:
+        user_store.set_password(con, "olga", legacy_hash(PASSWORD))  # as stored before
+
+    def stored() -> str:
+        with services.db.connect() as con:
+            found = user_store.with_hash(con, "olga")
+        assert found is not None
+        return found[1]
+
+    with pytest.raises(AuthenticationError, match="wrong name or password"):
+        services.authenticate("olga", "not the password")
+    assert stored() == legacy_hash(PASSWORD)  # a wrong password changes nothing
+    assert services.authenticate("olga", PASSWORD).name == "olga"
+    assert stored().startswith("scrypt$ln=14,r=8,p=5$")
+    assert services.authenticate("olga", PASSWORD).name == "olga"  # the new hash works
 
 
 class Clock:
