@@ -88,26 +88,10 @@ class OutputLoader:
             self._parsed(run_jobs)
 
     def _uploads(self, uploads: list[tuple[_RunState, _Job]]) -> None:
-        """Push uploads' parses, each the one file of its run: those ready to load committed
-        together (`group.commit_runs`, which closes their runs), the others one at a time."""
-        ready = [(state, job) for state, job in uploads if self._checked(state, job)]
-        together: list[tuple[_RunState, _Job]] = []
-        closed: set[int] = set()  # runs the group commit took (and closed, whatever came of it)
-        try:
-            fresh, _ = self._repeats_apart(ready[0][0], [job for _, job in ready]) if ready else ([], [])
-            first = {id(job) for job in fresh}  # bytes no other file loaded or brings before it
-            together = [(state, job) for state, job in ready if id(job) in first]
-            if len(together) > 1:
-                self._commit_together(together, each_its_run=True)
-                closed = {state.run.id for state, _ in together}
-                ready = [(state, job) for state, job in ready if id(job) not in first]
-        except Exception:  # what did not load goes one at a time
-            log.exception("a group commit failed", extra={"connection_id": uploads[0][0].connection.id})
-            ready = [(state, job) for state, job in ready if self._checked(state, job)]
-            left = {id(job) for _, job in ready}
-            closed = {state.run.id for state, job in together if id(job) not in left}
-        for state, job in ready:
-            self._guarded(state, job, functools.partial(self._commit, state, job.record))
+        """Push uploads' parses, each the one file of its run: loaded by `_load`; the runs
+        the group commit took are closed by it, the others here."""
+        together = self._load(uploads, each_its_run=True)
+        closed = {state.run.id for state, _ in together}
         for state, job in uploads:
             assert job.record is not None
             state.remaining.discard(job.record.id)
@@ -119,49 +103,64 @@ class OutputLoader:
             self._done(state.connection.id)
 
     def _parsed(self, jobs: list[_Job]) -> None:
-        """The finished parses of one run: each checked, then those ready to load committed
-        together (two or more of a connection whose loads only insert) or one at a time."""
+        """The finished parses of one run, loaded by `_load` (together when the connection's
+        loads only insert); the run is finished once its last file is in."""
         with self._guard:
             state = self._runs.get(jobs[0].run_id)
         if state is None:
             return
-        ready: list[_Job] = []
-        later: list[_Job] = []  # bytes loaded before or by another of the batch: after it, alone
         try:
-            ready = [job for job in jobs if self._checked(state, job)]
-            if len(ready) > 1 and group.groupable(state.connection):
-                try:
-                    ready, later = self._repeats_apart(state, ready)
-                    if len(ready) > 1:
-                        self._commit_together([(state, job) for job in ready])
-                        ready = []
-                except Exception:  # what did not load goes one at a time
-                    log.exception("a group commit failed", extra={"run_id": state.run.id})
-                    ready, later = [job for job in ready + later if self._checked(state, job)], []
-            for job in ready + later:
-                self._guarded(state, job, functools.partial(self._commit, state, job.record))
+            self._load([(state, job) for job in jobs], each_its_run=False,
+                       together_ok=group.groupable(state.connection))  # fmt: skip
         finally:
             for job in jobs:
                 assert job.record is not None
                 state.remaining.discard(job.record.id)
             self._maybe_finish(state)
 
-    def _repeats_apart(self, state: _RunState, jobs: list[_Job]) -> tuple[list[_Job], list[_Job]]:
-        """(the jobs whose bytes no other file has loaded and no earlier job of the batch
-        holds, the rest): a repeat is answered as a duplicate by `_commit`, one at a time."""
-        hashes = [job.record.sha256 for job in jobs if job.record is not None]
+    def _load(
+        self, pairs: list[tuple[_RunState, _Job]], each_its_run: bool, together_ok: bool = True
+    ) -> list[tuple[_RunState, _Job]]:
+        """Each finished parse checked (`_checked`); of those ready, the ones whose bytes are
+        new committed together (`_commit_together`) when there are two or more, the rest (a
+        repeat is a duplicate) one at a time after them. When the group commit fails, what
+        did not load goes one at a time. Returns the pairs the group commit took."""
+        ready = [(state, job) for state, job in pairs if self._checked(state, job)]
+        together: list[tuple[_RunState, _Job]] = []
+        if len(ready) > 1 and together_ok:
+            try:
+                fresh = {id(job) for job in self._repeats_apart(ready[0][0].connection, ready)}
+                together = [(state, job) for state, job in ready if id(job) in fresh]
+                if len(together) > 1:
+                    self._commit_together(together, each_its_run)
+                    ready = [(state, job) for state, job in ready if id(job) not in fresh]
+                else:
+                    together = []
+            except Exception:  # what did not load goes one at a time
+                log.exception("a group commit failed", extra={"connection_id": ready[0][0].connection.id})
+                ready = [(state, job) for state, job in ready if self._checked(state, job)]
+                left = {id(job) for _, job in ready}
+                together = [(state, job) for state, job in together if id(job) not in left]
+        for state, job in ready:
+            self._guarded(state, job, functools.partial(self._commit, state, job.record))
+        return together
+
+    def _repeats_apart(self, connection: Connection, pairs: list[tuple[_RunState, _Job]]) -> list[_Job]:
+        """The jobs whose bytes no other file has loaded and no earlier job of the batch
+        holds; the others are repeats, answered as duplicates by `_commit`, one at a time."""
+        hashes = [job.record.sha256 for _, job in pairs if job.record is not None]
         with self.services.db.connect() as con:
-            loaded = run_store.loaded_files_with_hashes(con, state.connection.id, hashes)
+            loaded = run_store.loaded_files_with_hashes(con, connection.id, hashes)
         fresh: list[_Job] = []
-        repeats: list[_Job] = []
         seen: set[str] = set()
-        for job in jobs:
+        for _, job in pairs:
             assert job.record is not None
             earlier = loaded.get(job.record.sha256)
             repeated = job.record.sha256 in seen or (earlier is not None and earlier.id != job.record.id)
-            (repeats if repeated else fresh).append(job)
+            if not repeated:
+                fresh.append(job)
             seen.add(job.record.sha256)
-        return fresh, repeats
+        return fresh
 
     def _checked(self, state: _RunState, job: _Job) -> bool:
         """Whether a finished parse goes on to its load: not when its file was loaded or
