@@ -4,12 +4,11 @@
   are encrypted with Fernet (AES-128-CBC + HMAC) under a key kept outside the database:
   `CONNECTBATCH_SECRET_KEY`, else `<home>/secret.key` created with mode 0600.
 - Passwords we only need to check (app users', and the logins we provision for partners'
-  push connections, shown once at creation and never again) are stored as scrypt hashes
-  that name their cost: `scrypt$ln=14,r=8,p=5$<salt>$<digest>`. Passwords people choose get
-  OWASP's minimum (N=2^14, r=8, p=5: ~0.2 s, 16 MiB); generated logins (24 random characters,
-  ~139 bits) get a fifth of that work, which is already more than guessing them could use.
-  Hashes from before the cost was named (`scrypt$<salt>$<digest>`, N=2^14, r=8, p=1) still
-  verify; `needs_rehash` tells the login to store a stronger one.
+  push connections, shown once at creation and never again) are stored as Argon2id hashes at
+  OWASP's minimum (19 MiB, 2 passes, 1 lane: ~25 ms here), in the PHC string format that
+  names its parameters (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`). Hashes stored before
+  (`scrypt$<salt>$<digest>`, N=2^14, r=8, p=1: twice the time, weaker against GPUs) still
+  verify; `needs_rehash` tells the app's login to store an Argon2id hash instead.
 Nothing here logs a secret; `redact()` is what error paths use.
 """
 
@@ -22,54 +21,19 @@ import os
 import re
 import secrets as pysecrets
 import string
-from dataclasses import dataclass
 from pathlib import Path
 
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
 
 from connectbatch.errors import ConfigurationError
 
-
-@dataclass(frozen=True)
-class ScryptCost:
-    """scrypt's work factors: N = 2**log_n, block size r, parallelism p."""
-
-    log_n: int
-    r: int
-    p: int
-
-    def text(self) -> str:
-        return f"ln={self.log_n},r={self.r},p={self.p}"
-
-    @classmethod
-    def parse(cls, text: str) -> ScryptCost | None:
-        """The cost a stored hash names, or None when it is not one we would compute: the
-        bounds keep a tampered row from asking for gigabytes or minutes."""
-        match = re.fullmatch(r"ln=(\d{1,2}),r=(\d{1,2}),p=(\d{1,2})", text)
-        if not match:
-            return None
-        cost = cls(*(int(group) for group in match.groups()))
-        if not (10 <= cost.log_n <= 20 and 1 <= cost.r <= 32 and 1 <= cost.p <= 16):
-            return None
-        return cost
-
-    def digest(self, password: str, salt: bytes) -> bytes:
-        memory = 128 * self.r * (2**self.log_n + self.p + 2)  # what OpenSSL checks against
-        return hashlib.scrypt(
-            password.encode(),
-            salt=salt,
-            n=2**self.log_n,
-            r=self.r,
-            p=self.p,
-            maxmem=memory + (1 << 20),
-        )
-
-
-PASSWORD_COST = ScryptCost(log_n=14, r=8, p=5)
-"""Passwords people choose (app users): OWASP's scrypt minimum."""
-GENERATED_COST = ScryptCost(log_n=14, r=8, p=1)
-"""Passwords we generate (push logins, ~139 bits): more work would protect nothing."""
-_LEGACY_COST = ScryptCost(log_n=14, r=8, p=1)  # `scrypt$salt$digest`, before costs were named
+_HASHER = argon2.PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+_LEGACY_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # `scrypt$salt$digest`, before Argon2id
+# A stored hash asking more than this is refused rather than computed: a tampered row must
+# not make a login allocate gigabytes or run for minutes.
+_MOST_MEMORY_KIB, _MOST_PASSES, _MOST_LANES = 1024 * 1024, 16, 16
 
 
 class SecretBox:
@@ -107,44 +71,60 @@ class SecretBox:
             ) from None
 
 
-def hash_password(password: str, cost: ScryptCost = PASSWORD_COST) -> str:
-    salt = pysecrets.token_bytes(16)
-    digest = cost.digest(password, salt)
-    return "$".join(
-        ("scrypt", cost.text(), base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def _argon2_bounded(stored: str) -> bool:
+    try:
+        found = argon2.extract_parameters(stored)
+    except InvalidHashError:
+        return False
+    return (
+        found.memory_cost <= _MOST_MEMORY_KIB
+        and found.time_cost <= _MOST_PASSES
+        and found.parallelism <= _MOST_LANES
     )
 
 
-def _parse_hash(stored: str | None) -> tuple[ScryptCost, bytes, bytes] | None:
-    """(cost, salt, digest) of a stored hash, or None when it is none we can check."""
-    parts = (stored or "").split("$")
-    if parts[0] != "scrypt" or len(parts) not in (3, 4):
-        return None
-    cost = _LEGACY_COST if len(parts) == 3 else ScryptCost.parse(parts[1])
-    if cost is None:
-        return None
+def _check_legacy(password: str, stored: str) -> bool:
+    parts = stored.split("$")
+    if len(parts) != 3:
+        return False
     try:
-        salt, digest = (base64.b64decode(part, validate=True) for part in parts[-2:])
+        salt, digest = (base64.b64decode(part, validate=True) for part in parts[1:])
     except ValueError:
-        return None
-    return cost, salt, digest
+        return False
+    computed = hashlib.scrypt(password.encode(), salt=salt, **_LEGACY_SCRYPT)
+    return hmac.compare_digest(computed, digest)
 
 
 def check_password(password: str, stored: str | None) -> bool:
-    """Whether `password` matches `stored`, at the cost `stored` names. A stored value that
-    is no hash we know matches nothing."""
-    parsed = _parse_hash(stored)
-    if parsed is None:
+    """Whether `password` matches `stored` (Argon2id, or scrypt from before). A stored value
+    that is no hash we know matches nothing."""
+    if not stored:
         return False
-    cost, salt, digest = parsed
-    return hmac.compare_digest(cost.digest(password, salt), digest)
+    if stored.startswith("scrypt$"):
+        return _check_legacy(password, stored)
+    if not (stored.startswith("$argon2") and _argon2_bounded(stored)):
+        return False
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
-def needs_rehash(stored: str | None, cost: ScryptCost = PASSWORD_COST) -> bool:
-    """Whether `stored` was computed at another cost than `cost` (a hash from before the cost
-    was raised): the login that just proved the password stores a new hash."""
-    parsed = _parse_hash(stored)
-    return parsed is not None and parsed[0] != cost
+def needs_rehash(stored: str | None) -> bool:
+    """Whether `stored` is a hash we still check but would not write today (scrypt from
+    before, or Argon2id with other parameters): the login that just proved the password
+    stores a new hash."""
+    if not stored:
+        return False
+    if stored.startswith("scrypt$"):
+        return True
+    if not (stored.startswith("$argon2") and _argon2_bounded(stored)):
+        return False
+    return _HASHER.check_needs_rehash(stored)
 
 
 def new_password(length: int = 24) -> str:

@@ -18,7 +18,7 @@ from connectbatch.models import (
     Methodology,
     Role,
 )
-from connectbatch.secrets import GENERATED_COST, hash_password, new_password, new_username
+from connectbatch.secrets import hash_password, new_password, new_username
 from connectbatch.services.base import (
     CredentialInput,
     InvalidInputError,
@@ -48,7 +48,7 @@ class CredentialServices(ServiceBase):
         credential_store.add(
             con, connection_id=connection.id,
             name=(given.name if given else None) or f"{connection.name} login",
-            kind="provisioned", username=username, password_hash=hash_password(password, GENERATED_COST),
+            kind="provisioned", username=username, password_hash=hash_password(password),
             return_email=(given.return_email if given else None) or connection.return_email,
             partner_id=connection.partner_id,
         )  # fmt: skip

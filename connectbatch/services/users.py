@@ -1,12 +1,12 @@
 """Users of the app: add, list, disable, and log in (authenticate) with throttling.
 
-Logging in costs one scrypt check whatever happens: an unknown name is checked against a
+Logging in costs one password-hash check whatever happens: an unknown name is checked against a
 dummy hash, so the time taken does not tell whether a name exists. After
 `FAILURES_ALLOWED` failed logins in a row for one name, that name is refused without a
 password check for a delay that doubles with each further failure (`lockout`); unknown names
 are throttled the same way (in memory), so throttling does not reveal names either.
-A login that proves a password stored at an older scrypt cost stores it again at today's
-(`secrets.PASSWORD_COST`), so raising the cost reaches every active user without a reset.
+A login that proves a password stored with an older hash (scrypt, before Argon2id) stores it
+again with today's (`secrets.needs_rehash`), so every active user moves without a reset.
 """
 
 from __future__ import annotations
@@ -136,16 +136,10 @@ class UserServices(ServiceBase):
             failures, last = found[0].failed_logins, found[0].last_failed_at
         if last is not None and now < _aware(last) + lockout(failures):
             wait = math.ceil((_aware(last) + lockout(failures) - now).total_seconds())
-            raise AuthenticationError(
-                f"too many failed logins for {name!r}: try again in {wait} seconds"
-            )
+            raise AuthenticationError(f"too many failed logins for {name!r}: try again in {wait} seconds")
         stored = found[1] if found else _DUMMY_HASH
         ok = check_password(password or "", stored)
         outdated = needs_rehash(stored)
-        if outdated and not ok:
-            # An older, cheaper hash answers sooner than the dummy: pad it, so that a wrong
-            # password does not tell a name with an old hash (a user) from an unknown one.
-            check_password(password or "", _DUMMY_HASH)
         if found is None or not ok:
             if found is None:
                 _UNKNOWN.fail(key, now)

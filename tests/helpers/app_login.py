@@ -23,7 +23,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def legacy_hash(password: str) -> str:
-    """A hash as stored before costs were named: `scrypt$salt$digest`, N=2^14, r=8, p=1."""
+    """A hash as stored before Argon2id: `scrypt$salt$digest`, N=2^14, r=8, p=1."""
     salt = b"0123456789abcdef"
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return f"scrypt${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"

@@ -405,7 +405,7 @@ def test_wrong_passwords_are_refused_and_the_third_closes_the_connection(hosted:
         ):
             pass
         timings.append(time.monotonic() - started)
-    # A wrong password (scrypt check) and an unknown user (none) take the same, padded, time.
+    # A wrong password (password-hash check) and an unknown user (none) take the same, padded, time.
     assert abs(timings[0] - timings[1]) < 0.25, timings
 
     transport = paramiko.Transport((login.host, hosted.server.port))

@@ -194,7 +194,7 @@ def test_a_disabled_user_cannot_log_in(services: Services) -> None:
         services.authenticate("dora", "not the password")  # no hint without the password
 
 
-def test_a_login_rehashes_a_password_stored_at_the_older_cost(services: Services) -> None:
+def test_a_login_rehashes_a_password_stored_with_the_older_scrypt_hash(services: Services) -> None:
     services.add_user("olga", Role.ANALYST, PASSWORD)
     with services.db.transaction() as con:
         user_store.set_password(con, "olga", legacy_hash(PASSWORD))  # as stored before
@@ -209,7 +209,7 @@ def test_a_login_rehashes_a_password_stored_at_the_older_cost(services: Services
         services.authenticate("olga", "not the password")
     assert stored() == legacy_hash(PASSWORD)  # a wrong password changes nothing
     assert services.authenticate("olga", PASSWORD).name == "olga"
-    assert stored().startswith("scrypt$ln=14,r=8,p=5$")
+    assert stored().startswith("$argon2id$")
     assert services.authenticate("olga", PASSWORD).name == "olga"  # the new hash works
 
 

@@ -40,7 +40,7 @@ from pathlib import Path, PurePosixPath
 from connectbatch.escaping import visible
 from connectbatch.models import Connection, Credential, Direction, Method, Methodology, Run
 from connectbatch.pipeline import dryrun, group
-from connectbatch.secrets import GENERATED_COST, check_password, hash_password
+from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
@@ -51,7 +51,7 @@ PUSH_UNROUTED = "push_unrouted"
 
 log = logging.getLogger("connectbatch.transfer.push")
 
-_DUMMY_HASH = hash_password("not-a-real-login", GENERATED_COST)
+_DUMMY_HASH = hash_password("not-a-real-login")
 
 # The most waiting uploads of one connection ingested together: a group's computed files are
 # held in memory until it loads, so a burst of big files goes in several turns (the same

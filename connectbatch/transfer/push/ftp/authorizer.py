@@ -36,7 +36,7 @@ class GatewayAuthorizer:
         self.account = account
 
     def login(self, username: str, password: str) -> Account | None:
-        """The account for these credentials, or None. Blocking: scrypt and DuckDB."""
+        """The account for these credentials, or None. Blocking: the password hash and DuckDB."""
         return self.gateway.authenticate(username, password)
 
     def validate_authentication(self, username: str, password: str, handler: Any) -> None:

@@ -1,7 +1,7 @@
 """One FTP(S) session (pyftpdlib's `FTPHandler`): the login off the IO loop, and upload
 completion.
 
-* **Logins are checked off the IO loop.** `Gateway.authenticate` opens DuckDB and runs scrypt
+* **Logins are checked off the IO loop.** `Gateway.authenticate` opens DuckDB and checks the password hash
   (~60 ms) and could wait on a database lock held by another process, so `ftp_PASS` parks the
   session, checks the password in the server's login pool and takes the answer back on the loop
   (`loop.LoopWaker`). A wrong user and a wrong password get the same fixed 530 after a short

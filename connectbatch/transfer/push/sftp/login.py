@@ -31,7 +31,7 @@ AUTH_FAILED: int = paramiko.AUTH_FAILED
 OPEN_SUCCEEDED: int = paramiko.OPEN_SUCCEEDED
 OPEN_REFUSED: int = paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 MAX_AUTH_FAILURES = 3
-AUTH_FAILURE_SECONDS = 0.5  # every failed login takes this long: scrypt (~60 ms) or not
+AUTH_FAILURE_SECONDS = 0.5  # every failed login takes this long: a password-hash check (~25-60 ms) or not
 MAX_CHANNELS_PER_SESSION = 4
 MAX_KEY_TRIES = 6  # public keys a client may offer per connection (as sshd's MaxAuthTries)
 LEGACY_SCP = "legacy scp protocol is not supported: use scp without -O (SFTP) or sftp\n"
@@ -155,7 +155,7 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
                 "read/write" if account.writable else "read-only",
             )
             return AUTH_SUCCESSFUL
-        # Unknown users fail in microseconds, wrong passwords after a scrypt check (~60 ms):
+        # Unknown users fail in microseconds, wrong passwords after a password-hash check (~25-60 ms):
         # sleeping every failure to the same floor keeps timing from telling which users exist.
         remaining = AUTH_FAILURE_SECONDS - (time.monotonic() - started)
         if remaining > 0:
