@@ -5,7 +5,9 @@ and the modules of the login form's field (connectbatch.webapp.index_html), so a
 reload of a screen connects at once and draws the login form without waiting for its code.
 Without it Streamlit's browser code first asks /validation/_stcore/health (404) and tries the
 server's root 100 ms later, in every new browser session opened on a screen's address (issue
-13: page-ready time in a new session).
+13: page-ready time in a new session). And /_session, where a logged-in page's browser trades
+its one-use token for the login's cookie (connectbatch/services/sessions.py), so that a reload
+or another tab stays logged in.
 """
 
 from __future__ import annotations
@@ -15,4 +17,7 @@ from streamlit.starlette import App
 from app_pages._menu import url_paths
 from connectbatch import webapp
 
-app = App("streamlit_app.py", routes=webapp.page_routes(url_paths()))
+app = App(
+    "streamlit_app.py",
+    routes=webapp.page_routes(url_paths()) + webapp.session_routes(webapp.operator_services),
+)

@@ -3,7 +3,10 @@
 The router (streamlit_app.py) calls `current_user()` first: without a valid login only the
 login form exists. The user is re-read from the database on every page view, so disabling a
 user or changing a role takes effect at their next click; the session ends after
-CONNECTBATCH_SESSION_HOURS. The pages a role may use are listed in the navigation; the others
+CONNECTBATCH_SESSION_HOURS. A login lasts through a reload and in other tabs of the browser: the
+logged-in page trades a one-use token for a cookie, which a new session reads
+(connectbatch/services/sessions.py); Log out ends it everywhere. The pages a role may use are
+listed in the navigation; the others
 stay registered but hidden, so a deep link to one shows "not allowed" (and the service layer
 refuses its actions anyway: the page rules are for the menu, the role checks are in
 connectbatch/services).
@@ -11,6 +14,9 @@ connectbatch/services).
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import html
 import time
 from dataclasses import dataclass
 
@@ -19,10 +25,12 @@ import streamlit as st
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import ROLE_LABELS, Role, User
-from connectbatch.services import AuthenticationError
+from connectbatch.services import AuthenticationError, sessions
 
 FAILED_LOGIN_PAUSE = 0.5  # seconds a failed login waits before answering: slows guessing
 NOTICE_KEY = "auth_notice"  # why the login form is shown again (expired, disabled)
+HANDOFF_KEY = "auth_handoff"  # the one-use token this tab's browser trades for the cookie
+SESSION_KEY = "auth_session"  # the hash of the browser session this tab's login is part of
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,14 @@ def current_user() -> User | None:
     expired or the user was disabled or removed."""
     user = st.session_state.get(webapp.USER_KEY)
     if not isinstance(user, User):
+        user = _resumed()
+        if user is None:
+            return None
+    ended = st.session_state.get(SESSION_KEY)
+    if isinstance(ended, str) and not webapp.operator_services().session_alive(ended):
+        webapp.log_out()
+        st.session_state.pop(SESSION_KEY, None)
+        st.session_state[NOTICE_KEY] = "You logged out (in this or another tab): please log in again."
         return None
     if webapp.session_expired():
         webapp.log_out()
@@ -56,6 +72,60 @@ def current_user() -> User | None:
     if fresh != user:  # role changed: keep the login time, use the stored user
         st.session_state[webapp.USER_KEY] = fresh
     return fresh
+
+
+def _cookie() -> str | None:
+    """The session cookie the browser sent when this session connected, if any."""
+    value = st.context.cookies.get(webapp.SESSION_COOKIE)
+    return value if isinstance(value, str) and value else None  # not a str: AppTest's stand-in
+
+
+def _resumed() -> User | None:
+    """The user of the browser's session cookie (a reload, another tab), logged in to this
+    Streamlit session as at their login; None without a live one."""
+    token = _cookie()
+    if token is None:
+        return None
+    try:
+        found = webapp.operator_services().resume(token)
+    except ConnectBatchError:  # the database is busy, ...: the login form asks instead
+        return None
+    if found is None:
+        return None
+    user, logged_in_at = found
+    webapp.log_in(user, now=logged_in_at.timestamp())
+    st.session_state[SESSION_KEY] = sessions.token_hash(token)
+    return user
+
+
+def _handoff() -> None:
+    """While this tab's browser has not traded its token for the cookie, an invisible image
+    that makes it do so; once it has, the session is this tab's (Log out ends it)."""
+    pending = st.session_state.get(HANDOFF_KEY)
+    if not isinstance(pending, tuple):
+        return
+    token, deadline = pending
+    traded = webapp.operator_services().session_of_handoff(token)
+    if traded is not None or time.time() > deadline:  # traded, or never will be (no cookie route)
+        st.session_state.pop(HANDOFF_KEY, None)
+        if traded is not None:
+            st.session_state[SESSION_KEY] = traded
+        return
+    src = html.escape(f"{webapp.SESSION_ROUTE}?h={token}", quote=True)
+    st.html(f'<img src="{src}" alt="" width="1" height="1" style="position:absolute;opacity:0">')
+
+
+def _log_out() -> None:
+    """Log out: the browser session too, so that a reload or another tab is logged out."""
+    session = st.session_state.pop(SESSION_KEY, None)
+    st.session_state.pop(HANDOFF_KEY, None)
+    cookie = _cookie()
+    services = webapp.operator_services()
+    for ended in {session, sessions.token_hash(cookie) if cookie else None} - {None}:
+        # On failure the session ends when it expires; this tab is logged out anyway.
+        with contextlib.suppress(ConnectBatchError):
+            services.end_session(str(ended))
+    webapp.log_out()
 
 
 def _submit() -> None:
@@ -79,6 +149,12 @@ def _submit() -> None:
         return
     state.pop("login_problem", None)
     webapp.log_in(user)
+    since = dt.datetime.fromtimestamp(float(state[webapp.SINCE_KEY]), dt.UTC)
+    try:
+        token = webapp.operator_services().start_handoff(user, since)
+        state[HANDOFF_KEY] = (token, time.time() + sessions.HANDOFF_SECONDS)
+    except ConnectBatchError:  # logged in here; a reload will ask again
+        state.pop(HANDOFF_KEY, None)
 
 
 def login_form() -> None:
@@ -98,7 +174,8 @@ def login_form() -> None:
 
 def sidebar(user: User) -> None:
     st.caption(f"Logged in as **{user.name}** · {ROLE_LABELS[user.role]}")
-    st.button("Log out", key="logout", icon=":material/logout:", on_click=webapp.log_out)
+    st.button("Log out", key="logout", icon=":material/logout:", on_click=_log_out)
+    _handoff()
 
 
 def not_allowed(user: User, title: str) -> None:

@@ -18,6 +18,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,3 +218,45 @@ def page_routes(url_paths: list[str]) -> list[Route]:
         return HTMLResponse(body, headers={"Cache-Control": "no-cache"})
 
     return [Route(f"/{path}", page, methods=["GET", "HEAD"]) for path in ["", *url_paths]]
+
+
+# ------------------------------------------------------------------ the login's cookie
+
+SESSION_COOKIE = "connectbatch_session"
+SESSION_ROUTE = "/_session"  # the handoff's image asks here (services/sessions.py)
+
+
+def session_routes(services: Callable[[], Services]) -> list[Route]:
+    """The route that trades a handoff token (`?h=`, shown by the logged-in page as an
+    invisible image) for the session cookie: HttpOnly (no script reads it), SameSite=Strict
+    (no other site's page sends it), Secure over https. Only a same-origin request (its
+    Sec-Fetch-Site, which browsers set and pages cannot) is answered. None under a base path,
+    like `page_routes`."""
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    if str(st.config.get_option("server.baseUrlPath") or "").strip("/"):
+        return []
+
+    async def trade(request: Request) -> Response:
+        no_store = {"Cache-Control": "no-store"}
+        token = request.query_params.get("h", "")
+        if request.headers.get("sec-fetch-site", "same-origin") != "same-origin" or not token:
+            return Response(status_code=404, headers=no_store)
+        try:
+            traded = await run_in_threadpool(services().redeem_handoff, token)
+        except Exception:  # the database is busy, ...: the page stays logged in, this tab only
+            log.exception("a browser session could not be started")
+            traded = None
+        if traded is None:
+            return Response(status_code=404, headers=no_store)
+        session, seconds = traded
+        answer = Response(status_code=204, headers=no_store)
+        answer.set_cookie(
+            SESSION_COOKIE, session, max_age=seconds, path="/", httponly=True, samesite="strict",
+            secure=request.url.scheme == "https",
+        )  # fmt: skip
+        return answer
+
+    return [Route(SESSION_ROUTE, trade, methods=["GET"])]

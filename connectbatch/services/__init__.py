@@ -31,6 +31,7 @@ from connectbatch.services.mappings import MappingServices
 from connectbatch.services.partners import PartnerServices
 from connectbatch.services.review import ReviewServices
 from connectbatch.services.runs import RunServices
+from connectbatch.services.sessions import SessionServices
 from connectbatch.services.syncback import SyncBackServices
 from connectbatch.services.triage import TriageServices
 from connectbatch.services.users import AuthenticationError, UserServices
@@ -57,6 +58,7 @@ class Services(
     CallServices,
     ActionServices,
     UserServices,
+    SessionServices,
     BrowseServices,
     PartnerServices,
     DeliveryServices,

@@ -20,6 +20,7 @@ from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Role, User
 from connectbatch.secrets import check_password, hash_password, needs_rehash
 from connectbatch.services.base import InvalidInputError, NotFoundError, ServiceBase, _enum, requires
+from connectbatch.store import sessions as session_store
 from connectbatch.store import users as user_store
 
 FAILURES_ALLOWED = 5
@@ -98,6 +99,7 @@ class UserServices(ServiceBase):
             if user_store.get(con, name) is None:
                 raise NotFoundError(f"there is no user named {name!r}")
             user_store.set_disabled(con, name, True)
+            session_store.remove_of_user(con, name)  # logged out in every browser
             found = user_store.get(con, name)
         assert found is not None
         return found
@@ -112,6 +114,7 @@ class UserServices(ServiceBase):
             if user_store.get(con, name) is None:
                 raise NotFoundError(f"there is no user named {name!r}")
             user_store.set_password(con, name, hash_password(password))
+            session_store.remove_of_user(con, name)  # a browser with the old login is logged out
             found = user_store.get(con, name)
         assert found is not None
         return found

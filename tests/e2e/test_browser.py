@@ -263,6 +263,42 @@ def test_the_login_form_refuses_a_wrong_password_and_shows_no_page(app_page: Pag
     assert exception_texts(app_page) == []
 
 
+def test_a_login_lasts_through_a_reload_and_in_another_tab_until_log_out(app_page: Page) -> None:
+    open_path(app_page, "validation")
+    expect(app_page.locator("h1").first).to_have_text("Validation")
+    # The page's browser trades its one-use token for the cookie: no script may read it.
+    deadline = time.monotonic() + 10
+    while not (found := [c for c in app_page.context.cookies() if c["name"] == "connectbatch_session"]):
+        assert time.monotonic() < deadline, "no session cookie: the handoff image was not traded"
+        app_page.wait_for_timeout(100)
+    (cookie,) = found
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "connectbatch_session" not in app_page.evaluate("document.cookie")
+
+    app_page.reload()
+    wait_rendered(app_page)
+    expect(app_page.locator("h1").first).to_have_text("Validation")
+    assert not browser.login_shown(app_page)
+
+    other = app_page.context.new_page()
+    other.goto("/call-data")
+    wait_rendered(other)
+    expect(other.locator("h1").first).to_have_text("Call data")
+    expect(other.get_by_test_id("stSidebar")).to_contain_text(f"Logged in as {browser.LOGIN_NAME}")
+
+    app_page.get_by_role("button", name="Log out").click()
+    expect(app_page.locator(browser.LOGIN_FIELD)).to_be_visible()
+    app_page.reload()
+    wait_rendered(app_page)
+    expect(app_page.locator(browser.LOGIN_FIELD)).to_be_visible()
+
+    # The other tab is logged out at its next click, and says why.
+    other.get_by_test_id("stSidebarNav").get_by_text("Validation").click()
+    expect(other.locator(browser.LOGIN_FIELD)).to_be_visible()
+    expect(other.get_by_test_id("stAlert")).to_contain_text("You logged out")
+    assert exception_texts(app_page) == [] and exception_texts(other) == []
+
+
 def test_a_partner_manager_logs_in_and_sees_only_the_partner_pages(app_page: Page) -> None:
     open_path(app_page, "", name=browser.PARTNER_NAME)
 

@@ -146,6 +146,8 @@ OPEN_TO_EVERY_ROLE = {
     "call_filter_options", "call_summary", "call_rows", "export_calls_csv", "inbound_address",
     "host_key_fingerprint", "authenticate", "current_user", "as_user", "startup", "check_role",
     "actor", "box",
+    # the browser session of a login (services/sessions.py): each step needs its token
+    "start_handoff", "redeem_handoff", "session_of_handoff", "resume", "session_alive", "end_session",
     "connection_events",
     "partners", "partner", "partner_names", "partner_connections", "exports",
     "media_names", "partner_choices", "partner_overview", "connection_partners",

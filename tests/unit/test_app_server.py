@@ -99,6 +99,7 @@ def test_under_a_base_path_of_streamlits_own_the_addresses_stay_streamlits(
 
 def test_make_run_and_the_browser_tests_start_the_server_on_the_router() -> None:
     source = (REPO / "streamlit_asgi.py").read_text()
-    assert 'App("streamlit_app.py", routes=webapp.page_routes(url_paths()))' in source
+    assert '"streamlit_app.py",' in source
+    assert "webapp.page_routes(url_paths()) + webapp.session_routes(webapp.operator_services)" in source
     assert "streamlit run streamlit_asgi.py" in (REPO / "Makefile").read_text()
     assert '"run", "streamlit_asgi.py"' in (REPO / "tests" / "e2e" / "browser.py").read_text()
