@@ -111,7 +111,8 @@ def _handoff() -> None:
         if traded is not None:
             st.session_state[SESSION_KEY] = traded
         return
-    src = html.escape(f"{webapp.SESSION_ROUTE}?h={token}", quote=True)
+    # Relative, as BACKEND_SCRIPT: the route is beside the page (also behind a proxy's prefix).
+    src = html.escape(f".{webapp.SESSION_ROUTE}?h={token}", quote=True)
     st.html(f'<img src="{src}" alt="" width="1" height="1" style="position:absolute;opacity:0">')
 
 
