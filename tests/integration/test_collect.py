@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import ftpd
 import pytest
 from helpers import call_csv
+from helpers.clock import Clock
 
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.errors import RunInProgressError
@@ -22,14 +23,6 @@ from connectbatch.transfer.specs import FtpSpec, FtpTls
 def server() -> Iterator[ftpd.FtpServer]:
     with ftpd.any_server() as found:
         yield found
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture

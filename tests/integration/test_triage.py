@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 from helpers import call_csv, modifications_csv
+from helpers.clock import Clock
 
 from connectbatch.cli import main
 from connectbatch.models import Connection, PartnerType, Role, RunStatus
@@ -19,16 +20,6 @@ from connectbatch.settings import Settings
 from connectbatch.triage import Triage, TriageKind
 
 HELD = {2: {"TalkDuration": "999"}}  # a critical failure: the batch is quarantined
-
-
-class Clock:
-    """The services' "now", set by the test."""
-
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -11,20 +11,13 @@ from typing import Any
 
 import pytest
 from helpers.app_login import PASSWORD
+from helpers.clock import Clock
 from starlette.applications import Starlette
 
 from connectbatch import webapp
 from connectbatch.models import Role
 from connectbatch.services import PermissionDeniedError, Services, sessions
 from connectbatch.settings import Settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from helpers import call_csv
 from helpers.app_login import PASSWORD, legacy_hash, log_in
+from helpers.clock import Clock
 from streamlit.testing.v1 import AppTest
 
 from connectbatch import webapp
@@ -213,14 +214,6 @@ def test_a_login_rehashes_a_password_stored_with_the_older_scrypt_hash(services:
     assert services.authenticate("olga", PASSWORD).name == "olga"
     assert stored().startswith("$argon2id$")
     assert services.authenticate("olga", PASSWORD).name == "olga"  # the new hash works
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 def test_repeated_failures_are_throttled_with_a_growing_delay(settings: Settings) -> None:
