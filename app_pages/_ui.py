@@ -21,7 +21,7 @@ import streamlit.components.v2 as components_v2
 
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import csv_cell, visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -399,11 +399,13 @@ def rejects_table(rejects: Sequence[RejectRow], files: dict[int, str]) -> list[d
 
 
 def rejects_csv(rejects: Sequence[RejectRow], files: dict[int, str]) -> bytes:
+    """The rejects as the CSV a reviewer opens in a spreadsheet (the History tab's and the
+    Validation page's download): every text cell is partner text, so never a formula."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["File", "Line", "Column", "Value", "Reason"])
     for row in rejects_table(rejects, files):
-        writer.writerow(row.values())
+        writer.writerow([v if isinstance(v, int) else csv_cell(v) for v in row.values()])
     return out.getvalue().encode("utf-8")
 
 

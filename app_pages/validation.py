@@ -11,10 +11,8 @@ Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +21,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import _charts, _partner_filter
+from app_pages import _charts, _partner_filter, _ui
 from connectbatch import triage, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import csv_cell, visible
+from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, RejectRow, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.pipeline.review import RunReview
@@ -179,14 +177,7 @@ def run_label(item: RunReview) -> str:
 
 def rejects_csv(svc: Services, run_id: int, names: dict[int, str]) -> bytes:
     """Every reject of the run (not only the rows shown) as CSV."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["File", "Line", "Column", "Value", "Reason"])
-    for r in svc.rejects(run_id):
-        cells = (str(names.get(r.file_id, r.file_id)), r.column or "", r.value or "", r.reason)
-        name, column, value, reason = (csv_cell(c) for c in cells)  # partner text: never a formula
-        writer.writerow([name, r.line, column, value, reason])
-    return out.getvalue().encode("utf-8")
+    return _ui.rejects_csv(svc.rejects(run_id), names)
 
 
 def _show_report(name: str, report: ValidationReport) -> None:
