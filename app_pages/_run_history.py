@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _ui
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import Connection, ReviewState, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.services import Services
@@ -86,14 +86,14 @@ def run_details(services: Services, c: Connection, run: Run) -> None:
         + (f" {_ui.badge(run.review)}" if run.review else "")
         + f" started {_ui.when(run.started_at)} by {run.trigger}, ended {_ui.when(run.finished_at)}"
     )
-    if run.status is RunStatus.FAILED and run.reason:
-        st.error(run.reason)
+    if run.status is RunStatus.FAILED and run.reason:  # reasons quote file names and servers
+        st.error(markdown_text(run.reason))
     if run.status is RunStatus.NEEDS_REVIEW and run.reason:
-        st.warning(f"Held for review: {run.reason}")
+        st.warning(f"Held for review: {markdown_text(run.reason)}")
     if run.review == ReviewState.QUARANTINED:
         _ui.review_link(run.id, f"Needs review: open run {run.id} on the Validation page")
     if run.review_note:
-        st.caption(f"Review note: {run.review_note}")
+        st.caption(f"Review note: {markdown_text(run.review_note)}")
     numbers = st.columns(6)
     for column, (label, n) in zip(
         numbers,
@@ -170,9 +170,10 @@ def validation_section(services: Services, run: Run, names: dict[int, str]) -> N
     for file_id, report in reports:
         kind, sentence = _ui.verdict(report)
         with st.expander(
-            f"{names.get(file_id, f'File {file_id}')}: {sentence[:120]}", expanded=kind != "success"
+            markdown_text(f"{names.get(file_id, f'File {file_id}')}: {sentence[:120]}"),
+            expanded=kind != "success",
         ):
-            {"error": st.error, "warning": st.warning}.get(kind, st.success)(sentence)
+            {"error": st.error, "warning": st.warning}.get(kind, st.success)(markdown_text(sentence))
             st.dataframe(
                 review.outcome_rows(report),
                 hide_index=True,
