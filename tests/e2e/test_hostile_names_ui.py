@@ -99,3 +99,39 @@ def test_the_validation_page_shows_a_hostile_connection_name_as_typed() -> None:
     at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.REVIEWER).run()
     at.switch_page("app_pages/validation.py").run()
     assert_literal(at)  # "Run N: <name>"
+
+
+def test_two_email_push_names_that_give_one_address_are_refused() -> None:
+    """E-mail push connections are told apart by their address, inbox+<name>@...: "Acme
+    Calls" and "acme-calls" both made inbox+acme-calls@, so each took the other's mail (and
+    with it another partner's files). The wizard says so at the Method step; a rename too."""
+    from connectbatch.services import InvalidInputError
+
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    services.add_partner("Globex", "vendor")
+    services.create_connection(
+        Connection("Acme Calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                   pattern="*.csv"), partner="Acme",
+    )  # fmt: skip
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ANALYST).run()
+    at.button(key="create_connection").click().run()
+    at.text_input(key="wiz_name").input("acme-calls")
+    at.button(key="wiz_next").click().run()
+    at.button(key="wiz_next").click().run()
+    at.radio(key="wiz_method").set_value("email").run()
+    at.radio(key="wiz_methodology").set_value("push").run()
+    at.button(key="wiz_next").click().run()
+
+    assert not at.exception, at.exception
+    assert any("inbox+acme-calls@" in e.value and "Acme Calls" in e.value for e in at.error), at.error
+    assert at.progress[0].value == 60 and len(services.connections()) == 1  # still step 3 of 5
+
+    other, _ = services.create_connection(
+        Connection("Globex calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                   pattern="*.csv"), partner="Globex",
+    )  # fmt: skip
+    with pytest.raises(InvalidInputError, match="e-mail address"):
+        services.update_connection(other.id, name="ACME calls!")
+    with pytest.raises(InvalidInputError, match="letter or a digit"):
+        services.update_connection(other.id, name="🎉 ✓")
