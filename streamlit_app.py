@@ -48,6 +48,9 @@ with st.sidebar:
     if problem:
         st.warning(problem)
 if allowed.get(id(page), False):
-    page.run()
+    try:
+        page.run()
+    except Exception as exc:  # a bug: words on the screen, the traceback in the log
+        _auth.page_failed(titles.get(id(page), page.title), exc)
 else:
     _auth.not_allowed(user, titles.get(id(page), page.title))

@@ -1,4 +1,5 @@
-"""The login in front of every page, who may open which page, and the sidebar's who-am-I.
+"""The login in front of every page, who may open which page, the sidebar's who-am-I, and
+what a page that fails unexpectedly shows instead of Streamlit's traceback.
 
 The router (streamlit_app.py) calls `current_user()` first: without a valid login only the
 login form exists. The user is re-read from the database on every page view, so disabling a
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import html
+import logging
 import time
 from dataclasses import dataclass
 
@@ -24,8 +26,11 @@ import streamlit as st
 
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import markdown_text
 from connectbatch.models import ROLE_LABELS, Role, User
 from connectbatch.services import AuthenticationError, sessions
+
+log = logging.getLogger("connectbatch.pages")
 
 FAILED_LOGIN_PAUSE = 0.5  # seconds a failed login waits before answering: slows guessing
 NOTICE_KEY = "auth_notice"  # why the login form is shown again (expired, disabled)
@@ -184,4 +189,15 @@ def not_allowed(user: User, title: str) -> None:
     st.error(
         f"Not allowed: {user.name} ({ROLE_LABELS[user.role]}) may not use this page. "
         "The menu lists the pages your role can use."
+    )
+
+
+def page_failed(title: str, exc: Exception) -> None:
+    """A page stopped by an exception no one foresaw: what happened and what to do; the
+    traceback (file paths, code) goes to the log, never to the screen."""
+    log.error("page %s failed unexpectedly", title, exc_info=exc)
+    st.error(
+        f"{markdown_text(title)} failed unexpectedly ({markdown_text(f'{type(exc).__name__}: {exc}')}). "
+        "Reload the page or open it again from the menu; if it keeps failing, tell an admin "
+        "(the details are in the app's log)."
     )

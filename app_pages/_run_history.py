@@ -10,7 +10,8 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _ui
-from connectbatch.escaping import visible
+from app_pages.connections import run_message
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import Connection, ReviewState, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.services import Services
@@ -76,24 +77,46 @@ def history_tab(services: Services, c: Connection) -> None:
         key=f"history_run_{c.id}",
     )
     if run_id is not None:
-        run_details(services, c, by_id[run_id])
+        retried_by = next((r.id for r in runs if r.retry_of == run_id), None)
+        run_details(services, c, by_id[run_id], retried_by)
 
 
-def run_details(services: Services, c: Connection, run: Run) -> None:
+def retry_button(services: Services, c: Connection, run: Run, retried_by: int | None) -> None:
+    """A failed run's files again from their staged copies (a pull with none: pulls again),
+    as `connectbatch retry` does; the new run is shown with its outcome."""
+    if run.status is not RunStatus.FAILED or run.review:  # a discarded batch is not retried
+        return
+    if retried_by is not None:
+        st.caption(f"Retried as run {retried_by}.")
+        return
+    if not st.button(
+        f"Retry run {run.id}", key=f"retry_{run.id}", icon=":material/replay:",
+        help="Runs the files this run did not finish again, from the copies staged when they arrived.",
+    ):  # fmt: skip
+        return
+    ok, again = _ui.safely("Retry", lambda: services.retry(run.id))
+    if ok and again is not None:
+        _ui.flash(*run_message(c, again))
+        st.session_state.pop(f"history_run_{c.id}", None)  # the list opens on the new run
+        st.rerun()
+
+
+def run_details(services: Services, c: Connection, run: Run, retried_by: int | None = None) -> None:
     st.subheader(f"Run {run.id}")
     st.markdown(
         f"{_ui.badge(str(run.status))}"
         + (f" {_ui.badge(run.review)}" if run.review else "")
         + f" started {_ui.when(run.started_at)} by {run.trigger}, ended {_ui.when(run.finished_at)}"
     )
-    if run.status is RunStatus.FAILED and run.reason:
-        st.error(run.reason)
+    if run.status is RunStatus.FAILED and run.reason:  # reasons quote file names and servers
+        st.error(markdown_text(run.reason))
+    retry_button(services, c, run, retried_by)
     if run.status is RunStatus.NEEDS_REVIEW and run.reason:
-        st.warning(f"Held for review: {run.reason}")
+        st.warning(f"Held for review: {markdown_text(run.reason)}")
     if run.review == ReviewState.QUARANTINED:
         _ui.review_link(run.id, f"Needs review: open run {run.id} on the Validation page")
     if run.review_note:
-        st.caption(f"Review note: {run.review_note}")
+        st.caption(f"Review note: {markdown_text(run.review_note)}")
     numbers = st.columns(6)
     for column, (label, n) in zip(
         numbers,
@@ -170,9 +193,10 @@ def validation_section(services: Services, run: Run, names: dict[int, str]) -> N
     for file_id, report in reports:
         kind, sentence = _ui.verdict(report)
         with st.expander(
-            f"{names.get(file_id, f'File {file_id}')}: {sentence[:120]}", expanded=kind != "success"
+            markdown_text(f"{names.get(file_id, f'File {file_id}')}: {sentence[:120]}"),
+            expanded=kind != "success",
         ):
-            {"error": st.error, "warning": st.warning}.get(kind, st.success)(sentence)
+            {"error": st.error, "warning": st.warning}.get(kind, st.success)(markdown_text(sentence))
             st.dataframe(
                 review.outcome_rows(report),
                 hide_index=True,

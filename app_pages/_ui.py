@@ -21,7 +21,7 @@ import streamlit.components.v2 as components_v2
 
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import csv_cell, markdown_text
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -228,12 +228,13 @@ def error_text(exc: BaseException) -> str:
 
 def show_error(what: str, exc: Exception) -> None:
     """An error as a message, never a traceback: ours in our words, a bug said plainly
-    (its traceback goes to the log)."""
+    (its traceback goes to the log). Messages quote names, files and servers: shown as text."""
     if isinstance(exc, ConnectBatchError):
-        st.error(error_text(exc))
+        st.error(markdown_text(error_text(exc)))
         return
     log.error("%s failed unexpectedly", what, exc_info=exc)
-    st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {exc}). Please report this.")
+    detail = markdown_text(f"{type(exc).__name__}: {exc}")
+    st.error(f"{what} failed unexpectedly ({detail}). Please report this.")
 
 
 def safely(what: str, call: Callable[[], T]) -> tuple[bool, T | None]:
@@ -356,8 +357,8 @@ def provisioned_dialog(after: str | None = None) -> None:
     name, p = found
     st.html(COPY_ICONS_STYLE)
     st.write(
-        f"Give these to the partner of **{name}**. This is the only time the password is shown: "
-        "copy it now (**Copy all and close**, or the icon at the right of each box)."
+        f"Give these to the partner of **{markdown_text(name)}**. This is the only time the password "
+        "is shown: copy it now (**Copy all and close**, or the icon at the right of each box)."
     )
     for label, value in provisioned_lines(p):
         st.caption(label)
@@ -399,11 +400,13 @@ def rejects_table(rejects: Sequence[RejectRow], files: dict[int, str]) -> list[d
 
 
 def rejects_csv(rejects: Sequence[RejectRow], files: dict[int, str]) -> bytes:
+    """The rejects as the CSV a reviewer opens in a spreadsheet (the History tab's and the
+    Validation page's download): every text cell is partner text, so never a formula."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["File", "Line", "Column", "Value", "Reason"])
     for row in rejects_table(rejects, files):
-        writer.writerow(row.values())
+        writer.writerow([v if isinstance(v, int) else csv_cell(v) for v in row.values()])
     return out.getvalue().encode("utf-8")
 
 
@@ -431,8 +434,8 @@ def delivery_banner(connection_id: int | None = None) -> None:
     names = {} if connection_id is not None else {c.id: c.name for c in services.connections()}
     lines = [
         f"**{KIND_LABELS.get(a.kind, a.kind)}**"
-        + (f" · {visible(names.get(a.connection_id, str(a.connection_id)))}" if names else "")
-        + f" · since {when(a.raised_at)}: {visible(a.message)}"
+        + (f" · {markdown_text(names.get(a.connection_id, str(a.connection_id)))}" if names else "")
+        + f" · since {when(a.raised_at)}: {markdown_text(a.message)}"
         for a in alerts[:5]
     ]
     more = f"\n\n…and {len(alerts) - 5} more on the Delivery calendar" if len(alerts) > 5 else ""

@@ -248,7 +248,7 @@ def render() -> None:
         pool = services.find_actions(
             None if connection == ALL else connection,
             tuple(statuses) or (ActionStatus.PENDING.value, ActionStatus.MODIFIED.value),
-            search, page_size=PICKER_SIZE,
+            search, page_size=PICKER_SIZE, partners=chosen_partners,
         )  # fmt: skip
     except ConnectBatchError:
         pool = None

@@ -20,7 +20,7 @@ from app_pages._mapping import mapping_tab
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
 from connectbatch import webapp
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -98,7 +98,8 @@ def save(services: Services, c: Connection, entered: dict[str, Any]) -> None:
     if ok and updated is not None:
         _ui.sync_schedule()
         _ui.flash(
-            "success", f"Saved {updated.name}: {', '.join(_ui.FIELD_LABELS.get(f, f) for f in changes)}."
+            "success",
+            f"Saved {markdown_text(updated.name)}: {', '.join(_ui.FIELD_LABELS.get(f, f) for f in changes)}.",
         )
         st.rerun()
 
@@ -126,34 +127,34 @@ def credentials_tab(services: Services, c: Connection) -> None:
 def credential_card(services: Services, c: Connection, cred: Credential, *, only: bool = False) -> None:
     with st.container(border=True, key=f"credential_{cred.id}"):
         st.markdown(
-            f"**{cred.name}** {_ui.badge(cred.status)} "
+            f"**{markdown_text(cred.name)}** {_ui.badge(cred.status)} "
             + (":blue-badge[Main]" if cred.is_main else ":gray-badge[Secondary]")
         )
         kind = "Login on our server (provisioned)" if cred.kind == "provisioned" else "Login on their server"
         st.caption(
-            f"{kind} · Account {cred.username or '—'} · ID {cred.id} · Created {_ui.when(cred.created_at)}"
-            f" · Updated {_ui.when(cred.updated_at)}"
-            + (f" · Return e-mail {cred.return_email}" if cred.return_email else "")
+            f"{kind} · Account {markdown_text(cred.username or '—')} · ID {cred.id}"
+            f" · Created {_ui.when(cred.created_at)} · Updated {_ui.when(cred.updated_at)}"
+            + (f" · Return e-mail {markdown_text(cred.return_email)}" if cred.return_email else "")
         )
         others = [n for n in cred.used_by if n != c.name]
         if others:  # credentials reuse: one set, several connections of the partner
-            st.caption("Shared with " + ", ".join(visible(n) for n in others))
+            st.caption("Shared with " + ", ".join(markdown_text(n) for n in others))
         if cred.status == "Error":
-            st.error(cred.last_error or "The last connection attempt failed.")
+            st.error(markdown_text(cred.last_error) or "The last connection attempt failed.")
         with st.container(horizontal=True):
             if not cred.is_main and st.button("Make main", key=f"cred_main_{cred.id}"):
                 ok, _ = _ui.safely("Make main", lambda: services.make_main_credential(cred.id, c.id))
                 if ok:
-                    _ui.flash("success", f"{cred.name} is now the main credential.")
+                    _ui.flash("success", f"{markdown_text(cred.name)} is now the main credential.")
                     st.rerun()
             with st.popover("Delete", icon=":material/delete:", key=f"cred_delete_menu_{cred.id}"):
                 st.write(
-                    f"Delete **{cred.name}**?"
+                    f"Delete **{markdown_text(cred.name)}**?"
                     + (" The partner's login stops working at once." if cred.kind == "provisioned" else "")
                 )
                 if others:
                     st.warning(
-                        "Also used by " + ", ".join(visible(n) for n in others) + ": it cannot be "
+                        "Also used by " + ", ".join(markdown_text(n) for n in others) + ": it cannot be "
                         "deleted while they use it. This connection can stop using it; theirs keep working."
                     )
                     if st.button("Stop using it here", key=f"cred_detach_{cred.id}"):
@@ -161,7 +162,10 @@ def credential_card(services: Services, c: Connection, cred: Credential, *, only
                             "Stopping using the credential", lambda: services.detach_credential(cred.id, c.id)
                         )
                         if ok:
-                            _ui.flash("success", f"{visible(c.name)} no longer uses {cred.name}.")
+                            _ui.flash(
+                                "success",
+                                f"{markdown_text(c.name)} no longer uses {markdown_text(cred.name)}.",
+                            )
                             st.rerun()
                 confirmed = True
                 if only:  # the last login: the connection stops working until a Re-connect
@@ -174,7 +178,7 @@ def credential_card(services: Services, c: Connection, cred: Credential, *, only
                 ):
                     ok, _ = _ui.safely("Deleting the credential", lambda: services.delete_credential(cred.id))
                     if ok:
-                        _ui.flash("success", f"Deleted the credential {cred.name}.")
+                        _ui.flash("success", f"Deleted the credential {markdown_text(cred.name)}.")
                         st.rerun()
 
 
@@ -187,7 +191,7 @@ def only_credential_warning(c: Connection) -> str:
     else:
         stops = "the partner can no longer log in to send or collect files"
     return (
-        f"This is the only credential of {c.name}: without it {stops} until you add one with "
+        f"This is the only credential of {markdown_text(c.name)}: without it {stops} until you add one with "
         "Re-connect below."
     )
 
@@ -204,7 +208,7 @@ def host_key(services: Services, c: Connection) -> None:
         if found is None or not (found.host_key or found.presented_key):
             st.caption("None pinned yet. The first connection pins the key the server presents.")
             return
-        st.caption(f"Server {found.host}:{found.port} · pinned {_ui.when(found.pinned_at)}")
+        st.caption(f"Server {markdown_text(found.host)}:{found.port} · pinned {_ui.when(found.pinned_at)}")
         st.markdown(f"Pinned fingerprint: `{found.fingerprint or 'none'}`")
         if found.host_key:
             with st.expander("Pinned host key"):
@@ -266,12 +270,12 @@ def reconnect(services: Services, c: Connection) -> None:
             created, provisioned = result
             if provisioned is not None:
                 st.session_state[_ui.PROVISIONED] = (c.name, provisioned)
-            _ui.flash("success", f"{created.name} is now the main credential.")
+            _ui.flash("success", f"{markdown_text(created.name)} is now the main credential.")
             st.rerun()
 
 
 def test_login(services: Services, c: Connection, credential: CredentialInput) -> None:
-    where = f"{c.host}{f':{c.port}' if c.port else ''}"
+    where = markdown_text(f"{c.host}{f':{c.port}' if c.port else ''}")
     with st.status(f"Connecting to {where}…") as status:
         try:
             found = services.test_connection(c, credential)  # the server's pin applies
@@ -296,8 +300,8 @@ def test_login(services: Services, c: Connection, credential: CredentialInput) -
 
 def delete_tab(services: Services, c: Connection) -> None:
     st.warning(
-        f"Deleting **{c.name}** removes the connection and its credentials (provisioned logins "
-        "stop working at once). Its runs, data and actions stay."
+        f"Deleting **{markdown_text(c.name)}** removes the connection and its credentials "
+        "(provisioned logins stop working at once). Its runs, data and actions stay."
     )
     typed = st.text_input("Type the connection's name to confirm", key=f"delete_confirm_{c.id}")
     if st.button(
@@ -307,7 +311,7 @@ def delete_tab(services: Services, c: Connection) -> None:
         if ok:
             _ui.sync_schedule()
             st.session_state.pop(_ui.CONNECTION_ID, None)
-            _ui.flash("success", f"Deleted the connection {c.name}.")
+            _ui.flash("success", f"Deleted the connection {markdown_text(c.name)}.")
             st.switch_page(_ui.LIST_PAGE)
 
 
@@ -322,7 +326,8 @@ def export_now(services: Services, c: Connection) -> None:
         last = ledger[0]
         st.caption(
             f"Last export {_ui.when(last.created_at)}: {last.rows:,} rows "
-            f"({last.new_rows:,} new, {last.changes:,} status changes) in {visible(last.file_name or '-')}"
+            f"({last.new_rows:,} new, {last.changes:,} status changes) "
+            f"in {markdown_text(last.file_name or '-')}"
         )
     if st.button("Export now", key="export_now", icon=":material/upload_file:"):
         ok, done = _ui.safely("Export now", lambda: services.export_now(c.id))
@@ -330,7 +335,7 @@ def export_now(services: Services, c: Connection) -> None:
             if done is None:
                 _ui.flash("info", "Nothing new to export: every row and status change went out already.")
             else:
-                _ui.flash("success", f"Exported {done.rows:,} rows to {done.file_name}.")
+                _ui.flash("success", f"Exported {done.rows:,} rows to {markdown_text(done.file_name)}.")
             st.rerun()
 
 
@@ -351,7 +356,7 @@ def render() -> None:
     names = {x.id: x.name for x in connections}
     st.query_params["connection"] = str(c.id)
     title, pick = st.columns([3, 2], vertical_alignment="bottom")
-    title.title(c.name)
+    title.title(markdown_text(c.name))
     st.session_state["detail_connection"] = c.id
     pick.selectbox(
         "Connection",
@@ -363,7 +368,7 @@ def render() -> None:
     st.markdown(f"{_ui.kind_line(c)} · {_ui.badge(str(c.status))} · Last Active {_ui.when(c.last_active)}")
     partner = services.partner_names().get(c.partner_id or 0)
     if partner is not None:
-        st.caption(f"Partner: {visible(partner)}")
+        st.caption(f"Partner: {markdown_text(partner)}")
     _ui.delivery_banner(c.id)  # this connection's late, missing, drifting files
     if c.direction is Direction.OUTBOUND:
         export_now(services, c)

@@ -29,7 +29,7 @@ from app_pages._wizard_state import (
 )
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -73,7 +73,8 @@ def field_error(*fields: str) -> None:
 
 
 def error_line(found: tuple[str, str]) -> str:
-    field, message = found
+    field, message = found  # the message may quote what was typed: shown as text
+    message = markdown_text(message)
     return f"{_ui.FIELD_LABELS.get(field, field)}: {message}" if field else message
 
 
@@ -263,7 +264,9 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
         )
         return {"reuse_credential": None}
     st.subheader("New credentials")
-    st.caption(f"The login ConnectBatch uses on {d.host or 'the partner'}'s server. Stored encrypted.")
+    st.caption(
+        f"The login ConnectBatch uses on {markdown_text(d.host or 'the partner')}'s server. Stored encrypted."
+    )
     login, file_name = _forms.credential_form(KEYS, d.method, s.login, field_error)
     entered: dict[str, Any] = {"login": login, "reuse_credential": None}
     if file_name is not None:
@@ -281,7 +284,7 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
 
 def test_connection(s: WizardState, services: Services) -> None:
     d = s.connection()
-    where = f"{d.host}{f':{d.port}' if d.port else ''}"
+    where = markdown_text(f"{d.host}{f':{d.port}' if d.port else ''}")
     with st.status(f"Connecting to {where}…", expanded=False) as status:
         try:
             found = services.test_connection(d, s.credential_input())
@@ -308,7 +311,7 @@ def show_test_result(s: WizardState) -> None:
         return
     kind, detail = s.tested
     if kind == "error":
-        st.error(f"Test connection failed: {detail}")
+        st.error(f"Test connection failed: {markdown_text(detail)}")
         return
     if not detail:
         st.success("Connected. No file matches the pattern in that folder right now.")
@@ -352,7 +355,7 @@ def step_create(s: WizardState) -> dict[str, Any]:
 
 def create(s: WizardState, services: Services) -> None:
     try:
-        with st.spinner(f"Creating {s.connection().name}…"):
+        with st.spinner(f"Creating {markdown_text(s.connection().name)}…"):
             done = s.create(services)
     except Exception as exc:
         _ui.show_error("Creating the connection", exc)
@@ -363,7 +366,7 @@ def create(s: WizardState, services: Services) -> None:
     created, provisioned = done
     _ui.sync_schedule()
     reset()
-    _ui.flash("success", f"Connection {created.name} created.")
+    _ui.flash("success", f"Connection {markdown_text(created.name)} created.")
     if provisioned is None:
         st.switch_page(_ui.LIST_PAGE)
     st.session_state[_ui.PROVISIONED] = (created.name, provisioned)

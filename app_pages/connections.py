@@ -12,7 +12,7 @@ import streamlit as st
 from app_pages import _ui
 from connectbatch import webapp
 from connectbatch.errors import RunInProgressError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -57,38 +57,40 @@ def filtered(
 
 
 def run_message(connection: Connection, run: Run) -> tuple[str, str]:
-    """(kind, sentence) describing a finished run."""
+    """(kind, sentence) describing a finished run (Markdown: the name and reason escaped)."""
+    name, reason = markdown_text(connection.name), markdown_text(run.reason or "no reason given")
     counts = (
         f"{run.files_seen:,} file(s) seen, {run.files_loaded:,} loaded; "
         f"{run.rows_accepted:,} rows accepted, {run.rows_rejected:,} rejected, "
         f"{run.rows_duplicate:,} duplicates"
     )
     if run.status is RunStatus.FAILED:
-        return "error", f"Run {run.id} of {connection.name} failed: {run.reason or 'no reason given'}"
+        return "error", f"Run {run.id} of {name} failed: {reason}"
     if run.status is RunStatus.IN_PROGRESS:
-        return "info", f"Run {run.id} of {connection.name} is still in progress."
+        return "info", f"Run {run.id} of {name} is still in progress."
     if run.status is RunStatus.NEEDS_REVIEW:
         return "warning", (
-            f"Run {run.id} of {connection.name} needs review: the batch is held on the Validation "
-            f"page until a reviewer releases or discards it ({run.reason or 'no reason given'})."
+            f"Run {run.id} of {name} needs review: the batch is held on the Validation "
+            f"page until a reviewer releases or discards it ({reason})."
         )
-    return "success", f"Run {run.id} of {connection.name} completed: {counts}."
+    return "success", f"Run {run.id} of {name} completed: {counts}."
 
 
 def not_runnable(connection: Connection) -> str:
     """Why Run now does nothing for a push or outbound connection, in the user's words."""
+    name = markdown_text(connection.name)
     if connection.direction is Direction.OUTBOUND:
         return (
-            f"{connection.name} is collected by the partner (Pull from us): its exports are "
+            f"{name} is collected by the partner (Pull from us): its exports are "
             "written on the connection's schedule and the partner picks them up from our server."
         )
     if connection.method is Method.EMAIL:
         return (
-            f"{connection.name} is Push to us: files arrive by themselves when the partner "
+            f"{name} is Push to us: files arrive by themselves when the partner "
             "e-mails them to the connection's address; there is nothing to run."
         )
     return (
-        f"{connection.name} is Push to us: files arrive by themselves when the partner uploads "
+        f"{name} is Push to us: files arrive by themselves when the partner uploads "
         f"them to our {METHOD_LABELS[connection.method]} server; there is nothing to run."
     )
 
@@ -105,25 +107,26 @@ def carry_out_run_request(connections: list[Connection]) -> bool:
     if not _ui.is_pull(connection):
         st.info(not_runnable(connection))
         return False
-    where = f"{connection.host}{f':{connection.port}' if connection.port else ''}"
+    where = markdown_text(f"{connection.host}{f':{connection.port}' if connection.port else ''}")
+    name = markdown_text(connection.name)
     # The outcome goes below the status box, so it stays readable when the box collapses.
     failure: Exception | None = None
     run: Run | None = None
-    with st.status(f"Running {connection.name}: connecting to {where}…", expanded=False) as status:
+    with st.status(f"Running {name}: connecting to {where}…", expanded=False) as status:
         try:
             # The role is checked by the user's services; the engine runs it under its lock.
             run = webapp.engine()[0].run_now(webapp.services().connection_to_pull(connection.id).id)
         except Exception as exc:
             failure = exc
         if run is None:
-            status.update(label=f"{connection.name} could not run", state="error")
+            status.update(label=f"{name} could not run", state="error")
         else:
             status.update(
-                label=f"Run {run.id} of {connection.name}: {run.status}",
+                label=f"Run {run.id} of {name}: {run.status}",
                 state="error" if run.status is RunStatus.FAILED else "complete",
             )
     if isinstance(failure, RunInProgressError):
-        st.warning(f"{failure}. Wait for it to finish, then look at its history.")
+        st.warning(f"{markdown_text(str(failure))}. Wait for it to finish, then look at its history.")
     elif failure is not None:
         _ui.show_error("Run now", failure)
     elif run is not None:
@@ -213,9 +216,9 @@ def table(connections: list[Connection], held: dict[int, int] | None = None) -> 
     for c in connections:
         with st.container(border=True, key=f"row_{c.id}"):
             cells = st.columns(COLUMN_WIDTHS, vertical_alignment="center")
-            cells[0].markdown(f"**{c.name}**  \n{METHODOLOGY_LABELS[c.methodology]}")
+            cells[0].markdown(f"**{markdown_text(c.name)}**  \n{METHODOLOGY_LABELS[c.methodology]}")
             if c.partner_id in partners:
-                cells[0].caption(f"Partner: {visible(partners[c.partner_id])}")
+                cells[0].caption(f"Partner: {markdown_text(partners[c.partner_id])}")
             cells[1].markdown(labelled("Type", _ui.data_type_label(c.data_type)), unsafe_allow_html=True)
             cells[2].markdown(
                 labelled("Direction", _ui.DIRECTION_LABELS[c.direction]), unsafe_allow_html=True

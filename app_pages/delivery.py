@@ -17,7 +17,7 @@ import streamlit as st
 from app_pages import _partner_filter, _ui
 from connectbatch import webapp
 from connectbatch.delivery.calendar import Day
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.services import Services
 from connectbatch.services.delivery import DeliveryStatus
 
@@ -98,7 +98,9 @@ def apply_suggestion(services: Services, found: dict[int, DeliveryStatus], names
             "Saving the cadence", lambda: services.update_connection(chosen, expect=suggested[chosen].expect)
         )
         if ok:
-            _ui.flash("success", f"{visible(names[chosen])} now expects files {suggested[chosen].expect}.")
+            _ui.flash(
+                "success", f"{markdown_text(names[chosen])} now expects files {suggested[chosen].expect}."
+            )
             st.rerun()
 
 
@@ -127,7 +129,7 @@ def edit_expectation(services: Services, ids: list[int], names: dict[int, str]) 
                     volume_tolerance=int(tolerance) or None, owner_email=owner or None,
                 ))  # fmt: skip
                 if ok:
-                    _ui.flash("success", f"Saved the expected delivery of {visible(c.name)}.")
+                    _ui.flash("success", f"Saved the expected delivery of {markdown_text(c.name)}.")
                     st.rerun()
 
 

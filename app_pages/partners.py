@@ -18,7 +18,7 @@ import streamlit as st
 from app_pages import _ui
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import PARTNER_TYPE_LABELS, Connection, Partner, PartnerType, Role
 from connectbatch.services import Services
 
@@ -79,7 +79,7 @@ def _add(services: Services) -> None:
     except ConnectBatchError as exc:
         state[PROBLEM_KEY] = str(exc)
         return
-    state[DONE_KEY] = f"Added partner {created.name}."
+    state[DONE_KEY] = f"Added partner {markdown_text(created.name)}."
     state[PICK_KEY] = created.id
     for suffix in ("name", "email", "contacts", "notes", "media"):
         state[f"partners_new_{suffix}"] = ""
@@ -92,7 +92,7 @@ def _save(services: Services, partner_id: int) -> None:
     except ConnectBatchError as exc:
         state[PROBLEM_KEY] = str(exc)
         return
-    state[DONE_KEY] = f"Saved partner {saved.name}."
+    state[DONE_KEY] = f"Saved partner {markdown_text(saved.name)}."
 
 
 def _delete(services: Services, partner_id: int) -> None:
@@ -103,7 +103,7 @@ def _delete(services: Services, partner_id: int) -> None:
     except ConnectBatchError as exc:
         state[PROBLEM_KEY] = str(exc)
         return
-    state[DONE_KEY] = f"Deleted partner {gone.name}."
+    state[DONE_KEY] = f"Deleted partner {markdown_text(gone.name)}."
     state.pop(PICK_KEY, None)
 
 
@@ -132,16 +132,19 @@ def _connections(owned: list[Connection], may_edit: bool) -> None:
         return
     for c in owned:
         text = f"{visible(c.name)} · {_ui.kind_line(c)}"
-        if may_edit:  # the connection page is the analysts'
+        if may_edit:  # the connection page is the analysts' (a link's label is Markdown)
             st.page_link(
-                _ui.DETAIL_PAGE, label=text, icon=":material/cable:", query_params={"connection": str(c.id)}
+                _ui.DETAIL_PAGE,
+                label=markdown_text(text),
+                icon=":material/cable:",
+                query_params={"connection": str(c.id)},
             )
         else:
             st.text(text)  # plain text: a partner's name is not markdown
 
 
 def _show_partner(services: Services, partner: Partner, owned: list[Connection], may_edit: bool) -> None:
-    st.subheader(visible(partner.name))
+    st.subheader(markdown_text(partner.name))
     st.markdown("**Connections**")
     _connections(owned, may_edit)
     if not may_edit:
@@ -165,7 +168,7 @@ def render() -> None:
     services = webapp.services()
     state = st.session_state
     if PROBLEM_KEY in state:
-        st.error(visible(str(state.pop(PROBLEM_KEY))))
+        st.error(markdown_text(str(state.pop(PROBLEM_KEY))))
     if DONE_KEY in state:
         st.success(visible(str(state.pop(DONE_KEY))))
     try:

@@ -19,7 +19,7 @@ import streamlit as st
 from app_pages import _partner_filter
 from connectbatch import triage, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text
 from connectbatch.triage import Triage, TriageItem, TriageKind
 
 log = logging.getLogger(__name__)
@@ -30,12 +30,8 @@ OUTCOME_KEY = "triage_outcome"  # (kind, message) of the last one-click decision
 VALIDATION_PAGE = "app_pages/validation.py"
 ACTIONS_PAGE = "app_pages/actions.py"
 DETAIL_PAGE = "app_pages/connection_detail.py"
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
 
-
-def _plain(text: str | None) -> str:
-    """Partner text shown literally: control characters escaped, no Markdown or LaTeX."""
-    return visible(text or "").translate(_MARKDOWN)
+_plain = markdown_text  # partner text shown literally: control characters escaped, no Markdown or LaTeX
 
 
 # ------------------------------------------------------------------ one-click decisions

@@ -1,7 +1,8 @@
 """Users: who logs in to the app and with which role (admin only).
 
-Add a user (a strong password is generated and shown once) or disable one; a disabled user
-is logged out at their next click. The service layer checks the admin role again.
+Add a user (a strong password is generated and shown once), disable one (logged out at their
+next click), or reset a forgotten password (a new one, shown once; it also enables a disabled
+user again and clears their failed logins). The service layer checks the admin role again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from connectbatch.models import ROLE_LABELS, Role, User
 from connectbatch.secrets import new_password
 from connectbatch.services import Services
 
-CREATED_KEY = "users_created"  # (name, password) shown once
+CREATED_KEY = "users_created"  # (what happened, password) shown once
 
 
 def user_rows(users: list[User]) -> list[dict[str, Any]]:
@@ -40,8 +41,21 @@ def _add(services: Services) -> None:
     except ConnectBatchError as exc:
         state["users_problem"] = str(exc)
         return
-    state[CREATED_KEY] = (user.name, password)
+    state[CREATED_KEY] = (f"Added {user.name}.", password)
     state["users_name"] = ""
+
+
+def _reset(services: Services, name: str | None) -> None:
+    """A new generated password for `name` (the CLI's `user password`), shown once."""
+    if not name:
+        return
+    password = new_password()
+    try:
+        user = services.set_user_password(name, password)
+    except ConnectBatchError as exc:
+        st.session_state["users_problem"] = str(exc)
+        return
+    st.session_state[CREATED_KEY] = (f"New password of {user.name}; {user.name} may log in again.", password)
 
 
 def _disable(services: Services, name: str) -> None:
@@ -60,7 +74,7 @@ def render() -> None:
         st.error(state.pop("users_problem"))
     created = state.pop(CREATED_KEY, None)
     if created:
-        st.success(f"Added {created[0]}. Give them this password now; it is not shown again:")
+        st.success(f"{created[0]} Give them this password now; it is not shown again:")
         st.code(created[1], language=None)
     try:
         users = services.users()
@@ -83,6 +97,14 @@ def render() -> None:
         cols = st.columns([4, 1], vertical_alignment="bottom")
         chosen = cols[0].selectbox("User", active, key="users_disable_name")
         cols[1].button("Disable", key="users_disable", on_click=_disable, args=(services, chosen))
+
+    others = [u.name for u in users if u.name != me]
+    if others:
+        st.subheader("Reset a password")
+        st.caption("For a forgotten password or a disabled user: a new password, shown once.")
+        cols = st.columns([4, 1], vertical_alignment="bottom")
+        chosen = cols[0].selectbox("User", others, key="users_reset_name")
+        cols[1].button("Reset password", key="users_reset", on_click=_reset, args=(services, chosen))
 
 
 if __name__ == "__main__":

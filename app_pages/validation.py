@@ -11,10 +11,8 @@ Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
-import io
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +21,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages import _charts, _partner_filter
+from app_pages import _charts, _partner_filter, _ui
 from connectbatch import triage, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import csv_cell, visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import FileRecord, RejectRow, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.pipeline.review import RunReview
@@ -42,12 +40,7 @@ NOTE_KEY = "review_note"
 PENDING_KEY = "review_pending"  # (action, run id) waiting for the reviewer's confirmation
 OUTCOME_KEY = "review_outcome"  # (run id, kind, message) of the last decision
 _DONE = {"release": "released", "discard": "discarded"}  # "discard" + "d" read "discardd"
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
-
-
-def _plain(text: str) -> str:
-    """Text from a file or a person, shown literally (a `$` must not start LaTeX)."""
-    return text.translate(_MARKDOWN)
+_plain = markdown_text  # text from a file or a person, shown literally (a `$` must not start LaTeX)
 
 
 # ------------------------------------------------------------------ review decisions
@@ -106,7 +99,7 @@ def _show_outcome(run_id: int) -> None:
         return
     del st.session_state[OUTCOME_KEY]
     _, kind, message = found
-    {"success": st.success, "warning": st.warning}.get(kind, st.error)(message)
+    {"success": st.success, "warning": st.warning}.get(kind, st.error)(_plain(message))
 
 
 def _review_panel(item: RunReview) -> None:
@@ -125,7 +118,7 @@ def _review_panel(item: RunReview) -> None:
             action = pending[0]
             if action == "release":
                 st.warning(
-                    f"Release run {run.id}? {item.rows_accepted:,} rows of {item.connection} will be "
+                    f"Release run {run.id}? {item.rows_accepted:,} rows of {_plain(item.connection)} will be "
                     "loaded and their pending actions created. This cannot be undone."
                 )
             else:
@@ -179,14 +172,7 @@ def run_label(item: RunReview) -> str:
 
 def rejects_csv(svc: Services, run_id: int, names: dict[int, str]) -> bytes:
     """Every reject of the run (not only the rows shown) as CSV."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["File", "Line", "Column", "Value", "Reason"])
-    for r in svc.rejects(run_id):
-        cells = (str(names.get(r.file_id, r.file_id)), r.column or "", r.value or "", r.reason)
-        name, column, value, reason = (csv_cell(c) for c in cells)  # partner text: never a formula
-        writer.writerow([name, r.line, column, value, reason])
-    return out.getvalue().encode("utf-8")
+    return _ui.rejects_csv(svc.rejects(run_id), names)
 
 
 def _show_report(name: str, report: ValidationReport) -> None:
@@ -317,7 +303,7 @@ def _files_table(files: list[FileRecord]) -> list[dict[str, Any]]:
 
 def _show_run(svc: Services, item: RunReview) -> None:
     run = item.run
-    st.subheader(f"Run {run.id}: {item.connection}")
+    st.subheader(f"Run {run.id}: {_plain(item.connection)}")
     _show_outcome(run.id)
     cols = st.columns(4)
     cols[0].metric("Status", str(run.status))

@@ -8,6 +8,8 @@ else.
   overrides (which reorder what a person reads) are escaped; everything else is kept.
 * `EscapingFilter` / `install` apply `visible` to every log record's message where logging
   is configured, so one record is always one line.
+* `markdown_text` shows such text literally where the app renders Markdown (titles, alerts,
+  captions, labels): ``**``, ``[link](…)``, ``$…$`` (LaTeX) and ``:red[…]`` stay characters.
 * `csv_cell` / `FORMULA_PATTERN` neutralise spreadsheet formulas (CSV injection): a cell
   starting with ``=``, ``@``, tab or CR, or with ``+``/``-`` and not a plain number, gets a
   leading ``'`` so Excel and LibreOffice show it as text.
@@ -41,6 +43,17 @@ def _escape(match: re.Match[str]) -> str:
 def visible(text: str) -> str:
     """`text` with every control character as a visible escape (``\\x1b``, ``\\n``)."""
     return _UNSAFE.sub(_escape, text)
+
+
+# What Streamlit's Markdown would act on: emphasis, code, links, directives, HTML, headings,
+# tables, LaTeX ($), strikethrough; escaped with a backslash, so each shows as itself.
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
+
+
+def markdown_text(text: str | None) -> str:
+    """`text` (a name, a reason, a note) to show literally inside the app's Markdown:
+    control characters as `visible` escapes, Markdown and LaTeX marks backslash-escaped."""
+    return visible(text or "").translate(_MARKDOWN)
 
 
 def csv_cell(value: str) -> str:

@@ -335,8 +335,7 @@ class CredentialServices(ServiceBase):
     def inbound_address(self, connection: Connection) -> str:
         mailbox = self.settings.inbound_mailbox
         local, _, domain = mailbox.partition("@")
-        slug = "".join(ch if ch.isalnum() else "-" for ch in connection.name.lower()).strip("-")
-        return f"{local}+{slug or connection.id}@{domain}"
+        return f"{local}+{mail_tag(connection.name) or connection.id}@{domain}"
 
     @requires(Role.ANALYST, Role.REVIEWER)
     def dryrun_address(self, connection: Connection) -> str:
@@ -407,3 +406,10 @@ def _checked_public_key(text: str) -> tuple[str, str]:
     comment = parts[2].strip() if len(parts) > 2 else ""
     normalized = f"{parts[0]} {parts[1]}" + (f" {comment}" if comment else "")
     return normalized, fingerprint(blob)
+
+
+def mail_tag(name: str) -> str:
+    """The part of an e-mail push connection's address its name makes (inbox+<tag>@...):
+    letters and digits in lower case, any other character "-", no "-" at either end. Two connections
+    whose tags are equal would share one address (services.connections refuses that)."""
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")

@@ -60,7 +60,8 @@ def test_the_calendar_shows_expected_vs_received_and_the_banner_the_open_alerts(
     at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "ann", Role.ANALYST).run()
     assert not at.exception, at.exception
     [banner] = [w.value for w in at.warning if "Volume drift" in w.value]
-    assert "Acme calls" in banner and "evil\\x1b[31m.csv" in banner and "\x1b" not in banner
+    # The Markdown that shows `evil\x1b[31m.csv` as typed (escaping.markdown_text).
+    assert "Acme calls" in banner and r"evil\\x1b\[31m.csv" in banner and "\x1b" not in banner
 
     at.switch_page("app_pages/delivery.py").run()
     assert not at.exception, at.exception

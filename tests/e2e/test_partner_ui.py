@@ -182,3 +182,33 @@ def test_a_locked_action_cannot_be_modified_from_the_page(demo_services: Service
     assert error.value.startswith(f"{target.label} was not changed") and "locked" in error.value
     after = demo_services.action(target.id)
     assert (after.status, after.amount) == (ActionStatus.LOCKED, target.amount)
+
+
+def test_the_change_pickers_offer_only_the_chosen_partners_actions(services: Services) -> None:
+    """With the Partner filter on Acme, the table shows Acme's actions only, and so must the
+    picker: it offered Globex's pending actions too (its wider pool ignored the filter)."""
+    from helpers import call_csv
+
+    from connectbatch.models import Connection, Direction, Method, Methodology
+
+    for partner, prefix in (("Acme", "a"), ("Globex", "g")):
+        services.add_partner(partner, "vendor")
+        draft = Connection(f"{partner} calls", "call_conversions", Direction.INBOUND, Method.SFTP,
+                           Methodology.PUSH, pattern="*.csv")  # fmt: skip
+        services.create_connection(draft, partner=partner)
+        services.ingest_bytes(f"{partner} calls", "calls.csv", call_csv(3, prefix=prefix))
+    acme = next(p.id for p in services.partners() if p.name == "Acme")
+    mine = {a.id for a in services.find_actions(partners=(acme,)).actions}
+    assert len(mine) == 3
+
+    at = open_page(ACTIONS)
+    at.multiselect(key="actions_partners").set_value([acme]).run()
+
+    assert not at.exception
+    assert set(at.multiselect(key="actions_selected").options) == {_describe_all(services, i) for i in mine}
+
+
+def _describe_all(services: Services, action_id: int) -> str:
+    from app_pages.actions import _describe
+
+    return _describe(services.action(action_id))

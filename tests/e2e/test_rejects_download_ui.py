@@ -29,3 +29,25 @@ def test_the_rejects_download_escapes_formula_cells() -> None:
     [reject] = [r for r in rows[1:] if r[2] == "CampaignId"]
     assert reject[0] == "'=cmd.csv"
     assert reject[3] == '\'=HYPERLINK("http://x.example","y")'
+
+
+def test_the_history_tabs_rejects_download_escapes_formula_cells_too() -> None:
+    """A connection's History tab offers the same download (app_pages/_run_history.py): it
+    wrote the partner's `=HYPERLINK(...)` and a file named `=cmd.csv` as they came."""
+    from app_pages import _ui
+
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    draft = Connection("Acme calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    services.create_connection(draft, partner="Acme")
+    hostile = call_csv(3, prefix="f", overrides={1: {"CampaignId": "@SUM(1+1)*cmd|' /C calc'!A0"}})
+    run = services.ingest_bytes("Acme calls", "=cmd.csv", hostile)
+    names = {f.id: f.name for f in services.run_files(run.id)}
+
+    rows = list(csv.reader(io.StringIO(_ui.rejects_csv(services.rejects(run.id), names).decode())))
+
+    assert rows[0] == ["File", "Line", "Column", "Value", "Reason"]
+    [reject] = [r for r in rows[1:] if r[2] == "CampaignId"]
+    assert reject[0] == "'=cmd.csv"
+    assert reject[3] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert reject[1] == "3"  # the physical line: the header is line 1, data row 1 is line 3

@@ -1,0 +1,137 @@
+"""A connection's, a partner's and a credential's names are typed by people and copied from
+partners' own words: every screen shows them as they are. A name written in Markdown, LaTeX or
+a Streamlit directive must not turn bold, into a link, into a formula or red; an emoji stays."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from helpers import call_csv
+from helpers.app_login import log_in
+from streamlit.testing.v1 import AppTest
+
+from connectbatch.models import Connection, Direction, Method, Methodology, Role
+from connectbatch.services import CredentialInput, Services
+
+REPO = Path(__file__).resolve().parents[2]
+APP = str(REPO / "streamlit_app.py")
+TIMEOUT = 60
+HOSTILE = "**B** $x^2$ [l](http://e.example) :red[r] 🎉"
+LITERAL = r"\*\*B\*\* \$x^2\$ \[l\](http://e.example) :red\[r\] 🎉"  # how Markdown shows it as typed
+
+pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rendered(at: AppTest) -> list[str]:
+    """Every piece of the page Streamlit renders as Markdown."""
+    kinds = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
+    found = [e.value for kind in kinds for e in getattr(at, kind)]
+    return found + [e.label for e in at.expander] + [e.label for e in at.status]
+
+
+def assert_literal(at: AppTest, *, seen: int = 1) -> None:
+    assert not at.exception, at.exception
+    shown = [t for t in rendered(at) if "x^2" in t]
+    assert len(shown) >= seen, rendered(at)
+    for text in shown:
+        assert LITERAL in text, text
+
+
+def test_a_hostile_connection_name_shows_as_typed_on_the_list_and_after_run_now() -> None:
+    services = Services()
+    created, _ = services.create_connection(
+        Connection(HOSTILE, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
+                   host="127.0.0.1", port=closed_port(), folder="/out", pattern="*.csv"),
+        CredentialInput(name=HOSTILE, username="acme", password="not-a-real-password"),
+    )  # fmt: skip
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ANALYST).run()
+    assert_literal(at)  # the list's row
+    at.button(key=f"run_{created.id}").click().run()
+    assert_literal(at, seen=3)  # the run's status box and its failure name the connection too
+
+
+def test_the_connection_page_shows_a_hostile_name_as_typed_on_every_tab() -> None:
+    services = Services()
+    services.add_partner(HOSTILE, "vendor")
+    created, _ = services.create_connection(
+        Connection(HOSTILE, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   pattern="*.csv"),
+        partner=HOSTILE,
+    )  # fmt: skip
+    services.ingest_bytes(HOSTILE, "calls.csv", call_csv(3))
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ANALYST).run()
+    at.button(key=f"edit_{created.id}").click().run()
+    assert_literal(at, seen=2)  # the title, the partner
+    for tab in ("Credentials", "Delete"):
+        at.session_state["detail_tab"] = tab
+        at.run()
+        assert_literal(at, seen=3)  # ... and the credential's name, the delete warning
+
+
+def test_the_wizard_shows_a_hostile_name_as_typed_in_the_credentials_box_and_after_create() -> None:
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ANALYST).run()
+    at.button(key="create_connection").click().run()
+    at.text_input(key="wiz_name").input(HOSTILE)
+    for _ in range(4):
+        at.button(key="wiz_next").click().run()
+        assert not at.exception, at.exception
+    at.button(key="wiz_create").click().run()
+    assert_literal(at)  # the provisioned credentials box names the connection
+    at.button(key="provisioned_done").click().run()
+    assert_literal(at, seen=3)  # the list's row, its partner and "Connection ... created."
+
+
+def test_the_validation_page_shows_a_hostile_connection_name_as_typed() -> None:
+    services = Services()
+    services.create_connection(
+        Connection(HOSTILE, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   pattern="*.csv"),
+    )  # fmt: skip
+    services.ingest_bytes(HOSTILE, "calls.csv", call_csv(3))
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.REVIEWER).run()
+    at.switch_page("app_pages/validation.py").run()
+    assert_literal(at)  # "Run N: <name>"
+
+
+def test_two_email_push_names_that_give_one_address_are_refused() -> None:
+    """E-mail push connections are told apart by their address, inbox+<name>@...: "Acme
+    Calls" and "acme-calls" both made inbox+acme-calls@, so each took the other's mail (and
+    with it another partner's files). The wizard says so at the Method step; a rename too."""
+    from connectbatch.services import InvalidInputError
+
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    services.add_partner("Globex", "vendor")
+    services.create_connection(
+        Connection("Acme Calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                   pattern="*.csv"), partner="Acme",
+    )  # fmt: skip
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ANALYST).run()
+    at.button(key="create_connection").click().run()
+    at.text_input(key="wiz_name").input("acme-calls")
+    at.button(key="wiz_next").click().run()
+    at.button(key="wiz_next").click().run()
+    at.radio(key="wiz_method").set_value("email").run()
+    at.radio(key="wiz_methodology").set_value("push").run()
+    at.button(key="wiz_next").click().run()
+
+    assert not at.exception, at.exception
+    assert any("inbox+acme-calls@" in e.value and "Acme Calls" in e.value for e in at.error), at.error
+    assert at.progress[0].value == 60 and len(services.connections()) == 1  # still step 3 of 5
+
+    other, _ = services.create_connection(
+        Connection("Globex calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                   pattern="*.csv"), partner="Globex",
+    )  # fmt: skip
+    with pytest.raises(InvalidInputError, match="e-mail address"):
+        services.update_connection(other.id, name="ACME calls!")
+    with pytest.raises(InvalidInputError, match="letter or a digit"):
+        services.update_connection(other.id, name="🎉 ✓")
