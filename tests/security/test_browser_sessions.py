@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -127,7 +128,10 @@ def get(
             for name, value in message["headers"]:
                 answer["headers"].setdefault(name.decode().lower(), []).append(value.decode())
 
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: a test before may have left an event loop running in this one
+    # (Playwright's sync API does), where asyncio.run() refuses to start.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     return answer
 
 
