@@ -403,4 +403,6 @@ def _reject(
     text = value.decode("utf-8", "replace")
     if code == csvplan.Code.BAD_COUNTRY:
         reason += csvplan.country_hint(text)
+    elif code == csvplan.Code.UNTERMINATED_QUOTE:
+        reason += csvplan.unclosed_hint(text)
     return Reject(line, column, csvplan.cut(text), reason)

@@ -439,6 +439,16 @@ def country_hint(value: str) -> str:
     return f" (use {hint})" if hint else ""
 
 
+def unclosed_hint(value: str) -> str:
+    """How many lines an unclosed quote took into its field: they are in no row of the
+    results, so the partner's count of rows would not add up without it."""
+    body = value.rstrip("\r\n")
+    lines = body.count("\n") + body.count("\r") - body.count("\r\n")
+    if not lines:
+        return ""
+    return f"; the {lines:,} line{'s' if lines > 1 else ''} after it, to the end of the file, went into it"
+
+
 @dataclass
 class CoreOutput:
     """What a core hands back: one Arrow array per slot, in slot order, plus the physical
