@@ -27,7 +27,7 @@ import pyarrow as pa
 from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.mapping import constants as mapping_constants
-from connectbatch.mapping.preamble import parse_preamble
+from connectbatch.mapping.preamble import SEP_KEY, parse_preamble
 from connectbatch.parser import blocks
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
@@ -248,8 +248,15 @@ def _head(
     options: ParseOptions, encoding: str,
 ) -> Head:  # fmt: skip
     fields, header_line, rest, next_line = _read_header(core, chunks, delim, dtype, options.column_map)
-    preamble = _preamble(fields)
+    preamble = _preamble(fields, delim)
     if preamble is not None:  # a settings line above the header: the header is the next record
+        sep = preamble.pop(SEP_KEY, chr(delim))
+        if sep != chr(delim):
+            shown = "a tab" if sep == "\t" else repr(sep)
+            raise ParseError(
+                f"line {header_line}: the file names its delimiter ('sep={sep}' above the header): "
+                f"set the connection's delimiter to {shown}"
+            )
         skipped = next_line - 1
         fields, header_line, rest, next_line = _read_header(
             core, itertools.chain([bytes(rest)], chunks), delim, dtype, options.column_map
@@ -266,12 +273,14 @@ def _head(
     return Head(header, plan, parse_dtype, timezone, constants, preamble or {}, rest, next_line)
 
 
-def _preamble(fields: list[bytes]) -> dict[str, str] | None:
-    """The settings of a `Parameters:` line (Google Ads puts its time zone there), or None
-    when the first record is the header itself."""
-    if len(fields) != 1:
+def _preamble(fields: list[bytes], delim: int) -> dict[str, str] | None:
+    """The settings of a `Parameters:` line (Google Ads puts its time zone there) or Excel's
+    `sep=;` line (split in two when it names our own delimiter), or None when the first
+    record is the header itself."""
+    if len(fields) > 2:
         return None
-    return parse_preamble(fields[0].decode("utf-8", "replace"))
+    found = parse_preamble(bytes([delim]).join(fields).decode("utf-8", "replace"))
+    return found if len(fields) == 1 or (found is not None and SEP_KEY in found) else None
 
 
 def _preamble_timezone(preamble: dict[str, str] | None) -> str | None:
@@ -394,4 +403,6 @@ def _reject(
     text = value.decode("utf-8", "replace")
     if code == csvplan.Code.BAD_COUNTRY:
         reason += csvplan.country_hint(text)
+    elif code == csvplan.Code.UNTERMINATED_QUOTE:
+        reason += csvplan.unclosed_hint(text)
     return Reject(line, column, csvplan.cut(text), reason)

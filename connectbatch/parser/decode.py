@@ -86,8 +86,12 @@ def detect_encoding(head: bytes, requested: str | None) -> tuple[Encoding, int]:
     """Pick the encoding from a byte-order mark, else the requested one, else UTF-8.
 
     A BOM wins over the request: it is written by the program that produced the file,
-    while the request is a connection setting that may be stale. Returns the encoding and
-    the number of BOM bytes to skip.
+    while the request is a connection setting that may be stale. For the same reason a head
+    of non-ASCII text that is valid UTF-8 is read as UTF-8 when a legacy encoding (latin-1,
+    cp1252, ...) was requested: a partner moving its export to UTF-8 would otherwise have
+    every accented name loaded garbled ('Télé' as 'TÃ©lÃ©') with nothing rejected, while
+    real cp1252 text is almost never valid UTF-8. Returns the encoding and the number of
+    BOM bytes to skip.
     """
     for bom, name in _BOMS:
         if head.startswith(bom):
@@ -99,7 +103,21 @@ def detect_encoding(head: bytes, requested: str | None) -> tuple[Encoding, int]:
         )
     if name == "utf-8" and not requested:
         _refuse_bomless_utf16(head)
+    if not name.startswith("utf-") and _utf8_text(head):
+        return Encoding("utf-8", False), 0
     return Encoding(name, False), 0
+
+
+def _utf8_text(head: bytes) -> bool:
+    """Whether `head` holds non-ASCII characters and is valid UTF-8 (a character cut at its
+    end, where the head was cut, is allowed)."""
+    if head.isascii():
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _refuse_bomless_utf16(head: bytes) -> None:

@@ -10,7 +10,7 @@ implemented twice.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import ModuleType
@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from rapidfuzz import fuzz, process
 
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
+from connectbatch.mapping import vendors
 from connectbatch.schemas import DataType, Kind, codes
 
 MAX_VALUE_CHARS = 120
@@ -312,10 +313,8 @@ CLOSE_CANDIDATES = 25
 CLOSE_CUTOFF = 0.75  # difflib ratio at which an unknown name is offered as "map it or rename it"
 
 
-def _missing_message(
-    missing: list[str], unknown: dict[str, str], data_type: DataType, line: int
-) -> str:
-    """"the header lacks required ... columns: A (the file has 'A_'; map it or rename it), B".
+def _missing_message(missing: list[str], unknown: dict[str, str], data_type: DataType, line: int) -> str:
+    """ "the header lacks required ... columns: A (the file has 'A_'; map it or rename it), B".
 
     A header may hold hundreds of thousands of names (a wrong file, a transposed export), so
     the names are normalised once per header, not once per missing column, and each missing
@@ -323,11 +322,23 @@ def _missing_message(
     few closest: rapidfuzz's ratio (longest common subsequence) is never below difflib's
     (Ratcliff-Obershelp matches are a common subsequence), so a name difflib would accept is
     among rapidfuzz's candidates unless CLOSE_CANDIDATES closer ones crowd it out.
-    `unknown` maps each unknown name, trimmed and lower-cased, to its first spelling."""
+    `unknown` maps each unknown name, trimmed and lower-cased, to its first spelling.
+
+    A name the vendor dictionary (`mapping.vendors`) knows is offered for the column it
+    feeds and never for another: spelling alone offered Invoca's `calling_phone_number`
+    (the caller) for CalledPhoneNumber and its `duration` for TalkDuration, a hint that
+    would load the wrong number or the wrong duration if followed."""
     choices = list(unknown)
+    known = vendors.known_names(data_type.key)
+    by_norm: dict[str, str] = {}
+    for key in choices:
+        by_norm.setdefault(vendors.normalise(key), key)
+    named = {key: known[norm][0] for norm, key in by_norm.items() if norm in known}  # -> ours
     hints = []
     for name in missing[:MAX_MISSING_NAMED]:
-        close = _closest(name.lower(), choices)
+        close = next((key for key, ours in named.items() if ours == name), None)
+        if close is None:
+            close = _closest(name.lower(), choices, {key for key, ours in named.items() if ours != name})
         if close is not None:
             hints.append(f"{name} (the file has {cut(unknown[close].strip())!r}; map it or rename it)")
         else:
@@ -340,9 +351,10 @@ def _missing_message(
     )
 
 
-def _closest(word: str, choices: list[str]) -> str | None:
+def _closest(word: str, choices: list[str], avoid: Collection[str] = ()) -> str | None:
     """The choice difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF) would return,
-    looked for among the CLOSE_CANDIDATES choices rapidfuzz scores highest."""
+    looked for among the CLOSE_CANDIDATES choices rapidfuzz scores highest, `avoid` left out
+    (names known to mean another column)."""
     if len(choices) > CLOSE_CANDIDATES:
         found = process.extract(
             word,
@@ -353,6 +365,8 @@ def _closest(word: str, choices: list[str]) -> str | None:
             score_cutoff=CLOSE_CUTOFF * 100,
         )
         choices = [choice for choice, _score, _index in found]
+    if avoid:
+        choices = [choice for choice in choices if choice not in avoid]
     close = difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF)
     return close[0] if close else None
 
@@ -423,6 +437,16 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
 def country_hint(value: str) -> str:
     hint = codes.COUNTRY_HINTS.get(value.strip().upper()) if value.isascii() else None
     return f" (use {hint})" if hint else ""
+
+
+def unclosed_hint(value: str) -> str:
+    """How many lines an unclosed quote took into its field: they are in no row of the
+    results, so the partner's count of rows would not add up without it."""
+    body = value.rstrip("\r\n")
+    lines = body.count("\n") + body.count("\r") - body.count("\r\n")
+    if not lines:
+        return ""
+    return f"; the {lines:,} line{'s' if lines > 1 else ''} after it, to the end of the file, went into it"
 
 
 @dataclass

@@ -264,9 +264,11 @@ def insert_rejects(
 
 
 def rejects_of_run(con: duckdb.DuckDBPyConnection, run_id: int, limit: int | None = None) -> list[RejectRow]:
+    """A run's rejects by file and line, a line's in the order stored (its columns' order):
+    DuckDB's sort is not stable, so `rowid` keeps a row's reasons from being shuffled."""
     sql = (
         "SELECT run_id, file_id, line, column_name, value, reason FROM rejects "
-        "WHERE run_id = ? ORDER BY file_id, line"
+        "WHERE run_id = ? ORDER BY file_id, line, rowid"
     )
     params: list[Any] = [run_id]
     if limit is not None:

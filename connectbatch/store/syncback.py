@@ -151,7 +151,8 @@ def rows_of_file(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -
         )
     loaded = {r.line for r in found}
     for line, column, value, reason in con.execute(
-        "SELECT line, column_name, value, reason FROM rejects WHERE file_id = ? ORDER BY line", [file_id]
+        "SELECT line, column_name, value, reason FROM rejects WHERE file_id = ? ORDER BY line, rowid",
+        [file_id],
     ).fetchall():
         if int(line) in loaded:  # parsed but not applied (action modifications): rejected
             found = [r for r in found if r.line != int(line)]

@@ -203,8 +203,8 @@ def _already_loaded(
         "expect_column_values_to_be_null",
         {"column": name},
         "critical",
-        f"{key} already loaded for this connection: a re-sent record must not be loaded twice "
-        f"({name} holds the {key} of such rows).",
+        # Partners read this in their results file: it names no helper column of ours.
+        f"{key} already loaded for this connection: a re-sent record must not be loaded twice.",
     )
     return table.append_column(name, derived), exp
 
