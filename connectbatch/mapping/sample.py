@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from connectbatch.errors import ConnectBatchError, ParseError
 from connectbatch.mapping.preamble import parse_preamble
 from connectbatch.parser import decode as csvdecode
-from connectbatch.parser.plan import HINT_DELIMITERS
+from connectbatch.parser.header_hints import HINT_DELIMITERS
 
 SAMPLE_BYTES = 1024 * 1024
 

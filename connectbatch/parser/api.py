@@ -28,7 +28,7 @@ from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.mapping import constants as mapping_constants
 from connectbatch.mapping.preamble import SEP_KEY, parse_preamble
-from connectbatch.parser import blocks
+from connectbatch.parser import blocks, header_hints
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
@@ -301,7 +301,7 @@ def _preamble_timezone(preamble: dict[str, str] | None) -> str | None:
         return check_timezone(value)
     except ConfigurationError:
         raise ParseError(
-            f"the file's preamble names an unknown time zone: TimeZone={csvplan.cut(value)}"
+            f"the file's preamble names an unknown time zone: TimeZone={header_hints.cut(value)}"
         ) from None
 
 
@@ -378,7 +378,7 @@ def _quoted_header_hint(
             return None
         return [f.decode("utf-8", "replace") for f in fields]
 
-    return csvplan.delimiter_hint(split, delim, dtype, renames)
+    return header_hints.delimiter_hint(split, delim, dtype, renames)
 
 
 def _reject(
@@ -405,4 +405,4 @@ def _reject(
         reason += csvplan.country_hint(text)
     elif code == csvplan.Code.UNTERMINATED_QUOTE:
         reason += csvplan.unclosed_hint(text)
-    return Reject(line, column, csvplan.cut(text), reason)
+    return Reject(line, column, header_hints.cut(text), reason)

@@ -9,21 +9,17 @@ implemented twice.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from rapidfuzz import fuzz, process
 
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
-from connectbatch.mapping import vendors
+from connectbatch.parser.header_hints import delimiter_hint, missing_message
 from connectbatch.schemas import DataType, Kind, codes
 
-MAX_VALUE_CHARS = 120
 # What a duration cell may hold, named in every duration reject.
 DURATION_FORMS = (
     "seconds such as 63 or 63.5 (rounded half up to whole seconds), "
@@ -243,7 +239,7 @@ def typed_plan(
     if missing:
         line_text = chr(delimiter).join(header)  # the header line again, near enough
         hint = delimiter_hint(lambda d: line_text.split(chr(d)), delimiter, data_type, renames)
-        raise ParseError(_missing_message(missing, unknown_by_key, data_type, line) + hint)
+        raise ParseError(missing_message(missing, unknown_by_key, data_type, line) + hint)
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
     return Plan(delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot)
@@ -263,116 +259,9 @@ def _normalise_column_map(column_map: dict[str, str] | None, data_type: DataType
     return out
 
 
-# Delimiters a partner's export is likely to use, tried when the header does not fit ours.
-HINT_DELIMITERS = (",", ";", "\t", "|")
-
-
-def delimiter_hint(
-    split: Callable[[int], list[str] | None],
-    delimiter: int,
-    data_type: DataType,
-    renames: dict[str, str],
-) -> str:
-    """ "; the header looks ';'-separated: ..." when the header line, split by another
-    likely delimiter, names every required column; "" otherwise.
-
-    A semicolon file read with commas is one long column name, so the plain message lists
-    every required column as missing and never says why. `split(d)` gives the header's
-    names under delimiter byte d (None if it does not split cleanly); it runs once per
-    candidate, once per header, not per missing column. `renames` is the normalised
-    column map (partner name -> schema name, lower case)."""
-    required = {name.lower() for name in data_type.required_columns}
-    for candidate in HINT_DELIMITERS:
-        if ord(candidate) == delimiter:
-            continue
-        names = split(ord(candidate))
-        if not names or len(names) < 2:
-            continue
-        found = set()
-        for name in names:
-            key = name.strip().strip('"').strip().lower()
-            found.add(renames.get(key, key))
-        if required <= found:
-            shown = "a tab" if candidate == "\t" else repr(candidate)
-            label = "tab" if candidate == "\t" else repr(candidate)
-            return f"; the header looks {label}-separated: set the connection's delimiter to {shown}"
-    return ""
-
-
 def normalised_column_map(column_map: dict[str, str] | None, data_type: DataType) -> dict[str, str]:
     """The column map as `typed_plan` applies it (lower-case partner name -> schema name)."""
     return _normalise_column_map(column_map, data_type)
-
-
-# The missing-columns message names at most this many columns ("and K more" for the rest):
-# a schema has at most 10 required columns today, so this only bounds a future or relaxed one.
-MAX_MISSING_NAMED = 10
-# A missing column is compared with at most this many of the file's names that rapidfuzz
-# finds closest; only those go through difflib, whose wording and cutoff the message keeps.
-CLOSE_CANDIDATES = 25
-CLOSE_CUTOFF = 0.75  # difflib ratio at which an unknown name is offered as "map it or rename it"
-
-
-def _missing_message(missing: list[str], unknown: dict[str, str], data_type: DataType, line: int) -> str:
-    """ "the header lacks required ... columns: A (the file has 'A_'; map it or rename it), B".
-
-    A header may hold hundreds of thousands of names (a wrong file, a transposed export), so
-    the names are normalised once per header, not once per missing column, and each missing
-    column is compared with all of them by rapidfuzz (compiled) before difflib confirms the
-    few closest: rapidfuzz's ratio (longest common subsequence) is never below difflib's
-    (Ratcliff-Obershelp matches are a common subsequence), so a name difflib would accept is
-    among rapidfuzz's candidates unless CLOSE_CANDIDATES closer ones crowd it out.
-    `unknown` maps each unknown name, trimmed and lower-cased, to its first spelling.
-
-    A name the vendor dictionary (`mapping.vendors`) knows is offered for the column it
-    feeds and never for another: spelling alone offered Invoca's `calling_phone_number`
-    (the caller) for CalledPhoneNumber and its `duration` for TalkDuration, a hint that
-    would load the wrong number or the wrong duration if followed."""
-    choices = list(unknown)
-    known = vendors.known_names(data_type.key)
-    by_norm: dict[str, str] = {}
-    for key in choices:
-        by_norm.setdefault(vendors.normalise(key), key)
-    named = {key: known[norm][0] for norm, key in by_norm.items() if norm in known}  # -> ours
-    hints = []
-    for name in missing[:MAX_MISSING_NAMED]:
-        close = next((key for key, ours in named.items() if ours == name), None)
-        if close is None:
-            close = _closest(name.lower(), choices, {key for key, ours in named.items() if ours != name})
-        if close is not None:
-            hints.append(f"{name} (the file has {cut(unknown[close].strip())!r}; map it or rename it)")
-        else:
-            hints.append(name)
-    more = len(missing) - MAX_MISSING_NAMED
-    listed = ", ".join(hints) + (f" and {more} more" if more > 0 else "")
-    return (
-        f"line {line}: the header lacks required {data_type.label.lower()} column"
-        f"{'s' if len(missing) > 1 else ''}: {listed}"
-    )
-
-
-def _closest(word: str, choices: list[str], avoid: Collection[str] = ()) -> str | None:
-    """The choice difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF) would return,
-    looked for among the CLOSE_CANDIDATES choices rapidfuzz scores highest, `avoid` left out
-    (names known to mean another column)."""
-    if len(choices) > CLOSE_CANDIDATES:
-        found = process.extract(
-            word,
-            choices,
-            scorer=fuzz.ratio,
-            processor=None,
-            limit=CLOSE_CANDIDATES,
-            score_cutoff=CLOSE_CUTOFF * 100,
-        )
-        choices = [choice for choice, _score, _index in found]
-    if avoid:
-        choices = [choice for choice in choices if choice not in avoid]
-    close = difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF)
-    return close[0] if close else None
-
-
-def cut(value: str) -> str:
-    return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + "…"
 
 
 def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) -> str:

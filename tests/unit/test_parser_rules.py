@@ -633,10 +633,10 @@ def test_a_wide_header_with_the_wrong_delimiter_quotes_its_one_name_cut_short(en
 
 
 def test_the_missing_columns_message_names_at_most_ten_columns() -> None:
-    from connectbatch.parser import plan
+    from connectbatch.parser import header_hints
 
     missing = [f"Col{i}" for i in range(15)]
-    message = plan._missing_message(
+    message = header_hints.missing_message(
         missing, {"col3_": "col3_", "x" * 500 + "col4": "x" * 500 + "Col4"}, schemas.get(CC), 1
     )
     assert "Col9" in message and "Col10" not in message
@@ -649,9 +649,9 @@ def test_the_close_match_is_the_one_difflib_picks() -> None:
     """The compiled prefilter only narrows the names: difflib's choice and cutoff still decide."""
     import difflib
 
-    from connectbatch.parser import plan
+    from connectbatch.parser import header_hints
 
     choices = [f"campaign{i}" for i in range(200)] + ["campaignid_", "campaign_id", "mediaid"]
     for word in ("campaignid", "mediaid", "callerid", "campaign"):
-        expected = difflib.get_close_matches(word, choices, 1, plan.CLOSE_CUTOFF)
-        assert plan._closest(word, choices) == (expected[0] if expected else None)
+        expected = difflib.get_close_matches(word, choices, 1, header_hints.CLOSE_CUTOFF)
+        assert header_hints.closest(word, choices) == (expected[0] if expected else None)
