@@ -1,7 +1,8 @@
 """Attacks and faults against the hosted FTP(S) push server, tried with real clients
 (ftplib's FTP_TLS, raw sockets, curl) on 127.0.0.1.
 
-* A client killed in the middle of an upload must not be loaded as a complete file.
+* A client killed in the middle of an upload must not be loaded as a complete file, nor an
+  upload whose data connection was reset while its client waits for the reply.
 * Logins only over TLS (AUTH TLS + PROT P), with curl and ftplib; clear text refused.
 * Idle sockets from one address cannot lock partners out; they are dropped before login.
 * Repeated wrong passwords from one address are slowed down and then refused for a while.
@@ -125,6 +126,32 @@ def test_an_upload_cut_off_mid_transfer_is_not_loaded(
     assert [r.status for r in runs] == [RunStatus.COMPLETED], [r.reason for r in runs]
     assert runs[0].rows_accepted == 400
     assert services.count_actions("Acme") == 400
+
+
+def test_a_data_connection_reset_while_the_client_stays_is_a_broken_upload(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    """The data connection is reset mid-STOR but the client stays and waits for the reply
+    (what a TLS 1.3 client that never read the session tickets does at the end of every
+    upload). A reset is not the end of the file: 426, nothing loaded, the full re-send is."""
+    login = push_connection(services, "Acme")
+    data = call_csv(400, prefix="reset")
+    with tls_client(server, login) as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("STOR calls.csv")
+        conn.sendall(data[: len(data) // 2])
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()
+        with pytest.raises(ftplib.error_temp, match=r"^426 .*reset"):
+            ftp.voidresp()
+        time.sleep(SETTLE + 0.2)
+        gateway.wait(TIMEOUT)
+        assert services.runs("Acme") == []
+
+        assert ftp.storbinary("STOR calls.csv", io.BytesIO(data)).startswith("226")
+        gateway.wait(TIMEOUT)
+    runs = services.runs("Acme")
+    assert [(r.status, r.rows_accepted, r.rows_rejected) for r in runs] == [(RunStatus.COMPLETED, 400, 0)]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (make test installs it)")
