@@ -382,3 +382,50 @@ def test_lftp_uploads_over_ftps_pinned_to_our_certificate(
     gateway.wait(TIMEOUT)
     runs = services.runs("Lftp partner")
     assert [(r.status, r.rows_accepted) for r in runs] == [(RunStatus.COMPLETED, 9)]
+
+
+@pytest.mark.skipif(
+    not (shutil.which("lftp") and shutil.which("curl")),
+    reason="needs lftp and curl (make test installs them)",
+)
+def test_lftp_and_curl_upload_files_of_many_tls_records_whole_at_the_first_try(
+    services: Services,
+    gateway: Gateway,
+    server: HostedFtpServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Neither lftp (GnuTLS) nor curl (OpenSSL) reads the data connection of an upload, so
+    TLS 1.3 session tickets the server sends there stay unread and their close becomes a
+    reset that loses the end of the file: each upload must arrive whole the first time."""
+    login = push_connection(services, "Big files")
+    files = []
+    for n in range(4):
+        path = tmp_path / f"calls_{n}.csv"
+        path.write_bytes(call_csv(3000, prefix=f"big{n}"))  # ~350 KB: ~22 TLS records
+        files.append(path)
+    script = "; ".join(
+        [
+            "set ftp:ssl-force true",
+            "set ftp:ssl-protect-data true",
+            f"set ssl:ca-file {server.tls_cert}",
+            "set ssl:check-hostname no",
+            "set net:max-retries 1",  # a broken upload fails the command instead of resuming
+            f"open -u {login.username},{login.password} -p {server.port} {HOST}",
+            *(f"put {path} -o {path.name}" for path in files[:3]),
+            "bye",
+        ]
+    )
+    done = subprocess.run(["lftp", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    subprocess.run(
+        ["curl", "--silent", "--show-error", "--ssl-reqd", "--cacert", str(server.tls_cert),
+         "--user", f"{login.username}:{login.password}", "-T", str(files[3]),
+         f"ftp://{HOST}:{server.port}/{files[3].name}"],
+        check=True, timeout=60,
+    )  # fmt: skip
+    gateway.wait(TIMEOUT)
+    assert "426 Upload broken off" not in caplog.text  # not even once, then resumed
+    runs = services.runs("Big files")
+    outcomes = [(r.status, r.rows_accepted, r.rows_rejected) for r in runs]
+    assert outcomes == [(RunStatus.COMPLETED, 3000, 0)] * 4
