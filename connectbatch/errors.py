@@ -29,5 +29,15 @@ class TransportError(ConnectBatchError, OSError):
     """A transfer to or from a partner's server or mailbox failed."""
 
 
+class RemoteFileChangedError(TransportError):
+    """A listed remote file changed while it was fetched: the partner is still writing it.
+    Nothing is wrong with the connection; the file waits for a later run (`reason`)."""
+
+    @property
+    def reason(self) -> str:
+        """Why a run did not take the file, as its ledger line says."""
+        return f"{self}; not taken now: a later run takes it once it stops changing"
+
+
 class RunInProgressError(ConnectBatchError, RuntimeError):
     """A run for this connection is already going on (in this or another process)."""

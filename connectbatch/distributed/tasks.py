@@ -23,6 +23,7 @@ from celery import shared_task
 from connectbatch.distributed import output
 from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
 from connectbatch.distributed.sealed import unseal
+from connectbatch.errors import RemoteFileChangedError
 from connectbatch.models import Connection
 from connectbatch.pipeline import ingest, staging
 from connectbatch.pipeline.commit import Stopwatch
@@ -85,7 +86,12 @@ def pull(sealed: str) -> dict[str, Any]:
             waits = state is not None or (remote.extra or {}).get("skip")
             if not waits and base.old_enough(remote, connection.min_age_seconds, now):
                 target = incoming / "payload"
-                transport.fetch(remote, target)
+                try:
+                    transport.fetch(remote, target)
+                except RemoteFileChangedError as exc:  # still being written: it waits
+                    entry["extra"]["skip"] = exc.reason
+                    files.append(entry)
+                    continue
                 staged = staging.stage(settings.staging, target, move=True)  # ours: renamed in
                 target.unlink(missing_ok=True)
                 entry.update(sha256=staged.sha256, size_staged=staged.size)

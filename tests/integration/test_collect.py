@@ -16,6 +16,8 @@ from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
+from connectbatch.transfer import base
+from connectbatch.transfer.pull import collect
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 
@@ -115,6 +117,47 @@ def test_a_rejected_file_is_not_fetched_again_until_the_partner_replaces_it(
     server.put(f"{folder}/Calls_2026_bad.csv", call_csv(2, prefix="fixed"), old + dt.timedelta(minutes=5))
     third = services.pull("Partner FTP")
     assert third.status is RunStatus.COMPLETED and third.rows_accepted == 2
+
+
+def test_a_file_still_being_written_waits_and_the_finished_ones_go_in(
+    services: Services, server: ftpd.FtpServer
+) -> None:
+    """The partner is still writing a file under its final name: it grows between our
+    listing and our download. That file waits for a later run; the finished files beside it
+    go in now, and the login is not marked as failing."""
+    folder = server.mkdir("/collect-grow")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    server.put(f"{folder}/Calls_2026_a.csv", call_csv(3, prefix="grow"), old)
+    server.put(f"{folder}/Calls_2026_b.csv", call_csv(2, prefix="done-b"), old)
+    server.put(f"{folder}/Calls_2026_c.csv", call_csv(4, prefix="done-c"), old)
+    connection = pull_connection(services, server, folder)
+
+    def partner_still_writing(method: str, endpoint: base.Endpoint) -> base.Transport:
+        transport = base.open_transport(method, endpoint)
+        listed = transport.list_files
+
+        def list_then_write(folder: str, pattern: str) -> list[base.RemoteFile]:
+            files = listed(folder, pattern)
+            server.put(f"{folder}/Calls_2026_a.csv", call_csv(6, prefix="grow"), old)  # more rows
+            return files
+
+        transport.list_files = list_then_write  # type: ignore[method-assign]
+        return transport
+
+    first = collect.pull(services.ingestor, services.box, connection, "manual", partner_still_writing)
+    assert first is not None
+    assert first.status is RunStatus.COMPLETED, first.reason
+    found = states(services, first.id)
+    assert (found["Calls_2026_b.csv"][0], found["Calls_2026_c.csv"][0]) == ("loaded", "loaded")
+    state, message = found["Calls_2026_a.csv"]
+    assert state == "skipped" and "still writing" in (message or ""), message
+    assert first.rows_accepted == 6
+    [credential] = services.credentials("Partner FTP")
+    assert credential.status == "Active" and not credential.last_error
+
+    second = services.pull("Partner FTP")  # finished now
+    assert states(services, second.id) == {"Calls_2026_a.csv": ("loaded", None)}
+    assert second.rows_accepted == 6 and services.count_actions("Partner FTP") == 12
 
 
 def test_a_wrong_password_fails_the_run_and_marks_the_credential(

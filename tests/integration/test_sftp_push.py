@@ -175,6 +175,29 @@ def test_a_part_file_is_ingested_once_when_renamed(hosted: Hosted) -> None:
     assert sorted(r.rows_accepted for r in runs) == [5, 8]
 
 
+def test_setting_times_after_an_upload_that_was_already_taken_in_succeeds(hosted: Hosted) -> None:
+    """WinSCP (preserve timestamp, on by default) and scripts set the file's time by path
+    after the close or the rename from `.filepart`; by then the upload may be ingested and
+    gone. That must not turn a good upload into an error on the partner's side."""
+    connection, login = hosted.push("Push Touch")
+    with hosted.login(login) as sftp:
+        sftp.putfo(_bytes_io(call_csv(3, prefix="touch")), "calls.csv")
+        sftp.putfo(_bytes_io(call_csv(2, prefix="winscp")), "more.csv.filepart")
+        sftp.posix_rename("more.csv.filepart", "more.csv")
+        hosted.gateway.wait(INGEST_TIMEOUT)
+        assert sftp.listdir("/") == []  # both taken in and removed
+        for name in ("calls.csv", "more.csv"):
+            sftp.utime(name, (1_700_000_000, 1_700_000_000))
+            sftp.chmod(name, 0o644)
+        with pytest.raises(FileNotFoundError):  # a name never uploaded is still missing
+            sftp.utime("other.csv", (1_700_000_000, 1_700_000_000))
+    runs = hosted.services.runs(connection.name)
+    assert sorted((r.status, r.rows_accepted) for r in runs) == [
+        (RunStatus.COMPLETED, 2),
+        (RunStatus.COMPLETED, 3),
+    ]
+
+
 def test_a_file_renamed_while_still_open_is_ingested_when_closed(hosted: Hosted) -> None:
     connection, login = hosted.push("Push Early Rename")
     data = call_csv(4, prefix="early")

@@ -1,7 +1,8 @@
 """Attacks and faults against the hosted FTP(S) push server, tried with real clients
 (ftplib's FTP_TLS, raw sockets, curl) on 127.0.0.1.
 
-* A client killed in the middle of an upload must not be loaded as a complete file.
+* A client killed in the middle of an upload must not be loaded as a complete file, nor an
+  upload whose data connection was reset while its client waits for the reply.
 * Logins only over TLS (AUTH TLS + PROT P), with curl and ftplib; clear text refused.
 * Idle sockets from one address cannot lock partners out; they are dropped before login.
 * Repeated wrong passwords from one address are slowed down and then refused for a while.
@@ -125,6 +126,32 @@ def test_an_upload_cut_off_mid_transfer_is_not_loaded(
     assert [r.status for r in runs] == [RunStatus.COMPLETED], [r.reason for r in runs]
     assert runs[0].rows_accepted == 400
     assert services.count_actions("Acme") == 400
+
+
+def test_a_data_connection_reset_while_the_client_stays_is_a_broken_upload(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    """The data connection is reset mid-STOR but the client stays and waits for the reply
+    (what a TLS 1.3 client that never read the session tickets does at the end of every
+    upload). A reset is not the end of the file: 426, nothing loaded, the full re-send is."""
+    login = push_connection(services, "Acme")
+    data = call_csv(400, prefix="reset")
+    with tls_client(server, login) as ftp:
+        ftp.voidcmd("TYPE I")
+        conn = ftp.transfercmd("STOR calls.csv")
+        conn.sendall(data[: len(data) // 2])
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conn.close()
+        with pytest.raises(ftplib.error_temp, match=r"^426 .*reset"):
+            ftp.voidresp()
+        time.sleep(SETTLE + 0.2)
+        gateway.wait(TIMEOUT)
+        assert services.runs("Acme") == []
+
+        assert ftp.storbinary("STOR calls.csv", io.BytesIO(data)).startswith("226")
+        gateway.wait(TIMEOUT)
+    runs = services.runs("Acme")
+    assert [(r.status, r.rows_accepted, r.rows_rejected) for r in runs] == [(RunStatus.COMPLETED, 400, 0)]
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl (make test installs it)")
@@ -355,3 +382,50 @@ def test_lftp_uploads_over_ftps_pinned_to_our_certificate(
     gateway.wait(TIMEOUT)
     runs = services.runs("Lftp partner")
     assert [(r.status, r.rows_accepted) for r in runs] == [(RunStatus.COMPLETED, 9)]
+
+
+@pytest.mark.skipif(
+    not (shutil.which("lftp") and shutil.which("curl")),
+    reason="needs lftp and curl (make test installs them)",
+)
+def test_lftp_and_curl_upload_files_of_many_tls_records_whole_at_the_first_try(
+    services: Services,
+    gateway: Gateway,
+    server: HostedFtpServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Neither lftp (GnuTLS) nor curl (OpenSSL) reads the data connection of an upload, so
+    TLS 1.3 session tickets the server sends there stay unread and their close becomes a
+    reset that loses the end of the file: each upload must arrive whole the first time."""
+    login = push_connection(services, "Big files")
+    files = []
+    for n in range(4):
+        path = tmp_path / f"calls_{n}.csv"
+        path.write_bytes(call_csv(3000, prefix=f"big{n}"))  # ~350 KB: ~22 TLS records
+        files.append(path)
+    script = "; ".join(
+        [
+            "set ftp:ssl-force true",
+            "set ftp:ssl-protect-data true",
+            f"set ssl:ca-file {server.tls_cert}",
+            "set ssl:check-hostname no",
+            "set net:max-retries 1",  # a broken upload fails the command instead of resuming
+            f"open -u {login.username},{login.password} -p {server.port} {HOST}",
+            *(f"put {path} -o {path.name}" for path in files[:3]),
+            "bye",
+        ]
+    )
+    done = subprocess.run(["lftp", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    subprocess.run(
+        ["curl", "--silent", "--show-error", "--ssl-reqd", "--cacert", str(server.tls_cert),
+         "--user", f"{login.username}:{login.password}", "-T", str(files[3]),
+         f"ftp://{HOST}:{server.port}/{files[3].name}"],
+        check=True, timeout=60,
+    )  # fmt: skip
+    gateway.wait(TIMEOUT)
+    assert "426 Upload broken off" not in caplog.text  # not even once, then resumed
+    runs = services.runs("Big files")
+    outcomes = [(r.status, r.rows_accepted, r.rows_rejected) for r in runs]
+    assert outcomes == [(RunStatus.COMPLETED, 3000, 0)] * 4

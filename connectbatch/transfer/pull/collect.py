@@ -4,6 +4,8 @@ What a run takes from the remote listing, and why it skips the rest, is recorded
 ledger (state `skipped` with the reason), so a person can see every file a run saw:
 - names matching the wildcard but still being written (`.part`, `.tmp`, ...) never match;
 - files younger than the connection's minimum age wait for the next run;
+- a file that changes while it is fetched (still being written under its final name) waits
+  for a later run, and the files beside it go on (nothing is wrong with the login);
 - a file already loaded with the same remote path, size and time is not fetched again
   (the sha256 check in ingest would catch it too, but only after a download).
 One line per decision: a file skipped for the same reason as before is not recorded again,
@@ -27,7 +29,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from connectbatch.errors import TransportError
+from connectbatch.errors import RemoteFileChangedError, TransportError
 from connectbatch.models import AfterSuccess, Connection, Run
 from connectbatch.pipeline import group, history, ingest
 from connectbatch.secrets import SecretBox
@@ -253,7 +255,17 @@ def _fetch(
                 remote_path=remote.path, mtime=remote.mtime, state="skipped", message=reason,
             )  # fmt: skip
         return False
-    transport.fetch(remote, target)
+    try:
+        transport.fetch(remote, target)
+    except RemoteFileChangedError as exc:  # still being written: it waits, the others go on
+        log.info("not taken now: %s", exc.reason, extra={"run_id": run.id})
+        with db.transaction() as con:
+            run_store.record_file(
+                con, connection_id=connection.id, run_id=run.id, name=remote.name,
+                source=connection.method.value, size=remote.size or 0, sha256="",
+                remote_path=remote.path, mtime=remote.mtime, state="skipped", message=exc.reason,
+            )  # fmt: skip
+        return False
     return True
 
 

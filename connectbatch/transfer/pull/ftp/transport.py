@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from connectbatch.errors import TransportError
+from connectbatch.errors import RemoteFileChangedError, TransportError
 from connectbatch.models import AfterSuccess
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import (
@@ -157,9 +157,9 @@ class FtpTransport(Transport):
             raise
         if remote.size is not None and written != remote.size:
             target.unlink(missing_ok=True)
-            raise TransportError(
+            raise RemoteFileChangedError(
                 f"{self._where()}: RETR {path} returned {written} bytes but the listing said "
-                f"{remote.size} (is the partner still writing it?)"
+                f"{remote.size}: is the partner still writing it?"
             )
 
     def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None:
@@ -201,7 +201,6 @@ class FtpTransport(Transport):
             pass
         finally:
             ftp.close()
-
 
     # -- connection --------------------------------------------------------------------------
 

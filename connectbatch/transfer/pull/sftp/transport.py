@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import paramiko
 
-from connectbatch.errors import TransportError
+from connectbatch.errors import RemoteFileChangedError, TransportError
 from connectbatch.models import AfterSuccess
 from connectbatch.transfer.base import (
     Endpoint,
@@ -59,8 +59,6 @@ KEEPALIVE_SECONDS = 30
 # AES-GCM first: paramiko's AES-CTR needs an HMAC pass per packet, GCM authenticates in the
 # same OpenSSL call. The rest keeps paramiko's order, so old servers still connect.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
-
-
 
 
 @register("sftp")
@@ -191,10 +189,9 @@ class SftpTransport(Transport):
             finally:
                 os.close(fd)
             if remote.size is not None and received != remote.size:
-                raise TransportError(
+                raise RemoteFileChangedError(
                     f"file {path} on host {self.host} changed while being fetched (listed "
-                    f"{remote.size} bytes, read {received}): it may still be uploading; "
-                    "it will be tried again on the next run"
+                    f"{remote.size} bytes, read {received}): is the partner still writing it?"
                 )
             if remote.mtime is not None:
                 stamp = remote.mtime.timestamp()
@@ -251,7 +248,6 @@ class SftpTransport(Transport):
         if transport is not None:
             with contextlib.suppress(Exception):
                 transport.close()
-
 
     # --- connecting ------------------------------------------------------------------------------
 

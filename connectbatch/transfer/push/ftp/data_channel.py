@@ -5,16 +5,39 @@ until the upload was handed to the gateway.
 transfer with 552 and lets the session delete the partial file. The 226 reply is sent only
 after the control channel's completion hooks ran, so a client that saw it (and a test that then
 calls `Gateway.wait()`) can rely on the ingest having been started.
+
+For STOR the end of the data connection is the end of the file, but only an orderly end (the
+client's FIN, or its TLS close_notify): a *reset* connection is a broken upload (426, not
+ingested, the partial file kept for a resume), since the kernel throws away whatever the
+client sent that we had not read yet. pyftpdlib takes a reset for a normal end; TLS 1.3
+clients that never read the server's session tickets (lftp, curl) reset every data
+connection they close, and their uploads were loaded cut short at a 16 KiB record boundary.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import sys
 from typing import Any
 
 from pyftpdlib.handlers import DTPHandler
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
+
+_TCP_CLOSE = 7  # Linux's tcpi_state of a connection the peer reset (FIN received: 8, CLOSE_WAIT)
+
+
+def _tcp_state(sock: Any) -> int | None:
+    """The kernel's TCP state of a socket (Linux; None elsewhere or when unknown). A TLS
+    socket (pyOpenSSL's Connection) passes getsockopt through to its TCP socket."""
+    option = getattr(socket, "TCP_INFO", None)
+    if option is None:
+        return None
+    try:
+        return int(sock.getsockopt(socket.IPPROTO_TCP, option, 8)[0])
+    except (OSError, AttributeError, ValueError, IndexError):
+        return None
 
 
 class CappedFile:
@@ -79,6 +102,34 @@ class LimitedDTP(DTPHandler):  # type: ignore[misc]
 
     # pyftpdlib binds the event to DTPHandler.handle_read at class creation: rebind it.
     handle_read_event = handle_read
+
+    def handle_close(self) -> None:
+        """The client's side of the data connection ended. pyftpdlib calls this from inside
+        its `except` for a failed recv (a reset, a timeout...) as well as after an orderly end;
+        an upload that ended the first way is incomplete, whatever it says later."""
+        if self.receive and not self._closed and self._cut_off(sys.exc_info()[1]):
+            self.transfer_finished = False
+            self._resp = (
+                "426 Upload broken off: the data connection was reset before the end of the "
+                "file; nothing was loaded. Send the file again (or resume it).",
+                log.warning,
+            )
+            self.close()
+            return
+        super().handle_close()
+
+    def _cut_off(self, error: BaseException | None) -> bool:
+        """Whether the data connection ended other than in order. A TLS close_notify
+        (pyOpenSSL's ZeroReturnError) is orderly; otherwise the kernel knows: a connection
+        the client reset is CLOSE, one it ended with a FIN (every byte it sent arrived, as
+        in clear-text FTP) is CLOSE_WAIT. pyOpenSSL often reports a reset as "Unexpected
+        EOF" (its errno lost), so the error alone cannot tell them apart."""
+        if type(error).__name__ == "ZeroReturnError":
+            return False
+        state = _tcp_state(self.socket)
+        if state is not None:
+            return state == _TCP_CLOSE
+        return error is not None and not (len(error.args) == 2 and error.args[1] == "Unexpected EOF")
 
     def close(self) -> None:
         if self._closed:

@@ -33,11 +33,20 @@ log = logging.getLogger("connectbatch.transfer.push.ftp")
 
 
 def _ssl_context(cert: Path, key: Path) -> Any:
-    """TLS 1.2 or newer, no compression; fails now (not at the first client) on bad files."""
+    """TLS 1.2, no compression; fails now (not at the first client) on bad files.
+
+    Not TLS 1.3: its server sends session tickets after the handshake, on every data
+    connection too, and pyOpenSSL cannot turn them off (no SSL_CTX_set_num_tickets). Clients
+    that never read an upload's data connection (lftp, curl) then close it with those bytes
+    unread, which makes their kernel reset it, and the reset throws away the end of the file
+    we had not read yet: most uploads over a few TLS records broke off (426). In TLS 1.2 the
+    ticket is part of the handshake, and session resumption on data connections still works.
+    """
     from OpenSSL import SSL
 
     context = SSL.Context(SSL.TLS_SERVER_METHOD)
     context.set_min_proto_version(SSL.TLS1_2_VERSION)
+    context.set_max_proto_version(SSL.TLS1_2_VERSION)
     context.set_options(SSL.OP_NO_COMPRESSION)
     context.use_certificate_chain_file(str(cert))
     context.use_privatekey_file(str(key))

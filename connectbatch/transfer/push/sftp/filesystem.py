@@ -25,6 +25,7 @@ from connectbatch.transfer.push.gateway import Account
 from connectbatch.transfer.push.sftp.handle import OpenFile
 from connectbatch.transfer.push.sftp.protocol import (
     SFTP_FAILURE,
+    SFTP_NO_SUCH_FILE,
     SFTP_OK,
     SFTP_OP_UNSUPPORTED,
     SFTP_PERMISSION_DENIED,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("connectbatch.transfer.push.sftp")
 
 MAX_OPEN_FILES = 64  # per SFTP channel
+TAKEN_REMEMBERED = 256  # uploads per SFTP channel whose late SETSTAT is answered (see chattr)
 NEW_FILE_MODE = 0o640
 NEW_DIR_MODE = 0o750
 
@@ -55,6 +57,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         self.gateway = login.server.gateway
         self.root = os.path.realpath(self.account.home)
         self.open_files: set[OpenFile] = set()
+        # Uploads of this channel handed to the gateway, most recent last (see chattr).
+        self.taken: dict[str, None] = {}
 
     # --- paths -----------------------------------------------------------------------------------
 
@@ -231,14 +235,19 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
 
     def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> int:
         """SETSTAT: modification times are applied, anything else (mode, owner, size) is
-        accepted and ignored: clients send it after uploads and must not fail for it."""
+        accepted and ignored: clients send it after uploads and must not fail for it. Nor
+        when it comes after the upload was ingested and removed (WinSCP sets the time by path
+        after the close or the rename from `.filepart`, one round trip later): for a file
+        this channel uploaded, a missing file is a file already taken in."""
         try:
             self._writable()
-            return self.apply_times(self._target(path), attr)
+            target = self._target(path)
         except Refused as exc:
             return exc.code
-        except OSError as exc:
-            return code_of(exc)
+        code = self.apply_times(target, attr)
+        if code == SFTP_NO_SUCH_FILE and target in self.taken:
+            return SFTP_OK
+        return code
 
     def apply_times(self, host_path: str, attr: paramiko.SFTPAttributes) -> int:
         if attr._flags & attr.FLAG_AMTIME:
@@ -265,6 +274,10 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         if is_in_flight(os.path.basename(entry)):
             return
         log.info("upload complete: %s by %r", self.virtual(entry), self.account.username)
+        self.taken.pop(entry, None)
+        self.taken[entry] = None
+        while len(self.taken) > TAKEN_REMEMBERED:
+            del self.taken[next(iter(self.taken))]
         try:
             self.gateway.upload_complete(self.account, Path(entry))
         except Exception:
