@@ -29,7 +29,7 @@ from connectbatch.models import Connection, Direction, Method, Methodology, Run,
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.push import gateway as gateway_module
-from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.gateway import PUSH_UNMATCHED, Gateway
 from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 
 INGEST_TIMEOUT = 60.0
@@ -147,6 +147,29 @@ def test_an_upload_becomes_a_completed_run_with_rows_and_actions(hosted: Hosted)
     assert [f.name for f in hosted.services.run_files(run.id)] == ["Conversions_2024_acme.csv"]
     assert hosted.services.count_actions(connection.name) == 12
     assert hosted.services.connection(connection.name).status.value == "Completed"
+
+
+def test_an_upload_the_file_pattern_does_not_match_is_left_with_a_history_line(hosted: Hosted) -> None:
+    """A `_SUCCESS` marker or a checksum beside the CSV made a Failed run (and the connection
+    Failed) though the connection's pattern says which files it takes."""
+    draft = Connection(name="Push patterned", data_type="call_conversions", direction=Direction.INBOUND,
+                       method=Method.SFTP, methodology=Methodology.PUSH, pattern="Calls_*.csv")  # fmt: skip
+    connection, login = hosted.services.create_connection(draft)
+    assert login is not None
+    with hosted.login(login) as sftp:
+        sftp.putfo(_bytes_io(call_csv(4, prefix="pat")), "Calls_1.csv")
+        sftp.putfo(_bytes_io(b""), "_SUCCESS")
+        sftp.putfo(_bytes_io(b"d41d8cd98f00b204e9800998ecf8427e  Calls_1.csv\n"), "Calls_1.csv.md5")
+    hosted.gateway.wait(INGEST_TIMEOUT)
+
+    runs = hosted.services.runs(connection.name)
+    assert [(r.status, r.files_loaded) for r in runs] == [(RunStatus.COMPLETED, 1)]
+    assert hosted.services.connection(connection.name).status.value == "Completed"
+    lines = [e.message for e in hosted.services.connection_events(connection.id) if e.kind == PUSH_UNMATCHED]
+    assert sorted(line.split(":")[0] for line in lines) == ["Calls_1.csv.md5", "_SUCCESS"]
+    assert all("does not match the connection's file pattern 'Calls_*.csv'" in line for line in lines)
+    left = sorted(p.name for p in hosted.push_home(connection).iterdir())
+    assert left == ["Calls_1.csv.md5", "_SUCCESS"]  # never dropped
 
 
 def test_a_part_file_is_ingested_once_when_renamed(hosted: Hosted) -> None:

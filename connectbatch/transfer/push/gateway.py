@@ -22,7 +22,10 @@ A provisioned login several push connections of one partner share (credentials r
 one home, its owner's (`<home>/push/<owner connection id>/`); each finished upload goes to
 the one connection whose folder and file pattern match it (`route`). A file matching none,
 or several, is not ingested: a line in those connections' history says why, and the file
-stays where it is (never dropped, never ingested twice).
+stays where it is (never dropped, never ingested twice). A login of one connection takes the
+uploads its file pattern matches; another file (a `_SUCCESS` marker, a checksum, a `.txt` on a
+`*.csv` connection) is left where it is with a line in the history, instead of becoming a
+Failed run that marks the connection Failed.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from connectbatch.transfer.naming import is_in_flight, matches
 
 # History lines of an upload a shared login made that no single connection takes.
 PUSH_UNROUTED = "push_unrouted"
+# History lines of an upload whose name the connection's file pattern does not match.
+PUSH_UNMATCHED = "push_unmatched"
 
 log = logging.getLogger("connectbatch.transfer.push")
 
@@ -172,6 +177,8 @@ class Gateway:
             if routed is None:
                 return None
             connection_id = routed
+        elif not trial and not self._pattern_takes(connection_id, path):
+            return None
         if trial:
             future = self._pool.submit(self._dry_run, account, path, connection_id)
         else:
@@ -226,6 +233,29 @@ class Gateway:
         except Exception:  # the server thread must go on; the log keeps the reason
             log.exception("could not record an unrouted push upload: %s", reason)
         return None
+
+    def _pattern_takes(self, connection_id: int, path: Path) -> bool:
+        """Whether the connection's file pattern matches the upload's name; when not, a line
+        in its history says so and the file stays where it is."""
+        try:
+            connection = self.services.connection(connection_id)
+        except LookupError:  # deleted meanwhile: ingesting says so
+            return True
+        pattern = connection.pattern or "*"
+        if matches(path.name, pattern):
+            return True
+        reason = (
+            f"{visible(path.name)}: uploaded, but its name does not match the connection's file "
+            f"pattern {visible(pattern)!r}; not ingested, left where it is. Upload it under a "
+            "matching name, or change the connection's file pattern."
+        )
+        log.info("push upload not taken: %s", reason)
+        try:
+            with self.services.db.transaction() as con:
+                event_store.record(con, connection_id, PUSH_UNMATCHED, reason, self.services.clock())
+        except Exception:  # the server thread must go on; the log keeps the reason
+            log.exception("could not record a push upload the pattern does not take: %s", reason)
+        return False
 
     def _ingest_waiting(self, connection_id: int) -> None:
         """One turn of a connection's ingests: the uploads waiting for it when its turn comes
