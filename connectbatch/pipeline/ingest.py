@@ -111,7 +111,9 @@ class Ingestor:
             try:
                 staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
             except OSError as exc:
-                run, failure = self.start_run(connection, trigger), exc
+                # Often a full disk: the run that says so is opened with the reserve's room.
+                run = self.db.record_failure(lambda con: self.open_run(con, connection, trigger))
+                failure = exc
                 return self._run_alone(
                     run, lambda end: self._staging_failed(run, connection, received, failure)
                 )
