@@ -15,6 +15,18 @@ cdef enum:
     MAX_GROWTH = 16
 
 
+cdef inline bint _only_delimiters(const unsigned char* s, Py_ssize_t n, int delim) noexcept nogil:
+    """Whether the n bytes at s are all the delimiter: a spreadsheet's empty row (",,,,"),
+    which Excel writes for a row that only had formatting. Skipped like a blank line rather
+    than rejected field by field (ten reasons a row, counted against the reject limit: three
+    good rows and five empty ones quarantined a file)."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if s[i] != delim:
+            return False
+    return True
+
+
 @cython.final
 cdef class Parser:
     """Feed UTF-8 chunks; `finish()` returns a csvplan.CoreOutput."""
@@ -431,6 +443,9 @@ cdef class Parser:
                         return -1
                 self._reject(rec.line, rec.error_field, rec.error, v, vn, 0)
                 continue
+            if p[rec.start] == self.sc.delim and _only_delimiters(p + rec.start, rec.end - rec.start,
+                                                                  self.sc.delim):
+                continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
             if rec.nfields != self.ncols_file:
                 self._reject(rec.line, -1, C_FIELD_COUNT, p + rec.start, rec.end - rec.start,
                              rec.nfields)
