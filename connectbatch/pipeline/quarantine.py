@@ -155,21 +155,32 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
 def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: str | None, actor: str) -> Run:
     """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided. The
     run reads Failed (its file was refused) and the connection no longer Needs review."""
+    reason = f"discarded by {actor}" + (f": {note}" if note else "")
     with db.transaction() as con:
         run = run_store.get(con, run_id)
         if run.review is not ReviewState.QUARANTINED:
             raise ConnectBatchError(f"run {run_id} is not quarantined")
-        for f in run_store.files_of_run(con, run_id):
-            if f.state == FileState.QUARANTINED:
-                run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
+        files = [f for f in run_store.files_of_run(con, run_id) if f.state == FileState.QUARANTINED]
+        for f in files:
+            run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
         run_store.set_review(con, run_id, ReviewState.DISCARDED, _note(actor, note))
         if run.status is RunStatus.NEEDS_REVIEW:
-            reason = f"discarded by {actor}" + (f": {note}" if note else "")
             run_store.finish(con, run_id, RunStatus.FAILED, clock(), reason)
         connection = connection_store.get(con, run.connection_id)
         if connection.status is ConnectionStatus.NEEDS_REVIEW:
             status = connection_status(con, connection.id, _latest_status(con, connection.id))
             connection_store.set_status(con, connection.id, status, clock())
+        stored_rejects = run_store.rejects_of_run(con, run_id)
+        headers = syncback_store.headers(con, [f.id for f in files])
+    # The partner's answer changes with the decision: the results file said QUARANTINED
+    # "held for review"; now one Line 0 row says nothing was loaded, and why.
+    for f in files:
+        kept = [Reject(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
+        results.write_outcome(
+            settings.outbound, connection, run_id, f, FileState.DISCARDED, rejects=kept,
+            message=f"{reason}. Nothing of this file was loaded: correct it and send it again.",
+            header=headers.get(f.id),
+        )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
         return run_store.get(con, run_id)
