@@ -5,9 +5,17 @@ the summary, the mail a real SMTP server got)."""
 
 from __future__ import annotations
 
-from helpers import call_csv
+from collections.abc import Iterator
+from dataclasses import replace
+from email.message import EmailMessage
 
+import pytest
+from helpers import call_csv
+from smtp_server import Inbox, running_smtp
+
+from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import Services
+from connectbatch.settings import Settings, SmtpSettings
 from tests.helpers.store import results_of
 
 N = 10
@@ -51,3 +59,70 @@ def test_a_discarded_batch_keeps_the_rows_the_parser_refused(services: Services,
     assert [(r["Line"], r["Status"]) for r in rows] == [("0", "FILE_REJECTED"), ("3", "REJECTED")]
     assert "CallDuration" in rows[1]["Reason"]
     assert summary["rows_rejected"] == 1
+
+
+# ------------------------------------------------------------------ the return e-mail
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Inbox, SmtpSettings]]:
+    with running_smtp() as server:
+        yield server
+
+
+@pytest.fixture
+def inbox(smtp_server: tuple[Inbox, SmtpSettings]) -> Inbox:
+    return smtp_server[0]
+
+
+@pytest.fixture
+def mailing(smtp_server: tuple[Inbox, SmtpSettings], settings: Settings) -> Services:
+    """Services whose results e-mail goes to the real SMTP server `inbox` listens on."""
+    return Services(replace(settings, smtp=smtp_server[1]))
+
+
+def _results_text(message: EmailMessage) -> str:
+    part = next(p for p in message.iter_attachments() if (p.get_filename() or "").endswith(".results.csv"))
+    content = part.get_content()
+    return content if isinstance(content, str) else content.decode()
+
+
+def test_a_released_batch_mails_the_partner_its_final_results(inbox: Inbox, mailing: Services) -> None:
+    """The partner's last mail said "Needs review" with every row QUARANTINED; when a
+    reviewer releases the batch, the final results (ActionIds, ACCEPTED) must reach them
+    too, or a partner without sync-back never learns its file was loaded."""
+    mailing.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   return_email="ops@acme.example")
+    )  # fmt: skip
+    held = mailing.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"SaleAmount": "-1"}}))
+    [first] = inbox.messages
+    assert "Needs review" in first["Subject"]
+    inbox.clear()
+
+    mailing.release(held.id, note="amount ok", actor="bob")
+
+    [message] = inbox.messages
+    assert message["To"] == "ops@acme.example"
+    assert f"run {held.id}" in message["Subject"] and "Completed" in message["Subject"]
+    text = _results_text(message)
+    assert "QUARANTINED" not in text and text.count("ACCEPTED") == N
+
+
+def test_a_discarded_batch_mails_the_partner_that_nothing_was_loaded(inbox: Inbox, mailing: Services) -> None:
+    """Discarded: the partner is told once, with the reviewer's note, that the file was not
+    loaded and must be sent again."""
+    mailing.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   return_email="ops@acme.example")
+    )  # fmt: skip
+    held = mailing.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"SaleAmount": "-1"}}))
+    inbox.clear()
+
+    mailing.discard(held.id, note="wrong amounts", actor="bob")
+
+    [message] = inbox.messages
+    body = message.get_body(("plain",))
+    assert body is not None and "discarded by bob: wrong amounts" in body.get_content()
+    text = _results_text(message)
+    assert "FILE_REJECTED" in text and "QUARANTINED" not in text
