@@ -16,8 +16,6 @@ from connectbatch.pipeline import mailer, results
 from connectbatch.pipeline import syncback as sb
 from connectbatch.services.base import InvalidInputError, ServiceBase, requires
 from connectbatch.store import connections as connection_store
-from connectbatch.store import credentials as credential_store
-from connectbatch.store import partners as partner_store
 from connectbatch.store import syncback as store
 from connectbatch.store.db import private_dir
 
@@ -95,7 +93,7 @@ class SyncBackServices(ServiceBase):
             if smtp is None:
                 outcome.skipped[channel] = "no SMTP server is configured (CONNECTBATCH_SMTP_HOST)"
                 return
-            recipient = self._recipient(connection)
+            recipient = self._return_address(connection)
             if recipient is None:
                 outcome.skipped[channel] = "the connection has no return e-mail address"
                 return
@@ -173,16 +171,6 @@ class SyncBackServices(ServiceBase):
                 if named or (not c.export_sources and c.data_type == connection.data_type):
                     folders.append(self.settings.outbound / str(c.id))
         return folders
-
-    def _recipient(self, connection: Connection) -> str | None:
-        """The return address: the main credential's, else the connection's, else the partner's."""
-        with self.db.connect() as con:
-            creds = credential_store.of_connection(con, connection.id)
-            partner = (
-                partner_store.get(con, connection.partner_id) if connection.partner_id is not None else None
-            )
-        found = next((c.return_email for c in creds if c.is_main and c.return_email), None)
-        return found or connection.return_email or (partner.return_email if partner else None)
 
 
 def _columns(connection: Connection) -> list[str]:

@@ -126,3 +126,40 @@ def test_a_discarded_batch_mails_the_partner_that_nothing_was_loaded(inbox: Inbo
     assert body is not None and "discarded by bob: wrong amounts" in body.get_content()
     text = _results_text(message)
     assert "FILE_REJECTED" in text and "QUARANTINED" not in text
+
+
+def test_results_go_to_the_partners_return_address_when_the_connection_has_none(
+    inbox: Inbox, mailing: Services
+) -> None:
+    """A partner's return address (`partner add --email`) is where its sync-back mail and
+    delivery alerts go; the results of its files must go there too, or a partner set up with
+    only that address gets status updates but never the answer to a file it sent."""
+    mailing.add_partner("Acme Calls", "vendor", return_email="feeds@acme.example")
+    mailing.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   partner_id=mailing.partner("Acme Calls").id)
+    )  # fmt: skip
+
+    run = mailing.ingest_bytes("Acme", "calls.csv", call_csv(3))
+
+    [message] = inbox.messages
+    assert message["To"] == "feeds@acme.example"
+    assert f"run {run.id}" in message["Subject"]
+    connection = mailing.connection("Acme")
+    assert mailing.dry_run_return_address(connection) == "feeds@acme.example"
+
+
+def test_the_connections_own_return_address_comes_before_the_partners(
+    inbox: Inbox, mailing: Services
+) -> None:
+    """The partner's address is the fallback, not an override: a connection that names its
+    own return address keeps getting its results there."""
+    mailing.add_partner("Acme Calls", "vendor", return_email="feeds@acme.example")
+    mailing.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   partner_id=mailing.partner("Acme Calls").id, return_email="ops@acme.example")
+    )  # fmt: skip
+
+    mailing.ingest_bytes("Acme", "calls.csv", call_csv(3))
+
+    assert [m["To"] for m in inbox.messages] == ["ops@acme.example"]
