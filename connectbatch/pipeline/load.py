@@ -287,15 +287,25 @@ def without_loaded_keys(
     connection_id: int,
     table: pa.Table,
     lines: pa.Array,
-) -> tuple[pa.Table, pa.Array, int]:
-    """Drop the rows whose key the connection has already loaded; return how many went.
-    Only where repeats are refused (`refuses_repeats`): elsewhere loading handles them."""
+) -> tuple[pa.Table, pa.Array, list[Reject]]:
+    """Drop the rows whose key the connection has already loaded; return a reject for each
+    (the partner's results answer every line). Only where repeats are refused
+    (`refuses_repeats`): elsewhere loading handles them."""
     if table.num_rows == 0 or not refuses_repeats(dtype, connection_store.get(con, connection_id)):
-        return table, lines, 0
-    keys = table.column(dtype.key_columns[0]).combine_chunks()
+        return table, lines, []
+    key = dtype.key_columns[0]
+    keys = table.column(key).combine_chunks()
     existing = data_store.existing_keys(con, dtype.key, connection_id, keys)
     if not existing:
-        return table, lines, 0
+        return table, lines, []
     keep = pc.invert(pc.is_in(keys, value_set=pa.array(existing, keys.type)))
-    kept = table.filter(keep)
-    return kept, lines.filter(keep), table.num_rows - kept.num_rows
+    gone = pc.invert(keep)
+    repeated = [
+        Reject(int(line), key, None if value is None else str(value), ALREADY_LOADED)
+        for line, value in zip(lines.filter(gone).to_pylist(), keys.filter(gone).to_pylist(), strict=True)
+    ]
+    return table.filter(keep), lines.filter(keep), repeated
+
+
+# Why a released held batch leaves out a row (its key was loaded meanwhile or before).
+ALREADY_LOADED = "already loaded for this connection; left out (a re-sent record is never loaded twice)"

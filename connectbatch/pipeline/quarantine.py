@@ -96,6 +96,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
     headers: dict[int, list[str]] = {}
     actions: dict[int, results.RowActions] = {}
+    keys: dict[int, dict[int, str]] = {}  # line -> key of each row left out as already loaded
     accepted = rejected = duplicates = 0  # added to the run's counters
     with db.transaction() as con:
         for f in files:
@@ -103,9 +104,11 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             if headers[f.id]:  # status files (sync-back) name the keys as the partner did
                 syncback_store.save_header(con, f.id, headers[f.id])
             # A reviewer accepts the batch, not re-sent records: rows whose key is already
-            # loaded for the connection stay out (nothing doubled), counted as duplicates.
+            # loaded for the connection stay out (nothing doubled), counted as duplicates and
+            # answered as rejected (stored with the rejects: results and sync-back read them).
             table, lines, repeated = load.without_loaded_keys(con, dtype, connection.id, table, lines)
-            duplicates += repeated
+            duplicates += len(repeated)
+            keys[f.id] = {r.line: r.value for r in repeated if r.value is not None}
             loaded[f.id] = (table, lines)
             load_rejects: list[Reject] = []
             created_per_file[f.id] = load.load_rows(
@@ -113,8 +116,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             )
             # rows an action-modifications file could not apply count as rejected
             refused = load.rejected_rows(load_rejects)
-            if load_rejects:
-                run_store.insert_rejects(con, run_id, f.id, load_rejects)
+            if load_rejects or repeated:
+                run_store.insert_rejects(con, run_id, f.id, repeated + load_rejects)
             run_store.set_file_state(
                 con, f.id, FileState.LOADED, f"released by {actor}",
                 table.num_rows - refused, f.rows_rejected + refused,
@@ -146,6 +149,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
             actions_created=created_per_file[f.id], header=headers[f.id], actions=actions[f.id],
+            reject_keys=keys[f.id],
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:

@@ -163,3 +163,34 @@ def test_the_connections_own_return_address_comes_before_the_partners(
     mailing.ingest_bytes("Acme", "calls.csv", call_csv(3))
 
     assert [m["To"] for m in inbox.messages] == ["ops@acme.example"]
+
+
+# ------------------------------------------------------------------ released re-sent records
+
+
+def test_a_released_batch_answers_every_line_even_the_records_already_loaded(
+    services: Services, make_connection
+) -> None:
+    """A file re-sending 4 loaded records among 6 is held; the reviewer releases it and the 4
+    stay out (nothing doubled). Those 4 lines used to vanish from the results file (6 rows in,
+    2 answered), so the partner could not tell them from lost rows: each must come back
+    REJECTED under its own key, saying it was already loaded, and the counts must add up."""
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "a.csv", call_csv(4, prefix="a"))
+    held = services.ingest_bytes(
+        "Acme", "a2.csv", call_csv(6, prefix="a", overrides={0: {"SaleAmount": "99"}})
+    )
+    assert held.review == "quarantined"
+
+    released = services.release(held.id, note="ok", actor="bob")
+
+    rows, summary = results_of(services, "Acme", held.id)
+    assert [r["Line"] for r in rows] == ["2", "3", "4", "5", "6", "7"]
+    assert [r["Status"] for r in rows] == ["REJECTED"] * 4 + ["ACCEPTED"] * 2
+    assert [r["CallSessionId"] for r in rows] == [f"a-{i:04d}" for i in range(6)]
+    assert all("already loaded" in r["Reason"] for r in rows[:4])
+    assert summary["rows_accepted"] + summary["rows_rejected"] == 6
+    assert summary["actions_created"] == summary["rows_accepted"] == 2
+    assert released.rows_duplicate == 4 and services.count_actions("Acme") == 6
+    amounts = {a.source_key: str(a.amount) for a in services.actions("Acme")}
+    assert amounts["a-0000"] == "10.00"  # the stored record was not replaced
