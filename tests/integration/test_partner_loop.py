@@ -5,9 +5,12 @@ the summary, the mail a real SMTP server got)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from dataclasses import replace
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from helpers import call_csv
@@ -194,3 +197,72 @@ def test_a_released_batch_answers_every_line_even_the_records_already_loaded(
     assert released.rows_duplicate == 4 and services.count_actions("Acme") == 6
     amounts = {a.source_key: str(a.amount) for a in services.actions("Acme")}
     assert amounts["a-0000"] == "10.00"  # the stored record was not replaced
+
+
+# ------------------------------------------------------------------ status files across a kill
+
+KILLED_SYNC = r"""
+import os, signal, sys
+from pathlib import Path
+from connectbatch.settings import Settings
+from connectbatch.services import Services
+from connectbatch.pipeline import syncback as sb
+from connectbatch.store import syncback as store
+
+home, hook = Path(sys.argv[1]), sys.argv[2]
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+if hook == "record":  # the status file is written, the ledger row not committed
+    store.record = die
+else:  # committed, the file not yet where the partner collects it
+    sb.publish = die
+Services(Settings(home=home, lock_timeout=10.0)).sync_back_now("Acme")
+"""
+
+
+def _killed_sync(settings: Settings, hook: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_SYNC, str(settings.home), hook],
+        capture_output=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],  # this checkout's connectbatch
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
+
+
+def _reported_lines(folder: Path) -> list[str]:
+    """Every data row of every status file a partner's login can collect from `folder`."""
+    found: list[str] = []
+    for path in sorted(folder.glob("status-*.csv")):
+        found += [
+            f"{r['File']}:{r['Line']}:{r['Change']}" for r in csv.DictReader(io.StringIO(path.read_text()))
+        ]
+    return found
+
+
+@pytest.mark.parametrize("hook", ["record", "publish"])
+def test_a_sync_back_killed_midway_reports_each_row_exactly_once(
+    settings: Settings, services: Services, make_connection, hook: str
+) -> None:
+    """The engine is SIGKILLed in the middle of a sync-back, once before its ledger row
+    commits and once after: the partner's "Pull from us" folder must then hold every row
+    exactly once after the next sync (before, a file written but not recorded stayed there
+    and the next sync wrote the same rows again: the partner loaded them twice)."""
+    make_connection("Acme", sync_back=["files"])
+    pickup, _login = services.create_connection(
+        Connection("Pickup", "call_conversions", Direction.OUTBOUND, Method.SFTP, Methodology.PULL_FROM_US)
+    )
+    services.ingest_bytes("Acme", "calls.csv", call_csv(3))
+
+    _killed_sync(settings, hook)
+    Services(settings).sync_back_now("Acme", trigger="test")  # the restarted engine's next sync
+
+    folder = settings.outbound / str(pickup.id)
+    assert _reported_lines(folder) == ["calls.csv:2:accepted", "calls.csv:3:accepted", "calls.csv:4:accepted"]
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no half-done file left
+    Services(settings).sync_back_now("Acme", trigger="test")
+    assert len(_reported_lines(folder)) == 3
