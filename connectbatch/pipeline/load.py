@@ -141,6 +141,42 @@ def load_rows(
     return created
 
 
+def row_actions(
+    con: duckdb.DuckDBPyConnection, connection: Connection, file_id: int, table: pa.Table, lines: pa.Array
+) -> pa.Table:
+    """The action of each loaded row of a file, for its results (`line`, `label`, `note`,
+    store/actions.of_file_by_line), after its load in the same transaction. Where repeats
+    merge, a row identical to the stored record changed nothing and no action points at it:
+    it is answered with the stored record's action, noted unchanged."""
+    found = action_store.of_file_by_line(con, file_id)
+    dtype = schemas.get(connection.data_type)
+    if dtype.action_columns is None or not merges_repeats(dtype, connection):
+        return found
+    same = [
+        r for r in data_store.repeats(con, dtype.key, connection.id, table, lines)
+        if r.identical and r.old_file_id != file_id  # this file's own rows are new or replaced
+    ]  # fmt: skip
+    stored = action_store.of_rows(con, [(r.old_file_id, r.old_line) for r in same])
+    kept = [
+        (r.line, stored[(r.old_file_id, r.old_line)]) for r in same if (r.old_file_id, r.old_line) in stored
+    ]
+    if not kept:
+        return found
+    unchanged = pa.table(
+        {
+            "line": pa.array([line for line, _ in kept], pa.int64()),
+            "label": pa.array([a.label for _, a in kept], pa.string()),
+            "note": pa.array([UNCHANGED] * len(kept), pa.string()),
+        }
+    )
+    both = pa.concat_tables([found.select(["line", "label", "note"]).cast(unchanged.schema), unchanged])
+    return both.sort_by("line")
+
+
+# Why a results line of a record sent again exactly as stored names an action it did not create.
+UNCHANGED = "unchanged: identical to the record already loaded; its action stays as it is"
+
+
 def merges_repeats(dtype: schemas.DataType, connection: Connection) -> bool:
     """Whether a row repeating a stored record replaces it (rather than being refused):
     always for product catalogs (a catalog is a snapshot or an update of the items), and for

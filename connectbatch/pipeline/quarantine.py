@@ -33,7 +33,6 @@ from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.settings import Settings
 from connectbatch.store import Database
-from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import runs as run_store
 from connectbatch.store import syncback as syncback_store
@@ -124,7 +123,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             )  # fmt: skip
             accepted += table.num_rows - refused
             rejected += refused
-            actions[f.id] = results.RowActions(action_store.of_file_by_line(con, f.id))
+            actions[f.id] = results.RowActions(load.row_actions(con, connection, f.id, table, lines))
         run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
         run_store.finish(
             con,

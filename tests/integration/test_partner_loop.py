@@ -13,10 +13,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from helpers import call_csv
+from helpers import call_csv, fresh_date
 from smtp_server import Inbox, running_smtp
 
-from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import Services
 from connectbatch.settings import Settings, SmtpSettings
 from tests.helpers.store import results_of
@@ -266,3 +266,29 @@ def test_a_sync_back_killed_midway_reports_each_row_exactly_once(
     assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]  # no half-done file left
     Services(settings).sync_back_now("Acme", trigger="test")
     assert len(_reported_lines(folder)) == 3
+
+
+# ------------------------------------------------------------------ supersede: unchanged rows
+
+
+def test_a_record_sent_again_unchanged_is_answered_with_its_action(
+    services: Services, make_connection
+) -> None:
+    """In supersede mode a record sent again exactly as stored changes nothing. Its results
+    line used to read ACCEPTED with an empty ActionId, as if a row had been taken without
+    an action; it must name the action the record already has and say it was unchanged."""
+    make_connection("Acme", redelivery="supersede")
+    when = fresh_date(2)  # both files carry the same EventDate, to the second
+    first = services.ingest_bytes("Acme", "a.csv", call_csv(3, prefix="a", event_date=when))
+    labels = {a.source_key: a.label for a in services.actions("Acme")}
+
+    again = services.ingest_bytes("Acme", "a2.csv", call_csv(4, prefix="a", event_date=when))
+
+    assert first.status is again.status is RunStatus.COMPLETED
+    rows, _summary = results_of(services, "Acme", again.id)
+    assert [r["Status"] for r in rows] == ["ACCEPTED"] * 4
+    assert all(r["ActionId"] for r in rows), rows
+    for r in rows[:3]:
+        assert r["ActionId"] == labels[r["CallSessionId"]]
+        assert r["Reason"].startswith("unchanged")
+    assert rows[3]["Reason"] == "" and services.count_actions("Acme") == 4
