@@ -83,7 +83,7 @@ def load_in(
     )  # fmt: skip
     syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
     # read here, on the load's own connection: the results file's action column
-    actions = results.RowActions(action_store.of_file_by_line(con, record.id))
+    actions = results.RowActions(load.row_actions(con, connection, record.id, parsed.table, parsed.lines))
     closed = None
     if close:  # the run's only file: its load closes the run, counting it
         files = [loaded.record] if loaded.record else None

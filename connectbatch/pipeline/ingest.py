@@ -95,13 +95,14 @@ class Ingestor:
         self._announce(finished)
         return finished
 
-    def _announce(self, finished: Run) -> None:
+    def _announce(self, finished: Run) -> Run:
         """Hand a finished run to the hooks (e-mailing results); failures are logged."""
         for hook in self.on_finished:
             try:
                 hook(finished)
             except Exception:
                 log.exception("run hook failed", extra={"run_id": finished.id})
+        return finished
 
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
         """A whole run for a single file (CLI, upload, push). The bytes are staged first, so
@@ -264,12 +265,12 @@ class Ingestor:
         return recovery.retry(self, run_id)
 
     def release(self, run_id: int, note: str | None, actor: str) -> Run:
-        """Load a quarantined batch as it is (a reviewer accepted it)."""
-        return quarantine.release(self.settings, self.db, self.clock, run_id, note, actor)
+        """Load a quarantined batch (a reviewer accepted it); the hooks send its final results."""
+        return self._announce(quarantine.release(self.settings, self.db, self.clock, run_id, note, actor))
 
     def discard(self, run_id: int, note: str | None, actor: str) -> Run:
-        """Drop a quarantined batch (a reviewer refused it)."""
-        return quarantine.discard(self.settings, self.db, self.clock, run_id, note, actor)
+        """Drop a quarantined batch (a reviewer refused it); the hooks send the answer."""
+        return self._announce(quarantine.discard(self.settings, self.db, self.clock, run_id, note, actor))
 
     def cleanup_staging(self) -> list[staging.Removal]:
         """Remove staged raw files past their retention (never those still needed)."""

@@ -141,6 +141,42 @@ def load_rows(
     return created
 
 
+def row_actions(
+    con: duckdb.DuckDBPyConnection, connection: Connection, file_id: int, table: pa.Table, lines: pa.Array
+) -> pa.Table:
+    """The action of each loaded row of a file, for its results (`line`, `label`, `note`,
+    store/actions.of_file_by_line), after its load in the same transaction. Where repeats
+    merge, a row identical to the stored record changed nothing and no action points at it:
+    it is answered with the stored record's action, noted unchanged."""
+    found = action_store.of_file_by_line(con, file_id)
+    dtype = schemas.get(connection.data_type)
+    if dtype.action_columns is None or not merges_repeats(dtype, connection):
+        return found
+    same = [
+        r for r in data_store.repeats(con, dtype.key, connection.id, table, lines)
+        if r.identical and r.old_file_id != file_id  # this file's own rows are new or replaced
+    ]  # fmt: skip
+    stored = action_store.of_rows(con, [(r.old_file_id, r.old_line) for r in same])
+    kept = [
+        (r.line, stored[(r.old_file_id, r.old_line)]) for r in same if (r.old_file_id, r.old_line) in stored
+    ]
+    if not kept:
+        return found
+    unchanged = pa.table(
+        {
+            "line": pa.array([line for line, _ in kept], pa.int64()),
+            "label": pa.array([a.label for _, a in kept], pa.string()),
+            "note": pa.array([UNCHANGED] * len(kept), pa.string()),
+        }
+    )
+    both = pa.concat_tables([found.select(["line", "label", "note"]).cast(unchanged.schema), unchanged])
+    return both.sort_by("line")
+
+
+# Why a results line of a record sent again exactly as stored names an action it did not create.
+UNCHANGED = "unchanged: identical to the record already loaded; its action stays as it is"
+
+
 def merges_repeats(dtype: schemas.DataType, connection: Connection) -> bool:
     """Whether a row repeating a stored record replaces it (rather than being refused):
     always for product catalogs (a catalog is a snapshot or an update of the items), and for
@@ -287,15 +323,25 @@ def without_loaded_keys(
     connection_id: int,
     table: pa.Table,
     lines: pa.Array,
-) -> tuple[pa.Table, pa.Array, int]:
-    """Drop the rows whose key the connection has already loaded; return how many went.
-    Only where repeats are refused (`refuses_repeats`): elsewhere loading handles them."""
+) -> tuple[pa.Table, pa.Array, list[Reject]]:
+    """Drop the rows whose key the connection has already loaded; return a reject for each
+    (the partner's results answer every line). Only where repeats are refused
+    (`refuses_repeats`): elsewhere loading handles them."""
     if table.num_rows == 0 or not refuses_repeats(dtype, connection_store.get(con, connection_id)):
-        return table, lines, 0
-    keys = table.column(dtype.key_columns[0]).combine_chunks()
+        return table, lines, []
+    key = dtype.key_columns[0]
+    keys = table.column(key).combine_chunks()
     existing = data_store.existing_keys(con, dtype.key, connection_id, keys)
     if not existing:
-        return table, lines, 0
+        return table, lines, []
     keep = pc.invert(pc.is_in(keys, value_set=pa.array(existing, keys.type)))
-    kept = table.filter(keep)
-    return kept, lines.filter(keep), table.num_rows - kept.num_rows
+    gone = pc.invert(keep)
+    repeated = [
+        Reject(int(line), key, None if value is None else str(value), ALREADY_LOADED)
+        for line, value in zip(lines.filter(gone).to_pylist(), keys.filter(gone).to_pylist(), strict=True)
+    ]
+    return table.filter(keep), lines.filter(keep), repeated
+
+
+# Why a released held batch leaves out a row (its key was loaded meanwhile or before).
+ALREADY_LOADED = "already loaded for this connection; left out (a re-sent record is never loaded twice)"

@@ -1,5 +1,6 @@
-"""Returned results by e-mail: after an inbound run, its summary and results files go to the
-credential's return address (or the connection's), as the seeds' "return email" promises.
+"""Returned results by e-mail: after an inbound run (and after a held batch is decided), its
+summary and results files go to the credential's return address, else the connection's, else
+the partner's (`ServiceBase._return_address`), as the seeds' "return email" promises.
 
 Configured by `Settings.smtp` (CONNECTBATCH_SMTP_HOST, unset = no e-mail; _PORT, _USER,
 _PASSWORD, _STARTTLS, _FROM; read in settings.py). A failure to send is logged and never fails

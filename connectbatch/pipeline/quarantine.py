@@ -33,7 +33,6 @@ from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.settings import Settings
 from connectbatch.store import Database
-from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 from connectbatch.store import runs as run_store
 from connectbatch.store import syncback as syncback_store
@@ -96,6 +95,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
     headers: dict[int, list[str]] = {}
     actions: dict[int, results.RowActions] = {}
+    keys: dict[int, dict[int, str]] = {}  # line -> key of each row left out as already loaded
     accepted = rejected = duplicates = 0  # added to the run's counters
     with db.transaction() as con:
         for f in files:
@@ -103,9 +103,11 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             if headers[f.id]:  # status files (sync-back) name the keys as the partner did
                 syncback_store.save_header(con, f.id, headers[f.id])
             # A reviewer accepts the batch, not re-sent records: rows whose key is already
-            # loaded for the connection stay out (nothing doubled), counted as duplicates.
+            # loaded for the connection stay out (nothing doubled), counted as duplicates and
+            # answered as rejected (stored with the rejects: results and sync-back read them).
             table, lines, repeated = load.without_loaded_keys(con, dtype, connection.id, table, lines)
-            duplicates += repeated
+            duplicates += len(repeated)
+            keys[f.id] = {r.line: r.value for r in repeated if r.value is not None}
             loaded[f.id] = (table, lines)
             load_rejects: list[Reject] = []
             created_per_file[f.id] = load.load_rows(
@@ -113,15 +115,15 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             )
             # rows an action-modifications file could not apply count as rejected
             refused = load.rejected_rows(load_rejects)
-            if load_rejects:
-                run_store.insert_rejects(con, run_id, f.id, load_rejects)
+            if load_rejects or repeated:
+                run_store.insert_rejects(con, run_id, f.id, repeated + load_rejects)
             run_store.set_file_state(
                 con, f.id, FileState.LOADED, f"released by {actor}",
                 table.num_rows - refused, f.rows_rejected + refused,
             )  # fmt: skip
             accepted += table.num_rows - refused
             rejected += refused
-            actions[f.id] = results.RowActions(action_store.of_file_by_line(con, f.id))
+            actions[f.id] = results.RowActions(load.row_actions(con, connection, f.id, table, lines))
         run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
         run_store.finish(
             con,
@@ -146,6 +148,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
             actions_created=created_per_file[f.id], header=headers[f.id], actions=actions[f.id],
+            reject_keys=keys[f.id],
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -155,21 +158,32 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
 def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: str | None, actor: str) -> Run:
     """Drop a quarantined batch: nothing of it is loaded, the ledger says who decided. The
     run reads Failed (its file was refused) and the connection no longer Needs review."""
+    reason = f"discarded by {actor}" + (f": {note}" if note else "")
     with db.transaction() as con:
         run = run_store.get(con, run_id)
         if run.review is not ReviewState.QUARANTINED:
             raise ConnectBatchError(f"run {run_id} is not quarantined")
-        for f in run_store.files_of_run(con, run_id):
-            if f.state == FileState.QUARANTINED:
-                run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
+        files = [f for f in run_store.files_of_run(con, run_id) if f.state == FileState.QUARANTINED]
+        for f in files:
+            run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
         run_store.set_review(con, run_id, ReviewState.DISCARDED, _note(actor, note))
         if run.status is RunStatus.NEEDS_REVIEW:
-            reason = f"discarded by {actor}" + (f": {note}" if note else "")
             run_store.finish(con, run_id, RunStatus.FAILED, clock(), reason)
         connection = connection_store.get(con, run.connection_id)
         if connection.status is ConnectionStatus.NEEDS_REVIEW:
             status = connection_status(con, connection.id, _latest_status(con, connection.id))
             connection_store.set_status(con, connection.id, status, clock())
+        stored_rejects = run_store.rejects_of_run(con, run_id)
+        headers = syncback_store.headers(con, [f.id for f in files])
+    # The partner's answer changes with the decision: the results file said QUARANTINED
+    # "held for review"; now one Line 0 row says nothing was loaded, and why.
+    for f in files:
+        kept = [Reject(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
+        results.write_outcome(
+            settings.outbound, connection, run_id, f, FileState.DISCARDED, rejects=kept,
+            message=f"{reason}. Nothing of this file was loaded: correct it and send it again.",
+            header=headers.get(f.id),
+        )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
         return run_store.get(con, run_id)

@@ -16,7 +16,9 @@ The results CSV, as a partner's system parses it:
   expectations that held the batch; nothing is loaded until a reviewer releases it).
 * A file-level outcome is one line with `Line` 0 and empty key cells: `DUPLICATE` (the same
   bytes were already received: nothing done), `FILE_REJECTED` (the file as a whole is
-  unreadable, e.g. a wrong header), `FAILED` (our side failed; the file may be retried).
+  unreadable, e.g. a wrong header; or a held batch a reviewer discarded: the file is
+  rewritten then, Line 0 saying so with the note, the parser's rejects kept), `FAILED`
+  (our side failed; the file may be retried).
   So a results file is never empty: a reader that only knows per-row lines sees Line 0.
 * Every text cell is escaped like `escaping.csv_cell` (a leading `'` before a formula).
 """
@@ -69,6 +71,7 @@ _FILE_STATUS = {
     FileState.DUPLICATE: RowStatus.DUPLICATE,
     FileState.REJECTED: RowStatus.FILE_REJECTED,
     FileState.FAILED: RowStatus.FAILED,
+    FileState.DISCARDED: RowStatus.FILE_REJECTED,  # a held batch a reviewer refused
 }
 FILE_LINE = 0  # the `Line` of a row about the whole file
 ACTION_ID = "ActionId"

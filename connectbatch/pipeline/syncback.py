@@ -39,6 +39,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -168,7 +169,13 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
             reason = f"{column + ': ' if column else ''}{r.reason or ''}{shown}"
             found.append(
                 StatusRow(
-                    outcome.at, outcome.file_id, outcome.name, r.line, r.key, None, SyncStatus.REJECTED,
+                    outcome.at,
+                    outcome.file_id,
+                    outcome.name,
+                    r.line,
+                    r.key,
+                    None,
+                    SyncStatus.REJECTED,
                     reason=reason,
                 )
             )
@@ -231,11 +238,44 @@ def file_name(connection_id: int, sync_back_id: int, now: dt.datetime, part: int
     return f"status-{connection_id}-{sync_back_id:06d}-{now:%Y%m%dT%H%M%S}{suffix}.csv"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """A temporary file beside the target, then a rename: a partner never collects half."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+STAGED_PREFIX = ".tmp-"
+
+
+def stage(path: Path, data: bytes) -> None:
+    """Write a status file under a hidden name beside `path`; `publish` gives it its name once
+    its ledger row committed. So a sync killed before the commit leaves no file a partner
+    would collect (the next sync reports its rows again), and one killed after it leaves a
+    file `settle` publishes: every row reaches the partner once."""
+    staged = path.with_name(STAGED_PREFIX + path.name)
+    with open(staged, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def publish(path: Path) -> None:
+    """The staged status file under its own name (a concurrent `settle` may have done it)."""
+    try:
+        path.with_name(STAGED_PREFIX + path.name).replace(path)
+    except FileNotFoundError:
+        if not path.exists():
+            raise
+
+
+def settle(folder: Path, connection_id: int, recorded: Iterable[str]) -> list[Path]:
+    """What a killed sync left in `folder`: a staged file whose ledger row committed is
+    published, any other is removed (its rows were never marked reported). Returns the
+    files published."""
+    done = set(recorded)
+    published = []
+    for staged in folder.glob(f"{STAGED_PREFIX}status-{connection_id}-*.csv"):
+        target = staged.with_name(staged.name[len(STAGED_PREFIX) :])
+        if target.name in done:
+            publish(target)
+            published.append(target)
+        else:
+            staged.unlink(missing_ok=True)
+    return published
 
 
 def compose(

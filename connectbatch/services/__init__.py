@@ -38,7 +38,6 @@ from connectbatch.services.users import AuthenticationError, UserServices
 from connectbatch.settings import Settings
 from connectbatch.store import Database
 from connectbatch.store import connections as connection_store
-from connectbatch.store import credentials as credential_store
 
 __all__ = [
     "AuthenticationError",
@@ -97,12 +96,10 @@ class Services(
         return self.ingestor.recover_interrupted()
 
     def _email_results(self, run: Run) -> None:
-        """Send a finished inbound run's results to the return address of its main credential
-        (or of the connection)."""
+        """Send a finished inbound run's results to the partner's return address
+        (`_return_address`: the main credential's, the connection's, the partner's)."""
         if self.smtp is None:
             return
         with self.db.connect() as con:
             connection = connection_store.get(con, run.connection_id)
-            creds = credential_store.of_connection(con, connection.id)
-        to = next((c.return_email for c in creds if c.is_main and c.return_email), None)
-        mailer.notify(self.smtp, to or connection.return_email, connection, run, self.settings.outbound)
+        mailer.notify(self.smtp, self._return_address(connection), connection, run, self.settings.outbound)

@@ -22,6 +22,8 @@ from connectbatch.secrets import SecretBox
 from connectbatch.settings import Settings
 from connectbatch.store import Database
 from connectbatch.store import connections as connection_store
+from connectbatch.store import credentials as credential_store
+from connectbatch.store import partners as partner_store
 from connectbatch.store import runs as run_store
 from connectbatch.transfer.specs import AuthKind
 
@@ -147,6 +149,18 @@ class ServiceBase:
         if found is None:
             raise NotFoundError(f"there is no connection named {name_or_id!r}")
         return found
+
+    def _return_address(self, connection: Connection) -> str | None:
+        """Where answers to the partner go (results, dry runs, status files): the main
+        credential's return address, else the connection's, else its partner's. The one rule:
+        a partner set up with only its own address once got status mail but no results."""
+        with self.db.connect() as con:
+            creds = credential_store.of_connection(con, connection.id)
+            partner = (
+                partner_store.get(con, connection.partner_id) if connection.partner_id is not None else None
+            )
+        found = next((c.return_email for c in creds if c.is_main and c.return_email), None)
+        return found or connection.return_email or (partner.return_email if partner else None)
 
     def run(self, run_id: int) -> Run:
         with self.db.connect() as con:

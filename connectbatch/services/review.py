@@ -24,7 +24,6 @@ from connectbatch.services.base import (
 )
 from connectbatch.services.calls import partner_ids
 from connectbatch.services.triage import lock_deadlines
-from connectbatch.store import credentials as credential_store
 from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
 
@@ -103,9 +102,6 @@ class ReviewServices(ServiceBase):
 
     @requires(Role.ANALYST, Role.REVIEWER)
     def dry_run_return_address(self, connection: Connection) -> str | None:
-        """Where a dry run's report is mailed when the file did not come by mail: the main
-        credential's return address, else the connection's (as a run's results)."""
-        with self.db.connect() as con:
-            creds = credential_store.of_connection(con, connection.id)
-        found = next((c.return_email for c in creds if c.is_main and c.return_email), None)
-        return found or connection.return_email
+        """Where a dry run's report is mailed when the file did not come by mail: the
+        partner's return address, as a run's results (`_return_address`)."""
+        return self._return_address(connection)

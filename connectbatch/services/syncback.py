@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +16,8 @@ from connectbatch.models import Connection, Direction, FileState, Role, SyncBack
 from connectbatch.pipeline import mailer, results
 from connectbatch.pipeline import syncback as sb
 from connectbatch.services.base import InvalidInputError, ServiceBase, requires
+from connectbatch.settings import SmtpSettings
 from connectbatch.store import connections as connection_store
-from connectbatch.store import credentials as credential_store
-from connectbatch.store import partners as partner_store
 from connectbatch.store import syncback as store
 from connectbatch.store.db import private_dir
 
@@ -95,15 +95,26 @@ class SyncBackServices(ServiceBase):
             if smtp is None:
                 outcome.skipped[channel] = "no SMTP server is configured (CONNECTBATCH_SMTP_HOST)"
                 return
-            recipient = self._recipient(connection)
+            recipient = self._return_address(connection)
             if recipient is None:
                 outcome.skipped[channel] = "the connection has no return e-mail address"
                 return
+        with _LOCKS.setdefault(connection.id, threading.Lock()):  # one sync of it at a time here
+            self._sync_locked(connection, channel, trigger, outcome, smtp, recipient)
+
+    def _sync_locked(
+        self, connection: Connection, channel: str, trigger: str, outcome: SyncBackResult,
+        smtp: SmtpSettings | None, recipient: str | None,
+    ) -> None:  # fmt: skip
         written: list[Path] = []
         try:
             with self.db.transaction() as con:
-                groups = self._pending(con, connection, channel)
                 folders = self._folders(con, connection) if channel == "files" else []
+                for folder in folders:  # what a killed sync left: published or removed
+                    leftovers = [p.name[len(sb.STAGED_PREFIX) :] for p in _staged(folder, connection.id)]
+                    recorded = store.recorded_names(con, connection.id, channel, leftovers)
+                    outcome.paths += sb.settle(folder, connection.id, recorded)
+                groups = self._pending(con, connection, channel)
                 now = self.clock()
                 mapping = sb.words(connection)
                 for part, (names, group) in enumerate(groups.items()):
@@ -113,8 +124,8 @@ class SyncBackServices(ServiceBase):
                     if channel == "files":
                         for folder in folders:
                             path = private_dir(folder) / name
-                            sb.write_atomic(path, data)
                             written.append(path)
+                            sb.stage(path, data)
                     else:
                         assert smtp is not None and recipient is not None
                         counts = {s: sum(r.change == s for r in group.rows) for s in sb.STATUSES}
@@ -124,10 +135,12 @@ class SyncBackServices(ServiceBase):
                     )
                     outcome.sent.append(store.record(con, ledger, group.files, group.changes))
         except BaseException:
-            for path in written:  # written, not recorded: it must not be collected
+            for path in written:  # staged, not recorded: it must never be collected
                 with contextlib.suppress(OSError):
-                    path.unlink()
+                    path.with_name(sb.STAGED_PREFIX + path.name).unlink()
             raise
+        for path in written:  # recorded: now the partner may collect it (a failure here is
+            sb.publish(path)  # published by the next sync's settle)
         outcome.paths += written
 
     def _pending(
@@ -174,15 +187,14 @@ class SyncBackServices(ServiceBase):
                     folders.append(self.settings.outbound / str(c.id))
         return folders
 
-    def _recipient(self, connection: Connection) -> str | None:
-        """The return address: the main credential's, else the connection's, else the partner's."""
-        with self.db.connect() as con:
-            creds = credential_store.of_connection(con, connection.id)
-            partner = (
-                partner_store.get(con, connection.partner_id) if connection.partner_id is not None else None
-            )
-        found = next((c.return_email for c in creds if c.is_main and c.return_email), None)
-        return found or connection.return_email or (partner.return_email if partner else None)
+
+def _staged(folder: Path, connection_id: int) -> list[Path]:
+    return sorted(folder.glob(f"{sb.STAGED_PREFIX}status-{connection_id}-*.csv")) if folder.exists() else []
+
+
+# One sync-back per connection at a time in this process (the engine's schedule and a person's
+# "Sync back now"): another's settle must not remove a file staged and about to commit.
+_LOCKS: dict[int, threading.Lock] = {}
 
 
 def _columns(connection: Connection) -> list[str]:

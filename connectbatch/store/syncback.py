@@ -228,6 +228,20 @@ def record(
     return get(con, sync_back.id)
 
 
+def recorded_names(
+    con: duckdb.DuckDBPyConnection, connection_id: int, channel: str, names: list[str]
+) -> list[str]:
+    """Which of `names` are status files the ledger recorded for the connection's channel."""
+    if not names:
+        return []
+    rows = con.execute(
+        "SELECT file_name FROM sync_backs WHERE connection_id = ? AND channel = ? "
+        "AND list_contains(?::VARCHAR[], file_name)",
+        [connection_id, channel, names],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def get(con: duckdb.DuckDBPyConnection, sync_back_id: int) -> SyncBack:
     row = con.execute(f"{_SELECT} WHERE id = ?", [sync_back_id]).fetchone()
     if row is None:
