@@ -7,11 +7,13 @@ Without it Streamlit's browser code first asks /validation/_stcore/health (404) 
 server's root 100 ms later, in every new browser session opened on a screen's address (issue
 13: page-ready time in a new session). And /_session, where a logged-in page's browser trades
 its one-use token for the login's cookie (connectbatch/services/sessions.py), so that a reload
-or another tab stays logged in.
+or another tab stays logged in. Every answer may be framed by the app's own pages only
+(webapp.FrameGuard).
 """
 
 from __future__ import annotations
 
+from starlette.middleware import Middleware
 from streamlit.starlette import App
 
 from app_pages._menu import url_paths
@@ -20,4 +22,5 @@ from connectbatch import webapp
 app = App(
     "streamlit_app.py",
     routes=webapp.page_routes(url_paths()) + webapp.session_routes(webapp.operator_services),
+    middleware=[Middleware(webapp.FrameGuard)],
 )

@@ -39,5 +39,16 @@ class RemoteFileChangedError(TransportError):
         return f"{self}; not taken now: a later run takes it once it stops changing"
 
 
+class RemoteFileTooLargeError(RemoteFileChangedError):
+    """A remote file is (or grew, while fetched) larger than CONNECTBATCH_MAX_FILE_BYTES:
+    the download stopped at the limit, so a partner server that never ends a download (or
+    lists a huge file) cannot fill our disk. Not taken, like a file still changing; the
+    files beside it go on."""
+
+    @property
+    def reason(self) -> str:
+        return f"{self}; not taken: send it in smaller files"
+
+
 class RunInProgressError(ConnectBatchError, RuntimeError):
     """A run for this connection is already going on (in this or another process)."""

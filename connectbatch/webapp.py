@@ -220,6 +220,41 @@ def page_routes(url_paths: list[str]) -> list[Route]:
     return [Route(f"/{path}", page, methods=["GET", "HEAD"]) for path in ["", *url_paths]]
 
 
+# ------------------------------------------------------------------ framing
+
+# Every answer of the app's server says it may be shown in a frame of its own pages only
+# (Streamlit's components are same-origin frames). Without it another site could show the app
+# in an invisible frame, have a person log in there and click its buttons for them.
+FRAME_HEADERS = (
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"content-security-policy", b"frame-ancestors 'self'"),
+)
+
+
+class FrameGuard:
+    """ASGI middleware (streamlit_asgi.py) adding FRAME_HEADERS to every HTTP answer: the
+    screens' addresses, Streamlit's own index.html fallback and its files alike."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]
+    ) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def framed(message: dict[str, Any]) -> None:
+            if message.get("type") == "http.response.start":
+                names = {bytes(name).lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in FRAME_HEADERS if n not in names]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, framed)
+
+
 # ------------------------------------------------------------------ the login's cookie
 
 SESSION_COOKIE = "connectbatch_session"

@@ -65,7 +65,7 @@ def pull(sealed: str) -> dict[str, Any]:
     settings = worker_settings()
     job = unseal(_box(settings), sealed)
     connection: Connection = job["connection"]
-    endpoint: base.Endpoint = job["endpoint"]
+    endpoint = base.limited(job["endpoint"], settings.max_file_bytes)
     settled: dict[str, str] = job["settled"]
     now = dt.datetime.now(dt.UTC)
     transport = base.open_transport(connection.method.value, endpoint)

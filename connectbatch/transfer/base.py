@@ -11,11 +11,11 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Self, TypeVar
 
-from connectbatch.errors import TransportError
+from connectbatch.errors import RemoteFileTooLargeError, TransportError
 from connectbatch.models import AfterSuccess
 from connectbatch.transfer.specs import FtpSpec, ImapSpec, SftpSpec, TransferSpec
 
@@ -49,6 +49,9 @@ class Endpoint:
     host_key: str | None = None  # pinned "<type> <base64>" for SFTP; None = first use
     spec: TransferSpec | None = None
     timeout: float = 30.0
+    # The most bytes one fetch writes (CONNECTBATCH_MAX_FILE_BYTES; None: no limit): past it
+    # the transport stops reading and raises RemoteFileTooLargeError.
+    max_bytes: int | None = None
 
     def spec_of(self, kind: type[S]) -> S:
         """The typed settings a transport of `kind` reads: its own, or the defaults."""
@@ -93,6 +96,25 @@ def after_success_action(action: AfterSuccess | str | None) -> AfterSuccess:
     except ValueError:
         allowed = ", ".join(a.value for a in AfterSuccess)
         raise TransportError(f"unknown after-success action {action!r} (expected one of {allowed})") from None
+
+
+def limited(endpoint: Endpoint, max_bytes: int) -> Endpoint:
+    """`endpoint` with a fetch limit, unless it has one already."""
+    return endpoint if endpoint.max_bytes is not None else replace(endpoint, max_bytes=max_bytes)
+
+
+def too_large(where: str, path: str, limit: int) -> RemoteFileTooLargeError:
+    """The one wording of a remote file over the size limit (listed so, or streamed past it)."""
+    prefix = f"{where}: " if where else ""
+    return RemoteFileTooLargeError(
+        f"{prefix}{path} is larger than the limit of {limit:,} bytes "
+        "(CONNECTBATCH_MAX_FILE_BYTES); it was not downloaded past it"
+    )
+
+
+def over_limit(remote: RemoteFile, max_bytes: int | None) -> bool:
+    """Whether the listing already says the file is over the limit (then it is not fetched)."""
+    return max_bytes is not None and remote.size is not None and remote.size > max_bytes
 
 
 def old_enough(remote: RemoteFile, min_age_seconds: int, now: dt.datetime) -> bool:

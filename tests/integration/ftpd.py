@@ -16,7 +16,7 @@ per-session children go too). `vsftpd()` needs root: it creates the Linux user, 
 password, and vsftpd itself must start as root to chroot and drop privileges; it installs
 the `vsftpd` package through `scripts/ensure-debian-packages.sh` when it is missing.
 
-    python tests/integration/ftpd.py --root DIR --port N --user U --password P [--no-mlsd]
+    python tests/integration/ftpd.py --root DIR --port N --user U --password P [--no-mlsd] [--no-sendfile]
 """
 
 from __future__ import annotations
@@ -387,9 +387,10 @@ def any_server() -> Iterator[FtpServer]:
 
 @contextlib.contextmanager
 def pyftpdlib_server(
-    *, mlsd: bool = True, user: str = "partner", password: str = "partner-pw-9817"
+    *, mlsd: bool = True, user: str = "partner", password: str = "partner-pw-9817", sendfile: bool = True
 ) -> Iterator[FtpServer]:
-    """pyftpdlib in a subprocess; `mlsd=False` removes MLSD but keeps MLST in FEAT."""
+    """pyftpdlib in a subprocess; `mlsd=False` removes MLSD but keeps MLST in FEAT;
+    `sendfile=False` reads files (a named pipe too) instead of sendfile(2)-ing them."""
     work = Path(tempfile.mkdtemp(prefix="cb-pyftpd-"))
     try:
         root = work / "root"
@@ -413,6 +414,8 @@ def pyftpdlib_server(
             ]
             if not mlsd:
                 command.append("--no-mlsd")
+            if not sendfile:
+                command.append("--no-sendfile")
             with log.open("ab") as out:
                 process = subprocess.Popen(
                     command,
@@ -461,6 +464,7 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--password", required=True)
     parser.add_argument("--log")
     parser.add_argument("--no-mlsd", action="store_true")
+    parser.add_argument("--no-sendfile", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(filename=args.log, level=logging.INFO)
 
@@ -473,6 +477,8 @@ def _serve(argv: list[str] | None = None) -> None:
     Handler.authorizer = authorizer
     Handler.permit_foreign_addresses = False
     Handler.auth_failed_timeout = 0  # tests of wrong passwords need not wait 3 s
+    if args.no_sendfile:
+        Handler.use_sendfile = False
     if args.no_mlsd:
         Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k != "MLSD"}
     server = FTPServer(("127.0.0.1", args.port), Handler)

@@ -6,6 +6,8 @@ ledger (state `skipped` with the reason), so a person can see every file a run s
 - files younger than the connection's minimum age wait for the next run;
 - a file that changes while it is fetched (still being written under its final name) waits
   for a later run, and the files beside it go on (nothing is wrong with the login);
+- a file over CONNECTBATCH_MAX_FILE_BYTES, listed so or growing past it while fetched (a
+  server whose download never ends), is not taken: the download stops at the limit;
 - a file already loaded with the same remote path, size and time is not fetched again
   (the sha256 check in ingest would catch it too, but only after a download).
 One line per decision: a file skipped for the same reason as before is not recorded again,
@@ -121,6 +123,7 @@ def pull(
     credential_id: int | None = None
     if endpoint is None:
         endpoint, credential_id = endpoint_for(db, box, connection)
+    endpoint = base.limited(endpoint, ingestor.settings.max_file_bytes)
     transport: base.Transport | None = None
     listing: list[base.RemoteFile] | None = None
     if quiet_when_empty or quiet_when_settled:
@@ -313,6 +316,9 @@ def _skip_reason(
     """(why the file is not taken now, or None; whether an earlier run settled it)."""
     if not base.old_enough(remote, connection.min_age_seconds, ingestor.clock()):
         return f"younger than the minimum age of {connection.min_age_seconds} s; taken by a later run", False
+    limit = ingestor.settings.max_file_bytes
+    if base.over_limit(remote, limit):  # recorded once, never fetched (a fetch would stop anyway)
+        return base.too_large("", remote.path, limit).reason, False
     with db.connect() as con:
         earlier = run_store.taken_before(con, connection.id, remote.path, remote.size, remote.mtime)
     if earlier is None:

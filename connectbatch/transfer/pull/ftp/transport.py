@@ -44,7 +44,9 @@ from connectbatch.transfer.base import (
     RemoteFile,
     Transport,
     after_success_action,
+    over_limit,
     register,
+    too_large,
 )
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name, matches
@@ -139,6 +141,10 @@ class FtpTransport(Transport):
         (the partner is probably still writing it).
         """
         path = remote.ref or remote.path
+        limit = self._endpoint.max_bytes
+        if over_limit(remote, limit):
+            assert limit is not None
+            raise too_large(self._where(), path, limit)
         ftp = self._connect()
         written = 0
         try:
@@ -146,6 +152,10 @@ class FtpTransport(Transport):
 
                 def write(block: bytes) -> None:
                     nonlocal written
+                    if limit is not None and written + len(block) > limit:
+                        # A server that never ends the data connection: stop at the limit.
+                        self._drop()  # the RETR's reply is still due: the login is out of step
+                        raise too_large(self._where(), path, limit)
                     out.write(block)
                     written += len(block)
 

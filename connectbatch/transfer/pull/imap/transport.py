@@ -27,7 +27,7 @@ from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
 
 from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.pipeline.history import UNMATCHED, auto_generated, reply_address
-from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register
+from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register, too_large
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap.message import internaldate, message_date, one_line, safe_filename
 from connectbatch.transfer.pull.imap.response import as_text, may_have_attachments, parse_fetch
@@ -125,6 +125,9 @@ class ImapTransport(ImapSession, Transport):
                 f"{self._where}: attachment {index + 1} of message UID {uid} is now "
                 f"{name!r}, not {remote.name!r}"
             )
+        limit = self._endpoint.max_bytes
+        if limit is not None and len(attachment.payload) > limit:
+            raise too_large(self._where, remote.name, limit)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(attachment.payload)
@@ -183,6 +186,7 @@ class ImapTransport(ImapSession, Transport):
             except Exception:  # the connection may already be gone
                 with contextlib.suppress(Exception):
                     box.client.shutdown()
+
     # -- listing --------------------------------------------------------------------------
 
     def _search(self, box: BaseMailBox) -> list[int]:

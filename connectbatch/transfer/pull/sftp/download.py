@@ -18,6 +18,7 @@ import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTP_EOF
 
 from connectbatch.errors import TransportError
+from connectbatch.transfer.base import too_large
 
 # 256 KiB SSH packets: a quarter of the per-packet Python work of paramiko's 32 KiB default.
 MAX_PACKET_SIZE = 256 * 1024
@@ -73,6 +74,7 @@ def download(
     where: str,
     path: str,
     abandon: Callable[[], None],
+    limit: int | None = None,
 ) -> int:
     """Read the open remote file `handle` into `fd`; returns the number of bytes.
 
@@ -82,7 +84,9 @@ def download(
     request at a time until the server says end-of-file (a file that grew is still read to its
     end). A short reply is re-requested for the rest and shrinks later requests (a server with a
     lower read limit). If anything goes wrong midway `abandon` is called: replies may still be
-    in flight, so the caller must discard the SFTP session before it is used again."""
+    in flight, so the caller must discard the SFTP session before it is used again. Data past
+    `limit` bytes (a file that keeps growing, a server that never says end-of-file) stops the
+    download with RemoteFileTooLargeError instead of filling the disk."""
     request_size = size
     max_outstanding = max(16, min(MAX_OUTSTANDING, IN_FLIGHT_BYTES // request_size))
     prefix = struct.pack(">I", len(handle)) + handle
@@ -126,8 +130,7 @@ def download(
                     (length,) = struct.unpack_from(">I", buffer, position)
                     if length > MAX_SFTP_PACKET or length < 5:
                         raise TransportError(
-                            f"SFTP {where}: the server sent a malformed reply "
-                            f"while {path} was downloading"
+                            f"SFTP {where}: the server sent a malformed reply while {path} was downloading"
                         )
                     if available >= 4 + length:
                         break
@@ -148,8 +151,7 @@ def download(
                         break
                     if request_id not in outstanding:
                         raise TransportError(
-                            f"SFTP {where}: unexpected reply from the server "
-                            f"while {path} was downloading"
+                            f"SFTP {where}: unexpected reply from the server while {path} was downloading"
                         )
                     offset, asked = outstanding.pop(request_id)
                     if kind == CMD_DATA:
@@ -160,6 +162,8 @@ def download(
                                 f"SFTP {where}: the server sent more data than "
                                 f"asked for while {path} was downloading"
                             )
+                        if limit is not None and offset + got > limit:
+                            raise too_large(f"SFTP {where}", path, limit)
                         written = os.pwrite(fd, view[start : start + got], offset)
                         if written != got:  # pwrite on a regular file writes it all
                             raise OSError(errno.EIO, "short write to the local file")
@@ -178,8 +182,7 @@ def download(
                         eof_at = offset if eof_at is None else min(eof_at, offset)
                     else:
                         raise TransportError(
-                            f"SFTP {where}: unexpected reply type {kind} "
-                            f"while {path} was downloading"
+                            f"SFTP {where}: unexpected reply type {kind} while {path} was downloading"
                         )
                     position = end
         complete = True

@@ -27,7 +27,9 @@ from connectbatch.transfer.base import (
     RemoteFile,
     Transport,
     after_success_action,
+    over_limit,
     register,
+    too_large,
 )
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name, matches
@@ -149,6 +151,10 @@ class SftpTransport(Transport):
         still changing: fail, and the next run lists it afresh."""
         path = remote.ref or remote.path
         target = Path(target)
+        limit = self.endpoint.max_bytes
+        if over_limit(remote, limit):
+            assert limit is not None
+            raise too_large(f"SFTP {self.where}", path, limit)
         client = self._client()
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -182,6 +188,7 @@ class SftpTransport(Transport):
                             where=self.where,
                             path=path,
                             abandon=self._discard_sftp,
+                            limit=limit,
                         )
                     finally:
                         with contextlib.suppress(Exception):
