@@ -29,6 +29,11 @@ class TransportError(ConnectBatchError, OSError):
     """A transfer to or from a partner's server or mailbox failed."""
 
 
+class ListenError(ConnectBatchError, OSError):
+    """A hosted SFTP/FTP server cannot listen on its address and port (in use, not an
+    address of this machine): the message names the setting to change."""
+
+
 class RemoteFileChangedError(TransportError):
     """A listed remote file changed while it was fetched: the partner is still writing it.
     Nothing is wrong with the connection; the file waits for a later run (`reason`)."""

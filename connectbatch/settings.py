@@ -23,6 +23,9 @@ PREFIX = "CONNECTBATCH_"
 # The committed expectation suites, at the top of the source tree (next to the package).
 DEFAULT_EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
 PORTS = (0, 65535)  # 0: the hosted server is off / the protocol's default port
+DAY_SECONDS = 86400
+YEAR_HOURS = 8760
+MAX_FILE_BYTES = 1 << 50  # 1 PiB: a bound for the check, far above any file we take
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -46,14 +49,22 @@ def _int(name: str, default: int, *, within: tuple[int, int] | None = None) -> i
     return value
 
 
-def _float(name: str, default: float) -> float:
+def _float(name: str, default: float, *, within: tuple[float, float]) -> float:
+    """A number within `within` (inclusive). Every float setting has a range: float() also
+    takes "nan", "inf" and negatives: a NaN or negative reject rate let every ingest start and
+    then fail each file at validation, and an infinite linger crashed the database's closing
+    thread with a traceback."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+    low, high = within
+    if not low <= value <= high:  # false for NaN too
+        raise ConfigurationError(f"{name} must be a number from {low:g} to {high:g}, not {raw!r}")
+    return value
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -89,7 +100,7 @@ def _email(name: str, default: str) -> str:
 
 
 def _port_range(name: str) -> tuple[int, int] | None:
-    """"60000-60100" (inclusive) or one port; unset means any port."""
+    """ "60000-60100" (inclusive) or one port; unset means any port."""
     raw = _str(name).strip()
     if not raw:
         return None
@@ -244,11 +255,11 @@ class Settings:
             bind=_str(f"{PREFIX}BIND", "127.0.0.1"),
             sftp_port=_int(f"{PREFIX}SFTP_PORT", 2222, within=PORTS),
             ftp_port=_int(f"{PREFIX}FTP_PORT", 2121, within=PORTS),
-            max_file_bytes=_int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3),
-            lock_timeout=_float(f"{PREFIX}LOCK_TIMEOUT", 30.0),
-            db_linger=_float(f"{PREFIX}DB_LINGER", 0.5),
-            validation_max_age_days=_int(f"{PREFIX}MAX_AGE_DAYS", 90),
-            max_reject_rate=_float(f"{PREFIX}MAX_REJECT_RATE", 0.05),
+            max_file_bytes=_int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3, within=(1, MAX_FILE_BYTES)),
+            lock_timeout=_float(f"{PREFIX}LOCK_TIMEOUT", 30.0, within=(0, DAY_SECONDS)),
+            db_linger=_float(f"{PREFIX}DB_LINGER", 0.5, within=(0, 3600)),
+            validation_max_age_days=_int(f"{PREFIX}MAX_AGE_DAYS", 90, within=(1, 1_000_000)),
+            max_reject_rate=_float(f"{PREFIX}MAX_REJECT_RATE", 0.05, within=(0, 1)),
             inbound_mailbox=_email(f"{PREFIX}INBOUND_MAILBOX", "inbox@connectbatch.local"),
             secret_key=_str(f"{PREFIX}SECRET_KEY") or None,
             expectations_dir=expectations_dir(),
@@ -259,11 +270,13 @@ class Settings:
             ftp_passive_ports=_port_range(f"{PREFIX}FTP_PASSIVE_PORTS"),
             ftp_require_tls=_bool(f"{PREFIX}FTP_REQUIRE_TLS", True),
             max_connections_per_address=_int(f"{PREFIX}MAX_CONNECTIONS_PER_ADDRESS", 8, within=(0, 100000)),
-            preauth_timeout=_float(f"{PREFIX}PREAUTH_TIMEOUT", 30.0),
-            partial_upload_grace_hours=_float(f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0),
+            preauth_timeout=_float(f"{PREFIX}PREAUTH_TIMEOUT", 30.0, within=(0, DAY_SECONDS)),
+            partial_upload_grace_hours=_float(
+                f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0, within=(0, YEAR_HOURS)
+            ),
             public_host=_str(f"{PREFIX}PUBLIC_HOST") or None,
             staging_retention_days=_int(f"{PREFIX}STAGING_RETENTION_DAYS", 30, within=(0, 36500)),
-            session_hours=_float(f"{PREFIX}SESSION_HOURS", 8.0),
+            session_hours=_float(f"{PREFIX}SESSION_HOURS", 8.0, within=(0.01, YEAR_HOURS)),
             mode=_choice(f"{PREFIX}MODE", "embedded", ("embedded", "distributed")),
             redis_url=_str(f"{PREFIX}REDIS_URL", "redis://127.0.0.1:6379/0"),
             visibility_timeout=_int(f"{PREFIX}VISIBILITY_TIMEOUT", 90, within=(5, 86400)),

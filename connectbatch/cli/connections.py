@@ -20,6 +20,7 @@ from connectbatch.cli import mapping as cli_mapping
 from connectbatch.cli import transfer_flags
 from connectbatch.cli.common import EXIT_OK, PROG, Command, Handler
 from connectbatch.errors import ConfigurationError
+from connectbatch.escaping import visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -151,7 +152,7 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         "status_words",
         {
             "metavar": "JSON",
-            "help": "our status -> the partner's word as JSON, e.g. {\"reversed\": \"deleted\"} (defaults: "
+            "help": 'our status -> the partner\'s word as JSON, e.g. {"reversed": "deleted"} (defaults: '
             "accepted/released/locked valid, rejected/discarded invalid, modified cautioned, "
             "reversed deleted)",
         },
@@ -280,7 +281,7 @@ def _provisioned_dict(p: services.Provisioned | None) -> dict[str, Any] | None:
 
 
 def _print_connection(c: Connection) -> None:
-    print(f"connection {c.id}: {c.name}")
+    print(f"connection {c.id}: {visible(c.name)}")  # a name is data: it may hold escapes
     partner = cc.services().partner_names().get(c.partner_id or 0, "-")
     delimiter = {"\t": "tab", ",": ","}.get(c.delimiter, repr(c.delimiter))
     archive = c.archive_folder
@@ -311,8 +312,10 @@ def _print_connection(c: Connection) -> None:
             ("expected delivery", _expectation(c)),
             ("alerts go to", c.owner_email or "the partner's return address"),
             ("status sync-back", ", ".join(c.sync_back) or "off"),
-            ("status words", ", ".join(f"{k} -> {cc.one_line(v)}" for k, v in c.status_words.items())
-             or "default"),
+            (
+                "status words",
+                ", ".join(f"{k} -> {cc.one_line(v)}" for k, v in c.status_words.items()) or "default",
+            ),
             ("transfer settings", transfer_flags.describe(c.transfer)),
             ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
             ("created", cc.when(c.created_at)),

@@ -14,6 +14,7 @@ import threading
 from connectbatch import escaping
 from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_BUSY, EXIT_OK, EXIT_UNUSABLE, Command
+from connectbatch.errors import TransportError
 from connectbatch.settings import Settings
 
 
@@ -79,14 +80,23 @@ def run_coordinator(args: argparse.Namespace, stop: threading.Event) -> int:
 
     from connectbatch.distributed.app import make_app
     from connectbatch.distributed.coordinator import CoordinatorLock, engine_for
+    from connectbatch.distributed.workers import redis_address
 
     settings = Settings.from_env()
     if settings.mode != "distributed":
         print("connectbatch: error: --coordinator needs CONNECTBATCH_MODE=distributed", file=sys.stderr)
         return EXIT_UNUSABLE
-    lock = CoordinatorLock(redis.Redis.from_url(settings.redis_url))
-    if not lock.acquire():
-        holder = escaping.visible(lock.current_holder() or "another process")
+    lock = CoordinatorLock(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5))
+    try:  # an unreachable Redis was an "internal error: ConnectionError" (exit 3)
+        acquired = lock.acquire()
+        holder = "" if acquired else escaping.visible(lock.current_holder() or "another process")
+    except redis.RedisError as exc:
+        cause = str(exc).rstrip(".")
+        raise TransportError(
+            f"Redis cannot be reached at {redis_address(settings.redis_url)}: {cause}; start it, "
+            "or set CONNECTBATCH_REDIS_URL to the Redis the workers use"
+        ) from None
+    if not acquired:
         if not args.standby:
             print(
                 f"connectbatch: error: another coordinator is running ({holder}); "

@@ -49,9 +49,13 @@ log = logging.getLogger("connectbatch.distributed.coordinator")
 
 LOCK_KEY = "connectbatch:coordinator"
 LOCK_TTL_MS = 15_000
+# 1: renewed; 2: the key was gone (Redis restarted without persistence, or flushed) and is
+# ours again, as nobody else took it; 0: another coordinator holds it.
 _RENEW = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+    "local v = redis.call('get', KEYS[1]) "
+    "if v == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+    "if not v then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end "
+    "return 0"
 )
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
@@ -108,8 +112,13 @@ class CoordinatorLock:
             except Exception:
                 log.exception("could not renew the coordinator lock")
                 continue
-            if not ok:
-                log.error("lost the coordinator lock: another coordinator may schedule now")
+            if ok == 2:  # was "lost the coordinator lock" and an exit, with no other holder
+                log.warning("the coordinator lock was gone from Redis (restarted?); held again")
+            elif not ok:
+                log.error(
+                    "lost the coordinator lock to %s: another coordinator schedules now",
+                    self.current_holder() or "another process",
+                )
                 self.lost.set()
                 return
 

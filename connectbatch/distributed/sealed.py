@@ -14,9 +14,11 @@ import base64
 import enum
 import io
 import pickle
+import socket
 import zoneinfo
 from typing import Any
 
+from connectbatch.errors import ConfigurationError
 from connectbatch.secrets import SecretBox
 
 
@@ -57,7 +59,14 @@ class _Restricted(pickle.Unpickler):
 
 def unseal(box: SecretBox, token: str) -> dict[str, Any]:
     """The payload `seal` made (ConfigurationError when the key differs)."""
-    raw = box.decrypt(token.encode("ascii"))
+    try:
+        raw = box.decrypt(token.encode("ascii"))
+    except ConfigurationError:  # the box's own words ("re-enter it") are about stored logins
+        raise ConfigurationError(
+            f"the worker on {socket.gethostname()} cannot open the task: its secret key "
+            "(CONNECTBATCH_SECRET_KEY, else secret.key in its CONNECTBATCH_HOME) is not the "
+            "coordinator's; give every worker the coordinator's key, then retry the run"
+        ) from None
     payload = _Restricted(io.BytesIO(base64.b64decode(raw))).load()
     if not isinstance(payload, dict):
         raise TypeError("a sealed task payload is a dict")

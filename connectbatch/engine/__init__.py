@@ -11,13 +11,17 @@ Each piece is optional so a laptop or a test can run only what it needs:
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from connectbatch.engine.scheduler import Scheduler
+from connectbatch.errors import ListenError
 from connectbatch.models import Connection, Method, Methodology, Run
 from connectbatch.pipeline import dryrun
 from connectbatch.pipeline.validation.warm import warm_up
@@ -28,6 +32,10 @@ from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec
+
+if TYPE_CHECKING:  # the servers are imported only when they start (a CLI command needs neither)
+    from connectbatch.transfer.push.ftp import HostedFtpServer
+    from connectbatch.transfer.push.sftp import HostedSftpServer
 
 __all__ = ["Engine", "MailboxSettings"]
 
@@ -217,11 +225,43 @@ class Engine:
                 max_connections_per_address=settings.max_connections_per_address,
                 preauth_timeout=settings.preauth_timeout,
             )  # fmt: skip
-            sftp.start()
-            self.servers.append(sftp)
+            self._listen(sftp, "SFTP", settings.sftp_port)
         if settings.ftp_port:
             from connectbatch.transfer.push.ftp import HostedFtpServer
 
-            ftp = HostedFtpServer.from_settings(gateway)
-            ftp.start()
-            self.servers.append(ftp)
+            self._listen(HostedFtpServer.from_settings(gateway), "FTP", settings.ftp_port)
+
+    def _listen(self, server: HostedSftpServer | HostedFtpServer, protocol: str, port: int) -> None:
+        """Start one hosted server. A port another program (or a second `serve`) holds used to
+        end `serve` with a bare "[Errno 98] Address already in use", naming neither the
+        server, the port nor the setting; the servers already started are stopped with it."""
+        try:
+            server.start()
+        except OSError as raised:
+            exc = _socket_error(raised)
+            if not _listening_failed(exc):
+                raise
+            for started in self.servers:
+                started.stop()  # type: ignore[attr-defined]
+            self.servers.clear()
+            bind = self.services.settings.bind
+            raise ListenError(
+                f"the hosted {protocol} server cannot listen on {bind}:{port}: "
+                f"{exc.strerror or exc}; set CONNECTBATCH_{protocol}_PORT to a free port "
+                f"(0 turns that server off) or CONNECTBATCH_BIND to an address of this machine"
+            ) from raised
+        self.servers.append(server)
+
+
+def _socket_error(exc: OSError) -> OSError:
+    """pyftpdlib raises the socket's error wrapped in a bare OSError (no errno of its own)."""
+    if exc.errno is None and exc.args and isinstance(exc.args[0], OSError):
+        return exc.args[0]
+    return exc
+
+
+def _listening_failed(exc: OSError) -> bool:
+    """The address or port cannot be listened on (not a certificate or key file error)."""
+    if isinstance(exc, socket.gaierror):
+        return True
+    return exc.filename is None and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)

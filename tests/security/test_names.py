@@ -232,3 +232,26 @@ def test_the_apps_log_keeps_a_forged_file_name_on_one_line(capsys: pytest.Captur
         assert len(lines) == 1 and "\\n2026-12-04" in lines[0] and "\x1b" not in lines[0]
     finally:
         logger.handlers[:], logger.level, logger.propagate = before
+
+
+@pytest.mark.parametrize("name", [EVIL, "x\x1b[2Jy", "bidi\u202ename"])
+def test_a_connection_name_with_control_characters_never_reaches_the_terminal(
+    services: Services,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+) -> None:
+    """Connection names are data as file names are (the app shows them escaped): `connection
+    add --name $'x\\e[2Jy'`, `edit` and `show` printed "connection 9: x" and a screen-clearing
+    escape straight to the operator's terminal. The name is kept exact; its line is escaped."""
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(settings.home))
+    argv = ["connection", "add", "--name", name, "--type", "call_conversions", "--direction", "inbound",
+            "--method", "sftp", "--methodology", "push"]  # fmt: skip
+    assert main(argv) == 0
+    assert main(["connection", "show", name]) == 0
+    assert main(["connection", "edit", name, "--lock-days", "7"]) == 0
+    out = capsys.readouterr().out
+    assert not any(ch in out for ch in ("\x1b", "\u202e", "\x07"))
+    assert f"connection 1: {visible(name)}\n" in out
+    assert [c.name for c in services.connections()] == [name]  # stored exactly

@@ -206,6 +206,45 @@ def test_the_cli_reports_a_bad_value_in_one_line(
     assert "Traceback" not in captured.out + captured.err
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MAX_REJECT_RATE", "nan", "CONNECTBATCH_MAX_REJECT_RATE must be a number from 0 to 1, not 'nan'"),
+        ("MAX_REJECT_RATE", "-1", "CONNECTBATCH_MAX_REJECT_RATE must be a number from 0 to 1, not '-1'"),
+        ("MAX_REJECT_RATE", "5", "CONNECTBATCH_MAX_REJECT_RATE must be a number from 0 to 1, not '5'"),
+        ("DB_LINGER", "inf", "CONNECTBATCH_DB_LINGER must be a number from 0 to 3600, not 'inf'"),
+        ("LOCK_TIMEOUT", "-1", "CONNECTBATCH_LOCK_TIMEOUT must be a number from 0 to 86400, not '-1'"),
+        ("PREAUTH_TIMEOUT", "nan", "CONNECTBATCH_PREAUTH_TIMEOUT must be a number from 0 to 86400"),
+        ("PARTIAL_UPLOAD_GRACE_HOURS", "-24", "CONNECTBATCH_PARTIAL_UPLOAD_GRACE_HOURS must be a number"),
+        ("SESSION_HOURS", "0", "CONNECTBATCH_SESSION_HOURS must be a number from 0.01 to 8760, not '0'"),
+        ("SESSION_HOURS", "1e999", "CONNECTBATCH_SESSION_HOURS must be a number from 0.01 to 8760"),
+        ("MAX_AGE_DAYS", "-1", "CONNECTBATCH_MAX_AGE_DAYS must be a whole number from 1 to 1000000"),
+        ("MAX_FILE_BYTES", "-1", "CONNECTBATCH_MAX_FILE_BYTES must be a whole number from 1 to"),
+    ],
+)
+def test_a_number_out_of_its_range_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    """float() takes "nan", "inf" and negatives: a NaN reject rate started every ingest and
+    failed each file at validation, a negative age window failed every row, and
+    CONNECTBATCH_DB_LINGER=inf crashed the thread that closes the database with a traceback.
+    Each is refused at start with the variable and its range instead."""
+    monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+    with pytest.raises(ConfigurationError) as err:
+        Settings.from_env()
+    assert str(err.value).startswith(message)
+
+
+def test_the_edges_of_each_range_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """0 keeps its documented meanings (no wait, closed at once, no pre-login limit)."""
+    for name, value in {"LOCK_TIMEOUT": "0", "DB_LINGER": "0", "PREAUTH_TIMEOUT": "0",
+                        "MAX_REJECT_RATE": "1", "MAX_AGE_DAYS": "100000"}.items():  # fmt: skip
+        monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+    s = Settings.from_env()
+    assert (s.lock_timeout, s.db_linger, s.preauth_timeout) == (0, 0, 0)
+    assert (s.max_reject_rate, s.validation_max_age_days) == (1, 100000)
+
+
 def test_debug_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings_module.debug_enabled() is False
     monkeypatch.setenv("CONNECTBATCH_DEBUG", "1")
