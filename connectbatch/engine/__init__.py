@@ -31,6 +31,7 @@ from connectbatch.settings import MailboxSettings
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
+from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec
 
 if TYPE_CHECKING:  # the servers are imported only when they start (a CLI command needs neither)
@@ -226,10 +227,17 @@ class Engine:
                 preauth_timeout=settings.preauth_timeout,
             )  # fmt: skip
             self._listen(sftp, "SFTP", settings.sftp_port)
+            # Broken uploads' leftovers (the FTP server sweeps its own; this covers SFTP alone).
+            self._sweep_partials()
+            self.scheduler.add_interval(self._sweep_partials, seconds=int(SWEEP_EVERY), job_id="push-sweep")
         if settings.ftp_port:
             from connectbatch.transfer.push.ftp import HostedFtpServer
 
             self._listen(HostedFtpServer.from_settings(gateway), "FTP", settings.ftp_port)
+
+    def _sweep_partials(self) -> None:
+        settings = self.services.settings
+        sweep_partials(settings.home / "push", settings.partial_upload_grace_hours * 3600)
 
     def _listen(self, server: HostedSftpServer | HostedFtpServer, protocol: str, port: int) -> None:
         """Start one hosted server. A port another program (or a second `serve`) holds used to

@@ -246,8 +246,9 @@ class Gateway:
             return True
         reason = (
             f"{visible(path.name)}: uploaded, but its name does not match the connection's file "
-            f"pattern {visible(pattern)!r}; not ingested, left where it is. Upload it under a "
-            "matching name, or change the connection's file pattern."
+            f"pattern {visible(pattern)!r}; not ingested, left where it is (for "
+            "CONNECTBATCH_PARTIAL_UPLOAD_GRACE_HOURS). Upload it under a matching name, or change "
+            "the connection's file pattern."
         )
         log.info("push upload not taken: %s", reason)
         try:

@@ -29,6 +29,7 @@ The modules, in the order a session meets them:
 
 from connectbatch.transfer.push.ftp.authorizer import GatewayAuthorizer
 from connectbatch.transfer.push.ftp.certificate import server_fingerprint
-from connectbatch.transfer.push.ftp.server import HostedFtpServer, sweep_partials
+from connectbatch.transfer.push.ftp.server import HostedFtpServer
+from connectbatch.transfer.push.partials import sweep_partials
 
 __all__ = ["GatewayAuthorizer", "HostedFtpServer", "server_fingerprint", "sweep_partials"]

@@ -10,9 +10,7 @@ the push folders once they are older than the grace period.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from connectbatch.transfer.push.ftp.guard import AddressGuard, RateLimitFilter
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.ftp.session import PushHandler, tls_classes
 from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
 from connectbatch.transfer.specs import is_loopback
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
@@ -54,7 +53,6 @@ def _ssl_context(cert: Path, key: Path) -> Any:
     return context
 
 
-SWEEP_EVERY = 3600.0  # seconds between sweeps of partial uploads
 _RATE_LIMIT = RateLimitFilter()
 
 
@@ -64,29 +62,6 @@ def _limit_logging() -> None:
         logger = logging.getLogger(name)
         if _RATE_LIMIT not in logger.filters:
             logger.addFilter(_RATE_LIMIT)
-
-
-def sweep_partials(root: Path, grace_seconds: float, now: float | None = None) -> int:
-    """Remove files under `root` (the push folders) not modified for `grace_seconds`: what a
-    broken upload left behind (completed uploads are ingested and removed within seconds).
-    Symlinks are neither followed nor removed. Returns how many files went."""
-    if not root.is_dir():
-        return 0
-    cutoff = (time.time() if now is None else now) - grace_seconds
-    removed = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(folder, name)
-            try:
-                info = os.lstat(path)
-                if not os.path.islink(path) and info.st_mtime < cutoff:
-                    os.unlink(path)
-                    removed += 1
-            except OSError:
-                continue
-    if removed:
-        log.info("removed %d partial upload(s) older than %.0f hours", removed, grace_seconds / 3600)
-    return removed
 
 
 # --------------------------------------------------------------------------- server
