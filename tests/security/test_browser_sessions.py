@@ -4,14 +4,12 @@ disabled user. The route is driven through ASGI, as the app's server serves it."
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
-from typing import Any
 
 import pytest
 from helpers.app_login import PASSWORD
+from helpers.asgi import asgi_get
 from helpers.clock import Clock
 from starlette.applications import Starlette
 
@@ -106,35 +104,6 @@ def test_a_page_bound_to_one_user_cannot_start_a_session_for_another(timed: Serv
 # ------------------------------------------------------------------ the route
 
 
-def get(
-    app: Starlette, path: str, headers: dict[str, str] | None = None, scheme: str = "http"
-) -> dict[str, Any]:
-    """One GET through ASGI: {"status": ..., "headers": {name: [values]}}."""
-    raw_path, _, query = path.partition("?")
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": scheme, "path": raw_path, "raw_path": raw_path.encode(), "query_string": query.encode(),
-        "root_path": "", "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8501),
-    }  # fmt: skip
-    answer: dict[str, Any] = {"headers": {}}
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-            for name, value in message["headers"]:
-                answer["headers"].setdefault(name.decode().lower(), []).append(value.decode())
-
-    # In a thread of its own: a test before may have left an event loop running in this one
-    # (Playwright's sync API does), where asyncio.run() refuses to start.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, app(scope, receive, send)).result()
-    return answer
-
-
 @pytest.fixture
 def route(timed: Services) -> Starlette:
     return Starlette(routes=webapp.session_routes(lambda: timed))
@@ -146,7 +115,7 @@ def handoff(services: Services) -> str:
 
 def test_the_route_sets_an_httponly_samesite_strict_cookie_once(timed: Services, route: Starlette) -> None:
     token = handoff(timed)
-    answer = get(route, f"/_session?h={token}", {"Sec-Fetch-Site": "same-origin"})
+    answer = asgi_get(route, f"/_session?h={token}", {"Sec-Fetch-Site": "same-origin"})
 
     assert answer["status"] == 204
     assert answer["headers"]["cache-control"] == ["no-store"]
@@ -157,12 +126,12 @@ def test_the_route_sets_an_httponly_samesite_strict_cookie_once(timed: Services,
     assert int(cookie["max-age"]) == 8 * 3600
     assert timed.resume(cookie.value) is not None
 
-    again = get(route, f"/_session?h={token}")
+    again = asgi_get(route, f"/_session?h={token}")
     assert again["status"] == 404 and "set-cookie" not in again["headers"]
 
 
 def test_over_https_the_cookie_is_secure(timed: Services, route: Starlette) -> None:
-    answer = get(route, f"/_session?h={handoff(timed)}", scheme="https")
+    answer = asgi_get(route, f"/_session?h={handoff(timed)}", scheme="https")
     assert SimpleCookie(answer["headers"]["set-cookie"][0])[webapp.SESSION_COOKIE]["secure"]
 
 
@@ -171,12 +140,12 @@ def test_another_sites_request_is_refused_and_leaves_the_token_unused(
     timed: Services, route: Starlette, site: str
 ) -> None:
     token = handoff(timed)
-    answer = get(route, f"/_session?h={token}", {"Sec-Fetch-Site": site})
+    answer = asgi_get(route, f"/_session?h={token}", {"Sec-Fetch-Site": site})
     assert answer["status"] == 404 and "set-cookie" not in answer["headers"]
     assert timed.redeem_handoff(token) is not None  # still the page's own to trade
 
 
 @pytest.mark.parametrize("query", ["", "?h=", "?h=made-up", "?h=%00%ff", "?other=1"])
 def test_a_missing_or_unknown_token_gets_no_cookie(route: Starlette, query: str) -> None:
-    answer = get(route, f"/_session{query}")
+    answer = asgi_get(route, f"/_session{query}")
     assert answer["status"] == 404 and "set-cookie" not in answer["headers"]

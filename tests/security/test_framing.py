@@ -6,11 +6,10 @@ server answers says it may be framed by the app's own pages only."""
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from helpers.asgi import asgi_get
 
 from app_pages._menu import url_paths
 
@@ -18,28 +17,8 @@ from app_pages._menu import url_paths
 def answer_of(path: str) -> dict[str, Any]:
     import streamlit_asgi
 
-    scope = {
-        "type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "headers": [(b"host", b"127.0.0.1:8501"), (b"sec-fetch-dest", b"iframe"),
-                    (b"sec-fetch-site", b"cross-site")],
-        "scheme": "http", "server": ("127.0.0.1", 8501), "client": ("203.0.113.9", 40000),
-        "root_path": "", "http_version": "1.1",
-    }  # fmt: skip
-    answer: dict[str, Any] = {"headers": {}}
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answer["status"] = message["status"]
-            for name, value in message["headers"]:
-                answer["headers"].setdefault(name.decode().lower(), []).append(value.decode())
-
-    # On a thread of its own: an earlier test may leave an event loop running in this one.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, streamlit_asgi.app(scope, receive, send)).result(timeout=60)
-    return answer
+    headers = {"Host": "127.0.0.1:8501", "Sec-Fetch-Dest": "iframe", "Sec-Fetch-Site": "cross-site"}
+    return asgi_get(streamlit_asgi.app, path, headers)
 
 
 @pytest.mark.parametrize("path", ["/", *(f"/{p}" for p in url_paths())])
