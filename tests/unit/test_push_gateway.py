@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.transfer.naming import IN_FLIGHT_SUFFIXES
 from connectbatch.transfer.push.gateway import Account, Gateway
 
@@ -17,6 +18,11 @@ class _Services:
 
     def __init__(self) -> None:
         self.ingested: list[str] = []
+
+    def connection(self, connection_id: int) -> Connection:
+        """The upload's connection, whose file pattern the gateway checks: takes any name."""
+        return Connection("Partner calls", "call_conversions", Direction.INBOUND, Method.SFTP,
+                          Methodology.PUSH, id=connection_id, pattern="*")  # fmt: skip
 
     def ingest_files(self, connection_id: int, paths: list[Path], trigger: str) -> list[Any]:
         self.ingested += [path.name for path in paths]
