@@ -98,13 +98,14 @@ class FtpServer:
         stop_process(self.process)
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the process group `process` leads, SIGKILL if it lingers."""
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM the process group `process` leads, SIGKILL if it lingers past `grace` seconds
+    (servers here; `connectbatch worker` processes in the distributed tests)."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

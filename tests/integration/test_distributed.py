@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from ftpd import stop_process
 
 from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
@@ -79,13 +80,7 @@ def start_worker(dist_settings: Settings, tmp_path: Path) -> Iterator[StartWorke
 
     yield start
     for process in started:  # each worker is its own process group: stopped by its id
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, grace=15)
 
 
 def pull_connection(services: Services, server: Sshd, name: str, folder: Path) -> Connection:

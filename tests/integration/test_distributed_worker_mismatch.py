@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.fernet import Fernet
+from ftpd import stop_process
 
 from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
 from connectbatch.services import Services
@@ -61,12 +61,7 @@ def worker_with_another_key(dist_services: Services, tmp_path: Path) -> Iterator
     try:
         yield process
     finally:  # its own process group: stopped by its id
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process(process, grace=15)
 
 
 def test_a_worker_with_another_key_fails_the_run_saying_so_and_the_retry_loads_it_once(
