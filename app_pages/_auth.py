@@ -16,7 +16,6 @@ connectbatch/services).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import html
 import logging
 import time
@@ -123,14 +122,17 @@ def _handoff() -> None:
 
 def _log_out() -> None:
     """Log out: the browser session too, so that a reload or another tab is logged out."""
-    session = st.session_state.pop(SESSION_KEY, None)
+    ended = {st.session_state.pop(SESSION_KEY, None)}
     st.session_state.pop(HANDOFF_KEY, None)
     cookie = _cookie()
+    if cookie is not None:
+        ended.add(sessions.token_hash(cookie))
     services = webapp.operator_services()
-    for ended in {session, sessions.token_hash(cookie) if cookie else None} - {None}:
+    for session in ended:
         # On failure the session ends when it expires; this tab is logged out anyway.
-        with contextlib.suppress(ConnectBatchError):
-            services.end_session(str(ended))
+        if isinstance(session, str):
+            with contextlib.suppress(ConnectBatchError):
+                services.end_session(session)
     webapp.log_out()
 
 
@@ -155,9 +157,8 @@ def _submit() -> None:
         return
     state.pop("login_problem", None)
     webapp.log_in(user)
-    since = dt.datetime.fromtimestamp(float(state[webapp.SINCE_KEY]), dt.UTC)
     try:
-        token = webapp.operator_services().start_handoff(user, since)
+        token = webapp.operator_services().start_handoff(user)  # logged in now
         state[HANDOFF_KEY] = (token, time.time() + sessions.HANDOFF_SECONDS)
     except ConnectBatchError:  # logged in here; a reload will ask again
         state.pop(HANDOFF_KEY, None)

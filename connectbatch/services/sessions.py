@@ -41,17 +41,17 @@ class SessionServices(ServiceBase):
     def _session_ends(self, logged_in_at: dt.datetime) -> dt.datetime:
         return logged_in_at + dt.timedelta(hours=self.settings.session_hours)
 
-    def start_handoff(self, user: User, logged_in_at: dt.datetime | None = None) -> str:
-        """A one-use token for the browser of the page `user` just logged in on."""
+    def start_handoff(self, user: User) -> str:
+        """A one-use token for the browser of the page `user` just logged in on (now: the
+        session it is traded for ends CONNECTBATCH_SESSION_HOURS from now)."""
         if self.user is not None and self.user.name != user.name:
             raise PermissionDeniedError("a session can only be started for the user logged in")
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        since = logged_in_at or now
-        expires = min(now + dt.timedelta(seconds=HANDOFF_SECONDS), self._session_ends(since))
+        expires = min(now + dt.timedelta(seconds=HANDOFF_SECONDS), self._session_ends(now))
         with self.db.transaction() as con:
             session_store.remove_expired(con, now)
-            session_store.add(con, token_hash(token), "handoff", user.name, since, expires)
+            session_store.add(con, token_hash(token), "handoff", user.name, now, expires)
         return token
 
     def redeem_handoff(self, token: str) -> tuple[str, int] | None:

@@ -42,7 +42,7 @@ def log_in(services: Services) -> str:
 def test_a_handoff_is_traded_once_for_a_session_that_resumes_the_login(timed: Services, clock: Clock) -> None:
     user = timed.authenticate("ada", PASSWORD)
     logged_in = clock.now
-    handoff = timed.start_handoff(user, logged_in)
+    handoff = timed.start_handoff(user)
     assert timed.session_of_handoff(handoff) is None
 
     clock.now += dt.timedelta(seconds=30)
