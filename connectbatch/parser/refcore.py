@@ -343,7 +343,7 @@ class Parser:
                 code, index = error
                 rejects.append((line, index, int(code), fields[index], 0))
                 continue
-            if raw[:1] == bytes([plan.delimiter]) and not raw.strip(bytes([plan.delimiter])):
+            if raw and not raw.strip(bytes([plan.delimiter])):
                 continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
             if len(fields) != plan.ncols:
                 rejects.append((line, -1, int(Code.FIELD_COUNT), raw, len(fields)))

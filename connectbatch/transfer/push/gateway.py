@@ -224,15 +224,18 @@ class Gateway:
                 "folder and pattern."
             )
         log.warning("push upload not routed: %s", reason)
-        concerned = chosen or connections
+        self._not_taken([c.id for c in chosen or connections if c.id is not None], PUSH_UNROUTED, reason)
+        return None
+
+    def _not_taken(self, connection_ids: list[int], kind: str, reason: str) -> None:
+        """A line in these connections' history saying why an upload was not ingested."""
         now = self.services.clock()
         try:
             with self.services.db.transaction() as con:
-                for connection in concerned:
-                    event_store.record(con, connection.id, PUSH_UNROUTED, reason, now)
+                for connection_id in connection_ids:
+                    event_store.record(con, connection_id, kind, reason, now)
         except Exception:  # the server thread must go on; the log keeps the reason
-            log.exception("could not record an unrouted push upload: %s", reason)
-        return None
+            log.exception("could not record a push upload that was not taken: %s", reason)
 
     def _pattern_takes(self, connection_id: int, path: Path) -> bool:
         """Whether the connection's file pattern matches the upload's name; when not, a line
@@ -251,11 +254,7 @@ class Gateway:
             "the connection's file pattern."
         )
         log.info("push upload not taken: %s", reason)
-        try:
-            with self.services.db.transaction() as con:
-                event_store.record(con, connection_id, PUSH_UNMATCHED, reason, self.services.clock())
-        except Exception:  # the server thread must go on; the log keeps the reason
-            log.exception("could not record a push upload the pattern does not take: %s", reason)
+        self._not_taken([connection_id], PUSH_UNMATCHED, reason)
         return False
 
     def _ingest_waiting(self, connection_id: int) -> None:
