@@ -99,17 +99,26 @@ def _check_legacy(password: str, stored: str) -> bool:
     return hmac.compare_digest(computed, digest)
 
 
+def _scheme(stored: str | None) -> str | None:
+    """The scheme of a stored hash: scrypt (from before), argon2 (within the bounds), or None
+    for anything we do not check."""
+    if not stored:
+        return None
+    if stored.startswith("scrypt$"):
+        return "scrypt"
+    return "argon2" if stored.startswith("$argon2") and _argon2_bounded(stored) else None
+
+
 def check_password(password: str, stored: str | None) -> bool:
     """Whether `password` matches `stored` (Argon2id, or scrypt from before). A stored value
     that is no hash we know matches nothing."""
-    if not stored:
-        return False
-    if stored.startswith("scrypt$"):
-        return _check_legacy(password, stored)
-    if not (stored.startswith("$argon2") and _argon2_bounded(stored)):
+    scheme = _scheme(stored)
+    if scheme == "scrypt":
+        return _check_legacy(password, str(stored))
+    if scheme is None:
         return False
     try:
-        return _HASHER.verify(stored, password)
+        return _HASHER.verify(str(stored), password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -118,13 +127,8 @@ def needs_rehash(stored: str | None) -> bool:
     """Whether `stored` is a hash we still check but would not write today (scrypt from
     before, or Argon2id with other parameters): the login that just proved the password
     stores a new hash."""
-    if not stored:
-        return False
-    if stored.startswith("scrypt$"):
-        return True
-    if not (stored.startswith("$argon2") and _argon2_bounded(stored)):
-        return False
-    return _HASHER.check_needs_rehash(stored)
+    scheme = _scheme(stored)
+    return scheme == "scrypt" or (scheme == "argon2" and _HASHER.check_needs_rehash(str(stored)))
 
 
 def new_password(length: int = 24) -> str:
