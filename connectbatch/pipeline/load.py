@@ -108,7 +108,7 @@ def load_rows(
         data_store.adopt_rows(con, dtype.key, file_id=record.id, written=part.path, rows=part.rows)
         created = action_store.create_for_file(
             con, dtype.key, connection_id=connection.id, run_id=run_id,
-            file_id=record.id, lock_days=connection.lock_days,
+            file_id=record.id, lock_days=connection.lock_days, rows=part.rows,
         )  # fmt: skip
         late.lock_loaded(con, connection, record.id, now, table)
         return created
@@ -135,7 +135,7 @@ def load_rows(
     )  # fmt: skip
     created = action_store.create_for_file(
         con, dtype.key, connection_id=connection.id, run_id=run_id,
-        file_id=record.id, lock_days=connection.lock_days,
+        file_id=record.id, lock_days=connection.lock_days, rows=table.num_rows,
     )  # fmt: skip
     late.lock_loaded(con, connection, record.id, now, table)  # issue 11: none created already due to lock
     return created
@@ -243,14 +243,15 @@ def _merge_rows(
             rejects.append(Reject(line, key_column, str(keys[line]), f"not replaced: {why}"))
     line_list = lines.cast(pa.int64())
     fresh = pc.invert(pc.is_in(line_list, value_set=pa.array(list(by_line), pa.int64())))
+    new = table.filter(fresh)
     data_store.insert_rows(
         con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
-        table=table.filter(fresh), lines=lines.filter(fresh),
+        table=new, lines=lines.filter(fresh),
     )  # fmt: skip
     # actions for the new records only: the corrected rows are inserted after this
     created = action_store.create_for_file(
         con, dtype.key, connection_id=connection.id, run_id=run_id,
-        file_id=record.id, lock_days=connection.lock_days,
+        file_id=record.id, lock_days=connection.lock_days, rows=new.num_rows,
     )  # fmt: skip
     replacing = pc.is_in(line_list, value_set=pa.array(list(changed), pa.int64()))
     data_store.end_rows(

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.models import Action, ActionStatus, AuditEntry
+from connectbatch.store.data import stored_in
 from connectbatch.store.db import all_rows
 
 _FIELDS = [
@@ -27,10 +28,12 @@ def create_for_file(
     run_id: int,
     file_id: int,
     lock_days: int,
+    rows: int,
 ) -> int:
-    """One PENDING action per loaded row of the file; returns how many were created."""
+    """One PENDING action per loaded row of the file (which stored `rows` rows); returns how
+    many were created."""
     # `file_id = ?`: the scan of the file's own Parquet part skips the other parts
-    return _create(con, data_type, lock_days, "file_id = ?", file_id)
+    return _create(con, data_type, lock_days, "file_id = ?", file_id, stored_in(data_type, rows))
 
 
 def create_for_files(
@@ -40,10 +43,15 @@ def create_for_files(
     commit); returns how many actions were created in all."""
     if not file_ids:
         return 0
-    return _create(con, data_type, lock_days, "list_contains(?::BIGINT[], file_id)", file_ids)
+    # a group's files are small: in the table (data.insert_many)
+    return _create(
+        con, data_type, lock_days, "list_contains(?::BIGINT[], file_id)", file_ids, stored_in(data_type, 0)
+    )
 
 
-def _create(con: duckdb.DuckDBPyConnection, data_type: str, lock_days: int, where: str, which: object) -> int:
+def _create(
+    con: duckdb.DuckDBPyConnection, data_type: str, lock_days: int, where: str, which: object, source: str
+) -> int:
     dtype = schemas.get(data_type)
     if dtype.action_columns is None:
         return 0
@@ -58,7 +66,7 @@ def _create(con: duckdb.DuckDBPyConnection, data_type: str, lock_days: int, wher
         SELECT nextval('seq_actions'), connection_id, run_id, file_id, line, ?, {key},
                "CampaignId", {media}, {event}, coalesce({amount}, 0), coalesce({amount}, 0),
                'PENDING', {event} + to_days(CAST(? AS INTEGER))
-        FROM {all_rows(data_type)}
+        FROM {source}
         WHERE {where}
         """,
         [data_type, lock_days, which],

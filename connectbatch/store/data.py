@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from connectbatch import schemas
+from connectbatch.store import keys as key_index
 from connectbatch.store import parts
 from connectbatch.store.db import all_rows, data_table
 
@@ -38,6 +39,14 @@ def staged_rows(
     )
 
 
+def stored_in(data_type: str, rows: int) -> str:
+    """Where a file that stored `rows` accepted rows keeps them: the data type's table below
+    `PARQUET_MIN_ROWS`, else its Parquet part, read through the view over both. A small
+    file's rows read back from the table alone skip the parts' glob and footer reads (~5 ms
+    a statement once a big file was loaded, issue 13)."""
+    return data_table(data_type) if rows < PARQUET_MIN_ROWS else all_rows(data_type)
+
+
 def insert_rows(
     con: duckdb.DuckDBPyConnection,
     data_type: str,
@@ -53,21 +62,34 @@ def insert_rows(
     A big table goes in one row group (`ROW_GROUP_ROWS`) per statement, in order, inside the
     caller's transaction: one statement over a million rows held ~550 MB of DuckDB buffers at
     its peak, one row group at a time ~330 MB, for the same work (issue 13: peak memory).
-    A table of `PARQUET_MIN_ROWS` or more becomes a Parquet part instead (store/parts.py)."""
+    A table of `PARQUET_MIN_ROWS` or more becomes a Parquet part instead (store/parts.py).
+    Either way the rows' keys go into the key index (store/keys.py)."""
     if table.num_rows == 0:
         return 0
     n = table.num_rows
     staged = staged_rows(table, lines, run_id=run_id, file_id=file_id, connection_id=connection_id)
     if n >= PARQUET_MIN_ROWS:
-        return parts.write(con, data_type, file_id, staged)
+        written = parts.write(con, data_type, file_id, staged)
+        _insert(con, data_type, staged, into_table=False)
+        return written
+    _insert(con, data_type, staged)
+    return int(n)
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection, data_type: str, staged: pa.Table, *, into_table: bool = True
+) -> None:
+    """Insert stored-shape rows into the data type's table (unless stored elsewhere) and
+    their keys into the key index, one row group (`ROW_GROUP_ROWS`) per statement."""
     sql = f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows"
-    for start in range(0, n, ROW_GROUP_ROWS):
+    for start in range(0, staged.num_rows, ROW_GROUP_ROWS):
         con.register("_cb_rows", staged.slice(start, ROW_GROUP_ROWS))  # a view, not a copy
         try:
-            con.execute(sql)
+            if into_table:
+                con.execute(sql)
+            key_index.add(con, data_type, "_cb_rows")
         finally:
             con.unregister("_cb_rows")
-    return int(n)
 
 
 def adopt_rows(
@@ -78,11 +100,13 @@ def adopt_rows(
     `PARQUET_MIN_ROWS` or more become the file's part as they are (no copy); fewer are
     inserted into the table by DuckDB reading the file, as `insert_rows` keeps small files
     there (the caller deletes the written file afterwards)."""
+    source = "read_parquet('" + str(written).replace("'", "''") + "')"
+    if rows:
+        key_index.add(con, data_type, source)  # before `adopt` makes the file its part
     if rows >= PARQUET_MIN_ROWS:
         return parts.adopt(con, data_type, file_id, written, rows)
     if rows:
-        source = "'" + str(written).replace("'", "''") + "'"
-        con.execute(f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM read_parquet({source})")
+        con.execute(f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM {source}")
     return rows
 
 
@@ -98,27 +122,16 @@ def insert_many(
     PARQUET_MIN_ROWS (a big file is stored as a part of its own)."""
     staged = []
     for run_id, file_id, table, lines in batches:
-        n = table.num_rows
-        if n:
+        if table.num_rows:
             staged.append(
-                table.append_column("run_id", pa.repeat(pa.scalar(run_id, pa.int64()), n))
-                .append_column("file_id", pa.repeat(pa.scalar(file_id, pa.int64()), n))
-                .append_column("connection_id", pa.repeat(pa.scalar(connection_id, pa.int64()), n))
-                .append_column("line", lines.cast(pa.int64()))
+                staged_rows(table, lines, run_id=run_id, file_id=file_id, connection_id=connection_id)
             )
     total = int(sum(t.num_rows for t in staged))
     if not total:
         return 0
     if total >= PARQUET_MIN_ROWS:
         raise ValueError(f"{total} rows at once: a group's rows stay under {PARQUET_MIN_ROWS}")
-    rows = pa.concat_tables(staged, promote_options="default")
-    sql = f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows"
-    for start in range(0, total, ROW_GROUP_ROWS):
-        con.register("_cb_rows", rows.slice(start, ROW_GROUP_ROWS))
-        try:
-            con.execute(sql)
-        finally:
-            con.unregister("_cb_rows")
+    _insert(con, data_type, pa.concat_tables(staged, promote_options="default"))
     return total
 
 
@@ -134,27 +147,29 @@ ROW_GROUP_ROWS = 122_880
 def existing_keys(
     con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, keys: pa.Array
 ) -> list[str]:
-    """Which of `keys` (the data type's first key column) are already loaded for the connection."""
+    """Which of `keys` (the data type's first key column) are already loaded for the
+    connection: the key index names the files that may hold them (none for new keys: one
+    statement), and only those files' stored rows are compared."""
     dtype = schemas.get(data_type)
     if not dtype.key_columns or len(keys) == 0:
         return []
     key = '"' + dtype.key_columns[0] + '"'
-    if len(keys) <= SMALL_LIST:  # a small file's keys: one bound list, no register/unregister
-        rows = con.execute(
-            f"SELECT DISTINCT d.{key} FROM {all_rows(data_type)} d "
-            f"JOIN (SELECT unnest(?) AS k) k ON d.{key} = k.k WHERE d.connection_id = ?",
-            [keys.to_pylist(), connection_id],
-        ).fetchall()
-        return [r[0] for r in rows]
-    con.register("_cb_keys", pa.table({"k": keys}))
+    small = len(keys) <= SMALL_LIST  # a small file's keys: one bound list, no register/unregister
+    incoming, params = ("(SELECT unnest(?) AS k)", [keys.to_pylist()]) if small else ("_cb_keys", [])
+    if not small:
+        con.register("_cb_keys", pa.table({"k": keys}))
     try:
+        files = key_index.files_with(con, data_type, connection_id, incoming, params)
+        if not files:
+            return []
         rows = con.execute(
-            f"SELECT DISTINCT d.{key} FROM {all_rows(data_type)} d "
-            f"JOIN _cb_keys k ON d.{key} = k.k WHERE d.connection_id = ?",
-            [connection_id],
+            f"SELECT DISTINCT d.{key} FROM {all_rows(data_type)} d JOIN {incoming} k ON d.{key} = k.k "
+            f"WHERE d.connection_id = ? AND {key_index.file_filter(files)}",
+            [*params, connection_id],
         ).fetchall()
     finally:
-        con.unregister("_cb_keys")
+        if not small:
+            con.unregister("_cb_keys")
     return [r[0] for r in rows]
 
 
@@ -177,7 +192,8 @@ def repeats(
 ) -> list[Repeat]:
     """The rows of `table` that repeat a current stored record of the connection (same first
     key column, `valid_to` NULL), and whether they change anything. One set-based join: a
-    100,000-item catalog costs one scan, not 100,000 lookups."""
+    100,000-item catalog costs one scan, not 100,000 lookups; of the files the key index
+    names only (none when every key is new)."""
     dtype = schemas.get(data_type)
     if not dtype.key_columns or table.num_rows == 0:
         return []
@@ -187,10 +203,16 @@ def repeats(
     incoming = table.select(compared).append_column("_cb_line", lines.cast(pa.int64()))
     con.register("_cb_incoming", incoming)
     try:
+        files = key_index.files_with(
+            con, data_type, connection_id, f"(SELECT {key} AS k FROM _cb_incoming)", []
+        )
+        if not files:
+            return []
         rows = con.execute(
             f"SELECT n._cb_line, d.file_id, d.line, ({same}) FROM _cb_incoming n "
             f"JOIN {all_rows(data_type)} d ON d.{key} = n.{key} "
-            "WHERE d.connection_id = ? AND d.valid_to IS NULL ORDER BY n._cb_line, d.file_id, d.line",
+            f"WHERE d.connection_id = ? AND d.valid_to IS NULL AND {key_index.file_filter(files)} "
+            "ORDER BY n._cb_line, d.file_id, d.line",
             [connection_id],
         ).fetchall()
     finally:

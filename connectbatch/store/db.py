@@ -312,8 +312,8 @@ def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create one table per data type from the schema registry, and add columns the
     registry gained since the table was created (columns are never dropped: old runs keep
     their data); then the views over each table and its Parquet parts, when missing or when
-    the table gained a column."""
-    from connectbatch.store import parts  # parts builds on this module
+    the table gained a column; then the key index of rows stored before it (store/keys.py)."""
+    from connectbatch.store import keys, parts  # both build on this module
 
     for data_type in schemas.REGISTRY.values():
         table = data_table(data_type.key)
@@ -340,3 +340,4 @@ def _sync_data_tables(con: duckdb.DuckDBPyConnection) -> None:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
         if grew or not parts.views_current(con, data_type.key):
             parts.refresh_views(con, data_type.key)
+        keys.fill(con, data_type.key)

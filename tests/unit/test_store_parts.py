@@ -136,7 +136,7 @@ def test_actions_same_ids_amounts_and_lock_times(tmp_path: Path, storage: str) -
     _load(db, 1, ["a", "b", "c"], [1, 2, 3])
     with db.transaction() as con:
         created = action_store.create_for_file(
-            con, "call_conversions", connection_id=7, run_id=1, file_id=1, lock_days=30
+            con, "call_conversions", connection_id=7, run_id=1, file_id=1, lock_days=30, rows=3
         )
         got = con.execute(
             "SELECT id, line, source_key, amount, lock_at, campaign_id FROM actions ORDER BY id"

@@ -1,0 +1,82 @@
+"""The key index: which record keys each connection has loaded, as 64-bit hashes.
+
+The "already loaded" check (and a merging load's search for the stored record a row repeats)
+asked the stored rows themselves: a scan of every row the connection ever loaded, per file.
+That is 2 ms on a fresh store and 48 ms once the connection holds a million rows in a Parquet
+part (issue 13), and it grows with history, so a partner's small files got slower every
+month. Stored rows are never deleted, so an append-only table of (data type, connection,
+hash of the first key column, file id), written in the load's own transaction, answers "which
+files may hold these keys" by scanning 8-byte hashes (~2.4 ms a million); the rows are then
+read only from those files, and not at all for a file of new keys (the usual case).
+
+The hash is `md5_number_lower` of the key as text, not DuckDB's `hash()`: it is stored, so it
+must not change with a DuckDB upgrade. A collision only costs a read of the stored rows,
+which are compared exactly.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from connectbatch import schemas
+from connectbatch.store.db import all_rows, quote
+
+# Above this many candidate files the stored rows are read without a file filter (a literal
+# IN list of that many ids costs more to plan than the scan it would save).
+MAX_FILE_FILTER = 1000
+
+
+def _hash(expression: str) -> str:
+    return f"md5_number_lower(CAST({expression} AS VARCHAR))"
+
+
+def add(con: duckdb.DuckDBPyConnection, data_type: str, source: str) -> None:
+    """Index the keys of rows just stored, read from `source`: a relation with the stored
+    columns (`connection_id`, `file_id` and the data type's key column), inside the load's
+    transaction."""
+    dtype = schemas.get(data_type)
+    if not dtype.key_columns:
+        return
+    key = quote(dtype.key_columns[0])
+    con.execute(
+        f"INSERT INTO data_keys SELECT ?, connection_id, {_hash(key)}, file_id FROM {source} "
+        f"WHERE {key} IS NOT NULL",
+        [dtype.key],
+    )
+
+
+def files_with(
+    con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, incoming: str, params: list[object]
+) -> list[int]:
+    """The files of the connection that may hold one of the keys in column `k` of the
+    relation `incoming` (bound with `params`): a superset, by hash, of those that do."""
+    rows = con.execute(
+        "SELECT DISTINCT file_id FROM data_keys WHERE data_type = ? AND connection_id = ? "
+        f"AND key_hash IN (SELECT {_hash('k')} FROM {incoming})",
+        [schemas.get(data_type).key, connection_id, *params],
+    ).fetchall()
+    return sorted(int(r[0]) for r in rows)
+
+
+def file_filter(files: list[int], column: str = "d.file_id") -> str:
+    """A WHERE clause term that keeps the stored rows of `files` (ints, so inlined: a
+    constant IN list lets DuckDB skip the row groups and Parquet parts of other files)."""
+    if len(files) > MAX_FILE_FILTER:
+        return "TRUE"
+    return f"{column} IN ({', '.join(str(int(f)) for f in files)})"
+
+
+def fill(con: duckdb.DuckDBPyConnection, data_type: str) -> None:
+    """Index the rows stored before the index existed, once per data type (at the first open
+    after the upgrade that added it; the data tables and views exist by then)."""
+    key = schemas.get(data_type).key
+    if con.execute("SELECT 1 FROM data_keys_filled WHERE data_type = ?", [key]).fetchall():
+        return
+    con.begin()
+    try:
+        add(con, key, all_rows(key))
+        con.execute("INSERT INTO data_keys_filled (data_type) VALUES (?)", [key])
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
