@@ -9,9 +9,11 @@ hash of the first key column, file id), written in the load's own transaction, a
 files may hold these keys" by scanning 8-byte hashes (~2.4 ms a million); the rows are then
 read only from those files, and not at all for a file of new keys (the usual case).
 
-The hash is `md5_number_lower` of the key as text, not DuckDB's `hash()`: it is stored, so it
-must not change with a DuckDB upgrade. A collision only costs a read of the stored rows,
-which are compared exactly.
+The hash is DuckDB's `hash()` of the key as text: 0.02 s a million keys, where the stable
+`md5_number_lower` took 0.43 s of a 1M-row ingest. `hash()` may change between DuckDB
+versions, so the index records which version hashed it and is rebuilt from the stored rows at
+the first open by another (`fill`). A collision only costs a read of the stored rows, which
+are compared exactly.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ from connectbatch.store.db import all_rows, quote
 # IN list of that many ids costs more to plan than the scan it would save).
 MAX_FILE_FILTER = 1000
 
+# What computed the stored hashes: entries made by another are rebuilt (`fill`).
+HASHED_BY = f"duckdb {duckdb.__version__} hash(VARCHAR)"
+
 
 def _hash(expression: str) -> str:
-    return f"md5_number_lower(CAST({expression} AS VARCHAR))"
+    return f"hash(CAST({expression} AS VARCHAR))"
 
 
 def add(con: duckdb.DuckDBPyConnection, data_type: str, source: str) -> None:
@@ -67,15 +72,22 @@ def file_filter(files: list[int], column: str = "d.file_id") -> str:
 
 
 def fill(con: duckdb.DuckDBPyConnection, data_type: str) -> None:
-    """Index the rows stored before the index existed, once per data type (at the first open
-    after the upgrade that added it; the data tables and views exist by then)."""
+    """(Re)build a data type's index from its stored rows when it was not built by this
+    DuckDB version's `hash()`: at the first open after the upgrade that added the index or
+    changed DuckDB (the data tables and views exist by then). One scan, once."""
     key = schemas.get(data_type).key
-    if con.execute("SELECT 1 FROM data_keys_filled WHERE data_type = ?", [key]).fetchall():
+    built = con.execute("SELECT hashed_by FROM data_keys_filled WHERE data_type = ?", [key]).fetchall()
+    if built and built[0][0] == HASHED_BY:
         return
     con.begin()
     try:
+        con.execute("DELETE FROM data_keys WHERE data_type = ?", [key])
         add(con, key, all_rows(key))
-        con.execute("INSERT INTO data_keys_filled (data_type) VALUES (?)", [key])
+        con.execute(
+            "INSERT OR REPLACE INTO data_keys_filled (data_type, hashed_by, filled_at) "
+            "VALUES (?, ?, current_timestamp)",
+            [key, HASHED_BY],
+        )
         con.commit()
     except BaseException:
         con.rollback()

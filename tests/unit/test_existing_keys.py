@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from connectbatch.store import Database
+from connectbatch.store import Database, keys
 from connectbatch.store import data as data_store
 
 KEYS = ["a", "b'q", "d\x00"]  # connection 7's; connection 8 holds "c"
@@ -90,13 +90,30 @@ def test_rows_stored_before_the_index_are_indexed_at_the_next_open(tmp_path: Pat
         assert filled is not None and filled[0] >= 1
 
 
+def test_an_index_another_duckdb_hashed_is_rebuilt_at_the_next_open(tmp_path: Path) -> None:
+    """`hash()` may change between DuckDB versions: hashes of another are not trusted."""
+    db = Database(tmp_path / "cb.duckdb")
+    with db.transaction() as con:
+        _store(con, 1, 7, KEYS)
+        con.execute("UPDATE data_keys SET key_hash = key_hash + 1")  # as another hash() would
+        con.execute("UPDATE data_keys_filled SET hashed_by = 'duckdb 0.9.2 hash(VARCHAR)'")
+        assert _asked(con) == []
+    db.release()
+    again = Database(tmp_path / "cb.duckdb")
+    with again.connect() as con:
+        assert _asked(con) == KEYS
+        assert con.execute("SELECT DISTINCT hashed_by FROM data_keys_filled").fetchall() == [
+            (keys.HASHED_BY,)
+        ]
+
+
 def test_a_hash_match_is_checked_against_the_stored_rows(tmp_path: Path) -> None:
     """The index is a filter: an entry whose file does not hold the key (a collision) finds
     nothing."""
     db = Database(tmp_path / "cb.duckdb")
     with db.transaction() as con:
         _store(con, 1, 7, ["a"])
-        con.execute("INSERT INTO data_keys VALUES ('call_conversions', 7, md5_number_lower('zzz'), 1)")
+        con.execute("INSERT INTO data_keys VALUES ('call_conversions', 7, hash('zzz'), 1)")
         assert data_store.existing_keys(con, "call_conversions", 7, pa.array(["zzz", "a"])) == ["a"]
 
 

@@ -6,13 +6,15 @@
 CREATE TABLE data_keys (
     data_type      VARCHAR NOT NULL,
     connection_id  BIGINT NOT NULL,
-    key_hash       UBIGINT NOT NULL,   -- md5_number_lower(CAST(key AS VARCHAR))
+    key_hash       UBIGINT NOT NULL,   -- hash(CAST(key AS VARCHAR)), by data_keys_filled.hashed_by
     file_id        BIGINT NOT NULL
 );
 
--- The data types whose rows from before this table are in it (filled once, at the first
--- open after the upgrade: the data tables are created after the migrations).
+-- The data types whose stored rows are all in it, and which DuckDB hashed them: built at the
+-- first open after this migration (the data tables are created after the migrations), and
+-- again after a DuckDB upgrade, since hash() may change between versions (store/keys.py).
 CREATE TABLE data_keys_filled (
     data_type  VARCHAR PRIMARY KEY,
+    hashed_by  VARCHAR NOT NULL,
     filled_at  TIMESTAMPTZ NOT NULL DEFAULT current_timestamp
 );
