@@ -240,6 +240,7 @@ def _reader(path: Path) -> Any:
 EVENT_KINDS = {"mail_unmatched": "Mail with nothing taken", "trigger_skipped": "Scheduled trigger skipped"}
 EVENT_KINDS["push_unrouted"] = "Upload with a shared login not taken"  # credentials reuse (gateway)
 EVENT_KINDS["push_unmatched"] = "Upload not matching the file pattern"  # gateway
+EVENT_KINDS["push_over_quota"] = "Upload refused: push folder quota"  # gateway (push/quota.py)
 EVENT_KINDS["delivery_alert"] = "Delivery alert raised"  # expected delivery (issue 12)
 EVENT_KINDS["delivery_alert_cleared"] = "Delivery alert cleared"
 

@@ -92,18 +92,25 @@ def serve(folder: Path) -> None:
     """Child process: run HostedSftpServer on a free port with a stub gateway, print the port,
     serve until stdin closes."""
     from connectbatch.transfer.push.gateway import Account
+    from connectbatch.transfer.push.quota import PushQuota
     from connectbatch.transfer.push.sftp import HostedSftpServer
 
     class StubGateway:
         """Every login with the bench password is a writable account in `folder`; finished
-        uploads are not ingested (a benchmark of the transfer only)."""
+        uploads are not ingested (a benchmark of the transfer only; the push quota is counted
+        as in production, but never reached)."""
+
+        quota = PushQuota()
 
         def authenticate(self, username: str, password: str) -> Account | None:
             if password != BENCH_PASSWORD:
                 return None
-            return Account(username, 0, "bench", folder.resolve(), True, 2**40)
+            return Account(username, 0, "bench", folder.resolve(), True, 2**40, push_quota_bytes=2**40)
 
         def upload_complete(self, account: Account, path: Path) -> None:
+            return None
+
+        def upload_over_quota(self, account: Account, path: Path) -> None:
             return None
 
     server = HostedSftpServer(StubGateway(), "127.0.0.1", 0, folder.parent / "host_key").start()

@@ -26,6 +26,13 @@ PORTS = (0, 65535)  # 0: the hosted server is off / the protocol's default port
 DAY_SECONDS = 86400
 YEAR_HOURS = 8760
 MAX_FILE_BYTES = 1 << 50  # 1 PiB: a bound for the check, far above any file we take
+# Hosted servers: logged-in sessions one login may hold at once. Common clients open 2-3
+# (FileZilla and WinSCP: one for browsing plus two transfers); a login that takes more would
+# crowd every other partner out of the server's sessions (CONNECTBATCH_MAX_SESSIONS_PER_LOGIN).
+MAX_SESSIONS_PER_LOGIN = 4
+# Bytes one connection's uploads may hold waiting in its push folder (ingested uploads go at
+# once, so this is what a partner can leave there): far above a day's files, far below a disk.
+PUSH_QUOTA_BYTES = 10 * 1024**3
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -237,6 +244,8 @@ class Settings:
     ftp_passive_ports: tuple[int, int] | None = None  # inclusive; None: any free port
     ftp_require_tls: bool = True  # clear-text logins refused; PROT P required for data
     max_connections_per_address: int = 8  # not-yet-logged-in connections per client address
+    max_sessions_per_login: int = MAX_SESSIONS_PER_LOGIN  # logged-in sessions one login may hold
+    push_quota_bytes: int = PUSH_QUOTA_BYTES  # bytes a connection's uploads may leave waiting
     preauth_timeout: float = 30.0  # seconds a connection may stay without logging in
     partial_upload_grace_hours: float = 24.0  # broken uploads' partial files kept this long
     public_host: str | None = None  # None: `partner_host` derives it from `bind`
@@ -270,6 +279,10 @@ class Settings:
             ftp_passive_ports=_port_range(f"{PREFIX}FTP_PASSIVE_PORTS"),
             ftp_require_tls=_bool(f"{PREFIX}FTP_REQUIRE_TLS", True),
             max_connections_per_address=_int(f"{PREFIX}MAX_CONNECTIONS_PER_ADDRESS", 8, within=(0, 100000)),
+            max_sessions_per_login=_int(
+                f"{PREFIX}MAX_SESSIONS_PER_LOGIN", MAX_SESSIONS_PER_LOGIN, within=(1, 10000)
+            ),
+            push_quota_bytes=_int(f"{PREFIX}PUSH_QUOTA_BYTES", PUSH_QUOTA_BYTES, within=(1, MAX_FILE_BYTES)),
             preauth_timeout=_float(f"{PREFIX}PREAUTH_TIMEOUT", 30.0, within=(0, DAY_SECONDS)),
             partial_upload_grace_hours=_float(
                 f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0, within=(0, YEAR_HOURS)

@@ -225,6 +225,7 @@ class Engine:
                 gateway, settings.bind, settings.sftp_port, host_key_path(settings.home),
                 max_connections_per_address=settings.max_connections_per_address,
                 preauth_timeout=settings.preauth_timeout,
+                max_sessions_per_login=settings.max_sessions_per_login,
             )  # fmt: skip
             self._listen(sftp, "SFTP", settings.sftp_port)
             # Broken uploads' leftovers (the FTP server sweeps its own; this covers SFTP alone).

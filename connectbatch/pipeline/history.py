@@ -1,9 +1,11 @@
 """A connection's history of decisions that have no run of their own (`store.events`):
-a mail that brought nothing we could take, a scheduled trigger skipped while a run was going.
+a mail that brought nothing we could take, a scheduled trigger skipped while a run was going,
+uploads to our servers refused for the connection's push quota.
 
 Each is one line, recorded once: a mail by its Message-ID (listed again after a failed flag,
 it is not recorded or answered twice), skipped triggers coalesced per run they waited on
-("skipped 3 triggers since 14:05 while run 12 was going").
+("skipped 3 triggers since 14:05 while run 12 was going"), quota refusals per hour (a login
+retrying a full folder in a loop adds to one line, not a line per attempt).
 
 A mail that brought nothing is answered, so the sender learns why, but never when answering
 could start a loop or hit an innocent third party (backscatter): never to auto-generated mail
@@ -149,3 +151,36 @@ def _skipped_line(count: int, since: dt.datetime, run_id: int | None) -> str:
     going = f"run {run_id}" if run_id is not None else "a run"
     what = "a scheduled trigger" if count == 1 else f"{count} scheduled triggers"
     return f"skipped {what} since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC while {going} was going"
+
+
+def push_over_quota(
+    db: Database, connection_id: int, file_name: str, limit: int, now: dt.datetime
+) -> ConnectionEvent:
+    """An upload refused because the connection's push folder would pass its quota: one line
+    per hour, counting the refusals and naming the latest file (partner text: escape it)."""
+    key = f"push-over-quota:{now.astimezone(dt.UTC):%Y%m%d%H}"
+    with db.transaction() as con:
+        existing = event_store.by_key(con, connection_id, key)
+        if existing is None:
+            line = _over_quota_line(1, now, file_name, limit)
+            created = event_store.record(
+                con, connection_id, event_store.PUSH_OVER_QUOTA, line, now, dedupe_key=key
+            )
+            assert created is not None
+            return created
+        line = _over_quota_line(existing.count + 1, existing.at, file_name, limit)
+        return event_store.bump(con, existing.id, line, now)
+
+
+def _over_quota_line(count: int, since: dt.datetime, file_name: str, limit: int) -> str:
+    what = f"{file_name}: upload refused"
+    if count > 1:
+        what = (
+            f"{count} uploads refused since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC; the latest, {what}"
+        )
+    return (
+        f"{what}: the files waiting in the connection's push folder would take more than its quota "
+        f"of {limit} bytes (CONNECTBATCH_PUSH_QUOTA_BYTES); the partial file was removed and "
+        "nothing was loaded. Files wait there until they are loaded (a broken upload or a file "
+        "no connection took: until CONNECTBATCH_PARTIAL_UPLOAD_GRACE_HOURS)."
+    )

@@ -48,8 +48,11 @@ def gateway(services: Services) -> Iterator[Gateway]:
 @pytest.fixture
 def server(gateway: Gateway) -> Iterator[HostedFtpServer]:
     # Twenty parallel logins from one address are normal here (the per-address limit on
-    # connections not yet logged in is tested in tests/security).
-    with HostedFtpServer(gateway, HOST, 0, failed_login_delay=0.2, max_connections_per_address=64) as srv:
+    # connections not yet logged in is tested in tests/security, the sessions per login in
+    # tests/integration/test_push_limits.py).
+    with HostedFtpServer(
+        gateway, HOST, 0, failed_login_delay=0.2, max_connections_per_address=64, max_sessions_per_login=64
+    ) as srv:
         yield srv
 
 

@@ -104,6 +104,7 @@ def start(tmp: Path, **settings: object) -> Hosted:
         host_key_path(services.settings.home),
         max_connections_per_address=services.settings.max_connections_per_address,
         preauth_timeout=services.settings.preauth_timeout,
+        max_sessions_per_login=services.settings.max_sessions_per_login,
     ).start()
     return Hosted(services, gateway, server)
 
@@ -117,9 +118,10 @@ def shut(hosted: Hosted) -> None:
 def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
     """One data directory and server for the module (creating connections is cheap, a server
     and a DuckDB file per test are not)."""
-    # Every client here comes from 127.0.0.1, and one test opens 20 at once: more than the
-    # default connections per address (a partner that parallel raises the limit the same way).
-    engine = start(tmp_path_factory.mktemp("push"), max_connections_per_address=32)
+    # Every client here comes from 127.0.0.1, and one test opens 20 sessions of one login at
+    # once: more than the default connections per address and sessions per login (a partner
+    # that parallel raises the limits the same way).
+    engine = start(tmp_path_factory.mktemp("push"), max_connections_per_address=32, max_sessions_per_login=32)
     try:
         yield engine
     finally:

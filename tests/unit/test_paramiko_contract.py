@@ -26,6 +26,7 @@ import pytest
 from paramiko import sftp
 
 from connectbatch.transfer.push.gateway import Account
+from connectbatch.transfer.push.quota import PushQuota
 from connectbatch.transfer.push.sftp.channel import SftpChannel
 from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
 
@@ -64,6 +65,9 @@ SIGNATURES: list[tuple[type[Any], str, list[str]]] = [
     (paramiko.Transport, "add_server_key", ["self", "key"]),
     (paramiko.Transport, "start_server", ["self", "event", "server"]),
     (paramiko.Transport, "set_keepalive", ["self", "interval"]),
+    # a login over its login's session limit is told why (login.Login._tell and disconnect)
+    (paramiko.Transport, "_send_message", ["self", "data"]),
+    (paramiko.Transport, "get_banner", ["self"]),
 ]
 
 
@@ -148,9 +152,13 @@ class _Channel:
 @dataclass
 class _Gateway:
     uploads: list[Path] = field(default_factory=list)
+    quota: PushQuota = field(default_factory=PushQuota)
 
     def upload_complete(self, account: Account, path: Path) -> None:
         self.uploads.append(path)
+
+    def upload_over_quota(self, account: Account, path: Path) -> None:
+        raise AssertionError("no upload here passes the quota")
 
 
 @dataclass

@@ -271,3 +271,28 @@ def test_the_hosted_ftp_server_variables(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("CONNECTBATCH_FTP_PASSIVE_PORTS", "60100-60000")
     with pytest.raises(ConfigurationError, match="CONNECTBATCH_FTP_PASSIVE_PORTS must be a port range"):
         Settings.from_env()
+
+
+def test_the_hosted_servers_limits_per_login_and_per_push_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CONNECTBATCH_MAX_SESSIONS_PER_LOGIN and CONNECTBATCH_PUSH_QUOTA_BYTES: defaults, values,
+    and a range each (a login needs a session, a folder a byte; 0 is not "no limit")."""
+    defaults = Settings.from_env()
+    assert (defaults.max_sessions_per_login, defaults.push_quota_bytes) == (4, 10 * 1024**3)
+    monkeypatch.setenv("CONNECTBATCH_MAX_SESSIONS_PER_LOGIN", "10000")
+    monkeypatch.setenv("CONNECTBATCH_PUSH_QUOTA_BYTES", "1")
+    s = Settings.from_env()
+    assert (s.max_sessions_per_login, s.push_quota_bytes) == (10000, 1)
+    for name, value, message in [
+        ("MAX_SESSIONS_PER_LOGIN", "0", "must be a whole number from 1 to 10000, not '0'"),
+        ("MAX_SESSIONS_PER_LOGIN", "10001", "must be a whole number from 1 to 10000"),
+        ("MAX_SESSIONS_PER_LOGIN", "four", "must be a whole number, not 'four'"),
+        ("PUSH_QUOTA_BYTES", "0", "must be a whole number from 1 to"),
+        ("PUSH_QUOTA_BYTES", "-5", "must be a whole number from 1 to"),
+        ("PUSH_QUOTA_BYTES", "10GiB", "must be a whole number, not '10GiB'"),
+    ]:
+        monkeypatch.delenv("CONNECTBATCH_MAX_SESSIONS_PER_LOGIN", raising=False)
+        monkeypatch.delenv("CONNECTBATCH_PUSH_QUOTA_BYTES", raising=False)
+        monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+        with pytest.raises(ConfigurationError) as err:
+            Settings.from_env()
+        assert str(err.value).startswith(f"CONNECTBATCH_{name} {message}")

@@ -42,17 +42,21 @@ from pathlib import Path, PurePosixPath
 
 from connectbatch.escaping import visible
 from connectbatch.models import Connection, Credential, Direction, Method, Methodology, Run
-from connectbatch.pipeline import dryrun, group
+from connectbatch.pipeline import dryrun, group, history
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
+from connectbatch.settings import PUSH_QUOTA_BYTES
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
 from connectbatch.transfer.naming import is_in_flight, matches
+from connectbatch.transfer.push.quota import PushQuota
 
 # History lines of an upload a shared login made that no single connection takes.
 PUSH_UNROUTED = "push_unrouted"
 # History lines of an upload whose name the connection's file pattern does not match.
 PUSH_UNMATCHED = "push_unmatched"
+# History lines of uploads refused because the push folder would pass its quota (`quota`).
+PUSH_OVER_QUOTA = event_store.PUSH_OVER_QUOTA
 
 log = logging.getLogger("connectbatch.transfer.push")
 
@@ -85,6 +89,8 @@ class Account:
     # A login shared by several push connections: their ids (uploads are routed among them
     # by folder and pattern); empty when the login belongs to one connection.
     routes: tuple[int, ...] = ()
+    # Bytes the files waiting in `home` may take together (`quota`).
+    push_quota_bytes: int = PUSH_QUOTA_BYTES
 
 
 class Gateway:
@@ -106,6 +112,9 @@ class Gateway:
         # Runs of one connection update the same rows (its status, its ledger): DuckDB
         # rejects such concurrent transactions ("Conflict on update"), so one at a time.
         self._connection_locks: dict[int, threading.Lock] = {}
+        # Bytes waiting in each push folder, for both servers (a connection's several logins,
+        # and the connections sharing a login, fill the same folder).
+        self.quota = PushQuota()
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The account for a provisioned login, or None (wrong user or password alike)."""
@@ -159,6 +168,7 @@ class Gateway:
             writable=writable and connection.methodology is Methodology.PUSH,
             max_file_bytes=settings.max_file_bytes,
             method=connection.method,
+            push_quota_bytes=settings.push_quota_bytes,
         )
 
     def upload_complete(self, account: Account, path: Path) -> Future[Run | None] | None:
@@ -190,6 +200,27 @@ class Gateway:
             self._pending.add(future)
         future.add_done_callback(self._forget)
         return future
+
+    def upload_over_quota(self, account: Account, path: Path) -> None:
+        """A server refused an upload for the push quota (and removed its partial file): a
+        line in the connection's history, written by the pool so that the FTP server's loop
+        never waits on the database (`wait()` waits for it too)."""
+        try:
+            future: Future[Run | None] = self._pool.submit(self._over_quota, account, visible(path.name))
+        except RuntimeError:  # shutting down: the log says it (the servers stop first)
+            log.warning("upload refused for the push quota, not recorded: %s", visible(path.name))
+            return
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _over_quota(self, account: Account, name: str) -> None:
+        try:
+            history.push_over_quota(
+                self.services.db, account.connection_id, name, account.push_quota_bytes, self.services.clock()
+            )
+        except Exception:  # the server thread must go on; the log keeps the reason
+            log.exception("could not record an upload refused for the push quota: %s", name)
 
     def _forget(self, future: Future[Run | None]) -> None:
         with self._lock:

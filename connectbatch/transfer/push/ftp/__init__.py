@@ -13,7 +13,7 @@ The modules, in the order a session meets them:
 * `certificate` — the configured certificate or a generated self-signed one, and its SHA-256
   fingerprint (`server_fingerprint(settings)`) for partners to pin.
 * `guard` — per-address limits on not-yet-logged-in connections, failed-login throttling,
-  rate-limited logging.
+  rate-limited logging (and, in `session`, the sessions per login: `push.sessions`).
 * `loop` — what the sessions of one server share, and the way back onto the IO loop for work
   done in other threads (password checks, stop requests).
 * `session` — one control connection: the password checked off the IO loop (same fixed 530 for
@@ -24,7 +24,8 @@ The modules, in the order a session meets them:
   "elradfmw" push; SITE CHMOD and MFMT not offered at all).
 * `filesystem` — confinement: every operation's resolved path is checked, writes never follow
   a symlink, link targets are never shown.
-* `data_channel` — the size limit (552 and the partial file deleted) and the held-back reply.
+* `data_channel` — the size limit and the push folder's quota (552 and the partial file
+  deleted) and the held-back reply.
 """
 
 from connectbatch.transfer.push.ftp.authorizer import GatewayAuthorizer

@@ -1,8 +1,9 @@
-"""The FTP data channel: the per-account size limit on uploads, and the final reply held back
-until the upload was handed to the gateway.
+"""The FTP data channel: the per-account size limit and the push folder's quota on uploads,
+and the final reply held back until the upload was handed to the gateway.
 
-`LimitedDTP` refuses the chunk that would take a file past `max_file_bytes`, closes the
-transfer with 552 and lets the session delete the partial file. The 226 reply is sent only
+`LimitedDTP` refuses the chunk that would take a file past `max_file_bytes`, or its push folder
+past its quota (`push.quota`: each chunk reserves its bytes first), closes the transfer with
+552 and lets the session delete the partial file. The 226 reply is sent only
 after the control channel's completion hooks ran, so a client that saw it (and a test that then
 calls `Gateway.wait()`) can rely on the ingest having been started.
 
@@ -23,6 +24,8 @@ from typing import Any
 
 from pyftpdlib.handlers import DTPHandler
 
+from connectbatch.transfer.push.quota import Upload, over_quota
+
 log = logging.getLogger("connectbatch.transfer.push.ftp")
 
 _TCP_CLOSE = 7  # Linux's tcpi_state of a connection the peer reset (FIN received: 8, CLOSE_WAIT)
@@ -41,17 +44,26 @@ def _tcp_state(sock: Any) -> int | None:
 
 
 class CappedFile:
-    """The file an upload is written to, refusing to grow past the account's limit.
+    """The file an upload is written to, refusing to grow past the account's limit or its
+    push folder past the quota (`upload`: the folder's count of this file).
 
-    A refused write leaves the file as it was and sets `exceeded`; the data channel then
-    aborts the transfer. Everything else the data channel uses is passed through.
+    A refused write leaves the file as it was and sets `refusal` (the 552 reply; `exceeded`);
+    the data channel then aborts the transfer. Everything else the data channel uses is
+    passed through.
     """
 
-    def __init__(self, raw: Any, limit: int) -> None:
+    def __init__(self, raw: Any, limit: int, upload: Upload | None = None) -> None:
         self.raw = raw
         self.limit = limit
-        self.exceeded = False
+        self.upload = upload
+        self.refusal = ""
+        self.over_quota = False
         self._position = int(raw.tell())  # APPE and REST start past 0
+
+    @property
+    def exceeded(self) -> bool:
+        """A write was refused: the partial file is to be removed."""
+        return bool(self.refusal)
 
     @property
     def name(self) -> str:
@@ -62,8 +74,15 @@ class CappedFile:
         return bool(self.raw.closed)
 
     def write(self, data: bytes) -> int:
-        if self.exceeded or self._position + len(data) > self.limit:
-            self.exceeded = True
+        end = self._position + len(data)
+        if self.refusal:
+            return 0
+        if end > self.limit:
+            self.refusal = f"552 Upload aborted: the file is larger than the limit of {self.limit} bytes."
+            return 0
+        if self.upload is not None and not self.upload.extend(end):
+            self.over_quota = True
+            self.refusal = f"552 Upload aborted: {over_quota(self.upload.limit)}"
             return 0
         written = int(self.raw.write(data))
         self._position += written
@@ -74,6 +93,9 @@ class CappedFile:
 
     def close(self) -> None:
         self.raw.close()
+        upload, self.upload = self.upload, None
+        if upload is not None:  # a refused upload's partial file is removed by the session
+            upload.finish(kept=not self.exceeded)
 
 
 class LimitedDTP(DTPHandler):  # type: ignore[misc]
@@ -86,7 +108,11 @@ class LimitedDTP(DTPHandler):  # type: ignore[misc]
     def enable_receiving(self, type: str, cmd: str) -> None:
         account = getattr(self.cmd_channel, "account", None)
         limit = account.max_file_bytes if account is not None else 0
-        self.file_obj = CappedFile(self.file_obj, limit)
+        upload = None
+        if account is not None:  # counted in the push folder from now on
+            quota = self.cmd_channel.context.gateway.quota
+            upload = quota.start(account.home, account.push_quota_bytes, self.file_obj.fileno())
+        self.file_obj = CappedFile(self.file_obj, limit, upload)
         super().enable_receiving(type, cmd)
 
     def handle_read(self) -> None:
@@ -94,10 +120,7 @@ class LimitedDTP(DTPHandler):  # type: ignore[misc]
         capped = self.file_obj
         if isinstance(capped, CappedFile) and capped.exceeded and not self._closed:
             self.transfer_finished = False
-            self._resp = (
-                f"552 Upload aborted: the file is larger than the limit of {capped.limit} bytes.",
-                log.warning,
-            )
+            self._resp = (capped.refusal, log.warning)
             self.close()
 
     # pyftpdlib binds the event to DTPHandler.handle_read at class creation: rebind it.

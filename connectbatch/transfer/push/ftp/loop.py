@@ -15,8 +15,10 @@ from typing import Any
 
 from pyftpdlib.ioloop import AsyncChat
 
+from connectbatch.settings import MAX_SESSIONS_PER_LOGIN
 from connectbatch.transfer.push.ftp.guard import AddressGuard
 from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.sessions import LoginSessions
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
 
@@ -71,8 +73,8 @@ class LoopWaker(AsyncChat):  # type: ignore[misc]  # pyftpdlib is untyped
 
 @dataclass
 class ServerContext:
-    """What every session of one server shares: the gateway, the login machinery and the
-    per-address guard (used on the loop thread only)."""
+    """What every session of one server shares: the gateway, the login machinery, the
+    per-address guard (used on the loop thread only) and the sessions per login."""
 
     gateway: Gateway
     waker: LoopWaker
@@ -81,3 +83,4 @@ class ServerContext:
     guard: AddressGuard = field(default_factory=AddressGuard)
     preauth_timeout: float = 30.0  # seconds; 0: no limit
     upload_settle: float = 0.3  # seconds the control connection must outlive a STOR's data
+    sessions: LoginSessions = field(default_factory=lambda: LoginSessions(MAX_SESSIONS_PER_LOGIN))

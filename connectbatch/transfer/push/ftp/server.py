@@ -19,6 +19,7 @@ from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from connectbatch.errors import ConfigurationError
+from connectbatch.settings import MAX_SESSIONS_PER_LOGIN
 from connectbatch.transfer.push.ftp.authorizer import GatewayAuthorizer
 from connectbatch.transfer.push.ftp.certificate import ensure_certificate, fingerprint
 from connectbatch.transfer.push.ftp.guard import AddressGuard, RateLimitFilter
@@ -26,6 +27,7 @@ from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.ftp.session import PushHandler, tls_classes
 from connectbatch.transfer.push.gateway import Gateway
 from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
+from connectbatch.transfer.push.sessions import LoginSessions
 from connectbatch.transfer.specs import is_loopback
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
@@ -76,7 +78,8 @@ class HostedFtpServer:
     data-connection ports to a range a firewall can open; `masquerade_address` is the public
     address announced in PASV replies behind NAT (never used when binding to loopback, where
     clients connect to the address they dialled). `max_connections_per_address`,
-    `preauth_timeout` and the lockout settings are the flood and guessing defences (`guard`).
+    `preauth_timeout` and the lockout settings are the flood and guessing defences (`guard`);
+    `max_sessions_per_login` keeps one login from taking every session (`push.sessions`).
     `from_settings` builds one from `Settings`.
     """
 
@@ -100,6 +103,7 @@ class HostedFtpServer:
         lockout_seconds: float = 300.0,
         partial_upload_grace_hours: float = 24.0,
         upload_settle: float = 0.3,
+        max_sessions_per_login: int = MAX_SESSIONS_PER_LOGIN,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigurationError("FTPS needs both a certificate and its private key")
@@ -120,6 +124,7 @@ class HostedFtpServer:
         self.lockout_seconds = lockout_seconds
         self.partial_upload_grace_hours = partial_upload_grace_hours
         self.upload_settle = upload_settle
+        self.login_sessions = LoginSessions(max(1, max_sessions_per_login))
         self._server: Any = None
         self._context: ServerContext | None = None
         self._thread: threading.Thread | None = None
@@ -128,7 +133,7 @@ class HostedFtpServer:
     def from_settings(cls, gateway: Gateway) -> HostedFtpServer:
         """The server `connectbatch serve` and the app run, configured from the gateway's
         `Settings` (CONNECTBATCH_FTP_*, _MAX_CONNECTIONS_PER_ADDRESS, _PREAUTH_TIMEOUT,
-        _PARTIAL_UPLOAD_GRACE_HOURS)."""
+        _PARTIAL_UPLOAD_GRACE_HOURS, _MAX_SESSIONS_PER_LOGIN)."""
         settings = gateway.services.settings
         ports = settings.ftp_passive_ports
         return cls(
@@ -142,6 +147,7 @@ class HostedFtpServer:
             max_connections_per_address=settings.max_connections_per_address,
             preauth_timeout=settings.preauth_timeout,
             partial_upload_grace_hours=settings.partial_upload_grace_hours,
+            max_sessions_per_login=settings.max_sessions_per_login,
         )
 
     @property
@@ -204,6 +210,7 @@ class HostedFtpServer:
         context = ServerContext(
             self.gateway, waker, pool, guard=guard,
             preauth_timeout=self.preauth_timeout, upload_settle=self.upload_settle,
+            sessions=self.login_sessions,
         )  # fmt: skip
         try:
             handler = self._handler_class(context)

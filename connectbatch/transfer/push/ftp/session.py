@@ -22,6 +22,10 @@ completion.
   address that keeps failing; unhandled errors logged as one line, rate-limited.
 * **The connection's method**: an account of a non-FTP connection (an SFTP push login) gets
   the same 530 as a wrong password.
+* **Sessions per login** (`push.sessions`): a right password for a login that already holds
+  its sessions gets 421 saying so, logged once (rate-limited, no password), and the connection
+  closes; a session's place is given back in `close()`, which every ending goes through (QUIT,
+  a reset or timed-out socket, an error, the server stopping), or at a new USER or REIN.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from connectbatch.transfer.push.ftp.data_channel import CappedFile, LimitedDTP
 from connectbatch.transfer.push.ftp.filesystem import ConfinedFS
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.gateway import Account
+from connectbatch.transfer.push.sessions import SessionTicket, too_many_sessions
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
 
@@ -80,6 +85,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     _preauth_timer: Any = None
     _settling: str | None = None
     _settle_timer: Any = None
+    _ticket: SessionTicket | None = None  # this session's place among its login's
 
     # ---- connection admission
 
@@ -127,6 +133,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     def close(self) -> None:
         if not self._closed:
             self._uncount()
+            self._leave()
             timer, self._settle_timer = self._settle_timer, None
             if timer is not None and not timer.cancelled:
                 timer.cancel()
@@ -203,14 +210,37 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             self.handle_auth_failed(LOGIN_FAILED, "")
             return
         self.context.guard.login_succeeded(self.remote_ip)
+        ticket = self.context.sessions.open(account.username)
+        if ticket is None:
+            self._refuse_session(account)
+            return
+        self._ticket = ticket
         self._uncount()
         self.account = account
         self.authorizer = GatewayAuthorizer(self.context.gateway, account)
         self.handle_auth_success(str(account.home), "", LOGIN_OK)
 
+    def _refuse_session(self, account: Account) -> None:
+        """A right password, but its login already holds all its sessions: 421 and closed
+        (a temporary refusal: the partner may try again once one of them ended)."""
+        limit = self.context.sessions.per_login
+        log.warning(
+            "refused a session of login %r from %s: it already holds %d "
+            "(CONNECTBATCH_MAX_SESSIONS_PER_LOGIN)",
+            account.username, self.remote_ip, limit,
+        )  # fmt: skip
+        self.respond(f"421 {too_many_sessions(limit)}", logfun=log.debug)
+        self.close_when_done()
+
+    def _leave(self) -> None:
+        """The session is no longer logged in: its login's place is free again."""
+        ticket, self._ticket = self._ticket, None
+        self.context.sessions.close(ticket)
+
     def flush_account(self) -> None:
         """USER after a login, or REIN: back to the refuse-everything authorizer."""
         super().flush_account()
+        self._leave()
         self.account = None
         self.__dict__.pop("authorizer", None)
 
@@ -277,7 +307,9 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
 
     def on_incomplete_file_received(self, file: str) -> None:
         """Aborted or cut off: never ingested (the partial file is kept for a resume until
-        the sweep). Over the size limit: it can never become a valid upload, so deleted."""
+        the sweep). Over the size limit or the push quota: deleted (it can never become a valid
+        upload, or its bytes are what the quota keeps out); a quota refusal is also written to
+        the connection's history."""
         data = self.data_channel
         capped = getattr(data, "file_obj", None)
         if not (isinstance(capped, CappedFile) and capped.exceeded):
@@ -291,6 +323,8 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             pass
         except OSError:
             log.warning("could not remove a partial upload", exc_info=True)
+        if capped.over_quota and self.account is not None:  # the connection's history says so
+            self.context.gateway.upload_over_quota(self.account, Path(file))
 
     def ftp_RNTO(self, path: str) -> tuple[str, str] | None:
         """pyftpdlib's RNTO, completing an upload renamed from an in-flight name before the

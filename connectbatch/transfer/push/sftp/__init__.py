@@ -16,10 +16,12 @@ The modules, in the order a session meets them:
   total (a new connection displaces the oldest one not yet logged in, never a session), a
   pre-auth timeout for banner, handshake and login together, failed passwords counted per
   address, and a log a flood cannot fill (per-kind rate limit, no traceback per connection).
+  **Nor can one login**: it holds at most a few sessions at once (`push.sessions`, see `login`).
 * `login` — **login hygiene.** Passwords (`gateway.authenticate`) or the login's authorized
   public keys (`gateway.authenticate_key`), for SFTP connections only. Every password failure
   takes the same time whether the user exists or not (padded to a fixed floor); after three
-  failures the connection is closed. Passwords are never logged. Channels per session are
+  failures the connection is closed. Passwords are never logged. One session too many for
+  its login is refused with a banner and a disconnect saying why. Channels per session are
   capped; `exec` (legacy `scp -O`) gets a clear refusal on stderr and exit status 1.
 * `channel` — **the SFTP loop, made fast.** Requests are parsed out of large channel reads,
   WRITE and READ are served straight from that buffer with `os.pwrite`/`os.pread` on a raw
@@ -37,8 +39,9 @@ The modules, in the order a session meets them:
   (`upload_complete`), unless its name is still in flight (`connectbatch.transfer.naming`):
   then the rename to a final name does. A file renamed while still open is reported when it is
   closed; a session that breaks off mid-upload reports nothing (the partial file stays, not
-  ingested). A write past `account.max_file_bytes`, or any failed write (e.g. a full disk),
-  fails with a message saying so and removes the partial file; closing it fails too.
+  ingested). A write past `account.max_file_bytes`, or the push folder's quota
+  (`push.quota`), or any failed write (e.g. a full disk), fails with a message saying so and
+  removes the partial file; closing it fails too.
 * `protocol` — the SFTP constants, refusals and STATUS replies the others share.
 
 paramiko's private internals the loop relies on are listed, and checked against the installed

@@ -168,14 +168,17 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             allowed |= os.O_TRUNC | os.O_EXCL
             # O_NONBLOCK: opening a FIFO someone planted must not hang the session.
             fd = os.open(target, (flags & allowed) | os.O_CLOEXEC | os.O_NONBLOCK, NEW_FILE_MODE)
+            upload = None
             try:
                 info = os.fstat(fd)
                 if not stat.S_ISREG(info.st_mode):
                     raise Refused(SFTP_FAILURE, "not a regular file")
+                if writing:  # counted in the push folder from now on (`push.quota`)
+                    upload = self.gateway.quota.start(self.account.home, self.account.push_quota_bytes, fd)
             except BaseException:
                 os.close(fd)
                 raise
-            handle = OpenFile(self, fd, flags, target, writing, info.st_size)
+            handle = OpenFile(self, fd, flags, target, writing, info.st_size, upload)
             self.open_files.add(handle)
             return handle
         except Refused as exc:

@@ -1,7 +1,9 @@
 """One file a client opened (paramiko's `SFTPHandle`): a raw descriptor served with
-pread/pwrite, the per-file size limit, and what happens at the end of an upload: a closed file
-goes to the gateway (through the file system), a failed one is removed and says so again at
-close, and one left open when the session breaks off is an interrupted upload, not ingested."""
+pread/pwrite, the per-file size limit and the push folder's quota (`push.quota`: each write
+reserves its bytes first), and what happens at the end of an upload: a closed file goes to the
+gateway (through the file system), a failed one is removed and says so again at close (one
+refused for the quota also gets a line in the connection's history), and one left open when the
+session breaks off is an interrupted upload, not ingested."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import contextlib
 import errno
 import logging
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import paramiko
 
+from connectbatch.transfer.push.quota import Upload, over_quota
 from connectbatch.transfer.push.sftp.protocol import (
     SFTP_FAILURE,
     SFTP_OK,
@@ -34,7 +38,16 @@ MAX_READ_SIZE = 256 * 1024 - 1024  # what OpenSSH's sftp-server answers at most 
 class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
     """An open file: a raw descriptor served with pread/pwrite (no Python buffering)."""
 
-    def __init__(self, fs: ConfinedFs, fd: int, flags: int, entry: str, writing: bool, size: int) -> None:
+    def __init__(
+        self,
+        fs: ConfinedFs,
+        fd: int,
+        flags: int,
+        entry: str,
+        writing: bool,
+        size: int,
+        upload: Upload | None = None,
+    ) -> None:
         super().__init__(flags)
         self.fs = fs
         self.fd: int | None = fd
@@ -44,6 +57,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         self.size = size  # the file's size as far as our writes know (the limit applies to it)
         self.failed = False
         self.failure = ""
+        self.upload = upload  # the push folder's count of this file (writing handles)
 
     # Fast paths, called by SftpChannel for READ and WRITE.
 
@@ -65,6 +79,11 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         if end > limit:
             self._fail(f"larger than the limit of {limit} bytes")
             raise too_large(limit)
+        if self.upload is not None and not self.upload.extend(end):
+            quota = self.upload.limit
+            self._fail(f"the push folder's quota of {quota} bytes would be exceeded")
+            self.fs.gateway.upload_over_quota(self.fs.account, Path(self.entry))
+            raise Refused(SFTP_FAILURE, over_quota(quota))
         written = 0
         try:
             while written < length:  # a regular file takes it all at once unless the disk is full
@@ -85,6 +104,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         self._close_fd()
         with contextlib.suppress(OSError):
             os.unlink(self.entry)
+        self._finish(kept=False)
         self.fs.forget(self)
         log.warning(
             "upload of %s by %r refused: %s; partial file removed",
@@ -98,6 +118,12 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         fd, self.fd = self.fd, None
         if fd is not None:
             os.close(fd)
+
+    def _finish(self, *, kept: bool) -> None:
+        """The file is closed: its bytes stay counted in the folder while it is there."""
+        upload, self.upload = self.upload, None
+        if upload is not None:
+            upload.finish(kept=kept)
 
     # paramiko's SFTPHandle interface (also used by the check-file extension).
 
@@ -140,6 +166,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         if self.fd is None:
             return
         self._close_fd()
+        self._finish(kept=True)
         self.fs.forget(self)
         if self.writing and not self.failed:
             self.fs.uploaded(self.entry)
@@ -149,6 +176,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         if self.fd is None:
             return
         self._close_fd()
+        self._finish(kept=True)  # the partial file stays for a resume until the sweep
         self.fs.forget(self)
         if self.writing and not self.failed:
             log.warning(

@@ -6,7 +6,14 @@ Every password failure is padded to the same duration whether the user exists or
 connection close it, and an address with too many recent failures may not try passwords at all
 (`guard.FailedLogins`). Only the "sftp" subsystem, only after login, a few channels at a time;
 an `exec` (legacy `scp -O`, or a command) is answered with a clear message on stderr and a
-non-zero exit status instead of a bare refusal. Passwords are never logged."""
+non-zero exit status instead of a bare refusal. Passwords are never logged.
+
+A login holds at most a few sessions at once (`push.sessions`). A right password over that
+limit fails the login with a banner saying why, and the server then disconnects with the same
+reason (SSH_DISCONNECT_TOO_MANY_CONNECTIONS): a client shows one or the other. A key login
+counts once paramiko has checked its signature (its first look at a key is unsigned, and a
+public key is no secret: nobody may take a login's sessions by showing it), so over the limit
+its channels are refused and the server disconnects with the reason."""
 
 from __future__ import annotations
 
@@ -17,9 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import paramiko
+from paramiko import common as _common
 
 from connectbatch.models import Method
 from connectbatch.transfer.push.gateway import Account
+from connectbatch.transfer.push.quota import PushQuota
+from connectbatch.transfer.push.sessions import SessionTicket, too_many_sessions
 
 if TYPE_CHECKING:
     from connectbatch.transfer.push.sftp.server import HostedSftpServer
@@ -36,6 +46,9 @@ MAX_CHANNELS_PER_SESSION = 4
 MAX_KEY_TRIES = 6  # public keys a client may offer per connection (as sshd's MaxAuthTries)
 LEGACY_SCP = "legacy scp protocol is not supported: use scp without -O (SFTP) or sftp\n"
 NO_COMMANDS = "this server only speaks SFTP: use sftp, or scp without -O\n"
+USERAUTH_BANNER: bytes = _common.cMSG_USERAUTH_BANNER
+DISCONNECT: bytes = _common.cMSG_DISCONNECT
+DISCONNECT_TOO_MANY_CONNECTIONS = 12  # RFC 4253 11.1 (paramiko names only a few reason codes)
 
 
 class AccountGateway(Protocol):
@@ -46,6 +59,11 @@ class AccountGateway(Protocol):
     def authenticate_key(self, username: str, key_type: str, key_blob: bytes) -> Account | None: ...
 
     def upload_complete(self, account: Account, path: Path) -> object: ...
+
+    def upload_over_quota(self, account: Account, path: Path) -> None: ...
+
+    @property
+    def quota(self) -> PushQuota: ...
 
 
 class Login(paramiko.ServerInterface):  # type: ignore[misc]
@@ -64,6 +82,10 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         self.failures = 0
         self.key_tries = 0
         self.locked_out = threading.Event()
+        self.over_limit = threading.Event()  # a logged-in session one too many for its login
+        self.ending = threading.Event()  # set with either: the server's loop wakes at once
+        self.ticket: SessionTicket | None = None
+        self._released = False  # the connection ended: a late request takes no place again
         self.channels: list[Any] = []
         self._lock = threading.Lock()
 
@@ -90,7 +112,7 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         """A public key provisioned for this login (`credentials add-key`). Failures are not
         padded: a public key is no secret to guess, and clients offer several in a row."""
-        if self.account is not None or self.key_tries >= MAX_KEY_TRIES:
+        if self.account is not None or self.key_tries >= MAX_KEY_TRIES or self.over_limit.is_set():
             return AUTH_FAILED
         blob = key.asbytes()
         if self._key_account is not None and self._key_login == (username, blob):
@@ -127,7 +149,7 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
     def check_auth_password(self, username: str, password: str) -> int:
         """Ask the gateway; pad every failure to the same duration, close after three."""
         started = time.monotonic()
-        if self.failures >= MAX_AUTH_FAILURES or self.account is not None:
+        if self.failures >= MAX_AUTH_FAILURES or self.account is not None or self.over_limit.is_set():
             return AUTH_FAILED
         account: Account | None = None
         throttled = self.server.failed_logins.blocked(self.address)
@@ -147,6 +169,10 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
             account = None  # e.g. an FTP login tried over SFTP: as wrong as a wrong password
         if account is not None:
             self.account = account
+            if not self.admitted():  # a right password, one session too many: not a failure
+                self.account = None
+                self._tell(too_many_sessions(self.server.login_sessions.per_login))
+                return AUTH_FAILED
             log.info(
                 "login %r from %s (connection %s, %s)",
                 username,
@@ -175,10 +201,74 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         )
         if self.failures >= MAX_AUTH_FAILURES:
             self.locked_out.set()
+            self.ending.set()
         return AUTH_FAILED
 
+    def admitted(self) -> bool:
+        """Whether this logged-in connection holds one of its login's sessions, taking one
+        the first time it is asked (the password check, or the first channel or look of the
+        server's loop after a key login). False before login, and once over the limit (said
+        once in the log, through the rate budget; the server's loop then disconnects)."""
+        with self._lock:
+            if self.ticket is not None:
+                return True
+            account = self.account
+            if account is None or self.over_limit.is_set() or self._released:
+                return False
+            sessions = self.server.login_sessions
+            self.ticket = sessions.open(account.username)
+            if self.ticket is not None:
+                return True
+            self.over_limit.set()
+            self.ending.set()
+        self.server.quiet.log(
+            "session-limit",
+            logging.WARNING,
+            "refused a session of login %r from %s: it already holds %d "
+            "(CONNECTBATCH_MAX_SESSIONS_PER_LOGIN)",
+            account.username,
+            self.peer,
+            sessions.per_login,
+        )
+        return False
+
+    def release(self) -> None:
+        """The connection ended, however: its login's session is free again."""
+        with self._lock:
+            ticket, self.ticket = self.ticket, None
+            self._released = True
+        self.server.login_sessions.close(ticket)
+
+    def _tell(self, message: str) -> None:
+        """A banner during login (RFC 4252 5.4: any time before success): what OpenSSH's
+        client prints and paramiko's keeps (`Transport.get_banner()`)."""
+        if self.transport is None:
+            return
+        banner = paramiko.Message()
+        banner.add_byte(USERAUTH_BANNER)
+        banner.add_string(message + "\n")
+        banner.add_string("en")
+        try:
+            self.transport._send_message(banner)
+        except Exception:  # the client went away: the disconnect says it again, or nobody
+            log.debug("could not send a banner to %s", self.peer, exc_info=True)
+
+    def disconnect(self, message: str) -> None:
+        """Say why before the server closes the transport (SSH_MSG_DISCONNECT with a reason)."""
+        if self.transport is None:
+            return
+        goodbye = paramiko.Message()
+        goodbye.add_byte(DISCONNECT)
+        goodbye.add_int(DISCONNECT_TOO_MANY_CONNECTIONS)
+        goodbye.add_string(message)
+        goodbye.add_string("en")
+        try:
+            self.transport._send_message(goodbye)
+        except Exception:
+            log.debug("could not send a disconnect to %s", self.peer, exc_info=True)
+
     def check_channel_request(self, kind: str, chanid: int) -> int:
-        if kind == "session" and self.account is not None:
+        if kind == "session" and self.account is not None and self.admitted():
             return OPEN_SUCCEEDED
         return OPEN_REFUSED
 

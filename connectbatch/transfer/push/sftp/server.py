@@ -1,6 +1,7 @@
 """The listening hosted SFTP server: accepts clients, gives each its own thread and a tuned
 paramiko transport, enforces the pre-auth timeout and the connection slots per address and in
-total (`guard`), and stops cleanly.
+total (`guard`) and the sessions per login (`push.sessions`, given back in `_serve`'s `finally`,
+whichever way a session ends), and stops cleanly.
 
 Tuning (measured in bench/bench_sftp_push.py, see the package docstring): TCP_NODELAY (paramiko
 never sets it; without it small replies wait for delayed ACKs), a large channel window, and a
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import paramiko
 
+from connectbatch.settings import MAX_SESSIONS_PER_LOGIN
 from connectbatch.transfer.pull.sftp import fingerprint
+from connectbatch.transfer.push.sessions import LoginSessions, too_many_sessions
 from connectbatch.transfer.push.sftp.channel import SftpChannel
 from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
 from connectbatch.transfer.push.sftp.guard import FailedLogins, LogLimiter, Slot, Slots
@@ -74,6 +77,7 @@ class HostedSftpServer:
         max_connections_per_address: int = MAX_CONNECTIONS_PER_ADDRESS,
         preauth_timeout: float = PREAUTH_TIMEOUT,
         failed_logins: FailedLogins | None = None,
+        max_sessions_per_login: int = MAX_SESSIONS_PER_LOGIN,
     ) -> None:
         self.gateway = gateway
         self.host = host
@@ -90,6 +94,7 @@ class HostedSftpServer:
         self.preauth_timeout = preauth_timeout
         self.slots = Slots(per_address=max(1, max_connections_per_address), total=max(1, max_sessions))
         self.failed_logins = failed_logins or FailedLogins()
+        self.login_sessions = LoginSessions(max(1, max_sessions_per_login))
         self.quiet = LogLimiter(log)
 
     # --- host key --------------------------------------------------------------------------------
@@ -247,6 +252,7 @@ class HostedSftpServer:
         """One client, start to end. Nothing it does may escape this function."""
         me = threading.current_thread()
         transport: paramiko.Transport | None = None
+        login: Login | None = None
         try:
             client.settimeout(None)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -284,6 +290,10 @@ class HostedSftpServer:
                     )
                     time.sleep(0.05)  # let the last failure reply go out first
                     break
+                if login.over_limit.is_set() or (login.account is not None and not login.admitted()):
+                    time.sleep(0.05)  # let the refused login's reply and banner go out first
+                    login.disconnect(too_many_sessions(self.login_sessions.per_login))
+                    break
                 if login.account is None and time.monotonic() > deadline:
                     self.quiet.log(
                         "preauth-timeout",
@@ -293,7 +303,7 @@ class HostedSftpServer:
                         self.preauth_timeout,
                     )
                     break
-                login.locked_out.wait(0.25)
+                login.ending.wait(0.25)
         except Exception:
             self.quiet.log("session", logging.ERROR, "SFTP session with %s failed", peer, exc_info=True)
         finally:
@@ -302,6 +312,8 @@ class HostedSftpServer:
                     transport.close()
             with contextlib.suppress(OSError):
                 client.close()
+            if login is not None:
+                login.release()
             self.slots.release(slot)
             with self._lock:
                 self._sessions.pop(me, None)
