@@ -27,9 +27,11 @@ DAY_SECONDS = 86400
 YEAR_HOURS = 8760
 MAX_FILE_BYTES = 1 << 50  # 1 PiB: a bound for the check, far above any file we take
 # Hosted servers: logged-in sessions one login may hold at once. Common clients open 2-3
-# (FileZilla and WinSCP: one for browsing plus two transfers); a login that takes more would
-# crowd every other partner out of the server's sessions (CONNECTBATCH_MAX_SESSIONS_PER_LOGIN).
-MAX_SESSIONS_PER_LOGIN = 4
+# (FileZilla and WinSCP: one for browsing plus two transfers), a scripted uploader working in
+# parallel a few more; a login that takes many more would crowd every other partner out of the
+# server's sessions (CONNECTBATCH_MAX_SESSIONS_PER_LOGIN). 8, as many as one address may have
+# connecting (CONNECTBATCH_MAX_CONNECTIONS_PER_ADDRESS), so 16 partners fill the SFTP server's 128.
+MAX_SESSIONS_PER_LOGIN = 8
 # Bytes one connection's uploads may hold waiting in its push folder (ingested uploads go at
 # once, so this is what a partner can leave there): far above a day's files, far below a disk.
 PUSH_QUOTA_BYTES = 10 * 1024**3

@@ -277,7 +277,7 @@ def test_the_hosted_servers_limits_per_login_and_per_push_folder(monkeypatch: py
     """CONNECTBATCH_MAX_SESSIONS_PER_LOGIN and CONNECTBATCH_PUSH_QUOTA_BYTES: defaults, values,
     and a range each (a login needs a session, a folder a byte; 0 is not "no limit")."""
     defaults = Settings.from_env()
-    assert (defaults.max_sessions_per_login, defaults.push_quota_bytes) == (4, 10 * 1024**3)
+    assert (defaults.max_sessions_per_login, defaults.push_quota_bytes) == (8, 10 * 1024**3)
     monkeypatch.setenv("CONNECTBATCH_MAX_SESSIONS_PER_LOGIN", "10000")
     monkeypatch.setenv("CONNECTBATCH_PUSH_QUOTA_BYTES", "1")
     s = Settings.from_env()
