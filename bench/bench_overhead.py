@@ -20,6 +20,10 @@ and caches cannot help the next; the child prints one ``BENCH_RESULT {json}`` li
   files/s; beside it DuckDB's own `INSERT INTO t SELECT * FROM read_csv(file)` per file, which
   validates nothing, on one open connection and with an open and close per file.
   Issue 13 goal: >= 50 files/s.
+* **small files on a long history**: the same, on a connection that already holds `--rows`
+  (1M) rows from one big file (stored as a Parquet part): what a file's "already loaded" check
+  and its actions cost once a partner has months of data (issue 13: they scanned every stored
+  row, 94 ms a file at 1M rows; the key index, store/keys.py, made it 45 ms).
 * **a backlog of small files**: as many other 200-row files waiting together, ingested by one
   `Services.ingest_files` call (group commit, `pipeline/group.py`: one commit for their
   ledger entries, one for their loads, each file its own run), as files/s.
@@ -149,6 +153,33 @@ def _stream(files: int) -> dict[str, Any]:
             "files": len(paths) - 1, "ours": ours, "opens": opens, "group": group,
             "duckdb_open": duckdb_load(False), "duckdb_reopen": duckdb_load(True),
         }  # fmt: skip
+
+
+def _stream_on_history(files: int, rows: int) -> dict[str, Any]:
+    import tempfile
+
+    from bench_parse import ensure_file
+    from benchkit import bench_services, small_files
+
+    big = ensure_file(rows, 42)
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as home:
+        services = bench_services(home)
+        from connectbatch.engine import Engine
+
+        engine = Engine(services)
+        engine.start(servers=False)
+        assert engine.warming is not None
+        engine.warming.join()
+        loaded = services.ingest_file("bench", big)
+        assert loaded.files_loaded == 1, loaded.reason
+        paths = small_files(home, files, seed=6000)
+        t = time.perf_counter()
+        for path in paths:
+            run = services.ingest_file("bench", path)
+            assert run.files_loaded == 1, run.reason
+        rate = len(paths) / (time.perf_counter() - t)
+        engine.stop()
+    return {"files": len(paths), "stored": loaded.rows_accepted, "ours": rate}
 
 
 def _statement_costs() -> dict[str, float]:
@@ -318,6 +349,8 @@ def _child(kind: str, args: argparse.Namespace) -> int:
         result = _first_ingest(args.files, warm=kind == "first-ingest")
     elif kind == "stream":
         result = _stream(args.stream)
+    elif kind == "stream-history":
+        result = _stream_on_history(args.history_files, args.rows)
     elif kind == "statement-costs":
         result = _statement_costs()
     elif kind in ("statements", "statements-group"):
@@ -334,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=6, help="200-row files after the start")
     parser.add_argument("--stream", type=int, default=100, help="200-row files ingested back to back")
     parser.add_argument("--counted", type=int, default=20, help="200-row files whose statements are counted")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows stored before --history-files")
+    parser.add_argument("--history-files", type=int, default=40, help="200-row files on that history")
     parser.add_argument(
         "--child",
         choices=[
@@ -341,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             "first-ingest",
             "first-ingest-cold",
             "stream",
+            "stream-history",
             "statements",
             "statements-group",
             "statement-costs",
@@ -351,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return _child(args.child, args)
     passed = [f"--names={args.names}", f"--files={args.files}", f"--stream={args.stream}"]
-    passed.append(f"--counted={args.counted}")
+    passed += [f"--counted={args.counted}", f"--rows={args.rows}", f"--history-files={args.history_files}"]
     print("# Per-file overhead")
     print()
     print("| work | seconds | note |")
@@ -388,6 +424,12 @@ def main(argv: list[str] | None = None) -> int:
         f"| {stream['files'] / stream['duckdb_open']:.2f} | {stream['duckdb_open']:.1f} files/s on one "
         f"connection; {stream['duckdb_reopen']:.1f} files/s opening the file each time |"
     )
+    history = run_child(__file__, "stream-history", passed)
+    print(
+        f"| {history['files']} 200-row files one after another on a connection holding "
+        f"{history['stored']:,} rows | {history['files'] / history['ours']:.2f} "
+        f"| **{history['ours']:.1f} files/s** (on an empty one: {stream['ours']:.1f}) |"
+    )
     counted = run_child(__file__, "statements", passed)
     print(
         f"| DuckDB calls per 200-row file (mean of {counted['files']}) | {counted.get('statements', 0):.1f} "
@@ -414,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             "warm": warm,
             "cold": cold,
             "stream": stream,
+            "history": history,
             "statements": counted,
             "grouped": grouped,
         },

@@ -55,6 +55,19 @@ def _small_files(d: dict[str, Any]) -> list[Row]:
             if "group" in s
             else []
         ),
+        *(
+            [
+                (
+                    f"the same on a connection already holding {d['history']['stored']:,} rows "
+                    f"({d['history']['files']} files)",
+                    f"{d['history']['ours']:.1f} files/s",
+                    "(for reference: does a file's cost grow with history?)",
+                    None,
+                )
+            ]
+            if "history" in d
+            else []
+        ),
         (
             "first ingest after `serve` starts vs a later one",
             f"{d['warm']['first']:.2f} s vs {d['warm']['later']:.2f} s",
