@@ -86,6 +86,7 @@ class Engine:
             )
             if servers:
                 self._start_servers()
+            self.services.outbox.start()  # results mail in the background: no ingest waits on SMTP
             self._start_warm_up()
             self._started = True
 
@@ -108,6 +109,7 @@ class Engine:
     def stop(self) -> None:
         with self._lock:
             self.scheduler.shutdown()
+            self.services.outbox.stop()
             for server in self.servers:
                 server.stop()  # type: ignore[attr-defined]
             self.servers.clear()

@@ -9,8 +9,10 @@ the run: the results are in the outbound folder either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from connectbatch.escaping import visible
 from connectbatch.models import Connection, Run
 from connectbatch.settings import SmtpSettings
 
-__all__ = ["SmtpSettings", "compose", "compose_unmatched", "notify", "send", "send_answer"]
+__all__ = ["SmtpSettings", "compose", "compose_unmatched", "send", "send_answer", "transmit"]
 
 log = logging.getLogger("connectbatch.pipeline.mailer")
 
@@ -49,13 +51,26 @@ def compose(
     return message
 
 
-def send(smtp: SmtpSettings, message: EmailMessage) -> None:
+@contextlib.contextmanager
+def _client(smtp: SmtpSettings) -> Iterator[smtplib.SMTP]:
+    """A logged-in SMTP session (STARTTLS first when configured)."""
     with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
         if smtp.starttls:
             client.starttls()
         if smtp.username:
             client.login(smtp.username, smtp.password or "")
+        yield client
+
+
+def send(smtp: SmtpSettings, message: EmailMessage) -> None:
+    with _client(smtp) as client:
         client.send_message(message)
+
+
+def transmit(smtp: SmtpSettings, data: bytes, recipient: str, envelope_from: str | None) -> None:
+    """Send a message as it was spooled (pipeline/outbox.py); raises what smtplib raises."""
+    with _client(smtp) as client:
+        client.sendmail(envelope_from or smtp.sender, [recipient], data)
 
 
 def results_of_run(outbound: Path, connection_id: int, run_id: int) -> list[Path]:
@@ -63,18 +78,6 @@ def results_of_run(outbound: Path, connection_id: int, run_id: int) -> list[Path
     if not folder.exists():
         return []
     return sorted(p for p in folder.glob(f"run{run_id}-file*") if p.is_file())
-
-
-def notify(smtp: SmtpSettings, to: str | None, connection: Connection, run: Run, outbound: Path) -> bool:
-    """Send the run's results; True when a message went out."""
-    if not to:
-        return False
-    try:
-        send(smtp, compose(smtp, to, connection, run, results_of_run(outbound, connection.id, run.id)))
-    except (OSError, smtplib.SMTPException) as exc:
-        log.warning("could not e-mail results of run %s to %s: %s", run.id, to, exc)
-        return False
-    return True
 
 
 def compose_unmatched(
@@ -122,11 +125,7 @@ def send_answer(smtp: SmtpSettings, message: EmailMessage) -> bool:
     """Send an automatic answer with an empty envelope sender (no bounce comes back to us);
     True when it went out. A failure is logged, never raised."""
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
-            if smtp.starttls:
-                client.starttls()
-            if smtp.username:
-                client.login(smtp.username, smtp.password or "")
+        with _client(smtp) as client:
             client.send_message(message, from_addr="<>")
     except (OSError, smtplib.SMTPException) as exc:
         log.warning("could not answer %s: %s", visible(str(message["To"])), exc)

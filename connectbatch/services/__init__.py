@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 
 from connectbatch.models import Run, User
-from connectbatch.pipeline import ingest, mailer
+from connectbatch.pipeline import ingest, mailer, outbox
 from connectbatch.secrets import SecretBox
 from connectbatch.services.actions import ActionServices
 from connectbatch.services.base import (
@@ -82,6 +82,7 @@ class Services(
         self.ingestor = ingest.Ingestor(self.settings, self.db, clock)
         self._box: SecretBox | None = None
         self.smtp = self.settings.smtp
+        self.outbox = outbox.Outbox(self.settings, self.db, clock)
         if self.smtp is not None:
             self.ingestor.on_finished.append(self._email_results)
 
@@ -96,10 +97,15 @@ class Services(
         return self.ingestor.recover_interrupted()
 
     def _email_results(self, run: Run) -> None:
-        """Send a finished inbound run's results to the partner's return address
+        """Queue a finished inbound run's results for the partner's return address
         (`_return_address`: the main credential's, the connection's, the partner's)."""
         if self.smtp is None:
             return
         with self.db.connect() as con:
             connection = connection_store.get(con, run.connection_id)
-        mailer.notify(self.smtp, self._return_address(connection), connection, run, self.settings.outbound)
+        to = self._return_address(connection)
+        if not to:
+            return
+        files = mailer.results_of_run(self.settings.outbound, connection.id, run.id)
+        message = mailer.compose(self.smtp, to, connection, run, files)
+        self.outbox.put(message, kind="results", connection_id=connection.id, run_id=run.id)

@@ -38,12 +38,16 @@ class Inbox:
 
 
 @contextmanager
-def running_smtp(sender: str = "results@connectbatch.test") -> Iterator[tuple[Inbox, SmtpSettings]]:
-    """The server on a free port, and the settings that send to it; stopped on exit."""
-    handler = Inbox()
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
+def running_smtp(
+    sender: str = "results@connectbatch.test", handler: Inbox | None = None, port: int = 0
+) -> Iterator[tuple[Inbox, SmtpSettings]]:
+    """The server on `port` (a free one by default), and the settings that send to it;
+    stopped on exit. `handler`: an Inbox that answers otherwise."""
+    handler = handler or Inbox()
+    if not port:
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
     controller = Controller(handler, hostname=HOST, port=port)
     controller.start()
     try:

@@ -1,0 +1,228 @@
+"""Outgoing mail, kept until the SMTP server has taken it.
+
+A run's results e-mail used to be sent inside the run, once. An SMTP server that was down
+(a relay restarting, greylisting's "try again later") lost the partner's answer for good, and
+one that did not answer held every ingest for the SMTP timeout (30 s a file: a push burst
+stalled behind it). Now a message is spooled (`<home>/outbox/*.eml`, written whole before its
+row exists) and queued in `mail_outbox`, and a sender sends it:
+
+* in a long-running process (`connectbatch serve`, the app) a background thread, woken by
+  each new message and every POLL_SECONDS, so an ingest never waits on SMTP;
+* in a one-shot process (the CLI) `put` tries the due messages right away, as before; what
+  fails stays queued for the next sender, in whichever process.
+
+A failure the server calls temporary (4xx, a refused or dropped connection, a timeout) is
+tried again after BACKOFF, for up to MAX_AGE; a permanent one (5xx: an unknown mailbox, a
+message too large) is not. A message given up is recorded in its connection's history
+(`results_mail_failed`, with the server's words): the results stay in the outbound folder.
+A sender that died mid-send leaves its claim, taken again after CLAIM_SECONDS (the message
+may then go twice, never zero times).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import smtplib
+import threading
+import uuid
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+
+from connectbatch.escaping import visible
+from connectbatch.pipeline import mailer
+from connectbatch.settings import Settings, SmtpSettings
+from connectbatch.store import Database
+from connectbatch.store import events as event_store
+from connectbatch.store import outbox as store
+
+log = logging.getLogger("connectbatch.pipeline.outbox")
+
+BACKOFF = (60, 300, 900, 1800, 3600)  # seconds before the 2nd, 3rd, ... try; then hourly
+MAX_AGE = dt.timedelta(days=2)  # then a message still failing is given up
+CLAIM_SECONDS = 600  # a claim older than this was left by a sender that died
+POLL_SECONDS = 30.0
+BATCH = 50  # messages one pass takes
+
+
+def permanent(exc: Exception) -> bool:
+    """Whether the SMTP server refused for good (a 5xx reply): trying again cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return False  # our configuration: fixed by an operator, then the message goes
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{code} {_text(msg)}" for code, msg in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+
+
+class Outbox:
+    """The queue and its sender for one data folder."""
+
+    def __init__(self, settings: Settings, db: Database, clock: Callable[[], dt.datetime]) -> None:
+        self.smtp: SmtpSettings | None = settings.smtp
+        self.folder = settings.home / "outbox"
+        self.db = db
+        self.clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pass = threading.Lock()  # one pass at a time in this process
+
+    # ------------------------------------------------------------------ queueing
+
+    def put(
+        self,
+        message: EmailMessage,
+        *,
+        kind: str,
+        connection_id: int | None = None,
+        run_id: int | None = None,
+        envelope_from: str | None = None,
+    ) -> int:
+        """Queue `message` (addressed to one recipient in its To header) and see it sent."""
+        recipient = str(message["To"])
+        # as it goes over the wire: CRLF line ends, 7-bit (an SMTP server without 8BITMIME
+        # takes it too), so `mailer.transmit` sends the spooled bytes as they are
+        path = self._spool(message.as_bytes(policy=message.policy.clone(linesep="\r\n", cte_type="7bit")))
+        with self.db.transaction() as con:
+            queued = store.add(
+                con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=recipient,
+                subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,
+                now=self.clock(),
+            )  # fmt: skip
+        if self.running:
+            self._wake.set()
+        else:
+            self.send_due()
+        return queued
+
+    def _spool(self, data: bytes) -> Path:
+        """The message on disk, whole (written, fsynced, renamed) before anything names it."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{uuid.uuid4().hex}.eml"
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        return path
+
+    # ------------------------------------------------------------------ sending
+
+    def send_due(self) -> int:
+        """One pass over the messages due now; how many went out. Never raises."""
+        if self.smtp is None:
+            return 0
+        with self._pass:
+            try:
+                return self._send_due(self.smtp)
+            except Exception:
+                log.exception("the mail outbox pass failed")
+                return 0
+
+    def _send_due(self, smtp: SmtpSettings) -> int:
+        now = self.clock()
+        with self.db.connect() as con:
+            due = store.due(con, now, now - dt.timedelta(seconds=CLAIM_SECONDS), BATCH)
+        sent = 0
+        for queued in due:
+            with self.db.transaction() as con:
+                if not store.claim(con, queued, self.clock()):
+                    continue
+            sent += self._try(smtp, queued)
+        return sent
+
+    def _try(self, smtp: SmtpSettings, queued: store.Queued) -> int:
+        path = self.folder / queued.path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:  # the spool was lost: nothing to send, ever
+            self._give_up(queued, f"the spooled message is gone ({exc.strerror or exc})")
+            return 0
+        try:
+            mailer.transmit(smtp, data, queued.recipient, queued.envelope_from)
+        except (OSError, smtplib.SMTPException) as exc:
+            self._failed(queued, exc)
+            return 0
+        with self.db.transaction() as con:
+            store.settle(con, queued.id, store.SENT, self.clock())
+        path.unlink(missing_ok=True)
+        return 1
+
+    def _failed(self, queued: store.Queued, exc: Exception) -> None:
+        reason = _reason(exc)
+        now = self.clock()
+        if permanent(exc) or now - queued.created_at >= MAX_AGE:
+            self._give_up(queued, reason)
+            return
+        delay = BACKOFF[min(queued.attempts, len(BACKOFF) - 1)]  # attempts: before this one
+        log.warning(
+            "could not send mail %s to %s (try %d, again in %d s): %s",
+            queued.id, visible(queued.recipient), queued.attempts + 1, delay, visible(reason),
+        )  # fmt: skip
+        with self.db.transaction() as con:
+            store.settle(
+                con, queued.id, store.PENDING, now, error=reason,
+                next_attempt_at=now + dt.timedelta(seconds=delay),
+            )  # fmt: skip
+
+    def _give_up(self, queued: store.Queued, reason: str) -> None:
+        log.error("gave up sending mail %s to %s: %s", queued.id, visible(queued.recipient), visible(reason))
+        now = self.clock()
+        with self.db.transaction() as con:
+            store.settle(con, queued.id, store.FAILED, now, error=reason)
+            if queued.connection_id is not None:
+                what = f"The results of run {queued.run_id}" if queued.run_id is not None else "A message"
+                event_store.record(
+                    con, queued.connection_id, event_store.RESULTS_MAIL_FAILED,
+                    f"{what} could not be e-mailed to {queued.recipient} ({queued.attempts} "
+                    f"tries): {reason}. The results files stay in the outbound folder.",
+                    now, run_id=queued.run_id,
+                )  # fmt: skip
+        (self.folder / queued.path).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ the sender thread
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Send in the background from now on (a long-running process); nothing without SMTP."""
+        if self.smtp is None or self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="mail-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        self._stop.set()
+        self._wake.set()
+        thread.join(timeout)
+        self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()  # before the pass: a message put during it wakes the next one
+            self.send_due()
+            self._wake.wait(POLL_SECONDS)

@@ -1,0 +1,196 @@
+"""Results e-mails go through the outbox (pipeline/outbox.py), against a real SMTP server
+(aiosmtpd) on 127.0.0.1: a server that is down, says "try later", refuses for good, or never
+answers neither loses the partner's results nor holds the ingest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from helpers import call_csv
+from helpers.clock import Clock
+from smtp_server import HOST, Inbox, running_smtp
+
+from connectbatch.engine import Engine
+from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.pipeline import outbox
+from connectbatch.services import Services
+from connectbatch.settings import Settings, SmtpSettings
+from connectbatch.store import events as event_store
+from connectbatch.store import outbox as outbox_store
+
+RETURN = "ops@acme.example"
+
+
+class Moody(Inbox):
+    """An SMTP server that answers the message's DATA with `answer` (250 = take it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = "250 OK"
+        self.offered = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.offered += 1
+        if not self.answer.startswith("250"):
+            return self.answer
+        return str(await super().handle_DATA(server, session, envelope))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def _services(settings: Settings, port: int, clock: Clock, timeout: float = 10.0) -> Services:
+    smtp = SmtpSettings(host=HOST, port=port, sender="results@connectbatch.test", timeout=timeout)
+    services = Services(replace(settings, smtp=smtp), clock=clock)
+    draft = Connection(
+        "Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH, return_email=RETURN
+    )
+    services.create_connection(draft)
+    return services
+
+
+def _queued(services: Services, run_id: int) -> outbox_store.Queued:
+    with services.db.connect() as con:
+        [queued] = outbox_store.of_run(con, run_id)
+    return queued
+
+
+def _ingest(services: Services, prefix: str) -> int:
+    data = call_csv(3, prefix=prefix)
+    run = services.ingest_bytes("Acme", f"{prefix}.csv", data)
+    assert run.files_loaded == 1, run.reason
+    return run.id
+
+
+def test_results_wait_for_an_smtp_server_that_was_down(settings: Settings, clock: Clock) -> None:
+    port = _free_port()  # nothing listens yet: the relay is down
+    services = _services(settings, port, clock)
+    run_id = _ingest(services, "down")
+    queued = _queued(services, run_id)
+    assert (queued.state, queued.attempts) == ("pending", 1)
+    assert queued.last_error and "refused" in queued.last_error.lower()
+    with running_smtp(port=port) as (inbox, _):
+        assert services.outbox.send_due() == 0  # not before its time
+        clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
+        assert services.outbox.send_due() == 1
+        [message] = inbox.messages
+    assert message["To"] == RETURN and f"run {run_id}" in message["Subject"]
+    assert any(p.get_filename().endswith(".results.csv") for p in message.iter_attachments())
+    assert _queued(services, run_id).state == "sent"
+    assert not list((settings.home / "outbox").iterdir())  # the spooled copy is gone once sent
+
+
+def test_a_temporary_refusal_is_tried_again_and_the_message_goes_once(
+    settings: Settings, clock: Clock
+) -> None:
+    moody = Moody()
+    moody.answer = "451 4.7.1 Greylisted, try again later"
+    with running_smtp(handler=moody) as (_, smtp):
+        services = _services(settings, smtp.port, clock)
+        run_id = _ingest(services, "grey")
+        assert _queued(services, run_id).last_error == "451 4.7.1 Greylisted, try again later"
+        moody.answer = "250 OK"
+        for _ in range(3):  # however often the sender passes, one message arrives
+            clock.now += dt.timedelta(hours=1)
+            services.outbox.send_due()
+    assert len(moody.messages) == 1 and moody.offered == 2
+    assert _queued(services, run_id).state == "sent"
+
+
+def test_a_permanent_refusal_is_given_up_at_once_and_said_in_the_history(
+    settings: Settings, clock: Clock
+) -> None:
+    moody = Moody()
+    moody.answer = "550 5.1.1 <ops@acme.example>: mailbox unknown"
+    with running_smtp(handler=moody) as (_, smtp):
+        services = _services(settings, smtp.port, clock)
+        run_id = _ingest(services, "bounce")
+        clock.now += dt.timedelta(days=1)
+        services.outbox.send_due()
+    queued = _queued(services, run_id)
+    assert (queued.state, moody.offered) == ("failed", 1)
+    with services.db.connect() as con:
+        [event] = [
+            e
+            for e in event_store.of_connection(con, queued.connection_id or 0)
+            if e.kind == "results_mail_failed"
+        ]
+    assert f"run {run_id}" in event.message and "mailbox unknown" in event.message and RETURN in event.message
+    assert event.run_id == run_id
+
+
+def test_a_message_failing_for_days_is_given_up(settings: Settings, clock: Clock) -> None:
+    services = _services(settings, _free_port(), clock)  # never up
+    run_id = _ingest(services, "gone")
+    for _ in range(60):
+        clock.now += dt.timedelta(hours=1)
+        services.outbox.send_due()
+    queued = _queued(services, run_id)
+    assert queued.state == "failed" and queued.attempts == 1 + 48  # hourly until two days passed
+    assert services.outbox.send_due() == 0
+
+
+def test_a_sender_that_died_mid_send_leaves_a_claim_another_takes(settings: Settings, clock: Clock) -> None:
+    with running_smtp() as (inbox, smtp):
+        services = _services(settings, smtp.port, clock)
+        services.outbox.smtp = None  # the first sender "dies" before it sends
+        run_id = _ingest(services, "crash")
+        with services.db.transaction() as con:
+            assert outbox_store.claim(con, _queued(services, run_id), clock())
+        services.outbox.smtp = services.smtp
+        assert services.outbox.send_due() == 0  # a fresh claim is another sender's
+        clock.now += dt.timedelta(seconds=outbox.CLAIM_SECONDS + 1)
+        assert services.outbox.send_due() == 1
+    assert len(inbox.messages) == 1
+
+
+@pytest.fixture
+def silent_smtp() -> Iterator[int]:
+    """A server that takes the TCP connection and never says a word (no SMTP banner)."""
+    with socket.socket() as listener:
+        listener.bind((HOST, 0))
+        listener.listen(8)
+        yield int(listener.getsockname()[1])
+
+
+def test_an_smtp_server_that_never_answers_does_not_hold_the_ingest(
+    settings: Settings, clock: Clock, silent_smtp: int
+) -> None:
+    """In a long-running process the outbox sends in the background: the ingest returns with
+    its results queued while the sender still waits for the server."""
+    services = _services(settings, silent_smtp, clock, timeout=3.0)
+    engine = Engine(services)
+    engine.start(servers=False)
+    try:
+        run_id = _ingest(services, "stall")
+        queued = _queued(services, run_id)
+        assert queued.state in ("pending", "sending") and queued.last_error is None
+    finally:
+        engine.stop()
+
+
+@pytest.mark.parametrize(
+    ("code", "gives_up"), [(550, True), (552, True), (554, True), (451, False), (421, False), (535, False)]
+)
+def test_which_refusals_are_permanent(code: int, gives_up: bool) -> None:
+    import smtplib
+
+    exc: Exception = (
+        smtplib.SMTPAuthenticationError(code, b"no") if code == 535 else smtplib.SMTPDataError(code, b"no")
+    )
+    assert outbox.permanent(exc) is gives_up
+    assert outbox.permanent(smtplib.SMTPRecipientsRefused({RETURN: (code, b"no")})) is (code >= 500)
+    assert not outbox.permanent(ConnectionRefusedError())
