@@ -178,6 +178,8 @@ class SmtpSettings:
     starttls: bool = False
     sender: str = "connectbatch@localhost"
     timeout: float = 30.0
+    # Attachments of one message, at most (pipeline/mailer.py): relays commonly refuse 10-25 MB.
+    max_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls) -> SmtpSettings | None:
@@ -192,6 +194,7 @@ class SmtpSettings:
             password=_str(f"{PREFIX}SMTP_PASSWORD") or None,
             starttls=_bool(f"{PREFIX}SMTP_STARTTLS"),
             sender=_str(f"{PREFIX}SMTP_FROM", "connectbatch@localhost"),
+            max_bytes=_int(f"{PREFIX}SMTP_MAX_BYTES", 10 * 1024 * 1024, within=(1024, 1024**3)),
         )
 
 

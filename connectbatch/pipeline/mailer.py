@@ -10,6 +10,7 @@ the run: the results are in the outbound folder either way.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import smtplib
 from collections.abc import Iterator
@@ -43,12 +44,49 @@ def compose(
         lines.append(f"Reason: {visible(run.reason)}")  # file names in it cannot add lines
     lines.append("")
     lines.append("The attached results file lists every input line with its status and reason.")
-    message.set_content("\n".join(lines))
-    for path in attachments:
-        subtype = "json" if path.suffix == ".json" else "csv"
-        maintype = "application" if subtype == "json" else "text"
-        message.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+    parts, notes = fitted(attachments, smtp.max_bytes)
+    message.set_content("\n".join(lines + notes))
+    for name, data, maintype, subtype in parts:
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
+
+
+Part = tuple[str, bytes, str, str]  # file name, bytes, MIME type and subtype
+
+
+def fitted(paths: list[Path], limit: int) -> tuple[list[Part], list[str]]:
+    """The results files as attachments within `limit` bytes, and what the body must say
+    about them. A big file's results CSV (a million rows: ~100 MB) went out as it was and
+    the relay refused the whole message (552), so the partner got nothing; now over the
+    limit the CSVs go gzip-compressed (CSV shrinks ~10x), and a file still too large is left
+    out with a line saying so, the summary and the other files still attached."""
+    files = [(p.name, p.read_bytes(), *_mime(p)) for p in paths]
+    if sum(len(f[1]) for f in files) <= limit:
+        return files, []
+    packed = [
+        (name + ".gz", gzip.compress(data, compresslevel=6, mtime=0), "application", "gzip")
+        if sub == "csv" else (name, data, main, sub)
+        for name, data, main, sub in files
+    ]  # fmt: skip
+    kept: list[Part] = []
+    notes = [""]
+    for part in sorted(packed, key=lambda p: len(p[1])):  # the summaries first
+        if sum(len(k[1]) for k in kept) + len(part[1]) <= limit:
+            kept.append(part)
+        else:
+            notes.append(
+                f"{part[0]} ({len(part[1]) / 1e6:.1f} MB) is too large for e-mail and is not attached: "
+                "ask your ConnectBatch contact for it."
+            )
+    if any(name.endswith(".gz") for name, *_ in kept):
+        notes.insert(1, "The results files are compressed with gzip (.gz) to fit in an e-mail.")
+    order = [p.name for p in paths]
+    kept.sort(key=lambda p: order.index(p[0].removesuffix(".gz")))
+    return kept, notes
+
+
+def _mime(path: Path) -> tuple[str, str]:
+    return ("application", "json") if path.suffix == ".json" else ("text", "csv")
 
 
 @contextlib.contextmanager

@@ -194,3 +194,35 @@ def test_which_refusals_are_permanent(code: int, gives_up: bool) -> None:
     assert outbox.permanent(exc) is gives_up
     assert outbox.permanent(smtplib.SMTPRecipientsRefused({RETURN: (code, b"no")})) is (code >= 500)
     assert not outbox.permanent(ConnectionRefusedError())
+
+
+def test_results_too_large_for_mail_go_compressed_or_are_named(settings: Settings, clock: Clock) -> None:
+    """A relay refuses a message over its size (552) and the partner got nothing: over the
+    limit the results CSV goes gzip-compressed, and one still too large is named, not sent."""
+    import gzip
+
+    with running_smtp() as (inbox, smtp):
+        services = _services(settings, smtp.port, clock)
+        services.outbox.smtp = services.smtp = replace(smtp, max_bytes=4096)
+        data = call_csv(300, prefix="big")
+        run = services.ingest_bytes("Acme", "big.csv", data)
+        [message] = inbox.messages
+        results = settings.outbound / str(run.connection_id) / f"run{run.id}-file1-big.csv.results.csv"
+        assert results.stat().st_size > 4096
+        parts = {p.get_filename(): p for p in message.iter_attachments()}
+        packed = parts[results.name + ".gz"]
+        assert gzip.decompress(packed.get_content()) == results.read_bytes()
+        assert f"run{run.id}-file1-big.csv.summary.json" in parts
+        body = message.get_body(("plain",))
+        assert body is not None and "compressed with gzip" in body.get_content()
+
+        summary = results.with_name(f"run{run.id}-file1-big.csv.summary.json").stat().st_size
+        services.outbox.smtp = services.smtp = replace(smtp, max_bytes=summary + 200)
+        inbox.clear()
+        run = services.ingest_bytes("Acme", "big2.csv", call_csv(200, prefix="bigger"))
+        [message] = inbox.messages
+        names = [p.get_filename() for p in message.iter_attachments()]
+        assert names == [f"run{run.id}-file2-big2.csv.summary.json"]  # the ledger's second file
+        body = message.get_body(("plain",))
+        assert body is not None and "big2.csv.results.csv.gz" in body.get_content()
+        assert "too large for e-mail" in body.get_content()
