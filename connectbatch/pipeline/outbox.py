@@ -198,6 +198,22 @@ class Outbox:
                 )  # fmt: skip
         (self.folder / queued.path).unlink(missing_ok=True)
 
+    def sweep(self, grace: dt.timedelta = dt.timedelta(hours=1)) -> list[Path]:
+        """Remove spooled files no queued message names, older than `grace` (a process killed
+        between spooling and queueing left them; younger ones may be queued right now)."""
+        if not self.folder.is_dir():
+            return []
+        with self.db.connect() as con:
+            named = store.spooled(con)
+        cutoff = (self.clock() - grace).timestamp()
+        removed = []
+        for path in self.folder.iterdir():
+            name = path.name.removesuffix(".tmp")
+            if name not in named and path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
     # ------------------------------------------------------------------ the sender thread
 
     @property
@@ -208,6 +224,7 @@ class Outbox:
         """Send in the background from now on (a long-running process); nothing without SMTP."""
         if self.smtp is None or self.running:
             return
+        self.sweep()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="mail-outbox", daemon=True)
         self._thread.start()

@@ -118,3 +118,9 @@ def waiting(con: duckdb.DuckDBPyConnection) -> int:
     """Messages not sent yet and not given up."""
     row = con.execute("SELECT count(*) FROM mail_outbox WHERE state IN (?, ?)", [PENDING, SENDING]).fetchone()
     return int(row[0]) if row else 0
+
+
+def spooled(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The spool files queued messages name (sent and given-up ones have none left)."""
+    rows = con.execute("SELECT path FROM mail_outbox WHERE state IN (?, ?)", [PENDING, SENDING]).fetchall()
+    return {str(r[0]) for r in rows}

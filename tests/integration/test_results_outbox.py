@@ -226,3 +226,20 @@ def test_results_too_large_for_mail_go_compressed_or_are_named(settings: Setting
         body = message.get_body(("plain",))
         assert body is not None and "big2.csv.results.csv.gz" in body.get_content()
         assert "too large for e-mail" in body.get_content()
+
+
+def test_spooled_files_no_message_names_are_swept(settings: Settings, clock: Clock) -> None:
+    """A process killed between spooling a message and queueing it leaves a file behind."""
+    import os
+
+    services = _services(settings, _free_port(), clock)
+    run_id = _ingest(services, "kept")  # queued, pending: its file stays
+    folder = settings.home / "outbox"
+    orphan, partial, fresh = folder / ("0" * 32 + ".eml"), folder / ("1" * 32 + ".eml.tmp"), folder / "f.eml"
+    for path in (orphan, partial, fresh):
+        path.write_bytes(b"Subject: x\r\n\r\n")
+    old = (clock() - dt.timedelta(hours=2)).timestamp()
+    for path in (orphan, partial, folder / _queued(services, run_id).path):
+        os.utime(path, (old, old))
+    assert sorted(p.name for p in services.outbox.sweep()) == sorted([orphan.name, partial.name])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([fresh.name, _queued(services, run_id).path])
