@@ -16,6 +16,7 @@ from connectbatch.models import Connection, ReviewState, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.services import Services
 from connectbatch.store.events import ConnectionEvent
+from connectbatch.store.outbox import Queued
 
 REJECTS_SHOWN = 1000
 
@@ -205,12 +206,32 @@ def validation_section(services: Services, run: Run, names: dict[int, str]) -> N
             )
 
 
+def mail_line(mail: Queued) -> str:
+    """Where a results e-mail stands, in a sentence (the address and the server's reply are
+    outside text: escape before showing)."""
+    to = f"to {mail.recipient}"
+    if mail.state == "sent":
+        return f"Results e-mailed {to} {_ui.when(mail.sent_at)}."
+    if mail.state == "failed":
+        tries = "1 try" if mail.attempts == 1 else f"{mail.attempts} tries"
+        return f"Results e-mail {to} not delivered after {tries}: {mail.last_error}."
+    if mail.last_error:
+        return (
+            f"Results e-mail {to} waiting: try {mail.attempts} failed ({mail.last_error}); "
+            f"next try {_ui.when(mail.next_attempt_at)}."
+        )
+    return f"Results e-mail {to} waiting to be sent."
+
+
 def results_section(services: Services, c: Connection, run: Run) -> None:
     _found, paths = _ui.safely("Listing results files", lambda: services.results_files(c.id))
     mine = [p for p in paths or [] if p.name.startswith(f"run{run.id}-")]
     if not mine:
         return
     st.markdown("**Results files**")
+    _ok, mails = _ui.safely("Loading the results e-mails", lambda: services.results_mail(run.id))
+    for mail in mails or []:
+        st.caption(markdown_text(mail_line(mail)))
     with st.container(horizontal=True):
         for i, path in enumerate(mine):
             st.download_button(

@@ -192,8 +192,8 @@ class Outbox:
                 what = f"The results of run {queued.run_id}" if queued.run_id is not None else "A message"
                 event_store.record(
                     con, queued.connection_id, event_store.RESULTS_MAIL_FAILED,
-                    f"{what} could not be e-mailed to {queued.recipient} ({queued.attempts} "
-                    f"tries): {reason}. The results files stay in the outbound folder.",
+                    f"{what} could not be e-mailed to {queued.recipient} (tries: {queued.attempts}): "
+                    f"{reason}. The results files stay in the outbound folder.",
                     now, run_id=queued.run_id,
                 )  # fmt: skip
         (self.folder / queued.path).unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from connectbatch.services.base import (
 from connectbatch.store import connections as connection_store
 from connectbatch.store import events as event_store
 from connectbatch.store import exports
+from connectbatch.store import outbox as outbox_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.events import ConnectionEvent
 from connectbatch.transfer.pull import collect
@@ -99,6 +100,13 @@ class RunServices(ServiceBase):
             p for p in results.list_files(self.settings.outbound, run.connection_id)
             if p.name.startswith(bases)
         ]  # fmt: skip
+
+    def results_mail(self, run_id: int) -> list[outbox_store.Queued]:
+        """The run's results e-mails, oldest first: sent, waiting for another try, or given up
+        (pipeline/outbox.py), so the History can say whether the partner got them."""
+        self.run(run_id)
+        with self.db.connect() as con:
+            return outbox_store.of_run(con, run_id)
 
     def results_files(self, name_or_id: str | int) -> list[Path]:
         return results.list_files(self.settings.outbound, self.connection(name_or_id).id)

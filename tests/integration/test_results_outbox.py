@@ -82,6 +82,9 @@ def test_results_wait_for_an_smtp_server_that_was_down(settings: Settings, clock
     queued = _queued(services, run_id)
     assert (queued.state, queued.attempts) == ("pending", 1)
     assert queued.last_error and "refused" in queued.last_error.lower()
+    from app_pages._run_history import mail_line
+
+    assert mail_line(queued).startswith(f"Results e-mail to {RETURN} waiting: try 1 failed (")
     with running_smtp(port=port) as (inbox, _):
         assert services.outbox.send_due() == 0  # not before its time
         clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
@@ -108,6 +111,10 @@ def test_a_temporary_refusal_is_tried_again_and_the_message_goes_once(
             services.outbox.send_due()
     assert len(moody.messages) == 1 and moody.offered == 2
     assert _queued(services, run_id).state == "sent"
+    from app_pages._run_history import mail_line
+
+    [mail] = services.results_mail(run_id)
+    assert mail_line(mail).startswith(f"Results e-mailed to {RETURN} 20")
 
 
 def test_a_permanent_refusal_is_given_up_at_once_and_said_in_the_history(
@@ -130,6 +137,12 @@ def test_a_permanent_refusal_is_given_up_at_once_and_said_in_the_history(
         ]
     assert f"run {run_id}" in event.message and "mailbox unknown" in event.message and RETURN in event.message
     assert event.run_id == run_id
+    from app_pages._run_history import mail_line  # what the run's History says
+
+    [mail] = services.results_mail(run_id)
+    assert mail_line(mail) == (
+        f"Results e-mail to {RETURN} not delivered after 1 try: 550 5.1.1 <{RETURN}>: mailbox unknown."
+    )
 
 
 def test_a_message_failing_for_days_is_given_up(settings: Settings, clock: Clock) -> None:
