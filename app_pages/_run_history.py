@@ -262,7 +262,7 @@ EVENT_KINDS = {"mail_unmatched": "Mail with nothing taken", "trigger_skipped": "
 EVENT_KINDS["push_unrouted"] = "Upload with a shared login not taken"  # credentials reuse (gateway)
 EVENT_KINDS["push_unmatched"] = "Upload not matching the file pattern"  # gateway
 EVENT_KINDS["push_over_quota"] = "Upload refused: push folder quota"  # gateway (push/quota.py)
-EVENT_KINDS["results_mail_failed"] = "Results e-mail not delivered"  # pipeline/outbox.py
+EVENT_KINDS["mail_failed"] = "E-mail not delivered"  # results or an alert (pipeline/outbox.py)
 EVENT_KINDS["delivery_alert"] = "Delivery alert raised"  # expected delivery (issue 12)
 EVENT_KINDS["delivery_alert_cleared"] = "Delivery alert cleared"
 

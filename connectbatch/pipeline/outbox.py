@@ -14,7 +14,7 @@ row exists) and queued in `mail_outbox`, and a sender sends it:
 A failure the server calls temporary (4xx, a refused or dropped connection, a timeout) is
 tried again after BACKOFF, for up to MAX_AGE; a permanent one (5xx: an unknown mailbox, a
 message too large) is not. A message given up is recorded in its connection's history
-(`results_mail_failed`, with the server's words): the results stay in the outbound folder.
+(`mail_failed`, with the server's words): the results stay in the outbound folder.
 A sender that died mid-send leaves its claim, taken again after CLAIM_SECONDS (the message
 may then go twice, never zero times).
 """
@@ -65,6 +65,16 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_text(exc.smtp_error)}"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _undelivered(queued: store.Queued, reason: str) -> str:
+    """The history's line for a message given up (partner text in it: escaped when shown)."""
+    tries = "1 try" if queued.attempts == 1 else f"{queued.attempts} tries"
+    if queued.kind == "results":
+        what, after = f"The results of run {queued.run_id}", " The results files stay in the outbound folder."
+    else:
+        what, after = f"The e-mail {queued.subject!r}", ""
+    return f"{what} could not be sent to {queued.recipient} after {tries}: {reason}.{after}"
 
 
 def _text(raw: bytes | str) -> str:
@@ -189,12 +199,9 @@ class Outbox:
         with self.db.transaction() as con:
             store.settle(con, queued.id, store.FAILED, now, error=reason)
             if queued.connection_id is not None:
-                what = f"The results of run {queued.run_id}" if queued.run_id is not None else "A message"
                 event_store.record(
-                    con, queued.connection_id, event_store.RESULTS_MAIL_FAILED,
-                    f"{what} could not be e-mailed to {queued.recipient} (tries: {queued.attempts}): "
-                    f"{reason}. The results files stay in the outbound folder.",
-                    now, run_id=queued.run_id,
+                    con, queued.connection_id, event_store.MAIL_FAILED, _undelivered(queued, reason), now,
+                    run_id=queued.run_id,
                 )  # fmt: skip
         (self.folder / queued.path).unlink(missing_ok=True)
 

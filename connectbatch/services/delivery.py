@@ -14,9 +14,7 @@ alerts and the calendar, like other lists. The engine checks every `CHECK_SECOND
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
-import smtplib
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
@@ -26,15 +24,13 @@ from connectbatch.delivery import cadence, calendar, learn
 from connectbatch.delivery import check as delivery_check
 from connectbatch.escaping import visible
 from connectbatch.models import Connection, Direction, Role
-from connectbatch.pipeline import mailer
+from connectbatch.pipeline.outbox import Outbox
 from connectbatch.services.base import InvalidInputError, NotFoundError, ServiceBase, requires
 from connectbatch.settings import SmtpSettings
 from connectbatch.store import connections as connection_store
 from connectbatch.store import delivery as delivery_store
 from connectbatch.store import partners as partner_store
 from connectbatch.store.delivery import Alert
-
-log = logging.getLogger("connectbatch.services.delivery")
 
 CHECK_SECONDS = 300
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -74,6 +70,7 @@ def checked_expectation(c: Connection) -> Connection:
 
 class DeliveryServices(ServiceBase):
     smtp: SmtpSettings | None
+    outbox: Outbox
 
     @requires(Role.ANALYST)
     def check_deliveries(self) -> list[Alert]:
@@ -180,9 +177,6 @@ class DeliveryServices(ServiceBase):
                 ]
             )
         )
-        try:
-            mailer.send(self.smtp, message)
-        except (OSError, smtplib.SMTPException) as exc:
-            log.warning("could not e-mail the %s alert of %s to %s: %s", alert.kind, c.name, to, exc)
-            return False
+        # queued: the outbox tries again while the SMTP server is down, so "notified" holds
+        self.outbox.put(message, kind="alert", connection_id=c.id)
         return True

@@ -13,7 +13,7 @@ import duckdb
 MAIL_UNMATCHED = "mail_unmatched"
 TRIGGER_SKIPPED = "trigger_skipped"
 PUSH_OVER_QUOTA = "push_over_quota"  # uploads refused for the push folder's quota
-RESULTS_MAIL_FAILED = "results_mail_failed"  # the outbox gave up on a message (pipeline/outbox.py)
+MAIL_FAILED = "mail_failed"  # the outbox gave up on a message (pipeline/outbox.py)
 
 
 @dataclass(frozen=True)

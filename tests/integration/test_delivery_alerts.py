@@ -220,3 +220,32 @@ def test_a_connection_is_created_on_the_pipelines_clock(
     its deadline (real time) look late on its first check (failed from 00:00 to 06:00 UTC)."""
     _, acme = watched(expect="daily by 06:00")
     assert acme.created_at == clock.day0
+
+
+def test_an_alert_raised_while_the_smtp_server_is_down_reaches_the_owner_later(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    """The alert was e-mailed once, at the check: a relay down at that moment meant the owner
+    never heard of it. It goes through the outbox now (pipeline/outbox.py)."""
+    import socket
+
+    from connectbatch.pipeline import outbox
+
+    with socket.socket() as probe:  # a port nothing listens on yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = SmtpSettings(host="127.0.0.1", port=port, sender="alerts@connectbatch.test")
+    services, _ = watched(
+        smtp, expect="Daily by 06:00", expect_grace_minutes=0, owner_email="owner@ours.example"
+    )
+    clock.at(0, 5, 30)
+    deliver(services, 0)
+    clock.at(1, 6, 5)
+    [alert] = services.check_deliveries()
+    with running_smtp("alerts@connectbatch.test", port=port) as (inbox, _):
+        assert inbox.messages == []
+        clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
+        assert services.outbox.send_due() == 1
+        [mail] = inbox.messages
+    assert mail["To"] == "owner@ours.example" and "Acme: file late" in mail["Subject"]
+    assert services.delivery_alerts("Acme")[0].id == alert.id

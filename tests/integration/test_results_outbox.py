@@ -133,7 +133,7 @@ def test_a_permanent_refusal_is_given_up_at_once_and_said_in_the_history(
         [event] = [
             e
             for e in event_store.of_connection(con, queued.connection_id or 0)
-            if e.kind == "results_mail_failed"
+            if e.kind == "mail_failed"
         ]
     assert f"run {run_id}" in event.message and "mailbox unknown" in event.message and RETURN in event.message
     assert event.run_id == run_id
