@@ -31,6 +31,8 @@ from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
+import duckdb
+
 from connectbatch.escaping import visible
 from connectbatch.pipeline import mailer
 from connectbatch.settings import Settings, SmtpSettings
@@ -106,21 +108,45 @@ class Outbox:
         envelope_from: str | None = None,
     ) -> int:
         """Queue `message` (addressed to one recipient in its To header) and see it sent."""
-        recipient = str(message["To"])
+        with self.db.transaction() as con:
+            queued = self.queue(
+                con,
+                message,
+                kind=kind,
+                connection_id=connection_id,
+                run_id=run_id,
+                envelope_from=envelope_from,
+            )
+        self.kick()
+        return queued
+
+    def queue(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        message: EmailMessage,
+        *,
+        kind: str,
+        connection_id: int | None = None,
+        run_id: int | None = None,
+        envelope_from: str | None = None,
+    ) -> int:
+        """`put` inside the caller's transaction, which the message then commits (or rolls
+        back) with; the caller calls `kick` once it committed."""
         # as it goes over the wire: CRLF line ends, 7-bit (an SMTP server without 8BITMIME
         # takes it too), so `mailer.transmit` sends the spooled bytes as they are
         path = self._spool(message.as_bytes(policy=message.policy.clone(linesep="\r\n", cte_type="7bit")))
-        with self.db.transaction() as con:
-            queued = store.add(
-                con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=recipient,
-                subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,
-                now=self.clock(),
-            )  # fmt: skip
+        return store.add(
+            con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=str(message["To"]),
+            subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,
+            now=self.clock(),
+        )  # fmt: skip
+
+    def kick(self) -> None:
+        """Messages were queued: wake the sender, or (no sender in this process) send now."""
         if self.running:
             self._wake.set()
         else:
             self.send_due()
-        return queued
 
     def _spool(self, data: bytes) -> Path:
         """The message on disk, whole (written, fsynced, renamed) before anything names it."""

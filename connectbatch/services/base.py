@@ -18,6 +18,7 @@ from connectbatch.models import (
     User,
 )
 from connectbatch.pipeline import ingest
+from connectbatch.pipeline.outbox import Outbox
 from connectbatch.secrets import SecretBox
 from connectbatch.settings import Settings
 from connectbatch.store import Database
@@ -113,6 +114,7 @@ class ServiceBase:
     db: Database
     clock: ingest.Clock
     ingestor: ingest.Ingestor
+    outbox: Outbox  # mail to partners and owners (pipeline/outbox.py)
     _box: SecretBox | None
     user: User | None  # None: the local operator (CLI, engine, tests), who may do everything
     # The partner (a name; created as a brand when missing) that a new connection joins when

@@ -24,7 +24,6 @@ from connectbatch.delivery import cadence, calendar, learn
 from connectbatch.delivery import check as delivery_check
 from connectbatch.escaping import visible
 from connectbatch.models import Connection, Direction, Role
-from connectbatch.pipeline.outbox import Outbox
 from connectbatch.services.base import InvalidInputError, NotFoundError, ServiceBase, requires
 from connectbatch.settings import SmtpSettings
 from connectbatch.store import connections as connection_store
@@ -70,7 +69,6 @@ def checked_expectation(c: Connection) -> Connection:
 
 class DeliveryServices(ServiceBase):
     smtp: SmtpSettings | None
-    outbox: Outbox
 
     @requires(Role.ANALYST)
     def check_deliveries(self) -> list[Alert]:

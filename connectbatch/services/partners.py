@@ -21,9 +21,7 @@ from connectbatch.store import partners as partner_store
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _EDITABLE = ("name", "type", "contacts", "return_email", "notes", "media_ids")
 # The partner a new connection gets when none is named and the caller set no default.
-PARTNER_REQUIRED = (
-    "is required: every connection belongs to a partner (choose one, or add one first)"
-)
+PARTNER_REQUIRED = "is required: every connection belongs to a partner (choose one, or add one first)"
 
 
 def _text(value: str | None, field: str, longest: int) -> str | None:

@@ -13,7 +13,7 @@ import duckdb
 
 from connectbatch import schemas
 from connectbatch.models import Connection, Direction, FileState, Role, SyncBack
-from connectbatch.pipeline import mailer, results
+from connectbatch.pipeline import results
 from connectbatch.pipeline import syncback as sb
 from connectbatch.services.base import InvalidInputError, ServiceBase, requires
 from connectbatch.settings import SmtpSettings
@@ -129,7 +129,8 @@ class SyncBackServices(ServiceBase):
                     else:
                         assert smtp is not None and recipient is not None
                         counts = {s: sum(r.change == s for r in group.rows) for s in sb.STATUSES}
-                        mailer.send(smtp, sb.compose(smtp.sender, recipient, connection, name, data, counts))
+                        message = sb.compose(smtp.sender, recipient, connection, name, data, counts)
+                        self.outbox.queue(con, message, kind="status", connection_id=connection.id)
                     ledger = SyncBack(
                         sync_id, connection.id, channel, trigger, name, len(group.rows), recipient, now
                     )
@@ -142,6 +143,8 @@ class SyncBackServices(ServiceBase):
         for path in written:  # recorded: now the partner may collect it (a failure here is
             sb.publish(path)  # published by the next sync's settle)
         outcome.paths += written
+        if channel == "email" and outcome.sent:
+            self.outbox.kick()  # queued with the ledger: sent now, or retried by the outbox
 
     def _pending(
         self, con: duckdb.DuckDBPyConnection, connection: Connection, channel: str

@@ -207,6 +207,40 @@ def test_status_changes_are_emailed_once_to_the_return_address(inbox: Inbox, set
     assert len(_status_mails(inbox)) == 1
 
 
+def test_status_changes_mailed_while_the_smtp_server_is_down_arrive_once_it_is_back(
+    settings: Settings,
+) -> None:
+    """The status file was sent inside the sync's transaction: a relay that was down rolled
+    the sync back, to be rendered and tried again every five minutes, holding the database
+    while it waited. It is queued with the sync's ledger now (pipeline/outbox.py)."""
+    import socket
+
+    from helpers.clock import Clock
+    from smtp_server import HOST
+
+    from connectbatch.pipeline import outbox
+
+    with socket.socket() as probe:  # a port nothing listens on yet
+        probe.bind((HOST, 0))
+        port = probe.getsockname()[1]
+    clock = Clock()
+    smtp = SmtpSettings(host=HOST, port=port, sender="results@connectbatch.test")
+    services = Services(replace(settings, smtp=smtp), clock=clock)
+    draft = Connection(
+        "Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        return_email="ops@acme.example", sync_back=["email"],
+    )  # fmt: skip
+    services.create_connection(draft)
+    services.ingest_bytes("Acme", "calls.csv", _renamed({}, n=2))
+    [sent] = services.sync_back_now("Acme").sent
+    assert services.sync_back_now("Acme").sent == []  # recorded: not rendered again
+    with running_smtp(port=port) as (inbox, _):
+        clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
+        services.outbox.send_due()
+        [message] = _status_mails(inbox)
+    assert [a.get_filename() for a in message.iter_attachments()] == [sent.file_name]
+
+
 # ------------------------------------------------------------------ CLI
 
 
