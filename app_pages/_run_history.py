@@ -259,6 +259,7 @@ def _reader(path: Path) -> Any:
 
 
 EVENT_KINDS = {"mail_unmatched": "Mail with nothing taken", "trigger_skipped": "Scheduled trigger skipped"}
+EVENT_KINDS["mail_too_large"] = "Mail too large to download"  # e-mail pull (imap/size.py)
 EVENT_KINDS["push_unrouted"] = "Upload with a shared login not taken"  # credentials reuse (gateway)
 EVENT_KINDS["push_unmatched"] = "Upload not matching the file pattern"  # gateway
 EVENT_KINDS["push_over_quota"] = "Upload refused: push folder quota"  # gateway (push/quota.py)

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectbatch.engine.scheduler import Scheduler
-from connectbatch.errors import ListenError
+from connectbatch.errors import ListenError, RemoteFileTooLargeError
 from connectbatch.models import Connection, Method, Methodology, Run
-from connectbatch.pipeline import dryrun
+from connectbatch.pipeline import dryrun, history
 from connectbatch.pipeline.validation.warm import warm_up
 from connectbatch.services import Services
 from connectbatch.services.delivery import CHECK_SECONDS
@@ -176,16 +176,25 @@ class Engine:
         endpoint = base.Endpoint(
             host=m.host, port=m.port, username=m.username, password=m.password, spec=spec
         )
+        # the size limit screens messages before they are downloaded, as for deliveries
+        endpoint = base.limited(endpoint, self.services.settings.max_file_bytes)
         checked = 0
         transport = base.open_transport(Method.EMAIL.value, endpoint)
         try:
             listing = transport.list_files(m.folder, "*")
             for remote in listing:
                 if not (remote.extra or {}).get("skip"):  # a sender not allowed: never answered
-                    self._dry_run_attachment(connection, transport, remote)
-                    checked += 1
+                    try:
+                        self._dry_run_attachment(connection, transport, remote)
+                        checked += 1
+                    except RemoteFileTooLargeError as exc:  # could not pass anyway: not retried
+                        log.warning("dry-run file not taken: %s", exc.reason)
                 transport.after_success(remote, "leave", None)
-            for remote in list(getattr(transport, "unmatched", ())):  # nothing attached
+            for remote in list(getattr(transport, "unmatched", ())):  # nothing attached, too large
+                extra = remote.extra or {}
+                if extra.get(history.TOO_LARGE):  # never downloaded: the sender learns why
+                    svc = self.services
+                    history.unmatched_mail(svc.db, svc.settings.smtp, connection, extra, svc.clock())
                 transport.after_success(remote, "leave", None)
         finally:
             transport.close()

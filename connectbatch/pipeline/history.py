@@ -1,17 +1,19 @@
 """A connection's history of decisions that have no run of their own (`store.events`):
-a mail that brought nothing we could take, a scheduled trigger skipped while a run was going,
-uploads to our servers refused for the connection's push quota.
+a mail that brought nothing we could take (or was too large to download), a scheduled
+trigger skipped while a run was going, uploads to our servers refused for the connection's
+push quota.
 
 Each is one line, recorded once: a mail by its Message-ID (listed again after a failed flag,
 it is not recorded or answered twice), skipped triggers coalesced per run they waited on
 ("skipped 3 triggers since 14:05 while run 12 was going"), quota refusals per hour (a login
 retrying a full folder in a loop adds to one line, not a line per attempt).
 
-A mail that brought nothing is answered, so the sender learns why, but never when answering
-could start a loop or hit an innocent third party (backscatter): never to auto-generated mail
-(Auto-Submitted, Precedence bulk/list/junk, a mailing list, an empty Return-Path or a
-MAILER-DAEMON sender), never to a sender outside the connection's allowed senders (the
-transport refuses those before), and at most `MAX_ANSWERS` per sender per `ANSWER_WINDOW`.
+A mail that brought nothing, or was too large, is answered, so the sender learns why, but
+never when answering could start a loop or hit an innocent third party (backscatter): never
+to auto-generated mail (Auto-Submitted, Precedence bulk/list/junk, a mailing list, an empty
+Return-Path or a MAILER-DAEMON sender), never to a sender outside the connection's allowed
+senders (the transport refuses those before), and at most `MAX_ANSWERS` per sender per
+`ANSWER_WINDOW`.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ log = logging.getLogger("connectbatch.pipeline.history")
 
 MAX_ANSWERS = 3
 ANSWER_WINDOW = dt.timedelta(days=1)
-# Extra keys an e-mail transport sets on the stand-in for a message it took nothing from.
+# Extra keys an e-mail transport sets on the stand-in for a message it took nothing from;
+# TOO_LARGE holds the reason when it was not even downloaded (its size and the limit).
 UNMATCHED = "unmatched"
+TOO_LARGE = "too_large"
 
 
 def auto_generated(headers: bytes) -> str | None:
@@ -80,28 +84,31 @@ def unmatched_mail(
     now: dt.datetime,
     send: Callable[[SmtpSettings, EmailMessage], bool] = mailer.send_answer,
 ) -> ConnectionEvent | None:
-    """Record a mail that brought nothing matching (`extra` from the transport's stand-in)
-    and answer its sender when that is safe. None when the mail was recorded before."""
+    """Record a mail that brought nothing matching, or was too large to download (`extra`
+    from the transport's stand-in), and answer its sender when that is safe. None when the
+    mail was recorded before."""
     names = [n for n in extra.get("names", "").split("\n") if n]
     subject = extra.get("subject", "")
     sender = extra.get("reply_to") or None
-    if names:
+    too_large = extra.get(TOO_LARGE, "")
+    if too_large:
+        what = too_large
+    elif names:
         what = f"{len(names)} attachment(s) ({', '.join(names)}), none matching {connection.pattern}"
     else:
         what = f"no attachment (expected files matching {connection.pattern})"
     message = f"mail from {extra.get('from') or 'no sender'} {subject!r}: {what}"
+    kind = event_store.MAIL_TOO_LARGE if too_large else event_store.MAIL_UNMATCHED
     key = f"mail:{extra.get('message_id') or extra.get('where', '')}"
     with db.transaction() as con:
-        event = event_store.record(
-            con, connection.id, event_store.MAIL_UNMATCHED, message, now, sender=sender, dedupe_key=key
-        )
+        event = event_store.record(con, connection.id, kind, message, now, sender=sender, dedupe_key=key)
     if event is None:
         return None
     why_not = _why_not_answer(db, smtp, extra, sender, now)
     if why_not is None and smtp is not None and sender is not None:
         answer = mailer.compose_unmatched(
             smtp, sender, connection, subject=subject, message_id=extra.get("message_id", ""),
-            attachments=names, pattern=connection.pattern,
+            attachments=names, pattern=connection.pattern, too_large=too_large,
         )  # fmt: skip
         if send(smtp, answer):
             with db.transaction() as con:

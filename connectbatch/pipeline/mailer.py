@@ -127,34 +127,44 @@ def compose_unmatched(
     message_id: str,
     attachments: list[str],
     pattern: str,
+    too_large: str = "",
 ) -> EmailMessage:
     """The answer to a mail that brought nothing we could take: what arrived, the pattern
-    expected, how to fix it. Partner text (names, subject) is escaped, never a header line.
+    expected, how to fix it; or, with `too_large` (the transport's reason: the mail's size
+    and the limit), that it was too large to be read at all. Partner text (names, subject)
+    is escaped, never a header line.
 
     Marked `Auto-Submitted: auto-replied` (RFC 3834) so well-behaved systems never answer
     it in turn, and sent with an empty envelope sender so a bounce cannot start a loop."""
-    message = _auto_reply(
-        smtp, to, f"[ConnectBatch] {connection.name}: nothing taken from your mail", message_id
-    )
+    what = "your mail was too large" if too_large else "nothing taken from your mail"
+    message = _auto_reply(smtp, to, f"[ConnectBatch] {connection.name}: {what}", message_id)
     lines = [
         f"Your mail {visible(subject)!r} to the connection {connection.name} arrived, "
         "but nothing in it was taken.",
         "",
     ]
-    if attachments:
-        lines.append("Attachments that arrived:")
-        lines += [f"  - {visible(name)}" for name in attachments]
+    if too_large:
+        lines += [
+            f"It was not read: {too_large}.",
+            "",
+            "To fix it: send the file compressed (.gz, or a .zip with one file inside), or split",
+            "it into smaller files, one mail each.",
+        ]
     else:
-        lines.append("It had no attachment.")
-    lines += [
-        "",
-        f"Files are taken when their name matches: {visible(pattern)}",
-        "('*' stands for any characters, '?' for one; case matters. A .gz file, or a .zip",
-        "with one file inside, matches by the name of the file inside.)",
-        "",
-        "To fix it: send the file again as an attachment named to match the pattern.",
-        "This is an automatic answer; further mails about the same problem may not be answered.",
-    ]
+        if attachments:
+            lines.append("Attachments that arrived:")
+            lines += [f"  - {visible(name)}" for name in attachments]
+        else:
+            lines.append("It had no attachment.")
+        lines += [
+            "",
+            f"Files are taken when their name matches: {visible(pattern)}",
+            "('*' stands for any characters, '?' for one; case matters. A .gz file, or a .zip",
+            "with one file inside, matches by the name of the file inside.)",
+            "",
+            "To fix it: send the file again as an attachment named to match the pattern.",
+        ]
+    lines.append("This is an automatic answer; further mails about the same problem may not be answered.")
     message.set_content("\n".join(lines))
     return message
 

@@ -11,6 +11,7 @@ import duckdb
 
 # Kinds of event; the table takes any string, these are the ones ConnectBatch writes.
 MAIL_UNMATCHED = "mail_unmatched"
+MAIL_TOO_LARGE = "mail_too_large"  # a mail refused for its size, never downloaded
 TRIGGER_SKIPPED = "trigger_skipped"
 PUSH_OVER_QUOTA = "push_over_quota"  # uploads refused for the push folder's quota
 MAIL_FAILED = "mail_failed"  # the outbox gave up on a message (pipeline/outbox.py)

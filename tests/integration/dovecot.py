@@ -175,6 +175,42 @@ class DovecotServer:
             return ""
 
 
+@dataclass
+class BytesRead:
+    """What our IMAP clients read from the server since the count began (`imap_bytes_read`)."""
+
+    total: int = 0
+    largest: int = 0  # the largest single read: a message body comes as one literal
+
+
+@contextmanager
+def imap_bytes_read() -> Iterator[BytesRead]:
+    """Count every byte any imaplib client in this process reads from its server while the
+    block runs: imaplib reads each response line with `readline` and each literal (a
+    downloaded message among them) with `read`, so a message that is downloaded shows up
+    here whatever code asked for it. An observable of the client's socket, not of our code."""
+    count = BytesRead()
+    original_read, original_readline = imaplib.IMAP4.read, imaplib.IMAP4.readline
+
+    def read(self: imaplib.IMAP4, size: int) -> bytes:
+        data = original_read(self, size)
+        count.total += len(data)
+        count.largest = max(count.largest, len(data))
+        return data
+
+    def readline(self: imaplib.IMAP4) -> bytes:
+        data = original_readline(self)
+        count.total += len(data)
+        count.largest = max(count.largest, len(data))
+        return data
+
+    imaplib.IMAP4.read, imaplib.IMAP4.readline = read, readline  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        imaplib.IMAP4.read, imaplib.IMAP4.readline = original_read, original_readline  # type: ignore[method-assign]
+
+
 def _passwd_line(user: MailUser) -> str:
     return f"{user.username}:{{PLAIN}}{user.password}::::::\n"
 

@@ -108,11 +108,15 @@ def zipped(member: str, data: bytes) -> bytes:
 def mailbox_setup(
     server: DovecotServer, services: Services, smtp_inbox: tuple[Inbox, SmtpSettings]
 ) -> Callable[..., tuple[Services, Engine, str, MailUser]]:
-    """A push-by-mail connection "Vendor A" (pattern calls_*.csv) on a fresh mail user, SMTP on."""
+    """A push-by-mail connection "Vendor A" (pattern calls_*.csv) on a fresh mail user, SMTP on
+    (`max_file_bytes`: CONNECTBATCH_MAX_FILE_BYTES, default 2 GiB)."""
 
-    def make(**transfer: object) -> tuple[Services, Engine, str, MailUser]:
+    def make(max_file_bytes: int | None = None, **transfer: object) -> tuple[Services, Engine, str, MailUser]:
         box = server.add_user()
-        svc = Services(replace(services.settings, inbound_mailbox=box.address, smtp=smtp_inbox[1]))
+        settings = replace(services.settings, inbound_mailbox=box.address, smtp=smtp_inbox[1])
+        if max_file_bytes is not None:
+            settings = replace(settings, max_file_bytes=max_file_bytes)
+        svc = Services(settings)
         draft = Connection("Vendor A", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
                            pattern="calls_*.csv", transfer=ImapSpec(**transfer))  # type: ignore[arg-type]  # fmt: skip
         svc.create_connection(draft)
@@ -239,3 +243,75 @@ def test_a_sender_outside_the_allowed_senders_is_never_answered(
 
     assert smtp_inbox[0].envelopes == []
     assert svc.connection_events("Vendor A") == []
+
+
+# --- a mail too large to download (CONNECTBATCH_MAX_FILE_BYTES) --------------------------------
+
+from dovecot import imap_bytes_read  # noqa: E402
+
+from connectbatch.transfer.pull.imap.size import largest_message  # noqa: E402
+
+SMALL_LIMIT = 4096  # files of up to 4 KB: a mail of a few hundred KB is "huge"
+
+
+def huge_csv() -> bytes:
+    return b"CallSessionId\r\n" + b"".join(b"session-%06d\r\n" % i for i in range(25_000))
+
+
+def test_a_mail_too_large_to_download_is_recorded_once_answered_and_never_downloaded(
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    svc, engine, address, box = mailbox_setup(max_file_bytes=SMALL_LIMIT)
+    huge = partner_mail(address, ("calls_all.csv", huge_csv()), subject="march\x1b[31m, all of it")
+    assert len(huge) > 2 * largest_message(SMALL_LIMIT)
+    server.append(box, huge)
+    server.append(box, partner_mail(address, ("calls_0301.csv", call_csv(3, prefix="small"))))
+
+    with imap_bytes_read() as first_read:
+        runs = engine.poll_mailbox()
+
+    assert [(r.status, r.files_loaded, r.rows_accepted) for r in runs] == [(RunStatus.COMPLETED, 1, 3)]
+    assert first_read.total < len(huge) // 4  # the small mail, headers and sizes: not the huge one
+    [event] = svc.connection_events("Vendor A")
+    assert event.kind == "mail_too_large" and event.answered and event.count == 1
+    assert "reports@vendor.example" in event.message and "march" in event.message
+    assert "\x1b" not in event.message and "session-" not in event.message  # clean; never the body
+    # the size is what the server told; Dovecot stores the message with CRLF line ends
+    size = int(event.message.split("the message is ")[1].split(" bytes")[0].replace(",", ""))
+    assert size >= len(huge) and f"{largest_message(SMALL_LIMIT):,} bytes" in event.message
+
+    [(envelope_sender, answer)] = smtp_inbox[0].envelopes
+    assert envelope_sender == "<>" and answer["To"] == "reports@vendor.example"
+    assert "too large" in answer["Subject"] and answer["Auto-Submitted"] == "auto-replied"
+    body = answer.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert f"{size:,} bytes" in text and f"{SMALL_LIMIT:,} bytes" in text and "\x1b" not in text
+
+    with imap_bytes_read() as second_read:
+        assert engine.poll_mailbox() == []  # marked processed: not screened into a new line
+
+    assert second_read.total < len(huge) // 4
+    assert len(svc.connection_events("Vendor A")) == 1 and len(smtp_inbox[0].envelopes) == 1
+    assert len(server.uids(box)) == 2 and server.uids(box, criteria="SEEN") == []  # left there, unread
+
+
+def test_a_dry_run_mail_too_large_to_download_is_not_downloaded(
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    svc, engine, _address, box = mailbox_setup(max_file_bytes=SMALL_LIMIT)
+    huge = partner_mail(svc.dryrun_address(svc.connection("Vendor A")), ("calls_all.csv", huge_csv()))
+    server.append(box, huge)
+
+    with imap_bytes_read() as read:
+        assert engine.poll_mailbox() == []
+        assert engine.poll_mailbox() == []
+
+    assert read.total < len(huge) // 4
+    [event] = svc.connection_events("Vendor A")
+    assert event.kind == "mail_too_large" and event.answered
+    assert len(smtp_inbox[0].envelopes) == 1

@@ -98,10 +98,13 @@ def user(server: DovecotServer) -> MailUser:
 @pytest.fixture
 def connect(server: DovecotServer, user: MailUser) -> Iterator[Connect]:
     """`connect(move_to="Done")` -> a transport for this test's user (plain IMAP on
-    127.0.0.1 unless `security`/`port` say otherwise), closed after the test."""
+    127.0.0.1 unless `security`/`port` say otherwise; `max_bytes` the file limit a run
+    gives it, none by default), closed after the test."""
     opened: list[ImapTransport] = []
 
-    def make(*, port: int | None = None, password: str | None = None, **settings: Any) -> ImapTransport:
+    def make(
+        *, port: int | None = None, password: str | None = None, max_bytes: int | None = None, **settings: Any
+    ) -> ImapTransport:
         settings.setdefault("security", "plain")
         endpoint = Endpoint(
             host=server.host,
@@ -110,6 +113,7 @@ def connect(server: DovecotServer, user: MailUser) -> Iterator[Connect]:
             password=user.password if password is None else password,
             spec=ImapSpec(**settings),
             timeout=10.0,
+            max_bytes=max_bytes,
         )
         transport = ImapTransport(endpoint)
         opened.append(transport)
@@ -564,3 +568,87 @@ def test_a_pulled_mail_that_brings_nothing_is_in_the_history_once_and_the_zip_in
 
     second = services.pull("Mailed calls")  # every message marked: nothing again, nothing new
     assert second.files_seen == 0 and len(services.connection_events("Mailed calls")) == 2
+
+
+# --- a message too large to download (CONNECTBATCH_MAX_FILE_BYTES) ----------------------------
+
+SMALL_LIMIT = 4096  # files of up to 4 KB: a message of a few hundred KB is "huge"
+
+
+def huge_message(subject: str = "March, all of it") -> bytes:
+    """A partner's message far over what a 4 KB file could make (one ~400 KB attachment)."""
+    rows = b"".join(b"%d,2026-03-01T14:05:09Z\r\n" % i for i in range(16_000))
+    return build_message(("calls_all.csv", b"CampaignId,EventDate\r\n" + rows, "text/csv"), subject=subject)
+
+
+def test_a_pulled_message_over_the_size_limit_is_recorded_once_and_never_downloaded(
+    server: DovecotServer, user: MailUser, tmp_path: Path
+) -> None:
+    from dovecot import imap_bytes_read
+    from helpers import call_csv
+
+    from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+    from connectbatch.services import CredentialInput, Services
+    from connectbatch.settings import Settings
+    from connectbatch.transfer.pull.imap.size import largest_message
+
+    settings = Settings(home=tmp_path / "home", lock_timeout=10.0, max_file_bytes=SMALL_LIMIT)
+    services = Services(settings)
+    draft = Connection(
+        "Mailed calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PULL,
+        host=server.host, port=server.port, pattern="calls_*.csv",
+        transfer=ImapSpec(security=ImapSecurity.PLAIN),
+    )  # fmt: skip
+    services.create_connection(draft, CredentialInput("partner", user.username, user.password))
+    huge = huge_message(subject="March\x1b[2J, all of it")
+    assert len(huge) > 2 * largest_message(SMALL_LIMIT)  # well over the limit
+    huge_uid = server.append(user, huge)
+    server.append(user, build_message(("calls_1.csv", call_csv(3, prefix="ok"), "text/csv")))
+
+    with imap_bytes_read() as first_read:
+        first = services.pull("Mailed calls")
+
+    assert first.status is RunStatus.COMPLETED and (first.files_loaded, first.rows_accepted) == (1, 3)
+    assert first_read.total < len(huge) // 4  # the small message, headers and sizes only
+    [event] = services.connection_events("Mailed calls")
+    assert event.kind == "mail_too_large" and event.count == 1
+    assert "reports@partner.example" in event.message and "March" in event.message
+    assert "\x1b" not in event.message  # partner bytes cut to one clean line
+    assert f"{len(huge):,} bytes" in event.message  # the size the server told (RFC822.SIZE)
+    assert f"{largest_message(SMALL_LIMIT):,} bytes" in event.message and f"{SMALL_LIMIT:,}" in event.message
+    assert "CampaignId" not in event.message  # never a word of the body
+
+    with imap_bytes_read() as second_read:
+        second = services.pull("Mailed calls")
+
+    assert second.files_seen == 0 and second_read.total < len(huge) // 4
+    assert len(services.connection_events("Mailed calls")) == 1  # said once
+    assert huge_uid in server.uids(user)  # left in the mailbox, unread, marked processed
+    assert "\\Seen" not in server.flags(user, huge_uid) and DEFAULT_FLAG in server.flags(user, huge_uid)
+
+
+def test_a_transport_lists_a_message_over_the_limit_as_too_large_without_downloading_it(
+    server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
+) -> None:
+    from dovecot import imap_bytes_read
+
+    from connectbatch.errors import RemoteFileTooLargeError
+    from connectbatch.pipeline.history import TOO_LARGE
+
+    huge = huge_message()
+    uid = server.append(user, huge)
+    listed_without_limit = connect().list_files("", "calls_*.csv")  # as before a lower limit
+    [remote] = listed_without_limit
+
+    limited = connect(max_bytes=SMALL_LIMIT)
+    with imap_bytes_read() as read:
+        assert limited.list_files("", "calls_*.csv") == []
+        [stand_in] = limited.unmatched
+        # a file listed by another instance (before the limit was lowered) is checked first
+        with pytest.raises(RemoteFileTooLargeError, match=f"{len(huge):,} bytes"):
+            fetched(connect(max_bytes=SMALL_LIMIT), remote, tmp_path)
+
+    assert read.largest < 4096 and read.total < len(huge) // 10
+    assert stand_in.extra[TOO_LARGE].startswith(f"the message is {len(huge):,} bytes")
+    assert stand_in.extra["from"] == "Partner Reports <reports@partner.example>"
+    assert stand_in.extra["uid"] == str(uid) and server.flags(user, uid) == set()

@@ -25,9 +25,11 @@ How a message is processed once, and only when everything in it has been taken:
 
 * `list_files` searches on the server for messages not yet marked (``UNDELETED UNKEYWORD
   $ConnectBatchProcessed`` plus the recipient), so a mailbox with years of processed mail
-  costs one SEARCH. It then fetches, in batches, only BODYSTRUCTURE and the address headers
-  and downloads whole messages only when the structure shows a part that can be an
-  attachment (plain-text and HTML-only mail is never downloaded). Attachments are found
+  costs one SEARCH. It then fetches, in batches, only RFC822.SIZE, BODYSTRUCTURE and the
+  address headers (`screen`) and downloads whole messages only when the structure shows a
+  part that can be an attachment (plain-text and HTML-only mail is never downloaded) and the
+  size is one an acceptable attachment could make (`size`: a message is downloaded whole,
+  into memory, so a huge one must never be). Attachments are found
   with imap-tools' own MIME walk on the downloaded message rather than by trusting the
   server's BODYSTRUCTURE names: servers and Python's e-mail package disagree on malformed
   MIME (an unquoted ``filename=This is a test.txt`` is ``This`` to Dovecot), and a file
@@ -42,19 +44,23 @@ How a message is processed once, and only when everything in it has been taken:
   open set lives in memory (a fresh instance starts from the set recorded in
   ``extra["attachments"]``).
 * A message that brings nothing (no attachment, or none matching; a ``.gz`` attachment
-  matches by its name without ``.gz``, a one-member ``.zip`` by its member's name too) is no
-  file: it is kept in the transport's ``unmatched`` list, the run records it once in the
-  connection's history and may answer the sender (``pipeline.history``), then marks it
-  processed. Plain-text mail is still never downloaded (its headers say enough), and
-  nothing marks a message as read: bodies are fetched with ``BODY.PEEK``.
+  matches by its name without ``.gz``, a one-member ``.zip`` by its member's name too), or is
+  too large to download, is no file: it is kept in the transport's ``unmatched`` list
+  (`standins`), the run records it once in the connection's history and may answer the
+  sender (``pipeline.history``), then marks it processed. Plain-text mail is still never
+  downloaded (its headers say enough), and nothing marks a message as read: bodies are
+  fetched with ``BODY.PEEK``.
 
 The connection's ``action``/``archive_folder`` (from the generic after-success setting) only
 matter when ``processed`` is not set: ``archive`` with a folder means ``move:<folder>``;
 anything else means ``flag``. Mail is never deleted.
 
 Modules: `session` (settings, connection, UID commands, errors in words), `transport` (listing,
-fetching, marking), `response` (raw FETCH responses, BODYSTRUCTURE screening), `message`
-(safe file names, dates). Importing this package registers the transport.
+fetching, marking), `screen` (what the server says of a message before it is downloaded:
+recipient, sender, size, structure), `size` (the largest message worth downloading),
+`standins` (the records of messages that bring no file), `response` (raw FETCH responses,
+BODYSTRUCTURE screening), `message` (safe file names, dates). Importing this package
+registers the transport.
 """
 
 from connectbatch.transfer.pull.imap.message import safe_filename

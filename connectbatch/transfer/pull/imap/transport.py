@@ -9,44 +9,31 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import email
-import email.errors
-import email.header
-import email.message
-import email.utils
 import imaplib
 import io
 import re
 import zipfile
 from collections import OrderedDict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
 from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
 
-from connectbatch.errors import ConfigurationError, TransportError
-from connectbatch.pipeline.history import UNMATCHED, auto_generated, reply_address
+from connectbatch.errors import ConfigurationError, RemoteFileTooLargeError, TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register, too_large
 from connectbatch.transfer.naming import matches
-from connectbatch.transfer.pull.imap.message import internaldate, message_date, one_line, safe_filename
-from connectbatch.transfer.pull.imap.response import as_text, may_have_attachments, parse_fetch
-from connectbatch.transfer.pull.imap.session import ImapSession
+from connectbatch.transfer.pull.imap import size as message_size
+from connectbatch.transfer.pull.imap import standins
+from connectbatch.transfer.pull.imap.message import message_date, one_line, safe_filename
+from connectbatch.transfer.pull.imap.response import as_text
+from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
 from connectbatch.transfer.specs import mailbox_name
 
-# Address headers a message can carry the plus-address in (Delivered-To/X-Original-To are
-# added by the delivering MTA, so Bcc'd mail is found too).
-RECIPIENT_HEADERS: Final = ("To", "Cc", "Delivered-To", "X-Original-To")
-# Headers read with the structure to record and answer a message that brings nothing
-# (pipeline.history decides whether answering is safe).
-ANSWER_HEADERS: Final = (
-    "From", "Reply-To", "Subject", "Message-ID", "Auto-Submitted", "Precedence", "List-Id",
-    "List-Unsubscribe", "Return-Path",
-)  # fmt: skip
-# UIDs per FETCH of BODYSTRUCTURE + headers: small responses, few round trips.
+# UIDs per screening FETCH (size, BODYSTRUCTURE, headers): small responses, few round trips.
 SCREEN_BATCH: Final = 250
 # Downloaded messages kept between list_files and fetch, so a small mailbox is downloaded
-# once per run; bounded so a large one does not fill memory.
+# once per run; bounded so a large one does not fill memory (room is made before a download,
+# so a large message never arrives while others still fill the cache).
 CACHE_BYTES: Final = 32 * 1024 * 1024
 
 _SYSTEM_FLAG_SEARCH: Final = {
@@ -62,7 +49,7 @@ def _quote(value: str) -> str:
 
 
 @register("email")
-class ImapTransport(ImapSession, Transport):
+class ImapTransport(MessageScreen, Transport):
     """Lists and fetches matching attachments from one IMAP mailbox (see the module doc).
 
     The connection is opened on first use and kept for the run; `close` logs out. Usable
@@ -74,9 +61,13 @@ class ImapTransport(ImapSession, Transport):
         self._open: dict[tuple[str, int], set[int]] = {}
         self._cache: OrderedDict[tuple[str, str, int], MailMessage] = OrderedDict()
         self._cache_sizes: dict[tuple[str, str, int], int] = {}
-        # Messages the last `list_files` took nothing from (no attachment, none matching), as
-        # stand-ins: not files, so not listed; a run records them in the connection's history
-        # (`pipeline.history`) and confirms them with `after_success` so they are marked once.
+        # RFC822.SIZE of messages screened for download, by the cache's key (a UID's message
+        # never changes): a download checks it without asking the server again
+        self._sizes: dict[tuple[str, str, int], int | None] = {}
+        # Messages the last `list_files` took nothing from (no attachment, none matching, too
+        # large to download), as stand-ins (`standins`): not files, so not listed; a run records
+        # them in the connection's history (`pipeline.history`) and confirms them with
+        # `after_success` so they are marked once.
         self.unmatched: list[RemoteFile] = []
 
     # -- the Transport protocol -----------------------------------------------------------
@@ -93,13 +84,8 @@ class ImapTransport(ImapSession, Transport):
         found: list[RemoteFile] = []
         self.unmatched = []
         for start in range(0, len(uids), SCREEN_BATCH):
-            for uid, arrived, refused, headers in self._screen(box, uids[start : start + SCREEN_BATCH]):
-                if refused is not None:
-                    found.append(self._refused(name, uid, arrived, refused))
-                elif headers is not None:  # no part that can be an attachment
-                    self.unmatched.append(self._unmatched(name, uid, arrived, headers, []))
-                else:
-                    found.extend(self._attachments(name, uid, arrived, pattern))
+            for screened in self._screen(box, uids[start : start + SCREEN_BATCH]):
+                found.extend(self._listed(name, screened, pattern))
         return found
 
     def fetch(self, remote: RemoteFile, target: Path) -> None:
@@ -180,6 +166,7 @@ class ImapTransport(ImapSession, Transport):
         self._selected = None
         self._cache.clear()
         self._cache_sizes.clear()
+        self._sizes.clear()
         if box is not None:
             try:
                 box.logout()
@@ -203,125 +190,27 @@ class ImapTransport(ImapSession, Transport):
         data = self._command(box, "search failed", "SEARCH", " ".join(criteria))
         return sorted(int(x) for x in as_text(data[0] if data else b"").split() if x.isdigit())
 
-    def _screen(
-        self, box: BaseMailBox, uids: list[int]
-    ) -> Iterator[tuple[int, dt.datetime | None, str | None, bytes | None]]:
-        """From one batch of UIDs, those addressed to the recipient. Yields (uid, arrival
-        time, sender refused, headers): `refused` set for mail from a sender not on the
-        allow-list (recorded as skipped, never downloaded); `headers` set for mail whose
-        structure holds no attachment (recorded as bringing nothing, never downloaded);
-        both None for a message worth downloading."""
-        headers = " ".join(h.upper() for h in (*RECIPIENT_HEADERS, *ANSWER_HEADERS))
-        items = f"(UID INTERNALDATE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS ({headers})])"
-        data = self._command(
-            box, "reading message structure failed", "FETCH", ",".join(map(str, uids)), items
-        )
-        try:
-            responses = parse_fetch(data)
-        except (ValueError, IndexError) as exc:
-            raise TransportError(f"{self._where}: unreadable FETCH response: {exc}") from exc
-        # unsolicited FETCH responses (flag changes by another client) carry no UID: skip them
-        with_uid = [r for r in responses if as_text(r.get("UID")).isdigit()]
-        for response in sorted(with_uid, key=lambda r: int(as_text(r["UID"]))):
-            uid_text = as_text(response["UID"])
-            header_block = next((v for k, v in response.items() if k.startswith("BODY[HEADER.FIELDS")), b"")
-            header_bytes = header_block if isinstance(header_block, bytes) else b""
-            if not self._addressed(header_bytes):
-                continue
-            arrived = internaldate(response.get("INTERNALDATE"))
-            refused = self._refused_sender(header_bytes)
-            if refused is not None:
-                yield int(uid_text), arrived, refused, None
-                continue
-            if not may_have_attachments(response.get("BODYSTRUCTURE")):
-                yield int(uid_text), arrived, None, header_bytes
-                continue
-            yield int(uid_text), arrived, None, None
-
-    def _refused_sender(self, header_block: bytes) -> str | None:
-        """None when the allow-list is empty or the From address is on it (an address, or
-        its `@domain`); otherwise the From address (or "no sender") for the record. The From
-        header can be forged: this keeps out mail sent to the address by mistake or spam,
-        it does not prove who sent a message."""
-        allowed = self._settings.allowed_senders
-        if not allowed:
-            return None
-        parsed = email.message_from_bytes(header_block)
-        senders = [addr.strip().lower() for _, addr in email.utils.getaddresses(parsed.get_all("From", []))]
-        senders = [s for s in senders if s]
-        if len(senders) == 1:
-            sender = senders[0]
-            if sender in allowed or "@" + sender.rpartition("@")[2] in allowed:
-                return None
-            return sender
-        return ", ".join(senders) or "no sender"
-
-    def _refused(self, folder: str, uid: int, arrived: dt.datetime | None, sender: str) -> RemoteFile:
-        """A stand-in for a message whose sender is not allowed: the run records it as skipped
-        with `extra["skip"]` as the reason, then `after_success` marks it processed, so it is
-        neither downloaded nor listed again."""
+    def _listed(self, folder: str, screened: Screened, pattern: str) -> list[RemoteFile]:
+        """What one screened message adds to the listing: its matching attachments, or a
+        stand-in (`standins`) for a message that brings none."""
+        uid, arrived, validity = screened.uid, screened.arrived, self._uidvalidity
+        if screened.verdict is Verdict.DOWNLOAD:
+            self._sizes[(folder, validity, uid)] = screened.size
+            return self._attachments(folder, uid, arrived, screened.headers, pattern)
         self._open[(folder, uid)] = {0}
-        return RemoteFile(
-            name=f"message {uid} from {one_line(sender)}",
-            path=f"{folder}/{uid}/0/refused",
-            size=0,
-            mtime=arrived,
-            ref=f"{uid}:0",
-            extra={
-                "skip": f"sender {one_line(sender)} is not on the connection's allowed senders",
-                "from": one_line(sender),
-                "folder": folder,
-                "uid": str(uid),
-                "uidvalidity": self._uidvalidity,
-                "attachments": "0",
-            },
+        if screened.verdict is Verdict.SENDER_REFUSED:
+            return [standins.refused(folder, validity, uid, arrived, screened.sender)]
+        reason = ""
+        if screened.verdict is Verdict.TOO_LARGE:
+            assert screened.size is not None and self._endpoint.max_bytes is not None
+            reason = message_size.too_large_reason(screened.size, self._endpoint.max_bytes)
+        self.unmatched.append(
+            standins.unmatched(folder, validity, uid, arrived, screened.headers, [], too_large=reason)
         )
-
-    def _unmatched(
-        self, folder: str, uid: int, arrived: dt.datetime | None, headers: bytes, names: list[str]
-    ) -> RemoteFile:
-        """A stand-in (kept in `unmatched`) for a message that brought nothing matching the
-        pattern (no attachment, or none whose name matches): the run records it in the
-        connection's history (`pipeline.history`), may answer the sender, then `after_success`
-        marks it processed, so it is recorded once and not downloaded again."""
-        self._open[(folder, uid)] = {0}
-        parsed = email.message_from_bytes(headers)
-        message_id = one_line(str(parsed.get("Message-ID") or ""))
-        sender = one_line(str(parsed.get("From") or ""))
-        return RemoteFile(
-            name=f"message {uid} from {sender or 'no sender'}",
-            path=f"{folder}/{uid}/0/unmatched",
-            size=0,
-            mtime=arrived,
-            ref=f"{uid}:0",
-            extra={
-                UNMATCHED: "1",
-                "names": "\n".join(one_line(n) for n in names),
-                "from": sender,
-                "reply_to": reply_address(headers) or "",
-                "auto": auto_generated(headers) or "",
-                "subject": one_line(_decoded(parsed.get("Subject"))),
-                "message_id": message_id,
-                "where": f"{folder}/{self._uidvalidity}/{uid}",
-                "folder": folder,
-                "uid": str(uid),
-                "uidvalidity": self._uidvalidity,
-                "attachments": "0",
-            },
-        )
-
-    def _addressed(self, header_block: bytes) -> bool:
-        """Exact (case-insensitive) match of the recipient against the address headers."""
-        wanted = self._settings.recipient
-        if wanted is None:
-            return True
-        parsed = email.message_from_bytes(header_block)
-        values = [str(v) for h in RECIPIENT_HEADERS for v in parsed.get_all(h, [])]
-        addresses = {addr.strip().lower() for _, addr in email.utils.getaddresses(values)}
-        return wanted.lower() in addresses
+        return []
 
     def _attachments(
-        self, folder: str, uid: int, arrived: dt.datetime | None, pattern: str
+        self, folder: str, uid: int, arrived: dt.datetime | None, headers: bytes, pattern: str
     ) -> list[RemoteFile]:
         message = self._message(folder, uid)
         if message is None:  # expunged between SEARCH and FETCH
@@ -335,7 +224,8 @@ class ImapTransport(ImapSession, Transport):
                 picked.append((index, name, attachment.size, attachment.content_type))
         if not picked:
             self._drop_cached(folder, uid)
-            self.unmatched.append(self._unmatched(folder, uid, arrived, _header_bytes(message), seen))
+            self._open[(folder, uid)] = {0}
+            self.unmatched.append(standins.unmatched(folder, self._uidvalidity, uid, arrived, headers, seen))
             return []
         self._open[(folder, uid)] = {index for index, *_ in picked}
         sent = message_date(message) or arrived
@@ -366,13 +256,27 @@ class ImapTransport(ImapSession, Transport):
 
     def _message(self, folder: str, uid: int) -> MailMessage | None:
         """The whole message, from the cache or downloaded with BODY.PEEK (never marks it
-        read). None when the UID no longer exists."""
+        read). None when the UID no longer exists. A message over `size.largest_message` is
+        never downloaded (RemoteFileTooLargeError): its size comes from the screen, or is
+        asked for first when another instance listed it."""
         key = (folder, self._uidvalidity, uid)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
         box = self._select(folder)
+        if key in self._sizes:
+            size = self._sizes[key]
+        else:
+            exists, size = self._server_size(box, uid)
+            if not exists:
+                return None
+        limit = self._endpoint.max_bytes
+        if limit is not None and message_size.too_large(size, limit):
+            assert size is not None
+            reason = message_size.too_large_reason(size, limit)
+            raise RemoteFileTooLargeError(f"{self._where}: message UID {uid} in {folder!r}: {reason}")
+        self._make_room(size)
         try:
             found = list(box.fetch(uid_list=[str(uid)], mark_seen=False, bulk=False))
         except Exception as exc:
@@ -381,11 +285,17 @@ class ImapTransport(ImapSession, Transport):
             return None
         message = found[0]
         self._cache[key] = message
-        self._cache_sizes[key] = message.size_rfc822 or 0
-        while len(self._cache) > 1 and sum(self._cache_sizes.values()) > CACHE_BYTES:
+        self._cache_sizes[key] = message.size_rfc822 or size or 0
+        return message
+
+    def _make_room(self, size: int | None) -> None:
+        """Evict the oldest cached messages until one of `size` bytes fits in CACHE_BYTES
+        (all of them for a message of unknown size or larger than that), so at most one large
+        message is held at a time."""
+        incoming = CACHE_BYTES if size is None else size
+        while self._cache and sum(self._cache_sizes.values()) + incoming > CACHE_BYTES:
             old, _ = self._cache.popitem(last=False)
             self._cache_sizes.pop(old, None)
-        return message
 
     def _drop_cached(self, folder: str, uid: int) -> None:
         for key in [k for k in self._cache if k[0] == folder and k[2] == uid]:
@@ -473,26 +383,6 @@ def _zip_member(name: str, payload: bytes) -> str | None:
     except (zipfile.BadZipFile, OSError, ValueError):
         return None
     return members[0].filename if len(members) == 1 else None
-
-
-def _header_bytes(message: MailMessage) -> bytes:
-    """The header block of a downloaded message (what `pipeline.history` inspects)."""
-    try:
-        raw = message.obj.as_bytes()
-    except (ValueError, LookupError, TypeError, UnicodeError):  # malformed: answer nothing
-        return b""
-    head, _sep, _body = raw.partition(b"\n\n")
-    return head.replace(b"\r", b"")
-
-
-def _decoded(value: object) -> str:
-    """A header value with RFC 2047 words decoded (a subject in UTF-8 reads as such)."""
-    if value is None:
-        return ""
-    try:
-        return str(email.header.make_header(email.header.decode_header(str(value))))
-    except (ValueError, LookupError, email.errors.HeaderParseError):
-        return str(value)
 
 
 def _encode_folder(folder: str) -> bytes:

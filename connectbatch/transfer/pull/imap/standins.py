@@ -1,0 +1,92 @@
+"""Stand-ins: the `RemoteFile`s the e-mail pull makes for messages it takes no file from, so
+that a run records them once and then marks them processed (flag or move, `after_success`).
+
+* `refused`: a sender not on the allowed senders. Listed with ``extra["skip"]``: the run
+  records it as skipped in its ledger, never answers it.
+* `unmatched`: a message that brought nothing matching, or (``extra[TOO_LARGE]``) one too large
+  to download (`size`). Kept in the transport's ``unmatched``: the run records it in the
+  connection's history and may answer the sender (`pipeline.history`).
+
+Header text is partner-controlled: every value is cut to one clean line (`one_line`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.errors
+import email.header
+
+from connectbatch.pipeline.history import TOO_LARGE, UNMATCHED, auto_generated, reply_address
+from connectbatch.transfer.base import RemoteFile
+from connectbatch.transfer.pull.imap.message import one_line
+
+
+def refused(folder: str, uidvalidity: str, uid: int, arrived: dt.datetime | None, sender: str) -> RemoteFile:
+    """A message whose sender is not allowed, with `extra["skip"]` as the reason."""
+    return RemoteFile(
+        name=f"message {uid} from {one_line(sender)}",
+        path=f"{folder}/{uid}/0/refused",
+        size=0,
+        mtime=arrived,
+        ref=f"{uid}:0",
+        extra={
+            "skip": f"sender {one_line(sender)} is not on the connection's allowed senders",
+            "from": one_line(sender),
+            "folder": folder,
+            "uid": str(uid),
+            "uidvalidity": uidvalidity,
+            "attachments": "0",
+        },
+    )
+
+
+def unmatched(
+    folder: str,
+    uidvalidity: str,
+    uid: int,
+    arrived: dt.datetime | None,
+    headers: bytes,
+    names: list[str],
+    *,
+    too_large: str = "",
+) -> RemoteFile:
+    """A message that brought nothing matching (`names`: its attachments, maybe none), or,
+    with `too_large` (the reason, `size.too_large_reason`), one refused for its size."""
+    parsed = email.message_from_bytes(headers)
+    message_id = one_line(str(parsed.get("Message-ID") or ""))
+    sender = one_line(str(parsed.get("From") or ""))
+    extra = {
+        UNMATCHED: "1",
+        "names": "\n".join(one_line(n) for n in names),
+        "from": sender,
+        "reply_to": reply_address(headers) or "",
+        "auto": auto_generated(headers) or "",
+        "subject": one_line(_decoded(parsed.get("Subject"))),
+        "message_id": message_id,
+        "where": f"{folder}/{uidvalidity}/{uid}",
+        "folder": folder,
+        "uid": str(uid),
+        "uidvalidity": uidvalidity,
+        "attachments": "0",
+    }
+    if too_large:
+        extra[TOO_LARGE] = too_large
+    return RemoteFile(
+        name=f"message {uid} from {sender or 'no sender'}",
+        path=f"{folder}/{uid}/0/unmatched",
+        size=0,
+        mtime=arrived,
+        ref=f"{uid}:0",
+        extra=extra,
+    )
+
+
+def _decoded(value: object) -> str:
+    """A header value with RFC 2047 words decoded (a subject in UTF-8 reads as such)."""
+    if value is None:
+        return ""
+    try:
+        return str(email.header.make_header(email.header.decode_header(str(value))))
+    except (ValueError, LookupError, email.errors.HeaderParseError):
+        return str(value)
