@@ -3,8 +3,9 @@ summary and results files go to the credential's return address, else the connec
 the partner's (`ServiceBase._return_address`), as the seeds' "return email" promises.
 
 Configured by `Settings.smtp` (CONNECTBATCH_SMTP_HOST, unset = no e-mail; _PORT, _USER,
-_PASSWORD, _STARTTLS, _FROM; read in settings.py). A failure to send is logged and never fails
-the run: the results are in the outbound folder either way.
+_PASSWORD, _STARTTLS, _FROM, _MAX_BYTES; read in settings.py). This module composes; results,
+status files and alerts are sent through the outbox (pipeline/outbox.py, which retries and
+never fails a run), automatic answers at once (`send_answer`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from connectbatch.escaping import visible
 from connectbatch.models import Connection, Run
 from connectbatch.settings import SmtpSettings
 
-__all__ = ["SmtpSettings", "compose", "compose_unmatched", "send", "send_answer", "transmit"]
+__all__ = ["SmtpSettings", "compose", "compose_unmatched", "send_answer", "transmit"]
 
 log = logging.getLogger("connectbatch.pipeline.mailer")
 
@@ -98,11 +99,6 @@ def _client(smtp: SmtpSettings) -> Iterator[smtplib.SMTP]:
         if smtp.username:
             client.login(smtp.username, smtp.password or "")
         yield client
-
-
-def send(smtp: SmtpSettings, message: EmailMessage) -> None:
-    with _client(smtp) as client:
-        client.send_message(message)
 
 
 def transmit(smtp: SmtpSettings, data: bytes, recipient: str, envelope_from: str | None) -> None:
