@@ -12,7 +12,7 @@ import streamlit as st
 from app_pages import _ui
 from app_pages.connections import run_message
 from connectbatch.escaping import markdown_text, visible
-from connectbatch.models import Connection, ReviewState, Run, RunStatus
+from connectbatch.models import Connection, MailState, ReviewState, Run, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.services import Services
 from connectbatch.store.events import ConnectionEvent
@@ -210,9 +210,9 @@ def mail_line(mail: Queued) -> str:
     """Where a results e-mail stands, in a sentence (the address and the server's reply are
     outside text: escape before showing)."""
     to = f"to {mail.recipient}"
-    if mail.state == "sent":
+    if mail.state is MailState.SENT:
         return f"Results e-mailed {to} {_ui.when(mail.sent_at)}."
-    if mail.state == "failed":
+    if mail.state is MailState.FAILED:
         tries = "1 try" if mail.attempts == 1 else f"{mail.attempts} tries"
         return f"Results e-mail {to} not delivered after {tries}: {mail.last_error}."
     if mail.last_error:

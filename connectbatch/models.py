@@ -83,6 +83,15 @@ class FileState(StrEnum):
     DISCARDED = "discarded"  # a reviewer refused the held batch
 
 
+class MailState(StrEnum):
+    """Where a queued e-mail stands (`mail_outbox.state`, pipeline/outbox.py)."""
+
+    PENDING = "pending"  # to be tried (again) at its next_attempt_at
+    SENDING = "sending"  # a sender has it now (a claim older than CLAIM_SECONDS: it died)
+    SENT = "sent"
+    FAILED = "failed"  # given up: a permanent refusal, or two days of failures
+
+
 class LateEvents(StrEnum):
     """What a connection does with an event already past its lock period when it arrives
     (validation accepts events up to 90 days old; the default lock period is 30 days)."""

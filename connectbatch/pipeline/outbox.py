@@ -34,6 +34,7 @@ from pathlib import Path
 import duckdb
 
 from connectbatch.escaping import visible
+from connectbatch.models import MailState
 from connectbatch.pipeline import mailer
 from connectbatch.settings import Settings, SmtpSettings
 from connectbatch.store import Database
@@ -198,7 +199,7 @@ class Outbox:
             self._failed(queued, exc)
             return 0
         with self.db.transaction() as con:
-            store.settle(con, queued.id, store.SENT, self.clock())
+            store.settle(con, queued.id, MailState.SENT, self.clock())
         path.unlink(missing_ok=True)
         return 1
 
@@ -215,7 +216,7 @@ class Outbox:
         )  # fmt: skip
         with self.db.transaction() as con:
             store.settle(
-                con, queued.id, store.PENDING, now, error=reason,
+                con, queued.id, MailState.PENDING, now, error=reason,
                 next_attempt_at=now + dt.timedelta(seconds=delay),
             )  # fmt: skip
 
@@ -223,7 +224,7 @@ class Outbox:
         log.error("gave up sending mail %s to %s: %s", queued.id, visible(queued.recipient), visible(reason))
         now = self.clock()
         with self.db.transaction() as con:
-            store.settle(con, queued.id, store.FAILED, now, error=reason)
+            store.settle(con, queued.id, MailState.FAILED, now, error=reason)
             if queued.connection_id is not None:
                 event_store.record(
                     con, queued.connection_id, event_store.MAIL_FAILED, _undelivered(queued, reason), now,

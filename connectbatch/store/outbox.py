@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+from connectbatch.models import MailState
 
 _FIELDS = (
     "id, kind, connection_id, run_id, recipient, subject, path, envelope_from, state, attempts, "
@@ -27,7 +27,7 @@ class Queued:
     subject: str
     path: str
     envelope_from: str | None
-    state: str
+    state: MailState
     attempts: int
     next_attempt_at: dt.datetime
     last_error: str | None
@@ -56,7 +56,7 @@ def add(
     row = con.execute(
         "INSERT INTO mail_outbox (kind, connection_id, run_id, recipient, subject, path, envelope_from, "
         "state, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [kind, connection_id, run_id, recipient, subject, path, envelope_from, PENDING, now, now],
+        [kind, connection_id, run_id, recipient, subject, path, envelope_from, MailState.PENDING, now, now],
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -77,7 +77,7 @@ def due(
     return _select(
         con,
         "WHERE (state = ? AND next_attempt_at <= ?) OR (state = ? AND claimed_at < ?) ORDER BY id LIMIT ?",
-        [PENDING, now, SENDING, stale_before, limit],
+        [MailState.PENDING, now, MailState.SENDING, stale_before, limit],
     )
 
 
@@ -86,7 +86,7 @@ def claim(con: duckdb.DuckDBPyConnection, message: Queued, now: dt.datetime) -> 
     row = con.execute(
         "UPDATE mail_outbox SET state = ?, claimed_at = ?, attempts = attempts + 1 "
         "WHERE id = ? AND state = ? AND attempts = ? RETURNING id",
-        [SENDING, now, message.id, message.state, message.attempts],
+        [MailState.SENDING, now, message.id, message.state, message.attempts],
     ).fetchall()
     return bool(row)
 
@@ -94,7 +94,7 @@ def claim(con: duckdb.DuckDBPyConnection, message: Queued, now: dt.datetime) -> 
 def settle(
     con: duckdb.DuckDBPyConnection,
     message_id: int,
-    state: str,
+    state: MailState,
     now: dt.datetime,
     *,
     error: str | None = None,
@@ -105,7 +105,7 @@ def settle(
         "UPDATE mail_outbox SET state = ?, last_error = coalesce(?, last_error), "
         "next_attempt_at = coalesce(?, next_attempt_at), sent_at = CASE WHEN ? = ? THEN ? END "
         "WHERE id = ?",
-        [state, error, next_attempt_at, state, SENT, now, message_id],
+        [state, error, next_attempt_at, state, MailState.SENT, now, message_id],
     )
 
 
@@ -114,13 +114,9 @@ def of_run(con: duckdb.DuckDBPyConnection, run_id: int) -> list[Queued]:
     return _select(con, "WHERE run_id = ? ORDER BY id", [run_id])
 
 
-def waiting(con: duckdb.DuckDBPyConnection) -> int:
-    """Messages not sent yet and not given up."""
-    row = con.execute("SELECT count(*) FROM mail_outbox WHERE state IN (?, ?)", [PENDING, SENDING]).fetchone()
-    return int(row[0]) if row else 0
-
-
 def spooled(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The spool files queued messages name (sent and given-up ones have none left)."""
-    rows = con.execute("SELECT path FROM mail_outbox WHERE state IN (?, ?)", [PENDING, SENDING]).fetchall()
+    rows = con.execute(
+        "SELECT path FROM mail_outbox WHERE state IN (?, ?)", [MailState.PENDING, MailState.SENDING]
+    ).fetchall()
     return {str(r[0]) for r in rows}
