@@ -55,5 +55,17 @@ class RemoteFileTooLargeError(RemoteFileChangedError):
         return f"{self}; not taken: send it in smaller files"
 
 
+class RemoteFileRefusedError(TransportError):
+    """The partner's server refused one listed file (no read permission for our login, or
+    gone since the listing) while the login itself works. Only that file is not taken: the
+    files beside it go on, the credential stays Active, and later runs try it again, since
+    a permission the partner fixes changes neither its size nor its time."""
+
+    @property
+    def reason(self) -> str:
+        """Why a run did not take the file, as its ledger line says."""
+        return f"{self}; not taken: the files beside it went on, and a later run tries it again"
+
+
 class RunInProgressError(ConnectBatchError, RuntimeError):
     """A run for this connection is already going on (in this or another process)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import unicodedata
 from collections.abc import Callable, Container
 
 # Names that mean "still being written" (by sftp/scp clients, WinSCP, browsers, rsync-like
@@ -28,13 +29,18 @@ def matches(name: str, pattern: str, inner: str | None = None) -> bool:
     """The seed's wildcard: `*` any sequence, `?` one character; nothing else is special,
     and the match is case-sensitive (partners' file names are). In-flight names never match.
 
+    Name and pattern are compared in Unicode's composed form (NFC): a Mac writes `é` as `e`
+    plus a combining accent (NFD), a pattern typed elsewhere has the single character, and
+    the two must read as the same name (`?` then takes one `é` either way).
+
     A compressed file matches by its inner name too, since the parser unpacks it: for every
     transport the name without its `.gz`/`.zip` suffix (`calls_1.csv.zip` under
     `calls_*.csv`), and `inner` when the caller could look inside (the single member of a
     ZIP attachment, which e-mail has in hand; SFTP/FTP listings cannot see it)."""
     if is_in_flight(name):
         return False
-    escaped = pattern.replace("[", "[[]")
+    name = unicodedata.normalize("NFC", name)
+    escaped = unicodedata.normalize("NFC", pattern).replace("[", "[[]")
     if fnmatch.fnmatchcase(name, escaped):
         return True
     lowered = name.lower()
@@ -44,8 +50,19 @@ def matches(name: str, pattern: str, inner: str | None = None) -> bool:
                 return True
             if inner is not None and not is_in_flight(inner):
                 inner_name = inner.replace("\\", "/").rsplit("/", 1)[-1]
-                return fnmatch.fnmatchcase(inner_name, escaped)
+                return fnmatch.fnmatchcase(unicodedata.normalize("NFC", inner_name), escaped)
     return False
+
+
+def readable_name(raw: bytes) -> str:
+    """A remote file name as text for the ledger, the pattern and people: UTF-8 when the bytes
+    are UTF-8, else ISO-8859-1 (the names old Windows and Unix servers still write, where
+    `caf\\xe9.csv` means `café.csv`). Always valid text, so one odd name in a partner's folder
+    cannot stop the listing; the transport keeps the raw bytes to fetch the file by."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 # A compressed file keeps its whole extension together: calls.csv.gz -> calls_<stamp>.csv.gz.

@@ -109,21 +109,22 @@ def test_a_pull_of_many_files_loads_them_in_groups_as_one_at_a_time_would(
     assert grouped["left"] == ["Calls_03b_bad.csv", "Calls_99_again.csv"]
 
 
-def test_a_file_that_cannot_be_fetched_fails_the_run_after_those_fetched_before_it_went_in(
+def test_a_fetch_that_fails_the_run_comes_after_those_fetched_before_it_went_in(
     server: ftpd.FtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from connectbatch.errors import TransportError
     from connectbatch.transfer.pull.ftp.transport import FtpTransport
 
     folder = server.mkdir("/group-c")
     _put_calls(server, folder, [4] * 4, "c")
     fetch = FtpTransport.fetch
 
-    def vanishing(self: FtpTransport, remote: Any, target: Path) -> None:
-        if remote.name == "Calls_2.csv":  # gone between the listing and its fetch
-            server.local(f"{folder}/Calls_2.csv").unlink()
+    def cut_off(self: FtpTransport, remote: Any, target: Path) -> None:
+        if remote.name == "Calls_2.csv":  # the server goes away in the middle of the run
+            raise TransportError(f"RETR {remote.path} failed: the server closed the connection")
         fetch(self, remote, target)
 
-    monkeypatch.setattr(FtpTransport, "fetch", vanishing)
+    monkeypatch.setattr(FtpTransport, "fetch", cut_off)
     services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
     _connection(services, server, folder)
 
@@ -133,7 +134,7 @@ def test_a_file_that_cannot_be_fetched_fails_the_run_after_those_fetched_before_
     loaded = {f.name for f in services.run_files(run.id) if str(f.state) == "loaded"}
     assert loaded == {"Calls_0.csv", "Calls_1.csv"}
     assert run.rows_accepted == 8
-    assert sorted(p.name for p in server.local(folder).iterdir()) == ["Calls_3.csv"]
+    assert sorted(p.name for p in server.local(folder).iterdir()) == ["Calls_2.csv", "Calls_3.csv"]
 
 
 class _Stop(BaseException):
@@ -170,7 +171,7 @@ def test_a_pull_stopped_during_a_groups_load_fails_and_its_retry_loads_every_fil
     assert not list(server.local(folder).iterdir())
 
 
-def test_a_remote_file_that_cannot_be_tidied_fails_the_run_and_nothing_is_ingested_twice(
+def test_a_remote_file_that_cannot_be_tidied_is_noted_and_nothing_is_ingested_twice(
     server: ftpd.FtpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from connectbatch.errors import TransportError
@@ -189,7 +190,14 @@ def test_a_remote_file_that_cannot_be_tidied_fails_the_run_and_nothing_is_ingest
 
     run = services.pull("Partner FTP")
 
-    assert run.status is RunStatus.FAILED and "550 Calls_0.csv" in (run.reason or "")
+    # Loaded, so not a failure; refusing every later run would hold back every new file.
+    assert run.status is RunStatus.COMPLETED and "550 Calls_0.csv" in (run.reason or "")
+    assert "and 2 more taken but not deleted" in (run.reason or "")
     files = services.run_files(run.id)
-    assert sorted(f.name for f in files) == ["Calls_0.csv", "Calls_1.csv", "Calls_2.csv"]
-    assert {str(f.state) for f in files} == {"loaded"} and services.count_actions() == 2 + 3 + 4
+    assert [f.name for f in files] == [f"Calls_{k}.csv" for k in range(5)]
+    assert {str(f.state) for f in files} == {"loaded"}
+    assert services.count_actions() == 2 + 3 + 4 + 5 + 6
+
+    again = services.pull("Partner FTP")  # still refused: nothing is ingested twice
+    assert again.status is RunStatus.COMPLETED and again.files_loaded == 0
+    assert services.count_actions() == 2 + 3 + 4 + 5 + 6

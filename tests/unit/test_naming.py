@@ -230,3 +230,21 @@ def test_a_compressed_file_matches_by_its_inner_name_too(
     name: str, pattern: str, inner: str | None, expected: bool
 ) -> None:
     assert matches(name, pattern, inner=inner) is expected
+
+
+# --- names as partners' servers write them ---------------------------------------------------------
+
+
+def test_a_decomposed_name_matches_a_composed_pattern_and_back() -> None:
+    import unicodedata
+
+    composed, decomposed = (unicodedata.normalize(form, "Ventes_café_1.csv") for form in ("NFC", "NFD"))
+    assert composed != decomposed
+    assert matches(decomposed, "Ventes_café_*.csv")  # a Mac upload, a pattern typed elsewhere
+    assert matches(composed, unicodedata.normalize("NFD", "Ventes_caf?_*.csv"))
+    assert matches(decomposed + ".gz", "Ventes_café_*.csv")
+
+
+def test_a_name_not_in_utf8_is_read_as_latin1_and_utf8_as_utf8() -> None:
+    assert naming.readable_name(b"Calls_caf\xe9.csv") == "Calls_café.csv"
+    assert naming.readable_name("Calls_café.csv".encode()) == "Calls_café.csv"

@@ -54,6 +54,9 @@ SIGNATURES: list[tuple[type[Any], str, list[str]]] = [
     (paramiko.SFTPHandle, "_get_name", ["self"]),
     (paramiko.SFTPHandle, "_set_name", ["self", "name"]),
     (paramiko.SFTPAttributes, "from_stat", ["obj", "filename"]),
+    # the pull's folder listing with names as bytes (transfer/pull/sftp/listing.py)
+    (paramiko.SFTPClient, "_request", ["self", "t", "args"]),
+    (paramiko.SFTPAttributes, "_from_msg", ["msg", "filename", "longname"]),
     # login and channel requests (login.Login)
     (paramiko.ServerInterface, "check_channel_subsystem_request", ["self", "channel", "name"]),
     (paramiko.ServerInterface, "check_auth_password", ["self", "username", "password"]),

@@ -9,7 +9,10 @@ ledger (state `skipped` with the reason), so a person can see every file a run s
 - a file over CONNECTBATCH_MAX_FILE_BYTES, listed so or growing past it while fetched (a
   server whose download never ends), is not taken: the download stops at the limit;
 - a file already loaded with the same remote path, size and time is not fetched again
-  (the sha256 check in ingest would catch it too, but only after a download).
+  (the sha256 check in ingest would catch it too, but only after a download);
+- a file the server refuses to send (not readable by our login, gone since the listing) is
+  recorded as skipped with what the partner must fix, once for the same file and reason; the
+  files beside it go on, and later runs try it again.
 One line per decision: a file skipped for the same reason as before is not recorded again,
 and a file an earlier run took adds nothing (that run's line is its record), so a scheduled
 poll of a folder with old files in it does not fill the ledger. With `quiet_when_settled`
@@ -17,7 +20,11 @@ poll of a folder with old files in it does not fill the ledger. With `quiet_when
 A mail that brought nothing matching (no attachment, or none whose name matches) is no file:
 it goes to the connection's history (`pipeline.history`), which may answer the sender.
 The remote file is archived or deleted only after its ingest succeeded (loaded, or a
-duplicate of something already loaded). Fetched files go in together, in listing order (up to
+duplicate of something already loaded). A server that refuses that tidy-up (no permission to
+delete or rename) does not fail the run: the file was loaded, the ledger keeps later runs
+from taking it again (same path, size and time), and the run's note says what to fix; a
+run failing on it instead would fail every later run too and hold back every new file.
+Fetched files go in together, in listing order (up to
 `group.GROUP_MAX_FILES` files or `group.GROUP_MAX_BYTES` bytes at a time, group commit:
 `pipeline/group.ingest_in_run`), so a folder of many small files costs a few commits, not
 two a file. A transport error fails the run (what was fetched before it still goes in) and
@@ -31,7 +38,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from connectbatch.errors import RemoteFileChangedError, TransportError
+from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
 from connectbatch.models import AfterSuccess, Connection, Run
 from connectbatch.pipeline import group, history, ingest
 from connectbatch.secrets import SecretBox
@@ -41,6 +48,7 @@ from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
+from connectbatch.transfer.pull.notes import RunNotes
 from connectbatch.transfer.specs import AuthKind
 
 log = logging.getLogger("connectbatch.transfer.pull.collect")
@@ -150,6 +158,7 @@ def pull(
             transport.close()
         raise
     pinned_now: list[str] = []
+    notes = RunNotes(str(connection.after_success or ""))  # what the run says, not failing
     incoming = Path(tempfile.mkdtemp(prefix=f"run{run.id}-", dir=_incoming(ingestor)))
     try:
         if transport is None:
@@ -159,12 +168,12 @@ def pull(
                     run_store.note(con, run.id, pinned_now[0])
         if listing is None:
             listing = _list(ingestor, connection, transport)
-        _take_all(ingestor, connection, run, transport, listing, incoming)
+        _take_all(ingestor, connection, run, transport, listing, incoming, notes)
         _credential_ok(db, credential_id)
     except TransportError as exc:
         log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
         _credential_error(db, credential_id, str(exc))
-        return ingestor.finish_run(run, failed_reason=str(exc))
+        return ingestor.finish_run(run, failed_reason=notes.text(str(exc)))
     except BaseException as exc:  # never leave a run In Progress behind a live process
         log.exception("pull crashed", extra={"run_id": run.id, "connection_id": connection.id})
         # recorded even on a full disk, and never masking the error that goes on up
@@ -174,6 +183,9 @@ def pull(
         if transport is not None:
             transport.close()
         shutil.rmtree(incoming, ignore_errors=True)
+    if notes.refused or notes.untidy:
+        with db.transaction() as con:
+            run_store.note(con, run.id, notes.text(*pinned_now))
     return ingestor.finish_run(run)
 
 
@@ -184,6 +196,7 @@ def _take_all(
     transport: base.Transport,
     listing: list[base.RemoteFile],
     incoming: Path,
+    notes: RunNotes,
 ) -> None:
     """Fetch the listed files the run takes, and ingest them a group at a time."""
     fetched: list[tuple[base.RemoteFile, Path]] = []
@@ -191,17 +204,17 @@ def _take_all(
     try:
         for k, remote in enumerate(listing):
             target = incoming / f"payload-{k}"
-            if not _fetch(ingestor, connection, run, transport, remote, target):
+            if not _fetch(ingestor, connection, run, transport, remote, target, notes):
                 continue
             fetched.append((remote, target))
             size += target.stat().st_size
             if len(fetched) >= group.GROUP_MAX_FILES or size >= group.GROUP_MAX_BYTES:
                 taken, fetched, size = fetched, [], 0
-                _ingest_fetched(ingestor, connection, run, transport, taken)
+                _ingest_fetched(ingestor, connection, run, transport, taken, notes)
     except TransportError:  # what was fetched before a failed fetch goes in; the run then fails
-        _ingest_fetched(ingestor, connection, run, transport, fetched)
+        _ingest_fetched(ingestor, connection, run, transport, fetched, notes)
         raise
-    _ingest_fetched(ingestor, connection, run, transport, fetched)
+    _ingest_fetched(ingestor, connection, run, transport, fetched, notes)
 
 
 def _ingest_fetched(
@@ -210,6 +223,7 @@ def _ingest_fetched(
     run: Run,
     transport: base.Transport,
     fetched: list[tuple[base.RemoteFile, Path]],
+    notes: RunNotes,
 ) -> None:
     """Ingest fetched files together, then tidy up (archive or delete) each remote file
     whose ingest succeeded."""
@@ -223,7 +237,20 @@ def _ingest_fetched(
     for (remote, target), record in zip(fetched, records, strict=True):
         target.unlink(missing_ok=True)
         if record.state in DONE_STATES:
-            transport.after_success(remote, connection.after_success, connection.archive_folder)
+            _tidy(transport, connection, remote, notes)
+
+
+def _tidy(
+    transport: base.Transport, connection: Connection, remote: base.RemoteFile, notes: RunNotes | None
+) -> None:
+    """Archive or delete a remote file an earlier step settled. A refusal is noted (`notes`,
+    when a run is going on) and logged, never raised: see the module docstring."""
+    try:
+        transport.after_success(remote, connection.after_success, connection.archive_folder)
+    except TransportError as exc:
+        log.warning("taken but not tidied up: %s", exc, extra={"connection_id": connection.id})
+        if notes is not None:
+            notes.not_tidied(remote.name, str(exc))
 
 
 def _fetch(
@@ -233,10 +260,11 @@ def _fetch(
     transport: base.Transport,
     remote: base.RemoteFile,
     target: Path,
+    notes: RunNotes,
 ) -> bool:
     """Fetch one listed file to `target` (True), or record why it is not taken now."""
     db = ingestor.db
-    if not _needs_run(ingestor, connection, transport, remote):
+    if not _needs_run(ingestor, connection, transport, remote, notes):
         return False
     refused = remote.extra.get("skip") if remote.extra else None
     if refused:  # the transport refused it (an e-mail from a sender not allowed): record, tidy
@@ -269,6 +297,19 @@ def _fetch(
                 remote_path=remote.path, mtime=remote.mtime, state="skipped", message=exc.reason,
             )  # fmt: skip
         return False
+    except RemoteFileRefusedError as exc:  # that file only: the login works, the others go on
+        log.warning("not taken: %s", exc, extra={"run_id": run.id})
+        with db.transaction() as con:
+            size = remote.size or 0
+            if run_store.skipped_before(con, connection.id, remote.path, size, remote.mtime, exc.reason):
+                return False  # recorded by an earlier run: one line per decision
+            run_store.record_file(
+                con, connection_id=connection.id, run_id=run.id, name=remote.name,
+                source=connection.method.value, size=size, sha256="",
+                remote_path=remote.path, mtime=remote.mtime, state="skipped", message=exc.reason,
+            )  # fmt: skip
+        notes.refused.append(f"{remote.name} not taken: {exc}")
+        return False
     return True
 
 
@@ -287,10 +328,14 @@ def _list(
 
 
 def _needs_run(
-    ingestor: ingest.Ingestor, connection: Connection, transport: base.Transport, remote: base.RemoteFile
+    ingestor: ingest.Ingestor,
+    connection: Connection,
+    transport: base.Transport,
+    remote: base.RemoteFile,
+    notes: RunNotes | None = None,
 ) -> bool:
     """False for what a run would add no line for: a file an earlier run settled (tidied up
-    here), a file skipped before for the same reason."""
+    here; a refusal goes to `notes`), a file skipped before for the same reason."""
     extra = remote.extra or {}
     if extra.get("skip"):
         return True
@@ -298,7 +343,7 @@ def _needs_run(
     if reason is None:
         return True
     if settled:
-        transport.after_success(remote, connection.after_success, connection.archive_folder)
+        _tidy(transport, connection, remote, notes)
         return False
     with ingestor.db.connect() as con:
         size = remote.size or 0

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from connectbatch.errors import RemoteFileChangedError, TransportError
+from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
 from connectbatch.models import AfterSuccess
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import (
@@ -50,7 +50,9 @@ from connectbatch.transfer.base import (
 )
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name, matches
+from connectbatch.transfer.pull.ftp import names
 from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line, parse_mlsd_facts
+from connectbatch.transfer.pull.ftp.names import printable, readable
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
@@ -65,6 +67,9 @@ _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
 # A kept login idle for longer than this is checked with NOOP before use: servers close idle
 # control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
 IDLE_PROBE_SECONDS = 15.0
+# Replies to RETR that refuse one file (gone, not readable), the login still in step:
+# 450 file unavailable, 550 not found / no access, 551, 553 name not allowed.
+FILE_REFUSED = ("450", "550", "551", "553")
 
 
 @register("ftp")
@@ -119,17 +124,19 @@ class FtpTransport(Transport):
         if entries is None:
             entries, listed_by = self._list_fallback(ftp, folder, pattern)
 
+        # entry.name is the name as sent (`names`): the ref to fetch it by; people, the
+        # ledger and the pattern see its readable text.
         found = [
             RemoteFile(
-                name=entry.name,
-                path=posixpath.join(folder, entry.name),
+                name=readable(entry.name),
+                path=posixpath.join(folder, readable(entry.name)),
                 size=entry.size,
                 mtime=entry.mtime,
                 ref=posixpath.join(folder, entry.name),
                 extra={"listed_by": listed_by},
             )
             for entry in entries
-            if entry.kind == "file" and matches(entry.name, pattern)
+            if entry.kind == "file" and matches(readable(entry.name), pattern)
         ]
         return sorted(found, key=lambda remote: remote.name)
 
@@ -138,9 +145,12 @@ class FtpTransport(Transport):
 
         A failed or short transfer removes the partial target, so a half-written file is
         never mistaken for a fetched one; a size different from the listing's also fails
-        (the partner is probably still writing it).
+        (the partner is probably still writing it). A file the server will not send (gone
+        since the listing, not readable by our login: a 450/550 reply) raises
+        RemoteFileRefusedError, so that only this file is not taken.
         """
-        path = remote.ref or remote.path
+        path = remote.path
+        wire = remote.ref or path
         limit = self._endpoint.max_bytes
         if over_limit(remote, limit):
             assert limit is not None
@@ -160,7 +170,19 @@ class FtpTransport(Transport):
                     written += len(block)
 
                 with self._step(f"RETR {path}"):
-                    ftp.retrbinary(f"RETR {path}", write, blocksize=BLOCKSIZE)
+                    try:
+                        ftp.retrbinary(f"RETR {wire}", write, blocksize=BLOCKSIZE)
+                    except (ftplib.error_perm, ftplib.error_temp) as exc:
+                        if str(exc)[:3] not in FILE_REFUSED:
+                            raise
+                        user = self._endpoint.username or "anonymous"
+                        raise RemoteFileRefusedError(
+                            printable(
+                                f"{self._where()}: RETR {path} failed: {self._detail(exc)}: the "
+                                "file was deleted or renamed since the listing, or user "
+                                f"{user} may not read it"
+                            )
+                        ) from exc
             self._last_used = time.monotonic()
         except BaseException:
             target.unlink(missing_ok=True)
@@ -181,13 +203,14 @@ class FtpTransport(Transport):
         (`transfer.naming.archived_name`).
         """
         what = after_success_action(action)
-        path = remote.ref or remote.path
+        path = remote.path
+        wire = remote.ref or path
         if what is AfterSuccess.LEAVE:
             return
         if what is AfterSuccess.DELETE:
             ftp = self._connect()
             with self._step(f"DELE {path}"):
-                ftp.delete(path)
+                ftp.delete(wire)
             return
         if not archive_folder:
             raise TransportError(f"{self._where()}: archiving {path} needs an archive folder")
@@ -198,7 +221,7 @@ class FtpTransport(Transport):
         name = archived_name(remote.name, taken, dt.datetime.now(dt.UTC))
         destination = posixpath.join(destination_folder, name)
         with self._step(f"RNFR {path} / RNTO {destination}"):
-            ftp.rename(path, destination)
+            ftp.rename(wire, destination)
 
     def close(self) -> None:
         """QUIT politely; a server that already hung up is not an error at this point."""
@@ -229,11 +252,11 @@ class FtpTransport(Transport):
         timeout = endpoint.timeout
         ftp: ftplib.FTP
         if self._tls is FtpTls.IMPLICIT:
-            ftp = ImplicitFTPTLS(context=self._ssl_context(), timeout=timeout)
+            ftp = ImplicitFTPTLS(context=self._ssl_context(), timeout=timeout, encoding=names.ENCODING)
         elif self._tls is FtpTls.EXPLICIT:
-            ftp = SessionReusingFTPTLS(context=self._ssl_context(), timeout=timeout)
+            ftp = SessionReusingFTPTLS(context=self._ssl_context(), timeout=timeout, encoding=names.ENCODING)
         else:
-            ftp = ftplib.FTP(timeout=timeout)
+            ftp = ftplib.FTP(timeout=timeout, encoding=names.ENCODING)
         user = endpoint.username or "anonymous"
         try:
             with self._step("connect"):
@@ -330,7 +353,7 @@ class FtpTransport(Transport):
 
         result: list[Entry] = []
         for entry in entries:
-            if entry.kind not in ("file", "link", "unknown") or not matches(entry.name, pattern):
+            if entry.kind not in ("file", "link", "unknown") or not matches(readable(entry.name), pattern):
                 continue
             path = posixpath.join(folder, entry.name)
             size = entry.size
@@ -444,7 +467,7 @@ class FtpTransport(Transport):
             message = f"{self._where()}: {problem} ({command}: {detail})"
         else:
             message = f"{self._where()}: {command} failed: {detail}"
-        return TransportError(redact(message, self._endpoint.password))
+        return TransportError(printable(redact(message, self._endpoint.password)))
 
     def _detail(self, exc: BaseException) -> str:
         """The part of an error a person can act on, in words: the server's reply, or the

@@ -17,6 +17,8 @@ What this package adds on top of paramiko, and where:
   Nagle's algorithm delaying our small read requests (paramiko never sets TCP_NODELAY). So we
   set TCP_NODELAY, prefer AES-GCM (no separate MAC pass), ask for 256 KiB SSH packets and a
   large window, and download with our own pipelined reader.
+* **Any file name** (`listing`). A folder is read with its names as bytes, so a name that is
+  not UTF-8 cannot stop the listing; it is fetched by those bytes.
 * **Readable errors** (`transport`). Every paramiko/socket failure becomes a `TransportError`
   that says which host and port, what we were doing, and what went wrong in plain words.
   Passwords and passphrases never appear in messages.

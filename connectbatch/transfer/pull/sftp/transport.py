@@ -20,7 +20,7 @@ from typing import NoReturn
 
 import paramiko
 
-from connectbatch.errors import RemoteFileChangedError, TransportError
+from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
 from connectbatch.models import AfterSuccess
 from connectbatch.transfer.base import (
     Endpoint,
@@ -46,6 +46,7 @@ from connectbatch.transfer.pull.sftp.keys import (
     load_private_key,
     parse_host_key,
 )
+from connectbatch.transfer.pull.sftp.listing import list_folder, ref_of, wire_path
 from connectbatch.transfer.specs import SftpSpec
 
 log = logging.getLogger("connectbatch.transfer.pull.sftp")
@@ -116,7 +117,7 @@ class SftpTransport(Transport):
         self._check_folder(folder)
         with self._errors(f"listing folder {folder}"):
             try:
-                entries = self._client().listdir_attr(folder)
+                entries = list_folder(self._client(), wire_path(folder))
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     if self._exists(self._client(), folder):  # OpenSSH says so for a file too
@@ -130,15 +131,20 @@ class SftpTransport(Transport):
                 raise
         found: list[RemoteFile] = []
         for entry in entries:
-            if entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
+            attributes = entry.attributes
+            if attributes.st_mode is None or not stat.S_ISREG(attributes.st_mode):
                 continue
-            if not matches(entry.filename, pattern):
+            if not matches(entry.name, pattern):
                 continue
             mtime = (
-                dt.datetime.fromtimestamp(entry.st_mtime, tz=dt.UTC) if entry.st_mtime is not None else None
+                dt.datetime.fromtimestamp(attributes.st_mtime, tz=dt.UTC)
+                if attributes.st_mtime is not None
+                else None
             )
-            path = posixpath.join(folder, entry.filename)
-            found.append(RemoteFile(entry.filename, path, entry.st_size, mtime, ref=path))
+            path = posixpath.join(folder, entry.name)
+            found.append(
+                RemoteFile(entry.name, path, attributes.st_size, mtime, ref=ref_of(folder, entry.raw))
+            )
         epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
         found.sort(key=lambda remote: (remote.mtime or epoch, remote.name))
         return found
@@ -148,8 +154,10 @@ class SftpTransport(Transport):
 
         The local file is removed again if the transfer fails, so a partial download is never
         mistaken for the file. If the remote size differs from the listed size the file was
-        still changing: fail, and the next run lists it afresh."""
-        path = remote.ref or remote.path
+        still changing: fail, and the next run lists it afresh. A file the server will not
+        open for us (gone since the listing, not readable by our login) raises
+        RemoteFileRefusedError: that file alone is not taken."""
+        path = remote.path
         target = Path(target)
         limit = self.endpoint.max_bytes
         if over_limit(remote, limit):
@@ -167,11 +175,17 @@ class SftpTransport(Transport):
             try:
                 with self._errors(f"downloading {path}"):
                     try:
-                        handle = client.open(path, "rb")
+                        handle = client.open(wire_path(remote.ref or path), "rb")
                     except OSError as exc:
                         if exc.errno == errno.ENOENT:
-                            raise TransportError(
-                                f"file {path} does not exist on host {self.host} (any more)"
+                            raise RemoteFileRefusedError(
+                                f"file {path} does not exist on host {self.host} any more "
+                                "(deleted or renamed since the folder was listed)"
+                            ) from exc
+                        if exc.errno == errno.EACCES:
+                            raise RemoteFileRefusedError(
+                                f"permission denied reading file {path} on host {self.host}: "
+                                f"the partner must let user {self.endpoint.username} read it"
                             ) from exc
                         raise
                     try:
@@ -216,7 +230,8 @@ class SftpTransport(Transport):
         `archive_folder`, created if missing; a relative folder is taken relative to the file's
         own folder), or delete it. An archive never overwrites: a name already taken there gets
         a UTC time stamp (`transfer.naming.archived_name`)."""
-        path = remote.ref or remote.path
+        path = remote.path
+        wire = wire_path(remote.ref or path)
         action = after_success_action(action)
         if action is AfterSuccess.LEAVE:
             return
@@ -224,7 +239,7 @@ class SftpTransport(Transport):
         if action is AfterSuccess.DELETE:
             with self._errors(f"deleting {path}"):
                 try:
-                    client.remove(path)
+                    client.remove(wire)
                 except OSError as exc:
                     if exc.errno != errno.ENOENT:  # already gone is what we wanted
                         raise
@@ -242,7 +257,7 @@ class SftpTransport(Transport):
                 dt.datetime.now(dt.UTC),
             )
             destination = posixpath.join(folder, name)
-            client.rename(path, destination)
+            client.rename(wire, wire_path(destination))
         log.info("archived %s to %s on %s", path, destination, self.where)
 
     def close(self) -> None:
@@ -379,6 +394,14 @@ class SftpTransport(Transport):
         return True
 
     def _makedirs(self, client: paramiko.SFTPClient, folder: str) -> None:
+        """Create the archive folder and its missing parents. A file in its place would make
+        the rename fail with OpenSSH's bare "no such file": say what is wrong instead."""
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISDIR(client.stat(folder).st_mode or 0):
+                raise TransportError(
+                    f"the archive folder {folder} on host {self.host} is a file, not a folder: "
+                    "the partner should move that file away, or choose another archive folder"
+                )
         missing: list[str] = []
         current = folder
         while current not in ("/", "") and not self._exists(client, current):

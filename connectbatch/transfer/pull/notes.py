@@ -1,0 +1,48 @@
+"""What a pull run says about files it could not handle fully, though it did not fail: one
+short note on the run (its reason), written when it ends, so a person reading the history
+sees what the partner must fix without opening every file's line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from connectbatch.models import AfterSuccess
+
+
+@dataclass
+class RunNotes:
+    """Collected while a run goes on. `refused`: files the server would not send (one line
+    each: the reason names the file and what to fix). `untidy`: files taken but not archived
+    or deleted, with the first server answer (the same cause repeats for a folder)."""
+
+    after_success: str
+    refused: list[str] = field(default_factory=list)
+    untidy: list[str] = field(default_factory=list)
+    untidy_reason: str = ""
+
+    def not_tidied(self, name: str, reason: str) -> None:
+        if name not in self.untidy:
+            self.untidy.append(name)
+            self.untidy_reason = self.untidy_reason or reason
+
+    def text(self, *before: str) -> str:
+        """The run's note: `before` (e.g. the host key a first pull pinned), then ours."""
+        parts = [*before, *self.refused]
+        if self.untidy:
+            parts.append(self._untidy_text())
+        return "; ".join(part for part in parts if part)
+
+    def _untidy_text(self) -> str:
+        archive = self.after_success.strip().lower() == AfterSuccess.ARCHIVE.value
+        done, grant = (
+            ("archived", "rename files into the archive folder") if archive else ("deleted", "delete files")
+        )
+        count = len(self.untidy)
+        names = ", ".join(self.untidy[:3]) + (f" and {count - 3} more" if count > 3 else "")
+        return (
+            f"{names} taken but not {done} on the partner's server ({self.untidy_reason}). "
+            f"{'They stay' if count > 1 else 'It stays'} there and later runs do not take "
+            f"{'them' if count > 1 else 'it'} again while size and time are unchanged; the "
+            f"login needs permission to {grant} there, or set the connection's after-success "
+            "action to leave"
+        )
