@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 
@@ -36,9 +36,8 @@ class Queued:
 
 
 def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> list[Queued]:
-    return [
-        Queued(*row) for row in con.execute(f"SELECT {_FIELDS} FROM mail_outbox {where}", params).fetchall()
-    ]
+    rows = con.execute(f"SELECT {_FIELDS} FROM mail_outbox {where}", params).fetchall()
+    return [replace(queued, state=MailState(queued.state)) for queued in (Queued(*row) for row in rows)]
 
 
 def add(
