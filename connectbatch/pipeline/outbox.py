@@ -100,24 +100,11 @@ class Outbox:
     # ------------------------------------------------------------------ queueing
 
     def put(
-        self,
-        message: EmailMessage,
-        *,
-        kind: str,
-        connection_id: int | None = None,
-        run_id: int | None = None,
-        envelope_from: str | None = None,
+        self, message: EmailMessage, kind: str, connection_id: int | None, run_id: int | None = None
     ) -> int:
         """Queue `message` (addressed to one recipient in its To header) and see it sent."""
         with self.db.transaction() as con:
-            queued = self.queue(
-                con,
-                message,
-                kind=kind,
-                connection_id=connection_id,
-                run_id=run_id,
-                envelope_from=envelope_from,
-            )
+            queued = self.queue(con, message, kind, connection_id, run_id)
         self.kick()
         return queued
 
@@ -125,21 +112,19 @@ class Outbox:
         self,
         con: duckdb.DuckDBPyConnection,
         message: EmailMessage,
-        *,
         kind: str,
-        connection_id: int | None = None,
+        connection_id: int | None,
         run_id: int | None = None,
-        envelope_from: str | None = None,
     ) -> int:
         """`put` inside the caller's transaction, which the message then commits (or rolls
-        back) with; the caller calls `kick` once it committed."""
+        back) with; the caller calls `kick` once it committed. Sent from the configured
+        sender (`envelope_from` stays NULL; automatic answers, sent from <>, are not queued)."""
         # as it goes over the wire: CRLF line ends, 7-bit (an SMTP server without 8BITMIME
         # takes it too), so `mailer.transmit` sends the spooled bytes as they are
         path = self._spool(message.as_bytes(policy=message.policy.clone(linesep="\r\n", cte_type="7bit")))
         return store.add(
             con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=str(message["To"]),
-            subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,
-            now=self.clock(),
+            subject=str(message["Subject"] or ""), path=path.name, envelope_from=None, now=self.clock(),
         )  # fmt: skip
 
     def kick(self) -> None:
