@@ -178,8 +178,13 @@ _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
 def normalise(name: str) -> str:
-    """Lower case, letters and digits only: 'Caller's Phone Number' -> 'callersphonenumber'."""
-    return _NOT_ALNUM.sub("", name.strip().lower())
+    """Lower case, letters and digits only: 'Caller's Phone Number' -> 'callersphonenumber'.
+    A name that is already that costs no regular expression (a header of 400,000 names is
+    normalised whole when required columns are missing: issue 13)."""
+    lowered = name.strip().lower()
+    if lowered.isascii() and lowered.isalnum():
+        return lowered
+    return _NOT_ALNUM.sub("", lowered)
 
 
 def known_names(data_type: str) -> dict[str, tuple[str | None, str]]:

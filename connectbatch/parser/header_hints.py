@@ -8,6 +8,7 @@ they are given: a name the vendor dictionary knows is offered only for the colum
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Collection
 
 from rapidfuzz import fuzz, process
@@ -84,10 +85,7 @@ def missing_message(missing: list[str], unknown: dict[str, str], data_type: Data
     would load the wrong number or the wrong duration if followed."""
     choices = list(unknown)
     known = vendors.known_names(data_type.key)
-    by_norm: dict[str, str] = {}
-    for key in choices:
-        by_norm.setdefault(vendors.normalise(key), key)
-    named = {key: known[norm][0] for norm, key in by_norm.items() if norm in known}  # -> ours
+    named = {key: known[norm][0] for norm, key in vendor_names(choices, known).items()}  # -> ours
     hints = []
     for name in missing[:MAX_MISSING_NAMED]:
         close = next((key for key, ours in named.items() if ours == name), None)
@@ -103,6 +101,31 @@ def missing_message(missing: list[str], unknown: dict[str, str], data_type: Data
         f"line {line}: the header lacks required {data_type.label.lower()} column"
         f"{'s' if len(missing) > 1 else ''}: {listed}"
     )
+
+
+# A trimmed, lower-cased name with a character `vendors.normalise` drops, one per line.
+_NOT_NORMAL = re.compile(r"^[^\n]*[^0-9a-z\n][^\n]*$", re.MULTILINE)
+
+
+def vendor_names(keys: list[str], known: Collection[str]) -> dict[str, str]:
+    """normalised name -> the first of `keys` (trimmed, lower-cased names, in header order)
+    that normalises to it, for the names in `known` only. Without a Python step per name:
+    a name of letters and digits is its own normal form (a set intersection finds those),
+    and only the others, found by one regular expression over them all, are normalised."""
+    hits = {key: key for key in set(keys) & set(known)}
+    joined = "\n".join(keys)
+    if joined.count("\n") == len(keys) - 1:
+        others = _NOT_NORMAL.findall(joined)
+    else:  # a name with a line break in it (a quoted header field): one by one
+        others = [key for key in keys if not (key.isascii() and key.isalnum())]
+    for key in others:
+        if (norm := vendors.normalise(key)) in known:
+            hits[key] = norm
+    by_norm: dict[str, str] = {}
+    order = {key: i for i, key in enumerate(keys) if key in hits}
+    for key in sorted(hits, key=order.__getitem__):
+        by_norm.setdefault(hits[key], key)
+    return by_norm
 
 
 def closest(word: str, choices: list[str], avoid: Collection[str] = ()) -> str | None:

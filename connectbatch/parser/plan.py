@@ -164,6 +164,11 @@ def check_delimiter(delimiter: str) -> int:
 
 
 def decode_header(fields: list[bytes], line: int, encoding: str = "utf-8") -> list[str]:
+    if b"\x00" not in b"".join(fields):  # the usual case, at C speed (a header may be huge)
+        try:
+            return [raw.decode("utf-8") for raw in fields]
+        except UnicodeDecodeError:
+            pass  # the loop below says which column
     names = []
     for i, raw in enumerate(fields, 1):
         if b"\x00" in raw:
@@ -212,9 +217,10 @@ def typed_plan(
         key = raw_name.strip().lower()
         target = by_lower.get(renames.get(key, key))
         if target is None:
-            if raw_name.strip():
+            if key:
                 unknown.append(raw_name)
-                unknown_by_key.setdefault(key, raw_name)
+                if key not in unknown_by_key:
+                    unknown_by_key[key] = raw_name
             field_slot.append(-1)
             continue
         if target.name in first_seen:

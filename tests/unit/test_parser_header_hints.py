@@ -68,3 +68,21 @@ def test_an_unknown_near_miss_is_still_offered(engine: str) -> None:
     data += "CalledPhoneNumber,CallDuration,TalkDuration\n"
     message = refusal(data, engine)
     assert message.endswith(hint("CampaignId", "Campaign_Id"))
+
+
+def test_vendor_names_are_found_as_normalising_every_name_finds_them() -> None:
+    """`vendor_names` skips the Python step per name (a 400,000-name header: issue 13) and
+    must answer as normalising every name in header order does, line breaks included."""
+    from connectbatch.mapping import vendors
+    from connectbatch.parser.header_hints import vendor_names
+
+    known = vendors.known_names("call_conversions")
+    for keys in (
+        ["metric1", "caller_id", "callerid", "start_time", "calling_phone_number", "duration"],
+        ["callerid", "caller id", "call\nid", "caller\nid", "x" * 300, "", "start time", "starttime"],
+        [f"metric{i}" for i in range(1000)] + ["duration"],
+    ):
+        expected: dict[str, str] = {}
+        for key in keys:
+            expected.setdefault(vendors.normalise(key), key)
+        assert vendor_names(keys, known) == {n: k for n, k in expected.items() if n in known}
