@@ -10,16 +10,18 @@ key index). The next `Services` opens it as an upgraded installation's first sta
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from helpers import call_csv, fresh_date
+from smtp_server import running_smtp
 
 from connectbatch import schemas
-from connectbatch.models import Redelivery, RunStatus
+from connectbatch.models import ActionStatus, MailState, Redelivery, RunStatus
 from connectbatch.services import Services
 from connectbatch.settings import Settings
 from connectbatch.store import data as data_store
+from connectbatch.store import outbox as outbox_store
 from connectbatch.store.db import all_rows
 
 EVENT = fresh_date(2)
@@ -99,6 +101,87 @@ def _upgraded(settings: Settings) -> Services:
     return Services(settings)
 
 
+def test_the_upgrade_indexes_every_stored_row_and_keeps_every_count(
+    before: Before, settings: Settings
+) -> None:
+    services = _upgraded(settings)
+
+    assert {r.id: r.status for r in services.runs()} == before.runs
+    assert services.count_actions() == before.actions
+    assert _stored_rows(services) == before.rows
+    with services.db.connect() as con:
+        versions = {v for (v,) in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        indexed = dict(con.execute("SELECT data_type, count(*) FROM data_keys GROUP BY 1").fetchall())
+        filled = {k for (k,) in con.execute("SELECT data_type FROM data_keys_filled").fetchall()}
+    assert {22, 23} <= versions
+    assert indexed == {key: n for key, n in before.rows.items() if n}  # the Parquet part's rows too
+    assert filled == set(schemas.REGISTRY)
+
+
+@pytest.mark.parametrize("prefix", ["small", "big"])  # rows in the table, rows in a Parquet part
+def test_records_loaded_before_the_upgrade_are_still_refused_as_already_loaded(
+    before: Before, settings: Settings, prefix: str
+) -> None:
+    services = _upgraded(settings)
+
+    run = services.ingest_bytes("Calls", f"again-{prefix}.csv", call_csv(3, prefix=prefix, event_date=EVENT))
+
+    assert run.status is RunStatus.NEEDS_REVIEW and run.review == "quarantined"
+    assert "already loaded" in (run.reason or "")
+    assert services.count_actions() == before.actions  # nothing doubled
+
+
+def test_a_supersede_connection_corrects_a_record_stored_before_the_upgrade(
+    before: Before, settings: Settings
+) -> None:
+    services = _upgraded(settings)
+
+    run = services.ingest_bytes(
+        "Fixes",
+        "corrected.csv",
+        call_csv(1, prefix="fix", event_date=EVENT, overrides={0: {"SaleAmount": "99.00"}}),
+    )
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert (run.rows_replaced, run.rows_accepted) == (1, 1)
+    assert services.count_actions() == before.actions
+    fixed = [a for a in services.actions("Fixes") if a.source_key == "fix-0000"]
+    assert [(a.status, str(a.amount)) for a in fixed] == [(ActionStatus.PENDING, "99.00")]
+
+
+def test_a_batch_held_before_the_upgrade_is_released_without_doubling(
+    before: Before, settings: Settings
+) -> None:
+    services = _upgraded(settings)
+
+    run = services.release(before.held_run, "checked")
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert services.count_actions() == before.actions + 1  # new-1 only; the two repeats stay single
+    again = services.ingest_bytes("Calls", "new-again.csv", call_csv(1, prefix="new", event_date=EVENT))
+    assert again.status is RunStatus.COMPLETED  # "new-0000" is another key than "new-1"
+    repeat = services.ingest_bytes(
+        "Calls",
+        "new-1.csv",
+        call_csv(1, prefix="x", event_date=EVENT, overrides={0: {"CallSessionId": "new-1"}}),
+    )
+    assert repeat.status is RunStatus.NEEDS_REVIEW and "already loaded" in (repeat.reason or "")
+
+
+def test_results_mail_after_the_upgrade_goes_through_the_outbox(before: Before, settings: Settings) -> None:
+    with running_smtp() as (inbox, smtp):
+        services = Services(replace(settings, smtp=smtp))
+
+        run = services.ingest_bytes("Calls", "after.csv", call_csv(2, prefix="after", event_date=EVENT))
+        services.outbox.send_due()
+
+        assert run.status is RunStatus.COMPLETED, run.reason
+        with services.db.connect() as con:
+            [queued] = outbox_store.of_run(con, run.id)
+        assert queued.state is MailState.SENT and queued.recipient == RETURN
+        assert [m["To"] for m in inbox.messages] == [RETURN]
+
+
 def test_rows_an_older_release_loaded_after_the_upgrade_are_indexed_at_the_next_open(
     before: Before, settings: Settings
 ) -> None:
@@ -120,3 +203,25 @@ def test_rows_an_older_release_loaded_after_the_upgrade_are_indexed_at_the_next_
 
     assert run.status is RunStatus.NEEDS_REVIEW and "already loaded" in (run.reason or "")
     assert reopened.count_actions() == actions
+
+
+def test_an_upgrade_stopped_while_filling_the_index_is_finished_at_the_next_open(
+    before: Before, settings: Settings
+) -> None:
+    """Killed during the first open, after the migrations and before a data type's fill
+    committed (each fill is one transaction): that type has neither entries nor its mark."""
+    services = _upgraded(settings)
+    with services.db.transaction() as con:
+        con.execute("DELETE FROM data_keys WHERE data_type = 'call_conversions'")
+        con.execute("DELETE FROM data_keys_filled WHERE data_type = 'call_conversions'")
+    services.db.release()
+
+    reopened = _upgraded(settings)
+    run = reopened.ingest_bytes("Calls", "again.csv", call_csv(2, prefix="big", event_date=EVENT))
+
+    assert run.status is RunStatus.NEEDS_REVIEW and "already loaded" in (run.reason or "")
+    with reopened.db.connect() as con:
+        indexed = con.execute(
+            "SELECT count(*) FROM data_keys WHERE data_type = 'call_conversions'"
+        ).fetchall()
+    assert indexed[0][0] == before.rows["call_conversions"]
