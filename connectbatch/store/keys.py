@@ -13,7 +13,9 @@ The hash is DuckDB's `hash()` of the key as text: 0.02 s a million keys, where t
 `md5_number_lower` took 0.43 s of a 1M-row ingest. `hash()` may change between DuckDB
 versions, so the index records which version hashed it and is rebuilt from the stored rows at
 the first open by another (`fill`). A collision only costs a read of the stored rows, which
-are compared exactly.
+are compared exactly. The release before the index loads rows without entries: files it
+loaded into an index already filled (run again after the upgrade) are indexed at the next
+open (`catch_up`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import duckdb
 
 from connectbatch import schemas
-from connectbatch.store.db import all_rows, quote
+from connectbatch.store.db import all_rows, data_table, quote
 
 # Above this many candidate files the stored rows are read without a file filter (a literal
 # IN list of that many ids costs more to plan than the scan it would save).
@@ -74,10 +76,12 @@ def file_filter(files: list[int], column: str = "d.file_id") -> str:
 def fill(con: duckdb.DuckDBPyConnection, data_type: str) -> None:
     """(Re)build a data type's index from its stored rows when it was not built by this
     DuckDB version's `hash()`: at the first open after the upgrade that added the index or
-    changed DuckDB (the data tables and views exist by then). One scan, once."""
+    changed DuckDB (the data tables and views exist by then). One scan, once. An index this
+    version built is only completed (`catch_up`)."""
     key = schemas.get(data_type).key
     built = con.execute("SELECT hashed_by FROM data_keys_filled WHERE data_type = ?", [key]).fetchall()
     if built and built[0][0] == HASHED_BY:
+        catch_up(con, key)
         return
     con.begin()
     try:
@@ -92,3 +96,41 @@ def fill(con: duckdb.DuckDBPyConnection, data_type: str) -> None:
     except BaseException:
         con.rollback()
         raise
+
+
+def unindexed_files(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]:
+    """Files with stored rows of the data type but no entry in the index. A load writes a
+    file's rows and its entries in one transaction, so a file is indexed whole or not at all;
+    parts are named by `data_parts`, so no Parquet file is read to find them."""
+    key = schemas.get(data_type).key
+    rows = con.execute(
+        f"SELECT file_id FROM (SELECT DISTINCT file_id FROM {data_table(key)} "
+        "UNION SELECT file_id FROM data_parts WHERE data_type = ?) "
+        "EXCEPT SELECT DISTINCT file_id FROM data_keys WHERE data_type = ?",
+        [key, key],
+    ).fetchall()
+    return sorted(int(r[0]) for r in rows)
+
+
+def catch_up(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]:
+    """Index the rows of files an older release loaded after this index was filled, and
+    return those files. The release before the index stores rows without entries: run again
+    after an upgrade (a downgrade and back, or an old process still running beside a new
+    one), it left files the "already loaded" check could not see, and their records were
+    loaded a second time when re-sent. Rows are never deleted, so such a file stays without
+    entries until indexed here, at the next open (a file whose keys are all empty is looked
+    at again each time and adds nothing)."""
+    key = schemas.get(data_type).key
+    if not schemas.get(data_type).key_columns:
+        return []
+    files = unindexed_files(con, key)
+    if files:
+        ids = ", ".join(str(f) for f in files)  # every one: a file left out would stay unseen
+        con.begin()
+        try:
+            add(con, key, f"(SELECT * FROM {all_rows(key)} WHERE file_id IN ({ids}))")
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    return files
