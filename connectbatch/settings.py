@@ -263,13 +263,14 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        max_file = _int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3, within=(1, MAX_FILE_BYTES))
         return cls(
             home=_path(f"{PREFIX}HOME", Path("data")),
             db_path=Path(db) if (db := _str(f"{PREFIX}DB")) else None,
             bind=_str(f"{PREFIX}BIND", "127.0.0.1"),
             sftp_port=_int(f"{PREFIX}SFTP_PORT", 2222, within=PORTS),
             ftp_port=_int(f"{PREFIX}FTP_PORT", 2121, within=PORTS),
-            max_file_bytes=_int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3, within=(1, MAX_FILE_BYTES)),
+            max_file_bytes=max_file,
             lock_timeout=_float(f"{PREFIX}LOCK_TIMEOUT", 30.0, within=(0, DAY_SECONDS)),
             db_linger=_float(f"{PREFIX}DB_LINGER", 0.5, within=(0, 3600)),
             validation_max_age_days=_int(f"{PREFIX}MAX_AGE_DAYS", 90, within=(1, 1_000_000)),
@@ -287,7 +288,11 @@ class Settings:
             max_sessions_per_login=_int(
                 f"{PREFIX}MAX_SESSIONS_PER_LOGIN", MAX_SESSIONS_PER_LOGIN, within=(1, 10000)
             ),
-            push_quota_bytes=_int(f"{PREFIX}PUSH_QUOTA_BYTES", PUSH_QUOTA_BYTES, within=(1, MAX_FILE_BYTES)),
+            # by default never below one file the size limit allows (an operator who allowed
+            # files over 10 GiB would see them refused for the quota after an upgrade)
+            push_quota_bytes=_int(
+                f"{PREFIX}PUSH_QUOTA_BYTES", max(PUSH_QUOTA_BYTES, max_file), within=(1, MAX_FILE_BYTES)
+            ),
             preauth_timeout=_float(f"{PREFIX}PREAUTH_TIMEOUT", 30.0, within=(0, DAY_SECONDS)),
             partial_upload_grace_hours=_float(
                 f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0, within=(0, YEAR_HOURS)

@@ -282,6 +282,10 @@ def test_the_hosted_servers_limits_per_login_and_per_push_folder(monkeypatch: py
     monkeypatch.setenv("CONNECTBATCH_PUSH_QUOTA_BYTES", "1")
     s = Settings.from_env()
     assert (s.max_sessions_per_login, s.push_quota_bytes) == (10000, 1)
+    monkeypatch.delenv("CONNECTBATCH_PUSH_QUOTA_BYTES")
+    monkeypatch.setenv("CONNECTBATCH_MAX_FILE_BYTES", str(20 * 1024**3))  # files over the default quota
+    assert Settings.from_env().push_quota_bytes == 20 * 1024**3  # a file the size limit allows fits
+    monkeypatch.delenv("CONNECTBATCH_MAX_FILE_BYTES")
     for name, value, message in [
         ("MAX_SESSIONS_PER_LOGIN", "0", "must be a whole number from 1 to 10000, not '0'"),
         ("MAX_SESSIONS_PER_LOGIN", "10001", "must be a whole number from 1 to 10000"),
