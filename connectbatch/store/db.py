@@ -47,6 +47,18 @@ MAX_RETRY_DELAY = 0.1
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<prog>.*?) \(PID (?P<pid>\d+)\)")
 
 
+class NewerDatabaseError(ConnectBatchError, RuntimeError):
+    """The file was migrated by a newer ConnectBatch. An older one writing to it would store
+    rows without what the newer one keeps beside them (the key index: records sent again
+    would load twice), so it refuses to open it instead."""
+
+    def __init__(self, path: Path, found: int, known: int) -> None:
+        super().__init__(
+            f"{path} was upgraded by a newer ConnectBatch (database migration {found}; this version "
+            f"knows up to {known}): run the newer version, or restore a backup from before the upgrade"
+        )
+
+
 class DatabaseBusyError(ConnectBatchError, OSError):
     """Another process kept the database locked for longer than we were willing to wait."""
 
@@ -264,7 +276,11 @@ class Database:
                 "applied_at TIMESTAMPTZ DEFAULT current_timestamp)"
             )
             done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-            for version, name, sql in _migrations():
+            known = _migrations()
+            newer = sorted(done - {version for version, _, _ in known})
+            if newer:
+                raise NewerDatabaseError(self.path, newer[-1], known[-1][0] if known else 0)
+            for version, name, sql in known:
                 if version in done:
                     continue
                 con.begin()
