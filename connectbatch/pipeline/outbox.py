@@ -28,6 +28,7 @@ import smtplib
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -168,7 +169,7 @@ class Outbox:
             with self.db.transaction() as con:
                 if not store.claim(con, queued, self.clock()):
                     continue
-            sent += self._try(smtp, queued)
+            sent += self._try(smtp, replace(queued, state=MailState.SENDING, attempts=queued.attempts + 1))
         return sent
 
     def _try(self, smtp: SmtpSettings, queued: store.Queued) -> int:
@@ -194,10 +195,10 @@ class Outbox:
         if permanent(exc) or now - queued.created_at >= MAX_AGE:
             self._give_up(queued, reason)
             return
-        delay = BACKOFF[min(queued.attempts, len(BACKOFF) - 1)]  # attempts: before this one
+        delay = BACKOFF[min(queued.attempts - 1, len(BACKOFF) - 1)]  # attempts: this one included
         log.warning(
             "could not send mail %s to %s (try %d, again in %d s): %s",
-            queued.id, visible(queued.recipient), queued.attempts + 1, delay, visible(reason),
+            queued.id, visible(queued.recipient), queued.attempts, delay, visible(reason),
         )  # fmt: skip
         with self.db.transaction() as con:
             store.settle(

@@ -131,11 +131,12 @@ def test_a_permanent_refusal_is_given_up_at_once_and_said_in_the_history(
     assert (queued.state, moody.offered) == ("failed", 1)
     with services.db.connect() as con:
         [event] = [
-            e
-            for e in event_store.of_connection(con, queued.connection_id or 0)
-            if e.kind == "mail_failed"
+            e for e in event_store.of_connection(con, queued.connection_id or 0) if e.kind == "mail_failed"
         ]
-    assert f"run {run_id}" in event.message and "mailbox unknown" in event.message and RETURN in event.message
+    assert event.message == (
+        f"The results of run {run_id} could not be sent to {RETURN} after 1 try: 550 5.1.1 <{RETURN}>: "
+        "mailbox unknown. The results files stay in the outbound folder."
+    )
     assert event.run_id == run_id
     from app_pages._run_history import mail_line  # what the run's History says
 
