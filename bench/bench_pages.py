@@ -279,6 +279,19 @@ def interactions(chrome: Browser, app: browser.StreamlitApp) -> dict[str, float]
     return out
 
 
+@contextlib.contextmanager
+def _app_log_on_failure(log: Path, lines: int = 60) -> Iterator[None]:
+    """A measurement that fails (a page never ready) prints the app's log tail before its
+    folder is removed: what the server was doing is the first question."""
+    try:
+        yield
+    except BaseException:
+        if log.is_file():
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            print("bench_pages: the app's log ends with:", *tail, sep="\n  ", file=sys.stderr)
+        raise
+
+
 def measure(home: Path, demo: bool, repeat: int, label: str, only: set[str]) -> Timings:
     """{row name: (navigation, new session, first view)} for one data folder."""
     results: Timings = {}
@@ -286,6 +299,7 @@ def measure(home: Path, demo: bool, repeat: int, label: str, only: set[str]) -> 
     with tempfile.TemporaryDirectory(prefix="cb-bench-pages-") as tmp:
         log = Path(tmp) / "streamlit.log"
         with (
+            _app_log_on_failure(log),
             browser.streamlit_app(home, demo=demo, hosted_ports=False, log=log) as app,
             browser.chromium() as chrome,
         ):
