@@ -13,7 +13,7 @@ from app_pages import _ui
 from app_pages.connections import run_message
 from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import Connection, MailState, ReviewState, Run, RunStatus
-from connectbatch.pipeline import review
+from connectbatch.pipeline import outbox, review
 from connectbatch.services import Services
 from connectbatch.store.events import ConnectionEvent
 from connectbatch.store.outbox import Queued
@@ -213,8 +213,7 @@ def mail_line(mail: Queued) -> str:
     if mail.state is MailState.SENT:
         return f"Results e-mailed {to} {_ui.when(mail.sent_at)}."
     if mail.state is MailState.FAILED:
-        tries = "1 try" if mail.attempts == 1 else f"{mail.attempts} tries"
-        return f"Results e-mail {to} not delivered after {tries}: {mail.last_error}."
+        return f"Results e-mail {to} not delivered after {outbox.tries(mail.attempts)}: {mail.last_error}."
     if mail.last_error:
         return (
             f"Results e-mail {to} waiting: try {mail.attempts} failed ({mail.last_error}); "

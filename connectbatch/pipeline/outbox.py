@@ -71,14 +71,18 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def tries(attempts: int) -> str:
+    """'1 try', '3 tries': how often a message was offered, as the history and the app say it."""
+    return "1 try" if attempts == 1 else f"{attempts} tries"
+
+
 def _undelivered(queued: store.Queued, reason: str) -> str:
     """The history's line for a message given up (partner text in it: escaped when shown)."""
-    tries = "1 try" if queued.attempts == 1 else f"{queued.attempts} tries"
     if queued.kind == "results":
         what, after = f"The results of run {queued.run_id}", " The results files stay in the outbound folder."
     else:
         what, after = f"The e-mail {queued.subject!r}", ""
-    return f"{what} could not be sent to {queued.recipient} after {tries}: {reason}.{after}"
+    return f"{what} could not be sent to {queued.recipient} after {tries(queued.attempts)}: {reason}.{after}"
 
 
 def _text(raw: bytes | str) -> str:
