@@ -218,7 +218,9 @@ def _write(
             keys.update(parsed.reject_keys)
             staged = batch.staged
             if writer is None:
-                writer = pq.ParquetWriter(part.path, staged.schema, compression=parts.COMPRESSION)
+                writer = pq.ParquetWriter(
+                    part.path, staged.schema, **parts.writer_options(staged.schema, dtype.key)
+                )
             elif staged.schema != writer.schema:
                 staged = staged.cast(writer.schema)
             writer.write_table(staged, row_group_size=parts.ROW_GROUP_ROWS)

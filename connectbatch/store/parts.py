@@ -35,6 +35,23 @@ COMPRESSION = "snappy"
 _HISTORY = {name for name, _ in ROW_HISTORY_COLUMNS}
 
 
+def writer_options(schema: pa.Schema, data_type: str) -> dict[str, object]:
+    """How every part is written (pq.write_table / pq.ParquetWriter keywords).
+
+    Column statistics (each row group's min and max) only where a reader can skip row groups
+    by them: numbers and times (the run/file/line columns, event dates, ids) and the data
+    type's key columns (a vendor's increasing ids). On free text (user agents, URLs, cities,
+    statuses that every row group holds) they prune nothing, and computing them was 0.24 s of
+    the 1.4 CPU s that writing a 1M-row part took (issue 13)."""
+    keys = set(schemas.get(data_type).key_columns)
+    stats = [
+        f.name
+        for f in schema
+        if f.name in keys or not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
+    return {"compression": COMPRESSION, "write_statistics": stats}
+
+
 def parts_view(data_type: str) -> str:
     return f"parts_{schemas.get(data_type).key}"
 
@@ -60,7 +77,7 @@ def write(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, staged: 
     tmp = path.with_name(path.name + ".tmp")
     on_rollback(con, lambda: _unlink(path, tmp))
     try:
-        pq.write_table(staged, tmp, row_group_size=ROW_GROUP_ROWS, compression=COMPRESSION)
+        pq.write_table(staged, tmp, row_group_size=ROW_GROUP_ROWS, **writer_options(staged.schema, data_type))
         _publish(tmp, path, folder)
     except BaseException:
         _unlink(path, tmp)

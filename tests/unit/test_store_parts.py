@@ -228,3 +228,27 @@ def test_two_loads_add_parts_at_once_and_see_only_committed_ones(
             (1,), (9,),
         ]  # fmt: skip
     assert [r[0] for r in _rows(db, all_rows("call_conversions"))] == [1, 2, 9]
+
+
+def test_a_part_keeps_statistics_on_numbers_times_and_the_key_only(tmp_path: Path) -> None:
+    """Row-group min/max where a reader can skip row groups by them (numbers, times, the
+    key); none on other text, where they prune nothing and cost a sixth of the write."""
+    import pyarrow.parquet as pq
+
+    db = Database(tmp_path / "cb.duckdb")
+    table, lines = _calls(["b", "a"], [5, None])
+    table = table.append_column("City", pa.array(["Zurich", "Aarau"], pa.string()))
+    with db.transaction() as con:
+        written = parts.write(
+            con, "call_conversions", 1,
+            data_store.staged_rows(table, lines, run_id=1, file_id=1, connection_id=7),
+        )  # fmt: skip
+        (rel,) = con.execute("SELECT path FROM data_parts WHERE file_id = 1").fetchone() or ("",)
+        path = parts.root(con) / rel
+    assert written == 2
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    stats = {group.column(i).path_in_schema: group.column(i).statistics for i in range(group.num_columns)}
+    assert stats["CallSessionId"] is not None and stats["CallSessionId"].min == "a"
+    assert stats["CallDuration"] is not None and stats["EventDate"] is not None
+    assert stats["file_id"] is not None
+    assert stats["City"] is None or not stats["City"].has_min_max
