@@ -194,7 +194,7 @@ class Engine:
                 extra = remote.extra or {}
                 if extra.get(history.TOO_LARGE):  # never downloaded: the sender learns why
                     svc = self.services
-                    history.unmatched_mail(svc.db, svc.settings.smtp, connection, extra, svc.clock())
+                    history.unmatched_mail(svc.db, svc.outbox, connection, extra, svc.clock())
                 transport.after_success(remote, "leave", None)
         finally:
             transport.close()
@@ -214,7 +214,7 @@ class Engine:
                 connection.id, target, remote.name, source="e-mail", sender=sender
             )
         dryrun.answer_mail(
-            self.services.db, self.services.settings.smtp, dry, dry.event, sender, self.services.clock(),
+            self.services.db, self.services.outbox, dry, dry.event, sender, self.services.clock(),
             message_id=extra.get("message_id", ""),
         )  # fmt: skip
 

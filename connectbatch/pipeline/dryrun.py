@@ -41,7 +41,8 @@ from connectbatch.parser import api as csvparse
 from connectbatch.parser.api import Reject
 from connectbatch.parser.options import ParseOptions
 from connectbatch.pipeline import late, lifecycle, load, mailer, results, validation
-from connectbatch.settings import Settings, SmtpSettings
+from connectbatch.pipeline.outbox import Outbox
+from connectbatch.settings import Settings
 from connectbatch.store import Database
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
@@ -334,12 +335,7 @@ def _modifications(
 
 
 def record(
-    db: Database,
-    dry: DryRun,
-    source: str,
-    now: dt.datetime,
-    *,
-    sender: str | None = None,
+    db: Database, dry: DryRun, source: str, now: dt.datetime, *, sender: str | None = None
 ) -> event_store.ConnectionEvent | None:
     """The one trace a dry run leaves: a line in the connection's history (never a run,
     a ledger entry, a data row or an action). Logged, never raised."""
@@ -353,9 +349,11 @@ def record(
         return None
 
 
-def mail(smtp: SmtpSettings | None, to: str | None, dry: DryRun, *, message_id: str = "") -> bool:
-    """E-mail the report (results file attached) to `to`; True when it went out. An
-    automatic answer with an empty envelope sender (`mailer.send_answer`): never raises."""
+def mail(outbox: Outbox, to: str | None, dry: DryRun, *, message_id: str = "") -> bool:
+    """E-mail the report (results file attached) to `to` through the outbox; True when it was
+    queued. An automatic answer with an empty envelope sender (`Outbox.answer`), kept and
+    tried again while the SMTP server is down: never raises."""
+    smtp = outbox.smtp
     if smtp is None or not to:
         return False
     try:
@@ -363,10 +361,11 @@ def mail(smtp: SmtpSettings | None, to: str | None, dry: DryRun, *, message_id: 
             smtp, to, dry.connection, file=dry.file, summary=dry.summary,
             results_name=results_name(dry.file), results_csv=dry.csv_bytes(), message_id=message_id,
         )  # fmt: skip
+        outbox.answer(message, "answer", dry.connection.id)
     except Exception:
-        log.exception("could not compose a dry run's answer", extra={"connection_id": dry.connection.id})
+        log.exception("could not answer a dry run", extra={"connection_id": dry.connection.id})
         return False
-    return mailer.send_answer(smtp, message)
+    return True
 
 
 MAX_MAIL_ANSWERS = 20  # dry-run answers per sender per day: a partner testing, not a loop
@@ -375,7 +374,7 @@ _SYSTEM_SENDERS = ("mailer-daemon", "postmaster")
 
 def answer_mail(
     db: Database,
-    smtp: SmtpSettings | None,
+    outbox: Outbox,
     dry: DryRun,
     event: event_store.ConnectionEvent | None,
     sender: str | None,
@@ -385,14 +384,14 @@ def answer_mail(
 ) -> bool:
     """Answer a dry run that came by mail (the `+dryrun` address): to its sender, unless the
     sender is a mail system or has had `MAX_MAIL_ANSWERS` answers in the last day, so a dry
-    run can neither start a mail loop nor be used to flood a third party. True when sent."""
+    run can neither start a mail loop nor be used to flood a third party. True when queued."""
     if sender is None or "@" not in sender or sender.split("@")[0].lower() in _SYSTEM_SENDERS:
         return False
     with db.connect() as con:
         if event_store.answers_since(con, sender, now - dt.timedelta(days=1)) >= MAX_MAIL_ANSWERS:
             log.warning("dry-run answers to %s are rate limited", visible(sender))
             return False
-    if not mail(smtp, sender, dry, message_id=message_id):
+    if not mail(outbox, sender, dry, message_id=message_id):
         return False
     if event is not None:
         with db.transaction() as con:

@@ -22,11 +22,11 @@ import datetime as dt
 import email
 import email.utils
 import logging
-from collections.abc import Callable, Mapping
-from email.message import EmailMessage
+from collections.abc import Mapping
 
 from connectbatch.models import Connection
 from connectbatch.pipeline import mailer
+from connectbatch.pipeline.outbox import Outbox
 from connectbatch.settings import SmtpSettings
 from connectbatch.store import Database
 from connectbatch.store import events as event_store
@@ -77,16 +77,13 @@ def reply_address(headers: bytes) -> str | None:
 
 
 def unmatched_mail(
-    db: Database,
-    smtp: SmtpSettings | None,
-    connection: Connection,
-    extra: Mapping[str, str],
-    now: dt.datetime,
-    send: Callable[[SmtpSettings, EmailMessage], bool] = mailer.send_answer,
+    db: Database, outbox: Outbox, connection: Connection, extra: Mapping[str, str], now: dt.datetime
 ) -> ConnectionEvent | None:
     """Record a mail that brought nothing matching, or was too large to download (`extra`
-    from the transport's stand-in), and answer its sender when that is safe. None when the
-    mail was recorded before."""
+    from the transport's stand-in), and answer its sender when that is safe, through the
+    outbox (kept and tried again while the SMTP server is down; one given up is a
+    `mail_failed` line of the history). None when the mail was recorded before."""
+    smtp = outbox.smtp
     names = [n for n in extra.get("names", "").split("\n") if n]
     subject = extra.get("subject", "")
     sender = extra.get("reply_to") or None
@@ -110,11 +107,15 @@ def unmatched_mail(
             smtp, sender, connection, subject=subject, message_id=extra.get("message_id", ""),
             attachments=names, pattern=connection.pattern, too_large=too_large,
         )  # fmt: skip
-        if send(smtp, answer):
+        try:
+            outbox.answer(answer, "answer", connection.id)
+        except Exception:  # the database is busy, the disk full: the mail stays recorded
+            log.exception("could not queue an answer", extra={"connection_id": connection.id})
+            why_not = "the answer could not be queued"
+        else:
             with db.transaction() as con:
                 event_store.mark_answered(con, event.id)
                 return event_store.get(con, event.id)
-        why_not = "the answer could not be sent"
     with db.transaction() as con:
         event_store.set_message(con, event.id, f"{message}; not answered: {why_not}")
         return event_store.get(con, event.id)

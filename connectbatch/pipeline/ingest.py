@@ -15,7 +15,7 @@ Exactly-once rules, in the order they apply:
    `<home>/runs/<run id>/` until a reviewer releases or discards it.
 5. `recovery`: a run left In Progress by a dead process is marked Failed at the next start
    and can be retried from the staged bytes.
-`results` answers the sender for every file, whatever its outcome.
+`results` answers the sender for every file, whatever its outcome; mail goes out through `outbox`.
 
 Whatever breaks (a full disk at staging or at commit, a damaged staged copy, a bug), the file
 and its run end Failed with the step and the cause in their message, written in one small
@@ -39,6 +39,7 @@ from connectbatch.pipeline import closing, progress, quarantine, recovery, resul
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.commit import RunEnd, Stopwatch, answer_loaded, load_in
 from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
+from connectbatch.pipeline.outbox import Outbox
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.settings import Settings
 from connectbatch.store import Database
@@ -61,12 +62,12 @@ class Ingestor:
         self.clock = clock
         # Called with each finished run (e-mailing results); failures are logged, not raised.
         self.on_finished: list[Callable[[Run], None]] = []
+        self.outbox = Outbox(settings, db, clock)  # results, alerts and automatic answers
 
     # ------------------------------------------------------------------ runs
 
     def start_run(self, connection: Connection, trigger: str, retry_of: int | None = None) -> Run:
-        """Open a run; refused while another live process has one open for the connection
-        (push uploads are exempt: each upload is its own run and they may overlap)."""
+        """Open a run; refused while another live process has one for the connection (push: may overlap)."""
         with self.db.transaction() as con:
             return self.open_run(con, connection, trigger, retry_of)
 

@@ -4,8 +4,8 @@ the partner's (`ServiceBase._return_address`), as the seeds' "return email" prom
 
 Configured by `Settings.smtp` (CONNECTBATCH_SMTP_HOST, unset = no e-mail; _PORT, _USER,
 _PASSWORD, _STARTTLS, _FROM, _MAX_BYTES; read in settings.py). This module composes; results,
-status files and alerts are sent through the outbox (pipeline/outbox.py, which retries and
-never fails a run), automatic answers at once (`send_answer`).
+status files, alerts and automatic answers are sent through the outbox (pipeline/outbox.py,
+which retries and never fails a run; answers with an empty envelope sender).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from connectbatch.escaping import visible
 from connectbatch.models import Connection, Run
 from connectbatch.settings import SmtpSettings
 
-__all__ = ["SmtpSettings", "compose", "compose_unmatched", "send_answer", "transmit"]
+__all__ = ["SmtpSettings", "compose", "compose_unmatched", "transmit"]
 
 log = logging.getLogger("connectbatch.pipeline.mailer")
 
@@ -165,18 +165,6 @@ def compose_unmatched(
     return message
 
 
-def send_answer(smtp: SmtpSettings, message: EmailMessage) -> bool:
-    """Send an automatic answer with an empty envelope sender (no bounce comes back to us);
-    True when it went out. A failure is logged, never raised."""
-    try:
-        with _client(smtp) as client:
-            client.send_message(message, from_addr="<>")
-    except (OSError, smtplib.SMTPException) as exc:
-        log.warning("could not answer %s: %s", visible(str(message["To"])), exc)
-        return False
-    return True
-
-
 def compose_dry_run(
     smtp: SmtpSettings,
     to: str,
@@ -190,7 +178,7 @@ def compose_dry_run(
 ) -> EmailMessage:
     """The answer to a partner's dry run (pipeline/dryrun.py): what the connection would do
     with the file, the results file attached. Nothing was stored, and the text says so.
-    An automatic answer (RFC 3834), like `compose_unmatched`: sent with `send_answer`."""
+    An automatic answer (RFC 3834), like `compose_unmatched`: sent with `Outbox.answer`."""
     message = _auto_reply(
         smtp, to, f"[ConnectBatch] {connection.name}: dry run of {visible(file)}", message_id
     )

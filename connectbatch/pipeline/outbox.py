@@ -3,8 +3,9 @@
 A run's results e-mail used to be sent inside the run, once. An SMTP server that was down
 (a relay restarting, greylisting's "try again later") lost the partner's answer for good, and
 one that did not answer held every ingest for the SMTP timeout (30 s a file: a push burst
-stalled behind it). Now a message is spooled (`<home>/outbox/*.eml`, written whole before its
-row exists) and queued in `mail_outbox`, and a sender sends it:
+stalled behind it). Now a message (results, status files, alerts, automatic answers) is
+spooled (`<home>/outbox/*.eml`, written whole before its row exists) and queued in
+`mail_outbox`, and a sender sends it:
 
 * in a long-running process (`connectbatch serve`, the app) a background thread, woken by
   each new message and every POLL_SECONDS, so an ingest never waits on SMTP;
@@ -48,6 +49,7 @@ BACKOFF = (60, 300, 900, 1800, 3600)  # seconds before the 2nd, 3rd, ... try; th
 MAX_AGE = dt.timedelta(days=2)  # then a message still failing is given up
 CLAIM_SECONDS = 600  # a claim older than this was left by a sender that died
 POLL_SECONDS = 30.0
+ANSWER_ENVELOPE = "<>"  # an automatic answer's envelope sender (RFC 3834): bounces go nowhere
 BATCH = 50  # messages one pass takes
 
 
@@ -105,11 +107,16 @@ class Outbox:
     # ------------------------------------------------------------------ queueing
 
     def put(
-        self, message: EmailMessage, kind: str, connection_id: int | None, run_id: int | None = None
+        self,
+        message: EmailMessage,
+        kind: str,
+        connection_id: int | None,
+        run_id: int | None = None,
+        envelope_from: str | None = None,
     ) -> int:
         """Queue `message` (addressed to one recipient in its To header) and see it sent."""
         with self.db.transaction() as con:
-            queued = self.queue(con, message, kind, connection_id, run_id)
+            queued = self.queue(con, message, kind, connection_id, run_id, envelope_from)
         self.kick()
         return queued
 
@@ -120,17 +127,26 @@ class Outbox:
         kind: str,
         connection_id: int | None,
         run_id: int | None = None,
+        envelope_from: str | None = None,
     ) -> int:
         """`put` inside the caller's transaction, which the message then commits (or rolls
         back) with; the caller calls `kick` once it committed. Sent from the configured
-        sender (`envelope_from` stays NULL; automatic answers, sent from <>, are not queued)."""
+        sender, or with `envelope_from` as the envelope's (`answer`: <>)."""
         # as it goes over the wire: CRLF line ends, 7-bit (an SMTP server without 8BITMIME
         # takes it too), so `mailer.transmit` sends the spooled bytes as they are
         path = self._spool(message.as_bytes(policy=message.policy.clone(linesep="\r\n", cte_type="7bit")))
         return store.add(
             con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=str(message["To"]),
-            subject=str(message["Subject"] or ""), path=path.name, envelope_from=None, now=self.clock(),
+            subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,
+            now=self.clock(),
         )  # fmt: skip
+
+    def answer(self, message: EmailMessage, kind: str, connection_id: int) -> int:
+        """Queue an automatic answer (mailer.compose_unmatched, compose_dry_run) and see it
+        sent: with an empty envelope sender, so that a bounce of it comes back to nobody and
+        cannot start a loop, and kept and tried again like results when the SMTP server is
+        down (it used to be sent once and lost)."""
+        return self.put(message, kind, connection_id, envelope_from=ANSWER_ENVELOPE)
 
     def kick(self) -> None:
         """Messages were queued: wake the sender, or (no sender in this process) send now."""

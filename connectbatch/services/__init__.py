@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 
 from connectbatch.models import Run, User
-from connectbatch.pipeline import ingest, mailer, outbox
+from connectbatch.pipeline import ingest, mailer
 from connectbatch.secrets import SecretBox
 from connectbatch.services.actions import ActionServices
 from connectbatch.services.base import (
@@ -82,7 +82,7 @@ class Services(
         self.ingestor = ingest.Ingestor(self.settings, self.db, clock)
         self._box: SecretBox | None = None
         self.smtp = self.settings.smtp
-        self.outbox = outbox.Outbox(self.settings, self.db, clock)
+        self.outbox = self.ingestor.outbox
         if self.smtp is not None:
             self.ingestor.on_finished.append(self._email_results)
 

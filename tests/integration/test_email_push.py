@@ -315,3 +315,44 @@ def test_a_dry_run_mail_too_large_to_download_is_not_downloaded(
     [event] = svc.connection_events("Vendor A")
     assert event.kind == "mail_too_large" and event.answered
     assert len(smtp_inbox[0].envelopes) == 1
+
+
+def test_an_answer_waits_in_the_outbox_while_the_smtp_server_is_down(
+    server: DovecotServer, services: Services
+) -> None:
+    """An automatic answer used to be sent once, at once: a relay that was down lost it for
+    good. It is queued like the results now (empty envelope sender kept) and goes out once
+    the relay is back."""
+    import datetime as dt
+    import socket
+
+    from connectbatch.pipeline import outbox
+    from connectbatch.store import outbox as outbox_store
+
+    with socket.socket() as probe:  # nothing listens there yet: the relay is down
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = server.add_user()
+    smtp = SmtpSettings(host="127.0.0.1", port=port, sender="results@connectbatch.test")
+    svc = Services(replace(services.settings, inbound_mailbox=box.address, smtp=smtp))
+    draft = Connection("Vendor A", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                       pattern="calls_*.csv")  # fmt: skip
+    svc.create_connection(draft)
+    engine = Engine(svc, MailboxSettings(server.host, server.port, box.username, box.password, "plain"))
+    server.append(box, partner_mail(svc.inbound_address(svc.connection("Vendor A")), ("notes.txt", b"x")))
+
+    assert engine.poll_mailbox() == []
+    [event] = svc.connection_events("Vendor A")
+    assert event.kind == "mail_unmatched" and event.answered  # on its way: queued
+    with svc.db.connect() as con:
+        [queued] = outbox_store.due(con, svc.clock() + dt.timedelta(days=1), svc.clock(), 10)
+    assert (queued.kind, queued.envelope_from, queued.attempts) == ("answer", "<>", 1)
+    assert queued.recipient == "reports@vendor.example" and queued.last_error
+
+    with running_smtp(port=port) as (inbox, _):
+        later = svc.clock() + dt.timedelta(seconds=outbox.BACKOFF[0] + 1)
+        svc.outbox.clock = lambda: later
+        assert svc.outbox.send_due() == 1
+        [(envelope_sender, answer)] = inbox.envelopes
+    assert envelope_sender == "<>" and answer["Auto-Submitted"] == "auto-replied"
+    assert "nothing taken" in answer["Subject"]

@@ -320,9 +320,7 @@ def _list(
     recorded in the connection's history here (answered when safe) and marked processed."""
     listing = transport.list_files(connection.folder or "", connection.pattern)
     for remote in list(getattr(transport, "unmatched", ())):
-        history.unmatched_mail(
-            ingestor.db, ingestor.settings.smtp, connection, remote.extra or {}, ingestor.clock()
-        )
+        history.unmatched_mail(ingestor.db, ingestor.outbox, connection, remote.extra or {}, ingestor.clock())
         transport.after_success(remote, AfterSuccess.LEAVE, None)
     return listing
 

@@ -369,7 +369,7 @@ class Gateway:
             dry = self.services.dry_run_file(connection_id, path, path.name, source=account.method.value)
             dryrun.write_beside(dry, path.parent)
             to = self.services.dry_run_return_address(dry.connection)
-            dryrun.mail(self.services.settings.smtp, to, dry)
+            dryrun.mail(self.services.outbox, to, dry)
         except Exception:
             log.exception("push dry run failed", extra={"connection_id": connection_id})
             return None
