@@ -101,15 +101,18 @@ def test_list_applies_the_wildcard_and_never_lists_in_flight_files(
     for index, name in enumerate(taken + ignored):
         sshd_server.put(sftp_folder, name, f"row {index}\n".encode(), NOW - dt.timedelta(hours=1))
     (sftp_folder / "Conversions_2024_dir.csv").mkdir()  # a folder is not a file
+    # a link to a file is that file (tests/integration/test_untidy_pulls.py); to a folder, nothing
     (sftp_folder / "Conversions_2024_link.csv").symlink_to(sftp_folder / taken[0])
+    (sftp_folder / "Conversions_2024_dirlink.csv").symlink_to(sftp_folder / "Conversions_2024_dir.csv")
     sshd_server.put(sftp_folder / "sub", "Conversions_2024_05.csv", b"x")  # not recursive
 
     listed = sftp.list_files(str(sftp_folder), "Conversions_202?_*.csv")
 
-    assert sorted(remote.name for remote in listed) == sorted(taken)
+    assert sorted(remote.name for remote in listed) == sorted([*taken, "Conversions_2024_link.csv"])
     for remote in listed:
         assert remote.path == f"{sftp_folder}/{remote.name}"
-        assert remote.size == len(f"row {taken.index(remote.name)}\n")
+        shown = taken[0] if remote.name == "Conversions_2024_link.csv" else remote.name
+        assert remote.size == len(f"row {taken.index(shown)}\n")
         assert remote.mtime is not None and remote.mtime.tzinfo is not None
         assert remote.mtime.utcoffset() == dt.timedelta(0)
     # In-flight names are never listed, even by a pattern that matches everything.

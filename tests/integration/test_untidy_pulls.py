@@ -1,7 +1,8 @@
 """Pulls from partner servers that are not tidy: a real OpenSSH sshd (SFTP) and a real vsftpd
 (FTP, no MLSD) on 127.0.0.1, the real pipeline and DuckDB. Each test is something a
 partner's folder really holds: a file our login may not read, a folder where we may not
-delete, a name that is not UTF-8, a name a Mac wrote in decomposed Unicode. One such file
+delete, a name that is not UTF-8, a name a Mac wrote in decomposed Unicode, files that are
+symlinks. One such file
 must cost that file only, with a message saying what to fix, never every run of the folder.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,9 +98,7 @@ def partner(request: pytest.FixtureRequest) -> Iterator[PartnerFolder]:
             server.owner,
         )  # fmt: skip
     local.chmod(0o755)
-    for path in local.iterdir():
-        path.unlink()
-    local.rmdir()
+    shutil.rmtree(local)
 
 
 def files_of(services: Services, run_id: int) -> dict[str, tuple[str, str | None]]:
@@ -206,3 +206,32 @@ def test_a_name_a_mac_wrote_decomposed_matches_the_pattern(
     assert run.status is RunStatus.COMPLETED, run.reason
     assert [f.state for f in services.run_files(run.id)] == ["loaded"]
     assert services.count_actions(name) == 2
+
+
+def test_a_symlinked_file_is_taken_as_the_file_and_broken_or_folder_links_are_not(
+    services: Services, partner: PartnerFolder
+) -> None:
+    """An export job that writes its files elsewhere and links them into the folder: the
+    SFTP pull skipped every such file while the FTP pull took them. Both take a link to a
+    file now, and only that: a link to a folder or to nothing is left alone, and deleting
+    after the load removes the link, never the partner's own file."""
+    exports = partner.local / "exports"
+    exports.mkdir()
+    os.chown(exports, *partner.owner)
+    target = exports / "calls-0301.csv"
+    linked = call_csv(3, prefix="lnk")
+    target.write_bytes(linked)
+    os.chown(target, *partner.owner)
+    partner.put("Calls_1.csv", call_csv(2, prefix="reg"), 1)
+    (partner.local / "Calls_2.csv").symlink_to("exports/calls-0301.csv")
+    (partner.local / "Calls_3.csv").symlink_to("exports")  # a folder
+    (partner.local / "Calls_4.csv").symlink_to("exports/gone.csv")  # leads nowhere
+    name = partner.connect(services, after_success="delete")
+
+    run = services.pull(name)
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert files_of(services, run.id) == {"Calls_1.csv": ("loaded", None), "Calls_2.csv": ("loaded", None)}
+    assert services.count_actions(name) == 5
+    assert partner.names() == {"exports", "Calls_3.csv", "Calls_4.csv"}  # the links taken are gone ...
+    assert target.read_bytes() == linked  # ... the partner's file is not

@@ -11,6 +11,7 @@ tests/unit/test_paramiko_contract.py).
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 
 import paramiko
@@ -66,3 +67,20 @@ def ref_of(folder: str, raw: bytes) -> str:
         + "/"
         + raw.decode("utf-8", "surrogateescape")
     )
+
+
+def regular_file(client: paramiko.SFTPClient, folder: str, entry: Listed) -> paramiko.SFTPAttributes | None:
+    """The attributes of the regular file `entry` is, or leads to as a symlink (the server's
+    STAT follows it), else None: a folder, a link that leads nowhere or to a folder, or one
+    our login may not follow. A partner whose export job links its files into the folder is
+    served as one that copies them (FTP servers list a link as the file, and the FTP pull
+    took those already); fetching, deleting and archiving act on the link's own name."""
+    found: paramiko.SFTPAttributes | None = entry.attributes
+    if found is not None and found.st_mode is not None and stat.S_ISLNK(found.st_mode):
+        try:
+            found = client.stat(wire_path(folder).rstrip(b"/") + b"/" + entry.raw)  # bytes: as sent
+        except OSError:  # dangling, a loop, or a target our login may not see
+            return None
+    if found is None or found.st_mode is None or not stat.S_ISREG(found.st_mode):
+        return None
+    return found

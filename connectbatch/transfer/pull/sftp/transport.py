@@ -46,7 +46,7 @@ from connectbatch.transfer.pull.sftp.keys import (
     load_private_key,
     parse_host_key,
 )
-from connectbatch.transfer.pull.sftp.listing import list_folder, ref_of, wire_path
+from connectbatch.transfer.pull.sftp.listing import list_folder, ref_of, regular_file, wire_path
 from connectbatch.transfer.specs import SftpSpec
 
 log = logging.getLogger("connectbatch.transfer.pull.sftp")
@@ -112,8 +112,9 @@ class SftpTransport(Transport):
     def list_files(self, folder: str, pattern: str) -> list[RemoteFile]:
         """Regular files directly in `folder` whose names match `pattern`, oldest first.
 
-        Not recursive, and symlinks, folders and in-flight names (`*.part`, ...) are left out:
-        what we take must be a finished file the partner put there for us."""
+        Not recursive; folders, links to folders or to nothing and in-flight names (`*.part`,
+        ...) are left out: what we take must be a finished file the partner put there for us.
+        A link to a file counts as that file (`listing.followed`)."""
         self._check_folder(folder)
         with self._errors(f"listing folder {folder}"):
             try:
@@ -130,20 +131,21 @@ class SftpTransport(Transport):
                     ) from exc
                 raise
         found: list[RemoteFile] = []
-        for entry in entries:
-            attributes = entry.attributes
-            if attributes.st_mode is None or not stat.S_ISREG(attributes.st_mode):
+        for listed in entries:
+            if not matches(listed.name, pattern):
                 continue
-            if not matches(entry.name, pattern):
+            with self._errors(f"listing folder {folder}"):
+                attributes = regular_file(self._client(), folder, listed)
+            if attributes is None:
                 continue
             mtime = (
                 dt.datetime.fromtimestamp(attributes.st_mtime, tz=dt.UTC)
                 if attributes.st_mtime is not None
                 else None
             )
-            path = posixpath.join(folder, entry.name)
+            path = posixpath.join(folder, listed.name)
             found.append(
-                RemoteFile(entry.name, path, attributes.st_size, mtime, ref=ref_of(folder, entry.raw))
+                RemoteFile(listed.name, path, attributes.st_size, mtime, ref=ref_of(folder, listed.raw))
             )
         epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
         found.sort(key=lambda remote: (remote.mtime or epoch, remote.name))
