@@ -405,4 +405,6 @@ def _reject(
         reason += csvplan.country_hint(text)
     elif code == csvplan.Code.UNTERMINATED_QUOTE:
         reason += csvplan.unclosed_hint(text)
+    elif code == csvplan.Code.BAD_DECIMAL:
+        reason += csvplan.decimal_hint(text)
     return Reject(line, column, header_hints.cut(text), reason)

@@ -9,6 +9,7 @@ implemented twice.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from types import ModuleType
@@ -332,6 +333,23 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
 def country_hint(value: str) -> str:
     hint = codes.COUNTRY_HINTS.get(value.strip().upper()) if value.isascii() else None
     return f" (use {hint})" if hint else ""
+
+
+# An amount written with a decimal comma, as a spreadsheet set to German, French, Italian, ...
+# exports it: 12,50 or 1.250,00 (points between thousands), with an optional sign and symbol.
+_DECIMAL_COMMA = re.compile(
+    r"^(?P<sign>[-+]?)[$€£]?\s*(?P<whole>\d{1,3}(?:\.\d{3})+|\d+),(?P<cents>\d{1,2})$"
+)
+
+
+def decimal_hint(value: str) -> str:
+    """The amount a value written with a decimal comma means, to write instead: the partner
+    whose export used the wrong locale learns the one change that fixes every row."""
+    found = _DECIMAL_COMMA.match(value.strip())
+    if found is None:
+        return ""
+    whole = found["whole"].replace(".", "")
+    return f" (a decimal comma? write {found['sign']}{whole}.{found['cents']}: a point before the cents)"
 
 
 def unclosed_hint(value: str) -> str:

@@ -655,3 +655,23 @@ def test_the_close_match_is_the_one_difflib_picks() -> None:
     for word in ("campaignid", "mediaid", "callerid", "campaign"):
         expected = difflib.get_close_matches(word, choices, 1, header_hints.CLOSE_CUTOFF)
         assert header_hints.closest(word, choices) == (expected[0] if expected else None)
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [("12,50", "12.50"), ("1.250,00", "1250.00"), ("-€ 3,5", "-3.5"), ("0,99", "0.99"), ("12,5x", None),
+     ("abc", None), ("1,2,3", None)],
+)  # fmt: skip
+def test_an_amount_with_a_decimal_comma_is_rejected_saying_what_to_write(
+    calls: Calls, text: str, meant: str | None
+) -> None:
+    """A spreadsheet set to a European locale exports 12,50: rejected (1,250 reads as one
+    thousand two hundred and fifty, so a comma cannot be guessed either way), and the reason
+    says the one change that fixes every row."""
+    result = calls({"SaleAmount": text})
+    assert where(result) == [(2, "SaleAmount", text)]
+    reason = result.rejects[0].reason
+    assert reason.startswith("expected an amount such as 12.50")
+    assert ("a decimal comma? write" in reason) == (meant is not None)
+    if meant is not None:
+        assert f"write {meant}:" in reason
