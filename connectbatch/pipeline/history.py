@@ -108,7 +108,7 @@ def unmatched_mail(
             attachments=names, pattern=connection.pattern, too_large=too_large,
         )  # fmt: skip
         try:
-            outbox.answer(answer, "answer", connection.id)
+            outbox.answer(answer, connection.id)
         except Exception:  # the database is busy, the disk full: the mail stays recorded
             log.exception("could not queue an answer", extra={"connection_id": connection.id})
             why_not = "the answer could not be queued"

@@ -141,12 +141,12 @@ class Outbox:
             now=self.clock(),
         )  # fmt: skip
 
-    def answer(self, message: EmailMessage, kind: str, connection_id: int) -> int:
+    def answer(self, message: EmailMessage, connection_id: int) -> int:
         """Queue an automatic answer (mailer.compose_unmatched, compose_dry_run) and see it
         sent: with an empty envelope sender, so that a bounce of it comes back to nobody and
         cannot start a loop, and kept and tried again like results when the SMTP server is
         down (it used to be sent once and lost)."""
-        return self.put(message, kind, connection_id, envelope_from=ANSWER_ENVELOPE)
+        return self.put(message, "answer", connection_id, envelope_from=ANSWER_ENVELOPE)
 
     def kick(self) -> None:
         """Messages were queued: wake the sender, or (no sender in this process) send now."""

@@ -114,7 +114,7 @@ class SftpTransport(Transport):
 
         Not recursive; folders, links to folders or to nothing and in-flight names (`*.part`,
         ...) are left out: what we take must be a finished file the partner put there for us.
-        A link to a file counts as that file (`listing.followed`)."""
+        A link to a file counts as that file (`listing.regular_file`)."""
         self._check_folder(folder)
         with self._errors(f"listing folder {folder}"):
             try:
