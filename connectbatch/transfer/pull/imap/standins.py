@@ -24,21 +24,9 @@ from connectbatch.transfer.pull.imap.message import one_line
 
 def refused(folder: str, uidvalidity: str, uid: int, arrived: dt.datetime | None, sender: str) -> RemoteFile:
     """A message whose sender is not allowed, with `extra["skip"]` as the reason."""
-    return RemoteFile(
-        name=f"message {uid} from {one_line(sender)}",
-        path=f"{folder}/{uid}/0/refused",
-        size=0,
-        mtime=arrived,
-        ref=f"{uid}:0",
-        extra={
-            "skip": f"sender {one_line(sender)} is not on the connection's allowed senders",
-            "from": one_line(sender),
-            "folder": folder,
-            "uid": str(uid),
-            "uidvalidity": uidvalidity,
-            "attachments": "0",
-        },
-    )
+    shown = one_line(sender)
+    extra = {"skip": f"sender {shown} is not on the connection's allowed senders", "from": shown}
+    return _standin(folder, uidvalidity, uid, arrived, f"message {uid} from {shown}", "refused", extra)
 
 
 def unmatched(
@@ -65,21 +53,23 @@ def unmatched(
         "subject": one_line(_decoded(parsed.get("Subject"))),
         "message_id": message_id,
         "where": f"{folder}/{uidvalidity}/{uid}",
-        "folder": folder,
-        "uid": str(uid),
-        "uidvalidity": uidvalidity,
-        "attachments": "0",
     }
     if too_large:
         extra[TOO_LARGE] = too_large
+    name = f"message {uid} from {sender or 'no sender'}"
+    return _standin(folder, uidvalidity, uid, arrived, name, "unmatched", extra)
+
+
+def _standin(
+    folder: str, uidvalidity: str, uid: int, arrived: dt.datetime | None, name: str, kind: str,
+    extra: dict[str, str],
+) -> RemoteFile:  # fmt: skip
+    """A stand-in for message `uid` itself (no file of it is taken): what marking it after
+    the run needs (folder, uid, uidvalidity, no attachments) added to `extra`."""
     return RemoteFile(
-        name=f"message {uid} from {sender or 'no sender'}",
-        path=f"{folder}/{uid}/0/unmatched",
-        size=0,
-        mtime=arrived,
-        ref=f"{uid}:0",
-        extra=extra,
-    )
+        name=name, path=f"{folder}/{uid}/0/{kind}", size=0, mtime=arrived, ref=f"{uid}:0",
+        extra={**extra, "folder": folder, "uid": str(uid), "uidvalidity": uidvalidity, "attachments": "0"},
+    )  # fmt: skip
 
 
 def _decoded(value: object) -> str:
