@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from dovecot import DovecotServer, MailUser, free_port, running_dovecot
@@ -27,6 +27,9 @@ from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, open_transport
 from connectbatch.transfer.pull.imap import DEFAULT_FLAG, ImapTransport, _scrub, safe_filename
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec, check_spec
+
+if TYPE_CHECKING:
+    from connectbatch.services import Services
 
 CORPUS = "corpora/imap_tools-emails"
 SENT = dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
@@ -529,6 +532,19 @@ def test_password_is_scrubbed_from_server_text(secret: str | None, text: str, ex
 # --- silent mail (issue 11, defect 10) on an IMAP pull connection -------------------------------
 
 
+def mailed_calls(services: Services, server: DovecotServer, user: MailUser) -> None:
+    """The IMAP pull connection "Mailed calls" (pattern calls_*.csv) on `user`'s mailbox."""
+    from connectbatch.models import Connection, Direction, Method, Methodology
+    from connectbatch.services import CredentialInput
+
+    draft = Connection(
+        "Mailed calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PULL,
+        host=server.host, port=server.port, pattern="calls_*.csv",
+        transfer=ImapSpec(security=ImapSecurity.PLAIN),
+    )  # fmt: skip
+    services.create_connection(draft, CredentialInput("partner", user.username, user.password))
+
+
 def test_a_pulled_mail_that_brings_nothing_is_in_the_history_once_and_the_zip_inside_matches(
     server: DovecotServer, user: MailUser, tmp_path: Path
 ) -> None:
@@ -538,17 +554,12 @@ def test_a_pulled_mail_that_brings_nothing_is_in_the_history_once_and_the_zip_in
 
     from helpers import call_csv
 
-    from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
-    from connectbatch.services import CredentialInput, Services
+    from connectbatch.models import RunStatus
+    from connectbatch.services import Services
     from connectbatch.settings import Settings
 
     services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))  # no SMTP: recorded only
-    draft = Connection(
-        "Mailed calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PULL,
-        host=server.host, port=server.port, pattern="calls_*.csv",
-        transfer=ImapSpec(security=ImapSecurity.PLAIN),
-    )  # fmt: skip
-    services.create_connection(draft, CredentialInput("partner", user.username, user.password))
+    mailed_calls(services, server, user)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("calls_1.csv", call_csv(3, prefix="zip"))
@@ -587,19 +598,14 @@ def test_a_pulled_message_over_the_size_limit_is_recorded_once_and_never_downloa
     from dovecot import imap_bytes_read
     from helpers import call_csv
 
-    from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
-    from connectbatch.services import CredentialInput, Services
+    from connectbatch.models import RunStatus
+    from connectbatch.services import Services
     from connectbatch.settings import Settings
     from connectbatch.transfer.pull.imap.size import largest_message
 
     settings = Settings(home=tmp_path / "home", lock_timeout=10.0, max_file_bytes=SMALL_LIMIT)
     services = Services(settings)
-    draft = Connection(
-        "Mailed calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PULL,
-        host=server.host, port=server.port, pattern="calls_*.csv",
-        transfer=ImapSpec(security=ImapSecurity.PLAIN),
-    )  # fmt: skip
-    services.create_connection(draft, CredentialInput("partner", user.username, user.password))
+    mailed_calls(services, server, user)
     huge = huge_message(subject="March\x1b[2J, all of it")
     assert len(huge) > 2 * largest_message(SMALL_LIMIT)  # well over the limit
     huge_uid = server.append(user, huge)
