@@ -124,6 +124,20 @@ def _undo(con: duckdb.DuckDBPyConnection) -> None:
             undo()
 
 
+@contextmanager
+def own_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction on a connection already in hand (the open's migrations, the key index's
+    fill): committed when the block ends, rolled back if it raises. `Database.transaction`
+    is the one to use elsewhere: it also opens the connection and runs rollback hooks."""
+    con.begin()
+    try:
+        yield con
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+
+
 def quote(name: str) -> str:
     """An SQL identifier, quoted: for the column names schemas and partners' headers give."""
     return '"' + name.replace('"', '""') + '"'
@@ -283,16 +297,11 @@ class Database:
             for version, name, sql in known:
                 if version in done:
                     continue
-                con.begin()
-                try:
+                with own_transaction(con):
                     con.execute(sql)
                     con.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
                     )
-                    con.commit()
-                except BaseException:
-                    con.rollback()
-                    raise
             _sync_data_tables(con)
             self.keep_reserve()
             self._migrated = True

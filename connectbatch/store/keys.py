@@ -23,7 +23,7 @@ from __future__ import annotations
 import duckdb
 
 from connectbatch import schemas
-from connectbatch.store.db import all_rows, data_table, quote
+from connectbatch.store.db import all_rows, data_table, own_transaction, quote
 
 # Above this many candidate files the stored rows are read without a file filter (a literal
 # IN list of that many ids costs more to plan than the scan it would save).
@@ -83,8 +83,7 @@ def fill(con: duckdb.DuckDBPyConnection, data_type: str) -> None:
     if built and built[0][0] == HASHED_BY:
         catch_up(con, key)
         return
-    con.begin()
-    try:
+    with own_transaction(con):
         con.execute("DELETE FROM data_keys WHERE data_type = ?", [key])
         add(con, key, all_rows(key))
         con.execute(
@@ -92,10 +91,6 @@ def fill(con: duckdb.DuckDBPyConnection, data_type: str) -> None:
             "VALUES (?, ?, current_timestamp)",
             [key, HASHED_BY],
         )
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
 
 
 def unindexed_files(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]:
@@ -126,11 +121,6 @@ def catch_up(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]:
     files = unindexed_files(con, key)
     if files:
         ids = ", ".join(str(f) for f in files)  # every one: a file left out would stay unseen
-        con.begin()
-        try:
+        with own_transaction(con):
             add(con, key, f"(SELECT * FROM {all_rows(key)} WHERE file_id IN ({ids}))")
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
     return files
