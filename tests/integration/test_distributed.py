@@ -129,10 +129,13 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     connections = []
     for i in range(5):
         folder = sshd_server.make_folder(f"dist{i}-")
-        for j in range(10):
-            sshd_server.put(folder, f"Calls_{i}_{j}.csv", rows(call_csv, f"c{i}f{j}", 20), OLD)
-        if i == 0:  # the same bytes twice in one pull: loaded once, then a duplicate
-            sshd_server.put(folder, "Calls_0_copy.csv", rows(call_csv, "c0f0", 20), OLD)
+        files = [rows(call_csv, f"c{i}f{j}", 20) for j in range(10)]
+        for j, data in enumerate(files):
+            sshd_server.put(folder, f"Calls_{i}_{j}.csv", data, OLD)
+        if i == 0:  # the same bytes twice in one pull: loaded once, then a duplicate (the same
+            # bytes, not built again: rows() stamps the time, and a second ticking between made
+            # the copy a re-send of the same keys instead)
+            sshd_server.put(folder, "Calls_0_copy.csv", files[0], OLD)
         connections.append(pull_connection(services, sshd_server, f"Dist {i}", folder))
     # a server nobody listens on: retried with backoff, then the dead letter (a Failed run)
     dead = pull_connection(services, replace(sshd_server, port=free_port()), "Dead server", folder)
@@ -220,9 +223,10 @@ def test_the_loader_commits_the_parses_of_a_run_that_are_ready_together_as_one_a
     from connectbatch.distributed.coordinator import Coordinator
 
     folder = sshd_server.make_folder("together-")
-    for j in range(6):
-        sshd_server.put(folder, f"Calls_{j}.csv", rows(call_csv, f"t{j}", 5 + j), OLD)
-    sshd_server.put(folder, "Calls_6_copy.csv", rows(call_csv, "t0", 5), OLD)  # Calls_0's bytes
+    files = [rows(call_csv, f"t{j}", 5 + j) for j in range(6)]
+    for j, data in enumerate(files):
+        sshd_server.put(folder, f"Calls_{j}.csv", data, OLD)
+    sshd_server.put(folder, "Calls_6_copy.csv", files[0], OLD)  # Calls_0's bytes, not built again
     sshd_server.put(folder, "Calls_7_again.csv", rows(call_csv, "t1", 3), OLD)  # keys of Calls_1
     connection = pull_connection(services, sshd_server, "Together", folder)
     start_worker("w1")
