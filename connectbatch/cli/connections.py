@@ -10,17 +10,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from connectbatch import services
 from connectbatch.cli import common as cc
+from connectbatch.cli import connection_output as out
 from connectbatch.cli import mapping as cli_mapping
 from connectbatch.cli import transfer_flags
 from connectbatch.cli.common import EXIT_OK, PROG, Command, Handler
 from connectbatch.errors import ConfigurationError
-from connectbatch.escaping import visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -28,7 +27,6 @@ from connectbatch.models import (
     CatalogMode,
     Connection,
     ConnectionStatus,
-    Credential,
     Direction,
     LateEvents,
     Method,
@@ -268,117 +266,6 @@ def _credential_input(
     )  # fmt: skip
 
 
-def _connection_dict(c: Connection) -> dict[str, Any]:
-    return dataclasses.asdict(c)
-
-
-def _credential_dict(c: Credential) -> dict[str, Any]:
-    return dataclasses.asdict(c)  # holds no secret, only whether one is stored
-
-
-def _provisioned_dict(p: services.Provisioned | None) -> dict[str, Any] | None:
-    return None if p is None else dataclasses.asdict(p)
-
-
-def _print_connection(c: Connection) -> None:
-    print(f"connection {c.id}: {visible(c.name)}")  # a name is data: it may hold escapes
-    partner = cc.services().partner_names().get(c.partner_id or 0, "-")
-    delimiter = {"\t": "tab", ",": ","}.get(c.delimiter, repr(c.delimiter))
-    archive = c.archive_folder
-    mapping = ", ".join(f"{k} -> {v}" for k, v in c.column_map.items()) or "-"
-    cc.fields(
-        [
-            ("partner", cc.one_line(partner)),
-            ("data type", c.data_type),
-            ("direction", Direction(c.direction).value),
-            ("method", METHOD_LABELS[Method(c.method)]),
-            ("methodology", METHODOLOGY_LABELS[Methodology(c.methodology)]),
-            ("host", f"{c.host or '-'}" + (f":{c.port}" if c.port else "")),
-            ("folder", c.folder or "-"),
-            ("pattern", c.pattern),
-            ("return e-mail", c.return_email or "-"),
-            ("schedule", c.schedule or "-"),
-            ("lock period", f"{c.lock_days} days"),
-            ("late events", _LATE_WORDS[LateEvents(c.late_events)]),
-            ("min file age", f"{c.min_age_seconds} s"),
-            ("time zone", c.timezone),
-            ("encoding", c.encoding or "UTF-8 (default)"),
-            ("delimiter", delimiter),
-            ("after success", c.after_success + (f" to {c.archive_folder}" if archive else "")),
-            ("column map", mapping),
-            ("re-delivery", c.redelivery),
-            ("catalog mode", c.catalog_mode),
-            ("export sources", ", ".join(str(i) for i in c.export_sources) or "-"),
-            ("expected delivery", _expectation(c)),
-            ("alerts go to", c.owner_email or "the partner's return address"),
-            ("status sync-back", ", ".join(c.sync_back) or "off"),
-            (
-                "status words",
-                ", ".join(f"{k} -> {cc.one_line(v)}" for k, v in c.status_words.items()) or "default",
-            ),
-            ("transfer settings", transfer_flags.describe(c.transfer)),
-            ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
-            ("created", cc.when(c.created_at)),
-            ("updated", cc.when(c.updated_at)),
-        ]
-    )
-
-
-def _expectation(c: Connection) -> str:
-    if not c.expect and c.volume_tolerance is None:
-        return "- (not watched)"
-    when = f"{c.expect}, grace {c.expect_grace_minutes} min" if c.expect else "no cadence"
-    volume = f"rows within ±{c.volume_tolerance} %" if c.volume_tolerance is not None else "rows not checked"
-    return f"{when}; {volume}"
-
-
-_LATE_WORDS = {
-    LateEvents.LOCK: "lock (an event past the lock period makes a LOCKED action)",
-    LateEvents.REFUSE: "refuse (an event past the lock period is rejected)",
-}
-
-
-def _print_credentials(creds: Sequence[Credential]) -> None:
-    if not creds:
-        print("credentials: none")
-        return
-    print("credentials:")
-    rows = [
-        [
-            "main" if c.is_main else "secondary",
-            c.name,
-            c.kind,
-            c.username or "-",
-            "stored" if c.has_secret else "-",
-            c.status + (f": {cc.one_line(c.last_error, 40)}" if c.last_error else ""),
-            c.return_email or "-",
-            cc.when(c.created_at),
-        ]
-        for c in creds
-    ]
-    headers = ["ROLE", "NAME", "KIND", "USERNAME", "SECRET", "STATUS", "RETURN E-MAIL", "CREATED"]
-    cc.table(headers, rows, indent="  ")
-    for c in creds:
-        if len(c.used_by) > 1:
-            print(f"  credential {c.id} is shared by: {', '.join(cc.one_line(n) for n in c.used_by)}")
-
-
-def _print_provisioned(p: services.Provisioned) -> None:
-    print()
-    print("Login for the partner. Copy it now: it will not be shown again.")
-    pairs = [("host", p.host)]
-    if p.port is not None:
-        pairs.append(("port", str(p.port)))
-    pairs += [("username", p.username), ("password", p.password)]
-    if p.host_key_fingerprint:
-        pairs.append(("host key", f"{p.host_key_fingerprint} (the partner checks it on first login)"))
-    if p.certificate_fingerprint:
-        pairs.append(("certificate", p.certificate_fingerprint))
-    if p.email_address:
-        pairs.append(("e-mail address", p.email_address))
-    cc.fields(pairs)
-
-
 def _flag_errors(handler: Handler) -> Handler:
     """Name the option, not the model field, in a rejected value: `--return-email: ...`."""
     flags = {dest: flag for flag, dest, _keywords in _CONNECTION_OPTIONS}
@@ -430,14 +317,14 @@ def _report_reused(args: argparse.Namespace, connection: Connection, credential_
     if args.json:
         cc.print_json(
             {
-                "connection": _connection_dict(connection),
+                "connection": out.connection_dict(connection),
                 "provisioned": None,
-                "reused_credential": _credential_dict(shared),
+                "reused_credential": out.credential_dict(shared),
             }
         )
         return EXIT_OK
     print("created ", end="")
-    _print_connection(connection)
+    out.print_connection(connection)
     users = ", ".join(cc.one_line(n) for n in shared.used_by)
     print(f"uses credential {shared.id} ({cc.one_line(shared.name)}), shared by: {users}")
     return EXIT_OK
@@ -454,15 +341,15 @@ def _report_saved(
     """What `connection add` and `edit` print: the connection, and a new login shown once."""
     if args.json:
         cc.print_json(
-            {"connection": _connection_dict(connection), "provisioned": _provisioned_dict(provisioned)}
+            {"connection": out.connection_dict(connection), "provisioned": out.provisioned_dict(provisioned)}
         )
         return EXIT_OK
     print(f"{verb} ", end="")
-    _print_connection(connection)
+    out.print_connection(connection)
     if credential is not None and provisioned is None:
         print(stored)
     if provisioned is not None:
-        _print_provisioned(provisioned)
+        out.print_provisioned(provisioned)
     return EXIT_OK
 
 
@@ -471,7 +358,7 @@ def _connection_list(args: argparse.Namespace) -> int:
     connections = svc.connections()
     partners = svc.partner_names()
     if args.json:
-        cc.print_json([_connection_dict(c) for c in connections])
+        cc.print_json([out.connection_dict(c) for c in connections])
         return EXIT_OK
     if not connections:
         print(f"no connections yet; add one with `{PROG} connection add`")
@@ -508,13 +395,13 @@ def _connection_show(args: argparse.Namespace) -> int:
     if args.json:
         cc.print_json(
             {
-                "connection": _connection_dict(connection),
-                "credentials": [_credential_dict(c) for c in creds],
+                "connection": out.connection_dict(connection),
+                "credentials": [out.credential_dict(c) for c in creds],
             }
         )
         return EXIT_OK
-    _print_connection(connection)
-    _print_credentials(creds)
+    out.print_connection(connection)
+    out.print_credentials(creds)
     return EXIT_OK
 
 
