@@ -25,6 +25,7 @@ from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import group, ingest, load, results, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
+from connectbatch.store import run_groups
 from connectbatch.store import runs as run_store
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ class OutputLoader:
         holds; the others are repeats, answered as duplicates by `_commit`, one at a time."""
         hashes = [job.record.sha256 for _, job in pairs if job.record is not None]
         with self.services.db.connect() as con:
-            loaded = run_store.loaded_files_with_hashes(con, connection.id, hashes)
+            loaded = run_groups.loaded_files_with_hashes(con, connection.id, hashes)
         fresh: list[_Job] = []
         seen: set[str] = set()
         for _, job in pairs:

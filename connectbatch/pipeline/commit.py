@@ -21,6 +21,7 @@ from connectbatch.pipeline import closing, late, load, results
 from connectbatch.pipeline.compute import Computed
 from connectbatch.store import actions as action_store
 from connectbatch.store import data as data_store
+from connectbatch.store import run_groups
 from connectbatch.store import runs as run_store
 from connectbatch.store import syncback as syncback_store
 
@@ -151,9 +152,9 @@ def load_many(
         raise RuntimeError(f"{created} actions for {sum(per_file)} rows")
     for (_, record, _computed), rows in zip(batches, parts, strict=True):
         late.lock_loaded(con, connection, record.id, now, rows[2])  # no statement unless late
-    run_store.insert_rejects_of_files(con, [(run.id, record.id, c.rejects) for run, record, c in batches])
+    run_groups.insert_rejects_of_files(con, [(run.id, record.id, c.rejects) for run, record, c in batches])
     reports = [c.report for _, _, c in batches]
-    run_store.insert_validations(
+    run_groups.insert_validations(
         con,
         [
             (run.id, record.id, r.success, len(r.critical_failures), len(r.warnings), r.to_json())
@@ -166,7 +167,7 @@ def load_many(
         rejected = load.rejected_rows(computed.rejects)
         accepted = computed.parsed.table.num_rows - (rejected - computed.parsed.rows_rejected)
         counts.append((record.id, accepted, rejected))
-    records = run_store.set_files_loaded(con, counts)
+    records = run_groups.set_files_loaded(con, counts)
     syncback_store.add_headers(
         con, [(record.id, c.parsed.header if c.parsed else None) for _, record, c in batches]
     )
@@ -176,7 +177,7 @@ def load_many(
         for (_, accepted, rejected), made in zip(counts, per_file, strict=True)
     ]
     if close:
-        closed = run_store.finish_loaded(
+        closed = run_groups.finish_loaded(
             con, [(run.id, a) for (run, _, _), a in zip(batches, added, strict=True)], now
         )
     else:

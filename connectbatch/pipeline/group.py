@@ -43,7 +43,7 @@ from connectbatch.pipeline.compute import Computed, recheck_loaded
 from connectbatch.pipeline.ingest import Ingestor
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.store import connections as connection_store
-from connectbatch.store import runs as run_store
+from connectbatch.store import run_groups
 
 log = logging.getLogger("connectbatch.pipeline.group")
 
@@ -201,7 +201,7 @@ class _Group:
                 runs = [self.shared] * len(waiting)
             else:
                 first = ing.open_run(con, self.connection, self.trigger)  # the in-progress check, the status
-                others = run_store.create_many(
+                others = run_groups.create_many(
                     con, self.connection.id, self.trigger, os.getpid(), len(waiting) - 1
                 )
                 runs = [first, *others]

@@ -31,7 +31,7 @@ from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import staging_copy
 from connectbatch.pipeline.staging_copy import CHUNK
 from connectbatch.pipeline.staging_copy import settle as settle
-from connectbatch.store import Database
+from connectbatch.store import Database, run_groups
 from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
@@ -239,14 +239,14 @@ def record_group(
     """`record_in(read_mapping=True)` for several files, each of its own run, in a fixed
     number of statements (group commit). The caller keeps the bytes of the files distinct:
     a repeat within the group would not see the first as loaded yet."""
-    records = run_store.record_files(
+    records = run_groups.record_files(
         con, connection.id,
         [
             (run.id, r.name, r.source, s.size, s.sha256, r.remote_path, r.mtime)
             for run, (r, s) in zip(runs, files, strict=True)
         ],
     )  # fmt: skip
-    earlier = run_store.loaded_files_with_hashes(con, connection.id, [s.sha256 for _, s in files])
+    earlier = run_groups.loaded_files_with_hashes(con, connection.id, [s.sha256 for _, s in files])
     saved = mapping_store.current(con, connection.id)
     fresh = [run.id for run, (_, s) in zip(runs, files, strict=True) if s.sha256 not in earlier]
     if saved is not None:  # a new run has none: no write

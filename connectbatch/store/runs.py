@@ -15,33 +15,32 @@ from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, R
 from connectbatch.parser.api import Reject
 from connectbatch.store.data import SMALL_LIST
 
-_RUN_FIELDS = [f.name for f in fields(Run)]
-_FILE_FIELDS = [f.name for f in fields(FileRecord)]
-RUN_COLUMNS = list(_RUN_FIELDS)  # the order `run_from_row` reads them in
+RUN_COLUMNS = [f.name for f in fields(Run)]  # the order `run_from_row` reads them in
+FILE_COLUMNS = [f.name for f in fields(FileRecord)]  # the order `file_from_row` reads them in
 
 # A file with these bytes already produced data for its connection: the same bytes again are
 # a duplicate.
-_HOLDS_DATA = (FileState.LOADED, FileState.QUARANTINED)
+HOLDS_DATA = (FileState.LOADED, FileState.QUARANTINED)
 # A pull settled this remote file: the same path, size and time is not fetched again (a
 # file rejected as a whole would fail the same way).
 _SETTLED = (FileState.LOADED, FileState.DUPLICATE, FileState.QUARANTINED, FileState.REJECTED)
 
 
-def _in(states: tuple[FileState, ...]) -> str:
+def states_in(states: tuple[FileState, ...]) -> str:
     """`state IN (?, ...)` for these states (bound as parameters)."""
     return f"state IN ({', '.join('?' for _ in states)})"
 
 
 def run_from_row(row: tuple[Any, ...]) -> Run:
     """A `Run` from the columns of RUN_COLUMNS, with its states as enums."""
-    data = dict(zip(_RUN_FIELDS, row, strict=True))
+    data = dict(zip(RUN_COLUMNS, row, strict=True))
     data["status"] = RunStatus(data["status"])
     data["review"] = ReviewState(data["review"]) if data["review"] else None
     return Run(**data)
 
 
 def _runs(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[Run]:
-    rows = con.execute(f"SELECT {', '.join(_RUN_FIELDS)} FROM runs {where}", params).fetchall()
+    rows = con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs {where}", params).fetchall()
     return [run_from_row(row) for row in rows]
 
 
@@ -50,7 +49,7 @@ def create(
 ) -> Run:
     row = con.execute(
         "INSERT INTO runs (connection_id, trigger, status, pid, retry_of) "
-        f"VALUES (?, ?, ?, ?, ?) RETURNING {', '.join(_RUN_FIELDS)}",
+        f"VALUES (?, ?, ?, ?, ?) RETURNING {', '.join(RUN_COLUMNS)}",
         [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, retry_of],
     ).fetchone()
     assert row is not None
@@ -105,16 +104,16 @@ def finish(
     sets = ["status = ?", "finished_at = ?", "reason = coalesce(?, reason)" if keep_reason else "reason = ?"]
     params: list[Any] = [str(status), at, reason]
     for name, value in counters.items():
-        if name not in _RUN_FIELDS:
+        if name not in RUN_COLUMNS:
             raise KeyError(name)
         sets.append(f"{name} = ?")
         params.append(value)
     for name, more in (adding or {}).items():
-        if name not in _RUN_FIELDS or name in counters:
+        if name not in RUN_COLUMNS or name in counters:
             raise KeyError(name)
         sets.append(f"{name} = {name} + ?")
         params.append(more)
-    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ? RETURNING {', '.join(_RUN_FIELDS)}"
+    sql = f"UPDATE runs SET {', '.join(sets)} WHERE id = ? RETURNING {', '.join(RUN_COLUMNS)}"
     rows = con.execute(sql, [*params, run_id]).fetchall()  # all: no result left open (register)
     return run_from_row(rows[0]) if rows else None
 
@@ -145,33 +144,33 @@ def record_file(
     known = str(FileState(state))
     row = con.execute(
         "INSERT INTO files (connection_id, run_id, name, remote_path, source, size, mtime, sha256, state, "
-        f"message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {', '.join(_FILE_FIELDS)}",
+        f"message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {', '.join(FILE_COLUMNS)}",
         [connection_id, run_id, name, remote_path, source, size, mtime, sha256, known, message],
     ).fetchone()
     assert row is not None
-    return _file_from_row(row)
+    return file_from_row(row)
 
 
-def _files(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[FileRecord]:
-    rows = con.execute(f"SELECT {', '.join(_FILE_FIELDS)} FROM files {where}", params).fetchall()
-    return [_file_from_row(row) for row in rows]
+def files_where(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[FileRecord]:
+    rows = con.execute(f"SELECT {', '.join(FILE_COLUMNS)} FROM files {where}", params).fetchall()
+    return [file_from_row(row) for row in rows]
 
 
-def _file_from_row(row: tuple[Any, ...]) -> FileRecord:
-    data = dict(zip(_FILE_FIELDS, row, strict=True))
+def file_from_row(row: tuple[Any, ...]) -> FileRecord:
+    data = dict(zip(FILE_COLUMNS, row, strict=True))
     data["state"] = FileState(data["state"])
     return FileRecord(**data)
 
 
 def get_file(con: duckdb.DuckDBPyConnection, file_id: int) -> FileRecord:
-    found = _files(con, "WHERE id = ?", [file_id])
+    found = files_where(con, "WHERE id = ?", [file_id])
     if not found:
         raise LookupError(f"no file with id {file_id}")
     return found[0]
 
 
 def files_of_run(con: duckdb.DuckDBPyConnection, run_id: int) -> list[FileRecord]:
-    return _files(con, "WHERE run_id = ? ORDER BY id", [run_id])
+    return files_where(con, "WHERE run_id = ? ORDER BY id", [run_id])
 
 
 def loaded_file_with_hash(
@@ -181,9 +180,9 @@ def loaded_file_with_hash(
     quarantined and still awaiting review). Asked for its id first: the usual answer is none,
     and a query's cost grows with the columns it returns (~0.6 ms for all of them, issue 13)."""
     row = con.execute(
-        f"SELECT id FROM files WHERE connection_id = ? AND sha256 = ? AND {_in(_HOLDS_DATA)} "
+        f"SELECT id FROM files WHERE connection_id = ? AND sha256 = ? AND {states_in(HOLDS_DATA)} "
         "ORDER BY id LIMIT 1",
-        [connection_id, sha256, *map(str, _HOLDS_DATA)],
+        [connection_id, sha256, *map(str, HOLDS_DATA)],
     ).fetchone()
     return get_file(con, int(row[0])) if row else None
 
@@ -197,10 +196,10 @@ def taken_before(
 ) -> FileRecord | None:
     """A file with this remote path, size and time that an earlier run settled: loaded,
     a duplicate, quarantined, or rejected as a whole (the same bytes would fail again)."""
-    found = _files(
+    found = files_where(
         con,
         "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
-        f"AND mtime IS NOT DISTINCT FROM ? AND {_in(_SETTLED)} ORDER BY id LIMIT 1",
+        f"AND mtime IS NOT DISTINCT FROM ? AND {states_in(_SETTLED)} ORDER BY id LIMIT 1",
         [connection_id, remote_path, size, mtime, *map(str, _SETTLED)],
     )
     return found[0] if found else None
@@ -219,10 +218,10 @@ def set_file_state(
     rows = con.execute(
         "UPDATE files SET state = ?, message = coalesce(?, message), "
         "rows_accepted = coalesce(?, rows_accepted), rows_rejected = coalesce(?, rows_rejected), "
-        f"updated_at = current_timestamp WHERE id = ? RETURNING {', '.join(_FILE_FIELDS)}",
+        f"updated_at = current_timestamp WHERE id = ? RETURNING {', '.join(FILE_COLUMNS)}",
         [str(state), message, rows_accepted, rows_rejected, file_id],
     ).fetchall()  # all: no result left open for a `register` after it
-    return _file_from_row(rows[0]) if rows else None
+    return file_from_row(rows[0]) if rows else None
 
 
 # ---------------------------------------------------------------- rejects and validation
@@ -323,7 +322,7 @@ def reject_rates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dt.datetime,
 
 def add_counters(con: duckdb.DuckDBPyConnection, run_id: int, **add: int) -> None:
     for name in add:
-        if name not in _RUN_FIELDS:
+        if name not in RUN_COLUMNS:
             raise KeyError(name)
     sets = ", ".join(f"{name} = {name} + ?" for name in add)
     con.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*add.values(), run_id])
@@ -346,7 +345,7 @@ def staged_hashes_in_use(con: duckdb.DuckDBPyConnection) -> set[str]:
     quarantined, and files not finished or awaiting review."""
     rows = con.execute(
         "SELECT DISTINCT f.sha256 FROM files f JOIN runs r ON r.id = f.run_id "
-        f"WHERE f.sha256 <> '' AND (r.status = ? OR r.review = ? OR f.{_in(_NEEDED_STATES)})",
+        f"WHERE f.sha256 <> '' AND (r.status = ? OR r.review = ? OR f.{states_in(_NEEDED_STATES)})",
         [str(RunStatus.IN_PROGRESS), str(ReviewState.QUARANTINED), *map(str, _NEEDED_STATES)],
     ).fetchall()
     return {str(r[0]) for r in rows}
@@ -387,7 +386,7 @@ def skipped_before(
 ) -> FileRecord | None:
     """The ledger line of an earlier run that skipped this same file (path, size, time) for
     the same reason: a pull records such a decision once, not on every poll."""
-    found = _files(
+    found = files_where(
         con,
         "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
         "AND mtime IS NOT DISTINCT FROM ? AND state = ? AND message = ? ORDER BY id LIMIT 1",
@@ -403,158 +402,7 @@ def settled_remote(
     (`taken_before` for all at once): what a distributed pull worker must not fetch again."""
     rows = con.execute(
         f"SELECT remote_path, size, mtime, state FROM files WHERE connection_id = ? "
-        f"AND remote_path IS NOT NULL AND {_in(_SETTLED)} ORDER BY id",
+        f"AND remote_path IS NOT NULL AND {states_in(_SETTLED)} ORDER BY id",
         [connection_id, *map(str, _SETTLED)],
     ).fetchall()
     return [(str(r[0]), r[1], r[2], str(r[3])) for r in rows]
-
-
-# ---------------------------------------------------------------- a group's loads at once
-# Group commit (pipeline/group.py) loads many small files in one transaction; these do for all
-# of them in one statement what `set_file_state`, `insert_rejects`, `insert_validation` and
-# `finish` do for one (a statement costs ~1 ms whatever its rows, issue 13).
-
-
-def set_files_loaded(
-    con: duckdb.DuckDBPyConnection, loaded: Sequence[tuple[int, int, int]]
-) -> dict[int, FileRecord]:
-    """`set_file_state(LOADED, None, accepted, rejected)` for each (file id, accepted,
-    rejected); the entries as they now stand, by id."""
-    if not loaded:
-        return {}
-    ids, accepted, rejected = (list(c) for c in zip(*loaded, strict=True))
-    columns = ", ".join(f"files.{name}" for name in _FILE_FIELDS)
-    rows = con.execute(
-        "UPDATE files SET state = ?, rows_accepted = v.accepted, rows_rejected = v.rejected, "
-        "updated_at = current_timestamp FROM (SELECT unnest(?::BIGINT[]) AS id, "
-        "unnest(?::BIGINT[]) AS accepted, unnest(?::BIGINT[]) AS rejected) v "
-        f"WHERE files.id = v.id RETURNING {columns}",
-        [str(FileState.LOADED), ids, accepted, rejected],
-    ).fetchall()
-    return {record.id: record for record in map(_file_from_row, rows)}
-
-
-def insert_rejects_of_files(
-    con: duckdb.DuckDBPyConnection, rejects: Sequence[tuple[int, int, Sequence[Reject]]]
-) -> None:
-    """`insert_rejects` for each (run id, file id, rejects), in one statement."""
-    flat = [(run_id, file_id, r) for run_id, file_id, found in rejects for r in found]
-    if not flat:
-        return
-    table = pa.table(
-        {
-            "run_id": pa.array([f[0] for f in flat], pa.int64()),
-            "file_id": pa.array([f[1] for f in flat], pa.int64()),
-            "line": pa.array([f[2].line for f in flat], pa.int64()),
-            "column_name": pa.array([f[2].column for f in flat], pa.string()),
-            "value": pa.array([f[2].value for f in flat], pa.string()),
-            "reason": pa.array([f[2].reason for f in flat], pa.string()),
-        }
-    )
-    con.register("_cb_rejects", table)
-    try:
-        con.execute(
-            "INSERT INTO rejects SELECT run_id, file_id, line, column_name, value, reason FROM _cb_rejects"
-        )
-    finally:
-        con.unregister("_cb_rejects")
-
-
-def insert_validations(
-    con: duckdb.DuckDBPyConnection, results: Sequence[tuple[int, int, bool, int, int, str]]
-) -> None:
-    """`insert_validation` for each (run id, file id, success, critical, warnings, report
-    JSON), in one statement."""
-    if not results:
-        return
-    run_ids, file_ids, success, critical, warnings, reports = (list(c) for c in zip(*results, strict=True))
-    con.execute(
-        "INSERT INTO validation_results (run_id, file_id, success, critical_failures, warnings, report) "
-        "SELECT unnest(?::BIGINT[]), unnest(?::BIGINT[]), unnest(?::BOOLEAN[]), unnest(?::INTEGER[]), "
-        "unnest(?::INTEGER[]), unnest(?::VARCHAR[])",
-        [run_ids, file_ids, success, critical, warnings, reports],
-    )
-
-
-def finish_loaded(
-    con: duckdb.DuckDBPyConnection, runs: Sequence[tuple[int, dict[str, int]]], at: dt.datetime
-) -> dict[int, Run]:
-    """`finish` as `closing.close` ends a run whose only file loaded, for each (run id,
-    counters its load adds): Completed, one file seen and loaded, a noted reason kept; the
-    runs as they now stand, by id."""
-    if not runs:
-        return {}
-    added = ("rows_accepted", "rows_rejected", "actions_created")
-    if any(set(counters) != set(added) for _, counters in runs):
-        raise KeyError("finish_loaded adds rows_accepted, rows_rejected and actions_created")
-    columns = ", ".join(f"runs.{name}" for name in _RUN_FIELDS)
-    sets = ", ".join(f"{name} = runs.{name} + v.{name}" for name in added)
-    unnests = ", ".join(f"unnest(?::BIGINT[]) AS {name}" for name in added)
-    rows = con.execute(
-        f"UPDATE runs SET status = ?, finished_at = ?, files_seen = 1, files_loaded = 1, files_skipped = 0, "
-        f"{sets} FROM (SELECT unnest(?::BIGINT[]) AS id, {unnests}) v WHERE runs.id = v.id "
-        f"RETURNING {columns}",
-        [
-            str(RunStatus.COMPLETED), at, [run_id for run_id, _ in runs],
-            *([counters[name] for _, counters in runs] for name in added),
-        ],
-    ).fetchall()  # fmt: skip
-    return {run.id: run for run in map(run_from_row, rows)}
-
-
-# ---------------------------------------------------------------- a group's ledger at once
-
-
-def create_many(
-    con: duckdb.DuckDBPyConnection, connection_id: int, trigger: str, pid: int, count: int
-) -> list[Run]:
-    """`create` `count` times in one statement (group commit: a run per waiting file), in id
-    order."""
-    if count <= 0:
-        return []
-    rows = con.execute(
-        "INSERT INTO runs (connection_id, trigger, status, pid) SELECT ?, ?, ?, ? FROM range(?) "
-        f"RETURNING {', '.join(_RUN_FIELDS)}",
-        [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, count],
-    ).fetchall()
-    return sorted(map(run_from_row, rows), key=lambda run: run.id)
-
-
-def record_files(
-    con: duckdb.DuckDBPyConnection,
-    connection_id: int,
-    entries: Sequence[tuple[int, str, str, int, str, str | None, dt.datetime | None]],
-) -> list[FileRecord]:
-    """`record_file` (state Fetched) for each (run id, name, source, size, sha256, remote
-    path, mtime), in one statement; the entries in the order given. A run's entries have
-    distinct bytes (a group stages a repeat alone), so (run, sha256) tells them apart."""
-    if not entries:
-        return []
-    columns = list(zip(*entries, strict=True))
-    rows = con.execute(
-        "INSERT INTO files (connection_id, run_id, name, source, size, sha256, remote_path, mtime, state) "
-        "SELECT ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::BIGINT[]), "
-        "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::TIMESTAMPTZ[]), ? "
-        f"RETURNING {', '.join(_FILE_FIELDS)}",
-        [connection_id, *(list(c) for c in columns), str(FileState.FETCHED)],
-    ).fetchall()
-    by_key = {(record.run_id, record.sha256): record for record in map(_file_from_row, rows)}
-    if len(by_key) != len(entries):
-        raise ValueError("record_files: a run's entries must have distinct bytes")
-    return [by_key[(entry[0], entry[4])] for entry in entries]
-
-
-def loaded_files_with_hashes(
-    con: duckdb.DuckDBPyConnection, connection_id: int, hashes: list[str]
-) -> dict[str, FileRecord]:
-    """`loaded_file_with_hash` for several hashes in one statement, by hash."""
-    if not hashes:
-        return {}
-    found: dict[str, FileRecord] = {}
-    for record in _files(
-        con,
-        f"WHERE connection_id = ? AND list_contains(?::VARCHAR[], sha256) AND {_in(_HOLDS_DATA)} ORDER BY id",
-        [connection_id, hashes, *map(str, _HOLDS_DATA)],
-    ):
-        found.setdefault(record.sha256, record)
-    return found
