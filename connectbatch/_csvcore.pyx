@@ -20,6 +20,7 @@ Layout (asyncpg-style): this file is the single C unit and only wires the parts 
 Constants and structs are declared once in `_csvcore.pxd`; the implementation is included from
 `connectbatch/parser/`, one concern per file, so the C compiler still sees (and inlines) it all:
 - `_core_scanner.pxi`: byte classes, the tokenizer, read_header();
+- `_core_cuts.pxi`: quote parity and where a threaded parse may cut the bytes;
 - `_core_values.pxi`: UTF-8 validation and the integer/seconds/decimal/timestamp converters;
 - `_core_buffers.pxi`: column buffers, their allocation, the zero-copy hand-over to Arrow;
 - `_core_parser.pxi`: the Parser class (the record loop, feed, finish).
@@ -36,6 +37,7 @@ import pyarrow as pa
 from connectbatch.parser.plan import COUNTRY_CODES, CURRENCY_CODES, CoreOutput
 
 include "parser/_core_scanner.pxi"
+include "parser/_core_cuts.pxi"
 include "parser/_core_values.pxi"
 include "parser/_core_buffers.pxi"
 include "parser/_core_parser.pxi"
