@@ -123,13 +123,16 @@ def _handoff() -> None:
 def _log_out() -> None:
     """Log out: the browser session too, so that a reload or another tab is logged out."""
     ended = {st.session_state.pop(SESSION_KEY, None)}
-    st.session_state.pop(HANDOFF_KEY, None)
+    pending = st.session_state.pop(HANDOFF_KEY, None)
     cookie = _cookie()
     if cookie is not None:
         ended.add(sessions.token_hash(cookie))
     services = webapp.operator_services()
+    # On failure the session ends when it expires; this tab is logged out anyway.
+    if isinstance(pending, tuple):  # the browser may have traded the token since the last run
+        with contextlib.suppress(ConnectBatchError):
+            services.end_handoff(pending[0])
     for session in ended:
-        # On failure the session ends when it expires; this tab is logged out anyway.
         if isinstance(session, str):
             with contextlib.suppress(ConnectBatchError):
                 services.end_session(session)

@@ -96,3 +96,10 @@ class SessionServices(ServiceBase):
         """Log out: the session's cookie opens nothing any more, in any tab."""
         with self.db.transaction() as con:
             session_store.remove(con, session_hash)
+
+    def end_handoff(self, handoff_token: str) -> None:
+        """Log out of a tab that has not learnt its session yet (Log out right after the
+        login, before a rerun asked `session_of_handoff`): the session its browser traded the
+        token for ends, and a token not traded yet can no longer be."""
+        with self.db.transaction() as con:
+            session_store.remove_handoff(con, token_hash(handoff_token))

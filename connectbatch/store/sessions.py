@@ -42,6 +42,13 @@ def remove(con: duckdb.DuckDBPyConnection, token_hash: str) -> None:
     con.execute("DELETE FROM app_sessions WHERE token_hash = ?", [token_hash])
 
 
+def remove_handoff(con: duckdb.DuckDBPyConnection, handoff_hash: str) -> None:
+    """The handoff token and the session it was traded for, if it was."""
+    con.execute(
+        "DELETE FROM app_sessions WHERE token_hash = ? OR handoff_hash = ?", [handoff_hash, handoff_hash]
+    )
+
+
 def remove_of_user(con: duckdb.DuckDBPyConnection, user_name: str) -> None:
     con.execute("DELETE FROM app_sessions WHERE user_name = ?", [user_name])
 

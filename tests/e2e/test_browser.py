@@ -299,6 +299,25 @@ def test_a_login_lasts_through_a_reload_and_in_another_tab_until_log_out(app_pag
     assert exception_texts(app_page) == [] and exception_texts(other) == []
 
 
+def test_log_out_right_after_the_login_ends_the_login_the_browser_already_holds(app_page: Page) -> None:
+    """The tab learns which browser session is its own only at a later run; Log out before
+    any (no click since the login) used to leave the cookie's session alive: a reload, or a
+    tab opened meanwhile, was still logged in."""
+    open_path(app_page, "validation")
+    expect(app_page.locator("h1").first).to_have_text("Validation")
+    deadline = time.monotonic() + 10
+    while not [c for c in app_page.context.cookies() if c["name"] == "connectbatch_session"]:
+        assert time.monotonic() < deadline, "no session cookie: the handoff image was not traded"
+        app_page.wait_for_timeout(100)
+
+    app_page.get_by_role("button", name="Log out").click()
+    expect(app_page.locator(browser.LOGIN_FIELD)).to_be_visible()
+    app_page.reload()
+    wait_rendered(app_page)
+    expect(app_page.locator(browser.LOGIN_FIELD)).to_be_visible()
+    assert exception_texts(app_page) == []
+
+
 def test_a_partner_manager_logs_in_and_sees_only_the_partner_pages(app_page: Page) -> None:
     open_path(app_page, "", name=browser.PARTNER_NAME)
 

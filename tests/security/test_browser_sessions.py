@@ -94,6 +94,20 @@ def test_log_out_a_disabled_user_or_a_new_password_ends_the_sessions(timed: Serv
     assert timed.resume(before_disable) is None
 
 
+def test_log_out_by_the_handoff_token_ends_its_session_or_voids_the_token(timed: Services) -> None:
+    """A tab logged out before it learnt its session has only its handoff token."""
+    user = timed.authenticate("ada", PASSWORD)
+    handoff = timed.start_handoff(user)
+    traded = timed.redeem_handoff(handoff)
+    assert traded is not None
+    timed.end_handoff(handoff)
+    assert timed.resume(traded[0]) is None
+
+    not_yet = timed.start_handoff(user)
+    timed.end_handoff(not_yet)  # the browser's request comes after the Log out
+    assert timed.redeem_handoff(not_yet) is None
+
+
 def test_a_page_bound_to_one_user_cannot_start_a_session_for_another(timed: Services) -> None:
     admin = timed.add_user("root", Role.ADMIN, PASSWORD)
     as_ada = timed.as_user(timed.authenticate("ada", PASSWORD))

@@ -148,7 +148,7 @@ OPEN_TO_EVERY_ROLE = {
     "host_key_fingerprint", "authenticate", "current_user", "as_user", "startup", "check_role",
     "actor", "box",
     # the browser session of a login (services/sessions.py): each step needs its token
-    "start_handoff", "redeem_handoff", "session_of_handoff", "resume", "session_alive", "end_session",
+    "start_handoff", "redeem_handoff", "session_of_handoff", "resume", "session_alive", "end_session", "end_handoff",
     "connection_events",
     "partners", "partner", "partner_names", "partner_connections", "exports",
     "media_names", "partner_choices", "partner_overview", "connection_partners",
@@ -236,7 +236,9 @@ def test_repeated_failures_are_throttled_with_a_growing_delay(settings: Settings
 
     assert services.authenticate("ada", PASSWORD).name == "ada"
     assert services.current_user("ada") == User(
-        id=1, name="ada", role=Role.ANALYST,
+        id=1,
+        name="ada",
+        role=Role.ANALYST,
         created_at=services.current_user("ada").created_at,  # type: ignore[union-attr]
     )  # fmt: skip  (the count is reset)
     assert user_services.lockout(100) == user_services.LONGEST_DELAY
