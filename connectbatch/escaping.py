@@ -50,10 +50,37 @@ def visible(text: str) -> str:
 _MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
 
 
+# Streamlit acts on more than Markdown: `:smile:` shortcodes, `:material/home:` icons and
+# `:red[...]` colours after a colon, and it links bare `http://...` and `www....` (GFM
+# autolinks). A backslash stops the shortcodes and colours but not the icons or the links
+# (tried in Chromium), so an invisible WORD JOINER goes after such a colon and after `www`:
+# the text reads the same, and no partner's name becomes an icon, a colour or a link to click.
+# Only there: a joiner in `host:22` or `12:30` would follow the text into a copy and paste.
+_JOINER = "\u2060"
+_ACTED_ON = re.compile(
+    r"(?:(?<=:)(?=[\w+-]*[^\W\d_][\w+-]*[:\[])"  # :word: or :red[ (a letter in the word)
+    r"|(?<=:)(?=material/)"  # :material/home:
+    r"|(?<=\bhttp:)(?=//)|(?<=\bhttps:)(?=//)"  # http://...
+    r"|(?<=\bwww)(?=\.))",  # www....
+    re.IGNORECASE,
+)
+# A list item or a heading rule at the start (`- x`, `+ x`, `1. x`, `1) x`): escaped.
+_LEADING_MARKER = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")
+
+
 def markdown_text(text: str | None) -> str:
     """`text` (a name, a reason, a note) to show literally inside the app's Markdown:
-    control characters as `visible` escapes, Markdown and LaTeX marks backslash-escaped."""
-    return visible(text or "").translate(_MARKDOWN)
+    control characters as `visible` escapes, Markdown and LaTeX marks backslash-escaped,
+    Streamlit's icons, colours and links broken by an invisible joiner (`_ACTED_ON`)."""
+    escaped = _ACTED_ON.sub(_JOINER, visible(text or "")).translate(_MARKDOWN)
+    return _LEADING_MARKER.sub(_escape_marker, escaped, count=1)
+
+
+def _escape_marker(found: re.Match[str]) -> str:
+    marker = found.group(2)
+    if marker[0].isdigit():  # `1.` -> `1\.`: the escape goes on the dot or parenthesis
+        return found.group(1) + marker + "\\"
+    return found.group(1) + "\\" + marker
 
 
 def csv_cell(value: str) -> str:
