@@ -47,6 +47,8 @@ CONNECTION_ID = "connection_id"  # the connection the detail page shows
 DETAIL_TAB = "detail_tab"  # its tab (Edit, History, Credentials, Delete)
 FLASH = "connections_flash"  # one message for the next page shown
 PROVISIONED = "provisioned_once"  # (connection name, Provisioned) until the dialog is closed
+PROVISIONED_PAGE = "provisioned_page"  # the url path of the page that shows it
+PAGE_KEY = "current_page"  # the url path of the page running now (set by the router)
 
 STATUS_COLOURS = {
     "None": "gray",
@@ -373,6 +375,24 @@ def provisioned_dialog(after: str | None = None) -> None:
             if after:
                 st.switch_page(after)
             st.rerun()
+
+
+def offer_provisioned(name: str, provisioned: Provisioned) -> None:
+    """Keep the login just made for this page's dialog (`show_provisioned_once`), and only for
+    this page: `forget_provisioned_elsewhere` drops it as soon as another page runs."""
+    st.session_state[PROVISIONED] = (name, provisioned)
+    st.session_state[PROVISIONED_PAGE] = st.session_state.get(PAGE_KEY)
+
+
+def forget_provisioned_elsewhere(url_path: str) -> None:
+    """The router's call before a page runs. A password is shown once: the dialog stays up
+    while its page reruns, but leaving the page (the browser's Back, a link in the menu)
+    drops it, so coming back never shows it again. Before, it stayed in the session and
+    came back on every visit of its page until Done or Copy all was clicked."""
+    st.session_state[PAGE_KEY] = url_path
+    if PROVISIONED in st.session_state and st.session_state.get(PROVISIONED_PAGE) != url_path:
+        st.session_state.pop(PROVISIONED, None)
+        st.session_state.pop(PROVISIONED_PAGE, None)
 
 
 def show_provisioned_once(after: str | None = None) -> None:

@@ -369,7 +369,7 @@ def create(s: WizardState, services: Services) -> None:
     _ui.flash("success", f"Connection {markdown_text(created.name)} created.")
     if provisioned is None:
         st.switch_page(_ui.LIST_PAGE)
-    st.session_state[_ui.PROVISIONED] = (created.name, provisioned)
+    _ui.offer_provisioned(created.name, provisioned)
     st.rerun()
 
 

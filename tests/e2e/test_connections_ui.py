@@ -229,6 +229,28 @@ def test_wizard_creates_an_ftp_push_and_shows_the_credentials_once(services: Ser
     assert credential.username == username
 
 
+def test_leaving_the_page_with_the_credentials_open_never_shows_them_again(services: Services) -> None:
+    """The browser's Back (or a menu link) while the dialog is up, then the wizard again: the
+    password was shown a second time, on every visit, until Done or Copy all."""
+    at = start_wizard("Brand uploads", data_type="action_modifications")
+    at.radio(key="wiz_method").set_value("sftp")
+    at.radio(key="wiz_methodology").set_value("push")
+    next_step(at)
+    next_step(at)
+    at.button(key="wiz_create").click().run()
+    assert not at.exception
+    password = [c.value for c in at.code][3]
+
+    at.run()  # the same page again (a rerun): the dialog stays up
+    assert password in [c.value for c in at.code]
+
+    at.switch_page("app_pages/connections.py").run()
+    at.switch_page("app_pages/connection_wizard.py").run()
+    assert not at.exception
+    assert password not in [c.value for c in at.code]
+    assert password not in repr([at.session_state[k] for k in at.session_state])
+
+
 def test_wizard_creates_an_email_push_with_its_own_address(services: Services) -> None:
     at = start_wizard("CallRail mailbox")
     at.radio(key="wiz_method").set_value("email")
@@ -242,8 +264,16 @@ def test_wizard_creates_an_email_push_with_its_own_address(services: Services) -
     shown = [c.value for c in at.code]
     assert shown[0] == "inbox+callrail-mailbox@connectbatch.local"
     at.button(key="provisioned_done").click().run()
-    assert services.connection("CallRail mailbox").method is Method.EMAIL
+    created = services.connection("CallRail mailbox")
+    assert created.method is Method.EMAIL
     assert "**CallRail mailbox**" in texts(at)
+
+    # The address is no secret: the connection's Credentials tab keeps showing it.
+    at.button(key=f"edit_{created.id}").click().run()
+    at.session_state["detail_tab"] = "Credentials"
+    at.run()
+    assert not at.exception
+    assert "inbox+callrail-mailbox@connectbatch.local" in [c.value for c in at.code]
 
 
 def test_wizard_refuses_a_missing_name_and_a_taken_one(services: Services) -> None:
