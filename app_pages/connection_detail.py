@@ -29,6 +29,7 @@ from connectbatch.models import (
     Credential,
     Direction,
     Method,
+    Methodology,
 )
 from connectbatch.services import CredentialInput, Services
 from connectbatch.transfer.specs import default_spec
@@ -117,11 +118,24 @@ def credentials_tab(services: Services, c: Connection) -> None:
     )
     if not creds:
         st.info("No credentials. Use Re-connect below to add them.")
+    if c.method is Method.EMAIL and c.methodology is Methodology.PUSH:
+        mail_address(services, c)
     if c.method is Method.SFTP and _ui.is_pull(c):
         host_key(services, c)
     for cred in creds:
         credential_card(services, c, cred, only=len(creds) == 1)
     reconnect(services, c)
+
+
+def mail_address(services: Services, c: Connection) -> None:
+    """The address the partner sends files to: not a secret, and the one thing they need, so
+    it stays on the page (it was only in the dialog after Create)."""
+    st.markdown("**The partner sends files to**")
+    st.code(services.inbound_address(c), language=None)
+    st.caption(
+        f"Mail to {markdown_text(services.dryrun_address(c))} is a dry run: its files are checked as "
+        "this connection would load them, a report goes back, nothing is stored."
+    )
 
 
 def credential_card(services: Services, c: Connection, cred: Credential, *, only: bool = False) -> None:
@@ -269,7 +283,7 @@ def reconnect(services: Services, c: Connection) -> None:
         if ok and result is not None:
             created, provisioned = result
             if provisioned is not None:
-                st.session_state[_ui.PROVISIONED] = (c.name, provisioned)
+                _ui.offer_provisioned(c.name, provisioned)
             _ui.flash("success", f"{markdown_text(created.name)} is now the main credential.")
             st.rerun()
 

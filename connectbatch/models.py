@@ -174,6 +174,9 @@ class Connection:
     # (the return address); empty = off. `status_words` overrides our status -> their word.
     sync_back: list[str] = field(default_factory=list)
     status_words: dict[str, str] = field(default_factory=dict)
+    # E-mail push only: the tag of the address partners send to (inbox+<tag>@...), made from
+    # the name at creation and kept through renames (services.credentials.address_tag).
+    mail_tag: str | None = None
 
 
 @dataclass

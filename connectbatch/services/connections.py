@@ -30,7 +30,7 @@ from connectbatch.services.base import (
     _enum,
     requires,
 )
-from connectbatch.services.credentials import CredentialServices, _checked_credential, mail_tag
+from connectbatch.services.credentials import CredentialServices, _checked_credential
 from connectbatch.services.delivery import checked_expectation
 from connectbatch.services.partners import check_export_sources, resolve_partner
 from connectbatch.store import connections as connection_store
@@ -77,6 +77,7 @@ class ConnectionServices(CredentialServices):
             draft = replace(draft, export_sources=check_export_sources(con, draft))
             if connection_store.find(con, draft.name) is not None:
                 raise InvalidInputError("name", f"a connection named {draft.name!r} already exists")
+            draft = replace(draft, mail_tag=self._kept_tag(draft, draft))
             self._check_mail_address(connection_store.list_all(con), draft)
             created = connection_store.insert(con, draft, self.clock())
             if reuse_credential is not None:
@@ -96,6 +97,7 @@ class ConnectionServices(CredentialServices):
             "last_active",
             "created_at",
             "updated_at",
+            "mail_tag",  # the address partners were given: kept (see _kept_tag)
         }
         unknown = set(changes) - allowed - {"partner"}
         if unknown:
@@ -118,6 +120,7 @@ class ConnectionServices(CredentialServices):
             clash = connection_store.find(con, updated.name)
             if clash is not None and clash.id != current.id:
                 raise InvalidInputError("name", f"a connection named {updated.name!r} already exists")
+            updated = replace(updated, mail_tag=self._kept_tag(current, updated))
             self._check_mail_address(connection_store.list_all(con), updated)
             return connection_store.update(con, updated)
 
@@ -140,19 +143,26 @@ class ConnectionServices(CredentialServices):
         self._check_mail_address(self.connections(), replace(checked, id=draft.id))
         return checked
 
+    def _kept_tag(self, before: Connection, after: Connection) -> str | None:
+        """The address tag `after` keeps: an e-mail push connection keeps the one it had (or
+        its name made) before, through a rename, since partners were given that address."""
+        if after.method is not Method.EMAIL or after.methodology is not Methodology.PUSH:
+            return None
+        return self.address_tag(before)
+
     def _check_mail_address(self, others: list[Connection], c: Connection) -> None:
         """An e-mail push connection is found by its address, inbox+<name's tag>@...: two whose
         names give one address would each take the other's mail (another partner's files)."""
         if c.method is not Method.EMAIL or c.methodology is not Methodology.PUSH:
             return
-        tag = mail_tag(c.name)
+        tag = self.address_tag(c)
         if not tag:
             raise InvalidInputError(
                 "name", "needs a letter or a digit: it makes the e-mail address partners send to"
             )
         for other in others:
             email_push = other.method is Method.EMAIL and other.methodology is Methodology.PUSH
-            if email_push and other.id != c.id and mail_tag(other.name) == tag:
+            if email_push and other.id != c.id and self.address_tag(other) == tag:
                 raise InvalidInputError(
                     "name",
                     f"would share the e-mail address {self.inbound_address(c)} with the connection "

@@ -13,7 +13,7 @@ from helpers import call_csv
 
 from connectbatch.engine import Engine, MailboxSettings
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
-from connectbatch.services import Services
+from connectbatch.services import InvalidInputError, Services
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,43 @@ def test_mail_to_a_connection_address_becomes_a_run_of_that_connection_only(
     assert services.runs("Vendor B") == []  # addressed to A: B never sees it
     assert engine.poll_mailbox() == []  # processed once: the message is marked, no new run
     assert services.count_actions("Vendor A") == 4
+
+
+def test_a_renamed_connection_keeps_the_address_its_partner_was_given(
+    server: DovecotServer, services: Services
+) -> None:
+    """The address was made from the name each time: a rename moved it, and the partner's
+    mail to the address they had been given was no longer taken by any connection."""
+    box: MailUser = server.add_user()
+    services = Services(replace(services.settings, inbound_mailbox=box.address))
+    draft = Connection("CallRail mailbox", "call_conversions", Direction.INBOUND, Method.EMAIL,
+                       Methodology.PUSH, pattern="calls_*.csv")  # fmt: skip
+    services.create_connection(draft)
+    given = services.inbound_address(services.connection("CallRail mailbox"))
+    services.update_connection("CallRail mailbox", name="CallRail inbox, renamed")
+
+    renamed = services.connection("CallRail inbox, renamed")
+    assert services.inbound_address(renamed) == given
+    server.append(box, mail(given, "calls_0302.csv", call_csv(3, prefix="renamed")))
+    engine = Engine(services, MailboxSettings(server.host, server.port, box.username, box.password, "plain"))
+    assert [(r.connection_id, r.rows_accepted) for r in engine.poll_mailbox()] == [(renamed.id, 3)]
+    # Its old name is free; a new connection with it cannot take the address that is kept.
+    with pytest.raises(InvalidInputError, match="would share the e-mail address"):
+        services.create_connection(replace(draft, name="CallRail mailbox"))
+
+
+def test_a_long_name_makes_an_address_mail_servers_accept(services: Services) -> None:
+    """RFC 5321: at most 64 characters before the "@", the dry-run address included."""
+    names = ["Leadwave Media call conversions for the spring campaign, east coast region " + s for s in "AB"]
+    for name in names:
+        services.create_connection(
+            Connection(name, "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH)
+        )
+    addresses = [services.inbound_address(services.connection(n)) for n in names]
+    dry = [services.dryrun_address(services.connection(n)) for n in names]
+    assert all(len(a.partition("@")[0]) <= 64 for a in addresses + dry)
+    assert addresses[0] != addresses[1]  # the same start, two addresses
+    assert addresses[0].partition("@")[0].startswith("inbox+leadwave-media-call-conversions")
 
 
 # --- silent mail (issue 11, defect 10): recorded in the history, the sender told why ---------
