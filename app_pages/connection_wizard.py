@@ -1,10 +1,10 @@
 """Create connection: the Connector wizard, in the seed's steps with Next and Back.
 
-1 name and direction, 2 data type, 3 method, methodology, wildcard pattern (live preview) and
-for pulls folder, host, port and the method's settings (TLS, certificates, IMAP flags, SFTP
-host key), 4 credentials (new login details with *Test connection*, or provisioned ones for
-push), 5 credential name, return e-mail and the advanced settings, then Create. Provisioned
-credentials are shown once in a dialog.
+1 name and direction, 2 data type (and its template CSV), 3 method, methodology, wildcard
+pattern (live preview) and for pulls folder, host, port and the method's settings (TLS,
+certificates, IMAP flags, SFTP host key), 4 credentials (new login details with *Test
+connection*, or provisioned ones for push), 5 credential name, return e-mail and the advanced
+settings, then Create. Provisioned credentials are shown once in a dialog.
 
 The state (step, draft connection and login, the problem to show) is a `WizardState`
 (app_pages/_wizard_state.py) kept in the session; this page draws a step with the shared
@@ -18,7 +18,8 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _credential_reuse, _forms, _transfer_form, _ui, _wizard_summary
+from app_pages import _auth, _credential_reuse, _forms, _transfer_form, _ui, _wizard_summary
+from app_pages._menu import PAGES
 from app_pages._wizard_state import (
     CREDENTIAL_NAME,
     FIELD_STEP,
@@ -38,12 +39,14 @@ from connectbatch.models import (
     Method,
     Methodology,
     PartnerType,
+    User,
 )
 from connectbatch.services import Services
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.specs import AuthKind
 
 STATE = "wiz_state"
+FILE_FORMAT_PAGE = "app_pages/parse_preview.py"  # the data types' columns, template and dry run
 KEYS = _forms.Keys("wiz_")
 SAMPLE_NAMES = (
     "Conversions_2024_01.csv",
@@ -141,7 +144,7 @@ def step_partner(s: WizardState, services: Services) -> dict[str, Any]:
     return entered
 
 
-def step_data_type(s: WizardState) -> dict[str, Any]:
+def step_data_type(s: WizardState, services: Services) -> dict[str, Any]:
     options = list(schemas.REGISTRY)
     _forms.seed("wiz_data_type", s.draft.data_type, options)
     chosen = st.radio(
@@ -155,13 +158,33 @@ def step_data_type(s: WizardState) -> dict[str, Any]:
     st.caption(
         f"{data_type.label}: {len(data_type.columns)} columns, {len(data_type.required_columns)} required."
     )
-    st.page_link(
-        "app_pages/parse_preview.py",
-        label="See the file format and a template CSV",
-        icon=":material/fact_check:",
+    # The template is offered here to everyone: the File format page that documents it is a
+    # reviewer's page, and an analyst sent there would only read "Not allowed".
+    st.download_button(
+        "Download the template CSV",
+        data=data_type.template_csv(),
+        file_name=f"{data_type.key}_template.csv",
+        mime="text/csv",
+        key="wiz_template_download",
+        icon=":material/download:",
+        on_click="ignore",  # a download must not re-run the wizard
     )
+    if may_open(services.user, FILE_FORMAT_PAGE):
+        st.page_link(
+            FILE_FORMAT_PAGE, label="See the file format and try a file", icon=":material/fact_check:"
+        )
     field_error("data_type")
     return {"data_type": chosen}
+
+
+def may_open(user: User | None, path: str) -> bool:
+    """Whether `user` may open the page at `path`, by the menu's own rules (app_pages/_menu.py),
+    so that the wizard never links to a page that answers "Not allowed". No user is the local
+    operator (tests, scripts), who has every right."""
+    if user is None:
+        return True
+    spec = next((spec for specs in PAGES.values() for spec in specs if spec.path == path), None)
+    return spec is not None and _auth.may_open(user, spec)
 
 
 def step_method(s: WizardState, services: Services) -> dict[str, Any]:
@@ -377,7 +400,7 @@ def draw_step(s: WizardState, services: Services) -> dict[str, Any]:
     if s.step == 1:
         return step_name(s, services)
     if s.step == 2:
-        return step_data_type(s)
+        return step_data_type(s, services)
     if s.step == 3:
         return step_method(s, services)
     if s.step == 4:
