@@ -30,6 +30,16 @@ COLUMN_WIDTHS = [2.4, 1.5, 0.9, 0.8, 1.1, 1.3, 3.6]
 HEADERS = ["Name", "Type", "Direction", "Method", "Status", "Last Active", "Actions"]
 
 
+def shown_status(connection: Connection) -> ConnectionStatus:
+    """The connection's status as the Status column shows it: one of the seed's None, In
+    Progress, Completed, Failed. A connection whose batch awaits a reviewer reads Completed
+    (its transfer and parse completed; nothing failed) and carries a "Needs review" link of
+    its own under its name."""
+    if connection.status is ConnectionStatus.NEEDS_REVIEW:
+        return ConnectionStatus.COMPLETED
+    return connection.status
+
+
 def request_run(connection_id: int) -> None:
     st.session_state[RUN_REQUEST] = connection_id
 
@@ -43,7 +53,8 @@ def filtered(
     statuses: list[str],
     search: str,
 ) -> list[Connection]:
-    """The connections the filters keep; an empty filter keeps everything."""
+    """The connections the filters keep; an empty filter keeps everything. A status chosen
+    keeps the connections that show it, and Needs review those with a batch awaiting review."""
     needle = search.strip().lower()
     return [
         c
@@ -51,7 +62,7 @@ def filtered(
         if (not types or c.data_type in types)
         and (not directions or str(c.direction) in directions)
         and (not methods or str(c.method) in methods)
-        and (not statuses or str(c.status) in statuses)
+        and (not statuses or str(shown_status(c)) in statuses or str(c.status) in statuses)
         and (not needle or needle in c.name.lower())
     ]
 
@@ -219,16 +230,17 @@ def table(connections: list[Connection], held: dict[int, int] | None = None) -> 
             cells[0].markdown(f"**{markdown_text(c.name)}**  \n{METHODOLOGY_LABELS[c.methodology]}")
             if c.partner_id in partners:
                 cells[0].caption(f"Partner: {markdown_text(partners[c.partner_id])}")
+            if c.status is ConnectionStatus.NEEDS_REVIEW:
+                # Under the name, the row's widest cell: in the narrow Status cell the link
+                # widened its column (min-content) and pushed Actions onto a second line.
+                with cells[0]:
+                    _ui.review_link((held or {}).get(c.id))
             cells[1].markdown(labelled("Type", _ui.data_type_label(c.data_type)), unsafe_allow_html=True)
             cells[2].markdown(
                 labelled("Direction", _ui.DIRECTION_LABELS[c.direction]), unsafe_allow_html=True
             )
             cells[3].markdown(labelled("Method", METHOD_LABELS[c.method]), unsafe_allow_html=True)
-            if c.status is ConnectionStatus.NEEDS_REVIEW:
-                with cells[4]:
-                    _ui.review_link((held or {}).get(c.id))
-            else:
-                cells[4].markdown(labelled("Status", _ui.badge(str(c.status))), unsafe_allow_html=True)
+            cells[4].markdown(labelled("Status", _ui.badge(str(shown_status(c)))), unsafe_allow_html=True)
             cells[5].markdown(
                 labelled("Last Active", _ui.ago(c.last_active)),
                 help=_ui.when(c.last_active) if c.last_active else None,
