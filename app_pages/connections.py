@@ -267,10 +267,18 @@ def table(connections: list[Connection], held: dict[int, int] | None = None) -> 
 
 
 def render() -> None:
-    title, create = st.columns([5, 1], vertical_alignment="bottom")
-    title.title("Connections")
-    if create.button("Create Connection", key="create_connection", type="primary", icon=":material/add:"):
-        st.switch_page(_ui.WIZARD_PAGE)
+    # One row where the title takes what the button leaves: in st.columns([5, 1]) the button
+    # got a sixth of the width and cut its label ("Create Connec…") below ~1500 px.
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        st.title("Connections", width="stretch")
+        if st.button(
+            "Create Connection",
+            key="create_connection",
+            type="primary",
+            icon=":material/add:",
+            width="content",
+        ):
+            st.switch_page(_ui.WIZARD_PAGE)
     st.caption(
         "Batch file transfers with partners: what each connection carries, how, and how its latest run went."
     )

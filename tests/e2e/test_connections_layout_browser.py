@@ -1,6 +1,7 @@
 """The Connections list's layout in a real browser (Chromium via Playwright against `streamlit
 run`, the harness of tests/e2e/browser.py), at the widths a tester saw it break: a held
-connection's row keeps its cells in line with the other rows and its actions on one line."""
+connection's row keeps its cells in line with the other rows and its actions on one line, and
+the Create Connection button's label is never cut ("Create Connec…")."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ pytestmark = pytest.mark.skipif(bool(browser.missing_browser()), reason=str(brow
 
 WIDTHS = [1400, 1100]  # the tester's width, and a narrower laptop's
 COLUMN = '[data-testid="stColumn"]'
+
+
+# Elements under `root` whose text is clipped (an ellipsis, or hidden overflow).
+CLIPPED = """
+(root) => [root, ...root.querySelectorAll('*')]
+  .filter(e => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflow !== 'visible')
+  .map(e => e.textContent)
+"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,3 +79,9 @@ def test_a_held_connections_row_keeps_its_cells_in_line_with_the_others_and_its_
     tops = {round(b["y"]) for b in (row.get_by_role("button", name=n).bounding_box()
                                     for n in ("Edit", "View History")) if b is not None}  # fmt: skip
     assert len(tops) == 1, tops
+
+
+def test_the_create_connection_label_is_shown_whole(list_page: Page) -> None:
+    button = list_page.locator(".st-key-create_connection button")
+    expect(button).to_contain_text("Create Connection")
+    assert button.evaluate(CLIPPED) == []
