@@ -2,7 +2,8 @@
 
 * Calls per day by status: every call status is in the legend, always in the same colour, so
   a status with no calls today is not silently dropped and colours do not move between days.
-* Top media partners and the duration distribution: bars, as st.bar_chart drew them.
+* Top media partners and the duration distribution: bars, as st.bar_chart drew them; a media
+  partner's label is shortened so that each stays distinct (its MediaId kept) and drawn whole.
 * Reject rate per connection: a line with a point at every run, so a connection with one run
   (the usual case at the start) is visible instead of an empty chart.
 
@@ -15,6 +16,7 @@ the check has nothing to find; tests/unit/test_app_charts.py keeps them valid an
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,11 @@ STATUS_COLOURS = {
     "UNKNOWN_CALLERID": "#757575",
 }
 OTHER_COLOUR = "#bdbdbd"
+# A media partner's axis label: at most LABEL_CHARS characters, drawn whole in LABEL_LIMIT px
+# (Streamlit's theme would cut it at 100 px).
+LABEL_CHARS = 32
+LABEL_LIMIT = 260
+MEDIA_ID = re.compile(r"(.*\S)\s*(\(\d+\))")  # "Name (98765)", as the call store labels them
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 
 
@@ -122,9 +129,36 @@ def bars(
     return Chart(data, spec)
 
 
+def short_labels(names: list[str], size: int = LABEL_CHARS) -> list[str]:
+    """Each name cut to `size` characters, told apart: a cut keeps the trailing "(MediaId)"
+    and drops the middle, so "Leadwave Media Partners International (98765)" and its sister
+    ids do not all read "Leadwave Media …"; two cuts that still match get " #2", " #3"."""
+    labels: list[str] = []
+    for name in names:
+        label = name
+        if len(name) > size:
+            found = MEDIA_ID.fullmatch(name)
+            head, tail = (found.group(1), found.group(2)) if found else (name, "")
+            tail = f" {tail}" if tail else ""
+            label = head[: max(size - len(tail) - 1, 1)].rstrip() + "…" + tail
+        taken, n = label, 1
+        while taken in labels:
+            n += 1
+            taken = f"{label} #{n}"
+        labels.append(taken)
+    return labels
+
+
 def top_media(table: pa.Table) -> Chart:
-    """Horizontal bars of calls per media partner, the most calls on top."""
-    return bars(table, "Media partner", "Calls", value_title="Calls", horizontal=True, most_first=True)
+    """Horizontal bars of calls per media partner, the most calls on top. The axis shows each
+    partner's distinct short label at full length (Streamlit's theme cuts axis labels at
+    100 px, which made a publisher's MediaIds read alike); the tooltip has the whole name."""
+    names = [str(n) for n in table.column("Media partner").to_pylist()]
+    data = pa.table({"Media partner": short_labels(names), "Name": names, "Calls": table.column("Calls")})
+    chart = bars(data, "Media partner", "Calls", value_title="Calls", horizontal=True, most_first=True)
+    chart.spec["encoding"]["y"]["axis"] = {"labelLimit": LABEL_LIMIT}
+    chart.spec["encoding"]["tooltip"][0] = {"field": "Name", "type": "nominal", "title": "Media partner"}
+    return chart
 
 
 def durations(table: pa.Table) -> Chart:

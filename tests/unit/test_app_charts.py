@@ -55,3 +55,29 @@ def test_bars_keep_the_data_order_unless_the_largest_come_first() -> None:
     top = _charts.top_media(TOP).spec["encoding"]
     assert top["y"]["sort"] == "-x" and top["y"]["field"] == "Media partner"
     assert top["x"]["title"] == "Calls" and top["y"]["title"] == ""
+
+
+def test_media_partners_with_one_long_name_get_distinct_labels_drawn_whole() -> None:
+    """Three MediaIds of one publisher read "Leadwave Media …" alike when Streamlit's theme cut
+    the axis labels at 100 px: each label keeps its MediaId, fits the axis and differs."""
+    long = "Leadwave Media Partners International Holdings"
+    names = [f"{long} ({media_id})" for media_id in (98765, 98766, 98770)] + ["Leadwave Media (98771)"]
+    chart = _charts.top_media(pa.table({"Media partner": names, "Calls": [9, 7, 5, 2]}))
+
+    labels = chart.data.column("Media partner").to_pylist()
+    assert len(set(labels)) == len(names)
+    assert [label.rsplit(" ", 1)[1] for label in labels] == ["(98765)", "(98766)", "(98770)", "(98771)"]
+    assert labels[3] == "Leadwave Media (98771)"  # short enough: as the store named it
+    assert all(label.startswith("Leadwave Media Partners") for label in labels[:3])
+    axis = chart.spec["encoding"]["y"]["axis"]
+    assert max(len(label) for label in labels) * 8 <= axis["labelLimit"]  # ~8 px a character
+    tooltip = chart.spec["encoding"]["tooltip"][0]
+    assert chart.data.column(tooltip["field"]).to_pylist() == names  # the whole name on hover
+
+
+def test_labels_that_would_still_match_after_the_cut_are_numbered() -> None:
+    name = "A media partner without a MediaId but with a long name"
+    assert _charts.short_labels([name + " one", name + " two"], 20) == [
+        "A media partner wit…",
+        "A media partner wit… #2",
+    ]
