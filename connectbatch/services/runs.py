@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from connectbatch.escaping import visible
 from connectbatch.models import (
     Connection,
     Direction,
@@ -35,13 +36,24 @@ from connectbatch.store.events import ConnectionEvent
 from connectbatch.transfer.pull import collect
 
 
+def _regular_file(path: str | Path) -> Path:
+    """`path` if it is a file to ingest; else what it is instead, in words ("there is no
+    file" for a folder sent a person looking for a typo)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    shown = visible(str(path))
+    if not p.exists():
+        raise NotFoundError(f"there is no file {shown!r}")
+    what = "a folder" if p.is_dir() else "not a regular file (a pipe, a device or a socket)"
+    raise InvalidInputError("path", f"{shown!r} is {what}: give the path of a CSV file")
+
+
 class RunServices(ServiceBase):
     @requires(Role.ANALYST)
     def ingest_file(self, name_or_id: str | int, path: str | Path, trigger: str = "cli") -> Run:
         connection = self._inbound(name_or_id)
-        p = Path(path)
-        if not p.is_file():
-            raise NotFoundError(f"there is no file {str(path)!r}")
+        p = _regular_file(path)
         return self.ingestor.ingest(
             connection, ingest.Received(p.name, p, "cli" if trigger == "cli" else trigger), trigger
         )
@@ -54,9 +66,7 @@ class RunServices(ServiceBase):
         connection = self._inbound(name_or_id)
         received = []
         for path in paths:
-            p = Path(path)
-            if not p.is_file():
-                raise NotFoundError(f"there is no file {str(path)!r}")
+            p = _regular_file(path)
             received.append(ingest.Received(p.name, p, "cli" if trigger == "cli" else trigger))
         return self.ingestor.ingest_many(connection, received, trigger)
 

@@ -14,6 +14,7 @@ import datetime as dt
 import getpass
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -503,6 +504,14 @@ def test_retry_a_failed_run(home: Path, capsys: pytest.CaptureFixture[str], tmp_
 
 def test_ingest_input_errors(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
     cli_error(capsys, "ingest", "missing.csv", "--connection", "Acme", mentions="no file")
+    # A folder or a pipe is named as such, not as a file that is not there.
+    cli_error(capsys, "ingest", str(in_world.folder), "--connection", "Acme", mentions="is a folder")
+    fifo = in_world.folder / "calls.fifo"
+    os.mkfifo(fifo)
+    try:
+        cli_error(capsys, "ingest", str(fifo), "--connection", "Acme", mentions="not a regular file")
+    finally:
+        fifo.unlink()
     cli_error(capsys, "ingest", str(in_world.good), "--connection", "Nobody", mentions="Nobody")
     cli_error(capsys, "ingest", str(in_world.good), mentions="--connection")
     cli_error(capsys, "retry", "1", mentions="only failed runs can be retried")
