@@ -12,8 +12,9 @@ The results CSV, as a partner's system parses it:
   actions and action-modification files use), `Status`, `Reason`.
 * One line per data row: `ACCEPTED` (loaded; `Reason` is empty, or says how the action was
   created, e.g. LOCKED for an event older than the lock period), `REJECTED` (`Reason` names
-  the column and the problem), `QUARANTINED` (held for review: `Reason` names the
-  expectations that held the batch; nothing is loaded until a reviewer releases it).
+  the column and the problem), `QUARANTINED` (held for review: a row that failed an
+  expectation names it and the row's value, every other row the lines that failed, and the
+  summary those lines; `results_held`; nothing is loaded until a reviewer releases it).
 * A file-level outcome is one line with `Line` 0 and empty key cells: `DUPLICATE` (the same
   bytes were already received: nothing done), `FILE_REJECTED` (the file as a whole is
   unreadable, e.g. a wrong header; or a held batch a reviewer discarded: the file is
@@ -45,6 +46,7 @@ from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject
 from connectbatch.pipeline import results_csv
 from connectbatch.pipeline.results_csv import neutralise_formulas as neutralise_formulas  # dry runs, tests
+from connectbatch.pipeline.results_held import HeldReasons, held_reasons
 from connectbatch.store.db import private_dir
 
 if TYPE_CHECKING:
@@ -174,13 +176,16 @@ def write(
     with_action_id: bool = False,
     accepted_reason: str = "",
     file_status: RowStatus | None = None,
+    line_reasons: dict[int, str] | None = None,
 ) -> tuple[Path, Path]:
     """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths.
 
     `key_names` gives the header the partner used for each key column; `actions` the
     ActionId per accepted line (an `ActionId` column when `with_action_id`);
     `accepted_reason` the Reason of every readable row (a held batch: why it is held);
-    `file_status` answers for the whole file with one Line 0 row (see the module docstring).
+    `file_status` answers for the whole file with one Line 0 row (see the module docstring);
+    `line_reasons` the Reason of some readable rows by line, instead of `accepted_reason`
+    (a held batch: the rows that failed an expectation say which, and their value).
     """
     target = private_dir(folder(outbound, connection_id))  # results are partners' data
     base = base_name(summary.run_id, summary.file_id, summary.file)
@@ -204,6 +209,10 @@ def write(
             accepted = accepted.filter(keep)
         n = accepted.num_rows
         reasons = pa.repeat(pa.scalar(accepted_reason), n)
+        if line_reasons:
+            at = pc.index_in(accepted["Line"], value_set=pa.array(list(line_reasons), pa.int64()))
+            own = pc.take(pa.array(list(line_reasons.values()), pa.string()), at)
+            reasons = pc.coalesce(own, reasons)
         if actions is not None:
             labels, notes = actions.for_lines(accepted["Line"].combine_chunks())
             reasons = pc.coalesce(notes, reasons)
@@ -331,20 +340,21 @@ def write_outcome(
     dtype = _data_type(connection.data_type)
     keys = key_columns if key_columns is not None else list(dtype.key_columns if dtype else ())
     status = _ROW_STATUS.get(outcome, RowStatus.ACCEPTED)
-    held = ""
+    columns = list(dict.fromkeys([*keys, *(dtype.column_names if dtype else ())]))
+    names = partner_names(header, connection.column_map, columns)  # keys and checked columns
+    held = HeldReasons("")
     if outcome == FileState.QUARANTINED:
-        why = "; ".join(report.critical_failures) if report is not None else (message or "")
-        held = f"held for review: {why}" if why else "held for review"
+        held = held_reasons(report, table, lines, names, message or "")
+        held.describe(summary, report)
     file_status = _FILE_STATUS.get(outcome) if table is None else None
     try:
         write(
             outbound, connection.id, summary, key_columns=keys,
             accepted_keys=table, accepted_lines=lines, rejects=rejects or [],
             accepted_status=status, reject_keys=reject_keys,
-            key_names=partner_names(header, connection.column_map, keys),
-            actions=actions,
+            key_names={k: names[k] for k in keys}, actions=actions,
             with_action_id=bool(dtype and dtype.action_columns is not None),
-            accepted_reason=held, file_status=file_status,
+            accepted_reason=held.batch, file_status=file_status, line_reasons=held.by_line,
         )  # fmt: skip
     except OSError:
         log.exception("could not write results", extra={"run_id": run_id})
@@ -385,7 +395,6 @@ def list_files(outbound: Path, connection_id: int) -> list[Path]:
     return sorted(p for p in target.iterdir() if p.is_file() and not p.name.startswith(".tmp-"))
 
 
-# The results-file header and atomic writer, shared with the dry-run answer (pipeline/dryrun.py),
-# which speaks the same layout.
+# The results-file header and atomic writer, shared with the dry-run answer (pipeline/dryrun.py).
 output_names = _output_names
 atomic = _atomic

@@ -81,16 +81,27 @@ def test_a_wrong_header_gets_a_file_level_line(services: Services, make_connecti
     assert "header" in row["Reason"] and row["Reason"] == summary["message"]
 
 
-def test_held_rows_say_which_expectation_held_the_batch(services: Services, make_connection) -> None:
+def test_held_rows_say_which_line_failed_which_expectation(services: Services, make_connection) -> None:
+    """The failing row (line 3) carries the expectation and its amount as sent; every other
+    row says it waits for the batch and names line 3; the summary names the line too."""
     make_connection("Acme")
     run = services.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={1: {"SaleAmount": "-5.00"}}))
     assert run.review == "quarantined"
 
-    rows, _ = results_of(services, "Acme", run.id)
+    rows, summary = results_of(services, "Acme", run.id)
 
     assert {r["Status"] for r in rows} == {"QUARANTINED"}
-    assert all(r["Reason"].startswith("held for review: ") for r in rows)
-    assert all("SaleAmount must not be negative" in r["Reason"] for r in rows)
+    reasons = {r["Line"]: r["Reason"] for r in rows}
+    assert reasons.pop("3") == "held for review: SaleAmount must not be negative (SaleAmount -5.00)"
+    assert set(reasons.values()) == {
+        "held for review with the batch: line 3 failed 'SaleAmount must not be negative'"
+    }
+    [failure] = summary["validation"]["failures"]
+    assert (failure["lines"], failure["rows_failed"], failure["examples"]) == ([3], 1, ["-5.00"])
+    assert summary["validation"]["critical_failures"] == [
+        f"SaleAmount must not be negative. Found 1 of {N} rows (line 3), e.g. -5.00."
+    ]
+    assert "(line 3)" in summary["message"] and "-5.0." not in summary["message"]
 
 
 def test_after_release_the_results_keep_the_partners_header_and_name_the_actions(

@@ -37,8 +37,10 @@ class ExpectationOutcome:
     def name(self) -> str:
         return f"{self.expectation_type}({', '.join(self.columns)})"
 
-    def summary(self) -> str:
-        """One line: what was expected and what was found."""
+    def summary(self, values: list[str] | None = None) -> str:
+        """One line: what was expected and what was found. `values` are the first failing
+        values as the batch holds them ("-5.00"), shown instead of the JSON sample (a decimal
+        column's sample is a float, "-5.0"), with the failing lines: the partner's summary."""
         if self.exception:
             return f"{self.description} Could not be checked: {self.exception}"
         obs = self.observed_value
@@ -48,13 +50,17 @@ class ExpectationOutcome:
                 f"rows rejected ({obs['reject_rate']:.2%})."
             )
         found = f"{obs.get('unexpected_count', 0):,} of {obs.get('element_count', 0):,} rows"
-        if self.unexpected_sample:
+        if values is not None:
+            lines = self.lines_text()
+            found += f" (line{'' if lines.isdigit() else 's'} {lines})" if lines else ""
+            found += f", e.g. {', '.join(values[:5])}" if values else ""
+        elif self.unexpected_sample:
             shown = ", ".join(json.dumps(v) for v in self.unexpected_sample[:5])
             found += f", e.g. {shown}"
         return f"{self.description} Found {found}."
 
     def lines_text(self) -> str:
-        """"2, 5, 9" or "2, 5, … (first 20 of 31 rows)": where a reviewer finds the failing
+        """ "2, 5, 9" or "2, 5, … (first 20 of 31 rows)": where a reviewer finds the failing
         rows in the file. "" when no line is known."""
         if not self.unexpected_lines:
             return ""

@@ -1,0 +1,155 @@
+"""Why each row of a batch held for review is held, as its results file says it.
+
+A partner reading a quarantined batch's results file must find the rows to correct: the
+rows an expectation failed on carry that expectation's reason and their own value; every
+other row says it waits for the batch, naming the lines that failed. Values are shown as the
+batch holds them (a decimal amount `-5.00`), not as the float the validation sample carries
+(GX's sample of a decimal column is a float, `-5.0`).
+
+The evaluator reports a failing row by its position in the batch (`unexpected_rows`, capped
+at columnar.MAX_ROWS per expectation); `lines` turns a position into the file line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from connectbatch.pipeline.validation.report import LINES_SHOWN
+
+if TYPE_CHECKING:
+    from connectbatch.pipeline.results import Summary
+    from connectbatch.pipeline.validation import ExpectationOutcome, ValidationReport
+
+HELD = "held for review"
+EXAMPLES = 5  # failing values the summary shows per expectation
+VALUE_CHARS = 60  # a value shown in a reason is cut to this length, like a reject's
+
+
+@dataclass
+class HeldReasons:
+    """The Reason of each row of a held batch, and what the summary says about the hold."""
+
+    batch: str  # the Reason of a row that failed nothing itself
+    by_line: dict[int, str] = field(default_factory=dict)  # file line -> Reason of a failing row
+    failures: list[dict[str, Any]] = field(default_factory=list)  # per failed expectation, JSON-safe
+    texts: list[str] = field(default_factory=list)  # critical_failures, values as the batch holds them
+
+    def describe(self, summary: Summary, report: ValidationReport | None) -> None:
+        """Put the failing lines and values in the summary of the held file: its
+        critical_failures (and the hold's message made of them) name the lines and show the
+        amounts as the batch holds them ("-5.00", not the sample's float "-5.0")."""
+        if report is None or not self.texts:
+            return
+        summary.validation.update(critical_failures=self.texts, failures=self.failures)
+        if summary.message == f"quarantined: {report.reason}":  # as quarantine.hold words it
+            summary.message = "quarantined: " + "; ".join(self.texts)
+
+
+def held_reasons(
+    report: ValidationReport | None,
+    table: pa.Table | None,
+    lines: pa.Array | None,
+    names: dict[str, str],
+    fallback: str,
+) -> HeldReasons:
+    """The reasons of a batch `report` held, over its rows `table` at file lines `lines`;
+    `names` are the partner's header names of our columns, `fallback` the reason when no
+    report is known (the hold's message)."""
+    if report is None or report.success:
+        return HeldReasons(f"{HELD}: {fallback}" if fallback else HELD)
+    failed = [o for o in report.outcomes if not o.success and o.severity == "critical"]
+    rows = [_failing_lines(o, table, lines) for o in failed]
+    batch = [_batch_text(o, r) for o, r in zip(failed, rows, strict=True)]
+    held = HeldReasons(f"{HELD} with the batch: " + "; ".join(batch) if batch else HELD)
+    described = [_failure(o, r, table, names) for o, r in zip(failed, rows, strict=True)]
+    held.failures = [entry for entry, _ in described]
+    held.texts = [text for _, text in described]
+    # file line -> (failed expectation's index, batch position) of each failure on that row
+    own: dict[int, list[tuple[int, int]]] = {}
+    for index, r in enumerate(rows):
+        for position, line in r.items():
+            own.setdefault(line, []).append((index, position))
+    for line, failures in own.items():
+        texts = []
+        for index, position in failures:
+            value = _shown(failed[index], table, position, names) if table is not None else ""
+            texts.append(f"{_name(failed[index])} ({value})" if value else _name(failed[index]))
+        # what failed on this row first; what else holds the batch after, so no row hides it
+        mine = {index for index, _ in failures}
+        others = [b for i, b in enumerate(batch) if i not in mine]
+        also = "; also with the batch: " + "; ".join(others) if others else ""
+        held.by_line[line] = f"{HELD}: " + "; ".join(texts) + also
+    return held
+
+
+def _failing_lines(o: ExpectationOutcome, table: pa.Table | None, lines: pa.Array | None) -> dict[int, int]:
+    """Batch position -> file line of each failing row the evaluator named."""
+    if table is None or lines is None or not o.unexpected_rows:
+        return {}
+    positions = sorted({i for i in o.unexpected_rows if 0 <= i < len(lines)})
+    found = lines.take(pa.array(positions, pa.int64())).to_pylist()
+    return {p: int(n) for p, n in zip(positions, found, strict=True) if n is not None}
+
+
+def _name(o: ExpectationOutcome) -> str:
+    return o.description.strip().rstrip(".") or o.name
+
+
+def _batch_text(o: ExpectationOutcome, rows: dict[int, int]) -> str:
+    """ "line 22 failed 'SaleAmount must not be negative'", or the outcome's own summary for
+    a rule about the whole batch (the reject rate), which names no row."""
+    if not o.unexpected_lines and rows:  # validated without lines: as the report would name them
+        o = replace(o, unexpected_lines=sorted(rows.values())[:LINES_SHOWN])
+    lines = o.lines_text()
+    if not lines:
+        return o.summary()
+    word = "line" if lines.isdigit() else "lines"
+    return f"{word} {lines} failed '{_name(o)}'"
+
+
+def _failure(
+    o: ExpectationOutcome, rows: dict[int, int], table: pa.Table | None, names: dict[str, str]
+) -> tuple[dict[str, Any], str]:
+    """One failed expectation in the summary (what, how many rows, the first lines and
+    values as the batch holds them) and its one-line text with those values."""
+    first = sorted(rows.items(), key=lambda item: item[1])[:EXAMPLES]
+    examples = [_example(o, table, p) for p, _ in first] if table is not None else []
+    if not o.unexpected_lines and rows:  # validated without lines: as the report would name them
+        o = replace(o, unexpected_lines=sorted(rows.values())[:LINES_SHOWN])
+    entry = {
+        "expectation": _name(o),
+        "columns": [names.get(c, c) for c in o.columns],
+        "rows_failed": int(o.observed_value.get("unexpected_count") or len(rows)),
+        "lines": o.unexpected_lines,
+        "examples": examples,
+    }
+    return entry, o.summary(examples if rows and table is not None else None)
+
+
+def _cells(o: ExpectationOutcome, table: pa.Table, position: int) -> list[tuple[str, str]]:
+    """(column, value) of each checked column the batch holds at `position`, the value as
+    Arrow renders the stored one (a decimal keeps its scale: "-5.00")."""
+    cells = []
+    for c in o.columns:
+        if c not in table.column_names:
+            continue
+        value = table.column(c)[position]
+        text = value.cast(pa.string()).as_py() if value.is_valid else "empty"
+        if len(text) > VALUE_CHARS:
+            text = text[: VALUE_CHARS - 1] + "…"
+        cells.append((c, text))
+    return cells
+
+
+def _example(o: ExpectationOutcome, table: pa.Table, position: int) -> str:
+    """ "-5.00"; "(200, 185)" for a rule over two columns."""
+    values = [text for _, text in _cells(o, table, position)]
+    return values[0] if len(values) == 1 else f"({', '.join(values)})"
+
+
+def _shown(o: ExpectationOutcome, table: pa.Table, position: int, names: dict[str, str]) -> str:
+    """ "SaleAmount -5.00": the row's checked values under the partner's column names."""
+    return ", ".join(f"{names.get(c, c)} {text}" for c, text in _cells(o, table, position))
