@@ -20,7 +20,9 @@ The results CSV, as a partner's system parses it:
   unreadable, e.g. a wrong header; or a held batch a reviewer discarded: the file is
   rewritten then, Line 0 saying so with the note, the parser's rejects kept), `FAILED`
   (our side failed; the file may be retried).
-  So a results file is never empty: a reader that only knows per-row lines sees Line 0.
+  A file that held no data rows (only its header) is answered by one Line 0 `ACCEPTED` row
+  saying so (`NO_ROWS`, also the summary's message). So a results file is never empty: a
+  reader that only knows per-row lines sees Line 0.
 * Every text cell is escaped like `escaping.csv_cell` (a leading `'` before a formula).
 """
 
@@ -76,6 +78,7 @@ _FILE_STATUS = {
     FileState.DISCARDED: RowStatus.FILE_REJECTED,  # a held batch a reviewer refused
 }
 FILE_LINE = 0  # the `Line` of a row about the whole file
+NO_ROWS = "the file held no data rows, only its header: nothing was loaded"
 ACTION_ID = "ActionId"
 
 
@@ -244,6 +247,8 @@ def write(
                 }
             )
         )
+    if file_status is None and not parts:  # no row at all (a header-only file): Line 0 says so
+        file_status, summary.message = accepted_status, summary.message or NO_ROWS
     if file_status is not None:
         parts.append(
             pa.table(
@@ -256,20 +261,8 @@ def write(
                 }
             )
         )
-    order: pa.Array | None = None
-    if parts:
-        table = pa.concat_tables([p.select(list(parts[0].column_names)) for p in parts])
-        order = pc.sort_indices(table, [("Line", "ascending")])
-    else:
-        table = pa.table(
-            {
-                "Line": pa.array([], pa.int64()),
-                **{k: pa.array([], pa.string()) for k in key_columns},
-                **({ACTION_ID: pa.array([], pa.string())} if with_action_id else {}),
-                "Status": pa.array([], pa.string()),
-                "Reason": pa.array([], pa.string()),
-            }
-        )
+    table = pa.concat_tables([p.select(list(parts[0].column_names)) for p in parts])
+    order = pc.sort_indices(table, [("Line", "ascending")])
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
         results_csv.write(table, order, names, fh)

@@ -69,6 +69,21 @@ def test_a_duplicate_file_gets_a_results_file_that_says_so(services: Services, m
     assert "calls.csv" in row["Reason"]
 
 
+def test_a_header_only_file_gets_a_line_zero_saying_it_held_no_rows(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme")
+    run = services.ingest_bytes("Acme", "header_only.csv", to_csv([], CALL_COLUMNS))
+    assert run.status is RunStatus.COMPLETED, run.reason
+
+    rows, summary = results_of(services, "Acme", run.id)
+
+    [row] = rows
+    assert (row["Line"], row["Status"], row["CallSessionId"]) == ("0", "ACCEPTED", "")
+    assert "no data rows" in row["Reason"] and row["Reason"] == summary["message"]
+    assert (summary["status"], summary["rows_accepted"]) == ("loaded", 0)
+
+
 def test_a_wrong_header_gets_a_file_level_line(services: Services, make_connection) -> None:
     make_connection("Acme")
     run = services.ingest_bytes("Acme", "export.csv", b"Date,Caller,Duration\r\n2026-03-01,+15550001,63\r\n")

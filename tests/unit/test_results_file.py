@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 from pathlib import Path
 
@@ -96,6 +97,21 @@ def test_a_whole_file_outcome_is_one_line_zero(tmp_path: Path) -> None:
         {"Line": "0", "CallSessionId": "", "ActionId": "", "Status": "DUPLICATE",
          "Reason": "'=same bytes as calls.csv"},
     ]  # fmt: skip
+
+
+def test_a_file_without_data_rows_gets_a_line_zero_saying_so(tmp_path: Path) -> None:
+    """A header-only file loads nothing: its results file is not a bare header, but one
+    Line 0 row (the module docstring's promise), and the summary says so too."""
+    summary = _summary(FileState.LOADED)
+    path, summary_path = results.write(
+        tmp_path, 1, summary, key_columns=["CallSessionId"], accepted_keys=pa.table({"CallSessionId": []}),
+        accepted_lines=pa.array([], pa.int64()), rejects=[], with_action_id=True,
+    )  # fmt: skip
+    assert _rows(path) == [
+        {"Line": "0", "CallSessionId": "", "ActionId": "", "Status": "ACCEPTED", "Reason": results.NO_ROWS},
+    ]  # fmt: skip
+    assert json.loads(summary_path.read_text())["message"] == results.NO_ROWS
+    assert "no data rows" in results.NO_ROWS
 
 
 def test_rows_carry_action_ids_notes_and_partner_names(tmp_path: Path) -> None:
