@@ -10,9 +10,10 @@ else.
   is configured, so one record is always one line.
 * `markdown_text` shows such text literally where the app renders Markdown (titles, alerts,
   captions, labels): ``**``, ``[link](…)``, ``$…$`` (LaTeX) and ``:red[…]`` stay characters.
-* `csv_cell` / `FORMULA_PATTERN` neutralise spreadsheet formulas (CSV injection): a cell
-  starting with ``=``, ``@``, tab or CR, or with ``+``/``-`` and not a plain number, gets a
-  leading ``'`` so Excel and LibreOffice show it as text.
+* `csv_cell` neutralises spreadsheet formulas (CSV injection, OWASP): a cell starting with
+  ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so Excel and LibreOffice show
+  it as text; only a plain number of a numeric column is kept. `FORMULA_PATTERN` (exports,
+  in SQL) still lets a ``+``/``-`` cell of digits and `` .,()/+-`` through.
 """
 
 from __future__ import annotations
@@ -83,9 +84,24 @@ def _escape_marker(found: re.Match[str]) -> str:
     return found.group(1) + "\\" + marker
 
 
-def csv_cell(value: str) -> str:
-    """A cell a spreadsheet shows as text, never evaluates as a formula."""
-    return "'" + value if _FORMULA.match(value) else value
+# What csv_cell (and results_csv, vectorised) escapes: OWASP's CSV-injection rule, every
+# cell starting with one of these characters, since "+1+1", "-2+3" and "+1 (555)" are sums
+# Excel runs; and what a cell of a numeric column may still be as it is (RE2 syntax).
+FORMULA_STARTS = "=+-@\t\r"
+PLAIN_NUMBER_PATTERN = r"^[+\-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
+_PLAIN_NUMBER = re.compile(PLAIN_NUMBER_PATTERN)
+
+
+def csv_cell(value: str, *, numeric: bool = False) -> str:
+    """A cell a spreadsheet shows as text, never evaluates as a formula: a leading `'`
+    before any cell starting with `= + - @`, tab or CR (OWASP), so a partner's key `-1+1`
+    comes back as text, not as 0. `numeric` says the cell is a value of a numeric column
+    (an amount, a count): a plain number there (`-12.50`, `+3`) stays readable as a number,
+    which runs nothing; anything else starting so is escaped all the same. Text columns
+    (keys, names, reasons) have no such exception: `+15550100` there comes back `'+15550100`."""
+    if not value or value[0] not in FORMULA_STARTS:
+        return value
+    return value if numeric and _PLAIN_NUMBER.match(value) else "'" + value
 
 
 class EscapingFilter(logging.Filter):

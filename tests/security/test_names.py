@@ -87,7 +87,8 @@ def test_the_results_file_never_runs_a_formula(services: Services, settings: Set
     assert run.status is RunStatus.COMPLETED
     [results] = list(settings.home.rglob(f"run{run.id}-file*.results.csv"))
     cells = [row["CallSessionId"] for row in csv.DictReader(io.StringIO(results.read_text()))]
-    assert cells == ["'" + formula, "'@SUM(1+1)*cmd|' /C calc'!A0", "+15550100"]  # a number is data
+    # a text key starting with + is escaped too (OWASP: "+1+1" would be a sum)
+    assert cells == ["'" + formula, "'@SUM(1+1)*cmd|' /C calc'!A0", "'+15550100"]
 
 
 def test_an_export_never_runs_a_formula(services: Services) -> None:
@@ -113,10 +114,21 @@ def test_an_export_never_runs_a_formula(services: Services) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("=1+1", "'=1+1"), ("-2+cmd|'/C calc'!A0", "'-2+cmd|'/C calc'!A0"), ("@x", "'@x"), ("\tx", "'\tx"),
-     ("\r=1", "'\r=1"), ("-12.50", "-12.50"), ("+1 (555) 010-0000", "+1 (555) 010-0000"), ("a=b", "a=b")],
+     ("\r=1", "'\r=1"), ("+1+1", "'+1+1"), ("-1+1", "'-1+1"), ("-2+3", "'-2+3"), ("-12.50", "'-12.50"),
+     ("+1 (555) 010-0000", "'+1 (555) 010-0000"), ("a=b", "a=b"), ("", "")],
 )  # fmt: skip
 def test_csv_cells(value: str, expected: str) -> None:
+    """OWASP: a text cell starting with = + - @ tab or CR is escaped, whatever follows."""
     assert csv_cell(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("-12.50", "-12.50"), ("+3", "+3"), ("-.5", "-.5"), ("-1+1", "'-1+1"), ("-2+3", "'-2+3"),
+     ("+1 (555) 010-0000", "'+1 (555) 010-0000"), ("=1", "'=1"), ("12", "12")],
+)  # fmt: skip
+def test_csv_cells_of_a_numeric_column_keep_plain_numbers(value: str, expected: str) -> None:
+    assert csv_cell(value, numeric=True) == expected
 
 
 def test_visible_escapes_c0_c1_and_bidi_controls() -> None:

@@ -30,6 +30,12 @@ def test_neutralise_formulas_is_csv_cell_on_every_cell() -> None:
     assert results.neutralise_formulas(table).column("c").to_pylist() == [csv_cell(c) for c in CELLS]
 
 
+def test_neutralise_formulas_is_csv_cell_numeric_on_a_numeric_column() -> None:
+    table = pa.table({"c": pa.array(CELLS, pa.string())})
+    out = results.neutralise_formulas(table, frozenset({"c"})).column("c").to_pylist()
+    assert out == [csv_cell(c, numeric=True) for c in CELLS]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -38,9 +44,10 @@ def test_neutralise_formulas_is_csv_cell_on_every_cell() -> None:
     ),
     st.integers(min_value=1, max_value=4),
     st.booleans(),
+    st.booleans(),
 )
 def test_neutralise_formulas_chunked_nulls_and_large_strings(
-    cells: list[str | None], chunks: int, large: bool
+    cells: list[str | None], chunks: int, large: bool, numeric: bool
 ) -> None:
     """Issue 13: only cells starting like a formula go through the pattern; the result is
     still csv_cell on every cell, whatever the chunking, nulls and string type, and the
@@ -49,9 +56,9 @@ def test_neutralise_formulas_chunked_nulls_and_large_strings(
     step = max(1, len(cells) // chunks)
     parts = [pa.array(cells[i : i + step], kind) for i in range(0, len(cells), step)] or [pa.array([], kind)]
     table = pa.table({"c": pa.chunked_array(parts, kind), "n": pa.array(range(len(cells)), pa.int64())})
-    out = results.neutralise_formulas(table)
+    out = results.neutralise_formulas(table, frozenset({"c"} if numeric else ()))
     assert out.schema == table.schema
-    assert out.column("c").to_pylist() == [None if c is None else csv_cell(c) for c in cells]
+    assert out.column("c").to_pylist() == [None if c is None else csv_cell(c, numeric=numeric) for c in cells]
     assert out.column("n").to_pylist() == list(range(len(cells)))
 
 
@@ -97,6 +104,25 @@ def test_a_whole_file_outcome_is_one_line_zero(tmp_path: Path) -> None:
         {"Line": "0", "CallSessionId": "", "ActionId": "", "Status": "DUPLICATE",
          "Reason": "'=same bytes as calls.csv"},
     ]  # fmt: skip
+
+
+def test_keys_that_are_sums_come_back_as_text_and_numeric_keys_as_numbers(tmp_path: Path) -> None:
+    """OWASP: Excel runs `+1+1`, `-1+1`, `-2+3` (the old rule let digits and `+-` through);
+    a text key starting with `+`/`-` gets a `'`, a numeric key column keeps `-5` a number."""
+    keys = ["+1+1", "-1+1", "-2+3", "+15550100", "x-1"]
+    text, _ = results.write(
+        tmp_path / "text", 1, _summary(FileState.LOADED), key_columns=["CallSessionId"],
+        accepted_keys=pa.table({"CallSessionId": keys}), accepted_lines=pa.array(range(2, 7), pa.int64()),
+        rejects=[],
+    )  # fmt: skip
+    assert [r["CallSessionId"] for r in _rows(text)] == ["'+1+1", "'-1+1", "'-2+3", "'+15550100", "x-1"]
+    numbers, _ = results.write(
+        tmp_path / "numbers", 1, _summary(FileState.LOADED), key_columns=["OrderId"],
+        accepted_keys=pa.table({"OrderId": pa.array([-5, 12], pa.int64())}),
+        accepted_lines=pa.array([2, 3], pa.int64()), rejects=[Reject(4, None, None, "bad")],
+        reject_keys={4: "-1+1"},
+    )  # fmt: skip
+    assert [r["OrderId"] for r in _rows(numbers)] == ["-5", "12", "'-1+1"]
 
 
 def test_a_file_without_data_rows_gets_a_line_zero_saying_so(tmp_path: Path) -> None:
@@ -177,7 +203,7 @@ def test_the_results_file_is_the_same_written_a_slice_at_a_time(
         '4,"\'=b","A-000004","ACCEPTED",""',
         '5,"c","A-000005","ACCEPTED",""',
         '6,,,"REJECTED","\'@bad row"',
-        '7,"+1","A-000007","ACCEPTED",""',  # a plain number stays as it is
+        '7,"\'+1","A-000007","ACCEPTED",""',  # a text key: `+` starts a sum (OWASP)
         '8,"\'-x","A-000008","ACCEPTED",""',
         '9,"f","A-000009","ACCEPTED",""',
     ]
