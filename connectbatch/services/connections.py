@@ -3,6 +3,7 @@ settings included, is validated here, once), and the wizard's *Test connection*.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import fields, replace
 from pathlib import PurePosixPath
@@ -10,6 +11,7 @@ from typing import Any
 
 from connectbatch import schemas
 from connectbatch.errors import ConfigurationError
+from connectbatch.escaping import visible
 from connectbatch.models import (
     AfterSuccess,
     CatalogMode,
@@ -40,6 +42,8 @@ from connectbatch.transfer.pull import collect
 from connectbatch.transfer.specs import AuthKind, TransferSpec, check_spec, default_spec, spec_type
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# One label of a host name (RFC 1123): letters, digits, hyphens inside, at most 63 characters.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 class ConnectionServices(CredentialServices):
@@ -202,8 +206,9 @@ class ConnectionServices(CredentialServices):
                 )
             if ".." in PurePosixPath(folder).parts:
                 raise InvalidInputError("folder", "must not contain '..'")
-            if not c.host:
-                raise InvalidInputError("host", "is required to pull from a third party")
+        host = checked_host(c.host)
+        if methodology is Methodology.PULL and host is None:
+            raise InvalidInputError("host", "is required to pull from a third party")
         pattern = (c.pattern or "").strip()
         if not pattern or "/" in pattern:
             raise InvalidInputError(
@@ -246,7 +251,7 @@ class ConnectionServices(CredentialServices):
         return replace(
             c, name=name, direction=direction, method=method, methodology=methodology,
             pattern=pattern, return_email=(c.return_email or "").strip() or None,
-            after_success=after_success, transfer=_checked_spec(method, c.transfer, c.host),
+            after_success=after_success, host=host, transfer=_checked_spec(method, c.transfer, host),
         )  # fmt: skip
 
     @requires(Role.ANALYST)
@@ -282,6 +287,92 @@ def _checked_spec(method: Method, spec: TransferSpec | None, host: str | None) -
     except ConfigurationError as exc:
         field, _, message = str(exc).partition(": ")
         raise InvalidInputError(field, message or str(exc)) from None
+
+
+def checked_host(given: str | None) -> str | None:
+    """The partner's server as the transports connect to it, or None when none is given: a DNS
+    name (RFC 1123 labels, a trailing dot allowed), an IPv4 address, or an IPv6 address stored
+    bare, without brackets (socket.create_connection, ftplib and imaplib take it so, and the
+    pinned host keys are filed under that text). Checked here because a URL, a port or a path
+    pasted into the field was saved and only failed at *Test connection* or the first pull."""
+    text = (given or "").strip()
+    if not text:
+        return None
+    if any(ch.isspace() for ch in text):
+        raise InvalidInputError(
+            "host", f"{visible(text)!r} contains a space: give the server's name or address alone"
+        )
+    if "://" in text:
+        scheme = text.partition("://")[0]
+        raise InvalidInputError(
+            "host", f"{visible(text)!r} is a URL: give the host alone, without {visible(scheme)}://"
+        )
+    if "@" in text:
+        raise InvalidInputError(
+            "host", f"{visible(text)!r} contains '@': give the host alone; the user name goes with the login"
+        )
+    if "/" in text or "\\" in text:
+        raise InvalidInputError(
+            "host", f"{visible(text)!r} has a path: give the host alone; the folder goes in the folder field"
+        )
+    if text.startswith("["):
+        inner, closed, after = text[1:].partition("]")
+        if closed and after.startswith(":") and after[1:].isdigit():
+            raise InvalidInputError("host", f"{visible(text)!r} has a port: give it in the port field")
+        if not closed or after:
+            raise InvalidInputError("host", f"{visible(text)!r} is not an IPv6 address in [brackets]")
+        return _ipv6(inner, text)
+    name, colon, port = text.partition(":")
+    if colon and ":" not in port:  # one colon: a host and a port, never an IPv6 address
+        if port.isdigit():
+            raise InvalidInputError(
+                "host",
+                f"{visible(text)!r} has a port: give {visible(name)!r} here and {port} in the port field",
+            )
+        raise InvalidInputError("host", f"{visible(text)!r} contains ':': give the host alone")
+    if colon:
+        return _ipv6(text, text)
+    return _host_name(text)
+
+
+def _ipv6(address: str, given: str) -> str:
+    try:
+        return str(ipaddress.IPv6Address(address))  # compressed, lower case: one text per server
+    except ValueError:
+        raise InvalidInputError("host", f"{visible(given)!r} is not an IPv6 address") from None
+
+
+def _host_name(text: str) -> str:
+    """A DNS name or an IPv4 address, as given (a name in another script is checked in its
+    xn-- form, which is what the resolver receives)."""
+    if re.fullmatch(r"[0-9.]+", text):
+        try:
+            return str(ipaddress.IPv4Address(text))
+        except ValueError:
+            raise InvalidInputError(
+                "host", f"{text!r} is not an IPv4 address (four numbers 0-255 separated by dots)"
+            ) from None
+    try:
+        ascii_name = text if text.isascii() else text.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise InvalidInputError("host", f"{visible(text)!r} is not a valid host name") from None
+    name = ascii_name.removesuffix(".")
+    if len(name) > 253:
+        raise InvalidInputError("host", "is longer than 253 characters, the most a host name can have")
+    for label in name.split("."):
+        if _HOST_LABEL.fullmatch(label):
+            continue
+        wrong = next((ch for ch in label if not (ch.isascii() and (ch.isalnum() or ch == "-"))), None)
+        if wrong is not None:
+            why = f"contains {visible(wrong)!r}: a host name has only letters, digits, hyphens and dots"
+        elif not label:
+            why = "has an empty part between dots"
+        elif len(label) > 63:
+            why = f"has a part longer than 63 characters ({label[:20]}...)"
+        else:
+            why = f"has a part that starts or ends with a hyphen ({label!r})"
+        raise InvalidInputError("host", f"{visible(text)!r} {why}")
+    return text
 
 
 def _check_cron(expression: str) -> None:

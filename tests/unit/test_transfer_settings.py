@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -128,9 +129,11 @@ def _key(passphrase: bytes | None) -> str:
     algorithm = (
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
-    return ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, algorithm
-    ).decode()
+    return (
+        ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, algorithm)
+        .decode()
+    )
 
 
 def test_key_passphrase_comes_from_stdin_and_is_stored_encrypted(
@@ -230,3 +233,81 @@ def test_new_ftp_connections_require_tls_and_older_ones_keep_plain_ftp(tmp_path:
         con.execute("DELETE FROM schema_migrations WHERE version = 8")
     old = Services(Settings(home=tmp_path)).connection("Old")
     assert old.transfer == FtpSpec(tls=FtpTls.NONE)
+
+
+def _pull(method: Method, host: str) -> Connection:
+    folder = None if method is Method.EMAIL else "/in"
+    return Connection(name="Pull", data_type="call_conversions", direction=Direction.INBOUND,
+                      method=method, methodology=Methodology.PULL, host=host, folder=folder)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("host", "says"),
+    [
+        ("bad host!! <b>x</b>", "contains a space"),
+        ("sftp://files.partner.example", "give the host alone, without sftp://"),
+        ("files.partner.example:2222", "give 'files.partner.example' here and 2222 in the port field"),
+        ("[2001:db8::1]:22", "has a port: give it in the port field"),
+        ("files.partner.example/outgoing", "has a path"),
+        ("me@files.partner.example", "the user name goes with the login"),
+        ("files_partner.example", "contains '_'"),
+        ("-files.partner.example", "starts or ends with a hyphen"),
+        ("files..partner.example", "empty part between dots"),
+        ("x" * 64 + ".example", "longer than 63 characters"),
+        ("a." * 127 + "example", "longer than 253 characters"),
+        ("300.1.2.3", "is not an IPv4 address"),
+        ("2001:db8::zz", "is not an IPv6 address"),
+    ],
+)
+@pytest.mark.parametrize("method", [Method.SFTP, Method.FTP, Method.EMAIL])
+def test_a_host_that_cannot_be_reached_is_refused_with_what_is_wrong(
+    tmp_path: Path, method: Method, host: str, says: str
+) -> None:
+    services = Services(Settings(home=tmp_path))
+    with pytest.raises(InvalidInputError) as refused:
+        services.create_connection(_pull(method, host), CredentialInput(name="x", username="u", password="p"))
+    assert refused.value.field == "host" and says in str(refused.value), str(refused.value)
+    assert services.connections() == []
+
+
+@pytest.mark.parametrize(
+    ("host", "stored"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("localhost", "localhost"),
+        (" SFTP.Partner.example ", "SFTP.Partner.example"),
+        ("files.partner.example.", "files.partner.example."),
+        ("::1", "::1"),
+        ("[2001:DB8::1]", "2001:db8::1"),  # bare, as sockets take it and host keys are pinned
+    ],
+)
+def test_host_names_and_ip_addresses_are_accepted_and_ipv6_is_stored_bare(
+    tmp_path: Path, host: str, stored: str
+) -> None:
+    services = Services(Settings(home=tmp_path))
+    created, _ = services.create_connection(
+        _pull(Method.SFTP, host), CredentialInput(name="x", username="u", password="p")
+    )
+    assert created.host == services.connection("Pull").host == stored
+
+
+def test_an_edit_to_a_bad_host_is_refused_and_a_pull_needs_one(tmp_path: Path) -> None:
+    services = Services(Settings(home=tmp_path))
+    services.create_connection(_pull(Method.EMAIL, "imap.partner.example"), CredentialInput("x", "u", "p"))
+    with pytest.raises(InvalidInputError, match=re.escape("host: 'imap.partner.example:993' has a port")):
+        services.update_connection("Pull", host="imap.partner.example:993")
+    with pytest.raises(InvalidInputError, match="host: is required"):
+        services.update_connection("Pull", host="  ")
+    assert services.connection("Pull").host == "imap.partner.example"
+
+
+def test_a_bad_host_from_the_cli_names_the_flag(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "connection", "add", "--name", "Bad", *PULL, "--method", "sftp",
+                         "--folder", "/in", "--host", "sftp://files.partner.example")  # fmt: skip
+    assert (code, out) == (2, "")
+    assert "--host: 'sftp://files.partner.example' is a URL: give the host alone" in err, err
+    code, _out, err = run(capsys, "connection", "add", "--name", "Good", *PULL, "--method", "sftp",
+                          "--folder", "/in", "--host", "files.partner.example")  # fmt: skip
+    assert code == 0, err
+    code, _out, err = run(capsys, "connection", "edit", "Good", "--host", "files.partner.example:22")
+    assert code == 2 and "--host: 'files.partner.example:22' has a port" in err, err
