@@ -57,4 +57,6 @@ def lines(expression: str | None, now: dt.datetime | None = None) -> list[str]:
     out = [f"**{found.description}**"]
     if found.next_runs:
         out.append("Next runs: " + ", ".join(f"{t:%a %Y-%m-%d %H:%M} UTC" for t in found.next_runs))
+    else:  # saving refuses it now; one stored before that shows why it never ran
+        out.append("Never runs: no date matches this schedule (e.g. day 31 of February)")
     return out

@@ -3,6 +3,8 @@ settings included, is validated here, once), and the wizard's *Test connection*.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import ipaddress
 import re
 from dataclasses import fields, replace
@@ -376,12 +378,28 @@ def _host_name(text: str) -> str:
 
 
 def _check_cron(expression: str) -> None:
+    """A schedule must be cron and must fire: `0 0 31 2 *` parses, but the scheduler (the same
+    trigger, engine/cron.py) finds no next run, so the connection silently never ran."""
     from connectbatch.engine import cron
 
     try:
-        cron.trigger(expression)
+        trigger = cron.trigger(expression)
     except ValueError as exc:
         raise InvalidInputError("schedule", f"{expression!r} is not a cron expression ({exc})") from None
+    if trigger.get_next_fire_time(None, dt.datetime.now(dt.UTC)) is None:
+        raise InvalidInputError("schedule", f"{expression!r} never fires: {_no_such_date(expression)}")
+
+
+def _no_such_date(expression: str) -> str:
+    """Why no date matches, in words: a single day of the month in named months ("there is no
+    31 February") when the fields are that plain, else which fields contradict each other."""
+    _minute, _hour, day, month, _weekday = expression.split()
+    names = [m.lower() for m in calendar.month_abbr]
+    months = [int(m) if m.isdigit() else names.index(m.lower()) if m.lower() in names else 0
+              for m in month.split(",")]  # fmt: skip
+    if day.isdigit() and all(1 <= m <= 12 for m in months):
+        return "there is no " + " or ".join(f"{int(day)} {calendar.month_name[m]}" for m in months)
+    return "no date matches its day of the month, month and day of the week together"
 
 
 def checked_sync_back(c: Connection, direction: Direction) -> Connection:

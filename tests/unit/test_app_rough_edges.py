@@ -115,3 +115,9 @@ def test_the_picker_shows_a_hostile_source_key_escaped() -> None:
     hostile = action(8, ActionStatus.PENDING, 1)
     hostile.source_key = "sess\x1b[31m-8\n"
     assert "\x1b" not in _describe(hostile) and "\\x1b" in _describe(hostile)
+
+
+def test_a_schedule_with_no_date_says_it_never_runs() -> None:
+    found = _schedule.preview("0 0 31 2 *", FRIDAY)
+    assert found is not None and found.next_runs == ()
+    assert _schedule.lines("0 0 31 2 *", FRIDAY)[1].startswith("Never runs: no date matches this schedule")

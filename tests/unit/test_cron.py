@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
 from connectbatch.engine import cron
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.services import InvalidInputError, Services
+from connectbatch.settings import Settings
 
 FRIDAY = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
 
@@ -63,3 +66,33 @@ def test_the_scheduler_runs_a_monday_schedule_on_monday() -> None:
     finally:
         scheduler.shutdown()
     assert when is not None and (when.weekday(), when.hour, when.minute) == (0, 6, 0)  # Monday 06:00
+
+
+def _push(schedule: str) -> Connection:
+    return Connection("Calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                      schedule=schedule)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("expression", "says"),
+    [
+        ("0 0 31 2 *", "never fires: there is no 31 February"),
+        ("0 0 30 feb *", "never fires: there is no 30 February"),
+        ("0 0 31 4,jun *", "never fires: there is no 31 April or 31 June"),
+        ("0 0 30-31 2 *", "never fires: no date matches"),
+    ],
+)
+def test_a_schedule_that_never_fires_is_refused(tmp_path: Path, expression: str, says: str) -> None:
+    services = Services(Settings(home=tmp_path))
+    with pytest.raises(InvalidInputError) as refused:
+        services.create_connection(_push(expression), partner=services.add_partner("Acme", "brand").id)
+    assert refused.value.field == "schedule" and says in str(refused.value), str(refused.value)
+    assert services.connections() == []
+
+
+def test_a_leap_day_schedule_is_kept_and_an_edit_to_no_date_is_refused(tmp_path: Path) -> None:
+    services = Services(Settings(home=tmp_path))
+    services.create_connection(_push("0 0 29 2 *"), partner=services.add_partner("Acme", "brand").id)
+    with pytest.raises(InvalidInputError, match="there is no 31 February"):
+        services.update_connection("Calls", schedule="0 0 31 2 *")
+    assert services.connection("Calls").schedule == "0 0 29 2 *"
