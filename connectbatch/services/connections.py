@@ -7,6 +7,7 @@ import calendar
 import datetime as dt
 import ipaddress
 import re
+import unicodedata
 from dataclasses import fields, replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,6 +19,7 @@ from connectbatch.models import (
     AfterSuccess,
     CatalogMode,
     Connection,
+    Credential,
     Direction,
     Method,
     Methodology,
@@ -38,6 +40,7 @@ from connectbatch.services.credentials import CredentialServices, _checked_crede
 from connectbatch.services.delivery import checked_expectation
 from connectbatch.services.partners import check_export_sources, resolve_partner
 from connectbatch.store import connections as connection_store
+from connectbatch.store import credentials as credential_store
 from connectbatch.store import host_keys as host_key_store
 from connectbatch.transfer.base import RemoteFile, open_transport
 from connectbatch.transfer.pull import collect
@@ -128,6 +131,11 @@ class ConnectionServices(CredentialServices):
                 raise InvalidInputError("name", f"a connection named {updated.name!r} already exists")
             updated = replace(updated, mail_tag=self._kept_tag(current, updated))
             self._check_mail_address(connection_store.list_all(con), updated)
+            before, after = _route(current), _route(updated)
+            if after != before:  # a clash made earlier does not block unrelated edits
+                shared = [c.id for c in credential_store.of_connection(con, current.id)]
+                field = "pattern" if after[1] != before[1] else "folder"
+                self._check_shared_route(con, updated, shared, field)
             return connection_store.update(con, updated)
 
     @requires(Role.ANALYST)
@@ -173,6 +181,43 @@ class ConnectionServices(CredentialServices):
                     "name",
                     f"would share the e-mail address {self.inbound_address(c)} with the connection "
                     f"{other.name!r}: choose a name that differs in more than case and punctuation",
+                )
+
+    def _reuse(self, con: Any, connection: Connection, credential_id: int) -> Credential:
+        """As CredentialServices._reuse (create with a reused set, or an existing connection
+        taking one), refused when the login's uploads could no longer be told apart."""
+        reused = super()._reuse(con, connection, credential_id)
+        self._check_shared_route(con, connection, [credential_id], "reuse_credential")
+        return reused
+
+    def _check_shared_route(self, con: Any, c: Connection, credential_ids: list[int], field: str) -> None:
+        """A push login several connections share has one home; an upload goes to the one
+        connection whose folder and pattern match it, and one matching several is ingested by
+        none (transfer/push/gateway.py `route`: no "most specific wins"). Two of them with equal
+        patterns in the same folder (or one taking that pattern from every folder) would get
+        nothing, so that is refused here rather than found when files pile up unrouted."""
+        if c.methodology is not Methodology.PUSH:
+            return
+        folder, pattern = _route(c)
+        for credential_id in credential_ids:
+            for other_id in credential_store.connection_ids(con, credential_id):
+                other = connection_store.get(con, other_id) if other_id != c.id else None
+                if other is None or other.methodology is not Methodology.PUSH:
+                    continue
+                other_folder, other_pattern = _route(other)
+                if pattern != other_pattern or (folder and other_folder and folder != other_folder):
+                    continue
+                where = (
+                    f"in the folder {folder or other_folder}/"
+                    if folder or other_folder
+                    else "in any folder of the login"
+                )
+                raise InvalidInputError(
+                    field,
+                    f"{visible(other.name)!r} uses the same push login (credential {credential_id}) with the "
+                    f"same file pattern {visible(pattern)!r} {where}: an upload there would match both and "
+                    "neither would ingest it (a shared login's upload goes only to the one connection "
+                    "it matches). Give this connection a distinct pattern or folder, or its own login",
                 )
 
     def _checked(self, c: Connection) -> Connection:
@@ -289,6 +334,12 @@ def _checked_spec(method: Method, spec: TransferSpec | None, host: str | None) -
     except ConfigurationError as exc:
         field, _, message = str(exc).partition(": ")
         raise InvalidInputError(field, message or str(exc)) from None
+
+
+def _route(c: Connection) -> tuple[str, str]:
+    """Folder and pattern as a shared login's routing compares them (gateway.route: the folder
+    without its slashes, "" anywhere; the pattern case-sensitively, in composed Unicode)."""
+    return (c.folder or "").strip().strip("/"), unicodedata.normalize("NFC", (c.pattern or "*").strip())
 
 
 def checked_host(given: str | None) -> str | None:

@@ -88,7 +88,7 @@ def test_text_output_of_a_reuse_shows_no_secret(home: Path, capsys: pytest.Captu
     first = cli_json(capsys, "connection", "add", "--name", "Calls", *PUSH, "--partner", "Acme")
     [cred] = cli_json(capsys, "credentials", "list", "Calls")
     out = cli(capsys, "connection", "add", "--name", "Daily", *PUSH, "--partner", "Acme",
-              "--reuse-credential", str(cred["id"]))  # fmt: skip
+              "--pattern", "daily_*.csv", "--reuse-credential", str(cred["id"]))  # fmt: skip
     assert "shared by: Calls, Daily" in out
     assert first["provisioned"]["password"] not in out and "password" not in out.lower()
 
@@ -101,7 +101,7 @@ def test_detach_lets_one_connection_stop_using_a_shared_set(
     cli(capsys, "connection", "add", "--name", "Calls", *PUSH, "--partner", "Acme")
     [cred] = cli_json(capsys, "credentials", "list", "Calls")
     cli(capsys, "connection", "add", "--name", "Daily", *PUSH, "--partner", "Acme",
-        "--reuse-credential", str(cred["id"]))  # fmt: skip
+        "--pattern", "daily_*.csv", "--reuse-credential", str(cred["id"]))  # fmt: skip
     # A connection sharing a set cannot move to another partner (the set is Acme's)...
     cli_error(capsys, "connection", "edit", "Daily", "--partner", "Other", mentions="shares credential")
     # ...until it stops using it; the other connection keeps it, as its owner.
@@ -121,4 +121,25 @@ def test_detach_lets_one_connection_stop_using_a_shared_set(
     )
     cli(capsys, "connection", "edit", "Daily", "--partner", "Other")  # its own now: it moves along
     cli(capsys, "connection", "add", "--name", "Other daily", *PUSH, "--partner", "Other",
-        "--reuse-credential", str(cred["id"]))  # fmt: skip
+        "--pattern", "other_*.csv", "--reuse-credential", str(cred["id"]))  # fmt: skip
+
+
+def test_a_reused_push_login_needs_a_pattern_of_its_own(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Uploads with a shared login go to the one connection whose folder and pattern match:
+    a second connection with the same pattern would leave every upload unrouted."""
+    cli(capsys, "partner", "add", "Acme", "--type", "brand")
+    cli(capsys, "connection", "add", "--name", "Calls", *PUSH, "--partner", "Acme", "--pattern", "*.csv")
+    [cred] = cli_json(capsys, "credentials", "list", "Calls")
+    err = cli_error(capsys, "connection", "add", "--name", "Daily", *PUSH, "--partner", "Acme",
+                    "--pattern", "*.csv", "--reuse-credential", str(cred["id"]),
+                    mentions="--reuse-credential: 'Calls' uses the same push login")  # fmt: skip
+    assert "same file pattern '*.csv'" in err and "distinct pattern or folder" in err
+    assert [c["name"] for c in cli_json(capsys, "connection", "list")] == ["Calls"]  # nothing half-made
+
+    cli(capsys, "connection", "add", "--name", "Daily", *PUSH, "--partner", "Acme",
+        "--pattern", "daily_*.csv", "--reuse-credential", str(cred["id"]))  # fmt: skip
+    cli_error(capsys, "connection", "edit", "Daily", "--pattern", "*.csv",
+              mentions="--pattern: 'Calls' uses the same push login")  # fmt: skip
+    assert cli_json(capsys, "connection", "show", "Daily")["connection"]["pattern"] == "daily_*.csv"

@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 import duckdb
+import pytest
 
 from connectbatch.models import Connection, Direction, Method, Methodology
-from connectbatch.services import Services
+from connectbatch.services import InvalidInputError, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.push.gateway import route
 
@@ -66,3 +67,63 @@ def test_migration_014_links_existing_credentials_to_their_connection_and_partne
     with services.db.connect() as con2:
         assert con2.execute("SELECT count(*) FROM credentials").fetchone() == (0,)
         assert con2.execute("SELECT count(*) FROM credential_connections").fetchone() == (0,)
+
+
+def _shared(tmp_path: Path, first: dict[str, str | None]) -> tuple[Services, int]:
+    """Acme's push connection 'Calls' (with `first`'s pattern and folder) and its login's id."""
+    services = Services(Settings(home=tmp_path))
+    services.add_partner("Acme", "brand")
+    services.create_connection(_push(0, "Calls", **first), partner="Acme")  # type: ignore[arg-type]
+    [login] = services.credentials("Calls")
+    return services, login.id
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "where"),
+    [
+        ({"pattern": "*.csv"}, {"pattern": "*.csv"}, "in any folder of the login"),
+        ({"pattern": "*.csv", "folder": "/daily/"}, {"pattern": "*.csv", "folder": "daily"}, "folder daily/"),
+        ({"pattern": "*.csv"}, {"pattern": "*.csv", "folder": "daily"}, "folder daily/"),  # one takes all
+    ],
+)
+def test_a_shared_push_login_refuses_a_second_connection_with_the_same_folder_and_pattern(
+    tmp_path: Path, first: dict[str, str | None], second: dict[str, str | None], where: str
+) -> None:
+    services, login = _shared(tmp_path, first)
+    with pytest.raises(InvalidInputError) as refused:
+        services.create_connection(_push(0, "Daily", **second), partner="Acme", reuse_credential=login)  # type: ignore[arg-type]
+    assert refused.value.field == "reuse_credential"
+    assert "'Calls' uses the same push login" in str(refused.value) and where in str(refused.value)
+    assert [c.name for c in services.connections()] == ["Calls"]
+    assert services.credentials("Calls")[0].used_by == ("Calls",)
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        {"pattern": "daily_*.csv"},
+        {"pattern": "*.CSV"},  # routing matches case-sensitively: these take other files
+        {"pattern": "*.csv", "folder": "weekly"},
+    ],
+)
+def test_a_shared_push_login_takes_connections_whose_uploads_can_be_told_apart(
+    tmp_path: Path, second: dict[str, str | None]
+) -> None:
+    services, login = _shared(tmp_path, {"pattern": "*.csv", "folder": "daily"})
+    services.create_connection(_push(0, "Daily", **second), partner="Acme", reuse_credential=login)  # type: ignore[arg-type]
+    assert services.credentials("Daily")[0].used_by == ("Calls", "Daily")
+
+
+def test_an_edit_or_a_later_reuse_cannot_make_two_shared_connections_alike(tmp_path: Path) -> None:
+    services, login = _shared(tmp_path, {"pattern": "calls_*.csv"})
+    services.create_connection(_push(0, "Daily", "daily_*.csv"), partner="Acme", reuse_credential=login)
+    with pytest.raises(InvalidInputError) as refused:
+        services.update_connection("Daily", pattern="calls_*.csv")
+    assert refused.value.field == "pattern" and "'Calls'" in str(refused.value)
+    assert services.connection("Daily").pattern == "daily_*.csv"
+    services.update_connection("Daily", lock_days=7)  # other edits are not checked against it
+
+    services.create_connection(_push(0, "Weekly", "calls_*.csv"), partner="Acme")  # its own login
+    with pytest.raises(InvalidInputError, match="'Calls' uses the same push login"):
+        services.reuse_credential("Weekly", login)
+    assert services.credentials("Calls")[0].used_by == ("Calls", "Daily")
