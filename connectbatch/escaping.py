@@ -12,8 +12,8 @@ else.
   captions, labels): ``**``, ``[link](…)``, ``$…$`` (LaTeX) and ``:red[…]`` stay characters.
 * `csv_cell` neutralises spreadsheet formulas (CSV injection, OWASP): a cell starting with
   ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so Excel and LibreOffice show
-  it as text; only a plain number of a numeric column is kept. `FORMULA_PATTERN` (exports,
-  in SQL) still lets a ``+``/``-`` cell of digits and `` .,()/+-`` through.
+  it as text; only a plain number of a numeric column is kept. `FORMULA_PATTERN` is the
+  same rule for text cells, in SQL (exports).
 """
 
 from __future__ import annotations
@@ -25,12 +25,9 @@ import re
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
-# A cell a spreadsheet would evaluate: it starts with `=`, `@`, tab or CR, or with `+`/`-`
-# followed by anything but a plain number (so "+1 555 0100" and "-12.50" stay as they are:
-# a spreadsheet reads them as numbers, which runs nothing; "-1+cmd|'/C calc'!A0" is caught).
-# RE2 syntax, so DuckDB (exports) and Arrow (results files) use the same test.
-FORMULA_PATTERN = r"(?s)^(?:[=@\t\r]|[+\-].*[^0-9 .,()/+\-])"
-_FORMULA = re.compile(FORMULA_PATTERN)
+# What csv_cell does to a text cell, as a pattern (RE2 syntax) for the CSV that DuckDB writes
+# itself (exports, downloads: store/csvsql.py): a cell starting with a formula character.
+FORMULA_PATTERN = r"^[=+\-@\t\r]"
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -97,8 +97,9 @@ def test_an_export_never_runs_a_formula(services: Services) -> None:
     )
     formula = '=HYPERLINK("http://evil.example/","x")'
     services.ingest_bytes(
-        "Acme", "calls.csv", call_csv(2, prefix="x", overrides={0: {"CallSessionId": formula}})
-    )
+        "Acme", "calls.csv",
+        call_csv(3, prefix="x", overrides={0: {"CallSessionId": formula}, 2: {"CallSessionId": "-1+1"}}),
+    )  # fmt: skip
     services.create_connection(
         Connection("Pickup", "call_conversions", Direction.OUTBOUND, Method.SFTP, Methodology.PULL_FROM_US)
     )
@@ -107,7 +108,8 @@ def test_an_export_never_runs_a_formula(services: Services) -> None:
     path = services.export("Pickup", now - dt.timedelta(days=7), now + dt.timedelta(days=1))
 
     rows = list(csv.DictReader(io.StringIO(path.read_text())))
-    assert sorted(r["CallSessionId"] for r in rows) == ["'" + formula, "x-0001"]
+    # The export's SQL escapes as csv_cell does: "-1+1" is a sum Excel would run.
+    assert sorted(r["CallSessionId"] for r in rows) == ["'-1+1", "'" + formula, "x-0001"]
     assert all(not r["SaleAmount"].startswith("'") for r in rows)  # numbers stay numbers
 
 
