@@ -40,7 +40,8 @@ class ExpectationOutcome:
     def summary(self, values: list[str] | None = None) -> str:
         """One line: what was expected and what was found. `values` are the first failing
         values as the batch holds them ("-5.00"), shown instead of the JSON sample (a decimal
-        column's sample is a float, "-5.0"), with the failing lines: the partner's summary."""
+        column's sample is a float, "-5.0"): the partner's summary. The failing lines, when
+        known, are named either way (the run's message, the review queue)."""
         if self.exception:
             return f"{self.description} Could not be checked: {self.exception}"
         obs = self.observed_value
@@ -50,9 +51,9 @@ class ExpectationOutcome:
                 f"rows rejected ({obs['reject_rate']:.2%})."
             )
         found = f"{obs.get('unexpected_count', 0):,} of {obs.get('element_count', 0):,} rows"
+        lines = self.lines_text()  # where a reviewer (run show, the app) finds them in the file
+        found += f" (line{'' if lines.isdigit() else 's'} {lines})" if lines else ""
         if values is not None:
-            lines = self.lines_text()
-            found += f" (line{'' if lines.isdigit() else 's'} {lines})" if lines else ""
             found += f", e.g. {', '.join(values[:5])}" if values else ""
         elif self.unexpected_sample:
             shown = ", ".join(json.dumps(v) for v in self.unexpected_sample[:5])
