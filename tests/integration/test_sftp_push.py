@@ -345,8 +345,9 @@ def test_an_upload_deleted_before_its_groups_ingest_leaves_the_others_ingested(h
 
     def take(connection_id: int, paths: list[Path]) -> list[Run]:
         calls.append([p.name for p in paths])
-        if len(calls) == 1:
-            paths[1].unlink()  # gone after the gateway's check, before the ingest
+        if len(calls) == 1:  # gone after the gateway's check, before the ingest
+            paths[1].unlink()  # (the name the ingest reads, and the partner's)
+            (home / paths[1].name).unlink()
         return hosted.services.ingest_files(connection_id, list(paths), "push")
 
     gateway = Gateway(hosted.services, workers=1, ingest=take)

@@ -35,9 +35,10 @@ import contextlib
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from connectbatch.escaping import visible
@@ -50,6 +51,7 @@ from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
 from connectbatch.transfer.naming import is_in_flight, matches
 from connectbatch.transfer.push.quota import PushQuota
+from connectbatch.transfer.push.writers import OpenWrites
 
 # History lines of an upload a shared login made that no single connection takes.
 PUSH_UNROUTED = "push_unrouted"
@@ -67,6 +69,11 @@ _DUMMY_HASH = hash_password("not-a-real-login")
 # limits as the files a pull fetches; here so tests can lower them for the gateway alone).
 GROUP_MAX_FILES = group.GROUP_MAX_FILES
 GROUP_MAX_BYTES = group.GROUP_MAX_BYTES
+
+# Where a push root keeps a second name of each upload being loaded, which the ingest reads
+# (`writers.OpenWrites.claim`): beside the partners' homes, never inside one, so no session can
+# open, list or overwrite it.
+LOADING_FOLDER = ".loading"
 
 # How uploads are taken in: the routed uploads of one connection (in arrival order) -> their
 # runs, in the same order (None where no run was made).
@@ -108,13 +115,15 @@ class Gateway:
         self._pending: set[Future[Run | None]] = set()
         self._lock = threading.Lock()
         # Finished uploads per connection, each with the future its run is given to.
-        self._waiting: dict[int, list[tuple[Path, Future[Run | None]]]] = {}
+        self._waiting: dict[int, list[_Waiting]] = {}
         # Runs of one connection update the same rows (its status, its ledger): DuckDB
         # rejects such concurrent transactions ("Conflict on update"), so one at a time.
         self._connection_locks: dict[int, threading.Lock] = {}
         # Bytes waiting in each push folder, for both servers (a connection's several logins,
         # and the connections sharing a login, fill the same folder).
         self.quota = PushQuota()
+        # Files open for writing on both servers: never read or removed while they are.
+        self.writes = OpenWrites.of(services.settings.home / "push")
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The account for a provisioned login, or None (wrong user or password alike)."""
@@ -189,12 +198,13 @@ class Gateway:
             connection_id = routed
         elif not trial and not self._pattern_takes(connection_id, path):
             return None
+        stamp = self.writes.stamp(path)
         if trial:
-            future = self._pool.submit(self._dry_run, account, path, connection_id)
+            future = self._pool.submit(self._dry_run, account, path, connection_id, stamp)
         else:
             future = Future()
             with self._lock:
-                self._waiting.setdefault(connection_id, []).append((path, future))
+                self._waiting.setdefault(connection_id, []).append(_Waiting(path, future, stamp))
             self._pool.submit(self._ingest_waiting, connection_id)  # one turn per upload
         with self._lock:
             self._pending.add(future)
@@ -291,7 +301,8 @@ class Gateway:
     def _ingest_waiting(self, connection_id: int) -> None:
         """One turn of a connection's ingests: the uploads waiting for it when its turn comes
         (none when an earlier turn took them), ingested together. Every future gets its run,
-        or None when the upload went meanwhile or its ingest failed (logged; the upload stays)."""
+        or None when the upload went meanwhile, is being written again (the newer upload's
+        own completion queues it again), or its ingest failed (logged; the upload stays)."""
         with self._lock:
             one_at_a_time = self._connection_locks.setdefault(connection_id, threading.Lock())
         with one_at_a_time:
@@ -301,20 +312,20 @@ class Gateway:
             except Exception:  # the pool would keep it unread: said here, the uploads stay
                 log.exception("push ingest failed", extra={"connection_id": connection_id})
             finally:  # never leave a caller waiting
-                for _, future in taken:
-                    if not future.done():
-                        future.set_result(None)
+                for upload in taken:
+                    if not upload.future.done():
+                        upload.future.set_result(None)
 
-    def _next_group(self, connection_id: int) -> list[tuple[Path, Future[Run | None]]]:
+    def _next_group(self, connection_id: int) -> list[_Waiting]:
         """The oldest waiting uploads of the connection, up to GROUP_MAX_FILES files and
         GROUP_MAX_BYTES bytes (at least one); the rest wait for a later turn."""
-        taken: list[tuple[Path, Future[Run | None]]] = []
+        taken: list[_Waiting] = []
         size = 0
         with self._lock:
             waiting = self._waiting.get(connection_id, [])
             while waiting and len(taken) < GROUP_MAX_FILES:
                 with contextlib.suppress(OSError):
-                    size += os.stat(waiting[0][0]).st_size
+                    size += os.stat(waiting[0].path).st_size
                 if taken and size > GROUP_MAX_BYTES:
                     break
                 taken.append(waiting.pop(0))
@@ -322,59 +333,97 @@ class Gateway:
                 self._waiting.pop(connection_id, None)
         return taken
 
-    def _ingest_group(self, connection_id: int, taken: list[tuple[Path, Future[Run | None]]]) -> None:
-        # The same name uploaded again before its turn: one ingest of what is there now.
-        present: dict[Path, tuple[os.stat_result, list[Future[Run | None]]]] = {}
-        for path, future in taken:
-            if path in present:
-                present[path][1].append(future)
-                continue
-            try:
-                present[path] = (os.stat(path), [future])
-            except OSError:
-                future.set_result(None)  # renamed or deleted again before we got to it
-        if not present:
+    def _ingest_group(self, connection_id: int, taken: list[_Waiting]) -> None:
+        # The same name uploaded again before its turn: one ingest of its latest version.
+        latest: dict[Path, _Waiting] = {}
+        futures: dict[Path, list[Future[Run | None]]] = {}
+        for upload in taken:
+            latest.pop(upload.path, None)  # kept in arrival order of the latest
+            latest[upload.path] = upload
+            futures.setdefault(upload.path, []).append(upload.future)
+        claimed: list[_Claimed] = []
+        for path, upload in latest.items():
+            found = self._claim(path, upload.stamp)
+            if found is None:  # written again, renamed or deleted before we got to it
+                for future in futures[path]:
+                    future.set_result(None)
+            else:
+                claimed.append(replace(found, futures=futures[path]))
+        try:
+            self._load(connection_id, claimed)
+        finally:  # the upload has gone by the time its caller learns its run
+            for item in claimed:
+                self._finish(item)
+                for future in item.futures:
+                    future.set_result(item.run)
+
+    def _claim(self, path: Path, stamp: int) -> _Claimed | None:
+        """Give a waiting upload a private name for its ingest (`writers.OpenWrites.claim`):
+        never one a session is writing, nor one written again since it was queued."""
+        aside = self.services.settings.home / "push" / LOADING_FOLDER / uuid.uuid4().hex / path.name
+        inode = self.writes.claim(path, stamp, aside)
+        if inode is None:
+            with contextlib.suppress(OSError):
+                aside.parent.rmdir()
+            return None
+        return _Claimed(path, aside, inode)
+
+    def _finish(self, item: _Claimed) -> None:
+        """A loaded upload goes (its bytes are staged by sha256, results go to the outbound
+        folder); one not loaded stays where the partner left it. Its private name goes."""
+        self.writes.finish(item.path, item.inode, loaded=item.loaded)
+        with contextlib.suppress(OSError):
+            os.unlink(item.aside)
+        with contextlib.suppress(OSError):
+            item.aside.parent.rmdir()
+
+    def _load(self, connection_id: int, claimed: list[_Claimed]) -> None:
+        if not claimed:
             return
         try:
-            runs = list(self._take(connection_id, list(present)))
+            runs = list(self._take(connection_id, [item.aside for item in claimed]))
         except LookupError as exc:
-            # An upload deleted since the check above (or the connection) refuses the whole
+            # An upload deleted since it was claimed (or the connection) refuses the whole
             # call before anything is recorded: each of the others is taken alone.
-            if len(present) == 1:
+            if len(claimed) == 1:
                 log.warning("push upload not ingested: %s", exc, extra={"connection_id": connection_id})
                 return
-            for path, (_, futures) in present.items():
-                self._ingest_group(connection_id, [(path, f) for f in futures])
+            for item in claimed:
+                if item.aside.exists():  # one deleted meanwhile is not tried again
+                    self._load(connection_id, [item])
             return
         except Exception:
             log.exception("push ingest failed", extra={"connection_id": connection_id})
             return
-        for (path, (before, futures)), run in zip(present.items(), runs, strict=True):
-            # Its bytes are staged by sha256 and results go to the outbound folder, so the
-            # upload can go -- unless the partner re-sent the same name meanwhile.
-            _remove_unless_replaced(path, before)
-            for future in futures:
-                future.set_result(run)
+        for item, run in zip(claimed, runs, strict=True):
+            item.loaded, item.run = True, run
 
-    def _dry_run(self, account: Account, path: Path, connection_id: int | None = None) -> Run | None:
+    def _dry_run(
+        self, account: Account, path: Path, connection_id: int | None = None, stamp: int = 0
+    ) -> Run | None:
         """A file dropped in a `dry-run/` folder: checked as the connection would load it,
         nothing stored (`pipeline.dryrun`); the results file is written beside it and mailed
-        to the return address; then the upload goes, as an ingested one does."""
+        to the return address; then the upload goes, as an ingested one does (and, as one,
+        never while a session writes it)."""
         connection_id = account.connection_id if connection_id is None else connection_id
-        try:
-            before = os.stat(path)
-        except OSError:
+        item = self._claim(path, stamp)
+        if item is None:
             return None
         try:
-            dry = self.services.dry_run_file(connection_id, path, path.name, source=account.method.value)
+            dry = self.services.dry_run_file(
+                connection_id, item.aside, path.name, source=account.method.value
+            )
             dryrun.write_beside(dry, path.parent)
             to = self.services.dry_run_return_address(dry.connection)
             dryrun.mail(self.services.outbox, to, dry)
         except Exception:
             log.exception("push dry run failed", extra={"connection_id": connection_id})
             return None
-        _remove_unless_replaced(path, before)
-        return None
+        else:
+            item.loaded = True
+            return None
+        finally:
+            self._finish(item)
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for the ingests started so far (tests, and a clean shutdown)."""
@@ -414,12 +463,23 @@ def route(connections: Sequence[Connection], relative: PurePosixPath) -> list[Co
     return found
 
 
-def _remove_unless_replaced(path: Path, before: os.stat_result) -> None:
-    """Remove a handled upload, unless the partner re-sent the same name meanwhile (another
-    inode, size or time): that file is new and waits for its own turn."""
-    with contextlib.suppress(OSError):
-        after = os.stat(path)
-        if (after.st_ino, after.st_size, after.st_mtime_ns) == (
-            before.st_ino, before.st_size, before.st_mtime_ns,
-        ):  # fmt: skip
-            os.unlink(path)
+@dataclass(frozen=True)
+class _Waiting:
+    """A finished upload waiting for its connection's turn: where it is, who waits for its
+    run, and the stamp of its file's opening (`writers.OpenWrites.stamp`)."""
+
+    path: Path
+    future: Future[Run | None]
+    stamp: int
+
+
+@dataclass
+class _Claimed:
+    """An upload given a private name for its ingest (`writers.OpenWrites.claim`)."""
+
+    path: Path
+    aside: Path
+    inode: tuple[int, int]
+    futures: list[Future[Run | None]] = field(default_factory=list)
+    loaded: bool = False  # taken in: the upload goes
+    run: Run | None = None

@@ -2,20 +2,19 @@
 
 pyftpdlib maps client paths into the home folder; `ConfinedFS` also checks the resolved path
 of every operation (a planted symlink pointing out of the home is neither listed nor followed),
-opens files for writing with O_NOFOLLOW, and never shows where a symlink points.
+opens files for writing with O_NOFOLLOW, and never shows where a symlink points. A file it
+opens for writing counts as such (`push.writers`) until the session says the upload ended.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import IO, Any
 
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
 
-
-def _open_nofollow(path: str, flags: int) -> int:
-    """`open()` opener that refuses to write through a symlink (checked atomically)."""
-    return os.open(path, flags | os.O_NOFOLLOW, 0o640)
+from connectbatch.transfer.push.writers import OpenWrites, Writing
 
 
 class ConfinedFS(AbstractedFS):  # type: ignore[misc]
@@ -39,11 +38,30 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
             if not self.validpath(path):
                 raise FilesystemError("No such file or directory (outside your folder)")
 
+    def __init__(self, root: str, cmd_channel: Any) -> None:
+        super().__init__(root, cmd_channel)
+        # Files this session opened for writing whose upload has not ended yet.
+        self.writing: list[Writing] = []
+
     def open(self, filename: str, mode: str) -> IO[Any]:
         self._require(filename)
         if any(flag in mode for flag in "wa+"):
-            return open(filename, mode, opener=_open_nofollow)
+            return open(filename, mode, opener=self._open_for_writing)
         return open(filename, mode)
+
+    def _open_for_writing(self, path: str, flags: int) -> int:
+        """`open()` opener that refuses to write through a symlink (checked atomically) and
+        counts the file as open for writing: no ingest reads or removes it meanwhile. A push
+        home is `<push root>/<connection id>`."""
+        fd, writing = OpenWrites.of(Path(self.root).parent).open(path, flags | os.O_NOFOLLOW, 0o640)
+        self.writing.append(writing)
+        return fd
+
+    def stop_writing(self) -> None:
+        """The session's upload ended (complete, broken or refused): its file may be loaded."""
+        writes = OpenWrites.of(Path(self.root).parent)
+        while self.writing:
+            writes.end(self.writing.pop())
 
     def mkstemp(self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb") -> Any:
         self._require(dir or self.root)

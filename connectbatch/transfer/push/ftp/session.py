@@ -137,10 +137,17 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             timer, self._settle_timer = self._settle_timer, None
             if timer is not None and not timer.cancelled:
                 timer.cancel()
+            self._stop_writing()  # before pyftpdlib lets go of the file system
         super().close()
         settling, self._settling = self._settling, None
         if settling is not None:
             self._broken(settling)
+
+    def _stop_writing(self) -> None:
+        """The session's upload ended: its file is no longer being written (`push.writers`)."""
+        fs = self.fs
+        if isinstance(fs, ConfinedFS):
+            fs.stop_writing()
 
     def log_exception(self, instance: object) -> None:
         """One line, no traceback: a flood of broken connections must not flood the log."""
@@ -251,6 +258,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         is seen alive a moment later (`reply_after_upload`); a client leaving with QUIT
         during the transfer said goodbye properly, so that upload is complete now."""
         if self._quit_pending:
+            self._stop_writing()
             self._complete(file)
         else:
             self._settling = file
@@ -272,6 +280,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         file, self._settling = self._settling, None
         if file is None or self._closed:
             return
+        self._stop_writing()  # complete or broken: written either way
         if self._control_lost():
             self._broken(file)
             self.close()
@@ -299,6 +308,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     def _broken(self, file: str) -> None:
         """An upload cut off by its client: never ingested. The partial file stays for a
         resume until the server's sweep removes it (CONNECTBATCH_PARTIAL_UPLOAD_GRACE_HOURS)."""
+        self._stop_writing()
         account = self.account
         log.warning(
             "FTP upload broken off by the client; not loaded",
@@ -310,6 +320,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         the sweep). Over the size limit or the push quota: deleted (it can never become a valid
         upload, or its bytes are what the quota keeps out); a quota refusal is also written to
         the connection's history."""
+        self._stop_writing()
         data = self.data_channel
         capped = getattr(data, "file_obj", None)
         if not (isinstance(capped, CappedFile) and capped.exceeded):

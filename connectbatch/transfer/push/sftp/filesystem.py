@@ -33,6 +33,7 @@ from connectbatch.transfer.push.sftp.protocol import (
     code_of,
     denied,
 )
+from connectbatch.transfer.push.writers import OpenWrites
 
 if TYPE_CHECKING:
     from connectbatch.transfer.push.sftp.login import Login
@@ -56,6 +57,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         self.account: Account = login.account
         self.gateway = login.server.gateway
         self.root = os.path.realpath(self.account.home)
+        # Files open for writing in this push root (a push home is `<push root>/<id>`).
+        self.writes = OpenWrites.of(self.account.home.parent)
         self.open_files: set[OpenFile] = set()
         # Uploads of this channel handed to the gateway, most recent last (see chattr).
         self.taken: dict[str, None] = {}
@@ -167,7 +170,12 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             allowed = os.O_RDONLY | os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT
             allowed |= os.O_TRUNC | os.O_EXCL
             # O_NONBLOCK: opening a FIFO someone planted must not hang the session.
-            fd = os.open(target, (flags & allowed) | os.O_CLOEXEC | os.O_NONBLOCK, NEW_FILE_MODE)
+            wanted = (flags & allowed) | os.O_CLOEXEC | os.O_NONBLOCK
+            writer = None
+            if writing:  # never loaded nor removed while open (`push.writers`)
+                fd, writer = self.writes.open(target, wanted, NEW_FILE_MODE)
+            else:
+                fd = os.open(target, wanted, NEW_FILE_MODE)
             upload = None
             try:
                 info = os.fstat(fd)
@@ -177,8 +185,9 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
                     upload = self.gateway.quota.start(self.account.home, self.account.push_quota_bytes, fd)
             except BaseException:
                 os.close(fd)
+                self.writes.end(writer)
                 raise
-            handle = OpenFile(self, fd, flags, target, writing, info.st_size, upload)
+            handle = OpenFile(self, fd, flags, target, writing, info.st_size, upload, writer)
             self.open_files.add(handle)
             return handle
         except Refused as exc:

@@ -26,6 +26,7 @@ from connectbatch.transfer.push.sftp.protocol import (
     denied,
     too_large,
 )
+from connectbatch.transfer.push.writers import Writing
 
 if TYPE_CHECKING:
     from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
@@ -47,6 +48,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         writing: bool,
         size: int,
         upload: Upload | None = None,
+        writer: Writing | None = None,
     ) -> None:
         super().__init__(flags)
         self.fs = fs
@@ -58,6 +60,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         self.failed = False
         self.failure = ""
         self.upload = upload  # the push folder's count of this file (writing handles)
+        self.writer = writer  # this file counted as open for writing (`push.writers`)
 
     # Fast paths, called by SftpChannel for READ and WRITE.
 
@@ -120,10 +123,13 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
             os.close(fd)
 
     def _finish(self, *, kept: bool) -> None:
-        """The file is closed: its bytes stay counted in the folder while it is there."""
+        """The file is closed: its bytes stay counted in the folder while it is there, and
+        it is no longer being written (an ingest may take it)."""
         upload, self.upload = self.upload, None
         if upload is not None:
             upload.finish(kept=kept)
+        writer, self.writer = self.writer, None
+        self.fs.writes.end(writer)
 
     # paramiko's SFTPHandle interface (also used by the check-file extension).
 

@@ -1,0 +1,187 @@
+"""Which uploaded files a session has open for writing, so the gateway never loads or removes
+one that is still being written.
+
+A partner may send a name again while its previous upload waits for its ingest: the second
+upload opens the same file (O_TRUNC keeps its inode), and the gateway used to load whatever
+half of it was there, then remove the file under the writer, whose own upload was then never
+loaded. Both servers share one `OpenWrites` (on the gateway) and go through it:
+
+* a session opening a file for writing `open`s it here: the file is opened without O_TRUNC,
+  counted as written by its inode, and only then truncated, so no ingest can read it between
+  the truncation and the count; each opening gets a new stamp (`opened`);
+* a finished upload is queued with the stamp of its file (`stamp`), and when its turn comes
+  the gateway `claim`s it: refused while a session writes the file or when it was opened for
+  writing again since (a newer upload of the name is coming, or a broken one is there: either
+  way not this one); otherwise, under the same lock, the file gets a second name in a private
+  folder outside every partner's home, which the ingest reads; the partner still sees the file
+  under its own name (clients look at what they uploaded) until `finish` removes both;
+* a session opening a claimed file to write it anew (O_TRUNC) gets a new file under the name,
+  never the one being loaded, which keeps its bytes; to change a claimed file in place
+  (append, resume) is refused until its ingest ends;
+* the end of the last writer's upload queues the file again (its close is a completion).
+
+So a file open for writing by any session is never read or removed, each completed upload is
+loaded once and in full, and the last complete version of a name wins over an earlier one not
+loaded yet.
+
+There is one `OpenWrites` per push root (`OpenWrites.of`): the gateway and both servers of a
+data home find the same one by the folder they serve, whoever built them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import itertools
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_Inode = tuple[int, int]  # (st_dev, st_ino): the file, whatever name it has now
+
+REOPEN_TRIES = 5  # an opening that keeps finding its file claimed (never, in practice)
+
+_ROOTS: dict[Path, OpenWrites] = {}
+_ROOTS_LOCK = threading.Lock()
+
+
+@dataclass(eq=False)
+class Writing:
+    """One session's opening of a file for writing, ended once (`OpenWrites.end`)."""
+
+    inode: _Inode
+    ended: bool = field(default=False, repr=False)
+
+
+class OpenWrites:
+    """Files open for writing on the hosted servers and files being loaded; thread-safe
+    (SFTP sessions run in threads, the FTP server in its loop, ingests in the gateway's pool)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._writers: dict[_Inode, int] = {}
+        self._opened: dict[_Inode, int] = {}  # the stamp of each file's latest opening
+        self._claimed: set[_Inode] = set()
+        self._stamps = itertools.count(1)
+
+    @classmethod
+    def of(cls, root: Path) -> OpenWrites:
+        """The registry of a push root (`<home>/push`), shared by everything in this process
+        serving it."""
+        key = Path(os.path.realpath(root))
+        with _ROOTS_LOCK:
+            found = _ROOTS.get(key)
+            if found is None:
+                found = _ROOTS[key] = cls()
+            return found
+
+    def open(self, path: str, flags: int, mode: int) -> tuple[int, Writing]:
+        """`os.open` for writing, counted before any truncation (see the module doc). The
+        caller ends the `Writing` however its upload ends."""
+        truncate = bool(flags & os.O_TRUNC)
+        for _ in range(REOPEN_TRIES):
+            fd = os.open(path, flags & ~os.O_TRUNC, mode)
+            try:
+                info = os.fstat(fd)
+                inode = (info.st_dev, info.st_ino)
+                with self._lock:
+                    claimed = inode in self._claimed
+                    if not claimed:
+                        self._writers[inode] = self._writers.get(inode, 0) + 1
+                        self._opened[inode] = next(self._stamps)
+                    elif truncate:  # sent anew: the name gets a new file, the loaded one stays
+                        _unlink_if(path, inode)
+                if claimed:
+                    if not truncate:
+                        raise OSError(
+                            errno.EBUSY, f"{os.path.basename(path)} is being loaded; try again later"
+                        )
+                    os.close(fd)
+                    continue
+                writing = Writing(inode)
+                if truncate:
+                    try:
+                        os.ftruncate(fd, 0)
+                    except OSError:
+                        self.end(writing)
+                        raise
+                return fd, writing
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                raise
+        raise OSError(errno.EBUSY, f"{os.path.basename(path)} is being loaded; try again later")
+
+    def end(self, writing: Writing | None) -> None:
+        """A session stopped writing the file (closed, failed or cut off). Safe to call more
+        than once, and with None."""
+        if writing is None:
+            return
+        with self._lock:
+            if writing.ended:
+                return
+            writing.ended = True
+            left = self._writers.get(writing.inode, 0) - 1
+            if left > 0:
+                self._writers[writing.inode] = left
+            else:
+                self._writers.pop(writing.inode, None)
+
+    def stamp(self, path: Path) -> int:
+        """The stamp of the file a finished upload left at `path` (0: never opened here, or
+        gone); its ingest `claim`s it with this stamp."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return 0
+        with self._lock:
+            return self._opened.get((info.st_dev, info.st_ino), 0)
+
+    def writing(self, path: Path) -> bool:
+        """Whether a session has the file at `path` open for writing (tests, and logs)."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        with self._lock:
+            return (info.st_dev, info.st_ino) in self._writers
+
+    def claim(self, path: Path, stamp: int, aside: Path) -> _Inode | None:
+        """Give the upload at `path` the private name `aside` for its ingest, unless a session
+        writes it or opened it for writing since it was queued with `stamp` (None: not this
+        upload's turn, or it is gone). The caller ends the claim with `finish`."""
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            try:
+                info = os.stat(path)
+            except OSError:
+                return None
+            inode = (info.st_dev, info.st_ino)
+            if inode in self._writers or self._opened.get(inode, 0) != stamp:
+                return None
+            try:
+                os.link(path, aside)
+            except OSError:
+                return None
+            self._claimed.add(inode)
+            return inode
+
+    def finish(self, path: Path, inode: _Inode, *, loaded: bool) -> None:
+        """The ingest of a claimed file is over. A loaded upload goes, unless its name holds
+        another file by now (a newer upload: its own turn comes); one not loaded stays where
+        the partner left it. The caller removes the private name."""
+        with self._lock:
+            if loaded:
+                _unlink_if(str(path), inode)
+            self._claimed.discard(inode)
+            if inode not in self._writers:
+                self._opened.pop(inode, None)
+
+
+def _unlink_if(path: str, inode: _Inode) -> None:
+    """Remove the name `path` if it still names this file (under the registry's lock)."""
+    with contextlib.suppress(OSError):
+        info = os.stat(path)
+        if (info.st_dev, info.st_ino) == inode:
+            os.unlink(path)

@@ -1,0 +1,220 @@
+"""Races between partners' sessions and the gateway on our hosted SFTP and FTP(S) servers,
+with real paramiko and ftplib clients on 127.0.0.1 against the real servers and `Gateway`.
+
+* **A file open for writing is never loaded nor removed** (`push.writers`): a name sent again
+  while its previous upload waits for its ingest is loaded once, in full, when the new upload
+  ends (the earlier version, never loaded, is superseded); two sessions writing one name load
+  it once the last of them closes.
+
+The gateway's ingests are held back where a test needs an upload to wait for its turn: its
+`ingest` is the real `Services.ingest_files`, behind a gate the test opens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ftplib
+import io
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+from helpers import call_csv
+
+from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
+from connectbatch.services import Provisioned, Services
+from connectbatch.transfer.push.ftp import HostedFtpServer
+from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
+
+HOST = "127.0.0.1"
+TIMEOUT = 30.0
+
+
+class HeldGateway(Gateway):
+    """The real gateway, whose first ingest waits until the test opens `gate` (so the uploads
+    finishing meanwhile wait for their turn, as behind a partner's big file)."""
+
+    def __init__(self, services: Services) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.groups: list[list[str]] = []
+        super().__init__(services, workers=2, ingest=self._held)
+
+    def _held(self, connection_id: int, paths: list[Path]) -> list[Run]:
+        self.groups.append([p.name for p in paths])
+        if len(self.groups) == 1:
+            self.started.set()
+            assert self.gate.wait(TIMEOUT)
+        return self.services.ingest_files(connection_id, list(paths), "push")
+
+
+def push_login(services: Services, name: str, method: Method) -> tuple[Connection, Provisioned]:
+    connection, login = services.create_connection(
+        Connection(
+            name=name,
+            data_type="call_conversions",
+            direction=Direction.INBOUND,
+            method=method,
+            methodology=Methodology.PUSH,
+        )
+    )
+    assert login is not None
+    return connection, login
+
+
+def waiting_files(services: Services, connection: Connection) -> list[str]:
+    home = services.settings.home / "push" / str(connection.id)
+    return sorted(p.name for p in home.iterdir()) if home.is_dir() else []
+
+
+def loaded(services: Services, connection: Connection) -> list[tuple[str, RunStatus, int]]:
+    """Each run of the connection as (file name, status, rows accepted), sorted."""
+    return sorted(
+        (f.name, r.status, r.rows_accepted)
+        for r in services.runs(connection.name)
+        for f in services.run_files(r.id)
+    )
+
+
+# -- SFTP ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sftp_server(services: Services) -> Iterator[tuple[HeldGateway, HostedSftpServer]]:
+    gateway = HeldGateway(services)
+    server = HostedSftpServer(gateway, HOST, 0, host_key_path(services.settings.home))
+    server.start()
+    try:
+        yield gateway, server
+    finally:
+        gateway.gate.set()
+        server.stop()
+        gateway.close()
+
+
+@contextlib.contextmanager
+def sftp(server: HostedSftpServer, login: Provisioned) -> Iterator[paramiko.SFTPClient]:
+    transport = paramiko.Transport((HOST, server.port))
+    try:
+        transport.connect(username=login.username, password=login.password)
+        client = paramiko.SFTPClient.from_transport(transport)
+        assert client is not None
+        with client:
+            yield client
+    finally:
+        transport.close()
+
+
+def test_sftp_a_name_sent_again_while_its_upload_waits_is_loaded_once_in_full(services: Services) -> None:
+    connection, login = push_login(services, "Acme", Method.SFTP)
+    first, second = call_csv(5, prefix="one"), call_csv(50, prefix="two")
+    with sftp_server(services) as (gateway, server), sftp(server, login) as client:
+        client.putfo(io.BytesIO(call_csv(3, prefix="big")), "big.csv")
+        assert gateway.started.wait(TIMEOUT)  # big.csv's ingest holds the connection's turn
+        client.putfo(io.BytesIO(first), "same.csv")  # waits behind it
+        again = client.open("same.csv", "w")  # the partner sends the name again
+        again.write(second[:1000])
+        again.flush()
+
+        gateway.gate.set()  # same.csv's turn comes while the new upload is half written
+        gateway.wait(TIMEOUT)
+        assert loaded(services, connection) == [("big.csv", RunStatus.COMPLETED, 3)]
+        assert waiting_files(services, connection) == ["same.csv"]  # neither read nor removed
+
+        again.write(second[1000:])
+        again.close()
+        gateway.wait(TIMEOUT)
+    assert loaded(services, connection) == [
+        ("big.csv", RunStatus.COMPLETED, 3),
+        ("same.csv", RunStatus.COMPLETED, 50),  # the second upload, whole
+    ]
+    assert waiting_files(services, connection) == []
+
+
+def test_sftp_a_name_two_sessions_write_is_loaded_once_the_last_closes(services: Services) -> None:
+    connection, login = push_login(services, "Acme", Method.SFTP)
+    data = call_csv(40, prefix="both")
+    with sftp_server(services) as (gateway, server):
+        gateway.gate.set()  # nothing held here
+        with sftp(server, login) as one, sftp(server, login) as other:
+            first = one.open("calls.csv", "w")
+            late = other.open("calls.csv", "w")  # a retry while the first is still going
+            first.write(data)
+            first.close()
+            gateway.wait(TIMEOUT)
+            assert loaded(services, connection) == []  # still written by the other session
+            assert waiting_files(services, connection) == ["calls.csv"]
+
+            late.write(data)
+            late.close()
+            gateway.wait(TIMEOUT)
+    assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 40)]
+    assert waiting_files(services, connection) == []
+
+
+# -- FTP(S) --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def ftp_server(services: Services, **options: object) -> Iterator[tuple[HeldGateway, HostedFtpServer]]:
+    gateway = HeldGateway(services)
+    server = HostedFtpServer(gateway, HOST, 0, failed_login_delay=0.1, **options)  # type: ignore[arg-type]
+    server.start()
+    try:
+        yield gateway, server
+    finally:
+        gateway.gate.set()
+        server.stop()
+        gateway.close()
+
+
+@contextlib.contextmanager
+def ftps(server: HostedFtpServer, login: Provisioned) -> Iterator[ftplib.FTP_TLS]:
+    assert server.tls_cert is not None
+    ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(server.tls_cert)))
+    ftp.connect(HOST, server.port, timeout=TIMEOUT)
+    try:
+        ftp.login(login.username, login.password)
+        ftp.prot_p()
+        yield ftp
+    finally:
+        ftp.close()
+
+
+def test_ftp_a_name_sent_again_while_its_upload_waits_is_loaded_once_in_full(services: Services) -> None:
+    connection, login = push_login(services, "Acme", Method.FTP)
+    first, second = call_csv(5, prefix="one"), call_csv(50, prefix="two")
+    with ftp_server(services) as (gateway, server), ftps(server, login) as ftp:
+        assert ftp.storbinary("STOR big.csv", io.BytesIO(call_csv(3, prefix="big"))).startswith("226")
+        assert gateway.started.wait(TIMEOUT)
+        assert ftp.storbinary("STOR same.csv", io.BytesIO(first)).startswith("226")
+        data = ftp.transfercmd("STOR same.csv")  # sent again, by hand: half of it for now
+        data.sendall(second[:1000])
+
+        gateway.gate.set()
+        gateway.wait(TIMEOUT)
+        assert loaded(services, connection) == [("big.csv", RunStatus.COMPLETED, 3)]
+        assert waiting_files(services, connection) == ["same.csv"]
+
+        data.sendall(second[1000:])
+        assert isinstance(data, ssl.SSLSocket)
+        data.unwrap().close()
+        assert ftp.voidresp().startswith("226")
+        gateway.wait(TIMEOUT)
+    assert loaded(services, connection) == [
+        ("big.csv", RunStatus.COMPLETED, 3),
+        ("same.csv", RunStatus.COMPLETED, 50),
+    ]
+    assert waiting_files(services, connection) == []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_loading_folders(services: Services) -> Iterator[None]:
+    """Whatever a test loads or puts back, the gateway's private folder is left empty."""
+    yield
+    loading = services.settings.home / "push" / ".loading"
+    assert not loading.exists() or list(loading.iterdir()) == []
