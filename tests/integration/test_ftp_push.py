@@ -143,6 +143,25 @@ def test_a_part_upload_waits_for_its_rename(
     assert services.count_actions("Acme") == 25
 
 
+def test_an_upload_renamed_from_a_name_the_pattern_does_not_take_is_ingested_once(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    """A client uploading under a temporary name of its own (not one of the in-flight
+    suffixes) and renaming it when done: the rename completes it, as over SFTP."""
+    connection, login = push_connection(services, "Acme")
+    services.update_connection(connection.id, pattern="*.csv")
+    with client(server, login) as ftp:
+        upload(ftp, "calls.csv.uploading", call_csv(7, prefix="ren"))
+        gateway.wait(TIMEOUT)
+        assert services.runs("Acme") == []  # the pattern does not take that name
+        assert ftp.rename("calls.csv.uploading", "calls.csv").startswith("250")
+        gateway.wait(TIMEOUT)
+        assert ftp.nlst() == []
+    runs = services.runs("Acme")
+    assert [(r.status, r.rows_accepted) for r in runs] == [(RunStatus.COMPLETED, 7)]
+    assert [f.name for f in services.run_files(runs[0].id)] == ["calls.csv"]
+
+
 def test_twenty_concurrent_uploads_each_land_exactly_once(
     services: Services, gateway: Gateway, server: HostedFtpServer
 ) -> None:

@@ -8,8 +8,8 @@ completion.
   delay (pyftpdlib's non-blocking `auth_failed_timeout`), and the session is dropped after
   three failures; the password is never logged or echoed.
 * **Upload completion.** A finished STOR calls `Gateway.upload_complete` unless the name is
-  still in flight (`connectbatch.transfer.naming`); RNFR/RNTO from such a name to a final name
-  completes it instead. An over-limit upload is deleted.
+  still in flight (`connectbatch.transfer.naming`); RNFR/RNTO of a file to a final name
+  completes it (from an in-flight name or any other, as over SFTP). An over-limit upload is deleted.
 * **A broken upload is never a file.** For STOR the end of the data connection is the end of
   the file, so a client killed mid-upload (its kernel closes both sockets normally) looks like
   a finished one if the data connection's close is seen first. So a finished STOR is only
@@ -338,8 +338,9 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             self.context.gateway.upload_over_quota(self.account, Path(file))
 
     def ftp_RNTO(self, path: str) -> tuple[str, str] | None:
-        """pyftpdlib's RNTO, completing an upload renamed from an in-flight name before the
-        250 reply goes out."""
+        """pyftpdlib's RNTO, completing a file renamed to a final name before the 250 reply
+        goes out, as SFTP does: from an in-flight name (`.part`), and from any other, such as a
+        temporary name the connection's pattern does not take (`calls.csv.uploading`)."""
         if not self._rnfr:
             self.respond("503 Bad sequence of commands: use RNFR first.")
             return None
@@ -349,7 +350,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         except (OSError, FilesystemError) as err:
             self.respond(f"550 {strerror(err)}.")
             return None
-        if is_in_flight(os.path.basename(src)) and os.path.isfile(path):
+        if os.path.isfile(path) and not os.path.islink(path):
             self._complete(path)
         self.respond("250 Renaming ok.")
         return src, path
