@@ -5,6 +5,9 @@ with real paramiko and ftplib clients on 127.0.0.1 against the real servers and 
   while its previous upload waits for its ingest is loaded once, in full, when the new upload
   ends (the earlier version, never loaded, is superseded); two sessions writing one name load
   it once the last of them closes.
+* **A deleted login or connection stops the sessions already in**: the next file opened for
+  writing, and an upload completing, are refused saying why (SFTP permission denied, FTP 550),
+  the session ends, and nothing is loaded or left behind.
 
 The gateway's ingests are held back where a test needs an upload to wait for its turn: its
 `ingest` is the real `Services.ingest_files`, behind a gate the test opens.
@@ -17,7 +20,8 @@ import ftplib
 import io
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paramiko
@@ -64,6 +68,15 @@ def push_login(services: Services, name: str, method: Method) -> tuple[Connectio
     )
     assert login is not None
     return connection, login
+
+
+def eventually(condition: Callable[[], bool], what: str) -> None:
+    """Wait for something the server does on its own (the deadline only keeps a broken server
+    from hanging the suite)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
 
 
 def waiting_files(services: Services, connection: Connection) -> list[str]:
@@ -132,6 +145,56 @@ def test_sftp_a_name_sent_again_while_its_upload_waits_is_loaded_once_in_full(se
         ("big.csv", RunStatus.COMPLETED, 3),
         ("same.csv", RunStatus.COMPLETED, 50),  # the second upload, whole
     ]
+    assert waiting_files(services, connection) == []
+
+
+def revoke(services: Services, connection: Connection, what: str) -> None:
+    """What the admin does while the partner is logged in (`connectbatch credentials delete`,
+    `connectbatch connection delete`)."""
+    if what == "credential":
+        [credential] = services.credentials(connection.id)
+        services.delete_credential(credential.id)
+    else:
+        services.delete_connection(connection.id)
+
+
+@pytest.mark.parametrize("what", ["credential", "connection"])
+def test_sftp_a_session_of_a_deleted_login_may_not_upload_any_more(services: Services, what: str) -> None:
+    connection, login = push_login(services, "Acme", Method.SFTP)
+    with sftp_server(services) as (gateway, server):
+        gateway.gate.set()
+        with sftp(server, login) as client:
+            assert client.listdir("/") == []
+            revoke(services, connection, what)
+            with pytest.raises(
+                PermissionError, match=f"{login.username!r} was revoked|connection .* was deleted"
+            ):
+                client.putfo(io.BytesIO(call_csv(4)), "calls.csv")
+            transport = client.get_channel().get_transport()
+            eventually(lambda: not transport.is_active(), "the session closed")
+        gateway.wait(TIMEOUT)
+    assert services.runs() == []
+    assert waiting_files(services, connection) == []
+
+
+def test_sftp_an_upload_finishing_after_its_login_was_deleted_is_refused_and_removed(
+    services: Services,
+) -> None:
+    connection, login = push_login(services, "Acme", Method.SFTP)
+    data = call_csv(20, prefix="late")
+    with sftp_server(services) as (gateway, server):
+        gateway.gate.set()
+        with sftp(server, login) as client:
+            remote = client.open("calls.csv", "w")
+            remote.write(data[:500])
+            remote.flush()
+            revoke(services, connection, "credential")
+            remote.write(data[500:])
+            remote.close()  # refused (paramiko's client does not raise for a failed close)
+            transport = client.get_channel().get_transport()
+            eventually(lambda: not transport.is_active(), "the session closed")
+        gateway.wait(TIMEOUT)
+    assert services.runs() == []
     assert waiting_files(services, connection) == []
 
 
@@ -209,6 +272,42 @@ def test_ftp_a_name_sent_again_while_its_upload_waits_is_loaded_once_in_full(ser
         ("big.csv", RunStatus.COMPLETED, 3),
         ("same.csv", RunStatus.COMPLETED, 50),
     ]
+    assert waiting_files(services, connection) == []
+
+
+@pytest.mark.parametrize("what", ["credential", "connection"])
+def test_ftp_a_session_of_a_deleted_login_may_not_upload_any_more(services: Services, what: str) -> None:
+    connection, login = push_login(services, "Acme", Method.FTP)
+    with ftp_server(services) as (gateway, server), ftps(server, login) as ftp:
+        gateway.gate.set()
+        assert ftp.nlst() == []
+        revoke(services, connection, what)
+        with pytest.raises(ftplib.error_perm, match=r"^550 Permission denied: .*(was revoked|was deleted)"):
+            ftp.storbinary("STOR calls.csv", io.BytesIO(call_csv(4)))
+        with pytest.raises((EOFError, OSError)):  # the session ended
+            ftp.voidcmd("NOOP")
+        gateway.wait(TIMEOUT)
+    assert services.runs() == []
+    assert waiting_files(services, connection) == []
+
+
+def test_ftp_an_upload_finishing_after_its_login_was_deleted_is_refused_and_removed(
+    services: Services,
+) -> None:
+    connection, login = push_login(services, "Acme", Method.FTP)
+    data = call_csv(20, prefix="late")
+    with ftp_server(services) as (gateway, server), ftps(server, login) as ftp:
+        gateway.gate.set()
+        channel = ftp.transfercmd("STOR calls.csv")
+        channel.sendall(data[:500])
+        revoke(services, connection, "credential")
+        channel.sendall(data[500:])
+        assert isinstance(channel, ssl.SSLSocket)
+        channel.unwrap().close()
+        with pytest.raises(ftplib.error_perm, match=r"^550 Permission denied: .*was revoked"):
+            ftp.voidresp()
+        gateway.wait(TIMEOUT)
+    assert services.runs() == []
     assert waiting_files(services, connection) == []
 
 

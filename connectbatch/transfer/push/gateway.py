@@ -98,6 +98,9 @@ class Account:
     routes: tuple[int, ...] = ()
     # Bytes the files waiting in `home` may take together (`quota`).
     push_quota_bytes: int = PUSH_QUOTA_BYTES
+    # The provisioned login's credential: a session asks `Gateway.revoked` whether it is still
+    # there before it writes (None: an account not made from a credential).
+    credential_id: int | None = None
 
 
 class Gateway:
@@ -157,10 +160,31 @@ class Gateway:
             owner = self.services.connection(credential.connection_id)
         except LookupError:
             return None
-        account = self.account(username, owner)
+        account = replace(self.account(username, owner), credential_id=credential.id)
         if len(ids) > 1 and owner.methodology is Methodology.PUSH:
             account = replace(account, routes=tuple(ids))
         return account
+
+    def revoked(self, account: Account) -> str | None:
+        """Why a logged-in session may no longer write (its login's credential or its
+        connection was deleted since it logged in: the account is resolved once, at login),
+        or None. One look at the store, made when a session opens a file for writing and
+        when an upload completes, so a deletion stops the sessions already in too."""
+        with self.services.db.connect() as con:
+            found = credential_store.by_username(con, account.username)
+        try:
+            self.services.connection(account.connection_id)
+        except LookupError:
+            return (
+                f"permission denied: the connection of login {account.username!r} was deleted; "
+                "nothing more is accepted and the session is closed"
+            )
+        if found is None or (account.credential_id is not None and found[0].id != account.credential_id):
+            return (
+                f"permission denied: login {account.username!r} was revoked; nothing more is "
+                "accepted and the session is closed"
+            )
+        return None
 
     def account(self, username: str, connection: Connection) -> Account:
         settings = self.services.settings

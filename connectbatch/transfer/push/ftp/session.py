@@ -20,6 +20,10 @@ completion.
 * **Floods and guessing** (`guard`): at most a few not-yet-logged-in connections per address,
   each dropped after the pre-auth timeout; growing delays and then a temporary refusal for an
   address that keeps failing; unhandled errors logged as one line, rate-limited.
+* **A deleted login stops its sessions too.** The account is resolved once, at login; so a
+  STOR/APPE/STOU and an upload's completion ask the gateway whether its credential and its
+  connection still exist (`Gateway.revoked`): if not, 550 saying why (a finished upload's file
+  is removed, never left unloaded), and the session ends.
 * **The connection's method**: an account of a non-FTP connection (an SFTP push login) gets
   the same 530 as a wrong password.
 * **Sessions per login** (`push.sessions`): a right password for a login that already holds
@@ -285,7 +289,10 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             self._broken(file)
             self.close()
             return
-        self._complete(file)
+        refused = self._complete(file)
+        if refused:
+            self._refuse_revoked(refused)
+            return
         if reply:
             self.respond(reply[0], logfun=reply[1])
 
@@ -350,19 +357,67 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         except (OSError, FilesystemError) as err:
             self.respond(f"550 {strerror(err)}.")
             return None
-        if os.path.isfile(path) and not os.path.islink(path):
-            self._complete(path)
+        refused = self._complete(path) if os.path.isfile(path) and not os.path.islink(path) else None
+        if refused:
+            self._refuse_revoked(refused)
+            return None
         self.respond("250 Renaming ok.")
         return src, path
 
-    def _complete(self, file: str) -> None:
+    def _revoked(self) -> str | None:
+        """Why this session may no longer write (its login's credential or its connection was
+        deleted since it logged in: `Gateway.revoked`), or None."""
+        account = self.account
+        if account is None or not account.writable:
+            return None
+        try:
+            why = self.context.gateway.revoked(account)
+        except Exception:  # the store is unavailable: the upload's own ingest will say so
+            log.exception("could not check a login", extra={"username": account.username})
+            return None
+        if why:
+            log.warning("refused a write by %r: %s", account.username, why)
+        return why
+
+    def _refuse_revoked(self, why: str) -> None:
+        """550 saying why, and the session ends."""
+        self.respond(f"550 {why[:1].upper()}{why[1:]}.", logfun=log.info)
+        self.close_when_done()
+
+    def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
+        """pyftpdlib's STOR/APPE, refused once the login or its connection was deleted."""
+        why = self._revoked()
+        if why:
+            self._refuse_revoked(why)
+            return None
+        return super().ftp_STOR(file, mode)  # type: ignore[no-any-return]
+
+    def ftp_STOU(self, line: str) -> str | None:
+        """pyftpdlib's STOU, refused once the login or its connection was deleted."""
+        why = self._revoked()
+        if why:
+            self._refuse_revoked(why)
+            return None
+        return super().ftp_STOU(line)  # type: ignore[no-any-return]
+
+    def _complete(self, file: str) -> str | None:
+        """Hand a finished upload to the gateway; or, its login or connection deleted
+        meanwhile, remove it and return why (the caller says so and ends the session)."""
         account = self.account
         if account is None or not account.writable or is_in_flight(os.path.basename(file)):
-            return
+            return None
+        why = self._revoked()
+        if why:
+            try:
+                os.unlink(file)
+            except OSError:
+                log.warning("could not remove an upload refused for a deleted login", exc_info=True)
+            return why
         try:
             self.context.gateway.upload_complete(account, Path(file))
         except Exception:  # the upload itself succeeded; ingestion problems are logged there
             log.exception("could not hand an upload to ingestion", extra={"username": account.username})
+        return None
 
 
 @functools.cache

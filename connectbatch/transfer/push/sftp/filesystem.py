@@ -115,6 +115,19 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         if not self.account.writable:
             raise denied("this login is read-only")
 
+    def still_allowed(self) -> None:
+        """Refuse (and end the session) once the login's credential or connection is gone:
+        asked when a file is opened for writing and when an upload completes, as the account
+        was resolved once, at login (`Gateway.revoked`). Raises `Refused`, which paramiko's
+        request loop does not catch: ours replies with the sentence (a returned status code
+        would reach the client as a bare "permission denied")."""
+        revoked = getattr(self.gateway, "revoked", None)
+        why = revoked(self.account) if revoked is not None else None
+        if why:
+            log.warning("refused a write by %r: %s", self.account.username, why)
+            self.login.revoke(why)
+            raise denied(why)
+
     # --- SFTPServerInterface ---------------------------------------------------------------------
 
     def canonicalize(self, path: str) -> str:
@@ -157,8 +170,10 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         return self.stat(path)
 
     def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> OpenFile | int:
+        writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
+        if writing and self.account.writable:
+            self.still_allowed()  # raised: the channel's loop replies with the sentence
         try:
-            writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
             if writing:
                 self._writable()
             if len(self.open_files) >= MAX_OPEN_FILES:
@@ -226,6 +241,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         return self._rename(oldpath, newpath, replace=True)
 
     def _rename(self, oldpath: str, newpath: str, *, replace: bool) -> int:
+        if self.account.writable and not is_in_flight(posixpath.basename(newpath)):
+            self.still_allowed()  # a rename to a final name completes an upload
         try:
             self._writable()
             old, new = self._entry(oldpath), self._entry(newpath)

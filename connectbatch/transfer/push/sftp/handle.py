@@ -172,6 +172,16 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         if self.fd is None:
             return
         self._close_fd()
+        if self.writing:
+            try:
+                self.fs.still_allowed()
+            except Refused:  # written for a login or connection since deleted: not kept
+                self.failed, self.failure = True, "permission denied"
+                with contextlib.suppress(OSError):
+                    os.unlink(self.entry)
+                self._finish(kept=False)
+                self.fs.forget(self)
+                raise
         self._finish(kept=True)
         self.fs.forget(self)
         if self.writing and not self.failed:

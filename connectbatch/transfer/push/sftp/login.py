@@ -49,6 +49,7 @@ NO_COMMANDS = "this server only speaks SFTP: use sftp, or scp without -O\n"
 USERAUTH_BANNER: bytes = _common.cMSG_USERAUTH_BANNER
 DISCONNECT: bytes = _common.cMSG_DISCONNECT
 DISCONNECT_TOO_MANY_CONNECTIONS = 12  # RFC 4253 11.1 (paramiko names only a few reason codes)
+DISCONNECT_BY_APPLICATION = 11
 
 
 class AccountGateway(Protocol):
@@ -83,7 +84,10 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         self.key_tries = 0
         self.locked_out = threading.Event()
         self.over_limit = threading.Event()  # a logged-in session one too many for its login
-        self.ending = threading.Event()  # set with either: the server's loop wakes at once
+        # The login's credential or connection was deleted while this session was in: said
+        # to the client, then the server's loop disconnects (`revoke`).
+        self.revoked = ""
+        self.ending = threading.Event()  # set with any of these: the server's loop wakes at once
         self.ticket: SessionTicket | None = None
         self._released = False  # the connection ended: a late request takes no place again
         self.channels: list[Any] = []
@@ -253,13 +257,20 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         except Exception:  # the client went away: the disconnect says it again, or nobody
             log.debug("could not send a banner to %s", self.peer, exc_info=True)
 
-    def disconnect(self, message: str) -> None:
+    def revoke(self, why: str) -> None:
+        """The session's login or connection is gone: the server's loop ends the session (after
+        the refused request's reply went out) with this reason."""
+        with self._lock:
+            self.revoked = self.revoked or why
+        self.ending.set()
+
+    def disconnect(self, message: str, reason: int = DISCONNECT_TOO_MANY_CONNECTIONS) -> None:
         """Say why before the server closes the transport (SSH_MSG_DISCONNECT with a reason)."""
         if self.transport is None:
             return
         goodbye = paramiko.Message()
         goodbye.add_byte(DISCONNECT)
-        goodbye.add_int(DISCONNECT_TOO_MANY_CONNECTIONS)
+        goodbye.add_int(reason)
         goodbye.add_string(message)
         goodbye.add_string("en")
         try:

@@ -28,7 +28,12 @@ from connectbatch.transfer.push.sftp.channel import SftpChannel
 from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
 from connectbatch.transfer.push.sftp.guard import FailedLogins, LogLimiter, Slot, Slots
 from connectbatch.transfer.push.sftp.host_key import load_or_create_host_key
-from connectbatch.transfer.push.sftp.login import MAX_AUTH_FAILURES, AccountGateway, Login
+from connectbatch.transfer.push.sftp.login import (
+    DISCONNECT_BY_APPLICATION,
+    MAX_AUTH_FAILURES,
+    AccountGateway,
+    Login,
+)
 
 log = logging.getLogger("connectbatch.transfer.push.sftp")
 # paramiko logs every client that hangs up abruptly ("Socket exception: Connection reset by
@@ -289,6 +294,11 @@ class HostedSftpServer:
                         MAX_AUTH_FAILURES,
                     )
                     time.sleep(0.05)  # let the last failure reply go out first
+                    break
+                if login.revoked:
+                    time.sleep(0.05)  # let the refused request's reply go out first
+                    login.disconnect(login.revoked, DISCONNECT_BY_APPLICATION)
+                    self.quiet.log("revoked", logging.WARNING, "closed %s: %s", peer, login.revoked)
                     break
                 if login.over_limit.is_set() or (login.account is not None and not login.admitted()):
                     time.sleep(0.05)  # let the refused login's reply and banner go out first
