@@ -11,6 +11,10 @@ and ftplib clients on 127.0.0.1 against the real servers and `Gateway`.
   quota, FTP 552), its partial file removed and nothing loaded, with a line in the
   connection's history; once an ingest has taken the waiting file away, the same upload goes
   through.
+* **Connections not logged in per address** (CONNECTBATCH_MAX_CONNECTIONS_PER_ADDRESS): idle
+  connections from one address (partners behind one NAT address) never lock a partner out: a
+  new connection takes the place of the address's oldest one that has not logged in, on FTP as
+  on SFTP.
 """
 
 from __future__ import annotations
@@ -297,3 +301,25 @@ def test_ftp_an_upload_past_the_quota_gets_552_is_removed_and_recorded(settings:
     assert sorted(r.rows_accepted for r in runs) == [30, 30]
     assert all(r.status is RunStatus.COMPLETED for r in runs)
     assert waiting_files(services, connection) == []
+
+
+def test_ftp_idle_connections_from_one_address_make_room_for_a_partner_logging_in(
+    services: Services,
+) -> None:
+    _, acme = push_login(services, "Acme", Method.FTP)
+    with ftp_server(services, max_connections_per_address=3, preauth_timeout=120) as (_, server):
+        idle = [socket.create_connection((HOST, server.port), timeout=TIMEOUT) for _ in range(3)]
+        try:
+            assert all(sock.recv(200).startswith(b"220") for sock in idle)  # all greeted
+            with contextlib.closing(ftps(server, acme)) as ftp:  # one more: the oldest makes room
+                assert ftp.pwd() == "/"
+            said = b""
+            while chunk := idle[0].recv(200):  # ... told why, then closed
+                said += chunk
+            assert said.startswith(b"421 Closed: too many connections from your address")
+            idle[1].setblocking(False)
+            with pytest.raises(BlockingIOError):  # the others are still there
+                idle[1].recv(200)
+        finally:
+            for sock in idle:
+                sock.close()

@@ -2,8 +2,11 @@
 
 * **Per-address limit on connections that have not logged in.** A few hundred idle sockets
   from one address used to fill the server's connection table and lock every partner out.
-  Now one address may hold at most `max_unauthenticated` connections that have not logged in
-  (the rest get 421 at once), and each is dropped after the pre-auth timeout (`session`).
+  Now one address may hold at most `max_unauthenticated` connections that have not logged in;
+  a new one takes the place of that address's oldest, which is closed (as the SFTP server's
+  `Slots` do), so partners behind one NAT address are never locked out by an idle flood from
+  it: idle sockets only crowd out other idle sockets. Each is also dropped after the pre-auth
+  timeout (`session`).
   Logged-in sessions do not count: a partner uploading 20 files in parallel from one address
   is normal use, bounded only by the server's overall connection limit.
 * **Failed-login throttling per address.** Every failure from an address doubles the delay
@@ -24,7 +27,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +34,14 @@ from connectbatch.transfer.push.budget import RateBudget
 
 _PEER_PREFIX = re.compile(r"^\S+:\d+-\[[^\]]*\]\s*")
 _NUMBERS = re.compile(r"\d+")
+
+
+@dataclass(eq=False)
+class Pending:
+    """A connection that has not logged in yet, and how to close it when displaced."""
+
+    address: str
+    close: Callable[[], None]
 
 
 @dataclass
@@ -45,28 +55,35 @@ class AddressGuard:
     window: float = 900.0
     lockout: float = 300.0
     clock: Callable[[], float] = time.monotonic
-    _pending: Counter[str] = field(default_factory=Counter)
+    _pending: dict[str, list[Pending]] = field(default_factory=dict)  # oldest first
     _failures: dict[str, list[float]] = field(default_factory=dict)
     _locked_until: dict[str, float] = field(default_factory=dict)
 
     # ---- connections that have not logged in
 
-    def admit(self, address: str) -> bool:
-        """Count a new connection from `address`, or say it is one too many (not counted)."""
-        if self.max_unauthenticated and self._pending[address] >= self.max_unauthenticated:
-            return False
-        self._pending[address] += 1
-        return True
+    def admit(self, address: str, close: Callable[[], None]) -> tuple[Pending, list[Pending]]:
+        """Count a new connection from `address`; when the address already holds its limit,
+        its oldest connections that have not logged in make room (the caller closes them)."""
+        waiting = self._pending.setdefault(address, [])
+        displaced: list[Pending] = []
+        while self.max_unauthenticated and len(waiting) >= self.max_unauthenticated:
+            displaced.append(waiting.pop(0))
+        pending = Pending(address, close)
+        waiting.append(pending)
+        return pending, displaced
 
-    def release(self, address: str) -> None:
-        """A counted connection logged in or went away."""
-        if self._pending[address] <= 1:
-            self._pending.pop(address, None)
-        else:
-            self._pending[address] -= 1
+    def release(self, pending: Pending) -> None:
+        """A counted connection logged in or went away (or was displaced already)."""
+        waiting = self._pending.get(pending.address)
+        if waiting is None:
+            return
+        if pending in waiting:
+            waiting.remove(pending)
+        if not waiting:
+            del self._pending[pending.address]
 
     def unauthenticated(self, address: str) -> int:
-        return self._pending[address]
+        return len(self._pending.get(address, ()))
 
     # ---- failed logins
 

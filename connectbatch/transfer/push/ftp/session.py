@@ -17,9 +17,10 @@ completion.
   waits for the 226); a session that ends first leaves a *broken* upload: not ingested, its
   partial file kept for a resume (REST/APPE) until the server's sweep removes it after the
   grace period.
-* **Floods and guessing** (`guard`): at most a few not-yet-logged-in connections per address,
-  each dropped after the pre-auth timeout; growing delays and then a temporary refusal for an
-  address that keeps failing; unhandled errors logged as one line, rate-limited.
+* **Floods and guessing** (`guard`): at most a few not-yet-logged-in connections per address
+  (a new one displaces the address's oldest), each dropped after the pre-auth timeout;
+  growing delays and then a temporary refusal for an address that keeps failing; unhandled
+  errors logged as one line, rate-limited.
 * **A deleted login stops its sessions too.** The account is resolved once, at login; so a
   STOR/APPE/STOU and an upload's completion ask the gateway whether its credential and its
   connection still exist (`Gateway.revoked`): if not, 550 saying why (a finished upload's file
@@ -54,6 +55,7 @@ from connectbatch.transfer.naming import is_in_flight
 from connectbatch.transfer.push.ftp.authorizer import LOGIN_FAILED, LOGIN_OK, GatewayAuthorizer
 from connectbatch.transfer.push.ftp.data_channel import CappedFile, LimitedDTP
 from connectbatch.transfer.push.ftp.filesystem import ConfinedFS
+from connectbatch.transfer.push.ftp.guard import Pending
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.gateway import Account
 from connectbatch.transfer.push.sessions import SessionTicket, too_many_sessions
@@ -62,7 +64,10 @@ log = logging.getLogger("connectbatch.transfer.push.ftp")
 
 BANNER = "ConnectBatch FTP server ready."
 TLS_REQUIRED = "530 TLS required: use AUTH TLS (explicit FTPS) before logging in."
-TOO_MANY_PENDING = "421 Too many connections from your address that have not logged in; try again later."
+DISPLACED = (
+    "421 Closed: too many connections from your address have not logged in; "
+    "a newer one took this one's place."
+)
 LOCKED_OUT = "421 Too many failed logins from your address; try again later."
 PREAUTH_EXPIRED = "421 Login timed out."
 # Commands we never allow, removed so that FEAT and HELP do not advertise them either.
@@ -85,7 +90,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     }
 
     # pyftpdlib calls these; set per instance in `handle`.
-    _counted = False
+    _pending: Pending | None = None  # counted among its address's not logged in (`guard`)
     _preauth_timer: Any = None
     _settling: str | None = None
     _settle_timer: Any = None
@@ -94,20 +99,22 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     # ---- connection admission
 
     def handle(self) -> None:
-        """A new connection: refused (421) if its address is locked out or already holds
-        too many connections that have not logged in; otherwise greeted, with a pre-auth
-        timer running."""
+        """A new connection: refused (421) if its address is locked out; otherwise greeted,
+        with a pre-auth timer running. When its address already holds too many connections
+        that have not logged in, the oldest of them is closed to make room (`guard`)."""
         guard = self.context.guard
         address = self.remote_ip
         if guard.locked(address):
             self.respond(LOCKED_OUT, logfun=log.info)
             self.close_when_done()
             return
-        if not guard.admit(address):
-            self.respond(TOO_MANY_PENDING, logfun=log.info)
-            self.close_when_done()
-            return
-        self._counted = True
+        self._pending, displaced = guard.admit(address, self._displaced)
+        for old in displaced:
+            old.close()
+        if displaced:
+            log.info(
+                "closed %d idle connection(s) from %s to make room for a new one", len(displaced), address
+            )
         if self.context.preauth_timeout > 0:
             self._preauth_timer = self.ioloop.call_later(
                 self.context.preauth_timeout, self._preauth_expired, _errback=self.handle_error
@@ -126,10 +133,21 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         self.respond(PREAUTH_EXPIRED, logfun=log.info)
         self.close_when_done()
 
+    def _displaced(self) -> None:
+        """A newer connection from this address took this one's place: 421 and closed."""
+        self._pending = None  # no longer counted
+        if self._closed or self.authenticated:
+            return
+        if self in self.context.checking:  # parked off the loop for its password: just gone
+            self.close()
+            return
+        self.respond(DISPLACED, logfun=log.debug)
+        self.close_when_done()
+
     def _uncount(self) -> None:
-        if self._counted:
-            self._counted = False
-            self.context.guard.release(self.remote_ip)
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.context.guard.release(pending)
         timer, self._preauth_timer = self._preauth_timer, None
         if timer is not None and not timer.cancelled:
             timer.cancel()
