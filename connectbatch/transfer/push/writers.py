@@ -25,7 +25,9 @@ loaded once and in full, and the last complete version of a name wins over an ea
 loaded yet.
 
 There is one `OpenWrites` per push root (`OpenWrites.of`): the gateway and both servers of a
-data home find the same one by the folder they serve, whoever built them.
+data home find the same one by the folder they serve, whoever built them. A stamp nobody
+claims (an upload the pattern does not take, a file the partner removed) is forgotten after
+STALE_SECONDS, so a server that runs for months does not keep one for every file ever sent.
 """
 
 from __future__ import annotations
@@ -35,12 +37,18 @@ import errno
 import itertools
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _Inode = tuple[int, int]  # (st_dev, st_ino): the file, whatever name it has now
 
 REOPEN_TRIES = 5  # an opening that keeps finding its file claimed (never, in practice)
+# A stamp of a file no session writes and no ingest claimed for this long is forgotten: an
+# upload is claimed seconds after its close, and the sweep removes day-old leftovers anyway.
+STALE_SECONDS = 24 * 3600.0
+PRUNE_EVERY = 1024  # openings between two looks for stale stamps
 
 _ROOTS: dict[Path, OpenWrites] = {}
 _ROOTS_LOCK = threading.Lock()
@@ -58,10 +66,12 @@ class OpenWrites:
     """Files open for writing on the hosted servers and files being loaded; thread-safe
     (SFTP sessions run in threads, the FTP server in its loop, ingests in the gateway's pool)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
+        self._clock = clock
         self._writers: dict[_Inode, int] = {}
-        self._opened: dict[_Inode, int] = {}  # the stamp of each file's latest opening
+        # the stamp of each file's latest opening, and when that was
+        self._opened: dict[_Inode, tuple[int, float]] = {}
         self._claimed: set[_Inode] = set()
         self._stamps = itertools.count(1)
 
@@ -89,7 +99,10 @@ class OpenWrites:
                     claimed = inode in self._claimed
                     if not claimed:
                         self._writers[inode] = self._writers.get(inode, 0) + 1
-                        self._opened[inode] = next(self._stamps)
+                        stamp = next(self._stamps)
+                        if stamp % PRUNE_EVERY == 0:
+                            self._forget_stale()
+                        self._opened[inode] = (stamp, self._clock())
                     elif truncate:  # sent anew: the name gets a new file, the loaded one stays
                         _unlink_if(path, inode)
                 if claimed:
@@ -136,7 +149,7 @@ class OpenWrites:
         except OSError:
             return 0
         with self._lock:
-            return self._opened.get((info.st_dev, info.st_ino), 0)
+            return self._opened.get((info.st_dev, info.st_ino), (0, 0.0))[0]
 
     def writing(self, path: Path) -> bool:
         """Whether a session has the file at `path` open for writing (tests, and logs)."""
@@ -158,7 +171,7 @@ class OpenWrites:
             except OSError:
                 return None
             inode = (info.st_dev, info.st_ino)
-            if inode in self._writers or self._opened.get(inode, 0) != stamp:
+            if inode in self._writers or self._opened.get(inode, (0, 0.0))[0] != stamp:
                 return None
             try:
                 os.link(path, aside)
@@ -177,6 +190,19 @@ class OpenWrites:
             self._claimed.discard(inode)
             if inode not in self._writers:
                 self._opened.pop(inode, None)
+
+    def _forget_stale(self) -> None:
+        """Drop the stamps no session writes and no ingest claimed for STALE_SECONDS (under
+        the lock)."""
+        before = self._clock() - STALE_SECONDS
+        for inode, (_stamp, at) in list(self._opened.items()):
+            if at < before and inode not in self._writers and inode not in self._claimed:
+                del self._opened[inode]
+
+    def __len__(self) -> int:
+        """How many files' stamps are kept (tests)."""
+        with self._lock:
+            return len(self._opened)
 
 
 def _unlink_if(path: str, inode: _Inode) -> None:
