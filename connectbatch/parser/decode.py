@@ -120,16 +120,66 @@ def _utf8_text(head: bytes) -> bool:
     return True
 
 
+# Share of NUL bytes, at each position modulo 4, that says which wide encoding a file without
+# a byte-order mark is in: ASCII text in UTF-16-LE is "a\0b\0", in UTF-32-BE "\0\0\0a".
+_WIDE_PATTERNS: tuple[tuple[tuple[bool, bool, bool, bool], str], ...] = (
+    ((False, True, False, True), "utf-16-le"),
+    ((True, False, True, False), "utf-16-be"),
+    ((False, True, True, True), "utf-32-le"),
+    ((True, True, True, False), "utf-32-be"),
+)
+_MOSTLY_NUL = 0.5  # text with accents or other scripts has fewer NULs than plain ASCII
+_HARDLY_NUL = 0.1
+
+
 def _refuse_bomless_utf16(head: bytes) -> None:
-    sample = head[:4096]
-    if len(sample) >= 8 and sample.count(0) * 3 > len(sample):
-        even_nuls = sample[0::2].count(0)
-        odd_nuls = sample[1::2].count(0)
-        order = "utf-16-be" if even_nuls > odd_nuls else "utf-16-le"
-        raise ParseError(
-            "the file looks like UTF-16 text without a byte-order mark "
-            f"(every other byte is NUL); set the connection's encoding to {order}"
-        )
+    """Refuse UTF-16/32 text without a byte-order mark, naming the encoding to set.
+
+    Only NULs at regular positions say so: a NUL at every other byte is UTF-16, three in
+    four UTF-32. NULs elsewhere (a binary file, a stray NUL in a cell) are left to the core,
+    which names the line; NUL padding at the end of the file is not text at all and is
+    dropped (`_without_nul_padding`), so it is left out of the sample too."""
+    sample = head[:4096].rstrip(b"\0")
+    if len(sample) < 8:
+        return
+    shares = [sample[r::4].count(0) / len(sample[r::4]) for r in range(4)]
+    for pattern, name in _WIDE_PATTERNS:
+        if all(s >= _MOSTLY_NUL if nul else s <= _HARDLY_NUL for s, nul in zip(shares, pattern, strict=True)):
+            width = name[:6].upper()
+            how = "every other byte is" if width == "UTF-16" else "three bytes in four are"
+            raise ParseError(
+                f"the file looks like {width} text without a byte-order mark "
+                f"({how} NUL); set the connection's encoding to {name}"
+            )
+
+
+def _without_nul_padding(chunks: Iterator[bytes | memoryview]) -> Iterator[bytes | memoryview]:
+    """`chunks` without the NUL bytes that end the file after its last line end.
+
+    Some export tools pad a file with NULs to a block size; read as text they would be a last
+    record of NULs, rejected (or, in a short file, the whole file refused) for bytes the
+    partner never wrote. NULs are held back until text follows them, so a run split across
+    reads is seen whole; NULs after a record with no line end stay, as part of that record.
+    No chunk is copied unless it ends with a NUL, and no view is kept across a yield (the
+    reused read buffers are taken again only when nothing points into them)."""
+    held = 0  # NULs at the end of what was read so far, not passed on yet
+    last = -1  # the byte before them
+    for chunk in chunks:
+        size = len(chunk)
+        body = len(bytes(chunk).rstrip(b"\0")) if size and chunk[size - 1] == 0 else size
+        if body:
+            if held:
+                yield bytes(held)
+            held, last = size - body, chunk[body - 1]
+            part = chunk[:body] if held else chunk
+            del chunk
+            yield part
+            del part
+        else:
+            held += size
+            del chunk
+    if held and last not in (0x0A, 0x0D):
+        yield bytes(held)
 
 
 def utf8_source(
@@ -151,7 +201,7 @@ def utf8_source(
         small = mapped and _mappable(payload, min(FIRST_READ, CHUNK_SIZE))
         head = payload.read(min(FIRST_READ, CHUNK_SIZE) if small else CHUNK_SIZE)
     encoding, skip = detect_encoding(head, requested)
-    return encoding, _chunks(payload, head, skip, encoding, reuse, mapped)
+    return encoding, _without_nul_padding(_chunks(payload, head, skip, encoding, reuse, mapped))
 
 
 def _chunks(

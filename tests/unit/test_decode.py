@@ -187,3 +187,35 @@ def test_a_zone_name_the_file_system_refuses_is_a_configuration_error(zone: str)
     """zoneinfo raises IsADirectoryError / OSError for these, not ZoneInfoNotFoundError."""
     with pytest.raises(ConfigurationError, match="unknown time zone"):
         check_timezone(zone)
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n", b"\r"])
+def test_nul_padding_after_the_last_line_is_ignored(engine: str, tmp_path: Path, end: bytes) -> None:
+    """Some export tools pad a file with NULs to a block size: that was refused as UTF-16
+    without a byte-order mark (the NULs were counted, not where they stand)."""
+    data = b"id,name\n1,a\n2,b".replace(b"\n", end) + end + b"\x00" * 512
+    (tmp_path / "padded.csv").write_bytes(data)
+    for result in (parse(data, engine), parse_file(tmp_path / "padded.csv", None, engine=engine)):  # type: ignore[arg-type]
+        assert (result.table.to_pylist(), result.rejects) == (
+            [{"id": "1", "name": "a"}, {"id": "2", "name": "b"}],
+            [],
+        )
+
+
+def test_nul_padding_split_across_reads_is_ignored_and_nuls_before_text_are_kept() -> None:
+    chunks = [b"a\n1\n\x00\x00", b"\x00" * 3, memoryview(b"\x00x\n\x00"), b"\x00\x00"]
+    assert b"".join(csvdecode._without_nul_padding(iter(chunks))) == b"a\n1\n\x00\x00\x00\x00\x00\x00x\n"
+    # after a record with no line end the NULs are part of that record: the core rejects it
+    assert b"".join(csvdecode._without_nul_padding(iter([b"a\n1", b"\x00\x00"]))) == b"a\n1\x00\x00"
+
+
+def test_nuls_that_do_not_alternate_are_rejected_by_line_not_taken_for_utf16(engine: str) -> None:
+    result = parse(b"id,name\n" + b"1,\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\n" * 20, engine)
+    assert [r.line for r in result.rejects] == list(range(2, 22))
+    assert {r.reason for r in result.rejects} == {"contains a NUL byte (binary data is not allowed)"}
+
+
+@pytest.mark.parametrize("codec", ["utf-32-le", "utf-32-be"])
+def test_utf32_without_a_mark_is_refused_with_the_encoding_to_set(engine: str, codec: str) -> None:
+    with pytest.raises(ParseError, match=f"looks like UTF-32.*set the connection's encoding to {codec}"):
+        parse(TEXT.encode(codec), engine)
