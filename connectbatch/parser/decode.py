@@ -421,6 +421,39 @@ def is_container(head: bytes) -> bool:
     return head.startswith(_CONTAINER_MAGIC)
 
 
+# Files an operating system adds to a folder that is zipped: Finder's folder settings and
+# resource forks (AppleDouble "._name", also under __MACOSX/), Windows' thumbnail cache and
+# folder settings. Never the partner's data.
+_SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "ehthumbs.db", "desktop.ini"})
+
+
+def _is_system_file(name: str) -> bool:
+    base = name.rsplit("/", 1)[-1]
+    return name.startswith("__MACOSX/") or base.startswith("._") or base.lower() in _SYSTEM_FILES
+
+
+def _the_one_file(infos: list[zipfile.ZipInfo]) -> zipfile.ZipInfo:
+    """The one file of an archive, folders and operating-system files left out: a partner
+    who zips a folder on a Mac or in Windows Explorer sends those along without knowing."""
+    files = [i for i in infos if not i.is_dir()]
+    members = [i for i in files if not _is_system_file(i.filename)]
+    if len(members) == 1:
+        return members[0]
+    wanted = "it must hold one CSV file"
+    if members:
+        listed = ", ".join(m.filename for m in members[:5]) + (", ..." if len(members) > 5 else "")
+        raise ParseError(
+            "a ZIP archive must hold one CSV file and nothing else; "
+            f"this one holds {len(members)} files ({listed})"
+        )
+    if files:
+        listed = ", ".join(m.filename for m in files[:5]) + (", ..." if len(files) > 5 else "")
+        raise ParseError(f"the ZIP archive holds no file but system files ({listed}); {wanted}")
+    if infos:
+        raise ParseError(f"the ZIP archive holds no file (only folders); {wanted}")
+    raise ParseError(f"the ZIP archive is empty; {wanted}")
+
+
 def _open_zip_member(raw: BinaryIO, max_bytes: int) -> Readable:
     try:
         archive = zipfile.ZipFile(raw)
@@ -429,15 +462,7 @@ def _open_zip_member(raw: BinaryIO, max_bytes: int) -> Readable:
     names = archive.namelist()
     if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
         raise ParseError("this is an Excel (.xlsx) workbook; save it as CSV (UTF-8)")
-    members = [
-        info for info in archive.infolist() if not info.is_dir() and not info.filename.startswith("__MACOSX/")
-    ]
-    if len(members) != 1:
-        listed = ", ".join(m.filename for m in members[:5]) or "nothing"
-        raise ParseError(
-            f"a ZIP archive must hold exactly one CSV file; this one holds {len(members)} ({listed})"
-        )
-    member = members[0]
+    member = _the_one_file(archive.infolist())
     if member.flag_bits & 0x1:
         raise ParseError(f"{member.filename} in the ZIP archive is password-protected")
     if member.file_size > max_bytes:
