@@ -123,7 +123,7 @@ def parse_bytes(
         constants=constants, threads=threads,
     )  # fmt: skip
     data = bytes(data)
-    if csvdecode.is_container(data[:8]):
+    if csvdecode.is_container(data[: csvdecode.SNIFF_BYTES]):
         payload: csvdecode.Readable | bytes = csvdecode.open_payload(io.BytesIO(data), opts.max_bytes)
     else:
         if len(data) > opts.max_bytes:

@@ -3,13 +3,18 @@ left out, and a plain refusal of what ConnectBatch does not unpack."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from connectbatch.errors import ParseError
-from connectbatch.parser.api import parse_file
+from connectbatch.parser.api import parse_bytes, parse_file
 
 TEXT = "id,name\n1,a\n"
 
@@ -60,3 +65,73 @@ def test_a_zip_without_a_file_says_what_it_holds(
     with pytest.raises(ParseError) as raised:
         parse_file(archive, None)
     assert str(raised.value) == message
+
+
+def tarred(text: str) -> bytes:
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w") as archive:
+        info = tarfile.TarInfo("calls.csv")
+        info.size = len(text.encode())
+        archive.addfile(info, io.BytesIO(text.encode()))
+    return packed.getvalue()
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return packed.getvalue()
+
+
+CSV = TEXT.encode()
+SEND = "send CSV, .gz or .zip"
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (bz2.compress(CSV), f"bzip2-compressed files are not read: {SEND}"),
+        (lzma.compress(CSV), f"xz-compressed files are not read: {SEND}"),
+        (b"\x28\xb5\x2f\xfd" + b"\x00" * 20, f"Zstandard-compressed files are not read: {SEND}"),
+        (b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 30, f"7-Zip archives are not read: {SEND}"),
+        (b"Rar!\x1a\x07\x01\x00" + b"\x00" * 30, f"RAR archives are not read: {SEND}"),
+        (tarred(TEXT), f"tar archives are not read: {SEND}"),
+        (gzip.compress(gzip.compress(CSV)),
+         "the file inside the gzip file is itself compressed (gzip): gzip the CSV itself, once"),
+        (gzip.compress(tarred(TEXT)),
+         "the file inside the gzip file is a tar archive: gzip the CSV itself"),
+        (gzip.compress(zip_bytes({"calls.csv": CSV})),
+         "the file inside the gzip file is a ZIP archive: gzip the CSV itself, or send the .zip alone"),
+        (zip_bytes({"calls.csv.gz": gzip.compress(CSV)}),
+         "calls.csv.gz inside the ZIP archive is itself compressed (gzip): "
+         "put the CSV itself in the ZIP, or send the .gz alone"),
+        (zip_bytes({"calls.zip": zip_bytes({"calls.csv": CSV})}),
+         "calls.zip inside the ZIP archive is a ZIP archive: put the CSV itself in the ZIP"),
+        (zip_bytes({"calls.csv.bz2": bz2.compress(CSV)}),
+         "calls.csv.bz2 inside the ZIP archive is itself compressed (bzip2): put the CSV itself in the ZIP"),
+        (zip_bytes({"calls.pdf": b"%PDF-1.7\n"}),
+         "calls.pdf inside the ZIP archive is a PDF document, not a CSV file"),
+    ],
+    ids=["bz2", "xz", "zstd", "7z", "rar", "tar", "gz-in-gz", "tar-gz", "zip-in-gz", "gz-in-zip",
+         "zip-in-zip", "bz2-in-zip", "pdf-in-zip"],
+)  # fmt: skip
+def test_compression_that_is_not_read_is_named_with_what_to_send(
+    engine: str, tmp_path: Path, data: bytes, message: str
+) -> None:
+    """These were read as text and refused as 'header column 1 contains a NUL byte; is this
+    a CSV file?', which says nothing of what to send instead."""
+    (tmp_path / "upload").write_bytes(data)
+    for parse in (
+        lambda: parse_file(tmp_path / "upload", None, engine=engine),  # type: ignore[arg-type]
+        lambda: parse_bytes(data, None, engine=engine),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ParseError) as raised:
+            parse()
+        assert str(raised.value) == message
+
+
+def test_the_decompressed_size_limit_holds_for_a_gzip_inside_a_zip(tmp_path: Path) -> None:
+    bomb = zip_bytes({"calls.csv.gz": gzip.compress(b"a\n" + b"0\n" * 2_000_000)})
+    with pytest.raises(ParseError, match="limit of 1,000 bytes once decompressed"):
+        parse_bytes(bomb, None, max_bytes=1_000)
