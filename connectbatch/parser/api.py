@@ -283,26 +283,38 @@ def _preamble(fields: list[bytes], delim: int) -> dict[str, str] | None:
     return found if len(fields) == 1 or (found is not None and SEP_KEY in found) else None
 
 
+# A UTC offset as Google Ads writes it in its preamble ("+-HHMM"), or with a colon.
+_UTC_OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})")
+MAX_OFFSET_MINUTES = 14 * 60  # the widest offsets in use are UTC-12:00 and UTC+14:00
+
+
 def _preamble_timezone(preamble: dict[str, str] | None) -> str | None:
-    """The file's own time zone: an IANA name, or +-HHMM (whole hours) as Etc/GMT-+H."""
+    """The file's own time zone: an IANA name, or a fixed UTC offset (`_fixed_offset`)."""
     if not preamble:
         return None
     value = next((v for k, v in preamble.items() if k.lower() == "timezone"), None)
     if not value:
         return None
-    offset = re.fullmatch(r"([+-])([0-9]{2}):?([0-9]{2})", value)
+    offset = _UTC_OFFSET.fullmatch(value)
     if offset:
-        sign, hours, minutes = offset.groups()
-        if minutes != "00":
-            raise ParseError(f"the file's TimeZone={value} is not a whole hour; use an IANA time zone name")
-        h = int(hours)
-        value = "UTC" if h == 0 else f"Etc/GMT{'-' if sign == '+' else '+'}{h}"
+        return _fixed_offset(value, *offset.groups())
     try:
         return check_timezone(value)
     except ConfigurationError:
         raise ParseError(
             f"the file's preamble names an unknown time zone: TimeZone={header_hints.cut(value)}"
         ) from None
+
+
+def _fixed_offset(value: str, sign: str, hours: str, minutes: str) -> str:
+    """+-HHMM as the fixed-offset zone "+-HH:MM", which is what the zone reaches: only
+    Arrow (`plan._localise`) applies it, and Arrow reads such offsets as zones. zoneinfo
+    names only whole hours (Etc/GMT-5) and not all of them (no Etc/GMT+14), so +0530
+    (India), +0545 (Nepal) and -0930 had no name to go by."""
+    total = int(hours) * 60 + int(minutes)
+    if int(minutes) > 59 or total > MAX_OFFSET_MINUTES:
+        raise ParseError(f"the file's TimeZone={value} is not a UTC offset from -14:00 to +14:00")
+    return "UTC" if total == 0 else f"{sign}{hours}:{minutes}"
 
 
 def check_timezone(timezone: str) -> str:
