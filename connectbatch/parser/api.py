@@ -276,11 +276,19 @@ def _head(
 def _preamble(fields: list[bytes], delim: int) -> dict[str, str] | None:
     """The settings of a `Parameters:` line (Google Ads puts its time zone there) or Excel's
     `sep=;` line (split in two when it names our own delimiter), or None when the first
-    record is the header itself."""
-    if len(fields) > 2:
+    record is the header itself.
+
+    Empty cells after the first are ignored: Excel pads a one-cell line with delimiters to
+    the table's width when it saves CSV (`Parameters:TimeZone=America/New_York,,,,`). A line
+    with any other text after the first cell is a header (a one-cell line is a preamble
+    only if it starts with `Parameters:` or is `sep=`, so a header never loses a column)."""
+    if len(fields) == 2:
+        found = parse_preamble(bytes([delim]).join(fields).decode("utf-8", "replace"))
+        if found is not None and SEP_KEY in found:
+            return found
+    if any(f.strip() for f in fields[1:]):
         return None
-    found = parse_preamble(bytes([delim]).join(fields).decode("utf-8", "replace"))
-    return found if len(fields) == 1 or (found is not None and SEP_KEY in found) else None
+    return parse_preamble(fields[0].decode("utf-8", "replace"))
 
 
 # A UTC offset as Google Ads writes it in its preamble ("+-HHMM"), or with a colon.

@@ -83,3 +83,46 @@ def test_a_malformed_or_impossible_offset_is_refused(
     with pytest.raises(ParseError) as raised:
         parse_bytes(data, engine=engine)  # type: ignore[arg-type]
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    "line, delimiter",
+    [
+        ("Parameters:TimeZone=America/New_York,,,,,,,,,,", ","),
+        ('"Parameters:TimeZone=America/New_York",,,', ","),
+        ("Parameters:TimeZone=America/New_York, , ,", ","),
+        ("Parameters:TimeZone=America/New_York;;;;", ";"),
+        ("Parameters:TimeZone=America/New_York\t\t", "\t"),
+    ],
+    ids=["commas", "quoted", "blank-cells", "semicolons", "tabs"],
+)
+def test_a_preamble_padded_with_empty_cells_is_still_a_preamble(
+    engine: str, call_csv: CallCsv, line: str, delimiter: str
+) -> None:
+    """Excel pads a one-cell line with delimiters to the table's width when it saves CSV."""
+    body = call_csv({"EventDate": WALL}, {"EventDate": WALL})
+    data = f"{line}\r\n".encode() + body.replace(b",", delimiter.encode())
+    result = parse_bytes(data, engine=engine, delimiter=delimiter)  # type: ignore[arg-type]
+    assert (result.preamble, result.rejects, result.lines.to_pylist()) == (
+        {"TimeZone": "America/New_York"},
+        [],
+        [3, 4],
+    )
+    # 14:05:09 in New York (EST, -05:00) is 19:05:09Z
+    assert set(result.table.column("EventDate").to_pylist()) == {
+        dt.datetime(2026, 12, 1, 19, 5, 9, tzinfo=dt.UTC)
+    }
+
+
+def test_a_first_line_with_more_than_the_preamble_is_read_as_the_header(
+    engine: str, call_csv: CallCsv
+) -> None:
+    data = b"Parameters:TimeZone=America/New_York,CampaignId,,\n" + call_csv({})
+    with pytest.raises(ParseError, match=r"^line 1: the header lacks required"):
+        parse_bytes(data, engine=engine)  # type: ignore[arg-type]
+
+
+def test_a_padded_sep_line_naming_another_delimiter_says_which_to_set(engine: str, call_csv: CallCsv) -> None:
+    data = b"sep=;,,,,\n" + call_csv({})
+    with pytest.raises(ParseError, match=r"^line 1: .*'sep=;'.*set the connection's delimiter to ';'$"):
+        parse_bytes(data, engine=engine)  # type: ignore[arg-type]
