@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from connectbatch.errors import ConnectBatchError, ParseError
 from connectbatch.mapping.preamble import parse_preamble
+from connectbatch.parser import containers
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser.header_hints import HINT_DELIMITERS
 
@@ -34,8 +35,8 @@ class Sample:
 def read_sample(data: bytes, *, encoding: str | None = None, delimiter: str = ",", rows: int = 50) -> Sample:
     """The header and the first `rows` records of `data`."""
     try:
-        if csvdecode.is_container(data[:8]):
-            payload: csvdecode.Readable | bytes = csvdecode.open_payload(io.BytesIO(data), SAMPLE_BYTES * 4)
+        if containers.is_container(data[:8]):
+            payload: csvdecode.Readable | bytes = containers.open_payload(io.BytesIO(data), SAMPLE_BYTES * 4)
         else:
             payload = data[: SAMPLE_BYTES * 4]
         _enc, chunks = csvdecode.utf8_source(payload, encoding)

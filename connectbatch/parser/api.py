@@ -28,7 +28,7 @@ from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.mapping import constants as mapping_constants
 from connectbatch.mapping.preamble import SEP_KEY, parse_preamble
-from connectbatch.parser import blocks, header_hints
+from connectbatch.parser import blocks, containers, header_hints
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
@@ -123,8 +123,8 @@ def parse_bytes(
         constants=constants, threads=threads,
     )  # fmt: skip
     data = bytes(data)
-    if csvdecode.is_container(data[: csvdecode.SNIFF_BYTES]):
-        payload: csvdecode.Readable | bytes = csvdecode.open_payload(io.BytesIO(data), opts.max_bytes)
+    if containers.is_container(data[: containers.SNIFF_BYTES]):
+        payload: csvdecode.Readable | bytes = containers.open_payload(io.BytesIO(data), opts.max_bytes)
     else:
         if len(data) > opts.max_bytes:
             raise ParseError(f"the file is {len(data):,} bytes, over the limit of {opts.max_bytes:,} bytes")
@@ -162,7 +162,7 @@ def parse_file(
         constants=constants, threads=threads,
     )  # fmt: skip
     with _open(path) as raw:
-        payload = csvdecode.open_payload(raw, opts.max_bytes)
+        payload = containers.open_payload(raw, opts.max_bytes)
         return _parse(payload, data_type, opts, mapped)
 
 

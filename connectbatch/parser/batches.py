@@ -33,7 +33,7 @@ from types import ModuleType
 
 from connectbatch import schemas
 from connectbatch.mapping import constants as mapping_constants
-from connectbatch.parser import api, blocks
+from connectbatch.parser import api, blocks, containers
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser.api import ParseResult, Reject
@@ -76,7 +76,7 @@ def parse_file_batches(
     yields what it returns."""
     opts = options or ParseOptions()
     with api._open(path) as raw:
-        payload = csvdecode.open_payload(raw, opts.max_bytes)
+        payload = containers.open_payload(raw, opts.max_bytes)
         if opts.engine != "cython":  # the reference core parses at the end: one batch
             whole = api._parse(payload, data_type, opts, mapped)
             batch = Batch(whole, [], 0, whole.rows_accepted)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from connectbatch.errors import ConfigurationError, ParseError
+from connectbatch.parser import containers
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser.api import ParseResult, check_timezone, parse_bytes, parse_file
 
@@ -95,7 +96,7 @@ def test_encoding_names_are_normalised() -> None:
 
 def test_plain_text_is_passed_through_untouched() -> None:
     raw = io.BytesIO(TEXT.encode())
-    assert csvdecode.open_payload(raw) is raw
+    assert containers.open_payload(raw) is raw
 
 
 def test_gzip_and_zip_are_sniffed_by_content_not_by_name() -> None:
@@ -104,7 +105,7 @@ def test_gzip_and_zip_are_sniffed_by_content_not_by_name() -> None:
         archive.writestr("__MACOSX/._calls.csv", "junk")  # resource forks are ignored
         archive.writestr("calls.csv", TEXT)
     for payload in (gzip.compress(TEXT.encode()), packed.getvalue()):
-        assert csvdecode.open_payload(io.BytesIO(payload)).read() == TEXT.encode()
+        assert containers.open_payload(io.BytesIO(payload)).read() == TEXT.encode()
 
 
 @pytest.mark.parametrize(

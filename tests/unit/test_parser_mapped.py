@@ -21,7 +21,7 @@ import pytest
 from helpers.bench_files import generated_calls
 from helpers.parse_outcome import outcome
 
-from connectbatch.parser import api, blocks
+from connectbatch.parser import api, blocks, containers
 from connectbatch.parser import decode as csvdecode
 
 
@@ -106,7 +106,7 @@ def test_what_is_not_a_regular_file_is_not_mapped(
     packed = tmp_path / "calls.csv.gz"
     packed.write_bytes(gzip.compress(bench_file.read_bytes()))
     with open(packed, "rb") as raw:
-        assert csvdecode._mapped(csvdecode.open_payload(raw), 0) is None
+        assert csvdecode._mapped(containers.open_payload(raw), 0) is None
     with open(bench_file, "rb") as f:
         f.read(10)
         assert csvdecode._mapped(f, 10) is None  # the rest is under MAP_MIN_REST
