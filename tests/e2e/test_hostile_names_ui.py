@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 APP = str(REPO / "streamlit_app.py")
 TIMEOUT = 60
 HOSTILE = "**B** $x^2$ [l](http://e.example) :red[r] 🎉"
-LITERAL = r"\*\*B\*\* \$x^2\$ \[l\](http://e.example) :red\[r\] 🎉"  # how Markdown shows it as typed
+# How Markdown shows it as typed: its marks escaped, an invisible word joiner after the colons
+# Streamlit acts on (a directive, a link; see escaping.markdown_text and its browser test).
+LITERAL = "\\*\\*B\\*\\* \\$x^2\\$ \\[l\\](http:\u2060//e.example) :\u2060red\\[r\\] 🎉"
 
 pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
@@ -104,8 +106,7 @@ def test_the_validation_page_shows_a_hostile_connection_name_as_typed() -> None:
 def test_two_email_push_names_that_give_one_address_are_refused() -> None:
     """E-mail push connections are told apart by their address, inbox+<name>@...: "Acme
     Calls" and "acme-calls" both made inbox+acme-calls@, so each took the other's mail (and
-    with it another partner's files). The wizard says so at the Method step; a rename too."""
-    from connectbatch.services import InvalidInputError
+    with it another partner's files). The wizard says so at the Method step."""
 
     services = Services()
     services.add_partner("Acme", "vendor")
@@ -131,7 +132,8 @@ def test_two_email_push_names_that_give_one_address_are_refused() -> None:
         Connection("Globex calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
                    pattern="*.csv"), partner="Globex",
     )  # fmt: skip
-    with pytest.raises(InvalidInputError, match="e-mail address"):
-        services.update_connection(other.id, name="ACME calls!")
-    with pytest.raises(InvalidInputError, match="letter or a digit"):
-        services.update_connection(other.id, name="🎉 ✓")
+    # A rename keeps the address the partner was given (connections.mail_tag): "ACME calls!"
+    # no longer takes Acme's, and a name with no letter leaves the address as it was.
+    for name in ("ACME calls!", "🎉 ✓"):
+        renamed = services.update_connection(other.id, name=name)
+        assert services.inbound_address(renamed).startswith("inbox+globex-calls@")
