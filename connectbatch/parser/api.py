@@ -416,7 +416,11 @@ def _reject(
     if known is None:
         slot_index = plan.field_slot[index] if 0 <= index < plan.ncols else -1
         slot = plan.slots[slot_index] if slot_index >= 0 else None
-        known = (plan.column_of(index), csvplan.reason(code, slot, plan, extra, encoding))
+        reason = csvplan.reason(code, slot, plan, extra, encoding)
+        if slot is not None and plan.header[index].strip().lower() != slot.name.lower():
+            # Mapped from another name: the partner finds the value under their own header.
+            reason += f' (the file\'s column "{header_hints.cut(plan.header[index].strip())}")'
+        known = (plan.column_of(index), reason)
         if memo is not None:
             memo[key] = known
     column, reason = known

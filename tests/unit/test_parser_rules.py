@@ -198,6 +198,19 @@ def test_column_map_renames_partner_headers_first(calls: Calls) -> None:
     assert (col(result, "CampaignId"), col(result, "CallerId")) == ([42], ["+1555"])
 
 
+def test_a_reject_in_a_mapped_column_names_the_files_own_header(calls: Calls) -> None:
+    """The results file says "EventDate: ..." where the partner's file says "Call Date": the
+    reason names their column too, so they know which cell to fix."""
+    result = calls(
+        {"Call Date": "12/01/2026 09:05 AM"}, drop=["EventDate"], column_map={"Call Date": "EventDate"}
+    )
+    [reject] = result.rejects
+    assert reject.column == "EventDate"
+    assert reject.reason.endswith('(the file\'s column "Call Date")'), reject.reason
+    unmapped = calls({"CampaignId": "x"})
+    assert "the file's column" not in unmapped.rejects[0].reason
+
+
 def test_column_map_to_a_column_the_schema_lacks_is_a_configuration_error(calls: Calls) -> None:
     with pytest.raises(ConfigurationError, match="'Nope', which is not a column"):
         calls({}, column_map={"CallerId": "Nope"})
