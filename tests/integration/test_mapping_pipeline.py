@@ -91,3 +91,20 @@ def test_a_google_ads_preamble_sets_the_files_time_zone(services: Services, make
     assert got is not None
     expected = when.replace(tzinfo=None).replace(tzinfo=zoneinfo.ZoneInfo("America/New_York"))
     assert got[0] == expected  # not 12:00 UTC, the connection's zone
+
+
+def test_a_constant_is_stored_instead_of_the_schema_default(services: Services, make_connection) -> None:
+    make_connection("Invoca feed")
+    data = vendor_csv(N)
+    constants = {
+        "CampaignId": "1234",
+        "CallProvider": "Invoca",
+        "CalledPhoneNumberCountry": "gb",
+        "CallStatus": "cancel",
+    }
+    services.set_mapping("Invoca feed", services.suggest_mapping("Invoca feed", data).mapping, constants)
+
+    run = services.ingest_bytes("Invoca feed", "calls.csv", data)
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert count(services, "call_conversions", CalledPhoneNumberCountry="GB", CallStatus="CANCEL") == N

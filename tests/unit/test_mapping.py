@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from connectbatch import schemas
 from connectbatch.cli import main
 from connectbatch.errors import ConfigurationError, ParseError
 from connectbatch.mapping import constants as mapping_constants
@@ -169,9 +170,59 @@ def test_a_constant_fills_a_required_column_the_file_lacks(engine: str) -> None:
 def test_constants_are_checked_against_the_data_type() -> None:
     with pytest.raises(ConfigurationError, match="not a column"):
         mapping_constants.check(CALL_CONVERSIONS, {"Campaign": "1"})
-    with pytest.raises(ConfigurationError, match=r"CampaignId.*not a valid integer"):
+    with pytest.raises(ConfigurationError, match=r"CampaignId: 'twelve': expected a whole number"):
         mapping_constants.check(CALL_CONVERSIONS, {"campaignid": "twelve"})
     assert mapping_constants.check(CALL_CONVERSIONS, {"campaignid": " 12 "}) == {"CampaignId": "12"}
+
+
+def test_a_constant_the_parser_would_refuse_in_a_cell_is_refused_with_its_reason() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        mapping_constants.check(
+            CALL_CONVERSIONS,
+            {"CalledPhoneNumberCountry": "gb", "CallStatus": "bogus", "CallerPhoneNumberCountry": "zz"},
+        )
+    message = str(raised.value)
+    assert "constant for CallStatus: 'bogus': expected one of UNKNOWN_CALLERID" in message
+    assert "constant for CallerPhoneNumberCountry: 'zz': expected a two-letter ISO 3166-1" in message
+    assert "CalledPhoneNumberCountry" not in message  # 'gb' is a country a cell may hold
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("EventDate", "2026-12-01"), ("EventDate", "2026-12-01 14:05:09"), ("EventDate", "20261201T140509Z"),
+        ("CallDuration", "0:03:05"), ("CallDuration", "63.5"), ("SaleAmount", "$49.99"),
+        ("SaleAmount", "1,234.50"), ("CallStatus", "cancel"),
+    ],
+)  # fmt: skip
+def test_a_constant_may_hold_whatever_a_cell_of_its_column_may(column: str, value: str) -> None:
+    assert mapping_constants.check(CALL_CONVERSIONS, {column: value}) == {column: value}
+
+
+@pytest.mark.parametrize("data_type", sorted(schemas.REGISTRY))
+def test_each_data_types_example_row_parses(data_type: str) -> None:
+    """Constants are checked in a one-row file whose other required columns hold the
+    examples: an example the parser refused would be blamed on the analyst's constant."""
+    result = csvparse.parse_bytes(schemas.get(data_type).template_csv().encode(), data_type)
+    assert (result.table.num_rows, result.rejects) == (1, [])
+
+
+@pytest.mark.parametrize("engine", ["cython", "python"])
+def test_a_constant_wins_over_the_schema_default_but_not_over_a_value_in_the_file(engine: str) -> None:
+    constants = {"CalledPhoneNumberCountry": "gb", "CallStatus": "CANCEL", "EventDate": "2026-12-01"}
+    row = {k: v for k, v in FULL_ROW.items() if k != "EventDate"}
+    absent = csv_bytes(list(row), list(row.values()))
+    options = ParseOptions(engine=engine, constants=constants)  # type: ignore[arg-type]
+    table = csvparse.parse_bytes(absent, options=options).table
+    assert table.column("CalledPhoneNumberCountry").to_pylist() == ["GB"]  # not the default US
+    assert table.column("CallStatus").to_pylist() == ["CANCEL"]  # not the default ANSWER
+    assert table.column("EventDate").to_pylist() == [dt.datetime(2026, 12, 1, tzinfo=dt.UTC)]
+    header = [*row, "CalledPhoneNumberCountry", "CallStatus"]
+    present = csv_bytes(header, [*row.values(), "", "FAILURE"], [*row.values(), "fr", " "])
+    table = csvparse.parse_bytes(present, options=options).table
+    assert table.column("CalledPhoneNumberCountry").to_pylist() == ["GB", "FR"]
+    assert table.column("CallStatus").to_pylist() == ["FAILURE", "CANCEL"]
+    assert table.schema == CALL_CONVERSIONS.arrow_schema()
 
 
 def test_a_header_that_lost_a_mapped_column_gets_a_suggested_update() -> None:
