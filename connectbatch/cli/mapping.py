@@ -42,6 +42,11 @@ def _suggest(args: argparse.Namespace) -> int:
         )
     if suggestion.preamble:
         print("preamble: " + ", ".join(f"{visible(k)}={visible(v)}" for k, v in suggestion.preamble.items()))
+    if suggestion.missing_keys:
+        print(
+            "key columns no line feeds (the partner must send them; a constant would make "
+            "every row a duplicate): " + ", ".join(suggestion.missing_keys)
+        )
     if suggestion.missing_required:
         print(
             "required columns no line feeds (give them a constant): " + ", ".join(suggestion.missing_required)

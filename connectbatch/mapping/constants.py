@@ -38,14 +38,21 @@ class ParsedConstants:
 
 
 def check(data_type: DataType, constants: dict[str, str]) -> dict[str, str]:
-    """The constants with our canonical column names; refuses unknown columns and values
-    the parser would refuse in a cell of that column (with the parser's own reason)."""
+    """The constants with our canonical column names; refuses unknown columns, the data
+    type's key columns (a row's own id is never the same for every row) and values the
+    parser would refuse in a cell of that column (with the parser's own reason)."""
     by_lower = {c.name.lower(): c for c in data_type.columns}
     out: dict[str, str] = {}
     for name, value in constants.items():
         col = by_lower.get(name.strip().lower())
         if col is None:
             raise ConfigurationError(f"constant for {name!r}: not a column of {data_type.label}")
+        if col.name in data_type.key_columns:
+            raise ConfigurationError(
+                f"constant for {col.name}: {col.name} identifies each row of {data_type.label}, "
+                "so it must come from the file; one value for every row would make every file "
+                "of more than one row a file of duplicates"
+            )
         if col.name in out:
             raise ConfigurationError(f"constant for {col.name}: given twice")
         text = str(value).strip()

@@ -77,9 +77,19 @@ class Suggestion:
 
     @property
     def missing_required(self) -> list[str]:
-        """Required columns no line feeds: they need a constant or a partner change."""
+        """Required columns no line feeds that a constant can fill. The data type's key is
+        not among them (`missing_keys`): one value for every row makes every row after the
+        first a duplicate, so only the partner can send it."""
+        dtype = schemas.get(self.data_type)
         fed = {line.target for line in self.lines}
-        return [c for c in schemas.get(self.data_type).required_columns if c not in fed]
+        return [c for c in dtype.required_columns if c not in fed and c not in dtype.key_columns]
+
+    @property
+    def missing_keys(self) -> list[str]:
+        """Key columns (CallSessionId, ...) no line feeds: the partner must send them."""
+        dtype = schemas.get(self.data_type)
+        fed = {line.target for line in self.lines}
+        return [c for c in dtype.required_columns if c not in fed and c in dtype.key_columns]
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's `mapping suggest --json` document: mapping, confidence, reasons."""

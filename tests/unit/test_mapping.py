@@ -200,6 +200,24 @@ def test_a_constant_may_hold_whatever_a_cell_of_its_column_may(column: str, valu
 
 
 @pytest.mark.parametrize("data_type", sorted(schemas.REGISTRY))
+def test_a_key_column_never_takes_a_constant(data_type: str) -> None:
+    dtype = schemas.get(data_type)
+    [key] = dtype.key_columns
+    example = dtype.column(key).example
+    with pytest.raises(ConfigurationError, match=f"constant for {key}: {key} identifies each row"):
+        mapping_constants.check(dtype, {key.lower(): example})
+
+
+def test_suggest_offers_no_constant_for_a_missing_key_column() -> None:
+    sample = read_sample(
+        csv_bytes(["Caller's Phone Number", "Conversion Time"], ["+15551234567", "2026-03-01"])
+    )
+    s = suggest(sample, "call_conversions")
+    assert "CallSessionId" not in s.missing_required and "CampaignId" in s.missing_required
+    assert s.missing_keys == ["CallSessionId"]
+
+
+@pytest.mark.parametrize("data_type", sorted(schemas.REGISTRY))
 def test_each_data_types_example_row_parses(data_type: str) -> None:
     """Constants are checked in a one-row file whose other required columns hold the
     examples: an example the parser refused would be blamed on the analyst's constant."""
@@ -327,6 +345,14 @@ def test_cli_mapping_suggest_set_show(home: Path, tmp_path: Path, capsys: pytest
     assert shown["version"] == 1 and shown["constants"] == {"CampaignId": "1234"}
     assert shown["mapping"]["Caller's Phone Number"] == "CallerId"
     assert "Caller's Phone Number" in cli(capsys, "connection", "mapping", "show", "G")
+    out = cli(capsys, "connection", "mapping", "suggest", "G", str(sample))
+    offered = next(x for x in out.splitlines() if "give them a constant" in x)
+    assert "CampaignId" in offered and "CallSessionId" not in offered
+    assert "CallSessionId" in next(x for x in out.splitlines() if "the partner must send them" in x)
+    saved.write_text(json.dumps({"mapping": doc["mapping"], "constants": {"CallSessionId": "gads"}}))
+    assert main(["connection", "mapping", "set", "G", "--from-json", str(saved)]) == 2
+    err = capsys.readouterr().err
+    assert "constant for CallSessionId: CallSessionId identifies each row" in err
     saved.write_text(json.dumps({"mapping": {"a": "CallerId", "b": "CallerId"}}))
     assert main(["connection", "mapping", "set", "G", "--from-json", str(saved)]) == 2
     err = capsys.readouterr().err
