@@ -212,17 +212,26 @@ def _name_for_id(mine: str, theirs: str) -> bool:
     return bool((b & _QUALIFIERS) - a)
 
 
+US_DATE_SCORE = 0.5  # the right column by name, in a form the parser refuses: flagged
+
+
 def _with_values(c: _Candidate, dtype: schemas.DataType, p: vals.Profile) -> _Candidate | None:
     """Values that fit raise the candidate; values that contradict it drop it (a wrong
-    required column is worse than none: the analyst is told the column is missing)."""
+    required column is worse than none: the analyst is told the column is missing). A date
+    column written as US dates is the exception: the name is right and only the format is
+    wrong, so it stays, flagged, with what the partner must change."""
     if c.target is None:
         return c
-    fit = vals.fit(dtype.column(c.target), p)
+    column = dtype.column(c.target)
+    fit = vals.fit(column, p)
     if fit is None:
         return c
     if fit >= 0.8:
         c.score = min(c.score + 0.05, 0.99)
         c.reason += f"; values fit ({p.describe()})"
+    elif column.kind is schemas.Kind.TIMESTAMP and p.us_date >= 0.8:
+        c.score = min(c.score, US_DATE_SCORE)
+        c.reason += f"; but the values are {vals.US_DATES}"
     elif fit < 0.5:
         return None
     return c

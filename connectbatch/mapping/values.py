@@ -1,8 +1,12 @@
 """What a column's sample values look like: the tie-breaker when names are not enough.
 
-Each profile is a share (0..1) of the non-empty sample cells that fit a shape. Shapes are
-deliberately coarse: they only have to tell a phone number from a timestamp from a
-duration, not validate anything (the parser does that).
+Each profile is a share (0..1) of the non-empty sample cells that fit a shape. Whether a
+cell is a timestamp, a duration, an amount, an integer, a country or a currency code is
+asked of the parser's own converters (`parser.refcore.convert`, the reference core the
+compiled one is held equal to), never of a second set of patterns: a suggestion must not
+promise that a column fits when the ingest would reject every cell of it. Phone numbers
+and URLs are text to the parser, so their shapes stay coarse patterns that only have to
+tell a phone number from a timestamp.
 """
 
 from __future__ import annotations
@@ -11,21 +15,38 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from connectbatch.parser import refcore
+from connectbatch.parser.plan import CoreKind, Slot
 from connectbatch.schemas import Column, Kind
 
 _PHONE = re.compile(r"\+?[0-9][0-9 ().-]{6,18}[0-9]")
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
-_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}.*)?|[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}.*"
-)
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DURATION = re.compile(r"[0-9]+(\.[0-9]+)?|[0-9]+:[0-9]{2}(:[0-9]{2})?")
-_DECIMAL = re.compile(r"[+-]?\$?[0-9]{1,3}(,?[0-9]{3})*(\.[0-9]+)?")
+# Not a timestamp to the parser (ISO 8601 only): recognised only to tell the analyst why a
+# date column does not fit and what the partner must change.
+_US_DATE = re.compile(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{2,4}(?:[ T].*)?")
 _URL = re.compile(r"https?://\S+")
-_CODE2 = re.compile(r"[A-Za-z]{2}")
-_CODE3 = re.compile(r"[A-Za-z]{3}")
+
+# One slot per kind the parser types, read as an optional column without a default.
+_SLOTS = {kind: Slot(kind.name, kind, False, None) for kind in (
+    CoreKind.TIMESTAMP, CoreKind.INTEGER, CoreKind.SECONDS, CoreKind.DECIMAL,
+    CoreKind.COUNTRY, CoreKind.CURRENCY,
+)}  # fmt: skip
+
+
+def parses_as(kind: CoreKind, cell: str) -> object | None:
+    """The value the parser makes of a (non-empty) cell in a column of `kind`, or None
+    when it would reject the cell."""
+    try:
+        return refcore.convert(cell.encode("utf-8"), _SLOTS[kind])
+    except refcore._Reject:
+        return None
+
 
 PHONE_COLUMNS = ("CallerId", "CalledPhoneNumber")
+US_DATES = (
+    "US-style dates (M/D/YYYY), which the parser refuses: "
+    "the partner must export ISO 8601 such as 2026-03-01T14:05:09Z"
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +61,10 @@ class Profile:
     duration: float = 0.0
     decimal: float = 0.0
     url: float = 0.0
-    code2: float = 0.0
-    code3: float = 0.0
-    median: float | None = None  # of the cells that read as numbers
+    country: float = 0.0
+    currency: float = 0.0
+    us_date: float = 0.0  # M/D/YYYY dates, which the parser refuses
+    median: float | None = None  # of the cells that read as durations, in seconds
     cells: tuple[str, ...] = ()  # the non-empty sample cells, trimmed
 
     def describe(self) -> str:
@@ -52,6 +74,7 @@ class Profile:
         for share, label in (
             (self.e164, "E.164 phone numbers"),
             (self.timestamp, "timestamps"),
+            (self.us_date, US_DATES),
             (self.url, "URLs"),
             (self.phone, "phone numbers"),
             (self.integer, "integers"),
@@ -72,19 +95,23 @@ def profile(values: Sequence[str]) -> Profile:
     def share(rx: re.Pattern[str]) -> float:
         return sum(1 for c in cells if rx.fullmatch(c)) / n
 
-    numbers = sorted(float(c) for c in cells if _DURATION.fullmatch(c) and ":" not in c)
+    def parsed(kind: CoreKind) -> list[object]:
+        return [v for v in (parses_as(kind, c) for c in cells) if v is not None]
+
+    durations = sorted(v for v in parsed(CoreKind.SECONDS) if isinstance(v, int))
     return Profile(
         n,
         phone=share(_PHONE),
         e164=share(_E164),
-        timestamp=share(_TIMESTAMP),
-        integer=share(_INTEGER),
-        duration=share(_DURATION),
-        decimal=share(_DECIMAL),
+        timestamp=len(parsed(CoreKind.TIMESTAMP)) / n,
+        integer=len(parsed(CoreKind.INTEGER)) / n,
+        duration=len(durations) / n,
+        decimal=len(parsed(CoreKind.DECIMAL)) / n,
         url=share(_URL),
-        code2=share(_CODE2),
-        code3=share(_CODE3),
-        median=numbers[len(numbers) // 2] if numbers else None,
+        country=len(parsed(CoreKind.COUNTRY)) / n,
+        currency=len(parsed(CoreKind.CURRENCY)) / n,
+        us_date=share(_US_DATE),
+        median=float(durations[len(durations) // 2]) if durations else None,
         cells=tuple(cells),
     )
 
@@ -104,9 +131,9 @@ def fit(column: Column, p: Profile) -> float | None:
     if column.kind is Kind.DECIMAL:
         return p.decimal
     if column.kind is Kind.COUNTRY:
-        return p.code2
+        return p.country
     if column.kind is Kind.CURRENCY:
-        return p.code3
+        return p.currency
     if column.kind is Kind.ENUM and column.allowed:
         allowed = {a.lower() for a in column.allowed}
         return sum(1 for v in p.cells if v.lower() in allowed) / p.filled

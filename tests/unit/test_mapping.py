@@ -4,8 +4,10 @@ saved, versioned, validated mapping behind `connectbatch connection mapping`."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import gzip
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from connectbatch import schemas
 from connectbatch.cli import main
 from connectbatch.errors import ConfigurationError, ParseError
 from connectbatch.mapping import constants as mapping_constants
+from connectbatch.mapping import values
 from connectbatch.mapping.check import mismatch_message
 from connectbatch.mapping.sample import read_sample
 from connectbatch.mapping.suggest import suggest, suggest_header
@@ -100,6 +103,43 @@ def test_a_required_column_found_only_by_its_values_is_flagged() -> None:
     )
     when = line(data, "when")
     assert when.target == "EventDate" and when.unsure and "values look like timestamps" in when.reason
+
+
+# (data type, column, the Profile share that must say whether the parser takes the cell)
+SHAPES = [
+    ("call_conversions", "EventDate", "timestamp"), ("call_conversions", "CampaignId", "integer"),
+    ("call_conversions", "CallDuration", "duration"), ("call_conversions", "SaleAmount", "decimal"),
+    ("call_conversions", "CallerPhoneNumberCountry", "country"), ("conversions", "CurrencyCode", "currency"),
+]  # fmt: skip
+CELLS = [
+    "12/01/2026 09:05:09 AM", "12/01/2026", "1/2/26", "2026-12-01", "2026-12-01 14:05:09",
+    "2026-12-01T14:05:09Z", "2026-12-01 12:40:00-08:00", "20261201", "2026-13-01", "2026-02-30",
+    "2026-12-01 9:05", "0:03:05", "3:05", "1:75", "185", "63.5", "-5", "+15551234567", "1e3",
+    "$49.99", "49.999", "1,234.50", "12,34", "-$5", "US", "us", "ZZ", "UK", "usd", "XXX", "Brand",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data_type", "column", "share"), SHAPES)
+def test_a_profile_says_a_cell_fits_exactly_when_the_parser_takes_it(
+    data_type: str, column: str, share: str
+) -> None:
+    dtype = schemas.get(data_type)
+    rows = [[cell if c.name == column else c.example for c in dtype.columns] for cell in CELLS]
+    out = io.StringIO()
+    csv.writer(out).writerows([dtype.column_names, *rows])
+    result = csvparse.parse_bytes(out.getvalue().encode(), data_type)
+    refused = {r.line - 2 for r in result.rejects}
+    for i, cell in enumerate(CELLS):
+        assert getattr(values.profile([cell]), share) == (0.0 if i in refused else 1.0), (column, cell)
+
+
+def test_us_dates_do_not_fit_event_date_and_the_reason_says_what_the_partner_must_change() -> None:
+    data = csv_bytes(
+        ["Call Date", "Inbound Call ID"], ["12/01/2026 09:05:09 AM", "R1"], ["12/01/2026 10:05:09 PM", "R2"]
+    )
+    when = line(data, "Call Date")
+    assert when.target == "EventDate" and when.unsure and when.confidence < 0.8
+    assert "values fit" not in when.reason and "US-style dates" in when.reason and "ISO 8601" in when.reason
 
 
 def test_suggest_json_has_exactly_mapping_confidence_and_reasons() -> None:
