@@ -119,6 +119,7 @@ def suggest(sample: Sample, data_type: str) -> Suggestion:
     for i, header in enumerate(sample.header):
         candidates.extend(_candidates(i, header, dtype, profiles[i]))
     chosen = _assign(candidates, len(sample.header))
+    _prefer_filled(chosen, sample, dtype, profiles)
     _value_only(chosen, sample, dtype, profiles)
     _break_ties(chosen, sample, profiles)
     close = _close_calls(candidates, chosen)
@@ -213,6 +214,8 @@ def _name_for_id(mine: str, theirs: str) -> bool:
 
 
 US_DATE_SCORE = 0.5  # the right column by name, in a form the parser refuses: flagged
+EMPTY_SCORE = 0.6  # a required column's name, but no value in the sample: flagged
+SIBLING_SCORE = 0.7  # a column named like the empty one, with values that fit: flagged
 
 
 def _with_values(c: _Candidate, dtype: schemas.DataType, p: vals.Profile) -> _Candidate | None:
@@ -223,12 +226,16 @@ def _with_values(c: _Candidate, dtype: schemas.DataType, p: vals.Profile) -> _Ca
     if c.target is None:
         return c
     column = dtype.column(c.target)
+    if column.required and p.empty:
+        c.score = min(c.score, EMPTY_SCORE)
+        c.reason += f"; but it is empty in every sample row (a row without {column.name} is rejected)"
+        return c
     fit = vals.fit(column, p)
     if fit is None:
         return c
     if fit >= 0.8:
         c.score = min(c.score + 0.05, 0.99)
-        c.reason += f"; values fit ({p.describe()})"
+        c.reason += f"; values fit ({p.describe(column)})"
     elif column.kind is schemas.Kind.TIMESTAMP and p.us_date >= 0.8:
         c.score = min(c.score, US_DATE_SCORE)
         c.reason += f"; but the values are {vals.US_DATES}"
@@ -288,8 +295,58 @@ def _value_only(
         ]  # fmt: skip
         if len(fits) == 1:
             i = fits[0]
-            chosen[i] = _Candidate(i, col.name, 0.5, f"values look like {profiles[i].describe()}", "values")
+            chosen[i] = _Candidate(
+                i, col.name, 0.5, f"values look like {profiles[i].describe(col)}", "values"
+            )
             taken.add(col.name)
+
+
+def _prefer_filled(
+    chosen: dict[int, _Candidate], sample: Sample, dtype: schemas.DataType, profiles: list[vals.Profile]
+) -> None:
+    """A required column fed by a partner column that is empty in the whole sample (Invoca's
+    advertiser_campaign_id_from_network when the advertiser's network sets none) would make
+    the ingest reject every row. A column named like it (advertiser_campaign_id) or like ours
+    whose values fit feeds it instead, flagged; the empty one is then ignored, flagged too."""
+    for e, empty in list(chosen.items()):
+        if empty.target is None or not profiles[e].empty or not dtype.column(empty.target).required:
+            continue
+        column = dtype.column(empty.target)
+        best: tuple[float, int] | None = None
+        for h, header in enumerate(sample.header):
+            other = chosen.get(h)
+            if h == e or not profiles[h].filled or (other is not None and other.target is not None):
+                continue
+            if (vals.fit(column, profiles[h]) or 0.0) < 0.8:  # no evidence is not enough here
+                continue
+            related = _relatedness(header, sample.header[e], column.name)
+            if related and (best is None or related > best[0]):
+                best = (related, h)
+        if best is None:
+            continue
+        h = best[1]
+        name, target = sample.header[e], empty.target
+        chosen[h] = _Candidate(
+            h, target, SIBLING_SCORE,
+            f"values fit ({profiles[h].describe(column)}) where {name!r} is empty in every sample row",
+            "values",
+        )  # fmt: skip
+        chosen[e] = _Candidate(
+            e, None, EMPTY_SCORE,
+            f"empty in every sample row: {sample.header[h]!r} feeds {target} instead; ignored", "values",
+        )  # fmt: skip
+
+
+def _relatedness(header: str, empty: str, ours: str) -> float:
+    """How strongly `header`'s name says it holds what the empty column (or our column)
+    was meant to: 2 when one name contains the other ('affiliate_id' in
+    'affiliate_id_from_network'), else the fuzzy similarity to our name (0..1), 0 below
+    `FUZZY_FLOOR`."""
+    a, b = vendors.normalise(header), vendors.normalise(empty)
+    if min(len(a), len(b)) >= 4 and (a in b or b in a):
+        return 2.0
+    ratio = fuzz.token_sort_ratio(tokens(header), tokens(ours))
+    return ratio / 100 if ratio >= FUZZY_FLOOR else 0.0
 
 
 def _swap(chosen: dict[int, _Candidate], a: int, b: int, reason: str) -> None:

@@ -54,6 +54,7 @@ class Profile:
     """Shares of the sample cells that look like each shape, and the integers' median."""
 
     filled: int
+    rows: int = 0  # sample rows, with or without a value here
     phone: float = 0.0
     e164: float = 0.0
     timestamp: float = 0.0
@@ -67,10 +68,23 @@ class Profile:
     median: float | None = None  # of the cells that read as durations, in seconds
     cells: tuple[str, ...] = ()  # the non-empty sample cells, trimmed
 
-    def describe(self) -> str:
-        """The dominant shape, for a reason line ('E.164 numbers', 'ISO timestamps')."""
+    @property
+    def empty(self) -> bool:
+        """The sample has rows but none with a value here: an empty required column
+        makes the ingest reject every row."""
+        return self.rows > 0 and not self.filled
+
+    def describe(self, column: Column | None = None) -> str:
+        """The shape of the values, for a reason line ('E.164 phone numbers', 'amounts'):
+        the one that fits `column` when they fit it ('49.99' is an amount for SaleAmount,
+        a duration for CallDuration), else the dominant one."""
         if not self.filled:
             return "no values in the sample"
+        if column is not None and (fit(column, self) or 0.0) >= 0.8:
+            if column.name in PHONE_COLUMNS:
+                return "E.164 phone numbers" if self.e164 >= 0.8 else "phone numbers"
+            if column.kind in _KIND_LABELS:
+                return _KIND_LABELS[column.kind]
         for share, label in (
             (self.e164, "E.164 phone numbers"),
             (self.timestamp, "timestamps"),
@@ -78,19 +92,26 @@ class Profile:
             (self.url, "URLs"),
             (self.phone, "phone numbers"),
             (self.integer, "integers"),
-            (self.duration, "durations"),
-            (self.decimal, "amounts"),
+            (self.decimal, "amounts"),  # '49.99' is also a duration; as often an amount
+            (self.duration, "durations"),  # '0:03:05'
         ):
             if share >= 0.8:
                 return label
         return "text"
 
 
+_KIND_LABELS = {
+    Kind.TIMESTAMP: "timestamps", Kind.SECONDS: "durations", Kind.INTEGER: "integers",
+    Kind.DECIMAL: "amounts", Kind.COUNTRY: "country codes", Kind.CURRENCY: "currency codes",
+    Kind.ENUM: "values of its list",
+}  # fmt: skip
+
+
 def profile(values: Sequence[str]) -> Profile:
     cells = [v.strip() for v in values if v and v.strip()]
     n = len(cells)
     if not n:
-        return Profile(0)
+        return Profile(0, len(values))
 
     def share(rx: re.Pattern[str]) -> float:
         return sum(1 for c in cells if rx.fullmatch(c)) / n
@@ -101,6 +122,7 @@ def profile(values: Sequence[str]) -> Profile:
     durations = sorted(v for v in parsed(CoreKind.SECONDS) if isinstance(v, int))
     return Profile(
         n,
+        len(values),
         phone=share(_PHONE),
         e164=share(_E164),
         timestamp=len(parsed(CoreKind.TIMESTAMP)) / n,

@@ -142,6 +142,44 @@ def test_us_dates_do_not_fit_event_date_and_the_reason_says_what_the_partner_mus
     assert "values fit" not in when.reason and "US-style dates" in when.reason and "ISO 8601" in when.reason
 
 
+def test_a_required_column_empty_in_the_sample_gives_way_to_its_sibling_with_values() -> None:
+    header = ["advertiser_campaign_id", "advertiser_campaign_id_from_network", "affiliate_id",
+              "affiliate_id_from_network", "complete_call_id"]  # fmt: skip
+    data = csv_bytes(header, ["1234", "", "98765", "", "cc-0"], ["1234", "", "98765", "", "cc-1"])
+    s = suggest(read_sample(data), "call_conversions")
+    by = {x.header: x for x in s.lines}
+    assert s.mapping["advertiser_campaign_id"] == "CampaignId" and s.mapping["affiliate_id"] == "MediaId"
+    assert s.mapping["advertiser_campaign_id_from_network"] is None
+    assert s.mapping["affiliate_id_from_network"] is None
+    for name in header[:4]:
+        assert by[name].unsure and by[name].confidence < 0.8, name
+    assert "empty in every sample row" in by["advertiser_campaign_id"].reason
+    assert "empty in every sample row" in by["affiliate_id_from_network"].reason
+
+
+def test_a_required_column_empty_in_the_sample_with_no_alternative_is_flagged() -> None:
+    data = csv_bytes(["advertiser_campaign_id_from_network", "complete_call_id"], ["", "cc-0"], ["", "cc-1"])
+    found = line(data, "advertiser_campaign_id_from_network")
+    assert found.target == "CampaignId" and found.unsure and found.confidence < 0.8
+    assert "empty in every sample row" in found.reason
+    [named] = suggest_header(["advertiser_campaign_id_from_network"], "call_conversions").lines
+    assert named.target == "CampaignId" and not named.unsure  # no rows: no evidence it is empty
+
+
+@pytest.mark.parametrize(
+    ("header", "cells", "shape"),
+    [
+        ("Conversion Value", ["49.99", "10"], "amounts"), ("duration", ["63.5", "120"], "durations"),
+        ("Call Length In Seconds", ["185", "90"], "durations"),
+        ("start_time_utc", ["2026-12-01"], "timestamps"),
+    ],
+)  # fmt: skip
+def test_values_that_fit_are_described_as_the_shape_of_their_column(
+    header: str, cells: list[str], shape: str
+) -> None:
+    assert line(csv_bytes([header], *[[c] for c in cells]), header).reason.endswith(f"values fit ({shape})")
+
+
 def test_suggest_json_has_exactly_mapping_confidence_and_reasons() -> None:
     doc = suggest_header(["complete_call_id", "Agent"], "call_conversions").to_json()
     assert list(doc) == ["mapping", "confidence", "reasons"]
