@@ -65,15 +65,16 @@ def check(data_type: DataType, constants: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def parsed(data_type: DataType, constants: dict[str, str]) -> ParsedConstants:
+def parsed(data_type: DataType, constants: dict[str, str], timezone: str = "UTC") -> ParsedConstants:
     """`constants` read by the parser as one record of `data_type` (see the module docstring).
 
-    Timestamps without an offset are read as UTC: the one-row file has no connection."""
-    return _parsed(data_type.key, tuple(constants.items()))
+    Timestamps without an offset are read in `timezone`, as the file's own cells are (the
+    connection's, or the file's preamble's); checking a constant when it is saved uses UTC."""
+    return _parsed(data_type.key, tuple(constants.items()), timezone)
 
 
 @functools.lru_cache(maxsize=256)
-def _parsed(data_type_key: str, items: tuple[tuple[str, str], ...]) -> ParsedConstants:
+def _parsed(data_type_key: str, items: tuple[tuple[str, str], ...], timezone: str) -> ParsedConstants:
     """Cached: `fill` runs once per parsed batch with the same few constants."""
     from connectbatch.parser.api import parse_bytes  # the parser imports this module
 
@@ -90,7 +91,7 @@ def _parsed(data_type_key: str, items: tuple[tuple[str, str], ...]) -> ParsedCon
     writer.writerow([*given, *(c.name for c in others)])
     writer.writerow([*given.values(), *(c.example for c in others)])
     try:
-        result = parse_bytes(out.getvalue().encode("utf-8"), data_type_key, threads=1)
+        result = parse_bytes(out.getvalue().encode("utf-8"), data_type_key, threads=1, timezone=timezone)
     except ParseError as exc:  # not expected for a header of our own names; say so plainly
         return ParsedConstants({}, (f"constants: {exc}",))
     problems = tuple(
@@ -113,11 +114,12 @@ def relax(data_type: DataType, constants: dict[str, str]) -> DataType:
     return dataclasses.replace(data_type, columns=cols)
 
 
-def fill(table: pa.Table, data_type: DataType, constants: dict[str, str]) -> pa.Table:
-    """Empty cells of each constant column take the constant; the result has the data
-    type's own schema (required columns non-nullable again). A constant saved before it was
-    checked as it is now and that the parser refuses stops the file rather than being written."""
-    found = parsed(data_type, constants)
+def fill(table: pa.Table, data_type: DataType, constants: dict[str, str], timezone: str = "UTC") -> pa.Table:
+    """Empty cells of each constant column take the constant, a time without an offset read
+    in the file's `timezone`; the result has the data type's own schema (required columns
+    non-nullable again). A constant saved before it was checked as it is now and that the
+    parser refuses stops the file rather than being written."""
+    found = parsed(data_type, constants, timezone)
     if found.problems:
         raise ConfigurationError(
             "; ".join(found.problems) + " (save the connection's field mapping with a valid constant)"

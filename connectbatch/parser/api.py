@@ -212,7 +212,7 @@ def _parse(
     outside = csvplan.drop_outside_utc_range(out, timezone) if parse_dtype is not None else []
     table = csvplan.assemble(plan, out, parse_dtype, timezone)
     if dtype is not None and constants:
-        table = mapping_constants.fill(table, dtype, constants)
+        table = mapping_constants.fill(table, dtype, constants, timezone)
     memo: dict[tuple[int, int, int], tuple[str | None, str]] = {}
     rejects = [_reject(plan, raw, enc.name, memo) for raw in out.rejects]
     rejects += [

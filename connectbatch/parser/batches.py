@@ -209,7 +209,7 @@ def _finish(setup: _Setup, parser: object, seen: int, rows_before: int) -> Batch
     outside = csvplan.drop_outside_utc_range(out, setup.timezone) if setup.parse_dtype is not None else []
     table = csvplan.assemble(plan, out, setup.parse_dtype, setup.timezone)
     if setup.dtype is not None and setup.constants:
-        table = mapping_constants.fill(table, setup.dtype, setup.constants)
+        table = mapping_constants.fill(table, setup.dtype, setup.constants, setup.timezone)
     rejects = [api._reject(plan, raw, setup.encoding) for raw in out.rejects]
     late = [
         Reject(

@@ -245,6 +245,18 @@ def test_a_constant_fills_a_required_column_the_file_lacks(engine: str) -> None:
     assert result.table.schema == CALL_CONVERSIONS.arrow_schema()
 
 
+def test_a_date_constant_without_an_offset_is_read_in_the_files_time_zone() -> None:
+    """As the file's own cells are: a partner in New York sending no EventDate column means
+    10:00 in New York, not 10:00 UTC."""
+    row = dict(FULL_ROW)
+    del row["EventDate"]
+    data = csv_bytes(list(row), list(row.values()))
+    options = ParseOptions(timezone="America/New_York", constants={"EventDate": "2026-12-01 10:00:00"})
+    result = csvparse.parse_bytes(data, "call_conversions", options=options)
+    [stored] = result.table.column("EventDate").to_pylist()
+    assert stored.isoformat() == "2026-12-01T15:00:00+00:00"
+
+
 def test_constants_are_checked_against_the_data_type() -> None:
     with pytest.raises(ConfigurationError, match="not a column"):
         mapping_constants.check(CALL_CONVERSIONS, {"Campaign": "1"})
