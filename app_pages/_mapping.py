@@ -14,7 +14,7 @@ import streamlit as st
 
 from app_pages import _ui
 from connectbatch import schemas
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.mapping.suggest import Suggestion
 from connectbatch.models import Connection
 from connectbatch.services import Services
@@ -77,6 +77,14 @@ def edit_form(
         st.caption("The file starts with settings: " + visible(
             ", ".join(f"{k}={v}" for k, v in suggestion.preamble.items())
         ) + " (a TimeZone there is used for the file's dates).")  # fmt: skip
+    if suggestion.missing_keys:
+        st.warning(
+            "No column of the sample feeds "
+            + ", ".join(f"**{markdown_text(k)}**" for k in suggestion.missing_keys)
+            + ": map the partner's column to it, or ask them to send it. It is the record's key, "
+            "so it takes no constant (one value for every row would make every row after the "
+            "first a duplicate)."
+        )
     with st.form(f"mapping_form_{c.id}"):
         for i, line in enumerate(suggestion.lines):
             left, mid, conf, why = st.columns([3, 3, 1, 5], vertical_alignment="center")

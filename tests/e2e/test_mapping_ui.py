@@ -62,3 +62,19 @@ def test_the_mapping_tab_suggests_edits_and_saves_a_new_version() -> None:
     assert saved.constants == {"CampaignId": "1234"}
     assert any("Saved field mapping version 1" in s.value for s in at.success)
     assert any("version 1" in m.value for m in at.markdown)
+
+
+def test_a_sample_without_the_key_column_says_the_partner_must_send_it() -> None:
+    """The key takes no constant (every row would be a duplicate of the first): the tab says
+    so, as the CLI does, instead of offering nothing for it without a word."""
+    services = Services()
+    draft = Connection("Keyless", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    created, _ = services.create_connection(draft)
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT)).run()
+    at.button(key=f"edit_{created.id}").click().run()
+    at.session_state["detail_tab"] = "Mapping"
+    at.session_state[sample_key(created.id)] = b"calling_phone_number,duration_a\r\n+15551234567,50\r\n"
+    at.run()
+    assert not at.exception, at.exception
+    assert any("**CallSessionId**" in w.value and "takes no constant" in w.value for w in at.warning)
+    assert "CallSessionId" not in [t.label for t in at.text_input]
