@@ -295,19 +295,11 @@ cdef class Parser:
                     return C_REQUIRED_EMPTY
                 self._put_null(col)
                 return 0
-            if col.required:
-                a = 0
-                while a < n and (s[a] == 32 or s[a] == 9):
-                    a += 1
-                if a == n:
-                    return C_REQUIRED_EMPTY
+            if col.required and _pad_before(s, n) == n:
+                return C_REQUIRED_EMPTY
             return self._put_text(col, s, n)
-        a = 0
-        b = n
-        while a < b and (s[a] == 32 or s[a] == 9):
-            a += 1
-        while b > a and (s[b - 1] == 32 or s[b - 1] == 9):
-            b -= 1
+        a = _pad_before(s, n)
+        b = _pad_after(s, a, n)
         if a == b:
             if col.dflt != NULL:
                 return self._put_text(col, col.dflt, col.dflt_len)

@@ -66,6 +66,32 @@ cdef inline bint _utf8_valid(const unsigned char* s, Py_ssize_t n) noexcept nogi
     return True
 
 
+cdef inline Py_ssize_t _pad_before(const unsigned char* s, Py_ssize_t n) noexcept nogil:
+    """How many bytes of padding s[:n] starts with: spaces, tabs and no-break spaces (U+00A0,
+    C2 A0), which a partner never means (refcore._trim). For valid UTF-8 only."""
+    cdef Py_ssize_t a = 0
+    while a < n:
+        if s[a] == 32 or s[a] == 9:
+            a += 1
+        elif s[a] == 0xC2 and a + 1 < n and s[a + 1] == 0xA0:
+            a += 2
+        else:
+            break
+    return a
+
+
+cdef inline Py_ssize_t _pad_after(const unsigned char* s, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    """Where the padding that s[a:b] ends with starts (b when there is none)."""
+    while b > a:
+        if s[b - 1] == 32 or s[b - 1] == 9:
+            b -= 1
+        elif s[b - 1] == 0xA0 and b - a >= 2 and s[b - 2] == 0xC2:
+            b -= 2
+        else:
+            break
+    return b
+
+
 cdef inline bint _is_digit(unsigned char c) noexcept nogil:
     return c >= 48 and c <= 57
 

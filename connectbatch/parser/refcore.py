@@ -122,7 +122,11 @@ def read_header(
 
 # ---------------------------------------------------------------- typed conversion
 
-_WS = b" \t"
+# What a cell may be padded with: ASCII space and tab, and the no-break space U+00A0 (UTF-8
+# C2 A0) that spreadsheets and web exports put where a space was typed. A value made only of
+# these is empty. C2 is a UTF-8 lead byte, so C2 A0 is U+00A0 wherever it stands in valid text.
+_PAD_BYTES = (0x20, 0x09)
+_NBSP = b"\xc2\xa0"
 _INT_RE = re.compile(rb"[+-]?[0-9]+")
 # [sign] (H...:MM:SS | M:SS | MM:SS | seconds) [.fraction]
 _SECONDS_RE = re.compile(rb"([+-]?)([0-9]+)(?::([0-9]{2}))?(?::([0-9]{2}))?(?:\.([0-9]*))?")
@@ -265,6 +269,29 @@ def _coded(t: bytes, slot: Slot) -> bytes:
     raise _Reject(Code.BAD_CURRENCY)
 
 
+def _trim(v: bytes) -> bytes:
+    """`v` without the spaces, tabs and no-break spaces it starts or ends with.
+
+    A partner never means them, yet "5 ", " 5" and "5" + U+00A0 would otherwise be three
+    values, or a value where the cell is really empty. Called on valid UTF-8 only."""
+    start, end = 0, len(v)
+    while start < end:
+        if v[start] in _PAD_BYTES:
+            start += 1
+        elif v.startswith(_NBSP, start):
+            start += 2
+        else:
+            break
+    while end > start:
+        if v[end - 1] in _PAD_BYTES:
+            end -= 1
+        elif end - start >= 2 and v[end - 2 : end] == _NBSP:
+            end -= 2
+        else:
+            break
+    return v[start:end]
+
+
 def _is_text(v: bytes) -> bool:
     try:
         v.decode("utf-8")
@@ -283,10 +310,10 @@ def convert(v: bytes, slot: Slot) -> object:
     if kind is CoreKind.RAW:
         return v.decode()
     if kind is CoreKind.STRING:
-        if slot.required and not v.strip(_WS):
+        if slot.required and not _trim(v):
             raise _Reject(Code.REQUIRED_EMPTY)
         return v.decode() if v else None
-    t = v.strip(_WS)
+    t = _trim(v)
     if not t:
         if slot.default is not None:
             return slot.default.decode()
