@@ -289,15 +289,7 @@ cdef class Parser:
             return C_INVALID_TEXT
         if kind == K_RAW:
             return self._put_text(col, s, n)
-        if kind == K_STRING:
-            if n == 0:
-                if col.required:
-                    return C_REQUIRED_EMPTY
-                self._put_null(col)
-                return 0
-            if col.required and _pad_before(s, n) == n:
-                return C_REQUIRED_EMPTY
-            return self._put_text(col, s, n)
+        # Every typed value is trimmed, text too (refcore.convert says why).
         a = _pad_before(s, n)
         b = _pad_after(s, a, n)
         if a == b:
@@ -309,6 +301,8 @@ cdef class Parser:
             return 0
         s = s + a
         n = b - a
+        if kind == K_STRING:
+            return self._put_text(col, s, n)
         if kind == K_INTEGER:
             code = _parse_integer(s, n, &v)
             if code == 0:
@@ -460,8 +454,11 @@ cdef class Parser:
                         self.oom = 1
                         return -1
                 col = &self.cols[slot]
-                if col.kind == K_STRING and f.flags & (F_NUL | F_HIGH) == 0 and not col.required:
-                    # The most common field by far: optional plain text. Inline, no call.
+                if col.kind == K_STRING and f.flags & (F_NUL | F_HIGH) == 0 and (
+                        vn == 0 and not col.required or vn > 0 and v[0] > 32 and v[vn - 1] > 32):
+                    # The most common field by far: ASCII text that needs no trimming (first and
+                    # last byte past the space, so no padding to cut), or an optional empty
+                    # one. Inline, no call; anything else is _convert's.
                     if vn == 0:
                         self._put_null(col)
                         continue

@@ -202,8 +202,10 @@ def typed_plan(
     """Map the file's header onto the data type's columns.
 
     Names match after trimming spaces, case-insensitively; `column_map` (partner name ->
-    schema name) is applied first. Missing required columns and duplicates make the whole
-    file unusable, so they raise ParseError naming every culprit at once.
+    schema name) is applied first. The cores trim the values of every column such a plan
+    maps, text included (refcore.convert says why); a `raw_plan` keeps text as written.
+    Missing required columns and duplicates make the whole file unusable, so they raise
+    ParseError naming every culprit at once.
     """
     by_lower = {c.name.lower(): c for c in data_type.columns}
     renames = _normalise_column_map(column_map, data_type)

@@ -301,7 +301,12 @@ def _is_text(v: bytes) -> bool:
 
 
 def convert(v: bytes, slot: Slot) -> object:
-    """One field to its Python value (None for null); raises _Reject with the code."""
+    """One field to its Python value (None for null); raises _Reject with the code.
+
+    Every kind but RAW (a typed plan's columns) is trimmed of padding first (`_trim`), text
+    too: a partner never means a leading or trailing space, and an untrimmed key made
+    "w-1" and "w-1 " two calls, each with its own action. A value of only padding is empty.
+    RAW (data_type=None) keeps the text exactly as written."""
     if b"\x00" in v:
         raise _Reject(Code.NUL_BYTE)
     if not v.isascii() and not _is_text(v):
@@ -309,10 +314,6 @@ def convert(v: bytes, slot: Slot) -> object:
     kind = slot.kind
     if kind is CoreKind.RAW:
         return v.decode()
-    if kind is CoreKind.STRING:
-        if slot.required and not _trim(v):
-            raise _Reject(Code.REQUIRED_EMPTY)
-        return v.decode() if v else None
     t = _trim(v)
     if not t:
         if slot.default is not None:
@@ -320,6 +321,8 @@ def convert(v: bytes, slot: Slot) -> object:
         if slot.required:
             raise _Reject(Code.REQUIRED_EMPTY)
         return None
+    if kind is CoreKind.STRING:
+        return t.decode()
     if kind is CoreKind.INTEGER:
         return _integer(t)
     if kind is CoreKind.SECONDS:

@@ -21,7 +21,7 @@ from connectbatch.schemas.codes import COUNTRIES, CURRENCIES
 class Kind(StrEnum):
     """How a column's text is checked and typed. Each kind has one converter in the parser."""
 
-    STRING = "string"
+    STRING = "string"  # text; leading/trailing spaces, tabs and U+00A0 trimmed, blank = empty
     INTEGER = "integer"  # int64, ASCII digits with an optional sign
     SECONDS = "seconds"  # non-negative int64 seconds; 63, 63.5 (rounded), 1:03, 0:01:03 accepted
     DECIMAL = "decimal"  # currency amount, decimal128(18, 2); "1,234.50", "$12.50"

@@ -277,3 +277,21 @@ def test_a_released_catalog_update_applies_the_new_version(services: Services, m
     assert released.status is RunStatus.COMPLETED
     assert (released.rows_replaced, released.rows_duplicate) == (2, 0)  # was: 0 accepted, 2 duplicates
     assert current_prices(services, shop.id) == {"SKU-1": Decimal("17.99"), "SKU-2": Decimal("-1.00")}
+
+
+# ---------------------------------------------------------------- 4. padded keys
+
+
+def test_a_key_sent_again_with_a_trailing_space_is_already_loaded(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme", lock_days=30)
+    padded = {0: {"CallSessionId": "dup-1 "}}
+    first = services.ingest_bytes("Acme", "calls.csv", call_csv(1, event_date=EVENT, overrides=padded))
+    assert first.status is RunStatus.COMPLETED, first.reason
+    again = services.ingest_bytes(
+        "Acme", "again.csv", call_csv(1, event_date=EVENT, overrides={0: {"CallSessionId": "dup-1"}})
+    )
+    # was: a second call and a second pending action for the same CallSessionId
+    assert again.review == "quarantined" and "already loaded" in (again.reason or "")
+    assert stored(services, "call_conversions", '"CallSessionId"') == [("dup-1",)]

@@ -48,3 +48,37 @@ def test_typed_values_padded_with_no_break_spaces_are_read(engine: str, call_csv
     assert result.rejects == []
     got = result.table.select(["CampaignId", "CallDuration", "CallStatus"]).to_pylist()
     assert got == [{"CampaignId": 77, "CallDuration": 185, "CallStatus": "CANCEL"}]
+
+
+# ------------------------------------------------------------------ text columns are trimmed too
+
+
+def test_a_padded_key_is_the_same_key_as_the_unpadded_one(engine: str, call_csv: CallCsv) -> None:
+    spellings = ["w-1", "w-1 ", " w-1", "\tw-1", f"w-1{NBSP}", f" {NBSP}w-1\t "]
+    result = parse(call_csv(*({"CallSessionId": s} for s in spellings)), engine)
+    assert result.rejects == []
+    assert result.table.column("CallSessionId").to_pylist() == ["w-1"] * len(spellings)
+
+
+def test_every_text_column_of_a_typed_file_is_trimmed_and_blank_is_null(
+    engine: str, call_csv: CallCsv
+) -> None:
+    row = {"CallerId": " +15551234567 ", "SubId1": "\t a b \t", "Zip": f"{NBSP}02134", "SubId2": "  "}
+    row |= {"City": "voilà", "Region": "à ", "Country": "x\ty"}  # C3 A0 is no padding
+    result = parse(call_csv(row), engine)
+    assert result.rejects == []
+    got = result.table.select([*row]).to_pylist()
+    assert got == [
+        {"CallerId": "+15551234567", "SubId1": "a b", "Zip": "02134", "SubId2": None}
+        | {"City": "voilà", "Region": "à", "Country": "x\ty"}
+    ]
+
+
+def test_the_key_kept_for_a_rejected_record_is_trimmed(engine: str, call_csv: CallCsv) -> None:
+    result = parse(call_csv({"CallSessionId": " w-2 ", "CampaignId": "x"}), engine)
+    assert result.reject_keys == {2: "w-2"}
+
+
+def test_a_file_without_a_data_type_keeps_its_text_as_written(engine: str) -> None:
+    result = parse_bytes(b"a,b\n w-1 , \n", None, engine=engine)  # type: ignore[arg-type]
+    assert result.table.to_pylist() == [{"a": " w-1 ", "b": " "}]
