@@ -35,6 +35,7 @@ cdef class Parser:
     cdef Column* cols
     cdef int ncols_out
     cdef Py_ssize_t ncols_file
+    cdef bint short_ok  # plan.last_column_unnamed: a record one field short fits
     cdef int* field_slot
     cdef Field* fields
     cdef Py_ssize_t fcap
@@ -73,7 +74,8 @@ cdef class Parser:
         self.pending = bytearray()
         self.line = first_line
         self.expect = max(0, expect_bytes)
-        self.fcap = 64
+        # Room for one field past the header's: a record one short gets an empty last field.
+        self.fcap = max(64, nfile + 1)
         self.scratch_cap = 4096
         self.cap = FIXED_INITIAL_ROWS
         self.cols = <Column*>calloc(max(1, nout), sizeof(Column))
@@ -94,6 +96,7 @@ cdef class Parser:
             self.field_slot[i] = slot_index
         for i, slot in enumerate(plan.slots):
             _column_init(&self.cols[i], slot, self.keep, self.cap)
+        self.short_ok = bool(plan.last_column_unnamed)
 
     def __dealloc__(self):
         cdef int i
@@ -393,6 +396,23 @@ cdef class Parser:
 
     # -------------------------------------------------------------- the loop
 
+    cdef inline bint _fit(self, const Record* rec) noexcept nogil:
+        """Whether a record whose field count differs from the header's fits anyway, as
+        refcore._fit decides (one empty field too many at the end, or one too few when the
+        header's last field has no name); the one too few is then made an empty field past
+        the record's last (`fcap` leaves room for it)."""
+        cdef Field* f
+        if rec.nfields == self.ncols_file + 1:
+            f = &self.fields[self.ncols_file]
+            return f.end == f.start
+        if rec.nfields == self.ncols_file - 1 and self.short_ok:
+            f = &self.fields[rec.nfields]
+            f.start = rec.end
+            f.end = rec.end
+            f.flags = 0
+            return True
+        return False
+
     cdef Py_ssize_t _run(self, const unsigned char* p, Py_ssize_t n, bint final) noexcept nogil:
         """Consume every complete record of p[:n]; return where the unconsumed tail starts,
         or -1 when memory ran out."""
@@ -432,7 +452,7 @@ cdef class Parser:
             if p[rec.start] == self.sc.delim and _only_delimiters(p + rec.start, rec.end - rec.start,
                                                                   self.sc.delim):
                 continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
-            if rec.nfields != self.ncols_file:
+            if rec.nfields != self.ncols_file and not self._fit(&rec):
                 self._reject(rec.line, -1, C_FIELD_COUNT, p + rec.start, rec.end - rec.start,
                              rec.nfields)
                 continue
@@ -441,7 +461,7 @@ cdef class Parser:
                 return -1
             bad = False
             key_ok = False
-            for i in range(rec.nfields):
+            for i in range(self.ncols_file):
                 slot = self.field_slot[i]
                 if slot < 0:
                     continue

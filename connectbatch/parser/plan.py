@@ -148,6 +148,13 @@ class Plan:
     def ncols(self) -> int:
         return len(self.header)
 
+    @property
+    def last_column_unnamed(self) -> bool:
+        """Whether the header's last field has no name: a trailing delimiter on the header
+        line alone, as some exports write it. Then a record one field short is read as if
+        that last field were empty, rather than every record being rejected."""
+        return bool(self.header) and not self.header[-1].strip()
+
     def column_of(self, field_index: int) -> str | None:
         """The name a reject shows for a file column: the schema name if mapped."""
         if 0 <= field_index < len(self.field_slot):

@@ -347,6 +347,21 @@ _ARROW = {
 }
 
 
+def _fit(fields: list[bytes], plan: Plan) -> list[bytes] | None:
+    """The fields of a record whose count differs from the header's, made to fit, or None.
+
+    Only the two shapes a trailing delimiter on one side leaves behind fit, because they
+    lose nothing: one extra field at the end that is empty (the rows end with a delimiter,
+    the header does not), which is dropped; and one field short when the header's last
+    field has no name (the header ends with a delimiter, the rows do not), which is read as
+    empty. Every other count is a FIELD_COUNT reject."""
+    if len(fields) == plan.ncols + 1 and not fields[-1]:
+        return fields[:-1]
+    if len(fields) == plan.ncols - 1 and plan.last_column_unnamed:
+        return [*fields, b""]
+    return None
+
+
 class Parser:
     """Reference core: collects the chunks, then tokenizes and converts at the end."""
 
@@ -376,8 +391,11 @@ class Parser:
             if raw and not raw.strip(bytes([plan.delimiter])):
                 continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
             if len(fields) != plan.ncols:
-                rejects.append((line, -1, int(Code.FIELD_COUNT), raw, len(fields)))
-                continue
+                fitted = _fit(fields, plan)
+                if fitted is None:
+                    rejects.append((line, -1, int(Code.FIELD_COUNT), raw, len(fields)))
+                    continue
+                fields = fitted
             row: list[tuple[int, object]] = []
             bad = False
             for index, value in enumerate(fields):

@@ -118,6 +118,7 @@ def raw_files(draw: st.DrawFn) -> tuple[bytes, str]:
 
 TYPED_OPTIONAL = ["AdId", "CallStatus", "CallerPhoneNumberCountry", "CalledPhoneNumberCountry"]
 TYPED_OPTIONAL += ["Zip", "IvrDuration", "SaleAmount", "SubId1", "ModificationDate", "Unknown X"]
+TYPED_OPTIONAL += [""]  # an unnamed column (last, it lets a row one field short fit)
 headers = st.lists(st.sampled_from(TYPED_OPTIONAL), unique=True, max_size=5).flatmap(
     lambda extra: st.permutations([*REQUIRED, *extra])
 )
@@ -200,11 +201,12 @@ def call_files(draw: st.DrawFn) -> bytes:
         for _ in range(draw(st.integers(0, 2))):
             k = draw(st.integers(0, len(header) - 1))
             row[k] = draw(cell(header[k]))
-        shape = draw(st.sampled_from(["row"] * 8 + ["short", "long", "blank"]))
+        shape = draw(st.sampled_from(["row"] * 8 + ["short", "long", "long_empty", "blank"]))
         if shape == "blank":
             out.write(eol)
             continue
-        writer.writerow(row[:-1] if shape == "short" else [*row, "x"] if shape == "long" else row)
+        extra = {"long": ["x"], "long_empty": [""]}.get(shape, [])
+        writer.writerow(row[:-1] if shape == "short" else [*row, *extra])
     data = out.getvalue().encode()
     return data if draw(st.booleans()) else data.rstrip(b"\r\n")
 
@@ -280,6 +282,7 @@ BODIES = [
     b'1,"x"y,3\n4,5,6\n',  # text after a closing quote
     b'1,2,"never closed\n4,5,6\n',
     b"1,2\n1,2,3,4\n,,\n",  # wrong field counts
+    b'1,2,3,\n1,2,\n1,2,3,""\n',  # one trailing empty field too many: fits
     b"1,\x00,3\n" + b"x" * 200 + b",y,z\n",
 ]
 
