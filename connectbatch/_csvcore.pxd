@@ -69,6 +69,7 @@ cdef enum:
     LF = 10
     CR = 13
     QUOTE = 34
+    DOS_EOF = 26     # Ctrl-Z: a record of only this byte is skipped like a blank line
 
 
 # Byte classes: 0 ordinary, 1 stop, 2 NUL, 3 non-ASCII.

@@ -452,6 +452,8 @@ cdef class Parser:
             if p[rec.start] == self.sc.delim and _only_delimiters(p + rec.start, rec.end - rec.start,
                                                                   self.sc.delim):
                 continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
+            if p[rec.start] == DOS_EOF and rec.end - rec.start == 1:
+                continue  # a DOS end-of-file mark (refcore.DOS_EOF): a blank line too
             if rec.nfields != self.ncols_file and not self._fit(&rec):
                 self._reject(rec.line, -1, C_FIELD_COUNT, p + rec.start, rec.end - rec.start,
                              rec.nfields)

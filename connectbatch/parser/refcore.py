@@ -33,6 +33,10 @@ HEADER_UNTERMINATED = HeaderStatus.UNTERMINATED
 HEADER_JUNK = HeaderStatus.JUNK
 _INT64_MAX = 2**63 - 1
 _LF, _CR, _QUOTE = 0x0A, 0x0D, 0x22
+# Ctrl-Z, the end-of-file mark DOS programs (and `copy /a`) leave after the last line. A
+# record of only this byte holds no data, so it is skipped like a blank line, wherever it
+# stands: a file joined from two such files has one in the middle.
+DOS_EOF = b"\x1a"
 
 # (line the record starts on, unescaped field values, first structural error as
 #  (code, field index) or None, the record's bytes without its terminator)
@@ -390,6 +394,8 @@ class Parser:
                 continue
             if raw and not raw.strip(bytes([plan.delimiter])):
                 continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
+            if raw == DOS_EOF:
+                continue
             if len(fields) != plan.ncols:
                 fitted = _fit(fields, plan)
                 if fitted is None:

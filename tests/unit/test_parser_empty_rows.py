@@ -2,7 +2,9 @@
 are skipped like blank lines, by both cores, on one thread and on two.
 
 Before, each was rejected field by field (ten reasons a row) and counted against the reject
-limit: a file of three good rows and five empty ones was quarantined as a whole."""
+limit: a file of three good rows and five empty ones was quarantined as a whole. A record of
+only Ctrl-Z (0x1A, the DOS end-of-file mark) is skipped the same way: it was rejected as
+"expected 11 fields, saw 1"."""
 
 from __future__ import annotations
 
@@ -58,3 +60,32 @@ def test_a_semicolon_files_empty_rows_are_skipped(engine: str, call_csv: CallCsv
     data = with_empty_rows(call_csv({}, {}).replace(b",", b";"), b";")
     result = parse_bytes(data, CC, options=ParseOptions(delimiter=";", engine=engine))  # type: ignore[arg-type]
     assert result.rejects == [] and result.table.num_rows == 2
+
+
+@pytest.mark.parametrize("end", [b"\x1a", b"\x1a\r\n", b"\x1a\n", b"\r\n\x1a"], ids=repr)
+def test_a_dos_end_of_file_mark_after_the_last_row_is_no_row(
+    engine: str, call_csv: CallCsv, end: bytes
+) -> None:
+    data = call_csv({}, {}, newline="\r\n") + end
+    result = parse_bytes(data, CC, engine=engine)  # type: ignore[arg-type]
+    assert result.rejects == [] and result.table.num_rows == 2
+
+
+def test_a_dos_end_of_file_mark_between_two_joined_files_is_no_row_either(
+    engine: str, call_csv: CallCsv
+) -> None:
+    one, two = call_csv({"CallSessionId": "a"}), call_csv({"CallSessionId": "b"})
+    data = one + b"\x1a\n" + two.split(b"\n", 1)[1] + b"\x1a"
+    result = parse_bytes(data, CC, engine=engine)  # type: ignore[arg-type]
+    assert result.rejects == []
+    assert result.table.column("CallSessionId").to_pylist() == ["a", "b"]
+    assert result.lines.to_pylist() == [2, 4]
+
+
+def test_a_row_holding_more_than_the_mark_is_still_a_row(engine: str, call_csv: CallCsv) -> None:
+    data = call_csv({}) + b"\x1a,\n\x1ax\n"
+    result = parse_bytes(data, CC, engine=engine)  # type: ignore[arg-type]
+    assert [(r.line, r.reason) for r in result.rejects] == [
+        (3, "expected 10 fields, saw 2"),
+        (4, "expected 10 fields, saw 1"),
+    ]

@@ -81,6 +81,7 @@ TRICKY += [b"-", b".", b":", b"T", b"Z", b"+", b"$", b"|", b";", b'""', b"2026-0
 TRICKY += ["é".encode(), "☎".encode(), "𝄞".encode(), "ſ".encode(), b"\xe2\x82", b"\xf0\x9f"]
 # padding the cores trim (U+00A0), and a character whose last byte is A0 that they must not
 TRICKY += ["\u00a0".encode(), "à".encode()]
+TRICKY += [b"\x1a"]  # Ctrl-Z: a record of only it is skipped
 piece = st.one_of(
     st.sampled_from(TRICKY),
     st.integers(0x80, 0xFF).map(lambda b: bytes([b])),
@@ -283,6 +284,7 @@ BODIES = [
     b'1,2,"never closed\n4,5,6\n',
     b"1,2\n1,2,3,4\n,,\n",  # wrong field counts
     b'1,2,3,\n1,2,\n1,2,3,""\n',  # one trailing empty field too many: fits
+    b"1,2,3\r\n\x1a\r\n\x1a,\n4,5,6\n\x1a",  # Ctrl-Z records skipped, not one with more
     b"1,\x00,3\n" + b"x" * 200 + b",y,z\n",
 ]
 
