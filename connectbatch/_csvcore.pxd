@@ -85,6 +85,7 @@ cdef struct Column:
     # speculatively and only becomes part of the column when the whole record is accepted.
     int kind
     int required
+    int non_negative  # K_INTEGER: reject a value below 0 (plan.Slot.non_negative)
     int width
     unsigned char* data
     size_t data_cap

@@ -38,6 +38,7 @@ cdef int _column_init(Column* col, slot, list keep, Py_ssize_t cap) except -1:
     if col.kind < K_STRING or col.kind > K_RAW:
         raise ValueError(f"unknown column kind {col.kind}")
     col.required = bool(slot.required)
+    col.non_negative = bool(slot.non_negative)
     col.width = 16 if col.kind == K_DECIMAL else (
         8 if col.kind in (K_INTEGER, K_SECONDS, K_TIMESTAMP) else 0)
     if slot.default is not None:

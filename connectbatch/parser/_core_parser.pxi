@@ -309,6 +309,8 @@ cdef class Parser:
         if kind == K_INTEGER:
             code = _parse_integer(s, n, &v)
             if code == 0:
+                if v < 0 and col.non_negative:
+                    return C_NEGATIVE
                 self._put_int(col, v)
             return code
         if kind == K_SECONDS:

@@ -128,6 +128,7 @@ class Slot:
     required: bool
     default: bytes | None  # canonical value for an empty cell (coded kinds only)
     allowed: tuple[bytes, ...] = ()  # canonical spellings for ENUM
+    non_negative: bool = False  # INTEGER: a negative value is a NEGATIVE reject
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,7 @@ def typed_plan(
                 target.required,
                 target.default.encode() if target.default is not None else None,
                 tuple(v.encode() for v in target.allowed),
+                target.non_negative,
             )
         )
     if duplicates:

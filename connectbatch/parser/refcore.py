@@ -328,7 +328,10 @@ def convert(v: bytes, slot: Slot) -> object:
     if kind is CoreKind.STRING:
         return t.decode()
     if kind is CoreKind.INTEGER:
-        return _integer(t)
+        value = _integer(t)
+        if value < 0 and slot.non_negative:  # "-0" is zero, as for durations
+            raise _Reject(Code.NEGATIVE)
+        return value
     if kind is CoreKind.SECONDS:
         return _seconds(t)
     if kind is CoreKind.DECIMAL:

@@ -76,6 +76,8 @@ class Column:
     default: str | None = None  # used when the column is absent or the cell is empty
     allowed: tuple[str, ...] = ()  # for ENUM; COUNTRY/CURRENCY take theirs from codes.py
     example: str = ""
+    # INTEGER only: a negative value is rejected (a count such as Quantity); SECONDS always is
+    non_negative: bool = False
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -145,8 +147,10 @@ def _c(
     example: str = "",
     default: str | None = None,
     allowed: tuple[str, ...] = (),
+    *,
+    non_negative: bool = False,
 ) -> Column:
-    return Column(name, kind, required, description, default, allowed, example)
+    return Column(name, kind, required, description, default, allowed, example, non_negative)
 
 
 S, I, SEC, DEC, TS, EN, CTRY, CUR = (
@@ -332,7 +336,7 @@ CONVERSIONS = DataType(
         _c("CustomerCountry", CTRY, False, "Customer's country (ISO 3166-1 alpha-2).", "US"),
         _c("PromoCode", S, False, "Promo code used on the order.", ""),
         _c("OrderDiscount", DEC, False, "Discount applied to the order.", "0.00"),
-        _c("Quantity", SEC, False, "Number of items (whole, non-negative).", "1"),
+        _c("Quantity", I, False, "Number of items (whole, non-negative).", "1", non_negative=True),
         _c("Note", S, False, "Free text kept with the action.", ""),
     ),
 )

@@ -25,9 +25,7 @@ class CallCsv(Protocol):  # the conftest builder
 
 
 class Calls(Protocol):  # a file built from rows, parsed on the test's engine
-    def __call__(
-        self, *rows: Mapping[str, str], drop: Sequence[str] = ..., **kw: Any
-    ) -> ParseResult: ...
+    def __call__(self, *rows: Mapping[str, str], drop: Sequence[str] = ..., **kw: Any) -> ParseResult: ...
 
 
 def parse(data: bytes, engine: str, data_type: str | None = CC, **kw: Any) -> ParseResult:
@@ -89,9 +87,7 @@ def test_blank_lines_are_skipped_but_still_counted(engine: str) -> None:
 
 
 def test_reject_line_is_where_the_record_starts_after_embedded_newlines(calls: Calls) -> None:
-    result = calls(
-        {"CallProvider": "Big\nMulti\r\nLine"}, {"CampaignId": "x"}, {"CallerId": "a\nb"}
-    )
+    result = calls({"CallProvider": "Big\nMulti\r\nLine"}, {"CampaignId": "x"}, {"CallerId": "a\nb"})
     assert result.lines.to_pylist() == [2, 6]
     assert where(result) == [(5, "CampaignId", "x")]
 
@@ -106,9 +102,7 @@ def test_repeated_reject_kinds_keep_their_own_column_reason_and_value(engine: st
         (5, None, "expected 2 fields, saw 4"),
         (6, None, "expected 2 fields, saw 3"),
     ]
-    typed = calls(
-        {"CallDuration": "x"}, {"TalkDuration": "y"}, {"CallDuration": "-1", "TalkDuration": "z"}
-    )
+    typed = calls({"CallDuration": "x"}, {"TalkDuration": "y"}, {"CallDuration": "-1", "TalkDuration": "z"})
     assert [(r.line, r.column, r.value) for r in typed.rejects] == [
         (2, "CallDuration", "x"), (3, "TalkDuration", "y"),
         (4, "CallDuration", "-1"), (4, "TalkDuration", "z"),
@@ -248,9 +242,7 @@ def test_integer_ids_parse_and_ad_id_may_be_empty(calls: Calls) -> None:
     assert (col(result, "AdId"), col(result, "CampaignId")) == ([555, None], [1234, -7])
 
 
-@pytest.mark.parametrize(
-    "text", ["１２", "1_000", "1,000", "12.0", "abc", "٣", "9223372036854775808"]
-)
+@pytest.mark.parametrize("text", ["１２", "1_000", "1,000", "12.0", "abc", "٣", "9223372036854775808"])
 def test_integers_are_plain_ascii_digits(calls: Calls, text: str) -> None:
     assert where(calls({"AdId": text})) == [(2, "AdId", text)]
 
@@ -423,9 +415,7 @@ def test_duration_reject_names_the_accepted_forms(calls: Calls) -> None:
 @pytest.mark.parametrize(
     "text, expected", [("12.5", "12.50"), ("1,234.50", "1234.50"), ("$12.50", "12.50"), ("", None)]
 )
-def test_sale_amount_accepts_common_currency_forms(
-    calls: Calls, text: str, expected: str | None
-) -> None:
+def test_sale_amount_accepts_common_currency_forms(calls: Calls, text: str, expected: str | None) -> None:
     amount = Decimal(expected) if expected else None
     assert col(calls({"SaleAmount": text}), "SaleAmount") == [amount]
 
@@ -467,9 +457,7 @@ def test_zip_keeps_leading_zeros_and_empty_strings_are_null(calls: Calls) -> Non
     assert (col(result, "Zip"), col(result, "SubId1")) == (["02134"], [None])
 
 
-@pytest.mark.parametrize(
-    "column", ["CallProvider", "CallSessionId", "CallerId", "CalledPhoneNumber"]
-)
+@pytest.mark.parametrize("column", ["CallProvider", "CallSessionId", "CallerId", "CalledPhoneNumber"])
 def test_required_strings_must_not_be_empty(calls: Calls, column: str) -> None:
     result = calls({column: ""}, {column: "  "}, {})
     assert [(r.line, r.column) for r in result.rejects] == [(2, column), (3, column)]
@@ -484,14 +472,10 @@ def test_each_bad_field_is_reported_but_the_record_is_rejected_once(calls: Calls
     assert (result.rows_rejected, col(result, "CallSessionId")) == (1, ["a", "c"])
 
 
-def test_wrong_field_count_says_how_many_were_expected_and_seen(
-    engine: str, call_csv: CallCsv
-) -> None:
+def test_wrong_field_count_says_how_many_were_expected_and_seen(engine: str, call_csv: CallCsv) -> None:
     head, good = call_csv({"CallSessionId": "c"}).split(b"\n")[:2]
     result = parse(b"\n".join([head, good, b"1,2,3", good]), engine)
-    assert [(r.line, r.column, r.reason) for r in result.rejects] == [
-        (3, None, "expected 10 fields, saw 3")
-    ]
+    assert [(r.line, r.column, r.reason) for r in result.rejects] == [(3, None, "expected 10 fields, saw 3")]
     assert result.lines.to_pylist() == [2, 4]
 
 
@@ -688,3 +672,25 @@ def test_an_amount_with_a_decimal_comma_is_rejected_saying_what_to_write(
     assert ("a decimal comma? write" in reason) == (meant is not None)
     if meant is not None:
         assert f"write {meant}:" in reason
+
+
+# ------------------------------------------------------------------ conversions
+
+
+def test_conversion_quantity_is_a_non_negative_whole_number(engine: str) -> None:
+    """Quantity was typed as a duration: 1.5 became 2, 1:30 became 90 and 2.4 became 2."""
+    head = b"CampaignId,ActionTrackerId,EventDate,OrderId,Amount,Quantity\n"
+    values = ["1.5", "1:30", "2.4", "-1", "3", " 4 ", "", "-0", "+5"]
+    body = b"".join(
+        f"1234,20002,2026-03-01T10:00:00Z,o-{i},10.00,{v}\n".encode() for i, v in enumerate(values)
+    )
+    result = parse(head + body, engine, "conversions")
+    whole, negative = "expected a whole number (ASCII digits 0-9, no separators)", "must not be negative"
+    assert [(r.line, r.column, r.reason) for r in result.rejects] == [
+        (2, "Quantity", whole),
+        (3, "Quantity", whole),
+        (4, "Quantity", whole),
+        (5, "Quantity", negative),
+    ]
+    assert col(result, "Quantity") == [3, 4, None, 0, 5]
+    assert schemas.get("conversions").column("Quantity").kind is schemas.Kind.INTEGER
