@@ -10,6 +10,7 @@ openssh-client, bounded in sockets and time.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -235,6 +236,37 @@ def test_an_ftp_login_is_refused_over_sftp(hosted: Hosted) -> None:
         _paramiko_login(hosted, ftp_login.username, ftp_login.password)
     result = _sftp_batch(hosted, ftp_login, "ls\n")
     assert result.returncode != 0
+
+
+def test_a_connection_that_only_opens_channels_is_told_it_is_out_of_room(hosted: Hosted) -> None:
+    """A logged-in client that opened channel after channel (3,000 took the server from 13 to
+    76 threads) gets 'resource shortage' past MAX_OPEN_CHANNELS; closing one makes room, and
+    an SFTP upload on the same connection still works."""
+    from connectbatch.transfer.push.sftp.login import MAX_OPEN_CHANNELS
+
+    connection, login = hosted.connection("Channel Acme")
+    transport = paramiko.Transport(("127.0.0.1", hosted.server.port))
+    try:
+        transport.connect(username=login.username, password=login.password)
+        held = [transport.open_session(timeout=10) for _ in range(MAX_OPEN_CHANNELS)]
+        with pytest.raises(paramiko.ChannelException) as refused:
+            transport.open_session(timeout=10)
+        assert refused.value.code == paramiko.OPEN_FAILED_RESOURCE_SHORTAGE
+        held.pop().close()
+        deadline = time.monotonic() + 10
+        while True:  # the server unlinks the channel once it has seen the close
+            try:
+                sftp = paramiko.SFTPClient.from_transport(transport)
+                break
+            except paramiko.ChannelException:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert sftp is not None
+        sftp.putfo(io.BytesIO(call_csv(4, prefix="chan")), "/Conversions_chan.csv")
+        sftp.close()
+    finally:
+        transport.close()
+    assert hosted.completed_runs(connection) == 1
 
 
 # --- scp --------------------------------------------------------------------------------------------

@@ -94,6 +94,25 @@ def test_the_transport_takes_our_window_and_packet_size() -> None:
     assert common.MIN_PACKET_SIZE <= 256 * 1024
 
 
+def test_a_transport_keeps_its_open_channels_where_the_login_counts_them() -> None:
+    """login.Login._open_channels counts `Transport._channels` (a ChannelMap of the channels
+    not closed yet) to refuse a connection that only opens channels."""
+    import socket
+
+    left, right = socket.socketpair()
+    try:
+        transport = paramiko.Transport(left)
+        assert len(transport._channels.values()) == 0
+        channel = paramiko.Channel(7)  # the map holds it weakly: paramiko keeps it while open
+        transport._channels.put(7, channel)
+        assert transport._channels.values() == [channel]
+        transport._channels.delete(7)
+        assert len(transport._channels.values()) == 0
+    finally:
+        left.close()
+        right.close()
+
+
 def test_sftp_attributes_keep_their_flags_where_setstat_reads_them() -> None:
     attributes = paramiko.SFTPAttributes()
     assert attributes._flags == 0
