@@ -38,7 +38,7 @@ def parses_as(kind: CoreKind, cell: str) -> object | None:
     when it would reject the cell."""
     try:
         return refcore.convert(cell.encode("utf-8"), _SLOTS[kind])
-    except refcore._Reject:
+    except refcore.CellRejected:
         return None
 
 

@@ -152,7 +152,10 @@ _MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-class _Reject(Exception):
+class CellRejected(Exception):
+    """A cell the converters refuse, with why (`code`); mapping/values.py asks `convert` the
+    same question about a partner's sample cells."""
+
     def __init__(self, code: Code) -> None:
         self.code = code
 
@@ -170,7 +173,7 @@ def _days_from_civil(y: int, m: int, d: int) -> int:
 def _timestamp(t: bytes) -> tuple[int, bool]:
     m = _TS_RE.fullmatch(t) or _TS_BASIC_RE.fullmatch(t)
     if not m:
-        raise _Reject(Code.BAD_TIMESTAMP)
+        raise CellRejected(Code.BAD_TIMESTAMP)
     year, month, day = int(m[1]), int(m[2]), int(m[3])
     hour = int(m[4] or 0)
     minute = int(m[5] or 0)
@@ -184,23 +187,23 @@ def _timestamp(t: bytes) -> tuple[int, bool]:
         oh = int(tz[1:3])
         om = int(tz[-2:]) if len(tz) > 3 else 0
         if oh > 23 or om > 59:
-            raise _Reject(Code.INVALID_DATE)
+            raise CellRejected(Code.INVALID_DATE)
         offset = (oh * 3600 + om * 60) * (-1 if tz[0:1] == b"-" else 1)
     if year < 1 or not 1 <= day <= dim or hour > 23 or minute > 59 or second > 59:
-        raise _Reject(Code.INVALID_DATE)
+        raise CellRejected(Code.INVALID_DATE)
     seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
     micros = (seconds - offset) * 1_000_000 + frac
     if not _MIN_MICROS <= micros <= _MAX_MICROS:  # the offset pushed it past year 1 or 9999
-        raise _Reject(Code.INVALID_DATE)
+        raise CellRejected(Code.INVALID_DATE)
     return micros, tz is None
 
 
 def _integer(t: bytes) -> int:
     if not _INT_RE.fullmatch(t):
-        raise _Reject(Code.NOT_INTEGER)
+        raise CellRejected(Code.NOT_INTEGER)
     value = int(t)
     if not -_INT64_MAX - 1 <= value <= _INT64_MAX:
-        raise _Reject(Code.INT_RANGE)
+        raise CellRejected(Code.INT_RANGE)
     return value
 
 
@@ -217,40 +220,40 @@ def _seconds(t: bytes) -> int:
     """
     m = _SECONDS_RE.fullmatch(t)
     if not m or (m[3] is not None and m[4] is None and len(m[2]) > 2):
-        raise _Reject(Code.NOT_INTEGER)
+        raise CellRejected(Code.NOT_INTEGER)
     first = int(m[2])
     frac = m[5] or b""
     if m[4] is not None:  # H:MM:SS
         minutes, secs = int(m[3]), int(m[4])
         if minutes > 59 or secs > 59:
-            raise _Reject(Code.CLOCK_RANGE)
+            raise CellRejected(Code.CLOCK_RANGE)
         value = first * 3600 + minutes * 60 + secs
     elif m[3] is not None:  # M:SS
         secs = int(m[3])
         if first > 59 or secs > 59:
-            raise _Reject(Code.CLOCK_RANGE)
+            raise CellRejected(Code.CLOCK_RANGE)
         value = first * 60 + secs
     else:
         value = first
     if frac[:1] >= b"5":
         value += 1
     if value > _INT64_MAX:
-        raise _Reject(Code.INT_RANGE)
+        raise CellRejected(Code.INT_RANGE)
     if m[1] == b"-" and (value or frac.strip(b"0")):
-        raise _Reject(Code.NEGATIVE)
+        raise CellRejected(Code.NEGATIVE)
     return value
 
 
 def _decimal(t: bytes) -> Decimal:
     m = _DECIMAL_RE.fullmatch(t)
     if not m or (m[1] and m[3]) or not (m[4] or m[5]):
-        raise _Reject(Code.BAD_DECIMAL)
+        raise CellRejected(Code.BAD_DECIMAL)
     whole = int(m[4].replace(b",", b"") or 0)
     if whole >= 10**16:
-        raise _Reject(Code.DECIMAL_RANGE)
+        raise CellRejected(Code.DECIMAL_RANGE)
     frac = m[5] or b""
     if frac[2:].strip(b"0"):
-        raise _Reject(Code.DECIMAL_SCALE)
+        raise CellRejected(Code.DECIMAL_SCALE)
     cents = whole * 100 + int(frac[:2].ljust(2, b"0"))
     if b"-" in (m[1], m[3]):
         cents = -cents
@@ -263,14 +266,14 @@ def _coded(t: bytes, slot: Slot) -> bytes:
         for canonical in slot.allowed:
             if canonical.upper() == upper:
                 return canonical
-        raise _Reject(Code.BAD_ENUM)
+        raise CellRejected(Code.BAD_ENUM)
     if slot.kind is CoreKind.COUNTRY:
         if len(upper) == 2 and upper in COUNTRY_CODES:
             return upper
-        raise _Reject(Code.BAD_COUNTRY)
+        raise CellRejected(Code.BAD_COUNTRY)
     if len(upper) == 3 and upper in CURRENCY_CODES:
         return upper
-    raise _Reject(Code.BAD_CURRENCY)
+    raise CellRejected(Code.BAD_CURRENCY)
 
 
 def _trim(v: bytes) -> bytes:
@@ -305,16 +308,16 @@ def _is_text(v: bytes) -> bool:
 
 
 def convert(v: bytes, slot: Slot) -> object:
-    """One field to its Python value (None for null); raises _Reject with the code.
+    """One field to its Python value (None for null); raises CellRejected with the code.
 
     Every kind but RAW (a typed plan's columns) is trimmed of padding first (`_trim`), text
     too: a partner never means a leading or trailing space, and an untrimmed key made
     "w-1" and "w-1 " two calls, each with its own action. A value of only padding is empty.
     RAW (data_type=None) keeps the text exactly as written."""
     if b"\x00" in v:
-        raise _Reject(Code.NUL_BYTE)
+        raise CellRejected(Code.NUL_BYTE)
     if not v.isascii() and not _is_text(v):
-        raise _Reject(Code.INVALID_TEXT)
+        raise CellRejected(Code.INVALID_TEXT)
     kind = slot.kind
     if kind is CoreKind.RAW:
         return v.decode()
@@ -323,14 +326,14 @@ def convert(v: bytes, slot: Slot) -> object:
         if slot.default is not None:
             return slot.default.decode()
         if slot.required:
-            raise _Reject(Code.REQUIRED_EMPTY)
+            raise CellRejected(Code.REQUIRED_EMPTY)
         return None
     if kind is CoreKind.STRING:
         return t.decode()
     if kind is CoreKind.INTEGER:
         value = _integer(t)
         if value < 0 and slot.non_negative:  # "-0" is zero, as for durations
-            raise _Reject(Code.NEGATIVE)
+            raise CellRejected(Code.NEGATIVE)
         return value
     if kind is CoreKind.SECONDS:
         return _seconds(t)
@@ -413,7 +416,7 @@ class Parser:
                     continue
                 try:
                     row.append((slot_index, convert(value, plan.slots[slot_index])))
-                except _Reject as rej:
+                except CellRejected as rej:
                     rejects.append((line, index, int(rej.code), value, 0))
                     bad = True
             if bad:
