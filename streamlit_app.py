@@ -9,7 +9,7 @@ through streamlit_asgi.py.
 
 import streamlit as st
 
-from app_pages import _auth, _ui
+from app_pages import _auth, _provisioned
 from app_pages._menu import LOGIN_PATH, PAGES
 from connectbatch import __version__, webapp
 
@@ -47,7 +47,7 @@ with st.sidebar:
     st.caption(f"ConnectBatch {__version__}")
     if problem:
         st.warning(problem)
-_ui.forget_provisioned_elsewhere(page.url_path)
+_provisioned.forget_elsewhere(page.url_path)
 if allowed.get(id(page), False):
     try:
         page.run()

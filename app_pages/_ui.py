@@ -1,5 +1,5 @@
-"""Small pieces the Connections screens share: status badges, times, labels, error display,
-the provisioned-credentials dialog and readable validation outcomes.
+"""Small pieces the Connections screens share: status badges, times, labels, error display
+and readable validation outcomes (the provisioned-credentials dialog is _provisioned.py).
 
 The connection pages use this module, and the File format page its ENCODINGS and DELIMITERS
 (the one table of the choices a file can be read with; a test keeps it the only one). It
@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import functools
 import io
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import streamlit as st
-import streamlit.components.v2 as components_v2
 
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
@@ -32,7 +30,7 @@ from connectbatch.models import (
     RejectRow,
 )
 from connectbatch.pipeline.validation import ValidationReport
-from connectbatch.services import InvalidInputError, Provisioned
+from connectbatch.services import InvalidInputError
 
 log = logging.getLogger("connectbatch.pages")
 
@@ -46,9 +44,6 @@ DETAIL_PAGE = "app_pages/connection_detail.py"
 CONNECTION_ID = "connection_id"  # the connection the detail page shows
 DETAIL_TAB = "detail_tab"  # its tab (Edit, History, Credentials, Delete)
 FLASH = "connections_flash"  # one message for the next page shown
-PROVISIONED = "provisioned_once"  # (connection name, Provisioned) until the dialog is closed
-PROVISIONED_PAGE = "provisioned_page"  # the url path of the page that shows it
-PAGE_KEY = "current_page"  # the url path of the page running now (set by the router)
 
 STATUS_COLOURS = {
     "None": "gray",
@@ -198,11 +193,6 @@ def is_pull(c: Connection) -> bool:
     return c.direction is Direction.INBOUND and c.methodology is Methodology.PULL
 
 
-def hosted_port(p: Provisioned) -> str:
-    """The port of one of our servers; 0 or None means it is not running here."""
-    return str(p.port) if p.port else "(the hosted server is not running)"
-
-
 def size(n: int | None) -> str:
     if n is None:
         return "—"
@@ -273,134 +263,6 @@ def open_detail(connection_id: int, tab: str = "Edit") -> None:
     st.session_state[CONNECTION_ID] = connection_id
     st.session_state[DETAIL_TAB] = tab
     st.switch_page(DETAIL_PAGE, query_params={"connection": str(connection_id)})
-
-
-# --------------------------------------------------------------------------- provisioned, once
-
-
-def provisioned_lines(p: Provisioned) -> list[tuple[str, str]]:
-    lines = []
-    if p.email_address:
-        lines.append(("E-mail address", p.email_address))
-    else:
-        lines += [("Host", p.host), ("Port", hosted_port(p))]
-    lines += [("Username", p.username), ("Password", p.password)]
-    # What the partner pins before sending a password: our SFTP host key, our FTPS certificate.
-    if p.host_key_fingerprint:
-        lines.append(("SFTP host key", p.host_key_fingerprint))
-    if p.certificate_fingerprint:
-        lines.append(("FTPS certificate (SHA-256)", p.certificate_fingerprint))
-    return lines
-
-
-PROVISIONED_CLOSED = "provisioned_closed"  # the page to go to once Copy all closed the dialog
-
-# Streamlit shows a code box's copy icon only while the pointer is over the box: in this
-# dialog the icons are the point, so they stay in sight.
-COPY_ICONS_STYLE = """
-<style>
-[data-testid="stDialog"] [data-testid="stCode"] > div,
-[data-testid="stDialog"] [data-testid="stCode"] > div > div,
-[data-testid="stDialog"] [data-testid="stCode"] button {
-  opacity: 1 !important; visibility: visible !important;
-}
-</style>
-"""
-
-# One button that copies every line and closes the dialog. It runs in the page (a Streamlit
-# v2 component, no iframe), so the browser's clipboard API is reachable from the click.
-COPY_ALL_JS = """
-export default function(component) {
-  const { data, setTriggerValue, parentElement } = component;
-  const button = parentElement.querySelector("button");
-  button.onclick = async () => {
-    try {
-      await navigator.clipboard.writeText(data);
-      setTriggerValue("copied", true);
-    } catch (err) {
-      button.textContent = "Copying was refused by the browser: copy the boxes above";
-    }
-  };
-}
-"""
-COPY_ALL_CSS = """
-button {
-  background: var(--st-primary-color); color: white; border: none; border-radius: 0.5rem;
-  padding: 0.4rem 0.9rem; font: inherit; cursor: pointer;
-}
-"""
-_copy_all = components_v2.component(
-    "connectbatch.copy_all",
-    html='<button type="button">Copy all and close</button>',
-    css=COPY_ALL_CSS,
-    js=COPY_ALL_JS,
-)
-
-
-def provisioned_text(p: Provisioned) -> str:
-    """Every line of the provisioned login as `Label: value`, what Copy all copies."""
-    return "\n".join(f"{label}: {value}" for label, value in provisioned_lines(p))
-
-
-def _copied(after: str | None) -> None:
-    """Copy all's callback: the password leaves the session, the dialog is not drawn again."""
-    st.session_state.pop(PROVISIONED, None)
-    st.session_state[PROVISIONED_CLOSED] = after or ""
-
-
-@st.dialog("Your provisioned credentials", dismissible=False, width="medium")
-def provisioned_dialog(after: str | None = None) -> None:
-    """Shows the login we created, once: after Copy all or Done the password is gone from the
-    session."""
-    found = st.session_state.get(PROVISIONED)
-    if found is None:
-        st.rerun()
-        return
-    name, p = found
-    st.html(COPY_ICONS_STYLE)
-    st.write(
-        f"Give these to the partner of **{markdown_text(name)}**. This is the only time the password "
-        "is shown: copy it now (**Copy all and close**, or the icon at the right of each box)."
-    )
-    for label, value in provisioned_lines(p):
-        st.caption(label)
-        st.code(value, language=None)
-    st.caption("Copy all")
-    st.code(provisioned_text(p), language=None)
-    with st.container(horizontal=True):
-        _copy_all(data=provisioned_text(p), key="provisioned_copy_all", width="content",
-                  on_copied_change=functools.partial(_copied, after))  # fmt: skip
-        if st.button("Done — I have copied them", key="provisioned_done"):
-            st.session_state.pop(PROVISIONED, None)
-            if after:
-                st.switch_page(after)
-            st.rerun()
-
-
-def offer_provisioned(name: str, provisioned: Provisioned) -> None:
-    """Keep the login just made for this page's dialog (`show_provisioned_once`), and only for
-    this page: `forget_provisioned_elsewhere` drops it as soon as another page runs."""
-    st.session_state[PROVISIONED] = (name, provisioned)
-    st.session_state[PROVISIONED_PAGE] = st.session_state.get(PAGE_KEY)
-
-
-def forget_provisioned_elsewhere(url_path: str) -> None:
-    """The router's call before a page runs. A password is shown once: the dialog stays up
-    while its page reruns, but leaving the page (the browser's Back, a link in the menu)
-    drops it, so coming back never shows it again. Before, it stayed in the session and
-    came back on every visit of its page until Done or Copy all was clicked."""
-    st.session_state[PAGE_KEY] = url_path
-    if PROVISIONED in st.session_state and st.session_state.get(PROVISIONED_PAGE) != url_path:
-        st.session_state.pop(PROVISIONED, None)
-        st.session_state.pop(PROVISIONED_PAGE, None)
-
-
-def show_provisioned_once(after: str | None = None) -> None:
-    closed_to = st.session_state.pop(PROVISIONED_CLOSED, None)
-    if closed_to:
-        st.switch_page(closed_to)
-    if PROVISIONED in st.session_state:
-        provisioned_dialog(after)
 
 
 # --------------------------------------------------------------------------- runs & validation

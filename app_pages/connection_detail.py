@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _schedule, _syncback, _transfer_form, _ui
+from app_pages import _forms, _provisioned, _schedule, _syncback, _transfer_form, _ui
 from app_pages._mapping import mapping_tab
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
@@ -283,7 +283,7 @@ def reconnect(services: Services, c: Connection) -> None:
         if ok and result is not None:
             created, provisioned = result
             if provisioned is not None:
-                _ui.offer_provisioned(c.name, provisioned)
+                _provisioned.offer(c.name, provisioned)
             _ui.flash("success", f"{markdown_text(created.name)} is now the main credential.")
             st.rerun()
 
@@ -354,7 +354,7 @@ def export_now(services: Services, c: Connection) -> None:
 
 
 def render() -> None:
-    _ui.show_provisioned_once()
+    _provisioned.show_once()
     services = webapp.services()
     ok, connections = _ui.safely("Loading connections", services.connections)
     if not ok or connections is None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _auth, _credential_reuse, _forms, _transfer_form, _ui, _wizard_summary
+from app_pages import _auth, _credential_reuse, _forms, _provisioned, _transfer_form, _ui, _wizard_summary
 from app_pages._menu import PAGES
 from app_pages._wizard_state import (
     CREDENTIAL_NAME,
@@ -392,7 +392,7 @@ def create(s: WizardState, services: Services) -> None:
     _ui.flash("success", f"Connection {markdown_text(created.name)} created.")
     if provisioned is None:
         st.switch_page(_ui.LIST_PAGE)
-    _ui.offer_provisioned(created.name, provisioned)
+    _provisioned.offer(created.name, provisioned)
     st.rerun()
 
 
@@ -409,7 +409,7 @@ def draw_step(s: WizardState, services: Services) -> dict[str, Any]:
 
 
 def render() -> None:
-    _ui.show_provisioned_once(after=_ui.LIST_PAGE)
+    _provisioned.show_once(after=_ui.LIST_PAGE)
     st.title("Create connection")
     services = webapp.services()
     s = state()

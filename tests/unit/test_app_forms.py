@@ -54,7 +54,7 @@ def test_no_app_page_is_over_the_size_limit(page: Path) -> None:
 
 def test_the_show_once_box_names_what_the_partner_pins() -> None:
     """Host, port, login, and the SFTP host key / FTPS certificate fingerprints to pin."""
-    from app_pages._ui import provisioned_lines
+    from app_pages._provisioned import provisioned_lines
     from connectbatch.services import Provisioned
 
     sftp = Provisioned("files.example.com", 2222, "cb_acme", "secret", host_key_fingerprint="SHA256:abc")

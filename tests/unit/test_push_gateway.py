@@ -4,6 +4,7 @@ names a pull skips (`connectbatch.transfer.naming`), whichever hosted server rec
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,8 +17,9 @@ from connectbatch.transfer.push.gateway import Account, Gateway
 class _Services:
     """Just enough of `Services` to see which uploads the gateway hands to ingestion."""
 
-    def __init__(self) -> None:
+    def __init__(self, home: Path) -> None:
         self.ingested: list[str] = []
+        self.settings = SimpleNamespace(home=home)  # the gateway's registry of open writes
 
     def connection(self, connection_id: int) -> Connection:
         """The upload's connection, whose file pattern the gateway checks: takes any name."""
@@ -31,7 +33,7 @@ class _Services:
 
 @pytest.fixture
 def gateway_and_account(tmp_path: Path) -> Any:
-    services = _Services()
+    services = _Services(tmp_path / "home")
     gateway = Gateway(services, workers=1)  # type: ignore[arg-type]
     account = Account("partner", 7, "Partner calls", tmp_path.resolve(), True, 1 << 20)
     yield gateway, account, services
