@@ -369,6 +369,26 @@ def test_every_corpus_message_lists_the_expected_attachments(
     ]
 
 
+def test_a_csv_attached_without_a_name_is_taken_as_attachment_n(
+    server: DovecotServer, user: MailUser, connect: Connect, tmp_path: Path
+) -> None:
+    """`Content-Disposition: attachment` with no file name (some mailers and scripts): imap-tools
+    skips such a part, so the history said the mail had no attachment and its rows were lost."""
+    uid = server.append(
+        user,
+        b"From: a@partner.example\r\nTo: inbox@example.test\r\nSubject: calls\r\n"
+        b"Date: Mon, 02 Mar 2026 09:30:00 +0000\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+        b"--b0\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        b"--b0\r\nContent-Type: text/csv\r\nContent-Disposition: attachment\r\n\r\n" + CSV + b"\r\n"
+        b"--b0--\r\n",
+    )
+    transport = connect()
+    [remote] = transport.list_files("", "*.csv")
+    assert (remote.name, remote.ref) == ("attachment-1.csv", f"{uid}:0")
+    assert fetched(transport, remote, tmp_path).strip() == CSV.strip()
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [

@@ -8,7 +8,7 @@ import mimetypes
 import unicodedata
 from typing import Any, Final
 
-from imap_tools import MailMessage
+from imap_tools import MailAttachment, MailMessage
 
 from connectbatch.transfer.pull.imap.response import as_text
 
@@ -39,6 +39,24 @@ def safe_filename(raw: str | None, index: int, content_type: str = "") -> str:
         ext = mimetypes.guess_extension(content_type or "", strict=False) or ".bin"
         name = f"attachment-{index + 1}{ext}"
     return name
+
+
+def attachments(message: MailMessage) -> list[MailAttachment]:
+    """The message's attachments, in order: imap-tools' (parts with a file name or a
+    Content-ID, forwarded messages) plus the parts it leaves out that are attachments all the
+    same, `Content-Disposition: attachment` with no name: a CSV some mailers and scripts attach
+    nameless, which was lost (the history said the mail had no attachment). It gets
+    `attachment-<n>.csv` from `safe_filename`. The listing and the download both count from
+    here, so an attachment's number is the same in both."""
+    found = []
+    for part in message.obj.walk():
+        if part.get_content_maintype() == "multipart":  # containers
+            continue
+        named = part.get("Content-ID") is not None or part.get_filename() is not None
+        forwarded = part.get_content_type() == "message/rfc822"
+        if named or forwarded or part.get_content_disposition() == "attachment":
+            found.append(MailAttachment(part))
+    return found
 
 
 def internaldate(value: Any) -> dt.datetime | None:

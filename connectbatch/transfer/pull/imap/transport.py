@@ -24,6 +24,7 @@ from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap import size as message_size
 from connectbatch.transfer.pull.imap import standins
+from connectbatch.transfer.pull.imap.message import attachments as message_attachments
 from connectbatch.transfer.pull.imap.message import message_date, one_line, safe_filename
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
@@ -101,7 +102,7 @@ class ImapTransport(MessageScreen, Transport):
         message = self._message(folder, uid)
         if message is None:
             raise TransportError(f"{self._where}: message UID {uid} is no longer in folder {folder!r}")
-        attachments = message.attachments
+        attachments = message_attachments(message)
         if index >= len(attachments):
             raise TransportError(f"{self._where}: message UID {uid} has no attachment number {index + 1}")
         attachment = attachments[index]
@@ -217,7 +218,7 @@ class ImapTransport(MessageScreen, Transport):
             return []
         picked: list[tuple[int, str, int, str]] = []
         seen: list[str] = []
-        for index, attachment in enumerate(message.attachments):
+        for index, attachment in enumerate(message_attachments(message)):
             name = safe_filename(attachment.filename, index, attachment.content_type)
             seen.append(name)
             if matches(name, pattern, inner=_zip_member(name, attachment.payload)):
