@@ -22,6 +22,7 @@ import paramiko
 
 from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
 from connectbatch.models import AfterSuccess
+from connectbatch.transfer import paramiko_log
 from connectbatch.transfer.base import (
     Endpoint,
     RemoteFile,
@@ -50,11 +51,9 @@ from connectbatch.transfer.pull.sftp.listing import list_folder, ref_of, regular
 from connectbatch.transfer.specs import SftpSpec
 
 log = logging.getLogger("connectbatch.transfer.pull.sftp")
-# paramiko logs every failed handshake with a full traceback at ERROR; with no logging set up
-# Python's last-resort handler would print those to stderr. We report failures as
-# TransportError, so paramiko's own log goes under ours and shows only where logging is set up.
-PARAMIKO_LOG = "connectbatch.transfer.pull.sftp.paramiko"
-logging.getLogger(PARAMIKO_LOG).addHandler(logging.NullHandler())
+# paramiko's own log (a traceback per failed handshake): under ours, at DEBUG; failures are
+# reported as TransportError (transfer/paramiko_log.py).
+PARAMIKO_LOG = paramiko_log.quiet("connectbatch.transfer.pull.sftp.paramiko")
 
 DEFAULT_PORT = 22
 KEEPALIVE_SECONDS = 30

@@ -22,6 +22,7 @@ from pathlib import Path
 import paramiko
 
 from connectbatch.settings import MAX_SESSIONS_PER_LOGIN
+from connectbatch.transfer import paramiko_log
 from connectbatch.transfer.pull.sftp import fingerprint
 from connectbatch.transfer.push.sessions import LoginSessions, too_many_sessions
 from connectbatch.transfer.push.sftp.channel import SftpChannel
@@ -39,24 +40,8 @@ log = logging.getLogger("connectbatch.transfer.push.sftp")
 # paramiko logs every client that hangs up abruptly ("Socket exception: Connection reset by
 # peer"), every failed handshake (port scanners, health checks) with a traceback, at ERROR.
 # For a server those are one client's business, which our own log already records, not errors
-# of ours: its log goes under ours, at DEBUG. The NullHandler keeps Python's last-resort
-# handler from printing it to stderr where no logging is configured.
-PARAMIKO_LOG = f"{log.name}.paramiko"
-
-
-class _AtMostDebug(logging.Filter):
-    """Lower paramiko's per-client records to DEBUG: under a flood of broken connections it
-    wrote a traceback per connection (thousands of lines); our own, rate-limited log says what
-    happened to each client."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.DEBUG:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
-
-
-logging.getLogger(PARAMIKO_LOG).addHandler(logging.NullHandler())
-logging.getLogger(PARAMIKO_LOG).addFilter(_AtMostDebug())
+# of ours: its log goes under ours, at DEBUG (transfer/paramiko_log.py).
+PARAMIKO_LOG = paramiko_log.quiet(f"{log.name}.paramiko")
 
 WINDOW_SIZE = 16 * 1024 * 1024  # far above what a client keeps in flight: it never waits for us
 MAX_PACKET_SIZE = 256 * 1024  # a 32 KiB write request (+ header) fits in one SSH packet
