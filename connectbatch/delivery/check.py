@@ -6,7 +6,15 @@ every few minutes on the pipeline's clock; a test calls it with its own clock).
 - missing: a slot's window closed without a file (cleared when a file arrives),
 - volume_drift: a file's rows are outside ±`volume_tolerance` % of the median of the files
   before it (cleared by the next file back in range),
-- reject_spike: a file's reject rate is well above the usual (cleared likewise).
+- reject_spike: a file's reject rate is well above the usual (cleared likewise),
+- file_rejected: the latest file was refused as a whole for its content (a wrong header, not
+  a CSV): the partner must fix it and send it again (cleared by the next file that loads).
+
+Volume and rejects are judged on files whose rows were read (`Arrival.reading`): a refused,
+failed or discarded file is no reading and no part of the usual. Only the newest file is
+judged, never the files before it: a tolerance set today (or a check after a pause) must not
+raise a burst of alerts for history; a file followed by another before the next check counts
+through the usual only.
 
 Each alert is raised once: its `dedupe_key` names the slot or the file, so a check that runs
 again, or after a restart, finds it and does nothing. Raising and clearing each add a line to
@@ -26,17 +34,19 @@ import duckdb
 from connectbatch.delivery import cadence
 from connectbatch.delivery.cadence import SlotState
 from connectbatch.escaping import visible
-from connectbatch.models import Connection, Direction
+from connectbatch.models import Connection, Direction, FileState
 from connectbatch.store import delivery as delivery_store
 from connectbatch.store import events as event_store
 from connectbatch.store.delivery import Alert, Arrival
 
 LATE, MISSING, VOLUME_DRIFT, REJECT_SPIKE = "late", "missing", "volume_drift", "reject_spike"
+FILE_REJECTED = "file_rejected"
 KIND_LABELS = {
     LATE: "File late",
     MISSING: "File missing",
     VOLUME_DRIFT: "Volume drift",
     REJECT_SPIKE: "Reject spike",
+    FILE_REJECTED: "File rejected",
 }
 # History lines (connection_events.kind)
 EVENT_RAISED, EVENT_CLEARED = "delivery_alert", "delivery_alert_cleared"
@@ -68,14 +78,17 @@ def check(con: duckdb.DuckDBPyConnection, c: Connection, now: dt.datetime) -> Ou
     _clear_on_arrival(con, c, arrivals, now, out)
     if c.expect:
         _slots(con, c, arrivals, now, out)
-    for a in arrivals[-5:]:  # a few files may arrive between two checks
-        earlier = [b for b in arrivals if b.file_id != a.file_id and (b.at, b.file_id) < (a.at, a.file_id)]
-        usual = earlier[-USUAL_FROM:]
-        if len(usual) < MIN_USUAL:
-            continue
+    if arrivals and arrivals[-1].state is FileState.REJECTED:
+        _refused(con, c, arrivals[-1], now, out)
+    readings = [a for a in arrivals if a.reading]
+    if not readings:
+        return out
+    latest, usual = readings[-1], readings[:-1][-USUAL_FROM:]  # the newest file only: no burst
+    _clear_older(con, c, FILE_REJECTED, latest, now, f"file {visible(latest.name)} loaded", out)
+    if len(usual) >= MIN_USUAL:
         if c.volume_tolerance is not None:
-            _volume(con, c, a, usual, now, out)
-        _rejects(con, c, a, usual, now, out)
+            _volume(con, c, latest, usual, now, out)
+        _rejects(con, c, latest, usual, now, out)
     return out
 
 
@@ -144,6 +157,19 @@ def _slots(
             if late is not None and late.cleared_at is None:
                 _clear(con, late, now, "no file before the next slot: now missing", out)
             _raise(con, c, MISSING, f"{expected} never arrived", now, f"missing:{stamp}", out)
+
+
+def _refused(
+    con: duckdb.DuckDBPyConnection, c: Connection, a: Arrival, now: dt.datetime, out: Outcome
+) -> None:
+    """The partner's latest file was refused for its content: nothing of it was loaded, and
+    only a corrected file sent again helps (a retry reads the same bytes)."""
+    why = f": {visible(a.message)}" if a.message else ""
+    message = (
+        f"file {visible(a.name)} ({_when(a.at, c)}) was refused as a whole{why}; "
+        "the partner must fix it and send it again"
+    )
+    _raise(con, c, FILE_REJECTED, message, now, f"rejected:{a.file_id}", out)
 
 
 def _volume(

@@ -109,9 +109,10 @@ class DeliveryServices(ServiceBase):
             arrivals = delivery_store.arrivals(con, c.id, now - delivery_check.LOOKBACK, now)
             alerts = delivery_store.open_alerts(con, c.id)
             owner = self._owner(con, c)
+        readings = [a for a in arrivals if a.reading]  # a refused file's 0 rows are not usual
         return DeliveryStatus(
             connection=c, suggestion=learn.suggest([a.at for a in arrivals], c.timezone),
-            usual_rows=learn.usual_rows([a.rows for a in arrivals[-delivery_check.USUAL_FROM:]]),
+            usual_rows=learn.usual_rows([a.rows for a in readings[-delivery_check.USUAL_FROM:]]),
             open_alerts=alerts, owner=owner,
         )  # fmt: skip
 
@@ -170,7 +171,8 @@ class DeliveryServices(ServiceBase):
                     "",
                     visible(alert.message),
                     "",
-                    "It clears by itself when the file arrives (or the next file is back in range);",
+                    "It clears by itself when the file arrives (or the next file loads, or is back",
+                    "in range);",
                     "the connection's history in ConnectBatch records both.",
                 ]
             )

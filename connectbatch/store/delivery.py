@@ -16,12 +16,18 @@ from connectbatch.models import FileState
 _DELIVERED = tuple(
     str(s) for s in FileState if s not in (FileState.SKIPPED, FileState.DUPLICATE, FileState.FETCHED)
 )
+# Deliveries whose rows say nothing of what the partner usually sends: refused as a whole for
+# their content (0 rows read), failed on our side (a retry loads the bytes again as a new
+# file), or a held batch a reviewer discarded. They arrived (a slot is not late), but a "0
+# rows" among them is no volume, and counted they would shift the usual of the files after.
+_NO_READING = (FileState.REJECTED, FileState.FAILED, FileState.DISCARDED)
 
 
 @dataclass(frozen=True)
 class Arrival:
-    """One delivered file: when it arrived (its run's end, on the pipeline's clock) and its
-    rows. `name` is partner text: escape it wherever it is shown."""
+    """One delivered file: when it arrived (its run's end, on the pipeline's clock), its rows
+    and what became of it. `name` and `message` are partner text: escape them wherever they
+    are shown."""
 
     file_id: int
     connection_id: int
@@ -29,6 +35,13 @@ class Arrival:
     name: str
     rows: int
     rejected: int
+    state: FileState = FileState.LOADED
+    message: str | None = None  # why a file was refused or failed
+
+    @property
+    def reading(self) -> bool:
+        """Whether its rows count as a volume and a reject rate (see `_NO_READING`)."""
+        return self.state not in _NO_READING
 
 
 @dataclass(frozen=True)
@@ -67,11 +80,13 @@ def arrivals(
         params.append(connection_id)
     rows = con.execute(
         "SELECT f.id, f.connection_id, coalesce(r.finished_at, r.started_at), f.name, "
-        "f.rows_accepted + f.rows_rejected, f.rows_rejected FROM files f JOIN runs r ON r.id = f.run_id "
-        f"WHERE {' AND '.join(where)} ORDER BY 3, f.id",
+        "f.rows_accepted + f.rows_rejected, f.rows_rejected, f.state, f.message "
+        f"FROM files f JOIN runs r ON r.id = f.run_id WHERE {' AND '.join(where)} ORDER BY 3, f.id",
         params,
     ).fetchall()
-    return [Arrival(int(a), int(b), c, str(d), int(e), int(f)) for a, b, c, d, e, f in rows]
+    return [
+        Arrival(int(a), int(b), c, str(d), int(e), int(f), FileState(g), h) for a, b, c, d, e, f, g, h in rows
+    ]
 
 
 _FIELDS = "id, connection_id, kind, raised_at, cleared_at, message, notified, dedupe_key, clear_note"

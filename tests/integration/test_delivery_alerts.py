@@ -249,3 +249,73 @@ def test_an_alert_raised_while_the_smtp_server_is_down_reaches_the_owner_later(
         [mail] = inbox.messages
     assert mail["To"] == "owner@ours.example" and "Acme: file late" in mail["Subject"]
     assert services.delivery_alerts("Acme")[0].id == alert.id
+
+
+BAD_HEADER = b"Foo,Bar\r\n1,2\r\n"  # refused as a whole: the header lacks every call column
+
+
+def test_a_file_refused_as_a_whole_is_no_volume_reading_and_raises_file_rejected(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    """A file refused for its header counted as a file of 0 rows: a "-100 %" volume drift, and
+    a 0 in the usual of the files after it (here the usual fell from 55 to 50 and the next
+    file of 70 rows drifted). It is the partner's to fix: one "file rejected" alert instead."""
+    services, _ = watched(volume_tolerance=30)
+    for day, rows in enumerate((40, 60, 60, 50)):  # the usual: 55
+        clock.at(day, 5)
+        deliver(services, day, rows=rows)
+    assert services.check_deliveries() == []
+    clock.at(4, 5)
+    services.ingest_bytes("Acme", "badhdr.csv", BAD_HEADER)
+
+    [refused] = services.check_deliveries()
+    assert refused.kind == "file_rejected"
+    assert "badhdr.csv" in refused.message and "the header lacks required" in refused.message
+    assert "the partner must fix it and send it again" in refused.message
+    assert services.delivery_status("Acme").usual_rows == 55
+
+    clock.at(5, 5)
+    deliver(services, 5, rows=70)  # +27 % of the usual 55
+    assert services.check_deliveries() == []
+    assert services.delivery_alerts("Acme") == []
+    [cleared] = services.delivery_alert_history("Acme")
+    assert cleared.kind == "file_rejected" and "calls_05.csv loaded" in (cleared.clear_note or "")
+
+
+def test_a_discarded_batch_is_no_volume_or_reject_reading(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    """A held batch a reviewer discarded counted with its rows and rejects: a reject spike
+    and a volume drift for a file a person had already refused."""
+    services, _ = watched(volume_tolerance=30)
+    for day in range(3):
+        clock.at(day, 5)
+        deliver(services, day, rows=40)
+    clock.at(3, 5)
+    held = services.ingest_bytes(
+        "Acme",
+        "held.csv",
+        call_csv(10, prefix="held", overrides={i: {"CallDuration": "abc"} for i in range(5)}),
+    )
+    assert held.review == "quarantined"
+    services.discard(held.id, "resend")
+
+    assert services.check_deliveries() == []
+    assert services.delivery_alert_history("Acme") == []
+
+
+def test_setting_a_volume_tolerance_judges_the_newest_file_only(
+    watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    """Turning the tolerance on judged the last five files at once: a burst of alerts for
+    history. Only the newest file is judged (against the usual of those before it)."""
+    services, _ = watched()
+    for day, rows in enumerate((40, 40, 40, 10, 90, 60)):
+        clock.at(day, 5)
+        deliver(services, day, rows=rows)
+    services.update_connection("Acme", volume_tolerance=30)
+
+    [drift] = services.check_deliveries()
+    assert drift.kind == "volume_drift" and "calls_05.csv" in drift.message and "+50 %" in drift.message
+    assert services.check_deliveries() == []
+    assert [a.id for a in services.delivery_alert_history("Acme")] == [drift.id]
