@@ -26,7 +26,11 @@ time of what it is about):
 * last file failed: a connection whose latest run failed; its changeable (PENDING or MODIFIED)
   actions locking within the window, while the partner's corrections cannot arrive. When the
   failed connection carries action modifications, it is the changeable actions of every
-  connection of its partner. A later run that does not fail resolves it.
+  connection of its partner. A later run that does not fail resolves it. The next step is a
+  retry when the run failed on our side (interrupted, an internal error, a server that could
+  not be reached); when its file was refused for its content (a wrong header, not a CSV) a
+  retry reads the same bytes and fails the same way: the partner must fix the file and send
+  it again (`TriageItem.resend`).
 
 Items are grouped by partner and ordered by time left (the group with the most urgent item
 first). This module holds the records and the pure rules; store/triage.py reads the rows and
@@ -45,6 +49,8 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from connectbatch.models import FileState
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
@@ -83,6 +89,7 @@ class TriageItem:
     count: int  # rows held / rows rejected / actions locking (1 for a refused change)
     detail: str  # partner-controlled parts are raw: escape them where they are shown
     action_id: int | None = None  # the action a refused change names
+    resend: bool = False  # a failed run's file was refused for its content: only the partner can fix it
 
     def time_left(self, now: dt.datetime) -> dt.timedelta:
         return self.deadline - now
@@ -98,7 +105,7 @@ class TriageItem:
             "time_left": time_left_text(self.deadline, now), "partner_id": self.partner_id,
             "partner": self.partner, "connection_id": self.connection_id,
             "connection": self.connection, "run_id": self.run_id, "action_id": self.action_id,
-            "count": self.count, "detail": self.detail,
+            "count": self.count, "detail": self.detail, "resend": self.resend,
         }  # fmt: skip
 
 
@@ -179,6 +186,22 @@ def _span(delta: dt.timedelta) -> str:
     if hours:
         return f"{hours} h {mins} min"
     return f"{mins} min"
+
+
+# ------------------------------------------------------------------ failed connections
+
+# File states of a failed run that a retry can mend: our side failed (an internal error, an
+# interrupted process; a file still under way is marked failed when its process is found dead).
+_OUR_SIDE = frozenset({FileState.FAILED, FileState.FETCHED, FileState.PARSED, FileState.VALIDATED})
+
+
+def refused_for_content(states: Iterable[FileState]) -> bool:
+    """Whether a failed run failed only because the partner's file was refused as a whole
+    (`FileState.REJECTED`: a wrong header, not a CSV): a retry parses the same bytes and is
+    refused again, so the partner must fix the file and send it again. A run with a file that
+    failed on our side, or with no file (a pull that could not reach the server), is retried."""
+    found = set(states)
+    return FileState.REJECTED in found and not found & _OUR_SIDE
 
 
 # ------------------------------------------------------------------ reject spikes

@@ -20,6 +20,14 @@ _NEXT = {
     triage.TriageKind.REFUSED_CHANGE: f"{PROG} action modify|reverse {{action}}",
     triage.TriageKind.FAILED_CONNECTION: f"{PROG} retry {{run}}",
 }
+# A file refused for its content fails a retry the same way (triage.refused_for_content).
+_RESEND = "the partner fixes the file and sends it again"
+
+
+def _next(item: triage.TriageItem) -> str:
+    if item.resend:
+        return _RESEND
+    return _NEXT[item.kind].format(run=item.run_id, action=f"A-{item.action_id or 0:06d}")
 
 
 def _configure_triage(p: argparse.ArgumentParser) -> None:
@@ -44,7 +52,7 @@ def _run_triage(args: argparse.Namespace) -> int:
             [
                 triage.time_left_text(i.deadline, found.now), cc.when(i.deadline), i.label,
                 cc.one_line(i.connection, 40), cc.one_line(i.detail, 90),
-                _NEXT[i.kind].format(run=i.run_id, action=f"A-{i.action_id or 0:06d}"),
+                _next(i),
             ]
             for i in group.items
         ]  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 import duckdb
 
 from connectbatch.models import ActionStatus, FileState, ReviewState, RunStatus
-from connectbatch.triage import HeldBatch, RatedRun, TriageItem, TriageKind
+from connectbatch.triage import HeldBatch, RatedRun, TriageItem, TriageKind, refused_for_content
 
 MODIFICATIONS = "action_modifications"
 _CHANGEABLE = f"('{ActionStatus.PENDING}', '{ActionStatus.MODIFIED}')"
@@ -147,21 +147,24 @@ def failed_connections(
 ) -> list[TriageItem]:
     """Connections whose latest run failed (a discarded batch is a decision, not a failure),
     with their changeable actions locking in (now, until]: the connection's own, or every
-    connection's of its partner for a modifications connection."""
+    connection's of its partner for a modifications connection. `resend` when the run failed
+    only for a file refused for its content (a retry would fail the same way)."""
     where, params = _partner_filter("fc", partners)
     rows = con.execute(
         f"""
         WITH latest AS (
             SELECT connection_id, max(id) AS run_id FROM runs GROUP BY connection_id
         ), failed AS (
-            SELECT fc.id, fc.name, fc.data_type, fc.partner_id, r.id AS run_id, r.reason
+            SELECT fc.id, fc.name, fc.data_type, fc.partner_id, r.id AS run_id, r.reason,
+                   (SELECT list(DISTINCT fl.state ORDER BY fl.state) FROM files fl
+                    WHERE fl.run_id = r.id) AS states
             FROM latest l
             JOIN runs r ON r.id = l.run_id
             JOIN connections fc ON fc.id = l.connection_id
             WHERE r.status = '{RunStatus.FAILED}' AND r.review IS DISTINCT FROM '{ReviewState.DISCARDED}'
             {where}
         )
-        SELECT f.id, f.name, f.partner_id, p.name, f.run_id, f.reason, count(*), min(a.lock_at)
+        SELECT f.id, f.name, f.partner_id, p.name, f.run_id, f.reason, f.states, count(*), min(a.lock_at)
         FROM failed f
         JOIN connections ac ON ac.id = f.id
              OR (f.data_type = '{MODIFICATIONS}' AND ac.partner_id = f.partner_id)
@@ -173,11 +176,20 @@ def failed_connections(
         [*params, now, until],
     ).fetchall()
     out = []
-    for cid, name, pid, partner, run_id, reason, n, first in rows:
+    for cid, name, pid, partner, run_id, reason, states, n, first in rows:
         why = f": {reason}" if reason else ""
-        detail = f"run {run_id} failed{why}; {n:,} changeable actions lock before a new file can correct them"
+        resend = refused_for_content(FileState(s) for s in states or [])
+        if resend:
+            detail = (
+                f"run {run_id}: the file was refused{why}; the partner must fix it and send it again "
+                f"(a retry fails the same way); {n:,} changeable actions lock before a corrected file arrives"
+            )
+        else:
+            detail = (
+                f"run {run_id} failed{why}; {n:,} changeable actions lock before a new file can correct them"
+            )
         out.append(TriageItem(TriageKind.FAILED_CONNECTION, first, int(cid), str(name), _int(pid), partner,
-                              int(run_id), int(n), detail))  # fmt: skip
+                              int(run_id), int(n), detail, resend=resend))  # fmt: skip
     return out
 
 

@@ -184,6 +184,52 @@ def test_a_connection_whose_last_file_failed_lists_its_actions_locking_soon(
     assert kinds(services.triage()) == []
 
 
+def test_a_file_refused_for_its_content_asks_the_partner_to_resend_not_a_retry(
+    services: Services, make_connection: Callable[..., Connection], settings: Settings,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Triage said `retry N` for a file with a wrong header: the retry read the same bytes,
+    failed the same way, and triage then said `retry N+1`. Only the partner can fix it."""
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(settings.home))
+    make_connection("Acme", lock_days=5)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(8))
+    refused = services.ingest_bytes("Acme", "badhdr.csv", b"Foo,Bar\r\n1,2\r\n")
+
+    assert main(["triage"]) == 0
+    text = capsys.readouterr().out
+    assert "the partner fixes the file and sends it again" in text and f"retry {refused.id}" not in text
+    [item] = services.triage().items
+    assert (item.kind, item.run_id, item.resend) == (TriageKind.FAILED_CONNECTION, refused.id, True)
+    assert "badhdr.csv: line 1: the header lacks required" in item.detail
+    assert "the partner must fix it and send it again" in item.detail
+
+    again = services.retry(refused.id)  # the same bytes: refused the same way
+    assert again.status is RunStatus.FAILED
+    [item] = services.triage().items
+    assert (item.run_id, item.resend) == (again.id, True)
+
+
+def test_a_run_that_failed_on_our_side_is_still_to_retry(
+    services: Services, make_connection: Callable[..., Connection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectbatch.pipeline.ingest import Ingestor
+
+    make_connection("Acme", lock_days=5)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(8))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk went away")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Ingestor, "_process", broken)
+        failed = services.ingest_bytes("Acme", "more.csv", call_csv(3, prefix="more"))
+    assert failed.status is RunStatus.FAILED
+
+    [item] = services.triage().items
+    assert (item.kind, item.run_id, item.resend) == (TriageKind.FAILED_CONNECTION, failed.id, False)
+    assert "the disk went away" in item.detail and "send it again" not in item.detail
+
+
 def test_triage_is_for_reviewers_and_checks_its_window(services: Services) -> None:
     assert services.triage().groups == []
     with pytest.raises(InvalidInputError, match="days"):

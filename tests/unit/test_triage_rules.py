@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from connectbatch.triage import RatedRun, TriageItem, TriageKind, group, time_left_text, unresolved_spikes
+from connectbatch.models import FileState
+from connectbatch.triage import (
+    RatedRun,
+    TriageItem,
+    TriageKind,
+    group,
+    refused_for_content,
+    time_left_text,
+    unresolved_spikes,
+)
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -62,3 +71,11 @@ def test_time_left_in_words() -> None:
     assert time_left_text(NOW + dt.timedelta(hours=5, minutes=20), NOW) == "5 h 20 min"
     assert time_left_text(NOW + dt.timedelta(minutes=12), NOW) == "12 min"
     assert time_left_text(NOW - dt.timedelta(days=2), NOW) == "past its lock time by 2 d 0 h"
+
+
+def test_a_run_failed_only_by_a_refused_file_is_for_the_partner_to_resend() -> None:
+    assert refused_for_content([FileState.REJECTED])
+    assert refused_for_content([FileState.LOADED, FileState.REJECTED])  # a retry runs only the refused one
+    assert not refused_for_content([FileState.REJECTED, FileState.FAILED])  # ours failed too: retry
+    assert not refused_for_content([FileState.FAILED])  # an internal error, an interrupted process
+    assert not refused_for_content([])  # a pull that could not reach the server
