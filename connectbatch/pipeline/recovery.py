@@ -86,6 +86,12 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
             "send the file again"
         )
     again = [f for f in files if f.state in RETRIED]
+    if not again and old.review is ReviewState.DISCARDED:  # a person's decision, not a failure
+        note = f" ({old.review_note})" if old.review_note else ""
+        raise NothingToRetryError(
+            f"run {run_id} was discarded by a reviewer{note}: its rows were dropped on purpose and "
+            "are not run again; the partner must send the file again (corrected)"
+        )
     if not again:  # e.g. a pull run that failed before fetching anything
         raise NothingToRetryError(
             f"run {run_id} has no unfinished file to retry (its files were loaded, duplicates or "

@@ -487,6 +487,19 @@ def test_quarantine_release_and_discard(
     cli_error(capsys, "quarantine", "discard", "7", mentions="no run 7")
 
 
+def test_retrying_a_discarded_run_says_a_reviewer_discarded_it(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """It said "its files were loaded, duplicates or never fetched", none of which is so."""
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    repeats = write_calls(tmp_path / "repeats.csv", ["r1", "r2", "r1"])
+    held = cli_json(capsys, "ingest", str(repeats), "--connection", "Acme", code=1)
+    cli_json(capsys, "quarantine", "discard", str(held["id"]), "--note", "junk")
+
+    error = cli_error(capsys, "retry", str(held["id"]), mentions="was discarded by a reviewer")
+    assert "the partner must send the file again" in error and "loaded, duplicates" not in error
+
+
 def test_retry_a_failed_run(home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
     wrong = tmp_path / "wrong.csv"
