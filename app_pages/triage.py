@@ -93,6 +93,10 @@ def _act(item: TriageItem, where: st.delta_generator.DeltaGenerator) -> None:
         where.page_link(ACTIONS_PAGE, label=f"Modify or reverse A-{item.action_id or 0:06d}",
                         icon=":material/pending_actions:",
                         help="On Pending actions (Partner manager role): search for the id")  # fmt: skip
+    elif item.resend:  # the file was refused for its content: a retry fails the same way
+        where.page_link(DETAIL_PAGE, label="Open the connection (the partner resends)",
+                        icon=":material/cable:", query_params={"connection": str(item.connection_id)},
+                        help="The partner fixes the file and sends it again (see the history)")  # fmt: skip
     else:
         where.page_link(DETAIL_PAGE, label="Open the connection (retry)", icon=":material/cable:",
                         query_params={"connection": str(item.connection_id)},
