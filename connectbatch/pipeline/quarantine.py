@@ -40,6 +40,7 @@ from connectbatch.store.db import private_dir, private_file
 
 LINE_COLUMN = "__line"  # the physical line of each held row, stored beside it
 HEADER_KEY = b"connectbatch.header"  # the held file's own header (JSON), in the Parquet metadata
+REJECT_KEYS = b"connectbatch.reject_keys"  # line -> key the parser read of each rejected row (JSON)
 
 
 def held_path(runs_dir: Path, run_id: int, file_id: int) -> Path:
@@ -61,7 +62,13 @@ def hold(
     private_dir(path.parent)  # the held rows are partners' data: 0700 folders, 0600 files
     held = parsed.table.append_column(LINE_COLUMN, parsed.lines)
     # the file's own header, so the results file after release names the partner's columns
-    meta = {**(held.schema.metadata or {}), HEADER_KEY: json.dumps(parsed.header).encode()}
+    # and the keys of the rows the parser refused: the results file rewritten after a release
+    # or a discard names them as the first one did (the parse is gone by then)
+    meta = {
+        **(held.schema.metadata or {}),
+        HEADER_KEY: json.dumps(parsed.header).encode(),
+        REJECT_KEYS: json.dumps(parsed.reject_keys).encode(),
+    }
     held = held.replace_schema_metadata(meta)
     pq.write_table(held, path)
     private_file(path)
@@ -148,7 +155,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
             actions_created=created_per_file[f.id], header=headers[f.id], actions=actions[f.id],
-            reject_keys=keys[f.id],
+            reject_keys={**_held_reject_keys(settings.runs_dir, run_id, f.id), **keys[f.id]},
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -182,7 +189,7 @@ def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.DISCARDED, rejects=kept,
             message=f"{reason}. Nothing of this file was loaded: correct it and send it again.",
-            header=headers.get(f.id),
+            header=headers.get(f.id), reject_keys=_held_reject_keys(settings.runs_dir, run_id, f.id),
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -220,9 +227,17 @@ def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.
     lines = table.column(LINE_COLUMN).combine_chunks()
     meta = table.schema.metadata or {}
     header = json.loads(meta[HEADER_KEY]) if HEADER_KEY in meta else []  # held before issue 11: none
-    rest = {k: v for k, v in meta.items() if k != HEADER_KEY}
+    rest = {k: v for k, v in meta.items() if k not in (HEADER_KEY, REJECT_KEYS)}
     table = table.drop_columns([LINE_COLUMN]).replace_schema_metadata(rest or None)
     return table, lines, header
+
+
+def _held_reject_keys(runs_dir: Path, run_id: int, file_id: int) -> dict[int, str]:
+    """The keys the parser read of a held file's rejected rows (none if held before they were
+    kept, or if the held rows are gone)."""
+    path = held_path(runs_dir, run_id, file_id)
+    meta = (pq.read_schema(path).metadata or {}) if path.exists() else {}
+    return {int(line): str(key) for line, key in json.loads(meta.get(REJECT_KEYS, b"{}")).items()}
 
 
 def _note(actor: str, note: str | None) -> str:

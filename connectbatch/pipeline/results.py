@@ -201,8 +201,9 @@ def write(
         where = f"{column}: " if column else ""
         shown = f" (value {r.value!r})" if r.value is not None else ""
         by_line.setdefault(r.line, []).append(f"{where}{r.reason}{shown}")
+    parsed = None  # every parsed row: the rows rejected after parsing take their keys from it
     if accepted_keys is not None and accepted_lines is not None and len(accepted_lines):
-        accepted = pa.table(
+        accepted = parsed = pa.table(
             {
                 "Line": accepted_lines.cast(pa.int64()),
                 **{k: accepted_keys.column(k).cast(pa.string()) for k in key_columns},
@@ -224,24 +225,14 @@ def write(
             labels = pa.nulls(n, pa.string())
         if with_action_id:
             accepted = accepted.append_column(ACTION_ID, labels)
-        parts.append(
-            accepted.append_column("Status", pa.repeat(pa.scalar(accepted_status.value), n)).append_column(
-                "Reason", reasons
-            )
-        )
+        status = pa.repeat(pa.scalar(accepted_status.value), n)
+        parts.append(accepted.append_column("Status", status).append_column("Reason", reasons))
     if by_line:
         parts.append(
             pa.table(
                 {
                     "Line": pa.array(list(by_line), pa.int64()),
-                    # the record's own key when it was readable (rejected for another field)
-                    **{
-                        k: pa.array(
-                            [(reject_keys or {}).get(line) if i == 0 else None for line in by_line],
-                            pa.string(),
-                        )
-                        for i, k in enumerate(key_columns)
-                    },
+                    **_rejected_keys(list(by_line), key_columns, parsed, reject_keys or {}),
                     **({ACTION_ID: pa.nulls(len(by_line), pa.string())} if with_action_id else {}),
                     "Status": pa.array([RowStatus.REJECTED.value] * len(by_line)),
                     "Reason": pa.array(["; ".join(r) for r in by_line.values()]),
@@ -271,6 +262,19 @@ def write(
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
     return csv_path, json_path
+
+
+def _rejected_keys(
+    lines: list[int], key_columns: list[str], parsed: pa.Table | None, reject_keys: dict[int, str]
+) -> dict[str, pa.Array]:
+    """Key column -> the key of each rejected line: a row refused after parsing (load, lifecycle)
+    has it among the `parsed` rows, a row the parser refused the key it could read, if any."""
+    first = pa.array([reject_keys.get(line) for line in lines], pa.string())
+    keys = {k: first if i == 0 else pa.nulls(len(lines), pa.string()) for i, k in enumerate(key_columns)}
+    if parsed is not None and lines:
+        at = pc.index_in(pa.array(lines, pa.int64()), value_set=parsed["Line"].combine_chunks())
+        keys = {k: pc.coalesce(pc.take(parsed[k].combine_chunks(), at), v) for k, v in keys.items()}
+    return keys
 
 
 def _output_names(key_columns: list[str], key_names: dict[str, str], with_action_id: bool) -> list[str]:

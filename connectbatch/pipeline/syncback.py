@@ -29,8 +29,10 @@ A status file, as the partner's system parses it (one header, every cell through
   audit order, so a modify, reverse, lock sequence reads in that order. A sync whose files
   named the key columns differently writes one status file per naming.
 * The first sync-back after it is switched on reports the connection's whole history once
-  (every record's outcome and changes so far); after that, only what is new. A rejected
-  row's key is empty (the parser could not read the row; `File` and `Line` identify it).
+  (every record's outcome and changes so far); after that, only what is new. A row refused
+  after parsing (an action a modification cannot change, a correction that may not replace its
+  record, a record already loaded) names its key, as its reject holds it; a row the parser
+  refused for another column has an empty key (`File` and `Line` identify it).
 """
 
 from __future__ import annotations
@@ -161,9 +163,13 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
                       reason=outcome.message or "")
         ]  # fmt: skip
     released = outcome.review == ReviewState.RELEASED
+    key_column = _key_column(key_names)
     found = []
     for r in rows:
         if r.rejected:
+            # the rejects refused after parsing are about the key, their value is the key
+            own = r.value is not None and r.column is not None and r.column == key_column
+            key = (r.value, *r.key[1:]) if own and not any(r.key) else r.key
             column = key_names.get(r.column, r.column) if r.column else None
             shown = f" (value {r.value!r})" if r.value is not None else ""
             reason = f"{column + ': ' if column else ''}{r.reason or ''}{shown}"
@@ -173,7 +179,7 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
                     outcome.file_id,
                     outcome.name,
                     r.line,
-                    r.key,
+                    key,
                     None,
                     SyncStatus.REJECTED,
                     reason=reason,
@@ -186,6 +192,16 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
                           reason=(outcome.message or "") if released else "")
             )  # fmt: skip
     return found
+
+
+def _key_column(key_names: dict[str, str]) -> str | None:
+    """The first key column of the data type whose columns `key_names` names (partner_names
+    over the data type's columns): the stored rejects do not keep the row's key, but those
+    refused after parsing are about that column and hold its value."""
+    for dtype in schemas.REGISTRY.values():
+        if dtype.key_columns and dtype.column_names == list(key_names):
+            return dtype.key_columns[0]
+    return None
 
 
 def change_row(change: Change) -> StatusRow:

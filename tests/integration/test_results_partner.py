@@ -270,3 +270,20 @@ def test_failed_means_a_failed_file(services: Services, make_connection) -> None
     run = services.ingest_bytes("Acme", "junk.csv", b"")
     assert run.status is RunStatus.FAILED
     assert services.connection("Acme").status is ConnectionStatus.FAILED
+
+
+def test_a_discarded_batch_keeps_the_keys_of_its_rejected_rows(services: Services, make_connection) -> None:
+    """The results file rewritten after a discard names the rejected rows as the first one
+    did (their keys, as the parser read them), not only their lines."""
+    make_connection("Acme")
+    bad = {1: {"EventDate": "bad"}, 2: {"EventDate": "bad"}}  # 20 % rejected: the batch is held
+    held = services.ingest_bytes("Acme", "q.csv", call_csv(10, prefix="qq", overrides=bad))
+    assert held.review == "quarantined"
+    before, _ = results_of(services, "Acme", held.id)
+
+    services.discard(held.id, note="wrong export", actor="bob")
+
+    rows, _ = results_of(services, "Acme", held.id)
+    rejected = [(r["Line"], r["CallSessionId"]) for r in rows if r["Status"] == "REJECTED"]
+    assert rejected == [(r["Line"], r["CallSessionId"]) for r in before if r["Status"] == "REJECTED"]
+    assert [key for _, key in rejected] == ["qq-0001", "qq-0002"]

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import CALL_COLUMNS, call_csv, call_rows, to_csv
+from helpers import CALL_COLUMNS, call_csv, call_rows, modifications_csv, to_csv
+from helpers.store import results_of
 from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.cli import main
-from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.models import Connection, Direction, Method, Methodology, Redelivery
 from connectbatch.services import InvalidInputError, Services
 from connectbatch.services.base import ServiceBase
 from connectbatch.settings import Settings, SmtpSettings
@@ -289,3 +290,57 @@ def test_cli_edit_and_syncback_with_json(
     assert again["sent"] == [] and again["paths"] == []
     assert "no status changes" in _cli(capsys, "syncback", "Acme calls")
     assert "status sync-back" in _cli(capsys, "connection", "show", "Acme calls")
+
+
+def _keyed(rows: list[dict[str, str]], key: str) -> list[tuple[str, str]]:
+    return [(r["Line"], r[key]) for r in rows if r.get("Change", r.get("Status")) in ("rejected", "REJECTED")]
+
+
+def test_modifications_refused_after_a_release_name_their_action_id(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    """A held modifications file a reviewer released: the rows that could not apply (no such
+    action, a negative amount) name their ActionId in the results file and the status file."""
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "calls.csv", call_csv(N))
+    make_connection("Acme returns", data_type="action_modifications", sync_back=["files"])
+    label = services.actions("Acme")[0].label
+    rows = [(label, "5.00", "ok"), ("A-999999", "1.00", "unknown"), (label, "-5", "negative")]
+    held = services.ingest_bytes("Acme returns", "mods.csv", modifications_csv(rows))
+    assert held.review == "quarantined"  # the negative amount fails an expectation
+
+    services.release(held.id, note="checked", actor="bob")
+
+    [results_csv] = [p for p in services.results_files("Acme returns") if p.name.endswith(".results.csv")]
+    assert _keyed(_rows(results_csv.read_bytes()), "ActionId") == [("3", "A-999999"), ("4", label)]
+    assert _keyed(_sync(settings, "Acme returns"), "ActionId") == [("3", "A-999999"), ("4", label)]
+
+
+def test_corrections_not_replaced_and_records_already_loaded_name_their_keys(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    """Supersede mode refusing a correction of a reversed action, and a released batch
+    leaving out a record already loaded: both rows name the record in results and status."""
+    make_connection("Acme", sync_back=["files"], lock_days=30, redelivery=Redelivery.SUPERSEDE)
+    make_connection("Beta", sync_back=["files"])
+    services.ingest_bytes("Acme", "calls.csv", call_csv(N))
+    services.ingest_bytes("Beta", "calls.csv", call_csv(N, prefix="b"))
+    first = sorted(services.actions("Acme"), key=lambda a: a.id)[0]
+    services.reverse_action(first.id, "returned", actor="alice")
+    _sync(settings)  # the loads are reported: only what follows is new
+    _sync(settings, "Beta")
+
+    fixed = services.ingest_bytes("Acme", "fix.csv", call_csv(1, overrides={0: {"SaleAmount": "99.00"}}))
+    again = services.ingest_bytes(
+        "Beta", "again.csv", call_csv(2, prefix="b", overrides={1: {"SaleAmount": "-1"}})
+    )
+    assert again.review == "quarantined"
+    services.release(again.id, note="ok", actor="bob")
+
+    fixed_rows, _ = results_of(services, "Acme", fixed.id)
+    assert _keyed(fixed_rows, "CallSessionId") == [("2", first.source_key)]
+    fix_status = [r for r in _sync(settings) if r["File"] == "fix.csv"]
+    assert _keyed(fix_status, "CallSessionId") == [("2", first.source_key)] and len(fix_status) == 1
+    again_rows, _ = results_of(services, "Beta", again.id)
+    assert _keyed(again_rows, "CallSessionId") == [("2", "b-0000"), ("3", "b-0001")]
+    assert _keyed(_sync(settings, "Beta"), "CallSessionId") == [("2", "b-0000"), ("3", "b-0001")]

@@ -207,3 +207,19 @@ def test_the_results_file_is_the_same_written_a_slice_at_a_time(
         '8,"\'-x","A-000008","ACCEPTED",""',
         '9,"f","A-000009","ACCEPTED",""',
     ]
+
+
+def test_a_row_rejected_after_parsing_names_its_key_under_the_partners_header(tmp_path: Path) -> None:
+    """A row the parser read but a later stage refused (an action a modification cannot
+    change, a correction that may not replace its record) brings no key of its own: the
+    results line takes it from the parsed rows, so the partner can find the record."""
+    keys = pa.table({"CallSessionId": ["a", "b", "c"]})
+    path, _ = results.write(
+        tmp_path, 1, _summary(FileState.LOADED), key_columns=["CallSessionId"], accepted_keys=keys,
+        accepted_lines=pa.array([2, 3, 4], pa.int64()),
+        rejects=[Reject(3, "CallSessionId", "b", "not replaced"), Reject(5, "SaleAmount", "x", "bad")],
+        reject_keys={5: "e"}, key_names={"CallSessionId": "session"}, with_action_id=True,
+    )  # fmt: skip
+    assert [(r["Line"], r["session"], r["Status"]) for r in _rows(path)] == [
+        ("2", "a", "ACCEPTED"), ("3", "b", "REJECTED"), ("4", "c", "ACCEPTED"), ("5", "e", "REJECTED"),
+    ]  # fmt: skip

@@ -10,8 +10,13 @@ from decimal import Decimal
 
 import pytest
 
+from connectbatch import schemas
 from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.pipeline import results
 from connectbatch.pipeline import syncback as sb
+from connectbatch.store.syncback import FileOutcome, RowOutcome
+
+_CALL_COLUMNS = schemas.get("call_conversions").column_names
 
 
 def _acme(**attrs: object) -> Connection:
@@ -48,3 +53,22 @@ def test_partner_key_names_and_every_cell_are_escaped() -> None:
     assert (parsed["ActionId"], parsed["Status"], parsed["Change"]) == ("A-000007", "cautioned", "modified")
     assert (parsed["OldAmount"], parsed["NewAmount"]) == ("10.00", "5.00")
     assert parsed["ChangedAt"] == "2026-03-01T00:00:00+00:00"
+
+
+def test_a_row_refused_after_parsing_names_its_key_in_the_status_file() -> None:
+    """Rejects made after parsing (no such action, not replaced, already loaded) are about the
+    key and hold it as their value: the status row names the record. A row the parser refused
+    for another column has no key to show."""
+    outcome = FileOutcome(7, "calls.csv", "loaded", None, None, dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    refused = {"key": (None,), "action_id": None, "rejected": True}
+    rows = [
+        RowOutcome(2, ("k-1",), 11),
+        RowOutcome(3, column="CallSessionId", value="k-2", reason="already loaded", **refused),  # type: ignore[arg-type]
+        RowOutcome(4, column="SaleAmount", value="x", reason="not a number", **refused),  # type: ignore[arg-type]
+    ]
+    names = results.partner_names(["session"], {"session": "CallSessionId"}, _CALL_COLUMNS)
+    found = sb.file_rows(outcome, rows, names)
+    assert [(r.line, r.key, r.change) for r in found] == [
+        (2, ("k-1",), "accepted"), (3, ("k-2",), "rejected"), (4, (None,), "rejected"),
+    ]  # fmt: skip
+    assert found[1].reason == "session: already loaded (value 'k-2')"
