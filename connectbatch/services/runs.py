@@ -192,9 +192,10 @@ class RunServices(ServiceBase):
         connection = self._outbound(name_or_id)
         folder = self.settings.outbound / str(connection.id)
         folder.mkdir(parents=True, exist_ok=True)
-        written: Path | None = None
+        written: Path | None = None  # in flight until its ledger row commits
         try:
             with self.db.transaction() as con:
+                exports.settle(con, connection.id, folder)  # what a stopped export left recorded
                 sources = self._export_sources(con, connection)
                 done = exports.export_new(
                     con, connection.id, connection.data_type, sources, folder, trigger, self.clock()
@@ -202,8 +203,10 @@ class RunServices(ServiceBase):
                 written = folder / done.file_name if done is not None and done.file_name else None
         except BaseException:
             if written is not None:  # written, but not recorded: it must not be collected
-                written.unlink(missing_ok=True)
+                exports.in_flight(written).unlink(missing_ok=True)
             raise
+        if written is not None:  # recorded: now the partner may collect it (a failure here
+            exports.publish(written)  # is published by the next export's settle)
         return done
 
     def exports(self, name_or_id: str | int, limit: int = 100) -> list[Export]:

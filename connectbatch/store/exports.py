@@ -5,7 +5,9 @@ connection's partner). `export_new` writes what the connection has not exported 
 files loaded since (whatever their EventDate: a late row counts when it is loaded) and rows
 whose action changed status since (modified, reversed, locked). What was exported is kept in
 `export_watermarks` in the same transaction as the ledger row, so each row and each change
-goes out exactly once, across restarts."""
+goes out exactly once, across restarts. Its file stays under an in-flight name (`in_flight`)
+until that transaction commits: the caller then `publish`es it, so a partner never collects a
+file whose rows are not recorded as exported (they would be exported again)."""
 
 from __future__ import annotations
 
@@ -51,7 +53,8 @@ def export_new(
 ) -> Export | None:
     """Write what `connection_id` has not exported yet from `sources` into a new file in
     `folder`, record it in the ledger and the watermark; None when there is nothing new.
-    Runs inside the caller's transaction: a failure leaves no ledger row and no file."""
+    Runs inside the caller's transaction: the file is left under its in-flight name for the
+    caller to `publish` after the commit; a failure here removes it (no ledger row, no file)."""
     table = all_rows(data_type)
     if not sources:
         return None
@@ -94,28 +97,66 @@ def export_new(
         "WHERE c.file_id = d.file_id AND c.line = d.line)"
     )
     query = f"SELECT {select} FROM {source} WHERE {where} ORDER BY d.file_id, d.line"
-    con.register("_cb_changed", changed)
     try:
-        counted = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE list_contains(?::BIGINT[], d.file_id)) "
-            f"FROM {source} WHERE {where}",
-            [files, files],
-        ).fetchall()[0]
-        _copy(con, query, [files], target)
-    finally:
-        con.unregister("_cb_changed")
-    rows, new_rows = (int(counted[0]), int(counted[1])) if counted else (0, 0)
-    con.execute(
-        "INSERT INTO exports (id, connection_id, trigger, file_name, rows, new_rows, changes, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [export_id, connection_id, trigger, name, rows, new_rows, len(changes), now],
-    )
-    marks = [(connection_id, "file", f, export_id) for f in files]
-    marks += [(connection_id, "change", c[0], export_id) for c in changes]
-    con.executemany(
-        "INSERT INTO export_watermarks (connection_id, kind, item_id, export_id) VALUES (?, ?, ?, ?)", marks
-    )
-    return get(con, export_id)
+        con.register("_cb_changed", changed)
+        try:
+            counted = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE list_contains(?::BIGINT[], d.file_id)) "
+                f"FROM {source} WHERE {where}",
+                [files, files],
+            ).fetchall()[0]
+            _copy(con, query, [files], target, publish=False)
+        finally:
+            con.unregister("_cb_changed")
+        rows, new_rows = (int(counted[0]), int(counted[1])) if counted else (0, 0)
+        con.execute(
+            "INSERT INTO exports (id, connection_id, trigger, file_name, rows, new_rows, changes, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [export_id, connection_id, trigger, name, rows, new_rows, len(changes), now],
+        )
+        marks = [(connection_id, "file", f, export_id) for f in files]
+        marks += [(connection_id, "change", c[0], export_id) for c in changes]
+        con.executemany(
+            "INSERT INTO export_watermarks (connection_id, kind, item_id, export_id) VALUES (?, ?, ?, ?)",
+            marks,
+        )
+        return get(con, export_id)
+    except BaseException:  # nothing recorded: the rows go in the next export, this file nowhere
+        in_flight(target).unlink(missing_ok=True)
+        raise
+
+
+def in_flight(target: Path) -> Path:
+    """The name an export has until it may be collected: hidden, and ending in `.tmp`, an
+    in-flight name (transfer/naming.py) no partner's pattern matches and no listing shows."""
+    return target.with_name("." + target.name + ".tmp")
+
+
+def publish(target: Path) -> None:
+    """Give a recorded export its own name (a concurrent `settle` may have done it)."""
+    try:
+        in_flight(target).replace(target)
+    except FileNotFoundError:
+        if not target.exists():
+            raise
+
+
+def settle(con: duckdb.DuckDBPyConnection, connection_id: int, folder: Path) -> list[Path]:
+    """Publish the exports of `connection_id` left in flight in `folder` whose ledger row
+    committed (the process stopped between the commit and the rename): their rows are marked
+    exported, so only this file brings them. An unrecorded one is left hidden: it may be a
+    concurrent export about to commit (a failed one removes its own). Returns those published."""
+    staged = {p.name[1 : -len(".tmp")]: p for p in folder.glob(".export-*.csv.tmp")}
+    if not staged:
+        return []
+    recorded = con.execute(
+        "SELECT file_name FROM exports WHERE connection_id = ? AND list_contains(?::VARCHAR[], file_name)",
+        [connection_id, list(staged)],
+    ).fetchall()
+    published = [folder / str(r[0]) for r in recorded]
+    for target in published:
+        publish(target)
+    return published
 
 
 def record(
@@ -153,12 +194,15 @@ def _export(row: tuple[object, ...]) -> Export:
     )  # fmt: skip
 
 
-def _copy(con: duckdb.DuckDBPyConnection, query: str, params: list[object], target: Path) -> None:
-    """COPY into a hidden temporary file, then move it into place (a partner never collects a
-    half-written file)."""
-    tmp = target.with_name("." + target.name + ".tmp")
+def _copy(
+    con: duckdb.DuckDBPyConnection, query: str, params: list[object], target: Path, *, publish: bool = True
+) -> None:
+    """COPY into the in-flight name, then (`publish`) move it into place: a partner never
+    collects a half-written file. `publish=False` leaves it in flight for the caller."""
+    tmp = in_flight(target)
     con.execute(f"COPY ({query}) TO '{csvsql.sql_path(tmp)}' (HEADER, DELIMITER ',')", params)
-    tmp.replace(target)
+    if publish:
+        tmp.replace(target)
 
 
 def export_csv(

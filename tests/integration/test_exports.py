@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,65 @@ def test_each_status_change_is_exported_once(two_partners: Services) -> None:
     assert {r["ActionStatus"] for r in locked} == {"LOCKED"} and len(locked) == 3
     assert exported(services, "Acme pickup") == []
     assert services.exports("Acme pickup")[0].changes == 3
+
+
+def test_an_export_that_fails_after_writing_its_file_leaves_nothing_to_collect(
+    two_partners: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is written before the ledger row and the watermark: a failure after the copy
+    (in the export, or at its commit) must leave no file the partner would collect, or the
+    rows it holds reach them twice (again in the next export)."""
+    from connectbatch.store import exports as export_store
+
+    services = two_partners
+    folder = services.settings.outbound / str(services.connection("Acme pickup").id)
+
+    def disk_full(*_args: object) -> None:
+        raise OSError("disk full (simulated after the copy)")
+
+    monkeypatch.setattr(export_store, "get", disk_full)  # the export's last step, after its INSERTs
+    with pytest.raises(OSError, match="disk full"):
+        services.export_now("Acme pickup")
+    monkeypatch.undo()
+    real = services.db.transaction
+
+    @contextlib.contextmanager
+    def failing_commit() -> Iterator[object]:
+        with real() as con:
+            yield con
+            raise OSError("lost the database (simulated at the commit)")
+
+    monkeypatch.setattr(services.db, "transaction", failing_commit)
+    with pytest.raises(OSError, match="lost the database"):
+        services.export_now("Acme pickup")
+    monkeypatch.undo()
+
+    assert sorted(p.name for p in folder.iterdir()) == []  # not even an in-flight leftover
+    assert services.exports("Acme pickup") == []
+    assert len(exported(services, "Acme pickup")) == 3  # every row once, in the first export made
+    assert exported(services, "Acme pickup") == []
+
+
+def test_an_export_recorded_but_not_yet_renamed_is_published_by_the_next(
+    two_partners: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped between its commit and the rename: the file is still in flight, hidden from
+    the partner, but its rows are recorded as exported; the next export publishes it."""
+    from connectbatch.store import exports as export_store
+
+    services = two_partners
+    folder = services.settings.outbound / str(services.connection("Acme pickup").id)
+
+    def stopped(_target: Path) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_store, "publish", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        services.export_now("Acme pickup")
+    monkeypatch.undo()
+    [ledger] = services.exports("Acme pickup")
+    assert [p.name for p in folder.iterdir()] == [f".{ledger.file_name}.tmp"]
+
+    assert services.export_now("Acme pickup") is None  # nothing new: its rows went out once
+    assert [p.name for p in folder.iterdir()] == [ledger.file_name]
+    assert len(rows_of(folder / str(ledger.file_name))) == 3
