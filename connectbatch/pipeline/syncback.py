@@ -153,8 +153,12 @@ class Pending:
     changes: list[int] = field(default_factory=list)
 
 
-def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str, str]) -> list[StatusRow]:
-    """The status rows of one file's outcome."""
+def file_rows(
+    outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str, str], key_column: str | None
+) -> list[StatusRow]:
+    """The status rows of one file's outcome. `key_column` is the data type's first key
+    column: the stored rejects do not keep the row's key, but those refused after parsing
+    are about that column and hold its value."""
     width = max(1, max((len(r.key) for r in rows), default=1))
     if outcome.state != FileState.LOADED:  # refused as a whole, or a held batch discarded: one line
         change = SyncStatus.DISCARDED if outcome.state == FileState.DISCARDED else SyncStatus.REJECTED
@@ -163,7 +167,6 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
                       reason=outcome.message or "")
         ]  # fmt: skip
     released = outcome.review == ReviewState.RELEASED
-    key_column = _key_column(key_names)
     found = []
     for r in rows:
         if r.rejected:
@@ -192,16 +195,6 @@ def file_rows(outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str,
                           reason=(outcome.message or "") if released else "")
             )  # fmt: skip
     return found
-
-
-def _key_column(key_names: dict[str, str]) -> str | None:
-    """The first key column of the data type whose columns `key_names` names (partner_names
-    over the data type's columns): the stored rejects do not keep the row's key, but those
-    refused after parsing are about that column and hold its value."""
-    for dtype in schemas.REGISTRY.values():
-        if dtype.key_columns and dtype.column_names == list(key_names):
-            return dtype.key_columns[0]
-    return None
 
 
 def change_row(change: Change) -> StatusRow:

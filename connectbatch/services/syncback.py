@@ -157,6 +157,8 @@ class SyncBackServices(ServiceBase):
         headers = store.headers(con, file_ids)
         names_of = {f: sb.header_names(connection, headers.get(f)) for f in file_ids}
         groups: dict[tuple[str, ...], _Group] = {}
+        keys = schemas.get(connection.data_type).key_columns
+        key_column = keys[0] if keys else None
         for o in outcomes:
             names = names_of[o.file_id]
             key_names = results.partner_names(
@@ -168,7 +170,7 @@ class SyncBackServices(ServiceBase):
                 else []
             )
             group = groups.setdefault(names, _Group())
-            group.rows += sb.file_rows(o, rows, key_names)
+            group.rows += sb.file_rows(o, rows, key_names, key_column)
             group.files.append(o.file_id)
         for c in changes:
             group = groups.setdefault(names_of[c.file_id], _Group())

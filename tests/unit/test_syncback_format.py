@@ -67,7 +67,7 @@ def test_a_row_refused_after_parsing_names_its_key_in_the_status_file() -> None:
         RowOutcome(4, column="SaleAmount", value="x", reason="not a number", **refused),  # type: ignore[arg-type]
     ]
     names = results.partner_names(["session"], {"session": "CallSessionId"}, _CALL_COLUMNS)
-    found = sb.file_rows(outcome, rows, names)
+    found = sb.file_rows(outcome, rows, names, "CallSessionId")
     assert [(r.line, r.key, r.change) for r in found] == [
         (2, ("k-1",), "accepted"), (3, ("k-2",), "rejected"), (4, (None,), "rejected"),
     ]  # fmt: skip
