@@ -134,3 +134,20 @@ def test_a_batch_decided_meanwhile_says_it_was_not_discarded_on_either_page() ->
     for at in (review, triage_at):
         assert not at.exception
         assert at.error[0].value.startswith(f"Run {run_id} was not discarded: ")
+
+
+def test_a_run_failed_by_a_refused_file_asks_for_a_resend_not_a_retry() -> None:
+    """A retry of a file refused for its content fails the same way: the page's link says
+    the partner resends it."""
+    svc = services()
+    svc.add_partner("Alpha", PartnerType.VENDOR)
+    draft = Connection(name="Alpha calls", data_type="call_conversions", direction=Direction.INBOUND,
+                       method=Method.SFTP, methodology=Methodology.PUSH, lock_days=3)  # fmt: skip
+    svc.create_connection(draft, partner="Alpha")
+    svc.ingest_bytes("Alpha calls", "good.csv", call_csv(5))  # actions that lock within the window
+    svc.ingest_bytes("Alpha calls", "bad.csv", b"not,the,header\n1,2,3\n")
+
+    at = open_triage()
+    labels = [link.proto.label for link in at.get("page_link")]
+    assert "Open the connection (the partner resends)" in labels, labels
+    assert "Open the connection (retry)" not in labels
