@@ -44,6 +44,10 @@ from pathlib import Path
 
 _Inode = tuple[int, int]  # (st_dev, st_ino): the file, whatever name it has now
 
+# Modes of what partners' uploads create, on both servers: their data is readable by our group
+# only (the FTP server made folders 0755 through pyftpdlib's default, SFTP 0750).
+NEW_FILE_MODE = 0o640
+NEW_DIR_MODE = 0o750
 REOPEN_TRIES = 5  # an opening that keeps finding its file claimed (never, in practice)
 # A stamp of a file no session writes and no ingest claimed for this long is forgotten: an
 # upload is claimed seconds after its close, and the sweep removes day-old leftovers anyway.

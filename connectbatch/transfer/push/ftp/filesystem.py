@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
 
-from connectbatch.transfer.push.writers import OpenWrites, Writing
+from connectbatch.transfer.push.writers import NEW_DIR_MODE, NEW_FILE_MODE, OpenWrites, Writing
 
 
 class ConfinedFS(AbstractedFS):  # type: ignore[misc]
@@ -53,7 +53,7 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         """`open()` opener that refuses to write through a symlink (checked atomically) and
         counts the file as open for writing: no ingest reads or removes it meanwhile. A push
         home is `<push root>/<connection id>`."""
-        fd, writing = OpenWrites.of(Path(self.root).parent).open(path, flags | os.O_NOFOLLOW, 0o640)
+        fd, writing = OpenWrites.of(Path(self.root).parent).open(path, flags | os.O_NOFOLLOW, NEW_FILE_MODE)
         self.writing.append(writing)
         return fd
 
@@ -73,7 +73,7 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
 
     def mkdir(self, path: str) -> None:
         self._require(path)
-        super().mkdir(path)
+        os.mkdir(path, NEW_DIR_MODE)
 
     def listdir(self, path: str) -> list[str]:
         """Entries of a folder, without those that resolve outside the home (symlinks

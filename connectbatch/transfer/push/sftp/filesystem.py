@@ -33,7 +33,7 @@ from connectbatch.transfer.push.sftp.protocol import (
     code_of,
     denied,
 )
-from connectbatch.transfer.push.writers import OpenWrites
+from connectbatch.transfer.push.writers import NEW_DIR_MODE, NEW_FILE_MODE, OpenWrites
 
 if TYPE_CHECKING:
     from connectbatch.transfer.push.sftp.login import Login
@@ -42,8 +42,6 @@ log = logging.getLogger("connectbatch.transfer.push.sftp")
 
 MAX_OPEN_FILES = 64  # per SFTP channel
 TAKEN_REMEMBERED = 256  # uploads per SFTP channel whose late SETSTAT is answered (see chattr)
-NEW_FILE_MODE = 0o640
-NEW_DIR_MODE = 0o750
 
 
 class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
