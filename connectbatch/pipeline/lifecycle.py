@@ -55,10 +55,15 @@ def _check_changeable(action: Action, now: dt.datetime) -> None:
 
 
 def _amount(value: Decimal | float | str) -> Decimal:
+    """The amount a person or a file gives, as the action will hold it. NaN is no amount:
+    `quantize` lets a quiet NaN through, and comparing it below would raise outside the
+    `try` (an internal error instead of the reason)."""
     try:
         amount = Decimal(str(value)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         raise ActionError(f"{value!r} is not an amount") from None
+    if not amount.is_finite():
+        raise ActionError(f"{value!r} is not an amount")
     if amount < 0:
         raise ActionError("an amount cannot be negative; reverse the action instead")
     if amount >= Decimal("1e16"):

@@ -1,0 +1,98 @@
+"""Changing pending actions from the command line, and what a run that changes actions
+reports: the same rules as an action-modifications file, and counts that say what happened.
+
+`main()` runs in-process against a data directory of the test's own (the first validation in
+a process imports great-expectations: a few seconds)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectbatch.cli import main
+
+HEADER = (
+    "CampaignId", "MediaId", "EventDate", "ActionTrackerId", "CallProvider", "CallSessionId",
+    "CallerId", "CalledPhoneNumber", "CallDuration", "TalkDuration", "SaleAmount",
+)  # fmt: skip
+PUSH = ["--direction", "inbound", "--method", "sftp", "--methodology", "push"]
+
+
+def write_calls(path: Path, keys: Sequence[str], amount: str = "49.99") -> Path:
+    """A call-conversion file dated yesterday (inside the validation window)."""
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = [
+        ["1234", "98765", when, "20001", "Invoca", key, f"+1555{i:07d}", "+18005550100",
+         "185", "160", amount]
+        for i, key in enumerate(keys)
+    ]  # fmt: skip
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([HEADER, *rows])
+    return path
+
+
+def write_rows(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows([header, *rows])
+    return path
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
+    result = main(list(argv))
+    captured = capsys.readouterr()
+    assert result == code, captured.err
+    assert "Traceback" not in captured.err
+    return captured.out
+
+
+def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
+    return json.loads(cli(capsys, *argv, "--json"))
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], *argv: str, mentions: str) -> str:
+    """The one error line of a refused command (exit 2, no traceback)."""
+    result = main(list(argv))
+    captured = capsys.readouterr()
+    assert result == 2, captured.err
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("connectbatch: error: ")
+    assert mentions in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A fresh data directory with connection Acme and three PENDING actions of 49.99
+    (A-000001 .. A-000003)."""
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    cli(capsys, "ingest", str(write_calls(tmp_path / "calls.csv", ["k1", "k2", "k3"])),
+        "--connection", "Acme")  # fmt: skip
+    return tmp_path
+
+
+def unchanged(capsys: pytest.CaptureFixture[str], label: str) -> None:
+    """The action is still PENDING at 49.99, with nothing in its audit trail."""
+    shown = cli_json(capsys, "action", "audit", label)
+    assert (shown["status"], shown["amount"], shown["audit"]) == ("PENDING", "49.99", [])
+
+
+# ----------------------------------------------------------------------------- amounts
+
+
+@pytest.mark.parametrize("amount", ["NaN", "nan", "-NaN", "sNaN", "Infinity", "abc", ""])
+def test_an_amount_that_is_no_number_is_refused_not_an_internal_error(
+    acme: Path, capsys: pytest.CaptureFixture[str], amount: str
+) -> None:
+    cli_error(
+        capsys, "action", "modify", "A-000001", f"--amount={amount}", mentions=f"{amount!r} is not an amount"
+    )
+    unchanged(capsys, "A-000001")
