@@ -80,12 +80,19 @@ def modify(
     actor: str,
     now: dt.datetime,
 ) -> Action:
-    """Set a new amount; an amount of 0 is a reversal and needs a reason."""
+    """Set a new amount; an amount of 0 is a reversal and needs a reason.
+
+    The amount the action already has is refused as nothing to change, as reversing a
+    reversed action is: a file's same event is counted unchanged (`apply_modifications`),
+    and a person's must not become a MODIFIED status, an audit row of 49.99 -> 49.99 and
+    a 'modified' row sent back to the partner."""
     new_amount = _amount(amount)
     if new_amount == 0:
         return reverse(con, action_id, reason=reason or "", actor=actor, now=now)
     action = _get(con, action_id)
     _check_changeable(action, now)
+    if _in_effect(action, new_amount):
+        raise ActionError(f"action {action.label} already has the amount {action.amount}; nothing changed")
     action_store.change(
         con, action, new_status=ActionStatus.MODIFIED, new_amount=new_amount,
         reason=reason, actor=actor, kind="modify",

@@ -96,3 +96,22 @@ def test_an_amount_that_is_no_number_is_refused_not_an_internal_error(
         capsys, "action", "modify", "A-000001", f"--amount={amount}", mentions=f"{amount!r} is not an amount"
     )
     unchanged(capsys, "A-000001")
+
+
+def test_setting_the_amount_an_action_already_has_changes_nothing(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for same in ("49.99", "49.990"):
+        cli_error(capsys, "action", "modify", "A-000001", "--amount", same, "--reason", "again",
+                  mentions="A-000001 already has the amount 49.99; nothing changed")  # fmt: skip
+    unchanged(capsys, "A-000001")
+
+    # a modified action set to its current amount changes nothing either; to another, it does
+    cli(capsys, "action", "modify", "A-000002", "--amount", "30")
+    cli_error(capsys, "action", "modify", "A-000002", "--amount", "30.00", mentions="nothing changed")
+    cli(capsys, "action", "modify", "A-000002", "--amount", "49.99")
+    audit = cli_json(capsys, "action", "audit", "A-000002")
+    assert [(e["old_amount"], e["new_amount"]) for e in audit["audit"]] == [
+        ("49.99", "30.00"),
+        ("30.00", "49.99"),
+    ]
