@@ -12,14 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Action, ActionStatus
+from connectbatch.parser import plan, refcore
 from connectbatch.parser.api import Reject
+from connectbatch.parser.plan import Code, CoreKind, Plan, Slot
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 
@@ -54,20 +56,34 @@ def _check_changeable(action: Action, now: dt.datetime) -> None:
         raise ActionError(f"action {action.label} is locked and can no longer change")
 
 
+# How a file's Amount cell is read (a one-column plan of the parser's own DECIMAL converter):
+# an amount typed on the command line or in the app follows the same rule, so a value a file
+# would be refused for is never quietly rounded instead.
+_AMOUNT_SLOT = Slot("Amount", CoreKind.DECIMAL, True, None)
+_AMOUNT_PLAN = Plan(ord(","), ("Amount",), (0,), (_AMOUNT_SLOT,))
+# The parser's refusals that say more than "not an amount": the file's reject words.
+_AMOUNT_REASONS = (Code.DECIMAL_SCALE, Code.DECIMAL_RANGE)
+
+
 def _amount(value: Decimal | float | str) -> Decimal:
-    """The amount a person or a file gives, as the action will hold it. NaN is no amount:
-    `quantize` lets a quiet NaN through, and comparing it below would raise outside the
-    `try` (an internal error instead of the reason)."""
+    """The amount a person or a file gives, as the action will hold it (2 decimals).
+
+    One rule with the parser's (`refcore.convert`, which the compiled core is held equal
+    to): 12.50, 1,234.50 or $12.50; at most 2 decimals unless the extra ones are zeros
+    (12.345 is refused, not rounded to 12.34); NaN and Infinity are no amounts (a quiet NaN
+    once passed `quantize` and failed the comparison below as an internal error). A Decimal
+    is written out in plain digits first: Decimal("1E+2") is 100."""
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)
     try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
+        amount = refcore.convert(text.encode("utf-8", "replace"), _AMOUNT_SLOT)
+    except refcore.CellRejected as exc:
+        if exc.code in _AMOUNT_REASONS:
+            why = plan.reason(exc.code, _AMOUNT_SLOT, _AMOUNT_PLAN, 0, "utf-8")
+            raise ActionError(f"{value!r}: {why}") from None
         raise ActionError(f"{value!r} is not an amount") from None
-    if not amount.is_finite():
-        raise ActionError(f"{value!r} is not an amount")
+    assert isinstance(amount, Decimal)
     if amount < 0:
         raise ActionError("an amount cannot be negative; reverse the action instead")
-    if amount >= Decimal("1e16"):
-        raise ActionError("the amount is too large")
     return amount
 
 

@@ -115,3 +115,19 @@ def test_setting_the_amount_an_action_already_has_changes_nothing(
         ("49.99", "30.00"),
         ("30.00", "49.99"),
     ]
+
+
+def test_an_amount_with_more_than_two_decimals_is_refused_as_in_a_file(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for amount in ("12.345", "12.355", "0.001"):
+        cli_error(capsys, "action", "modify", "A-000001", "--amount", amount,
+                  mentions="has more than 2 decimal places")  # fmt: skip
+    unchanged(capsys, "A-000001")
+
+    # extra zeros are no extra precision, and the amounts a file may hold are accepted
+    assert cli_json(capsys, "action", "modify", "A-000001", "--amount", "12.3400")["amount"] == "12.34"
+    assert cli_json(capsys, "action", "modify", "A-000002", "--amount", "1,234.50")["amount"] == "1234.50"
+    cli_error(capsys, "action", "modify", "A-000003", "--amount", "1" * 17, mentions="too large")
+    cli_error(capsys, "action", "modify", "A-000003", "--amount", "$49.99", mentions="nothing changed")
+    assert cli_json(capsys, "action", "modify", "A-000003", "--amount", "$12.50")["amount"] == "12.50"
