@@ -118,7 +118,7 @@ def run_details(services: Services, c: Connection, run: Run, retried_by: int | N
         _ui.review_link(run.id, f"Needs review: open run {run.id} on the Validation page")
     if run.review_note:
         st.caption(f"Review note: {markdown_text(run.review_note)}")
-    numbers = st.columns(6)
+    numbers = st.columns(7)
     for column, (label, n) in zip(
         numbers,
         [
@@ -128,6 +128,8 @@ def run_details(services: Services, c: Connection, run: Run, retried_by: int | N
             ("Rows rejected", run.rows_rejected),
             ("Duplicates", run.rows_duplicate),
             ("Actions created", run.actions_created),
+            # existing actions a modifications file or a corrected record changed
+            ("Actions changed", run.actions_changed),
         ],
         strict=True,
     ):

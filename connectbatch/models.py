@@ -204,6 +204,9 @@ class Run:
     rows_unchanged: int = 0
     rows_replaced: int = 0
     rows_removed: int = 0
+    # existing actions the run changed: modified or reversed by a modifications file, or
+    # re-pointed at a corrected record (supersede); `actions_created` counts only new ones
+    actions_changed: int = 0
     # the version of the connection's field mapping the run parsed with (None: no saved mapping)
     mapping_version: int | None = None
 

@@ -239,7 +239,8 @@ def print_run(run: Run, names: dict[int, str]) -> None:
             f"{run.rows_accepted:,} accepted, {run.rows_rejected:,} rejected, "
             f"{run.rows_duplicate:,} duplicates",
         ),
-        ("actions", f"{run.actions_created:,} created"),
+        # changed: existing actions a modifications file or a corrected record changed
+        ("actions", f"{run.actions_created:,} created, {run.actions_changed:,} changed"),
         ("reason", one_line(run.reason)),
     ]
     if run.review:
@@ -295,4 +296,3 @@ def duration_minutes(text: str) -> int:
 def optional_whole(text: str) -> int | None:
     """A whole number, or '' for none (argparse type of a value that can be cleared)."""
     return None if text.strip() == "" else whole(text)
-

@@ -83,13 +83,15 @@ def _run_runs(args: argparse.Namespace) -> int:
             f"{r.rows_rejected:,}",
             f"{r.rows_duplicate:,}",
             f"{r.actions_created:,}",
+            f"{r.actions_changed:,}",
             cc.one_line(r.reason, 60),
         ]
         for r in runs
     ]
+    # rows accepted, rejected, duplicate; then actions created and (existing ones) changed
     headers = ["RUN", "CONNECTION", "TRIGGER", "STATUS", "STARTED", "ACCEPTED", "REJECTED",
-               "DUPLICATES", "ACTIONS", "REASON"]  # fmt: skip
-    cc.table(headers, rows, right=[0, 5, 6, 7, 8])
+               "DUPLICATES", "CREATED", "CHANGED", "REASON"]  # fmt: skip
+    cc.table(headers, rows, right=[0, 5, 6, 7, 8, 9])
     return EXIT_OK
 
 

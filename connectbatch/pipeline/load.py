@@ -102,7 +102,9 @@ def load_rows(
     part: Streamed | None = None,
 ) -> int:
     """Insert rows and create (or apply) actions inside the caller's transaction.
-    Returns the number of actions created or changed."""
+    Returns the number of actions created. Existing actions it changes (a modifications
+    file's, a corrected record's re-pointed one) are added to the run's `actions_changed`
+    here, with its other repeat counters: a changed action is not a created one."""
     dtype = schemas.get(connection.data_type)
     if part is not None:  # a streamed big file (its modes: stream.streams)
         data_store.adopt_rows(con, dtype.key, file_id=record.id, written=part.path, rows=part.rows)
@@ -123,12 +125,12 @@ def load_rows(
             partner_id=connection.partner_id if connection.partner_id is not None else -1,
         )  # fmt: skip
         rejects.extend(outcome.rejects)
-        run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged)
-        return outcome.applied
+        run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)
+        return 0
     if merges_repeats(dtype, connection):
-        changed = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
+        created = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
         late.lock_loaded(con, connection, record.id, now)  # a corrected record may be past its lock
-        return changed
+        return created
     data_store.insert_rows(
         con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
         table=table, lines=lines,
@@ -218,7 +220,7 @@ def _merge_rows(
     stored record stays as it was. A catalog in snapshot mode then marks removed every item the
     file does not list, unless rows were rejected (the snapshot is then incomplete: a rejected
     item would read as removed), which the run's reason says.
-    Returns the actions created plus the actions re-pointed.
+    Returns the actions created; the re-pointed ones count as the run's `actions_changed`.
     """
     found = data_store.repeats(con, dtype.key, connection.id, table, lines)
     by_line: dict[int, list[data_store.Repeat]] = {}
@@ -279,9 +281,10 @@ def _merge_rows(
                 con, dtype.key, connection.id, keys_listed, by_file=record.id, at=now
             )
     run_store.add_counters(
-        con, run_id, rows_unchanged=len(unchanged), rows_replaced=len(changed), rows_removed=removed
-    )
-    return created + repointed
+        con, run_id, rows_unchanged=len(unchanged), rows_replaced=len(changed), rows_removed=removed,
+        actions_changed=repointed,
+    )  # fmt: skip
+    return created
 
 
 def _replaceable(action: Action, now: dt.datetime) -> bool:

@@ -230,7 +230,7 @@ def test_a_released_modifications_file_reports_the_rows_it_could_not_apply(
 
     assert released.status is RunStatus.COMPLETED
     assert (released.rows_accepted, released.rows_rejected) == (1, 2)
-    assert released.actions_created == 1  # changes applied
+    assert (released.actions_created, released.actions_changed) == (0, 1)  # applied, none created
     assert services.action(actions[0].id).amount == Decimal("15.00")
     assert services.action(actions[1].id).status is ActionStatus.PENDING
     [entry] = services.audit(actions[0].id)

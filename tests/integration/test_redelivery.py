@@ -136,7 +136,8 @@ def test_a_later_modifications_file_changes_the_same_action_again(
 
     assert second.status is RunStatus.COMPLETED, second.reason  # was: quarantined, duplicate keys
     assert second.review is None
-    assert (second.rows_accepted, second.rows_rejected, second.actions_created) == (2, 0, 2)
+    assert (second.rows_accepted, second.rows_rejected, second.actions_created) == (2, 0, 0)
+    assert second.actions_changed == 2  # changed, not created
     changed = services.action(a.id)
     assert (changed.status, changed.amount, changed.reason) == (
         ActionStatus.REVERSED,
@@ -156,7 +157,7 @@ def test_a_later_modifications_file_changes_the_same_action_again(
     resent = services.ingest_bytes("Acme returns", "mods-2-resent.csv", reversal.replace(b"\r\n", b"\n"))
     assert resent.status is RunStatus.COMPLETED, resent.reason
     assert (resent.rows_accepted, resent.rows_rejected, resent.rows_unchanged) == (2, 0, 2)
-    assert resent.actions_created == 0
+    assert (resent.actions_created, resent.actions_changed) == (0, 0)
     assert len(services.audit(a.id)) == 2 and len(services.audit(b.id)) == 1
     assert services.action(b.id).amount == Decimal("20.00")
     assert services.rejects(resent.id) == []

@@ -131,3 +131,50 @@ def test_an_amount_with_more_than_two_decimals_is_refused_as_in_a_file(
     cli_error(capsys, "action", "modify", "A-000003", "--amount", "1" * 17, mentions="too large")
     cli_error(capsys, "action", "modify", "A-000003", "--amount", "$49.99", mentions="nothing changed")
     assert cli_json(capsys, "action", "modify", "A-000003", "--amount", "$12.50")["amount"] == "12.50"
+
+
+# -------------------------------------------------------------------------- run counts
+
+
+def test_a_modifications_run_counts_actions_changed_not_created(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, "connection", "add", "--name", "Acme mods", "--type", "action_modifications", *PUSH)
+    mods = write_rows(
+        acme / "mods.csv",
+        ["ActionId", "Amount", "Reason"],
+        [["A-000001", "10", "partial return"], ["A-000002", "0", "returned"], ["A-000003", "49.99", "same"]],
+    )
+
+    out = cli(capsys, "ingest", str(mods), "--connection", "Acme mods")
+
+    assert "0 created, 2 changed" in out, out
+    run = cli_json(capsys, "run", "show", "2")
+    assert (run["actions_created"], run["actions_changed"], run["rows_unchanged"]) == (0, 2, 1)
+    summary = json.loads(next((acme / "home").rglob("run2-*.summary.json")).read_text())
+    assert summary["actions_created"] == 0
+    assert cli(capsys, "runs").splitlines()[0].split()[-3:] == ["CREATED", "CHANGED", "REASON"]
+    newest = cli_json(capsys, "runs", "--limit", "1")[0]
+    assert (newest["id"], newest["actions_created"], newest["actions_changed"]) == (2, 0, 2)
+
+
+def test_a_corrected_redelivery_counts_the_replaced_action_as_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+    cli(capsys, "connection", "add", "--name", "Beta", *PUSH, "--redelivery", "supersede")
+    cli(capsys, "ingest", str(write_calls(tmp_path / "first.csv", ["b1", "b2"])), "--connection", "Beta")
+    corrected = write_calls(tmp_path / "second.csv", ["b1"], amount="60.00")
+    with corrected.open("a", encoding="utf-8", newline="") as f:  # b2 again as stored, and 20 new
+        first = (tmp_path / "first.csv").read_text().splitlines()
+        f.write(first[2] + "\n")
+        new = write_calls(tmp_path / "new.csv", [f"n{i}" for i in range(20)])
+        f.write("\n".join(new.read_text().splitlines()[1:]) + "\n")
+
+    run = cli_json(capsys, "ingest", str(corrected), "--connection", "Beta")
+
+    assert (run["rows_accepted"], run["actions_created"], run["actions_changed"]) == (22, 20, 1)
+    assert (run["rows_replaced"], run["rows_unchanged"]) == (1, 1)
+    assert "20 created, 1 changed" in cli(capsys, "run", "show", str(run["id"]))
+    assert cli_json(capsys, "actions", "--connection", "Beta")["total"] == 22
