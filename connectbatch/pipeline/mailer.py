@@ -39,7 +39,7 @@ def compose(
         f"Run: {run.id} ({run.trigger}), {run.status.value}",
         f"Files: {run.files_seen} seen, {run.files_loaded} loaded, {run.files_skipped} skipped",
         f"Rows: {run.rows_accepted} accepted, {run.rows_rejected} rejected, {run.rows_duplicate} duplicate",
-        f"Actions created: {run.actions_created}",
+        f"Actions: {run.actions_created} created, {run.actions_changed} changed",
     ]
     if run.reason:
         lines.append(f"Reason: {visible(run.reason)}")  # file names in it cannot add lines
