@@ -204,6 +204,15 @@ def size(n: int | None) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def template_download(data_type: schemas.DataType, key: str) -> None:
+    """The data type's template CSV (header and an example row), as the wizard and the File
+    format page offer it; a download never re-runs the page."""
+    st.download_button(
+        "Download the template CSV", data=data_type.template_csv(), file_name=f"{data_type.key}_template.csv",
+        mime="text/csv", key=key, icon=":material/download:", on_click="ignore",
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- errors
 
 

@@ -160,15 +160,7 @@ def step_data_type(s: WizardState, services: Services) -> dict[str, Any]:
     )
     # The template is offered here to everyone: the File format page that documents it is a
     # reviewer's page, and an analyst sent there would only read "Not allowed".
-    st.download_button(
-        "Download the template CSV",
-        data=data_type.template_csv(),
-        file_name=f"{data_type.key}_template.csv",
-        mime="text/csv",
-        key="wiz_template_download",
-        icon=":material/download:",
-        on_click="ignore",  # a download must not re-run the wizard
-    )
+    _ui.template_download(data_type, "wiz_template_download")
     if may_open(services.user, FILE_FORMAT_PAGE):
         st.page_link(
             FILE_FORMAT_PAGE, label="See the file format and try a file", icon=":material/fact_check:"

@@ -114,14 +114,7 @@ def render() -> None:
         "names match case-insensitively and in any order; unknown columns are reported, not fatal."
     )
     st.dataframe(column_docs(data_type), hide_index=True)
-    st.download_button(
-        "Download template CSV",
-        data=data_type.template_csv(),
-        file_name=f"{data_type.key}_template.csv",
-        mime="text/csv",
-        key="template_download",
-        on_click="ignore",  # a download must not re-run the page (and re-parse the upload)
-    )
+    _ui.template_download(data_type, "template_download")  # no re-parse of the upload either
 
     st.subheader("Dry run")
     st.caption(
