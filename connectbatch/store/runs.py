@@ -195,12 +195,18 @@ def taken_before(
     mtime: dt.datetime | None,
 ) -> FileRecord | None:
     """A file with this remote path, size and time that an earlier run settled: loaded,
-    a duplicate, quarantined, or rejected as a whole (the same bytes would fail again)."""
+    a duplicate, quarantined, or rejected as a whole (the same bytes would fail again).
+
+    A size of None (an FTP server that would not tell it; the ledger holds the size the
+    download found) matches any size when the time is known: path and time still tell a
+    new version apart, where requiring the listing's None would fetch the file every run."""
+    any_size = size is None and mtime is not None
     found = files_where(
         con,
-        "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
-        f"AND mtime IS NOT DISTINCT FROM ? AND {states_in(_SETTLED)} ORDER BY id LIMIT 1",
-        [connection_id, remote_path, size, mtime, *map(str, _SETTLED)],
+        "WHERE connection_id = ? AND remote_path = ? "
+        + ("" if any_size else "AND size IS NOT DISTINCT FROM ? ")
+        + f"AND mtime IS NOT DISTINCT FROM ? AND {states_in(_SETTLED)} ORDER BY id LIMIT 1",
+        [connection_id, remote_path, *([] if any_size else [size]), mtime, *map(str, _SETTLED)],
     )
     return found[0] if found else None
 

@@ -16,7 +16,8 @@ per-session children go too). `vsftpd()` needs root: it creates the Linux user, 
 password, and vsftpd itself must start as root to chroot and drop privileges; it installs
 the `vsftpd` package through `scripts/ensure-debian-packages.sh` when it is missing.
 
-    python tests/integration/ftpd.py --root DIR --port N --user U --password P [--no-mlsd] [--no-sendfile]
+    python tests/integration/ftpd.py --root DIR --port N --user U --password P [--no-mlsd]
+        [--no-sendfile] [--no-size] [--no-mdtm] [--list-dos24 | --list-iso] [--clock-file F]
 """
 
 from __future__ import annotations
@@ -388,10 +389,21 @@ def any_server() -> Iterator[FtpServer]:
 
 @contextlib.contextmanager
 def pyftpdlib_server(
-    *, mlsd: bool = True, user: str = "partner", password: str = "partner-pw-9817", sendfile: bool = True
+    *,
+    mlsd: bool = True,
+    user: str = "partner",
+    password: str = "partner-pw-9817",
+    sendfile: bool = True,
+    quirks: tuple[str, ...] = (),
 ) -> Iterator[FtpServer]:
     """pyftpdlib in a subprocess; `mlsd=False` removes MLSD but keeps MLST in FEAT;
-    `sendfile=False` reads files (a named pipe too) instead of sendfile(2)-ing them."""
+    `sendfile=False` reads files (a named pipe too) instead of sendfile(2)-ing them.
+
+    `quirks` are partners' servers' habits (`_serve`'s switches without the dashes):
+    "no-size", "no-mdtm" (commands removed), "list-dos24" (IIS LIST lines with 24-hour
+    times), "list-iso" (`ls -l --time-style=long-iso` lines). Its clock for LIST (which
+    shows the year instead of the time for files older than six months) is ahead by the
+    seconds `FtpServer.extra["clock_file"]` holds, read on every LIST."""
     work = Path(tempfile.mkdtemp(prefix="cb-pyftpd-"))
     try:
         root = work / "root"
@@ -417,6 +429,8 @@ def pyftpdlib_server(
                 command.append("--no-mlsd")
             if not sendfile:
                 command.append("--no-sendfile")
+            command += [f"--{quirk}" for quirk in quirks]
+            command += ["--clock-file", str(work / "clock")]
             with log.open("ab") as out:
                 process = subprocess.Popen(
                     command,
@@ -441,6 +455,7 @@ def pyftpdlib_server(
             root=root,
             process=process,
             log=log,
+            extra={"clock_file": str(work / "clock")},
         )
         try:
             yield server
@@ -466,6 +481,9 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--log")
     parser.add_argument("--no-mlsd", action="store_true")
     parser.add_argument("--no-sendfile", action="store_true")
+    for quirk in ("no-size", "no-mdtm", "list-dos24", "list-iso"):
+        parser.add_argument(f"--{quirk}", action="store_true")
+    parser.add_argument("--clock-file")
     args = parser.parse_args(argv)
     logging.basicConfig(filename=args.log, level=logging.INFO)
 
@@ -480,10 +498,52 @@ def _serve(argv: list[str] | None = None) -> None:
     Handler.auth_failed_timeout = 0  # tests of wrong passwords need not wait 3 s
     if args.no_sendfile:
         Handler.use_sendfile = False
-    if args.no_mlsd:
-        Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k != "MLSD"}
+    removed = {"MLSD"} if args.no_mlsd else set()
+    removed |= {"SIZE"} if args.no_size else set()
+    removed |= {"MDTM"} if args.no_mdtm else set()
+    Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k not in removed}
+    Handler.abstracted_fs = _quirky_filesystem(args.clock_file, args.list_dos24, args.list_iso)
     server = FTPServer(("127.0.0.1", args.port), Handler)
     server.serve_forever()
+
+
+def _quirky_filesystem(clock_file: str | None, dos24: bool, iso: bool) -> type:
+    """pyftpdlib's filesystem with LIST lines as other servers write them, and a LIST clock
+    that can be moved ahead (the seconds in `clock_file`)."""
+    from pyftpdlib.filesystems import AbstractedFS
+
+    def offset() -> float:
+        try:
+            return float(Path(clock_file).read_text()) if clock_file else 0.0
+        except (OSError, ValueError):
+            return 0.0
+
+    class QuirkyFS(AbstractedFS):  # type: ignore[misc]
+        def format_list(self, basedir: str, listing: list[str], ignore_err: bool = True) -> Iterator[bytes]:
+            if not (dos24 or iso):
+                real, ahead = time.time, offset()
+                time.time = lambda: real() + ahead
+                try:
+                    yield from super().format_list(basedir, listing, ignore_err)
+                finally:
+                    time.time = real
+                return
+            for name in listing:
+                path = os.path.join(basedir, name)
+                st = os.stat(path)
+                stamp = time.gmtime(st.st_mtime)
+                is_dir = os.path.isdir(path)
+                if dos24:
+                    size = "<DIR>" if is_dir else str(st.st_size)
+                    line = f"{time.strftime('%m-%d-%y  %H:%M', stamp)} {size:>20} {name}"
+                else:
+                    mode = "drwxr-xr-x" if is_dir else "-rw-r--r--"
+                    line = (
+                        f"{mode} 1 owner group {st.st_size} {time.strftime('%Y-%m-%d %H:%M', stamp)} {name}"
+                    )
+                yield (line + "\r\n").encode("utf8", self.cmd_channel.unicode_errors)
+
+    return QuirkyFS
 
 
 if __name__ == "__main__":

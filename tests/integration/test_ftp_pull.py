@@ -26,8 +26,11 @@ from typing import Any
 import ftpd
 import pytest
 from ftpd import FtpServer
+from helpers import call_csv
 
 from connectbatch.errors import TransportError
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.services import CredentialInput, Services
 from connectbatch.transfer.base import Endpoint, open_transport
 from connectbatch.transfer.pull.ftp import FtpTransport, _parse_list_line
 from connectbatch.transfer.pull.ftp import transport as ftp_module
@@ -79,6 +82,13 @@ def pyftpd_no_mlsd() -> Iterator[FtpServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def pyftpd_no_size() -> Iterator[FtpServer]:
+    """No MLSD and no SIZE (500): a link's size is learnt from the download."""
+    with ftpd.pyftpdlib_server(mlsd=False, quirks=("no-size",)) as server:
+        yield server
+
+
 _FIXTURE_OF = {
     "vsftpd": "vsftpd_plain",
     "vsftpd-ftps": "vsftpd_tls",
@@ -96,9 +106,7 @@ def server(request: pytest.FixtureRequest) -> FtpServer:
 def endpoint(server: FtpServer, *, timeout: float = 10.0, **settings: Any) -> Endpoint:
     """How a connection would describe this server; FTPS servers get verify off
     (self-signed) unless the test says otherwise."""
-    base: dict[str, Any] = (
-        {"tls": FtpTls.EXPLICIT, "verify": False} if server.tls else {"tls": FtpTls.NONE}
-    )
+    base: dict[str, Any] = {"tls": FtpTls.EXPLICIT, "verify": False} if server.tls else {"tls": FtpTls.NONE}
     base.update(settings)
     return Endpoint(
         host=server.host,
@@ -544,6 +552,91 @@ def test_registered_as_ftp(pyftpd_mlsd: FtpServer) -> None:
         assert ftp.list_files("/", "*.nothing") == []
     finally:
         ftp.close()
+
+
+# -- servers without MLSD: what LIST does not say -------------------------------------------
+
+
+def _link_folder(server: FtpServer, folder: str, data: bytes) -> None:
+    """A partner's export folder: a file linked in from elsewhere, a link to a folder, a
+    link to nothing, all two hours old (the links' own times too, which LIST shows)."""
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).timestamp()
+    server.put(f"{folder}/real/export-1.csv", data)
+    server.mkdir(f"{folder}/real/sub")
+    local = server.local(folder)
+    (local / "calls_link.csv").symlink_to("real/export-1.csv")
+    (local / "calls_dir.csv").symlink_to("real/sub")
+    (local / "calls_gone.csv").symlink_to("real/gone.csv")
+    for path in [*local.iterdir(), *(local / "real").iterdir()]:
+        os.utime(path, (old, old), follow_symlinks=False)
+
+
+def test_a_linked_file_is_listed_with_its_size_and_links_to_folders_or_nothing_are_not(
+    server: FtpServer, transport: FtpTransport, folder: str
+) -> None:
+    """LIST leaves the session in ASCII mode, where pyftpdlib and ProFTPD refuse SIZE; that
+    refusal once dropped every linked file of a server without MLSD, without a word."""
+    _link_folder(server, folder, b"a,b\n1,2\n")
+
+    listed = transport.list_files(folder, "calls*.csv")
+
+    assert [(r.name, r.size) for r in listed] == [("calls_link.csv", 8)]
+
+
+def test_without_size_a_linked_file_is_taken_and_the_download_tells_its_size(
+    pyftpd_no_size: FtpServer, tmp_path: Path
+) -> None:
+    folder = pyftpd_no_size.mkdir(f"/nosize-{uuid.uuid4().hex[:10]}")
+    _link_folder(pyftpd_no_size, folder, b"a,b\n1,2\n")
+    ftp = FtpTransport(endpoint(pyftpd_no_size))
+    try:
+        listed = ftp.list_files(folder, "calls*.csv")
+        # Without SIZE a link to nothing cannot be told from a file: its download fails
+        # (recorded with the server's words), never a silent drop of a real file.
+        assert [(r.name, r.size) for r in listed] == [("calls_gone.csv", None), ("calls_link.csv", None)]
+        ftp.fetch(listed[1], tmp_path / "got")
+    finally:
+        ftp.close()
+    assert (tmp_path / "got").read_bytes() == b"a,b\n1,2\n"
+
+
+def _pull_connection(services: Services, server: FtpServer, folder: str, pattern: str = "calls*.csv") -> str:
+    draft = Connection(
+        f"Partner {uuid.uuid4().hex[:6]}", "call_conversions", Direction.INBOUND, Method.FTP,
+        Methodology.PULL, host=server.host, port=server.port, folder=folder, pattern=pattern,
+        transfer=FtpSpec(tls=FtpTls.NONE),
+    )  # fmt: skip
+    services.create_connection(draft, CredentialInput("partner", server.username, server.password))
+    return draft.name
+
+
+@pytest.mark.parametrize("fixture", ["pyftpd_no_mlsd", "pyftpd_no_size"])
+def test_a_linked_file_is_loaded_once_from_a_server_without_mlsd(
+    services: Services, fixture: str, request: pytest.FixtureRequest
+) -> None:
+    server: FtpServer = request.getfixturevalue(fixture)
+    folder = server.mkdir(f"/linked-{uuid.uuid4().hex[:10]}")
+    _link_folder(server, folder, call_csv(2, prefix="lnk"))
+    server.put(
+        f"{folder}/calls_plain.csv",
+        call_csv(1, prefix="pln"),
+        dt.datetime.now(dt.UTC) - dt.timedelta(hours=2),
+    )
+    name = _pull_connection(services, server, folder)
+
+    first = services.pull(name)
+    second = services.pull(name)
+
+    assert first.status is RunStatus.COMPLETED, first.reason
+    found = {f.name: (str(f.state), f.message or "") for f in services.run_files(first.id)}
+    gone = found.pop("calls_gone.csv", None)
+    assert found == {"calls_link.csv": ("loaded", ""), "calls_plain.csv": ("loaded", "")}
+    if fixture == "pyftpd_no_size":  # told apart only by its download, refused in words
+        assert gone is not None and gone[0] == "skipped" and "550" in gone[1]
+    else:
+        assert gone is None
+    assert second.status is RunStatus.COMPLETED, second.reason
+    assert services.run_files(second.id) == []
 
 
 # -- pieces without a server ---------------------------------------------------------------

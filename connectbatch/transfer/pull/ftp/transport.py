@@ -11,8 +11,9 @@ Partners run every kind of FTP server, so this module assumes little:
   type, size and UTC modification time in one listing. Older or minimal servers (vsftpd,
   for one) lack it; for them the folder is read with LIST (Unix or DOS style lines, or bare
   names from NLST when LIST is unreadable) and each *matching* file is asked for its exact
-  SIZE and MDTM. Support is taken from FEAT, and a 500/502 reply to MLSD is believed over
-  FEAT (some servers advertise MLST but refuse MLSD).
+  SIZE (in binary mode; `probe` says when a refusal still means a file) and MDTM. Support
+  is taken from FEAT, and a 500/502 reply to MLSD is believed over FEAT (some servers
+  advertise MLST but refuse MLSD).
 * **TLS** (`FtpSpec.tls`): explicit (AUTH TLS on the normal port) or implicit (TLS from the
   first byte, port 990), then PROT P so the file
   data is encrypted too. The data connection resumes the control connection's TLS session,
@@ -50,7 +51,7 @@ from connectbatch.transfer.base import (
 )
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name, matches
-from connectbatch.transfer.pull.ftp import names
+from connectbatch.transfer.pull.ftp import names, probe
 from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line, parse_mlsd_facts
 from connectbatch.transfer.pull.ftp.names import printable, readable
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
@@ -351,6 +352,9 @@ class FtpTransport(Transport):
                 names = _nlst(ftp)
             entries = [Entry(posixpath.basename(name), "unknown", None, None) for name in names]
 
+        # LIST and NLST leave the session in TYPE A (ftplib), where servers refuse SIZE.
+        with self._step("TYPE I"):
+            ftp.voidcmd("TYPE I")
         result: list[Entry] = []
         for entry in entries:
             if entry.kind not in ("file", "link", "unknown") or not matches(readable(entry.name), pattern):
@@ -358,21 +362,14 @@ class FtpTransport(Transport):
             path = posixpath.join(folder, entry.name)
             size = entry.size
             if entry.kind != "file" or size is None:
-                size = self._size(ftp, path)
-                if size is None:  # SIZE refuses folders: a link to one, or an NLST folder name
+                with self._step(f"SIZE {path}"):
+                    sized = probe.size_of(ftp, path, entry.kind, folder)
+                if not sized.is_file:  # a folder, or a link to one or to nothing
                     continue
+                size = sized.size
             mtime = self._mdtm_of(ftp, path) or entry.mtime
             result.append(Entry(entry.name, "file", size, mtime))
         return result, listed_by
-
-    def _size(self, ftp: ftplib.FTP, path: str) -> int | None:
-        try:
-            size = ftp.size(path)
-        except ftplib.error_perm:
-            return None
-        except ftplib.all_errors as exc:
-            raise self._fail(f"SIZE {path}", exc) from exc
-        return size
 
     def _mdtm_of(self, ftp: ftplib.FTP, path: str) -> dt.datetime | None:
         if not self._mdtm:

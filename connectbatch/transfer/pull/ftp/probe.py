@@ -1,0 +1,78 @@
+"""Asking an FTP server about one listed name when its listing did not say enough: SIZE for
+its size, CWD for whether it is a folder. Used by the LIST/NLST fallback only (MLSD says
+both), and only for names that match the connection's pattern.
+
+A refusal of SIZE is not proof that a name is a folder. Servers refuse SIZE in ASCII mode
+(`550 SIZE not allowed in ASCII mode`: pyftpdlib, ProFTPD), refuse it altogether (500/502),
+or answer 4xx for a moment; a file behind such a refusal must still be taken, its size then
+learnt from the download. Only a name we can CWD into is a folder. A *link* whose SIZE the
+server refuses in binary mode leads to a folder or to nothing, as the SFTP pull sees it, and
+is left out as well.
+
+Network failures and `421` (the server is closing) are not answers about a file: they
+propagate to the transport, which turns them into a failed run.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import logging
+import re
+from dataclasses import dataclass
+
+log = logging.getLogger("connectbatch.transfer.pull.ftp")
+
+# Words in a SIZE refusal that blame the transfer mode or the command, not the file.
+_NOT_ABOUT_THE_FILE = re.compile(
+    r"ascii|binary|\bmode\b|\btype\b|not (?:allowed|implemented|understood)", re.I
+)
+
+
+@dataclass(frozen=True)
+class Sized:
+    """What the server told about one listed name."""
+
+    is_file: bool
+    size: int | None  # None: the server would not say; the download tells
+    reply: str = ""  # the server's words when it refused SIZE
+
+
+def size_of(ftp: ftplib.FTP, path: str, kind: str, folder: str) -> Sized:
+    """SIZE of `path` (the session must be in TYPE I), and when the server refuses it,
+    whether the name is still a file to take. `kind` is the listing's ("link", "unknown",
+    "file"); `folder` is where to CWD back to after probing a name for a folder."""
+    try:
+        size = ftp.size(path)
+    except (ftplib.error_perm, ftplib.error_temp) as exc:
+        reply = str(exc).strip()
+        if reply.startswith("421"):
+            raise
+    else:
+        if size is not None:
+            return Sized(True, size)
+        reply = "SIZE answered without a size"
+    if kind == "link" and reply.startswith("5") and _about_the_file(reply):
+        log.info("left out %s: a link to a folder or to nothing (SIZE: %s)", path, reply)
+        return Sized(False, None, reply)
+    if is_folder(ftp, path, folder):
+        return Sized(False, None, reply)
+    log.info("taking %s with its size unknown (SIZE: %s)", path, reply)
+    return Sized(True, None, reply)
+
+
+def is_folder(ftp: ftplib.FTP, path: str, folder: str) -> bool:
+    """Whether CWD into `path` succeeds (then back to `folder`)."""
+    try:
+        ftp.cwd(path)
+    except (ftplib.error_perm, ftplib.error_temp) as exc:
+        if str(exc).startswith("421"):
+            raise
+        return False
+    ftp.cwd(folder)
+    return True
+
+
+def _about_the_file(reply: str) -> bool:
+    """A 5xx SIZE reply that says something about the file, not about the mode or the
+    command (500/502/504 are the command's)."""
+    return reply[:3] not in ("500", "502", "504") and not _NOT_ABOUT_THE_FILE.search(reply)
