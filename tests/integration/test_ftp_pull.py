@@ -639,6 +639,29 @@ def test_a_linked_file_is_loaded_once_from_a_server_without_mlsd(
     assert services.run_files(second.id) == []
 
 
+@pytest.mark.parametrize("style", ["list-dos24", "list-iso"])
+def test_iis_24_hour_and_iso_dated_list_lines_give_names_sizes_and_times(style: str, tmp_path: Path) -> None:
+    """IIS set to 24-hour times, and `ls` with ISO dates, once read as nothing at all: the
+    folder looked empty ("0 seen"). Without MDTM the times are the LIST line's minutes."""
+    when = dt.datetime(2026, 3, 4, 16, 27, 41, tzinfo=dt.UTC)
+    with ftpd.pyftpdlib_server(mlsd=False, quirks=(style, "no-mdtm")) as server:
+        server.put("/in/calls one.csv", b"a,b\n1,2\n", when)
+        server.put("/in/calls [2].csv", b"x" * 300, when - dt.timedelta(days=400))
+        server.mkdir("/in/calls folder.csv")
+        ftp = FtpTransport(endpoint(server))
+        try:
+            listed = ftp.list_files("/in", "calls*.csv")
+            ftp.fetch(listed[1], tmp_path / "got")
+        finally:
+            ftp.close()
+
+    assert [(r.name, r.size, r.mtime, r.extra["listed_by"]) for r in listed] == [
+        ("calls [2].csv", 300, (when - dt.timedelta(days=400)).replace(second=0), "LIST"),
+        ("calls one.csv", 8, when.replace(second=0), "LIST"),
+    ]
+    assert (tmp_path / "got").read_bytes() == b"a,b\n1,2\n"
+
+
 # -- pieces without a server ---------------------------------------------------------------
 
 

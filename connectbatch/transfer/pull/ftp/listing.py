@@ -50,13 +50,17 @@ def parse_ftp_time(value: str) -> dt.datetime | None:
     return stamp
 
 
+# `ls -l` with its classic time (`Jun 18 17:28`, or `Jun 18  2025` past six months) or an
+# ISO one (`--time-style=long-iso`: `2026-06-18 17:28`; `full-iso` adds seconds and a zone).
 _UNIX_LINE = re.compile(
-    r"^(?P<type>[-dlbcpsD])[-rwxsStTlL+.@]{9,10}\s+\d+\s+(?:\S+\s+){1,2}?"
-    r"(?P<size>\d+)\s+(?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+"
-    r"(?P<when>\d{1,2}:\d{2}|\d{4})\s(?P<name>.+)$"
+    r"^(?P<type>[-dlbcpsD])[-rwxsStTlL+.@]{9,10}\s+\d+\s+(?:\S+\s+){1,2}?(?P<size>\d+)\s+"
+    r"(?:(?P<month>[A-Za-z]{3})\s+(?P<day>\d{1,2})\s+(?P<when>\d{1,2}:\d{2}|\d{4})"
+    r"|(?P<iso>\d{4}-\d{2}-\d{2}\s+\d{1,2}:\d{2})(?::(?P<second>\d{2})(?:\.\d+)?)?"
+    r"(?:\s+(?P<zone>[+-]\d{4}))?)\s(?P<name>.+)$"
 )
+# IIS: `12-05-26  04:27PM`, or with 24-hour times `12-05-26  16:27`, years of 2 or 4 digits.
 _DOS_LINE = re.compile(
-    r"^(?P<date>\d{1,2}-\d{1,2}-\d{2,4})\s+(?P<time>\d{1,2}:\d{2}\s*[AaPp][Mm])\s+"
+    r"^(?P<date>\d{1,2}-\d{1,2}-(?:\d{4}|\d{2}))\s+(?P<time>\d{1,2}:\d{2})\s*(?P<half>[AaPp][Mm])?\s+"
     r"(?P<size><DIR>|\d+)\s+(?P<name>.+)$"
 )
 _MONTHS = {
@@ -82,20 +86,40 @@ def parse_list_line(line: str, now: dt.datetime | None = None) -> Entry | None:
             name = name.split(" -> ", 1)[0]
         if name in (".", ".."):
             return None
-        return Entry(name, kind, int(unix["size"]), _unix_list_time(unix, now))
+        mtime = _iso_list_time(unix) if unix["iso"] else _unix_list_time(unix, now)
+        return Entry(name, kind, int(unix["size"]), mtime)
     dos = _DOS_LINE.match(line)
     if dos:
         is_dir = dos["size"] == "<DIR>"
-        mtime: dt.datetime | None
-        try:
-            mtime = dt.datetime.strptime(
-                f"{dos['date']} {dos['time'].replace(' ', '').upper()}",
-                "%m-%d-%y %I:%M%p" if len(dos["date"].split("-")[2]) == 2 else "%m-%d-%Y %I:%M%p",
-            ).replace(tzinfo=dt.UTC)
-        except ValueError:
-            mtime = None
-        return Entry(dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), mtime)
+        return Entry(
+            dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), _dos_time(dos)
+        )
     return None
+
+
+def _dos_time(match: re.Match[str]) -> dt.datetime | None:
+    year = "%Y" if len(match["date"].rsplit("-", 1)[1]) == 4 else "%y"
+    half = (match["half"] or "").upper()
+    try:
+        stamp = dt.datetime.strptime(
+            f"{match['date']} {match['time']}{half}", f"%m-%d-{year} " + ("%I:%M%p" if half else "%H:%M")
+        )
+    except ValueError:
+        return None
+    return stamp.replace(tzinfo=dt.UTC)
+
+
+def _iso_list_time(match: re.Match[str]) -> dt.datetime | None:
+    try:
+        stamp = dt.datetime.strptime(" ".join(match["iso"].split()), "%Y-%m-%d %H:%M")
+    except ValueError:
+        return None
+    stamp = stamp.replace(second=int(match["second"] or 0), tzinfo=dt.UTC)
+    if match["zone"]:  # `full-iso`: the server's zone is written out, so honour it
+        sign = -1 if match["zone"][0] == "-" else 1
+        offset = dt.timedelta(hours=int(match["zone"][1:3]), minutes=int(match["zone"][3:5]))
+        stamp -= sign * offset
+    return stamp
 
 
 def _unix_list_time(match: re.Match[str], now: dt.datetime | None) -> dt.datetime | None:
