@@ -193,22 +193,39 @@ def taken_before(
     remote_path: str,
     size: int | None,
     mtime: dt.datetime | None,
+    *,
+    by_day: bool = False,
 ) -> FileRecord | None:
     """A file with this remote path, size and time that an earlier run settled: loaded,
     a duplicate, quarantined, or rejected as a whole (the same bytes would fail again).
 
     A size of None (an FTP server that would not tell it; the ledger holds the size the
     download found) matches any size when the time is known: path and time still tell a
-    new version apart, where requiring the listing's None would fetch the file every run."""
+    new version apart, where requiring the listing's None would fetch the file every run.
+    `by_day`: the time is known to the day only (an FTP LIST line of a file older than six
+    months), so any recorded time on that date is the same file's."""
     any_size = size is None and mtime is not None
+    sql = "WHERE connection_id = ? AND remote_path = ? "
+    params: list[object] = [connection_id, remote_path]
+    if not any_size:
+        sql += "AND size IS NOT DISTINCT FROM ? "
+        params.append(size)
+    sql += _same_time(mtime, by_day, params)
     found = files_where(
-        con,
-        "WHERE connection_id = ? AND remote_path = ? "
-        + ("" if any_size else "AND size IS NOT DISTINCT FROM ? ")
-        + f"AND mtime IS NOT DISTINCT FROM ? AND {states_in(_SETTLED)} ORDER BY id LIMIT 1",
-        [connection_id, remote_path, *([] if any_size else [size]), mtime, *map(str, _SETTLED)],
+        con, sql + f"AND {states_in(_SETTLED)} ORDER BY id LIMIT 1", [*params, *map(str, _SETTLED)]
     )
     return found[0] if found else None
+
+
+def _same_time(mtime: dt.datetime | None, by_day: bool, params: list[object]) -> str:
+    """The SQL condition (and its parameters, appended) for a recorded time that is `mtime`,
+    or falls on its UTC date when it is known `by_day`."""
+    if by_day and mtime is not None:
+        day = dt.datetime.combine(mtime.astimezone(dt.UTC).date(), dt.time(), dt.UTC)
+        params += [day, day + dt.timedelta(days=1)]
+        return "AND mtime >= ? AND mtime < ? "
+    params.append(mtime)
+    return "AND mtime IS NOT DISTINCT FROM ? "
 
 
 def set_file_state(
@@ -389,14 +406,19 @@ def skipped_before(
     size: int | None,
     mtime: dt.datetime | None,
     message: str,
+    *,
+    by_day: bool = False,
 ) -> FileRecord | None:
     """The ledger line of an earlier run that skipped this same file (path, size, time) for
-    the same reason: a pull records such a decision once, not on every poll."""
+    the same reason: a pull records such a decision once, not on every poll. `by_day` as
+    in `taken_before`."""
+    params: list[object] = [connection_id, remote_path, size]
+    sql = "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
+    sql += _same_time(mtime, by_day, params)
     found = files_where(
         con,
-        "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
-        "AND mtime IS NOT DISTINCT FROM ? AND state = ? AND message = ? ORDER BY id LIMIT 1",
-        [connection_id, remote_path, size, mtime, str(FileState.SKIPPED), message],
+        sql + "AND state = ? AND message = ? ORDER BY id LIMIT 1",
+        [*params, str(FileState.SKIPPED), message],
     )
     return found[0] if found else None
 

@@ -662,6 +662,29 @@ def test_iis_24_hour_and_iso_dated_list_lines_give_names_sizes_and_times(style: 
     assert (tmp_path / "got").read_bytes() == b"a,b\n1,2\n"
 
 
+def test_a_file_turning_six_months_old_on_a_server_with_only_list_times_is_not_taken_again(
+    services: Services,
+) -> None:
+    """Without MLSD and MDTM the time is the LIST line's: `Jun 18 17:28`, then `Jun 18  2026`
+    once the file is six months old, read as midnight. Still the same file: taken once."""
+    with ftpd.pyftpdlib_server(mlsd=False, quirks=("no-mdtm",)) as server:
+        when = dt.datetime.now(dt.UTC) - dt.timedelta(days=170)
+        path = server.put("/in/calls_old.csv", call_csv(1, prefix="old"), when)
+        name = _pull_connection(services, server, "/in")
+        first = services.pull(name)
+        Path(server.extra["clock_file"]).write_text(str(40 * 86400))  # the server's clock: +40 days
+
+        second = services.pull(name)
+        stamp = (when + dt.timedelta(days=1)).timestamp()  # touched: a new version, same size
+        os.utime(path, (stamp, stamp))
+        third = services.pull(name)
+
+    assert [str(f.state) for f in services.run_files(first.id)] == ["loaded"]
+    assert second.status is RunStatus.COMPLETED, second.reason
+    assert services.run_files(second.id) == []
+    assert [f.name for f in services.run_files(third.id)] == ["calls_old.csv"]
+
+
 # -- pieces without a server ---------------------------------------------------------------
 
 

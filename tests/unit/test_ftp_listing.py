@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from connectbatch.transfer.pull.ftp.listing import parse_list_line
+from connectbatch.transfer.pull.ftp.listing import TimePrecision, parse_list_line
 
 NOW = dt.datetime(2026, 12, 5, 18, 0, tzinfo=dt.UTC)
 
@@ -58,3 +58,20 @@ def test_a_dos_line_with_an_impossible_date_keeps_its_name_without_a_time(line: 
     entry = parse_list_line(line, NOW)
 
     assert entry is not None and entry.mtime is None and entry.size == 228
+
+
+@pytest.mark.parametrize(
+    ("line", "precision"),
+    [
+        ("-rw-r--r-- 1 u g 228 Jun 18 17:28 recent.csv", TimePrecision.MINUTE),
+        ("-rw-r--r-- 1 u g 228 Jun 18  2026 old.csv", TimePrecision.DAY),
+        ("-rw-r--r-- 1 u g 228 2026-06-18 17:28 iso.csv", TimePrecision.MINUTE),
+        ("-rw-r--r-- 1 u g 228 2026-06-18 17:28:09.5 +0000 full.csv", TimePrecision.EXACT),
+        ("06-18-26  17:28       228 dos.csv", TimePrecision.MINUTE),
+    ],
+)
+def test_a_list_time_says_how_precise_it_is(line: str, precision: TimePrecision) -> None:
+    """`ls` drops the hours of files older than six months: such a time is matched by date."""
+    entry = parse_list_line(line, NOW)
+
+    assert entry is not None and entry.precision is precision

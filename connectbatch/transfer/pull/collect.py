@@ -9,7 +9,9 @@ ledger (state `skipped` with the reason), so a person can see every file a run s
 - a file over CONNECTBATCH_MAX_FILE_BYTES, listed so or growing past it while fetched (a
   server whose download never ends), is not taken: the download stops at the limit;
 - a file already loaded with the same remote path, size and time is not fetched again
-  (the sha256 check in ingest would catch it too, but only after a download);
+  (the sha256 check in ingest would catch it too, but only after a download); a time the
+  transport knows to the day only (`extra["mtime_precision"] == "day"`: an FTP LIST line of
+  a file older than six months, where the hours were shown before) matches by its date;
 - a file the server refuses to send (not readable by our login, gone since the listing) is
   recorded as skipped with what the partner must fix, once for the same file and reason; the
   files beside it go on, and later runs try it again.
@@ -54,6 +56,8 @@ from connectbatch.transfer.specs import AuthKind
 log = logging.getLogger("connectbatch.transfer.pull.collect")
 
 DONE_STATES = ("loaded", "duplicate")
+# `RemoteFile.extra["mtime_precision"]` of a time known to the day only (FTP LIST).
+DAY_PRECISION = "day"
 
 
 def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[base.Endpoint, int | None]:
@@ -301,7 +305,9 @@ def _fetch(
         log.warning("not taken: %s", exc, extra={"run_id": run.id})
         with db.transaction() as con:
             size = remote.size or 0
-            if run_store.skipped_before(con, connection.id, remote.path, size, remote.mtime, exc.reason):
+            if run_store.skipped_before(
+                con, connection.id, remote.path, size, remote.mtime, exc.reason, by_day=_by_day(remote)
+            ):
                 return False  # recorded by an earlier run: one line per decision
             run_store.record_file(
                 con, connection_id=connection.id, run_id=run.id, name=remote.name,
@@ -345,8 +351,15 @@ def _needs_run(
         return False
     with ingestor.db.connect() as con:
         size = remote.size or 0
-        found = run_store.skipped_before(con, connection.id, remote.path, size, remote.mtime, reason)
+        found = run_store.skipped_before(
+            con, connection.id, remote.path, size, remote.mtime, reason, by_day=_by_day(remote)
+        )
     return found is None
+
+
+def _by_day(remote: base.RemoteFile) -> bool:
+    """Whether the listing gave the file's time to the day only (see the module docstring)."""
+    return (remote.extra or {}).get("mtime_precision") == DAY_PRECISION
 
 
 def _incoming(ingestor: ingest.Ingestor) -> Path:
@@ -363,7 +376,9 @@ def _skip_reason(
     if base.over_limit(remote, limit):  # recorded once, never fetched (a fetch would stop anyway)
         return base.too_large("", remote.path, limit).reason, False
     with db.connect() as con:
-        earlier = run_store.taken_before(con, connection.id, remote.path, remote.size, remote.mtime)
+        earlier = run_store.taken_before(
+            con, connection.id, remote.path, remote.size, remote.mtime, by_day=_by_day(remote)
+        )
     if earlier is None:
         return None, False
     if earlier.state == "rejected":

@@ -6,6 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class TimePrecision(StrEnum):
+    """How much of a listed time the server said. `ls` shows a file older than six months
+    by its date only (`Jun 18  2026`), so the same untouched file's LIST time drops from
+    17:28 to 00:00 as it ages: a time known to the day must be compared by its date."""
+
+    EXACT = "exact"  # MLSD, MDTM, `ls --full-time`
+    MINUTE = "minute"  # LIST lines with hours and minutes
+    DAY = "day"  # LIST lines with a year instead of the time
 
 
 @dataclass(frozen=True)
@@ -16,6 +27,7 @@ class Entry:
     kind: str  # "file", "dir", "link" or "unknown"
     size: int | None
     mtime: dt.datetime | None
+    precision: TimePrecision = TimePrecision.EXACT
 
 
 def parse_mlsd_facts(name: str, facts: dict[str, str]) -> Entry | None:
@@ -86,14 +98,18 @@ def parse_list_line(line: str, now: dt.datetime | None = None) -> Entry | None:
             name = name.split(" -> ", 1)[0]
         if name in (".", ".."):
             return None
-        mtime = _iso_list_time(unix) if unix["iso"] else _unix_list_time(unix, now)
-        return Entry(name, kind, int(unix["size"]), mtime)
+        if unix["iso"]:
+            mtime = _iso_list_time(unix)
+            precision = TimePrecision.EXACT if unix["second"] else TimePrecision.MINUTE
+        else:
+            mtime = _unix_list_time(unix, now)
+            precision = TimePrecision.MINUTE if ":" in unix["when"] else TimePrecision.DAY
+        return Entry(name, kind, int(unix["size"]), mtime, precision)
     dos = _DOS_LINE.match(line)
     if dos:
         is_dir = dos["size"] == "<DIR>"
-        return Entry(
-            dos["name"], "dir" if is_dir else "file", None if is_dir else int(dos["size"]), _dos_time(dos)
-        )
+        size = None if is_dir else int(dos["size"])
+        return Entry(dos["name"], "dir" if is_dir else "file", size, _dos_time(dos), TimePrecision.MINUTE)
     return None
 
 

@@ -52,7 +52,13 @@ from connectbatch.transfer.base import (
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name, matches
 from connectbatch.transfer.pull.ftp import names, probe
-from connectbatch.transfer.pull.ftp.listing import Entry, parse_ftp_time, parse_list_line, parse_mlsd_facts
+from connectbatch.transfer.pull.ftp.listing import (
+    Entry,
+    TimePrecision,
+    parse_ftp_time,
+    parse_list_line,
+    parse_mlsd_facts,
+)
 from connectbatch.transfer.pull.ftp.names import printable, readable
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
 from connectbatch.transfer.specs import FtpSpec, FtpTls
@@ -134,7 +140,8 @@ class FtpTransport(Transport):
                 size=entry.size,
                 mtime=entry.mtime,
                 ref=posixpath.join(folder, entry.name),
-                extra={"listed_by": listed_by},
+                # A time known to the day only is matched by its date (`pull.collect`).
+                extra={"listed_by": listed_by, "mtime_precision": str(entry.precision)},
             )
             for entry in entries
             if entry.kind == "file" and matches(readable(entry.name), pattern)
@@ -367,8 +374,9 @@ class FtpTransport(Transport):
                 if not sized.is_file:  # a folder, or a link to one or to nothing
                     continue
                 size = sized.size
-            mtime = self._mdtm_of(ftp, path) or entry.mtime
-            result.append(Entry(entry.name, "file", size, mtime))
+            exact = self._mdtm_of(ftp, path)
+            mtime, precision = (exact, TimePrecision.EXACT) if exact else (entry.mtime, entry.precision)
+            result.append(Entry(entry.name, "file", size, mtime, precision))
         return result, listed_by
 
     def _mdtm_of(self, ftp: ftplib.FTP, path: str) -> dt.datetime | None:
