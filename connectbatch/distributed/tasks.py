@@ -54,6 +54,26 @@ def remote_key(path: str, size: int | None, mtime: dt.datetime | None) -> str:
     return f"{path}\0{size}\0{mtime.isoformat() if mtime is not None else ''}"
 
 
+def settled_state(settled: dict[str, str], remote: base.RemoteFile) -> str | None:
+    """The state an earlier run left this listed file version in (None: not settled),
+    matched as `store.runs.taken_before` matches in embedded mode: a listing without a size
+    matches any recorded size when the time is known, and a time known to the day only
+    (`RemoteFile.time_by_day`) any recorded time on that date; a file turning six months old
+    on an FTP server without MLSD was fetched again."""
+    exact = settled.get(remote_key(remote.path, remote.size, remote.mtime))
+    if exact is not None or remote.mtime is None or (remote.size is not None and not remote.time_by_day):
+        return exact
+    listed = remote.mtime.astimezone(dt.UTC)
+    for key, state in settled.items():
+        path, size, when = key.split("\0")
+        if path != remote.path or not when or (remote.size is not None and size != str(remote.size)):
+            continue
+        recorded = dt.datetime.fromisoformat(when).astimezone(dt.UTC)
+        if recorded.date() == listed.date() if remote.time_by_day else recorded == listed:
+            return state
+    return None
+
+
 @shared_task(  # type: ignore[untyped-decorator]  # celery ships no type hints
     name=PULL_TASK, autoretry_for=TRANSIENT, max_retries=MAX_RETRIES,
     retry_backoff=2, retry_backoff_max=60, retry_jitter=False,
@@ -73,7 +93,7 @@ def pull(sealed: str) -> dict[str, Any]:
     files: list[dict[str, Any]] = []
     try:
         for remote in transport.list_files(connection.folder or "", connection.pattern):
-            state = settled.get(remote_key(remote.path, remote.size, remote.mtime))
+            state = settled_state(settled, remote)
             if state in DONE_STATES:  # settled by an earlier run: only tidied up
                 transport.after_success(remote, connection.after_success, connection.archive_folder)
                 continue

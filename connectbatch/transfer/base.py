@@ -34,6 +34,17 @@ class RemoteFile:
     ref: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def time_by_day(self) -> bool:
+        """Whether the listing gave the time to the day only (an FTP LIST line of a file older
+        than six months shows the year instead of the hours): a recorded time on that date is
+        the same version's."""
+        return self.extra.get("mtime_precision") == DAY_PRECISION
+
+
+# `RemoteFile.extra["mtime_precision"]` of a time known to the day only (FTP LIST).
+DAY_PRECISION = "day"
+
 
 @dataclass(frozen=True)
 class Endpoint:

@@ -56,8 +56,6 @@ from connectbatch.transfer.specs import AuthKind
 log = logging.getLogger("connectbatch.transfer.pull.collect")
 
 DONE_STATES = ("loaded", "duplicate")
-# `RemoteFile.extra["mtime_precision"]` of a time known to the day only (FTP LIST).
-DAY_PRECISION = "day"
 
 
 def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[base.Endpoint, int | None]:
@@ -306,7 +304,7 @@ def _fetch(
         with db.transaction() as con:
             size = remote.size or 0
             if run_store.skipped_before(
-                con, connection.id, remote.path, size, remote.mtime, exc.reason, by_day=_by_day(remote)
+                con, connection.id, remote.path, size, remote.mtime, exc.reason, by_day=remote.time_by_day
             ):
                 return False  # recorded by an earlier run: one line per decision
             run_store.record_file(
@@ -352,14 +350,9 @@ def _needs_run(
     with ingestor.db.connect() as con:
         size = remote.size or 0
         found = run_store.skipped_before(
-            con, connection.id, remote.path, size, remote.mtime, reason, by_day=_by_day(remote)
+            con, connection.id, remote.path, size, remote.mtime, reason, by_day=remote.time_by_day
         )
     return found is None
-
-
-def _by_day(remote: base.RemoteFile) -> bool:
-    """Whether the listing gave the file's time to the day only (see the module docstring)."""
-    return (remote.extra or {}).get("mtime_precision") == DAY_PRECISION
 
 
 def _incoming(ingestor: ingest.Ingestor) -> Path:
@@ -377,7 +370,7 @@ def _skip_reason(
         return base.too_large("", remote.path, limit).reason, False
     with db.connect() as con:
         earlier = run_store.taken_before(
-            con, connection.id, remote.path, remote.size, remote.mtime, by_day=_by_day(remote)
+            con, connection.id, remote.path, remote.size, remote.mtime, by_day=remote.time_by_day
         )
     if earlier is None:
         return None, False
