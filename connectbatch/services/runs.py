@@ -203,7 +203,7 @@ class RunServices(ServiceBase):
                 written = folder / done.file_name if done is not None and done.file_name else None
         except BaseException:
             if written is not None:  # written, but not recorded: it must not be collected
-                exports.in_flight(written).unlink(missing_ok=True)
+                exports.unpublished(written).unlink(missing_ok=True)
             raise
         if written is not None:  # recorded: now the partner may collect it (a failure here
             exports.publish(written)  # is published by the next export's settle)

@@ -122,11 +122,11 @@ def export_new(
         )
         return get(con, export_id)
     except BaseException:  # nothing recorded: the rows go in the next export, this file nowhere
-        in_flight(target).unlink(missing_ok=True)
+        unpublished(target).unlink(missing_ok=True)
         raise
 
 
-def in_flight(target: Path) -> Path:
+def unpublished(target: Path) -> Path:
     """The name an export has until it may be collected: hidden, and ending in `.tmp`, an
     in-flight name (transfer/naming.py) no partner's pattern matches and no listing shows."""
     return target.with_name("." + target.name + ".tmp")
@@ -135,7 +135,7 @@ def in_flight(target: Path) -> Path:
 def publish(target: Path) -> None:
     """Give a recorded export its own name (a concurrent `settle` may have done it)."""
     try:
-        in_flight(target).replace(target)
+        unpublished(target).replace(target)
     except FileNotFoundError:
         if not target.exists():
             raise
@@ -199,7 +199,7 @@ def _copy(
 ) -> None:
     """COPY into the in-flight name, then (`publish`) move it into place: a partner never
     collects a half-written file. `publish=False` leaves it in flight for the caller."""
-    tmp = in_flight(target)
+    tmp = unpublished(target)
     con.execute(f"COPY ({query}) TO '{csvsql.sql_path(tmp)}' (HEADER, DELIMITER ',')", params)
     if publish:
         tmp.replace(target)
