@@ -337,7 +337,7 @@ def _checked_spec(method: Method, spec: TransferSpec | None, host: str | None) -
 
 
 def _route(c: Connection) -> tuple[str, str]:
-    """Folder and pattern as a shared login's routing compares them (gateway.route: the folder
+    """Folder and pattern as a shared login's routing compares them (push.routing.route: the folder
     without its slashes, "" anywhere; the pattern case-sensitively, in composed Unicode)."""
     return (c.folder or "").strip().strip("/"), unicodedata.normalize("NFC", (c.pattern or "*").strip())
 

@@ -1,4 +1,4 @@
-"""Credentials reuse (issue 11): how a shared login's uploads are routed (`gateway.route`:
+"""Credentials reuse (issue 11): how a shared login's uploads are routed (`push.routing.route`:
 folder and pattern, deterministic, none or several is not one), and migration 014 linking
 every existing credential to its connection (main stays main) and to its partner."""
 
@@ -12,7 +12,7 @@ import pytest
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import InvalidInputError, Services
 from connectbatch.settings import Settings
-from connectbatch.transfer.push.gateway import route
+from connectbatch.transfer.push.routing import route
 
 
 def _push(cid: int, name: str, pattern: str, folder: str | None = None) -> Connection:

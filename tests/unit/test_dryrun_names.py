@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from connectbatch.pipeline import dryrun
-from connectbatch.transfer.push.gateway import Account, is_dry_run
+from connectbatch.transfer.push.gateway import Account
+from connectbatch.transfer.push.routing import is_dry_run
 
 
 @pytest.mark.parametrize(

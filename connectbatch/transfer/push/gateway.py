@@ -51,6 +51,7 @@ from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
 from connectbatch.transfer.naming import is_in_flight, matches
 from connectbatch.transfer.push.quota import PushQuota
+from connectbatch.transfer.push.routing import is_dry_run, route
 from connectbatch.transfer.push.writers import OpenWrites
 
 # History lines of an upload a shared login made that no single connection takes.
@@ -458,33 +459,6 @@ class Gateway:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-
-
-def is_dry_run(account: Account, path: Path) -> bool:
-    """Whether an upload is a dry run: it sits in a folder named `dry-run` inside the
-    account's home (the home's own, one in a shared login's connection folder, or any folder
-    below one: a file meant as a trial is never loaded)."""
-    try:
-        relative = path.resolve().relative_to(account.home)
-    except ValueError:
-        return False
-    return dryrun.FOLDER in relative.parts[:-1]
-
-
-def route(connections: Sequence[Connection], relative: PurePosixPath) -> list[Connection]:
-    """The connections of a shared login whose folder and pattern match an upload (path
-    relative to the login's home), in id order. A connection's folder is where in that home
-    its files arrive ("" or "/": anywhere); its pattern matches the file name."""
-    folder = relative.parent.as_posix().strip("/")
-    folder = "" if folder == "." else folder
-    found = []
-    for connection in sorted(connections, key=lambda c: c.id):
-        wanted = (connection.folder or "").strip().strip("/")
-        if wanted and wanted != folder:
-            continue
-        if matches(relative.name, connection.pattern or "*"):
-            found.append(connection)
-    return found
 
 
 @dataclass(frozen=True)
