@@ -1,10 +1,10 @@
 """Validation: the data-quality reviewer's screen.
 
 The review queue (quarantined runs first, then critical failures, warnings, failures before
-validation, clean runs), and for the chosen run, one part at a time: every expectation in
-words, the rejected rows with a CSV download, or its files and results files; and release or
-discard of a quarantined batch with a note. Below, the reject rate per connection over time.
-The file format itself and a dry run of a sample file live on the "File format & dry run" page.
+validation, clean runs), and for the chosen run: every expectation in words, the rejected
+rows with a CSV download, the results files, and release or discard of a quarantined batch
+with a note. Below, the reject rate per connection over time. The file format itself and a
+dry run of a sample file live on the "File format & dry run" page.
 
 Streamlit runs a page with `__name__ == "__main__"`; the UI is built only then.
 """
@@ -39,8 +39,6 @@ RUN_KEY = "validation_run"
 NOTE_KEY = "review_note"
 PENDING_KEY = "review_pending"  # (action, run id) waiting for the reviewer's confirmation
 OUTCOME_KEY = "review_outcome"  # (run id, kind, message) of the last decision
-VIEW_KEY = "validation_view"  # which part of the chosen run is shown
-VIEWS = ["Expectations", "Rejected rows", "Files"]
 _DONE = {"release": "released", "discard": "discarded"}  # "discard" + "d" read "discardd"
 _plain = markdown_text  # text from a file or a person, shown literally (a `$` must not start LaTeX)
 
@@ -322,23 +320,16 @@ def _show_run(svc: Services, item: RunReview) -> None:
     details = run_details(svc, run)
     files = details.files
     names = {f.id: f.name for f in files}
-    # One part of the run at a time: a reviewer starts from the expectations, and drawing
-    # every table at once (files, each report, rejects, downloads) made this the slowest
-    # screen to open in a new session (issue 13: ~0.1-0.17 s of its ~1.6 s).
-    view = st.segmented_control(
-        "Show", VIEWS, default=VIEWS[0], key=VIEW_KEY, label_visibility="collapsed"
-    ) or VIEWS[0]  # fmt: skip
-    if view == "Expectations":
-        for file_id, report in details.reports:
-            _show_report(names.get(file_id, f"file {file_id}"), report)
-        if not details.reports:
-            st.info("Nothing in this run reached validation (see its files' messages under Files).")
-    elif view == "Rejected rows":
-        _show_rejects(svc, run, names, details)
-    else:
-        if files:
-            st.dataframe(_files_table(files), hide_index=True)
-        _show_results_files(details.results_files)
+    if files:
+        st.markdown("**Files**")
+        st.dataframe(_files_table(files), hide_index=True)
+    reports = details.reports
+    for file_id, report in reports:
+        _show_report(names.get(file_id, f"file {file_id}"), report)
+    if not reports:
+        st.info("Nothing in this run reached validation (see the files' messages above).")
+    _show_rejects(svc, run, names, details)
+    _show_results_files(details.results_files)
 
 
 # ------------------------------------------------------------------ the page

@@ -202,11 +202,6 @@ def test_a_failed_decision_is_an_error_message_not_a_traceback(with_demo: DemoHo
 
 def test_the_rejects_table_shows_line_column_value_and_reason(with_demo: DemoHome) -> None:
     at = choose(open_validation(), with_demo.with_rejects)
-    # One part of the run at a time, the expectations first (drawing every table at once
-    # made this the slowest screen to open, issue 13).
-    assert at.segmented_control(key="validation_view").value == "Expectations"
-    assert not any("Reason" in d.value.columns and "Line" in d.value.columns for d in at.dataframe)
-    at.segmented_control(key="validation_view").set_value("Rejected rows").run()
 
     assert not at.error
     rejects = table_with(at, "Line", "Column", "Value", "Reason")
@@ -218,7 +213,4 @@ def test_the_rejects_table_shows_line_column_value_and_reason(with_demo: DemoHom
     assert "whole number" in bad_campaign["Reason"]
     downloads = [el.proto.label for el in at.get("download_button")]
     assert "Download 12 rejects (CSV)" in downloads
-    at.segmented_control(key="validation_view").set_value("Files").run()
-    downloads = [el.proto.label for el in at.get("download_button")]
     assert any(label.endswith(".results.csv") for label in downloads)
-    assert table_with(at, "File", "Source", "State") is not None
