@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import cli, cli_error, cli_json
 
 from connectbatch.cli import main
 
@@ -50,31 +51,6 @@ def write_calls(path: Path, session_ids: Sequence[str], *, bad_campaign: bool = 
 
 
 # --------------------------------------------------------------------------------- helpers
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
-    result = main(list(argv))
-    captured = capsys.readouterr()
-    assert result == code, captured.err
-    assert "Traceback" not in captured.err
-    return captured.out
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> Any:
-    out = cli(capsys, *argv, "--json", code=code)
-    assert out.count("\n") == 1, "--json prints exactly one line"
-    return json.loads(out)
-
-
-def cli_error(capsys: pytest.CaptureFixture[str], *argv: str, mentions: str) -> str:
-    assert main(list(argv)) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("connectbatch: error: ")
-    assert mentions in lines[0], lines[0]
-    return lines[0]
 
 
 def quietly(*argv: str) -> tuple[int, str]:

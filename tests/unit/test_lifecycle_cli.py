@@ -11,11 +11,9 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-from connectbatch.cli import main
+from helpers.cli import cli, cli_error, cli_json
 
 HEADER = (
     "CampaignId", "MediaId", "EventDate", "ActionTrackerId", "CallProvider", "CallSessionId",
@@ -41,30 +39,6 @@ def write_rows(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]])
     with path.open("w", encoding="utf-8", newline="") as f:
         csv.writer(f, lineterminator="\n").writerows([header, *rows])
     return path
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
-    result = main(list(argv))
-    captured = capsys.readouterr()
-    assert result == code, captured.err
-    assert "Traceback" not in captured.err
-    return captured.out
-
-
-def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    return json.loads(cli(capsys, *argv, "--json"))
-
-
-def cli_error(capsys: pytest.CaptureFixture[str], *argv: str, mentions: str) -> str:
-    """The one error line of a refused command (exit 2, no traceback)."""
-    result = main(list(argv))
-    captured = capsys.readouterr()
-    assert result == 2, captured.err
-    lines = captured.err.splitlines()
-    assert len(lines) == 1, captured.err
-    assert lines[0].startswith("connectbatch: error: ")
-    assert mentions in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
