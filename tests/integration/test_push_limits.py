@@ -26,15 +26,15 @@ import logging
 import socket
 import ssl
 import struct
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 
 import paramiko
 import pytest
 from helpers import call_csv
+from helpers.push import eventually, push_login
 
-from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.models import Connection, Method, RunStatus
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.push.budget import RateBudget
@@ -46,29 +46,6 @@ from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 HOST = "127.0.0.1"
 TIMEOUT = 20.0
 TOO_MANY = "Too many sessions for this login: at most 2 at a time"
-
-
-def push_login(services: Services, name: str, method: Method) -> tuple[Connection, Provisioned]:
-    connection, login = services.create_connection(
-        Connection(
-            name=name,
-            data_type="call_conversions",
-            direction=Direction.INBOUND,
-            method=method,
-            methodology=Methodology.PUSH,
-        )
-    )
-    assert login is not None
-    return connection, login
-
-
-def eventually(condition: Callable[[], bool], what: str) -> None:
-    """Wait for something the server does on its own after a client left (no timing asserted:
-    the deadline only keeps a broken server from hanging the suite)."""
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def reset(sock: socket.socket) -> None:

@@ -20,15 +20,15 @@ import ftplib
 import io
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
 import pytest
 from helpers import call_csv
+from helpers.push import eventually, push_login
 
-from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
+from connectbatch.models import Connection, Method, Run, RunStatus
 from connectbatch.services import Provisioned, Services
 from connectbatch.transfer.push.ftp import HostedFtpServer
 from connectbatch.transfer.push.gateway import Gateway
@@ -54,29 +54,6 @@ class HeldGateway(Gateway):
             self.started.set()
             assert self.gate.wait(TIMEOUT)
         return self.services.ingest_files(connection_id, list(paths), "push")
-
-
-def push_login(services: Services, name: str, method: Method) -> tuple[Connection, Provisioned]:
-    connection, login = services.create_connection(
-        Connection(
-            name=name,
-            data_type="call_conversions",
-            direction=Direction.INBOUND,
-            method=method,
-            methodology=Methodology.PUSH,
-        )
-    )
-    assert login is not None
-    return connection, login
-
-
-def eventually(condition: Callable[[], bool], what: str) -> None:
-    """Wait for something the server does on its own (the deadline only keeps a broken server
-    from hanging the suite)."""
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.05)
 
 
 def waiting_files(services: Services, connection: Connection) -> list[str]:

@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 from helpers import call_csv
+from helpers.push import push_login
 
-from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.models import Method, RunStatus
 from connectbatch.services import Provisioned, Services
 from connectbatch.transfer.push.ftp import HostedFtpServer, server_fingerprint, sweep_partials
 from connectbatch.transfer.push.ftp.certificate import fingerprint, generated_paths
@@ -62,17 +63,7 @@ def server(gateway: Gateway) -> Iterator[HostedFtpServer]:
 
 
 def push_connection(services: Services, name: str, method: Method = Method.FTP) -> Provisioned:
-    _, login = services.create_connection(
-        Connection(
-            name=name,
-            data_type="call_conversions",
-            direction=Direction.INBOUND,
-            method=method,
-            methodology=Methodology.PUSH,
-        )
-    )
-    assert login is not None
-    return login
+    return push_login(services, name, method)[1]
 
 
 def tls_client(
