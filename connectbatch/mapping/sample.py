@@ -35,7 +35,7 @@ class Sample:
 def read_sample(data: bytes, *, encoding: str | None = None, delimiter: str = ",", rows: int = 50) -> Sample:
     """The header and the first `rows` records of `data`."""
     try:
-        if containers.is_container(data[:8]):
+        if containers.is_container(data[: containers.SNIFF_BYTES]):  # as parse_bytes looks
             payload: csvdecode.Readable | bytes = containers.open_payload(io.BytesIO(data), SAMPLE_BYTES * 4)
         else:
             payload = data[: SAMPLE_BYTES * 4]

@@ -447,3 +447,18 @@ def test_cli_mapping_suggest_set_show(home: Path, tmp_path: Path, capsys: pytest
     assert main(["connection", "mapping", "set", "G", "--from-json", str(saved)]) == 2
     err = capsys.readouterr().err
     assert "CallerId is mapped twice" in err and "Traceback" not in err
+
+
+def test_a_tar_sample_is_named_as_a_tar_as_parse_bytes_names_it() -> None:
+    """The sample reader looked at 8 bytes for a container, where a tar's mark is at 257: a
+    tar sample was read as text (a header of NUL bytes) instead of refused for what it is."""
+    import tarfile
+
+    buffer = io.BytesIO()
+    data = b"CampaignId,MediaId\n1,2\n"
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        member = tarfile.TarInfo("calls.csv")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    with pytest.raises(ParseError, match="tar archives are not read"):
+        read_sample(buffer.getvalue())
