@@ -14,14 +14,18 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from connectbatch import escaping
 from connectbatch.cli import common as cc
+from connectbatch.cli import transfer_flags
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, Command
+from connectbatch.errors import ConfigurationError
 from connectbatch.models import Credential
-from connectbatch.services import CredentialInput
+from connectbatch.services import CredentialInput, InvalidInputError
 from connectbatch.store.host_keys import HostKey
+from connectbatch.transfer.specs import AuthKind
 
 # ------------------------------------------------------------------------------- run now
 
@@ -104,8 +108,11 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
     add.add_argument("--name", default=None, help="credential name")
     add.add_argument("--username")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add.add_argument("--key-file", help="private key file (SFTP)")
+    add.add_argument("--key-file", type=Path, help="private key file (SFTP)")
     add.add_argument("--return-email")
+    # The same key options as `connection add`: the error for an encrypted key asks for its
+    # passphrase, so the command that reports it must take it.
+    transfer_flags.add_credential_flags(add.add_argument_group("key"), editing=False)
     cc.json_flag(add)
     main = cc.leaf(sub, "main", "make a credential the main one", _cred_main)
     main.add_argument("credential_id", type=cc.positive, metavar="ID")
@@ -173,12 +180,24 @@ def _cred_list(args: argparse.Namespace) -> int:
 
 def _cred_add(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    key = open(args.key_file, encoding="utf-8").read() if args.key_file else None  # noqa: SIM115
+    key: str | None = None
+    if args.key_file is not None:
+        try:
+            key = args.key_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not a text key file"
+            raise ConfigurationError(f"--key-file: cannot read {args.key_file}: {reason}") from None
     given = CredentialInput(
         name=args.name or "", username=args.username, password=password, private_key=key,
-        return_email=args.return_email,
+        return_email=args.return_email, auth=AuthKind(args.auth) if args.auth else None,
+        passphrase=transfer_flags.read_passphrase(args, stdin_taken=args.password_stdin),
     )  # fmt: skip
-    credential, provisioned = cc.services().add_credential(args.connection, given)
+    try:
+        credential, provisioned = cc.services().add_credential(args.connection, given)
+    except InvalidInputError as exc:
+        if exc.field in transfer_flags.FLAG_OF_FIELD:
+            raise transfer_flags.flag_error(exc) from None
+        raise
     if args.json:
         payload = _cred_dict(credential)
         if provisioned is not None:

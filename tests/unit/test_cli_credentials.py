@@ -1,0 +1,85 @@
+"""`connectbatch credentials ...` as a person rotating a login uses it: `add` takes what
+`connection add` takes for a key (a passphrase-protected key with its passphrase, from stdin or
+a file), and a key file that cannot be read is one error line naming the flag."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from helpers.cli import cli, cli_error, cli_json
+
+PULL = [
+    "--direction", "inbound", "--method", "sftp", "--methodology", "pull",
+    "--host", "sftp.vendor.example", "--folder", "/outgoing",
+]  # fmt: skip
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
+    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+    return path
+
+
+@pytest.fixture
+def vendor(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """A pull connection with a password login."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-Pa55\n"))
+    cli(capsys, "connection", "add", "--name", "Vendor", *PULL, "--username", "acme", "--password-stdin")
+    return "Vendor"
+
+
+def encrypted_key(tmp_path: Path, passphrase: str) -> Path:
+    """An OpenSSH private key, as `ssh-keygen -N passphrase` writes it."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    path = tmp_path / "id_ed25519"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.OpenSSH,
+            serialization.BestAvailableEncryption(passphrase.encode()),
+        )
+    )
+    return path
+
+
+def test_add_takes_a_passphrase_protected_key_with_its_passphrase(
+    vendor: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = encrypted_key(tmp_path, "open sesame")
+    passphrase_file = tmp_path / "passphrase"
+    passphrase_file.write_text("open sesame\n")
+
+    added = cli_json(
+        capsys, "credentials", "add", vendor, "--username", "acme", "--key-file", str(key),
+        "--key-passphrase-file", str(passphrase_file),
+    )  # fmt: skip
+    assert added["main"] is True and added["username"] == "acme"
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("open sesame\n"))
+    out = cli(
+        capsys, "credentials", "add", vendor, "--name", "rotated", "--username", "acme",
+        "--key-file", str(key), "--key-passphrase-stdin",
+    )  # fmt: skip
+    assert "(rotated) is now main" in out and "open sesame" not in out
+
+    cli_error(
+        capsys, "credentials", "add", vendor, "--username", "acme", "--key-file", str(key),
+        mentions="--key-file: the private key is protected by a passphrase",
+    )  # fmt: skip
+
+
+def test_add_with_an_unreadable_key_file_names_the_flag(
+    vendor: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no_such_key"
+
+    line = cli_error(capsys, "credentials", "add", vendor, "--key-file", str(missing), mentions="--key-file")
+
+    assert "cannot read" in line and "Errno" not in line
