@@ -120,8 +120,10 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
         "--connection", metavar="N", default=None,
         help="a credential shared by several connections: main for this one (default: its owner)",
     )  # fmt: skip
+    cc.json_flag(main)
     delete = cc.leaf(sub, "delete", "delete a credential", _cred_delete)
     delete.add_argument("credential_id", type=cc.positive, metavar="ID")
+    cc.json_flag(delete)
     detach = cc.leaf(
         sub, "detach", "a connection stops using a credential set other connections share", _cred_detach
     )
@@ -216,12 +218,18 @@ def _cred_add(args: argparse.Namespace) -> int:
 
 def _cred_main(args: argparse.Namespace) -> int:
     credential = cc.services().make_main_credential(args.credential_id, args.connection)
+    if args.json:
+        cc.print_json(_cred_dict(credential))
+        return EXIT_OK
     print(f"credential {credential.id} ({credential.name}) is now main")
     return EXIT_OK
 
 
 def _cred_delete(args: argparse.Namespace) -> int:
     cc.services().delete_credential(args.credential_id)
+    if args.json:
+        cc.print_json({"deleted": args.credential_id})
+        return EXIT_OK
     print(f"credential {args.credential_id} deleted")
     return EXIT_OK
 

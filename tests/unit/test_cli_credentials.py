@@ -1,6 +1,7 @@
 """`connectbatch credentials ...` as a person rotating a login uses it: `add` takes what
 `connection add` takes for a key (a passphrase-protected key with its passphrase, from stdin or
-a file), and a key file that cannot be read is one error line naming the flag."""
+a file), a key file that cannot be read is one error line naming the flag, and `main` and
+`delete` print one JSON document with `--json`, like the other credentials commands."""
 
 from __future__ import annotations
 
@@ -83,3 +84,18 @@ def test_add_with_an_unreadable_key_file_names_the_flag(
     line = cli_error(capsys, "credentials", "add", vendor, "--key-file", str(missing), mentions="--key-file")
 
     assert "cannot read" in line and "Errno" not in line
+
+
+def test_main_and_delete_print_json(
+    vendor: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README: every command takes --json; a script rotating logins reads what it did."""
+    [first] = cli_json(capsys, "credentials", "list", vendor)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("n3w-Pa55\n"))
+    second = cli_json(capsys, "credentials", "add", vendor, "--username", "acme", "--password-stdin")
+
+    made_main = cli_json(capsys, "credentials", "main", str(first["id"]))
+    assert (made_main["id"], made_main["main"]) == (first["id"], True)
+
+    assert cli_json(capsys, "credentials", "delete", str(second["id"])) == {"deleted": second["id"]}
+    assert [c["id"] for c in cli_json(capsys, "credentials", "list", vendor)] == [first["id"]]
