@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -228,7 +229,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     sample = demo.call_file(random.Random(1), datetime.datetime.now(datetime.UTC), 50, "demo", broken=6)
     path.write_bytes(sample)
     print(f"wrote 50 call-conversion rows (6 with deliberate mistakes) to {path}")
-    print(f"try: {PROG} parse {path}")
+    print(f"try: {PROG} parse {shlex.quote(str(path))}")
     services = Services(settings)
     logins = demo.users(services)
     if logins:

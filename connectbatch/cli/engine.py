@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import signal
 import sys
 import threading
@@ -280,7 +281,7 @@ def _cred_host_key(args: argparse.Namespace) -> int:
     if found.presented_fingerprint:
         print(f"NEW KEY  {found.presented_fingerprint}  presented {cc.when(found.presented_at)}")
         print("  check it with the partner, then: connectbatch credentials accept-host-key "
-              f"{args.connection} --fingerprint {found.presented_fingerprint}")  # fmt: skip
+              f"{shlex.quote(args.connection)} --fingerprint {found.presented_fingerprint}")  # fmt: skip
     return EXIT_OK
 
 

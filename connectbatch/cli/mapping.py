@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ def _suggest(args: argparse.Namespace) -> int:
         print(
             "required columns no line feeds (give them a constant): " + ", ".join(suggestion.missing_required)
         )
-    print(f"nothing saved; save with `{PROG} connection mapping set {args.connection} --from-json F`")
+    name = shlex.quote(args.connection)  # pasted into a shell, a name with a space stays one argument
+    print(f"nothing saved; save with `{PROG} connection mapping set {name} --from-json F`")
     return EXIT_OK
 
 

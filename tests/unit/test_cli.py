@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,17 @@ def test_demo_writes_a_file_that_parses_with_its_deliberate_mistakes(
         "CallStatus",
         "CallerPhoneNumberCountry",
     }
+
+
+def test_demo_hint_can_be_pasted_when_the_folder_has_a_space(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "my demo"
+
+    assert main(["demo", "--dir", str(folder)]) == 0
+
+    hint = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("try: "))
+    assert shlex.split(hint.removeprefix("try: ")) == [
+        "connectbatch", "parse", str(folder / "call_conversions_demo.csv"),
+    ]  # fmt: skip

@@ -9,6 +9,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -447,6 +448,24 @@ def test_cli_mapping_suggest_set_show(home: Path, tmp_path: Path, capsys: pytest
     assert main(["connection", "mapping", "set", "G", "--from-json", str(saved)]) == 2
     err = capsys.readouterr().err
     assert "CallerId is mapped twice" in err and "Traceback" not in err
+
+
+def test_cli_suggest_prints_a_set_command_that_can_be_pasted(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hint named the connection as typed into the list, `mapping set Acme calls --from-json
+    F`: pasted, the shell split the name and argparse refused the command."""
+    cli(capsys, "partner", "add", "Vend", "--type", "vendor")
+    cli(capsys, "connection", "add", "--name", "Acme calls", "--direction", "inbound",
+        "--method", "sftp", "--methodology", "push", "--partner", "Vend")  # fmt: skip
+    sample = tmp_path / "calls.csv"
+    sample.write_bytes(csv_bytes(["Caller", "Duration"], ["+15551234567", "185"]))
+
+    out = cli(capsys, "connection", "mapping", "suggest", "Acme calls", str(sample))
+
+    hint = out.splitlines()[-1]
+    command = hint[hint.index("`") + 1 : hint.rindex("`")]
+    assert shlex.split(command)[:5] == ["connectbatch", "connection", "mapping", "set", "Acme calls"]
 
 
 def test_a_tar_sample_is_named_as_a_tar_as_parse_bytes_names_it() -> None:
