@@ -260,7 +260,7 @@ class CredentialServices(ServiceBase):
         """The SFTP host key pinned for the connection's server (host and port), and a
         different key the server presented since, each with its fingerprint; None when the
         server was never reached."""
-        connection = self.connection(name_or_id)
+        connection = _pulls_over_sftp(self.connection(name_or_id))
         with self.db.connect() as con:
             found = host_key_store.get(con, connection.host, connection.port)
         if found is None:
@@ -274,9 +274,7 @@ class CredentialServices(ServiceBase):
         """A person checked the server's new host key with the partner: pin it. They type the
         fingerprint they checked, and it must be the one the server last presented, so
         nothing is trusted that nobody compared (never "trust whatever comes next")."""
-        connection = self.connection(name_or_id)
-        if connection.method is not Method.SFTP:
-            raise InvalidInputError("connection", f"{connection.name!r} is not an SFTP connection")
+        connection = _pulls_over_sftp(self.connection(name_or_id))
         try:
             wanted = parse_fingerprint(fingerprint)
         except ConfigurationError as exc:
@@ -436,3 +434,18 @@ def mail_tag(name: str, room: int = MAX_LOCAL_PART) -> str:
         return tag
     digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
     return f"{tag[: room - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def _pulls_over_sftp(connection: Connection) -> Connection:
+    """Host keys are pinned for the partner servers our SFTP pulls log in to; any other
+    connection has none, and saying "none pinned yet" would promise a pull that never comes."""
+    if connection.method is not Method.SFTP:
+        raise InvalidInputError("connection", f"{connection.name!r} is not an SFTP connection")
+    if connection.methodology is not Methodology.PULL:
+        raise InvalidInputError(
+            "connection",
+            f"{connection.name!r} is {METHODOLOGY_LABELS[connection.methodology]}: "
+            "the partner logs in to our SFTP server, whose host key was shown with the login; "
+            "host keys are pinned for pulls from a partner's server",
+        )
+    return connection

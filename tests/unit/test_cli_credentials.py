@@ -99,3 +99,36 @@ def test_main_and_delete_print_json(
 
     assert cli_json(capsys, "credentials", "delete", str(second["id"])) == {"deleted": second["id"]}
     assert [c["id"] for c in cli_json(capsys, "credentials", "list", vendor)] == [first["id"]]
+
+
+@pytest.mark.parametrize(
+    ("argv", "mentions"),
+    [
+        (
+            ["--method", "sftp", "--methodology", "push"],
+            "'Other' is Push to us: the partner logs in to our SFTP server",
+        ),
+        (["--method", "email", "--methodology", "push"], "'Other' is not an SFTP connection"),
+        (
+            ["--method", "ftp", "--methodology", "pull", "--host", "ftp.vendor.example", "--folder", "/x"],
+            "'Other' is not an SFTP connection",
+        ),
+    ],
+)
+def test_host_key_of_a_connection_that_pins_none_says_why(
+    home: Path, capsys: pytest.CaptureFixture[str], argv: list[str], mentions: str
+) -> None:
+    """It said 'no host key pinned yet: the next pull pins the key the server presents' (exit 0)
+    for connections no pull of ours ever reaches over SFTP."""
+    cli(capsys, "connection", "add", "--name", "Other", "--direction", "inbound", *argv)
+
+    cli_error(capsys, "credentials", "host-key", "Other", mentions=mentions)
+    cli_error(
+        capsys, "credentials", "accept-host-key", "Other",
+        "--fingerprint", "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s", mentions=mentions,
+    )  # fmt: skip
+
+
+def test_host_key_of_an_sftp_pull_not_reached_yet(vendor: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "no host key pinned yet" in cli(capsys, "credentials", "host-key", vendor)
+    assert cli_json(capsys, "credentials", "host-key", vendor) is None
