@@ -78,12 +78,12 @@ $(EXTENSION): $(EXTENSION_SOURCES) | $(STAMP)
 	$(PY) setup.py build_ext --inplace -q
 	@touch $@
 
-run: build ## Write the demo file and start the app (on ADDRESS:PORT, default 127.0.0.1:8501)
+run: build ## Load the demo (`make demo`) and start the app on ADDRESS:PORT (default 127.0.0.1:8501)
 	$(VENV)/bin/connectbatch demo
 	$(VENV)/bin/streamlit run streamlit_asgi.py --server.headless true \
 		--server.port $(PORT) --server.address $(ADDRESS) --browser.gatherUsageStats false
 
-demo: $(STAMP) ## Write a small demo CSV under data/demo/
+demo: $(STAMP) ## Load the demo connections, runs and app logins; write a demo CSV under data/demo/
 	$(VENV)/bin/connectbatch demo
 
 test: build ## Run the whole test suite, then a short fuzz run

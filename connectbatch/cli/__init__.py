@@ -13,11 +13,11 @@ credentials) and `cli_users` (user). `cli_common` holds what they share.
 
 A later subcommand is one `Command` entry: a function that adds its arguments and a function
 that runs it and returns the exit code. Exit codes: 0 done (rejected rows are a normal
-outcome, not a failure), 1 an ingest, retry or pull whose run ended Failed, 2 the input or
-an option is unusable, 75 busy: the database is locked or the connection has a run in progress
-(try again later), 3 an unexpected internal error. Expected problems, usage errors included, are
-reported as one `connectbatch: error: ...` line on stderr, never as a traceback
-(CONNECTBATCH_DEBUG=1 shows the traceback of an internal error).
+outcome, not a failure), 1 an ingest, retry or pull whose run ended Failed or Needs review
+(nothing loaded), 2 the input or an option is unusable, 75 busy: the database is locked or
+the connection has a run in progress (try again later), 3 an unexpected internal error.
+Expected problems, usage errors included, are reported as one `connectbatch: error: ...` line
+on stderr, never as a traceback (CONNECTBATCH_DEBUG=1 shows the traceback of an internal error).
 """
 
 from __future__ import annotations
