@@ -142,7 +142,7 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         {
             "metavar": "CHANNELS",
             "help": "inbound: report later status changes back to the partner: files (their "
-            "Pull-from-us folder), email (the return address), files,email, or '' (off, default)",
+            "Pull-from-us folder), email (the return address), files,email (or both), or off / '' (default)",
         },
     ),
     (

@@ -84,9 +84,12 @@ class SyncBackSettingError(ValueError):
 
 
 def checked_channels(value: Iterable[str] | str | None) -> list[str]:
-    """`files,email` (or a list) as the stored list, in CHANNELS order; '' / 'off' = off."""
+    """`files,email` (or a list) as the stored list, in CHANNELS order; 'both' = every
+    channel; '' / 'off' = off."""
     items = value.split(",") if isinstance(value, str) else list(value or [])
     wanted = {str(i).strip().lower() for i in items} - {"", "off", "none"}
+    if "both" in wanted:  # the word the refusal below offers
+        wanted = (wanted - {"both"}) | set(CHANNELS)
     unknown = sorted(wanted - set(CHANNELS))
     if unknown:
         raise SyncBackSettingError(

@@ -36,6 +36,14 @@ def test_channels_and_words_are_checked() -> None:
     assert sb.words(_acme())["reversed"] == "deleted"
 
 
+def test_both_is_a_channel_setting_as_the_refusal_says() -> None:
+    """`--sync-back fax` answered "use files, email, both or off", and then `--sync-back both`
+    was refused with the same line."""
+    assert sb.checked_channels("both") == sb.checked_channels("files,email") == ["files", "email"]
+    with pytest.raises(sb.SyncBackSettingError, match="use files, email, both or off"):
+        sb.checked_channels("fax")
+
+
 def test_partner_key_names_and_every_cell_are_escaped() -> None:
     c = _acme(column_map={"=cmd|x": "CallSessionId"})
     names = sb.header_names(c, ["=cmd|x", "SaleAmount"])
