@@ -234,6 +234,9 @@ def _run_cleanup(args: argparse.Namespace) -> int:
         cc.print_json([dataclasses.asdict(r) for r in removed])
         return EXIT_OK
     days = svc.settings.staging_retention_days
+    if days <= 0:  # 0 keeps every staged file (pipeline.staging.cleanup removes nothing)
+        print("nothing removed: staged files are kept (CONNECTBATCH_STAGING_RETENTION_DAYS is 0)")
+        return EXIT_OK
     print(f"removed {cc.count(len(removed), 'staged file')} unused for more than {days} days")
     for r in removed:
         print(f"  {r.sha256}  {r.size:,} bytes  last used {cc.when(r.last_used_at)}")
