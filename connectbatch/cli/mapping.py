@@ -89,7 +89,7 @@ def _set(args: argparse.Namespace) -> int:
 
 def _print(saved: SavedMapping) -> None:
     who = f" by {visible(saved.created_by)}" if saved.created_by else ""
-    print(f"field mapping version {saved.version}, saved {saved.created_at}{who}")
+    print(f"field mapping version {saved.version}, saved {cc.when(saved.created_at)}{who}")
     for header, target in saved.columns.items():
         print(f"  {visible(header)!s:40} -> {target or '(ignore)'}")
     for column, value in saved.constants.items():

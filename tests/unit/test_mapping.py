@@ -9,6 +9,7 @@ import datetime as dt
 import gzip
 import io
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -466,6 +467,23 @@ def test_cli_suggest_prints_a_set_command_that_can_be_pasted(
     hint = out.splitlines()[-1]
     command = hint[hint.index("`") + 1 : hint.rindex("`")]
     assert shlex.split(command)[:5] == ["connectbatch", "connection", "mapping", "set", "Acme calls"]
+
+
+def test_cli_mapping_show_dates_the_version_as_every_command_does(
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`mapping show` printed the raw timestamp (2026-12-05 19:47:42.355141+00:00) where every
+    other command prints 2026-12-05 19:47 UTC."""
+    cli(capsys, "partner", "add", "Vend", "--type", "vendor")
+    cli(capsys, "connection", "add", "--name", "G", "--direction", "inbound",
+        "--method", "sftp", "--methodology", "push", "--partner", "Vend")  # fmt: skip
+    saved = tmp_path / "m.json"
+    saved.write_text(json.dumps({"mapping": {"Caller": "CallerId"}}))
+    cli(capsys, "connection", "mapping", "set", "G", "--from-json", str(saved))
+
+    first = cli(capsys, "connection", "mapping", "show", "G").splitlines()[0]
+
+    assert re.fullmatch(r"field mapping version 1, saved \d{4}-\d\d-\d\d \d\d:\d\d UTC by \S+", first), first
 
 
 def test_a_tar_sample_is_named_as_a_tar_as_parse_bytes_names_it() -> None:
