@@ -111,7 +111,8 @@ def answer_loaded(
     results.write_outcome(
         outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
         lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
-        seconds=clock.laps, actions_created=done.loaded.actions_created, reject_keys=parsed.reject_keys,
+        seconds=clock.laps, actions_created=done.loaded.actions_created,
+        actions_changed=done.loaded.actions_changed, reject_keys=parsed.reject_keys,
         header=parsed.header, actions=done.actions,
     )  # fmt: skip
     extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -48,6 +48,9 @@ class Loaded:
     # The ledger entry as the load left it (None only if it vanished): the ingest answers
     # with it instead of reading it back.
     record: FileRecord | None = None
+    # Existing actions it changed (modified, reversed, re-pointed): already added to the
+    # run's `actions_changed` by the load itself, kept here for the file's summary.
+    actions_changed: int = 0
 
     def counters(self) -> dict[str, int]:
         """What the load adds to its run's counters."""
@@ -78,15 +81,22 @@ def load_file(
     `count=False`: the caller adds `Loaded.counters()` to the run itself (in the statement
     that closes a single-file run: one statement fewer). `part`: a streamed big file's rows,
     already written (pipeline/stream.py); `table` then holds only some of their columns."""
-    created = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
+    made = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
     store_checks(con, run_id, record.id, rejects, report)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
     final = run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
-    loaded = Loaded(accepted, rejected, created, final)
+    loaded = Loaded(accepted, rejected, made.created, final, made.changed)
     if count:
         run_store.add_counters(con, run_id, **loaded.counters())
     return loaded
+
+
+class Made(NamedTuple):
+    """What a load did to actions: those it created, and existing ones it changed."""
+
+    created: int
+    changed: int = 0
 
 
 def load_rows(
@@ -100,9 +110,9 @@ def load_rows(
     now: dt.datetime,
     *,
     part: Streamed | None = None,
-) -> int:
+) -> Made:
     """Insert rows and create (or apply) actions inside the caller's transaction.
-    Returns the number of actions created. Existing actions it changes (a modifications
+    Returns the actions created and changed. Existing actions it changes (a modifications
     file's, a corrected record's re-pointed one) are added to the run's `actions_changed`
     here, with its other repeat counters: a changed action is not a created one."""
     dtype = schemas.get(connection.data_type)
@@ -113,7 +123,7 @@ def load_rows(
             file_id=record.id, lock_days=connection.lock_days, rows=part.rows,
         )  # fmt: skip
         late.lock_loaded(con, connection, record.id, now, table)
-        return created
+        return Made(created)
     if dtype.key == "action_modifications":
         # called through the module: the crash-recovery test hooks data_store.insert_rows
         data_store.insert_rows(
@@ -126,11 +136,11 @@ def load_rows(
         )  # fmt: skip
         rejects.extend(outcome.rejects)
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)
-        return 0
+        return Made(0, outcome.applied)
     if merges_repeats(dtype, connection):
-        created = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
+        made = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
         late.lock_loaded(con, connection, record.id, now)  # a corrected record may be past its lock
-        return created
+        return made
     data_store.insert_rows(
         con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
         table=table, lines=lines,
@@ -140,7 +150,7 @@ def load_rows(
         file_id=record.id, lock_days=connection.lock_days, rows=table.num_rows,
     )  # fmt: skip
     late.lock_loaded(con, connection, record.id, now, table)  # issue 11: none created already due to lock
-    return created
+    return Made(created)
 
 
 def row_actions(
@@ -209,7 +219,7 @@ def _merge_rows(
     lines: pa.Array,
     rejects: list[Reject],
     now: dt.datetime,
-) -> int:
+) -> Made:
     """Load a file whose rows may repeat stored records, version by version.
 
     A row with a new key is inserted (and gets its action). A row identical to the current
@@ -220,7 +230,7 @@ def _merge_rows(
     stored record stays as it was. A catalog in snapshot mode then marks removed every item the
     file does not list, unless rows were rejected (the snapshot is then incomplete: a rejected
     item would read as removed), which the run's reason says.
-    Returns the actions created; the re-pointed ones count as the run's `actions_changed`.
+    Returns the actions created and re-pointed (the run's `actions_changed`).
     """
     found = data_store.repeats(con, dtype.key, connection.id, table, lines)
     by_line: dict[int, list[data_store.Repeat]] = {}
@@ -284,7 +294,7 @@ def _merge_rows(
         con, run_id, rows_unchanged=len(unchanged), rows_replaced=len(changed), rows_removed=removed,
         actions_changed=repointed,
     )  # fmt: skip
-    return created
+    return Made(created, repointed)
 
 
 def _replaceable(action: Action, now: dt.datetime) -> bool:

@@ -98,7 +98,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         connection = connection_store.get(con, run.connection_id)
         files = [f for f in run_store.files_of_run(con, run_id) if f.state == FileState.QUARANTINED]
     dtype = schemas.get(connection.data_type)
-    created_per_file: dict[int, int] = {}
+    made_per_file: dict[int, load.Made] = {}
     loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
     headers: dict[int, list[str]] = {}
     actions: dict[int, results.RowActions] = {}
@@ -117,7 +117,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             keys[f.id] = {r.line: r.value for r in repeated if r.value is not None}
             loaded[f.id] = (table, lines)
             load_rejects: list[Reject] = []
-            created_per_file[f.id] = load.load_rows(
+            made_per_file[f.id] = load.load_rows(
                 con, connection, run_id, f, table, lines, load_rejects, clock()
             )
             # rows an action-modifications file could not apply count as rejected
@@ -138,7 +138,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             RunStatus.COMPLETED,
             clock(),
             f"released by {actor}" + (f": {note}" if note else ""),
-            actions_created=run.actions_created + sum(created_per_file.values()),
+            actions_created=run.actions_created + sum(m.created for m in made_per_file.values()),
             files_loaded=run.files_loaded + len(files),
             rows_accepted=run.rows_accepted + accepted,
             rows_rejected=run.rows_rejected + rejected,
@@ -154,7 +154,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
-            actions_created=created_per_file[f.id], header=headers[f.id], actions=actions[f.id],
+            actions_created=made_per_file[f.id].created, actions_changed=made_per_file[f.id].changed,
+            header=headers[f.id], actions=actions[f.id],
             reject_keys={**_held_reject_keys(settings.runs_dir, run_id, f.id), **keys[f.id]},
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)

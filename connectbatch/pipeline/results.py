@@ -111,6 +111,7 @@ class Summary:
     rows_accepted: int = 0
     rows_rejected: int = 0
     actions_created: int = 0
+    actions_changed: int = 0  # existing actions modified, reversed or re-pointed (runs.actions_changed)
     message: str | None = None
     validation: dict[str, object] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # time per pipeline stage
@@ -307,6 +308,7 @@ def write_outcome(
     message: str | None = None,
     seconds: dict[str, float] | None = None,
     actions_created: int = 0,
+    actions_changed: int = 0,
     reject_keys: dict[int, str] | None = None,
     header: list[str] | None = None,
     actions: RowActions | None = None,
@@ -328,7 +330,7 @@ def write_outcome(
         data_type=connection.data_type, status=outcome,
         rows_accepted=accepted,
         rows_rejected=len(rejected_lines), actions_created=actions_created,
-        message=message,
+        actions_changed=actions_changed, message=message,
         validation=(
             {"success": report.success, "critical_failures": report.critical_failures,
              "warnings": report.warnings} if report is not None else {}

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from connectbatch.models import ActionStatus, ConnectionStatus, RunStatus
+from connectbatch.models import ActionStatus, ConnectionStatus, Redelivery, RunStatus
 from connectbatch.services import Services
-from tests.helpers import CALL_COLUMNS, call_csv, call_rows, fresh_date, iso, to_csv
+from tests.helpers import CALL_COLUMNS, call_csv, call_rows, fresh_date, iso, modifications_csv, to_csv
 from tests.helpers.store import count, results_of
 
 N = 6
@@ -287,3 +287,36 @@ def test_a_discarded_batch_keeps_the_keys_of_its_rejected_rows(services: Service
     rejected = [(r["Line"], r["CallSessionId"]) for r in rows if r["Status"] == "REJECTED"]
     assert rejected == [(r["Line"], r["CallSessionId"]) for r in before if r["Status"] == "REJECTED"]
     assert [key for _, key in rejected] == ["qq-0001", "qq-0002"]
+
+
+def test_the_summary_counts_the_actions_a_file_changed_apart_from_those_it_created(
+    services: Services, make_connection
+) -> None:
+    """A modifications file creates no action but changes some; a corrected re-delivery
+    re-points one: the summary JSON says so (`actions_changed`, as the run counts it)."""
+    make_connection("Acme", redelivery=Redelivery.SUPERSEDE)
+    first = services.ingest_bytes("Acme", "calls.csv", call_csv(N))
+    _, summary = results_of(services, "Acme", first.id)
+    assert (summary["actions_created"], summary["actions_changed"]) == (N, 0)
+
+    make_connection("Acme returns", data_type="action_modifications")
+    labels = sorted(a.label for a in services.actions("Acme"))
+    mods = services.ingest_bytes(
+        "Acme returns",
+        "mods.csv",
+        modifications_csv([(labels[0], "5.00", "upsell"), (labels[1], "0", "returned")]),
+    )
+    _, summary = results_of(services, "Acme returns", mods.id)
+    assert (summary["actions_created"], summary["actions_changed"]) == (0, 2)
+    assert services.run(mods.id).actions_changed == 2
+
+    fixed = services.ingest_bytes("Acme", "fix.csv", call_csv(3, overrides={2: {"SaleAmount": "99.00"}}))
+    _, summary = results_of(services, "Acme", fixed.id)
+    assert (summary["actions_created"], summary["actions_changed"]) == (0, 1)
+
+    rows = [(labels[2], "7.00", "ok"), (labels[3], "-5", "negative")]
+    held = services.ingest_bytes("Acme returns", "held.csv", modifications_csv(rows))
+    assert held.review == "quarantined"  # the negative amount fails an expectation
+    services.release(held.id, note="checked", actor="bob")
+    _, summary = results_of(services, "Acme returns", held.id)
+    assert (summary["actions_created"], summary["actions_changed"]) == (0, 1)
