@@ -282,6 +282,7 @@ def rejects_table(rejects: Sequence[RejectRow], files: dict[int, str]) -> list[d
         {
             "File": files.get(r.file_id, str(r.file_id)),
             "Line": r.line,
+            "Key": r.key or "",
             "Column": r.column or "",
             "Value": r.value or "",
             "Reason": r.reason,
@@ -295,7 +296,7 @@ def rejects_csv(rejects: Sequence[RejectRow], files: dict[int, str]) -> bytes:
     Validation page's download): every text cell is partner text, so never a formula."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["File", "Line", "Column", "Value", "Reason"])
+    writer.writerow(["File", "Line", "Key", "Column", "Value", "Reason"])
     for row in rejects_table(rejects, files):
         writer.writerow([v if isinstance(v, int) else csv_cell(v) for v in row.values()])
     return out.getvalue().encode("utf-8")

@@ -237,6 +237,7 @@ class RejectRow:
     column: str | None
     value: str | None
     reason: str
+    key: str | None = None  # the row's key, as far as it could be read (None: not readable)
 
 
 @dataclass

@@ -196,13 +196,14 @@ def _run_rejects(args: argparse.Namespace) -> int:
         [
             str(r.file_id),
             str(r.line),
+            "-" if r.key is None else repr(r.key),
             r.column or "-",
             "-" if r.value is None else repr(r.value),  # repr: blanks and newlines show
             r.reason,
         ]
         for r in rejects
     ]
-    cc.table(["FILE", "LINE", "COLUMN", "VALUE", "REASON"], rows, right=[0, 1])
+    cc.table(["FILE", "LINE", "KEY", "COLUMN", "VALUE", "REASON"], rows, right=[0, 1])
     if len(rejects) == args.limit:
         print(f"(first {args.limit}; use --limit to see more)")
     return EXIT_OK

@@ -80,7 +80,7 @@ def load_in(
     rejects = list(computed.rejects)  # loading adds rows it could not apply: a copy, for a retry
     loaded = load.load_file(
         con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
-        parsed.rows_rejected, now, count=not close, part=computed.part,
+        parsed.rows_rejected, now, count=not close, part=computed.part, reject_keys=parsed.reject_keys,
     )  # fmt: skip
     syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
     # read here, on the load's own connection: the results file's action column
@@ -153,7 +153,14 @@ def load_many(
         raise RuntimeError(f"{created} actions for {sum(per_file)} rows")
     for (_, record, _computed), rows in zip(batches, parts, strict=True):
         late.lock_loaded(con, connection, record.id, now, rows[2])  # no statement unless late
-    run_groups.insert_rejects_of_files(con, [(run.id, record.id, c.rejects) for run, record, c in batches])
+    run_groups.insert_rejects_of_files(
+        con,
+        [
+            (run.id, record.id, c.rejects,
+             load.keys_of_rejects(c.rejects, dtype, c.parsed.reject_keys if c.parsed else None))
+            for run, record, c in batches
+        ],
+    )  # fmt: skip
     reports = [c.report for _, _, c in batches]
     run_groups.insert_validations(
         con,

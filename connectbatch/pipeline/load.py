@@ -9,6 +9,7 @@ parsed but could not be applied (an unknown or locked action) become rejects her
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -75,14 +76,17 @@ def load_file(
     *,
     count: bool = True,
     part: Streamed | None = None,
+    reject_keys: Mapping[int, str] | None = None,
 ) -> Loaded:
     """Load a batch that passed validation: rows, actions, rejects, the validation result,
     the ledger state and the run's counters. `rejects` gains the rows that could not apply.
     `count=False`: the caller adds `Loaded.counters()` to the run itself (in the statement
     that closes a single-file run: one statement fewer). `part`: a streamed big file's rows,
-    already written (pipeline/stream.py); `table` then holds only some of their columns."""
+    already written (pipeline/stream.py); `table` then holds only some of their columns.
+    `reject_keys`: the key the parser read of each row it refused (ParseResult.reject_keys)."""
     made = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
-    store_checks(con, run_id, record.id, rejects, report)
+    keys = keys_of_rejects(rejects, schemas.get(connection.data_type), reject_keys)
+    store_checks(con, run_id, record.id, rejects, report, keys)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
     final = run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
@@ -317,13 +321,29 @@ def store_checks(
     file_id: int,
     rejects: list[Reject],
     report: ValidationReport,
+    keys: Mapping[int, str] | None = None,
 ) -> None:
-    """The file's rejects and its validation result, kept for the reviewer and the CLI."""
-    run_store.insert_rejects(con, run_id, file_id, rejects)
+    """The file's rejects (with their rows' `keys` by line) and its validation result, kept
+    for the reviewer, the CLI and the partner's status files."""
+    run_store.insert_rejects(con, run_id, file_id, rejects, keys)
     run_store.insert_validation(
         con, run_id, file_id, report.success, len(report.critical_failures),
         len(report.warnings), report.to_json(),
     )  # fmt: skip
+
+
+def keys_of_rejects(
+    rejects: list[Reject], dtype: schemas.DataType, parser_keys: Mapping[int, str] | None
+) -> dict[int, str]:
+    """The key of each rejected row, by line, as far as it can be read: what the parser read
+    of a row it refused (for any column), else the value of a reject about the key column
+    itself (a row refused after parsing: already loaded, not replaced, an unknown action)."""
+    keys = dict(parser_keys or {})
+    key_column = dtype.key_columns[0] if dtype.key_columns else None
+    for r in rejects:
+        if r.line not in keys and r.column == key_column and r.value is not None:
+            keys[r.line] = r.value
+    return keys
 
 
 def rejected_rows(rejects: list[Reject]) -> int:

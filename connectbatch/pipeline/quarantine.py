@@ -74,7 +74,8 @@ def hold(
     private_file(path)
     message = "quarantined: " + "; ".join(report.critical_failures)
     with db.transaction() as con:
-        load.store_checks(con, run.id, record.id, rejects, report)
+        keys = load.keys_of_rejects(rejects, schemas.get(connection.data_type), parsed.reject_keys)
+        load.store_checks(con, run.id, record.id, rejects, report, keys)
         syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
         run_store.set_file_state(
             con, record.id, FileState.QUARANTINED, message, parsed.rows_accepted, parsed.rows_rejected
@@ -123,7 +124,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             # rows an action-modifications file could not apply count as rejected
             refused = load.rejected_rows(load_rejects)
             if load_rejects or repeated:
-                run_store.insert_rejects(con, run_id, f.id, repeated + load_rejects)
+                after = repeated + load_rejects  # about their key column: keyed by its value
+                run_store.insert_rejects(con, run_id, f.id, after, load.keys_of_rejects(after, dtype, None))
             run_store.set_file_state(
                 con, f.id, FileState.LOADED, f"released by {actor}",
                 table.num_rows - refused, f.rows_rejected + refused,

@@ -29,10 +29,12 @@ A status file, as the partner's system parses it (one header, every cell through
   audit order, so a modify, reverse, lock sequence reads in that order. A sync whose files
   named the key columns differently writes one status file per naming.
 * The first sync-back after it is switched on reports the connection's whole history once
-  (every record's outcome and changes so far); after that, only what is new. A row refused
-  after parsing (an action a modification cannot change, a correction that may not replace its
-  record, a record already loaded) names its key, as its reject holds it; a row the parser
-  refused for another column has an empty key (`File` and `Line` identify it).
+  (every record's outcome and changes so far); after that, only what is new. A rejected row
+  names its key as far as it could be read, as its stored reject keeps it (`rejects.row_key`):
+  a row the parser refused for another column, by the key it read; a row refused after
+  parsing (an action a modification cannot change, a correction that may not replace its
+  record, a record already loaded), by its key. Only an unreadable key is empty (`File` and
+  `Line` identify the row; rows stored before migration 026 too).
 """
 
 from __future__ import annotations
@@ -160,8 +162,8 @@ def file_rows(
     outcome: FileOutcome, rows: list[RowOutcome], key_names: dict[str, str], key_column: str | None
 ) -> list[StatusRow]:
     """The status rows of one file's outcome. `key_column` is the data type's first key
-    column: the stored rejects do not keep the row's key, but those refused after parsing
-    are about that column and hold its value."""
+    column: a reject stored before its row's key was kept (migration 026) and refused after
+    parsing is about that column and holds its value."""
     width = max(1, max((len(r.key) for r in rows), default=1))
     if outcome.state != FileState.LOADED:  # refused as a whole, or a held batch discarded: one line
         change = SyncStatus.DISCARDED if outcome.state == FileState.DISCARDED else SyncStatus.REJECTED

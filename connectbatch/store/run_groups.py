@@ -5,7 +5,7 @@ transaction; a statement costs ~1 ms whatever its rows, issue 13)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -15,6 +15,7 @@ from connectbatch.parser.api import Reject
 from connectbatch.store.runs import (
     FILE_COLUMNS,
     HOLDS_DATA,
+    REJECT_COLUMNS,
     RUN_COLUMNS,
     file_from_row,
     files_where,
@@ -48,10 +49,11 @@ def set_files_loaded(
 
 
 def insert_rejects_of_files(
-    con: duckdb.DuckDBPyConnection, rejects: Sequence[tuple[int, int, Sequence[Reject]]]
+    con: duckdb.DuckDBPyConnection,
+    rejects: Sequence[tuple[int, int, Sequence[Reject], Mapping[int, str]]],
 ) -> None:
-    """`insert_rejects` for each (run id, file id, rejects), in one statement."""
-    flat = [(run_id, file_id, r) for run_id, file_id, found in rejects for r in found]
+    """`insert_rejects` for each (run id, file id, rejects, keys by line), in one statement."""
+    flat = [(run_id, file_id, r, keys.get(r.line)) for run_id, file_id, found, keys in rejects for r in found]
     if not flat:
         return
     table = pa.table(
@@ -62,13 +64,12 @@ def insert_rejects_of_files(
             "column_name": pa.array([f[2].column for f in flat], pa.string()),
             "value": pa.array([f[2].value for f in flat], pa.string()),
             "reason": pa.array([f[2].reason for f in flat], pa.string()),
+            "row_key": pa.array([f[3] for f in flat], pa.string()),
         }
     )
     con.register("_cb_rejects", table)
     try:
-        con.execute(
-            "INSERT INTO rejects SELECT run_id, file_id, line, column_name, value, reason FROM _cb_rejects"
-        )
+        con.execute(f"INSERT INTO rejects ({REJECT_COLUMNS}) SELECT {REJECT_COLUMNS} FROM _cb_rejects")
     finally:
         con.unregister("_cb_rejects")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -251,19 +251,25 @@ def set_file_state(
 
 
 def insert_rejects(
-    con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, rejects: Sequence[Reject]
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    file_id: int,
+    rejects: Sequence[Reject],
+    keys: Mapping[int, str] | None = None,
 ) -> None:
-    """Store a file's rejects as the parser (or loading) found them; one Arrow scan, no
-    Python rows per statement."""
+    """Store a file's rejects as the parser (or loading) found them, each with its row's key
+    by line (`keys`: what could be read of it); one Arrow scan, no Python rows per statement."""
     if not rejects:
         return
+    keys = keys or {}
+    row_keys = [keys.get(r.line) for r in rejects]
     if len(rejects) <= SMALL_LIST:  # a few rejects: bound lists, no register/unregister
         con.execute(
-            "INSERT INTO rejects SELECT ?, ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
-            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+            f"INSERT INTO rejects ({REJECT_COLUMNS}) SELECT ?, ?, unnest(?::BIGINT[]), "
+            "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
             [
                 run_id, file_id, [r.line for r in rejects], [r.column for r in rejects],
-                [r.value for r in rejects], [r.reason for r in rejects],
+                [r.value for r in rejects], [r.reason for r in rejects], row_keys,
             ],
         )  # fmt: skip
         return
@@ -273,25 +279,28 @@ def insert_rejects(
             "column_name": pa.array([r.column for r in rejects], pa.string()),
             "value": pa.array([r.value for r in rejects], pa.string()),
             "reason": pa.array([r.reason for r in rejects], pa.string()),
+            "row_key": pa.array(row_keys, pa.string()),
         }
     )
     con.register("_cb_rejects", table)
     try:
         con.execute(
-            "INSERT INTO rejects SELECT ?, ?, line, column_name, value, reason FROM _cb_rejects",
+            f"INSERT INTO rejects ({REJECT_COLUMNS}) "
+            "SELECT ?, ?, line, column_name, value, reason, row_key FROM _cb_rejects",
             [run_id, file_id],
         )
     finally:
         con.unregister("_cb_rejects")
 
 
+# The rejects' columns, named: an INSERT by position broke when a migration added one.
+REJECT_COLUMNS = "run_id, file_id, line, column_name, value, reason, row_key"
+
+
 def rejects_of_run(con: duckdb.DuckDBPyConnection, run_id: int, limit: int | None = None) -> list[RejectRow]:
     """A run's rejects by file and line, a line's in the order stored (its columns' order):
     DuckDB's sort is not stable, so `rowid` keeps a row's reasons from being shuffled."""
-    sql = (
-        "SELECT run_id, file_id, line, column_name, value, reason FROM rejects "
-        "WHERE run_id = ? ORDER BY file_id, line, rowid"
-    )
+    sql = f"SELECT {REJECT_COLUMNS} FROM rejects WHERE run_id = ? ORDER BY file_id, line, rowid"
     params: list[Any] = [run_id]
     if limit is not None:
         sql += " LIMIT ?"

@@ -358,7 +358,7 @@ def test_history_drill_down_shows_rejects_validation_and_results(demo_data: Serv
 
     rejects = table(at, "Line")
     assert len(rejects) == 12
-    assert list(rejects.columns) == ["File", "Line", "Column", "Value", "Reason"]
+    assert list(rejects.columns) == ["File", "Line", "Key", "Column", "Value", "Reason"]
     assert "abc" in set(rejects["Value"])
     assert at.get("download_button")  # rejects CSV and the results files
     outcomes = table(at, "Severity")

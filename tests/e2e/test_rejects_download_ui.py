@@ -25,10 +25,11 @@ def test_the_rejects_download_escapes_formula_cells() -> None:
 
     rows = list(csv.reader(io.StringIO(page.rejects_csv(services, run.id, names).decode())))
 
-    assert rows[0] == ["File", "Line", "Column", "Value", "Reason"]
-    [reject] = [r for r in rows[1:] if r[2] == "CampaignId"]
+    assert rows[0] == ["File", "Line", "Key", "Column", "Value", "Reason"]
+    [reject] = [r for r in rows[1:] if r[3] == "CampaignId"]
     assert reject[0] == "'=cmd.csv"
-    assert reject[3] == '\'=HYPERLINK("http://x.example","y")'
+    assert reject[2] == "f-0001"  # the row's key, as the parser read it
+    assert reject[4] == '\'=HYPERLINK("http://x.example","y")'
 
 
 def test_the_history_tabs_rejects_download_escapes_formula_cells_too() -> None:
@@ -46,8 +47,9 @@ def test_the_history_tabs_rejects_download_escapes_formula_cells_too() -> None:
 
     rows = list(csv.reader(io.StringIO(_ui.rejects_csv(services.rejects(run.id), names).decode())))
 
-    assert rows[0] == ["File", "Line", "Column", "Value", "Reason"]
-    [reject] = [r for r in rows[1:] if r[2] == "CampaignId"]
+    assert rows[0] == ["File", "Line", "Key", "Column", "Value", "Reason"]
+    [reject] = [r for r in rows[1:] if r[3] == "CampaignId"]
     assert reject[0] == "'=cmd.csv"
-    assert reject[3] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert reject[2] == "f-0001"  # the row's key, as the parser read it
+    assert reject[4] == "'@SUM(1+1)*cmd|' /C calc'!A0"
     assert reject[1] == "3"  # the physical line: the header is line 1, data row 1 is line 3

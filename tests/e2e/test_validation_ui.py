@@ -205,7 +205,7 @@ def test_the_rejects_table_shows_line_column_value_and_reason(with_demo: DemoHom
 
     assert not at.error
     rejects = table_with(at, "Line", "Column", "Value", "Reason")
-    assert list(rejects.columns) == ["Line", "Column", "Value", "Reason"]
+    assert list(rejects.columns) == ["Line", "Key", "Column", "Value", "Reason"]
     assert len(rejects) == 12
     assert list(rejects["Line"]) == sorted(rejects["Line"])
     bad_campaign = rejects[rejects["Column"] == "CampaignId"].iloc[0]

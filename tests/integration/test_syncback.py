@@ -86,7 +86,7 @@ def test_modify_reverse_lock_are_reported_once_each_in_order_across_restarts(
     assert len(loads) == 40
     assert [(r["Line"], r["callSessionId"], r["Change"], r["Status"]) for r in loads[:3]] == [
         ("2", a0.source_key, "accepted", "valid"),
-        ("3", "", "rejected", "invalid"),
+        ("3", "cs-0001", "rejected", "invalid"),  # the key the parser could read
         ("4", a1.source_key, "accepted", "valid"),
     ]
     assert "CallDuration" in loads[1]["Reason"] and loads[0]["ActionId"] == a0.label
@@ -344,3 +344,31 @@ def test_corrections_not_replaced_and_records_already_loaded_name_their_keys(
     again_rows, _ = results_of(services, "Beta", again.id)
     assert _keyed(again_rows, "CallSessionId") == [("2", "b-0000"), ("3", "b-0001")]
     assert _keyed(_sync(settings, "Beta"), "CallSessionId") == [("2", "b-0000"), ("3", "b-0001")]
+
+
+def test_rows_the_parser_refused_for_another_column_name_their_key_everywhere(
+    settings: Settings, services: Services, make_connection, tmp_path: Path
+) -> None:
+    """A row refused for a bad CallDuration still has a readable CallSessionId: the stored
+    reject keeps it (CLI `rejects --json`), and the status file names the row by it, whether
+    the file was loaded alone, in a group, or held and released by a reviewer."""
+    make_connection("Acme", sync_back=["files"])
+    bad = {1: {"CallDuration": "abc"}}
+    alone = services.ingest_bytes("Acme", "alone.csv", call_csv(40, prefix="al", overrides=bad))
+    paths = []
+    for name in ("g1", "g2"):
+        paths.append(tmp_path / f"{name}.csv")
+        paths[-1].write_bytes(call_csv(40, prefix=name, overrides=bad))
+    services.ingest_files("Acme", paths)
+    held = services.ingest_bytes(  # 2 of 5 rows rejected: over the reject-rate limit, held
+        "Acme",
+        "held.csv",
+        call_csv(5, prefix="hd", overrides={1: {"CallDuration": "x"}, 3: {"EventDate": "?"}}),
+    )
+    assert held.review == "quarantined"
+    services.release(held.id, note="ok", actor="bob")
+
+    assert [r.key for r in services.rejects(alone.id)] == ["al-0001"]
+    assert _keyed(_sync(settings), "CallSessionId") == [
+        ("3", "al-0001"), ("3", "g1-0001"), ("3", "g2-0001"), ("3", "hd-0001"), ("5", "hd-0003"),
+    ]  # fmt: skip

@@ -48,6 +48,7 @@ def _as_before_the_key_index(services: Services) -> None:
         con.execute("DROP SEQUENCE seq_mail_outbox")
         con.execute("ALTER TABLE connections DROP COLUMN mail_tag")  # 024, later still
         con.execute("ALTER TABLE runs DROP COLUMN actions_changed")  # 025, later still
+        con.execute("ALTER TABLE rejects DROP COLUMN row_key")  # 026, later still
         con.execute("DELETE FROM schema_migrations WHERE version >= 22")
     services.db.release()
 

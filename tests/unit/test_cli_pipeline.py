@@ -106,9 +106,7 @@ def in_world(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
 # ----------------------------------------------------------------------------- connections
 
 
-def test_push_connection_prints_its_login_once(
-    home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_push_connection_prints_its_login_once(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = cli(capsys, "connection", "add", "--name", "Acme", "--type", "call_conversions", *PUSH)
 
     assert "created connection 1: Acme" in out
@@ -125,9 +123,7 @@ def test_push_connection_prints_its_login_once(
     assert shown["credentials"][0]["username"] == login["username"]
 
 
-def test_push_connection_json_carries_the_login(
-    home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_push_connection_json_carries_the_login(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     added = cli_json(
         capsys, "connection", "add", "--name", "Mailbox", "--direction", "inbound",
         "--method", "email", "--methodology", "push", "--return-email", "ops@acme.example",
@@ -170,14 +166,10 @@ def test_pull_connection_reads_the_password_from_stdin_and_never_shows_it(
     assert [(c["is_main"], c["username"]) for c in main_first] == [(True, "acme"), (False, "acme")]
 
 
-def test_edit_changes_only_the_options_given(
-    home: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_edit_changes_only_the_options_given(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli(capsys, "connection", "add", "--name", "Acme", *PUSH, "--schedule", "*/15 * * * *")
 
-    edited = cli_json(
-        capsys, "connection", "edit", "Acme", "--lock-days", "7", "--pattern", "*.csv"
-    )
+    edited = cli_json(capsys, "connection", "edit", "Acme", "--lock-days", "7", "--pattern", "*.csv")
     assert edited["connection"]["lock_days"] == 7
     assert edited["connection"]["pattern"] == "*.csv"
     assert edited["connection"]["schedule"] == "*/15 * * * *"
@@ -276,9 +268,7 @@ def test_ingest_prints_the_run(in_world: World, capsys: pytest.CaptureFixture[st
     assert all({"name", "severity", "success", "summary"} <= set(o) for o in check["outcomes"])
 
 
-def test_the_same_file_again_is_a_duplicate(
-    in_world: World, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_the_same_file_again_is_a_duplicate(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
     again = in_world.second
     assert again["id"] == 2 and again["status"] == "Completed"
     assert (again["rows_accepted"], again["rows_duplicate"], again["actions_created"]) == (
@@ -304,9 +294,7 @@ def test_runs_lists_the_history(in_world: World, capsys: pytest.CaptureFixture[s
     cli_error(capsys, "runs", "--limit", "0", mentions="--limit")
 
 
-def test_run_show_has_files_and_validation(
-    in_world: World, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_run_show_has_files_and_validation(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
     out = cli(capsys, "run", "show", "1")
 
     assert "files:" in out and "good.csv" in out
@@ -320,12 +308,13 @@ def test_rejects_list_line_column_value_and_reason(
 ) -> None:
     out = cli(capsys, "rejects", "1")
     header, row = out.splitlines()
-    assert header.split() == ["FILE", "LINE", "COLUMN", "VALUE", "REASON"]
-    assert row.split()[:4] == ["1", str(GOOD_ROWS + 2), "CampaignId", "'12a4'"]
+    assert header.split() == ["FILE", "LINE", "KEY", "COLUMN", "VALUE", "REASON"]
+    assert row.split()[:5] == ["1", str(GOOD_ROWS + 2), "'cs-bad'", "CampaignId", "'12a4'"]
 
     (reject,) = cli_json(capsys, "rejects", "1", "--limit", "5")
-    assert (reject["line"], reject["column"], reject["value"]) == (
+    assert (reject["line"], reject["key"], reject["column"], reject["value"]) == (
         GOOD_ROWS + 2,
+        "cs-bad",
         "CampaignId",
         "12a4",
     )
@@ -336,9 +325,7 @@ def test_rejects_list_line_column_value_and_reason(
 # --------------------------------------------------------------------------------- actions
 
 
-def test_actions_list_with_days_to_lock(
-    in_world: World, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_actions_list_with_days_to_lock(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
     page = cli_json(capsys, "actions", "--limit", "5", "--offset", "10")
     assert page["total"] == GOOD_ROWS
     assert [a["label"] for a in page["actions"]] == [f"A-{i:06d}" for i in range(11, 16)]

@@ -1,5 +1,6 @@
 """One record type for a rejected row, from the parser to the store: `Reject` (line, column,
-value, reason); the stored row adds only where it belongs (run, file)."""
+value, reason); the stored row adds only where it belongs (run, file) and the row's key as far
+as it could be read (migration 026)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from connectbatch.store import runs as run_store
 
 
 def test_the_stored_reject_row_is_a_reject_plus_its_run_and_file() -> None:
-    assert [f.name for f in fields(RejectRow)] == ["run_id", "file_id", *(f.name for f in fields(Reject))]
+    assert [f.name for f in fields(RejectRow)] == [
+        "run_id", "file_id", *(f.name for f in fields(Reject)), "key",
+    ]  # fmt: skip
 
 
 def test_rejects_read_back_as_they_were_stored(tmp_path: Path) -> None:
@@ -39,15 +42,17 @@ def test_a_few_rejects_and_many_are_stored_alike(tmp_path: Path, monkeypatch) ->
         Reject(5, "Media", "\u202egnp.exe", "too long"),
         Reject(7, None, None, "expected 10 fields, saw 9"),
     ]
+    keys = {3: "cs-\x00'3", 5: "\u202ecs-5"}  # the rows' keys, by line (partner bytes too)
     db = Database(tmp_path / "cb.duckdb")
     with db.transaction() as con:
-        run_store.insert_rejects(con, run_id=1, file_id=2, rejects=rejects)
+        run_store.insert_rejects(con, run_id=1, file_id=2, rejects=rejects, keys=keys)
         monkeypatch.setattr(run_store, "SMALL_LIST", 0)  # the large path, same rejects
-        run_store.insert_rejects(con, run_id=3, file_id=4, rejects=rejects)
+        run_store.insert_rejects(con, run_id=3, file_id=4, rejects=rejects, keys=keys)
         small = run_store.rejects_of_run(con, 1)
         large = run_store.rejects_of_run(con, 3)
     assert [Reject(r.line, r.column, r.value, r.reason) for r in small] == rejects
     assert [Reject(r.line, r.column, r.value, r.reason) for r in large] == rejects
+    assert [r.key for r in small] == [r.key for r in large] == [keys[3], None, keys[5], None]
 
 
 def test_the_rejects_of_one_line_read_back_in_the_order_of_its_columns(tmp_path: Path) -> None:
