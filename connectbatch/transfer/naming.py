@@ -20,6 +20,15 @@ def is_in_flight(name: str) -> bool:
     return name.lower().endswith(IN_FLIGHT_SUFFIXES)
 
 
+def hidden_from_readers(name: str) -> bool:
+    """A name a read-only ("Pull from us") login never lists, stats or downloads: a dot-name
+    (what we write there is staged under one: an export `.export-….csv.tmp` until its ledger
+    row commits, a status file `.tmp-status-…`, results `.tmp-…`) or an in-flight name. A
+    partner collecting everything would otherwise take a file before it is complete, or
+    before its rows are recorded as sent, and get them again once it is published."""
+    return name.startswith(".") or is_in_flight(name)
+
+
 # Wrappers the parser unpacks (gzip, a ZIP with one member): a file in one matches the
 # connection's pattern by the name of what is inside, as well as by its own name.
 UNPACKED_SUFFIXES = (".gz", ".zip")

@@ -335,6 +335,41 @@ def test_an_outbound_login_downloads_its_results_but_cannot_upload(
     gateway.wait(TIMEOUT)
 
 
+def test_an_outbound_login_never_sees_a_file_still_in_flight(
+    services: Services, gateway: Gateway, server: HostedFtpServer
+) -> None:
+    """Files staged in a pickup folder under a hidden or in-flight name (an export before
+    its ledger row commits, a status file, results being written) are not listed, sized,
+    dated or downloadable until they are published under their own name."""
+    connection, login = services.create_connection(
+        Connection(
+            "Acme pickup", "call_conversions", Direction.OUTBOUND, Method.FTP, Methodology.PULL_FROM_US
+        )
+    )
+    assert login is not None
+    folder = services.settings.outbound / str(connection.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = [".export-call_conversions-000001-20260101T000000.csv.tmp", ".tmp-status-1.csv", "x.csv.part"]
+    for name in staged:
+        (folder / name).write_bytes(b"CallSessionId\r\nhalf")
+    (folder / "export-done.csv").write_bytes(b"CallSessionId\r\ncs-1\r\n")
+
+    with client(server, login) as ftp:
+        assert ftp.nlst() == ["export-done.csv"]
+        listed: list[str] = []
+        ftp.retrlines("LIST -a", listed.append)
+        assert len(listed) == 1 and listed[0].endswith("export-done.csv")
+        assert [name for name, _ in ftp.mlsd()] == ["export-done.csv"]
+        for name in staged:
+            with pytest.raises(ftplib.error_perm, match=r"^550"):
+                download(ftp, name)
+            for command in ("SIZE", "MDTM", "MLST"):
+                with pytest.raises(ftplib.error_perm, match=r"^550"):
+                    ftp.sendcmd(f"{command} {name}")
+        assert download(ftp, "export-done.csv") == b"CallSessionId\r\ncs-1\r\n"
+    gateway.wait(TIMEOUT)
+
+
 def test_passive_data_connections_use_the_configured_ports(services: Services, gateway: Gateway) -> None:
     _, login = push_connection(services, "Acme")
     with socket.socket() as probe:  # a port nothing listens on

@@ -541,6 +541,66 @@ def test_an_outbound_login_downloads_its_results_and_cannot_upload(hosted: Hoste
     assert hosted.services.runs(connection.name) == []
 
 
+def _stopped_export(
+    services: Services, monkeypatch: pytest.MonkeyPatch, partner: str
+) -> tuple[Path, str, Provisioned]:
+    """An export of `partner`'s pickup stopped between its commit and its rename (a crash,
+    a restart): its rows are recorded as exported, its file still in flight, `.export-….tmp`.
+    Returns the pickup's folder, the export's own name and the pickup's login."""
+    from connectbatch.store import exports as export_store
+
+    services.add_partner(partner, "brand")
+    for name, direction, methodology in (
+        (f"{partner} calls", Direction.INBOUND, Methodology.PUSH),
+        (f"{partner} pickup", Direction.OUTBOUND, Methodology.PULL_FROM_US),
+    ):
+        draft = Connection(name, "call_conversions", direction, Method.SFTP, methodology)
+        _, login = services.create_connection(draft, partner=partner)
+    assert login is not None
+    services.ingest_bytes(f"{partner} calls", "calls.csv", call_csv(3, prefix=partner.lower()))
+
+    def stopped(_target: Path) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(export_store, "publish", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            services.export_now(f"{partner} pickup")
+    [ledger] = services.exports(f"{partner} pickup")
+    assert ledger.file_name is not None
+    folder = services.settings.outbound / str(services.connection(f"{partner} pickup").id)
+    return folder, ledger.file_name, login
+
+
+def test_an_outbound_login_never_sees_a_file_still_in_flight(
+    hosted: Hosted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partner's pickup folder holds files we have not published yet (an export whose
+    rename has not happened, a status file or results staged under a hidden name): listing,
+    stat and download must not show them, or a partner collecting everything gets the rows
+    of the export now and again once the next export publishes it."""
+    services = hosted.services
+    folder, name, login = _stopped_export(services, monkeypatch, "Inflight")
+    staged = [f".{name}.tmp", ".tmp-status-9-000001-20260101T000000.csv", ".tmp-abc123.summary.json"]
+    for leftover in staged[1:]:
+        (folder / leftover).write_bytes(b"half")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(staged)
+
+    with hosted.login(login) as sftp:
+        assert sftp.listdir("/") == []
+        for hidden in staged:
+            with pytest.raises(FileNotFoundError):
+                sftp.stat(hidden)
+            with pytest.raises(FileNotFoundError):
+                sftp.open(hidden).read()
+
+    assert services.export_now("Inflight pickup") is None  # nothing new: it publishes the stopped one
+    with hosted.login(login) as sftp:
+        assert sftp.listdir("/") == [name]
+        with sftp.open(name) as remote:
+            assert len(remote.read().decode().splitlines()) == 4  # the header and 3 rows, once
+
+
 # --- the server itself -----------------------------------------------------------------------------
 
 

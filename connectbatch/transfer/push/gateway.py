@@ -49,7 +49,7 @@ from connectbatch.services import Services
 from connectbatch.settings import PUSH_QUOTA_BYTES
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
-from connectbatch.transfer.naming import is_in_flight, matches
+from connectbatch.transfer.naming import hidden_from_readers, is_in_flight, matches
 from connectbatch.transfer.push.quota import PushQuota
 from connectbatch.transfer.push.routing import is_dry_run, route
 from connectbatch.transfer.push.writers import OpenWrites
@@ -102,6 +102,11 @@ class Account:
     # The provisioned login's credential: a session asks `Gateway.revoked` whether it is still
     # there before it writes (None: an account not made from a credential).
     credential_id: int | None = None
+
+    def shows(self, name: str) -> bool:
+        """Whether this login may see the entry `name`: a read-only login never sees a file
+        we have not published yet (`naming.hidden_from_readers`); a push login sees its own."""
+        return self.writable or not hidden_from_readers(name)
 
 
 class Gateway:

@@ -2,12 +2,14 @@
 
 pyftpdlib maps client paths into the home folder; `ConfinedFS` also checks the resolved path
 of every operation (a planted symlink pointing out of the home is neither listed nor followed),
-opens files for writing with O_NOFOLLOW, and never shows where a symlink points. A file it
+opens files for writing with O_NOFOLLOW, and never shows where a symlink points. A read-only
+("Pull from us") login does not see files we have not published yet (`Account.shows`). A file it
 opens for writing counts as such (`push.writers`) until the session says the upload ended.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import IO, Any
@@ -37,6 +39,28 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         for path in paths:
             if not self.validpath(path):
                 raise FilesystemError("No such file or directory (outside your folder)")
+            self._shown(path)
+
+    def _shown(self, path: str) -> None:
+        """A read-only login's path to a name it may not see (a file we have not published
+        yet, `Account.shows`) is answered as absent."""
+        account = getattr(self.cmd_channel, "account", None)
+        if account is None or account.writable:
+            return
+        relative = os.path.relpath(os.path.normpath(path), os.path.normpath(self.root))
+        if relative != "." and not all(account.shows(p) for p in relative.split(os.sep)):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self.fs2ftp(path))
+
+    def lstat(self, path: str) -> os.stat_result:
+        self._shown(path)  # LIST and MLST of a single name
+        return super().lstat(path)  # type: ignore[no-any-return]
+
+    def isfile(self, path: str) -> bool:  # MDTM asks it first
+        try:
+            self._shown(path)
+        except FileNotFoundError:
+            return False
+        return bool(super().isfile(path))
 
     def __init__(self, root: str, cmd_channel: Any) -> None:
         super().__init__(root, cmd_channel)
@@ -79,7 +103,12 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         """Entries of a folder, without those that resolve outside the home (symlinks
         pointing out are not shown at all: not even their names or targets)."""
         self._require(path)
-        return [name for name in super().listdir(path) if self.validpath(os.path.join(path, name))]
+        account = getattr(self.cmd_channel, "account", None)
+        return [
+            name
+            for name in super().listdir(path)
+            if self.validpath(os.path.join(path, name)) and (account is None or account.shows(name))
+        ]
 
     def listdirinfo(self, path: str) -> list[str]:
         return self.listdir(path)

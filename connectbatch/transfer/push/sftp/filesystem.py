@@ -4,7 +4,8 @@ home as `/` and nothing else.
 Every client path is taken relative to the home; one that climbs out with `..`, holds a NUL
 byte or (after `os.path.realpath`) leads outside through a symlink is refused with "permission
 denied", and listings hide entries that lead outside. Read-only ("Pull from us") logins may
-list, stat and download; every write, rename, remove, mkdir, rmdir and setstat is refused. A
+list, stat and download what we published (never a file still staged under a hidden or
+in-flight name: `Account.shows`); every write, rename, remove, mkdir, rmdir and setstat is refused. A
 file complete under a final name (closed, or renamed from an in-flight name, see
 `connectbatch.transfer.naming`) is handed to the gateway here.
 """
@@ -64,7 +65,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
     # --- paths -----------------------------------------------------------------------------------
 
     def _parts(self, path: str) -> list[str]:
-        """The client's path as components below the virtual root; refuses escapes and NULs."""
+        """The client's path as components below the virtual root; refuses escapes and NULs,
+        and (a read-only login) names it may not see, as if absent (`Account.shows`)."""
         if "\x00" in path:
             raise denied()
         parts: list[str] = []
@@ -77,6 +79,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
                 parts.pop()
             else:
                 parts.append(part)
+        if not all(self.account.shows(part) for part in parts):
+            raise Refused(SFTP_NO_SUCH_FILE)
         return parts
 
     def _inside(self, real: str) -> bool:
@@ -141,6 +145,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             entries: list[paramiko.SFTPAttributes] = []
             with os.scandir(folder) as listing:
                 for item in listing:
+                    if not self.account.shows(item.name):
+                        continue  # not published yet: a read-only login never sees it
                     try:
                         real = os.path.realpath(item.path)
                         if not self._inside(real):
