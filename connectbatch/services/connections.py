@@ -38,7 +38,7 @@ from connectbatch.services.base import (
 )
 from connectbatch.services.credentials import CredentialServices, _checked_credential
 from connectbatch.services.delivery import checked_expectation
-from connectbatch.services.partners import check_export_sources, resolve_partner
+from connectbatch.services.partners import check_export_sources, check_movable, resolve_partner
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import host_keys as host_key_store
@@ -124,6 +124,7 @@ class ConnectionServices(CredentialServices):
                 owner = resolve_partner(con, partner if partner is not None else updated.partner_id)
                 updated = replace(updated, partner_id=owner.id)
                 if owner.id != current.partner_id:
+                    check_movable(con, current, self.settings.outbound / str(current.id))
                     self._credentials_follow(con, current, owner.id)
             updated = replace(updated, export_sources=check_export_sources(con, updated))
             clash = connection_store.find(con, updated.name)

@@ -9,13 +9,16 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from connectbatch.escaping import visible
 from connectbatch.models import Connection, Direction, Partner, PartnerType, Role
 from connectbatch.services.base import InvalidInputError, NotFoundError, ServiceBase, _enum, requires
 from connectbatch.store import connections as connection_store
+from connectbatch.store import exports as export_store
 from connectbatch.store import partners as partner_store
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -135,6 +138,26 @@ def check_export_sources(con: duckdb.DuckDBPyConnection, connection: Connection)
                 "export_sources", f"{source.name!r} carries {source.data_type}, not {connection.data_type}"
             )
     return sources
+
+
+def check_movable(con: duckdb.DuckDBPyConnection, connection: Connection, folder: Path) -> None:
+    """An outbound "Pull from us" connection that has delivered files stays with its partner:
+    its folder holds that partner's rows (exports, status files) and its login, which follows
+    it, serves the folder; moved, the other partner would collect them, and whoever holds the
+    login would collect the other partner's next exports. One that delivered nothing yet (a
+    partner chosen wrongly at setup) may move."""
+    if connection.direction is not Direction.OUTBOUND:
+        return
+    delivered = bool(export_store.of_connection(con, connection.id, limit=1))
+    if not delivered and folder.is_dir():
+        delivered = any(p.is_file() for p in folder.iterdir())
+    if delivered:
+        raise InvalidInputError(
+            "partner",
+            f"{visible(connection.name)!r} has already delivered files of its partner, which its "
+            'folder and login would show to the other one: create a new "Pull from us" '
+            "connection for that partner instead",
+        )
 
 
 class PartnerServices(ServiceBase):

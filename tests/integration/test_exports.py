@@ -236,3 +236,27 @@ def test_an_export_recorded_but_not_yet_renamed_is_published_by_the_next(
     assert services.export_now("Acme pickup") is None  # nothing new: its rows went out once
     assert [p.name for p in folder.iterdir()] == [ledger.file_name]
     assert len(rows_of(folder / str(ledger.file_name))) == 3
+
+
+def test_a_pickup_that_delivered_files_cannot_move_to_another_partner(two_partners: Services) -> None:
+    """Its folder holds the first partner's rows, and its login (which follows it) serves that
+    folder: moved, the other partner would collect them, and the first partner, who holds the
+    login, would collect the other's next exports. A new pickup is the way; one that has
+    delivered nothing yet (a partner chosen wrongly at setup) may still move."""
+    services = two_partners
+    services.create_connection(
+        Connection(
+            "Spare pickup", "call_conversions", Direction.OUTBOUND, Method.SFTP, Methodology.PULL_FROM_US
+        ),
+        partner="Acme",
+    )
+    assert (
+        services.update_connection("Spare pickup", partner="Rival").partner_id == services.partner("Rival").id
+    )
+
+    assert len(exported(services, "Acme pickup")) == 3
+    with pytest.raises(InvalidInputError, match="already delivered") as refused:
+        services.update_connection("Acme pickup", partner="Rival")
+    assert refused.value.field == "partner"
+    assert services.connection("Acme pickup").partner_id == services.partner("Acme").id
+    assert exported(services, "Acme pickup") == []  # and Rival's rows never go to Acme's login
