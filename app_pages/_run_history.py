@@ -267,6 +267,7 @@ EVENT_KINDS["push_over_quota"] = "Upload refused: push folder quota"  # gateway 
 EVENT_KINDS["mail_failed"] = "E-mail not delivered"  # results or an alert (pipeline/outbox.py)
 EVENT_KINDS["delivery_alert"] = "Delivery alert raised"  # expected delivery (issue 12)
 EVENT_KINDS["delivery_alert_cleared"] = "Delivery alert cleared"
+EVENT_KINDS["export_failed"] = "Export failed"  # an outbound connection's export (services.export_now)
 
 
 def events_table(events: list[ConnectionEvent]) -> list[dict[str, Any]]:

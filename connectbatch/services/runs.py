@@ -4,6 +4,7 @@ results files, and exports for outbound connections."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import duckdb
 from connectbatch.escaping import visible
 from connectbatch.models import (
     Connection,
+    ConnectionStatus,
     Direction,
     Export,
     FileRecord,
@@ -32,7 +34,7 @@ from connectbatch.store import events as event_store
 from connectbatch.store import exports
 from connectbatch.store import outbox as outbox_store
 from connectbatch.store import runs as run_store
-from connectbatch.store.events import ConnectionEvent
+from connectbatch.store.events import EXPORT_FAILED, ConnectionEvent
 from connectbatch.transfer.pull import collect
 
 
@@ -47,6 +49,9 @@ def _regular_file(path: str | Path) -> Path:
         raise NotFoundError(f"there is no file {shown!r}")
     what = "a folder" if p.is_dir() else "not a regular file (a pipe, a device or a socket)"
     raise InvalidInputError("path", f"{shown!r} is {what}: give the path of a CSV file")
+
+
+log = logging.getLogger("connectbatch.services.runs")
 
 
 class RunServices(ServiceBase):
@@ -180,6 +185,7 @@ class RunServices(ServiceBase):
             )
             rows = exports.export_csv(con, connection.data_type, start, end, folder / name, sources)
             exports.record(con, connection.id, "window", name, rows, stamp)
+            connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, stamp)
         return folder / name
 
     @requires(Role.ANALYST)
@@ -201,13 +207,29 @@ class RunServices(ServiceBase):
                     con, connection.id, connection.data_type, sources, folder, trigger, self.clock()
                 )
                 written = folder / done.file_name if done is not None and done.file_name else None
-        except BaseException:
+                if done is not None:  # the connection's transfer: its Status and Last Active
+                    connection_store.set_status(con, connection.id, ConnectionStatus.COMPLETED, self.clock())
+        except BaseException as exc:
             if written is not None:  # written, but not recorded: it must not be collected
                 exports.unpublished(written).unlink(missing_ok=True)
+            if isinstance(exc, Exception):  # Failed, and why, where the analyst looks
+                self._export_failed(connection, exc)
             raise
         if written is not None:  # recorded: now the partner may collect it (a failure here
             exports.publish(written)  # is published by the next export's settle)
         return done
+
+    def _export_failed(self, connection: Connection, exc: Exception) -> None:
+        """A failed export marks its connection Failed with a line in its history (a
+        scheduled one is otherwise only logged); a failure to record that is logged too."""
+        try:
+            with self.db.transaction() as con:
+                now = self.clock()
+                connection_store.set_status(con, connection.id, ConnectionStatus.FAILED, now)
+                message = f"export failed: {type(exc).__name__}: {exc}"
+                event_store.record(con, connection.id, EXPORT_FAILED, message, now)
+        except Exception:
+            log.exception("could not record a failed export", extra={"connection_id": connection.id})
 
     def exports(self, name_or_id: str | int, limit: int = 100) -> list[Export]:
         """The export ledger of an outbound connection, newest first."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import call_csv
 
-from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.models import Connection, ConnectionStatus, Direction, Method, Methodology
 from connectbatch.services import InvalidInputError, Services
 
 
@@ -260,3 +260,37 @@ def test_a_pickup_that_delivered_files_cannot_move_to_another_partner(two_partne
     assert refused.value.field == "partner"
     assert services.connection("Acme pickup").partner_id == services.partner("Acme").id
     assert exported(services, "Acme pickup") == []  # and Rival's rows never go to Acme's login
+
+
+def test_an_export_sets_the_pickups_status_and_a_failed_one_says_why_in_its_history(
+    two_partners: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Pull-from-us connection's data transfer is its export: the Connections screen's
+    Status and Last Active follow it (Completed; Failed, with the reason in its history, as
+    the scheduler's exports fail without anyone watching); nothing new changes neither."""
+    from connectbatch.store import exports as export_store
+
+    services = two_partners
+    assert services.connection("Acme pickup").status is ConnectionStatus.NONE
+
+    def disk_full(*_args: object) -> None:
+        raise OSError("disk full (simulated after the copy)")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(export_store, "get", disk_full)
+        with pytest.raises(OSError, match="disk full"):
+            services.export_now("Acme pickup", trigger="schedule")
+    failed = services.connection("Acme pickup")
+    assert failed.status is ConnectionStatus.FAILED and failed.last_active is not None
+    [event] = services.connection_events("Acme pickup")
+    assert event.kind == "export_failed" and "disk full" in event.message
+
+    assert len(exported(services, "Acme pickup")) == 3
+    done = services.connection("Acme pickup")
+    assert done.status is ConnectionStatus.COMPLETED and done.last_active is not None
+    assert done.last_active >= failed.last_active
+    assert exported(services, "Acme pickup") == []  # nothing new: nothing transferred
+    assert services.connection("Acme pickup") == done
+    services.export("Acme pickup", done.last_active - dt.timedelta(days=7), done.last_active)
+    window = services.connection("Acme pickup")  # a re-export of a window is a transfer too
+    assert window.status is ConnectionStatus.COMPLETED and window.last_active > done.last_active
