@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 from connectbatch.errors import RemoteFileTooLargeError, TransportError
 from connectbatch.models import AfterSuccess
@@ -77,6 +77,13 @@ class Endpoint:
 
 class Transport(abc.ABC):
     """What every pull transport does; `with open_transport(...) as t:` closes it."""
+
+    # True where a listed file never changes in place (an e-mail attachment): a file refused
+    # for good (rejected as a whole, over the size limit) is then settled like a taken one
+    # (`after_success` with "leave": a mail is marked processed), since a corrected file can
+    # only come as a new one, and fetching it again on every poll would change nothing. A
+    # file on a server stays where it is, so the partner can see it was not taken.
+    settles_refused: ClassVar[bool] = False
 
     @abc.abstractmethod
     def list_files(self, folder: str, pattern: str) -> list[RemoteFile]: ...

@@ -267,6 +267,17 @@ def test_archive_action_moves_when_no_processed_option(
     assert len(server.uids(user, "Done")) == 1
 
 
+def test_a_message_is_archived_when_one_file_was_taken_even_if_a_refused_one_is_confirmed_last(
+    server: DovecotServer, user: MailUser, connect: Connect
+) -> None:
+    server.append(user, build_message(("a.csv", CSV, "text/csv"), ("b.csv", b"%PDF", "text/csv")))
+    transport = connect()
+    taken, refused = transport.list_files("", "*.csv")
+    transport.after_success(taken, "archive", "Done")
+    transport.after_success(refused, "leave", None)  # collect confirms a refused file so
+    assert server.uids(user, "INBOX") == [] and len(server.uids(user, "Done")) == 1
+
+
 def test_another_instance_completes_from_the_listed_record(
     server: DovecotServer, user: MailUser, connect: Connect
 ) -> None:
@@ -678,3 +689,58 @@ def test_a_transport_lists_a_message_over_the_limit_as_too_large_without_downloa
     assert stand_in.extra[TOO_LARGE].startswith(f"the message is {len(huge):,} bytes")
     assert stand_in.extra["from"] == "Partner Reports <reports@partner.example>"
     assert stand_in.extra["uid"] == str(uid) and server.flags(user, uid) == set()
+
+
+# --- a mail whose file is refused (wrong type, over the file limit) ----------------------------
+
+
+def unflag(server: DovecotServer, user: MailUser, uid: int) -> None:
+    """As a release before the fix left such a mail: never marked processed."""
+    with server.imap(user) as imap:
+        imap.select("INBOX")
+        imap.uid("STORE", str(uid), "-FLAGS", f"({DEFAULT_FLAG})")
+
+
+def test_a_mail_whose_file_is_refused_is_recorded_once_marked_and_never_downloaded_again(
+    server: DovecotServer, user: MailUser, tmp_path: Path
+) -> None:
+    from dovecot import imap_bytes_read
+    from helpers import call_csv
+
+    from connectbatch.models import FileState, RunStatus
+    from connectbatch.services import Services
+    from connectbatch.settings import Settings
+
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0, max_file_bytes=SMALL_LIMIT))
+    mailed_calls(services, server, user)
+    pdf = server.append(user, build_message(("calls_1.csv", b"%PDF-1.4\x00\x01 a report", "application/pdf")))
+    big = call_csv(200, prefix="big")  # over the 4 KB file limit, in a message small enough to read
+    assert len(big) > SMALL_LIMIT
+    over = server.append(user, build_message(("calls_2.csv", big, "text/csv")))
+    both = server.append(
+        user,
+        build_message(
+            ("calls_3.csv", b"%PDF-1.4 again", "application/pdf"), ("calls_4.csv", call_csv(2), "text/csv")
+        ),
+    )
+    connection_id = services.connection("Mailed calls").id
+
+    first = services.scheduled_pull(connection_id)
+
+    assert first is not None and first.status is RunStatus.FAILED and first.files_loaded == 1
+    assert "PDF" in (first.reason or "")
+    states = {f.name: (f.state, f.message or "") for f in services.run_files(first.id)}
+    assert states["calls_1.csv"][0] is FileState.REJECTED and states["calls_3.csv"][0] is FileState.REJECTED
+    assert states["calls_2.csv"][0] is FileState.SKIPPED and "4,096 bytes" in states["calls_2.csv"][1]
+    assert states["calls_4.csv"][0] is FileState.LOADED
+    for uid in (pdf, over, both):  # handled: marked processed, left unread
+        assert DEFAULT_FLAG in server.flags(user, uid) and "\\Seen" not in server.flags(user, uid)
+
+    with imap_bytes_read() as read:
+        assert services.scheduled_pull(connection_id) is None  # no new run, no new alert
+    assert read.total < len(big)  # one SEARCH: nothing downloaded again
+    unflag(server, user, pdf)  # a mail an earlier release rejected and left unmarked
+    unflag(server, user, over)
+    assert services.scheduled_pull(connection_id) is None and services.pull(connection_id).files_seen == 0
+    assert [r.id for r in services.runs("Mailed calls")][-1] == first.id  # still in the history
+    assert DEFAULT_FLAG in server.flags(user, pdf) and DEFAULT_FLAG in server.flags(user, over)

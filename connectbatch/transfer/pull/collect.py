@@ -12,6 +12,8 @@ ledger (state `skipped` with the reason), so a person can see every file a run s
   (the sha256 check in ingest would catch it too, but only after a download); a time the
   transport knows to the day only (`extra["mtime_precision"] == "day"`: an FTP LIST line of
   a file older than six months, where the hours were shown before) matches by its date;
+- on e-mail (a mail never changes: `Transport.settles_refused`) an attachment rejected as a
+  whole or over the limit is recorded once and its mail marked processed, never fetched again;
 - a file the server refuses to send (not readable by our login, gone since the listing) is
   recorded as skipped with what the partner must fix, once for the same file and reason; the
   files beside it go on, and later runs try it again.
@@ -40,7 +42,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
+from connectbatch.errors import (
+    RemoteFileChangedError,
+    RemoteFileRefusedError,
+    RemoteFileTooLargeError,
+    TransportError,
+)
 from connectbatch.models import AfterSuccess, Connection, Run
 from connectbatch.pipeline import group, history, ingest
 from connectbatch.secrets import SecretBox
@@ -56,6 +63,9 @@ from connectbatch.transfer.specs import AuthKind
 log = logging.getLogger("connectbatch.transfer.pull.collect")
 
 DONE_STATES = ("loaded", "duplicate")
+# What `_decision` says of a file a run does not take: an earlier run settled it, or it is
+# refused as it is (settled too where the transport `settles_refused`: a mail never changes).
+TAKEN, REJECTED, TOO_LARGE = "taken", "rejected", "too large"
 
 
 def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[base.Endpoint, int | None]:
@@ -240,15 +250,36 @@ def _ingest_fetched(
         target.unlink(missing_ok=True)
         if record.state in DONE_STATES:
             _tidy(transport, connection, remote, notes)
+        elif record.state == REJECTED:
+            _settle_refused(transport, connection, remote, notes)
+
+
+def _settle_refused(
+    transport: base.Transport, connection: Connection, remote: base.RemoteFile, notes: RunNotes | None
+) -> None:
+    """A file refused for good (its ledger line says why) on a transport whose files never
+    change (`settles_refused`, e-mail): marked as handled, never archived or deleted, so it is
+    not fetched, nor a run made for it, on every later poll. Elsewhere it stays as it is."""
+    if transport.settles_refused:
+        _tidy(transport, connection, remote, notes, refused=True)
 
 
 def _tidy(
-    transport: base.Transport, connection: Connection, remote: base.RemoteFile, notes: RunNotes | None
+    transport: base.Transport,
+    connection: Connection,
+    remote: base.RemoteFile,
+    notes: RunNotes | None,
+    *,
+    refused: bool = False,
 ) -> None:
-    """Archive or delete a remote file an earlier step settled. A refusal is noted (`notes`,
-    when a run is going on) and logged, never raised: see the module docstring."""
+    """Archive or delete a remote file an earlier step settled (`refused`: only mark it, see
+    `_settle_refused`). A refusal is noted (`notes`, when a run is going on) and logged, never
+    raised: see the module docstring."""
+    action, folder = (
+        (AfterSuccess.LEAVE, None) if refused else (connection.after_success, connection.archive_folder)
+    )
     try:
-        transport.after_success(remote, connection.after_success, connection.archive_folder)
+        transport.after_success(remote, action, folder)
     except TransportError as exc:
         log.warning("taken but not tidied up: %s", exc, extra={"connection_id": connection.id})
         if notes is not None:
@@ -279,7 +310,7 @@ def _fetch(
         log.warning("skipped %s: %s", remote.name, refused, extra={"run_id": run.id})
         transport.after_success(remote, AfterSuccess.LEAVE, None)
         return False
-    reason, _settled = _skip_reason(db, ingestor, connection, remote)
+    reason, outcome = _decision(db, ingestor, connection, remote)
     if reason is not None:  # a new decision (`_needs_run` drops those made before)
         with db.transaction() as con:
             run_store.record_file(
@@ -287,6 +318,8 @@ def _fetch(
                 source=connection.method.value, size=remote.size or 0, sha256="",
                 remote_path=remote.path, mtime=remote.mtime, state="skipped", message=reason,
             )  # fmt: skip
+        if outcome in (REJECTED, TOO_LARGE):
+            _settle_refused(transport, connection, remote, notes)
         return False
     try:
         transport.fetch(remote, target)
@@ -298,6 +331,8 @@ def _fetch(
                 source=connection.method.value, size=remote.size or 0, sha256="",
                 remote_path=remote.path, mtime=remote.mtime, state="skipped", message=exc.reason,
             )  # fmt: skip
+        if isinstance(exc, RemoteFileTooLargeError):  # cannot pass as it is: a mail is settled
+            _settle_refused(transport, connection, remote, notes)
         return False
     except RemoteFileRefusedError as exc:  # that file only: the login works, the others go on
         log.warning("not taken: %s", exc, extra={"run_id": run.id})
@@ -341,17 +376,22 @@ def _needs_run(
     extra = remote.extra or {}
     if extra.get("skip"):
         return True
-    reason, settled = _skip_reason(ingestor.db, ingestor, connection, remote)
+    reason, outcome = _decision(ingestor.db, ingestor, connection, remote)
     if reason is None:
         return True
-    if settled:
+    if outcome == TAKEN:
         _tidy(transport, connection, remote, notes)
+        return False
+    if outcome == REJECTED and transport.settles_refused:  # its rejected line is its record
+        _settle_refused(transport, connection, remote, notes)
         return False
     with ingestor.db.connect() as con:
         size = remote.size or 0
         found = run_store.skipped_before(
             con, connection.id, remote.path, size, remote.mtime, reason, by_day=remote.time_by_day
         )
+    if found is not None and outcome == TOO_LARGE:
+        _settle_refused(transport, connection, remote, notes)
     return found is None
 
 
@@ -363,21 +403,31 @@ def _skip_reason(
     db: Database, ingestor: ingest.Ingestor, connection: Connection, remote: base.RemoteFile
 ) -> tuple[str | None, bool]:
     """(why the file is not taken now, or None; whether an earlier run settled it)."""
+    reason, outcome = _decision(db, ingestor, connection, remote)
+    return reason, outcome == TAKEN
+
+
+def _decision(
+    db: Database, ingestor: ingest.Ingestor, connection: Connection, remote: base.RemoteFile
+) -> tuple[str | None, str]:
+    """(why the file is not taken now, or None; `TAKEN` when an earlier run settled it,
+    `REJECTED` or `TOO_LARGE` when it is refused as it is, "" when a later run may take it)."""
     if not base.old_enough(remote, connection.min_age_seconds, ingestor.clock()):
-        return f"younger than the minimum age of {connection.min_age_seconds} s; taken by a later run", False
+        return f"younger than the minimum age of {connection.min_age_seconds} s; taken by a later run", ""
     limit = ingestor.settings.max_file_bytes
     if base.over_limit(remote, limit):  # recorded once, never fetched (a fetch would stop anyway)
-        return base.too_large("", remote.path, limit).reason, False
+        return base.too_large("", remote.path, limit).reason, TOO_LARGE
     with db.connect() as con:
         earlier = run_store.taken_before(
             con, connection.id, remote.path, remote.size, remote.mtime, by_day=remote.time_by_day
         )
     if earlier is None:
-        return None, False
+        return None, ""
     if earlier.state == "rejected":
         # The same bytes would fail the same way: wait for the partner to send a new file.
-        return f"rejected in run {earlier.run_id} ({earlier.message}); send a corrected file", False
-    return f"already taken in run {earlier.run_id} (same path, size and time)", earlier.state in DONE_STATES
+        return f"rejected in run {earlier.run_id} ({earlier.message}); send a corrected file", REJECTED
+    taken = TAKEN if earlier.state in DONE_STATES else ""
+    return f"already taken in run {earlier.run_id} (same path, size and time)", taken
 
 
 def open_pinned(

@@ -40,7 +40,10 @@ How a message is processed once, and only when everything in it has been taken:
   succeed stays unmarked and is listed again by the next run, where the ledger
   (Message-ID + sha256) recognises what was already loaded. A caller that decides to skip a
   listed file (e.g. a duplicate) should still call `after_success` for it, or call
-  `finish_message` to mark a message outright. Use one transport instance per run: the
+  `finish_message` to mark a message outright. A run confirms a file it refused for good
+  (rejected as a whole, over the file limit) too, with "leave", so such a mail is not
+  downloaded on every poll (`Transport.settles_refused`); a message one of whose files was
+  taken is still archived when the action says so. Use one transport instance per run: the
   open set lives in memory (a fresh instance starts from the set recorded in
   ``extra["attachments"]``).
 * A message that brings nothing (no attachment, or none matching; a ``.gz`` attachment

@@ -56,10 +56,16 @@ class ImapTransport(MessageScreen, Transport):
     The connection is opened on first use and kept for the run; `close` logs out. Usable
     as a context manager."""
 
+    settles_refused = True  # a mail never changes: one whose file is refused is marked once
+
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(endpoint)
         # (folder, uid) -> attachment indexes listed but not yet confirmed by after_success
         self._open: dict[tuple[str, int], set[int]] = {}
+        # (folder, uid) -> the action and folder an attachment taken from it asked for, so a
+        # message is archived when one of its files was taken, whichever was confirmed last
+        # (a refused one is confirmed with "leave")
+        self._taken: dict[tuple[str, int], tuple[str, str | None]] = {}
         self._cache: OrderedDict[tuple[str, str, int], MailMessage] = OrderedDict()
         self._cache_sizes: dict[tuple[str, str, int], int] = {}
         # RFC822.SIZE of messages screened for download, by the cache's key (a UID's message
@@ -82,6 +88,7 @@ class ImapTransport(MessageScreen, Transport):
         uids = self._search(box)
         for key in [k for k in self._open if k[0] == name]:
             del self._open[key]
+            self._taken.pop(key, None)
         found: list[RemoteFile] = []
         self.unmatched = []
         for start in range(0, len(uids), SCREEN_BATCH):
@@ -126,6 +133,8 @@ class ImapTransport(MessageScreen, Transport):
         open one. See the module doc for how `action` and `archive_folder` are used."""
         folder, uid, index = self._locate(remote)
         key = (folder, uid)
+        if str(action) != "leave":
+            self._taken.setdefault(key, (str(action), archive_folder))
         waiting = self._open.get(key)
         if waiting is None:  # listed by another instance: start from what it recorded
             recorded = remote.extra.get("attachments", "")
@@ -135,6 +144,7 @@ class ImapTransport(MessageScreen, Transport):
             self._open[key] = waiting
             return
         self._open.pop(key, None)
+        action, archive_folder = self._taken.pop(key, (str(action), archive_folder))
         self.finish_message(uid, folder, action=action, archive_folder=archive_folder)
 
     def finish_message(
@@ -151,6 +161,7 @@ class ImapTransport(MessageScreen, Transport):
         number = int(uid)
         box = self._select(name)
         self._open.pop((name, number), None)
+        self._taken.pop((name, number), None)
         self._drop_cached(name, number)
         mode = self._settings.processed
         if mode is None:
