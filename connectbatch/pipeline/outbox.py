@@ -14,8 +14,9 @@ spooled (`<home>/outbox/*.eml`, written whole before its row exists) and queued 
 
 A failure the server calls temporary (4xx, a refused or dropped connection, a timeout) is
 tried again after BACKOFF, for up to MAX_AGE; a permanent one (5xx: an unknown mailbox, a
-message too large) is not. A message given up is recorded in its connection's history
-(`mail_failed`, with the server's words): the results stay in the outbound folder.
+message too large; an address that is not ASCII, which smtplib cannot write) is not. A
+message given up is recorded in its connection's history (`mail_failed`, with the server's
+words): the results stay in the outbound folder.
 A sender that died mid-send leaves its claim, taken again after CLAIM_SECONDS (the message
 may then go twice, never zero times).
 """
@@ -53,8 +54,19 @@ ANSWER_ENVELOPE = "<>"  # an automatic answer's envelope sender (RFC 3834): boun
 BATCH = 50  # messages one pass takes
 
 
+# smtplib speaks ASCII (no SMTPUTF8): an address with other characters (a return address
+# typed so, a partner's From answered) raises UnicodeEncodeError before the server is asked.
+NOT_ASCII = (
+    "the address is not ASCII, which this SMTP sending cannot carry (it would need SMTPUTF8): "
+    "give an ASCII address"
+)
+
+
 def permanent(exc: Exception) -> bool:
-    """Whether the SMTP server refused for good (a 5xx reply): trying again cannot help."""
+    """Whether the SMTP server refused for good (a 5xx reply), or the message can never be
+    offered (an address smtplib cannot write): trying again cannot help."""
+    if isinstance(exc, UnicodeError):
+        return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
         return bool(codes) and all(500 <= code < 600 for code in codes)
@@ -66,6 +78,8 @@ def permanent(exc: Exception) -> bool:
 
 
 def _reason(exc: Exception) -> str:
+    if isinstance(exc, UnicodeError):
+        return NOT_ASCII
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{code} {_text(msg)}" for code, msg in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
@@ -201,7 +215,7 @@ class Outbox:
             return 0
         try:
             mailer.transmit(smtp, data, queued.recipient, queued.envelope_from)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException, UnicodeError) as exc:  # never stops the pass
             self._failed(queued, exc)
             return 0
         with self.db.transaction() as con:

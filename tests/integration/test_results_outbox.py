@@ -146,6 +146,37 @@ def test_a_permanent_refusal_is_given_up_at_once_and_said_in_the_history(
     )
 
 
+def test_an_address_plain_smtp_cannot_carry_is_given_up_and_the_others_still_go(
+    settings: Settings, clock: Clock
+) -> None:
+    """A non-ASCII return address (or a partner's From answered) made smtplib raise
+    UnicodeEncodeError: the pass stopped there, the message stayed claimed, was taken again
+    every CLAIM_SECONDS for ever and never said in the history."""
+    port = _free_port()  # down while both are queued, so one pass meets both
+    services = _services(settings, port, clock)
+    draft = Connection(
+        "Müller", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        return_email="büro@müller.example",
+    )  # fmt: skip
+    services.create_connection(draft)
+    umlaut = services.ingest_bytes("Müller", "calls.csv", call_csv(2, prefix="umlaut")).id
+    plain = _ingest(services, "plain")
+    with running_smtp(port=port) as (inbox, _):
+        clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
+        assert services.outbox.send_due() == 1
+        assert [m["To"] for m in inbox.messages] == [RETURN]
+    assert _queued(services, plain).state == "sent"
+    given_up = _queued(services, umlaut)
+    assert given_up.state == "failed" and "not ASCII" in (given_up.last_error or "")
+    with services.db.connect() as con:
+        [event] = [
+            e for e in event_store.of_connection(con, given_up.connection_id or 0) if e.kind == "mail_failed"
+        ]
+    assert "büro@müller.example" in event.message and "SMTPUTF8" in event.message
+    clock.now += dt.timedelta(seconds=outbox.CLAIM_SECONDS * 2)
+    assert services.outbox.send_due() == 0 and _queued(services, umlaut).attempts == given_up.attempts
+
+
 def test_a_message_failing_for_days_is_given_up(settings: Settings, clock: Clock) -> None:
     services = _services(settings, _free_port(), clock)  # never up
     run_id = _ingest(services, "gone")
