@@ -33,9 +33,9 @@ def compose(
     message = EmailMessage()
     message["From"] = smtp.sender
     message["To"] = to
-    message["Subject"] = f"[ConnectBatch] {connection.name}: run {run.id} {run.status.value}"
+    message["Subject"] = f"[ConnectBatch] {visible(connection.name)}: run {run.id} {run.status.value}"
     lines = [
-        f"Connection: {connection.name}",
+        f"Connection: {visible(connection.name)}",
         f"Run: {run.id} ({run.trigger}), {run.status.value}",
         f"Files: {run.files_seen} seen, {run.files_loaded} loaded, {run.files_skipped} skipped",
         f"Rows: {run.rows_accepted} accepted, {run.rows_rejected} rejected, {run.rows_duplicate} duplicate",
@@ -133,9 +133,9 @@ def compose_unmatched(
     Marked `Auto-Submitted: auto-replied` (RFC 3834) so well-behaved systems never answer
     it in turn, and sent with an empty envelope sender so a bounce cannot start a loop."""
     what = "your mail was too large" if too_large else "nothing taken from your mail"
-    message = _auto_reply(smtp, to, f"[ConnectBatch] {connection.name}: {what}", message_id)
+    message = _auto_reply(smtp, to, f"[ConnectBatch] {visible(connection.name)}: {what}", message_id)
     lines = [
-        f"Your mail {visible(subject)!r} to the connection {connection.name} arrived, "
+        f"Your mail {visible(subject)!r} to the connection {visible(connection.name)} arrived, "
         "but nothing in it was taken.",
         "",
     ]
@@ -180,10 +180,10 @@ def compose_dry_run(
     with the file, the results file attached. Nothing was stored, and the text says so.
     An automatic answer (RFC 3834), like `compose_unmatched`: sent with `Outbox.answer`."""
     message = _auto_reply(
-        smtp, to, f"[ConnectBatch] {connection.name}: dry run of {visible(file)}", message_id
+        smtp, to, f"[ConnectBatch] {visible(connection.name)}: dry run of {visible(file)}", message_id
     )
     lines = [
-        f"Dry run of {visible(file)} for the connection {connection.name}.",
+        f"Dry run of {visible(file)} for the connection {visible(connection.name)}.",
         "Nothing was stored: no rows were loaded and no actions were created.",
         "",
         visible(summary),

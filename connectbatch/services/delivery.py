@@ -162,11 +162,11 @@ class DeliveryServices(ServiceBase):
         message["From"] = self.smtp.sender
         message["To"] = to
         label = delivery_check.KIND_LABELS[alert.kind]
-        message["Subject"] = f"[ConnectBatch] {c.name}: {label.lower()}"
+        message["Subject"] = f"[ConnectBatch] {visible(c.name)}: {label.lower()}"
         message.set_content(
             "\n".join(
                 [
-                    f"Connection: {c.name}",
+                    f"Connection: {visible(c.name)}",
                     f"Alert: {label} (raised {alert.raised_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC)",
                     "",
                     visible(alert.message),

@@ -319,3 +319,26 @@ def test_setting_a_volume_tolerance_judges_the_newest_file_only(
     assert drift.kind == "volume_drift" and "calls_05.csv" in drift.message and "+50 %" in drift.message
     assert services.check_deliveries() == []
     assert [a.id for a in services.delivery_alert_history("Acme")] == [drift.id]
+
+
+def test_an_alert_for_a_connection_named_with_line_breaks_is_mailed_with_the_name_escaped(
+    inbox: Inbox, watched: Callable[..., tuple[Services, Connection]], clock: Clock
+) -> None:
+    """A name with CR/LF (names are kept exact) made the Subject raise ValueError: the owner
+    never heard of the alert."""
+    services, acme = watched(
+        SmtpSettings.from_env(),
+        expect="Daily by 06:00",
+        expect_grace_minutes=0,
+        owner_email="owner@ours.example",
+    )
+    hostile = "Acme\r\nBcc: spy@evil.example"
+    services.update_connection(acme.id, name=hostile)
+    clock.at(0, 5, 30)
+    services.ingest_bytes(hostile, "calls_00.csv", call_csv(40, prefix="d0"))
+    clock.at(1, 6, 5)
+    assert len(services.check_deliveries()) == 1
+    [mail] = inbox.messages
+    assert mail["To"] == "owner@ours.example" and mail["Bcc"] is None
+    assert mail["Subject"] == "[ConnectBatch] Acme\\r\\nBcc: spy@evil.example: file late"
+    assert services.delivery_alerts(hostile)[0].notified

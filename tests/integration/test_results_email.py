@@ -59,3 +59,25 @@ def test_no_return_address_means_no_mail(inbox: Inbox, settings: Settings) -> No
     )
     services.ingest_bytes("Quiet", "calls.csv", call_csv(2, prefix="quiet"))
     assert inbox.messages == []
+
+
+HOSTILE = "Acme\r\nBcc: spy@evil.example"  # kept exact, as names are (tests/security/test_names.py)
+
+
+def test_a_connection_name_with_line_breaks_neither_loses_the_results_mail_nor_adds_a_header(
+    inbox: Inbox, settings: Settings
+) -> None:
+    """The name went into the Subject as it was: the e-mail package refused it (ValueError),
+    the run hook logged it and the partner's results were never sent."""
+    services = Services(settings)
+    draft = Connection(
+        HOSTILE, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        return_email="ops@acme.example",
+    )  # fmt: skip
+    services.create_connection(draft)
+
+    run = services.ingest_bytes(HOSTILE, "calls.csv", call_csv(2, prefix="crlf"))
+
+    [(_, message)] = inbox.envelopes
+    assert message["To"] == "ops@acme.example" and message["Bcc"] is None
+    assert message["Subject"] == f"[ConnectBatch] Acme\\r\\nBcc: spy@evil.example: run {run.id} Completed"
