@@ -65,11 +65,13 @@ def auto_generated(headers: bytes) -> str | None:
 
 
 def reply_address(headers: bytes) -> str | None:
-    """Where an answer goes: the one Reply-To address, else the one From address."""
+    """Where an answer goes: the one Reply-To address, else the one From address. Not one
+    with a control character (a quoted local part can hold a folded line break): it could
+    never be a header of the answer."""
     parsed = email.message_from_bytes(headers)
     for header in ("Reply-To", "From"):
         found = [a.strip() for _, a in email.utils.getaddresses(parsed.get_all(header, [])) if a.strip()]
-        if len(found) == 1 and "@" in found[0]:
+        if len(found) == 1 and "@" in found[0] and found[0].isprintable():
             return found[0].lower()
         if found:
             return None  # several addresses: whom to answer is not clear
@@ -103,13 +105,14 @@ def unmatched_mail(
         return None
     why_not = _why_not_answer(db, smtp, extra, sender, now)
     if why_not is None and smtp is not None and sender is not None:
-        answer = mailer.compose_unmatched(
-            smtp, sender, connection, subject=subject, message_id=extra.get("message_id", ""),
-            attachments=names, pattern=connection.pattern, too_large=too_large,
-        )  # fmt: skip
         try:
+            answer = mailer.compose_unmatched(
+                smtp, sender, connection, subject=subject, message_id=extra.get("message_id", ""),
+                attachments=names, pattern=connection.pattern, too_large=too_large,
+            )  # fmt: skip
             outbox.answer(answer, connection.id)
-        except Exception:  # the database is busy, the disk full: the mail stays recorded
+        except Exception:  # partner text no header takes, the database busy, the disk full:
+            # the mail stays recorded, and the pull goes on
             log.exception("could not queue an answer", extra={"connection_id": connection.id})
             why_not = "the answer could not be queued"
         else:

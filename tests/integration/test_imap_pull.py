@@ -744,3 +744,33 @@ def test_a_mail_whose_file_is_refused_is_recorded_once_marked_and_never_download
     assert services.scheduled_pull(connection_id) is None and services.pull(connection_id).files_seen == 0
     assert [r.id for r in services.runs("Mailed calls")][-1] == first.id  # still in the history
     assert DEFAULT_FLAG in server.flags(user, pdf) and DEFAULT_FLAG in server.flags(user, over)
+
+
+def test_a_mail_whose_sender_address_holds_a_line_break_is_recorded_not_answered_and_the_run_goes_on(
+    server: DovecotServer, user: MailUser, tmp_path: Path
+) -> None:
+    """A quoted local part may fold over a line ("q\\<CRLF> x"@...): the answer's To header
+    then held a line break, the e-mail package raised ValueError and the pull crashed."""
+    from helpers import call_csv
+    from smtp_server import running_smtp
+
+    from connectbatch.models import RunStatus
+    from connectbatch.services import Services
+    from connectbatch.settings import Settings
+
+    hostile = (
+        b'From: <"q\\\r\n x"@partner.example>\r\nTo: inbox@example.test\r\nSubject: no file\r\n'
+        b"Message-ID: <crlf@partner.example>\r\nDate: Mon, 02 Mar 2026 09:30:00 +0000\r\n\r\nhello\r\n"
+    )
+    with running_smtp() as (inbox, smtp):
+        services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0, smtp=smtp))
+        mailed_calls(services, server, user)
+        uid = server.append(user, hostile)
+        server.append(user, build_message(("calls_1.csv", call_csv(2, prefix="after"), "text/csv")))
+
+        run = services.pull("Mailed calls")
+
+    assert run.status is RunStatus.COMPLETED and run.files_loaded == 1
+    [event] = services.connection_events("Mailed calls")
+    assert "not answered: no single address to answer" in event.message
+    assert inbox.messages == [] and DEFAULT_FLAG in server.flags(user, uid)
