@@ -57,6 +57,47 @@ def test_mail_to_a_connection_address_becomes_a_run_of_that_connection_only(
     assert services.count_actions("Vendor A") == 4
 
 
+def test_a_mail_to_two_connections_delivered_as_a_copy_each_goes_to_each_connection(
+    server: DovecotServer, services: Services
+) -> None:
+    """The mail server stores one copy per recipient, each with the address it was delivered
+    to (Delivered-To, X-Original-To), and both copies name both addresses in To/Cc. Vendor A,
+    read first, took both copies (the second a duplicate) and marked them: Vendor B's file
+    was never taken and nothing said so."""
+    box: MailUser = server.add_user()
+    services = Services(replace(services.settings, inbound_mailbox=box.address))
+    for name, pattern in (("Vendor A", "calls_*.csv"), ("Vendor B", "conv_*.csv")):
+        services.create_connection(
+            Connection(
+                name, "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH, pattern=pattern
+            )
+        )
+    address_a, address_b = (
+        services.inbound_address(services.connection(n)) for n in ("Vendor A", "Vendor B")
+    )
+    message = EmailMessage()
+    message["From"] = "reports@vendor.example"
+    message["To"] = address_a
+    message["Cc"] = address_b.upper()
+    message["Subject"] = "calls and conversions"
+    message.set_content("both attached")
+    message.add_attachment(call_csv(2, prefix="to-a"), maintype="text", subtype="csv", filename="calls_1.csv")
+    message.add_attachment(call_csv(3, prefix="to-b"), maintype="text", subtype="csv", filename="conv_1.csv")
+    body = message.as_bytes()
+    for copy_for in (address_a, address_b):  # as Postfix + Dovecot LMTP deliver it
+        server.append(box, f"Delivered-To: {copy_for}\r\nX-Original-To: {copy_for}\r\n".encode() + body)
+
+    engine = Engine(services, MailboxSettings(server.host, server.port, box.username, box.password, "plain"))
+    runs = engine.poll_mailbox()
+
+    by_connection = {r.connection_id: (r.files_seen, r.rows_accepted) for r in runs}
+    assert by_connection == {
+        services.connection("Vendor A").id: (1, 2),
+        services.connection("Vendor B").id: (1, 3),
+    }
+    assert engine.poll_mailbox() == []
+
+
 def test_a_renamed_connection_keeps_the_address_its_partner_was_given(
     server: DovecotServer, services: Services
 ) -> None:

@@ -19,7 +19,8 @@ folder         the connection's folder, the mailbox folder to read (default ``IN
                action decides: archive moves to the archive folder, otherwise the flag.
 ``recipient``  only messages addressed to this address (To, Cc, Delivered-To or X-Original-To):
                how one mailbox serves many push connections by plus-addressing
-               (``inbox+<connection>@domain``).
+               (``inbox+<connection>@domain``). A copy delivered to one plus-address of the
+               mailbox (Delivered-To/X-Original-To) is only that address's, whatever To/Cc say.
 
 How a message is processed once, and only when everything in it has been taken:
 

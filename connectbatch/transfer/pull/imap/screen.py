@@ -26,6 +26,7 @@ from connectbatch.transfer.pull.imap.session import ImapSession
 # Address headers a message can carry the plus-address in (Delivered-To/X-Original-To are
 # added by the delivering MTA, so Bcc'd mail is found too).
 RECIPIENT_HEADERS: Final = ("To", "Cc", "Delivered-To", "X-Original-To")
+DELIVERY_HEADERS: Final = ("Delivered-To", "X-Original-To")  # the address this copy was for
 # Headers read with the structure to record and answer a message that brings nothing
 # (pipeline.history decides whether answering is safe).
 ANSWER_HEADERS: Final = (
@@ -130,11 +131,22 @@ class MessageScreen(ImapSession):
         return ", ".join(senders) or "no sender"
 
     def _addressed(self, header_block: bytes) -> bool:
-        """Exact (case-insensitive) match of the recipient against the address headers."""
+        """Exact (case-insensitive) match of the recipient against the address headers.
+
+        A copy the mail server delivered to one plus-address of this mailbox says which
+        (Delivered-To, X-Original-To): then only that counts, not To/Cc. A mail to two
+        connections arrives as a copy for each, both naming both in To/Cc, and the connection
+        read first took both copies (marking them) while the other never got its file."""
         wanted = self._settings.recipient
         if wanted is None:
             return True
         parsed = email.message_from_bytes(header_block)
-        values = [str(v) for h in RECIPIENT_HEADERS for v in parsed.get_all(h, [])]
-        addresses = {addr.strip().lower() for _, addr in email.utils.getaddresses(values)}
-        return wanted.lower() in addresses
+
+        def addresses(headers: tuple[str, ...]) -> set[str]:
+            values = [str(v) for h in headers for v in parsed.get_all(h, [])]
+            return {addr.strip().lower() for _, addr in email.utils.getaddresses(values)}
+
+        local, _, domain = wanted.lower().rpartition("@")
+        box = local.partition("+")[0] + "+"
+        delivered = {a for a in addresses(DELIVERY_HEADERS) if a.endswith("@" + domain) and a.startswith(box)}
+        return wanted.lower() in (delivered or addresses(RECIPIENT_HEADERS))
