@@ -92,13 +92,20 @@ def _mime(path: Path) -> tuple[str, str]:
 
 @contextlib.contextmanager
 def _client(smtp: SmtpSettings) -> Iterator[smtplib.SMTP]:
-    """A logged-in SMTP session (STARTTLS first when configured)."""
-    with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+    """A logged-in SMTP session (STARTTLS first when configured). Once the body went, what
+    the server answers to QUIT does not matter: smtplib's own `with` raised on anything but
+    221, and a message the server had taken was then sent again (or said not sent)."""
+    client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    try:
         if smtp.starttls:
             client.starttls()
         if smtp.username:
             client.login(smtp.username, smtp.password or "")
         yield client
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            client.quit()
+    finally:
+        client.close()
 
 
 def transmit(smtp: SmtpSettings, data: bytes, recipient: str, envelope_from: str | None) -> None:

@@ -177,6 +177,36 @@ def test_an_address_plain_smtp_cannot_carry_is_given_up_and_the_others_still_go(
     assert services.outbox.send_due() == 0 and _queued(services, umlaut).attempts == given_up.attempts
 
 
+class RudeBye(Inbox):
+    """Takes the message (250 to DATA), then answers QUIT with `bye` instead of 221."""
+
+    def __init__(self, bye: str) -> None:
+        super().__init__()
+        self.bye = bye
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        return self.bye
+
+
+@pytest.mark.parametrize("bye", ["421 4.3.2 shutting down", "554 5.3.0 bye"])
+def test_a_message_the_server_took_goes_once_whatever_it_answers_to_quit(
+    settings: Settings, clock: Clock, bye: str
+) -> None:
+    """The server had the message (250 to DATA); a QUIT answered otherwise than 221 raised
+    out of the session and the outbox took it for a failed send: the partner got the message
+    again at every retry (421), or the history said it was not delivered (5xx)."""
+    server = RudeBye(bye)
+    with running_smtp(handler=server) as (_, smtp):
+        services = _services(settings, smtp.port, clock)
+        run_id = _ingest(services, "bye")
+        for _ in range(3):
+            clock.now += dt.timedelta(hours=1)
+            services.outbox.send_due()
+    assert len(server.messages) == 1
+    queued = _queued(services, run_id)
+    assert (queued.state, queued.attempts) == ("sent", 1)
+
+
 def test_a_message_failing_for_days_is_given_up(settings: Settings, clock: Clock) -> None:
     services = _services(settings, _free_port(), clock)  # never up
     run_id = _ingest(services, "gone")
