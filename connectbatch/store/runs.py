@@ -23,7 +23,13 @@ FILE_COLUMNS = [f.name for f in fields(FileRecord)]  # the order `file_from_row`
 HOLDS_DATA = (FileState.LOADED, FileState.QUARANTINED)
 # A pull settled this remote file: the same path, size and time is not fetched again (a
 # file rejected as a whole would fail the same way).
-_SETTLED = (FileState.LOADED, FileState.DUPLICATE, FileState.QUARANTINED, FileState.REJECTED)
+_SETTLED = (
+    FileState.LOADED,
+    FileState.DUPLICATE,
+    FileState.QUARANTINED,
+    FileState.REJECTED,
+    FileState.DISCARDED,
+)
 
 
 def states_in(states: tuple[FileState, ...]) -> str:
@@ -197,7 +203,8 @@ def taken_before(
     by_day: bool = False,
 ) -> FileRecord | None:
     """A file with this remote path, size and time that an earlier run settled: loaded,
-    a duplicate, quarantined, or rejected as a whole (the same bytes would fail again).
+    a duplicate, quarantined, rejected as a whole (the same bytes would fail again), or
+    discarded by a reviewer (taking it again would undo that decision).
 
     A size of None (an FTP server that would not tell it; the ledger holds the size the
     download found) matches any size when the time is known: path and time still tell a

@@ -774,3 +774,30 @@ def test_a_mail_whose_sender_address_holds_a_line_break_is_recorded_not_answered
     [event] = services.connection_events("Mailed calls")
     assert "not answered: no single address to answer" in event.message
     assert inbox.messages == [] and DEFAULT_FLAG in server.flags(user, uid)
+
+
+def test_a_mail_whose_batch_a_reviewer_discarded_is_not_taken_again(
+    server: DovecotServer, user: MailUser, tmp_path: Path
+) -> None:
+    """A discarded file was no longer 'taken before': the next poll loaded the same mail
+    again and held it for review again, undoing the reviewer's decision, on every discard."""
+    from helpers import call_csv
+
+    from connectbatch.models import FileState, ReviewState
+    from connectbatch.services import Services
+    from connectbatch.settings import Settings
+
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
+    mailed_calls(services, server, user)
+    negative = call_csv(20, prefix="neg", overrides={0: {"SaleAmount": "-1"}})
+    uid = server.append(user, build_message(("calls_1.csv", negative, "text/csv")))
+    connection_id = services.connection("Mailed calls").id
+    held = services.scheduled_pull(connection_id)
+    assert held is not None and held.review is ReviewState.QUARANTINED
+
+    services.discard(held.id, note="broken export", actor="bob")
+
+    assert services.scheduled_pull(connection_id) is None and services.quarantined() == []
+    assert [r.id for r in services.runs("Mailed calls")] == [held.id]
+    assert services.run_files(held.id)[0].state is FileState.DISCARDED
+    assert DEFAULT_FLAG in server.flags(user, uid)  # settled: not downloaded on every poll

@@ -12,8 +12,10 @@ ledger (state `skipped` with the reason), so a person can see every file a run s
   (the sha256 check in ingest would catch it too, but only after a download); a time the
   transport knows to the day only (`extra["mtime_precision"] == "day"`: an FTP LIST line of
   a file older than six months, where the hours were shown before) matches by its date;
+- a file a reviewer discarded is not taken again (that would hold it for review again);
 - on e-mail (a mail never changes: `Transport.settles_refused`) an attachment rejected as a
-  whole or over the limit is recorded once and its mail marked processed, never fetched again;
+  whole, discarded or over the limit is recorded once and its mail marked processed, never
+  fetched again;
 - a file the server refuses to send (not readable by our login, gone since the listing) is
   recorded as skipped with what the partner must fix, once for the same file and reason; the
   files beside it go on, and later runs try it again.
@@ -423,9 +425,10 @@ def _decision(
         )
     if earlier is None:
         return None, ""
-    if earlier.state == "rejected":
-        # The same bytes would fail the same way: wait for the partner to send a new file.
-        return f"rejected in run {earlier.run_id} ({earlier.message}); send a corrected file", REJECTED
+    if earlier.state in ("rejected", "discarded"):
+        # The same bytes would fail the same way (or be held again against the reviewer's
+        # decision): wait for the partner to send a new file.
+        return f"{earlier.state} in run {earlier.run_id} ({earlier.message}); send a corrected file", REJECTED
     taken = TAKEN if earlier.state in DONE_STATES else ""
     return f"already taken in run {earlier.run_id} (same path, size and time)", taken
 
