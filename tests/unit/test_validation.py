@@ -140,6 +140,17 @@ def test_event_date_window_follows_now_and_max_age_days(calls: Calls) -> None:
     assert not check(result, now=datetime(2025, 11, 30)).success  # naive "now" is UTC
 
 
+def test_the_window_is_told_in_days_not_by_a_setting_name(calls: Calls) -> None:
+    """The description reaches partners (quarantine reasons, results files): it said
+    "(max_age_days before the time of validation)", a name they cannot look up."""
+    result = calls({"EventDate": "2025-12-01T00:00:00Z"})
+    for days in (90, 45):
+        [outcome] = [o for o in check(result, max_age_days=days).outcomes if o.name == EVENT_DATE]
+        assert "max_age_days" not in outcome.description
+        assert f"more than {days} days old" in outcome.description
+        assert f"more than {days} days old" in outcome.summary()
+
+
 def test_negative_sale_amount_fails(calls: Calls) -> None:
     report = check(calls({**ids(2)[0], "SaleAmount": "-12.50"}, {**ids(2)[1], "SaleAmount": "0"}))
     assert not report.success

@@ -21,6 +21,7 @@ from connectbatch.pipeline.validation.report import (
     ValidationReport,
 )
 from connectbatch.pipeline.validation.suites import (
+    MAX_AGE_DAYS,
     MAX_EVENT_DATE,
     MIN_EVENT_DATE,
     columns,
@@ -84,6 +85,8 @@ def validate(
     present = [c for c in read if c in table.column_names]  # absent ones fail in GX, named
     results, raw = _judge(table.select(present), suite, params, engine or settings.validation_engine())
     outcomes = [gx.outcome(r, table) for r in results]
+    for o in outcomes:
+        o.description = o.description.replace(MAX_AGE_DAYS, f"{max_age_days:,}")
     if lines is not None:
         _add_lines(outcomes, lines, table.num_rows)
     outcomes.append(_reject_rate(table.num_rows, rows_rejected, max_reject_rate))

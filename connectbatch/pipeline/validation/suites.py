@@ -25,6 +25,9 @@ Severity = Literal["critical", "warning"]
 EXPECTATIONS_DIR = settings.expectations_dir()
 MIN_EVENT_DATE = "min_event_date"  # suite parameters, bound at validation time
 MAX_EVENT_DATE = "max_event_date"
+# In a description, the number of days of the EventDate window: each report puts the
+# setting's value in its place (batch.validate), as partners read it, not a setting's name.
+MAX_AGE_DAYS = "{max_age_days}"
 MAX_DURATION_SECONDS = 86_400
 # Expectation ids are uuid5s of their content in this namespace: stable across regenerations.
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://connectbatch.invalid/expectations")
@@ -104,8 +107,7 @@ def build_suite(data_type: str) -> dict[str, Any]:
             "expect_column_values_to_be_between",
             {"column": "EventDate", "min_value": window[0], "max_value": window[1]},
             "critical",
-            "EventDate must not be in the future, nor older than the accepted window "
-            "(max_age_days before the time of validation).",
+            f"EventDate must not be in the future, nor more than {MAX_AGE_DAYS} days old.",
         )
     for type_, kwargs, severity, description in _hand_written(dt.key):
         add(type_, kwargs, severity, description)
