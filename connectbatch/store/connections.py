@@ -91,10 +91,21 @@ def update(con: duckdb.DuckDBPyConnection, conn: Connection) -> Connection:
 
 
 def get(con: duckdb.DuckDBPyConnection, connection_id: int) -> Connection:
-    found = _select(con, "WHERE id = ?", [connection_id])
-    if not found:
+    found = get_or_none(con, connection_id)
+    if found is None:
         raise LookupError(f"no connection with id {connection_id}")
-    return found[0]
+    return found
+
+
+def get_or_none(con: duckdb.DuckDBPyConnection, connection_id: int) -> Connection | None:
+    found = _select(con, "WHERE id = ?", [connection_id])
+    return found[0] if found else None
+
+
+def exists(con: duckdb.DuckDBPyConnection, connection_id: int) -> bool:
+    """Whether the connection is still there: one indexed lookup, no row turned into a
+    Connection (our servers ask it at every file a session opens or closes)."""
+    return con.execute("SELECT 1 FROM connections WHERE id = ?", [connection_id]).fetchone() is not None
 
 
 def find(con: duckdb.DuckDBPyConnection, name_or_id: str) -> Connection | None:

@@ -154,6 +154,15 @@ def main_secret(
     return mine[0], row[1], row[2]
 
 
+def provisioned_id(con: duckdb.DuckDBPyConnection, username: str) -> int | None:
+    """The id of the provisioned login `username`, or None: what a logged-in session checks
+    (one lookup, where `by_username` also reads the connections that use it)."""
+    row = con.execute(
+        "SELECT id FROM credentials WHERE username = ? AND kind = 'provisioned'", [username]
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def by_username(con: duckdb.DuckDBPyConnection, username: str) -> tuple[Credential, str | None] | None:
     """A provisioned login and its password hash (for our hosted servers)."""
     row = con.execute(

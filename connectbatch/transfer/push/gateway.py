@@ -47,6 +47,7 @@ from connectbatch.pipeline import dryrun, group, history
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
 from connectbatch.settings import PUSH_QUOTA_BYTES
+from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
 from connectbatch.transfer.naming import hidden_from_readers, is_in_flight, matches
@@ -177,15 +178,14 @@ class Gateway:
         or None. One look at the store, made when a session opens a file for writing and
         when an upload completes, so a deletion stops the sessions already in too."""
         with self.services.db.connect() as con:
-            found = credential_store.by_username(con, account.username)
-        try:
-            self.services.connection(account.connection_id)
-        except LookupError:
+            found = credential_store.provisioned_id(con, account.username)
+            connection_there = connection_store.exists(con, account.connection_id)
+        if not connection_there:
             return (
                 f"permission denied: the connection of login {account.username!r} was deleted; "
                 "nothing more is accepted and the session is closed"
             )
-        if found is None or (account.credential_id is not None and found[0].id != account.credential_id):
+        if found is None or (account.credential_id is not None and found != account.credential_id):
             return (
                 f"permission denied: login {account.username!r} was revoked; nothing more is "
                 "accepted and the session is closed"
