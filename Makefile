@@ -105,6 +105,7 @@ bench: build ## Benchmarks: parser vs peers, whole pipeline, validation evaluato
 	$(ENSURE_DEBS) openssh-server openssh-client
 	$(PY) bench/bench_sftp.py
 	$(PY) bench/bench_pull_many.py
+	$(PY) bench/bench_push_many.py
 	@if [ -f bench/bench_sftp_push.py ]; then $(PY) bench/bench_sftp_push.py; fi
 	$(PY) bench/bench_mapping.py
 	$(ENSURE_DEBS) chromium && $(PY) bench/bench_pages.py

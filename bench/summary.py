@@ -222,8 +222,21 @@ def _pull_many(d: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _push_many(d: dict[str, Any]) -> list[Row]:
+    return [
+        (
+            f"a partner uploading {d['files']} files of {d['rows']} rows one after another to our SFTP "
+            "server (`serve`), each `put` after the one before: until the last is loaded",
+            f"{d['files_per_s']:.1f} files/s ({d['seconds']:.2f} s, uploading {d['uploading']:.2f} s of it)",
+            ">= 50 files/s",
+            d["files_per_s"] >= 50,
+        )
+    ]
+
+
 SOURCES: list[tuple[str, Callable[[dict[str, Any]], list[Row]]]] = [
     ("overhead", _small_files),
+    ("push_many", _push_many),
     ("pull_many", _pull_many),
     ("pipeline", _big_file),
     ("parse", _parse),
