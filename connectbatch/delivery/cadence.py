@@ -100,13 +100,23 @@ def _trigger(expect: str, timezone: str) -> CronTrigger:
 
 
 def deadlines(expect: str, timezone: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
-    """The deadlines in [start, end], UTC, oldest first."""
+    """The deadlines in [start, end], UTC, oldest first.
+
+    The next one is looked for a second after the previous one in UTC: in the zone's wall
+    time, a second after a deadline of the hour the clocks go back over is the same deadline
+    again (5000 copies of it, and no later deadline). A wall-clock time that happens twice
+    that night is one deadline, the first (cron's rule for a fixed time), so a daily file is
+    not expected twice; a time the clocks skip comes when they have gone forward."""
     trigger = _trigger(expect, timezone)
     found: list[dt.datetime] = []
     at = trigger.get_next_fire_time(None, start)
+    previous_wall: dt.datetime | None = None
     while at is not None and at <= end and len(found) < 5000:
-        found.append(at.astimezone(dt.UTC))
-        at = trigger.get_next_fire_time(at, at + dt.timedelta(seconds=1))
+        utc = at.astimezone(dt.UTC)
+        if at.replace(tzinfo=None) != previous_wall:
+            found.append(utc)
+        previous_wall = at.replace(tzinfo=None)
+        at = trigger.get_next_fire_time(at, utc + dt.timedelta(seconds=1))
     return found
 
 

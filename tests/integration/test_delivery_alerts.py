@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 from helpers import call_csv
+from helpers.clock import Clock as HandClock
 from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.delivery import check as delivery_check
@@ -342,3 +343,20 @@ def test_an_alert_for_a_connection_named_with_line_breaks_is_mailed_with_the_nam
     assert mail["To"] == "owner@ours.example" and mail["Bcc"] is None
     assert mail["Subject"] == "[ConnectBatch] Acme\\r\\nBcc: spy@evil.example: file late"
     assert services.delivery_alerts(hostile)[0].notified
+
+
+def test_a_late_file_is_noticed_in_the_weeks_after_the_clocks_go_back(settings: Settings) -> None:
+    """A New York connection expecting a file daily by 01:30 (an hour that happens twice on
+    2026-11-01): the deadlines stopped at that night, so a file late on 11-10 raised nothing
+    (the only alert was a "missing" for 11-01) until the change was 67 days back."""
+    clock = HandClock(dt.datetime(2026, 10, 20, 12, tzinfo=dt.UTC))
+    services = Services(settings, clock=clock)
+    draft = Connection(
+        "Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        timezone="America/New_York", expect="daily by 01:30", expect_grace_minutes=60,
+    )  # fmt: skip
+    services.create_connection(draft)
+    clock.now = dt.datetime(2026, 11, 10, 8, tzinfo=dt.UTC)  # due 06:30 UTC + 1 h grace
+    raised = services.check_deliveries()
+    assert [a.kind for a in raised] == [delivery_check.MISSING, delivery_check.LATE]
+    assert "2026-11-09 01:30" in raised[0].message and "2026-11-10 01:30" in raised[1].message

@@ -81,3 +81,28 @@ def test_irregular_or_few_files_suggest_less_or_nothing() -> None:
     assert learn.suggest(arrivals([0, 1]), "UTC") is None
     patchy = learn.suggest(arrivals([0, 2, 3, 6, 9, 10, 13]), "UTC")
     assert patchy is not None and patchy.confidence < 0.7
+
+
+@pytest.mark.parametrize("expect", ["daily by 01:30", "30 1 * * *", "0 * * * *"])
+def test_the_night_clocks_go_back_does_not_stop_the_calendar(expect: str) -> None:
+    """New York's clocks went back on 2026-11-01 (01:00-02:00 twice). Stepping one second on
+    from a deadline of the repeated hour in wall-clock time landed on the same deadline again:
+    5000 copies of it, and no deadline after that day (no late or missing alert for weeks)."""
+    start = dt.datetime(2026, 10, 30, tzinfo=UTC)
+    found = cadence.deadlines(expect, "America/New_York", start, start + dt.timedelta(days=5))
+    assert len(found) == len(set(found)) and found == sorted(found)
+    assert found[-1] > dt.datetime(2026, 11, 3, tzinfo=UTC)
+
+
+def test_a_daily_deadline_in_the_repeated_hour_is_one_slot_that_day() -> None:
+    """01:30 happens twice on the night the clocks go back; a daily file is expected once
+    (cron's rule for a fixed time), not twice with the second slot reported missing."""
+    start = dt.datetime(2026, 10, 31, 12, tzinfo=UTC)
+    found = cadence.deadlines("daily by 01:30", "America/New_York", start, start + dt.timedelta(days=2))
+    assert found == [dt.datetime(2026, 11, 1, 5, 30, tzinfo=UTC), dt.datetime(2026, 11, 2, 6, 30, tzinfo=UTC)]
+
+
+def test_a_deadline_in_the_skipped_hour_comes_when_the_clocks_have_gone_forward() -> None:
+    start = dt.datetime(2026, 3, 7, 12, tzinfo=UTC)
+    found = cadence.deadlines("daily by 02:30", "America/New_York", start, start + dt.timedelta(days=2))
+    assert found == [dt.datetime(2026, 3, 8, 7, 30, tzinfo=UTC), dt.datetime(2026, 3, 9, 6, 30, tzinfo=UTC)]
