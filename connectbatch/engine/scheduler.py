@@ -58,10 +58,17 @@ class Scheduler:
         )
         self._run_locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
+        # Held while a job adds a retry and while shutdown begins: APScheduler's shutdown holds
+        # its job store lock while it waits for running jobs, so a job adding a job then would
+        # wait for it forever (and `serve` never ended on SIGTERM).
+        self._jobs_guard = threading.Lock()
+        self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        with self._jobs_guard:
+            self._stopping = False
         self._scheduler.add_job(
             self._lock_job, IntervalTrigger(minutes=LOCK_JOB_MINUTES), id="lock-actions",
             next_run_time=dt.datetime.now(dt.UTC), replace_existing=True,
@@ -70,6 +77,10 @@ class Scheduler:
         self._scheduler.start()
 
     def shutdown(self) -> None:
+        """Waits for the running jobs; a failed pull among them schedules no retry (the run
+        stays Failed, retried by hand or by its next scheduled time after a restart)."""
+        with self._jobs_guard:
+            self._stopping = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
@@ -146,10 +157,13 @@ class Scheduler:
             return
         if run.status is RunStatus.FAILED and run.files_seen == 0 and attempt < len(self._retry_delays):
             when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._retry_delays[attempt])
-            self._scheduler.add_job(
-                self._scheduled, DateTrigger(when), args=[connection_id, attempt + 1],
-                id=f"retry-{connection_id}", replace_existing=True,
-            )  # fmt: skip
+            with self._jobs_guard:
+                if self._stopping:
+                    return
+                self._scheduler.add_job(
+                    self._scheduled, DateTrigger(when), args=[connection_id, attempt + 1],
+                    id=f"retry-{connection_id}", replace_existing=True,
+                )  # fmt: skip
 
     def _scheduled_export(self, connection_id: int) -> None:
         """Export what was loaded or changed since the previous export (its watermark is

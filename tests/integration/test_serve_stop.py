@@ -1,0 +1,96 @@
+"""Stopping the engine (`connectbatch serve` on SIGTERM, the app's engine) while a scheduled
+pull is in flight, against real sockets on 127.0.0.1: the stop must end, and the pull must
+leave a Failed run a person can retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from connectbatch.engine import Engine
+from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
+from connectbatch.services import CredentialInput, Services
+from connectbatch.transfer.specs import FtpSpec, FtpTls
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port nothing listens on: a pull to it fails at once, before seeing any file."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def hung_port() -> Iterator[int]:
+    """A server that accepts TCP connections and never says a word."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not done.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1])
+    done.set()
+    thread.join(5)
+    for s in accepted:
+        s.close()
+    listener.close()
+
+
+def ftp_pull(services: Services, port: int) -> Connection:
+    draft = Connection(
+        "Partner FTP", "call_conversions", Direction.INBOUND, Method.FTP, Methodology.PULL,
+        host="127.0.0.1", port=port, folder="/", pattern="*.csv", schedule="0 0 1 1 *",
+        transfer=FtpSpec(tls=FtpTls.NONE),
+    )  # fmt: skip
+    created, _ = services.create_connection(draft, CredentialInput("partner", "bob", "pw-never-logged-1"))
+    return created
+
+
+def fire_now(engine: Engine, connection: Connection) -> None:
+    """The connection's cron job, due now: run by APScheduler's own executor as in `serve`."""
+    engine.scheduler._scheduler.modify_job(f"pull-{connection.id}", next_run_time=dt.datetime.now(dt.UTC))
+
+
+def test_stopping_while_a_scheduled_pull_fails_does_not_hang(services: Services, closed_port: int) -> None:
+    """A scheduled pull that failed without seeing a file schedules its retry; stopping while
+    it ran deadlocked: APScheduler's shutdown holds the job store's lock while it waits for
+    the running job, and the job waited for that lock to add the retry. `serve` never ended
+    (SIGTERM did nothing; only SIGKILL)."""
+    connection = ftp_pull(services, closed_port)
+    started, release = threading.Event(), threading.Event()
+    runs: list[Run | None] = []
+    engine = Engine(services)
+
+    def gated(c: Connection, trigger: str) -> Run | None:
+        started.set()
+        release.wait(10)
+        runs.append(services.scheduled_pull(c.id))
+        return runs[-1]
+
+    engine.scheduler._pull = gated
+    engine.start(servers=False)
+    fire_now(engine, connection)
+    assert started.wait(10)
+    stopper = threading.Thread(target=engine.stop, daemon=True)
+    stopper.start()
+    release.set()
+    stopper.join(15)
+
+    assert not stopper.is_alive(), "the engine did not stop"
+    [run] = runs
+    assert run is not None and run.status is RunStatus.FAILED and run.files_seen == 0
+    assert "127.0.0.1" in (run.reason or "")
