@@ -94,3 +94,45 @@ def test_stopping_while_a_scheduled_pull_fails_does_not_hang(services: Services,
     [run] = runs
     assert run is not None and run.status is RunStatus.FAILED and run.files_seen == 0
     assert "127.0.0.1" in (run.reason or "")
+
+
+@pytest.fixture
+def slamming_port() -> Iterator[tuple[int, list[int]]]:
+    """A server that accepts each TCP connection and closes it at once; counts them."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    count = [0]
+    done = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not done.is_set():
+            try:
+                listener.accept()[0].close()
+                count[0] += 1
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1]), count
+    done.set()
+    thread.join(5)
+    listener.close()
+
+
+def test_a_scheduled_pull_that_cannot_log_in_connects_once(
+    services: Services, slamming_port: tuple[int, list[int]]
+) -> None:
+    """The scheduled poll looks first (to record nothing when nothing is new); when that
+    failed, the run connected again to meet the same error: against a server that never
+    answers a run took two timeouts (60 s) while its message said 30 s."""
+    port, connections = slamming_port
+    connection = ftp_pull(services, port)
+
+    run = services.scheduled_pull(connection.id)
+
+    assert run is not None and run.status is RunStatus.FAILED and run.files_seen == 0
+    assert f"127.0.0.1:{port}" in (run.reason or "")
+    assert connections[0] == 1
+    [credential] = services.credentials(connection.id)
+    assert credential.status == "Error" and credential.last_error

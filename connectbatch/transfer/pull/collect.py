@@ -148,6 +148,9 @@ def pull(
     endpoint = base.limited(endpoint, ingestor.settings.max_file_bytes)
     transport: base.Transport | None = None
     listing: list[base.RemoteFile] | None = None
+    # Why the first look failed: the run records it rather than connecting again (a server
+    # that never answers cost two timeouts, a run twice as long as its message said).
+    failed: TransportError | None = None
     if quiet_when_empty or quiet_when_settled:
         try:
             transport = open_pinned(db, connection.method.value, endpoint, open_transport)
@@ -160,7 +163,7 @@ def pull(
             if quiet_when_empty:
                 log.warning("poll failed: %s", exc, extra={"connection_id": connection.id})
                 return None
-            listing = None  # the run below meets the error again and records it
+            listing, failed = None, exc  # recorded by the run below
         if listing is not None and not listing:
             assert transport is not None
             transport.close()
@@ -175,6 +178,8 @@ def pull(
     notes = RunNotes(str(connection.after_success or ""))  # what the run says, not failing
     incoming = Path(tempfile.mkdtemp(prefix=f"run{run.id}-", dir=_incoming(ingestor)))
     try:
+        if failed is not None:
+            raise failed
         if transport is None:
             transport = open_pinned(db, connection.method.value, endpoint, open_transport, pinned_now)
             if pinned_now:
