@@ -1,6 +1,6 @@
-"""Stopping the engine (`connectbatch serve` on SIGTERM, the app's engine) while a scheduled
-pull is in flight, against real sockets on 127.0.0.1: the stop must end, and the pull must
-leave a Failed run a person can retry."""
+"""Scheduled pulls in the engine (`connectbatch serve`, the app's engine) that cannot get
+through, against real sockets on 127.0.0.1: stopping while one is in flight must end, and
+each must leave a Failed run a person can see and retry."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import datetime as dt
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
+from cryptography.fernet import Fernet
 
 from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
 from connectbatch.services import CredentialInput, Services
+from connectbatch.settings import Settings
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 
@@ -136,3 +139,22 @@ def test_a_scheduled_pull_that_cannot_log_in_connects_once(
     assert connections[0] == 1
     [credential] = services.credentials(connection.id)
     assert credential.status == "Error" and credential.last_error
+
+
+def test_a_scheduled_pull_whose_login_the_key_cannot_open_leaves_a_failed_run(
+    settings: Settings, closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The secret key changed (a new CONNECTBATCH_SECRET_KEY, a lost secret.key): the stored
+    login cannot be decrypted. A scheduled pull raised before any run existed, so `serve`
+    only logged a traceback ("scheduled run crashed") and the connection's history showed
+    nothing: its pulls stopped without a word. Now the run is Failed with the reason, and no
+    secret is in it or in the log."""
+    connection = ftp_pull(Services(settings), closed_port)
+    rotated = Services(replace(settings, secret_key=Fernet.generate_key().decode()))
+    engine = Engine(rotated)
+
+    engine.scheduler._scheduled(connection.id, 0)
+
+    [run] = rotated.runs(connection.id)
+    assert run.status is RunStatus.FAILED and "cannot be decrypted" in (run.reason or "")
+    assert "crashed" not in caplog.text and "pw-never-logged-1" not in caplog.text

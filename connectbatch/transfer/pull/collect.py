@@ -45,6 +45,7 @@ import tempfile
 from pathlib import Path
 
 from connectbatch.errors import (
+    ConfigurationError,
     RemoteFileChangedError,
     RemoteFileRefusedError,
     RemoteFileTooLargeError,
@@ -143,15 +144,22 @@ def pull(
     """
     db = ingestor.db
     credential_id: int | None = None
+    # Why the run fails before it connects, or why the first look failed: the run records
+    # it rather than connecting again (a server that never answers cost two timeouts, a run
+    # twice as long as its message said).
+    failed: TransportError | None = None
     if endpoint is None:
-        endpoint, credential_id = endpoint_for(db, box, connection)
+        try:
+            endpoint, credential_id = endpoint_for(db, box, connection)
+        except ConfigurationError as exc:
+            # The key cannot open the stored login (it changed): a Failed run says so, where a
+            # scheduled pull used to raise before any run existed (a traceback in the log only).
+            endpoint = base.Endpoint(host=connection.host or "", port=connection.port)
+            failed = TransportError(str(exc))
     endpoint = base.limited(endpoint, ingestor.settings.max_file_bytes)
     transport: base.Transport | None = None
     listing: list[base.RemoteFile] | None = None
-    # Why the first look failed: the run records it rather than connecting again (a server
-    # that never answers cost two timeouts, a run twice as long as its message said).
-    failed: TransportError | None = None
-    if quiet_when_empty or quiet_when_settled:
+    if (quiet_when_empty or quiet_when_settled) and failed is None:
         try:
             transport = open_pinned(db, connection.method.value, endpoint, open_transport)
             listing = _list(ingestor, connection, transport)
