@@ -263,6 +263,11 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        # Read again per parse and per validation (they run without a Settings), and checked
+        # here: a bad value stops the command or `serve` at start with one line, instead of
+        # every partner's file being recorded as rejected with our variable's name as reason.
+        parse_threads()
+        validation_engine()
         max_file = _int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3, within=(1, MAX_FILE_BYTES))
         return cls(
             home=_path(f"{PREFIX}HOME", Path("data")),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from connectbatch import schemas
 from connectbatch import settings as settings_module
 from connectbatch.cli import main
 from connectbatch.errors import ConfigurationError
@@ -141,6 +142,8 @@ def test_secrets_stay_out_of_the_settings_repr(monkeypatch: pytest.MonkeyPatch) 
         ("LOCK_TIMEOUT", "soon", "CONNECTBATCH_LOCK_TIMEOUT must be a number, not 'soon'"),
         ("MAX_REJECT_RATE", "5%", "CONNECTBATCH_MAX_REJECT_RATE must be a number, not '5%'"),
         ("INBOUND_MAILBOX", "inbox", "CONNECTBATCH_INBOUND_MAILBOX must be an e-mail address"),
+        ("PARSE_THREADS", "0", "CONNECTBATCH_PARSE_THREADS must be a whole number from 1 to 64, not '0'"),
+        ("VALIDATION_ENGINE", "fast", "CONNECTBATCH_VALIDATION_ENGINE must be one of columnar, gx"),
     ],
 )
 def test_a_bad_value_is_a_configuration_error_naming_the_variable(
@@ -204,6 +207,33 @@ def test_the_cli_reports_a_bad_value_in_one_line(
         "connectbatch: error: CONNECTBATCH_MAX_AGE_DAYS must be a whole number, not 'ninety'\n"
     )
     assert "Traceback" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(("name", "value"), [("PARSE_THREADS", "0"), ("VALIDATION_ENGINE", "fast")])
+def test_a_bad_parser_or_validation_setting_refuses_the_command_not_the_partners_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    """Both are read per parse / per validation (those run without a Settings), so nothing
+    checked them at start: `ingest` and every push or pull recorded the partner's file as
+    rejected (or failed) with "CONNECTBATCH_PARSE_THREADS must be ..." as its message, in
+    the results a partner is sent, and `serve` logged a traceback at its warm-up. Now the
+    command stops at start with the one line, and records nothing."""
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path))
+    assert main(["partner", "add", "Acme", "--type", "vendor"]) == 0
+    connection = ["--name", "c", "--partner", "Acme", "--type", "call_conversions", "--direction", "inbound"]
+    assert main(["connection", "add", *connection, "--method", "sftp", "--methodology", "push"]) == 0
+    sample = tmp_path / "calls.csv"
+    sample.write_text(schemas.get("call_conversions").template_csv(), encoding="utf-8")
+    capsys.readouterr()
+    monkeypatch.setenv(f"CONNECTBATCH_{name}", value)
+
+    assert main(["ingest", str(sample), "--connection", "c"]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"connectbatch: error: CONNECTBATCH_{name} must be ")
+    assert captured.err.count("\n") == 1 and captured.out == ""
+    monkeypatch.delenv(f"CONNECTBATCH_{name}")
+    assert main(["runs"]) == 0 and "no runs" in capsys.readouterr().out.lower()
 
 
 @pytest.mark.parametrize(
