@@ -30,7 +30,7 @@ from connectbatch.services.delivery import CHECK_SECONDS
 from connectbatch.settings import MailboxSettings
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
-from connectbatch.transfer.pull import collect
+from connectbatch.transfer.pull import collect, stopping
 from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec
 
@@ -108,6 +108,11 @@ class Engine:
 
     def stop(self) -> None:
         with self._lock:
+            # Pulls in flight end now, each a Failed run saying so (a server that never
+            # answers held the stop for its timeouts); the scheduler then waits for them.
+            stopped = stopping.stop_all()
+            if stopped:
+                log.warning("stopped %d pull(s) in flight: their runs are Failed, to retry", stopped)
             self.scheduler.shutdown()
             self.services.outbox.stop()
             for server in self.servers:

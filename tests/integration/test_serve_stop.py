@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -17,7 +18,8 @@ from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
-from connectbatch.transfer.specs import FtpSpec, FtpTls
+from connectbatch.transfer.pull import stopping
+from connectbatch.transfer.specs import FtpSpec, FtpTls, ImapSecurity, ImapSpec, SftpSpec
 
 
 @pytest.fixture
@@ -158,3 +160,36 @@ def test_a_scheduled_pull_whose_login_the_key_cannot_open_leaves_a_failed_run(
     [run] = rotated.runs(connection.id)
     assert run.status is RunStatus.FAILED and "cannot be decrypted" in (run.reason or "")
     assert "crashed" not in caplog.text and "pw-never-logged-1" not in caplog.text
+
+
+@pytest.mark.parametrize("method", [Method.FTP, Method.SFTP, Method.EMAIL])
+def test_stopping_ends_a_pull_waiting_on_a_silent_server_at_once(
+    services: Services, hung_port: int, method: Method
+) -> None:
+    """The known slow stop: a server that accepts the connection and never answers held
+    `serve`'s SIGTERM for the pull's timeouts (30 s a step). The stop now ends the pull at
+    once, and its run is Failed saying it was stopped, to retry; the login is not marked."""
+    spec = {Method.FTP: FtpSpec(tls=FtpTls.NONE), Method.SFTP: SftpSpec(),
+            Method.EMAIL: ImapSpec(security=ImapSecurity.PLAIN)}[method]  # fmt: skip
+    draft = Connection(
+        "Silent", "call_conversions", Direction.INBOUND, method, Methodology.PULL, host="127.0.0.1",
+        port=hung_port, folder="/" if method is not Method.EMAIL else "INBOX", pattern="*.csv",
+        schedule="0 0 1 1 *", transfer=spec,
+    )  # fmt: skip
+    connection, _ = services.create_connection(draft, CredentialInput("partner", "bob", "pw-never-logged-1"))
+    engine = Engine(services)
+    engine.start(servers=False)
+    started = time.monotonic()
+    fire_now(engine, connection)
+    while not stopping._pulls and time.monotonic() - started < 10:  # the pull is waiting
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+    stop_at = time.monotonic()
+    engine.stop()
+
+    assert time.monotonic() - stop_at < 5
+    [run] = services.runs(connection.id)
+    assert run.status is RunStatus.FAILED and run.reason == stopping.STOPPED
+    [credential] = services.credentials(connection.id)
+    assert credential.status != "Error"

@@ -60,6 +60,7 @@ from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
+from connectbatch.transfer.pull import stopping
 from connectbatch.transfer.pull.notes import RunNotes
 from connectbatch.transfer.specs import AuthKind
 
@@ -134,6 +135,7 @@ def pull(
     quiet_when_settled: bool = False,
 ) -> Run | None:
     """One pull run. Never raises for remote or file problems: they end up in the run.
+    The engine's stop ends it at once (`stopping`): a Failed run saying so.
 
     `endpoint` overrides the connection's own login (e-mail push reads our shared inbound
     mailbox). With `quiet_when_empty` (frequent polling), nothing is recorded when there is
@@ -142,6 +144,24 @@ def pull(
     was settled before (taken, or skipped for the same reason); an unreachable server still
     fails a run, as it should be seen and retried.
     """
+    with stopping.pulling() as flight:
+        return _pull(
+            ingestor, box, connection, trigger, open_transport, endpoint, quiet_when_empty,
+            quiet_when_settled, flight,
+        )  # fmt: skip
+
+
+def _pull(
+    ingestor: ingest.Ingestor,
+    box: SecretBox,
+    connection: Connection,
+    trigger: str,
+    open_transport: base.Opener,
+    endpoint: base.Endpoint | None,
+    quiet_when_empty: bool,
+    quiet_when_settled: bool,
+    flight: stopping.Flight,
+) -> Run | None:
     db = ingestor.db
     credential_id: int | None = None
     # Why the run fails before it connects, or why the first look failed: the run records
@@ -198,6 +218,9 @@ def pull(
         _take_all(ingestor, connection, run, transport, listing, incoming, notes)
         _credential_ok(db, credential_id)
     except TransportError as exc:
+        if flight.stopped:  # we cut it, not the server: the login is not in question
+            log.warning("pull stopped: %s", stopping.STOPPED, extra={"run_id": run.id})
+            return ingestor.finish_run(run, failed_reason=notes.text(stopping.STOPPED))
         log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
         _credential_error(db, credential_id, str(exc))
         return ingestor.finish_run(run, failed_reason=notes.text(str(exc)))

@@ -1,0 +1,98 @@
+"""Ending the pulls in flight at once when the engine stops (`serve` on SIGTERM, the app).
+
+A pull waiting on a server that accepted the connection and never answers sits in a socket
+read until its timeout (30 s, per step); the engine's stop waited for it, so `serve` took half
+a minute or more to end. The sockets a pull connects are recorded while it runs (`pulling`),
+and `stop_all` shuts them down: the blocked read returns at once, the transport fails, and the
+pull records a Failed run saying it was stopped (`STOPPED`), which a person can retry. A pull
+stopped so connects nothing more (its transport's reconnect is refused).
+
+The sockets are found through the interpreter's `socket.connect` audit event, the one place
+all three transports pass through (paramiko on our own socket, ftplib's and imaplib's
+`socket.create_connection`), before the connect blocks. The hook is installed once per
+process and does nothing outside a pull. A connection wrapped in TLS after the connect
+(implicit FTPS, IMAPS) is not reached once wrapped: it still ends at its timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+
+STOPPED = "stopped: ConnectBatch was shutting down while this pull ran; retry it"
+
+
+class Flight:
+    """The sockets one pull connected, and whether it was stopped."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.stopped = False
+
+    def add(self, sock: socket.socket) -> None:
+        with self.lock:
+            if self.stopped:
+                raise ConnectionAbortedError(STOPPED)
+            self.sockets.append(sock)
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            for sock in self.sockets:
+                # A closed (or TLS-detached) socket has no descriptor left: nothing to reach.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+_local = threading.local()
+_pulls: set[Flight] = set()
+_guard = threading.Lock()
+_installed = False
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event != "socket.connect":
+        return
+    pull = getattr(_local, "pull", None)
+    if pull is not None and isinstance(args[0], socket.socket):
+        pull.add(args[0])
+
+
+def _install() -> None:
+    global _installed
+    with _guard:
+        if not _installed:
+            sys.addaudithook(_audit)  # cannot be removed: it stays, idle outside pulls
+            _installed = True
+
+
+@contextlib.contextmanager
+def pulling() -> Iterator[Flight]:
+    """The body of one pull: `stop_all` can end it. Not nested (the outer pull records)."""
+    if getattr(_local, "pull", None) is not None:
+        yield _local.pull
+        return
+    _install()
+    pull = Flight()
+    with _guard:
+        _pulls.add(pull)
+    _local.pull = pull
+    try:
+        yield pull
+    finally:
+        _local.pull = None
+        with _guard:
+            _pulls.discard(pull)
+
+
+def stop_all() -> int:
+    """Stop every pull in flight in this process; how many there were."""
+    with _guard:
+        pulls = list(_pulls)
+    for pull in pulls:
+        pull.stop()
+    return len(pulls)
