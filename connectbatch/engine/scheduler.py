@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -73,7 +74,7 @@ class Scheduler:
             self._lock_job, IntervalTrigger(minutes=LOCK_JOB_MINUTES), id="lock-actions",
             next_run_time=dt.datetime.now(dt.UTC), replace_existing=True,
         )  # fmt: skip
-        self.sync()
+        self.sync(catch_up=True)
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -84,8 +85,10 @@ class Scheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
-    def sync(self) -> None:
-        """Make the jobs match the connections' schedules (after a create, edit, delete)."""
+    def sync(self, catch_up: bool = False) -> None:
+        """Make the jobs match the connections' schedules (after a create, edit, delete).
+        With `catch_up` (at start), a pull whose scheduled time passed while nothing ran
+        (the server was down) runs once now, however many times it missed."""
         wanted: dict[str, tuple[Connection, Callable[..., None], list[object]]] = {}
         for c in self._connections():
             if not c.schedule:
@@ -102,9 +105,12 @@ class Scheduler:
             existing = self._scheduler.get_job(job_id)
             if existing is not None and str(existing.trigger) == str(trigger):
                 continue
+            now = dt.datetime.now(dt.UTC)
+            missed = catch_up and func == self._scheduled and _missed(c, trigger, now)
             self._scheduler.add_job(
-                func, trigger, args=args, id=job_id, replace_existing=True, name=f"{job_id} {c.name}"
-            )
+                func, trigger, args=args, id=job_id, replace_existing=True, name=f"{job_id} {c.name}",
+                **({"next_run_time": now} if missed else {}),
+            )  # fmt: skip
 
     def add_interval(self, job: Callable[[], object], seconds: int, job_id: str) -> None:
         """A recurring engine job (mailbox polling) that must never kill the scheduler."""
@@ -187,3 +193,15 @@ class Scheduler:
     def _lock_for(self, connection_id: int) -> threading.Lock:
         with self._guard:
             return self._run_locks.setdefault(connection_id, threading.Lock())
+
+
+def _missed(c: Connection, trigger: CronTrigger, now: dt.datetime) -> bool:
+    """Whether a scheduled time of `c` passed since it last ran (or was created): jobs live in
+    memory, so a daily pull whose time came while the server was down waited a whole day
+    more. A quiet poll (nothing new) leaves no trace, so a start may poll once more than
+    needed: it takes nothing twice."""
+    since = max((t for t in (c.last_active, c.created_at) if t is not None), default=None)
+    if since is None:
+        return False
+    due = trigger.get_next_fire_time(None, since.astimezone(dt.UTC) + dt.timedelta(seconds=1))
+    return due is not None and due <= now

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import pytest
 from cryptography.fernet import Fernet
+from helpers.clock import Clock as HandClock
 
 from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
@@ -193,3 +194,29 @@ def test_stopping_ends_a_pull_waiting_on_a_silent_server_at_once(
     assert run.status is RunStatus.FAILED and run.reason == stopping.STOPPED
     [credential] = services.credentials(connection.id)
     assert credential.status != "Error"
+
+
+def test_a_pull_whose_time_passed_while_the_server_was_down_runs_once_at_start(
+    settings: Settings, closed_port: int
+) -> None:
+    """Jobs live in memory: a connection due every 1 January at 00:00, created the December
+    before, whose time came while nothing ran, waited for the next year. At start it now
+    runs once (not once per missed time); one created since its last due time does not."""
+    clock = HandClock(dt.datetime(2025, 12, 1, tzinfo=dt.UTC))
+    services = Services(settings, clock=clock)
+    missed = ftp_pull(services, closed_port)
+    clock.now = dt.datetime.now(dt.UTC)
+    draft = replace(missed, id=None, name="Created since")
+    recent, _ = services.create_connection(draft, CredentialInput("partner", "bob", "pw-never-logged-1"))
+    engine = Engine(Services(settings))
+    engine.start(servers=False)
+    try:
+        deadline = time.monotonic() + 10
+        while not services.runs(missed.id) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1)
+        [run] = services.runs(missed.id)
+        assert run.trigger == "schedule" and run.status is RunStatus.FAILED
+        assert services.runs(recent.id) == []
+    finally:
+        engine.stop()
