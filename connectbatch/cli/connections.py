@@ -56,7 +56,11 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--folder", "folder", {"metavar": "F", "help": "absolute folder to pull from"}),
     ("--pattern", "pattern", {"metavar": "GLOB", "help": "file-name wildcard (default *)"}),
     ("--return-email", "return_email", {"metavar": "E", "help": "where results are e-mailed"}),
-    ("--schedule", "schedule", {"metavar": "CRON", "help": "cron expression, e.g. '0 6 * * *'"}),
+    (
+        "--schedule",
+        "schedule",
+        {"metavar": "CRON", "help": "cron expression in UTC (not --timezone), e.g. '0 6 * * *'"},
+    ),
     (
         "--lock-days",
         "lock_days",
