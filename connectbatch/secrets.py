@@ -39,25 +39,33 @@ _MOST_MEMORY_KIB, _MOST_PASSES, _MOST_LANES = 1024 * 1024, 16, 16
 class SecretBox:
     """Encrypts and decrypts credential secrets with the installation's key."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, source: str = "the secret key") -> None:
         try:
             self._fernet = Fernet(key)
         except (ValueError, TypeError) as exc:
-            raise ConfigurationError("the secret key is not a valid Fernet key") from exc
+            raise ConfigurationError(f"{source} is not a valid Fernet key") from exc
 
     @classmethod
     def for_home(cls, home: Path, key: str | None = None) -> SecretBox:
         """`key` (Settings.secret_key, CONNECTBATCH_SECRET_KEY) when given, else the key file
-        under `home`, created on first use."""
+        under `home`, created on first use. A key that cannot be used names where it came from
+        (the variable or the file): the operator has two places to look."""
         if key:
-            return cls(key.encode())
+            return cls(key.encode(), "CONNECTBATCH_SECRET_KEY")
         path = home / "secret.key"
-        if not path.exists():
-            home.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key())
-        return cls(path.read_bytes().strip())
+        try:
+            if not path.exists():
+                home.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(Fernet.generate_key())
+            raw = path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the secret key file {path} cannot be read: {exc.strerror or exc} "
+                "(or set CONNECTBATCH_SECRET_KEY)"
+            ) from None
+        return cls(raw, f"the secret key file {path}")
 
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode("utf-8"))
