@@ -25,10 +25,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from connectbatch.errors import RunInProgressError
+from connectbatch.errors import ConfigurationError, RunInProgressError
 from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, Run, RunStatus
 from connectbatch.services import Services
+from connectbatch.settings import Settings
 from connectbatch.store.db import DatabaseBusyError
 
 PROG = "connectbatch"
@@ -63,8 +64,19 @@ SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def services() -> Services:
     """The façade, after the cheap start check every command makes: runs a dead process left
     In Progress are marked Failed, and a killed copy's temporary files are removed."""
-    svc = Services()
-    svc.startup()
+    settings = Settings.from_env()
+    try:
+        svc = Services(settings)
+        svc.startup()
+    except OSError as exc:
+        if not str(exc.filename or "").startswith(str(settings.home)):
+            raise
+        # A bare "[Errno 2] No such file or directory: '/srv/cb'" named neither the setting
+        # nor what was being done.
+        raise ConfigurationError(
+            f"the data directory {settings.home} (CONNECTBATCH_HOME) cannot be used: "
+            f"{exc.strerror or exc}: {exc.filename}"
+        ) from None
     return svc
 
 

@@ -330,3 +330,18 @@ def test_the_hosted_servers_limits_per_login_and_per_push_folder(monkeypatch: py
         with pytest.raises(ConfigurationError) as err:
             Settings.from_env()
         assert str(err.value).startswith(f"CONNECTBATCH_{name} {message}")
+
+
+def test_a_data_directory_that_cannot_be_made_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It ended every command with a bare "[Errno 20] Not a directory: '.../home'"."""
+    (tmp_path / "a-file").write_text("")
+    home = tmp_path / "a-file" / "home"
+    monkeypatch.setenv("CONNECTBATCH_HOME", str(home))
+    assert main(["connection", "list"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"connectbatch: error: the data directory {home} (CONNECTBATCH_HOME) cannot be used: "
+        f"Not a directory: {home}\n"
+    )
