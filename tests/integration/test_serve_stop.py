@@ -163,15 +163,23 @@ def test_a_scheduled_pull_whose_login_the_key_cannot_open_leaves_a_failed_run(
     assert "crashed" not in caplog.text and "pw-never-logged-1" not in caplog.text
 
 
-@pytest.mark.parametrize("method", [Method.FTP, Method.SFTP, Method.EMAIL])
+SILENT_CASES = {
+    "ftp": (Method.FTP, FtpSpec(tls=FtpTls.NONE)),
+    "ftps-implicit": (Method.FTP, FtpSpec(tls=FtpTls.IMPLICIT)),  # held in the TLS handshake
+    "sftp": (Method.SFTP, SftpSpec()),
+    "imap": (Method.EMAIL, ImapSpec(security=ImapSecurity.PLAIN)),
+    "imaps": (Method.EMAIL, ImapSpec(security=ImapSecurity.SSL)),  # held in the TLS handshake
+}
+
+
+@pytest.mark.parametrize("case", SILENT_CASES)
 def test_stopping_ends_a_pull_waiting_on_a_silent_server_at_once(
-    services: Services, hung_port: int, method: Method
+    services: Services, hung_port: int, case: str
 ) -> None:
     """The known slow stop: a server that accepts the connection and never answers held
     `serve`'s SIGTERM for the pull's timeouts (30 s a step). The stop now ends the pull at
     once, and its run is Failed saying it was stopped, to retry; the login is not marked."""
-    spec = {Method.FTP: FtpSpec(tls=FtpTls.NONE), Method.SFTP: SftpSpec(),
-            Method.EMAIL: ImapSpec(security=ImapSecurity.PLAIN)}[method]  # fmt: skip
+    method, spec = SILENT_CASES[case]
     draft = Connection(
         "Silent", "call_conversions", Direction.INBOUND, method, Methodology.PULL, host="127.0.0.1",
         port=hung_port, folder="/" if method is not Method.EMAIL else "INBOX", pattern="*.csv",

@@ -10,14 +10,16 @@ stopped so connects nothing more (its transport's reconnect is refused).
 The sockets are found through the interpreter's `socket.connect` audit event, the one place
 all three transports pass through (paramiko on our own socket, ftplib's and imaplib's
 `socket.create_connection`), before the connect blocks. The hook is installed once per
-process and does nothing outside a pull. A connection wrapped in TLS after the connect
-(implicit FTPS, IMAPS) is not reached once wrapped: it still ends at its timeout.
+process and does nothing outside a pull. Wrapping in TLS detaches the connected socket, so
+the TLS contexts of the FTPS and IMAP transports make `StoppableSSLSocket`s (`stoppable`),
+recorded before their handshake, where a silent server holds implicit FTPS and IMAPS.
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import sys
 import threading
 from collections.abc import Iterator
@@ -45,7 +47,9 @@ class Flight:
             for sock in self.sockets:
                 # A closed (or TLS-detached) socket has no descriptor left: nothing to reach.
                 with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                    # the socket's own shutdown: a TLS socket's would drop its TLS state
+                    # under the thread still reading it
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 _local = threading.local()
@@ -54,12 +58,29 @@ _guard = threading.Lock()
 _installed = False
 
 
-def _audit(event: str, args: tuple[object, ...]) -> None:
-    if event != "socket.connect":
-        return
+def _record(sock: object) -> None:
     pull = getattr(_local, "pull", None)
-    if pull is not None and isinstance(args[0], socket.socket):
-        pull.add(args[0])
+    if pull is not None and isinstance(sock, socket.socket):
+        pull.add(sock)
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event == "socket.connect":
+        _record(args[0])
+
+
+class StoppableSSLSocket(ssl.SSLSocket):
+    """A TLS socket a pull's stop reaches (the plain one it wraps is detached from it)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        _record(self)
+        super().do_handshake(block)
+
+
+def stoppable(context: ssl.SSLContext) -> ssl.SSLContext:
+    """`context`, making sockets `stop_all` can end (a documented SSLContext extension)."""
+    context.sslsocket_class = StoppableSSLSocket
+    return context
 
 
 def _install() -> None:

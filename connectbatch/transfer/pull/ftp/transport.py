@@ -51,6 +51,7 @@ from connectbatch.transfer.base import (
 )
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name, matches
+from connectbatch.transfer.pull import stopping
 from connectbatch.transfer.pull.ftp import names, probe
 from connectbatch.transfer.pull.ftp.listing import (
     Entry,
@@ -306,7 +307,7 @@ class FtpTransport(Transport):
         if not verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        return context
+        return stopping.stoppable(context)
 
     def _read_features(self, ftp: ftplib.FTP) -> None:
         """Learn from FEAT whether MLSD and MDTM exist; a server without FEAT (500/502)

@@ -24,6 +24,7 @@ from connectbatch.errors import ConfigurationError, TransportError
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint
 from connectbatch.transfer.errors import describe_network_error
+from connectbatch.transfer.pull import stopping
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.specs import DEFAULT_IMAP_FLAG, ImapSpec, check_spec
 
@@ -125,7 +126,7 @@ class ImapSession:
         if not settings.verify:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        return context
+        return stopping.stoppable(context)
 
     def _connect(self) -> BaseMailBox:
         endpoint, settings = self._endpoint, self._settings
