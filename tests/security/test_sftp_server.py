@@ -402,3 +402,21 @@ def test_the_provisioned_login_shows_public_host_port_and_the_host_key_to_pin(tm
     finally:
         server.stop()
         gateway.close()
+
+
+def test_a_preauth_timeout_of_0_is_no_limit_not_no_time(tmp_path: Path) -> None:
+    """CONNECTBATCH_PREAUTH_TIMEOUT=0 means no pre-login limit (as on the FTP server, and as
+    the settings accept it); the SFTP server read it as zero seconds: paramiko's banner and
+    handshake waits of 0 and a deadline at the connect refused every partner's login."""
+    engine = _start(tmp_path, preauth_timeout=0.0)
+    try:
+        _connection, login = engine.connection("Unhurried Acme")
+        _paramiko_login(engine, login.username, login.password)  # no exception: logged in
+        with socket.create_connection(("127.0.0.1", engine.server.port), timeout=10) as idle:
+            assert idle.recv(64).startswith(b"SSH-2.0-")
+            idle.settimeout(1.5)
+            with pytest.raises(TimeoutError):  # still open: no limit
+                idle.recv(64)
+    finally:
+        engine.server.stop()
+        engine.gateway.close()

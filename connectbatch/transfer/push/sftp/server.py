@@ -49,6 +49,10 @@ KEEPALIVE_SECONDS = 30
 MAX_SESSIONS = 128
 MAX_CONNECTIONS_PER_ADDRESS = 8
 PREAUTH_TIMEOUT = 30.0  # banner, key exchange and login must be done within this
+# CONNECTBATCH_PREAUTH_TIMEOUT=0 is no limit (as on the FTP server); taken as 0 s, paramiko's
+# banner and handshake waits and the login deadline refused every login. The most the
+# setting allows stands for it (paramiko needs a number).
+NO_PREAUTH_LIMIT = 86400.0
 
 
 class HostedSftpServer:
@@ -81,7 +85,7 @@ class HostedSftpServer:
         self._lock = threading.Lock()
         self._sessions: dict[threading.Thread, paramiko.Transport | None] = {}
         self._channels: list[SftpChannel] = []
-        self.preauth_timeout = preauth_timeout
+        self.preauth_timeout = preauth_timeout if preauth_timeout > 0 else NO_PREAUTH_LIMIT
         self.slots = Slots(per_address=max(1, max_connections_per_address), total=max(1, max_sessions))
         self.failed_logins = failed_logins or FailedLogins()
         self.login_sessions = LoginSessions(max(1, max_sessions_per_login))
