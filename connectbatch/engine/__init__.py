@@ -32,6 +32,7 @@ from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect, stopping
 from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
+from connectbatch.transfer.push.partials import grace_seconds as partial_grace
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec
 
 if TYPE_CHECKING:  # the servers are imported only when they start (a CLI command needs neither)
@@ -254,7 +255,9 @@ class Engine:
 
     def _sweep_partials(self) -> None:
         settings = self.services.settings
-        sweep_partials(settings.home / "push", settings.partial_upload_grace_hours * 3600)
+        grace = partial_grace(settings.partial_upload_grace_hours)
+        if grace is not None:
+            sweep_partials(settings.home / "push", grace)
 
     def _listen(self, server: HostedSftpServer | HostedFtpServer, protocol: str, port: int) -> None:
         """Start one hosted server. A port another program (or a second `serve`) holds used to

@@ -34,3 +34,26 @@ def test_the_engine_serving_sftp_alone_sweeps_old_partial_uploads(tmp_path: Path
         assert "push-sweep" in {job.id for job in engine.scheduler._scheduler.get_jobs()}
     finally:
         engine.stop()
+
+
+def test_a_grace_of_0_hours_removes_nothing_rather_than_uploads_in_progress(tmp_path: Path) -> None:
+    """CONNECTBATCH_PARTIAL_UPLOAD_GRACE_HOURS=0 (accepted by the settings) swept every file
+    in the push folders older than "now": an upload being written that moment and an upload
+    waiting to be loaded went too, lost after the partner was told it arrived. 0 now keeps
+    them, as CONNECTBATCH_STAGING_RETENTION_DAYS=0 keeps staged files."""
+    settings = Settings(
+        home=tmp_path / "home", sftp_port=free_port(), ftp_port=0, bind="127.0.0.1",
+        partial_upload_grace_hours=0,
+    )  # fmt: skip
+    folder = settings.home / "push" / "7"
+    folder.mkdir(parents=True)
+    writing = folder / "calls.csv"
+    writing.write_bytes(b"CampaignId,the first half of a file still arriving")
+    time.sleep(0.05)
+
+    engine = Engine(Services(settings))
+    engine.start()
+    try:
+        assert writing.exists()
+    finally:
+        engine.stop()

@@ -19,6 +19,13 @@ log = logging.getLogger("connectbatch.transfer.push")
 SWEEP_EVERY = 3600.0  # seconds between sweeps of partial uploads
 
 
+def grace_seconds(hours: float) -> float | None:
+    """CONNECTBATCH_PARTIAL_UPLOAD_GRACE_HOURS as the sweep's grace; None for 0, which keeps
+    the files: read literally it swept every file older than now, uploads being written and
+    uploads waiting to be loaded among them."""
+    return hours * 3600 if hours > 0 else None
+
+
 def sweep_partials(root: Path, grace_seconds: float, now: float | None = None) -> int:
     """Remove files under `root` (the push folders) not modified for `grace_seconds`: what a
     broken upload left behind (completed uploads are ingested and removed within seconds).

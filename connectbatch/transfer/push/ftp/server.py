@@ -26,7 +26,7 @@ from connectbatch.transfer.push.ftp.guard import AddressGuard, RateLimitFilter
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.ftp.session import PushHandler, tls_classes
 from connectbatch.transfer.push.gateway import Gateway
-from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
+from connectbatch.transfer.push.partials import SWEEP_EVERY, grace_seconds, sweep_partials
 from connectbatch.transfer.push.sessions import LoginSessions
 from connectbatch.transfer.specs import is_loopback
 
@@ -196,8 +196,9 @@ class HostedFtpServer:
         self.tls_cert, self.tls_key = ensure_certificate(
             self.gateway.services.settings.home, self.tls_cert, self.tls_key, self.host
         )
-        grace = self.partial_upload_grace_hours * 3600
-        sweep_partials(self.push_root, grace)
+        grace = grace_seconds(self.partial_upload_grace_hours)
+        if grace is not None:
+            sweep_partials(self.push_root, grace)
         ioloop = IOLoop.factory()
         waker = LoopWaker(ioloop)
         pool = ThreadPoolExecutor(self.login_workers, thread_name_prefix="ftp-login")
@@ -220,7 +221,8 @@ class HostedFtpServer:
             pool.shutdown(wait=False)
             raise
         server.max_cons = self.max_connections
-        ioloop.call_every(SWEEP_EVERY, sweep_partials, self.push_root, grace)
+        if grace is not None:
+            ioloop.call_every(SWEEP_EVERY, sweep_partials, self.push_root, grace)
         self.port = int(server.address[1])
         self._server, self._context = server, context
         self._thread = threading.Thread(target=self._serve, name=f"ftp-server-{self.port}", daemon=True)
