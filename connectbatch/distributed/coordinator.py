@@ -31,7 +31,7 @@ from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
 from connectbatch.distributed.loading import OutputLoader, _Job, _reason, _RunState
 from connectbatch.distributed.sealed import seal
 from connectbatch.distributed.tasks import remote_key
-from connectbatch.errors import ConnectBatchError
+from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import ingest, results, staging
 from connectbatch.pipeline.commit import Stopwatch
@@ -191,7 +191,16 @@ class Coordinator(OutputLoader):
             self._busy.add(connection.id)
         try:
             db = self.services.db
-            endpoint, credential_id = collect.endpoint_for(db, self.services.box, connection)
+            try:
+                endpoint, credential_id = collect.endpoint_for(db, self.services.box, connection)
+            except ConfigurationError as exc:
+                # The key cannot open the login: a Failed run says so (raised, it was a
+                # traceback in the log only and the connection's pulls stopped without a word).
+                ingestor = self.services.ingestor
+                ingestor.finish_run(ingestor.start_run(connection, trigger), failed_reason=str(exc))
+                with self._guard:
+                    self._busy.discard(connection.id)
+                return True
             with db.connect() as con:
                 settled = {
                     remote_key(path, size, mtime): state

@@ -100,3 +100,30 @@ def test_a_worker_with_another_key_fails_the_run_saying_so_and_the_retry_loads_i
     assert again.status is RunStatus.COMPLETED
     assert [f.state for f in dist_services.run_files(again.id)] == [FileState.LOADED]
     assert again.rows_accepted == 1
+
+
+def test_a_coordinator_whose_key_cannot_open_a_login_fails_the_pull_saying_so(
+    dist_services: Services,
+) -> None:
+    """The coordinator itself started with another key than the one that sealed a pull
+    connection's login: a scheduled pull raised before any run existed (the engine logged
+    "scheduled run crashed"), so the connection's pulls stopped without a word. Now its run
+    is Failed with the reason, as in embedded mode."""
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+    from connectbatch.services import CredentialInput
+    from connectbatch.transfer.specs import SftpSpec
+
+    draft = Connection(
+        "Sealed", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
+        host="127.0.0.1", port=1, folder="/", pattern="*.csv", transfer=SftpSpec(),
+    )  # fmt: skip
+    connection, _ = dist_services.create_connection(draft, CredentialInput("p", "bob", "pw-never-logged-2"))
+    rotated = Services(replace(dist_services.settings, secret_key=Fernet.generate_key().decode()))
+    coordinator = Coordinator(rotated, make_app(rotated.settings))  # its loader thread not started
+
+    assert coordinator.dispatch_pull(connection, "schedule")
+
+    [run] = rotated.runs(connection.id)
+    assert run.status is RunStatus.FAILED and "cannot be decrypted" in (run.reason or "")
+    assert coordinator.dispatch_pull(connection, "schedule")  # nothing left busy
