@@ -21,7 +21,7 @@ import zoneinfo
 from dataclasses import dataclass
 from enum import StrEnum
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 
 _WORDS = re.compile(
     r"^\s*(?P<every>daily|weekdays|weekly\s+on\s+(?P<days>[a-z]{3}(?:\s*,\s*[a-z]{3})*))"
@@ -89,14 +89,10 @@ def check(expect: str) -> str:
     return text.lower() if _WORDS.match(text) else text
 
 
-def _trigger(expect: str, timezone: str) -> CronTrigger:
+def _trigger(expect: str, timezone: str) -> BaseTrigger:
     from connectbatch.engine import cron
 
-    minute, hour, day, month, weekday = to_cron(expect).split()
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=cron.day_of_week(weekday),
-        timezone=zoneinfo.ZoneInfo(timezone),
-    )  # fmt: skip
+    return cron.trigger(to_cron(expect), zoneinfo.ZoneInfo(timezone))
 
 
 def deadlines(expect: str, timezone: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:

@@ -5,26 +5,41 @@ and APScheduler counts 0 as Monday, while cron (and every partner's crontab, and
 plain-language preview) counts 0 and 7 as Sunday: `0 6 * * 1` ran on Tuesdays. Every place
 that turns a schedule into a trigger (the scheduler, the check on save, the app's preview)
 goes through `trigger`, which rewrites a numbered day of the week into day names first.
+
+With both the day of the month and the day of the week restricted, cron runs on either
+(`0 6 1 * 1`: the 1st, and every Monday), as the preview's words say; APScheduler wants both
+(a Monday the 1st: twice a year), so such a schedule is two triggers, whichever comes first.
+A field starting with `*` (`*/2` too) counts as unrestricted, as in cron: then both apply.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
-def trigger(expression: str) -> CronTrigger:
-    """The UTC trigger of a five-field cron expression; ValueError when it is not one."""
+def trigger(expression: str, timezone: dt.tzinfo = dt.UTC) -> BaseTrigger:
+    """The trigger of a five-field cron expression (UTC unless `timezone`); ValueError when it
+    is not one."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week(weekday), timezone=dt.UTC
-    )
+    days = day_of_week(weekday)
+
+    def on(day: str, days: str) -> CronTrigger:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=timezone
+        )
+
+    if day.startswith(("*", "?")) or weekday.startswith(("*", "?")):  # cron's test: a field
+        return on(day, days)  # starting with * (also */2) restricts nothing, the other decides
+    return OrTrigger([on(day, "*"), on("*", days)])
 
 
 def day_of_week(field: str) -> str:

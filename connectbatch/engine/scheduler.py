@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -195,7 +195,7 @@ class Scheduler:
             return self._run_locks.setdefault(connection_id, threading.Lock())
 
 
-def _missed(c: Connection, trigger: CronTrigger, now: dt.datetime) -> bool:
+def _missed(c: Connection, trigger: BaseTrigger, now: dt.datetime) -> bool:
     """Whether a scheduled time of `c` passed since it last ran (or was created): jobs live in
     memory, so a daily pull whose time came while the server was down waited a whole day
     more. A quiet poll (nothing new) leaves no trace, so a start may poll once more than

@@ -96,3 +96,29 @@ def test_a_leap_day_schedule_is_kept_and_an_edit_to_no_date_is_refused(tmp_path:
     with pytest.raises(InvalidInputError, match="there is no 31 February"):
         services.update_connection("Calls", schedule="0 0 31 2 *")
     assert services.connection("Calls").schedule == "0 0 29 2 *"
+
+
+@pytest.mark.parametrize(
+    ("expression", "days"),
+    [
+        ("0 6 1 * 1", ["Mon 12-07", "Mon 12-14", "Mon 12-21", "Mon 12-28", "Fri 01-01"]),
+        ("0 6 1,15 * 5", ["Fri 12-11", "Tue 12-15", "Fri 12-18", "Fri 12-25", "Fri 01-01"]),
+        ("0 6 1 * *", ["Fri 01-01", "Mon 02-01", "Mon 03-01", "Thu 04-01", "Sat 05-01"]),
+        ("0 6 * * 1", ["Mon 12-07", "Mon 12-14", "Mon 12-21", "Mon 12-28", "Mon 01-04"]),
+    ],
+)
+def test_a_day_of_the_month_and_a_day_of_the_week_are_either_as_in_cron(
+    expression: str, days: list[str]
+) -> None:
+    """With both fields restricted cron runs on either (the 1st, and every Monday), as the
+    app's plain-language preview says ("on day 1 of the month, or on Monday"); APScheduler
+    wanted both, so `0 6 1 * 1` ran on a Monday the 1st: twice a year."""
+    trigger = cron.trigger(expression)
+    out: list[str] = []
+    previous, moment = None, FRIDAY
+    for _ in range(5):
+        found = trigger.get_next_fire_time(previous, moment)
+        assert found is not None and (found.hour, found.minute) == (6, 0)
+        out.append(f"{found:%a %m-%d}")
+        previous, moment = found, found + dt.timedelta(seconds=1)
+    assert out == days

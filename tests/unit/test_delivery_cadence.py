@@ -106,3 +106,10 @@ def test_a_deadline_in_the_skipped_hour_comes_when_the_clocks_have_gone_forward(
     start = dt.datetime(2026, 3, 7, 12, tzinfo=UTC)
     found = cadence.deadlines("daily by 02:30", "America/New_York", start, start + dt.timedelta(days=2))
     assert found == [dt.datetime(2026, 3, 8, 7, 30, tzinfo=UTC), dt.datetime(2026, 3, 9, 6, 30, tzinfo=UTC)]
+
+
+def test_a_cadence_on_a_day_of_the_month_or_a_weekday_is_either() -> None:
+    """The same cron rule for expected delivery: `0 6 1 * 1` is the 1st and every Monday."""
+    start = dt.datetime(2026, 12, 1, tzinfo=UTC)
+    found = cadence.deadlines("0 6 1 * 1", "UTC", start, start + dt.timedelta(days=14))
+    assert [f"{d:%a %d}" for d in found] == ["Tue 01", "Mon 07", "Mon 14"]
