@@ -7,7 +7,8 @@ a scheduled trigger skipped that way is reported to `on_skipped` (the connection
 not only to the log. A scheduled pull that found nothing new returns no run (`pull` may
 return None): it adds nothing to the history.
 A pull that failed before seeing any file (server down, network) is retried with backoff;
-one that failed on a file is not (the same bytes would fail the same way).
+one that failed on a file is not (the same bytes would fail the same way). Jobs live in
+memory: at start, a pull whose scheduled time passed while nothing ran runs once (`_missed`).
 """
 
 from __future__ import annotations
