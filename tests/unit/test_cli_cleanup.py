@@ -8,14 +8,6 @@ import pytest
 from helpers.cli import cli, cli_json
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    return path
-
-
 def test_cleanup_with_retention_0_says_it_keeps_everything(
     home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,14 +21,6 @@ PULL = [
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    return path
-
-
-@pytest.fixture
 def vendor(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
     """A pull connection with a password login."""
     monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-Pa55\n"))

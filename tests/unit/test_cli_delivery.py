@@ -16,12 +16,9 @@ PUSH = ["--direction", "inbound", "--method", "sftp", "--methodology", "push"]
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(ServiceBase, "default_partner", None)
-    return path
+    return home
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:

@@ -62,15 +62,6 @@ def quietly(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh data directory for one test."""
-    path = tmp_path / "home"
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    return path
-
-
 @dataclass(frozen=True)
 class World:
     folder: Path

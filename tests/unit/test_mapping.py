@@ -393,14 +393,6 @@ def test_each_save_is_a_new_version_and_becomes_the_column_map(svc: Services) ->
 # ------------------------------------------------------------------ CLI
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    return path
-
-
 def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
     result = main(list(argv))
     captured = capsys.readouterr()

@@ -34,14 +34,6 @@ FINGERPRINT = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
 PULL = ["--direction", "inbound", "--methodology", "pull", "--username", "u", "--password", "p"]
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(path))
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    return path
-
-
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
