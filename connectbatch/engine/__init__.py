@@ -252,6 +252,9 @@ class Engine:
             from connectbatch.transfer.push.ftp import HostedFtpServer
 
             self._listen(HostedFtpServer.from_settings(gateway), "FTP", settings.ftp_port)
+        if self.servers:  # uploads answered before a killed process (or a failed ingest) took them in
+            gateway.replay()
+            self.scheduler.add_interval(gateway.replay, seconds=int(SWEEP_EVERY), job_id="push-replay")
 
     def _sweep_partials(self) -> None:
         settings = self.services.settings

@@ -38,7 +38,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from connectbatch.escaping import visible
@@ -51,6 +51,7 @@ from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
 from connectbatch.transfer.naming import hidden_from_readers, is_in_flight, matches
+from connectbatch.transfer.push.completed import Claimed, Completed, Waiting
 from connectbatch.transfer.push.quota import PushQuota
 from connectbatch.transfer.push.routing import is_dry_run, route
 from connectbatch.transfer.push.writers import OpenWrites
@@ -125,7 +126,7 @@ class Gateway:
         self._pending: set[Future[Run | None]] = set()
         self._lock = threading.Lock()
         # Finished uploads per connection, each with the future its run is given to.
-        self._waiting: dict[int, list[_Waiting]] = {}
+        self._waiting: dict[int, list[Waiting]] = {}
         # Runs of one connection update the same rows (its status, its ledger): DuckDB
         # rejects such concurrent transactions ("Conflict on update"), so one at a time.
         self._connection_locks: dict[int, threading.Lock] = {}
@@ -134,6 +135,8 @@ class Gateway:
         self.quota = PushQuota()
         # Files open for writing on both servers: never read or removed while they are.
         self.writes = OpenWrites.of(services.settings.home / "push")
+        # Finished uploads not taken in yet, noted on disk: taken in again after a crash (`replay`).
+        self.completed = Completed(services.settings.home / "push")
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The account for a provisioned login, or None (wrong user or password alike)."""
@@ -229,17 +232,33 @@ class Gateway:
         elif not trial and not self._pattern_takes(connection_id, path):
             return None
         stamp = self.writes.stamp(path)
-        if trial:
-            future = self._pool.submit(self._dry_run, account, path, connection_id, stamp)
-        else:
-            future = Future()
-            with self._lock:
-                self._waiting.setdefault(connection_id, []).append(_Waiting(path, future, stamp))
-            self._pool.submit(self._ingest_waiting, connection_id)  # one turn per upload
+        if not trial:
+            return self._take_in(connection_id, path, stamp, self.completed.note(connection_id, path))
+        return self._track(self._pool.submit(self._dry_run, account, path, connection_id, stamp))
+
+    def _take_in(self, connection_id: int, path: Path, stamp: int, note: Path | None) -> Future[Run | None]:
+        future: Future[Run | None] = Future()
+        with self._lock:
+            self._waiting.setdefault(connection_id, []).append(Waiting(path, future, stamp, note))
+        self._pool.submit(self._ingest_waiting, connection_id)  # one turn per upload
+        return self._track(future)
+
+    def _track(self, future: Future[Run | None]) -> Future[Run | None]:
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
         return future
+
+    def replay(self) -> list[Future[Run | None]]:
+        """Take in the finished uploads a killed process, or an ingest that failed (the
+        database busy), left noted (`completed`): at the start, then hourly."""
+        taken = []
+        for noted in self.completed.waiting():
+            log.info("taking in a finished upload not taken in before: %s", noted.path)
+            taken.append(
+                self._take_in(noted.connection_id, noted.path, self.writes.stamp(noted.path), noted.note)
+            )
+        return taken
 
     def upload_over_quota(self, account: Account, path: Path) -> None:
         """A server refused an upload for the push quota (and removed its partial file): a
@@ -346,10 +365,10 @@ class Gateway:
                     if not upload.future.done():
                         upload.future.set_result(None)
 
-    def _next_group(self, connection_id: int) -> list[_Waiting]:
+    def _next_group(self, connection_id: int) -> list[Waiting]:
         """The oldest waiting uploads of the connection, up to GROUP_MAX_FILES files and
         GROUP_MAX_BYTES bytes (at least one); the rest wait for a later turn."""
-        taken: list[_Waiting] = []
+        taken: list[Waiting] = []
         size = 0
         with self._lock:
             waiting = self._waiting.get(connection_id, [])
@@ -363,15 +382,15 @@ class Gateway:
                 self._waiting.pop(connection_id, None)
         return taken
 
-    def _ingest_group(self, connection_id: int, taken: list[_Waiting]) -> None:
+    def _ingest_group(self, connection_id: int, taken: list[Waiting]) -> None:
         # The same name uploaded again before its turn: one ingest of its latest version.
-        latest: dict[Path, _Waiting] = {}
+        latest: dict[Path, Waiting] = {}
         futures: dict[Path, list[Future[Run | None]]] = {}
         for upload in taken:
             latest.pop(upload.path, None)  # kept in arrival order of the latest
             latest[upload.path] = upload
             futures.setdefault(upload.path, []).append(upload.future)
-        claimed: list[_Claimed] = []
+        claimed: list[Claimed] = []
         for path, upload in latest.items():
             found = self._claim(path, upload.stamp)
             if found is None:  # written again, renamed or deleted before we got to it
@@ -382,12 +401,15 @@ class Gateway:
         try:
             self._load(connection_id, claimed)
         finally:  # the upload has gone by the time its caller learns its run
+            kept = {item.path for item in claimed if not item.loaded}  # noted still: taken again
             for item in claimed:
                 self._finish(item)
                 for future in item.futures:
                     future.set_result(item.run)
+            for upload in taken:
+                self.completed.settle(upload.note, taken=upload.path not in kept)
 
-    def _claim(self, path: Path, stamp: int) -> _Claimed | None:
+    def _claim(self, path: Path, stamp: int) -> Claimed | None:
         """Give a waiting upload a private name for its ingest (`writers.OpenWrites.claim`):
         never one a session is writing, nor one written again since it was queued."""
         aside = self.services.settings.home / "push" / LOADING_FOLDER / uuid.uuid4().hex / path.name
@@ -396,9 +418,9 @@ class Gateway:
             with contextlib.suppress(OSError):
                 aside.parent.rmdir()
             return None
-        return _Claimed(path, aside, inode)
+        return Claimed(path, aside, inode)
 
-    def _finish(self, item: _Claimed) -> None:
+    def _finish(self, item: Claimed) -> None:
         """A loaded upload goes (its bytes are staged by sha256, results go to the outbound
         folder); one not loaded stays where the partner left it. Its private name goes."""
         self.writes.finish(item.path, item.inode, loaded=item.loaded)
@@ -407,7 +429,7 @@ class Gateway:
         with contextlib.suppress(OSError):
             item.aside.parent.rmdir()
 
-    def _load(self, connection_id: int, claimed: list[_Claimed]) -> None:
+    def _load(self, connection_id: int, claimed: list[Claimed]) -> None:
         if not claimed:
             return
         try:
@@ -464,25 +486,3 @@ class Gateway:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-
-
-@dataclass(frozen=True)
-class _Waiting:
-    """A finished upload waiting for its connection's turn: where it is, who waits for its
-    run, and the stamp of its file's opening (`writers.OpenWrites.stamp`)."""
-
-    path: Path
-    future: Future[Run | None]
-    stamp: int
-
-
-@dataclass
-class _Claimed:
-    """An upload given a private name for its ingest (`writers.OpenWrites.claim`)."""
-
-    path: Path
-    aside: Path
-    inode: tuple[int, int]
-    futures: list[Future[Run | None]] = field(default_factory=list)
-    loaded: bool = False  # taken in: the upload goes
-    run: Run | None = None

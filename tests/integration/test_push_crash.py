@@ -1,0 +1,129 @@
+"""A push upload our server answered is never lost to our own process dying or failing.
+
+A hosted server answers a finished upload (SFTP close) before the gateway takes it in. The
+child process here serves SFTP with a real gateway whose ingest stops at its start (a marker
+file, then it waits to be killed): the partner's client has had its answer, nothing is
+recorded yet. After the SIGKILL, a real engine starts on the same data folder and takes both
+uploads in (the one being ingested and the one queued behind it), each loaded once, and the
+push folder is left empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+from helpers import call_csv
+
+from connectbatch.engine import Engine
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.services import Provisioned, Services
+from connectbatch.settings import Settings
+from connectbatch.transfer.push.completed import FOLDER
+
+REPO = Path(__file__).resolve().parents[2]
+
+CHILD = r"""
+import sys, time
+from pathlib import Path
+from connectbatch.services import Services
+from connectbatch.settings import Settings
+from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
+
+home, marker = Path(sys.argv[1]), Path(sys.argv[2])
+services = Services(Settings(home=home, lock_timeout=10.0, sftp_port=0, ftp_port=0))
+
+def stopped(*args, **kwargs):
+    marker.write_text("taking in")  # the partner has its answer, nothing is recorded: kill me
+    time.sleep(120)
+
+services.ingest_files = stopped
+server = HostedSftpServer(Gateway(services), "127.0.0.1", 0, host_key_path(home)).start()
+print(server.port, flush=True)
+time.sleep(120)
+"""
+
+
+@contextlib.contextmanager
+def _sftp(port: int, login: Provisioned) -> Iterator[paramiko.SFTPClient]:
+    transport = paramiko.Transport(("127.0.0.1", port))
+    try:
+        transport.connect(username=login.username, password=login.password)
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        yield sftp
+    finally:
+        transport.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_uploads_answered_before_a_killed_server_took_them_in_are_taken_in_at_its_next_start(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    services = Services(Settings(home=home, lock_timeout=10.0, sftp_port=0, ftp_port=0))
+    connection, login = services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    assert login is not None
+    services.db.release()  # the child opens the file
+    marker = tmp_path / "taking-in"
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(home), str(marker)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        with _sftp(port, login) as sftp:
+            sftp.putfo(io.BytesIO(call_csv(3, prefix="a")), "a.csv")  # answered: closed without error
+            _wait(marker.exists, "the ingest of a.csv to start")
+            sftp.putfo(io.BytesIO(call_csv(2, prefix="b")), "b.csv")  # queued behind it
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    push_home = home / "push" / str(connection.id)
+    assert sorted(p.name for p in push_home.iterdir()) == ["a.csv", "b.csv"]
+    assert services.runs("Acme") == []  # was: never recorded, swept away a day later
+
+    settings = Settings(home=home, lock_timeout=10.0, sftp_port=_free_port(), ftp_port=0)
+    engine = Engine(Services(settings))
+    engine.start()
+    try:
+        _wait(lambda: len(services.runs("Acme")) == 2 and not list(push_home.iterdir()), "both uploads")
+    finally:
+        engine.stop()
+    runs = services.runs("Acme")
+    assert [r.status for r in runs] == [RunStatus.COMPLETED, RunStatus.COMPLETED]
+    assert sorted(r.rows_accepted for r in runs) == [2, 3]
+    assert services.count_actions("Acme") == 5
+    assert not list((home / "push" / FOLDER).glob("*.json"))  # each note went with its upload
