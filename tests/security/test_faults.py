@@ -2,7 +2,7 @@
 
 Each test damages something the way a disk, a kill or a careless operator would (a truncated
 or deleted staged copy, a full disk at staging and at commit, a killed copy's temporary file,
-an interrupted pull run) and checks the run ends Failed with the step and the cause, no
+an interrupted pull run, a push upload whose staging the full disk stopped) and checks the run ends Failed with the step and the cause, no
 partial rows are committed, and the way back (retry, or a fresh delivery) loads everything.
 The full-disk cases use a small tmpfs as the data folder (root only; skipped otherwise).
 """
@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import errno
 import hashlib
+import io
 import json
 import os
 import stat
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import ftpd
+import paramiko
 import pytest
 from helpers import call_csv
 from helpers.store import count
@@ -34,6 +36,8 @@ from connectbatch.pipeline import staging
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.store import data as data_store
+from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 ROWS = 2_000
@@ -404,3 +408,45 @@ def test_retry_of_a_pull_that_never_reached_the_server_pulls_again(
     retried = services.retry(failed.id)
     assert (retried.status, retried.trigger, retried.rows_accepted) == (RunStatus.COMPLETED, "retry", 5)
     assert services.count_actions("Down FTP") == 5
+
+
+def test_a_push_upload_the_full_disk_kept_from_staging_stays_and_is_taken_in_once_there_is_room(
+    small_disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = Services(Settings(home=small_disk / "home", lock_timeout=10.0, sftp_port=0, ftp_port=0))
+    connection, login = services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    assert login is not None
+    gateway = Gateway(services)
+    server = HostedSftpServer(gateway, "127.0.0.1", 0, host_key_path(services.settings.home)).start()
+    original = staging.stage
+    fillers: list[Path] = []
+
+    def fill_then_stage(staging_dir: Path, source: Path, move: bool = False) -> staging.Staged:
+        fillers.append(_fill(small_disk))
+        return original(staging_dir, source, move)
+
+    try:
+        transport = paramiko.Transport(("127.0.0.1", server.port))
+        transport.connect(username=login.username, password=login.password)
+        with monkeypatch.context() as m, contextlib.closing(transport):
+            m.setattr(staging, "stage", fill_then_stage)
+            sftp = paramiko.SFTPClient.from_transport(transport)
+            assert sftp is not None
+            sftp.putfo(io.BytesIO(call_csv(ROWS)), "Acme_calls.csv")  # the partner has its answer
+            gateway.wait(timeout=60)
+        [failed] = services.runs("Acme")
+        assert failed.status is RunStatus.FAILED and "No space left on device" in (failed.reason or "")
+        upload = services.settings.home / "push" / str(connection.id) / "Acme_calls.csv"
+        assert upload.exists()  # was removed: the bytes were nowhere, retry said "send it again"
+
+        fillers[0].unlink()  # space returns; the hourly replay (or the next start) takes it in
+        [again] = [future.result(timeout=60) for future in gateway.replay()]
+    finally:
+        server.stop()
+        gateway.close()
+    assert again is not None and again.status is RunStatus.COMPLETED, again
+    assert again.rows_accepted == ROWS and count(services, "call_conversions") == ROWS
+    assert not upload.exists()
+    assert gateway.replay() == []  # taken in once

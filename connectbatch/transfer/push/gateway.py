@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from connectbatch.escaping import visible
-from connectbatch.models import Connection, Credential, Direction, Method, Methodology, Run
+from connectbatch.models import Connection, Credential, Direction, Method, Methodology, Run, RunStatus
 from connectbatch.pipeline import dryrun, group, history
 from connectbatch.secrets import check_password, hash_password
 from connectbatch.services import Services
@@ -448,7 +448,14 @@ class Gateway:
             log.exception("push ingest failed", extra={"connection_id": connection_id})
             return
         for item, run in zip(claimed, runs, strict=True):
-            item.loaded, item.run = True, run
+            item.loaded, item.run = not self._unstaged(run), run
+
+    def _unstaged(self, run: Run | None) -> bool:
+        """Whether a run failed before its upload's bytes were staged (a full disk): its retry
+        has nothing to run, so the upload stays, noted, for `replay` to take in again."""
+        if run is None or run.status is not RunStatus.FAILED:
+            return False
+        return any(not f.sha256 for f in self.services.run_files(run.id))
 
     def _dry_run(
         self, account: Account, path: Path, connection_id: int | None = None, stamp: int = 0
