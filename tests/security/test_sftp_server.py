@@ -420,3 +420,48 @@ def test_a_preauth_timeout_of_0_is_no_limit_not_no_time(tmp_path: Path) -> None:
     finally:
         engine.server.stop()
         engine.gateway.close()
+
+
+HOLDER = r"""
+import sys, time
+import duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_login_the_busy_database_could_not_check_is_told_to_try_later_and_counts_as_no_failure(
+    tmp_path: Path,
+) -> None:
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=0.3, sftp_port=0))
+    gateway = Gateway(services, workers=1)
+    server = HostedSftpServer(
+        gateway, "127.0.0.1", 0, host_key_path(services.settings.home), failed_logins=FailedLogins(limit=2)
+    ).start()
+    engine = Hosted(services, gateway, server, tmp_path)
+    try:
+        _connection, login = engine.connection("Busy Acme")
+        services.db.release()
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(services.settings.database)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            for _ in range(3):  # another process holds the database past the lock timeout
+                transport = paramiko.Transport(("127.0.0.1", server.port))
+                try:
+                    with pytest.raises(paramiko.AuthenticationException):
+                        transport.connect(username=login.username, password=login.password)
+                    banner = (transport.get_banner() or b"").decode()
+                    assert "try again later" in banner  # was: a plain "Authentication failed"
+                finally:
+                    transport.close()
+        finally:
+            holder.communicate("\n", timeout=30)
+        assert not server.failed_logins.blocked("127.0.0.1")  # was: the address refused unchecked
+        _paramiko_login(engine, login.username, login.password)  # the right password works again
+    finally:
+        server.stop()
+        gateway.close()

@@ -51,6 +51,8 @@ OPEN_NO_ROOM: int = paramiko.OPEN_FAILED_RESOURCE_SHORTAGE
 MAX_KEY_TRIES = 6  # public keys a client may offer per connection (as sshd's MaxAuthTries)
 LEGACY_SCP = "legacy scp protocol is not supported: use scp without -O (SFTP) or sftp\n"
 NO_COMMANDS = "this server only speaks SFTP: use sftp, or scp without -O\n"
+# A login we could not check (the database busy or failing): the FTP server's 421 in words.
+LOGIN_UNAVAILABLE = "login is unavailable right now; try again later"
 USERAUTH_BANNER: bytes = _common.cMSG_USERAUTH_BANNER
 DISCONNECT: bytes = _common.cMSG_DISCONNECT
 DISCONNECT_TOO_MANY_CONNECTIONS = 12  # RFC 4253 11.1 (paramiko names only a few reason codes)
@@ -142,6 +144,7 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
                 self.peer,
                 exc_info=True,
             )
+            self._tell(LOGIN_UNAVAILABLE)
         if account is None or not _method_ok(account):
             return AUTH_FAILED
         self._key_account, self._key_login = account, (username, blob)
@@ -165,7 +168,7 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         if not throttled:
             try:
                 account = self.server.gateway.authenticate(username, password)
-            except Exception:  # a store error is a failed login, never a crashed session
+            except Exception:  # a store error: refused, never a crashed session, but no failure
                 self.server.quiet.log(
                     "login-error",
                     logging.ERROR,
@@ -174,6 +177,10 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
                     self.peer,
                     exc_info=True,
                 )
+                # Nothing was checked: not a wrong password for the partner to doubt, nor one
+                # that counts towards closing the session or refusing the address.
+                self._tell(LOGIN_UNAVAILABLE)
+                return AUTH_FAILED
         if account is not None and not _method_ok(account):
             account = None  # e.g. an FTP login tried over SFTP: as wrong as a wrong password
         if account is not None:
