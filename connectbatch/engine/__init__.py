@@ -43,6 +43,7 @@ __all__ = ["Engine", "MailboxSettings"]
 
 log = logging.getLogger("connectbatch.engine")
 SYNC_BACK_SECONDS = 300  # how often status changes go back to partners (pipeline/syncback.py)
+RECOVER_SECONDS = 60  # how often runs a dead process left In Progress are looked for
 
 
 class Engine:
@@ -75,6 +76,9 @@ class Engine:
             self.scheduler.add_interval(
                 self.services.ingestor.cleanup_staging, seconds=6 * 3600, job_id="staging-retention"
             )
+            # runs another process (a killed CLI ingest) left In Progress: Failed and
+            # retryable while this one runs on, not only at its next start
+            self.scheduler.add_interval(self._recover, seconds=RECOVER_SECONDS, job_id="recover")
             self.scheduler.add_interval(  # expected delivery: late, missing, drift alerts
                 self.services.check_deliveries, seconds=CHECK_SECONDS, job_id="delivery-check"
             )
@@ -90,6 +94,11 @@ class Engine:
             self.services.outbox.start()  # results mail in the background: no ingest waits on SMTP
             self._start_warm_up()
             self._started = True
+
+    def _recover(self) -> None:
+        recovered = self.services.ingestor.recover_interrupted(ours=False)
+        if recovered:
+            log.warning("marked %d interrupted runs as Failed: %s", len(recovered), recovered)
 
     def _start_warm_up(self) -> None:
         """Validate each data type's template once, in the background, so the first file

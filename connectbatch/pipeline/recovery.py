@@ -45,12 +45,15 @@ RETRIED = (FileState.FAILED, FileState.REJECTED, *UNFINISHED)
 INTERRUPTED = "interrupted: the process stopped during the run; nothing was loaded; retry it"
 
 
-def recover_interrupted(db: Database, clock: Clock) -> list[int]:
-    """Mark runs whose process died mid-run as Failed (they can then be retried)."""
+def recover_interrupted(db: Database, clock: Clock, ours: bool = True) -> list[int]:
+    """Mark runs whose process died mid-run as Failed (they can then be retried). `ours`:
+    at a start, runs under this process's own id are a dead one's too (an id used again, as
+    PID 1 in a container); a long-running process looking again later (`ours=False`) leaves
+    its own runs alone."""
     recovered = []
     with db.transaction() as con:
         for run in run_store.in_progress(con):
-            if run.pid and run.pid != os.getpid() and alive(run.pid):
+            if run.pid and (not ours or run.pid != os.getpid()) and alive(run.pid):
                 continue
             for f in run_store.files_of_run(con, run.id):
                 if f.state in UNFINISHED:
