@@ -5,7 +5,8 @@ child process here serves SFTP with a real gateway whose ingest stops at its sta
 file, then it waits to be killed): the partner's client has had its answer, nothing is
 recorded yet. After the SIGKILL, a real engine starts on the same data folder and takes both
 uploads in (the one being ingested and the one queued behind it), each loaded once, and the
-push folder is left empty.
+push folder is left empty. An upload whose ingest failed (the database busy) is taken in by
+the gateway's next look, also when the client set the file's time after the upload.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
+from connectbatch.store import DatabaseBusyError
 from connectbatch.transfer.push.completed import FOLDER
+from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,3 +131,33 @@ def test_uploads_answered_before_a_killed_server_took_them_in_are_taken_in_at_it
     assert sorted(r.rows_accepted for r in runs) == [2, 3]
     assert services.count_actions("Acme") == 5
     assert not list((home / "push" / FOLDER).glob("*.json"))  # each note went with its upload
+
+
+def test_an_upload_whose_ingest_failed_is_taken_in_again_even_after_the_client_set_its_time(
+    tmp_path: Path,
+) -> None:
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0, sftp_port=0, ftp_port=0))
+    _connection, login = services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    assert login is not None
+    gateway = Gateway(services)
+    server = HostedSftpServer(gateway, "127.0.0.1", 0, host_key_path(services.settings.home)).start()
+    ingest = services.ingest_files
+
+    def busy(*args: object, **kwargs: object) -> object:
+        raise DatabaseBusyError("the database is in use by another process (PID 1, test)")
+
+    try:
+        services.ingest_files = busy  # type: ignore[method-assign]
+        with _sftp(server.port, login) as sftp:
+            sftp.putfo(io.BytesIO(call_csv(4)), "kept.csv")
+            gateway.wait(timeout=30)
+            sftp.utime("kept.csv", (1_000_000_000, 1_000_000_000))  # as WinSCP or `sftp -p` do
+        assert services.runs("Acme") == []
+        services.ingest_files = ingest  # type: ignore[method-assign]
+        [run] = [future.result(timeout=30) for future in gateway.replay()]  # as hourly
+    finally:
+        server.stop()
+        gateway.close()
+    assert run is not None and run.status is RunStatus.COMPLETED and run.rows_accepted == 4

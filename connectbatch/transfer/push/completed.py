@@ -7,13 +7,12 @@ left the file in its push folder with nothing saying it was complete: no run, no
 and the sweep removed it as a broken upload a day later.
 
 So each finished upload is noted first (`note`: a small JSON file under `<push>/.completed/`,
-outside every partner's home, naming the connection, the path and the file as it was: inode,
-size, modification time) and the note goes only once the upload was taken in, went away or
-was written again (`drop`). `waiting` lists the notes whose file is still that same file: the
-gateway takes them in again at the engine's start and with the hourly sweep. A file written
-since it was noted (a resumed or new upload) is not the noted upload: its note goes, and the
-new upload's own completion notes it again. A note the sweep finds a day old goes with the
-upload it names.
+outside every partner's home, naming the connection, the path and the file as it was: inode
+and size) and the note goes only once the upload was taken in, went away or was written
+again (`settle`). `waiting` lists the notes whose file is still that same file: the gateway
+takes them in again at the servers' start and hourly. A file replaced or resized since it was
+noted is not the noted upload: its note goes (a new upload's own completion notes it again).
+A note the sweep finds a day old goes with the upload it names.
 """
 
 from __future__ import annotations
@@ -45,8 +44,10 @@ class Noted:
 
 
 def _identity(path: Path) -> list[int]:
+    """The file and its size; not its modification time, which clients that keep a file's
+    time (WinSCP, `sftp -p`) set after the upload was answered."""
     info = os.stat(path)
-    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns]
+    return [info.st_dev, info.st_ino, info.st_size]
 
 
 class Completed:
