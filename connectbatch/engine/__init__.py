@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.errors import ListenError, RemoteFileTooLargeError
 from connectbatch.models import Connection, Method, Methodology, Run
-from connectbatch.pipeline import dryrun, history
+from connectbatch.pipeline import dryrun, history, recovery
 from connectbatch.pipeline.validation.warm import warm_up
 from connectbatch.services import Services
 from connectbatch.services.delivery import CHECK_SECONDS
@@ -96,7 +96,10 @@ class Engine:
             self._started = True
 
     def _recover(self) -> None:
-        recovered = self.services.ingestor.recover_interrupted(ours=False)
+        """The start's recovery again (`Services.startup`), leaving this process's own runs alone."""
+        services = self.services
+        recovery.remove_stale_incoming(services.settings.staging)
+        recovered = recovery.recover_interrupted(services.db, services.clock, ours=False)
         if recovered:
             log.warning("marked %d interrupted runs as Failed: %s", len(recovered), recovered)
 

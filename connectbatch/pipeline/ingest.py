@@ -225,9 +225,7 @@ class Ingestor:
         entry = staging.record(self.db, run, connection, received, staged, read_mapping=True)
         return self._recorded(run, connection, received, staged, entry, end)
 
-    def _staging_failed(
-        self, run: Run, connection: Connection, received: Received, exc: OSError
-    ) -> FileRecord:
+    def _staging_failed(self, run: Run, connection: Connection, received: Received, exc: OSError) -> FileRecord:  # noqa: E501
         log.exception("staging failed", extra=_ctx(run, connection, received.name))
         message = staging.failure_message(exc, self.settings.staging)
         return self._file_failed(run, connection, received, None, message)
@@ -284,14 +282,13 @@ class Ingestor:
             log.info("removed staged copy %s (%d bytes, last used %s)", r.sha256, r.size, r.last_used_at)
         return removed
 
-    def recover_interrupted(self, ours: bool = True) -> list[int]:
+    def recover_interrupted(self) -> list[int]:
         """Mark runs whose process died mid-run as Failed (they can then be retried), and
-        remove the temporary copies a killed copy left in staging (`recovery`; `ours=False`
-        while this process may have runs of its own under way)."""
+        remove the temporary copies a killed copy left in staging."""
         for path in recovery.remove_stale_incoming(self.settings.staging):
             log.warning("removed a killed copy's temporary file %s", path)
         self.db.keep_reserve()  # given back on a full disk: again once there is room
-        return recovery.recover_interrupted(self.db, self.clock, ours)
+        return recovery.recover_interrupted(self.db, self.clock)
 
     # ------------------------------------------------------------------ one file
 
