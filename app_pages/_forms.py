@@ -30,7 +30,6 @@ from connectbatch.transfer.specs import (
 FieldErrors = Callable[..., None]  # shows the error of the named fields, if there is one
 
 
-
 def _no_errors(*fields: str) -> None:
     """The Edit tab shows a save's error under the form, not field by field."""
 
@@ -57,6 +56,15 @@ def seed(key: str, current: Any, options: Sequence[Any] | None = None) -> None:
     if options is not None and current not in options:
         current = options[0]
     st.session_state[key] = current
+
+
+def forget(keys: Keys, keep: str) -> None:
+    """Drop what one form's widgets hold (all but `keep`), so that they are seeded again from
+    the stored values on this run: a form filled before someone else saved shows what is saved."""
+    least = len(keys.prefix) + len(keys.suffix)  # `edit_7`, the list's button, is not the form's
+    for key in [k for k in st.session_state if isinstance(k, str) and k != keep and len(k) > least]:
+        if key.startswith(keys.prefix) and key.endswith(keys.suffix):
+            del st.session_state[key]
 
 
 def _text(value: str) -> str | None:

@@ -68,6 +68,17 @@ def edit_tab(services: Services, c: Connection) -> None:
     st.caption("These are fixed: a different kind of connection is a new connection.")
     pull, inbound = _ui.is_pull(c), c.direction is Direction.INBOUND
     keys = _forms.Keys("edit_", f"_{c.id}")
+    # The values the form was filled with: a save sends what the person changed from them, so
+    # that it never puts back what another tab or person saved since (it sent every field).
+    shown_key = keys("shown")
+    shown: dict[str, Any] | None = st.session_state.get(shown_key)
+    stale = shown is not None and any(getattr(c, f) != v for f, v in shown.items())
+    if stale and not st.session_state.get("edit_save"):  # a save now keeps what was typed
+        _forms.forget(keys, keep="")
+        st.info(
+            "This connection was changed elsewhere since this form was filled: it shows the saved settings."
+        )
+        shown = None
     changes: dict[str, Any] = {}
     with st.form(f"edit_form_{c.id}", border=False):
         _forms.seed(keys("name"), c.name)
@@ -81,22 +92,29 @@ def edit_tab(services: Services, c: Connection) -> None:
             changes["return_email"] = _forms.return_email_input(keys, c.return_email)
         changes |= _forms.run_settings_form(keys, c, pull=pull, inbound=inbound, live=False)
         submitted = st.form_submit_button("Save changes", key="edit_save", type="primary")
+    if shown is None:
+        shown = st.session_state[shown_key] = {f: getattr(c, f) for f in changes}
     if submitted:
-        save(services, c, changes)
+        save(services, c, changes, shown, keys)
 
 
-def save(services: Services, c: Connection, entered: dict[str, Any]) -> None:
+def save(
+    services: Services, c: Connection, entered: dict[str, Any], shown: dict[str, Any], keys: _forms.Keys
+) -> None:
+    """Save the fields the person changed from what the form `shown` them."""
     cleaned = {
         field: (v.strip() or None) if isinstance(v, str) and field not in ("name", "pattern") else v
         for field, v in entered.items()
     }
     cleaned["encoding"] = cleaned.get("encoding", c.encoding) or None
-    changes = {f: v for f, v in cleaned.items() if v != getattr(c, f)}
+    edited = {f: v for f, v in cleaned.items() if v != shown.get(f, getattr(c, f))}
+    changes = {f: v for f, v in edited.items() if v != getattr(c, f)}
     if not changes:
         st.info("Nothing changed.")
         return
     ok, updated = _ui.safely("Saving", lambda: services.update_connection(c.id, **changes))
     if ok and updated is not None:
+        _forms.forget(keys, keep="")  # filled again from what is saved, others' changes too
         _ui.sync_schedule()
         _ui.flash(
             "success",
