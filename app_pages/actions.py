@@ -123,7 +123,7 @@ def change_form(services: Services, page: ActionPage, pool: ActionPage | None = 
     st.session_state["actions_selected"] = [
         i for i in st.session_state.get("actions_selected", []) if i in changeable
     ]
-    locked = len(page.actions) - len(changeable)
+    locked = len(page.actions) - len(on_page)  # this page only: the picker offers more
     if locked:
         st.caption(f"{locked} locked action(s) on this page are read-only and cannot be selected.")
     nothing = not changeable

@@ -212,3 +212,17 @@ def _describe_all(services: Services, action_id: int) -> str:
     from app_pages.actions import _describe
 
     return _describe(services.action(action_id))
+
+
+def test_the_page_counts_its_locked_actions_not_the_pickers_wider_choice(demo_services: Services) -> None:
+    """The caption under Change actions said "-450 locked action(s) on this page": it took the
+    picker's changeable actions beyond the page (issue 11's wider pool) off the page's count."""
+    at = open_page(ACTIONS)
+    _changeable, locked = changeable_and_locked(demo_services)
+    captions = [c.value for c in at.caption if "locked action(s) on this page" in c.value]
+    if locked:
+        assert captions == [
+            f"{len(locked)} locked action(s) on this page are read-only and cannot be selected."
+        ]
+    else:
+        assert captions == []
