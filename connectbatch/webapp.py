@@ -109,6 +109,7 @@ def engine() -> tuple[Engine, str | None]:
 
 USER_KEY = "auth_user"  # the logged-in User, re-read from the database on every page view
 SINCE_KEY = "auth_since"  # time.time() of the login
+OWNER_KEY = "auth_owner"  # the name of the last person logged in to this tab: whose state it holds
 
 
 def operator_services() -> Services:
@@ -125,6 +126,14 @@ def services() -> Services:
 
 
 def log_in(user: User, now: float | None = None) -> None:
+    """Log `user` in to this browser tab's session. What another person left in it (a wizard
+    draft with the partner's password they typed, forms, filters, picks) is dropped first: log
+    out and a session's end keep the state, so that the same person finds their work again."""
+    state = st.session_state
+    if state.get(OWNER_KEY, user.name) != user.name:
+        for key in list(state.keys()):
+            del state[key]
+    state[OWNER_KEY] = user.name
     st.session_state[USER_KEY] = user
     st.session_state[SINCE_KEY] = time.time() if now is None else now
 

@@ -388,3 +388,48 @@ def test_only_analysts_check_deliveries_but_every_role_reads_alerts(
         reviewer.update_connection("Acme", expect="weekdays by 09:00")
     assert reviewer.delivery_alerts() == []
     assert bound(services, "ann", Role.ANALYST).check_deliveries() == []
+
+
+def _log_in_through_the_form(at: AppTest, name: str) -> None:
+    at.text_input(key="login_name").input(name)
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert f"Logged in as **{name}**" in shown(at)
+
+
+def test_the_next_person_to_log_in_in_a_tab_sees_nothing_the_last_one_left(app_home: Settings) -> None:
+    """Log out kept the rest of the tab's session: the next person logging in at that screen
+    found the last one's wizard draft at its step, with the partner's password they had typed."""
+    services = Services(Settings.from_env())
+    for name in ("ann", "bob"):
+        services.add_user(name, Role.ANALYST, PASSWORD)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    _log_in_through_the_form(at, "ann")
+    at.switch_page("app_pages/connection_wizard.py").run()
+    at.text_input(key="wiz_name").input("Ann's Acme pull")
+    at.button(key="wiz_next").click().run()
+    at.button(key="wiz_next").click().run()
+    at.radio(key="wiz_methodology").set_value("pull").run()
+    at.text_input(key="wiz_host").input("sftp.acme.example")
+    at.text_input(key="wiz_folder").input("/outgoing")
+    at.button(key="wiz_next").click().run()
+    at.text_input(key="wiz_username").input("acme")
+    at.text_input(key="wiz_password").input("partner-s3cret").run()
+    assert "Step 4 of 5" in at.get("progress")[0].proto.text
+
+    at.sidebar.button(key="logout").click().run()
+    _log_in_through_the_form(at, "bob")
+    at.switch_page("app_pages/connection_wizard.py").run()
+
+    assert "Step 1 of 5" in at.get("progress")[0].proto.text
+    assert at.text_input(key="wiz_name").value == ""
+    left = [k for k, v in at.session_state.to_dict().items() if "partner-s3cret" in repr(v)]
+    assert left == []
+
+    # The same person logging in again finds their own draft (after their session ended, say).
+    at.text_input(key="wiz_name").input("Bob's draft").run()
+    at.sidebar.button(key="logout").click().run()
+    _log_in_through_the_form(at, "bob")
+    at.switch_page("app_pages/connection_wizard.py").run()
+    assert at.text_input(key="wiz_name").value == "Bob's draft"
