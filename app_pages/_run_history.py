@@ -141,20 +141,22 @@ def run_details(services: Services, c: Connection, run: Run, retried_by: int | N
     st.markdown("**Files**")
     if files:
         st.dataframe(
-            [
-                {
-                    "File": f.name,
-                    "State": f.state,
-                    "Source": f.source,
-                    "Size": _ui.size(f.size),
-                    "Rows accepted": f.rows_accepted,
-                    "Rows rejected": f.rows_rejected,
-                    "Message": f.message or "",
-                    "Received": _ui.when(f.received_at),
-                    "SHA-256": f.sha256[:12],
-                }
-                for f in files
-            ],
+            _ui.shown_rows(
+                [
+                    {
+                        "File": f.name,
+                        "State": f.state,
+                        "Source": f.source,
+                        "Size": _ui.size(f.size),
+                        "Rows accepted": f.rows_accepted,
+                        "Rows rejected": f.rows_rejected,
+                        "Message": f.message or "",
+                        "Received": _ui.when(f.received_at),
+                        "SHA-256": f.sha256[:12],
+                    }
+                    for f in files
+                ]
+            ),
             hide_index=True,
             key=f"run_files_{run.id}",
         )
@@ -176,7 +178,7 @@ def rejects_section(services: Services, run: Run, names: dict[int, str]) -> None
         return
     if count > REJECTS_SHOWN:
         st.caption(f"The first {REJECTS_SHOWN:,}; the download has all {count:,}.")
-    st.dataframe(_ui.rejects_table(rejects, names), hide_index=True, key=f"rejects_{run.id}")
+    st.dataframe(_ui.shown_rows(_ui.rejects_table(rejects, names)), hide_index=True, key=f"rejects_{run.id}")
     st.download_button(
         "Download rejects (CSV)",
         data=lambda: _ui.rejects_csv(services.rejects(run.id), names),

@@ -19,7 +19,7 @@ import streamlit as st
 
 from connectbatch import schemas, webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import csv_cell, markdown_text
+from connectbatch.escaping import csv_cell, markdown_text, visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -275,6 +275,13 @@ def open_detail(connection_id: int, tab: str = "Edit") -> None:
 
 
 # --------------------------------------------------------------------------- runs & validation
+
+
+def shown_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows as a person reads them: partner text (values, keys, file names, reasons) with
+    control characters and bidi overrides made visible (escaping.visible), as the data pages'
+    tables are (browse.visible_table), so that no cell reads as other than it is."""
+    return [{k: visible(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
 
 
 def rejects_table(rejects: Sequence[RejectRow], files: dict[int, str]) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import streamlit as st
 
 from app_pages import _ui
 from connectbatch import schemas, webapp
+from connectbatch.browse import visible_table
 from connectbatch.errors import ConnectBatchError
 from connectbatch.escaping import visible
 from connectbatch.models import Direction
@@ -208,7 +209,7 @@ def _show_connection_dry_run(data: bytes, file_name: str, connection_id: int) ->
     cols = st.columns(max(1, len(statuses)))
     for col, status in zip(cols, statuses, strict=False):
         col.metric(status.value.replace("_", " ").capitalize(), f"{dry.count(status):,}")
-    st.dataframe(dry.table().slice(0, REJECTS_SHOWN), hide_index=True)
+    st.dataframe(visible_table(dry.table().slice(0, REJECTS_SHOWN)), hide_index=True)
     st.download_button(
         "Download the results file", data=dry.csv_bytes(), file_name=results_name(dry.file),
         mime="text/csv", key="dry_run_download", on_click="ignore",
@@ -254,10 +255,10 @@ def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: 
         st.markdown("**Rejects**")
         if len(result.rejects) > REJECTS_SHOWN:
             st.caption(f"The first {REJECTS_SHOWN:,} of {len(result.rejects):,}.")
-        st.dataframe(rejects_table(result), hide_index=True)
+        st.dataframe(_ui.shown_rows(rejects_table(result)), hide_index=True)
 
     st.markdown(f"**Accepted rows** (the first {min(PREVIEW_ROWS, result.rows_accepted):,})")
-    st.dataframe(preview(result), hide_index=True)
+    st.dataframe(visible_table(preview(result)), hide_index=True)
 
     st.markdown("**Expectations**")
     st.dataframe(

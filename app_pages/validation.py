@@ -245,17 +245,19 @@ def _show_rejects(svc: Services, run: Run, names: dict[int, str], details: RunDe
         st.caption(f"The first {len(shown):,} of {total:,}; the download has them all.")
     several = len(names) > 1
     st.dataframe(
-        [
-            {
-                "Line": r.line,
-                "Key": r.key,  # the row's key as far as it was read: which record it was
-                "Column": r.column,
-                "Value": r.value,
-                "Reason": r.reason,
-                **({"File": names.get(r.file_id, str(r.file_id))} if several else {}),
-            }
-            for r in shown
-        ],
+        _ui.shown_rows(
+            [
+                {
+                    "Line": r.line,
+                    "Key": r.key,  # the row's key as far as it was read: which record it was
+                    "Column": r.column,
+                    "Value": r.value,
+                    "Reason": r.reason,
+                    **({"File": names.get(r.file_id, str(r.file_id))} if several else {}),
+                }
+                for r in shown
+            ]
+        ),
         hide_index=True,
     )
     st.download_button(
@@ -289,17 +291,19 @@ def _show_results_files(paths: list[Path]) -> None:
 
 
 def _files_table(files: list[FileRecord]) -> list[dict[str, Any]]:
-    return [
-        {
-            "File": f.name,
-            "Source": f.source,
-            "State": f.state,
-            "Rows accepted": f.rows_accepted,
-            "Rows rejected": f.rows_rejected,
-            "Message": f.message or "",
-        }
-        for f in files
-    ]
+    return _ui.shown_rows(
+        [
+            {
+                "File": f.name,
+                "Source": f.source,
+                "State": f.state,
+                "Rows accepted": f.rows_accepted,
+                "Rows rejected": f.rows_rejected,
+                "Message": f.message or "",
+            }
+            for f in files
+        ]
+    )
 
 
 def _show_run(svc: Services, item: RunReview) -> None:

@@ -62,3 +62,22 @@ def test_the_dry_run_screen_checks_a_file_as_the_picked_connection(tmp_path: Pat
     assert stored(services) == before  # the same outcome as a partner's drop: nothing stored
     [event] = services.connection_events(connection.id)
     assert event.kind == "dry_run" and "via app" in event.message
+
+
+def test_a_dry_run_shows_a_value_that_reorders_text_escaped() -> None:
+    """The results table of a dry run showed partner text raw: a bidi override in a rejected
+    value (or a key) made it read as something else (the Validation page's rejects too)."""
+    services = Services()
+    draft = Connection("Acme calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    connection, _ = services.create_connection(draft)
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT)).run()
+    at.switch_page("app_pages/parse_preview.py").run()
+    at.selectbox(key="dry_run_connection").set_value(connection.id).run()
+    trial = call_csv(2, prefix="\u202eeno", overrides={1: {"CampaignId": "\u202eRTL\u202c"}}).decode()
+    at.text_area(key="dry_run_paste").set_value(trial).run()
+    assert not at.exception, at.exception
+
+    [results] = [d.value for d in at.dataframe if "Status" in d.value.columns]
+    cells = [str(cell) for cell in results.to_numpy().ravel()]
+    assert not any("\u202e" in cell for cell in cells), cells
+    assert any("\\u202eRTL\\u202c" in cell for cell in cells), cells

@@ -214,3 +214,32 @@ def test_the_rejects_table_shows_line_column_value_and_reason(with_demo: DemoHom
     downloads = [el.proto.label for el in at.get("download_button")]
     assert "Download 12 rejects (CSV)" in downloads
     assert any(label.endswith(".results.csv") for label in downloads)
+
+
+def test_a_rejected_value_that_reorders_text_is_shown_escaped_on_both_reject_tables(
+    with_demo: DemoHome,
+) -> None:
+    """A value holding a bidi override (U+202E ... U+202C) showed as the reverse of what it
+    is ('RTL' read 'LTR'): the reviewer read a value the partner never sent. Every reject
+    table shows partner text as `visible` does (the calls table did already)."""
+    spoof = "\u202eRTL\u202c"
+    data = call_csv(20, prefix="bidi", overrides={0: {"CampaignId": spoof}})
+    run = services().ingest_bytes("Acme Call Tracking", "calls_bidi.csv", data, "push")
+    at = choose(open_validation(), run.id)
+    rejects = table_with(at, "Line", "Column", "Value", "Reason")
+    [value] = list(rejects[rejects["Column"] == "CampaignId"]["Value"])
+    assert value == "\\u202eRTL\\u202c"
+    assert not any("\u202e" in str(cell) for cell in rejects.to_numpy().ravel())
+
+    # The connection's History tab (an analyst's page) shows the same rejects.
+    connection = services().connection("Acme Call Tracking")
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "Ann", Role.ANALYST).run()
+    at.switch_page("app_pages/connection_detail.py")
+    at.session_state["connection_id"] = connection.id
+    at.session_state["detail_tab"] = "History"
+    at.run()
+    assert not at.exception
+    assert f"Run {run.id}" in [h.value for h in at.subheader]  # the newest run is open
+    history = table_with(at, "File", "Line", "Value", "Reason")
+    [value] = list(history[history["Column"] == "CampaignId"]["Value"])
+    assert value == "\\u202eRTL\\u202c"
