@@ -10,6 +10,7 @@ are the shared ones of app_pages/_forms.py; the History drill-down is app_pages/
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from typing import Any
 
@@ -37,18 +38,18 @@ from connectbatch.transfer.specs import default_spec
 TABS = ["Edit", "History", "Credentials", "Mapping", "Delete"]
 
 
-def chosen_connection(connections: list[Connection]) -> Connection:
+def chosen_connection(connections: list[Connection]) -> tuple[Connection, int | None]:
+    """The connection to show (this tab's, the address's, else the first), and the id asked
+    for when that connection no longer exists (deleted in another tab or by another person)."""
     by_id = {c.id: c for c in connections}
-    wanted = st.session_state.get(_ui.CONNECTION_ID)
-    if wanted not in by_id:
-        try:
-            wanted = int(st.query_params.get("connection", ""))
-        except ValueError:
-            wanted = None
-    if wanted not in by_id:
-        wanted = connections[0].id
+    asked = [st.session_state.get(_ui.CONNECTION_ID)]
+    with contextlib.suppress(ValueError):
+        asked.append(int(st.query_params.get("connection", "")))
+    wanted = next((i for i in asked if i in by_id), None)
+    gone = next((i for i in asked if isinstance(i, int)), None) if wanted is None else None
+    wanted = connections[0].id if wanted is None else wanted
     st.session_state[_ui.CONNECTION_ID] = wanted
-    return by_id[wanted]
+    return by_id[wanted], gone
 
 
 def on_pick() -> None:
@@ -384,7 +385,7 @@ def render() -> None:
         if st.button("Create Connection", key="create_connection", type="primary"):
             st.switch_page(_ui.WIZARD_PAGE)
         return
-    c = chosen_connection(connections)
+    c, gone = chosen_connection(connections)
     names = {x.id: x.name for x in connections}
     st.query_params["connection"] = str(c.id)
     title, pick = st.columns([3, 2], vertical_alignment="bottom")
@@ -397,6 +398,10 @@ def render() -> None:
         key="detail_connection",
         on_change=on_pick,
     )
+    if gone is not None:  # not another connection's tabs in its place: a Save would act on them
+        st.warning(f"Connection {gone} no longer exists: deleted meanwhile, nothing typed into it was saved.")
+        st.button(f"Open {markdown_text(c.name)}", key="detail_open_shown")
+        return
     st.markdown(f"{_ui.kind_line(c)} · {_ui.badge(str(c.status))} · Last Active {_ui.when(c.last_active)}")
     partner = services.partner_names().get(c.partner_id or 0)
     if partner is not None:

@@ -66,3 +66,27 @@ def test_a_form_filled_before_another_tab_saved_shows_the_saved_settings_at_its_
     assert not first.exception
     assert first.number_input(key=f"edit_lock_days_{pull.id}").value == 60
     assert "changed elsewhere" in texts(first)
+
+
+def test_a_save_on_a_connection_deleted_in_another_tab_says_so_and_changes_no_other() -> None:
+    """The page fell back to the first connection without a word, and the click on Save counted
+    for that one's form: 'Nothing changed.' under another connection's name."""
+    services = Services()
+    demo.load(services)
+    pull = services.connection("Invoca daily export")
+    others = {c.id: c for c in services.connections() if c.id != pull.id}
+    first = edit_form(pull.id, "ann")
+    first.number_input(key=f"edit_lock_days_{pull.id}").set_value(45)
+    services.delete_connection(pull.id)
+
+    first.button(key="edit_save").click().run()
+
+    assert not first.exception
+    assert [w.value for w in first.warning] == [
+        f"Connection {pull.id} no longer exists: deleted meanwhile, nothing typed into it was saved."
+    ]
+    assert "Nothing changed." not in texts(first)
+    assert {c.id: c for c in services.connections()} == others
+    first.button(key="detail_open_shown").click().run()  # on to the connection shown instead
+    assert not first.warning and not first.exception
+    assert first.get("tabs")
