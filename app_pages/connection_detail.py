@@ -21,7 +21,7 @@ from app_pages._mapping import mapping_tab
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
 from connectbatch import webapp
-from connectbatch.escaping import markdown_text
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -338,8 +338,10 @@ def delete_tab(services: Services, c: Connection) -> None:
     )
     typed = st.text_input("Type the connection's name to confirm", key=f"delete_confirm_{c.id}")
     if st.button(
-        "Delete connection", key="delete_connection", type="primary", disabled=typed.strip() != c.name
-    ):
+        # as shown (control characters escaped: no one can type them) or as stored
+        "Delete connection", key="delete_connection", type="primary",
+        disabled=typed.strip() not in (c.name.strip(), visible(c.name).strip()),
+    ):  # fmt: skip
         ok, _ = _ui.safely("Deleting the connection", lambda: services.delete_connection(c.id))
         if ok:
             _ui.sync_schedule()

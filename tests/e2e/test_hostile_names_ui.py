@@ -12,6 +12,7 @@ from helpers import call_csv
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
 
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import Connection, Direction, Method, Methodology, Role
 from connectbatch.services import CredentialInput, Services
 
@@ -137,3 +138,28 @@ def test_two_email_push_names_that_give_one_address_are_refused() -> None:
     for name in ("ACME calls!", "🎉 ✓"):
         renamed = services.update_connection(other.id, name=name)
         assert services.inbound_address(renamed).startswith("inbox+globex-calls@")
+
+
+@pytest.mark.parametrize("name", ["Acme\ncalls", "Acme \u202ecalls\u202c", "Acme \x1b[31mcalls"])
+def test_a_name_with_control_characters_is_deleted_by_typing_it_as_shown(name: str) -> None:
+    """Such a name is shown with its control characters escaped (`Acme\\ncalls`); the Delete
+    tab wanted the raw name typed, which no one can type: the connection could not be deleted."""
+    services = Services()
+    services.add_partner("Acme", "vendor")
+    created, _ = services.create_connection(
+        Connection(
+            name, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH, pattern="*.csv"
+        ),
+        partner="Acme",
+    )
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ANALYST).run()
+    at.button(key=f"edit_{created.id}").click().run()
+    at.session_state["detail_tab"] = "Delete"
+    at.run()
+    shown = visible(name)
+    assert any(markdown_text(name) in w.value for w in at.warning)  # reads as `shown`
+    at.text_input(key=f"delete_confirm_{created.id}").input(shown).run()
+    assert not at.button(key="delete_connection").disabled
+    at.button(key="delete_connection").click().run()
+    assert not at.exception
+    assert all(c.id != created.id for c in services.connections())
