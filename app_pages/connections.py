@@ -191,7 +191,9 @@ def held_runs(services: Services) -> dict[int, int]:
 
 
 # The list's layout rules: a word never breaks inside itself (a column is widened by its
-# longest word instead, "Direction" stays whole at 1280 px), and on a narrow screen, where
+# longest word instead, "Direction" stays whole at 1280 px), except in the names (a name or
+# partner of 100 letters without a space widened its column past the page and pushed the
+# other cells onto a second line), and on a narrow screen, where
 # Streamlit stacks a row's columns, the header row is hidden and every cell shows its label.
 LIST_STYLE = """
 <style>
@@ -201,6 +203,7 @@ LIST_STYLE = """
 .st-key-list_header [data-testid="stColumn"], [class*="st-key-row_"] [data-testid="stColumn"] {
   min-width: min-content;
 }
+[class*="st-key-row_"] [data-testid="stColumn"]:first-child p { overflow-wrap: anywhere; }
 .cb-cell-label { display: none; }
 @media (max-width: 640px) {
   .st-key-list_header { display: none; }

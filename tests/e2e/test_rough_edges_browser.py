@@ -181,3 +181,33 @@ def test_slash_connections_opens_the_connection_list(app_page: Page) -> None:
     expect(app_page.get_by_text("Page not found")).to_have_count(0)
     expect(app_page.locator("h1").first).to_have_text("Connections")
     expect(app_page.locator('[class*="st-key-row_"]').first).to_be_visible()
+
+
+def test_a_name_of_100_letters_without_a_space_stays_inside_its_row_at_1280(
+    chromium_browser: Browser, streamlit_server: StreamlitApp
+) -> None:
+    """Names may be 100 characters of one word (a pasted id): the list kept every word whole,
+    so the name widened its column past the page (the row scrolled sideways, its name cut at
+    the window's edge) and pushed the row's other cells onto a second line."""
+    page = sized_page(chromium_browser, streamlit_server, 1280, 800)
+    name = f"L{int(time.time())}".ljust(100, "W")
+    try:
+        open_path(page, "create-connection")
+        type_into(page, "wiz_name", name)
+        for _ in range(4):
+            click(page, "wiz_next")
+        click(page, "wiz_create")
+        click(page, "provisioned_done")  # back on the list
+        row = browser.connection_row(page, name[:20])
+        main = page.get_by_test_id("stMain")
+        assert main.evaluate("e => e.scrollWidth <= e.clientWidth"), "the page scrolls sideways"
+        box, edit = row.bounding_box(), row.get_by_role("button", name="Edit").bounding_box()
+        name_box = row.locator("strong").filter(has_text=name[:20]).bounding_box()
+        assert box and edit and name_box
+        # the name and its partner (named after it) inside the row, its actions beside it
+        rights = [b["x"] + b["width"] for b in (t.bounding_box() for t in row.locator("p").all()) if b]
+        assert max(rights) <= box["x"] + box["width"], (rights, box)
+        assert edit["y"] < name_box["y"] + name_box["height"]
+    finally:
+        browser.screenshot(page, "connections_long_name_1280")
+        page.context.close()
