@@ -2,8 +2,9 @@
 
 Each test damages something the way a disk, a kill or a careless operator would (a truncated
 or deleted staged copy, a full disk at staging and at commit, a killed copy's temporary file,
-an interrupted pull run, a push upload whose staging the full disk stopped) and checks the run ends Failed with the step and the cause, no
-partial rows are committed, and the way back (retry, or a fresh delivery) loads everything.
+an interrupted pull run, a push upload whose staging the full disk stopped) and checks the
+run ends Failed with the step and the cause, no partial rows are committed, and the way back
+(retry, or a fresh delivery) loads everything.
 The full-disk cases use a small tmpfs as the data folder (root only; skipped otherwise).
 """
 
