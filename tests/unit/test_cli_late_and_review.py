@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_cli_pipeline import PUSH, cli, cli_error, cli_json, home, write_calls
-
-__all__ = ["home"]  # the fixture, used by name
+from tests.unit.test_cli_pipeline import PUSH, cli, cli_error, cli_json, write_calls
 
 
 def test_late_events_policy_on_add_edit_and_show(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
