@@ -358,6 +358,10 @@ class Coordinator(OutputLoader):
         try:
             for entry, remote in new:
                 self._record(state, entry, remote)
+            notes = [entry["note"] for entry, _ in new if entry.get("note")]
+            if notes:  # files the server would not send: said on the run, not failing it
+                with db.transaction() as con:
+                    run_store.note(con, run.id, "; ".join(notes))
             collect._credential_ok(db, job.credential_id)
         except BaseException as exc:
             ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")
@@ -371,6 +375,13 @@ class Coordinator(OutputLoader):
         """Whether an unfetched file adds a line (a reason not recorded before)."""
         if entry["extra"].get("skip"):
             return True
+        if entry.get("refused"):  # the server would not send it: one line per decision
+            with self.services.db.connect() as con:
+                found = run_store.skipped_before(
+                    con, connection.id, remote.path, remote.size or 0, remote.mtime, entry["refused"],
+                    by_day=remote.time_by_day,
+                )  # fmt: skip
+            return found is None
         reason, settled = collect._skip_reason(self.services.db, self.services.ingestor, connection, remote)
         if reason is None or settled:
             return False
@@ -386,6 +397,7 @@ class Coordinator(OutputLoader):
         if not entry["sha256"]:
             reason = (
                 entry["extra"].get("skip")
+                or entry.get("refused")
                 or collect._skip_reason(db, self.services.ingestor, connection, remote)[0]
             )
             with db.transaction() as con:

@@ -23,7 +23,7 @@ from celery import shared_task
 from connectbatch.distributed import output
 from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
 from connectbatch.distributed.sealed import unseal
-from connectbatch.errors import RemoteFileChangedError
+from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError
 from connectbatch.models import Connection
 from connectbatch.pipeline import ingest, staging
 from connectbatch.pipeline.commit import Stopwatch
@@ -81,7 +81,9 @@ def settled_state(settled: dict[str, str], remote: base.RemoteFile) -> str | Non
 def pull(sealed: str) -> dict[str, Any]:
     """List the connection's folder; fetch into staging each file no run settled, old enough
     and not refused by the transport; tidy (archive/delete) those an earlier run loaded. The
-    others come back unfetched, for the coordinator to record why they wait."""
+    others come back unfetched, for the coordinator to record why they wait; so does a file
+    the server will not send (`refused`: no read permission), which costs that file only,
+    as in embedded mode, never the files beside it."""
     settings = worker_settings()
     job = unseal(_box(settings), sealed)
     connection: Connection = job["connection"]
@@ -110,6 +112,10 @@ def pull(sealed: str) -> dict[str, Any]:
                     transport.fetch(remote, target)
                 except RemoteFileChangedError as exc:  # still being written: it waits
                     entry["extra"]["skip"] = exc.reason
+                    files.append(entry)
+                    continue
+                except RemoteFileRefusedError as exc:  # that file only: the others go on
+                    entry.update(refused=exc.reason, note=f"{remote.name} not taken: {exc}")
                     files.append(entry)
                     continue
                 staged = staging.stage(settings.staging, target, move=True)  # ours: renamed in

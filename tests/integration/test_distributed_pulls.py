@@ -1,0 +1,131 @@
+"""Distributed pulls from partner servers and mailboxes that are not tidy: a real redis-server,
+a real `connectbatch worker` process, a real OpenSSH sshd and Dovecot on 127.0.0.1, and the
+coordinator's loader in this process.
+
+Each test is something embedded mode already handles (test_untidy_pulls, test_imap_pull),
+proved the same when a worker lists and fetches: one file the server will not send costs
+that file only, never the run or the files beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from ftpd import stop_process
+from helpers import call_csv
+
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.services import CredentialInput, Services
+from connectbatch.settings import Settings
+from connectbatch.transfer.specs import SftpSpec
+
+if TYPE_CHECKING:
+    from redisd import RedisServer
+    from sshd import Sshd
+
+    from connectbatch.distributed.coordinator import Coordinator
+
+pytest_plugins = ["sshd", "redisd"]
+
+CLI = str(Path(sys.executable).parent / "connectbatch")
+OLD = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+LIMIT = 4096  # CONNECTBATCH_MAX_FILE_BYTES of coordinator and worker: 200 call rows are over it
+
+
+@pytest.fixture
+def services(tmp_path: Path, redis_server: RedisServer) -> Iterator[Services]:
+    """Distributed-mode services, with one worker (its own process group, stopped by id)."""
+    settings = Settings(
+        home=tmp_path / "home", lock_timeout=10.0, mode="distributed", redis_url=redis_server.url,
+        visibility_timeout=8, max_file_bytes=LIMIT,
+    )  # fmt: skip
+    services = Services(settings)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
+    env.update(
+        CONNECTBATCH_HOME=str(settings.home), CONNECTBATCH_MODE="distributed",
+        CONNECTBATCH_REDIS_URL=settings.redis_url, CONNECTBATCH_VISIBILITY_TIMEOUT="8",
+        CONNECTBATCH_MAX_FILE_BYTES=str(LIMIT),
+    )  # fmt: skip
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [CLI, "worker", "--name", "w", "--concurrency", "1", "--loglevel", "WARNING"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        yield services
+    finally:
+        stop_process(worker, grace=15)
+
+
+@pytest.fixture
+def coordinator(services: Services) -> Iterator[Coordinator]:
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    running = Coordinator(services, make_app(services.settings))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def pull(coordinator: Coordinator, connection: Connection, trigger: str) -> None:
+    assert coordinator.dispatch_pull(connection, trigger)
+    assert coordinator.wait_idle(120)
+
+
+def files_of(services: Services, run_id: int) -> dict[str, tuple[str, str | None]]:
+    return {f.name: (str(f.state), f.message) for f in services.run_files(run_id)}
+
+
+def sftp_folder(services: Services, sshd: Sshd, files: dict[str, bytes]) -> tuple[Connection, Path]:
+    folder = sshd.make_folder("untidy-")
+    owner = folder.stat()
+    for name, data in files.items():
+        path = folder / name
+        path.write_bytes(data)
+        os.chown(path, owner.st_uid, owner.st_gid)
+        os.utime(path, (OLD.timestamp(), OLD.timestamp()))
+    draft = Connection(
+        "Untidy", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
+        host=sshd.host, port=sshd.port, folder=str(folder), pattern="Calls_*.csv", transfer=SftpSpec(),
+    )  # fmt: skip
+    created, _ = services.create_connection(draft, CredentialInput("partner", sshd.user, sshd.password))
+    return created, folder
+
+
+def test_a_file_the_server_will_not_send_is_skipped_and_the_files_beside_it_go_in(
+    services: Services, coordinator: Coordinator, sshd_server: Sshd
+) -> None:
+    """It failed the whole pull after three retries ("pull failed: RemoteFileRefusedError"),
+    marked the credential Error and took none of the files beside it, on every run."""
+    files = {f"Calls_{k}.csv": call_csv(2, prefix=f"r{k}") for k in (1, 2, 3)}
+    connection, folder = sftp_folder(services, sshd_server, files)
+    (folder / "Calls_2.csv").chmod(0)
+
+    pull(coordinator, connection, "manual")
+    [first] = services.runs(connection.id)
+    assert first.status is RunStatus.COMPLETED, first.reason
+    found = files_of(services, first.id)
+    assert (found["Calls_1.csv"][0], found["Calls_3.csv"][0]) == ("loaded", "loaded")
+    state, message = found["Calls_2.csv"]
+    assert state == "skipped" and "read" in (message or "") and sshd_server.user in (message or "")
+    assert "Calls_2.csv not taken" in (first.reason or "")
+    [credential] = services.credentials(connection.id)
+    assert credential.status == "Active" and not credential.last_error
+
+    pull(coordinator, connection, "schedule")  # still unreadable: tried again, not recorded twice
+    assert len(services.runs(connection.id)) == 1
+    (folder / "Calls_2.csv").chmod(0o644)  # the partner fixes it; size and time unchanged
+    pull(coordinator, connection, "schedule")
+    fixed = services.runs(connection.id)[0]
+    assert files_of(services, fixed.id) == {"Calls_2.csv": ("loaded", None)}
+    assert services.count_actions(connection.id) == 6
