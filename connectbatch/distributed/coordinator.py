@@ -40,6 +40,7 @@ from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
+from connectbatch.transfer.pull.notes import RunNotes
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -358,10 +359,14 @@ class Coordinator(OutputLoader):
         try:
             for entry, remote in new:
                 self._record(state, entry, remote)
-            notes = [entry["note"] for entry, _ in new if entry.get("note")]
-            if notes:  # files the server would not send: said on the run, not failing it
+            # files the server would not send, or not let us tidy up: said, not failing it
+            notes = RunNotes(str(connection.after_success or ""))
+            notes.refused = [entry["note"] for entry, _ in new if entry.get("note")]
+            for name, answer in value.get("untidy", ()):
+                notes.not_tidied(name, answer)
+            if notes.refused or notes.untidy:
                 with db.transaction() as con:
-                    run_store.note(con, run.id, "; ".join(notes))
+                    run_store.note(con, run.id, notes.text())
             collect._credential_ok(db, job.credential_id)
         except BaseException as exc:
             ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")

@@ -12,6 +12,7 @@ import datetime as dt
 import ftplib
 import functools
 import imaplib
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from celery import shared_task
 from connectbatch.distributed import output
 from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
 from connectbatch.distributed.sealed import unseal
-from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError
+from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
 from connectbatch.models import Connection
 from connectbatch.pipeline import ingest, staging
 from connectbatch.pipeline.commit import Stopwatch
@@ -36,6 +37,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     OSError, paramiko.SSHException, imaplib.IMAP4.error, *ftplib.all_errors,
 )  # fmt: skip
 MAX_RETRIES = 3
+log = logging.getLogger("connectbatch.distributed.tasks")
 DONE_STATES = ("loaded", "duplicate")
 
 
@@ -83,7 +85,9 @@ def pull(sealed: str) -> dict[str, Any]:
     and not refused by the transport; tidy (archive/delete) those an earlier run loaded. The
     others come back unfetched, for the coordinator to record why they wait; so does a file
     the server will not send (`refused`: no read permission), which costs that file only,
-    as in embedded mode, never the files beside it."""
+    as in embedded mode, never the files beside it. A tidy-up the server refuses (no
+    permission to delete) is reported (`untidy`), not raised: failing the pull would fail
+    every later one too and hold back every new file (`collect` says the same)."""
     settings = worker_settings()
     job = unseal(_box(settings), sealed)
     connection: Connection = job["connection"]
@@ -93,11 +97,16 @@ def pull(sealed: str) -> dict[str, Any]:
     transport = base.open_transport(connection.method.value, endpoint)
     incoming = Path(tempfile.mkdtemp(prefix="pull-", dir=private_dir(settings.home / "incoming")))
     files: list[dict[str, Any]] = []
+    untidy: list[list[str]] = []  # [name, the server's answer] of files not archived/deleted
     try:
         for remote in transport.list_files(connection.folder or "", connection.pattern):
             state = settled_state(settled, remote)
             if state in DONE_STATES:  # settled by an earlier run: only tidied up
-                transport.after_success(remote, connection.after_success, connection.archive_folder)
+                try:
+                    transport.after_success(remote, connection.after_success, connection.archive_folder)
+                except TransportError as exc:  # loaded all the same: said, never failing the pull
+                    log.warning("taken but not tidied up: %s", exc)
+                    untidy.append([remote.name, str(exc)])
                 continue
             entry: dict[str, Any] = {
                 "name": remote.name, "remote_path": remote.path, "size": remote.size,
@@ -124,6 +133,7 @@ def pull(sealed: str) -> dict[str, Any]:
             files.append(entry)
         return {
             "files": files,
+            "untidy": untidy,
             "host_key": getattr(transport, "host_key", None),
             "fingerprint": getattr(transport, "host_key_fingerprint", None),
         }

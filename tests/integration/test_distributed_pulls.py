@@ -86,7 +86,9 @@ def files_of(services: Services, run_id: int) -> dict[str, tuple[str, str | None
     return {f.name: (str(f.state), f.message) for f in services.run_files(run_id)}
 
 
-def sftp_folder(services: Services, sshd: Sshd, files: dict[str, bytes]) -> tuple[Connection, Path]:
+def sftp_folder(
+    services: Services, sshd: Sshd, files: dict[str, bytes], **attrs: object
+) -> tuple[Connection, Path]:
     folder = sshd.make_folder("untidy-")
     owner = folder.stat()
     for name, data in files.items():
@@ -97,6 +99,7 @@ def sftp_folder(services: Services, sshd: Sshd, files: dict[str, bytes]) -> tupl
     draft = Connection(
         "Untidy", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
         host=sshd.host, port=sshd.port, folder=str(folder), pattern="Calls_*.csv", transfer=SftpSpec(),
+        **attrs,  # type: ignore[arg-type]
     )  # fmt: skip
     created, _ = services.create_connection(draft, CredentialInput("partner", sshd.user, sshd.password))
     return created, folder
@@ -129,3 +132,37 @@ def test_a_file_the_server_will_not_send_is_skipped_and_the_files_beside_it_go_i
     fixed = services.runs(connection.id)[0]
     assert files_of(services, fixed.id) == {"Calls_2.csv": ("loaded", None)}
     assert services.count_actions(connection.id) == 6
+
+
+def test_a_delete_the_server_refuses_holds_back_neither_the_next_files_nor_the_runs(
+    services: Services, coordinator: Coordinator, sshd_server: Sshd
+) -> None:
+    """The worker tidies up a loaded file on the next pull; a refused delete raised out of
+    its task, so every later pull of the folder failed and no new file was taken again."""
+    files = {f"Calls_{k}.csv": call_csv(2, prefix=f"d{k}") for k in (1, 2)}
+    connection, folder = sftp_folder(services, sshd_server, files, after_success="delete")
+    folder.chmod(0o555)  # our login may read but not delete there
+    try:
+        pull(coordinator, connection, "manual")
+        new = folder / "Calls_3.csv"
+        folder.chmod(0o755)
+        new.write_bytes(call_csv(2, prefix="d3"))
+        os.chown(new, folder.stat().st_uid, folder.stat().st_gid)
+        os.utime(new, (OLD.timestamp(), OLD.timestamp()))
+        folder.chmod(0o555)
+        pull(coordinator, connection, "manual")
+    finally:
+        folder.chmod(0o755)
+    second, first = services.runs(connection.id)
+    assert first.status is RunStatus.COMPLETED and first.files_loaded == 2
+    assert second.status is RunStatus.COMPLETED, second.reason
+    assert files_of(services, second.id) == {"Calls_3.csv": ("loaded", None)}
+    reason = second.reason or ""
+    assert "Calls_1.csv, Calls_2.csv taken but not deleted" in reason and "permission to delete" in reason
+    [credential] = services.credentials(connection.id)
+    assert credential.status == "Active"
+    assert services.count_actions(connection.id) == 6  # nothing loaded twice
+
+    pull(coordinator, connection, "schedule")  # permission given: tidied up, nothing recorded
+    assert len(services.runs(connection.id)) == 2
+    assert list(folder.iterdir()) == []
