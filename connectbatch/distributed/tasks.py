@@ -114,7 +114,13 @@ def pull(sealed: str) -> dict[str, Any]:
                 "extra": {k: v for k, v in (remote.extra or {}).items() if isinstance(v, str)},
                 "sha256": None,
             }  # fmt: skip
-            waits = state is not None or (remote.extra or {}).get("skip")
+            # listed over the limit: not fetched (a fetch would stop at the limit on every
+            # poll); the coordinator records it once, as `collect._decision` does
+            waits = (
+                state is not None
+                or (remote.extra or {}).get("skip")
+                or base.over_limit(remote, endpoint.max_bytes)
+            )
             if not waits and base.old_enough(remote, connection.min_age_seconds, now):
                 target = incoming / "payload"
                 try:

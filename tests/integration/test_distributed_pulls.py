@@ -166,3 +166,22 @@ def test_a_delete_the_server_refuses_holds_back_neither_the_next_files_nor_the_r
     pull(coordinator, connection, "schedule")  # permission given: tidied up, nothing recorded
     assert len(services.runs(connection.id)) == 2
     assert list(folder.iterdir()) == []
+
+
+def test_a_file_listed_over_the_size_limit_is_recorded_once_and_never_downloaded(
+    services: Services, coordinator: Coordinator, sshd_server: Sshd
+) -> None:
+    """The worker fetched it up to the limit on every poll, and every scheduled poll made a
+    new run with the same 'larger than the limit' line."""
+    files = {"Calls_1.csv": call_csv(2, prefix="s1"), "Calls_big.csv": call_csv(200, prefix="big")}
+    assert len(files["Calls_big.csv"]) > LIMIT
+    connection, _ = sftp_folder(services, sshd_server, files)
+
+    pull(coordinator, connection, "schedule")
+    pull(coordinator, connection, "schedule")
+    [run] = services.runs(connection.id)
+    found = files_of(services, run.id)
+    assert found["Calls_1.csv"] == ("loaded", None)
+    state, message = found["Calls_big.csv"]
+    assert state == "skipped" and "larger than the limit of 4,096 bytes" in (message or "")
+    assert "IMAP" not in (message or "") and "SFTP" not in (message or "")  # as embedded words it
