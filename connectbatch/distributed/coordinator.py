@@ -33,7 +33,7 @@ from connectbatch.distributed.sealed import seal
 from connectbatch.distributed.tasks import remote_key
 from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.models import Connection, FileRecord, FileState, Run
-from connectbatch.pipeline import ingest, results, staging
+from connectbatch.pipeline import history, ingest, results, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
 from connectbatch.store import host_keys as host_key_store
@@ -134,6 +134,9 @@ class Coordinator(OutputLoader):
         self._jobs: list[_Job] = []
         self._runs: dict[int, _RunState] = {}
         self._busy: set[int] = set()
+        # E-mail pulls: per connection, the mails whose refusal (or absence of a file) the
+        # last pull's result let us record; the next pull marks them processed (`tasks.pull`).
+        self._marks: dict[int, frozenset[str]] = {}
         self._guard = threading.Lock()
         # Database writes of the coordinator, one at a time: the loader's and those of push
         # uploads (gateway threads) touch the same connection rows, and DuckDB refuses two
@@ -207,9 +210,9 @@ class Coordinator(OutputLoader):
                     remote_key(path, size, mtime): state
                     for path, size, mtime, state in run_store.settled_remote(con, connection.id)
                 }
-            token = seal(
-                self.services.box, {"connection": connection, "endpoint": endpoint, "settled": settled}
-            )
+            marks = sorted(self._marks.get(connection.id, ()))
+            payload = {"connection": connection, "endpoint": endpoint, "settled": settled, "mark": marks}
+            token = seal(self.services.box, payload)
             result = self.app.send_task(PULL_TASK, args=[token])
         except BaseException:
             with self._guard:
@@ -347,8 +350,17 @@ class Coordinator(OutputLoader):
                     con, connection.host, connection.port, value["host_key"], value["fingerprint"]
                 )
         files = [_remote(entry) for entry in value["files"]]
-        new = [(e, r) for e, r in files if e["sha256"] or self._new_decision(connection, r, e)]
+        try:
+            marks = set()
+            for entry in value.get("unmatched", ()):  # mails that brought no file: history, once
+                history.unmatched_mail(db, ingestor.outbox, connection, entry["extra"], self.services.clock())
+                marks.add(entry["remote_path"])
+            new = [(e, r) for e, r in files if e["sha256"] or self._new_decision(connection, r, e)]
+        except BaseException:
+            self._done(connection.id)
+            raise
         if not new and job.trigger == "schedule":  # nothing new to take or say: a quiet poll
+            self._marks[connection.id] = frozenset(marks | self._to_mark(connection, files))
             collect._credential_ok(db, job.credential_id)
             self._done(connection.id)
             return
@@ -359,6 +371,7 @@ class Coordinator(OutputLoader):
         try:
             for entry, remote in new:
                 self._record(state, entry, remote)
+            self._marks[connection.id] = frozenset(marks | self._to_mark(connection, files))
             # files the server would not send, or not let us tidy up: said, not failing it
             notes = RunNotes(str(connection.after_success or ""))
             notes.refused = [entry["note"] for entry, _ in new if entry.get("note")]
@@ -378,33 +391,48 @@ class Coordinator(OutputLoader):
 
     def _new_decision(self, connection: Connection, remote: base.RemoteFile, entry: dict[str, Any]) -> bool:
         """Whether an unfetched file adds a line (a reason not recorded before)."""
-        if entry["extra"].get("skip"):
-            return True
-        if entry.get("refused"):  # the server would not send it: one line per decision
-            with self.services.db.connect() as con:
-                found = run_store.skipped_before(
-                    con, connection.id, remote.path, remote.size or 0, remote.mtime, entry["refused"],
-                    by_day=remote.time_by_day,
-                )  # fmt: skip
-            return found is None
+        if entry["extra"].get("skip") and not entry.get("settles"):
+            return True  # changing while fetched: said on every run, as embedded mode does
+        reason = self._wait_reason(connection, remote, entry)
+        return reason is not None and self._recorded(connection, remote, reason) is None
+
+    def _wait_reason(
+        self, connection: Connection, remote: base.RemoteFile, entry: dict[str, Any]
+    ) -> str | None:
+        """Why an unfetched file is not taken (None: an earlier run settled it)."""
+        told: str | None = entry["extra"].get("skip") or entry.get("refused")
+        if told:
+            return told
         reason, settled = collect._skip_reason(self.services.db, self.services.ingestor, connection, remote)
-        if reason is None or settled:
-            return False
+        return None if settled else reason
+
+    def _recorded(self, connection: Connection, remote: base.RemoteFile, reason: str) -> FileRecord | None:
+        """The ledger line that said this of this file (path, size, time) before."""
         with self.services.db.connect() as con:
-            found = run_store.skipped_before(
-                con, connection.id, remote.path, remote.size or 0, remote.mtime, reason
-            )
-        return found is None
+            return run_store.skipped_before(
+                con, connection.id, remote.path, remote.size or 0, remote.mtime, reason,
+                by_day=remote.time_by_day,
+            )  # fmt: skip
+
+    def _to_mark(
+        self, connection: Connection, files: list[tuple[dict[str, Any], base.RemoteFile]]
+    ) -> set[str]:
+        """The mails refused as they are (`settles`: sender not allowed, over the limit)
+        whose line the ledger holds now: the next pull marks them processed. One not
+        recorded is never marked, so no mail goes unseen."""
+        marks = set()
+        for entry, remote in files:
+            if entry.get("settles") and not entry["sha256"]:
+                reason = self._wait_reason(connection, remote, entry)
+                if reason is not None and self._recorded(connection, remote, reason) is not None:
+                    marks.add(remote.path)
+        return marks
 
     def _record(self, state: _RunState, entry: dict[str, Any], remote: base.RemoteFile) -> None:
         db, connection, run = self.services.db, state.connection, state.run
         source = connection.method.value
         if not entry["sha256"]:
-            reason = (
-                entry["extra"].get("skip")
-                or entry.get("refused")
-                or collect._skip_reason(db, self.services.ingestor, connection, remote)[0]
-            )
+            reason = self._wait_reason(connection, remote, entry)
             with db.transaction() as con:
                 run_store.record_file(
                     con, connection_id=connection.id, run_id=run.id, name=remote.name, source=source,

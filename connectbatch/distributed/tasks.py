@@ -24,7 +24,12 @@ from celery import shared_task
 from connectbatch.distributed import output
 from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
 from connectbatch.distributed.sealed import unseal
-from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
+from connectbatch.errors import (
+    RemoteFileChangedError,
+    RemoteFileRefusedError,
+    RemoteFileTooLargeError,
+    TransportError,
+)
 from connectbatch.models import Connection
 from connectbatch.pipeline import ingest, staging
 from connectbatch.pipeline.commit import Stopwatch
@@ -39,6 +44,7 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 MAX_RETRIES = 3
 log = logging.getLogger("connectbatch.distributed.tasks")
 DONE_STATES = ("loaded", "duplicate")
+REFUSED_STATES = ("rejected", "discarded")  # the same bytes would be refused again
 
 
 @functools.cache
@@ -87,19 +93,34 @@ def pull(sealed: str) -> dict[str, Any]:
     the server will not send (`refused`: no read permission), which costs that file only,
     as in embedded mode, never the files beside it. A tidy-up the server refuses (no
     permission to delete) is reported (`untidy`), not raised: failing the pull would fail
-    every later one too and hold back every new file (`collect` says the same)."""
+    every later one too and hold back every new file (`collect` says the same).
+
+    On e-mail (`settles_refused`: a mail never changes) a mail is marked processed once its
+    outcome is recorded, as embedded mode does, but the record is the coordinator's: a mail
+    whose file a run rejected or a reviewer discarded is marked here (the ledger says so);
+    one refused here (sender not allowed, over the limit: `settles`) or that brought no
+    file (`unmatched`, for the connection's history) comes back first, and the next pull
+    marks it (`mark`: the remote paths the coordinator recorded)."""
     settings = worker_settings()
     job = unseal(_box(settings), sealed)
     connection: Connection = job["connection"]
     endpoint = base.limited(job["endpoint"], settings.max_file_bytes)
     settled: dict[str, str] = job["settled"]
+    mark = frozenset(job.get("mark", ()))  # absent from an older coordinator's payload
     now = dt.datetime.now(dt.UTC)
     transport = base.open_transport(connection.method.value, endpoint)
+    settles = transport.settles_refused
     incoming = Path(tempfile.mkdtemp(prefix="pull-", dir=private_dir(settings.home / "incoming")))
     files: list[dict[str, Any]] = []
     untidy: list[list[str]] = []  # [name, the server's answer] of files not archived/deleted
     try:
-        for remote in transport.list_files(connection.folder or "", connection.pattern):
+        listing = transport.list_files(connection.folder or "", connection.pattern)
+        unmatched = [
+            _entry(r)
+            for r in getattr(transport, "unmatched", ())
+            if not (r.path in mark and _marked(transport, r))
+        ]
+        for remote in listing:
             state = settled_state(settled, remote)
             if state in DONE_STATES:  # settled by an earlier run: only tidied up
                 try:
@@ -108,25 +129,22 @@ def pull(sealed: str) -> dict[str, Any]:
                     log.warning("taken but not tidied up: %s", exc)
                     untidy.append([remote.name, str(exc)])
                 continue
-            entry: dict[str, Any] = {
-                "name": remote.name, "remote_path": remote.path, "size": remote.size,
-                "mtime": remote.mtime.isoformat() if remote.mtime is not None else None,
-                "extra": {k: v for k, v in (remote.extra or {}).items() if isinstance(v, str)},
-                "sha256": None,
-            }  # fmt: skip
+            if settles and (remote.path in mark or state in REFUSED_STATES) and _marked(transport, remote):
+                continue  # its ledger line is its record
+            entry = _entry(remote)
             # listed over the limit: not fetched (a fetch would stop at the limit on every
             # poll); the coordinator records it once, as `collect._decision` does
-            waits = (
-                state is not None
-                or (remote.extra or {}).get("skip")
-                or base.over_limit(remote, endpoint.max_bytes)
-            )
-            if not waits and base.old_enough(remote, connection.min_age_seconds, now):
+            over = base.over_limit(remote, endpoint.max_bytes)
+            entry["settles"] = settles and bool(over or entry["extra"].get("skip"))
+            if not (state is not None or entry["extra"].get("skip") or over) and base.old_enough(
+                remote, connection.min_age_seconds, now
+            ):
                 target = incoming / "payload"
                 try:
                     transport.fetch(remote, target)
                 except RemoteFileChangedError as exc:  # still being written: it waits
                     entry["extra"]["skip"] = exc.reason
+                    entry["settles"] = settles and isinstance(exc, RemoteFileTooLargeError)
                     files.append(entry)
                     continue
                 except RemoteFileRefusedError as exc:  # that file only: the others go on
@@ -139,6 +157,7 @@ def pull(sealed: str) -> dict[str, Any]:
             files.append(entry)
         return {
             "files": files,
+            "unmatched": unmatched,
             "untidy": untidy,
             "host_key": getattr(transport, "host_key", None),
             "fingerprint": getattr(transport, "host_key_fingerprint", None),
@@ -146,6 +165,27 @@ def pull(sealed: str) -> dict[str, Any]:
     finally:
         transport.close()
         shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _entry(remote: base.RemoteFile) -> dict[str, Any]:
+    """A listed file as the pull's result carries it to the coordinator (plain JSON)."""
+    return {
+        "name": remote.name, "remote_path": remote.path, "size": remote.size,
+        "mtime": remote.mtime.isoformat() if remote.mtime is not None else None,
+        "extra": {k: v for k, v in (remote.extra or {}).items() if isinstance(v, str)},
+        "sha256": None,
+    }  # fmt: skip
+
+
+def _marked(transport: base.Transport, remote: base.RemoteFile) -> bool:
+    """Mark a mail settled by a recorded refusal as processed, never archived (True); a
+    server that refuses (False) leaves it to come back, and be marked, next time."""
+    try:
+        transport.after_success(remote, "leave", None)
+    except TransportError as exc:
+        log.warning("could not mark %s processed: %s", remote.name, exc)
+        return False
+    return True
 
 
 @shared_task(  # type: ignore[untyped-decorator]  # celery ships no type hints

@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,12 +29,13 @@ from connectbatch.settings import Settings
 from connectbatch.transfer.specs import SftpSpec
 
 if TYPE_CHECKING:
+    from dovecot import DovecotServer
     from redisd import RedisServer
     from sshd import Sshd
 
     from connectbatch.distributed.coordinator import Coordinator
 
-pytest_plugins = ["sshd", "redisd"]
+pytest_plugins = ["sshd", "redisd"]  # Dovecot: one per module, below
 
 CLI = str(Path(sys.executable).parent / "connectbatch")
 OLD = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
@@ -185,3 +188,72 @@ def test_a_file_listed_over_the_size_limit_is_recorded_once_and_never_downloaded
     state, message = found["Calls_big.csv"]
     assert state == "skipped" and "larger than the limit of 4,096 bytes" in (message or "")
     assert "IMAP" not in (message or "") and "SFTP" not in (message or "")  # as embedded words it
+
+
+@pytest.fixture(scope="module")
+def dovecot_server() -> Iterator[DovecotServer]:
+    from dovecot import running_dovecot
+
+    with running_dovecot() as running:
+        yield running
+
+
+def mail(
+    *attachments: tuple[str, bytes], sender: str = "reports@partner.example", subject: str = "Calls"
+) -> bytes:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, "inbox@example.test", subject
+    message["Message-ID"] = make_msgid(domain="partner.example")
+    message.set_content("Files attached.\n")
+    for name, payload in attachments:
+        kind = ("application", "pdf") if payload.startswith(b"%PDF") else ("text", "csv")
+        message.add_attachment(payload, maintype=kind[0], subtype=kind[1], filename=name)
+    return message.as_bytes()
+
+
+def test_every_mail_of_an_email_pull_is_recorded_once_and_marked_processed_as_embedded_does(
+    services: Services, coordinator: Coordinator, dovecot_server: DovecotServer
+) -> None:
+    """A mail that brought no file was neither in the connection's history nor marked; a
+    mail whose file a run rejected, or that was over the limit or from a sender not allowed,
+    was never marked: every poll downloaded it again and made a new run saying so again."""
+    from connectbatch.transfer.pull.imap import DEFAULT_FLAG
+    from connectbatch.transfer.specs import ImapSecurity, ImapSpec
+
+    server, user = dovecot_server, dovecot_server.add_user()
+    uids = {
+        "good": server.append(user, mail(("calls_0.csv", call_csv(2, prefix="m0")))),
+        "pdf": server.append(user, mail(("calls_1.csv", b"%PDF-1.4\x00\x01 a report"))),
+        "over": server.append(user, mail(("calls_2.csv", call_csv(200, prefix="big")))),
+        "nothing": server.append(user, mail(subject="no file today")),
+        "wrong": server.append(user, mail(("summary.pdf", b"%PDF-1.4"), subject="wrong file")),
+        "stranger": server.append(user, mail(("calls_9.csv", call_csv(2)), sender="x@elsewhere.example")),
+    }
+    spec = ImapSpec(security=ImapSecurity.PLAIN, allowed_senders=("reports@partner.example",))
+    draft = Connection(
+        "Mailed calls", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PULL,
+        host=server.host, port=server.port, pattern="calls_*.csv", transfer=spec,
+    )  # fmt: skip
+    connection, _ = services.create_connection(
+        draft, CredentialInput("partner", user.username, user.password)
+    )
+
+    pull(coordinator, connection, "manual")
+    [first] = services.runs(connection.id)
+    found = files_of(services, first.id)
+    assert {name: state for name, (state, _) in found.items()} == {
+        "calls_0.csv": "loaded", "calls_1.csv": "rejected", "calls_2.csv": "skipped",
+        f"message {uids['stranger']} from x@elsewhere.example": "skipped",
+    }  # fmt: skip
+    events = services.connection_events(connection.id)
+    assert sorted(e.kind for e in events) == ["mail_unmatched", "mail_unmatched"]
+    assert "summary.pdf" in " ".join(e.message for e in events)
+
+    for _ in range(2):  # the next polls mark every mail; nothing is recorded again
+        pull(coordinator, connection, "schedule")
+    assert [r.id for r in services.runs(connection.id)] == [first.id]
+    assert len(services.connection_events(connection.id)) == 2
+    for name, uid in uids.items():
+        flags = server.flags(user, uid)
+        assert DEFAULT_FLAG in flags and "\\Seen" not in flags, name
+    assert services.count_actions(connection.id) == 2
