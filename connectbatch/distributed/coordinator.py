@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ from connectbatch.transfer.pull.notes import RunNotes
 
 if TYPE_CHECKING:
     from celery import Celery
+    from celery.result import AsyncResult
     from redis import Redis
 
 log = logging.getLogger("connectbatch.distributed.coordinator")
@@ -137,6 +139,7 @@ class Coordinator(OutputLoader):
         # E-mail pulls: per connection, the mails whose refusal (or absence of a file) the
         # last pull's result let us record; the next pull marks them processed (`tasks.pull`).
         self._marks: dict[int, frozenset[str]] = {}
+        self._alive = f"connectbatch:coordinator-tasks:{uuid.uuid4().hex}"  # see `_send`
         self._guard = threading.Lock()
         # Database writes of the coordinator, one at a time: the loader's and those of push
         # uploads (gateway threads) touch the same connection rows, and DuckDB refuses two
@@ -213,12 +216,13 @@ class Coordinator(OutputLoader):
             marks = sorted(self._marks.get(connection.id, ()))
             payload = {"connection": connection, "endpoint": endpoint, "settled": settled, "mark": marks}
             token = seal(self.services.box, payload)
-            result = self.app.send_task(PULL_TASK, args=[token])
+            result = self._send(PULL_TASK, token)
         except BaseException:
             with self._guard:
                 self._busy.discard(connection.id)
             raise
         job = _Job("pull", result, connection, trigger, credential_id, endpoint.host_key is not None)
+        job.token = token
         with self._guard:
             self._jobs.append(job)
         return True
@@ -274,9 +278,11 @@ class Coordinator(OutputLoader):
             "mapping": saved,
             "now": self.services.clock(),
         }
-        result = self.app.send_task(PARSE_TASK, args=[seal(self.services.box, payload)])
+        token = seal(self.services.box, payload)
+        result = self._send(PARSE_TASK, token)
         state.remaining.add(record.id)
         job = _Job("parse", result, state.connection, run_id=state.run.id, record=record, received=received)
+        job.token = token
         with self._guard:
             self._jobs.append(job)
 
@@ -327,12 +333,26 @@ class Coordinator(OutputLoader):
         from celery import states
 
         backend = self.app.backend
-        values = backend.mget([backend.get_key_for_task(job.result.id) for job in jobs])
+        keys = [backend.get_key_for_task(job.result.id) for job in jobs]
+        alive, *values = backend.mget([self._alive, *keys])
+        if alive is None:  # Redis lost its data (restarted without it, flushed) and with it every task
+            with self._guard:  # not loaded yet: sent again (one that runs twice changes nothing)
+                lost = list(self._jobs)
+            log.warning("Redis lost the tasks in flight (restarted or flushed); sending %d again", len(lost))
+            for job in lost:
+                job.result = self._send(PULL_TASK if job.kind == "pull" else PARSE_TASK, job.token)
+            return []
         ready = []
         for job, value in zip(jobs, values, strict=True):
             if value is not None and backend.decode_result(value)["status"] in states.READY_STATES:
                 ready.append(job)
         return ready
+
+    def _send(self, task: str, token: str) -> AsyncResult:
+        """Send a task, noting in Redis that we have tasks there: a Redis that lost its data
+        lost the note too, and `_ready` sends them again."""
+        self.app.backend.set(self._alive, b"1")  # expires with the results (result_expires)
+        return self.app.send_task(task, args=[token])
 
     def _pulled(self, job: _Job) -> None:
         connection, ingestor, db = job.connection, self.services.ingestor, self.services.db

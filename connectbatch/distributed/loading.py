@@ -52,6 +52,7 @@ class _Job:
     run_id: int = 0
     record: FileRecord | None = None
     received: staging.Received | None = None
+    token: str = ""  # the sealed payload, to send the task again when Redis lost it
 
 
 class OutputLoader:

@@ -257,3 +257,37 @@ def test_every_mail_of_an_email_pull_is_recorded_once_and_marked_processed_as_em
         flags = server.flags(user, uid)
         assert DEFAULT_FLAG in flags and "\\Seen" not in flags, name
     assert services.count_actions(connection.id) == 2
+
+
+def test_tasks_in_flight_when_redis_loses_its_data_are_sent_again_and_load_once(
+    services: Services, sshd_server: Sshd, redis_server: RedisServer
+) -> None:
+    """A Redis restarted without its data (the compose example's `redis:7` keeps none) or
+    flushed loses the queued tasks and the results not yet loaded: the coordinator waited for
+    them for ever, its run stayed In Progress and the connection was never pulled again."""
+    import redis
+    from test_distributed_redis_outage import restart
+
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    files = {f"Calls_{k}.csv": call_csv(3, prefix=f"f{k}") for k in (1, 2)}
+    connection, _ = sftp_folder(services, sshd_server, files)
+    coordinator = Coordinator(services, make_app(services.settings))  # loaded step by step
+    client = redis.Redis.from_url(services.settings.redis_url)
+
+    assert coordinator.dispatch_pull(connection, "manual")
+    assert coordinator.wait_finished("pull", 60)
+    restart(redis_server)  # the pull's result is gone before the loader read it
+    coordinator.step()
+    assert coordinator.wait_finished("pull", 60)  # sent again
+    assert coordinator.step()  # the listing recorded, the parses sent
+    client.flushall()  # the parses' messages or results are gone too
+    coordinator.step()
+    assert coordinator.wait_finished("parse", 60)
+    coordinator.step()
+    assert coordinator.idle()
+    [run] = services.runs(connection.id)
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert sorted(state for state, _ in files_of(services, run.id).values()) == ["loaded", "loaded"]
+    assert services.count_actions(connection.id) == 6
