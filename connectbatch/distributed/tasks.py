@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import ftplib
 import functools
+import glob
 import imaplib
 import logging
+import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,7 @@ from connectbatch.pipeline import ingest, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.secrets import SecretBox
 from connectbatch.settings import Settings
+from connectbatch.store.anchor import alive
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
 
@@ -110,7 +114,7 @@ def pull(sealed: str) -> dict[str, Any]:
     now = dt.datetime.now(dt.UTC)
     transport = base.open_transport(connection.method.value, endpoint)
     settles = transport.settles_refused
-    incoming = Path(tempfile.mkdtemp(prefix="pull-", dir=private_dir(settings.home / "incoming")))
+    incoming = _incoming(settings)
     files: list[dict[str, Any]] = []
     untidy: list[list[str]] = []  # [name, the server's answer] of files not archived/deleted
     try:
@@ -165,6 +169,19 @@ def pull(sealed: str) -> dict[str, Any]:
     finally:
         transport.close()
         shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _incoming(settings: Settings) -> Path:
+    """A fresh folder for this pull's downloads, named by host and process, after removing
+    those a killed pull of this host left (a worker SIGKILLed, or OOM-killed, mid-fetch left
+    its partial download there for good; the folder may be shared by several hosts)."""
+    root = private_dir(settings.home / "incoming")
+    prefix = f"pull-{socket.gethostname()}-"
+    for stale in root.glob(f"{glob.escape(prefix)}*"):
+        pid = stale.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=root))
 
 
 def _entry(remote: base.RemoteFile) -> dict[str, Any]:

@@ -291,3 +291,30 @@ def test_tasks_in_flight_when_redis_loses_its_data_are_sent_again_and_load_once(
     assert run.status is RunStatus.COMPLETED, run.reason
     assert sorted(state for state, _ in files_of(services, run.id).values()) == ["loaded", "loaded"]
     assert services.count_actions(connection.id) == 6
+
+
+def test_the_partial_download_of_a_pull_killed_mid_fetch_is_removed_by_the_next_pull(
+    services: Services, coordinator: Coordinator, sshd_server: Sshd
+) -> None:
+    """A worker SIGKILLed (or OOM-killed) while it fetched left its partial download in
+    $CONNECTBATCH_HOME/incoming for good: the task ran again elsewhere, the disk filled up.
+    Only a dead process of this host is cleared: the folder may be shared by several hosts."""
+    import socket
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    incoming = services.settings.home / "incoming"
+    host = socket.gethostname()
+    left = {
+        "killed": incoming / f"pull-{host}-{dead.pid}-x1a2b3c4",
+        "live": incoming / f"pull-{host}-{os.getpid()}-x5d6e7f8",  # a pull under way here
+        "elsewhere": incoming / f"pull-another-host-{dead.pid}-x9a8b7c6",
+    }
+    for folder in left.values():
+        folder.mkdir(parents=True)
+        (folder / "payload").write_bytes(b"x" * 1000)
+    connection, _ = sftp_folder(services, sshd_server, {"Calls_1.csv": call_csv(2, prefix="k1")})
+
+    pull(coordinator, connection, "manual")
+    assert services.runs(connection.id)[0].files_loaded == 1
+    assert sorted(p.name for p in incoming.iterdir()) == sorted([left["live"].name, left["elsewhere"].name])
