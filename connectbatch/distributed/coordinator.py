@@ -295,6 +295,7 @@ class Coordinator(OutputLoader):
 
     def step(self) -> bool:
         """Load what the finished tasks brought, once; whether any had finished."""
+        self._sweep()
         with self._guard:
             jobs = list(self._jobs)
         try:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from celery.result import AsyncResult
 
 log = logging.getLogger("connectbatch.distributed.coordinator")
+SWEEP_SECONDS = 3600.0  # how often the loader removes the outputs of runs that are over
 
 
 @dataclass
@@ -66,6 +67,22 @@ class OutputLoader:
     loaded: int  # files the loader committed (for the benchmark's commit rate)
     together: int  # of them, loaded by group commit
     commit_seconds: float
+
+    _swept_at = -SWEEP_SECONDS  # monotonic time of the last `_sweep`: the first step sweeps
+
+    def _sweep(self) -> None:
+        """Now and then (and on the loader's first step, after a restart) remove the parse
+        outputs of runs no longer In Progress (`output.sweep`)."""
+        if time.monotonic() - self._swept_at < SWEEP_SECONDS:
+            return
+        self._swept_at = time.monotonic()
+        try:
+            with self.services.db.connect() as con:
+                live = {run.id for run in run_store.in_progress(con)}
+            for where in output.sweep(self.services.settings.staging, live):
+                log.info("removed the parse output %s of a run that is over", where.name)
+        except Exception:  # disk space only: tried again at the next sweep
+            log.exception("could not sweep the parse outputs")
 
     def _parsed_of_connection(self, jobs: list[_Job]) -> None:
         """The finished parses of one connection: push uploads (each its run's one file)

@@ -3,8 +3,8 @@
 `<staging>/out/<sha256>.<run id>/rows.parquet` holds the typed rows with their line numbers
 and `meta.json` the rejects, the verdict and the rest of the parse result. `meta.json` is
 written last, each file through a temporary name and a rename, so its presence means the
-output is whole; a task that runs twice writes the same bytes again. Only `write`, `read`
-and `remove` know the layout: object storage can replace the folder behind them.
+output is whole; a task that runs twice writes the same bytes again. Only `write`, `read`,
+`remove` and `sweep` know the layout: object storage can replace the folder behind them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,21 @@ def remove(staging: Path, sha256: str, run_id: int) -> None:
         (where / name).unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         where.rmdir()
+
+
+def sweep(staging: Path, live_runs: set[int]) -> list[Path]:
+    """Remove the outputs of runs not in `live_runs` (those In Progress): no loader reads
+    them any more (a run interrupted by a killed coordinator is retried from the staged
+    bytes; a task that ran again after its output was loaded wrote it once more). They are
+    parsed copies of partner rows: left alone, they outlived the staging retention."""
+    root = staging / "out"
+    removed: list[Path] = []
+    for where in sorted(root.iterdir()) if root.is_dir() else []:
+        run = where.name.rpartition(".")[2]
+        if run.isdigit() and int(run) not in live_runs:
+            shutil.rmtree(where, ignore_errors=True)
+            removed.append(where)
+    return removed
 
 
 def _atomic(target: Path, write_to: Any) -> None:

@@ -90,17 +90,17 @@ def files_of(services: Services, run_id: int) -> dict[str, tuple[str, str | None
 
 
 def sftp_folder(
-    services: Services, sshd: Sshd, files: dict[str, bytes], **attrs: object
+    services: Services, sshd: Sshd, files: dict[str, bytes], name: str = "Untidy", **attrs: object
 ) -> tuple[Connection, Path]:
     folder = sshd.make_folder("untidy-")
     owner = folder.stat()
-    for name, data in files.items():
-        path = folder / name
+    for file_name, data in files.items():
+        path = folder / file_name
         path.write_bytes(data)
         os.chown(path, owner.st_uid, owner.st_gid)
         os.utime(path, (OLD.timestamp(), OLD.timestamp()))
     draft = Connection(
-        "Untidy", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
+        name, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PULL,
         host=sshd.host, port=sshd.port, folder=str(folder), pattern="Calls_*.csv", transfer=SftpSpec(),
         **attrs,  # type: ignore[arg-type]
     )  # fmt: skip
@@ -318,3 +318,35 @@ def test_the_partial_download_of_a_pull_killed_mid_fetch_is_removed_by_the_next_
     pull(coordinator, connection, "manual")
     assert services.runs(connection.id)[0].files_loaded == 1
     assert sorted(p.name for p in incoming.iterdir()) == sorted([left["live"].name, left["elsewhere"].name])
+
+
+def test_the_parse_outputs_of_a_run_that_is_over_are_removed_and_those_of_a_live_run_kept(
+    services: Services, sshd_server: Sshd
+) -> None:
+    """A coordinator killed between the workers' outputs and its loads (its runs Failed at
+    the next start, retried from the staged bytes) left the outputs, parsed copies of the
+    partner's rows, in staging/out for good: no retention ever removed them."""
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    first = Coordinator(services, make_app(services.settings))  # loaded step by step
+    connections = []
+    for name in ("Over", "Live"):
+        connection, _ = sftp_folder(services, sshd_server, {"Calls_1.csv": call_csv(2, prefix=name)}, name)
+        assert first.dispatch_pull(connection, "manual")
+        connections.append(connection)
+    assert first.wait_finished("pull", 60)
+    first.step()
+    assert first.wait_finished("parse", 60)
+    out = services.settings.staging / "out"
+    assert len(list(out.iterdir())) == 2
+    [over] = services.runs(connections[0].id)
+    services.ingestor.fail_run(over, "interrupted")  # as the next coordinator's start finds it
+
+    Coordinator(services, make_app(services.settings)).step()  # another coordinator's loader
+    [kept] = list(out.iterdir())
+    [live] = services.runs(connections[1].id)
+    assert kept.name.endswith(f".{live.id}")
+    first.step()  # the live run's output is still whole: loaded
+    assert services.runs(connections[1].id)[0].status is RunStatus.COMPLETED
+    assert list(out.iterdir()) == []
