@@ -18,7 +18,6 @@ reason.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import socket
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
+from connectbatch.distributed.listing import Decisions, _remote
 from connectbatch.distributed.loading import OutputLoader, _Job, _reason, _RunState
 from connectbatch.distributed.sealed import seal
 from connectbatch.distributed.tasks import remote_key
@@ -126,7 +126,7 @@ class CoordinatorLock:
                 return
 
 
-class Coordinator(OutputLoader):
+class Coordinator(OutputLoader, Decisions):
     """Sends tasks and loads their results, one thread writing to the database."""
 
     def __init__(self, services: Services, app: Celery, poll_seconds: float = 0.1) -> None:
@@ -410,45 +410,6 @@ class Coordinator(OutputLoader):
             raise
         self._maybe_finish(state)
 
-    def _new_decision(self, connection: Connection, remote: base.RemoteFile, entry: dict[str, Any]) -> bool:
-        """Whether an unfetched file adds a line (a reason not recorded before)."""
-        if entry["extra"].get("skip") and not entry.get("settles"):
-            return True  # changing while fetched: said on every run, as embedded mode does
-        reason = self._wait_reason(connection, remote, entry)
-        return reason is not None and self._recorded(connection, remote, reason) is None
-
-    def _wait_reason(
-        self, connection: Connection, remote: base.RemoteFile, entry: dict[str, Any]
-    ) -> str | None:
-        """Why an unfetched file is not taken (None: an earlier run settled it)."""
-        told: str | None = entry["extra"].get("skip") or entry.get("refused")
-        if told:
-            return told
-        reason, settled = collect._skip_reason(self.services.db, self.services.ingestor, connection, remote)
-        return None if settled else reason
-
-    def _recorded(self, connection: Connection, remote: base.RemoteFile, reason: str) -> FileRecord | None:
-        """The ledger line that said this of this file (path, size, time) before."""
-        with self.services.db.connect() as con:
-            return run_store.skipped_before(
-                con, connection.id, remote.path, remote.size or 0, remote.mtime, reason,
-                by_day=remote.time_by_day,
-            )  # fmt: skip
-
-    def _to_mark(
-        self, connection: Connection, files: list[tuple[dict[str, Any], base.RemoteFile]]
-    ) -> set[str]:
-        """The mails refused as they are (`settles`: sender not allowed, over the limit)
-        whose line the ledger holds now: the next pull marks them processed. One not
-        recorded is never marked, so no mail goes unseen."""
-        marks = set()
-        for entry, remote in files:
-            if entry.get("settles") and not entry["sha256"]:
-                reason = self._wait_reason(connection, remote, entry)
-                if reason is not None and self._recorded(connection, remote, reason) is not None:
-                    marks.add(remote.path)
-        return marks
-
     def _record(self, state: _RunState, entry: dict[str, Any], remote: base.RemoteFile) -> None:
         db, connection, run = self.services.db, state.connection, state.run
         source = connection.method.value
@@ -475,14 +436,6 @@ class Coordinator(OutputLoader):
             )  # fmt: skip
             return
         self._dispatch_parse(state, found.record, received, staged)
-
-
-def _remote(entry: dict[str, Any]) -> tuple[dict[str, Any], base.RemoteFile]:
-    mtime = dt.datetime.fromisoformat(entry["mtime"]) if entry["mtime"] else None
-    remote = base.RemoteFile(
-        entry["name"], entry["remote_path"], entry["size"], mtime, "", entry["extra"] or {}
-    )
-    return entry, remote
 
 
 def engine_for(services: Services, app: Celery) -> tuple[Any, Coordinator]:
