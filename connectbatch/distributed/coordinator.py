@@ -32,7 +32,7 @@ from connectbatch.distributed.listing import Decisions, _remote
 from connectbatch.distributed.loading import OutputLoader, _Job, _reason, _RunState
 from connectbatch.distributed.sealed import seal
 from connectbatch.distributed.tasks import remote_key
-from connectbatch.errors import ConfigurationError, ConnectBatchError
+from connectbatch.errors import ConfigurationError, ConnectBatchError, RunInProgressError
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import history, ingest, results, staging
 from connectbatch.pipeline.commit import Stopwatch
@@ -318,6 +318,8 @@ class Coordinator(OutputLoader, Decisions):
                 log.exception(
                     "loading a task's result failed", extra={"connection_id": batch[0].connection.id}
                 )
+                if kind == "pull":  # no run of it goes on: the connection's next pull may go
+                    self._done(batch[0].connection.id)
             finally:
                 with self._guard:
                     for job in batch:
@@ -385,7 +387,15 @@ class Coordinator(OutputLoader, Decisions):
             collect._credential_ok(db, job.credential_id)
             self._done(connection.id)
             return
-        run = ingestor.start_run(connection, job.trigger)
+        try:
+            run = ingestor.start_run(connection, job.trigger)
+        except RunInProgressError:  # another process's run (Run now, `pull N`): as embedded
+            # mode's scheduler, this trigger is skipped, said in the history; the next one takes
+            # the files (nothing here was recorded)
+            log.info("skipped: a run is in progress", extra={"connection_id": connection.id})
+            history.skipped_trigger(db, connection.id, self.services.clock())
+            self._done(connection.id)
+            return
         state = _RunState(run, connection)
         with self._guard:
             self._runs[run.id] = state

@@ -350,3 +350,23 @@ def test_the_parse_outputs_of_a_run_that_is_over_are_removed_and_those_of_a_live
     first.step()  # the live run's output is still whole: loaded
     assert services.runs(connections[1].id)[0].status is RunStatus.COMPLETED
     assert list(out.iterdir()) == []
+
+
+def test_a_pull_that_finds_another_process_running_the_connection_neither_sticks_nor_is_lost(
+    services: Services, coordinator: Coordinator, sshd_server: Sshd
+) -> None:
+    """The app's Run now and `connectbatch pull N` run in their own process: the workers'
+    listing came back while such a run was going, opening the coordinator's run raised, and
+    the connection stayed busy in the coordinator for good: never pulled again until it was
+    restarted, and nothing said why."""
+    connection, _ = sftp_folder(services, sshd_server, {"Calls_1.csv": call_csv(2, prefix="b1")})
+    other = services.ingestor.start_run(connection, "manual")  # as another process's run
+
+    pull(coordinator, connection, "schedule")
+    assert [r.id for r in services.runs(connection.id)] == [other.id]
+    assert [e.kind for e in services.connection_events(connection.id)] == ["trigger_skipped"]
+    services.ingestor.finish_run(other)
+
+    pull(coordinator, connection, "schedule")  # the next trigger takes the file
+    latest = services.runs(connection.id)[0]
+    assert latest.id != other.id and files_of(services, latest.id) == {"Calls_1.csv": ("loaded", None)}
