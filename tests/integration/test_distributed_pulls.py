@@ -42,29 +42,36 @@ OLD = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
 LIMIT = 4096  # CONNECTBATCH_MAX_FILE_BYTES of coordinator and worker: 200 call rows are over it
 
 
-@pytest.fixture
-def services(tmp_path: Path, redis_server: RedisServer) -> Iterator[Services]:
-    """Distributed-mode services, with one worker (its own process group, stopped by id)."""
+@pytest.fixture(scope="module")
+def worker_home(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer) -> Iterator[Settings]:
+    """One installation and one worker for the module (its own process group, stopped by
+    id): a worker's start and stop would cost more than most of these tests."""
+    folder = tmp_path_factory.mktemp("distributed-pulls")
     settings = Settings(
-        home=tmp_path / "home", lock_timeout=10.0, mode="distributed", redis_url=redis_server.url,
+        home=folder / "home", lock_timeout=10.0, mode="distributed", redis_url=redis_server.url,
         visibility_timeout=8, max_file_bytes=LIMIT,
     )  # fmt: skip
-    services = Services(settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
     env.update(
         CONNECTBATCH_HOME=str(settings.home), CONNECTBATCH_MODE="distributed",
         CONNECTBATCH_REDIS_URL=settings.redis_url, CONNECTBATCH_VISIBILITY_TIMEOUT="8",
         CONNECTBATCH_MAX_FILE_BYTES=str(LIMIT),
     )  # fmt: skip
-    with (tmp_path / "worker.log").open("wb") as log:
+    with (folder / "worker.log").open("wb") as log:
         worker = subprocess.Popen(
             [CLI, "worker", "--name", "w", "--concurrency", "1", "--loglevel", "WARNING"],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     try:
-        yield services
+        yield settings
     finally:
         stop_process(worker, grace=15)
+
+
+@pytest.fixture
+def services(worker_home: Settings) -> Services:
+    """Distributed-mode services on the module's installation (connections named apart)."""
+    return Services(worker_home)
 
 
 @pytest.fixture
@@ -90,9 +97,10 @@ def files_of(services: Services, run_id: int) -> dict[str, tuple[str, str | None
 
 
 def sftp_folder(
-    services: Services, sshd: Sshd, files: dict[str, bytes], name: str = "Untidy", **attrs: object
+    services: Services, sshd: Sshd, files: dict[str, bytes], name: str = "", **attrs: object
 ) -> tuple[Connection, Path]:
     folder = sshd.make_folder("untidy-")
+    name = name or f"Untidy {folder.name}"
     owner = folder.stat()
     for file_name, data in files.items():
         path = folder / file_name
