@@ -459,8 +459,8 @@ def engine_for(services: Services, app: Celery) -> tuple[Any, Coordinator]:
         a worker (its bytes staged and recorded here first)."""
 
         def _pull(self, connection: Connection, trigger: str) -> Run | None:
-            if not coordinator.dispatch_pull(connection, trigger):
-                log.info("skipped: a run is in progress", extra={"connection_id": connection.id})
+            if not coordinator.dispatch_pull(connection, trigger):  # the scheduler records it
+                raise RunInProgressError(f"a run of {connection.name!r} is already in progress")
             return None
 
         def _push_ingest(self, connection_id: int, paths: list[Path]) -> list[Run]:

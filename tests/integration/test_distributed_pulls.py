@@ -378,3 +378,26 @@ def test_a_pull_that_finds_another_process_running_the_connection_neither_sticks
     pull(coordinator, connection, "schedule")  # the next trigger takes the file
     latest = services.runs(connection.id)[0]
     assert latest.id != other.id and files_of(services, latest.id) == {"Calls_1.csv": ("loaded", None)}
+
+
+def test_a_scheduled_trigger_while_the_connections_pull_is_going_is_in_the_history(
+    services: Services, sshd_server: Sshd
+) -> None:
+    """Embedded mode's scheduler records a trigger it skips because a run is going ("skipped
+    2 scheduled triggers since ..."); the distributed engine only logged it."""
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import engine_for
+
+    connection, _ = sftp_folder(services, sshd_server, {"Calls_1.csv": call_csv(2, prefix="t1")})
+    engine, coordinator = engine_for(services, make_app(services.settings))
+    coordinator.stop()  # its pull stays in flight until this test loads it
+    for _ in range(3):  # three triggers: the first sends the pull, two find it going
+        engine.scheduler._scheduled(connection.id, 0)
+    [event] = services.connection_events(connection.id)
+    assert event.kind == "trigger_skipped" and event.count == 2
+    assert "skipped 2 scheduled triggers since" in event.message
+    assert coordinator.wait_finished("pull", 60)
+    coordinator.step()
+    assert coordinator.wait_finished("parse", 60)
+    coordinator.step()
+    assert services.runs(connection.id)[0].files_loaded == 1
