@@ -32,7 +32,7 @@ class Decisions:
         self, connection: Connection, remote: base.RemoteFile, entry: dict[str, Any]
     ) -> str | None:
         """Why an unfetched file is not taken (None: an earlier run settled it)."""
-        told: str | None = entry["extra"].get("skip") or entry.get("refused")
+        told: str | None = entry["extra"].get("skip") or entry.get("refused") or entry.get("too_large")
         if told:
             return told
         reason, settled = collect._skip_reason(self.services.db, self.services.ingestor, connection, remote)

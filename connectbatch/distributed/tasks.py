@@ -137,8 +137,11 @@ def pull(sealed: str) -> dict[str, Any]:
                 continue  # its ledger line is its record
             entry = _entry(remote)
             # listed over the limit: not fetched (a fetch would stop at the limit on every
-            # poll); the coordinator records it once, as `collect._decision` does
-            over = base.over_limit(remote, endpoint.max_bytes)
+            # poll); the coordinator records it once, in `collect._decision`'s words, with
+            # this worker's limit (the one that applied, should the coordinator's differ)
+            over = state is None and base.over_limit(remote, endpoint.max_bytes)
+            if over and endpoint.max_bytes is not None:
+                entry["too_large"] = base.too_large("", remote.path, endpoint.max_bytes).reason
             entry["settles"] = settles and bool(over or entry["extra"].get("skip"))
             if not (state is not None or entry["extra"].get("skip") or over) and base.old_enough(
                 remote, connection.min_age_seconds, now

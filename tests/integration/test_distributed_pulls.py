@@ -401,3 +401,28 @@ def test_a_scheduled_trigger_while_the_connections_pull_is_going_is_in_the_histo
     assert coordinator.wait_finished("parse", 60)
     coordinator.step()
     assert services.runs(connection.id)[0].files_loaded == 1
+
+
+def test_a_file_over_the_workers_limit_is_recorded_when_the_coordinators_limit_is_higher(
+    worker_home: Settings, sshd_server: Sshd
+) -> None:
+    """A worker host whose CONNECTBATCH_MAX_FILE_BYTES is lower than the coordinator's does
+    not fetch the file; the coordinator, judging by its own limit, found nothing to say, so
+    the file waited for ever with no line anywhere."""
+    from dataclasses import replace
+
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    services = Services(replace(worker_home, max_file_bytes=1_000_000))
+    connection, _ = sftp_folder(services, sshd_server, {"Calls_big.csv": call_csv(200, prefix="mid")})
+    coordinator = Coordinator(services, make_app(services.settings))
+    coordinator.start()
+    try:
+        for _ in range(2):
+            pull(coordinator, connection, "schedule")
+    finally:
+        coordinator.stop()
+    [run] = services.runs(connection.id)
+    [(state, message)] = files_of(services, run.id).values()
+    assert state == "skipped" and "larger than the limit of 4,096 bytes" in (message or "")
