@@ -140,6 +140,7 @@ class Coordinator(OutputLoader, Decisions):
         # last pull's result let us record; the next pull marks them processed (`tasks.pull`).
         self._marks: dict[int, frozenset[str]] = {}
         self._alive = f"connectbatch:coordinator-tasks:{uuid.uuid4().hex}"  # see `_send`
+        self._unreachable = False  # the last read of the tasks' states failed (`step`)
         self._guard = threading.Lock()
         # Database writes of the coordinator, one at a time: the loader's and those of push
         # uploads (gateway threads) touch the same connection rows, and DuckDB refuses two
@@ -300,9 +301,18 @@ class Coordinator(OutputLoader, Decisions):
             jobs = list(self._jobs)
         try:
             finished = self._ready(jobs)
-        except Exception:  # Redis unreachable for a moment: try again
-            log.exception("could not read the tasks' states")
-            finished = []
+        except Exception as exc:  # Redis unreachable: said once (not 10 tracebacks a second
+            # for as long as it is down), tried again every second
+            if not self._unreachable:
+                log.warning(
+                    "could not read the tasks' states (%s: %s); trying again", type(exc).__name__, exc
+                )
+            self._unreachable = True
+            self._stop.wait(1.0)
+            return False
+        if self._unreachable and jobs:
+            self._unreachable = False
+            log.warning("the tasks' states can be read again")
         batches: dict[tuple[str, int], list[_Job]] = {}  # a pull alone; a connection's parses together
         for k, job in enumerate(finished):
             key = ("pull", k) if job.kind == "pull" else ("parse", job.connection.id)

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -426,3 +427,30 @@ def test_a_file_over_the_workers_limit_is_recorded_when_the_coordinators_limit_i
     [run] = services.runs(connection.id)
     [(state, message)] = files_of(services, run.id).values()
     assert state == "skipped" and "larger than the limit of 4,096 bytes" in (message or "")
+
+
+def test_a_redis_that_is_down_for_a_while_is_said_once_and_its_lost_tasks_go_again(
+    services: Services, sshd_server: Sshd, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The loader asked Redis ten times a second and logged a traceback each time, for as
+    long as Redis was down (36,000 an hour)."""
+    from test_distributed_redis_outage import restart
+
+    from connectbatch.distributed.app import make_app
+    from connectbatch.distributed.coordinator import Coordinator
+
+    connection, _ = sftp_folder(services, sshd_server, {"Calls_1.csv": call_csv(2, prefix="d1")})
+    coordinator = Coordinator(services, make_app(services.settings))
+    assert coordinator.dispatch_pull(connection, "manual")
+    redis_server.process.terminate()
+    redis_server.process.wait(timeout=10)
+    coordinator.start()
+    try:
+        time.sleep(1.5)
+        said = [r for r in caplog.records if "tasks' states" in r.getMessage()]
+        assert len(said) == 1 and "trying again" in said[0].getMessage() and not said[0].exc_info
+        restart(redis_server)  # back, without its data: the pull goes again
+        assert coordinator.wait_idle(60)
+    finally:
+        coordinator.stop()
+    assert services.runs(connection.id)[0].files_loaded == 1
