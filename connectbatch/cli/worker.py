@@ -90,12 +90,22 @@ def run_coordinator(args: argparse.Namespace, stop: threading.Event) -> int:
     try:  # an unreachable Redis was an "internal error: ConnectionError" (exit 3)
         acquired = lock.acquire()
         holder = "" if acquired else escaping.visible(lock.current_holder() or "another process")
+        dead = not acquired and lock.left_by_the_dead()
     except redis.RedisError as exc:
         cause = str(exc).rstrip(".")
         raise TransportError(
             f"Redis cannot be reached at {redis_address(settings.redis_url)}: {cause}; start it, "
             "or set CONNECTBATCH_REDIS_URL to the Redis the workers use"
         ) from None
+    if dead:  # this host's coordinator, killed: we refused for the lock's 15 s (a service
+        # manager restarting us quickly could give up); its lock, no longer renewed, expires
+        print(
+            f"coordinator lock left by {holder}, a process that is gone; waiting for it to expire", flush=True
+        )
+        acquired = lock.wait(stop, timeout=lock.ttl_ms / 1000 + 2)
+        if stop.is_set():
+            return EXIT_OK
+        holder = escaping.visible(lock.current_holder() or "another process")
     if not acquired:
         if not args.standby:
             print(

@@ -39,6 +39,7 @@ from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
 from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
+from connectbatch.store.anchor import alive
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect
 from connectbatch.transfer.pull.notes import RunNotes
@@ -87,13 +88,23 @@ class CoordinatorLock:
         self._thread.start()
         return True
 
-    def wait(self, stop: threading.Event, poll: float = 1.0) -> bool:
-        """Standby: try until the lock is ours (True) or `stop` is set (False)."""
-        while not stop.is_set():
+    def wait(self, stop: threading.Event, poll: float = 1.0, timeout: float | None = None) -> bool:
+        """Standby: try until the lock is ours (True), or `stop` is set or `timeout` seconds
+        passed (False)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             if self.acquire():
                 return True
             stop.wait(poll)
         return False
+
+    def left_by_the_dead(self) -> bool:
+        """Whether the holder is a process of this host that is gone (a coordinator killed and
+        started again; in a container started again, with our own pid): its lock expires
+        within `ttl_ms`, as it is no longer renewed."""
+        host, _, pid = (self.current_holder() or "").rpartition(":")
+        here = host == socket.gethostname() and pid.isdigit()
+        return here and (int(pid) == os.getpid() or not alive(int(pid)))
 
     def current_holder(self) -> str | None:
         value = self.client.get(LOCK_KEY)

@@ -112,3 +112,38 @@ def test_a_coordinator_without_redis_says_where_it_looked(tmp_path: Path) -> Non
     assert lines[0].endswith("; start it, or set CONNECTBATCH_REDIS_URL to the Redis the workers use")
     assert "s3cret" not in done.stderr
     assert not (tmp_path / "connectbatch.duckdb").exists()  # the lock comes before the database
+
+
+def test_a_coordinator_started_again_after_a_kill_waits_for_the_lock_it_left(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A coordinator SIGKILLed and started again refused for the lock's 15 s, naming its own
+    dead process ("another coordinator is running (host:<dead pid>)", exit 75): a service
+    manager restarting it quickly could reach its start limit and leave none running."""
+    import signal
+    import socket
+
+    client = redis.Redis(port=redis_server.port)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    left = f"{socket.gethostname()}:{dead.pid}"
+    client.set(LOCK_KEY, left, px=1500)  # as the killed one left it: no longer renewed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
+    env.update(
+        PYTHONPATH=str(REPO), CONNECTBATCH_HOME=str(tmp_path), CONNECTBATCH_MODE="distributed",
+        CONNECTBATCH_REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0",
+        CONNECTBATCH_SFTP_PORT="0", CONNECTBATCH_FTP_PORT="0",
+    )  # fmt: skip
+    started = subprocess.Popen(
+        [sys.executable, "-m", "connectbatch", "serve", "--coordinator", "--no-servers"],
+        env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert started.stdout is not None
+        first = started.stdout.readline()
+        assert f"coordinator lock left by {left}, a process that is gone; waiting" in first, first
+        assert started.stdout.readline().startswith("coordinator lock held by ")
+    finally:
+        os.killpg(started.pid, signal.SIGTERM)
+        started.communicate(timeout=30)
+    assert started.returncode == 0
