@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import cli
 
 from connectbatch.cli import main
 from connectbatch.services.base import ServiceBase
@@ -19,14 +20,6 @@ PUSH = ["--direction", "inbound", "--method", "sftp", "--methodology", "push"]
 def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(ServiceBase, "default_partner", None)
     return home
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
-    result = main(list(argv))
-    captured = capsys.readouterr()
-    assert result == code, captured.err
-    assert "Traceback" not in captured.err
-    return captured.out
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from helpers.cli import cli
 
 from connectbatch.cli import main
 from connectbatch.services import Services
@@ -26,14 +27,6 @@ PUSH = ["--direction", "inbound", "--method", "sftp", "--methodology", "push"]
 def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(ServiceBase, "default_partner", None)  # the product: a partner is required
     return home
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
-    result = main(list(argv))
-    captured = capsys.readouterr()
-    assert result == code, captured.err
-    assert "Traceback" not in captured.err
-    return captured.out
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.cli import cli
 
 from connectbatch import schemas
 from connectbatch.cli import main
@@ -391,14 +392,6 @@ def test_each_save_is_a_new_version_and_becomes_the_column_map(svc: Services) ->
 
 
 # ------------------------------------------------------------------ CLI
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str, code: int = 0) -> str:
-    result = main(list(argv))
-    captured = capsys.readouterr()
-    assert result == code, captured.err
-    assert "Traceback" not in captured.err
-    return captured.out
 
 
 def test_cli_mapping_suggest_set_show(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
