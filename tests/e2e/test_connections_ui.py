@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers.app_login import log_in
+from helpers.app_text import texts
 from streamlit.testing.v1 import AppTest
 
 from connectbatch import demo
@@ -69,13 +70,6 @@ def open_page(page: str = LIST) -> AppTest:
         at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(at: AppTest) -> str:
-    """Everything the page says in Markdown, captions and alerts, as one string."""
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [a.value for kind in (at.error, at.warning, at.info, at.success) for a in kind]
-    return "\n".join(parts)
 
 
 def table(at: AppTest, column: str, nth: int = 0) -> pd.DataFrame:

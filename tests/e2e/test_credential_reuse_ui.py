@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers.app_login import log_in
+from helpers.app_text import texts
 from streamlit.testing.v1 import AppTest
 
 from connectbatch.models import Connection, Direction, Method, Methodology
@@ -63,12 +64,6 @@ def wizard_to_credentials(name: str, partner: str, methodology: str, pattern: st
         at.number_input(key="wiz_port").set_value(2222)
     next_step(at)
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [a.value for kind in (at.error, at.warning, at.info, at.success) for a in kind]
-    return "\n".join(parts)
 
 
 def test_the_wizard_reuses_the_partners_push_login_and_shows_no_secret(services: Services) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers.app_login import log_in
+from helpers.app_text import texts
 from streamlit.testing.v1 import AppTest
 
 from connectbatch import demo
@@ -24,12 +25,6 @@ def edit_form(connection_id: int, name: str) -> AppTest:
     at.button(key=f"edit_{connection_id}").click().run()
     assert not at.exception, at.exception
     return at
-
-
-def texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
-    parts += [a.value for kind in (at.error, at.warning, at.info, at.success) for a in kind]
-    return "\n".join(parts)
 
 
 def test_a_save_in_one_tab_keeps_what_another_tab_saved_meanwhile() -> None:
