@@ -80,7 +80,7 @@ def measure(files: int, rows: int) -> dict[str, Any]:
         )  # fmt: skip
         bench, provisioned = services.create_connection(draft, partner="bench")
         assert provisioned is not None
-        warm, *paths = small_files(home, files + 1, seed=7000)
+        warm, *paths = small_files(home, files + 1, seed=7000, rows=rows)
         port = _free_port()
         log = Path(home) / "serve.log"
         env = {**os.environ, "CONNECTBATCH_SFTP_PORT": str(port), "CONNECTBATCH_FTP_PORT": "0",

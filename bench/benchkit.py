@@ -38,14 +38,14 @@ def bench_services(home: str) -> Services:
     return services
 
 
-def small_files(home: str, count: int, seed: int) -> list[Path]:
-    """`count` generated 200-row call-conversion files, each with its own seed."""
+def small_files(home: str, count: int, seed: int, rows: int = 200) -> list[Path]:
+    """`count` generated call-conversion files of `rows` rows, each with its own seed."""
     import generate
 
     paths = []
     for i in range(count):
         path = Path(home) / f"calls_{seed + i}.csv"
-        generate.generate(path, rows=200, seed=seed + i)
+        generate.generate(path, rows=rows, seed=seed + i)
         paths.append(path)
     return paths
 
