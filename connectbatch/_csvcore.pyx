@@ -23,7 +23,8 @@ Constants and structs are declared once in `_csvcore.pxd`; the implementation is
 - `_core_cuts.pxi`: quote parity and where a threaded parse may cut the bytes;
 - `_core_values.pxi`: UTF-8 validation and the integer/seconds/decimal/timestamp converters;
 - `_core_buffers.pxi`: column buffers, their allocation, the zero-copy hand-over to Arrow;
-- `_core_parser.pxi`: the Parser class (the record loop, feed, finish).
+- `_core_parser.pxi`: the Parser class (the record loop, feed, finish);
+- `_core_put.pxi`: one field's value checked, converted and written into its column.
 """
 
 cimport cython
@@ -41,6 +42,7 @@ include "parser/_core_cuts.pxi"
 include "parser/_core_values.pxi"
 include "parser/_core_buffers.pxi"
 include "parser/_core_parser.pxi"
+include "parser/_core_put.pxi"
 
 
 # ------------------------------------------------------------------ the enums, for Python

@@ -1,9 +1,10 @@
 # The Parser class, part of the `connectbatch._csvcore` C unit (included by _csvcore.pyx).
 #
-# Owns: the record loop (`_run`, without the GIL), writing one converted value into row
-# `nrows` of a column, recording rejects (with the GIL), streaming `feed()` and `finish()`.
-# It uses the tokenizer (_core_scanner.pxi), the converters (_core_values.pxi) and the column
-# buffers (_core_buffers.pxi); being one C unit with them, the compiler inlines across files.
+# Owns: the record loop (`_run`, without the GIL), the growth of the row buffers, recording
+# rejects (with the GIL), streaming `feed()` and `finish()`. It uses the tokenizer
+# (_core_scanner.pxi), the puts of one value into a column (_core_put.pxi), the converters
+# (_core_values.pxi) and the column buffers (_core_buffers.pxi); being one C unit with them,
+# the compiler inlines across files.
 
 
 cdef enum:
@@ -203,167 +204,6 @@ cdef class Parser:
         self.cap = newcap
         return 0
 
-    # -------------------------------------------------------------- writing one value
-
-    cdef inline int _put_text(self, Column* col, const unsigned char* s, Py_ssize_t n) noexcept nogil:
-        cdef Py_ssize_t row = self.nrows_
-        cdef size_t used = <size_t>col.offsets[row]
-        cdef size_t need = used + <size_t>n
-        cdef unsigned char* dst
-        if need > col.data_cap and self._grow_text(col, need) != 0:
-            return -1
-        dst = col.data + used
-        # Most values are short: fixed-size overlapping copies beat a memcpy call.
-        if n >= 8:
-            if n <= 16:
-                memcpy(dst, s, 8)
-                memcpy(dst + n - 8, s + n - 8, 8)
-            else:
-                memcpy(dst, s, <size_t>n)
-        elif n >= 4:
-            memcpy(dst, s, 4)
-            memcpy(dst + n - 4, s + n - 4, 4)
-        else:
-            while n > 0:
-                n -= 1
-                dst[n] = s[n]
-        col.offsets[row + 1] = <int32_t>need
-        col.valid[row >> 3] |= <uint8_t>(1 << (row & 7))
-        return 0
-
-    cdef int _grow_text(self, Column* col, size_t need) noexcept nogil:
-        cdef size_t newcap = col.data_cap * 2
-        cdef size_t guess = self._estimate(need, col.data_cap)
-        cdef void* p = NULL
-        if need > 2147483647:  # Arrow string offsets are int32
-            self.too_big = 1
-            return -1
-        while newcap < need:
-            newcap *= 2
-        if guess > newcap:
-            p = realloc(col.data, guess)
-            if p != NULL:
-                newcap = guess
-        if p == NULL:
-            p = realloc(col.data, newcap)
-        if p == NULL:
-            return -1
-        col.data = <unsigned char*>p
-        col.data_cap = newcap
-        return 0
-
-    cdef inline void _put_null(self, Column* col) noexcept nogil:
-        cdef Py_ssize_t row = self.nrows_
-        if col.width == 0:
-            col.offsets[row + 1] = col.offsets[row]
-        else:
-            memset(col.data + row * col.width, 0, col.width)
-        col.valid[row >> 3] &= <uint8_t>~(1 << (row & 7))
-        if col.naive != NULL:
-            col.naive[row >> 3] &= <uint8_t>~(1 << (row & 7))
-
-    cdef inline void _put_int(self, Column* col, int64_t v) noexcept nogil:
-        cdef Py_ssize_t row = self.nrows_
-        (<int64_t*>col.data)[row] = v
-        col.valid[row >> 3] |= <uint8_t>(1 << (row & 7))
-
-    cdef inline void _put_decimal(self, Column* col, int64_t cents) noexcept nogil:
-        cdef Py_ssize_t row = self.nrows_
-        cdef int64_t* dst = <int64_t*>(col.data + row * 16)
-        dst[0] = cents
-        dst[1] = -1 if cents < 0 else 0
-        col.valid[row >> 3] |= <uint8_t>(1 << (row & 7))
-
-    # -------------------------------------------------------------- one field
-
-    cdef inline int _convert(self, Column* col, const unsigned char* s, Py_ssize_t n, int flags) noexcept nogil:
-        """Write the field into row `nrows` of `col`; 0, a reject code, or -1 (no memory)."""
-        cdef Py_ssize_t a, b, j, k
-        cdef int code, kind = col.kind
-        cdef int64_t v = 0
-        cdef bint naive = False
-        cdef bint match
-        cdef unsigned char c, u
-        cdef unsigned char up[3]
-        cdef Py_ssize_t row
-        if flags & F_NUL:
-            return C_NUL_BYTE
-        if flags & F_HIGH and not _utf8_valid(s, n):
-            return C_INVALID_TEXT
-        if kind == K_RAW:
-            return self._put_text(col, s, n)
-        # Every typed value is trimmed, text too (refcore.convert says why).
-        a = _pad_before(s, n)
-        b = _pad_after(s, a, n)
-        if a == b:
-            if col.dflt != NULL:
-                return self._put_text(col, col.dflt, col.dflt_len)
-            if col.required:
-                return C_REQUIRED_EMPTY
-            self._put_null(col)
-            return 0
-        s = s + a
-        n = b - a
-        if kind == K_STRING:
-            return self._put_text(col, s, n)
-        if kind == K_INTEGER:
-            code = _parse_integer(s, n, &v)
-            if code == 0:
-                if v < 0 and col.non_negative:
-                    return C_NEGATIVE
-                self._put_int(col, v)
-            return code
-        if kind == K_SECONDS:
-            code = _parse_seconds(s, n, &v)
-            if code == 0:
-                self._put_int(col, v)
-            return code
-        if kind == K_TIMESTAMP:
-            code = _parse_timestamp(s, n, &v, &naive)
-            if code == 0:
-                self._put_int(col, v)
-                row = self.nrows_
-                if naive:
-                    col.naive[row >> 3] |= <uint8_t>(1 << (row & 7))
-                else:
-                    col.naive[row >> 3] &= <uint8_t>~(1 << (row & 7))
-            return code
-        if kind == K_DECIMAL:
-            code = _parse_decimal(s, n, &v)
-            if code == 0:
-                self._put_decimal(col, v)
-            return code
-        if kind == K_ENUM:
-            for j in range(col.nallowed):
-                if col.allowed_len[j] != n:
-                    continue
-                match = True
-                for k in range(n):
-                    c = s[k]
-                    u = c - 32 if 97 <= c <= 122 else c
-                    if u != col.allowed_upper[j][k]:
-                        match = False
-                        break
-                if match:
-                    return self._put_text(col, col.allowed[j], n)
-            return C_BAD_ENUM
-        # COUNTRY / CURRENCY: ASCII letters only, upper-cased in ASCII.
-        code = C_BAD_COUNTRY if kind == K_COUNTRY else C_BAD_CURRENCY
-        if n != (2 if kind == K_COUNTRY else 3):
-            return code
-        for k in range(n):
-            c = s[k]
-            u = c - 32 if 97 <= c <= 122 else c
-            if u < 65 or u > 90:
-                return code
-            up[k] = u
-        if kind == K_COUNTRY:
-            if not COUNTRY_TABLE[(up[0] - 65) * 26 + (up[1] - 65)]:
-                return code
-        elif not CURRENCY_TABLE[((up[0] - 65) * 26 + (up[1] - 65)) * 26 + (up[2] - 65)]:
-            return code
-        return self._put_text(col, up, n)
-
     # -------------------------------------------------------------- rejects (with the GIL)
 
     cdef void _reject(self, Py_ssize_t line, Py_ssize_t field, int code,
@@ -484,11 +324,11 @@ cdef class Parser:
                     # last byte past the space, so no padding to cut), or an optional empty
                     # one. Inline, no call; anything else is _convert's.
                     if vn == 0:
-                        self._put_null(col)
+                        _put_null(self, col)
                         continue
-                    code = self._put_text(col, v, vn)
+                    code = _put_text(self, col, v, vn)
                 else:
-                    code = self._convert(col, v, vn, f.flags)
+                    code = _convert(self, col, v, vn, f.flags)
                 if code == 0:
                     if slot == self.key_slot:
                         key_ok = True
