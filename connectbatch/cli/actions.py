@@ -5,7 +5,7 @@ the actions whose lock period has passed.
     connectbatch action modify ID --amount A [--reason R] [--actor WHO]
     connectbatch action reverse ID --reason R [--actor WHO]
     connectbatch action audit ID
-    connectbatch lock [--now ISO_TIME]
+    connectbatch lock [--now ISO_TIME [--early]]
 """
 
 from __future__ import annotations
@@ -190,14 +190,17 @@ def _configure_action(p: argparse.ArgumentParser) -> None:
 def _configure_lock(p: argparse.ArgumentParser) -> None:
     p.add_argument("--now", type=cc.iso_time, metavar="ISO_TIME",
                    help="lock what is due at this time, e.g. 2026-04-01T00:00:00Z; a time without "
-                   "offset is UTC (default: now)")  # fmt: skip
+                   "offset is UTC (default: now); a future time needs --early")  # fmt: skip
+    p.add_argument("--early", action="store_true",
+                   help="allow a future --now: lock actions before their lock period ends "
+                   "(final: they can never change again)")  # fmt: skip
     cc.json_flag(p)
 
 
 def _run_lock(args: argparse.Namespace) -> int:
     svc = cc.services()
     now: dt.datetime = args.now or svc.clock()
-    locked = svc.lock_actions(now)
+    locked = svc.lock_actions(now, early=args.early)
     if args.json:
         cc.print_json({"locked": locked, "now": now})
     else:

@@ -86,9 +86,19 @@ class ActionServices(ServiceBase):
             return lifecycle.reverse(con, ident, reason=reason, actor=who, now=self.clock())
 
     @requires(Role.PARTNER_MANAGER)
-    def lock_actions(self, now: dt.datetime | None = None) -> int:
+    def lock_actions(self, now: dt.datetime | None = None, *, early: bool = False) -> int:
+        """Lock what is due by `now` (default: the clock). A `now` in the future locks
+        actions before their lock period ends, and a lock is final: refused unless `early`
+        says the caller means it (a mistyped year must not end every pending change)."""
+        clock = self.clock()
+        if now is not None and now > clock and not early:
+            raise lifecycle.ActionError(
+                f"{now.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC is in the future: it would lock now "
+                "every action due by then, before its lock period ends, and a locked action can "
+                "never change again; to do that on purpose, add --early"
+            )
         with self.db.transaction() as con:
-            return lifecycle.lock_due(con, now or self.clock())
+            return lifecycle.lock_due(con, now or clock)
 
     def find_actions(
         self,

@@ -104,11 +104,11 @@ def test_lock_at_a_given_time(services: Services, actions: list[Action]) -> None
     assert first_lock < last_lock  # the fixture's event dates differ
     services.modify_action(actions[0].id, "12.34", reason="fix", actor="alice")
 
-    assert services.lock_actions(now=first_lock - dt.timedelta(seconds=1)) == 0
+    assert services.lock_actions(now=first_lock - dt.timedelta(seconds=1), early=True) == 0
     due_first = sum(a.lock_at <= first_lock for a in actions)
-    assert services.lock_actions(now=first_lock) == due_first
-    assert services.lock_actions(now=last_lock) == len(actions) - due_first
-    assert services.lock_actions(now=last_lock + dt.timedelta(days=1)) == 0  # idempotent
+    assert services.lock_actions(now=first_lock, early=True) == due_first
+    assert services.lock_actions(now=last_lock, early=True) == len(actions) - due_first
+    assert services.lock_actions(now=last_lock + dt.timedelta(days=1), early=True) == 0  # idempotent
 
     locked = services.actions("Acme")
     assert {a.status for a in locked} == {ActionStatus.LOCKED}

@@ -105,7 +105,7 @@ def test_modify_reverse_lock_are_reported_once_each_in_order_across_restarts(
     )  # fmt: skip
 
     services.reverse_action(a0.id, "returned", actor="alice")
-    Services(settings).lock_actions(LATER)
+    Services(settings).lock_actions(LATER, early=True)
     later = _sync(settings)
     assert [(r["ActionId"], r["Change"], r["Status"]) for r in later] == [
         (a0.label, "reversed", "deleted"),

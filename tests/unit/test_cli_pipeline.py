@@ -374,7 +374,7 @@ def test_lock_then_changes_are_refused(
         "--connection", "Acme")  # fmt: skip
 
     assert cli(capsys, "lock").startswith("locked 0 actions due by ")
-    locked = cli_json(capsys, "lock", "--now", "2100-01-01T00:00:00Z")
+    locked = cli_json(capsys, "lock", "--now", "2100-01-01T00:00:00Z", "--early")
     assert locked == {"locked": 3, "now": "2100-01-01T00:00:00+00:00"}
 
     assert cli_json(capsys, "actions", "--status", "LOCKED")["total"] == 3
@@ -382,6 +382,23 @@ def test_lock_then_changes_are_refused(
     cli_error(capsys, "action", "reverse", "A-000002", "--reason", "late", mentions="locked")
     cli_error(capsys, "lock", "--now", "next week", mentions="not an ISO 8601 time")
     assert cli_json(capsys, "action", "audit", "3")["audit"][0]["change"] == "lock"
+
+
+def test_lock_at_a_future_time_is_refused_without_early(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`lock --now` in the future locks actions before their lock period ends, for good: a
+    mistyped year must not do that silently. It is refused (exit 2, nothing locked) unless
+    --early says it is meant; a past or present --now needs no flag."""
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH, "--lock-days", "10")
+    cli(capsys, "ingest", str(write_calls(tmp_path / "few.csv", ["k1", "k2", "k3"])),
+        "--connection", "Acme")  # fmt: skip
+
+    cli_error(capsys, "lock", "--now", "2100-01-01T00:00:00Z",
+              mentions="2100-01-01 00:00:00 UTC is in the future")  # fmt: skip
+    cli_error(capsys, "lock", "--now", "2100-01-01T00:00:00Z", mentions="add --early")
+    assert cli_json(capsys, "actions", "--status", "PENDING")["total"] == 3
+    assert cli_json(capsys, "lock", "--now", "2020-01-01T00:00:00Z")["locked"] == 0
 
 
 def test_ingest_of_several_files_gives_each_its_run(
