@@ -8,6 +8,7 @@ all derived from these definitions, so a column added here shows up everywhere a
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -130,13 +131,26 @@ class DataType:
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns])
 
-    def template_csv(self) -> str:
-        """A header plus one example row: the file a partner can download and fill in."""
+    def template_csv(self, now: dt.datetime | None = None) -> str:
+        """A header plus one example row: the file a partner can download and fill in.
+
+        The example must ingest as it is whenever it is downloaded (a partner's first test is
+        often the template itself), so its dates are yesterday's (of `now`, default the
+        current time) at the example's time of day: a fixed date would fall out of the
+        90-day validation window and get the template quarantined."""
+        day = ((now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC) - dt.timedelta(days=1)).date()
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(self.column_names)
-        writer.writerow([c.example for c in self.columns])
+        writer.writerow([_dated(c, day) for c in self.columns])
         return out.getvalue()
+
+
+def _dated(column: Column, day: dt.date) -> str:
+    """A column's example for the template: a date-time example moved to `day`."""
+    if column.kind is not Kind.TIMESTAMP or not column.example:
+        return column.example
+    return day.isoformat() + column.example[10:]  # the examples are 2026-03-01T14:05:09Z
 
 
 def _c(

@@ -501,3 +501,17 @@ def test_ingest_input_errors(in_world: World, capsys: pytest.CaptureFixture[str]
     cli_error(capsys, "retry", "1", mentions="only failed runs can be retried")
     cli_error(capsys, "quarantine", "release", "1", mentions="not quarantined")
     cli_error(capsys, "connection", mentions="SUBCOMMAND")
+
+
+@pytest.mark.parametrize("data_type", ["call_conversions", "conversions", "clicks", "product_catalogs"])
+def test_the_downloaded_template_ingests_as_it_is(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, data_type: str
+) -> None:
+    """A partner's first test is often the template itself: its example row must load on
+    the day it is downloaded. Its date was fixed (2026-03-01), so once that was more than
+    90 days ago the template was quarantined as too old."""
+    cli(capsys, "connection", "add", "--name", "T", "--type", data_type, *PUSH)
+    template = tmp_path / "template.csv"
+    template.write_text(cli(capsys, "template", data_type), encoding="utf-8")
+    run = cli_json(capsys, "ingest", str(template), "--connection", "T")
+    assert (run["status"], run["rows_accepted"], run["rows_rejected"]) == ("Completed", 1, 0), run

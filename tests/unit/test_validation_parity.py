@@ -288,9 +288,10 @@ def test_columnar_validation_does_not_import_gx() -> None:
         "from connectbatch.parser.api import parse_bytes\n"
         "from connectbatch.pipeline import ingest\n"
         "from connectbatch.pipeline.validation import validate\n"
+        "now = datetime(2026, 3, 15, tzinfo=UTC)\n"
         "for key, dt in schemas.REGISTRY.items():\n"
-        "    r = parse_bytes(dt.template_csv().encode(), key)\n"
-        "    rep = validate(r.table, key, now=datetime(2026, 3, 15, tzinfo=UTC), lines=r.lines)\n"
+        "    r = parse_bytes(dt.template_csv(now).encode(), key)\n"
+        "    rep = validate(r.table, key, now=now, lines=r.lines)\n"
         "    assert rep.success, rep.critical_failures\n"
         "assert 'great_expectations' not in sys.modules, 'GX imported'\n"
     )
