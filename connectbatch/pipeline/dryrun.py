@@ -208,7 +208,8 @@ def run(
         lines=lines,
     )  # fmt: skip
     late.judge(report, table, connection, now, refused)
-    verdict = Verdict.LOAD if report.success else Verdict.HOLD
+    failing = Verdict.REJECT if rejects and not table.num_rows else Verdict.HOLD  # as quarantine.settle
+    verdict = Verdict.LOAD if report.success else failing
     held = "; ".join(report.critical_failures)
     late_lines = set()
     mask = late.late_mask(table, connection, now)

@@ -225,7 +225,7 @@ class Ingestor:
         entry = staging.record(self.db, run, connection, received, staged, read_mapping=True)
         return self._recorded(run, connection, received, staged, entry, end)
 
-    def _staging_failed(self, run: Run, connection: Connection, received: Received, exc: OSError) -> FileRecord:  # noqa: E501
+    def _staging_failed(self, run: Run, connection: Connection, received: Received, exc: OSError) -> FileRecord:  # noqa: E501  # fmt: skip
         log.exception("staging failed", extra=_ctx(run, connection, received.name))
         message = staging.failure_message(exc, self.settings.staging)
         return self._file_failed(run, connection, received, None, message)
@@ -376,7 +376,7 @@ class Ingestor:
             clock.step = "quarantine"
             if computed.part is not None:  # a streamed big file: held whole, as any batch
                 parsed = stream.whole(parsed, computed.part)
-            quarantine.hold(self.settings, self.db, run, connection, record, parsed, rejects, report)
+            quarantine.settle(self.settings, self.db, run, connection, record, parsed, rejects, report)
             return self._file(record.id)
         with self.db.transaction() as con:
             done = load_in(con, connection, run, record, computed, self.clock(), close=end is not None)

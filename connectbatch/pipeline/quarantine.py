@@ -47,6 +47,60 @@ def held_path(runs_dir: Path, run_id: int, file_id: int) -> Path:
     return runs_dir / str(run_id) / f"file-{file_id}.parquet"
 
 
+def settle(
+    settings: Settings,
+    db: Database,
+    run: Run,
+    connection: Connection,
+    record: FileRecord,
+    parsed: ParseResult,
+    rejects: list[Reject],
+    report: ValidationReport,
+) -> None:
+    """A batch that failed a critical expectation: held for a reviewer (`hold`), unless
+    every row was rejected. Then there is nothing to release (a release would load nothing
+    and call the run Completed): the file is refused at once (`refuse_all_rejected`)."""
+    if rejects and not parsed.table.num_rows:
+        refuse_all_rejected(settings, db, run, connection, record, parsed, rejects, report)
+    else:
+        hold(settings, db, run, connection, record, parsed, rejects, report)
+
+
+def refuse_all_rejected(
+    settings: Settings,
+    db: Database,
+    run: Run,
+    connection: Connection,
+    record: FileRecord,
+    parsed: ParseResult,
+    rejects: list[Reject],
+    report: ValidationReport,
+) -> None:
+    """A file none of whose rows could be read as valid: REJECTED (the run ends Failed),
+    its rejects and verdict stored (`connectbatch rejects`, status files), and a results
+    file with each row's reason and a Line 0 FILE_REJECTED row; the partner fixes the rows
+    and sends the file again (new bytes: no duplicate)."""
+    lines = sorted({r.line for r in rejects})
+    first = min(rejects, key=lambda r: r.line)
+    example = f"line {first.line}: " + (f"{first.column}: " if first.column else "") + first.reason
+    message = (
+        f"every row was rejected ({len(lines)} of {len(lines)}): nothing to load or review; "
+        f"fix the rows and send the file again (e.g. {example})"
+    )
+    dtype = schemas.get(connection.data_type)
+    with db.transaction() as con:
+        keys = load.keys_of_rejects(rejects, dtype, parsed.reject_keys)
+        load.store_checks(con, run.id, record.id, rejects, report, keys)
+        syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
+        run_store.set_file_state(con, record.id, FileState.REJECTED, message, 0, parsed.rows_rejected)
+        run_store.add_counters(con, run.id, rows_accepted=0, rows_rejected=parsed.rows_rejected)
+    results.write_outcome(
+        settings.outbound, connection, run.id, record, FileState.REJECTED, rejects=rejects,
+        key_columns=list(dtype.key_columns), report=report, message=message,
+        reject_keys=parsed.reject_keys, header=parsed.header,
+    )  # fmt: skip
+
+
 def hold(
     settings: Settings,
     db: Database,

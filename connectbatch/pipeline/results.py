@@ -17,8 +17,8 @@ The results CSV, as a partner's system parses it:
   summary those lines; `results_held`; nothing is loaded until a reviewer releases it).
 * A file-level outcome is one line with `Line` 0 and empty key cells: `DUPLICATE` (the same
   bytes were already received: nothing done), `FILE_REJECTED` (the file as a whole is
-  unreadable, e.g. a wrong header; or a held batch a reviewer discarded: the file is
-  rewritten then, Line 0 saying so with the note, the parser's rejects kept), `FAILED`
+  unreadable, e.g. a wrong header, or every row was rejected, each listed too; or a held batch
+  a reviewer discarded: rewritten then, Line 0 saying so with the note, rejects kept), `FAILED`
   (our side failed; the file may be retried).
   A file that held no data rows (only its header) is answered by one Line 0 `ACCEPTED` row
   saying so (`NO_ROWS`, also the summary's message). So a results file is never empty: a

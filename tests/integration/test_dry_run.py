@@ -286,6 +286,21 @@ def test_supersede_mode_reports_replaced_and_unchanged_rows(services: Services, 
     assert stored(services) == before
 
 
+def test_a_file_whose_every_row_is_rejected_would_be_rejected_not_held(
+    services: Services, tmp_path: Path
+) -> None:
+    """Nothing would be left for a reviewer to release: the dry run says what the ingest
+    does (the file refused, each row's reason), not "would be held for review"."""
+    connection, _ = push(services, "Acme", Method.SFTP)
+    path = tmp_path / "bad.csv"
+    path.write_bytes(call_csv(2, overrides={0: {"CampaignId": "x"}, 1: {"CampaignId": "y"}}))
+    dry = services.dry_run_file(connection.id, path)
+    assert dry.verdict is dryrun.Verdict.REJECT
+    assert [r.status for r in dry.rows] == [dryrun.Would.REJECT] * 2
+    run = services.ingest_file(connection.id, path)
+    assert (run.status.value, run.review) == ("Failed", None)
+
+
 def test_formulas_in_partner_cells_are_neutralised(services: Services, tmp_path: Path) -> None:
     connection, _ = push(services, "Acme", Method.SFTP)
     path = tmp_path / "f.csv"

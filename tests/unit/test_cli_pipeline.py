@@ -515,3 +515,40 @@ def test_the_downloaded_template_ingests_as_it_is(
     template.write_text(cli(capsys, "template", data_type), encoding="utf-8")
     run = cli_json(capsys, "ingest", str(template), "--connection", "T")
     assert (run["status"], run["rows_accepted"], run["rows_rejected"]) == ("Completed", 1, 0), run
+
+
+def test_a_file_whose_every_row_is_rejected_is_refused_not_held_with_nothing_to_release(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Every row rejected: there is nothing a reviewer could release (it was quarantined
+    "with 0 rows to release", and releasing made a Completed run that loaded nothing). The
+    file is refused at once: run Failed with the first reject in its reason, the rejects
+    listed, a results file telling the partner each row's reason and the whole file's."""
+    cli(capsys, "connection", "add", "--name", "Acme", *PUSH)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(write_calls(tmp_path / "x.csv", ["b1", "b2"]).read_text().replace("\n1234,", "\n12a4,"))
+
+    run = cli_json(capsys, "ingest", str(bad), "--connection", "Acme", code=1)
+
+    assert (run["status"], run["review"], run["rows_rejected"], run["actions_created"]) == (
+        "Failed",
+        None,
+        2,
+        0,
+    )
+    assert "every row was rejected (2 of 2)" in run["reason"] and "line 2: CampaignId" in run["reason"]
+    assert [f["state"] for f in run["files"]] == ["rejected"]
+    assert cli_json(capsys, "quarantine", "list") == []
+    listed = cli_json(capsys, "rejects", str(run["id"]))
+    assert [(r["line"], r["column"], r["key"]) for r in listed] == [
+        (2, "CampaignId", "b1"),
+        (3, "CampaignId", "b2"),
+    ]
+    (answer,) = (home / "outbound").glob("*/*bad.csv.results.csv")
+    rows = list(csv.DictReader(answer.open(encoding="utf-8")))
+    assert [(r["Line"], r["CallSessionId"], r["Status"]) for r in rows] == [
+        ("0", "", "FILE_REJECTED"),
+        ("2", "b1", "REJECTED"),
+        ("3", "b2", "REJECTED"),
+    ]
+    assert "every row was rejected" in rows[0]["Reason"] and "CampaignId" in rows[1]["Reason"]
