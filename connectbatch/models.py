@@ -273,6 +273,9 @@ class AuditEntry:
     old_amount: Decimal | None
     new_amount: Decimal | None
     reason: str | None
+    # when a modification or reversal took effect at the brand (a file's ModificationDate,
+    # else when it was made); None on locks and on changes from before it was kept
+    effective_at: dt.datetime | None = None
 
 
 @dataclass

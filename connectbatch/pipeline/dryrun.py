@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -304,9 +304,9 @@ def _modifications(
     of the actions (nothing is changed). Only the actions of the connection's own partner are
     visible; any other id is "no such action", as the real load says."""
     partner = connection.partner_id if connection.partner_id is not None else -1
-    state: dict[int, tuple[ActionStatus, Decimal]] = {}
-    rows = table.select(["ActionId", "Amount", "Reason"]).to_pylist()
-    for line, row in zip(lines, rows, strict=True):
+    state: dict[int, tuple[ActionStatus, Decimal, dt.datetime | None]] = {}  # with the newest change
+    columns = [c for c in ("ActionId", "Amount", "Reason", lifecycle.DATE) if c in table.column_names]
+    for line, row in zip(lines, table.select(columns).to_pylist(), strict=True):
         raw = row["ActionId"]
         try:
             action_id = lifecycle.parse_action_id(raw)
@@ -314,25 +314,24 @@ def _modifications(
             if action is None or connection_store.partner_of(con, action.connection_id) != partner:
                 raise lifecycle.ActionError("no such action")
             lifecycle._check_changeable(action, now)
-            status, amount = state.get(action_id, (action.status, action.amount))
+            when = lifecycle.event_time(row.get(lifecycle.DATE), action, now)
+            old = (action.status, action.amount, None)
+            status, amount, newest = state.get(action_id, old)
             new = lifecycle._amount(row["Amount"])
-            if (new == 0 and status is ActionStatus.REVERSED) or (
-                new != 0 and status is not ActionStatus.REVERSED and amount == new
-            ):
+            if lifecycle._in_effect(replace(action, status=status, amount=amount), new):
                 special[line] = Row(
                     line, str(raw), Would.UNCHANGED, "already in effect: nothing would change"
                 )
                 continue
+            lifecycle.not_older(action, when, newest or action_store.last_effective(con, action_id))
             if new == 0 and not (row["Reason"] or "").strip():
                 raise lifecycle.ActionError("a reversal needs a reason")
-            if new == 0:
-                state[action_id] = (ActionStatus.REVERSED, Decimal("0.00"))
-                special[line] = Row(line, str(raw), Would.ACCEPT, f"would reverse {action.label}")
-            else:
-                state[action_id] = (ActionStatus.MODIFIED, new)
-                special[line] = Row(line, str(raw), Would.ACCEPT, f"would set {action.label} to {new}")
+            state[action_id] = (ActionStatus.REVERSED if new == 0 else ActionStatus.MODIFIED, new, when)
+            what = f"would reverse {action.label}" if new == 0 else f"would set {action.label} to {new}"
+            special[line] = Row(line, str(raw), Would.ACCEPT, what)
         except lifecycle.ActionError as exc:
-            special[line] = Row(line, None if raw is None else str(raw), Would.REJECT, f"ActionId: {exc}")
+            where = lifecycle.DATE if isinstance(exc, lifecycle.DateError) else "ActionId"
+            special[line] = Row(line, None if raw is None else str(raw), Would.REJECT, f"{where}: {exc}")
 
 
 def record(

@@ -95,8 +95,10 @@ def modify(
     reason: str | None,
     actor: str,
     now: dt.datetime,
+    effective_at: dt.datetime | None = None,
 ) -> Action:
-    """Set a new amount; an amount of 0 is a reversal and needs a reason.
+    """Set a new amount; an amount of 0 is a reversal and needs a reason. `effective_at`:
+    when the change happened at the brand (a file's ModificationDate), else `now`.
 
     The amount the action already has is refused as nothing to change, as reversing a
     reversed action is: a file's same event is counted unchanged (`apply_modifications`),
@@ -104,20 +106,26 @@ def modify(
     a 'modified' row sent back to the partner."""
     new_amount = _amount(amount)
     if new_amount == 0:
-        return reverse(con, action_id, reason=reason or "", actor=actor, now=now)
+        return reverse(con, action_id, reason=reason or "", actor=actor, now=now, effective_at=effective_at)
     action = _get(con, action_id)
     _check_changeable(action, now)
     if _in_effect(action, new_amount):
         raise ActionError(f"action {action.label} already has the amount {action.amount}; nothing changed")
     action_store.change(
         con, action, new_status=ActionStatus.MODIFIED, new_amount=new_amount,
-        reason=reason, actor=actor, kind="modify",
+        reason=reason, actor=actor, kind="modify", effective_at=effective_at or now,
     )  # fmt: skip
     return _get(con, action_id)
 
 
 def reverse(
-    con: duckdb.DuckDBPyConnection, action_id: int, *, reason: str, actor: str, now: dt.datetime
+    con: duckdb.DuckDBPyConnection,
+    action_id: int,
+    *,
+    reason: str,
+    actor: str,
+    now: dt.datetime,
+    effective_at: dt.datetime | None = None,
 ) -> Action:
     if not reason or not reason.strip():
         raise ActionError("a reversal needs a reason")
@@ -127,7 +135,7 @@ def reverse(
         raise ActionError(f"action {action.label} is already reversed")
     action_store.change(
         con, action, new_status=ActionStatus.REVERSED, new_amount=Decimal("0.00"),
-        reason=reason.strip(), actor=actor, kind="reverse",
+        reason=reason.strip(), actor=actor, kind="reverse", effective_at=effective_at or now,
     )  # fmt: skip
     return _get(con, action_id)
 
@@ -171,6 +179,12 @@ def apply_modifications(
     as unchanged: reversing a reversed action, or setting the amount an action already has,
     is a no-op (no audit row), not an error.
 
+    A row's ModificationDate says when the change happened at the brand (empty: now, the
+    time of processing). The newest change wins: a row dated before the change the action
+    already carries (files sent out of order) is refused, not applied over it; a date in
+    the future, or at or after the action's lock time, is refused too. A backdated row does
+    not reopen a locked action: the lock is judged at processing time, as for a person.
+
     Unknown and locked actions become rejects; the other rows still apply. The file may come
     through another connection than the actions did (a brand's returns system), but only
     actions of the same partner (`partner_id`, the modifications connection's) may change:
@@ -179,7 +193,8 @@ def apply_modifications(
     """
     applied = unchanged = 0
     rejects: list[Reject] = []
-    rows = table.select(["ActionId", "Amount", "Reason"]).to_pylist()
+    columns = [c for c in ("ActionId", "Amount", "Reason", DATE) if c in table.column_names]
+    rows = table.select(columns).to_pylist()
     for line, row in zip(lines.to_pylist(), rows, strict=True):
         raw_id = row["ActionId"]
         try:
@@ -191,14 +206,62 @@ def apply_modifications(
             if action is None or foreign:
                 raise ActionError("no such action")
             _check_changeable(action, now)
+            when = event_time(row.get(DATE), action, now)
             if _in_effect(action, _amount(row["Amount"])):
                 unchanged += 1
                 continue
-            modify(con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now)
+            not_older(action, when, action_store.last_effective(con, action_id))
+            modify(
+                con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now, effective_at=when
+            )
             applied += 1
+        except DateError as exc:
+            rejects.append(Reject(line, DATE, exc.value, str(exc)))
         except ActionError as exc:
             rejects.append(Reject(line, "ActionId", str(raw_id), str(exc)))
     return Applied(applied, unchanged, rejects)
+
+
+DATE = "ModificationDate"
+
+
+class DateError(ActionError):
+    """A modification row refused for its ModificationDate (`value`, as read)."""
+
+    def __init__(self, message: str, when: dt.datetime) -> None:
+        super().__init__(message)
+        self.value = when.isoformat()
+
+
+def _utc(when: dt.datetime) -> str:
+    return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def event_time(date: dt.datetime | None, action: Action, now: dt.datetime) -> dt.datetime:
+    """When a modifications row's change happened: its ModificationDate, else `now`. A
+    date at or after the action's lock time, or in the future, is refused (DateError)."""
+    when = date or now
+    if when >= action.lock_at:
+        raise DateError(
+            f"dated {_utc(when)}, at or after {action.label} locks ({_utc(action.lock_at)}): "
+            "a change must happen before the lock",
+            when,
+        )
+    if when > now:
+        raise DateError(f"dated {_utc(when)}, in the future", when)
+    return when
+
+
+def not_older(action: Action, when: dt.datetime, newest: dt.datetime | None) -> None:
+    """Refuse (DateError) a change dated before the newest one the action already carries:
+    a modification sent late must not overwrite a newer one. The same time applies (line
+    and file order)."""
+    if newest is not None and when < newest:
+        raise DateError(
+            f"dated {_utc(when)}, before the newer change of {action.label} dated {_utc(newest)}, "
+            "which stays in effect",
+            when,
+        )
 
 
 def _in_effect(action: Action, amount: Decimal) -> bool:

@@ -85,7 +85,7 @@ def load_file(
     already written (pipeline/stream.py); `table` then holds only some of their columns.
     `reject_keys`: the key the parser read of each row it refused (ParseResult.reject_keys)."""
     made = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
-    keys = keys_of_rejects(rejects, schemas.get(connection.data_type), reject_keys)
+    keys = keys_of_rejects(rejects, schemas.get(connection.data_type), reject_keys, (table, lines))
     store_checks(con, run_id, record.id, rejects, report, keys)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
@@ -333,16 +333,29 @@ def store_checks(
 
 
 def keys_of_rejects(
-    rejects: list[Reject], dtype: schemas.DataType, parser_keys: Mapping[int, str] | None
+    rejects: list[Reject],
+    dtype: schemas.DataType,
+    parser_keys: Mapping[int, str] | None,
+    rows: tuple[pa.Table, pa.Array] | None = None,
 ) -> dict[int, str]:
     """The key of each rejected row, by line, as far as it can be read: what the parser read
     of a row it refused (for any column), else the value of a reject about the key column
-    itself (a row refused after parsing: already loaded, not replaced, an unknown action)."""
+    itself (a row refused after parsing: already loaded, not replaced, an unknown action),
+    else the key of the parsed row (`rows`: table and lines) a later step refused for
+    another column (a modification's ModificationDate)."""
     keys = dict(parser_keys or {})
     key_column = dtype.key_columns[0] if dtype.key_columns else None
     for r in rejects:
         if r.line not in keys and r.column == key_column and r.value is not None:
             keys[r.line] = r.value
+    missing = {r.line for r in rejects} - keys.keys()
+    if missing and rows is not None and key_column in rows[0].column_names:
+        table, lines = rows
+        hit = pc.is_in(lines, value_set=pa.array(sorted(missing), lines.type))
+        found = table.column(key_column).filter(hit).to_pylist()
+        keys.update(
+            {ln: str(k) for ln, k in zip(lines.filter(hit).to_pylist(), found, strict=True) if k is not None}
+        )
     return keys
 
 

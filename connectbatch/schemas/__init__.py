@@ -377,7 +377,8 @@ ACTION_MODIFICATIONS = DataType(
             "ModificationDate",
             TS,
             False,
-            "When the change happened at the brand; defaults to the time of processing.",
+            "When the change happened at the brand; defaults to the time of processing. The newest "
+            "change wins: an older one arriving later, or a future date, is rejected.",
             "",
         ),
     ),

@@ -137,8 +137,11 @@ def change(
     reason: str | None,
     actor: str,
     kind: str,
+    effective_at: dt.datetime | None = None,
 ) -> None:
-    """Apply one change and record it; the caller has checked the lifecycle rules."""
+    """Apply one change and record it, with when it took effect at the brand
+    (`effective_at`: a ModificationDate; None: now); the caller has checked the lifecycle
+    rules."""
     con.execute(
         "UPDATE actions SET status = ?, amount = ?, reason = coalesce(?, reason), "
         "updated_at = current_timestamp WHERE id = ?",
@@ -146,9 +149,22 @@ def change(
     )
     con.execute(
         "INSERT INTO action_audit (action_id, actor, change, old_status, new_status, old_amount, "
-        "new_amount, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [action.id, actor, kind, str(action.status), str(new_status), action.amount, new_amount, reason],
-    )
+        "new_amount, reason, effective_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, current_timestamp))",
+        [action.id, actor, kind, str(action.status), str(new_status), action.amount, new_amount, reason,
+         effective_at],
+    )  # fmt: skip
+
+
+def last_effective(con: duckdb.DuckDBPyConnection, action_id: int) -> dt.datetime | None:
+    """When the newest modification or reversal of the action took effect (its
+    ModificationDate, else when it was made), None if it has none: a dated change older
+    than this must not overwrite it."""
+    row = con.execute(
+        "SELECT max(coalesce(effective_at, changed_at)) FROM action_audit "
+        "WHERE action_id = ? AND change IN ('modify', 'reverse')",
+        [action_id],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime, actor: str = "system") -> int:
@@ -170,8 +186,8 @@ def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime, actor: str = "sys
 
 def audit(con: duckdb.DuckDBPyConnection, action_id: int) -> list[AuditEntry]:
     rows = con.execute(
-        "SELECT action_id, changed_at, actor, change, old_status, new_status, old_amount, new_amount, reason "
-        "FROM action_audit WHERE action_id = ? ORDER BY id",
+        "SELECT action_id, changed_at, actor, change, old_status, new_status, old_amount, new_amount, "
+        "reason, effective_at FROM action_audit WHERE action_id = ? ORDER BY id",
         [action_id],
     ).fetchall()
     return [AuditEntry(*row) for row in rows]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import email as _email
 import ftplib
 import gzip
@@ -15,13 +16,14 @@ import io
 import ssl
 from collections.abc import Iterator
 from dataclasses import replace
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 
 import paramiko
 import pytest
 from dovecot import DovecotServer, running_dovecot
-from helpers import call_csv, fresh_date, modifications_csv
+from helpers import call_csv, fresh_date, modifications_csv, to_csv
 from smtp_server import Inbox, running_smtp
 
 from connectbatch.engine import Engine, MailboxSettings
@@ -299,6 +301,42 @@ def test_a_file_whose_every_row_is_rejected_would_be_rejected_not_held(
     assert [r.status for r in dry.rows] == [dryrun.Would.REJECT] * 2
     run = services.ingest_file(connection.id, path)
     assert (run.status.value, run.review) == ("Failed", None)
+
+
+def test_a_modification_dated_before_the_newest_change_would_be_rejected(
+    services: Services, tmp_path: Path
+) -> None:
+    """The dry run judges ModificationDate as the load does: a change dated before the one
+    the action carries (stored, or earlier in the same file) would be rejected, so would a
+    date in the future; the newer one is what the load keeps."""
+    calls, _ = push(services, "Acme", Method.SFTP)
+    path = tmp_path / "calls.csv"
+    path.write_bytes(call_csv(2))
+    services.ingest_file(calls.id, path)
+    first, second = services.actions("Acme")
+    now = dt.datetime.now(dt.UTC)
+    services.modify_action(first.id, "20.00", reason="by hand", actor="alice")
+    mods, _ = push(services, "Returns", Method.SFTP, "action_modifications")
+    at = [(now + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in (-2, -1, -3, 5)]
+    rows = [
+        {"ActionId": first.label, "Amount": "30.00", "Reason": "older", "ModificationDate": at[0]},
+        {"ActionId": second.label, "Amount": "31.00", "Reason": "new", "ModificationDate": at[1]},
+        {"ActionId": second.label, "Amount": "32.00", "Reason": "older line", "ModificationDate": at[2]},
+        {"ActionId": second.label, "Amount": "0", "Reason": "future", "ModificationDate": at[3]},
+    ]
+    file = tmp_path / "mods.csv"
+    file.write_bytes(to_csv(rows, ["ActionId", "Amount", "Reason", "ModificationDate"]))
+
+    dry = {r.line: r for r in services.dry_run_file(mods.id, file).rows}
+
+    assert {line: r.status for line, r in dry.items()} == {
+        2: dryrun.Would.REJECT, 3: dryrun.Would.ACCEPT, 4: dryrun.Would.REJECT, 5: dryrun.Would.REJECT,
+    }  # fmt: skip
+    assert "before the newer change" in dry[2].reason and "before the newer change" in dry[4].reason
+    assert "in the future" in dry[5].reason
+    run = services.ingest_file(mods.id, file)
+    assert (run.actions_changed, run.rows_rejected) == (1, 3)
+    assert [a.amount for a in services.actions("Acme")] == [Decimal("20.00"), Decimal("31.00")]
 
 
 def test_formulas_in_partner_cells_are_neutralised(services: Services, tmp_path: Path) -> None:

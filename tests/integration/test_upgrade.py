@@ -49,6 +49,7 @@ def _as_before_the_key_index(services: Services) -> None:
         con.execute("ALTER TABLE connections DROP COLUMN mail_tag")  # 024, later still
         con.execute("ALTER TABLE runs DROP COLUMN actions_changed")  # 025, later still
         con.execute("ALTER TABLE rejects DROP COLUMN row_key")  # 026, later still
+        con.execute("ALTER TABLE action_audit DROP COLUMN effective_at")  # 027, later still
         con.execute("DELETE FROM schema_migrations WHERE version >= 22")
     services.db.release()
 

@@ -152,3 +152,64 @@ def test_a_corrected_redelivery_counts_the_replaced_action_as_changed(
     assert (run["rows_replaced"], run["rows_unchanged"]) == (1, 1)
     assert "20 created, 1 changed" in cli(capsys, "run", "show", str(run["id"]))
     assert cli_json(capsys, "actions", "--connection", "Beta")["total"] == 22
+
+
+# ------------------------------------------------------------------- modification dates
+
+MODS = ["ActionId", "Amount", "Reason", "ModificationDate"]
+
+
+def _at(hours: float) -> str:
+    """An ISO time `hours` from now (negative: ago)."""
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_the_newest_modification_date_wins_and_future_dates_are_refused(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ModificationDate is when the change happened at the brand. Files out of order: a
+    change dated before the one an action carries arrives later and must not overwrite it
+    (it did: the last file processed won). A date in the future, or after the action locks,
+    is refused. An undated row takes the processing time, so a person's change made since
+    counts as newer than a backdated row."""
+    cli(capsys, "connection", "add", "--name", "Acme mods", "--type", "action_modifications", *PUSH)
+    newer = write_rows(acme / "newer.csv", MODS, [
+        ["A-000001", "20.00", "price match", _at(-1)],
+        ["A-000001", "25.00", "same file, older line", _at(-2)],
+    ])  # fmt: skip
+    older = write_rows(acme / "older.csv", MODS, [
+        ["A-000001", "30.00", "sent late", _at(-3)],
+        ["A-000002", "0", "returned", _at(48)],
+        ["A-000003", "0", "returned", _at(24 * 40)],
+        ["A-000003", "10.00", "no date", ""],
+    ])  # fmt: skip
+
+    first = cli_json(capsys, "ingest", str(newer), "--connection", "Acme mods")
+    second = cli_json(capsys, "ingest", str(older), "--connection", "Acme mods")
+
+    assert (first["actions_changed"], first["rows_rejected"]) == (1, 1)
+    assert (second["actions_changed"], second["rows_rejected"]) == (1, 3)
+    shown = cli_json(capsys, "action", "audit", "A-000001")
+    assert (shown["status"], shown["amount"]) == ("MODIFIED", "20.00")
+    assert [e["new_amount"] for e in shown["audit"]] == ["20.00"]
+    assert cli_json(capsys, "action", "audit", "A-000002")["status"] == "PENDING"
+    assert cli_json(capsys, "action", "audit", "A-000003")["amount"] == "10.00"
+    (first_reject,) = cli_json(capsys, "rejects", str(first["id"]))
+    assert (first_reject["line"], first_reject["column"], first_reject["key"]) == (
+        3,
+        "ModificationDate",
+        "A-000001",
+    )
+    assert "before the newer change of A-000001" in first_reject["reason"]
+    listed = cli_json(capsys, "rejects", str(second["id"]))
+    assert {r["column"] for r in listed} == {"ModificationDate"}
+    second_rejects = {r["line"]: r["reason"] for r in listed}
+    assert "before the newer change of A-000001" in second_rejects[2]
+    assert "in the future" in second_rejects[3]
+    assert "at or after A-000003 locks" in second_rejects[4]
+
+    cli(capsys, "action", "modify", "A-000002", "--amount", "40", "--reason", "by hand")
+    late = write_rows(acme / "late.csv", MODS, [["A-000002", "0", "returned", _at(-1)]])
+    run = cli_json(capsys, "ingest", str(late), "--connection", "Acme mods")
+    assert run["rows_rejected"] == 1
+    assert cli_json(capsys, "action", "audit", "A-000002")["amount"] == "40.00"
