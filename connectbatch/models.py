@@ -415,3 +415,4 @@ class SyncStatus(StrEnum):
     LOCKED = "locked"
     RELEASED = "released"  # a held batch a reviewer loaded
     DISCARDED = "discarded"  # a held batch a reviewer refused
+    REMOVED = "removed"  # a catalog item a snapshot file no longer lists (catalog mode snapshot)

@@ -19,13 +19,16 @@ A status file, as the partner's system parses it (one header, every cell through
   (old -> new amount; a corrected record re-sent in supersede mode is a modification too),
   reversed, locked (the lock period ended, or the event arrived already past it), released
   (a held batch a reviewer loaded: per row), discarded (a held batch a reviewer refused: one
-  Line 0 row for the file, whose rows were never stored).
+  Line 0 row for the file, whose rows were never stored), removed (a catalog item a snapshot
+  file no longer lists, catalog mode `snapshot`: at the item's own file and line, the
+  snapshot named in Reason).
 * `Status` maps ours to the partner's words, Convertr's by default (`DEFAULT_WORDS`):
   accepted/released/locked -> valid, rejected/discarded -> invalid, modified -> cautioned,
-  reversed -> deleted. Locked is `valid`: a locked action is final and payable as it stands
+  reversed/removed -> deleted. Locked is `valid`: a locked action is final and payable as it stands
   (a reversed one is locked as reversed, but its reversal was reported as `deleted` first).
   A connection overrides any of them (`Connection.status_words`).
-* Rows are in the order things happened: load outcomes first (by file), then changes in
+* Rows are in the order things happened: load outcomes first (by file), then removals (by
+  snapshot), then changes in
   audit order, so a modify, reverse, lock sequence reads in that order. A sync whose files
   named the key columns differently writes one status file per naming.
 * The first sync-back after it is switched on reports the connection's whole history once
@@ -54,7 +57,7 @@ from connectbatch import schemas
 from connectbatch.escaping import csv_cell, visible
 from connectbatch.models import ActionStatus, Connection, FileState, ReviewState, SyncStatus
 from connectbatch.pipeline.results import ACTION_ID, partner_names
-from connectbatch.store.syncback import Change, FileOutcome, RowOutcome
+from connectbatch.store.syncback import Change, FileOutcome, Removal, RowOutcome
 
 CHANNELS = ("files", "email")
 STATUSES = tuple(s.value for s in SyncStatus)
@@ -66,6 +69,7 @@ DEFAULT_WORDS: dict[str, str] = {
     SyncStatus.LOCKED: "valid",
     SyncStatus.RELEASED: "valid",
     SyncStatus.DISCARDED: "invalid",
+    SyncStatus.REMOVED: "deleted",
 }
 MAX_WORD = 40
 # action_audit.change -> our status
@@ -200,6 +204,14 @@ def file_rows(
                           reason=(outcome.message or "") if released else "")
             )  # fmt: skip
     return found
+
+
+def removal_row(removal: Removal) -> StatusRow:
+    """A catalog item a snapshot file no longer lists: `removed`, at the item's own file and
+    line, the snapshot that removed it in the Reason."""
+    why = f"not listed in the snapshot {removal.by_name or f'file {removal.by_file}'}"
+    return StatusRow(removal.at, removal.file_id, removal.file_name or "", removal.line, removal.key,
+                     None, SyncStatus.REMOVED, reason=why)  # fmt: skip
 
 
 def change_row(change: Change) -> StatusRow:

@@ -40,6 +40,7 @@ class _Group:
     rows: list[sb.StatusRow] = field(default_factory=list)
     files: list[int] = field(default_factory=list)
     changes: list[int] = field(default_factory=list)
+    removals: list[int] = field(default_factory=list)  # snapshot files whose removals it reports
 
 
 class SyncBackServices(ServiceBase):
@@ -134,7 +135,7 @@ class SyncBackServices(ServiceBase):
                     ledger = SyncBack(
                         sync_id, connection.id, channel, trigger, name, len(group.rows), recipient, now
                     )
-                    outcome.sent.append(store.record(con, ledger, group.files, group.changes))
+                    outcome.sent.append(store.record(con, ledger, group.files, group.changes, group.removals))
         except BaseException:
             for path in written:  # staged, not recorded: it must never be collected
                 with contextlib.suppress(OSError):
@@ -152,8 +153,11 @@ class SyncBackServices(ServiceBase):
         """Unreported rows grouped by how the partner named the key columns (one status
         file each), load outcomes first, then changes in audit order."""
         outcomes = store.pending_files(con, connection.id, channel)
+        removals = store.pending_removals(con, connection.id, channel, connection.data_type)
         changes = store.pending_changes(con, connection.id, channel)
-        file_ids = sorted({o.file_id for o in outcomes} | {c.file_id for c in changes})
+        file_ids = sorted(
+            {o.file_id for o in outcomes} | {r.file_id for r in removals} | {c.file_id for c in changes}
+        )
         headers = store.headers(con, file_ids)
         names_of = {f: sb.header_names(connection, headers.get(f)) for f in file_ids}
         groups: dict[tuple[str, ...], _Group] = {}
@@ -172,11 +176,18 @@ class SyncBackServices(ServiceBase):
             group = groups.setdefault(names, _Group())
             group.rows += sb.file_rows(o, rows, key_names, key_column)
             group.files.append(o.file_id)
+        claimed: set[int] = set()  # a snapshot's removals may span namings: marked by one
+        for r in removals:
+            group = groups.setdefault(names_of[r.file_id], _Group())
+            group.rows.append(sb.removal_row(r))
+            if r.by_file not in claimed:
+                claimed.add(r.by_file)
+                group.removals.append(r.by_file)
         for c in changes:
             group = groups.setdefault(names_of[c.file_id], _Group())
             group.rows.append(sb.change_row(c))
             group.changes.append(c.audit_id)
-        return {k: g for k, g in groups.items() if g.rows or g.files or g.changes}
+        return {k: g for k, g in groups.items() if g.rows or g.files or g.changes or g.removals}
 
     def _folders(self, con: duckdb.DuckDBPyConnection, connection: Connection) -> list[Path]:
         """Where a status file goes: the connection's results folder (the app's download, the

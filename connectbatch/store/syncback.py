@@ -69,6 +69,20 @@ class Change:
     source_key: str
 
 
+@dataclass(frozen=True)
+class Removal:
+    """A stored row a snapshot file ended because it no longer lists its key (a catalog in
+    `snapshot` mode): reported once per snapshot file (`by_file`)."""
+
+    by_file: int  # the snapshot file that removed it
+    by_name: str | None
+    at: dt.datetime | None
+    file_id: int  # the file the item came in, and its line there
+    file_name: str | None
+    line: int
+    key: tuple[str | None, ...]
+
+
 def save_header(con: duckdb.DuckDBPyConnection, file_id: int, header: list[str] | None) -> None:
     """Keep the header a file arrived with (a status file names the key columns as the
     partner wrote them, after the file itself is gone)."""
@@ -165,6 +179,33 @@ def rows_of_file(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -
     return sorted(found, key=lambda r: r.line)
 
 
+def pending_removals(
+    con: duckdb.DuckDBPyConnection, connection_id: int, channel: str, data_type: str
+) -> list[Removal]:
+    """Rows of the connection that snapshot files removed and the channel has not reported,
+    by snapshot file then line. Watermark kind 'removed', item = the snapshot file's id:
+    its removals commit with its load, all at once."""
+    dtype = schemas.get(data_type)
+    if not dtype.key_columns:
+        return []
+    keys = ", ".join(f'CAST(d."{k}" AS VARCHAR)' for k in dtype.key_columns)
+    rows = con.execute(
+        f"SELECT d.superseded_by, s.name, d.valid_to, d.file_id, f.name, d.line, {keys} "
+        f"FROM {all_rows(data_type)} d LEFT JOIN files f ON f.id = d.file_id "
+        "LEFT JOIN files s ON s.id = d.superseded_by "
+        "WHERE d.connection_id = ? AND d.end_reason = 'removed' AND d.superseded_by IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM sync_back_watermarks w WHERE w.connection_id = ? "
+        "AND w.channel = ? AND w.kind = 'removed' AND w.item_id = d.superseded_by) "
+        "ORDER BY d.superseded_by, d.file_id, d.line",
+        [connection_id, connection_id, channel],
+    ).fetchall()
+    return [
+        Removal(int(r[0]), r[1], r[2] if isinstance(r[2], dt.datetime) else None, int(r[3]), r[4],
+                int(r[5]), tuple(r[6:]))
+        for r in rows
+    ]  # fmt: skip
+
+
 def pending_changes(con: duckdb.DuckDBPyConnection, connection_id: int, channel: str) -> list[Change]:
     """Audit entries of the connection's actions not reported yet, in the order they happened."""
     rows = con.execute(
@@ -206,6 +247,7 @@ def record(
     sync_back: SyncBack,
     files: list[int],
     changes: list[int],
+    removals: list[int] | None = None,
 ) -> SyncBack:
     """The ledger row and the watermark of what it carried, in the caller's transaction."""
     con.execute(
@@ -219,6 +261,9 @@ def record(
     )  # fmt: skip
     marks = [(sync_back.connection_id, sync_back.channel, "file", f, sync_back.id) for f in files]
     marks += [(sync_back.connection_id, sync_back.channel, "change", c, sync_back.id) for c in changes]
+    marks += [
+        (sync_back.connection_id, sync_back.channel, "removed", f, sync_back.id) for f in removals or []
+    ]
     if marks:
         con.executemany(
             "INSERT INTO sync_back_watermarks (connection_id, channel, kind, item_id, sync_back_id) "

@@ -20,7 +20,7 @@ from helpers.store import results_of
 from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.cli import main
-from connectbatch.models import Connection, Direction, Method, Methodology, Redelivery
+from connectbatch.models import CatalogMode, Connection, Direction, Method, Methodology, Redelivery
 from connectbatch.services import InvalidInputError, Services
 from connectbatch.services.base import ServiceBase
 from connectbatch.settings import Settings, SmtpSettings
@@ -372,3 +372,36 @@ def test_rows_the_parser_refused_for_another_column_name_their_key_everywhere(
     assert _keyed(_sync(settings), "CallSessionId") == [
         ("3", "al-0001"), ("3", "g1-0001"), ("3", "g2-0001"), ("3", "hd-0001"), ("5", "hd-0003"),
     ]  # fmt: skip
+
+
+def test_catalog_items_a_snapshot_removes_are_reported_once_as_removed(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    """A catalog in snapshot mode marks removed the items a file leaves out; the partner was
+    never told (the status files said nothing about them). Each removed item goes back once,
+    `removed` (their word: deleted), at its own file and line, the snapshot in the Reason,
+    in the partner's own key name."""
+    make_connection(
+        "Shop", "product_catalogs", sync_back=["files"], catalog_mode=CatalogMode.SNAPSHOT,
+        column_map={"sku": "CatalogItemId"},
+    )  # fmt: skip
+    header = ["sku", "Name", "Url", "CurrentPrice"]
+
+    def catalog(*skus: str) -> bytes:
+        rows = [{"sku": s, "Name": s, "Url": f"https://e.example/{s}", "CurrentPrice": "1.00"} for s in skus]
+        return to_csv(rows, header)
+
+    services.ingest_bytes("Shop", "full.csv", catalog("S1", "S2", "S3"))
+    assert len(_sync(settings, "Shop")) == 3
+    run = services.ingest_bytes("Shop", "smaller.csv", catalog("S1"))
+    assert run.rows_removed == 2
+
+    removed = _sync(settings, "Shop")
+
+    assert [(r["File"], r["Line"], r["Change"], r["Status"]) for r in removed] == [
+        ("full.csv", "3", "removed", "deleted"),
+        ("full.csv", "4", "removed", "deleted"),
+    ]
+    assert [r["sku"] for r in removed] == ["S2", "S3"]
+    assert all(r["Reason"] == "not listed in the snapshot smaller.csv" for r in removed)
+    assert _sync(settings, "Shop") == []  # once
