@@ -237,10 +237,19 @@ def _utc(when: dt.datetime) -> str:
     return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
+# How far ahead of our clock a ModificationDate may be and still count as "now": a brand's
+# clock, or a connection whose time zone is set a few hours off the file's wall times (the
+# widest UTC offset is 14 hours), must not get every fresh change refused as "in the future".
+FUTURE_SKEW = dt.timedelta(hours=14)
+
+
 def event_time(date: dt.datetime | None, action: Action, now: dt.datetime) -> dt.datetime:
-    """When a modifications row's change happened: its ModificationDate, else `now`. A
-    date at or after the action's lock time, or in the future, is refused (DateError)."""
+    """When a modifications row's change happened: its ModificationDate, else `now`; a date
+    up to FUTURE_SKEW ahead is taken as `now`. A date at or after the action's lock time,
+    or further in the future, is refused (DateError)."""
     when = date or now
+    if now < when <= now + FUTURE_SKEW:
+        when = now
     if when >= action.lock_at:
         raise DateError(
             f"dated {_utc(when)}, at or after {action.label} locks ({_utc(action.lock_at)}): "

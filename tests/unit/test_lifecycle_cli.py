@@ -213,3 +213,22 @@ def test_the_newest_modification_date_wins_and_future_dates_are_refused(
     run = cli_json(capsys, "ingest", str(late), "--connection", "Acme mods")
     assert run["rows_rejected"] == 1
     assert cli_json(capsys, "action", "audit", "A-000002")["amount"] == "40.00"
+
+
+def test_a_modification_date_a_few_hours_ahead_counts_as_now(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A brand whose wall times are a few hours ahead of the connection's time zone (or
+    whose clock runs fast) sends fresh changes dated "in the future": up to 14 hours ahead
+    (the widest UTC offset) they count as made now, not refused; further ahead still is."""
+    cli(capsys, "connection", "add", "--name", "Acme mods", "--type", "action_modifications", *PUSH)
+    mods = write_rows(acme / "ahead.csv", MODS, [
+        ["A-000001", "20.00", "two hours ahead", _at(2)],
+        ["A-000002", "0", "a day ahead", _at(24)],
+    ])  # fmt: skip
+    run = cli_json(capsys, "ingest", str(mods), "--connection", "Acme mods")
+    assert (run["actions_changed"], run["rows_rejected"]) == (1, 1)
+    assert cli_json(capsys, "action", "audit", "A-000001")["amount"] == "20.00"
+    (reject,) = cli_json(capsys, "rejects", str(run["id"]))
+    assert (reject["line"], reject["column"]) == (3, "ModificationDate")
+    assert "in the future" in reject["reason"]
