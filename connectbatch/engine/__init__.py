@@ -29,6 +29,7 @@ from connectbatch.services import Services
 from connectbatch.services.delivery import CHECK_SECONDS
 from connectbatch.settings import MailboxSettings
 from connectbatch.store.db import private_dir
+from connectbatch.store.mail_taken import TakenCopies
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect, stopping
 from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
@@ -150,9 +151,12 @@ class Engine:
         if self.mailbox is None:
             return []
         runs = []
-        for connection in self.services.connections():
-            if connection.method is not Method.EMAIL or connection.methodology is not Methodology.PUSH:
-                continue
+        pushed = [
+            c for c in self.services.connections()
+            if c.method is Method.EMAIL and c.methodology is Methodology.PUSH
+        ]  # fmt: skip
+        shared = self._shared_copies(pushed)
+        for connection in pushed:
             m = self.mailbox
             # Our own mailbox: plain IMAP to a remote host is the operator's choice here.
             address = self.services.inbound_address(connection)
@@ -166,7 +170,7 @@ class Engine:
             try:
                 run = collect.pull(
                     self.services.ingestor, self.services.box, replace(connection, folder=m.folder),
-                    "push", endpoint=endpoint, quiet_when_empty=True,
+                    "push", _sharing(shared), endpoint=endpoint, quiet_when_empty=True,
                 )  # fmt: skip
             except Exception:
                 log.exception("mailbox poll failed", extra={"connection_id": connection.id})
@@ -174,12 +178,21 @@ class Engine:
             if run is not None:
                 runs.append(run)
             try:
-                self.poll_dry_runs(connection, own.allowed_senders)
+                self.poll_dry_runs(connection, own.allowed_senders, shared)
             except Exception:
                 log.exception("dry-run mailbox poll failed", extra={"connection_id": connection.id})
         return runs
 
-    def poll_dry_runs(self, connection: Connection, allowed_senders: tuple[str, ...] = ()) -> int:
+    def _shared_copies(self, pushed: list[Connection]) -> TakenCopies:
+        """The records of copies the mailbox's plus-addresses share (`imap.shared`): the
+        participants are every e-mail push connection's address and its dry-run address."""
+        svc = self.services
+        addresses = [a for c in pushed for a in (svc.inbound_address(c), svc.dryrun_address(c))]
+        return TakenCopies(svc.db, addresses, svc.clock)
+
+    def poll_dry_runs(
+        self, connection: Connection, allowed_senders: tuple[str, ...] = (), shared: TakenCopies | None = None
+    ) -> int:
         """Partner dry runs by mail: each attachment of a message to the connection's
         `+dryrun` address is checked as the connection would load it, storing nothing
         (`pipeline.dryrun`), and the report goes back to the sender. Returns how many
@@ -197,7 +210,7 @@ class Engine:
         # the size limit screens messages before they are downloaded, as for deliveries
         endpoint = base.limited(endpoint, self.services.settings.max_file_bytes)
         checked = 0
-        transport = base.open_transport(Method.EMAIL.value, endpoint)
+        transport = _sharing(shared)(Method.EMAIL.value, endpoint)
         try:
             listing = transport.list_files(m.folder, "*")
             for remote in listing:
@@ -308,3 +321,15 @@ def _listening_failed(exc: OSError) -> bool:
     if isinstance(exc, socket.gaierror):
         return True
     return exc.filename is None and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES)
+
+
+def _sharing(shared: TakenCopies | None) -> base.Opener:
+    """Opens the e-mail transport of our shared mailbox with its copies' records."""
+
+    def open_transport(method: str, endpoint: base.Endpoint) -> base.Transport:
+        transport = base.open_transport(method, endpoint)
+        if shared is not None and hasattr(transport, "shared"):
+            transport.shared = shared
+        return transport
+
+    return open_transport

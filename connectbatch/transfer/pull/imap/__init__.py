@@ -20,7 +20,8 @@ folder         the connection's folder, the mailbox folder to read (default ``IN
 ``recipient``  only messages addressed to this address (To, Cc, Delivered-To or X-Original-To):
                how one mailbox serves many push connections by plus-addressing
                (``inbox+<connection>@domain``). A copy delivered to one plus-address of the
-               mailbox (Delivered-To/X-Original-To) is only that address's, whatever To/Cc say.
+               mailbox (Delivered-To/X-Original-To) is only that address's, whatever To/Cc say;
+               one copy kept for several of them is each one's (`shared`, our own mailbox).
 
 How a message is processed once, and only when everything in it has been taken:
 
@@ -62,7 +63,8 @@ anything else means ``flag``. Mail is never deleted.
 Modules: `session` (settings, connection, UID commands, errors in words), `transport` (listing,
 fetching, marking), `screen` (what the server says of a message before it is downloaded:
 recipient, sender, size, structure), `size` (the largest message worth downloading),
-`standins` (the records of messages that bring no file), `response` (raw FETCH responses,
+`standins` (the records of messages that bring no file), `shared` (one stored copy several
+plus-addresses take their parts of), `response` (raw FETCH responses,
 BODYSTRUCTURE screening), `message` (safe file names, dates). Importing this package
 registers the transport.
 """

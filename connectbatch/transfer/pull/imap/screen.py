@@ -138,8 +138,13 @@ class MessageScreen(ImapSession):
         connections arrives as a copy for each, both naming both in To/Cc, and the connection
         read first took both copies (marking them) while the other never got its file."""
         wanted = self._settings.recipient
-        if wanted is None:
-            return True
+        return wanted is None or wanted.lower() in self._addressees(header_block)
+
+    def _addressees(self, header_block: bytes) -> frozenset[str]:
+        """The addresses (lower case) a message counts as sent to, as `_addressed` reads them:
+        the plus-addresses of this mailbox a copy was delivered to, else To/Cc/Delivered-To/
+        X-Original-To (one copy kept for all of them, `shared`)."""
+        wanted = self._settings.recipient or ""
         parsed = email.message_from_bytes(header_block)
 
         def addresses(headers: tuple[str, ...]) -> set[str]:
@@ -149,4 +154,4 @@ class MessageScreen(ImapSession):
         local, _, domain = wanted.lower().rpartition("@")
         box = local.partition("+")[0] + "+"
         delivered = {a for a in addresses(DELIVERY_HEADERS) if a.endswith("@" + domain) and a.startswith(box)}
-        return wanted.lower() in (delivered or addresses(RECIPIENT_HEADERS))
+        return frozenset(delivered or addresses(RECIPIENT_HEADERS))

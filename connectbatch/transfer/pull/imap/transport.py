@@ -28,6 +28,7 @@ from connectbatch.transfer.pull.imap.message import attachments as message_attac
 from connectbatch.transfer.pull.imap.message import message_date, one_line, safe_filename
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
+from connectbatch.transfer.pull.imap.shared import SharedCopies
 from connectbatch.transfer.specs import mailbox_name
 
 # UIDs per screening FETCH (size, BODYSTRUCTURE, headers): small responses, few round trips.
@@ -76,6 +77,10 @@ class ImapTransport(MessageScreen, Transport):
         # them in the connection's history (`pipeline.history`) and confirms them with
         # `after_success` so they are marked once.
         self.unmatched: list[RemoteFile] = []
+        # A mailbox whose copies several recipients share (`shared`): set by whoever opens the
+        # transport for our inbound mailbox; None marks a message when this recipient is done.
+        self.shared: SharedCopies | None = None
+        self._named: dict[tuple[str, int], frozenset[str]] = {}  # (folder, uid) -> addressees
 
     # -- the Transport protocol -----------------------------------------------------------
 
@@ -86,9 +91,14 @@ class ImapTransport(MessageScreen, Transport):
         name = mailbox_name(folder) or self._settings.folder
         box = self._select(name)
         uids = self._search(box)
+        recipient = self._settings.recipient
+        if self.shared is not None and recipient is not None:  # copies this recipient finished
+            done = self.shared.taken(self._mailbox_key(name), self._uidvalidity, recipient.lower())
+            uids = [uid for uid in uids if uid not in done]
         for key in [k for k in self._open if k[0] == name]:
             del self._open[key]
             self._taken.pop(key, None)
+        self._named = {k: v for k, v in self._named.items() if k[0] != name}
         found: list[RemoteFile] = []
         self.unmatched = []
         for start in range(0, len(uids), SCREEN_BATCH):
@@ -163,6 +173,8 @@ class ImapTransport(MessageScreen, Transport):
         self._open.pop((name, number), None)
         self._taken.pop((name, number), None)
         self._drop_cached(name, number)
+        if not self._last_to_take(box, name, number):
+            return
         mode = self._settings.processed
         if mode is None:
             target = mailbox_name(archive_folder or "") if action == "archive" else ""
@@ -186,6 +198,22 @@ class ImapTransport(MessageScreen, Transport):
                 with contextlib.suppress(Exception):
                     box.client.shutdown()
 
+    def _last_to_take(self, box: BaseMailBox, folder: str, uid: int) -> bool:
+        """Whether a finished message is to be marked now: always, unless its copy is shared
+        (`shared`) and an addressed recipient other than ours has not taken it yet."""
+        recipient = self._settings.recipient
+        if self.shared is None or recipient is None:
+            return True
+        named = self._named.pop((folder, uid), None)
+        if named is None:  # listed by another instance: read its addresses again
+            screened = self._screen(box, [uid])
+            named = self._addressees(screened[0].headers) if screened else frozenset()
+        key = self._mailbox_key(folder)
+        return self.shared.take(key, self._uidvalidity, uid, recipient.lower(), named | {recipient.lower()})
+
+    def _mailbox_key(self, folder: str) -> str:
+        return f"{self._endpoint.username or ''}@{self._endpoint.host}:{self._port}/{folder}"
+
     # -- listing --------------------------------------------------------------------------
 
     def _search(self, box: BaseMailBox) -> list[int]:
@@ -206,6 +234,7 @@ class ImapTransport(MessageScreen, Transport):
         """What one screened message adds to the listing: its matching attachments, or a
         stand-in (`standins`) for a message that brings none."""
         uid, arrived, validity = screened.uid, screened.arrived, self._uidvalidity
+        self._named[(folder, uid)] = self._addressees(screened.headers)
         if screened.verdict is Verdict.DOWNLOAD:
             self._sizes[(folder, validity, uid)] = screened.size
             return self._attachments(folder, uid, arrived, screened.headers, pattern)
