@@ -233,7 +233,7 @@ def _pull(
         if transport is not None:
             transport.close()
         shutil.rmtree(incoming, ignore_errors=True)
-    if notes.refused or notes.untidy:
+    if notes.text():
         with db.transaction() as con:
             run_store.note(con, run.id, notes.text(*pinned_now))
     return ingestor.finish_run(run)
@@ -256,6 +256,7 @@ def _take_all(
             target = incoming / f"payload-{k}"
             if not _fetch(ingestor, connection, run, transport, remote, target, notes):
                 continue
+            notes.came_from(remote.name, remote.extra.get("forwarded", ""))  # a forwarded mail
             fetched.append((remote, target))
             size += target.stat().st_size
             if len(fetched) >= group.GROUP_MAX_FILES or size >= group.GROUP_MAX_BYTES:

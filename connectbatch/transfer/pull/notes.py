@@ -19,15 +19,22 @@ class RunNotes:
     refused: list[str] = field(default_factory=list)
     untidy: list[str] = field(default_factory=list)
     untidy_reason: str = ""
+    # files taken out of a mail the partner forwarded (`imap.message.attachments`): where each came from
+    forwarded: list[str] = field(default_factory=list)
 
     def not_tidied(self, name: str, reason: str) -> None:
         if name not in self.untidy:
             self.untidy.append(name)
             self.untidy_reason = self.untidy_reason or reason
 
+    def came_from(self, name: str, forwarded: str) -> None:
+        """A file taken out of a mail the partner forwarded (`forwarded` says which)."""
+        if forwarded:
+            self.forwarded.append(f"{name} taken from {forwarded}")
+
     def text(self, *before: str) -> str:
         """The run's note: `before` (e.g. the host key a first pull pinned), then ours."""
-        parts = [*before, *self.refused]
+        parts = [*before, *self.refused, *self.forwarded]
         if self.untidy:
             parts.append(self._untidy_text())
         return "; ".join(part for part in parts if part)

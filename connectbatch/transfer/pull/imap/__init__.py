@@ -48,6 +48,8 @@ How a message is processed once, and only when everything in it has been taken:
   taken is still archived when the action says so. Use one transport instance per run: the
   open set lives in memory (a fresh instance starts from the set recorded in
   ``extra["attachments"]``).
+* A forwarded mail (a message/rfc822 part, base64-encoded or not) is no file: its own
+  attachments are listed, each saying which forwarded mail it came out of (`message`).
 * A message that brings nothing (no attachment, or none matching; a ``.gz`` attachment
   matches by its name without ``.gz``, a one-member ``.zip`` by its member's name too), or is
   too large to download, is no file: it is kept in the transport's ``unmatched`` list

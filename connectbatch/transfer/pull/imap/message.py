@@ -3,9 +3,17 @@ a file is given, and header text cut to one line."""
 
 from __future__ import annotations
 
+import binascii
 import datetime as dt
+import email
+import email.errors
+import email.header
 import mimetypes
+import quopri
 import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import Message
 from typing import Any, Final
 
 from imap_tools import MailAttachment, MailMessage
@@ -41,22 +49,97 @@ def safe_filename(raw: str | None, index: int, content_type: str = "") -> str:
     return name
 
 
-def attachments(message: MailMessage) -> list[MailAttachment]:
-    """The message's attachments, in order: imap-tools' (parts with a file name or a
-    Content-ID, forwarded messages) plus the parts it leaves out that are attachments all the
-    same, `Content-Disposition: attachment` with no name: a CSV some mailers and scripts attach
-    nameless, which was lost (the history said the mail had no attachment). It gets
-    `attachment-<n>.csv` from `safe_filename`. The listing and the download both count from
-    here, so an attachment's number is the same in both."""
-    found = []
-    for part in message.obj.walk():
-        if part.get_content_maintype() == "multipart":  # containers
-            continue
-        named = part.get("Content-ID") is not None or part.get_filename() is not None
-        forwarded = part.get_content_type() == "message/rfc822"
-        if named or forwarded or part.get_content_disposition() == "attachment":
-            found.append(MailAttachment(part))
+@dataclass(frozen=True)
+class Attachment:
+    """One attachment of a message: imap-tools' part, the safe name it is listed under, and
+    `forwarded`, which forwarded mail it came out of ("" for the message's own)."""
+
+    part: MailAttachment
+    name: str
+    forwarded: str = ""
+
+
+def attachments(message: MailMessage) -> list[Attachment]:
+    """The message's attachments, in order: parts with a file name or a Content-ID, plus
+    `Content-Disposition: attachment` with no name (a CSV some mailers and scripts attach
+    nameless, which was lost: `attachment-<n>.csv` from `safe_filename`).
+
+    A forwarded mail (a message/rfc822 part, e.g. a partner forwarding its vendor's report
+    mail) is not a file: it was listed as ``attachment-<n>.eml`` (a run taking ``*`` failed
+    on it as a CSV), and one sent base64-encoded (as some mailers do) hid its CSV. Its own
+    attachments are listed instead, each recording which mail it came out of; a name taken
+    by an attachment before it gets ``-<n>`` before its extension, so the two never share a
+    name. One that cannot be opened (nested over `MAX_FORWARD_DEPTH`) stays one .eml file.
+    The listing and the download both count from here, so an attachment's number and name
+    are the same in both."""
+    found: list[Attachment] = []
+    own_names = set()
+    for index, (part, forwarded) in enumerate(_attached(message.obj, "", 0)):
+        attachment = MailAttachment(part)
+        name = safe_filename(attachment.filename, index, attachment.content_type)
+        if forwarded and name.lower() in own_names:
+            stem, dot, ext = name.rpartition(".")
+            name = safe_filename(
+                f"{stem}-{index + 1}.{ext}" if dot and stem else f"{name}-{index + 1}", index
+            )
+        own_names.add(name.lower())
+        found.append(Attachment(attachment, name, forwarded))
     return found
+
+
+MAX_FORWARD_DEPTH: Final = 5  # a forward of a forward of ...: deeper ones stay .eml files
+
+
+def _attached(part: Message, forwarded: str, depth: int) -> Iterator[tuple[Message, str]]:
+    """The parts of `part` that are attachments, with the forwarded mail each came out of."""
+    if part.get_content_type() in FORWARDED_TYPES:
+        inner = _forwarded_message(part) if depth < MAX_FORWARD_DEPTH else None
+        if inner is None:
+            yield part, forwarded
+        else:
+            yield from _attached(inner, _describe(inner), depth + 1)
+        return
+    if part.is_multipart():
+        for sub in part.get_payload():
+            if isinstance(sub, Message):
+                yield from _attached(sub, forwarded, depth)
+        return
+    named = part.get("Content-ID") is not None or part.get_filename() is not None
+    if named or part.get_content_disposition() == "attachment":
+        yield part, forwarded
+
+
+FORWARDED_TYPES: Final = frozenset({"message/rfc822", "message/global"})
+
+
+def _forwarded_message(part: Message) -> Message | None:
+    """The mail inside a message/rfc822 part, decoded when it was sent base64 or
+    quoted-printable (Python's parser reads such a body as a message of no headers)."""
+    payload = part.get_payload()
+    if not isinstance(payload, list) or not payload or not isinstance(payload[0], Message):
+        return None
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding not in ("base64", "quoted-printable"):
+        return payload[0]
+    encoded = payload[0].as_bytes()
+    try:
+        raw = binascii.a2b_base64(encoded) if encoding == "base64" else quopri.decodestring(encoded)
+    except (binascii.Error, ValueError):
+        return None
+    return email.message_from_bytes(raw) if raw.strip() else None
+
+
+def _describe(inner: Message) -> str:
+    """Which forwarded mail a file came out of, for the run's note: its sender and subject."""
+
+    def header(name: str) -> str:
+        try:
+            return str(email.header.make_header(email.header.decode_header(str(inner.get(name, "")))))
+        except (ValueError, LookupError, email.errors.HeaderParseError):
+            return str(inner.get(name, ""))
+
+    sender, subject = one_line(header("From"), 120) or "no sender", one_line(header("Subject"), 120)
+    return f"the forwarded mail from {sender} {subject!r}"
 
 
 def internaldate(value: Any) -> dt.datetime | None:

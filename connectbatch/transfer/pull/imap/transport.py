@@ -25,7 +25,7 @@ from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap import size as message_size
 from connectbatch.transfer.pull.imap import standins
 from connectbatch.transfer.pull.imap.message import attachments as message_attachments
-from connectbatch.transfer.pull.imap.message import message_date, one_line, safe_filename
+from connectbatch.transfer.pull.imap.message import message_date, one_line
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
 from connectbatch.transfer.pull.imap.shared import SharedCopies
@@ -122,8 +122,7 @@ class ImapTransport(MessageScreen, Transport):
         attachments = message_attachments(message)
         if index >= len(attachments):
             raise TransportError(f"{self._where}: message UID {uid} has no attachment number {index + 1}")
-        attachment = attachments[index]
-        name = safe_filename(attachment.filename, index, attachment.content_type)
+        attachment, name = attachments[index].part, attachments[index].name
         if name != remote.name:
             raise TransportError(
                 f"{self._where}: attachment {index + 1} of message UID {uid} is now "
@@ -256,13 +255,13 @@ class ImapTransport(MessageScreen, Transport):
         message = self._message(folder, uid)
         if message is None:  # expunged between SEARCH and FETCH
             return []
-        picked: list[tuple[int, str, int, str]] = []
+        picked: list[tuple[int, str, int, str, str]] = []
         seen: list[str] = []
-        for index, attachment in enumerate(message_attachments(message)):
-            name = safe_filename(attachment.filename, index, attachment.content_type)
+        for index, found in enumerate(message_attachments(message)):
+            name, attachment = found.name, found.part
             seen.append(name)
             if matches(name, pattern, inner=_zip_member(name, attachment.payload)):
-                picked.append((index, name, attachment.size, attachment.content_type))
+                picked.append((index, name, attachment.size, attachment.content_type, found.forwarded))
         if not picked:
             self._drop_cached(folder, uid)
             self._open[(folder, uid)] = {0}
@@ -288,9 +287,9 @@ class ImapTransport(MessageScreen, Transport):
                 size=size,
                 mtime=sent,
                 ref=f"{uid}:{index}",
-                extra={**extra, "index": str(index), "content_type": content_type},
+                extra={**extra, "index": str(index), "content_type": content_type, "forwarded": forwarded},
             )
-            for index, name, size, content_type in picked
+            for index, name, size, content_type, forwarded in picked
         ]
 
     # -- messages -------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""Real-world mail shapes on a real Dovecot, read by the e-mail push connection's pull: a
+partner forwarding its vendor's report mail (as an attachment, also base64-encoded as some
+mailers send it), and the shapes that already worked and must stay so (RFC 2231 long names,
+inline CSVs, base64 without padding, fifty attachments, Outlook's winmail.dat)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from email.message import EmailMessage
+
+import pytest
+from dovecot import DovecotServer, MailUser, running_dovecot
+from helpers import call_csv
+
+from connectbatch.engine import Engine, MailboxSettings
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.services import Services
+
+Setup = Callable[[str], tuple[Services, Engine, str, MailUser]]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DovecotServer]:
+    with running_dovecot() as running:
+        yield running
+
+
+@pytest.fixture
+def setup(server: DovecotServer, services: Services) -> Setup:
+    def make(pattern: str) -> tuple[Services, Engine, str, MailUser]:
+        box = server.add_user()
+        svc = Services(replace(services.settings, inbound_mailbox=box.address))
+        svc.create_connection(
+            Connection(
+                "Vendor A",
+                "call_conversions",
+                Direction.INBOUND,
+                Method.EMAIL,
+                Methodology.PUSH,
+                pattern=pattern,
+            )
+        )
+        engine = Engine(svc, MailboxSettings(server.host, server.port, box.username, box.password, "plain"))
+        return svc, engine, svc.inbound_address(svc.connection("Vendor A")), box
+
+    return make
+
+
+def vendor_report(name: str = "calls_0301.csv", rows: int = 3) -> EmailMessage:
+    report = EmailMessage()
+    report["From"] = "noreply@calltracker.example"
+    report["To"] = "ops@partner.example"
+    report["Subject"] = "Your daily call report"
+    report.set_content("Your report is attached.")
+    report.add_attachment(call_csv(rows, prefix="fwd"), maintype="text", subtype="csv", filename=name)
+    return report
+
+
+def forward(to: str, inner: EmailMessage, *own: tuple[str, bytes]) -> EmailMessage:
+    outer = EmailMessage()
+    outer["From"] = "ops@partner.example"
+    outer["To"] = to
+    outer["Subject"] = "Fwd: Your daily call report"
+    outer.set_content("forwarding the vendor's report")
+    for name, data in own:
+        outer.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    outer.add_attachment(inner)
+    return outer
+
+
+def files(svc: Services, run_id: int) -> list[tuple[str, str]]:
+    return [(f.name, f.state) for f in svc.run_files(run_id)]
+
+
+def test_a_forwarded_report_mail_gives_its_csv_not_an_eml_file(server: DovecotServer, setup: Setup) -> None:
+    """The forwarded mail itself was a file, attachment-n.eml: a connection taking every
+    attachment ("*") ingested it as a CSV and the run failed."""
+    svc, engine, address, box = setup("*")
+    server.append(box, forward(address, vendor_report()).as_bytes())
+
+    [run] = engine.poll_mailbox()
+
+    assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 3)
+    assert files(svc, run.id) == [("calls_0301.csv", "loaded")]
+    assert "calls_0301.csv taken from the forwarded mail from noreply@calltracker.example" in (
+        run.reason or ""
+    )
+    assert engine.poll_mailbox() == []
+
+
+def test_a_base64_encoded_forwarded_mail_is_opened(server: DovecotServer, setup: Setup) -> None:
+    """Some mailers send the forwarded message base64-encoded: its CSV was never found (the
+    history said the mail had one attachment, report.eml, matching nothing)."""
+    svc, engine, address, box = setup("calls_*.csv")
+    inner = base64.encodebytes(vendor_report(rows=4).as_bytes()).replace(b"\n", b"\r\n")
+    raw = (
+        (
+            f"From: ops@partner.example\r\nTo: {address}\r\nSubject: Fwd: report\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+            "--b0\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+            '--b0\r\nContent-Type: message/rfc822; name="report.eml"\r\n'
+            'Content-Disposition: attachment; filename="report.eml"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        ).encode()
+        + inner
+        + b"--b0--\r\n"
+    )
+    server.append(box, raw)
+
+    [run] = engine.poll_mailbox()
+
+    assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 4)
+    assert files(svc, run.id) == [("calls_0301.csv", "loaded")]
+
+
+def test_a_forwarded_attachment_never_shares_a_name_nor_leaves_its_folder(
+    server: DovecotServer, setup: Setup
+) -> None:
+    """The partner's own calls_0301.csv and the forwarded one of the same name were two files
+    of one name in the run; a name with directories in it loses them, as the mail's own do."""
+    svc, engine, address, box = setup("calls_*.csv")
+    inner = vendor_report("calls_0301.csv", rows=2)
+    inner.add_attachment(
+        call_csv(5, prefix="trav"), maintype="text", subtype="csv", filename="../../etc/calls_x.csv"
+    )
+    server.append(box, forward(address, inner, ("calls_0301.csv", call_csv(1, prefix="own"))).as_bytes())
+
+    [run] = engine.poll_mailbox()
+
+    assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 8)
+    names = [name for name, _ in files(svc, run.id)]
+    assert names[0] == "calls_0301.csv" and len(set(names)) == 3
+    assert set(names[1:]) == {"calls_0301-2.csv", "calls_x.csv"}
+    assert engine.poll_mailbox() == []
