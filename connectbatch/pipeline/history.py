@@ -41,6 +41,13 @@ ANSWER_WINDOW = dt.timedelta(days=1)
 # TOO_LARGE holds the reason when it was not even downloaded (its size and the limit).
 UNMATCHED = "unmatched"
 TOO_LARGE = "too_large"
+# TNEF is set when an attachment was Outlook's rich-text wrapper (winmail.dat): the files are
+# inside it, and the sender must send the mail as HTML or plain text instead.
+TNEF = "tnef"
+TNEF_HELP = (
+    "winmail.dat is Outlook's rich-text (TNEF) wrapper, which hides the real attachments: send the "
+    "mail as HTML or plain text, not Rich Text"
+)
 
 
 def auto_generated(headers: bytes) -> str | None:
@@ -92,6 +99,8 @@ def unmatched_mail(
     too_large = extra.get(TOO_LARGE, "")
     if too_large:
         what = too_large
+    elif extra.get(TNEF):
+        what = f"{len(names)} attachment(s) ({', '.join(names)}), none taken: {TNEF_HELP}"
     elif names:
         what = f"{len(names)} attachment(s) ({', '.join(names)}), none matching {connection.pattern}"
     else:
@@ -109,6 +118,7 @@ def unmatched_mail(
             answer = mailer.compose_unmatched(
                 smtp, sender, connection, subject=subject, message_id=extra.get("message_id", ""),
                 attachments=names, pattern=connection.pattern, too_large=too_large,
+                tnef=TNEF_HELP if extra.get(TNEF) else "",
             )  # fmt: skip
             outbox.answer(answer, connection.id)
         except Exception:  # partner text no header takes, the database busy, the disk full:

@@ -131,9 +131,11 @@ def compose_unmatched(
     attachments: list[str],
     pattern: str,
     too_large: str = "",
+    tnef: str = "",
 ) -> EmailMessage:
     """The answer to a mail that brought nothing we could take: what arrived, the pattern
-    expected, how to fix it; or, with `too_large` (the transport's reason: the mail's size
+    expected, how to fix it (`tnef`: what to change when Outlook wrapped the files in
+    winmail.dat); or, with `too_large` (the transport's reason: the mail's size
     and the limit), that it was too large to be read at all. Partner text (names, subject)
     is escaped, never a header line.
 
@@ -159,6 +161,8 @@ def compose_unmatched(
             lines += [f"  - {visible(name)}" for name in attachments]
         else:
             lines.append("It had no attachment.")
+        if tnef:
+            lines += ["", f"To fix it: {tnef}."]
         lines += [
             "",
             f"Files are taken when their name matches: {visible(pattern)}",

@@ -134,3 +134,29 @@ def test_a_forwarded_attachment_never_shares_a_name_nor_leaves_its_folder(
     assert names[0] == "calls_0301.csv" and len(set(names)) == 3
     assert set(names[1:]) == {"calls_0301-2.csv", "calls_x.csv"}
     assert engine.poll_mailbox() == []
+
+
+@pytest.mark.parametrize("pattern", ["*", "calls_*.csv"])
+def test_outlooks_winmail_dat_is_recorded_saying_what_the_sender_must_change(
+    server: DovecotServer, setup: Setup, pattern: str
+) -> None:
+    """Outlook in Rich Text wraps the files in winmail.dat (TNEF): taken as a CSV ("*") the run
+    failed on "a NUL byte ... is this a CSV file?"; otherwise the history said only that
+    winmail.dat did not match the pattern. Neither told the partner what to change."""
+    svc, engine, address, box = setup(pattern)
+    message = EmailMessage()
+    message["From"] = "ops@partner.example"
+    message["To"] = address
+    message["Subject"] = "calls"
+    message.set_content("see attached")
+    tnef = b"\x78\x9f\x3e\x22\x01\x00" + b"\x00" * 64
+    message.add_attachment(tnef, maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    server.append(box, message.as_bytes())
+
+    assert engine.poll_mailbox() == []  # no file, so no run
+    assert svc.runs("Vendor A") == []
+    [event] = svc.connection_events("Vendor A")
+    assert event.kind == "mail_unmatched"
+    assert "winmail.dat is Outlook's rich-text (TNEF) wrapper" in event.message
+    assert "send the mail as HTML or plain text" in event.message
+    assert engine.poll_mailbox() == [] and len(svc.connection_events("Vendor A")) == 1

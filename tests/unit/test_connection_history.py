@@ -9,7 +9,7 @@ import pytest
 
 from app_pages._run_history import events_table
 from connectbatch.models import Connection, Direction, Method, Methodology
-from connectbatch.pipeline.history import auto_generated, reply_address
+from connectbatch.pipeline.history import TNEF_HELP, auto_generated, reply_address
 from connectbatch.pipeline.mailer import compose_unmatched
 from connectbatch.settings import SmtpSettings
 from connectbatch.store.events import ConnectionEvent
@@ -61,6 +61,19 @@ def test_the_answer_says_what_arrived_and_the_pattern_without_partner_control_by
     assert message["Bcc"] is None
     text = message.get_content()
     assert "calls_*.csv" in text and "\x1b" not in text and "notes\\r\\nBcc" in text
+
+
+def test_the_answer_to_a_winmail_dat_says_what_to_change_in_outlook() -> None:
+    connection = Connection("Acme", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                            pattern="calls_*.csv")  # fmt: skip
+    message = compose_unmatched(
+        SmtpSettings(host="127.0.0.1", sender="cb@example.test"), "a@p.example", connection,
+        subject="calls", message_id="<1@p.example>", attachments=["winmail.dat"],
+        pattern=connection.pattern, tnef=TNEF_HELP,
+    )  # fmt: skip
+    text = message.get_content()
+    assert "To fix it: winmail.dat is Outlook's rich-text (TNEF) wrapper" in text
+    assert "send the mail as HTML or plain text, not Rich Text." in text
 
 
 def test_the_events_table_escapes_partner_text() -> None:

@@ -87,6 +87,16 @@ def attachments(message: MailMessage) -> list[Attachment]:
     return found
 
 
+TNEF_TYPES: Final = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+
+
+def is_tnef(attachment: Attachment) -> bool:
+    """Outlook's rich-text wrapper (TNEF, ``winmail.dat``): the files are inside it, in a
+    format we do not open. It is never a file to take (read as a CSV it failed the run on
+    "a NUL byte"); a mail that brings only it is recorded saying what the sender must change."""
+    return attachment.part.content_type.lower() in TNEF_TYPES or attachment.name.lower() == "winmail.dat"
+
+
 MAX_FORWARD_DEPTH: Final = 5  # a forward of a forward of ...: deeper ones stay .eml files
 
 

@@ -17,7 +17,7 @@ import email
 import email.errors
 import email.header
 
-from connectbatch.pipeline.history import TOO_LARGE, UNMATCHED, auto_generated, reply_address
+from connectbatch.pipeline.history import TNEF, TOO_LARGE, UNMATCHED, auto_generated, reply_address
 from connectbatch.transfer.base import RemoteFile
 from connectbatch.transfer.pull.imap.message import one_line
 
@@ -38,9 +38,11 @@ def unmatched(
     names: list[str],
     *,
     too_large: str = "",
+    tnef: bool = False,
 ) -> RemoteFile:
-    """A message that brought nothing matching (`names`: its attachments, maybe none), or,
-    with `too_large` (the reason, `size.too_large_reason`), one refused for its size."""
+    """A message that brought nothing matching (`names`: its attachments, maybe none; `tnef`:
+    one of them is Outlook's winmail.dat), or, with `too_large` (the reason,
+    `size.too_large_reason`), one refused for its size."""
     parsed = email.message_from_bytes(headers)
     message_id = one_line(str(parsed.get("Message-ID") or ""))
     sender = one_line(str(parsed.get("From") or ""))
@@ -56,6 +58,8 @@ def unmatched(
     }
     if too_large:
         extra[TOO_LARGE] = too_large
+    if tnef:
+        extra[TNEF] = "1"
     name = f"message {uid} from {sender or 'no sender'}"
     return _standin(folder, uidvalidity, uid, arrived, name, "unmatched", extra)
 

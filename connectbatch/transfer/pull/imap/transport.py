@@ -25,7 +25,7 @@ from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap import size as message_size
 from connectbatch.transfer.pull.imap import standins
 from connectbatch.transfer.pull.imap.message import attachments as message_attachments
-from connectbatch.transfer.pull.imap.message import message_date, one_line
+from connectbatch.transfer.pull.imap.message import is_tnef, message_date, one_line
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
 from connectbatch.transfer.pull.imap.shared import SharedCopies
@@ -257,15 +257,19 @@ class ImapTransport(MessageScreen, Transport):
             return []
         picked: list[tuple[int, str, int, str, str]] = []
         seen: list[str] = []
-        for index, found in enumerate(message_attachments(message)):
+        found_all = message_attachments(message)
+        for index, found in enumerate(found_all):
             name, attachment = found.name, found.part
             seen.append(name)
-            if matches(name, pattern, inner=_zip_member(name, attachment.payload)):
+            if not is_tnef(found) and matches(name, pattern, inner=_zip_member(name, attachment.payload)):
                 picked.append((index, name, attachment.size, attachment.content_type, found.forwarded))
         if not picked:
             self._drop_cached(folder, uid)
             self._open[(folder, uid)] = {0}
-            self.unmatched.append(standins.unmatched(folder, self._uidvalidity, uid, arrived, headers, seen))
+            tnef = any(is_tnef(found) for found in found_all)
+            self.unmatched.append(
+                standins.unmatched(folder, self._uidvalidity, uid, arrived, headers, seen, tnef=tnef)
+            )
             return []
         self._open[(folder, uid)] = {index for index, *_ in picked}
         sent = message_date(message) or arrived
