@@ -160,3 +160,31 @@ def test_outlooks_winmail_dat_is_recorded_saying_what_the_sender_must_change(
     assert "winmail.dat is Outlook's rich-text (TNEF) wrapper" in event.message
     assert "send the mail as HTML or plain text" in event.message
     assert engine.poll_mailbox() == [] and len(svc.connection_events("Vendor A")) == 1
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_a_csv_sent_inline_without_a_name_is_taken(server: DovecotServer, setup: Setup, whole: bool) -> None:
+    """A report tool sends the CSV as an inline text/csv part with no name (or as the whole
+    mail): the screen did not even download it and the history said "no attachment"."""
+    svc, engine, address, box = setup("*.csv")
+    head = f"From: reports@tool.example\r\nTo: {address}\r\nSubject: daily\r\nMIME-Version: 1.0\r\n"
+    data = call_csv(2, prefix="inline").replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if whole:
+        raw = (head + "Content-Type: text/csv; charset=utf-8\r\n\r\n").encode() + data
+    else:
+        raw = (
+            (
+                head + 'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+                "--b0\r\nContent-Type: text/plain\r\n\r\ntoday's calls below\r\n"
+                "--b0\r\nContent-Type: text/csv; charset=utf-8\r\nContent-Disposition: inline\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n--b0--\r\n"
+        )
+    server.append(box, raw)
+
+    [run] = engine.poll_mailbox()
+
+    assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 2)
+    assert files(svc, run.id) == [("attachment-1.csv", "loaded")]
+    assert engine.poll_mailbox() == []

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from imap_tools import MailAttachment, MailMessage
 
-from connectbatch.transfer.pull.imap.response import as_text
+from connectbatch.transfer.pull.imap.response import CSV_TYPES, as_text
 
 MAX_NAME_BYTES: Final = 255
 
@@ -115,7 +115,7 @@ def _attached(part: Message, forwarded: str, depth: int) -> Iterator[tuple[Messa
                 yield from _attached(sub, forwarded, depth)
         return
     named = part.get("Content-ID") is not None or part.get_filename() is not None
-    if named or part.get_content_disposition() == "attachment":
+    if named or part.get_content_disposition() == "attachment" or part.get_content_type() in CSV_TYPES:
         yield part, forwarded
 
 

@@ -94,6 +94,13 @@ def as_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# A part of these types is a file whatever its disposition says: a report tool that sends the
+# CSV inline and nameless (or as the whole mail) had it recorded as "no attachment".
+CSV_TYPES: Final = frozenset(
+    {"text/csv", "text/x-csv", "application/csv", "text/comma-separated-values", "text/tab-separated-values"}
+)
+
+
 def may_have_attachments(body: Any) -> bool:
     """Whether a BODYSTRUCTURE can contain a part imap-tools counts as an attachment (one
     with a file name, a Content-ID, or a message/rfc822 type). Only a structure made
@@ -110,6 +117,8 @@ def may_have_attachments(body: Any) -> bool:
                 return True
         return False
     if len(body) < 7 or as_text(body[0]).lower() != "text":
+        return True
+    if f"text/{as_text(body[1]).lower()}" in CSV_TYPES:  # a file, named or not (`message`)
         return True
     params, body_id = body[2], body[3]
     if body_id is not None:
