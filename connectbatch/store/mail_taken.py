@@ -27,6 +27,8 @@ class TakenCopies:
         return {int(uid) for (uid,) in rows}
 
     def take(self, mailbox: str, uidvalidity: str, uid: int, recipient: str, named: frozenset[str]) -> bool:
+        """Record `recipient`'s part; when every participant `named` has taken it, the copy's
+        rows go (the caller marks it now, and the table keeps only copies still waited on)."""
         waiting = {a.lower() for a in named} & self.participants
         with self._db.transaction() as con:
             con.execute(
@@ -34,8 +36,10 @@ class TakenCopies:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [mailbox, uidvalidity, uid, recipient.lower(), self._clock()],
             )
-            rows = con.execute(
-                "SELECT recipient FROM mail_taken WHERE mailbox = ? AND uidvalidity = ? AND uid = ?",
-                [mailbox, uidvalidity, uid],
-            ).fetchall()
-        return waiting <= {str(r) for (r,) in rows}
+            copy = [mailbox, uidvalidity, uid]
+            where = "WHERE mailbox = ? AND uidvalidity = ? AND uid = ?"
+            rows = con.execute(f"SELECT recipient FROM mail_taken {where}", copy).fetchall()
+            done = waiting <= {str(r) for (r,) in rows}
+            if done:  # marked next: a copy that is listed again is settled by the ledger
+                con.execute(f"DELETE FROM mail_taken {where}", copy)
+        return done

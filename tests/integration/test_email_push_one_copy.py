@@ -103,6 +103,8 @@ def test_each_addressed_connection_takes_the_same_attachment_once_and_then_it_is
     )
     assert services.runs("Vendor C") == []  # not addressed
     assert "$ConnectBatchProcessed" in server.flags(user, uid)
+    with services.db.connect() as con:  # only copies still waited on are kept
+        assert con.execute("SELECT count(*) FROM mail_taken").fetchone() == (0,)
     assert engine.poll_mailbox() == []
 
 
