@@ -188,3 +188,28 @@ def test_a_csv_sent_inline_without_a_name_is_taken(server: DovecotServer, setup:
     assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 2)
     assert files(svc, run.id) == [("attachment-1.csv", "loaded")]
     assert engine.poll_mailbox() == []
+
+
+def test_the_note_names_a_forwarded_mail_in_utf_8_as_written(server: DovecotServer, setup: Setup) -> None:
+    """A forwarded mail with raw UTF-8 headers (RFC 6532, message/global) was named with
+    replacement characters: 'J\ufffd\ufffdrgen'."""
+    _svc, engine, address, box = setup("calls_*.csv")
+    inner = vendor_report()
+    del inner["From"], inner["Subject"]
+    inner["From"], inner["Subject"] = "Jürgen <j@calltracker.example>", "Bericht für März"
+    raw = (
+        (
+            f"From: ops@partner.example\r\nTo: {address}\r\nSubject: Fwd\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b0"\r\n\r\n'
+            "--b0\r\nContent-Type: text/plain\r\n\r\nfwd\r\n"
+            "--b0\r\nContent-Type: message/global\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        ).encode()
+        + inner.as_bytes(policy=inner.policy.clone(linesep="\r\n", utf8=True))
+        + b"\r\n--b0--\r\n"
+    )
+    server.append(box, raw)
+
+    [run] = engine.poll_mailbox()
+
+    assert run.rows_accepted == 3
+    assert "the forwarded mail from Jürgen <j@calltracker.example> 'Bericht für März'" in (run.reason or "")

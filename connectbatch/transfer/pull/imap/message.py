@@ -126,15 +126,15 @@ def _forwarded_message(part: Message) -> Message | None:
     """The mail inside a message/rfc822 part, decoded when it was sent base64 or
     quoted-printable (Python's parser reads such a body as a message of no headers)."""
     payload = part.get_payload()
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if not isinstance(payload, list) or not payload or not isinstance(payload[0], Message):
         return None
-    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if encoding not in ("base64", "quoted-printable"):
         return payload[0]
-    encoded = payload[0].as_bytes()
     try:
+        encoded = payload[0].as_bytes()
         raw = binascii.a2b_base64(encoded) if encoding == "base64" else quopri.decodestring(encoded)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, LookupError):  # unreadable: it stays one .eml file
         return None
     return email.message_from_bytes(raw) if raw.strip() else None
 
@@ -143,10 +143,13 @@ def _describe(inner: Message) -> str:
     """Which forwarded mail a file came out of, for the run's note: its sender and subject."""
 
     def header(name: str) -> str:
+        # raw, as raw UTF-8 (RFC 6532) comes as surrogate escapes that `get` would replace
+        found = next((str(v) for k, v in inner.raw_items() if k.lower() == name.lower()), "")
+        value = found.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         try:
-            return str(email.header.make_header(email.header.decode_header(str(inner.get(name, "")))))
+            return str(email.header.make_header(email.header.decode_header(value)))
         except (ValueError, LookupError, email.errors.HeaderParseError):
-            return str(inner.get(name, ""))
+            return value
 
     sender, subject = one_line(header("From"), 120) or "no sender", one_line(header("Subject"), 120)
     return f"the forwarded mail from {sender} {subject!r}"
