@@ -213,3 +213,38 @@ def test_the_note_names_a_forwarded_mail_in_utf_8_as_written(server: DovecotServ
 
     assert run.rows_accepted == 3
     assert "the forwarded mail from Jürgen <j@calltracker.example> 'Bericht für März'" in (run.reason or "")
+
+
+def test_a_connection_whose_name_makes_a_utf_8_address_takes_its_mail(
+    server: DovecotServer, services: Services
+) -> None:
+    """A connection named "Müller Media" is given inbox+müller-media@...; a mail to it carries
+    the address in raw UTF-8 (RFC 6532), which the screen read with replacement characters:
+    the mail was never addressed to the connection and stayed in the mailbox, untaken, unsaid."""
+    box = server.add_user()
+    svc = Services(replace(services.settings, inbound_mailbox=box.address))
+    svc.create_connection(
+        Connection(
+            "Müller Media",
+            "call_conversions",
+            Direction.INBOUND,
+            Method.EMAIL,
+            Methodology.PUSH,
+            pattern="calls_*.csv",
+        )
+    )
+    address = svc.inbound_address(svc.connection("Müller Media"))
+    assert "müller-media" in address
+    message = EmailMessage()
+    message["From"] = "ops@partner.example"
+    message["To"] = address
+    message["Subject"] = "calls"
+    message.set_content("attached")
+    message.add_attachment(call_csv(2, prefix="utf8"), maintype="text", subtype="csv", filename="calls_1.csv")
+    server.append(box, message.as_bytes(policy=message.policy.clone(utf8=True)))
+    engine = Engine(svc, MailboxSettings(server.host, server.port, box.username, box.password, "plain"))
+
+    [run] = engine.poll_mailbox()
+
+    assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 2)
+    assert engine.poll_mailbox() == []

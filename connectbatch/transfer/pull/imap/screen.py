@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.message
 import email.utils
 import enum
 from dataclasses import dataclass
@@ -54,6 +55,17 @@ class Screened:
     headers: bytes  # the RECIPIENT_HEADERS and ANSWER_HEADERS fields, as the server sent them
     size: int | None  # RFC822.SIZE: what downloading it would read
     sender: str = ""  # the refused sender (SENDER_REFUSED)
+
+
+def raw_values(parsed: email.message.Message, name: str) -> list[str]:
+    """The values of header `name` as sent, raw UTF-8 (RFC 6532: an address such as
+    inbox+müller-media@...) decoded as such: `get_all` replaces those bytes, so a connection
+    whose name made a UTF-8 address never matched its own mail."""
+    return [
+        str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        for key, value in parsed.raw_items()
+        if key.lower() == name.lower()
+    ]
 
 
 def _size(value: object) -> int | None:
@@ -121,7 +133,7 @@ class MessageScreen(ImapSession):
         if not allowed:
             return None
         parsed = email.message_from_bytes(header_block)
-        senders = [addr.strip().lower() for _, addr in email.utils.getaddresses(parsed.get_all("From", []))]
+        senders = [addr.strip().lower() for _, addr in email.utils.getaddresses(raw_values(parsed, "From"))]
         senders = [s for s in senders if s]
         if len(senders) == 1:
             sender = senders[0]
@@ -148,7 +160,7 @@ class MessageScreen(ImapSession):
         parsed = email.message_from_bytes(header_block)
 
         def addresses(headers: tuple[str, ...]) -> set[str]:
-            values = [str(v) for h in headers for v in parsed.get_all(h, [])]
+            values = [v for h in headers for v in raw_values(parsed, h)]
             return {addr.strip().lower() for _, addr in email.utils.getaddresses(values)}
 
         local, _, domain = wanted.lower().rpartition("@")
