@@ -8,13 +8,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 from email.message import EmailMessage
 
+import duckdb
 import pytest
 from dovecot import DovecotServer, MailUser, imap_bytes_read, running_dovecot
 from helpers import call_csv
 
 from connectbatch.engine import Engine, MailboxSettings
-from connectbatch.models import Connection, Direction, Method, Methodology
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import Services
+from connectbatch.store.mail_taken import TakenCopies
 from connectbatch.transfer.pull import collect
 
 
@@ -137,3 +139,32 @@ def test_a_connection_that_took_its_part_does_not_take_it_again_while_another_wa
     runs = engine.poll_mailbox()
     assert [(r.connection_id, r.rows_accepted) for r in runs] == [(services.connection("Vendor B").id, 3)]
     assert "$ConnectBatchProcessed" in server.flags(user, uid)
+
+
+def test_records_that_cannot_be_written_leave_the_copy_for_a_later_poll(
+    server: DovecotServer, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database refusing the record after the files went in must not fail the run that
+    loaded them: the copy stays unmarked, and the next poll settles it without doubling."""
+    services, engine, addresses, user = _setup(
+        server, services, {"Vendor A": "calls_*.csv", "Vendor B": "conv_*.csv"}
+    )
+    raw = _mail(addresses["Vendor A"], addresses["Vendor B"], ("calls_1.csv", call_csv(2, prefix="a")),
+                ("conv_1.csv", call_csv(3, prefix="b")))  # fmt: skip
+    uid = server.append(user, raw)
+    with monkeypatch.context() as patched:
+
+        def refuse(*_: object) -> bool:
+            raise duckdb.IOException("disk full")
+
+        patched.setattr(TakenCopies, "take", refuse)
+        patched.setattr(TakenCopies, "taken", refuse)
+        runs = engine.poll_mailbox()
+    assert sorted((r.status, r.rows_accepted) for r in runs) == [
+        (RunStatus.COMPLETED, 2), (RunStatus.COMPLETED, 3)
+    ]  # fmt: skip
+    assert "$ConnectBatchProcessed" not in server.flags(user, uid)
+
+    assert engine.poll_mailbox() == []  # settled by each connection's ledger, nothing doubled
+    assert "$ConnectBatchProcessed" in server.flags(user, uid)
+    assert (services.count_actions("Vendor A"), services.count_actions("Vendor B")) == (2, 3)

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import imaplib
 import io
+import logging
 import re
 import zipfile
 from collections import OrderedDict
@@ -30,6 +31,8 @@ from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
 from connectbatch.transfer.pull.imap.shared import SharedCopies
 from connectbatch.transfer.specs import mailbox_name
+
+log = logging.getLogger("connectbatch.transfer.pull.imap")
 
 # UIDs per screening FETCH (size, BODYSTRUCTURE, headers): small responses, few round trips.
 SCREEN_BATCH: Final = 250
@@ -93,7 +96,11 @@ class ImapTransport(MessageScreen, Transport):
         uids = self._search(box)
         recipient = self._settings.recipient
         if self.shared is not None and recipient is not None:  # copies this recipient finished
-            done = self.shared.taken(self._mailbox_key(name), self._uidvalidity, recipient.lower())
+            try:
+                done = self.shared.taken(self._mailbox_key(name), self._uidvalidity, recipient.lower())
+            except Exception:  # the records unreadable now: listed again, the ledger settles them
+                log.warning("shared mail records unreadable; listing every copy", exc_info=True)
+                done = set()
             uids = [uid for uid in uids if uid not in done]
         for key in [k for k in self._open if k[0] == name]:
             del self._open[key]
@@ -208,7 +215,13 @@ class ImapTransport(MessageScreen, Transport):
             screened = self._screen(box, [uid])
             named = self._addressees(screened[0].headers) if screened else frozenset()
         key = self._mailbox_key(folder)
-        return self.shared.take(key, self._uidvalidity, uid, recipient.lower(), named | {recipient.lower()})
+        try:
+            return self.shared.take(
+                key, self._uidvalidity, uid, recipient.lower(), named | {recipient.lower()}
+            )
+        except Exception:  # the files are in: the copy stays unmarked, a later poll settles it
+            log.warning("could not record message UID %s as taken; it stays unmarked", uid, exc_info=True)
+            return False
 
     def _mailbox_key(self, folder: str) -> str:
         return f"{self._endpoint.username or ''}@{self._endpoint.host}:{self._port}/{folder}"
