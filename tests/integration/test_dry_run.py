@@ -317,7 +317,7 @@ def test_a_modification_dated_before_the_newest_change_would_be_rejected(
     now = dt.datetime.now(dt.UTC)
     services.modify_action(first.id, "20.00", reason="by hand", actor="alice")
     mods, _ = push(services, "Returns", Method.SFTP, "action_modifications")
-    at = [(now + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in (-2, -1, -3, 5)]
+    at = [(now + dt.timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in (-2, -1, -3, 30)]
     rows = [
         {"ActionId": first.label, "Amount": "30.00", "Reason": "older", "ModificationDate": at[0]},
         {"ActionId": second.label, "Amount": "31.00", "Reason": "new", "ModificationDate": at[1]},
