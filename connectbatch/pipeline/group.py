@@ -28,7 +28,6 @@ file's outcome in the ledger as `Ingestor.ingest_file` one after another would l
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,7 +42,7 @@ from connectbatch.pipeline.compute import Computed, recheck_loaded
 from connectbatch.pipeline.ingest import Ingestor
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.store import connections as connection_store
-from connectbatch.store import run_groups
+from connectbatch.store import liveness, run_groups
 
 log = logging.getLogger("connectbatch.pipeline.group")
 
@@ -202,7 +201,7 @@ class _Group:
             else:
                 first = ing.open_run(con, self.connection, self.trigger)  # the in-progress check, the status
                 others = run_groups.create_many(
-                    con, self.connection.id, self.trigger, os.getpid(), len(waiting) - 1
+                    con, self.connection.id, self.trigger, liveness.me(), len(waiting) - 1
                 )
                 runs = [first, *others]
             files = [(w.received, w.staged) for w in waiting]

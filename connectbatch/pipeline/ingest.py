@@ -26,14 +26,13 @@ reserve a full disk leaves no room for). A run never reads as Completed unless i
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 
 import duckdb
 import pyarrow as pa
 
 from connectbatch import schemas
-from connectbatch.errors import ConnectBatchError, RunInProgressError
+from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.pipeline import closing, progress, quarantine, recovery, results, staging, stream
 from connectbatch.pipeline.clock import Clock, utcnow
@@ -42,7 +41,7 @@ from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
 from connectbatch.pipeline.outbox import Outbox
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.settings import Settings
-from connectbatch.store import Database
+from connectbatch.store import Database, liveness
 from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import mappings as mapping_store
@@ -79,10 +78,9 @@ class Ingestor:
         `first=False`: a later run of a group opened in the same transaction, for which the
         in-progress check and the connection's status were done by the first."""
         if first and trigger != "push":
-            for other, pid in run_store.live_of_connection(con, connection.id):
-                if pid and recovery.alive(pid):
-                    raise RunInProgressError(f"run {other} of {connection.name!r} is still in progress")
-        run = run_store.create(con, connection.id, trigger, os.getpid(), retry_of)
+            liveness.refuse_while_going(con, connection.id, connection.name)
+        run = run_store.create(con, connection.id, trigger, retry_of, owner=liveness.me())
+        liveness.running(self.db)  # its heartbeat (a flag; a thread when none goes)
         if first:
             connection_store.set_status(con, connection.id, ConnectionStatus.IN_PROGRESS, self.clock())
         return run
@@ -225,7 +223,9 @@ class Ingestor:
         entry = staging.record(self.db, run, connection, received, staged, read_mapping=True)
         return self._recorded(run, connection, received, staged, entry, end)
 
-    def _staging_failed(self, run: Run, connection: Connection, received: Received, exc: OSError) -> FileRecord:  # noqa: E501  # fmt: skip
+    def _staging_failed(
+        self, run: Run, connection: Connection, received: Received, exc: OSError
+    ) -> FileRecord:
         log.exception("staging failed", extra=_ctx(run, connection, received.name))
         message = staging.failure_message(exc, self.settings.staging)
         return self._file_failed(run, connection, received, None, message)

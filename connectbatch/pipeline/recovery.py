@@ -1,7 +1,9 @@
 """Recovery: runs whose process died, and running a failed run's files again.
 
-A run left In Progress by a process that no longer exists is marked Failed ("interrupted")
-at the next start; its load transaction never committed, so nothing of it was loaded.
+A run left In Progress by a process that no longer exists (gone from this host, or silent
+for `liveness.STALE_SECONDS` on another: store/liveness.py) is marked Failed ("interrupted")
+at the next start and by a running engine's look every minute; its load transaction never
+committed, so nothing of it was loaded.
 `retry` then runs the failed run's files again, from their staged bytes, as a new run: only
 files that were staged and did not finish (a pull run's skipped files were never fetched; the
 next pull takes them). Each staged copy is checked against its sha256 first: a missing or
@@ -26,11 +28,11 @@ from connectbatch.models import ConnectionStatus, FileState, ReviewState, Run, R
 from connectbatch.pipeline import staging
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.staging import Received
-from connectbatch.store import Database
+from connectbatch.store import Database, liveness
 from connectbatch.store import connections as connection_store
 from connectbatch.store import parts as part_store
 from connectbatch.store import runs as run_store
-from connectbatch.store.anchor import alive as alive  # recovery.alive, as ingest calls it
+from connectbatch.store.anchor import alive
 
 if TYPE_CHECKING:
     from connectbatch.pipeline.ingest import Ingestor
@@ -46,21 +48,22 @@ INTERRUPTED = "interrupted: the process stopped during the run; nothing was load
 
 
 def recover_interrupted(db: Database, clock: Clock, ours: bool = True) -> list[int]:
-    """Mark runs whose process died mid-run as Failed (they can then be retried). `ours`:
-    at a start, runs under this process's own id are a dead one's too (an id used again, as
-    PID 1 in a container); a long-running process looking again later (`ours=False`) leaves
-    its own runs alone."""
+    """Mark runs whose process died mid-run as Failed (they can then be retried): gone from
+    this host, or not heard of from another for `liveness.STALE_SECONDS` (store/liveness.py).
+    `ours`: at a start, runs of an older release under this process's own id are a dead
+    one's too (an id used again, as PID 1 in a container); a long-running process looking
+    again later (`ours=False`) leaves its own runs alone."""
     recovered = []
     with db.transaction() as con:
-        for run in run_store.in_progress(con):
-            if run.pid and (not ours or run.pid != os.getpid()) and alive(run.pid):
+        for run in liveness.in_progress(con):
+            if not liveness.dead(run, ours=ours):
                 continue
-            for f in run_store.files_of_run(con, run.id):
+            for f in run_store.files_of_run(con, run.run_id):
                 if f.state in UNFINISHED:
                     run_store.set_file_state(con, f.id, FileState.FAILED, "interrupted")
-            run_store.finish(con, run.id, RunStatus.FAILED, clock(), INTERRUPTED)
+            run_store.finish(con, run.run_id, RunStatus.FAILED, clock(), INTERRUPTED)
             connection_store.set_status(con, run.connection_id, ConnectionStatus.FAILED, clock())
-            recovered.append(run.id)
+            recovered.append(run.run_id)
         part_store.remove_orphans(con)  # a crashed load's Parquet part (its row never committed)
     return recovered
 

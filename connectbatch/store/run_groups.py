@@ -120,16 +120,17 @@ def finish_loaded(
 
 
 def create_many(
-    con: duckdb.DuckDBPyConnection, connection_id: int, trigger: str, pid: int, count: int
+    con: duckdb.DuckDBPyConnection, connection_id: int, trigger: str, owner: tuple[str, int, int], count: int
 ) -> list[Run]:
     """`create` `count` times in one statement (group commit: a run per waiting file), in id
-    order."""
+    order; `owner`: (host, pid, pid start) as `liveness.me` gives them."""
     if count <= 0:
         return []
+    host, pid, start = owner
     rows = con.execute(
-        "INSERT INTO runs (connection_id, trigger, status, pid) SELECT ?, ?, ?, ? FROM range(?) "
-        f"RETURNING {', '.join(RUN_COLUMNS)}",
-        [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, count],
+        "INSERT INTO runs (connection_id, trigger, status, pid, host, pid_start) "
+        f"SELECT ?, ?, ?, ?, ?, ? FROM range(?) RETURNING {', '.join(RUN_COLUMNS)}",
+        [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, host, start, count],
     ).fetchall()
     return sorted(map(run_from_row, rows), key=lambda run: run.id)
 

@@ -51,12 +51,20 @@ def _runs(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list
 
 
 def create(
-    con: duckdb.DuckDBPyConnection, connection_id: int, trigger: str, pid: int, retry_of: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    connection_id: int,
+    trigger: str,
+    retry_of: int | None = None,
+    *,
+    owner: tuple[str | None, int, int | None],
 ) -> Run:
+    """Open a run In Progress; `owner`, (host, pid, pid start) as `liveness.me` gives them,
+    tells whether it is still alive (store/liveness.py)."""
+    host, pid, pid_start = owner
     row = con.execute(
-        "INSERT INTO runs (connection_id, trigger, status, pid, retry_of) "
-        f"VALUES (?, ?, ?, ?, ?) RETURNING {', '.join(RUN_COLUMNS)}",
-        [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, retry_of],
+        "INSERT INTO runs (connection_id, trigger, status, pid, retry_of, host, pid_start) "
+        f"VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING {', '.join(RUN_COLUMNS)}",
+        [connection_id, trigger, str(RunStatus.IN_PROGRESS), pid, retry_of, host, pid_start],
     ).fetchone()
     assert row is not None
     return run_from_row(row)
@@ -77,16 +85,6 @@ def history(con: duckdb.DuckDBPyConnection, connection_id: int | None = None, li
 
 def in_progress(con: duckdb.DuckDBPyConnection) -> list[Run]:
     return _runs(con, "WHERE status = ?", [str(RunStatus.IN_PROGRESS)])
-
-
-def live_of_connection(con: duckdb.DuckDBPyConnection, connection_id: int) -> list[tuple[int, int | None]]:
-    """(id, pid) of the connection's runs In Progress: what opening a run checks, without
-    reading whole runs (a query's cost grows with its columns, issue 13)."""
-    rows = con.execute(
-        "SELECT id, pid FROM runs WHERE status = ? AND connection_id = ?",
-        [str(RunStatus.IN_PROGRESS), connection_id],
-    ).fetchall()
-    return [(int(r[0]), None if r[1] is None else int(r[1])) for r in rows]
 
 
 def quarantined(con: duckdb.DuckDBPyConnection) -> list[Run]:

@@ -51,6 +51,9 @@ def _as_before_the_key_index(services: Services) -> None:
         con.execute("ALTER TABLE rejects DROP COLUMN row_key")  # 026, later still
         con.execute("ALTER TABLE action_audit DROP COLUMN effective_at")  # 027, later still
         con.execute("DROP TABLE mail_taken")  # 028, later still
+        con.execute("ALTER TABLE runs DROP COLUMN host")  # 029, later still
+        con.execute("ALTER TABLE runs DROP COLUMN pid_start")
+        con.execute("DROP TABLE run_beats")
         con.execute("DELETE FROM schema_migrations WHERE version >= 22")
     services.db.release()
 

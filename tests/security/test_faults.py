@@ -37,6 +37,7 @@ from connectbatch.pipeline import staging
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.store import data as data_store
+from connectbatch.store import liveness
 from connectbatch.transfer.push.gateway import Gateway
 from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 from connectbatch.transfer.specs import FtpSpec, FtpTls
@@ -277,8 +278,11 @@ def _dead_pid() -> int:
 
 
 def _set_pid(services: Services, run_id: int, pid: int) -> None:
+    """The run as process `pid` of this host records it: its pid and its start time."""
     with services.db.transaction() as con:
-        con.execute("UPDATE runs SET pid = ? WHERE id = ?", [pid, run_id])
+        con.execute(
+            "UPDATE runs SET pid = ?, pid_start = ? WHERE id = ?", [pid, liveness.process_start(pid), run_id]
+        )
 
 
 def test_every_command_recovers_dead_runs_and_removes_a_killed_copys_temporary_file(

@@ -48,7 +48,7 @@ def test_pipeline_and_store_spell_no_state_out_as_a_string() -> None:
 def test_ledger_and_runs_read_back_as_enums_and_refuse_unknown_states(tmp_path: Path) -> None:
     db = Database(tmp_path / "cb.duckdb")
     with db.transaction() as con:
-        run = run_store.create(con, connection_id=1, trigger="cli", pid=1)
+        run = run_store.create(con, connection_id=1, trigger="cli", owner=(None, 1, None))
         run_store.set_review(con, run.id, ReviewState.QUARANTINED, None)
         record = run_store.record_file(
             con, connection_id=1, run_id=run.id, name="a.csv", source="cli", size=1, sha256="x",
