@@ -60,7 +60,7 @@ def recover_interrupted(db: Database, clock: Clock, ours: bool = True) -> list[i
                 continue
             for f in run_store.files_of_run(con, run.run_id):
                 if f.state in UNFINISHED:
-                    run_store.set_file_state(con, f.id, FileState.FAILED, "interrupted")
+                    run_store.set_file_state(con, f.id, FileState.FAILED, run_store.INTERRUPTED_FILE)
             run_store.finish(con, run.run_id, RunStatus.FAILED, clock(), INTERRUPTED)
             connection_store.set_status(con, run.connection_id, ConnectionStatus.FAILED, clock())
             recovered.append(run.run_id)

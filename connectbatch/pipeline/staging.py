@@ -219,8 +219,10 @@ def record_in(
         source=received.source, size=staged.size, sha256=staged.sha256,
         remote_path=received.remote_path, mtime=received.mtime,
     )  # fmt: skip
-    earlier = run_store.loaded_file_with_hash(con, connection.id, staged.sha256)
+    earlier, interrupted = run_store.earlier_with_hash(con, connection.id, staged.sha256)
     if earlier is None:
+        if interrupted is not None and run.trigger == "push":  # the upload a dead process left
+            run_store.retry_of_interrupted(con, run.id, interrupted)
         if not read_mapping:
             return Entry(entry)
         saved = mapping_store.current(con, connection.id)
@@ -246,7 +248,11 @@ def record_group(
             for run, (r, s) in zip(runs, files, strict=True)
         ],
     )  # fmt: skip
-    earlier = run_groups.loaded_files_with_hashes(con, connection.id, [s.sha256 for _, s in files])
+    hashes = [s.sha256 for _, s in files]
+    earlier, interrupted = run_groups.earlier_files_with_hashes(con, connection.id, hashes)
+    for run, (_, s) in zip(runs, files, strict=True):  # uploads a dead process left: their retries
+        if s.sha256 in interrupted and s.sha256 not in earlier and run.trigger == "push":
+            run_store.retry_of_interrupted(con, run.id, interrupted[s.sha256])
     saved = mapping_store.current(con, connection.id)
     fresh = [run.id for run, (_, s) in zip(runs, files, strict=True) if s.sha256 not in earlier]
     if saved is not None:  # a new run has none: no write

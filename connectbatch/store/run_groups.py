@@ -15,6 +15,7 @@ from connectbatch.parser.api import Reject
 from connectbatch.store.runs import (
     FILE_COLUMNS,
     HOLDS_DATA,
+    INTERRUPTED_FILE,
     REJECT_COLUMNS,
     RUN_COLUMNS,
     file_from_row,
@@ -163,14 +164,26 @@ def loaded_files_with_hashes(
     con: duckdb.DuckDBPyConnection, connection_id: int, hashes: list[str]
 ) -> dict[str, FileRecord]:
     """`loaded_file_with_hash` for several hashes in one statement, by hash."""
+    return earlier_files_with_hashes(con, connection_id, hashes)[0]
+
+
+def earlier_files_with_hashes(
+    con: duckdb.DuckDBPyConnection, connection_id: int, hashes: list[str]
+) -> tuple[dict[str, FileRecord], dict[str, int]]:
+    """`earlier_with_hash` for several hashes in one statement: the loaded files by hash, and
+    the last run a dead process left with a file of those bytes, by hash."""
     if not hashes:
-        return {}
+        return {}, {}
     found: dict[str, FileRecord] = {}
+    interrupted: dict[str, int] = {}
     for record in files_where(
         con,
         "WHERE connection_id = ? AND list_contains(?::VARCHAR[], sha256) "
-        f"AND {states_in(HOLDS_DATA)} ORDER BY id",
-        [connection_id, hashes, *map(str, HOLDS_DATA)],
+        f"AND ({states_in(HOLDS_DATA)} OR (state = ? AND message = ?)) ORDER BY id",
+        [connection_id, hashes, *map(str, HOLDS_DATA), str(FileState.FAILED), INTERRUPTED_FILE],
     ):
-        found.setdefault(record.sha256, record)
-    return found
+        if record.state in HOLDS_DATA:
+            found.setdefault(record.sha256, record)
+        else:
+            interrupted[record.sha256] = record.run_id
+    return found, interrupted

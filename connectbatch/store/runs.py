@@ -191,6 +191,40 @@ def loaded_file_with_hash(
     return get_file(con, int(row[0])) if row else None
 
 
+# A ledger entry's message when its run's process died under it (recovery): nothing of it was
+# loaded, and the same bytes may come again (a push upload taken in again after the restart).
+INTERRUPTED_FILE = "interrupted"
+
+
+def earlier_with_hash(
+    con: duckdb.DuckDBPyConnection, connection_id: int, sha256: str
+) -> tuple[FileRecord | None, int | None]:
+    """`loaded_file_with_hash` and, in the same statement, the last run whose file with these
+    bytes a dead process left (failed, "interrupted"): (loaded file or None, that run or None)."""
+    rows = con.execute(
+        f"SELECT id, run_id, {states_in(HOLDS_DATA)} FROM files WHERE connection_id = ? AND sha256 = ? "
+        f"AND ({states_in(HOLDS_DATA)} OR (state = ? AND message = ?)) ORDER BY id",
+        [
+            *map(str, HOLDS_DATA), connection_id, sha256, *map(str, HOLDS_DATA),
+            str(FileState.FAILED), INTERRUPTED_FILE,
+        ],
+    ).fetchall()  # fmt: skip
+    held = next((int(r[0]) for r in rows if r[2]), None)
+    if held is not None:
+        return get_file(con, held), None
+    return None, (int(rows[-1][1]) if rows else None)
+
+
+def retry_of_interrupted(con: duckdb.DuckDBPyConnection, run_id: int, interrupted: int) -> None:
+    """Record a push run as the retry of the push run a dead process left with the same upload
+    (its bytes taken in again after the restart), unless that one was retried already."""
+    con.execute(
+        "UPDATE runs SET retry_of = ? WHERE id = ? AND EXISTS (SELECT 1 FROM runs WHERE id = ? "
+        "AND status = ? AND trigger = 'push') AND NOT EXISTS (SELECT 1 FROM runs WHERE retry_of = ?)",
+        [interrupted, run_id, interrupted, str(RunStatus.FAILED), interrupted],
+    )
+
+
 def taken_before(
     con: duckdb.DuckDBPyConnection,
     connection_id: int,

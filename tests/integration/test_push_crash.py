@@ -28,6 +28,7 @@ from helpers import call_csv
 
 from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.pipeline import staging
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
 from connectbatch.store import DatabaseBusyError
@@ -161,3 +162,109 @@ def test_an_upload_whose_ingest_failed_is_taken_in_again_even_after_the_client_s
         server.stop()
         gateway.close()
     assert run is not None and run.status is RunStatus.COMPLETED and run.rows_accepted == 4
+
+
+CHILD_RECORDED = r"""
+import sys, time
+from pathlib import Path
+from connectbatch.pipeline import progress
+from connectbatch.services import Services
+from connectbatch.settings import Settings
+from connectbatch.store import db
+from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
+
+home, marker = Path(sys.argv[1]), Path(sys.argv[2])
+services = Services(Settings(home=home, lock_timeout=10.0, sftp_port=0, ftp_port=0))
+
+def paused(*args, **kwargs):
+    db._release_all()
+    marker.write_text("recorded")  # the run and its file are committed, nothing loaded: kill me
+    time.sleep(120)
+
+progress.start = paused
+server = HostedSftpServer(Gateway(services), "127.0.0.1", 0, host_key_path(home)).start()
+print(server.port, flush=True)
+time.sleep(120)
+"""
+
+
+def test_an_upload_whose_ingest_was_killed_after_its_ledger_commit_is_taken_in_as_its_runs_retry(
+    tmp_path: Path,
+) -> None:
+    """Killed after the upload's run and ledger entry committed: the next start fails that run
+    ("interrupted") and takes the upload in again. The new run is that run's retry (the history
+    pairs them, as a person's retry does: no Failed run left open for one upload, no retry
+    offered for it), and the upload is loaded once. It was a new run of its own, beside a
+    Failed run still offering a retry."""
+    home = tmp_path / "home"
+    services = Services(Settings(home=home, lock_timeout=10.0, sftp_port=0, ftp_port=0))
+    connection, login = services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    assert login is not None
+    services.db.release()
+    marker = tmp_path / "recorded"
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_RECORDED, str(home), str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        with _sftp(port, login) as sftp:
+            sftp.putfo(io.BytesIO(call_csv(3, prefix="a")), "a.csv")
+        _wait(marker.exists, "the ingest of a.csv to be recorded")
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    [interrupted] = services.runs("Acme")
+    assert interrupted.status is RunStatus.IN_PROGRESS
+
+    settings = Settings(home=home, lock_timeout=10.0, sftp_port=_free_port(), ftp_port=0)
+    engine = Engine(Services(settings))
+    engine.start()
+    push_home = home / "push" / str(connection.id)
+    try:
+        _wait(lambda: len(services.runs("Acme")) == 2 and not list(push_home.iterdir()), "the upload")
+    finally:
+        engine.stop()
+    again, failed = services.runs("Acme")
+    assert failed.id == interrupted.id and failed.status is RunStatus.FAILED
+    assert "interrupted" in (failed.reason or "")
+    assert again.status is RunStatus.COMPLETED and again.rows_accepted == 3
+    assert again.retry_of == interrupted.id  # was None: a stray Failed run beside it
+    assert services.count_actions("Acme") == 3
+
+
+def test_uploads_taken_in_together_are_each_the_retry_of_the_run_a_dead_process_left(tmp_path: Path) -> None:
+    """The same through a group commit (several uploads waiting together): the upload a dead
+    process had recorded comes back as its run's retry, the other as a run of its own."""
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0, sftp_port=0, ftp_port=0))
+    connection, _ = services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_bytes(call_csv(3, prefix="a"))
+    b.write_bytes(call_csv(2, prefix="b"))
+    run = services.ingestor.start_run(connection, "push")  # as a killed process left it
+    staged = staging.stage(services.settings.staging, a)
+    staging.record(services.db, run, connection, staging.Received(a.name, a, "sftp"), staged)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with services.db.transaction() as con:
+        con.execute("UPDATE runs SET pid = ?, pid_start = 0 WHERE id = ?", [dead.pid, run.id])
+    assert services.startup() == [run.id]
+
+    again = services.ingest_files("Acme", [a, b], "push")
+    assert [r.status for r in again] == [RunStatus.COMPLETED, RunStatus.COMPLETED]
+    assert [r.retry_of for r in again] == [run.id, None]
+    assert services.count_actions("Acme") == 5
