@@ -18,6 +18,8 @@ a stretch without operations (a big file's parse) unless someone waits.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import threading
 import time
@@ -150,8 +152,15 @@ class Anchor:
                 con.close()  # DuckDB checkpoints and frees the file
 
 
+# A marker of another host (or container: another pid namespace) counts while its waiter
+# keeps touching it (at every try, `refresh`), as its pid means nothing here.
+FOREIGN_FRESH_S = 10.0
+
+
 def waiting(database: Path) -> bool:
-    """Whether a live process other than this one waits to open the file."""
+    """Whether a live process other than this one waits to open the file. A marker is
+    `<db>.waiting-<pid>-<node tag>` (a marker without a tag is an older release's, of this
+    host): this node's is judged by its pid, another node's by its age."""
     prefix = database.name + WAITING
     try:
         entries = os.scandir(database.parent)
@@ -160,10 +169,14 @@ def waiting(database: Path) -> bool:
     with entries:
         for entry in entries:
             if entry.name.startswith(prefix):
-                pid = entry.name[len(prefix) :]
-                if not pid.isdigit() or int(pid) == os.getpid():
+                pid, _, tag = entry.name[len(prefix) :].partition("-")
+                if not pid.isdigit() or (int(pid) == os.getpid() and tag in ("", node_tag())):
                     continue
-                if alive(int(pid)):
+                if tag and tag != node_tag():
+                    with contextlib.suppress(OSError):
+                        if time.time() - entry.stat().st_mtime < FOREIGN_FRESH_S:
+                            return True
+                elif alive(int(pid)):
                     return True
                 # a waiter killed while it waited: its marker goes (so a later process with
                 # the same id is not taken for a waiter)
@@ -172,14 +185,27 @@ def waiting(database: Path) -> bool:
     return False
 
 
+@functools.cache
+def node_tag() -> str:
+    """A short name of this host and pid namespace (`liveness.node`) for waiting markers."""
+    from connectbatch.store.liveness import node  # liveness builds on this module
+
+    return hashlib.sha256(node().encode()).hexdigest()[:12]
+
+
 @contextmanager
-def marked_waiting(database: Path) -> Iterator[None]:
-    """Say that this process waits for the file (the holder closes it between operations)."""
-    marker = database.with_name(f"{database.name}{WAITING}{os.getpid()}")
-    with contextlib.suppress(OSError):  # a read-only or full folder: the linger still frees it
-        marker.touch(mode=0o600)
+def marked_waiting(database: Path) -> Iterator[Callable[[], None]]:
+    """Say that this process waits for the file (the holder closes it between operations);
+    gives `refresh`, to call at every try: another host's holder counts a fresh marker only."""
+    marker = database.with_name(f"{database.name}{WAITING}{os.getpid()}-{node_tag()}")
+
+    def refresh() -> None:
+        with contextlib.suppress(OSError):  # a read-only or full folder: the linger still frees it
+            marker.touch(mode=0o600)
+
+    refresh()
     try:
-        yield
+        yield refresh
     finally:
         marker.unlink(missing_ok=True)
 

@@ -250,7 +250,7 @@ class Database:
             private_dir(self.path.parent)
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.02
-        marked = False
+        refresh: Callable[[], None] | None = None
         with contextlib.ExitStack() as waiting:
             while True:
                 try:
@@ -272,9 +272,10 @@ class Database:
                             f"(PID {match['pid']}, {match['prog']}); waited {self.lock_timeout:g} s. "
                             "Try again when its current run has finished, or stop it."
                         ) from exc
-                    if not marked:  # the holder closes the file for us between its operations
-                        waiting.enter_context(marked_waiting(self.path))
-                        marked = True
+                    if refresh is None:  # the holder closes the file for us between its operations
+                        refresh = waiting.enter_context(marked_waiting(self.path))
+                    else:
+                        refresh()  # still waiting (a holder of another host goes by its age)
                     time.sleep(delay)
                     delay = min(delay * 2, MAX_RETRY_DELAY)
 

@@ -33,8 +33,9 @@ from connectbatch.store import liveness
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The real CLI (`connectbatch ingest`), paused where the run and its file are committed and
-# the database is free for others: the parse's start (`progress.start`).
+# The real CLI (`connectbatch ingest`), paused where the run and its file are committed: the
+# parse's start (`progress.start`), inside the ingest's `held()` stretch, which keeps the
+# file open unless another process waits for it (or, with "release", closed at once).
 CHILD = r"""
 import functools, os, sys, time
 from pathlib import Path
@@ -47,7 +48,8 @@ original = progress.start
 @functools.wraps(original)
 def paused(*args, **kwargs):
     original(*args, **kwargs)
-    db._release_all()  # the file free for the others (another host's waiting marker is not seen)
+    if sys.argv[3] == "release":
+        db._release_all()
     marker.write_text(str(os.getpid()))
     time.sleep(120)
     raise SystemExit("not killed")
@@ -89,7 +91,7 @@ def paused_ingest(home: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen
     children: list[subprocess.Popen[bytes]] = []
     marker = tmp_path / "paused"
 
-    def start(prefix: list[str] | None = None) -> subprocess.Popen[bytes]:
+    def start(prefix: list[str] | None = None, hold: str = "release") -> subprocess.Popen[bytes]:
         upload = tmp_path / "a.csv"
         upload.write_bytes(call_csv(5))
         env = dict(
@@ -98,7 +100,7 @@ def paused_ingest(home: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen
             PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         )
         env.pop("CONNECTBATCH_DB", None)
-        cmd = [*(prefix or []), sys.executable, "-c", CHILD, str(marker), str(upload)]
+        cmd = [*(prefix or []), sys.executable, "-c", CHILD, str(marker), str(upload), hold]
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         children.append(child)
         deadline = time.monotonic() + 60
@@ -171,6 +173,20 @@ def test_a_run_of_another_host_is_judged_by_its_heartbeat_not_by_a_pid_of_ours(
     assert services.startup() == [run.id]
     failed = services.run(run.id)
     assert failed.status is RunStatus.FAILED and "interrupted" in (failed.reason or "")
+
+
+@pytest.mark.skipif(not _other_host_works(), reason="unshare (user, pid and UTS namespaces) unavailable")
+def test_a_process_of_another_host_gives_the_database_to_one_waiting_here(
+    home: Path, paused_ingest: tuple
+) -> None:
+    """Its ingest keeps the file open between operations unless someone waits: our waiting
+    marker names a pid of ours, absent there. It was removed there as a dead waiter's, and
+    we timed out (DatabaseBusyError) while the other host's ingest went on."""
+    start, _marker = paused_ingest
+    start(OTHER_HOST, hold="hold")
+    services = Services(Settings(home=home, lock_timeout=8.0))
+    [run] = services.runs("Acme")
+    assert run.status is RunStatus.IN_PROGRESS
 
 
 def test_a_process_beats_while_it_has_runs_going_and_stops_after(

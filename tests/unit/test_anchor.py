@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from connectbatch.store.anchor import LOOK_EVERY_S, Anchor, marked_waiting, waiting
+from connectbatch.store.anchor import FOREIGN_FRESH_S, LOOK_EVERY_S, Anchor, marked_waiting, node_tag, waiting
 
 
 def test_a_live_waiter_is_seen(tmp_path: Path) -> None:
@@ -30,9 +30,22 @@ def test_a_live_waiter_is_seen(tmp_path: Path) -> None:
 def test_this_process_does_not_wait_for_itself(tmp_path: Path) -> None:
     database = tmp_path / "x.duckdb"
     with marked_waiting(database):
-        assert (tmp_path / f"x.duckdb.waiting-{os.getpid()}").exists()
+        assert (tmp_path / f"x.duckdb.waiting-{os.getpid()}-{node_tag()}").exists()
         assert not waiting(database)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_waiter_of_another_host_counts_while_its_marker_is_fresh(tmp_path: Path) -> None:
+    """Its pid means nothing here (another host or pid namespace): its age tells, which its
+    waiter refreshes at every try; a stale one goes."""
+    database = tmp_path / "x.duckdb"
+    marker = tmp_path / "x.duckdb.waiting-4000001-0123456789ab"  # no process of ours
+    marker.touch()
+    assert waiting(database)
+    old = time.time() - FOREIGN_FRESH_S - 1
+    os.utime(marker, (old, old))
+    assert not waiting(database)
+    assert not marker.exists()
 
 
 def test_other_files_and_other_databases_are_not_waiters(tmp_path: Path) -> None:
