@@ -12,14 +12,16 @@ damaged copy fails the new run, naming the file and the path, and is never parse
 A load that died after writing its Parquet part (store/parts.py) left a file no committed
 row names: `recover_interrupted` deletes it.
 
-`remove_stale_incoming` clears the temporary copies (`staging/.incoming-<pid>-*`) a killed
-copy left behind; copies of a live process are left alone.
+`remove_stale_incoming` clears the temporary copies (`staging/.incoming-<pid>-<tag>-*`) a
+killed copy left behind; copies of a live process (of another host: written lately) are left
+alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,7 +34,7 @@ from connectbatch.store import Database, liveness
 from connectbatch.store import connections as connection_store
 from connectbatch.store import parts as part_store
 from connectbatch.store import runs as run_store
-from connectbatch.store.anchor import alive
+from connectbatch.store.anchor import alive, node_tag
 
 if TYPE_CHECKING:
     from connectbatch.pipeline.ingest import Ingestor
@@ -128,14 +130,21 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
 
 
 def remove_stale_incoming(staging_dir: Path) -> list[Path]:
-    """Remove temporary copies whose copying process is gone (a killed ingest)."""
+    """Remove temporary copies whose copying process is gone (a killed ingest). A copy is
+    `.incoming-<pid>-<node tag>-<random>`: this host's goes when its pid is gone; one of
+    another host sharing staging (distributed mode), whose pid means nothing here, when it
+    has not been written for `liveness.STALE_SECONDS`; an older release's (no tag), by pid."""
     removed: list[Path] = []
     if not staging_dir.is_dir():
         return removed
     for path in staging_dir.glob(f"{staging.INCOMING_PREFIX}*"):
-        pid_text = path.name[len(staging.INCOMING_PREFIX) :].split("-", 1)[0]
-        pid = int(pid_text) if pid_text.isdigit() else 0
-        if pid and (pid == os.getpid() or alive(pid)):
+        parts = path.name[len(staging.INCOMING_PREFIX) :].split("-")
+        pid = int(parts[0]) if parts[0].isdigit() else 0
+        if len(parts) == 3 and parts[1] != node_tag():
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - path.stat().st_mtime < liveness.STALE_SECONDS:
+                    continue  # another host's copy, still being written
+        elif pid and (pid == os.getpid() or alive(pid)):
             continue  # a copy under way in a live process (ours included)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()

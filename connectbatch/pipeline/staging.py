@@ -34,6 +34,7 @@ from connectbatch.pipeline.staging_copy import settle as settle
 from connectbatch.store import Database, run_groups
 from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
+from connectbatch.store.anchor import node_tag
 from connectbatch.store.db import private_dir
 
 # Temporary copies carry the copying process's id, so a later start can tell the leftovers of
@@ -95,7 +96,7 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
             return moved
     private_dir(staging)
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=staging, prefix=f"{INCOMING_PREFIX}{os.getpid()}-")
+    fd, tmp = tempfile.mkstemp(dir=staging, prefix=f"{INCOMING_PREFIX}{os.getpid()}-{node_tag()}-")
     try:
         with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
             size = staging_copy.copy_hashing(src, dst, digest)

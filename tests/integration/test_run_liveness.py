@@ -235,3 +235,59 @@ def _until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> N
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+# The real CLI, paused when its copy into staging is written and not yet renamed into place
+# (`staging/.incoming-<pid>-…`), until the `go` file appears.
+CHILD_COPY = r"""
+import functools, os, sys, time
+from pathlib import Path
+from connectbatch.pipeline import staging_copy
+
+marker, go = Path(sys.argv[1]), Path(sys.argv[1] + ".go")
+original = staging_copy.copy_hashing
+
+@functools.wraps(original)
+def paused(*args, **kwargs):
+    size = original(*args, **kwargs)
+    marker.write_text(str(os.getpid()))
+    while not go.exists():
+        time.sleep(0.02)
+    return size
+
+staging_copy.copy_hashing = paused
+from connectbatch.cli import main
+sys.exit(main(["ingest", sys.argv[2], "--connection", "Acme"]))
+"""
+
+
+@pytest.mark.skipif(not _other_host_works(), reason="unshare (user, pid and UTS namespaces) unavailable")
+def test_a_copy_into_staging_another_host_is_making_is_left_alone(home: Path, tmp_path: Path) -> None:
+    """Staging is shared in distributed mode. Every command (and `serve` every minute) removes
+    the temporary copies a killed process left: one of another host was removed as a killed
+    copy's, its pid being absent here, and that host's ingest then failed at staging."""
+    marker, upload = tmp_path / "copied", tmp_path / "a.csv"
+    upload.write_bytes(call_csv(5))
+    env = dict(
+        os.environ,
+        CONNECTBATCH_HOME=str(home),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    )
+    cmd = [*OTHER_HOST, sys.executable, "-c", CHILD_COPY, str(marker), str(upload)]
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _until(lambda: marker.exists() or child.poll() is not None, "the copy", timeout=60)
+        services = _services(home)
+        staging = services.settings.staging
+        [copy] = list(staging.glob(".incoming-*"))
+        assert services.startup() == []  # what every command does first
+        assert copy.exists()
+        services.db.release()
+        Path(f"{marker}.go").touch()
+        _out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    [run] = services.runs("Acme")
+    assert run.status is RunStatus.COMPLETED, (run.reason, err.decode())

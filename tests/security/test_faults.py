@@ -20,6 +20,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.store import data as data_store
 from connectbatch.store import liveness
+from connectbatch.store.anchor import node_tag
 from connectbatch.transfer.push.gateway import Gateway
 from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 from connectbatch.transfer.specs import FtpSpec, FtpTls
@@ -294,17 +296,22 @@ def test_every_command_recovers_dead_runs_and_removes_a_killed_copys_temporary_f
     _set_pid(services, run.id, dead)
     incoming = services.settings.staging
     incoming.mkdir(parents=True, exist_ok=True)
-    killed = incoming / f".incoming-{dead}-abc123"
+    killed = incoming / f".incoming-{dead}-{node_tag()}-abc123"
+    older = incoming / f".incoming-{dead}-abc123"  # named before copies carried their host
     legacy = incoming / ".incoming-q1w2e3"  # named before copies carried their pid
+    theirs = incoming / f".incoming-{dead}-0123456789ab-ghi789"  # another host's, being written
+    left = incoming / f".incoming-{dead}-0123456789ab-jkl012"  # another host's, long untouched
     with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as live:
-        busy = incoming / f".incoming-{live.pid}-def456"
-        for path in (killed, legacy, busy):
+        busy = incoming / f".incoming-{live.pid}-{node_tag()}-def456"
+        for path in (killed, older, legacy, theirs, left, busy):
             path.write_bytes(b"partial copy")
+        long_ago = time.time() - liveness.STALE_SECONDS - 1
+        os.utime(left, (long_ago, long_ago))
         monkeypatch.setenv("CONNECTBATCH_HOME", str(services.settings.home))
         assert main(["runs"]) == EXIT_OK  # any command, not only retry or serve
         live.kill()
-    assert not killed.exists() and not legacy.exists()
-    assert busy.exists()  # a live process's copy in progress is left alone
+    assert not killed.exists() and not older.exists() and not legacy.exists() and not left.exists()
+    assert busy.exists() and theirs.exists()  # a live process's copy in progress is left alone
     recovered = services.run(run.id)
     assert recovered.status is RunStatus.FAILED and "interrupted" in (recovered.reason or "")
 
