@@ -190,6 +190,7 @@ class Heartbeat:
                 if db is None or (not some and not asked and not self._asked):
                     self._thread = None
                     return
+            del db  # not kept while waiting: a database nobody uses any more ends the thread
 
 
 _BEATS: weakref.WeakKeyDictionary[Database, Heartbeat] = weakref.WeakKeyDictionary()
