@@ -57,6 +57,7 @@ class Engine:
             services.lock_actions,
             export=lambda c: services.export_now(c.id, trigger="schedule"),
             on_skipped=lambda c: services.record_skipped_trigger(c.id),
+            pull_workers=services.settings.pull_workers,
         )
         self.servers: list[object] = []
         self._started = False

@@ -9,6 +9,14 @@ return None): it adds nothing to the history.
 A pull that failed before seeing any file (server down, network) is retried with backoff;
 one that failed on a file is not (the same bytes would fail the same way). Jobs live in
 memory: at start, a pull whose scheduled time passed while nothing ran runs once (`_missed`).
+
+Jobs run in three thread pools: pulls (and their retries) in `pull_workers` threads, exports
+in their own, and the engine's housekeeping (action locking, retention, recovery, mailbox...)
+in the default one. All shared one pool of 10: ten pulls held by servers that never answered
+held back the lock job and every other connection's pull. The housekeeping pool has a thread
+for each of its jobs (one instance of a job at a time), so none waits for another; a pull
+waits for a thread only when `pull_workers` pulls are going, each ending by its deadline
+(CONNECTBATCH_PULL_DEADLINE, `transfer.pull.stopping`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.date import DateTrigger
@@ -26,11 +35,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from connectbatch.engine import cron
 from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Methodology, Run, RunStatus
+from connectbatch.settings import PULL_WORKERS
 
 log = logging.getLogger("connectbatch.engine.scheduler")
 
 RETRY_DELAYS = (60, 300, 900)  # seconds after a failed pull that saw no file
 LOCK_JOB_MINUTES = 15
+HOUSEKEEPING_THREADS = 12  # at least the engine's own jobs (engine/__init__.py): 8 today
+EXPORT_THREADS = 4
+PULLS, EXPORTS = "pulls", "exports"  # the executors of those jobs; the rest run in "default"
 
 
 class Scheduler:
@@ -45,6 +58,7 @@ class Scheduler:
         retry_delays: tuple[int, ...] = RETRY_DELAYS,
         export: Callable[[Connection], object] | None = None,
         on_skipped: Callable[[Connection], object] | None = None,
+        pull_workers: int = PULL_WORKERS,
     ) -> None:
         self._connections = connections
         self._pull = pull
@@ -57,6 +71,11 @@ class Scheduler:
         self._scheduler = BackgroundScheduler(
             timezone=dt.UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
+            executors={
+                "default": ThreadPoolExecutor(HOUSEKEEPING_THREADS),
+                PULLS: ThreadPoolExecutor(pull_workers),
+                EXPORTS: ThreadPoolExecutor(EXPORT_THREADS),
+            },
         )
         self._run_locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -90,18 +109,18 @@ class Scheduler:
         """Make the jobs match the connections' schedules (after a create, edit, delete).
         With `catch_up` (at start), a pull whose scheduled time passed while nothing ran
         (the server was down) runs once now, however many times it missed."""
-        wanted: dict[str, tuple[Connection, Callable[..., None], list[object]]] = {}
+        wanted: dict[str, tuple[Connection, Callable[..., None], list[object], str]] = {}
         for c in self._connections():
             if not c.schedule:
                 continue
             if c.direction is Direction.INBOUND and c.methodology is Methodology.PULL:
-                wanted[f"pull-{c.id}"] = (c, self._scheduled, [c.id, 0])
+                wanted[f"pull-{c.id}"] = (c, self._scheduled, [c.id, 0], PULLS)
             elif c.direction is Direction.OUTBOUND and self._export is not None:
-                wanted[f"export-{c.id}"] = (c, self._scheduled_export, [c.id])
+                wanted[f"export-{c.id}"] = (c, self._scheduled_export, [c.id], EXPORTS)
         for job in self._scheduler.get_jobs():
             if job.id.startswith(("pull-", "export-")) and job.id not in wanted:
                 job.remove()
-        for job_id, (c, func, args) in wanted.items():
+        for job_id, (c, func, args, executor) in wanted.items():
             trigger = cron.trigger(c.schedule or "")
             existing = self._scheduler.get_job(job_id)
             if existing is not None and str(existing.trigger) == str(trigger):
@@ -110,7 +129,7 @@ class Scheduler:
             missed = catch_up and func == self._scheduled and _missed(c, trigger, now)
             self._scheduler.add_job(
                 func, trigger, args=args, id=job_id, replace_existing=True, name=f"{job_id} {c.name}",
-                **({"next_run_time": now} if missed else {}),
+                executor=executor, **({"next_run_time": now} if missed else {}),
             )  # fmt: skip
 
     def add_interval(self, job: Callable[[], object], seconds: int, job_id: str) -> None:
@@ -169,7 +188,7 @@ class Scheduler:
                     return
                 self._scheduler.add_job(
                     self._scheduled, DateTrigger(when), args=[connection_id, attempt + 1],
-                    id=f"retry-{connection_id}", replace_existing=True,
+                    id=f"retry-{connection_id}", replace_existing=True, executor=PULLS,
                 )  # fmt: skip
 
     def _scheduled_export(self, connection_id: int) -> None:

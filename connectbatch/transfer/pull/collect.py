@@ -135,7 +135,7 @@ def pull(
     quiet_when_settled: bool = False,
 ) -> Run | None:
     """One pull run. Never raises for remote or file problems: they end up in the run.
-    The engine's stop ends it at once (`stopping`): a Failed run saying so.
+    The engine's stop or CONNECTBATCH_PULL_DEADLINE ends it at once (`stopping`): a Failed run.
 
     `endpoint` overrides the connection's own login (e-mail push reads our shared inbound
     mailbox). With `quiet_when_empty` (frequent polling), nothing is recorded when there is
@@ -144,7 +144,7 @@ def pull(
     was settled before (taken, or skipped for the same reason); an unreachable server still
     fails a run, as it should be seen and retried.
     """
-    with stopping.pulling() as flight:
+    with stopping.pulling(ingestor.settings.pull_deadline) as flight:
         return _pull(
             ingestor, box, connection, trigger, open_transport, endpoint, quiet_when_empty,
             quiet_when_settled, flight,
@@ -218,9 +218,9 @@ def _pull(
         _take_all(ingestor, connection, run, transport, listing, incoming, notes)
         _credential_ok(db, credential_id)
     except TransportError as exc:
-        if flight.stopped:  # we cut it, not the server: the login is not in question
-            log.warning("pull stopped: %s", stopping.STOPPED, extra={"run_id": run.id})
-            return ingestor.finish_run(run, failed_reason=notes.text(stopping.STOPPED))
+        if flight.stopped:  # we cut it (a stop, its deadline): the login is not in question
+            log.warning("pull stopped: %s", flight.reason, extra={"run_id": run.id})
+            return ingestor.finish_run(run, failed_reason=notes.text(flight.reason))
         log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
         _credential_error(db, credential_id, str(exc))
         return ingestor.finish_run(run, failed_reason=notes.text(str(exc)))

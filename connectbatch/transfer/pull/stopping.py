@@ -13,6 +13,12 @@ all three transports pass through (paramiko on our own socket, ftplib's and imap
 process and does nothing outside a pull. Wrapping in TLS detaches the connected socket, so
 the TLS contexts of the FTPS and IMAP transports make `StoppableSSLSocket`s (`stoppable`),
 recorded before their handshake, where a silent server holds implicit FTPS and IMAPS.
+
+The same cut bounds every pull in time (`pulling(deadline)`): each step's timeout ends a read
+that gets nothing, but a server that sends a byte now and then (or stalls a little less than
+the timeout, again and again) never lets one run out, and the pull held its scheduler thread
+(and its connection's next runs) for ever. Past the deadline its sockets are shut down the
+same way, whatever step it is in, and its run is Failed saying so (`overdue`), retried later.
 """
 
 from __future__ import annotations
@@ -27,22 +33,33 @@ from collections.abc import Iterator
 STOPPED = "stopped: ConnectBatch was shutting down while this pull ran; retry it"
 
 
+def overdue(deadline: float) -> str:
+    """The reason of a pull cut at its deadline."""
+    return (
+        f"timed out: the pull was still going after {deadline:g} s (CONNECTBATCH_PULL_DEADLINE); "
+        "the server stopped answering or sends too slowly. It is tried again at its next run"
+    )
+
+
 class Flight:
-    """The sockets one pull connected, and whether it was stopped."""
+    """The sockets one pull connected, whether it was stopped, and why (`reason`)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.sockets: list[socket.socket] = []
         self.stopped = False
+        self.reason = STOPPED
 
     def add(self, sock: socket.socket) -> None:
         with self.lock:
             if self.stopped:
-                raise ConnectionAbortedError(STOPPED)
+                raise ConnectionAbortedError(self.reason)
             self.sockets.append(sock)
 
-    def stop(self) -> None:
+    def stop(self, reason: str = STOPPED) -> None:
         with self.lock:
+            if not self.stopped:  # the first cut says why
+                self.reason = reason
             self.stopped = True
             for sock in self.sockets:
                 # A closed (or TLS-detached) socket has no descriptor left: nothing to reach.
@@ -92,8 +109,9 @@ def _install() -> None:
 
 
 @contextlib.contextmanager
-def pulling() -> Iterator[Flight]:
-    """The body of one pull: `stop_all` can end it. Not nested (the outer pull records)."""
+def pulling(deadline: float | None = None) -> Iterator[Flight]:
+    """The body of one pull: `stop_all` can end it, and so does its `deadline` (seconds).
+    Not nested (the outer pull records, and its deadline holds)."""
     if getattr(_local, "pull", None) is not None:
         yield _local.pull
         return
@@ -102,9 +120,16 @@ def pulling() -> Iterator[Flight]:
     with _guard:
         _pulls.add(pull)
     _local.pull = pull
+    timer = None
+    if deadline is not None:
+        timer = threading.Timer(deadline, pull.stop, kwargs={"reason": overdue(deadline)})
+        timer.name, timer.daemon = "pull-deadline", True
+        timer.start()
     try:
         yield pull
     finally:
+        if timer is not None:
+            timer.cancel()
         _local.pull = None
         with _guard:
             _pulls.discard(pull)
