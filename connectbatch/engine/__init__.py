@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectbatch.engine.scheduler import Scheduler
-from connectbatch.errors import ListenError, RemoteFileTooLargeError
+from connectbatch.errors import ListenError, RemoteFileTooLargeError, TransportError
 from connectbatch.models import Connection, Method, Methodology, Run
 from connectbatch.pipeline import dryrun, history, recovery
 from connectbatch.pipeline.validation.warm import warm_up
@@ -210,6 +210,20 @@ class Engine:
         )
         # the size limit screens messages before they are downloaded, as for deliveries
         endpoint = base.limited(endpoint, self.services.settings.max_file_bytes)
+        # bounded like a pull, and ended by the engine's stop (`stopping`): this job's thread
+        # was held as long as a mailbox that answers slowly kept sending
+        with stopping.pulling(self.services.settings.pull_deadline) as flight:
+            try:
+                return self._poll_dry_runs(connection, endpoint)
+            except TransportError:
+                if not flight.stopped:
+                    raise
+                log.warning("dry-run mailbox poll %s", flight.reason, extra={"connection_id": connection.id})
+                return 0  # the messages not marked processed are checked at a later poll
+
+    def _poll_dry_runs(self, connection: Connection, endpoint: base.Endpoint) -> int:
+        m = self.mailbox
+        assert m is not None
         checked = 0
         transport = _sharing(shared)(Method.EMAIL.value, endpoint)
         try:

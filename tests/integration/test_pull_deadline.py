@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
@@ -21,6 +21,7 @@ from dovecot import running_dovecot
 from helpers import call_csv
 from peers import TrickleProxy
 
+from connectbatch.engine import Engine, MailboxSettings
 from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
@@ -145,3 +146,33 @@ def test_an_ftp_session_trickled_for_ever_ends_at_the_deadline(
     services: Services, ftp_partner: Partner
 ) -> None:
     check_cut_then_taken(services, ftp_partner)
+
+
+def test_a_mailbox_poll_trickled_for_ever_ends_at_the_deadline(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The engine's mailbox job reads the shared inbound mailbox for each e-mail push
+    connection, then its `+dryrun` address. That second read was no pull: no deadline bounded
+    it (nor did the engine's stop reach it), and a mailbox answering a byte a second held the
+    job for ever. Both reads now end by the deadline."""
+    with running_dovecot() as server:
+        box = server.add_user()
+        services = Services(replace(settings, inbound_mailbox=box.address))
+        draft = Connection("Vendor A", "call_conversions", Direction.INBOUND, Method.EMAIL, Methodology.PUSH,
+                           pattern="calls_*.csv")  # fmt: skip
+        services.create_connection(draft)
+        proxy = TrickleProxy((server.host, server.port), fast=0, chunk=1, every=1.0)
+        engine = Engine(
+            services, MailboxSettings("127.0.0.1", proxy.port, box.username, box.password, "plain")
+        )
+        try:
+            polled: list[object] = []
+            thread = threading.Thread(target=lambda: polled.append(engine.poll_mailbox()), daemon=True)
+            thread.start()
+            thread.join(120)
+            assert not thread.is_alive(), "the mailbox poll was still going after 120 s"
+            assert polled == [[]]
+            assert caplog.text.count(stopping.overdue(DEADLINE)) == 2  # both reads say why
+            assert "dry-run mailbox poll failed" not in caplog.text
+        finally:
+            proxy.close()

@@ -189,7 +189,8 @@ def _pull(
                 transport.close()
                 transport = None
             if quiet_when_empty:
-                log.warning("poll failed: %s", exc, extra={"connection_id": connection.id})
+                why = flight.reason if flight.stopped else exc  # cut: not the server's words
+                log.warning("poll failed: %s", why, extra={"connection_id": connection.id})
                 return None
             listing, failed = None, exc  # recorded by the run below
         if listing is not None and not listing:
