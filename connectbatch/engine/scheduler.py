@@ -44,6 +44,11 @@ LOCK_JOB_MINUTES = 15
 HOUSEKEEPING_THREADS = 12  # at least the engine's own jobs (engine/__init__.py): 8 today
 EXPORT_THREADS = 4
 PULLS, EXPORTS = "pulls", "exports"  # the executors of those jobs; the rest run in "default"
+# A cron trigger coming while its connection's pull still runs goes on to `_scheduled`, which
+# finds the run lock taken and records the skip (`on_skipped`); APScheduler's own limit of one
+# running instance per job dropped it with a line in the log only. The lock, not this, keeps
+# two pulls of a connection apart.
+PULL_INSTANCES = 2
 
 
 class Scheduler:
@@ -129,7 +134,8 @@ class Scheduler:
             missed = catch_up and func == self._scheduled and _missed(c, trigger, now)
             self._scheduler.add_job(
                 func, trigger, args=args, id=job_id, replace_existing=True, name=f"{job_id} {c.name}",
-                executor=executor, **({"next_run_time": now} if missed else {}),
+                executor=executor, max_instances=PULL_INSTANCES if func == self._scheduled else 1,
+                **({"next_run_time": now} if missed else {}),
             )  # fmt: skip
 
     def add_interval(self, job: Callable[[], object], seconds: int, job_id: str) -> None:

@@ -5,6 +5,9 @@ housekeeping and the other connections' pulls go on meanwhile."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,9 +17,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 from helpers import call_csv
-from peers import SilentPeer
+from peers import SilentPeer, TrickleProxy
 
+from connectbatch.cli.common import EXIT_BUSY
 from connectbatch.engine import Engine
+from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
@@ -165,3 +170,54 @@ def test_a_pull_waiting_for_hung_ones_starts_by_their_deadline(
             assert credential.status != "Error"
     finally:
         engine.stop()
+
+
+def test_the_same_connection_never_runs_two_pulls_at_once(
+    services: Services, sshd_server: Sshd, sftp_folder: Path, tmp_path: Path
+) -> None:
+    """A scheduled pull held by a partner server sending slowly (the real sshd behind a relay
+    that trickles part way through the download): its next cron triggers, Run now and another
+    process's `connectbatch pull` start no second pull. A trigger skipped so is in the
+    connection's history: APScheduler's own limit of one running instance per job used to
+    drop it with a line in the log only, so a slow pull's skipped polls were invisible."""
+    sshd_server.put(sftp_folder, "Calls_2026_big.csv", call_csv(15_000), OLD)
+    proxy = TrickleProxy((sshd_server.host, sshd_server.port), fast=40_000, chunk=2048, every=0.5)
+    connection = pull_connection(
+        services, "Slow", Method.SFTP, SftpSpec(), proxy.port, str(sftp_folder),
+        (sshd_server.user, sshd_server.password),
+    )  # fmt: skip
+    engine = Engine(services)
+    engine.start(servers=False)
+    try:
+        fire_now(engine, f"pull-{connection.id}")
+        assert proxy.trickling.wait(60), "the pull did not reach the download"
+        [run] = services.runs(connection.id)
+        assert run.status is RunStatus.IN_PROGRESS
+
+        fire_now(engine, f"pull-{connection.id}")  # its next cron time comes
+        assert wait_for(lambda: services.connection_events(connection.id), 60), (
+            "the skip is not in the history"
+        )
+        with pytest.raises(RunInProgressError):
+            engine.run_now(connection.id)
+        env = {
+            **os.environ,
+            "CONNECTBATCH_HOME": str(services.settings.home),
+            "PYTHONPATH": os.pathsep.join(sys.path),
+        }
+        env.pop("CONNECTBATCH_DB", None)
+        other = subprocess.run(
+            [sys.executable, "-m", "connectbatch", "pull", str(connection.id)],
+            env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+        assert other.returncode == EXIT_BUSY, other.stderr
+        assert "still in progress" in other.stderr and "Traceback" not in other.stderr
+
+        assert [r.id for r in services.runs(connection.id)] == [run.id]
+        [event] = services.connection_events(connection.id)
+        assert event.kind == "trigger_skipped" and event.run_id == run.id
+    finally:
+        engine.stop()
+        proxy.close()
+    [stopped] = services.runs(connection.id)
+    assert stopped.status is RunStatus.FAILED and stopped.reason == stopping.STOPPED
