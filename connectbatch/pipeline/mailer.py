@@ -14,6 +14,8 @@ import contextlib
 import gzip
 import logging
 import smtplib
+import socket
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -25,6 +27,9 @@ from connectbatch.settings import SmtpSettings
 __all__ = ["SmtpSettings", "compose", "compose_unmatched", "transmit"]
 
 log = logging.getLogger("connectbatch.pipeline.mailer")
+# One message's whole SMTP session at most, in seconds: well under the outbox's claim
+# (outbox.CLAIM_SECONDS, 600 s), past which another process's sender would send it again.
+SEND_SECONDS = 300.0
 
 
 def compose(
@@ -90,13 +95,46 @@ def _mime(path: Path) -> tuple[str, str]:
     return ("application", "json") if path.suffix == ".json" else ("text", "csv")
 
 
+class _BoundedSMTP(smtplib.SMTP):
+    """An SMTP session its `expire` ends at once, whatever step it is in: its socket (the TLS
+    one after STARTTLS) is shut down under the thread reading it."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout=timeout)  # connects later, so the socket is known first
+        self._guard = threading.Lock()
+        self._connected: socket.socket | None = None
+        self.expired = False
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+        with self._guard:
+            self._connected = sock
+            if self.expired:
+                sock.close()
+        return sock
+
+    def expire(self) -> None:
+        with self._guard:
+            self.expired = True
+            sock = self.sock or self._connected
+        if sock is not None:
+            with contextlib.suppress(OSError):  # closed already (or detached by TLS)
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 @contextlib.contextmanager
 def _client(smtp: SmtpSettings) -> Iterator[smtplib.SMTP]:
     """A logged-in SMTP session (STARTTLS first when configured). Once the body went, what
     the server answers to QUIT does not matter: smtplib's own `with` raised on anything but
-    221, and a message the server had taken was then sent again (or said not sent)."""
-    client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    221, and a message the server had taken was then sent again (or said not sent).
+    The whole session ends by SEND_SECONDS (`_BoundedSMTP`): each read's timeout ends only a
+    silence, and a relay sending a byte now and then held the sender for ever."""
+    client = _BoundedSMTP(smtp.timeout)
+    timer = threading.Timer(SEND_SECONDS, client.expire)
+    timer.daemon = True
+    timer.start()
     try:
+        client.connect(smtp.host, smtp.port)
         if smtp.starttls:
             client.starttls()
         if smtp.username:
@@ -104,7 +142,15 @@ def _client(smtp: SmtpSettings) -> Iterator[smtplib.SMTP]:
         yield client
         with contextlib.suppress(OSError, smtplib.SMTPException):
             client.quit()
+    except (OSError, smtplib.SMTPException) as exc:
+        if not client.expired:
+            raise
+        raise TimeoutError(  # an OSError: a temporary failure, tried again later
+            f"the SMTP server at {smtp.host}:{smtp.port} took longer than {SEND_SECONDS:g} s "
+            "for one message (it stalls or answers very slowly)"
+        ) from exc
     finally:
+        timer.cancel()
         client.close()
 
 

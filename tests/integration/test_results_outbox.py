@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -13,11 +14,12 @@ from typing import Any
 import pytest
 from helpers import call_csv
 from helpers.clock import Clock
+from peers import TrickleProxy
 from smtp_server import HOST, Inbox, running_smtp
 
 from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology
-from connectbatch.pipeline import outbox
+from connectbatch.pipeline import mailer, outbox
 from connectbatch.services import Services
 from connectbatch.settings import Settings, SmtpSettings
 from connectbatch.store import events as event_store
@@ -318,3 +320,34 @@ def test_spooled_files_no_message_names_are_swept(settings: Settings, clock: Clo
         os.utime(path, (old, old))
     assert sorted(p.name for p in services.outbox.sweep()) == sorted([orphan.name, partial.name])
     assert sorted(p.name for p in folder.iterdir()) == sorted([fresh.name, _queued(services, run_id).path])
+
+
+def test_a_relay_that_trickles_for_ever_holds_a_message_no_longer_than_the_send_deadline(
+    settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SMTP relay that answers a byte a second (a real server behind a trickling relay)
+    never lets a read time out: one message held the outbox's sender (and a one-shot
+    command's ingest, which tries its mail at once) for ever, every other partner's mail
+    behind it, and past CLAIM_SECONDS another process's outbox would claim it too and send it
+    twice. A message's session now ends by mailer.SEND_SECONDS: it waits, said why, and goes
+    once when the relay answers again."""
+    monkeypatch.setattr(mailer, "SEND_SECONDS", 3.0)
+    with running_smtp() as (inbox, smtp):
+        proxy = TrickleProxy((HOST, smtp.port), fast=0, chunk=1, every=1.0)
+        try:
+            services = _services(settings, proxy.port, clock)
+            ingested: list[int] = []
+            thread = threading.Thread(target=lambda: ingested.append(_ingest(services, "slow")), daemon=True)
+            thread.start()
+            thread.join(120)
+            assert not thread.is_alive(), "the ingest still waited on the relay after 120 s"
+            queued = _queued(services, ingested[0])
+            assert (queued.state, queued.attempts) == ("pending", 1)
+            assert "3 s" in (queued.last_error or "") and "SMTP" in (queued.last_error or "")
+
+            proxy.throttled = False
+            clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
+            assert services.outbox.send_due() == 1
+            assert _queued(services, ingested[0]).state == "sent" and len(inbox.messages) == 1
+        finally:
+            proxy.close()
