@@ -214,14 +214,16 @@ class Engine:
         # was held as long as a mailbox that answers slowly kept sending
         with stopping.pulling(self.services.settings.pull_deadline) as flight:
             try:
-                return self._poll_dry_runs(connection, endpoint)
+                return self._poll_dry_runs(connection, endpoint, shared)
             except TransportError:
                 if not flight.stopped:
                     raise
                 log.warning("dry-run mailbox poll %s", flight.reason, extra={"connection_id": connection.id})
                 return 0  # the messages not marked processed are checked at a later poll
 
-    def _poll_dry_runs(self, connection: Connection, endpoint: base.Endpoint) -> int:
+    def _poll_dry_runs(
+        self, connection: Connection, endpoint: base.Endpoint, shared: TakenCopies | None
+    ) -> int:
         m = self.mailbox
         assert m is not None
         checked = 0
