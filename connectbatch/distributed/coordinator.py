@@ -41,7 +41,7 @@ from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.anchor import alive
 from connectbatch.transfer import base
-from connectbatch.transfer.pull import collect
+from connectbatch.transfer.pull import login
 from connectbatch.transfer.pull.notes import RunNotes
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class Coordinator(OutputLoader, Decisions):
         try:
             db = self.services.db
             try:
-                endpoint, credential_id = collect.endpoint_for(db, self.services.box, connection)
+                endpoint, credential_id = login.endpoint_for(db, self.services.box, connection)
             except ConfigurationError as exc:
                 # The key cannot open the login: a Failed run says so (raised, it was a
                 # traceback in the log only and the connection's pulls stopped without a word).
@@ -382,7 +382,7 @@ class Coordinator(OutputLoader, Decisions):
         connection, ingestor, db = job.connection, self.services.ingestor, self.services.db
         if job.result.failed():  # the dead letter: after the last retry
             reason = f"pull failed: {_reason(job.result)}"
-            collect._credential_error(db, job.credential_id, reason)
+            login.credential_error(db, job.credential_id, reason)
             run = ingestor.start_run(connection, job.trigger)
             ingestor.finish_run(run, failed_reason=reason)
             self._done(connection.id)
@@ -405,7 +405,7 @@ class Coordinator(OutputLoader, Decisions):
             raise
         if not new and job.trigger == "schedule":  # nothing new to take or say: a quiet poll
             self._marks[connection.id] = frozenset(marks | self._to_mark(connection, files))
-            collect._credential_ok(db, job.credential_id)
+            login.credential_ok(db, job.credential_id)
             self._done(connection.id)
             return
         try:
@@ -432,7 +432,7 @@ class Coordinator(OutputLoader, Decisions):
             if notes.refused or notes.untidy:
                 with db.transaction() as con:
                     run_store.note(con, run.id, notes.text())
-            collect._credential_ok(db, job.credential_id)
+            login.credential_ok(db, job.credential_id)
         except BaseException as exc:
             ingestor.fail_run(run, f"internal error: {type(exc).__name__}: {exc}")
             with self._guard:

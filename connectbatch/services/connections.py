@@ -43,7 +43,7 @@ from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import host_keys as host_key_store
 from connectbatch.transfer.base import RemoteFile, open_transport
-from connectbatch.transfer.pull import collect
+from connectbatch.transfer.pull import login
 from connectbatch.transfer.specs import AuthKind, TransferSpec, check_spec, default_spec, spec_type
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -314,12 +314,12 @@ class ConnectionServices(CredentialServices):
             pinned = host_key_store.get(con, draft.host, draft.port)
         if pinned is not None and pinned.host_key:
             host_key = pinned.host_key
-        endpoint = collect.login_endpoint(
+        endpoint = login.login_endpoint(
             draft, username=credential.username,
             secret=credential.private_key if credential.auth is AuthKind.KEY else credential.password,
             auth=credential.auth, passphrase=credential.passphrase, host_key=host_key, timeout=15.0,
         )  # fmt: skip
-        with collect.open_pinned(self.db, draft.method.value, endpoint, open_transport) as transport:
+        with login.open_pinned(self.db, draft.method.value, endpoint, open_transport) as transport:
             return transport.list_files(draft.folder or "", draft.pattern)
 
 

@@ -17,7 +17,7 @@ from connectbatch.cli import main
 from connectbatch.models import Connection, Direction, Method, Methodology
 from connectbatch.services import CredentialInput, InvalidInputError, Services
 from connectbatch.settings import Settings
-from connectbatch.transfer.pull.collect import endpoint_for
+from connectbatch.transfer.pull.login import endpoint_for
 from connectbatch.transfer.specs import (
     AuthKind,
     FtpSpec,

@@ -55,14 +55,11 @@ from connectbatch.models import AfterSuccess, Connection, Run
 from connectbatch.pipeline import group, history, ingest
 from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
-from connectbatch.store import credentials as credential_store
-from connectbatch.store import host_keys as host_key_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
-from connectbatch.transfer.pull import stopping
+from connectbatch.transfer.pull import login, stopping
 from connectbatch.transfer.pull.notes import RunNotes
-from connectbatch.transfer.specs import AuthKind
 
 log = logging.getLogger("connectbatch.transfer.pull.collect")
 
@@ -70,57 +67,6 @@ DONE_STATES = ("loaded", "duplicate")
 # What `_decision` says of a file a run does not take: an earlier run settled it, or it is
 # refused as it is (settled too where the transport `settles_refused`: a mail never changes).
 TAKEN, REJECTED, TOO_LARGE = "taken", "rejected", "too large"
-
-
-def endpoint_for(db: Database, box: SecretBox, connection: Connection) -> tuple[base.Endpoint, int | None]:
-    """The login details of the connection's main credential (decrypted) and its id."""
-    with db.connect() as con:
-        found = credential_store.main_secret(con, connection.id)
-        pinned = host_key_store.get(con, connection.host, connection.port)
-    if found is None:
-        return base.Endpoint(host=connection.host or "", port=connection.port, spec=connection.transfer), None
-    credential, secret, passphrase = found
-    plain = box.decrypt(secret) if secret else None
-    return (
-        login_endpoint(
-            connection,
-            username=credential.username,
-            secret=plain,
-            auth=credential.auth,
-            passphrase=box.decrypt(passphrase) if passphrase else None,
-            host_key=pinned.host_key if pinned is not None else None,
-        ),
-        credential.id,
-    )
-
-
-def login_endpoint(
-    connection: Connection,
-    *,
-    username: str | None,
-    secret: str | None,
-    auth: AuthKind | None,
-    passphrase: str | None = None,
-    host_key: str | None = None,
-    timeout: float = 30.0,
-) -> base.Endpoint:
-    """Where and how a connection logs in, with the secret as what the person chose it to be
-    (`auth`). Credentials stored before that choice existed (auth None) are told apart by
-    the secret's shape, the only thing known about them."""
-    if auth is None:
-        auth = AuthKind.KEY if secret is not None and "-----BEGIN" in secret else AuthKind.PASSWORD
-    is_key = auth is AuthKind.KEY
-    return base.Endpoint(
-        host=connection.host or "",
-        port=connection.port,
-        username=username,
-        password=None if is_key else secret,
-        private_key=secret if is_key else None,
-        key_passphrase=passphrase if is_key else None,
-        host_key=host_key,
-        spec=connection.transfer,
-        timeout=timeout,
-    )
 
 
 def pull(
@@ -170,7 +116,7 @@ def _pull(
     failed: TransportError | None = None
     if endpoint is None:
         try:
-            endpoint, credential_id = endpoint_for(db, box, connection)
+            endpoint, credential_id = login.endpoint_for(db, box, connection)
         except ConfigurationError as exc:
             # The key cannot open the stored login (it changed): a Failed run says so, where a
             # scheduled pull used to raise before any run existed (a traceback in the log only).
@@ -181,7 +127,7 @@ def _pull(
     listing: list[base.RemoteFile] | None = None
     if (quiet_when_empty or quiet_when_settled) and failed is None:
         try:
-            transport = open_pinned(db, connection.method.value, endpoint, open_transport)
+            transport = login.open_pinned(db, connection.method.value, endpoint, open_transport)
             listing = _list(ingestor, connection, transport)
             listing = [r for r in listing if _needs_run(ingestor, connection, transport, r)]
         except TransportError as exc:
@@ -210,20 +156,20 @@ def _pull(
         if failed is not None:
             raise failed
         if transport is None:
-            transport = open_pinned(db, connection.method.value, endpoint, open_transport, pinned_now)
+            transport = login.open_pinned(db, connection.method.value, endpoint, open_transport, pinned_now)
             if pinned_now:
                 with db.transaction() as con:
                     run_store.note(con, run.id, pinned_now[0])
         if listing is None:
             listing = _list(ingestor, connection, transport)
         _take_all(ingestor, connection, run, transport, listing, incoming, notes)
-        _credential_ok(db, credential_id)
+        login.credential_ok(db, credential_id)
     except TransportError as exc:
         if flight.stopped:  # we cut it (a stop, its deadline): the login is not in question
             log.warning("pull stopped: %s", flight.reason, extra={"run_id": run.id})
             return ingestor.finish_run(run, failed_reason=notes.text(flight.reason))
         log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
-        _credential_error(db, credential_id, str(exc))
+        login.credential_error(db, credential_id, str(exc))
         return ingestor.finish_run(run, failed_reason=notes.text(str(exc)))
     except BaseException as exc:  # never leave a run In Progress behind a live process
         log.exception("pull crashed", extra={"run_id": run.id, "connection_id": connection.id})
@@ -469,53 +415,3 @@ def _decision(
         return f"{earlier.state} in run {earlier.run_id} ({earlier.message}); send a corrected file", REJECTED
     taken = TAKEN if earlier.state in DONE_STATES else ""
     return f"already taken in run {earlier.run_id} (same path, size and time)", taken
-
-
-def open_pinned(
-    db: Database,
-    method: str,
-    endpoint: base.Endpoint,
-    open_transport: base.Opener = base.open_transport,
-    pinned_now: list[str] | None = None,
-) -> base.Transport:
-    """Open a transport with the server's pinned host key, and keep the pin store current:
-    on first use pin the key the server showed (trust on first use, as OpenSSH does; the
-    message saying so, with the fingerprint, is appended to `pinned_now`), and when the server
-    shows a different key remember it, so a person can compare its fingerprint and accept it.
-    The pin belongs to the server (host and port), so no credential can bypass it."""
-    try:
-        transport = open_transport(method, endpoint)
-    except TransportError as exc:
-        presented = getattr(exc, "presented_key", None)
-        fingerprint = getattr(exc, "presented_fingerprint", None)
-        if presented and fingerprint and endpoint.host:
-            with db.transaction() as con:
-                host_key_store.record_presented(con, endpoint.host, endpoint.port, presented, fingerprint)
-        raise
-    key = getattr(transport, "host_key", None)
-    fingerprint = getattr(transport, "host_key_fingerprint", None)
-    if endpoint.host_key is None and key and fingerprint and endpoint.host:
-        with db.transaction() as con:
-            first = host_key_store.pin_first(con, endpoint.host, endpoint.port, key, fingerprint)
-        if first:
-            host, port = host_key_store.server(endpoint.host, endpoint.port)
-            message = (
-                f"first connection to {host}:{port}: pinned its {key.split()[0]} host key "
-                f"{fingerprint}; check it with the partner"
-            )
-            log.info("%s", message)
-            if pinned_now is not None:
-                pinned_now.append(message)
-    return transport
-
-
-def _credential_ok(db: Database, credential_id: int | None) -> None:
-    if credential_id is not None:
-        with db.transaction() as con:
-            credential_store.set_status(con, credential_id, "Active", None)
-
-
-def _credential_error(db: Database, credential_id: int | None, message: str) -> None:
-    if credential_id is not None:
-        with db.transaction() as con:
-            credential_store.set_status(con, credential_id, "Error", message)

@@ -4,7 +4,7 @@ What this package adds on top of paramiko, and where:
 
 * **Host-key pinning** (`keys`, checked in `transport`). The first connection accepts the
   server's key and exposes it (`host_key`, `host_key_fingerprint`) so the caller can store it
-  (`collect.open_pinned` pins it per server, host and port, never per credential);
+  (`login.open_pinned` pins it per server, host and port, never per credential);
   afterwards a different key fails the connection *before* any credential is sent
   (`HostKeyChangedError`, carrying the presented key) until a person accepts the new key by
   its fingerprint. When a key is pinned we ask the
