@@ -105,9 +105,7 @@ def _load_polars() -> Runner:
     import polars as pl
 
     def run(path: str) -> tuple[Any, int, str]:
-        df = pl.read_csv(
-            path, ignore_errors=True, truncate_ragged_lines=True, encoding="utf8-lossy"
-        )
+        df = pl.read_csv(path, ignore_errors=True, truncate_ragged_lines=True, encoding="utf8-lossy")
         return df, df.height, ""
 
     return run
@@ -452,12 +450,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--small-rows", type=int, default=10_000, help="rows of the small file")
     parser.add_argument("--small-loops", type=int, default=20, help="runs on the small file")
-    parser.add_argument(
-        "--timeout", type=float, default=1800.0, help="seconds before a child is abandoned"
-    )
-    parser.add_argument(
-        "--no-results-file", action="store_true", help=f"do not write {RESULTS_FILE.name}"
-    )
+    parser.add_argument("--timeout", type=float, default=1800.0, help="seconds before a child is abandoned")
+    parser.add_argument("--no-results-file", action="store_true", help=f"do not write {RESULTS_FILE.name}")
     parser.add_argument("--child", choices=sorted(PARSERS), help=argparse.SUPPRESS)
     parser.add_argument("--loops", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

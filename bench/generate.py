@@ -403,8 +403,7 @@ def _build_extras(rng: random.Random) -> list[_Extras]:
         ("3|1|2|0", "Billing", "Sales", "Support", "Operator"),
     ]
     amounts = [
-        _amount_text(max(100, int(rng.lognormvariate(9.0, 1.2))), rng.randrange(10))
-        for _ in range(4000)
+        _amount_text(max(100, int(rng.lognormvariate(9.0, 1.2))), rng.randrange(10)) for _ in range(4000)
     ]
     maybe_later = csv_field('Customer said "maybe later"')
     conversion_events: list[tuple[str, str, str, str, str, str]] = [
@@ -471,8 +470,7 @@ def _build_pools(rng: random.Random) -> _Pools:
     campaign_index = [i for i in range(len(campaigns)) for _ in range(max(1, 120 // (i + 1)))]
     tracker_ids = [str(t) for t in rng.sample(range(10000, 99999), 3 * len(campaigns))]
     trackers = [
-        (tracker_ids[3 * i], tracker_ids[3 * i + 1], tracker_ids[3 * i + 2])
-        for i in range(len(campaigns))
+        (tracker_ids[3 * i], tracker_ids[3 * i + 1], tracker_ids[3 * i + 2]) for i in range(len(campaigns))
     ]
     media = [str(m) for m in rng.sample(range(100000, 9999999), 4000)]
 
@@ -509,13 +507,9 @@ def _build_pools(rng: random.Random) -> _Pools:
         recording_hosts=[p[2] for p in _PROVIDERS],
         location_index=location_index,
         locations=locations,
-        seven_digits=[
-            f"{rng.randrange(200, 1000)}{rng.randrange(10000):04d}" for _ in range(50_000)
-        ],
+        seven_digits=[f"{rng.randrange(200, 1000)}{rng.randrange(10000):04d}" for _ in range(50_000)],
         called_numbers=called_numbers,
-        call_durations=[
-            min(3600, max(1, int(rng.lognormvariate(5.0, 0.9)))) for _ in range(20_000)
-        ],
+        call_durations=[min(3600, max(1, int(rng.lognormvariate(5.0, 0.9)))) for _ in range(20_000)],
         talk_percent=[min(100, max(0, int(rng.gauss(82, 12)))) for _ in range(1000)],
         statuses=_weighted(_STATUSES),
         extras=_build_extras(rng),
@@ -672,9 +666,7 @@ def _chunk_lines(p: _Pools, rng: random.Random, start: int, n: int) -> list[str]
     return lines
 
 
-def generate(
-    path: str | os.PathLike[str], rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED
-) -> None:
+def generate(path: str | os.PathLike[str], rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> None:
     """Write a header plus ``rows`` data rows of call-conversion CSV (LF line endings) to ``path``.
 
     The bytes depend only on ``(rows, seed)`` (given CPython's ``random``), so cached benchmark
@@ -702,9 +694,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rows", type=int, default=DEFAULT_ROWS, help=f"data rows (default {DEFAULT_ROWS:,})"
     )
-    parser.add_argument(
-        "--seed", type=int, default=DEFAULT_SEED, help=f"RNG seed (default {DEFAULT_SEED})"
-    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"RNG seed (default {DEFAULT_SEED})")
     return parser.parse_args(argv)
 
 

@@ -27,9 +27,7 @@ from helpers.shared import MARK, deferred, missing, on_ci, shared_path_for  # no
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", f"{MARK}(relative): shared test material absent at collection time"
-    )
+    config.addinivalue_line("markers", f"{MARK}(relative): shared test material absent at collection time")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -59,6 +57,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
     relative = deferred(item)
     if relative is not None:
         missing(relative)
+
 
 # One valid value per required call-conversion column, in spec order.
 REQUIRED_VALUES: dict[str, str] = {

@@ -116,8 +116,7 @@ def read_passphrase(args: argparse.Namespace, stdin_taken: bool) -> str | None:
     if from_stdin:
         if stdin_taken:
             raise ConfigurationError(
-                "--key-passphrase-stdin: standard input already holds the password; "
-                "use --key-passphrase-file"
+                "--key-passphrase-stdin: standard input already holds the password; use --key-passphrase-file"
             )
         return sys.stdin.read().rstrip("\r\n") or None
     if path is not None:

@@ -27,7 +27,6 @@ _flushing: dict[str, Future[None]] = {}  # sha256 -> its fsync, until done (kept
 _flushing_lock = threading.Lock()
 
 
-
 def flush_later(sha256: str, path: Path) -> None:
     """fsync `path` on the helper thread; `settle(sha256)` waits for it."""
 

@@ -46,8 +46,6 @@ _ACTION_COLUMNS = (
 )
 
 
-
-
 def where(f: CallFilter) -> tuple[str, list[Any]]:
     """The WHERE clause of a filter (or "") and its parameters, in order."""
     clauses: list[str] = []

@@ -47,9 +47,7 @@ def iso(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def call_row(
-    i: int, *, prefix: str = "cs", event_date: dt.datetime | None = None
-) -> dict[str, str]:
+def call_row(i: int, *, prefix: str = "cs", event_date: dt.datetime | None = None) -> dict[str, str]:
     """Data row `i`: valid, with CallSessionId `<prefix>-<i:04d>` and SaleAmount 10.00 + i."""
     when = event_date or fresh_date(1 + (i % 5) / 10)
     return {
@@ -116,6 +114,4 @@ def call_csv(
 
 def modifications_csv(rows: Iterable[tuple[str, str, str]]) -> bytes:
     """An action-modifications file: (ActionId, Amount, Reason) per row."""
-    return to_csv(
-        (dict(zip(MODIFICATION_COLUMNS, r, strict=True)) for r in rows), MODIFICATION_COLUMNS
-    )
+    return to_csv((dict(zip(MODIFICATION_COLUMNS, r, strict=True)) for r in rows), MODIFICATION_COLUMNS)

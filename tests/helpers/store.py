@@ -22,9 +22,7 @@ def count(services: Services, table: str, **where: Any) -> int:
         name = table
     clauses = " AND ".join(f"{column} = ?" for column in where) or "TRUE"
     with services.db.connect() as con:
-        row = con.execute(
-            f"SELECT count(*) FROM {name} WHERE {clauses}", list(where.values())
-        ).fetchone()
+        row = con.execute(f"SELECT count(*) FROM {name} WHERE {clauses}", list(where.values())).fetchone()
     assert row is not None
     return int(row[0])
 

@@ -92,8 +92,12 @@ def test_a_compressed_file_on_the_server_matches_by_its_name_without_gz(
 
 
 def test_a_trigger_skipped_while_a_run_is_going_is_in_the_history(
-    services: Services, settings: Settings, sshd_server: Sshd, sftp_folder: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    services: Services,
+    settings: Settings,
+    sshd_server: Sshd,
+    sftp_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     connection = sftp_pull(services, sshd_server, sftp_folder)
     started, release = threading.Event(), threading.Event()

@@ -97,13 +97,9 @@ def test_wide_records_fed_in_chunks_parse_as_fed_whole(
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(min_size=64, max_size=64), delimiter=st.sampled_from(DELIMITERS))
-def test_simd_stop_marks_equal_the_byte_loop(
-    cython_core: ModuleType, data: bytes, delimiter: str
-) -> None:
+def test_simd_stop_marks_equal_the_byte_loop(cython_core: ModuleType, data: bytes, delimiter: str) -> None:
     simd, scalar = cython_core.stop_masks(data, ord(delimiter))
-    expected = sum(
-        1 << i for i, c in enumerate(data) if c == ord(delimiter) or c < 0x20 or c >= 0x80
-    )
+    expected = sum(1 << i for i, c in enumerate(data) if c == ord(delimiter) or c < 0x20 or c >= 0x80)
     assert scalar == expected
     if simd is not None:
         assert simd == expected

@@ -51,9 +51,7 @@ def test_missing_material_skips_with_a_one_line_reason(material: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["true", "True", "TRUE"])
-def test_missing_material_fails_on_ci(
-    material: Path, monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
+def test_missing_material_fails_on_ci(material: Path, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("CI", value)
     with pytest.raises(pytest.fail.Exception, match=r"seeds/nothing\.txt"):
         shared_path("seeds/nothing.txt")
