@@ -190,28 +190,42 @@ def held_runs(services: Services) -> dict[int, int]:
     return held
 
 
-# The list's layout rules: a word never breaks inside itself (a column is widened by its
-# longest word instead, "Direction" stays whole at 1280 px), except in the names (a name or
+# The list's layout rules: a word never breaks inside itself, except in the names (a name or
 # partner of 100 letters without a space widened its column past the page and pushed the
 # other cells onto a second line), and on a narrow screen, where
 # Streamlit stacks a row's columns, the header row is hidden and every cell shows its label.
-LIST_STYLE = """
-<style>
-.st-key-list_header p, [class*="st-key-row_"] p {
-  overflow-wrap: normal; word-break: keep-all; hyphens: none;
-}
-.st-key-list_header [data-testid="stColumn"], [class*="st-key-row_"] [data-testid="stColumn"] {
-  min-width: min-content;
-}
-[class*="st-key-row_"] [data-testid="stColumn"]:first-child p { overflow-wrap: anywhere; }
-.cb-cell-label { display: none; }
-@media (max-width: 640px) {
-  .st-key-list_header { display: none; }
-  .cb-cell-label { display: inline; color: rgba(49, 51, 63, 0.6); font-size: 0.875rem; }
-  .cb-cell-label::after { content: ": "; }
-}
-</style>
-"""
+# From 641 px every column of the header and of every row has the same floor (COLUMN_FLOORS,
+# wide enough for the longest word it shows), so all rows keep one set of column edges; from
+# 1200 px the cells never wrap onto a second line. Before, each column's floor was its own
+# content's width: at 1280 px the header's floors added up past the page, so "Actions" went
+# to a line of its own, and rows wrapped or not depending on their words.
+COLUMN_FLOORS = ["6rem", "6.75rem", "4.75rem", "3.75rem", "5.75rem", "5.75rem", "8rem"]
+_CELLS = '.st-key-list_header {0}, [class*="st-key-row_"] {0}'
+_COLUMN = '[data-testid="stColumn"]'
+_ROW = '[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"])'
+LIST_STYLE = (
+    "<style>\n"
+    + _CELLS.format("p")
+    + " { overflow-wrap: normal; word-break: keep-all; hyphens: none; }\n"
+    + _CELLS.format(_COLUMN)
+    + " { min-width: min-content; }\n"
+    + '[class*="st-key-row_"] [data-testid="stColumn"]:first-child p { overflow-wrap: anywhere; }\n'
+    + ".st-key-list_header p { white-space: nowrap; }\n"
+    + "@media (min-width: 641px) {\n"
+    + "".join(
+        _CELLS.format(f"{_COLUMN}:nth-child({i})") + f" {{ min-width: {floor}; }}\n"
+        for i, floor in enumerate(COLUMN_FLOORS, start=1)
+    )
+    + "}\n@media (min-width: 1200px) { "
+    + _CELLS.format(_ROW)
+    + " { flex-wrap: nowrap; } }\n"
+    + ".cb-cell-label { display: none; }\n"
+    + "@media (max-width: 640px) {\n"
+    + "  .st-key-list_header { display: none; }\n"
+    + "  .cb-cell-label { display: inline; color: rgba(49, 51, 63, 0.6); font-size: 0.875rem; }\n"
+    + '  .cb-cell-label::after { content: ": "; }\n'
+    + "}\n</style>\n"
+)
 
 
 def labelled(label: str, value: str) -> str:

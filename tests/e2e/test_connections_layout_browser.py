@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 pytestmark = pytest.mark.skipif(bool(browser.missing_browser()), reason=str(browser.missing_browser()))
 
 WIDTHS = [1400, 1100]  # the tester's width, and a narrower laptop's
+DESKTOP = [1280, 1440]  # the common laptop widths, where a row must be one line
 COLUMN = '[data-testid="stColumn"]'
 
 
@@ -39,6 +40,19 @@ def router_first(streamlit_server: StreamlitApp, chromium_browser: Browser) -> I
 
 @pytest.fixture(params=WIDTHS, ids=lambda w: f"{w}px")
 def list_page(
+    request: pytest.FixtureRequest, chromium_browser: Browser, streamlit_server: StreamlitApp
+) -> Iterator[Page]:
+    yield from _list_page(request, chromium_browser, streamlit_server)
+
+
+@pytest.fixture(params=DESKTOP, ids=lambda w: f"{w}px")
+def desktop_list_page(
+    request: pytest.FixtureRequest, chromium_browser: Browser, streamlit_server: StreamlitApp
+) -> Iterator[Page]:
+    yield from _list_page(request, chromium_browser, streamlit_server)
+
+
+def _list_page(
     request: pytest.FixtureRequest, chromium_browser: Browser, streamlit_server: StreamlitApp
 ) -> Iterator[Page]:
     """The Connections list in a window `request.param` pixels wide; screenshotted at the end."""
@@ -85,3 +99,29 @@ def test_the_create_connection_label_is_shown_whole(list_page: Page) -> None:
     button = list_page.locator(".st-key-create_connection button")
     expect(button).to_contain_text("Create Connection")
     assert button.evaluate(CLIPPED) == []
+
+
+def test_at_laptop_widths_the_header_and_every_row_are_one_line_with_shared_column_edges(
+    desktop_list_page: Page,
+) -> None:
+    """At 1280 px the header's "Actions" wrapped onto a line of its own (the header 67 px tall
+    for a 26 px line) and some rows put their Actions under the other cells, while others did
+    not, so the columns of the rows no longer lined up."""
+    page = desktop_list_page
+    header = page.locator(f".st-key-list_header {COLUMN}")
+    boxes = [c.bounding_box() for c in header.all()]
+    assert len(boxes) == 7 and all(b is not None for b in boxes)
+    line = min(b["height"] for b in boxes if b is not None)
+    block = page.locator(".st-key-list_header").bounding_box()
+    assert block is not None and block["height"] < 1.5 * line, (block, line)
+    assert len({round(b["y"]) for b in boxes if b is not None}) == 1, boxes
+    rows = page.locator('[class*="st-key-row_"]')
+    edges = []
+    for row in rows.all():
+        cells = [c.bounding_box() for c in row.locator(COLUMN).all()]
+        assert len({round(b["y"]) for b in cells if b is not None}) == 1, (row.inner_text(), cells)
+        edges.append(lefts(row.locator(COLUMN)))
+    assert len(edges) >= 2
+    assert all(abs(a - b) <= 2 for row in edges for a, b in zip(row, edges[0], strict=True)), edges
+    for cell in header.all() + rows.locator(COLUMN).all():  # nothing cut to fit
+        assert cell.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), cell.inner_text()
