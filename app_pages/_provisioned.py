@@ -53,6 +53,26 @@ COPY_ICONS_STYLE = """
 </style>
 """
 
+# A value a person copies by hand (a password, a fingerprint, an address) is wrapped to the
+# box's width, breaking anywhere, and kept clear of the copy icon at the box's right. Before,
+# the box scrolled sideways: the FTPS certificate's fingerprint (95 characters) ran under the
+# icon and past the box's edge at 1280 px, as did the long lines of the Copy all box.
+COPYABLE_STYLE = """
+<style>
+[data-testid="stCode"] pre { padding-right: 3rem !important; }
+[data-testid="stCode"] pre code {
+  white-space: pre-wrap !important; overflow-wrap: anywhere; word-break: break-all;
+}
+</style>
+"""
+
+
+def copyable(value: str) -> None:
+    """`value` in a code box with its copy icon, every character of it in sight."""
+    st.html(COPYABLE_STYLE)
+    st.code(value, language=None, wrap_lines=True)
+
+
 # One button that copies every line and closes the dialog. It runs in the page (a Streamlit
 # v2 component, no iframe), so the browser's clipboard API is reachable from the click.
 COPY_ALL_JS = """
@@ -110,9 +130,9 @@ def provisioned_dialog(after: str | None = None) -> None:
     )
     for label, value in provisioned_lines(p):
         st.caption(label)
-        st.code(value, language=None)
+        copyable(value)
     st.caption("Copy all")
-    st.code(provisioned_text(p), language=None)
+    copyable(provisioned_text(p))
     with st.container(horizontal=True):
         _copy_all(data=provisioned_text(p), key="provisioned_copy_all", width="content",
                   on_copied_change=functools.partial(_copied, after))  # fmt: skip

@@ -150,7 +150,7 @@ def mail_address(services: Services, c: Connection) -> None:
     """The address the partner sends files to: not a secret, and the one thing they need, so
     it stays on the page (it was only in the dialog after Create)."""
     st.markdown("**The partner sends files to**")
-    st.code(services.inbound_address(c), language=None)
+    _provisioned.copyable(services.inbound_address(c))
     st.caption(
         f"Mail to {markdown_text(services.dryrun_address(c))} is a dry run: its files are checked as "
         "this connection would load them, a report goes back, nothing is stored."
@@ -245,7 +245,7 @@ def host_key(services: Services, c: Connection) -> None:
         st.markdown(f"Pinned fingerprint: `{found.fingerprint or 'none'}`")
         if found.host_key:
             with st.expander("Pinned host key"):
-                st.code(found.host_key, language=None, wrap_lines=True)
+                _provisioned.copyable(found.host_key)
         if not found.presented_fingerprint:
             return
         st.error(

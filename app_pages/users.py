@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from app_pages import _provisioned
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import ROLE_LABELS, Role, User
@@ -75,7 +76,7 @@ def render() -> None:
     created = state.pop(CREATED_KEY, None)
     if created:
         st.success(f"{created[0]} Give them this password now; it is not shown again:")
-        st.code(created[1], language=None)
+        _provisioned.copyable(created[1])
     try:
         users = services.users()
     except ConnectBatchError as exc:
