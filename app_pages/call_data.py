@@ -68,12 +68,16 @@ def duration_text(seconds: float) -> str:
 
 
 def money(amount: Decimal) -> str:
-    """Short enough for a metric tile: $1,234.50, $123.5K, $57.98M."""
-    if amount >= 1_000_000:
-        return f"${amount / 1_000_000:,.2f}M"
-    if amount >= 100_000:
-        return f"${amount / 1000:,.1f}K"
-    return f"${amount:,.2f}"
+    """Short enough for a metric tile at 1280 px (nine characters): $1,234.50, $35.2K, $57.98M
+    (the exact amount is in the tile's help). From $10,000 it is in thousands: "$35,171.43"
+    was cut to "$35,171…" at 1280 px."""
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if amount >= Decimal("999950"):  # not "$1,000.0K"
+        return f"{sign}${amount / 1_000_000:,.2f}M"
+    if amount >= 10_000:
+        return f"{sign}${amount / 1000:,.1f}K"
+    return f"{sign}${amount:,.2f}"
 
 
 def filters(options: CallFilterOptions) -> CallFilter:
