@@ -306,11 +306,23 @@ def _files_table(files: list[FileRecord]) -> list[dict[str, Any]]:
     )
 
 
+WORD_METRICS_STYLE = """
+<style>
+.st-key-run_metrics [data-testid="stMetricValue"], .st-key-run_metrics [data-testid="stMetricValue"] * {
+  white-space: normal; overflow: visible; text-overflow: clip;
+}
+</style>
+"""
+
+
 def _show_run(svc: Services, item: RunReview) -> None:
     run = item.run
     st.subheader(f"Run {run.id}: {_plain(item.connection)}")
     _show_outcome(run.id)
-    cols = st.columns(4)
+    # Words, not numbers, in the first two: wider columns, and a value that still does not
+    # fit wraps. In four equal columns "Needs review" was cut to "Needs revi…" at 1280 px.
+    st.html(WORD_METRICS_STYLE)
+    cols = st.container(key="run_metrics").columns([1.4, 1.4, 1, 1])
     cols[0].metric("Status", str(run.status))
     cols[1].metric("Review", item.review_state.capitalize() or "None needed")
     cols[2].metric("Rows accepted", f"{item.rows_accepted:,}")

@@ -54,3 +54,16 @@ def test_a_sale_amount_in_the_tens_of_thousands_is_shown_whole_at_1280(
         browser.screenshot(page, "call_data_tiles_1280")
         page.context.close()
 
+
+def test_a_held_runs_status_and_review_are_shown_whole_at_1280(
+    chromium_browser: Browser, streamlit_server: StreamlitApp
+) -> None:
+    page = laptop_page(chromium_browser, streamlit_server)
+    try:
+        open_path(page, "validation")  # the held run first: the most urgent
+        status = page.get_by_test_id("stMetric").filter(has_text="Status")
+        expect(status.get_by_test_id("stMetricValue")).to_have_text("Needs review")
+        assert page.evaluate(CUT_VALUES) == []
+    finally:
+        browser.screenshot(page, "validation_tiles_1280")
+        page.context.close()
