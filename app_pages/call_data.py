@@ -157,6 +157,14 @@ def show_charts(summary: CallSummary) -> None:
     _charts.draw(_charts.durations(summary.durations))
 
 
+# Amounts to the cent, as on the Pending actions page: the grid drops a decimal's trailing
+# zeros, so an action of $0.00 read "0" beside "785.58" (and $12.50 would read "12.5").
+AMOUNT_COLUMNS = {
+    "SaleAmount": st.column_config.NumberColumn(format="%.2f"),
+    "ActionAmount": st.column_config.NumberColumn(format="%.2f"),
+}
+
+
 @st.fragment
 def show_table(flt: CallFilter, total: int) -> None:
     """The paged table, a fragment: the page size and the pages rerun only this part (one read
@@ -174,7 +182,7 @@ def show_table(flt: CallFilter, total: int) -> None:
         return
     first = (page - 1) * size
     st.caption(f"Rows {first + 1:,}–{first + rows.num_rows:,} of {total:,}, newest first.")
-    st.dataframe(visible_table(rows), hide_index=True)
+    st.dataframe(visible_table(rows), hide_index=True, column_config=AMOUNT_COLUMNS)
 
 
 def csv_bytes(services: Services, flt: CallFilter) -> bytes:
