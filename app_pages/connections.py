@@ -211,6 +211,11 @@ LIST_STYLE = (
     + " { min-width: min-content; }\n"
     + '[class*="st-key-row_"] [data-testid="stColumn"]:first-child p { overflow-wrap: anywhere; }\n'
     + ".st-key-list_header p { white-space: nowrap; }\n"
+    # The "Needs review" link under a name wraps in the narrow Name column ("Needs revi…").
+    + _CELLS.format('[data-testid="stPageLink-NavLink"] > span:last-child')
+    + ", "
+    + _CELLS.format('[data-testid="stPageLink-NavLink"] p')
+    + " { white-space: normal; overflow: visible; text-overflow: clip; }\n"
     + "@media (min-width: 641px) {\n"
     + "".join(
         _CELLS.format(f"{_COLUMN}:nth-child({i})") + f" {{ min-width: {floor}; }}\n"
