@@ -167,17 +167,23 @@ def durations(table: pa.Table) -> Chart:
 
 
 def reject_rate_chart(frame: Any) -> Chart:
-    """Reject rate (%) per run over time, one line per connection, a point per run."""
+    """Reject rate (%) per run over time, one line per connection, a point per run. Times are
+    UTC like everywhere else in the app, with the minute: the browser's own time zone put a run
+    of 22:56 UTC on the next day in Tokyo, the tooltip showed only the day, and runs within one
+    second made the axis read ".600"."""
+    # A UTC time unit: Vega-Lite then reads and writes the moments in UTC, not the browser's zone.
+    started = {"field": "Started", "type": "temporal", "title": "Started (UTC)",
+               "timeUnit": "utcyearmonthdatehoursminutesseconds"}  # fmt: skip
     spec = {
         "$schema": SCHEMA,
         "mark": {"type": "line", "point": True},
         "encoding": {
-            "x": {"field": "Started", "type": "temporal", "title": "Started"},
+            "x": started | {"axis": {"format": "%b %d %H:%M"}},
             "y": {"field": "Reject rate (%)", "type": "quantitative", "title": "Reject rate (%)"},
             "color": {"field": "Connection", "type": "nominal"},
             "tooltip": [
                 {"field": "Connection", "type": "nominal"},
-                {"field": "Started", "type": "temporal"},
+                started | {"format": "%Y-%m-%d %H:%M:%S"},
                 {"field": "Reject rate (%)", "type": "quantitative", "format": ".2f"},
             ],
         },
