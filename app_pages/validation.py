@@ -142,6 +142,14 @@ def _review_panel(item: RunReview) -> None:
 # ------------------------------------------------------------------ the chosen run
 
 
+# Counts with thousands separators, as everywhere else on the page ("1,488 rows"): the grid
+# showed a run's 1,488 accepted rows as "1488".
+COUNTS = {
+    name: st.column_config.NumberColumn(format="localized")
+    for name in ("Critical", "Warnings", "Rows accepted", "Rows rejected")
+}
+
+
 def queue_rows(queue: list[RunReview], now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """The queue's table; a held batch shows its lock deadline and the time left before it."""
     now = now or dt.datetime.now(dt.UTC)
@@ -339,7 +347,7 @@ def _show_run(svc: Services, item: RunReview) -> None:
     names = {f.id: f.name for f in files}
     if files:
         st.markdown("**Files**")
-        st.dataframe(_files_table(files), hide_index=True)
+        st.dataframe(_files_table(files), hide_index=True, column_config=COUNTS)
     reports = details.reports
     for file_id, report in reports:
         _show_report(names.get(file_id, f"file {file_id}"), report)
@@ -391,7 +399,8 @@ def _show_page() -> None:
     st.dataframe(
         queue_rows(queue, svc.clock()),
         hide_index=True,
-        column_config={
+        column_config=COUNTS
+        | {
             "Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
             "Lock deadline": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         },
