@@ -103,6 +103,18 @@ def _act(item: TriageItem, where: st.delta_generator.DeltaGenerator) -> None:
                         help="Retry the failed run or fix the connection (the Analyst role)")  # fmt: skip
 
 
+# An item's action link wraps in its column: "Open the connection (the partner resends)" was
+# cut to "Open the connection (the partne…" at 1280 and 1440 px.
+ITEM_STYLE = """
+<style>
+[class*="st-key-triage_item_"] [data-testid="stPageLink-NavLink"] > span:last-child,
+[class*="st-key-triage_item_"] [data-testid="stPageLink-NavLink"] p {
+  white-space: normal; overflow: visible; text-overflow: clip;
+}
+</style>
+"""
+
+
 def _show_item(item: TriageItem, found: Triage) -> None:
     with st.container(border=True, key=f"triage_item_{item.kind}_{item.run_id}_{item.action_id}"):
         when, what, act = st.columns([2, 5, 3])
@@ -123,6 +135,7 @@ def _show(found: Triage) -> None:
     if not found.groups:
         st.success(f"Nothing that needs a person locks within {found.days} days.")
         return
+    st.html(ITEM_STYLE)
     for group in found.groups:
         st.subheader(f"{_plain(group.partner)} · {len(group.items)}")
         for item in group.items:
