@@ -21,6 +21,14 @@ from connectbatch.store.outbox import Queued
 REJECTS_SHOWN = 1000
 
 
+# Counts with thousands separators, as the run's tiles show them ("1,488"): the grid showed
+# "1488".
+COUNTS = {
+    name: st.column_config.NumberColumn(format="localized")
+    for name in ("Files", "Rows accepted", "Rejected", "Duplicates", "Rows rejected")
+}
+
+
 def runs_table(runs: list[Run]) -> list[dict[str, Any]]:
     return [
         {
@@ -65,7 +73,7 @@ def history_tab(services: Services, c: Connection) -> None:
         frame.style.map(_status_colour, subset=["Status"]),
         hide_index=True,
         key=f"history_table_{c.id}",
-        column_config={"Reason": st.column_config.TextColumn(width="large")},
+        column_config=COUNTS | {"Reason": st.column_config.TextColumn(width="large")},
     )
     by_id = {r.id: r for r in runs}
     run_id = st.selectbox(
@@ -159,6 +167,7 @@ def run_details(services: Services, c: Connection, run: Run, retried_by: int | N
             ),
             hide_index=True,
             key=f"run_files_{run.id}",
+            column_config=COUNTS,
         )
     elif ok:
         st.caption("This run saw no file.")

@@ -41,3 +41,22 @@ def test_the_runs_and_files_tables_show_counts_with_thousands_separators() -> No
             if column in table.value.columns:
                 shown = config.get(column, {}).get("type_config", {})
                 assert shown.get("format") == "localized", (column, config.get(column))
+
+
+def test_a_connections_history_shows_counts_with_thousands_separators() -> None:
+    """The same on the connection's History tab: its runs and the chosen run's files."""
+    services = Services()
+    draft = Connection("Acme calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    created, _ = services.create_connection(draft)
+    services.ingest_bytes("Acme calls", "big.csv", call_csv(1200, prefix="big"))
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "ann", Role.ANALYST).run()
+    at.button(key=f"history_{created.id}").click().run()
+    assert not at.exception, at.exception
+    tables = [t for t in at.dataframe if {"Rows accepted", "Run"} & set(t.value.columns)]
+    assert len(tables) == 2, [list(t.value.columns) for t in at.dataframe]  # the runs, the run's files
+    for table in tables:
+        config = json.loads(table.proto.columns or "{}")
+        for column in ("Files", "Rows accepted", "Rejected", "Duplicates", "Rows rejected"):
+            if column in table.value.columns:
+                shown = config.get(column, {}).get("type_config", {})
+                assert shown.get("format") == "localized", (column, config.get(column))
