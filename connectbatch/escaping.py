@@ -98,7 +98,9 @@ def csv_cell(value: str, *, numeric: bool = False) -> str:
     (keys, names, reasons) have no such exception: `+15550100` there comes back `'+15550100`."""
     if not value or value[0] not in FORMULA_STARTS:
         return value
-    return value if numeric and _PLAIN_NUMBER.match(value) else "'" + value
+    # fullmatch: `$` alone also matches before a final newline ("-1\n"), which Arrow's
+    # pattern (results_csv.neutralise_formulas) does not; the two must agree
+    return value if numeric and _PLAIN_NUMBER.fullmatch(value) else "'" + value
 
 
 class EscapingFilter(logging.Filter):

@@ -22,6 +22,7 @@ from connectbatch.pipeline import results, results_csv
 CELLS = [
     "", "plain", "=1+1", "@SUM(A1)", "+1", "-1", "+1 (555) 010-0100", "-12.50", "+=cmd", "-x",
     "\tTab", "\rCR", "a=b", "==", "+", "-", "@", " =x", "é=", "+44 20 7946 0958", "1/2", "-(3)",
+    "-0\n", "+1\n",  # a number then a line end: not a plain number (Python's `$` matched it)
 ]  # fmt: skip
 
 
