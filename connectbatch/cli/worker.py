@@ -30,7 +30,16 @@ def _run_worker(args: argparse.Namespace) -> int:
         print("connectbatch: error: a worker needs CONNECTBATCH_MODE=distributed", file=sys.stderr)
         return EXIT_UNUSABLE
     from connectbatch.distributed.app import QUEUE, make_app
+    from connectbatch.distributed.tasks import pull_deadline
 
+    deadline, _ = pull_deadline(settings)
+    if deadline < settings.pull_deadline:  # said once here, not only in each cut run's reason
+        print(
+            f"connectbatch: note: pulls are cut after {deadline:g} s, under CONNECTBATCH_VISIBILITY_TIMEOUT "
+            f"({settings.visibility_timeout} s), not CONNECTBATCH_PULL_DEADLINE "
+            f"({settings.pull_deadline:g} s); raise the visibility timeout for longer pulls",
+            file=sys.stderr,
+        )
     app = make_app(settings)
     name = args.name or socket.gethostname()
     argv = [

@@ -8,8 +8,10 @@ Delivery settings, and why:
 - broker `visibility_timeout` = CONNECTBATCH_VISIBILITY_TIMEOUT (90 s by default, not Redis'
   one hour): a task a dead worker had taken is delivered again after that long plus the
   sweep interval (at most 10 s, not kombu's default 100 s), so within two minutes.
-  It must stay above the longest task, or a slow task runs twice (harmless here:
-  outputs are rewritten the same and loaded once, but wasted work);
+  It must stay above the longest task, or a slow task runs twice at once: a parse is
+  harmless (its output is rewritten the same and loaded once, but wasted work); a pull is
+  cut before it (`tasks.pull_deadline`), as one held by a trickling server was delivered
+  again and again until it held every worker;
 - JSON only: payloads are sealed tokens (`sealed`), never pickles of secrets in Redis.
 """
 

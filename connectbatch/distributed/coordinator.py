@@ -388,6 +388,12 @@ class Coordinator(OutputLoader, Decisions):
             self._done(connection.id)
             return
         value: dict[str, Any] = job.result.get(disable_sync_subtasks=False)
+        if "cut" in value:  # past its deadline (`tasks.pull_deadline`): the server was slow,
+            # the login is not in question (as embedded mode's `collect`); the next run retries
+            run = ingestor.start_run(connection, job.trigger)
+            ingestor.finish_run(run, failed_reason=str(value["cut"]))
+            self._done(connection.id)
+            return
         if not job.pinned and value.get("host_key") and value.get("fingerprint") and connection.host:
             with db.transaction() as con:
                 host_key_store.pin_first(

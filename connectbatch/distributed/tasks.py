@@ -4,6 +4,14 @@ Both are retried with backoff for transient errors (the network, a busy shared v
 OSError, which TransportError is, and the transfer libraries' own errors); after the last
 retry the task fails and the coordinator records the run or file Failed with the reason
 (the dead letter). Their payloads are sealed (`sealed`): logins never sit in Redis in clear.
+
+A pull runs under a deadline (`pull_deadline`), as in embedded mode (`stopping`): a server
+that sends a byte now and then held its worker for ever. The deadline is kept under the
+broker's visibility timeout, as Redis delivers a task again to another worker once it has
+gone unacknowledged that long (tasks are acknowledged at their end): a pull outliving it
+ran twice at once, then again, until every worker was held by one partner's server. A cut
+pull is not retried (it would be cut again): it comes back as `{"cut": reason}`, for the
+coordinator to record a Failed run, leaving the login's status alone.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from connectbatch.settings import Settings
 from connectbatch.store.anchor import alive
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
+from connectbatch.transfer.pull import stopping
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError, paramiko.SSHException, imaplib.IMAP4.error, *ftplib.all_errors,
@@ -86,6 +95,21 @@ def settled_state(settled: dict[str, str], remote: base.RemoteFile) -> str | Non
     return None
 
 
+def pull_deadline(settings: Settings) -> tuple[float, str]:
+    """The seconds a worker's pull may take, and the reason it fails with past them:
+    CONNECTBATCH_PULL_DEADLINE, unless that reaches into the last third of the visibility
+    timeout (at most its last minute), kept for closing the pull, staging the file it had
+    just fetched and storing the result; the task is acknowledged before it could be
+    delivered again. Raise CONNECTBATCH_VISIBILITY_TIMEOUT for longer pulls."""
+    visibility = float(settings.visibility_timeout)
+    cap = visibility - min(60.0, visibility / 3)
+    if settings.pull_deadline <= cap:
+        return settings.pull_deadline, stopping.overdue(settings.pull_deadline)
+    return cap, stopping.overdue(
+        cap, "CONNECTBATCH_PULL_DEADLINE, kept under CONNECTBATCH_VISIBILITY_TIMEOUT"
+    )
+
+
 @shared_task(  # type: ignore[untyped-decorator]  # celery ships no type hints
     name=PULL_TASK, autoretry_for=TRANSIENT, max_retries=MAX_RETRIES,
     retry_backoff=2, retry_backoff_max=60, retry_jitter=False,
@@ -107,6 +131,20 @@ def pull(sealed: str) -> dict[str, Any]:
     marks it (`mark`: the remote paths the coordinator recorded)."""
     settings = worker_settings()
     job = unseal(_box(settings), sealed)
+    deadline, reason = pull_deadline(settings)
+    with stopping.pulling(deadline, reason) as flight:
+        try:
+            return _pull(settings, job, flight)
+        except Exception:
+            if not flight.stopped:  # the server's or the network's: retried, then the dead letter
+                raise
+    log.warning("pull cut: %s", flight.reason)
+    return {"cut": flight.reason}
+
+
+def _pull(settings: Settings, job: dict[str, Any], flight: stopping.Flight) -> dict[str, Any]:
+    """The pull's listing, fetches and tidy-ups (`pull`); a file's own failure once the pull
+    was cut raises, as its cause is the cut, not the file."""
     connection: Connection = job["connection"]
     endpoint = base.limited(job["endpoint"], settings.max_file_bytes)
     settled: dict[str, str] = job["settled"]
@@ -150,11 +188,15 @@ def pull(sealed: str) -> dict[str, Any]:
                 try:
                     transport.fetch(remote, target)
                 except RemoteFileChangedError as exc:  # still being written: it waits
+                    if flight.stopped:
+                        raise
                     entry["extra"]["skip"] = exc.reason
                     entry["settles"] = settles and isinstance(exc, RemoteFileTooLargeError)
                     files.append(entry)
                     continue
                 except RemoteFileRefusedError as exc:  # that file only: the others go on
+                    if flight.stopped:
+                        raise
                     entry.update(refused=exc.reason, note=f"{remote.name} not taken: {exc}")
                     files.append(entry)
                     continue
@@ -162,6 +204,8 @@ def pull(sealed: str) -> dict[str, Any]:
                 target.unlink(missing_ok=True)
                 entry.update(sha256=staged.sha256, size_staged=staged.size)
             files.append(entry)
+        if flight.stopped:  # cut while tidying up or marking (said, not raised): cut all the same
+            raise ConnectionAbortedError(flight.reason)
         return {
             "files": files,
             "unmatched": unmatched,

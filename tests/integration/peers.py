@@ -55,6 +55,7 @@ class TrickleProxy:
         self.fast, self.chunk, self.every = fast, chunk, every
         self.throttled = True
         self.trickling = threading.Event()  # set once a connection is past its fast bytes
+        self.connections = 0  # accepted so far (a pull delivered twice connects twice)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
         self.port = int(self._listener.getsockname()[1])
@@ -71,6 +72,7 @@ class TrickleProxy:
                 continue
             except OSError:
                 return
+            self.connections += 1
             server = socket.create_connection(self.upstream, timeout=10)
             server.settimeout(None)
             self._sockets += [client, server]

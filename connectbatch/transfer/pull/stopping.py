@@ -33,10 +33,10 @@ from collections.abc import Iterator
 STOPPED = "stopped: ConnectBatch was shutting down while this pull ran; retry it"
 
 
-def overdue(deadline: float) -> str:
-    """The reason of a pull cut at its deadline."""
+def overdue(deadline: float, setting: str = "CONNECTBATCH_PULL_DEADLINE") -> str:
+    """The reason of a pull cut at its deadline; `setting` names what set it."""
     return (
-        f"timed out: the pull was still going after {deadline:g} s (CONNECTBATCH_PULL_DEADLINE); "
+        f"timed out: the pull was still going after {deadline:g} s ({setting}); "
         "the server stopped answering or sends too slowly. It is tried again at its next run"
     )
 
@@ -109,9 +109,10 @@ def _install() -> None:
 
 
 @contextlib.contextmanager
-def pulling(deadline: float | None = None) -> Iterator[Flight]:
-    """The body of one pull: `stop_all` can end it, and so does its `deadline` (seconds).
-    Not nested (the outer pull records, and its deadline holds)."""
+def pulling(deadline: float | None = None, reason: str | None = None) -> Iterator[Flight]:
+    """The body of one pull: `stop_all` can end it, and so does its `deadline` (seconds),
+    saying `reason` (by default `overdue(deadline)`). Not nested (the outer pull records,
+    and its deadline holds)."""
     if getattr(_local, "pull", None) is not None:
         yield _local.pull
         return
@@ -122,7 +123,7 @@ def pulling(deadline: float | None = None) -> Iterator[Flight]:
     _local.pull = pull
     timer = None
     if deadline is not None:
-        timer = threading.Timer(deadline, pull.stop, kwargs={"reason": overdue(deadline)})
+        timer = threading.Timer(deadline, pull.stop, kwargs={"reason": reason or overdue(deadline)})
         timer.name, timer.daemon = "pull-deadline", True
         timer.start()
     try:
