@@ -26,6 +26,10 @@ PORTS = (0, 65535)  # 0: the hosted server is off / the protocol's default port
 DAY_SECONDS = 86400
 YEAR_HOURS = 8760
 PULL_WORKERS = 20
+# Distributed mode: seconds before a dead worker's task is delivered again. A worker's pull is
+# cut under it (distributed.tasks.pull_deadline), so it is also the longest pull there: 10
+# minutes lets a pull download ~1.5 GB at 25 Mbit/s, and a killed worker's task waits that long.
+VISIBILITY_TIMEOUT = 600
 PULL_DEADLINE = 7200.0  # 2 GB (the default file limit) at 2.5 Mbit/s
 MAX_FILE_BYTES = 1 << 50  # 1 PiB: a bound for the check, far above any file we take
 # Hosted servers: logged-in sessions one login may hold at once. Common clients open 2-3
@@ -261,7 +265,7 @@ class Settings:
     # Distributed mode (connectbatch/distributed): embedded is one process, no Redis needed.
     mode: str = "embedded"  # embedded | distributed
     redis_url: str = "redis://127.0.0.1:6379/0"  # broker and result backend (distributed only)
-    visibility_timeout: int = 90  # s before a dead worker's unacknowledged task is delivered again
+    visibility_timeout: int = VISIBILITY_TIMEOUT  # s before a dead worker's task is delivered again
     # Scheduled pulls run at once at most (their threads are apart from the engine's own jobs),
     # and the seconds one pull may take before it is cut (a Failed run, retried): a server
     # that answers too slowly for any read to time out otherwise held its thread forever.
@@ -314,7 +318,7 @@ class Settings:
             session_hours=_float(f"{PREFIX}SESSION_HOURS", 8.0, within=(0.01, YEAR_HOURS)),
             mode=_choice(f"{PREFIX}MODE", "embedded", ("embedded", "distributed")),
             redis_url=_str(f"{PREFIX}REDIS_URL", "redis://127.0.0.1:6379/0"),
-            visibility_timeout=_int(f"{PREFIX}VISIBILITY_TIMEOUT", 90, within=(5, 86400)),
+            visibility_timeout=_int(f"{PREFIX}VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT, within=(5, 86400)),
             pull_workers=_int(f"{PREFIX}PULL_WORKERS", PULL_WORKERS, within=(1, 1000)),
             pull_deadline=_float(f"{PREFIX}PULL_DEADLINE", PULL_DEADLINE, within=(1, 7 * DAY_SECONDS)),
         )

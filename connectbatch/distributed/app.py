@@ -5,9 +5,11 @@ Delivery settings, and why:
   so a worker killed mid-task (its pool child, or the whole worker) leaves it to run again;
 - `worker_prefetch_multiplier=1`: a worker holds one task beyond those it runs, so a killed
   worker strands little and a busy one does not hoard the queue;
-- broker `visibility_timeout` = CONNECTBATCH_VISIBILITY_TIMEOUT (90 s by default, not Redis'
-  one hour): a task a dead worker had taken is delivered again after that long plus the
-  sweep interval (at most 10 s, not kombu's default 100 s), so within two minutes.
+- broker `visibility_timeout` = CONNECTBATCH_VISIBILITY_TIMEOUT (600 s by default, not
+  Redis' one hour): a task a dead worker had taken is delivered again after that long plus
+  the sweep interval (at most 10 s, not kombu's default 100 s). As a worker's pull is cut
+  under it, it is also the longest pull in this mode (90 s, the default before, cut every
+  download longer than a minute).
   It must stay above the longest task, or a slow task runs twice at once: a parse is
   harmless (its output is rewritten the same and loaded once, but wasted work); a pull is
   cut before it (`tasks.pull_deadline`), as one held by a trickling server was delivered
