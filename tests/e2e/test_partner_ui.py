@@ -173,7 +173,7 @@ def test_a_locked_action_cannot_be_modified_from_the_page(demo_services: Service
     target = changeable[0]
     at.multiselect(key="actions_selected").set_value([target.id])
     at.number_input(key="actions_amount").set_value(99.5)
-    demo_services.lock_actions(now=target.lock_at)
+    demo_services.lock_actions(now=target.lock_at, early=True)
     at.button(key="actions_apply").click().run()
 
     assert not at.exception
