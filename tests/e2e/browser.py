@@ -22,7 +22,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +38,11 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, ViewportSize
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "tests") not in sys.path:  # `helpers` when scripts/ and bench/ import this harness
+    sys.path.insert(0, str(REPO / "tests"))
+
+from helpers.ports import free_port  # noqa: E402
+
 CHROMIUM = Path(os.environ.get("CONNECTBATCH_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -94,13 +98,6 @@ def missing_browser() -> str | None:
     except ImportError:
         return "Playwright's Python package is not installed: pip install -e '.[dev]'"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def app_environment(home: Path, sftp_port: int = 0, ftp_port: int = 0) -> dict[str, str]:
@@ -351,7 +348,11 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Strea
     if reason:
         pytest.skip(reason)
     home = tmp_path_factory.mktemp("browser") / "home"
-    with streamlit_app(home, log=ARTIFACTS / "streamlit.log") as app:
+    # One log per pytest-xdist worker: each worker runs its own server.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    with streamlit_app(
+        home, log=ARTIFACTS / (f"streamlit-{worker}.log" if worker else "streamlit.log")
+    ) as app:
         yield app
 
 

@@ -4,12 +4,12 @@ a Streamlit directive must not turn bold, into a link, into a formula or red; an
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from helpers import call_csv
 from helpers.app_login import log_in
+from helpers.ports import free_port
 from streamlit.testing.v1 import AppTest
 
 from connectbatch.escaping import markdown_text, visible
@@ -28,9 +28,7 @@ pytestmark = pytest.mark.usefixtures("own_engine")  # tests/e2e/conftest.py
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def rendered(at: AppTest) -> list[str]:

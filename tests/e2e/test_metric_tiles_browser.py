@@ -32,7 +32,11 @@ def laptop_page(chromium_browser: Browser, app: StreamlitApp) -> Page:
 
 
 def pick(page: Page, key: str, option: str) -> None:
+    """Types the option into the multiselect before clicking it: its menu renders only the
+    options in view, and the shared server's data grows with the tests before this one (CI
+    once timed out waiting for "CA" below the fold)."""
     page.locator(f".st-key-{key}").click()
+    page.locator(f".st-key-{key} input").fill(option)
     page.get_by_role("option").filter(has_text=re.compile(f"^{re.escape(option)}$")).click()
     page.keyboard.press("Escape")
     wait_rendered(page)

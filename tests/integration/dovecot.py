@@ -27,16 +27,16 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from helpers.certs import write_self_signed_cert
+from helpers.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEBIAN_PACKAGE = "dovecot-imapd"
@@ -238,13 +238,6 @@ def dovecot_binary() -> str:
             f"`bash scripts/ensure-debian-packages.sh {DEBIAN_PACKAGE}` as root"
         )
     return found
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (the kernel picks it)."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _config(root: Path, port: int, ssl_port: int) -> str:

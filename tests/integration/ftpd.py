@@ -39,6 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 VSFTPD = Path("/usr/sbin/vsftpd")
 FTP_USER = "cbftp"
@@ -114,13 +116,6 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
     # Session children of vsftpd live in the same group; make sure none is left behind.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_banner(

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from helpers.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SSHD_BINARY = Path("/usr/sbin/sshd")  # sshd re-executes itself, so it needs an absolute path
@@ -262,14 +263,6 @@ def ensure_user(user: str = TEST_USER, password: str = TEST_PASSWORD) -> Path:
         home.mkdir(parents=True)
         os.chown(home, entry.pw_uid, entry.pw_gid)
     return home
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on right now (the kernel's choice); sshd binds it a moment later,
-    and `start_sshd` retries with a new one in the rare case someone else was faster."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _write_config(workdir: Path, host: str, port: int, user: str, penalties: bool) -> Path:

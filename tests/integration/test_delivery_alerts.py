@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 from helpers import call_csv
 from helpers.clock import Clock as HandClock
+from helpers.ports import free_port
 from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.delivery import check as delivery_check
@@ -228,13 +229,10 @@ def test_an_alert_raised_while_the_smtp_server_is_down_reaches_the_owner_later(
 ) -> None:
     """The alert was e-mailed once, at the check: a relay down at that moment meant the owner
     never heard of it. It goes through the outbox now (pipeline/outbox.py)."""
-    import socket
 
     from connectbatch.pipeline import outbox
 
-    with socket.socket() as probe:  # a port nothing listens on yet
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nothing listens on yet
     smtp = SmtpSettings(host="127.0.0.1", port=port, sender="alerts@connectbatch.test")
     services, _ = watched(
         smtp, expect="Daily by 06:00", expect_grace_minutes=0, owner_email="owner@ours.example"

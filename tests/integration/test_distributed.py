@@ -14,7 +14,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ftpd import stop_process
+from helpers.ports import free_port
 
 from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
@@ -184,12 +184,6 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
     finally:
         coordinator.stop()
     assert coordinator.loaded == 50
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_embedded_mode_never_imports_celery_or_redis() -> None:

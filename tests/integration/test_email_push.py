@@ -10,6 +10,7 @@ from email.message import EmailMessage
 import pytest
 from dovecot import DovecotServer, MailUser, running_dovecot
 from helpers import call_csv
+from helpers.ports import free_port
 
 from connectbatch.engine import Engine, MailboxSettings
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
@@ -402,14 +403,11 @@ def test_an_answer_waits_in_the_outbox_while_the_smtp_server_is_down(
     good. It is queued like the results now (empty envelope sender kept) and goes out once
     the relay is back."""
     import datetime as dt
-    import socket
 
     from connectbatch.pipeline import outbox
     from connectbatch.store import outbox as outbox_store
 
-    with socket.socket() as probe:  # nothing listens there yet: the relay is down
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there yet: the relay is down
     box = server.add_user()
     smtp = SmtpSettings(host="127.0.0.1", port=port, sender="results@connectbatch.test")
     svc = Services(replace(services.settings, inbound_mailbox=box.address, smtp=smtp))

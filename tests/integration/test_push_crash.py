@@ -15,7 +15,6 @@ import contextlib
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import paramiko
 import pytest
 from helpers import call_csv
+from helpers.ports import free_port
 
 from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
@@ -72,12 +72,6 @@ def _sftp(port: int, login: Provisioned) -> Iterator[paramiko.SFTPClient]:
         transport.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -120,7 +114,7 @@ def test_uploads_answered_before_a_killed_server_took_them_in_are_taken_in_at_it
     assert sorted(p.name for p in push_home.iterdir()) == ["a.csv", "b.csv"]
     assert services.runs("Acme") == []  # was: never recorded, swept away a day later
 
-    settings = Settings(home=home, lock_timeout=10.0, sftp_port=_free_port(), ftp_port=0)
+    settings = Settings(home=home, lock_timeout=10.0, sftp_port=free_port(), ftp_port=0)
     engine = Engine(Services(settings))
     engine.start()
     try:
@@ -229,7 +223,7 @@ def test_an_upload_whose_ingest_was_killed_after_its_ledger_commit_is_taken_in_a
     [interrupted] = services.runs("Acme")
     assert interrupted.status is RunStatus.IN_PROGRESS
 
-    settings = Settings(home=home, lock_timeout=10.0, sftp_port=_free_port(), ftp_port=0)
+    settings = Settings(home=home, lock_timeout=10.0, sftp_port=free_port(), ftp_port=0)
     engine = Engine(Services(settings))
     engine.start()
     push_home = home / "push" / str(connection.id)

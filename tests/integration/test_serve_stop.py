@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 from cryptography.fernet import Fernet
 from helpers.clock import Clock as HandClock
+from helpers.ports import free_port
 
 from connectbatch.engine import Engine
 from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
@@ -26,9 +27,7 @@ from connectbatch.transfer.specs import FtpSpec, FtpTls, ImapSecurity, ImapSpec,
 @pytest.fixture
 def closed_port() -> int:
     """A port nothing listens on: a pull to it fails at once, before seeing any file."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 @pytest.fixture

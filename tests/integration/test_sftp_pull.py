@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from helpers.ports import free_port
 
 from connectbatch.errors import TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, old_enough, open_transport
@@ -33,12 +34,6 @@ pytest_plugins = ["sshd"]
 
 NOW = dt.datetime.now(dt.UTC)
 LEAKY_WORDS = ("Traceback", "Errno", "Exception", "paramiko", "<class", "SSHException")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def endpoint(server: Sshd, **fields: object) -> Endpoint:
