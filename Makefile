@@ -32,6 +32,10 @@ ADDRESS ?= 127.0.0.1
 TEST_DEBS ?= openssl vsftpd openssh-server openssh-client dovecot-imapd chromium curl lftp redis-server
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 20
+# pytest-xdist workers for `make test` (0: one process). Most tests wait on servers, browsers
+# and subprocesses rather than compute, so 4 workers on CI's 2 cores halve the suite's time;
+# each test file stays on one worker (--dist loadfile) with its module's servers.
+TEST_WORKERS ?= 4
 FUZZ_DIR := fuzz-artifacts
 BENCH_ARGS ?=
 
@@ -44,7 +48,7 @@ help: ## List the targets
 		| awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
 	@echo
 	@echo "Variables: PORT=$(PORT) ADDRESS=$(ADDRESS) FUZZ_SECONDS=$(FUZZ_SECONDS)" \
-		"TEST_FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) BENCH_ARGS='$(BENCH_ARGS)' PYTHON=$(PYTHON)"
+		"TEST_FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) TEST_WORKERS=$(TEST_WORKERS) BENCH_ARGS='$(BENCH_ARGS)' PYTHON=$(PYTHON)"
 
 venv: $(PY) ## Create the virtual environment in .venv
 
@@ -88,7 +92,7 @@ demo: $(STAMP) ## Load the demo connections, runs and app logins; write a demo C
 
 test: build ## Run the whole test suite, then a short fuzz run
 	$(ENSURE_DEBS) $(TEST_DEBS)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile tests
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 # Crash reproducers go next to the corpus, not into the repository root.

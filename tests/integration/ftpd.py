@@ -39,9 +39,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.ports import free_port
-
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO / "tests") not in sys.path:  # `helpers` when this file runs as the server's script
+    sys.path.insert(0, str(REPO / "tests"))
+
+from helpers.ports import free_port  # noqa: E402
+
 VSFTPD = Path("/usr/sbin/vsftpd")
 FTP_USER = "cbftp"
 # A fixed, known password for the throw-away test user (set again on every start).
