@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import workers
 from ftpd import stop_process
 from helpers.ports import free_port
+from workers import CLI, worker_env
 
 from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
 pytest_plugins = ["sshd", "redisd"]
 
 CallCsv = Callable[..., bytes]
-CLI = str(Path(sys.executable).parent / "connectbatch")
 OLD = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
 VISIBILITY = 8  # seconds: a killed worker's task comes back this fast in the test
 
@@ -53,15 +54,6 @@ def dist_settings(settings: Settings, redis_server: RedisServer) -> Settings:
     return replace(settings, mode="distributed", redis_url=redis_server.url, visibility_timeout=VISIBILITY)
 
 
-def worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
-    env.update(
-        CONNECTBATCH_HOME=str(settings.home), CONNECTBATCH_MODE="distributed",
-        CONNECTBATCH_REDIS_URL=settings.redis_url, CONNECTBATCH_VISIBILITY_TIMEOUT=str(VISIBILITY),
-    )  # fmt: skip
-    return env
-
-
 StartWorker = Callable[[str], subprocess.Popen[bytes]]
 
 
@@ -70,13 +62,8 @@ def start_worker(dist_settings: Settings, tmp_path: Path) -> Iterator[StartWorke
     started: list[subprocess.Popen[bytes]] = []
 
     def start(name: str) -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            [CLI, "worker", "--name", name, "--concurrency", "1", "--loglevel", "WARNING"],
-            env=worker_env(dist_settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        started.append(process)
-        return process
+        started.append(workers.start_worker(dist_settings, tmp_path / f"{name}.log", name))
+        return started[-1]
 
     yield start
     for process in started:  # each worker is its own process group: stopped by its id

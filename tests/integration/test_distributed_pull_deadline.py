@@ -10,17 +10,14 @@ in time, stuck on one partner's server)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from ftpd import stop_process
 from helpers import call_csv
 from peers import TrickleProxy
+from workers import running_coordinator, running_worker
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
@@ -35,7 +32,6 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["sshd", "redisd"]
 
-CLI = str(Path(sys.executable).parent / "connectbatch")
 OLD = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
 VISIBILITY = 6  # s: a task still unacknowledged after this long is delivered again
 DEADLINE = 60.0  # CONNECTBATCH_PULL_DEADLINE, above the visibility timeout
@@ -49,21 +45,10 @@ def settings(tmp_path: Path, redis_server: RedisServer) -> Iterator[Settings]:
         home=tmp_path / "home", lock_timeout=10.0, mode="distributed", redis_url=redis_server.url,
         visibility_timeout=VISIBILITY, pull_deadline=DEADLINE,
     )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
-    env.update(
-        CONNECTBATCH_HOME=str(settings.home), CONNECTBATCH_MODE="distributed",
-        CONNECTBATCH_REDIS_URL=settings.redis_url, CONNECTBATCH_VISIBILITY_TIMEOUT=str(VISIBILITY),
-        CONNECTBATCH_PULL_DEADLINE=str(DEADLINE),
-    )  # fmt: skip
-    with (tmp_path / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [CLI, "worker", "--name", "w", "--concurrency", "2", "--loglevel", "WARNING"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    with running_worker(
+        settings, tmp_path / "worker.log", concurrency=2, CONNECTBATCH_PULL_DEADLINE=str(DEADLINE)
+    ):
         yield settings
-    finally:
-        stop_process(worker, grace=15)
 
 
 @pytest.fixture
@@ -73,15 +58,8 @@ def services(settings: Settings) -> Services:
 
 @pytest.fixture
 def coordinator(services: Services) -> Iterator[Coordinator]:
-    from connectbatch.distributed.app import make_app
-    from connectbatch.distributed.coordinator import Coordinator
-
-    running = Coordinator(services, make_app(services.settings))
-    running.start()
-    try:
+    with running_coordinator(services) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

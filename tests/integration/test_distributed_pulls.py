@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from ftpd import stop_process
 from helpers import call_csv
+from workers import running_coordinator, running_worker
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 
 pytest_plugins = ["sshd", "redisd"]  # Dovecot: one per module, below
 
-CLI = str(Path(sys.executable).parent / "connectbatch")
 OLD = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
 LIMIT = 4096  # CONNECTBATCH_MAX_FILE_BYTES of coordinator and worker: 200 call rows are over it
 
@@ -52,21 +50,8 @@ def worker_home(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisSer
         home=folder / "home", lock_timeout=10.0, mode="distributed", redis_url=redis_server.url,
         visibility_timeout=8, max_file_bytes=LIMIT,
     )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
-    env.update(
-        CONNECTBATCH_HOME=str(settings.home), CONNECTBATCH_MODE="distributed",
-        CONNECTBATCH_REDIS_URL=settings.redis_url, CONNECTBATCH_VISIBILITY_TIMEOUT="8",
-        CONNECTBATCH_MAX_FILE_BYTES=str(LIMIT),
-    )  # fmt: skip
-    with (folder / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [CLI, "worker", "--name", "w", "--concurrency", "1", "--loglevel", "WARNING"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    with running_worker(settings, folder / "worker.log", CONNECTBATCH_MAX_FILE_BYTES=str(LIMIT)):
         yield settings
-    finally:
-        stop_process(worker, grace=15)
 
 
 @pytest.fixture
@@ -77,15 +62,8 @@ def services(worker_home: Settings) -> Services:
 
 @pytest.fixture
 def coordinator(services: Services) -> Iterator[Coordinator]:
-    from connectbatch.distributed.app import make_app
-    from connectbatch.distributed.coordinator import Coordinator
-
-    running = Coordinator(services, make_app(services.settings))
-    running.start()
-    try:
+    with running_coordinator(services) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def pull(coordinator: Coordinator, connection: Connection, trigger: str) -> None:

@@ -127,7 +127,9 @@ def test_a_coordinator_started_again_after_a_kill_waits_for_the_lock_it_left(
     dead = subprocess.Popen(["true"])
     dead.wait()
     left = f"{socket.gethostname()}:{dead.pid}"
-    client.set(LOCK_KEY, left, px=1500)  # as the killed one left it: no longer renewed
+    # As the killed one left it: no longer renewed. 6 s: the new coordinator must find it
+    # still there after its start, which takes seconds on a loaded machine (1.5 s once failed).
+    client.set(LOCK_KEY, left, px=6000)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
     env.update(
         PYTHONPATH=str(REPO), CONNECTBATCH_HOME=str(tmp_path), CONNECTBATCH_MODE="distributed",

@@ -12,9 +12,7 @@ file once.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -23,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from cryptography.fernet import Fernet
-from ftpd import stop_process
+from workers import running_worker
 
 from connectbatch.models import Connection, Direction, FileState, Method, Methodology, RunStatus
 from connectbatch.services import Services
@@ -45,23 +43,11 @@ def dist_services(settings: Settings, redis_server: RedisServer) -> Services:
 
 @pytest.fixture
 def worker_with_another_key(dist_services: Services, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    settings = dist_services.settings
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTBATCH_")}
-    env.update(
-        PYTHONPATH=str(REPO), CONNECTBATCH_HOME=str(settings.home), CONNECTBATCH_MODE="distributed",
-        CONNECTBATCH_REDIS_URL=settings.redis_url, CONNECTBATCH_VISIBILITY_TIMEOUT="8",
+    with running_worker(
+        dist_services.settings, tmp_path / "worker.log", name="other-key",
         CONNECTBATCH_SECRET_KEY=Fernet.generate_key().decode(),
-    )  # fmt: skip
-    with (tmp_path / "worker.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "connectbatch", "worker", "--name", "other-key", "--concurrency", "1",
-             "--loglevel", "WARNING"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
+    ) as process:  # fmt: skip
         yield process
-    finally:  # its own process group: stopped by its id
-        stop_process(process, grace=15)
 
 
 def test_a_worker_with_another_key_fails_the_run_saying_so_and_the_retry_loads_it_once(
