@@ -86,6 +86,12 @@ def retry(ingestor: Ingestor, run_id: int) -> Run:
                 + (f" ({old.review})" if old.review else "")
                 + "; only failed runs can be retried (quarantined ones are released or discarded)"
             )
+        later = run_store.retried_as(con, run_id)
+        if later is not None:  # a second retry of it would run the same files beside the first
+            raise ConnectBatchError(
+                f"run {run_id} was retried already, as run {later.id} ({later.status.value.lower()})"
+                + ("; retry that one instead" if later.status is RunStatus.FAILED else "")
+            )
         connection = connection_store.get(con, old.connection_id)
         files = run_store.files_of_run(con, run_id)
     if not files:  # stopped before its file was recorded: nothing staged to run again

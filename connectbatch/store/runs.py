@@ -77,6 +77,12 @@ def get(con: duckdb.DuckDBPyConnection, run_id: int) -> Run:
     return found[0]
 
 
+def retried_as(con: duckdb.DuckDBPyConnection, run_id: int) -> Run | None:
+    """The run that retried `run_id` (by hand, or a push upload taken in again), if any."""
+    found = _runs(con, "WHERE retry_of = ? ORDER BY id DESC LIMIT 1", [run_id])
+    return found[0] if found else None
+
+
 def history(con: duckdb.DuckDBPyConnection, connection_id: int | None = None, limit: int = 200) -> list[Run]:
     if connection_id is None:
         return _runs(con, "ORDER BY id DESC LIMIT ?", [limit])

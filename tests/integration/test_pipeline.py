@@ -310,6 +310,25 @@ def test_a_file_level_problem_fails_the_run_with_a_reason(
     assert summary["status"] == "rejected" and summary["message"]
 
 
+def test_a_run_retried_once_is_not_retried_again_its_retry_is(services: Services, make_connection) -> None:
+    """A second retry of the same run (the CLI, or a second tab whose list was older) ran its
+    files again beside the first retry's: now it names the retry, which is the one to retry."""
+    make_connection("Acme")
+    data, _ = FILE_PROBLEMS["missing required column"]
+    first = services.ingest_bytes("Acme", "Acme_export.csv", data)
+    again = services.retry(first.id)
+    assert again.status is RunStatus.FAILED and again.retry_of == first.id
+
+    with pytest.raises(
+        ConnectBatchError,
+        match=rf"run {first.id} was retried already, as run {again.id} \(failed\); retry that one instead",
+    ):
+        services.retry(first.id)
+    assert len(services.runs("Acme")) == 2
+    third = services.retry(again.id)
+    assert third.retry_of == again.id and len(services.runs("Acme")) == 3
+
+
 def test_releasing_a_batch_of_resent_records_loads_only_the_new_ones(
     services: Services, make_connection
 ) -> None:
