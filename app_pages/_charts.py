@@ -4,13 +4,14 @@
   a status with no calls today is not silently dropped and colours do not move between days.
 * Top media partners and the duration distribution: bars, as st.bar_chart drew them; a media
   partner's label is shortened so that each stays distinct (its MediaId kept) and drawn whole.
-* Reject rate per connection: a line with a point at every run, so a connection with one run
-  (the usual case at the start) is visible instead of an empty chart.
+
+The Validation page's reject rate per connection is an SVG drawn on the server instead
+(app_pages/_trend.py): it was that page's only chart, and Vega's JavaScript cost its new sessions.
 
 Why written out (issue 13): Altair checks a chart against the Vega-Lite JSON schema every time
 it is turned into the specification the browser gets, and st.bar_chart builds an Altair chart
 and converts its data to pandas first; on Call data that was ~0.1-0.3 s of every view's
-server time (three charts), on Validation ~20 ms. These specifications are fixed, so
+server time (three charts). These specifications are fixed, so
 the check has nothing to find; tests/unit/test_app_charts.py keeps them valid anyway.
 """
 
@@ -164,28 +165,3 @@ def top_media(table: pa.Table) -> Chart:
 def durations(table: pa.Table) -> Chart:
     """Bars of calls per duration bucket, in the buckets' own order."""
     return bars(table, "bucket", "calls", value_title="Calls")
-
-
-def reject_rate_chart(frame: Any) -> Chart:
-    """Reject rate (%) per run over time, one line per connection, a point per run. Times are
-    UTC like everywhere else in the app, with the minute: the browser's own time zone put a run
-    of 22:56 UTC on the next day in Tokyo, the tooltip showed only the day, and runs within one
-    second made the axis read ".600"."""
-    # A UTC time unit: Vega-Lite then reads and writes the moments in UTC, not the browser's zone.
-    started = {"field": "Started", "type": "temporal", "title": "Started (UTC)",
-               "timeUnit": "utcyearmonthdatehoursminutesseconds"}  # fmt: skip
-    spec = {
-        "$schema": SCHEMA,
-        "mark": {"type": "line", "point": True},
-        "encoding": {
-            "x": started | {"axis": {"format": "%b %d %H:%M"}},
-            "y": {"field": "Reject rate (%)", "type": "quantitative", "title": "Reject rate (%)"},
-            "color": {"field": "Connection", "type": "nominal"},
-            "tooltip": [
-                {"field": "Connection", "type": "nominal"},
-                started | {"format": "%Y-%m-%d %H:%M:%S"},
-                {"field": "Reject rate (%)", "type": "quantitative", "format": ".2f"},
-            ],
-        },
-    }
-    return Chart(frame, spec)

@@ -18,6 +18,7 @@ else.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 
@@ -72,6 +73,15 @@ def markdown_text(text: str | None) -> str:
     Streamlit's icons, colours and links broken by an invisible joiner (`_ACTED_ON`)."""
     escaped = _ACTED_ON.sub(_JOINER, visible(text or "")).translate(_MARKDOWN)
     return _LEADING_MARKER.sub(_escape_marker, escaped, count=1)
+
+
+def html_text(text: str | None) -> str:
+    """`text` to show literally inside HTML that goes through `st.markdown(...,
+    unsafe_allow_html=True)` (the reject-rate chart): control characters as `visible` escapes,
+    HTML escaped, and Streamlit's icons, colours and links broken by the invisible joiner,
+    since Streamlit rewrites `:material/home:` even inside raw HTML. No backslashes: HTML is
+    not read as Markdown, so they would show."""
+    return html.escape(_ACTED_ON.sub(_JOINER, visible(text or "")), quote=True)
 
 
 def _escape_marker(found: re.Match[str]) -> str:

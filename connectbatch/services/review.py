@@ -35,9 +35,12 @@ class ReviewServices(ServiceBase):
             stored = run_store.validation_of_run(con, run_id)
         return [(file_id, ValidationReport.from_json(report)) for file_id, _ok, report in stored]
 
-    def reject_rates(self) -> list[tuple[str, dt.datetime, float]]:
+    def reject_rates(
+        self, partners: tuple[int, ...] = (), limit: int = 1000
+    ) -> list[tuple[str, dt.datetime, float]]:
+        """The reject rate of the last `limit` runs that read rows (of `partners`' connections)."""
         with self.db.connect() as con:
-            return run_store.reject_rates(con)
+            return run_store.reject_rates(con, partner_ids(partners), limit)
 
     def review_queue(self, limit: int = 200, partners: tuple[int, ...] = ()) -> list[RunReview]:
         """Runs for data-quality review, most urgent first: quarantined, critical failures,

@@ -385,16 +385,22 @@ def validation_of_run(con: duckdb.DuckDBPyConnection, run_id: int) -> list[tuple
     ]
 
 
-def reject_rates(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dt.datetime, float]]:
-    """(connection name, run start, reject rate) for the trend chart."""
-    return [
-        (r[0], r[1], float(r[2]))
-        for r in con.execute(
-            "SELECT c.name, r.started_at, r.rows_rejected / greatest(r.rows_accepted + r.rows_rejected, 1) "
-            "FROM runs r JOIN connections c ON c.id = r.connection_id "
-            "WHERE r.rows_accepted + r.rows_rejected > 0 ORDER BY r.started_at"
-        ).fetchall()
-    ]
+def reject_rates(
+    con: duckdb.DuckDBPyConnection, partners: tuple[int, ...] = (), limit: int = 1000
+) -> list[tuple[str, dt.datetime, float]]:
+    """(connection name, run start, reject rate) of the last `limit` runs that read rows, oldest
+    first, for the trend chart; with `partners`, of their connections only (as the queue)."""
+    where, params = "", []
+    if partners:
+        where = f"AND c.partner_id IN ({', '.join('?' for _ in partners)}) "
+        params = list(partners)
+    rows = con.execute(
+        "SELECT c.name, r.started_at, r.rows_rejected / greatest(r.rows_accepted + r.rows_rejected, 1) "
+        "FROM runs r JOIN connections c ON c.id = r.connection_id "
+        f"WHERE r.rows_accepted + r.rows_rejected > 0 {where}ORDER BY r.started_at DESC, r.id DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [(r[0], r[1], float(r[2])) for r in reversed(rows)]
 
 
 def add_counters(con: duckdb.DuckDBPyConnection, run_id: int, **add: int) -> None:

@@ -87,6 +87,14 @@ def test_pending_actions_and_the_review_queue_filter_by_partner(
     assert {q.connection for q in queue} == {"Brand calls", "Brand clicks"}
     assert {q.partner for q in queue} == {HOSTILE}
     assert {q.partner for q in services.review_queue()} == {"Leadwave Media", HOSTILE}
+    # the page's reject-rate trend follows the same filter (it drew every partner's runs)
+    assert {name for name, _, _ in services.reject_rates(partners=(hostile,))} == {
+        "Brand calls",
+        "Brand clicks",
+    }
+    everything = services.reject_rates()
+    assert len(everything) == 4 and [t for _, t, _ in everything] == sorted(t for _, t, _ in everything)
+    assert services.reject_rates(limit=1) == everything[-1:]  # the newest runs
 
 
 def test_the_clicks_browser_filters_by_partner_and_names_media_partners(

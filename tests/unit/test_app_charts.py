@@ -8,7 +8,6 @@ import datetime as dt
 from typing import Any
 
 import altair as alt
-import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -19,10 +18,6 @@ PER_DAY = pa.table(
 )
 TOP = pa.table({"Media partner": ["Leadwave (98765)", "Other"], "Calls": [7, 3]})
 BUCKETS = pa.table({"bucket": ["0-30 s", "30-60 s", "1-5 min"], "calls": [2, 0, 9]})
-RATES = pd.DataFrame(
-    [("Acme", dt.datetime(2026, 12, 1, tzinfo=dt.UTC), 2.5)],
-    columns=["Connection", "Started", "Reject rate (%)"],
-)
 
 
 def charts() -> list[_charts.Chart]:
@@ -31,7 +26,6 @@ def charts() -> list[_charts.Chart]:
         _charts.top_media(TOP),
         _charts.durations(BUCKETS),
         _charts.bars(pa.table({"day": [dt.date(2026, 12, 1)], "rows": [4]}), "day", "rows", temporal=True),
-        _charts.reject_rate_chart(RATES),
     ]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import pandas as pd
 import pyarrow as pa
 
 from app_pages import _charts, _schedule
@@ -83,15 +82,6 @@ def test_the_status_legend_lists_every_status_in_fixed_colours() -> None:
     colours = dict(zip(encoding["scale"]["domain"], encoding["scale"]["range"], strict=True))
     assert colours["ANSWER"] == _charts.STATUS_COLOURS["ANSWER"]
     assert len(set(colours.values())) == len(CALL_STATUSES)
-
-
-def test_the_reject_rate_chart_shows_a_point_for_a_single_run() -> None:
-    frame = pd.DataFrame(
-        [("Acme", dt.datetime(2026, 12, 1, tzinfo=dt.UTC), 2.5)],
-        columns=["Connection", "Started", "Reject rate (%)"],
-    )
-    mark = _charts.reject_rate_chart(frame).to_dict()["mark"]
-    assert mark["type"] == "line" and mark["point"] is True
 
 
 def action(i: int, status: ActionStatus, days_ago: int, campaign: int | None = 1001) -> Action:
