@@ -59,6 +59,9 @@ def audit_rows(services: Services, action_id: int) -> list[dict[str, Any]]:
     return [
         {
             "When": e.changed_at,
+            # when the change took effect at the brand: a file's ModificationDate (the newest
+            # one wins), else when it was made; empty on locks
+            "Effective": e.effective_at,
             "Who": e.actor,
             "Change": e.change,
             "Old status": e.old_status,
@@ -175,7 +178,8 @@ def show_audit(services: Services, page: ActionPage) -> None:
                    f"({page.days_to_lock(action):.1f} days from now).")  # fmt: skip
     trail = audit_rows(services, action.id)
     if trail:
-        st.dataframe(trail, hide_index=True)
+        when = st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")
+        st.dataframe(trail, hide_index=True, column_config={"When": when, "Effective": when})
     else:
         st.caption("No changes yet: the amount is the one the file carried.")
 

@@ -403,6 +403,10 @@ def _show_page() -> None:
         hide_index=True,
         column_config=COUNTS
         | {
+            # wide enough for their longest words: the grid cut them to "Quarant…" and
+            # "Quarantined: awaiting re…" (it sizes a column by its first rows)
+            "Review": st.column_config.TextColumn(width=100),
+            "Validation": st.column_config.TextColumn(width=220),
             "Started": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
             "Lock deadline": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
         },

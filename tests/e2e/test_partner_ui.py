@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers.app_login import log_in
 from streamlit.testing.v1 import AppTest
@@ -140,6 +141,8 @@ def test_reversing_an_action_from_the_page_marks_it_reversed_with_the_reason(
     trail = at.dataframe[-1].value
     assert list(trail["Reason"]) == ["Customer returned the goods"]
     assert list(trail["Who"]) == ["jane"]
+    # made in the app: it took effect when it was made (a file's ModificationDate may differ)
+    assert ((trail["Effective"] - trail["When"]).abs() < pd.Timedelta(seconds=1)).all()
 
 
 def test_a_reversal_without_a_reason_is_refused_with_a_message(demo_services: Services) -> None:
