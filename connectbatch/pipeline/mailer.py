@@ -155,9 +155,14 @@ def _client(smtp: SmtpSettings) -> Iterator[smtplib.SMTP]:
 
 
 def transmit(smtp: SmtpSettings, data: bytes, recipient: str, envelope_from: str | None) -> None:
-    """Send a message as it was spooled (pipeline/outbox.py); raises what smtplib raises."""
+    """Send a message as it was spooled (pipeline/outbox.py); raises what smtplib raises.
+    An address that is not ASCII (a partner's "büro@müller.example") goes with SMTPUTF8
+    (RFC 6531), which smtplib asks for and refuses (SMTPNotSupportedError) when the server
+    does not offer it; plain SMTP cannot carry such an address at all."""
+    sender = envelope_from or smtp.sender
+    options = [] if sender.isascii() and recipient.isascii() else ["SMTPUTF8"]
     with _client(smtp) as client:
-        client.sendmail(envelope_from or smtp.sender, [recipient], data)
+        client.sendmail(sender, [recipient], data, mail_options=options)
 
 
 def results_of_run(outbound: Path, connection_id: int, run_id: int) -> list[Path]:

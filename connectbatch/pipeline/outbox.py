@@ -24,6 +24,7 @@ may then go twice, never zero times).
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import logging
 import os
 import smtplib
@@ -54,18 +55,18 @@ ANSWER_ENVELOPE = "<>"  # an automatic answer's envelope sender (RFC 3834): boun
 BATCH = 50  # messages one pass takes
 
 
-# smtplib speaks ASCII (no SMTPUTF8): an address with other characters (a return address
-# typed so, a partner's From answered) raises UnicodeEncodeError before the server is asked.
+# An address with other characters than ASCII (a return address typed so, a partner's From
+# answered) needs SMTPUTF8 (mailer.transmit): a server without it cannot take the message.
 NOT_ASCII = (
-    "the address is not ASCII, which this SMTP sending cannot carry (it would need SMTPUTF8): "
-    "give an ASCII address"
+    "the address is not ASCII, which needs SMTPUTF8, and the SMTP server does not offer it: "
+    "give an ASCII address, or send through a server that offers SMTPUTF8"
 )
 
 
 def permanent(exc: Exception) -> bool:
     """Whether the SMTP server refused for good (a 5xx reply), or the message can never be
     offered (an address smtplib cannot write): trying again cannot help."""
-    if isinstance(exc, UnicodeError):
+    if isinstance(exc, UnicodeError | smtplib.SMTPNotSupportedError):
         return True
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in exc.recipients.values()]
@@ -78,7 +79,7 @@ def permanent(exc: Exception) -> bool:
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeError):
+    if isinstance(exc, UnicodeError | smtplib.SMTPNotSupportedError):
         return NOT_ASCII
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{code} {_text(msg)}" for code, msg in exc.recipients.values())
@@ -147,8 +148,15 @@ class Outbox:
         back) with; the caller calls `kick` once it committed. Sent from the configured
         sender, or with `envelope_from` as the envelope's (`answer`: <>)."""
         # as it goes over the wire: CRLF line ends, 7-bit (an SMTP server without 8BITMIME
-        # takes it too), so `mailer.transmit` sends the spooled bytes as they are
-        path = self._spool(message.as_bytes(policy=message.policy.clone(linesep="\r\n", cte_type="7bit")))
+        # takes it too), so `mailer.transmit` sends the spooled bytes as they are; with an
+        # address that is not ASCII, its headers in UTF-8, as SMTPUTF8 carries them (RFC
+        # 2047 cannot encode an address: "=?utf-8?q?b=C3=BCro?=@..." reaches no one)
+        utf8 = (
+            not all(str(message[h] or "").isascii() for h in ("To", "From"))
+            or not (envelope_from or "").isascii()
+        )
+        policy = (email.policy.SMTPUTF8 if utf8 else email.policy.SMTP).clone(cte_type="7bit")
+        path = self._spool(message.as_bytes(policy=policy))
         return store.add(
             con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=str(message["To"]),
             subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,

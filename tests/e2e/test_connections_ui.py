@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import shutil
-import socket
 import struct
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 import pytest
 from helpers.app_login import log_in
 from helpers.app_text import texts
+from helpers.ports import free_port
 from streamlit.testing.v1 import AppTest
 
 from connectbatch import demo
@@ -59,9 +59,7 @@ def demo_data(demo_template: Path, services: Services) -> Services:
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def open_page(page: str = LIST) -> AppTest:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from helpers.ports import free_port
 
 from connectbatch.settings import SmtpSettings
 
@@ -39,16 +39,17 @@ class Inbox:
 
 @contextmanager
 def running_smtp(
-    sender: str = "results@connectbatch.test", handler: Inbox | None = None, port: int = 0
+    sender: str = "results@connectbatch.test",
+    handler: Inbox | None = None,
+    port: int = 0,
+    smtputf8: bool = False,
 ) -> Iterator[tuple[Inbox, SmtpSettings]]:
     """The server on `port` (a free one by default), and the settings that send to it;
-    stopped on exit. `handler`: an Inbox that answers otherwise."""
+    stopped on exit. `handler`: an Inbox that answers otherwise. `smtputf8`: the server
+    offers SMTPUTF8 (RFC 6531), as Postfix 3 and the large providers do."""
     handler = handler or Inbox()
-    if not port:
-        with socket.socket() as probe:
-            probe.bind((HOST, 0))
-            port = probe.getsockname()[1]
-    controller = Controller(handler, hostname=HOST, port=port)
+    port = port or free_port()
+    controller = Controller(handler, hostname=HOST, port=port, enable_SMTPUTF8=smtputf8)
     controller.start()
     try:
         yield handler, SmtpSettings(host=HOST, port=port, sender=sender)

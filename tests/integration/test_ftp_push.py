@@ -13,7 +13,6 @@ from __future__ import annotations
 import ftplib
 import io
 import os
-import socket
 import ssl
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 from helpers import call_csv
 from helpers.certs import write_self_signed_cert
+from helpers.ports import free_port
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import Provisioned, Services
@@ -372,9 +372,7 @@ def test_an_outbound_login_never_sees_a_file_still_in_flight(
 
 def test_passive_data_connections_use_the_configured_ports(services: Services, gateway: Gateway) -> None:
     _, login = push_connection(services, "Acme")
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind((HOST, 0))
-        free = probe.getsockname()[1]
+    free = free_port()  # a port nothing listens on
     pasv = range(free, free + 1)
     with HostedFtpServer(gateway, HOST, 0, passive_ports=pasv) as server, client(server, login) as ftp:
         assert ftp.makepasv() == (HOST, free)  # loopback: no masquerade address

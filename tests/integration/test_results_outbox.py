@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from helpers import call_csv
 from helpers.clock import Clock
+from helpers.ports import free_port
 from peers import TrickleProxy
 from smtp_server import HOST, Inbox, running_smtp
 
@@ -41,12 +42,6 @@ class Moody(Inbox):
         if not self.answer.startswith("250"):
             return self.answer
         return str(await super().handle_DATA(server, session, envelope))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -78,7 +73,7 @@ def _ingest(services: Services, prefix: str) -> int:
 
 
 def test_results_wait_for_an_smtp_server_that_was_down(settings: Settings, clock: Clock) -> None:
-    port = _free_port()  # nothing listens yet: the relay is down
+    port = free_port()  # nothing listens yet: the relay is down
     services = _services(settings, port, clock)
     run_id = _ingest(services, "down")
     queued = _queued(services, run_id)
@@ -153,8 +148,9 @@ def test_an_address_plain_smtp_cannot_carry_is_given_up_and_the_others_still_go(
 ) -> None:
     """A non-ASCII return address (or a partner's From answered) made smtplib raise
     UnicodeEncodeError: the pass stopped there, the message stayed claimed, was taken again
-    every CLAIM_SECONDS for ever and never said in the history."""
-    port = _free_port()  # down while both are queued, so one pass meets both
+    every CLAIM_SECONDS for ever and never said in the history. A server without SMTPUTF8
+    still cannot take it: given up, saying why."""
+    port = free_port()  # down while both are queued, so one pass meets both
     services = _services(settings, port, clock)
     draft = Connection(
         "Müller", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
@@ -210,7 +206,7 @@ def test_a_message_the_server_took_goes_once_whatever_it_answers_to_quit(
 
 
 def test_a_message_failing_for_days_is_given_up(settings: Settings, clock: Clock) -> None:
-    services = _services(settings, _free_port(), clock)  # never up
+    services = _services(settings, free_port(), clock)  # never up
     run_id = _ingest(services, "gone")
     for _ in range(60):
         clock.now += dt.timedelta(hours=1)
@@ -309,7 +305,7 @@ def test_spooled_files_no_message_names_are_swept(settings: Settings, clock: Clo
     """A process killed between spooling a message and queueing it leaves a file behind."""
     import os
 
-    services = _services(settings, _free_port(), clock)
+    services = _services(settings, free_port(), clock)
     run_id = _ingest(services, "kept")  # queued, pending: its file stays
     folder = settings.home / "outbox"
     orphan, partial, fresh = folder / ("0" * 32 + ".eml"), folder / ("1" * 32 + ".eml.tmp"), folder / "f.eml"
@@ -351,3 +347,24 @@ def test_a_relay_that_trickles_for_ever_holds_a_message_no_longer_than_the_send_
             assert _queued(services, ingested[0]).state == "sent" and len(inbox.messages) == 1
         finally:
             proxy.close()
+
+
+def test_a_non_ascii_return_address_is_sent_with_smtputf8_when_the_server_offers_it(
+    settings: Settings, clock: Clock
+) -> None:
+    """It was given up whatever the server offered ("not ASCII"), and its To header was
+    spooled as RFC 2047 words ("=?utf-8?q?b=C3=BCro?=@..."), which name no mailbox."""
+    port = free_port()
+    services = _services(settings, port, clock)
+    draft = Connection(
+        "Müller", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        return_email="büro@müller.example",
+    )  # fmt: skip
+    services.create_connection(draft)
+    run_id = services.ingest_bytes("Müller", "calls.csv", call_csv(2, prefix="utf8")).id
+    with running_smtp(port=port, smtputf8=True) as (inbox, _):
+        clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
+        assert services.outbox.send_due() == 1
+    [message] = inbox.messages
+    assert message["To"] == "büro@müller.example"
+    assert _queued(services, run_id).state == "sent"

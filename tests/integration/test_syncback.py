@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from helpers import CALL_COLUMNS, call_csv, call_rows, modifications_csv, to_csv
+from helpers.ports import free_port
 from helpers.store import results_of
 from smtp_server import Inbox, running_smtp, use_smtp
 
@@ -214,16 +215,13 @@ def test_status_changes_mailed_while_the_smtp_server_is_down_arrive_once_it_is_b
     """The status file was sent inside the sync's transaction: a relay that was down rolled
     the sync back, to be rendered and tried again every five minutes, holding the database
     while it waited. It is queued with the sync's ledger now (pipeline/outbox.py)."""
-    import socket
 
     from helpers.clock import Clock
     from smtp_server import HOST
 
     from connectbatch.pipeline import outbox
 
-    with socket.socket() as probe:  # a port nothing listens on yet
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nothing listens on yet
     clock = Clock()
     smtp = SmtpSettings(host=HOST, port=port, sender="results@connectbatch.test")
     services = Services(replace(settings, smtp=smtp), clock=clock)

@@ -26,6 +26,7 @@ from pathlib import Path
 import paramiko
 import pytest
 from helpers import call_csv
+from helpers.ports import free_port
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import InvalidInputError, Provisioned, Services
@@ -358,9 +359,7 @@ def test_the_provisioned_login_shows_public_host_port_and_the_host_key_to_pin(tm
     directory, and the fingerprint printed is the one `ssh-keyscan | ssh-keygen -lf -` sees;
     `credentials add-key` lets a key log in."""
     home = tmp_path / "home"
-    with socket.socket() as probe:  # a free port for the configured SFTP port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a free port for the configured SFTP port
     assert _cli(home, port, "partner", "add", "Acme", "--type", "brand").returncode == 0
     add = ["connection", "add", "--name", "Printed Acme", "--type", "call_conversions"]
     add += ["--direction", "inbound", "--method", "sftp", "--methodology", "push", "--partner", "Acme"]
