@@ -143,6 +143,16 @@ def test_a_permanent_refusal_is_given_up_at_once_and_said_in_the_history(
     )
 
 
+def _umlaut_run(services: Services, prefix: str) -> int:
+    """A run of a connection whose return address is not ASCII ("büro@müller.example")."""
+    draft = Connection(
+        "Müller", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+        return_email="büro@müller.example",
+    )  # fmt: skip
+    services.create_connection(draft)
+    return services.ingest_bytes("Müller", "calls.csv", call_csv(2, prefix=prefix)).id
+
+
 def test_an_address_plain_smtp_cannot_carry_is_given_up_and_the_others_still_go(
     settings: Settings, clock: Clock
 ) -> None:
@@ -152,12 +162,7 @@ def test_an_address_plain_smtp_cannot_carry_is_given_up_and_the_others_still_go(
     still cannot take it: given up, saying why."""
     port = free_port()  # down while both are queued, so one pass meets both
     services = _services(settings, port, clock)
-    draft = Connection(
-        "Müller", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
-        return_email="büro@müller.example",
-    )  # fmt: skip
-    services.create_connection(draft)
-    umlaut = services.ingest_bytes("Müller", "calls.csv", call_csv(2, prefix="umlaut")).id
+    umlaut = _umlaut_run(services, "umlaut")
     plain = _ingest(services, "plain")
     with running_smtp(port=port) as (inbox, _):
         clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
@@ -356,12 +361,7 @@ def test_a_non_ascii_return_address_is_sent_with_smtputf8_when_the_server_offers
     spooled as RFC 2047 words ("=?utf-8?q?b=C3=BCro?=@..."), which name no mailbox."""
     port = free_port()
     services = _services(settings, port, clock)
-    draft = Connection(
-        "Müller", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
-        return_email="büro@müller.example",
-    )  # fmt: skip
-    services.create_connection(draft)
-    run_id = services.ingest_bytes("Müller", "calls.csv", call_csv(2, prefix="utf8")).id
+    run_id = _umlaut_run(services, "utf8")
     with running_smtp(port=port, smtputf8=True) as (inbox, _):
         clock.now += dt.timedelta(seconds=outbox.BACKOFF[0])
         assert services.outbox.send_due() == 1
