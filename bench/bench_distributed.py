@@ -32,6 +32,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # `helpers` (ports), which those modules use
 from redisd import available, start_redis  # noqa: E402  (fixture modules, reused as libraries)
 from sshd import Sshd, start_sshd  # noqa: E402
 

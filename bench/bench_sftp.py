@@ -50,6 +50,7 @@ TARGET_RATIO = 0.9
 
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # `helpers` (ports), which those modules use
 from sshd import ClientKey, Sshd, start_sshd  # noqa: E402  (fixture module, reused as a library)
 
 

@@ -52,6 +52,7 @@ BENCH_PASSWORD = "bench-Push-pass-7Qx2"  # a throw-away login on a scratch serve
 
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration"))
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # `helpers` (ports), which those modules use
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_sftp import emit, sha256  # noqa: E402  (the pull benchmark's helpers)
