@@ -1,21 +1,24 @@
-"""The Validation page's reject rate per connection, drawn as an SVG on the server.
+"""The Validation page's reject rate per connection, drawn on the server as plain HTML.
 
 Why not a Vega-Lite chart like the others (app_pages/_charts.py): it was the page's only chart,
 and the browser loads and compiles Vega's ~1 MB of JavaScript for the first chart of a session:
 ~0.4 s of a new session's Validation page on a 2-core machine (issue 13's goal is 1.5 s), for
-a line per connection. Drawn here, the page needs no chart library at all, and every time is
-UTC by construction, whatever the browser's time zone (a Vega chart used the browser's zone
-until told otherwise).
+a line per connection. Why not an SVG: `st.html` sanitises with DOMPurify's HTML profile,
+which drops SVG, and `st.markdown` with HTML loads another ~0.15 s of JavaScript (rehype-raw)
+in a new session. So the chart is positioned boxes: a box of fixed aspect ratio, a point and
+a line segment (a thin box, rotated) placed in percent of it, which scale together. Every time
+is UTC by construction, whatever the browser's time zone.
 
 One line per connection with a point per run (a connection with one run is visible too); each
-point's tooltip (its SVG <title>) names the connection, the run's start in UTC to the second
-and the rate; the time axis reads "Dec 05 22:56". Connection names are partner-facing text
-chosen by people: every one is escaped for HTML, in the SVG and in the legend.
+point's tooltip (its `title`) names the connection, the run's start in UTC to the second and
+the rate; the time axis reads "Dec 05 22:56". Connection names are chosen by people: every one
+is escaped (`escaping.html_text`), in the tooltips and in the legend.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -34,11 +37,20 @@ STEPS = [dt.timedelta(minutes=m) for m in (1, 5, 15, 30, 60, 180, 360, 720)] + [
     dt.timedelta(days=d) for d in (1, 2, 7, 14, 30, 91, 182, 365)
 ]
 STYLE = """<style>
-.cb-trend svg { width: 100%; height: auto; display: block; font: 11px sans-serif; }
-.cb-trend .axis text { fill: #555; }
-.cb-trend .axis line, .cb-trend .axis path { stroke: #ccc; }
-.cb-trend circle { stroke: #fff; stroke-width: 1; }
-.cb-trend circle:hover { r: 6; }
+.cb-trend { font: 11px sans-serif; color: #555; }
+.cb-trend .plot { position: relative; width: 100%; }
+.cb-trend .plot > * { position: absolute; }
+.cb-trend .grid { height: 1px; background: #e6e6e6; }
+.cb-trend .ylabel { transform: translate(-100%, -50%); padding-right: 6px; }
+.cb-trend .tick { transform: translateX(-50%); white-space: nowrap; }
+.cb-trend .mark { width: 1px; height: 5px; background: #ccc; }
+.cb-trend .title { white-space: nowrap; }
+.cb-trend .ytitle { transform: translate(-50%, -50%) rotate(-90deg); }
+.cb-trend .xtitle { transform: translateX(-50%); }
+.cb-trend .seg { height: 2px; margin-top: -1px; transform-origin: 0 50%; }
+.cb-trend .pt { width: 8px; height: 8px; border-radius: 50%; border: 1px solid #fff;
+  transform: translate(-50%, -50%); box-sizing: border-box; }
+.cb-trend .pt:hover { width: 12px; height: 12px; }
 .cb-trend .legend { display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 0.85rem; margin-top: 4px; }
 .cb-trend .legend span { overflow-wrap: anywhere; }
 .cb-trend .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 5px; }
@@ -78,15 +90,13 @@ def _time_ticks(first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
 
 
 def _text(value: str) -> str:
-    """Text for the HTML (`escaping.html_text`), on one line: the fragment goes through
-    `st.markdown`, where a blank line would end the HTML block (a name is one line, its control
-    characters made visible; a tooltip's own lines are `&#10;`)."""
+    """Text for the HTML (`escaping.html_text`: a name's control characters made visible); a
+    tooltip's own lines are `&#10;`."""
     return "&#10;".join(html_text(line) for line in value.split("\n"))
 
 
-def reject_rate_svg(rates: Sequence[Rate]) -> str:
-    """The chart and its legend as one line of HTML for `st.markdown(..., unsafe_allow_html=True)`:
-    `st.html` sanitises with DOMPurify's HTML profile, which drops SVG."""
+def reject_rate_html(rates: Sequence[Rate]) -> str:
+    """The chart and its legend as one HTML fragment for `st.html` (see the module)."""
     points = [(" ".join(name.split()), _utc(started), rate * 100) for name, started, rate in rates]
     names = sorted({name for name, _, _ in points})
     colour = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
@@ -98,49 +108,48 @@ def reject_rate_svg(rates: Sequence[Rate]) -> str:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     span = (last - first).total_seconds()
 
+    # Positions in the units of a WIDTH x HEIGHT box, written in percent of it.
     def x(moment: dt.datetime) -> float:
         return LEFT + (moment - first).total_seconds() / span * plot_w
 
     def y(percent: float) -> float:
         return TOP + plot_h - percent / top * plot_h
 
+    def at(left: float, top_: float) -> str:
+        return f"left:{left / WIDTH * 100:.2f}%;top:{top_ / HEIGHT * 100:.2f}%"
+
     parts = [
-        f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="Reject rate per connection" '
-        'xmlns="http://www.w3.org/2000/svg">',
-        '<g class="axis y-axis">',
+        f'<div class="plot" role="img" aria-label="Reject rate per connection" '
+        f'style="aspect-ratio:{WIDTH}/{HEIGHT}">'
     ]
     for i in range(TICKS_Y + 1):
         value = top * i / TICKS_Y
-        at = y(value)
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{at:.1f}" y2="{at:.1f}"/>')
-        parts.append(f'<text x="{LEFT - 6}" y="{at + 4:.1f}" text-anchor="end">{value:g}</text>')
-    parts.append(
-        f'<text class="axis-title" transform="translate(14 {TOP + plot_h / 2:.1f}) rotate(-90)" '
-        'text-anchor="middle">Reject rate (%)</text></g><g class="axis x-axis">'
-    )
-    for tick in _time_ticks(first, last):
-        at = x(tick)
-        parts.append(f'<line x1="{at:.1f}" x2="{at:.1f}" y1="{TOP + plot_h}" y2="{TOP + plot_h + 5}"/>')
         parts.append(
-            f'<text class="tick" x="{at:.1f}" y="{TOP + plot_h + 18}" text-anchor="middle">'
-            f"{tick:%b %d %H:%M}</text>"
+            f'<div class="grid" style="{at(LEFT, y(value))};width:{plot_w / WIDTH * 100:.2f}%"></div>'
         )
+        parts.append(f'<span class="ylabel" style="{at(LEFT, y(value))}">{value:g}</span>')
+    parts.append(f'<span class="title ytitle" style="{at(14, TOP + plot_h / 2)}">Reject rate (%)</span>')
+    for tick in _time_ticks(first, last):
+        parts.append(f'<div class="mark" style="{at(x(tick), TOP + plot_h)}"></div>')
+        parts.append(f'<span class="tick" style="{at(x(tick), TOP + plot_h + 8)}">{tick:%b %d %H:%M}</span>')
     parts.append(
-        f'<text class="axis-title" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 6}" '
-        'text-anchor="middle">Started (UTC)</text></g>'
+        f'<span class="title xtitle" style="{at(LEFT + plot_w / 2, HEIGHT - 16)}">Started (UTC)</span>'
     )
     for name in names:
         mine = sorted((p for p in points if p[0] == name), key=lambda p: p[1])
-        path = " ".join(f"{x(t):.1f},{y(v):.1f}" for _, t, v in mine)
-        parts.append(f'<g class="series" fill="{colour[name]}">')
-        if len(mine) > 1:
-            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour[name]}" stroke-width="2"/>')
+        ends = [(x(t), y(v)) for _, t, v in mine]
+        for (x1, y1), (x2, y2) in itertools.pairwise(ends):
+            length = math.hypot(x2 - x1, y2 - y1) / WIDTH * 100
+            angle = math.degrees(math.atan2(y2 - y1, x2 - x1))
+            parts.append(
+                f'<div class="seg" style="{at(x1, y1)};width:{length:.2f}%;'
+                f'transform:rotate({angle:.2f}deg);background:{colour[name]}"></div>'
+            )
         for _, t, v in mine:
             tip = f"Connection: {name}\nStarted (UTC): {t:%Y-%m-%d %H:%M:%S}\nReject rate (%): {v:.2f}"
-            at = f'cx="{x(t):.1f}" cy="{y(v):.1f}"'
-            parts.append(f'<circle {at} r="4"><title>{_text(tip)}</title></circle>')
-        parts.append("</g>")
-    parts.append("</svg>")
+            style = f"{at(x(t), y(v))};background:{colour[name]}"
+            parts.append(f'<div class="pt" title="{_text(tip)}" style="{style}"></div>')
+    parts.append("</div>")
     legend = "".join(
         f'<span><i class="swatch" style="background:{colour[n]}"></i>{_text(n)}</span>' for n in names
     )

@@ -4,8 +4,8 @@ run`, the harness of tests/e2e/browser.py). It used the browser's zone: a run st
 22:56 UTC read "Dec 06" in Tokyo, its tooltip had the day only, and the demo's runs, started
 within one second, made the time axis read ".600".
 
-The chart is an SVG drawn on the server (app_pages/_trend.py, issue 13: Vega's JavaScript cost
-the page's new sessions); a point's tooltip is its SVG <title>, read here without hovering
+The chart is HTML drawn on the server (app_pages/_trend.py, issue 13: Vega's JavaScript cost
+the page's new sessions); a point's tooltip is its `title`, read here without hovering
 (Chromium shows native tooltips outside the page, where Playwright cannot see them)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(bool(browser.missing_browser()), reason=str(brow
 
 # 25 hours apart: a moment's local day always differs between the two.
 ZONES = ("Pacific/Kiritimati", "Pacific/Pago_Pago")
-CHART = ".cb-trend svg"
+CHART = ".cb-trend"
 
 
 def chart_texts(chromium_browser: Browser, app: StreamlitApp, zone: str) -> tuple[list[str], list[str]]:
@@ -37,12 +37,11 @@ def chart_texts(chromium_browser: Browser, app: StreamlitApp, zone: str) -> tupl
         open_path(page, "validation")
         chart = page.locator(CHART).last
         chart.scroll_into_view_if_needed()
-        points = chart.locator("circle")
+        points = chart.locator(".pt")
         expect(points.first).to_be_visible()
-        labels = [" ".join(t.split()) for t in chart.locator("circle > title").all_text_contents()]
-        assert len(labels) == points.count()
-        ticks = chart.locator(".x-axis text.tick").all_text_contents()
-        assert "Started (UTC)" in (chart.locator(".x-axis").text_content() or "")
+        labels = [" ".join(str(t).split()) for t in points.evaluate_all("ps => ps.map(p => p.title)")]
+        ticks = chart.locator(".tick").all_inner_texts()
+        assert "Started (UTC)" in chart.locator(".xtitle").inner_text()
         return labels, ticks
     finally:
         browser.screenshot(page, f"reject_rate_{zone.replace('/', '_')}")

@@ -40,9 +40,7 @@ def rendered(at: AppTest) -> list[str]:
 
 def assert_literal(at: AppTest, *, seen: int = 1) -> None:
     assert not at.exception, at.exception
-    # The reject-rate chart is HTML, not Markdown: its escaping is tested apart
-    # (tests/unit/test_app_trend.py, tests/e2e/test_markdown_escaping_browser.py).
-    shown = [t for t in rendered(at) if "x^2" in t and 'class="cb-trend"' not in t]
+    shown = [t for t in rendered(at) if "x^2" in t]
     assert len(shown) >= seen, rendered(at)
     for text in shown:
         assert LITERAL in text, text

@@ -18,7 +18,7 @@ import browser
 import pytest
 from browser import StreamlitApp
 
-from app_pages._trend import reject_rate_svg
+from app_pages._trend import reject_rate_html
 from connectbatch.escaping import markdown_text
 
 pytest.importorskip("playwright.sync_api", reason="Playwright's Python package is not installed")
@@ -46,7 +46,7 @@ for i, text in enumerate(json.loads(sys.argv[1])):
         st.markdown(text)
 for i, fragment in enumerate(json.loads(sys.argv[2])):
     with st.container(key=f"trend_{i}"):
-        st.markdown(fragment, unsafe_allow_html=True)
+        st.html(fragment)
 """
 
 
@@ -64,7 +64,7 @@ def shown(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamlitApp]:
                "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                "--", json.dumps([markdown_text(t) for t in HOSTILE]),
-               json.dumps([reject_rate_svg([(t, CHART_RUN, 0.5)]) for t in HOSTILE])]  # fmt: skip
+               json.dumps([reject_rate_html([(t, CHART_RUN, 0.5)]) for t in HOSTILE])]  # fmt: skip
     with log.open("ab") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     app = StreamlitApp(f"http://127.0.0.1:{port}", Path(folder), process, log)
@@ -99,15 +99,15 @@ def test_hostile_text_reads_as_typed_with_nothing_streamlit_made_of_it(
 def test_hostile_names_in_the_reject_rate_chart_read_as_typed(
     shown: StreamlitApp, chromium_browser: Browser
 ) -> None:
-    """The Validation page's chart (app_pages/_trend.py) goes through st.markdown with HTML
-    allowed: a connection's name is escaped HTML there, not Markdown, and must stay text."""
+    """The Validation page's chart (app_pages/_trend.py) is HTML shown with st.html: a
+    connection's name in it (a tooltip, the legend) must stay text."""
     page = browser.new_page(chromium_browser, shown)
     try:
         page.goto("/")
         for i, typed in enumerate(HOSTILE):
             box = page.locator(f".st-key-trend_{i}")
-            box.locator("svg circle").wait_for()
-            tip = (box.locator("svg circle > title").text_content() or "").replace("\u2060", "")
+            box.locator(".pt").wait_for()
+            tip = (box.locator(".pt").get_attribute("title") or "").replace("\u2060", "")
             assert tip.startswith(f"Connection: {typed}\nStarted (UTC): 2026-12-01 00:00:00"), f"case {i}"
             assert box.locator(".legend span").inner_text().replace("\u2060", "") == typed, f"case {i}"
             made = box.locator(".legend a, .legend b, .legend code, .legend em, .katex, h1, ul, ol")

@@ -1,35 +1,60 @@
-"""The Validation page's reject-rate chart, an SVG drawn on the server (app_pages/_trend.py):
+"""The Validation page's reject-rate chart, HTML drawn on the server (app_pages/_trend.py):
 UTC times whatever the moment's zone, a point (with its tooltip) per run, one line per
-connection, and connection names escaped, since the fragment goes through `st.markdown` with
-HTML allowed."""
+connection, and connection names escaped."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 
 from app_pages import _trend
 
-SVG = "{http://www.w3.org/2000/svg}"
 TOKYO = dt.timezone(dt.timedelta(hours=9))
 
 
-def svg_of(fragment: str) -> ET.Element:
-    """The fragment's <svg>, parsed as XML: it must be well-formed."""
-    return ET.fromstring(re.search(r"<svg .*?</svg>", fragment, re.S).group(0))  # type: ignore[union-attr]
+class Parsed(HTMLParser):
+    """The fragment's elements as (tag, attributes, text inside), in order."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str], str]] = []
+        self._open: list[int] = []
+        self.feed(fragment)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}, ""))
+        self._open.append(len(self.elements) - 1)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._open:
+            tag, attrs, text = self.elements[self._open[-1]]
+            self.elements[self._open[-1]] = (tag, attrs, text + data)
+
+    def of_class(self, name: str) -> list[tuple[dict[str, str], str]]:
+        return [(a, t) for _, a, t in self.elements if name in a.get("class", "").split()]
 
 
 def test_a_single_run_is_a_point_with_its_time_in_utc_and_its_rate() -> None:
-    fragment = _trend.reject_rate_svg([("Acme", dt.datetime(2026, 12, 6, 7, 56, 10, tzinfo=TOKYO), 0.0123)])
-    svg = svg_of(fragment)
-    [point] = svg.iter(f"{SVG}circle")
-    assert point.findtext(f"{SVG}title") == (
-        "Connection: Acme\nStarted (UTC): 2026-12-05 22:56:10\nReject rate (%): 1.23"
+    html = Parsed(
+        _trend.reject_rate_html([("Acme", dt.datetime(2026, 12, 6, 7, 56, 10, tzinfo=TOKYO), 0.0123)])
     )
-    assert not list(svg.iter(f"{SVG}polyline"))  # nothing to join a single point to
-    ticks = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "tick"]
-    assert ticks and all(re.fullmatch(r"Dec 05 22:5\d", str(t)) for t in ticks), ticks
+    [(point, _)] = html.of_class("pt")
+    assert point["title"] == "Connection: Acme\nStarted (UTC): 2026-12-05 22:56:10\nReject rate (%): 1.23"
+    assert not html.of_class("seg")  # nothing to join a single point to
+    ticks = [t for _, t in html.of_class("tick")]
+    assert ticks and all(re.fullmatch(r"Dec 05 22:5\d", t) for t in ticks), ticks
+
+
+def left_top(style: str) -> tuple[float, float]:
+    found = re.search(r"left:([\d.]+)%;top:([\d.]+)%", style)
+    assert found is not None, style
+    return float(found.group(1)), float(found.group(2))
 
 
 def test_each_connection_is_one_line_in_time_order_with_its_own_colour_in_the_legend() -> None:
@@ -40,27 +65,42 @@ def test_each_connection_is_one_line_in_time_order_with_its_own_colour_in_the_le
         ("Acme", start, 0.2),
         ("Beta", start, 0.0),
     ]
-    fragment = _trend.reject_rate_svg(rates)
-    lines = list(svg_of(fragment).iter(f"{SVG}polyline"))
-    assert [line.get("stroke") for line in lines] == list(_trend.PALETTE[:2])
-    xs = [[float(p.split(",")[0]) for p in str(line.get("points")).split()] for line in lines]
-    assert all(row == sorted(row) for row in xs)
-    assert "Acme</span>" in fragment and "Beta</span>" in fragment
-    ticks = [t.text for t in svg_of(fragment).iter(f"{SVG}text") if t.get("class") == "tick"]
+    html = Parsed(_trend.reject_rate_html(rates))
+    segments = [a["style"] for a, _ in html.of_class("seg")]
+    assert [s.rsplit("background:", 1)[1] for s in segments] == list(_trend.PALETTE[:2])
+    assert len(html.of_class("pt")) == 4
+    # each line starts at its connection's first run: both start at the left edge
+    assert [left_top(s)[0] for s in segments] == [left_top(segments[0])[0]] * 2
+    assert [t for _, t in html.of_class("swatch")] == ["", ""]
+    assert "Acme</span>" in _trend.reject_rate_html(rates)
+    ticks = [t for _, t in html.of_class("tick")]
     assert ticks[0] == "Dec 01 00:00" and len(ticks) <= _trend.TICKS_X
 
 
-def test_a_hostile_connection_name_is_text_and_keeps_the_fragment_on_one_html_block() -> None:
+def test_a_segment_joins_its_two_points() -> None:
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    html = Parsed(
+        _trend.reject_rate_html([("Acme", start, 0.1), ("Acme", start + dt.timedelta(hours=5), 0.4)])
+    )
+    [(segment, _)] = html.of_class("seg")
+    (x1, y1), (x2, y2) = (left_top(a["style"]) for a, _ in html.of_class("pt"))
+    assert left_top(segment["style"]) == (x1, y1)
+    # in the box's own units (percent of width and of height scale differently)
+    w, h = _trend.WIDTH, _trend.HEIGHT
+    dx, dy = (x2 - x1) * w / 100, (y2 - y1) * h / 100
+    length = float(re.search(r"width:([\d.]+)%", segment["style"]).group(1))  # type: ignore[union-attr]
+    angle = float(re.search(r"rotate\((-?[\d.]+)deg\)", segment["style"]).group(1))  # type: ignore[union-attr]
+    assert abs(length * w / 100 - math.hypot(dx, dy)) < 0.2
+    assert abs(angle - math.degrees(math.atan2(dy, dx))) < 0.2
+
+
+def test_a_hostile_connection_name_stays_text() -> None:
     name = '<script>alert(1)</script>\n\n# $x$ :red[y] "quoted" & more'
-    fragment = _trend.reject_rate_svg([(name, dt.datetime(2026, 12, 1), 0.25)])
+    fragment = _trend.reject_rate_html([(name, dt.datetime(2026, 12, 1), 0.25)])
     assert "<script>" not in fragment and "&lt;script&gt;" in fragment
-    # A blank line would end st.markdown's HTML block and read the rest as Markdown.
-    assert "\n\n" not in fragment.split("</style>", 1)[1]
-    assert "\n" not in fragment.split("</style>", 1)[1]
-    [title] = [t.text for t in svg_of(fragment).iter(f"{SVG}title")]
-    assert title is not None
-    # Streamlit acts on `:red[` even in HTML: an invisible joiner breaks it (escaping.html_text)
-    assert title.startswith('Connection: <script>alert(1)</script> # $x$ :\u2060red[y] "quoted"')
+    [(point, _)] = Parsed(fragment).of_class("pt")
+    # Streamlit acts on `:red[` in Markdown: an invisible joiner breaks it (escaping.html_text)
+    assert point["title"].startswith('Connection: <script>alert(1)</script> # $x$ :\u2060red[y] "quoted"')
 
 
 def test_the_y_axis_ends_at_a_round_value_above_the_highest_rate() -> None:
