@@ -76,11 +76,11 @@ def markdown_text(text: str | None) -> str:
 
 
 def html_text(text: str | None) -> str:
-    """`text` to show literally inside HTML that goes through `st.markdown(...,
-    unsafe_allow_html=True)` (the reject-rate chart): control characters as `visible` escapes,
-    HTML escaped, and Streamlit's icons, colours and links broken by the invisible joiner,
-    since Streamlit rewrites `:material/home:` even inside raw HTML. No backslashes: HTML is
-    not read as Markdown, so they would show."""
+    """`text` to show literally inside HTML the app draws (the reject-rate chart, `st.html`):
+    control characters as `visible` escapes, HTML escaped, and Streamlit's icons, colours and
+    links broken by the invisible joiner as in `markdown_text`, since `st.markdown` rewrites
+    `:material/home:` even inside raw HTML. No backslashes: HTML is not read as Markdown, so
+    they would show."""
     return html.escape(_ACTED_ON.sub(_JOINER, visible(text or "")), quote=True)
 
 
