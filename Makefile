@@ -33,9 +33,9 @@ TEST_DEBS ?= openssl vsftpd openssh-server openssh-client dovecot-imapd chromium
 FUZZ_SECONDS ?= 300
 TEST_FUZZ_SECONDS ?= 20
 # pytest-xdist workers for `make test` (0: one process). Most tests wait on servers, browsers
-# and subprocesses rather than compute, so 4 workers on CI's 2 cores halve the suite's time;
+# and subprocesses rather than compute, so 3 workers on CI's 2 cores halve the suite's time;
 # each test file stays on one worker (--dist loadfile) with its module's servers.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 FUZZ_DIR := fuzz-artifacts
 BENCH_ARGS ?=
 

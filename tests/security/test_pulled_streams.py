@@ -45,18 +45,22 @@ def ftp_server() -> Iterator[ftpd.FtpServer]:
         yield found
 
 
-# The partner's side, in a process of its own (so that our client's threads cannot delay it):
-# the moment the server opens the file for our download (listing it does not open it), the
-# file grows to GROWS_TO at once (sparse), as if the partner's server went on sending.
+# The partner's side, in a process of its own: the moment the server opens the file for our
+# download (listing it does not open it), the file grows to GROWS_TO (sparse), as if the
+# partner's server went on sending. A write lease (fcntl F_SETLEASE) holds the server's open
+# until the file has grown: watching with inotify instead, a loaded machine woke the watcher
+# after the download had already ended (CI, 4 pytest-xdist workers on 2 cores).
 GROW_ON_OPEN = """
-import ctypes, os, select, sys
+import fcntl, os, signal, sys
 path, size = sys.argv[1], int(sys.argv[2])
-libc = ctypes.CDLL(None, use_errno=True)
-watch = libc.inotify_init1(os.O_CLOEXEC)
-assert watch >= 0 and libc.inotify_add_watch(watch, path.encode(), 0x20) >= 0  # IN_OPEN
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGIO})  # the lease break, taken below
+fd = os.open(path, os.O_RDWR)
+fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_WRLCK)
 print("watching", flush=True)
-if select.select([watch], [], [], 60)[0]:
-    os.truncate(path, size)
+if signal.sigtimedwait({signal.SIGIO}, 60) is not None:
+    os.ftruncate(fd, size)
+fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_UNLCK)
+os.close(fd)
 """
 
 
