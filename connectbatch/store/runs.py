@@ -14,6 +14,7 @@ import pyarrow as pa
 from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, Run, RunStatus
 from connectbatch.parser.api import Reject
 from connectbatch.store.data import SMALL_LIST
+from connectbatch.store.partners import owned_connections
 
 RUN_COLUMNS = [f.name for f in fields(Run)]  # the order `run_from_row` reads them in
 FILE_COLUMNS = [f.name for f in fields(FileRecord)]  # the order `file_from_row` reads them in
@@ -390,14 +391,12 @@ def reject_rates(
 ) -> list[tuple[str, dt.datetime, float]]:
     """(connection name, run start, reject rate) of the last `limit` runs that read rows, oldest
     first, for the trend chart; with `partners`, of their connections only (as the queue)."""
-    where, params = "", []
-    if partners:
-        where = f"AND c.partner_id IN ({', '.join('?' for _ in partners)}) "
-        params = list(partners)
+    owned, params = owned_connections(partners, "r.connection_id") if partners else ("TRUE", [])
     rows = con.execute(
         "SELECT c.name, r.started_at, r.rows_rejected / greatest(r.rows_accepted + r.rows_rejected, 1) "
         "FROM runs r JOIN connections c ON c.id = r.connection_id "
-        f"WHERE r.rows_accepted + r.rows_rejected > 0 {where}ORDER BY r.started_at DESC, r.id DESC LIMIT ?",
+        f"WHERE r.rows_accepted + r.rows_rejected > 0 AND {owned} "
+        "ORDER BY r.started_at DESC, r.id DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
     return [(r[0], r[1], float(r[2])) for r in reversed(rows)]
