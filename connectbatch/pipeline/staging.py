@@ -99,7 +99,8 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
     fd, tmp = tempfile.mkstemp(dir=staging, prefix=f"{INCOMING_PREFIX}{os.getpid()}-{node_tag()}-")
     try:
         with open(path, "rb", buffering=0) as src, os.fdopen(fd, "wb", buffering=0) as dst:
-            size = staging_copy.copy_hashing(src, dst, digest)
+            kernel = staging_copy.kernel_copy_hashing(src, dst, digest)
+            size = kernel if kernel is not None else staging_copy.copy_hashing(src, dst, digest)
             if size < staging_copy.FLUSH_LATER_BYTES:
                 os.fsync(dst.fileno())
         target = staging / digest.hexdigest()

@@ -104,6 +104,53 @@ def copy_hashing(src: io.RawIOBase, dst: io.RawIOBase, digest: hashlib._Hash) ->
     return size
 
 
+def kernel_copy_hashing(src: io.RawIOBase, dst: io.RawIOBase, digest: hashlib._Hash) -> int | None:
+    """`copy_hashing` for a big regular file, with the bytes copied by the kernel
+    (`copy_file_range`: no trip through this process, a reflink where the file system has
+    them) on a helper thread, while this one hashes what is already copied, read back from
+    `dst`: the hash is of the staged bytes themselves, whatever `src` does meanwhile.
+    Returns the size, or None (`dst` left empty) where the kernel cannot copy these files
+    (another file system on an old kernel, a pipe, a file of /proc): then `copy_hashing`.
+
+    Issue 13: writing a 393 MB copy from this process took 0.2-1.1 s, the kernel's copy
+    ~0.15 s, and the hash (~0.3 s) now runs beside it."""
+    try:
+        info = os.fstat(src.fileno())
+    except (OSError, io.UnsupportedOperation):
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size < FLUSH_LATER_BYTES:
+        return None
+    src_fd, dst_fd = src.fileno(), dst.fileno()
+    try:
+        size = os.copy_file_range(src_fd, dst_fd, CHUNK, 0, 0)
+    except OSError as exc:
+        if exc.errno not in _NO_KERNEL_COPY:
+            raise
+        size = 0
+    if size == 0:  # a file that says a size but gives no bytes this way
+        os.ftruncate(dst_fd, 0)
+        return None
+    view = memoryview(bytearray(CHUNK))
+    hashed = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="cb-stage") as copier:
+        while True:
+            ahead = copier.submit(os.copy_file_range, src_fd, dst_fd, CHUNK, size, size)
+            while hashed < size:  # what is copied, read back from the copy
+                got = os.preadv(dst_fd, [view[: min(CHUNK, size - hashed)]], hashed)
+                if got == 0:
+                    raise OSError(errno.EIO, "the staged copy is shorter than what was copied into it")
+                digest.update(view[:got])
+                hashed += got
+            copied = ahead.result()
+            if copied == 0:
+                return size
+            size += copied
+
+
+# copy_file_range's errors that mean "not between these files" (not a failing disk).
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EBADF})
+
+
 def buffer_size(src: io.RawIOBase) -> int:
     """A copy buffer for `src`: its size plus one (the read that finds the end) for a
     regular file, at least SMALL_BUFFER (a file still growing), at most CHUNK; CHUNK for a

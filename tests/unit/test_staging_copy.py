@@ -95,3 +95,87 @@ def test_the_copy_buffers_fit_the_file(tmp_path: Path) -> None:
     with open(read_end, "rb", buffering=0) as f:
         os.close(write_end)
         assert staging_copy.buffer_size(f) == staging_copy.CHUNK
+
+
+@pytest.mark.parametrize("size", [1, CHUNK, CHUNK + 1, 7 * CHUNK + 5])
+def test_a_big_file_is_copied_by_the_kernel_and_hashed_from_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """Issue 13: copy_file_range copies (no trip through this process) while the bytes
+    already copied are hashed, read back from the staged copy itself."""
+    monkeypatch.setattr(staging_copy, "CHUNK", CHUNK)
+    monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1)  # every file is "big"
+    copies: list[int] = []
+    real = os.copy_file_range
+
+    def counted(*args: int) -> int:
+        copies.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", counted)
+    data = bytes((i * 11 + i // CHUNK) % 256 for i in range(size))
+    source = tmp_path / "calls.csv"
+    source.write_bytes(data)
+    staged = staging.stage(tmp_path / "staging", source)
+    staging_copy.settle(staged.sha256)
+    assert staged.sha256 == hashlib.sha256(data).hexdigest() and staged.size == size
+    assert staged.path.read_bytes() == data
+    assert len(copies) == -(-size // CHUNK) + 1  # the last one finds the end
+
+
+@pytest.mark.parametrize("answer", ["unsupported", "nothing"])
+def test_where_the_kernel_cannot_copy_this_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    """Another file system on an old kernel (EXDEV), or a file that gives no bytes this way
+    (a file of /proc says a size and copies 0): the copy left empty, then copy_hashing."""
+    monkeypatch.setattr(staging_copy, "CHUNK", CHUNK)
+    monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1)
+
+    def no_copy(src: int, dst: int, count: int, *offsets: int) -> int:
+        if answer == "unsupported":
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return 0
+
+    monkeypatch.setattr(os, "copy_file_range", no_copy)
+    data = b"call,1\n" * 100
+    source = tmp_path / "calls.csv"
+    source.write_bytes(data)
+    target = tmp_path / "copy"
+    with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
+        assert staging_copy.kernel_copy_hashing(src, dst, hashlib.sha256()) is None  # type: ignore[arg-type]
+    assert target.read_bytes() == b""
+    staged = staging.stage(tmp_path / "staging", source)
+    staging_copy.settle(staged.sha256)
+    assert staged.path.read_bytes() == data and staged.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_disk_that_fills_during_the_kernel_copy_leaves_no_temporary_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(staging_copy, "CHUNK", CHUNK)
+    monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1)
+    real = os.copy_file_range
+    calls: list[int] = []
+
+    def full_after_two(*args: int) -> int:
+        calls.append(1)
+        if len(calls) > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", full_after_two)
+    source = tmp_path / "calls.csv"
+    source.write_bytes(b"x" * (5 * CHUNK))
+    with pytest.raises(OSError) as full:
+        staging.stage(tmp_path / "staging", source)
+    assert full.value.errno == errno.ENOSPC
+    assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_a_pipe_is_not_for_the_kernel_copy(tmp_path: Path) -> None:
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"x" * 100)
+    os.close(write_end)
+    with open(read_end, "rb", buffering=0) as src, open(tmp_path / "copy", "wb", buffering=0) as dst:
+        assert staging_copy.kernel_copy_hashing(src, dst, hashlib.sha256()) is None  # type: ignore[arg-type]

@@ -149,6 +149,58 @@ def test_actions_same_ids_amounts_and_lock_times(tmp_path: Path, storage: str) -
     assert got[0][4] == dt.datetime(2026, 1, 31, 10, 0, tzinfo=dt.UTC)
 
 
+@pytest.mark.parametrize("block", [False, True])
+def test_a_big_files_actions_take_one_block_of_ids_in_line_order(
+    tmp_path: Path, storage: str, block: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: a file of RESERVE_MIN_ROWS rows or more draws its ids as one block (base +
+    line); the rows, amounts and lock times are those nextval gives, and the ids of files
+    before and after never meet them."""
+    monkeypatch.setattr(action_store, "RESERVE_MIN_ROWS", 3 if block else 10**9)
+    db = Database(tmp_path / "cb.duckdb")
+    _load(db, 1, ["a"], [1])
+    _load(db, 2, ["b", "c", "d", "e"], [1, 2, 3, 4])
+    _load(db, 3, ["f"], [1])
+    with db.transaction() as con:
+        for file_id, rows in ((1, 1), (2, 4), (3, 1)):
+            action_store.create_for_file(
+                con, "call_conversions", connection_id=7, run_id=1, file_id=file_id, lock_days=30, rows=rows
+            )
+        got = con.execute("SELECT id, file_id, line, source_key, lock_at FROM actions ORDER BY id").fetchall()
+    assert [(g[1], g[2], g[3]) for g in got] == [
+        (1, 2, "a"), (2, 2, "b"), (2, 3, "c"), (2, 4, "d"), (2, 5, "e"), (3, 2, "f"),
+    ]  # fmt: skip
+    ids = [g[0] for g in got]
+    assert len(set(ids)) == len(ids)
+    assert ids[1:5] == list(range(ids[1], ids[1] + 4))  # consecutive, as the lines are
+    assert {g[4] for g in got} == {dt.datetime(2026, 1, 31, 10, m, tzinfo=dt.UTC) for m in (0, 1, 2, 3)}
+
+
+def test_a_file_without_rows_takes_no_block(tmp_path: Path) -> None:
+    """`_reserve` draws nothing where there is nothing to number."""
+    db = Database(tmp_path / "cb.duckdb")
+    _load(db, 1, ["a", "b"], [1, 2])
+    with db.transaction() as con:
+        assert action_store._reserve(con, "data_call_conversions", 2) is None
+        assert con.execute("SELECT nextval('seq_actions')").fetchone() == (1,)
+
+
+def test_lock_times_are_whole_days_after_the_event_in_utc(tmp_path: Path) -> None:
+    """`lock_at`'s epoch arithmetic gives what adding days gives in UTC, across a leap day
+    and a daylight-saving change of other time zones."""
+    db = Database(tmp_path / "cb.duckdb")
+    events = ["2024-02-28 23:30:00+00", "2026-03-08 01:59:59.123456+00", "2026-10-31 12:00:00+00"]
+    with db.connect() as con:
+        for event in events:
+            for days in (0, 1, 30, 365):
+                got, want = con.execute(
+                    f"SELECT {action_store.lock_at('e')}, e + to_days(CAST(? AS INTEGER)) "
+                    "FROM (SELECT CAST(? AS TIMESTAMPTZ) AS e)",
+                    [days, days, event],
+                ).fetchone() or (None, None)
+                assert got == want, (event, days)
+
+
 def test_a_failed_load_leaves_no_part_and_no_row(tmp_path: Path, storage: str) -> None:
     db = Database(tmp_path / "cb.duckdb")
     table, lines = _calls(["a", "b"], [1, 2])
