@@ -255,7 +255,7 @@ def write(
             )
         )
     table = pa.concat_tables([p.select(list(parts[0].column_names)) for p in parts])
-    order = pc.sort_indices(table, [("Line", "ascending")])
+    order = results_csv.line_order(table)
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
         results_csv.write(table, order, names, fh, numeric=results_csv.numbers(accepted_keys, key_columns))
@@ -273,7 +273,7 @@ def _rejected_keys(
     first = pa.array([reject_keys.get(line) for line in lines], pa.string())
     keys = {k: first if i == 0 else pa.nulls(len(lines), pa.string()) for i, k in enumerate(key_columns)}
     if parsed is not None and lines:
-        at = pc.index_in(pa.array(lines, pa.int64()), value_set=parsed["Line"].combine_chunks())
+        at = results_csv.index_in(pa.array(lines, pa.int64()), parsed["Line"].combine_chunks())
         keys = {k: pc.coalesce(pc.take(parsed[k].combine_chunks(), at), v) for k, v in keys.items()}
     return keys
 

@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -224,3 +225,18 @@ def test_a_row_rejected_after_parsing_names_its_key_under_the_partners_header(tm
     assert [(r["Line"], r["session"], r["Status"]) for r in _rows(path)] == [
         ("2", "a", "ACCEPTED"), ("3", "b", "REJECTED"), ("4", "c", "ACCEPTED"), ("5", "e", "REJECTED"),
     ]  # fmt: skip
+
+
+@given(
+    lines=st.lists(st.integers(1, 300), max_size=60, unique=True),
+    wanted=st.lists(st.integers(0, 310), max_size=25),
+    ascending=st.booleans(),
+)
+def test_rejected_lines_are_found_among_the_parsed_ones_as_index_in_finds_them(
+    lines: list[int], wanted: list[int], ascending: bool
+) -> None:
+    """The binary search over a parse's ascending lines (issue 13) answers as index_in
+    does, and a list not in order takes index_in itself."""
+    given_lines = pa.array(sorted(lines) if ascending else lines, pa.int64())
+    asked = pa.array(wanted, pa.int64())
+    assert results_csv.index_in(asked, given_lines).equals(pc.index_in(asked, value_set=given_lines))
