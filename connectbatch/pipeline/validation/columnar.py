@@ -192,7 +192,9 @@ def _unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any
         raise _Unsupported("float uniqueness")  # -0.0/0.0 and NaN: pandas' hashing rules
     nulls = _nulls(col)
     unexpected = np.zeros(len(col), dtype=bool)
-    if len(col) > col.null_count:
+    # every value once (the usual key column): unique() says so at half dictionary_encode's
+    # cost (0.13 vs 0.25 s for a million ids, issue 13); only repeats need the counts
+    if len(col) > col.null_count and len(pc.unique(col).drop_null()) < len(col) - col.null_count:
         encoded = pc.dictionary_encode(col)
         codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         counts = np.bincount(codes[codes >= 0], minlength=len(encoded.dictionary))
