@@ -111,6 +111,7 @@ def kernel_copy_hashing(src: io.RawIOBase, dst: io.RawIOBase, digest: hashlib._H
     `dst`: the hash is of the staged bytes themselves, whatever `src` does meanwhile.
     Returns the size, or None (`dst` left empty) where the kernel cannot copy these files
     (another file system on an old kernel, a pipe, a file of /proc): then `copy_hashing`.
+    `dst`'s descriptor must be readable too (staging's, from mkstemp, is read-write).
 
     Issue 13: writing a 393 MB copy from this process took 0.2-1.1 s, the kernel's copy
     ~0.15 s, and the hash (~0.3 s) now runs beside it."""
