@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 
 from connectbatch.escaping import FORMULA_STARTS, PLAIN_NUMBER_PATTERN
 
-__all__ = ["WRITE_ROWS", "ascending", "index_in", "line_order", "neutralise_formulas", "numbers", "write"]
+__all__ = ["WRITE_ROWS", "index_in", "line_order", "neutralise_formulas", "numbers", "write"]
 
 
 # Rows of the results file put in line order, escaped and written at a time: a million-row
@@ -44,15 +44,13 @@ def write(
 
 
 def line_order(table: pa.Table) -> pa.Array | None:
-    """`write`'s `order` for `table`: None when its Line column is in order already."""
-    return None if ascending(table["Line"]) else pc.sort_indices(table, [("Line", "ascending")])
-
-
-def ascending(lines: pa.Array | pa.ChunkedArray) -> bool:
-    """Whether `lines` (no nulls) are already in order: a file without rejects is written as
-    it is, without the sort and a copy of every row in its order (issue 13)."""
-    values = lines.to_numpy()
-    return bool(np.all(values[1:] > values[:-1]))
+    """`write`'s `order` for `table`: None when its Line column is in order already (a file
+    without rejects is written as it is, without the sort and a copy of every row in its
+    order, issue 13)."""
+    lines = table["Line"]
+    if lines.null_count == 0 and _rising(lines.to_numpy()):
+        return None
+    return pc.sort_indices(table, [("Line", "ascending")])
 
 
 def index_in(wanted: pa.Array, lines: pa.Array) -> pa.Array:
@@ -60,13 +58,17 @@ def index_in(wanted: pa.Array, lines: pa.Array) -> pa.Array:
     when `lines` ascend, as a parse's lines do: hashing a million lines to find a few
     thousand rejected ones took ~0.13 s of a 1M-row file's results (issue 13)."""
     values = lines.to_numpy(zero_copy_only=False) if lines.null_count == 0 else None
-    if values is None or wanted.null_count or not ascending(lines):
+    if values is None or wanted.null_count or not _rising(values):
         return pc.index_in(wanted, value_set=lines)
     want = wanted.to_numpy(zero_copy_only=False)
     at = np.searchsorted(values, want)
     found = at < len(values)
     found[found] = values[at[found]] == want[found]
     return pa.array(np.where(found, at, 0).astype(np.int32), pa.int32(), mask=~found)
+
+
+def _rising(values: np.ndarray) -> bool:
+    return bool(np.all(values[1:] > values[:-1]))
 
 
 def numbers(keys: pa.Table | None, columns: list[str]) -> frozenset[str]:

@@ -240,3 +240,12 @@ def test_rejected_lines_are_found_among_the_parsed_ones_as_index_in_finds_them(
     given_lines = pa.array(sorted(lines) if ascending else lines, pa.int64())
     asked = pa.array(wanted, pa.int64())
     assert results_csv.index_in(asked, given_lines).equals(pc.index_in(asked, value_set=given_lines))
+
+
+def test_rows_already_in_line_order_are_written_without_a_sort() -> None:
+    """A file without rejects: its rows come in line order, and `write` takes them as they
+    are (issue 13); rejects among them are sorted in."""
+    ordered = pa.table({"Line": pa.chunked_array([[0, 2, 3], [5]], pa.int64())})
+    assert results_csv.line_order(ordered) is None
+    mixed = pa.table({"Line": pa.array([2, 3, 0, 4], pa.int64())})
+    assert results_csv.line_order(mixed) == pa.array([2, 0, 1, 3], pa.uint64())
