@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 from connectbatch.mapping import vendors
@@ -68,31 +69,37 @@ CLOSE_CANDIDATES = 25
 CLOSE_CUTOFF = 0.75  # difflib ratio at which an unknown name is offered as "map it or rename it"
 
 
-def missing_message(missing: list[str], unknown: dict[str, str], data_type: DataType, line: int) -> str:
+def missing_message(
+    missing: list[str], unknown: Sequence[str], spelling: Callable[[str], str], data_type: DataType, line: int
+) -> str:
     """ "the header lacks required ... columns: A (the file has 'A_'; map it or rename it), B".
 
+    `unknown`: the file's names that map to no column, trimmed and lower-cased, in header
+    order (a name may come twice); `spelling(key)`: how the file first wrote it.
+
     A header may hold hundreds of thousands of names (a wrong file, a transposed export), so
-    the names are normalised once per header, not once per missing column, and each missing
-    column is compared with all of them by rapidfuzz (compiled) before difflib confirms the
-    few closest: rapidfuzz's ratio (longest common subsequence) is never below difflib's
+    nothing here takes a Python step per name, and the missing columns are compared with all
+    of them by rapidfuzz (compiled, in one call) before difflib confirms the few closest:
+    rapidfuzz's ratio (longest common subsequence) is never below difflib's
     (Ratcliff-Obershelp matches are a common subsequence), so a name difflib would accept is
     among rapidfuzz's candidates unless CLOSE_CANDIDATES closer ones crowd it out.
-    `unknown` maps each unknown name, trimmed and lower-cased, to its first spelling.
 
     A name the vendor dictionary (`mapping.vendors`) knows is offered for the column it
     feeds and never for another: spelling alone offered Invoca's `calling_phone_number`
     (the caller) for CalledPhoneNumber and its `duration` for TalkDuration, a hint that
     would load the wrong number or the wrong duration if followed."""
-    choices = list(unknown)
     known = vendors.known_names(data_type.key)
-    named = {key: known[norm][0] for norm, key in vendor_names(choices, known).items()}  # -> ours
+    named = {key: known[norm][0] for norm, key in vendor_names(unknown, known).items()}  # -> ours
+    shown = missing[:MAX_MISSING_NAMED]
+    by_vendor = {name: next((key for key, ours in named.items() if ours == name), None) for name in shown}
+    spelled = [name for name in shown if by_vendor[name] is None]
+    avoid = [{key for key, ours in named.items() if ours != name} for name in spelled]
+    close = dict(zip(spelled, closest_each([name.lower() for name in spelled], unknown, avoid), strict=True))
     hints = []
-    for name in missing[:MAX_MISSING_NAMED]:
-        close = next((key for key, ours in named.items() if ours == name), None)
-        if close is None:
-            close = closest(name.lower(), choices, {key for key, ours in named.items() if ours != name})
-        if close is not None:
-            hints.append(f"{name} (the file has {cut(unknown[close].strip())!r}; map it or rename it)")
+    for name in shown:
+        found = by_vendor[name] or close[name]
+        if found is not None:
+            hints.append(f"{name} (the file has {cut(spelling(found).strip())!r}; map it or rename it)")
         else:
             hints.append(name)
     more = len(missing) - MAX_MISSING_NAMED
@@ -107,7 +114,7 @@ def missing_message(missing: list[str], unknown: dict[str, str], data_type: Data
 _NOT_NORMAL = re.compile(r"^[^\n]*[^0-9a-z\n][^\n]*$", re.MULTILINE)
 
 
-def vendor_names(keys: list[str], known: Collection[str]) -> dict[str, str]:
+def vendor_names(keys: Sequence[str], known: Collection[str]) -> dict[str, str]:
     """normalised name -> the first of `keys` (trimmed, lower-cased names, in header order)
     that normalises to it, for the names in `known` only. Without a Python step per name:
     a name of letters and digits is its own normal form (a set intersection finds those),
@@ -122,8 +129,7 @@ def vendor_names(keys: list[str], known: Collection[str]) -> dict[str, str]:
         if (norm := vendors.normalise(key)) in known:
             hits[key] = norm
     by_norm: dict[str, str] = {}
-    order = {key: i for i, key in enumerate(keys) if key in hits}
-    for key in sorted(hits, key=order.__getitem__):
+    for key in [key for key in keys if key in hits]:  # header order
         by_norm.setdefault(hits[key], key)
     return by_norm
 
@@ -132,17 +138,35 @@ def closest(word: str, choices: list[str], avoid: Collection[str] = ()) -> str |
     """The choice difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF) would return,
     looked for among the CLOSE_CANDIDATES choices rapidfuzz scores highest, `avoid` left out
     (names known to mean another column)."""
-    if len(choices) > CLOSE_CANDIDATES:
-        found = process.extract(
-            word,
-            choices,
-            scorer=fuzz.ratio,
-            processor=None,
-            limit=CLOSE_CANDIDATES,
-            score_cutoff=CLOSE_CUTOFF * 100,
-        )
-        choices = [choice for choice, _score, _index in found]
-    if avoid:
-        choices = [choice for choice in choices if choice not in avoid]
-    close = difflib.get_close_matches(word, choices, 1, CLOSE_CUTOFF)
-    return close[0] if close else None
+    return closest_each([word], choices, [avoid])[0]
+
+
+def closest_each(
+    words: list[str], choices: Sequence[str], avoid: Sequence[Collection[str]]
+) -> list[str | None]:
+    """`closest` of each word (with its own `avoid`), the rapidfuzz scores of all of them in
+    one compiled call on every core: one `process.extract` per word took ~25 ms over 400,000
+    names, mostly in reading the choices again (issue 13). The candidates are those extract
+    would give over the distinct choices: the CLOSE_CANDIDATES highest scores at or over the
+    cutoff, ties by first position."""
+    if len(choices) <= CLOSE_CANDIDATES or not words:
+        pools = [list(dict.fromkeys(choices))] * len(words)
+    else:
+        cutoff = CLOSE_CUTOFF * 100
+        scores = process.cdist(
+            words, choices, scorer=fuzz.ratio, processor=None, score_cutoff=cutoff,
+            dtype=np.float64, workers=-1,
+        )  # fmt: skip
+        pools = []
+        for row in scores:
+            first = {choices[i]: i for i in reversed(np.flatnonzero(row >= cutoff).tolist())}  # a repeat once
+            at = np.fromiter(first.values(), np.int64, len(first))
+            if len(at) > CLOSE_CANDIDATES:
+                at = at[np.lexsort((at, -row[at]))[:CLOSE_CANDIDATES]]
+            pools.append([choices[i] for i in at])
+    picked: list[str | None] = []
+    for word, pool, skip in zip(words, pools, avoid, strict=True):
+        kept = [choice for choice in pool if choice not in skip] if skip else pool
+        close = difflib.get_close_matches(word, kept, 1, CLOSE_CUTOFF)
+        picked.append(close[0] if close else None)
+    return picked

@@ -10,6 +10,8 @@ knows are offered for the column they feed, and never for another.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectbatch.errors import ParseError
 from connectbatch.parser.api import parse_bytes
@@ -86,3 +88,87 @@ def test_vendor_names_are_found_as_normalising_every_name_finds_them() -> None:
         for key in keys:
             expected.setdefault(vendors.normalise(key), key)
         assert vendor_names(keys, known) == {n: k for n, k in expected.items() if n in known}
+
+
+# ------------------------------------------------------------------ a wide header, fast (issue 13)
+# A 400,000-name header is refused in well under a second: the names are matched and hinted
+# without a Python step per name. These hold the fast forms to the plain ones they replace.
+
+_NAME = st.text(alphabet=st.sampled_from(list("aAbBσΣςİıßﬁ_ -\t\u00a0'.1")), min_size=0, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_NAME, min_size=0, max_size=150))
+def test_header_keys_are_each_name_trimmed_and_lower_cased(names: list[str]) -> None:
+    """Lower-cased as one string (final sigmas, dotted capitals and ligatures included)."""
+    from connectbatch.parser.plan import header_keys
+
+    assert header_keys(names) == [name.strip().lower() for name in names]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(alphabet="ab\u00e9\u00ff", max_size=4), min_size=0, max_size=80))
+def test_a_header_is_decoded_as_each_name_is(names: list[str]) -> None:
+    from connectbatch.parser.plan import decode_header
+
+    fields = [name.encode() for name in names]
+    assert decode_header(fields, 1) == names
+
+
+def test_a_header_name_that_is_not_utf8_is_still_named() -> None:
+    from connectbatch.parser.plan import decode_header
+
+    with pytest.raises(ParseError, match="header column 2 is not valid utf-8 text"):
+        decode_header([b"ok", b"caf\xe9", b"x"], 1)
+    with pytest.raises(ParseError, match="header column 3 contains a NUL byte"):
+        decode_header([b"ok", b"a", b"b\x00"], 1)
+
+
+def _closest_by_extract(word: str, choices: list[str], avoid: set[str]) -> str | None:
+    """The way before issue 13's last change: process.extract per word over distinct names."""
+    import difflib
+
+    from rapidfuzz import fuzz, process
+
+    from connectbatch.parser import header_hints
+
+    distinct = list(dict.fromkeys(choices))
+    if len(distinct) > header_hints.CLOSE_CANDIDATES:
+        found = process.extract(
+            word, distinct, scorer=fuzz.ratio, processor=None,
+            limit=header_hints.CLOSE_CANDIDATES, score_cutoff=header_hints.CLOSE_CUTOFF * 100,
+        )  # fmt: skip
+        distinct = [choice for choice, _score, _index in found]
+    distinct = [choice for choice in distinct if choice not in avoid]
+    close = difflib.get_close_matches(word, distinct, 1, header_hints.CLOSE_CUTOFF)
+    return close[0] if close else None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.text(alphabet="campigd_", min_size=5, max_size=12), min_size=0, max_size=120),
+    st.lists(st.sampled_from(["campaignid", "mediaid", "campaign", "gid"]), min_size=1, max_size=4),
+    st.sets(st.text(alphabet="campigd_", min_size=5, max_size=12), max_size=3),
+)
+def test_the_candidates_in_one_call_are_those_extract_gave(
+    choices: list[str], words: list[str], avoid: set[str]
+) -> None:
+    """Many near names (more than CLOSE_CANDIDATES, ties, repeats): the one compiled call
+    picks what one extract per word over the distinct names picked."""
+    from connectbatch.parser.header_hints import closest_each
+
+    expected = [_closest_by_extract(word, choices, avoid) for word in words]
+    assert closest_each(words, choices, [avoid] * len(words)) == expected
+
+
+def test_ties_and_repeats_beyond_the_candidates_pick_as_extract_did() -> None:
+    """More than CLOSE_CANDIDATES names score alike, each written several times."""
+    from connectbatch.parser.header_hints import CLOSE_CANDIDATES, closest_each
+
+    near = [f"campaign{i:02d}" for i in range(CLOSE_CANDIDATES * 3)] + ["campaign_id", "campaignid_"]
+    choices = [name for name in near for _ in range(3)][::-1]
+    for avoid in (set(), {"campaign_id"}, {"campaign_id", "campaignid_"}):
+        words = ["campaignid", "campaign", "mediaid"]
+        expected = [_closest_by_extract(word, choices, avoid) for word in words]
+        assert closest_each(words, choices, [avoid] * 3) == expected
+        assert expected[0] is not None

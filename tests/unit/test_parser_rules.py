@@ -633,8 +633,9 @@ def test_the_missing_columns_message_names_at_most_ten_columns() -> None:
     from connectbatch.parser import header_hints
 
     missing = [f"Col{i}" for i in range(15)]
+    spellings = {"col3_": "col3_", "x" * 500 + "col4": "x" * 500 + "Col4"}
     message = header_hints.missing_message(
-        missing, {"col3_": "col3_", "x" * 500 + "col4": "x" * 500 + "Col4"}, schemas.get(CC), 1
+        missing, list(spellings), spellings.__getitem__, schemas.get(CC), 1
     )
     assert "Col9" in message and "Col10" not in message
     assert message.endswith(" and 5 more")
