@@ -263,14 +263,18 @@ class RunServices(ServiceBase):
     def retry(self, run_id: int) -> Run:
         """Run a failed run's unfinished files again from their staged bytes. A pull run that
         left none (it failed before fetching, or was killed mid-transfer) is retried by
-        pulling again: the ledger makes that fetch exactly what the run did not finish."""
+        pulling again: the ledger makes that fetch exactly what the run did not finish. Either
+        way the new run is recorded as the failed one's retry (a second retry of it is refused,
+        and its history says "Retried as run N")."""
         connection = self._connection_of_run(run_id)
         try:
             return self.ingestor.retry(run_id)
         except recovery.NothingToRetryError:
             if connection.methodology is not Methodology.PULL:
                 raise
-        return self.pull(connection.id, trigger="retry")
+        run = collect.pull(self.ingestor, self.box, self._inbound(connection.id), "retry", retry_of=run_id)
+        assert run is not None  # only quiet polls return None
+        return run
 
 
 def _safe_name(name: str) -> str:

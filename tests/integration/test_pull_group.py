@@ -201,3 +201,26 @@ def test_a_remote_file_that_cannot_be_tidied_is_noted_and_nothing_is_ingested_tw
     again = services.pull("Partner FTP")  # still refused: nothing is ingested twice
     assert again.status is RunStatus.COMPLETED and again.files_loaded == 0
     assert services.count_actions() == 2 + 3 + 4 + 5 + 6
+
+
+def test_a_pull_that_fetched_nothing_is_retried_by_a_new_pull_recorded_as_its_retry(
+    server: ftpd.FtpServer, tmp_path: Path
+) -> None:
+    """The folder is not there yet: the run fails before it fetches anything, so its retry
+    pulls again, and that run is the failed one's retry (it used to be a run of its own, and
+    the failed run could be retried again and again)."""
+    from connectbatch.errors import ConnectBatchError
+
+    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
+    _connection(services, server, "/group-later")
+    failed = services.pull("Partner FTP")
+    assert failed.status is RunStatus.FAILED and not services.run_files(failed.id)
+    _put_calls(server, server.mkdir("/group-later"), [2, 3], "r")
+
+    retried = services.retry(failed.id)
+
+    assert (retried.trigger, retried.retry_of) == ("retry", failed.id)
+    assert retried.status is RunStatus.COMPLETED and retried.files_loaded == 2
+    assert services.count_actions() == 5
+    with pytest.raises(ConnectBatchError, match=f"retried already, as run {retried.id}"):
+        services.retry(failed.id)

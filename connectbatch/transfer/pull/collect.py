@@ -79,8 +79,10 @@ def pull(
     endpoint: base.Endpoint | None = None,
     quiet_when_empty: bool = False,
     quiet_when_settled: bool = False,
+    retry_of: int | None = None,
 ) -> Run | None:
-    """One pull run. Never raises for remote or file problems: they end up in the run.
+    """One pull run (`retry_of`: the failed run it retries, recorded on the new one).
+    Never raises for remote or file problems: they end up in the run.
     The engine's stop or CONNECTBATCH_PULL_DEADLINE ends it at once (`stopping`): a Failed run.
 
     `endpoint` overrides the connection's own login (e-mail push reads our shared inbound
@@ -93,7 +95,7 @@ def pull(
     with stopping.pulling(ingestor.settings.pull_deadline) as flight:
         return _pull(
             ingestor, box, connection, trigger, open_transport, endpoint, quiet_when_empty,
-            quiet_when_settled, flight,
+            quiet_when_settled, flight, retry_of,
         )  # fmt: skip
 
 
@@ -107,6 +109,7 @@ def _pull(
     quiet_when_empty: bool,
     quiet_when_settled: bool,
     flight: stopping.Flight,
+    retry_of: int | None = None,
 ) -> Run | None:
     db = ingestor.db
     credential_id: int | None = None
@@ -144,7 +147,7 @@ def _pull(
             transport.close()
             return None
     try:
-        run = ingestor.start_run(connection, trigger)
+        run = ingestor.start_run(connection, trigger, retry_of)
     except BaseException:  # another process's run is going: the listed transport closes
         if transport is not None:
             transport.close()
