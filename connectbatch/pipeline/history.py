@@ -41,8 +41,9 @@ ANSWER_WINDOW = dt.timedelta(days=1)
 # TOO_LARGE holds the reason when it was not even downloaded (its size and the limit).
 UNMATCHED = "unmatched"
 TOO_LARGE = "too_large"
-# TNEF is set when an attachment was Outlook's rich-text wrapper (winmail.dat): the files are
-# inside it, and the sender must send the mail as HTML or plain text instead.
+# TNEF is set when an attachment was Outlook's rich-text wrapper (winmail.dat) that could not
+# be opened (imap/tnef.py takes the files out of a readable one): the sender must send the mail
+# as HTML or plain text instead.
 TNEF = "tnef"
 TNEF_HELP = (
     "winmail.dat is Outlook's rich-text (TNEF) wrapper, which hides the real attachments: send the "

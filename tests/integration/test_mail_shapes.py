@@ -12,7 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 from dovecot import DovecotServer, MailUser, running_dovecot
-from helpers import call_csv
+from helpers import call_csv, tnef
 
 from connectbatch.engine import Engine, MailboxSettings
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
@@ -160,6 +160,34 @@ def test_outlooks_winmail_dat_is_recorded_saying_what_the_sender_must_change(
     assert "winmail.dat is Outlook's rich-text (TNEF) wrapper" in event.message
     assert "send the mail as HTML or plain text" in event.message
     assert engine.poll_mailbox() == [] and len(svc.connection_events("Vendor A")) == 1
+
+
+@pytest.mark.parametrize("pattern", ["*", "calls_*.csv"])
+def test_the_csvs_inside_outlooks_winmail_dat_are_taken(
+    server: DovecotServer, setup: Setup, pattern: str
+) -> None:
+    """Outlook in Rich Text (or Exchange relaying it) sends the partner's CSVs inside
+    winmail.dat: they were refused with a note asking for HTML or plain text; the partner
+    saw its files attached in its own Sent folder. They are taken out and loaded, each
+    saying where it came from; a readable wrapper with no file is still the stand-in."""
+    svc, engine, address, box = setup(pattern)
+    mail = EmailMessage()
+    mail["From"] = "ops@partner.example"
+    mail["To"] = address
+    mail["Subject"] = "calls"
+    mail.set_content("see attached")
+    wrapper = tnef.winmail(
+        [("calls_0301.csv", call_csv(3, prefix="w1")), ("calls_0302.csv", call_csv(2, prefix="w2"))]
+    )
+    mail.add_attachment(wrapper, maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    server.append(box, mail.as_bytes())
+
+    [run] = engine.poll_mailbox()
+
+    assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 5)
+    assert files(svc, run.id) == [("calls_0301.csv", "loaded"), ("calls_0302.csv", "loaded")]
+    assert "calls_0301.csv taken from Outlook's winmail.dat" in (run.reason or "")
+    assert engine.poll_mailbox() == []
 
 
 @pytest.mark.parametrize("whole", [False, True])

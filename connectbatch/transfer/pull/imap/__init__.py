@@ -50,6 +50,9 @@ How a message is processed once, and only when everything in it has been taken:
   ``extra["attachments"]``).
 * A forwarded mail (a message/rfc822 part, base64-encoded or not) is no file: its own
   attachments are listed, each saying which forwarded mail it came out of (`message`).
+* Outlook's rich-text wrapper (winmail.dat, TNEF) is no file either: the files inside it are
+  listed, each saying it came out of it (`tnef`); one that cannot be read stays one
+  attachment, never taken, and the sender is told to send HTML or plain text.
 * A message that brings nothing (no attachment, or none matching; a ``.gz`` attachment
   matches by its name without ``.gz``, a one-member ``.zip`` by its member's name too), or is
   too large to download, is no file: it is kept in the transport's ``unmatched`` list

@@ -14,10 +14,12 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
+from email.mime.application import MIMEApplication
 from typing import Any, Final
 
 from imap_tools import MailAttachment, MailMessage
 
+from connectbatch.transfer.pull.imap import tnef
 from connectbatch.transfer.pull.imap.response import CSV_TYPES, as_text
 
 MAX_NAME_BYTES: Final = 255
@@ -91,9 +93,10 @@ TNEF_TYPES: Final = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"}
 
 
 def is_tnef(attachment: Attachment) -> bool:
-    """Outlook's rich-text wrapper (TNEF, ``winmail.dat``): the files are inside it, in a
-    format we do not open. It is never a file to take (read as a CSV it failed the run on
-    "a NUL byte"); a mail that brings only it is recorded saying what the sender must change."""
+    """Outlook's rich-text wrapper (TNEF, ``winmail.dat``) that could not be opened (one
+    that could is listed as the files inside it, `_unwrapped`). It is never a file to take
+    (read as a CSV it failed the run on "a NUL byte"); a mail that brings only it is recorded
+    saying what the sender must change."""
     return attachment.part.content_type.lower() in TNEF_TYPES or attachment.name.lower() == "winmail.dat"
 
 
@@ -116,7 +119,35 @@ def _attached(part: Message, forwarded: str, depth: int) -> Iterator[tuple[Messa
         return
     named = part.get("Content-ID") is not None or part.get_filename() is not None
     if named or part.get_content_disposition() == "attachment" or part.get_content_type() in CSV_TYPES:
-        yield part, forwarded
+        unwrapped = _unwrapped(part) if _tnef_part(part) else []
+        if not unwrapped:
+            yield part, forwarded
+        for file in unwrapped:
+            yield file, WINMAIL + (f" in {forwarded}" if forwarded else "")
+
+
+WINMAIL: Final = "Outlook's winmail.dat"  # where a file taken out of a TNEF wrapper came from
+
+
+def _tnef_part(part: Message) -> bool:
+    name = (part.get_filename() or "").strip().lower()
+    return part.get_content_type() in TNEF_TYPES or name == "winmail.dat"
+
+
+def _unwrapped(part: Message) -> list[Message]:
+    """The files of a TNEF wrapper (`tnef.files`) as attachment parts of their own; none when
+    it cannot be read (it then stays one attachment, the stand-in saying what to change)."""
+    payload = part.get_payload(decode=True)
+    try:
+        inner = tnef.files(payload if isinstance(payload, bytes) else b"")
+    except tnef.NotReadable:
+        return []
+    parts: list[Message] = []
+    for file in inner:
+        made = MIMEApplication(file.data)
+        made.add_header("Content-Disposition", "attachment", filename=file.name)
+        parts.append(made)
+    return parts
 
 
 FORWARDED_TYPES: Final = frozenset({"message/rfc822", "message/global"})

@@ -1,0 +1,54 @@
+"""Outlook's winmail.dat (TNEF, MS-OXTNEF) built for tests: the attributes Outlook writes for
+each attached file (its rendering data, short title, bytes and MAPI properties with the long
+file name), so the pull's reader (connectbatch/transfer/pull/imap/tnef.py) meets the shape a
+real wrapper has. tests/unit/test_tnef.py reads what this writes with tnefparse too, an
+independent reader, so a mistake made twice (here and in ours) does not pass unseen."""
+
+from __future__ import annotations
+
+import struct
+
+SIGNATURE = 0x223E9F78
+_TYPES = {"dword": 0x0008, "string": 0x0001, "byte": 0x0006, "date": 0x0003, "word": 0x0004}
+
+
+def attribute(level: int, name: int, kind: str, data: bytes) -> bytes:
+    """One attribute: level, id (type << 16 | name), length, bytes, checksum."""
+    ident = (_TYPES[kind] << 16) | name
+    return struct.pack("<BII", level, ident, len(data)) + data + struct.pack("<H", sum(data) & 0xFFFF)
+
+
+def mapi_string(prop: int, text: str, unicode: bool = True) -> bytes:
+    """One MAPI string property (PT_UNICODE or PT_STRING8) as TNEF writes it."""
+    raw = text.encode("utf-16-le" if unicode else "cp1252") + (b"\0\0" if unicode else b"\0")
+    pad = b"\0" * (-len(raw) % 4)
+    kind = 0x001F if unicode else 0x001E
+    return struct.pack("<HHII", kind, prop, 1, len(raw)) + raw + pad
+
+
+def mapi_props(*props: bytes) -> bytes:
+    return struct.pack("<I", len(props)) + b"".join(props)
+
+
+def winmail(files: list[tuple[str, bytes]], *, short_names: bool = False, codepage: int = 1252) -> bytes:
+    """A wrapper holding `files` (name, bytes): each with an 8.3 title and, unless
+    `short_names`, its long name as PR_ATTACH_LONG_FILENAME (after a 4-byte and a named
+    property, as Outlook writes others before it)."""
+    out = struct.pack("<IH", SIGNATURE, 0x0001)
+    out += attribute(1, 0x9006, "dword", struct.pack("<I", 0x00010000))  # attTnefVersion
+    out += attribute(1, 0x9007, "byte", struct.pack("<II", codepage, 0))  # attOemCodepage
+    out += attribute(1, 0x8008, "string", b"IPM.Microsoft Mail.Note\0")  # attMessageClass
+    for name, data in files:
+        stem, _, ext = name.rpartition(".")
+        title = f"{stem[:6].upper()}~1.{ext[:3].upper()}".encode(f"cp{codepage}", "replace") + b"\0"
+        out += attribute(2, 0x9002, "byte", struct.pack("<HIIIIHH", 1, 0xFFFFFFFF, 0, 0, 0, 0, 0))
+        out += attribute(2, 0x8010, "string", title)
+        out += attribute(2, 0x800F, "byte", data)
+        props = [
+            struct.pack("<HHI", 0x0003, 0x0E21, 7),  # PR_ATTACH_NUM
+            struct.pack("<HH", 0x0003, 0x8001) + b"\x11" * 16 + struct.pack("<II", 0, 0x8501) + b"\0" * 4,
+        ]
+        if not short_names:
+            props.append(mapi_string(0x3707, name))
+        out += attribute(2, 0x9005, "byte", mapi_props(*props))
+    return out
