@@ -120,11 +120,18 @@ def with_connections(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
     return [(int(r[0]), str(r[1])) for r in rows]
 
 
+def partner_in(column: str, partners: tuple[int, ...]) -> tuple[str, list[Any]]:
+    """A SQL condition (and its parameters) for "`column` is one of `partners`": `column` is
+    code (a column of the caller's query, e.g. "c.partner_id"), never input. Every scoping of
+    rows to a partner manager's partners is built here, so there is one way to write it."""
+    return f"{column} IN ({', '.join('?' for _ in partners)})", list(partners)
+
+
 def owned_connections(partners: tuple[int, ...], column: str = "connection_id") -> tuple[str, list[Any]]:
     """A SQL condition (and its parameters) for "the row's connection belongs to one of
     `partners`": `column` is code (a column name of the caller's query), never input."""
-    marks = ", ".join("?" for _ in partners)
-    return f"{column} IN (SELECT id FROM connections WHERE partner_id IN ({marks}))", list(partners)
+    owned, params = partner_in("partner_id", partners)
+    return f"{column} IN (SELECT id FROM connections WHERE {owned})", params
 
 
 def media_label_sql(column: str) -> str:

@@ -7,6 +7,7 @@ import duckdb
 from connectbatch.models import ReviewState, RunStatus
 from connectbatch.pipeline import review
 from connectbatch.store import runs as run_store
+from connectbatch.store.partners import partner_in
 
 _RUN_FIELDS = run_store.RUN_COLUMNS
 
@@ -48,10 +49,8 @@ def queue(
     """The queue, of every run or of the runs of connections belonging to `partners`."""
     out = []
     n = len(_RUN_FIELDS)
-    where, params = "", []
-    if partners:
-        where = f"WHERE c.partner_id IN ({', '.join('?' for _ in partners)})"
-        params = list(partners)
+    scoped, params = partner_in("c.partner_id", partners) if partners else ("", [])
+    where = f"WHERE {scoped}" if scoped else ""
     for row in con.execute(_QUEUE.replace("{where}", where), [*params, limit]).fetchall():
         run = run_store.run_from_row(row[:n])
         name, data_type, partner, critical, warnings, validated, accepted, rejected, rank = row[n:]

@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from connectbatch.models import ActionStatus, FileState, ReviewState, RunStatus
+from connectbatch.store.partners import partner_in
 from connectbatch.triage import HeldBatch, RatedRun, TriageItem, TriageKind, refused_for_content
 
 MODIFICATIONS = "action_modifications"
@@ -196,7 +197,8 @@ def failed_connections(
 def _partner_filter(alias: str, partners: tuple[int, ...]) -> tuple[str, list[Any]]:
     if not partners:
         return "", []
-    return f"AND {alias}.partner_id IN ({', '.join('?' for _ in partners)})", list(partners)
+    where, params = partner_in(f"{alias}.partner_id", partners)
+    return f"AND {where}", params
 
 
 def _int(value: Any) -> int | None:
