@@ -136,22 +136,27 @@ def test_a_forwarded_attachment_never_shares_a_name_nor_leaves_its_folder(
     assert engine.poll_mailbox() == []
 
 
+def winmail_mail(to: str, wrapper: bytes) -> EmailMessage:
+    """A partner's mail as Outlook sends it in Rich Text: the files inside winmail.dat."""
+    mail = EmailMessage()
+    mail["From"] = "ops@partner.example"
+    mail["To"] = to
+    mail["Subject"] = "calls"
+    mail.set_content("see attached")
+    mail.add_attachment(wrapper, maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    return mail
+
+
 @pytest.mark.parametrize("pattern", ["*", "calls_*.csv"])
-def test_outlooks_winmail_dat_is_recorded_saying_what_the_sender_must_change(
+def test_a_winmail_dat_that_cannot_be_read_is_recorded_saying_what_the_sender_must_change(
     server: DovecotServer, setup: Setup, pattern: str
 ) -> None:
-    """Outlook in Rich Text wraps the files in winmail.dat (TNEF): taken as a CSV ("*") the run
-    failed on "a NUL byte ... is this a CSV file?"; otherwise the history said only that
-    winmail.dat did not match the pattern. Neither told the partner what to change."""
+    """Outlook in Rich Text wraps the files in winmail.dat (TNEF): one that cannot be opened,
+    taken as a CSV ("*"), failed the run on "a NUL byte ... is this a CSV file?"; otherwise the
+    history said only that winmail.dat did not match the pattern. Neither told the partner
+    what to change."""
     svc, engine, address, box = setup(pattern)
-    message = EmailMessage()
-    message["From"] = "ops@partner.example"
-    message["To"] = address
-    message["Subject"] = "calls"
-    message.set_content("see attached")
-    tnef = b"\x78\x9f\x3e\x22\x01\x00" + b"\x00" * 64
-    message.add_attachment(tnef, maintype="application", subtype="ms-tnef", filename="winmail.dat")
-    server.append(box, message.as_bytes())
+    server.append(box, winmail_mail(address, b"\x78\x9f\x3e\x22\x01\x00" + b"\x00" * 64).as_bytes())
 
     assert engine.poll_mailbox() == []  # no file, so no run
     assert svc.runs("Vendor A") == []
@@ -169,18 +174,12 @@ def test_the_csvs_inside_outlooks_winmail_dat_are_taken(
     """Outlook in Rich Text (or Exchange relaying it) sends the partner's CSVs inside
     winmail.dat: they were refused with a note asking for HTML or plain text; the partner
     saw its files attached in its own Sent folder. They are taken out and loaded, each
-    saying where it came from; a readable wrapper with no file is still the stand-in."""
+    saying where it came from."""
     svc, engine, address, box = setup(pattern)
-    mail = EmailMessage()
-    mail["From"] = "ops@partner.example"
-    mail["To"] = address
-    mail["Subject"] = "calls"
-    mail.set_content("see attached")
     wrapper = tnef.winmail(
         [("calls_0301.csv", call_csv(3, prefix="w1")), ("calls_0302.csv", call_csv(2, prefix="w2"))]
     )
-    mail.add_attachment(wrapper, maintype="application", subtype="ms-tnef", filename="winmail.dat")
-    server.append(box, mail.as_bytes())
+    server.append(box, winmail_mail(address, wrapper).as_bytes())
 
     [run] = engine.poll_mailbox()
 
