@@ -50,7 +50,9 @@ def paused(*args, **kwargs):
     original(*args, **kwargs)
     if sys.argv[3] == "release":
         db._release_all()
-    marker.write_text(str(os.getpid()))
+    written = marker.with_name(marker.name + ".tmp")  # the parent may read it the moment it exists
+    written.write_text(str(os.getpid()))
+    os.replace(written, marker)
     time.sleep(120)
     raise SystemExit("not killed")
 
