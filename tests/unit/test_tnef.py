@@ -46,6 +46,45 @@ def test_a_long_name_in_8_bit_text_is_read_in_the_wrappers_codepage() -> None:
     assert [f.name for f in tnef.files(data)] == ["ÜBERSI~1.CSV", name]
 
 
+def test_bytes_in_the_data_object_are_read_as_tnefparse_reads_them() -> None:
+    """Newer Outlook puts the bytes in PR_ATTACH_DATA_OBJ (seen in tnefparse's samples)."""
+    tnefparse = pytest.importorskip("tnefparse")
+    data = build.winmail(FILES, data_object=True)
+
+    theirs = tnefparse.TNEF(data, do_checksum=False)
+
+    assert [(a.long_filename(), a.data) for a in theirs.attachments] == FILES
+    assert [(f.name, f.data) for f in tnef.files(data)] == FILES
+
+
+def test_a_last_attribute_without_its_checksum_is_read_whole() -> None:
+    """Some writers leave off the last checksum (tnefparse's bad_checksum sample, from a real
+    mailer); tnefparse then drops the value's last two bytes, we keep them."""
+    data = build.winmail(FILES, data_object=True, checksum_at_end=False)
+    assert [(f.name, f.data) for f in tnef.files(data)] == FILES
+
+
+def test_the_name_falls_back_to_the_file_name_property_then_the_title() -> None:
+    with_filename = build.winmail([("x.csv", CSV)], short_names=True)
+    props = build.mapi_props(build.mapi_string(0x3704, "calls.csv"), build.mapi_binary(0x3701, CSV))
+    with_filename += build.attribute(2, 0x9002, "byte", b"\0" * 20) + build.attribute(
+        2, 0x8010, "string", b"CALLS~1.CSV\0"
+    )
+    with_filename += build.attribute(2, 0x9005, "byte", props)
+    assert [(f.name, f.data) for f in tnef.files(with_filename)] == [("X~1.CSV", CSV), ("calls.csv", CSV)]
+
+
+def test_an_attached_mail_is_not_a_file() -> None:
+    """An Outlook item attached to the mail (PR_ATTACH_DATA_OBJ starting with IID_IMessage)."""
+    embedded = tnef.EMBEDDED_MESSAGE + build.winmail([("inner.csv", CSV)])
+    data = build.winmail([("calls.csv", CSV)])
+    data += build.attribute(2, 0x9002, "byte", b"\0" * 20)
+    data += build.attribute(
+        2, 0x9005, "byte", build.mapi_props(build.mapi_binary(0x3701, embedded, kind=0x000D))
+    )
+    assert [f.name for f in tnef.files(data)] == ["calls.csv"]
+
+
 @pytest.mark.parametrize(
     ("data", "why"),
     [
