@@ -59,7 +59,7 @@ class NotReadable(ValueError):
 
 @dataclass(frozen=True)
 class Inner:
-    """A file inside the wrapper: its name (long if given, else short) and its bytes."""
+    """A file inside the wrapper: its name, as the partner gave it where known, and its bytes."""
 
     name: str
     data: bytes
