@@ -97,7 +97,7 @@ def is_tnef(attachment: Attachment) -> bool:
     that could is listed as the files inside it, `_unwrapped`). It is never a file to take
     (read as a CSV it failed the run on "a NUL byte"); a mail that brings only it is recorded
     saying what the sender must change."""
-    return attachment.part.content_type.lower() in TNEF_TYPES or attachment.name.lower() == "winmail.dat"
+    return _tnef_part(attachment.part.part)
 
 
 MAX_FORWARD_DEPTH: Final = 5  # a forward of a forward of ...: deeper ones stay .eml files
@@ -130,8 +130,11 @@ WINMAIL: Final = "Outlook's winmail.dat"  # where a file taken out of a TNEF wra
 
 
 def _tnef_part(part: Message) -> bool:
-    name = (part.get_filename() or "").strip().lower()
-    return part.get_content_type() in TNEF_TYPES or name == "winmail.dat"
+    """A TNEF wrapper by its type or its (decoded, made safe) name: one test for the part
+    `_attached` would open and the attachment `is_tnef` says is left unopened."""
+    attachment = MailAttachment(part)
+    name = safe_filename(attachment.filename, 0, attachment.content_type)
+    return attachment.content_type.lower() in TNEF_TYPES or name.lower() == "winmail.dat"
 
 
 def _unwrapped(part: Message) -> list[Message]:
