@@ -127,15 +127,16 @@ class RunServices(ServiceBase):
         return results.list_files(self.settings.outbound, self.connection(name_or_id).id)
 
     @requires(Role.ANALYST)
-    def pull(self, name_or_id: str | int, trigger: str = "manual") -> Run:
-        """Run now: one pull from the partner's server or mailbox."""
+    def pull(self, name_or_id: str | int, trigger: str = "manual", *, retry_of: int | None = None) -> Run:
+        """Run now: one pull from the partner's server or mailbox (`retry_of`: the failed run
+        this pull retries)."""
         connection = self._inbound(name_or_id)
         if connection.methodology is not Methodology.PULL:
             raise InvalidInputError(
                 "connection",
                 f"{connection.name!r} is push: files arrive on their own, there is nothing to pull",
             )
-        run = collect.pull(self.ingestor, self.box, connection, trigger)
+        run = collect.pull(self.ingestor, self.box, connection, trigger, retry_of=retry_of)
         assert run is not None  # only quiet polls return None
         return run
 
@@ -272,9 +273,7 @@ class RunServices(ServiceBase):
         except recovery.NothingToRetryError:
             if connection.methodology is not Methodology.PULL:
                 raise
-        run = collect.pull(self.ingestor, self.box, self._inbound(connection.id), "retry", retry_of=run_id)
-        assert run is not None  # only quiet polls return None
-        return run
+        return self.pull(connection.id, trigger="retry", retry_of=run_id)
 
 
 def _safe_name(name: str) -> str:
