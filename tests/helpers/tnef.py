@@ -7,6 +7,7 @@ independent reader, so a mistake made twice (here and in ours) does not pass uns
 from __future__ import annotations
 
 import struct
+from email.message import EmailMessage
 
 SIGNATURE = 0x223E9F78
 _TYPES = {"dword": 0x0008, "string": 0x0001, "byte": 0x0006, "date": 0x0003, "word": 0x0004}
@@ -69,3 +70,14 @@ def winmail(
             props.append(mapi_binary(0x3701, data))
         out += attribute(2, 0x9005, "byte", mapi_props(*props))
     return out if checksum_at_end else out[:-2]
+
+
+def mail(to: str, wrapper: bytes) -> EmailMessage:
+    """A partner's mail as Outlook sends it in Rich Text: its files inside winmail.dat."""
+    message = EmailMessage()
+    message["From"] = "ops@partner.example"
+    message["To"] = to
+    message["Subject"] = "calls"
+    message.set_content("see attached")
+    message.add_attachment(wrapper, maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    return message

@@ -136,17 +136,6 @@ def test_a_forwarded_attachment_never_shares_a_name_nor_leaves_its_folder(
     assert engine.poll_mailbox() == []
 
 
-def winmail_mail(to: str, wrapper: bytes) -> EmailMessage:
-    """A partner's mail as Outlook sends it in Rich Text: the files inside winmail.dat."""
-    mail = EmailMessage()
-    mail["From"] = "ops@partner.example"
-    mail["To"] = to
-    mail["Subject"] = "calls"
-    mail.set_content("see attached")
-    mail.add_attachment(wrapper, maintype="application", subtype="ms-tnef", filename="winmail.dat")
-    return mail
-
-
 @pytest.mark.parametrize("pattern", ["*", "calls_*.csv"])
 def test_a_winmail_dat_that_cannot_be_read_is_recorded_saying_what_the_sender_must_change(
     server: DovecotServer, setup: Setup, pattern: str
@@ -156,7 +145,7 @@ def test_a_winmail_dat_that_cannot_be_read_is_recorded_saying_what_the_sender_mu
     history said only that winmail.dat did not match the pattern. Neither told the partner
     what to change."""
     svc, engine, address, box = setup(pattern)
-    server.append(box, winmail_mail(address, b"\x78\x9f\x3e\x22\x01\x00" + b"\x00" * 64).as_bytes())
+    server.append(box, tnef.mail(address, b"\x78\x9f\x3e\x22\x01\x00" + b"\x00" * 64).as_bytes())
 
     assert engine.poll_mailbox() == []  # no file, so no run
     assert svc.runs("Vendor A") == []
@@ -179,7 +168,7 @@ def test_the_csvs_inside_outlooks_winmail_dat_are_taken(
     wrapper = tnef.winmail(
         [("calls_0301.csv", call_csv(3, prefix="w1")), ("calls_0302.csv", call_csv(2, prefix="w2"))]
     )
-    server.append(box, winmail_mail(address, wrapper).as_bytes())
+    server.append(box, tnef.mail(address, wrapper).as_bytes())
 
     [run] = engine.poll_mailbox()
 

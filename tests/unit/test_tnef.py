@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import struct
 import time
-from email.message import EmailMessage
 
 import pytest
 from helpers import tnef as build
@@ -131,13 +130,8 @@ def test_any_bytes_give_files_or_not_readable(noise: bytes, at: int) -> None:
     assert all(isinstance(f.name, str) and isinstance(f.data, bytes) for f in found)
 
 
-def _mail(wrapper: bytes, *, name: str = "winmail.dat") -> MailMessage:
-    mail = EmailMessage()
-    mail["From"] = "ops@partner.example"
-    mail["Subject"] = "calls"
-    mail.set_content("see attached")
-    mail.add_attachment(wrapper, maintype="application", subtype="ms-tnef", filename=name)
-    return MailMessage.from_bytes(mail.as_bytes())
+def _mail(wrapper: bytes) -> MailMessage:
+    return MailMessage.from_bytes(build.mail("data@connectbatch.example", wrapper).as_bytes())
 
 
 def test_a_message_lists_the_files_inside_its_winmail_dat() -> None:
