@@ -19,8 +19,10 @@ new browser contexts, i.e. new Streamlit sessions):
   then the screen's sidebar link is clicked; the time runs from the click to **page ready**:
   the script run the click started has finished (`data-test-script-state` went to running and
   back to notRunning), Streamlit's running indicator is gone, no element of the previous run
-  is still shown stale, the page's title (an h1 in the main area) is drawn, and every chart and
-  data frame has drawn its canvas or SVG. Polled on every animation frame in the browser.
+  is still shown stale, the page's title (an h1 in the main area) is drawn, no element is
+  still a grey skeleton (its code loading; not checked before 2026-12-06, when a new session's
+  data frames and metrics could still be skeletons at "ready"), and every chart and data frame
+  has drawn its canvas or SVG. Polled on every animation frame in the browser.
 * **new session**: the screen's address opened in a new context, the login form it shows
   filled in (as soon as its password field is drawn, checked on every animation frame) and
   submitted; from the start of the navigation to page ready (loading the app's JavaScript,
@@ -110,6 +112,11 @@ WHY = """() => {
   const stale = '[data-testid="stElementContainer"][data-stale="true"]';
   if (document.querySelector(stale)) return 'stale elements';
   if (!document.querySelector('[data-testid="stMain"] h1')) return 'no title';
+  // An element whose code is still loading is drawn as a grey skeleton (the data frames and
+  // metrics of a new session): the page is not ready while one is shown.
+  for (const skeleton of document.querySelectorAll('[data-testid="stSkeleton"]')) {
+    if (skeleton.offsetParent !== null) return 'element still loading';
+  }
   for (const chart of document.querySelectorAll(
       '[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"]')) {
     if (!chart.querySelector('canvas, svg')) return 'chart not drawn';
