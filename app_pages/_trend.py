@@ -1,13 +1,13 @@
 """The Validation page's reject rate per connection, drawn on the server as plain HTML.
 
-Why not a Vega-Lite chart like the others (app_pages/_charts.py): it was the page's only chart,
-and the browser loads and compiles Vega's ~1 MB of JavaScript for the first chart of a session:
-~0.4 s of a new session's Validation page on a 2-core machine (issue 13's goal is 1.5 s), for
-a line per connection. Why not an SVG: `st.html` sanitises with DOMPurify's HTML profile,
-which drops SVG, and `st.markdown` with HTML loads another ~0.15 s of JavaScript (rehype-raw)
-in a new session. So the chart is positioned boxes: a box of fixed aspect ratio, a point and
-a line segment (a thin box, rotated) placed in percent of it, which scale together. Every time
-is UTC by construction, whatever the browser's time zone.
+Why not a Vega-Lite chart, as it was (the bar charts, app_pages/_charts.py, followed): it was
+the page's only chart, and the browser loads and compiles Vega's ~1 MB of JavaScript for the
+first chart of a session: ~0.4 s of a new session's Validation page on a 2-core machine (issue
+13's goal is 1.5 s), for a line per connection. Why not an SVG: `st.html` sanitises with
+DOMPurify's HTML profile, which drops SVG, and `st.markdown` with HTML loads another ~0.15 s of
+JavaScript (rehype-raw) in a new session. So the chart is positioned boxes: a box of fixed
+aspect ratio, a point and a line segment (a thin box, rotated) placed in percent of it, which
+scale together. Every time is UTC by construction, whatever the browser's time zone.
 
 One line per connection with a point per run (a connection with one run is visible too); each
 point's tooltip (its `title`) names the connection, the run's start in UTC to the second and
@@ -63,7 +63,7 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _nice_ceiling(value: float) -> float:
+def nice_ceiling(value: float) -> float:
     """The smallest of 1, 2, 2.5, 5 x 10^k at or above `value` (a y axis's top)."""
     if value <= 0:
         return 1.0
@@ -89,7 +89,7 @@ def _time_ticks(first: dt.datetime, last: dt.datetime) -> list[dt.datetime]:
     return ticks
 
 
-def _text(value: str) -> str:
+def tip_text(value: str) -> str:
     """Text for the HTML (`escaping.html_text`: a name's control characters made visible); a
     tooltip's own lines are `&#10;`."""
     return "&#10;".join(html_text(line) for line in value.split("\n"))
@@ -104,7 +104,7 @@ def reject_rate_html(rates: Sequence[Rate]) -> str:
     last = max(p[1] for p in points)
     if last - first < dt.timedelta(minutes=2):  # one moment: a window around it
         first, last = first - dt.timedelta(minutes=1), last + dt.timedelta(minutes=1)
-    top = _nice_ceiling(max(p[2] for p in points))
+    top = nice_ceiling(max(p[2] for p in points))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     span = (last - first).total_seconds()
 
@@ -148,9 +148,9 @@ def reject_rate_html(rates: Sequence[Rate]) -> str:
         for _, t, v in mine:
             tip = f"Connection: {name}\nStarted (UTC): {t:%Y-%m-%d %H:%M:%S}\nReject rate (%): {v:.2f}"
             style = f"{at(x(t), y(v))};background:{colour[name]}"
-            parts.append(f'<div class="pt" title="{_text(tip)}" style="{style}"></div>')
+            parts.append(f'<div class="pt" title="{tip_text(tip)}" style="{style}"></div>')
     parts.append("</div>")
     legend = "".join(
-        f'<span><i class="swatch" style="background:{colour[n]}"></i>{_text(n)}</span>' for n in names
+        f'<span><i class="swatch" style="background:{colour[n]}"></i>{tip_text(n)}</span>' for n in names
     )
     return f'{STYLE}<div class="cb-trend">{"".join(parts)}<div class="legend">{legend}</div></div>'

@@ -68,7 +68,7 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 # What the screens import that the router and the login form do not (about a second together):
 # imported in the background while the first visitor logs in, so that the first view of
 # Validation, Call data or a connection's history after the app starts does not pay for it.
-# (Altair is no longer one: the charts are Vega-Lite specifications, app_pages/_charts.py.)
+# (Altair is no longer one: the charts are HTML drawn on the server, app_pages/_charts.py.)
 WARM_IMPORTS = ("pandas", "connectbatch.pipeline.review", "connectbatch.triage")
 
 

@@ -6,14 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import pyarrow as pa
-
-from app_pages import _charts, _schedule
+from app_pages import _schedule
 from app_pages._wizard_summary import review_rows
 from app_pages.actions import _describe, picker_actions
 from connectbatch.explorer import ActionPage
 from connectbatch.models import Action, ActionStatus, Connection, Direction, Method, Methodology
-from connectbatch.schemas import CALL_STATUSES
 from connectbatch.services import CredentialInput
 
 FRIDAY = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
@@ -73,15 +70,6 @@ def test_the_create_summary_names_schedule_user_return_email_and_lock_period() -
     rows = summary(export)
     assert rows["Schedule"].startswith("0 * * * * — Every hour")
     assert "Lock period" not in rows and "Return e-mail" not in rows
-
-
-def test_the_status_legend_lists_every_status_in_fixed_colours() -> None:
-    per_day = pa.table({"day": [dt.date(2026, 12, 1)] * 2, "status": ["ANSWER", "CANCEL"], "calls": [5, 1]})
-    encoding = _charts.calls_per_day_by_status(per_day).to_dict()["encoding"]["color"]
-    assert encoding["scale"]["domain"] == list(CALL_STATUSES)
-    colours = dict(zip(encoding["scale"]["domain"], encoding["scale"]["range"], strict=True))
-    assert colours["ANSWER"] == _charts.STATUS_COLOURS["ANSWER"]
-    assert len(set(colours.values())) == len(CALL_STATUSES)
 
 
 def action(i: int, status: ActionStatus, days_ago: int, campaign: int | None = 1001) -> Action:

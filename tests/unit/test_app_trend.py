@@ -7,37 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from html.parser import HTMLParser
+
+from helpers.html_fragment import Parsed
 
 from app_pages import _trend
 
 TOKYO = dt.timezone(dt.timedelta(hours=9))
-
-
-class Parsed(HTMLParser):
-    """The fragment's elements as (tag, attributes, text inside), in order."""
-
-    def __init__(self, fragment: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str], str]] = []
-        self._open: list[int] = []
-        self.feed(fragment)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.elements.append((tag, {k: v or "" for k, v in attrs}, ""))
-        self._open.append(len(self.elements) - 1)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._open:
-            self._open.pop()
-
-    def handle_data(self, data: str) -> None:
-        if self._open:
-            tag, attrs, text = self.elements[self._open[-1]]
-            self.elements[self._open[-1]] = (tag, attrs, text + data)
-
-    def of_class(self, name: str) -> list[tuple[dict[str, str], str]]:
-        return [(a, t) for _, a, t in self.elements if name in a.get("class", "").split()]
 
 
 def test_a_single_run_is_a_point_with_its_time_in_utc_and_its_rate() -> None:
@@ -104,4 +79,4 @@ def test_a_hostile_connection_name_stays_text() -> None:
 
 
 def test_the_y_axis_ends_at_a_round_value_above_the_highest_rate() -> None:
-    assert [_trend._nice_ceiling(v) for v in (0, 0.3, 7, 12, 33.3, 100)] == [1, 0.5, 10, 20, 50, 100]
+    assert [_trend.nice_ceiling(v) for v in (0, 0.3, 7, 12, 33.3, 100)] == [1, 0.5, 10, 20, 50, 100]
