@@ -14,9 +14,10 @@ their exact relative path: nothing a request names is ever joined to a path on d
 traversal is possible. Anything else goes on to Streamlit's handler unchanged, so its answers
 stay its own: index.html and the screens' addresses, a path that is not a file there, a Range
 or conditional request (If-None-Match, If-Modified-Since: a browser that cached a file asks
-again rarely, since the files are "immutable"), a server under a base path. The answers carry
-the headers Streamlit's handler gives, its ETag included, so a file cached from either answers
-a later conditional request the same.
+again rarely, since the files are "immutable"). Under a base path of Streamlit's own
+(server.baseUrlPath = "cb") the files are answered at /cb/static/, where Streamlit serves them.
+The answers carry the headers Streamlit's handler gives, its ETag included, so a file cached
+from either answers a later conditional request the same.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PREFIX = "/static/"
+STATIC = "static/"  # where Streamlit serves them: under its base path, if it has one
 IMMUTABLE = b"public, immutable, max-age=31536000"  # as Streamlit's handler says for hashed files
 NO_CACHE_NAMES = frozenset({"index.html", "manifest.json"})  # Streamlit's: never cached
 LARGEST = 16 * 1024 * 1024  # a bigger file (none today) stays streamed from disk by Streamlit
@@ -99,9 +100,13 @@ class StaticFromMemory:
     memory (see the module's docstring); every other request goes on to `app`."""
 
     def __init__(self, app: Callable[..., Any], root: Path | None = None) -> None:
+        from streamlit import config
+
         self.app = app
         self._files = _known_files(root or streamlit_static_dir())
         self._answers: dict[str, _Answer | None] = {}
+        base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+        self._prefix = f"/{base}/" if base else "/"
 
     def _lookup(self, scope: dict[str, Any]) -> _Answer | None:
         if scope.get("method") not in ("GET", "HEAD") or scope.get("root_path"):
@@ -109,9 +114,9 @@ class StaticFromMemory:
         if any(name.lower() in HANDED_ON for name, _ in scope.get("headers", [])):
             return None
         path = scope.get("path", "")
-        if not path.startswith(PREFIX):
+        if not path.startswith(self._prefix + STATIC):
             return None
-        relative = path[1:]
+        relative = path[len(self._prefix) :]
         if relative not in self._answers:
             file = self._files.get(relative)
             if file is None:

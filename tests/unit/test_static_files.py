@@ -134,3 +134,22 @@ def test_a_file_removed_after_the_start_is_left_to_streamlit(tmp_path: Path) -> 
 def test_the_apps_server_answers_streamlits_files_from_memory_inside_the_frame_guard() -> None:
     source = (REPO / "streamlit_asgi.py").read_text()
     assert "[Middleware(webapp.FrameGuard), Middleware(static_files.StaticFromMemory)]" in source
+
+
+def test_under_a_base_path_of_streamlits_own_the_files_are_answered_where_it_serves_them(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit import config
+
+    real = config.get_option
+    monkeypatch.setattr(
+        config, "get_option", lambda key: "/cb/" if key == "server.baseUrlPath" else real(key)
+    )
+    inner = Recorder(root)
+    app = StaticFromMemory(inner, root)
+    js = next((root / "static" / "js").glob("index.*.js"))
+    relative = js.relative_to(root).as_posix()
+    assert call(app, f"/cb/{relative}")[2] == js.read_bytes()
+    assert inner.paths == []
+    call(app, f"/{relative}")  # not where Streamlit serves it under the base path: its answer
+    assert inner.paths == [f"/{relative}"]
