@@ -12,10 +12,11 @@ page's reject-rate trend (app_pages/_trend.py).
 Why not Vega-Lite, as before (issue 13: page ready in a new session): the browser loaded and
 compiled Vega's ~1 MB of JavaScript for the first chart of a session, and drew each chart with
 it: Call data opened 0.4 s sooner in a new session without its three charts (A/B, 10 sessions
-each), and on 1M call rows it took 1.10 s from the menu, over half of it drawing. Bars are boxes
-placed in percent of a box of fixed aspect ratio (so they scale together); each bar's tooltip is
-its `title`. Every label and tooltip is text chosen by partners (statuses, media partners,
-values) and is escaped (`escaping.html_text`); colours are only ever this module's constants.
+each), and on 1M call rows it took 1.10 s from the menu, over half of it drawing. Bars are
+boxes placed in percent of a box of fixed aspect ratio (so they scale together), one box a bar
+(a day's statuses are the stops of its gradient); each bar's tooltip is its `title`. Every
+label and tooltip is text chosen by partners (statuses, media partners, values) and is escaped
+(`escaping.html_text`); colours are only ever this module's constants.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import streamlit as st
 
-from app_pages._trend import PALETTE, nice_ceiling, tip_text
+from app_pages._trend import PALETTE, legend_html, nice_ceiling, tip_text
 from connectbatch.escaping import html_text
 from connectbatch.schemas import CALL_STATUSES
 
@@ -112,14 +113,6 @@ def _wrap(body: str, label: str) -> Chart:
     return Chart(f'{STYLE}<div class="cb-chart" role="img" aria-label="{html_text(label)}">{body}</div>')
 
 
-def _legend(entries: Sequence[tuple[str, str]]) -> str:
-    spans = "".join(
-        f'<span><i class="swatch" style="background:{colour}"></i>{tip_text(name)}</span>'
-        for name, colour in entries
-    )
-    return f'<div class="legend">{spans}</div>'
-
-
 def columns(
     slots: Sequence[str],
     stacks: Sequence[Stack],
@@ -176,7 +169,7 @@ def columns(
             f"{html_text(slots[i])}</span>"
         )
     parts.append("</div>")
-    return _wrap("".join(parts) + (_legend(legend) if legend else ""), label)
+    return _wrap("".join(parts) + (legend_html(legend) if legend else ""), label)
 
 
 def across(items: Sequence[tuple[str, float, str]], *, value_title: str, label: str) -> Chart:

@@ -150,7 +150,14 @@ def reject_rate_html(rates: Sequence[Rate]) -> str:
             style = f"{at(x(t), y(v))};background:{colour[name]}"
             parts.append(f'<div class="pt" title="{tip_text(tip)}" style="{style}"></div>')
     parts.append("</div>")
-    legend = "".join(
-        f'<span><i class="swatch" style="background:{colour[n]}"></i>{tip_text(n)}</span>' for n in names
+    legend = legend_html([(n, colour[n]) for n in names])
+    return f'{STYLE}<div class="cb-trend">{"".join(parts)}{legend}</div>'
+
+
+def legend_html(entries: Sequence[tuple[str, str]]) -> str:
+    """A chart's legend: a swatch of each (name, colour) and the name, escaped."""
+    spans = "".join(
+        f'<span><i class="swatch" style="background:{colour}"></i>{tip_text(name)}</span>'
+        for name, colour in entries
     )
-    return f'{STYLE}<div class="cb-trend">{"".join(parts)}<div class="legend">{legend}</div></div>'
+    return f'<div class="legend">{spans}</div>'
