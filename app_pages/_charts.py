@@ -215,6 +215,7 @@ def status_domain(present: list[Any]) -> tuple[list[str], list[str]]:
 def calls_per_day_by_status(per_day: pa.Table) -> Chart:
     """Stacked bars of calls per day, coloured by status, the legend with every status."""
     label = "Calls per day by status"
+    per_day = per_day.filter(pc.is_valid(per_day.column("day")))  # a row without a day has no slot
     if per_day.num_rows == 0:
         return columns([], [], value_title="Calls", label=label)
     statuses = pc.fill_null(per_day.column("status").cast(pa.string()), NO_STATUS).to_pylist()
@@ -249,6 +250,8 @@ def bars(
 ) -> Chart:
     """Bars of `value` per `category`: in the data's order (or the largest value first),
     up or (horizontal) across; `temporal`: one slot per day of the category's range."""
+    if temporal:
+        data = data.filter(pc.is_valid(data.column(category)))  # a row without a day has no slot
     names = data.column(category).to_pylist()
     values = [v or 0 for v in data.column(value).to_pylist()]
     label = f"{value_title or value} per {category}"

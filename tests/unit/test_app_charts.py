@@ -149,3 +149,14 @@ def test_nothing_to_show_is_said_and_numbers_read_as_people_write_them() -> None
     assert [_charts.number(v) for v in (1234567, 12.0, 2.5, 0)] == ["1,234,567", "12", "2.50", "0"]
     html = Parsed(_charts.durations(pa.table({"bucket": ["a"], "calls": [1]})).html)
     assert [t for _, t in html.of_class("ylabel")] == ["0", "1", "2", "3", "4", "5"]  # whole calls
+
+
+def test_a_row_without_a_day_is_left_out_of_the_days() -> None:
+    days = pa.array([dt.date(2026, 12, 1), None], pa.date32())
+    per_day = pa.table({"day": days, "status": ["ANSWER", "ANSWER"], "calls": [2, 5]})
+    html = Parsed(_charts.calls_per_day_by_status(per_day).html)
+    assert [a["title"] for a, _ in html.of_class("bar")] == ["Day: 2026-12-01\nANSWER: 2\nCalls: 2"]
+    rows = Parsed(_charts.bars(pa.table({"day": days, "rows": [2, 5]}), "day", "rows", temporal=True).html)
+    assert [a["title"] for a, _ in rows.of_class("bar")] == ["Day: 2026-12-01\nrows: 2"]
+    nothing = pa.table({"day": pa.array([None], pa.date32()), "rows": [1]})
+    assert "Nothing to show." in _charts.bars(nothing, "day", "rows", temporal=True).html
