@@ -57,6 +57,7 @@ MEDIA_ID = re.compile(r"(.*\S)\s*(\(\d+\))")  # "Name (98765)", as the call stor
 WIDTH, HEIGHT = 640, 300  # the columns' box; positions are written in percent of it
 LEFT, RIGHT, TOP, BOTTOM = 56, 10, 10, 30
 TICKS_X, TICKS_Y = 6, 5
+MAX_DAY_SLOTS = 3_660  # ten years of days, each its own slot; beyond, the days present only
 STYLE = """<style>
 .cb-chart { font: 11px sans-serif; color: #555; }
 .cb-chart .plot { position: relative; width: 100%; max-height: 320px; }
@@ -198,9 +199,14 @@ def _days(column: pa.ChunkedArray | pa.Array) -> list[dt.date]:
 
 
 def _day_slots(days: Sequence[dt.date]) -> tuple[list[dt.date], list[str], list[int]]:
-    """Every day from the first to the last, its label, and the at most TICKS_X slots labelled."""
+    """Every day from the first to the last, its label, and the at most TICKS_X slots labelled.
+    Over MAX_DAY_SLOTS days (a stray date decades away) only the days present get a slot: the
+    chart stays bounded by the data, not by the dates' distance."""
     first, last = min(days), max(days)
-    every = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    if (last - first).days < MAX_DAY_SLOTS:
+        every = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    else:
+        every = sorted(set(days))
     form = "%b %d" if first.year == last.year else "%Y-%m-%d"
     step = max(1, math.ceil(len(every) / TICKS_X))
     return every, [d.strftime(form) for d in every], list(range(0, len(every), step))
@@ -225,12 +231,12 @@ def calls_per_day_by_status(per_day: pa.Table) -> Chart:
     colour = dict(zip(domain, colours, strict=True))
     order = {status: i for i, status in enumerate(domain)}
     every, labels, ticks = _day_slots(days)
-    per_day: dict[dt.date, list[tuple[str, float]]] = {}
+    by_day: dict[dt.date, list[tuple[str, float]]] = {}
     for day, status, count in sorted(zip(days, statuses, calls, strict=True), key=lambda r: order[r[1]]):
-        per_day.setdefault(day, []).append((status, count))
+        by_day.setdefault(day, []).append((status, count))
     stacks = []
     for day in every:
-        counts = per_day.get(day, [])
+        counts = by_day.get(day, [])
         lines = [f"{status}: {number(count)}" for status, count in counts]
         tip = "\n".join([f"Day: {day:%Y-%m-%d}", *lines, f"Calls: {number(sum(c for _, c in counts))}"])
         stacks.append(Stack([(count, colour[status]) for status, count in counts], tip))

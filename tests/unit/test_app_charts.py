@@ -160,3 +160,15 @@ def test_a_row_without_a_day_is_left_out_of_the_days() -> None:
     assert [a["title"] for a, _ in rows.of_class("bar")] == ["Day: 2026-12-01\nrows: 2"]
     nothing = pa.table({"day": pa.array([None], pa.date32()), "rows": [1]})
     assert "Nothing to show." in _charts.bars(nothing, "day", "rows", temporal=True).html
+
+
+def test_a_stray_date_decades_away_does_not_make_a_slot_of_every_day_between() -> None:
+    days = [dt.date(1970, 1, 1), dt.date(2026, 12, 1), dt.date(2026, 12, 3)]
+    html = Parsed(_charts.bars(pa.table({"day": days, "rows": [1, 2, 3]}), "day", "rows", temporal=True).html)
+    bars = [a for a, _ in html.of_class("bar")]
+    assert [a["title"].split("\n")[0] for a in bars] == [
+        "Day: 1970-01-01",
+        "Day: 2026-12-01",
+        "Day: 2026-12-03",
+    ]
+    assert style(bars[0], "width") == pytest.approx(80 / 3 * (640 - 66) / 640, rel=1e-3)  # three slots
