@@ -33,7 +33,8 @@ from typing import Any
 
 STATIC = "static/"  # where Streamlit serves them: under its base path, if it has one
 IMMUTABLE = b"public, immutable, max-age=31536000"  # as Streamlit's handler says for hashed files
-NO_CACHE_NAMES = frozenset({"index.html", "manifest.json"})  # Streamlit's: never cached
+# Streamlit's rule: HTML is never cached (its other no-cache file, manifest.json, is not under static/).
+NO_CACHE_SUFFIX = ".html"
 LARGEST = 16 * 1024 * 1024  # a bigger file (none today) stays streamed from disk by Streamlit
 # A request with one of these headers is left to Streamlit's handler (see the docstring).
 HANDED_ON = (b"range", b"if-none-match", b"if-modified-since")
@@ -83,7 +84,7 @@ def _answer(relative: str, path: Path) -> _Answer | None:
     # Starlette's FileResponse's ETag: the file's time and size, not its bytes.
     stamp = f"{stat.st_mtime}-{stat.st_size}".encode()
     etag = b'"' + hashlib.md5(stamp, usedforsecurity=False).hexdigest().encode() + b'"'
-    cache = b"no-cache" if Path(relative).name in NO_CACHE_NAMES else IMMUTABLE
+    cache = b"no-cache" if relative.endswith(NO_CACHE_SUFFIX) else IMMUTABLE
     headers = [
         (b"content-type", _content_type(relative)),
         (b"accept-ranges", b"bytes"),

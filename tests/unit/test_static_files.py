@@ -153,3 +153,15 @@ def test_under_a_base_path_of_streamlits_own_the_files_are_answered_where_it_ser
     assert inner.paths == []
     call(app, f"/{relative}")  # not where Streamlit serves it under the base path: its answer
     assert inner.paths == [f"/{relative}"]
+
+
+def test_an_html_file_under_static_is_never_cached_as_streamlit_says(tmp_path: Path) -> None:
+    (tmp_path / "static" / "js").mkdir(parents=True)
+    (tmp_path / "index.html").write_text("<html>index</html>")
+    (tmp_path / "static" / "js" / "page.html").write_text("<p>a page</p>")
+    inner = Recorder(tmp_path)
+    app = StaticFromMemory(inner, tmp_path)
+    ours = call(app, "/static/js/page.html")
+    assert inner.paths == []
+    assert ours == call(inner, "/static/js/page.html")
+    assert ours[1]["cache-control"] == ["no-cache"]
