@@ -148,7 +148,10 @@ def test_fifty_files_on_five_connections_load_exactly_once_with_two_workers(
             assert states(services, c) == ["loaded"] * 10
         assert data_rows(services) == 5 * 10 * 20
         [failed] = services.runs(dead.id)
-        assert failed.status is RunStatus.FAILED and failed.reason and "pull failed" in failed.reason
+        # Failed, saying why: its retries ended ("pull failed"), or, on a loaded machine, an
+        # attempt outran the pull deadline (8 s visibility: 5.3 s) first; never lost or hung
+        assert failed.status is RunStatus.FAILED and failed.reason
+        assert "pull failed" in failed.reason or "timed out: the pull was still going" in failed.reason
         # the loader meets outputs it already loaded (tasks that ran twice): nothing changes
         run = services.runs(connections[0].id)[0]
         records = [f for f in services.run_files(run.id) if f.state is FileState.LOADED][:2]
