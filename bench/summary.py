@@ -38,7 +38,8 @@ def _small_files(d: dict[str, Any]) -> list[Row]:
             f"200-row files one after another, one process ({s['files']} files)",
             f"{s['ours']:.1f} files/s (DuckDB's own INSERT from read_csv: {s['duckdb_open']:.1f}/s "
             f"on an open connection, {s['duckdb_reopen']:.1f}/s opening per file); "
-            f"{s['opens']} database opens",
+            f"{s['opens']} database opens"
+            + (f"; the least DuckDB work a run needs, alone: {s['floor']:.1f}/s" if "floor" in s else ""),
             ">= 50 files/s",
             s["ours"] >= 50,
         ),
