@@ -45,7 +45,7 @@ def write(staging: Path, sha256: str, run_id: int, computed: Computed) -> Path:
         _atomic(where / ROWS, lambda path: pq.write_table(rows, path))
         meta.update(
             rejects=[[r.line, r.column, r.value, r.reason] for r in computed.rejects],
-            parse_rejects=[[r.line, r.column, r.value, r.reason] for r in parsed.rejects],
+            parse_rejects=[[r.line, r.column, r.value, r.reason, r.spans] for r in parsed.rejects],
             unknown_columns=parsed.unknown_columns, encoding=parsed.encoding, header=parsed.header,
             reject_keys={str(k): v for k, v in parsed.reject_keys.items()}, preamble=parsed.preamble,
             report=computed.report.to_json(), parser_rejected=computed.parser_rejected,

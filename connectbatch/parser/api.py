@@ -50,6 +50,9 @@ class Reject:
     column: str | None  # schema column (or the file's own name for unmapped ones)
     value: str | None  # the offending text, cut to a readable length
     reason: str
+    # physical lines the record took, when more than its own: a stray quote can take hundreds
+    # of lines into one rejected record, and the reject rate must count them (not compared)
+    spans: int = field(default=1, compare=False)
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
@@ -79,6 +82,16 @@ class ParseResult:
     def rows_rejected(self) -> int:
         """Records rejected (a record with three bad fields counts once)."""
         return len({r.line for r in self.rejects})
+
+    @property
+    def lines_rejected(self) -> int:
+        """Physical lines of the rejected records: what the reject-rate rule judges. A quote
+        opened by mistake takes every line up to the next quote into one rejected record;
+        counted as one, a file that lost half its rows that way would pass the rule."""
+        spans: dict[int, int] = {}
+        for r in self.rejects:
+            spans[r.line] = max(spans.get(r.line, 1), r.spans)
+        return sum(spans.values())
 
 
 _checked_cores: set[str] = set()
@@ -425,10 +438,13 @@ def _reject(
             memo[key] = known
     column, reason = known
     text = value.decode("utf-8", "replace")
+    breaks = csvplan.line_breaks(value)
     if code == csvplan.Code.BAD_COUNTRY:
         reason += csvplan.country_hint(text)
     elif code == csvplan.Code.UNTERMINATED_QUOTE:
-        reason += csvplan.unclosed_hint(text)
+        reason += csvplan.unclosed_hint(breaks)
     elif code == csvplan.Code.BAD_DECIMAL:
         reason += csvplan.decimal_hint(text)
-    return Reject(line, column, header_hints.cut(text), reason)
+    elif code in (csvplan.Code.JUNK_AFTER_QUOTE, csvplan.Code.FIELD_COUNT):
+        reason += csvplan.run_on_hint(line, breaks)
+    return Reject(line, column, header_hints.cut(text), reason, 1 + breaks)

@@ -372,14 +372,34 @@ def decimal_hint(value: str) -> str:
     return f" (a decimal comma? write {found['sign']}{whole}.{found['cents']}: a point before the cents)"
 
 
-def unclosed_hint(value: str) -> str:
+def line_breaks(value: bytes) -> int:
+    """Line breaks inside a rejected value (LF, CRLF or a lone CR; one that ends it not
+    counted): the lines after the record's first that went into it."""
+    body = value.rstrip(b"\r\n")
+    return body.count(b"\n") + body.count(b"\r") - body.count(b"\r\n")
+
+
+def _lines(n: int) -> str:
+    return f"{n:,} line{'s' if n > 1 else ''}"
+
+
+def unclosed_hint(lines: int) -> str:
     """How many lines an unclosed quote took into its field: they are in no row of the
     results, so the partner's count of rows would not add up without it."""
-    body = value.rstrip("\r\n")
-    lines = body.count("\n") + body.count("\r") - body.count("\r\n")
     if not lines:
         return ""
-    return f"; the {lines:,} line{'s' if lines > 1 else ''} after it, to the end of the file, went into it"
+    return f"; the {_lines(lines)} after it, to the end of the file, went into it"
+
+
+def run_on_hint(line: int, lines: int) -> str:
+    """Where a record that a stray quote ran on over later lines ended: those lines are in
+    no row of the results (they went into this one), which the partner must learn here."""
+    if not lines:
+        return ""
+    return (
+        f"; a quote opened on line {line:,} closes only on line {line + lines:,}, "
+        f"so the {_lines(lines)} after line {line:,} went into this record"
+    )
 
 
 @dataclass

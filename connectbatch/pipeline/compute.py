@@ -47,7 +47,7 @@ class Computed:
     rejects: list[Reject] = field(default_factory=list)
     report: validation.ValidationReport | None = None
     refusal: str | None = None
-    parser_rejected: int = 0  # records the parser itself rejected (the reject-rate rule's)
+    parser_rejected: int = 0  # lines of the records the parser rejected (the reject-rate rule's)
     refused_late: int = 0  # rows the late-events policy refused
     # a big file streamed (pipeline/stream.py): its rows are in this Parquet file, and
     # `parsed.table` holds only the columns validation and the results file read
@@ -81,7 +81,7 @@ def compute(
         return Computed(refusal=str(exc))
     clock.lap("parse")
     clock.step = "validate"
-    parser_rejected = parsed.rows_rejected  # the reject-rate rule judges the parser's own
+    parser_rejected = parsed.lines_rejected  # the reject-rate rule judges the parser's own
     parsed, refused = late.refuse(parsed, connection, now)  # late-events policy
     rejects = list(parsed.rejects)  # loading adds the rows it could not apply
     already: list[str] = []

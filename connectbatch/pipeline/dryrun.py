@@ -175,7 +175,7 @@ def run(
         parsed = csvparse.parse_file(path, dtype.key, options=options)
     except ConnectBatchError as exc:
         return DryRun(connection, name, Verdict.REJECT, str(exc))
-    parser_rejected = parsed.rows_rejected
+    parser_rejected = parsed.lines_rejected
     parsed, refused = late.refuse(parsed, connection, now)
     rejects = list(parsed.rejects)
     table, lines = parsed.table, parsed.lines

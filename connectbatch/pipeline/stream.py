@@ -157,7 +157,7 @@ def compute(
     _give_back()
     clock.lap("parse")
     clock.step = "validate"
-    parser_rejected = parsed.rows_rejected
+    parser_rejected = parsed.lines_rejected
     already: list[str] = []
     if already_loaded is not None and load.refuses_repeats(dtype, connection) and parsed.table.num_rows:
         already = already_loaded(dtype, parsed.table.column(dtype.key_columns[0]).combine_chunks())

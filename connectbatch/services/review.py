@@ -78,7 +78,7 @@ class ReviewServices(ServiceBase):
         """What a file would give, without storing anything."""
         parsed = csvparse.parse_bytes(data, data_type, **options)
         report = validation.validate(
-            parsed.table, data_type, rows_rejected=parsed.rows_rejected, now=self.clock(),
+            parsed.table, data_type, rows_rejected=parsed.lines_rejected, now=self.clock(),
             max_age_days=self.settings.validation_max_age_days, max_reject_rate=self.settings.max_reject_rate,
             lines=parsed.lines,
         )  # fmt: skip

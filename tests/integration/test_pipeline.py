@@ -207,6 +207,28 @@ def test_a_critical_failure_quarantines_the_batch(services: Services, make_conne
     assert any(named in c for c in summary["validation"]["critical_failures"])
 
 
+def test_rows_a_stray_quote_took_into_one_reject_count_toward_the_reject_rate(
+    services: Services, make_connection
+) -> None:
+    # One record rejected of 40 rows passes the 5 % rule; but a quote opened by mistake on
+    # line 4 and closed on line 14 took ten rows into that record, and those rows are lost.
+    make_connection("Acme")
+    plain = {i: {"City": "Boston"} for i in range(2, 12)}  # the next quoted City: line 14's
+    lines = call_csv(N, overrides=plain).split(b"\r\n")
+    lines[3] = lines[3].replace(b",Boston", b',"Boston')
+    assert lines[3].count(b'"') == 1 and lines[13].endswith(b'"Austin, TX"')
+
+    run = services.ingest_bytes("Acme", "stray.csv", b"\r\n".join(lines))
+
+    assert run.status is RunStatus.NEEDS_REVIEW, run.reason
+    assert (run.rows_accepted, run.rows_rejected, run.actions_created) == (0, 1, 0)
+    [reject] = services.rejects(run.id)
+    assert reject.line == 4 and "closes only on line 14" in (reject.reason or "")
+    [(_, report)] = services.validation(run.id)
+    [rate] = [o for o in report.outcomes if not o.success]
+    assert rate.observed_value["rows_rejected"] == 11 and rate.observed_value["rows_total"] == N
+
+
 def test_release_loads_a_quarantined_batch(services: Services, make_connection) -> None:
     make_connection("Acme")
     # row 2 fails a critical expectation; row 10 (line 12) is a parser reject
