@@ -52,6 +52,7 @@ from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
 from connectbatch.transfer.naming import hidden_from_readers, is_in_flight, matches
 from connectbatch.transfer.push.completed import Claimed, Completed, Waiting
+from connectbatch.transfer.push.partials import LOADING
 from connectbatch.transfer.push.quota import PushQuota
 from connectbatch.transfer.push.routing import is_dry_run, route
 from connectbatch.transfer.push.writers import OpenWrites
@@ -72,11 +73,6 @@ _DUMMY_HASH = hash_password("not-a-real-login")
 # limits as the files a pull fetches; here so tests can lower them for the gateway alone).
 GROUP_MAX_FILES = group.GROUP_MAX_FILES
 GROUP_MAX_BYTES = group.GROUP_MAX_BYTES
-
-# Where a push root keeps a second name of each upload being loaded, which the ingest reads
-# (`writers.OpenWrites.claim`): beside the partners' homes, never inside one, so no session can
-# open, list or overwrite it.
-LOADING_FOLDER = ".loading"
 
 # How uploads are taken in: the routed uploads of one connection (in arrival order) -> their
 # runs, in the same order (None where no run was made).
@@ -412,7 +408,7 @@ class Gateway:
     def _claim(self, path: Path, stamp: int) -> Claimed | None:
         """Give a waiting upload a private name for its ingest (`writers.OpenWrites.claim`):
         never one a session is writing, nor one written again since it was queued."""
-        aside = self.services.settings.home / "push" / LOADING_FOLDER / uuid.uuid4().hex / path.name
+        aside = self.services.settings.home / "push" / LOADING / uuid.uuid4().hex / path.name
         inode = self.writes.claim(path, stamp, aside)
         if inode is None:
             with contextlib.suppress(OSError):

@@ -9,12 +9,19 @@ runs the hosted SFTP server, so a deployment serving SFTP alone cleans up too.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from pathlib import Path
 
+from connectbatch.transfer.push.completed import FOLDER as NOTES
+
 log = logging.getLogger("connectbatch.transfer.push")
+# Where a push root keeps a second name of each upload being loaded, which the ingest reads
+# (`writers.OpenWrites.claim`): beside the partners' homes, never inside one, so no session can
+# open, list or overwrite it.
+LOADING = ".loading"
 
 SWEEP_EVERY = 3600.0  # seconds between sweeps of partial uploads
 
@@ -29,21 +36,46 @@ def grace_seconds(hours: float) -> float | None:
 def sweep_partials(root: Path, grace_seconds: float, now: float | None = None) -> int:
     """Remove files under `root` (the push folders) not modified for `grace_seconds`: what a
     broken upload left behind (completed uploads are ingested and removed within seconds).
-    Symlinks are neither followed nor removed. Returns how many files went."""
+    Symlinks are neither followed nor removed. Returns how many files went.
+
+    A finished upload is not judged by its modification time, which the client sets (WinSCP
+    and `sftp -p` keep the file's own, days old): one its completion note names (waiting
+    for its turn, or for the next start after a crash) stays while the note is younger than
+    the grace, and an upload's private name while it loads (`.loading`) is judged by its
+    inode's change time, which only this host sets (the claim links it)."""
     if not root.is_dir():
         return 0
     cutoff = (time.time() if now is None else now) - grace_seconds
+    noted = _noted(root, cutoff)
+    loading = os.path.join(root, LOADING)
     removed = 0
     for folder, _dirs, files in os.walk(root):
+        ours = folder == loading or folder.startswith(loading + os.sep)
         for name in files:
             path = os.path.join(folder, name)
             try:
                 info = os.lstat(path)
-                if not os.path.islink(path) and info.st_mtime < cutoff:
-                    os.unlink(path)
-                    removed += 1
+                changed = max(info.st_mtime, info.st_ctime) if ours else info.st_mtime
+                if os.path.islink(path) or changed >= cutoff or os.path.realpath(path) in noted:
+                    continue
+                os.unlink(path)
+                removed += 1
             except OSError:
                 continue
     if removed:
         log.info("removed %d partial upload(s) older than %.0f hours", removed, grace_seconds / 3600)
     return removed
+
+
+def _noted(root: Path, cutoff: float) -> set[str]:
+    """The uploads that completion notes younger than `cutoff` name (`completed.Completed`),
+    as real paths; a note older than that goes with its upload (both are swept)."""
+    found: set[str] = set()
+    for note in (root / NOTES).glob("*.json"):
+        try:
+            if note.stat().st_mtime < cutoff:
+                continue
+            found.add(os.path.realpath(str(json.loads(note.read_text(encoding="utf-8"))["path"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
