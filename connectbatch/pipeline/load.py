@@ -31,7 +31,6 @@ from connectbatch.parser.api import Reject
 from connectbatch.pipeline import late, lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
-from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
 
@@ -289,11 +288,21 @@ def _merge_rows(
                 con, run_id, f"{record.name}: rows were rejected, so this snapshot is incomplete: "
                 "no catalog item was marked removed",
             )  # fmt: skip
+        elif table.num_rows == 0:  # a broken export, far likelier than a catalog sold out
+            run_store.note(
+                con, run_id, f"{record.name}: the snapshot lists no items, so no catalog item was "
+                "marked removed; to remove items, send a snapshot of the items to keep",
+            )  # fmt: skip
         else:
             keys_listed = table.column(dtype.key_columns[0]).combine_chunks()
             removed = data_store.end_missing(
                 con, dtype.key, connection.id, keys_listed, by_file=record.id, at=now
             )
+            if removed:
+                run_store.note(
+                    con, run_id, f"{record.name}: {removed:,} catalog item{'s' if removed > 1 else ''} "
+                    "not in this snapshot marked removed",
+                )  # fmt: skip
     run_store.add_counters(
         con, run_id, rows_unchanged=len(unchanged), rows_replaced=len(changed), rows_removed=removed,
         actions_changed=repointed,
@@ -362,33 +371,3 @@ def keys_of_rejects(
 def rejected_rows(rejects: list[Reject]) -> int:
     """Rows rejected, not problems: one row may have several rejects."""
     return len({r.line for r in rejects})
-
-
-def without_loaded_keys(
-    con: duckdb.DuckDBPyConnection,
-    dtype: schemas.DataType,
-    connection_id: int,
-    table: pa.Table,
-    lines: pa.Array,
-) -> tuple[pa.Table, pa.Array, list[Reject]]:
-    """Drop the rows whose key the connection has already loaded; return a reject for each
-    (the partner's results answer every line). Only where repeats are refused
-    (`refuses_repeats`): elsewhere loading handles them."""
-    if table.num_rows == 0 or not refuses_repeats(dtype, connection_store.get(con, connection_id)):
-        return table, lines, []
-    key = dtype.key_columns[0]
-    keys = table.column(key).combine_chunks()
-    existing = data_store.existing_keys(con, dtype.key, connection_id, keys)
-    if not existing:
-        return table, lines, []
-    keep = pc.invert(pc.is_in(keys, value_set=pa.array(existing, keys.type)))
-    gone = pc.invert(keep)
-    repeated = [
-        Reject(int(line), key, None if value is None else str(value), ALREADY_LOADED)
-        for line, value in zip(lines.filter(gone).to_pylist(), keys.filter(gone).to_pylist(), strict=True)
-    ]
-    return table.filter(keep), lines.filter(keep), repeated
-
-
-# Why a released held batch leaves out a row (its key was loaded meanwhile or before).
-ALREADY_LOADED = "already loaded for this connection; left out (a re-sent record is never loaded twice)"

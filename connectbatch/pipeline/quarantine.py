@@ -28,7 +28,7 @@ from connectbatch.models import (
     RunStatus,
 )
 from connectbatch.parser.api import ParseResult, Reject
-from connectbatch.pipeline import load, results
+from connectbatch.pipeline import load, release_rows, results
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.settings import Settings
@@ -157,7 +157,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
     headers: dict[int, list[str]] = {}
     actions: dict[int, results.RowActions] = {}
-    keys: dict[int, dict[int, str]] = {}  # line -> key of each row left out as already loaded
+    keys: dict[int, dict[int, str]] = {}  # line -> key of each row left out or refused
     accepted = rejected = duplicates = 0  # added to the run's counters
     with db.transaction() as con:
         for f in files:
@@ -167,9 +167,11 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             # A reviewer accepts the batch, not re-sent records: rows whose key is already
             # loaded for the connection stay out (nothing doubled), counted as duplicates and
             # answered as rejected (stored with the rejects: results and sync-back read them).
-            table, lines, repeated = load.without_loaded_keys(con, dtype, connection.id, table, lines)
+            table, lines, repeated = release_rows.without_loaded_keys(con, dtype, connection.id, table, lines)
             duplicates += len(repeated)
-            keys[f.id] = {r.line: r.value for r in repeated if r.value is not None}
+            keys[f.id] = {}
+            held = (table, lines)  # the keys of rows refused for another column are read here
+            table, lines, negative = release_rows.without_negative_amounts(dtype, table, lines)
             loaded[f.id] = (table, lines)
             load_rejects: list[Reject] = []
             made_per_file[f.id] = load.load_rows(
@@ -177,15 +179,17 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             )
             # rows an action-modifications file could not apply count as rejected
             refused = load.rejected_rows(load_rejects)
-            if load_rejects or repeated:
-                after = repeated + load_rejects  # about their key column: keyed by its value
-                run_store.insert_rejects(con, run_id, f.id, after, load.keys_of_rejects(after, dtype, None))
+            if load_rejects or repeated or negative:
+                after = repeated + negative + load_rejects
+                keyed = load.keys_of_rejects(after, dtype, None, held)
+                run_store.insert_rejects(con, run_id, f.id, after, keyed)
+                keys[f.id] = keyed
             run_store.set_file_state(
                 con, f.id, FileState.LOADED, f"released by {actor}",
-                table.num_rows - refused, f.rows_rejected + refused,
+                table.num_rows - refused, f.rows_rejected + refused + len(negative),
             )  # fmt: skip
             accepted += table.num_rows - refused
-            rejected += refused
+            rejected += refused + len(negative)
             actions[f.id] = results.RowActions(load.row_actions(con, connection, f.id, table, lines))
         run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
         run_store.finish(

@@ -98,12 +98,13 @@ def test_a_released_batch_mails_the_partner_its_final_results(inbox: Inbox, mail
         Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
                    return_email="ops@acme.example")
     )  # fmt: skip
-    held = mailing.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"SaleAmount": "-1"}}))
+    # held for a talk time over the call's (a negative amount would stay out on release)
+    held = mailing.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"TalkDuration": "999"}}))
     [first] = inbox.messages
     assert "Needs review" in first["Subject"]
     inbox.clear()
 
-    mailing.release(held.id, note="amount ok", actor="bob")
+    mailing.release(held.id, note="duration ok", actor="bob")
 
     [message] = inbox.messages
     assert message["To"] == "ops@acme.example"

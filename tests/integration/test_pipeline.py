@@ -365,3 +365,30 @@ def test_releasing_a_batch_of_resent_records_loads_only_the_new_ones(
 
     assert (released.rows_accepted, released.rows_duplicate, released.actions_created) == (5, 5, 5)
     assert services.count_actions("Acme") == N + 5  # nothing doubled
+
+
+def test_releasing_a_batch_leaves_out_its_own_repeats_and_negative_amounts(
+    services: Services, make_connection
+) -> None:
+    # Found by a partner manager: validation held the file for a repeated CallSessionId and a
+    # negative SaleAmount; the release made two actions for one call, and one of -25.00 that
+    # no person could have made (a modification to a negative amount is refused).
+    make_connection("Acme")
+    data = call_csv(N, overrides={3: {"CallSessionId": "cs-0001"}, 7: {"SaleAmount": "-25.00"}})
+    run = services.ingest_bytes("Acme", "held.csv", data)
+    assert run.review == "quarantined"
+
+    released = services.release(run.id, actor="alice")
+
+    assert (released.rows_accepted, released.rows_duplicate, released.actions_created) == (N - 2, 1, N - 2)
+    assert released.rows_rejected == 1
+    keys = [a.source_key for a in services.actions("Acme", limit=1000)]
+    assert len(keys) == len(set(keys)) == N - 2 and "cs-0007" not in keys
+    assert all(a.amount >= 0 for a in services.actions("Acme", limit=1000))
+    by_line = {r.line: r for r in services.rejects(run.id)}
+    assert "repeats the key of line 3 of this file" in (by_line[5].reason or "")
+    assert (by_line[9].column, by_line[9].value, by_line[9].key) == ("SaleAmount", "-25.00", "cs-0007")
+    assert "negative amount cannot become an action" in (by_line[9].reason or "")
+    rows, _summary = results_of(services, "Acme", run.id)
+    statuses = {int(r["Line"]): r["Status"] for r in rows}
+    assert statuses[5] == statuses[9] == "REJECTED" and statuses[3] == "ACCEPTED"

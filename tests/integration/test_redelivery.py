@@ -99,6 +99,7 @@ def test_a_catalog_snapshot_marks_the_items_it_leaves_out_removed(
     snap = runs["Full feed"]
     assert snap.status is RunStatus.COMPLETED, snap.reason
     assert (snap.rows_unchanged, snap.rows_replaced, snap.rows_removed) == (1, 1, 1)
+    assert "Full feed-2.csv: 1 catalog item not in this snapshot marked removed" in (snap.reason or "")
     assert current_prices(services, full.id) == {"SKU-1": Decimal("1.00"), "SKU-3": Decimal("3.50")}
     [removed] = stored(
         services, "product_catalogs", '"CatalogItemId", end_reason',
@@ -114,6 +115,22 @@ def test_a_catalog_snapshot_marks_the_items_it_leaves_out_removed(
     assert back.status is RunStatus.COMPLETED, back.reason
     assert current_prices(services, full.id)["SKU-2"] == Decimal("2.00")
     assert (back.rows_unchanged, back.rows_replaced, back.rows_removed) == (2, 0, 0)
+
+
+@pytest.mark.parametrize("body", ["", "\r\n,,,,\r\n,,,,\r\n"], ids=["header only", "empty rows"])
+def test_a_snapshot_that_lists_no_items_removes_none(services: Services, make_connection, body: str) -> None:
+    # Found by trying real partner files: a header-only snapshot (a broken export) marked the
+    # whole catalog removed, while its results said "nothing was loaded".
+    full = make_connection("Full feed", data_type="product_catalogs", catalog_mode=CatalogMode.SNAPSHOT)
+    three = {"SKU-1": "1.00", "SKU-2": "2.00", "SKU-3": "3.00"}
+    assert services.ingest_bytes("Full feed", "full-1.csv", catalog_csv(three)).status is RunStatus.COMPLETED
+    header = catalog_csv({}).rstrip(b"\r\n")
+
+    empty = services.ingest_bytes("Full feed", "full-2.csv", header + body.encode())
+
+    assert empty.rows_removed == 0
+    assert "the snapshot lists no items, so no catalog item was marked removed" in (empty.reason or "")
+    assert set(current_prices(services, full.id)) == {"SKU-1", "SKU-2", "SKU-3"}
 
 
 # ---------------------------------------------------------------- 2. modification events

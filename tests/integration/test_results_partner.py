@@ -123,7 +123,8 @@ def test_after_release_the_results_keep_the_partners_header_and_name_the_actions
     services: Services, make_connection
 ) -> None:
     make_connection("Acme")
-    data = _renamed({"CallSessionId": "callSessionId"}, overrides={1: {"SaleAmount": "-5.00"}})
+    # held for a talk time over the call's (a negative amount would stay out on release)
+    data = _renamed({"CallSessionId": "callSessionId"}, overrides={1: {"TalkDuration": "999"}})
     held = services.ingest_bytes("Acme", "neg.csv", data)
     assert held.review == "quarantined"
 

@@ -442,10 +442,11 @@ def test_quarantine_release_and_discard(
     assert cli_json(capsys, "actions")["total"] == 0
 
     released = cli_json(capsys, "quarantine", "release", "1", "--note", "checked", "--actor", "bob")
+    # r1, r2, r3: a key the batch repeats is loaded once (the repeats answered as rejected)
     assert (released["status"], released["review"], released["actions_created"]) == (
         "Completed",
         "released",
-        5,
+        3,
     )
     discarded = cli_json(capsys, "quarantine", "discard", "2", "--note", "junk")
     assert discarded["review"] == "discarded"
@@ -453,7 +454,7 @@ def test_quarantine_release_and_discard(
 
     assert "nothing is quarantined" in cli(capsys, "quarantine", "list")
     assert cli_json(capsys, "quarantine", "list") == []
-    assert cli_json(capsys, "actions")["total"] == 5
+    assert cli_json(capsys, "actions")["total"] == 3
     cli_error(capsys, "quarantine", "release", "1", mentions="not quarantined")
     cli_error(capsys, "quarantine", "discard", "7", mentions="no run 7")
 

@@ -1,0 +1,82 @@
+"""The rows of a released batch that still stay out, each with a reject that says why.
+
+A reviewer who releases a held batch accepts the batch, not what no load may ever do: a record
+loaded twice (its key already loaded for the connection, or repeated inside the batch) or an
+action with a negative amount. Validation held the batch for these; the release leaves them
+out and answers each line (quarantine.release).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectbatch import schemas
+from connectbatch.parser.api import Reject
+from connectbatch.pipeline import load
+from connectbatch.store import connections as connection_store
+from connectbatch.store import data as data_store
+
+
+def without_loaded_keys(
+    con: duckdb.DuckDBPyConnection,
+    dtype: schemas.DataType,
+    connection_id: int,
+    table: pa.Table,
+    lines: pa.Array,
+) -> tuple[pa.Table, pa.Array, list[Reject]]:
+    """Drop the rows whose key the connection has already loaded, and every row after the
+    first of a key the batch itself repeats (validation held the batch for either; a
+    reviewer who releases it accepts the batch, not two actions for one call); return a
+    reject for each (the partner's results answer every line). Only where repeats are
+    refused (`refuses_repeats`): elsewhere loading handles them."""
+    if table.num_rows == 0 or not load.refuses_repeats(dtype, connection_store.get(con, connection_id)):
+        return table, lines, []
+    key = dtype.key_columns[0]
+    keys = table.column(key).combine_chunks()
+    existing = set(data_store.existing_keys(con, dtype.key, connection_id, keys))
+    first: dict[object, int] = {}
+    keep: list[bool] = []
+    repeated: list[Reject] = []
+    for line, value in zip(lines.to_pylist(), keys.to_pylist(), strict=True):
+        shown = None if value is None else str(value)
+        if value is not None and shown in existing:
+            repeated.append(Reject(int(line), key, shown, ALREADY_LOADED))
+        elif value is not None and value in first:
+            repeated.append(Reject(int(line), key, shown, REPEATED_IN_FILE.format(line=first[value])))
+        else:
+            if value is not None:
+                first[value] = int(line)
+            keep.append(True)
+            continue
+        keep.append(False)
+    if not repeated:
+        return table, lines, []
+    mask = pa.array(keep, pa.bool_())
+    return table.filter(mask), lines.filter(mask), repeated
+
+
+def without_negative_amounts(
+    dtype: schemas.DataType, table: pa.Table, lines: pa.Array
+) -> tuple[pa.Table, pa.Array, list[Reject]]:
+    """Drop the rows whose action amount is negative, with a reject for each: validation held
+    the batch for them, and a released batch must not make an action that no person could
+    make (a modification to a negative amount is refused)."""
+    if dtype.action_columns is None or table.num_rows == 0:
+        return table, lines, []
+    amount = dtype.action_columns[0]
+    values = table.column(amount)
+    negative = pc.fill_null(pc.less(values, pa.scalar(0, values.type)), False)
+    if not pc.any(negative).as_py():
+        return table, lines, []
+    found = zip(lines.filter(negative).to_pylist(), values.filter(negative).to_pylist(), strict=True)
+    refused = [Reject(int(line), amount, str(value), NEGATIVE_AMOUNT) for line, value in found]
+    keep = pc.invert(negative)
+    return table.filter(keep), lines.filter(keep), refused
+
+
+# Why a released held batch leaves out a row (its key was loaded meanwhile or before).
+ALREADY_LOADED = "already loaded for this connection; left out (a re-sent record is never loaded twice)"
+REPEATED_IN_FILE = "repeats the key of line {line} of this file; left out (a record is loaded once)"
+NEGATIVE_AMOUNT = "a negative amount cannot become an action; left out (send a reversal or a modification)"
