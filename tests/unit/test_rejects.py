@@ -15,7 +15,10 @@ from connectbatch.store import runs as run_store
 
 def test_the_stored_reject_row_is_a_reject_plus_its_run_and_file() -> None:
     assert [f.name for f in fields(RejectRow)] == [
-        "run_id", "file_id", *(f.name for f in fields(Reject) if f.compare), "key",
+        "run_id",
+        "file_id",
+        *(f.name for f in fields(Reject) if f.compare),
+        "key",
     ]  # fmt: skip  (`spans` is the parse's, for the reject rate: not stored)
 
 
