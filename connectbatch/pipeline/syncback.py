@@ -151,6 +151,9 @@ class StatusRow:
     old_amount: Decimal | None = None
     new_amount: Decimal | None = None
     reason: str = ""
+    # the status whose word the Status column shows, when not the change's own: a reversed
+    # action that locks stays the partner's "deleted" (its lock only makes that final)
+    standing: str | None = None
 
 
 @dataclass
@@ -218,9 +221,11 @@ def change_row(change: Change) -> StatusRow:
     status = _AUDIT_STATUS.get(change.change, change.change)
     if status == SyncStatus.MODIFIED and change.new_status == ActionStatus.REVERSED:
         status = "reversed"
+    locked_reversal = status == SyncStatus.LOCKED and change.old_status == ActionStatus.REVERSED
     return StatusRow(
         change.at, change.file_id, change.file_name or "", change.line, (change.source_key,),
         change.action_id, status, change.old_amount, change.new_amount, change.reason or "",
+        SyncStatus.REVERSED if locked_reversal else None,
     )  # fmt: skip
 
 
@@ -250,7 +255,7 @@ def render(
             r.at.astimezone(dt.UTC).isoformat() if r.at is not None else "", r.file_name, r.line,
             *key[: len(names)],
             *([f"A-{r.action_id:06d}" if r.action_id is not None else ""] if with_action else []),
-            mapping.get(r.change, r.change), r.change,
+            mapping.get(r.standing or r.change, r.standing or r.change), r.change,
             r.old_amount, r.new_amount,
             r.reason,
         ]  # fmt: skip
