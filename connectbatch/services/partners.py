@@ -145,8 +145,23 @@ def check_movable(con: duckdb.DuckDBPyConnection, connection: Connection, folder
     its folder holds that partner's rows (exports, status files) and its login, which follows
     it, serves the folder; moved, the other partner would collect them, and whoever holds the
     login would collect the other partner's next exports. One that delivered nothing yet (a
-    partner chosen wrongly at setup) may move."""
+    partner chosen wrongly at setup) may move.
+
+    An inbound connection that has loaded or holds a batch stays too: its rows and actions
+    are its partner's, and moved, the other partner's exports would carry them and its
+    modification files could change them."""
     if connection.direction is not Direction.OUTBOUND:
+        held = con.execute(
+            "SELECT 1 FROM files WHERE connection_id = ? AND state IN ('loaded', 'quarantined') LIMIT 1",
+            [connection.id],
+        ).fetchall()
+        if held:
+            raise InvalidInputError(
+                "partner",
+                f"{visible(connection.name)!r} has loaded files of its partner, whose rows and "
+                "actions would go to the other one's exports and modification files: create a "
+                "new connection for that partner instead",
+            )
         return
     delivered = bool(export_store.of_connection(con, connection.id, limit=1))
     if not delivered and folder.is_dir():

@@ -262,6 +262,27 @@ def test_a_pickup_that_delivered_files_cannot_move_to_another_partner(two_partne
     assert exported(services, "Acme pickup") == []  # and Rival's rows never go to Acme's login
 
 
+def test_an_inbound_connection_that_loaded_files_cannot_move_to_another_partner(
+    two_partners: Services,
+) -> None:
+    """Found by a partner manager: moving Acme's inbound connection to Rival handed Rival
+    its history (Rival's export carried Acme's calls, and Rival's modifications file could
+    reverse Acme's actions). One that loaded nothing yet may still move."""
+    services = two_partners
+    services.create_connection(
+        Connection("Spare calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH),
+        partner="Acme",
+    )
+    assert (
+        services.update_connection("Spare calls", partner="Rival").partner_id == services.partner("Rival").id
+    )
+
+    with pytest.raises(InvalidInputError, match="has loaded files of its partner") as refused:
+        services.update_connection("Acme calls", partner="Rival")
+    assert refused.value.field == "partner"
+    assert services.connection("Acme calls").partner_id == services.partner("Acme").id
+
+
 def test_an_export_sets_the_pickups_status_and_a_failed_one_says_why_in_its_history(
     two_partners: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
