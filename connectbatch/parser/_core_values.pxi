@@ -246,7 +246,7 @@ cdef inline int _parse_decimal(const unsigned char* s, Py_ssize_t n, int64_t* ou
         i += 1
     int_digits = run
     if i < n and s[i] == 44:  # , thousands groups
-        if run < 1 or run > 3:
+        if run < 1 or run > 3 or s[i - run] == 48:  # 0,500 is a decimal comma, not 500
             return C_BAD_DECIMAL
         while i < n and s[i] == 44:
             if i + 4 > n or not (_is_digit(s[i + 1]) and _is_digit(s[i + 2]) and _is_digit(s[i + 3])):

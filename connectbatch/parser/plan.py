@@ -358,7 +358,7 @@ def country_hint(value: str) -> str:
 # An amount written with a decimal comma, as a spreadsheet set to German, French, Italian, ...
 # exports it: 12,50 or 1.250,00 (points between thousands), with an optional sign and symbol.
 _DECIMAL_COMMA = re.compile(
-    r"^(?P<sign>[-+]?)[$€£]?\s*(?P<whole>\d{1,3}(?:\.\d{3})+|\d+),(?P<cents>\d{1,2})$"
+    r"^(?P<sign>[-+]?)[$€£]?\s*(?P<whole>\d{1,3}(?:\.\d{3})+|\d+),(?P<cents>\d{1,2}|(?<=0,)\d{3})$"
 )
 
 

@@ -134,7 +134,8 @@ _NBSP = b"\xc2\xa0"
 _INT_RE = re.compile(rb"[+-]?[0-9]+")
 # [sign] (H...:MM:SS | M:SS | MM:SS | seconds) [.fraction]
 _SECONDS_RE = re.compile(rb"([+-]?)([0-9]+)(?::([0-9]{2}))?(?::([0-9]{2}))?(?:\.([0-9]*))?")
-_DECIMAL_RE = re.compile(rb"([+-]?)(\$?)([+-]?)([0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.([0-9]*))?")
+# thousands groups lead with 1-999: 0,500 is a decimal comma (half a unit), never 500
+_DECIMAL_RE = re.compile(rb"([+-]?)(\$?)([+-]?)([1-9][0-9]{0,2}(?:,[0-9]{3})+|[0-9]*)(?:\.([0-9]*))?")
 _TS_RE = re.compile(
     rb"([0-9]{4})-([0-9]{2})-([0-9]{2})"
     rb"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"

@@ -658,7 +658,9 @@ def test_the_close_match_is_the_one_difflib_picks() -> None:
 @pytest.mark.parametrize(
     ("text", "meant"),
     [("12,50", "12.50"), ("1.250,00", "1250.00"), ("-€ 3,5", "-3.5"), ("0,99", "0.99"), ("12,5x", None),
-     ("abc", None), ("1,2,3", None)],
+     ("abc", None), ("1,2,3", None),
+     # no thousands group leads with 0: read as 500 and 1 before (a partner's half unit)
+     ("0,500", "0.500"), ("0,001", "0.001"), ("$0,250", "0.250"), ("0,500,000", None)],
 )  # fmt: skip
 def test_an_amount_with_a_decimal_comma_is_rejected_saying_what_to_write(
     calls: Calls, text: str, meant: str | None
