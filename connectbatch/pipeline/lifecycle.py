@@ -79,12 +79,21 @@ def _amount(value: Decimal | float | str) -> Decimal:
     except refcore.CellRejected as exc:
         if exc.code in _AMOUNT_REASONS:
             why = plan.reason(exc.code, _AMOUNT_SLOT, _AMOUNT_PLAN, 0, "utf-8")
-            raise ActionError(f"{value!r}: {why}") from None
-        raise ActionError(f"{value!r} is not an amount") from None
+            raise AmountError(f"{value!r}: {why}", text) from None
+        raise AmountError(f"{value!r} is not an amount", text) from None
     assert isinstance(amount, Decimal)
     if amount < 0:
-        raise ActionError("an amount cannot be negative; reverse the action instead")
+        raise AmountError("an amount cannot be negative; reverse the action instead", text)
     return amount
+
+
+class AmountError(ActionError):
+    """An amount refused (`value`, as given): a modifications row's reject names its Amount
+    column and value, not the ActionId beside it."""
+
+    def __init__(self, message: str, value: str) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 def modify(
@@ -217,6 +226,8 @@ def apply_modifications(
             applied += 1
         except DateError as exc:
             rejects.append(Reject(line, DATE, exc.value, str(exc)))
+        except AmountError as exc:
+            rejects.append(Reject(line, "Amount", exc.value, str(exc)))
         except ActionError as exc:
             rejects.append(Reject(line, "ActionId", str(raw_id), str(exc)))
     return Applied(applied, unchanged, rejects)

@@ -114,8 +114,9 @@ def refused_changes(
     con: duckdb.DuckDBPyConnection, now: dt.datetime, until: dt.datetime, partners: tuple[int, ...] = ()
 ) -> list[TriageItem]:
     """Changeable actions locking in (now, until] that a modifications file of their own
-    partner named in a refused row, and that nobody changed since (one item per action, the
-    latest refusal)."""
+    partner named in a refused row (its ActionId, or the row's key when another column was
+    refused: an Amount, a ModificationDate), and that nobody changed since (one item per
+    action, the latest refusal)."""
     where, params = _partner_filter("c", partners)
     rows = con.execute(
         f"""
@@ -124,10 +125,12 @@ def refused_changes(
         FROM rejects j
         JOIN runs r ON r.id = j.run_id
         JOIN connections mc ON mc.id = r.connection_id AND mc.data_type = '{MODIFICATIONS}'
-        JOIN actions a ON a.id = TRY_CAST(regexp_extract(j.value, '{_ACTION_ID}', 1) AS BIGINT)
+        JOIN actions a ON a.id = TRY_CAST(regexp_extract(
+            CASE WHEN j.column_name = 'ActionId' THEN j.value ELSE j.row_key END, '{_ACTION_ID}', 1
+        ) AS BIGINT)
         JOIN connections c ON c.id = a.connection_id AND c.partner_id = mc.partner_id
         LEFT JOIN partners p ON p.id = c.partner_id
-        WHERE j.column_name = 'ActionId' AND a.status IN {_CHANGEABLE}
+        WHERE a.status IN {_CHANGEABLE}
           AND a.lock_at > ? AND a.lock_at <= ? {where}
           AND NOT EXISTS (SELECT 1 FROM action_audit u WHERE u.action_id = a.id
                           AND u.change IN ('modify', 'reverse') AND u.changed_at >= r.started_at)

@@ -240,6 +240,9 @@ def test_a_released_modifications_file_reports_the_rows_it_could_not_apply(
     rejects = {r.line: r.reason for r in services.rejects(run.id)}
     assert sorted(rejects) == [3, 4]
     assert "negative" in rejects[3] and "no such action" in rejects[4]
+    # the negative row names its Amount (it named the ActionId beside it), keyed by the action
+    [negative] = [r for r in services.rejects(run.id) if r.line == 3]
+    assert (negative.column, negative.value, negative.key) == ("Amount", "-3.00", actions[1].label)
     rows, summary = results_of(services, "Acme returns", run.id)
     assert [(int(r["Line"]), r["Status"]) for r in rows] == [
         (2, "ACCEPTED"), (3, "REJECTED"), (4, "REJECTED"),
