@@ -270,6 +270,35 @@ def test_a_connection_that_only_opens_channels_is_told_it_is_out_of_room(hosted:
     assert hosted.completed_runs(connection) == 1
 
 
+def test_unknown_request_types_are_answered_unsupported_without_a_traceback_each(
+    hosted: Hosted, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by trying the server as an attacker: each 9-byte packet of an unknown type
+    logged a traceback (~500 bytes), so any logged-in client could fill the disk. Now each is
+    answered "operation unsupported", the session goes on, and nothing is logged for it."""
+    from paramiko.sftp import CMD_STATUS, SFTP_OP_UNSUPPORTED
+
+    connection, login = hosted.connection("Unknown requests")
+    transport = paramiko.Transport(("127.0.0.1", hosted.server.port))
+    try:
+        transport.connect(username=login.username, password=login.password)
+        sftp = paramiko.SFTPClient.from_transport(transport)
+        assert sftp is not None
+        with caplog.at_level(logging.INFO, logger="connectbatch.transfer.push.sftp"):
+            for request_id in range(300):
+                sftp._send_packet(255, paramiko.Message(request_id.to_bytes(4, "big")))
+                kind, data = sftp._read_packet()
+                assert kind == CMD_STATUS
+                msg = paramiko.Message(data)
+                assert (msg.get_int(), msg.get_int()) == (request_id, SFTP_OP_UNSUPPORTED)
+        assert not [r for r in caplog.records if r.name.startswith("connectbatch.transfer.push.sftp")]
+        sftp.putfo(io.BytesIO(call_csv(4, prefix="unk")), "/Conversions_unk.csv")
+        sftp.close()
+    finally:
+        transport.close()
+    assert hosted.completed_runs(connection) == 1
+
+
 # --- scp --------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
+from connectbatch.transfer.push.sftp.guard import LogLimiter
 from connectbatch.transfer.push.sftp.handle import OpenFile
 from connectbatch.transfer.push.sftp.protocol import (
     CMD_CLOSE,
@@ -25,10 +26,12 @@ from connectbatch.transfer.push.sftp.protocol import (
     CMD_READ,
     CMD_VERSION,
     CMD_WRITE,
+    KNOWN_REQUESTS,
     SFTP_BAD_MESSAGE,
     SFTP_EOF,
     SFTP_FAILURE,
     SFTP_OK,
+    SFTP_OP_UNSUPPORTED,
     U32,
     Refused,
     code_of,
@@ -40,6 +43,10 @@ if TYPE_CHECKING:
     from connectbatch.transfer.push.sftp.login import Login
 
 log = logging.getLogger("connectbatch.transfer.push.sftp")
+# A request that fails unexpectedly is logged with its traceback, at most a few a minute for
+# the whole server: any logged-in client can send thousands a second (~500 bytes of log for
+# each 9-byte packet, a disk filled by one partner).
+_QUIET = LogLimiter(log)
 
 RECV_SIZE = 4 * 1024 * 1024  # take everything the channel has buffered in one call
 FLUSH_BYTES = 1024 * 1024  # send collected replies once they reach this size (large downloads)
@@ -150,6 +157,8 @@ class SftpChannel(paramiko.SFTPServer):  # type: ignore[misc]
                         self._read(request_id, start + 5, end)
                     elif kind == CMD_CLOSE and self._close(request_id, start + 5):
                         pass
+                    elif kind not in KNOWN_REQUESTS:  # paramiko's dispatch fails on it
+                        self._queue(status_packet(request_id, SFTP_OP_UNSUPPORTED, "unknown request type"))
                     else:
                         msg = paramiko.Message(bytes(self._in[start + 5 : end]))
                         self._process(kind, request_id, msg)
@@ -160,7 +169,10 @@ class SftpChannel(paramiko.SFTPServer):  # type: ignore[misc]
                 except UnicodeDecodeError:
                     self._queue(status_packet(request_id, SFTP_FAILURE, "file names must be UTF-8"))
                 except Exception:
-                    log.exception("SFTP request %d from %s failed", kind, self._peer)
+                    _QUIET.log(
+                        "request", logging.ERROR, "SFTP request %d from %s failed", kind, self._peer,
+                        exc_info=True,
+                    )  # fmt: skip
                     self._queue(status_packet(request_id, SFTP_FAILURE))
             # (the loop only ends by an exception: EOF or a broken client)
         except EOFError:

@@ -26,6 +26,7 @@ SFTP_FAILURE: int = _sftp.SFTP_FAILURE
 SFTP_BAD_MESSAGE: int = _sftp.SFTP_BAD_MESSAGE
 SFTP_OP_UNSUPPORTED: int = _sftp.SFTP_OP_UNSUPPORTED
 SFTP_DESC: list[str] = list(_sftp.SFTP_DESC)
+KNOWN_REQUESTS: frozenset[int] = frozenset(_sftp.CMD_NAMES)  # paramiko's table of request types
 
 _STATUS_HEADER = struct.Struct(">IBII")  # length, CMD_STATUS, request id, code
 U32 = struct.Struct(">I")
