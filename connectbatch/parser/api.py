@@ -288,15 +288,16 @@ def _head(
 
 def _preamble(fields: list[bytes], delim: int) -> dict[str, str] | None:
     """The settings of a `Parameters:` line (Google Ads puts its time zone there) or Excel's
-    `sep=;` line (split in two when it names our own delimiter), or None when the first
-    record is the header itself.
+    `sep=;` line (split in two when it names our own delimiter, and padded with more of it
+    by LibreOffice or Google Sheets when they save it again), or None when the first record
+    is the header itself.
 
     Empty cells after the first are ignored: Excel pads a one-cell line with delimiters to
     the table's width when it saves CSV (`Parameters:TimeZone=America/New_York,,,,`). A line
     with any other text after the first cell is a header (a one-cell line is a preamble
     only if it starts with `Parameters:` or is `sep=`, so a header never loses a column)."""
-    if len(fields) == 2:
-        found = parse_preamble(bytes([delim]).join(fields).decode("utf-8", "replace"))
+    if len(fields) >= 2 and not any(f.strip() for f in fields[2:]):  # `sep=;`, padded or not
+        found = parse_preamble(bytes([delim]).join(fields[:2]).decode("utf-8", "replace"))
         if found is not None and SEP_KEY in found:
             return found
     if any(f.strip() for f in fields[1:]):

@@ -33,6 +33,19 @@ def test_a_sep_line_naming_the_delimiter_is_skipped(engine: str, call_csv: CallC
     assert (result.rejects, result.preamble) == ([], {})
 
 
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_a_sep_line_padded_to_the_tables_width_is_skipped(
+    engine: str, call_csv: CallCsv, delimiter: str
+) -> None:
+    # LibreOffice and Google Sheets save the one-cell line again padded with the delimiter
+    # (`sep=;;;;;;;;;;;`): it was read as the header, and every required column was missing.
+    body = with_delimiter(call_csv({"CallSessionId": "a"}, {"CallSessionId": "b"}), delimiter)
+    data = f"sep={delimiter * 12}\r\n".encode() + body
+    result = parse_bytes(data, engine=engine, delimiter=delimiter)  # type: ignore[arg-type]
+    assert result.table.column("CallSessionId").to_pylist() == ["a", "b"]
+    assert result.lines.to_pylist() == [3, 4]
+
+
 def test_a_sep_line_naming_another_delimiter_says_which_to_set(engine: str, call_csv: CallCsv) -> None:
     data = b"sep=;\n" + with_delimiter(call_csv({"CallSessionId": "a"}), ";")
     with pytest.raises(ParseError, match=r"^line 1: .*'sep=;'.*set the connection's delimiter to ';'$"):
