@@ -2,7 +2,7 @@
 
 Owns everything that happens before tokenizing, once the payload is plain (parser/containers.py
 unpacks .gz and .zip and refuses what is no CSV): byte-order marks, the encoding, and
-transcoding UTF-16/latin-1/cp1252 to UTF-8. Bytes that are invalid in
+transcoding UTF-16/windows-1252 (asked as latin-1 or cp1252) to UTF-8. Bytes that are invalid in
 the source encoding are kept as invalid UTF-8 (lone surrogates) so the core rejects exactly
 the rows that contain them instead of failing the whole file.
 """
@@ -49,6 +49,23 @@ def _mark_invalid(err: UnicodeError) -> tuple[str, int]:
 
 codecs.register_error(_MARK_ERRORS, _mark_invalid)
 
+# A file said to be latin-1 or cp1252 is read as browsers read both (the WHATWG Encoding
+# standard): windows-1252, whose 0x80-0x9F are the curly quotes, the euro sign and the dashes
+# that Windows programs write, and the five bytes cp1252 leaves undefined are the C1 controls
+# of latin-1. Read as ISO 8859-1, a Windows export's "Joe’s" was stored as 'Joe\x92s'
+# with nothing rejected; read as Python's strict cp1252, a stray 0x81 rejected its row.
+WINDOWS_1252 = "windows-1252"
+_READ_AS_WINDOWS_1252 = frozenset({"iso8859-1", "cp1252"})
+_WINDOWS_1252_TABLE = "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) for b in range(256))
+
+
+class _Windows1252Decoder(codecs.IncrementalDecoder):
+    """windows-1252 as WHATWG defines it (one byte, one character: nothing to carry over)."""
+
+    def decode(self, input: bytes, final: bool = False) -> str:
+        return codecs.charmap_decode(input, self.errors, _WINDOWS_1252_TABLE)[0]
+
+
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -94,6 +111,8 @@ def detect_encoding(head: bytes, requested: str | None) -> tuple[Encoding, int]:
         if head.startswith(bom):
             return Encoding(name, True), len(bom)
     name = normalise_encoding(requested) if requested else "utf-8"
+    if name in _READ_AS_WINDOWS_1252:
+        name = WINDOWS_1252
     if name in ("utf-16", "utf-32"):
         raise ParseError(
             f"the file has no byte-order mark, so {requested} is ambiguous; use {name}-le or {name}-be"
@@ -231,7 +250,10 @@ def _chunks(
         while chunk := stream.read(CHUNK_SIZE):
             yield chunk
         return
-    decoder = codecs.getincrementaldecoder(encoding.name)(errors=_MARK_ERRORS)
+    if encoding.name == WINDOWS_1252:
+        decoder: codecs.IncrementalDecoder = _Windows1252Decoder(errors=_MARK_ERRORS)
+    else:
+        decoder = codecs.getincrementaldecoder(encoding.name)(errors=_MARK_ERRORS)
     chunk = head[skip:]
     while True:
         final = not chunk

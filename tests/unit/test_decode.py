@@ -94,6 +94,20 @@ def test_encoding_names_are_normalised() -> None:
     assert csvdecode.normalise_encoding("windows-1252") == "cp1252"
 
 
+@pytest.mark.parametrize("requested", ["latin-1", "ISO-8859-1", "cp1252", "windows-1252"])
+def test_latin1_and_cp1252_are_read_as_windows_1252_as_browsers_read_them(
+    engine: str, requested: str
+) -> None:
+    # Found with a partner's Windows export on a connection set to latin-1: curly quotes, the
+    # euro sign and a dash were stored as C1 control characters ('Joe\x92s'), nothing rejected.
+    text = "Café “Joe’s” €5 – ok"
+    data = b"id,name\n1," + text.encode("cp1252") + b"\n2,a\x81b\n"  # 0x81: undefined in cp1252
+    result = parse(data, engine, encoding=requested)
+    assert result.encoding == "windows-1252"
+    assert result.table.column("name").to_pylist() == [text, "a\x81b"]  # WHATWG: the C1 control
+    assert result.rejects == []
+
+
 def test_plain_text_is_passed_through_untouched() -> None:
     raw = io.BytesIO(TEXT.encode())
     assert containers.open_payload(raw) is raw

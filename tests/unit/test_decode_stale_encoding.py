@@ -44,4 +44,9 @@ def test_a_head_cut_inside_a_character_still_counts_as_utf8() -> None:
 
 
 def test_an_ascii_head_keeps_the_set_encoding() -> None:
-    assert csvdecode.detect_encoding(b"id,name\n1,a\n", "cp1252") == (csvdecode.Encoding("cp1252", False), 0)
+    # cp1252 (and latin-1) are read as the windows-1252 browsers read (decode.WINDOWS_1252)
+    assert csvdecode.detect_encoding(b"id,name\n1,a\n", "cp1252") == (
+        csvdecode.Encoding("windows-1252", False),
+        0,
+    )
+    assert csvdecode.detect_encoding(b"id,name\n", "utf-16-le") == (csvdecode.Encoding("utf-16-le", False), 0)

@@ -159,7 +159,8 @@ def test_single_byte_encodings_are_read_when_configured(
     assert col(parse(data, engine, encoding=encoding), "CallProvider") == [text]
 
 
-@pytest.mark.parametrize("encoding, bad", [(None, b"B\xffD"), ("cp1252", b"B\x81D")])
+# (cp1252's undefined 0x81 no longer serves: it is read as windows-1252, where it is U+0081)
+@pytest.mark.parametrize("encoding, bad", [(None, b"B\xffD"), ("ascii", b"B\x81D")])
 def test_invalid_bytes_reject_only_that_row_with_its_line(
     engine: str, call_csv: CallCsv, encoding: str | None, bad: bytes
 ) -> None:
