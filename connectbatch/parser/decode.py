@@ -16,7 +16,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectbatch.errors import ConfigurationError, ParseError
 
@@ -62,7 +62,7 @@ _WINDOWS_1252_TABLE = "".join(bytes([b]).decode("cp1252", "ignore") or chr(b) fo
 class _Windows1252Decoder(codecs.IncrementalDecoder):
     """windows-1252 as WHATWG defines it (one byte, one character: nothing to carry over)."""
 
-    def decode(self, input: bytes, final: bool = False) -> str:
+    def decode(self, input: Any, final: bool = False) -> str:  # any buffer, as codecs' own
         return codecs.charmap_decode(input, self.errors, _WINDOWS_1252_TABLE)[0]
 
 
