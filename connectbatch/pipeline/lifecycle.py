@@ -257,7 +257,7 @@ FUTURE_SKEW = dt.timedelta(hours=14)
 def event_time(date: dt.datetime | None, action: Action, now: dt.datetime) -> dt.datetime:
     """When a modifications row's change happened: its ModificationDate, else `now`; a date
     up to FUTURE_SKEW ahead is taken as `now`. A date at or after the action's lock time,
-    or further in the future, is refused (DateError)."""
+    further in the future, or before the action's own event, is refused (DateError)."""
     when = date or now
     if now < when <= now + FUTURE_SKEW:
         when = now
@@ -269,6 +269,12 @@ def event_time(date: dt.datetime | None, action: Action, now: dt.datetime) -> dt
         )
     if when > now:
         raise DateError(f"dated {_utc(when)}, in the future", when)
+    if when < action.event_date:
+        raise DateError(
+            f"dated {_utc(when)}, before the event of {action.label} ({_utc(action.event_date)}): "
+            "a change cannot happen before what it changes",
+            when,
+        )
     return when
 
 

@@ -232,3 +232,18 @@ def test_a_modification_date_a_few_hours_ahead_counts_as_now(
     (reject,) = cli_json(capsys, "rejects", str(run["id"]))
     assert (reject["line"], reject["column"]) == (3, "ModificationDate")
     assert "in the future" in reject["reason"]
+
+
+def test_a_modification_dated_before_the_event_it_changes_is_refused(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a partner manager: a change dated 2019 was applied (and audited as effective
+    then) to a call of this week: a change cannot happen before what it changes."""
+    cli(capsys, "connection", "add", "--name", "Acme mods", "--type", "action_modifications", *PUSH)
+    mods = write_rows(acme / "old.csv", MODS, [["A-000001", "10.00", "returned", "2019-01-01T00:00:00Z"]])
+    run = cli_json(capsys, "ingest", str(mods), "--connection", "Acme mods")
+    assert (run["actions_changed"], run["rows_rejected"]) == (0, 1)
+    (reject,) = cli_json(capsys, "rejects", str(run["id"]))
+    assert (reject["line"], reject["column"], reject["key"]) == (2, "ModificationDate", "A-000001")
+    assert "before the event of A-000001" in reject["reason"]
+    assert cli_json(capsys, "action", "audit", "A-000001")["status"] == "PENDING"
