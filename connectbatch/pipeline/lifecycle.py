@@ -178,6 +178,7 @@ def apply_modifications(
     actor: str,
     now: dt.datetime,
     partner_id: int | None = None,
+    undated_at: dt.datetime | None = None,
 ) -> Applied:
     """Apply an action-modifications file (ActionId, Amount, Reason rows).
 
@@ -188,9 +189,11 @@ def apply_modifications(
     as unchanged: reversing a reversed action, or setting the amount an action already has,
     is a no-op (no audit row), not an error.
 
-    A row's ModificationDate says when the change happened at the brand (empty: now, the
-    time of processing). The newest change wins: a row dated before the change the action
-    already carries (files sent out of order) is refused, not applied over it; a date in
+    A row's ModificationDate says when the change happened at the brand (empty: when the
+    file arrived, `undated_at`, else now: a held file released days later must not count as
+    newer than a person's change made meanwhile). The newest change wins: a row dated before
+    the change the action already carries (files sent out of order) is refused, not applied
+    over it; a date in
     the future, or at or after the action's lock time, is refused too. A backdated row does
     not reopen a locked action: the lock is judged at processing time, as for a person.
 
@@ -215,7 +218,7 @@ def apply_modifications(
             if action is None or foreign:
                 raise ActionError("no such action")
             _check_changeable(action, now)
-            when = event_time(row.get(DATE), action, now)
+            when = event_time(row.get(DATE) or undated_at, action, now)
             if _in_effect(action, _amount(row["Amount"])):
                 unchanged += 1
                 continue

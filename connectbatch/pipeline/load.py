@@ -136,6 +136,7 @@ def load_rows(
         outcome = lifecycle.apply_modifications(
             con, table, lines, actor=f"file:{record.id}", now=now,
             partner_id=connection.partner_id if connection.partner_id is not None else -1,
+            undated_at=record.received_at,
         )  # fmt: skip
         rejects.extend(outcome.rejects)
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)

@@ -272,3 +272,26 @@ def test_a_modifications_file_changes_only_its_own_partners_actions(
     own = modifications_csv([(actions[0].label, "0", "returned")])
     services.ingest_bytes("Acme returns", "returns.csv", own)
     assert services.action(actions[0].id).status is ActionStatus.REVERSED
+
+
+def test_a_held_modifications_file_does_not_undo_a_change_a_person_made_while_it_waited(
+    services: Services, make_connection, actions: list[Action]
+) -> None:
+    """Found by a partner manager: an undated row of a held file was dated at its release,
+    so it counted as newer than a reversal a person made while the file waited, and undid
+    it. An undated row is dated when its file arrived."""
+    make_connection("Acme returns", data_type="action_modifications")
+    data = modifications_csv(
+        [(actions[0].label, "41.00", "partial refund"), (actions[1].label, "-3.00", "typo")]  # held
+    )
+    run = services.ingest_bytes("Acme returns", "returns.csv", data)
+    assert run.review == "quarantined"
+    services.reverse_action(actions[0].id, "fraud confirmed", actor="rita")
+
+    released = services.release(run.id, actor="carol")
+
+    assert released.rows_rejected == 2
+    kept = services.action(actions[0].id)
+    assert (kept.status, kept.amount) == (ActionStatus.REVERSED, Decimal("0.00"))
+    [refused] = [r for r in services.rejects(run.id) if r.line == 2]
+    assert refused.column == "ModificationDate" and "before the newer change" in (refused.reason or "")
