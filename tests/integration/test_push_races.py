@@ -196,6 +196,31 @@ def test_sftp_a_name_two_sessions_write_is_loaded_once_the_last_closes(services:
     assert waiting_files(services, connection) == []
 
 
+def test_sftp_a_file_another_session_renames_while_it_is_written_is_loaded_under_its_new_name(
+    services: Services,
+) -> None:
+    """Found by trying the server as a partner: session B renamed `calls.csv.tmp` to
+    `calls.csv` while session A still wrote it; the rename could not take it in (written),
+    and A's close reported the old, in-flight name, so the upload was never loaded."""
+    connection, login = push_login(services, "Acme", Method.SFTP)
+    data = call_csv(40, prefix="moved")
+    with sftp_server(services) as (gateway, server):
+        gateway.gate.set()  # nothing held here
+        with sftp(server, login) as writer, sftp(server, login) as other:
+            upload = writer.open("calls.csv.tmp", "w")
+            upload.write(data[:1000])
+            upload.flush()
+            other.posix_rename("calls.csv.tmp", "calls.csv")
+            gateway.wait(TIMEOUT)
+            assert loaded(services, connection) == []  # still being written
+
+            upload.write(data[1000:])
+            upload.close()
+            gateway.wait(TIMEOUT)
+    assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 40)]
+    assert waiting_files(services, connection) == []
+
+
 # -- FTP(S) --------------------------------------------------------------------------------
 
 
@@ -249,6 +274,32 @@ def test_ftp_a_name_sent_again_while_its_upload_waits_is_loaded_once_in_full(ser
         ("big.csv", RunStatus.COMPLETED, 3),
         ("same.csv", RunStatus.COMPLETED, 50),
     ]
+    assert waiting_files(services, connection) == []
+
+
+def test_ftp_a_file_another_session_renames_while_it_is_stored_is_loaded_under_its_new_name(
+    services: Services,
+) -> None:
+    """The FTP side of the SFTP test above: RNFR/RNTO from a second session during a STOR."""
+    connection, login = push_login(services, "Acme", Method.FTP)
+    data_rows = call_csv(40, prefix="moved")
+    with ftp_server(services) as (gateway, server):
+        gateway.gate.set()
+        with ftps(server, login) as writer, ftps(server, login) as other:
+            data = writer.transfercmd("STOR calls.csv.tmp")
+            data.sendall(data_rows[:1000])
+            eventually(lambda: "calls.csv.tmp" in waiting_files(services, connection), "the upload began")
+            other.rename("calls.csv.tmp", "calls.csv")
+            gateway.wait(TIMEOUT)
+            assert loaded(services, connection) == []  # still being written
+
+            data.sendall(data_rows[1000:])
+            assert isinstance(data, ssl.SSLSocket)
+            data.unwrap().close()
+            assert writer.voidresp().startswith("226")
+            gateway.wait(TIMEOUT)
+            eventually(lambda: bool(loaded(services, connection)), "the upload was loaded")
+    assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 40)]
     assert waiting_files(services, connection) == []
 
 

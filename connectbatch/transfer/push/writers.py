@@ -18,7 +18,8 @@ loaded. Both servers share one `OpenWrites` (on the gateway) and go through it:
 * a session opening a claimed file to write it anew (O_TRUNC) gets a new file under the name,
   never the one being loaded, which keeps its bytes; to change a claimed file in place
   (append, resume) is refused until its ingest ends;
-* the end of the last writer's upload queues the file again (its close is a completion).
+* the end of the last writer's upload queues the file again (its close is a completion),
+  under the name another session gave it meanwhile, if one did (`renamed`).
 
 So a file open for writing by any session is never read or removed, each completed upload is
 loaded once and in full, and the last complete version of a name wins over an earlier one not
@@ -78,6 +79,9 @@ class OpenWrites:
         self._opened: dict[_Inode, tuple[int, float]] = {}
         self._claimed: set[_Inode] = set()
         self._stamps = itertools.count(1)
+        # the name another session gave a file while it was being written: its last writer
+        # reports the upload complete under that name (`end`), not the one it opened
+        self._moved: dict[_Inode, str] = {}
 
     @classmethod
     def of(cls, root: Path) -> OpenWrites:
@@ -130,20 +134,36 @@ class OpenWrites:
                 raise
         raise OSError(errno.EBUSY, f"{os.path.basename(path)} is being loaded; try again later")
 
-    def end(self, writing: Writing | None) -> None:
-        """A session stopped writing the file (closed, failed or cut off). Safe to call more
-        than once, and with None."""
+    def end(self, writing: Writing | None) -> str | None:
+        """A session stopped writing the file (closed, failed or cut off); the last writer
+        learns the name the file was renamed to meanwhile by another session, if it was
+        (`renamed`). Safe to call more than once, and with None."""
         if writing is None:
-            return
+            return None
         with self._lock:
             if writing.ended:
-                return
+                return None
             writing.ended = True
             left = self._writers.get(writing.inode, 0) - 1
             if left > 0:
                 self._writers[writing.inode] = left
-            else:
-                self._writers.pop(writing.inode, None)
+                return None
+            self._writers.pop(writing.inode, None)
+            return self._moved.pop(writing.inode, None)
+
+    def renamed(self, path: str) -> None:
+        """A session renamed a file to `path`: if it is being written (by any session), its
+        upload completes under this name when its last writer ends. (The rename's own session
+        cannot take it in while it is written: a partner renaming `X.tmp` to `X.csv` from
+        one session while another still writes it got the file left unloaded.)"""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return
+        with self._lock:
+            inode = (info.st_dev, info.st_ino)
+            if inode in self._writers:
+                self._moved[inode] = path
 
     def stamp(self, path: Path) -> int:
         """The stamp of the file a finished upload left at `path` (0: never opened here, or

@@ -81,11 +81,14 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         self.writing.append(writing)
         return fd
 
-    def stop_writing(self) -> None:
-        """The session's upload ended (complete, broken or refused): its file may be loaded."""
+    def stop_writing(self) -> str | None:
+        """The session's upload ended (complete, broken or refused): its file may be loaded.
+        The name another session gave the file meanwhile, if one did (`OpenWrites.renamed`)."""
         writes = OpenWrites.of(Path(self.root).parent)
+        moved: str | None = None
         while self.writing:
-            writes.end(self.writing.pop())
+            moved = writes.end(self.writing.pop()) or moved
+        return moved
 
     def mkstemp(self, suffix: str = "", prefix: str = "", dir: str | None = None, mode: str = "wb") -> Any:
         self._require(dir or self.root)
@@ -124,6 +127,7 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
     def rename(self, src: str, dst: str) -> None:
         self._require(src, dst)
         super().rename(src, dst)
+        OpenWrites.of(Path(self.root).parent).renamed(dst)  # a writer reports it under dst
 
     def chmod(self, path: str, mode: str) -> None:
         raise FilesystemError("Changing permissions is not allowed")

@@ -165,11 +165,13 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         if settling is not None:
             self._broken(settling)
 
-    def _stop_writing(self) -> None:
-        """The session's upload ended: its file is no longer being written (`push.writers`)."""
+    def _stop_writing(self) -> str | None:
+        """The session's upload ended: its file is no longer being written (`push.writers`).
+        The name another session renamed it to meanwhile, if one did."""
         fs = self.fs
         if isinstance(fs, ConfinedFS):
-            fs.stop_writing()
+            return fs.stop_writing()
+        return None
 
     def log_exception(self, instance: object) -> None:
         """One line, no traceback: a flood of broken connections must not flood the log."""
@@ -280,8 +282,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         is seen alive a moment later (`reply_after_upload`); a client leaving with QUIT
         during the transfer said goodbye properly, so that upload is complete now."""
         if self._quit_pending:
-            self._stop_writing()
-            self._complete(file)
+            self._complete(self._stop_writing() or file)
         else:
             self._settling = file
 
@@ -302,12 +303,12 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         file, self._settling = self._settling, None
         if file is None or self._closed:
             return
-        self._stop_writing()  # complete or broken: written either way
+        moved = self._stop_writing()  # complete or broken: written either way
         if self._control_lost():
             self._broken(file)
             self.close()
             return
-        refused = self._complete(file)
+        refused = self._complete(moved or file)
         if refused:
             self._refuse_revoked(refused)
             return

@@ -259,6 +259,7 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             return exc.code
         except OSError as exc:
             return code_of(exc)
+        self.writes.renamed(new)  # another session's writer reports it under this name
         still_open = [f for f in self.open_files if f.entry == old]
         for handle in still_open:  # reported when closed, under its new name
             handle.entry = new

@@ -129,7 +129,9 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         if upload is not None:
             upload.finish(kept=kept)
         writer, self.writer = self.writer, None
-        self.fs.writes.end(writer)
+        moved = self.fs.writes.end(writer)
+        if moved is not None:  # renamed by another session while this one wrote it
+            self.entry = moved
 
     # paramiko's SFTPHandle interface (also used by the check-file extension).
 
