@@ -126,7 +126,8 @@ def profile(values: Sequence[str]) -> Profile:
         phone=share(_PHONE),
         e164=share(_E164),
         timestamp=len(parsed(CoreKind.TIMESTAMP)) / n,
-        integer=len(parsed(CoreKind.INTEGER)) / n,
+        # every integer column is an identifier or a count (schemas: never negative)
+        integer=sum(1 for v in parsed(CoreKind.INTEGER) if isinstance(v, int) and v >= 0) / n,
         duration=len(durations) / n,
         decimal=len(parsed(CoreKind.DECIMAL)) / n,
         url=share(_URL),

@@ -164,7 +164,10 @@ def _c(
     *,
     non_negative: bool = False,
 ) -> Column:
-    return Column(name, kind, required, description, default, allowed, example, non_negative)
+    # An integer identifier (CampaignId, MediaId, AdId, ...) is never negative: -1 is an
+    # export's "none" or a sign typed by mistake, and loaded it named a campaign no one has.
+    identifier = kind is Kind.INTEGER and name.endswith("Id")
+    return Column(name, kind, required, description, default, allowed, example, non_negative or identifier)
 
 
 S, I, SEC, DEC, TS, EN, CTRY, CUR = (

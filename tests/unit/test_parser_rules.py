@@ -239,8 +239,17 @@ def test_output_has_every_schema_column_in_schema_order(calls: Calls) -> None:
 
 
 def test_integer_ids_parse_and_ad_id_may_be_empty(calls: Calls) -> None:
-    result = calls({"AdId": "555"}, {"AdId": "", "CampaignId": "-7"})
-    assert (col(result, "AdId"), col(result, "CampaignId")) == ([555, None], [1234, -7])
+    result = calls({"AdId": "555"}, {"AdId": "", "CampaignId": "+7"})
+    assert (col(result, "AdId"), col(result, "CampaignId")) == ([555, None], [1234, 7])
+
+
+@pytest.mark.parametrize("column", ["CampaignId", "MediaId", "AdId", "ActionTrackerId"])
+def test_a_negative_identifier_is_rejected(calls: Calls, column: str) -> None:
+    # Found with a partner's file: CampaignId -1 and MediaId -98765 loaded as a pending action
+    # credited to a campaign and a partner no one has.
+    result = calls({column: "-1"})
+    assert where(result) == [(2, column, "-1")]
+    assert "negative" in result.rejects[0].reason
 
 
 @pytest.mark.parametrize("text", ["１２", "1_000", "1,000", "12.0", "abc", "٣", "9223372036854775808"])
