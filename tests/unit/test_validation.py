@@ -128,9 +128,19 @@ def test_event_dates_in_the_future_or_older_than_the_window_fail(calls: Calls) -
         "2025-12-14T12:00:00+00:00",
     ]
     assert outcome.kwargs["min_value"].startswith("2025-12-15T12:00:00")  # NOW - 90 days
-    assert outcome.kwargs["max_value"].startswith("2026-03-15T12:00:00")  # NOW
+    assert outcome.kwargs["max_value"].startswith("2026-03-15T12:05:00")  # NOW + CLOCK_SKEW
     assert outcome.observed_value["min"] == "2025-12-14T12:00:00+00:00"
     assert report.parameters["max_age_days"] == 90
+
+
+def test_an_event_date_a_minute_ahead_of_our_clock_passes(calls: Calls) -> None:
+    # Found with a partner whose clock ran a minute fast: a call that had just ended, sent at
+    # once, held the whole batch as "in the future". A few minutes' skew is tolerated.
+    a, b = ids(2)
+    ahead = calls({**a, "EventDate": (NOW + timedelta(minutes=1)).isoformat()}, b)
+    assert check(ahead).success
+    later = calls({**a, "EventDate": (NOW + timedelta(minutes=10)).isoformat()}, b)
+    assert failed(check(later))[EVENT_DATE].unexpected_rows == [0]
 
 
 def test_event_date_window_follows_now_and_max_age_days(calls: Calls) -> None:

@@ -31,6 +31,9 @@ from connectbatch.pipeline.validation.suites import (
 from connectbatch.schemas import DataType
 
 ALREADY_LOADED_SUFFIX = "_already_loaded"  # derived column: the key where already loaded
+# How far past our clock an EventDate may be: a partner's clock a minute ahead (a call that
+# just ended, sent at once) held the whole batch for a reviewer as "in the future".
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 def validate(
@@ -49,7 +52,7 @@ def validate(
 
     `already_loaded`: key values (CallSessionId for call conversions) the store already holds
     for this connection; rows repeating one fail a critical expectation. `now` (UTC; naive is
-    read as UTC) anchors the EventDate window [now - max_age_days, now]. `rows_rejected` is the
+    read as UTC) anchors the EventDate window [now - max_age_days, now + CLOCK_SKEW]. `rows_rejected` is the
     parser's count, which GX cannot see: the reject rate is judged here. `lines` (the
     parse result's `lines`: the file line each table row started on) turns GX's failing
     row indexes into file line numbers in each outcome's `unexpected_lines`. `engine`
@@ -66,7 +69,7 @@ def validate(
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     now = now.astimezone(UTC)
-    params = {MIN_EVENT_DATE: now - timedelta(days=max_age_days), MAX_EVENT_DATE: now}
+    params = {MIN_EVENT_DATE: now - timedelta(days=max_age_days), MAX_EVENT_DATE: now + CLOCK_SKEW}
 
     if rows_rejected < 0:
         raise ValueError(f"rows_rejected must not be negative, not {rows_rejected}")
