@@ -188,6 +188,10 @@ class Heartbeat:
                     with db.transaction() as con:
                         some = beat(con)
                     failures = 0
+                except duckdb.CatalogException:
+                    # A database without run_beats (one of a release before it, opened by an
+                    # upgrade check): nothing to beat into, now or at any later beat.
+                    some = False
                 except Exception as exc:  # tried again at the next beat; STALE_SECONDS allows many
                     log.warning("could not write the runs' heartbeat: %s", exc)
                     failures += 1

@@ -293,3 +293,24 @@ def test_a_copy_into_staging_another_host_is_making_is_left_alone(home: Path, tm
             child.wait()
     [run] = services.runs("Acme")
     assert run.status is RunStatus.COMPLETED, (run.reason, err.decode())
+
+
+def test_the_heartbeat_of_a_database_without_run_beats_ends_without_a_warning_each_beat(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in a fresh-clone CI run: a heartbeat left beating for an earlier test's database
+    of an older schema (no `run_beats` table) logged "could not write the runs' heartbeat"
+    every beat for STALE_SECONDS, into a later test's output. Such a database has nothing to
+    beat into: the heartbeat ends, quietly."""
+    from connectbatch.store import Database
+
+    db = Database(tmp_path / "cb.duckdb")
+    with db.transaction() as con:
+        con.execute("DROP TABLE run_beats")  # as a database of a release before it
+    heartbeat = liveness.Heartbeat(db, every=0.05)
+    heartbeat.running()
+    deadline = time.monotonic() + 10
+    while heartbeat._thread is not None:
+        assert time.monotonic() < deadline, "the heartbeat never ended"
+        time.sleep(0.02)
+    assert "could not write the runs' heartbeat" not in caplog.text
