@@ -191,10 +191,10 @@ def apply_modifications(
 
     A row's ModificationDate says when the change happened at the brand (empty: when the
     file arrived, `undated_at`, else now: a held file released days later must not count as
-    newer than a person's change made meanwhile). The newest change wins: a row dated before
-    the change the action already carries (files sent out of order) is refused, not applied
-    over it; a date in
-    the future, or at or after the action's lock time, is refused too. A backdated row does
+    newer than a person's change made meanwhile; never before the action's own event). The
+    newest change wins: a row dated before the change the action already carries (files sent
+    out of order) is refused, not applied over it; a date in the future, at or after the
+    action's lock time, or before the action's event, is refused too. A backdated row does
     not reopen a locked action: the lock is judged at processing time, as for a person.
 
     Unknown and locked actions become rejects; the other rows still apply. The file may come
@@ -218,7 +218,8 @@ def apply_modifications(
             if action is None or foreign:
                 raise ActionError("no such action")
             _check_changeable(action, now)
-            when = event_time(row.get(DATE) or undated_at, action, now)
+            undated = max(undated_at, action.event_date) if undated_at is not None else None
+            when = event_time(row.get(DATE) or undated, action, now)
             if _in_effect(action, _amount(row["Amount"])):
                 unchanged += 1
                 continue

@@ -165,8 +165,9 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             if headers[f.id]:  # status files (sync-back) name the keys as the partner did
                 syncback_store.save_header(con, f.id, headers[f.id])
             # A reviewer accepts the batch, not re-sent records: rows whose key is already
-            # loaded for the connection stay out (nothing doubled), counted as duplicates and
-            # answered as rejected (stored with the rejects: results and sync-back read them).
+            # loaded for the connection, or repeats an earlier row's, stay out (nothing
+            # doubled), counted as duplicates and answered as rejected (stored with the
+            # rejects: results and sync-back read them); so do negative amounts, as rejected.
             table, lines, repeated = release_rows.without_loaded_keys(con, dtype, connection.id, table, lines)
             duplicates += len(repeated)
             keys[f.id] = {}

@@ -52,8 +52,9 @@ def validate(
 
     `already_loaded`: key values (CallSessionId for call conversions) the store already holds
     for this connection; rows repeating one fail a critical expectation. `now` (UTC; naive is
-    read as UTC) anchors the EventDate window [now - max_age_days, now + CLOCK_SKEW]. `rows_rejected` is the
-    parser's count, which GX cannot see: the reject rate is judged here. `lines` (the
+    read as UTC) anchors the EventDate window [now - max_age_days, now + CLOCK_SKEW].
+    `rows_rejected` is the parser's count (of lines), which GX cannot see: the reject rate is
+    judged here. `lines` (the
     parse result's `lines`: the file line each table row started on) turns GX's failing
     row indexes into file line numbers in each outcome's `unexpected_lines`. `engine`
     ("columnar" or "gx"; default CONNECTBATCH_VALIDATION_ENGINE) picks who judges the
