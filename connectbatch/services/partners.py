@@ -151,11 +151,7 @@ def check_movable(con: duckdb.DuckDBPyConnection, connection: Connection, folder
     are its partner's, and moved, the other partner's exports would carry them and its
     modification files could change them."""
     if connection.direction is not Direction.OUTBOUND:
-        held = con.execute(
-            "SELECT 1 FROM files WHERE connection_id = ? AND state IN ('loaded', 'quarantined') LIMIT 1",
-            [connection.id],
-        ).fetchall()
-        if held:
+        if connection_store.holds_data(con, connection.id):
             raise InvalidInputError(
                 "partner",
                 f"{visible(connection.name)!r} has loaded files of its partner, whose rows and "

@@ -22,6 +22,7 @@ from connectbatch.models import (
     ReviewState,
 )
 from connectbatch.store import credentials as credential_store
+from connectbatch.store.runs import HOLDS_DATA, states_in
 from connectbatch.transfer.specs import spec_from_json, spec_to_json
 
 _COLUMNS = [f.name for f in fields(Connection) if f.name not in ("id", "created_at", "updated_at")]
@@ -169,3 +170,12 @@ def partner_of(con: duckdb.DuckDBPyConnection, connection_id: int) -> int | None
     """The partner id of a connection (None for a deleted connection)."""
     row = con.execute("SELECT partner_id FROM connections WHERE id = ?", [connection_id]).fetchone()
     return None if row is None or row[0] is None else int(row[0])
+
+
+def holds_data(con: duckdb.DuckDBPyConnection, connection_id: int) -> bool:
+    """Whether any file of the connection produced data (loaded, or held for review)."""
+    row = con.execute(
+        f"SELECT 1 FROM files WHERE connection_id = ? AND {states_in(HOLDS_DATA)} LIMIT 1",
+        [connection_id, *map(str, HOLDS_DATA)],
+    ).fetchone()
+    return row is not None
