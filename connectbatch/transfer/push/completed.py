@@ -113,6 +113,21 @@ class Completed:
         return found
 
 
+def noted_paths(root: Path, younger_than: float) -> set[str]:
+    """The real paths of the uploads that notes under `root` (a push root) written after
+    `younger_than` (a time.time()) name: what the sweep of broken uploads must keep. Read
+    only: an unreadable or stale note is left for `Completed.waiting`, which removes it."""
+    found: set[str] = set()
+    for note in (root / FOLDER).glob("*.json"):
+        try:
+            if note.stat().st_mtime < younger_than:
+                continue
+            found.add(os.path.realpath(str(json.loads(note.read_text(encoding="utf-8"))["path"])))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return found
+
+
 @dataclass(frozen=True)
 class Waiting:
     """A finished upload waiting for its connection's turn: where it is, who waits for its

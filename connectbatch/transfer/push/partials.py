@@ -9,13 +9,12 @@ runs the hosted SFTP server, so a deployment serving SFTP alone cleans up too.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from pathlib import Path
 
-from connectbatch.transfer.push.completed import FOLDER as NOTES
+from connectbatch.transfer.push.completed import noted_paths
 
 log = logging.getLogger("connectbatch.transfer.push")
 # Where a push root keeps a second name of each upload being loaded, which the ingest reads
@@ -46,7 +45,7 @@ def sweep_partials(root: Path, grace_seconds: float, now: float | None = None) -
     if not root.is_dir():
         return 0
     cutoff = (time.time() if now is None else now) - grace_seconds
-    noted = _noted(root, cutoff)
+    noted = noted_paths(root, cutoff)
     loading = os.path.join(root, LOADING)
     removed = 0
     for folder, _dirs, files in os.walk(root):
@@ -65,17 +64,3 @@ def sweep_partials(root: Path, grace_seconds: float, now: float | None = None) -
     if removed:
         log.info("removed %d partial upload(s) older than %.0f hours", removed, grace_seconds / 3600)
     return removed
-
-
-def _noted(root: Path, cutoff: float) -> set[str]:
-    """The uploads that completion notes younger than `cutoff` name (`completed.Completed`),
-    as real paths; a note older than that goes with its upload (both are swept)."""
-    found: set[str] = set()
-    for note in (root / NOTES).glob("*.json"):
-        try:
-            if note.stat().st_mtime < cutoff:
-                continue
-            found.add(os.path.realpath(str(json.loads(note.read_text(encoding="utf-8"))["path"])))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return found
