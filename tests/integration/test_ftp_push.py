@@ -14,6 +14,7 @@ import ftplib
 import io
 import os
 import ssl
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from connectbatch.models import Connection, Direction, Method, Methodology, RunS
 from connectbatch.services import Provisioned, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.push.ftp import HostedFtpServer
-from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.gateway import Account, Gateway
 
 HOST = "127.0.0.1"
 TIMEOUT = 20.0
@@ -122,6 +123,54 @@ def test_an_upload_is_ingested_as_one_completed_run(
     assert (run.files_loaded, run.rows_accepted, run.actions_created) == (1, 40, 40)
     assert services.count_actions("Acme") == 40
     assert files_in(home_of(services, connection)) == []  # staged by sha256, then removed
+
+
+class SlowStoreGateway(Gateway):
+    """The real gateway whose `hold`-th store read for a session (`revoked`: 1 at the STOR,
+    2 at the upload's completion) waits until the test opens `gate`, as behind a big
+    ingest's checkpoint."""
+
+    def __init__(self, services: Services, hold: int) -> None:
+        super().__init__(services)
+        self.hold, self.calls = hold, 0
+        self.gate, self.waiting = threading.Event(), threading.Event()
+
+    def revoked(self, account: Account) -> str | None:
+        self.calls += 1
+        if self.calls == self.hold:
+            self.waiting.set()
+            assert self.gate.wait(TIMEOUT)
+        return super().revoked(account)
+
+
+@pytest.mark.parametrize("hold", [1, 2], ids=["at-STOR", "at-completion"])
+def test_a_session_waiting_on_the_store_stalls_no_other_session(services: Services, hold: int) -> None:
+    """Store work runs off the server's one IO loop: before, a session's STOR and an upload's
+    completion read the store on the loop, so every other partner's session stood still for
+    as long as that read waited (seconds behind a big ingest's checkpoint)."""
+    _connection, login = push_connection(services, "Acme")
+    gateway = SlowStoreGateway(services, hold)
+    try:
+        with (
+            HostedFtpServer(gateway, HOST, 0, max_sessions_per_login=4) as server,
+            ThreadPoolExecutor(1) as pool,
+        ):
+            waiting, other = client(server, login), client(server, login)
+            stored = pool.submit(upload, waiting, "calls.csv", call_csv(10))
+            assert gateway.waiting.wait(TIMEOUT)
+            other.sock.settimeout(5)  # the loop stood still until the gate opened: a timeout
+            assert other.voidcmd("NOOP").startswith("200")
+            assert isinstance(other.nlst(), list)  # a data transfer too
+            assert not stored.done()
+            gateway.gate.set()
+            assert stored.result(TIMEOUT).startswith("226")
+            gateway.wait(TIMEOUT)
+            other.quit()
+            waiting.quit()
+        assert [(r.status, r.rows_accepted) for r in services.runs("Acme")] == [(RunStatus.COMPLETED, 10)]
+    finally:
+        gateway.gate.set()
+        gateway.close()
 
 
 def test_a_part_upload_waits_for_its_rename(

@@ -24,7 +24,8 @@ from connectbatch.transfer.push.ftp.authorizer import GatewayAuthorizer
 from connectbatch.transfer.push.ftp.certificate import ensure_certificate, fingerprint
 from connectbatch.transfer.push.ftp.guard import AddressGuard, RateLimitFilter
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
-from connectbatch.transfer.push.ftp.session import PushHandler, tls_classes
+from connectbatch.transfer.push.ftp.session import PushHandler
+from connectbatch.transfer.push.ftp.tls import tls_classes
 from connectbatch.transfer.push.gateway import Gateway
 from connectbatch.transfer.push.partials import SWEEP_EVERY, grace_seconds, sweep_partials
 from connectbatch.transfer.push.sessions import LoginSessions

@@ -25,6 +25,11 @@ completion.
   STOR/APPE/STOU and an upload's completion ask the gateway whether its credential and its
   connection still exist (`Gateway.revoked`): if not, 550 saying why (a finished upload's file
   is removed, never left unloaded), and the session ends.
+* **No store work on the IO loop.** That check and an upload's hand-over (`Gateway.upload_complete`
+  reads the connection's pattern, may write a history line and fsyncs a note) run in the
+  server's pool like the password check (`_off_loop`), the session parked meanwhile: a store
+  read waits for seconds behind a big ingest's checkpoint, and on the loop it stalled every
+  other partner's session and transfer with it.
 * **The connection's method**: an account of a non-FTP connection (an SFTP push login) gets
   the same 530 as a wrong password.
 * **Sessions per login** (`push.sessions`): a right password for a login that already holds
@@ -49,7 +54,6 @@ from pyftpdlib.filesystems import FilesystemError
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.utils import strerror
 
-from connectbatch.errors import ConfigurationError
 from connectbatch.models import Method
 from connectbatch.transfer.naming import is_in_flight
 from connectbatch.transfer.push.ftp.authorizer import LOGIN_FAILED, LOGIN_OK, GatewayAuthorizer
@@ -275,14 +279,53 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         self.account = None
         self.__dict__.pop("authorizer", None)
 
+    # ---- work off the loop
+
+    def _off_loop(self, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Run `work` (it reads or writes the store) in the server's pool while this session
+        reads no further commands; `then(result)` runs back on the loop, unless the session
+        ended meanwhile. Every other session is served in between."""
+        context = self.context
+        try:
+            future = context.login_pool.submit(work)
+        except RuntimeError:  # the server is stopping
+            self.respond("421 Server shutting down.")
+            self.close_when_done()
+            return
+        self.del_channel()
+        context.checking.add(self)
+        future.add_done_callback(functools.partial(self._resume_soon, context.waker, self._resume, then))
+
+    @staticmethod
+    def _resume_soon(
+        waker: LoopWaker,
+        resume: Callable[[Future[Any], Callable[[Any], None]], None],
+        then: Callable[[Any], None],
+        future: Future[Any],
+    ) -> None:
+        waker.call_soon(resume, future, then)
+
+    def _resume(self, future: Future[Any], then: Callable[[Any], None]) -> None:
+        self.context.checking.discard(self)
+        if self._closed:
+            return
+        self.add_channel()
+        try:
+            result = future.result()
+        except Exception:
+            log.exception("FTP session work failed", extra={"username": self.username})
+            self.respond("451 Requested action aborted: local error in processing.")
+            return
+        then(result)
+
     # ---- uploads
 
     def on_file_received(self, file: str) -> None:
         """The data connection ended normally. Complete only once the control connection
         is seen alive a moment later (`reply_after_upload`); a client leaving with QUIT
         during the transfer said goodbye properly, so that upload is complete now."""
-        if self._quit_pending:
-            self._complete(self._stop_writing() or file)
+        if self._quit_pending:  # no reply is owed: handed over in the pool, not waited for
+            self.context.login_pool.submit(self._complete, self.account, self._stop_writing() or file)
         else:
             self._settling = file
 
@@ -308,11 +351,17 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             self._broken(file)
             self.close()
             return
-        refused = self._complete(moved or file)
+        self._off_loop(
+            functools.partial(self._complete, self.account, moved or file),
+            functools.partial(self._reply_completed, reply),
+        )
+
+    def _reply_completed(self, reply: tuple[Any, ...] | None, refused: str | None) -> None:
+        """Back on the loop after `_complete`: the reply the upload earned, or 550 saying
+        why it was refused (and the session ends)."""
         if refused:
             self._refuse_revoked(refused)
-            return
-        if reply:
+        elif reply:
             self.respond(reply[0], logfun=reply[1])
 
     def _control_lost(self) -> bool:
@@ -376,17 +425,18 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         except (OSError, FilesystemError) as err:
             self.respond(f"550 {strerror(err)}.")
             return None
-        refused = self._complete(path) if os.path.isfile(path) and not os.path.islink(path) else None
-        if refused:
-            self._refuse_revoked(refused)
-            return None
-        self.respond("250 Renaming ok.")
+        if os.path.isfile(path) and not os.path.islink(path):
+            self._off_loop(
+                functools.partial(self._complete, self.account, path),
+                functools.partial(self._reply_completed, ("250 Renaming ok.", log.debug)),
+            )
+        else:
+            self.respond("250 Renaming ok.")
         return src, path
 
-    def _revoked(self) -> str | None:
+    def _revoked(self, account: Account | None) -> str | None:
         """Why this session may no longer write (its login's credential or its connection was
-        deleted since it logged in: `Gateway.revoked`), or None."""
-        account = self.account
+        deleted since it logged in: `Gateway.revoked`), or None. Reads the store: off the loop."""
         if account is None or not account.writable:
             return None
         try:
@@ -403,29 +453,36 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         self.respond(f"550 {why[:1].upper()}{why[1:]}.", logfun=log.info)
         self.close_when_done()
 
-    def ftp_STOR(self, file: str, mode: str = "w") -> str | None:
+    def ftp_STOR(self, file: str, mode: str = "w") -> None:
         """pyftpdlib's STOR/APPE, refused once the login or its connection was deleted."""
-        why = self._revoked()
-        if why:
-            self._refuse_revoked(why)
-            return None
-        return super().ftp_STOR(file, mode)  # type: ignore[no-any-return]
+        stor = super().ftp_STOR
+        self._unless_revoked(lambda: stor(file, mode))
 
-    def ftp_STOU(self, line: str) -> str | None:
+    def ftp_STOU(self, line: str) -> None:
         """pyftpdlib's STOU, refused once the login or its connection was deleted."""
-        why = self._revoked()
+        stou = super().ftp_STOU
+        self._unless_revoked(lambda: stou(line))
+
+    def _unless_revoked(self, write: Callable[[], object]) -> None:
+        """`write` once the pool found the login and its connection still there; else 550."""
+        self._off_loop(
+            functools.partial(self._revoked, self.account),
+            functools.partial(self._write_unless_revoked, write),
+        )
+
+    def _write_unless_revoked(self, write: Callable[[], object], why: str | None) -> None:
         if why:
             self._refuse_revoked(why)
-            return None
-        return super().ftp_STOU(line)  # type: ignore[no-any-return]
+        else:
+            write()
 
-    def _complete(self, file: str) -> str | None:
+    def _complete(self, account: Account | None, file: str) -> str | None:
         """Hand a finished upload to the gateway; or, its login or connection deleted
-        meanwhile, remove it and return why (the caller says so and ends the session)."""
-        account = self.account
+        meanwhile, remove it and return why (the caller says so and ends the session).
+        Reads the store: runs in the server's pool, never on the loop."""
         if account is None or not account.writable or is_in_flight(os.path.basename(file)):
             return None
-        why = self._revoked()
+        why = self._revoked(account)
         if why:
             try:
                 os.unlink(file)
@@ -437,49 +494,3 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         except Exception:  # the upload itself succeeded; ingestion problems are logged there
             log.exception("could not hand an upload to ingestion", extra={"username": account.username})
         return None
-
-
-@functools.cache
-def tls_classes() -> tuple[type[Any], type[Any]]:
-    """The FTPS session and data-channel classes. Built on first use because pyftpdlib's
-    TLS support needs pyOpenSSL, which a plain-FTP deployment need not install."""
-    try:
-        from pyftpdlib.handlers import TLS_DTPHandler, TLS_FTPHandler
-    except ImportError:
-        raise ConfigurationError(
-            "explicit FTPS needs pyOpenSSL (pip install pyopenssl); "
-            "or start the FTP server without a certificate"
-        ) from None
-
-    class _TlsLimitedDTP(TLS_DTPHandler, LimitedDTP):  # type: ignore[misc]
-        """TLS data channel (SSL layer first) over our size-limited data channel."""
-
-        def send(self, data: bytes) -> int:
-            """Never SSL_write zero bytes. An empty listing makes asynchat send b"";
-            OpenSSL 3 fails that call, pyftpdlib takes the failure for a vanished client
-            and drops the socket in the middle of the TLS handshake, and the client's
-            unwrap() then fails with SHUTDOWN_WHILE_IN_INIT. Sending nothing instead lets
-            the handshake and a clean TLS shutdown happen as for any other transfer."""
-            if not data:
-                return 0
-            return int(super().send(data))
-
-    class _TlsPushHandler(PushHandler, TLS_FTPHandler):  # type: ignore[misc]
-        """Our session over pyftpdlib's AUTH TLS / PBSZ / PROT support."""
-
-        dtp_handler = _TlsLimitedDTP
-        tls_control_required = True
-        tls_data_required = True
-        proto_cmds: ClassVar[dict[str, Any]] = {
-            name: spec for name, spec in TLS_FTPHandler.proto_cmds.items() if name not in REMOVED_COMMANDS
-        }
-
-        def process_command(self, cmd: str, *args: Any, **kwargs: Any) -> None:
-            """A clear-text login gets 530 saying what to do (pyftpdlib's own reply is a
-            550 that clients report as a missing file)."""
-            if cmd in ("USER", "PASS") and self.tls_control_required and not self._ssl_established:
-                self.respond(TLS_REQUIRED, logfun=log.info)
-                return
-            super().process_command(cmd, *args, **kwargs)
-
-    return _TlsPushHandler, _TlsLimitedDTP
