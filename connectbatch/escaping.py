@@ -10,10 +10,9 @@ else.
   is configured, so one record is always one line.
 * `markdown_text` shows such text literally where the app renders Markdown (titles, alerts,
   captions, labels): ``**``, ``[link](…)``, ``$…$`` (LaTeX) and ``:red[…]`` stay characters.
-* `csv_cell` neutralises spreadsheet formulas (CSV injection, OWASP): a cell starting with
-  ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so Excel and LibreOffice show
-  it as text; only a plain number of a numeric column is kept. `FORMULA_PATTERN` is the
-  same rule for text cells, in SQL (exports).
+* `csv_cell` neutralises spreadsheet formulas (CSV injection, OWASP): a cell that a
+  spreadsheet could run as something more than arithmetic gets a leading ``'`` so Excel and
+  LibreOffice show it as text (`FORMULA_PATTERN`, the same rule in Python, Arrow and SQL).
 """
 
 from __future__ import annotations
@@ -25,10 +24,6 @@ import re
 # C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates, line/paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-# What csv_cell does to a text cell, as a pattern (RE2 syntax) for the CSV that DuckDB writes
-# itself (exports, downloads: store/csvsql.py): a cell starting with a formula character.
-FORMULA_PATTERN = r"^[=+\-@\t\r]"
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -91,26 +86,27 @@ def _escape_marker(found: re.Match[str]) -> str:
     return found.group(1) + "\\" + marker
 
 
-# What csv_cell (and results_csv, vectorised) escapes: OWASP's CSV-injection rule, every
-# cell starting with one of these characters, since "+1+1", "-2+3" and "+1 (555)" are sums
-# Excel runs; and what a cell of a numeric column may still be as it is (RE2 syntax).
+# What csv_cell (and results_csv, vectorised, and the CSV DuckDB writes, store/csvsql.py)
+# escapes: a cell starting with `=`, `@`, tab or CR (OWASP), and one starting with `+` or `-`
+# that holds anything beyond letters, digits and `._/#:,+-` and spaces. Without `(` no
+# function is called (HYPERLINK, WEBSERVICE), without `|` and `!` no DDE or other sheet is
+# reached, without quotes no string is made: "+15551234567" (E.164), "-12.50" or a key
+# "-abc" is at most arithmetic or an error in a cell, and comes back to the partner's system
+# exactly as they sent it. Escaping those too put a `'` before every E.164 number and every
+# such key in results, status and export files, which the partner's system then could not
+# match. One RE2 pattern, read the same by Python's `re`, Arrow and DuckDB.
 FORMULA_STARTS = "=+-@\t\r"
-PLAIN_NUMBER_PATTERN = r"^[+\-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
-_PLAIN_NUMBER = re.compile(PLAIN_NUMBER_PATTERN)
+FORMULA_PATTERN = r"^(?s:[=@\t\r]|[+\-].*[^A-Za-z0-9 ._/#:,+\-])"
+_FORMULA = re.compile(FORMULA_PATTERN)
 
 
-def csv_cell(value: str, *, numeric: bool = False) -> str:
-    """A cell a spreadsheet shows as text, never evaluates as a formula: a leading `'`
-    before any cell starting with `= + - @`, tab or CR (OWASP), so a partner's key `-1+1`
-    comes back as text, not as 0. `numeric` says the cell is a value of a numeric column
-    (an amount, a count): a plain number there (`-12.50`, `+3`) stays readable as a number,
-    which runs nothing; anything else starting so is escaped all the same. Text columns
-    (keys, names, reasons) have no such exception: `+15550100` there comes back `'+15550100`."""
+def csv_cell(value: str) -> str:
+    """A cell a spreadsheet shows as text, never runs as a formula: a leading `'` before a
+    cell `FORMULA_PATTERN` matches (`=HYPERLINK(...)`, `@SUM(A1)`, `+cmd|' /C calc'!A0`), and
+    the partner's values otherwise exactly as they are (`+15551234567`, `-12.50`)."""
     if not value or value[0] not in FORMULA_STARTS:
         return value
-    # fullmatch: `$` alone also matches before a final newline ("-1\n"), which Arrow's
-    # pattern (results_csv.neutralise_formulas) does not; the two must agree
-    return value if numeric and _PLAIN_NUMBER.fullmatch(value) else "'" + value
+    return "'" + value if _FORMULA.match(value) else value
 
 
 class EscapingFilter(logging.Filter):

@@ -155,8 +155,7 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
         {
             "metavar": "JSON",
             "help": 'our status -> the partner\'s word as JSON, e.g. {"reversed": "deleted"} (defaults: '
-            "accepted/released/locked valid, rejected/discarded invalid, modified cautioned, "
-            "reversed deleted)",
+            "accepted/released/locked/modified valid, rejected/discarded/reversed/removed invalid)",
         },
     ),
 )

@@ -23,8 +23,8 @@ The results CSV, as a partner's system parses it:
   A file that held no data rows (only its header) is answered by one Line 0 `ACCEPTED` row
   saying so (`NO_ROWS`, also the summary's message). So a results file is never empty: a
   reader that only knows per-row lines sees Line 0.
-* Every text cell is escaped like `escaping.csv_cell` (a leading `'` before any cell starting
-  with `= + - @`, tab or CR; only a numeric key column keeps its plain numbers).
+* Every text cell is escaped like `escaping.csv_cell` (a leading `'` before a cell a
+  spreadsheet would run as a formula; `+15551234567` or `-12.50` comes back as sent).
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ def write(
     order = results_csv.line_order(table)
     csv_path = target / f"{base}.results.csv"
     with _atomic(csv_path, "wb") as fh:
-        results_csv.write(table, order, names, fh, numeric=results_csv.numbers(accepted_keys, key_columns))
+        results_csv.write(table, order, names, fh)
     json_path = target / f"{base}.summary.json"
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from connectbatch.escaping import FORMULA_STARTS, PLAIN_NUMBER_PATTERN
+from connectbatch.escaping import FORMULA_PATTERN, FORMULA_STARTS
 
-__all__ = ["WRITE_ROWS", "index_in", "line_order", "neutralise_formulas", "numbers", "write"]
+__all__ = ["WRITE_ROWS", "index_in", "line_order", "neutralise_formulas", "write"]
 
 
 # Rows of the results file put in line order, escaped and written at a time: a million-row
@@ -26,11 +26,9 @@ def write(
     order: pa.Array | None,
     names: list[str],
     fh: BinaryIO,
-    numeric: frozenset[str] = frozenset(),
 ) -> None:
     """`table` as CSV in the row order `order` (as it is when None), its cells escaped
-    (`neutralise_formulas`, `numeric` its columns of numbers) and its header `names`, one
-    slice of WRITE_ROWS rows at a time."""
+    (`neutralise_formulas`) and its header `names`, one slice of WRITE_ROWS rows at a time."""
     schema = pa.schema([pa.field(name, f.type) for name, f in zip(names, table.schema, strict=True)])
     rows = table.num_rows
     with pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as writer:
@@ -40,7 +38,7 @@ def write(
                 if order is None
                 else table.take(order[start : start + WRITE_ROWS])
             )
-            writer.write_table(neutralise_formulas(part, numeric).rename_columns(names))
+            writer.write_table(neutralise_formulas(part).rename_columns(names))
 
 
 def line_order(table: pa.Table) -> pa.Array | None:
@@ -71,26 +69,16 @@ def _rising(values: np.ndarray) -> bool:
     return bool(np.all(values[1:] > values[:-1]))
 
 
-def numbers(keys: pa.Table | None, columns: list[str]) -> frozenset[str]:
-    """Those of `columns` `keys` holds as numbers: their plain numbers, negative ones too,
-    stay numbers (csv_cell's `numeric`); a text column's `-1` is escaped like any text."""
-    if keys is None:
-        return frozenset()
-    types = {f.name: f.type for f in keys.schema}
-    number = (pa.types.is_integer, pa.types.is_floating, pa.types.is_decimal)
-    return frozenset(c for c in columns if c in types and any(is_(types[c]) for is_ in number))
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Every text cell as `escaping.csv_cell` makes it, vectorised for files of millions of
+    rows (a test keeps the two equal): cells a spreadsheet would run as a formula
+    (`=HYPERLINK(...)`, `@SUM(A1)`, ...) get a leading `'`. The partner's keys and header names
+    come back to them, and to us, in this file, and opening it must not execute anything
+    (CSV injection).
 
-
-def neutralise_formulas(table: pa.Table, numeric: frozenset[str] = frozenset()) -> pa.Table:
-    """Every text cell as `escaping.csv_cell` makes it (`numeric=True` for the columns named
-    in `numeric`: text cast from a numeric column), vectorised for files of millions of rows
-    (a test keeps the two equal): cells a spreadsheet would run as a formula (`=HYPERLINK(...)`,
-    `+1+1`, `@SUM`, ...) get a leading `'`. The partner's keys and header names come back to
-    them, and to us, in this file, and opening it must not execute anything (CSV injection).
-
-    Only a cell whose first character is one of `= + - @ TAB CR` is rewritten, so a column
-    without one is kept as it is, uncopied (issue 13: every cell through a regex, a quoted
-    copy and a choice took ~0.6 s of a 1M-row file's results)."""
+    Only a cell whose first character is one of `= + - @ TAB CR` is looked at further, so a
+    column without one is kept as it is, uncopied (issue 13: every cell through a regex, a
+    quoted copy and a choice took ~0.6 s of a 1M-row file's results)."""
     for index, column_field in enumerate(table.schema):
         if not pa.types.is_string(column_field.type) and not pa.types.is_large_string(column_field.type):
             continue
@@ -102,12 +90,9 @@ def neutralise_formulas(table: pa.Table, numeric: frozenset[str] = frozenset()) 
         flat = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         maybe = maybe.combine_chunks() if isinstance(maybe, pa.ChunkedArray) else maybe
         candidates = flat.take(pc.indices_nonzero(maybe))
-        if column_field.name in numeric:  # a plain number of a numeric column stays a number
-            risky = pc.invert(pc.match_substring_regex(candidates, PLAIN_NUMBER_PATTERN))
-            if not pc.any(risky).as_py():
-                continue
-        else:
-            risky = pa.repeat(pa.scalar(True), len(candidates))
+        risky = pc.match_substring_regex(candidates, FORMULA_PATTERN)
+        if not pc.any(risky).as_py():
+            continue
         quote, nothing = pa.scalar("'", column_field.type), pa.scalar("", column_field.type)
         replaced = pc.if_else(risky, pc.binary_join_element_wise(quote, candidates, nothing), candidates)
         table = table.set_column(index, column_field, pc.replace_with_mask(flat, maybe, replaced))

@@ -22,10 +22,13 @@ A status file, as the partner's system parses it (one header, every cell through
   Line 0 row for the file, whose rows were never stored), removed (a catalog item a snapshot
   file no longer lists, catalog mode `snapshot`: at the item's own file and line, the
   snapshot named in Reason).
-* `Status` maps ours to the partner's words, Convertr's by default (`DEFAULT_WORDS`):
-  accepted/released/locked -> valid, rejected/discarded -> invalid, modified -> cautioned,
-  reversed/removed -> deleted. Locked is `valid`: a locked action is final and payable as it stands
-  (a reversed one is locked as reversed, but its reversal was reported as `deleted` first).
+* `Status` maps ours to the partner's words, Convertr's by default (`DEFAULT_WORDS`): the
+  partner's record of a lead is only ever valid or invalid (Convertr marks a lead cautioned
+  or deleted on the client's side as invalid on the partner's). accepted/released/locked/
+  modified -> valid (a modified action is still payable, at its new amount; `Change` and the
+  amounts say what changed), rejected/discarded/reversed/removed -> invalid. Locked is
+  `valid`: a locked action is final and payable as it stands (a reversed one is locked as
+  reversed, and stays `invalid`).
   A connection overrides any of them (`Connection.status_words`).
 * Rows are in the order things happened: load outcomes first (by file), then removals (by
   snapshot), then changes in
@@ -64,12 +67,12 @@ STATUSES = tuple(s.value for s in SyncStatus)
 DEFAULT_WORDS: dict[str, str] = {
     SyncStatus.ACCEPTED: "valid",
     SyncStatus.REJECTED: "invalid",
-    SyncStatus.MODIFIED: "cautioned",
-    SyncStatus.REVERSED: "deleted",
+    SyncStatus.MODIFIED: "valid",
+    SyncStatus.REVERSED: "invalid",
     SyncStatus.LOCKED: "valid",
     SyncStatus.RELEASED: "valid",
     SyncStatus.DISCARDED: "invalid",
-    SyncStatus.REMOVED: "deleted",
+    SyncStatus.REMOVED: "invalid",
 }
 MAX_WORD = 40
 # action_audit.change -> our status
@@ -152,7 +155,7 @@ class StatusRow:
     new_amount: Decimal | None = None
     reason: str = ""
     # the status whose word the Status column shows, when not the change's own: a reversed
-    # action that locks stays the partner's "deleted" (its lock only makes that final)
+    # action that locks stays the partner's "invalid" (its lock only makes that final)
     standing: str | None = None
 
 

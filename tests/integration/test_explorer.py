@@ -347,7 +347,7 @@ def test_csv_export_defuses_formulas_in_partner_text(services: Services, tmp_pat
     )
     data = call_rows(2)
     data[0]["SubId1"] = '=HYPERLINK("http://evil.example","x")'
-    data[1]["SubId1"] = "-2+A1"
+    data[1]["SubId1"] = "-2+cmd|' /C calc'!A0"
     run = services.ingest_bytes("Formulas", "calls.csv", to_csv(data, (*CALL_COLUMNS, "SubId1")))
     assert run.status is RunStatus.COMPLETED, run.reason
 
@@ -356,4 +356,4 @@ def test_csv_export_defuses_formulas_in_partner_text(services: Services, tmp_pat
 
     cells = {r["CallSessionId"]: r["SubId1"] for r in csv.DictReader(io.StringIO(target.read_text("utf-8")))}
     assert cells[data[0]["CallSessionId"]] == '\'=HYPERLINK("http://evil.example","x")'
-    assert cells[data[1]["CallSessionId"]] == "'-2+A1"
+    assert cells[data[1]["CallSessionId"]] == "'-2+cmd|' /C calc'!A0"

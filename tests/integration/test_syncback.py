@@ -100,7 +100,7 @@ def test_modify_reverse_lock_are_reported_once_each_in_order_across_restarts(
     services.modify_action(a0.id, "25.50", reason="upsell", actor="alice")
     [modified] = _sync(settings)
     assert (modified["ActionId"], modified["callSessionId"]) == (a0.label, a0.source_key)
-    assert (modified["Change"], modified["Status"]) == ("modified", "cautioned")
+    assert (modified["Change"], modified["Status"]) == ("modified", "valid")
     assert (modified["OldAmount"], modified["NewAmount"], modified["Reason"]) == (
         str(a0.amount), "25.50", "upsell",
     )  # fmt: skip
@@ -111,8 +111,8 @@ def test_modify_reverse_lock_are_reported_once_each_in_order_across_restarts(
     # a reversed action that locks stays deleted for the partner (it said "valid", and the
     # partner's system would have taken the reversed call back as valid)
     assert [(r["ActionId"], r["Change"], r["Status"]) for r in later] == [
-        (a0.label, "reversed", "deleted"),
-        *[(a.label, "locked", "deleted" if a.id == a0.id else "valid") for a in actions],
+        (a0.label, "reversed", "invalid"),
+        *[(a.label, "locked", "invalid" if a.id == a0.id else "valid") for a in actions],
     ]
 
     assert _sync(settings) == []  # nothing new: nothing written, nothing repeated
@@ -205,7 +205,7 @@ def test_status_changes_are_emailed_once_to_the_return_address(inbox: Inbox, set
     assert [(r["callsessionid"], r["Change"], r["Status"]) for r in rows] == [
         (a0.source_key, "accepted", "valid"),
         (_a1.source_key, "accepted", "valid"),
-        (a0.source_key, "reversed", "deleted"),
+        (a0.source_key, "reversed", "invalid"),
     ]
     assert done.paths == []  # e-mail only: no file in a folder
     assert Services(settings).sync_back_now("Acme").sent == []
@@ -400,8 +400,8 @@ def test_catalog_items_a_snapshot_removes_are_reported_once_as_removed(
     removed = _sync(settings, "Shop")
 
     assert [(r["File"], r["Line"], r["Change"], r["Status"]) for r in removed] == [
-        ("full.csv", "3", "removed", "deleted"),
-        ("full.csv", "4", "removed", "deleted"),
+        ("full.csv", "3", "removed", "invalid"),
+        ("full.csv", "4", "removed", "invalid"),
     ]
     assert [r["sku"] for r in removed] == ["S2", "S3"]
     assert all(r["Reason"] == "not listed in the snapshot smaller.csv" for r in removed)

@@ -33,7 +33,9 @@ def test_channels_and_words_are_checked() -> None:
         with pytest.raises(sb.SyncBackSettingError):
             sb.checked_words(bad)
     assert sb.words(_acme(status_words={"locked": "final"}))["locked"] == "final"
-    assert sb.words(_acme())["reversed"] == "deleted"
+    # Convertr: the partner's record of a lead is only ever valid or invalid
+    assert set(sb.words(_acme()).values()) == {"valid", "invalid"}
+    assert (sb.words(_acme())["reversed"], sb.words(_acme())["modified"]) == ("invalid", "valid")
 
 
 def test_both_is_a_channel_setting_as_the_refusal_says() -> None:
@@ -57,8 +59,8 @@ def test_partner_key_names_and_every_cell_are_escaped() -> None:
     text = sb.render(c, [row], names, sb.words(c)).decode()
     [parsed] = list(csv.DictReader(io.StringIO(text)))
     assert "'=cmd|x" in parsed and parsed["'=cmd|x"] == "'=HYPERLINK(1)"
-    assert (parsed["File"], parsed["Reason"]) == ("'+calls.csv", "'@SUM(A1)")
-    assert (parsed["ActionId"], parsed["Status"], parsed["Change"]) == ("A-000007", "cautioned", "modified")
+    assert (parsed["File"], parsed["Reason"]) == ("+calls.csv", "'@SUM(A1)")
+    assert (parsed["ActionId"], parsed["Status"], parsed["Change"]) == ("A-000007", "valid", "modified")
     assert (parsed["OldAmount"], parsed["NewAmount"]) == ("10.00", "5.00")
     assert parsed["ChangedAt"] == "2026-03-01T00:00:00+00:00"
 
