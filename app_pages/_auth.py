@@ -121,7 +121,9 @@ def _handoff() -> None:
 
 
 def _log_out() -> None:
-    """Log out: the browser session too, so that a reload or another tab is logged out."""
+    """Log out: every browser session of this login too, so that a reload or another tab is
+    logged out (`Services.end_sessions_of` says why not only this tab's)."""
+    user = st.session_state.get(webapp.USER_KEY)
     ended = {st.session_state.pop(SESSION_KEY, None)}
     pending = st.session_state.pop(HANDOFF_KEY, None)
     cookie = _cookie()
@@ -136,6 +138,9 @@ def _log_out() -> None:
         if isinstance(session, str):
             with contextlib.suppress(ConnectBatchError):
                 services.end_session(session)
+    if isinstance(user, User):
+        with contextlib.suppress(ConnectBatchError):
+            services.end_sessions_of(user.name)
     webapp.log_out()
 
 

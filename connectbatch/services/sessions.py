@@ -97,6 +97,14 @@ class SessionServices(ServiceBase):
         with self.db.transaction() as con:
             session_store.remove(con, session_hash)
 
+    def end_sessions_of(self, user_name: str) -> None:
+        """Log out of every browser session of this login. A tab knows only the session it
+        logged in or connected with; another tab of the same browser that logged in through the
+        form later set the cookie to its own session, which a reload or a new tab then opened:
+        ending only the tab's own left the browser logged in."""
+        with self.db.transaction() as con:
+            session_store.remove_of_user(con, user_name)
+
     def end_handoff(self, handoff_token: str) -> None:
         """Log out of a tab that has not learnt its session yet (Log out right after the
         login, before a rerun asked `session_of_handoff`): the session its browser traded the

@@ -318,6 +318,39 @@ def test_log_out_right_after_the_login_ends_the_login_the_browser_already_holds(
     assert exception_texts(app_page) == []
 
 
+def test_log_out_ends_the_logins_of_every_tab_that_logged_in_through_the_form(app_page: Page) -> None:
+    """Two tabs of one browser each showing the login form, the same person logging in in
+    each: Log out in the first ended only its own session, while the cookie (set by the
+    second tab's login) still opened the second's; a reload or a new tab logged back in."""
+    first = app_page
+    second = first.context.new_page()
+    second.set_default_timeout(browser.RENDER_MS)
+    for tab in (first, second):
+        tab.goto("/validation")
+        wait_rendered(tab)
+        expect(tab.locator(browser.LOGIN_FIELD)).to_be_visible()
+    for tab in (first, second):
+        browser.log_in(tab)
+        expect(tab.locator("h1").first).to_have_text("Validation")
+        tab.get_by_test_id("stSidebarNav").get_by_text("Call data").click()  # a rerun
+        expect(tab.locator("h1").first).to_have_text("Call data")
+        wait_rendered(tab)
+
+    first.get_by_role("button", name="Log out").click()
+    expect(first.locator(browser.LOGIN_FIELD)).to_be_visible()
+    first.reload()
+    wait_rendered(first)
+    expect(first.locator(browser.LOGIN_FIELD)).to_be_visible()
+    fresh = first.context.new_page()
+    fresh.set_default_timeout(browser.RENDER_MS)
+    fresh.goto("/validation")
+    wait_rendered(fresh)
+    expect(fresh.locator(browser.LOGIN_FIELD)).to_be_visible()
+    second.get_by_test_id("stSidebarNav").get_by_text("Validation").click()
+    expect(second.locator(browser.LOGIN_FIELD)).to_be_visible()
+    assert exception_texts(first) == [] and exception_texts(second) == []
+
+
 def test_a_partner_manager_logs_in_and_sees_only_the_partner_pages(app_page: Page) -> None:
     open_path(app_page, "", name=browser.PARTNER_NAME)
 
