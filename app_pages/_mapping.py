@@ -74,7 +74,7 @@ def edit_form(
     options = [IGNORE, *dtype.column_names]
     st.markdown("**Suggested mapping**: check each line; lines marked ⚠ need a look.")
     if suggestion.preamble:
-        st.caption("The file starts with settings: " + visible(
+        st.caption("The file starts with settings: " + markdown_text(
             ", ".join(f"{k}={v}" for k, v in suggestion.preamble.items())
         ) + " (a TimeZone there is used for the file's dates).")  # fmt: skip
     if suggestion.missing_keys:

@@ -24,7 +24,7 @@ from app_pages import _ui
 from connectbatch import schemas, webapp
 from connectbatch.browse import visible_table
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import Direction
 from connectbatch.parser import api as csvparse
 from connectbatch.pipeline import review
@@ -187,18 +187,24 @@ def connection_dry_run(services: Services, connection_id: int, data: bytes, file
         return services.dry_run_file(connection_id, path, file_name, source="app")
 
 
+def _unexpected(exc: Exception) -> str:
+    """A bug's message, its text partner data as likely as not (a file or member name)."""
+    why = markdown_text(str(exc))
+    return f"The dry run failed unexpectedly ({type(exc).__name__}: {why}). Please report this file."
+
+
 def _show_connection_dry_run(data: bytes, file_name: str, connection_id: int) -> None:
     try:
         with st.spinner("Checking the file as the connection would load it…"):
             dry = connection_dry_run(webapp.services(), connection_id, data, file_name)
     except ConnectBatchError as exc:
-        st.error(f"The dry run could not run: {exc}")
+        st.error(f"The dry run could not run: {markdown_text(str(exc))}")
         return
     except Exception as exc:  # a bug: say so plainly, keep the traceback in the log
         log.exception("connection dry run failed unexpectedly")
-        st.error(f"The dry run failed unexpectedly ({type(exc).__name__}: {exc}). Please report this file.")
+        st.error(_unexpected(exc))
         return
-    summary = visible(dry.summary)
+    summary = markdown_text(dry.summary)
     if dry.verdict is Verdict.LOAD:
         st.success(f"Nothing was stored. The file {dry.verdict}: {summary}")
     elif dry.verdict is Verdict.HOLD:
@@ -224,11 +230,11 @@ def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: 
                 encoding=encoding, delimiter=delimiter, timezone=timezone,
             )  # fmt: skip
     except ConnectBatchError as exc:
-        st.error(f"This file cannot be used: {exc}")
+        st.error(f"This file cannot be used: {markdown_text(str(exc))}")
         return
     except Exception as exc:  # a parser bug: say so plainly, keep the traceback in the log
         log.exception("dry run failed unexpectedly")
-        st.error(f"The dry run failed unexpectedly ({type(exc).__name__}: {exc}). Please report this file.")
+        st.error(_unexpected(exc))
         return
 
     cols = st.columns(4)
@@ -249,7 +255,10 @@ def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: 
     else:
         st.success(f"A connection would load this batch: {headline}")
     if result.unknown_columns:
-        st.info("Columns not in the data type (kept out of the table): " + ", ".join(result.unknown_columns))
+        st.info(
+            "Columns not in the data type (kept out of the table): "
+            + ", ".join(markdown_text(name) for name in result.unknown_columns)
+        )
 
     if result.rejects:
         st.markdown("**Rejects**")

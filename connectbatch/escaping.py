@@ -41,7 +41,9 @@ def visible(text: str) -> str:
 
 # What Streamlit's Markdown would act on: emphasis, code, links, directives, HTML, headings,
 # tables, LaTeX ($), strikethrough; escaped with a backslash, so each shows as itself.
-_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~"})
+# `&` too: an HTML character reference (`&period;`, `&rlm;`, `&colon;`) is decoded by Markdown,
+# which made "www&period;evil&period;example" a link and `&rlm;` a real bidi mark.
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|$~&"})
 
 
 # Streamlit acts on more than Markdown: `:smile:` shortcodes, `:material/home:` icons and

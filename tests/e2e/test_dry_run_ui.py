@@ -81,3 +81,27 @@ def test_a_dry_run_shows_a_value_that_reorders_text_escaped() -> None:
     cells = [str(cell) for cell in results.to_numpy().ravel()]
     assert not any("\u202e" in cell for cell in cells), cells
     assert any("\\u202eRTL\\u202c" in cell for cell in cells), cells
+
+
+def _format_dry_run(trial: str) -> None:  # an AppTest script: the upload AppTest cannot make
+    from app_pages import parse_preview
+    from connectbatch import webapp
+    from connectbatch.services import Services
+
+    webapp.services = Services  # the page's services, without a login (tested elsewhere)
+    parse_preview._show_dry_run(trial.encode(), "call_conversions", None, ",", "UTC")
+
+
+def test_partner_text_in_a_dry_runs_messages_is_shown_literally() -> None:
+    """A file's unknown header names went into the dry run's message as Markdown:
+    `[x](https://…)` was a link, `![p](…)` an image the reviewer's browser fetched, `:red[…]`
+    a colour, and an HTML reference (`&period;`) was decoded."""
+    hostile = "[click](https://evil.example) ![p](https://evil.example/p.png) :red[x] www&period;evil"
+    header, *rows = call_csv(2, prefix="md").decode().splitlines()
+    trial = "\n".join([f'{header},"{hostile}"', *(row + ",1" for row in rows)]) + "\n"
+
+    at = AppTest.from_function(_format_dry_run, args=(trial,), default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    [unknown] = [i.value for i in at.info if "Columns not in the data type" in i.value]
+    assert "\\[click\\](https:" in unknown and "!\\[p\\]" in unknown and "\\[x\\]" in unknown, unknown
+    assert "www\\&period;evil" in unknown, unknown

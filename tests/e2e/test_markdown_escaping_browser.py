@@ -34,6 +34,8 @@ HOSTILE = [
     "1. a numbered item",
     "**Bold** _em_ `code` [lnk](http://evil) <b>x</b> $x^2$ ~~s~~ # h",
     "could not connect to 127.0.0.1:2222: connection refused at 12:30",
+    # HTML references were decoded: a link, real bidi marks, `&amp;` shown as `&`
+    "www&period;evil&period;example&rlm;&lrm;_calls.csv http&colon;//evil.example &amp;amp; &ZeroWidthSpace;",
 ]
 
 CHART_RUN = dt.datetime(2026, 12, 1)  # the run drawn in each case's reject-rate chart
