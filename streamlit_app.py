@@ -12,10 +12,15 @@ import streamlit as st
 from app_pages import _auth, _provisioned
 from app_pages._menu import LOGIN_PATH, PAGES
 from connectbatch import __version__, webapp
+from connectbatch.errors import ConnectBatchError
 
 st.set_page_config(page_title="ConnectBatch", page_icon=":material/inbox:", layout="wide")
 
-user = _auth.current_user()
+try:
+    user = _auth.current_user()
+except ConnectBatchError as exc:  # the database busy or unreadable: words, not a traceback
+    _auth.store_unavailable(exc)
+    st.stop()
 if user is None:
     # Only the login form runs; it stands in at every page's address, so that a bookmark
     # opens its page once the person has logged in.

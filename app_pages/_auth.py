@@ -201,6 +201,16 @@ def not_allowed(user: User, title: str) -> None:
     )
 
 
+def store_unavailable(exc: Exception) -> None:
+    """The login could not be checked (the database busy with another process, or
+    unreadable): what happened and what to do, no traceback."""
+    log.warning("the login could not be checked: %s", exc)
+    st.error(
+        f"ConnectBatch cannot read its database right now ({markdown_text(str(exc))}). "
+        "Try again in a moment; if it persists, tell an admin."
+    )
+
+
 def page_failed(title: str, exc: Exception) -> None:
     """A page stopped by an exception no one foresaw: what happened and what to do; the
     traceback (file paths, code) goes to the log, never to the screen."""

@@ -39,12 +39,15 @@ TABS = ["Edit", "History", "Credentials", "Mapping", "Delete"]
 
 
 def chosen_connection(connections: list[Connection]) -> tuple[Connection, int | None]:
-    """The connection to show (this tab's, the address's, else the first), and the id asked
-    for when that connection no longer exists (deleted in another tab or by another person)."""
+    """The connection to show (the address's, else this tab's last, else the first), and the
+    id asked for when that connection no longer exists (deleted in another tab or by another
+    person). The address wins: a link (Partners, Triage) or the browser's Back names the
+    connection to show, and the tab's last one showed instead."""
     by_id = {c.id: c for c in connections}
-    asked = [st.session_state.get(_ui.CONNECTION_ID)]
+    asked: list[object] = []
     with contextlib.suppress(ValueError):
         asked.append(int(st.query_params.get("connection", "")))
+    asked.append(st.session_state.get(_ui.CONNECTION_ID))
     wanted = next((i for i in asked if i in by_id), None)
     gone = next((i for i in asked if isinstance(i, int)), None) if wanted is None else None
     wanted = connections[0].id if wanted is None else wanted

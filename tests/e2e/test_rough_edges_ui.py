@@ -150,3 +150,22 @@ def test_the_wizard_describes_the_schedule_and_lists_it_in_the_create_summary(de
     rows = dict(zip(review["Setting"], review["Value"], strict=True))
     assert rows["Schedule"] == "0 6 * * mon-fri — At 06:00, Monday through Friday (UTC)"
     assert "provisioned" in rows["User"]
+
+
+def test_a_busy_database_at_the_login_check_is_words_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process holding the database while a logged-in person clicked: the login check
+    (`session_alive`) raised DatabaseBusyError outside every page's guard, and Streamlit showed
+    its traceback (file paths, code)."""
+    from connectbatch.store.db import DatabaseBusyError
+
+    at = log_in(AppTest.from_file(APP, default_timeout=60)).run()
+    assert not at.exception, at.exception
+
+    def busy(*_args: object) -> bool:
+        raise DatabaseBusyError("the database is in use by process 4242 (connectbatch serve)")
+
+    monkeypatch.setattr(Services, "session_alive", busy)
+    monkeypatch.setattr(Services, "current_user", busy)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("cannot read its database right now" in e.value for e in at.error), [e.value for e in at.error]

@@ -48,3 +48,24 @@ def test_edit_turns_sync_back_on_and_sync_back_now_sends_the_status_file() -> No
     [sent] = services.sync_backs(acme.id)
     text = (services.settings.outbound / str(acme.id) / sent.file_name).read_text()
     assert text.count("approved") == 2
+
+
+def test_the_address_names_the_connection_shown_not_the_one_seen_last() -> None:
+    """A link to /connection?connection=N (Partners, Triage, the browser's Back) showed the
+    connection this tab had shown last, and rewrote the address to it."""
+    services = Services()
+    for name in ("Acme", "Bolt"):
+        services.create_connection(
+            Connection(name, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+        )
+    acme, bolt = services.connection("Acme"), services.connection("Bolt")
+    at = log_in(AppTest.from_file(APP, default_timeout=60)).run()
+    at.switch_page(DETAIL).run()
+    at.query_params["connection"] = str(acme.id)
+    at.run()
+    assert any("Acme" in t.value for t in at.title), [t.value for t in at.title]
+    at.query_params["connection"] = str(bolt.id)  # a link to the other one
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Bolt" in t.value for t in at.title), [t.value for t in at.title]
+    assert at.query_params["connection"] in (str(bolt.id), [str(bolt.id)])
