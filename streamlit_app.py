@@ -33,19 +33,26 @@ if user is None:
 
 # The pages the role may use are listed; the others stay registered but hidden, so that a
 # deep link to one shows "not allowed" instead of another page.
-first = next(spec for specs in PAGES.values() for spec in specs if _auth.may_open(user, spec))
-menu: dict[str, list[st.Page]] = {}
+# The app's root is a hidden start page that opens the role's first screen at its own
+# address: a default page is served at "/" only, so "/connections" (the analyst's first
+# screen), opened in another tab or from a bookmark, was "Page not found".
+start = st.Page(_auth.start, url_path="start", default=True, visibility="hidden")
+menu: dict[str, list[st.Page]] = {"": [start]}
 allowed: dict[int, bool] = {}
 titles: dict[int, str] = {}
+first: st.Page | None = None  # the role's first screen
 for section, specs in PAGES.items():
     for spec in specs:
         ok = _auth.may_open(user, spec)
         page_obj = st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.url_path,
-                           default=spec is first, visibility="visible" if ok else "hidden")  # fmt: skip
+                           visibility="visible" if ok else "hidden")  # fmt: skip
         menu.setdefault(section if ok else "", []).append(page_obj)
         allowed[id(page_obj)], titles[id(page_obj)] = ok, spec.title
+        first = page_obj if ok and first is None else first
 
 page = st.navigation(menu)
+if page is start and first is not None:
+    st.switch_page(first)
 _engine, problem = webapp.engine()
 with st.sidebar:
     _auth.sidebar(user)

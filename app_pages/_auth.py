@@ -201,6 +201,10 @@ def not_allowed(user: User, title: str) -> None:
     )
 
 
+def start() -> None:
+    """The app root's page, never drawn: the router opens the role's first screen instead."""
+
+
 def store_unavailable(exc: Exception) -> None:
     """The login could not be checked (the database busy with another process, or
     unreadable): what happened and what to do, no traceback."""

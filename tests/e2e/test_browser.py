@@ -351,6 +351,21 @@ def test_log_out_ends_the_logins_of_every_tab_that_logged_in_through_the_form(ap
     assert exception_texts(first) == [] and exception_texts(second) == []
 
 
+def test_the_first_screen_opens_at_its_own_address_too(app_page: Page) -> None:
+    """The role's first screen was the default page, served at "/" only: "/connections"
+    opened in another tab or from a bookmark showed "Page not found" over the main page."""
+    open_path(app_page, "")
+    expect(app_page.locator("h1").first).to_have_text("Connections")
+    expect(app_page).to_have_url(re.compile(r"/connections$"))  # the root opens it by its address
+    other = app_page.context.new_page()
+    other.set_default_timeout(browser.RENDER_MS)
+    other.goto("/connections")
+    wait_rendered(other)
+    expect(other.locator("h1").first).to_have_text("Connections")
+    expect(other.get_by_text("Page not found")).to_have_count(0)
+    assert exception_texts(other) == []
+
+
 def test_a_partner_manager_logs_in_and_sees_only_the_partner_pages(app_page: Page) -> None:
     open_path(app_page, "", name=browser.PARTNER_NAME)
 
