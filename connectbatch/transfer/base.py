@@ -135,10 +135,37 @@ def over_limit(remote: RemoteFile, max_bytes: int | None) -> bool:
     return max_bytes is not None and remote.size is not None and remote.size > max_bytes
 
 
+# How long after a listed time a file may really have been written, by the listing's
+# precision (`extra["mtime_precision"]`: an FTP LIST line gives minutes, or only the day).
+_SPAN = {"minute": dt.timedelta(minutes=1), DAY_PRECISION: dt.timedelta(days=1)}
+
+
 def old_enough(remote: RemoteFile, min_age_seconds: int, now: dt.datetime) -> bool:
+    """Whether the file is at least `min_age_seconds` old. A time known to the minute or the
+    day is judged by the end of that minute or day: "14:00" in a LIST line may be 14:00:52,
+    and a file 10 s old passed a minimum age of a minute."""
     if min_age_seconds <= 0 or remote.mtime is None:
         return True
-    return (now - remote.mtime).total_seconds() >= min_age_seconds
+    newest = remote.mtime + _SPAN.get(remote.extra.get("mtime_precision", ""), dt.timedelta(0))
+    return (now - newest).total_seconds() >= min_age_seconds
+
+
+def changed_since(remote: RemoteFile, size: int | None, mtime: dt.datetime | None) -> str | None:
+    """How the file the server has now differs from the listed `remote` (its size; its time,
+    to the second or to the listing's coarser precision), or None when it looks the same or
+    the server does not say. Checked after a fetch (rewritten in place while we read it) and
+    before a delete or an archive (replaced since we fetched it: that version is not ours)."""
+    if remote.size is not None and size is not None and size != remote.size:
+        return f"listed {remote.size} bytes, now {size}"
+    if remote.mtime is None or mtime is None:
+        return None
+    span = _SPAN.get(remote.extra.get("mtime_precision", ""))
+    listed = remote.mtime.replace(microsecond=0)
+    if span is None:
+        same = abs((mtime.replace(microsecond=0) - listed).total_seconds()) < 1
+    else:
+        same = listed <= mtime < listed + span
+    return None if same else f"listed as modified {remote.mtime.isoformat()}, now {mtime.isoformat()}"
 
 
 TransportFactory = Callable[[Endpoint], Transport]

@@ -28,7 +28,7 @@ import pytest
 from ftpd import FtpServer
 from helpers import call_csv
 
-from connectbatch.errors import TransportError
+from connectbatch.errors import RemoteFileChangedError, TransportError
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.transfer.base import Endpoint, open_transport
@@ -254,9 +254,39 @@ def test_fetch_of_a_file_still_growing_fails_and_leaves_nothing(
     server.put(f"{folder}/growing.csv", b"1234567890")
 
     target = tmp_path / "growing.csv"
-    with pytest.raises(TransportError, match=r"10 bytes but the listing said 5"):
+    with pytest.raises(TransportError, match=r"read 10 bytes, listed 5"):
         transport.fetch(remote, target)
     assert not target.exists()
+
+
+def test_fetch_refuses_a_file_written_over_at_the_same_size(
+    server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path
+) -> None:
+    """A partner's export rewritten in place (same size) while we read it gave one copy of
+    two versions, loaded as a good file: the size alone did not tell (MDTM does)."""
+    server.put(f"{folder}/daily.csv", b"a,b\n1,2\n", mtime=dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC))
+    (remote,) = transport.list_files(folder, "*.csv")
+    server.put(f"{folder}/daily.csv", b"a,b\n3,4\n", mtime=dt.datetime(2026, 1, 1, 10, 5, tzinfo=dt.UTC))
+    target = tmp_path / "daily.csv"
+    with pytest.raises(RemoteFileChangedError, match="changed while being fetched"):
+        transport.fetch(remote, target)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("action", ["delete", "archive"])
+def test_a_file_replaced_after_it_was_taken_is_neither_deleted_nor_archived(
+    server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path, action: str
+) -> None:
+    """After-success deleted or archived by path: a version the partner uploaded after our
+    fetch, never read, was removed without a trace."""
+    server.put(f"{folder}/daily.csv", b"a,b\n1,2\n", mtime=dt.datetime(2026, 1, 1, 10, 0, tzinfo=dt.UTC))
+    (remote,) = transport.list_files(folder, "*.csv")
+    transport.fetch(remote, tmp_path / "daily.csv")
+    server.put(f"{folder}/daily.csv", b"a,b\n1,2\n5,6\n")
+    with pytest.raises(RemoteFileChangedError, match="changed after it was taken"):
+        transport.after_success(remote, action, "done")
+    assert server.local(f"{folder}/daily.csv").read_bytes() == b"a,b\n1,2\n5,6\n"
+    assert not server.local(f"{folder}/done").exists()
 
 
 def test_fetch_of_a_vanished_file_names_the_command(

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from helpers.ports import free_port
 
-from connectbatch.errors import TransportError
+from connectbatch.errors import RemoteFileChangedError, TransportError
 from connectbatch.transfer.base import Endpoint, RemoteFile, old_enough, open_transport
 from connectbatch.transfer.pull.sftp import HostKeyChangedError, SftpTransport, load_private_key
 from connectbatch.transfer.specs import SftpSpec
@@ -207,6 +207,36 @@ def test_fetch_refuses_a_file_that_changed_since_it_was_listed(
     (again,) = sftp.list_files(str(sftp_folder), "*.csv")  # the session still works
     sftp.fetch(again, tmp_path / "growing.csv")
     assert (tmp_path / "growing.csv").read_bytes() == b"a,b\n1,2\n3,4\n"
+
+
+def test_fetch_refuses_a_file_written_over_at_the_same_size(
+    sshd_server: Sshd, sftp_folder: Path, sftp: SftpTransport, tmp_path: Path
+) -> None:
+    """A partner's export rewritten in place (same size) while we read it gave one copy of
+    two versions, loaded as a good file: the size alone did not tell."""
+    sshd_server.put(sftp_folder, "daily.csv", b"a,b\n1,2\n", mtime=1_700_000_000)
+    (remote,) = sftp.list_files(str(sftp_folder), "*.csv")
+    sshd_server.put(sftp_folder, "daily.csv", b"a,b\n3,4\n", mtime=1_700_000_060)  # same size
+    with pytest.raises(TransportError, match="changed while being fetched") as caught:
+        sftp.fetch(remote, tmp_path / "daily.csv")
+    assert_readable(caught.value)
+    assert not (tmp_path / "daily.csv").exists()
+
+
+@pytest.mark.parametrize("action", ["delete", "archive"])
+def test_a_file_replaced_after_it_was_taken_is_neither_deleted_nor_archived(
+    sshd_server: Sshd, sftp_folder: Path, sftp: SftpTransport, tmp_path: Path, action: str
+) -> None:
+    """After-success deleted or archived by path: a version the partner uploaded after our
+    fetch, never read, was removed without a trace."""
+    sshd_server.put(sftp_folder, "daily.csv", b"a,b\n1,2\n", mtime=1_700_000_000)
+    (remote,) = sftp.list_files(str(sftp_folder), "*.csv")
+    sftp.fetch(remote, tmp_path / "daily.csv")
+    sshd_server.put(sftp_folder, "daily.csv", b"a,b\n1,2\n5,6\n", mtime=1_700_000_600)
+    with pytest.raises(RemoteFileChangedError, match="changed after it was taken"):
+        sftp.after_success(remote, action, "done")
+    assert (sftp_folder / "daily.csv").read_bytes() == b"a,b\n1,2\n5,6\n"
+    assert not (sftp_folder / "done").exists()
 
 
 def test_fetch_of_a_vanished_file_is_a_clear_error(

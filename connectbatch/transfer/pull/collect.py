@@ -269,6 +269,10 @@ def _tidy(
     )
     try:
         transport.after_success(remote, action, folder)
+    except RemoteFileChangedError as exc:  # the partner replaced it after our fetch: not ours
+        log.warning("taken, then replaced; left there: %s", exc, extra={"connection_id": connection.id})
+        if notes is not None:
+            notes.replaced(remote.name)
     except TransportError as exc:
         log.warning("taken but not tidied up: %s", exc, extra={"connection_id": connection.id})
         if notes is not None:

@@ -21,11 +21,19 @@ class RunNotes:
     untidy_reason: str = ""
     # files taken out of a mail the partner forwarded (`imap.message.attachments`): where each came from
     forwarded: list[str] = field(default_factory=list)
+    # files taken, then replaced on the partner's server before we tidied up: left for the next run
+    changed: list[str] = field(default_factory=list)
 
     def not_tidied(self, name: str, reason: str) -> None:
         if name not in self.untidy:
             self.untidy.append(name)
             self.untidy_reason = self.untidy_reason or reason
+
+    def replaced(self, name: str) -> None:
+        """A file taken, then written again on the partner's server before it was deleted or
+        archived: that version was not read, so it stays for the next run."""
+        if name not in self.changed:
+            self.changed.append(name)
 
     def came_from(self, name: str, forwarded: str) -> None:
         """A file taken out of a mail the partner forwarded (`forwarded` says which)."""
@@ -35,6 +43,12 @@ class RunNotes:
     def text(self, *before: str) -> str:
         """The run's note: `before` (e.g. the host key a first pull pinned), then ours."""
         parts = [*before, *self.refused, *self.forwarded]
+        if self.changed:
+            names = ", ".join(self.changed)
+            parts.append(
+                f"{names} changed on the partner's server after it was taken: the version taken "
+                "is loaded, the new one is left there (not deleted or archived) for the next run"
+            )
         if self.untidy:
             parts.append(self._untidy_text())
         return "; ".join(part for part in parts if part)

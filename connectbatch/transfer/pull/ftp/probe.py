@@ -60,6 +60,17 @@ def size_of(ftp: ftplib.FTP, path: str, kind: str, folder: str) -> Sized:
     return Sized(True, None, reply)
 
 
+def size_now(ftp: ftplib.FTP, path: str) -> int | None:
+    """SIZE of `path` in TYPE I, or None when the server will not say (a 421 still raises)."""
+    ftp.voidcmd("TYPE I")
+    try:
+        return ftp.size(path)
+    except (ftplib.error_perm, ftplib.error_temp) as exc:
+        if str(exc).startswith("421"):
+            raise
+        return None
+
+
 def is_folder(ftp: ftplib.FTP, path: str, folder: str) -> bool:
     """Whether CWD into `path` succeeds (then back to `folder`)."""
     try:

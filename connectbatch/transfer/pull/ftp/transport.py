@@ -14,16 +14,16 @@ Partners run every kind of FTP server, so this module assumes little:
   SIZE (in binary mode; `probe` says when a refusal still means a file) and MDTM. Support
   is taken from FEAT, and a 500/502 reply to MLSD is believed over FEAT (some servers
   advertise MLST but refuse MLSD).
-* **TLS** (`FtpSpec.tls`): explicit (AUTH TLS on the normal port) or implicit (TLS from the
-  first byte, port 990), then PROT P so the file
-  data is encrypted too. The data connection resumes the control connection's TLS session,
-  because vsftpd (by default) and other hardened servers refuse one that does not, and
-  plain ftplib does not. Certificates are checked against the system store unless
-  `verify` is off (self-signed partner servers) or `ca_file` names the CA to trust.
+* **TLS** (`FtpSpec.tls`): explicit (AUTH TLS) or implicit (port 990), then PROT P. The data
+  connection resumes the control connection's TLS session (vsftpd and other hardened servers
+  refuse one that does not; plain ftplib does not). Certificates are checked against the
+  system store unless `verify` is off or `ca_file` names the CA to trust.
+* **One version of a file** (`_changed`): SIZE (and MDTM when the listing's time was exact)
+  after a download and before a delete or archive: a file written over while read, or
+  replaced after it was taken, is not loaded as one, nor removed unread.
 
-Every failure leaves as a `TransportError` whose message says which host and port, which
-command failed and what the server answered, so a person reading a failed run knows what to
-fix. The password is never part of a message.
+Every failure is a `TransportError` saying which host and port, which command failed and what
+the server answered. The password is never part of a message.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from connectbatch.transfer.base import (
     RemoteFile,
     Transport,
     after_success_action,
+    changed_since,
     over_limit,
     register,
     too_large,
@@ -150,14 +151,10 @@ class FtpTransport(Transport):
         return sorted(found, key=lambda remote: remote.name)
 
     def fetch(self, remote: RemoteFile, target: Path) -> None:
-        """Download `remote` in binary mode into `target` (replaced if present).
-
-        A failed or short transfer removes the partial target, so a half-written file is
-        never mistaken for a fetched one; a size different from the listing's also fails
-        (the partner is probably still writing it). A file the server will not send (gone
-        since the listing, not readable by our login: a 450/550 reply) raises
-        RemoteFileRefusedError, so that only this file is not taken.
-        """
+        """Download `remote` in binary mode into `target` (replaced if present). A failed
+        transfer, or a file changed since the listing (`_changed`), removes the partial target.
+        A file the server will not send (gone since the listing, not readable by our login: a
+        450/550 reply) raises RemoteFileRefusedError, so that only this file is not taken."""
         path = remote.path
         wire = remote.ref or path
         limit = self._endpoint.max_bytes
@@ -196,35 +193,36 @@ class FtpTransport(Transport):
         except BaseException:
             target.unlink(missing_ok=True)
             raise
-        if remote.size is not None and written != remote.size:
+        short = remote.size is not None and written != remote.size
+        why = f"read {written} bytes, listed {remote.size}" if short else self._changed(ftp, remote, wire)
+        if why:  # still being written, or written over while we read it (two versions in one copy)
             target.unlink(missing_ok=True)
             raise RemoteFileChangedError(
-                f"{self._where()}: RETR {path} returned {written} bytes but the listing said "
-                f"{remote.size}: is the partner still writing it?"
+                f"{self._where()}: {path} changed while being fetched ({why}): is the partner "
+                "still writing it?"
             )
 
     def after_success(self, remote: RemoteFile, action: str, archive_folder: str | None) -> None:
-        """Leave, archive (rename into `archive_folder`) or delete the remote file.
-
-        The archive folder may be absolute or relative to the file's folder and is created
-        when missing. An archived file never overwrites an older one of the same name
-        (RNTO silently replaces on most servers): the new one gets a UTC timestamp
-        (`transfer.naming.archived_name`).
-        """
+        """Leave, archive (rename into `archive_folder`, absolute or relative to the file's
+        folder, created when missing) or delete the remote file, unless it changed since it
+        was taken. An archived file never overwrites one of the same name (RNTO silently
+        replaces on most servers): it gets a UTC timestamp (`naming.archived_name`)."""
         what = after_success_action(action)
         path = remote.path
         wire = remote.ref or path
         if what is AfterSuccess.LEAVE:
             return
+        ftp = self._connect()
+        why = self._changed(ftp, remote, wire)
+        if why:  # replaced after our fetch: deleting or archiving it would lose that version
+            raise RemoteFileChangedError(f"{self._where()}: {path} changed after it was taken ({why})")
         if what is AfterSuccess.DELETE:
-            ftp = self._connect()
             with self._step(f"DELE {path}"):
                 ftp.delete(wire)
             return
         if not archive_folder:
             raise TransportError(f"{self._where()}: archiving {path} needs an archive folder")
         destination_folder = posixpath.normpath(posixpath.join(posixpath.dirname(path), archive_folder))
-        ftp = self._connect()
         self._ensure_folder(ftp, destination_folder)
         taken = self._names_in(ftp, destination_folder)
         name = archived_name(remote.name, taken, dt.datetime.now(dt.UTC))
@@ -379,6 +377,15 @@ class FtpTransport(Transport):
             mtime, precision = (exact, TimePrecision.EXACT) if exact else (entry.mtime, entry.precision)
             result.append(Entry(entry.name, "file", size, mtime, precision))
         return result, listed_by
+
+    def _changed(self, ftp: ftplib.FTP, remote: RemoteFile, wire: str) -> str | None:
+        """How the file at `wire` now differs from the listed `remote` (`base.changed_since`):
+        its SIZE, and its MDTM when the listing's time was exact (a LIST line's time is in the
+        server's zone, which MDTM's is not). None when the server cannot say."""
+        with self._step(f"SIZE {remote.path}"):
+            size = probe.size_now(ftp, wire)
+        exact = remote.extra.get("mtime_precision") == TimePrecision.EXACT
+        return changed_since(remote, size, self._mdtm_of(ftp, wire) if exact else None)
 
     def _mdtm_of(self, ftp: ftplib.FTP, path: str) -> dt.datetime | None:
         if not self._mdtm:

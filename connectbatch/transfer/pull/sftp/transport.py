@@ -28,6 +28,7 @@ from connectbatch.transfer.base import (
     RemoteFile,
     Transport,
     after_success_action,
+    changed_since,
     over_limit,
     register,
     too_large,
@@ -137,14 +138,11 @@ class SftpTransport(Transport):
                 attributes = regular_file(self._client(), folder, listed)
             if attributes is None:
                 continue
-            mtime = (
-                dt.datetime.fromtimestamp(attributes.st_mtime, tz=dt.UTC)
-                if attributes.st_mtime is not None
-                else None
-            )
             path = posixpath.join(folder, listed.name)
             found.append(
-                RemoteFile(listed.name, path, attributes.st_size, mtime, ref=ref_of(folder, listed.raw))
+                RemoteFile(
+                    listed.name, path, attributes.st_size, _mtime(attributes), ref=ref_of(folder, listed.raw)
+                )
             )
         epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
         found.sort(key=lambda remote: (remote.mtime or epoch, remote.name))
@@ -205,6 +203,7 @@ class SftpTransport(Transport):
                             abandon=self._discard_sftp,
                             limit=limit,
                         )
+                        after = handle.stat()  # the open file's own: rewritten while we read it?
                     finally:
                         with contextlib.suppress(Exception):
                             handle.close()
@@ -214,6 +213,12 @@ class SftpTransport(Transport):
                 raise RemoteFileChangedError(
                     f"file {path} on host {self.host} changed while being fetched (listed "
                     f"{remote.size} bytes, read {received}): is the partner still writing it?"
+                )
+            why = changed_since(remote, after.st_size, _mtime(after))
+            if why:  # same size, written over while we read it: two versions in one copy
+                raise RemoteFileChangedError(
+                    f"file {path} on host {self.host} changed while being fetched ({why}): is the "
+                    "partner still writing it?"
                 )
             if remote.mtime is not None:
                 stamp = remote.mtime.timestamp()
@@ -237,6 +242,7 @@ class SftpTransport(Transport):
         if action is AfterSuccess.LEAVE:
             return
         client = self._client()
+        self._still_ours(client, remote, wire)
         if action is AfterSuccess.DELETE:
             with self._errors(f"deleting {path}"):
                 try:
@@ -260,6 +266,23 @@ class SftpTransport(Transport):
             destination = posixpath.join(folder, name)
             client.rename(wire, wire_path(destination))
         log.info("archived %s to %s on %s", path, destination, self.where)
+
+    def _still_ours(self, client: paramiko.SFTPClient, remote: RemoteFile, wire: str | bytes) -> None:
+        """Raise RemoteFileChangedError when the file at the path is no longer the version we
+        took: the partner replaced it after our fetch, and deleting or archiving it would lose
+        that version unread."""
+        with self._errors(f"checking {remote.path}"):
+            try:
+                now = client.stat(wire)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:  # gone: deleting it is done, archiving says why not
+                    return
+                raise
+        why = changed_since(remote, now.st_size, _mtime(now))
+        if why:
+            raise RemoteFileChangedError(
+                f"file {remote.path} on host {self.host} changed after it was taken ({why})"
+            )
 
     def close(self) -> None:
         """Close the SFTP session and the SSH connection. Safe to call more than once."""
@@ -464,3 +487,7 @@ class SftpTransport(Transport):
             if client is not None:
                 client.get_channel().settimeout(self.timeout)
                 self._sftp = client
+
+
+def _mtime(attributes: paramiko.SFTPAttributes) -> dt.datetime | None:
+    return None if attributes.st_mtime is None else dt.datetime.fromtimestamp(attributes.st_mtime, tz=dt.UTC)
