@@ -44,6 +44,16 @@ class RemoteFileChangedError(TransportError):
         return f"{self}; not taken now: a later run takes it once it stops changing"
 
 
+class RemoteFileDamagedError(RemoteFileChangedError):
+    """A file that arrived damaged (a mail cut off before its closing boundary, an attachment
+    whose base64 has bad characters): what we could read is not what was sent. Never taken;
+    a mail is marked processed like one too large (the sender must send it again)."""
+
+    @property
+    def reason(self) -> str:
+        return f"{self}; not taken: ask the sender to send it again"
+
+
 class RemoteFileTooLargeError(RemoteFileChangedError):
     """A remote file is (or grew, while fetched) larger than CONNECTBATCH_MAX_FILE_BYTES:
     the download stopped at the limit, so a partner server that never ends a download (or

@@ -264,3 +264,69 @@ def test_a_connection_whose_name_makes_a_utf_8_address_takes_its_mail(
 
     assert (run.status, run.rows_accepted) == (RunStatus.COMPLETED, 2)
     assert engine.poll_mailbox() == []
+
+
+def _raw(address: str, body: bytes, content_type: bytes = b'multipart/mixed; boundary="b0"') -> bytes:
+    return (
+        b"From: ops@partner.example\r\nTo: " + address.encode() + b"\r\nSubject: calls\r\n"
+        b"Message-ID: <" + str(abs(hash(body))).encode() + b"@partner.example>\r\n"
+        b"Date: Mon, 02 Mar 2026 09:30:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: " + content_type
+        + b"\r\n\r\n" + body
+    )  # fmt: skip
+
+
+def _attached(name: str, payload: bytes, cte: bytes = b"base64") -> bytes:
+    return (
+        b"--b0\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=" + name.encode()
+        + b"\r\nContent-Transfer-Encoding: " + cte + b"\r\n\r\n" + payload + b"\r\n"
+    )  # fmt: skip
+
+
+def test_an_attachment_that_arrived_damaged_is_refused_saying_so(server: DovecotServer, setup: Setup) -> None:
+    """A mail cut off before its closing boundary loaded the rows that arrived, and base64
+    with stray characters loaded a changed value ("Boston" as "Bo"), both as Completed runs
+    with no word; now each is refused, once, saying to send it again, and the mail beside
+    them loads."""
+    svc, engine, address, box = setup("calls_*.csv")
+    good = base64.encodebytes(call_csv(3, prefix="ok"))
+    cut = base64.encodebytes(call_csv(5, prefix="cut"))
+    server.append(box, _raw(address, _attached("calls_cut.csv", cut[: len(cut) // 2])))  # no closing boundary
+    server.append(box, _raw(address, _attached("calls_bad.csv", b"!!" + good[2:]) + b"--b0--\r\n"))
+    server.append(box, _raw(address, _attached("calls_ok.csv", good) + b"--b0--\r\n"))
+
+    runs = engine.poll_mailbox()
+    assert [r.status for r in runs] == [RunStatus.COMPLETED] * len(runs)
+    taken = [f for r in runs for f in svc.run_files(r.id)]
+    states = {f.name: (f.state, f.message or "") for f in taken}
+    assert states["calls_ok.csv"][0] == "loaded"
+    for damaged in ("calls_cut.csv", "calls_bad.csv"):
+        state, why = states[damaged]
+        assert state == "skipped" and "arrived damaged" in why and "send it again" in why, why
+    assert svc.count_actions("Vendor A") == 3
+    assert engine.poll_mailbox() == []  # marked processed: neither is taken again
+
+
+def test_a_mail_nested_too_deeply_to_read_costs_only_itself(server: DovecotServer, setup: Setup) -> None:
+    """A 68 KB mail nested a thousand multipart levels deep failed every poll of the mailbox
+    (Python's parser recursed past its limit) and held back the good mail beside it."""
+    svc, engine, address, box = setup("calls_*.csv")
+    body = b"Content-Type: text/csv\r\nContent-Disposition: attachment; filename=calls_deep.csv\r\n\r\n"
+    body += call_csv(2, prefix="deep")
+    for depth in range(1000):
+        mark = b"n%d" % depth
+        body = (
+            b"Content-Type: multipart/mixed; boundary=" + mark + b"\r\n\r\n--" + mark + b"\r\n" + body
+            + b"\r\n--" + mark + b"--\r\n"
+        )  # fmt: skip
+    head, _, rest = body.partition(b"\r\n\r\n")
+    server.append(box, _raw(address, rest, head.split(b": ", 1)[1]))
+    good = _attached("calls_ok.csv", base64.encodebytes(call_csv(2)))
+    server.append(box, _raw(address, good + b"--b0--\r\n"))
+
+    runs = engine.poll_mailbox()
+    taken = {f.name: (f.state, f.message or "") for r in runs for f in svc.run_files(r.id)}
+    assert taken["calls_ok.csv"][0] == "loaded"
+    [(state, why)] = [v for k, v in taken.items() if k.startswith("message ")]
+    assert state == "skipped" and "nested too deeply" in why, why
+    assert svc.count_actions("Vendor A") == 2
+    assert engine.poll_mailbox() == []

@@ -47,6 +47,7 @@ from pathlib import Path
 from connectbatch.errors import (
     ConfigurationError,
     RemoteFileChangedError,
+    RemoteFileDamagedError,
     RemoteFileRefusedError,
     RemoteFileTooLargeError,
     TransportError,
@@ -324,7 +325,7 @@ def _fetch(
                 source=connection.method.value, size=remote.size or 0, sha256="",
                 remote_path=remote.path, mtime=remote.mtime, state="skipped", message=exc.reason,
             )  # fmt: skip
-        if isinstance(exc, RemoteFileTooLargeError):  # cannot pass as it is: a mail is settled
+        if isinstance(exc, RemoteFileTooLargeError | RemoteFileDamagedError):  # cannot pass as it is: settled
             _settle_refused(transport, connection, remote, notes)
         return False
     except RemoteFileRefusedError as exc:  # that file only: the login works, the others go on

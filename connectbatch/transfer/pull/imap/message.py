@@ -89,6 +89,26 @@ def attachments(message: MailMessage) -> list[Attachment]:
     return found
 
 
+# Defects Python's parser records on a mail whose bytes are not what was sent: cut off before
+# a closing boundary (an attachment's end is missing), or base64 with characters that are not
+# base64 (dropped silently on decoding: "Boston" came out "Bo").
+_DAMAGE: Final = (
+    email.errors.CloseBoundaryNotFoundDefect,
+    email.errors.StartBoundaryNotFoundDefect,
+    email.errors.InvalidBase64CharactersDefect,
+    email.errors.InvalidBase64PaddingDefect,
+    email.errors.InvalidBase64LengthDefect,
+)
+
+
+def damage(message: MailMessage, attachment: MailAttachment) -> list[str]:
+    """Why the attachment's decoded bytes are not the ones sent (call after reading its
+    `payload`, which records its own base64 defects): its part's defects and the boundary
+    defects of the mail around it, as the parser names them."""
+    found = [*attachment.part.defects, *(d for part in message.obj.walk() for d in part.defects)]
+    return sorted({type(d).__name__ for d in found if isinstance(d, _DAMAGE)})
+
+
 TNEF_TYPES: Final = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 
 

@@ -1,8 +1,8 @@
 """Stand-ins: the `RemoteFile`s the e-mail pull makes for messages it takes no file from, so
 that a run records them once and then marks them processed (flag or move, `after_success`).
 
-* `refused`: a sender not on the allowed senders. Listed with ``extra["skip"]``: the run
-  records it as skipped in its ledger, never answers it.
+* `refused`: a sender not on the allowed senders; `unreadable`: a mail Python cannot parse.
+  Listed with ``extra["skip"]``: the run records it as skipped in its ledger, never answers it.
 * `unmatched`: a message that brought nothing matching, or (``extra[TOO_LARGE]``) one too large
   to download (`size`). Kept in the transport's ``unmatched``: the run records it in the
   connection's history and may answer the sender (`pipeline.history`).
@@ -27,6 +27,16 @@ def refused(folder: str, uidvalidity: str, uid: int, arrived: dt.datetime | None
     shown = one_line(sender)
     extra = {"skip": f"sender {shown} is not on the connection's allowed senders", "from": shown}
     return _standin(folder, uidvalidity, uid, arrived, f"message {uid} from {shown}", "refused", extra)
+
+
+def unreadable(
+    folder: str, uidvalidity: str, uid: int, arrived: dt.datetime | None, headers: bytes, why: str
+) -> RemoteFile:
+    """A message that cannot be read at all (`why`), with `extra["skip"]`: recorded once in the
+    run's ledger, then marked processed, so it no longer fails every pull of the mailbox."""
+    sender = one_line(str(email.message_from_bytes(headers).get("From") or "")) or "no sender"
+    extra = {"skip": f"this mail cannot be read: {why}; ask the sender to send the file in a plain mail"}
+    return _standin(folder, uidvalidity, uid, arrived, f"message {uid} from {sender}", "unreadable", extra)
 
 
 def unmatched(

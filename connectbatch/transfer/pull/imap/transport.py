@@ -20,13 +20,18 @@ from typing import Final
 
 from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
 
-from connectbatch.errors import ConfigurationError, RemoteFileTooLargeError, TransportError
+from connectbatch.errors import (
+    ConfigurationError,
+    RemoteFileDamagedError,
+    RemoteFileTooLargeError,
+    TransportError,
+)
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register, too_large
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap import size as message_size
 from connectbatch.transfer.pull.imap import standins
 from connectbatch.transfer.pull.imap.message import attachments as message_attachments
-from connectbatch.transfer.pull.imap.message import is_tnef, message_date, one_line
+from connectbatch.transfer.pull.imap.message import damage, is_tnef, message_date, one_line
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
 from connectbatch.transfer.pull.imap.shared import SharedCopies
@@ -51,6 +56,11 @@ _SYSTEM_FLAG_SEARCH: Final = {
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Unreadable(TransportError):
+    """One mail Python cannot parse (a MIME tree nested a thousand levels deep): it costs that
+    mail only, never the run or the mail beside it."""
 
 
 @register("email")
@@ -138,6 +148,12 @@ class ImapTransport(MessageScreen, Transport):
         limit = self._endpoint.max_bytes
         if limit is not None and len(attachment.payload) > limit:
             raise too_large(self._where, remote.name, limit)
+        damaged = damage(message, attachment)
+        if damaged:
+            raise RemoteFileDamagedError(
+                f"{self._where}: attachment {remote.name!r} of message UID {uid} arrived damaged "
+                f"({', '.join(damaged)}: the mail was cut off or altered on its way)"
+            )
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(attachment.payload)
@@ -265,7 +281,11 @@ class ImapTransport(MessageScreen, Transport):
     def _attachments(
         self, folder: str, uid: int, arrived: dt.datetime | None, headers: bytes, pattern: str
     ) -> list[RemoteFile]:
-        message = self._message(folder, uid)
+        try:
+            message = self._message(folder, uid)
+        except Unreadable as exc:  # that mail only: recorded once, marked processed
+            self._open[(folder, uid)] = {0}
+            return [standins.unreadable(folder, self._uidvalidity, uid, arrived, headers, str(exc))]
         if message is None:  # expunged between SEARCH and FETCH
             return []
         picked: list[tuple[int, str, int, str, str]] = []
@@ -336,6 +356,8 @@ class ImapTransport(MessageScreen, Transport):
         self._make_room(size)
         try:
             found = list(box.fetch(uid_list=[str(uid)], mark_seen=False, bulk=False))
+        except RecursionError as exc:  # Python's parser recurses once per nested part
+            raise Unreadable(f"its parts are nested too deeply to read (message UID {uid})") from exc
         except Exception as exc:
             self._raise(f"downloading message UID {uid} failed", exc)
         if not found:
