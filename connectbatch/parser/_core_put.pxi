@@ -103,6 +103,8 @@ cdef inline int _convert(Parser self, Column* col, const unsigned char* s, Py_ss
         return 0
     s = s + a
     n = b - a
+    if col.dflt != NULL and n == 4 and _is_null_word(s):  # "When NULL, defaults to US"
+        return _put_text(self, col, col.dflt, col.dflt_len)
     if kind == K_STRING:
         return _put_text(self, col, s, n)
     if kind == K_INTEGER:

@@ -66,6 +66,13 @@ cdef inline bint _utf8_valid(const unsigned char* s, Py_ssize_t n) noexcept nogi
     return True
 
 
+cdef inline bint _is_null_word(const unsigned char* s) noexcept nogil:
+    """Whether the 4 bytes at s spell NULL in any case (a SQL export's empty cell): a column
+    with a default takes it then, as the spec's "When NULL, defaults to US" says."""
+    return ((s[0] | 0x20) == 110 and (s[1] | 0x20) == 117 and (s[2] | 0x20) == 108
+            and (s[3] | 0x20) == 108)
+
+
 cdef inline Py_ssize_t _pad_before(const unsigned char* s, Py_ssize_t n) noexcept nogil:
     """How many bytes of padding s[:n] starts with: spaces, tabs and no-break spaces (U+00A0,
     C2 A0), which a partner never means (refcore._trim). For valid UTF-8 only."""

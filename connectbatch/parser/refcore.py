@@ -323,7 +323,7 @@ def convert(v: bytes, slot: Slot) -> object:
     if kind is CoreKind.RAW:
         return v.decode()
     t = _trim(v)
-    if not t:
+    if not t or (slot.default is not None and t.lower() == b"null"):  # the spec: "When NULL, defaults to US"
         if slot.default is not None:
             return slot.default.decode()
         if slot.required:

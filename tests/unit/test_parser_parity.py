@@ -153,8 +153,12 @@ POOLS: dict[str, list[str]] = {
         ".5", "5.", "$", "", "9999999999999999.99", "10000000000000000", "12.345", "12.340",
         "1,234", ",123", "1,2345", " $ 1 ",
     ],
-    "enum": ["answer", "ANSWER", "Cancel", "", "bogus", "IVR_DROPOFF ", "ıvr_dropoff", "A\x00"],
-    "country": ["us", "US", "gb", "UK", "uſ", "", "usa", "Xk", " de ", "ｕｓ"],
+    "enum": [
+        "answer", "ANSWER", "Cancel", "", "bogus", "IVR_DROPOFF ", "ıvr_dropoff", "A\x00", "NULL", "nulls",
+    ],
+    "country": [
+        "us", "US", "gb", "UK", "uſ", "", "usa", "Xk", " de ", "ｕｓ", "NULL", " null ", "nul", "nuLL",
+    ],
     "currency": ["usd", "EUR", "", "US$", "xxx"],
     "string": [
         "", " ", "x", "José", 'a"b', "line\nbreak", "a,b", "cr\ronly", "\x00",

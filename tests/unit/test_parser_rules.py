@@ -455,6 +455,19 @@ def test_countries_are_case_insensitive_and_default_to_us(calls: Calls) -> None:
     assert col(result, "CalledPhoneNumberCountry") == ["US", "US"]  # column absent
 
 
+def test_a_null_country_or_status_takes_its_default(calls: Calls) -> None:
+    """The spec: "When NULL, defaults to US". A SQL export's literal NULL was rejected as
+    not a country code, and enough of them held the whole file for review."""
+    result = calls(
+        {"CallerPhoneNumberCountry": "NULL", "CalledPhoneNumberCountry": " null ", "CallStatus": "Null"},
+        {"CallerPhoneNumberCountry": "NULLS", "CalledPhoneNumberCountry": "gb"},
+    )
+    assert col(result, "CallerPhoneNumberCountry")[:1] == ["US"]
+    assert col(result, "CalledPhoneNumberCountry")[:1] == ["US"]
+    assert col(result, "CallStatus")[:1] == ["ANSWER"]
+    assert where(result) == [(3, "CallerPhoneNumberCountry", "NULLS")]  # only the word NULL
+
+
 @pytest.mark.parametrize("text", ["UK", "uſ", "USA", "ZZ", "ｕｓ"])
 def test_countries_must_be_real_iso_codes_compared_in_ascii(calls: Calls, text: str) -> None:
     result = calls({"CalledPhoneNumberCountry": text})

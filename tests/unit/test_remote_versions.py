@@ -15,7 +15,7 @@ def listed(precision: str = "exact", size: int | None = 10) -> RemoteFile:
 
 
 def test_a_time_known_to_the_minute_is_judged_by_the_end_of_that_minute() -> None:
-    """"14:00" in a LIST line may be 14:00:52: a file 10 s old passed a minimum age of 60 s."""
+    """ "14:00" in a LIST line may be 14:00:52: a file 10 s old passed a minimum age of 60 s."""
     now = T + dt.timedelta(seconds=62)
     assert not old_enough(listed("minute"), 60, now)
     assert old_enough(listed("minute"), 60, T + dt.timedelta(seconds=120))
