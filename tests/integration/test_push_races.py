@@ -345,3 +345,75 @@ def _no_leftover_loading_folders(services: Services) -> Iterator[None]:
     yield
     loading = services.settings.home / "push" / ".loading"
     assert not loading.exists() or list(loading.iterdir()) == []
+
+
+def test_a_partners_follow_up_uploads_hold_back_no_other_partner(services: Services) -> None:
+    """One partner's big upload and two small ones after it held both push workers: one
+    ingesting the big file, one waiting for the connection's turn, so another partner's file
+    waited for that whole ingest (seconds, minutes for a big file)."""
+    acme, acme_login = push_login(services, "Acme", Method.SFTP)
+    bolt, bolt_login = push_login(services, "Bolt", Method.SFTP)
+    gateway = HeldGateway(services)
+    try:
+        acme_account = gateway.account(acme_login.username, acme)
+        bolt_account = gateway.account(bolt_login.username, bolt)
+        for name in ("big.csv", "more-1.csv", "more-2.csv"):
+            (acme_account.home / name).write_bytes(call_csv(3, prefix=name[:6]))
+        (bolt_account.home / "calls.csv").write_bytes(call_csv(4, prefix="bolt"))
+
+        big = gateway.upload_complete(acme_account, acme_account.home / "big.csv")
+        assert big is not None and gateway.started.wait(TIMEOUT)  # Acme's big ingest holds its turn
+        follow_ups = [
+            gateway.upload_complete(acme_account, acme_account.home / f"more-{i}.csv") for i in (1, 2)
+        ]
+        other = gateway.upload_complete(bolt_account, bolt_account.home / "calls.csv")
+        assert other is not None
+        run = other.result(TIMEOUT)  # before: only once Acme's big ingest ended
+        assert run is not None and run.status is RunStatus.COMPLETED and run.rows_accepted == 4
+        assert not big.done()
+
+        gateway.gate.set()
+        assert big.result(TIMEOUT) is not None
+        assert all(f is not None and f.result(TIMEOUT) is not None for f in follow_ups)
+        assert sorted(n for n, *_ in loaded(services, acme)) == ["big.csv", "more-1.csv", "more-2.csv"]
+    finally:
+        gateway.gate.set()
+        gateway.wait(TIMEOUT)
+        gateway.close()
+
+
+class HeldTrials(Gateway):
+    """The real gateway whose dry runs wait until the test opens `gate` (big trial files)."""
+
+    def __init__(self, services: Services) -> None:
+        self.gate = threading.Event()
+        super().__init__(services, workers=2)
+
+    def _dry_run(self, *args: object) -> None:  # type: ignore[override]
+        assert self.gate.wait(TIMEOUT)
+        super()._dry_run(*args)  # type: ignore[arg-type]
+
+
+def test_a_partners_dry_runs_hold_back_no_other_partners_loads(services: Services) -> None:
+    """Dry runs shared the push workers first come, first served: a partner's trial uploads
+    of big files held another partner's real loads behind them (31 s for eight)."""
+    acme, acme_login = push_login(services, "Acme", Method.SFTP)
+    bolt, bolt_login = push_login(services, "Bolt", Method.SFTP)
+    gateway = HeldTrials(services)
+    try:
+        acme_account = gateway.account(acme_login.username, acme)
+        bolt_account = gateway.account(bolt_login.username, bolt)
+        trials = acme_account.home / "dry-run"
+        trials.mkdir()
+        for i in (1, 2, 3):
+            (trials / f"try-{i}.csv").write_bytes(call_csv(3, prefix=f"try{i}"))
+            assert gateway.upload_complete(acme_account, trials / f"try-{i}.csv") is not None
+        (bolt_account.home / "calls.csv").write_bytes(call_csv(4, prefix="bolt"))
+        other = gateway.upload_complete(bolt_account, bolt_account.home / "calls.csv")
+        assert other is not None
+        run = other.result(TIMEOUT)
+        assert run is not None and run.status is RunStatus.COMPLETED and run.rows_accepted == 4
+    finally:
+        gateway.gate.set()
+        gateway.wait(TIMEOUT)
+        gateway.close()

@@ -7,16 +7,16 @@ thread so an upload never waits for parsing. Uploads of one connection that fini
 an earlier one of it is being ingested wait, then go in together (`Services.ingest_files`:
 each its own run, one commit for their ledger entries and one for their loads; at most
 GROUP_MAX_FILES files or GROUP_MAX_BYTES bytes at a time), so a partner sending a hundred
-small files is not held to one commit round per file (issue 13). Homes:
+small files is not held to one commit round per file; one connection's turns never hold
+a worker waiting for each other (`_ingest_waiting`). Homes:
 - inbound push connections: `<home>/push/<connection id>/`, writable, uploads ingested;
 - outbound "Pull from us" connections: `<home>/outbound/<connection id>/`, read-only, where
   results files and exports are written.
 
-A partner tests a file before go-live in a `dry-run/` folder of its push home (it creates the
-folder, `mkdir dry-run`, as any folder; not made in advance so a home lists empty until used):
-an upload there is never ingested, but checked as the connection would load it, storing nothing
-(`pipeline.dryrun`); `<file>.results.csv` appears beside it and the report is mailed to the
-return address. The servers' size limit applies there as anywhere.
+A partner tests a file before go-live in a `dry-run/` folder it makes in its push home: an
+upload there is never ingested, but checked as the connection would load it, storing nothing
+(`pipeline.dryrun`, on a worker of its own); `<file>.results.csv` appears beside it and the
+report is mailed to the return address. The servers' size limit applies there as anywhere.
 
 A provisioned login several push connections of one partner share (credentials reuse) has
 one home, its owner's (`<home>/push/<owner connection id>/`); each finished upload goes to
@@ -119,6 +119,8 @@ class Gateway:
         # recorded and handed to the workers by the coordinator (distributed mode).
         self._take: Take = ingest or (lambda cid, paths: services.ingest_files(cid, list(paths), "push"))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push-ingest")
+        # Dry runs on a worker of their own: a partner's big trial uploads held others' loads.
+        self._trials = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-dry-run")
         self._pending: set[Future[Run | None]] = set()
         self._lock = threading.Lock()
         # Finished uploads per connection, each with the future its run is given to.
@@ -180,16 +182,12 @@ class Gateway:
             found = credential_store.provisioned_id(con, account.username)
             connection_there = connection_store.exists(con, account.connection_id)
         if not connection_there:
-            return (
-                f"permission denied: the connection of login {account.username!r} was deleted; "
-                "nothing more is accepted and the session is closed"
-            )
-        if found is None or (account.credential_id is not None and found != account.credential_id):
-            return (
-                f"permission denied: login {account.username!r} was revoked; nothing more is "
-                "accepted and the session is closed"
-            )
-        return None
+            what = f"the connection of login {account.username!r} was deleted"
+        elif found is None or (account.credential_id is not None and found != account.credential_id):
+            what = f"login {account.username!r} was revoked"
+        else:
+            return None
+        return f"permission denied: {what}; nothing more is accepted and the session is closed"
 
     def account(self, username: str, connection: Connection) -> Account:
         settings = self.services.settings
@@ -230,7 +228,7 @@ class Gateway:
         stamp = self.writes.stamp(path)
         if not trial:
             return self._take_in(connection_id, path, stamp, self.completed.note(connection_id, path))
-        return self._track(self._pool.submit(self._dry_run, account, path, connection_id, stamp))
+        return self._track(self._trials.submit(self._dry_run, account, path, connection_id, stamp))
 
     def _take_in(self, connection_id: int, path: Path, stamp: int, note: Path | None) -> Future[Run | None]:
         future: Future[Run | None] = Future()
@@ -347,10 +345,15 @@ class Gateway:
         """One turn of a connection's ingests: the uploads waiting for it when its turn comes
         (none when an earlier turn took them), ingested together. Every future gets its run,
         or None when the upload went meanwhile, is being written again (the newer upload's
-        own completion queues it again), or its ingest failed (logged; the upload stays)."""
+        own completion queues it again), or its ingest failed (logged; the upload stays). A turn
+        never waits in the pool for the connection's running one (a partner's follow-ups held
+        both workers, so every other partner waited for its whole big ingest): it returns, and
+        the running turn queues a new one at the back when uploads still wait."""
         with self._lock:
             one_at_a_time = self._connection_locks.setdefault(connection_id, threading.Lock())
-        with one_at_a_time:
+        if not one_at_a_time.acquire(blocking=False):
+            return  # the running turn looks for waiting uploads after it lets go
+        try:
             taken = self._next_group(connection_id)
             try:
                 self._ingest_group(connection_id, taken)
@@ -360,6 +363,11 @@ class Gateway:
                 for upload in taken:
                     if not upload.future.done():
                         upload.future.set_result(None)
+        finally:
+            one_at_a_time.release()
+        if self._waiting.get(connection_id):  # after letting go: none whose turn found it taken stays
+            with contextlib.suppress(RuntimeError):  # shutting down: `replay` takes it next start
+                self._pool.submit(self._ingest_waiting, connection_id)
 
     def _next_group(self, connection_id: int) -> list[Waiting]:
         """The oldest waiting uploads of the connection, up to GROUP_MAX_FILES files and
@@ -488,4 +496,5 @@ class Gateway:
             future.result(timeout=timeout)
 
     def close(self) -> None:
+        self._trials.shutdown(wait=True)
         self._pool.shutdown(wait=True)
