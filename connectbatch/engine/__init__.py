@@ -32,7 +32,7 @@ from connectbatch.store.db import private_dir
 from connectbatch.store.mail_taken import TakenCopies
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import collect, stopping
-from connectbatch.transfer.push.partials import SWEEP_EVERY, sweep_partials
+from connectbatch.transfer.push.partials import SWEEP_EVERY, forget_claims, sweep_partials
 from connectbatch.transfer.push.partials import grace_seconds as partial_grace
 from connectbatch.transfer.specs import ImapSecurity, ImapSpec
 
@@ -277,6 +277,7 @@ class Engine:
 
         settings = self.services.settings
         gateway = Gateway(self.services, ingest=self._push_ingest)
+        forget_claims(settings.home / "push")  # a killed process's, before a session can make one
         if settings.sftp_port:
             from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 

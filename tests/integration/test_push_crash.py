@@ -34,7 +34,7 @@ from connectbatch.settings import Settings
 from connectbatch.store import DatabaseBusyError
 from connectbatch.transfer.push.completed import FOLDER
 from connectbatch.transfer.push.gateway import Gateway
-from connectbatch.transfer.push.partials import sweep_partials
+from connectbatch.transfer.push.partials import LOADING, sweep_partials
 from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,6 +127,8 @@ def test_uploads_answered_before_a_killed_server_took_them_in_are_taken_in_at_it
     assert sorted(r.rows_accepted for r in runs) == [2, 3]
     assert services.count_actions("Acme") == 5
     assert not list((home / "push" / FOLDER).glob("*.json"))  # each note went with its upload
+    # the killed ingest's second name of a.csv went at the start (it stayed a day, the sweep's grace)
+    assert not list((home / "push" / LOADING).rglob("*.csv"))
 
 
 def test_an_upload_whose_ingest_failed_is_taken_in_again_even_after_the_client_set_its_time(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -23,6 +24,13 @@ log = logging.getLogger("connectbatch.transfer.push")
 LOADING = ".loading"
 
 SWEEP_EVERY = 3600.0  # seconds between sweeps of partial uploads
+
+
+def forget_claims(root: Path) -> None:
+    """Remove the second names a killed process's push ingests left under `LOADING`
+    (`Gateway._claim`), before the servers start: the uploads keep their own names, and a
+    loaded upload's copy there stayed until the sweep's grace ran out (a day, by default)."""
+    shutil.rmtree(root / LOADING, ignore_errors=True)
 
 
 def grace_seconds(hours: float) -> float | None:
