@@ -31,13 +31,9 @@ HEADERS = ["Name", "Type", "Direction", "Method", "Status", "Last Active", "Acti
 
 
 def shown_status(connection: Connection) -> ConnectionStatus:
-    """The connection's status as the Status column shows it: one of the seed's None, In
-    Progress, Completed, Failed. A connection whose batch awaits a reviewer reads Completed
-    (its transfer and parse completed; nothing failed) and carries a "Needs review" link of
-    its own under its name."""
-    if connection.status is ConnectionStatus.NEEDS_REVIEW:
-        return ConnectionStatus.COMPLETED
-    return connection.status
+    """The connection's status as the Status column shows it (`ConnectionStatus.shown`); a
+    connection whose batch awaits a reviewer carries a "Needs review" link under its name."""
+    return connection.status.shown
 
 
 def request_run(connection_id: int) -> None:

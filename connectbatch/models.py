@@ -45,6 +45,13 @@ class ConnectionStatus(StrEnum):
     # a batch of the connection waits for a reviewer (quarantine); cleared on release/discard
     NEEDS_REVIEW = "Needs review"
 
+    @property
+    def shown(self) -> ConnectionStatus:
+        """The status as people read it, one of the seed's None / In Progress / Completed /
+        Failed: a connection whose batch awaits a reviewer reads Completed (its transfer and
+        parse completed; nothing failed) and says "needs review" apart (app, CLI, JSON)."""
+        return ConnectionStatus.COMPLETED if self is ConnectionStatus.NEEDS_REVIEW else self
+
 
 class RunStatus(StrEnum):
     IN_PROGRESS = "In Progress"

@@ -16,6 +16,7 @@ from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
     Connection,
+    ConnectionStatus,
     Credential,
     Direction,
     LateEvents,
@@ -25,7 +26,17 @@ from connectbatch.models import (
 
 
 def connection_dict(c: Connection) -> dict[str, Any]:
-    return dataclasses.asdict(c)
+    """The connection as JSON: its status one of the seed's four, a held batch apart."""
+    return {
+        **dataclasses.asdict(c),
+        "status": c.status.shown.value,
+        "needs_review": c.status is ConnectionStatus.NEEDS_REVIEW,
+    }
+
+
+def review_flag(c: Connection) -> str:
+    """What follows the status of a connection whose batch awaits a reviewer."""
+    return ", needs review" if c.status is ConnectionStatus.NEEDS_REVIEW else ""
 
 
 def credential_dict(c: Credential) -> dict[str, Any]:
@@ -73,7 +84,7 @@ def print_connection(c: Connection) -> None:
                 ", ".join(f"{k} -> {cc.one_line(v)}" for k, v in c.status_words.items()) or "default",
             ),
             ("transfer settings", transfer_flags.describe(c.transfer)),
-            ("status", f"{c.status.value} (last active {cc.when(c.last_active)})"),
+            ("status", f"{c.status.shown.value}{review_flag(c)} (last active {cc.when(c.last_active)})"),
             ("created", cc.when(c.created_at)),
             ("updated", cc.when(c.updated_at)),
         ]

@@ -376,7 +376,7 @@ def _connection_list(args: argparse.Namespace) -> int:
             METHOD_LABELS[Method(c.method)],
             METHODOLOGY_LABELS[Methodology(c.methodology)],
             c.schedule or "-",
-            c.status.value,
+            c.status.shown.value + out.review_flag(c),
             cc.when(c.last_active),
         ]
         for c in connections
