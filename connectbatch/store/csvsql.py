@@ -29,9 +29,20 @@ def cell(expression: str, name: str, text: bool = True) -> str:
     )
 
 
+def iso_cell(expression: str, name: str) -> str:
+    """A TIMESTAMPTZ as ISO 8601 in UTC, as the spec's dates are and a partner's system reads
+    them back (`2026-12-05T14:05:09Z`, a fraction only when there is one): DuckDB's own text
+    is `2026-12-05 14:05:09+00`, in the session's time zone."""
+    text = f"strftime(timezone('UTC', {expression}), '%Y-%m-%dT%H:%M:%S.%f')"
+    return f"regexp_replace({text}, '\\.?0*$', '') || 'Z' AS {quote(name)}"
+
+
 def column_cell(alias: str, column: schemas.Column) -> str:
-    """A data-type column of relation `alias`, escaped when it holds text."""
-    return cell(f"{alias}.{quote(column.name)}", column.name, column.duckdb_type == "VARCHAR")
+    """A data-type column of relation `alias`: text escaped, a time stamp in ISO 8601."""
+    expression = f"{alias}.{quote(column.name)}"
+    if column.duckdb_type == "TIMESTAMPTZ":
+        return iso_cell(expression, column.name)
+    return cell(expression, column.name, column.duckdb_type == "VARCHAR")
 
 
 def sql_path(path: Path) -> str:

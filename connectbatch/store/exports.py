@@ -34,7 +34,7 @@ def _select(data_type: str) -> tuple[str, str]:
     if dtype.action_columns is not None:
         action_columns = (
             ", 'A-' || lpad(CAST(a.id AS VARCHAR), 6, '0') AS \"ActionId\", a.status AS \"ActionStatus\", "
-            'a.amount AS "ActionAmount", a.lock_at AS "LockDate"'
+            'a.amount AS "ActionAmount", ' + csvsql.iso_cell("a.lock_at", "LockDate")
         )
         join += " LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"
     # current rows only: a record corrected (supersede) or a catalog item changed since is

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,6 +39,14 @@ def test_export_writes_the_window_with_action_status(services: Services) -> None
     assert by_action[first.label]["ActionStatus"] == "REVERSED"
     assert by_action[first.label]["ActionAmount"] == "0.00"
     assert {r["CallSessionId"] for r in rows} == {f"exp-{i:04d}" for i in range(4)} or len(rows) == 4
+
+    # The spec's dates are ISO 8601; DuckDB's own text was "2026-12-05 14:05:09+00"
+    iso = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+    assert all(re.match(iso, r["EventDate"]) and re.match(iso, r["LockDate"]) for r in rows), rows[0]
+    loaded = {a.label: a for a in services.actions("Acme")}
+    for row in rows:
+        stamp = dt.datetime.fromisoformat(row["LockDate"])
+        assert stamp == loaded[row["ActionId"]].lock_at
 
     empty = services.export("Pickup", now - dt.timedelta(days=30), now - dt.timedelta(days=20))
     assert list(csv.DictReader(io.StringIO(empty.read_text()))) == []
