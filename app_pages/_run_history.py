@@ -279,6 +279,7 @@ EVENT_KINDS["mail_failed"] = "E-mail not delivered"  # results or an alert (pipe
 EVENT_KINDS["delivery_alert"] = "Delivery alert raised"  # expected delivery (issue 12)
 EVENT_KINDS["delivery_alert_cleared"] = "Delivery alert cleared"
 EVENT_KINDS["export_failed"] = "Export failed"  # an outbound connection's export (services.export_now)
+EVENT_KINDS["results_not_written"] = "Results file not written"  # a full disk after the load (commit.py)
 
 
 def events_table(events: list[ConnectionEvent]) -> list[dict[str, Any]]:

@@ -17,11 +17,11 @@ import pyarrow.compute as pc
 from connectbatch import schemas
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.parser.api import Reject
-from connectbatch.pipeline import closing, late, load, results
+from connectbatch.pipeline import closing, history, late, load, results
 from connectbatch.pipeline.compute import Computed
+from connectbatch.store import Database, run_groups
 from connectbatch.store import actions as action_store
 from connectbatch.store import data as data_store
-from connectbatch.store import run_groups
 from connectbatch.store import runs as run_store
 from connectbatch.store import syncback as syncback_store
 
@@ -102,19 +102,26 @@ def answer_loaded(
     computed: Computed,
     done: LoadDone,
     clock: Stopwatch,
+    db: Database,
 ) -> None:
-    """The results file of a loaded batch, once its transaction committed."""
+    """The results file of a loaded batch, once its transaction committed; one that cannot be
+    written (a full disk) is a line in the connection's history, not only in a log."""
     parsed, report = computed.parsed, computed.report
     assert parsed is not None and report is not None
     dtype = schemas.get(connection.data_type)
     clock.step = "write results"
-    results.write_outcome(
+    failed = results.write_outcome(
         outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
         lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
         seconds=clock.laps, actions_created=done.loaded.actions_created,
         actions_changed=done.loaded.actions_changed, reject_keys=parsed.reject_keys,
         header=parsed.header, actions=done.actions,
     )  # fmt: skip
+    if failed:
+        try:
+            history.results_not_written(db, connection.id, run.id, record.name, failed)
+        except Exception:  # a full disk may refuse that line too: the log keeps it
+            log.exception("could not record a results file not written", extra={"run_id": run.id})
     extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
     log.info("file loaded in %s", clock.laps, extra=extra)
 

@@ -339,8 +339,9 @@ class _Group:
         assert w.run is not None and w.entry is not None and w.computed is not None and w.done is not None
         closed = w.done.closed
         try:
-            outbound = self.ingestor.settings.outbound
-            answer_loaded(outbound, self.connection, w.run, w.entry.record, w.computed, w.done, w.clock)
+            ing = self.ingestor
+            answer_loaded(ing.settings.outbound, self.connection, w.run, w.entry.record, w.computed,
+                          w.done, w.clock, ing.db)  # fmt: skip
         except Exception as exc:  # as alone: loaded, but the run fails saying where
             log.exception("writing results failed", extra={"run_id": w.run.id})
             self._failed(w, exc)

@@ -24,6 +24,7 @@ import email.utils
 import logging
 from collections.abc import Mapping
 
+from connectbatch.escaping import visible
 from connectbatch.models import Connection
 from connectbatch.pipeline import mailer
 from connectbatch.pipeline.outbox import Outbox
@@ -173,6 +174,17 @@ def _skipped_line(count: int, since: dt.datetime, run_id: int | None) -> str:
     going = f"run {run_id}" if run_id is not None else "a run"
     what = "a scheduled trigger" if count == 1 else f"{count} scheduled triggers"
     return f"skipped {what} since {since.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC while {going} was going"
+
+
+def results_not_written(db: Database, connection_id: int, run_id: int, file_name: str, why: str) -> None:
+    """A loaded file whose results file could not be written (a full disk): said in the
+    connection's history (the CLI logs nothing), so someone frees space and answers by hand."""
+    line = (
+        f"run {run_id}: {visible(file_name)} was loaded, but its results file could not be written "
+        f"({visible(why)}); the partner has no answer for it"
+    )
+    with db.transaction() as con:
+        event_store.record(con, connection_id, event_store.RESULTS_NOT_WRITTEN, line, dt.datetime.now(dt.UTC))
 
 
 def push_over_quota(

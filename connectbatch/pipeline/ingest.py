@@ -383,7 +383,7 @@ class Ingestor:
         if end is not None:
             end.run = done.closed
         clock.lap("load")
-        answer_loaded(self.settings.outbound, connection, run, record, computed, done, clock)
+        answer_loaded(self.settings.outbound, connection, run, record, computed, done, clock, self.db)
         return done.loaded.record or self._file(record.id)
 
     def _existing_keys(self, connection: Connection, dtype: schemas.DataType, keys: pa.Array) -> list[str]:

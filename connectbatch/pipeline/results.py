@@ -312,12 +312,10 @@ def write_outcome(
     reject_keys: dict[int, str] | None = None,
     header: list[str] | None = None,
     actions: RowActions | None = None,
-) -> None:
-    """The sender's answer for one file of a run, whatever its outcome. A results file that
-    cannot be written is logged, not raised: the load it describes has already committed.
-
-    `header` is the file's own header (ParseResult.header), so the key columns come back
-    under the partner's names; `actions` the ActionIds of the rows loaded."""
+) -> str | None:
+    """The sender's answer for one file of a run, whatever its outcome; why it could not be
+    written (logged, not raised: the load it describes has committed), or None. `header` is
+    the file's own (the keys come back under the partner's names); `actions` the ActionIds."""
     rejected_lines = {r.line for r in rejects or []}
     accepted = 0
     if table is not None and outcome == FileState.LOADED:
@@ -356,8 +354,10 @@ def write_outcome(
             with_action_id=bool(dtype and dtype.action_columns is not None),
             accepted_reason=held.batch, file_status=file_status, line_reasons=held.by_line,
         )  # fmt: skip
-    except OSError:
+    except OSError as exc:
         log.exception("could not write results", extra={"run_id": run_id})
+        return str(exc)
+    return None
 
 
 def _data_type(key: str) -> schemas.DataType | None:

@@ -15,6 +15,7 @@ MAIL_TOO_LARGE = "mail_too_large"  # a mail refused for its size, never download
 TRIGGER_SKIPPED = "trigger_skipped"
 PUSH_OVER_QUOTA = "push_over_quota"  # uploads refused for the push folder's quota
 MAIL_FAILED = "mail_failed"  # the outbox gave up on a message (pipeline/outbox.py)
+RESULTS_NOT_WRITTEN = "results_not_written"  # a loaded file's results file could not be written
 EXPORT_FAILED = "export_failed"  # an outbound connection's export failed (services.export_now)
 
 

@@ -462,3 +462,21 @@ def test_a_push_upload_the_full_disk_kept_from_staging_stays_and_is_taken_in_onc
     assert again.rows_accepted == ROWS and count(services, "call_conversions") == ROWS
     assert not upload.exists()
     assert gateway.replay() == []  # taken in once
+
+
+def test_a_results_file_that_cannot_be_written_is_said_in_the_connections_history(tmp_path: Path) -> None:
+    """The load committed, then the results file could not be written (a full disk): the run
+    said Completed, `ingest` exited 0 and the only trace was a log line the CLI never shows;
+    the partner never got an answer and no one knew."""
+    services = Services(Settings(home=tmp_path / "home"))
+    connection, _ = services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    services.settings.outbound.mkdir(parents=True, exist_ok=True)
+    (services.settings.outbound / str(connection.id)).write_bytes(b"")  # a file where the folder goes
+
+    run = services.ingest_bytes("Acme", "calls.csv", call_csv(3))
+    assert run.status is RunStatus.COMPLETED and services.count_actions("Acme") == 3  # loaded all the same
+    [event] = services.connection_events("Acme")
+    assert event.kind == "results_not_written"
+    assert f"run {run.id}: calls.csv was loaded, but its results file could not be written" in event.message
