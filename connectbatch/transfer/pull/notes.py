@@ -4,6 +4,7 @@ sees what the partner must fix without opening every file's line."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from connectbatch.models import AfterSuccess
@@ -60,10 +61,23 @@ class RunNotes:
         )
         count = len(self.untidy)
         names = ", ".join(self.untidy[:3]) + (f" and {count - 3} more" if count > 3 else "")
+        advice = (
+            f"the login needs permission to {grant} there, or set the connection's after-success "
+            "action to leave"
+            if _refused(self.untidy_reason)
+            else "a later run tidies them up once the server answers"
+        )
         return (
             f"{names} taken but not {done} on the partner's server ({self.untidy_reason}). "
             f"{'They stay' if count > 1 else 'It stays'} there and later runs do not take "
-            f"{'them' if count > 1 else 'it'} again while size and time are unchanged; the "
-            f"login needs permission to {grant} there, or set the connection's after-success "
-            "action to leave"
+            f"{'them' if count > 1 else 'it'} again while size and time are unchanged; {advice}"
         )
+
+
+def _refused(reason: str) -> bool:
+    """Whether the server refused the delete or rename (permissions, a 5xx reply), rather
+    than the connection failing (our deadline cut it, it timed out or was reset): only then
+    does the partner have a permission to grant."""
+    text = reason.lower()
+    words = ("denied", "permission", "allowed", "failure")
+    return re.search(r"\b5\d\d\b", text) is not None or any(word in text for word in words)  # 5xx: FTP
