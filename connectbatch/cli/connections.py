@@ -54,7 +54,7 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("--host", "host", {"metavar": "H", "help": "partner's server (pull)"}),
     ("--port", "port", {"metavar": "P", "type": cc.whole, "help": "partner's port (pull)"}),
     ("--folder", "folder", {"metavar": "F", "help": "absolute folder to pull from"}),
-    ("--pattern", "pattern", {"metavar": "GLOB", "help": "file-name wildcard (default *)"}),
+    ("--pattern", "pattern", {"metavar": "GLOB", "help": "file-name wildcard (default *; email: required)"}),
     ("--return-email", "return_email", {"metavar": "E", "help": "where results are e-mailed"}),
     (
         "--schedule",
@@ -293,6 +293,11 @@ def _connection_add(args: argparse.Namespace) -> int:
     for key, kind in (("direction", Direction), ("method", Method), ("methodology", Methodology)):
         values[key] = kind(values[key])
     values["transfer"] = transfer_flags.apply(args, values["method"], None)
+    if values["method"] is Method.EMAIL and not args.pattern:  # "*" took signature images as files
+        raise ConfigurationError(
+            "--pattern: is required for the Email method: a wildcard that matches the attachments' "
+            "file names, such as Conversions_*.csv"
+        )
     credential = _credential_input(args, values["methodology"])
     svc = cc.services()
     if not args.partner and svc.default_partner is None:

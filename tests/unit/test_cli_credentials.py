@@ -100,7 +100,10 @@ def test_main_and_delete_print_json(
             ["--method", "sftp", "--methodology", "push"],
             "'Other' is Push to us: the partner logs in to our SFTP server",
         ),
-        (["--method", "email", "--methodology", "push"], "'Other' is not an SFTP connection"),
+        (
+            ["--method", "email", "--methodology", "push", "--pattern", "*.csv"],
+            "'Other' is not an SFTP connection",
+        ),
         (
             ["--method", "ftp", "--methodology", "pull", "--host", "ftp.vendor.example", "--folder", "/x"],
             "'Other' is not an SFTP connection",

@@ -114,10 +114,23 @@ def test_push_connection_prints_its_login_once(home: Path, capsys: pytest.Captur
     assert shown["credentials"][0]["username"] == login["username"]
 
 
+def test_an_email_connection_needs_its_attachment_pattern(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed: "The Email method requires that you add a wildcard pattern that matches
+    filenames of attachments". Without one the CLI took `*`: a signature image001.png became a
+    file, and a Failed run marked the connection Failed."""
+    cli_error(
+        capsys, "connection", "add", "--name", "Mailbox", "--direction", "inbound",
+        "--method", "email", "--methodology", "push", mentions="--pattern: is required for the Email method",
+    )  # fmt: skip
+
+
 def test_push_connection_json_carries_the_login(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     added = cli_json(
         capsys, "connection", "add", "--name", "Mailbox", "--direction", "inbound",
         "--method", "email", "--methodology", "push", "--return-email", "ops@acme.example",
+        "--pattern", "calls_*.csv",
     )  # fmt: skip
 
     assert added["connection"]["method"] == "email"

@@ -79,6 +79,7 @@ def test_ftps_settings_from_the_cli_are_stored_and_editable(
 
 def test_imap_settings_from_the_cli(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run(capsys, "connection", "add", "--name", "Mail", "--method", "email", *PULL,
+                          "--pattern", "*.csv",
                           "--host", "imap.partner.example", "--imap-security", "starttls",
                           "--imap-move-to", "/Done", "--imap-recipient", "calls@brand.example",
                           "--imap-processed-flag", "\\Seen")  # fmt: skip
@@ -98,9 +99,10 @@ def test_imap_settings_from_the_cli(home: Path, capsys: pytest.CaptureFixture[st
          "--host-key-fingerprint: 'MD5:aa' is not a SHA256 fingerprint"),
         (["--method", "ftp", "--host", "h", "--folder", "/in", "--ca-file", "/nope.pem"],
          "--ca-file: '/nope.pem' is not a readable file"),
-        (["--method", "email", "--host", "mail.partner.example", "--imap-security", "plain"],
+        (["--method", "email", "--pattern", "*.csv", "--host", "mail.partner.example",
+          "--imap-security", "plain"],
          "--imap-security: plain IMAP to mail.partner.example would send the password unencrypted"),
-        (["--method", "email", "--host", "h", "--imap-recipient", "nobody"],
+        (["--method", "email", "--pattern", "*.csv", "--host", "h", "--imap-recipient", "nobody"],
          "--imap-recipient: 'nobody' is not an e-mail address"),
         (["--method", "ftp", "--host", "h", "--folder", "/in", "--auth", "key"],
          "--auth: SSH keys log in to SFTP servers only"),
