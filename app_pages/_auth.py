@@ -123,7 +123,8 @@ def _handoff() -> None:
 def _log_out() -> None:
     """Log out: every browser session of this login too, so that a reload or another tab is
     logged out (`Services.end_sessions_of` says why not only this tab's)."""
-    user = st.session_state.get(webapp.USER_KEY)
+    with contextlib.suppress(ConnectBatchError):  # on failure: this tab's session, as below
+        webapp.services().log_out_everywhere()
     ended = {st.session_state.pop(SESSION_KEY, None)}
     pending = st.session_state.pop(HANDOFF_KEY, None)
     cookie = _cookie()
@@ -138,9 +139,6 @@ def _log_out() -> None:
         if isinstance(session, str):
             with contextlib.suppress(ConnectBatchError):
                 services.end_session(session)
-    if isinstance(user, User):
-        with contextlib.suppress(ConnectBatchError):
-            services.end_sessions_of(user.name)
     webapp.log_out()
 
 

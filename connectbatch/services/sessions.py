@@ -25,8 +25,8 @@ import datetime as dt
 import hashlib
 import secrets
 
-from connectbatch.models import User
-from connectbatch.services.base import PermissionDeniedError, ServiceBase
+from connectbatch.models import Role, User
+from connectbatch.services.base import PermissionDeniedError, ServiceBase, requires
 from connectbatch.store import sessions as session_store
 from connectbatch.store import users as user_store
 
@@ -97,13 +97,16 @@ class SessionServices(ServiceBase):
         with self.db.transaction() as con:
             session_store.remove(con, session_hash)
 
-    def end_sessions_of(self, user_name: str) -> None:
-        """Log out of every browser session of this login. A tab knows only the session it
+    @requires(*Role)
+    def log_out_everywhere(self) -> None:
+        """Log the acting user out of every browser session. A tab knows only the session it
         logged in or connected with; another tab of the same browser that logged in through the
         form later set the cookie to its own session, which a reload or a new tab then opened:
         ending only the tab's own left the browser logged in."""
+        if self.user is None:  # the local operator has no browser session
+            return
         with self.db.transaction() as con:
-            session_store.remove_of_user(con, user_name)
+            session_store.remove_of_user(con, self.user.name)
 
     def end_handoff(self, handoff_token: str) -> None:
         """Log out of a tab that has not learnt its session yet (Log out right after the
