@@ -432,6 +432,31 @@ def test_a_port_that_does_not_speak_ssh_times_out_clearly(sshd_server: Sshd) -> 
     assert f"127.0.0.1:{port}" in text and "SSH" in text
 
 
+def test_a_server_that_sends_its_banner_and_goes_silent_times_out_saying_so(sshd_server: Sshd) -> None:
+    """paramiko ends a handshake that ran out of time as if the server had closed the
+    connection: the run said "the server closed the connection" of a server still holding
+    it open and silent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def banner_then_nothing() -> None:
+        connection, _ = listener.accept()
+        accepted.append(connection)
+        connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    threading.Thread(target=banner_then_nothing, daemon=True).start()
+    port = listener.getsockname()[1]
+    try:
+        with pytest.raises(TransportError) as caught:
+            SftpTransport(endpoint(sshd_server, port=port, timeout=1.0))
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    text = assert_readable(caught.value)
+    assert "no answer within" in text and "closed" not in text, text
+
+
 # --- host keys ----------------------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import os
 import posixpath
 import socket
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -318,10 +319,16 @@ class SftpTransport(Transport):
         options.ciphers = self._ciphers(options.ciphers)
         if self._pinned is not None:
             options.key_types = self._prefer(options.key_types, HOST_KEY_ALGORITHMS.get(self._pinned[0], ()))
+        started = time.monotonic()
         with self._errors("the SSH handshake"):
-            # The banner and handshake timeouts bound each step; the overall wait is a backstop.
-            # start_client returns silently when that wait runs out, hence the check after it.
-            transport.start_client(timeout=2 * self.timeout)
+            # Banner and handshake timeouts bound each step (one that runs out reads as a closed
+            # connection, EOFError); start_client's wait is a backstop that returns silently.
+            try:
+                transport.start_client(timeout=2 * self.timeout)
+            except (paramiko.SSHException, EOFError) as exc:
+                if time.monotonic() - started < self.timeout:
+                    raise
+                raise TimeoutError("handshake") from exc
             if not transport.is_active() or not transport.initial_kex_done:
                 raise TimeoutError("handshake")
         self.server_version = transport.remote_version
