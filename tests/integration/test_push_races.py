@@ -31,7 +31,7 @@ from helpers.push import eventually, push_login
 from connectbatch.models import Connection, Method, Run, RunStatus
 from connectbatch.services import Provisioned, Services
 from connectbatch.transfer.push.ftp import HostedFtpServer
-from connectbatch.transfer.push.gateway import Gateway
+from connectbatch.transfer.push.gateway import Account, Gateway
 from connectbatch.transfer.push.sftp import HostedSftpServer, host_key_path
 
 HOST = "127.0.0.1"
@@ -347,16 +347,20 @@ def _no_leftover_loading_folders(services: Services) -> Iterator[None]:
     assert not loading.exists() or list(loading.iterdir()) == []
 
 
+def two_partners(services: Services, gateway: Gateway) -> tuple[Connection, Account, Account]:
+    """Push connections Acme and Bolt over SFTP: Acme, and the two logins' accounts."""
+    acme, acme_login = push_login(services, "Acme", Method.SFTP)
+    bolt, bolt_login = push_login(services, "Bolt", Method.SFTP)
+    return acme, gateway.account(acme_login.username, acme), gateway.account(bolt_login.username, bolt)
+
+
 def test_a_partners_follow_up_uploads_hold_back_no_other_partner(services: Services) -> None:
     """One partner's big upload and two small ones after it held both push workers: one
     ingesting the big file, one waiting for the connection's turn, so another partner's file
     waited for that whole ingest (seconds, minutes for a big file)."""
-    acme, acme_login = push_login(services, "Acme", Method.SFTP)
-    bolt, bolt_login = push_login(services, "Bolt", Method.SFTP)
     gateway = HeldGateway(services)
     try:
-        acme_account = gateway.account(acme_login.username, acme)
-        bolt_account = gateway.account(bolt_login.username, bolt)
+        acme, acme_account, bolt_account = two_partners(services, gateway)
         for name in ("big.csv", "more-1.csv", "more-2.csv"):
             (acme_account.home / name).write_bytes(call_csv(3, prefix=name[:6]))
         (bolt_account.home / "calls.csv").write_bytes(call_csv(4, prefix="bolt"))
@@ -397,12 +401,9 @@ class HeldTrials(Gateway):
 def test_a_partners_dry_runs_hold_back_no_other_partners_loads(services: Services) -> None:
     """Dry runs shared the push workers first come, first served: a partner's trial uploads
     of big files held another partner's real loads behind them (31 s for eight)."""
-    acme, acme_login = push_login(services, "Acme", Method.SFTP)
-    bolt, bolt_login = push_login(services, "Bolt", Method.SFTP)
     gateway = HeldTrials(services)
     try:
-        acme_account = gateway.account(acme_login.username, acme)
-        bolt_account = gateway.account(bolt_login.username, bolt)
+        _acme, acme_account, bolt_account = two_partners(services, gateway)
         trials = acme_account.home / "dry-run"
         trials.mkdir()
         for i in (1, 2, 3):

@@ -408,18 +408,19 @@ def test_a_closed_port_is_a_clear_error(sshd_server: Sshd) -> None:
     assert f"127.0.0.1:{port}" in text and "connection refused: is an SFTP server listening" in text
 
 
-def test_a_port_that_does_not_speak_ssh_times_out_clearly(sshd_server: Sshd) -> None:
+def silent_server_error(sshd_server: Sshd, says: bytes) -> tuple[int, str]:
+    """Connect to a server that accepts, sends `says` and then nothing (a firewall black hole,
+    or a hung sshd): its port, and the error's readable text."""
     listener = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
 
-    def accept() -> None:  # accept, then say nothing (like a firewall black hole)
+    def accept() -> None:
         connection, _ = listener.accept()
         accepted.append(connection)
+        connection.sendall(says)
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+    threading.Thread(target=accept, daemon=True).start()
     port = listener.getsockname()[1]
-    started = time.monotonic()
     try:
         with pytest.raises(TransportError) as caught:
             SftpTransport(endpoint(sshd_server, port=port, timeout=1.0))
@@ -427,8 +428,13 @@ def test_a_port_that_does_not_speak_ssh_times_out_clearly(sshd_server: Sshd) -> 
         listener.close()
         for connection in accepted:
             connection.close()
+    return port, assert_readable(caught.value)
+
+
+def test_a_port_that_does_not_speak_ssh_times_out_clearly(sshd_server: Sshd) -> None:
+    started = time.monotonic()
+    port, text = silent_server_error(sshd_server, b"")
     assert time.monotonic() - started < 10
-    text = assert_readable(caught.value)
     assert f"127.0.0.1:{port}" in text and "SSH" in text
 
 
@@ -436,24 +442,7 @@ def test_a_server_that_sends_its_banner_and_goes_silent_times_out_saying_so(sshd
     """paramiko ends a handshake that ran out of time as if the server had closed the
     connection: the run said "the server closed the connection" of a server still holding
     it open and silent."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted: list[socket.socket] = []
-
-    def banner_then_nothing() -> None:
-        connection, _ = listener.accept()
-        accepted.append(connection)
-        connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
-
-    threading.Thread(target=banner_then_nothing, daemon=True).start()
-    port = listener.getsockname()[1]
-    try:
-        with pytest.raises(TransportError) as caught:
-            SftpTransport(endpoint(sshd_server, port=port, timeout=1.0))
-    finally:
-        listener.close()
-        for connection in accepted:
-            connection.close()
-    text = assert_readable(caught.value)
+    _port, text = silent_server_error(sshd_server, b"SSH-2.0-OpenSSH_9.2\r\n")
     assert "no answer within" in text and "closed" not in text, text
 
 

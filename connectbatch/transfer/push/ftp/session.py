@@ -198,34 +198,13 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         if not self.username:
             self.respond("503 Login with USER first.")
             return
-        context = self.context
         username = self.username
-        try:
-            future = context.login_pool.submit(self.authorizer.login, username, line)
-        except RuntimeError:  # the server is stopping
-            self.respond("421 Server shutting down.")
-            self.close_when_done()
-            return
-        self.del_channel()
-        context.checking.add(self)
-        future.add_done_callback(
-            functools.partial(self._hand_back, context.waker, self._password_checked, username)
+        self._off_loop(
+            functools.partial(self.authorizer.login, username, line),
+            functools.partial(self._password_checked, username),
         )
 
-    @staticmethod
-    def _hand_back(
-        waker: LoopWaker,
-        callback: Callable[[str, Future[Account | None]], None],
-        username: str,
-        future: Future[Account | None],
-    ) -> None:
-        waker.call_soon(callback, username, future)
-
     def _password_checked(self, username: str, future: Future[Account | None]) -> None:
-        self.context.checking.discard(self)
-        if self._closed:
-            return
-        self.add_channel()
         try:
             account = future.result()
         except Exception:
@@ -281,9 +260,9 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
 
     # ---- work off the loop
 
-    def _off_loop(self, work: Callable[[], Any], then: Callable[[Any], None]) -> None:
+    def _off_loop(self, work: Callable[[], Any], then: Callable[[Future[Any]], None]) -> None:
         """Run `work` (it reads or writes the store) in the server's pool while this session
-        reads no further commands; `then(result)` runs back on the loop, unless the session
+        reads no further commands; `then(future)` runs back on the loop, unless the session
         ended meanwhile. Every other session is served in between."""
         context = self.context
         try:
@@ -299,24 +278,27 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     @staticmethod
     def _resume_soon(
         waker: LoopWaker,
-        resume: Callable[[Future[Any], Callable[[Any], None]], None],
-        then: Callable[[Any], None],
+        resume: Callable[[Future[Any], Callable[[Future[Any]], None]], None],
+        then: Callable[[Future[Any]], None],
         future: Future[Any],
     ) -> None:
         waker.call_soon(resume, future, then)
 
-    def _resume(self, future: Future[Any], then: Callable[[Any], None]) -> None:
+    def _resume(self, future: Future[Any], then: Callable[[Future[Any]], None]) -> None:
         self.context.checking.discard(self)
         if self._closed:
             return
         self.add_channel()
+        then(future)
+
+    def _why(self, future: Future[str | None]) -> str | None:
+        """A store check's answer; a check that failed is logged and refuses nothing (the
+        upload's own ingest says what is wrong with the store)."""
         try:
-            result = future.result()
+            return future.result()
         except Exception:
-            log.exception("FTP session work failed", extra={"username": self.username})
-            self.respond("451 Requested action aborted: local error in processing.")
-            return
-        then(result)
+            log.exception("FTP session check failed", extra={"username": self.username})
+            return None
 
     # ---- uploads
 
@@ -356,9 +338,10 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             functools.partial(self._reply_completed, reply),
         )
 
-    def _reply_completed(self, reply: tuple[Any, ...] | None, refused: str | None) -> None:
+    def _reply_completed(self, reply: tuple[Any, ...] | None, future: Future[str | None]) -> None:
         """Back on the loop after `_complete`: the reply the upload earned, or 550 saying
         why it was refused (and the session ends)."""
+        refused = self._why(future)
         if refused:
             self._refuse_revoked(refused)
         elif reply:
@@ -470,7 +453,8 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             functools.partial(self._write_unless_revoked, write),
         )
 
-    def _write_unless_revoked(self, write: Callable[[], object], why: str | None) -> None:
+    def _write_unless_revoked(self, write: Callable[[], object], future: Future[str | None]) -> None:
+        why = self._why(future)
         if why:
             self._refuse_revoked(why)
         else:
