@@ -399,7 +399,8 @@ def pyftpdlib_server(
 
     `quirks` are partners' servers' habits (`_serve`'s switches without the dashes):
     "no-size", "no-mdtm" (commands removed), "list-dos24" (IIS LIST lines with 24-hour
-    times), "list-iso" (`ls -l --time-style=long-iso` lines). Its clock for LIST (which
+    times), "list-iso" (`ls -l --time-style=long-iso` lines), "mdtm-local" (MDTM an hour
+    off MLSD, as a server answering it in local time). Its clock for LIST (which
     shows the year instead of the time for files older than six months) is ahead by the
     seconds `FtpServer.extra["clock_file"]` holds, read on every LIST."""
     work = Path(tempfile.mkdtemp(prefix="cb-pyftpd-"))
@@ -479,7 +480,7 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--log")
     parser.add_argument("--no-mlsd", action="store_true")
     parser.add_argument("--no-sendfile", action="store_true")
-    for quirk in ("no-size", "no-mdtm", "list-dos24", "list-iso"):
+    for quirk in ("no-size", "no-mdtm", "list-dos24", "list-iso", "mdtm-local"):
         parser.add_argument(f"--{quirk}", action="store_true")
     parser.add_argument("--clock-file")
     args = parser.parse_args(argv)
@@ -500,6 +501,13 @@ def _serve(argv: list[str] | None = None) -> None:
     removed |= {"SIZE"} if args.no_size else set()
     removed |= {"MDTM"} if args.no_mdtm else set()
     Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k not in removed}
+    if args.mdtm_local:  # MDTM in the server's local time (UTC+1) while MLSD says UTC
+
+        def ftp_mdtm(self: FTPHandler, path: str) -> None:
+            stamp = os.path.getmtime(path)
+            self.respond("213 " + time.strftime("%Y%m%d%H%M%S", time.gmtime(stamp + 3600)))
+
+        Handler.ftp_MDTM = ftp_mdtm
     Handler.abstracted_fs = _quirky_filesystem(args.clock_file, args.list_dos24, args.list_iso)
     server = FTPServer(("127.0.0.1", args.port), Handler)
     server.serve_forever()

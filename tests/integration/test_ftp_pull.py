@@ -289,6 +289,24 @@ def test_a_file_replaced_after_it_was_taken_is_neither_deleted_nor_archived(
     assert not server.local(f"{folder}/done").exists()
 
 
+def test_a_server_whose_mdtm_is_in_local_time_is_still_taken_and_tidied(tmp_path: Path) -> None:
+    """A server answering MDTM in its local time while its MLSD says UTC: checked against
+    the MLSD listing, MDTM would call every file changed, never taken nor deleted. A file MLSD
+    listed is checked with MLST, the same facts in the same time base."""
+    with ftpd.pyftpdlib_server(quirks=("mdtm-local",)) as server:
+        transport = FtpTransport(endpoint(server))
+        try:
+            folder = server.mkdir("/in")
+            server.put(f"{folder}/a.csv", b"a,b\n1,2\n")
+            (remote,) = transport.list_files(folder, "*.csv")
+            assert remote.extra["listed_by"] == "MLSD"
+            transport.fetch(remote, tmp_path / "a.csv")
+            transport.after_success(remote, "delete", None)
+        finally:
+            transport.close()
+        assert not server.local(f"{folder}/a.csv").exists()
+
+
 def test_fetch_of_a_vanished_file_names_the_command(
     server: FtpServer, transport: FtpTransport, folder: str, tmp_path: Path
 ) -> None:

@@ -15,10 +15,15 @@ propagate to the transport, which turns them into a failed run.
 
 from __future__ import annotations
 
+import datetime as dt
 import ftplib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from connectbatch.transfer.base import RemoteFile
+from connectbatch.transfer.pull.ftp.listing import TimePrecision, parse_ftp_time
 
 log = logging.getLogger("connectbatch.transfer.pull.ftp")
 
@@ -58,6 +63,36 @@ def size_of(ftp: ftplib.FTP, path: str, kind: str, folder: str) -> Sized:
         return Sized(False, None, reply)
     log.info("taking %s with its size unknown (SIZE: %s)", path, reply)
     return Sized(True, None, reply)
+
+
+def now(
+    ftp: ftplib.FTP, remote: RemoteFile, wire: str, mdtm: Callable[[ftplib.FTP, str], dt.datetime | None]
+) -> tuple[int | None, dt.datetime | None]:
+    """The file's size and time as the server tells them now, in the listing's own terms:
+    MLST for a file MLSD listed (the same facts in the same time base; a server's MDTM may be
+    in local time where its MLSD is UTC), else SIZE, and MDTM where the listing's time came
+    from MDTM (a LIST line's time is in the server's zone, which MDTM's is not)."""
+    if remote.extra.get("listed_by") == "MLSD":
+        return _mlst(ftp, wire)
+    exact = remote.extra.get("mtime_precision") == TimePrecision.EXACT
+    return size_now(ftp, wire), mdtm(ftp, wire) if exact else None
+
+
+def _mlst(ftp: ftplib.FTP, path: str) -> tuple[int | None, dt.datetime | None]:
+    """Size and modify time from MLST's facts (RFC 3659), (None, None) when refused."""
+    try:
+        reply = ftp.sendcmd(f"MLST {path}")
+    except (ftplib.error_perm, ftplib.error_temp) as exc:
+        if str(exc).startswith("421"):
+            raise
+        return None, None
+    for line in reply.splitlines()[1:]:
+        if line.startswith(" "):  # " type=file;size=12;modify=20261206140509; /in/a.csv"
+            pairs = (fact.split("=", 1) for fact in line[1:].split(" ", 1)[0].split(";") if "=" in fact)
+            facts = {key.lower(): value for key, value in pairs}
+            size = facts.get("size", "")
+            return (int(size) if size.isdigit() else None), parse_ftp_time(facts.get("modify", ""))
+    return None, None
 
 
 def size_now(ftp: ftplib.FTP, path: str) -> int | None:

@@ -18,8 +18,8 @@ Partners run every kind of FTP server, so this module assumes little:
   connection resumes the control connection's TLS session (vsftpd and other hardened servers
   refuse one that does not; plain ftplib does not). Certificates are checked against the
   system store unless `verify` is off or `ca_file` names the CA to trust.
-* **One version of a file** (`_changed`): SIZE (and MDTM when the listing's time was exact)
-  after a download and before a delete or archive: a file written over while read, or
+* **One version of a file** (`_changed`): MLST, or SIZE and MDTM, in the listing's own terms
+  (`probe.now`), after a download and before a delete or archive: a file written over while read, or
   replaced after it was taken, is not loaded as one, nor removed unread.
 
 Every failure is a `TransportError` saying which host and port, which command failed and what
@@ -379,13 +379,10 @@ class FtpTransport(Transport):
         return result, listed_by
 
     def _changed(self, ftp: ftplib.FTP, remote: RemoteFile, wire: str) -> str | None:
-        """How the file at `wire` now differs from the listed `remote` (`base.changed_since`):
-        its SIZE, and its MDTM when the listing's time was exact (a LIST line's time is in the
-        server's zone, which MDTM's is not). None when the server cannot say."""
-        with self._step(f"SIZE {remote.path}"):
-            size = probe.size_now(ftp, wire)
-        exact = remote.extra.get("mtime_precision") == TimePrecision.EXACT
-        return changed_since(remote, size, self._mdtm_of(ftp, wire) if exact else None)
+        """How the file at `wire` now differs from the listed `remote` (`base.changed_since`,
+        `probe.now`), or None when it looks the same or the server cannot say."""
+        with self._step(f"checking {remote.path}"):
+            return changed_since(remote, *probe.now(ftp, remote, wire, self._mdtm_of))
 
     def _mdtm_of(self, ftp: ftplib.FTP, path: str) -> dt.datetime | None:
         if not self._mdtm:
