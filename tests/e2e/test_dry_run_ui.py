@@ -85,10 +85,7 @@ def test_a_dry_run_shows_a_value_that_reorders_text_escaped() -> None:
 
 def _format_dry_run(trial: str) -> None:  # an AppTest script: the upload AppTest cannot make
     from app_pages import parse_preview
-    from connectbatch import webapp
-    from connectbatch.services import Services
 
-    webapp.services = Services  # the page's services, without a login (tested elsewhere)
     parse_preview._show_dry_run(trial.encode(), "call_conversions", None, ",", "UTC")
 
 
@@ -100,7 +97,7 @@ def test_partner_text_in_a_dry_runs_messages_is_shown_literally() -> None:
     header, *rows = call_csv(2, prefix="md").decode().splitlines()
     trial = "\n".join([f'{header},"{hostile}"', *(row + ",1" for row in rows)]) + "\n"
 
-    at = AppTest.from_function(_format_dry_run, args=(trial,), default_timeout=TIMEOUT).run()
+    at = log_in(AppTest.from_function(_format_dry_run, args=(trial,), default_timeout=TIMEOUT)).run()
     assert not at.exception, at.exception
     [unknown] = [i.value for i in at.info if "Columns not in the data type" in i.value]
     assert "\\[click\\](https:" in unknown and "!\\[p\\]" in unknown and "\\[x\\]" in unknown, unknown
