@@ -30,12 +30,6 @@ COLUMN_WIDTHS = [2.4, 1.5, 0.9, 0.8, 1.1, 1.3, 3.6]
 HEADERS = ["Name", "Type", "Direction", "Method", "Status", "Last Active", "Actions"]
 
 
-def shown_status(connection: Connection) -> ConnectionStatus:
-    """The connection's status as the Status column shows it (`ConnectionStatus.shown`); a
-    connection whose batch awaits a reviewer carries a "Needs review" link under its name."""
-    return connection.status.shown
-
-
 def request_run(connection_id: int) -> None:
     st.session_state[RUN_REQUEST] = connection_id
 
@@ -58,7 +52,7 @@ def filtered(
         if (not types or c.data_type in types)
         and (not directions or str(c.direction) in directions)
         and (not methods or str(c.method) in methods)
-        and (not statuses or str(shown_status(c)) in statuses or str(c.status) in statuses)
+        and (not statuses or str(c.status.shown) in statuses or str(c.status) in statuses)
         and (not needle or needle in c.name.lower())
     ]
 
@@ -258,7 +252,7 @@ def table(connections: list[Connection], held: dict[int, int] | None = None) -> 
                 labelled("Direction", _ui.DIRECTION_LABELS[c.direction]), unsafe_allow_html=True
             )
             cells[3].markdown(labelled("Method", METHOD_LABELS[c.method]), unsafe_allow_html=True)
-            cells[4].markdown(labelled("Status", _ui.badge(str(shown_status(c)))), unsafe_allow_html=True)
+            cells[4].markdown(labelled("Status", _ui.badge(str(c.status.shown))), unsafe_allow_html=True)
             cells[5].markdown(
                 labelled("Last Active", _ui.ago(c.last_active)),
                 help=_ui.when(c.last_active) if c.last_active else None,
