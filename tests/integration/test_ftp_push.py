@@ -464,3 +464,27 @@ def test_ftps_with_a_self_signed_certificate(services: Services, gateway: Gatewa
     runs = services.runs("Acme")
     assert [r.status for r in runs] == [RunStatus.COMPLETED]
     assert runs[0].rows_accepted == 15
+
+
+def test_an_upload_ended_by_quit_while_the_server_stops_is_still_handed_over(
+    services: Services, gateway: Gateway
+) -> None:
+    """A client that sends QUIT during its STOR owes no reply, so its upload is handed over
+    in the server's pool; when that pool was already shut down (the server stopping), the
+    upload was dropped with an error instead of being handed over."""
+    _connection, login = push_connection(services, "Acme")
+    with HostedFtpServer(gateway, HOST, 0) as server:
+        ftp = client(server, login)
+        data = call_csv(5)
+        channel = ftp.transfercmd("STOR calls.csv")
+        channel.sendall(data)
+        assert server._context is not None
+        server._context.login_pool.shutdown(wait=False)  # as when the server stops
+        ftp.putcmd("QUIT")  # QUIT before the data connection ends
+        channel.unwrap().close()
+        ftp.close()
+        deadline = time.monotonic() + TIMEOUT
+        while not services.runs("Acme") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        gateway.wait(TIMEOUT)
+    assert [(r.status, r.rows_accepted) for r in services.runs("Acme")] == [(RunStatus.COMPLETED, 5)]

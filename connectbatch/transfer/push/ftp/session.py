@@ -307,7 +307,11 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         is seen alive a moment later (`reply_after_upload`); a client leaving with QUIT
         during the transfer said goodbye properly, so that upload is complete now."""
         if self._quit_pending:  # no reply is owed: handed over in the pool, not waited for
-            self.context.login_pool.submit(self._complete, self.account, self._stop_writing() or file)
+            complete = functools.partial(self._complete, self.account, self._stop_writing() or file)
+            try:
+                self.context.login_pool.submit(complete)
+            except RuntimeError:  # the server is stopping: handed over here, never dropped
+                complete()
         else:
             self._settling = file
 
