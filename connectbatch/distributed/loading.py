@@ -24,6 +24,7 @@ from connectbatch.distributed import output
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import group, ingest, load, results, staging
 from connectbatch.pipeline.commit import Stopwatch
+from connectbatch.schemas import record_key
 from connectbatch.services import Services
 from connectbatch.store import run_groups
 from connectbatch.store import runs as run_store
@@ -260,7 +261,7 @@ class OutputLoader:
             and load.refuses_repeats(dtype, connection)
             and computed.parsed.table.num_rows
         ):
-            keys = computed.parsed.table.column(dtype.key_columns[0]).combine_chunks()
+            keys = record_key.texts(dtype, computed.parsed.table)
             already = ingestor._existing_keys(connection, dtype, keys)
             computed = ingest.recheck_loaded(settings, connection, computed, already, self.services.clock())
         ingestor.commit(state.run, connection, record, computed, Stopwatch())

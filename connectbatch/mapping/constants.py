@@ -39,7 +39,8 @@ class ParsedConstants:
 
 def check(data_type: DataType, constants: dict[str, str]) -> dict[str, str]:
     """The constants with our canonical column names; refuses unknown columns, the data
-    type's key columns (a row's own id is never the same for every row) and values the
+    type's first key column (a row's own id is never the same for every row; a second one,
+    VendorEventId, only tells apart events of one call) and values the
     parser would refuse in a cell of that column (with the parser's own reason)."""
     by_lower = {c.name.lower(): c for c in data_type.columns}
     out: dict[str, str] = {}
@@ -47,7 +48,7 @@ def check(data_type: DataType, constants: dict[str, str]) -> dict[str, str]:
         col = by_lower.get(name.strip().lower())
         if col is None:
             raise ConfigurationError(f"constant for {name!r}: not a column of {data_type.label}")
-        if col.name in data_type.key_columns:
+        if col.name in data_type.key_columns[:1]:
             raise ConfigurationError(
                 f"constant for {col.name}: {col.name} identifies each row of {data_type.label}, "
                 "so it must come from the file; one value for every row would make every file "

@@ -5,19 +5,15 @@ a `dry-run/` folder in each push home on our hosted SFTP and FTP servers (transf
 gateway.py), a `+dryrun` e-mail address (the connection's inbound address with `+dryrun` in
 the local part, engine), and the app's "File format & dry run" screen. All three call `run`.
 
-A dry run parses the file with the connection's own settings (mapping, delimiter, encoding,
-time zone, size limit), applies its late-events policy, validates it as a load would, and
-checks the keys the connection has already loaded (a repeat would hold the batch, or replace
-or leave the stored record, as the connection's re-delivery mode says; a modification row is
-checked against the actions of the connection's own partner only, with the same "no such
-action" for everyone else's, so a dry run cannot probe another partner's keys). It stores no
-data row, no action, no run and no ledger entry: the only trace is one line in the
-connection's history (`EVENT_KIND`), so a partner manager sees that the partner tried.
+A dry run parses the file with the connection's own settings, applies its late-events
+policy, validates it as a load would, and checks the keys the connection has already loaded
+(a repeat would hold the batch, or replace or leave the stored record, as its re-delivery
+mode says; a modification row is checked against its own partner's actions only, with the
+same "no such action" for everyone else's, so a dry run cannot probe another partner's keys).
+It stores nothing: the only trace is one line in the connection's history (`EVENT_KIND`).
 
-The answer is a results file in the layout of `pipeline.results` (Line, the key columns under
-the partner's names, ActionId for types that create actions, Status, Reason) with "would"
-statuses (`Would`), plus a `Line 0` row saying it was a dry run and what the batch would do.
-Every cell is escaped like any results file's (formula injection).
+The answer is a results file in the layout of `pipeline.results` with "would" statuses
+(`Would`) and a `Line 0` row saying what the batch would do, escaped like any results file.
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from connectbatch import schemas
@@ -42,6 +39,7 @@ from connectbatch.parser.api import Reject
 from connectbatch.parser.options import ParseOptions
 from connectbatch.pipeline import late, lifecycle, load, mailer, results, validation
 from connectbatch.pipeline.outbox import Outbox
+from connectbatch.schemas import record_key
 from connectbatch.settings import Settings
 from connectbatch.store import Database
 from connectbatch.store import actions as action_store
@@ -124,8 +122,13 @@ class DryRun:
                    f"nothing was stored: {self.summary}")  # fmt: skip
         rows = [head, *sorted(self.rows, key=lambda r: r.line)]
         columns: dict[str, pa.Array] = {"Line": pa.array([r.line for r in rows], pa.int64())}
+        parsed = self.parsed
         for i, k in enumerate(keys):
-            columns[k] = pa.array([r.key if i == 0 else None for r in rows], pa.string())
+            if i == 0 or parsed is None or k not in parsed.table.column_names:
+                columns[k] = pa.array([r.key if i == 0 else None for r in rows], pa.string())
+            else:  # a row's other key columns (VendorEventId) from its line
+                at = pc.index_in(pa.array([r.line for r in rows], pa.int64()), parsed.lines.cast(pa.int64()))
+                columns[k] = pc.take(parsed.table.column(k).cast(pa.string()), at)
         if with_action:
             columns[results.ACTION_ID] = pa.array([r.action_id for r in rows], pa.string())
         columns["Status"] = pa.array([r.status.value for r in rows], pa.string())
@@ -187,15 +190,13 @@ def run(
     )
     line_list = [int(x) for x in lines.to_pylist()]
     special: dict[int, Row] = {}
-    already: list[str] = []
+    already: set[str] = set()
     with db.connect() as con:
         if load.refuses_repeats(dtype, connection) and table.num_rows and key_column:
-            already = data_store.existing_keys(
-                con, dtype.key, connection.id, table.column(key_column).combine_chunks()
-            )
-            loaded = set(already)
-            for line, key in zip(line_list, keys, strict=True):
-                if key in loaded:
+            identities = record_key.texts(dtype, table)
+            already = set(data_store.existing_keys(con, dtype.key, connection.id, identities))
+            for line, key, identity in zip(line_list, keys, identities.to_pylist(), strict=True):
+                if identity in already:
                     why = f"{key_column} {key} is already loaded for this connection"
                     special[line] = Row(line, key, Would.DUPLICATE, why)
         elif load.merges_repeats(dtype, connection) and table.num_rows:

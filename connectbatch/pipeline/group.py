@@ -2,8 +2,7 @@
 with one commit for all their ledger entries and one for all their loads.
 
 Why: a small file's ingest is mostly the fixed cost of DuckDB statements and commits (issue
-13: a 200-row file one at a time spends ~2 ms a commit, ~1 ms a statement; DuckDB fsyncs its
-log at every commit). A group shares the commits and the connection's status updates.
+13: ~2 ms a commit, which fsyncs the log, ~1 ms a statement). A group shares them.
 
 Each file keeps what `Ingestor.ingest` gives it alone: its own run, ledger row, rejects,
 validation result, actions and results file, and the rules hold as they do for one file:
@@ -41,6 +40,7 @@ from connectbatch.pipeline.commit import MANY_MAX_ROWS, LoadDone, Stopwatch, ans
 from connectbatch.pipeline.compute import Computed, recheck_loaded
 from connectbatch.pipeline.ingest import Ingestor
 from connectbatch.pipeline.staging import Received, Staged
+from connectbatch.schemas import record_key
 from connectbatch.store import connections as connection_store
 from connectbatch.store import liveness, run_groups
 
@@ -133,7 +133,7 @@ def _committed(ingestor: Ingestor, connection: Connection, files: list[Worked], 
         for i, (run, received, staged, record, computed) in enumerate(files):
             w = _Waiting(i, received, staged, run, staging.Entry(record, mapping_read=True), computed)
             if computed.parsed is not None and load.refuses_repeats(dtype, connection):
-                keys = computed.parsed.table.column(dtype.key_columns[0]).to_pylist()
+                keys = record_key.texts(dtype, computed.parsed.table).to_pylist()
                 w.keys = {str(k) for k in keys if k is not None}
             waiting.append(w)
         group._commit_computed(waiting)

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from connectbatch import schemas
 from connectbatch.parser.api import Reject
 from connectbatch.pipeline import load
+from connectbatch.schemas import record_key
 from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 
@@ -34,20 +35,21 @@ def without_loaded_keys(
     if table.num_rows == 0 or not load.refuses_repeats(dtype, connection_store.get(con, connection_id)):
         return table, lines, []
     key = dtype.key_columns[0]
-    keys = table.column(key).combine_chunks()
-    existing = set(data_store.existing_keys(con, dtype.key, connection_id, keys))
-    first: dict[object, int] = {}
+    identities = record_key.texts(dtype, table)
+    existing = set(data_store.existing_keys(con, dtype.key, connection_id, identities))
+    first: dict[str, int] = {}
     keep: list[bool] = []
     repeated: list[Reject] = []
-    for line, value in zip(lines.to_pylist(), keys.to_pylist(), strict=True):
+    shown_keys = table.column(key).to_pylist()
+    for line, identity, value in zip(lines.to_pylist(), identities.to_pylist(), shown_keys, strict=True):
         shown = None if value is None else str(value)
-        if value is not None and shown in existing:
+        if identity is not None and identity in existing:
             repeated.append(Reject(int(line), key, shown, ALREADY_LOADED))
-        elif value is not None and value in first:
-            repeated.append(Reject(int(line), key, shown, REPEATED_IN_FILE.format(line=first[value])))
+        elif identity is not None and identity in first:
+            repeated.append(Reject(int(line), key, shown, REPEATED_IN_FILE.format(line=first[identity])))
         else:
-            if value is not None:
-                first[value] = int(line)
+            if identity is not None:
+                first[identity] = int(line)
             keep.append(True)
             continue
         keep.append(False)

@@ -7,7 +7,7 @@ batch holds them (a decimal amount `-5.00`), not as the float the validation sam
 (GX's sample of a decimal column is a float, `-5.0`).
 
 The evaluator reports a failing row by its position in the batch (`unexpected_rows`, capped
-at columnar.MAX_ROWS per expectation); `lines` turns a position into the file line.
+at result_shape.MAX_ROWS per expectation); `lines` turns a position into the file line.
 """
 
 from __future__ import annotations

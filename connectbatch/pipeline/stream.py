@@ -46,6 +46,7 @@ from connectbatch.pipeline import late, load, progress
 from connectbatch.pipeline.compute import Computed, Laps, validate_parsed
 from connectbatch.pipeline.validation import load_suite
 from connectbatch.pipeline.validation.suites import columns as expectation_columns
+from connectbatch.schemas import record_key
 from connectbatch.settings import Settings
 from connectbatch.store import Database, parts
 from connectbatch.store import data as data_store
@@ -160,7 +161,7 @@ def compute(
     parser_rejected = parsed.lines_rejected
     already: list[str] = []
     if already_loaded is not None and load.refuses_repeats(dtype, connection) and parsed.table.num_rows:
-        already = already_loaded(dtype, parsed.table.column(dtype.key_columns[0]).combine_chunks())
+        already = already_loaded(dtype, record_key.texts(dtype, parsed.table))
     report = validate_parsed(settings, dtype, parsed, parser_rejected, already, now)
     late.judge(report, parsed.table, connection, now, 0)
     # from here on only the keys (results file) and the event dates (late locks) are read:

@@ -109,7 +109,8 @@ class DataType:
     description: str
     columns: tuple[Column, ...]
     # Columns that identify a row for the sender: echoed into results files and used to
-    # detect re-sent records.
+    # detect re-sent records. The first is required; a second one, optional, tells apart
+    # records that share the first (schemas.record_key).
     key_columns: tuple[str, ...] = field(default=())
     # Data types whose rows become pending actions: (amount column, event date column).
     action_columns: tuple[str, str] | None = None
@@ -198,7 +199,9 @@ CALL_CONVERSIONS = DataType(
     description=(
         "Phone calls reported by a brand or call-tracking vendor; each accepted row becomes a pending action."
     ),
-    key_columns=("CallSessionId",),
+    # A call and each conversion of it share the CallSessionId; VendorEventId tells them
+    # apart (the spec: "unique for call event and unique for the conversion event").
+    key_columns=("CallSessionId", "VendorEventId"),
     action_columns=("SaleAmount", "EventDate"),
     columns=(
         _c(
@@ -322,7 +325,14 @@ CALL_CONVERSIONS = DataType(
         _c("CustomConversionEvent1Value", S, False, "Custom value for reporting on conversion events.", ""),
         _c("CustomConversionEvent2Value", S, False, "Custom value for reporting on conversion events.", ""),
         _c("CustomConversionEvent3Value", S, False, "Custom value for reporting on conversion events.", ""),
-        _c("VendorEventId", S, False, "Unique for the call event and for the conversion event.", ""),
+        _c(
+            "VendorEventId",
+            S,
+            False,
+            "The vendor's id of this event: unique for the call event and for each conversion "
+            "event of the call, which share its CallSessionId.",
+            "",
+        ),
         _c("PromoNumberDescription", S, False, "Describes the called phone number.", ""),
         _c("CustomCallEvent1Name", S, False, "Custom name for reporting on call events.", ""),
         _c("CustomCallEvent2Name", S, False, "Custom name for reporting on call events.", ""),

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from connectbatch import schemas
+from connectbatch.schemas import record_key
 from connectbatch.store import keys as key_index
 from connectbatch.store import parts
 from connectbatch.store.db import all_rows, data_table
@@ -87,7 +89,7 @@ def _insert(
         try:
             if into_table:
                 con.execute(sql)
-            key_index.add(con, data_type, "_cb_rows")
+            key_index.add(con, data_type, "_cb_rows", staged.column_names)
         finally:
             con.unregister("_cb_rows")
 
@@ -101,8 +103,8 @@ def adopt_rows(
     inserted into the table by DuckDB reading the file, as `insert_rows` keeps small files
     there (the caller deletes the written file afterwards)."""
     source = "read_parquet('" + str(written).replace("'", "''") + "')"
-    if rows:
-        key_index.add(con, data_type, source)  # before `adopt` makes the file its part
+    if rows:  # before `adopt` makes the file its part
+        key_index.add(con, data_type, source, pq.read_schema(written).names)
     if rows >= PARQUET_MIN_ROWS:
         return parts.adopt(con, data_type, file_id, written, rows)
     if rows:
@@ -147,13 +149,13 @@ ROW_GROUP_ROWS = 122_880
 def existing_keys(
     con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, keys: pa.Array
 ) -> list[str]:
-    """Which of `keys` (the data type's first key column) are already loaded for the
+    """Which of `keys` (identity texts, `record_key.texts`) are already loaded for the
     connection: the key index names the files that may hold them (none for new keys: one
     statement), and only those files' stored rows are compared."""
     dtype = schemas.get(data_type)
     if not dtype.key_columns or len(keys) == 0:
         return []
-    key = '"' + dtype.key_columns[0] + '"'
+    key = record_key.sql(dtype, "d")
     small = len(keys) <= SMALL_LIST  # a small file's keys: one bound list, no register/unregister
     incoming, params = ("(SELECT unnest(?) AS k)", [keys.to_pylist()]) if small else ("_cb_keys", [])
     if not small:
@@ -163,7 +165,7 @@ def existing_keys(
         if not files:
             return []
         rows = con.execute(
-            f"SELECT DISTINCT d.{key} FROM {all_rows(data_type)} d JOIN {incoming} k ON d.{key} = k.k "
+            f"SELECT DISTINCT {key} FROM {all_rows(data_type)} d JOIN {incoming} k ON {key} = k.k "
             f"WHERE d.connection_id = ? AND {key_index.file_filter(files)}",
             [*params, connection_id],
         ).fetchall()
@@ -190,27 +192,27 @@ def repeats(
     table: pa.Table,
     lines: pa.Array,
 ) -> list[Repeat]:
-    """The rows of `table` that repeat a current stored record of the connection (same first
-    key column, `valid_to` NULL), and whether they change anything. One set-based join: a
+    """The rows of `table` that repeat a current stored record of the connection (same
+    identity, `record_key`; `valid_to` NULL), and whether they change anything. One set-based join: a
     100,000-item catalog costs one scan, not 100,000 lookups; of the files the key index
     names only (none when every key is new)."""
     dtype = schemas.get(data_type)
     if not dtype.key_columns or table.num_rows == 0:
         return []
-    key = '"' + dtype.key_columns[0] + '"'
     compared = [c for c in dtype.column_names if c in table.column_names]
     same = " AND ".join(f'n."{c}" IS NOT DISTINCT FROM d."{c}"' for c in compared) or "TRUE"
     incoming = table.select(compared).append_column("_cb_line", lines.cast(pa.int64()))
     con.register("_cb_incoming", incoming)
     try:
+        incoming_key = record_key.sql(dtype, "n", compared)
         files = key_index.files_with(
-            con, data_type, connection_id, f"(SELECT {key} AS k FROM _cb_incoming)", []
+            con, data_type, connection_id, f"(SELECT {incoming_key} AS k FROM _cb_incoming n)", []
         )
         if not files:
             return []
         rows = con.execute(
             f"SELECT n._cb_line, d.file_id, d.line, ({same}) FROM _cb_incoming n "
-            f"JOIN {all_rows(data_type)} d ON d.{key} = n.{key} "
+            f"JOIN {all_rows(data_type)} d ON {record_key.sql(dtype, 'd')} = {incoming_key} "
             f"WHERE d.connection_id = ? AND d.valid_to IS NULL AND {key_index.file_filter(files)} "
             "ORDER BY n._cb_line, d.file_id, d.line",
             [connection_id],

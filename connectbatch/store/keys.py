@@ -5,7 +5,7 @@ asked the stored rows themselves: a scan of every row the connection ever loaded
 That is 2 ms on a fresh store and 48 ms once the connection holds a million rows in a Parquet
 part (issue 13), and it grows with history, so a partner's small files got slower every
 month. Stored rows are never deleted, so an append-only table of (data type, connection,
-hash of the first key column, file id), written in the load's own transaction, answers "which
+hash of the record's identity text, file id), written in the load's own transaction, answers "which
 files may hold these keys" by scanning 8-byte hashes (~2.4 ms a million); the rows are then
 read only from those files, and not at all for a file of new keys (the usual case).
 
@@ -20,9 +20,12 @@ open (`catch_up`).
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
 from connectbatch import schemas
+from connectbatch.schemas import record_key
 from connectbatch.store.db import all_rows, data_table, own_transaction, quote
 
 # Above this many candidate files the stored rows are read without a file filter (a literal
@@ -30,24 +33,28 @@ from connectbatch.store.db import all_rows, data_table, own_transaction, quote
 MAX_FILE_FILTER = 1000
 
 # What computed the stored hashes: entries made by another are rebuilt (`fill`).
-HASHED_BY = f"duckdb {duckdb.__version__} hash(VARCHAR)"
+# "record key": hashes of the identity text (schemas.record_key), which for call conversions
+# holds VendorEventId too; an index of CallSessionIds alone is rebuilt.
+HASHED_BY = f"duckdb {duckdb.__version__} hash(VARCHAR) record key"
 
 
 def _hash(expression: str) -> str:
     return f"hash(CAST({expression} AS VARCHAR))"
 
 
-def add(con: duckdb.DuckDBPyConnection, data_type: str, source: str) -> None:
+def add(
+    con: duckdb.DuckDBPyConnection, data_type: str, source: str, columns: Collection[str] | None = None
+) -> None:
     """Index the keys of rows just stored, read from `source`: a relation with the stored
-    columns (`connection_id`, `file_id` and the data type's key column), inside the load's
-    transaction."""
+    columns (`connection_id`, `file_id` and the data type's key columns; `columns` names them
+    when it may lack one, stored empty), inside the load's transaction."""
     dtype = schemas.get(data_type)
     if not dtype.key_columns:
         return
-    key = quote(dtype.key_columns[0])
+    key = record_key.sql(dtype, columns=columns)
     con.execute(
-        f"INSERT INTO data_keys SELECT ?, connection_id, {_hash(key)}, file_id FROM {source} "
-        f"WHERE {key} IS NOT NULL",
+        f"INSERT INTO data_keys SELECT ?, connection_id, {_hash(key)}, file_id "
+        f"FROM {source} WHERE {quote(dtype.key_columns[0])} IS NOT NULL",
         [dtype.key],
     )
 
@@ -55,8 +62,9 @@ def add(con: duckdb.DuckDBPyConnection, data_type: str, source: str) -> None:
 def files_with(
     con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, incoming: str, params: list[object]
 ) -> list[int]:
-    """The files of the connection that may hold one of the keys in column `k` of the
-    relation `incoming` (bound with `params`): a superset, by hash, of those that do."""
+    """The files of the connection that may hold one of the identity texts (`record_key`)
+    in column `k` of the relation `incoming` (bound with `params`): a superset, by hash, of
+    those that do."""
     rows = con.execute(
         "SELECT DISTINCT file_id FROM data_keys WHERE data_type = ? AND connection_id = ? "
         f"AND key_hash IN (SELECT {_hash('k')} FROM {incoming})",

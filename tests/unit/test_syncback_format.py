@@ -48,17 +48,19 @@ def test_both_is_a_channel_setting_as_the_refusal_says() -> None:
 
 def test_partner_key_names_and_every_cell_are_escaped() -> None:
     c = _acme(column_map={"=cmd|x": "CallSessionId"})
-    names = sb.header_names(c, ["=cmd|x", "SaleAmount"])
-    assert names == ("=cmd|x",)
-    assert sb.header_names(_acme(), None) == ("CallSessionId",)  # unknown header: our name
-    assert sb.header_names(_acme(), ["Status"]) == ("CallSessionId",)  # would clash with ours
+    names = sb.header_names(c, ["=cmd|x", "SaleAmount", "transaction_id"])
+    assert names == ("=cmd|x", "VendorEventId")
+    # unknown header, or a name that would clash with ours: our names
+    assert sb.header_names(_acme(), None) == ("CallSessionId", "VendorEventId")
+    assert sb.header_names(_acme(), ["Status"]) == ("CallSessionId", "VendorEventId")
     row = sb.StatusRow(
-        dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 1, "+calls.csv", 2, ("=HYPERLINK(1)",), 7, "modified",
+        dt.datetime(2026, 3, 1, tzinfo=dt.UTC), 1, "+calls.csv", 2, ("=HYPERLINK(1)", "ev-1"), 7, "modified",
         Decimal("10.00"), Decimal("5.00"), "@SUM(A1)",
     )  # fmt: skip
     text = sb.render(c, [row], names, sb.words(c)).decode()
     [parsed] = list(csv.DictReader(io.StringIO(text)))
     assert "'=cmd|x" in parsed and parsed["'=cmd|x"] == "'=HYPERLINK(1)"
+    assert parsed["VendorEventId"] == "ev-1"
     assert (parsed["File"], parsed["Reason"]) == ("+calls.csv", "'@SUM(A1)")
     assert (parsed["ActionId"], parsed["Status"], parsed["Change"]) == ("A-000007", "valid", "modified")
     assert (parsed["OldAmount"], parsed["NewAmount"]) == ("10.00", "5.00")

@@ -56,11 +56,11 @@ def check(result: ParseResult, **kw: Any) -> ValidationReport:
 
 
 def failed(report: ValidationReport) -> dict[str, ExpectationOutcome]:
-    """Failed outcomes by name, e.g. 'expect_column_values_to_be_unique(CallSessionId)'."""
+    """Failed outcomes by name, e.g. 'expect_column_values_to_be_null(CallSessionId)'."""
     return {o.name: o for o in report.outcomes if not o.success}
 
 
-UNIQUE = "expect_column_values_to_be_unique(CallSessionId)"
+UNIQUE = "expect_compound_columns_to_be_unique(CallSessionId, VendorEventId)"
 TALK = "expect_column_pair_values_a_to_be_greater_than_b(CallDuration, TalkDuration)"
 IVR = "expect_column_pair_values_a_to_be_greater_than_b(CallDuration, IvrDuration)"
 EVENT_DATE = "expect_column_values_to_be_between(EventDate)"
@@ -99,11 +99,44 @@ def test_duplicate_call_session_id_fails_critical_with_the_duplicates_in_the_sam
     assert not report.success
     outcome = failed(report)[UNIQUE]
     assert outcome.severity == "critical"
-    assert outcome.unexpected_sample == ["dup", "dup"]
+    assert outcome.unexpected_sample == [{"CallSessionId": "dup", "VendorEventId": None}] * 2
     assert outcome.unexpected_rows == [0, 2]
     assert [result.lines[i].as_py() for i in outcome.unexpected_rows] == [2, 4]  # file lines
     assert outcome.observed_value["unexpected_count"] == 2
-    assert any("must be unique" in f and '"dup"' in f for f in report.critical_failures)
+    assert any("must be unique" in f and '("dup", null)' in f for f in report.critical_failures)
+    assert review.sample(outcome) == "dup / (empty), dup / (empty)"
+
+
+def test_a_call_and_its_conversion_events_share_the_call_session_id(calls: Calls) -> None:
+    """The spec's VendorEventId is "unique for call event and unique for the conversion
+    event": one call's rows share the CallSessionId and differ in VendorEventId (Invoca's
+    complete_call_id and transaction_id). Only a repeated pair is a duplicate."""
+    call = {"CallSessionId": "call-1", "VendorEventId": "ev-call"}
+    sale = {"CallSessionId": "call-1", "VendorEventId": "ev-sale"}
+    report = check(calls(call, sale, {"CallSessionId": "call-2"}))
+    assert report.success, report.critical_failures
+    repeated = check(calls(call, sale, dict(sale)))
+    assert failed(repeated)[UNIQUE].unexpected_rows == [1, 2]
+    # an event id of one call may be reused by another call: the pair identifies the event
+    assert check(calls(call, {"CallSessionId": "call-2", "VendorEventId": "ev-call"})).success
+    # without an event id, two rows of one call are still a repeat
+    assert not check(calls({"CallSessionId": "c"}, {"CallSessionId": "c"})).success
+
+
+def test_an_event_already_loaded_is_told_from_another_event_of_its_call(calls: Calls) -> None:
+    from connectbatch.schemas import record_key
+
+    batch = calls(
+        {"CallSessionId": "call-1", "VendorEventId": "ev-call"},
+        {"CallSessionId": "call-1", "VendorEventId": "ev-sale"},
+        {"CallSessionId": "call-1"},
+    )
+    loaded = record_key.texts(schemas.get(CC), batch.table).to_pylist()
+    report = check(batch, already_loaded=[loaded[0]])
+    outcome = failed(report)[LOADED]
+    assert outcome.unexpected_rows == [0] and outcome.unexpected_sample == ["call-1"]
+    assert "CallSessionId with VendorEventId already loaded" in outcome.description
+    assert failed(check(batch, already_loaded=[loaded[2]]))[LOADED].unexpected_rows == [2]
 
 
 def test_talk_duration_longer_than_call_duration_fails(calls: Calls) -> None:
@@ -178,7 +211,7 @@ def test_already_loaded_call_session_ids_fail(calls: Calls) -> None:
     assert outcome.severity == "critical"
     assert outcome.unexpected_sample == ["cs-0", "cs-2"]
     assert outcome.unexpected_rows == [0, 2]
-    assert "CallSessionId already loaded for this connection" in outcome.description
+    assert "CallSessionId with VendorEventId already loaded for this connection" in outcome.description
     # the partner reads it in the results file: no name of our helper column
     assert "_already_loaded" not in outcome.summary()
     assert check(result, already_loaded=["elsewhere"]).success

@@ -26,6 +26,7 @@ from connectbatch import schemas
 from connectbatch.parser.api import parse_file
 from connectbatch.pipeline.validation import columnar, gx, suites, validate
 from connectbatch.pipeline.validation.batch import ALREADY_LOADED_SUFFIX
+from connectbatch.schemas import record_key
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
@@ -41,6 +42,7 @@ def _exp(type_: str, kwargs: dict[str, Any]) -> dict[str, Any]:
 
 PAIR = "expect_column_pair_values_a_to_be_greater_than_b"
 BETWEEN = "expect_column_values_to_be_between"
+COMPOUND = "expect_compound_columns_to_be_unique"
 # Every type and kwarg shape the suites carry (test_suites_use_only_these checks it), plus the
 # run-time "already loaded" rule, mostly, strict bounds and the other ignore_row_if modes.
 EXPECTATIONS = [
@@ -74,6 +76,10 @@ EXPECTATIONS = [
         PAIR, {"column_A": "i", "column_B": "j", "or_equal": True, "ignore_row_if": "both_values_are_missing"}
     ),
     _exp(PAIR, {"column_A": "i", "column_B": "j", "ignore_row_if": "either_value_is_missing", "mostly": 0.5}),
+    _exp(COMPOUND, {"column_list": ["s", "t"]}),
+    _exp(COMPOUND, {"column_list": ["t", "s"], "ignore_row_if": "any_value_is_missing"}),
+    _exp(COMPOUND, {"column_list": ["s", "t"], "ignore_row_if": "never", "mostly": 0.6}),
+    _exp(COMPOUND, {"column_list": ["s", "t", "allnull"], "ignore_row_if": "all_values_are_missing"}),
 ]
 
 ints = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from([86_399, 86_400, 86_401, 0, -1]))
@@ -90,16 +96,21 @@ stamps = st.one_of(
     st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 6, 1), timezones=zones),
 )
 strings = st.one_of(st.none(), st.sampled_from([*CHOICES, "usd", "", "XXX"]))
+# a record key's second part: values that an escaped or joined form could confuse
+events = st.one_of(st.none(), st.sampled_from(["e1", "e2", "", "USD", "\x1f", "\\", "\\u", "e1\x1fUSD"]))
 
 
 @st.composite
 def batches(draw: st.DrawFn) -> pa.Table:
     n = draw(st.integers(0, 12))
-    rows = [(draw(strings), draw(ints), draw(ints), draw(decimals), draw(stamps)) for _ in range(n)]
-    s, i, j, d, ts = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [], [], [])
+    rows = [
+        (draw(strings), draw(events), draw(ints), draw(ints), draw(decimals), draw(stamps)) for _ in range(n)
+    ]
+    s, t, i, j, d, ts = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [], [], [], [])
     return pa.table(
         {
             "s": pa.array(s, pa.string()),
+            "t": pa.array(t, pa.string()),
             "i": pa.array(i, pa.int64()),
             "j": pa.array(j, pa.int64()),
             "d": pa.array(d, pa.decimal128(18, 2)),
@@ -142,6 +153,7 @@ def test_long_failures_give_gx_result() -> None:
     table = pa.table(
         {
             "s": pa.array([None if k % 7 == 0 else f"x{k % 30}" for k in range(n)], pa.string()),
+            "t": pa.array([None if k % 5 == 0 else f"e{k % 3}" for k in range(n)], pa.string()),
             "i": pa.array([None if k % 11 == 0 else -(k % 40) - 1 for k in range(n)], pa.int64()),
             "j": pa.array([k % 50 for k in range(n)], pa.int64()),
             "d": pa.array([Decimal(-(k % 13)) / 4 for k in range(n)], pa.decimal128(18, 2)),
@@ -211,7 +223,7 @@ def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_call_conversion_suite_on_the_bench_file_gives_gx_report(bench_file: Path) -> None:
     parsed = parse_file(bench_file, "call_conversions")
-    keys = parsed.table.column("CallSessionId").to_pylist()[:40:3]
+    keys = record_key.texts(schemas.get("call_conversions"), parsed.table).to_pylist()[:40:3]
     # the bench file's dates are early 2026: a window that cuts through them
     for now in (datetime(2026, 2, 1, tzinfo=UTC), NOW):
         ours = validate(

@@ -28,7 +28,7 @@ from connectbatch.pipeline.validation.suites import (
     expectation,
     load_suite,
 )
-from connectbatch.schemas import DataType
+from connectbatch.schemas import DataType, record_key
 
 ALREADY_LOADED_SUFFIX = "_already_loaded"  # derived column: the key where already loaded
 # How far past our clock an EventDate may be: a partner's clock a minute ahead (a call that
@@ -50,11 +50,11 @@ def validate(
 ) -> ValidationReport:
     """Run the data type's suite on a parsed batch and judge it.
 
-    `already_loaded`: key values (CallSessionId for call conversions) the store already holds
-    for this connection; rows repeating one fail a critical expectation. `now` (UTC; naive is
-    read as UTC) anchors the EventDate window [now - max_age_days, now + CLOCK_SKEW].
-    `rows_rejected` is the parser's count (of lines), which GX cannot see: the reject rate is
-    judged here. `lines` (the
+    `already_loaded`: identity texts of records (`schemas.record_key.texts`: the CallSessionId,
+    with its VendorEventId when it has one) the store already holds for this connection; rows
+    repeating one fail a critical expectation. `now` (UTC; naive is read as UTC) anchors the
+    EventDate window [now - max_age_days, now + CLOCK_SKEW]. `rows_rejected` is the parser's
+    count (of lines), which GX cannot see: the reject rate is judged here. `lines` (the
     parse result's `lines`: the file line each table row started on) turns GX's failing
     row indexes into file line numbers in each outcome's `unexpected_lines`. `engine`
     ("columnar" or "gx"; default CONNECTBATCH_VALIDATION_ENGINE) picks who judges the
@@ -187,7 +187,8 @@ def _raw(
 def _already_loaded(
     table: pa.Table, dt: DataType, already_loaded: Iterable[str]
 ) -> tuple[pa.Table, dict[str, Any] | None]:
-    """The run-time "not already loaded" rule, for a data type with one key column.
+    """The run-time "not already loaded" rule: `already_loaded` holds identity texts
+    (schemas.record_key), and the failing values shown are the rows' first key column.
 
     Not `expect_column_values_to_not_be_in_set`: GX copies an expectation's kwargs through
     pydantic for every metric it plans, so a value set of 100,000 ids (a re-exported file
@@ -196,14 +197,15 @@ def _already_loaded(
     the key where it is already loaded and null elsewhere: the failing values GX reports are
     exactly the repeated keys, with their row indexes.
     """
-    if len(dt.key_columns) != 1 or dt.key_columns[0] not in table.column_names:
+    if not dt.key_columns or not set(dt.key_columns) <= set(table.column_names):
         return table, None
     loaded = pa.array(list(set(already_loaded)), pa.string())
     if len(loaded) == 0:
         return table, None
     key = dt.key_columns[0]
-    keys = table.column(key).cast(pa.string())
-    derived = pc.if_else(pc.is_in(keys, value_set=loaded), keys, pa.scalar(None, pa.string()))
+    shown = table.column(key).cast(pa.string())
+    found = pc.is_in(record_key.texts(dt, table), value_set=loaded)
+    derived = pc.if_else(found, shown, pa.scalar(None, pa.string()))
     name = f"{key}{ALREADY_LOADED_SUFFIX}"
     exp = expectation(
         dt.key,
@@ -211,7 +213,8 @@ def _already_loaded(
         {"column": name},
         "critical",
         # Partners read this in their results file: it names no helper column of ours.
-        f"{key} already loaded for this connection: a re-sent record must not be loaded twice.",
+        f"{record_key.described(dt)} already loaded for this connection: a re-sent record "
+        "must not be loaded twice.",
     )
     return table.append_column(name, derived), exp
 

@@ -24,19 +24,21 @@ GX semantics copied here (great_expectations 1.24, expectations/expectation.py):
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections import Counter
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SAMPLE_SIZE = 20  # as gx.SAMPLE_SIZE (partial_unexpected_count)
-MAX_ROWS = 1000  # as gx.MAX_ROWS: unexpected_index_list kept (gx.cap_lists)
-GX_MAX_VALUES = 200  # great_expectations.constants.MAX_RESULT_RECORDS: values GX returns
+from connectbatch.pipeline.validation.result_shape import (
+    SAMPLE_SIZE,
+    format_lists,
+    format_values,
+    jsonable,
+    unwrap,
+    values_at,
+)
 
 NOT_NULL = "expect_column_values_to_not_be_null"
 NULL = "expect_column_values_to_be_null"
@@ -44,6 +46,7 @@ IN_SET = "expect_column_values_to_be_in_set"
 UNIQUE = "expect_column_values_to_be_unique"
 BETWEEN = "expect_column_values_to_be_between"
 PAIR_GREATER = "expect_column_pair_values_a_to_be_greater_than_b"
+COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
 
 # The kwargs each type may carry for the evaluator to answer; anything else goes to GX.
 _KWARGS: dict[str, frozenset[str]] = {
@@ -53,11 +56,11 @@ _KWARGS: dict[str, frozenset[str]] = {
     UNIQUE: frozenset({"column", "mostly"}),
     BETWEEN: frozenset({"column", "min_value", "max_value", "strict_min", "strict_max", "mostly"}),
     PAIR_GREATER: frozenset({"column_A", "column_B", "or_equal", "ignore_row_if", "mostly"}),
+    COMPOUND_UNIQUE: frozenset({"column_list", "ignore_row_if", "mostly"}),
 }
 KNOWN_TYPES = frozenset(_KWARGS)
 
 _NO_EXCEPTION = {"raised_exception": False, "exception_traceback": None, "exception_message": None}
-_PLAIN = frozenset({str, int, bool, type(None)})  # exact: numpy's str_ and int64 still convert
 
 
 class _Unsupported(Exception):
@@ -121,6 +124,8 @@ def _config_kwargs(type_: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     for key, value in kwargs.items():
         if type_ == PAIR_GREATER and key == "ignore_row_if" and value == "both_values_are_missing":
             continue  # GX leaves out this one default
+        if type_ == COMPOUND_UNIQUE and key == "ignore_row_if" and value == "all_values_are_missing":
+            continue
         bound = type_ == BETWEEN and key in ("min_value", "max_value")
         if bound and isinstance(value, int | float) and not isinstance(value, bool):
             value = float(value)
@@ -171,7 +176,7 @@ def _everyrow(col: pa.Array, unexpected: np.ndarray, mostly: float) -> dict[str,
     total = len(col)
     count = int(unexpected.sum())
     success = True if total == 0 else (total - count) / total >= mostly
-    return _format(success, total, None, col, unexpected, count)
+    return format_values(success, total, None, col, unexpected, count)
 
 
 def _in_set(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any]:
@@ -190,7 +195,11 @@ def _unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any
     col = _column(table, kw["column"])
     if pa.types.is_floating(col.type):
         raise _Unsupported("float uniqueness")  # -0.0/0.0 and NaN: pandas' hashing rules
-    nulls = _nulls(col)
+    return _skipnull(col, _nulls(col), _repeated(col), mostly)
+
+
+def _repeated(col: pa.Array) -> np.ndarray:
+    """Where a non-null value occurs more than once."""
     unexpected = np.zeros(len(col), dtype=bool)
     # every value once (the usual key column): unique() says so at half dictionary_encode's
     # cost (0.13 vs 0.25 s for a million ids, issue 13); only repeats need the counts
@@ -199,7 +208,7 @@ def _unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any
         codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
         counts = np.bincount(codes[codes >= 0], minlength=len(encoded.dictionary))
         unexpected = (codes >= 0) & (counts[np.maximum(codes, 0)] > 1)
-    return _skipnull(col, nulls, unexpected, mostly)
+    return unexpected
 
 
 def _between(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any]:
@@ -260,8 +269,55 @@ def _pair_greater(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[st
     count = int(unexpected.sum())
     success = True if total == 0 or considered == 0 else (considered - count) / considered >= mostly
     idx = np.flatnonzero(unexpected)
-    keys = list(zip(_keys(a, idx), _keys(b, idx), strict=True))
-    return _format_lists(success, total, considered, count, idx, keys)
+    keys = list(zip(values_at(a, idx), values_at(b, idx), strict=True))
+    return format_lists(success, total, considered, count, idx, keys)
+
+
+def _compound_unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any]:
+    """GX's multicolumn map: rows dropped by `ignore_row_if` count as missing; a kept row is
+    unexpected when another kept row has the same values (pandas' duplicated(keep=False),
+    where two nulls are equal); values are reported as one {column: value} dict a row."""
+    names = kw.get("column_list")
+    if not isinstance(names, list) or len(names) < 2 or len(set(map(str, names))) != len(names):
+        raise _Unsupported("column_list")
+    cols = [_column(table, name) for name in names]
+    if not all(pa.types.is_string(c.type) for c in cols):
+        raise _Unsupported("compound types")  # numbers: pandas' float and NaN hashing rules
+    nulls = np.vstack([_nulls(c) for c in cols])
+    ignore = kw.get("ignore_row_if", "all_values_are_missing")
+    if ignore == "all_values_are_missing":
+        dropped = nulls.all(axis=0)
+    elif ignore == "any_value_is_missing":
+        dropped = nulls.any(axis=0)
+    elif ignore == "never":
+        dropped = np.zeros(len(cols[0]), dtype=bool)
+    else:
+        raise _Unsupported(str(ignore))
+    unexpected = _repeated(pc.if_else(pa.array(dropped), pa.scalar(None, pa.string()), _row_text(cols)))
+    total, considered = len(cols[0]), int((~dropped).sum())
+    count = int(unexpected.sum())
+    success = (
+        True if total == 0 or considered == 0 or count == 0 else (considered - count) / considered >= mostly
+    )
+    idx = np.flatnonzero(unexpected)
+    values = list(zip(*(values_at(c, idx) for c in cols), strict=True))
+    res = format_lists(success, total, considered, count, idx, values)
+    if res["partial_unexpected_counts"] and "error" in res["partial_unexpected_counts"][0]:
+        del res["partial_unexpected_counts"]  # GX's TypeError path for row values keeps none
+    rows = [dict(zip(names, (unwrap(v) for v in row), strict=True)) for row in values]
+    res["partial_unexpected_list"] = rows[:SAMPLE_SIZE]
+    res["unexpected_list"] = rows
+    return res
+
+
+def _row_text(cols: list[pa.Array]) -> pa.Array:
+    """One text a row that two rows share exactly when all their values are equal, a null
+    equal only to a null: each value escaped so it holds no separator, marked null or not."""
+    parts = []
+    for col in cols:
+        escaped = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), "\x1f", "\\u")
+        parts.append(pc.fill_null(pc.binary_join_element_wise("v", escaped, ""), "n"))
+    return pc.binary_join_element_wise(*parts, "\x1f")
 
 
 def _skipnull(col: pa.Array, nulls: np.ndarray, unexpected: np.ndarray, mostly: float) -> dict[str, Any]:
@@ -269,7 +325,7 @@ def _skipnull(col: pa.Array, nulls: np.ndarray, unexpected: np.ndarray, mostly: 
     nonnull = total - int(nulls.sum())
     count = int(unexpected.sum())
     success = True if total == 0 or nonnull == 0 or count == 0 else (nonnull - count) / nonnull >= mostly
-    return _format(success, total, nonnull, col, unexpected, count)
+    return format_values(success, total, nonnull, col, unexpected, count)
 
 
 _RUNNERS: dict[str, Callable[[pa.Table, dict[str, Any], float], dict[str, Any]]] = {
@@ -279,122 +335,5 @@ _RUNNERS: dict[str, Callable[[pa.Table, dict[str, Any], float], dict[str, Any]]]
     UNIQUE: _unique,
     BETWEEN: _between,
     PAIR_GREATER: _pair_greater,
+    COMPOUND_UNIQUE: _compound_unique,
 }
-
-
-# --- GX's result shape (_format_map_output, COMPLETE) --------------------------------------
-
-
-def _format(
-    success: bool, total: int, nonnull: int | None, col: pa.Array, unexpected: np.ndarray, count: int
-) -> dict[str, Any]:
-    idx = np.flatnonzero(unexpected)
-    return _format_lists(success, total, nonnull, count, idx, _keys(col, idx))
-
-
-def _format_lists(
-    success: bool,
-    total: int,
-    nonnull: int | None,
-    count: int,
-    idx: np.ndarray,
-    keys: list[Any],
-) -> dict[str, Any]:
-    values = _values(keys)
-    percent_total = count / total * 100 if total else None
-    percent = percent_total if nonnull is None else (count / nonnull * 100 if total and nonnull else None)
-    res: dict[str, Any] = {
-        "success": bool(success),
-        "element_count": total,
-        "unexpected_count": count,
-        "unexpected_percent": percent,
-        "partial_unexpected_list": values[:SAMPLE_SIZE],
-    }
-    if nonnull is not None:
-        res["missing_count"] = total - nonnull
-        res["missing_percent"] = (total - nonnull) / total * 100 if total else None
-        res["unexpected_percent_total"] = percent_total
-        res["unexpected_percent_nonmissing"] = percent
-    res["partial_unexpected_counts"] = _counts(keys)
-    res["partial_unexpected_index_list"] = [int(i) for i in idx[:SAMPLE_SIZE]]
-    res["unexpected_list"] = values
-    res["unexpected_index_list"] = [int(i) for i in idx[:MAX_ROWS]]
-    if count > MAX_ROWS:
-        res["unexpected_index_list_truncated_to"] = MAX_ROWS
-    return res
-
-
-class _Incomparable:
-    """A key that compares False with everything, as pandas' NaN and NaT do in GX's sort.
-    Hashed by identity: GX's Counter never merges two NaNs (distinct float objects) but does
-    merge NaT (one object)."""
-
-    def __lt__(self, other: object) -> bool:
-        return False
-
-    def __gt__(self, other: object) -> bool:
-        return False
-
-
-_NAT = _Incomparable()
-
-
-def _counts(keys: list[Any]) -> list[dict[str, Any]]:
-    """partial_unexpected_counts as GX computes it: Counter.most_common(20) over the (first
-    200) unexpected values it returns, then sorted by (-count, value); unorderable values
-    give GX's error entry."""
-    top = Counter(keys).most_common(SAMPLE_SIZE)
-    try:
-        ordered = sorted(top, key=lambda kv: (-kv[1], kv[0]))
-    except TypeError:
-        return [{"error": "partial_exception_counts requires a hashable type"}]
-    return [{"value": _unwrap(k), "count": c} for k, c in ordered]
-
-
-def _unwrap(key: Any) -> Any:
-    if isinstance(key, tuple):
-        return [_unwrap(k) for k in key]
-    if key is _NAT:
-        return "NaT"
-    if isinstance(key, _Incomparable):
-        return None
-    return jsonable(key)
-
-
-def _keys(col: pa.Array, idx: np.ndarray) -> list[Any]:
-    """The first 200 values at `idx` (as many as GX returns) as Python objects standing for
-    pandas' (for the counts)."""
-    if len(idx) == 0:
-        return []
-    values: list[Any] = col.take(pa.array(idx[:GX_MAX_VALUES], pa.int64())).to_pylist()
-    t = col.type
-    if pa.types.is_timestamp(t):
-        return [_NAT if v is None else v for v in values]
-    if pa.types.is_floating(t) or (pa.types.is_integer(t) and col.null_count):
-        return [_Incomparable() if v is None or math.isnan(v) else float(v) for v in values]
-    return values
-
-
-def _values(keys: list[Any]) -> list[Any]:
-    """The values as GX reports them after JSON conversion."""
-    return [_unwrap(k) for k in keys]
-
-
-def jsonable(value: Any) -> Any:
-    """Plain JSON types, as gx.jsonable gives them, without importing GX. A plain value, or a
-    list of them (a value set of codes), is taken whole instead of element by element."""
-    if type(value) in _PLAIN or (type(value) in (list, tuple) and all(type(v) in _PLAIN for v in value)):
-        return list(value) if type(value) in (list, tuple) else value
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value

@@ -16,12 +16,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectbatch import settings
-from connectbatch.pipeline.validation import columnar
+from connectbatch.pipeline.validation import result_shape
 from connectbatch.pipeline.validation.report import ExpectationOutcome
 from connectbatch.pipeline.validation.suites import Severity, columns
 
-SAMPLE_SIZE = columnar.SAMPLE_SIZE
-MAX_ROWS = columnar.MAX_ROWS  # row indexes kept per outcome, and list length kept in the stored raw result
+SAMPLE_SIZE = result_shape.SAMPLE_SIZE
+MAX_ROWS = (
+    result_shape.MAX_ROWS
+)  # row indexes kept per outcome, and list length kept in the stored raw result
 
 _gx_lock = threading.RLock()
 _gx_context: Any = None
@@ -124,14 +126,14 @@ def outcome(r: dict[str, Any], table: pa.Table) -> ExpectationOutcome:
         severity=severity,
         description=str(meta.get("description", type_)),
         success=bool(r.get("success")),
-        observed_value=columnar.jsonable(observed),
-        unexpected_sample=columnar.jsonable(list(values[:SAMPLE_SIZE])),
+        observed_value=result_shape.jsonable(observed),
+        unexpected_sample=result_shape.jsonable(list(values[:SAMPLE_SIZE])),
         unexpected_rows=[
             int(i)
             for i in res.get("unexpected_index_list", [])[:MAX_ROWS]
             if isinstance(i, int | np.integer)  # dicts when index columns are configured
         ],
-        kwargs=columnar.jsonable(kwargs),
+        kwargs=result_shape.jsonable(kwargs),
         exception=_exception_message(r.get("exception_info")),
         expectation_id=cfg.get("id"),
     )

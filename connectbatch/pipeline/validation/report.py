@@ -56,7 +56,7 @@ class ExpectationOutcome:
         if values is not None:
             found += f", e.g. {', '.join(values[:5])}" if values else ""
         elif self.unexpected_sample:
-            shown = ", ".join(json.dumps(v) for v in self.unexpected_sample[:5])
+            shown = ", ".join(_sampled(v) for v in self.unexpected_sample[:5])
             found += f", e.g. {shown}"
         return f"{self.description} Found {found}."
 
@@ -104,3 +104,11 @@ class ValidationReport:
         data = json.loads(text)
         data["outcomes"] = [ExpectationOutcome(**o) for o in data["outcomes"]]
         return cls(**data)
+
+
+def _sampled(value: Any) -> str:
+    """A sample value as JSON; a row of a rule over several columns as its values in the
+    rule's column order, ("cs-1", null), as a reviewer reads a pair elsewhere."""
+    if isinstance(value, dict):
+        return f"({', '.join(json.dumps(v) for v in value.values())})"
+    return json.dumps(value)

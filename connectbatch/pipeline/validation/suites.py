@@ -52,7 +52,7 @@ def build_suite(data_type: str) -> dict[str, Any]:
     """The expectation suite for `data_type` as a JSON-able dict (what expectations/*.json hold).
 
     Derived from the registry: required columns not null, coded columns in their value sets,
-    a single key column unique within the batch, amounts not negative, `EventDate` inside the
+    the key columns unique within the batch, amounts not negative, `EventDate` inside the
     window bound at run time; then `_hand_written` rules. Free of GX, so the generator and the
     freshness test do not pay GX's import.
     """
@@ -92,6 +92,16 @@ def build_suite(data_type: str) -> dict[str, Any]:
             {"column": key},
             "critical",
             f"{key} must be unique within the batch: a repeated {key} would be loaded twice.",
+        )
+    elif len(dt.key_columns) > 1:
+        first, *rest = dt.key_columns
+        add(
+            "expect_compound_columns_to_be_unique",
+            {"column_list": list(dt.key_columns)},
+            "critical",
+            f"{first} with {', '.join(rest)} must be unique within the batch: a repeated event "
+            "would be loaded twice (a call and its conversions share the "
+            f"{first} and differ in {', '.join(rest)}).",
         )
     for col in dt.columns:
         if col.kind is Kind.DECIMAL:

@@ -1,0 +1,67 @@
+"""A record's identity: the text that stands for its key columns, alike in Arrow and in DuckDB.
+
+Why: a data type may be identified by more than one column. The call-conversion spec says
+VendorEventId "will be unique for call event and unique for the conversion event": a vendor
+such as Invoca sends one row for the call and one for each conversion (signal, sale) of that
+call, all with the call's CallSessionId and each with its own VendorEventId. Keyed on
+CallSessionId alone, the conversion rows were held as repeats of the call.
+
+Every "already loaded", "repeated in the batch" and "replaces the stored record" decision
+compares this one text, computed by `texts` over an Arrow batch and by `sql` over stored
+rows, so the two can never disagree. With one key column it is that column as text
+(unchanged: existing key-index entries stay valid). With a qualifier column (VendorEventId) it
+is the first column, escaped so that it holds no unit separator, then the separator and the
+qualifier when there is one. The escape makes the text injective: ("a\\x1fb", none) and
+("a", "b") differ, so no partner value can make two records one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from connectbatch.schemas import DataType
+
+SEPARATOR = "\x1f"  # ASCII unit separator; never left in an escaped first column
+
+
+def texts(dtype: DataType, table: pa.Table) -> pa.Array:
+    """The identity text of each row of `table` (null where the first key column is null:
+    such a row has no identity and is rejected by the not-null rule). A qualifier column the
+    table lacks is empty in every row, as it is stored."""
+    first = _string(table.column(dtype.key_columns[0]))
+    if len(dtype.key_columns) == 1:
+        return first
+    escaped = pc.replace_substring(pc.replace_substring(first, "\\", "\\\\"), SEPARATOR, "\\u")
+    if dtype.key_columns[1] not in table.column_names:
+        return escaped
+    qualifier = _string(table.column(dtype.key_columns[1]))
+    joined = pc.binary_join_element_wise(escaped, qualifier, SEPARATOR, null_handling="emit_null")
+    return pc.if_else(pc.is_null(qualifier), escaped, joined)
+
+
+def sql(dtype: DataType, alias: str = "", columns: Collection[str] | None = None) -> str:
+    """The same text as `texts`, as a DuckDB expression over stored columns (`alias.` each);
+    `columns`: those the relation has, when it may lack the qualifier (None: it has all)."""
+    prefix = f"{alias}." if alias else ""
+    first = f'CAST({prefix}"{dtype.key_columns[0]}" AS VARCHAR)'
+    if len(dtype.key_columns) == 1:
+        return first
+    escaped = f"replace(replace({first}, '\\', '\\\\'), chr(31), '\\u')"
+    if columns is not None and dtype.key_columns[1] not in columns:
+        return escaped
+    qualifier = f'CAST({prefix}"{dtype.key_columns[1]}" AS VARCHAR)'
+    return f"CASE WHEN {qualifier} IS NULL THEN {escaped} ELSE {escaped} || chr(31) || {qualifier} END"
+
+
+def described(dtype: DataType) -> str:
+    """How a partner reads the identity in a message: "CallSessionId" or "CallSessionId with
+    VendorEventId"."""
+    return " with ".join(dtype.key_columns)
+
+
+def _string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
