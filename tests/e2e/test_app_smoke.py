@@ -151,6 +151,6 @@ def test_dry_run_shows_the_failed_expectation_that_would_quarantine_a_file(
     assert any("would quarantine this batch" in w.value for w in at.warning)
     first = at.dataframe[-1].value.iloc[0]  # failures come first
     assert first["Result"] == "❌ Failed"
-    assert first["Columns"] == "CallSessionId"
+    assert first["Columns"] == "CallSessionId, VendorEventId"
     assert first["Observed"] == "2 of 2 rows (100.00 %)"
     assert "cs-1" in first["Unexpected values (sample)"]

@@ -82,7 +82,7 @@ def check_report(data: bytes) -> None:
     assert "already loaded" in rows[2]["Reason"] and rows[2]["CallSessionId"] == "live-0000"
     assert rows[5]["Status"] == "WOULD_BE_HELD"  # a good row, in a batch the repeats would hold
     assert rows[6]["Status"] == "WOULD_BE_REJECTED" and "CampaignId" in rows[6]["Reason"]
-    assert list(rows[0]) == ["Line", "CallSessionId", "ActionId", "Status", "Reason"]  # results layout
+    assert list(rows[0]) == ["Line", "CallSessionId", "VendorEventId", "ActionId", "Status", "Reason"]
 
 
 @contextlib.contextmanager

@@ -66,7 +66,7 @@ def test_happy_path(services: Services, make_connection, settings) -> None:
     assert report.success and report.critical_failures == []
     assert report.rows_accepted == N - 1 and report.rows_rejected == 1
     names = {o.name for o in report.outcomes}
-    assert "expect_column_values_to_be_unique(CallSessionId)" in names
+    assert "expect_compound_columns_to_be_unique(CallSessionId, VendorEventId)" in names
     assert "expect_column_pair_values_a_to_be_greater_than_b(CallDuration, TalkDuration)" in names
     assert all(o.success for o in report.outcomes if o.severity == "critical")
     assert report.raw["success"] is True and report.raw["results"]
@@ -154,8 +154,8 @@ def test_same_records_in_different_bytes_are_quarantined(services: Services, mak
 CRITICAL = {
     "duplicate CallSessionId": (
         {7: {"CallSessionId": "cs-0003"}},
-        "CallSessionId must be unique",
-        "expect_column_values_to_be_unique",
+        "CallSessionId with VendorEventId must be unique",
+        "expect_compound_columns_to_be_unique",
         [5, 9],  # physical lines of data rows 3 and 7
     ),
     "negative SaleAmount": (

@@ -33,7 +33,7 @@ def test_results_use_the_partners_own_header_and_carry_the_action_id(
 
     rows, _ = results_of(services, "Acme", run.id)
 
-    assert list(rows[0]) == ["Line", "callsessionid", "ActionId", "Status", "Reason"]
+    assert list(rows[0]) == ["Line", "callsessionid", "VendorEventId", "ActionId", "Status", "Reason"]
     labels = {a.source_key: a.label for a in services.actions("Acme")}
     assert len(labels) == N
     for row in rows:

@@ -107,8 +107,9 @@ class ValidationReport:
 
 
 def _sampled(value: Any) -> str:
-    """A sample value as JSON; a row of a rule over several columns as its values in the
-    rule's column order, ("cs-1", null), as a reviewer reads a pair elsewhere."""
+    """A sample value as JSON; a row of a rule over several columns as its values that are
+    not empty, in the rule's column order: "cs-1" / "ev-2", or "cs-1" for a call sent
+    without a VendorEventId (a partner who never sends one reads no null)."""
     if isinstance(value, dict):
-        return f"({', '.join(json.dumps(v) for v in value.values())})"
+        return " / ".join(json.dumps(v) for v in value.values() if v is not None) or "(empty)"
     return json.dumps(value)

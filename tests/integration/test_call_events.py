@@ -1,0 +1,89 @@
+"""A call and its conversion events: the spec's VendorEventId "will be unique for call event
+and unique for the conversion event", so one CallSessionId carries a call row and a row for
+each conversion (Invoca's complete_call_id and transaction_id). Each event is a record of its
+own: loaded once, refused when re-sent, replaced alone in supersede mode, and named with its
+VendorEventId in the partner's results file."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from helpers import CALL_COLUMNS, call_row, to_csv
+from helpers.store import count, results_of
+
+from connectbatch.models import Redelivery, RunStatus
+from connectbatch.services import Services
+
+COLUMNS = (*CALL_COLUMNS, "VendorEventId")
+
+
+def _events(*events: tuple[str, str | None, str]) -> bytes:
+    """(CallSessionId, VendorEventId, SaleAmount) per row."""
+    rows = []
+    for i, (session, event, amount) in enumerate(events):
+        row = call_row(i)
+        row.update(CallSessionId=session, VendorEventId=event or "", SaleAmount=amount)
+        rows.append(row)
+    return to_csv(rows, COLUMNS)
+
+
+def test_a_call_and_its_conversions_load_as_events_of_one_call(services: Services, make_connection) -> None:
+    make_connection("Acme")
+    data = _events(("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "49.00"), ("call-2", None, "5.00"))
+
+    run = services.ingest_bytes("Acme", "calls.csv", data)
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert (run.rows_accepted, run.actions_created) == (3, 3)
+    amounts = sorted((a.source_key, a.amount) for a in services.actions("Acme", limit=10))
+    assert amounts == [("call-1", Decimal("0.00")), ("call-1", Decimal("49.00")), ("call-2", Decimal("5.00"))]
+    rows, _ = results_of(services, "Acme", run.id)
+    events = [(r["CallSessionId"], r["VendorEventId"], r["Status"]) for r in rows if r["Line"] != "0"]
+    assert events == [
+        ("call-1", "ev-call", "ACCEPTED"),
+        ("call-1", "ev-sale", "ACCEPTED"),
+        ("call-2", "", "ACCEPTED"),
+    ]
+
+
+def test_a_resent_event_is_held_and_a_new_event_of_the_call_is_not(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme")
+    services.ingest_bytes(
+        "Acme", "day1.csv", _events(("call-1", "ev-call", "0.00"), ("call-2", None, "5.00"))
+    )
+
+    # the sale of call-1 arrives the next day: a new event, not a repeat of the call
+    later = services.ingest_bytes("Acme", "day2.csv", _events(("call-1", "ev-sale", "49.00")))
+    assert later.status is RunStatus.COMPLETED, later.reason
+    assert later.actions_created == 1
+
+    # the partner re-sends the call event and call-2 beside a second sale of call-1
+    resent = _events(
+        ("call-1", "ev-call", "0.00"), ("call-1", "ev-sale-2", "12.00"), ("call-2", None, "5.00")
+    )
+    held = services.ingest_bytes("Acme", "day3.csv", resent)
+    assert held.review == "quarantined"
+    [(_, report)] = services.validation(held.id)
+    [loaded] = [o for o in report.outcomes if not o.success]
+    assert "CallSessionId with VendorEventId already loaded" in loaded.description
+    assert loaded.unexpected_lines == [2, 4]
+
+    released = services.release(held.id, actor="alice")
+    assert (released.rows_accepted, released.rows_duplicate, released.actions_created) == (1, 2, 1)
+    assert services.count_actions("Acme") == 4
+    assert count(services, "call_conversions") == 4
+
+
+def test_a_corrected_event_replaces_only_itself(services: Services, make_connection) -> None:
+    make_connection("Fixes", redelivery=Redelivery.SUPERSEDE)
+    first = _events(("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "49.00"))
+    services.ingest_bytes("Fixes", "calls.csv", first)
+
+    fixed = services.ingest_bytes("Fixes", "calls-fixed.csv", _events(("call-1", "ev-sale", "39.00")))
+
+    assert fixed.status is RunStatus.COMPLETED, fixed.reason
+    amounts = sorted(a.amount for a in services.actions("Fixes", limit=10))
+    assert amounts == [Decimal("0.00"), Decimal("39.00")]  # the call event kept its amount
+    assert services.count_actions("Fixes") == 2
