@@ -24,7 +24,6 @@ from connectbatch.distributed import output
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import group, ingest, load, results, staging
 from connectbatch.pipeline.commit import Stopwatch
-from connectbatch.schemas import record_key
 from connectbatch.services import Services
 from connectbatch.store import run_groups
 from connectbatch.store import runs as run_store
@@ -261,8 +260,7 @@ class OutputLoader:
             and load.refuses_repeats(dtype, connection)
             and computed.parsed.table.num_rows
         ):
-            keys = record_key.texts(dtype, computed.parsed.table)
-            already = ingestor._existing_keys(connection, dtype, keys)
+            already = ingestor._existing_keys(connection, dtype, computed.parsed.table)
             computed = ingest.recheck_loaded(settings, connection, computed, already, self.services.clock())
         ingestor.commit(state.run, connection, record, computed, Stopwatch())
         self.loaded += 1

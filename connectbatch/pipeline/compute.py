@@ -23,7 +23,6 @@ from connectbatch.parser import api as csvparse
 from connectbatch.parser.api import Reject
 from connectbatch.parser.options import ParseOptions
 from connectbatch.pipeline import late, load, validation
-from connectbatch.schemas import record_key
 from connectbatch.settings import Settings
 from connectbatch.store import mappings as mapping_store
 
@@ -62,7 +61,7 @@ def compute(
     saved: mapping_store.SavedMapping | None,
     now: dt.datetime,
     clock: Laps,
-    already_loaded: Callable[[schemas.DataType, pa.Array], list[str]] | None = None,
+    already_loaded: Callable[[schemas.DataType, pa.Table], list[str]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Computed:
     """The compute half of a file: parse and validate the staged bytes, with no database.
@@ -89,7 +88,7 @@ def compute(
     # repeated keys fail validation only where repeats are refused (not catalogs, not
     # modification events, not a connection in supersede mode)
     if already_loaded is not None and load.refuses_repeats(dtype, connection) and parsed.table.num_rows:
-        already = already_loaded(dtype, record_key.texts(dtype, parsed.table))
+        already = already_loaded(dtype, parsed.table)
     report = validate_parsed(settings, dtype, parsed, parser_rejected, already, now)
     late.judge(report, parsed.table, connection, now, refused)
     clock.lap("validate")

@@ -194,7 +194,7 @@ def run(
     with db.connect() as con:
         if load.refuses_repeats(dtype, connection) and table.num_rows and key_column:
             identities = record_key.texts(dtype, table)
-            already = set(data_store.existing_keys(con, dtype.key, connection.id, identities))
+            already = set(data_store.existing_keys(con, dtype.key, connection.id, table))
             for line, key, identity in zip(line_list, keys, identities.to_pylist(), strict=True):
                 if identity in already:
                     why = f"{key_column} {key} is already loaded for this connection"

@@ -42,6 +42,7 @@ from connectbatch.pipeline.ingest import Ingestor
 from connectbatch.pipeline.staging import Received, Staged
 from connectbatch.schemas import record_key
 from connectbatch.store import connections as connection_store
+from connectbatch.store import data as data_store
 from connectbatch.store import liveness, run_groups
 
 log = logging.getLogger("connectbatch.pipeline.group")
@@ -273,9 +274,8 @@ class _Group:
         keys = sorted(set().union(*(w.keys for w in computed)))
         if not keys:
             return set()
-        dtype = schemas.get(self.connection.data_type)
-        found = self.ingestor._existing_keys(self.connection, dtype, pa.array(keys, pa.string()))
-        return {str(k) for k in found}
+        with self.ingestor.db.connect() as con:
+            return set(data_store.loaded_identities(con, self.connection.data_type, self.connection.id, keys))
 
     def _load_together(self, loading: list[_Waiting]) -> bool:
         """Load every batch in one transaction, each closing its run; False (all rolled back)
@@ -379,12 +379,12 @@ class _Group:
         )
 
 
-def _keys_of(w: _Waiting) -> Callable[[schemas.DataType, pa.Array], list[str]]:
+def _keys_of(w: _Waiting) -> Callable[[schemas.DataType, pa.Table], list[str]]:
     """An "already loaded" check that only notes the keys of `w` (the group asks the database
     for all its files at once, after computing them) and finds none yet."""
 
-    def note(dtype: schemas.DataType, keys: pa.Array) -> list[str]:
-        w.keys = {str(k) for k in keys.to_pylist() if k is not None}
+    def note(dtype: schemas.DataType, table: pa.Table) -> list[str]:
+        w.keys = {str(k) for k in record_key.texts(dtype, table).to_pylist() if k is not None}
         return []
 
     return note

@@ -330,7 +330,7 @@ class Ingestor:
         staged: Staged,
         clock: Stopwatch,
         entry: staging.Entry | None = None,
-        already_loaded: Callable[[schemas.DataType, pa.Array], list[str]] | None = None,
+        already_loaded: Callable[[schemas.DataType, pa.Table], list[str]] | None = None,
     ) -> Computed:
         """The compute half of a staged file (mapping check, parse, validate): no write.
         `already_loaded` replaces the database's answer of which keys are loaded (a group
@@ -340,7 +340,7 @@ class Ingestor:
         except ConnectBatchError as exc:
             return Computed(refusal=str(exc))
         if already_loaded is None:
-            already_loaded = lambda dtype, keys: self._existing_keys(connection, dtype, keys)  # noqa: E731
+            already_loaded = lambda dtype, table: self._existing_keys(connection, dtype, table)  # noqa: E731
         return compute(
             self.settings, connection, staged.path, saved, self.clock(), clock, already_loaded=already_loaded,
             # called through the module: the crash-recovery test hooks progress.update
@@ -386,10 +386,11 @@ class Ingestor:
         answer_loaded(self.settings.outbound, connection, run, record, computed, done, clock, self.db)
         return done.loaded.record or self._file(record.id)
 
-    def _existing_keys(self, connection: Connection, dtype: schemas.DataType, keys: pa.Array) -> list[str]:
-        """The keys among `keys` the connection has already loaded (the "already loaded" check)."""
+    def _existing_keys(self, connection: Connection, dtype: schemas.DataType, table: pa.Table) -> list[str]:
+        """The identities of `table`'s rows the connection has already loaded (the "already
+        loaded" check)."""
         with self.db.connect() as con:
-            return data_store.existing_keys(con, dtype.key, connection.id, keys)
+            return data_store.existing_keys(con, dtype.key, connection.id, table)
 
     def _file(self, file_id: int) -> FileRecord:
         with self.db.connect() as con:

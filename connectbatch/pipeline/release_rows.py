@@ -36,7 +36,7 @@ def without_loaded_keys(
         return table, lines, []
     key = dtype.key_columns[0]
     identities = record_key.texts(dtype, table)
-    existing = set(data_store.existing_keys(con, dtype.key, connection_id, identities))
+    existing = set(data_store.existing_keys(con, dtype.key, connection_id, table))
     first: dict[str, int] = {}
     keep: list[bool] = []
     repeated: list[Reject] = []

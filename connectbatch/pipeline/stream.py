@@ -46,7 +46,6 @@ from connectbatch.pipeline import late, load, progress
 from connectbatch.pipeline.compute import Computed, Laps, validate_parsed
 from connectbatch.pipeline.validation import load_suite
 from connectbatch.pipeline.validation.suites import columns as expectation_columns
-from connectbatch.schemas import record_key
 from connectbatch.settings import Settings
 from connectbatch.store import Database, parts
 from connectbatch.store import data as data_store
@@ -114,7 +113,7 @@ def ingest(
         computed = compute(
             ingestor.settings, connection, path, saved, ingestor.clock(), clock, part,
             run_id=run.id, file_id=record.id,
-            already_loaded=lambda dtype, keys: ingestor._existing_keys(connection, dtype, keys),
+            already_loaded=lambda dtype, table: ingestor._existing_keys(connection, dtype, table),
             # called through the module: the crash-recovery test hooks progress.update
             on_progress=lambda done, rows: progress.update(run.id, done, rows),
         )  # fmt: skip
@@ -134,7 +133,7 @@ def compute(
     *,
     run_id: int,
     file_id: int,
-    already_loaded: Callable[[schemas.DataType, pa.Array], list[str]] | None = None,
+    already_loaded: Callable[[schemas.DataType, pa.Table], list[str]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Computed:
     """`compute.compute` for a big file: the same Computed, except that `parsed.table` holds
@@ -161,7 +160,7 @@ def compute(
     parser_rejected = parsed.lines_rejected
     already: list[str] = []
     if already_loaded is not None and load.refuses_repeats(dtype, connection) and parsed.table.num_rows:
-        already = already_loaded(dtype, record_key.texts(dtype, parsed.table))
+        already = already_loaded(dtype, parsed.table)
     report = validate_parsed(settings, dtype, parsed, parser_rejected, already, now)
     late.judge(report, parsed.table, connection, now, 0)
     # from here on only the keys (results file) and the event dates (late locks) are read:

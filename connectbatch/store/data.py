@@ -9,8 +9,10 @@ NULL and every earlier version stays queryable.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -147,31 +149,54 @@ ROW_GROUP_ROWS = 122_880
 
 
 def existing_keys(
-    con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, keys: pa.Array
+    con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, table: pa.Table
 ) -> list[str]:
-    """Which of `keys` (identity texts, `record_key.texts`) are already loaded for the
-    connection: the key index names the files that may hold them (none for new keys: one
-    statement), and only those files' stored rows are compared."""
+    """The identity texts (`record_key`) of the rows of `table` the connection has already
+    loaded. A big table's identities are computed by DuckDB from its key columns (no Arrow
+    pass over a million rows); a small one's are bound as one list (no register)."""
     dtype = schemas.get(data_type)
-    if not dtype.key_columns or len(keys) == 0:
+    if not dtype.key_columns or table.num_rows == 0:
+        return []
+    if table.num_rows <= SMALL_LIST:
+        return loaded_identities(con, data_type, connection_id, record_key.texts(dtype, table).to_pylist())
+    present = [c for c in dtype.key_columns if c in table.column_names]
+    con.register("_cb_keys", table.select(present))
+    try:
+        incoming = f"(SELECT {record_key.sql(dtype, 'i', present)} AS k FROM _cb_keys i)"
+        return _loaded(con, dtype, connection_id, incoming, [])
+    finally:
+        con.unregister("_cb_keys")
+
+
+def loaded_identities(
+    con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, identities: Sequence[str | None]
+) -> list[str]:
+    """Which of `identities` (`record_key` texts) the connection has already loaded."""
+    dtype = schemas.get(data_type)
+    if not dtype.key_columns or not identities:
+        return []
+    return _loaded(con, dtype, connection_id, "(SELECT unnest(?) AS k)", [identities])
+
+
+def _loaded(
+    con: duckdb.DuckDBPyConnection,
+    dtype: schemas.DataType,
+    connection_id: int,
+    incoming: str,
+    params: list[Any],
+) -> list[str]:
+    """The identities in column `k` of the relation `incoming` that the connection has
+    loaded: the key index names the files that may hold them (none for new keys: one
+    statement), and only those files' stored rows are compared."""
+    files = key_index.files_with(con, dtype.key, connection_id, incoming, params)
+    if not files:
         return []
     key = record_key.sql(dtype, "d")
-    small = len(keys) <= SMALL_LIST  # a small file's keys: one bound list, no register/unregister
-    incoming, params = ("(SELECT unnest(?) AS k)", [keys.to_pylist()]) if small else ("_cb_keys", [])
-    if not small:
-        con.register("_cb_keys", pa.table({"k": keys}))
-    try:
-        files = key_index.files_with(con, data_type, connection_id, incoming, params)
-        if not files:
-            return []
-        rows = con.execute(
-            f"SELECT DISTINCT {key} FROM {all_rows(data_type)} d JOIN {incoming} k ON {key} = k.k "
-            f"WHERE d.connection_id = ? AND {key_index.file_filter(files)}",
-            [*params, connection_id],
-        ).fetchall()
-    finally:
-        if not small:
-            con.unregister("_cb_keys")
+    rows = con.execute(
+        f"SELECT DISTINCT {key} FROM {all_rows(dtype.key)} d JOIN {incoming} k ON {key} = k.k "
+        f"WHERE d.connection_id = ? AND {key_index.file_filter(files)}",
+        [*params, connection_id],
+    ).fetchall()
     return [r[0] for r in rows]
 
 

@@ -35,7 +35,7 @@ def _store(con: duckdb.DuckDBPyConnection, file_id: int, connection_id: int, key
 
 def _asked(con: duckdb.DuckDBPyConnection) -> list[str]:
     asked = pa.array(["a", "b'q", "c", "d\x00", "e", None, "a"])
-    return sorted(data_store.existing_keys(con, "call_conversions", 7, asked))
+    return sorted(data_store.existing_keys(con, "call_conversions", 7, pa.table({"CallSessionId": asked})))
 
 
 @pytest.mark.parametrize("small_list", [data_store.SMALL_LIST, 0])
@@ -50,7 +50,9 @@ def test_the_keys_a_connection_holds_whatever_their_number(
         _store(con, 1, 7, KEYS)
         _store(con, 2, 8, ["c"])
         found = _asked(con)  # in the load's own transaction, as a quarantine release asks
-        none = data_store.existing_keys(con, "call_conversions", 7, pa.array([], pa.string()))
+        none = data_store.existing_keys(
+            con, "call_conversions", 7, pa.table({"CallSessionId": pa.array([], pa.string())})
+        )
     assert found == KEYS  # connection 8's key and unknown ones are not
     assert none == []
     with db.connect() as con:
@@ -114,7 +116,9 @@ def test_a_hash_match_is_checked_against_the_stored_rows(tmp_path: Path) -> None
     with db.transaction() as con:
         _store(con, 1, 7, ["a"])
         con.execute("INSERT INTO data_keys VALUES ('call_conversions', 7, hash('zzz'), 1)")
-        assert data_store.existing_keys(con, "call_conversions", 7, pa.array(["zzz", "a"])) == ["a"]
+        assert data_store.existing_keys(
+            con, "call_conversions", 7, pa.table({"CallSessionId": pa.array(["zzz", "a"])})
+        ) == ["a"]
 
 
 def test_new_keys_do_not_read_the_stored_rows(tmp_path: Path) -> None:
@@ -126,7 +130,9 @@ def test_new_keys_do_not_read_the_stored_rows(tmp_path: Path) -> None:
     with db.transaction() as con:
         _store(con, 1, 7, KEYS)
         traced = _Tracing(con, asked)
-        found = data_store.existing_keys(traced, "call_conversions", 7, pa.array(["new", "other"]))  # type: ignore[arg-type]
+        found = data_store.existing_keys(
+            traced, "call_conversions", 7, pa.table({"CallSessionId": pa.array(["new", "other"])})
+        )  # type: ignore[arg-type]
     assert found == []
     assert asked and not [sql for sql in asked if "rows_call_conversions" in sql or "data_call" in sql]
 

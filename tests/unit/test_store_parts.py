@@ -95,10 +95,15 @@ def test_end_rows_repeats_and_existing_keys(tmp_path: Path, storage: str) -> Non
     _load(db, 1, ["a", "b", "c"], [10, 20, 30])
     new, new_lines = _calls(["b", "c", "d"], [20, 31, 40])
     with db.transaction() as con:
-        assert sorted(data_store.existing_keys(con, "call_conversions", 7, pa.array(["a", "d", "x"]))) == [
-            "a"
-        ]
-        assert data_store.existing_keys(con, "call_conversions", 8, pa.array(["a"])) == []
+        assert sorted(
+            data_store.existing_keys(
+                con, "call_conversions", 7, pa.table({"CallSessionId": pa.array(["a", "d", "x"])})
+            )
+        ) == ["a"]
+        assert (
+            data_store.existing_keys(con, "call_conversions", 8, pa.table({"CallSessionId": pa.array(["a"])}))
+            == []
+        )
         found = data_store.repeats(con, "call_conversions", 7, new, new_lines)
         assert [(r.line, r.old_file_id, r.old_line) for r in found] == [(2, 1, 3), (3, 1, 4)]
         ended = data_store.end_rows(

@@ -39,6 +39,7 @@ from connectbatch.pipeline.validation.result_shape import (
     unwrap,
     values_at,
 )
+from connectbatch.schemas import record_key
 
 NOT_NULL = "expect_column_values_to_not_be_null"
 NULL = "expect_column_values_to_be_null"
@@ -293,7 +294,10 @@ def _compound_unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict
         dropped = np.zeros(len(cols[0]), dtype=bool)
     else:
         raise _Unsupported(str(ignore))
-    unexpected = _repeated(pc.if_else(pa.array(dropped), pa.scalar(None, pa.string()), _row_text(cols)))
+    if cols[0].null_count == 0 and not _repeated(cols[0]).any():
+        unexpected = np.zeros(len(cols[0]), dtype=bool)  # the first column tells every row apart
+    else:
+        unexpected = _repeated(pc.if_else(pa.array(dropped), pa.scalar(None, pa.string()), _row_text(cols)))
     total, considered = len(cols[0]), int((~dropped).sum())
     count = int(unexpected.sum())
     success = (
@@ -315,9 +319,8 @@ def _row_text(cols: list[pa.Array]) -> pa.Array:
     equal only to a null: each value escaped so it holds no separator, marked null or not."""
     parts = []
     for col in cols:
-        escaped = pc.replace_substring(pc.replace_substring(col, "\\", "\\\\"), "\x1f", "\\u")
-        parts.append(pc.fill_null(pc.binary_join_element_wise("v", escaped, ""), "n"))
-    return pc.binary_join_element_wise(*parts, "\x1f")
+        parts.append(pc.fill_null(pc.binary_join_element_wise("v", record_key.escape(col), ""), "n"))
+    return pc.binary_join_element_wise(*parts, record_key.SEPARATOR)
 
 
 def _skipnull(col: pa.Array, nulls: np.ndarray, unexpected: np.ndarray, mostly: float) -> dict[str, Any]:
