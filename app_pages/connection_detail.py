@@ -1,11 +1,10 @@
 """Connection: one connection's settings (Edit), its runs with drill-down (History), its
 credentials as in Improvado's connection settings (Credentials), and Delete.
 
-The connection comes from `st.session_state["connection_id"]` (set by the list's Edit and
-View History) or the `?connection=` query parameter; the tab from `detail_tab`. Only the open
-tab is computed. Widgets that belong to one connection carry its id in their key, so
-switching connections never shows another connection's values. The Edit and Re-connect forms
-are the shared ones of app_pages/_forms.py; the History drill-down is app_pages/_run_history.py.
+The connection comes from `st.session_state["connection_id"]` (the list's Edit and View
+History) or `?connection=`; the tab from `detail_tab`. Only the open tab is computed. Widgets
+of one connection carry its id in their key, so switching never shows another's values. The
+forms are app_pages/_forms.py's; the History drill-down is app_pages/_run_history.py.
 """
 
 from __future__ import annotations
@@ -274,7 +273,8 @@ def reconnect(services: Services, c: Connection) -> None:
     k = c.id
     if pull:
         st.caption(
-            "Enter the new login details, test them, then Re-connect: they become the main credential."
+            "Enter the new login details, test them, then Re-connect: they become the main "
+            "credential and the connection pulls with them at once."
         )
     else:
         st.caption(
@@ -306,7 +306,10 @@ def reconnect(services: Services, c: Connection) -> None:
             created, provisioned = result
             if provisioned is not None:
                 _provisioned.offer(c.name, provisioned)
-            _ui.flash("success", f"{markdown_text(created.name)} is now the main credential.")
+            if pull:  # the seed's Re-connect refreshes the connection: a pull with the new login
+                request_run(c.id)
+            refreshed = " A pull with it has started." if pull else ""
+            _ui.flash("success", f"{markdown_text(created.name)} is now the main credential.{refreshed}")
             st.rerun()
 
 

@@ -402,6 +402,29 @@ def test_reconnect_a_push_connection_shows_the_new_login_once_and_keeps_the_old(
     assert [c.id for c in demo_data.credentials(push.id)] == [old.id]
 
 
+def test_reconnect_of_a_pull_makes_the_new_login_main_and_pulls_with_it(services: Services) -> None:
+    """The seed's Re-connect: "adding your actual credentials and refreshing the connection".
+    Saving new details of a pull starts a pull with them (here it fails: nothing listens)."""
+    port = closed_port()
+    created = pull_connection(services, "Partner SFTP", port)
+    [old] = services.credentials(created.id)
+    at = open_page()
+    at.button(key=f"edit_{created.id}").click().run()
+    at.session_state["detail_tab"] = "Credentials"
+    at.run()
+    at.text_input(key=f"reconnect_name_{created.id}").input("Rotated login")
+    at.text_input(key=f"reconnect_username_{created.id}").input("acme")
+    at.text_input(key=f"reconnect_password_{created.id}").input("the-new-password")
+    at.button(key="reconnect_save").click().run()
+
+    assert not at.exception
+    new, secondary = services.credentials(created.id)
+    assert (new.name, new.is_main, secondary.id, secondary.is_main) == ("Rotated login", True, old.id, False)
+    [run] = services.runs(created.id)  # the refresh: one pull, with the new login
+    assert run.status == "Failed" and f"127.0.0.1:{port}" in (run.reason or "")
+    assert any("A pull with it has started." in s.value for s in at.success)
+
+
 def test_a_changed_sftp_host_key_shows_both_fingerprints_and_is_accepted_only_when_typed(
     demo_data: Services,
 ) -> None:
