@@ -387,8 +387,7 @@ class Ingestor:
         return done.loaded.record or self._file(record.id)
 
     def _existing_keys(self, connection: Connection, dtype: schemas.DataType, table: pa.Table) -> list[str]:
-        """The identities of `table`'s rows the connection has already loaded (the "already
-        loaded" check)."""
+        """The identities of `table`'s rows the connection loaded before ("already loaded")."""
         with self.db.connect() as con:
             return data_store.existing_keys(con, dtype.key, connection.id, table)
 

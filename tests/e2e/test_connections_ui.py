@@ -70,6 +70,14 @@ def open_page(page: str = LIST) -> AppTest:
     return at
 
 
+def credentials_tab(connection_id: int) -> AppTest:
+    """The connection's page on its Credentials tab, opened from the list's Edit."""
+    at = open_page()
+    at.button(key=f"edit_{connection_id}").click().run()
+    at.session_state["detail_tab"] = "Credentials"
+    return at.run()
+
+
 def table(at: AppTest, column: str, nth: int = 0) -> pd.DataFrame:
     """The nth table on the page that has `column` (AppTest does not expose table keys)."""
     found = [d.value for d in at.dataframe if column in d.value.columns]
@@ -380,10 +388,7 @@ def test_reconnect_a_push_connection_shows_the_new_login_once_and_keeps_the_old(
 ) -> None:
     push = demo_data.connection("Brand returns")
     [old] = demo_data.credentials(push.id)
-    at = open_page()
-    at.button(key=f"edit_{push.id}").click().run()
-    at.session_state["detail_tab"] = "Credentials"
-    at.run()
+    at = credentials_tab(push.id)
     at.text_input(key=f"reconnect_name_{push.id}").input("Second login")
     at.button(key="reconnect_save").click().run()
 
@@ -408,10 +413,7 @@ def test_reconnect_of_a_pull_makes_the_new_login_main_and_pulls_with_it(services
     port = closed_port()
     created = pull_connection(services, "Partner SFTP", port)
     [old] = services.credentials(created.id)
-    at = open_page()
-    at.button(key=f"edit_{created.id}").click().run()
-    at.session_state["detail_tab"] = "Credentials"
-    at.run()
+    at = credentials_tab(created.id)
     at.text_input(key=f"reconnect_name_{created.id}").input("Rotated login")
     at.text_input(key=f"reconnect_username_{created.id}").input("acme")
     at.text_input(key=f"reconnect_password_{created.id}").input("the-new-password")
