@@ -68,6 +68,15 @@ def sql(dtype: DataType, alias: str = "", columns: Collection[str] | None = None
     return f"CASE WHEN {qualifier} IS NULL THEN {escaped} ELSE {escaped} || chr(31) || {qualifier} END"
 
 
+def shown(dtype: DataType, table: pa.Table) -> pa.Array:
+    """Each row's key as a person reads it: "C-1", or "C-1 / T-2" with a VendorEventId."""
+    first = _string(table.column(dtype.key_columns[0]))
+    if len(dtype.key_columns) == 1 or dtype.key_columns[1] not in table.column_names:
+        return first
+    qualifier = _string(table.column(dtype.key_columns[1]))
+    return pc.coalesce(pc.binary_join_element_wise(first, qualifier, " / "), first)
+
+
 def described(dtype: DataType) -> str:
     """How a partner reads the identity in a message: "CallSessionId" or "CallSessionId with
     VendorEventId"."""

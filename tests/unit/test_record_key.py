@@ -41,6 +41,7 @@ def test_a_call_without_an_event_id_keeps_its_session_id_as_identity() -> None:
     alone holds the same hashes for them."""
     table = pa.table({"CallSessionId": ["cs-1", "cs-2"], "VendorEventId": pa.array([None, "e"], pa.string())})
     assert record_key.texts(CALLS, table).to_pylist() == ["cs-1", "cs-2\x1fe"]
+    assert record_key.shown(CALLS, table).to_pylist() == ["cs-1", "cs-2 / e"]  # as people read it
     assert record_key.texts(CALLS, table.select(["CallSessionId"])).to_pylist() == ["cs-1", "cs-2"]
     assert record_key.sql(CALLS, "n", ["CallSessionId"]) == (
         "replace(replace(CAST(n.\"CallSessionId\" AS VARCHAR), '\\', '\\\\'), chr(31), '\\u')"

@@ -134,9 +134,10 @@ def test_an_event_already_loaded_is_told_from_another_event_of_its_call(calls: C
     loaded = record_key.texts(schemas.get(CC), batch.table).to_pylist()
     report = check(batch, already_loaded=[loaded[0]])
     outcome = failed(report)[LOADED]
-    assert outcome.unexpected_rows == [0] and outcome.unexpected_sample == ["call-1"]
+    assert outcome.unexpected_rows == [0] and outcome.unexpected_sample == ["call-1 / ev-call"]
     assert "CallSessionId with VendorEventId already loaded" in outcome.description
-    assert failed(check(batch, already_loaded=[loaded[2]]))[LOADED].unexpected_rows == [2]
+    plain = failed(check(batch, already_loaded=[loaded[2]]))[LOADED]
+    assert plain.unexpected_rows == [2] and plain.unexpected_sample == ["call-1"]
 
 
 def test_talk_duration_longer_than_call_duration_fails(calls: Calls) -> None:

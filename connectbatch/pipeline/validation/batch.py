@@ -188,7 +188,7 @@ def _already_loaded(
     table: pa.Table, dt: DataType, already_loaded: Iterable[str]
 ) -> tuple[pa.Table, dict[str, Any] | None]:
     """The run-time "not already loaded" rule: `already_loaded` holds identity texts
-    (schemas.record_key), and the failing values shown are the rows' first key column.
+    (schemas.record_key); the failing values shown are the rows' keys ("C-1 / T-2").
 
     Not `expect_column_values_to_not_be_in_set`: GX copies an expectation's kwargs through
     pydantic for every metric it plans, so a value set of 100,000 ids (a re-exported file
@@ -203,7 +203,7 @@ def _already_loaded(
     if len(loaded) == 0:
         return table, None
     key = dt.key_columns[0]
-    shown = table.column(key).cast(pa.string())
+    shown = record_key.shown(dt, table)
     found = pc.is_in(record_key.texts(dt, table), value_set=loaded)
     derived = pc.if_else(found, shown, pa.scalar(None, pa.string()))
     name = f"{key}{ALREADY_LOADED_SUFFIX}"
