@@ -226,7 +226,7 @@ def change_row(change: Change) -> StatusRow:
         status = "reversed"
     locked_reversal = status == SyncStatus.LOCKED and change.old_status == ActionStatus.REVERSED
     return StatusRow(
-        change.at, change.file_id, change.file_name or "", change.line, (change.source_key,),
+        change.at, change.file_id, change.file_name or "", change.line, change.key or (change.source_key,),
         change.action_id, status, change.old_amount, change.new_amount, change.reason or "",
         SyncStatus.REVERSED if locked_reversal else None,
     )  # fmt: skip

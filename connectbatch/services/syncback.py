@@ -154,7 +154,7 @@ class SyncBackServices(ServiceBase):
         file each), load outcomes first, then changes in audit order."""
         outcomes = store.pending_files(con, connection.id, channel)
         removals = store.pending_removals(con, connection.id, channel, connection.data_type)
-        changes = store.pending_changes(con, connection.id, channel)
+        changes = store.pending_changes(con, connection.id, channel, connection.data_type)
         file_ids = sorted(
             {o.file_id for o in outcomes} | {r.file_id for r in removals} | {c.file_id for c in changes}
         )

@@ -67,6 +67,9 @@ class Change:
     file_name: str | None
     line: int
     source_key: str
+    # the action's record, every key column (a call's events share the CallSessionId and
+    # differ in VendorEventId); () when its row is not found
+    key: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,16 +209,23 @@ def pending_removals(
     ]  # fmt: skip
 
 
-def pending_changes(con: duckdb.DuckDBPyConnection, connection_id: int, channel: str) -> list[Change]:
-    """Audit entries of the connection's actions not reported yet, in the order they happened."""
+def pending_changes(
+    con: duckdb.DuckDBPyConnection, connection_id: int, channel: str, data_type: str
+) -> list[Change]:
+    """Audit entries of the connection's actions not reported yet, in the order they happened,
+    each with the key columns of the record its action points at."""
+    dtype = schemas.get(data_type)
+    keys = ", ".join(f'CAST(d."{k}" AS VARCHAR)' for k in dtype.key_columns)
     rows = con.execute(
         "SELECT au.id, au.changed_at, au.change, au.old_status, au.new_status, au.old_amount, "
-        "au.new_amount, au.reason, a.id, a.file_id, f.name, a.line, a.source_key "
+        f"au.new_amount, au.reason, a.id, a.file_id, f.name, a.line, a.source_key, {keys or 'NULL'} "
         "FROM action_audit au JOIN actions a ON a.id = au.action_id LEFT JOIN files f ON f.id = a.file_id "
+        f"LEFT JOIN (SELECT * FROM {all_rows(data_type)} WHERE connection_id = ?) d "
+        "ON d.file_id = a.file_id AND d.line = a.line "
         "WHERE a.connection_id = ? AND NOT EXISTS (SELECT 1 FROM sync_back_watermarks w "
         "WHERE w.connection_id = ? AND w.channel = ? AND w.kind = 'change' AND w.item_id = au.id) "
         "ORDER BY au.id",
-        [connection_id, connection_id, channel],
+        [connection_id, connection_id, connection_id, channel],
     ).fetchall()
     return [
         Change(
@@ -232,6 +242,7 @@ def pending_changes(con: duckdb.DuckDBPyConnection, connection_id: int, channel:
             file_name=r[10],
             line=int(r[11]),
             source_key=str(r[12]),
+            key=tuple(r[13:]) if dtype.key_columns and r[13] is not None else (),
         )
         for r in rows
     ]

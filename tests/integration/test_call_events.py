@@ -6,7 +6,10 @@ VendorEventId in the partner's results file."""
 
 from __future__ import annotations
 
+import csv
+import io
 from decimal import Decimal
+from pathlib import Path
 
 from helpers import CALL_COLUMNS, call_row, to_csv
 from helpers.store import count, results_of
@@ -87,3 +90,51 @@ def test_a_corrected_event_replaces_only_itself(services: Services, make_connect
     amounts = sorted(a.amount for a in services.actions("Fixes", limit=10))
     assert amounts == [Decimal("0.00"), Decimal("39.00")]  # the call event kept its amount
     assert services.count_actions("Fixes") == 2
+
+
+def test_sync_back_names_the_event_an_action_change_is_about(services: Services, make_connection) -> None:
+    """A modified or reversed action comes back with its event's VendorEventId: the partner's
+    record is the event, and its call's other events share the CallSessionId."""
+    make_connection("Acme", sync_back=["files"])
+    services.ingest_bytes(
+        "Acme", "calls.csv", _events(("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "49.00"))
+    )
+    sale = next(a for a in services.actions("Acme", limit=10) if a.amount == Decimal("49.00"))
+    services.sync_back_now("Acme", trigger="test")  # the loads, reported once
+
+    services.modify_action(sale.id, "39.00", reason="partial refund", actor="alice")
+    done = services.sync_back_now("Acme", trigger="test")
+
+    [sent] = done.sent
+    rows = list(
+        csv.DictReader(
+            io.StringIO((services.settings.outbound / str(sent.connection_id) / sent.file_name).read_text())
+        )
+    )
+    [changed] = [r for r in rows if r["Change"] == "modified"]
+    assert (changed["CallSessionId"], changed["VendorEventId"], changed["ActionId"]) == (
+        "call-1",
+        "ev-sale",
+        sale.label,
+    )
+
+
+def test_a_dry_run_names_the_event_already_loaded_not_the_call(
+    services: Services, make_connection, tmp_path: Path
+) -> None:
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "day1.csv", _events(("call-1", "ev-call", "0.00")))
+    trial = tmp_path / "day2.csv"
+    trial.write_bytes(_events(("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "49.00")))
+
+    dry = services.dry_run_file("Acme", trial)
+
+    by_line = {r.line: r for r in dry.rows}
+    assert by_line[2].status.name == "DUPLICATE"
+    assert "CallSessionId with VendorEventId call-1 / ev-call is already loaded" in by_line[2].reason
+    assert by_line[3].status.name != "DUPLICATE"  # another event of the same call
+    rows = list(csv.DictReader(io.StringIO(dry.csv_bytes().decode())))
+    assert [(r["CallSessionId"], r["VendorEventId"]) for r in rows if r["Line"] != "0"] == [
+        ("call-1", "ev-call"),
+        ("call-1", "ev-sale"),
+    ]
