@@ -66,8 +66,8 @@ class RunReview:
 
 
 def _number(value: Any) -> str:
-    if isinstance(value, dict):  # a rule over several columns reports a row: "cs-1 / (empty)"
-        return " / ".join("(empty)" if v is None else _number(v) for v in value.values())
+    if isinstance(value, dict):  # a rule over several columns reports a row: "cs-1 / ev-2"
+        return " / ".join(_number(v) for v in value.values() if v is not None) or "(empty)"
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):

@@ -77,6 +77,15 @@ def shown(dtype: DataType, table: pa.Table) -> pa.Array:
     return pc.coalesce(pc.binary_join_element_wise(first, qualifier, " / "), first)
 
 
+def shown_sql(dtype: DataType) -> str:
+    """`shown` as a DuckDB expression over stored columns."""
+    first = f'CAST("{dtype.key_columns[0]}" AS VARCHAR)'
+    if len(dtype.key_columns) == 1:
+        return first
+    qualifier = f'CAST("{dtype.key_columns[1]}" AS VARCHAR)'
+    return f"coalesce({first} || ' / ' || {qualifier}, {first})"
+
+
 def described(dtype: DataType) -> str:
     """How a partner reads the identity in a message: "CallSessionId" or "CallSessionId with
     VendorEventId"."""

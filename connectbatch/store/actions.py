@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.models import Action, ActionStatus, AuditEntry
+from connectbatch.schemas import record_key
 from connectbatch.store.data import stored_in
 from connectbatch.store.db import all_rows
 
@@ -96,7 +97,7 @@ def _create(
         return 0
     offset = _reserve(con, source, block) if block is not None else None
     amount, event = (f'"{c}"' for c in dtype.action_columns)
-    key = f'"{dtype.key_columns[0]}"'
+    key = record_key.shown_sql(dtype)  # "C-1 / T-2": which event of the call, and searchable
     media = '"MediaId"' if "MediaId" in dtype.column_names else "NULL"
     ident, params = ("nextval('seq_actions')", []) if offset is None else ("? + line", [offset])
     row = con.execute(

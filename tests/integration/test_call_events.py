@@ -39,7 +39,13 @@ def test_a_call_and_its_conversions_load_as_events_of_one_call(services: Service
     assert run.status is RunStatus.COMPLETED, run.reason
     assert (run.rows_accepted, run.actions_created) == (3, 3)
     amounts = sorted((a.source_key, a.amount) for a in services.actions("Acme", limit=10))
-    assert amounts == [("call-1", Decimal("0.00")), ("call-1", Decimal("49.00")), ("call-2", Decimal("5.00"))]
+    # each action names its event, as pending actions list it and search finds it
+    assert amounts == [
+        ("call-1 / ev-call", Decimal("0.00")),
+        ("call-1 / ev-sale", Decimal("49.00")),
+        ("call-2", Decimal("5.00")),
+    ]
+    assert [a.source_key for a in services.find_actions(search="ev-sale").actions] == ["call-1 / ev-sale"]
     rows, _ = results_of(services, "Acme", run.id)
     events = [(r["CallSessionId"], r["VendorEventId"], r["Status"]) for r in rows if r["Line"] != "0"]
     assert events == [

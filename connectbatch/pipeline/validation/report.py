@@ -107,9 +107,10 @@ class ValidationReport:
 
 
 def _sampled(value: Any) -> str:
-    """A sample value as JSON; a row of a rule over several columns as its values that are
-    not empty, in the rule's column order: "cs-1" / "ev-2", or "cs-1" for a call sent
-    without a VendorEventId (a partner who never sends one reads no null)."""
+    """A sample value as JSON; a row of a rule over several columns as one text of its
+    values that are not empty, in the rule's column order: "cs-1 / ev-2", or "cs-1" for a
+    call sent without a VendorEventId (a partner who never sends one reads no null), as
+    the already-loaded rule shows an event."""
     if isinstance(value, dict):
-        return " / ".join(json.dumps(v) for v in value.values() if v is not None) or "(empty)"
+        value = " / ".join(str(v) for v in value.values() if v is not None)
     return json.dumps(value)
