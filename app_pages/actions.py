@@ -44,8 +44,8 @@ def table_rows(
             "Days to lock": round(page.days_to_lock(a), 1),
             "Amount": float(a.amount),
             "Original amount": float(a.original_amount),
-            "Source key": a.source_key,
-            "Connection": names.get(a.connection_id, f"#{a.connection_id} (deleted)"),
+            "Source key": visible(a.source_key),
+            "Connection": visible(names.get(a.connection_id, f"#{a.connection_id} (deleted)")),
             "Partner": visible(owners.get(a.connection_id, "")),
             "Event date": a.event_date,
             "Lock date": a.lock_at,
@@ -206,7 +206,9 @@ def render() -> None:
         st.error(f"The actions cannot be read: {exc}")
         return
     cols = st.columns([2, 2, 2])
-    connection = cols[0].selectbox("Connection", [ALL, *sorted(names.values())], key="actions_connection")
+    connection = cols[0].selectbox(
+        "Connection", [ALL, *sorted(names.values())], format_func=visible, key="actions_connection"
+    )
     statuses = cols[1].multiselect("Status", STATUSES, key="actions_status", placeholder="All statuses")
     search = cols[2].text_input("Search", key="actions_search", placeholder="Action id or source key")
     owners, chosen_partners = partner_filter(services)

@@ -402,7 +402,7 @@ def render() -> None:
     pick.selectbox(
         "Connection",
         [x.id for x in connections],
-        format_func=lambda i: names[i],
+        format_func=lambda i: visible(names[i]),
         key="detail_connection",
         on_change=on_pick,
     )

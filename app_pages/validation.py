@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 FILE_FORMAT_PAGE = "app_pages/parse_preview.py"
 REJECTS_SHOWN = 1000
 RUN_KEY = "validation_run"
-NOTE_KEY = "review_note"
+NOTE_KEY, NOTE_RUN_KEY = "review_note", "review_note_run"  # the note, and the run it is for
 PENDING_KEY = "review_pending"  # (action, run id) waiting for the reviewer's confirmation
 OUTCOME_KEY = "review_outcome"  # (run id, kind, message) of the last decision
 _DONE = {"release": "released", "discard": "discarded"}  # "discard" + "d" read "discardd"
@@ -111,6 +111,8 @@ def _review_panel(item: RunReview) -> None:
             "creates their pending actions; *discard* drops them (the partner can send the file "
             "again). The note and your name are kept with the run."
         )
+        if st.session_state.get(NOTE_RUN_KEY) != run.id:  # a note is about one run: never another's
+            st.session_state[NOTE_RUN_KEY], st.session_state[NOTE_KEY] = run.id, ""
         st.text_area("Note", key=NOTE_KEY, placeholder="Why you release or discard this batch")
         pending = st.session_state.get(PENDING_KEY)
         left, right = st.columns(2)
@@ -156,7 +158,7 @@ def queue_rows(queue: list[RunReview], now: dt.datetime | None = None) -> list[d
     return [
         {
             "Run": q.run.id,
-            "Connection": q.connection,
+            "Connection": visible(q.connection),
             "Partner": visible(q.partner or ""),
             "Started": q.run.started_at,
             "Status": str(q.run.status),
@@ -175,7 +177,7 @@ def queue_rows(queue: list[RunReview], now: dt.datetime | None = None) -> list[d
 
 def run_label(item: RunReview) -> str:
     started = item.run.started_at.strftime("%Y-%m-%d %H:%M")
-    return f"Run {item.run.id} · {item.connection} · {started} · {item.verdict}"
+    return f"Run {item.run.id} · {visible(item.connection)} · {started} · {item.verdict}"
 
 
 def rejects_csv(svc: Services, run_id: int, names: dict[int, str]) -> bytes:

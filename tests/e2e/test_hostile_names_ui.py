@@ -161,3 +161,29 @@ def test_a_name_with_control_characters_is_deleted_by_typing_it_as_shown(name: s
     at.button(key="delete_connection").click().run()
     assert not at.exception
     assert all(c.id != created.id for c in services.connections())
+
+
+def test_a_bidi_override_in_a_connection_name_is_shown_not_applied_in_pickers() -> None:
+    """U+202E reverses the text after it: "Bidi \u202egpj.exe" reads "Bidi exe.jpg", and in a
+    picker's label it reversed the date and verdict too. Pickers show it made visible, as
+    every list does (escaping.visible)."""
+    name = "Bidi \u202egpj.exe"
+    services = Services()
+    created, _ = services.create_connection(
+        Connection(
+            name, "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH, pattern="*.csv"
+        )
+    )
+    services.ingest_bytes(name, "calls.csv", call_csv(2, overrides={1: {"CallSessionId": "cs-0000"}}))  # held
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ADMIN).run()
+    at.switch_page("app_pages/validation.py").run()
+    assert not at.exception, at.exception
+    labels = [o for box in at.selectbox for o in box.options]
+    assert any(visible(name) in o for o in labels) and not any("\u202e" in o for o in labels), labels
+    at.switch_page("app_pages/actions.py").run()
+    assert not at.exception, at.exception
+    assert visible(name) in at.selectbox(key="actions_connection").options
+    at.switch_page("app_pages/connections.py").run()
+    at.button(key=f"edit_{created.id}").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="detail_connection").options == [visible(name)]

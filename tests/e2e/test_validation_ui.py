@@ -186,6 +186,19 @@ def test_a_decision_needs_a_note(with_demo: DemoHome) -> None:
     assert services().run(with_demo.resent).review == "quarantined"
 
 
+def test_a_note_written_for_one_run_is_not_carried_to_another(with_demo: DemoHome) -> None:
+    """A reviewer's note for a re-send, left unsaved, must not become the note of the next
+    run they open (a Release there would have kept it with that run)."""
+    at = choose(open_validation(), with_demo.resent)
+    at.text_area(key="review_note").set_value("partner confirmed this is a resend: discard")
+    at.run()
+    choose(at, with_demo.repeated)
+    assert at.text_area(key="review_note").value == ""
+    at.button(key="review_release").click().run()
+    assert not has_button(at, "review_confirm")  # no note: nothing to confirm
+    assert services().run(with_demo.repeated).review == "quarantined"
+
+
 def test_a_failed_decision_is_an_error_message_not_a_traceback(with_demo: DemoHome) -> None:
     at = choose(open_validation(), with_demo.resent)
     at.text_area(key="review_note").set_value("looks fine")
