@@ -219,9 +219,12 @@ def render() -> None:
         st.info("No calls match these filters.")
         return
     show_charts(summary)
-    show_table(flt, summary.kpis.calls)
+    calls, rows = summary.kpis.calls, summary.kpis.rows  # rows: a call's events are rows of their own
+    show_table(flt, rows)
     st.download_button(
-        f"Download the {summary.kpis.calls:,} filtered calls as CSV",
+        f"Download the {calls:,} filtered calls as CSV"
+        if rows == calls
+        else f"Download the {rows:,} filtered rows ({calls:,} calls) as CSV",
         data=functools.partial(csv_bytes, services, flt),
         file_name="call_data.csv",
         mime="text/csv",

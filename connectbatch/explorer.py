@@ -78,11 +78,12 @@ class CallFilterOptions:
 
 @dataclass(frozen=True)
 class CallKpis:
-    calls: int = 0
+    calls: int = 0  # distinct calls: a call's events (the call, its conversions) are one call
     answered: int = 0
     talk_seconds: int = 0
     sales: int = 0
     sale_amount: Decimal = Decimal("0.00")
+    rows: int = 0  # the rows: one an event
 
     @property
     def answered_rate(self) -> float:

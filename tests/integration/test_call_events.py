@@ -14,6 +14,7 @@ from pathlib import Path
 from helpers import CALL_COLUMNS, call_row, to_csv
 from helpers.store import count, results_of
 
+from connectbatch.explorer import CallFilter
 from connectbatch.models import Redelivery, RunStatus
 from connectbatch.services import Services
 
@@ -25,7 +26,14 @@ def _events(*events: tuple[str, str | None, str]) -> bytes:
     rows = []
     for i, (session, event, amount) in enumerate(events):
         row = call_row(i)
-        row.update(CallSessionId=session, VendorEventId=event or "", SaleAmount=amount)
+        # the events of a call repeat its durations
+        row.update(
+            CallSessionId=session,
+            VendorEventId=event or "",
+            SaleAmount=amount,
+            CallDuration="120",
+            TalkDuration="60",
+        )
         rows.append(row)
     return to_csv(rows, COLUMNS)
 
@@ -144,3 +152,24 @@ def test_a_dry_run_names_the_event_already_loaded_not_the_call(
         ("call-1", "ev-call"),
         ("call-1", "ev-sale"),
     ]
+
+
+def test_the_call_explorer_counts_a_call_once_whatever_its_events(
+    services: Services, make_connection
+) -> None:
+    """Partner managers read calls: a call with three events is one call (answered or not,
+    its talk time once), and its three rows stay listed and downloadable."""
+    make_connection("Acme")
+    data = _events(
+        ("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "10.00"), ("call-1", "ev-sale-2", "5.00")
+    )
+    services.ingest_bytes("Acme", "calls.csv", data + _events(("call-2", None, "0.00")).split(b"\r\n", 1)[1])
+
+    summary = services.call_summary(CallFilter())
+
+    kpis = summary.kpis
+    assert (kpis.calls, kpis.rows, kpis.answered, kpis.sales) == (2, 4, 2, 2)
+    assert kpis.talk_seconds == 2 * 60 and kpis.sale_amount == Decimal("15.00")
+    assert sum(summary.per_day.column("calls").to_pylist()) == 2
+    assert summary.top_media.column("calls").to_pylist() == [2]
+    assert sum(summary.durations.column("calls").to_pylist()) == 2
