@@ -18,8 +18,10 @@ _CALL_CONVERSIONS: tuple[tuple[str, str, str | None], ...] = (
     ("Invoca", "transaction_id", "VendorEventId"),
     ("Invoca", "calling_phone_number", "CallerId"),
     ("Invoca", "destination_phone_number", "CalledPhoneNumber"),
-    ("Invoca", "start_time_utc", "EventDate"),
-    ("Invoca", "start_time_xml", None),
+    # start_time_utc is milliseconds since 1970 (its docs), start_time_local a local time
+    # with a GMT offset; start_time_xml is an ISO 8601 (xs:dateTime) time with its offset
+    ("Invoca", "start_time_xml", "EventDate"),
+    ("Invoca", "start_time_utc", None),
     ("Invoca", "start_time_local", None),
     ("Invoca", "start_time_network_timezone", None),
     ("Invoca", "start_time_network_timezone_xml", None),

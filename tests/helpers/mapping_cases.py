@@ -176,7 +176,7 @@ SHARED_CASES: dict[str, dict[str, str]] = {
         "ivr_duration": "IvrDuration", "keypress_1": "Key1", "keypress_2": "Key2", "keypress_3": "Key3",
         "keypress_4": "Key4", "keypresses": "Keypresses", "mobile": "PhoneType", "opt_in_SMS": "OptInSms",
         "recording": "CallRecording", "region": "Region", "repeat_calling_phone_number": "RepeatCaller",
-        "start_time_utc": "EventDate", "transaction_id": "VendorEventId", "verified_zip": "Zip",
+        "start_time_xml": "EventDate", "transaction_id": "VendorEventId", "verified_zip": "Zip",
     },
 }  # fmt: skip
 

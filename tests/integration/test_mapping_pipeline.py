@@ -18,7 +18,7 @@ N = 12
 RENAMES = {
     "CallSessionId": "complete_call_id", "CallerId": "calling_phone_number",
     "CalledPhoneNumber": "destination_phone_number", "CallDuration": "duration",
-    "TalkDuration": "connect_duration", "EventDate": "start_time_utc", "MediaId": "affiliate_id_from_network",
+    "TalkDuration": "connect_duration", "EventDate": "start_time_xml", "MediaId": "affiliate_id_from_network",
     "ActionTrackerId": "ActionTrackerId", "SaleAmount": "SaleAmount", "City": "city",
 }  # fmt: skip
 

@@ -174,7 +174,7 @@ def test_a_required_column_empty_in_the_sample_with_no_alternative_is_flagged() 
     [
         ("Conversion Value", ["49.99", "10"], "amounts"), ("duration", ["63.5", "120"], "durations"),
         ("Call Length In Seconds", ["185", "90"], "durations"),
-        ("start_time_utc", ["2026-12-01"], "timestamps"),
+        ("start_time_xml", ["2026-12-01"], "timestamps"),
     ],
 )  # fmt: skip
 def test_values_that_fit_are_described_as_the_shape_of_their_column(

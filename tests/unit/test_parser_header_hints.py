@@ -20,7 +20,7 @@ from connectbatch.parser.api import parse_bytes
 INVOCA = (
     "advertiser_campaign_id,advertiser_campaign_id_from_network,affiliate_id,"
     "affiliate_id_from_network,calling_phone_number,complete_call_id,connect_duration,"
-    "destination_phone_number,duration,ivr_duration,start_time_local,start_time_utc,"
+    "destination_phone_number,duration,ivr_duration,start_time_local,start_time_utc,start_time_xml,"
     "transaction_id\n"
 )
 # Google Ads "Conversions from calls", with its preamble line.
@@ -48,7 +48,8 @@ def test_invoca_names_are_offered_for_the_columns_they_feed(engine: str) -> None
     assert hint("CallDuration", "duration") in message
     assert hint("TalkDuration", "connect_duration") in message
     assert hint("CallSessionId", "complete_call_id") in message
-    assert hint("EventDate", "start_time_utc") in message
+    assert hint("EventDate", "start_time_xml") in message  # an ISO time; _utc is milliseconds
+    assert "start_time_utc" not in message
 
 
 def test_a_known_name_is_never_offered_for_another_column(engine: str) -> None:
