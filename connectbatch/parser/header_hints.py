@@ -110,6 +110,28 @@ def missing_message(
     )
 
 
+def misspelled_message(
+    unknown: Sequence[str], absent: Sequence[str], spelling: Callable[[str], str], line: int
+) -> str | None:
+    """Why a header whose names spell optional columns of ours another way ("Call Status",
+    "sale_amount") is refused, or None. Left unmapped, such a column's values were dropped
+    without a word and its default applied: every call ANSWER, no SaleAmount. The partner
+    maps or renames it, as for a required column; `unknown`: the header's unmapped names,
+    trimmed and lower-cased; `absent`: the columns of ours no name maps to."""
+    wanted = {vendors.normalise(name): name for name in absent}
+    found = vendor_names(unknown, wanted)
+    if not found:
+        return None
+    hints = [
+        f"{wanted[norm]} (the file has {cut(spelling(key).strip())!r}; map it or rename it)"
+        for norm, key in list(found.items())[:MAX_MISSING_NAMED]
+    ]
+    return (
+        f"line {line}: the header spells a column of ours another way, so its values would not be "
+        f"loaded: {', '.join(hints)}"
+    )
+
+
 # A trimmed, lower-cased name with a character `vendors.normalise` drops, one per line.
 _NOT_NORMAL = re.compile(r"^[^\n]*[^0-9a-z\n][^\n]*$", re.MULTILINE)
 

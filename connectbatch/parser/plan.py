@@ -1,10 +1,8 @@
 """What both parser cores share: the header-to-schema plan, reject codes and their wording,
 and turning a core's columns into the final typed table.
 
-The Cython core (`_csvcore.pyx`) and the pure-Python reference core (`_refcore.py`) do the
-same job — tokenize records and type each field — and must agree byte for byte. Everything
-that is not that job lives here once, so the parity tests compare exactly the part that is
-implemented twice.
+The Cython core (`_csvcore.pyx`) and the Python reference core (`_refcore.py`) tokenize and
+type fields and must agree byte for byte; all else lives here once.
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
-from connectbatch.parser.header_hints import delimiter_hint, missing_message
+from connectbatch.parser.header_hints import delimiter_hint, missing_message, misspelled_message
 from connectbatch.schemas import DataType, Kind, codes
 
 # What a duration cell may hold, named in every duration reject.
@@ -213,7 +211,7 @@ def typed_plan(
     Names match after trimming spaces, case-insensitively; `column_map` (partner name ->
     schema name) is applied first. The cores trim the values of every column such a plan
     maps, text included (refcore.convert says why); a `raw_plan` keeps text as written.
-    Missing required columns and duplicates make the whole file unusable, so they raise
+    Missing required columns, duplicates and names spelling a column another way raise
     ParseError naming every culprit at once.
     """
     by_lower = {c.name.lower(): c for c in data_type.columns}
@@ -247,16 +245,18 @@ def typed_plan(
             )
         )
     unknown = [raw for raw, key in zip(header, keys, strict=True) if key and key not in mapped]
+    unknown_keys = [key for key in keys if key and key not in mapped]
     if duplicates:
         raise ParseError(f"line {line}: the header names a column twice: {'; '.join(duplicates)}")
     missing = [name for name in data_type.required_columns if name not in slot_of]
     if missing:
         line_text = chr(delimiter).join(header)  # the header line again, near enough
         hint = delimiter_hint(lambda d: line_text.split(chr(d)), delimiter, data_type, renames)
-        unknown_keys = [key for key in keys if key and key not in mapped]
         message = missing_message(missing, unknown_keys, lambda key: header[keys.index(key)], data_type, line)
         raise ParseError(message + hint)
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
+    if spelled := misspelled_message(unknown_keys, absent, lambda key: header[keys.index(key)], line):
+        raise ParseError(spelled)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
     return Plan(delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot)
 

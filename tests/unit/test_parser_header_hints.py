@@ -9,12 +9,16 @@ knows are offered for the column they feed, and never for another.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectbatch.errors import ParseError
 from connectbatch.parser.api import parse_bytes
+
+CallCsv = Callable[..., bytes]  # the conftest builder
 
 # Invoca Transactions API columns (the order of its docs; see the shared corpus), no data.
 INVOCA = (
@@ -173,3 +177,24 @@ def test_ties_and_repeats_beyond_the_candidates_pick_as_extract_did() -> None:
         expected = [_closest_by_extract(word, choices, avoid) for word in words]
         assert closest_each(words, choices, [avoid] * 3) == expected
         assert expected[0] is not None
+
+
+def test_an_optional_column_spelled_another_way_is_refused_not_dropped(
+    engine: str, call_csv: CallCsv
+) -> None:
+    """ "Call Status" and "sale_amount" were unknown names: their values were dropped without a
+    word and every call became ANSWER with no SaleAmount. The header is refused like a
+    missing required column, with the same hint; a map (or the exact name) loads them."""
+    data = call_csv({"Call Status": "FAILURE", "sale_amount": "49.99"}).decode()
+    message = refusal(data, engine)
+    assert "the header spells a column of ours another way" in message
+    assert hint("CallStatus", "Call Status") in message and hint("SaleAmount", "sale_amount") in message
+    mapped = parse_bytes(
+        data.encode(), "call_conversions", engine=engine,  # type: ignore[arg-type]
+        column_map={"Call Status": "CallStatus", "sale_amount": "SaleAmount"},
+    )  # fmt: skip
+    assert mapped.table.column("CallStatus").to_pylist() == ["FAILURE"]
+    # beside the exact name, another spelling stays an unknown column, as before
+    both = call_csv({"CallStatus": "FAILURE", "Call Status": "CANCEL"})
+    parsed = parse_bytes(both, "call_conversions", engine=engine)  # type: ignore[arg-type]
+    assert parsed.table.column("CallStatus").to_pylist() == ["FAILURE"]
