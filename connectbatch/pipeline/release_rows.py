@@ -8,6 +8,8 @@ out and answers each line (quarantine.release).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -62,19 +64,36 @@ def without_loaded_keys(
 def without_negative_amounts(
     dtype: schemas.DataType, table: pa.Table, lines: pa.Array
 ) -> tuple[pa.Table, pa.Array, list[Reject]]:
-    """Drop the rows whose action amount is negative, with a reject for each: validation held
-    the batch for them, and a released batch must not make an action that no person could
-    make (a modification to a negative amount is refused)."""
+    """Drop the rows whose action amount is negative, or whose event date is so far ahead
+    that no lock date can follow it (year 9999: the action could not be listed), with a
+    reject for each: validation held the batch for them, and a released batch must not make
+    an action that no person could make (a modification to a negative amount is refused)."""
     if dtype.action_columns is None or table.num_rows == 0:
         return table, lines, []
+    table, lines, unlockable = _without_unlockable_dates(dtype, table, lines)
     amount = dtype.action_columns[0]
     values = table.column(amount)
     negative = pc.fill_null(pc.less(values, pa.scalar(0, values.type)), False)
     if not pc.any(negative).as_py():
-        return table, lines, []
+        return table, lines, unlockable
     found = zip(lines.filter(negative).to_pylist(), values.filter(negative).to_pylist(), strict=True)
     refused = [Reject(int(line), amount, str(value), NEGATIVE_AMOUNT) for line, value in found]
     keep = pc.invert(negative)
+    return table.filter(keep), lines.filter(keep), unlockable + refused
+
+
+def _without_unlockable_dates(
+    dtype: schemas.DataType, table: pa.Table, lines: pa.Array
+) -> tuple[pa.Table, pa.Array, list[Reject]]:
+    assert dtype.action_columns is not None
+    event = dtype.action_columns[1]
+    values = table.column(event)
+    late = pc.fill_null(pc.greater(values, pa.scalar(LAST_EVENT, values.type)), False)
+    if not pc.any(late).as_py():
+        return table, lines, []
+    found = zip(lines.filter(late).to_pylist(), values.filter(late).to_pylist(), strict=True)
+    refused = [Reject(int(line), event, value.isoformat(), UNLOCKABLE_DATE) for line, value in found]
+    keep = pc.invert(late)
     return table.filter(keep), lines.filter(keep), refused
 
 
@@ -82,3 +101,6 @@ def without_negative_amounts(
 ALREADY_LOADED = "already loaded for this connection; left out (a re-sent record is never loaded twice)"
 REPEATED_IN_FILE = "repeats the key of line {line} of this file; left out (a record is loaded once)"
 NEGATIVE_AMOUNT = "a negative amount cannot become an action; left out (send a reversal or a modification)"
+# Past this an action's lock date (3,650 days at most later) leaves the calendar Python shows.
+LAST_EVENT = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+UNLOCKABLE_DATE = "an event date this far ahead cannot become an action; left out (check the date)"

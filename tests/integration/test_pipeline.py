@@ -392,3 +392,23 @@ def test_releasing_a_batch_leaves_out_its_own_repeats_and_negative_amounts(
     rows, _summary = results_of(services, "Acme", run.id)
     statuses = {int(r["Line"]): r["Status"] for r in rows}
     assert statuses[5] == statuses[9] == "REJECTED" and statuses[3] == "ACCEPTED"
+
+
+def test_releasing_a_batch_leaves_out_an_event_date_no_lock_date_can_follow(
+    services: Services, make_connection
+) -> None:
+    """A row dated 9999-12-31 held the batch as "in the future"; released, its action's lock
+    date fell past year 9999 and every listing of the partner's actions then failed with an
+    internal error. The release leaves it out with a reason, like a negative amount."""
+    make_connection("Acme")
+    run = services.ingest_bytes(
+        "Acme", "far.csv", call_csv(N, overrides={3: {"EventDate": "9999-12-31T23:59:59.999999Z"}})
+    )
+    assert run.review == "quarantined"
+
+    released = services.release(run.id, actor="alice")
+
+    assert (released.rows_accepted, released.rows_rejected, released.actions_created) == (N - 1, 1, N - 1)
+    assert len(services.actions("Acme", limit=1000)) == N - 1  # every action can be listed
+    [refused] = [r for r in services.rejects(run.id) if r.line == 5]
+    assert refused.column == "EventDate" and "cannot become an action" in (refused.reason or "")
