@@ -45,14 +45,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args, _ = parser.parse_known_args(argv)  # `make bench` passes BENCH_ARGS to every script
 
+    from connectbatch import schemas
     from connectbatch.parser.api import parse_file
     from connectbatch.pipeline.validation import validate
+    from connectbatch.schemas import record_key
 
     rows_list = sorted({args.small, min(args.rows, 1_000_000)})
     batches = {}
     for rows in rows_list:
         parsed = parse_file(ensure_file(rows, args.seed), "call_conversions")
-        keys = parsed.table.column("CallSessionId").to_pylist()[: max(1, rows // 100)]
+        identities = record_key.texts(schemas.get("call_conversions"), parsed.table)
+        keys = identities.to_pylist()[: max(1, rows // 100)]  # 1 % of the rows already loaded
         batches[rows] = (parsed, keys)
 
     def run(rows: int, engine: str) -> Any:
