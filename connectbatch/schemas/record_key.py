@@ -32,14 +32,7 @@ def texts(dtype: DataType, table: pa.Table) -> pa.Array:
     such a row has no identity and is rejected by the not-null rule). A qualifier column the
     table lacks is empty in every row, as it is stored."""
     first = _string(table.column(dtype.key_columns[0]))
-    if len(dtype.key_columns) == 1:
-        return first
-    escaped = escape(first)
-    if dtype.key_columns[1] not in table.column_names:
-        return escaped
-    qualifier = _string(table.column(dtype.key_columns[1]))
-    # null where the qualifier is (or the first column is): then the escaped first alone
-    return pc.coalesce(pc.binary_join_element_wise(escaped, qualifier, SEPARATOR), escaped)
+    return first if len(dtype.key_columns) == 1 else _qualified(dtype, table, escape(first), SEPARATOR)
 
 
 def escape(values: pa.Array) -> pa.Array:
@@ -64,26 +57,19 @@ def sql(dtype: DataType, alias: str = "", columns: Collection[str] | None = None
     escaped = f"replace(replace({first}, '\\', '\\\\'), chr(31), '\\u')"
     if columns is not None and dtype.key_columns[1] not in columns:
         return escaped
-    qualifier = f'CAST({prefix}"{dtype.key_columns[1]}" AS VARCHAR)'
-    return f"CASE WHEN {qualifier} IS NULL THEN {escaped} ELSE {escaped} || chr(31) || {qualifier} END"
+    return _qualified_sql(dtype, prefix, escaped, "chr(31)")
 
 
 def shown(dtype: DataType, table: pa.Table) -> pa.Array:
     """Each row's key as a person reads it: "C-1", or "C-1 / T-2" with a VendorEventId."""
     first = _string(table.column(dtype.key_columns[0]))
-    if len(dtype.key_columns) == 1 or dtype.key_columns[1] not in table.column_names:
-        return first
-    qualifier = _string(table.column(dtype.key_columns[1]))
-    return pc.coalesce(pc.binary_join_element_wise(first, qualifier, " / "), first)
+    return first if len(dtype.key_columns) == 1 else _qualified(dtype, table, first, " / ")
 
 
 def shown_sql(dtype: DataType) -> str:
     """`shown` as a DuckDB expression over stored columns."""
     first = f'CAST("{dtype.key_columns[0]}" AS VARCHAR)'
-    if len(dtype.key_columns) == 1:
-        return first
-    qualifier = f'CAST("{dtype.key_columns[1]}" AS VARCHAR)'
-    return f"coalesce({first} || ' / ' || {qualifier}, {first})"
+    return first if len(dtype.key_columns) == 1 else _qualified_sql(dtype, "", first, "' / '")
 
 
 def described(dtype: DataType) -> str:
@@ -92,8 +78,21 @@ def described(dtype: DataType) -> str:
     return " with ".join(dtype.key_columns)
 
 
+def _qualified(dtype: DataType, table: pa.Table, first: pa.Array, separator: str) -> pa.Array:
+    """`first`, then `separator` and the qualifier in the rows that have one."""
+    if dtype.key_columns[1] not in table.column_names:
+        return first
+    qualifier = _string(table.column(dtype.key_columns[1]))
+    return pc.coalesce(pc.binary_join_element_wise(first, qualifier, separator), first)
+
+
+def _qualified_sql(dtype: DataType, prefix: str, first: str, separator: str) -> str:
+    """`_qualified` in DuckDB (`||` gives null with a null qualifier, as the join does)."""
+    qualifier = f'CAST({prefix}"{dtype.key_columns[1]}" AS VARCHAR)'
+    return f"coalesce({first} || {separator} || {qualifier}, {first})"
+
+
 def _string(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):  # one chunk as it is: combine_chunks copies even one
         column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    array = column
-    return array if pa.types.is_string(array.type) else pc.cast(array, pa.string())
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
