@@ -107,9 +107,9 @@ def _review_panel(item: RunReview) -> None:
     with st.container(border=True):
         st.markdown("**Review this quarantined batch**")
         st.caption(
-            f"{item.rows_accepted:,} rows are held back. *Release* loads them as they are and "
-            "creates their pending actions; *discard* drops them (the partner can send the file "
-            "again). The note and your name are kept with the run."
+            f"{item.rows_accepted:,} rows are held back. *Release* loads them and creates their pending "
+            "actions (rows already loaded or repeated, negative amounts and impossible dates stay out); "
+            "*discard* drops them all. The note and your name are kept with the run."
         )
         if st.session_state.get(NOTE_RUN_KEY) != run.id:  # a note is about one run: never another's
             st.session_state[NOTE_RUN_KEY], st.session_state[NOTE_KEY] = run.id, ""
@@ -120,8 +120,8 @@ def _review_panel(item: RunReview) -> None:
             action = pending[0]
             if action == "release":
                 st.warning(
-                    f"Release run {run.id}? {item.rows_accepted:,} rows of {_plain(item.connection)} will be "
-                    "loaded and their pending actions created. This cannot be undone."
+                    f"Release run {run.id}? Up to {item.rows_accepted:,} rows of {_plain(item.connection)} "
+                    "will load (rows already loaded stay out), with their actions. This cannot be undone."
                 )
             else:
                 st.warning(
