@@ -193,12 +193,12 @@ def run(
     already: set[str] = set()
     with db.connect() as con:
         if load.refuses_repeats(dtype, connection) and table.num_rows and key_column:
-            identities, shown = record_key.texts(dtype, table), record_key.shown(dtype, table).to_pylist()
-            already = set(data_store.existing_keys(con, dtype.key, connection.id, table))
-            for line, key, identity, seen in zip(line_list, keys, identities.to_pylist(), shown, strict=True):
-                if identity in already:  # "CallSessionId with VendorEventId C-1 / T-2"
-                    why = f"{record_key.described(dtype)} {seen} is already loaded for this connection"
-                    special[line] = Row(line, key, Would.DUPLICATE, why)
+            if already := set(data_store.existing_keys(con, dtype.key, connection.id, table)):
+                texts, shown = record_key.texts(dtype, table).to_pylist(), record_key.shown(dtype, table)
+                for line, key, identity, seen in zip(line_list, keys, texts, shown.to_pylist(), strict=True):
+                    if identity in already:  # "CallSessionId with VendorEventId C-1 / T-2"
+                        why = f"{record_key.described(dtype)} {seen} is already loaded for this connection"
+                        special[line] = Row(line, key, Would.DUPLICATE, why)
         elif load.merges_repeats(dtype, connection) and table.num_rows:
             _repeats(con, dtype, connection, table, lines, keys, now, special)
         elif dtype.key == "action_modifications" and table.num_rows:
