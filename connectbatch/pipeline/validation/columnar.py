@@ -300,12 +300,9 @@ def _compound_unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict
         unexpected = _repeated(pc.if_else(pa.array(dropped), pa.scalar(None, pa.string()), _row_text(cols)))
     total, considered = len(cols[0]), int((~dropped).sum())
     count = int(unexpected.sum())
-    success = (
-        True if total == 0 or considered == 0 or count == 0 else (considered - count) / considered >= mostly
-    )
     idx = np.flatnonzero(unexpected)
     values = list(zip(*(values_at(c, idx) for c in cols), strict=True))
-    res = format_lists(success, total, considered, count, idx, values)
+    res = format_lists(_met(total, considered, count, mostly), total, considered, count, idx, values)
     if res["partial_unexpected_counts"] and "error" in res["partial_unexpected_counts"][0]:
         del res["partial_unexpected_counts"]  # GX's TypeError path for row values keeps none
     rows = [dict(zip(names, (unwrap(v) for v in row), strict=True)) for row in values]
@@ -327,8 +324,15 @@ def _skipnull(col: pa.Array, nulls: np.ndarray, unexpected: np.ndarray, mostly: 
     total = len(col)
     nonnull = total - int(nulls.sum())
     count = int(unexpected.sum())
-    success = True if total == 0 or nonnull == 0 or count == 0 else (nonnull - count) / nonnull >= mostly
-    return format_values(success, total, nonnull, col, unexpected, count)
+    return format_values(_met(total, nonnull, count, mostly), total, nonnull, col, unexpected, count)
+
+
+def _met(total: int, considered: int, count: int, mostly: float) -> bool:
+    """GX's success of a map expectation that skips missing rows: vacuously true with no
+    row, no row considered or nothing unexpected; else the considered share at `mostly`."""
+    return (
+        True if total == 0 or considered == 0 or count == 0 else (considered - count) / considered >= mostly
+    )
 
 
 _RUNNERS: dict[str, Callable[[pa.Table, dict[str, Any], float], dict[str, Any]]] = {
