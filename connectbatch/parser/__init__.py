@@ -7,9 +7,15 @@ In the order a file goes through it:
 - `plan`: the header-to-schema plan both cores share, reject wording, the final table;
 - the cores: `connectbatch._csvcore` (Cython, the fast one) and `refcore` (pure Python, the
   executable specification they are held equal to).
+
+Every typed table starts here, so this is where the process's Arrow memory pool is chosen
+(`connectbatch.arrow_memory`), before the first batch is allocated.
 """
 
+from connectbatch import arrow_memory
 from connectbatch.parser.api import ParseResult, Reject, check_timezone, parse_bytes, parse_file
 from connectbatch.parser.options import ParseOptions
+
+arrow_memory.configure()  # importing the modules above allocates no table
 
 __all__ = ["ParseOptions", "ParseResult", "Reject", "check_timezone", "parse_bytes", "parse_file"]
