@@ -15,9 +15,9 @@ built without jemalloc keeps its default pool.
 
 from __future__ import annotations
 
-import os
-
 import pyarrow as pa
+
+from connectbatch import settings
 
 __all__ = ["configure"]
 
@@ -33,7 +33,7 @@ def configure() -> str:
 
 
 def _choose() -> str:
-    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+    if not settings.arrow_pool_chosen():
         try:
             pool = pa.jemalloc_memory_pool()
             pa.jemalloc_set_decay_ms(0)

@@ -167,6 +167,12 @@ def debug_enabled() -> bool:
     return bool(os.environ.get(f"{PREFIX}DEBUG"))
 
 
+def arrow_pool_chosen() -> bool:
+    """Whether the operator chose Arrow's memory pool (ARROW_DEFAULT_MEMORY_POOL, which Arrow
+    reads itself): then `connectbatch.arrow_memory` keeps it."""
+    return bool(os.environ.get("ARROW_DEFAULT_MEMORY_POOL"))
+
+
 def quiet_third_party_telemetry() -> None:
     """Older great-expectations 1.x read GX_ANALYTICS_ENABLED before any network use; the
     environment is this module's to touch, so the default is set here."""
