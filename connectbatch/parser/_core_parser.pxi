@@ -58,6 +58,7 @@ cdef class Parser:
     cdef list rejects
     cdef dict reject_keys
     cdef int key_slot
+    cdef int qualifier_slot
     cdef list keep  # Python objects whose bytes the Column structs point into
     cdef object plan
 
@@ -88,7 +89,6 @@ cdef class Parser:
             raise MemoryError()
         self.ncols_out = <int>nout
         self.ncols_file = nfile
-        self.key_slot = plan.key_slot
         _init_scanner(&self.sc, plan.delimiter)
         for i in range(nfile):
             slot_index = plan.field_slot[i]
@@ -97,7 +97,18 @@ cdef class Parser:
             self.field_slot[i] = slot_index
         for i, slot in enumerate(plan.slots):
             _column_init(&self.cols[i], slot, self.keep, self.cap)
+        self.key_slot = self._text_slot(plan.key_slot, nout, "key")
+        self.qualifier_slot = self._text_slot(plan.qualifier_slot, nout, "qualifier")
         self.short_ok = bool(plan.last_column_unnamed)
+
+    cdef int _text_slot(self, slot, Py_ssize_t nout, str what) except -2:
+        """`slot` (-1: none) checked: _reject_key reads the text column's offsets unchecked."""
+        cdef int s = slot
+        if s == -1:
+            return -1
+        if s < -1 or s >= nout or self.cols[s].width != 0:
+            raise ValueError(f"the {what} slot {s} is not a text column of the {nout}")
+        return s
 
     def __dealloc__(self):
         cdef int i
@@ -210,14 +221,24 @@ cdef class Parser:
                       const unsigned char* s, Py_ssize_t n, Py_ssize_t extra) noexcept with gil:
         self.rejects.append((line, field, code, (<const char*>s)[:n], extra))
 
-    cdef void _reject_key(self, Py_ssize_t line, Column* col) noexcept with gil:
-        """Keep the key of a record rejected for other fields (written speculatively into
-        row `nrows` of its text column), so the results file can name the record."""
+    cdef void _reject_key(self, Py_ssize_t line, bint key_ok, bint qualifier_ok) noexcept with gil:
+        """Keep the key and its qualifier (VendorEventId) of a record rejected for other
+        fields, each that was read fine, so the results file can name the record and event."""
+        key = self._written(&self.cols[self.key_slot]) if key_ok else None
+        qualifier = None
+        if qualifier_ok and self.qualifier_slot >= 0:
+            qualifier = self._written(&self.cols[self.qualifier_slot])
+        if key is not None or qualifier is not None:
+            self.reject_keys[line] = (key, qualifier)
+
+    cdef object _written(self, Column* col):
+        """The value written speculatively into row `nrows` of a text column, or None."""
         cdef Py_ssize_t row = self.nrows_
         cdef int32_t start = col.offsets[row]
         cdef int32_t end = col.offsets[row + 1]
         if col.valid[row >> 3] & (1 << (row & 7)):
-            self.reject_keys[line] = (<const char*>col.data)[start:end]
+            return (<const char*>col.data)[start:end]
+        return None
 
     cdef const unsigned char* _unescape(self, const unsigned char* s, Py_ssize_t n,
                                         Py_ssize_t* out_n) noexcept nogil:
@@ -261,7 +282,7 @@ cdef class Parser:
         cdef Py_ssize_t pos = 0, i, vn
         cdef Record rec
         cdef int status, code, slot
-        cdef bint bad, key_ok
+        cdef bint bad, key_ok, qualifier_ok
         cdef Field* f
         cdef Column* col
         cdef const unsigned char* v
@@ -305,6 +326,7 @@ cdef class Parser:
                 return -1
             bad = False
             key_ok = False
+            qualifier_ok = True  # unless its own field is rejected (empty: not written, None)
             for i in range(self.ncols_file):
                 slot = self.field_slot[i]
                 if slot < 0:
@@ -338,11 +360,13 @@ cdef class Parser:
                     return -1
                 self._reject(rec.line, i, code, v, vn, 0)
                 bad = True
+                if slot == self.qualifier_slot:
+                    qualifier_ok = False
             if not bad:
                 self.lines[self.nrows_] = rec.line
                 self.nrows_ += 1
-            elif key_ok:
-                self._reject_key(rec.line, &self.cols[self.key_slot])
+            elif key_ok or self.qualifier_slot >= 0:
+                self._reject_key(rec.line, key_ok, qualifier_ok)
 
     cdef Py_ssize_t _consume(self, buf, bint final) except -1:
         """Parse every complete record of `buf`; return how many bytes that consumed."""

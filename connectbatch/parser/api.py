@@ -33,6 +33,7 @@ from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
 from connectbatch.parser.options import Engine, ParseOptions, Progress
+from connectbatch.parser.plan import CoreOutput
 
 __all__ = [
     "Engine", "ParseOptions", "ParseResult", "Progress", "Reject", "check_timezone",
@@ -73,6 +74,9 @@ class ParseResult:
     reject_keys: dict[int, str] = field(default_factory=dict)
     # settings a preamble line above the header gave (Google Ads `Parameters:TimeZone=...`)
     preamble: dict[str, str] = field(default_factory=dict)
+    # physical line -> the key's qualifier (VendorEventId: which event of the call) of such a
+    # record, when it was read fine: the results file names the event as well as the call
+    reject_qualifiers: dict[int, str] = field(default_factory=dict)
 
     @property
     def rows_accepted(self) -> int:
@@ -234,10 +238,23 @@ def _parse(
         )
         for line, slot, wall in outside
     ]
-    keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
+    keys, qualifiers = split_reject_keys(out)
     return ParseResult(
-        table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys, preamble
+        table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys, preamble, qualifiers
     )
+
+
+def split_reject_keys(out: CoreOutput) -> tuple[dict[int, str], dict[int, str]]:
+    """The core's (key, qualifier) bytes of each rejected record as ParseResult's
+    `reject_keys` and `reject_qualifiers` (text; a value not read is left out)."""
+    keys: dict[int, str] = {}
+    qualifiers: dict[int, str] = {}
+    for line, (key, qualifier) in out.reject_keys.items():
+        if key is not None:
+            keys[line] = key.decode("utf-8", "replace")
+        if qualifier is not None:
+            qualifiers[line] = qualifier.decode("utf-8", "replace")
+    return keys, qualifiers
 
 
 @dataclass

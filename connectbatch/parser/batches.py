@@ -218,9 +218,9 @@ def _finish(setup: _Setup, parser: object, seen: int, rows_before: int) -> Batch
         )
         for line, slot, wall in outside
     ]  # fmt: skip
-    keys = {line: key.decode("utf-8", "replace") for line, key in out.reject_keys.items()}
+    keys, qualifiers = api.split_reject_keys(out)
     parsed = ParseResult(
         table, rejects, list(plan.unknown_columns), out.lines, setup.encoding, setup.header, keys,
-        setup.preamble,
+        setup.preamble, qualifiers,
     )  # fmt: skip
     return Batch(parsed, late, seen, rows_before + table.num_rows)

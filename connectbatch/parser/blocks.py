@@ -62,6 +62,7 @@ MAX_TEXT = 2147483647  # Arrow string offsets are int32: the one-thread core's l
 
 Piece = bytes | memoryview
 RawReject = tuple[int, int, int, bytes, int]
+RejectKey = tuple[bytes | None, bytes | None]  # CoreOutput.reject_keys' values
 
 
 @dataclass
@@ -73,7 +74,7 @@ class _Done:
     lines: int
     pending: int
     rejects: list[RawReject]
-    keys: dict[int, bytes]
+    keys: dict[int, RejectKey]
 
 
 @dataclass
@@ -85,7 +86,7 @@ class _Segment:
     end_row: int | None  # None: to the end of that parser's rows
     base: int
     rejects: list[RawReject] = field(default_factory=list)
-    keys: dict[int, bytes] = field(default_factory=dict)
+    keys: dict[int, RejectKey] = field(default_factory=dict)
 
 
 @dataclass
@@ -410,7 +411,7 @@ def _combine(core: ModuleType, outs: list[CoreOutput], segments: list[_Segment])
     else:  # not pa.array([]): converting Python values imports pandas on first use
         lines = pa.Array.from_buffers(pa.int64(), 0, [None, pa.py_buffer(b"")])
     rejects: list[RawReject] = []
-    keys: dict[int, bytes] = {}
+    keys: dict[int, RejectKey] = {}
     for s in segments:
         rejects += [(ln + s.base, f, c, v, e) for ln, f, c, v, e in s.rejects]
         keys.update({ln + s.base: v for ln, v in s.keys.items()})

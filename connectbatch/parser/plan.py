@@ -142,6 +142,9 @@ class Plan:
     # Slot of the data type's key column (CallSessionId, ...), or -1: its value is kept for
     # rejected records too, so the sender's results file can name them.
     key_slot: int = -1
+    # Slot of the key's qualifier (VendorEventId: which event of the call), or -1; kept for
+    # rejected records as the key is, so the results file names the event too. Text only.
+    qualifier_slot: int = -1
 
     @property
     def ncols(self) -> int:
@@ -258,7 +261,13 @@ def typed_plan(
     if spelled := misspelled_message(unknown_keys, absent, lambda key: header[keys.index(key)], line):
         raise ParseError(spelled)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
-    return Plan(delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot)
+    qualifier_slot = slot_of.get(data_type.key_columns[1], -1) if len(data_type.key_columns) > 1 else -1
+    if qualifier_slot >= 0 and slots[qualifier_slot].kind is not CoreKind.STRING:
+        raise ValueError(f"{data_type.key_columns[1]}: a key's qualifier must be a text column")
+    return Plan(
+        delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot,
+        qualifier_slot,
+    )  # fmt: skip
 
 
 def header_keys(header: list[str]) -> list[str]:
@@ -413,8 +422,9 @@ class CoreOutput:
     lines: pa.Array
     rejects: list[tuple[int, int, int, bytes, int]]
     naive: dict[int, pa.Array] = field(default_factory=dict)
-    # line -> key value of a record rejected for its field values (its key was fine)
-    reject_keys: dict[int, bytes] = field(default_factory=dict)
+    # line -> (key, qualifier) of a record rejected for its field values, each None unless
+    # it was read fine (the qualifier: only with a `Plan.qualifier_slot`)
+    reject_keys: dict[int, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
 
 
 def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: str) -> pa.Table:

@@ -392,7 +392,7 @@ class Parser:
         columns: list[list[object]] = [[] for _ in plan.slots]
         lines: list[int] = []
         rejects: list[tuple[int, int, int, bytes, int]] = []
-        reject_keys: dict[int, bytes] = {}
+        reject_keys: dict[int, tuple[bytes | None, bytes | None]] = {}
         data = b"".join(self._chunks)
         for (line, fields, error, raw), _end, _next in _records(data, plan.delimiter, self.first_line):
             if error is not None:
@@ -421,9 +421,14 @@ class Parser:
                     rejects.append((line, index, int(rej.code), value, 0))
                     bad = True
             if bad:
-                key = dict(row).get(plan.key_slot)
-                if isinstance(key, str):
-                    reject_keys[line] = key.encode()
+                read = dict(row)  # the slots read fine
+                key, qualifier = (read.get(s) for s in (plan.key_slot, plan.qualifier_slot))
+                pair = (
+                    key.encode() if isinstance(key, str) else None,
+                    qualifier.encode() if isinstance(qualifier, str) else None,
+                )
+                if pair != (None, None):
+                    reject_keys[line] = pair
                 continue
             for slot_index, converted in row:
                 columns[slot_index].append(converted)

@@ -30,7 +30,7 @@ def outcome(parse: Any, *args: Any, **kw: Any) -> tuple[Any, ...]:
         return ("ParseError", str(exc))
     return (
         r.table.schema, r.table.to_pylist(), r.rejects, r.lines.to_pylist(), r.reject_keys,
-        r.unknown_columns, r.header, r.encoding, r.preamble,
+        r.reject_qualifiers, r.unknown_columns, r.header, r.encoding, r.preamble,
     )  # fmt: skip
 
 
@@ -42,4 +42,7 @@ def observed(run: Any) -> tuple[Any, ...]:
     except ConnectBatchError as exc:
         return ("error", type(exc).__name__, str(exc))
     lines = r.lines.to_pylist()
-    return ("ok", r.table, r.rejects, r.unknown_columns, lines, r.header, r.encoding, r.reject_keys)
+    return (
+        "ok", r.table, r.rejects, r.unknown_columns, lines, r.header, r.encoding, r.reject_keys,
+        r.reject_qualifiers,
+    )  # fmt: skip

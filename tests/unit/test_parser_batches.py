@@ -41,6 +41,7 @@ def batched(path: Path, data_type: str, batch_bytes: int, **kw: Any) -> api.Pars
         first.header,
         {k: v for b in got for k, v in b.parsed.reject_keys.items()},
         first.preamble,
+        {k: v for b in got for k, v in b.parsed.reject_qualifiers.items()},
     )
 
 

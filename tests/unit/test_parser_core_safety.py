@@ -61,14 +61,19 @@ def test_constructor_failing_after_allocating_columns_frees_nothing_uninitialise
 @pytest.mark.parametrize(
     ("plan", "error"),
     [
-        ("delimiter=1000, key_slot=-1, field_slot=(0,), slots=(good,)", "ValueError"),
-        ("delimiter=-1, key_slot=-1, field_slot=(0,), slots=(good,)", "ValueError"),
-        ("delimiter=34, key_slot=-1, field_slot=(0,), slots=(good,)", "ValueError"),
-        ("delimiter=44, key_slot=-1, field_slot=(5,), slots=(good,)", "ValueError"),
-        ("delimiter=44, key_slot=-1, field_slot=(0, 1), slots=(good, bad_kind)", "ValueError"),
-        ("delimiter=44, key_slot=-1, field_slot=(0, 1), slots=(good, None)", "AttributeError"),
-        ("delimiter=None, key_slot=-1, field_slot=(0,), slots=(good,)", "TypeError"),
-        ("delimiter=44, key_slot=-1, field_slot=(0, 1), slots=(good, bad_default)", "TypeError"),
+        ("delimiter=1000, field_slot=(0,), slots=(good,)", "ValueError"),
+        ("delimiter=-1, field_slot=(0,), slots=(good,)", "ValueError"),
+        ("delimiter=34, field_slot=(0,), slots=(good,)", "ValueError"),
+        ("delimiter=44, field_slot=(5,), slots=(good,)", "ValueError"),
+        ("delimiter=44, field_slot=(0, 1), slots=(good, bad_kind)", "ValueError"),
+        ("delimiter=44, field_slot=(0, 1), slots=(good, None)", "AttributeError"),
+        ("delimiter=None, field_slot=(0,), slots=(good,)", "TypeError"),
+        ("delimiter=44, field_slot=(0, 1), slots=(good, bad_default)", "TypeError"),
+        # the key and its qualifier are read from a text column's offsets: a slot out of
+        # range, or one of numbers, would read outside the buffers
+        ("delimiter=44, key_slot=5, field_slot=(0,), slots=(good,)", "ValueError"),
+        ("delimiter=44, qualifier_slot=1, field_slot=(0, 1), slots=(good, number)", "ValueError"),
+        ("delimiter=44, qualifier_slot=-3, field_slot=(0,), slots=(good,)", "ValueError"),
     ],
 )
 def test_bad_plans_raise_instead_of_corrupting_memory(plan: str, error: str) -> None:
@@ -79,9 +84,11 @@ def test_bad_plans_raise_instead_of_corrupting_memory(plan: str, error: str) -> 
         good = Slot("a", CoreKind.ENUM, False, b"X", (b"X", b"Y"))
         bad_kind = Slot("b", 99, False, None)
         bad_default = Slot("c", CoreKind.STRING, False, "not bytes")
+        number = Slot("d", CoreKind.INTEGER, False, None)
+        fields = {{"key_slot": -1, "qualifier_slot": -1, **dict({plan})}}
         for _ in range(50):
             try:
-                _csvcore.Parser(types.SimpleNamespace({plan}), 2)
+                _csvcore.Parser(types.SimpleNamespace(**fields), 2)
             except {error}:
                 continue
             raise SystemExit("no {error}")
