@@ -48,6 +48,7 @@ def write(staging: Path, sha256: str, run_id: int, computed: Computed) -> Path:
             parse_rejects=[[r.line, r.column, r.value, r.reason, r.spans] for r in parsed.rejects],
             unknown_columns=parsed.unknown_columns, encoding=parsed.encoding, header=parsed.header,
             reject_keys={str(k): v for k, v in parsed.reject_keys.items()}, preamble=parsed.preamble,
+            reject_qualifiers={str(k): v for k, v in parsed.reject_qualifiers.items()},
             report=computed.report.to_json(), parser_rejected=computed.parser_rejected,
             refused_late=computed.refused_late,
         )  # fmt: skip
@@ -70,6 +71,8 @@ def read(staging: Path, sha256: str, run_id: int) -> Computed:
         unknown_columns=list(meta["unknown_columns"]), lines=lines, encoding=meta["encoding"],
         header=list(meta["header"]), reject_keys={int(k): v for k, v in meta["reject_keys"].items()},
         preamble=dict(meta["preamble"]),
+        # an output written before VendorEventIds were kept has none
+        reject_qualifiers={int(k): v for k, v in meta.get("reject_qualifiers", {}).items()},
     )  # fmt: skip
     return Computed(
         parsed, [Reject(*r) for r in meta["rejects"]], ValidationReport.from_json(meta["report"]),

@@ -115,7 +115,7 @@ def answer_loaded(
         lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
         seconds=clock.laps, actions_created=done.loaded.actions_created,
         actions_changed=done.loaded.actions_changed, reject_keys=parsed.reject_keys,
-        header=parsed.header, actions=done.actions,
+        reject_qualifiers=parsed.reject_qualifiers, header=parsed.header, actions=done.actions,
     )  # fmt: skip
     if failed:
         try:

@@ -115,9 +115,8 @@ class DryRun:
         keys = list(dtype.key_columns)
         with_action = dtype.action_columns is not None
         header = self.parsed.header if self.parsed is not None else None
-        names = results.output_names(
-            keys, results.partner_names(header, self.connection.column_map, keys), with_action
-        )
+        partner = results.partner_names(header, self.connection.column_map, keys)
+        names = results.output_names(keys, partner, with_action)
         head = Row(results.FILE_LINE, None, Would.FILE_REJECT if self.parsed is None else Would.DRY_RUN,
                    f"nothing was stored: {self.summary}")  # fmt: skip
         rows = [head, *sorted(self.rows, key=lambda r: r.line)]
@@ -126,9 +125,10 @@ class DryRun:
         for i, k in enumerate(keys):
             if i == 0 or parsed is None or k not in parsed.table.column_names:
                 columns[k] = pa.array([r.key if i == 0 else None for r in rows], pa.string())
-            else:  # a row's other key columns (VendorEventId) from its line
+            else:  # the qualifier (VendorEventId) from the row's line, or as read of a rejected one
                 at = pc.index_in(pa.array([r.line for r in rows], pa.int64()), parsed.lines.cast(pa.int64()))
-                columns[k] = pc.take(parsed.table.column(k).cast(pa.string()), at)
+                read = pa.array([parsed.reject_qualifiers.get(r.line) for r in rows], pa.string())
+                columns[k] = pc.coalesce(pc.take(parsed.table.column(k).cast(pa.string()), at), read)
         if with_action:
             columns[results.ACTION_ID] = pa.array([r.action_id for r in rows], pa.string())
         columns["Status"] = pa.array([r.status.value for r in rows], pa.string())

@@ -70,21 +70,25 @@ def refuse(parsed: ParseResult, connection: Connection, now: dt.datetime) -> tup
     late_lines = parsed.lines.filter(mask).to_pylist()
     events = late_rows.column(column).to_pylist()
     dtype = schemas.get(connection.data_type)
-    keys = late_rows.column(dtype.key_columns[0]).to_pylist() if dtype.key_columns else []
     why = reason(connection.lock_days)
     rejects = [
         Reject(line, column, when.isoformat() if when is not None else None, why)
         for line, when in zip(late_lines, events, strict=True)
     ]
     keep = pc.invert(mask)
-    reject_keys = dict(parsed.reject_keys)
-    reject_keys.update({line: str(k) for line, k in zip(late_lines, keys, strict=False) if k is not None})
+    # the refused rows leave the batch: the results file names them by what the parser would
+    # have kept of a rejected row, their key and its qualifier (VendorEventId)
+    read = [dict(parsed.reject_keys), dict(parsed.reject_qualifiers)]
+    for column_name, known in zip(dtype.key_columns, read, strict=False):
+        values = late_rows.column(column_name).to_pylist() if column_name in late_rows.column_names else []
+        known.update({line: str(v) for line, v in zip(late_lines, values, strict=False) if v is not None})
     kept = replace(
         parsed,
         table=parsed.table.filter(keep),
         lines=parsed.lines.filter(keep),
         rejects=sorted([*parsed.rejects, *rejects], key=lambda r: r.line),
-        reject_keys=reject_keys,
+        reject_keys=read[0],
+        reject_qualifiers=read[1],
     )
     return kept, len(rejects)
 

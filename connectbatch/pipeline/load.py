@@ -347,14 +347,16 @@ def keys_of_rejects(
     dtype: schemas.DataType,
     parser_keys: Mapping[int, str] | None,
     rows: tuple[pa.Table, pa.Array] | None = None,
+    position: int = 0,
 ) -> dict[int, str]:
     """The key of each rejected row, by line, as far as it can be read: what the parser read
     of a row it refused (for any column), else the value of a reject about the key column
     itself (a row refused after parsing: already loaded, not replaced, an unknown action),
     else the key of the parsed row (`rows`: table and lines) a later step refused for
-    another column (a modification's ModificationDate)."""
+    another column (a modification's ModificationDate). `position` 1: the same for the
+    key's qualifier (VendorEventId; `parser_keys` then the parser's reject_qualifiers)."""
     keys = dict(parser_keys or {})
-    key_column = dtype.key_columns[0] if dtype.key_columns else None
+    key_column = dtype.key_columns[position] if len(dtype.key_columns) > position else None
     for r in rejects:
         if r.line not in keys and r.column == key_column and r.value is not None:
             keys[r.line] = r.value

@@ -41,6 +41,7 @@ from connectbatch.store.db import private_dir, private_file
 LINE_COLUMN = "__line"  # the physical line of each held row, stored beside it
 HEADER_KEY = b"connectbatch.header"  # the held file's own header (JSON), in the Parquet metadata
 REJECT_KEYS = b"connectbatch.reject_keys"  # line -> key the parser read of each rejected row (JSON)
+REJECT_QUALIFIERS = b"connectbatch.reject_qualifiers"  # line -> its VendorEventId, the same way
 
 
 def held_path(runs_dir: Path, run_id: int, file_id: int) -> Path:
@@ -97,7 +98,7 @@ def refuse_all_rejected(
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.REJECTED, rejects=rejects,
         key_columns=list(dtype.key_columns), report=report, message=message,
-        reject_keys=parsed.reject_keys, header=parsed.header,
+        reject_keys=parsed.reject_keys, reject_qualifiers=parsed.reject_qualifiers, header=parsed.header,
     )  # fmt: skip
 
 
@@ -122,6 +123,7 @@ def hold(
         **(held.schema.metadata or {}),
         HEADER_KEY: json.dumps(parsed.header).encode(),
         REJECT_KEYS: json.dumps(parsed.reject_keys).encode(),
+        REJECT_QUALIFIERS: json.dumps(parsed.reject_qualifiers).encode(),
     }
     held = held.replace_schema_metadata(meta)
     pq.write_table(held, path)
@@ -140,7 +142,8 @@ def hold(
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.QUARANTINED, table=parsed.table,
         lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
-        message=message, reject_keys=parsed.reject_keys, header=parsed.header,
+        message=message, reject_keys=parsed.reject_keys, reject_qualifiers=parsed.reject_qualifiers,
+        header=parsed.header,
     )  # fmt: skip
 
 
@@ -158,6 +161,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     headers: dict[int, list[str]] = {}
     actions: dict[int, results.RowActions] = {}
     keys: dict[int, dict[int, str]] = {}  # line -> key of each row left out or refused
+    events: dict[int, dict[int, str]] = {}  # line -> its VendorEventId, the same way
     accepted = rejected = duplicates = 0  # added to the run's counters
     with db.transaction() as con:
         for f in files:
@@ -168,10 +172,10 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             # loaded for the connection, or repeats an earlier row's, stay out (nothing
             # doubled), counted as duplicates and answered as rejected (stored with the
             # rejects: results and sync-back read them); so do negative amounts, as rejected.
+            held = (table, lines)  # the keys of the rows left out or refused are read here
             table, lines, repeated = release_rows.without_loaded_keys(con, dtype, connection.id, table, lines)
             duplicates += len(repeated)
-            keys[f.id] = {}
-            held = (table, lines)  # the keys of rows refused for another column are read here
+            keys[f.id], events[f.id] = {}, {}
             table, lines, negative = release_rows.without_negative_amounts(dtype, table, lines)
             loaded[f.id] = (table, lines)
             load_rejects: list[Reject] = []
@@ -185,6 +189,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
                 keyed = load.keys_of_rejects(after, dtype, None, held)
                 run_store.insert_rejects(con, run_id, f.id, after, keyed)
                 keys[f.id] = keyed
+                events[f.id] = load.keys_of_rejects(after, dtype, None, held, position=1)
             run_store.set_file_state(
                 con, f.id, FileState.LOADED, f"released by {actor}",
                 table.num_rows - refused, f.rows_rejected + refused + len(negative),
@@ -218,6 +223,9 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             actions_created=made_per_file[f.id].created, actions_changed=made_per_file[f.id].changed,
             header=headers[f.id], actions=actions[f.id],
             reject_keys={**_held_reject_keys(settings.runs_dir, run_id, f.id), **keys[f.id]},
+            reject_qualifiers={
+                **_held_reject_keys(settings.runs_dir, run_id, f.id, REJECT_QUALIFIERS), **events[f.id]
+            },
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -252,6 +260,7 @@ def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             settings.outbound, connection, run_id, f, FileState.DISCARDED, rejects=kept,
             message=f"{reason}. Nothing of this file was loaded: correct it and send it again.",
             header=headers.get(f.id), reject_keys=_held_reject_keys(settings.runs_dir, run_id, f.id),
+            reject_qualifiers=_held_reject_keys(settings.runs_dir, run_id, f.id, REJECT_QUALIFIERS),
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -289,17 +298,19 @@ def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.
     lines = table.column(LINE_COLUMN).combine_chunks()
     meta = table.schema.metadata or {}
     header = json.loads(meta[HEADER_KEY]) if HEADER_KEY in meta else []  # held before issue 11: none
-    rest = {k: v for k, v in meta.items() if k not in (HEADER_KEY, REJECT_KEYS)}
+    rest = {k: v for k, v in meta.items() if k not in (HEADER_KEY, REJECT_KEYS, REJECT_QUALIFIERS)}
     table = table.drop_columns([LINE_COLUMN]).replace_schema_metadata(rest or None)
     return table, lines, header
 
 
-def _held_reject_keys(runs_dir: Path, run_id: int, file_id: int) -> dict[int, str]:
-    """The keys the parser read of a held file's rejected rows (none if held before they were
-    kept, or if the held rows are gone)."""
+def _held_reject_keys(
+    runs_dir: Path, run_id: int, file_id: int, which: bytes = REJECT_KEYS
+) -> dict[int, str]:
+    """The keys (or, `which=REJECT_QUALIFIERS`, their VendorEventIds) the parser read of a held
+    file's rejected rows (none if held before they were kept, or if the held rows are gone)."""
     path = held_path(runs_dir, run_id, file_id)
     meta = (pq.read_schema(path).metadata or {}) if path.exists() else {}
-    return {int(line): str(key) for line, key in json.loads(meta.get(REJECT_KEYS, b"{}")).items()}
+    return {int(line): str(key) for line, key in json.loads(meta.get(which, b"{}")).items()}
 
 
 def _note(actor: str, note: str | None) -> str:

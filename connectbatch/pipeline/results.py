@@ -176,6 +176,7 @@ def write(
     rejects: Iterable[Reject],
     accepted_status: RowStatus = RowStatus.ACCEPTED,
     reject_keys: dict[int, str] | None = None,
+    reject_qualifiers: dict[int, str] | None = None,
     key_names: dict[str, str] | None = None,
     actions: RowActions | None = None,
     with_action_id: bool = False,
@@ -233,7 +234,9 @@ def write(
             pa.table(
                 {
                     "Line": pa.array(list(by_line), pa.int64()),
-                    **_rejected_keys(list(by_line), key_columns, parsed, reject_keys or {}),
+                    **results_csv.rejected_keys(
+                        list(by_line), key_columns, parsed, [reject_keys, reject_qualifiers]
+                    ),
                     **({ACTION_ID: pa.nulls(len(by_line), pa.string())} if with_action_id else {}),
                     "Status": pa.array([RowStatus.REJECTED.value] * len(by_line)),
                     "Reason": pa.array(["; ".join(r) for r in by_line.values()]),
@@ -263,19 +266,6 @@ def write(
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
     return csv_path, json_path
-
-
-def _rejected_keys(
-    lines: list[int], key_columns: list[str], parsed: pa.Table | None, reject_keys: dict[int, str]
-) -> dict[str, pa.Array]:
-    """Key column -> the key of each rejected line: a row refused after parsing (load, lifecycle)
-    has it among the `parsed` rows, a row the parser refused the key it could read, if any."""
-    first = pa.array([reject_keys.get(line) for line in lines], pa.string())
-    keys = {k: first if i == 0 else pa.nulls(len(lines), pa.string()) for i, k in enumerate(key_columns)}
-    if parsed is not None and lines:
-        at = results_csv.index_in(pa.array(lines, pa.int64()), parsed["Line"].combine_chunks())
-        keys = {k: pc.coalesce(pc.take(parsed[k].combine_chunks(), at), v) for k, v in keys.items()}
-    return keys
 
 
 def _output_names(key_columns: list[str], key_names: dict[str, str], with_action_id: bool) -> list[str]:
@@ -312,6 +302,7 @@ def write_outcome(
     reject_keys: dict[int, str] | None = None,
     header: list[str] | None = None,
     actions: RowActions | None = None,
+    reject_qualifiers: dict[int, str] | None = None,
 ) -> str | None:
     """The sender's answer for one file of a run, whatever its outcome; why it could not be
     written (logged, not raised: the load it describes has committed), or None. `header` is
@@ -349,7 +340,7 @@ def write_outcome(
         write(
             outbound, connection.id, summary, key_columns=keys,
             accepted_keys=table, accepted_lines=lines, rejects=rejects or [],
-            accepted_status=status, reject_keys=reject_keys,
+            accepted_status=status, reject_keys=reject_keys, reject_qualifiers=reject_qualifiers,
             key_names={k: names[k] for k in keys}, actions=actions,
             with_action_id=bool(dtype and dtype.action_columns is not None),
             accepted_reason=held.batch, file_status=file_status, line_reasons=held.by_line,

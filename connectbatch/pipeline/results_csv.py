@@ -13,7 +13,7 @@ import pyarrow.csv as pacsv
 
 from connectbatch.escaping import FORMULA_PATTERN, FORMULA_STARTS
 
-__all__ = ["WRITE_ROWS", "index_in", "line_order", "neutralise_formulas", "write"]
+__all__ = ["WRITE_ROWS", "index_in", "line_order", "neutralise_formulas", "rejected_keys", "write"]
 
 
 # Rows of the results file put in line order, escaped and written at a time: a million-row
@@ -63,6 +63,20 @@ def index_in(wanted: pa.Array, lines: pa.Array) -> pa.Array:
     found = at < len(values)
     found[found] = values[at[found]] == want[found]
     return pa.array(np.where(found, at, 0).astype(np.int32), pa.int32(), mask=~found)
+
+
+def rejected_keys(
+    lines: list[int], key_columns: list[str], parsed: pa.Table | None, read: list[dict[int, str] | None]
+) -> dict[str, pa.Array]:
+    """Key column -> the key of each rejected line: a row refused after parsing (load, lifecycle)
+    has it among the `parsed` rows, a row the parser refused what it could read of each key
+    column, if anything (`read`: the parser's reject_keys and reject_qualifiers)."""
+    found = [read[i] or {} if i < len(read) else {} for i in range(len(key_columns))]
+    keys = {k: pa.array([found[i].get(ln) for ln in lines], pa.string()) for i, k in enumerate(key_columns)}
+    if parsed is not None and lines:
+        at = index_in(pa.array(lines, pa.int64()), parsed["Line"].combine_chunks())
+        keys = {k: pc.coalesce(pc.take(parsed[k].combine_chunks(), at), v) for k, v in keys.items()}
+    return keys
 
 
 def _rising(values: np.ndarray) -> bool:

@@ -187,6 +187,7 @@ def _write(
     rejects: list[Reject] = []
     outside: list[Reject] = []
     keys: dict[int, str] = {}
+    events: dict[int, str] = {}  # the rejected rows' VendorEventIds (reject_qualifiers)
     shared: ParseResult | None = None
     writer: pq.ParquetWriter | None = None
     wanted = read_back(dtype)
@@ -211,11 +212,12 @@ def _write(
             if shared is None:  # what every batch shares (not its rows: they are dropped)
                 shared = replace(
                     parsed, table=parsed.table.schema.empty_table(), lines=_NO_LINES,
-                    rejects=[], reject_keys={},
+                    rejects=[], reject_keys={}, reject_qualifiers={},
                 )  # fmt: skip
             rejects += parsed.rejects
             outside += batch.outside
             keys.update(parsed.reject_keys)
+            events.update(parsed.reject_qualifiers)
             staged = batch.staged
             if writer is None:
                 writer = pq.ParquetWriter(
@@ -241,7 +243,10 @@ def _write(
     else:
         table = shared.table.select([c for c in shared.table.column_names if c in wanted])
     every_line = pa.chunked_array(lines, pa.int64()).combine_chunks() if lines else _NO_LINES
-    return replace(shared, table=table, lines=every_line, rejects=rejects + outside, reject_keys=keys)
+    return replace(
+        shared, table=table, lines=every_line, rejects=rejects + outside, reject_keys=keys,
+        reject_qualifiers=events,
+    )  # fmt: skip
 
 
 @dataclass

@@ -173,3 +173,63 @@ def test_the_call_explorer_counts_a_call_once_whatever_its_events(
     assert sum(summary.per_day.column("calls").to_pylist()) == 2
     assert summary.top_media.column("calls").to_pylist() == [2]
     assert sum(summary.durations.column("calls").to_pylist()) == 2
+
+
+def _broken(data: bytes, event: str) -> bytes:
+    """`data` with the row of `event` made unreadable (a duration that is not a number)."""
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    for row in rows:
+        if row["VendorEventId"] == event:
+            row["CallDuration"] = "abc"
+    return to_csv(rows, COLUMNS)
+
+
+def _keys(rows: list[dict[str, str]]) -> list[tuple[str, str, str]]:
+    return [(r["CallSessionId"], r["VendorEventId"], r["Status"]) for r in rows if r["Line"] != "0"]
+
+
+def test_a_rejected_event_is_named_by_its_call_and_event(
+    services: Services, make_connection, tmp_path: Path
+) -> None:
+    """A row the parser refuses keeps its VendorEventId beside its CallSessionId, in the
+    results file and the dry run: "call-1" alone reads as the call event, which loaded."""
+    make_connection("Acme")
+    others = [(f"call-{i}", None, "5.00") for i in range(2, 26)]  # one bad row in 26: loaded
+    data = _broken(_events(("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "49.00"), *others), "ev-sale")
+    trial = tmp_path / "calls.csv"
+    trial.write_bytes(data)
+
+    dry = services.dry_run_file("Acme", trial)
+    run = services.ingest_bytes("Acme", "calls.csv", data)
+
+    assert (run.rows_accepted, run.rows_rejected) == (25, 1)
+    rows, _ = results_of(services, "Acme", run.id)
+    assert _keys(rows)[:2] == [("call-1", "ev-call", "ACCEPTED"), ("call-1", "ev-sale", "REJECTED")]
+    tried = list(csv.DictReader(io.StringIO(dry.csv_bytes().decode())))
+    assert _keys(tried)[:2] == [
+        ("call-1", "ev-call", "WOULD_BE_ACCEPTED"),
+        ("call-1", "ev-sale", "WOULD_BE_REJECTED"),
+    ]
+
+
+def test_a_released_batch_names_the_events_it_rejected_and_left_out(
+    services: Services, make_connection
+) -> None:
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "day1.csv", _events(("call-1", "ev-call", "0.00")))
+    resent = _events(
+        ("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "49.00"), ("call-1", "ev-bad", "1.00")
+    )
+    held = services.ingest_bytes("Acme", "day2.csv", _broken(resent, "ev-bad"))
+    assert held.review == "quarantined"
+    rows, _ = results_of(services, "Acme", held.id)
+    assert ("call-1", "ev-bad", "REJECTED") in _keys(rows)  # held: the parser's reject named
+
+    services.release(held.id, actor="alice")
+
+    rows, _ = results_of(services, "Acme", held.id)
+    assert _keys(rows) == [
+        ("call-1", "ev-call", "REJECTED"),  # already loaded: left out by the release
+        ("call-1", "ev-sale", "ACCEPTED"),
+        ("call-1", "ev-bad", "REJECTED"),
+    ]
