@@ -289,7 +289,7 @@ def rejects_table(rejects: Sequence[RejectRow], files: dict[int, str]) -> list[d
         {
             "File": files.get(r.file_id, str(r.file_id)),
             "Line": r.line,
-            "Key": r.key or "",
+            "Key": r.shown_key or "",
             "Column": r.column or "",
             "Value": r.value or "",
             "Reason": r.reason,

@@ -261,7 +261,7 @@ def _show_rejects(svc: Services, run: Run, names: dict[int, str], details: RunDe
             [
                 {
                     "Line": r.line,
-                    "Key": r.key,  # the row's key as far as it was read: which record it was
+                    "Key": r.shown_key,  # the row's key as far as it was read: which record it was
                     "Column": r.column,
                     "Value": r.value,
                     "Reason": r.reason,

@@ -245,6 +245,13 @@ class RejectRow:
     value: str | None
     reason: str
     key: str | None = None  # the row's key, as far as it could be read (None: not readable)
+    qualifier: str | None = None  # the key's qualifier (VendorEventId), as far as it was read
+
+    @property
+    def shown_key(self) -> str | None:
+        """The key as a person reads it, as pending actions show it: "C-1", or "C-1 / T-2"
+        with a VendorEventId (the event of the call the row was)."""
+        return self.key if self.qualifier is None else f"{self.key or ''} / {self.qualifier}"
 
 
 @dataclass

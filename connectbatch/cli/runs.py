@@ -196,7 +196,7 @@ def _run_rejects(args: argparse.Namespace) -> int:
         [
             str(r.file_id),
             str(r.line),
-            "-" if r.key is None else repr(r.key),
+            "-" if r.shown_key is None else repr(r.shown_key),
             r.column or "-",
             "-" if r.value is None else repr(r.value),  # repr: blanks and newlines show
             r.reason,

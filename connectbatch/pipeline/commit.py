@@ -80,7 +80,7 @@ def load_in(
     rejects = list(computed.rejects)  # loading adds rows it could not apply: a copy, for a retry
     loaded = load.load_file(
         con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
-        parsed.rows_rejected, now, count=not close, part=computed.part, reject_keys=parsed.reject_keys,
+        parsed.rows_rejected, now, count=not close, part=computed.part, read=load.RejectKeys.read_by(parsed),
     )  # fmt: skip
     syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
     # read here, on the load's own connection: the results file's action column
@@ -164,7 +164,7 @@ def load_many(
         con,
         [
             (run.id, record.id, c.rejects,
-             load.keys_of_rejects(c.rejects, dtype, c.parsed.reject_keys if c.parsed else None))
+             *load.keys_of_rejects(c.rejects, dtype, load.RejectKeys.read_by(c.parsed)))
             for run, record, c in batches
         ],
     )  # fmt: skip

@@ -27,7 +27,7 @@ from connectbatch.models import (
     FileState,
     Redelivery,
 )
-from connectbatch.parser.api import Reject
+from connectbatch.parser.api import ParseResult, Reject
 from connectbatch.pipeline import late, lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
@@ -75,16 +75,16 @@ def load_file(
     *,
     count: bool = True,
     part: Streamed | None = None,
-    reject_keys: Mapping[int, str] | None = None,
+    read: RejectKeys | None = None,
 ) -> Loaded:
     """Load a batch that passed validation: rows, actions, rejects, the validation result,
     the ledger state and the run's counters. `rejects` gains the rows that could not apply.
     `count=False`: the caller adds `Loaded.counters()` to the run itself (in the statement
     that closes a single-file run: one statement fewer). `part`: a streamed big file's rows,
     already written (pipeline/stream.py); `table` then holds only some of their columns.
-    `reject_keys`: the key the parser read of each row it refused (ParseResult.reject_keys)."""
+    `read`: the key and qualifier the parser read of each row it refused (RejectKeys.read_by)."""
     made = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
-    keys = keys_of_rejects(rejects, schemas.get(connection.data_type), reject_keys, (table, lines))
+    keys = keys_of_rejects(rejects, schemas.get(connection.data_type), read, (table, lines))
     store_checks(con, run_id, record.id, rejects, report, keys)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
@@ -331,31 +331,53 @@ def store_checks(
     file_id: int,
     rejects: list[Reject],
     report: ValidationReport,
-    keys: Mapping[int, str] | None = None,
+    keys: RejectKeys | None = None,
 ) -> None:
     """The file's rejects (with their rows' `keys` by line) and its validation result, kept
     for the reviewer, the CLI and the partner's status files."""
-    run_store.insert_rejects(con, run_id, file_id, rejects, keys)
+    run_store.insert_rejects(con, run_id, file_id, rejects, *(keys or ()))
     run_store.insert_validation(
         con, run_id, file_id, report.success, len(report.critical_failures),
         len(report.warnings), report.to_json(),
     )  # fmt: skip
 
 
+class RejectKeys(NamedTuple):
+    """Each rejected row's key and its qualifier (VendorEventId), by line, as far as read."""
+
+    keys: dict[int, str]
+    qualifiers: dict[int, str]
+
+    @classmethod
+    def read_by(cls, parsed: ParseResult | None) -> RejectKeys:
+        """What the parser read of the rows it refused."""
+        return cls(parsed.reject_keys, parsed.reject_qualifiers) if parsed else cls({}, {})
+
+
 def keys_of_rejects(
     rejects: list[Reject],
     dtype: schemas.DataType,
-    parser_keys: Mapping[int, str] | None,
+    read: RejectKeys | None,
     rows: tuple[pa.Table, pa.Array] | None = None,
-    position: int = 0,
+) -> RejectKeys:
+    """The key and qualifier of each rejected row (`_column_of_rejects`, for each)."""
+    read = read or RejectKeys.read_by(None)
+    return RejectKeys(*(_column_of_rejects(rejects, dtype, known, rows, i) for i, known in enumerate(read)))
+
+
+def _column_of_rejects(
+    rejects: list[Reject],
+    dtype: schemas.DataType,
+    parser_keys: Mapping[int, str],
+    rows: tuple[pa.Table, pa.Array] | None,
+    position: int,
 ) -> dict[int, str]:
-    """The key of each rejected row, by line, as far as it can be read: what the parser read
-    of a row it refused (for any column), else the value of a reject about the key column
-    itself (a row refused after parsing: already loaded, not replaced, an unknown action),
-    else the key of the parsed row (`rows`: table and lines) a later step refused for
-    another column (a modification's ModificationDate). `position` 1: the same for the
-    key's qualifier (VendorEventId; `parser_keys` then the parser's reject_qualifiers)."""
-    keys = dict(parser_keys or {})
+    """Key column `position` of each rejected row, by line, as far as it can be read: what
+    the parser read of a row it refused (for any column), else the value of a reject about
+    that key column itself (a row refused after parsing: already loaded, not replaced, an
+    unknown action), else the value in the parsed row (`rows`: table and lines) a later step
+    refused for another column (a modification's ModificationDate)."""
+    keys = dict(parser_keys)
     key_column = dtype.key_columns[position] if len(dtype.key_columns) > position else None
     for r in rejects:
         if r.line not in keys and r.column == key_column and r.value is not None:

@@ -90,7 +90,7 @@ def refuse_all_rejected(
     )
     dtype = schemas.get(connection.data_type)
     with db.transaction() as con:
-        keys = load.keys_of_rejects(rejects, dtype, parsed.reject_keys)
+        keys = load.keys_of_rejects(rejects, dtype, load.RejectKeys.read_by(parsed))
         load.store_checks(con, run.id, record.id, rejects, report, keys)
         syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
         run_store.set_file_state(con, record.id, FileState.REJECTED, message, 0, parsed.rows_rejected)
@@ -129,8 +129,9 @@ def hold(
     pq.write_table(held, path)
     private_file(path)
     message = "quarantined: " + "; ".join(report.critical_failures)
+    dtype = schemas.get(connection.data_type)
     with db.transaction() as con:
-        keys = load.keys_of_rejects(rejects, schemas.get(connection.data_type), parsed.reject_keys)
+        keys = load.keys_of_rejects(rejects, dtype, load.RejectKeys.read_by(parsed))
         load.store_checks(con, run.id, record.id, rejects, report, keys)
         syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
         run_store.set_file_state(
@@ -138,7 +139,6 @@ def hold(
         )
         run_store.set_review(con, run.id, ReviewState.QUARANTINED, None)
         run_store.add_counters(con, run.id, rows_accepted=0, rows_rejected=parsed.rows_rejected)
-    dtype = schemas.get(connection.data_type)
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.QUARANTINED, table=parsed.table,
         lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
@@ -186,10 +186,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             refused = load.rejected_rows(load_rejects)
             if load_rejects or repeated or negative:
                 after = repeated + negative + load_rejects
-                keyed = load.keys_of_rejects(after, dtype, None, held)
-                run_store.insert_rejects(con, run_id, f.id, after, keyed)
-                keys[f.id] = keyed
-                events[f.id] = load.keys_of_rejects(after, dtype, None, held, position=1)
+                keys[f.id], events[f.id] = load.keys_of_rejects(after, dtype, None, held)
+                run_store.insert_rejects(con, run_id, f.id, after, keys[f.id], events[f.id])
             run_store.set_file_state(
                 con, f.id, FileState.LOADED, f"released by {actor}",
                 table.num_rows - refused, f.rows_rejected + refused + len(negative),

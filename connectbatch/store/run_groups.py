@@ -51,10 +51,15 @@ def set_files_loaded(
 
 def insert_rejects_of_files(
     con: duckdb.DuckDBPyConnection,
-    rejects: Sequence[tuple[int, int, Sequence[Reject], Mapping[int, str]]],
+    rejects: Sequence[tuple[int, int, Sequence[Reject], Mapping[int, str], Mapping[int, str]]],
 ) -> None:
-    """`insert_rejects` for each (run id, file id, rejects, keys by line), in one statement."""
-    flat = [(run_id, file_id, r, keys.get(r.line)) for run_id, file_id, found, keys in rejects for r in found]
+    """`insert_rejects` for each (run id, file id, rejects, keys and qualifiers by line), in
+    one statement."""
+    flat = [
+        (run_id, file_id, r, keys.get(r.line), qualifiers.get(r.line))
+        for run_id, file_id, found, keys, qualifiers in rejects
+        for r in found
+    ]
     if not flat:
         return
     table = pa.table(
@@ -66,6 +71,7 @@ def insert_rejects_of_files(
             "value": pa.array([f[2].value for f in flat], pa.string()),
             "reason": pa.array([f[2].reason for f in flat], pa.string()),
             "row_key": pa.array([f[3] for f in flat], pa.string()),
+            "row_qualifier": pa.array([f[4] for f in flat], pa.string()),
         }
     )
     con.register("_cb_rejects", table)

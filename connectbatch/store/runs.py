@@ -302,20 +302,23 @@ def insert_rejects(
     file_id: int,
     rejects: Sequence[Reject],
     keys: Mapping[int, str] | None = None,
+    qualifiers: Mapping[int, str] | None = None,
 ) -> None:
     """Store a file's rejects as the parser (or loading) found them, each with its row's key
-    by line (`keys`: what could be read of it); one Arrow scan, no Python rows per statement."""
+    by line (`keys`: what could be read of it) and the key's qualifier (`qualifiers`: its
+    VendorEventId); one Arrow scan, no Python rows per statement."""
     if not rejects:
         return
-    keys = keys or {}
+    keys, qualifiers = keys or {}, qualifiers or {}
     row_keys = [keys.get(r.line) for r in rejects]
+    row_qualifiers = [qualifiers.get(r.line) for r in rejects]
     if len(rejects) <= SMALL_LIST:  # a few rejects: bound lists, no register/unregister
         con.execute(
-            f"INSERT INTO rejects ({REJECT_COLUMNS}) SELECT ?, ?, unnest(?::BIGINT[]), "
+            f"INSERT INTO rejects ({REJECT_COLUMNS}) SELECT ?, ?, unnest(?::BIGINT[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
             [
                 run_id, file_id, [r.line for r in rejects], [r.column for r in rejects],
-                [r.value for r in rejects], [r.reason for r in rejects], row_keys,
+                [r.value for r in rejects], [r.reason for r in rejects], row_keys, row_qualifiers,
             ],
         )  # fmt: skip
         return
@@ -326,13 +329,14 @@ def insert_rejects(
             "value": pa.array([r.value for r in rejects], pa.string()),
             "reason": pa.array([r.reason for r in rejects], pa.string()),
             "row_key": pa.array(row_keys, pa.string()),
+            "row_qualifier": pa.array(row_qualifiers, pa.string()),
         }
     )
     con.register("_cb_rejects", table)
     try:
         con.execute(
             f"INSERT INTO rejects ({REJECT_COLUMNS}) "
-            "SELECT ?, ?, line, column_name, value, reason, row_key FROM _cb_rejects",
+            "SELECT ?, ?, line, column_name, value, reason, row_key, row_qualifier FROM _cb_rejects",
             [run_id, file_id],
         )
     finally:
@@ -340,7 +344,7 @@ def insert_rejects(
 
 
 # The rejects' columns, named: an INSERT by position broke when a migration added one.
-REJECT_COLUMNS = "run_id, file_id, line, column_name, value, reason, row_key"
+REJECT_COLUMNS = "run_id, file_id, line, column_name, value, reason, row_key, row_qualifier"
 
 
 def rejects_of_run(con: duckdb.DuckDBPyConnection, run_id: int, limit: int | None = None) -> list[RejectRow]:

@@ -167,15 +167,15 @@ def rows_of_file(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -
             RowOutcome(int(row[0]), tuple(row[2 : 2 + width]), None if row[1] is None else int(row[1]))
         )
     loaded = {r.line for r in found}
-    for line, column, value, reason, row_key in con.execute(
-        "SELECT line, column_name, value, reason, row_key FROM rejects WHERE file_id = ? "
+    for line, column, value, reason, row_key, row_qualifier in con.execute(
+        "SELECT line, column_name, value, reason, row_key, row_qualifier FROM rejects WHERE file_id = ? "
         "ORDER BY line, rowid",
         [file_id],
     ).fetchall():
         if int(line) in loaded:  # parsed but not applied (action modifications): rejected
             found = [r for r in found if r.line != int(line)]
             loaded.discard(int(line))
-        key = (row_key, *(None,) * (width - 1))  # the key as far as it was read (None: not)
+        key = (row_key, row_qualifier, *(None,) * (width - 2))[:width]  # as far as read (None: not)
         found.append(
             RowOutcome(int(line), key, None, rejected=True, column=column, value=value, reason=reason)
         )

@@ -233,3 +233,51 @@ def test_a_released_batch_names_the_events_it_rejected_and_left_out(
         ("call-1", "ev-sale", "ACCEPTED"),
         ("call-1", "ev-bad", "REJECTED"),
     ]
+
+
+def _status_rows(services: Services) -> list[dict[str, str]]:
+    done = services.sync_back_now("Acme", trigger="test")
+    folder = services.settings.outbound
+    return [
+        row
+        for sent in done.sent
+        for row in csv.DictReader(
+            io.StringIO((folder / str(sent.connection_id) / sent.file_name).read_text())
+        )
+    ]
+
+
+def test_status_files_name_a_rejected_event_by_its_call_and_event(
+    services: Services, make_connection, tmp_path: Path
+) -> None:
+    """The stored reject keeps the VendorEventId beside the CallSessionId, so the status file
+    (sync-back), the CLI and the review screens name the event, whether the file loaded
+    alone, in a group, or was held and released."""
+    make_connection("Acme", sync_back=["files"])
+    others = [(f"{{}}-{i}", None, "5.00") for i in range(2, 26)]
+
+    def calls(prefix: str) -> bytes:
+        rows = [(f"{prefix}-1", "ev-call", "0.00"), (f"{prefix}-1", "ev-sale", "49.00")]
+        return _broken(_events(*rows, *[(s.format(prefix), e, a) for s, e, a in others]), "ev-sale")
+
+    alone = services.ingest_bytes("Acme", "alone.csv", calls("al"))
+    paths = [tmp_path / "g1.csv", tmp_path / "g2.csv"]
+    for path in paths:
+        path.write_bytes(calls(path.stem))
+    services.ingest_files("Acme", paths)
+    held = services.ingest_bytes(
+        "Acme",
+        "held.csv",
+        _broken(_events(("hd-1", "ev-call", "0.00"), ("hd-1", "ev-sale", "1.00")), "ev-sale"),
+    )
+    assert held.review == "quarantined"
+    services.release(held.id, note="ok", actor="bob")
+
+    assert [r.shown_key for r in services.rejects(alone.id)] == ["al-1 / ev-sale"]
+    rejected = [(r["CallSessionId"], r["VendorEventId"]) for r in _status_rows(services) if r["Line"] == "3"]
+    assert sorted(rejected) == [
+        ("al-1", "ev-sale"),
+        ("g1-1", "ev-sale"),
+        ("g2-1", "ev-sale"),
+        ("hd-1", "ev-sale"),
+    ]

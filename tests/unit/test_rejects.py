@@ -19,6 +19,7 @@ def test_the_stored_reject_row_is_a_reject_plus_its_run_and_file() -> None:
         "file_id",
         *(f.name for f in fields(Reject) if f.compare),
         "key",
+        "qualifier",
     ]  # fmt: skip  (`spans` is the parse's, for the reject rate: not stored)
 
 
@@ -46,16 +47,19 @@ def test_a_few_rejects_and_many_are_stored_alike(tmp_path: Path, monkeypatch) ->
         Reject(7, None, None, "expected 10 fields, saw 9"),
     ]
     keys = {3: "cs-\x00'3", 5: "\u202ecs-5"}  # the rows' keys, by line (partner bytes too)
+    events = {3: "ev-'3", 7: "ev-7"}  # their VendorEventIds, as far as read
     db = Database(tmp_path / "cb.duckdb")
     with db.transaction() as con:
-        run_store.insert_rejects(con, run_id=1, file_id=2, rejects=rejects, keys=keys)
+        run_store.insert_rejects(con, run_id=1, file_id=2, rejects=rejects, keys=keys, qualifiers=events)
         monkeypatch.setattr(run_store, "SMALL_LIST", 0)  # the large path, same rejects
-        run_store.insert_rejects(con, run_id=3, file_id=4, rejects=rejects, keys=keys)
+        run_store.insert_rejects(con, run_id=3, file_id=4, rejects=rejects, keys=keys, qualifiers=events)
         small = run_store.rejects_of_run(con, 1)
         large = run_store.rejects_of_run(con, 3)
     assert [Reject(r.line, r.column, r.value, r.reason) for r in small] == rejects
     assert [Reject(r.line, r.column, r.value, r.reason) for r in large] == rejects
     assert [r.key for r in small] == [r.key for r in large] == [keys[3], None, keys[5], None]
+    assert [r.qualifier for r in small] == [r.qualifier for r in large] == [events[3], None, None, events[7]]
+    assert [r.shown_key for r in small] == [f"{keys[3]} / {events[3]}", None, keys[5], " / ev-7"]
 
 
 def test_the_rejects_of_one_line_read_back_in_the_order_of_its_columns(tmp_path: Path) -> None:
