@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from connectbatch import schemas
 from connectbatch.models import Run
 from connectbatch.pipeline.validation import (
     ALREADY_LOADED_SUFFIX,
@@ -21,6 +22,7 @@ from connectbatch.pipeline.validation import (
     ExpectationOutcome,
     ValidationReport,
 )
+from connectbatch.schemas import record_key
 
 # The queue's order, most urgent first; store/reviews.py ranks runs with the same numbers.
 AWAITING_REVIEW, CRITICAL, WARNINGS, FAILED, CLEAN, NOT_VALIDATED = range(6)
@@ -145,13 +147,21 @@ def outcome_rows(report: ValidationReport) -> list[dict[str, str]]:
             "Result": result_label(o),
             "Severity": o.severity.capitalize(),
             "Expectation": o.description,
-            "Columns": ", ".join(c.removesuffix(ALREADY_LOADED_SUFFIX) for c in o.columns),
+            "Columns": ", ".join(_column_label(c, report.data_type) for c in o.columns),
             "Observed": observed(o),
             "Unexpected values (sample)": sample(o),
             "Lines": o.lines_text(),
         }
         for _, o in sorted(enumerate(report.outcomes), key=order)
     ]
+
+
+def _column_label(column: str, data_type: str) -> str:
+    """A column as the rule is about it: the "already loaded" rule's derived column is the
+    record's identity ("CallSessionId with VendorEventId": an event of a call, not the call)."""
+    if not column.endswith(ALREADY_LOADED_SUFFIX) or data_type not in schemas.REGISTRY:
+        return column
+    return record_key.described(schemas.get(data_type))
 
 
 def conditions(report: ValidationReport) -> str:

@@ -466,3 +466,11 @@ def test_validating_leaves_the_cached_suite_as_it_was(calls: Calls, engine: str)
         r["expectation_config"]["kwargs"].clear()
     assert json.dumps(suites.load_suite(CC), sort_keys=True) == before
     assert not any(o.name == LOADED for o in check(calls(*ids(2)), engine=engine).outcomes)
+
+
+def test_review_table_names_the_already_loaded_rule_by_the_record_identity(calls: Calls) -> None:
+    """The rule is about an event of a call (CallSessionId with VendorEventId), not the call:
+    its Columns cell said CallSessionId, which another event of the same call shares."""
+    report = check(calls(*ids(2)), already_loaded=["cs-1"])
+    [row] = [r for r in review.outcome_rows(report) if "already loaded" in r["Expectation"]]
+    assert row["Columns"] == "CallSessionId with VendorEventId"
