@@ -11,7 +11,7 @@ import io
 from decimal import Decimal
 from pathlib import Path
 
-from helpers import CALL_COLUMNS, call_row, to_csv
+from helpers import CALL_COLUMNS, call_row, fresh_date, iso, to_csv
 from helpers.store import count, results_of
 
 from connectbatch.explorer import CallFilter
@@ -175,13 +175,18 @@ def test_the_call_explorer_counts_a_call_once_whatever_its_events(
     assert sum(summary.durations.column("calls").to_pylist()) == 2
 
 
-def _broken(data: bytes, event: str) -> bytes:
-    """`data` with the row of `event` made unreadable (a duration that is not a number)."""
+def _changed(data: bytes, event: str, **values: str) -> bytes:
+    """`data` with `values` in the row of `event`."""
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     for row in rows:
         if row["VendorEventId"] == event:
-            row["CallDuration"] = "abc"
+            row.update(values)
     return to_csv(rows, COLUMNS)
+
+
+def _broken(data: bytes, event: str) -> bytes:
+    """`data` with the row of `event` made unreadable (a duration that is not a number)."""
+    return _changed(data, event, CallDuration="abc")
 
 
 def _keys(rows: list[dict[str, str]]) -> list[tuple[str, str, str]]:
@@ -281,3 +286,17 @@ def test_status_files_name_a_rejected_event_by_its_call_and_event(
         ("g2-1", "ev-sale"),
         ("hd-1", "ev-sale"),
     ]
+
+
+def test_a_late_event_refused_is_named_by_its_call_and_event(services: Services, make_connection) -> None:
+    """Under the `refuse` late-events policy the refused row leaves the batch: its results row
+    took the CallSessionId alone, so the late call event read as the whole call."""
+    make_connection("Acme", lock_days=30, late_events="refuse")
+    events = _events(("call-1", "ev-call", "0.00"), ("call-1", "ev-sale", "49.00"))
+    run = services.ingest_bytes(
+        "Acme", "calls.csv", _changed(events, "ev-call", EventDate=iso(fresh_date(40)))
+    )
+
+    assert (run.rows_accepted, run.rows_rejected) == (1, 1)
+    rows, _ = results_of(services, "Acme", run.id)
+    assert _keys(rows) == [("call-1", "ev-call", "REJECTED"), ("call-1", "ev-sale", "ACCEPTED")]
