@@ -1,6 +1,7 @@
 """The results CSV's bytes: rows in line order, every text cell escaped like
 `escaping.csv_cell`, written a slice at a time (issue 13: a million-row results file took
-~1.2 s and ~330 MB at the ingest's peak; `results` decides what the rows say)."""
+~1.2 s and ~330 MB at the ingest's peak; `results` decides what the rows say), and the key
+cells of the rejected rows (`rejected_keys`)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def rejected_keys(
     """Key column -> the key of each rejected line: a row refused after parsing (load, lifecycle)
     has it among the `parsed` rows, a row the parser refused what it could read of each key
     column, if anything (`read`: the parser's reject_keys and reject_qualifiers)."""
-    found = [read[i] or {} if i < len(read) else {} for i in range(len(key_columns))]
+    found = [(read[i] if i < len(read) else None) or {} for i in range(len(key_columns))]
     keys = {k: pa.array([found[i].get(ln) for ln in lines], pa.string()) for i, k in enumerate(key_columns)}
     if parsed is not None and lines:
         at = index_in(pa.array(lines, pa.int64()), parsed["Line"].combine_chunks())
