@@ -215,15 +215,13 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     for f in files:
         table, lines = loaded[f.id]
         kept = [Reject(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
+        read = _held_reject_keys(settings.runs_dir, run_id, f.id)
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
             actions_created=made_per_file[f.id].created, actions_changed=made_per_file[f.id].changed,
             header=headers[f.id], actions=actions[f.id],
-            reject_keys={**_held_reject_keys(settings.runs_dir, run_id, f.id), **keys[f.id]},
-            reject_qualifiers={
-                **_held_reject_keys(settings.runs_dir, run_id, f.id, REJECT_QUALIFIERS), **events[f.id]
-            },
+            reject_keys={**read.keys, **keys[f.id]}, reject_qualifiers={**read.qualifiers, **events[f.id]},
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -254,11 +252,11 @@ def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     # "held for review"; now one Line 0 row says nothing was loaded, and why.
     for f in files:
         kept = [Reject(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
+        read = _held_reject_keys(settings.runs_dir, run_id, f.id)
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.DISCARDED, rejects=kept,
             message=f"{reason}. Nothing of this file was loaded: correct it and send it again.",
-            header=headers.get(f.id), reject_keys=_held_reject_keys(settings.runs_dir, run_id, f.id),
-            reject_qualifiers=_held_reject_keys(settings.runs_dir, run_id, f.id, REJECT_QUALIFIERS),
+            header=headers.get(f.id), reject_keys=read.keys, reject_qualifiers=read.qualifiers,
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -301,14 +299,15 @@ def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.
     return table, lines, header
 
 
-def _held_reject_keys(
-    runs_dir: Path, run_id: int, file_id: int, which: bytes = REJECT_KEYS
-) -> dict[int, str]:
-    """The keys (or, `which=REJECT_QUALIFIERS`, their VendorEventIds) the parser read of a held
-    file's rejected rows (none if held before they were kept, or if the held rows are gone)."""
+def _held_reject_keys(runs_dir: Path, run_id: int, file_id: int) -> load.RejectKeys:
+    """The keys and their VendorEventIds the parser read of a held file's rejected rows (none
+    if held before they were kept, or if the held rows are gone)."""
     path = held_path(runs_dir, run_id, file_id)
     meta = (pq.read_schema(path).metadata or {}) if path.exists() else {}
-    return {int(line): str(key) for line, key in json.loads(meta.get(which, b"{}")).items()}
+    return load.RejectKeys(
+        *({int(line): str(v) for line, v in json.loads(meta.get(which, b"{}")).items()}
+          for which in (REJECT_KEYS, REJECT_QUALIFIERS))
+    )  # fmt: skip
 
 
 def _note(actor: str, note: str | None) -> str:
