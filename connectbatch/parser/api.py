@@ -21,6 +21,7 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -61,6 +62,13 @@ class Reject:
         return f"{where}:{shown} {self.reason}"
 
 
+class RejectKeys(NamedTuple):
+    """Each rejected row's key and its qualifier (VendorEventId), by line, as far as read."""
+
+    keys: dict[int, str]
+    qualifiers: dict[int, str]
+
+
 @dataclass
 class ParseResult:
     table: pa.Table
@@ -81,6 +89,11 @@ class ParseResult:
     @property
     def rows_accepted(self) -> int:
         return int(self.table.num_rows)
+
+    @property
+    def read_of_rejects(self) -> RejectKeys:
+        """What the parser read of the rows it refused: their keys and VendorEventIds."""
+        return RejectKeys(self.reject_keys, self.reject_qualifiers)
 
     @property
     def rows_rejected(self) -> int:

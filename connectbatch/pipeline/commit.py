@@ -80,7 +80,7 @@ def load_in(
     rejects = list(computed.rejects)  # loading adds rows it could not apply: a copy, for a retry
     loaded = load.load_file(
         con, connection, run.id, record, parsed.table, parsed.lines, rejects, report,
-        parsed.rows_rejected, now, count=not close, part=computed.part, read=load.RejectKeys.read_by(parsed),
+        parsed.rows_rejected, now, count=not close, part=computed.part, read=parsed.read_of_rejects,
     )  # fmt: skip
     syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
     # read here, on the load's own connection: the results file's action column
@@ -114,8 +114,8 @@ def answer_loaded(
         outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
         lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
         seconds=clock.laps, actions_created=done.loaded.actions_created,
-        actions_changed=done.loaded.actions_changed, reject_keys=parsed.reject_keys,
-        reject_qualifiers=parsed.reject_qualifiers, header=parsed.header, actions=done.actions,
+        actions_changed=done.loaded.actions_changed, read=parsed.read_of_rejects,
+        header=parsed.header, actions=done.actions,
     )  # fmt: skip
     if failed:
         try:
@@ -164,7 +164,7 @@ def load_many(
         con,
         [
             (run.id, record.id, c.rejects,
-             *load.keys_of_rejects(c.rejects, dtype, load.RejectKeys.read_by(c.parsed)))
+             *load.keys_of_rejects(c.rejects, dtype, c.parsed.read_of_rejects if c.parsed else None))
             for run, record, c in batches
         ],
     )  # fmt: skip

@@ -27,7 +27,7 @@ from connectbatch.models import (
     FileState,
     Redelivery,
 )
-from connectbatch.parser.api import ParseResult, Reject
+from connectbatch.parser.api import Reject, RejectKeys
 from connectbatch.pipeline import late, lifecycle
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
@@ -82,7 +82,7 @@ def load_file(
     `count=False`: the caller adds `Loaded.counters()` to the run itself (in the statement
     that closes a single-file run: one statement fewer). `part`: a streamed big file's rows,
     already written (pipeline/stream.py); `table` then holds only some of their columns.
-    `read`: the key and qualifier the parser read of each row it refused (RejectKeys.read_by)."""
+    `read`: the key and qualifier the parser read of each row it refused (ParseResult.read_of_rejects)."""
     made = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
     keys = keys_of_rejects(rejects, schemas.get(connection.data_type), read, (table, lines))
     store_checks(con, run_id, record.id, rejects, report, keys)
@@ -342,18 +342,6 @@ def store_checks(
     )  # fmt: skip
 
 
-class RejectKeys(NamedTuple):
-    """Each rejected row's key and its qualifier (VendorEventId), by line, as far as read."""
-
-    keys: dict[int, str]
-    qualifiers: dict[int, str]
-
-    @classmethod
-    def read_by(cls, parsed: ParseResult | None) -> RejectKeys:
-        """What the parser read of the rows it refused."""
-        return cls(parsed.reject_keys, parsed.reject_qualifiers) if parsed else cls({}, {})
-
-
 def keys_of_rejects(
     rejects: list[Reject],
     dtype: schemas.DataType,
@@ -361,7 +349,7 @@ def keys_of_rejects(
     rows: tuple[pa.Table, pa.Array] | None = None,
 ) -> RejectKeys:
     """The key and qualifier of each rejected row (`_column_of_rejects`, for each)."""
-    read = read or RejectKeys.read_by(None)
+    read = read or RejectKeys({}, {})
     return RejectKeys(*(_column_of_rejects(rejects, dtype, known, rows, i) for i, known in enumerate(read)))
 
 

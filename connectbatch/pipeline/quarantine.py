@@ -27,7 +27,7 @@ from connectbatch.models import (
     Run,
     RunStatus,
 )
-from connectbatch.parser.api import ParseResult, Reject
+from connectbatch.parser.api import ParseResult, Reject, RejectKeys
 from connectbatch.pipeline import load, release_rows, results
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
@@ -90,7 +90,7 @@ def refuse_all_rejected(
     )
     dtype = schemas.get(connection.data_type)
     with db.transaction() as con:
-        keys = load.keys_of_rejects(rejects, dtype, load.RejectKeys.read_by(parsed))
+        keys = load.keys_of_rejects(rejects, dtype, parsed.read_of_rejects)
         load.store_checks(con, run.id, record.id, rejects, report, keys)
         syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
         run_store.set_file_state(con, record.id, FileState.REJECTED, message, 0, parsed.rows_rejected)
@@ -98,7 +98,7 @@ def refuse_all_rejected(
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.REJECTED, rejects=rejects,
         key_columns=list(dtype.key_columns), report=report, message=message,
-        reject_keys=parsed.reject_keys, reject_qualifiers=parsed.reject_qualifiers, header=parsed.header,
+        read=parsed.read_of_rejects, header=parsed.header,
     )  # fmt: skip
 
 
@@ -131,7 +131,7 @@ def hold(
     message = "quarantined: " + "; ".join(report.critical_failures)
     dtype = schemas.get(connection.data_type)
     with db.transaction() as con:
-        keys = load.keys_of_rejects(rejects, dtype, load.RejectKeys.read_by(parsed))
+        keys = load.keys_of_rejects(rejects, dtype, parsed.read_of_rejects)
         load.store_checks(con, run.id, record.id, rejects, report, keys)
         syncback_store.save_header(con, record.id, parsed.header)  # status files name their keys
         run_store.set_file_state(
@@ -142,8 +142,7 @@ def hold(
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.QUARANTINED, table=parsed.table,
         lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
-        message=message, reject_keys=parsed.reject_keys, reject_qualifiers=parsed.reject_qualifiers,
-        header=parsed.header,
+        message=message, read=parsed.read_of_rejects, header=parsed.header,
     )  # fmt: skip
 
 
@@ -221,7 +220,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
             actions_created=made_per_file[f.id].created, actions_changed=made_per_file[f.id].changed,
             header=headers[f.id], actions=actions[f.id],
-            reject_keys={**read.keys, **keys[f.id]}, reject_qualifiers={**read.qualifiers, **events[f.id]},
+            read=RejectKeys({**read.keys, **keys[f.id]}, {**read.qualifiers, **events[f.id]}),
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -256,7 +255,7 @@ def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.DISCARDED, rejects=kept,
             message=f"{reason}. Nothing of this file was loaded: correct it and send it again.",
-            header=headers.get(f.id), reject_keys=read.keys, reject_qualifiers=read.qualifiers,
+            header=headers.get(f.id), read=read,
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)
     with db.connect() as con:
@@ -299,12 +298,12 @@ def _read_held(runs_dir: Path, run_id: int, file_id: int) -> tuple[pa.Table, pa.
     return table, lines, header
 
 
-def _held_reject_keys(runs_dir: Path, run_id: int, file_id: int) -> load.RejectKeys:
+def _held_reject_keys(runs_dir: Path, run_id: int, file_id: int) -> RejectKeys:
     """The keys and their VendorEventIds the parser read of a held file's rejected rows (none
     if held before they were kept, or if the held rows are gone)."""
     path = held_path(runs_dir, run_id, file_id)
     meta = (pq.read_schema(path).metadata or {}) if path.exists() else {}
-    return load.RejectKeys(
+    return RejectKeys(
         *({int(line): str(v) for line, v in json.loads(meta.get(which, b"{}")).items()}
           for which in (REJECT_KEYS, REJECT_QUALIFIERS))
     )  # fmt: skip

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 from connectbatch import schemas
 from connectbatch.escaping import csv_cell
 from connectbatch.models import Connection, FileRecord, FileState
-from connectbatch.parser.api import Reject
+from connectbatch.parser.api import Reject, RejectKeys
 from connectbatch.pipeline import results_csv
 from connectbatch.pipeline.results_csv import neutralise_formulas as neutralise_formulas  # dry runs, tests
 from connectbatch.pipeline.results_held import HeldReasons, held_reasons
@@ -299,14 +299,14 @@ def write_outcome(
     seconds: dict[str, float] | None = None,
     actions_created: int = 0,
     actions_changed: int = 0,
-    reject_keys: dict[int, str] | None = None,
+    read: RejectKeys | None = None,
     header: list[str] | None = None,
     actions: RowActions | None = None,
-    reject_qualifiers: dict[int, str] | None = None,
 ) -> str | None:
     """The sender's answer for one file of a run, whatever its outcome; why it could not be
     written (logged, not raised: the load it describes has committed), or None. `header` is
-    the file's own (the keys come back under the partner's names); `actions` the ActionIds."""
+    the file's own (the keys come back under the partner's names); `actions` the ActionIds;
+    `read` what the parser read of the keys of the rows it refused (ParseResult.read_of_rejects)."""
     rejected_lines = {r.line for r in rejects or []}
     accepted = 0
     if table is not None and outcome == FileState.LOADED:
@@ -340,7 +340,8 @@ def write_outcome(
         write(
             outbound, connection.id, summary, key_columns=keys,
             accepted_keys=table, accepted_lines=lines, rejects=rejects or [],
-            accepted_status=status, reject_keys=reject_keys, reject_qualifiers=reject_qualifiers,
+            accepted_status=status, reject_keys=read.keys if read else None,
+            reject_qualifiers=read.qualifiers if read else None,
             key_names={k: names[k] for k in keys}, actions=actions,
             with_action_id=bool(dtype and dtype.action_columns is not None),
             accepted_reason=held.batch, file_status=file_status, line_reasons=held.by_line,
