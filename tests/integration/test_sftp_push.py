@@ -445,19 +445,24 @@ def test_folders_inside_the_home_work(hosted: Hosted) -> None:
 
 def test_wrong_passwords_are_refused_and_the_third_closes_the_connection(hosted: Hosted) -> None:
     _connection, login = hosted.push("Push Locked")
-    timings = []
-    for user, password in ((login.username, login.password + "x"), ("cb_nobody_000000", login.password)):
-        attempt = paramiko.Transport((login.host, hosted.server.port))
-        try:
-            attempt.start_client(timeout=10)  # the key exchange, timed apart: its cost varies with load
-            started = time.monotonic()
-            with pytest.raises(paramiko.AuthenticationException):
-                attempt.auth_password(user, password)
-            timings.append(time.monotonic() - started)
-        finally:
-            attempt.close()
+    tries: dict[str, list[float]] = {login.username: [], "cb_nobody_000000": []}
+    # Two rounds, alternating: the least time of each kind is compared, so that one attempt
+    # slowed by a loaded machine (1.09 against 0.55 s once, in a fresh clone's CI) is not read
+    # as a difference between the kinds. Four failures stay far below the address's limit.
+    for _round in range(2):
+        for user, password in ((login.username, login.password + "x"), ("cb_nobody_000000", login.password)):
+            attempt = paramiko.Transport((login.host, hosted.server.port))
+            try:
+                attempt.start_client(timeout=10)  # the key exchange, timed apart: its cost varies with load
+                started = time.monotonic()
+                with pytest.raises(paramiko.AuthenticationException):
+                    attempt.auth_password(user, password)
+                tries[user].append(time.monotonic() - started)
+            finally:
+                attempt.close()
+    timings = [min(t) for t in tries.values()]
     # A wrong password (password-hash check) and an unknown user (none) take the same, padded, time.
-    assert abs(timings[0] - timings[1]) < 0.25, timings
+    assert abs(timings[0] - timings[1]) < 0.25, tries
 
     transport = paramiko.Transport((login.host, hosted.server.port))
     try:
