@@ -70,6 +70,8 @@ cdef enum:
     CR = 13
     QUOTE = 34
     DOS_EOF = 26     # Ctrl-Z: a record of only this byte is skipped like a blank line
+    SPACE = 32       # a record of only spaces, tabs and delimiters is a blank line too
+    TAB = 9
 
 
 # Byte classes: 0 ordinary, 1 stop, 2 NUL, 3 non-ASCII.

@@ -56,7 +56,10 @@ def read_sample(data: bytes, *, encoding: str | None = None, delimiter: str = ",
         preamble.update(found)
         lines.pop(0)
     body = "".join(lines)
-    first = lines[0] if lines else ""
+    # The delimiter is sniffed on the header: the first line holding more than blanks and
+    # delimiters (empty spreadsheet rows above a table are skipped, as the parser does).
+    blank = " \t\r\n" + delimiter + "".join(HINT_DELIMITERS)
+    first = next((line for line in lines if line.strip(blank)), "")
     delim = delimiter
     if len(_split(first, delim)) < 2:
         best = max(HINT_DELIMITERS, key=lambda d: len(_split(first, d)))

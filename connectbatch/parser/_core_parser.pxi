@@ -16,14 +16,15 @@ cdef enum:
     MAX_GROWTH = 16
 
 
-cdef inline bint _only_delimiters(const unsigned char* s, Py_ssize_t n, int delim) noexcept nogil:
-    """Whether the n bytes at s are all the delimiter: a spreadsheet's empty row (",,,,"),
-    which Excel writes for a row that only had formatting. Skipped like a blank line rather
+cdef inline bint _blank_record(const unsigned char* s, Py_ssize_t n, int delim) noexcept nogil:
+    """Whether the n bytes at s are all the delimiter, spaces or tabs: a spreadsheet's empty
+    row (",,,,", which Excel writes for a row that only had formatting) or a line of only
+    spaces or tabs (a hand-edited file's trailing line). Skipped like a blank line rather
     than rejected field by field (ten reasons a row, counted against the reject limit: three
-    good rows and five empty ones quarantined a file)."""
+    good rows and five empty ones quarantined a file). refcore.blank_record is the rule."""
     cdef Py_ssize_t i
     for i in range(n):
-        if s[i] != delim:
+        if s[i] != delim and s[i] != SPACE and s[i] != TAB:
             return False
     return True
 
@@ -286,6 +287,7 @@ cdef class Parser:
         cdef Field* f
         cdef Column* col
         cdef const unsigned char* v
+        cdef unsigned char c
         while True:
             status = _next_record(&self.sc, p, n, pos, self.line, final,
                                   &self.fields, &self.fcap, &rec)
@@ -312,9 +314,10 @@ cdef class Parser:
                         return -1
                 self._reject(rec.line, rec.error_field, rec.error, v, vn, 0)
                 continue
-            if p[rec.start] == self.sc.delim and _only_delimiters(p + rec.start, rec.end - rec.start,
-                                                                  self.sc.delim):
-                continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
+            c = p[rec.start]
+            if (c == self.sc.delim or c == SPACE or c == TAB) and _blank_record(
+                    p + rec.start, rec.end - rec.start, self.sc.delim):
+                continue  # nothing but delimiters and blanks (a spreadsheet's empty row): a blank line
             if p[rec.start] == DOS_EOF and rec.end - rec.start == 1:
                 continue  # a DOS end-of-file mark (refcore.DOS_EOF): a blank line too
             if rec.nfields != self.ncols_file and not self._fit(&rec):

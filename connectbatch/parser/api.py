@@ -391,9 +391,15 @@ def _read_header(
     column_map: dict[str, str] | None = None,
 ) -> tuple[list[bytes], int, memoryview, int]:
     """Accumulate chunks until the first record is complete; return it, its line, the rest
-    of the buffer and the line the body starts on."""
+    of the buffer and the line the body starts on.
+
+    Records of only blanks and delimiters above the header are skipped like blank lines: an
+    Excel sheet whose table starts lower down saves its empty rows above it as ",,,,", and a
+    hand-edited file may start with a line of spaces (both were taken for the header, and the
+    file refused as lacking every required column)."""
     buf: bytes | memoryview = b""
     final = False
+    skipped = 0  # lines of the blank records dropped from the front of buf
     while True:
         try:
             nxt = next(chunks)
@@ -401,8 +407,13 @@ def _read_header(
         except StopIteration:
             final = True
         status, fields, line, end, next_line = core.read_header(buf, delim, final)
+        while status == csvplan.HeaderStatus.OK and _blank(fields, buf[:end]):
+            skipped += next_line - 1
+            buf = memoryview(buf)[end:]
+            status, fields, line, end, next_line = core.read_header(buf, delim, final)
+        line += skipped
         if status == csvplan.HeaderStatus.OK:
-            return fields, line, memoryview(buf)[end:], next_line
+            return fields, line, memoryview(buf)[end:], next_line + skipped
         if status == csvplan.HeaderStatus.EMPTY:
             raise ParseError("the file is empty: there is no header line")
         if status == csvplan.HeaderStatus.UNTERMINATED:
@@ -418,6 +429,12 @@ def _read_header(
                 f"no complete header line in the first {MAX_HEADER_BYTES:,} bytes; "
                 "is this a CSV file with the right delimiter?"
             )
+
+
+def _blank(fields: list[bytes], record: bytes | memoryview) -> bool:
+    """A first record of only blanks and delimiters: `record`, its bytes (after the blank
+    lines before it), holds no quote, since a quoted blank is a name someone wrote."""
+    return not any(f.strip(_refcore.BLANKS) for f in fields) and b'"' not in bytes(record)
 
 
 def _quoted_header_hint(

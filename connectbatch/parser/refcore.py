@@ -38,6 +38,15 @@ _LF, _CR, _QUOTE = 0x0A, 0x0D, 0x22
 # stands: a file joined from two such files has one in the middle.
 DOS_EOF = b"\x1a"
 
+BLANKS = b" \t"
+
+
+def blank_record(raw: bytes, delimiter: int) -> bool:
+    """A record of only the delimiter, spaces and tabs (",,,,", Excel's empty row, or a line
+    of spaces) holds no data: it is skipped like a blank line, here and above the header."""
+    return bool(raw) and not raw.strip(bytes([delimiter]) + BLANKS)
+
+
 # (line the record starts on, unescaped field values, first structural error as
 #  (code, field index) or None, the record's bytes without its terminator)
 Record = tuple[int, list[bytes], tuple[Code, int] | None, bytes]
@@ -399,8 +408,8 @@ class Parser:
                 code, index = error
                 rejects.append((line, index, int(code), fields[index], 0))
                 continue
-            if raw and not raw.strip(bytes([plan.delimiter])):
-                continue  # nothing but delimiters (a spreadsheet's empty row): a blank line
+            if blank_record(raw, plan.delimiter):
+                continue  # nothing but delimiters and blanks (a spreadsheet's empty row): a blank line
             if raw == DOS_EOF:
                 continue
             if len(fields) != plan.ncols:

@@ -200,6 +200,13 @@ def test_the_sample_reader_splits_a_preamble_sniffs_the_delimiter_and_unpacks_gz
     assert (s.header, s.rows, s.delimiter) == (["a", "b", "c"], [["1", "2", "3"]], ";")
 
 
+def test_the_sample_reader_sniffs_the_delimiter_on_the_header_below_empty_rows() -> None:
+    # The delimiter was sniffed on the first line, here a line of spaces: the header read
+    # as one name "a;b;c", as the parser (which skips such rows) never would
+    s = read_sample(b"  \n;;\na;b;c\n1;2;3\n")
+    assert (s.header, s.rows, s.delimiter) == (["a", "b", "c"], [["1", "2", "3"]], ";")
+
+
 # ------------------------------------------------------------------ parser: preamble, constants
 
 
