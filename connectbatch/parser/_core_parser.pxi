@@ -38,6 +38,7 @@ cdef class Parser:
     cdef int ncols_out
     cdef Py_ssize_t ncols_file
     cdef bint short_ok  # plan.last_column_unnamed: a record one field short fits
+    cdef bint extra_ok  # plan.extra_empty_ok: a record with one empty field too many fits
     cdef int* field_slot
     cdef Field* fields
     cdef Py_ssize_t fcap
@@ -101,6 +102,7 @@ cdef class Parser:
         self.key_slot = self._text_slot(plan.key_slot, nout, "key")
         self.qualifier_slot = self._text_slot(plan.qualifier_slot, nout, "qualifier")
         self.short_ok = bool(plan.last_column_unnamed)
+        self.extra_ok = bool(plan.extra_empty_ok)
 
     cdef int _text_slot(self, slot, Py_ssize_t nout, str what) except -2:
         """`slot` (-1: none) checked: _reject_key reads the text column's offsets unchecked."""
@@ -266,7 +268,7 @@ cdef class Parser:
         header's last field has no name); the one too few is then made an empty field past
         the record's last (`fcap` leaves room for it)."""
         cdef Field* f
-        if rec.nfields == self.ncols_file + 1:
+        if rec.nfields == self.ncols_file + 1 and self.extra_ok:
             f = &self.fields[self.ncols_file]
             return f.end == f.start
         if rec.nfields == self.ncols_file - 1 and self.short_ok:

@@ -13,6 +13,7 @@ and assembles the table. Problems with the file as a whole raise ParseError.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import os
@@ -313,6 +314,8 @@ def _head(
         plan = csvplan.raw_plan(header, delim)
     else:
         plan = csvplan.typed_plan(header, parse_dtype, delim, options.column_map, header_line)
+    if not _rows_end_with_delimiter(core, rest, delim, plan.ncols):
+        plan = dataclasses.replace(plan, extra_empty_ok=False)
     return Head(header, plan, parse_dtype, timezone, constants, preamble or {}, rest, next_line)
 
 
@@ -429,6 +432,27 @@ def _read_header(
                 f"no complete header line in the first {MAX_HEADER_BYTES:,} bytes; "
                 "is this a CSV file with the right delimiter?"
             )
+
+
+# How many of the first data rows _rows_end_with_delimiter reads (of those read with the header).
+PEEK_ROWS = 100
+
+
+def _rows_end_with_delimiter(core: ModuleType, rest: memoryview, delim: int, ncols: int) -> bool:
+    """Whether the file's rows may end with a delimiter the header does not (Plan.extra_empty_ok):
+    none of its first rows (up to PEEK_ROWS, in the bytes read with the header) has the
+    header's count of fields. A file whose rows end with one all do; where one does not, a
+    row with an empty field too many holds a value with an unquoted delimiter instead. No
+    row there to tell: as before, one empty field too many fits."""
+    for _ in range(PEEK_ROWS):
+        end_seen = bytes(rest[-1:]) == b"\n"  # the buffer's last record is complete
+        status, fields, _line, end, _next = core.read_header(rest, delim, end_seen)
+        if status != csvplan.HeaderStatus.OK:
+            break
+        if len(fields) == ncols and not _blank(fields, rest[:end]):
+            return False
+        rest = rest[end:]
+    return True
 
 
 def _blank(fields: list[bytes], record: bytes | memoryview) -> bool:

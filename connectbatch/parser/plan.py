@@ -145,6 +145,12 @@ class Plan:
     # Slot of the key's qualifier (VendorEventId: which event of the call), or -1; kept for
     # rejected records as the key is, so the results file names the event too. Text only.
     qualifier_slot: int = -1
+    # Whether a record with one empty field past the header's last is read without it (the
+    # rows end with a delimiter, the header does not). A file-wide fact, decided on the first
+    # data row (parser.api._rows_end_with_delimiter): where that row has the header's count, a
+    # later row with one field more holds a value with an unquoted delimiter ("$1,234.50"),
+    # and dropping its empty last field would shift every value after the comma one column.
+    extra_empty_ok: bool = True
 
     @property
     def ncols(self) -> int:
@@ -300,12 +306,20 @@ def normalised_column_map(column_map: dict[str, str] | None, data_type: DataType
     return _normalise_column_map(column_map, data_type)
 
 
+_DELIMITER_NAMES = {ord(","): "a comma", ord(";"): "a semicolon", ord("\t"): "a tab", ord("|"): "a '|'"}
+
+
 def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) -> str:
     """The sentence a person reads for one reject."""
     kind = slot.kind if slot is not None else None
     match Code(code):
         case Code.FIELD_COUNT:
-            return f"expected {plan.ncols} fields, saw {extra}"
+            if extra <= plan.ncols:
+                return f"expected {plan.ncols} fields, saw {extra}"
+            # More fields than names: most often a value holding the delimiter, unquoted
+            # ("$1,234.50", "Austin, TX"), which split it in two.
+            shown = _DELIMITER_NAMES.get(plan.delimiter, repr(chr(plan.delimiter)))
+            return f"expected {plan.ncols} fields, saw {extra}; a value holding {shown} must be in double quotes"
         case Code.INVALID_TEXT:
             hint = (
                 ""

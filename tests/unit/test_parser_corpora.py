@@ -143,7 +143,7 @@ DUCKDB: dict[str, tuple[dict[str, str], Any]] = {
     ),
     "locations_row_trailing_comma.csv": (
         {},
-        (["id", "name", "lat", "lon"], [], [(2, "expected 4 fields, saw 5")]),
+        (["id", "name", "lat", "lon"], [], [(2, "expected 4 fields, saw 5; a value holding a comma must be in double quotes")]),
     ),
     "mixed_new_line.csv": ({}, (["1", "2", "3"], [["4", "5", "6"], ["7", "8", "9"]])),
     "mixed_new_line_2.csv": (
@@ -177,7 +177,7 @@ DUCKDB: dict[str, tuple[dict[str, str], Any]] = {
         (
             ["i", "j"],
             [["1", "1"], ["2", "2"], ["3", "3"], ["4", "4"], ["5", "5"]],
-            [(6, "expected 2 fields, saw 3")],
+            [(6, "expected 2 fields, saw 3; a value holding a comma must be in double quotes")],
         ),
     ),
     "test__invalid_utf.csv": (

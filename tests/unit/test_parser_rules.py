@@ -97,10 +97,10 @@ def test_repeated_reject_kinds_keep_their_own_column_reason_and_value(engine: st
     # kind in other fields, or with another field count, must not borrow each other's.
     result = parse(b"a,b\n1,2,3\n4\n5,6\n7,8,9,10\n1,2,3\n", engine, None)
     assert [(r.line, r.column, r.reason) for r in result.rejects] == [
-        (2, None, "expected 2 fields, saw 3"),
+        (2, None, "expected 2 fields, saw 3; a value holding a comma must be in double quotes"),
         (3, None, "expected 2 fields, saw 1"),
-        (5, None, "expected 2 fields, saw 4"),
-        (6, None, "expected 2 fields, saw 3"),
+        (5, None, "expected 2 fields, saw 4; a value holding a comma must be in double quotes"),
+        (6, None, "expected 2 fields, saw 3; a value holding a comma must be in double quotes"),
     ]
     typed = calls({"CallDuration": "x"}, {"TalkDuration": "y"}, {"CallDuration": "-1", "TalkDuration": "z"})
     assert [(r.line, r.column, r.value) for r in typed.rejects] == [
