@@ -319,7 +319,9 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
             # More fields than names: most often a value holding the delimiter, unquoted
             # ("$1,234.50", "Austin, TX"), which split it in two.
             shown = _DELIMITER_NAMES.get(plan.delimiter, repr(chr(plan.delimiter)))
-            return f"expected {plan.ncols} fields, saw {extra}; a value holding {shown} must be in double quotes"
+            return (
+                f"expected {plan.ncols} fields, saw {extra}; a value holding {shown} must be in double quotes"
+            )
         case Code.INVALID_TEXT:
             hint = (
                 ""

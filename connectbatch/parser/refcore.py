@@ -372,7 +372,8 @@ def _fit(fields: list[bytes], plan: Plan) -> list[bytes] | None:
 
     Only the two shapes a trailing delimiter on one side leaves behind fit, because they
     lose nothing: one extra field at the end that is empty (the rows end with a delimiter,
-    the header does not: `plan.extra_empty_ok`, from the file's first row), which is dropped; and one field short when the header's last
+    the header does not: `plan.extra_empty_ok`, from the file's first rows), which is
+    dropped; and one field short when the header's last
     field has no name (the header ends with a delimiter, the rows do not), which is read as
     empty. Every other count is a FIELD_COUNT reject."""
     if len(fields) == plan.ncols + 1 and not fields[-1] and plan.extra_empty_ok:
