@@ -110,6 +110,15 @@ def answer_loaded(
     assert parsed is not None and report is not None
     dtype = schemas.get(connection.data_type)
     clock.step = "write results"
+    final = done.loaded.record
+    if final is not None and final.state is FileState.REJECTED:  # no row of it applied (load.load_file)
+        failed = results.write_outcome(
+            outbound, connection, run.id, record, FileState.REJECTED, rejects=done.rejects,
+            key_columns=list(dtype.key_columns), report=report, message=final.message,
+            read=parsed.read_of_rejects, header=parsed.header,
+        )  # fmt: skip
+        _results_not_written(db, connection, run, record, failed)
+        return
     failed = results.write_outcome(
         outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
         lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
@@ -117,13 +126,20 @@ def answer_loaded(
         actions_changed=done.loaded.actions_changed, read=parsed.read_of_rejects,
         header=parsed.header, actions=done.actions,
     )  # fmt: skip
+    _results_not_written(db, connection, run, record, failed)
+    extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
+    log.info("file loaded in %s", clock.laps, extra=extra)
+
+
+def _results_not_written(
+    db: Database, connection: Connection, run: Run, record: FileRecord, failed: str | None
+) -> None:
+    """A results file that could not be written (`failed`: why) is a line in the connection's history."""
     if failed:
         try:
             history.results_not_written(db, connection.id, run.id, record.name, failed)
         except Exception:  # a full disk may refuse that line too: the log keeps it
             log.exception("could not record a results file not written", extra={"run_id": run.id})
-    extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
-    log.info("file loaded in %s", clock.laps, extra=extra)
 
 
 # A group loads files of fewer rows than this together (`load_many`); a bigger one is loaded

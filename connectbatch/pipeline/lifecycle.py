@@ -263,14 +263,14 @@ def event_time(date: dt.datetime | None, action: Action, now: dt.datetime) -> dt
     up to FUTURE_SKEW ahead is taken as `now`. A date at or after the action's lock time,
     further in the future, or before the action's own event, is refused (DateError)."""
     when = date or now
-    if now < when <= now + FUTURE_SKEW:
-        when = now
-    if when >= action.lock_at:
+    if when >= action.lock_at:  # as sent: a date at the lock, taken as now, still came too late
         raise DateError(
             f"dated {_utc(when)}, at or after {action.label} locks ({_utc(action.lock_at)}): "
             "a change must happen before the lock",
             when,
         )
+    if now < when <= now + FUTURE_SKEW:
+        when = now
     if when > now:
         raise DateError(f"dated {_utc(when)}, in the future", when)
     if when < action.event_date:

@@ -88,7 +88,11 @@ def load_file(
     store_checks(con, run_id, record.id, rejects, report, keys)
     rejected = rejected_rows(rejects)
     accepted = table.num_rows - (rejected - rows_rejected_by_parser)
-    final = run_store.set_file_state(con, record.id, FileState.LOADED, None, accepted, rejected)
+    state, why = FileState.LOADED, None
+    if not accepted and table.num_rows and connection.data_type == "action_modifications":
+        # none applied: refused as a whole (the run fails; the same bytes may come again)
+        state, why = FileState.REJECTED, every_row_refused(rejects, "no action changed")
+    final = run_store.set_file_state(con, record.id, state, why, accepted, rejected)
     loaded = Loaded(accepted, rejected, made.created, final, made.changed)
     if count:
         run_store.add_counters(con, run_id, **loaded.counters())
@@ -128,17 +132,19 @@ def load_rows(
         late.lock_loaded(con, connection, record.id, now, table)
         return Made(created)
     if dtype.key == "action_modifications":
-        # called through the module: the crash-recovery test hooks data_store.insert_rows
-        data_store.insert_rows(
-            con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
-            table=table, lines=lines,
-        )  # fmt: skip
         outcome = lifecycle.apply_modifications(
             con, table, lines, actor=f"file:{record.id}", now=now,
             partner_id=connection.partner_id if connection.partner_id is not None else -1,
             undated_at=record.received_at,
         )  # fmt: skip
         rejects.extend(outcome.rejects)
+        if outcome.applied or outcome.unchanged:  # every row refused: the file is (load_file)
+            con.complete()  # a lookup's unread result would refuse insert_rows' register()
+            # called through the module: the crash-recovery test hooks data_store.insert_rows
+            data_store.insert_rows(
+                con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
+                table=table, lines=lines,
+            )  # fmt: skip
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)
         return Made(0, outcome.applied)
     if merges_repeats(dtype, connection):
@@ -379,6 +385,13 @@ def _column_of_rejects(
             {ln: str(k) for ln, k in zip(lines.filter(hit).to_pylist(), found, strict=True) if k is not None}
         )
     return keys
+
+
+def every_row_refused(rejects: list[Reject], outcome: str) -> str:
+    """Why a file none of whose rows could be used is refused, with its first reject."""
+    n, first = rejected_rows(rejects), min(rejects, key=lambda r: r.line)
+    e_g = f"e.g. line {first.line}: " + (f"{first.column}: " if first.column else "") + first.reason
+    return f"every row was rejected ({n} of {n}): {outcome}; fix the rows and send the file again ({e_g})"
 
 
 def rejected_rows(rejects: list[Reject]) -> int:

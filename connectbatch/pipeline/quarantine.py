@@ -81,13 +81,7 @@ def refuse_all_rejected(
     its rejects and verdict stored (`connectbatch rejects`, status files), and a results
     file with each row's reason and a Line 0 FILE_REJECTED row; the partner fixes the rows
     and sends the file again (new bytes: no duplicate)."""
-    lines = sorted({r.line for r in rejects})
-    first = min(rejects, key=lambda r: r.line)
-    example = f"line {first.line}: " + (f"{first.column}: " if first.column else "") + first.reason
-    message = (
-        f"every row was rejected ({len(lines)} of {len(lines)}): nothing to load or review; "
-        f"fix the rows and send the file again (e.g. {example})"
-    )
+    message = load.every_row_refused(rejects, "nothing to load or review")
     dtype = schemas.get(connection.data_type)
     with db.transaction() as con:
         keys = load.keys_of_rejects(rejects, dtype, parsed.read_of_rejects)

@@ -295,3 +295,34 @@ def test_a_held_modifications_file_does_not_undo_a_change_a_person_made_while_it
     assert (kept.status, kept.amount) == (ActionStatus.REVERSED, Decimal("0.00"))
     [refused] = [r for r in services.rejects(run.id) if r.line == 2]
     assert refused.column == "ModificationDate" and "before the newer change" in (refused.reason or "")
+
+
+def test_a_modifications_file_whose_every_row_is_refused_fails_and_may_come_again(
+    services: Services, make_connection
+) -> None:
+    """It ended Completed, its file 'loaded': the brand was never told nothing applied, and
+    the same bytes sent again once the actions existed were a duplicate, never applied."""
+    make_connection("Acme", lock_days=30)
+    make_connection("Acme returns", data_type="action_modifications")
+    early = modifications_csv([("A-000001", "15.00", "price corrected"), ("A-000002", "0", "returned")])
+
+    run = services.ingest_bytes("Acme returns", "returns.csv", early)  # no action exists yet
+
+    assert run.status is RunStatus.FAILED
+    assert "every row was rejected (2 of 2): no action changed" in (run.reason or "")
+    assert "line 2: ActionId: no such action" in (run.reason or "")
+    [f] = services.run_files(run.id)
+    assert (f.state, f.rows_accepted, f.rows_rejected) == ("rejected", 0, 2)
+    assert count(services, "action_modifications", run_id=run.id) == 0  # nothing kept of it
+    rows, summary = results_of(services, "Acme returns", run.id)
+    assert [(int(r["Line"]), r["Status"]) for r in rows] == [
+        (0, "FILE_REJECTED"), (2, "REJECTED"), (3, "REJECTED"),
+    ]  # fmt: skip
+    assert (summary["status"], summary["rows_accepted"], summary["rows_rejected"]) == ("rejected", 0, 2)
+
+    services.ingest_bytes("Acme", "calls.csv", call_csv(2))
+    again = services.ingest_bytes("Acme returns", "returns.csv", early)  # the same bytes
+
+    assert again.status is RunStatus.COMPLETED, again.reason
+    assert (again.rows_accepted, again.actions_changed) == (2, 2)
+    assert [a.status for a in services.actions("Acme")] == [ActionStatus.MODIFIED, ActionStatus.REVERSED]

@@ -210,8 +210,8 @@ def test_the_newest_modification_date_wins_and_future_dates_are_refused(
 
     cli(capsys, "action", "modify", "A-000002", "--amount", "40", "--reason", "by hand")
     late = write_rows(acme / "late.csv", MODS, [["A-000002", "0", "returned", _at(-1)]])
-    run = cli_json(capsys, "ingest", str(late), "--connection", "Acme mods")
-    assert run["rows_rejected"] == 1
+    run = cli_json(capsys, "ingest", str(late), "--connection", "Acme mods", code=1)  # no row applied: Failed
+    assert (run["status"], run["rows_rejected"]) == ("Failed", 1)
     assert cli_json(capsys, "action", "audit", "A-000002")["amount"] == "40.00"
 
 
@@ -241,7 +241,7 @@ def test_a_modification_dated_before_the_event_it_changes_is_refused(
     then) to a call of this week: a change cannot happen before what it changes."""
     cli(capsys, "connection", "add", "--name", "Acme mods", "--type", "action_modifications", *PUSH)
     mods = write_rows(acme / "old.csv", MODS, [["A-000001", "10.00", "returned", "2019-01-01T00:00:00Z"]])
-    run = cli_json(capsys, "ingest", str(mods), "--connection", "Acme mods")
+    run = cli_json(capsys, "ingest", str(mods), "--connection", "Acme mods", code=1)  # no row applied: Failed
     assert (run["actions_changed"], run["rows_rejected"]) == (0, 1)
     (reject,) = cli_json(capsys, "rejects", str(run["id"]))
     assert (reject["line"], reject["column"], reject["key"]) == (2, "ModificationDate", "A-000001")
