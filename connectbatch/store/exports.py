@@ -25,6 +25,13 @@ from connectbatch.store.db import all_rows, current_rows
 _SELECT = "SELECT id, connection_id, trigger, file_name, rows, new_rows, changes, created_at FROM exports"
 
 
+# An action's status as a partner reads it: a reversal stays REVERSED once its lock period
+# ends (stored LOCKED, with what it was before), since LOCKED there reads as approved for good.
+EXPORTED_STATUS = (
+    "CASE WHEN a.status = 'LOCKED' AND a.state_before_lock = 'REVERSED' THEN 'REVERSED' ELSE a.status END"
+)
+
+
 def _select(data_type: str) -> tuple[str, str]:
     """The SELECT list and FROM/JOIN part of an export of `data_type` (alias d: data rows)."""
     dtype = schemas.get(data_type)
@@ -33,7 +40,8 @@ def _select(data_type: str) -> tuple[str, str]:
     join = "JOIN runs r ON r.id = d.run_id"
     if dtype.action_columns is not None:
         action_columns = (
-            ", 'A-' || lpad(CAST(a.id AS VARCHAR), 6, '0') AS \"ActionId\", a.status AS \"ActionStatus\", "
+            ", 'A-' || lpad(CAST(a.id AS VARCHAR), 6, '0') AS \"ActionId\", "
+            f'{EXPORTED_STATUS} AS "ActionStatus", '
             'a.amount AS "ActionAmount", ' + csvsql.iso_cell("a.lock_at", "LockDate")
         )
         join += " LEFT JOIN actions a ON a.file_id = d.file_id AND a.line = d.line"

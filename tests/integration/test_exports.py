@@ -179,8 +179,10 @@ def test_each_status_change_is_exported_once(two_partners: Services) -> None:
 
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
     assert services.lock_actions(later, early=True) > 0
-    locked = exported(services, "Acme pickup")
-    assert {r["ActionStatus"] for r in locked} == {"LOCKED"} and len(locked) == 3
+    locked = {r["ActionId"]: r["ActionStatus"] for r in exported(services, "Acme pickup")}
+    assert len(locked) == 3 and set(locked.values()) == {"LOCKED", "REVERSED"}
+    # a reversal stays REVERSED once locked (it read LOCKED, which a partner takes as approved)
+    assert locked[first.label] == "REVERSED" and locked[second.label] == "LOCKED"
     assert exported(services, "Acme pickup") == []
     assert services.exports("Acme pickup")[0].changes == 3
 
