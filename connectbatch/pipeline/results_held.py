@@ -145,8 +145,12 @@ def _cells(o: ExpectationOutcome, table: pa.Table, position: int) -> list[tuple[
 
 
 def _example(o: ExpectationOutcome, table: pa.Table, position: int) -> str:
-    """ "-5.00"; "(200, 185)" for a rule over two columns."""
+    """ "-5.00"; "(200, 185)" for a rule over two columns; for a rule over a column derived
+    for the check alone (the already-loaded key, "C-1 / T-2"), the value the check reported."""
     values = [text for _, text in _cells(o, table, position)]
+    if not values:
+        at = o.unexpected_rows.index(position) if position in o.unexpected_rows else len(o.unexpected_sample)
+        return str(o.unexpected_sample[at]) if at < len(o.unexpected_sample) else ""
     return values[0] if len(values) == 1 else f"({', '.join(values)})"
 
 

@@ -82,3 +82,20 @@ def test_a_row_that_failed_one_rule_still_names_the_other_rule_holding_the_batch
 def test_without_a_report_every_row_gives_the_holds_message() -> None:
     held = held_reasons(None, None, None, {}, "quarantined: too many rejects")
     assert held.batch == "held for review: quarantined: too many rejects" and held.by_line == {}
+
+
+def test_a_rule_over_a_column_derived_for_the_check_shows_the_value_it_reported() -> None:
+    """The already-loaded rule checks a key column the batch does not hold: its examples in
+    the partner's summary were "()", while the run's reason said "gr-1"."""
+    table, lines = _batch(["1.00", "2.00"])
+    loaded = ExpectationOutcome(
+        expectation_type="expect_column_values_to_be_null", columns=["CallSessionId_already_loaded"],
+        severity="critical", description="CallSessionId already loaded for this connection.", success=False,
+        observed_value={"unexpected_count": 1, "element_count": 2}, unexpected_sample=["gr-1"],
+        unexpected_rows=[1], unexpected_lines=[3],
+    )  # fmt: skip
+
+    held = held_reasons(_report(loaded), table, lines, {}, "")
+
+    assert held.failures[0]["examples"] == ["gr-1"]
+    assert held.texts == ["CallSessionId already loaded for this connection. Found 1 of 2 rows (line 3), e.g. gr-1."]
