@@ -98,4 +98,6 @@ def test_a_rule_over_a_column_derived_for_the_check_shows_the_value_it_reported(
     held = held_reasons(_report(loaded), table, lines, {}, "")
 
     assert held.failures[0]["examples"] == ["gr-1"]
-    assert held.texts == ["CallSessionId already loaded for this connection. Found 1 of 2 rows (line 3), e.g. gr-1."]
+    assert held.texts == [
+        "CallSessionId already loaded for this connection. Found 1 of 2 rows (line 3), e.g. gr-1."
+    ]
