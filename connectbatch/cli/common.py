@@ -151,21 +151,26 @@ def count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+# The largest whole number the store takes (a BIGINT): a bigger --limit or id was an
+# "internal error" with DuckDB's conversion message and an SQL excerpt.
+LARGEST = 2**63 - 1
 
 
 def whole(text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if abs(value) > LARGEST:
+        raise argparse.ArgumentTypeError(f"must be at most {LARGEST:,}, got {text.strip()}")
+    return value
+
+
+def positive(text: str) -> int:
+    value = whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def non_negative(text: str) -> int:

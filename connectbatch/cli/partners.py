@@ -149,7 +149,7 @@ def _details(p: argparse.ArgumentParser, *, editing: bool) -> None:
     p.add_argument("--contacts", metavar="TEXT", help="contact names, e-mail addresses, phone numbers")
     p.add_argument("--notes", metavar="TEXT", help="free notes")
     p.add_argument(
-        "--media-id", metavar="N", action="append", type=int,
+        "--media-id", metavar="N", action="append", type=cc.whole,
         help="a publisher's platform MediaId (repeatable): screens show the partner's name for it"
         + ("; the ones given replace the partner's MediaIds" if editing else ""),
     )  # fmt: skip

@@ -296,6 +296,9 @@ def test_runs_lists_the_history(in_world: World, capsys: pytest.CaptureFixture[s
     assert [r["id"] for r in runs] == [2]
     cli_error(capsys, "runs", "--connection", "Nobody", mentions="no connection named 'Nobody'")
     cli_error(capsys, "runs", "--limit", "0", mentions="--limit")
+    # over what the store takes: an "internal error" with DuckDB's message before, exit 3
+    for command in (["runs", "--limit"], ["actions", "--offset"], ["rejects", "1", "--limit"]):
+        cli_error(capsys, *command, str(10**20), mentions="must be at most 9,223,372,036,854,775,807")
 
 
 def test_run_show_has_files_and_validation(in_world: World, capsys: pytest.CaptureFixture[str]) -> None:
