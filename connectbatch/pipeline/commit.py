@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def load_in(
         parsed.rows_rejected, now, count=not close, part=computed.part, read=parsed.read_of_rejects,
     )  # fmt: skip
     syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
+    note_ignored(con, connection, run, record, parsed.unknown_columns)
     # read here, on the load's own connection: the results file's action column
     actions = results.RowActions(load.row_actions(con, connection, record.id, parsed.table, parsed.lines))
     closed = None
@@ -92,6 +94,23 @@ def load_in(
             con, run, now, files=files, adding=loaded.counters(), connection_status=connection_status
         )
     return LoadDone(loaded, actions, rejects, closed)
+
+
+def note_ignored(
+    con: duckdb.DuckDBPyConnection, connection: Connection, run: Run, record: FileRecord,
+    ignored: Sequence[str],
+) -> None:  # fmt: skip
+    """A file's columns that were not read, as a remark on its run (none: no statement): a
+    misnamed revenue column loads every row with no amount, and the run said nothing."""
+    if ignored:
+        shown = ", ".join(name[:NAME_CHARS] for name in ignored[:IGNORED_SHOWN])
+        more = f" and {len(ignored) - IGNORED_SHOWN:,} more" if len(ignored) > IGNORED_SHOWN else ""
+        label = schemas.get(connection.data_type).label
+        text = f"{record.name}: columns not read (not in the {label} format, nor mapped): {shown}{more}"
+        run_store.add_note(con, run.id, text)
+
+
+IGNORED_SHOWN, NAME_CHARS = 10, 60  # a header of 400,000 names is named in a line, not a page
 
 
 def answer_loaded(
@@ -115,7 +134,7 @@ def answer_loaded(
         failed = results.write_outcome(
             outbound, connection, run.id, record, FileState.REJECTED, rejects=done.rejects,
             key_columns=list(dtype.key_columns), report=report, message=final.message,
-            read=parsed.read_of_rejects, header=parsed.header,
+            read=parsed.read_of_rejects, header=parsed.header, ignored=parsed.unknown_columns,
         )  # fmt: skip
         _results_not_written(db, connection, run, record, failed)
         return
@@ -124,7 +143,7 @@ def answer_loaded(
         lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
         seconds=clock.laps, actions_created=done.loaded.actions_created,
         actions_changed=done.loaded.actions_changed, read=parsed.read_of_rejects,
-        header=parsed.header, actions=done.actions,
+        header=parsed.header, actions=done.actions, ignored=parsed.unknown_columns,
     )  # fmt: skip
     _results_not_written(db, connection, run, record, failed)
     extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
@@ -174,8 +193,9 @@ def load_many(
     per_file = [p[2].num_rows if dtype.action_columns is not None else 0 for p in parts]
     if created != sum(per_file):  # one action per row, as create_for_file makes them
         raise RuntimeError(f"{created} actions for {sum(per_file)} rows")
-    for (_, record, _computed), rows in zip(batches, parts, strict=True):
+    for (run, record, computed), rows in zip(batches, parts, strict=True):
         late.lock_loaded(con, connection, record.id, now, rows[2])  # no statement unless late
+        note_ignored(con, connection, run, record, computed.parsed.unknown_columns if computed.parsed else ())
     run_groups.insert_rejects_of_files(
         con,
         [

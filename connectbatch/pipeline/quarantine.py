@@ -92,7 +92,7 @@ def refuse_all_rejected(
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.REJECTED, rejects=rejects,
         key_columns=list(dtype.key_columns), report=report, message=message,
-        read=parsed.read_of_rejects, header=parsed.header,
+        read=parsed.read_of_rejects, header=parsed.header, ignored=parsed.unknown_columns,
     )  # fmt: skip
 
 
@@ -136,7 +136,7 @@ def hold(
     results.write_outcome(
         settings.outbound, connection, run.id, record, FileState.QUARANTINED, table=parsed.table,
         lines=parsed.lines, rejects=rejects, key_columns=list(dtype.key_columns), report=report,
-        message=message, read=parsed.read_of_rejects, header=parsed.header,
+        message=message, read=parsed.read_of_rejects, header=parsed.header, ignored=parsed.unknown_columns,
     )  # fmt: skip
 
 

@@ -34,7 +34,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -113,6 +113,9 @@ class Summary:
     actions_created: int = 0
     actions_changed: int = 0  # existing actions modified, reversed or re-pointed (runs.actions_changed)
     message: str | None = None
+    # the file's columns that were not read (not in the data type's format, not mapped): a
+    # partner whose revenue column is misnamed learns why every amount is empty
+    ignored_columns: list[str] = field(default_factory=list)
     validation: dict[str, object] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # time per pipeline stage
     finished_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
@@ -302,11 +305,13 @@ def write_outcome(
     read: RejectKeys | None = None,
     header: list[str] | None = None,
     actions: RowActions | None = None,
+    ignored: Sequence[str] = (),
 ) -> str | None:
     """The sender's answer for one file of a run, whatever its outcome; why it could not be
     written (logged, not raised: the load it describes has committed), or None. `header` is
     the file's own (the keys come back under the partner's names); `actions` the ActionIds;
-    `read` what the parser read of the keys of the rows it refused (ParseResult.read_of_rejects)."""
+    `read` what the parser read of the keys of the rows it refused (ParseResult.read_of_rejects);
+    `ignored` the file's columns not read (ParseResult.unknown_columns)."""
     rejected_lines = {r.line for r in rejects or []}
     accepted = 0
     if table is not None and outcome == FileState.LOADED:
@@ -319,7 +324,7 @@ def write_outcome(
         data_type=connection.data_type, status=outcome,
         rows_accepted=accepted,
         rows_rejected=len(rejected_lines), actions_created=actions_created,
-        actions_changed=actions_changed, message=message,
+        actions_changed=actions_changed, message=message, ignored_columns=list(ignored),
         validation=(
             {"success": report.success, "critical_failures": report.critical_failures,
              "warnings": report.warnings} if report is not None else {}

@@ -414,6 +414,15 @@ def add_counters(con: duckdb.DuckDBPyConnection, run_id: int, **add: int) -> Non
     con.execute(f"UPDATE runs SET {sets} WHERE id = ?", [*add.values(), run_id])
 
 
+def add_note(con: duckdb.DuckDBPyConnection, run_id: int, text: str) -> None:
+    """`note`, after the run's remark so far (another file's, a pinned host key) instead of over it."""
+    con.execute(
+        "UPDATE runs SET reason = CASE WHEN coalesce(reason, '') = '' THEN ? ELSE reason || '; ' || ? END "
+        "WHERE id = ?",
+        [text, text, run_id],
+    )
+
+
 def note(con: duckdb.DuckDBPyConnection, run_id: int, text: str) -> None:
     """A remark on a run that is not a failure (e.g. the host key a first pull pinned); a
     failure reason given when the run finishes replaces it."""
