@@ -38,10 +38,14 @@ def _action_dict(a: Action, names: dict[int, str], now: dt.datetime) -> dict[str
 
 
 def _locks(a: Action, now: dt.datetime) -> str:
-    days = _days_to_lock(a, now)
-    if days == 0:
+    """ "12 days", "5 hours", "3 minutes" (whole units left; it said "1 day" for 3 minutes)."""
+    if _days_to_lock(a, now) == 0:
         return "locked" if a.status is ActionStatus.LOCKED else "due"  # due: lock job not run
-    return f"{days} day" + ("" if days == 1 else "s")
+    seconds = (a.lock_at - now).total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600)):
+        if seconds >= size:
+            return cc.count(int(seconds // size), unit)
+    return cc.count(max(1, int(seconds // 60)), "minute")
 
 
 def _print_action(a: Action, names: dict[int, str], now: dt.datetime) -> None:

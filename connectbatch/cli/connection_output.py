@@ -65,7 +65,7 @@ def print_connection(c: Connection) -> None:
             ("pattern", c.pattern),
             ("return e-mail", c.return_email or "-"),
             ("schedule", c.schedule or "-"),
-            ("lock period", f"{c.lock_days} days"),
+            ("lock period", cc.count(c.lock_days, "day")),
             ("late events", LATE_WORDS[LateEvents(c.late_events)]),
             ("min file age", f"{c.min_age_seconds} s"),
             ("time zone", c.timezone),

@@ -569,3 +569,29 @@ def test_a_file_whose_every_row_is_rejected_is_refused_not_held_with_nothing_to_
         ("3", "b2", "REJECTED"),
     ]
     assert "every row was rejected" in rows[0]["Reason"] and "CampaignId" in rows[1]["Reason"]
+
+
+def test_locks_in_counts_the_whole_units_left() -> None:
+    """It said "1 day" for an action locking in 3 minutes (days rounded up)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from connectbatch.cli.actions import _locks
+    from connectbatch.models import Action, ActionStatus
+
+    now = dt.datetime(2026, 12, 6, 22, 0, tzinfo=dt.UTC)
+
+    def locks_in(left: dt.timedelta) -> str:
+        action = Action(
+            id=1, connection_id=1, run_id=1, line=2, data_type="call_conversions", source_key="c",
+            event_date=now, amount=Decimal(1), original_amount=Decimal(1), status=ActionStatus.PENDING,
+            lock_at=now + left,
+        )  # fmt: skip
+        return _locks(action, now)
+
+    assert locks_in(dt.timedelta(minutes=3)) == "3 minutes"
+    assert locks_in(dt.timedelta(seconds=20)) == "1 minute"
+    assert locks_in(dt.timedelta(hours=5, minutes=59)) == "5 hours"
+    assert locks_in(dt.timedelta(days=2, hours=23)) == "2 days"
+    assert locks_in(dt.timedelta(days=1)) == "1 day"
+    assert locks_in(dt.timedelta(0)) == "due"
