@@ -346,10 +346,11 @@ cdef class Parser:
                         return -1
                 col = &self.cols[slot]
                 if col.kind == K_STRING and f.flags & (F_NUL | F_HIGH) == 0 and (
-                        vn == 0 and not col.required or vn > 0 and v[0] > 32 and v[vn - 1] > 32):
+                        vn == 0 and not col.required or vn > 0 and v[0] > 32 and v[vn - 1] > 32
+                        and (vn != 4 or not _is_null_word(v))):
                     # The most common field by far: ASCII text that needs no trimming (first and
-                    # last byte past the space, so no padding to cut), or an optional empty
-                    # one. Inline, no call; anything else is _convert's.
+                    # last byte past the space, so no padding to cut) and is not the word NULL,
+                    # or an optional empty one. Inline, no call; anything else is _convert's.
                     if vn == 0:
                         _put_null(self, col)
                         continue

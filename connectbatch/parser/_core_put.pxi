@@ -94,7 +94,10 @@ cdef inline int _convert(Parser self, Column* col, const unsigned char* s, Py_ss
     # Every typed value is trimmed, text too (refcore.convert says why).
     a = _pad_before(s, n)
     b = _pad_after(s, a, n)
-    if a == b:
+    # The word NULL is an empty cell, as a database export writes one ("When NULL, defaults
+    # to US"), except in a required text column, where it stays what the partner sent
+    # (refcore.convert).
+    if a == b or (b - a == 4 and _is_null_word(s + a) and not (col.required and kind == K_STRING)):
         if col.dflt != NULL:
             return _put_text(self, col, col.dflt, col.dflt_len)
         if col.required:
@@ -104,7 +107,7 @@ cdef inline int _convert(Parser self, Column* col, const unsigned char* s, Py_ss
     s = s + a
     n = b - a
     if col.dflt != NULL and n == 4 and _is_null_word(s):  # "When NULL, defaults to US"
-        return _put_text(self, col, col.dflt, col.dflt_len)
+        return _put_text(self, col, col.dflt, col.dflt_len)  # a required text column's too
     if kind == K_STRING:
         return _put_text(self, col, s, n)
     if kind == K_INTEGER:

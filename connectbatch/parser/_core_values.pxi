@@ -189,12 +189,15 @@ cdef inline int _parse_seconds(const unsigned char* s, Py_ssize_t n, int64_t* ou
             if s[i] != 48:
                 nonzero_fraction = True
             i += 1
-    if nparts == 2:  # M:SS
-        if lens[0] > 2 or lens[1] != 2:
+    if nparts == 2:  # M:SS, any number of minutes (100:00: a long call as minutes and seconds)
+        if lens[1] != 2:
             return C_NOT_INTEGER
-        if parts[0] > 59 or parts[1] > 59:
+        if parts[1] > 59:
             return C_CLOCK_RANGE
-        total = parts[0] * 60 + parts[1]
+        if over or parts[0] > 9223372036854775807ULL // 60:
+            over = True
+        else:
+            total = parts[0] * 60 + parts[1]
     elif nparts == 3:  # H:MM:SS
         if lens[1] != 2 or lens[2] != 2:
             return C_NOT_INTEGER
@@ -404,8 +407,8 @@ cdef inline int _parse_timestamp(const unsigned char* s, Py_ssize_t n, int64_t* 
                         return C_BAD_TIMESTAMP
                     om = _two(s, i + 3)
                     i += 5
-                if oh > 23 or om > 59:
-                    return C_INVALID_DATE
+                if om > 59 or oh * 60 + om > (12 * 60 if c == 45 else 14 * 60):
+                    return C_INVALID_DATE  # offsets in use: -12:00 to +14:00 (refcore: why)
                 offset = (oh * 3600 + om * 60) * (-1 if c == 45 else 1)
                 has_tz = True
             else:

@@ -22,7 +22,7 @@ from connectbatch.schemas import DataType, Kind, codes
 # What a duration cell may hold, named in every duration reject.
 DURATION_FORMS = (
     "seconds such as 63 or 63.5 (rounded half up to whole seconds), "
-    "M:SS such as 1:03, or H:MM:SS such as 0:01:03"
+    "M:SS such as 1:03 or 100:00, or H:MM:SS such as 0:01:03"
 )
 
 
@@ -353,7 +353,8 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
         case Code.INVALID_DATE:
             return (
                 "not a real date or time "
-                "(month 1-12, day within the month, hour 0-23, minute and second 0-59)"
+                "(month 1-12, day within the month, hour 0-23, minute and second 0-59, "
+                "a UTC offset from -12:00 to +14:00)"
             )
         case Code.BAD_DECIMAL:
             return "expected an amount such as 12.50, 1,234.50 or $12.50"

@@ -196,7 +196,8 @@ def _timestamp(t: bytes) -> tuple[int, bool]:
     if tz and tz not in (b"Z", b"z"):
         oh = int(tz[1:3])
         om = int(tz[-2:]) if len(tz) > 3 else 0
-        if oh > 23 or om > 59:
+        # The offsets in use run from -12:00 to +14:00: "+23:59" moved the call by a day
+        if om > 59 or oh * 60 + om > (12 * 60 if tz[0:1] == b"-" else 14 * 60):
             raise CellRejected(Code.INVALID_DATE)
         offset = (oh * 3600 + om * 60) * (-1 if tz[0:1] == b"-" else 1)
     if year < 1 or not 1 <= day <= dim or hour > 23 or minute > 59 or second > 59:
@@ -220,16 +221,17 @@ def _integer(t: bytes) -> int:
 def _seconds(t: bytes) -> int:
     """A duration as whole seconds.
 
-    Accepted: seconds (63, 63.0, 63.5), M:SS or MM:SS (1:03), and H:MM:SS with any number of
-    hour digits (0:01:03, 26:00:00); the seconds part may carry a fraction in every form.
+    Accepted: seconds (63, 63.0, 63.5), M:SS with any number of minute digits (1:03, 100:00),
+    and H:MM:SS with any number of hour digits (0:01:03, 26:00:00); the seconds part may carry
+    a fraction in every form.
     Fractions round half away from zero to whole seconds (63.5 -> 64, 63.49 -> 63): only the
     first fractional digit decides, so both cores round alike without decimal arithmetic.
-    Checked in this order: the form (NOT_INTEGER), minutes and seconds 0-59 in clock forms
-    (CLOCK_RANGE), the int64 range (INT_RANGE), then the sign: "-0" and "-0:00" are zero,
+    Checked in this order: the form (NOT_INTEGER), seconds 0-59 in clock forms and minutes
+    0-59 in H:MM:SS (CLOCK_RANGE), the int64 range (INT_RANGE), then the sign: "-0" and "-0:00" are zero,
     any other negative duration (even -0.4) is NEGATIVE.
     """
     m = _SECONDS_RE.fullmatch(t)
-    if not m or (m[3] is not None and m[4] is None and len(m[2]) > 2):
+    if not m:
         raise CellRejected(Code.NOT_INTEGER)
     first = int(m[2])
     frac = m[5] or b""
@@ -238,9 +240,9 @@ def _seconds(t: bytes) -> int:
         if minutes > 59 or secs > 59:
             raise CellRejected(Code.CLOCK_RANGE)
         value = first * 3600 + minutes * 60 + secs
-    elif m[3] is not None:  # M:SS
+    elif m[3] is not None:  # M:SS, any number of minutes (100:00: a long call)
         secs = int(m[3])
-        if first > 59 or secs > 59:
+        if secs > 59:
             raise CellRejected(Code.CLOCK_RANGE)
         value = first * 60 + secs
     else:
@@ -332,7 +334,13 @@ def convert(v: bytes, slot: Slot) -> object:
     if kind is CoreKind.RAW:
         return v.decode()
     t = _trim(v)
-    if not t or (slot.default is not None and t.lower() == b"null"):  # the spec: "When NULL, defaults to US"
+    # The word NULL is an empty cell, as a database export writes one (the spec: "When NULL,
+    # defaults to US"): no amount, no AdId, a required number missing. Except in a required
+    # text column without a default, where it stays what the partner sent (a CallerId a vendor
+    # could not read: an UNKNOWN_CALLERID call is still a call).
+    kept = slot.required and kind is CoreKind.STRING and slot.default is None
+    null = t.lower() == b"null" and not kept
+    if not t or null:
         if slot.default is not None:
             return slot.default.decode()
         if slot.required:

@@ -340,12 +340,26 @@ def test_a_local_time_moved_past_years_1_to_9999_is_rejected(calls: Calls, text:
         # Real local times whose UTC instant falls outside years 1-9999 (found by hypothesis).
         "9999-12-31T23:59:59-23:59",
         "0001-01-01T00:00:00+00:01",
+        # Offsets no place uses (-12:00 to +14:00 are): "+23:59" moved the call by a day.
+        "2026-12-05T14:05:09+23:59",
+        "2026-12-05T14:05:09+14:01",
+        "2026-12-05T14:05:09-1201",
+        "2026-12-05T14:05:09+15",
     ],
 )
 def test_event_date_that_is_not_a_real_iso_date_is_rejected(calls: Calls, text: str) -> None:
     result = calls({"EventDate": text})
     assert where(result) == [(2, "EventDate", text)]
     assert "ISO 8601" in result.rejects[0].reason or "not a real date" in result.rejects[0].reason
+
+
+def test_event_date_at_the_widest_offsets_in_use_is_read(calls: Calls) -> None:
+    result = calls({"EventDate": "2026-12-05T14:00:00+14:00"}, {"EventDate": "2026-12-05T14:00:00-12:00"})
+    assert result.rejects == []
+    assert col(result, "EventDate") == [
+        datetime(2026, 12, 5, 0, 0, tzinfo=UTC),
+        datetime(2026, 12, 6, 2, 0, tzinfo=UTC),
+    ]
 
 
 @pytest.mark.parametrize("text", ["63", "63.0", " 63 "])
@@ -396,18 +410,17 @@ def test_decimal_durations_round_half_away_from_zero(calls: Calls, text: str, se
         ("abc", "expected a duration"),
         ("1e3", "expected a duration"),
         ("1:2", "expected a duration"),
-        ("123:45", "expected a duration"),  # more than two minute digits: not M:SS
         ("1:23:45:67", "expected a duration"),
         ("1::03", "expected a duration"),
         ("-5", "negative"),
         ("-0.4", "negative"),  # negative even though it rounds to 0
         ("-0:01:00", "negative"),
-        ("60:00", "0-59"),
         ("1:60", "0-59"),
         ("1:60:00", "0-59"),
         ("1:00:60", "0-59"),
         ("9223372036854775807.5", "too large"),
         ("2562047788015215:30:08", "too large"),
+        ("153722867280912931:00", "too large"),
     ],
 )
 def test_durations_reject_what_is_not_a_duration(calls: Calls, text: str, why: str) -> None:
@@ -415,6 +428,13 @@ def test_durations_reject_what_is_not_a_duration(calls: Calls, text: str, why: s
         result = calls({column: text})
         assert where(result) == [(2, column, text)]
         assert why in result.rejects[0].reason
+
+
+@pytest.mark.parametrize("text, seconds", [("60:00", 3600), ("100:00", 6000), ("123:45", 7425)])
+def test_a_long_call_as_minutes_and_seconds_is_read(calls: Calls, text: str, seconds: int) -> None:
+    # M:SS took at most 59 minutes: "100:00", a 100-minute call as a partner's export shows it,
+    # was rejected while "1:40:00" was read
+    assert col(calls({"CallDuration": text}), "CallDuration") == [seconds]
 
 
 def test_duration_reject_names_the_accepted_forms(calls: Calls) -> None:
@@ -466,6 +486,24 @@ def test_a_null_country_or_status_takes_its_default(calls: Calls) -> None:
     assert col(result, "CalledPhoneNumberCountry")[:1] == ["US"]
     assert col(result, "CallStatus")[:1] == ["ANSWER"]
     assert where(result) == [(3, "CallerPhoneNumberCountry", "NULLS")]  # only the word NULL
+
+
+def test_null_is_an_empty_cell_of_any_other_column_too(calls: Calls) -> None:
+    """A database export's NULL: it was a rejected amount or AdId (the whole row refused), and
+    in a required number a "not a whole number" instead of "required" (found by a partner)."""
+    result = calls(
+        {"SaleAmount": "NULL", "AdId": "null", "City": "Null", "SubId1": " NULL "},
+        {"CampaignId": "NULL"},
+    )
+    assert [(r.line, r.column, r.value) for r in result.rejects] == [(3, "CampaignId", "NULL")]
+    assert "required" in result.rejects[0].reason  # not "expected a whole number"
+    assert [col(result, c) for c in ("SaleAmount", "AdId", "City", "SubId1")] == [[None]] * 4
+
+
+def test_null_in_a_required_text_column_stays_what_was_sent(calls: Calls) -> None:
+    # a caller ID the vendor could not read (CallStatus UNKNOWN_CALLERID) is still a call
+    result = calls({"CallerId": "NULL"})
+    assert result.rejects == [] and col(result, "CallerId") == ["NULL"]
 
 
 @pytest.mark.parametrize("text", ["UK", "uſ", "USA", "ZZ", "ｕｓ"])
