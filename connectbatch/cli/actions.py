@@ -198,13 +198,14 @@ def _configure_lock(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early", action="store_true",
                    help="allow a future --now: lock actions before their lock period ends "
                    "(final: they can never change again)")  # fmt: skip
+    p.add_argument("--actor", metavar="WHO", help="who locks early, in the audit (default: your user name)")
     cc.json_flag(p)
 
 
 def _run_lock(args: argparse.Namespace) -> int:
     svc = cc.services()
     now: dt.datetime = args.now or svc.clock()
-    locked = svc.lock_actions(now, early=args.early)
+    locked = svc.lock_actions(now, early=args.early, actor=cc.actor(args))
     if args.json:
         cc.print_json({"locked": locked, "now": now})
     else:

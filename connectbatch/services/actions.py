@@ -86,10 +86,13 @@ class ActionServices(ServiceBase):
             return lifecycle.reverse(con, ident, reason=reason, actor=who, now=self.clock())
 
     @requires(Role.PARTNER_MANAGER)
-    def lock_actions(self, now: dt.datetime | None = None, *, early: bool = False) -> int:
+    def lock_actions(
+        self, now: dt.datetime | None = None, *, early: bool = False, actor: str | None = None
+    ) -> int:
         """Lock what is due by `now` (default: the clock). A `now` in the future locks
         actions before their lock period ends, and a lock is final: refused unless `early`
-        says the caller means it (a mistyped year must not end every pending change)."""
+        says the caller means it (a mistyped year must not end every pending change). Such a
+        lock is audited as the person's (`actor`), "locked early", not as the lock job's."""
         clock = self.clock()
         if now is not None and now > clock and not early:
             raise lifecycle.ActionError(
@@ -97,6 +100,11 @@ class ActionServices(ServiceBase):
                 "every action due by then, before its lock period ends, and a locked action can "
                 "never change again; to do that on purpose, add --early"
             )
+        if now is not None and now > clock:
+            who = self.actor(actor) or "unknown"
+            why = f"locked early by {who}, as due by {now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+            with self.db.transaction() as con:
+                return action_store.lock_due(con, now, actor=who, reason=why)
         with self.db.transaction() as con:
             return lifecycle.lock_due(con, now or clock)
 

@@ -36,6 +36,11 @@ class NotFoundError(ConnectBatchError, LookupError):
         return str(self.args[0]) if self.args else ""
 
 
+# Who the audit trail names for the lock job and for a modifications file ("file:12"): a
+# person's --actor may not pose as either.
+SYSTEM_ACTOR, FILE_ACTOR = "system", "file:"
+
+
 class InvalidInputError(ConnectBatchError, ValueError):
     """A field a person entered has a value we cannot use; `field` names it."""
 
@@ -137,7 +142,12 @@ class ServiceBase:
         --actor or its default)."""
         if self.user is not None:
             return self.user.name
-        return (given or "").strip()
+        who = (given or "").strip()
+        if who.lower() == SYSTEM_ACTOR or who.lower().startswith(FILE_ACTOR):
+            raise InvalidInputError(
+                "actor", f"{who!r} names the lock job or a file in the audit trail; give a person's name"
+            )
+        return who
 
     @property
     def box(self) -> SecretBox:

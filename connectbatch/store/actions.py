@@ -218,14 +218,16 @@ def last_effective(con: duckdb.DuckDBPyConnection, action_id: int) -> dt.datetim
     return row[0] if row else None
 
 
-def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime, actor: str = "system") -> int:
-    """Lock every action whose lock time has come; returns how many were locked."""
+def lock_due(
+    con: duckdb.DuckDBPyConnection, now: dt.datetime, actor: str = "system", reason: str = "lock period ended"
+) -> int:
+    """Lock every action whose lock time has come by `now`; returns how many were locked."""
     con.execute(
         "INSERT INTO action_audit "
         "(action_id, actor, change, old_status, new_status, old_amount, new_amount, reason) "
-        "SELECT id, ?, 'lock', status, 'LOCKED', amount, amount, 'lock period ended' "
+        "SELECT id, ?, 'lock', status, 'LOCKED', amount, amount, ? "
         "FROM actions WHERE status <> 'LOCKED' AND lock_at <= ?",
-        [actor, now],
+        [actor, reason, now],
     )
     row = con.execute(
         "UPDATE actions SET state_before_lock = status, status = 'LOCKED', updated_at = current_timestamp "

@@ -11,7 +11,7 @@ from helpers.store import count, results_of
 
 from connectbatch.models import Action, ActionStatus, RunStatus
 from connectbatch.pipeline.lifecycle import ActionError
-from connectbatch.services import NotFoundError, Services
+from connectbatch.services import InvalidInputError, NotFoundError, Services
 
 
 @pytest.fixture
@@ -106,8 +106,8 @@ def test_lock_at_a_given_time(services: Services, actions: list[Action]) -> None
 
     assert services.lock_actions(now=first_lock - dt.timedelta(seconds=1), early=True) == 0
     due_first = sum(a.lock_at <= first_lock for a in actions)
-    assert services.lock_actions(now=first_lock, early=True) == due_first
-    assert services.lock_actions(now=last_lock, early=True) == len(actions) - due_first
+    assert services.lock_actions(now=first_lock, early=True, actor="carol") == due_first
+    assert services.lock_actions(now=last_lock, early=True, actor="carol") == len(actions) - due_first
     assert services.lock_actions(now=last_lock + dt.timedelta(days=1), early=True) == 0  # idempotent
 
     locked = services.actions("Acme")
@@ -115,9 +115,12 @@ def test_lock_at_a_given_time(services: Services, actions: list[Action]) -> None
     assert services.count_actions("Acme", "LOCKED") == len(actions)
     assert locked[0].amount == Decimal("12.34")  # locking keeps the modified amount
     entry = services.audit(actions[0].id)[-1]
+    # a lock before the lock period ends is the person's, said so (it read "system", "lock
+    # period ended", as if the lock job had run)
     assert (entry.actor, entry.change, entry.old_status, entry.new_status) == (
-        "system", "lock", "MODIFIED", "LOCKED",
+        "carol", "lock", "MODIFIED", "LOCKED",
     )  # fmt: skip
+    assert (entry.reason or "").startswith("locked early by carol, as due by ")
 
     for change in (
         lambda: services.modify_action(actions[3].id, "1.00", reason="late", actor="alice"),
@@ -326,3 +329,15 @@ def test_a_modifications_file_whose_every_row_is_refused_fails_and_may_come_agai
     assert again.status is RunStatus.COMPLETED, again.reason
     assert (again.rows_accepted, again.actions_changed) == (2, 2)
     assert [a.status for a in services.actions("Acme")] == [ActionStatus.MODIFIED, ActionStatus.REVERSED]
+
+
+def test_the_lock_job_is_system_and_a_person_cannot_pose_as_it(services: Services, make_connection) -> None:
+    make_connection("Acme", lock_days=30)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(1))
+    [action] = services.actions("Acme")
+    services.clock = lambda: action.lock_at + dt.timedelta(minutes=1)  # the lock period has passed
+    assert services.lock_actions() == 1
+    assert [(e.actor, e.reason) for e in services.audit(action.id)] == [("system", "lock period ended")]
+    for who in ("system", "System", "file:12", "FILE:3"):
+        with pytest.raises(InvalidInputError, match="names the lock job or a file in the audit trail"):
+            services.actor(who)
