@@ -194,8 +194,9 @@ def change(
     (`effective_at`: a ModificationDate; None: now); the caller has checked the lifecycle
     rules."""
     con.execute(
-        "UPDATE actions SET status = ?, amount = ?, reason = coalesce(?, reason), "
-        "updated_at = current_timestamp WHERE id = ?",
+        # the reason of this change, none if none was given: a reversal's reason stayed on the
+        # action after a later modification without one, as if it still said why
+        "UPDATE actions SET status = ?, amount = ?, reason = ?, updated_at = current_timestamp WHERE id = ?",
         [str(new_status), new_amount, reason, action.id],
     )
     con.execute(

@@ -341,3 +341,12 @@ def test_the_lock_job_is_system_and_a_person_cannot_pose_as_it(services: Service
     for who in ("system", "System", "file:12", "FILE:3"):
         with pytest.raises(InvalidInputError, match="names the lock job or a file in the audit trail"):
             services.actor(who)
+
+
+def test_a_change_without_a_reason_does_not_keep_the_last_ones(
+    services: Services, actions: list[Action]
+) -> None:
+    services.reverse_action(actions[0].id, "manual return", actor="alice")
+    changed = services.modify_action(actions[0].id, "20.00", reason=None, actor="alice")
+    assert (changed.status, changed.amount, changed.reason) == (ActionStatus.MODIFIED, Decimal("20.00"), None)
+    assert [e.reason for e in services.audit(actions[0].id)] == ["manual return", None]
