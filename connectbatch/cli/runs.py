@@ -179,22 +179,24 @@ def _configure_rejects(p: argparse.ArgumentParser) -> None:
     cc.json_flag(p)
 
 
-def _reject_dict(r: RejectRow) -> dict[str, Any]:
-    return dataclasses.asdict(r)
+def _reject_dict(r: RejectRow, names: dict[int, str]) -> dict[str, Any]:
+    return {**dataclasses.asdict(r), "file": names.get(r.file_id)}
 
 
 def _run_rejects(args: argparse.Namespace) -> int:
     svc = cc.services()
     rejects = svc.rejects(args.run_id, args.limit)
+    # the file a row is in, by name (it showed its number only): a run of a pull has several
+    names = {f.id: f.name for f in svc.run_files(args.run_id)} if rejects else {}
     if args.json:
-        cc.print_json([_reject_dict(r) for r in rejects])
+        cc.print_json([_reject_dict(r, names) for r in rejects])
         return EXIT_OK
     if not rejects:
         print(f"run {args.run_id} has no rejected rows")
         return EXIT_OK
     rows = [
         [
-            str(r.file_id),
+            names.get(r.file_id, str(r.file_id)),
             str(r.line),
             "-" if r.shown_key is None else repr(r.shown_key),
             r.column or "-",
@@ -203,7 +205,7 @@ def _run_rejects(args: argparse.Namespace) -> int:
         ]
         for r in rejects
     ]
-    cc.table(["FILE", "LINE", "KEY", "COLUMN", "VALUE", "REASON"], rows, right=[0, 1])
+    cc.table(["FILE", "LINE", "KEY", "COLUMN", "VALUE", "REASON"], rows, right=[1])
     if len(rejects) == args.limit:
         print(f"(first {args.limit}; use --limit to see more)")
     return EXIT_OK

@@ -316,10 +316,12 @@ def test_rejects_list_line_column_value_and_reason(
     out = cli(capsys, "rejects", "1")
     header, row = out.splitlines()
     assert header.split() == ["FILE", "LINE", "KEY", "COLUMN", "VALUE", "REASON"]
-    assert row.split()[:5] == ["1", str(GOOD_ROWS + 2), "'cs-bad'", "CampaignId", "'12a4'"]
+    # the file by its name (it was its number)
+    assert row.split()[:5] == ["good.csv", str(GOOD_ROWS + 2), "'cs-bad'", "CampaignId", "'12a4'"]
 
     (reject,) = cli_json(capsys, "rejects", "1", "--limit", "5")
-    assert (reject["line"], reject["key"], reject["column"], reject["value"]) == (
+    assert (reject["file"], reject["line"], reject["key"], reject["column"], reject["value"]) == (
+        "good.csv",
         GOOD_ROWS + 2,
         "cs-bad",
         "CampaignId",
