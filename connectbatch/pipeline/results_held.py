@@ -12,6 +12,7 @@ at result_shape.MAX_ROWS per expectation); `lines` turns a position into the fil
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -137,11 +138,25 @@ def _cells(o: ExpectationOutcome, table: pa.Table, position: int) -> list[tuple[
         if c not in table.column_names:
             continue
         value = table.column(c)[position]
-        text = value.cast(pa.string()).as_py() if value.is_valid else "empty"
+        if value.is_valid and pa.types.is_timestamp(value.type):
+            text = _when(value.as_py(), o.expectation_type == "expect_column_values_to_be_between")
+        else:
+            text = value.cast(pa.string()).as_py() if value.is_valid else "empty"
         if len(text) > VALUE_CHARS:
             text = text[: VALUE_CHARS - 1] + "…"
         cells.append((c, text))
     return cells
+
+
+def _when(value: dt.datetime, window: bool) -> str:
+    """A stored time as a person reads it, "2026-12-07 01:30:00 UTC" (it read
+    "2026-12-07 01:30:00.000000Z"), and for a date window which side it is out on: the rule
+    says "not in the future, nor more than 90 days old" and the partner must know which."""
+    text = f"{value.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
+    if not window:
+        return text
+    age = dt.datetime.now(dt.UTC) - value
+    return f"{text}, in the future" if age.total_seconds() < 0 else f"{text}, {age.days:,} days old"
 
 
 def _example(o: ExpectationOutcome, table: pa.Table, position: int) -> str:

@@ -101,3 +101,25 @@ def test_a_rule_over_a_column_derived_for_the_check_shows_the_value_it_reported(
     assert held.texts == [
         "CallSessionId already loaded for this connection. Found 1 of 2 rows (line 3), e.g. gr-1."
     ]
+
+
+def test_a_time_out_of_the_date_window_says_which_side_it_is_out_on() -> None:
+    """It showed "2026-12-07 01:30:00.000000Z" under "must not be in the future, nor more than
+    90 days old", leaving the partner to work out which."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ahead, old = now + dt.timedelta(hours=5), now - dt.timedelta(days=120, hours=1)
+    table = pa.table({"EventDate": pa.array([ahead, old, now], pa.timestamp("us", tz="UTC"))})
+    window = ExpectationOutcome(
+        expectation_type="expect_column_values_to_be_between", columns=["EventDate"], severity="critical",
+        description="EventDate must not be in the future, nor more than 90 days old.", success=False,
+        observed_value={"unexpected_count": 2, "element_count": 3}, unexpected_rows=[0, 1], unexpected_lines=[2, 3],
+    )  # fmt: skip
+
+    held = held_reasons(_report(window), table, pa.array([2, 3, 4], pa.int64()), {}, "")
+
+    assert held.failures[0]["examples"] == [
+        f"{ahead:%Y-%m-%d %H:%M:%S} UTC, in the future",
+        f"{old:%Y-%m-%d %H:%M:%S} UTC, 120 days old",
+    ]
