@@ -114,7 +114,8 @@ def test_a_time_out_of_the_date_window_says_which_side_it_is_out_on() -> None:
     window = ExpectationOutcome(
         expectation_type="expect_column_values_to_be_between", columns=["EventDate"], severity="critical",
         description="EventDate must not be in the future, nor more than 90 days old.", success=False,
-        observed_value={"unexpected_count": 2, "element_count": 3}, unexpected_rows=[0, 1], unexpected_lines=[2, 3],
+        observed_value={"unexpected_count": 2, "element_count": 3},
+        unexpected_rows=[0, 1], unexpected_lines=[2, 3],
     )  # fmt: skip
 
     held = held_reasons(_report(window), table, pa.array([2, 3, 4], pa.int64()), {}, "")
