@@ -48,6 +48,7 @@ UNIQUE = "expect_column_values_to_be_unique"
 BETWEEN = "expect_column_values_to_be_between"
 PAIR_GREATER = "expect_column_pair_values_a_to_be_greater_than_b"
 COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
+NOT_MATCH_REGEX = "expect_column_values_to_not_match_regex"
 
 # The kwargs each type may carry for the evaluator to answer; anything else goes to GX.
 _KWARGS: dict[str, frozenset[str]] = {
@@ -58,6 +59,7 @@ _KWARGS: dict[str, frozenset[str]] = {
     BETWEEN: frozenset({"column", "min_value", "max_value", "strict_min", "strict_max", "mostly"}),
     PAIR_GREATER: frozenset({"column_A", "column_B", "or_equal", "ignore_row_if", "mostly"}),
     COMPOUND_UNIQUE: frozenset({"column_list", "ignore_row_if", "mostly"}),
+    NOT_MATCH_REGEX: frozenset({"column", "regex", "mostly"}),
 }
 KNOWN_TYPES = frozenset(_KWARGS)
 
@@ -190,6 +192,21 @@ def _in_set(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any
     nulls = _nulls(col)
     inside = pc.is_in(col, value_set=pa.array(values, pa.string())).to_numpy(zero_copy_only=False)
     return _skipnull(col, nulls, ~nulls & ~np.asarray(inside, dtype=bool), mostly)
+
+
+def _not_match_regex(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any]:
+    """GX (pandas): a value is unexpected where `re.search(regex)` finds it. RE2 (Arrow)
+    searches alike for the suites' patterns, except that Python's `$` also matches before a
+    final newline: a column holding a newline is left to GX."""
+    col = _column(table, kw["column"])
+    regex = kw.get("regex")
+    if not isinstance(regex, str) or not pa.types.is_string(col.type):
+        raise _Unsupported("regex")
+    if pc.any(pc.match_substring(col, "\n")).as_py():
+        raise _Unsupported("a newline in the column")
+    nulls = _nulls(col)
+    found = pc.fill_null(pc.match_substring_regex(col, regex), False).to_numpy(zero_copy_only=False)
+    return _skipnull(col, nulls, ~nulls & np.asarray(found, dtype=bool), mostly)
 
 
 def _unique(table: pa.Table, kw: dict[str, Any], mostly: float) -> dict[str, Any]:
@@ -343,4 +360,5 @@ _RUNNERS: dict[str, Callable[[pa.Table, dict[str, Any], float], dict[str, Any]]]
     BETWEEN: _between,
     PAIR_GREATER: _pair_greater,
     COMPOUND_UNIQUE: _compound_unique,
+    NOT_MATCH_REGEX: _not_match_regex,
 }

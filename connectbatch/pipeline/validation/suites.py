@@ -138,6 +138,10 @@ def build_suite(data_type: str) -> dict[str, Any]:
     }
 
 
+# A number as a spreadsheet writes it when it is too long for its cell: 1.55512E+10.
+SCIENTIFIC_NOTATION = r"^[+-]?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+$"  # no group: pandas warns of one
+
+
 def _hand_written(
     data_type: str,
 ) -> list[tuple[str, dict[str, Any], Severity, str]]:
@@ -168,6 +172,17 @@ def _hand_written(
                 f"{col} over 86,400 seconds (a day) is suspicious.",
             )
             for col in ("CallDuration", "TalkDuration")
+        ),
+        *(
+            (
+                "expect_column_values_to_not_match_regex",
+                {"column": col, "regex": SCIENTIFIC_NOTATION},
+                "critical",
+                f"{col} must not be in scientific notation (1.55512E+10): a spreadsheet read the "
+                "phone number as a number and dropped its last digits; format the column as text "
+                "and export the file again.",
+            )
+            for col in ("CallerId", "CalledPhoneNumber")
         ),
     ]
 
