@@ -434,8 +434,9 @@ def _read_header(
             )
 
 
-# How many of the first data rows _rows_end_with_delimiter reads (of those read with the header).
-PEEK_ROWS = 100
+# How many of the first data rows _rows_end_with_delimiter reads, within how many bytes (of
+# those read with the header; the reference core copies what it is given on every call).
+PEEK_ROWS, PEEK_BYTES = 100, 256 * 1024
 
 
 def _rows_end_with_delimiter(core: ModuleType, rest: memoryview, delim: int, ncols: int) -> bool:
@@ -444,6 +445,7 @@ def _rows_end_with_delimiter(core: ModuleType, rest: memoryview, delim: int, nco
     header's count of fields. A file whose rows end with one all do; where one does not, a
     row with an empty field too many holds a value with an unquoted delimiter instead. No
     row there to tell: as before, one empty field too many fits."""
+    rest = rest[:PEEK_BYTES]
     for _ in range(PEEK_ROWS):
         end_seen = bytes(rest[-1:]) == b"\n"  # the buffer's last record is complete
         status, fields, _line, end, _next = core.read_header(rest, delim, end_seen)
