@@ -28,7 +28,7 @@ from connectbatch.models import (
     RunStatus,
 )
 from connectbatch.parser.api import ParseResult, Reject, RejectKeys
-from connectbatch.pipeline import load, release_rows, results
+from connectbatch.pipeline import load, release_rows, results, results_held
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.settings import Settings
@@ -122,7 +122,9 @@ def hold(
     held = held.replace_schema_metadata(meta)
     pq.write_table(held, path)
     private_file(path)
-    message = "quarantined: " + "; ".join(report.critical_failures)
+    # the failures with their values as the batch holds them ("-3.00": GX's sample says -3.0)
+    texts = results_held.held_reasons(report, parsed.table, parsed.lines, {}, "").texts
+    message = "quarantined: " + "; ".join(texts or report.critical_failures)
     dtype = schemas.get(connection.data_type)
     with db.transaction() as con:
         keys = load.keys_of_rejects(rejects, dtype, parsed.read_of_rejects)

@@ -227,6 +227,7 @@ def test_a_released_modifications_file_reports_the_rows_it_could_not_apply(
     run = services.ingest_bytes("Acme returns", "returns.csv", data)
     assert run.review == "quarantined"
     assert "Amount must not be negative" in (run.reason or "")
+    assert "(line 3), e.g. -3.00." in (run.reason or "")  # as sent: it said -3.0, GX's float
     assert services.action(actions[0].id).status is ActionStatus.PENDING
 
     released = services.release(run.id, actor="carol")
