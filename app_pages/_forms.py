@@ -21,7 +21,7 @@ from typing import Any
 import streamlit as st
 
 from app_pages import _schedule, _ui
-from connectbatch.models import Connection, LateEvents, Method
+from connectbatch.models import FIXED_ABBREVIATIONS, Connection, LateEvents, Method
 from connectbatch.services import CredentialInput
 from connectbatch.transfer.specs import (
     AuthKind,
@@ -304,7 +304,7 @@ def schedule_preview(expression: str | None, *, saved: bool = False) -> None:
 
 def _file_format(keys: Keys, c: Connection, errors: FieldErrors) -> dict[str, Any]:
     """Time zone, encoding and delimiter; a stored value not in the lists stays choosable."""
-    zones = sorted(zoneinfo.available_timezones() | {c.timezone})
+    zones = sorted((zoneinfo.available_timezones() - set(FIXED_ABBREVIATIONS)) | {c.timezone})
     seed(keys("timezone"), c.timezone, zones)
     timezone = st.selectbox("Time zone of dates without an offset", zones, key=keys("timezone"))
     errors("timezone")

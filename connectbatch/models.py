@@ -99,6 +99,15 @@ class MailState(StrEnum):
     FAILED = "failed"  # given up: a permanent refusal, or two days of failures
 
 
+# Time zone names that read as a region's time but are one fixed offset all year: "EST" is
+# UTC-05:00 in summer too, so a New York partner's summer calls would be an hour off. A
+# connection is refused them, with the zone meant and the one for a fixed offset.
+FIXED_ABBREVIATIONS = {
+    "EST": ("America/New_York", "America/Panama"),
+    "MST": ("America/Denver", "America/Phoenix"),
+}
+
+
 class LateEvents(StrEnum):
     """What a connection does with an event already past its lock period when it arrives
     (validation accepts events up to 90 days old; the default lock period is 30 days)."""

@@ -16,6 +16,7 @@ from connectbatch import schemas
 from connectbatch.errors import ConfigurationError
 from connectbatch.escaping import visible
 from connectbatch.models import (
+    FIXED_ABBREVIATIONS,
     AfterSuccess,
     CatalogMode,
     Connection,
@@ -278,6 +279,12 @@ class ConnectionServices(CredentialServices):
             raise InvalidInputError(
                 "timezone", f"{c.timezone!r} is not an IANA time zone such as America/New_York"
             ) from None
+        if c.timezone in FIXED_ABBREVIATIONS:
+            region, fixed = FIXED_ABBREVIATIONS[c.timezone]
+            raise InvalidInputError(
+                "timezone", f"{c.timezone} is one offset all year, without daylight saving time: "
+                f"use {region} for that region's time, or {fixed} for the same offset all year",
+            )  # fmt: skip
         if c.encoding:
             try:
                 "".encode(c.encoding)
