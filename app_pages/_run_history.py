@@ -122,6 +122,8 @@ def run_details(services: Services, c: Connection, run: Run, retried_by: int | N
     retry_button(services, c, run, retried_by)
     if run.status is RunStatus.NEEDS_REVIEW and run.reason:
         st.warning(f"Held for review: {markdown_text(run.reason)}")
+    if run.status is RunStatus.COMPLETED and run.reason:  # a remark: columns not read, a pinned key
+        st.info(markdown_text(run.reason))
     if run.review == ReviewState.QUARANTINED:
         _ui.review_link(run.id, f"Needs review: open run {run.id} on the Validation page")
     if run.review_note:

@@ -68,3 +68,21 @@ def test_a_failed_run_retried_already_offers_no_second_retry(monkeypatch: pytest
     at.selectbox(key=f"history_run_{connection_id}").set_value(run_id).run()  # the failed one
     assert not [b for b in at.button if str(b.key).startswith("retry_")]
     assert any(f"Retried as run {run_id + 1}." in c.value for c in at.caption)
+
+
+def test_a_completed_runs_remark_is_shown_with_it() -> None:
+    """A completed run's remark (here the columns its file had that were not read) showed only
+    in the list's Reason column, where nobody looks at a run that went well."""
+    services = Services()
+    created, _ = services.create_connection(
+        Connection("Acme calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH,
+                   pattern="*.csv"),
+    )  # fmt: skip
+    header, *rows = call_csv(2).decode().splitlines()
+    data = "\r\n".join([header + ",Revenue", *(r + ",9.99" for r in rows)]) + "\r\n"
+    run = services.ingest_bytes("Acme calls", "calls.csv", data.encode())
+    assert run.status is RunStatus.COMPLETED
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), role=Role.ANALYST).run()
+    at.button(key=f"history_{created.id}").click().run()
+    assert not at.exception, at.exception
+    assert any("columns not read" in i.value and "Revenue" in i.value for i in at.info), at.info
