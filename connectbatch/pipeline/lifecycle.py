@@ -149,8 +149,13 @@ def reverse(
     return _get(con, action_id)
 
 
-def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> int:
-    return action_store.lock_due(con, now)
+def lock_due(con: duckdb.DuckDBPyConnection, now: dt.datetime, early_by: str | None = None) -> int:
+    """Lock what is due by `now`: the lock job's ("system", "lock period ended"), or, before
+    the lock period ends, the person's (`early_by`), said so in the audit."""
+    if early_by is None:
+        return action_store.lock_due(con, now)
+    why = f"locked early by {early_by}, as due by {now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    return action_store.lock_due(con, now, actor=early_by, reason=why)
 
 
 def _get(con: duckdb.DuckDBPyConnection, action_id: int) -> Action:

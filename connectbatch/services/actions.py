@@ -100,13 +100,9 @@ class ActionServices(ServiceBase):
                 "every action due by then, before its lock period ends, and a locked action can "
                 "never change again; to do that on purpose, add --early"
             )
-        if now is not None and now > clock:
-            who = self.actor(actor) or "unknown"
-            why = f"locked early by {who}, as due by {now.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
-            with self.db.transaction() as con:
-                return action_store.lock_due(con, now, actor=who, reason=why)
+        early_by = (self.actor(actor) or "unknown") if now is not None and now > clock else None
         with self.db.transaction() as con:
-            return lifecycle.lock_due(con, now or clock)
+            return lifecycle.lock_due(con, now or clock, early_by)
 
     def find_actions(
         self,
