@@ -410,7 +410,7 @@ def _read_header(
         except StopIteration:
             final = True
         status, fields, line, end, next_line = core.read_header(buf, delim, final)
-        while status == csvplan.HeaderStatus.OK and _blank(fields, buf[:end]):
+        while status == csvplan.HeaderStatus.OK and _blank(buf[:end], delim):
             skipped += next_line - 1
             buf = memoryview(buf)[end:]
             status, fields, line, end, next_line = core.read_header(buf, delim, final)
@@ -451,16 +451,17 @@ def _rows_end_with_delimiter(core: ModuleType, rest: memoryview, delim: int, nco
         status, fields, _line, end, _next = core.read_header(rest, delim, end_seen)
         if status != csvplan.HeaderStatus.OK:
             break
-        if len(fields) == ncols and not _blank(fields, rest[:end]):
+        if len(fields) == ncols and not _blank(rest[:end], delim):
             return False
         rest = rest[end:]
     return True
 
 
-def _blank(fields: list[bytes], record: bytes | memoryview) -> bool:
-    """A first record of only blanks and delimiters: `record`, its bytes (after the blank
-    lines before it), holds no quote, since a quoted blank is a name someone wrote."""
-    return not any(f.strip(_refcore.BLANKS) for f in fields) and b'"' not in bytes(record)
+def _blank(record: bytes | memoryview, delim: int) -> bool:
+    """Whether `record` (a first record's bytes, with the blank lines before it and its
+    terminator) holds only blanks and delimiters: refcore.blank_record, the rows' rule (a
+    quoted blank is a value someone wrote)."""
+    return _refcore.blank_record(bytes(record).strip(b"\r\n"), delim)
 
 
 def _quoted_header_hint(

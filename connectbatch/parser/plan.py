@@ -147,8 +147,8 @@ class Plan:
     qualifier_slot: int = -1
     # Whether a record with one empty field past the header's last is read without it (the
     # rows end with a delimiter, the header does not). A file-wide fact, decided on the first
-    # data row (parser.api._rows_end_with_delimiter): where that row has the header's count, a
-    # later row with one field more holds a value with an unquoted delimiter ("$1,234.50"),
+    # data rows (parser.api._rows_end_with_delimiter): where one has the header's count, a
+    # row with one field more holds a value with an unquoted delimiter ("$1,234.50"),
     # and dropping its empty last field would shift every value after the comma one column.
     extra_empty_ok: bool = True
 
