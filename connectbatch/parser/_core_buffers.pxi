@@ -10,16 +10,40 @@ cdef extern from *:
     """
     #if defined(__GLIBC__)
     #include <malloc.h>
+    #include <stdint.h>
+    #include <sys/mman.h>
+    #include <unistd.h>
     /* glibc raises its mmap threshold after the first large free, after which growing
        column buffers live on the heap and realloc copies them, leaving holes behind.
        A fixed threshold keeps every large buffer in its own mapping, so realloc is an
        mremap (no copy) and the parse's peak memory stays close to its output size. */
     static void cb_fix_mmap_threshold(void) { mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
+    /* Ask for transparent huge pages on a column buffer of 2 MB or more: the kernel then
+       fills it 2 MB per page fault instead of 4 KB. Faults on fresh output buffers were
+       about a fifth of a 1M-row parse; with the hint a 1-thread parse took 0.68 s instead of
+       0.75 s (issue 13). Such a buffer is always its own mapping (the threshold above), and
+       malloc_usable_size reaches its end, so the advice covers exactly that mapping and
+       never splits it (a split mapping would make realloc copy). A no-op where THP is off. */
+    static void cb_huge_pages(void* p) {
+    #if defined(MADV_HUGEPAGE)
+        size_t n, page;
+        uintptr_t start, end;
+        if (p == NULL) return;
+        n = malloc_usable_size(p);
+        if (n < (size_t)2 * 1024 * 1024) return;
+        page = (size_t)sysconf(_SC_PAGESIZE);
+        start = (uintptr_t)p & ~(uintptr_t)(page - 1);
+        end = ((uintptr_t)p + n + page - 1) & ~(uintptr_t)(page - 1);
+        madvise((void*)start, end - start, MADV_HUGEPAGE);
+    #endif
+    }
     #else
     static void cb_fix_mmap_threshold(void) {}
+    static void cb_huge_pages(void* p) { (void)p; }
     #endif
     """
     void cb_fix_mmap_threshold()
+    void cb_huge_pages(void* p) noexcept nogil
 
 cb_fix_mmap_threshold()
 
@@ -76,6 +100,8 @@ cdef int _column_init(Column* col, slot, list keep, Py_ssize_t cap) except -1:
             raise MemoryError()
     if col.data == NULL or col.valid == NULL:
         raise MemoryError()
+    cb_huge_pages(col.data)
+    cb_huge_pages(col.offsets)
     return 0
 
 
@@ -190,6 +216,7 @@ def joined_lines(parts):
     dst = <int64_t*>malloc(max(1, total) * sizeof(int64_t))
     if dst == NULL:
         raise MemoryError()
+    cb_huge_pages(dst)
     try:
         for arr, first, n, base in checked:
             src = memoryview(arr.buffers()[1]).cast("B").cast("q")

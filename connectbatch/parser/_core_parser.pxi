@@ -193,6 +193,7 @@ cdef class Parser:
         if p == NULL:
             return -1
         self.lines = <int64_t*>p
+        cb_huge_pages(p)
         for i in range(self.ncols_out):
             col = &self.cols[i]
             if col.width:
@@ -201,11 +202,13 @@ cdef class Parser:
                     return -1
                 col.data = <unsigned char*>p
                 col.data_cap = newcap * col.width
+                cb_huge_pages(p)
             else:
                 p = realloc(col.offsets, (newcap + 1) * sizeof(int32_t))
                 if p == NULL:
                     return -1
                 col.offsets = <int32_t*>p
+                cb_huge_pages(p)
             p = realloc(col.valid, (newcap + 7) // 8)
             if p == NULL:
                 return -1

@@ -49,6 +49,7 @@ cdef int _grow_text(Parser self, Column* col, size_t need) noexcept nogil:
         return -1
     col.data = <unsigned char*>p
     col.data_cap = newcap
+    cb_huge_pages(p)
     return 0
 
 cdef inline void _put_null(Parser self, Column* col) noexcept nogil:
