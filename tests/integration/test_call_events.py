@@ -63,6 +63,31 @@ def test_a_call_and_its_conversions_load_as_events_of_one_call(services: Service
     ]
 
 
+def test_a_vendor_event_id_under_two_calls_loads_with_a_warning(services: Services, make_connection) -> None:
+    """The spec makes a VendorEventId unique to its event, so one repeated under another
+    CallSessionId is a vendor's mistake the partner must hear of; both rows are distinct
+    records (different calls), so they load."""
+    make_connection("Acme")
+    data = _events(("call-1", "ev-7", "10.00"), ("call-2", "ev-7", "20.00"), ("call-3", None, "5.00"))
+
+    run = services.ingest_bytes("Acme", "calls.csv", data)
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert run.actions_created == 3
+    [(_, report)] = services.validation(run.id)
+    assert report.success
+    [outcome] = [
+        o for o in report.outcomes
+        if o.expectation_type == "expect_column_values_to_be_unique" and o.columns == ["VendorEventId"]
+    ]  # fmt: skip
+    assert not outcome.success and outcome.severity == "warning"
+    assert outcome.observed_value["unexpected_count"] == 2
+    assert outcome.unexpected_lines == [2, 3]
+    assert any("VendorEventId should be unique" in w for w in report.warnings)
+    _, summary = results_of(services, "Acme", run.id)
+    assert "VendorEventId should be unique" in str(summary)
+
+
 def test_a_resent_event_is_held_and_a_new_event_of_the_call_is_not(
     services: Services, make_connection
 ) -> None:

@@ -173,6 +173,14 @@ def _hand_written(
             )
             for col in ("CallDuration", "TalkDuration")
         ),
+        (
+            "expect_column_values_to_be_unique",
+            {"column": "VendorEventId"},
+            "warning",
+            "VendorEventId should be unique within the batch: the specification gives every call "
+            "event and every conversion event its own VendorEventId, so one repeated under another "
+            "CallSessionId is one event sent for two calls, or two events sharing an id.",
+        ),
         *(
             (
                 "expect_column_values_to_not_match_regex",
