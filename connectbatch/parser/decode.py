@@ -13,6 +13,7 @@ import codecs
 import io
 import mmap
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -217,7 +218,54 @@ def utf8_source(
         small = mapped and _mappable(payload, min(FIRST_READ, CHUNK_SIZE))
         head = payload.read(min(FIRST_READ, CHUNK_SIZE) if small else CHUNK_SIZE)
     encoding, skip = detect_encoding(head, requested)
+    if (
+        not encoding.name.startswith("utf-")
+        and head.isascii()
+        and _utf8_text(_first_non_ascii(payload, len(head)))
+    ):
+        encoding = Encoding("utf-8", False)
     return encoding, _without_nul_padding(_chunks(payload, head, skip, encoding, reuse, mapped))
+
+
+# What `_first_non_ascii` reads at a time, and how much of the text from there it returns.
+_SCAN_BYTES = CHUNK_SIZE
+_SAMPLE_BYTES = 4096
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def _first_non_ascii(payload: Readable | bytes, head: int) -> bytes:
+    """The payload's bytes from its first non-ASCII byte after the `head` bytes (at most
+    _SAMPLE_BYTES); a file's read aside (pread) so the stream stays where it is. Empty when
+    there is none, or the payload is a stream that cannot be read aside (a pipe, an archive
+    member).
+
+    Why: `detect_encoding` reads a file as UTF-8 despite a legacy encoding setting when its
+    non-ASCII text is valid UTF-8, but sees only the head. A file whose head is plain ASCII
+    (US rows first, the first 'Zürich' 2,000 lines down) was then decoded as cp1252 and
+    stored 'ZÃ¼rich', with nothing rejected, where the same rows in a smaller file were
+    read right. Costs one read of the file, only on a connection set to a legacy encoding
+    whose file starts in plain ASCII."""
+    if isinstance(payload, bytes):
+        found = _HIGH_BYTE.search(payload, head)
+        return payload[found.start() : found.start() + _SAMPLE_BYTES] if found else b""
+    fileno = getattr(payload, "fileno", None)
+    tell = getattr(payload, "tell", None)
+    if fileno is None or tell is None:
+        return b""
+    try:
+        fd = fileno()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        at = tell()
+        while block := os.pread(fd, _SCAN_BYTES, at):
+            if not block.isascii():
+                first = _HIGH_BYTE.search(block)
+                assert first is not None  # the block is not ASCII
+                return (block[first.start() :] + os.pread(fd, _SAMPLE_BYTES, at + len(block)))[:_SAMPLE_BYTES]
+            at += len(block)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return b""
+    return b""
 
 
 def _chunks(

@@ -9,12 +9,13 @@ is not valid UTF-8 is still read in the configured encoding.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connectbatch.parser import decode as csvdecode
-from connectbatch.parser.api import ParseResult, parse_bytes
+from connectbatch.parser.api import ParseResult, parse_bytes, parse_file
 
 TEXT = "id,name\n1,Télé Société ☎\n2,Müller\n"
 
@@ -50,3 +51,37 @@ def test_an_ascii_head_keeps_the_set_encoding() -> None:
         0,
     )
     assert csvdecode.detect_encoding(b"id,name\n", "utf-16-le") == (csvdecode.Encoding("utf-16-le", False), 0)
+
+
+def _late_accent(tmp_path: Path, encoding: str, ascii_bytes: int) -> Path:
+    """A file of plain ASCII rows for `ascii_bytes`, then one accented name."""
+    row = "1,Springfield\n"
+    text = "id,name\n" + row * (ascii_bytes // len(row)) + "2,Zürich\n"
+    path = tmp_path / "late.csv"
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_utf8_text_after_an_ascii_head_is_read_as_utf8_however_far_down(tmp_path: Path, mapped: bool) -> None:
+    """Past the head detect_encoding sees (8 MB read, 64 KB before a mapping): the same
+    rows in a smaller file were read right, while here 'Zürich' was stored 'ZÃ¼rich'."""
+    path = _late_accent(tmp_path, "utf-8", csvdecode.CHUNK_SIZE + 1024)
+    with open(path, "rb") as payload:
+        encoding, chunks = csvdecode.utf8_source(payload, "cp1252", reuse=True, mapped=mapped)
+        text = b"".join(bytes(c) for c in chunks)
+    assert encoding == csvdecode.Encoding("utf-8", False)
+    assert text.endswith("2,Zürich\n".encode())
+    assert parse_file(path, None, encoding="cp1252").table.column("name").to_pylist()[-1] == "Zürich"
+
+
+def test_legacy_text_after_an_ascii_head_keeps_the_set_encoding(tmp_path: Path) -> None:
+    path = _late_accent(tmp_path, "cp1252", csvdecode.CHUNK_SIZE + 1024)
+    result = parse_file(path, None, encoding="cp1252")
+    assert result.encoding == "windows-1252"
+    assert result.table.column("name").to_pylist()[-1] == "Zürich"
+
+
+def test_utf8_bytes_after_an_ascii_head_are_read_as_utf8(tmp_path: Path) -> None:
+    data = _late_accent(tmp_path, "utf-8", csvdecode.CHUNK_SIZE + 1024).read_bytes()
+    assert parse(data, "cython", encoding="cp1252").table.column("name").to_pylist()[-1] == "Zürich"
