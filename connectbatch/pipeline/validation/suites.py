@@ -138,8 +138,13 @@ def build_suite(data_type: str) -> dict[str, Any]:
     }
 
 
-# A number as a spreadsheet writes it when it is too long for its cell: 1.55512E+10.
-SCIENTIFIC_NOTATION = r"^[+-]?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+$"  # no group: pandas warns of one
+# A phone number as a spreadsheet writes it once it read the column as numbers: in scientific
+# notation when too long for its cell (1.55512E+10, the last digits lost), or with a decimal
+# part (15551234567.0). Seven digits at least before ".0", so "555.0000" (a local number
+# written with a dot) is not taken for one.
+SPREADSHEET_NUMBER = (
+    r"^[+-]?[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+$|^[+-]?[0-9]{7,}\.0+$"  # no group: pandas warns of one
+)
 
 
 def _hand_written(
@@ -184,11 +189,12 @@ def _hand_written(
         *(
             (
                 "expect_column_values_to_not_match_regex",
-                {"column": col, "regex": SCIENTIFIC_NOTATION},
+                {"column": col, "regex": SPREADSHEET_NUMBER},
                 "critical",
-                f"{col} must not be in scientific notation (1.55512E+10): a spreadsheet read the "
-                "phone number as a number and dropped its last digits; format the column as text "
-                "and export the file again.",
+                f"{col} must not be in scientific notation (1.55512E+10) nor end in .0 "
+                "(15551234567.0): a spreadsheet read the phone number as a number (and in "
+                "scientific notation dropped its last digits); format the column as text and "
+                "export the file again.",
             )
             for col in ("CallerId", "CalledPhoneNumber")
         ),
