@@ -394,6 +394,30 @@ def test_releasing_a_batch_leaves_out_its_own_repeats_and_negative_amounts(
     assert statuses[5] == statuses[9] == "REJECTED" and statuses[3] == "ACCEPTED"
 
 
+def test_a_released_record_sent_again_after_its_negative_amount_loads(
+    services: Services, make_connection
+) -> None:
+    """Line 2 has a negative amount, line 3 the same call corrected: the release left both
+    out, line 3 as "repeats the key of line 2", so the call was never loaded while the
+    partner read that it was, once."""
+    make_connection("Acme")
+    data = call_csv(
+        N, overrides={0: {"SaleAmount": "-25.00"}, 1: {"CallSessionId": "cs-0000", "SaleAmount": "25.00"}}
+    )
+    run = services.ingest_bytes("Acme", "held.csv", data)
+    assert run.review == "quarantined"
+
+    released = services.release(run.id, actor="alice")
+
+    assert (released.rows_accepted, released.rows_duplicate, released.actions_created) == (N - 1, 0, N - 1)
+    amounts = {a.source_key: a.amount for a in services.actions("Acme", limit=1000)}
+    assert amounts["cs-0000"] == Decimal("25.00")
+    [refused] = services.rejects(run.id)
+    assert (refused.line, refused.column) == (2, "SaleAmount")
+    rows, _summary = results_of(services, "Acme", run.id)
+    assert {int(r["Line"]): r["Status"] for r in rows if r["Line"] != "0"}[3] == "ACCEPTED"
+
+
 def test_releasing_a_batch_leaves_out_an_event_date_no_lock_date_can_follow(
     services: Services, make_connection
 ) -> None:

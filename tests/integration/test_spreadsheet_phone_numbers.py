@@ -1,6 +1,7 @@
 """A phone number a spreadsheet turned into scientific notation (1.55512E+10: the column was
-read as a number, its last digits dropped) or gave a decimal part (15551234567.0) holds the batch for review with words that say what
-happened and what to do; it was accepted as the CallerId "1.55512E+10", which matches no call."""
+read as a number, its last digits dropped) or gave a decimal part (15551234567.0) holds the
+batch for review with words that say what happened and what to do; it was accepted as the
+CallerId "1.55512E+10", which matches no call."""
 
 from __future__ import annotations
 
