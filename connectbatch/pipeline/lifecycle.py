@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -184,6 +185,7 @@ def apply_modifications(
     now: dt.datetime,
     partner_id: int | None = None,
     undated_at: dt.datetime | None = None,
+    zone: str = "UTC",
 ) -> Applied:
     """Apply an action-modifications file (ActionId, Amount, Reason rows).
 
@@ -202,7 +204,8 @@ def apply_modifications(
     action's lock time, or before the action's event, is refused too. A backdated row does
     not reopen a locked action: the lock is judged at processing time, as for a person.
 
-    Unknown and locked actions become rejects; the other rows still apply. The file may come
+    Unknown and locked actions become rejects; the other rows still apply. A refused date is
+    shown in `zone`, the connection's (`as_written`). The file may come
     through another connection than the actions did (a brand's returns system), but only
     actions of the same partner (`partner_id`, the modifications connection's) may change:
     another partner's action is "no such action", word for word, so a file cannot probe
@@ -234,7 +237,7 @@ def apply_modifications(
             )
             applied += 1
         except DateError as exc:
-            rejects.append(Reject(line, DATE, exc.value, str(exc)))
+            rejects.append(Reject(line, DATE, as_written(exc.when, zone), str(exc)))
         except AmountError as exc:
             rejects.append(Reject(line, "Amount", exc.value, str(exc)))
         except ActionError as exc:
@@ -246,11 +249,20 @@ DATE = "ModificationDate"
 
 
 class DateError(ActionError):
-    """A modification row refused for its ModificationDate (`value`, as read)."""
+    """A modification row refused for its ModificationDate (`when`, as read)."""
 
     def __init__(self, message: str, when: dt.datetime) -> None:
         super().__init__(message)
-        self.value = when.isoformat()
+        self.when = when
+
+
+def as_written(when: dt.datetime, zone: str) -> str:
+    """A ModificationDate as a partner writes it: the wall time in the connection's time zone
+    (the zone its dates without an offset are read in), e.g. "2026-12-05 01:00:00" for a
+    Los Angeles brand. The reject showed it in UTC ("2026-12-05T09:00:00+00:00"), a value
+    found nowhere in the file; the reason still gives UTC."""
+    local = when.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+    return local.isoformat(sep=" ")
 
 
 def _utc(when: dt.datetime) -> str:

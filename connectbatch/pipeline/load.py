@@ -135,7 +135,7 @@ def load_rows(
         outcome = lifecycle.apply_modifications(
             con, table, lines, actor=f"file:{record.id}", now=now,
             partner_id=connection.partner_id if connection.partner_id is not None else -1,
-            undated_at=record.received_at,
+            undated_at=record.received_at, zone=connection.timezone,
         )  # fmt: skip
         rejects.extend(outcome.rejects)
         if outcome.applied or outcome.unchanged:  # every row refused: the file is (load_file)

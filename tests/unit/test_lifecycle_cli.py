@@ -247,3 +247,17 @@ def test_a_modification_dated_before_the_event_it_changes_is_refused(
     assert (reject["line"], reject["column"], reject["key"]) == (2, "ModificationDate", "A-000001")
     assert "before the event of A-000001" in reject["reason"]
     assert cli_json(capsys, "action", "audit", "A-000001")["status"] == "PENDING"
+
+
+def test_a_refused_modification_date_is_shown_as_the_brand_wrote_it(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by a partner audit: a Los Angeles brand's "2019-01-01 00:00:00" was shown in
+    the reject as "2019-01-01T08:00:00+00:00", a value found nowhere in its file."""
+    cli(capsys, "connection", "add", "--name", "Acme mods", "--type", "action_modifications",
+        "--timezone", "America/Los_Angeles", *PUSH)  # fmt: skip
+    mods = write_rows(acme / "old.csv", MODS, [["A-000001", "10.00", "returned", "2019-01-01 00:00:00"]])
+    run = cli_json(capsys, "ingest", str(mods), "--connection", "Acme mods", code=1)
+    (reject,) = cli_json(capsys, "rejects", str(run["id"]))
+    assert (reject["column"], reject["value"]) == ("ModificationDate", "2019-01-01 00:00:00")
+    assert "dated 2019-01-01 08:00:00 UTC" in reject["reason"]
