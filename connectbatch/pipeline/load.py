@@ -170,9 +170,10 @@ def row_actions(
     store/actions.of_file_by_line), after its load in the same transaction. Where repeats
     merge, a row identical to the stored record changed nothing and no action points at it:
     it is answered with the stored record's action, noted unchanged."""
-    found = action_store.of_file_by_line(con, file_id)
     dtype = schemas.get(connection.data_type)
-    if dtype.action_columns is None or not merges_repeats(dtype, connection):
+    merging = dtype.action_columns is not None and merges_repeats(dtype, connection)
+    found = action_store.of_file_by_line(con, file_id, corrections=merging)
+    if not merging:
         return found
     same = [
         r for r in data_store.repeats(con, dtype.key, connection.id, table, lines)

@@ -326,17 +326,30 @@ def lock_late_of_file(con: duckdb.DuckDBPyConnection, file_id: int, now: dt.date
     return int(row[0]) if row else 0
 
 
-def of_file_by_line(con: duckdb.DuckDBPyConnection, file_id: int) -> pa.Table:
+def of_file_by_line(con: duckdb.DuckDBPyConnection, file_id: int, corrections: bool = False) -> pa.Table:
     """The actions a file's rows created, for the results file: `line`, `label` (as
     models.Action.label, "A-000123") and `note` (why an action was not created PENDING), as
     Arrow columns (a million-row file's actions never become Python objects), in line order
-    (the results file then takes them as they come, `results.RowActions.for_lines`)."""
+    (the results file then takes them as they come, `results.RowActions.for_lines`).
+
+    With `corrections` (a connection whose re-sent records replace the stored ones), an
+    action an earlier file created and this one corrected (it carries a supersede audit entry)
+    is noted as corrected, not as created: its correction may have locked it."""
+    corrected = (
+        "EXISTS (SELECT 1 FROM action_audit u WHERE u.action_id = actions.id AND u.change = 'supersede')"
+        if corrections
+        else "false"
+    )
     return con.sql(
         "SELECT line::BIGINT AS line, printf('A-%06d', id) AS label, "
-        "CASE WHEN status = 'LOCKED' THEN 'action created LOCKED: ' || coalesce(reason, 'lock period ended') "
+        f"CASE WHEN status = 'LOCKED' THEN CASE WHEN {corrected} THEN '{CORRECTED_LOCKED}' "
+        "ELSE 'action created LOCKED: ' END || coalesce(reason, 'lock period ended') "
         "END AS note FROM actions WHERE file_id = ? ORDER BY line",
         params=[file_id],
     ).to_arrow_table()
+
+
+CORRECTED_LOCKED = "record corrected; its action is now LOCKED: "
 
 
 def of_files_by_line(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> pa.Table:

@@ -7,6 +7,7 @@ VendorEventId in the partner's results file."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from decimal import Decimal
 from pathlib import Path
@@ -198,6 +199,28 @@ def test_the_call_explorer_counts_a_call_once_whatever_its_events(
     assert sum(summary.per_day.column("calls").to_pylist()) == 2
     assert summary.top_media.column("calls").to_pylist() == [2]
     assert sum(summary.durations.column("calls").to_pylist()) == 2
+
+
+def test_a_call_whose_sale_came_after_midnight_is_one_call_of_its_first_day(
+    services: Services, make_connection
+) -> None:
+    """Calls per day counted a call on every day one of its events fell on: a call at
+    23:30 with its sale at 00:30 was two calls in the chart and one in the KPIs."""
+    make_connection("Acme")
+    night = fresh_date(2).replace(hour=23, minute=30, second=0)
+    rows = to_csv(
+        [
+            {**call_row(0), "CallSessionId": "call-1", "VendorEventId": "ev-call", "EventDate": iso(night)},
+            {**call_row(1), "CallSessionId": "call-1", "VendorEventId": "ev-sale",
+             "EventDate": iso(night + dt.timedelta(hours=1)), "SaleAmount": "10.00"},
+        ],
+        COLUMNS,
+    )  # fmt: skip
+    assert services.ingest_bytes("Acme", "calls.csv", rows).status is RunStatus.COMPLETED
+
+    per_day = services.call_summary(CallFilter()).per_day.to_pylist()
+
+    assert [(p["day"], p["calls"]) for p in per_day] == [(night.date(), 1)]
 
 
 def _changed(data: bytes, event: str, **values: str) -> bytes:

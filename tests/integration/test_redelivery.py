@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from helpers import call_csv, fresh_date, modifications_csv, to_csv
+from helpers import call_csv, fresh_date, iso, modifications_csv, to_csv
+from helpers.store import results_of
 
 from connectbatch.models import ActionStatus, CatalogMode, Redelivery, RunStatus
 from connectbatch.services import Services
@@ -244,6 +245,27 @@ def test_supersede_replaces_pending_actions_and_leaves_changed_ones(
     assert stored(services, "call_conversions", "superseded_by, end_reason", "valid_to IS NOT NULL") == [
         (f.id, "updated")
     ]
+
+
+def test_a_correction_that_locks_its_action_is_answered_as_a_correction(
+    services: Services, make_connection
+) -> None:
+    """Found by a partner audit: a record re-sent with an event date past the lock period
+    locked its action, and the results line said "action created LOCKED" while the run said
+    0 created, 1 changed."""
+    make_connection("Acme", lock_days=30, redelivery=Redelivery.SUPERSEDE)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(2, event_date=EVENT))
+    late = iso(fresh_date(40))
+    run = services.ingest_bytes(
+        "Acme", "fix.csv", call_csv(2, event_date=EVENT, overrides={0: {"EventDate": late}})
+    )
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert (run.rows_replaced, run.actions_created) == (1, 0)
+    rows, _ = results_of(services, "Acme", run.id)
+    reasons = {r["CallSessionId"]: r["Reason"] for r in rows}
+    assert reasons["cs-0000"].startswith("record corrected; its action is now LOCKED: event older than")
+    assert reasons["cs-0001"].startswith("unchanged")
 
 
 def test_new_keys_only_stays_the_default(services: Services, make_connection) -> None:
