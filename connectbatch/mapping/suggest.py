@@ -239,9 +239,22 @@ def _with_values(c: _Candidate, dtype: schemas.DataType, p: vals.Profile) -> _Ca
     elif column.kind is schemas.Kind.TIMESTAMP and p.us_date >= 0.8:
         c.score = min(c.score, US_DATE_SCORE)
         c.reason += f"; but the values are {vals.US_DATES}"
+    elif fit < 0.5 and c.source == "dictionary" and _format_only(column):
+        # A vendor's known name for a phone or date column: the name is evidence enough, and
+        # only the values' format is wrong. Dropped, the column was "missing" with a constant
+        # proposed for it (one CallerId for every row). Kept, flagged, saying what is wrong.
+        c.score = min(c.score, US_DATE_SCORE)
+        c.reason += f"; but {1 - fit:.0%} of the sample values are not {vals.wanted(column)}"
+        c.reason += f" (e.g. {p.cells[0]!r}); ask the partner for that format" if p.cells else ""
     elif fit < 0.5:
         return None
     return c
+
+
+def _format_only(column: schemas.Column) -> bool:
+    """Whether values that do not fit a column can only be in another format (phone numbers,
+    dates), not other content (a campaign's name under a vendor's "Campaign", not its id)."""
+    return column.name in vals.PHONE_COLUMNS or column.kind is schemas.Kind.TIMESTAMP
 
 
 def _assign(candidates: list[_Candidate], n: int) -> dict[int, _Candidate]:

@@ -19,7 +19,8 @@ from connectbatch.parser import refcore
 from connectbatch.parser.plan import CoreKind, Slot
 from connectbatch.schemas import Column, Kind
 
-_PHONE = re.compile(r"\+?[0-9][0-9 ().-]{6,18}[0-9]")
+# "(555) 123-4567" as US exports write it: the parser takes any text as a phone number.
+_PHONE = re.compile(r"\+?\(?[0-9][0-9 ().-]{6,18}[0-9]")
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 # Not a timestamp to the parser (ISO 8601 only): recognised only to tell the analyst why a
 # date column does not fit and what the partner must change.
@@ -105,6 +106,15 @@ _KIND_LABELS = {
     Kind.DECIMAL: "amounts", Kind.COUNTRY: "country codes", Kind.CURRENCY: "currency codes",
     Kind.ENUM: "values of its list",
 }  # fmt: skip
+
+
+def wanted(column: Column) -> str:
+    """What a column's values must be, for a reason line that says they are not."""
+    if column.name in PHONE_COLUMNS:
+        return "phone numbers"
+    if column.kind is Kind.TIMESTAMP:
+        return "ISO 8601 timestamps such as 2026-03-01T14:05:09Z"
+    return _KIND_LABELS.get(column.kind, "values the column takes")
 
 
 def profile(values: Sequence[str]) -> Profile:

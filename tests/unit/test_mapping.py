@@ -491,3 +491,28 @@ def test_a_tar_sample_is_named_as_a_tar_as_parse_bytes_names_it() -> None:
         tar.addfile(member, io.BytesIO(data))
     with pytest.raises(ParseError, match="tar archives are not read"):
         read_sample(buffer.getvalue())
+
+
+def test_phone_numbers_written_with_a_parenthesis_fit_the_phone_columns() -> None:
+    """Marchex's "(555) 123-4567": the profile required a leading digit, so "Caller Number"
+    was ignored and a constant CallerId proposed, though the parser takes any phone text."""
+    data = csv_bytes(
+        ["Call ID", "Caller Number", "Tracking Number"],
+        ["c1", "(555) 123-4567", "(800) 555-0100"], ["c2", "(555) 123-4568", "(800) 555-0100"],
+    )  # fmt: skip
+    assert line(data, "Caller Number").target == "CallerId"
+    assert line(data, "Tracking Number").target == "CalledPhoneNumber"
+
+
+def test_a_vendor_date_column_in_a_format_the_parser_refuses_stays_flagged() -> None:
+    """CallTrackingMetrics' called_at, "2026-12-05 10:00 AM -05:00": the name is a known
+    one, so the column is EventDate in another format, not a missing EventDate to fill with
+    a constant."""
+    data = csv_bytes(
+        ["called_at", "id"], ["2026-12-05 10:00 AM -05:00", "1"], ["2026-12-05 11:00 AM -05:00", "2"]
+    )
+    when = line(data, "called_at")
+    assert when.target == "EventDate" and when.unsure
+    assert "not ISO 8601 timestamps" in when.reason and "2026-12-05 10:00 AM -05:00" in when.reason
+    s = suggest(read_sample(data), "call_conversions")
+    assert "EventDate" not in s.missing_required
