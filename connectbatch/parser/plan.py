@@ -179,6 +179,14 @@ def check_delimiter(delimiter: str) -> int:
     return ord(delimiter)
 
 
+# What bytes that are not UTF-8 most often are, and what to do. A Mac Roman export (older
+# Mac Excel, CR line ends) read as cp1252, as the hint once said, loaded "MontrŽal" silently.
+ENCODING_HINT = (
+    "; if the file comes from Windows (cp1252, latin-1) or an older Mac (mac_roman), "
+    "set the connection's encoding to that"
+)
+
+
 def decode_header(fields: list[bytes], line: int, encoding: str = "utf-8") -> list[str]:
     joined = b"\x00".join(fields)
     if joined.count(b"\x00") == len(fields) - 1:  # no NUL in a name: the usual case, at C speed
@@ -193,11 +201,7 @@ def decode_header(fields: list[bytes], line: int, encoding: str = "utf-8") -> li
         try:
             names.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            hint = (
-                "; if the file is latin-1 or cp1252, set the connection's encoding"
-                if encoding == "utf-8"
-                else ""
-            )
+            hint = ENCODING_HINT if encoding == "utf-8" else ""
             raise ParseError(f"line {line}: header column {i} is not valid {encoding} text{hint}") from None
     return names
 
@@ -323,11 +327,7 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
                 f"expected {plan.ncols} fields, saw {extra}; a value holding {shown} must be in double quotes"
             )
         case Code.INVALID_TEXT:
-            hint = (
-                ""
-                if encoding != "utf-8"
-                else "; if the file is latin-1 or cp1252, set the connection's encoding"
-            )
+            hint = ENCODING_HINT if encoding == "utf-8" else ""
             return f"contains bytes that are not valid {encoding} text{hint}"
         case Code.NUL_BYTE:
             return "contains a NUL byte (binary data is not allowed)"

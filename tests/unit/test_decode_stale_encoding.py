@@ -85,3 +85,12 @@ def test_legacy_text_after_an_ascii_head_keeps_the_set_encoding(tmp_path: Path) 
 def test_utf8_bytes_after_an_ascii_head_are_read_as_utf8(tmp_path: Path) -> None:
     data = _late_accent(tmp_path, "utf-8", csvdecode.CHUNK_SIZE + 1024).read_bytes()
     assert parse(data, "cython", encoding="cp1252").table.column("name").to_pylist()[-1] == "Zürich"
+
+
+def test_text_that_is_not_utf8_names_mac_roman_beside_cp1252(engine: str) -> None:
+    """An older Mac's export (CR line ends, 'é' as 0x8E): the hint named only latin-1 and
+    cp1252, and following it loaded 'MontrŽal' with nothing rejected."""
+    data = b"id,name\r1,Montr\x8eal\r"
+    [reject] = parse(data, engine).rejects
+    assert "older Mac (mac_roman)" in reject.reason
+    assert parse(data, engine, encoding="mac_roman").table.column("name").to_pylist() == ["Montréal"]
