@@ -77,6 +77,9 @@ def test_a_folder_of_too_many_entries_counts_as_full(tmp_path: Path, monkeypatch
     assert not upload.extend(1)
     upload.finish(kept=False)
     os.close(fd)
+    # what the partner is told names the count too: "at most N bytes" alone, for a folder
+    # of empty files, read as wrong
+    assert "in at most 5 files and folders" in quota_module.over_quota(1 << 30)
 
 
 def test_a_login_holds_at_most_its_sessions_and_each_place_comes_back_once() -> None:

@@ -39,9 +39,10 @@ _Inode = tuple[int, int]  # (st_dev, st_ino): an open upload's file, whatever it
 def over_quota(limit: int) -> str:
     """What a partner over the quota is told (both servers, in their protocol's reply)."""
     return (
-        f"quota exceeded: the files waiting in your folder may take at most {limit} bytes; "
-        "this upload was refused and its partial file removed. Earlier files go once they are "
-        "loaded: send it again later, or send fewer files at a time."
+        f"quota exceeded: the files waiting in your folder may take at most {limit} bytes, "
+        f"in at most {MAX_SCAN_ENTRIES:,} files and folders; this upload was refused and its "
+        "partial file removed. Earlier files go once they are loaded: send it again later, or "
+        "send fewer files at a time (and remove folders you do not need)."
     )
 
 
