@@ -152,8 +152,10 @@ def results_name(file_name: str) -> str:
 
 def write_beside(dry: DryRun, folder: Path) -> Path:
     """Write the results file into `folder` atomically (a partner downloading it never sees
-    half a file); returns its path."""
-    target = folder / results_name(dry.file)
+    half a file); returns its path, `<file>.results-2.csv` (-3...) if a folder has the name."""
+    base = folder / results_name(dry.file)
+    names = [base, *(base.with_name(f"{base.stem}-{n}.csv") for n in range(2, 100))]
+    target = next((t for t in names if t.is_file() or not t.exists()), base)
     with results.atomic(target, "wb") as fh:
         fh.write(dry.csv_bytes())
     return target
@@ -338,8 +340,7 @@ def _modifications(
 def record(
     db: Database, dry: DryRun, source: str, now: dt.datetime, *, sender: str | None = None
 ) -> event_store.ConnectionEvent | None:
-    """The one trace a dry run leaves: a line in the connection's history (never a run,
-    a ledger entry, a data row or an action). Logged, never raised."""
+    """A dry run's one trace, a line in the connection's history; logged, never raised."""
     try:
         with db.transaction() as con:
             return event_store.record(
@@ -351,9 +352,8 @@ def record(
 
 
 def mail(outbox: Outbox, to: str | None, dry: DryRun, *, message_id: str = "") -> bool:
-    """E-mail the report (results file attached) to `to` through the outbox; True when it was
-    queued. An automatic answer with an empty envelope sender (`Outbox.answer`), kept and
-    tried again while the SMTP server is down: never raises."""
+    """E-mail the report (results attached) to `to`; True once queued. An automatic answer
+    (empty envelope sender, `Outbox.answer`), retried while SMTP is down; never raises."""
     smtp = outbox.smtp
     if smtp is None or not to:
         return False

@@ -379,10 +379,11 @@ class _atomic:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.fh.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        try:
+            if exc_type is None:
+                os.replace(self.tmp, self.path)  # fails on a folder of that name, say
+        finally:
+            self.tmp.unlink(missing_ok=True)  # gone once renamed; never left behind
 
 
 def list_files(outbound: Path, connection_id: int) -> list[Path]:

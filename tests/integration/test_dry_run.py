@@ -153,6 +153,27 @@ def test_a_hostile_name_in_dry_run_gets_a_harmless_results_name(
     assert stored(services)["data_call_conversions"] == 0
 
 
+def test_a_dry_run_folder_named_in_capitals_is_a_dry_run_and_a_folder_in_the_way_is_answered_beside(
+    sftp_hosted: tuple[Services, Gateway, HostedSftpServer],
+) -> None:
+    """Found by an attacker audit: a file in `DRY-RUN/` was loaded for real; and a folder
+    named like the results file made the dry run fail, with no answer and a temporary file
+    left in the partner's folder."""
+    services, gateway, server = sftp_hosted
+    _connection, login = push(services, "Acme", Method.SFTP)
+    with sftp_client(server.port, login) as sftp:
+        sftp.mkdir("DRY-RUN")
+        sftp.mkdir("DRY-RUN/calls.csv.results.csv")
+        sftp.putfo(io.BytesIO(trial_file()), "DRY-RUN/calls.csv")
+        gateway.wait(TIMEOUT)
+        listed = sorted(sftp.listdir("DRY-RUN"))
+        with sftp.open("DRY-RUN/calls.csv.results-2.csv") as remote:
+            report = remote.read()
+    assert listed == ["calls.csv.results-2.csv", "calls.csv.results.csv"]  # the upload went, no .tmp-
+    assert stored(services)["data_call_conversions"] == 0 and services.runs("Acme") == []
+    assert report.startswith(b'"Line","CallSessionId"') and b"DRY_RUN" in report
+
+
 def test_a_dry_run_is_not_a_way_around_the_size_limit(tmp_path: Path) -> None:
     services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0, sftp_port=0, max_file_bytes=1024))
     gateway = Gateway(services)

@@ -54,7 +54,7 @@ from connectbatch.transfer.naming import hidden_from_readers, is_in_flight, matc
 from connectbatch.transfer.push.completed import Claimed, Completed, Waiting
 from connectbatch.transfer.push.partials import LOADING
 from connectbatch.transfer.push.quota import PushQuota
-from connectbatch.transfer.push.routing import is_dry_run, route
+from connectbatch.transfer.push.routing import dry_run_folder, is_dry_run, route
 from connectbatch.transfer.push.writers import OpenWrites
 
 # History lines of an upload a shared login made that no single connection takes.
@@ -285,7 +285,7 @@ class Gateway:
         (`trial`) is routed as the same file uploaded beside its `dry-run/` folder."""
         relative = PurePosixPath(path.resolve().relative_to(account.home).as_posix())
         if trial:
-            relative = PurePosixPath(*[p for p in relative.parts if p != dryrun.FOLDER])
+            relative = PurePosixPath(*[p for p in relative.parts if not dry_run_folder(p)])
         connections: list[Connection] = []
         for connection_id in account.routes:
             with contextlib.suppress(LookupError):

@@ -26,7 +26,14 @@ def is_dry_run(account: Account, path: Path) -> bool:
         relative = path.resolve().relative_to(account.home)
     except ValueError:
         return False
-    return dryrun.FOLDER in relative.parts[:-1]
+    return any(dry_run_folder(part) for part in relative.parts[:-1])
+
+
+def dry_run_folder(name: str) -> bool:
+    """Whether a folder's name makes its uploads dry runs: `dry-run` in any case. A partner
+    testing a file in `DRY-RUN/` or `Dry-Run/` (as Windows shows and keeps names) had it
+    loaded for real."""
+    return name.casefold() == dryrun.FOLDER
 
 
 def route(connections: Sequence[Connection], relative: PurePosixPath) -> list[Connection]:
