@@ -28,7 +28,8 @@ from paramiko import sftp
 from connectbatch.transfer.push.gateway import Account
 from connectbatch.transfer.push.quota import PushQuota
 from connectbatch.transfer.push.sftp.channel import SftpChannel
-from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
+from connectbatch.transfer.push.sftp.filesystem import MAX_OPEN_FILES_PER_LOGIN, ConfinedFs
+from connectbatch.transfer.push.sftp.guard import OpenFiles
 
 
 def _parameters(function: Callable[..., Any]) -> list[str]:
@@ -187,6 +188,7 @@ class _Gateway:
 class _Server:
     gateway: _Gateway
     channels: list[SftpChannel] = field(default_factory=list)
+    open_files: OpenFiles = field(default_factory=lambda: OpenFiles(MAX_OPEN_FILES_PER_LOGIN))
 
     def track_channel(self, channel: SftpChannel) -> None:
         self.channels.append(channel)

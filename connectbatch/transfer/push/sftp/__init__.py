@@ -11,12 +11,15 @@ The modules, in the order a session meets them:
   paramiko transport; everything a session raises is caught and logged there, so a misbehaving
   client can only end its own session. The number of sessions is capped (see `guard`).
   `host_key` keeps the host key across restarts (Ed25519, RSA 3072 as a fallback, mode 0600),
-  so partners' pinned keys stay valid; a provisioned login prints its fingerprint.
+  so partners' pinned keys stay valid; a provisioned login prints its fingerprint. CBC
+  ciphers and MD5 and truncated (-96) MACs are not offered.
 * `guard` — **one address cannot lock partners out.** Connection slots per address and in
   total (a new connection displaces the oldest one not yet logged in, never a session), a
   pre-auth timeout for banner, handshake and login together, failed passwords counted per
   address, and a log a flood cannot fill (per-kind rate limit, no traceback per connection).
-  **Nor can one login**: it holds at most a few sessions at once (`push.sessions`, see `login`).
+  **Nor can one login**: it holds at most a few sessions at once (`push.sessions`, see `login`),
+  and at most 64 open files across all of them (`OpenFiles`: each is a descriptor of ours).
+  An address refused for failed passwords is told so, and for how long.
 * `login` — **login hygiene.** Passwords (`gateway.authenticate`) or the login's authorized
   public keys (`gateway.authenticate_key`), for SFTP connections only. Every password failure
   takes the same time whether the user exists or not (padded to a fixed floor); after three
@@ -41,7 +44,9 @@ The modules, in the order a session meets them:
   closed; a session that breaks off mid-upload reports nothing (the partial file stays, not
   ingested). A write past `account.max_file_bytes`, or the push folder's quota
   (`push.quota`), or any failed write (e.g. a full disk), fails with a message saying so and
-  removes the partial file; closing it fails too.
+  removes the partial file; closing it fails too. So does a write past the end of the file
+  (a sparse file, copied in full by staging, outside the quota); a size set by SETSTAT may
+  shrink a file, never grow it.
 * `protocol` — the SFTP constants, refusals and STATUS replies the others share.
 
 paramiko's private internals the loop relies on are listed, and checked against the installed

@@ -23,7 +23,8 @@ import paramiko
 
 from connectbatch.transfer.naming import is_in_flight
 from connectbatch.transfer.push.gateway import Account
-from connectbatch.transfer.push.sftp.handle import OpenFile
+from connectbatch.transfer.push.sftp.guard import FilePlace, too_many_open_files
+from connectbatch.transfer.push.sftp.handle import OpenFile, shrink_to
 from connectbatch.transfer.push.sftp.protocol import (
     SFTP_FAILURE,
     SFTP_NO_SUCH_FILE,
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("connectbatch.transfer.push.sftp")
 
 MAX_OPEN_FILES = 64  # per SFTP channel
+# Per login, across all its sessions and channels (`guard.OpenFiles`): a client uploading or
+# downloading holds one or two files per transfer; 64 leaves room for parallel tools, and a
+# login cannot take more than a small share of the process's descriptors (1,024 soft limit).
+MAX_OPEN_FILES_PER_LOGIN = 64
 TAKEN_REMEMBERED = 256  # uploads per SFTP channel whose late SETSTAT is answered (see chattr)
 
 
@@ -175,13 +180,43 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
 
     def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> OpenFile | int:
         writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
-        if writing and self.account.writable:
+        if writing:
+            if not self.account.writable:
+                return SFTP_PERMISSION_DENIED
             self.still_allowed()  # raised: the channel's loop replies with the sentence
+        place = self._place()  # raised: the channel's loop replies with the sentence
         try:
-            if writing:
-                self._writable()
-            if len(self.open_files) >= MAX_OPEN_FILES:
-                raise Refused(SFTP_FAILURE, f"too many open files (at most {MAX_OPEN_FILES})")
+            return self._open(path, flags, writing, place)
+        except Refused as exc:
+            return exc.code
+        except OSError as exc:
+            return code_of(exc)
+
+    def _place(self) -> FilePlace:
+        """A place for one more open file, in this channel and in its login's count
+        (`guard.OpenFiles`); refused with a sentence naming the limit (a bare "Failure" left
+        a partner guessing)."""
+        if len(self.open_files) >= MAX_OPEN_FILES:
+            raise Refused(SFTP_FAILURE, f"too many open files on this channel (at most {MAX_OPEN_FILES})")
+        counted = self.login.server.open_files
+        place = counted.take(self.account.username)
+        if place is None:  # said through the log's budget: a client can ask thousands of times
+            self.login.server.quiet.log(
+                "open-files",
+                logging.WARNING,
+                "refused an open by %r from %s: it holds %d open files",
+                self.account.username,
+                self.login.peer,
+                counted.per_login,
+            )
+            raise Refused(SFTP_FAILURE, too_many_open_files(counted.per_login))
+        return place
+
+    def _open(self, path: str, flags: int, writing: bool, place: FilePlace) -> OpenFile:
+        """Open the file in its place (given back however the opening fails, or by `forget`
+        when the file ends)."""
+        counted = self.login.server.open_files
+        try:
             entry = self._entry(path)
             if entry == self.root:
                 raise Refused(SFTP_FAILURE, "is a directory")
@@ -206,13 +241,12 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
                 os.close(fd)
                 self.writes.end(writer)
                 raise
-            handle = OpenFile(self, fd, flags, target, writing, info.st_size, upload, writer)
-            self.open_files.add(handle)
-            return handle
-        except Refused as exc:
-            return exc.code
-        except OSError as exc:
-            return code_of(exc)
+            handle = OpenFile(self, fd, flags, target, writing, info.st_size, upload, writer, place)
+        except BaseException:
+            counted.give_back(place)
+            raise
+        self.open_files.add(handle)
+        return handle
 
     def remove(self, path: str) -> int:
         return self._do(path, lambda entry: os.remove(entry))
@@ -268,20 +302,48 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         return SFTP_OK
 
     def chattr(self, path: str, attr: paramiko.SFTPAttributes) -> int:
-        """SETSTAT: modification times are applied, anything else (mode, owner, size) is
-        accepted and ignored: clients send it after uploads and must not fail for it. Nor
-        when it comes after the upload was ingested and removed (WinSCP sets the time by path
-        after the close or the rename from `.filepart`, one round trip later): for a file
-        this channel uploaded, a missing file is a file already taken in."""
+        """SETSTAT: a size is applied when it shrinks or keeps the file and refused when it
+        would grow it (`handle.shrink_to`; answering OK without truncating left old bytes
+        behind the new ones); modification times are applied; mode and owner are accepted
+        and ignored: clients send them after uploads (`put -p`) and must not fail for them.
+        Nor when times come after the upload was ingested and removed (WinSCP sets the time
+        by path after the close or the rename from `.filepart`, one round trip later): for a
+        file this channel uploaded, a missing file is a file already taken in. A refused
+        size is raised (`Refused`, `OSError`): the channel's loop replies with the sentence."""
         try:
             self._writable()
             target = self._target(path)
         except Refused as exc:
             return exc.code
+        sized = bool(attr._flags & attr.FLAG_SIZE)
+        if sized:
+            self._truncate(target, attr.st_size)
         code = self.apply_times(target, attr)
-        if code == SFTP_NO_SUCH_FILE and target in self.taken:
+        if code == SFTP_NO_SUCH_FILE and target in self.taken and not sized:
             return SFTP_OK
         return code
+
+    def _truncate(self, target: str, size: int) -> None:
+        """A file shrunk by path is written: opened through `writes` like any write (so never
+        a file being loaded), then reported like a closed upload, as its contents changed
+        under its name (its earlier report no longer claims it: it was opened since)."""
+        self.still_allowed()
+        if size == os.stat(target).st_size:
+            return  # nothing to change (a client sending every attribute back)
+        flags = os.O_WRONLY | os.O_CLOEXEC | os.O_NONBLOCK
+        fd, writer = self.writes.open(target, flags, NEW_FILE_MODE)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Refused(SFTP_FAILURE, "not a regular file")
+            shrink_to(fd, size)
+        finally:
+            os.close(fd)
+            moved = self.writes.end(writer)
+        still_open = [f for f in self.open_files if f.entry == target]
+        for handle in still_open:  # they write on from the new end, and report it when closed
+            handle.size = min(handle.size, size)
+        if not still_open:
+            self.uploaded(moved or target)
 
     def apply_times(self, host_path: str, attr: paramiko.SFTPAttributes) -> int:
         if attr._flags & attr.FLAG_AMTIME:
@@ -300,7 +362,9 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
     # --- uploads ---------------------------------------------------------------------------------
 
     def forget(self, handle: OpenFile) -> None:
+        """The file ended (closed, failed or cut off): its login may open another."""
         self.open_files.discard(handle)
+        self.login.server.open_files.give_back(handle.place)
 
     def uploaded(self, entry: str) -> None:
         """A file is complete under a final name: hand it to the gateway (never fails the

@@ -14,6 +14,10 @@ one flood). Now:
 * `FailedLogins` — wrong passwords per address in a sliding window. Past the limit the address
   may not try passwords at all until old failures age out (the gateway is not asked, so
   guessing is pointless), while closing after three failures per connection stays as before.
+* `OpenFiles` — files one partner login holds open at once, across all its sessions and
+  channels. Each open file is a descriptor of this process; the per-channel cap alone let one
+  login hold 8 sessions x 4 channels x 64 files = 2,048 of them, past a soft limit of 1,024,
+  so other partners' logins and the database failed with "Too many open files".
 * `LogLimiter` — the same kind of message (per key, e.g. "preauth timeout") is logged at most a
   few times per window; what was held back is counted in the next one that gets through.
 """
@@ -132,6 +136,21 @@ class FailedLogins:
                 self._failures.pop(address, None)
             return blocked
 
+    def blocked_for(self, address: str) -> float:
+        """Seconds until the address may try passwords again (0: it may now): until enough
+        of its failures age out of the window to take it below the limit. Told to a client
+        refused unchecked, so a partner behind a guessed-at address knows its password is
+        not the problem and when to try again."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(address, now)
+            if len(times) < self.limit:
+                if not times:
+                    self._failures.pop(address, None)
+                return 0.0
+            # the address is below the limit again once its limit-th newest failure ages out
+            return max(0.0, times[len(times) - self.limit] + self.window - now)
+
     def failed(self, address: str) -> int:
         """Record one failure; the number within the window."""
         now = time.monotonic()
@@ -142,6 +161,63 @@ class FailedLogins:
                 for stale in [a for a, t in self._failures.items() if not t or t[-1] < now - self.window]:
                     del self._failures[stale]
             return len(times)
+
+
+def too_many_open_files(limit: int) -> str:
+    """What a login at its open-file limit is told when it opens one more."""
+    return (
+        f"too many open files for this login: at most {limit} at a time across all its "
+        "sessions; close some and try again"
+    )
+
+
+@dataclass(eq=False)
+class FilePlace:
+    """One open file's place in its login's count, given back once (`OpenFiles.give_back`)."""
+
+    username: str
+    given_back: bool = field(default=False, repr=False)
+
+
+class OpenFiles:
+    """How many files each login holds open on the server; thread-safe (sessions and their
+    channels run in threads of their own)."""
+
+    def __init__(self, per_login: int) -> None:
+        if per_login < 1:
+            raise ValueError("a login needs to open at least one file")
+        self.per_login = per_login
+        self._lock = threading.Lock()
+        self._open: dict[str, int] = {}
+
+    def take(self, username: str) -> FilePlace | None:
+        """A place for one more open file of this login; None when it holds all of its."""
+        with self._lock:
+            held = self._open.get(username, 0)
+            if held >= self.per_login:
+                return None
+            self._open[username] = held + 1
+        return FilePlace(username)
+
+    def give_back(self, place: FilePlace | None) -> None:
+        """The file was closed (or failed, or its session ended). Safe to call more than
+        once, and with None, so that every way a file ends may call it."""
+        if place is None:
+            return
+        with self._lock:
+            if place.given_back:
+                return
+            place.given_back = True
+            held = self._open.get(place.username, 0) - 1
+            if held > 0:
+                self._open[place.username] = held
+            else:  # no entry per login that once opened a file: bounded by who is connected
+                self._open.pop(place.username, None)
+
+    def held(self, username: str) -> int:
+        """Files this login holds open now."""
+        with self._lock:
+            return self._open.get(username, 0)
 
 
 @dataclass

@@ -3,7 +3,17 @@ pread/pwrite, the per-file size limit and the push folder's quota (`push.quota`:
 reserves its bytes first), and what happens at the end of an upload: a closed file goes to the
 gateway (through the file system), a failed one is removed and says so again at close (one
 refused for the quota also gets a line in the connection's history), and one left open when the
-session breaks off is an interrupted upload, not ingested."""
+session breaks off is an interrupted upload, not ingested.
+
+Writes continue where the file ends (or overwrite bytes it has); one that starts past its end
+is refused and fails the upload. A 1-byte write at byte 200,000,000 made a 200 MB sparse file
+that takes no disk here but that staging copied as 200 MB of real bytes, outside the push
+quota (which counts what a write reserves, not the holes it leaves). For the same reason a
+size set by SETSTAT/FSETSTAT may shrink a file, never grow it (`shrink_to`). Clients write in
+order (OpenSSH's `sftp` and paramiko pipeline their writes, but send them in order, and each
+channel's requests are served in the order they came), and a resumed upload (`reput`, append)
+starts at the end of what is there.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +27,7 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from connectbatch.transfer.push.quota import Upload, over_quota
+from connectbatch.transfer.push.sftp.guard import FilePlace
 from connectbatch.transfer.push.sftp.protocol import (
     SFTP_FAILURE,
     SFTP_OK,
@@ -36,6 +47,28 @@ log = logging.getLogger("connectbatch.transfer.push.sftp")
 MAX_READ_SIZE = 256 * 1024 - 1024  # what OpenSSH's sftp-server answers at most per READ
 
 
+def gap(offset: int, end: int) -> str:
+    """What a client writing past the end of its file is told."""
+    return (
+        f"writes must continue where the file ends (at byte {end}): a write at byte {offset} "
+        "would leave a gap; this upload was refused and its partial file removed"
+    )
+
+
+def shrink_to(fd: int, size: int) -> None:
+    """Set an open file's size to `size`, which may keep or shrink it, never grow it: the
+    bytes added would be a gap nobody wrote (see the module doc)."""
+    current = os.fstat(fd).st_size
+    if size > current:
+        raise Refused(
+            SFTP_FAILURE,
+            f"a file cannot be made larger by setting its size ({size} bytes asked, it has "
+            f"{current}): write its bytes instead",
+        )
+    if size < current:
+        os.ftruncate(fd, size)
+
+
 class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
     """An open file: a raw descriptor served with pread/pwrite (no Python buffering)."""
 
@@ -49,6 +82,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         size: int,
         upload: Upload | None = None,
         writer: Writing | None = None,
+        place: FilePlace | None = None,
     ) -> None:
         super().__init__(flags)
         self.fs = fs
@@ -61,6 +95,7 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
         self.failure = ""
         self.upload = upload  # the push folder's count of this file (writing handles)
         self.writer = writer  # this file counted as open for writing (`push.writers`)
+        self.place = place  # this file counted in its login's open files (`guard.OpenFiles`)
 
     # Fast paths, called by SftpChannel for READ and WRITE.
 
@@ -76,6 +111,8 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
             raise Refused(SFTP_FAILURE, "file is closed")
         if not self.writing:
             raise denied("file was not opened for writing")
+        if offset > self.size and not self.append:
+            self._no_gap(offset)
         length = len(data)
         end = (self.size if self.append else offset) + length
         limit = self.fs.account.max_file_bytes
@@ -99,6 +136,17 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
             raise
         if end > self.size:
             self.size = end
+
+    def _no_gap(self, offset: int) -> None:
+        """A write past the end this handle knows of: fine if the file has grown that far
+        meanwhile (another session writing it), else the upload fails."""
+        assert self.fd is not None
+        current = os.fstat(self.fd).st_size
+        if offset <= current:
+            self.size = current
+            return
+        self._fail(f"a write at byte {offset} would leave a gap after byte {current}")
+        raise Refused(SFTP_FAILURE, gap(offset, current))
 
     def _fail(self, why: str) -> None:
         """The upload cannot succeed: close and remove the partial file; it is not reported
@@ -162,9 +210,29 @@ class OpenFile(paramiko.SFTPHandle):  # type: ignore[misc]
             return code_of(exc)
 
     def chattr(self, attr: paramiko.SFTPAttributes) -> int:
+        """FSETSTAT: a size shrinks (or keeps) the file, never grows it (`truncate`), then
+        times are applied as by path (`ConfinedFs.chattr`). A refused size is raised: the
+        channel's loop replies with the sentence."""
         if not self.fs.account.writable:
             return SFTP_PERMISSION_DENIED
+        if attr._flags & attr.FLAG_SIZE:
+            self.truncate(attr.st_size)
         return self.fs.apply_times(self.entry, attr)
+
+    def truncate(self, size: int) -> None:
+        """Set the size through this handle (paramiko's `SFTPFile.truncate`), which must be
+        open for writing to change it (a client sending every attribute back, the size as it
+        is, changes nothing): later writes continue from the new end."""
+        if self.failed:
+            raise Refused(SFTP_FAILURE, f"upload failed: {self.failure}")
+        if self.fd is None:
+            raise Refused(SFTP_FAILURE, "file is closed")
+        if not self.writing:
+            if size == os.fstat(self.fd).st_size:
+                return
+            raise denied("file was not opened for writing")
+        shrink_to(self.fd, size)
+        self.size = size
 
     def close(self) -> None:
         """The client closed the file: a finished upload goes to the gateway; a failed one

@@ -4,7 +4,9 @@ Passwords or a partner's authorized public keys, through the gateway; a login wo
 connection whose method is SFTP (an FTP login is refused here as a wrong password would be).
 Every password failure is padded to the same duration whether the user exists or not; three per
 connection close it, and an address with too many recent failures may not try passwords at all
-(`guard.FailedLogins`). Only the "sftp" subsystem, only after login, a few channels at a time;
+(`guard.FailedLogins`): it is told so in a banner, and for how long, as the FTP server says
+`421` (a bare "Authentication failed" made a partner behind that address doubt a right
+password). Only the "sftp" subsystem, only after login, a few channels at a time;
 an `exec` (legacy `scp -O`, or a command) is answered with a clear message on stderr and a
 non-zero exit status instead of a bare refusal. Passwords are never logged.
 
@@ -18,6 +20,7 @@ its channels are refused and the server disconnects with the reason."""
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -57,6 +60,15 @@ USERAUTH_BANNER: bytes = _common.cMSG_USERAUTH_BANNER
 DISCONNECT: bytes = _common.cMSG_DISCONNECT
 DISCONNECT_TOO_MANY_CONNECTIONS = 12  # RFC 4253 11.1 (paramiko names only a few reason codes)
 DISCONNECT_BY_APPLICATION = 11
+
+
+def address_refused(seconds: float) -> str:
+    """What a client is told while its address may not try passwords (`FailedLogins`)."""
+    minutes = max(1, math.ceil(seconds / 60))
+    return (
+        "Too many failed logins from your address: logins from it are refused for "
+        f"{minutes} more minute{'s' if minutes > 1 else ''}; try again then."
+    )
 
 
 class AccountGateway(Protocol):
@@ -164,8 +176,11 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         if self.failures >= MAX_AUTH_FAILURES or self.account is not None or self.over_limit.is_set():
             return AUTH_FAILED
         account: Account | None = None
-        throttled = self.server.failed_logins.blocked(self.address)
-        if not throttled:
+        wait = self.server.failed_logins.blocked_for(self.address)
+        throttled = wait > 0
+        if throttled:
+            self._tell(address_refused(wait))
+        else:
             try:
                 account = self.server.gateway.authenticate(username, password)
             except Exception:  # a store error: refused, never a crashed session, but no failure
@@ -203,17 +218,19 @@ class Login(paramiko.ServerInterface):  # type: ignore[misc]
         if remaining > 0:
             time.sleep(remaining)
         self.failures += 1
-        recent = self.server.failed_logins.failed(self.address)
+        if throttled:  # nothing was checked: not counted again, so the time told stays true
+            lately = f"address refused unchecked for {wait:.0f} s more"
+        else:
+            lately = f"{self.server.failed_logins.failed(self.address)} from that address lately"
         self.server.quiet.log(
             "failed-login",
             logging.WARNING,
-            "failed login %d/%d for user %r from %s (%d from that address lately%s)",
+            "failed login %d/%d for user %r from %s (%s)",
             self.failures,
             MAX_AUTH_FAILURES,
             username,
             self.peer,
-            recent,
-            ": passwords refused unchecked" if throttled else "",
+            lately,
         )
         if self.failures >= MAX_AUTH_FAILURES:
             self.locked_out.set()

@@ -7,6 +7,12 @@ Tuning (measured in bench/bench_sftp_push.py, see the package docstring): TCP_NO
 never sets it; without it small replies wait for delayed ACKs), a large channel window, and a
 256 KiB maximum packet so a client's 32 KiB write fits in one SSH packet (paramiko's default
 maximum is exactly 32 KiB, a few bytes short of a write request).
+
+Algorithms: paramiko also offers CBC ciphers (aes*-cbc, 3des-cbc: padding-oracle and
+plaintext-recovery attacks) and MD5 and truncated (-96) MACs; `ssh -o Ciphers=3des-cbc` and
+`-o MACs=hmac-md5` negotiated them. They are turned off (`WEAK_ALGORITHMS`); what current
+OpenSSH, WinSCP and paramiko clients pick stays: aes-ctr and aes-gcm (paramiko has no
+chacha20-poly1305), hmac-sha2-256/512 and their -etm forms, and hmac-sha1 for older clients.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from connectbatch.transfer import paramiko_log
 from connectbatch.transfer.pull.sftp import fingerprint
 from connectbatch.transfer.push.sessions import LoginSessions, too_many_sessions
 from connectbatch.transfer.push.sftp.channel import SftpChannel
-from connectbatch.transfer.push.sftp.filesystem import ConfinedFs
-from connectbatch.transfer.push.sftp.guard import FailedLogins, LogLimiter, Slot, Slots
+from connectbatch.transfer.push.sftp.filesystem import MAX_OPEN_FILES_PER_LOGIN, ConfinedFs
+from connectbatch.transfer.push.sftp.guard import FailedLogins, LogLimiter, OpenFiles, Slot, Slots
 from connectbatch.transfer.push.sftp.host_key import load_or_create_host_key
 from connectbatch.transfer.push.sftp.login import (
     DISCONNECT_BY_APPLICATION,
@@ -53,6 +59,11 @@ PREAUTH_TIMEOUT = 30.0  # banner, key exchange and login must be done within thi
 # banner and handshake waits and the login deadline refused every login. The most the
 # setting allows stands for it (paramiko needs a number).
 NO_PREAUTH_LIMIT = 86400.0
+# paramiko's `disabled_algorithms`: removed from what the server offers (see the module doc).
+WEAK_ALGORITHMS: dict[str, list[str]] = {
+    "ciphers": ["aes128-cbc", "aes192-cbc", "aes256-cbc", "3des-cbc", "blowfish-cbc"],
+    "macs": ["hmac-md5", "hmac-md5-96", "hmac-sha1-96"],
+}
 
 
 class HostedSftpServer:
@@ -72,6 +83,7 @@ class HostedSftpServer:
         preauth_timeout: float = PREAUTH_TIMEOUT,
         failed_logins: FailedLogins | None = None,
         max_sessions_per_login: int = MAX_SESSIONS_PER_LOGIN,
+        max_open_files_per_login: int = MAX_OPEN_FILES_PER_LOGIN,
     ) -> None:
         self.gateway = gateway
         self.host = host
@@ -89,6 +101,9 @@ class HostedSftpServer:
         self.slots = Slots(per_address=max(1, max_connections_per_address), total=max(1, max_sessions))
         self.failed_logins = failed_logins or FailedLogins()
         self.login_sessions = LoginSessions(max(1, max_sessions_per_login))
+        # Files open at once per login, across its sessions and channels: each is one of this
+        # process's descriptors, which every other partner and the database need too.
+        self.open_files = OpenFiles(max(1, max_open_files_per_login))
         self.quiet = LogLimiter(log)
 
     # --- host key --------------------------------------------------------------------------------
@@ -252,7 +267,10 @@ class HostedSftpServer:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             transport = paramiko.Transport(
-                client, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE
+                client,
+                default_window_size=WINDOW_SIZE,
+                default_max_packet_size=MAX_PACKET_SIZE,
+                disabled_algorithms=WEAK_ALGORITHMS,
             )
             transport.set_log_channel(PARAMIKO_LOG)
             transport.banner_timeout = self.preauth_timeout
