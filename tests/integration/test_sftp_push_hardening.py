@@ -421,3 +421,22 @@ def test_an_outbound_login_may_not_truncate(hosted: Hosted) -> None:
     with hosted.sftp(login) as sftp, pytest.raises(PermissionError):
         sftp.truncate("results.csv", 0)
     assert published.read_bytes() == b"abc\n"
+
+
+def test_folders_are_made_only_while_the_push_folder_has_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker audit made 10,005 folders in 2 s (inodes without end), and the upload
+    after them was refused as over the byte quota in a folder of 0 bytes."""
+    from connectbatch.transfer.push import quota
+
+    monkeypatch.setattr(quota, "MAX_SCAN_ENTRIES", 5)
+    with running(tmp_path) as hosted:
+        _connection, login = hosted.push("Acme")
+        with hosted.sftp(login) as sftp:
+            for i in range(6):  # the count is made before each: full once past 5
+                sftp.mkdir(f"d{i}")
+            with pytest.raises(OSError, match="too many files and folders in your folder: at most 5"):
+                sftp.mkdir("d6")
+            sftp.rmdir("d5")
+            sftp.mkdir("again")  # room again once one goes

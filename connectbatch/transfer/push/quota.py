@@ -46,6 +46,18 @@ def over_quota(limit: int) -> str:
     )
 
 
+def crowded(root: Path) -> str | None:
+    """Why a login may not make one more folder in its push folder (`root`), or None: past
+    MAX_SCAN_ENTRIES files and folders it is full anyway (uploads are refused), and folders
+    made without end (10,000 in two seconds, an audit found) use up the disk's inodes."""
+    if scan(root) is not None:
+        return None
+    return (
+        f"too many files and folders in your folder: at most {MAX_SCAN_ENTRIES:,}; "
+        "remove folders you do not need first"
+    )
+
+
 def scan(root: Path, skip: frozenset[_Inode] = frozenset()) -> int | None:
     """Bytes in the regular files under `root`, except the files in `skip` (open uploads,
     counted by their reservations instead); None past MAX_SCAN_ENTRIES entries. Symlinks are

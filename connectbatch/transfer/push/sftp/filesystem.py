@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import paramiko
 
 from connectbatch.transfer.naming import is_in_flight
+from connectbatch.transfer.push import quota
 from connectbatch.transfer.push.gateway import Account
 from connectbatch.transfer.push.sftp.guard import FilePlace, too_many_open_files
 from connectbatch.transfer.push.sftp.handle import OpenFile, shrink_to
@@ -252,6 +253,11 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         return self._do(path, lambda entry: os.remove(entry))
 
     def mkdir(self, path: str, attr: paramiko.SFTPAttributes) -> int:
+        # a full push folder is refused with its reason (raised: the channel replies with it);
+        # a bounded scan, and folders are made rarely
+        full = quota.crowded(Path(self.root)) if self.account.writable else None
+        if full is not None:
+            raise Refused(SFTP_FAILURE, full)
         return self._do(path, lambda entry: os.mkdir(entry, NEW_DIR_MODE))
 
     def rmdir(self, path: str) -> int:
