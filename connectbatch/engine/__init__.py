@@ -276,6 +276,7 @@ class Engine:
         from connectbatch.transfer.push.gateway import Gateway
 
         settings = self.services.settings
+        raise_open_file_limit()
         gateway = Gateway(self.services, ingest=self._push_ingest)
         forget_claims(settings.home / "push")  # a killed process's, before a session can make one
         if settings.sftp_port:
@@ -325,6 +326,30 @@ class Engine:
                 f"(0 turns that server off) or CONNECTBATCH_BIND to an address of this machine"
             ) from raised
         self.servers.append(server)
+
+
+def raise_open_file_limit() -> None:
+    """Raise this process's soft limit on open files to its hard limit (best effort).
+
+    Every connection to a hosted server, every upload and every PASV listener holds a
+    descriptor, and a soft limit of 1024 (a common default) is easy to exhaust with a flood:
+    the servers then refuse connections until descriptors come free. The hard limit is what
+    the administrator allows; nothing is gained by staying below it."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        # "unlimited" cannot be a soft limit on open files (Linux caps it at nr_open): aim at 2**20.
+        wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError) as exc:
+        log.warning("could not raise the open-file limit (RLIMIT_NOFILE): %s", exc)
+        return
+    log.info("open-file limit (RLIMIT_NOFILE): soft %s (was %s), hard %s", now, soft, hard)
 
 
 def _socket_error(exc: OSError) -> OSError:

@@ -18,11 +18,13 @@ connection they close, and their uploads were loaded cut short at a 16 KiB recor
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from typing import Any
 
 from pyftpdlib.handlers import DTPHandler
+from pyftpdlib.ioloop import AsyncChat
 
 from connectbatch.transfer.push.quota import Upload, over_quota
 
@@ -41,6 +43,23 @@ def _tcp_state(sock: Any) -> int | None:
         return int(sock.getsockopt(socket.IPPROTO_TCP, option, 8)[0])
     except (OSError, AttributeError, ValueError, IndexError):
         return None
+
+
+def peer_gone(sock: Any) -> bool:
+    """Has the client closed or reset this connection? Peeks at the socket without reading
+    (works under TLS too: it looks below the TLS layer)."""
+    try:
+        probe = socket.socket(fileno=os.dup(sock.fileno()))
+    except (OSError, ValueError):
+        return True
+    try:
+        return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False  # nothing to read: connected and waiting for our reply
+    except OSError:
+        return True
+    finally:
+        probe.close()
 
 
 class CappedFile:
@@ -104,6 +123,10 @@ class LimitedDTP(DTPHandler):  # type: ignore[misc]
 
     file_obj: Any
     _resp: tuple[Any, ...]
+    _idler: Any
+    # The passive port this connection reached, while it is only a candidate for the session's
+    # data connection (its TLS handshake not judged yet: `passive`); None once it is the one.
+    passive: Any = None
 
     def enable_receiving(self, type: str, cmd: str) -> None:
         account = getattr(self.cmd_channel, "account", None)
@@ -154,8 +177,21 @@ class LimitedDTP(DTPHandler):  # type: ignore[misc]
             return state == _TCP_CLOSE
         return error is not None and not (len(error.args) == 2 and error.args[1] == "Unexpected EOF")
 
+    def discard(self) -> None:
+        """Close a candidate that never became the session's data connection, leaving the
+        session alone: no reply, no transfer ended, no idle timer restarted."""
+        self.passive = None
+        idler, self._idler = self._idler, None
+        if idler is not None and not idler.cancelled:
+            idler.cancel()
+        AsyncChat.close(self)
+
     def close(self) -> None:
         if self._closed:
+            return
+        if self.passive is not None:  # a candidate gone before its handshake was judged
+            self.passive.forget(self)
+            self.discard()
             return
         channel = self.cmd_channel
         if channel._quit_pending:  # the client is leaving: keep pyftpdlib's order

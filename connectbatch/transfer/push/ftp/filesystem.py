@@ -5,18 +5,35 @@ of every operation (a planted symlink pointing out of the home is neither listed
 opens files for writing with O_NOFOLLOW, and never shows where a symlink points. A read-only
 ("Pull from us") login does not see files we have not published yet (`Account.shows`). A file it
 opens for writing counts as such (`push.writers`) until the session says the upload ended.
+
+A path with a control character (C0, DEL, C1) is refused before it reaches the file system
+(`refused_path`, answered 501 by the session): a NUL made `os` raise ValueError, which dropped
+the session, and CR, LF or an escape sequence in a name was echoed raw in replies and
+listings, where it forges reply or listing lines and reaches the partner's terminal. For the
+same reason a listing leaves out names with such characters (made by other means).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 from typing import IO, Any
 
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
 
 from connectbatch.transfer.push.writers import NEW_DIR_MODE, NEW_FILE_MODE, OpenWrites, Writing
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def refused_path(path: str) -> str | None:
+    """Why a client's path is refused (it holds a control character), or None."""
+    found = _CONTROL.search(path)
+    if found is None:
+        return None
+    return f"Path refused: it contains the control character U+{ord(found.group()):04X}."
 
 
 class ConfinedFS(AbstractedFS):  # type: ignore[misc]
@@ -110,7 +127,9 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         return [
             name
             for name in super().listdir(path)
-            if self.validpath(os.path.join(path, name)) and (account is None or account.shows(name))
+            if refused_path(name) is None
+            and self.validpath(os.path.join(path, name))
+            and (account is None or account.shows(name))
         ]
 
     def listdirinfo(self, path: str) -> list[str]:

@@ -7,6 +7,11 @@
   `Slots` do), so partners behind one NAT address are never locked out by an idle flood from
   it: idle sockets only crowd out other idle sockets. Each is also dropped after the pre-auth
   timeout (`session`).
+* **A full server makes room.** Idle sockets from many addresses (8 each from 64 addresses of
+  one network) used to fill the server's whole connection table, and every partner then got
+  `421 Too many connections`. When the table is full, a new connection takes the place of the
+  oldest connection that has not logged in, whatever its address (`make_room`), as the SFTP
+  server does; logged-in sessions are never displaced.
   Logged-in sessions do not count: a partner uploading 20 files in parallel from one address
   is normal use, bounded only by the server's overall connection limit.
 * **Failed-login throttling per address.** Every failure from an address doubles the delay
@@ -38,10 +43,11 @@ _NUMBERS = re.compile(r"\d+")
 
 @dataclass(eq=False)
 class Pending:
-    """A connection that has not logged in yet, and how to close it when displaced."""
+    """A connection that has not logged in yet, and how to close it when displaced (`close`
+    takes the reply telling the client why)."""
 
     address: str
-    close: Callable[[], None]
+    close: Callable[[str], None]
 
 
 @dataclass
@@ -56,24 +62,38 @@ class AddressGuard:
     lockout: float = 300.0
     clock: Callable[[], float] = time.monotonic
     _pending: dict[str, list[Pending]] = field(default_factory=dict)  # oldest first
+    _arrival: dict[Pending, None] = field(default_factory=dict)  # all addresses, oldest first
     _failures: dict[str, list[float]] = field(default_factory=dict)
     _locked_until: dict[str, float] = field(default_factory=dict)
 
     # ---- connections that have not logged in
 
-    def admit(self, address: str, close: Callable[[], None]) -> tuple[Pending, list[Pending]]:
+    def admit(self, address: str, close: Callable[[str], None]) -> tuple[Pending, list[Pending]]:
         """Count a new connection from `address`; when the address already holds its limit,
         its oldest connections that have not logged in make room (the caller closes them)."""
         waiting = self._pending.setdefault(address, [])
         displaced: list[Pending] = []
         while self.max_unauthenticated and len(waiting) >= self.max_unauthenticated:
-            displaced.append(waiting.pop(0))
+            old = waiting.pop(0)
+            self._arrival.pop(old, None)
+            displaced.append(old)
         pending = Pending(address, close)
         waiting.append(pending)
+        self._arrival[pending] = None
         return pending, displaced
+
+    def make_room(self) -> Pending | None:
+        """The server is full: the oldest connection not logged in yet, from any address,
+        no longer counted (the caller closes it), or None when every connection has logged
+        in (then the newcomer is the one refused)."""
+        oldest = next(iter(self._arrival), None)
+        if oldest is not None:
+            self.release(oldest)
+        return oldest
 
     def release(self, pending: Pending) -> None:
         """A counted connection logged in or went away (or was displaced already)."""
+        self._arrival.pop(pending, None)
         waiting = self._pending.get(pending.address)
         if waiting is None:
             return

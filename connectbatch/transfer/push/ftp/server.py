@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from pyftpdlib.ioloop import IOLoop
-from pyftpdlib.servers import FTPServer
 
 from connectbatch.errors import ConfigurationError
 from connectbatch.settings import MAX_SESSIONS_PER_LOGIN
 from connectbatch.transfer.push.ftp.authorizer import GatewayAuthorizer
 from connectbatch.transfer.push.ftp.certificate import ensure_certificate, fingerprint
 from connectbatch.transfer.push.ftp.guard import AddressGuard, RateLimitFilter
+from connectbatch.transfer.push.ftp.listener import PushFtpServer
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
 from connectbatch.transfer.push.ftp.session import PushHandler
 from connectbatch.transfer.push.ftp.tls import tls_classes
@@ -81,6 +81,10 @@ class HostedFtpServer:
     clients connect to the address they dialled). `max_connections_per_address`,
     `preauth_timeout` and the lockout settings are the flood and guessing defences (`guard`);
     `max_sessions_per_login` keeps one login from taking every session (`push.sessions`).
+    `require_tls_reuse` accepts only data connections that resume the control connection's
+    TLS session (vsftpd's `require_ssl_reuse`); off by default because Python's ftplib, which
+    partners script with, never resumes: a data connection with a new TLS session is then
+    accepted only after the transfer command (`passive`).
     `from_settings` builds one from `Settings`.
     """
 
@@ -105,6 +109,7 @@ class HostedFtpServer:
         partial_upload_grace_hours: float = 24.0,
         upload_settle: float = 0.3,
         max_sessions_per_login: int = MAX_SESSIONS_PER_LOGIN,
+        require_tls_reuse: bool = False,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
             raise ConfigurationError("FTPS needs both a certificate and its private key")
@@ -126,6 +131,7 @@ class HostedFtpServer:
         self.partial_upload_grace_hours = partial_upload_grace_hours
         self.upload_settle = upload_settle
         self.login_sessions = LoginSessions(max(1, max_sessions_per_login))
+        self.require_tls_reuse = require_tls_reuse
         self._server: Any = None
         self._context: ServerContext | None = None
         self._thread: threading.Thread | None = None
@@ -182,6 +188,7 @@ class HostedFtpServer:
             attrs["keyfile"] = str(self.tls_key)
             attrs["tls_control_required"] = self.require_tls
             attrs["tls_data_required"] = self.require_tls
+            attrs["require_tls_reuse"] = self.require_tls_reuse
         return type("HostedFtpsSession", (base,), attrs)
 
     def start(self) -> None:
@@ -216,7 +223,7 @@ class HostedFtpServer:
         )  # fmt: skip
         try:
             handler = self._handler_class(context)
-            server = FTPServer((self.host, self.port), handler, ioloop=ioloop)
+            server = PushFtpServer((self.host, self.port), handler, guard, ioloop=ioloop)
         except BaseException:
             ioloop.close()
             pool.shutdown(wait=False)

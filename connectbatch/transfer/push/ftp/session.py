@@ -43,8 +43,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import socket
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -57,10 +57,11 @@ from pyftpdlib.utils import strerror
 from connectbatch.models import Method
 from connectbatch.transfer.naming import is_in_flight
 from connectbatch.transfer.push.ftp.authorizer import LOGIN_FAILED, LOGIN_OK, GatewayAuthorizer
-from connectbatch.transfer.push.ftp.data_channel import CappedFile, LimitedDTP
-from connectbatch.transfer.push.ftp.filesystem import ConfinedFS
+from connectbatch.transfer.push.ftp.data_channel import CappedFile, LimitedDTP, peer_gone
+from connectbatch.transfer.push.ftp.filesystem import ConfinedFS, refused_path
 from connectbatch.transfer.push.ftp.guard import Pending
 from connectbatch.transfer.push.ftp.loop import LoopWaker, ServerContext
+from connectbatch.transfer.push.ftp.passive import BoundPassiveDTP
 from connectbatch.transfer.push.gateway import Account
 from connectbatch.transfer.push.sessions import SessionTicket, too_many_sessions
 
@@ -87,6 +88,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     _rnfr: str | None
     abstracted_fs = ConfinedFS
     dtp_handler = LimitedDTP
+    passive_dtp = BoundPassiveDTP  # a foreign address on the data port aborts nothing
     banner = BANNER
     max_login_attempts = 3
     proto_cmds: ClassVar[dict[str, Any]] = {
@@ -99,6 +101,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     _settling: str | None = None
     _settle_timer: Any = None
     _ticket: SessionTicket | None = None  # this session's place among its login's
+    _pass_at: float | None = None  # when the PASS being checked came
 
     # ---- connection admission
 
@@ -114,7 +117,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             return
         self._pending, displaced = guard.admit(address, self._displaced)
         for old in displaced:
-            old.close()
+            old.close(DISPLACED)
         if displaced:
             log.info(
                 "closed %d idle connection(s) from %s to make room for a new one", len(displaced), address
@@ -137,15 +140,16 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         self.respond(PREAUTH_EXPIRED, logfun=log.info)
         self.close_when_done()
 
-    def _displaced(self) -> None:
-        """A newer connection from this address took this one's place: 421 and closed."""
+    def _displaced(self, reply: str) -> None:
+        """A newer connection took this one's place (from its address, or on a full server):
+        `reply` (a 421 saying so) and closed."""
         self._pending = None  # no longer counted
         if self._closed or self.authenticated:
             return
         if self in self.context.checking:  # parked off the loop for its password: just gone
             self.close()
             return
-        self.respond(DISPLACED, logfun=log.debug)
+        self.respond(reply, logfun=log.debug)
         self.close_when_done()
 
     def _uncount(self) -> None:
@@ -177,6 +181,16 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             return fs.stop_writing()
         return None
 
+    def pre_process_command(self, line: str, cmd: str, arg: str) -> None:
+        """A path with a control character gets 501 saying so, before pyftpdlib maps it onto
+        the file system (see `filesystem`); the session goes on."""
+        spec = self.proto_cmds.get(cmd)
+        why = refused_path(arg) if arg and spec is not None and spec["perm"] is not None else None
+        if why is not None:
+            self.respond(f"501 {why}", logfun=log.info)
+            return
+        super().pre_process_command(line, cmd, arg)
+
     def log_exception(self, instance: object) -> None:
         """One line, no traceback: a flood of broken connections must not flood the log."""
         error = sys.exc_info()[1]
@@ -185,8 +199,10 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
     # ---- login
 
     def handle_auth_failed(self, msg: str, password: str) -> None:
-        """pyftpdlib's delayed 530, with the delay growing per address (`guard`)."""
-        self.auth_failed_timeout = self.context.guard.login_failed(self.remote_ip)
+        """pyftpdlib's delayed 530, the delay growing per address (`guard`) and counted from
+        the PASS: how long the check took (a known user's is slower) does not show."""
+        checking = time.monotonic() - self._pass_at if self._pass_at is not None else 0.0
+        self.auth_failed_timeout = max(0.0, self.context.guard.login_failed(self.remote_ip) - checking)
         super().handle_auth_failed(msg, password)
 
     def ftp_PASS(self, line: str) -> None:
@@ -198,7 +214,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         if not self.username:
             self.respond("503 Login with USER first.")
             return
-        username = self.username
+        username, self._pass_at = self.username, time.monotonic()
         self._off_loop(
             functools.partial(self.authorizer.login, username, line),
             functools.partial(self._password_checked, username),
@@ -333,7 +349,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         if file is None or self._closed:
             return
         moved = self._stop_writing()  # complete or broken: written either way
-        if self._control_lost():
+        if peer_gone(self.socket):  # the client left before seeing the 226
             self._broken(file)
             self.close()
             return
@@ -350,22 +366,6 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             self._refuse_revoked(refused)
         elif reply:
             self.respond(reply[0], logfun=reply[1])
-
-    def _control_lost(self) -> bool:
-        """Has the client closed or reset the control connection? Peeks at the socket
-        without reading (works under TLS too: it looks below the TLS layer)."""
-        try:
-            probe = socket.socket(fileno=os.dup(self.socket.fileno()))
-        except (OSError, ValueError):
-            return True
-        try:
-            return probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except BlockingIOError:
-            return False  # nothing to read: connected and waiting for our reply
-        except OSError:
-            return True
-        finally:
-            probe.close()
 
     def _broken(self, file: str) -> None:
         """An upload cut off by its client: never ingested. The partial file stays for a

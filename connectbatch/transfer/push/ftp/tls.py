@@ -10,6 +10,8 @@ from connectbatch.errors import ConfigurationError
 from connectbatch.transfer.push.ftp.data_channel import LimitedDTP
 from connectbatch.transfer.push.ftp.session import REMOVED_COMMANDS, TLS_REQUIRED, PushHandler, log
 
+PROT_C_REFUSED = "534 PROT C refused: this server requires protected data connections; use PROT P."
+
 
 @functools.cache
 def tls_classes() -> tuple[type[Any], type[Any]]:
@@ -36,12 +38,28 @@ def tls_classes() -> tuple[type[Any], type[Any]]:
                 return 0
             return int(super().send(data))
 
+        def handle_ssl_established(self) -> None:
+            """A connection to the passive port finished its handshake: is it the
+            session's? (`passive`)"""
+            if self.passive is not None:
+                self.passive.handshake_done(self)
+
+        def handle_failed_ssl_handshake(self) -> None:
+            """A candidate whose handshake failed is just closed: whatever reached the
+            passive port must not put a 522 on the partner's control connection."""
+            if self.passive is not None:
+                self.close()
+                return
+            super().handle_failed_ssl_handshake()
+
     class _TlsPushHandler(PushHandler, TLS_FTPHandler):  # type: ignore[misc]
         """Our session over pyftpdlib's AUTH TLS / PBSZ / PROT support."""
 
         dtp_handler = _TlsLimitedDTP
         tls_control_required = True
         tls_data_required = True
+        require_tls_reuse = False  # data connections must resume the control's TLS session
+        tls_resumed = False  # one did: from now on only resumptions are the session's
         proto_cmds: ClassVar[dict[str, Any]] = {
             name: spec for name, spec in TLS_FTPHandler.proto_cmds.items() if name not in REMOVED_COMMANDS
         }
@@ -53,5 +71,13 @@ def tls_classes() -> tuple[type[Any], type[Any]]:
                 self.respond(TLS_REQUIRED, logfun=log.info)
                 return
             super().process_command(cmd, *args, **kwargs)
+
+        def ftp_PROT(self, line: str) -> None:
+            """PROT C refused when TLS is required: accepting it ("200 Protection set to
+            Clear") only made every later transfer fail with 550."""
+            if line.strip().upper() == "C" and self.tls_data_required and self._pbsz:
+                self.respond(PROT_C_REFUSED, logfun=log.info)
+                return
+            super().ftp_PROT(line)
 
     return _TlsPushHandler, _TlsLimitedDTP
