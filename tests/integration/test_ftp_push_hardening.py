@@ -377,3 +377,23 @@ def test_a_wrong_password_and_an_unknown_user_take_equally_long(services: Servic
     known, unknown = statistics.median(took["known"]), statistics.median(took["unknown"])
     assert min(known, unknown) >= 0.35  # still slowed down
     assert abs(known - unknown) < 0.05, took
+
+
+def test_folders_are_made_only_while_the_push_folder_has_room(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Folders could be made without end (inodes), as over SFTP; past the count the
+    reason is given."""
+    from connectbatch.transfer.push import quota
+
+    monkeypatch.setattr(quota, "MAX_SCAN_ENTRIES", 5)
+    _, login = push_login(services, "Acme", Method.FTP)
+    with ftp_server(services) as (_, server), contextlib.closing(ftps(server, login)) as ftp:
+        for i in range(6):  # the count is made before each: full once past 5
+            ftp.mkd(f"d{i}")
+        with pytest.raises(
+            ftplib.error_perm, match=r"^550 too many files and folders in your folder: at most 5"
+        ):
+            ftp.mkd("d6")
+        ftp.rmd("d5")
+        ftp.mkd("again")

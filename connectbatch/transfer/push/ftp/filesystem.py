@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from pyftpdlib.filesystems import AbstractedFS, FilesystemError
 
+from connectbatch.transfer.push import quota
 from connectbatch.transfer.push.writers import NEW_DIR_MODE, NEW_FILE_MODE, OpenWrites, Writing
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -117,6 +118,9 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
 
     def mkdir(self, path: str) -> None:
         self._require(path)
+        full = quota.crowded(Path(self.root))  # past 10,000 entries (inodes): see push.quota
+        if full is not None:
+            raise FilesystemError(full)
         os.mkdir(path, NEW_DIR_MODE)
 
     def listdir(self, path: str) -> list[str]:
