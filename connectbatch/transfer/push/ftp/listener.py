@@ -3,7 +3,7 @@
 * **Running out of descriptors is not the end.** pyftpdlib re-raises any accept() error but
   ECONNABORTED, and its error handler then closes the listener for good: after one burst of
   EMFILE (a flood, or a busy process at a 1024 soft limit) `serve` still claimed to serve FTP
-  while every client got "Connection refused". Now EMFILE, ENFILE, ENOBUFS and ENOMEM pause
+  while every client was turned away (ECONNREFUSED). Now EMFILE, ENFILE, ENOBUFS and ENOMEM pause
   accepting for `ACCEPT_BACKOFF` seconds (the waiting clients stay in the kernel's backlog,
   and the loop does not spin on a socket it cannot accept from) and then accept again, as the
   SFTP accept loop does. One WARNING per burst (failures less than `BURST_GAP` apart) and one

@@ -41,7 +41,7 @@ from pyftpdlib.handlers.ftp.dispatchers import PassiveDTP
 
 log = logging.getLogger("connectbatch.transfer.push.ftp")
 
-REUSE_REQUIRED = "522 Data connection refused: it must reuse the TLS session of the control connection."
+REUSE_REQUIRED = "522 Data connection not accepted: it must reuse the TLS session of the control connection."
 MAX_CANDIDATES = 4  # connections waiting for their TLS handshake on one passive port
 
 
