@@ -18,17 +18,19 @@ cdef extern from *:
        A fixed threshold keeps every large buffer in its own mapping, so realloc is an
        mremap (no copy) and the parse's peak memory stays close to its output size. */
     static void cb_fix_mmap_threshold(void) { mallopt(M_MMAP_THRESHOLD, 256 * 1024); }
-    /* Ask for transparent huge pages on a column buffer of 2 MB or more: the kernel then
-       fills it 2 MB per page fault instead of 4 KB. Faults on fresh output buffers were
+    /* Ask for transparent huge pages on a column buffer of 2 MB or more, while
+       cb_huge_pages_on (set by `use_huge_pages`, parser/huge_pages.py decides): the kernel
+       then fills it 2 MB per page fault instead of 4 KB. Faults on fresh output buffers were
        about a fifth of a 1M-row parse; with the hint a 1-thread parse took 0.68 s instead of
        0.75 s (issue 13). Such a buffer is always its own mapping (the threshold above), and
        malloc_usable_size reaches its end, so the advice covers exactly that mapping and
        never splits it (a split mapping would make realloc copy). A no-op where THP is off. */
+    static int cb_huge_pages_on = 0;
     static void cb_huge_pages(void* p) {
     #if defined(MADV_HUGEPAGE)
         size_t n, page;
         uintptr_t start, end;
-        if (p == NULL) return;
+        if (p == NULL || !cb_huge_pages_on) return;
         n = malloc_usable_size(p);
         if (n < (size_t)2 * 1024 * 1024) return;
         page = (size_t)sysconf(_SC_PAGESIZE);
@@ -39,13 +41,22 @@ cdef extern from *:
     }
     #else
     static void cb_fix_mmap_threshold(void) {}
+    static int cb_huge_pages_on = 0;
     static void cb_huge_pages(void* p) { (void)p; }
     #endif
     """
     void cb_fix_mmap_threshold()
     void cb_huge_pages(void* p) noexcept nogil
+    int cb_huge_pages_on
 
 cb_fix_mmap_threshold()
+
+
+def use_huge_pages(bint on):
+    """Whether big column buffers ask for transparent huge pages from now on, in this
+    process (parser/huge_pages.py decides, per big parse)."""
+    global cb_huge_pages_on
+    cb_huge_pages_on = 1 if on else 0
 
 
 # ------------------------------------------------------------------ one column

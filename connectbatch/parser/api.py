@@ -30,7 +30,7 @@ from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.mapping import constants as mapping_constants
 from connectbatch.mapping.preamble import SEP_KEY, parse_preamble
-from connectbatch.parser import blocks, containers, header_hints
+from connectbatch.parser import blocks, containers, header_hints, huge_pages
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
@@ -217,6 +217,7 @@ def _parse(
     threads = options.threads if options.threads is not None else settings.parse_threads()
     threaded = threads > 1 and options.engine == "cython"
     expect = csvdecode.plain_size(payload) if options.engine == "cython" else 0
+    huge_pages.prepare(core, expect)
     enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
     head = _head(core, chunks, delim, dtype, options, enc.name)
     plan, parse_dtype, timezone, constants = head.plan, head.parse_dtype, head.timezone, head.constants

@@ -33,7 +33,7 @@ from types import ModuleType
 
 from connectbatch import schemas
 from connectbatch.mapping import constants as mapping_constants
-from connectbatch.parser import api, blocks, containers
+from connectbatch.parser import api, blocks, containers, huge_pages
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser.api import ParseResult, Reject
@@ -113,6 +113,7 @@ def _stream(
     delim = csvplan.check_delimiter(options.delimiter)
     api.check_timezone(options.timezone)
     core = api._core(options.engine)
+    huge_pages.prepare(core, csvdecode.plain_size(payload))
     enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
     head = api._head(core, chunks, delim, dtype, options, enc.name)
     rest, next_line = head.rest, head.next_line
