@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 from helpers import call_csv
-from helpers.push import eventually, push_login
+from helpers.push import eventually, ftps, push_login, tls_context
 
 from connectbatch.models import Method, RunStatus
 from connectbatch.services import Provisioned, Services
@@ -59,29 +59,6 @@ def ftp_server(
         server.stop()
         gateway.wait(TIMEOUT)
         gateway.close()
-
-
-def tls_context(server: HostedFtpServer) -> ssl.SSLContext:
-    assert server.tls_cert is not None
-    return ssl.create_default_context(cafile=str(server.tls_cert))
-
-
-def ftps(
-    server: HostedFtpServer,
-    login: Provisioned,
-    source: str | None = None,
-    client: type[ftplib.FTP_TLS] = ftplib.FTP_TLS,
-) -> ftplib.FTP_TLS:
-    """A logged-in FTPS session, from `source` (a loopback address) if given."""
-    ftp = client(context=tls_context(server))
-    ftp.connect(HOST, server.port, timeout=TIMEOUT, source_address=(source, 0) if source else None)
-    try:
-        ftp.login(login.username, login.password)
-        ftp.prot_p()
-    except BaseException:
-        ftp.close()
-        raise
-    return ftp
 
 
 def everything_from(sock: socket.socket) -> bytes:

@@ -24,7 +24,6 @@ import ftplib
 import io
 import logging
 import socket
-import ssl
 import struct
 from collections.abc import Iterator
 from dataclasses import replace
@@ -32,7 +31,7 @@ from dataclasses import replace
 import paramiko
 import pytest
 from helpers import call_csv
-from helpers.push import eventually, push_login
+from helpers.push import eventually, ftps, push_login
 
 from connectbatch.models import Connection, Method, RunStatus
 from connectbatch.services import Provisioned, Services
@@ -191,20 +190,6 @@ def ftp_server(services: Services, **options: object) -> Iterator[tuple[Gateway,
     finally:
         server.stop()
         gateway.close()
-
-
-def ftps(server: HostedFtpServer, login: Provisioned) -> ftplib.FTP_TLS:
-    """A logged-in FTPS session (raises the server's reply when the login is refused)."""
-    assert server.tls_cert is not None
-    ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(server.tls_cert)))
-    ftp.connect(HOST, server.port, timeout=TIMEOUT)
-    try:
-        ftp.login(login.username, login.password)
-        ftp.prot_p()
-    except BaseException:
-        ftp.close()
-        raise
-    return ftp
 
 
 def test_ftp_a_login_over_its_session_limit_gets_421_while_another_login_gets_in(

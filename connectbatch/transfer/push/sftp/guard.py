@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectbatch.transfer.push.budget import RateBudget
+from connectbatch.transfer.push.sessions import LoginSessions, SessionTicket
 
 
 def _never() -> bool:
@@ -171,53 +172,16 @@ def too_many_open_files(limit: int) -> str:
     )
 
 
-@dataclass(eq=False)
-class FilePlace:
-    """One open file's place in its login's count, given back once (`OpenFiles.give_back`)."""
-
-    username: str
-    given_back: bool = field(default=False, repr=False)
+# One open file's place in its login's count, given back once (`OpenFiles.give_back`).
+FilePlace = SessionTicket
 
 
-class OpenFiles:
-    """How many files each login holds open on the server; thread-safe (sessions and their
-    channels run in threads of their own)."""
+class OpenFiles(LoginSessions):
+    """How many files each login holds open on the server, across all its sessions and
+    channels; thread-safe. The same count per login as its sessions' (`push.sessions`)."""
 
-    def __init__(self, per_login: int) -> None:
-        if per_login < 1:
-            raise ValueError("a login needs to open at least one file")
-        self.per_login = per_login
-        self._lock = threading.Lock()
-        self._open: dict[str, int] = {}
-
-    def take(self, username: str) -> FilePlace | None:
-        """A place for one more open file of this login; None when it holds all of its."""
-        with self._lock:
-            held = self._open.get(username, 0)
-            if held >= self.per_login:
-                return None
-            self._open[username] = held + 1
-        return FilePlace(username)
-
-    def give_back(self, place: FilePlace | None) -> None:
-        """The file was closed (or failed, or its session ended). Safe to call more than
-        once, and with None, so that every way a file ends may call it."""
-        if place is None:
-            return
-        with self._lock:
-            if place.given_back:
-                return
-            place.given_back = True
-            held = self._open.get(place.username, 0) - 1
-            if held > 0:
-                self._open[place.username] = held
-            else:  # no entry per login that once opened a file: bounded by who is connected
-                self._open.pop(place.username, None)
-
-    def held(self, username: str) -> int:
-        """Files this login holds open now."""
-        with self._lock:
-            return self._open.get(username, 0)
+    take = LoginSessions.open  # a place for one more open file; None when it holds all of its
+    give_back = LoginSessions.close  # the file was closed, failed or its session ended (once)
 
 
 @dataclass
