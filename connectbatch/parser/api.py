@@ -229,6 +229,8 @@ def _parse(
     else:
         # the compiled core sizes its buffers from the input's size (fewer, larger growths)
         parser = core.Parser(plan, next_line, expect) if expect else core.Parser(plan, next_line)
+        if expect >= csvdecode.READ_AHEAD_MIN and not mapped:  # a mapping has no reads to overlap
+            chunks = csvdecode.read_ahead(chunks)
         seen = len(rest)
         parser.feed(rest, False)
         for chunk in chunks:

@@ -13,8 +13,10 @@ import codecs
 import io
 import mmap
 import os
+import queue
 import re
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -311,6 +313,51 @@ def _chunks(
         if final:
             return
         chunk = stream.read(CHUNK_SIZE)
+
+
+READ_AHEAD_MIN = 16 * 1024 * 1024  # input a one-thread parse reads ahead for (`read_ahead`)
+
+
+def read_ahead(chunks: Iterator[bytes | memoryview], depth: int = 2) -> Iterator[bytes | memoryview]:
+    """`chunks`, read up to `depth` ahead on a thread of their own: the reads' copies from the
+    page cache (the kernel's work, the GIL released) run beside the parse instead of between
+    its chunks. A one-thread parse of the 393 MB bench file took 0.67-0.69 s instead of
+    0.70-0.72 s (issue 13). The reading thread ends with the iteration, or within 0.1 s of
+    the consumer giving up (an error, a closed generator), never left blocked."""
+    handoff: queue.Queue[bytes | memoryview | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        item: bytes | memoryview | BaseException | None
+        try:
+            for item in chunks:
+                while not stop.is_set():
+                    try:
+                        handoff.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item = None
+        except BaseException as exc:  # handed to the consumer, raised there
+            item = exc
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    reader = threading.Thread(target=pump, name="cb-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while (got := handoff.get()) is not None:
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+    finally:
+        stop.set()
 
 
 def _reused_reads(readinto: Callable[[memoryview], int | None]) -> Iterator[memoryview]:
