@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import Connection, Direction, Method, Methodology, PartnerType
+from connectbatch.models import DEFAULT_SCHEDULE, Connection, Direction, Method, Methodology, PartnerType
 from connectbatch.services import CredentialInput, InvalidInputError, Provisioned, Services
 from connectbatch.transfer.specs import AuthKind, TransferSpec, default_spec, spec_type
 
@@ -52,9 +52,10 @@ _CREDENTIAL_FIELDS = frozenset(f.name for f in fields(CredentialInput))
 
 
 def _blank() -> Connection:
+    # the schedule is kept only for a pull or an outbound connection (`connection`)
     return Connection(
         name="", data_type="call_conversions", direction=Direction.INBOUND, method=Method.SFTP,
-        methodology=Methodology.PUSH, pattern="*.csv",
+        methodology=Methodology.PUSH, pattern="*.csv", schedule=DEFAULT_SCHEDULE,
     )  # fmt: skip
 
 

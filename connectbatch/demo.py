@@ -15,7 +15,16 @@ import io
 import random
 from dataclasses import dataclass, field
 
-from connectbatch.models import AfterSuccess, Connection, Direction, Method, Methodology, PartnerType, Role
+from connectbatch.models import (
+    DEFAULT_SCHEDULE,
+    AfterSuccess,
+    Connection,
+    Direction,
+    Method,
+    Methodology,
+    PartnerType,
+    Role,
+)
 from connectbatch.secrets import new_password
 from connectbatch.services import CredentialInput, NotFoundError, Provisioned, Services
 
@@ -124,7 +133,7 @@ def _connections() -> list[tuple[Connection, CredentialInput | None]]:
         ),
         (
             Connection("Partner results pickup", "call_conversions", outbound, Method.SFTP,
-                       Methodology.PULL_FROM_US),
+                       Methodology.PULL_FROM_US, schedule=DEFAULT_SCHEDULE),
             None,
         ),
     ]  # fmt: skip

@@ -139,6 +139,13 @@ class CatalogMode(StrEnum):
     SNAPSHOT = "snapshot"  # the full catalog: items it does not list are marked removed
 
 
+# The schedule a new pull or "Pull from us" connection starts with (the wizard's and the
+# CLI's default): every hour at the hour, UTC. The seeds' connections are processed
+# automatically once set up; with no schedule a pull ran only on Run now, and an outbound
+# export never ran, with nothing to say so. An analyst may clear it (Run now only).
+DEFAULT_SCHEDULE = "0 * * * *"
+
+
 @dataclass
 class Connection:
     name: str

@@ -21,6 +21,7 @@ from connectbatch.cli import transfer_flags
 from connectbatch.cli.common import EXIT_OK, PROG, Command, Handler
 from connectbatch.errors import ConfigurationError
 from connectbatch.models import (
+    DEFAULT_SCHEDULE,
     METHOD_LABELS,
     METHODOLOGY_LABELS,
     AfterSuccess,
@@ -59,7 +60,11 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "--schedule",
         "schedule",
-        {"metavar": "CRON", "help": "cron expression in UTC (not --timezone), e.g. '0 6 * * *'"},
+        {
+            "metavar": "CRON",
+            "help": "cron expression in UTC (not --timezone), e.g. '0 6 * * *'; a new pull or "
+            "'Pull from us' connection runs hourly ('0 * * * *') unless given ('': Run now only)",
+        },
     ),
     (
         "--lock-days",
@@ -293,6 +298,8 @@ def _connection_add(args: argparse.Namespace) -> int:
     for key, kind in (("direction", Direction), ("method", Method), ("methodology", Methodology)):
         values[key] = kind(values[key])
     values["transfer"] = transfer_flags.apply(args, values["method"], None)
+    if args.schedule is None and values["methodology"] in (Methodology.PULL, Methodology.PULL_FROM_US):
+        values["schedule"] = DEFAULT_SCHEDULE  # `--schedule ''`: Run now only
     if values["method"] is Method.EMAIL and not args.pattern:  # "*" took signature images as files
         raise ConfigurationError(
             "--pattern: is required for the Email method: a wildcard that matches the attachments' "

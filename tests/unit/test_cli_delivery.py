@@ -67,3 +67,33 @@ def test_bad_expectations_are_refused_with_the_reason(home: Path, capsys: pytest
     assert "is not a cadence such as 'daily by 06:00'" in capsys.readouterr().err
     assert main(["connection", "edit", "Acme calls", "--grace", "soon"]) == 2
     assert "not a duration such as 90m, 2h or 1d" in capsys.readouterr().err
+
+
+def test_a_pull_and_an_outbound_connection_run_hourly_unless_told_otherwise(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A connection made without --schedule never ran by itself: an export never exported."""
+    cli(capsys, "partner", "add", "Acme", "--type", "vendor")
+    pull = [
+        "--direction",
+        "inbound",
+        "--method",
+        "sftp",
+        "--methodology",
+        "pull",
+        "--host",
+        "h",
+        "--folder",
+        "/x",
+    ]
+    outbound = ["--direction", "outbound", "--method", "sftp", "--methodology", "pull_from_us"]
+    made = cli_json(capsys, "connection", "add", "--name", "Pull", *pull, "--partner", "Acme")
+    assert made["connection"]["schedule"] == "0 * * * *"
+    made = cli_json(capsys, "connection", "add", "--name", "Out", *outbound, "--partner", "Acme")
+    assert made["connection"]["schedule"] == "0 * * * *"
+    made = cli_json(
+        capsys, "connection", "add", "--name", "Manual", *pull, "--partner", "Acme", "--schedule", ""
+    )
+    assert made["connection"]["schedule"] is None
+    made = cli_json(capsys, "connection", "add", "--name", "Push", *PUSH, "--partner", "Acme")
+    assert made["connection"]["schedule"] is None

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app_pages._wizard_state import FIELD_STEP, STEPS, WizardState, step_of
-from connectbatch.models import Direction, Method, Methodology
+from connectbatch.models import DEFAULT_SCHEDULE, Direction, Method, Methodology
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.specs import AuthKind, FtpSpec, FtpTls, ImapSecurity, ImapSpec, SftpSpec
@@ -181,3 +181,18 @@ def test_create_gives_the_connection_a_partner_new_or_chosen(
     assert clash.create(services) is None
     assert clash.step == 1 and clash.error is not None and clash.error[0] == "partner"
     assert [p.name for p in services.partners()] == ["Acme calls", "Invoca"]
+
+
+def test_a_pull_and_an_outbound_connection_start_hourly_and_a_push_without_schedule() -> None:
+    """Seed: connections are set up "so that impact.com can automatically batch process the
+    data"; a pull made in the wizard ran only on Run now, an export never ran."""
+    pull = at_location(Method.SFTP, host="sftp.partner.example", folder="/out")
+    assert pull.connection().schedule == DEFAULT_SCHEDULE
+    push = WizardState(step=3)
+    push.apply({"name": "Partner push", "method": Method.SFTP, "methodology": Methodology.PUSH})
+    assert push.connection().schedule is None
+    outbound = WizardState(step=1)
+    outbound.apply({"name": "Results pickup", "direction": Direction.OUTBOUND})
+    assert outbound.connection().schedule == DEFAULT_SCHEDULE
+    pull.apply({"schedule": ""})  # cleared: Run now only
+    assert pull.connection().schedule is None
