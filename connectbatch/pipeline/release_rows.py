@@ -64,22 +64,31 @@ def without_loaded_keys(
 def without_negative_amounts(
     dtype: schemas.DataType, table: pa.Table, lines: pa.Array
 ) -> tuple[pa.Table, pa.Array, list[Reject]]:
-    """Drop the rows whose action amount is negative, or whose event date is so far ahead
-    that no lock date can follow it (year 9999: the action could not be listed), with a
-    reject for each: validation held the batch for them, and a released batch must not make
-    an action that no person could make (a modification to a negative amount is refused)."""
-    if dtype.action_columns is None or table.num_rows == 0:
+    """Drop the rows with a negative amount in any amount column (the suites hold a batch
+    for each), or whose event date is so far ahead that no lock date can follow it (year
+    9999: the action could not be listed), with a reject for each: a released batch must not
+    make an action that no person could make (a modification to a negative amount is
+    refused), nor store a catalog price, a shipping cost or a discount below zero (they were
+    stored as sent: only the action's amount was looked at)."""
+    if table.num_rows == 0:
         return table, lines, []
-    table, lines, unlockable = _without_unlockable_dates(dtype, table, lines)
-    amount = dtype.action_columns[0]
-    values = table.column(amount)
-    negative = pc.fill_null(pc.less(values, pa.scalar(0, values.type)), False)
-    if not pc.any(negative).as_py():
-        return table, lines, unlockable
-    found = zip(lines.filter(negative).to_pylist(), values.filter(negative).to_pylist(), strict=True)
-    refused = [Reject(int(line), amount, str(value), NEGATIVE_AMOUNT) for line, value in found]
-    keep = pc.invert(negative)
-    return table.filter(keep), lines.filter(keep), unlockable + refused
+    unlockable: list[Reject] = []
+    if dtype.action_columns is not None:
+        table, lines, unlockable = _without_unlockable_dates(dtype, table, lines)
+    refused: list[Reject] = []
+    for column in dtype.columns:
+        if column.kind is not schemas.Kind.DECIMAL or column.name not in table.column_names:
+            continue
+        values = table.column(column.name)
+        negative = pc.fill_null(pc.less(values, pa.scalar(0, values.type)), False)
+        if not pc.any(negative).as_py():
+            continue
+        found = zip(lines.filter(negative).to_pylist(), values.filter(negative).to_pylist(), strict=True)
+        why = NEGATIVE_AMOUNT if column.name == (dtype.action_columns or ("",))[0] else NEGATIVE_VALUE
+        refused += [Reject(int(line), column.name, str(value), why) for line, value in found]
+        keep = pc.invert(negative)
+        table, lines = table.filter(keep), lines.filter(keep)
+    return table, lines, unlockable + sorted(refused, key=lambda r: r.line)
 
 
 def _without_unlockable_dates(
@@ -101,6 +110,7 @@ def _without_unlockable_dates(
 ALREADY_LOADED = "already loaded for this connection; left out (a re-sent record is never loaded twice)"
 REPEATED_IN_FILE = "repeats the key of line {line} of this file; left out (a record is loaded once)"
 NEGATIVE_AMOUNT = "a negative amount cannot become an action; left out (send a reversal or a modification)"
+NEGATIVE_VALUE = "must not be negative; left out (send the row again with the right value)"
 # Past this an action's lock date (3,650 days at most later) leaves the calendar Python shows.
 LAST_EVENT = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 UNLOCKABLE_DATE = "an event date this far ahead cannot become an action; left out (check the date)"

@@ -418,6 +418,29 @@ def test_a_released_record_sent_again_after_its_negative_amount_loads(
     assert {int(r["Line"]): r["Status"] for r in rows if r["Line"] != "0"}[3] == "ACCEPTED"
 
 
+def test_releasing_a_catalog_leaves_out_negative_prices(services: Services, make_connection) -> None:
+    """Found by a partner audit: a held catalog released stored SKU-1 at -19.99 (and a
+    negative shipping cost): only an action's amount was looked at."""
+    make_connection("Shop", data_type="product_catalogs")
+    data = (
+        b"CatalogItemId,Name,Url,CurrentPrice,Currency,ShippingCost\r\n"
+        b"SKU-1,Widget,https://e.com/1,-19.99,USD,4.99\r\n"
+        b"SKU-2,Gadget,https://e.com/2,9.99,USD,-1.00\r\n"
+        b"SKU-3,Gizmo,https://e.com/3,5.00,USD,0.00\r\n"
+    )
+    run = services.ingest_bytes("Shop", "catalog.csv", data)
+    assert run.review == "quarantined"
+
+    released = services.release(run.id, actor="alice")
+
+    assert (released.rows_accepted, released.rows_rejected) == (1, 2)
+    by_line = {r.line: r for r in services.rejects(run.id)}
+    assert (by_line[2].column, by_line[2].value) == ("CurrentPrice", "-19.99")
+    assert (by_line[3].column, by_line[3].value) == ("ShippingCost", "-1.00")
+    assert "must not be negative" in (by_line[3].reason or "")
+    assert count(services, "product_catalogs") == 1
+
+
 def test_releasing_a_batch_leaves_out_an_event_date_no_lock_date_can_follow(
     services: Services, make_connection
 ) -> None:
