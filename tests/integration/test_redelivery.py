@@ -315,8 +315,11 @@ def test_a_released_catalog_update_applies_the_new_version(services: Services, m
     released = services.release(held.id, actor="carol")
 
     assert released.status is RunStatus.COMPLETED
-    assert (released.rows_replaced, released.rows_duplicate) == (2, 0)  # was: 0 accepted, 2 duplicates
-    assert current_prices(services, shop.id) == {"SKU-1": Decimal("17.99"), "SKU-2": Decimal("-1.00")}
+    assert (released.rows_replaced, released.rows_duplicate) == (1, 0)  # was: 0 accepted, 2 duplicates
+    # the negative price that held the batch is left out, with its reject; SKU-2 keeps 5.00
+    assert current_prices(services, shop.id) == {"SKU-1": Decimal("17.99"), "SKU-2": Decimal("5.00")}
+    [refused] = services.rejects(held.id)
+    assert (refused.column, refused.value) == ("CurrentPrice", "-1.00")
 
 
 # ---------------------------------------------------------------- 4. padded keys
