@@ -131,10 +131,12 @@ def answer_loaded(
     clock.step = "write results"
     final = done.loaded.record
     if final is not None and final.state is FileState.REJECTED:  # no row of it applied (load.load_file)
+        # the keys of rows refused after parsing too (an unknown action), from the parsed rows
+        read = load.keys_of_rejects(done.rejects, dtype, parsed.read_of_rejects, (parsed.table, parsed.lines))
         failed = results.write_outcome(
             outbound, connection, run.id, record, FileState.REJECTED, rejects=done.rejects,
             key_columns=list(dtype.key_columns), report=report, message=final.message,
-            read=parsed.read_of_rejects, header=parsed.header, ignored=parsed.unknown_columns,
+            read=read, header=parsed.header, ignored=parsed.unknown_columns,
         )  # fmt: skip
         _results_not_written(db, connection, run, record, failed)
         return

@@ -319,9 +319,9 @@ def test_a_modifications_file_whose_every_row_is_refused_fails_and_may_come_agai
     assert (f.state, f.rows_accepted, f.rows_rejected) == ("rejected", 0, 2)
     assert count(services, "action_modifications", run_id=run.id) == 0  # nothing kept of it
     rows, summary = results_of(services, "Acme returns", run.id)
-    assert [(int(r["Line"]), r["Status"]) for r in rows] == [
-        (0, "FILE_REJECTED"), (2, "REJECTED"), (3, "REJECTED"),
-    ]  # fmt: skip
+    assert [(int(r["Line"]), r["ActionId"], r["Status"]) for r in rows] == [
+        (0, "", "FILE_REJECTED"), (2, "A-000001", "REJECTED"), (3, "A-000002", "REJECTED"),
+    ]  # fmt: skip  # each row names the action it asked for (the ActionIds were empty)
     assert (summary["status"], summary["rows_accepted"], summary["rows_rejected"]) == ("rejected", 0, 2)
 
     services.ingest_bytes("Acme", "calls.csv", call_csv(2))
