@@ -236,8 +236,9 @@ def apply_modifications(
                 con, action_id, row["Amount"], reason=row["Reason"], actor=actor, now=now, effective_at=when
             )
             applied += 1
-        except DateError as exc:
-            rejects.append(Reject(line, DATE, as_written(exc.when, zone), str(exc)))
+        except DateError as exc:  # an undated row's date is ours (arrival): its value is empty
+            sent = as_written(exc.when, zone) if row.get(DATE) is not None else ""
+            rejects.append(Reject(line, DATE, sent, str(exc)))
         except AmountError as exc:
             rejects.append(Reject(line, "Amount", exc.value, str(exc)))
         except ActionError as exc:

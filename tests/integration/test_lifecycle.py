@@ -351,3 +351,29 @@ def test_a_change_without_a_reason_does_not_keep_the_last_ones(
     changed = services.modify_action(actions[0].id, "20.00", reason=None, actor="alice")
     assert (changed.status, changed.amount, changed.reason) == (ActionStatus.MODIFIED, Decimal("20.00"), None)
     assert [e.reason for e in services.audit(actions[0].id)] == ["manual return", None]
+
+
+def test_an_undated_row_refused_for_its_date_shows_no_date_it_never_had(
+    services: Services, make_connection
+) -> None:
+    """An undated row takes its file's arrival as its date; refused for it (a person changed
+    the action since), its reject showed that arrival time as if the brand had written it."""
+    import pyarrow as pa
+
+    from connectbatch.pipeline import lifecycle
+
+    make_connection("Acme", lock_days=30)
+    services.ingest_bytes("Acme", "calls.csv", call_csv(1))
+    [action] = services.actions("Acme")
+    services.modify_action(action.id, "20.00", reason="by hand", actor="carol")
+    rows = pa.table({"ActionId": ["A-000001"], "Amount": ["5.00"], "Reason": ["late file"],
+                     lifecycle.DATE: pa.array([None], pa.timestamp("us", tz="UTC"))})  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    with services.db.transaction() as con:
+        applied = lifecycle.apply_modifications(
+            con, rows, pa.array([2], pa.int64()), actor="file:9", now=now,
+            undated_at=now - dt.timedelta(minutes=5),
+        )  # fmt: skip
+    [reject] = applied.rejects
+    assert (reject.column, reject.value) == (lifecycle.DATE, "")
+    assert "before the newer change" in reject.reason
