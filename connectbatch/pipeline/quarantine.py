@@ -167,11 +167,16 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             # loaded for the connection, or repeats an earlier row's, stay out (nothing
             # doubled), counted as duplicates and answered as rejected (stored with the
             # rejects: results and sync-back read them); so do negative amounts, as rejected.
-            # Refused rows go first: a row left out for its amount holds no key a later row
-            # of the batch would repeat (that row is the record, and loads).
+            # In this order (release_rows.without_loaded_keys says why)
             held = (table, lines)  # the keys of the rows left out or refused are read here
+            table, lines, repeated = release_rows.without_loaded_keys(
+                con, dtype, connection.id, table, lines, repeated=False
+            )
             table, lines, negative = release_rows.without_negative_amounts(dtype, table, lines)
-            table, lines, repeated = release_rows.without_loaded_keys(con, dtype, connection.id, table, lines)
+            table, lines, again = release_rows.without_loaded_keys(
+                con, dtype, connection.id, table, lines, loaded=False
+            )
+            repeated += again
             duplicates += len(repeated)
             keys[f.id], events[f.id] = {}, {}
             loaded[f.id] = (table, lines)

@@ -28,37 +28,43 @@ def without_loaded_keys(
     connection_id: int,
     table: pa.Table,
     lines: pa.Array,
+    *,
+    loaded: bool = True,
+    repeated: bool = True,
 ) -> tuple[pa.Table, pa.Array, list[Reject]]:
-    """Drop the rows whose key the connection has already loaded, and every row after the
-    first of a key the batch itself repeats (validation held the batch for either; a
-    reviewer who releases it accepts the batch, not two actions for one call); return a
-    reject for each (the partner's results answer every line). Only where repeats are
-    refused (`refuses_repeats`): elsewhere loading handles them."""
+    """Drop the rows whose key the connection has already loaded (`loaded`), and every row
+    after the first of a key the batch itself repeats (`repeated`): validation held the batch
+    for either; a reviewer who releases it accepts the batch, not two actions for one call.
+    Return a reject for each (the partner's results answer every line). Only where repeats are
+    refused (`refuses_repeats`): elsewhere loading handles them. A release asks for the two
+    apart, with the rows refused for their values in between (quarantine.release): a row
+    already loaded is that, whatever else it holds, and a row refused for its amount holds no
+    key a later row would repeat."""
     if table.num_rows == 0 or not load.refuses_repeats(dtype, connection_store.get(con, connection_id)):
         return table, lines, []
     key = dtype.key_columns[0]
     identities = record_key.texts(dtype, table)
-    existing = set(data_store.existing_keys(con, dtype.key, connection_id, table))
+    existing = set(data_store.existing_keys(con, dtype.key, connection_id, table)) if loaded else set()
     first: dict[str, int] = {}
     keep: list[bool] = []
-    repeated: list[Reject] = []
+    refused: list[Reject] = []
     shown_keys = table.column(key).to_pylist()
     for line, identity, value in zip(lines.to_pylist(), identities.to_pylist(), shown_keys, strict=True):
         shown = None if value is None else str(value)
         if identity is not None and identity in existing:
-            repeated.append(Reject(int(line), key, shown, ALREADY_LOADED))
-        elif identity is not None and identity in first:
-            repeated.append(Reject(int(line), key, shown, REPEATED_IN_FILE.format(line=first[identity])))
+            refused.append(Reject(int(line), key, shown, ALREADY_LOADED))
+        elif repeated and identity is not None and identity in first:
+            refused.append(Reject(int(line), key, shown, REPEATED_IN_FILE.format(line=first[identity])))
         else:
             if identity is not None:
                 first[identity] = int(line)
             keep.append(True)
             continue
         keep.append(False)
-    if not repeated:
+    if not refused:
         return table, lines, []
     mask = pa.array(keep, pa.bool_())
-    return table.filter(mask), lines.filter(mask), repeated
+    return table.filter(mask), lines.filter(mask), refused
 
 
 def without_negative_amounts(

@@ -59,6 +59,7 @@ from pathlib import Path
 from connectbatch import schemas
 from connectbatch.escaping import csv_cell, visible
 from connectbatch.models import ActionStatus, Connection, FileState, ReviewState, SyncStatus
+from connectbatch.pipeline.release_rows import ALREADY_LOADED, REPEATED_IN_FILE
 from connectbatch.pipeline.results import ACTION_ID, partner_names
 from connectbatch.store.syncback import Change, FileOutcome, Removal, RowOutcome
 
@@ -184,6 +185,8 @@ def file_rows(
     released = outcome.review == ReviewState.RELEASED
     found = []
     for r in rows:
+        if r.rejected and (r.reason or "").startswith(_RECORD_STANDS):
+            continue  # the record this row repeats stands as reported: not `invalid` now
         if r.rejected:
             # the rejects refused after parsing are about the key, their value is the key
             own = r.value is not None and r.column is not None and r.column == key_column
@@ -210,6 +213,12 @@ def file_rows(
                           reason=(outcome.message or "") if released else "")
             )  # fmt: skip
     return found
+
+
+# Why a row is left out while the record it names stands unchanged (release_rows, and a
+# correction that load.py's supersede may not apply: "not replaced: ..."): a status row of
+# `rejected` for its key told the partner a valid, paid record was now invalid.
+_RECORD_STANDS = (ALREADY_LOADED, REPEATED_IN_FILE.split("{", 1)[0], "not replaced: ")
 
 
 def removal_row(removal: Removal) -> StatusRow:
