@@ -144,6 +144,7 @@ def hold(
 
 def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: str | None, actor: str) -> Run:
     """Load a quarantined batch as it is (a reviewer accepted it)."""
+    released = f"released by {actor}" + (f": {note}" if note else "")
     with db.connect() as con:
         run = run_store.get(con, run_id)
         if run.review is not ReviewState.QUARANTINED:
@@ -191,7 +192,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
                 keys[f.id], events[f.id] = load.keys_of_rejects(after, dtype, None, held)
                 run_store.insert_rejects(con, run_id, f.id, after, keys[f.id], events[f.id])
             run_store.set_file_state(
-                con, f.id, FileState.LOADED, f"released by {actor}",
+                con, f.id, FileState.LOADED, released,  # the note too: sync-back says it
                 table.num_rows - refused, f.rows_rejected + refused + len(negative),
             )  # fmt: skip
             accepted += table.num_rows - refused
@@ -203,7 +204,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             run_id,
             RunStatus.COMPLETED,
             clock(),
-            f"released by {actor}" + (f": {note}" if note else ""),
+            released,
             actions_created=run.actions_created + sum(m.created for m in made_per_file.values()),
             files_loaded=run.files_loaded + len(files),
             rows_accepted=run.rows_accepted + accepted,
@@ -220,7 +221,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
         read = _held_reject_keys(settings.runs_dir, run_id, f.id)
         results.write_outcome(
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
-            rejects=kept, key_columns=list(dtype.key_columns), message=f"released by {actor}",
+            rejects=kept, key_columns=list(dtype.key_columns), message=released,
             actions_created=made_per_file[f.id].created, actions_changed=made_per_file[f.id].changed,
             header=headers[f.id], actions=actions[f.id],
             read=RejectKeys({**read.keys, **keys[f.id]}, {**read.qualifiers, **events[f.id]}),
@@ -240,7 +241,7 @@ def discard(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             raise ConnectBatchError(f"run {run_id} is not quarantined")
         files = [f for f in run_store.files_of_run(con, run_id) if f.state == FileState.QUARANTINED]
         for f in files:
-            run_store.set_file_state(con, f.id, FileState.DISCARDED, f"discarded by {actor}")
+            run_store.set_file_state(con, f.id, FileState.DISCARDED, reason)  # with the note: sync-back
         run_store.set_review(con, run_id, ReviewState.DISCARDED, _note(actor, note))
         if run.status is RunStatus.NEEDS_REVIEW:
             run_store.finish(con, run_id, RunStatus.FAILED, clock(), reason)

@@ -140,10 +140,10 @@ def test_a_released_held_batch_reports_released_rows_and_a_discarded_one_its_fil
     released = [r for r in rows if r["File"] == "neg.csv"]
     assert [r["Change"] for r in released] == ["released"] * N
     assert {r["Status"] for r in released} == {"valid"}
-    assert all(r["ActionId"].startswith("A-") and "released by bob" in r["Reason"] for r in released)
+    assert all(r["ActionId"].startswith("A-") and "released by bob: checked" in r["Reason"] for r in released)
     [discarded] = [r for r in rows if r["File"] == "bad.csv"]
     assert (discarded["Line"], discarded["Change"], discarded["Status"]) == ("0", "discarded", "invalid")
-    assert "discarded by bob" in discarded["Reason"]
+    assert "discarded by bob: wrong account" in discarded["Reason"]  # the reviewer's note too
     assert _sync(settings) == []
 
 
