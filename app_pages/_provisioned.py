@@ -36,6 +36,8 @@ def provisioned_lines(p: Provisioned) -> list[tuple[str, str]]:
         lines.append(("SFTP host key", p.host_key_fingerprint))
     if p.certificate_fingerprint:
         lines.append(("FTPS certificate (SHA-256)", p.certificate_fingerprint))
+    if p.connect_with:
+        lines.append(("Connect with", p.connect_with))
     return lines
 
 

@@ -141,6 +141,8 @@ def print_provisioned(p: services.Provisioned) -> None:
         pairs.append(("host key", f"{p.host_key_fingerprint} (the partner checks it on first login)"))
     if p.certificate_fingerprint:
         pairs.append(("certificate", p.certificate_fingerprint))
+    if p.connect_with:
+        pairs.append(("connect with", p.connect_with))
     if p.email_address:
         pairs.append(("e-mail address", p.email_address))
     cc.fields(pairs)

@@ -89,6 +89,14 @@ class Provisioned:
     # SHA256 of our FTPS certificate (FTP logins), for the partner to pin.
     certificate_fingerprint: str | None = None
 
+    @property
+    def connect_with(self) -> str | None:
+        """How an FTP login connects, where our server requires TLS (it has a certificate):
+        a partner given host and port alone tried plain FTP and got "530 Access denied"."""
+        if not self.certificate_fingerprint:
+            return None
+        return f"explicit FTPS (AUTH TLS, then PROT P): ftpes://{self.host}:{self.port}/"
+
 
 @dataclass(frozen=True)
 class CredentialInput:

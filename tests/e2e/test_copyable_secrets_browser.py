@@ -70,7 +70,7 @@ def laptop_page(chromium_browser: Browser, app: StreamlitApp) -> Page:
     return page
 
 
-FTP_LINES = ("Host", "Port", "Username", "Password", "FTPS certificate (SHA-256)")
+FTP_LINES = ("Host", "Port", "Username", "Password", "FTPS certificate (SHA-256)", "Connect with")
 SFTP_LINES = ("Host", "Port", "Username", "Password", "SFTP host key")
 
 

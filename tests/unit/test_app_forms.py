@@ -61,5 +61,10 @@ def test_the_show_once_box_names_what_the_partner_pins() -> None:
     assert provisioned_lines(sftp)[-1] == ("SFTP host key", "SHA256:abc")
     ftps = Provisioned("files.example.com", 2121, "cb_acme", "secret", certificate_fingerprint="AB:CD")
     assert ("FTPS certificate (SHA-256)", "AB:CD") in provisioned_lines(ftps)
+    # host and port alone: a partner tried plain FTP and got "530 Access denied"
+    assert provisioned_lines(ftps)[-1] == (
+        "Connect with", "explicit FTPS (AUTH TLS, then PROT P): ftpes://files.example.com:2121/"
+    )  # fmt: skip
+    assert all(label != "Connect with" for label, _ in provisioned_lines(sftp))
     mail = Provisioned("", None, "cb_mail", "secret", email_address="inbox+acme@example.com")
     assert [label for label, _ in provisioned_lines(mail)] == ["E-mail address", "Username", "Password"]
