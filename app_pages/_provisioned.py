@@ -25,12 +25,9 @@ def hosted_port(p: Provisioned) -> str:
 
 
 def provisioned_lines(p: Provisioned) -> list[tuple[str, str]]:
-    lines = []
-    if p.email_address:
-        lines.append(("E-mail address", p.email_address))
-    else:
-        lines += [("Host", p.host), ("Port", hosted_port(p))]
-    lines += [("Username", p.username), ("Password", p.password)]
+    if p.email_address:  # the partner only mails to it: no login of ours is used by e-mail push
+        return [("E-mail address", p.email_address)]
+    lines = [("Host", p.host), ("Port", hosted_port(p)), ("Username", p.username), ("Password", p.password)]
     # What the partner pins before sending a password: our SFTP host key, our FTPS certificate.
     if p.host_key_fingerprint:
         lines.append(("SFTP host key", p.host_key_fingerprint))

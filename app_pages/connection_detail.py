@@ -222,7 +222,7 @@ def only_credential_warning(c: Connection) -> str:
     if _ui.is_pull(c):
         stops = "its pulls fail (scheduled and Run now)"
     elif c.method is Method.EMAIL:
-        stops = "its mailbox login stops working"
+        stops = "results go to the connection's or the partner's return address, not its own"
     else:
         stops = "the partner can no longer log in to send or collect files"
     return (

@@ -132,6 +132,10 @@ def print_credentials(creds: Sequence[Credential]) -> None:
 
 def print_provisioned(p: services.Provisioned) -> None:
     print()
+    if p.email_address:  # the partner only mails to it: no login of ours is used by e-mail push
+        print("The partner sends its files to this address.")
+        cc.fields([("e-mail address", p.email_address)])
+        return
     print("Login for the partner. Copy it now: it will not be shown again.")
     pairs = [("host", p.host)]
     if p.port is not None:
@@ -143,6 +147,4 @@ def print_provisioned(p: services.Provisioned) -> None:
         pairs.append(("certificate", p.certificate_fingerprint))
     if p.connect_with:
         pairs.append(("connect with", p.connect_with))
-    if p.email_address:
-        pairs.append(("e-mail address", p.email_address))
     cc.fields(pairs)

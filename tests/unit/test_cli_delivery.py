@@ -97,3 +97,15 @@ def test_a_pull_and_an_outbound_connection_run_hourly_unless_told_otherwise(
     assert made["connection"]["schedule"] is None
     made = cli_json(capsys, "connection", "add", "--name", "Push", *PUSH, "--partner", "Acme")
     assert made["connection"]["schedule"] is None
+
+
+def test_an_e_mail_push_connection_hands_out_its_address_and_no_login(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seed audit: a username and password were shown for e-mail push, which no server of
+    ours takes: a partner told to use them had nothing to use them on."""
+    cli(capsys, "partner", "add", "Acme", "--type", "vendor")
+    email = ["--direction", "inbound", "--method", "email", "--methodology", "push", "--pattern", "*.csv"]
+    shown = cli(capsys, "connection", "add", "--name", "Acme mail", *email, "--partner", "Acme")
+    assert "inbox+" in shown and "e-mail address" in shown
+    assert "password" not in shown.lower() and "Login for the partner" not in shown
