@@ -154,7 +154,9 @@ def test_create_a_connection_in_the_wizard_then_open_its_history(
     expect(dialog).to_contain_text("Your provisioned credentials")
     expect(dialog).to_contain_text(name)
     login = provisioned(dialog)
-    assert set(login) == {"Host", "Port", "Username", "Password", "FTPS certificate (SHA-256)"}
+    assert set(login) == {
+        "Host", "Port", "Username", "Password", "FTPS certificate (SHA-256)", "Connect with"
+    }  # fmt: skip
     assert login["Port"].isdigit(), f"no port to log in to: {login['Port']}"
     # The certificate the partner pins is the one our FTPS server presents.
     from connectbatch.transfer.push.ftp.certificate import fingerprint, generated_paths
