@@ -174,16 +174,21 @@ def file_rows(
 ) -> list[StatusRow]:
     """The status rows of one file's outcome. `key_column` is the data type's first key
     column: a reject stored before its row's key was kept (migration 026) and refused after
-    parsing is about that column and holds its value."""
-    width = max(1, max((len(r.key) for r in rows), default=1))
-    if outcome.state != FileState.LOADED:  # refused as a whole, or a held batch discarded: one line
-        change = SyncStatus.DISCARDED if outcome.state == FileState.DISCARDED else SyncStatus.REJECTED
-        return [
-            StatusRow(outcome.at, outcome.file_id, outcome.name, 0, (None,) * width, None, change,
-                      reason=outcome.message or "")
-        ]  # fmt: skip
+    parsing is about that column and holds its value. A file refused as a whole has one Line 0
+    row, and then a row for each of its records refused (a partner applying statuses per
+    record never heard of them); a held batch discarded, only the Line 0 row (its rows were
+    never stored)."""
     released = outcome.review == ReviewState.RELEASED
     found = []
+    if outcome.state != FileState.LOADED:
+        width = max(1, max((len(r.key) for r in rows), default=1))
+        change = SyncStatus.DISCARDED if outcome.state == FileState.DISCARDED else SyncStatus.REJECTED
+        found.append(
+            StatusRow(outcome.at, outcome.file_id, outcome.name, 0, (None,) * width, None, change,
+                      reason=outcome.message or "")
+        )  # fmt: skip
+        if outcome.state == FileState.DISCARDED:
+            return found
     for r in rows:
         if r.rejected and (r.reason or "").startswith(_RECORD_STANDS):
             continue  # the record this row repeats stands as reported: not `invalid` now
@@ -195,18 +200,10 @@ def file_rows(
             shown = f" (value {r.value!r})" if r.value is not None else ""
             reason = f"{column + ': ' if column else ''}{r.reason or ''}{shown}"
             found.append(
-                StatusRow(
-                    outcome.at,
-                    outcome.file_id,
-                    outcome.name,
-                    r.line,
-                    key,
-                    None,
-                    SyncStatus.REJECTED,
-                    reason=reason,
-                )
-            )
-        else:
+                StatusRow(outcome.at, outcome.file_id, outcome.name, r.line, key, None,
+                          SyncStatus.REJECTED, reason=reason)
+            )  # fmt: skip
+        elif outcome.state == FileState.LOADED:
             found.append(
                 StatusRow(outcome.at, outcome.file_id, outcome.name, r.line, r.key, r.action_id,
                           SyncStatus.RELEASED if released else SyncStatus.ACCEPTED,

@@ -168,9 +168,9 @@ class SyncBackServices(ServiceBase):
             key_names = results.partner_names(
                 headers.get(o.file_id), connection.column_map, _columns(connection)
             )
-            rows = (
+            rows = (  # a discarded batch's rows were never stored (sb.file_rows)
                 store.rows_of_file(con, connection.data_type, o.file_id)
-                if o.state == FileState.LOADED
+                if o.state != FileState.DISCARDED
                 else []
             )
             group = groups.setdefault(names, _Group())

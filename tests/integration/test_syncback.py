@@ -21,7 +21,7 @@ from helpers.store import results_of
 from smtp_server import Inbox, running_smtp, use_smtp
 
 from connectbatch.cli import main
-from connectbatch.models import CatalogMode, Connection, Direction, Method, Methodology, Redelivery
+from connectbatch.models import CatalogMode, Connection, Direction, Method, Methodology, Redelivery, RunStatus
 from connectbatch.services import InvalidInputError, Services
 from connectbatch.services.base import ServiceBase
 from connectbatch.settings import Settings, SmtpSettings
@@ -409,3 +409,22 @@ def test_catalog_items_a_snapshot_removes_are_reported_once_as_removed(
     assert [r["sku"] for r in removed] == ["S2", "S3"]
     assert all(r["Reason"] == "not listed in the snapshot smaller.csv" for r in removed)
     assert _sync(settings, "Shop") == []  # once
+
+
+def test_a_file_refused_as_a_whole_reports_each_record_it_refused(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    """Found by a partner audit: a file whose every row was rejected sent one Line 0 row, and
+    a partner applying statuses per record never heard of R-1 and R-2."""
+    make_connection("Acme", sync_back=["files"])
+    bad = {i: {"CallDuration": "abc"} for i in range(3)}
+    run = services.ingest_bytes("Acme", "allbad.csv", call_csv(3, prefix="r", overrides=bad))
+    assert run.status is RunStatus.FAILED
+
+    rows = [r for r in _sync(settings) if r["File"] == "allbad.csv"]
+
+    assert [(r["Line"], r["Change"]) for r in rows] == [
+        ("0", "rejected"), ("2", "rejected"), ("3", "rejected"), ("4", "rejected"),
+    ]  # fmt: skip
+    assert [r["CallSessionId"] for r in rows] == ["", "r-0000", "r-0001", "r-0002"]
+    assert {r["Status"] for r in rows} == {"invalid"} and "CallDuration" in rows[1]["Reason"]
