@@ -327,27 +327,25 @@ def read_ahead(chunks: Iterator[bytes | memoryview], depth: int = 2) -> Iterator
     handoff: queue.Queue[bytes | memoryview | BaseException | None] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
-    def pump() -> None:
-        item: bytes | memoryview | BaseException | None
-        try:
-            for item in chunks:
-                while not stop.is_set():
-                    try:
-                        handoff.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            item = None
-        except BaseException as exc:  # handed to the consumer, raised there
-            item = exc
+    def put(item: bytes | memoryview | BaseException | None) -> bool:
+        """Hand `item` over; False once the consumer gave up."""
         while not stop.is_set():
             try:
                 handoff.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
+
+    def pump() -> None:
+        try:
+            for item in chunks:
+                if not put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+            return
+        put(None)
 
     reader = threading.Thread(target=pump, name="cb-read-ahead", daemon=True)
     reader.start()
