@@ -25,7 +25,6 @@ The pure-Python engine has no incremental parser: it yields one batch of the who
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -121,41 +120,12 @@ def _stream(
         core, head.plan, dtype, head.parse_dtype, head.timezone, head.constants, enc.name, head.header,
         head.preamble,
     )  # fmt: skip
-    handoff: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=1)
-    stop = threading.Event()
 
-    def put(item: Batch | BaseException | None) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def produce(stop: threading.Event) -> Iterator[Batch]:
+        for batch in _batches(setup, rest, chunks, next_line, batch_bytes, stop):
+            yield then(batch) if then is not None else batch
 
-    def produce() -> None:
-        try:
-            for batch in _batches(setup, rest, chunks, next_line, batch_bytes, stop):
-                if not put(then(batch) if then is not None else batch):
-                    return
-            put(None)
-        except BaseException as exc:  # raised in the caller's thread, in order
-            put(exc)
-
-    worker = threading.Thread(target=produce, name="connectbatch-batches", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = handoff.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-            del item
-    finally:
-        stop.set()
-        worker.join()
+    yield from csvdecode.ahead(produce, 1, "connectbatch-batches")
 
 
 def _batches(
