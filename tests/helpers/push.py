@@ -7,6 +7,7 @@ import ftplib
 import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectbatch.models import Connection, Direction, Method, Methodology
@@ -65,3 +66,16 @@ def ftps(
         ftp.close()
         raise
     return ftp
+
+
+def openssh_options(key: Path | None = None) -> list[str]:
+    """OpenSSH client options that read no known_hosts, agent or ~/.ssh keys (only what the
+    test gives), logging in with `key`, else with the password (one prompt)."""
+    options = [
+        "-F", "/dev/null", "-oStrictHostKeyChecking=no", "-oUserKnownHostsFile=/dev/null",
+        "-oGlobalKnownHostsFile=/dev/null", "-oLogLevel=ERROR", "-oConnectTimeout=20",
+        "-oIdentitiesOnly=yes", "-oIdentityAgent=none",
+    ]  # fmt: skip
+    if key is not None:
+        return [*options, "-oBatchMode=yes", "-oPreferredAuthentications=publickey", "-i", str(key)]
+    return [*options, "-oBatchMode=no", "-oPreferredAuthentications=password", "-oNumberOfPasswordPrompts=1"]

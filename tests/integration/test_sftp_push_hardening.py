@@ -26,7 +26,7 @@ from pathlib import Path
 import paramiko
 import pytest
 from helpers import call_csv
-from helpers.push import eventually
+from helpers.push import eventually, openssh_options
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import Provisioned, Services
@@ -240,18 +240,7 @@ def _sftp_batch(
     env.update(SSH_ASKPASS=str(askpass), SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
     argv = [
         "sftp",
-        "-F",
-        "/dev/null",
-        "-oStrictHostKeyChecking=no",
-        "-oUserKnownHostsFile=/dev/null",
-        "-oGlobalKnownHostsFile=/dev/null",
-        "-oLogLevel=ERROR",
-        "-oConnectTimeout=20",
-        "-oIdentitiesOnly=yes",
-        "-oIdentityAgent=none",
-        "-oBatchMode=no",
-        "-oPreferredAuthentications=password",
-        "-oNumberOfPasswordPrompts=1",
+        *openssh_options(),
         *options,
         "-P",
         str(hosted.server.port),

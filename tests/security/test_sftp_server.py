@@ -27,6 +27,7 @@ import paramiko
 import pytest
 from helpers import call_csv
 from helpers.ports import free_port
+from helpers.push import openssh_options
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import InvalidInputError, Provisioned, Services
@@ -89,26 +90,6 @@ def hosted(tmp_path: Path) -> Iterator[Hosted]:
 # --- real OpenSSH clients -------------------------------------------------------------------------
 
 
-def _ssh_options(hosted: Hosted, *, key: Path | None = None) -> list[str]:
-    """No known_hosts, no agent, no ~/.ssh keys: only what the test gives."""
-    options = [
-        "-oStrictHostKeyChecking=no",
-        "-oUserKnownHostsFile=/dev/null",
-        "-oGlobalKnownHostsFile=/dev/null",
-        "-oLogLevel=ERROR",
-        "-oConnectTimeout=20",
-        "-oIdentitiesOnly=yes",
-        "-oIdentityAgent=none",
-        "-F",
-        "/dev/null",
-    ]
-    if key is not None:
-        options += ["-oBatchMode=yes", "-oPreferredAuthentications=publickey", "-i", str(key)]
-    else:
-        options += ["-oBatchMode=no", "-oPreferredAuthentications=password", "-oNumberOfPasswordPrompts=1"]
-    return options
-
-
 def _env(hosted: Hosted, password: str | None) -> dict[str, str]:
     """Password logins answer the prompt through SSH_ASKPASS (no sshpass on Debian by default)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_")}
@@ -125,7 +106,7 @@ def _sftp_batch(
 ) -> subprocess.CompletedProcess[str]:
     batch = hosted.tmp / "batch.txt"
     batch.write_text(commands)
-    argv = ["sftp", *_ssh_options(hosted, key=key), "-P", str(hosted.server.port), "-b", str(batch)]
+    argv = ["sftp", *openssh_options(key), "-P", str(hosted.server.port), "-b", str(batch)]
     argv.append(f"{login.username}@127.0.0.1")
     password = None if key is not None else login.password
     return subprocess.run(
@@ -139,7 +120,7 @@ def _sftp_batch(
 
 
 def _scp(hosted: Hosted, login: Provisioned, source: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    argv = ["scp", *_ssh_options(hosted), *extra, "-P", str(hosted.server.port), str(source)]
+    argv = ["scp", *openssh_options(), *extra, "-P", str(hosted.server.port), str(source)]
     argv.append(f"{login.username}@127.0.0.1:")
     return subprocess.run(
         argv,
