@@ -35,6 +35,7 @@ from connectbatch.mapping import constants as mapping_constants
 from connectbatch.parser import api, blocks, containers, huge_pages
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
+from connectbatch.parser.ahead import produced_ahead
 from connectbatch.parser.api import ParseResult, Reject
 from connectbatch.parser.options import ParseOptions
 
@@ -125,7 +126,7 @@ def _stream(
         for batch in _batches(setup, rest, chunks, next_line, batch_bytes, stop):
             yield then(batch) if then is not None else batch
 
-    yield from csvdecode.ahead(produce, 1, "connectbatch-batches")
+    yield from produced_ahead(produce, 1, "connectbatch-batches")
 
 
 def _batches(

@@ -13,15 +13,14 @@ import codecs
 import io
 import mmap
 import os
-import queue
 import re
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from connectbatch.errors import ConfigurationError, ParseError
+from connectbatch.parser.ahead import produced_ahead
 
 CHUNK_SIZE = 8 * 1024 * 1024
 # The first read after the head: small, doubling while reads fill it (`_reused_reads`).
@@ -33,7 +32,6 @@ MAP_MIN_REST = CHUNK_SIZE
 MAP_LAG = 2
 
 _MARK_ERRORS = "connectbatch-mark-invalid"
-T = TypeVar("T")
 
 
 class Readable(Protocol):
@@ -324,48 +322,7 @@ def read_ahead(chunks: Iterator[bytes | memoryview], depth: int = 2) -> Iterator
     page cache (the kernel's work, the GIL released) run beside the parse instead of between
     its chunks. A one-thread parse of the 393 MB bench file took 0.67-0.69 s instead of
     0.70-0.72 s (issue 13)."""
-    return ahead(lambda _stop: chunks, depth, "cb-read-ahead")
-
-
-def ahead(make: Callable[[threading.Event], Iterator[T]], depth: int, name: str) -> Iterator[T]:
-    """The items of `make(stop)`, produced up to `depth` ahead on a thread named `name`; an
-    error there is raised here, in order. The producer ends with its items, or within 0.1 s
-    of the consumer giving up (an error, a closed generator: `stop` is set, and `make`'s
-    iterator may watch it too), and is waited for: never left blocked."""
-    handoff: queue.Queue[T | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: T | BaseException | None) -> bool:
-        """Hand `item` over; False once the consumer gave up."""
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in make(stop):
-                if not put(item):
-                    return
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(exc)
-            return
-        put(None)
-
-    producer = threading.Thread(target=produce, name=name, daemon=True)
-    producer.start()
-    try:
-        while (got := handoff.get()) is not None:
-            if isinstance(got, BaseException):
-                raise got
-            yield got
-            del got
-    finally:
-        stop.set()
-        producer.join()
+    return produced_ahead(lambda _stop: chunks, depth, "cb-read-ahead")
 
 
 def _reused_reads(readinto: Callable[[memoryview], int | None]) -> Iterator[memoryview]:
