@@ -215,8 +215,10 @@ def _parse(
     core = _core(options.engine)
     progress = options.progress
     threads = options.threads if options.threads is not None else settings.parse_threads()
-    threaded = threads > 1 and options.engine == "cython"
     expect = csvdecode.plain_size(payload) if options.engine == "cython" else 0
+    # A body known to fit one block is one window, parsed by one parser either way: without
+    # the crew and its windows a 200-row file parses in 0.5 ms instead of 0.7 (issue 13).
+    threaded = threads > 1 and options.engine == "cython" and not 0 < expect < blocks.BLOCK_BYTES
     huge_pages.prepare(core, expect)
     enc, chunks = csvdecode.utf8_source(payload, options.encoding, reuse=True, mapped=mapped)
     head = _head(core, chunks, delim, dtype, options, enc.name)

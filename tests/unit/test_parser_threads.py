@@ -264,11 +264,24 @@ def test_the_setting_reaches_the_parser(monkeypatch: pytest.MonkeyPatch, bench_f
         return real(*args, **kw)
 
     monkeypatch.setattr(blocks, "parse_threaded", spy)
+    monkeypatch.setattr(blocks, "BLOCK_BYTES", 1024)  # the file is several blocks
     monkeypatch.setenv("CONNECTBATCH_PARSE_THREADS", "1")
     api.parse_file(bench_file)
     monkeypatch.setenv("CONNECTBATCH_PARSE_THREADS", "3")
     api.parse_file(bench_file)
     assert used == [3]
+
+
+def test_a_body_within_one_block_is_parsed_without_threads(
+    monkeypatch: pytest.MonkeyPatch, bench_file: Path
+) -> None:
+    """One window would go to one parser anyway: no crew, no pool (0.2 ms of a small file)."""
+    used: list[int] = []
+    monkeypatch.setattr(blocks, "parse_threaded", lambda *a, **k: used.append(1))
+    assert bench_file.stat().st_size < blocks.BLOCK_BYTES
+    threaded = api.parse_file(bench_file, threads=3)
+    assert used == []
+    assert threaded.table.equals(api.parse_file(bench_file, threads=1).table)
 
 
 # ------------------------------------------------------------------ carried records (feed)
