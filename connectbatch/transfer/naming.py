@@ -29,6 +29,15 @@ def hidden_from_readers(name: str) -> bool:
     return name.startswith(".") or is_in_flight(name)
 
 
+def is_entry_name(name: str) -> bool:
+    """Whether a name a server listed can be a file of the listed folder: one path component,
+    not `.` or `..`, no NUL. A broken or hostile server listing `../x.csv` or `/etc/x.csv`
+    (which `*.csv` matches: `*` takes `/` too) made a pull fetch, and then delete or archive,
+    a file outside the connection's folder; one listing `key\\0.csv` had a server written in C
+    open `key`. Such a name is left out of the listing, as a folder is."""
+    return name not in ("", ".", "..") and "/" not in name and "\x00" not in name
+
+
 # Wrappers the parser unpacks (gzip, a ZIP with one member): a file in one matches the
 # connection's pattern by the name of what is inside, as well as by its own name.
 UNPACKED_SUFFIXES = (".gz", ".zip")

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from connectbatch.transfer.naming import is_entry_name
+
 
 class TimePrecision(StrEnum):
     """How much of a listed time the server said. `ls` shows a file older than six months
@@ -32,8 +34,8 @@ class Entry:
 
 def parse_mlsd_facts(name: str, facts: dict[str, str]) -> Entry | None:
     """One MLSD line (name and facts, as ftplib splits it); None for the folder itself, its
-    parent, or a name with a slash (which no file in this folder can have)."""
-    if name in (".", "..") or "/" in name:
+    parent, or a name no file in this folder can have (`naming.is_entry_name`)."""
+    if not is_entry_name(name):
         return None
     kind = facts.get("type", "file").lower()
     size = facts.get("size") or facts.get("sizd")

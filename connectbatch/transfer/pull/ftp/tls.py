@@ -9,8 +9,11 @@ import ssl
 import sys
 from typing import Any
 
+from connectbatch.transfer.pull.ftp.active import data_connection
+from connectbatch.transfer.pull.ftp.reading import BoundedReplies
 
-class SessionReusingFTPTLS(ftplib.FTP_TLS):
+
+class SessionReusingFTPTLS(BoundedReplies, ftplib.FTP_TLS):
     """FTP_TLS whose data connections resume the control connection's TLS session.
 
     Servers such as vsftpd (`require_ssl_reuse=YES`, its default), FileZilla Server and
@@ -21,7 +24,7 @@ class SessionReusingFTPTLS(ftplib.FTP_TLS):
     """
 
     def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[socket.socket, int | None]:
-        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        conn, size = data_connection(self, cmd, rest)
         if getattr(self, "_prot_p", False):
             session = self.sock.session if isinstance(self.sock, ssl.SSLSocket) else None
             conn = self.context.wrap_socket(conn, server_hostname=self.host, session=session)

@@ -3,10 +3,9 @@ and tidy up after a run.
 
 Partners run every kind of FTP server, so this module assumes little:
 
-* **Passive mode** (the default; `FtpSpec.passive`). Active mode needs the server to connect
-  back to us, which few firewalls or NATs between us and a partner allow. ftplib also
-  ignores the address in the server's PASV reply and reuses the control connection's peer, so a server
-  behind NAT that announces its private address still works.
+* **Passive mode** (the default): few firewalls let a server connect back (`active`: from it only).
+  ftplib ignores the address in a PASV reply for the control connection's peer: a server
+  behind NAT announcing its private address works, and a reply naming another host is no bounce.
 * **MLSD when the server has it, LIST otherwise.** MLSD (RFC 3659) gives machine-readable
   type, size and UTC modification time in one listing. Older or minimal servers (vsftpd,
   for one) lack it; for them the folder is read with LIST (Unix or DOS style lines, or bare
@@ -51,9 +50,9 @@ from connectbatch.transfer.base import (
     too_large,
 )
 from connectbatch.transfer.errors import describe_network_error
-from connectbatch.transfer.naming import archived_name, matches
+from connectbatch.transfer.naming import archived_name, is_entry_name, matches
 from connectbatch.transfer.pull import stopping
-from connectbatch.transfer.pull.ftp import names, probe
+from connectbatch.transfer.pull.ftp import active, names, probe, reading
 from connectbatch.transfer.pull.ftp.listing import (
     Entry,
     TimePrecision,
@@ -63,6 +62,7 @@ from connectbatch.transfer.pull.ftp.listing import (
 )
 from connectbatch.transfer.pull.ftp.names import printable, readable
 from connectbatch.transfer.pull.ftp.tls import ImplicitFTPTLS, SessionReusingFTPTLS
+from connectbatch.transfer.pull.limits import too_many_entries
 from connectbatch.transfer.specs import FtpSpec, FtpTls
 
 DEFAULT_PORT = 21
@@ -70,8 +70,7 @@ IMPLICIT_TLS_PORT = 990
 # Large reads keep the per-block Python overhead small next to the network time: with the
 # ftplib default (8 KiB) a loopback transfer is bound by callback calls, not by the socket.
 BLOCKSIZE = 1024 * 1024
-# What ftplib can raise: its own reply errors, OSError (socket, ssl, timeouts), EOFError,
-# and ValueError for a path with a newline in it.
+# What ftplib raises: reply errors, OSError (socket, ssl, timeouts), EOFError, ValueError (newline in path).
 _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
 # A kept login idle for longer than this is checked with NOOP before use: servers close idle
 # control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
@@ -146,7 +145,7 @@ class FtpTransport(Transport):
                 extra={"listed_by": listed_by, "mtime_precision": str(entry.precision)},
             )
             for entry in entries
-            if entry.kind == "file" and matches(readable(entry.name), pattern)
+            if entry.kind == "file" and is_entry_name(entry.name) and matches(readable(entry.name), pattern)
         ]
         return sorted(found, key=lambda remote: remote.name)
 
@@ -263,7 +262,7 @@ class FtpTransport(Transport):
         elif self._tls is FtpTls.EXPLICIT:
             ftp = SessionReusingFTPTLS(context=self._ssl_context(), timeout=timeout, encoding=names.ENCODING)
         else:
-            ftp = ftplib.FTP(timeout=timeout, encoding=names.ENCODING)
+            ftp = active.PlainFTP(timeout=timeout, encoding=names.ENCODING)
         user = endpoint.username or "anonymous"
         try:
             with self._step("connect"):
@@ -328,7 +327,7 @@ class FtpTransport(Transport):
         """MLSD of the current folder, or None when the server refuses MLSD itself."""
         entries: list[Entry] = []
         try:
-            for name, facts in ftp.mlsd():
+            for name, facts in reading.mlsd(ftp, None, lambda: self._too_many(folder)):
                 entry = parse_mlsd_facts(name, facts)
                 if entry is not None:
                     entries.append(entry)
@@ -337,6 +336,8 @@ class FtpTransport(Transport):
                 self._mlsd = False
                 return None
             raise self._error(f"MLSD {folder}", exc) from exc
+        except TransportError:  # cut short (`_too_many`); TransportError is an OSError
+            raise
         except ftplib.all_errors as exc:
             raise self._fail(f"MLSD {folder}", exc) from exc
         self._mlsd = True
@@ -346,16 +347,15 @@ class FtpTransport(Transport):
         """LIST (or NLST when LIST lines are unreadable), then SIZE/MDTM for the files that
         matter. Only matching names are asked about: a folder with thousands of old files
         must not cost thousands of round trips."""
-        lines: list[str] = []
         with self._step(f"LIST {folder}"):
-            ftp.retrlines("LIST", lines.append)
+            lines = reading.lines(ftp, "LIST", lambda: self._too_many(folder))
         parsed = [parse_list_line(line) for line in lines if line.strip()]
         listed_by = "LIST"
         entries = [entry for entry in parsed if entry is not None]
         if parsed and not entries:
             listed_by = "NLST"
             with self._step(f"NLST {folder}"):
-                names = _nlst(ftp)
+                names = reading.nlst(ftp, None, lambda: self._too_many(folder))
             entries = [Entry(posixpath.basename(name), "unknown", None, None) for name in names]
 
         # LIST and NLST leave the session in TYPE A (ftplib), where servers refuse SIZE.
@@ -402,12 +402,15 @@ class FtpTransport(Transport):
         """Every name in `folder` (any type), to avoid overwriting on archive."""
         try:
             if self._mlsd:
-                return {name for name, _facts in ftp.mlsd(folder)}
-            return {posixpath.basename(name.rstrip("/")) for name in _nlst(ftp, folder)}
+                return {name for name, _facts in reading.mlsd(ftp, folder, lambda: self._too_many(folder))}
+            names = reading.nlst(ftp, folder, lambda: self._too_many(folder))
+            return {posixpath.basename(name.rstrip("/")) for name in names}
         except ftplib.error_perm as exc:
             if str(exc)[:3] in ("450", "550"):  # some servers answer NLST of an empty folder so
                 return set()
             raise self._error(f"listing {folder}", exc) from exc
+        except TransportError:
+            raise
         except ftplib.all_errors as exc:
             raise self._fail(f"listing {folder}", exc) from exc
 
@@ -445,6 +448,11 @@ class FtpTransport(Transport):
                 f"{self._where()}: the folder must be an absolute path starting with '/', got {folder!r}"
             )
         return posixpath.normpath(folder) if folder != "/" else "/"
+
+    def _too_many(self, folder: str) -> TransportError:
+        """A listing cut at `limits.MAX_LISTED_ENTRIES`; its closing reply is still due."""
+        self._drop()
+        return TransportError(printable(too_many_entries(self._where(), folder)))
 
     def _where(self) -> str:
         return f"{self._proto} {self._endpoint.host}:{self._port}"
@@ -490,7 +498,3 @@ class FtpTransport(Transport):
             exc, service=self._proto, host=endpoint.host, port=self._port, timeout=endpoint.timeout
         )
         return described or str(exc) or type(exc).__name__
-
-
-def _nlst(ftp: ftplib.FTP, folder: str | None = None) -> list[str]:
-    return ftp.nlst(folder) if folder else ftp.nlst()

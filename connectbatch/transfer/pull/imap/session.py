@@ -25,6 +25,7 @@ from connectbatch.secrets import redact
 from connectbatch.transfer.base import Endpoint
 from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.pull import stopping
+from connectbatch.transfer.pull.imap import literals
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.specs import DEFAULT_IMAP_FLAG, ImapSpec, check_spec
 
@@ -154,6 +155,7 @@ class ImapSession:
             raise
         except Exception as exc:
             self._raise("cannot connect", exc)
+        literals.bound(box.client, endpoint.max_bytes)  # the size a server tells is not believed blindly
         try:
             user, password = endpoint.username, endpoint.password
             if user.isascii() and password.isascii():

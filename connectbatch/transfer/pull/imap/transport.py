@@ -28,8 +28,8 @@ from connectbatch.errors import (
 )
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register, too_large
 from connectbatch.transfer.naming import matches
+from connectbatch.transfer.pull.imap import literals, standins
 from connectbatch.transfer.pull.imap import size as message_size
-from connectbatch.transfer.pull.imap import standins
 from connectbatch.transfer.pull.imap.message import attachments as message_attachments
 from connectbatch.transfer.pull.imap.message import damage, is_tnef, message_date, one_line
 from connectbatch.transfer.pull.imap.response import as_text
@@ -61,6 +61,15 @@ def _quote(value: str) -> str:
 class Unreadable(TransportError):
     """One mail Python cannot parse (a MIME tree nested a thousand levels deep): it costs that
     mail only, never the run or the mail beside it."""
+
+
+class LargerThanTold(RemoteFileTooLargeError):
+    """A message whose download the server began with more bytes than the largest mail we
+    take, having told a smaller size (`literals`): not read, settled as too large."""
+
+    def __init__(self, where: str, folder: str, uid: int, told: str) -> None:
+        super().__init__(f"{where}: message UID {uid} in {folder!r}: {told}")
+        self.told = told  # `size.too_large_reason`: the wording of a mail refused for its size
 
 
 @register("email")
@@ -119,7 +128,8 @@ class ImapTransport(MessageScreen, Transport):
         found: list[RemoteFile] = []
         self.unmatched = []
         for start in range(0, len(uids), SCREEN_BATCH):
-            for screened in self._screen(box, uids[start : start + SCREEN_BATCH]):
+            # selected again: a message larger than it said drops the connection (`_message`)
+            for screened in self._screen(self._select(name), uids[start : start + SCREEN_BATCH]):
                 found.extend(self._listed(name, screened, pattern))
         return found
 
@@ -286,6 +296,12 @@ class ImapTransport(MessageScreen, Transport):
         except Unreadable as exc:  # that mail only: recorded once, marked processed
             self._open[(folder, uid)] = {0}
             return [standins.unreadable(folder, self._uidvalidity, uid, arrived, headers, str(exc))]
+        except LargerThanTold as exc:  # recorded and answered as if screened too large
+            self._open[(folder, uid)] = {0}
+            self.unmatched.append(
+                standins.unmatched(folder, self._uidvalidity, uid, arrived, headers, [], too_large=exc.told)
+            )
+            return []
         if message is None:  # expunged between SEARCH and FETCH
             return []
         picked: list[tuple[int, str, int, str, str]] = []
@@ -359,7 +375,14 @@ class ImapTransport(MessageScreen, Transport):
         except RecursionError as exc:  # Python's parser recurses once per nested part
             raise Unreadable(f"its parts are nested too deeply to read (message UID {uid})") from exc
         except Exception as exc:
-            self._raise(f"downloading message UID {uid} failed", exc)
+            told = literals.oversized(exc)  # it told a smaller RFC822.SIZE (`literals`)
+            if told is None:
+                self._raise(f"downloading message UID {uid} failed", exc)
+            self._drop_connection()  # the literal is still coming: out of step
+            assert limit is not None
+            raise LargerThanTold(
+                self._where, folder, uid, message_size.too_large_reason(told.size, limit)
+            ) from exc
         if not found:
             return None
         message = found[0]

@@ -7,6 +7,9 @@ the pattern. Here the names stay bytes: each entry carries its text form for the
 the pattern (`naming.readable_name`) and the raw bytes the file is fetched, deleted or
 archived by. The requests are paramiko's own (`SFTPClient._request`, pinned by
 tests/unit/test_paramiko_contract.py).
+
+A listing stops at `limits.MAX_LISTED_ENTRIES`: a server sending READDIR batches without end
+grew the pull's memory until its deadline (`pull.limits`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from dataclasses import dataclass
 import paramiko
 from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR, SFTPError
 
+from connectbatch.errors import TransportError
 from connectbatch.transfer.naming import readable_name
+from connectbatch.transfer.pull.limits import MAX_LISTED_ENTRIES, too_many_entries
 
 
 @dataclass(frozen=True)
@@ -29,9 +34,10 @@ class Listed:
     attributes: paramiko.SFTPAttributes
 
 
-def list_folder(client: paramiko.SFTPClient, folder: bytes) -> list[Listed]:
+def list_folder(client: paramiko.SFTPClient, folder: bytes, where: str) -> list[Listed]:
     """Every entry of `folder` but `.` and `..`, in the server's order. Raises what paramiko
-    raises for the folder itself (OSError with the errno of the server's status)."""
+    raises for the folder itself (OSError with the errno of the server's status), and a
+    TransportError naming `where` (the server) past MAX_LISTED_ENTRIES."""
     kind, msg = client._request(CMD_OPENDIR, folder)
     if kind != CMD_HANDLE:
         raise SFTPError("Expected handle")
@@ -49,6 +55,8 @@ def list_folder(client: paramiko.SFTPClient, folder: bytes) -> list[Listed]:
             longname = msg.get_string()
             attributes = paramiko.SFTPAttributes._from_msg(msg, None, longname)
             if raw not in (b".", b".."):
+                if len(found) >= MAX_LISTED_ENTRIES:  # the session is closed with the run
+                    raise TransportError(too_many_entries(where, readable_name(folder)))
                 found.append(Listed(readable_name(raw), raw, attributes))
     client._request(CMD_CLOSE, handle)  # after an error the session is replaced anyway
     return found

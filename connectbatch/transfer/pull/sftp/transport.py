@@ -35,7 +35,7 @@ from connectbatch.transfer.base import (
     too_large,
 )
 from connectbatch.transfer.errors import describe_network_error
-from connectbatch.transfer.naming import archived_name, matches
+from connectbatch.transfer.naming import archived_name, is_entry_name, matches
 from connectbatch.transfer.pull.sftp.download import (
     MAX_PACKET_SIZE,
     WINDOW_SIZE,
@@ -119,7 +119,7 @@ class SftpTransport(Transport):
         self._check_folder(folder)
         with self._errors(f"listing folder {folder}"):
             try:
-                entries = list_folder(self._client(), wire_path(folder))
+                entries = list_folder(self._client(), wire_path(folder), f"SFTP {self.where}")
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     if self._exists(self._client(), folder):  # OpenSSH says so for a file too
@@ -133,7 +133,7 @@ class SftpTransport(Transport):
                 raise
         found: list[RemoteFile] = []
         for listed in entries:
-            if not matches(listed.name, pattern):
+            if not (is_entry_name(listed.name) and matches(listed.name, pattern)):
                 continue
             with self._errors(f"listing folder {folder}"):
                 attributes = regular_file(self._client(), folder, listed)
