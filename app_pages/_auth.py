@@ -112,8 +112,12 @@ def _handoff() -> None:
     traded = webapp.operator_services().session_of_handoff(token)
     if traded is not None or time.time() > deadline:  # traded, or never will be (no cookie route)
         st.session_state.pop(HANDOFF_KEY, None)
+        own = st.session_state.get(SESSION_KEY)
         if traded is not None:
             st.session_state[SESSION_KEY] = traded
+            if isinstance(own, str) and own != traded:  # the tab's own (`_submit`): one is enough
+                with contextlib.suppress(ConnectBatchError):
+                    webapp.operator_services().end_session(own)
         return
     # Relative, as BACKEND_SCRIPT: the route is beside the page (also behind a proxy's prefix).
     src = html.escape(f".{webapp.SESSION_ROUTE}?h={token}", quote=True)
@@ -163,9 +167,19 @@ def _submit() -> None:
         return
     state.pop("login_problem", None)
     webapp.log_in(user)
+    state.pop(SESSION_KEY, None)
+    services = webapp.operator_services()
     try:
-        token = webapp.operator_services().start_handoff(user)  # logged in now
+        token = services.start_handoff(user)  # logged in now
         state[HANDOFF_KEY] = (token, time.time() + sessions.HANDOFF_SECONDS)
+        # The tab's own session, known from now on: a tab that learnt its session only from the
+        # browser's trade, at its next run, was never told of a Log out elsewhere or a new
+        # password when it stayed idle meanwhile, or when its browser never traded (the
+        # image blocked): it stayed logged in for the session's hours. `_handoff` swaps it for
+        # the browser's once traded.
+        own = services.redeem_handoff(services.start_handoff(user))
+        if own is not None:
+            state[SESSION_KEY] = sessions.token_hash(own[0])
     except ConnectBatchError:  # logged in here; a reload will ask again
         state.pop(HANDOFF_KEY, None)
 
@@ -177,8 +191,8 @@ def login_form() -> None:
     if notice:
         st.info(notice)
     problem = st.session_state.pop("login_problem", None)
-    if problem:
-        st.error(problem)
+    if problem:  # it may quote the name as typed: by anyone, not logged in
+        st.error(markdown_text(str(problem)))
     with st.form("login", enter_to_submit=True):
         st.text_input("Name", key="login_name", autocomplete="username")
         st.text_input("Password", key="login_password", type="password", autocomplete="current-password")

@@ -20,7 +20,7 @@ from app_pages import _charts, _filters, _partner_filter
 from connectbatch import browse, webapp
 from connectbatch.browse import LOADED_AT, BrowseFilter, BrowseOptions, BrowseSpec, BrowseSummary, Kpi
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.services import Services
 
 PAGE_SIZES = (25, 50, 100, 250)
@@ -162,7 +162,7 @@ def render(data_type: str) -> None:
     try:
         options = services.browse_options(data_type)
     except ConnectBatchError as exc:
-        st.error(f"The {spec.noun} cannot be read: {exc}")
+        st.error(f"The {spec.noun} cannot be read: {markdown_text(str(exc))}")
         return
     if options.is_empty:
         st.info(f"No {spec.dtype.label.lower()} have been loaded yet. They appear here once a "
@@ -172,7 +172,7 @@ def render(data_type: str) -> None:
         flt = filters(spec, options)
         summary = services.browse_summary(data_type, flt)
     except (_filters.FilterProblem, ConnectBatchError) as exc:
-        st.error(str(exc))
+        st.error(markdown_text(str(exc)))  # it quotes what was typed
         return
     show_summary(spec, summary)
     if summary.rows == 0:
@@ -181,7 +181,7 @@ def render(data_type: str) -> None:
     try:
         show_table(services, spec, flt, summary.rows)
     except ConnectBatchError as exc:
-        st.error(f"The {spec.noun} cannot be listed: {exc}")
+        st.error(f"The {spec.noun} cannot be listed: {markdown_text(str(exc))}")
     st.download_button(
         f"Download the {summary.rows:,} filtered {spec.noun} as CSV",
         data=functools.partial(csv_bytes, services, data_type, flt),

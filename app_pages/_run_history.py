@@ -42,7 +42,7 @@ def runs_table(runs: list[Run]) -> list[dict[str, Any]]:
             "Rows accepted": r.rows_accepted,
             "Rejected": r.rows_rejected,
             "Duplicates": r.rows_duplicate,
-            "Reason": r.reason or "",
+            "Reason": visible(r.reason or ""),  # quotes file names as the partner sent them
         }
         for r in runs
     ]
@@ -214,7 +214,7 @@ def validation_section(services: Services, run: Run, names: dict[int, str]) -> N
         ):
             {"error": st.error, "warning": st.warning}.get(kind, st.success)(markdown_text(sentence))
             st.dataframe(
-                review.outcome_rows(report),
+                _ui.shown_rows(review.outcome_rows(report)),  # the samples quote partner cells
                 hide_index=True,
                 key=f"validation_{run.id}_{file_id}",
                 column_config={"Expectation": st.column_config.TextColumn(width="large")},
@@ -260,12 +260,13 @@ def results_section(services: Services, c: Connection, run: Run) -> None:
 
 
 def results_label(file_name: str) -> str:
-    """'run3-file4-calls.csv.results.csv' -> 'Results of calls.csv'."""
+    """'run3-file4-calls.csv.results.csv' -> 'Results of calls.csv', the partner's name
+    escaped: a button's label is Markdown (`__daily__.csv` read "_daily_.csv" in italics)."""
     original = file_name.split("-", 2)[-1]
     for suffix, what in ((".results.csv", "Results"), (".summary.json", "Summary")):
         if original.endswith(suffix):
-            return f"{what} of {original.removesuffix(suffix)}"
-    return original
+            return f"{what} of {markdown_text(original.removesuffix(suffix))}"
+    return markdown_text(original)
 
 
 def _reader(path: Path) -> Any:

@@ -49,7 +49,7 @@ def table_rows(
             "Partner": visible(owners.get(a.connection_id, "")),
             "Event date": a.event_date,
             "Lock date": a.lock_at,
-            "Reason": a.reason or "",
+            "Reason": visible(a.reason or ""),  # a modifications file's Reason cell: partner text
         }
         for a in page.actions
     ]
@@ -68,7 +68,7 @@ def audit_rows(services: Services, action_id: int) -> list[dict[str, Any]]:
             "New status": e.new_status,
             "Old amount": None if e.old_amount is None else float(e.old_amount),
             "New amount": None if e.new_amount is None else float(e.new_amount),
-            "Reason": e.reason or "",
+            "Reason": visible(e.reason or ""),
         }
         for e in services.audit(action_id)
     ]

@@ -22,7 +22,7 @@ from app_pages import _charts, _filters, _partner_filter
 from connectbatch import webapp
 from connectbatch.browse import visible_table
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.explorer import CallFilter, CallFilterOptions, CallKpis, CallSummary, DurationColumn
 from connectbatch.services import Services
 
@@ -178,7 +178,7 @@ def show_table(flt: CallFilter, total: int) -> None:
     try:
         rows = webapp.services().call_rows(flt, page=page, page_size=size)
     except ConnectBatchError as exc:
-        st.error(f"The calls cannot be listed: {exc}")
+        st.error(f"The calls cannot be listed: {markdown_text(str(exc))}")
         return
     first = (page - 1) * size
     st.caption(f"Rows {first + 1:,}–{first + rows.num_rows:,} of {total:,}, newest first.")
@@ -201,7 +201,7 @@ def render() -> None:
         key = read_key(services)
         options = cached_options(services, *key)
     except ConnectBatchError as exc:
-        st.error(f"The call data cannot be read: {exc}")
+        st.error(f"The call data cannot be read: {markdown_text(str(exc))}")
         return
     if options.is_empty:
         st.info("No call conversions have been loaded yet. They appear here once a call-conversion "
@@ -212,7 +212,7 @@ def render() -> None:
         duration = DURATIONS[st.session_state.get("calls_duration", "Call duration")]
         summary = cached_summary(services, *key, flt, duration)
     except (_filters.FilterProblem, ConnectBatchError) as exc:
-        st.error(str(exc))
+        st.error(markdown_text(str(exc)))  # it quotes what was typed
         return
     show_kpis(summary.kpis)
     if summary.kpis.calls == 0:

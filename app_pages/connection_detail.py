@@ -325,11 +325,8 @@ def test_login(services: Services, c: Connection, credential: CredentialInput) -
         status.update(label=f"Connected to {where}", state="complete")
     if found:
         st.success(f"Connected. {len(found)} file(s) match the pattern:")
-        st.dataframe(
-            [{"File": f.name, "Size": _ui.size(f.size), "Modified": _ui.when(f.mtime)} for f in found],
-            hide_index=True,
-            key="reconnect_test_files",
-        )
+        listed = [{"File": f.name, "Size": _ui.size(f.size), "Modified": _ui.when(f.mtime)} for f in found]
+        st.dataframe(_ui.shown_rows(listed), hide_index=True, key="reconnect_test_files")  # partner's names
     else:
         st.success("Connected. No file matches the pattern right now.")
 

@@ -332,7 +332,7 @@ def show_test_result(s: WizardState) -> None:
         st.success("Connected. No file matches the pattern in that folder right now.")
         return
     st.success(f"Connected. {len(detail)} file(s) match the pattern:")
-    st.dataframe(detail, hide_index=True, key="wiz_test_files")
+    st.dataframe(_ui.shown_rows(detail), hide_index=True, key="wiz_test_files")  # the partner's names
 
 
 def step_create(s: WizardState) -> dict[str, Any]:

@@ -271,7 +271,7 @@ def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: 
 
     st.markdown("**Expectations**")
     st.dataframe(
-        review.outcome_rows(report),
+        _ui.shown_rows(review.outcome_rows(report)),  # the samples quote partner cells
         hide_index=True,
         column_config={"Expectation": st.column_config.TextColumn(width="large")},
     )

@@ -61,7 +61,10 @@ def _decide(action: str, item: TriageItem) -> None:
         return
     except Exception as exc:  # a bug: a message here, the traceback in the log
         log.exception("%s of run %s from triage failed", action, run_id)
-        st.session_state[OUTCOME_KEY] = ("error", f"Run {run_id} was not {_DONE[action]}: unexpected {exc!r}")
+        st.session_state[OUTCOME_KEY] = (
+            "error",
+            f"Run {run_id} was not {_DONE[action]}: unexpected {type(exc).__name__}: {exc}",
+        )
         return
     st.session_state[OUTCOME_KEY] = ("success", message)
 
@@ -70,7 +73,7 @@ def _show_outcome() -> None:
     found = st.session_state.pop(OUTCOME_KEY, None)
     if found:
         kind, message = found
-        (st.success if kind == "success" else st.error)(message)
+        (st.success if kind == "success" else st.error)(_plain(message))  # errors quote names
 
 
 # ------------------------------------------------------------------ items
@@ -158,10 +161,10 @@ def render() -> None:
         partners = _partner_filter.choose(svc.partner_choices(), PARTNERS_KEY, right)
         _show(svc.triage(int(days), partners))
     except ConnectBatchError as exc:
-        st.error(f"The triage cannot be shown: {exc}")
+        st.error(f"The triage cannot be shown: {_plain(str(exc))}")
     except Exception as exc:  # a bug: a message here, the traceback in the log
         log.exception("triage page failed")
-        st.error(f"The triage cannot be shown: unexpected {type(exc).__name__}: {exc}")
+        st.error(f"The triage cannot be shown: unexpected {_plain(f'{type(exc).__name__}: {exc}')}")
 
 
 if __name__ == "__main__":

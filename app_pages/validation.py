@@ -195,7 +195,7 @@ def _show_report(file_id: int, name: str, report: ValidationReport) -> None:
     else:
         st.success(headline)
     st.dataframe(
-        review.outcome_rows(report),
+        _ui.shown_rows(review.outcome_rows(report)),  # the samples quote partner cells
         hide_index=True,
         column_config={
             "Expectation": st.column_config.TextColumn(width="large"),
@@ -293,7 +293,7 @@ def _show_results_files(paths: list[Path]) -> None:
     st.markdown("**Results files** (what the sender receives)")
     for path in paths:
         st.download_button(
-            f"Download {path.name}",
+            f"Download {_plain(path.name)}",  # a label is Markdown; the name is the partner's
             data=functools.partial(_read, path),
             file_name=path.name,
             mime="application/json" if path.suffix == ".json" else "text/csv",
@@ -439,11 +439,11 @@ def render() -> None:
     )
     try:
         _show_page()
-    except ConnectBatchError as exc:
-        st.error(f"The validation results cannot be shown: {exc}")
-    except Exception as exc:  # a bug: a message here, the traceback in the log
-        log.exception("validation page failed")
-        st.error(f"The validation results cannot be shown: unexpected {type(exc).__name__}: {exc}")
+    except Exception as exc:  # ours in our words; a bug said plainly, its traceback in the log
+        if not (ours := isinstance(exc, ConnectBatchError)):
+            log.exception("validation page failed")
+        why = str(exc) if ours else f"unexpected {type(exc).__name__}: {exc}"
+        st.error(f"The validation results cannot be shown: {_plain(why)}")  # it may quote partner text
 
 
 if __name__ == "__main__":
