@@ -247,6 +247,10 @@ class ConnectionServices(CredentialServices):
             )
         if direction is Direction.OUTBOUND and method is Method.EMAIL:
             raise InvalidInputError("method", "outbound connections are collected over SFTP or FTP")
+        paths = (("folder", c.folder), ("archive_folder", c.archive_folder), ("pattern", c.pattern))
+        for field, text in paths:
+            if text and visible(text) != text:  # a NUL cut the path in C, a newline an FTP command
+                raise InvalidInputError(field, f"must not contain control characters: {visible(text)!r}")
         folder = c.folder
         if methodology is Methodology.PULL and method is not Method.EMAIL:
             if not folder or not PurePosixPath(folder).is_absolute():
