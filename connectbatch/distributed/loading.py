@@ -19,10 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from connectbatch import schemas
 from connectbatch.distributed import output
 from connectbatch.models import Connection, FileRecord, FileState, Run
-from connectbatch.pipeline import group, ingest, load, results, staging
+from connectbatch.pipeline import group, results, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
 from connectbatch.store import run_groups
@@ -254,14 +253,8 @@ class OutputLoader:
             )
             return
         computed = output.read(settings.staging, record.sha256, state.run.id)
-        dtype = schemas.get(connection.data_type)
-        if (
-            computed.parsed is not None
-            and load.refuses_repeats(dtype, connection)
-            and computed.parsed.table.num_rows
-        ):
-            already = ingestor._existing_keys(connection, dtype, computed.parsed.table)
-            computed = ingest.recheck_loaded(settings, connection, computed, already, self.services.clock())
+        # the worker could not ask which records are loaded: the load's transaction asks
+        # (`commit.still_new`) and judges the batch again with them
         ingestor.commit(state.run, connection, record, computed, Stopwatch())
         self.loaded += 1
         self.commit_seconds += time.perf_counter() - started

@@ -61,6 +61,47 @@ class LoadDone:
     closed: Run | None
 
 
+class LoadedMeanwhile(Exception):
+    """Records of a batch that another delivery loaded after the batch's own "already
+    loaded" check and before its load (`still_new`): the batch is judged again with them."""
+
+    def __init__(self, keys: list[str]) -> None:
+        super().__init__(f"{len(keys)} records loaded meanwhile")
+        self.keys = keys
+
+
+def still_new(con: duckdb.DuckDBPyConnection, connection: Connection, computed: Computed) -> None:
+    """Raise LoadedMeanwhile when the load transaction finds records of the batch loaded.
+
+    The "already loaded" check runs before validation, outside the load's transaction, and a
+    push may overlap another run of its connection (and a process gives the database to
+    another while it parses): the same records delivered twice at once (the same bytes under
+    another name, CRLF line endings, a retry beside the upload taken in again) were both
+    loaded, every action twice (found by an audit with two real processes). Asked again here,
+    inside the transaction that loads, the answer cannot change before the commit."""
+    parsed = computed.parsed
+    dtype = schemas.get(connection.data_type)
+    if parsed is None or not parsed.table.num_rows or not load.refuses_repeats(dtype, connection):
+        return
+    keys = data_store.existing_keys(con, dtype.key, connection.id, parsed.table)
+    if keys:
+        raise LoadedMeanwhile(keys)
+
+
+def load_alone(
+    db: Database, connection: Connection, run: Run, record: FileRecord, computed: Computed,
+    now: dt.datetime, *, close: bool,
+) -> LoadDone | LoadedMeanwhile:  # fmt: skip
+    """A file's own load transaction (`load_in` after `still_new`); rolled back, nothing
+    written, when records of the batch were loaded meanwhile (returned, to judge it again)."""
+    try:
+        with db.transaction() as con:
+            still_new(con, connection, computed)
+            return load_in(con, connection, run, record, computed, now, close=close)
+    except LoadedMeanwhile as raced:
+        return raced
+
+
 def load_in(
     con: duckdb.DuckDBPyConnection,
     connection: Connection,

@@ -6,26 +6,24 @@ Why: a small file's ingest is mostly the fixed cost of DuckDB statements and com
 
 Each file keeps what `Ingestor.ingest` gives it alone: its own run, ledger row, rejects,
 validation result, actions and results file, and the rules hold as they do for one file:
-1. every file is staged and recorded (sha256, size, source) before anything parses it: the
-   group's ledger transaction commits before the first parse;
-2. each run is all or nothing: the group's loads commit together or not at all; if the group
-   transaction fails, each file is loaded again in a transaction of its own, so one bad file
-   never fails its neighbours;
-3. re-delivery does not duplicate: a file whose bytes an earlier file of the group repeats is
-   ingested alone after the group (the ledger then shows the first loaded: a duplicate), and a
-   file whose keys an earlier file of the group loads is computed again after the group (the
+1. every file is recorded (sha256, size, source) before anything parses it: the group's ledger
+   transaction commits before the first parse;
+2. each run is all or nothing: the loads commit together or not at all; if the group's
+   transaction fails (or finds records loaded meanwhile), each file loads in its own;
+3. re-delivery does not duplicate: a file repeating an earlier one's bytes is ingested alone
+   after the group (a duplicate), one repeating its keys is computed again after it (the
    "already loaded" check then sees them), exactly as one after another would.
 Files that do not load (refused, held for review, failed) take their own transactions, as
 alone. Data types whose loads depend on what the previous file changed (corrections in
 `supersede` mode, catalogs, modification events) are not grouped: one after another.
 
-The files a pull run fetched (`transfer/pull/collect.py`) go the same way inside that one
-run (`ingest_in_run`): their ledger entries in one commit, their loads in another, each
-file's outcome in the ledger as `Ingestor.ingest_file` one after another would leave it.
+The files a pull run fetched (`transfer/pull/collect.py`) go the same way inside that run
+(`ingest_in_run`), each file's outcome as `Ingestor.ingest_file` would leave it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +33,7 @@ import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.models import Connection, FileRecord, Run
-from connectbatch.pipeline import load, progress, staging, stream
+from connectbatch.pipeline import commit, load, progress, staging, stream
 from connectbatch.pipeline.commit import MANY_MAX_ROWS, LoadDone, Stopwatch, answer_loaded, load_in, load_many
 from connectbatch.pipeline.compute import Computed, recheck_loaded
 from connectbatch.pipeline.ingest import Ingestor
@@ -269,13 +267,15 @@ class _Group:
                 w.computed = recheck_loaded(ing.settings, self.connection, w.computed, already, ing.clock())
             self._alone(w)
 
-    def _loaded_keys(self, computed: list[_Waiting]) -> set[str]:
-        """Which keys of all the computed files the connection has loaded already: one query."""
+    def _loaded_keys(
+        self, computed: list[_Waiting], con: duckdb.DuckDBPyConnection | None = None
+    ) -> set[str]:
+        """Which keys of the files the connection has loaded: one query (`con`: in the load's)."""
         keys = sorted(set().union(*(w.keys for w in computed)))
         if not keys:
             return set()
-        with self.ingestor.db.connect() as con:
-            return set(data_store.loaded_identities(con, self.connection.data_type, self.connection.id, keys))
+        with contextlib.nullcontext(con) if con is not None else self.ingestor.db.connect() as c:
+            return set(data_store.loaded_identities(c, self.connection.data_type, self.connection.id, keys))
 
     def _load_together(self, loading: list[_Waiting]) -> bool:
         """Load every batch in one transaction, each closing its run; False (all rolled back)
@@ -287,6 +287,8 @@ class _Group:
             for w in loading:  # as `Ingestor.commit`: only staged copies already on disk
                 staging.settle(w.staged.sha256)
             with ing.db.transaction() as con:
+                if self._loaded_keys(loading, con):  # loaded meanwhile: each judged alone again
+                    raise commit.LoadedMeanwhile([])
                 small: list[_Waiting] = []
                 small_rows = 0
                 for w in loading:
@@ -309,11 +311,9 @@ class _Group:
                 if self.shared is None:  # every run closed Completed: the connection's status
                     # once, as the last one sets it (a shared run's close sets it)
                     connection_store.set_completed_unless_held(con, self.connection.id, ing.clock())
-        except Exception:
-            log.exception(
-                "the group's load failed; its files load one at a time",
-                extra={"connection_id": self.connection.id},
-            )
+        except Exception as exc:
+            if not isinstance(exc, commit.LoadedMeanwhile):
+                log.exception("the group's load failed", extra={"connection_id": self.connection.id})
             for w in loading:
                 w.done = None
             return False

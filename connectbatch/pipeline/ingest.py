@@ -4,9 +4,10 @@ Exactly-once rules, in the order they apply:
 1. `staging`: the bytes are staged under `<home>/staging/<sha256>` and the file is recorded
    in the ledger (name, size, sha256, source) before anything parses it. Bytes already
    loaded (or awaiting review) for the connection are a duplicate: recorded, nothing else.
-2. Parsing (`connectbatch.parser`) and `validation` hold no database lock.
-3. `load`: one transaction inserts rows, rejects, the validation result and the actions,
-   and marks the file loaded. It commits whole or not at all: a crash leaves no partial rows.
+2. Parsing and `validation` hold no database lock; the load's transaction asks again whether
+   the batch's records were loaded meanwhile (`commit.still_new`: two deliveries at once).
+3. `load`: one transaction inserts rows, rejects, validation result and actions and marks the
+   file loaded, whole or not at all: a crash leaves no partial rows.
    Re-sent records (same key, new bytes) follow the data type and the connection: held for
    review by default (`new_keys_only`); a new version of the stored record for catalogs and in
    `supersede` mode (identical ones change nothing); modification rows are events, applied in
@@ -17,10 +18,10 @@ Exactly-once rules, in the order they apply:
    and can be retried from the staged bytes.
 `results` answers the sender for every file, whatever its outcome; mail goes out through `outbox`.
 
-Whatever breaks (a full disk at staging or at commit, a damaged staged copy, a bug), the file
-and its run end Failed with the step and the cause in their message, written in one small
-transaction after the failed one rolled back (`Database.record_failure`, which can use the
-reserve a full disk leaves no room for). A run never reads as Completed unless its file loaded.
+Whatever breaks (a full disk, a damaged staged copy, a bug), the file and its run end Failed
+with the step and the cause, written in one small transaction after the failed one rolled back
+(`Database.record_failure`, which can use the reserve a full disk leaves no room for). A run
+never reads as Completed unless its file loaded.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.pipeline import closing, progress, quarantine, recovery, results, staging, stream
 from connectbatch.pipeline.clock import Clock, utcnow
-from connectbatch.pipeline.commit import RunEnd, Stopwatch, answer_loaded, load_in
+from connectbatch.pipeline.commit import LoadedMeanwhile, RunEnd, Stopwatch, answer_loaded, load_alone
 from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
 from connectbatch.pipeline.outbox import Outbox
 from connectbatch.pipeline.staging import Received, Staged
@@ -146,8 +147,7 @@ class Ingestor:
         return self._finish_after_failure(run)
 
     def _finish_after_failure(self, run: Run) -> Run:
-        """`finish_run`, except that when a failure was already recorded (a full disk) and the
-        final count cannot be written, the run as recorded is the answer."""
+        """`finish_run`; a run whose failure is recorded (a full disk) as it stands if it can't."""
         try:
             return self.finish_run(run)
         except Exception:
@@ -208,8 +208,7 @@ class Ingestor:
         return failed
 
     def ingest_file(self, run: Run, connection: Connection, received: Received) -> FileRecord:
-        """Take one file through the pipeline inside an open run. Never raises for a bad
-        file: the outcome is in the returned ledger record (and the run's counters)."""
+        """One file through the pipeline in an open run; never raises for a bad file (see the record)."""
         with self.db.held():  # one open of the database for the file, unless another process waits
             return self._ingest_file(run, connection, received)
 
@@ -234,9 +233,8 @@ class Ingestor:
         self, run: Run, connection: Connection, received: Received, staged: Staged, entry: staging.Entry,
         end: RunEnd | None = None, computed: Computed | None = None,
     ) -> FileRecord:  # fmt: skip
-        """The rest of a staged and recorded file's way: a duplicate is answered, anything
-        else computed (unless `computed` is given) and committed; whatever breaks fails the
-        file (and its run) saying at which step."""
+        """The rest of a recorded file's way: a duplicate answered, else computed (unless given)
+        and committed; whatever breaks fails the file (and its run) saying at which step."""
         record = entry.record
         if entry.duplicate_message is not None:
             log.info("duplicate file", extra=_ctx(run, connection, received.name))
@@ -378,8 +376,10 @@ class Ingestor:
                 parsed = stream.whole(parsed, computed.part)
             quarantine.settle(self.settings, self.db, run, connection, record, parsed, rejects, report)
             return self._file(record.id)
-        with self.db.transaction() as con:
-            done = load_in(con, connection, run, record, computed, self.clock(), close=end is not None)
+        done = load_alone(self.db, connection, run, record, computed, self.clock(), close=end is not None)
+        if isinstance(done, LoadedMeanwhile):  # judged again (held for review): nothing was written
+            computed = recheck_loaded(self.settings, connection, computed, done.keys, self.clock())
+            return self.commit(run, connection, record, computed, clock, end)
         if end is not None:
             end.run = done.closed
         clock.lap("load")
