@@ -436,13 +436,18 @@ _NEEDED_STATES = (FileState.FETCHED, FileState.PARSED, FileState.VALIDATED, File
 
 
 def staged_hashes_in_use(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """sha256 of staged copies retention must keep: files of runs In Progress or
-    quarantined, and files not finished or awaiting review."""
+    """sha256 of staged copies retention must keep: files of runs In Progress or quarantined,
+    files not finished or awaiting review, and Failed files whose run was not retried (`retry`
+    reads nothing else; an audit saw a crashed upload's only copy removed, its retry fail)."""
     rows = con.execute(
         "SELECT DISTINCT f.sha256 FROM files f JOIN runs r ON r.id = f.run_id "
-        f"WHERE f.sha256 <> '' AND (r.status = ? OR r.review = ? OR f.{states_in(_NEEDED_STATES)})",
-        [str(RunStatus.IN_PROGRESS), str(ReviewState.QUARANTINED), *map(str, _NEEDED_STATES)],
-    ).fetchall()
+        f"WHERE f.sha256 <> '' AND (r.status = ? OR r.review = ? OR f.{states_in(_NEEDED_STATES)} "
+        "OR (f.state = ? AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.retry_of = r.id)))",
+        [
+            str(RunStatus.IN_PROGRESS), str(ReviewState.QUARANTINED), *map(str, _NEEDED_STATES),
+            str(FileState.FAILED),
+        ],
+    ).fetchall()  # fmt: skip
     return {str(r[0]) for r in rows}
 
 
