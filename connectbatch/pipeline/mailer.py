@@ -11,12 +11,16 @@ which retries and never fails a run; answers with an empty envelope sender).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import email.utils
 import gzip
 import logging
 import smtplib
 import socket
 import threading
 from collections.abc import Iterator
+from email import errors as email_errors
+from email.headerregistry import Address
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -24,7 +28,10 @@ from connectbatch.escaping import visible
 from connectbatch.models import Connection, Run
 from connectbatch.settings import SmtpSettings
 
-__all__ = ["SmtpSettings", "compose", "compose_unmatched", "transmit"]
+__all__ = [
+    "SmtpSettings", "address_to", "attach", "compose", "compose_unmatched", "one_address", "recipient_of",
+    "stamp", "transmit",
+]  # fmt: skip
 
 log = logging.getLogger("connectbatch.pipeline.mailer")
 # One message's whole SMTP session at most, in seconds: well under the outbox's claim
@@ -32,12 +39,85 @@ log = logging.getLogger("connectbatch.pipeline.mailer")
 SEND_SECONDS = 300.0
 
 
+# What an address alone in a To header may carry beside no defect: a local part that is not
+# ASCII is sent with SMTPUTF8 (`transmit`).
+_TOLERATED = (email_errors.NonASCIILocalPartDefect,)
+NOT_ONE_ADDRESS = "it is not one e-mail address a mail header carries as it is"
+
+
+def recipient_of(message: EmailMessage) -> str | None:
+    """The one mailbox `message` is addressed to, as its To header reads it, or None.
+
+    The outbox sends to this address. The loose pattern return and owner addresses are checked
+    with (`x@y.z`) let through text a header reads as something else: `ops,cfo@acme.example`
+    is two recipients, `=?utf-8?q?cfo?=@acme.example` is decoded to cfo@acme.example, `"ops@x`
+    quoted; sending to the parsed header's text mailed a partner's results to another mailbox.
+    Only a header that parses, without a defect, to one address is taken."""
+    try:
+        header = message["To"]
+        addresses: tuple[Address, ...] = tuple(getattr(header, "addresses", ()))
+        defects: tuple[object, ...] = tuple(getattr(header, "defects", ()))
+    except (email_errors.MessageError, AttributeError, ValueError, IndexError):
+        return None  # Python's header parser fails outright on some (`ops@[acme.example`)
+    if header is None or len(addresses) != 1 or any(not isinstance(d, _TOLERATED) for d in defects):
+        return None
+    found = str(addresses[0].addr_spec)
+    local, _, domain = found.rpartition("@")
+    if not local or not domain or not found.isprintable():
+        return None
+    return found
+
+
+# Where `address_to` keeps, escaped, an address no To header can hold (the outbox names it
+# in the history line of the message it gives up).
+UNUSABLE_TO = "X-ConnectBatch-Unusable-To"
+
+
+def address_to(message: EmailMessage, to: str) -> None:
+    """Address `message` to `to`. Python's header parser raises on some addresses the loose
+    check lets through (`ops@[acme.example`): a results mail then failed in a hook that only
+    logs, and no history line said the partner got nothing. Such a message is left without a
+    To, so the outbox gives it up with that line (`recipient_of` is None)."""
+    try:
+        message["To"] = to
+    except (email_errors.MessageError, AttributeError, ValueError, IndexError):
+        message[UNUSABLE_TO] = visible(to)
+
+
+def stamp(message: EmailMessage, now: dt.datetime) -> None:
+    """Give `message` the Date RFC 5322 requires and a Message-ID, unless it has them. Relays
+    that add neither passed our mail on without, and Gmail refuses mail without a valid
+    Message-ID (550 5.7.1): a partner there got no results. Stamped once, when queued, so a
+    message tried again is the same message to the receiver."""
+    if message["Date"] is None:
+        message["Date"] = email.utils.format_datetime(now.astimezone(dt.UTC), usegmt=True)
+    if message["Message-ID"] is None:
+        domain = email.utils.parseaddr(str(message["From"] or ""))[1].rpartition("@")[2]
+        ours = (
+            domain
+            if domain and domain.isascii() and domain.replace(".", "").replace("-", "").isalnum()
+            else None
+        )
+        message["Message-ID"] = email.utils.make_msgid("connectbatch", domain=ours or "connectbatch.local")
+
+
+def one_address(text: str) -> str | None:
+    """The mailbox a message to `text` reaches (`recipient_of`: `Ops<ops@x.example>` is
+    ops@x.example), or None when no To header carries it as it is."""
+    message = EmailMessage()
+    try:
+        message["To"] = text.strip()
+    except (email_errors.MessageError, AttributeError, ValueError, IndexError):
+        return None
+    return recipient_of(message)
+
+
 def compose(
     smtp: SmtpSettings, to: str, connection: Connection, run: Run, attachments: list[Path]
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = smtp.sender
-    message["To"] = to
+    address_to(message, to)
     message["Subject"] = f"[ConnectBatch] {visible(connection.name)}: run {run.id} {run.status.value}"
     lines = [
         f"Connection: {visible(connection.name)}",
@@ -53,8 +133,15 @@ def compose(
     parts, notes = fitted(attachments, smtp.max_bytes)
     message.set_content("\n".join(lines + notes))
     for name, data, maintype, subtype in parts:
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+        attach(message, data, maintype, subtype, name)
     return message
+
+
+def attach(message: EmailMessage, data: bytes, maintype: str, subtype: str, name: str) -> None:
+    """Attach a file we wrote. Our CSVs are UTF-8, and a text part without a charset is
+    US-ASCII to MIME (RFC 2046): a partner's `São Paulo` key read as `S��o Paulo`."""
+    params = {"charset": "utf-8"} if maintype == "text" else None
+    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name, params=params)
 
 
 Part = tuple[str, bytes, str, str]  # file name, bytes, MIME type and subtype
@@ -65,9 +152,12 @@ def fitted(paths: list[Path], limit: int) -> tuple[list[Part], list[str]]:
     about them. A big file's results CSV (a million rows: ~100 MB) went out as it was and
     the relay refused the whole message (552), so the partner got nothing; now over the
     limit the CSVs go gzip-compressed (CSV shrinks ~10x), and a file still too large is left
-    out with a line saying so, the summary and the other files still attached."""
+    out with a line saying so, the summary and the other files still attached.
+
+    A part is counted as the message carries it (`wire_bytes`: base64, a third larger): the
+    limit is the relay's, and files that fit it on disk made a message over it."""
     files = [(p.name, p.read_bytes(), *_mime(p)) for p in paths]
-    if sum(len(f[1]) for f in files) <= limit:
+    if sum(wire_bytes(len(f[1])) for f in files) <= limit:
         return files, []
     packed = [
         (name + ".gz", gzip.compress(data, compresslevel=6, mtime=0), "application", "gzip")
@@ -77,7 +167,7 @@ def fitted(paths: list[Path], limit: int) -> tuple[list[Part], list[str]]:
     kept: list[Part] = []
     notes = [""]
     for part in sorted(packed, key=lambda p: len(p[1])):  # the summaries first
-        if sum(len(k[1]) for k in kept) + len(part[1]) <= limit:
+        if sum(wire_bytes(len(k[1])) for k in kept) + wire_bytes(len(part[1])) <= limit:
             kept.append(part)
         else:
             notes.append(
@@ -89,6 +179,13 @@ def fitted(paths: list[Path], limit: int) -> tuple[list[Part], list[str]]:
     order = [p.name for p in paths]
     kept.sort(key=lambda p: order.index(p[0].removesuffix(".gz")))
     return kept, notes
+
+
+def wire_bytes(size: int) -> int:
+    """The bytes an attachment of `size` bytes takes in the message: base64 (4 for every 3),
+    in lines of 76 characters ended by CRLF, as `EmailMessage.add_attachment` writes bytes."""
+    encoded = -(-size // 3) * 4
+    return encoded + 2 * -(-encoded // 76)
 
 
 def _mime(path: Path) -> tuple[str, str]:
@@ -254,7 +351,7 @@ def compose_dry_run(
         "(WOULD_BE_ACCEPTED, WOULD_BE_REJECTED, WOULD_BE_DUPLICATE, WOULD_REPLACE, ...) and why.",
     ]
     message.set_content("\n".join(lines))
-    message.add_attachment(results_csv, maintype="text", subtype="csv", filename=results_name)
+    attach(message, results_csv, "text", "csv", results_name)
     return message
 
 
@@ -263,7 +360,7 @@ def _auto_reply(smtp: SmtpSettings, to: str, subject: str, message_id: str) -> E
     threaded to the partner's mail when its Message-ID is a clean one-line value."""
     message = EmailMessage()
     message["From"] = smtp.sender
-    message["To"] = to
+    address_to(message, to)
     message["Subject"] = subject
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"

@@ -146,7 +146,13 @@ class Outbox:
     ) -> int:
         """`put` inside the caller's transaction, which the message then commits (or rolls
         back) with; the caller calls `kick` once it committed. Sent from the configured
-        sender, or with `envelope_from` as the envelope's (`answer`: <>)."""
+        sender, or with `envelope_from` as the envelope's (`answer`: <>). A message whose To
+        header is not one clean address (`mailer.recipient_of`) is given up at once, with its
+        history line: sent to what the header parsed to, it reached another mailbox."""
+        recipient = mailer.recipient_of(message)
+        if recipient is None:
+            return self._refuse(con, message, kind, connection_id, run_id, envelope_from)
+        mailer.stamp(message, self.clock())
         # as it goes over the wire: CRLF line ends, 7-bit (an SMTP server without 8BITMIME
         # takes it too), so `mailer.transmit` sends the spooled bytes as they are; with an
         # address that is not ASCII, its headers in UTF-8, as SMTPUTF8 carries them (RFC
@@ -158,10 +164,41 @@ class Outbox:
         policy = (email.policy.SMTPUTF8 if utf8 else email.policy.SMTP).clone(cte_type="7bit")
         path = self._spool(message.as_bytes(policy=policy))
         return store.add(
-            con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=str(message["To"]),
+            con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=recipient,
             subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,
             now=self.clock(),
         )  # fmt: skip
+
+    def _refuse(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        message: EmailMessage,
+        kind: str,
+        connection_id: int | None,
+        run_id: int | None,
+        envelope_from: str | None,
+    ) -> int:
+        """Record a message whose address cannot be trusted as given up, never sent, with the
+        history line an undelivered mail gets (the address as the header holds it)."""
+        try:
+            shown = str(message.get("To", "") or message.get(mailer.UNUSABLE_TO, "") or "")
+        except (ValueError, AttributeError, IndexError):  # a header Python cannot parse
+            shown = ""
+        shown = shown or "(no address)"
+        now = self.clock()
+        reason = mailer.NOT_ONE_ADDRESS
+        queued_id = store.add(
+            con, kind=kind, connection_id=connection_id, run_id=run_id, recipient=shown,
+            subject=str(message.get("Subject", "") or ""), path="", envelope_from=envelope_from, now=now,
+        )  # fmt: skip
+        store.settle(con, queued_id, MailState.FAILED, now, error=reason)
+        log.error("not sending mail %s to %s: %s", queued_id, visible(shown), reason)
+        if connection_id is not None:
+            queued = store.get(con, queued_id)
+            event_store.record(
+                con, connection_id, event_store.MAIL_FAILED, _undelivered(queued, reason), now, run_id=run_id
+            )
+        return queued_id
 
     def answer(self, message: EmailMessage, connection_id: int) -> int:
         """Queue an automatic answer (mailer.compose_unmatched, compose_dry_run) and see it

@@ -59,6 +59,7 @@ from pathlib import Path
 from connectbatch import schemas
 from connectbatch.escaping import csv_cell, visible
 from connectbatch.models import ActionStatus, Connection, FileState, ReviewState, SyncStatus
+from connectbatch.pipeline.mailer import address_to, attach
 from connectbatch.pipeline.release_rows import ALREADY_LOADED, REPEATED_IN_FILE
 from connectbatch.pipeline.results import ACTION_ID, partner_names
 from connectbatch.store.syncback import Change, FileOutcome, Removal, RowOutcome
@@ -323,12 +324,12 @@ def compose(
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = sender
-    message["To"] = to
+    address_to(message, to)
     total = sum(counts.values())
     message["Subject"] = f"[ConnectBatch] {visible(connection.name)}: {total} status changes"
     lines = [f"Connection: {visible(connection.name)}", "", "Changes since the previous status report:"]
     lines += [f"  {status}: {n}" for status, n in counts.items() if n]
     lines += ["", "The attached file lists each record with its status, in the order the changes happened."]
     message.set_content("\n".join(lines))
-    message.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    attach(message, data, "text", "csv", name)
     return message

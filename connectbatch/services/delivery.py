@@ -14,6 +14,7 @@ alerts and the calendar, like other lists. The engine checks every `CHECK_SECOND
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ from connectbatch.delivery import cadence, calendar, learn
 from connectbatch.delivery import check as delivery_check
 from connectbatch.escaping import visible
 from connectbatch.models import Connection, Direction, Role
+from connectbatch.pipeline.mailer import one_address
 from connectbatch.services.base import InvalidInputError, NotFoundError, ServiceBase, requires
 from connectbatch.settings import SmtpSettings
 from connectbatch.store import connections as connection_store
@@ -33,6 +35,7 @@ from connectbatch.store.delivery import Alert
 
 CHECK_SECONDS = 300
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+log = logging.getLogger("connectbatch.services.delivery")
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ def checked_expectation(c: Connection) -> Connection:
     if c.volume_tolerance is not None and not 1 <= int(c.volume_tolerance) <= 1000:
         raise InvalidInputError("volume_tolerance", "must be between 1 and 1000 percent")
     owner = (c.owner_email or "").strip() or None
-    if owner is not None and not _EMAIL.fullmatch(owner):
+    # one address a mail header carries as it is: `ops,cfo@x.example` is two, `ops@[x.example`
+    # made Python's header parser raise at the first alert (mailer.one_address)
+    if owner is not None and (not _EMAIL.fullmatch(owner) or one_address(owner) is None):
         raise InvalidInputError("owner_email", f"{owner!r} is not an e-mail address")
     return replace(c, expect=expect, owner_email=owner)
 
@@ -84,9 +89,15 @@ class DeliveryServices(ServiceBase):
                 owner = self._owner(con, c) if outcome.raised else None
             raised += [(a, owner, c) for a in outcome.raised]
         for alert, owner, c in raised:
-            if owner and self._mail_alert(owner, c, alert):
-                with self.db.transaction() as con:
-                    delivery_store.mark_notified(con, alert.id)
+            # one alert's mail that cannot be made (an owner address no header carries, the
+            # partner's, checked more loosely) must not cost the others theirs: an alert is
+            # raised once, so a mail not sent in this pass is never sent
+            try:
+                if owner and self._mail_alert(owner, c, alert):
+                    with self.db.transaction() as con:
+                        delivery_store.mark_notified(con, alert.id)
+            except Exception:
+                log.exception("could not mail an alert", extra={"connection_id": c.id})
         return [a for a, _, _ in raised]
 
     def delivery_alerts(self, name_or_id: str | int | None = None) -> list[Alert]:
@@ -157,6 +168,9 @@ class DeliveryServices(ServiceBase):
 
     def _mail_alert(self, to: str, c: Connection, alert: Alert) -> bool:
         if self.smtp is None:
+            return False
+        if one_address(to) is None:
+            log.warning("no alert mail for %s: %r is not one e-mail address", visible(c.name), visible(to))
             return False
         message = EmailMessage()
         message["From"] = self.smtp.sender

@@ -45,8 +45,7 @@ PAGE_COLUMNS: tuple[str, ...] = (
 DURATION_COLUMNS: tuple[str, ...] = ("CallDuration", "TalkDuration")
 _ORDER = '"EventDate" DESC, file_id, line'
 _ACTION_COLUMNS = (
-    "'A-' || lpad(CAST(a.id AS VARCHAR), 6, '0') AS \"ActionId\", a.status AS \"ActionStatus\", "
-    'a.amount AS "ActionAmount"'
+    'printf(\'A-%06d\', a.id) AS "ActionId", a.status AS "ActionStatus", a.amount AS "ActionAmount"'
 )
 
 

@@ -12,6 +12,7 @@ file whose rows are not recorded as exported (they would be exported again)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,10 @@ from connectbatch.store.db import all_rows, current_rows
 
 _SELECT = "SELECT id, connection_id, trigger, file_name, rows, new_rows, changes, created_at FROM exports"
 
+
+# An action's id as models.Action.label writes it ("A-000123", "A-1234567"): DuckDB's lpad
+# also cuts a longer text to its width, and exported action 1,234,567 as A-123456, another one.
+ACTION_LABEL = "printf('A-%06d', a.id)"
 
 # An action's status as a partner reads it: a reversal stays REVERSED once its lock period
 # ends (stored LOCKED, with what it was before), since LOCKED there reads as approved for good.
@@ -40,7 +45,7 @@ def _select(data_type: str) -> tuple[str, str]:
     join = "JOIN runs r ON r.id = d.run_id"
     if dtype.action_columns is not None:
         action_columns = (
-            ", 'A-' || lpad(CAST(a.id AS VARCHAR), 6, '0') AS \"ActionId\", "
+            f', {ACTION_LABEL} AS "ActionId", '
             f'{EXPORTED_STATUS} AS "ActionStatus", '
             'a.amount AS "ActionAmount", ' + csvsql.iso_cell("a.lock_at", "LockDate")
         )
@@ -209,8 +214,20 @@ def _copy(
     collects a half-written file. `publish=False` leaves it in flight for the caller."""
     tmp = unpublished(target)
     con.execute(f"COPY ({query}) TO '{csvsql.sql_path(tmp)}' (HEADER, DELIMITER ',')", params)
+    _synced(tmp)
     if publish:
         tmp.replace(target)
+
+
+def _synced(path: Path) -> None:
+    """Flush a written export to disk before its ledger row commits (as status files and the
+    mail spool are): DuckDB's COPY does not, and after a power cut `settle` published what
+    the page cache had not written yet, a short or empty file whose rows were marked exported."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def export_csv(
