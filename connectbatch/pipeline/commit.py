@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from connectbatch import schemas
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.parser.api import Reject
-from connectbatch.pipeline import closing, history, late, load, results
+from connectbatch.pipeline import closing, history, late, load, owed, results
 from connectbatch.pipeline.compute import Computed
 from connectbatch.store import Database, run_groups
 from connectbatch.store import actions as action_store
@@ -59,6 +59,8 @@ class LoadDone:
     actions: results.RowActions
     rejects: list[Reject]
     closed: Run | None
+    owed: list[Path] | None = None  # the answer, written before the commit (`owe_answer`)
+    answer_failed: str | None = None  # why it could not be
 
 
 class LoadedMeanwhile(Exception):
@@ -89,17 +91,29 @@ def still_new(con: duckdb.DuckDBPyConnection, connection: Connection, computed: 
 
 
 def load_alone(
-    db: Database, connection: Connection, run: Run, record: FileRecord, computed: Computed,
-    now: dt.datetime, *, close: bool,
+    db: Database, outbound: Path, connection: Connection, run: Run, record: FileRecord,
+    computed: Computed, now: dt.datetime, clock: Stopwatch, *, close: bool,
 ) -> LoadDone | LoadedMeanwhile:  # fmt: skip
-    """A file's own load transaction (`load_in` after `still_new`); rolled back, nothing
-    written, when records of the batch were loaded meanwhile (returned, to judge it again)."""
+    """A file's own load transaction (`load_in` after `still_new`, its answer owed before the
+    commit: `owe_answer`); rolled back, nothing written, when records of the batch were
+    loaded meanwhile (returned, to judge it again)."""
+    done: LoadDone | None = None
     try:
         with db.transaction() as con:
             still_new(con, connection, computed)
-            return load_in(con, connection, run, record, computed, now, close=close)
+            done = load_in(con, connection, run, record, computed, now, close=close)
+            owe_answer(outbound, connection, run, record, computed, done, clock)
+        return done
     except LoadedMeanwhile as raced:
         return raced
+    except BaseException:
+        discard_owed([done])
+        raise
+
+
+def discard_owed(dones: Iterable[LoadDone | None]) -> None:
+    """The owed answers of loads that rolled back."""
+    owed.discard(p for d in dones if d is not None for p in d.owed or ())
 
 
 def load_in(
@@ -164,8 +178,37 @@ def answer_loaded(
     clock: Stopwatch,
     db: Database,
 ) -> None:
-    """The results file of a loaded batch, once its transaction committed; one that cannot be
-    written (a full disk) is a line in the connection's history, not only in a log."""
+    """The results file of a loaded batch, once its transaction committed: the owed one
+    published (`owe_answer`), else written now; one that cannot be written (a full disk) is a
+    line in the connection's history, not only in a log."""
+    if done.owed is None:
+        clock.lap("load")
+        failed = _write_answer(outbound, connection, run, record, computed, done, clock, None)
+    else:
+        clock.step = "write results"
+        owed.publish(done.owed)
+        failed = done.answer_failed
+    _results_not_written(db, connection, run, record, failed)
+    extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
+    log.info("file loaded in %s", clock.laps, extra=extra)
+
+
+def owe_answer(
+    outbound: Path, connection: Connection, run: Run, record: FileRecord, computed: Computed,
+    done: LoadDone, clock: Stopwatch,
+) -> None:  # fmt: skip
+    """The batch's answer, written inside its load transaction under owed names (`owed`):
+    `answer_loaded` publishes it after the commit, a start after a crash (`owed.settle_left`)."""
+    clock.lap("load")
+    done.owed = []
+    done.answer_failed = _write_answer(outbound, connection, run, record, computed, done, clock, done.owed)
+    clock.step = "load (commit)"  # what fails next is the commit (a full disk)
+
+
+def _write_answer(
+    outbound: Path, connection: Connection, run: Run, record: FileRecord, computed: Computed,
+    done: LoadDone, clock: Stopwatch, owing: list[Path] | None,
+) -> str | None:  # fmt: skip
     parsed, report = computed.parsed, computed.report
     assert parsed is not None and report is not None
     dtype = schemas.get(connection.data_type)
@@ -174,23 +217,18 @@ def answer_loaded(
     if final is not None and final.state is FileState.REJECTED:  # no row of it applied (load.load_file)
         # the keys of rows refused after parsing too (an unknown action), from the parsed rows
         read = load.keys_of_rejects(done.rejects, dtype, parsed.read_of_rejects, (parsed.table, parsed.lines))
-        failed = results.write_outcome(
+        return results.write_outcome(
             outbound, connection, run.id, record, FileState.REJECTED, rejects=done.rejects,
             key_columns=list(dtype.key_columns), report=report, message=final.message,
-            read=read, header=parsed.header, ignored=parsed.unknown_columns,
+            read=read, header=parsed.header, ignored=parsed.unknown_columns, owing=owing,
         )  # fmt: skip
-        _results_not_written(db, connection, run, record, failed)
-        return
-    failed = results.write_outcome(
+    return results.write_outcome(
         outbound, connection, run.id, record, FileState.LOADED, table=parsed.table,
         lines=parsed.lines, rejects=done.rejects, key_columns=list(dtype.key_columns), report=report,
         seconds=clock.laps, actions_created=done.loaded.actions_created,
         actions_changed=done.loaded.actions_changed, read=parsed.read_of_rejects,
-        header=parsed.header, actions=done.actions, ignored=parsed.unknown_columns,
+        header=parsed.header, actions=done.actions, ignored=parsed.unknown_columns, owing=owing,
     )  # fmt: skip
-    _results_not_written(db, connection, run, record, failed)
-    extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
-    log.info("file loaded in %s", clock.laps, extra=extra)
 
 
 def _results_not_written(

@@ -13,9 +13,8 @@ validation result, actions and results file, and the rules hold as they do for o
 3. re-delivery does not duplicate: a file repeating an earlier one's bytes is ingested alone
    after the group (a duplicate), one repeating its keys is computed again after it (the
    "already loaded" check then sees them), exactly as one after another would.
-Files that do not load (refused, held for review, failed) take their own transactions, as
-alone. Data types whose loads depend on what the previous file changed (corrections in
-`supersede` mode, catalogs, modification events) are not grouped: one after another.
+Files that do not load (refused, held, failed) take their own transactions, as alone. Loads
+that depend on the previous file's (`supersede` mode, catalogs, modifications) are not grouped.
 
 The files a pull run fetched (`transfer/pull/collect.py`) go the same way inside that run
 (`ingest_in_run`), each file's outcome as `Ingestor.ingest_file` would leave it.
@@ -278,8 +277,7 @@ class _Group:
             return set(data_store.loaded_identities(c, self.connection.data_type, self.connection.id, keys))
 
     def _load_together(self, loading: list[_Waiting]) -> bool:
-        """Load every batch in one transaction, each closing its run; False (all rolled back)
-        when anything in it failed."""
+        """Load every batch in one transaction, each closing its run; False if it rolled back."""
         if not loading:
             return True
         ing = self.ingestor
@@ -308,17 +306,19 @@ class _Group:
                         close=self.shared is None, connection_status=False,
                     )  # fmt: skip
                 self._load_small(con, small)
-                if self.shared is None:  # every run closed Completed: the connection's status
-                    # once, as the last one sets it (a shared run's close sets it)
+                if self.shared is None:  # every run closed: the connection's status, once
                     connection_store.set_completed_unless_held(con, self.connection.id, ing.clock())
+                for w in loading:  # each answer owed before the commit, as alone
+                    assert w.done is not None and w.computed is not None and w.run and w.entry
+                    commit.owe_answer(ing.settings.outbound, self.connection, w.run, w.entry.record,
+                                      w.computed, w.done, w.clock)  # fmt: skip
         except Exception as exc:
+            commit.discard_owed(w.done for w in loading)
             if not isinstance(exc, commit.LoadedMeanwhile):
                 log.exception("the group's load failed", extra={"connection_id": self.connection.id})
             for w in loading:
                 w.done = None
             return False
-        for w in loading:
-            w.clock.lap("load")
         return True
 
     def _load_small(self, con: duckdb.DuckDBPyConnection, small: list[_Waiting]) -> None:

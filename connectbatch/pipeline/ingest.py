@@ -281,12 +281,14 @@ class Ingestor:
         return removed
 
     def recover_interrupted(self) -> list[int]:
-        """Mark runs whose process died mid-run as Failed (they can then be retried), and
-        remove the temporary copies a killed copy left in staging."""
+        """Mark runs whose process died mid-run as Failed (they can then be retried), give the
+        answers it owed (`recovery.answer_owed`), remove its temporary copies in staging."""
         for path in recovery.remove_stale_incoming(self.settings.staging):
             log.warning("removed a killed copy's temporary file %s", path)
         self.db.keep_reserve()  # given back on a full disk: again once there is room
-        return recovery.recover_interrupted(self.db, self.clock)
+        recovered = recovery.recover_interrupted(self.db, self.clock)
+        recovery.answer_owed(self)
+        return recovered
 
     # ------------------------------------------------------------------ one file
 
@@ -355,9 +357,8 @@ class Ingestor:
         end: RunEnd | None = None,
     ) -> FileRecord:
         """The database half of a file: its refusal, its quarantine or its load transaction,
-        then the results file. Embedded mode calls it right after `compute`; distributed mode
-        from the coordinator's single loader, with what a worker computed. With `end` (the
-        run's only file) a loaded file's transaction also closes the run, into `end.run`."""
+        then the results file; after `compute`, or (distributed) what a worker computed. With
+        `end` (the run's only file) a loaded file's transaction also closes the run (`end.run`)."""
         clock.step = "stage (write to disk)"  # the outcome commits once the staged copy is on disk
         staging.settle(record.sha256)
         clock.step = "load (commit)"
@@ -376,19 +377,18 @@ class Ingestor:
                 parsed = stream.whole(parsed, computed.part)
             quarantine.settle(self.settings, self.db, run, connection, record, parsed, rejects, report)
             return self._file(record.id)
-        done = load_alone(self.db, connection, run, record, computed, self.clock(), close=end is not None)
+        done = load_alone(self.db, self.settings.outbound, connection, run, record, computed, self.clock(),
+                          clock, close=end is not None)  # fmt: skip
         if isinstance(done, LoadedMeanwhile):  # judged again (held for review): nothing was written
             computed = recheck_loaded(self.settings, connection, computed, done.keys, self.clock())
             return self.commit(run, connection, record, computed, clock, end)
         if end is not None:
             end.run = done.closed
-        clock.lap("load")
         answer_loaded(self.settings.outbound, connection, run, record, computed, done, clock, self.db)
         return done.loaded.record or self._file(record.id)
 
     def _existing_keys(self, connection: Connection, dtype: schemas.DataType, table: pa.Table) -> list[str]:
-        """The identities of `table`'s rows the connection loaded before ("already loaded")."""
-        with self.db.connect() as con:
+        with self.db.connect() as con:  # the identities loaded before ("already loaded")
             return data_store.existing_keys(con, dtype.key, connection.id, table)
 
     def _file(self, file_id: int) -> FileRecord:

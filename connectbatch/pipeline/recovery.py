@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import ConnectionStatus, FileState, ReviewState, Run, RunStatus
-from connectbatch.pipeline import staging
+from connectbatch.pipeline import owed, staging
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.staging import Received
 from connectbatch.store import Database, liveness
@@ -68,6 +68,16 @@ def recover_interrupted(db: Database, clock: Clock, ours: bool = True) -> list[i
             recovered.append(run.run_id)
         part_store.remove_orphans(con)  # a crashed load's Parquet part (its row never committed)
     return recovered
+
+
+def answer_owed(ingestor: Ingestor) -> None:
+    """At a start, after `recover_interrupted`: the answers a dead process owed for loads it
+    committed are published (pipeline/owed.py) and their runs announced (the results e-mail,
+    lost with the process); those of loads that rolled back are removed."""
+    for run_id in owed.settle_left(ingestor.db, ingestor.settings.outbound):
+        with ingestor.db.connect() as con:
+            finished = run_store.get(con, run_id)
+        ingestor._announce(finished)
 
 
 class NothingToRetryError(ConnectBatchError):

@@ -1,7 +1,7 @@
 """Results for the sender: a per-row results CSV and a JSON summary per processed file.
 
-Written under `<home>/outbound/<connection id>/` so an outbound (Pull from us) connection,
-the return e-mail and the UI's download button all serve the same files.
+Written under `<home>/outbound/<connection id>/`: an outbound connection, the return e-mail
+and the UI's download button serve the same files; a load's own waits there owed (`owed`).
 
 The results CSV, as a partner's system parses it:
 
@@ -20,9 +20,8 @@ The results CSV, as a partner's system parses it:
   unreadable, e.g. a wrong header, or every row was rejected, each listed too; or a held batch
   a reviewer discarded: rewritten then, Line 0 saying so with the note, rejects kept), `FAILED`
   (our side failed; the file may be retried).
-  A file that held no data rows (only its header) is answered by one Line 0 `ACCEPTED` row
-  saying so (`NO_ROWS`, also the summary's message). So a results file is never empty: a
-  reader that only knows per-row lines sees Line 0.
+  A file of no data rows (only its header) is answered by one Line 0 `ACCEPTED` row saying
+  so (`NO_ROWS`, the summary's message too): a results file is never empty.
 * Every text cell is escaped like `escaping.csv_cell` (a leading `'` before a cell a
   spreadsheet would run as a formula; `+15551234567` or `-12.50` comes back as sent).
 """
@@ -47,7 +46,7 @@ from connectbatch import schemas
 from connectbatch.escaping import csv_cell
 from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject, RejectKeys
-from connectbatch.pipeline import results_csv
+from connectbatch.pipeline import owed, results_csv
 from connectbatch.pipeline.results_csv import neutralise_formulas as neutralise_formulas  # dry runs, tests
 from connectbatch.pipeline.results_held import HeldReasons, held_reasons
 from connectbatch.store.db import private_dir
@@ -186,16 +185,14 @@ def write(
     accepted_reason: str = "",
     file_status: RowStatus | None = None,
     line_reasons: dict[int, str] | None = None,
+    owing: list[Path] | None = None,
 ) -> tuple[Path, Path]:
-    """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths.
-
-    `key_names` gives the header the partner used for each key column; `actions` the
-    ActionId per accepted line (an `ActionId` column when `with_action_id`);
-    `accepted_reason` the Reason of every readable row (a held batch: why it is held);
-    `file_status` answers for the whole file with one Line 0 row (see the module docstring);
-    `line_reasons` the Reason of some readable rows by line, instead of `accepted_reason`
-    (a held batch: the rows that failed an expectation say which, and their value).
-    """
+    """Write `<base>.results.csv` and `<base>.summary.json` atomically; return both paths
+    (with `owing`, under hidden owed names, listed there: pipeline/owed.py). `key_names`: the
+    partner's header per key column; `actions`: the ActionId per accepted line (a column when
+    `with_action_id`); `accepted_reason`: every readable row's Reason (a held batch: why);
+    `file_status`: one Line 0 row for the whole file; `line_reasons`: some rows' Reason by
+    line instead (a held batch: which expectation a row failed, and its value)."""
     target = private_dir(folder(outbound, connection_id))  # results are partners' data
     base = base_name(summary.run_id, summary.file_id, summary.file)
     names = _output_names(key_columns, key_names or {}, with_action_id)
@@ -262,12 +259,14 @@ def write(
         )
     table = pa.concat_tables([p.select(list(parts[0].column_names)) for p in parts])
     order = results_csv.line_order(table)
-    csv_path = target / f"{base}.results.csv"
+    owe = "" if owing is None else owed.OWED_PREFIX
+    csv_path, json_path = target / f"{owe}{base}.results.csv", target / f"{owe}{base}.summary.json"
     with _atomic(csv_path, "wb") as fh:
         results_csv.write(table, order, names, fh)
-    json_path = target / f"{base}.summary.json"
     with _atomic(json_path, "w") as fh:
         json.dump(asdict(summary), fh, indent=2, default=str)
+    if owing is not None:
+        owing += [csv_path, json_path]
     return csv_path, json_path
 
 
@@ -306,9 +305,10 @@ def write_outcome(
     header: list[str] | None = None,
     actions: RowActions | None = None,
     ignored: Sequence[str] = (),
+    owing: list[Path] | None = None,
 ) -> str | None:
     """The sender's answer for one file of a run, whatever its outcome; why it could not be
-    written (logged, not raised: the load it describes has committed), or None. `header` is
+    written (logged, not raised), or None; `owing` as `write`'s. `header` is
     the file's own (the keys come back under the partner's names); `actions` the ActionIds;
     `read` what the parser read of the keys of the rows it refused (ParseResult.read_of_rejects);
     `ignored` the file's columns not read (ParseResult.unknown_columns)."""
@@ -350,6 +350,7 @@ def write_outcome(
             key_names={k: names[k] for k in keys}, actions=actions,
             with_action_id=bool(dtype and dtype.action_columns is not None),
             accepted_reason=held.batch, file_status=file_status, line_reasons=held.by_line,
+            owing=owing,
         )  # fmt: skip
     except OSError as exc:
         log.exception("could not write results", extra={"run_id": run_id})
@@ -390,7 +391,8 @@ def list_files(outbound: Path, connection_id: int) -> list[Path]:
     target = folder(outbound, connection_id)
     if not target.exists():
         return []
-    return sorted(p for p in target.iterdir() if p.is_file() and not p.name.startswith(".tmp-"))
+    hidden = (".tmp-", owed.OWED_PREFIX)  # being written, or owed (not answered yet)
+    return sorted(p for p in target.iterdir() if p.is_file() and not p.name.startswith(hidden))
 
 
 # The results-file header and atomic writer, shared with the dry-run answer (pipeline/dryrun.py).

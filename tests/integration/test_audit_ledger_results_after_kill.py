@@ -1,24 +1,22 @@
 """Audit (ledger, "every file is answered"): a process SIGKILLed between a file's load commit
-and its results file leaves that file without any answer for ever.
+and its results file left that file without any answer for ever.
 
-Expected behaviour (README "Feedback": "`results` answers the sender for every file, whatever
-its outcome"; a results file that cannot be written is at least "a line in the connection's
-history"): once a run is Completed with its rows and actions committed, the sender's results
-file (and its queued results e-mail) must exist, or be produced by the next start, like a run
-a dead process left In Progress is settled by the next start (`Services.startup`).
+README "Feedback": `results` answers the sender for every file, whatever its outcome. A single
+file's load transaction also closes its run as Completed; the results file was written after
+that commit, the e-mail hook after that, and a kill in between left a Completed run with no
+results file, no history line and no outbox row. Now the answer is written inside the load's
+transaction under a hidden owed name (pipeline/owed.py) and published after the commit; the
+next start publishes what a dead process owed for a committed load (and announces its run),
+and removes what it wrote for a load that never committed.
 
-How it breaks now: a single file's load transaction also closes its run as Completed
-(`Ingestor.commit` -> `commit.load_in(close=True)`); the results file is written after that
-commit (`commit.answer_loaded` -> `results.write_outcome`) and the e-mail hook runs after that
-(`Ingestor._announce`). A kill in between leaves a Completed run whose loaded file has no
-results file, no history line, no outbox row, and nothing at the next start notices.
-
-Real processes: the ingest runs in a child process, stopped (SIGKILL) at the moment it starts
-writing the results (a wrapper on `results.write_outcome` writes a marker and waits).
+Real processes: the ingest runs in a child process, stopped (SIGKILL) where a wrapper writes a
+marker and waits: at the publication (after the commit), or right after the owed answer was
+written (before the commit).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,8 +25,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.store import count
 
 from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.pipeline import owed
 from connectbatch.services import Services
 from connectbatch.settings import Settings
 
@@ -39,18 +39,21 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = r"""
 import functools, os, sys, time
 from pathlib import Path
-from connectbatch.pipeline import results
+from connectbatch.pipeline import commit, owed
 
-marker = Path(sys.argv[2])
-original = results.write_outcome
+marker, where = Path(sys.argv[2]), sys.argv[3]
+module, name = (owed, "publish") if where == "after-commit" else (commit, "owe_answer")
+original = getattr(module, name)
 
 @functools.wraps(original)
 def stop_here(*args, **kwargs):
-    marker.write_text(str(os.getpid()))  # the load has committed: kill me now
+    if where == "before-commit":
+        original(*args, **kwargs)  # the answer is written, owed; the load is not committed
+    marker.write_text(str(os.getpid()))  # kill me now
     time.sleep(120)
     raise SystemExit("not killed")
 
-results.write_outcome = stop_here
+setattr(module, name, stop_here)
 from connectbatch.services import Services
 Services().ingest_file("Acme", sys.argv[1])
 """
@@ -66,13 +69,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect (2026-12-07 audit): the answer owed for a load committed just before a "
-    "kill is never written; needs a 'results owed' mark in the load transaction, cleared once "
-    "written, and regenerated at startup",
-)
-def test_a_file_loaded_just_before_a_kill_still_gets_its_results(env: dict[str, str], tmp_path: Path) -> None:
+def _killed(env: dict[str, str], tmp_path: Path, where: str) -> Services:
+    """A 500-row file ingested by a child killed at `where`; the services after a restart."""
     calls = tmp_path / "Acme_calls.csv"
     subprocess.run(
         [sys.executable, str(REPO / "bench" / "generate.py"), str(calls), "--rows", "500"],
@@ -86,7 +84,7 @@ def test_a_file_loaded_just_before_a_kill_still_gets_its_results(env: dict[str, 
     )  # fmt: skip
     marker = tmp_path / "loaded"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(calls), str(marker)],
+        [sys.executable, "-c", CHILD, str(calls), str(marker), where],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -99,6 +97,11 @@ def test_a_file_loaded_just_before_a_kill_still_gets_its_results(env: dict[str, 
 
     services = Services(Settings.from_env())  # the restart
     services.startup()
+    return services
+
+
+def test_a_file_loaded_just_before_a_kill_still_gets_its_results(env: dict[str, str], tmp_path: Path) -> None:
+    services = _killed(env, tmp_path, "after-commit")
     [run] = services.runs("Acme")
     assert run.status is RunStatus.COMPLETED and run.actions_created > 0  # it loaded
     answers = [p.name for p in services.results_files("Acme") if p.name.startswith(f"run{run.id}-")]
@@ -107,3 +110,15 @@ def test_a_file_loaded_just_before_a_kill_still_gets_its_results(env: dict[str, 
         f"run {run.id} loaded {run.rows_accepted} rows and is Completed, but its sender has no "
         f"results file ({answers}) and nothing records that none was written"
     )
+    assert not [p for p in services.settings.outbound.rglob(f"{owed.OWED_PREFIX}*")]
+    summary = json.loads(next(services.settings.outbound.rglob(f"run{run.id}-*.summary.json")).read_text())
+    assert summary["rows_accepted"] == run.rows_accepted and summary["status"] == "loaded"
+
+
+def test_the_answer_owed_for_a_load_never_committed_is_removed(env: dict[str, str], tmp_path: Path) -> None:
+    services = _killed(env, tmp_path, "before-commit")
+    [run] = services.runs("Acme")
+    assert run.status is RunStatus.FAILED and run.actions_created == 0  # nothing loaded: retried later
+    assert count(services, "actions") == 0
+    assert not list(services.settings.outbound.rglob("*.results.csv"))  # no answer of a load undone
+    assert not list(services.settings.outbound.rglob(f"{owed.OWED_PREFIX}*"))

@@ -9,22 +9,26 @@ import pytest
 from helpers import call_csv
 
 from connectbatch.models import FileState, Run, RunStatus
-from connectbatch.pipeline import results
+from connectbatch.pipeline import owed, results
 from connectbatch.services import Services
 
 
-def test_the_run_is_completed_by_the_load_commit_before_the_results_are_written(
+def test_the_run_is_completed_by_the_load_commit_before_the_results_are_published(
     services: Services, make_connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The results are written inside the load's transaction under owed names, and published
+    once it committed (pipeline/owed.py): by then the run reads Completed."""
     make_connection("Acme")
-    original = results.write_outcome
+    original = owed.publish
     seen: list[RunStatus] = []
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(services.run(args[2]).status)  # what another reader sees at that moment
-        return original(*args, **kwargs)
+    def spy(paths: Any) -> Any:
+        paths = list(paths)
+        assert all(p.name.startswith(owed.OWED_PREFIX) for p in paths)
+        seen.append(services.runs("Acme")[0].status)  # what another reader sees at that moment
+        return original(paths)
 
-    monkeypatch.setattr(results, "write_outcome", spy)
+    monkeypatch.setattr(owed, "publish", spy)
     finished: list[Run] = []
     services.ingestor.on_finished.append(finished.append)
 
