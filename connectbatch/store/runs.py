@@ -15,6 +15,7 @@ from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, R
 from connectbatch.parser.api import Reject
 from connectbatch.store.data import SMALL_LIST
 from connectbatch.store.partners import owned_connections
+from connectbatch.store.taken import SETTLED, Settled
 
 RUN_COLUMNS = [f.name for f in fields(Run)]  # the order `run_from_row` reads them in
 FILE_COLUMNS = [f.name for f in fields(FileRecord)]  # the order `file_from_row` reads them in
@@ -24,13 +25,7 @@ FILE_COLUMNS = [f.name for f in fields(FileRecord)]  # the order `file_from_row`
 HOLDS_DATA = (FileState.LOADED, FileState.QUARANTINED)
 # A pull settled this remote file: the same path, size and time is not fetched again (a
 # file rejected as a whole would fail the same way).
-_SETTLED = (
-    FileState.LOADED,
-    FileState.DUPLICATE,
-    FileState.QUARANTINED,
-    FileState.REJECTED,
-    FileState.DISCARDED,
-)
+_SETTLED = SETTLED  # what a pull does not take again (store/taken.py)
 
 
 def states_in(states: tuple[FileState, ...]) -> str:
@@ -249,18 +244,9 @@ def taken_before(
     download found) matches any size when the time is known: path and time still tell a
     new version apart, where requiring the listing's None would fetch the file every run.
     `by_day`: the time is known to the day only (an FTP LIST line of a file older than six
-    months), so any recorded time on that date is the same file's."""
-    any_size = size is None and mtime is not None
-    sql = "WHERE connection_id = ? AND remote_path = ? "
-    params: list[object] = [connection_id, remote_path]
-    if not any_size:
-        sql += "AND size IS NOT DISTINCT FROM ? "
-        params.append(size)
-    sql += _same_time(mtime, by_day, params)
-    found = files_where(
-        con, sql + f"AND {states_in(_SETTLED)} ORDER BY id LIMIT 1", [*params, *map(str, _SETTLED)]
-    )
-    return found[0] if found else None
+    months), so any recorded time on that date is the same file's. A whole listing asks
+    once (`taken.Settled`), which this is for one path."""
+    return Settled.of(con, connection_id, [remote_path]).taken_before(remote_path, size, mtime, by_day=by_day)
 
 
 def _same_time(mtime: dt.datetime | None, by_day: bool, params: list[object]) -> str:

@@ -209,3 +209,34 @@ def test_one_run_per_connection_at_a_time(services: Services, server: ftpd.FtpSe
     finally:
         release.set()
         scheduler.shutdown()
+
+
+def test_a_poll_of_files_left_in_place_asks_the_ledger_once_for_the_listing(
+    services: Services, server: ftpd.FtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partner who leaves every file in the folder: each later poll decides for every
+    listed file that an earlier run took it. Asked file by file, that was a statement (and
+    an open of the database) per listed file, minutes a poll for a 200,000-file folder (found
+    by an audit of pulls); now one statement for the whole listing."""
+    folder = server.mkdir("/collect-left")
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    for i in range(40):
+        server.put(f"{folder}/Calls_2026_{i:03d}.csv", call_csv(2, prefix=f"l{i}"), old)
+    pull_connection(services, server, folder, after_success="leave")
+    first = services.pull("Partner FTP")
+    assert first.files_loaded == 40
+    from connectbatch.store import runs as run_store
+
+    asked: list[str] = []
+    original = run_store.files_where
+
+    def counted(con: object, where: str, params: list[object]) -> object:
+        asked.append(where)
+        return original(con, where, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_store, "files_where", counted)
+
+    again = services.pull("Partner FTP")
+
+    assert again.files_loaded == 0 and services.count_actions("Partner FTP") == 80
+    assert len([w for w in asked if "remote_path" in w]) == 1, asked  # was one per listed file

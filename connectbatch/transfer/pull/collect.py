@@ -58,6 +58,7 @@ from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
+from connectbatch.store.taken import Settled
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import login, stopping
 from connectbatch.transfer.pull.notes import RunNotes
@@ -133,7 +134,8 @@ def _pull(
         try:
             transport = login.open_pinned(db, connection.method.value, endpoint, open_transport)
             listing = _list(ingestor, connection, transport)
-            listing = [r for r in listing if _needs_run(ingestor, connection, transport, r)]
+            settled = _settled(db, connection, listing)
+            listing = [r for r in listing if _needs_run(ingestor, connection, transport, r, settled=settled)]
         except TransportError as exc:
             if transport is not None:
                 transport.close()
@@ -202,10 +204,11 @@ def _take_all(
     """Fetch the listed files the run takes, and ingest them a group at a time."""
     fetched: list[tuple[base.RemoteFile, Path]] = []
     size = 0
+    settled = _settled(ingestor.db, connection, listing)
     try:
         for k, remote in enumerate(listing):
             target = incoming / f"payload-{k}"
-            if not _fetch(ingestor, connection, run, transport, remote, target, notes):
+            if not _fetch(ingestor, connection, run, transport, remote, target, notes, settled):
                 continue
             notes.came_from(remote.name, remote.extra.get("forwarded", ""))  # a forwarded mail
             fetched.append((remote, target))
@@ -288,10 +291,11 @@ def _fetch(
     remote: base.RemoteFile,
     target: Path,
     notes: RunNotes,
+    settled: Settled,
 ) -> bool:
     """Fetch one listed file to `target` (True), or record why it is not taken now."""
     db = ingestor.db
-    if not _needs_run(ingestor, connection, transport, remote, notes):
+    if not _needs_run(ingestor, connection, transport, remote, notes, settled=settled):
         return False
     refused = remote.extra.get("skip") if remote.extra else None
     if refused:  # the transport refused it (an e-mail from a sender not allowed): record, tidy
@@ -304,7 +308,7 @@ def _fetch(
         log.warning("skipped %s: %s", remote.name, refused, extra={"run_id": run.id})
         transport.after_success(remote, AfterSuccess.LEAVE, None)
         return False
-    reason, outcome = _decision(db, ingestor, connection, remote)
+    reason, outcome = _decision(db, ingestor, connection, remote, settled)
     if reason is not None:  # a new decision (`_needs_run` drops those made before)
         with db.transaction() as con:
             run_store.record_file(
@@ -364,13 +368,15 @@ def _needs_run(
     transport: base.Transport,
     remote: base.RemoteFile,
     notes: RunNotes | None = None,
+    *,
+    settled: Settled | None = None,
 ) -> bool:
     """False for what a run would add no line for: a file an earlier run settled (tidied up
     here; a refusal goes to `notes`), a file skipped before for the same reason."""
     extra = remote.extra or {}
     if extra.get("skip"):
         return True
-    reason, outcome = _decision(ingestor.db, ingestor, connection, remote)
+    reason, outcome = _decision(ingestor.db, ingestor, connection, remote, settled)
     if reason is None:
         return True
     if outcome == TAKEN:
@@ -401,20 +407,31 @@ def _skip_reason(
     return reason, outcome == TAKEN
 
 
+def _settled(db: Database, connection: Connection, listing: list[base.RemoteFile]) -> Settled:
+    """What earlier runs settled of the listed paths: one statement for the whole listing."""
+    with db.connect() as con:
+        return Settled.of(con, connection.id, (r.path for r in listing))
+
+
 def _decision(
-    db: Database, ingestor: ingest.Ingestor, connection: Connection, remote: base.RemoteFile
+    db: Database,
+    ingestor: ingest.Ingestor,
+    connection: Connection,
+    remote: base.RemoteFile,
+    settled: Settled | None = None,
 ) -> tuple[str | None, str]:
     """(why the file is not taken now, or None; `TAKEN` when an earlier run settled it,
-    `REJECTED` or `TOO_LARGE` when it is refused as it is, "" when a later run may take it)."""
+    `REJECTED` or `TOO_LARGE` when it is refused as it is, "" when a later run may take it).
+    `settled`: the listing's ledger lines, read once (`_settled`), instead of a query."""
     if not base.old_enough(remote, connection.min_age_seconds, ingestor.clock()):
         return f"younger than the minimum age of {connection.min_age_seconds} s; taken by a later run", ""
     limit = ingestor.settings.max_file_bytes
     if base.over_limit(remote, limit):  # recorded once, never fetched (a fetch would stop anyway)
         return base.too_large("", remote.path, limit).reason, TOO_LARGE
-    with db.connect() as con:
-        earlier = run_store.taken_before(
-            con, connection.id, remote.path, remote.size, remote.mtime, by_day=remote.time_by_day
-        )
+    if settled is None:
+        with db.connect() as con:
+            settled = Settled.of(con, connection.id, [remote.path])
+    earlier = settled.taken_before(remote.path, remote.size, remote.mtime, by_day=remote.time_by_day)
     if earlier is None:
         return None, ""
     if earlier.state in ("rejected", "discarded"):
