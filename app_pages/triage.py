@@ -99,7 +99,8 @@ def _act(item: TriageItem, where: st.delta_generator.DeltaGenerator) -> None:
     elif item.resend:  # the file was refused for its content: a retry fails the same way
         where.page_link(DETAIL_PAGE, label="Open the connection (the partner resends)",
                         icon=":material/cable:", query_params={"connection": str(item.connection_id)},
-                        help="The partner fixes the file and sends it again (see the history)")  # fmt: skip
+                        help="The partner fixes the file and sends it again (see the history); or map "
+                             "its columns on the connection (Mapping), then retry")  # fmt: skip
     else:
         where.page_link(DETAIL_PAGE, label="Open the connection (retry)", icon=":material/cable:",
                         query_params={"connection": str(item.connection_id)},

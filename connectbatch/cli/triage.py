@@ -21,7 +21,7 @@ _NEXT = {
     triage.TriageKind.FAILED_CONNECTION: f"{PROG} retry {{run}}",
 }
 # A file refused for its content fails a retry the same way (triage.refused_for_content).
-_RESEND = "the partner fixes the file and sends it again"
+_RESEND = "the partner fixes the file and sends it again (or: map its columns on the connection, then retry)"
 
 
 def _next(item: triage.TriageItem) -> str:

@@ -186,7 +186,9 @@ def failed_connections(
         if resend:
             detail = (
                 f"run {run_id}: the file was refused{why}; the partner must fix it and send it again "
-                f"(a retry fails the same way); {n:,} changeable actions lock before a corrected file arrives"
+                "(a retry reads the same bytes: it loads them only once a field mapping, encoding or "
+                f"delimiter set on the connection reads them); {n:,} changeable actions lock before a "
+                "corrected file arrives"
             )
         else:
             detail = (

@@ -202,6 +202,8 @@ def test_a_file_refused_for_its_content_asks_the_partner_to_resend_not_a_retry(
     assert (item.kind, item.run_id, item.resend) == (TriageKind.FAILED_CONNECTION, refused.id, True)
     assert "badhdr.csv: line 1: the header lacks required" in item.detail
     assert "the partner must fix it and send it again" in item.detail
+    # ... unless the connection is taught to read it: a saved field mapping makes a retry load
+    assert "field mapping" in item.detail and "map its columns on the connection" in text
 
     again = services.retry(refused.id)  # the same bytes: refused the same way
     assert again.status is RunStatus.FAILED
