@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import tempfile
+import threading
 from pathlib import Path
 
 import duckdb
@@ -52,6 +53,19 @@ def _regular_file(path: str | Path) -> Path:
 
 
 log = logging.getLogger("connectbatch.services.runs")
+
+
+_export_locks: dict[int, threading.Lock] = {}
+_export_locks_guard = threading.Lock()
+
+
+def _exporting(connection_id: int) -> threading.Lock:
+    """The lock one connection's exports take in this process. Two at once (its schedule and
+    an analyst's Export now) read the same watermark, and the second's ledger row conflicted:
+    the connection read Failed although its export went out. Another process cannot overlap:
+    it opens the database only once this one let it go."""
+    with _export_locks_guard:
+        return _export_locks.setdefault(connection_id, threading.Lock())
 
 
 class RunServices(ServiceBase):
@@ -197,6 +211,10 @@ class RunServices(ServiceBase):
         Only rows of its partner's inbound connections (or the ones it names). None when there
         is nothing new (no empty file, no ledger row)."""
         connection = self._outbound(name_or_id)
+        with _exporting(connection.id):  # its schedule and an Export now: one after the other
+            return self._export_now(connection, trigger)
+
+    def _export_now(self, connection: Connection, trigger: str) -> Export | None:
         folder = self.settings.outbound / str(connection.id)
         folder.mkdir(parents=True, exist_ok=True)
         written: Path | None = None  # in flight until its ledger row commits
