@@ -72,7 +72,12 @@ class LoadedMeanwhile(Exception):
         self.keys = keys
 
 
-def still_new(con: duckdb.DuckDBPyConnection, connection: Connection, computed: Computed) -> None:
+def still_new(
+    con: duckdb.DuckDBPyConnection,
+    connection: Connection,
+    computed: Computed,
+    mark: tuple[int, int] | None = None,
+) -> None:
     """Raise LoadedMeanwhile when the load transaction finds records of the batch loaded.
 
     The "already loaded" check runs before validation, outside the load's transaction, and a
@@ -80,10 +85,16 @@ def still_new(con: duckdb.DuckDBPyConnection, connection: Connection, computed: 
     another while it parses): the same records delivered twice at once (the same bytes under
     another name, CRLF line endings, a retry beside the upload taken in again) were both
     loaded, every action twice (found by an audit with two real processes). Asked again here,
-    inside the transaction that loads, the answer cannot change before the commit."""
+    inside the transaction that loads, the answer cannot change before the commit (two loads
+    of one connection at once in one process conflict on its row: the second fails).
+
+    Not asked when the database's write mark (`mark`, now) is the one taken before the check
+    (`Computed.checked`): nothing was written since, the answer stands (a statement less)."""
     parsed = computed.parsed
     dtype = schemas.get(connection.data_type)
     if parsed is None or not parsed.table.num_rows or not load.refuses_repeats(dtype, connection):
+        return
+    if mark is not None and computed.checked == mark:
         return
     keys = data_store.existing_keys(con, dtype.key, connection.id, parsed.table)
     if keys:
@@ -99,8 +110,8 @@ def load_alone(
     loaded meanwhile (returned, to judge it again)."""
     done: LoadDone | None = None
     try:
-        with db.transaction() as con:
-            still_new(con, connection, computed)
+        with db.transaction() as con:  # the mark once the file is open: a reopen is one more
+            still_new(con, connection, computed, db.write_mark())
             done = load_in(con, connection, run, record, computed, now, close=close)
             owe_answer(outbound, connection, run, record, computed, done, clock)
         return done

@@ -52,6 +52,8 @@ class Computed:
     # a big file streamed (pipeline/stream.py): its rows are in this Parquet file, and
     # `parsed.table` holds only the columns validation and the results file read
     part: Streamed | None = None
+    # the database's write mark before the "already loaded" check (`commit.still_new`)
+    checked: tuple[int, int] | None = None
 
 
 def compute(
@@ -63,10 +65,12 @@ def compute(
     clock: Laps,
     already_loaded: Callable[[schemas.DataType, pa.Table], list[str]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    mark: tuple[int, int] | None = None,
 ) -> Computed:
     """The compute half of a file: parse and validate the staged bytes, with no database.
     `already_loaded` answers which keys the connection has loaded before; without it (a
-    distributed worker) that check waits for load time (`recheck_loaded`)."""
+    distributed worker) that check waits for load time (`recheck_loaded`). `mark`: the
+    database's write mark taken before that check, kept as `Computed.checked`."""
     dtype = schemas.get(connection.data_type)
     clock.step = "parse"
     try:
@@ -92,7 +96,7 @@ def compute(
     report = validate_parsed(settings, dtype, parsed, parser_rejected, already, now)
     late.judge(report, parsed.table, connection, now, refused)
     clock.lap("validate")
-    return Computed(parsed, rejects, report, None, parser_rejected, refused)
+    return Computed(parsed, rejects, report, None, parser_rejected, refused, checked=mark)
 
 
 def recheck_loaded(

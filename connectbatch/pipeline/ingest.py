@@ -344,7 +344,7 @@ class Ingestor:
         return compute(
             self.settings, connection, staged.path, saved, self.clock(), clock, already_loaded=already_loaded,
             # called through the module: the crash-recovery test hooks progress.update
-            on_progress=lambda done, rows: progress.update(run.id, done, rows),
+            on_progress=lambda done, rows: progress.update(run.id, done, rows), mark=self.db.write_mark(),
         )  # fmt: skip
 
     def commit(

@@ -111,6 +111,18 @@ def current_rows(data_type: str) -> str:
 # for it), by the id of the transaction's cursor; dropped when the cursor is given back.
 _ROLLBACK: dict[int, list[Callable[[], None]]] = {}
 
+# Transactions this process committed (`Database.transaction`, `own_transaction`): with a
+# Database's opens, what tells a load whether anything may have been written since a read
+# (`Database.write_mark`). Counted after each commit, under a lock (a lost count could hide one).
+_commits = 0
+_commits_lock = threading.Lock()
+
+
+def _committed() -> None:
+    global _commits
+    with _commits_lock:
+        _commits += 1
+
 
 def on_rollback(con: duckdb.DuckDBPyConnection, undo: Callable[[], None]) -> None:
     """Run `undo` if the transaction `con` is in rolls back (through Database.transaction;
@@ -136,6 +148,7 @@ def own_transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyC
         con.rollback()
         raise
     con.commit()
+    _committed()
 
 
 def quote(name: str) -> str:
@@ -193,7 +206,15 @@ class Database:
             except BaseException:
                 _undo(con)
                 raise
+            _committed()
             _ROLLBACK.pop(id(con), None)
+
+    def write_mark(self) -> tuple[int, int]:
+        """Equal at two moments only if nothing was written in between: another process
+        writes only while this object has the file closed (an open more), this process
+        only by a commit (`_commits`). A load compares it with the one taken before its
+        "already loaded" check (`commit.still_new`)."""
+        return self.opens, _commits
 
     def held(self) -> contextlib.AbstractContextManager[None]:
         """Keep the file open through a block, between its operations too, unless another

@@ -42,3 +42,51 @@ def test_records_loaded_between_the_check_and_the_group_load_are_not_loaded_twic
     statuses = sorted(r.status.value for r in runs)
     assert statuses == [RunStatus.COMPLETED.value, RunStatus.NEEDS_REVIEW.value], [r.reason for r in runs]
     assert count(services, "actions") == 5 + 4  # `first`'s records once (the push's), `second`'s
+
+
+def test_a_single_file_asks_again_when_its_process_committed_since_its_check(
+    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's load skips the second question only while nothing was written since its
+    check (`Database.write_mark`): here the same process loads the same records in between."""
+    make_connection("Acme")
+    first, other = tmp_path / "calls_a.csv", tmp_path / "calls_a_crlf.csv"
+    first.write_bytes(call_csv(5, prefix="a"))
+    other.write_bytes(call_csv(5, prefix="a").replace(b"\n", b"\r\n"))
+    settle = staging.settle
+    raced: list[Any] = []
+
+    def meanwhile(sha256: str) -> None:  # the commit half settles the staged copy first
+        if not raced:
+            raced.append(None)
+            raced[0] = services.ingest_file("Acme", other, trigger="push")
+        settle(sha256)
+
+    monkeypatch.setattr(staging, "settle", meanwhile)
+    run = services.ingest_file("Acme", first)
+
+    assert raced[0].status is RunStatus.COMPLETED and raced[0].actions_created == 5
+    assert run.status is RunStatus.NEEDS_REVIEW, run.reason
+    assert count(services, "actions") == 5
+
+
+def test_nothing_written_since_the_check_asks_nothing_again(
+    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectbatch.store import data as data_store
+
+    make_connection("Acme")
+    path = tmp_path / "calls.csv"
+    path.write_bytes(call_csv(5, prefix="n"))
+    asked: list[int] = []
+    existing = data_store.existing_keys
+
+    def counted(*args: Any) -> list[str]:
+        asked.append(1)
+        return existing(*args)
+
+    monkeypatch.setattr(data_store, "existing_keys", counted)
+    run = services.ingest_file("Acme", path)
+
+    assert run.status is RunStatus.COMPLETED and count(services, "actions") == 5
+    assert len(asked) == 1  # the check before validation; the load's transaction did not ask
