@@ -20,16 +20,15 @@ wrapper around `staging.settle` (called at the start of the commit half) until B
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers.killed import acme, child_env, generated, started
 from helpers.store import count
 
-from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.models import RunStatus
 from connectbatch.services import Services
 from connectbatch.settings import Settings
 
@@ -70,22 +69,12 @@ print(run.id, run.status.value, run.actions_created, flush=True)
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CONNECTBATCH_MAX_AGE_DAYS", "100000")  # the generator's dates are fixed
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    out = dict(os.environ)
-    out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), out.get("PYTHONPATH")]))
-    return out
+    return child_env(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def calls(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("calls") / "Acme_calls.csv"
-    subprocess.run(
-        [sys.executable, str(REPO / "bench" / "generate.py"), str(path), "--rows", str(ROWS)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return path
+    return generated(tmp_path_factory.mktemp("calls") / "Acme_calls.csv", ROWS)
 
 
 def _services() -> Services:
@@ -96,26 +85,13 @@ def _services() -> Services:
 def test_two_processes_loading_the_same_records_load_them_once(
     variant: str, calls: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
-    _services().create_connection(
-        Connection(
-            name="Acme", data_type="call_conversions", direction=Direction.INBOUND,
-            method=Method.SFTP, methodology=Methodology.PUSH, lock_days=3650,
-        )
-    )  # fmt: skip
+    acme()
     again = tmp_path / "Acme_calls_again.csv"
     data = calls.read_bytes()
     again.write_bytes(data.replace(b"\n", b"\r\n") if variant == "crlf_line_endings" else data)
 
     marker, go = tmp_path / "computed", tmp_path / "go"
-    a = subprocess.Popen(
-        [sys.executable, "-c", SLOW_COMMIT, str(calls), "cli", str(marker), str(go)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert a.poll() is None, a.communicate()
-        assert time.monotonic() < deadline, "A never reached its commit"
-        time.sleep(0.02)
+    a = started(SLOW_COMMIT, [str(calls), "cli", str(marker), str(go)], env, tmp_path, marker)
     b = subprocess.run(
         [sys.executable, "-c", PLAIN, str(again), "push"],
         env=env, cwd=tmp_path, capture_output=True, timeout=180,
@@ -186,22 +162,9 @@ def test_retry_of_a_killed_push_beside_the_upload_taken_in_again_loads_once(
     If an operator retries the Failed run while that re-ingest is under way, only one of the
     two may load the file: the other is a duplicate (or refused as a second retry). Now both
     load it and every action is doubled."""
-    _services().create_connection(
-        Connection(
-            name="Acme", data_type="call_conversions", direction=Direction.INBOUND,
-            method=Method.SFTP, methodology=Methodology.PUSH, lock_days=3650,
-        )
-    )  # fmt: skip
+    acme()
     marker = tmp_path / "killpoint"
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILLED_AT_COMMIT, str(calls), "push", str(marker)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    child = started(KILLED_AT_COMMIT, [str(calls), "push", str(marker)], env, tmp_path, marker)
     child.kill()
     child.wait(timeout=30)
     services = _services()
@@ -210,14 +173,7 @@ def test_retry_of_a_killed_push_beside_the_upload_taken_in_again_loads_once(
     del services
 
     computed, go = tmp_path / "computed", tmp_path / "go"
-    retry = subprocess.Popen(
-        [sys.executable, "-c", SLOW_RETRY, str(failed), str(computed), str(go)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    while not computed.exists():
-        assert retry.poll() is None, retry.communicate()
-        assert time.monotonic() < deadline + 120
-        time.sleep(0.02)
+    retry = started(SLOW_RETRY, [str(failed), str(computed), str(go)], env, tmp_path, computed)
     upload = tmp_path / "upload" / calls.name  # the same upload, taken in again
     upload.parent.mkdir()
     upload.write_bytes(calls.read_bytes())

@@ -19,15 +19,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers.killed import acme, child_env, generated, started
 from helpers.store import count
 
-from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.models import RunStatus
 from connectbatch.pipeline import owed
 from connectbatch.services import Services
 from connectbatch.settings import Settings
@@ -61,37 +59,15 @@ Services().ingest_file("Acme", sys.argv[1])
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CONNECTBATCH_MAX_AGE_DAYS", "100000")  # the generator's dates are fixed
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    out = dict(os.environ)
-    out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), out.get("PYTHONPATH")]))
-    return out
+    return child_env(tmp_path, monkeypatch)
 
 
 def _killed(env: dict[str, str], tmp_path: Path, where: str) -> Services:
     """A 500-row file ingested by a child killed at `where`; the services after a restart."""
-    calls = tmp_path / "Acme_calls.csv"
-    subprocess.run(
-        [sys.executable, str(REPO / "bench" / "generate.py"), str(calls), "--rows", "500"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    Services(Settings.from_env()).create_connection(
-        Connection(
-            name="Acme", data_type="call_conversions", direction=Direction.INBOUND,
-            method=Method.SFTP, methodology=Methodology.PUSH, lock_days=3650,
-        )
-    )  # fmt: skip
+    calls = generated(tmp_path / "Acme_calls.csv", 500)
+    acme()
     marker = tmp_path / "loaded"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(calls), str(marker), where],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    child = started(CHILD, [str(calls), str(marker), where], env, tmp_path, marker)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
 

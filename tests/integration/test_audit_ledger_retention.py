@@ -31,8 +31,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.killed import acme, child_env, generated, started
 
-from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
+from connectbatch.models import RunStatus
 from connectbatch.services import Services
 from connectbatch.settings import Settings
 
@@ -59,39 +60,16 @@ Services().ingest_bytes("Acme", "upload.csv", Path(sys.argv[1]).read_bytes())
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("CONNECTBATCH_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("CONNECTBATCH_MAX_AGE_DAYS", "100000")  # the generator's dates are fixed
-    monkeypatch.delenv("CONNECTBATCH_DB", raising=False)
-    monkeypatch.delenv("CONNECTBATCH_STAGING_RETENTION_DAYS", raising=False)  # the default, 30
-    out = dict(os.environ)
-    out["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), out.get("PYTHONPATH")]))
-    return out
+    return child_env(tmp_path, monkeypatch)
 
 
 def test_retention_keeps_the_bytes_of_a_failed_run_not_yet_retried(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    calls = tmp_path / "calls.csv"
-    subprocess.run(
-        [sys.executable, str(REPO / "bench" / "generate.py"), str(calls), "--rows", "300"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    Services(Settings.from_env()).create_connection(
-        Connection(
-            name="Acme", data_type="call_conversions", direction=Direction.INBOUND,
-            method=Method.SFTP, methodology=Methodology.PUSH, lock_days=3650,
-        )
-    )  # fmt: skip
+    calls = generated(tmp_path / "calls.csv", 300)
+    acme()
     marker = tmp_path / "computed"
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(calls), str(marker)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not marker.exists():
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    child = started(CHILD, [str(calls), str(marker)], env, tmp_path, marker)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
 

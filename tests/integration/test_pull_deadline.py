@@ -19,10 +19,11 @@ import ftpd
 import pytest
 from dovecot import running_dovecot
 from helpers import call_csv
+from hostile import pull_within
 from peers import TrickleProxy
 
 from connectbatch.engine import Engine, MailboxSettings
-from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
+from connectbatch.models import Connection, Direction, Method, Methodology, RunStatus
 from connectbatch.services import CredentialInput, Services
 from connectbatch.settings import Settings
 from connectbatch.transfer.pull import stopping
@@ -99,18 +100,6 @@ def connect(services: Services, partner: Partner) -> Connection:
     )  # fmt: skip
     created, _ = services.create_connection(draft, CredentialInput("partner", partner.user, partner.password))
     return created
-
-
-def pull_within(services: Services, connection: Connection, seconds: float) -> Run:
-    """A scheduled pull, in a thread of its own so that a pull that never ends fails the test."""
-    runs: list[Run | None] = []
-    thread = threading.Thread(target=lambda: runs.append(services.scheduled_pull(connection.id)), daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"the pull was still going after {seconds:g} s"
-    [run] = runs
-    assert run is not None
-    return run
 
 
 def check_cut_then_taken(services: Services, partner: Partner) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import threading
 from collections.abc import Iterator
 
 import ftpd
 import pytest
 from helpers import call_csv
+from hostile import SocketServer
 
 from connectbatch.transfer.base import Endpoint
 from connectbatch.transfer.pull.ftp import FtpTransport
@@ -29,21 +29,8 @@ def listing(name: str) -> bytes:
     return f"-rw-r--r--    1 1000     1000          123 Nov 14  2023 {name}\r\n".encode()
 
 
-class IntrudedFtpServer:
+class IntrudedFtpServer(SocketServer):
     """An active-mode FTP server whose data connections an intruder reaches first."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                control, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(control,), daemon=True).start()
 
     def _session(self, control: socket.socket) -> None:
         port: tuple[str, int] | None = None
@@ -84,9 +71,6 @@ class IntrudedFtpServer:
                 conn.sendall(data)
         except OSError:  # refused or reset: what a careful client does to an intruder
             pass
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostile import SocketServer
 
 from connectbatch.models import Connection, Direction, Method, Methodology, Run, RunStatus
 from connectbatch.services import CredentialInput, Services
@@ -40,25 +41,15 @@ STRUCTURE = (
 )
 
 
-class SizeLyingImapServer:
+class SizeLyingImapServer(SocketServer):
     """One message, UID 1: 900 bytes when screened, ANNOUNCED bytes when downloaded; with
     `endless_search`, a SEARCH answered by untagged lines up to CAP bytes first."""
 
     def __init__(self, endless_search: bool = False) -> None:
         self.endless_search = endless_search
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.sent = 0  # bytes of the literal written before the client hung up
         self.commands: list[str] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(client,), daemon=True).start()
+        super().__init__()
 
     def _session(self, client: socket.socket) -> None:
         with client, client.makefile("rb") as lines:
@@ -101,9 +92,6 @@ class SizeLyingImapServer:
         except OSError:
             return False
         return True
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture

@@ -16,11 +16,11 @@ pull without the bound (which then ends Completed, and the test fails on that)."
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 
 import paramiko
 import pytest
+from hostile import ScriptedSftpServer, SocketServer, pull_within
 from paramiko.sftp import CMD_NAME, SFTP_EOF
 from paramiko.sftp_handle import SFTPHandle
 from paramiko.sftp_si import SFTPServerInterface
@@ -39,23 +39,13 @@ def listing_line(k: int) -> bytes:
     return b"-rw-r--r--    1 1000     1000          123 Jun 18 17:28 old_file_%07d.txt" % k
 
 
-class EndlessListingFtpServer:
+class EndlessListingFtpServer(SocketServer):
     """An FTP server (one session at a time is enough) whose LIST never ends."""
 
     def __init__(self, endless_feat: bool = False) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.lines_sent = 0
         self.endless_feat = endless_feat
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                control, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(control,), daemon=True).start()
+        super().__init__()
 
     def _session(self, control: socket.socket) -> None:
         data: socket.socket | None = None
@@ -113,9 +103,6 @@ class EndlessListingFtpServer:
         except OSError:  # the client hung up
             pass
 
-    def close(self) -> None:
-        self.listener.close()
-
 
 class _Endless(SFTPServerInterface):
     def list_folder(self, path: str) -> list[paramiko.SFTPAttributes]:
@@ -152,49 +139,6 @@ class EndlessReaddir(paramiko.SFTPServer):
         self._send_packet(CMD_NAME, message)
 
 
-class _PasswordLogin(paramiko.ServerInterface):
-    def check_auth_password(self, username: str, password: str) -> int:
-        ok = (username, password) == (USER, PASSWORD)
-        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "password"
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return (
-            paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-        )
-
-
-class EndlessListingSftpServer:
-    """An SSH server whose SFTP subsystem lists a folder without end."""
-
-    def __init__(self) -> None:
-        self.host_key = paramiko.ECDSAKey.generate()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.transports: list[paramiko.Transport] = []
-        EndlessReaddir.sent = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            transport = paramiko.Transport(sock)
-            transport.add_server_key(self.host_key)
-            transport.set_subsystem_handler("sftp", EndlessReaddir, _Endless)
-            transport.start_server(server=_PasswordLogin())
-            self.transports.append(transport)
-
-    def close(self) -> None:
-        self.listener.close()
-        for transport in self.transports:
-            transport.close()
-
-
 @pytest.fixture
 def ftp_server() -> Iterator[EndlessListingFtpServer]:
     server = EndlessListingFtpServer()
@@ -203,8 +147,9 @@ def ftp_server() -> Iterator[EndlessListingFtpServer]:
 
 
 @pytest.fixture
-def sftp_server() -> Iterator[EndlessListingSftpServer]:
-    server = EndlessListingSftpServer()
+def sftp_server() -> Iterator[ScriptedSftpServer]:
+    EndlessReaddir.sent = 0
+    server = ScriptedSftpServer(EndlessReaddir, _Endless, USER, PASSWORD)
     yield server
     server.close()
 
@@ -216,18 +161,6 @@ def connect(services: Services, method: Method, port: int, spec: TransferSpec) -
     )  # fmt: skip
     created, _ = services.create_connection(draft, CredentialInput("partner", USER, PASSWORD))
     return created
-
-
-def pull_within(services: Services, connection: Connection, seconds: float) -> Run:
-    """A scheduled pull, in a thread of its own: one that never ends fails the test."""
-    runs: list[Run | None] = []
-    thread = threading.Thread(target=lambda: runs.append(services.scheduled_pull(connection.id)), daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"the pull was still going after {seconds:g} s"
-    [run] = runs
-    assert run is not None
-    return run
 
 
 def check_cut(run: Run, where: str) -> None:
@@ -263,7 +196,7 @@ def test_an_ftp_reply_without_end_fails_the_run(services: Services) -> None:
 
 
 def test_an_sftp_listing_without_end_fails_the_run_at_the_bound(
-    services: Services, sftp_server: EndlessListingSftpServer
+    services: Services, sftp_server: ScriptedSftpServer
 ) -> None:
     connection = connect(services, Method.SFTP, sftp_server.port, SftpSpec())
 

@@ -11,12 +11,12 @@ out of the listing, as folders are; the ordinary file beside them is taken."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 
 import paramiko
 import pytest
 from helpers import call_csv
+from hostile import ScriptedSftpServer, SocketServer
 from paramiko.sftp import CMD_NAME, SFTP_EOF
 from paramiko.sftp_handle import SFTPHandle
 from paramiko.sftp_si import SFTPServerInterface
@@ -99,65 +99,20 @@ class _Listing(paramiko.SFTPServer):
         self._send_packet(CMD_NAME, message)
 
 
-class _Login(paramiko.ServerInterface):
-    def check_auth_password(self, username: str, password: str) -> int:
-        ok = (username, password) == (USER, PASSWORD)
-        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
-
-    def get_allowed_auths(self, username: str) -> str:
-        return "password"
-
-    def check_channel_request(self, kind: str, chanid: int) -> int:
-        return (
-            paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
-        )
-
-
-class HostileSftpServer:
+class HostileSftpServer(ScriptedSftpServer):
     def __init__(self) -> None:
-        self.host_key = paramiko.ECDSAKey.generate()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.requests = _Files.requests = Requests()
-        self.transports: list[paramiko.Transport] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            transport = paramiko.Transport(sock)
-            transport.add_server_key(self.host_key)
-            transport.set_subsystem_handler("sftp", _Listing, _Files)
-            transport.start_server(server=_Login())
-            self.transports.append(transport)
-
-    def close(self) -> None:
-        self.listener.close()
-        for transport in self.transports:
-            transport.close()
+        super().__init__(_Listing, _Files, USER, PASSWORD)
 
 
 # --- FTP: LIST lines of our choosing, MLSD refused --------------------------------------------
 
 
-class HostileFtpServer:
+class HostileFtpServer(SocketServer):
     def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.requests = Requests()
         self.size = len(call_csv(2))
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                control, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(control,), daemon=True).start()
+        super().__init__()
 
     def _session(self, control: socket.socket) -> None:
         data: socket.socket | None = None
@@ -208,9 +163,6 @@ class HostileFtpServer:
             else:
                 self.requests.opened.append(argument)
                 connection.sendall(call_csv(2, prefix=f"f{len(self.requests.opened)}"))
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture
