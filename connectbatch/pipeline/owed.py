@@ -13,6 +13,7 @@ Partners never see an owed file: names starting with a dot are hidden from them 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -32,9 +33,11 @@ _ANSWERED_BY_LOAD = (FileState.LOADED, FileState.REJECTED)
 
 
 def publish(paths: Iterable[Path]) -> None:
-    """Give owed files their real names (the load they answer has committed)."""
+    """Give owed files their real names (the load they answer has committed); one already
+    published (a start of another process found its load committed first) is left as it is."""
     for path in paths:
-        os.replace(path, path.with_name(path.name.removeprefix(OWED_PREFIX)))
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, path.with_name(path.name.removeprefix(OWED_PREFIX)))
 
 
 def discard(paths: Iterable[Path]) -> None:

@@ -98,3 +98,13 @@ def test_the_answer_owed_for_a_load_never_committed_is_removed(env: dict[str, st
     assert count(services, "actions") == 0
     assert not list(services.settings.outbound.rglob("*.results.csv"))  # no answer of a load undone
     assert not list(services.settings.outbound.rglob(f"{owed.OWED_PREFIX}*"))
+
+
+def test_an_answer_published_by_another_start_is_not_an_error(tmp_path: Path) -> None:
+    """Another process's start may publish an owed answer whose load committed (a pull run's
+    file, its run still going) before the process that wrote it does."""
+    owed_file = tmp_path / f"{owed.OWED_PREFIX}run1-file1-a.csv.results.csv"
+    owed_file.write_text("Line,Status\n")
+    owed.publish([owed_file])
+    owed.publish([owed_file])  # again: already published, nothing to do
+    assert (tmp_path / "run1-file1-a.csv.results.csv").read_text() == "Line,Status\n"
