@@ -75,24 +75,41 @@ def remote_key(path: str, size: int | None, mtime: dt.datetime | None) -> str:
     return f"{path}\0{size}\0{mtime.isoformat() if mtime is not None else ''}"
 
 
+class Settled:
+    """What earlier runs settled (the coordinator's `settled`: `remote_key` -> state), by path,
+    so that each listed file compares only the versions of its own path: the loop over every
+    settled file per listed one made a listing of 200,000 old files (times by day, from an
+    FTP LIST) take hours."""
+
+    def __init__(self, settled: dict[str, str]) -> None:
+        self.exact = settled
+        self.by_path: dict[str, list[tuple[str, str, str]]] = {}
+        for key, state in settled.items():  # in ledger order: the first match wins
+            path, size, when = key.split("\0")
+            self.by_path.setdefault(path, []).append((size, when, state))
+
+    def state(self, remote: base.RemoteFile) -> str | None:
+        """The state an earlier run left this listed file version in (None: not settled),
+        matched as `store.runs.taken_before` matches in embedded mode: a listing without a size
+        matches any recorded size when the time is known, and a time known to the day only
+        (`RemoteFile.time_by_day`) any recorded time on that date; a file turning six months
+        old on an FTP server without MLSD was fetched again."""
+        exact = self.exact.get(remote_key(remote.path, remote.size, remote.mtime))
+        if exact is not None or remote.mtime is None or (remote.size is not None and not remote.time_by_day):
+            return exact
+        listed = remote.mtime.astimezone(dt.UTC)
+        for size, when, state in self.by_path.get(remote.path, ()):
+            if not when or (remote.size is not None and size != str(remote.size)):
+                continue
+            recorded = dt.datetime.fromisoformat(when).astimezone(dt.UTC)
+            if recorded.date() == listed.date() if remote.time_by_day else recorded == listed:
+                return state
+        return None
+
+
 def settled_state(settled: dict[str, str], remote: base.RemoteFile) -> str | None:
-    """The state an earlier run left this listed file version in (None: not settled),
-    matched as `store.runs.taken_before` matches in embedded mode: a listing without a size
-    matches any recorded size when the time is known, and a time known to the day only
-    (`RemoteFile.time_by_day`) any recorded time on that date; a file turning six months old
-    on an FTP server without MLSD was fetched again."""
-    exact = settled.get(remote_key(remote.path, remote.size, remote.mtime))
-    if exact is not None or remote.mtime is None or (remote.size is not None and not remote.time_by_day):
-        return exact
-    listed = remote.mtime.astimezone(dt.UTC)
-    for key, state in settled.items():
-        path, size, when = key.split("\0")
-        if path != remote.path or not when or (remote.size is not None and size != str(remote.size)):
-            continue
-        recorded = dt.datetime.fromisoformat(when).astimezone(dt.UTC)
-        if recorded.date() == listed.date() if remote.time_by_day else recorded == listed:
-            return state
-    return None
+    """`Settled(settled).state(remote)`, for one file."""
+    return Settled(settled).state(remote)
 
 
 def pull_deadline(settings: Settings) -> tuple[float, str]:
@@ -147,7 +164,7 @@ def _pull(settings: Settings, job: dict[str, Any], flight: stopping.Flight) -> d
     was cut raises, as its cause is the cut, not the file."""
     connection: Connection = job["connection"]
     endpoint = base.limited(job["endpoint"], settings.max_file_bytes)
-    settled: dict[str, str] = job["settled"]
+    settled = Settled(job["settled"])
     mark = frozenset(job.get("mark", ()))  # absent from an older coordinator's payload
     now = dt.datetime.now(dt.UTC)
     transport = base.open_transport(connection.method.value, endpoint)
@@ -163,7 +180,7 @@ def _pull(settings: Settings, job: dict[str, Any], flight: stopping.Flight) -> d
             if not (r.path in mark and _marked(transport, r))
         ]
         for remote in listing:
-            state = settled_state(settled, remote)
+            state = settled.state(remote)
             if state in DONE_STATES:  # settled by an earlier run: only tidied up
                 try:
                     transport.after_success(remote, connection.after_success, connection.archive_folder)
