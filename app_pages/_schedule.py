@@ -34,7 +34,7 @@ def preview(expression: str | None, now: dt.datetime | None = None) -> ScheduleP
         trigger = cron.trigger(text)
         options = Options()
         options.use_24hour_time_format = True
-        words = get_description(text, options)
+        words = get_description(cron.expand(text), options)  # "@daily": its five fields
     except Exception:  # the library raises its own errors and ValueError: both mean "not cron"
         return None
     moment = now or dt.datetime.now(dt.UTC)

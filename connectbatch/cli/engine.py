@@ -87,6 +87,12 @@ def _run_serve(args: argparse.Namespace) -> int:
     engine.start(servers=not args.no_servers)
     settings = svc.settings
     print(f"serving {settings.database}", flush=True)
+    if engine.standing_by is not None:  # another engine schedules: this one waits to take over
+        print(
+            f"  standing by: the engine of {engine.standing_by} schedules for it; "
+            "this one takes over when that one stops",
+            flush=True,
+        )
     for server in engine.servers:
         print(f"  {type(server).__name__} on {settings.bind}:{server.port}", flush=True)  # type: ignore[attr-defined]
     try:

@@ -89,30 +89,36 @@ def check(expect: str) -> str:
     return text.lower() if _WORDS.match(text) else text
 
 
-def _trigger(expect: str, timezone: str) -> BaseTrigger:
+def _wall_clock_trigger(expect: str) -> BaseTrigger:
+    """The cron trigger of `expect` over wall-clock times (read as UTC, never converted)."""
     from connectbatch.engine import cron
 
-    return cron.trigger(to_cron(expect), zoneinfo.ZoneInfo(timezone))
+    return cron.trigger(to_cron(expect))
 
 
 def deadlines(expect: str, timezone: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     """The deadlines in [start, end], UTC, oldest first.
 
-    The next one is looked for a second after the previous one in UTC: in the zone's wall
-    time, a second after a deadline of the hour the clocks go back over is the same deadline
-    again (5000 copies of it, and no later deadline). A wall-clock time that happens twice
+    The times are found on the zone's wall clock and only then placed in the zone, so the
+    night the clocks change is read as people read it: a wall-clock time that happens twice
     that night is one deadline, the first (cron's rule for a fixed time), so a daily file is
-    not expected twice; a time the clocks skip comes when they have gone forward."""
-    trigger = _trigger(expect, timezone)
+    not expected twice; a time the clocks skip comes when they have gone forward (02:30 on the
+    night New York jumps from 02:00 to 03:00 is 03:30). APScheduler asked for times in the
+    zone itself dropped the whole day where the clocks skip midnight (Santiago, Asunción:
+    `daily by 00:30` expected nothing that day)."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    trigger = _wall_clock_trigger(expect)
+    margin = dt.timedelta(hours=26)  # more than any zone's offset change: no edge time lost
+    wall_start = start.astimezone(zone).replace(tzinfo=dt.UTC) - margin
+    wall_end = end.astimezone(zone).replace(tzinfo=dt.UTC) + margin
     found: list[dt.datetime] = []
-    at = trigger.get_next_fire_time(None, start)
-    previous_wall: dt.datetime | None = None
-    while at is not None and at <= end and len(found) < 5000:
-        utc = at.astimezone(dt.UTC)
-        if at.replace(tzinfo=None) != previous_wall:
-            found.append(utc)
-        previous_wall = at.replace(tzinfo=None)
-        at = trigger.get_next_fire_time(at, utc + dt.timedelta(seconds=1))
+    at = trigger.get_next_fire_time(None, wall_start)
+    while at is not None and at <= wall_end and len(found) < 5000:
+        # fold=0: the first of a repeated time; a skipped one with the offset before the jump
+        instant = at.replace(tzinfo=zone).astimezone(dt.UTC)
+        if start <= instant <= end and (not found or instant > found[-1]):
+            found.append(instant)
+        at = trigger.get_next_fire_time(at, at + dt.timedelta(seconds=1))
     return found
 
 

@@ -7,6 +7,9 @@ Each piece is optional so a laptop or a test can run only what it needs:
 - CONNECTBATCH_INBOUND_IMAP_HOST (and _PORT, _USER, _PASSWORD, _SECURITY, _FOLDER) for
   e-mail push: the mailbox every `inbox+<connection>@...` address delivers to, and its
   `inbox+<connection>+dryrun@...` twin, whose mail is a partner's dry run (`pipeline.dryrun`).
+Of the engines started on one database (the app's, a `serve`, a second `serve` by mistake)
+one schedules and the others stand by until it stops (`leader`); all of them serve pushes,
+send the outbox and take Run now.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from connectbatch.engine.leader import Lease, Standby, lease_path
 from connectbatch.engine.scheduler import Scheduler
 from connectbatch.errors import ListenError, RemoteFileTooLargeError, TransportError
 from connectbatch.models import Connection, Method, Methodology, Run
@@ -65,6 +69,11 @@ class Engine:
         # Data types whose validation the start-up warm-up ran; `warming` is its thread.
         self.warmed: list[str] = []
         self.warming: threading.Thread | None = None
+        # One engine schedules for a database (`leader`); the holder of the other one's
+        # lease when this one stands by, else None.
+        self._lease = Lease(lease_path(services.settings.database))
+        self._standby: Standby | None = None
+        self.standing_by: str | None = None
 
     def start(self, servers: bool = True) -> None:
         with self._lock:
@@ -74,28 +83,57 @@ class Engine:
             if recovered:
                 log.warning("marked %d interrupted runs as Failed: %s", len(recovered), recovered)
             self.services.ingestor.cleanup_staging()  # staged raw files past their retention
-            self.scheduler.start()
-            self.scheduler.add_interval(
-                self.services.ingestor.cleanup_staging, seconds=6 * 3600, job_id="staging-retention"
-            )
-            # runs another process (a killed CLI ingest) left In Progress: Failed and
-            # retryable while this one runs on, not only at its next start
-            self.scheduler.add_interval(self._recover, seconds=RECOVER_SECONDS, job_id="recover")
-            self.scheduler.add_interval(  # expected delivery: late, missing, drift alerts
-                self.services.check_deliveries, seconds=CHECK_SECONDS, job_id="delivery-check"
-            )
-            if self.mailbox is not None:
-                self.scheduler.add_interval(self.poll_mailbox, seconds=60, job_id="mailbox")
-            # status sync-back of every inbound connection that has it on (its watermark is in
-            # the database: a restart repeats nothing)
-            self.scheduler.add_interval(
-                self.services.sync_back_all, seconds=SYNC_BACK_SECONDS, job_id="sync-back"
-            )
+            self._add_jobs()
             if servers:
                 self._start_servers()
             self.services.outbox.start()  # results mail in the background: no ingest waits on SMTP
             self._start_warm_up()
+            self._schedule_or_stand_by()
             self._started = True
+
+    def _add_jobs(self) -> None:
+        """The engine's recurring jobs; they run once the scheduler starts (at once, or when
+        this engine takes over scheduling from another: `leader`)."""
+        add = self.scheduler.add_interval
+        add(self.services.ingestor.cleanup_staging, seconds=6 * 3600, job_id="staging-retention")
+        # runs another process (a killed CLI ingest) left In Progress: Failed and
+        # retryable while this one runs on, not only at its next start
+        add(self._recover, seconds=RECOVER_SECONDS, job_id="recover")
+        # expected delivery: late, missing, drift alerts
+        add(self.services.check_deliveries, seconds=CHECK_SECONDS, job_id="delivery-check")
+        if self.mailbox is not None:
+            add(self.poll_mailbox, seconds=60, job_id="mailbox")
+        # status sync-back of every inbound connection that has it on (its watermark is in
+        # the database: a restart repeats nothing)
+        add(self.services.sync_back_all, seconds=SYNC_BACK_SECONDS, job_id="sync-back")
+
+    def _schedule_or_stand_by(self) -> None:
+        """Schedule when no other engine does for this database, else stand by (`leader`)."""
+        lease = self._lease
+        if lease.acquire():
+            self.scheduler.start()
+            return
+        self.standing_by = lease.holder()
+        log.warning(
+            "the engine of %s schedules for %s: this one stands by and takes over when it stops",
+            self.standing_by, self.services.settings.database,
+        )  # fmt: skip
+        self._standby = Standby(lease, self._take_over)
+        self._standby.start()
+
+    def _take_over(self) -> None:
+        """The engine that scheduled stopped: this one schedules from now on (missed runs
+        caught up once, as at a start)."""
+        with self._lock:
+            if not self._started or self._standby is None:  # stopping meanwhile
+                self._lease.release()
+                return
+            log.warning(
+                "the engine that scheduled for %s stopped: this one schedules now",
+                self.services.settings.database,
+            )
+            self.standing_by = None
+            self.scheduler.start()
 
     def _recover(self) -> None:
         """The start's recovery again (`Services.startup`), leaving this process's own runs alone."""
@@ -122,6 +160,9 @@ class Engine:
         self.warming.start()
 
     def stop(self) -> None:
+        standby, self._standby = self._standby, None
+        if standby is not None:  # outside the lock: a take-over in progress needs it
+            standby.stop()
         with self._lock:
             # Pulls in flight end now, each a Failed run saying so (a server that never
             # answers held the stop for its timeouts); the scheduler then waits for them.
@@ -133,6 +174,8 @@ class Engine:
             for server in self.servers:
                 server.stop()  # type: ignore[attr-defined]
             self.servers.clear()
+            self._lease.release()  # after the scheduler's last job: an engine standing by takes over
+            self.standing_by = None
             self._started = False
 
     def run_now(self, name_or_id: str | int) -> Run:

@@ -10,6 +10,11 @@ With both the day of the month and the day of the week restricted, cron runs on 
 (`0 6 1 * 1`: the 1st, and every Monday), as the preview's words say; APScheduler wants both
 (a Monday the 1st: twice a year), so such a schedule is two triggers, whichever comes first.
 A field starting with `*` (`*/2` too) counts as unrestricted, as in cron: then both apply.
+
+crontab's shorthands (`@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@yearly`,
+`@annually`) stand for their five fields, as in every partner's crontab and cron's manual;
+they were refused as "wrong number of fields". `@reboot` has no times: it is refused saying
+why (a time passed while the engine was down runs once when it starts anyway).
 """
 
 from __future__ import annotations
@@ -21,12 +26,32 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+SHORTHANDS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def expand(expression: str) -> str:
+    """The five fields of `expression` (a shorthand written out; anything else as it is)."""
+    text = expression.strip()
+    if text.lower() == "@reboot":
+        raise ValueError(
+            "@reboot names no time: give a schedule (a pull whose time passed while the engine "
+            "was down runs once when it starts)"
+        )
+    return SHORTHANDS.get(text.lower(), text)
 
 
 def trigger(expression: str, timezone: dt.tzinfo = dt.UTC) -> BaseTrigger:
     """The trigger of a five-field cron expression (UTC unless `timezone`); ValueError when it
     is not one."""
-    fields = expression.split()
+    fields = expand(expression).split()
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, weekday = fields

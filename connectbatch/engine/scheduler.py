@@ -8,7 +8,8 @@ not only to the log. A scheduled pull that found nothing new returns no run (`pu
 return None): it adds nothing to the history.
 A pull that failed before seeing any file (server down, network) is retried with backoff;
 one that failed on a file is not (the same bytes would fail the same way). Jobs live in
-memory: at start, a pull whose scheduled time passed while nothing ran runs once (`_missed`).
+memory: at start, a pull or export whose scheduled time passed while nothing ran runs once
+(`_missed`); schedules changed by another process are picked up every minute (`sync`).
 
 Jobs run in three thread pools: pulls (and their retries) in `pull_workers` threads, exports
 in their own, and the engine's housekeeping (action locking, retention, recovery, mailbox...)
@@ -40,8 +41,11 @@ from connectbatch.settings import PULL_WORKERS
 log = logging.getLogger("connectbatch.engine.scheduler")
 
 RETRY_DELAYS = (60, 300, 900)  # seconds after a failed pull that saw no file
+# A retry is left to the schedule when a scheduled run comes before it or this soon after.
+RETRY_MARGIN = dt.timedelta(seconds=60)
 LOCK_JOB_MINUTES = 15
-HOUSEKEEPING_THREADS = 12  # at least the engine's own jobs (engine/__init__.py): 8 today
+SYNC_SECONDS = 60  # how often the jobs are matched to the schedules stored in the database
+HOUSEKEEPING_THREADS = 12  # at least the engine's own jobs (engine/__init__.py, schedule-sync): 9 today
 EXPORT_THREADS = 4
 PULLS, EXPORTS = "pulls", "exports"  # the executors of those jobs; the rest run in "default"
 # A cron trigger coming while its connection's pull still runs goes on to `_scheduled`, which
@@ -75,7 +79,10 @@ class Scheduler:
         self._retry_delays = retry_delays
         self._scheduler = BackgroundScheduler(
             timezone=dt.UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 600},
+            # However late a job's time was passed (the process frozen, the machine asleep,
+            # the clock stepped forward), it runs, once: with a grace of 600 s APScheduler
+            # dropped it with a log line, and a daily pull waited a day more.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             executors={
                 "default": ThreadPoolExecutor(HOUSEKEEPING_THREADS),
                 PULLS: ThreadPoolExecutor(pull_workers),
@@ -100,6 +107,10 @@ class Scheduler:
             next_run_time=dt.datetime.now(dt.UTC), replace_existing=True,
         )  # fmt: skip
         self.sync(catch_up=True)
+        # Schedules edited by another process (`connectbatch connection add/edit/delete` beside
+        # `serve`) reach this one within a minute; only the app's own edits called `sync`, so
+        # a new CLI connection never ran and an edited one kept its old times until a restart.
+        self.add_interval(self.sync, seconds=SYNC_SECONDS, job_id="schedule-sync")
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -112,10 +123,17 @@ class Scheduler:
 
     def sync(self, catch_up: bool = False) -> None:
         """Make the jobs match the connections' schedules (after a create, edit, delete).
-        With `catch_up` (at start), a pull whose scheduled time passed while nothing ran
-        (the server was down) runs once now, however many times it missed."""
+        With `catch_up` (at start), a pull or an export whose scheduled time passed while
+        nothing ran (the server was down) runs once now, however many times it missed: a
+        daily export due while `serve` was stopped waited a whole day more for its partner."""
+        connections = self._connections()  # before the guard: a busy database may take a while
+        with self._jobs_guard:  # the minute's sync is a job: see `_jobs_guard`
+            if not self._stopping:
+                self._sync(connections, catch_up)
+
+    def _sync(self, connections: list[Connection], catch_up: bool) -> None:
         wanted: dict[str, tuple[Connection, Callable[..., None], list[object], str]] = {}
-        for c in self._connections():
+        for c in connections:
             if not c.schedule:
                 continue
             if c.direction is Direction.INBOUND and c.methodology is Methodology.PULL:
@@ -131,7 +149,7 @@ class Scheduler:
             if existing is not None and str(existing.trigger) == str(trigger):
                 continue
             now = dt.datetime.now(dt.UTC)
-            missed = catch_up and func == self._scheduled and _missed(c, trigger, now)
+            missed = catch_up and _missed(c, trigger, now)  # a pull or an export, once
             self._scheduler.add_job(
                 func, trigger, args=args, id=job_id, replace_existing=True, name=f"{job_id} {c.name}",
                 executor=executor, max_instances=PULL_INSTANCES if func == self._scheduled else 1,
@@ -192,10 +210,22 @@ class Scheduler:
             with self._jobs_guard:
                 if self._stopping:
                     return
+                # (under the guard: a job store lookup during shutdown would never return)
+                if self._scheduled_before(connection_id, when + RETRY_MARGIN):
+                    return  # the schedule tries again as soon: a retry beside it only collided
                 self._scheduler.add_job(
                     self._scheduled, DateTrigger(when), args=[connection_id, attempt + 1],
                     id=f"retry-{connection_id}", replace_existing=True, executor=PULLS,
                 )  # fmt: skip
+
+    def _scheduled_before(self, connection_id: int, when: dt.datetime) -> bool:
+        """Whether the connection's own schedule runs it again by `when`. A pull every few
+        minutes against a server that was down got a retry at the time of its next
+        scheduled run: one of the two found the other's run going, and every minute the
+        history said a trigger was skipped while a run was going."""
+        job = self._scheduler.get_job(f"pull-{connection_id}")
+        at: dt.datetime | None = getattr(job, "next_run_time", None)
+        return at is not None and at <= when
 
     def _scheduled_export(self, connection_id: int) -> None:
         """Export what was loaded or changed since the previous export (its watermark is
