@@ -1,6 +1,7 @@
 """A ready demo for `make run`: connections of every method and runs of every outcome.
 
-Idempotent: a data directory that already has the demo connections is left as it is. The
+Idempotent: a data directory that already has the demo connections is left as it is, and
+one missing some gets those (and their runs) only. The
 files are generated with event dates in the last weeks, within the 30-day lock period, so
 validation treats them as current data and their actions start PENDING whatever day the demo
 is started. One small file, named for it, is a back-fill older than the lock period: its
@@ -24,9 +25,10 @@ from connectbatch.models import (
     Methodology,
     PartnerType,
     Role,
+    Run,
 )
 from connectbatch.secrets import new_password
-from connectbatch.services import CredentialInput, NotFoundError, Provisioned, Services
+from connectbatch.services import CredentialInput, Provisioned, Services
 
 PROVIDERS = ("Invoca", "CallRail", "Ringba", "Marchex")
 STATUSES = ("ANSWER",) * 8 + ("CANCEL", "IVR_DROPOFF", "NO_TRANSFER_ATTEMPT", "FAILURE")
@@ -182,23 +184,34 @@ def users(services: Services) -> dict[str, tuple[Role, str]]:
 
 
 def load(services: Services, seed: int = 7) -> DemoSummary:
+    """Creates the demo connections that are missing, and the runs of those it created.
+    Only the missing ones: a first run cut short, or a demo connection since renamed or
+    deleted, made every later `make run` stop at "a connection named ... already exists"
+    (exit 2: the app never started). None missing: nothing is done."""
     summary = DemoSummary()
-    try:
-        services.connection("Acme Call Tracking")
-        return summary  # already there
-    except NotFoundError:
-        pass
+    existing = {c.name for c in services.connections()}
+    missing = [(draft, credential) for draft, credential in _connections() if draft.name not in existing]
+    if not missing:
+        return summary
     known = {p.name for p in services.partners()}
     for name, kind, email, contacts in DEMO_PARTNERS:
         if name not in known:
             services.add_partner(
                 name, kind, contacts=contacts, return_email=email, media_ids=DEMO_MEDIA.get(name, ())
             )
-    for draft, credential in _connections():
+    for draft, credential in missing:
         created, provisioned = services.create_connection(draft, credential, partner=DEMO_OWNERS[draft.name])
         summary.created.append(created.name)
         if provisioned is not None:
             summary.provisioned[created.name] = provisioned
+    summary.runs = [run.id for run in _runs(services, set(summary.created), seed)]
+    return summary
+
+
+def _runs(services: Services, created: set[str], seed: int) -> list[Run]:
+    """The demo's runs, into the connections just `created` only (one already there has its
+    own history). The files are made in one order whatever is ingested: the same seed gives
+    the same files."""
     rng = random.Random(seed)
     now = services.clock()
     good = call_file(rng, now, 1500, "acme-a", broken=12)
@@ -209,18 +222,18 @@ def load(services: Services, seed: int = 7) -> DemoSummary:
     wrong_export = b"Date,Caller,Duration\r\n2026-03-01,+15550001,63\r\n"
     # A back-fill older than the lock period: loaded, its actions created LOCKED with the reason.
     backfill = call_file(rng, now, 8, "acme-late", age_days=LATE_DAYS)
-    runs = [
-        services.ingest_bytes("Acme Call Tracking", "calls_week1.csv", good, "push"),
-        services.ingest_bytes("Acme Call Tracking", "calls_week1_resent.csv", good, "push"),  # duplicate
-        services.ingest_bytes("Acme Call Tracking", "calls_week2.csv", week2, "push"),
-        services.ingest_bytes("CallRail mailbox", "CallRail_2026_w1.csv", callrail, "push"),
-        services.ingest_bytes("CallRail mailbox", "CallRail_2026_w2.csv", callrail_again, "push"),
-        services.ingest_bytes("Acme Call Tracking", "calls_backfill_older_than_lock_period.csv",
-                              backfill, "push"),
-        services.ingest_bytes("Acme Call Tracking", "calls_wrong_export.csv", wrong_export, "push"),
-    ]  # fmt: skip
-    first = services.actions("Acme Call Tracking", limit=3)
-    if first:
+    files = [
+        ("Acme Call Tracking", "calls_week1.csv", good),
+        ("Acme Call Tracking", "calls_week1_resent.csv", good),  # duplicate
+        ("Acme Call Tracking", "calls_week2.csv", week2),
+        ("CallRail mailbox", "CallRail_2026_w1.csv", callrail),
+        ("CallRail mailbox", "CallRail_2026_w2.csv", callrail_again),
+        ("Acme Call Tracking", "calls_backfill_older_than_lock_period.csv", backfill),
+        ("Acme Call Tracking", "calls_wrong_export.csv", wrong_export),
+    ]
+    runs = [services.ingest_bytes(name, file, data, "push") for name, file, data in files if name in created]
+    first = services.actions("Acme Call Tracking", limit=3) if "Brand returns" in created else []
+    if len(first) >= 2:
         returns = "ActionId,Amount,Reason\r\n" + "\r\n".join(
             [
                 f"{first[0].label},0,Returned",
@@ -229,5 +242,4 @@ def load(services: Services, seed: int = 7) -> DemoSummary:
             ]
         )
         runs.append(services.ingest_bytes("Brand returns", "returns_2026_w1.csv", returns.encode(), "push"))
-    summary.runs = [r.id for r in runs]
-    return summary
+    return runs

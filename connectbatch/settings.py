@@ -13,8 +13,12 @@ environment.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import tempfile
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 
 from connectbatch.errors import ConfigurationError
@@ -114,6 +118,44 @@ def _email(name: str, default: str) -> str:
     return value
 
 
+def _sender(name: str, default: str) -> str:
+    """A sender address, bare or with a display name ("ConnectBatch <cb@example.com>"): every
+    results mail, alert and status file goes out From it, so a value no relay takes ("bad",
+    a line break) was found only as each message failed, two days later."""
+    value = _str(name, default)
+    address = parseaddr(value)[1]
+    local, at, domain = address.partition("@")
+    if not (local and at and domain) or any(not ch.isprintable() for ch in value):
+        raise ConfigurationError(
+            f"{name} must be an e-mail address like connectbatch@example.com, not {value!r}"
+        )
+    return value
+
+
+def _host_name(name: str) -> str | None:
+    """A host name or address partners are told to connect to: one word, printable. A space
+    or a line break in it was printed with every provisioned login as it was."""
+    value = _str(name).strip()
+    if value and any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ConfigurationError(f"{name} must be a host name such as sftp.example.com, not {value!r}")
+    return value or None
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _redis_url(name: str, default: str, mode: str) -> str:
+    """Checked in distributed mode only (embedded mode never connects): anything else than a
+    Redis URL was an internal error from the Redis client in `workers` and `serve --coordinator`."""
+    value = _str(name, default).strip()
+    if mode == "distributed" and not value.startswith(REDIS_SCHEMES):
+        raise ConfigurationError(
+            f"{name} must be a Redis URL such as redis://127.0.0.1:6379/0 "
+            f"({', '.join(REDIS_SCHEMES)}), not {value!r}"
+        )
+    return value
+
+
 def _port_range(name: str) -> tuple[int, int] | None:
     """ "60000-60100" (inclusive) or one port; unset means any port."""
     raw = _str(name).strip()
@@ -127,6 +169,33 @@ def _port_range(name: str) -> tuple[int, int] | None:
     if not 1 <= first <= last <= 65535:
         raise ConfigurationError(f"{name} must be a port range like 60000-60100, not {raw!r}")
     return first, last
+
+
+def _fernet_key(key: str) -> bool:
+    """Whether `key` is what Fernet takes (URL-safe base64 of 32 bytes), without importing
+    cryptography here; the key itself is never echoed."""
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+    except (ValueError, binascii.Error):  # UnicodeEncodeError is a ValueError
+        return False
+
+
+def _writable_folder(folder: Path, variable: str, what: str) -> None:
+    """`folder` exists (made if missing) and takes a new file: an unnamed temporary one,
+    gone when closed, so the check leaves nothing behind."""
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(f"{what} {folder} ({variable}) cannot be used: it is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        # A parent that cannot be made is named; the probe's own random name is not.
+        inside = str(exc.filename or "").startswith(f"{folder}{os.sep}")
+        where = exc.filename if exc.filename and not inside else folder
+        raise ConfigurationError(
+            f"{what} {folder} ({variable}) cannot be used: {exc.strerror or exc}: {where}"
+        ) from None
 
 
 def expectations_dir() -> Path:
@@ -163,8 +232,10 @@ def parse_threads() -> int:
 
 def debug_enabled() -> bool:
     """CONNECTBATCH_DEBUG: the CLI logs and shows tracebacks. Read on its own because the
-    CLI needs it before (and even when) the rest of the settings can be read."""
-    return bool(os.environ.get(f"{PREFIX}DEBUG"))
+    CLI needs it before (and even when) the rest of the settings can be read, so it never
+    raises: a malformed value is off here and refused by `Settings.from_env`. "0" and
+    "false" are off (any non-empty value, "0" included, turned the logs on)."""
+    return (os.environ.get(f"{PREFIX}DEBUG") or "").strip().lower() in _TRUE
 
 
 def arrow_pool_chosen() -> bool:
@@ -205,7 +276,7 @@ class SmtpSettings:
             username=_str(f"{PREFIX}SMTP_USER") or None,
             password=_str(f"{PREFIX}SMTP_PASSWORD") or None,
             starttls=_bool(f"{PREFIX}SMTP_STARTTLS"),
-            sender=_str(f"{PREFIX}SMTP_FROM", "connectbatch@localhost"),
+            sender=_sender(f"{PREFIX}SMTP_FROM", "connectbatch@localhost"),
             max_bytes=_int(f"{PREFIX}SMTP_MAX_BYTES", 10 * 1024 * 1024, within=(1024, 1024**3)),
         )
 
@@ -285,6 +356,8 @@ class Settings:
         # every partner's file being recorded as rejected with our variable's name as reason.
         parse_threads()
         validation_engine()
+        _bool(f"{PREFIX}DEBUG")  # read by debug_enabled, which cannot refuse a bad value itself
+        mode = _choice(f"{PREFIX}MODE", "embedded", ("embedded", "distributed"))
         max_file = _int(f"{PREFIX}MAX_FILE_BYTES", 2 * 1024**3, within=(1, MAX_FILE_BYTES))
         return cls(
             home=_path(f"{PREFIX}HOME", Path("data")),
@@ -319,15 +392,45 @@ class Settings:
             partial_upload_grace_hours=_float(
                 f"{PREFIX}PARTIAL_UPLOAD_GRACE_HOURS", 24.0, within=(0, YEAR_HOURS)
             ),
-            public_host=_str(f"{PREFIX}PUBLIC_HOST") or None,
+            public_host=_host_name(f"{PREFIX}PUBLIC_HOST"),
             staging_retention_days=_int(f"{PREFIX}STAGING_RETENTION_DAYS", 30, within=(0, 36500)),
             session_hours=_float(f"{PREFIX}SESSION_HOURS", 8.0, within=(0.01, YEAR_HOURS)),
-            mode=_choice(f"{PREFIX}MODE", "embedded", ("embedded", "distributed")),
-            redis_url=_str(f"{PREFIX}REDIS_URL", "redis://127.0.0.1:6379/0"),
+            mode=mode,
+            redis_url=_redis_url(f"{PREFIX}REDIS_URL", "redis://127.0.0.1:6379/0", mode),
             visibility_timeout=_int(f"{PREFIX}VISIBILITY_TIMEOUT", VISIBILITY_TIMEOUT, within=(5, 86400)),
             pull_workers=_int(f"{PREFIX}PULL_WORKERS", PULL_WORKERS, within=(1, 1000)),
             pull_deadline=_float(f"{PREFIX}PULL_DEADLINE", PULL_DEADLINE, within=(1, 7 * DAY_SECONDS)),
         )
+
+    def check_usable(self) -> None:
+        """What `from_env` cannot tell from the values alone, checked when a command or `serve`
+        starts (cli.common.services): the data directory and the database's folder can be
+        made and written, the secret key is a key, a chosen expectations folder is a folder.
+        Each was found later, as a bare "[Errno 20] Not a directory", a DuckDB "Cannot open
+        file" naming no variable, a credential that could not be stored, or every partner's
+        file failing validation with our path in its reason. Kept out of `from_env` because it
+        touches the disk (a probe file) and tests build Settings for paths never used."""
+        _writable_folder(self.home, f"{PREFIX}HOME", "the data directory")
+        if self.db_path is not None:
+            if self.db_path.is_dir():
+                raise ConfigurationError(
+                    f"the database {self.db_path} ({PREFIX}DB) cannot be used: it is a folder; "
+                    f"give a file's path such as {self.db_path / 'connectbatch.duckdb'}"
+                )
+            _writable_folder(self.db_path.parent, f"{PREFIX}DB", "the database's folder")
+        if self.secret_key is not None and not _fernet_key(self.secret_key):
+            raise ConfigurationError(
+                f"{PREFIX}SECRET_KEY is not a valid Fernet key (44 characters of URL-safe "
+                "base64, as Fernet.generate_key() makes); unset it to use the key file "
+                f"{self.key_file}"
+            )
+        chosen = self.expectations_dir != DEFAULT_EXPECTATIONS_DIR
+        if chosen and not self.expectations_dir.is_dir():
+            # A missing default is an installed wheel: the generated suites stand in. A chosen
+            # folder that is missing silently dropped the operator's own rules.
+            raise ConfigurationError(
+                f"{PREFIX}EXPECTATIONS_DIR {self.expectations_dir} is not a folder of expectation suites"
+            )
 
     @property
     def partner_host(self) -> str:

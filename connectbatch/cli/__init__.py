@@ -29,6 +29,8 @@ import logging
 import os
 import random
 import shlex
+import shutil
+import stat
 import sys
 import time
 from collections.abc import Sequence
@@ -50,9 +52,9 @@ from connectbatch.cli import triage as cli_triage
 from connectbatch.cli import users as cli_users
 from connectbatch.cli import worker as cli_worker
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, PROG, Command
-from connectbatch.errors import ConnectBatchError
+from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.parser import api as csvparse
-from connectbatch.settings import Settings, debug_enabled
+from connectbatch.settings import debug_enabled
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_RUN_FAILED", "EXIT_UNUSABLE", "Command", "main"]
 
@@ -105,6 +107,7 @@ def _run_parse(args: argparse.Namespace) -> int:
         schemas.get(data_type)  # an unknown type is an option error, before the file is read
     timezone = csvparse.check_timezone(args.timezone)
     delimiter = "\t" if args.delimiter in ("tab", "\\t") else args.delimiter
+    _seekable_file(args.file)
     started = time.perf_counter()
     result = csvparse.parse_file(
         args.file,
@@ -121,6 +124,22 @@ def _run_parse(args: argparse.Namespace) -> int:
     else:
         _print_parse_report(report)
     return EXIT_OK
+
+
+def _seekable_file(path: str) -> None:
+    """The parser reads a file more than once (its start for the encoding and the header, an
+    archive's index at its end): a pipe (`parse <(zcat x.gz)`) or a device ended in "File or
+    stream is not seekable.", naming neither the file nor what to do. A path that does not
+    exist is left to the parser, which says so."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        what = "a pipe" if stat.S_ISFIFO(mode) else "not a regular file (a device or a socket)"
+        raise ConfigurationError(
+            f"cannot parse {path}: it is {what}; save it to a file first (e.g. zcat x.gz > x.csv)"
+        )
 
 
 def _parse_report(
@@ -143,8 +162,12 @@ def _parse_report(
 
 
 def _print_parse_report(report: dict[str, Any]) -> None:
-    unknown = ", ".join(report["unknown_columns"]) or "none"
-    print(f"{report['file']} ({report['data_type']}, {report['encoding']})")
+    """The report as text. The file's name, its header's columns and the reasons (which quote
+    values) are the partner's: escaped, so a name or header holding an escape sequence cannot
+    drive the terminal of the person checking the file (they were printed as they were)."""
+    unknown = escaping.visible(", ".join(report["unknown_columns"])) or "none"
+    name, data_type = escaping.visible(report["file"]), escaping.visible(report["data_type"])
+    print(f"{name} ({data_type}, {report['encoding']})")
     print(f"rows accepted    {report['rows_accepted']:,}")
     print(f"rows rejected    {report['rows_rejected']:,}")
     print(f"rejects          {report['reject_count']:,}")
@@ -158,9 +181,9 @@ def _print_parse_report(report: dict[str, Any]) -> None:
     rows = [
         (
             str(r["line"]),
-            r["column"] or "-",
+            escaping.visible(r["column"] or "-"),
             "-" if r["value"] is None else repr(r["value"]),  # repr: blanks and newlines show
-            r["reason"],
+            escaping.visible(r["reason"]),
         )
         for r in shown
     ]
@@ -220,34 +243,57 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
 
 def _run_demo(args: argparse.Namespace) -> int:
     from connectbatch import demo
-    from connectbatch.services import Services
 
-    settings = Settings.from_env()
+    services = cli_common.services()  # a data directory that cannot be used is named first
+    settings = services.settings
     folder: Path = args.dir or settings.home / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / DEMO_FILE
     sample = demo.call_file(random.Random(1), datetime.datetime.now(datetime.UTC), 50, "demo", broken=6)
-    path.write_bytes(sample)
-    print(f"wrote 50 call-conversion rows (6 with deliberate mistakes) to {path}")
-    print(f"try: {PROG} parse {shlex.quote(str(path))}")
-    services = Services(settings)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(sample)
+    except OSError as exc:  # a bare "[Errno 20] Not a directory: 'x/demo'" named no option
+        why = "it is a file, not a folder" if folder.is_file() else exc.strerror or str(exc)
+        raise ConfigurationError(f"cannot write the demo file into {folder}: {why}") from None
+    print(f"wrote 50 call-conversion rows (6 with deliberate mistakes) to {escaping.visible(str(path))}")
+    print(f"try: {PROG} parse {escaping.visible(shlex.quote(str(path)))}")
     logins = demo.users(services)
     if logins:
-        print("app logins (passwords shown once; add more with `connectbatch user add`):")
+        print(f"app logins (passwords shown once; add more with `{PROG} user add`):")
         for name, (role, password) in logins.items():
             print(f"  {name:<9} {role:<16} password {password}")
     else:
-        print("the demo app logins exist already (`connectbatch user list`)")
+        print(f"the demo app logins exist already ({', '.join(demo.DEMO_USERS)}; `{PROG} user list`)")
     loaded = demo.load(services)
     if not loaded.created:
-        print(f"the demo connections are already in {settings.database}")
-        return EXIT_OK
-    print(f"created {len(loaded.created)} demo connections and {len(loaded.runs)} runs")
-    print(f"database: {settings.database}")
+        print(f"the demo connections are already in {escaping.visible(str(settings.database))}")
+    else:
+        print(f"created {len(loaded.created)} demo connections and {len(loaded.runs)} runs")
+        print(f"database: {escaping.visible(str(settings.database))}")
     for name, login in loaded.provisioned.items():
-        where = login.email_address or f"{login.host}:{login.port}"
+        if login.email_address:  # the partner only mails to it: no login of ours to show
+            print(f"  {name}: the partner mails its files to {login.email_address}")
+            continue
+        where = f"{login.host}:{login.port}"
         print(f"  {name}: {where} user {login.username} password {login.password} (shown once)")
+    if not logins:  # the first run alone showed them: a second `make run` left no way in
+        print(f"to log in, set a new password for a demo login: `{PROG} user password admin`")
+    script = _not_on_path()
+    if script is not None:
+        shown = escaping.visible(str(script))
+        activate = escaping.visible(shlex.quote(str(script.parent / "activate")))
+        print(f"(`{PROG}` is {shown}: `source {activate}` puts it on PATH)")
     return EXIT_OK
+
+
+def _not_on_path() -> Path | None:
+    """The `connectbatch` script beside this interpreter when the shell would not find it by
+    name: after `make run` (which calls .venv/bin/connectbatch) every hint above said
+    `connectbatch ...`, and a new user's shell answered "command not found"."""
+    script = Path(sys.executable).parent / PROG
+    if shutil.which(PROG) is not None or not script.is_file():
+        return None
+    return script
 
 
 # ------------------------------------------------------------------------------------ main
@@ -277,15 +323,34 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         where = self.prog.removeprefix(PROG).strip()
+        # "unrecognized arguments: ..." repeats what was typed as it is (a pasted file name
+        # with an escape sequence in it drove the terminal): escaped like every error line.
         self.exit(
             EXIT_UNUSABLE,
-            f"{PROG}: error: {where + ': ' if where else ''}{message} (see `{self.prog} --help`)\n",
+            f"{PROG}: error: {where + ': ' if where else ''}{escaping.visible(message)} "
+            f"(see `{self.prog} --help`)\n",
         )
+
+
+# What a script needs to know and --help did not say (only this module's docstring did).
+EPILOG = """\
+`COMMAND --help` describes each command.
+
+exit codes: 0 done (rejected rows are a normal outcome); 1 an ingest, retry or pull whose run
+ended Failed or Needs review; 2 an unusable input, option or setting (one `connectbatch: error:`
+line); 75 busy: the database is locked or the connection has a run in progress, try again
+later; 3 an internal error (CONNECTBATCH_DEBUG=1 shows its traceback).
+
+settings: CONNECTBATCH_* variables (README, Configuration); the data directory is
+CONNECTBATCH_HOME (default ./data)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog=PROG, description="ConnectBatch: batch file ingestion for performance-marketing data."
+        prog=PROG,
+        description="ConnectBatch: batch file ingestion for performance-marketing data.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -302,6 +367,17 @@ def _run_now_alias(argv: list[str]) -> list[str]:
     return argv
 
 
+def _unencodable_as_escapes() -> None:
+    """A file name that is not UTF-8 (latin-1 bytes from a partner's zip) reaches Python as
+    lone surrogates, which a UTF-8 terminal's strict stdout cannot encode: `parse` of such a
+    file ended in "internal error: UnicodeEncodeError". Such characters print as `\\udce9`
+    escapes instead, as stderr already does."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Problems reach the user as the command's own output; logs (which may carry
     # tracebacks) only with CONNECTBATCH_DEBUG. `serve` sets up its own logging.
@@ -311,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=f"{PROG}: %(levelname)s %(name)s: %(message)s",
     )
     escaping.install()  # names are data: one log record is one line, no terminal escapes
+    _unencodable_as_escapes()
     try:
         args = build_parser().parse_args(_run_now_alias(list(sys.argv[1:] if argv is None else argv)))
     except SystemExit as exc:  # usage errors, --help, --version: argparse has printed them
@@ -329,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug_enabled():
             raise
         print(
-            f"{PROG}: error: internal error: {type(exc).__name__}: {exc} "
+            f"{PROG}: error: internal error: {type(exc).__name__}: {escaping.visible(str(exc))} "
             "(set CONNECTBATCH_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )

@@ -65,6 +65,7 @@ def services() -> Services:
     """The façade, after the cheap start check every command makes: runs a dead process left
     In Progress are marked Failed, and a killed copy's temporary files are removed."""
     settings = Settings.from_env()
+    settings.check_usable()  # the data directory, the database's folder, the key: named at start
     try:
         svc = Services(settings)
         svc.startup()
@@ -173,6 +174,46 @@ def positive(text: str) -> int:
     return value
 
 
+def within(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`, refused by argparse with the
+    option's name (a value past a store column's range was an "internal error" quoting SQL)."""
+
+    def parse(text: str) -> int:
+        value = whole(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,}, got {value}")
+        return value
+
+    return parse
+
+
+def seconds_within(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number of seconds from `low` to `high` ("nan" and "inf" are floats
+    too: they ended in an internal error where the time was used)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        if not low <= value <= high:  # false for NaN too
+            raise argparse.ArgumentTypeError(f"must be from {low:g} to {high:g} seconds, got {text!r}")
+        return value
+
+    return parse
+
+
+def confirmed(question: str) -> bool:
+    """Ask on the terminal; only y/yes is a yes. End of input (Ctrl-D) is a no: it ended in
+    "internal error: EOFError"."""
+    try:
+        answer = input(question)
+    except EOFError:
+        print()
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def non_negative(text: str) -> int:
     value = whole(text)
     if value < 0:
@@ -188,13 +229,20 @@ def run_id(text: str) -> int:
 
 
 def iso_time(text: str) -> dt.datetime:
+    """An ISO 8601 time, in UTC (one without offset is UTC). Converted here, where an offset
+    that moves it past year 1 or 9999 is a usage error: it was "internal error: OverflowError"."""
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an ISO 8601 time such as 2026-03-01T00:00:00Z"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is out of range: in UTC it is before year 1 or after 9999"
+        ) from None
 
 
 def subcommands(p: argparse.ArgumentParser) -> SubParsers:

@@ -34,8 +34,8 @@ from connectbatch.models import (
     Methodology,
     Redelivery,
 )
-from connectbatch.transfer.specs import AuthKind
 
+MAX_MIN_AGE = 2**31 - 1  # the store's column: a larger --min-age-seconds was an internal error
 # (flag, Connection field, argparse keywords); `add` requires the first five.
 _REQUIRED_FIELDS = ("name", "data_type", "direction", "method", "methodology")
 _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -74,7 +74,11 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "--min-age-seconds",
         "min_age_seconds",
-        {"metavar": "S", "type": cc.whole, "help": "leave files younger than this for later (0)"},
+        {
+            "metavar": "S",
+            "type": cc.within(0, MAX_MIN_AGE),
+            "help": "leave files younger than this for later (0)",
+        },
     ),
     ("--timezone", "timezone", {"metavar": "TZ", "help": "zone of dates without offset (UTC)"}),
     ("--encoding", "encoding", {"metavar": "E", "help": "encoding when there is no BOM (UTF-8)"}),
@@ -230,50 +234,6 @@ def _connection_values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def _read_password(args: argparse.Namespace) -> str | None:
-    given: str | None = getattr(args, "password", None)
-    if args.password_stdin:
-        if given is not None:
-            raise ConfigurationError("give either --password or --password-stdin, not both")
-        given = sys.stdin.read().rstrip("\r\n")
-        if not given:
-            raise ConfigurationError("--password-stdin: standard input held no password")
-    return given
-
-
-def _credential_input(
-    args: argparse.Namespace, methodology: Methodology | str
-) -> services.CredentialInput | None:
-    password = _read_password(args)
-    username: str | None = getattr(args, "username", None)
-    name: str | None = getattr(args, "credential_name", None)
-    key_file: Path | None = getattr(args, "key_file", None)
-    key: str | None = None
-    if key_file is not None:
-        try:
-            key = key_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not a text key file"
-            raise ConfigurationError(f"--key-file: cannot read {key_file}: {reason}") from None
-    passphrase = transfer_flags.read_passphrase(args, stdin_taken=bool(args.password_stdin))
-    auth_flag: str | None = getattr(args, "auth", None)
-    auth = AuthKind(auth_flag) if auth_flag else None
-    if username is None and password is None and key is None and name is None and auth is None:
-        if passphrase is not None:
-            raise ConfigurationError("a key passphrase was given without --key-file")
-        return None
-    pushed = Methodology(methodology) in (Methodology.PUSH, Methodology.PULL_FROM_US)
-    if pushed and (username is not None or password is not None or key is not None):
-        raise ConfigurationError(
-            "--username, --password and --key-file are for pull connections; "
-            "ConnectBatch provisions the login of a push or pull_from_us connection"
-        )
-    return services.CredentialInput(
-        name=name or "", username=username, password=password, private_key=key, auth=auth,
-        passphrase=passphrase,
-    )  # fmt: skip
-
-
 def _flag_errors(handler: Handler) -> Handler:
     """Name the option, not the model field, in a rejected value: `--return-email: ...`."""
     flags = {dest: flag for flag, dest, _keywords in _CONNECTION_OPTIONS}
@@ -305,7 +265,7 @@ def _connection_add(args: argparse.Namespace) -> int:
             "--pattern: is required for the Email method: a wildcard that matches the attachments' "
             "file names, such as Conversions_*.csv"
         )
-    credential = _credential_input(args, values["methodology"])
+    credential = transfer_flags.credential_input(args, values["methodology"])
     svc = cc.services()
     if not args.partner and svc.default_partner is None:
         raise ConfigurationError(
@@ -430,7 +390,7 @@ def _connection_edit(args: argparse.Namespace) -> int:
     transfer = transfer_flags.apply(args, current.method, current.transfer)
     if transfer is not None:
         changes["transfer"] = transfer
-    credential = _credential_input(args, changes.get("methodology", current.methodology))
+    credential = transfer_flags.credential_input(args, changes.get("methodology", current.methodology))
     if not changes and credential is None:
         raise ConfigurationError(
             f"nothing to change: give at least one option (see `{PROG} connection edit --help`)"
@@ -457,11 +417,8 @@ def _connection_delete(args: argparse.Namespace) -> int:
                 f"not deleting connection {connection.name!r} without --yes "
                 "(standard input is not a terminal to ask)"
             )
-        answer = input(
-            f"Delete connection {connection.name!r} and its credentials? "
-            "Its runs, data and actions are kept. [y/N] "
-        )
-        if answer.strip().lower() not in ("y", "yes"):
+        question = f"Delete connection {connection.name!r} and its credentials? "
+        if not cc.confirmed(question + "Its runs, data and actions are kept. [y/N] "):
             print("not deleted")
             return EXIT_OK
     svc.delete_connection(connection.name)

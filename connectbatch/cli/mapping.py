@@ -11,6 +11,7 @@ optionally with "constants": {"CampaignId": "1234"}, or a bare {"header": "colum
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shlex
 import sys
@@ -21,16 +22,29 @@ from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, PROG
 from connectbatch.errors import ConfigurationError
 from connectbatch.escaping import visible
+from connectbatch.mapping.sample import SAMPLE_BYTES
+from connectbatch.parser import containers
 from connectbatch.store.mappings import SavedMapping
+
+
+def _sample_bytes(path: str) -> bytes:
+    """What the suggestion reads of the file: the start of a plain file (the sample never
+    looks further), an archive whole (a zip's index is at its end). The whole file was read
+    into memory: a partner's 2 GB export took 2 GB, and `/dev/zero` every byte there was."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SAMPLE_BYTES * 4)
+            return head + fh.read() if containers.is_container(head[: containers.SNIFF_BYTES]) else head
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _suggest(args: argparse.Namespace) -> int:
     svc = cc.services()
     try:
-        data = Path(args.file).read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    suggestion = svc.suggest_mapping(args.connection, data, rows=args.rows)
+        suggestion = svc.suggest_mapping(args.connection, _sample_bytes(args.file), rows=args.rows)
+    except csv.Error as exc:  # the header's delimiter sniffing (mapping/sample.py) lets it out
+        raise ConfigurationError(f"{args.file} cannot be read as CSV: {exc}") from None
     if args.json:
         cc.print_json(suggestion.to_json())
         return EXIT_OK
@@ -62,6 +76,8 @@ def _read_document(path: str) -> Any:
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # it was an "internal error: UnicodeDecodeError"
+        raise ConfigurationError(f"{path} is not JSON: it is not UTF-8 text") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -75,7 +91,10 @@ def _set(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f'{args.from_json}: expected an object {{"mapping": {{...}}, "constants": {{...}}}}'
         )
-    columns = doc["mapping"] if isinstance(doc.get("mapping"), dict) else doc
+    if "mapping" in doc and not isinstance(doc["mapping"], dict):
+        # {"mapping": null} was saved as a mapping of a header named "mapping"
+        raise ConfigurationError(f'{args.from_json}: "mapping" must be an object {{"header": "Column"}}')
+    columns = doc.get("mapping", doc)
     constants = doc.get("constants") if "mapping" in doc else None
     if constants is not None and not isinstance(constants, dict):
         raise ConfigurationError(f'{args.from_json}: "constants" must be an object {{"Column": "value"}}')
@@ -120,7 +139,7 @@ def configure(sub: cc.SubParsers) -> None:
     suggest = cc.leaf(msub, "suggest", "propose a mapping from a sample file (nothing is saved)", _suggest)
     suggest.add_argument("connection", metavar="N", help="connection name or id")
     suggest.add_argument("file", metavar="FILE", help="a sample file from the partner")
-    suggest.add_argument("--rows", type=cc.whole, default=50, metavar="R", help="rows to read (50)")
+    suggest.add_argument("--rows", type=cc.positive, default=50, metavar="R", help="rows to read (50)")
     cc.json_flag(suggest)
     setp = cc.leaf(msub, "set", "save a mapping as the connection's new version", _set)
     setp.add_argument("connection", metavar="N", help="connection name or id")

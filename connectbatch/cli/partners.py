@@ -172,7 +172,9 @@ def _configure_partner(p: argparse.ArgumentParser) -> None:
     _details(edit, editing=True)
     delete = cc.leaf(sub, "delete", "delete a partner without connections", _partner_delete)
     delete.add_argument("partner", metavar="NAME", help="partner name or id")
-    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.add_argument(
+        "--yes", action="store_true", help="confirm the deletion (required: nothing is asked)"
+    )
     cc.json_flag(delete)
 
 

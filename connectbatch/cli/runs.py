@@ -21,11 +21,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from connectbatch import services
 from connectbatch.cli import common as cc
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, Command
+from connectbatch.errors import ConfigurationError
 from connectbatch.escaping import visible
 from connectbatch.models import FileRecord, RejectRow
 from connectbatch.store.events import ConnectionEvent
@@ -37,7 +39,24 @@ def _configure_ingest(p: argparse.ArgumentParser) -> None:
     cc.json_flag(p)
 
 
+def _utf8_names(files: Sequence[str]) -> None:
+    """A file's name goes into the ledger as text; one that is not UTF-8 (latin-1 bytes, as a
+    partner's zip or an old Windows share leaves them) ended in an internal error from the
+    store after the run had started. Refused first, saying which file and how it reads."""
+    for file in files:
+        name = Path(file).name
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            latin1 = name.encode("utf-8", "surrogateescape").decode("latin-1")
+            raise ConfigurationError(
+                f"the name of {file!r} is not UTF-8 (as Latin-1 it reads {latin1!r}): "
+                "rename the file and ingest it again"
+            ) from None
+
+
 def _run_ingest(args: argparse.Namespace) -> int:
+    _utf8_names(args.file)
     svc = cc.services()
     if len(args.file) == 1:
         run = svc.ingest_file(args.connection, args.file[0], trigger="cli")

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from connectbatch import services
 from connectbatch.cli import common as cc
 from connectbatch.errors import ConfigurationError
-from connectbatch.models import Method
+from connectbatch.models import Method, Methodology
 from connectbatch.transfer.specs import (
     AuthKind,
     FtpTls,
@@ -146,3 +147,50 @@ def describe(spec: TransferSpec | None) -> str:
         else:
             parts.append(f"{flag.removeprefix('--')} {value}")
     return ", ".join(parts) or "-"
+
+
+def read_password(args: argparse.Namespace) -> str | None:
+    """--password or --password-stdin (one of them): the secret never needs to be in argv."""
+    given: str | None = getattr(args, "password", None)
+    if args.password_stdin:
+        if given is not None:
+            raise ConfigurationError("give either --password or --password-stdin, not both")
+        given = sys.stdin.read().rstrip("\r\n")
+        if not given:
+            raise ConfigurationError("--password-stdin: standard input held no password")
+    return given
+
+
+def credential_input(
+    args: argparse.Namespace, methodology: Methodology | str
+) -> services.CredentialInput | None:
+    """The credential flags of `connection add` / `edit` as one input, or None when none was
+    given; a push connection's login is provisioned by us, so its secrets are refused."""
+    password = read_password(args)
+    username: str | None = getattr(args, "username", None)
+    name: str | None = getattr(args, "credential_name", None)
+    key_file: Path | None = getattr(args, "key_file", None)
+    key: str | None = None
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not a text key file"
+            raise ConfigurationError(f"--key-file: cannot read {key_file}: {reason}") from None
+    passphrase = read_passphrase(args, stdin_taken=bool(args.password_stdin))
+    auth_flag: str | None = getattr(args, "auth", None)
+    auth = AuthKind(auth_flag) if auth_flag else None
+    if username is None and password is None and key is None and name is None and auth is None:
+        if passphrase is not None:
+            raise ConfigurationError("a key passphrase was given without --key-file")
+        return None
+    pushed = Methodology(methodology) in (Methodology.PUSH, Methodology.PULL_FROM_US)
+    if pushed and (username is not None or password is not None or key is not None):
+        raise ConfigurationError(
+            "--username, --password and --key-file are for pull connections; "
+            "ConnectBatch provisions the login of a push or pull_from_us connection"
+        )
+    return services.CredentialInput(
+        name=name or "", username=username, password=password, private_key=key, auth=auth,
+        passphrase=passphrase,
+    )  # fmt: skip

@@ -32,8 +32,8 @@ def _next(item: triage.TriageItem) -> str:
 
 def _configure_triage(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--days", type=cc.positive, default=triage.DEFAULT_DAYS, metavar="N",
-        help=f"what locks within N days from now (default: {triage.DEFAULT_DAYS})",
+        "--days", type=cc.within(1, triage.MAX_DAYS), default=triage.DEFAULT_DAYS, metavar="N",
+        help=f"what locks within N days from now, 1 to {triage.MAX_DAYS} (default: {triage.DEFAULT_DAYS})",
     )  # fmt: skip
     cc.json_flag(p)
 

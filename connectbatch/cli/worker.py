@@ -17,15 +17,25 @@ from connectbatch.cli.common import EXIT_BUSY, EXIT_OK, EXIT_UNUSABLE, Command
 from connectbatch.errors import TransportError
 from connectbatch.settings import Settings
 
+# What Celery's --loglevel takes: another value was an "internal error: BadParameter".
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 def _configure_worker(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="worker name (default: the host name)")
     p.add_argument("--concurrency", type=cc.positive, default=None, help="pool processes (default: CPUs)")
-    p.add_argument("--loglevel", default="INFO", help="Celery log level")
+    p.add_argument(
+        "--loglevel",
+        default="INFO",
+        type=str.upper,
+        choices=LOG_LEVELS,
+        help="Celery log level (default: INFO)",
+    )
 
 
 def _run_worker(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    settings.check_usable()  # its staging, key and expectations: named at start, as every command's
     if settings.mode != "distributed":
         print("connectbatch: error: a worker needs CONNECTBATCH_MODE=distributed", file=sys.stderr)
         return EXIT_UNUSABLE
@@ -56,7 +66,10 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 
 def _configure_workers(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for the workers' answers")
+    p.add_argument(
+        "--timeout", type=cc.seconds_within(0.1, 600), default=1.0, metavar="S",
+        help="seconds to wait for the workers' answers (default: 1)",
+    )  # fmt: skip
     cc.json_flag(p)
 
 
