@@ -72,7 +72,12 @@ def read_sample(data: bytes, *, encoding: str | None = None, delimiter: str = ",
 
 
 def _split(line: str, delim: str) -> list[str]:
-    return next(csv.reader([line], delimiter=delim), [])
+    """The first line's fields, to choose the delimiter; none when the csv module refuses it
+    (a field over its 128 KB limit): the app's wizard showed that error raw."""
+    try:
+        return next(csv.reader([line], delimiter=delim), [])
+    except csv.Error:
+        return []
 
 
 def _records(body: str, delim: str, limit: int) -> list[list[str]]:

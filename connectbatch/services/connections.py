@@ -275,6 +275,8 @@ class ConnectionServices(CredentialServices):
             raise InvalidInputError("lock_days", "must be between 0 and 3650 days")
         if c.min_age_seconds < 0:
             raise InvalidInputError("min_age_seconds", "cannot be negative")
+        if c.min_age_seconds > MAX_MIN_AGE_SECONDS:  # the column is 32 bits: a database error
+            raise InvalidInputError("min_age_seconds", f"at most {MAX_MIN_AGE_SECONDS:,} seconds (30 days)")
         if c.schedule:
             _check_cron(c.schedule)
         try:
@@ -352,6 +354,10 @@ def _route(c: Connection) -> tuple[str, str]:
     """Folder and pattern as a shared login's routing compares them (push.routing.route: the folder
     without its slashes, "" anywhere; the pattern case-sensitively, in composed Unicode)."""
     return (c.folder or "").strip().strip("/"), unicodedata.normalize("NFC", (c.pattern or "*").strip())
+
+
+# A file must wait at most this long in the partner's folder before a pull takes it.
+MAX_MIN_AGE_SECONDS = 30 * 24 * 3600
 
 
 def checked_host(given: str | None) -> str | None:

@@ -59,3 +59,11 @@ def test_printable_unicode_stays_allowed(tmp_path: Path) -> None:
     services = Services(Settings(home=tmp_path / "home"))
     checked = services.check_connection(_pull(folder="/Données/Appels 2026", pattern="Appels_*.csv"))
     assert checked.folder == "/Données/Appels 2026"
+
+
+def test_a_minimum_age_past_thirty_days_is_refused_by_field(tmp_path: Path) -> None:
+    """99,999,999,999,999 s reached the database as an INT32 error (found by the CLI audit)."""
+    services = Services(Settings(home=tmp_path / "home"))
+    with pytest.raises(InvalidInputError, match=r"min_age_seconds.*30 days"):
+        services.check_connection(_pull(min_age_seconds=99_999_999_999_999))
+    assert services.check_connection(_pull(min_age_seconds=3600)).min_age_seconds == 3600
