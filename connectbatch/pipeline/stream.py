@@ -110,6 +110,7 @@ def ingest(
     """`Ingestor._process` for a big file: `compute` here, then the ingestor's own `commit`
     (the load adopts `part`); the written file never outlives it (`Streamed.discard`)."""
     try:
+        mark = ingestor.db.write_mark()  # before the "already loaded" check (`commit.still_new`)
         computed = compute(
             ingestor.settings, connection, path, saved, ingestor.clock(), clock, part,
             run_id=run.id, file_id=record.id,
@@ -117,7 +118,7 @@ def ingest(
             # called through the module: the crash-recovery test hooks progress.update
             on_progress=lambda done, rows: progress.update(run.id, done, rows),
         )  # fmt: skip
-        return ingestor.commit(run, connection, record, computed, clock, end)
+        return ingestor.commit(run, connection, record, replace(computed, checked=mark), clock, end)
     finally:
         part.discard()  # adopted as a part by the load (renamed), or not needed any more
 

@@ -12,6 +12,7 @@ import pytest
 from test_crash_recovery import *  # noqa: F403
 from test_exports import *  # noqa: F403
 from test_five_types import *  # noqa: F403
+from test_group_loaded_meanwhile import *  # noqa: F403
 from test_lifecycle import *  # noqa: F403
 from test_mapping_pipeline import *  # noqa: F403
 from test_pipeline import *  # noqa: F403
