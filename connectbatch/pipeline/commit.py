@@ -180,26 +180,15 @@ IGNORED_SHOWN, NAME_CHARS = 10, 60  # a header of 400,000 names is named in a li
 
 
 def answer_loaded(
-    outbound: Path,
-    connection: Connection,
-    run: Run,
-    record: FileRecord,
-    computed: Computed,
-    done: LoadDone,
-    clock: Stopwatch,
-    db: Database,
+    connection: Connection, run: Run, record: FileRecord, done: LoadDone, clock: Stopwatch, db: Database
 ) -> None:
-    """The results file of a loaded batch, once its transaction committed: the owed one
-    published (`owe_answer`), else written now; one that cannot be written (a full disk) is a
-    line in the connection's history, not only in a log."""
-    if done.owed is None:
-        clock.lap("load")
-        failed = _write_answer(outbound, connection, run, record, computed, done, clock, None)
-    else:
-        clock.step = "write results"
-        owed.publish(done.owed)
-        failed = done.answer_failed
-    _results_not_written(db, connection, run, record, failed)
+    """The results file of a loaded batch, once its transaction committed: the one it owed
+    (`owe_answer`, inside the transaction) published; one that could not be written (a full
+    disk) is a line in the connection's history, not only in a log."""
+    assert done.owed is not None, "the answer is written inside the load's transaction"
+    clock.step = "write results"
+    owed.publish(done.owed)
+    _results_not_written(db, connection, run, record, done.answer_failed)
     extra = {"run_id": run.id, "connection_id": connection.id, "file": record.name}
     log.info("file loaded in %s", clock.laps, extra=extra)
 
@@ -218,7 +207,7 @@ def owe_answer(
 
 def _write_answer(
     outbound: Path, connection: Connection, run: Run, record: FileRecord, computed: Computed,
-    done: LoadDone, clock: Stopwatch, owing: list[Path] | None,
+    done: LoadDone, clock: Stopwatch, owing: list[Path],
 ) -> str | None:  # fmt: skip
     parsed, report = computed.parsed, computed.report
     assert parsed is not None and report is not None

@@ -340,8 +340,7 @@ class _Group:
         closed = w.done.closed
         try:
             ing = self.ingestor
-            answer_loaded(ing.settings.outbound, self.connection, w.run, w.entry.record, w.computed,
-                          w.done, w.clock, ing.db)  # fmt: skip
+            answer_loaded(self.connection, w.run, w.entry.record, w.done, w.clock, ing.db)
         except Exception as exc:  # as alone: loaded, but the run fails saying where
             log.exception("writing results failed", extra={"run_id": w.run.id})
             self._failed(w, exc)

@@ -384,7 +384,7 @@ class Ingestor:
             return self.commit(run, connection, record, computed, clock, end)
         if end is not None:
             end.run = done.closed
-        answer_loaded(self.settings.outbound, connection, run, record, computed, done, clock, self.db)
+        answer_loaded(connection, run, record, done, clock, self.db)
         return done.loaded.record or self._file(record.id)
 
     def _existing_keys(self, connection: Connection, dtype: schemas.DataType, table: pa.Table) -> list[str]:
