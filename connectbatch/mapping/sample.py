@@ -90,6 +90,8 @@ def _records(body: str, delim: str, limit: int) -> list[list[str]]:
             out.append(record)
             if len(out) >= limit:
                 break
-    except csv.Error:
-        pass  # a cut-off last record in the sample: keep what was read
+    except csv.Error as exc:
+        if not out:  # the header itself (a field over the csv module's 128 KB): no sample
+            raise ParseError(f"the sample cannot be read as CSV: its header line: {exc}") from None
+        # else a cut-off last record in the sample: keep what was read
     return out
