@@ -43,6 +43,8 @@ SEND_SECONDS = 300.0
 # ASCII is sent with SMTPUTF8 (`transmit`).
 _TOLERATED = (email_errors.NonASCIILocalPartDefect,)
 NOT_ONE_ADDRESS = "it is not one e-mail address a mail header carries as it is"
+# What Python's header parser raises, instead of a defect, on some addresses (`ops@[acme.example`).
+HEADER_ERRORS = (email_errors.MessageError, AttributeError, ValueError, IndexError)
 
 
 def recipient_of(message: EmailMessage) -> str | None:
@@ -57,7 +59,7 @@ def recipient_of(message: EmailMessage) -> str | None:
         header = message["To"]
         addresses: tuple[Address, ...] = tuple(getattr(header, "addresses", ()))
         defects: tuple[object, ...] = tuple(getattr(header, "defects", ()))
-    except (email_errors.MessageError, AttributeError, ValueError, IndexError):
+    except HEADER_ERRORS:
         return None  # Python's header parser fails outright on some (`ops@[acme.example`)
     if header is None or len(addresses) != 1 or any(not isinstance(d, _TOLERATED) for d in defects):
         return None
@@ -80,7 +82,7 @@ def address_to(message: EmailMessage, to: str) -> None:
     To, so the outbox gives it up with that line (`recipient_of` is None)."""
     try:
         message["To"] = to
-    except (email_errors.MessageError, AttributeError, ValueError, IndexError):
+    except HEADER_ERRORS:
         message[UNUSABLE_TO] = visible(to)
 
 
@@ -107,7 +109,7 @@ def one_address(text: str) -> str | None:
     message = EmailMessage()
     try:
         message["To"] = text.strip()
-    except (email_errors.MessageError, AttributeError, ValueError, IndexError):
+    except HEADER_ERRORS:
         return None
     return recipient_of(message)
 

@@ -182,7 +182,7 @@ class Outbox:
         history line an undelivered mail gets (the address as the header holds it)."""
         try:
             shown = str(message.get("To", "") or message.get(mailer.UNUSABLE_TO, "") or "")
-        except (ValueError, AttributeError, IndexError):  # a header Python cannot parse
+        except mailer.HEADER_ERRORS:  # a header Python cannot parse
             shown = ""
         shown = shown or "(no address)"
         now = self.clock()
