@@ -26,6 +26,7 @@ import os
 import shutil
 import socket
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from connectbatch.pipeline import ingest, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.secrets import SecretBox
 from connectbatch.settings import Settings
+from connectbatch.store import taken
 from connectbatch.store.anchor import alive
 from connectbatch.store.db import private_dir
 from connectbatch.transfer import base
@@ -75,36 +77,36 @@ def remote_key(path: str, size: int | None, mtime: dt.datetime | None) -> str:
     return f"{path}\0{size}\0{mtime.isoformat() if mtime is not None else ''}"
 
 
+@dataclass(frozen=True)
+class _Line:
+    """A settled ledger line as the coordinator sends it (`remote_key` -> state)."""
+
+    id: int  # its place in the coordinator's list: the ledger's order
+    remote_path: str
+    size: int | None
+    mtime: dt.datetime | None
+    state: str
+
+
 class Settled:
-    """What earlier runs settled (the coordinator's `settled`: `remote_key` -> state), by path,
-    so that each listed file compares only the versions of its own path: the loop over every
-    settled file per listed one made a listing of 200,000 old files (times by day, from an
-    FTP LIST) take hours."""
+    """What earlier runs settled (the coordinator's `settled`: `remote_key` -> state), matched
+    by the embedded pull's own index (`store.taken.Settled`): by path, size and time, a listing
+    without a size by path and time, a time known to the day only by its date; each listed
+    file compares only the versions of its own path (a loop over every settled file per listed
+    one made a listing of 200,000 old FTP files, times by day, take hours)."""
 
     def __init__(self, settled: dict[str, str]) -> None:
-        self.exact = settled
-        self.by_path: dict[str, list[tuple[str, str, str]]] = {}
-        for key, state in settled.items():  # in ledger order: the first match wins
+        lines = []
+        for k, (key, state) in enumerate(settled.items()):
             path, size, when = key.split("\0")
-            self.by_path.setdefault(path, []).append((size, when, state))
+            mtime = dt.datetime.fromisoformat(when) if when else None
+            lines.append(_Line(k, path, None if size == "None" else int(size), mtime, state))
+        self.index = taken.Settled(lines)
 
     def state(self, remote: base.RemoteFile) -> str | None:
-        """The state an earlier run left this listed file version in (None: not settled),
-        matched as `store.runs.taken_before` matches in embedded mode: a listing without a size
-        matches any recorded size when the time is known, and a time known to the day only
-        (`RemoteFile.time_by_day`) any recorded time on that date; a file turning six months
-        old on an FTP server without MLSD was fetched again."""
-        exact = self.exact.get(remote_key(remote.path, remote.size, remote.mtime))
-        if exact is not None or remote.mtime is None or (remote.size is not None and not remote.time_by_day):
-            return exact
-        listed = remote.mtime.astimezone(dt.UTC)
-        for size, when, state in self.by_path.get(remote.path, ()):
-            if not when or (remote.size is not None and size != str(remote.size)):
-                continue
-            recorded = dt.datetime.fromisoformat(when).astimezone(dt.UTC)
-            if recorded.date() == listed.date() if remote.time_by_day else recorded == listed:
-                return state
-        return None
+        """The state an earlier run left this listed file version in (None: not settled)."""
+        found = self.index.taken_before(remote.path, remote.size, remote.mtime, by_day=remote.time_by_day)
+        return found.state if found is not None else None
 
 
 def settled_state(settled: dict[str, str], remote: base.RemoteFile) -> str | None:

@@ -23,9 +23,6 @@ FILE_COLUMNS = [f.name for f in fields(FileRecord)]  # the order `file_from_row`
 # A file with these bytes already produced data for its connection: the same bytes again are
 # a duplicate.
 HOLDS_DATA = (FileState.LOADED, FileState.QUARANTINED)
-# A pull settled this remote file: the same path, size and time is not fetched again (a
-# file rejected as a whole would fail the same way).
-_SETTLED = SETTLED  # what a pull does not take again (store/taken.py)
 
 
 def states_in(states: tuple[FileState, ...]) -> str:
@@ -493,7 +490,7 @@ def settled_remote(
     (`taken_before` for all at once): what a distributed pull worker must not fetch again."""
     rows = con.execute(
         f"SELECT remote_path, size, mtime, state FROM files WHERE connection_id = ? "
-        f"AND remote_path IS NOT NULL AND {states_in(_SETTLED)} ORDER BY id",
-        [connection_id, *map(str, _SETTLED)],
+        f"AND remote_path IS NOT NULL AND {states_in(SETTLED)} ORDER BY id",
+        [connection_id, *map(str, SETTLED)],
     ).fetchall()
     return [(str(r[0]), r[1], r[2], str(r[3])) for r in rows]

@@ -14,12 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Generic, Protocol, TypeVar
 
 import duckdb
 
 from connectbatch.models import FileRecord, FileState
 
-# What an earlier run left a remote file in when it is not to be taken again.
+# What an earlier run left a remote file in when it is not to be taken again: the same path,
+# size and time is not fetched again (a file rejected as a whole would fail the same way).
 SETTLED = (
     FileState.LOADED,
     FileState.DUPLICATE,
@@ -29,24 +31,41 @@ SETTLED = (
 )
 
 
-class Settled:
-    """The settled ledger lines of some remote paths of one connection, by path, in id order."""
+class Line(Protocol):
+    """What a settled ledger line needs here: a FileRecord, or a distributed worker's copy."""
 
-    def __init__(self, records: Iterable[FileRecord]) -> None:
-        self._by_path: dict[str, list[FileRecord]] = defaultdict(list)
+    @property
+    def id(self) -> int: ...
+    @property
+    def remote_path(self) -> str | None: ...
+    @property
+    def size(self) -> int | None: ...
+    @property
+    def mtime(self) -> dt.datetime | None: ...
+
+
+L = TypeVar("L", bound=Line)
+
+
+class Settled(Generic[L]):
+    """The settled ledger lines of some remote paths of one connection, by path, in id order
+    (a distributed pull worker builds one from the coordinator's copy: `distributed.tasks`)."""
+
+    def __init__(self, records: Iterable[L]) -> None:
+        self._by_path: dict[str, list[L]] = defaultdict(list)
         for record in sorted(records, key=lambda r: r.id):
             if record.remote_path is not None:
                 self._by_path[record.remote_path].append(record)
 
-    @classmethod
-    def of(cls, con: duckdb.DuckDBPyConnection, connection_id: int, paths: Iterable[str]) -> Settled:
+    @staticmethod
+    def of(con: duckdb.DuckDBPyConnection, connection_id: int, paths: Iterable[str]) -> Settled[FileRecord]:
         from connectbatch.store.runs import files_where  # runs builds on this module
 
         wanted = sorted(set(paths))
         if not wanted:
-            return cls(())
+            return Settled(())
         states = ", ".join("?" * len(SETTLED))
-        return cls(
+        return Settled(
             files_where(
                 con,
                 "WHERE connection_id = ? AND remote_path IN (SELECT unnest(?::VARCHAR[])) "
@@ -57,7 +76,7 @@ class Settled:
 
     def taken_before(
         self, path: str, size: int | None, mtime: dt.datetime | None, *, by_day: bool = False
-    ) -> FileRecord | None:
+    ) -> L | None:
         """The first settled line of this path, size and time (see `runs.taken_before`): a size
         of None matches any size when the time is known; `by_day`, any time on that UTC date."""
         any_size = size is None and mtime is not None

@@ -52,7 +52,7 @@ from connectbatch.errors import (
     RemoteFileTooLargeError,
     TransportError,
 )
-from connectbatch.models import AfterSuccess, Connection, Run
+from connectbatch.models import AfterSuccess, Connection, FileRecord, Run
 from connectbatch.pipeline import group, history, ingest
 from connectbatch.secrets import SecretBox
 from connectbatch.store import Database
@@ -291,7 +291,7 @@ def _fetch(
     remote: base.RemoteFile,
     target: Path,
     notes: RunNotes,
-    settled: Settled,
+    settled: Settled[FileRecord],
 ) -> bool:
     """Fetch one listed file to `target` (True), or record why it is not taken now."""
     db = ingestor.db
@@ -369,7 +369,7 @@ def _needs_run(
     remote: base.RemoteFile,
     notes: RunNotes | None = None,
     *,
-    settled: Settled | None = None,
+    settled: Settled[FileRecord] | None = None,
 ) -> bool:
     """False for what a run would add no line for: a file an earlier run settled (tidied up
     here; a refusal goes to `notes`), a file skipped before for the same reason."""
@@ -407,7 +407,7 @@ def _skip_reason(
     return reason, outcome == TAKEN
 
 
-def _settled(db: Database, connection: Connection, listing: list[base.RemoteFile]) -> Settled:
+def _settled(db: Database, connection: Connection, listing: list[base.RemoteFile]) -> Settled[FileRecord]:
     """What earlier runs settled of the listed paths: one statement for the whole listing."""
     with db.connect() as con:
         return Settled.of(con, connection.id, (r.path for r in listing))
@@ -418,7 +418,7 @@ def _decision(
     ingestor: ingest.Ingestor,
     connection: Connection,
     remote: base.RemoteFile,
-    settled: Settled | None = None,
+    settled: Settled[FileRecord] | None = None,
 ) -> tuple[str | None, str]:
     """(why the file is not taken now, or None; `TAKEN` when an earlier run settled it,
     `REJECTED` or `TOO_LARGE` when it is refused as it is, "" when a later run may take it).
