@@ -14,7 +14,15 @@ import pyarrow.csv as pacsv
 
 from connectbatch.escaping import FORMULA_PATTERN, FORMULA_STARTS
 
-__all__ = ["WRITE_ROWS", "index_in", "line_order", "neutralise_formulas", "rejected_keys", "write"]
+__all__ = [
+    "WRITE_ROWS",
+    "index_in",
+    "line_order",
+    "neutralise_formulas",
+    "rejected_keys",
+    "take_rows",
+    "write",
+]
 
 
 # Rows of the results file put in line order, escaped and written at a time: a million-row
@@ -37,9 +45,28 @@ def write(
             part = (
                 table.slice(start, WRITE_ROWS)
                 if order is None
-                else table.take(order[start : start + WRITE_ROWS])
+                else take_rows(table, order[start : start + WRITE_ROWS].to_numpy().astype(np.int64))
             )
             writer.write_table(neutralise_formulas(part).rename_columns(names))
+
+
+def take_rows(table: pa.Table, indices: np.ndarray) -> pa.Table:
+    """`table.take(indices)`, copying only the windows of rows the indices fall in. Arrow's
+    take from a chunked string column joins the whole column first, and did so for every
+    slice: 0.67 s of a 1M-row results file with rejects (issue 13). A slice in line order
+    falls in two windows (its run of accepted rows, some rejected ones from the end)."""
+    if not len(indices):
+        return table.slice(0, 0)
+    wanted = np.sort(indices)
+    runs = np.split(wanted, np.flatnonzero(np.diff(wanted) > WRITE_ROWS) + 1)
+    lows = np.array([int(run[0]) for run in runs], np.int64)
+    sizes = np.array([int(run[-1]) + 1 - int(run[0]) for run in runs], np.int64)
+    window = pa.concat_tables(
+        [table.slice(lo, n) for lo, n in zip(lows, sizes, strict=True)]
+    ).combine_chunks()
+    run_of = np.searchsorted(lows, indices, side="right") - 1
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    return window.take(pa.array(starts[run_of] + indices - lows[run_of]))
 
 
 def line_order(table: pa.Table) -> pa.Array | None:

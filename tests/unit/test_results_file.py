@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -275,3 +276,37 @@ def test_rows_already_in_line_order_are_written_without_a_sort() -> None:
     assert results_csv.line_order(ordered) is None
     mixed = pa.table({"Line": pa.array([2, 3, 0, 4], pa.int64())})
     assert results_csv.line_order(mixed) == pa.array([2, 0, 1, 3], pa.uint64())
+
+
+@given(
+    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=6),
+    data=st.data(),
+    write_rows=st.sampled_from([1, 3, 8, 1000]),
+)
+@settings(max_examples=150, deadline=None)
+def test_taking_rows_by_windows_is_arrows_take(
+    sizes: list[int], data: st.DataObject, write_rows: int
+) -> None:
+    """Issue 13: `take_rows` copies only the windows its rows fall in (Arrow's take joined a
+    whole chunked column per slice); whatever the chunks and the order, the rows are take's."""
+    total = sum(sizes)
+    chunks = []
+    for at, n in enumerate(sizes):
+        start = sum(sizes[:at])
+        chunks.append(
+            pa.table(
+                {
+                    "n": pa.array(range(start, start + n), pa.int64()),
+                    "s": pa.array([f"v{i}" for i in range(start, start + n)], pa.string()),
+                }
+            )
+        )
+    table = pa.concat_tables(chunks)
+    indices = data.draw(st.lists(st.integers(0, max(total - 1, 0)), max_size=50)) if total else []
+    old = results_csv.WRITE_ROWS
+    results_csv.WRITE_ROWS = write_rows
+    try:
+        got = results_csv.take_rows(table, np.array(indices, np.int64))
+    finally:
+        results_csv.WRITE_ROWS = old
+    assert got.equals(table.take(pa.array(indices, pa.int64())))
