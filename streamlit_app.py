@@ -12,12 +12,17 @@ import streamlit as st
 from app_pages import _auth, _provisioned
 from app_pages._menu import LOGIN_PATH, PAGES
 from connectbatch import __version__, webapp
-from connectbatch.errors import ConnectBatchError
+from connectbatch.errors import ConfigurationError, ConnectBatchError
+from connectbatch.escaping import markdown_text
 
 st.set_page_config(page_title="ConnectBatch", page_icon=":material/inbox:", layout="wide")
 
 try:
+    webapp.engine()  # the settings are checked as it starts (Settings.check_usable)
     user = _auth.current_user()
+except ConfigurationError as exc:  # a setting an admin must correct: named, not a traceback
+    st.error(f"ConnectBatch cannot start: {markdown_text(str(exc))}. Correct it and restart the app.")
+    st.stop()
 except ConnectBatchError as exc:  # the database busy or unreadable: words, not a traceback
     _auth.store_unavailable(exc)
     st.stop()

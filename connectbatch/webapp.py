@@ -94,6 +94,10 @@ def engine() -> tuple[Engine, str | None]:
     app_logging()
     warm_imports()
     services = Services()
+    # as every command and `serve` do at start: a data directory that cannot be written, a
+    # secret key that is no key, a missing expectations folder, named now in words
+    # (streamlit_app.py) instead of a DuckDB error or a failed credential save later
+    services.settings.check_usable()
     eng = Engine(services, services.settings.mailbox)
     if services.settings.mode == "distributed":  # `serve --coordinator` schedules and serves
         return eng, None

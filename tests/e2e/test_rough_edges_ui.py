@@ -169,3 +169,16 @@ def test_a_busy_database_at_the_login_check_is_words_not_a_traceback(monkeypatch
     at.run()
     assert not at.exception, at.exception
     assert any("cannot read its database right now" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_setting_that_cannot_be_used_is_named_when_the_app_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app did not check its settings as every command and `serve` do (check_usable): a
+    secret key that is no Fernet key started the app, and the first credential saved failed
+    with a cryptography error. Now the first page says which setting is wrong, no traceback."""
+    with monkeypatch.context() as m:  # undone before `fresh_engine` starts one to stop it
+        m.setenv("CONNECTBATCH_SECRET_KEY", "not-a-fernet-key")
+        at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, at.exception
+    [error] = [e.value for e in at.error]
+    assert "cannot start" in error and "SECRET\\_KEY is not a valid Fernet key" in error
+    assert not at.text_input  # no login form on a store it could not use
