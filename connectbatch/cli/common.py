@@ -123,6 +123,28 @@ def one_line(text: str | None, width: int | None = None) -> str:
     return flat
 
 
+# An SSH key file, private or public, is a few KB (RSA 16384 under 13 KB): more is no key.
+KEY_FILE_BYTES = 64 * 1024
+
+
+def small_text_file(path: Path, flag: str, limit: int, what: str) -> str:
+    """The UTF-8 text of a small file an option names (`what`: a public key), read at most
+    `limit` bytes. A directory, a missing or unreadable file was a bare `[Errno 21] ...` line,
+    a file that is not UTF-8 an internal error, and /dev/zero was read until memory ran out;
+    each is now one line naming the option and the path. A pipe (/dev/stdin) still works."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"{flag}: cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise ConfigurationError(f"{flag}: {path} is larger than {limit:,} bytes: too big for {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"{flag}: cannot read {path}: not a UTF-8 text file") from None
+
+
 def table(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],

@@ -34,6 +34,7 @@ from connectbatch.models import (
     Methodology,
     Redelivery,
 )
+from connectbatch.services.credentials import check_new_login
 
 MAX_MIN_AGE = 2**31 - 1  # the store's column: a larger --min-age-seconds was an internal error
 # (flag, Connection field, argparse keywords); `add` requires the first five.
@@ -395,13 +396,16 @@ def _connection_edit(args: argparse.Namespace) -> int:
         raise ConfigurationError(
             f"nothing to change: give at least one option (see `{PROG} connection edit --help`)"
         )
-    updated = svc.update_connection(current.name, **changes) if changes else current
-    provisioned = None
+    methodology = changes.get("methodology", current.methodology)
     if credential is not None and credential.username is None:
         # A new password or key for the same login: keep the main credential's user name.
-        main = next((c for c in svc.credentials(updated.name) if c.is_main), None)
+        main = next((c for c in svc.credentials(current.name) if c.is_main), None)
         if main is not None and main.kind == "remote" and main.username:
             credential = dataclasses.replace(credential, username=main.username)
+    if credential is not None:  # a login that cannot work: refused before anything is saved
+        check_new_login(Methodology(methodology), credential)
+    updated = svc.update_connection(current.name, **changes) if changes else current
+    provisioned = None
     if credential is not None:
         _cred, provisioned = svc.add_credential(updated.name, credential)
     stored = "new main credential stored (encrypted); the older ones are now secondary"

@@ -23,7 +23,7 @@ from connectbatch.cli import common as cc
 from connectbatch.cli import transfer_flags
 from connectbatch.cli.common import EXIT_OK, EXIT_RUN_FAILED, EXIT_UNUSABLE, Command
 from connectbatch.errors import ConfigurationError
-from connectbatch.models import Credential
+from connectbatch.models import Credential, Method
 from connectbatch.services import CredentialInput, InvalidInputError
 from connectbatch.store.host_keys import HostKey
 from connectbatch.transfer.specs import AuthKind
@@ -161,6 +161,11 @@ def _configure_credentials(p: argparse.ArgumentParser) -> None:
     cc.json_flag(show)
 
 
+# The flags of `credentials add` that a refused login field names (the key flags are in
+# transfer_flags.FLAG_OF_FIELD).
+_LOGIN_FLAGS = {"username": "--username", "password": "--password-stdin"}
+
+
 def _cred_dict(c: Credential) -> dict[str, Any]:
     return {
         "id": c.id, "name": c.name, "kind": c.kind, "username": c.username,
@@ -189,23 +194,26 @@ def _cred_list(args: argparse.Namespace) -> int:
 
 def _cred_add(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
-    key: str | None = None
+    key = None
     if args.key_file is not None:
-        try:
-            key = args.key_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not a text key file"
-            raise ConfigurationError(f"--key-file: cannot read {args.key_file}: {reason}") from None
+        key = cc.small_text_file(args.key_file, "--key-file", cc.KEY_FILE_BYTES, "a private key")
     given = CredentialInput(
         name=args.name or "", username=args.username, password=password, private_key=key,
         return_email=args.return_email, auth=AuthKind(args.auth) if args.auth else None,
         passphrase=transfer_flags.read_passphrase(args, stdin_taken=args.password_stdin),
     )  # fmt: skip
+    svc = cc.services()
     try:
-        credential, provisioned = cc.services().add_credential(args.connection, given)
+        credential, provisioned = svc.add_credential(args.connection, given)
     except InvalidInputError as exc:
         if exc.field in transfer_flags.FLAG_OF_FIELD:
             raise transfer_flags.flag_error(exc) from None
+        if exc.field in _LOGIN_FLAGS:
+            flag = _LOGIN_FLAGS[exc.field]
+            sftp = svc.connection(args.connection).method is Method.SFTP
+            if exc.field == "password" and given.auth is None and sftp and not given.password:
+                flag += " (or --key-file)"  # a missing secret: either is a login
+            raise ConfigurationError(f"{flag}: {str(exc).removeprefix(exc.field + ': ')}") from None
         raise
     if args.json:
         payload = _cred_dict(credential)
@@ -213,7 +221,7 @@ def _cred_add(args: argparse.Namespace) -> int:
             payload["provisioned"] = provisioned.__dict__
         cc.print_json(payload)
         return EXIT_OK
-    print(f"credential {credential.id} ({credential.name}) is now main")
+    print(f"credential {credential.id} ({cc.one_line(credential.name)}) is now main")
     if provisioned is not None:
         print(f"  host {provisioned.host}:{provisioned.port}  user {provisioned.username}  "
               f"password {provisioned.password}")  # fmt: skip
@@ -228,7 +236,7 @@ def _cred_main(args: argparse.Namespace) -> int:
     if args.json:
         cc.print_json(_cred_dict(credential))
         return EXIT_OK
-    print(f"credential {credential.id} ({credential.name}) is now main")
+    print(f"credential {credential.id} ({cc.one_line(credential.name)}) is now main")
     return EXIT_OK
 
 
@@ -253,9 +261,16 @@ def _cred_detach(args: argparse.Namespace) -> int:
 
 
 def _cred_add_key(args: argparse.Namespace) -> int:
-    with open(args.public_key_file, encoding="utf-8") as file:
-        text = file.read()
-    fingerprint = cc.services().add_public_key(args.credential_id, text)
+    text = cc.small_text_file(
+        args.public_key_file, "--public-key-file", cc.KEY_FILE_BYTES, "an OpenSSH public key"
+    )
+    try:
+        fingerprint = cc.services().add_public_key(args.credential_id, text)
+    except InvalidInputError as exc:
+        if exc.field != "public_key":
+            raise
+        message = str(exc).removeprefix("public_key: ")
+        raise ConfigurationError(f"--public-key-file: {args.public_key_file}: {message}") from None
     if args.json:
         cc.print_json({"credential_id": args.credential_id, "fingerprint": fingerprint})
         return EXIT_OK

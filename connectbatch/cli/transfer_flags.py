@@ -170,13 +170,11 @@ def credential_input(
     username: str | None = getattr(args, "username", None)
     name: str | None = getattr(args, "credential_name", None)
     key_file: Path | None = getattr(args, "key_file", None)
-    key: str | None = None
-    if key_file is not None:
-        try:
-            key = key_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not a text key file"
-            raise ConfigurationError(f"--key-file: cannot read {key_file}: {reason}") from None
+    key = (
+        None
+        if key_file is None
+        else cc.small_text_file(key_file, "--key-file", cc.KEY_FILE_BYTES, "a private key")
+    )
     passphrase = read_passphrase(args, stdin_taken=bool(args.password_stdin))
     auth_flag: str | None = getattr(args, "auth", None)
     auth = AuthKind(auth_flag) if auth_flag else None

@@ -179,10 +179,16 @@ class CredentialServices(ServiceBase):
     def add_credential(
         self, name_or_id: str | int, given: CredentialInput
     ) -> tuple[Credential, Provisioned | None]:
-        """Re-connect: new details become main, older ones stay as secondary."""
+        """Re-connect: new details become main, older ones stay as secondary. The new login
+        is main at once, so one that cannot log in is refused here, before anything is stored:
+        for a pull it needs the partner's user name and a password or key (else every pull
+        fails from then on); for a push we provision the login, so none may be given (it was
+        silently replaced by one of ours)."""
         connection = self.connection(name_or_id)
+        check_new_login(connection.methodology, given)
+        pushed = connection.methodology in (Methodology.PUSH, Methodology.PULL_FROM_US)
         with self.db.transaction() as con:
-            if connection.methodology in (Methodology.PUSH, Methodology.PULL_FROM_US):
+            if pushed:
                 provisioned = self._provision(con, connection, given)
                 return credential_store.of_connection(con, connection.id)[0], provisioned
             return self._store_remote(con, connection, given), None
@@ -374,6 +380,49 @@ def _checked_credential(connection: Connection, given: CredentialInput) -> Crede
     except ConnectBatchError as exc:
         raise InvalidInputError("private_key", str(exc)) from None
     return replace(given, auth=auth, password=None, passphrase=given.passphrase or None)
+
+
+def check_new_login(methodology: Methodology, given: CredentialInput) -> None:
+    """Refuse (InvalidInputError naming the field) a new main login that could not work for a
+    connection of `methodology`; before anything is stored (`add_credential`, and `connection
+    edit` before it saves its other changes)."""
+    if methodology in (Methodology.PUSH, Methodology.PULL_FROM_US):
+        _provisioned_login(methodology, given)
+    else:
+        _partner_login(given)
+
+
+def _partner_login(given: CredentialInput) -> None:
+    """A login to the partner's server needs its user name and the secret chosen (a password,
+    or for SFTP a private key); one without would become main and fail every pull. The app's
+    forms ask for both; this keeps every other caller (the CLI) to the same rule."""
+    needed = "is required to log in to the partner's server; no credential was added"
+    if not (given.username or "").strip():
+        raise InvalidInputError("username", needed)
+    auth = given.auth or (AuthKind.KEY if given.private_key else AuthKind.PASSWORD)
+    if auth is AuthKind.PASSWORD and not given.password:
+        raise InvalidInputError("password", needed)
+    # A key login without its key is refused by _checked_credential, naming private_key.
+
+
+def _provisioned_login(methodology: Methodology, given: CredentialInput) -> None:
+    """We provision a push connection's login: a user name with a random suffix
+    (`secrets.new_username`) and a password shown once. Our servers find a login by its user
+    name alone (`store.credentials.by_username`) and nothing checks a chosen one against the
+    others, so none is taken. It was silently dropped, and the partner was told a login that
+    does not exist: refused instead, naming what was given."""
+    given_fields = (
+        ("username", given.username), ("password", given.password),
+        ("private_key", given.private_key), ("passphrase", given.passphrase), ("auth", given.auth),
+    )  # fmt: skip
+    for field, value in given_fields:
+        if value:
+            raise InvalidInputError(
+                field,
+                f"cannot be chosen for a {METHODOLOGY_LABELS[methodology]!r} connection: "
+                "ConnectBatch provisions its login (a user name and password it chooses, shown once); "
+                "no credential was added",
+            )
 
 
 PUBLIC_KEY_TYPES = (
