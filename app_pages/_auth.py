@@ -84,6 +84,19 @@ def _cookie() -> str | None:
     return value if isinstance(value, str) and value else None  # not a str: AppTest's stand-in
 
 
+def _client_address() -> str | None:
+    """The browser's address, so that failed logins are throttled per name and client and a
+    stranger failing from elsewhere cannot lock a user out (connectbatch/services/users.py).
+    None where Streamlit knows none (localhost, AppTest) or cannot say: then the name's
+    logins without an address share one count. Never raises: the login form shows no
+    traceback."""
+    try:
+        address = getattr(st.context, "ip_address", None)
+    except Exception:  # outside a live session Streamlit may raise rather than answer
+        return None
+    return address if isinstance(address, str) and address else None
+
+
 def _resumed() -> User | None:
     """The user of the browser's session cookie (a reload, another tab), logged in to this
     Streamlit session as at their login; None without a live one."""
@@ -157,7 +170,7 @@ def _submit() -> None:
         state["login_problem"] = "Enter your name and password."
         return
     try:
-        user = webapp.operator_services().authenticate(name, password)
+        user = webapp.operator_services().authenticate(name, password, client=_client_address())
     except AuthenticationError as exc:
         time.sleep(FAILED_LOGIN_PAUSE)
         state["login_problem"] = str(exc)

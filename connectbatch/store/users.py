@@ -61,10 +61,15 @@ def set_password(con: duckdb.DuckDBPyConnection, name: str, password_hash: str) 
     )
 
 
-def record_failure(con: duckdb.DuckDBPyConnection, name: str, when: dt.datetime) -> None:
+def record_failure(con: duckdb.DuckDBPyConnection, name: str, when: dt.datetime, leak: dt.timedelta) -> None:
+    """One more failed login for the name, from any client: the count as of the last failure,
+    less one per `leak` since (whole steps; `services.users.name_level` reads it the same way),
+    plus this one. In one statement, so that failures at the same time are all counted."""
     con.execute(
-        "UPDATE users SET failed_logins = failed_logins + 1, last_failed_at = ? WHERE name = ?",
-        [when, name],
+        "UPDATE users SET failed_logins = 1 + CASE WHEN last_failed_at IS NULL THEN 0 ELSE greatest("
+        "failed_logins - greatest(date_diff('microsecond', last_failed_at, ?::TIMESTAMPTZ), 0) // ?, 0) END, "
+        "last_failed_at = ? WHERE name = ?",
+        [when, leak // dt.timedelta(microseconds=1), when, name],
     )
 
 
