@@ -24,7 +24,7 @@ from connectbatch.settings import Settings  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 TIMEOUT = 30
-HELD = {2: {"TalkDuration": "999"}}
+HELD = {2: {"CallerId": "1.55512E+10"}}
 
 
 @pytest.fixture(autouse=True)

@@ -99,7 +99,7 @@ def test_a_released_batch_mails_the_partner_its_final_results(inbox: Inbox, mail
                    return_email="ops@acme.example")
     )  # fmt: skip
     # held for a talk time over the call's (a negative amount would stay out on release)
-    held = mailing.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"TalkDuration": "999"}}))
+    held = mailing.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"CallerId": "1.55512E+10"}}))
     [first] = inbox.messages
     assert "Needs review" in first["Subject"]
     inbox.clear()

@@ -164,12 +164,6 @@ CRITICAL = {
         "expect_column_values_to_be_between",
         [6],
     ),
-    "TalkDuration over CallDuration": (
-        {6: {"TalkDuration": "999"}},
-        "TalkDuration must not exceed CallDuration",
-        "expect_column_pair_values_a_to_be_greater_than_b",
-        [8],
-    ),
 }
 
 
@@ -207,6 +201,22 @@ def test_a_critical_failure_quarantines_the_batch(services: Services, make_conne
     assert any(named in c for c in summary["validation"]["critical_failures"])
 
 
+def test_talk_time_over_the_call_time_is_a_warning_and_the_file_loads(
+    services: Services, make_connection
+) -> None:
+    """The spec relates no two durations and vendors round them apart: one row's TalkDuration
+    a second over its CallDuration held the partner's whole file for review. Now the file
+    loads, and the warning names the row's line (spec audit, 2026-12-07)."""
+    make_connection("Acme")
+    run = services.ingest_bytes("Acme", "calls.csv", call_csv(N, overrides={6: {"TalkDuration": "999"}}))
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert run.rows_accepted == N and services.count_actions() == N
+    [(_, report)] = services.validation(run.id)
+    [warned] = [o for o in report.outcomes if not o.success]
+    assert warned.severity == "warning" and "TalkDuration should not exceed" in warned.description
+    assert sorted(r + 2 for r in warned.unexpected_rows) == [8]
+
+
 def test_rows_a_stray_quote_took_into_one_reject_count_toward_the_reject_rate(
     services: Services, make_connection
 ) -> None:
@@ -232,7 +242,7 @@ def test_rows_a_stray_quote_took_into_one_reject_count_toward_the_reject_rate(
 def test_release_loads_a_quarantined_batch(services: Services, make_connection) -> None:
     make_connection("Acme")
     # row 2 fails a critical expectation; row 10 (line 12) is a parser reject
-    data = call_csv(N, overrides={2: {"TalkDuration": "999"}, 10: {"CallDuration": "abc"}})
+    data = call_csv(N, overrides={2: {"CallerId": "1.55512E+10"}, 10: {"CallDuration": "abc"}})
     run = services.ingest_bytes("Acme", "bad.csv", data)
     assert run.review == "quarantined"
     assert (run.rows_accepted, run.rows_rejected) == (0, 1)

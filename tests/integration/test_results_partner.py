@@ -123,8 +123,8 @@ def test_after_release_the_results_keep_the_partners_header_and_name_the_actions
     services: Services, make_connection
 ) -> None:
     make_connection("Acme")
-    # held for a talk time over the call's (a negative amount would stay out on release)
-    data = _renamed({"CallSessionId": "callSessionId"}, overrides={1: {"TalkDuration": "999"}})
+    # held for a phone number a spreadsheet mangled (a negative amount would stay out on release)
+    data = _renamed({"CallSessionId": "callSessionId"}, overrides={1: {"CallerId": "1.55512E+10"}})
     held = services.ingest_bytes("Acme", "neg.csv", data)
     assert held.review == "quarantined"
 

@@ -126,7 +126,7 @@ def test_a_released_held_batch_reports_released_rows_and_a_discarded_one_its_fil
 ) -> None:
     make_connection("Acme", sync_back=["files"])
     # held for a talk time over the call's (a negative amount would stay out on release)
-    held = services.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"TalkDuration": "999"}}))
+    held = services.ingest_bytes("Acme", "neg.csv", call_csv(N, overrides={0: {"CallerId": "1.55512E+10"}}))
     refused = services.ingest_bytes(
         "Acme", "bad.csv", call_csv(N, prefix="x", overrides={0: {"SaleAmount": "-1"}})
     )

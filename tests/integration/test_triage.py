@@ -19,7 +19,7 @@ from connectbatch.services import InvalidInputError, PermissionDeniedError, Serv
 from connectbatch.settings import Settings
 from connectbatch.triage import Triage, TriageKind
 
-HELD = {2: {"TalkDuration": "999"}}  # a critical failure: the batch is quarantined
+HELD = {2: {"CallerId": "1.55512E+10"}}  # a critical failure: the batch is quarantined
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ def bound(services: Services, name: str, role: Role) -> Services:
 
 def quarantined_run(services: Services, make_connection: Callable[..., Connection]) -> int:
     make_connection("Acme")
-    run = services.ingest_bytes("Acme", "bad.csv", call_csv(40, overrides={2: {"TalkDuration": "999"}}))
+    run = services.ingest_bytes("Acme", "bad.csv", call_csv(40, overrides={2: {"CallerId": "1.55512E+10"}}))
     assert run.review == "quarantined"
     return run.id
 

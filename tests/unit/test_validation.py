@@ -140,11 +140,12 @@ def test_an_event_already_loaded_is_told_from_another_event_of_its_call(calls: C
     assert plain.unexpected_rows == [2] and plain.unexpected_sample == ["call-1"]
 
 
-def test_talk_duration_longer_than_call_duration_fails(calls: Calls) -> None:
+def test_talk_duration_longer_than_call_duration_warns(calls: Calls) -> None:
+    """A warning, not a hold: the spec relates no two durations and vendors round them."""
     report = check(calls({**ids(2)[0], "CallDuration": "60", "TalkDuration": "61"}, ids(2)[1]))
-    assert not report.success
+    assert report.success and report.warnings
     outcome = failed(report)[TALK]
-    assert outcome.severity == "critical"
+    assert outcome.severity == "warning"
     assert outcome.unexpected_sample == [[60, 61]]
     assert outcome.unexpected_rows == [0]
 
