@@ -48,7 +48,7 @@ from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject, RejectKeys
 from connectbatch.pipeline import owed, results_csv
 from connectbatch.pipeline.results_csv import neutralise_formulas as neutralise_formulas  # dry runs, tests
-from connectbatch.pipeline.results_held import HeldReasons, held_reasons
+from connectbatch.pipeline.results_held import HeldReasons, held_reasons, warned_reasons
 from connectbatch.store.db import private_dir
 
 if TYPE_CHECKING:
@@ -336,7 +336,7 @@ def write_outcome(
     status = _ROW_STATUS.get(outcome, RowStatus.ACCEPTED)
     columns = list(dict.fromkeys([*keys, *(dtype.column_names if dtype else ())]))
     names = partner_names(header, connection.column_map, columns)  # keys and checked columns
-    held = HeldReasons("")
+    held = HeldReasons("", warned_reasons(report, table, lines, names) if outcome == FileState.LOADED else {})
     if outcome == FileState.QUARANTINED:
         held = held_reasons(report, table, lines, names, message or "")
         held.describe(summary, report)

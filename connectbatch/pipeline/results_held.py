@@ -86,6 +86,23 @@ def held_reasons(
     return held
 
 
+def warned_reasons(
+    report: ValidationReport | None, table: pa.Table | None, lines: pa.Array | None, names: dict[str, str]
+) -> dict[int, str]:
+    """file line -> "warning: ..." for each row of a loaded batch that a warning expectation
+    named (talk time over the call's, a repeated VendorEventId, a day-long call), with its
+    values: the row loads, and its results line tells the partner which row to look at,
+    where only the run's summary said that some rows did (spec audit, 2026-12-07)."""
+    texts: dict[int, list[str]] = {}
+    for o in report.outcomes if report is not None else []:
+        if o.success or o.severity != "warning":
+            continue
+        for position, line in _failing_lines(o, table, lines).items():
+            value = _shown(o, table, position, names) if table is not None else ""
+            texts.setdefault(line, []).append(f"{_name(o)} ({value})" if value else _name(o))
+    return {line: "warning: " + "; ".join(found) for line, found in texts.items()}
+
+
 def _failing_lines(o: ExpectationOutcome, table: pa.Table | None, lines: pa.Array | None) -> dict[int, int]:
     """Batch position -> file line of each failing row the evaluator named."""
     if table is None or lines is None or not o.unexpected_rows:

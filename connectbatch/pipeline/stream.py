@@ -164,9 +164,11 @@ def compute(
         already = already_loaded(dtype, parsed.table)
     report = validate_parsed(settings, dtype, parsed, parser_rejected, already, now)
     late.judge(report, parsed.table, connection, now, 0)
-    # from here on only the keys (results file) and the event dates (late locks) are read:
-    # the other columns go before the load's own memory peak
-    after = [*dtype.key_columns, *(dtype.action_columns or ())]
+    # from here on only the keys (results file), the event dates (late locks) and the values
+    # of rows a warning named (their results lines) are read: the other columns go before
+    # the load's own memory peak
+    warned = [c for o in report.outcomes if not o.success and o.severity == "warning" for c in o.columns]
+    after = [*dtype.key_columns, *(dtype.action_columns or ()), *warned]
     parsed = replace(parsed, table=parsed.table.select([c for c in parsed.table.column_names if c in after]))
     _give_back()
     clock.lap("validate")

@@ -206,7 +206,8 @@ def test_talk_time_over_the_call_time_is_a_warning_and_the_file_loads(
 ) -> None:
     """The spec relates no two durations and vendors round them apart: one row's TalkDuration
     a second over its CallDuration held the partner's whole file for review. Now the file
-    loads, and the warning names the row's line (spec audit, 2026-12-07)."""
+    loads, and the warning names the row's line, in the report and in the row's results line
+    (which said nothing: spec audit, 2026-12-07)."""
     make_connection("Acme")
     run = services.ingest_bytes("Acme", "calls.csv", call_csv(N, overrides={6: {"TalkDuration": "999"}}))
     assert run.status is RunStatus.COMPLETED, run.reason
@@ -215,6 +216,12 @@ def test_talk_time_over_the_call_time_is_a_warning_and_the_file_loads(
     [warned] = [o for o in report.outcomes if not o.success]
     assert warned.severity == "warning" and "TalkDuration should not exceed" in warned.description
     assert sorted(r + 2 for r in warned.unexpected_rows) == [8]
+    rows, _summary = results_of(services, "Acme", run.id)
+    reasons = {int(r["Line"]): (r["Status"], r["Reason"]) for r in rows}
+    status, reason = reasons.pop(8)  # the row loads, and its line says what to look at
+    assert status == "ACCEPTED" and reason.startswith("warning: TalkDuration should not exceed CallDuration")
+    assert "TalkDuration 999" in reason
+    assert {r for _, r in reasons.values()} == {""}
 
 
 def test_rows_a_stray_quote_took_into_one_reject_count_toward_the_reject_rate(
