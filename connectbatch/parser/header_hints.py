@@ -104,10 +104,29 @@ def missing_message(
             hints.append(name)
     more = len(missing) - MAX_MISSING_NAMED
     listed = ", ".join(hints) + (f" and {more} more" if more > 0 else "")
+    if len(missing) == len(data_type.required_columns) and looks_like_data(unknown):
+        return (
+            f"line {line} looks like a row of data, not a header: the file must begin with a header "
+            f"line naming its columns; the required {data_type.label.lower()} columns are {listed}"
+        )
     return (
         f"line {line}: the header lacks required {data_type.label.lower()} column"
         f"{'s' if len(missing) > 1 else ''}: {listed}"
     )
+
+
+# A cell of data rather than a column's name: a number, an amount, a phone number, a date or
+# a time ("1234", "$12.50", "+15551234567", "2026-12-06T14:05:09Z", "12/06/2026 2:05 PM").
+_DATA_CELL = re.compile(r"^[+\-$(]?\d[\d\s.,:/+\-]*(?:[tz]|\s?[ap]m)?[\d\s.,:/+\-]*[z)]?$", re.IGNORECASE)
+_CELLS_LOOKED_AT = 50  # a header of 400,000 names is judged by its first ones
+
+
+def looks_like_data(names: Sequence[str]) -> bool:
+    """Whether a refused header's names (trimmed, lower-cased) are mostly data cells: an
+    export without its header line, whose first row was read as the header. Every required
+    column is then missing, and the message said so, not that the header itself was absent."""
+    cells = [name for name in names[:_CELLS_LOOKED_AT] if name]
+    return len(cells) >= 3 and 2 * sum(bool(_DATA_CELL.match(cell)) for cell in cells) >= len(cells)
 
 
 def misspelled_message(

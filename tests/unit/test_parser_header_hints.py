@@ -198,3 +198,20 @@ def test_an_optional_column_spelled_another_way_is_refused_not_dropped(
     both = call_csv({"CallStatus": "FAILURE", "Call Status": "CANCEL"})
     parsed = parse_bytes(both, "call_conversions", engine=engine)  # type: ignore[arg-type]
     assert parsed.table.column("CallStatus").to_pylist() == ["FAILURE"]
+
+
+def test_a_file_without_its_header_line_is_told_so(engine: str) -> None:
+    """An export without its header line: its first row was read as the header, and the
+    refusal listed every required column as missing, never saying that line 1 is data."""
+    rows = (
+        "1234,98765,2026-12-06T14:05:09Z,20001,Invoca,cs-1,+15551234567,+18005550100,185,160\n"
+        "1234,98765,2026-12-06T14:06:09Z,20001,Invoca,cs-2,+15551234568,+18005550100,85,60\n"
+    )
+    message = refusal(rows, engine)
+    assert message.startswith("line 1 looks like a row of data, not a header")
+    assert "CampaignId" in message and "CallSessionId" in message  # the header it needs
+
+
+def test_a_header_of_other_names_is_not_taken_for_data(engine: str) -> None:
+    message = refusal("id,date,phone,amount\n1,2026-12-06,+1555,2.50\n", engine)
+    assert "looks like a row of data" not in message and "the header lacks required" in message
