@@ -235,7 +235,10 @@ def run_settings_form(
             min_value=0,
             max_value=3650,
             step=1,
-            help="Actions can be modified or reversed until they lock this many days after the event.",
+            help=(
+                "Actions can be modified or reversed until they lock this many days after the event. "
+                "A change applies to actions created from then on; those created before keep their lock date."
+            ),
         )
         errors("lock_days")
         late_options = [p.value for p in LateEvents]

@@ -70,7 +70,12 @@ _CONNECTION_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     (
         "--lock-days",
         "lock_days",
-        {"metavar": "D", "type": cc.whole, "help": "days after the event date actions lock (30)"},
+        {
+            "metavar": "D",
+            "type": cc.whole,
+            "help": "days after the event date actions lock (30); a change applies to actions created "
+            "from then on",
+        },
     ),
     (
         "--min-age-seconds",
