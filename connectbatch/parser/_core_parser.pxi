@@ -61,6 +61,12 @@ cdef class Parser:
     cdef dict reject_keys
     cdef int key_slot
     cdef int qualifier_slot
+    # plan.Slot.empty_when: the slot whose empty required cell may be excused (CallerId), or
+    # -1; the text slot whose value excuses it (CallStatus) and that value (UNKNOWN_CALLERID)
+    cdef int excused_slot
+    cdef int excuse_slot
+    cdef const unsigned char* excuse_value
+    cdef Py_ssize_t excuse_len
     cdef list keep  # Python objects whose bytes the Column structs point into
     cdef object plan
 
@@ -101,6 +107,22 @@ cdef class Parser:
             _column_init(&self.cols[i], slot, self.keep, self.cap)
         self.key_slot = self._text_slot(plan.key_slot, nout, "key")
         self.qualifier_slot = self._text_slot(plan.qualifier_slot, nout, "qualifier")
+        self.excused_slot = -1
+        self.excuse_slot = -1
+        for i, slot in enumerate(plan.slots):
+            if slot.empty_when is None:
+                continue
+            if self.excused_slot >= 0:
+                raise ValueError("at most one slot may have empty_when")
+            excuse_slot, excuse_value = slot.empty_when
+            self.excuse_slot = self._text_slot(excuse_slot, nout, "excusing")
+            if self.excuse_slot < 0:
+                raise ValueError("empty_when names no slot")
+            excuse_value = bytes(excuse_value)
+            self.keep.append(excuse_value)
+            self.excuse_value = excuse_value
+            self.excuse_len = len(excuse_value)
+            self.excused_slot = <int>i
         self.short_ok = bool(plan.last_column_unnamed)
         self.extra_ok = bool(plan.extra_empty_ok)
 
@@ -237,6 +259,31 @@ cdef class Parser:
         if key is not None or qualifier is not None:
             self.reject_keys[line] = (key, qualifier)
 
+    cdef void _reject_in_order(self, Py_ssize_t line, Py_ssize_t field, int code,
+                               const unsigned char* s, Py_ssize_t n) noexcept with gil:
+        """Record a reject decided at the end of its record (an empty cell that was not
+        excused) where _reject would have put it: before the record's rejects of later
+        fields, as the reference core, which decides in field order, lists them."""
+        cdef Py_ssize_t k = len(self.rejects)
+        while k > 0:
+            earlier = self.rejects[k - 1]
+            if earlier[0] != line or earlier[1] < field:
+                break
+            k -= 1
+        self.rejects.insert(k, (line, field, code, (<const char*>s)[:n], 0))
+
+    cdef inline bint _excused(self) noexcept nogil:
+        """Whether the record in hand wrote the excusing value (UNKNOWN_CALLERID) into row
+        `nrows` of the excusing column; only asked when that cell was not rejected, so the
+        row holds this record's value, not a rejected record's before it."""
+        cdef Column* col = &self.cols[self.excuse_slot]
+        cdef Py_ssize_t row = self.nrows_
+        cdef int32_t start = col.offsets[row]
+        if not col.valid[row >> 3] & (1 << (row & 7)):
+            return False
+        return (col.offsets[row + 1] - start == self.excuse_len
+                and memcmp(col.data + start, self.excuse_value, self.excuse_len) == 0)
+
     cdef object _written(self, Column* col):
         """The value written speculatively into row `nrows` of a text column, or None."""
         cdef Py_ssize_t row = self.nrows_
@@ -285,10 +332,10 @@ cdef class Parser:
     cdef Py_ssize_t _run(self, const unsigned char* p, Py_ssize_t n, bint final) noexcept nogil:
         """Consume every complete record of p[:n]; return where the unconsumed tail starts,
         or -1 when memory ran out."""
-        cdef Py_ssize_t pos = 0, i, vn
+        cdef Py_ssize_t pos = 0, i, vn, deferred
         cdef Record rec
         cdef int status, code, slot
-        cdef bint bad, key_ok, qualifier_ok
+        cdef bint bad, key_ok, qualifier_ok, excuse_bad
         cdef Field* f
         cdef Column* col
         cdef const unsigned char* v
@@ -335,6 +382,8 @@ cdef class Parser:
             bad = False
             key_ok = False
             qualifier_ok = True  # unless its own field is rejected (empty: not written, None)
+            deferred = -1  # the field of an empty cell the excusing one may excuse
+            excuse_bad = False
             for i in range(self.ncols_file):
                 slot = self.field_slot[i]
                 if slot < 0:
@@ -367,9 +416,30 @@ cdef class Parser:
                 if code < 0:
                     self.oom = 1
                     return -1
+                if code == C_REQUIRED_EMPTY and slot == self.excused_slot:
+                    # An empty CallerId: decided once the record's CallStatus is read too,
+                    # which may come later in the record (refcore._excused). Null till then.
+                    _put_null(self, col)
+                    deferred = i
+                    continue
                 self._reject(rec.line, i, code, v, vn, 0)
                 bad = True
                 if slot == self.qualifier_slot:
+                    qualifier_ok = False
+                if slot == self.excuse_slot:
+                    excuse_bad = True
+            if deferred >= 0 and (excuse_bad or not self._excused()):
+                f = &self.fields[deferred]
+                v = p + f.start
+                vn = f.end - f.start
+                if f.flags & F_ESC:  # never for an empty cell (it holds a quote), but alike
+                    v = self._unescape(v, vn, &vn)
+                    if v == NULL:
+                        self.oom = 1
+                        return -1
+                self._reject_in_order(rec.line, deferred, C_REQUIRED_EMPTY, v, vn)
+                bad = True
+                if self.excused_slot == self.qualifier_slot:
                     qualifier_ok = False
             if not bad:
                 self.lines[self.nrows_] = rec.line

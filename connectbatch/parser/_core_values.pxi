@@ -224,8 +224,10 @@ cdef inline int _parse_seconds(const unsigned char* s, Py_ssize_t n, int64_t* ou
 
 cdef inline int _parse_decimal(const unsigned char* s, Py_ssize_t n, int64_t* out) noexcept nogil:
     """Currency amount -> cents: [sign][$][sign] digits (or 1-3 digits then ,ddd groups)
-    [.digits]; at most one sign; at most 2 decimals unless the extra ones are zeros."""
-    cdef Py_ssize_t i = 0
+    [.digits]; at most one sign; at most 2 decimals unless the extra ones are zeros, except
+    1-3 digits led by 1-9 and exactly 3 decimals (1.500: 1.50, or 1500 with a point between
+    thousands), which is BAD_DECIMAL (refcore._dot_between_thousands)."""
+    cdef Py_ssize_t i = 0, lead
     cdef bint neg = False
     cdef int signs = 0
     cdef Py_ssize_t run, sig = 0, frac_len = 0, int_digits = 0
@@ -246,6 +248,7 @@ cdef inline int _parse_decimal(const unsigned char* s, Py_ssize_t n, int64_t* ou
     if signs > 1:
         return C_BAD_DECIMAL
     run = 0
+    lead = i
     while i < n and _is_digit(s[i]):
         c = s[i]
         if sig > 0 or c != 48:
@@ -285,6 +288,9 @@ cdef inline int _parse_decimal(const unsigned char* s, Py_ssize_t n, int64_t* ou
         return C_DECIMAL_RANGE
     if frac_extra:
         return C_DECIMAL_SCALE
+    # int_digits counts comma groups too, so 1-3 means none: 1,500.000 is no grouping
+    if frac_len == 3 and int_digits <= 3 and int_digits > 0 and s[lead] != 48:
+        return C_BAD_DECIMAL
     if frac_len == 1:
         frac2 *= 10
     out[0] = <int64_t>whole * 100 + frac2

@@ -8,7 +8,7 @@ type fields and must agree byte for byte; all else lives here once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from types import ModuleType
 
@@ -127,6 +127,11 @@ class Slot:
     default: bytes | None  # canonical value for an empty cell (coded kinds only)
     allowed: tuple[bytes, ...] = ()  # canonical spellings for ENUM
     non_negative: bool = False  # INTEGER: a negative value is a NEGATIVE reject
+    # A required cell that may be empty when the record's cell for slot `[0]` was read as
+    # `[1]` (schemas.Column.empty_when, resolved per file): an empty CallerId when CallStatus
+    # is UNKNOWN_CALLERID. None: no excuse, also when the file has no such column (CallStatus
+    # absent is ANSWER). Text slots only, at most one per plan (`_excusable`).
+    empty_when: tuple[int, bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -270,6 +275,7 @@ def typed_plan(
     absent = tuple(c.name for c in data_type.columns if c.name not in slot_of)
     if spelled := misspelled_message(unknown_keys, absent, lambda key: header[keys.index(key)], line):
         raise ParseError(spelled)
+    slots = _excusable(slots, slot_of, data_type)
     key_slot = slot_of.get(data_type.key_columns[0], -1) if data_type.key_columns else -1
     qualifier_slot = slot_of.get(data_type.key_columns[1], -1) if len(data_type.key_columns) > 1 else -1
     if qualifier_slot >= 0 and slots[qualifier_slot].kind is not CoreKind.STRING:
@@ -278,6 +284,27 @@ def typed_plan(
         delimiter, tuple(header), tuple(field_slot), tuple(slots), tuple(unknown), absent, key_slot,
         qualifier_slot,
     )  # fmt: skip
+
+
+def _excusable(slots: list[Slot], slot_of: dict[str, int], data_type: DataType) -> list[Slot]:
+    """`slots` with `Slot.empty_when` set where the schema excuses an empty required cell
+    and this file has the column that excuses it.
+
+    Both cores decide such a cell only once the record's other cell is read (it may come
+    later in the file), so the rule is kept narrow: the excusing column is text (its value is
+    compared as written into its column) and at most one column is excused per data type."""
+    excused = [
+        (c.name, c.empty_when) for c in data_type.columns if c.empty_when and c.required and c.name in slot_of
+    ]
+    if len(excused) > 1:
+        raise ValueError(f"{data_type.key}: at most one column may be excused when empty")
+    for name, (by, value) in excused:
+        if by not in slot_of:
+            continue  # the file has no such column: its cells are never excused
+        if name in data_type.key_columns or slots[slot_of[by]].kind not in (CoreKind.STRING, CoreKind.ENUM):
+            raise ValueError(f"{name}: only a text column excuses an empty cell, and never a key's")
+        slots[slot_of[name]] = replace(slots[slot_of[name]], empty_when=(slot_of[by], value.encode()))
+    return slots
 
 
 def header_keys(header: list[str]) -> list[str]:
@@ -388,14 +415,39 @@ _DECIMAL_COMMA = re.compile(
 )
 
 
+# An amount written like thousands with points between them, as the same locales export
+# 1500 and 1500000: 1.500, $1.500, -1.500.000 (at most one sign, as the cores take it). A
+# group leads with 1-9 (0.500 is half a unit); the cores refuse one group whose third decimal
+# is 0 (refcore._dot_between_thousands) and several groups as no amount at all.
+_POINT_THOUSANDS = re.compile(
+    r"^(?P<sign>[-+]?)\$?(?P<sign2>[-+]?)(?P<lead>[1-9]\d{0,2})(?P<groups>(?:\.\d{3})+)$"
+)
+
+
 def decimal_hint(value: str) -> str:
-    """The amount a value written with a decimal comma means, to write instead: the partner
-    whose export used the wrong locale learns the one change that fixes every row."""
+    """What a BAD_DECIMAL value was most likely meant as, to write instead: the partner whose
+    export used the wrong locale learns the one change that fixes every row.
+
+    A decimal comma (12,50) says the amount with a point; a point between thousands says
+    both readings of 1.500 (1.50, or 1500 as the partner meant) and how to send either so
+    it cannot be misread, and what 1.500.000 is without its points."""
     found = _DECIMAL_COMMA.match(value.strip())
-    if found is None:
+    if found is not None:
+        whole = found["whole"].replace(".", "")
+        return f" (a decimal comma? write {found['sign']}{whole}.{found['cents']}: a point before the cents)"
+    grouped = _POINT_THOUSANDS.match(value.strip())
+    if grouped is None or (grouped["sign"] and grouped["sign2"]):
         return ""
-    whole = found["whole"].replace(".", "")
-    return f" (a decimal comma? write {found['sign']}{whole}.{found['cents']}: a point before the cents)"
+    sign, lead, groups = grouped["sign"] or grouped["sign2"], grouped["lead"], grouped["groups"]
+    if groups.count(".") > 1:
+        return f" (points between thousands? send {sign}{lead}{groups.replace('.', '')})"
+    if not groups.endswith("0"):
+        return ""  # 10.005: refused for its third decimal (DECIMAL_SCALE), not as a grouping
+    reads, written = f"{sign}{lead}.{groups[1:3]}", f"{sign}{lead},{groups[1:]}"
+    return (
+        f" (ambiguous: {value.strip()} reads as {reads} but is written like {written} with a point "
+        f"between thousands; send {reads} or {sign}{lead}{groups[1:]})"
+    )
 
 
 def line_breaks(value: bytes) -> int:

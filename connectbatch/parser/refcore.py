@@ -256,7 +256,23 @@ def _seconds(t: bytes) -> int:
     return value
 
 
+# 1-3 digits before a point that could be a thousands group: not led by 0 (0.500 is half a
+# unit), no comma groups (with 1,500.000 the point is a decimal point)
+_THOUSANDS_LEAD = re.compile(rb"[1-9][0-9]{0,2}")
+
+
+def _dot_between_thousands(whole: bytes, frac: bytes) -> bool:
+    """Whether an amount the rule would accept reads both ways: 1.500 is 1.50 with a decimal
+    point and 1500 with a point between thousands, as a decimal-comma locale writes it. It
+    was loaded as 1.50, 1000 times too small, without a word; neither can be chosen."""
+    return len(frac) == 3 and _THOUSANDS_LEAD.fullmatch(whole) is not None
+
+
 def _decimal(t: bytes) -> Decimal:
+    """An amount: [sign][$][sign] digits (or 1-3 digits then ,ddd groups) [.digits], at most
+    one sign. At most 2 decimals unless the extra ones are zeros (12.340 is 12.34, 12.345 is
+    DECIMAL_SCALE), except a point that may be between thousands (1.500: BAD_DECIMAL, which
+    plan.decimal_hint words)."""
     m = _DECIMAL_RE.fullmatch(t)
     if not m or (m[1] and m[3]) or not (m[4] or m[5]):
         raise CellRejected(Code.BAD_DECIMAL)
@@ -266,6 +282,8 @@ def _decimal(t: bytes) -> Decimal:
     frac = m[5] or b""
     if frac[2:].strip(b"0"):
         raise CellRejected(Code.DECIMAL_SCALE)
+    if _dot_between_thousands(m[4], frac):
+        raise CellRejected(Code.BAD_DECIMAL)
     cents = whole * 100 + int(frac[:2].ljust(2, b"0"))
     if b"-" in (m[1], m[3]):
         cents = -cents
@@ -391,6 +409,22 @@ def _fit(fields: list[bytes], plan: Plan) -> list[bytes] | None:
     return None
 
 
+def _excused(fields: list[bytes], plan: Plan, slot: Slot) -> bool:
+    """Whether `slot`'s required cell, empty in this record, may stay empty (null): the
+    record's cell of the column `slot.empty_when` names was read fine as its value (an empty
+    CallerId of a call whose CallStatus is UNKNOWN_CALLERID, in any case the status is read
+    in). Wherever that cell stands in the record; a status that is itself refused excuses
+    nothing."""
+    if slot.empty_when is None:
+        return False
+    by, value = slot.empty_when
+    index = plan.field_slot.index(by)
+    try:
+        return convert(fields[index], plan.slots[by]) == value.decode()
+    except CellRejected:
+        return False
+
+
 class Parser:
     """Reference core: collects the chunks, then tokenizes and converts at the end."""
 
@@ -436,6 +470,9 @@ class Parser:
                 try:
                     row.append((slot_index, convert(value, plan.slots[slot_index])))
                 except CellRejected as rej:
+                    if rej.code is Code.REQUIRED_EMPTY and _excused(fields, plan, plan.slots[slot_index]):
+                        row.append((slot_index, None))
+                        continue
                     rejects.append((line, index, int(rej.code), value, 0))
                     bad = True
             if bad:

@@ -73,15 +73,18 @@ def _amount(value: Decimal | float | str) -> Decimal:
     to): 12.50, 1,234.50 or $12.50; at most 2 decimals unless the extra ones are zeros
     (12.345 is refused, not rounded to 12.34); NaN and Infinity are no amounts (a quiet NaN
     once passed `quantize` and failed the comparison below as an internal error). A Decimal
-    is written out in plain digits first: Decimal("1E+2") is 100."""
-    text = format(value, "f") if isinstance(value, Decimal) else str(value)
+    is written out in plain digits first (Decimal("1E+2") is 100), without the zeros a
+    number's scale adds (Decimal("1.500") is 1.5: text written that way is ambiguous, a
+    number is not)."""
+    text = format(value, "f") if isinstance(value, Decimal) else str(value)  # as shown
+    plain = format(value.normalize(), "f") if isinstance(value, Decimal) else text
     try:
-        amount = refcore.convert(text.encode("utf-8", "replace"), _AMOUNT_SLOT)
+        amount = refcore.convert(plain.encode("utf-8", "replace"), _AMOUNT_SLOT)
     except refcore.CellRejected as exc:
         if exc.code in _AMOUNT_REASONS:
             why = plan.reason(exc.code, _AMOUNT_SLOT, _AMOUNT_PLAN, 0, "utf-8")
             raise AmountError(f"{value!r}: {why}", text) from None
-        raise AmountError(f"{value!r} is not an amount", text) from None
+        raise AmountError(f"{value!r} is not an amount{plan.decimal_hint(text)}", text) from None
     assert isinstance(amount, Decimal)
     if amount < 0:
         raise AmountError("an amount cannot be negative; reverse the action instead", text)

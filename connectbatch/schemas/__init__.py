@@ -79,6 +79,12 @@ class Column:
     example: str = ""
     # INTEGER only: a negative value is rejected (a count such as Quantity); SECONDS always is
     non_negative: bool = False
+    # A required column whose cell may still be empty in a row where another column holds one
+    # value: (that column, its canonical value). The spec requires CallerId yet lists the
+    # CallStatus UNKNOWN_CALLERID, a call whose number the tracker could not read: refusing
+    # such a row lost every call from a withheld number. The column stays required in the
+    # header; only the cell is excused, and the cell stays null. At most one per data type.
+    empty_when: tuple[str, str] | None = None
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -130,7 +136,13 @@ class DataType:
         return [c.name for c in self.columns if c.required]
 
     def arrow_schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.arrow_type, nullable=not c.required) for c in self.columns])
+        # A required cell that may be empty (`Column.empty_when`) is null in some accepted rows.
+        return pa.schema(
+            [
+                pa.field(c.name, c.arrow_type, nullable=not c.required or c.empty_when is not None)
+                for c in self.columns
+            ]
+        )
 
     def template_csv(self, now: dt.datetime | None = None) -> str:
         """A header plus one example row: the file a partner can download and fill in.
@@ -164,11 +176,14 @@ def _c(
     allowed: tuple[str, ...] = (),
     *,
     non_negative: bool = False,
+    empty_when: tuple[str, str] | None = None,
 ) -> Column:
     # An integer identifier (CampaignId, MediaId, AdId, ...) is never negative: -1 is an
     # export's "none" or a sign typed by mistake, and loaded it named a campaign no one has.
     identifier = kind is Kind.INTEGER and name.endswith("Id")
-    return Column(name, kind, required, description, default, allowed, example, non_negative or identifier)
+    return Column(
+        name, kind, required, description, default, allowed, example, non_negative or identifier, empty_when
+    )
 
 
 S, I, SEC, DEC, TS, EN, CTRY, CUR = (
@@ -238,8 +253,10 @@ CALL_CONVERSIONS = DataType(
             "CallerId",
             S,
             True,
-            "The phone number of the originating call, used to match the final conversion.",
+            "The phone number of the originating call, used to match the final conversion. "
+            "May be empty when CallStatus is UNKNOWN_CALLERID.",
             "+15551234567",
+            empty_when=("CallStatus", "UNKNOWN_CALLERID"),
         ),
         _c(
             "CalledPhoneNumber",

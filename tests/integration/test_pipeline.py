@@ -224,6 +224,25 @@ def test_talk_time_over_the_call_time_is_a_warning_and_the_file_loads(
     assert {r for _, r in reasons.values()} == {""}
 
 
+def test_a_call_from_a_withheld_number_loads_without_its_caller_id(
+    services: Services, make_connection
+) -> None:
+    """The spec requires CallerId yet lists the CallStatus UNKNOWN_CALLERID: such a call,
+    sent with an empty CallerId, was refused, and three in a file held it all for review.
+    It loads with a null CallerId; an empty CallerId on any other call is still refused."""
+    make_connection("Acme")
+    overrides = {2: {"CallerId": "", "CallStatus": "unknown_callerid"}, 5: {"CallerId": ""}}
+    run = services.ingest_bytes("Acme", "calls.csv", call_csv(N, overrides=overrides))
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert (run.rows_accepted, run.rows_rejected) == (N - 1, 1)
+    assert [(r.line, r.column) for r in services.rejects(run.id)] == [(7, "CallerId")]
+    with services.db.connect() as con:
+        stored = con.execute(
+            'SELECT "CallStatus", "CallerId" FROM data_call_conversions WHERE line = 4'
+        ).fetchall()
+    assert stored == [("UNKNOWN_CALLERID", None)]
+
+
 def test_rows_a_stray_quote_took_into_one_reject_count_toward_the_reject_rate(
     services: Services, make_connection
 ) -> None:

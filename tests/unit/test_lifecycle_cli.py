@@ -72,10 +72,21 @@ def test_an_amount_that_is_no_number_is_refused_not_an_internal_error(
     unchanged(capsys, "A-000001")
 
 
+def test_an_amount_written_like_thousands_is_refused_saying_both_readings(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'49.990' typed for 49,990 with a point between thousands: it was taken as 49.99."""
+    cli_error(
+        capsys, "action", "modify", "A-000001", "--amount=49.990",
+        mentions="ambiguous: 49.990 reads as 49.99 but is written like 49,990",
+    )  # fmt: skip
+    unchanged(capsys, "A-000001")
+
+
 def test_setting_the_amount_an_action_already_has_changes_nothing(
     acme: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for same in ("49.99", "49.990"):
+    for same in ("49.99", "49.9900"):  # "49.990" is refused: 49990 with a point between thousands?
         cli_error(capsys, "action", "modify", "A-000001", "--amount", same, "--reason", "again",
                   mentions="A-000001 already has the amount 49.99; nothing changed")  # fmt: skip
     unchanged(capsys, "A-000001")

@@ -134,7 +134,9 @@ def test_every_data_type_is_documented_and_consistent(key: str) -> None:
             assert column.default in column.choices
     fields = data_type.arrow_schema()
     assert fields.names == names
-    assert [f.nullable for f in fields] == [not c.required for c in data_type.columns]
+    assert [f.nullable for f in fields] == [
+        not c.required or c.empty_when is not None for c in data_type.columns
+    ]
 
 
 @pytest.mark.parametrize("key", sorted(schemas.REGISTRY))
