@@ -11,6 +11,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parents[1]
 for folder in (TESTS, TESTS / "integration"):  # `import helpers`, `import ftpd`, ...
     if str(folder) not in sys.path:
@@ -21,3 +23,24 @@ assert _spec is not None and _spec.loader is not None
 _fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixtures)
 globals().update({name: value for name, value in vars(_fixtures).items() if not name.startswith("_")})
+
+
+from helpers.app_login import PASSWORD  # noqa: E402 (after the path set-up)
+from helpers.clock import Clock  # noqa: E402
+
+from connectbatch.models import Role  # noqa: E402
+from connectbatch.services import Services  # noqa: E402
+from connectbatch.settings import Settings  # noqa: E402
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def timed(settings: Settings, clock: Clock) -> Services:
+    """Services on a clock the test moves, with the analyst "ada" (logins, sessions)."""
+    services = Services(settings, clock=clock)
+    services.add_user("ada", Role.ANALYST, PASSWORD)
+    return services

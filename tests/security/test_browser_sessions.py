@@ -16,19 +16,6 @@ from starlette.applications import Starlette
 from connectbatch import webapp
 from connectbatch.models import Role
 from connectbatch.services import PermissionDeniedError, Services, sessions
-from connectbatch.settings import Settings
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def timed(settings: Settings, clock: Clock) -> Services:
-    services = Services(settings, clock=clock)
-    services.add_user("ada", Role.ANALYST, PASSWORD)
-    return services
 
 
 def log_in(services: Services) -> str:

@@ -19,26 +19,12 @@ import pytest
 from helpers.app_login import PASSWORD
 from helpers.clock import Clock
 
-from connectbatch.models import Role
 from connectbatch.services import AuthenticationError, Services
 from connectbatch.services import users as user_services
-from connectbatch.settings import Settings
 
 ATTACKER = "198.51.100.7"
 ANALYST = "203.0.113.20"
 THROTTLED = r"too many failed logins for 'ada': try again in \d+ seconds"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def timed(settings: Settings, clock: Clock) -> Services:
-    services = Services(settings, clock=clock)
-    services.add_user("ada", Role.ANALYST, PASSWORD)
-    return services
 
 
 def fail(services: Services, name: str, client: str | None, times: int = 1) -> None:
