@@ -110,15 +110,15 @@ def ingest(
     """`Ingestor._process` for a big file: `compute` here, then the ingestor's own `commit`
     (the load adopts `part`); the written file never outlives it (`Streamed.discard`)."""
     try:
-        mark = ingestor.db.write_mark()  # before the "already loaded" check (`commit.still_new`)
         computed = compute(
             ingestor.settings, connection, path, saved, ingestor.clock(), clock, part,
             run_id=run.id, file_id=record.id,
             already_loaded=lambda dtype, table: ingestor._existing_keys(connection, dtype, table),
             # called through the module: the crash-recovery test hooks progress.update
             on_progress=lambda done, rows: progress.update(run.id, done, rows),
+            mark=ingestor.db.write_mark(),  # before the "already loaded" check (`commit.still_new`)
         )  # fmt: skip
-        return ingestor.commit(run, connection, record, replace(computed, checked=mark), clock, end)
+        return ingestor.commit(run, connection, record, computed, clock, end)
     finally:
         part.discard()  # adopted as a part by the load (renamed), or not needed any more
 
@@ -136,6 +136,7 @@ def compute(
     file_id: int,
     already_loaded: Callable[[schemas.DataType, pa.Table], list[str]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    mark: tuple[int, int] | None = None,
 ) -> Computed:
     """`compute.compute` for a big file: the same Computed, except that `parsed.table` holds
     only the columns validation and the results file read (the rows are in `part`)."""
@@ -172,7 +173,7 @@ def compute(
     parsed = replace(parsed, table=parsed.table.select([c for c in parsed.table.column_names if c in after]))
     _give_back()
     clock.lap("validate")
-    return Computed(parsed, list(parsed.rejects), report, None, parser_rejected, 0, part=part)
+    return Computed(parsed, list(parsed.rejects), report, None, parser_rejected, 0, part=part, checked=mark)
 
 
 def _write(
