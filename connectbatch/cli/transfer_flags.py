@@ -121,11 +121,8 @@ def read_passphrase(args: argparse.Namespace, stdin_taken: bool) -> str | None:
             )
         return sys.stdin.read().rstrip("\r\n") or None
     if path is not None:
-        try:
-            return path.read_text(encoding="utf-8").rstrip("\r\n") or None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
-            raise ConfigurationError(f"--key-passphrase-file: cannot read {path}: {reason}") from None
+        text = cc.small_text_file(path, "--key-passphrase-file", cc.KEY_FILE_BYTES, "a key's passphrase")
+        return text.rstrip("\r\n") or None
     return None
 
 
