@@ -223,6 +223,19 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+# numpy's OpenBLAS starts a thread per core when numpy is imported, and each spins ~0.1 s
+# waiting for work that never comes: nothing of ours calls a BLAS routine (issue 13: ~130 ms
+# of CPU per process start, taken from the other core's parse or a CLI command).
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS",)
+
+
+def quiet_blas() -> None:
+    """One BLAS thread unless the environment already says otherwise; effective only before
+    numpy is first imported (connectbatch/__init__.py calls it)."""
+    for name in _BLAS_THREADS:
+        os.environ.setdefault(name, "1")
+
+
 def parse_threads() -> int:
     """CONNECTBATCH_PARSE_THREADS: threads one parse of a large file uses (default: the
     cores this process may use); 1 parses on the calling thread alone. Read per parse on its
