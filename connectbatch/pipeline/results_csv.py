@@ -5,6 +5,8 @@ cells of the rejected rows (`rejected_keys`)."""
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
@@ -12,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from connectbatch import settings
 from connectbatch.escaping import FORMULA_PATTERN, FORMULA_STARTS
 
 __all__ = [
@@ -37,17 +40,46 @@ def write(
     fh: BinaryIO,
 ) -> None:
     """`table` as CSV in the row order `order` (as it is when None), its cells escaped
-    (`neutralise_formulas`) and its header `names`, one slice of WRITE_ROWS rows at a time."""
+    (`neutralise_formulas`) and its header `names`, one slice of WRITE_ROWS rows at a time.
+
+    A file of several slices has them made (put in order, escaped, encoded) on the parse's
+    threads, a few ahead, and written in order: each is Arrow work that releases the GIL,
+    ~0.25 s on one core for a million rows (issue 13)."""
     schema = pa.schema([pa.field(name, f.type) for name, f in zip(names, table.schema, strict=True)])
-    rows = table.num_rows
-    with pacsv.CSVWriter(fh, schema, write_options=pacsv.WriteOptions(quoting_style="needed")) as writer:
-        for start in range(0, rows, WRITE_ROWS):
-            part = (
-                table.slice(start, WRITE_ROWS)
-                if order is None
-                else take_rows(table, order[start : start + WRITE_ROWS].to_numpy().astype(np.int64))
-            )
-            writer.write_table(neutralise_formulas(part).rename_columns(names))
+    options = pacsv.WriteOptions(quoting_style="needed")
+    fh.write(_encoded(schema.empty_table(), options))  # the header line
+
+    def encoded(start: int) -> bytes:
+        part = (
+            table.slice(start, WRITE_ROWS)
+            if order is None
+            else take_rows(table, order[start : start + WRITE_ROWS].to_numpy().astype(np.int64))
+        )
+        return _encoded(neutralise_formulas(part).rename_columns(names), _NO_HEADER)
+
+    starts = range(0, table.num_rows, WRITE_ROWS)
+    threads = min(settings.parse_threads(), len(starts))
+    if threads < 2:
+        for start in starts:
+            fh.write(encoded(start))
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="results") as pool:
+        ahead: deque[Future[bytes]] = deque()
+        for start in starts:
+            ahead.append(pool.submit(encoded, start))
+            if len(ahead) > 2 * threads:
+                fh.write(ahead.popleft().result())
+        while ahead:
+            fh.write(ahead.popleft().result())
+
+
+_NO_HEADER = pacsv.WriteOptions(quoting_style="needed", include_header=False)
+
+
+def _encoded(table: pa.Table, options: pacsv.WriteOptions) -> bytes:
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, write_options=options)
+    return bytes(sink.getvalue())
 
 
 def take_rows(table: pa.Table, indices: np.ndarray) -> pa.Table:
