@@ -40,7 +40,7 @@ from connectbatch.settings import PULL_WORKERS
 
 log = logging.getLogger("connectbatch.engine.scheduler")
 
-RETRY_DELAYS = (60, 300, 900)  # seconds after a failed pull that saw no file
+RETRY_DELAYS = (60, 300, 900)  # seconds after a pull that failed, not by a file (`_failed_itself`)
 # A retry is left to the schedule when a scheduled run comes before it or this soon after.
 RETRY_MARGIN = dt.timedelta(seconds=60)
 LOCK_JOB_MINUTES = 15
@@ -205,7 +205,7 @@ class Scheduler:
             return
         if run is None:  # nothing new: a quiet poll
             return
-        if run.status is RunStatus.FAILED and run.files_seen == 0 and attempt < len(self._retry_delays):
+        if _failed_itself(run) and attempt < len(self._retry_delays):
             when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._retry_delays[attempt])
             with self._jobs_guard:
                 if self._stopping:
@@ -249,6 +249,19 @@ class Scheduler:
     def _lock_for(self, connection_id: int) -> threading.Lock:
         with self._guard:
             return self._run_locks.setdefault(connection_id, threading.Lock())
+
+
+def _failed_itself(run: Run) -> bool:
+    """Whether `run` failed for a cause outside its files (the server unreachable, the
+    connection cut mid-transfer, the deadline): every file it recorded was loaded or skipped,
+    none rejected. A retry then takes what the failure left behind. Only a run that saw no file
+    was retried before: a connection cut after one file went in left the rest waiting for the
+    next scheduled time, a day for a daily pull. A run failed by a rejected file is not
+    retried (the same bytes fail the same way); nor one that also held a file for review,
+    which the counts cannot tell apart from it (its next scheduled time takes the rest)."""
+    if run.status is not RunStatus.FAILED:
+        return False
+    return run.files_loaded + run.files_skipped >= run.files_seen
 
 
 def _missed(c: Connection, trigger: BaseTrigger, now: dt.datetime) -> bool:
