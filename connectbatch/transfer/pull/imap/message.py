@@ -8,9 +8,11 @@ import datetime as dt
 import email
 import email.errors
 import email.header
+import io
 import mimetypes
 import quopri
 import unicodedata
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
@@ -236,3 +238,22 @@ def message_date(message: MailMessage) -> dt.datetime | None:
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=dt.UTC)
     return sent.astimezone(dt.UTC)
+
+
+def carries_body(message: MailMessage) -> bool:
+    """Whether the FETCH answer a MailMessage was made of held the message's bytes (imap-tools
+    takes them, with the UID, from the one literal of the answer; `_raw_uid_data` is that
+    literal's line, empty when there was none: pinned by tests/unit/test_audit2_imap_body.py)."""
+    return bool(getattr(message, "_raw_uid_data", b""))
+
+
+def zip_member(name: str, payload: bytes) -> str | None:
+    """The name of the single file in a ZIP attachment (what the parser unpacks), else None."""
+    if not name.lower().endswith(".zip"):
+        return None
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = [i for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    return members[0].filename if len(members) == 1 else None

@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import imaplib
-import io
 import logging
 import re
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Final
@@ -23,6 +21,7 @@ from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
 from connectbatch.errors import (
     ConfigurationError,
     RemoteFileDamagedError,
+    RemoteFileRefusedError,
     RemoteFileTooLargeError,
     TransportError,
 )
@@ -31,7 +30,14 @@ from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap import literals, standins
 from connectbatch.transfer.pull.imap import size as message_size
 from connectbatch.transfer.pull.imap.message import attachments as message_attachments
-from connectbatch.transfer.pull.imap.message import damage, is_tnef, message_date, one_line
+from connectbatch.transfer.pull.imap.message import (
+    carries_body,
+    damage,
+    is_tnef,
+    message_date,
+    one_line,
+    zip_member,
+)
 from connectbatch.transfer.pull.imap.response import as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
 from connectbatch.transfer.pull.imap.shared import SharedCopies
@@ -144,8 +150,11 @@ class ImapTransport(MessageScreen, Transport):
                 "listed (UIDVALIDITY changed); the next run lists it again"
             )
         message = self._message(folder, uid)
-        if message is None:
-            raise TransportError(f"{self._where}: message UID {uid} is no longer in folder {folder!r}")
+        if message is None:  # expunged since the listing: that file only, as a deleted file
+            raise RemoteFileRefusedError(
+                f"{self._where}: message UID {uid} is no longer in folder {folder!r} (deleted or "
+                "moved since the mailbox was listed)"
+            )
         attachments = message_attachments(message)
         if index >= len(attachments):
             raise TransportError(f"{self._where}: message UID {uid} has no attachment number {index + 1}")
@@ -310,7 +319,7 @@ class ImapTransport(MessageScreen, Transport):
         for index, found in enumerate(found_all):
             name, attachment = found.name, found.part
             seen.append(name)
-            if not is_tnef(found) and matches(name, pattern, inner=_zip_member(name, attachment.payload)):
+            if not is_tnef(found) and matches(name, pattern, inner=zip_member(name, attachment.payload)):
                 picked.append((index, name, attachment.size, attachment.content_type, found.forwarded))
         if not picked:
             self._drop_cached(folder, uid)
@@ -383,6 +392,10 @@ class ImapTransport(MessageScreen, Transport):
             raise LargerThanTold(
                 self._where, folder, uid, message_size.too_large_reason(told.size, limit)
             ) from exc
+        # Only an answer carrying the message's bytes is the message: a UID expunged meanwhile
+        # gets none, and what imap-tools then makes of an unsolicited FETCH (another session's
+        # flag change) is an empty mail, listed as one without attachment, or failing the run.
+        found = [m for m in found if m.uid == str(uid) and carries_body(m)]
         if not found:
             return None
         message = found[0]
@@ -473,18 +486,6 @@ class ImapTransport(MessageScreen, Transport):
         )
         if "UIDPLUS" in self._capabilities:
             self._command(box, f"expunging message UID {uid} failed", "EXPUNGE", str(uid))
-
-
-def _zip_member(name: str, payload: bytes) -> str | None:
-    """The name of the single file in a ZIP attachment (what the parser unpacks), else None."""
-    if not name.lower().endswith(".zip"):
-        return None
-    try:
-        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
-            members = [i for i in archive.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return None
-    return members[0].filename if len(members) == 1 else None
 
 
 def _encode_folder(folder: str) -> bytes:
