@@ -17,7 +17,7 @@ from collections.abc import Callable
 import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTP_EOF
 
-from connectbatch.errors import TransportError
+from connectbatch.errors import RemoteFileRefusedError, TransportError
 from connectbatch.transfer.base import too_large
 
 # 256 KiB SSH packets: a quarter of the per-packet Python work of paramiko's 32 KiB default.
@@ -176,9 +176,11 @@ def download(
                             eof_at = offset if eof_at is None else min(eof_at, offset)
                     elif kind == CMD_STATUS:
                         (code,) = struct.unpack_from(">I", buffer, position + 9)
-                        if code != SFTP_EOF:
+                        if code != SFTP_EOF:  # about this file: the session is replaced
                             message = _status_text(buffer, position + 13, end)
-                            raise TransportError(f"SFTP {where}: reading {path} failed: {message}")
+                            raise RemoteFileRefusedError(
+                                f"SFTP {where}: reading {path} failed: the server answered {message!r}"
+                            )
                         eof_at = offset if eof_at is None else min(eof_at, offset)
                     else:
                         raise TransportError(
@@ -192,6 +194,33 @@ def download(
     if eof_at is not None and received != eof_at:
         raise TransportError(f"SFTP {where}: {path} arrived incomplete ({received} of {eof_at} bytes)")
     return received
+
+
+def refused(
+    exc: OSError, host: str, where: str, path: str, user: str | None
+) -> RemoteFileRefusedError | None:
+    """The server's refusal to open the listed file `path` (paramiko raises an SFTP status as
+    OSError: ENOENT, EACCES, or no errno with the server's words for any other), as that file's
+    own (RemoteFileRefusedError: the files beside it go on, a later run tries it again); None
+    for what is no answer about the file (a timeout, a closed connection: the run fails).
+    A Windows server answers the generic failure for a file the partner's export still has
+    open, which failed the whole run and marked the login Error on every poll."""
+    if exc.errno == errno.ENOENT:
+        return RemoteFileRefusedError(
+            f"file {path} does not exist on host {host} any more "
+            "(deleted or renamed since the folder was listed)"
+        )
+    if exc.errno == errno.EACCES:
+        return RemoteFileRefusedError(
+            f"permission denied reading file {path} on host {host}: the partner must let user {user} read it"
+        )
+    if type(exc) is OSError and exc.errno is None:  # not a subclass: TimeoutError, ConnectionError
+        said = str(exc) or "the server reported an error"
+        return RemoteFileRefusedError(
+            f"SFTP {where}: the server refused to send {path}: it answered {said!r} (is the "
+            "partner's export still writing it?)"
+        )
+    return None
 
 
 def _status_text(buffer: bytearray, start: int, end: int) -> str:

@@ -21,7 +21,7 @@ from typing import NoReturn
 
 import paramiko
 
-from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
+from connectbatch.errors import RemoteFileChangedError, TransportError
 from connectbatch.models import AfterSuccess
 from connectbatch.transfer import paramiko_log
 from connectbatch.transfer.base import (
@@ -41,6 +41,7 @@ from connectbatch.transfer.pull.sftp.download import (
     WINDOW_SIZE,
     RequestIds,
     download,
+    refused,
     request_size,
 )
 from connectbatch.transfer.pull.sftp.keys import (
@@ -177,17 +178,10 @@ class SftpTransport(Transport):
                     try:
                         handle = client.open(wire_path(remote.ref or path), "rb")
                     except OSError as exc:
-                        if exc.errno == errno.ENOENT:
-                            raise RemoteFileRefusedError(
-                                f"file {path} does not exist on host {self.host} any more "
-                                "(deleted or renamed since the folder was listed)"
-                            ) from exc
-                        if exc.errno == errno.EACCES:
-                            raise RemoteFileRefusedError(
-                                f"permission denied reading file {path} on host {self.host}: "
-                                f"the partner must let user {self.endpoint.username} read it"
-                            ) from exc
-                        raise
+                        refusal = refused(exc, self.host, self.where, path, self.endpoint.username)
+                        if refusal is None:  # no answer about the file: the connection failed
+                            raise
+                        raise refusal from exc
                     try:
                         size = remote.size if remote.size is not None else handle.stat().st_size
                         channel = client.get_channel()
