@@ -30,6 +30,9 @@ class Entry:
     size: int | None
     mtime: dt.datetime | None
     precision: TimePrecision = TimePrecision.EXACT
+    # Sized and timed one by one (SIZE, MDTM: they follow a link) where the listing's own facts
+    # are the link's (an MLSD line of ProFTPD, whose MLST says the same): checked so again.
+    probed: bool = False
 
 
 def parse_mlsd_facts(name: str, facts: dict[str, str]) -> Entry | None:
@@ -39,9 +42,11 @@ def parse_mlsd_facts(name: str, facts: dict[str, str]) -> Entry | None:
         return None
     kind = facts.get("type", "file").lower()
     size = facts.get("size") or facts.get("sizd")
+    if kind.startswith(("os.unix=symlink", "os.unix=slink")):  # ProFTPD lists a link as itself
+        kind = "link"  # (`slink:<target>`: the target's name is no type, "dir" in it or not)
     return Entry(
         name=name,
-        kind="file" if kind == "file" else ("dir" if "dir" in kind else kind),
+        kind=kind if kind in ("file", "link") else ("dir" if "dir" in kind else kind),
         size=int(size) if size and size.isdigit() else None,
         mtime=parse_ftp_time(facts.get("modify", "")),
     )

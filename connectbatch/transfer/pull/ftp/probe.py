@@ -18,14 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import ftplib
 import logging
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectbatch.transfer.base import RemoteFile
-from connectbatch.transfer.pull.ftp.listing import TimePrecision, parse_ftp_time
+from connectbatch.transfer.pull.ftp.listing import Entry, TimePrecision, parse_ftp_time
 
 log = logging.getLogger("connectbatch.transfer.pull.ftp")
+
+# `RemoteFile.extra["listed_by"]` of a file whose size and time came from MLSD (checked again
+# with MLST); a link MLSD listed as itself is "SIZE": sized and timed one by one (`listed_file`).
+MLSD, PROBED = "MLSD", "SIZE"
 
 # Words in a SIZE refusal that blame the transfer mode or the command, not the file.
 _NOT_ABOUT_THE_FILE = re.compile(
@@ -65,6 +70,24 @@ def size_of(ftp: ftplib.FTP, path: str, kind: str, folder: str) -> Sized:
     return Sized(True, None, reply)
 
 
+def listed_file(
+    ftp: ftplib.FTP, folder: str, entry: Entry, mdtm: Callable[[ftplib.FTP, str], dt.datetime | None]
+) -> Entry | None:
+    """`entry` (matching the pattern) as the file to take, sized (`size_of`, where the listing
+    did not say, or said it of a link) and timed by MDTM where the server has it; None for a
+    folder, or a link to one or to nothing."""
+    path = posixpath.join(folder, entry.name)
+    size = entry.size
+    if entry.kind != "file" or size is None:
+        sized = size_of(ftp, path, entry.kind, folder)
+        if not sized.is_file:
+            return None
+        size = sized.size
+    exact = mdtm(ftp, path)
+    mtime, precision = (exact, TimePrecision.EXACT) if exact else (entry.mtime, entry.precision)
+    return Entry(entry.name, "file", size, mtime, precision, probed=entry.kind == "link")
+
+
 def now(
     ftp: ftplib.FTP, remote: RemoteFile, wire: str, mdtm: Callable[[ftplib.FTP, str], dt.datetime | None]
 ) -> tuple[int | None, dt.datetime | None]:
@@ -72,7 +95,7 @@ def now(
     MLST for a file MLSD listed (the same facts in the same time base; a server's MDTM may be
     in local time where its MLSD is UTC), else SIZE, and MDTM where the listing's time came
     from MDTM (a LIST line's time is in the server's zone, which MDTM's is not)."""
-    if remote.extra.get("listed_by") == "MLSD":
+    if remote.extra.get("listed_by") == MLSD:
         return _mlst(ftp, wire)
     exact = remote.extra.get("mtime_precision") == TimePrecision.EXACT
     return size_now(ftp, wire), mdtm(ftp, wire) if exact else None

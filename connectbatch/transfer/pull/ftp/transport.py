@@ -55,7 +55,6 @@ from connectbatch.transfer.pull import stopping
 from connectbatch.transfer.pull.ftp import active, names, probe, reading
 from connectbatch.transfer.pull.ftp.listing import (
     Entry,
-    TimePrecision,
     parse_ftp_time,
     parse_list_line,
     parse_mlsd_facts,
@@ -126,11 +125,14 @@ class FtpTransport(Transport):
             raise self._fail(f"CWD {folder}", exc) from exc
 
         entries: list[Entry] | None = None
-        listed_by = "MLSD"
+        listed_by = probe.MLSD
         if self._mlsd is not False:
             entries = self._list_mlsd(ftp, folder)
         if entries is None:
             entries, listed_by = self._list_fallback(ftp, folder, pattern)
+        else:  # a link MLSD lists as itself (ProFTPD): sized and timed as its target
+            links = [e for e in entries if e.kind == "link" and matches(readable(e.name), pattern)]
+            entries = [e for e in entries if e.kind == "file"] + self._probed(ftp, folder, links)
 
         # entry.name is the name as sent (`names`): the ref to fetch it by; people, the
         # ledger and the pattern see its readable text.
@@ -142,7 +144,10 @@ class FtpTransport(Transport):
                 mtime=entry.mtime,
                 ref=posixpath.join(folder, entry.name),
                 # A time known to the day only is matched by its date (`pull.collect`).
-                extra={"listed_by": listed_by, "mtime_precision": str(entry.precision)},
+                extra={
+                    "listed_by": probe.PROBED if entry.probed else listed_by,
+                    "mtime_precision": str(entry.precision),
+                },
             )
             for entry in entries
             if entry.kind == "file" and is_entry_name(entry.name) and matches(readable(entry.name), pattern)
@@ -358,25 +363,20 @@ class FtpTransport(Transport):
                 names = reading.nlst(ftp, None, lambda: self._too_many(folder))
             entries = [Entry(posixpath.basename(name), "unknown", None, None) for name in names]
 
-        # LIST and NLST leave the session in TYPE A (ftplib), where servers refuse SIZE.
-        with self._step("TYPE I"):
-            ftp.voidcmd("TYPE I")
-        result: list[Entry] = []
+        kinds = ("file", "link", "unknown")
+        wanted = [e for e in entries if e.kind in kinds and matches(readable(e.name), pattern)]
+        return self._probed(ftp, folder, wanted), listed_by
+
+    def _probed(self, ftp: ftplib.FTP, folder: str, entries: list[Entry]) -> list[Entry]:
+        """`entries` as files to take, sized and timed (a folder, a dead link left out: `probe`)."""
+        if entries:  # LIST, NLST and MLSD leave the session in TYPE A, where servers refuse SIZE
+            with self._step("TYPE I"):
+                ftp.voidcmd("TYPE I")
+        found: list[Entry | None] = []
         for entry in entries:
-            if entry.kind not in ("file", "link", "unknown") or not matches(readable(entry.name), pattern):
-                continue
-            path = posixpath.join(folder, entry.name)
-            size = entry.size
-            if entry.kind != "file" or size is None:
-                with self._step(f"SIZE {path}"):
-                    sized = probe.size_of(ftp, path, entry.kind, folder)
-                if not sized.is_file:  # a folder, or a link to one or to nothing
-                    continue
-                size = sized.size
-            exact = self._mdtm_of(ftp, path)
-            mtime, precision = (exact, TimePrecision.EXACT) if exact else (entry.mtime, entry.precision)
-            result.append(Entry(entry.name, "file", size, mtime, precision))
-        return result, listed_by
+            with self._step(f"SIZE {posixpath.join(folder, entry.name)}"):
+                found.append(probe.listed_file(ftp, folder, entry, self._mdtm_of))
+        return [entry for entry in found if entry is not None]
 
     def _changed(self, ftp: ftplib.FTP, remote: RemoteFile, wire: str) -> str | None:
         """How the file at `wire` now differs from the listed `remote` (`base.changed_since`,
