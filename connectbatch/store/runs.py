@@ -15,7 +15,7 @@ from connectbatch.models import FileRecord, FileState, RejectRow, ReviewState, R
 from connectbatch.parser.api import Reject
 from connectbatch.store.data import SMALL_LIST
 from connectbatch.store.partners import owned_connections
-from connectbatch.store.taken import SETTLED, Settled
+from connectbatch.store.taken import SETTLED, Settled, Skipped
 
 RUN_COLUMNS = [f.name for f in fields(Run)]  # the order `run_from_row` reads them in
 FILE_COLUMNS = [f.name for f in fields(FileRecord)]  # the order `file_from_row` reads them in
@@ -246,17 +246,6 @@ def taken_before(
     return Settled.of(con, connection_id, [remote_path]).taken_before(remote_path, size, mtime, by_day=by_day)
 
 
-def _same_time(mtime: dt.datetime | None, by_day: bool, params: list[object]) -> str:
-    """The SQL condition (and its parameters, appended) for a recorded time that is `mtime`,
-    or falls on its UTC date when it is known `by_day`."""
-    if by_day and mtime is not None:
-        day = dt.datetime.combine(mtime.astimezone(dt.UTC).date(), dt.time(), dt.UTC)
-        params += [day, day + dt.timedelta(days=1)]
-        return "AND mtime >= ? AND mtime < ? "
-    params.append(mtime)
-    return "AND mtime IS NOT DISTINCT FROM ? "
-
-
 def set_file_state(
     con: duckdb.DuckDBPyConnection,
     file_id: int,
@@ -471,16 +460,9 @@ def skipped_before(
 ) -> FileRecord | None:
     """The ledger line of an earlier run that skipped this same file (path, size, time) for
     the same reason: a pull records such a decision once, not on every poll. `by_day` as
-    in `taken_before`."""
-    params: list[object] = [connection_id, remote_path, size]
-    sql = "WHERE connection_id = ? AND remote_path = ? AND size IS NOT DISTINCT FROM ? "
-    sql += _same_time(mtime, by_day, params)
-    found = files_where(
-        con,
-        sql + "AND state = ? AND message = ? ORDER BY id LIMIT 1",
-        [*params, str(FileState.SKIPPED), message],
-    )
-    return found[0] if found else None
+    in `taken_before`. A whole listing asks once (`taken.Skipped`), which this is for one path."""
+    skipped = Skipped.of(con, connection_id, [remote_path])
+    return skipped.before(remote_path, size, mtime, message, by_day=by_day)
 
 
 def settled_remote(

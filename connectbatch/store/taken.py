@@ -88,6 +88,65 @@ class Settled(Generic[L]):
         return None
 
 
+class Skipped:
+    """The skip lines of some remote paths of one connection (`runs.skipped_before` for a whole
+    listing, in one statement): a pull records a file it does not take once per reason, and a
+    poll of a folder of 2,000 files younger than the minimum age asked the ledger 2,000 times
+    whether it had, every poll."""
+
+    def __init__(self, records: Iterable[FileRecord]) -> None:
+        self._by_path: dict[str, list[FileRecord]] = defaultdict(list)
+        for record in sorted(records, key=lambda r: r.id):
+            if record.remote_path is not None:
+                self._by_path[record.remote_path].append(record)
+
+    @staticmethod
+    def of(con: duckdb.DuckDBPyConnection, connection_id: int, paths: Iterable[str]) -> Skipped:
+        from connectbatch.store.runs import files_where  # runs builds on this module
+
+        wanted = sorted(set(paths))
+        if not wanted:
+            return Skipped(())
+        return Skipped(
+            files_where(
+                con,
+                "WHERE connection_id = ? AND remote_path IN (SELECT unnest(?::VARCHAR[])) AND state = ?",
+                [connection_id, wanted, str(FileState.SKIPPED)],
+            )
+        )
+
+    def before(
+        self, path: str, size: int | None, mtime: dt.datetime | None, message: str, *, by_day: bool = False
+    ) -> FileRecord | None:
+        """The first line that skipped this path, size (None is a size too) and time (`by_day`:
+        any on that UTC date) for the same reason."""
+        for record in self._by_path.get(path, ()):
+            if record.size == size and record.message == message and _same_time(record.mtime, mtime, by_day):
+                return record
+        return None
+
+
+def of_listing(
+    con: duckdb.DuckDBPyConnection, connection_id: int, paths: Iterable[str]
+) -> tuple[Settled[FileRecord], Skipped]:
+    """What earlier runs settled and skipped of these paths, in one statement: all a pull asks
+    the ledger about a listing before it decides what to fetch."""
+    from connectbatch.store.runs import files_where  # runs builds on this module
+
+    wanted = sorted(set(paths))
+    if not wanted:
+        return Settled(()), Skipped(())
+    states = [*map(str, SETTLED), str(FileState.SKIPPED)]
+    found = files_where(
+        con,
+        "WHERE connection_id = ? AND remote_path IN (SELECT unnest(?::VARCHAR[])) "
+        f"AND state IN ({', '.join('?' * len(states))})",
+        [connection_id, wanted, *states],
+    )
+    skips = [record for record in found if record.state == FileState.SKIPPED]
+    return Settled(r for r in found if r.state != FileState.SKIPPED), Skipped(skips)
+
+
 def _same_time(recorded: dt.datetime | None, listed: dt.datetime | None, by_day: bool) -> bool:
     """Whether a recorded time is the listed one (or on its UTC date, `by_day`); None is a
     time too (IS NOT DISTINCT FROM)."""

@@ -55,10 +55,10 @@ from connectbatch.errors import (
 from connectbatch.models import AfterSuccess, Connection, FileRecord, Run
 from connectbatch.pipeline import group, history, ingest
 from connectbatch.secrets import SecretBox
-from connectbatch.store import Database
+from connectbatch.store import Database, taken
 from connectbatch.store import runs as run_store
 from connectbatch.store.db import private_dir
-from connectbatch.store.taken import Settled
+from connectbatch.store.taken import Settled, Skipped
 from connectbatch.transfer import base
 from connectbatch.transfer.pull import login, stopping
 from connectbatch.transfer.pull.notes import RunNotes
@@ -134,8 +134,12 @@ def _pull(
         try:
             transport = login.open_pinned(db, connection.method.value, endpoint, open_transport)
             listing = _list(ingestor, connection, transport)
-            settled = _settled(db, connection, listing)
-            listing = [r for r in listing if _needs_run(ingestor, connection, transport, r, settled=settled)]
+            settled, skipped = _ledger(db, connection, listing)
+            listing = [
+                r
+                for r in listing
+                if _needs_run(ingestor, connection, transport, r, settled=settled, skipped=skipped)
+            ]
         except TransportError as exc:
             if transport is not None:
                 transport.close()
@@ -204,11 +208,11 @@ def _take_all(
     """Fetch the listed files the run takes, and ingest them a group at a time."""
     fetched: list[tuple[base.RemoteFile, Path]] = []
     size = 0
-    settled = _settled(ingestor.db, connection, listing)
+    settled, skipped = _ledger(ingestor.db, connection, listing)
     try:
         for k, remote in enumerate(listing):
             target = incoming / f"payload-{k}"
-            if not _fetch(ingestor, connection, run, transport, remote, target, notes, settled):
+            if not _fetch(ingestor, connection, run, transport, remote, target, notes, (settled, skipped)):
                 continue
             notes.came_from(remote.name, remote.extra.get("forwarded", ""))  # a forwarded mail
             fetched.append((remote, target))
@@ -291,11 +295,13 @@ def _fetch(
     remote: base.RemoteFile,
     target: Path,
     notes: RunNotes,
-    settled: Settled[FileRecord],
+    ledger: tuple[Settled[FileRecord], Skipped],
 ) -> bool:
-    """Fetch one listed file to `target` (True), or record why it is not taken now."""
+    """Fetch one listed file to `target` (True), or record why it is not taken now. `ledger`:
+    what earlier runs settled and skipped of the listing (`_ledger`)."""
     db = ingestor.db
-    if not _needs_run(ingestor, connection, transport, remote, notes, settled=settled):
+    settled, skipped = ledger
+    if not _needs_run(ingestor, connection, transport, remote, notes, settled=settled, skipped=skipped):
         return False
     refused = remote.extra.get("skip") if remote.extra else None
     if refused:  # the transport refused it (an e-mail from a sender not allowed): record, tidy
@@ -370,9 +376,11 @@ def _needs_run(
     notes: RunNotes | None = None,
     *,
     settled: Settled[FileRecord] | None = None,
+    skipped: Skipped | None = None,
 ) -> bool:
     """False for what a run would add no line for: a file an earlier run settled (tidied up
-    here; a refusal goes to `notes`), a file skipped before for the same reason."""
+    here; a refusal goes to `notes`), a file skipped before for the same reason (`skipped`:
+    the listing's skip lines, read once by `_ledger`, instead of a query per file)."""
     extra = remote.extra or {}
     if extra.get("skip"):
         return True
@@ -385,11 +393,10 @@ def _needs_run(
     if outcome == REJECTED and transport.settles_refused:  # its rejected line is its record
         _settle_refused(transport, connection, remote, notes)
         return False
-    with ingestor.db.connect() as con:
-        size = remote.size or 0
-        found = run_store.skipped_before(
-            con, connection.id, remote.path, size, remote.mtime, reason, by_day=remote.time_by_day
-        )
+    if skipped is None:
+        with ingestor.db.connect() as con:
+            skipped = Skipped.of(con, connection.id, [remote.path])
+    found = skipped.before(remote.path, remote.size or 0, remote.mtime, reason, by_day=remote.time_by_day)
     if found is not None and outcome == TOO_LARGE:
         _settle_refused(transport, connection, remote, notes)
     return found is None
@@ -407,10 +414,13 @@ def _skip_reason(
     return reason, outcome == TAKEN
 
 
-def _settled(db: Database, connection: Connection, listing: list[base.RemoteFile]) -> Settled[FileRecord]:
-    """What earlier runs settled of the listed paths: one statement for the whole listing."""
+def _ledger(
+    db: Database, connection: Connection, listing: list[base.RemoteFile]
+) -> tuple[Settled[FileRecord], Skipped]:
+    """What earlier runs settled and skipped of the listed paths: one statement for the whole
+    listing."""
     with db.connect() as con:
-        return Settled.of(con, connection.id, (r.path for r in listing))
+        return taken.of_listing(con, connection.id, (r.path for r in listing))
 
 
 def _decision(
