@@ -225,7 +225,7 @@ def _write(
             staged = batch.staged
             if writer is None:
                 writer = pq.ParquetWriter(
-                    part.path, staged.schema, **parts.writer_options(staged.schema, dtype.key)
+                    part.path, staged.schema, **parts.writer_options(staged.schema, dtype.key, staged)
                 )
             elif staged.schema != writer.schema:
                 staged = staged.cast(writer.schema)
