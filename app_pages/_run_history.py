@@ -12,13 +12,14 @@ import streamlit as st
 from app_pages import _ui
 from app_pages.connections import run_message
 from connectbatch.escaping import markdown_text, visible
-from connectbatch.models import Connection, MailState, ReviewState, Run, RunStatus
+from connectbatch.models import Connection, Direction, Export, MailState, ReviewState, Run, RunStatus
 from connectbatch.pipeline import outbox, review
 from connectbatch.services import Services
 from connectbatch.store.events import ConnectionEvent
 from connectbatch.store.outbox import Queued
 
 REJECTS_SHOWN = 1000
+EXPORTS_SHOWN = 100
 
 
 # Counts with thousands separators, as the run's tiles show them ("1,488"): the grid showed
@@ -57,14 +58,15 @@ def _status_colour(value: str) -> str:
 
 def history_tab(services: Services, c: Connection) -> None:
     events_section(services, c)
+    if c.direction is Direction.OUTBOUND:  # its history is its exports: it has no runs
+        exports_section(services, c)
+        return
     ok, runs = _ui.safely("Loading the history", lambda: services.runs(c.id))
     if not ok or runs is None:
         return
     if not runs:
-        st.info(
-            "No runs yet. "
-            + ("Use Run now on the Connections list." if _ui.is_pull(c) else "Files arrive by themselves.")
-        )
+        # Run now is on this page, above the tabs (it said "on the Connections list").
+        st.info("No runs yet. " + ("Use Run now above." if _ui.is_pull(c) else "Files arrive by themselves."))
         return
     import pandas as pd
 
@@ -298,6 +300,42 @@ def events_table(events: list[ConnectionEvent]) -> list[dict[str, Any]]:
         }
         for e in events
     ]
+
+
+def exports_table(ledger: list[Export]) -> list[dict[str, Any]]:
+    return [
+        {
+            "When": _ui.when(e.created_at),
+            "Trigger": e.trigger,
+            "File": visible(e.file_name or "—"),  # named after the connection's own pattern
+            "Rows": e.rows,
+            "New rows": e.new_rows,
+            "Status changes": e.changes,
+        }
+        for e in ledger
+    ]
+
+
+def exports_section(services: Services, c: Connection) -> None:
+    """An outbound connection's history: the files it wrote for the partner to collect (the
+    export ledger). The runs table is of inbound files only, so after an export the tab said
+    "No runs yet. Files arrive by themselves." under a Completed status and a Last Active."""
+    ok, ledger = _ui.safely("Loading the exports", lambda: services.exports(c.id, limit=EXPORTS_SHOWN))
+    if not ok or ledger is None:
+        return
+    if not ledger:
+        st.info(
+            "No exports yet. Use Export now above" + (", or wait for the schedule." if c.schedule else ".")
+        )
+        return
+    st.markdown(f"**Exports** (newest first, the last {EXPORTS_SHOWN:,} at most)")
+    st.dataframe(
+        exports_table(ledger),
+        hide_index=True,
+        key=f"history_exports_{c.id}",
+        column_config={n: st.column_config.NumberColumn(format="localized")
+                       for n in ("Rows", "New rows", "Status changes")},
+    )  # fmt: skip
 
 
 def events_section(services: Services, c: Connection) -> None:
