@@ -213,7 +213,8 @@ def login_form() -> None:
 
 
 def sidebar(user: User) -> None:
-    st.caption(f"Logged in as **{user.name}** · {ROLE_LABELS[user.role]}")
+    # A user's name may hold "_" and "." (x._admin_ read "x.admin", in italics): as typed.
+    st.caption(f"Logged in as **{markdown_text(user.name)}** · {ROLE_LABELS[user.role]}")
     st.button("Log out", key="logout", icon=":material/logout:", on_click=_log_out)
     _handoff()
 
@@ -221,7 +222,7 @@ def sidebar(user: User) -> None:
 def not_allowed(user: User, title: str) -> None:
     st.title(title)
     st.error(
-        f"Not allowed: {user.name} ({ROLE_LABELS[user.role]}) may not use this page. "
+        f"Not allowed: {markdown_text(user.name)} ({ROLE_LABELS[user.role]}) may not use this page. "
         "The menu lists the pages your role can use."
     )
 

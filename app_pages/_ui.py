@@ -82,6 +82,13 @@ AFTER_SUCCESS = {
 FIELD_LABELS = {
     "name": "Name",
     "direction": "Direction",
+    "partner": "Partner",
+    "media_ids": "MediaIds",
+    "contacts": "Contacts",
+    "notes": "Notes",
+    "actions": "Actions to change",  # Pending actions' change form
+    "amount": "New amount",
+    "reason": "Reason",
     "data_type": "Data type",
     "method": "Method",
     "methodology": "Methodology",
@@ -216,6 +223,12 @@ def template_download(data_type: schemas.DataType, key: str) -> None:
 # --------------------------------------------------------------------------- errors
 
 
+def field_label(field: str) -> str:
+    """A field's name as the forms label it ("Partner", not the key "partner"): the wizard
+    said "partner: a partner named 'Acme' already exists" beside "Name: is required"."""
+    return FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+
+
 def error_text(exc: BaseException) -> str:
     """What a person reads: the field's label in front for input errors."""
     if isinstance(exc, InvalidInputError):
@@ -223,7 +236,7 @@ def error_text(exc: BaseException) -> str:
         prefix = f"{exc.field}: "
         if message.startswith(prefix):
             message = message[len(prefix) :]
-        return f"{FIELD_LABELS.get(exc.field, exc.field.replace('_', ' ').capitalize())}: {message}"
+        return f"{field_label(exc.field)}: {message}"
     return str(exc)
 
 

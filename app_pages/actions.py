@@ -14,10 +14,10 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _partner_filter
+from app_pages import _partner_filter, _ui
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
-from connectbatch.escaping import visible
+from connectbatch.escaping import markdown_text, visible
 from connectbatch.explorer import ActionOutcome, ActionPage
 from connectbatch.models import Action, ActionStatus
 from connectbatch.services import Services
@@ -88,8 +88,8 @@ def apply_change(services: Services) -> None:
             amount=None if reverse else amount,
             reason=state.get("actions_reason"),
         )  # fmt: skip
-    except ConnectBatchError as exc:
-        state["actions_problem"] = str(exc)
+    except ConnectBatchError as exc:  # "Reason: is required…", as the form labels the field
+        state["actions_problem"] = _ui.error_text(exc)
         return
     state["actions_outcomes"] = outcomes
     state["actions_selected"] = []
@@ -196,7 +196,7 @@ def render() -> None:
     services = webapp.services()
     state = st.session_state
     if "actions_problem" in state:
-        st.error(state.pop("actions_problem"))
+        st.error(markdown_text(state.pop("actions_problem")))
     if "actions_outcomes" in state:
         show_outcomes(state.pop("actions_outcomes"))
 

@@ -78,7 +78,7 @@ def field_error(*fields: str) -> None:
 def error_line(found: tuple[str, str]) -> str:
     field, message = found  # the message may quote what was typed: shown as text
     message = markdown_text(message)
-    return f"{_ui.FIELD_LABELS.get(field, field)}: {message}" if field else message
+    return f"{_ui.field_label(field)}: {message}" if field else message
 
 
 def clear_error() -> None:
@@ -272,7 +272,11 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
             where = f"the address {services.inbound_address(d)}"
         else:
             port = settings.sftp_port if d.method is Method.SFTP else settings.ftp_port
-            where = f"our {METHOD_LABELS[d.method]} server {settings.bind}:{port or '(not running)'}"
+            # The host partners are given with the login (CONNECTBATCH_PUBLIC_HOST), as the
+            # dialog after Create shows it: the bind address (0.0.0.0, an internal address)
+            # named a server no partner can reach.
+            host = markdown_text(settings.partner_host)
+            where = f"our {METHOD_LABELS[d.method]} server {host}:{port or '(not running)'}"
         st.info(
             f"ConnectBatch provisions the credentials for this connection: {where}, a username "
             "and a password. They are shown once, after Create: copy them then."

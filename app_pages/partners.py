@@ -77,7 +77,7 @@ def _add(services: Services) -> None:
             notes=fields["notes"], media_ids=fields["media_ids"],
         )  # fmt: skip
     except ConnectBatchError as exc:
-        state[PROBLEM_KEY] = str(exc)
+        state[PROBLEM_KEY] = _ui.error_text(exc)  # the field as labelled
         return
     state[DONE_KEY] = f"Added partner {markdown_text(created.name)}."
     state[PICK_KEY] = created.id
@@ -90,7 +90,7 @@ def _save(services: Services, partner_id: int) -> None:
     try:
         saved = services.update_partner(partner_id, **_fields(f"partners_edit_{partner_id}"))
     except ConnectBatchError as exc:
-        state[PROBLEM_KEY] = str(exc)
+        state[PROBLEM_KEY] = _ui.error_text(exc)  # the field as labelled
         return
     state[DONE_KEY] = f"Saved partner {markdown_text(saved.name)}."
 
@@ -101,7 +101,7 @@ def _delete(services: Services, partner_id: int) -> None:
         gone = services.partner(partner_id)
         services.delete_partner(partner_id)
     except ConnectBatchError as exc:
-        state[PROBLEM_KEY] = str(exc)
+        state[PROBLEM_KEY] = _ui.error_text(exc)  # the field as labelled
         return
     state[DONE_KEY] = f"Deleted partner {markdown_text(gone.name)}."
     state.pop(PICK_KEY, None)

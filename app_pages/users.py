@@ -11,9 +11,10 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _provisioned
+from app_pages import _provisioned, _ui
 from connectbatch import webapp
 from connectbatch.errors import ConnectBatchError
+from connectbatch.escaping import markdown_text
 from connectbatch.models import ROLE_LABELS, Role, User
 from connectbatch.secrets import new_password
 from connectbatch.services import Services
@@ -40,7 +41,7 @@ def _add(services: Services) -> None:
     try:
         user = services.add_user(str(state.get("users_name") or ""), Role(state["users_role"]), password)
     except ConnectBatchError as exc:
-        state["users_problem"] = str(exc)
+        state["users_problem"] = _ui.error_text(exc)
         return
     state[CREATED_KEY] = (f"Added {user.name}.", password)
     state["users_name"] = ""
@@ -54,7 +55,7 @@ def _reset(services: Services, name: str | None) -> None:
     try:
         user = services.set_user_password(name, password)
     except ConnectBatchError as exc:
-        st.session_state["users_problem"] = str(exc)
+        st.session_state["users_problem"] = _ui.error_text(exc)
         return
     st.session_state[CREATED_KEY] = (f"New password of {user.name}; {user.name} may log in again.", password)
 
@@ -63,7 +64,7 @@ def _disable(services: Services, name: str) -> None:
     try:
         services.disable_user(name)
     except ConnectBatchError as exc:
-        st.session_state["users_problem"] = str(exc)
+        st.session_state["users_problem"] = _ui.error_text(exc)
 
 
 def render() -> None:
@@ -72,10 +73,10 @@ def render() -> None:
     services = webapp.services()
     state = st.session_state
     if "users_problem" in state:
-        st.error(state.pop("users_problem"))
+        st.error(markdown_text(state.pop("users_problem")))  # it may quote the name typed
     created = state.pop(CREATED_KEY, None)
     if created:
-        st.success(f"{created[0]} Give them this password now; it is not shown again:")
+        st.success(f"{markdown_text(created[0])} Give them this password now; it is not shown again:")
         _provisioned.copyable(created[1])
     try:
         users = services.users()
