@@ -20,7 +20,7 @@ from app_pages._mapping import mapping_tab
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
 from connectbatch import webapp
-from connectbatch.escaping import markdown_text, visible
+from connectbatch.escaping import as_stored, markdown_text, visible
 from connectbatch.models import (
     METHOD_LABELS,
     METHODOLOGY_LABELS,
@@ -121,7 +121,7 @@ def save(
         _ui.sync_schedule()
         _ui.flash(
             "success",
-            f"Saved {markdown_text(updated.name)}: {', '.join(_ui.FIELD_LABELS.get(f, f) for f in changes)}.",
+            f"Saved {markdown_text(updated.name)}: {', '.join(_ui.field_label(f) for f in changes)}.",
         )
         st.rerun()
 
@@ -341,9 +341,10 @@ def delete_tab(services: Services, c: Connection) -> None:
     )
     typed = st.text_input("Type the connection's name to confirm", key=f"delete_confirm_{c.id}")
     if st.button(
-        # as shown (control characters escaped: no one can type them) or as stored
+        # as shown (control characters escaped: no one can type them) or as stored; copied
+        # from the warning above, the name carries markdown_text's joiners: dropped
         "Delete connection", key="delete_connection", type="primary",
-        disabled=typed.strip() not in (c.name.strip(), visible(c.name).strip()),
+        disabled=as_stored(typed).strip() not in (c.name.strip(), visible(c.name).strip()),
     ):  # fmt: skip
         ok, _ = _ui.safely("Deleting the connection", lambda: services.delete_connection(c.id))
         if ok:
@@ -416,8 +417,10 @@ def render() -> None:
         export_now(services, c)
     elif c.sync_back:
         _syncback.sync_back_now(services, c)
-    if c.status is ConnectionStatus.NEEDS_REVIEW:
-        held = [r.id for r in services.quarantined() if r.connection_id == c.id]
+    # Held runs, not only the status: a later failed run sets Failed while a batch still waits.
+    _, waiting = _ui.safely("Loading the runs awaiting review", services.quarantined)
+    held = [r.id for r in waiting or [] if r.connection_id == c.id]
+    if held or c.status is ConnectionStatus.NEEDS_REVIEW:
         _ui.review_link(held[0] if held else None, "Needs review: a batch is held on the Validation page")
     with st.container(horizontal=True, gap="small"):
         if st.button(

@@ -7,6 +7,8 @@ script run, inside `st.status`, so the table below already shows the run's outco
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+
 import streamlit as st
 
 from app_pages import _ui
@@ -42,19 +44,34 @@ def filtered(
     methods: list[str],
     statuses: list[str],
     search: str,
+    held: Collection[int] = (),
 ) -> list[Connection]:
     """The connections the filters keep; an empty filter keeps everything. A status chosen
-    keeps the connections that show it, and Needs review those with a batch awaiting review."""
+    keeps the connections that show it, and Needs review those with a batch awaiting review:
+    the status says so, or `held` (ids of connections with a held run) does."""
     needle = search.strip().lower()
+    review = str(ConnectionStatus.NEEDS_REVIEW) in statuses
     return [
         c
         for c in connections
         if (not types or c.data_type in types)
         and (not directions or str(c.direction) in directions)
         and (not methods or str(c.method) in methods)
-        and (not statuses or str(c.status.shown) in statuses or str(c.status) in statuses)
+        and (
+            not statuses
+            or str(c.status.shown) in statuses
+            or str(c.status) in statuses
+            or (review and c.id in held)
+        )
         and (not needle or needle in c.name.lower())
     ]
+
+
+def awaiting_review(c: Connection, held: Mapping[int, int] | None) -> bool:
+    """Whether `c` has a batch held for review. A later run that failed sets the status to
+    Failed while the held batch still waits (Failed outranks it), and the list then showed
+    no "Needs review" at all: the held runs say it too."""
+    return c.status is ConnectionStatus.NEEDS_REVIEW or c.id in (held or {})
 
 
 def run_message(connection: Connection, run: Run) -> tuple[str, str]:
@@ -138,7 +155,7 @@ def carry_out_run_request(connections: list[Connection]) -> bool:
     return True
 
 
-def filters(connections: list[Connection]) -> list[Connection]:
+def filters(connections: list[Connection], held: Mapping[int, int] | None = None) -> list[Connection]:
     left, *rest = st.columns([2.2, 1.4, 1.2, 1.2, 1.4])
     search = left.text_input("Search by name", key="search", placeholder="Name contains…")
     types = sorted({c.data_type for c in connections})
@@ -169,6 +186,7 @@ def filters(connections: list[Connection]) -> list[Connection]:
         methods=methods,
         statuses=statuses,
         search=search or "",
+        held=held or {},
     )
 
 
@@ -242,7 +260,7 @@ def table(connections: list[Connection], held: dict[int, int] | None = None) -> 
             cells[0].markdown(f"**{markdown_text(c.name)}**  \n{METHODOLOGY_LABELS[c.methodology]}")
             if c.partner_id in partners:
                 cells[0].caption(f"Partner: {markdown_text(partners[c.partner_id])}")
-            if c.status is ConnectionStatus.NEEDS_REVIEW:
+            if awaiting_review(c, held):
                 # Under the name, the row's widest cell: in the narrow Status cell the link
                 # widened its column (min-content) and pushed Actions onto a second line.
                 with cells[0]:
@@ -306,13 +324,14 @@ def render() -> None:
     if not connections:
         st.info("No connections yet. Select **Create Connection** to set up the first one.")
         return
-    shown = filters(connections)
+    ok, held = _ui.safely("Loading the runs awaiting review", lambda: held_runs(services))
+    held = held if ok else None
+    shown = filters(connections, held)
     st.caption(f"{len(shown)} of {len(connections)} connections")
     if not shown:
         st.info("No connection matches these filters.")
         return
-    ok, held = _ui.safely("Loading the runs awaiting review", lambda: held_runs(services))
-    table(shown, held if ok else None)
+    table(shown, held)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,14 @@ def markdown_text(text: str | None) -> str:
     return _LEADING_MARKER.sub(_escape_marker, escaped, count=1)
 
 
+def as_stored(text: str) -> str:
+    """`text` copied from the page back as it was stored: without the invisible joiners
+    `markdown_text` and `html_text` put in. A name like "www.acme.com calls" copied from the
+    Delete tab's warning into its "type the name to confirm" box kept the joiner after
+    "www", matched nothing, and the Delete button stayed disabled with no reason given."""
+    return text.replace(_JOINER, "")
+
+
 def html_text(text: str | None) -> str:
     """`text` to show literally inside HTML the app draws (the reject-rate chart, `st.html`):
     control characters as `visible` escapes, HTML escaped, and Streamlit's icons, colours and
