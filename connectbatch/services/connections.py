@@ -43,6 +43,7 @@ from connectbatch.services.partners import check_export_sources, check_movable, 
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import host_keys as host_key_store
+from connectbatch.store import runs as run_store
 from connectbatch.transfer.base import RemoteFile, open_transport
 from connectbatch.transfer.pull import login
 from connectbatch.transfer.specs import AuthKind, TransferSpec, check_spec, default_spec, spec_type
@@ -143,9 +144,18 @@ class ConnectionServices(CredentialServices):
     @requires(Role.ANALYST)
     def delete_connection(self, name_or_id: str | int) -> None:
         """Delete a connection and the credentials only it uses (a set other connections of
-        the partner also use stays theirs); its runs, data and actions stay."""
+        the partner also use stays theirs); its runs, data and actions stay. Not while a batch
+        of it is held for review: release and discard need the connection, so the batch stayed
+        on the Validation page for good ("unexpected LookupError" on Discard)."""
         current = self.connection(name_or_id)
         with self.db.transaction() as con:
+            held = [r.id for r in run_store.quarantined(con) if r.connection_id == current.id]
+            if held:
+                runs = ", ".join(str(i) for i in sorted(held))
+                raise InvalidInputError(
+                    "connection", f"{current.name!r} has {len(held)} batch(es) held for review (run {runs}): "
+                    "release or discard them on the Validation page first",
+                )  # fmt: skip
             connection_store.delete(con, current.id)
 
     @requires(Role.ANALYST)

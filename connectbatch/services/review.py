@@ -68,7 +68,9 @@ class ReviewServices(ServiceBase):
 
     @requires(Role.REVIEWER)
     def discard(self, run_id: int, note: str | None = None, actor: str = "reviewer") -> Run:
-        self.run(run_id)
+        # As release: a batch of a connection deleted before the delete refused to (held
+        # batches) is said in words, not "unexpected LookupError: no connection with id 3".
+        self._connection_of_run(run_id)
         return self.ingestor.discard(run_id, note, self.actor(actor) or "reviewer")
 
     @requires(Role.REVIEWER)
