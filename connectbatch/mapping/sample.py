@@ -17,6 +17,7 @@ from connectbatch.mapping.preamble import parse_preamble
 from connectbatch.parser import containers
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser.header_hints import HINT_DELIMITERS
+from connectbatch.parser.plan import decode_header
 
 SAMPLE_BYTES = 1024 * 1024
 
@@ -52,9 +53,11 @@ def read_sample(data: bytes, *, encoding: str | None = None, delimiter: str = ",
     text = raw.decode("utf-8", "replace")
     lines = text.splitlines(keepends=True)
     preamble: dict[str, str] = {}
+    header_line = 1
     while lines and (found := parse_preamble(lines[0])) is not None:
         preamble.update(found)
         lines.pop(0)
+        header_line += 1
     body = "".join(lines)
     # The delimiter is sniffed on the header: the first line holding more than blanks and
     # delimiters (empty spreadsheet rows above a table are skipped, as the parser does).
@@ -68,6 +71,10 @@ def read_sample(data: bytes, *, encoding: str | None = None, delimiter: str = ",
     records = list(_records(body, delim, rows + 1))
     if not records:
         raise ParseError("the sample file is empty: there is no header line")
+    # Lenient, but not about what no mapping can fix: the parser refuses a header with a NUL
+    # byte (a binary file, a spreadsheet saved as .csv), so the suggestion for one was a form
+    # of "\x00\x01..." column names, ready to be saved as the connection's mapping.
+    decode_header([h.encode("utf-8") for h in records[0]], header_line)
     return Sample([h.strip() for h in records[0]], records[1:], delim, preamble)
 
 
