@@ -106,7 +106,9 @@ def media_text(names: dict[int, str], media_id: object) -> str:
     return visible(f"{names[number]} ({number})" if number in names else str(number))
 
 
-def kpi_text(kpi: Kpi, value: int | float | Decimal) -> str:
+def kpi_text(kpi: Kpi, value: int | float | Decimal | None) -> str:
+    if value is None:  # no single value: the tile's help says why
+        return "—"
     if kpi.money:
         return f"{Decimal(value):,.2f}"
     if isinstance(value, float):

@@ -33,7 +33,7 @@ class Kpi:
     written here, never input; `money` says how the page formats the value."""
 
     label: str
-    sql: str
+    sql: str  # NULL: the rows shown have no single value (shown as "—")
     money: bool = False
     help: str = ""
 
@@ -141,11 +141,15 @@ PRODUCT_CATALOGS = BrowseSpec(
         Kpi("Distinct items", _distinct("CatalogItemId"), help="different CatalogItemIds"),
         Kpi("In stock", "count(*) FILTER (WHERE \"StockAvailability\" = 'InStock')"),
         Kpi("Categories", _distinct("Category")),
+        # An average of prices in several currencies is no price (10 EUR and 10 JPY made
+        # "Average price 10.00"): none then, and the tile says to filter by Currency.
         Kpi(
             "Average price",
-            'CAST(coalesce(avg("CurrentPrice"), 0) AS DECIMAL(18, 2))',
+            "CASE WHEN count(DISTINCT coalesce(\"Currency\", 'USD')) > 1 THEN NULL "
+            'ELSE CAST(coalesce(avg("CurrentPrice"), 0) AS DECIMAL(18, 2)) END',
             money=True,
-            help="of CurrentPrice",
+            help="of CurrentPrice, in one currency: none when the items shown have several "
+            "(filter by Currency)",
         ),
     ),
     page_columns=(
@@ -226,7 +230,7 @@ class BrowseSummary:
     """
 
     rows: int
-    kpis: list[tuple[Kpi, int | float | Decimal]]
+    kpis: list[tuple[Kpi, int | float | Decimal | None]]  # None: no single value (Average price)
     per_day: pa.Table
     top: pa.Table
 

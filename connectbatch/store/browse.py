@@ -25,6 +25,7 @@ from connectbatch.browse import (
     BrowseOptions,
     BrowseSpec,
     BrowseSummary,
+    Kpi,
 )
 from connectbatch.store import csvsql
 from connectbatch.store import partners as partner_store
@@ -150,7 +151,7 @@ def summary(
     src = source(spec)
     aggregates = ", ".join(["count(*)", *(k.sql for k in spec.kpis)])
     row = _one(con, f"SELECT {aggregates} FROM {src} {clause}", params)
-    kpis = [(k, _number(v)) for k, v in zip(spec.kpis, row[1:], strict=True)]
+    kpis = [(k, _kpi(k, v)) for k, v in zip(spec.kpis, row[1:], strict=True)]
     date = f"d.{quote(spec.date_column)}"
     # Whole days since the epoch are UTC days; grouping on them is much faster than on a
     # time-zone conversion of every row.
@@ -179,6 +180,13 @@ def summary(
             [*params, top],
         )
     return BrowseSummary(rows=int(row[0]), kpis=kpis, per_day=per_day, top=top_values)
+
+
+def _kpi(kpi: Kpi, value: Any) -> int | float | Decimal | None:
+    """A KPI's value; None where a money KPI has none (Average price over several currencies)."""
+    if value is None and kpi.money:
+        return None
+    return _number(value)
 
 
 def _number(value: Any) -> int | float | Decimal:
