@@ -11,6 +11,7 @@ the helpers below (`column_docs`, `dry_run`, ...) without rendering anything.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -276,7 +277,10 @@ def _show_dry_run(data: bytes, data_type: str, encoding: str | None, delimiter: 
         column_config={"Expectation": st.column_config.TextColumn(width="large")},
     )
     with st.expander("Raw validation result (JSON)"):
-        st.json(report.raw, expanded=1)
+        # As the Validation page shows it: JSON text with every non-ASCII character escaped.
+        # st.json drew the partner's cells it quotes (unexpected values) as sent: a bidi
+        # override in one reordered what the reviewer read.
+        st.code(json.dumps(report.raw, indent=2, default=str), language="json", height=400)
 
 
 if __name__ == "__main__":
