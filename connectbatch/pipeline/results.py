@@ -213,7 +213,7 @@ def write(
         )
         if by_line:  # a row parsed but not applied (action modifications) is reported once
             keep = pc.invert(pc.is_in(accepted["Line"], pa.array(list(by_line), pa.int64())))
-            accepted = accepted.filter(keep)
+            accepted = accepted if pc.all(keep).as_py() else accepted.filter(keep)  # no copy for none
         n = accepted.num_rows
         reasons = pa.repeat(pa.scalar(accepted_reason), n)
         if line_reasons:

@@ -43,7 +43,7 @@ def write(
     (`neutralise_formulas`) and its header `names`, one slice of WRITE_ROWS rows at a time.
 
     A file of several slices has them made (put in order, escaped, encoded) on the parse's
-    threads, a few ahead, and written in order: each is Arrow work that releases the GIL,
+    threads, one a thread ahead, and written in order: each is Arrow work that releases the GIL,
     ~0.25 s on one core for a million rows (issue 13)."""
     schema = pa.schema([pa.field(name, f.type) for name, f in zip(names, table.schema, strict=True)])
     options = pacsv.WriteOptions(quoting_style="needed")
@@ -67,7 +67,7 @@ def write(
         ahead: deque[Future[bytes]] = deque()
         for start in starts:
             ahead.append(pool.submit(encoded, start))
-            if len(ahead) > 2 * threads:
+            if len(ahead) > threads:  # one slice a thread in hand: each holds its rows and bytes
                 fh.write(ahead.popleft().result())
         while ahead:
             fh.write(ahead.popleft().result())
