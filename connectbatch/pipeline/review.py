@@ -181,9 +181,16 @@ def headline(report: ValidationReport) -> str:
     failed = [o for o in report.outcomes if not o.success]
     critical = sum(o.severity == "critical" for o in failed)
     warnings = len(failed) - critical
-    checked = f"{len(report.outcomes)} expectations checked on {report.rows_accepted:,} rows"
+    checked = (
+        f"{_counted(len(report.outcomes), 'expectation')} checked on {_counted(report.rows_accepted, 'row')}"
+    )
     if critical:
-        return f"{critical} critical and {warnings} warning expectations failed ({checked})."
+        return f"{critical} critical and {_counted(warnings, 'warning expectation')} failed ({checked})."
     if warnings:
-        return f"No critical failures; {warnings} warning expectations failed ({checked})."
+        return f"No critical failures; {_counted(warnings, 'warning expectation')} failed ({checked})."
     return f"Every expectation passed ({checked})."
+
+
+def _counted(count: int, noun: str) -> str:
+    """`count` `noun`s, the noun singular for one (a one-row batch read "checked on 1 rows")."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
