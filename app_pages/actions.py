@@ -102,9 +102,9 @@ def show_outcomes(outcomes: list[ActionOutcome]) -> None:
     done = [o for o in outcomes if o.ok]
     if done:
         st.success(f"{len(done)} of {len(outcomes)} actions changed: "
-                   + "; ".join(f"{o.label} {o.message}" for o in done))  # fmt: skip
-    for failed in (o for o in outcomes if not o.ok):
-        st.error(f"{failed.label} was not changed: {failed.message}")
+                   + "; ".join(f"{o.label} {markdown_text(o.message)}" for o in done))  # fmt: skip
+    for failed in (o for o in outcomes if not o.ok):  # a message may quote the reason typed
+        st.error(f"{failed.label} was not changed: {markdown_text(failed.message)}")
 
 
 def picker_actions(page: ActionPage, pool: ActionPage | None) -> dict[int, Action]:
@@ -203,7 +203,7 @@ def render() -> None:
     try:
         names = {c.id: c.name for c in services.connections()}
     except ConnectBatchError as exc:
-        st.error(f"The actions cannot be read: {exc}")
+        _ui.show_error("Reading the connections", exc)
         return
     cols = st.columns([2, 2, 2])
     connection = cols[0].selectbox(
@@ -225,8 +225,8 @@ def render() -> None:
                 partners=chosen_partners,
             )  # fmt: skip
             number = 1
-    except ConnectBatchError as exc:
-        st.error(str(exc))
+    except ConnectBatchError as exc:  # a search or filter refused, in words, shown as text
+        _ui.show_error("Reading the actions", exc)
         return
     if not page.total:
         filtered = bool(statuses or search or connection != ALL or chosen_partners)

@@ -174,7 +174,7 @@ def render() -> None:
     try:
         overview = services.partner_overview()
     except ConnectBatchError as exc:
-        st.error(f"The partners cannot be read: {exc}")
+        _ui.show_error("Reading the partners", exc)
         return
     may_edit = services.user is None or services.user.may(Role.ANALYST)
     if overview:

@@ -81,7 +81,7 @@ def render() -> None:
     try:
         users = services.users()
     except ConnectBatchError as exc:
-        st.error(str(exc))
+        _ui.show_error("Reading the users", exc)
         return
     st.dataframe(user_rows(users), hide_index=True)
 
