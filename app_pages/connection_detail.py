@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages import _forms, _provisioned, _schedule, _syncback, _transfer_form, _ui
+from app_pages import _endpoint, _forms, _provisioned, _schedule, _syncback, _transfer_form, _ui
 from app_pages._mapping import mapping_tab
 from app_pages._run_history import history_tab
 from app_pages.connections import carry_out_run_request, request_run
@@ -139,24 +139,13 @@ def credentials_tab(services: Services, c: Connection) -> None:
     )
     if not creds:
         st.info("No credentials. Use Re-connect below to add them.")
-    if c.method is Method.EMAIL and c.methodology is Methodology.PUSH:
-        mail_address(services, c)
+    if c.methodology is Methodology.PUSH:  # where the partner sends: not a secret, always here
+        _endpoint.where_partners_send(services, c)
     if c.method is Method.SFTP and _ui.is_pull(c):
         host_key(services, c)
     for cred in creds:
         credential_card(services, c, cred, only=len(creds) == 1)
     reconnect(services, c)
-
-
-def mail_address(services: Services, c: Connection) -> None:
-    """The address the partner sends files to: not a secret, and the one thing they need, so
-    it stays on the page (it was only in the dialog after Create)."""
-    st.markdown("**The partner sends files to**")
-    _provisioned.copyable(services.inbound_address(c))
-    st.caption(
-        f"Mail to {markdown_text(services.dryrun_address(c))} is a dry run: its files are checked as "
-        "this connection would load them, a report goes back, nothing is stored."
-    )
 
 
 def credential_card(services: Services, c: Connection, cred: Credential, *, only: bool = False) -> None:

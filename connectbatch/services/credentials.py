@@ -28,6 +28,7 @@ from connectbatch.services.base import (
     ServiceBase,
     requires,
 )
+from connectbatch.services.endpoint import push_endpoint
 from connectbatch.services.partners import resolve_partner
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
@@ -53,25 +54,12 @@ class CredentialServices(ServiceBase):
             return_email=(given.return_email if given else None) or connection.return_email,
             partner_id=connection.partner_id,
         )  # fmt: skip
-        port = {Method.SFTP: self.settings.sftp_port, Method.FTP: self.settings.ftp_port}.get(
-            connection.method
-        )
-        host_key = certificate = None
-        if connection.method is Method.SFTP:
-            from connectbatch.transfer.push.sftp.host_key import host_key_fingerprint, host_key_path
+        return push_endpoint(self.settings, connection, username, password, email)
 
-            host_key = host_key_fingerprint(host_key_path(self.settings.home))
-        elif connection.method is Method.FTP and self.settings.ftp_port:
-            # Made now if the server has not started yet, so the partner can pin it from the start.
-            from connectbatch.transfer.push.ftp.certificate import ensure_certificate, fingerprint
-
-            s = self.settings
-            cert, _key = ensure_certificate(s.home, s.ftp_cert_file, s.ftp_key_file, s.bind)
-            certificate = fingerprint(cert)
-        return Provisioned(
-            self.settings.partner_host, port, username, password, email,
-            host_key_fingerprint=host_key, certificate_fingerprint=certificate,
-        )  # fmt: skip
+    def push_endpoint(self, name_or_id: str | int) -> Provisioned:
+        """Where the partner of a push connection over SFTP or FTP connects, without a
+        password (services/endpoint.py)."""
+        return push_endpoint(self.settings, self.connection(name_or_id))
 
     def _store_remote(self, con: Any, connection: Connection, given: CredentialInput) -> Credential:
         given = _checked_credential(connection, given)
