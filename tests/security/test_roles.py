@@ -145,6 +145,7 @@ OPEN_TO_EVERY_ROLE = {
     "run_results_files", "results_files", "results_mail", "validation", "reject_rates", "review_queue",
     "quarantined", "actions", "count_actions", "action", "audit", "find_actions",
     "call_filter_options", "call_summary", "call_rows", "export_calls_csv", "inbound_address", "address_tag",
+    "push_endpoint",  # where a push partner connects: host, port, fingerprints, no password
     "host_key_fingerprint", "authenticate", "current_user", "as_user", "startup", "check_role",
     "actor", "box",
     # the browser session of a login (services/sessions.py): each step needs its token
