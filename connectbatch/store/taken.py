@@ -102,18 +102,8 @@ class Skipped:
 
     @staticmethod
     def of(con: duckdb.DuckDBPyConnection, connection_id: int, paths: Iterable[str]) -> Skipped:
-        from connectbatch.store.runs import files_where  # runs builds on this module
-
-        wanted = sorted(set(paths))
-        if not wanted:
-            return Skipped(())
-        return Skipped(
-            files_where(
-                con,
-                "WHERE connection_id = ? AND remote_path IN (SELECT unnest(?::VARCHAR[])) AND state = ?",
-                [connection_id, wanted, str(FileState.SKIPPED)],
-            )
-        )
+        """The skip lines of `paths` (`of_listing`'s, for a caller asking of a path or two)."""
+        return of_listing(con, connection_id, paths)[1]
 
     def before(
         self, path: str, size: int | None, mtime: dt.datetime | None, message: str, *, by_day: bool = False
