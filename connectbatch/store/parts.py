@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectbatch import schemas
@@ -35,6 +36,9 @@ COMPRESSION = "snappy"
 # A column whose sample snappy shrinks by less than this share is stored uncompressed.
 MIN_SAVING = 0.2
 SAMPLE_ROWS = 8_192
+# A column whose sample holds more distinct values than this share of its rows is written
+# without a dictionary.
+MAX_DISTINCT = 0.5
 _HISTORY = {name for name, _ in ROW_HISTORY_COLUMNS}
 
 
@@ -51,7 +55,13 @@ def writer_options(schema: pa.Schema, data_type: str, sample: pa.Table | None = 
     saves at least MIN_SAVING of the column's encoded bytes. Dictionary and run-length
     encoding already leave little to a column of few values, and random ids, times and
     amounts do not compress: snappy over all of them was ~0.17 CPU s of the 1.4 for ~4 % of
-    the bytes (issue 13)."""
+    the bytes (issue 13).
+
+    Dictionary encoding, likewise, only where the sample's values repeat (at most
+    MAX_DISTINCT of them distinct): on ids, URLs and line numbers the writer filled a
+    dictionary page per row group, found it too large and wrote the values plain anyway,
+    ~10 % of the write's CPU for no saving (issue 13). A column of few values over the
+    sample (a country, a status) keeps its dictionary; the file comes out smaller too."""
     keys = set(schemas.get(data_type).key_columns)
     stats = [
         f.name
@@ -60,8 +70,20 @@ def writer_options(schema: pa.Schema, data_type: str, sample: pa.Table | None = 
     ]
     options: dict[str, object] = {"compression": COMPRESSION, "write_statistics": stats}
     if sample is not None and sample.num_rows:
-        options["compression"] = _compression_by_column(sample.slice(0, SAMPLE_ROWS), options)
+        sample = sample.slice(0, SAMPLE_ROWS)
+        options["use_dictionary"] = _repeating(sample)
+        options["compression"] = _compression_by_column(sample, options)
     return options
+
+
+def _repeating(sample: pa.Table) -> list[str]:
+    """The columns whose sample values repeat enough for a dictionary (MAX_DISTINCT)."""
+    most = MAX_DISTINCT * sample.num_rows
+    return [
+        name
+        for name, column in zip(sample.column_names, sample.columns, strict=True)
+        if pc.count_distinct(column, mode="all").as_py() <= most
+    ]
 
 
 def _compression_by_column(sample: pa.Table, options: dict[str, object]) -> dict[str, str]:
