@@ -36,6 +36,7 @@ from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
 from connectbatch.pipeline import closing, progress, quarantine, recovery, results, staging, stream
+from connectbatch.pipeline.ahead import Ahead
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.commit import LoadedMeanwhile, RunEnd, Stopwatch, answer_loaded, load_alone
 from connectbatch.pipeline.compute import Computed, compute, recheck_loaded
@@ -63,6 +64,7 @@ class Ingestor:
         # Called with each finished run (e-mailing results); failures are logged, not raised.
         self.on_finished: list[Callable[[Run], None]] = []
         self.outbox = Outbox(settings, db, clock)  # results, alerts and automatic answers
+        self.ahead = Ahead(self)  # a small file's compute, started while its ledger commits
 
     # ------------------------------------------------------------------ runs
 
@@ -118,11 +120,15 @@ class Ingestor:
                 return self._run_alone(
                     run, lambda end: self._staging_failed(run, connection, received, failure)
                 )
-            with self.db.transaction() as con:  # nothing recorded unless both are
-                run = self.open_run(con, connection, trigger)
-                entry = staging.record_in(con, run, connection, received, staged, read_mapping=True)
+
+            def record() -> tuple[Run, staging.Entry]:
+                with self.db.transaction() as con:  # nothing recorded unless both are
+                    run = self.open_run(con, connection, trigger)
+                    return run, staging.record_in(con, run, connection, received, staged, read_mapping=True)
+
+            run, entry, taken = self.ahead.record(connection, staged, record)
             return self._run_alone(
-                run, lambda end: self._recorded(run, connection, received, staged, entry, end)
+                run, lambda end: self._recorded(run, connection, received, staged, entry, end, *taken or ())
             )
 
     def ingest_many(self, connection: Connection, files: list[Received], trigger: str = "cli") -> list[Run]:
@@ -231,10 +237,11 @@ class Ingestor:
 
     def _recorded(
         self, run: Run, connection: Connection, received: Received, staged: Staged, entry: staging.Entry,
-        end: RunEnd | None = None, computed: Computed | None = None,
+        end: RunEnd | None = None, computed: Computed | None = None, clock: Stopwatch | None = None,
     ) -> FileRecord:  # fmt: skip
-        """The rest of a recorded file's way: a duplicate answered, else computed (unless given)
-        and committed; whatever breaks fails the file (and its run) saying at which step."""
+        """The rest of a recorded file's way: a duplicate answered, else computed (unless given,
+        with its `clock`) and committed; whatever breaks fails the file (and its run) saying at
+        which step."""
         record = entry.record
         if entry.duplicate_message is not None:
             log.info("duplicate file", extra=_ctx(run, connection, received.name))
@@ -243,7 +250,7 @@ class Ingestor:
                 self.settings.outbound, connection, run.id, record, FileState.DUPLICATE, message=message
             )
             return self._file(record.id)
-        clock = Stopwatch()
+        clock = clock or Stopwatch()
         try:
             if computed is None:
                 return self._process(run, connection, record, staged, clock, end, entry)
@@ -293,15 +300,9 @@ class Ingestor:
     # ------------------------------------------------------------------ one file
 
     def _process(
-        self,
-        run: Run,
-        connection: Connection,
-        record: FileRecord,
-        staged: Staged,
-        clock: Stopwatch,
-        end: RunEnd | None = None,
-        entry: staging.Entry | None = None,
-    ) -> FileRecord:
+        self, run: Run, connection: Connection, record: FileRecord, staged: Staged, clock: Stopwatch,
+        end: RunEnd | None = None, entry: staging.Entry | None = None,
+    ) -> FileRecord:  # fmt: skip
         """A recorded file's compute half, then its commit half; a big file streams in
         bounded memory instead (issue 13: pipeline/stream.py)."""
         big = stream.plan(self.db, connection, record.id, staged.size)
@@ -348,14 +349,9 @@ class Ingestor:
         )  # fmt: skip
 
     def commit(
-        self,
-        run: Run,
-        connection: Connection,
-        record: FileRecord,
-        computed: Computed,
-        clock: Stopwatch,
+        self, run: Run, connection: Connection, record: FileRecord, computed: Computed, clock: Stopwatch,
         end: RunEnd | None = None,
-    ) -> FileRecord:
+    ) -> FileRecord:  # fmt: skip
         """The database half of a file: its refusal, its quarantine or its load transaction,
         then the results file; after `compute`, or (distributed) what a worker computed. With
         `end` (the run's only file) a loaded file's transaction also closes the run (`end.run`)."""

@@ -282,6 +282,14 @@ def mapping_for(
             saved = mapping_store.current(con, connection.id)
             if saved is not None:  # a new run has none: no write, no commit
                 mapping_store.set_run_version(con, run.id, saved.version)
+    return check_mapped_header(connection, staged, saved)
+
+
+def check_mapped_header(
+    connection: Connection, staged: Staged, saved: mapping_store.SavedMapping | None
+) -> mapping_store.SavedMapping | None:
+    """`saved` when the staged file's header still has the columns it maps; a header that
+    lost a mapped column is refused (ParseError) with the suggested update."""
     if saved is None:
         return None
     with open(staged.path, "rb") as fh:
