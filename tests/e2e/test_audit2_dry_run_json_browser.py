@@ -27,6 +27,8 @@ def test_the_dry_runs_raw_result_shows_a_partners_override_escaped(app_page: Pag
     wait_rendered(app_page)
 
     raw = app_page.locator('[data-testid="stExpander"]').filter(has_text="Raw validation result")
+    # drawn once the expander has opened: on a busy machine after the script run has ended
+    raw.locator('[data-testid="stCode"]').first.wait_for(timeout=15_000)
     # Every node of a JSON tree opened, or the one text of the JSON shown: what a reviewer reads.
     for _ in range(300):
         closed = raw.locator(".node-ellipsis")
