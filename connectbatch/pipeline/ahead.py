@@ -26,7 +26,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -44,6 +44,15 @@ if TYPE_CHECKING:
 
 # A staged file under this size is computed ahead of its ledger commit.
 SMALL_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A compute that holds for its ledger entry (`staging.Entry.early`), with the seconds of
+    its stages for the run's summary."""
+
+    computed: Computed
+    laps: dict[str, float]
 
 
 class Early:
@@ -70,10 +79,10 @@ class Ahead:
 
     def record(
         self, connection: Connection, staged: staging.Staged, ledger: Callable[[], tuple[Run, staging.Entry]]
-    ) -> tuple[Run, staging.Entry, tuple[Computed, Stopwatch] | None]:
+    ) -> tuple[Run, staging.Entry]:
         """`ledger()` (the transaction that opens the run and records its file) with the
-        file's compute under way beside it: (run, entry, what was computed and its stopwatch,
-        or None when the file is to be computed now)."""
+        file's compute under way beside it: the run, and the entry with what was computed
+        (`early`) when it holds."""
         early = self.start(connection, staged)
         run: Run | None = None
         entry: staging.Entry | None = None
@@ -81,7 +90,7 @@ class Ahead:
             run, entry = ledger()
         finally:
             taken = self.take(early, connection, run, entry)
-        return run, entry, taken
+        return run, replace(entry, early=taken) if taken is not None else entry
 
     def start(self, connection: Connection, staged: staging.Staged) -> Early | None:
         """The compute of `staged`, started; None when the file is not computed ahead (big,
@@ -100,8 +109,8 @@ class Ahead:
 
     def take(
         self, early: Early | None, connection: Connection, run: Run | None, entry: staging.Entry | None
-    ) -> tuple[Computed, Stopwatch] | None:
-        """What `early` computed, with its stopwatch, if it holds for the committed `entry`
+    ) -> Taken | None:
+        """What `early` computed, if it holds for the committed `entry`
         of `run` (both None: the ledger transaction failed); else None, and it is dropped.
         Never raises: a compute that broke is done again the usual way, which reports it."""
         if entry is not None and entry.mapping_read:
@@ -129,7 +138,7 @@ class Ahead:
         progress.start(run.id, early.size)  # as the parse reports it
         if computed.parsed is not None:
             progress.update(run.id, early.size, computed.parsed.rows_accepted)
-        return computed, early.clock
+        return Taken(computed, early.clock.laps)
 
     def _compute(self, early: Early, connection: Connection, staged: staging.Staged) -> Computed:
         """`Ingestor.compute_file` with the guessed mapping, on a worker."""

@@ -126,9 +126,9 @@ class Ingestor:
                     run = self.open_run(con, connection, trigger)
                     return run, staging.record_in(con, run, connection, received, staged, read_mapping=True)
 
-            run, entry, taken = self.ahead.record(connection, staged, record)
+            run, entry = self.ahead.record(connection, staged, record)
             return self._run_alone(
-                run, lambda end: self._recorded(run, connection, received, staged, entry, end, *taken or ())
+                run, lambda end: self._recorded(run, connection, received, staged, entry, end)
             )
 
     def ingest_many(self, connection: Connection, files: list[Received], trigger: str = "cli") -> list[Run]:
@@ -237,11 +237,10 @@ class Ingestor:
 
     def _recorded(
         self, run: Run, connection: Connection, received: Received, staged: Staged, entry: staging.Entry,
-        end: RunEnd | None = None, computed: Computed | None = None, clock: Stopwatch | None = None,
+        end: RunEnd | None = None, computed: Computed | None = None,
     ) -> FileRecord:  # fmt: skip
-        """The rest of a recorded file's way: a duplicate answered, else computed (unless given,
-        with its `clock`) and committed; whatever breaks fails the file (and its run) saying at
-        which step."""
+        """The rest of a recorded file's way: a duplicate answered, else computed (unless given)
+        and committed; whatever breaks fails the file (and its run) saying at which step."""
         record = entry.record
         if entry.duplicate_message is not None:
             log.info("duplicate file", extra=_ctx(run, connection, received.name))
@@ -250,7 +249,7 @@ class Ingestor:
                 self.settings.outbound, connection, run.id, record, FileState.DUPLICATE, message=message
             )
             return self._file(record.id)
-        clock = clock or Stopwatch()
+        clock = Stopwatch()
         try:
             if computed is None:
                 return self._process(run, connection, record, staged, clock, end, entry)
@@ -335,7 +334,11 @@ class Ingestor:
     ) -> Computed:
         """The compute half of a staged file (mapping check, parse, validate): no write.
         `already_loaded` replaces the database's answer of which keys are loaded (a group
-        also counts its own files' keys)."""
+        also counts its own files' keys). A file computed while its ledger entry committed
+        (`entry.early`, pipeline/ahead.py) is not computed again."""
+        if entry is not None and entry.early is not None:
+            clock.laps.update(entry.early.laps)
+            return entry.early.computed
         try:
             saved = self._prepare(run, connection, staged, clock, entry)
         except ConnectBatchError as exc:

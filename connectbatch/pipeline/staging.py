@@ -21,6 +21,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -36,6 +37,9 @@ from connectbatch.store import mappings as mapping_store
 from connectbatch.store import runs as run_store
 from connectbatch.store.anchor import node_tag
 from connectbatch.store.db import private_dir
+
+if TYPE_CHECKING:
+    from connectbatch.pipeline.ahead import Taken
 
 # Temporary copies carry the copying process's id, so a later start can tell the leftovers of
 # a killed copy (removed) from a copy another live process is making (left alone).
@@ -80,6 +84,7 @@ class Entry:
     # transaction of its own for it. `mapping_read` tells "no mapping" from "not read".
     mapping: mapping_store.SavedMapping | None = None
     mapping_read: bool = False
+    early: Taken | None = None  # the file computed while this entry committed (pipeline/ahead.py)
 
 
 def stage(staging: Path, path: Path, move: bool = False) -> Staged:
