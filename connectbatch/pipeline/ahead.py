@@ -15,7 +15,8 @@ committed, if it holds for that entry:
 - It parses with the mapping the ledger transaction read for the connection's last file
   (`Ahead._mappings`); the entry's own mapping decides. When they differ, or the entry is a
   duplicate, or the ledger transaction failed, the compute is thrown away and the file takes
-  its usual way (`Ingestor._recorded` computes it again, or answers the duplicate).
+  its usual way (`Ingestor.compute_file` computes it again; a duplicate is answered). What
+  holds reaches `compute_file` as the entry's `early`.
 - Only a file under SMALL_BYTES: a big file's progress bar follows its parse, which needs its
   run, and its parse is not worth doing twice.
 """
@@ -110,9 +111,9 @@ class Ahead:
     def take(
         self, early: Early | None, connection: Connection, run: Run | None, entry: staging.Entry | None
     ) -> Taken | None:
-        """What `early` computed, if it holds for the committed `entry`
-        of `run` (both None: the ledger transaction failed); else None, and it is dropped.
-        Never raises: a compute that broke is done again the usual way, which reports it."""
+        """What `early` computed, if it holds for the committed `entry` of `run` (both None:
+        the ledger transaction failed); else None, and it is dropped. Never raises: a compute
+        that broke is done again the usual way, which reports it."""
         if entry is not None and entry.mapping_read:
             with self._lock:
                 self._mappings[connection.id] = entry.mapping

@@ -21,6 +21,7 @@ open (`catch_up`).
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 
 import duckdb
 
@@ -81,17 +82,18 @@ def file_filter(files: list[int], column: str = "d.file_id") -> str:
     return f"{column} IN ({', '.join(str(int(f)) for f in files)})"
 
 
-def fill(con: duckdb.DuckDBPyConnection, data_type: str) -> None:
+def fill(con: duckdb.DuckDBPyConnection, data_type: str, file: Path | None = None) -> None:
     """(Re)build a data type's index from its stored rows when it was not built by this
     DuckDB version's `hash()`: at the first open after the upgrade that added the index or
     changed DuckDB (the data tables and views exist by then). One scan, once. An index this
-    version built is only completed (`catch_up`)."""
+    version built is only completed (`catch_up`). `file`: the database's (its commits are
+    counted, `db.own_transaction`)."""
     key = schemas.get(data_type).key
     built = con.execute("SELECT hashed_by FROM data_keys_filled WHERE data_type = ?", [key]).fetchall()
     if built and built[0][0] == HASHED_BY:
-        catch_up(con, key)
+        catch_up(con, key, file)
         return
-    with own_transaction(con):
+    with own_transaction(con, file):
         con.execute("DELETE FROM data_keys WHERE data_type = ?", [key])
         add(con, key, all_rows(key))
         con.execute(
@@ -115,7 +117,7 @@ def unindexed_files(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]
     return sorted(int(r[0]) for r in rows)
 
 
-def catch_up(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]:
+def catch_up(con: duckdb.DuckDBPyConnection, data_type: str, file: Path | None = None) -> list[int]:
     """Index the rows of files an older release loaded after this index was filled, and
     return those files. The release before the index stores rows without entries: run again
     after an upgrade (a downgrade and back, or an old process still running beside a new
@@ -129,6 +131,6 @@ def catch_up(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]:
     files = unindexed_files(con, key)
     if files:
         ids = ", ".join(str(f) for f in files)  # every one: a file left out would stay unseen
-        with own_transaction(con):
+        with own_transaction(con, file):
             add(con, key, f"(SELECT * FROM {all_rows(key)} WHERE file_id IN ({ids}))")
     return files

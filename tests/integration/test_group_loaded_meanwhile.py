@@ -90,3 +90,33 @@ def test_nothing_written_since_the_check_asks_nothing_again(
 
     assert run.status is RunStatus.COMPLETED and count(services, "actions") == 5
     assert len(asked) == 1  # the check before validation; the load's transaction did not ask
+
+
+def test_a_commit_to_another_database_asks_nothing_again(
+    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write mark counts the commits of the file it is of: another database of the same
+    process (a test's, another data folder's) wrote nothing here."""
+    from connectbatch.store import Database
+    from connectbatch.store import data as data_store
+
+    make_connection("Acme")
+    path = tmp_path / "calls.csv"
+    path.write_bytes(call_csv(5, prefix="n"))
+    other = Database(tmp_path / "other.duckdb")
+    asked: list[int] = []
+    existing = data_store.existing_keys
+
+    def counted(*args: Any) -> list[str]:
+        asked.append(1)
+        found = existing(*args)
+        with other.transaction() as con:  # right after the check: another file's commit
+            con.execute("CREATE TABLE IF NOT EXISTS t (i INTEGER)")
+        return found
+
+    monkeypatch.setattr(data_store, "existing_keys", counted)
+    run = services.ingest_file("Acme", path)
+    other.release()
+
+    assert run.status is RunStatus.COMPLETED and count(services, "actions") == 5
+    assert len(asked) == 1
