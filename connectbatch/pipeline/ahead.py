@@ -17,8 +17,8 @@ committed, if it holds for that entry:
   duplicate, or the ledger transaction failed, the compute is thrown away and the file takes
   its usual way (`Ingestor.compute_file` computes it again; a duplicate is answered). What
   holds reaches `compute_file` as the entry's `early`.
-- Only a file under SMALL_BYTES: a big file's progress bar follows its parse, which needs its
-  run, and its parse is not worth doing twice.
+- Only a file under SMALL_BYTES that does not stream (`stream.will_stream`): a big file's
+  progress bar follows its parse, which needs its run, and its parse is not worth doing twice.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import pyarrow as pa
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, Run
-from connectbatch.pipeline import progress, staging
+from connectbatch.pipeline import progress, staging, stream
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.pipeline.compute import Computed, compute
 from connectbatch.store import mappings as mapping_store
@@ -95,8 +95,8 @@ class Ahead:
 
     def start(self, connection: Connection, staged: staging.Staged) -> Early | None:
         """The compute of `staged`, started; None when the file is not computed ahead (big,
-        or a connection whose mapping is not known yet and may have one)."""
-        if staged.size >= SMALL_BYTES:
+        streamed, or of a connection whose mapping is not known yet and may have one)."""
+        if staged.size >= SMALL_BYTES or stream.will_stream(connection, staged.size):
             return None
         try:
             guess = self._mappings[connection.id]

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from connectbatch.pipeline.commit import RunEnd, Stopwatch
     from connectbatch.pipeline.ingest import Ingestor
 
-__all__ = ["STREAM_MIN_BYTES", "Streamed", "compute", "ingest", "plan", "streams", "whole"]
+__all__ = ["STREAM_MIN_BYTES", "Streamed", "compute", "ingest", "plan", "streams", "whole", "will_stream"]
 
 # A staged file of this many bytes or more streams (~170,000 call-conversion rows); smaller
 # ones keep the whole parse, which costs them nothing extra. Tests lower it.
@@ -86,12 +86,17 @@ def streams(dtype: schemas.DataType, connection: Connection) -> bool:
     )
 
 
+def will_stream(connection: Connection, size: int) -> bool:
+    """Whether a staged file of `size` bytes streams (else: the whole-parse path, for a small
+    file or a mode that cannot stream). Decided before anything is parsed."""
+    return size >= STREAM_MIN_BYTES and streams(schemas.get(connection.data_type), connection)
+
+
 def plan(db: Database, connection: Connection, file_id: int, size: int) -> Streamed | None:
-    """Where the file streams to, or None when it takes the whole-parse path (small, or a
-    mode that cannot stream). Decided by the staged size, before anything is parsed."""
-    dtype = schemas.get(connection.data_type)
-    if size < STREAM_MIN_BYTES or not streams(dtype, connection):
+    """Where the file streams to, or None when it takes the whole-parse path (`will_stream`)."""
+    if not will_stream(connection, size):
         return None
+    dtype = schemas.get(connection.data_type)
     with db.connect() as con:
         return Streamed(parts.stream_path(con, dtype.key, file_id))
 

@@ -14,7 +14,7 @@ from helpers.store import count, results_of
 from test_mapping_pipeline import vendor_csv
 
 from connectbatch.models import FileState, RunStatus
-from connectbatch.pipeline import ahead, ingest
+from connectbatch.pipeline import ahead, ingest, stream
 from connectbatch.services import Services
 from connectbatch.store import data as data_store
 
@@ -209,3 +209,28 @@ def test_a_ledger_transaction_that_fails_drops_the_early_compute(
 
     assert taken == [False]
     assert count(services, "actions") == 0 and count(services, "runs") == 0
+
+
+def test_a_file_that_streams_is_not_computed_ahead(
+    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A streamed file is parsed batch by batch on its own way (pipeline/stream.py): a whole
+    parse beside its ledger would be thrown away."""
+    make_connection("Acme")
+    path = tmp_path / "calls.csv"
+    path.write_bytes(call_csv(4))
+    monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
+    started: list[object] = []
+    start = ahead.Ahead.start
+
+    def spied(self: ahead.Ahead, *args: Any) -> Any:
+        started.append(got := start(self, *args))
+        return got
+
+    monkeypatch.setattr(ahead.Ahead, "start", spied)
+
+    run = services.ingest_file("Acme", path)
+
+    assert started == [None]
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert count(services, "actions") == 4
