@@ -42,6 +42,15 @@ def _outcome(services: Services, connection: str, run_id: int) -> tuple[Any, ...
             [{k: v for k, v in r.items() if k != "ActionId"} for r in rows], kept)  # fmt: skip
 
 
+@pytest.fixture
+def calls(make_connection, tmp_path: Path) -> Path:
+    """The connection "Acme" and a file of four calls for it."""
+    make_connection("Acme")
+    path = tmp_path / "calls.csv"
+    path.write_bytes(call_csv(4, prefix="a"))
+    return path
+
+
 def test_a_small_file_is_computed_on_a_worker_and_loads_as_it_would_alone(
     services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,13 +111,10 @@ def test_keys_loaded_before_are_found_and_not_looked_up_again_at_load(
 
 
 def test_a_commit_between_the_lookup_and_the_ledgers_makes_the_load_ask_again(
-    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, calls: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only the ledger's own commit is forgiven: another one in between (here a commit of
     this process right after the early lookup) and the load looks the keys up again."""
-    make_connection("Acme")
-    path = tmp_path / "calls.csv"
-    path.write_bytes(call_csv(5, prefix="a"))
     lookups: list[int] = []
     existing = data_store.existing_keys
 
@@ -122,11 +128,11 @@ def test_a_commit_between_the_lookup_and_the_ledgers_makes_the_load_ask_again(
 
     monkeypatch.setattr(data_store, "existing_keys", counted)
 
-    run = services.ingest_file("Acme", path)
+    run = services.ingest_file("Acme", calls)
 
     assert run.status is RunStatus.COMPLETED, run.reason
     assert len(lookups) == 2
-    assert count(services, "actions") == 5
+    assert count(services, "actions") == 4
 
 
 def test_a_mapping_saved_since_the_last_file_is_the_one_the_file_is_read_with(
@@ -155,28 +161,22 @@ def test_a_mapping_saved_since_the_last_file_is_the_one_the_file_is_read_with(
 
 
 def test_a_duplicate_is_answered_without_its_early_compute(
-    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, calls: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_connection("Acme")
-    path = tmp_path / "calls.csv"
-    path.write_bytes(call_csv(3))
     taken = _taken(monkeypatch)
 
-    services.ingest_file("Acme", path)
-    repeat = services.ingest_file("Acme", path)
+    services.ingest_file("Acme", calls)
+    repeat = services.ingest_file("Acme", calls)
 
     assert taken == [True, False]
     [f] = services.run_files(repeat.id)
     assert f.state == FileState.DUPLICATE and repeat.actions_created == 0
-    assert count(services, "actions") == 3
+    assert count(services, "actions") == 4
 
 
 def test_an_early_compute_that_breaks_is_done_again_the_usual_way(
-    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, calls: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_connection("Acme")
-    path = tmp_path / "calls.csv"
-    path.write_bytes(call_csv(4))
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("worker broke")
@@ -184,7 +184,7 @@ def test_an_early_compute_that_breaks_is_done_again_the_usual_way(
     monkeypatch.setattr(ahead, "compute", broken)
     taken = _taken(monkeypatch)
 
-    run = services.ingest_file("Acme", path)
+    run = services.ingest_file("Acme", calls)
 
     assert taken == [False]
     assert run.status is RunStatus.COMPLETED, run.reason
@@ -192,11 +192,8 @@ def test_an_early_compute_that_breaks_is_done_again_the_usual_way(
 
 
 def test_a_ledger_transaction_that_fails_drops_the_early_compute(
-    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, calls: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    make_connection("Acme")
-    path = tmp_path / "calls.csv"
-    path.write_bytes(call_csv(4))
 
     def refused(*args: Any, **kwargs: Any) -> Any:
         raise OSError("disk gone")
@@ -205,20 +202,17 @@ def test_a_ledger_transaction_that_fails_drops_the_early_compute(
     taken = _taken(monkeypatch)
 
     with pytest.raises(OSError, match="disk gone"):
-        services.ingest_file("Acme", path)
+        services.ingest_file("Acme", calls)
 
     assert taken == [False]
     assert count(services, "actions") == 0 and count(services, "runs") == 0
 
 
 def test_a_file_that_streams_is_not_computed_ahead(
-    services: Services, make_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, calls: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A streamed file is parsed batch by batch on its own way (pipeline/stream.py): a whole
     parse beside its ledger would be thrown away."""
-    make_connection("Acme")
-    path = tmp_path / "calls.csv"
-    path.write_bytes(call_csv(4))
     monkeypatch.setattr(stream, "STREAM_MIN_BYTES", 0)
     started: list[object] = []
     start = ahead.Ahead.start
@@ -229,7 +223,7 @@ def test_a_file_that_streams_is_not_computed_ahead(
 
     monkeypatch.setattr(ahead.Ahead, "start", spied)
 
-    run = services.ingest_file("Acme", path)
+    run = services.ingest_file("Acme", calls)
 
     assert started == [None]
     assert run.status is RunStatus.COMPLETED, run.reason
