@@ -111,24 +111,18 @@ def current_rows(data_type: str) -> str:
 # for it), by the id of the transaction's cursor; dropped when the cursor is given back.
 _ROLLBACK: dict[int, list[Callable[[], None]]] = {}
 
-# Transactions this process committed: with a Database's opens, what tells a load whether
-# anything may have been written since a read (`Database.write_mark`). Counted after each
-# commit, under a lock (a lost count could hide one): per database file for
-# `Database.transaction`, and for every file for `own_transaction`, which does not know its
-# file. Per file: the commits of another database (a test's, a heartbeat's) asked a load to
-# look its keys up again for nothing.
+# Transactions this process committed, per database file (`Database.transaction`,
+# `own_transaction`): with a Database's opens, what tells a load whether anything may have
+# been written since a read (`Database.write_mark`). Counted after each commit, under a lock
+# (a lost count could hide one). Per file, not per process: the commits of another
+# database (a test's, a heartbeat's) asked a load to look its keys up again for nothing.
 _commits: dict[Path, int] = {}
-_anywhere = 0
 _commits_lock = threading.Lock()
 
 
-def _committed(path: Path | None = None) -> None:
-    global _anywhere
+def _committed(file: Path) -> None:
     with _commits_lock:
-        if path is None:
-            _anywhere += 1
-        else:
-            _commits[path] = _commits.get(path, 0) + 1
+        _commits[file] = _commits.get(file, 0) + 1
 
 
 def on_rollback(con: duckdb.DuckDBPyConnection, undo: Callable[[], None]) -> None:
@@ -144,13 +138,11 @@ def _undo(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def own_transaction(
-    con: duckdb.DuckDBPyConnection, file: Path | None = None
-) -> Iterator[duckdb.DuckDBPyConnection]:
+def own_transaction(con: duckdb.DuckDBPyConnection, file: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A transaction on a connection already in hand (the open's migrations, the key index's
-    fill) to `file` (None: not known here), committed when the block ends, rolled back if it
-    raises. `Database.transaction` is the one to use elsewhere: it also opens the connection
-    and runs rollback hooks."""
+    fill) to the database `file` (`Database.file`), committed when the block ends, rolled back
+    if it raises. `Database.transaction` is the one to use elsewhere: it also opens the
+    connection and runs rollback hooks."""
     con.begin()
     try:
         yield con
@@ -178,7 +170,7 @@ class Database:
         # Times the DuckDB file was really opened through this object: tests and benchmarks
         # count the opens of one ingest (issue 13: one at most).
         self.opens = 0
-        self._file = self.path.resolve()  # whose commits `write_mark` counts
+        self.file = self.path.resolve()  # the file whose commits `write_mark` counts
         self._anchor = Anchor(self.path, self._open, linger)
         _OPEN_DATABASES.add(self)
 
@@ -217,7 +209,7 @@ class Database:
             except BaseException:
                 _undo(con)
                 raise
-            _committed(self._file)
+            _committed(self.file)
             _ROLLBACK.pop(id(con), None)
 
     def write_mark(self) -> tuple[int, int]:
@@ -225,7 +217,7 @@ class Database:
         writes only while this object has the file closed (an open more), this process
         only by a commit (`_commits`). A load compares it with the one taken before its
         "already loaded" check (`commit.still_new`)."""
-        return self.opens, _anywhere + _commits.get(self._file, 0)
+        return self.opens, _commits.get(self.file, 0)
 
     def held(self) -> contextlib.AbstractContextManager[None]:
         """Keep the file open through a block, between its operations too, unless another
@@ -330,12 +322,12 @@ class Database:
             for version, name, sql in known:
                 if version in done:
                     continue
-                with own_transaction(con, self._file):
+                with own_transaction(con, self.file):
                     con.execute(sql)
                     con.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
                     )
-            _sync_data_tables(con, self._file)
+            _sync_data_tables(con, self.file)
             self.keep_reserve()
             self._migrated = True
 

@@ -82,12 +82,12 @@ def file_filter(files: list[int], column: str = "d.file_id") -> str:
     return f"{column} IN ({', '.join(str(int(f)) for f in files)})"
 
 
-def fill(con: duckdb.DuckDBPyConnection, data_type: str, file: Path | None = None) -> None:
+def fill(con: duckdb.DuckDBPyConnection, data_type: str, file: Path) -> None:
     """(Re)build a data type's index from its stored rows when it was not built by this
     DuckDB version's `hash()`: at the first open after the upgrade that added the index or
     changed DuckDB (the data tables and views exist by then). One scan, once. An index this
-    version built is only completed (`catch_up`). `file`: the database's (its commits are
-    counted, `db.own_transaction`)."""
+    version built is only completed (`catch_up`). `file`: the database's, whose commits
+    `db.own_transaction` counts."""
     key = schemas.get(data_type).key
     built = con.execute("SELECT hashed_by FROM data_keys_filled WHERE data_type = ?", [key]).fetchall()
     if built and built[0][0] == HASHED_BY:
@@ -117,7 +117,7 @@ def unindexed_files(con: duckdb.DuckDBPyConnection, data_type: str) -> list[int]
     return sorted(int(r[0]) for r in rows)
 
 
-def catch_up(con: duckdb.DuckDBPyConnection, data_type: str, file: Path | None = None) -> list[int]:
+def catch_up(con: duckdb.DuckDBPyConnection, data_type: str, file: Path) -> list[int]:
     """Index the rows of files an older release loaded after this index was filled, and
     return those files. The release before the index stores rows without entries: run again
     after an upgrade (a downgrade and back, or an old process still running beside a new
