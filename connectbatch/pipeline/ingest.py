@@ -109,7 +109,8 @@ class Ingestor:
     def ingest(self, connection: Connection, received: Received, trigger: str = "cli") -> Run:
         """A whole run for a single file (CLI, upload, push). The bytes are staged first, so
         that the run is opened and its file recorded in one transaction (one commit fewer a
-        file, issue 13); a file that cannot be staged still gets its run, Failed with why."""
+        file, issue 13), a small file computed meanwhile (`pipeline/ahead.py`); a file that
+        cannot be staged still gets its run, Failed with why."""
         with self.db.held():
             try:
                 staged = staging.stage(self.settings.staging, received.path, move=received.disposable)
