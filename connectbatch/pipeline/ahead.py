@@ -9,7 +9,7 @@ committed, if it holds for that entry:
 
 - It writes nothing: it reads the staged bytes and the keys the connection loaded before,
   which the ledger transaction does not change. The database's write mark it takes before
-  that lookup (`commit.still_new`: loaded meanwhile?) counts the ledger's own commit: when
+  computing (`commit.still_new`: loaded meanwhile?) counts the ledger's own commit: when
   that commit was the only one in between, the mark after it is kept instead, so the load
   does not look the keys up again (`Ahead.take`).
 - It parses with the mapping the ledger transaction read for the connection's last file
@@ -64,7 +64,6 @@ class Early:
         self.size = size
         self.clock = Stopwatch()
         self.void = False  # what it computes will not be taken: look nothing up
-        self.mark: tuple[int, int] | None = None  # the write mark before the keys lookup
         self.future: Future[Computed] | None = None
 
 
@@ -150,16 +149,12 @@ class Ahead:
             return Computed(refusal=str(exc))
 
         def already_loaded(dtype: schemas.DataType, table: pa.Table) -> list[str]:
-            if early.void:
-                return []
-            early.mark = ing.db.write_mark()
-            return ing._existing_keys(connection, dtype, table)
+            return [] if early.void else ing._existing_keys(connection, dtype, table)
 
-        computed = compute(
+        return compute(
             ing.settings, connection, staged.path, saved, ing.clock(), early.clock,
-            already_loaded=already_loaded,
+            already_loaded=already_loaded, mark=ing.db.write_mark(),
         )  # fmt: skip
-        return replace(computed, checked=early.mark)
 
     def _workers(self) -> ThreadPoolExecutor:
         with self._lock:
