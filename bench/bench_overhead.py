@@ -373,6 +373,9 @@ class _Counting:
     """A DuckDB cursor that counts the calls in `_COUNTED` (benchmark only)."""
 
     def __init__(self, cursor: Any, counts: dict[str, int]) -> None:
+        # an Arrow table read by name (store/db.py) is a local of the caller of `counted`, not
+        # of `counted` itself: DuckDB looks further up the stack than the calling frame
+        cursor.execute("SET python_scan_all_frames = true")
         self._cursor = cursor
         self._counts = counts
 

@@ -139,7 +139,7 @@ def load_rows(
         )  # fmt: skip
         rejects.extend(outcome.rejects)
         if outcome.applied or outcome.unchanged:  # every row refused: the file is (load_file)
-            con.complete()  # a lookup's unread result would refuse insert_rows' register()
+            con.complete()  # a lookup's result still open is finished before the load writes
             # called through the module: the crash-recovery test hooks data_store.insert_rows
             data_store.insert_rows(
                 con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,

@@ -87,13 +87,10 @@ def _insert(
     their keys into the key index, one row group (`ROW_GROUP_ROWS`) per statement."""
     sql = f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM _cb_rows"
     for start in range(0, staged.num_rows, ROW_GROUP_ROWS):
-        con.register("_cb_rows", staged.slice(start, ROW_GROUP_ROWS))  # a view, not a copy
-        try:
-            if into_table:
-                con.execute(sql)
-            key_index.add(con, data_type, "_cb_rows", staged.column_names)
-        finally:
-            con.unregister("_cb_rows")
+        _cb_rows = staged.slice(start, ROW_GROUP_ROWS)  # a view, not a copy; read by name (db.py)
+        if into_table:
+            con.execute(sql)
+        key_index.add(con, data_type, _cb_rows, staged.column_names)
 
 
 def adopt_rows(

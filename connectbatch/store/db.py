@@ -13,6 +13,12 @@ A full disk must not hide why a run failed. Beside the file lies a small reserve
 (`<db>.reserve`): when writing the cause of a failure runs out of space, `record_failure`
 gives the reserve back to the file system and writes the cause in the room it freed. The
 file, its write-ahead log and the reserve are created readable by the service user only.
+
+Arrow tables by name: a small file's load reads its Arrow rows through DuckDB's replacement
+scan, a local variable of the function that calls `execute`, named as the statement names it
+(`_cb_rows`), not through `register`/`unregister`. For a 200-row file the pair cost ~1.4 ms and
+the INSERT over the registered view ~0.8 ms more (issue 13, ~5 % of a small file's ingest).
+DuckDB looks the name up in the calling frame only, so the variable lives where `execute` runs.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.schemas import record_key
@@ -44,15 +45,22 @@ def _hash(expression: str) -> str:
 
 
 def add(
-    con: duckdb.DuckDBPyConnection, data_type: str, source: str, columns: Collection[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    data_type: str,
+    source: str | pa.Table,
+    columns: Collection[str] | None = None,
 ) -> None:
-    """Index the keys of rows just stored, read from `source`: a relation with the stored
-    columns (`connection_id`, `file_id` and the data type's key columns; `columns` names them
-    when it may lack one, stored empty), inside the load's transaction."""
+    """Index the keys of rows just stored, read from `source`: a relation (SQL) or an Arrow
+    table with the stored columns (`connection_id`, `file_id` and the data type's key
+    columns; `columns` names them when it may lack one, stored empty), inside the load's
+    transaction."""
     dtype = schemas.get(data_type)
     if not dtype.key_columns:
         return
     key = record_key.sql(dtype, columns=columns)
+    if not isinstance(source, str):
+        _cb_keyed = source  # read by name (store/db.py, "Arrow tables by name")
+        source = "_cb_keyed"
     con.execute(
         f"INSERT INTO data_keys SELECT ?, connection_id, {_hash(key)}, file_id "
         f"FROM {source} WHERE {quote(dtype.key_columns[0])} IS NOT NULL",
