@@ -3,6 +3,7 @@ one commit fewer per small file), and what can still go wrong after that commit 
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -110,3 +111,41 @@ def test_the_header_a_file_arrived_with_is_kept_once(services: Services, make_co
     with services.db.connect() as con:
         stored = syncback_store.headers(con, [f.id])
     assert stored[f.id] == call_csv(5).decode().splitlines()[0].split(",")
+
+
+def test_a_failure_closing_the_run_leaves_no_answer_behind(
+    services: Services, make_connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer is written on a worker while the load's transaction closes the run
+    (commit.load_in): when the closing fails, the transaction rolls back and what the answer
+    wrote is discarded too, so a start never publishes an answer to a load that did not
+    commit (owed.settle_left)."""
+    from connectbatch.pipeline import closing
+
+    make_connection("Acme")
+    written = threading.Event()
+    original_write, original_close = results.write_outcome, closing.close
+
+    def write(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_write(*args, **kwargs)
+        finally:
+            written.set()
+
+    def close(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("files"):  # the load's closing, not the failed run's afterwards
+            assert written.wait(30)  # the answer's files are there when the closing fails
+            raise RuntimeError("the run could not be closed")
+        return original_close(*args, **kwargs)
+
+    monkeypatch.setattr(results, "write_outcome", write)
+    monkeypatch.setattr(closing, "close", close)
+
+    run = services.ingest_bytes("Acme", "a.csv", call_csv(5))
+
+    assert run.status is RunStatus.FAILED
+    assert "the run could not be closed" in (run.reason or "")
+    outbound = services.settings.outbound
+    assert [p.name for p in outbound.rglob(f"{owed.OWED_PREFIX}*")] == []
+    assert services.run_files(run.id)[0].state is not FileState.LOADED
+    assert services.count_actions("Acme") == 0  # the load rolled back with the closing
