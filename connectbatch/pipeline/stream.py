@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,7 +47,7 @@ from connectbatch.pipeline import late, load, progress
 from connectbatch.pipeline.compute import Computed, Laps, validate_parsed
 from connectbatch.pipeline.validation import load_suite
 from connectbatch.pipeline.validation.suites import columns as expectation_columns
-from connectbatch.settings import Settings
+from connectbatch.settings import Settings, parse_threads
 from connectbatch.store import Database, parts
 from connectbatch.store import data as data_store
 from connectbatch.store import mappings as mapping_store
@@ -270,19 +271,26 @@ class _Ready(batches.Batch):
 def _one_chunk(tables: list[pa.Table]) -> pa.Table:
     """The batches' columns each as one array: validation then reads them without a copy per
     expectation (`columnar._column`). Emptied as it goes, so each batch's copy of a column
-    is freed once that column is joined."""
+    is freed once that column is joined. The columns are joined on the parse's threads
+    (Arrow's concatenation releases the GIL): on one, the other core sat idle for ~0.1 s of a
+    1M-row ingest's ~0.2 s of joining (issue 13)."""
     schema = tables[0].schema
     by_column: list[list[pa.Array] | None] = [
         [chunk for t in tables for chunk in t.column(i).chunks] for i in range(len(schema))
     ]
     tables.clear()
-    columns = []
-    for i, column_field in enumerate(schema):
+
+    def join(i: int) -> pa.Array:
         parts = by_column[i]
         assert parts is not None
-        columns.append(_compact_array(pa.chunked_array(parts, column_field.type)))
-        by_column[i] = parts = None
-    return pa.Table.from_arrays(columns, schema=schema)
+        by_column[i] = None
+        return _compact_array(pa.chunked_array(parts, schema.field(i).type))
+
+    threads = min(parse_threads(), len(schema))
+    if threads < 2:
+        return pa.Table.from_arrays([join(i) for i in range(len(schema))], schema=schema)
+    with ThreadPoolExecutor(threads, thread_name_prefix="join") as pool:
+        return pa.Table.from_arrays(list(pool.map(join, range(len(schema)))), schema=schema)
 
 
 def _compact(table: pa.Table) -> pa.Table:
