@@ -219,7 +219,8 @@ def _pull(settings: Settings, job: dict[str, Any], flight: stopping.Flight) -> d
                     entry.update(refused=exc.reason, note=f"{remote.name} not taken: {exc}")
                     files.append(entry)
                     continue
-                staged = staging.stage(settings.staging, target, move=True)  # ours: renamed in
+                # ours: renamed in; its ledger entry is the coordinator's, so flushed at once
+                staged = staging.stage(settings.staging, target, move=True, flush_now=True)
                 target.unlink(missing_ok=True)
                 entry.update(sha256=staged.sha256, size_staged=staged.size)
             files.append(entry)

@@ -82,13 +82,14 @@ class Ahead:
     ) -> tuple[Run, staging.Entry]:
         """`ledger()` (the transaction that opens the run and records its file) with the
         file's compute under way beside it: the run, and the entry with what was computed
-        (`early`) when it holds."""
+        (`early`) when it holds. Then a big staged copy's flush starts (`staging.stage`)."""
         early = self.start(connection, staged)
         run: Run | None = None
         entry: staging.Entry | None = None
         try:
             run, entry = ledger()
         finally:
+            staging.flush_later(staged.sha256)
             taken = self.take(early, connection, run, entry)
         return run, replace(entry, early=taken) if taken is not None else entry
 

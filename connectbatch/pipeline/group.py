@@ -204,6 +204,7 @@ class _Group:
                 runs = [first, *others]
             files = [(w.received, w.staged) for w in waiting]
             entries = staging.record_group(con, runs, self.connection, files)
+        staging.flush_later(*(w.staged.sha256 for w in waiting))  # after the ledger's commit (stage)
         for w, run, entry in zip(waiting, runs, entries, strict=True):
             w.run, w.entry = run, entry
 

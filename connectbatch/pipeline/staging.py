@@ -31,6 +31,7 @@ from connectbatch.mapping import sample as mapping_sample
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import staging_copy
 from connectbatch.pipeline.staging_copy import CHUNK
+from connectbatch.pipeline.staging_copy import flush_later as flush_later
 from connectbatch.pipeline.staging_copy import settle as settle
 from connectbatch.store import Database, run_groups
 from connectbatch.store import mappings as mapping_store
@@ -87,16 +88,21 @@ class Entry:
     early: Taken | None = None  # the file computed while this entry committed (pipeline/ahead.py)
 
 
-def stage(staging: Path, path: Path, move: bool = False) -> Staged:
+def stage(staging: Path, path: Path, move: bool = False, *, flush_now: bool = False) -> Staged:
     """Copy the bytes into staging under their sha256 (once), hashing as we go. A copy
     already under that name is kept only if its own bytes still hash to the name; a damaged
     one is replaced by these fresh bytes.
 
     With `move` (bytes that are ours to take, `Received.disposable`) they are hashed where
     they lie and renamed into place: a big pulled file is not written a second time (the copy
-    of 393 MB took ~1 s, issue 13). Across file systems the rename fails and they are copied."""
+    of 393 MB took ~1 s, issue 13). Across file systems the rename fails and they are copied.
+
+    A big copy is flushed to disk on a helper thread (`staging_copy`) once the caller has
+    committed the file's ledger entry (`flush_later`), so that commit does not wait behind
+    it; `settle` waits for it, or flushes it then if it never started. With `flush_now` (the
+    entry is recorded by another process) it starts at once."""
     if move:
-        moved = _move_in(staging, path)
+        moved = _move_in(staging, path, flush_now)
         if moved is not None:
             return moved
     private_dir(staging)
@@ -118,8 +124,14 @@ def stage(staging: Path, path: Path, move: bool = False) -> Staged:
         Path(tmp).unlink(missing_ok=True)
         raise
     if size >= staging_copy.FLUSH_LATER_BYTES:
-        staging_copy.flush_later(digest.hexdigest(), target)
+        _flush(digest.hexdigest(), target, flush_now)
     return Staged(digest.hexdigest(), size, target)
+
+
+def _flush(sha256: str, target: Path, now: bool) -> None:
+    staging_copy.owe_flush(sha256, target)
+    if now:
+        staging_copy.flush_later(sha256)
 
 
 def failure_message(exc: OSError, staging: Path) -> str:
@@ -127,7 +139,7 @@ def failure_message(exc: OSError, staging: Path) -> str:
     return f"staging failed ({exc.filename or staging}): {exc.strerror or exc}"
 
 
-def _move_in(staging: Path, path: Path) -> Staged | None:
+def _move_in(staging: Path, path: Path, flush_now: bool) -> Staged | None:
     """`stage` by renaming `path` into staging; None when it lies on another file system."""
     private_dir(staging)
     digest = hashlib.sha256()
@@ -152,7 +164,7 @@ def _move_in(staging: Path, path: Path) -> Staged | None:
         raise
     os.utime(target)  # a fetch may have kept the remote file's old time: retention counts from now
     if size >= staging_copy.FLUSH_LATER_BYTES:
-        staging_copy.flush_later(sha256, target)
+        _flush(sha256, target, flush_now)
     return Staged(sha256, size, target)
 
 
@@ -203,9 +215,13 @@ def record(
 ) -> Entry:
     """Record the file in the ledger, in one transaction with the duplicate check so two
     deliveries of the same bytes cannot both pass it; with `read_mapping`, a file to process
-    also gets the connection's current field mapping in that transaction (recorded on the run)."""
-    with db.transaction() as con:
-        return record_in(con, run, connection, received, staged, read_mapping=read_mapping)
+    also gets the connection's current field mapping in that transaction (recorded on the run).
+    Then the staged copy's flush starts (`stage`)."""
+    try:
+        with db.transaction() as con:
+            return record_in(con, run, connection, received, staged, read_mapping=read_mapping)
+    finally:
+        flush_later(staged.sha256)
 
 
 def record_in(

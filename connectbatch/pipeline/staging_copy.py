@@ -21,39 +21,63 @@ SMALL_BUFFER = 64 * 1024  # the least a copy's buffer is, for a file that grows 
 # a VM's disk). `settle` waits for it before the file's outcome is committed, so nothing the
 # sender could delete next (an upload, a remote file) depends on a copy not yet on disk; a
 # crash before then leaves a copy `problem` finds damaged (and the sender's copy still there).
+# The flush starts once the file's ledger entry has committed (`flush_later`), not when the
+# copy is made (`owe_flush`): the ledger's commit waited behind it (ext4 writes a file's data
+# before the journal commit that follows its block allocation), 0.17-0.20 s instead of 0.013 s
+# of a 393 MB file's ingest, with both cores idle.
 FLUSH_LATER_BYTES = 4 * 1024 * 1024
 _flusher = ThreadPoolExecutor(2, thread_name_prefix="cb-fsync")
+_owed: dict[str, Path] = {}  # sha256 -> a copy whose flush has not started
 _flushing: dict[str, Future[None]] = {}  # sha256 -> its fsync, until done (kept if it failed)
 _flushing_lock = threading.Lock()
 
 
-def flush_later(sha256: str, path: Path) -> None:
-    """fsync `path` on the helper thread; `settle(sha256)` waits for it."""
+def owe_flush(sha256: str, path: Path) -> None:
+    """Note that the copy `path` of `sha256` is not on disk yet: `flush_later` starts its
+    flush, `settle` waits for it (or flushes it at once, if it never started)."""
+    with _flushing_lock:
+        _owed[sha256] = path
 
-    def flush() -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # Linux flushes the file's pages whichever descriptor asks
-        finally:
-            os.close(fd)
 
+def flush_later(*sha256s: str) -> None:
+    """fsync the owed copies of `sha256s` on the helper thread (none owed: nothing to do);
+    `settle(sha256)` waits for one."""
+    for sha256 in sha256s:
+        with _flushing_lock:
+            path = _owed.pop(sha256, None)
+        if path is not None:
+            _start(sha256, path)
+
+
+def _start(sha256: str, path: Path) -> None:
     def forget(done: Future[None]) -> None:
         if done.exception() is None:
             with _flushing_lock:
                 if _flushing.get(sha256) is done:
                     del _flushing[sha256]
 
-    future = _flusher.submit(flush)
+    future = _flusher.submit(_fsync, path)
     with _flushing_lock:
         _flushing[sha256] = future
     future.add_done_callback(forget)
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)  # Linux flushes the file's pages whichever descriptor asks
+    finally:
+        os.close(fd)
+
+
 def settle(sha256: str) -> None:
-    """Wait until the staged copy of `sha256` is on disk, if `stage` left its fsync running;
-    raises the fsync's OSError (a full or failing disk) once."""
+    """Wait until the staged copy of `sha256` is on disk, if `stage` left its fsync owed or
+    running; raises the fsync's OSError (a full or failing disk) once."""
     with _flushing_lock:
+        path = _owed.pop(sha256, None)
         future = _flushing.get(sha256)
+    if path is not None:
+        _fsync(path)
     if future is None:
         return
     try:
