@@ -102,18 +102,25 @@ def test_a_flush_that_never_started_is_done_by_settle(
     assert len(fsyncs) == 1 and staging_copy._owed == {}
 
 
-def test_a_big_file_s_flush_starts_once_its_ledger_entry_committed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Started before, the ledger's commit waited behind the copy's data (ext4 writes a
-    file's blocks before the journal commit that follows their allocation): 0.17-0.20 s
-    instead of 0.013 s of a 393 MB file's ingest (issue 13)."""
+@pytest.fixture
+def flushing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Services, Path]:
+    """A connection "Flush" and a 50-row file whose staged copy counts as big."""
     services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
     draft = Connection("Flush", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
     services.create_connection(draft)
     source = tmp_path / "calls.csv"
     source.write_bytes(call_csv(50))
     monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1024)
+    return services, source
+
+
+def test_a_big_file_s_flush_starts_once_its_ledger_entry_committed(
+    flushing: tuple[Services, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started before, the ledger's commit waited behind the copy's data (ext4 writes a
+    file's blocks before the journal commit that follows their allocation): 0.17-0.20 s
+    instead of 0.013 s of a 393 MB file's ingest (issue 13)."""
+    services, source = flushing
     seen: list[int] = []
     start = staging_copy._start
 
@@ -147,14 +154,9 @@ def test_a_failed_flush_is_raised_once_by_settle(tmp_path: Path, monkeypatch: py
 
 
 def test_an_ingest_whose_copy_cannot_reach_the_disk_fails_saying_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    flushing: tuple[Services, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0))
-    draft = Connection("Flush", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
-    services.create_connection(draft)
-    source = tmp_path / "calls.csv"
-    source.write_bytes(call_csv(50))
-    monkeypatch.setattr(staging_copy, "FLUSH_LATER_BYTES", 1024)
+    services, source = flushing
     real = os.fsync
     failing_thread = "cb-fsync"
 
