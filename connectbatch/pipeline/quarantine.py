@@ -151,6 +151,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             raise ConnectBatchError(f"run {run_id} is not quarantined")
         connection = connection_store.get(con, run.connection_id)
         files = [f for f in run_store.files_of_run(con, run_id) if f.state == FileState.QUARANTINED]
+        stored = run_store.validation_of_run(con, run_id)
+    reports = {file_id: ValidationReport.from_json(text) for file_id, _ok, text in stored}
     dtype = schemas.get(connection.data_type)
     made_per_file: dict[int, load.Made] = {}
     loaded: dict[int, tuple[pa.Table, pa.Array]] = {}
@@ -159,6 +161,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     keys: dict[int, dict[int, str]] = {}  # line -> key of each row left out or refused
     events: dict[int, dict[int, str]] = {}  # line -> its VendorEventId, the same way
     accepted = rejected = duplicates = 0  # added to the run's counters
+    validated: dict[int, tuple[pa.Table, pa.Array]] = {}  # the batch as validation judged it
     with db.transaction() as con:
         for f in files:
             table, lines, headers[f.id] = _read_held(settings.runs_dir, run_id, f.id)
@@ -169,7 +172,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             # doubled), counted as duplicates and answered as rejected (stored with the
             # rejects: results and sync-back read them); so do negative amounts, as rejected.
             # In this order (release_rows.without_loaded_keys says why)
-            held = (table, lines)  # the keys of the rows left out or refused are read here
+            held = (table, lines)  # the keys of the rows left out or refused are read here;
+            validated[f.id] = held  # and the rows the report names, by position
             table, lines, repeated = release_rows.without_loaded_keys(
                 con, dtype, connection.id, table, lines, repeated=False
             )
@@ -223,7 +227,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
             rejects=kept, key_columns=list(dtype.key_columns), message=released,
             actions_created=made_per_file[f.id].created, actions_changed=made_per_file[f.id].changed,
-            header=headers[f.id], actions=actions[f.id],
+            header=headers[f.id], actions=actions[f.id], report=reports.get(f.id), validated=validated[f.id],
             read=RejectKeys({**read.keys, **keys[f.id]}, {**read.qualifiers, **events[f.id]}),
         )  # fmt: skip
     shutil.rmtree(settings.runs_dir / str(run_id), ignore_errors=True)

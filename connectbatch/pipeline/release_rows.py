@@ -35,13 +35,20 @@ def without_loaded_keys(
     """Drop the rows whose key the connection has already loaded (`loaded`), and every row
     after the first of a key the batch itself repeats (`repeated`): validation held the batch
     for either; a reviewer who releases it accepts the batch, not two actions for one call.
-    Return a reject for each (the partner's results answer every line). Only where repeats are
-    refused (`refuses_repeats`): elsewhere loading handles them. A release asks for the two
+    Return a reject for each (the partner's results answer every line). A key already loaded
+    only where repeats are refused (`refuses_repeats`): where they replace stored records
+    (`merges_repeats`: supersede, catalogs) loading merges it. But a key the batch itself
+    repeats is left out there too: loading merges a row into what is stored, not into the
+    rows loaded with it, and a released supersede batch made two payable actions for one
+    order, a catalog two current versions of one item (audit). A release asks for the two
     apart, with the rows refused for their values in between (quarantine.release): a row
     already loaded is that, whatever else it holds, and a row refused for its amount holds no
     key a later row would repeat."""
-    if table.num_rows == 0 or not load.refuses_repeats(dtype, connection_store.get(con, connection_id)):
+    connection = connection_store.get(con, connection_id)
+    refusing = load.refuses_repeats(dtype, connection)
+    if table.num_rows == 0 or not (refusing or (repeated and load.merges_repeats(dtype, connection))):
         return table, lines, []
+    loaded = loaded and refusing
     key = dtype.key_columns[0]
     identities = record_key.texts(dtype, table)
     existing = set(data_store.existing_keys(con, dtype.key, connection_id, table)) if loaded else set()

@@ -48,7 +48,7 @@ from connectbatch.models import Connection, FileRecord, FileState
 from connectbatch.parser.api import Reject, RejectKeys
 from connectbatch.pipeline import owed, results_csv
 from connectbatch.pipeline.results_csv import neutralise_formulas as neutralise_formulas  # dry runs, tests
-from connectbatch.pipeline.results_held import HeldReasons, held_reasons, warned_reasons
+from connectbatch.pipeline.results_held import HeldReasons, held_reasons, loaded_reasons
 from connectbatch.store.db import private_dir
 
 if TYPE_CHECKING:
@@ -306,23 +306,23 @@ def write_outcome(
     actions: RowActions | None = None,
     ignored: Sequence[str] = (),
     owing: list[Path] | None = None,
+    validated: tuple[pa.Table, pa.Array] | None = None,
 ) -> str | None:
     """The sender's answer for one file of a run, whatever its outcome; why it could not be
-    written (logged, not raised), or None; `owing` as `write`'s. `header` is
-    the file's own (the keys come back under the partner's names); `actions` the ActionIds;
-    `read` what the parser read of the keys of the rows it refused (ParseResult.read_of_rejects);
-    `ignored` the file's columns not read (ParseResult.unknown_columns)."""
-    rejected_lines = {r.line for r in rejects or []}
-    accepted = 0
-    if table is not None and outcome == FileState.LOADED:
+    written (logged, not raised), or None; `owing` as `write`'s. `header` is the file's own
+    (the keys come back under the partner's names); `actions` the ActionIds; `read` what the
+    parser read of the keys of the rows it refused (ParseResult.read_of_rejects); `ignored` the
+    file's columns not read (ParseResult.unknown_columns); `validated` the batch `report`
+    judged (rows, lines) when `table` is what a release loaded of it."""
+    rejected_lines, accepted, loaded = {r.line for r in rejects or []}, 0, outcome == FileState.LOADED
+    if table is not None and loaded:
         accepted = table.num_rows
         if rejected_lines and lines is not None:  # parsed, not applied (action modifications)
             refused = pa.array(sorted(rejected_lines), lines.type)
             accepted -= pc.sum(pc.is_in(lines, value_set=refused)).as_py() or 0
     summary = Summary(
         run_id=run_id, file_id=record.id, file=record.name, connection=connection.name,
-        data_type=connection.data_type, status=outcome,
-        rows_accepted=accepted,
+        data_type=connection.data_type, status=outcome, rows_accepted=accepted,
         rows_rejected=len(rejected_lines), actions_created=actions_created,
         actions_changed=actions_changed, message=message, ignored_columns=list(ignored),
         validation=(
@@ -336,7 +336,7 @@ def write_outcome(
     status = _ROW_STATUS.get(outcome, RowStatus.ACCEPTED)
     columns = list(dict.fromkeys([*keys, *(dtype.column_names if dtype else ())]))
     names = partner_names(header, connection.column_map, columns)  # keys and checked columns
-    held = HeldReasons("", warned_reasons(report, table, lines, names) if outcome == FileState.LOADED else {})
+    held = HeldReasons("", loaded_reasons(report, table, lines, names, validated) if loaded else {})
     if outcome == FileState.QUARANTINED:
         held = held_reasons(report, table, lines, names, message or "")
         held.describe(summary, report)

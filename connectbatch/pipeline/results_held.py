@@ -103,6 +103,27 @@ def warned_reasons(
     return {line: "warning: " + "; ".join(found) for line, found in texts.items()}
 
 
+def loaded_reasons(
+    report: ValidationReport | None, table: pa.Table | None, lines: pa.Array | None, names: dict[str, str],
+    validated: tuple[pa.Table, pa.Array] | None = None,
+) -> dict[int, str]:  # fmt: skip
+    """file line -> Reason of each loaded row an expectation named: its warnings
+    (`warned_reasons`) and, in a batch a reviewer released (`validated`: the batch as judged,
+    of which `table` is what loaded), what held the batch on that row, so the partner still
+    learns which rows to correct (audit: the release answered every row ACCEPTED with no
+    reason, the warnings too)."""
+    if validated is None:
+        return warned_reasons(report, table, lines, names)
+    reasons = warned_reasons(report, *validated, names)
+    for line, text in held_reasons(report, *validated, names, "").by_line.items():
+        text = f"{RELEASED}: " + text.removeprefix(f"{HELD}: ")
+        reasons[line] = f"{text}; {reasons[line]}" if line in reasons else text
+    return reasons
+
+
+RELEASED = "released by a reviewer despite"
+
+
 def _failing_lines(o: ExpectationOutcome, table: pa.Table | None, lines: pa.Array | None) -> dict[int, int]:
     """Batch position -> file line of each failing row the evaluator named."""
     if table is None or lines is None or not o.unexpected_rows:

@@ -495,3 +495,66 @@ def test_releasing_a_batch_leaves_out_an_event_date_no_lock_date_can_follow(
     assert len(services.actions("Acme", limit=1000)) == N - 1  # every action can be listed
     [refused] = [r for r in services.rejects(run.id) if r.line == 5]
     assert refused.column == "EventDate" and "cannot become an action" in (refused.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("data_type", "attrs", "key", "header", "rows"),
+    [
+        (
+            "conversions", {"redelivery": "supersede"}, "OrderId",
+            "CampaignId,ActionTrackerId,EventDate,OrderId,Amount",
+            ["1234,20002,2026-12-06T10:00:00Z,S-1,10.00", "1234,20002,2026-12-06T10:00:00Z,S-2,20.00",
+             "1234,20002,2026-12-06T10:00:00Z,S-2,25.00"],
+        ),
+        (
+            "product_catalogs", {}, "CatalogItemId",
+            "CatalogItemId,Name,Url,CurrentPrice",
+            ["A,Item A,https://e.com/a,1", "S-2,Item B v1,https://e.com/b,2", "S-2,Item B v2,https://e.com/b,2.5"],
+        ),
+    ],
+)  # fmt: skip
+def test_a_release_where_repeats_replace_records_still_loads_a_repeated_key_once(
+    services: Services, make_connection, data_type: str, attrs: dict[str, object], key: str, header: str,
+    rows: list[str],
+) -> None:  # fmt: skip
+    """Found by the data-types audit: on a supersede connection (and a catalog) a batch held
+    for a key it repeats was released with both rows, two payable actions for one order and
+    two current versions of one catalog item; a later correction changed both."""
+    make_connection("Shop", data_type, **attrs)
+    run = services.ingest_bytes("Shop", "held.csv", "\r\n".join([header, *rows]).encode() + b"\r\n")
+    assert run.review == "quarantined", run.reason
+
+    released = services.release(run.id, actor="alice")
+
+    assert (released.rows_accepted, released.rows_duplicate) == (2, 1)
+    assert count(services, data_type, **{key: "S-2"}) == 1
+    if data_type == "conversions":
+        assert len(services.actions("Shop", limit=100)) == 2
+    by_line = {r.line: r for r in services.rejects(run.id)}
+    assert "repeats the key of line 3 of this file" in (by_line[4].reason or "")
+    results, _summary = results_of(services, "Shop", run.id)
+    assert {int(r["Line"]): r["Status"] for r in results}[4] == "REJECTED"
+
+
+def test_a_released_batch_still_tells_the_partner_its_flagged_rows(
+    services: Services, make_connection
+) -> None:
+    """Found by the partner-files audit: the release rewrote the results file with every row
+    ACCEPTED and no reason, so the warning of a row (talk time over the call's) and what held
+    the batch on a row (a phone number a spreadsheet cut) were no longer said anywhere."""
+    make_connection("Acme")
+    overrides = {3: {"CalledPhoneNumber": "1.8005550100E+10"}, 6: {"TalkDuration": "999"}}
+    run = services.ingest_bytes("Acme", "calls.csv", call_csv(N, overrides=overrides))
+    assert run.review == "quarantined", run.reason
+
+    services.release(run.id, actor="alice")
+
+    rows, summary = results_of(services, "Acme", run.id)
+    reasons = {int(r["Line"]): (r["Status"], r["Reason"]) for r in rows}
+    status, reason = reasons.pop(8)
+    assert status == "ACCEPTED" and reason.startswith("warning: TalkDuration should not exceed CallDuration")
+    status, reason = reasons.pop(5)
+    assert status == "ACCEPTED" and reason.startswith("released by a reviewer despite: ")
+    assert "1.8005550100E+10" in reason and "held for review" not in reason
+    assert {r for _, r in reasons.values()} == {""}
+    assert summary["validation"]["success"] is False
