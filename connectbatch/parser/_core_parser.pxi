@@ -61,6 +61,8 @@ cdef class Parser:
     cdef dict reject_keys
     cdef int key_slot
     cdef int qualifier_slot
+    cdef Py_ssize_t key_field  # the file's field of key_slot, or -1
+    cdef Py_ssize_t qualifier_field  # of qualifier_slot, or -1
     # plan.Slot.empty_when: the slot whose empty required cell may be excused (CallerId), or
     # -1; the text slot whose value excuses it (CallStatus) and that value (UNKNOWN_CALLERID)
     cdef int excused_slot
@@ -107,6 +109,12 @@ cdef class Parser:
             _column_init(&self.cols[i], slot, self.keep, self.cap)
         self.key_slot = self._text_slot(plan.key_slot, nout, "key")
         self.qualifier_slot = self._text_slot(plan.qualifier_slot, nout, "qualifier")
+        self.key_field = self.qualifier_field = -1
+        for i in range(nfile):
+            if self.key_slot >= 0 and self.field_slot[i] == self.key_slot and self.key_field < 0:
+                self.key_field = i
+            if self.qualifier_slot >= 0 and self.field_slot[i] == self.qualifier_slot and self.qualifier_field < 0:
+                self.qualifier_field = i
         self.excused_slot = -1
         self.excuse_slot = -1
         for i, slot in enumerate(plan.slots):
@@ -365,6 +373,9 @@ cdef class Parser:
                         self.oom = 1
                         return -1
                 self._reject(rec.line, rec.error_field, rec.error, v, vn, 0)
+                if _key_before(self, p, &rec) < 0:
+                    self.oom = 1
+                    return -1
                 continue
             c = p[rec.start]
             if (c == self.sc.delim or c == SPACE or c == TAB) and _blank_record(

@@ -1,6 +1,7 @@
 # Writing one field's value into row `nrows` of a column of the Parser (_core_parser.pxi):
 # the text copy, the typed puts, and `_convert`, which checks and converts a field by its
-# column's kind (the converters are _core_values.pxi's). Part of the `connectbatch._csvcore`
+# column's kind (the converters are _core_values.pxi's); and `_key_before`, the key of a
+# record refused for its quoting, read the same way. Part of the `connectbatch._csvcore`
 # C unit (included by _csvcore.pyx after the Parser): module-level functions of a final
 # class's instance are direct C calls, inlined like its methods were.
 
@@ -168,3 +169,46 @@ cdef inline int _convert(Parser self, Column* col, const unsigned char* s, Py_ss
     elif not CURRENCY_TABLE[((up[0] - 65) * 26 + (up[1] - 65)) * 26 + (up[2] - 65)]:
         return code
     return _put_text(self, col, up, n)
+
+
+# ------------------------------------------------------------------ a refused record's key
+
+cdef int _key_before(Parser self, const unsigned char* p, Record* rec) noexcept nogil:
+    """The key and qualifier of a record refused for its quoting, each whose field comes
+    before the one at fault (the fields up to it were cut right), read as a good record's
+    would be, into the row being written (which the record never becomes): the results
+    file names the record (audit: a stray quote after the key left its line nameless).
+    -1 when memory ran out (refcore._key_before)."""
+    cdef int key, qualifier
+    if self.key_field < 0 and self.qualifier_field < 0:
+        return 0
+    if self.nrows_ == self.cap and self._grow_rows() != 0:
+        return -1
+    key = _read_field(self, p, self.key_field, rec.error_field)
+    qualifier = _read_field(self, p, self.qualifier_field, rec.error_field)
+    if key < 0 or qualifier < 0:
+        return -1
+    if key or qualifier:
+        self._reject_key(rec.line, key == 1, qualifier == 1)
+    return 0
+
+cdef int _read_field(Parser self, const unsigned char* p, Py_ssize_t i, Py_ssize_t before) noexcept nogil:
+    """1 when field `i` of the record in hand (-1: none; only one before `before`) converts
+    into its column's row being written, 0 when not, -1 when memory ran out."""
+    cdef Field* f
+    cdef const unsigned char* v
+    cdef Py_ssize_t vn
+    cdef int code
+    if i < 0 or i >= before:
+        return 0
+    f = &self.fields[i]
+    v = p + f.start
+    vn = f.end - f.start
+    if f.flags & F_ESC:
+        v = self._unescape(v, vn, &vn)
+        if v == NULL:
+            return -1
+    code = _convert(self, &self.cols[self.field_slot[i]], v, vn, f.flags)
+    if code < 0:
+        return -1
+    return 1 if code == 0 else 0

@@ -321,3 +321,18 @@ def test_the_summary_counts_the_actions_a_file_changed_apart_from_those_it_creat
     services.release(held.id, note="checked", actor="bob")
     _, summary = results_of(services, "Acme returns", held.id)
     assert (summary["actions_created"], summary["actions_changed"]) == (0, 1)
+
+
+def test_a_row_refused_for_a_stray_quote_after_its_key_is_named_in_the_results(
+    services: Services, make_connection
+) -> None:
+    """Found by both audits: a stray quote in a cell after the key (UserAgent, a catalog's
+    Name) answered the row with no CallSessionId, though the key had been read."""
+    make_connection("Acme")
+    data = call_csv(N, overrides={2: {"UserAgent": "@stray@"}}, columns=[*CALL_COLUMNS, "UserAgent"])
+    run = services.ingest_bytes("Acme", "stray.csv", data.replace(b"@stray@", b'"quoted" agent'))
+    assert run.rows_rejected == 1
+    rows, _summary = results_of(services, "Acme", run.id)
+    [refused] = [r for r in rows if r["Status"] == "REJECTED"]
+    assert refused["Line"] == "4" and refused["CallSessionId"] == "cs-0002"
+    assert "unexpected text after a closing quote" in refused["Reason"]

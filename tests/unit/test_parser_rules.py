@@ -577,6 +577,29 @@ def test_a_record_rejected_for_another_field_keeps_its_key_for_the_results_file(
     assert result.reject_keys[2]
 
 
+def test_a_record_refused_for_its_quoting_keeps_the_key_read_before_the_fault(
+    engine: str, call_csv: CallCsv
+) -> None:
+    """Found by the partner-files audit: a stray quote in UserAgent, after CallSessionId,
+    left the results line of that record with no CallSessionId, though the key was read
+    fine; a fault before the key (CallProvider) still names none, and a qualifier after the
+    fault is not read."""
+    data = call_csv(
+        {"UserAgent": "@1@", "VendorEventId": "ev-1"},
+        {"CallProvider": "@2@", "VendorEventId": "ev-2"},
+        {"UserAgent": "@3@"},
+    )  # the faults put in after the writer, which would quote them right
+    for mark, fault in ((b"@1@", b'"quoted" agent'), (b"@2@", b'"Inv"oca'), (b"@3@", b'"unclosed')):
+        data = data.replace(mark, fault)
+    result = parse(data, engine)
+    assert [(r.line, r.column) for r in result.rejects] == [
+        (2, "UserAgent"),
+        (3, "CallProvider"),
+        (4, "UserAgent"),
+    ]
+    assert set(result.reject_keys) == {2, 4} and result.reject_qualifiers == {}
+
+
 @pytest.mark.parametrize(
     "zone, day",
     [
