@@ -13,8 +13,8 @@ Why it looks like this:
   a 400 MB file never has to be in memory at once. A record that stays incomplete is only
   rescanned once the carried bytes have doubled, which keeps a stray quote linear.
 
-The pure-Python `parser/refcore.py` is the specification; tests hold this module to it byte
-for byte.
+The pure-Python `parser/refcore.py` (its cell converters: `parser/refvalues.py`) is the
+specification; tests hold this module to it byte for byte.
 
 Layout (asyncpg-style): this file is the single C unit and only wires the parts together.
 Constants and structs are declared once in `_csvcore.pxd`; the implementation is included from

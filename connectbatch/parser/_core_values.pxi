@@ -75,7 +75,7 @@ cdef inline bint _is_null_word(const unsigned char* s) noexcept nogil:
 
 cdef inline Py_ssize_t _pad_before(const unsigned char* s, Py_ssize_t n) noexcept nogil:
     """How many bytes of padding s[:n] starts with: spaces, tabs and no-break spaces (U+00A0,
-    C2 A0), which a partner never means (refcore._trim). For valid UTF-8 only."""
+    C2 A0), which a partner never means (refvalues._trim). For valid UTF-8 only."""
     cdef Py_ssize_t a = 0
     while a < n:
         if s[a] == 32 or s[a] == 9:
@@ -141,7 +141,7 @@ cdef inline int _parse_integer(const unsigned char* s, Py_ssize_t n, int64_t* ou
 
 cdef inline int _parse_seconds(const unsigned char* s, Py_ssize_t n, int64_t* out) noexcept nogil:
     """A duration -> whole seconds: seconds, M:SS/MM:SS or H:MM:SS, optional fraction rounded
-    half away from zero. The rules and their order are refcore._seconds's docstring."""
+    half away from zero. The rules and their order are refvalues._seconds's docstring."""
     cdef Py_ssize_t i = 0, start
     cdef bint neg = False
     cdef bint over = False
@@ -226,7 +226,7 @@ cdef inline int _parse_decimal(const unsigned char* s, Py_ssize_t n, int64_t* ou
     """Currency amount -> cents: [sign][$][sign] digits (or 1-3 digits then ,ddd groups)
     [.digits]; at most one sign; at most 2 decimals unless the extra ones are zeros, except
     1-3 digits led by 1-9 and exactly 3 decimals (1.500: 1.50, or 1500 with a point between
-    thousands), which is BAD_DECIMAL (refcore._dot_between_thousands)."""
+    thousands), which is BAD_DECIMAL (refvalues._dot_between_thousands)."""
     cdef Py_ssize_t i = 0, lead
     cdef bint neg = False
     cdef int signs = 0
@@ -312,7 +312,7 @@ cdef inline bint _digits(const unsigned char* s, Py_ssize_t i, Py_ssize_t count)
 
 
 cdef inline int64_t _days_from_civil(int64_t y, int64_t m, int64_t d) noexcept nogil:
-    # H. Hinnant's algorithm, as in _refcore._days_from_civil.
+    # H. Hinnant's algorithm, as in refvalues._days_from_civil.
     cdef int64_t era, yoe, doy, doe
     if m <= 2:
         y -= 1

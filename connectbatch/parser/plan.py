@@ -418,7 +418,7 @@ _DECIMAL_COMMA = re.compile(
 # An amount written like thousands with points between them, as the same locales export
 # 1500 and 1500000: 1.500, $1.500, -1.500.000 (at most one sign, as the cores take it). A
 # group leads with 1-9 (0.500 is half a unit); the cores refuse one group whose third decimal
-# is 0 (refcore._dot_between_thousands) and several groups as no amount at all.
+# is 0 (refvalues._dot_between_thousands) and several groups as no amount at all.
 _POINT_THOUSANDS = re.compile(
     r"^(?P<sign>[-+]?)\$?(?P<sign2>[-+]?)(?P<lead>[1-9]\d{0,2})(?P<groups>(?:\.\d{3})+)$"
 )
