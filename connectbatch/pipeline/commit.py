@@ -163,7 +163,9 @@ def load_in(
     syncback_store.add_header(con, record.id, parsed.header)  # status files name their keys
     note_ignored(con, connection, run, record, parsed.unknown_columns)
     # read here, on the load's own connection: the results file's action column
-    actions = results.RowActions(load.row_actions(con, connection, record.id, parsed.table, parsed.lines))
+    actions = results.RowActions(
+        load.row_actions(con, connection, record.id, parsed.table, parsed.lines, loaded)
+    )
     done = LoadDone(loaded, actions, rejects, None)
     answering = _answers.submit(answer, done) if answer is not None else None
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -177,6 +178,25 @@ class Applied:
     applied: int
     unchanged: int
     rejects: list[Reject]
+    unchanged_lines: tuple[int, ...] = ()  # the events already in effect, by file line
+
+
+def in_effect(lines: Sequence[int]) -> pa.Table:
+    """The results notes (load.row_actions' `line`, `label`, `note`) of a modifications file's
+    events already in effect (`Applied.unchanged_lines`): they changed nothing, and the
+    partner reads so, where they read ACCEPTED with no reason like the applied ones
+    (partner-files audit; a dry run said WOULD_BE_UNCHANGED)."""
+    n = len(lines)
+    return pa.table(
+        {
+            "line": pa.array(lines, pa.int64()),
+            "label": pa.nulls(n, pa.string()),
+            "note": pa.array([IN_EFFECT] * n, pa.string()),
+        }
+    )
+
+
+IN_EFFECT = "unchanged: the action already stands so (the same event sent before); nothing changed"
 
 
 def apply_modifications(
@@ -214,7 +234,8 @@ def apply_modifications(
     another partner's action is "no such action", word for word, so a file cannot probe
     which ids exist.
     """
-    applied = unchanged = 0
+    applied = 0
+    unchanged: list[int] = []
     rejects: list[Reject] = []
     columns = [c for c in ("ActionId", "Amount", "Reason", DATE) if c in table.column_names]
     rows = table.select(columns).to_pylist()
@@ -232,7 +253,7 @@ def apply_modifications(
             undated = max(undated_at, action.event_date) if undated_at is not None else None
             when = event_time(row.get(DATE) or undated, action, now)
             if _in_effect(action, _amount(row["Amount"])):
-                unchanged += 1
+                unchanged.append(int(line))
                 continue
             not_older(action, when, action_store.last_effective(con, action_id))
             modify(
@@ -246,7 +267,7 @@ def apply_modifications(
             rejects.append(Reject(line, "Amount", exc.value, str(exc)))
         except ActionError as exc:
             rejects.append(Reject(line, "ActionId", str(raw_id), str(exc)))
-    return Applied(applied, unchanged, rejects)
+    return Applied(applied, len(unchanged), rejects, tuple(unchanged))
 
 
 DATE = "ModificationDate"

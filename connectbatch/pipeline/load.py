@@ -51,6 +51,7 @@ class Loaded:
     # Existing actions it changed (modified, reversed, re-pointed): already added to the
     # run's `actions_changed` by the load itself, kept here for the file's summary.
     actions_changed: int = 0
+    unchanged_lines: tuple[int, ...] = ()  # Made's
 
     def counters(self) -> dict[str, int]:
         """What the load adds to its run's counters."""
@@ -93,7 +94,7 @@ def load_file(
         # none applied: refused as a whole (the run fails; the same bytes may come again)
         state, why = FileState.REJECTED, every_row_refused(rejects, "no action changed")
     final = run_store.set_file_state(con, record.id, state, why, accepted, rejected)
-    loaded = Loaded(accepted, rejected, made.created, final, made.changed)
+    loaded = Loaded(accepted, rejected, made.created, final, made.changed, made.unchanged_lines)
     if count:
         run_store.add_counters(con, run_id, **loaded.counters())
     return loaded
@@ -104,6 +105,7 @@ class Made(NamedTuple):
 
     created: int
     changed: int = 0
+    unchanged_lines: tuple[int, ...] = ()  # a modifications file's events already in effect
 
 
 def load_rows(
@@ -146,7 +148,7 @@ def load_rows(
                 table=table, lines=lines,
             )  # fmt: skip
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)
-        return Made(0, outcome.applied)
+        return Made(0, outcome.applied, outcome.unchanged_lines)
     if merges_repeats(dtype, connection):
         made = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
         late.lock_loaded(con, connection, record.id, now)  # a corrected record may be past its lock
@@ -164,13 +166,17 @@ def load_rows(
 
 
 def row_actions(
-    con: duckdb.DuckDBPyConnection, connection: Connection, file_id: int, table: pa.Table, lines: pa.Array
-) -> pa.Table:
+    con: duckdb.DuckDBPyConnection, connection: Connection, file_id: int, table: pa.Table, lines: pa.Array,
+    made: Made | Loaded | None = None,
+) -> pa.Table:  # fmt: skip
     """The action of each loaded row of a file, for its results (`line`, `label`, `note`,
     store/actions.of_file_by_line), after its load in the same transaction. Where repeats
     merge, a row identical to the stored record changed nothing and no action points at it:
-    it is answered with the stored record's action, noted unchanged."""
+    it is answered with the stored record's action, noted unchanged. A modifications file
+    makes none: its events already in effect (`made`'s) are noted (`lifecycle.in_effect`)."""
     dtype = schemas.get(connection.data_type)
+    if dtype.key == "action_modifications":
+        return lifecycle.in_effect(made.unchanged_lines if made is not None else ())
     merging = dtype.action_columns is not None and merges_repeats(dtype, connection)
     found = action_store.of_file_by_line(con, file_id, corrections=merging)
     if not merging:
@@ -221,16 +227,9 @@ def refuses_repeats(dtype: schemas.DataType, connection: Connection) -> bool:
 
 
 def _merge_rows(
-    con: duckdb.DuckDBPyConnection,
-    dtype: schemas.DataType,
-    connection: Connection,
-    run_id: int,
-    record: FileRecord,
-    table: pa.Table,
-    lines: pa.Array,
-    rejects: list[Reject],
-    now: dt.datetime,
-) -> Made:
+    con: duckdb.DuckDBPyConnection, dtype: schemas.DataType, connection: Connection, run_id: int,
+    record: FileRecord, table: pa.Table, lines: pa.Array, rejects: list[Reject], now: dt.datetime,
+) -> Made:  # fmt: skip
     """Load a file whose rows may repeat stored records, version by version.
 
     A row with a new key is inserted (and gets its action). A row identical to the current

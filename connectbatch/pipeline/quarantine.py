@@ -201,7 +201,9 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
             )  # fmt: skip
             accepted += table.num_rows - refused
             rejected += refused + len(negative)
-            actions[f.id] = results.RowActions(load.row_actions(con, connection, f.id, table, lines))
+            actions[f.id] = results.RowActions(
+                load.row_actions(con, connection, f.id, table, lines, made_per_file[f.id])
+            )
         run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
         run_store.finish(
             con,

@@ -377,3 +377,32 @@ def test_an_undated_row_refused_for_its_date_shows_no_date_it_never_had(
     [reject] = applied.rejects
     assert (reject.column, reject.value) == (lifecycle.DATE, "")
     assert "before the newer change" in reject.reason
+
+
+def test_a_modification_already_in_effect_is_answered_unchanged(
+    services: Services, make_connection, actions: list[Action]
+) -> None:
+    """Found by the partner-files audit: a reversal sent again (and an amount the action
+    already has) changed nothing, as they should, but the results file answered them
+    ACCEPTED with no reason, like the rows that did change an action."""
+    make_connection("Acme returns", data_type="action_modifications")
+    first, second = actions[0], actions[1]
+    services.ingest_bytes("Acme returns", "m1.csv", modifications_csv([(first.label, "0", "returned")]))
+    again = modifications_csv(
+        [
+            (first.label, "0", "returned (sent again)"),  # line 2: already reversed
+            (second.label, str(second.amount), "same amount"),  # line 3: the amount it has
+            (second.label, "1.00", "corrected"),  # line 4: applied
+        ]
+    )
+
+    run = services.ingest_bytes("Acme returns", "m2.csv", again)
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    rows, _summary = results_of(services, "Acme returns", run.id)
+    reasons = {int(r["Line"]): (r["Status"], r["Reason"]) for r in rows}
+    for line in (2, 3):
+        status, reason = reasons[line]
+        assert status == "ACCEPTED" and reason.startswith("unchanged: the action already stands so")
+    assert reasons[4] == ("ACCEPTED", "")
+    assert [e.change for e in services.audit(first.id)] == ["reverse"]  # nothing new
