@@ -245,6 +245,8 @@ class OutputLoader:
         started = time.perf_counter()
         with db.connect() as con:
             earlier = run_store.loaded_file_with_hash(con, connection.id, record.sha256)
+            if earlier is not None and earlier.id != record.id:  # (a catalog's may be news again)
+                earlier = staging.still_duplicate(con, connection, record.sha256, earlier)
         if earlier is not None and earlier.id != record.id:  # the same bytes twice in one pull
             with db.transaction() as con:
                 message = staging.mark_duplicate(con, state.run.id, record.id, earlier)

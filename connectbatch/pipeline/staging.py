@@ -243,6 +243,7 @@ def record_in(
         remote_path=received.remote_path, mtime=received.mtime,
     )  # fmt: skip
     earlier, interrupted = run_store.earlier_with_hash(con, connection.id, staged.sha256)
+    earlier = still_duplicate(con, connection, staged.sha256, earlier)
     if earlier is None:
         if interrupted is not None and run.trigger == "push":  # the upload a dead process left
             run_store.retry_of_interrupted(con, run.id, interrupted)
@@ -253,6 +254,19 @@ def record_in(
             mapping_store.set_run_version(con, run.id, saved.version)
         return Entry(entry, mapping=saved, mapping_read=True)
     return Entry(entry, mark_duplicate(con, run.id, entry.id, earlier))
+
+
+def still_duplicate(
+    con: duckdb.DuckDBPyConnection, connection: Connection, sha256: str, earlier: FileRecord | None
+) -> FileRecord | None:
+    """`earlier`, the file whose bytes these repeat, unless the repeat is news: a product
+    catalog holds what its newest file says, so a file of other bytes loaded since makes the
+    old bytes a change again (a sale's end re-sent the regular prices and was dropped as a
+    duplicate, the catalog kept the sale's; data-types audit). Its rows merge as any
+    catalog file's do: the unchanged ones are counted unchanged, nothing is doubled."""
+    if earlier is None or connection.data_type != "product_catalogs" or earlier.state != FileState.LOADED:
+        return earlier
+    return None if run_store.changed_since(con, connection.id, sha256) else earlier
 
 
 def record_group(
@@ -273,6 +287,7 @@ def record_group(
     )  # fmt: skip
     hashes = [s.sha256 for _, s in files]
     earlier, interrupted = run_groups.earlier_files_with_hashes(con, connection.id, hashes)
+    earlier = {sha: e for sha, e in earlier.items() if still_duplicate(con, connection, sha, e)}
     for run, (_, s) in zip(runs, files, strict=True):  # uploads a dead process left: their retries
         if s.sha256 in interrupted and s.sha256 not in earlier and run.trigger == "push":
             run_store.retry_of_interrupted(con, run.id, interrupted[s.sha256])

@@ -214,6 +214,16 @@ def earlier_with_hash(
     return None, (int(rows[-1][1]) if rows else None)
 
 
+def changed_since(con: duckdb.DuckDBPyConnection, connection_id: int, sha256: str) -> bool:
+    """Whether the connection loaded a file of other bytes after its last file of `sha256`."""
+    row = con.execute(
+        "SELECT count(*) FROM files WHERE connection_id = ? AND state = ? AND sha256 <> ? AND id > "
+        "(SELECT max(id) FROM files WHERE connection_id = ? AND sha256 = ? AND state = ?)",
+        [connection_id, str(FileState.LOADED), sha256, connection_id, sha256, str(FileState.LOADED)],
+    ).fetchall()
+    return bool(row and row[0][0])
+
+
 def retry_of_interrupted(con: duckdb.DuckDBPyConnection, run_id: int, interrupted: int) -> None:
     """Record a push run as the retry of the push run a dead process left with the same upload
     (its bytes taken in again after the restart), unless that one was retried already."""

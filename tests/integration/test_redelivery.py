@@ -118,6 +118,31 @@ def test_a_catalog_snapshot_marks_the_items_it_leaves_out_removed(
     assert (back.rows_unchanged, back.rows_replaced, back.rows_removed) == (2, 0, 0)
 
 
+@pytest.mark.parametrize("mode", [CatalogMode.UPDATES, CatalogMode.SNAPSHOT])
+def test_a_catalog_file_sent_again_after_another_changed_the_items_is_applied_again(
+    services: Services, make_connection, mode: CatalogMode
+) -> None:
+    """Found by the data-types audit: the regular prices, sent again byte for byte when a
+    sale ended, were dropped as a duplicate of the first file and the catalog kept the sale's
+    prices (a snapshot sent again did not bring back the items a later one removed). The
+    same bytes with nothing loaded since are still a duplicate."""
+    shop = make_connection("Shop", data_type="product_catalogs", catalog_mode=mode)
+    regular = catalog_csv({"SKU-1": "19.99", "SKU-2": "5.00"})
+    assert services.ingest_bytes("Shop", "regular.csv", regular).status is RunStatus.COMPLETED
+    again = services.ingest_bytes("Shop", "regular-again.csv", regular)
+    assert again.rows_duplicate == 2 and again.files_loaded == 0
+    sale = services.ingest_bytes("Shop", "sale.csv", catalog_csv({"SKU-1": "14.99"}))
+    assert sale.status is RunStatus.COMPLETED, sale.reason
+
+    restored = services.ingest_bytes("Shop", "regular-restored.csv", regular)
+
+    assert restored.status is RunStatus.COMPLETED, restored.reason
+    assert (restored.files_loaded, restored.rows_duplicate, restored.rows_replaced) == (1, 0, 1)
+    assert current_prices(services, shop.id) == {"SKU-1": Decimal("19.99"), "SKU-2": Decimal("5.00")}
+    [f] = services.run_files(restored.id)
+    assert f.state == "loaded"
+
+
 @pytest.mark.parametrize("body", ["", "\r\n,,,,\r\n,,,,\r\n"], ids=["header only", "empty rows"])
 def test_a_snapshot_that_lists_no_items_removes_none(services: Services, make_connection, body: str) -> None:
     # Found by trying real partner files: a header-only snapshot (a broken export) marked the
