@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -179,24 +178,6 @@ class Applied:
     unchanged: int
     rejects: list[Reject]
     unchanged_lines: tuple[int, ...] = ()  # the events already in effect, by file line
-
-
-def in_effect(lines: Sequence[int]) -> pa.Table:
-    """The results notes (load.row_actions' `line`, `label`, `note`) of a modifications file's
-    events already in effect (`Applied.unchanged_lines`): they changed nothing, and the
-    partner reads so, where they read ACCEPTED with no reason like the applied ones
-    (partner-files audit; a dry run said WOULD_BE_UNCHANGED)."""
-    n = len(lines)
-    return pa.table(
-        {
-            "line": pa.array(lines, pa.int64()),
-            "label": pa.nulls(n, pa.string()),
-            "note": pa.array([IN_EFFECT] * n, pa.string()),
-        }
-    )
-
-
-IN_EFFECT = "unchanged: the action already stands so (the same event sent before); nothing changed"
 
 
 def apply_modifications(

@@ -28,7 +28,7 @@ from connectbatch.models import (
     Redelivery,
 )
 from connectbatch.parser.api import Reject, RejectKeys
-from connectbatch.pipeline import late, lifecycle
+from connectbatch.pipeline import late, lifecycle, row_notes
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.store import actions as action_store
 from connectbatch.store import data as data_store
@@ -51,7 +51,7 @@ class Loaded:
     # Existing actions it changed (modified, reversed, re-pointed): already added to the
     # run's `actions_changed` by the load itself, kept here for the file's summary.
     actions_changed: int = 0
-    unchanged_lines: tuple[int, ...] = ()  # Made's
+    notes: tuple[tuple[int, str], ...] = ()  # Made's
 
     def counters(self) -> dict[str, int]:
         """What the load adds to its run's counters."""
@@ -94,7 +94,7 @@ def load_file(
         # none applied: refused as a whole (the run fails; the same bytes may come again)
         state, why = FileState.REJECTED, every_row_refused(rejects, "no action changed")
     final = run_store.set_file_state(con, record.id, state, why, accepted, rejected)
-    loaded = Loaded(accepted, rejected, made.created, final, made.changed, made.unchanged_lines)
+    loaded = Loaded(accepted, rejected, made.created, final, made.changed, made.notes)
     if count:
         run_store.add_counters(con, run_id, **loaded.counters())
     return loaded
@@ -105,7 +105,7 @@ class Made(NamedTuple):
 
     created: int
     changed: int = 0
-    unchanged_lines: tuple[int, ...] = ()  # a modifications file's events already in effect
+    notes: tuple[tuple[int, str], ...] = ()  # (line, note) of rows with no action of their own (row_notes)
 
 
 def load_rows(
@@ -148,7 +148,7 @@ def load_rows(
                 table=table, lines=lines,
             )  # fmt: skip
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)
-        return Made(0, outcome.applied, outcome.unchanged_lines)
+        return Made(0, outcome.applied, tuple((n, row_notes.IN_EFFECT) for n in outcome.unchanged_lines))
     if merges_repeats(dtype, connection):
         made = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
         late.lock_loaded(con, connection, record.id, now)  # a corrected record may be past its lock
@@ -172,11 +172,11 @@ def row_actions(
     """The action of each loaded row of a file, for its results (`line`, `label`, `note`,
     store/actions.of_file_by_line), after its load in the same transaction. Where repeats
     merge, a row identical to the stored record changed nothing and no action points at it:
-    it is answered with the stored record's action, noted unchanged. A modifications file
-    makes none: its events already in effect (`made`'s) are noted (`lifecycle.in_effect`)."""
+    it is answered with the stored record's action, noted unchanged. A row of a data type
+    without actions gets the note its load gave it (`made`'s, pipeline/row_notes.py)."""
     dtype = schemas.get(connection.data_type)
-    if dtype.key == "action_modifications":
-        return lifecycle.in_effect(made.unchanged_lines if made is not None else ())
+    if dtype.action_columns is None:
+        return row_notes.noted(made.notes if made is not None else ())
     merging = dtype.action_columns is not None and merges_repeats(dtype, connection)
     found = action_store.of_file_by_line(con, file_id, corrections=merging)
     if not merging:
@@ -195,15 +195,11 @@ def row_actions(
         {
             "line": pa.array([line for line, _ in kept], pa.int64()),
             "label": pa.array([a.label for _, a in kept], pa.string()),
-            "note": pa.array([UNCHANGED] * len(kept), pa.string()),
+            "note": pa.array([row_notes.UNCHANGED] * len(kept), pa.string()),
         }
     )
     both = pa.concat_tables([found.select(["line", "label", "note"]).cast(unchanged.schema), unchanged])
     return both.sort_by("line")
-
-
-# Why a results line of a record sent again exactly as stored names an action it did not create.
-UNCHANGED = "unchanged: identical to the record already loaded; its action stays as it is"
 
 
 def merges_repeats(dtype: schemas.DataType, connection: Connection) -> bool:
@@ -314,7 +310,10 @@ def _merge_rows(
         con, run_id, rows_unchanged=len(unchanged), rows_replaced=len(changed), rows_removed=removed,
         actions_changed=repointed,
     )  # fmt: skip
-    return Made(created, repointed)
+    if dtype.action_columns:  # their actions answer the rows (row_actions)
+        return Made(created, repointed)
+    said = [(n, row_notes.SAME_RECORD) for n in unchanged] + [(n, row_notes.REPLACED) for n in changed]
+    return Made(created, repointed, tuple(said))
 
 
 def _replaceable(action: Action, now: dt.datetime) -> bool:

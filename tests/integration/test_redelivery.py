@@ -118,6 +118,24 @@ def test_a_catalog_snapshot_marks_the_items_it_leaves_out_removed(
     assert (back.rows_unchanged, back.rows_replaced, back.rows_removed) == (2, 0, 0)
 
 
+def test_a_catalog_results_file_says_which_items_were_unchanged_and_which_updated(
+    services: Services, make_connection
+) -> None:
+    """Found by the data-types audit: every row of a catalog file read ACCEPTED with no
+    reason, whether it changed nothing, replaced the stored item or added a new one."""
+    make_connection("Shop", data_type="product_catalogs")
+    services.ingest_bytes("Shop", "catalog-1.csv", catalog_csv({"A": "1.00", "B": "2.00"}))
+
+    run = services.ingest_bytes("Shop", "catalog-2.csv", catalog_csv({"A": "1.00", "B": "2.50", "D": "4.00"}))
+
+    assert (run.rows_unchanged, run.rows_replaced) == (1, 1)
+    rows, _summary = results_of(services, "Shop", run.id)
+    said = {r["CatalogItemId"]: (r["Status"], r["Reason"]) for r in rows}
+    assert said["A"] == ("ACCEPTED", "unchanged: identical to the record already stored")
+    assert said["B"][0] == "ACCEPTED" and said["B"][1].startswith("updated: replaces the stored record")
+    assert said["D"] == ("ACCEPTED", "")
+
+
 @pytest.mark.parametrize("mode", [CatalogMode.UPDATES, CatalogMode.SNAPSHOT])
 def test_a_catalog_file_sent_again_after_another_changed_the_items_is_applied_again(
     services: Services, make_connection, mode: CatalogMode
