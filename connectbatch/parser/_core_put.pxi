@@ -53,6 +53,33 @@ cdef int _grow_text(Parser self, Column* col, size_t need) noexcept nogil:
     cb_huge_pages(p)
     return 0
 
+cdef inline bint _is_enum_gap(unsigned char c) noexcept nogil:
+    return c == 95 or c == 45 or c == 32  # _ - space
+
+
+cdef bint _same_enum(const unsigned char* s, Py_ssize_t n, const unsigned char* want,
+                     Py_ssize_t m) noexcept nogil:
+    """Whether `s` is the allowed value `want` (upper case) in any case, its words joined
+    or not by `_`, `-` or spaces (refvalues._enum_form): "in_stock" and "In Stock" are
+    InStock, as Google Merchant Center feeds write it (data-types audit)."""
+    cdef Py_ssize_t i = 0, j = 0
+    cdef unsigned char c
+    while True:
+        while i < n and _is_enum_gap(s[i]):
+            i += 1
+        while j < m and _is_enum_gap(want[j]):
+            j += 1
+        if i == n or j == m:
+            return i == n and j == m
+        c = s[i]
+        if 97 <= c <= 122:
+            c -= 32
+        if c != want[j]:
+            return False
+        i += 1
+        j += 1
+
+
 cdef inline void _put_null(Parser self, Column* col) noexcept nogil:
     cdef Py_ssize_t row = self.nrows_
     if col.width == 0:
@@ -83,7 +110,6 @@ cdef inline int _convert(Parser self, Column* col, const unsigned char* s, Py_ss
     cdef int code, kind = col.kind
     cdef int64_t v = 0
     cdef bint naive = False
-    cdef bint match
     cdef unsigned char c, u
     cdef unsigned char up[3]
     cdef Py_ssize_t row
@@ -141,17 +167,8 @@ cdef inline int _convert(Parser self, Column* col, const unsigned char* s, Py_ss
         return code
     if kind == K_ENUM:
         for j in range(col.nallowed):
-            if col.allowed_len[j] != n:
-                continue
-            match = True
-            for k in range(n):
-                c = s[k]
-                u = c - 32 if 97 <= c <= 122 else c
-                if u != col.allowed_upper[j][k]:
-                    match = False
-                    break
-            if match:
-                return _put_text(self, col, col.allowed[j], n)
+            if _same_enum(s, n, col.allowed_upper[j], col.allowed_len[j]):
+                return _put_text(self, col, col.allowed[j], col.allowed_len[j])
         return C_BAD_ENUM
     # COUNTRY / CURRENCY: ASCII letters only, upper-cased in ASCII.
     code = C_BAD_COUNTRY if kind == K_COUNTRY else C_BAD_CURRENCY

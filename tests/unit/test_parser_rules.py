@@ -781,3 +781,26 @@ def test_conversion_quantity_is_a_non_negative_whole_number(engine: str) -> None
     ]
     assert col(result, "Quantity") == [3, 4, None, 0, 5]
     assert schemas.get("conversions").column("Quantity").kind is schemas.Kind.INTEGER
+
+
+@pytest.mark.parametrize(
+    "written, stored",
+    [("in_stock", "InStock"), ("out_of_stock", "OutOfStock"), ("In Stock", "InStock"),
+     ("back-order", "BackOrder"), ("preorder", "PreOrder"), ("INSTOCK", "InStock")],
+)  # fmt: skip
+def test_an_allowed_value_may_join_its_words_with_underscores_dashes_or_spaces(
+    engine: str, written: str, stored: str
+) -> None:
+    """Found by the data-types audit: Google Merchant Center's own availability values
+    (in_stock, out_of_stock) were refused, while instock and preorder were taken."""
+    data = f"CatalogItemId,Name,Url,CurrentPrice,StockAvailability\r\nG-1,Widget,https://e.com/1,1.00,{written}\r\n"
+    result = parse(data.encode(), engine, "product_catalogs")
+    assert result.rejects == [] and result.table.column("StockAvailability").to_pylist() == [stored]
+
+
+def test_words_of_an_allowed_value_must_all_be_there(engine: str, calls: Calls) -> None:
+    result = calls(
+        {"CallStatus": "unknown callerid"}, {"CallStatus": "in__stock_x"}, {"CallStatus": "UNKNOWN"}
+    )
+    assert result.table.column("CallStatus").to_pylist() == ["UNKNOWN_CALLERID"]
+    assert [(r.line, r.column) for r in result.rejects] == [(3, "CallStatus"), (4, "CallStatus")]
