@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from connectbatch.parser import refcore
 from connectbatch.parser.plan import CoreKind, Slot
+from connectbatch.parser.refvalues import enum_form
 from connectbatch.schemas import Column, Kind
 
 # "(555) 123-4567" as US exports write it: the parser takes any text as a phone number.
@@ -167,9 +168,9 @@ def fit(column: Column, p: Profile) -> float | None:
         return p.country
     if column.kind is Kind.CURRENCY:
         return p.currency
-    if column.kind is Kind.ENUM and column.allowed:
-        allowed = {a.lower() for a in column.allowed}
-        return sum(1 for v in p.cells if v.lower() in allowed) / p.filled
+    if column.kind is Kind.ENUM and column.allowed:  # as the parser matches them (in_stock is InStock)
+        allowed = {enum_form(a.encode()) for a in column.allowed}
+        return sum(1 for v in p.cells if enum_form(v.encode()) in allowed) / p.filled
     if column.name == "CallRecording":
         return p.url
     return None

@@ -166,10 +166,64 @@ _CLICKS: tuple[tuple[str, str, str | None], ...] = (
     ("common", "ip", "IpAddress"),
 )
 
+# Product feeds (data-types audit: a Merchant Center header was left unmapped, and Shopify's
+# "Option1 Name" was taken for our Name).
+_PRODUCT_CATALOGS: tuple[tuple[str, str, str | None], ...] = (
+    # Google Merchant Center product data specification: support.google.com/merchants/answer/7052112.
+    # `price` is the regular price; a `sale_price`, when there is one, is what the item costs
+    # now: one column cannot feed ours both ways, so the sale price is left to the analyst.
+    ("Google Merchant Center", "id", "CatalogItemId"),
+    ("Google Merchant Center", "title", "Name"),
+    ("Google Merchant Center", "description", "Description"),
+    ("Google Merchant Center", "link", "Url"),
+    ("Google Merchant Center", "image_link", "ImageUrl"),
+    ("Google Merchant Center", "additional_image_link", None),
+    ("Google Merchant Center", "availability", "StockAvailability"),
+    ("Google Merchant Center", "price", "CurrentPrice"),
+    ("Google Merchant Center", "sale_price", None),
+    ("Google Merchant Center", "sale_price_effective_date", None),
+    ("Google Merchant Center", "brand", "Manufacturer"),
+    ("Google Merchant Center", "gtin", "Gtin"),
+    ("Google Merchant Center", "mpn", "Mpn"),
+    ("Google Merchant Center", "condition", "Condition"),
+    ("Google Merchant Center", "google_product_category", "Category"),
+    ("Google Merchant Center", "product_type", None),
+    ("Google Merchant Center", "item_group_id", None),
+    ("Google Merchant Center", "shipping", None),  # "US:CA:Overnight:16.00 USD": no one amount
+    # Shopify product CSV: help.shopify.com/en/manual/products/import-export/using-csv. A row
+    # is a variant (its SKU the item); the export has no product URL (the Handle is part of it).
+    ("Shopify", "Variant SKU", "CatalogItemId"),
+    ("Shopify", "Handle", None),
+    ("Shopify", "Title", "Name"),
+    ("Shopify", "Body (HTML)", "Description"),
+    ("Shopify", "Vendor", "Manufacturer"),
+    ("Shopify", "Product Category", "Category"),
+    ("Shopify", "Type", None),
+    ("Shopify", "Tags", None),
+    ("Shopify", "Published", None),
+    ("Shopify", "Option1 Name", None),
+    ("Shopify", "Option1 Value", None),
+    ("Shopify", "Option2 Name", None),
+    ("Shopify", "Option2 Value", None),
+    ("Shopify", "Option3 Name", None),
+    ("Shopify", "Option3 Value", None),
+    ("Shopify", "Variant Price", "CurrentPrice"),
+    ("Shopify", "Variant Compare At Price", "OriginalPrice"),
+    ("Shopify", "Variant Barcode", "Gtin"),
+    ("Shopify", "Variant Grams", None),
+    ("Shopify", "Variant Inventory Qty", None),
+    ("Shopify", "Image Src", "ImageUrl"),
+    ("Shopify", "Image Alt Text", None),
+    ("Shopify", "SEO Title", None),
+    ("Shopify", "SEO Description", None),
+    ("Shopify", "Status", None),
+)
+
 _BY_TYPE = {
     "call_conversions": _CALL_CONVERSIONS,
     "conversions": _CONVERSIONS,
     "clicks": _CLICKS,
+    "product_catalogs": _PRODUCT_CATALOGS,
 }
 
 # Names so common that another vendor's column of the same name may mean something else

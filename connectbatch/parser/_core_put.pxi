@@ -60,7 +60,7 @@ cdef inline bint _is_enum_gap(unsigned char c) noexcept nogil:
 cdef bint _same_enum(const unsigned char* s, Py_ssize_t n, const unsigned char* want,
                      Py_ssize_t m) noexcept nogil:
     """Whether `s` is the allowed value `want` (upper case) in any case, its words joined
-    or not by `_`, `-` or spaces (refvalues._enum_form): "in_stock" and "In Stock" are
+    or not by `_`, `-` or spaces (refvalues.enum_form): "in_stock" and "In Stock" are
     InStock, as Google Merchant Center feeds write it (data-types audit)."""
     cdef Py_ssize_t i = 0, j = 0
     cdef unsigned char c

@@ -170,7 +170,7 @@ def _decimal(t: bytes) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
-def _enum_form(v: bytes) -> bytes:
+def enum_form(v: bytes) -> bytes:
     """An allowed value's words in upper case without `_`, `-` or spaces between them:
     "in_stock", "In Stock" and "InStock" are one value (Google Merchant Center's spelling
     of schema.org's), "unknown callerid" is UNKNOWN_CALLERID."""
@@ -181,7 +181,7 @@ def _coded(t: bytes, slot: Slot) -> bytes:
     upper = t.upper()  # bytes.upper() touches ASCII letters only: "uſ" never becomes "US"
     if slot.kind is CoreKind.ENUM:
         for canonical in slot.allowed:
-            if _enum_form(canonical) == _enum_form(t):
+            if enum_form(canonical) == enum_form(t):
                 return canonical
         raise CellRejected(Code.BAD_ENUM)
     if slot.kind is CoreKind.COUNTRY:

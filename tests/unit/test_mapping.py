@@ -77,6 +77,35 @@ def test_vendor_names_from_the_issue_are_known() -> None:
     }  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "header, row, expected",
+    [
+        (
+            ["id", "title", "link", "image_link", "availability", "price", "sale_price", "brand"],
+            ["SKU-1", "Widget", "https://e.com/1", "https://e.com/1.jpg", "in_stock", "19.99", "", "Acme"],
+            {"id": "CatalogItemId", "title": "Name", "link": "Url", "image_link": "ImageUrl",
+             "availability": "StockAvailability", "price": "CurrentPrice", "sale_price": None,
+             "brand": "Manufacturer"},
+        ),
+        (
+            ["Handle", "Title", "Option1 Name", "Variant SKU", "Variant Price", "Variant Compare At Price"],
+            ["cafe-mug", "Mug", "Size", "MUG-12", "19.99", "24.99"],
+            {"Handle": None, "Title": "Name", "Option1 Name": None, "Variant SKU": "CatalogItemId",
+             "Variant Price": "CurrentPrice", "Variant Compare At Price": "OriginalPrice"},
+        ),
+    ],
+    ids=["merchant-center", "shopify"],
+)  # fmt: skip
+def test_product_feed_headers_are_known(
+    header: list[str], row: list[str], expected: dict[str, str | None]
+) -> None:
+    """Found by the data-types audit: a Google Merchant Center feed's id, title, link, price
+    and availability were left unmapped, and Shopify's "Option1 Name" was taken for Name."""
+    s = suggest(read_sample(csv_bytes(header, row)), "product_catalogs")
+    assert s.mapping == expected
+    assert not [x.header for x in s.lines if x.unsure]
+
+
 def test_a_column_of_ours_is_never_assigned_twice() -> None:
     s = suggest_header(["CallerId", "callerid", "Caller ID", "caller_number"], "call_conversions")
     targets = [t for t in s.mapping.values() if t is not None]
