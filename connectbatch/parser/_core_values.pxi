@@ -396,6 +396,9 @@ cdef inline int _parse_timestamp(const unsigned char* s, Py_ssize_t n, int64_t* 
             if c == 90 or c == 122:  # Z z
                 has_tz = True
                 i += 1
+            elif (c | 32) == 117 and i + 3 == n and (s[i + 1] | 32) == 116 and (s[i + 2] | 32) == 99:
+                has_tz = True  # UTC, any case, as BigQuery exports a TIMESTAMP (refvalues._TS_RE)
+                i += 3
             elif c == 43 or c == 45:
                 if i + 3 > n or not _digits(s, i + 1, 2):
                     return C_BAD_TIMESTAMP

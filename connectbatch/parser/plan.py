@@ -375,7 +375,7 @@ def reason(code: int, slot: Slot | None, plan: Plan, extra: int, encoding: str) 
         case Code.BAD_TIMESTAMP:
             return (
                 "expected an ISO 8601 date-time such as 2026-03-01T14:05:09Z, "
-                "2026-03-01 14:05:09+02:00, 2026-03-01, 20260301T140509Z or 20260301"
+                "2026-03-01 14:05:09+02:00, 2026-03-01 14:05:09 UTC, 2026-03-01, 20260301T140509Z or 20260301"
             )
         case Code.INVALID_DATE:
             return (

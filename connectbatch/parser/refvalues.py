@@ -28,14 +28,14 @@ _DECIMAL_RE = re.compile(rb"([+-]?)(\$?)([+-]?)([1-9][0-9]{0,2}(?:,[0-9]{3})+|[0
 _TS_RE = re.compile(
     rb"([0-9]{4})-([0-9]{2})-([0-9]{2})"
     rb"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
-    rb"(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
+    rb"(?: ?([Zz]|[Uu][Tt][Cc]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
 )
 # ISO 8601 basic format (20260301, 20260301T140509Z, 20260301T1405+0100): same groups; the
 # separator must be T (a space between basic date and time is no ISO form).
 _TS_BASIC_RE = re.compile(
     rb"([0-9]{4})([0-9]{2})([0-9]{2})"
     rb"(?:[Tt]([0-9]{2})([0-9]{2})(?:([0-9]{2})(?:[.,]([0-9]{1,9}))?)?"
-    rb"(?: ?([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
+    rb"(?: ?([Zz]|[Uu][Tt][Cc]|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
 )
 _MIN_MICROS = -62135596800000000  # 0001-01-01T00:00:00Z
 _MAX_MICROS = 253402300799999999  # 9999-12-31T23:59:59.999999Z
@@ -73,7 +73,7 @@ def _timestamp(t: bytes) -> tuple[int, bool]:
     dim = 29 if month == 2 and leap else _DAYS_IN_MONTH[month - 1] if 1 <= month <= 12 else 0
     offset = 0
     tz = m[8]
-    if tz and tz not in (b"Z", b"z"):
+    if tz and tz.upper() not in (b"Z", b"UTC"):  # UTC: as BigQuery writes a TIMESTAMP
         oh = int(tz[1:3])
         om = int(tz[-2:]) if len(tz) > 3 else 0
         # The offsets in use run from -12:00 to +14:00: "+23:59" moved the call by a day

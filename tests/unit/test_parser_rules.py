@@ -275,6 +275,10 @@ def test_integers_are_plain_ascii_digits(calls: Calls, text: str) -> None:
         ("20260301T1405Z", at(14, 5)),
         ("20260301T140509", at(14, 5, 9)),
         ("20260301", at(0)),
+        # as BigQuery writes a TIMESTAMP (data-types audit: refused, where "...Z" was read)
+        ("2026-03-01 14:05:09 UTC", at(14, 5, 9)),
+        ("2026-03-01 14:05:09.25 utc", at(14, 5, 9, 250_000)),
+        ("2026-03-01T14:05UTC", at(14, 5)),
     ],
 )
 def test_event_date_iso_8601_forms(calls: Calls, text: str, expected: datetime) -> None:
@@ -345,6 +349,9 @@ def test_a_local_time_moved_past_years_1_to_9999_is_rejected(calls: Calls, text:
         "2026-12-05T14:05:09+14:01",
         "2026-12-05T14:05:09-1201",
         "2026-12-05T14:05:09+15",
+        "2026-03-01 UTC",  # a zone needs a time
+        "2026-03-01 14:05:09 UTC+1",
+        "2026-03-01 14:05:09 UT",
     ],
 )
 def test_event_date_that_is_not_a_real_iso_date_is_rejected(calls: Calls, text: str) -> None:
