@@ -249,6 +249,10 @@ def _parse(
     table = csvplan.assemble(plan, out, parse_dtype, timezone)
     if dtype is not None and constants:
         table = mapping_constants.fill(table, dtype, constants, timezone)
+    if dtype is not None:  # the columns the file did not send (store/data.with_stored_columns)
+        sent = {slot.name for slot in plan.slots} | set(constants or ())
+        absent = ",".join(c for c in dtype.column_names if c not in sent)
+        table = table.replace_schema_metadata({"connectbatch.absent": absent})
     memo: dict[tuple[int, int, int], tuple[str | None, str]] = {}
     rejects = [_reject(plan, raw, enc.name, memo) for raw in out.rejects]
     rejects += [

@@ -238,6 +238,7 @@ def _merge_rows(
     item would read as removed), which the run's reason says.
     Returns the actions created and re-pointed (the run's `actions_changed`).
     """
+    table = data_store.with_stored_columns(con, dtype.key, connection.id, table)  # a partial catalog update
     found = data_store.repeats(con, dtype.key, connection.id, table, lines)
     by_line: dict[int, list[data_store.Repeat]] = {}
     for rep in found:

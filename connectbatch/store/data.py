@@ -16,13 +16,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from connectbatch import schemas
 from connectbatch.schemas import record_key
 from connectbatch.store import keys as key_index
 from connectbatch.store import parts
-from connectbatch.store.db import all_rows, data_table
+from connectbatch.store.db import all_rows, data_table, quote
 
 # A file of at least this many accepted rows is stored as a Parquet part (store/parts.py)
 # instead of inserted: ~2.3x less CPU and no DuckDB insert buffers for a 1M-row file. Small
@@ -242,6 +243,40 @@ def repeats(
     finally:
         con.unregister("_cb_incoming")
     return [Repeat(int(r[0]), int(r[1]), int(r[2]), bool(r[3])) for r in rows]
+
+
+def with_stored_columns(
+    con: duckdb.DuckDBPyConnection, data_type: str, connection_id: int, table: pa.Table
+) -> pa.Table:
+    """A product catalog file's rows with the columns the file did not send (parser.api.ABSENT)
+    taken from the item's current stored version, where it has one: a price-only update left
+    the description and image empty and read a JPY price as USD, the default currency
+    (data-types audit). New items keep the defaults; other data types are left as sent."""
+    absent = [c for c in (table.schema.metadata or {}).get(ABSENT, b"").decode().split(",") if c]
+    if data_type != "product_catalogs" or not absent or table.num_rows == 0:
+        return table
+    dtype = schemas.get(data_type)
+    sent = [c for c in dtype.column_names if c in table.column_names and c not in absent]
+    incoming = table.select(sent).append_column("_cb_pos", pa.array(range(table.num_rows), pa.int64()))
+    joined = f"{record_key.sql(dtype, 'd')} = {record_key.sql(dtype, 'n', sent)}"
+    con.register("_cb_incoming", incoming)
+    try:
+        stored = con.sql(
+            f"SELECT n._cb_pos, {', '.join(f'd.{quote(c)}' for c in absent)} FROM _cb_incoming n "
+            f"JOIN {all_rows(data_type)} d ON {joined} WHERE d.connection_id = $1 AND d.valid_to IS NULL",
+            params=[connection_id],
+        ).to_arrow_table()
+    finally:
+        con.unregister("_cb_incoming")
+    at = pc.index_in(pa.array(range(table.num_rows), pa.int64()), value_set=stored.column(0))
+    for c in absent:
+        field = table.schema.field(c)
+        kept = pc.if_else(pc.is_valid(at), stored.column(c).take(at).cast(field.type), table.column(c))
+        table = table.set_column(table.schema.get_field_index(c), field, kept)
+    return table
+
+
+ABSENT = b"connectbatch.absent"  # the schema metadata key parser/api.py marks them with
 
 
 def end_rows(

@@ -136,6 +136,30 @@ def test_a_catalog_results_file_says_which_items_were_unchanged_and_which_update
     assert said["D"] == ("ACCEPTED", "")
 
 
+def test_a_catalog_update_that_leaves_columns_out_keeps_their_stored_values(
+    services: Services, make_connection
+) -> None:
+    """Found by the data-types audit: a price-only update stored the item with no
+    description and image and read its JPY price as USD, the default currency. A column the
+    file sends empty still empties it; a new item takes the defaults."""
+    shop = make_connection("Shop", data_type="product_catalogs")
+    full = "CatalogItemId,Name,Url,CurrentPrice,Currency,Description,OriginalPrice\r\n"
+    full += "J,Chawan,https://e.com/j,1299,JPY,Handmade bowl,1500\r\n"
+    assert services.ingest_bytes("Shop", "full.csv", full.encode()).status is RunStatus.COMPLETED
+    update = "CatalogItemId,Name,Url,CurrentPrice,OriginalPrice\r\nJ,Chawan,https://e.com/j,1499,\r\n"
+    update += "K,Cup,https://e.com/k,10,\r\n"
+
+    run = services.ingest_bytes("Shop", "prices.csv", update.encode())
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    columns = '"CatalogItemId", "CurrentPrice", "Currency", "Description", "OriginalPrice"'
+    rows = stored(services, "product_catalogs", columns, f"valid_to IS NULL AND connection_id = {shop.id}")
+    assert sorted(rows) == [
+        ("J", Decimal("1499.00"), "JPY", "Handmade bowl", None),
+        ("K", Decimal("10.00"), "USD", None, None),
+    ]
+
+
 @pytest.mark.parametrize("mode", [CatalogMode.UPDATES, CatalogMode.SNAPSHOT])
 def test_a_catalog_file_sent_again_after_another_changed_the_items_is_applied_again(
     services: Services, make_connection, mode: CatalogMode
