@@ -175,24 +175,33 @@ def test_sftp_an_upload_finishing_after_its_login_was_deleted_is_refused_and_rem
     assert waiting_files(services, connection) == []
 
 
-def test_sftp_a_name_two_sessions_write_is_loaded_once_the_last_closes(services: Services) -> None:
+def test_sftp_a_file_one_session_writes_is_not_written_by_another_meanwhile(services: Services) -> None:
+    """Found by a push audit with real clients: a second upload of a name (3 rows) while a
+    first (a big one) was still going truncated the file, and the first went on writing at
+    its own offsets: the file loaded as the 3 rows, megabytes of NUL bytes, then the rest of
+    the first. The second session is refused, saying why, the first loads in full, and the
+    name may be sent again once it has ended."""
     connection, login = push_login(services, "Acme", Method.SFTP)
-    data = call_csv(40, prefix="both")
+    data, again = call_csv(40, prefix="first"), call_csv(3, prefix="again")
     with sftp_server(services) as (gateway, server):
         gateway.gate.set()  # nothing held here
         with sftp(server, login) as one, sftp(server, login) as other:
             first = one.open("calls.csv", "w")
-            late = other.open("calls.csv", "w")  # a retry while the first is still going
-            first.write(data)
+            first.write(data[:500])
+            first.flush()
+            for mode in ("w", "a"):  # sent anew, or resumed
+                with pytest.raises(OSError, match="still open for writing by another session"):
+                    other.open("calls.csv", mode)
+            first.write(data[500:])
             first.close()
             gateway.wait(TIMEOUT)
-            assert loaded(services, connection) == []  # still written by the other session
-            assert waiting_files(services, connection) == ["calls.csv"]
-
-            late.write(data)
-            late.close()
+            assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 40)]
+            with other.open("calls.csv", "w") as late:  # the first has ended: taken
+                late.write(again)
             gateway.wait(TIMEOUT)
-    assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 40)]
+    assert sorted(loaded(services, connection)) == [
+        ("calls.csv", RunStatus.COMPLETED, 3), ("calls.csv", RunStatus.COMPLETED, 40),
+    ]  # fmt: skip
     assert waiting_files(services, connection) == []
 
 
@@ -275,6 +284,26 @@ def test_ftp_a_name_sent_again_while_its_upload_waits_is_loaded_once_in_full(ser
         ("same.csv", RunStatus.COMPLETED, 50),
     ]
     assert waiting_files(services, connection) == []
+
+
+def test_ftp_a_file_one_session_stores_is_not_stored_by_another_meanwhile(services: Services) -> None:
+    """The FTP side of the push audit's finding (see the SFTP test): a second STOR (or APPE)
+    of a name another session is still storing gets 550 saying why; the first loads whole."""
+    connection, login = push_login(services, "Acme", Method.FTP)
+    data = call_csv(40, prefix="first")
+    with ftp_server(services) as (gateway, server), ftps(server, login) as one, ftps(server, login) as other:
+        gateway.gate.set()  # nothing held here
+        upload = one.transfercmd("STOR calls.csv")
+        upload.sendall(data[:500])
+        for command in ("STOR", "APPE"):
+            with pytest.raises(ftplib.error_perm, match="still open for writing by another session"):
+                other.storbinary(f"{command} calls.csv", io.BytesIO(b"CampaignId\r\n"))
+        upload.sendall(data[500:])
+        assert isinstance(upload, ssl.SSLSocket)
+        upload.unwrap().close()
+        assert one.voidresp().startswith("226")
+        gateway.wait(TIMEOUT)
+    assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 40)]
 
 
 def test_ftp_a_file_another_session_renames_while_it_is_stored_is_loaded_under_its_new_name(

@@ -9,6 +9,13 @@ loaded. Both servers share one `OpenWrites` (on the gateway) and go through it:
 * a session opening a file for writing `open`s it here: the file is opened without O_TRUNC,
   counted as written by its inode, and only then truncated, so no ingest can read it between
   the truncation and the count; each opening gets a new stamp (`opened`);
+* one session at a time writes a file: another session's opening for writing is refused
+  (EBUSY, saying why) while the first has it open. Two writers each wrote at their own
+  offsets: a second upload of a name (3 rows) while a first one (100,000 rows) was still
+  going left the second's rows, megabytes of NUL bytes where the first had written, then
+  the rest of the first, and it loaded; a resume next to a dead session that still held the
+  file completed, and was then never loaded (a push audit). Refused, the partner's client
+  says why, and the upload goes through once the other session has ended;
 * a finished upload is queued with the stamp of its file (`stamp`), and when its turn comes
   the gateway `claim`s it: refused while a session writes the file or when it was opened for
   writing again since (a newer upload of the name is coming, or a broken one is there: either
@@ -50,6 +57,11 @@ _Inode = tuple[int, int]  # (st_dev, st_ino): the file, whatever name it has now
 NEW_FILE_MODE = 0o640
 NEW_DIR_MODE = 0o750
 REOPEN_TRIES = 5  # an opening that keeps finding its file claimed (never, in practice)
+# Why a second session may not write a file another one writes (`OpenWrites.open`).
+WRITTEN = (
+    "{name} is still open for writing by another session (an earlier upload of it that has not "
+    "ended); send it again once that one has ended"
+)
 # A stamp of a file no session writes and no ingest claimed for this long is forgotten: an
 # upload is claimed seconds after its close, and the sweep removes day-old leftovers anyway.
 STALE_SECONDS = 24 * 3600.0
@@ -105,6 +117,8 @@ class OpenWrites:
                 inode = (info.st_dev, info.st_ino)
                 with self._lock:
                     claimed = inode in self._claimed
+                    if not claimed and inode in self._writers:
+                        raise OSError(errno.EBUSY, WRITTEN.format(name=os.path.basename(path)))
                     if not claimed:
                         self._writers[inode] = self._writers.get(inode, 0) + 1
                         stamp = next(self._stamps)

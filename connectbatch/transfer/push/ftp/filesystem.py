@@ -95,7 +95,13 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         """`open()` opener that refuses to write through a symlink (checked atomically) and
         counts the file as open for writing: no ingest reads or removes it meanwhile. A push
         home is `<push root>/<connection id>`."""
-        fd, writing = OpenWrites.of(Path(self.root).parent).open(path, flags | os.O_NOFOLLOW, NEW_FILE_MODE)
+        writes = OpenWrites.of(Path(self.root).parent)
+        try:
+            fd, writing = writes.open(path, flags | os.O_NOFOLLOW, NEW_FILE_MODE)
+        except OSError as exc:
+            if exc.errno == errno.EBUSY and exc.strerror:  # `push.writers` says why: the 550 says it
+                raise FilesystemError(exc.strerror) from exc
+            raise
         self.writing.append(writing)
         return fd
 

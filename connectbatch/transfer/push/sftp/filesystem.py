@@ -12,6 +12,7 @@ file complete under a final name (closed, or renamed from an in-flight name, see
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
@@ -191,6 +192,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         except Refused as exc:
             return exc.code
         except OSError as exc:
+            if exc.errno == errno.EBUSY and exc.strerror:  # `push.writers` says why: replied
+                raise Refused(SFTP_FAILURE, exc.strerror) from exc
             return code_of(exc)
 
     def _place(self) -> FilePlace:
