@@ -12,12 +12,14 @@ import unicodedata
 from collections.abc import Callable, Container
 
 # Names that mean "still being written" (by sftp/scp clients, WinSCP, browsers, rsync-like
-# tools): never taken by a pull, never ingested by a push, whatever the pattern says.
+# tools): never taken by a pull, never ingested by a push, whatever the pattern says. So is
+# a dot-name: lftp uploads to `.in.NAME` and rsync to `.NAME.XXXXXX` before renaming (a push
+# audit: lftp's temporary name was loaded, and the file it became was left beside it).
 IN_FLIGHT_SUFFIXES = (".part", ".tmp", ".filepart", ".crdownload", ".partial")
 
 
 def is_in_flight(name: str) -> bool:
-    return name.lower().endswith(IN_FLIGHT_SUFFIXES)
+    return name.startswith(".") or name.lower().endswith(IN_FLIGHT_SUFFIXES)
 
 
 def hidden_from_readers(name: str) -> bool:
@@ -26,7 +28,7 @@ def hidden_from_readers(name: str) -> bool:
     row commits, a status file `.tmp-status-…`, results `.tmp-…`) or an in-flight name. A
     partner collecting everything would otherwise take a file before it is complete, or
     before its rows are recorded as sent, and get them again once it is published."""
-    return name.startswith(".") or is_in_flight(name)
+    return is_in_flight(name)
 
 
 def is_entry_name(name: str) -> bool:

@@ -447,3 +447,21 @@ def test_a_partners_dry_runs_hold_back_no_other_partners_loads(services: Service
         gateway.gate.set()
         gateway.wait(TIMEOUT)
         gateway.close()
+
+
+def test_sftp_an_upload_under_lftps_temporary_dot_name_is_loaded_once_renamed(services: Services) -> None:
+    """Found by a push audit with lftp (`xfer:use-temp-file`): it uploads to `.in.NAME` and
+    then renames; the temporary name was loaded (the pattern `*` takes it) and the file it
+    became was left in the partner's folder, looking unprocessed."""
+    connection, login = push_login(services, "Acme", Method.SFTP)
+    with sftp_server(services) as (gateway, server):
+        gateway.gate.set()  # nothing held here
+        with sftp(server, login) as client:
+            with client.open(".in.calls.csv", "w") as upload:
+                upload.write(call_csv(7, prefix="lftp"))
+            gateway.wait(TIMEOUT)
+            assert loaded(services, connection) == []
+            client.posix_rename(".in.calls.csv", "calls.csv")
+            gateway.wait(TIMEOUT)
+    assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 7)]
+    assert waiting_files(services, connection) == []
