@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping
 
 from connectbatch.escaping import visible
-from connectbatch.models import Connection
+from connectbatch.models import Connection, Methodology
 from connectbatch.pipeline import mailer
 from connectbatch.pipeline.outbox import Outbox
 from connectbatch.settings import SmtpSettings
@@ -46,6 +46,7 @@ TOO_LARGE = "too_large"
 # be opened (imap/tnef.py takes the files out of a readable one): the sender must send the mail
 # as HTML or plain text instead.
 TNEF = "tnef"
+REPORT = "report"  # a delivery report (`delivery_report`): why
 TNEF_HELP = (
     "winmail.dat is Outlook's rich-text (TNEF) wrapper, which hides the real attachments: send the "
     "mail as HTML or plain text, not Rich Text"
@@ -66,11 +67,27 @@ def auto_generated(headers: bytes) -> str | None:
         return "a mailing list message"
     return_path = parsed.get("Return-Path")
     if return_path is not None and return_path.strip() in {"<>", ""}:
-        return "an empty Return-Path (a bounce)"
+        return BOUNCE
     senders = [addr.lower() for _, addr in email.utils.getaddresses(parsed.get_all("From", []))]
     if any(s.split("@")[0] in {"mailer-daemon", "postmaster"} for s in senders):
-        return "sent by a mail system (MAILER-DAEMON)"
+        return MAIL_SYSTEM
     return None
+
+
+BOUNCE = "an empty Return-Path (a bounce)"
+MAIL_SYSTEM = "sent by a mail system (MAILER-DAEMON)"
+
+
+def delivery_report(headers: bytes, content_type: str) -> str | None:
+    """Why a message is a report on a mail sent earlier (a bounce, a read receipt): its
+    attachments are that mail coming back, never a partner's file; None when it is not one.
+    Taken as files, the bounce of a results mail was loaded (the run and the connection
+    Failed, a new results mail went out), and that mail's bounce came back the same way: a
+    mail loop (an e-mail audit)."""
+    if content_type.strip().lower() == "multipart/report":
+        return "a delivery report (a bounce or a read receipt)"
+    why = auto_generated(headers)
+    return why if why in (BOUNCE, MAIL_SYSTEM) else None
 
 
 def reply_address(headers: bytes) -> str | None:
@@ -101,6 +118,8 @@ def unmatched_mail(
     too_large = extra.get(TOO_LARGE, "")
     if too_large:
         what = too_large
+    elif extra.get(REPORT):
+        what = f"{extra[REPORT]}: nothing taken from it (what it carries is a mail coming back)"
     elif extra.get(TNEF):
         what = f"{len(names)} attachment(s) ({', '.join(names)}), none taken: {TNEF_HELP}"
     elif names:
@@ -114,7 +133,7 @@ def unmatched_mail(
         event = event_store.record(con, connection.id, kind, message, now, sender=sender, dedupe_key=key)
     if event is None:
         return None
-    why_not = _why_not_answer(db, smtp, extra, sender, now)
+    why_not = _why_not_answer(db, smtp, extra, sender, now, connection)
     if why_not is None and smtp is not None and sender is not None:
         try:
             answer = mailer.compose_unmatched(
@@ -137,14 +156,20 @@ def unmatched_mail(
 
 
 def _why_not_answer(
-    db: Database, smtp: SmtpSettings | None, extra: Mapping[str, str], sender: str | None, now: dt.datetime
-) -> str | None:
+    db: Database, smtp: SmtpSettings | None, extra: Mapping[str, str], sender: str | None, now: dt.datetime,
+    connection: Connection,
+) -> str | None:  # fmt: skip
     if extra.get("auto"):
         return f"auto-generated mail ({extra['auto']})"
     if sender is None:
         return "no single address to answer"
     if smtp is None:
         return "no SMTP server configured"
+    if connection.methodology is Methodology.PULL and not getattr(connection.transfer, "allowed_senders", ()):
+        # The partner's own mailbox: anyone writes to it (colleagues, newsletters), not only
+        # those who send us files; they were answered (an e-mail audit). With allowed
+        # senders, only those reach here.
+        return "a mail in the partner's own mailbox from a sender the connection does not name"
     with db.connect() as con:
         sent = event_store.answers_since(con, sender, now - ANSWER_WINDOW)
     if sent >= MAX_ANSWERS:

@@ -432,3 +432,47 @@ def test_an_answer_waits_in_the_outbox_while_the_smtp_server_is_down(
         [(envelope_sender, answer)] = inbox.envelopes
     assert envelope_sender == "<>" and answer["Auto-Submitted"] == "auto-replied"
     assert "nothing taken" in answer["Subject"]
+
+
+def bounce(to: str, returned: bytes) -> bytes:
+    """A Postfix-style delivery status notification returning `returned` (RFC 3464)."""
+    from email.mime.message import MIMEMessage
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    report = MIMEMultipart("report", report_type="delivery-status")
+    report["From"] = "MAILER-DAEMON@mx.partner.example (Mail Delivery System)"
+    report["To"] = to
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Auto-Submitted"] = "auto-replied"
+    report["Message-ID"] = _email.utils.make_msgid(domain="mx.partner.example")
+    report.attach(MIMEText("I'm sorry to have to inform you that your message could not be delivered."))
+    report.attach(MIMEText("Reporting-MTA: dns; mx.partner.example\nAction: failed\n"))  # (its status part)
+    report.attach(MIMEMessage(_email.message_from_bytes(returned)))
+    return report.as_bytes()
+
+
+@pytest.mark.parametrize("sender_is_daemon", [True, False])
+def test_a_bounce_is_never_taken_as_a_partners_file(
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+    sender_is_daemon: bool,
+) -> None:
+    """Found by an e-mail audit: the bounce of one of our results mails, which carries the
+    results file back, was taken as the partner's file (run Failed, connection Failed, a new
+    results mail out), and that mail's bounce came back the same way: a mail loop. A report
+    is recorded in the history, never loaded and never answered."""
+    svc, engine, address, box = mailbox_setup()
+    ours = partner_mail("ops@partner.example", ("calls_run1.csv", call_csv(2, prefix="ours")), sender=address)
+    returned = bounce(address, ours)
+    if not sender_is_daemon:  # a report is one by its type, whoever sends it
+        returned = returned.replace(b"MAILER-DAEMON@mx.partner.example", b"postbox@mx.partner.example", 1)
+
+    server.append(box, returned)
+
+    assert engine.poll_mailbox() == []
+    assert svc.runs("Vendor A") == []
+    [event] = svc.connection_events("Vendor A")
+    assert "a delivery report (a bounce or a read receipt): nothing taken from it" in event.message
+    assert not event.answered and smtp_inbox[0].envelopes == []

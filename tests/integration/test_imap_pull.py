@@ -783,6 +783,38 @@ def test_a_mail_whose_sender_address_holds_a_line_break_is_recorded_not_answered
     assert inbox.messages == [] and DEFAULT_FLAG in server.flags(user, uid)
 
 
+@pytest.mark.parametrize("allowed", [(), ("reports@partner.example",)], ids=["anyone", "allowed senders"])
+def test_a_pull_answers_only_the_senders_its_connection_names(
+    server: DovecotServer, user: MailUser, tmp_path: Path, allowed: tuple[str, ...]
+) -> None:
+    """Found by an e-mail audit: a pull reads the partner's own mailbox, where colleagues and
+    newsletters write too, and each mail without a file was answered "nothing taken from
+    your mail". Only a sender the connection names (allowed senders) is answered now."""
+    from dataclasses import replace
+
+    from smtp_server import running_smtp
+
+    from connectbatch.services import Services
+    from connectbatch.settings import Settings
+
+    with running_smtp() as (inbox, smtp):
+        services = Services(Settings(home=tmp_path / "home", lock_timeout=10.0, smtp=smtp))
+        mailed_calls(services, server, user)
+        if allowed:
+            spec = services.connection("Mailed calls").transfer
+            services.update_connection("Mailed calls", transfer=replace(spec, allowed_senders=allowed))
+        server.append(user, build_message(subject="lunch?"))
+
+        services.pull("Mailed calls")
+
+    [event] = services.connection_events("Mailed calls")
+    if allowed:
+        assert event.answered and len(inbox.messages) == 1
+    else:
+        assert not event.answered and inbox.messages == []
+        assert "not answered: a mail in the partner's own mailbox" in event.message
+
+
 def test_a_mail_whose_batch_a_reviewer_discarded_is_not_taken_again(
     server: DovecotServer, user: MailUser, tmp_path: Path
 ) -> None:

@@ -17,7 +17,7 @@ import email
 import email.errors
 import email.header
 
-from connectbatch.pipeline.history import TNEF, TOO_LARGE, UNMATCHED, auto_generated, reply_address
+from connectbatch.pipeline.history import REPORT, TNEF, TOO_LARGE, UNMATCHED, auto_generated, reply_address
 from connectbatch.transfer.base import RemoteFile
 from connectbatch.transfer.pull.imap.message import one_line
 
@@ -49,10 +49,12 @@ def unmatched(
     *,
     too_large: str = "",
     tnef: bool = False,
+    report: str = "",
 ) -> RemoteFile:
     """A message that brought nothing matching (`names`: its attachments, maybe none; `tnef`:
     one of them is Outlook's winmail.dat), or, with `too_large` (the reason,
-    `size.too_large_reason`), one refused for its size."""
+    `size.too_large_reason`), one refused for its size, or, with `report` (why,
+    `history.delivery_report`), a bounce or read receipt, whose attachments are not taken."""
     parsed = email.message_from_bytes(headers)
     message_id = one_line(str(parsed.get("Message-ID") or ""))
     sender = one_line(str(parsed.get("From") or ""))
@@ -70,6 +72,9 @@ def unmatched(
         extra[TOO_LARGE] = too_large
     if tnef:
         extra[TNEF] = "1"
+    if report:
+        extra[REPORT] = report
+        extra["auto"] = extra["auto"] or report  # never answered
     name = f"message {uid} from {sender or 'no sender'}"
     return _standin(folder, uidvalidity, uid, arrived, name, "unmatched", extra)
 

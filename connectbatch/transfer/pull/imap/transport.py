@@ -14,7 +14,7 @@ import logging
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from imap_tools import BaseMailBox, MailMessage, UnexpectedCommandStatusError
 
@@ -25,6 +25,7 @@ from connectbatch.errors import (
     RemoteFileTooLargeError,
     TransportError,
 )
+from connectbatch.pipeline.history import delivery_report
 from connectbatch.transfer.base import Endpoint, RemoteFile, Transport, register, too_large
 from connectbatch.transfer.naming import matches
 from connectbatch.transfer.pull.imap import literals, standins
@@ -292,9 +293,18 @@ class ImapTransport(MessageScreen, Transport):
         if screened.verdict is Verdict.TOO_LARGE:
             assert screened.size is not None and self._endpoint.max_bytes is not None
             reason = message_size.too_large_reason(screened.size, self._endpoint.max_bytes)
-        self.unmatched.append(
-            standins.unmatched(folder, validity, uid, arrived, screened.headers, [], too_large=reason)
-        )
+        return self._nothing_taken(folder, uid, arrived, screened.headers, [], too_large=reason)
+
+    def _nothing_taken(
+        self, folder: str, uid: int, arrived: dt.datetime | None, headers: bytes, seen: list[str],
+        **why: Any,
+    ) -> list[RemoteFile]:  # fmt: skip
+        """A message no file is taken from, recorded (and maybe answered) by its stand-in;
+        `why`: `standins.unmatched`'s keywords (too large, winmail.dat, a delivery report)."""
+        self._drop_cached(folder, uid)
+        self._open[(folder, uid)] = {0}
+        found = standins.unmatched(folder, self._uidvalidity, uid, arrived, headers, seen, **why)
+        self.unmatched.append(found)
         return []
 
     def _attachments(
@@ -306,13 +316,12 @@ class ImapTransport(MessageScreen, Transport):
             self._open[(folder, uid)] = {0}
             return [standins.unreadable(folder, self._uidvalidity, uid, arrived, headers, str(exc))]
         except LargerThanTold as exc:  # recorded and answered as if screened too large
-            self._open[(folder, uid)] = {0}
-            self.unmatched.append(
-                standins.unmatched(folder, self._uidvalidity, uid, arrived, headers, [], too_large=exc.told)
-            )
-            return []
+            return self._nothing_taken(folder, uid, arrived, headers, [], too_large=exc.told)
         if message is None:  # expunged between SEARCH and FETCH
             return []
+        report = delivery_report(headers, message.obj.get_content_type())
+        if report is not None:  # our own mail coming back, not a file: a mail loop (history)
+            return self._nothing_taken(folder, uid, arrived, headers, [], report=report)
         picked: list[tuple[int, str, int, str, str]] = []
         seen: list[str] = []
         found_all = message_attachments(message)
@@ -322,13 +331,8 @@ class ImapTransport(MessageScreen, Transport):
             if not is_tnef(found) and matches(name, pattern, inner=zip_member(name, attachment.payload)):
                 picked.append((index, name, attachment.size, attachment.content_type, found.forwarded))
         if not picked:
-            self._drop_cached(folder, uid)
-            self._open[(folder, uid)] = {0}
             tnef = any(is_tnef(found) for found in found_all)
-            self.unmatched.append(
-                standins.unmatched(folder, self._uidvalidity, uid, arrived, headers, seen, tnef=tnef)
-            )
-            return []
+            return self._nothing_taken(folder, uid, arrived, headers, seen, tnef=tnef)
         self._open[(folder, uid)] = {index for index, *_ in picked}
         sent = message_date(message) or arrived
         message_ids: tuple[str, ...] = message.headers.get("message-id") or ()  # type: ignore[no-untyped-call]
