@@ -302,8 +302,8 @@ def compose_unmatched(
         lines += [
             f"It was not read: {too_large}.",
             "",
-            "To fix it: send the file compressed (.gz, or a .zip with one file inside), or split",
-            "it into smaller files, one mail each.",
+            "To fix it: split it into smaller files, one mail each. Compressing it does not help:",
+            "a compressed file counts at its size once unpacked.",
         ]
     else:
         if attachments:

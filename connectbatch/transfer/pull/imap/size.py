@@ -42,9 +42,10 @@ def too_large(size: int | None, max_file_bytes: int | None) -> bool:
 
 def too_large_reason(size: int, max_file_bytes: int) -> str:
     """The one wording of a message refused for its size (the connection's history, the
-    answer to the sender, a fetch error): its size and both limits, never its content."""
+    answer to the sender, a fetch error): its size and both limits, never its content, nor
+    the setting's name (the partner reads it, and cannot change it)."""
     return (
         f"the message is {size:,} bytes, larger than the limit of {largest_message(max_file_bytes):,} "
-        f"bytes for a mail (one file of up to {max_file_bytes:,} bytes, CONNECTBATCH_MAX_FILE_BYTES, "
-        "base64-encoded, and the mail around it); it was not downloaded"
+        f"bytes for a mail (one file of up to {max_file_bytes:,} bytes, base64-encoded, and the mail "
+        "around it); it was not downloaded"
     )
