@@ -313,7 +313,7 @@ def file_dict(f: FileRecord) -> dict[str, Any]:
     return dataclasses.asdict(f)
 
 
-def print_run(run: Run, names: dict[int, str]) -> None:
+def print_run(run: Run, names: dict[int, str], retried: Run | None = None) -> None:
     connection = connection_name(names, run.connection_id)
     print(f"run {run.id}  {run_status(run)}  connection {visible(connection)}")
     pairs = [
@@ -333,6 +333,8 @@ def print_run(run: Run, names: dict[int, str]) -> None:
     if run.review:
         note = f": {run.review_note}" if run.review_note else ""
         pairs.append(("review", run.review + note))
+    if retried is not None:  # `retried`: the run that retried this one
+        pairs.append(("retried", f"as run {retried.id} ({run_status(retried)})"))
     fields(pairs)
 
 

@@ -180,12 +180,15 @@ def _run_show(args: argparse.Namespace) -> int:
     files = svc.run_files(run.id)
     checks = _validation_dicts(svc, run.id)
     names = cc.connection_names(svc)
+    # a run taken in again at a start (a push upload) is retried already: said, as the app does
+    retried = svc.retried_as(run.id)
     if args.json:
         cc.print_json(
-            {**cc.run_dict(run, names), "files": [cc.file_dict(f) for f in files], "validation": checks}
-        )
+            {**cc.run_dict(run, names), "retried_as": retried.id if retried else None,
+             "files": [cc.file_dict(f) for f in files], "validation": checks}
+        )  # fmt: skip
         return EXIT_OK
-    cc.print_run(run, names)
+    cc.print_run(run, names, retried)
     cc.print_files(files)
     _print_validation(checks, files)
     return EXIT_OK

@@ -109,6 +109,12 @@ class RunServices(ServiceBase):
         with self.db.connect() as con:
             return run_store.files_of_run(con, run_id)
 
+    def retried_as(self, run_id: int) -> Run | None:
+        """The run that retried `run_id` (by hand, or an upload taken in again at a start)."""
+        self.run(run_id)
+        with self.db.connect() as con:
+            return run_store.retried_as(con, run_id)
+
     def rejects(self, run_id: int, limit: int | None = None) -> list[RejectRow]:
         self.run(run_id)
         with self.db.connect() as con:

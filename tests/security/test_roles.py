@@ -141,7 +141,7 @@ def test_binding_a_user_leaves_the_operator_services_unbound(services: Services)
 
 # Reads every logged-in role may call; everything else public on Services needs a role.
 OPEN_TO_EVERY_ROLE = {
-    "connections", "connection", "run", "runs", "run_files", "rejects", "count_rejects",
+    "connections", "connection", "run", "runs", "run_files", "retried_as", "rejects", "count_rejects",
     "run_results_files", "results_files", "results_mail", "validation", "reject_rates", "review_queue",
     "quarantined", "actions", "count_actions", "action", "audit", "find_actions",
     "call_filter_options", "call_summary", "call_rows", "export_calls_csv", "inbound_address", "address_tag",

@@ -597,3 +597,20 @@ def test_locks_in_counts_the_whole_units_left() -> None:
     assert locks_in(dt.timedelta(days=2, hours=23)) == "2 days"
     assert locks_in(dt.timedelta(days=1)) == "1 day"
     assert locks_in(dt.timedelta(0)) == "due"
+
+
+def test_run_show_says_which_run_retried_it(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by a push audit: a run a start took in again (its upload, as run N) still read
+    "nothing was loaded; retry it" in `run show`, where the app says "Retried as run N"."""
+    from connectbatch.services import Services
+    from connectbatch.settings import Settings
+
+    cli(capsys, "connection", "add", "--name", "Acme", "--type", "call_conversions", *PUSH)
+    services = Services(Settings.from_env())
+    connection = services.connection("Acme")
+    first = services.ingestor.finish_run(services.ingestor.start_run(connection, "push"), "interrupted")
+    again = services.ingestor.finish_run(services.ingestor.start_run(connection, "push", retry_of=first.id))
+
+    assert f"  retried   as run {again.id} (Completed)\n" in cli(capsys, "run", "show", str(first.id))
+    assert cli_json(capsys, "run", "show", str(first.id))["retried_as"] == again.id
+    assert cli_json(capsys, "run", "show", str(again.id))["retried_as"] is None
