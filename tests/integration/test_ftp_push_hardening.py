@@ -286,6 +286,28 @@ def test_curl_and_lftp_reuse_the_tls_session_so_reuse_can_be_required(
     assert [(r.status, r.rows_accepted) for r in services.runs("Acme")] == [(RunStatus.COMPLETED, 8)]
 
 
+def test_a_client_that_does_not_reuse_the_tls_session_is_told_why_no_data_connection_came(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a push audit: curl --no-sessionid opens the data connection before STOR with
+    a TLS session of its own, which is not the session's (closed), and was then told only
+    "421 Passive data channel timed out". It is told why, and what to change."""
+    if shutil.which("curl") is None:
+        pytest.skip("needs curl (make test installs it)")
+    from connectbatch.transfer.push.ftp.passive import BoundPassiveDTP
+
+    monkeypatch.setattr(BoundPassiveDTP, "timeout", 2)  # pyftpdlib's 30 s, shortened for the test
+    _, login = push_login(services, "Acme", Method.FTP)
+    upload = tmp_path / "calls.csv"
+    upload.write_bytes(call_csv(3))
+    with ftp_server(services) as (_gateway, server):
+        command = [*_client_command("curl", server, login, upload), "--no-sessionid", "--verbose"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "425 No data connection" in done.stderr and "did not reuse the TLS session" in done.stderr
+    assert services.runs("Acme") == []
+
+
 # -- paths, PROT C, login timing -----------------------------------------------------------
 
 

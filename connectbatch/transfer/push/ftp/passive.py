@@ -42,6 +42,10 @@ from pyftpdlib.handlers.ftp.dispatchers import PassiveDTP
 log = logging.getLogger("connectbatch.transfer.push.ftp")
 
 REUSE_REQUIRED = "522 Data connection not accepted: it must reuse the TLS session of the control connection."
+EARLY_CLOSED = (
+    "425 No data connection: the one that came, before the transfer command, did not reuse the TLS "
+    "session of the control connection. Turn TLS session reuse on in your FTP client."
+)
 MAX_CANDIDATES = 4  # connections waiting for their TLS handshake on one passive port
 
 
@@ -99,7 +103,20 @@ class BoundPassiveDTP(PassiveDTP):  # type: ignore[misc]  # pyftpdlib is untyped
 
     def __init__(self, cmd_channel: Any, extmode: bool = False) -> None:
         self.candidates: list[Any] = []  # accepted, TLS handshake not finished yet
+        self.closed_early = False  # one came before the transfer command, in a TLS session of its own
         super().__init__(cmd_channel, extmode)
+
+    def handle_timeout(self) -> None:
+        """No data connection of the session came. When one came before the transfer
+        command with a TLS session of its own (curl --no-sessionid), the reply says so and
+        what to change: pyftpdlib's said only "421 Passive data channel timed out" (a push
+        audit), which no partner can act on."""
+        control = self.cmd_channel
+        if self.closed_early and control.connected:
+            control.respond(EARLY_CLOSED, logfun=log.info)
+            self.close()
+            return
+        super().handle_timeout()
 
     def handle_accepted(self, sock: Any, addr: Any) -> None:
         control = self.cmd_channel
@@ -138,6 +155,7 @@ class BoundPassiveDTP(PassiveDTP):  # type: ignore[misc]  # pyftpdlib is untyped
             return
         self.candidates.remove(handler)
         handler.discard()
+        self.closed_early = self.closed_early or verdict is Verdict.EARLY
         log.info(
             "closed a data connection from %s that did not reuse the control connection's TLS "
             "session (%s)", control.remote_ip, verdict.value,
