@@ -311,19 +311,22 @@ def compose_unmatched(
             lines += [f"  - {visible(name)}" for name in attachments]
         else:
             lines.append("It had no attachment.")
-        if tnef:
-            lines += ["", f"To fix it: {tnef}."]
         lines += [
             "",
             f"Files are taken when their name matches: {visible(pattern)}",
             "('*' stands for any characters, '?' for one; case matters. A .gz file, or a .zip",
             "with one file inside, matches by the name of the file inside.)",
             "",
-            "To fix it: send the file again as an attachment named to match the pattern.",
+            # one advice: a winmail.dat's files may match, hidden in it (an e-mail audit: the
+            # answer gave both, as if the name were at fault too)
+            f"To fix it: {tnef}." if tnef else f"To fix it: {RENAME}",
         ]
     lines.append("This is an automatic answer; further mails about the same problem may not be answered.")
     message.set_content("\n".join(lines))
     return message
+
+
+RENAME = "send the file again as an attachment named to match the pattern."
 
 
 def compose_dry_run(

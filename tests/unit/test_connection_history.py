@@ -74,6 +74,7 @@ def test_the_answer_to_a_winmail_dat_says_what_to_change_in_outlook() -> None:
     text = message.get_content()
     assert "To fix it: winmail.dat is Outlook's rich-text (TNEF) wrapper" in text
     assert "send the mail as HTML or plain text, not Rich Text." in text
+    assert text.count("To fix it") == 1  # found by an e-mail audit: a second, renaming advice too
 
 
 def test_the_events_table_escapes_partner_text() -> None:
