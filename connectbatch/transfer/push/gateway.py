@@ -10,8 +10,8 @@ GROUP_MAX_FILES files or GROUP_MAX_BYTES bytes at a time), so a partner sending 
 small files is not held to one commit round per file; one connection's turns never hold
 a worker waiting for each other (`_ingest_waiting`). Homes:
 - inbound push connections: `<home>/push/<connection id>/`, writable, uploads ingested;
-- outbound "Pull from us" connections: `<home>/outbound/<connection id>/`, read-only, where
-  results files and exports are written.
+- outbound "Pull from us" connections: `<home>/outbound/<connection id>/`, read-only, its
+  exports; an inbound connection's results go to its own, which no login maps (mailed).
 
 A partner tests a file before go-live in a `dry-run/` folder it makes in its push home: an
 upload there is never ingested, but checked as the connection would load it, storing nothing
