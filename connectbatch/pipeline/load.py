@@ -177,7 +177,7 @@ def row_actions(
     dtype = schemas.get(connection.data_type)
     if dtype.action_columns is None:
         return row_notes.noted(made.notes if made is not None else ())
-    merging = dtype.action_columns is not None and merges_repeats(dtype, connection)
+    merging = merges_repeats(dtype, connection)
     found = action_store.of_file_by_line(con, file_id, corrections=merging)
     if not merging:
         return found
