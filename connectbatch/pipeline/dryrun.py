@@ -389,7 +389,7 @@ def answer_mail(
     if sender is None or "@" not in sender or sender.split("@")[0].lower() in _SYSTEM_SENDERS:
         return False
     with db.connect() as con:
-        if event_store.answers_since(con, sender, now - dt.timedelta(days=1)) >= MAX_MAIL_ANSWERS:
+        if event_store.answers_since(con, sender, now - dt.timedelta(1), (EVENT_KIND,)) >= MAX_MAIL_ANSWERS:
             log.warning("dry-run answers to %s are rate limited", visible(sender))
             return False
     if not mail(outbox, sender, dry, message_id=message_id):

@@ -13,7 +13,7 @@ never when answering could start a loop or hit an innocent third party (backscat
 to auto-generated mail (Auto-Submitted, Precedence bulk/list/junk, a mailing list, an empty
 Return-Path or a MAILER-DAEMON sender), never to a sender outside the connection's allowed
 senders (the transport refuses those before), and at most `MAX_ANSWERS` per sender per
-`ANSWER_WINDOW`.
+`ANSWER_WINDOW` (dry-run reports have a budget of their own).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from connectbatch.store.events import ConnectionEvent
 log = logging.getLogger("connectbatch.pipeline.history")
 
 MAX_ANSWERS = 3
+ANSWERED_KINDS = (event_store.MAIL_UNMATCHED, event_store.MAIL_TOO_LARGE)  # counted together
 ANSWER_WINDOW = dt.timedelta(days=1)
 # Extra keys an e-mail transport sets on the stand-in for a message it took nothing from;
 # TOO_LARGE holds the reason when it was not even downloaded (its size and the limit).
@@ -171,7 +172,7 @@ def _why_not_answer(
         # senders, only those reach here.
         return "a mail in the partner's own mailbox from a sender the connection does not name"
     with db.connect() as con:
-        sent = event_store.answers_since(con, sender, now - ANSWER_WINDOW)
+        sent = event_store.answers_since(con, sender, now - ANSWER_WINDOW, ANSWERED_KINDS)
     if sent >= MAX_ANSWERS:
         return f"{sent} answers already sent to this sender in the last 24 hours"
     return None

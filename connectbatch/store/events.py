@@ -101,11 +101,17 @@ def mark_answered(con: duckdb.DuckDBPyConnection, event_id: int) -> None:
     con.execute("UPDATE connection_events SET answered = TRUE WHERE id = ?", [event_id])
 
 
-def answers_since(con: duckdb.DuckDBPyConnection, sender: str, since: dt.datetime) -> int:
-    """How many answers went to `sender` (any connection) since `since`: the rate limit."""
+def answers_since(
+    con: duckdb.DuckDBPyConnection, sender: str, since: dt.datetime, kinds: tuple[str, ...]
+) -> int:
+    """How many answers of `kinds` went to `sender` (any connection) since `since`: a rate
+    limit. Dry-run reports and the answers to mails that brought nothing each have their
+    own: a partner's fourth dry run of a day left its real file's mail unanswered (an e-mail
+    audit)."""
     row = con.execute(
-        "SELECT count(*) FROM connection_events WHERE sender = ? AND answered AND occurred_at >= ?",
-        [sender, since],
+        "SELECT count(*) FROM connection_events WHERE sender = ? AND answered AND occurred_at >= ? "
+        "AND list_contains(?::VARCHAR[], kind)",
+        [sender, since, list(kinds)],
     ).fetchone()
     return int(row[0]) if row else 0
 

@@ -310,6 +310,35 @@ def test_answers_are_rate_limited_per_sender(
     assert sum("answers already sent" in e.message for e in events) == 2
 
 
+def test_dry_run_reports_do_not_use_up_the_answers_to_mails_that_brought_nothing(
+    server: DovecotServer,
+    mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
+    smtp_inbox: tuple[Inbox, SmtpSettings],
+) -> None:
+    """Found by an e-mail audit: three dry runs in a day left the partner's next mail, which
+    brought no file, unanswered ("3 answers already sent"): one budget for both kinds."""
+    import datetime as dt
+
+    from connectbatch.pipeline import dryrun
+    from connectbatch.store import events as event_store
+
+    svc, engine, address, box = mailbox_setup()
+    connection = svc.connection("Vendor A")
+    with svc.db.transaction() as con:
+        for n in range(3):
+            now = dt.datetime.now(dt.UTC)
+            event = event_store.record(con, connection.id, dryrun.EVENT_KIND, f"dry run {n}", now,
+                                       sender="reports@vendor.example")  # fmt: skip
+            assert event is not None
+            event_store.mark_answered(con, event.id)
+    server.append(box, partner_mail(address, ("notes.txt", b"x")))
+
+    engine.poll_mailbox()
+
+    [event] = [e for e in svc.connection_events("Vendor A") if e.kind == "mail_unmatched"]
+    assert event.answered and len(smtp_inbox[0].envelopes) == 1
+
+
 def test_a_sender_outside_the_allowed_senders_is_never_answered(
     server: DovecotServer,
     mailbox_setup: Callable[..., tuple[Services, Engine, str, MailUser]],
