@@ -12,8 +12,9 @@ A mail that brought nothing, or was too large, is answered, so the sender learns
 never when answering could start a loop or hit an innocent third party (backscatter): never
 to auto-generated mail (Auto-Submitted, Precedence bulk/list/junk, a mailing list, an empty
 Return-Path or a MAILER-DAEMON sender), never to a sender outside the connection's allowed
-senders (the transport refuses those before), and at most `MAX_ANSWERS` per sender per
-`ANSWER_WINDOW` (dry-run reports have a budget of their own).
+senders (the transport refuses those before), on a pull from the partner's own mailbox only
+to those it names, and at most `MAX_ANSWERS` per sender per `ANSWER_WINDOW` (dry-run reports
+have a budget of their own).
 """
 
 from __future__ import annotations
