@@ -465,3 +465,21 @@ def test_sftp_an_upload_under_lftps_temporary_dot_name_is_loaded_once_renamed(se
             gateway.wait(TIMEOUT)
     assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 7)]
     assert waiting_files(services, connection) == []
+
+
+def test_sftp_a_file_taken_in_before_its_client_looks_at_it_answers_as_uploaded(services: Services) -> None:
+    """Found by a fresh-clone CI run: paramiko's `put` STATs the file after its close to
+    compare the size, and a small upload was loaded and removed by then: the partner's upload
+    raised "No such file" although it had been taken in."""
+    connection, login = push_login(services, "Acme", Method.SFTP)
+    data = call_csv(6, prefix="quick")
+    with sftp_server(services) as (gateway, server):
+        gateway.gate.set()  # nothing held here
+        with sftp(server, login) as client:
+            client.putfo(io.BytesIO(data), "calls.csv", confirm=False)
+            gateway.wait(TIMEOUT)
+            assert waiting_files(services, connection) == []  # taken in and removed
+            assert client.stat("calls.csv").st_size == len(data)
+            with pytest.raises(FileNotFoundError):
+                client.stat("other.csv")  # never uploaded on this channel: still no such file
+    assert loaded(services, connection) == [("calls.csv", RunStatus.COMPLETED, 6)]

@@ -67,7 +67,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         self.writes = OpenWrites.of(self.account.home.parent)
         self.open_files: set[OpenFile] = set()
         # Uploads of this channel handed to the gateway, most recent last (see chattr).
-        self.taken: dict[str, None] = {}
+        # uploads this channel handed to the gateway, as they were then (`uploaded`)
+        self.taken: dict[str, paramiko.SFTPAttributes | None] = {}
 
     # --- paths -----------------------------------------------------------------------------------
 
@@ -168,13 +169,18 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             return code_of(exc)
 
     def stat(self, path: str) -> paramiko.SFTPAttributes | int:
+        """A file this channel uploaded and the gateway has taken in since answers as it was
+        when uploaded: clients check what they sent right after it (paramiko's `put` compares
+        the size; WinSCP reads the times), and a small file is loaded and gone by then."""
+        target = ""
         try:
             target = self._target(path)
             return paramiko.SFTPAttributes.from_stat(os.stat(target), posixpath.basename(path))
         except Refused as exc:
             return exc.code
         except OSError as exc:
-            return code_of(exc)
+            known = self.taken.get(target) if exc.errno == errno.ENOENT else None
+            return known if known is not None else code_of(exc)
 
     def lstat(self, path: str) -> paramiko.SFTPAttributes | int:
         """Like stat: links inside the home show as what they point to, links out are refused."""
@@ -382,7 +388,10 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             return
         log.info("upload complete: %s by %r", self.virtual(entry), self.account.username)
         self.taken.pop(entry, None)
-        self.taken[entry] = None
+        try:  # as uploaded: answered to a STAT once it is taken in (`stat`)
+            self.taken[entry] = paramiko.SFTPAttributes.from_stat(os.stat(entry), os.path.basename(entry))
+        except OSError:
+            self.taken[entry] = None
         while len(self.taken) > TAKEN_REMEMBERED:
             del self.taken[next(iter(self.taken))]
         try:
