@@ -257,7 +257,8 @@ def with_stored_columns(
         return table
     dtype = schemas.get(data_type)
     sent = [c for c in dtype.column_names if c in table.column_names and c not in absent]
-    incoming = table.select(sent).append_column("_cb_pos", pa.array(range(table.num_rows), pa.int64()))
+    positions = pa.array(range(table.num_rows), pa.int64())
+    incoming = table.select(sent).append_column("_cb_pos", positions)
     joined = f"{record_key.sql(dtype, 'd')} = {record_key.sql(dtype, 'n', sent)}"
     con.register("_cb_incoming", incoming)
     try:
@@ -268,7 +269,7 @@ def with_stored_columns(
         ).to_arrow_table()
     finally:
         con.unregister("_cb_incoming")
-    at = pc.index_in(pa.array(range(table.num_rows), pa.int64()), value_set=stored.column(0))
+    at = pc.index_in(positions, value_set=stored.column(0))
     for c in absent:
         field = table.schema.field(c)
         kept = pc.if_else(pc.is_valid(at), stored.column(c).take(at).cast(field.type), table.column(c))

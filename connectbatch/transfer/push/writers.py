@@ -25,7 +25,7 @@ loaded. Both servers share one `OpenWrites` (on the gateway) and go through it:
 * a session opening a claimed file to write it anew (O_TRUNC) gets a new file under the name,
   never the one being loaded, which keeps its bytes; to change a claimed file in place
   (append, resume) is refused until its ingest ends;
-* the end of the last writer's upload queues the file again (its close is a completion),
+* the end of its writer's upload queues the file again (its close is a completion),
   under the name another session gave it meanwhile, if one did (`renamed`).
 
 So a file open for writing by any session is never read or removed, each completed upload is
@@ -86,12 +86,12 @@ class OpenWrites:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._clock = clock
-        self._writers: dict[_Inode, int] = {}
+        self._writers: set[_Inode] = set()  # one session each (`open`)
         # the stamp of each file's latest opening, and when that was
         self._opened: dict[_Inode, tuple[int, float]] = {}
         self._claimed: set[_Inode] = set()
         self._stamps = itertools.count(1)
-        # the name another session gave a file while it was being written: its last writer
+        # the name another session gave a file while it was being written: its writer
         # reports the upload complete under that name (`end`), not the one it opened
         self._moved: dict[_Inode, str] = {}
 
@@ -120,7 +120,7 @@ class OpenWrites:
                     if not claimed and inode in self._writers:
                         raise OSError(errno.EBUSY, WRITTEN.format(name=os.path.basename(path)))
                     if not claimed:
-                        self._writers[inode] = self._writers.get(inode, 0) + 1
+                        self._writers.add(inode)
                         stamp = next(self._stamps)
                         if stamp % PRUNE_EVERY == 0:
                             self._forget_stale()
@@ -149,25 +149,21 @@ class OpenWrites:
         raise OSError(errno.EBUSY, f"{os.path.basename(path)} is being loaded; try again later")
 
     def end(self, writing: Writing | None) -> str | None:
-        """A session stopped writing the file (closed, failed or cut off); the last writer
-        learns the name the file was renamed to meanwhile by another session, if it was
-        (`renamed`). Safe to call more than once, and with None."""
+        """A session stopped writing the file (closed, failed or cut off); it learns the name
+        the file was renamed to meanwhile by another session, if it was (`renamed`). Safe to
+        call more than once, and with None."""
         if writing is None:
             return None
         with self._lock:
             if writing.ended:
                 return None
             writing.ended = True
-            left = self._writers.get(writing.inode, 0) - 1
-            if left > 0:
-                self._writers[writing.inode] = left
-                return None
-            self._writers.pop(writing.inode, None)
+            self._writers.discard(writing.inode)
             return self._moved.pop(writing.inode, None)
 
     def renamed(self, path: str) -> None:
         """A session renamed a file to `path`: if it is being written (by any session), its
-        upload completes under this name when its last writer ends. (The rename's own session
+        upload completes under this name when its writer ends. (The rename's own session
         cannot take it in while it is written: a partner renaming `X.tmp` to `X.csv` from
         one session while another still writes it got the file left unloaded.)"""
         try:

@@ -66,8 +66,8 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         # Files open for writing in this push root (a push home is `<push root>/<id>`).
         self.writes = OpenWrites.of(self.account.home.parent)
         self.open_files: set[OpenFile] = set()
-        # Uploads of this channel handed to the gateway, most recent last (see chattr).
-        # uploads this channel handed to the gateway, as they were then (`uploaded`)
+        # Uploads of this channel handed to the gateway, most recent last, as they were then
+        # (`uploaded`): a late SETSTAT (`chattr`) or STAT (`stat`) of one taken in answers.
         self.taken: dict[str, paramiko.SFTPAttributes | None] = {}
 
     # --- paths -----------------------------------------------------------------------------------
