@@ -362,7 +362,7 @@ def mail(outbox: Outbox, to: str | None, dry: DryRun, *, message_id: str = "") -
             smtp, to, dry.connection, file=dry.file, summary=dry.summary,
             results_name=results_name(dry.file), results_csv=dry.csv_bytes(), message_id=message_id,
         )  # fmt: skip
-        outbox.answer(message, dry.connection.id)
+        outbox.answer(message, dry.connection.id, dry_run=True)
     except Exception:
         log.exception("could not answer a dry run", extra={"connection_id": dry.connection.id})
         return False

@@ -37,11 +37,13 @@ from pathlib import Path
 
 import duckdb
 
+from connectbatch import mail_address
 from connectbatch.escaping import visible
 from connectbatch.models import MailState
 from connectbatch.pipeline import mailer
 from connectbatch.settings import Settings, SmtpSettings
 from connectbatch.store import Database
+from connectbatch.store import connections as connection_store
 from connectbatch.store import events as event_store
 from connectbatch.store import outbox as store
 
@@ -53,6 +55,9 @@ CLAIM_SECONDS = 600  # a claim older than this was left by a sender that died
 POLL_SECONDS = 30.0
 ANSWER_ENVELOPE = "<>"  # an automatic answer's envelope sender (RFC 3834): bounces go nowhere
 BATCH = 50  # messages one pass takes
+# Mail to a connection's partner (results, automatic answers, status files): for an e-mail
+# push connection it names the connection's address as Reply-To (`_reply_to`).
+PARTNER_KINDS = frozenset({"results", "answer", "status"})
 
 
 # An address with other characters than ASCII (a return address typed so, a partner's From
@@ -111,6 +116,7 @@ class Outbox:
 
     def __init__(self, settings: Settings, db: Database, clock: Callable[[], dt.datetime]) -> None:
         self.smtp: SmtpSettings | None = settings.smtp
+        self.inbound_mailbox = settings.inbound_mailbox
         self.folder = settings.home / "outbox"
         self.db = db
         self.clock = clock
@@ -128,10 +134,12 @@ class Outbox:
         connection_id: int | None,
         run_id: int | None = None,
         envelope_from: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> int:
         """Queue `message` (addressed to one recipient in its To header) and see it sent."""
         with self.db.transaction() as con:
-            queued = self.queue(con, message, kind, connection_id, run_id, envelope_from)
+            queued = self.queue(con, message, kind, connection_id, run_id, envelope_from, dry_run=dry_run)
         self.kick()
         return queued
 
@@ -143,22 +151,27 @@ class Outbox:
         connection_id: int | None,
         run_id: int | None = None,
         envelope_from: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> int:
         """`put` inside the caller's transaction, which the message then commits (or rolls
         back) with; the caller calls `kick` once it committed. Sent from the configured
         sender, or with `envelope_from` as the envelope's (`answer`: <>). A message whose To
         header is not one clean address (`mailer.recipient_of`) is given up at once, with its
-        history line: sent to what the header parsed to, it reached another mailbox."""
+        history line: sent to what the header parsed to, it reached another mailbox.
+        `dry_run`: the message answers a dry run (its Reply-To is the dry-run address)."""
         recipient = mailer.recipient_of(message)
         if recipient is None:
             return self._refuse(con, message, kind, connection_id, run_id, envelope_from)
+        if kind in PARTNER_KINDS and connection_id is not None:
+            self._reply_to(con, message, connection_id, dry_run)
         mailer.stamp(message, self.clock())
         # as it goes over the wire: CRLF line ends, 7-bit (an SMTP server without 8BITMIME
         # takes it too), so `mailer.transmit` sends the spooled bytes as they are; with an
         # address that is not ASCII, its headers in UTF-8, as SMTPUTF8 carries them (RFC
         # 2047 cannot encode an address: "=?utf-8?q?b=C3=BCro?=@..." reaches no one)
         utf8 = (
-            not all(str(message[h] or "").isascii() for h in ("To", "From"))
+            not all(str(message[h] or "").isascii() for h in ("To", "From", "Reply-To"))
             or not (envelope_from or "").isascii()
         )
         policy = (email.policy.SMTPUTF8 if utf8 else email.policy.SMTP).clone(cte_type="7bit")
@@ -168,6 +181,19 @@ class Outbox:
             subject=str(message["Subject"] or ""), path=path.name, envelope_from=envelope_from,
             now=self.clock(),
         )  # fmt: skip
+
+    def _reply_to(
+        self, con: duckdb.DuckDBPyConnection, message: EmailMessage, connection_id: int, dry_run: bool
+    ) -> None:
+        """Name an e-mail push connection's address as the Reply-To of mail to its partner, so
+        that a partner who answers our mail with the corrected file reaches the connection (the
+        dry-run address for a dry run's report: a reply to it is tried again, not loaded).
+        Before, a reply went to our From address and was lost (an e-mail audit)."""
+        connection = connection_store.get_or_none(con, connection_id)
+        if connection is None or not mail_address.is_mailed_to(connection) or "Reply-To" in message:
+            return
+        address = mail_address.dryrun_address if dry_run else mail_address.inbound_address
+        message["Reply-To"] = address(self.inbound_mailbox, connection)
 
     def _refuse(
         self,
@@ -200,12 +226,12 @@ class Outbox:
             )
         return queued_id
 
-    def answer(self, message: EmailMessage, connection_id: int) -> int:
+    def answer(self, message: EmailMessage, connection_id: int, *, dry_run: bool = False) -> int:
         """Queue an automatic answer (mailer.compose_unmatched, compose_dry_run) and see it
         sent: with an empty envelope sender, so that a bounce of it comes back to nobody and
         cannot start a loop, and kept and tried again like results when the SMTP server is
         down (it used to be sent once and lost)."""
-        return self.put(message, "answer", connection_id, envelope_from=ANSWER_ENVELOPE)
+        return self.put(message, "answer", connection_id, envelope_from=ANSWER_ENVELOPE, dry_run=dry_run)
 
     def kick(self) -> None:
         """Messages were queued: wake the sender, or (no sender in this process) send now."""

@@ -12,7 +12,7 @@ from dataclasses import fields, replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from connectbatch import schemas
+from connectbatch import mail_address, schemas
 from connectbatch.errors import ConfigurationError
 from connectbatch.escaping import visible
 from connectbatch.models import (
@@ -172,14 +172,14 @@ class ConnectionServices(CredentialServices):
     def _kept_tag(self, before: Connection, after: Connection) -> str | None:
         """The address tag `after` keeps: an e-mail push connection keeps the one it had (or
         its name made) before, through a rename, since partners were given that address."""
-        if after.method is not Method.EMAIL or after.methodology is not Methodology.PUSH:
+        if not mail_address.is_mailed_to(after):
             return None
         return self.address_tag(before)
 
     def _check_mail_address(self, others: list[Connection], c: Connection) -> None:
         """An e-mail push connection is found by its address, inbox+<name's tag>@...: two whose
         names give one address would each take the other's mail (another partner's files)."""
-        if c.method is not Method.EMAIL or c.methodology is not Methodology.PUSH:
+        if not mail_address.is_mailed_to(c):
             return
         tag = self.address_tag(c)
         if not tag:
@@ -187,8 +187,7 @@ class ConnectionServices(CredentialServices):
                 "name", "needs a letter or a digit: it makes the e-mail address partners send to"
             )
         for other in others:
-            email_push = other.method is Method.EMAIL and other.methodology is Methodology.PUSH
-            if email_push and other.id != c.id and self.address_tag(other) == tag:
+            if mail_address.is_mailed_to(other) and other.id != c.id and self.address_tag(other) == tag:
                 raise InvalidInputError(
                     "name",
                     f"would share the e-mail address {self.inbound_address(c)} with the connection "

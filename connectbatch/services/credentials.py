@@ -3,11 +3,11 @@ encrypted logins to partners' servers for pulls, main vs secondary, and host-key
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import replace
 from typing import Any
 
+from connectbatch import mail_address
 from connectbatch.errors import ConfigurationError, ConnectBatchError
 from connectbatch.escaping import visible
 from connectbatch.models import (
@@ -326,27 +326,18 @@ class CredentialServices(ServiceBase):
             return None
 
     def inbound_address(self, connection: Connection) -> str:
-        """The address partners send an e-mail push connection's files to, inbox+<tag>@..."""
-        local, _, domain = self.settings.inbound_mailbox.partition("@")
-        return f"{local}+{self.address_tag(connection) or connection.id}@{domain}"
+        """The address partners send an e-mail push connection's files to (mail_address)."""
+        return mail_address.inbound_address(self.settings.inbound_mailbox, connection)
 
     def address_tag(self, connection: Connection) -> str:
-        """The connection's kept tag, else the one its name makes now (a connection from
-        before tags were kept, or a draft), short enough for the mailbox's address."""
-        return connection.mail_tag or mail_tag(connection.name, self._tag_room())
-
-    def _tag_room(self) -> int:
-        """Characters a tag may have: an address's local part holds at most 64 (RFC 5321),
-        and the dry-run address adds "+dryrun" after the tag."""
-        local = self.settings.inbound_mailbox.partition("@")[0]
-        return max(8, MAX_LOCAL_PART - len(local) - len("+") - len(DRYRUN_SUFFIX))
+        """The tag of that address (mail_address.address_tag)."""
+        return mail_address.address_tag(self.settings.inbound_mailbox, connection)
 
     @requires(Role.ANALYST, Role.REVIEWER)
     def dryrun_address(self, connection: Connection) -> str:
-        """The `+dryrun` address of an e-mail push connection: its inbound address with
-        `+dryrun` in the local part (inbox+vendor-a+dryrun@...); mail to it is a dry run."""
-        local, _, domain = self.inbound_address(connection).partition("@")
-        return f"{local}{DRYRUN_SUFFIX}@{domain}"
+        """The `+dryrun` address of an e-mail push connection (inbox+vendor-a+dryrun@...);
+        mail to it is a dry run."""
+        return mail_address.dryrun_address(self.settings.inbound_mailbox, connection)
 
 
 def _checked_credential(connection: Connection, given: CredentialInput) -> CredentialInput:
@@ -453,24 +444,6 @@ def _checked_public_key(text: str) -> tuple[str, str]:
     comment = parts[2].strip() if len(parts) > 2 else ""
     normalized = f"{parts[0]} {parts[1]}" + (f" {comment}" if comment else "")
     return normalized, fingerprint(blob)
-
-
-MAX_LOCAL_PART = 64  # characters before the "@" of an address (RFC 5321)
-DRYRUN_SUFFIX = "+dryrun"
-
-
-def mail_tag(name: str, room: int = MAX_LOCAL_PART) -> str:
-    """The part of an e-mail push connection's address its name makes (inbox+<tag>@...):
-    letters and digits in lower case, any other character "-", no "-" at either end. Two connections
-    whose tags are equal would share one address (services.connections refuses that). A tag
-    longer than `room` is cut and ends with six characters of the name's hash, so that two long
-    names sharing their start still make two addresses (an address over 64 characters before
-    the "@" is refused by many mail servers)."""
-    tag = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
-    if len(tag) <= room:
-        return tag
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
-    return f"{tag[: room - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def _pulls_over_sftp(connection: Connection) -> Connection:

@@ -1,0 +1,58 @@
+"""The address partners e-mail an e-mail push connection's files to: inbox+<tag>@domain.
+
+One place for it, because three parts of the product name it: the credentials shown to the
+analyst (services.credentials), the mailbox poll that routes a mail by it (engine), and every
+mail we send the partner about that connection (pipeline.outbox), whose Reply-To names it so
+that a partner who answers our mail with the corrected file reaches the connection. Before,
+our mails carried only our From address, and a reply went there and was lost (an e-mail audit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from connectbatch.models import Connection, Method, Methodology
+
+MAX_LOCAL_PART = 64  # characters before the "@" of an address (RFC 5321)
+DRYRUN_SUFFIX = "+dryrun"
+
+
+def mail_tag(name: str, room: int = MAX_LOCAL_PART) -> str:
+    """The part of an e-mail push connection's address its name makes (inbox+<tag>@...):
+    letters and digits in lower case, any other character "-", no "-" at either end. Two connections
+    whose tags are equal would share one address (services.connections refuses that). A tag
+    longer than `room` is cut and ends with six characters of the name's hash, so that two long
+    names sharing their start still make two addresses (an address over 64 characters before
+    the "@" is refused by many mail servers)."""
+    tag = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+    if len(tag) <= room:
+        return tag
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
+    return f"{tag[: room - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def is_mailed_to(connection: Connection) -> bool:
+    """True for an e-mail push connection: partners send its files to an address of ours."""
+    return connection.method is Method.EMAIL and connection.methodology is Methodology.PUSH
+
+
+def address_tag(inbound_mailbox: str, connection: Connection) -> str:
+    """The connection's kept tag, else the one its name makes now (a connection from
+    before tags were kept, or a draft), short enough for the mailbox's address: a local
+    part holds at most 64 characters, and the dry-run address adds "+dryrun" after the tag."""
+    local = inbound_mailbox.partition("@")[0]
+    room = max(8, MAX_LOCAL_PART - len(local) - len("+") - len(DRYRUN_SUFFIX))
+    return connection.mail_tag or mail_tag(connection.name, room)
+
+
+def inbound_address(inbound_mailbox: str, connection: Connection) -> str:
+    """The address partners send an e-mail push connection's files to, inbox+<tag>@..."""
+    local, _, domain = inbound_mailbox.partition("@")
+    return f"{local}+{address_tag(inbound_mailbox, connection) or connection.id}@{domain}"
+
+
+def dryrun_address(inbound_mailbox: str, connection: Connection) -> str:
+    """The `+dryrun` address of an e-mail push connection: its inbound address with
+    `+dryrun` in the local part (inbox+vendor-a+dryrun@...); mail to it is a dry run."""
+    local, _, domain = inbound_address(inbound_mailbox, connection).partition("@")
+    return f"{local}{DRYRUN_SUFFIX}@{domain}"
