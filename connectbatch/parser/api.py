@@ -22,7 +22,6 @@ import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import NamedTuple
 
 import pyarrow as pa
 
@@ -30,44 +29,20 @@ from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.mapping import constants as mapping_constants
 from connectbatch.mapping.preamble import SEP_KEY, parse_preamble
-from connectbatch.parser import blocks, containers, header_hints, huge_pages
+from connectbatch.parser import blocks, containers, header_hints, huge_pages, run_on
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
 from connectbatch.parser.options import Engine, ParseOptions, Progress
 from connectbatch.parser.plan import CoreOutput
+from connectbatch.parser.rejects import Reject, RejectKeys
 
 __all__ = [
-    "Engine", "ParseOptions", "ParseResult", "Progress", "Reject", "check_timezone",
+    "Engine", "ParseOptions", "ParseResult", "Progress", "Reject", "RejectKeys", "check_timezone",
     "parse_bytes", "parse_file",
 ]  # fmt: skip
 
 MAX_HEADER_BYTES = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Reject:
-    """One problem with one record: where it is, what it holds, what was expected."""
-
-    line: int  # physical line the record starts on; the header is line 1
-    column: str | None  # schema column (or the file's own name for unmapped ones)
-    value: str | None  # the offending text, cut to a readable length
-    reason: str
-    # physical lines the record took, when more than its own: a stray quote can take hundreds
-    # of lines into one rejected record, and the reject rate must count them (not compared)
-    spans: int = field(default=1, compare=False)
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
-        shown = f" value {self.value!r}:" if self.value is not None else ""
-        return f"{where}:{shown} {self.reason}"
-
-
-class RejectKeys(NamedTuple):
-    """Each rejected row's key and its qualifier (VendorEventId), by line, as far as read."""
-
-    keys: dict[int, str]
-    qualifiers: dict[int, str]
 
 
 @dataclass
@@ -262,8 +237,9 @@ def _parse(
         for line, slot, wall in outside
     ]
     keys, qualifiers = split_reject_keys(out)
+    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers)
     return ParseResult(
-        table, rejects, list(plan.unknown_columns), out.lines, enc.name, header, keys, preamble, qualifiers
+        table, rejects, list(plan.unknown_columns), lines, enc.name, header, keys, preamble, qualifiers
     )
 
 

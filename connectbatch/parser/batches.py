@@ -32,7 +32,7 @@ from types import ModuleType
 
 from connectbatch import schemas
 from connectbatch.mapping import constants as mapping_constants
-from connectbatch.parser import api, blocks, containers, huge_pages
+from connectbatch.parser import api, blocks, containers, huge_pages, run_on
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser.ahead import produced_ahead
@@ -191,8 +191,9 @@ def _finish(setup: _Setup, parser: object, seen: int, rows_before: int) -> Batch
         for line, slot, wall in outside
     ]  # fmt: skip
     keys, qualifiers = api.split_reject_keys(out)
+    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers)
     parsed = ParseResult(
-        table, rejects, list(plan.unknown_columns), out.lines, setup.encoding, setup.header, keys,
+        table, rejects, list(plan.unknown_columns), lines, setup.encoding, setup.header, keys,
         setup.preamble, qualifiers,
     )  # fmt: skip
     return Batch(parsed, late, seen, rows_before + table.num_rows)
