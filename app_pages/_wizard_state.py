@@ -181,9 +181,17 @@ class WizardState:
             if all(p.name != self.partner for p in services.partners()):
                 return "partner", f"{self.partner!r} no longer exists: choose another"
             return None
-        typed = self.new_partner_name.strip()
-        if typed and any(p.name.lower() == typed.lower() for p in services.partners()):
-            return "partner", f"a partner named {typed!r} already exists: choose it in the list"
+        # A new partner is named as typed, else after the connection: either name taken by a
+        # partner is refused, never taken as that partner (an outbound connection named like
+        # a partner then exported that partner's rows to the new login; app audit).
+        name = self.partner_name()
+        if name and any(p.name.lower() == name.lower() for p in services.partners()):
+            if self.new_partner_name.strip():
+                return "partner", f"a partner named {name!r} already exists: choose it in the list"
+            return "partner", (
+                f"a partner named {name!r} already exists: choose it in the list, or name the new "
+                "partner (a new partner is named after the connection unless named)"
+            )
         return None
 
     # ------------------------------------------------------------------ checks & navigation
@@ -237,8 +245,7 @@ class WizardState:
             added = None
             try:
                 name = self.partner_name()
-                known = {p.name.lower() for p in services.partners()}
-                if self.partner == NEW_PARTNER and name.lower() not in known:
+                if self.partner == NEW_PARTNER:  # its name is free (`_partner_problem`)
                     added = services.add_partner(name, self.new_partner_type)
                 if self.reuse_credential is not None:  # nothing new to store, nothing to show
                     return services.create_connection(

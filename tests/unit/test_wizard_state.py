@@ -183,6 +183,32 @@ def test_create_gives_the_connection_a_partner_new_or_chosen(
     assert [p.name for p in services.partners()] == ["Acme calls", "Invoca"]
 
 
+def test_a_new_partner_named_after_the_connection_is_refused_when_that_partner_exists(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """App audit: an outbound connection named like an existing partner, left at *New
+    partner…* with no name typed, was filed under that partner with no word, so its new
+    login was given that partner's exported rows. Refused on step 1, as a typed name is."""
+    from connectbatch.services.base import ServiceBase
+
+    monkeypatch.setattr(ServiceBase, "default_partner", None)
+    services.add_partner("Acme Insurance", "brand")
+    wizard = push_wizard("Acme Insurance")
+    wizard.apply({"direction": Direction.OUTBOUND})
+
+    assert wizard.create(services) is None
+    assert wizard.step == 1 and wizard.error is not None
+    field, message = wizard.error
+    assert field == "partner"
+    assert message.startswith("a partner named 'Acme Insurance' already exists: choose it in the list, or")
+    assert services.connections() == []
+
+    wizard.apply({"new_partner_name": "Acme Insurance Claims"})  # named: a partner of its own
+    done = wizard.create(services)
+    assert done is not None
+    assert services.partner_names()[done[0].partner_id or 0] == "Acme Insurance Claims"
+
+
 def test_a_pull_and_an_outbound_connection_start_hourly_and_a_push_without_schedule() -> None:
     """Seed: connections are set up "so that impact.com can automatically batch process the
     data"; a pull made in the wizard ran only on Run now, an export never ran."""
