@@ -80,10 +80,9 @@ def load_file(
 ) -> Loaded:
     """Load a batch that passed validation: rows, actions, rejects, the validation result,
     the ledger state and the run's counters. `rejects` gains the rows that could not apply.
-    `count=False`: the caller adds `Loaded.counters()` to the run itself (in the statement
-    that closes a single-file run: one statement fewer). `part`: a streamed big file's rows,
-    already written (pipeline/stream.py); `table` then holds only some of their columns.
-    `read`: the key and qualifier the parser read of each row it refused (ParseResult.read_of_rejects)."""
+    `count=False`: the caller adds `Loaded.counters()` to the run (in the statement closing
+    a single-file run). `part`: a streamed big file's rows, already written (pipeline/stream.py;
+    `table` holds some of their columns). `read`: ParseResult.read_of_rejects."""
     made = load_rows(con, connection, run_id, record, table, lines, rejects, now, part=part)
     keys = keys_of_rejects(rejects, schemas.get(connection.data_type), read, (table, lines))
     store_checks(con, run_id, record.id, rejects, report, keys)
@@ -142,10 +141,14 @@ def load_rows(
         rejects.extend(outcome.rejects)
         if outcome.applied or outcome.unchanged:  # every row refused: the file is (load_file)
             con.complete()  # a lookup's result still open is finished before the load writes
-            # called through the module: the crash-recovery test hooks data_store.insert_rows
+            # Only the rows that stand are stored: exports and the data view listed refused
+            # ones as changes made (actions audit). Called through the module: the
+            # crash-recovery test hooks data_store.insert_rows.
+            refused = pa.array([r.line for r in outcome.rejects], pa.int64())
+            stand = pc.invert(pc.is_in(lines, value_set=refused))
             data_store.insert_rows(
                 con, dtype.key, run_id=run_id, file_id=record.id, connection_id=connection.id,
-                table=table, lines=lines,
+                table=table.filter(stand), lines=lines.filter(stand),
             )  # fmt: skip
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)
         return Made(0, outcome.applied, tuple((n, row_notes.IN_EFFECT) for n in outcome.unchanged_lines))
@@ -215,11 +218,8 @@ def refuses_repeats(dtype: schemas.DataType, connection: Connection) -> bool:
     """Whether a row whose key the connection already loaded fails validation ("already
     loaded", the batch is held for review). Not for modification files: their rows are events
     (identified by file and line), and not where repeats replace records."""
-    return (
-        bool(dtype.key_columns)
-        and dtype.key != "action_modifications"
-        and not merges_repeats(dtype, connection)
-    )
+    keyed = bool(dtype.key_columns) and dtype.key != "action_modifications"
+    return keyed and not merges_repeats(dtype, connection)
 
 
 def _merge_rows(
