@@ -304,8 +304,8 @@ def _modifications(
     special: dict[int, Row],
 ) -> None:
     """An action-modifications file, event by event in file order, against a simulated state
-    of the actions (nothing is changed). Only the actions of the connection's own partner are
-    visible; any other id is "no such action", as the real load says."""
+    of the actions (nothing changed). Only the actions of the connection's own partner are
+    visible (any other id is "no such action"), as the real load (lifecycle) says."""
     partner = connection.partner_id if connection.partner_id is not None else -1
     state: dict[int, tuple[ActionStatus, Decimal, dt.datetime | None]] = {}  # with the newest change
     columns = [c for c in ("ActionId", "Amount", "Reason", lifecycle.DATE) if c in table.column_names]
@@ -321,10 +321,11 @@ def _modifications(
             old = (action.status, action.amount, None)
             status, amount, newest = state.get(action_id, old)
             new = lifecycle._amount(row["Amount"])
-            if lifecycle._in_effect(replace(action, status=status, amount=amount), new):
-                special[line] = Row(
-                    line, str(raw), Would.UNCHANGED, "already in effect: nothing would change"
-                )
+            dated = when if row.get(lifecycle.DATE) is not None else None
+            if lifecycle._in_effect(replace(action, status=status, amount=amount), new) or (
+                action_id not in state and lifecycle.repeated_change(con, action_id, row, dated, "")
+            ):
+                special[line] = Row(line, str(raw), Would.UNCHANGED, "already made: nothing would change")
                 continue
             lifecycle.not_older(action, when, newest or action_store.last_effective(con, action_id))
             if new == 0 and not (row["Reason"] or "").strip():
@@ -343,9 +344,8 @@ def record(
     """A dry run's one trace, a line in the connection's history; logged, never raised."""
     try:
         with db.transaction() as con:
-            return event_store.record(
-                con, dry.connection.id, EVENT_KIND, f"{dry.summary} (via {source})", now, sender=sender
-            )
+            summary = f"{dry.summary} (via {source})"
+            return event_store.record(con, dry.connection.id, EVENT_KIND, summary, now, sender=sender)
     except Exception:
         log.exception("could not record a dry run", extra={"connection_id": dry.connection.id})
         return None

@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -23,6 +24,7 @@ from connectbatch.models import Action, ActionStatus
 from connectbatch.parser import plan, refcore
 from connectbatch.parser.api import Reject
 from connectbatch.parser.plan import Code, CoreKind, Plan, Slot
+from connectbatch.pipeline import row_notes
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
 
@@ -177,7 +179,8 @@ class Applied:
     applied: int
     unchanged: int
     rejects: list[Reject]
-    unchanged_lines: tuple[int, ...] = ()  # the events already in effect, by file line
+    # (file line, row_notes' note) of the events that changed nothing: in effect, or sent before
+    unchanged_lines: tuple[tuple[int, str], ...] = ()
 
 
 def apply_modifications(
@@ -216,7 +219,7 @@ def apply_modifications(
     which ids exist.
     """
     applied = 0
-    unchanged: list[int] = []
+    unchanged: list[tuple[int, str]] = []
     rejects: list[Reject] = []
     columns = [c for c in ("ActionId", "Amount", "Reason", DATE) if c in table.column_names]
     rows = table.select(columns).to_pylist()
@@ -234,7 +237,11 @@ def apply_modifications(
             undated = max(undated_at, action.event_date) if undated_at is not None else None
             when = event_time(row.get(DATE) or undated, action, now)
             if _in_effect(action, _amount(row["Amount"])):
-                unchanged.append(int(line))
+                unchanged.append((int(line), row_notes.IN_EFFECT))
+                continue
+            dated = when if row.get(DATE) is not None else None
+            if repeated_change(con, action_id, row, dated, actor):
+                unchanged.append((int(line), row_notes.APPLIED_BEFORE))
                 continue
             not_older(action, when, action_store.last_effective(con, action_id))
             modify(
@@ -252,6 +259,20 @@ def apply_modifications(
 
 
 DATE = "ModificationDate"
+
+
+def repeated_change(
+    con: duckdb.DuckDBPyConnection, action_id: int, row: dict[str, Any], dated: dt.datetime | None, actor: str
+) -> bool:
+    """Whether an earlier modifications file (not `actor`) made this row's very change to
+    the action: the same amount and reason, and the same ModificationDate if the row is
+    `dated`. Such a row is that file sent again in other bytes (gzipped, re-exported, other
+    line ends), which the ledger cannot tell: applied again, it undid the changes made since
+    (a correction by a person, a restored sale; actions audit). A dated row with a newer
+    date is a new change and applies."""
+    amount = _amount(row["Amount"])
+    reason = (row.get("Reason") or "").strip() or None
+    return action_store.applied_from_another_file(con, action_id, amount, reason, dated, actor) is not None
 
 
 class DateError(ActionError):

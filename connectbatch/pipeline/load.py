@@ -151,7 +151,7 @@ def load_rows(
                 table=table.filter(stand), lines=lines.filter(stand),
             )  # fmt: skip
         run_store.add_counters(con, run_id, rows_unchanged=outcome.unchanged, actions_changed=outcome.applied)
-        return Made(0, outcome.applied, tuple((n, row_notes.IN_EFFECT) for n in outcome.unchanged_lines))
+        return Made(0, outcome.applied, outcome.unchanged_lines)
     if merges_repeats(dtype, connection):
         made = _merge_rows(con, dtype, connection, run_id, record, table, lines, rejects, now)
         late.lock_loaded(con, connection, record.id, now)  # a corrected record may be past its lock

@@ -17,6 +17,10 @@ import pyarrow as pa
 # A results line of a record sent again exactly as stored that names an action it did not create.
 UNCHANGED = "unchanged: identical to the record already loaded; its action stays as it is"
 IN_EFFECT = "unchanged: the action already stands so (the same event sent before); nothing changed"
+APPLIED_BEFORE = (
+    "unchanged: an earlier file made this same change, and the change made since stands; to make "
+    "it again, send it with a ModificationDate after that change"
+)
 SAME_RECORD = "unchanged: identical to the record already stored"
 REPLACED = "updated: replaces the stored record (its previous version is kept in the history)"
 

@@ -219,6 +219,27 @@ def last_effective(con: duckdb.DuckDBPyConnection, action_id: int) -> dt.datetim
     return row[0] if row else None
 
 
+def applied_from_another_file(
+    con: duckdb.DuckDBPyConnection,
+    action_id: int,
+    amount: Decimal,
+    reason: str | None,
+    effective_at: dt.datetime | None,
+    actor: str,
+) -> str | None:
+    """The actor (`file:<id>`) of an earlier modifications file that made this same change to
+    the action (amount and reason; and `effective_at`, a dated row's ModificationDate, unless
+    None), other than `actor`; None if none did."""
+    dated = "" if effective_at is None else " AND effective_at = ?"
+    row = con.execute(
+        "SELECT actor FROM action_audit WHERE action_id = ? AND change IN ('modify', 'reverse') "
+        "AND actor LIKE 'file:%' AND actor <> ? AND new_amount = ? AND coalesce(trim(reason), '') = ?"
+        f"{dated} ORDER BY id DESC LIMIT 1",
+        [action_id, actor, amount, reason or "", *([] if effective_at is None else [effective_at])],
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def lock_due(
     con: duckdb.DuckDBPyConnection, now: dt.datetime, actor: str = "system", reason: str = "lock period ended"
 ) -> int:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from helpers import call_csv, modifications_csv
 from helpers.store import count, results_of
 
 from connectbatch.models import Action, ActionStatus, RunStatus
+from connectbatch.pipeline.dryrun import Would
 from connectbatch.pipeline.lifecycle import ActionError
 from connectbatch.services import InvalidInputError, NotFoundError, Services
 
@@ -408,3 +410,45 @@ def test_a_modification_already_in_effect_is_answered_unchanged(
         assert status == "ACCEPTED" and reason.startswith("unchanged: the action already stands so")
     assert reasons[4] == ("ACCEPTED", "")
     assert [e.change for e in services.audit(first.id)] == ["reverse"]  # nothing new
+
+
+def test_a_modifications_file_sent_again_in_other_bytes_does_not_undo_later_changes(
+    services: Services, make_connection, actions: list[Action], tmp_path: Path
+) -> None:
+    """Actions audit: the brand's file set A-1 to 12.00 and reversed A-2; a person then
+    corrected A-1 to 13.00 and a later file restored A-2's amount. The same file sent again
+    gzipped (the ledger compares bytes) applied every row again: A-1 back to 12.00, A-2
+    reversed again, all ACCEPTED. It changes nothing now and says so; a dated row whose date
+    is newer is a new change and applies."""
+    import gzip
+
+    make_connection("Acme returns", data_type="action_modifications")
+    one, two = actions[0], actions[1]
+    original = modifications_csv([(one.label, "12.00", "Partial return"), (two.label, "0", "Returned")])
+    services.ingest_bytes("Acme returns", "returns.csv", original)
+    services.modify_action(one.id, "13.00", reason="checked with the brand", actor="alice")
+    services.ingest_bytes("Acme returns", "restore.csv", modifications_csv([(two.label, "11.00", "Kept")]))
+
+    run = services.ingest_bytes(
+        "Acme returns", "returns.csv.gz", gzip.compress(original.replace(b"\n", b"\r\n"))
+    )
+
+    assert run.status is RunStatus.COMPLETED, run.reason
+    assert (services.action(one.id).amount, services.action(two.id).amount) == (
+        Decimal("13.00"),
+        Decimal("11.00"),
+    )
+    rows, _summary = results_of(services, "Acme returns", run.id)
+    for row in rows:
+        assert row["Status"] == "ACCEPTED"
+        assert row["Reason"].startswith("unchanged: an earlier file made this same change"), row
+    assert [e.actor for e in services.audit(one.id)][1:] == ["alice"]  # nothing new
+    sample = tmp_path / "returns.csv"
+    sample.write_bytes(original)
+    dry = services.dry_run_file("Acme returns", sample)
+    assert {row.status for row in dry.rows if row.line} == {Would.UNCHANGED}  # the dry run says so too
+
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    dated = f"ActionId,Amount,Reason,ModificationDate\n{one.label},12.00,Partial return,{later}\n".encode()
+    services.ingest_bytes("Acme returns", "returns-dated.csv", dated)
+    assert services.action(one.id).amount == Decimal("12.00")  # dated after the person's change
