@@ -184,9 +184,14 @@ def make_main(con: duckdb.DuckDBPyConnection, credential: Credential) -> None:
 
 
 def set_status(con: duckdb.DuckDBPyConnection, credential_id: int, status: str, error: str | None) -> None:
+    """Active after a pull that logged in and took its files, Error with the reason after one
+    that failed. The seed's Updated Date is "the date of the last successful data update":
+    only Active moves it (an Error moved it too, so a login that never worked read as
+    updated at its last failure; app audit)."""
     con.execute(
-        "UPDATE credentials SET status = ?, last_error = ?, updated_at = current_timestamp WHERE id = ?",
-        [status, error, credential_id],
+        "UPDATE credentials SET status = ?, last_error = ?, "
+        "updated_at = CASE WHEN ? = 'Active' THEN current_timestamp ELSE updated_at END WHERE id = ?",
+        [status, error, status, credential_id],
     )
 
 
