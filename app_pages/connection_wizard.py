@@ -268,15 +268,18 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
     if not s.is_pull():
         st.subheader("Provisioned credentials")
         settings = services.settings
-        if d.method is Method.EMAIL:
-            where = f"the address {services.inbound_address(d)}"
-        else:
-            port = settings.sftp_port if d.method is Method.SFTP else settings.ftp_port
-            # The host partners are given with the login (CONNECTBATCH_PUBLIC_HOST), as the
-            # dialog after Create shows it: the bind address (0.0.0.0, an internal address)
-            # named a server no partner can reach.
-            host = markdown_text(settings.partner_host)
-            where = f"our {METHOD_LABELS[d.method]} server {host}:{port or '(not running)'}"
+        if d.method is Method.EMAIL:  # an address is all a partner needs: no login to show
+            st.info(
+                f"ConnectBatch gives this connection the address {services.inbound_address(d)}: "
+                "the partner e-mails its files there. It is shown again after Create."
+            )
+            return {"reuse_credential": None}
+        port = settings.sftp_port if d.method is Method.SFTP else settings.ftp_port
+        # The host partners are given with the login (CONNECTBATCH_PUBLIC_HOST), as the
+        # dialog after Create shows it: the bind address (0.0.0.0, an internal address)
+        # named a server no partner can reach.
+        host = markdown_text(settings.partner_host)
+        where = f"our {METHOD_LABELS[d.method]} server {host}:{port or '(not running)'}"
         st.info(
             f"ConnectBatch provisions the credentials for this connection: {where}, a username "
             "and a password. They are shown once, after Create: copy them then."

@@ -57,6 +57,23 @@ def test_a_push_connections_credentials_step_names_the_host_partners_are_given(
     assert "127.0.0.1" not in info
 
 
+def test_an_e_mail_push_credentials_step_promises_only_the_address() -> None:
+    """App audit: the step promised "a username and a password ... shown once, after Create"
+    for an e-mail push, but only the address was ever shown (it is all a partner needs)."""
+    at = wizard()
+    at.text_input(key="wiz_name").input("Acme mail")
+    next_step(at)
+    next_step(at)
+    at.radio(key="wiz_method").set_value("email")
+    at.radio(key="wiz_methodology").set_value("push")
+    at.text_input(key="wiz_pattern").input("calls_*.csv")
+    next_step(at)
+
+    [info] = [i.value for i in at.info if "e-mails its files there" in i.value]
+    assert "+acme-mail@" in info, info
+    assert "password" not in " ".join(i.value for i in at.info)
+
+
 def test_the_wizard_labels_a_partner_problem_as_the_partner_field() -> None:
     Services().add_partner("Acme", "vendor")
     at = wizard()
