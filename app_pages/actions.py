@@ -31,6 +31,13 @@ PICKER_SIZE = 500  # changeable actions the picker offers beyond the page shown,
 FORM_DEFAULTS: dict[str, Any] = {"actions_change": MODIFY, "actions_amount": 0.0, "actions_reason": ""}
 
 
+def _status(page: ActionPage, a: Action) -> str:
+    """LOCKED once its lock time passed, the lock job run or not; a locked reversal or
+    modification says what it was (Action.status_text)."""
+    due = page.is_locked(a) and a.status is not ActionStatus.LOCKED
+    return ActionStatus.LOCKED.value if due else a.status_text
+
+
 def table_rows(
     page: ActionPage, names: dict[int, str], partners: dict[int, str] | None = None
 ) -> list[dict[str, Any]]:
@@ -39,7 +46,7 @@ def table_rows(
     return [
         {
             "Action": a.label,
-            "Status": ActionStatus.LOCKED.value if page.is_locked(a) else a.status.value,
+            "Status": _status(page, a),
             "Locked": page.is_locked(a),
             "Days to lock": round(page.days_to_lock(a), 1),
             "Amount": float(a.amount),

@@ -286,10 +286,20 @@ class Action:
     campaign_id: int | None = None
     media_id: int | None = None
     reason: str | None = None
+    state_before_lock: ActionStatus | None = None  # what a LOCKED action was when it locked
 
     @property
     def label(self) -> str:
         return f"A-{self.id:06d}"
+
+    @property
+    def status_text(self) -> str:
+        """The status as lists show it: a locked reversal or modification says what it was
+        ("LOCKED (REVERSED)"): as a bare LOCKED 0.00 an analyst's reversals went missing."""
+        was = self.state_before_lock
+        if self.status is ActionStatus.LOCKED and was in (ActionStatus.REVERSED, ActionStatus.MODIFIED):
+            return f"{self.status.value} ({was.value})"
+        return self.status.value
 
 
 @dataclass

@@ -49,7 +49,7 @@ def _locks(a: Action, now: dt.datetime) -> str:
 
 
 def _print_action(a: Action, names: dict[int, str], now: dt.datetime) -> None:
-    print(f"action {a.label}  {a.status.value}  amount {a.amount} (original {a.original_amount})")
+    print(f"action {a.label}  {a.status_text}  amount {a.amount} (original {a.original_amount})")
     cc.fields(
         [
             ("connection", cc.connection_name(names, a.connection_id)),
@@ -103,7 +103,7 @@ def _run_actions(args: argparse.Namespace) -> int:
             cc.when(a.event_date),
             str(a.amount),
             str(a.original_amount),
-            a.status.value,
+            a.status_text,
             _locks(a, now),
         ]
         for a in actions

@@ -17,7 +17,7 @@ from connectbatch.store.db import all_rows
 
 _FIELDS = [
     "id", "connection_id", "run_id", "line", "data_type", "source_key", "event_date", "amount",
-    "original_amount", "status", "lock_at", "campaign_id", "media_id", "reason",
+    "original_amount", "status", "lock_at", "campaign_id", "media_id", "reason", "state_before_lock",
 ]  # fmt: skip
 
 
@@ -131,6 +131,7 @@ def _select(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> li
     for row in rows:
         data = dict(zip(_FIELDS, row, strict=True))
         data["status"] = ActionStatus(data["status"])
+        data["state_before_lock"] = data["state_before_lock"] and ActionStatus(data["state_before_lock"])
         out.append(Action(**data))
     return out
 
@@ -173,7 +174,10 @@ def _filters(connection_id: int | None, status: str | None) -> tuple[str, list[A
     if connection_id is not None:
         clauses.append("connection_id = ?")
         params.append(connection_id)
-    if status is not None:
+    if status in (ActionStatus.REVERSED, ActionStatus.MODIFIED):  # locked ones too (status_text)
+        clauses.append("(status = ? OR (status = 'LOCKED' AND state_before_lock = ?))")
+        params += [str(status), str(status)]
+    elif status is not None:
         clauses.append("status = ?")
         params.append(status)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -272,3 +272,21 @@ def test_a_refused_modification_date_is_shown_as_the_brand_wrote_it(
     (reject,) = cli_json(capsys, "rejects", str(run["id"]))
     assert (reject["column"], reject["value"]) == ("ModificationDate", "2019-01-01 00:00:00")
     assert "dated 2019-01-01 08:00:00 UTC" in reject["reason"]
+
+
+def test_a_locked_reversal_is_still_found_and_shown_as_one(
+    acme: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Actions audit: once locked, `actions --status REVERSED` found no reversal, and the list
+    showed `LOCKED 0.00`, while the export and sync-back still said reversed."""
+    cli(capsys, "action", "reverse", "A-000001", "--reason", "returned")
+    cli(capsys, "action", "modify", "A-000002", "--amount", "30")
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=400)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cli(capsys, "lock", "--now", later, "--early")
+
+    reversed_ = cli(capsys, "actions", "--status", "REVERSED")
+    assert "A-000001" in reversed_ and "LOCKED (REVERSED)" in reversed_ and "A-000002" not in reversed_
+    assert "LOCKED (MODIFIED)" in cli(capsys, "actions", "--status", "MODIFIED")
+    every = cli(capsys, "actions")
+    assert "A-000003" in every and every.count("LOCKED (") == 2  # the approved one: plain LOCKED
+    assert cli(capsys, "action", "audit", "A-000001").startswith("action A-000001  LOCKED (REVERSED)")
