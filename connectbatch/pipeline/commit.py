@@ -21,7 +21,7 @@ from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.parser.api import Reject
 from connectbatch.pipeline import closing, history, late, load, owed, results
 from connectbatch.pipeline.compute import Computed
-from connectbatch.store import Database, run_groups
+from connectbatch.store import Database, parts, run_groups
 from connectbatch.store import actions as action_store
 from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
@@ -112,6 +112,7 @@ def load_alone(
     commit: `owe_answer`); rolled back, nothing written, when records of the batch were
     loaded meanwhile (returned, to judge it again)."""
     done: LoadDone | None = None
+    ready_for_parts(db, connection, [computed])
     try:
         with db.transaction() as con:  # the mark once the file is open: a reopen is one more
             still_new(con, connection, computed, db.write_mark())
@@ -126,6 +127,16 @@ def load_alone(
     except BaseException:
         discard_owed([done])
         raise
+
+
+def ready_for_parts(db: Database, connection: Connection, batches: Iterable[Computed]) -> None:
+    """Before a load transaction: the data type's views read its parts folder if a batch may
+    become a Parquet part (store/parts.ready says why this is not done inside the load)."""
+    for computed in batches:
+        parsed = computed.parsed.table.num_rows if computed.parsed is not None else 0
+        if (computed.part.rows if computed.part is not None else parsed) >= data_store.PARQUET_MIN_ROWS:
+            parts.ready(db, connection.data_type)
+            return
 
 
 def discard_owed(dones: Iterable[LoadDone | None]) -> None:

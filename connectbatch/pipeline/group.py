@@ -267,11 +267,9 @@ class _Group:
                 w.computed = recheck_loaded(ing.settings, self.connection, w.computed, already, ing.clock())
             self._alone(w)
 
-    def _loaded_keys(
-        self, computed: list[_Waiting], con: duckdb.DuckDBPyConnection | None = None
-    ) -> set[str]:
+    def _loaded_keys(self, waiting: list[_Waiting], con: duckdb.DuckDBPyConnection | None = None) -> set[str]:
         """Which keys of the files the connection has loaded: one query (`con`: in the load's)."""
-        keys = sorted(set().union(*(w.keys for w in computed)))
+        keys = sorted(set().union(*(w.keys for w in waiting)))
         if not keys:
             return set()
         with contextlib.nullcontext(con) if con is not None else self.ingestor.db.connect() as c:
@@ -285,6 +283,7 @@ class _Group:
         try:
             for w in loading:  # as `Ingestor.commit`: only staged copies already on disk
                 staging.settle(w.staged.sha256)
+            commit.ready_for_parts(ing.db, self.connection, [w.computed for w in loading if w.computed])
             with ing.db.transaction() as con:
                 if self._loaded_keys(loading, con):  # loaded meanwhile: each judged alone again
                     raise commit.LoadedMeanwhile([])

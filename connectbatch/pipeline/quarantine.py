@@ -32,8 +32,9 @@ from connectbatch.pipeline import load, release_rows, results, results_held
 from connectbatch.pipeline.clock import Clock
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.settings import Settings
-from connectbatch.store import Database
+from connectbatch.store import Database, parts
 from connectbatch.store import connections as connection_store
+from connectbatch.store import data as data_store
 from connectbatch.store import runs as run_store
 from connectbatch.store import syncback as syncback_store
 from connectbatch.store.db import private_dir, private_file
@@ -162,6 +163,8 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     events: dict[int, dict[int, str]] = {}  # line -> its VendorEventId, the same way
     accepted = rejected = duplicates = 0  # added to the run's counters
     validated: dict[int, tuple[pa.Table, pa.Array]] = {}  # the batch as validation judged it
+    if any(f.rows_accepted >= data_store.PARQUET_MIN_ROWS for f in files):  # commit.ready_for_parts
+        parts.ready(db, connection.data_type)
     with db.transaction() as con:
         for f in files:
             table, lines, headers[f.id] = _read_held(settings.runs_dir, run_id, f.id)

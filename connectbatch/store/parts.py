@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from pathlib import Path
 
 import duckdb
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 
 from connectbatch import schemas
 from connectbatch.store.anchor import alive
-from connectbatch.store.db import ROW_HISTORY_COLUMNS, data_table, on_rollback, private_dir, quote
+from connectbatch.store.db import ROW_HISTORY_COLUMNS, Database, data_table, on_rollback, private_dir, quote
 
 # Parquet row groups as DuckDB's own (122,880 rows): its scans split work by row group.
 ROW_GROUP_ROWS = 122_880
@@ -195,8 +196,27 @@ def _register(
         "INSERT INTO data_parts (file_id, part, data_type, path, rows) VALUES (?, ?, ?, ?, ?)",
         [file_id, part, key, rel, rows],
     )
-    if not reads_parts(con, key):  # the type's first part: its views start reading the folder
+    if not reads_parts(con, key):  # the type's first part, and its load did not call `ready`
         refresh_views(con, key, with_parts=True)
+
+
+def ready(db: Database, data_type: str) -> None:
+    """Point the type's views at its parts folder, in a transaction of its own, before a load
+    that may write the type's first part opens its own (which must see the views so: it
+    creates the part's actions through them). Done in the load's transaction instead, two
+    loads of a type's first parts at once (two partners' big files) each changed the views,
+    and the second failed on their catalog entry ("write-write conflict"): a Failed run for
+    a file the partner had been told was received (crash audit). The views keep only the
+    parts `data_parts` names, so reading the folder early shows nothing early. One thread at
+    a time (`_READY`), so the second finds it done rather than conflicting (another process
+    cannot write the file meanwhile: DuckDB locks it)."""
+    key = schemas.get(data_type).key
+    with _READY, db.transaction() as con:
+        if not reads_parts(con, key):
+            refresh_views(con, key, with_parts=True)
+
+
+_READY = threading.Lock()
 
 
 def _unlink(*paths: Path) -> None:
