@@ -17,6 +17,7 @@ connection they close, and their uploads were loaded cut short at a 16 KiB recor
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
@@ -103,18 +104,41 @@ class CappedFile:
             self.over_quota = True
             self.refusal = f"552 Upload aborted: {over_quota(self.upload.limit)}"
             return 0
-        written = int(self.raw.write(data))
+        try:
+            written = int(self.raw.write(data))
+        except OSError as exc:  # our disk full (ENOSPC, EDQUOT), a failing disk: our side
+            self.refusal = write_failed(exc)
+            return 0
         self._position += written
         return written
+
+    def flush(self) -> None:
+        """Write what is buffered before the transfer is called complete: a full disk refuses
+        the upload (`refusal`) rather than losing its end in the close."""
+        if not self.refusal:
+            try:
+                self.raw.flush()
+            except OSError as exc:
+                self.refusal = write_failed(exc)
 
     def fileno(self) -> int:
         return int(self.raw.fileno())
 
     def close(self) -> None:
-        self.raw.close()
+        try:
+            self.raw.close()
+        except OSError as exc:  # what stayed buffered could not be written: refused
+            self.refusal = self.refusal or write_failed(exc)
         upload, self.upload = self.upload, None
         if upload is not None:  # a refused upload's partial file is removed by the session
             upload.finish(kept=not self.exceeded)
+
+
+def write_failed(exc: OSError) -> str:
+    """The reply to an upload our side could not write (452: insufficient storage, RFC 959)."""
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    why = "our server's disk is full" if full else f"our server could not write it ({exc.strerror or exc})"
+    return f"452 Upload aborted: {why}; nothing was kept or loaded. Send the file again later."
 
 
 class LimitedDTP(DTPHandler):  # type: ignore[misc]
@@ -193,6 +217,12 @@ class LimitedDTP(DTPHandler):  # type: ignore[misc]
             self.passive.forget(self)
             self.discard()
             return
+        capped = self.file_obj if self.receive else None
+        if isinstance(capped, CappedFile) and self.transfer_finished:
+            capped.flush()  # a full disk now refuses the upload, not a 226 for a cut file
+            if capped.exceeded:
+                self.transfer_finished = False
+                self._resp = (capped.refusal, log.warning)
         channel = self.cmd_channel
         if channel._quit_pending:  # the client is leaving: keep pyftpdlib's order
             super().close()
