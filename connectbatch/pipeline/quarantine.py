@@ -163,6 +163,7 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
     events: dict[int, dict[int, str]] = {}  # line -> its VendorEventId, the same way
     accepted = rejected = duplicates = 0  # added to the run's counters
     validated: dict[int, tuple[pa.Table, pa.Array]] = {}  # the batch as validation judged it
+    outcome = {f.id: (FileState.LOADED, released) for f in files}  # each file's state and note
     if any(f.rows_accepted >= data_store.PARQUET_MIN_ROWS for f in files):  # commit.ready_for_parts
         parts.ready(db, connection.data_type)
     with db.transaction() as con:
@@ -198,8 +199,13 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
                 after = repeated + negative + load_rejects
                 keys[f.id], events[f.id] = load.keys_of_rejects(after, dtype, None, held)
                 run_store.insert_rejects(con, run_id, f.id, after, keys[f.id], events[f.id])
+            # a modifications file none of whose rows applied is refused, as at ingest
+            # (load_file): re-sent once the actions exist, it must not be a duplicate
+            if dtype.key == "action_modifications" and table.num_rows and refused == table.num_rows:
+                why = load.every_row_refused(load_rejects, "no action changed")
+                outcome[f.id] = (FileState.REJECTED, why)
             run_store.set_file_state(
-                con, f.id, FileState.LOADED, released,  # the note too: sync-back says it
+                con, f.id, *outcome[f.id],  # the note too: sync-back says it
                 table.num_rows - refused, f.rows_rejected + refused + len(negative),
             )  # fmt: skip
             accepted += table.num_rows - refused
@@ -208,29 +214,32 @@ def release(settings: Settings, db: Database, clock: Clock, run_id: int, note: s
                 load.row_actions(con, connection, f.id, table, lines, made_per_file[f.id])
             )
         run_store.set_review(con, run_id, ReviewState.RELEASED, _note(actor, note))
+        refused_files = [why for state, why in outcome.values() if state is FileState.REJECTED]
+        status = RunStatus.FAILED if len(refused_files) == len(files) else RunStatus.COMPLETED
         run_store.finish(
             con,
             run_id,
-            RunStatus.COMPLETED,
+            status,
             clock(),
-            released,
+            refused_files[0] if status is RunStatus.FAILED else released,
             actions_created=run.actions_created + sum(m.created for m in made_per_file.values()),
-            files_loaded=run.files_loaded + len(files),
+            files_loaded=run.files_loaded + len(files) - len(refused_files),
             rows_accepted=run.rows_accepted + accepted,
             rows_rejected=run.rows_rejected + rejected,
             rows_duplicate=run.rows_duplicate + duplicates,
         )
-        connection_store.set_status(
-            con, connection.id, connection_status(con, connection.id, RunStatus.COMPLETED), clock()
-        )
+        now_status = connection_status(con, connection.id, status)
+        connection_store.set_status(con, connection.id, now_status, clock())
         stored_rejects = run_store.rejects_of_run(con, run_id)
     for f in files:
-        table, lines = loaded[f.id]
+        table, lines = (
+            loaded[f.id] if outcome[f.id][0] is FileState.LOADED else (None, None)
+        )  # refused: Line 0
         kept = [Reject(r.line, r.column, r.value, r.reason) for r in stored_rejects if r.file_id == f.id]
         read = _held_reject_keys(settings.runs_dir, run_id, f.id)
         results.write_outcome(
-            settings.outbound, connection, run_id, f, FileState.LOADED, table=table, lines=lines,
-            rejects=kept, key_columns=list(dtype.key_columns), message=released,
+            settings.outbound, connection, run_id, f, outcome[f.id][0], table=table, lines=lines,
+            rejects=kept, key_columns=list(dtype.key_columns), message=outcome[f.id][1],
             actions_created=made_per_file[f.id].created, actions_changed=made_per_file[f.id].changed,
             header=headers[f.id], actions=actions[f.id], report=reports.get(f.id), validated=validated[f.id],
             read=RejectKeys({**read.keys, **keys[f.id]}, {**read.qualifiers, **events[f.id]}),

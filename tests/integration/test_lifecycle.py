@@ -452,3 +452,30 @@ def test_a_modifications_file_sent_again_in_other_bytes_does_not_undo_later_chan
     dated = f"ActionId,Amount,Reason,ModificationDate\n{one.label},12.00,Partial return,{later}\n".encode()
     services.ingest_bytes("Acme returns", "returns-dated.csv", dated)
     assert services.action(one.id).amount == Decimal("12.00")  # dated after the person's change
+
+
+def test_a_released_modifications_file_none_of_whose_rows_applies_is_refused_and_may_come_again(
+    services: Services, make_connection, actions: list[Action]
+) -> None:
+    """Actions audit: ingested directly such a file is refused (FILE_REJECTED, "may be sent
+    again once the actions exist"); released, it was Completed and loaded, and the same bytes
+    sent once the action existed came back DUPLICATE: the change was never made."""
+    make_connection("Acme returns", data_type="action_modifications")
+    data = modifications_csv([("A-000099", "15.00", "partial"), (actions[0].label, "-1.00", "typo")])
+    run = services.ingest_bytes("Acme returns", "returns.csv", data)
+    assert run.review == "quarantined"
+
+    released = services.release(run.id, actor="carol")
+
+    assert released.status is RunStatus.FAILED
+    assert (released.reason or "").startswith("every row was rejected (2 of 2): no action changed")
+    [f] = services.run_files(run.id)
+    assert f.state == "rejected"
+    rows, _summary = results_of(services, "Acme returns", run.id)
+    assert [(int(r["Line"]), r["Status"]) for r in rows] == [
+        (0, "FILE_REJECTED"),
+        (2, "REJECTED"),
+        (3, "REJECTED"),
+    ]
+    again = services.ingest_bytes("Acme returns", "returns.csv", data)  # the same bytes, later
+    assert again.review == "quarantined"  # judged again, not dropped as a duplicate
