@@ -146,10 +146,8 @@ def _review_panel(item: RunReview) -> None:
 
 # Counts with thousands separators, as everywhere else on the page ("1,488 rows"): the grid
 # showed a run's 1,488 accepted rows as "1488".
-COUNTS = {
-    name: st.column_config.NumberColumn(format="localized")
-    for name in ("Critical", "Warnings", "Rows accepted", "Rows rejected")
-}
+_ROWS = ("Rows accepted", "Rows rejected")
+COUNTS = {n: st.column_config.NumberColumn(format="localized") for n in ("Critical", "Warnings", *_ROWS)}
 
 
 def queue_rows(queue: list[RunReview], now: dt.datetime | None = None) -> list[dict[str, Any]]:
@@ -166,8 +164,8 @@ def queue_rows(queue: list[RunReview], now: dt.datetime | None = None) -> list[d
             "Validation": q.verdict,
             "Critical": q.critical,
             "Warnings": q.warnings,
-            "Rows accepted": q.rows_accepted,
-            "Rows rejected": q.rows_rejected,
+            _ROWS[0]: q.rows_accepted,  # a held batch's: held (the run's own metric says so)
+            _ROWS[1]: q.rows_rejected,
             "Lock deadline": q.lock_deadline,
             "Time left": triage.time_left_text(q.lock_deadline, now) if q.lock_deadline else "",
         }
@@ -318,13 +316,10 @@ def _files_table(files: list[FileRecord]) -> list[dict[str, Any]]:
     )
 
 
-WORD_METRICS_STYLE = """
-<style>
-.st-key-run_metrics [data-testid="stMetricValue"], .st-key-run_metrics [data-testid="stMetricValue"] * {
-  white-space: normal; overflow: visible; text-overflow: clip;
-}
-</style>
-"""
+_VALUE = '.st-key-run_metrics [data-testid="stMetricValue"]'
+WORD_METRICS_STYLE = (
+    f"<style>{_VALUE}, {_VALUE} * {{white-space: normal; overflow: visible; text-overflow: clip;}}</style>"
+)
 
 
 def _show_run(svc: Services, item: RunReview) -> None:
@@ -337,8 +332,11 @@ def _show_run(svc: Services, item: RunReview) -> None:
     cols = st.container(key="run_metrics").columns([1.4, 1.4, 1, 1])
     cols[0].metric("Status", str(run.status))
     cols[1].metric("Review", item.review_state.capitalize() or "None needed")
-    cols[2].metric("Rows accepted", f"{item.rows_accepted:,}")
+    held = run.review == "quarantined"  # not accepted yet: the history says 0 (app audit)
+    cols[2].metric("Rows held" if held else "Rows accepted", f"{item.rows_accepted:,}")
     cols[3].metric("Rows rejected", f"{item.rows_rejected:,}")
+    if run.rows_duplicate:  # left out, not rejected: their results lines say why
+        st.caption(f"{run.rows_duplicate:,} rows left out as duplicates (already loaded, or repeated).")
     if run.reason:
         st.caption(f"Reason: {_plain(run.reason)}")
     if run.review_note:

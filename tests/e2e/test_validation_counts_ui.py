@@ -60,3 +60,26 @@ def test_a_connections_history_shows_counts_with_thousands_separators() -> None:
             if column in table.value.columns:
                 shown = config.get(column, {}).get("type_config", {})
                 assert shown.get("format") == "localized", (column, config.get(column))
+
+
+def test_a_held_runs_rows_read_held_and_a_released_runs_duplicates_are_counted() -> None:
+    """App audit: a held run's metric read "Rows accepted 300" where its history said 0; once
+    released it read "Rows accepted 2 · Rows rejected 0" beside 298 rejects to download, the
+    298 left out as duplicates said nowhere on the page."""
+    services = Services()
+    draft = Connection("Acme calls", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    services.create_connection(draft)
+    services.ingest_bytes("Acme calls", "first.csv", call_csv(10, prefix="k"))
+    held = services.ingest_bytes("Acme calls", "again.csv", call_csv(12, prefix="k"))  # 10 loaded before
+    assert held.review == "quarantined"
+
+    at = log_in(AppTest.from_file(APP, default_timeout=TIMEOUT), "rita", Role.REVIEWER)
+    at.switch_page("app_pages/validation.py").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}.get("Rows held") == "12"
+
+    services.release(held.id, actor="rita")
+    at.run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}.get("Rows accepted") == "2"
+    assert any("10 rows left out as duplicates" in c.value for c in at.caption)
