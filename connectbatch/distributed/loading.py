@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from connectbatch.distributed import output
 from connectbatch.models import Connection, FileRecord, FileState, Run
-from connectbatch.pipeline import group, results, staging
+from connectbatch.pipeline import failures, group, results, staging
 from connectbatch.pipeline.commit import Stopwatch
 from connectbatch.services import Services
 from connectbatch.store import run_groups
@@ -211,7 +211,7 @@ class OutputLoader:
             log.exception("load failed", extra={"run_id": job.run_id, "file": job.record.name})
             self.services.ingestor._file_failed(
                 state.run, state.connection, job.received, job.record,
-                f"load (commit) failed: {type(exc).__name__}: {exc}",
+                failures.step_failed("load (commit)", exc),
             )  # fmt: skip
             return False
 

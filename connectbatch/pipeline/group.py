@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from connectbatch import schemas
 from connectbatch.models import Connection, FileRecord, Run
-from connectbatch.pipeline import commit, load, progress, staging, stream
+from connectbatch.pipeline import commit, failures, load, progress, staging, stream
 from connectbatch.pipeline.commit import MANY_MAX_ROWS, LoadDone, Stopwatch, answer_loaded, load_in, load_many
 from connectbatch.pipeline.compute import Computed, recheck_loaded
 from connectbatch.pipeline.ingest import Ingestor
@@ -356,7 +356,7 @@ class _Group:
         """A file that broke at its clock's step: it fails (its own run with it, and a shared
         run as `Ingestor.ingest_file` fails it), saying where."""
         assert w.run is not None and w.entry is not None
-        message = f"{w.clock.step} failed: {type(exc).__name__}: {exc}"
+        message = failures.step_failed(w.clock.step, exc)
         failed = self.ingestor._file_failed(w.run, self.connection, w.received, w.entry.record, message)
         if self.shared is not None:
             self.records[w.index] = failed

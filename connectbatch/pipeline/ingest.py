@@ -35,7 +35,7 @@ import pyarrow as pa
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import Connection, ConnectionStatus, FileRecord, FileState, Run, RunStatus
-from connectbatch.pipeline import closing, progress, quarantine, recovery, results, staging, stream
+from connectbatch.pipeline import closing, failures, progress, quarantine, recovery, results, staging, stream
 from connectbatch.pipeline.ahead import Ahead
 from connectbatch.pipeline.clock import Clock, utcnow
 from connectbatch.pipeline.commit import LoadedMeanwhile, RunEnd, Stopwatch, answer_loaded, load_alone
@@ -259,7 +259,7 @@ class Ingestor:
             if end is not None:
                 end.run = None  # closed with the load, maybe, but failed after it: closed again
             log.exception("ingest failed", extra=_ctx(run, connection, received.name))
-            message = f"{clock.step} failed: {type(exc).__name__}: {exc}"
+            message = failures.step_failed(clock.step, exc)
             return self._file_failed(run, connection, received, record, message)
         finally:
             progress.forget(run.id)
