@@ -202,13 +202,13 @@ def file_rows(
             reason = f"{column + ': ' if column else ''}{r.reason or ''}{shown}"
             found.append(
                 StatusRow(outcome.at, outcome.file_id, outcome.name, r.line, key, None,
-                          SyncStatus.REJECTED, reason=reason)
+                          SyncStatus.REJECTED, reason=reason, standing=r.standing)
             )  # fmt: skip
         elif outcome.state == FileState.LOADED:
             found.append(
                 StatusRow(outcome.at, outcome.file_id, outcome.name, r.line, r.key, r.action_id,
                           SyncStatus.RELEASED if released else SyncStatus.ACCEPTED,
-                          reason=(outcome.message or "") if released else "")
+                          reason=(outcome.message or "") if released else "", standing=r.standing)
             )  # fmt: skip
     return found
 

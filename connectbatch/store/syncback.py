@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import duckdb
@@ -48,6 +49,9 @@ class RowOutcome:
     column: str | None = None  # rejected: the column at fault (schema name)
     value: str | None = None
     reason: str | None = None
+    # A modification row's action as it stands now ('accepted': payable, 'reversed'), or None:
+    # the row's own outcome decides the Status word (`action_standing`)
+    standing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,32 @@ def rows_of_file(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -
         found.append(
             RowOutcome(int(line), key, None, rejected=True, column=column, value=value, reason=reason)
         )
+    if data_type == "action_modifications":
+        found = action_standing(con, file_id, found)
     return sorted(found, key=lambda r: r.line)
+
+
+def action_standing(con: duckdb.DuckDBPyConnection, file_id: int, rows: list[RowOutcome]) -> list[RowOutcome]:
+    """A modifications file's rows, each with the action it names as it stands now, among
+    the file's partner's actions only (another partner's is no action, as the load says).
+    A status file keyed by ActionId said `invalid` for a valid, payable action whose change
+    was refused, and `valid` for one a row had just reversed (actions audit)."""
+    ids = {r.line: int(m[1]) for r in rows if r.key and r.key[0] and (m := _ACTION_ID.fullmatch(r.key[0]))}
+    if not ids:
+        return rows
+    standing = dict(
+        con.execute(
+            "SELECT a.id, CASE WHEN 'REVERSED' IN (a.status, a.state_before_lock) THEN 'reversed' "
+            "ELSE 'accepted' END FROM actions a JOIN connections c ON c.id = a.connection_id "
+            "WHERE list_contains(?::BIGINT[], a.id) AND c.partner_id = (SELECT o.partner_id "
+            "FROM files f JOIN connections o ON o.id = f.connection_id WHERE f.id = ?)",
+            [sorted(set(ids.values())), file_id],
+        ).fetchall()
+    )
+    return [replace(r, standing=standing.get(ids.get(r.line, -1))) for r in rows]
+
+
+_ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)  # as lifecycle.parse_action_id
 
 
 def pending_removals(

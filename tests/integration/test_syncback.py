@@ -428,3 +428,28 @@ def test_a_file_refused_as_a_whole_reports_each_record_it_refused(
     ]  # fmt: skip
     assert [r["CallSessionId"] for r in rows] == ["", "r-0000", "r-0001", "r-0002"]
     assert {r["Status"] for r in rows} == {"invalid"} and "CallDuration" in rows[1]["Reason"]
+
+
+def test_a_modifications_status_file_says_how_each_action_stands(
+    settings: Settings, services: Services, make_connection
+) -> None:
+    """Actions audit: keyed by ActionId, a refused change of a valid, payable action read
+    `invalid` (a partner applying it flips a paid action), and an accepted reversal `valid`.
+    The Status word is now the action's: reversed is invalid, any other valid; an id that is
+    no action of the partner's stays invalid."""
+    make_connection("Acme")
+    services.ingest_bytes("Acme", "calls.csv", call_csv(N))
+    make_connection("Acme returns", data_type="action_modifications", sync_back=["files"])
+    first, second = sorted(services.actions("Acme"), key=lambda a: a.id)[:2]
+    rows = [(first.label, "0", "returned"), (second.label, "-5", "negative"), ("A-999999", "1.00", "unknown")]
+    held = services.ingest_bytes("Acme returns", "mods.csv", modifications_csv(rows))
+    services.release(held.id, note="checked", actor="bob")
+
+    said = {
+        (r["ActionId"], r["Change"]): r["Status"] for r in _sync(settings, "Acme returns") if r["Line"] != "0"
+    }
+    assert said == {
+        (first.label, "released"): "invalid",  # reversed by the row
+        (second.label, "rejected"): "valid",  # refused: the action stands, payable
+        ("A-999999", "rejected"): "invalid",  # no such action
+    }
