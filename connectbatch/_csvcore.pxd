@@ -63,6 +63,7 @@ cdef enum:
     F_ESC = 2        # holds a doubled quote: unescape before use
     F_NUL = 4
     F_HIGH = 8       # holds a non-ASCII byte: validate as UTF-8
+    F_BREAK = 16     # a quoted field holding a line break (parser.run_on looks at its record)
 
 # The bytes the tokenizer treats specially (besides the delimiter).
 cdef enum:

@@ -59,6 +59,7 @@ cdef class Parser:
     cdef Py_ssize_t at      # bytes consumed up to the record in hand
     cdef list rejects
     cdef dict reject_keys
+    cdef list broken  # (line, field) of text fields holding a line break (CoreOutput.broken)
     cdef int key_slot
     cdef int qualifier_slot
     cdef Py_ssize_t key_field  # the file's field of key_slot, or -1
@@ -83,6 +84,7 @@ cdef class Parser:
         self.keep = []
         self.rejects = []
         self.reject_keys = {}
+        self.broken = []
         self.pending = bytearray()
         self.line = first_line
         self.expect = max(0, expect_bytes)
@@ -182,9 +184,10 @@ cdef class Parser:
     def take_rejects(self):
         """(rejects, reject keys) recorded since the last call, handed over and cleared, so
         each block's rejects can be renumbered on their own."""
-        out = (self.rejects, self.reject_keys)
+        out = (self.rejects, self.reject_keys, self.broken)
         self.rejects = []
         self.reject_keys = {}
+        self.broken = []
         return out
 
     # -------------------------------------------------------------- growth
@@ -256,6 +259,9 @@ cdef class Parser:
     cdef void _reject(self, Py_ssize_t line, Py_ssize_t field, int code,
                       const unsigned char* s, Py_ssize_t n, Py_ssize_t extra) noexcept with gil:
         self.rejects.append((line, field, code, (<const char*>s)[:n], extra))
+
+    cdef void _broke(self, Py_ssize_t line, Py_ssize_t field) noexcept with gil:
+        self.broken.append((line, field))
 
     cdef void _reject_key(self, Py_ssize_t line, bint key_ok, bint qualifier_ok) noexcept with gil:
         """Keep the key and its qualifier (VendorEventId) of a record rejected for other
@@ -408,6 +414,8 @@ cdef class Parser:
                         self.oom = 1
                         return -1
                 col = &self.cols[slot]
+                if f.flags & F_BREAK and (col.kind == K_STRING or col.kind == K_RAW):
+                    self._broke(rec.line, i)  # rare: the GIL for it
                 if col.kind == K_STRING and f.flags & (F_NUL | F_HIGH) == 0 and (
                         vn == 0 and not col.required or vn > 0 and v[0] > 32 and v[vn - 1] > 32
                         and (vn != 4 or not _is_null_word(v))):
@@ -532,4 +540,4 @@ cdef class Parser:
             if bits is not None:
                 naive[i] = bits
         lines = pa.Array.from_buffers(pa.int64(), n, [None, _to_arrow_buffer(<void**>&self.lines, n * 8)])
-        return CoreOutput(arrays, lines, self.rejects, naive, self.reject_keys)
+        return CoreOutput(arrays, lines, self.rejects, naive, self.reject_keys, self.broken)

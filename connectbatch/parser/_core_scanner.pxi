@@ -288,6 +288,7 @@ cdef int _next_record(const Scanner* sc, const unsigned char* p, Py_ssize_t n,
                 elif c == LF:
                     line += 1
                     pos += 1
+                    flags |= F_BREAK
                 elif c == CR:
                     if pos + 1 < n:
                         if p[pos + 1] != LF:
@@ -297,6 +298,7 @@ cdef int _next_record(const Scanner* sc, const unsigned char* p, Py_ssize_t n,
                     else:
                         line += 1
                     pos += 1
+                    flags |= F_BREAK
                 else:
                     flags |= F_NUL if c == 0 else F_HIGH
                     pos += 1

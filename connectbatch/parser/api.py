@@ -237,7 +237,7 @@ def _parse(
         for line, slot, wall in outside
     ]
     keys, qualifiers = split_reject_keys(out)
-    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers)
+    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers, out.broken)
     return ParseResult(
         table, rejects, list(plan.unknown_columns), lines, enc.name, header, keys, preamble, qualifiers
     )

@@ -191,7 +191,7 @@ def _finish(setup: _Setup, parser: object, seen: int, rows_before: int) -> Batch
         for line, slot, wall in outside
     ]  # fmt: skip
     keys, qualifiers = api.split_reject_keys(out)
-    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers)
+    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers, out.broken)
     parsed = ParseResult(
         table, rejects, list(plan.unknown_columns), lines, setup.encoding, setup.header, keys,
         setup.preamble, qualifiers,

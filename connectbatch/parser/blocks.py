@@ -75,6 +75,7 @@ class _Done:
     pending: int
     rejects: list[RawReject]
     keys: dict[int, RejectKey]
+    broken: list[tuple[int, int]]
 
 
 @dataclass
@@ -87,6 +88,7 @@ class _Segment:
     base: int
     rejects: list[RawReject] = field(default_factory=list)
     keys: dict[int, RejectKey] = field(default_factory=dict)
+    broken: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -161,8 +163,8 @@ def _run_block(parser: Any, block: list[Piece], final: bool) -> _Done:
     for piece in block[:-1]:
         parser.feed(piece, False)
     parser.feed(block[-1], final)
-    rejects, keys = parser.take_rejects()
-    return _Done(first_row, parser.rows, parser.next_line, parser.pending_bytes, rejects, keys)
+    rejects, keys, broken = parser.take_rejects()
+    return _Done(first_row, parser.rows, parser.next_line, parser.pending_bytes, rejects, keys, broken)
 
 
 class _Crew:
@@ -342,7 +344,9 @@ def parse_threaded(
                     break
                 assert res.parsed is not None
                 j, done = res.parsed
-                segments.append(_Segment(j, done.first_row, done.end_row, line, done.rejects, done.keys))
+                segments.append(
+                    _Segment(j, done.first_row, done.end_row, line, done.rejects, done.keys, done.broken)
+                )
                 line += done.lines
                 rows += done.end_row - done.first_row
                 seen += res.size
@@ -362,8 +366,8 @@ def parse_threaded(
                 if progress is not None:
                     progress(seen, rows + seq.rows)
             seq.feed(b"", True)
-            rejects, keys = seq.take_rejects()
-            segments.append(_Segment(len(parsers) - 1, 0, None, 0, rejects, keys))
+            rejects, keys, broken = seq.take_rejects()
+            segments.append(_Segment(len(parsers) - 1, 0, None, 0, rejects, keys, broken))
             rows += seq.rows
         outs = [p.finish() for p in parsers]
     finally:
@@ -412,10 +416,12 @@ def _combine(core: ModuleType, outs: list[CoreOutput], segments: list[_Segment])
         lines = pa.Array.from_buffers(pa.int64(), 0, [None, pa.py_buffer(b"")])
     rejects: list[RawReject] = []
     keys: dict[int, RejectKey] = {}
+    broken: list[tuple[int, int]] = []
     for s in segments:
         rejects += [(ln + s.base, f, c, v, e) for ln, f, c, v, e in s.rejects]
         keys.update({ln + s.base: v for ln, v in s.keys.items()})
-    return CoreOutput(arrays, lines, rejects, naive, keys)
+        broken += [(ln + s.base, f) for ln, f in s.broken]
+    return CoreOutput(arrays, lines, rejects, naive, keys, broken)
 
 
 def _text_bytes(arr: Any, first: int, n: int) -> int:

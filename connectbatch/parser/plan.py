@@ -494,6 +494,9 @@ class CoreOutput:
     # line -> (key, qualifier) of a record rejected for its field values, each None unless
     # it was read fine (the qualifier: only with a `Plan.qualifier_slot`)
     reject_keys: dict[int, tuple[bytes | None, bytes | None]] = field(default_factory=dict)
+    # (line, field index) of each text field a quote held a line break in, kept row or not:
+    # the few records parser.run_on looks at (a stray quote's run-on hides there)
+    broken: list[tuple[int, int]] = field(default_factory=list)
 
 
 def assemble(plan: Plan, out: CoreOutput, data_type: DataType | None, timezone: str) -> pa.Table:

@@ -124,6 +124,7 @@ def read_header(
     return (HeaderStatus.EMPTY if final else HeaderStatus.INCOMPLETE), [], 0, 0, 0
 
 
+_TEXT = (CoreKind.STRING, CoreKind.RAW)
 _ARROW = {
     CoreKind.STRING: pa.string(),
     CoreKind.RAW: pa.string(),
@@ -205,6 +206,7 @@ class Parser:
         lines: list[int] = []
         rejects: list[tuple[int, int, int, bytes, int]] = []
         reject_keys: dict[int, tuple[bytes | None, bytes | None]] = {}
+        broken: list[tuple[int, int]] = []
         data = b"".join(self._chunks)
         for (line, fields, error, raw), _end, _next in _records(data, plan.delimiter, self.first_line):
             if error is not None:
@@ -233,6 +235,8 @@ class Parser:
                 slot_index = plan.field_slot[index]
                 if slot_index < 0:
                     continue
+                if plan.slots[slot_index].kind in _TEXT and (b"\n" in value or b"\r" in value):
+                    broken.append((line, index))  # only a quoted field holds one (CoreOutput.broken)
                 try:
                     row.append((slot_index, convert(value, plan.slots[slot_index])))
                 except CellRejected as rej:
@@ -263,4 +267,4 @@ class Parser:
                 naive[i] = pa.array([v is not None and v[1] for v in values], pa.bool_())  # type: ignore[index]
                 values = [None if v is None else v[0] for v in values]  # type: ignore[index]
             arrays.append(pa.array(values, _ARROW[slot.kind]))
-        return CoreOutput(arrays, pa.array(lines, pa.int64()), rejects, naive, reject_keys)
+        return CoreOutput(arrays, pa.array(lines, pa.int64()), rejects, naive, reject_keys, broken)

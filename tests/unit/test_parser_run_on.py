@@ -113,14 +113,36 @@ def test_a_streamed_parse_refuses_it_too(tmp_path) -> None:  # type: ignore[no-u
     assert sum(b.parsed.rows_accepted for b in batches) == 19_998
 
 
-def test_among_many_records_followed_by_a_gap_it_is_found_too(engine: str) -> None:
-    """Blank lines after 80 records: 81 suspects (5 text columns each), whose cells are looked
-    at in one array rather than one by one."""
+def test_among_many_quoted_line_breaks_and_blank_lines_it_is_found_too(engine: str) -> None:
+    """Blank lines after 80 records, and 20 addresses on two lines: only the run-on record
+    is refused (each core lists the quoted line breaks it read: CoreOutput.broken)."""
     lines = _lines(100)
     last = len(lines[0].split(b",")) - 1
+    for k in range(40, 60):  # "Austin\nTX": a legitimate text on two lines
+        cells = lines[k].split(b",")
+        cells[last] = b'"Austin\nTX"'
+        lines[k] = b",".join(cells)
     lines[90], lines[91] = _opened(lines[90], last), _closed(lines[91], last)
     body = [lines[0]] + [line + (b"\n" if 0 < i <= 80 else b"") for i, line in enumerate(lines[1:], start=1)]
     result = parse_bytes(b"\n".join(body), "call_conversions", options=ParseOptions(engine=engine))
     (reject,) = result.rejects
-    assert (reject.line, reject.spans) == (90 + 80 + 1, 2)
+    assert (reject.line, reject.spans) == (90 + 80 + 20 + 1, 2)
     assert result.rows_accepted == 98
+    assert result.table.column("City").to_pylist().count("Austin\nTX") == 20
+
+
+def test_both_cores_list_the_quoted_line_breaks_they_read(engine: str) -> None:
+    from connectbatch.parser import plan as csvplan
+    from connectbatch.parser.api import _core
+
+    data = b'a,b,c\n1,"x\ny",z\n2,"p\r\nq","r\rs"\n3,"no break",t\n'
+    fields = ["a", "b", "c"]
+    plan = csvplan.Plan(
+        ord(","),
+        tuple(fields),
+        (0, 1, 2),
+        tuple(csvplan.Slot(n, csvplan.CoreKind.RAW, False, None) for n in fields),
+    )
+    parser = _core(engine).Parser(plan, 2)
+    parser.feed(data.split(b"\n", 1)[1], True)
+    assert parser.finish().broken == [(2, 1), (4, 1), (4, 2)]
