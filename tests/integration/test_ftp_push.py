@@ -238,17 +238,19 @@ def test_twenty_concurrent_uploads_each_land_exactly_once(
 # -- confinement ---------------------------------------------------------------------------
 
 
-def test_folders_and_files_a_partner_makes_are_for_our_group_only(
+def test_folders_and_files_a_partner_makes_are_for_the_service_user_only(
     services: Services, gateway: Gateway, server: HostedFtpServer
 ) -> None:
-    """As on SFTP: 0750 folders, 0640 files (pyftpdlib's own mkdir left 0755)."""
+    """As on SFTP: 0700 folders, 0600 files, the push root and home 0700 too (pyftpdlib's own
+    mkdir left 0755; then our group could read every partner's uploads: security audit)."""
     connection, login = push_connection(services, "Acme")
     with client(server, login) as ftp:
         ftp.mkd("daily")
         upload(ftp, "daily/calls.csv.part", call_csv(2))
     home = home_of(services, connection)
-    assert (home / "daily").stat().st_mode & 0o777 == 0o750
-    assert (home / "daily" / "calls.csv.part").stat().st_mode & 0o777 == 0o640
+    assert (home / "daily").stat().st_mode & 0o777 == 0o700
+    assert (home / "daily" / "calls.csv.part").stat().st_mode & 0o777 == 0o600
+    assert home.stat().st_mode & 0o777 == home.parent.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_login_sees_and_reads_only_its_own_folder(

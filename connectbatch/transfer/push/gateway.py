@@ -50,6 +50,7 @@ from connectbatch.settings import PUSH_QUOTA_BYTES
 from connectbatch.store import connections as connection_store
 from connectbatch.store import credentials as credential_store
 from connectbatch.store import events as event_store
+from connectbatch.store.db import private_dir
 from connectbatch.transfer.naming import hidden_from_readers, is_in_flight, matches
 from connectbatch.transfer.push.completed import Claimed, Completed, Waiting
 from connectbatch.transfer.push.partials import LOADING
@@ -143,9 +144,7 @@ class Gateway:
         if found is None:
             check_password(password, _DUMMY_HASH)  # same cost: timing does not reveal users
             return None
-        if not check_password(password, found[1]):
-            return None
-        return self._account_of(username, found[0])
+        return self._account_of(username, found[0]) if check_password(password, found[1]) else None
 
     def authenticate_key(self, username: str, key_type: str, key_blob: bytes) -> Account | None:
         """The account whose authorized public keys (OpenSSH lines) hold this key, or None."""
@@ -195,7 +194,7 @@ class Gateway:
             home, writable = settings.outbound / str(connection.id), False
         else:
             home, writable = settings.home / "push" / str(connection.id), True
-        home.mkdir(parents=True, exist_ok=True)
+        private_dir(home)  # the push root and every home 0700: other users list no partner's files
         return Account(
             username=username,
             connection_id=connection.id,

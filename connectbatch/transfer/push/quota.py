@@ -47,14 +47,15 @@ def over_quota(limit: int) -> str:
 
 
 def crowded(root: Path) -> str | None:
-    """Why a login may not make one more folder in its push folder (`root`), or None: past
-    MAX_SCAN_ENTRIES files and folders it is full anyway (uploads are refused), and folders
-    made without end (10,000 in two seconds, an audit found) use up the disk's inodes."""
+    """Why a login may not make one more folder or file in its push folder (`root`), or
+    None: past MAX_SCAN_ENTRIES files and folders it is full anyway (uploads are refused),
+    and folders or empty files made without end (10,000 in two seconds, audits found) use
+    up the inodes of the disk every partner's folder and the database share."""
     if scan(root) is not None:
         return None
     return (
         f"too many files and folders in your folder: at most {MAX_SCAN_ENTRIES:,}; "
-        "remove folders you do not need first"
+        "remove files and folders you do not need first"
     )
 
 

@@ -50,12 +50,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connectbatch.store.db import private_dir
+
 _Inode = tuple[int, int]  # (st_dev, st_ino): the file, whatever name it has now
 
-# Modes of what partners' uploads create, on both servers: their data is readable by our group
-# only (the FTP server made folders 0755 through pyftpdlib's default, SFTP 0750).
-NEW_FILE_MODE = 0o640
-NEW_DIR_MODE = 0o750
+# Modes of what partners' uploads create, on both servers: the service user's only, as the
+# staging, outbound and database folders are (the FTP server made folders 0755 through
+# pyftpdlib's default; then 0750/0640 let our group read every partner's uploads: audit).
+NEW_FILE_MODE = 0o600
+NEW_DIR_MODE = 0o700
 REOPEN_TRIES = 5  # an opening that keeps finding its file claimed (never, in practice)
 # Why a second session may not write a file another one writes (`OpenWrites.open`).
 WRITTEN = (
@@ -198,7 +201,7 @@ class OpenWrites:
         """Give the upload at `path` the private name `aside` for its ingest, unless a session
         writes it or opened it for writing since it was queued with `stamp` (None: not this
         upload's turn, or it is gone). The caller ends the claim with `finish`."""
-        aside.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(aside.parent)
         with self._lock:
             try:
                 info = os.stat(path)

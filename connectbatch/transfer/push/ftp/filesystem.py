@@ -96,6 +96,10 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         counts the file as open for writing: no ingest reads or removes it meanwhile. A push
         home is `<push root>/<connection id>`."""
         writes = OpenWrites.of(Path(self.root).parent)
+        if not os.path.lexists(path):  # a new entry: refused past 10,000, as a new folder is
+            full = quota.crowded(Path(self.root))
+            if full is not None:
+                raise FilesystemError(full)
         try:
             fd, writing = writes.open(path, flags | os.O_NOFOLLOW, NEW_FILE_MODE)
         except OSError as exc:

@@ -198,7 +198,7 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         except Refused as exc:
             return exc.code
         except OSError as exc:
-            if exc.errno == errno.EBUSY and exc.strerror:  # `push.writers` says why: replied
+            if exc.errno in (errno.EBUSY, errno.EDQUOT) and exc.strerror:  # ours: replied as said
                 raise Refused(SFTP_FAILURE, exc.strerror) from exc
             return code_of(exc)
 
@@ -236,6 +236,10 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
             # O_NONBLOCK: opening a FIFO someone planted must not hang the session.
             wanted = (flags & allowed) | os.O_CLOEXEC | os.O_NONBLOCK
             writer = None
+            if writing and not os.path.lexists(target):  # a new entry: as a new folder is
+                full = quota.crowded(Path(self.root))
+                if full is not None:  # the sentence goes out (`open`), not a bare "Failure"
+                    raise OSError(errno.EDQUOT, full)
             if writing:  # never loaded nor removed while open (`push.writers`)
                 fd, writer = self.writes.open(target, wanted, NEW_FILE_MODE)
             else:
