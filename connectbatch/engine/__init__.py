@@ -304,9 +304,10 @@ class Engine:
             dry = self.services.dry_run_file(
                 connection.id, target, remote.name, source="e-mail", sender=sender
             )
+        to = self.services.dry_run_mail_answer_to(connection, sender)  # not anyone who wrote
         dryrun.answer_mail(
-            self.services.db, self.services.outbox, dry, dry.event, sender, self.services.clock(),
-            message_id=extra.get("message_id", ""),
+            self.services.db, self.services.outbox, dry, dry.event, to, self.services.clock(),
+            message_id=extra.get("message_id", "") if to == sender else "",
         )  # fmt: skip
 
     def _push_ingest(self, connection_id: int, paths: list[Path]) -> list[Run]:

@@ -24,6 +24,8 @@ from connectbatch.services.base import (
 )
 from connectbatch.services.calls import partner_ids
 from connectbatch.services.triage import lock_deadlines
+from connectbatch.store import credentials as credential_store
+from connectbatch.store import partners as partner_store
 from connectbatch.store import reviews as review_store
 from connectbatch.store import runs as run_store
 
@@ -109,4 +111,24 @@ class ReviewServices(ServiceBase):
     def dry_run_return_address(self, connection: Connection) -> str | None:
         """Where a dry run's report is mailed when the file did not come by mail: the
         partner's return address, as a run's results (`_return_address`)."""
+        return self._return_address(connection)
+
+    @requires(Role.ANALYST, Role.REVIEWER)
+    def dry_run_mail_answer_to(self, connection: Connection, sender: str | None) -> str | None:
+        """Where the report of a dry run that came by mail goes: its sender when the
+        connection names it (an allowed sender, or a return address of the connection, its
+        logins or its partner), else the connection's return address. A report says which
+        records are loaded already (WOULD_BE_DUPLICATE): sent to whoever wrote to the
+        address, which is made from the connection's name, it told anyone which of a
+        partner's calls exist (security audit)."""
+        if sender:
+            allowed = getattr(connection.transfer, "allowed_senders", ())
+            with self.db.connect() as con:
+                creds = credential_store.of_connection(con, connection.id)
+                partner = partner_store.get(con, connection.partner_id) if connection.partner_id else None
+            known = {c.return_email for c in creds} | {connection.return_email}
+            known |= {partner.return_email} if partner else set()
+            named = {a.strip().lower() for a in known if a} | set(allowed)
+            if sender.lower() in named or "@" + sender.lower().rpartition("@")[2] in allowed:
+                return sender
         return self._return_address(connection)

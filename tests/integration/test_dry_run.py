@@ -384,9 +384,9 @@ def smtp_inbox() -> Iterator[tuple[Inbox, SmtpSettings]]:
         yield found
 
 
-def partner_mail(to: str, name: str, data: bytes) -> bytes:
+def partner_mail(to: str, name: str, data: bytes, sender: str = "reports@vendor.example") -> bytes:
     message = EmailMessage()
-    message["From"] = "reports@vendor.example"
+    message["From"] = sender
     message["To"] = to
     message["Subject"] = "trial file"
     message["Message-ID"] = _email.utils.make_msgid(domain="vendor.example")
@@ -400,7 +400,9 @@ def test_mail_to_the_dryrun_address_is_answered_with_the_report_and_stores_nothi
 ) -> None:
     box = dovecot.add_user()
     svc = Services(replace(services.settings, inbound_mailbox=box.address, smtp=smtp_inbox[1]))
-    connection, _ = push(svc, "Vendor A", Method.EMAIL, pattern="calls_*.csv")
+    connection, _ = push(
+        svc, "Vendor A", Method.EMAIL, pattern="calls_*.csv", return_email="reports@vendor.example"
+    )
     live = tmp_path / "live.csv"
     live.write_bytes(call_csv(3, prefix="live"))
     svc.ingest_file(connection.id, live)
@@ -427,3 +429,26 @@ def test_mail_to_the_dryrun_address_is_answered_with_the_report_and_stores_nothi
 
     assert engine.poll_mailbox() == []  # marked processed: checked and answered once
     assert len(inbox.envelopes) == 1 and len(svc.connection_events("Vendor A")) == 1
+
+
+def test_a_dry_run_mailed_by_a_sender_the_connection_does_not_name_is_answered_to_the_partner(
+    dovecot: DovecotServer, services: Services, smtp_inbox: tuple[Inbox, SmtpSettings]
+) -> None:
+    """Security audit: the report says which records are loaded (WOULD_BE_DUPLICATE), and it
+    went to whoever wrote to the +dryrun address, made from the connection's name: anyone
+    could learn which of a partner's calls exist. It goes to the partner's return address."""
+    box = dovecot.add_user()
+    svc = Services(replace(services.settings, inbound_mailbox=box.address, smtp=smtp_inbox[1]))
+    connection, _ = push(
+        svc, "Vendor B", Method.EMAIL, pattern="calls_*.csv", return_email="ops@vendor.example"
+    )
+    inbox = smtp_inbox[0]
+    dovecot.append(
+        box, partner_mail(svc.dryrun_address(connection), "t.csv", trial_file(), "spy@evil.example")
+    )
+
+    Engine(
+        svc, MailboxSettings(dovecot.host, dovecot.port, box.username, box.password, "plain")
+    ).poll_mailbox()
+
+    assert [answer["To"] for answer in inbox.messages] == ["ops@vendor.example"]
