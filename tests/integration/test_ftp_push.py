@@ -13,7 +13,10 @@ from __future__ import annotations
 import ftplib
 import io
 import os
+import shutil
 import ssl
+import stat
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -490,3 +493,39 @@ def test_an_upload_ended_by_quit_while_the_server_stops_is_still_handed_over(
             time.sleep(0.05)
         gateway.wait(TIMEOUT)
     assert [(r.status, r.rows_accepted) for r in services.runs("Acme")] == [(RunStatus.COMPLETED, 5)]
+
+
+def test_lftp_mirrors_an_export_with_its_mode_readable(
+    services: Services, gateway: Gateway, server: HostedFtpServer, tmp_path: Path
+) -> None:
+    """Outbound audit: MLSD said `unix.mode=0o600` (Python's octal), which lftp's mirror read
+    as mode 0: every export it downloaded had no permission at all, unreadable by the partner
+    (a non-root user). It says `0600`, and the copy keeps the file's mode."""
+    if shutil.which("lftp") is None:
+        pytest.skip("needs lftp (make test installs it)")
+    connection, login = services.create_connection(
+        Connection(
+            "Acme pickup", "call_conversions", Direction.OUTBOUND, Method.FTP, Methodology.PULL_FROM_US
+        )
+    )
+    assert login is not None
+    folder = services.settings.outbound / str(connection.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "export-done.csv").write_bytes(b"CallSessionId\r\ncs-1\r\n")
+    (folder / "export-done.csv").chmod(0o600)
+    with client(server, login) as ftp:
+        facts = dict(ftp.mlsd(facts=["unix.mode"]))
+        assert facts["export-done.csv"]["unix.mode"] == "0600"
+    script = "; ".join(
+        [
+            "set ftp:ssl-force true", "set ftp:ssl-protect-data true", f"set ssl:ca-file {server.tls_cert}",
+            "set ssl:check-hostname no", "set net:max-retries 1",
+            f"open -u {login.username},{login.password} -p {server.port} {HOST}",
+            f"mirror . {tmp_path / 'copy'}", "bye",
+        ]
+    )  # fmt: skip
+    done = subprocess.run(["lftp", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    copy = tmp_path / "copy" / "export-done.csv"
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert copy.read_bytes() == b"CallSessionId\r\ncs-1\r\n"

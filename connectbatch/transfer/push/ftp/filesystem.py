@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,6 +69,13 @@ class ConfinedFS(AbstractedFS):  # type: ignore[misc]
         relative = os.path.relpath(os.path.normpath(path), os.path.normpath(self.root))
         if relative != "." and not all(account.shows(p) for p in relative.split(os.sep)):
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self.fs2ftp(path))
+
+    def format_mlsx(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        """pyftpdlib's MLSD/MLST lines with the `unix.mode` fact in octal digits (`0644`, as
+        RFC 3659's servers write it): it wrote Python's `0o644`, which lftp's mirror read as
+        mode 0 and gave every downloaded export no permission at all (outbound audit)."""
+        for line in super().format_mlsx(*args, **kwargs):
+            yield line.replace(b"unix.mode=0o", b"unix.mode=0")
 
     def lstat(self, path: str) -> os.stat_result:
         self._shown(path)  # LIST and MLST of a single name
