@@ -173,10 +173,10 @@ class Gateway:
         return account
 
     def revoked(self, account: Account) -> str | None:
-        """Why a logged-in session may no longer write (its login's credential or its
+        """Why a logged-in session may no longer act (its login's credential or its
         connection was deleted since it logged in: the account is resolved once, at login),
-        or None. One look at the store, made when a session opens a file for writing and
-        when an upload completes, so a deletion stops the sessions already in too."""
+        or None. One look at the store, made when a session opens a file, lists a folder or
+        completes an upload, so a deletion stops the sessions already in too."""
         with self.services.db.connect() as con:
             found = credential_store.provisioned_id(con, account.username)
             connection_there = connection_store.exists(con, account.connection_id)

@@ -422,9 +422,9 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         return src, path
 
     def _revoked(self, account: Account | None) -> str | None:
-        """Why this session may no longer write (its login's credential or its connection was
-        deleted since it logged in: `Gateway.revoked`), or None. Reads the store: off the loop."""
-        if account is None or not account.writable:
+        """Why this session may no longer act (its login's credential or connection deleted
+        since it logged in: `Gateway.revoked`), or None. Reads the store: off the loop."""
+        if account is None:
             return None
         try:
             why = self.context.gateway.revoked(account)
@@ -432,7 +432,7 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
             log.exception("could not check a login", extra={"username": account.username})
             return None
         if why:
-            log.warning("refused a write by %r: %s", account.username, why)
+            log.warning("refused a request by %r: %s", account.username, why)
         return why
 
     def _refuse_revoked(self, why: str) -> None:
@@ -440,22 +440,37 @@ class PushHandler(FTPHandler):  # type: ignore[misc]
         self.respond(f"550 {why[:1].upper()}{why[1:]}.", logfun=log.info)
         self.close_when_done()
 
+    # pyftpdlib's STOR/APPE, STOU, RETR, LIST, NLST and MLSD, refused once the login or its
+    # connection was deleted; reads too: a deleted "Pull from us" connection's session never
+    # writes, and went on downloading, its partner offboarded (outbound audit).
     def ftp_STOR(self, file: str, mode: str = "w") -> None:
-        """pyftpdlib's STOR/APPE, refused once the login or its connection was deleted."""
         stor = super().ftp_STOR
         self._unless_revoked(lambda: stor(file, mode))
 
     def ftp_STOU(self, line: str) -> None:
-        """pyftpdlib's STOU, refused once the login or its connection was deleted."""
         stou = super().ftp_STOU
         self._unless_revoked(lambda: stou(line))
 
-    def _unless_revoked(self, write: Callable[[], object]) -> None:
-        """`write` once the pool found the login and its connection still there; else 550."""
-        self._off_loop(
-            functools.partial(self._revoked, self.account),
-            functools.partial(self._write_unless_revoked, write),
-        )
+    def ftp_RETR(self, file: str) -> None:
+        retr = super().ftp_RETR
+        self._unless_revoked(lambda: retr(file))
+
+    def ftp_LIST(self, path: str) -> None:
+        listing = super().ftp_LIST
+        self._unless_revoked(lambda: listing(path))
+
+    def ftp_NLST(self, path: str) -> None:
+        names = super().ftp_NLST
+        self._unless_revoked(lambda: names(path))
+
+    def ftp_MLSD(self, path: str) -> None:
+        facts = super().ftp_MLSD
+        self._unless_revoked(lambda: facts(path))
+
+    def _unless_revoked(self, request: Callable[[], object]) -> None:
+        """`request` once the pool found the login and its connection still there; else 550."""
+        revoked, then = functools.partial(self._revoked, self.account), self._write_unless_revoked
+        self._off_loop(revoked, functools.partial(then, request))
 
     def _write_unless_revoked(self, write: Callable[[], object], future: Future[str | None]) -> None:
         why = self._why(future)

@@ -127,14 +127,16 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
 
     def still_allowed(self) -> None:
         """Refuse (and end the session) once the login's credential or connection is gone:
-        asked when a file is opened for writing and when an upload completes, as the account
-        was resolved once, at login (`Gateway.revoked`). Raises `Refused`, which paramiko's
-        request loop does not catch: ours replies with the sentence (a returned status code
-        would reach the client as a bare "permission denied")."""
+        asked when a file is opened (to read too: a deleted "Pull from us" connection's
+        session went on downloading, its partner offboarded; outbound audit), a folder listed,
+        and an upload completes, as the account was resolved once, at login
+        (`Gateway.revoked`). Raises `Refused`, which paramiko's request loop does not catch:
+        ours replies with the sentence (a returned status code would reach the client as a
+        bare "permission denied")."""
         revoked = getattr(self.gateway, "revoked", None)
         why = revoked(self.account) if revoked is not None else None
         if why:
-            log.warning("refused a write by %r: %s", self.account.username, why)
+            log.warning("refused a request by %r: %s", self.account.username, why)
             self.login.revoke(why)
             raise denied(why)
 
@@ -148,6 +150,7 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
         return posixpath.normpath("/" + path).replace("//", "/") or "/"
 
     def list_folder(self, path: str) -> list[paramiko.SFTPAttributes] | int:
+        self.still_allowed()
         try:
             folder = self._target(path)
             entries: list[paramiko.SFTPAttributes] = []
@@ -188,10 +191,9 @@ class ConfinedFs(paramiko.SFTPServerInterface):  # type: ignore[misc]
 
     def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> OpenFile | int:
         writing = bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
-        if writing:
-            if not self.account.writable:
-                return SFTP_PERMISSION_DENIED
-            self.still_allowed()  # raised: the channel's loop replies with the sentence
+        if writing and not self.account.writable:
+            return SFTP_PERMISSION_DENIED
+        self.still_allowed()  # raised: the channel's loop replies with the sentence
         place = self._place()  # raised: the channel's loop replies with the sentence
         try:
             return self._open(path, flags, writing, place)
