@@ -127,12 +127,15 @@ def export_new(
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [export_id, connection_id, trigger, name, rows, new_rows, len(changes), now],
         )
-        marks = [(connection_id, "file", f, export_id) for f in files]
-        marks += [(connection_id, "change", c[0], export_id) for c in changes]
-        con.executemany(
-            "INSERT INTO export_watermarks (connection_id, kind, item_id, export_id) VALUES (?, ?, ?, ?)",
-            marks,
-        )
+        # one statement a kind: `executemany` took ~0.4 ms a row, and an export of 150,000
+        # lock changes held the database a minute, every other command waiting (outbound audit)
+        for kind, ids in (("file", files), ("change", [c[0] for c in changes])):
+            if ids:
+                con.execute(
+                    "INSERT INTO export_watermarks (connection_id, kind, item_id, export_id) "
+                    "SELECT ?, ?, unnest(?::BIGINT[]), ?",
+                    [connection_id, kind, list(ids), export_id],
+                )
         return get(con, export_id)
     except BaseException:  # nothing recorded: the rows go in the next export, this file nowhere
         unpublished(target).unlink(missing_ok=True)

@@ -299,17 +299,13 @@ def record(
             sync_back.file_name, sync_back.rows, sync_back.recipient, sync_back.created_at,
         ],
     )  # fmt: skip
-    marks = [(sync_back.connection_id, sync_back.channel, "file", f, sync_back.id) for f in files]
-    marks += [(sync_back.connection_id, sync_back.channel, "change", c, sync_back.id) for c in changes]
-    marks += [
-        (sync_back.connection_id, sync_back.channel, "removed", f, sync_back.id) for f in removals or []
-    ]
-    if marks:
-        con.executemany(
-            "INSERT INTO sync_back_watermarks (connection_id, channel, kind, item_id, sync_back_id) "
-            "VALUES (?, ?, ?, ?, ?)",
-            marks,
-        )
+    for kind, ids in (("file", files), ("change", changes), ("removed", removals or [])):
+        if ids:  # one statement a kind (exports.export_new says why)
+            con.execute(
+                "INSERT INTO sync_back_watermarks (connection_id, channel, kind, item_id, sync_back_id) "
+                "SELECT ?, ?, ?, unnest(?::BIGINT[]), ?",
+                [sync_back.connection_id, sync_back.channel, kind, list(ids), sync_back.id],
+            )
     return get(con, sync_back.id)
 
 
