@@ -93,8 +93,11 @@ class Services(
         return bound
 
     def startup(self) -> list[int]:
-        """Call once when a long-running process starts: fails runs a dead process left."""
-        return self.ingestor.recover_interrupted()
+        """Call once when a long-running process starts: fails runs a dead process left, and
+        publishes the exports it left recorded but hidden."""
+        failed = self.ingestor.recover_interrupted()
+        self._settle_exports()
+        return failed
 
     def _email_results(self, run: Run) -> None:
         """Queue a finished inbound run's results for the partner's return address

@@ -220,6 +220,18 @@ class RunServices(ServiceBase):
         with _exporting(connection.id):  # its schedule and an Export now: one after the other
             return self._export_now(connection, trigger)
 
+    def _settle_exports(self) -> list[Path]:
+        """Publish the exports a stopped process recorded but had not renamed yet
+        (`exports.settle`), for every outbound connection: at start, not at that connection's
+        next export, which may never come (exports on demand only; outbound audit)."""
+        published: list[Path] = []
+        with self.db.transaction() as con:
+            for c in connection_store.list_all(con):
+                folder = self.settings.outbound / str(c.id)
+                if c.direction is Direction.OUTBOUND and folder.is_dir():
+                    published += exports.settle(con, c.id, folder)
+        return published
+
     def _export_now(self, connection: Connection, trigger: str) -> Export | None:
         folder = self.settings.outbound / str(connection.id)
         folder.mkdir(parents=True, exist_ok=True)

@@ -249,6 +249,26 @@ def test_an_export_recorded_but_not_yet_renamed_is_published_by_the_next(
     assert len(rows_of(folder / str(ledger.file_name))) == 3
 
 
+def test_an_export_recorded_but_not_yet_renamed_is_published_when_the_process_starts(
+    two_partners: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outbound audit: it waited for the connection's next export, which for a pickup
+    exported on demand only may never come; `serve` starting again publishes it."""
+    from connectbatch.store import exports as export_store
+
+    services = two_partners
+    folder = services.settings.outbound / str(services.connection("Acme pickup").id)
+    with monkeypatch.context() as stopped:
+        stopped.setattr(export_store, "publish", lambda _target: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            services.export_now("Acme pickup")
+    [ledger] = services.exports("Acme pickup")
+
+    Services(services.settings).startup()  # the process started again
+
+    assert [p.name for p in folder.iterdir()] == [ledger.file_name]
+
+
 def test_a_pickup_that_delivered_files_cannot_move_to_another_partner(two_partners: Services) -> None:
     """Its folder holds the first partner's rows, and its login (which follows it) serves that
     folder: moved, the other partner would collect them, and the first partner, who holds the
