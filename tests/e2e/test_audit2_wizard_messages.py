@@ -39,18 +39,24 @@ def next_step(at: AppTest) -> None:
     assert not at.exception, at.exception
 
 
+def credentials_step(name: str, method: str) -> AppTest:
+    """The wizard on its credentials step for a push connection over `method`."""
+    at = wizard()
+    at.text_input(key="wiz_name").input(name)
+    next_step(at)
+    next_step(at)
+    at.radio(key="wiz_method").set_value(method)
+    at.radio(key="wiz_methodology").set_value("push")
+    at.text_input(key="wiz_pattern").input("calls_*.csv")
+    next_step(at)
+    return at
+
+
 def test_a_push_connections_credentials_step_names_the_host_partners_are_given(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CONNECTBATCH_PUBLIC_HOST", PUBLIC_HOST)
-    at = wizard()
-    at.text_input(key="wiz_name").input("Acme uploads")
-    next_step(at)
-    next_step(at)
-    at.radio(key="wiz_method").set_value("sftp")
-    at.radio(key="wiz_methodology").set_value("push")
-    at.text_input(key="wiz_pattern").input("calls_*.csv")
-    next_step(at)
+    at = credentials_step("Acme uploads", "sftp")
 
     [info] = [i.value for i in at.info if "provisions the credentials" in i.value]
     assert f"our SFTP server {PUBLIC_HOST}:" in info, info
@@ -60,14 +66,7 @@ def test_a_push_connections_credentials_step_names_the_host_partners_are_given(
 def test_an_e_mail_push_credentials_step_promises_only_the_address() -> None:
     """App audit: the step promised "a username and a password ... shown once, after Create"
     for an e-mail push, but only the address was ever shown (it is all a partner needs)."""
-    at = wizard()
-    at.text_input(key="wiz_name").input("Acme mail")
-    next_step(at)
-    next_step(at)
-    at.radio(key="wiz_method").set_value("email")
-    at.radio(key="wiz_methodology").set_value("push")
-    at.text_input(key="wiz_pattern").input("calls_*.csv")
-    next_step(at)
+    at = credentials_step("Acme mail", "email")
 
     [info] = [i.value for i in at.info if "e-mails its files there" in i.value]
     assert "+acme-mail@" in info, info

@@ -389,20 +389,25 @@ def test_an_outbound_login_downloads_its_results_but_cannot_upload(
     gateway.wait(TIMEOUT)
 
 
+def pickup(services: Services) -> tuple[Provisioned, Path]:
+    """An outbound "Pull from us" connection over FTP: its login and its folder."""
+    draft = Connection(
+        "Acme pickup", "call_conversions", Direction.OUTBOUND, Method.FTP, Methodology.PULL_FROM_US
+    )
+    connection, login = services.create_connection(draft)
+    assert login is not None
+    folder = services.settings.outbound / str(connection.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    return login, folder
+
+
 def test_an_outbound_login_never_sees_a_file_still_in_flight(
     services: Services, gateway: Gateway, server: HostedFtpServer
 ) -> None:
     """Files staged in a pickup folder under a hidden or in-flight name (an export before
     its ledger row commits, a status file, results being written) are not listed, sized,
     dated or downloadable until they are published under their own name."""
-    connection, login = services.create_connection(
-        Connection(
-            "Acme pickup", "call_conversions", Direction.OUTBOUND, Method.FTP, Methodology.PULL_FROM_US
-        )
-    )
-    assert login is not None
-    folder = services.settings.outbound / str(connection.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    login, folder = pickup(services)
     staged = [".export-call_conversions-000001-20260101T000000.csv.tmp", ".tmp-status-1.csv", "x.csv.part"]
     for name in staged:
         (folder / name).write_bytes(b"CallSessionId\r\nhalf")
@@ -503,14 +508,7 @@ def test_lftp_mirrors_an_export_with_its_mode_readable(
     (a non-root user). It says `0600`, and the copy keeps the file's mode."""
     if shutil.which("lftp") is None:
         pytest.skip("needs lftp (make test installs it)")
-    connection, login = services.create_connection(
-        Connection(
-            "Acme pickup", "call_conversions", Direction.OUTBOUND, Method.FTP, Methodology.PULL_FROM_US
-        )
-    )
-    assert login is not None
-    folder = services.settings.outbound / str(connection.id)
-    folder.mkdir(parents=True, exist_ok=True)
+    login, folder = pickup(services)
     (folder / "export-done.csv").write_bytes(b"CallSessionId\r\ncs-1\r\n")
     (folder / "export-done.csv").chmod(0o600)
     with client(server, login) as ftp:
