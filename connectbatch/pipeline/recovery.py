@@ -64,6 +64,7 @@ def recover_interrupted(db: Database, clock: Clock, ours: bool = True) -> list[i
                 if f.state in UNFINISHED:
                     run_store.set_file_state(con, f.id, FileState.FAILED, run_store.INTERRUPTED_FILE)
             run_store.finish(con, run.run_id, RunStatus.FAILED, clock(), INTERRUPTED)
+            liveness.link_taken_again(con, run.run_id)  # an upload already taken in again
             connection_store.set_status(con, run.connection_id, ConnectionStatus.FAILED, clock())
             recovered.append(run.run_id)
         part_store.remove_orphans(con)  # a crashed load's Parquet part (its row never committed)

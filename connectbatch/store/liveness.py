@@ -214,3 +214,18 @@ def running(db: Database) -> None:
         if heartbeat is None:
             heartbeat = _BEATS[db] = Heartbeat(db)
     heartbeat.running()
+
+
+def link_taken_again(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    """A dead process's push run just failed: a later push run that took its bytes in already
+    (a `serve` restarted at once, before its recovery) is its retry, as `retry_of_interrupted`
+    records it otherwise; else a Failed run offered a retry beside the loaded one (audit)."""
+    con.execute(
+        "UPDATE runs SET retry_of = ? WHERE id = (SELECT min(later.run_id) FROM files dead "
+        "JOIN files later ON later.connection_id = dead.connection_id AND later.sha256 = dead.sha256 "
+        "AND later.run_id > dead.run_id JOIN runs r ON r.id = later.run_id AND r.trigger = 'push' "
+        "AND r.retry_of IS NULL WHERE dead.run_id = ?) "
+        "AND EXISTS (SELECT 1 FROM runs WHERE id = ? AND trigger = 'push') "
+        "AND NOT EXISTS (SELECT 1 FROM runs WHERE retry_of = ?)",
+        [run_id, run_id, run_id, run_id],
+    )

@@ -268,3 +268,51 @@ def test_uploads_taken_in_together_are_each_the_retry_of_the_run_a_dead_process_
     assert [r.status for r in again] == [RunStatus.COMPLETED, RunStatus.COMPLETED]
     assert [r.retry_of for r in again] == [run.id, None]
     assert services.count_actions("Acme") == 5
+
+
+def test_an_upload_taken_in_again_before_the_dead_run_was_failed_is_still_its_retry(
+    tmp_path: Path,
+) -> None:
+    """Crash audit: `serve` restarted at once took the killed ingest's upload in before its
+    recovery had failed the dead run (the dead process not yet reaped, or the intake quicker),
+    so the new run was no one's retry and a Failed run kept offering a retry for an upload
+    already loaded. Recovery, when it fails the dead run, now links the run that took its
+    bytes in. Here the intake comes first on purpose, then the recovery."""
+    home = tmp_path / "home"
+    services = Services(Settings(home=home, lock_timeout=10.0, sftp_port=0, ftp_port=0))
+    connection, login = services.create_connection(
+        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    )
+    assert login is not None
+    services.db.release()
+    marker = tmp_path / "recorded"
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_RECORDED, str(home), str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        port = int(child.stdout.readline())
+        with _sftp(port, login) as sftp:
+            sftp.putfo(io.BytesIO(call_csv(3, prefix="a")), "a.csv")
+        _wait(marker.exists, "the ingest of a.csv to be recorded")
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    [dead] = services.runs("Acme")
+    upload = next((home / "push" / str(connection.id)).rglob("a.csv"))
+
+    [again] = services.ingest_files(connection.id, [upload], trigger="push")  # before any recovery
+    assert again.status is RunStatus.COMPLETED and again.retry_of is None
+    assert services.startup() == [dead.id]
+
+    assert services.run(again.id).retry_of == dead.id
+    assert services.count_actions("Acme") == 3
