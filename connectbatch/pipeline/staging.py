@@ -179,7 +179,11 @@ def sha256_of(path: Path) -> str:
 def problem(path: Path, sha256: str) -> str | None:
     """Why the staged copy at `path` cannot be used as the bytes named `sha256`, or None."""
     if not sha256:
-        return f"no staged copy: the file was never staged ({path}); send the file again"
+        return (
+            f"no staged copy: the file was never staged ({path}); send the file again, unless it "
+            "was an upload to our SFTP/FTP server: that one stays there and is taken in again by "
+            "itself, at the server's start and hourly"
+        )
     try:
         actual = sha256_of(path)
     except FileNotFoundError:

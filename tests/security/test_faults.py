@@ -229,6 +229,10 @@ def test_a_full_disk_while_staging_records_the_attempt_and_a_redelivery_loads(
     fillers[0].unlink()
     retried = services.retry(run.id)  # nothing was staged: said so, not a silent success
     assert retried.status is RunStatus.FAILED and "never staged" in (retried.reason or "")
+    # an upload to our servers is not sent again: it waits there, taken in again by itself (audit)
+    assert "upload to our SFTP/FTP server: that one stays there and is taken in again" in (
+        retried.reason or ""
+    )
     again = services.ingest_file("Acme", path)
     assert again.status is RunStatus.COMPLETED and again.rows_accepted == ROWS
 
