@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -268,6 +269,10 @@ class RejectRow:
         """The key as a person reads it, as pending actions show it: "C-1", or "C-1 / T-2"
         with a VendorEventId (the event of the call the row was)."""
         return self.key if self.qualifier is None else f"{self.key or ''} / {self.qualifier}"
+
+
+# An action's id as people and files write it: 123, "123", "A-000123", "a123" (the digits).
+ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)
 
 
 @dataclass

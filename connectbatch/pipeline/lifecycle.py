@@ -10,7 +10,6 @@ is written to the audit table by the store in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,15 +19,13 @@ import duckdb
 import pyarrow as pa
 
 from connectbatch.errors import ConnectBatchError
-from connectbatch.models import Action, ActionStatus
+from connectbatch.models import ACTION_ID, Action, ActionStatus
 from connectbatch.parser import plan, refcore
 from connectbatch.parser.api import Reject
 from connectbatch.parser.plan import Code, CoreKind, Plan, Slot
 from connectbatch.pipeline import row_notes
 from connectbatch.store import actions as action_store
 from connectbatch.store import connections as connection_store
-
-_ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)
 
 
 class ActionError(ConnectBatchError, ValueError):
@@ -39,7 +36,7 @@ def parse_action_id(text: str | int) -> int:
     """Accept 123, "123", "A-000123" or "a123"."""
     if isinstance(text, int):
         return text
-    match = _ACTION_ID.fullmatch(text)
+    match = ACTION_ID.fullmatch(text)
     if not match:
         raise ActionError(f"{text!r} is not an action id (expected e.g. A-000123)")
     return int(match[1])

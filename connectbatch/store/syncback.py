@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import duckdb
 
 from connectbatch import schemas
-from connectbatch.models import FileState, SyncBack
+from connectbatch.models import ACTION_ID, FileState, SyncBack
 from connectbatch.store.db import all_rows
 
 _SELECT = "SELECT id, connection_id, channel, trigger, file_name, rows, recipient, created_at FROM sync_backs"
@@ -193,7 +192,7 @@ def action_standing(con: duckdb.DuckDBPyConnection, file_id: int, rows: list[Row
     the file's partner's actions only (another partner's is no action, as the load says).
     A status file keyed by ActionId said `invalid` for a valid, payable action whose change
     was refused, and `valid` for one a row had just reversed (actions audit)."""
-    ids = {r.line: int(m[1]) for r in rows if r.key and r.key[0] and (m := _ACTION_ID.fullmatch(r.key[0]))}
+    ids = {r.line: int(m[1]) for r in rows if r.key and r.key[0] and (m := ACTION_ID.fullmatch(r.key[0]))}
     if not ids:
         return rows
     standing = dict(
@@ -206,9 +205,6 @@ def action_standing(con: duckdb.DuckDBPyConnection, file_id: int, rows: list[Row
         ).fetchall()
     )
     return [replace(r, standing=standing.get(ids.get(r.line, -1))) for r in rows]
-
-
-_ACTION_ID = re.compile(r"\s*(?:A-?)?0*(\d{1,18})\s*", re.IGNORECASE)  # as lifecycle.parse_action_id
 
 
 def pending_removals(
