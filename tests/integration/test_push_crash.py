@@ -189,15 +189,9 @@ time.sleep(120)
 """
 
 
-def test_an_upload_whose_ingest_was_killed_after_its_ledger_commit_is_taken_in_as_its_runs_retry(
-    tmp_path: Path,
-) -> None:
-    """Killed after the upload's run and ledger entry committed: the next start fails that run
-    ("interrupted") and takes the upload in again. The new run is that run's retry (the history
-    pairs them, as a person's retry does: no Failed run left open for one upload, no retry
-    offered for it), and the upload is loaded once. It was a new run of its own, beside a
-    Failed run still offering a retry."""
-    home = tmp_path / "home"
+def _killed_after_recording(tmp_path: Path, home: Path) -> tuple[Services, Connection]:
+    """Connection Acme, whose upload `a.csv` (3 rows) a child `serve` recorded (its run and
+    ledger entry committed) and was killed with SIGKILL before loading."""
     services = Services(Settings(home=home, lock_timeout=10.0, sftp_port=0, ftp_port=0))
     connection, login = services.create_connection(
         Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
@@ -226,6 +220,19 @@ def test_an_upload_whose_ingest_was_killed_after_its_ledger_commit_is_taken_in_a
         if child.poll() is None:
             child.kill()
             child.wait()
+    return services, connection
+
+
+def test_an_upload_whose_ingest_was_killed_after_its_ledger_commit_is_taken_in_as_its_runs_retry(
+    tmp_path: Path,
+) -> None:
+    """Killed after the upload's run and ledger entry committed: the next start fails that run
+    ("interrupted") and takes the upload in again. The new run is that run's retry (the history
+    pairs them, as a person's retry does: no Failed run left open for one upload, no retry
+    offered for it), and the upload is loaded once. It was a new run of its own, beside a
+    Failed run still offering a retry."""
+    home = tmp_path / "home"
+    services, connection = _killed_after_recording(tmp_path, home)
     [interrupted] = services.runs("Acme")
     assert interrupted.status is RunStatus.IN_PROGRESS
 
@@ -279,34 +286,7 @@ def test_an_upload_taken_in_again_before_the_dead_run_was_failed_is_still_its_re
     already loaded. Recovery, when it fails the dead run, now links the run that took its
     bytes in. Here the intake comes first on purpose, then the recovery."""
     home = tmp_path / "home"
-    services = Services(Settings(home=home, lock_timeout=10.0, sftp_port=0, ftp_port=0))
-    connection, login = services.create_connection(
-        Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
-    )
-    assert login is not None
-    services.db.release()
-    marker = tmp_path / "recorded"
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD_RECORDED, str(home), str(marker)],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        port = int(child.stdout.readline())
-        with _sftp(port, login) as sftp:
-            sftp.putfo(io.BytesIO(call_csv(3, prefix="a")), "a.csv")
-        _wait(marker.exists, "the ingest of a.csv to be recorded")
-        os.kill(child.pid, signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    services, connection = _killed_after_recording(tmp_path, home)
     [dead] = services.runs("Acme")
     upload = next((home / "push" / str(connection.id)).rglob("a.csv"))
 
