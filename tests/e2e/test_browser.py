@@ -235,7 +235,11 @@ def test_a_screens_address_connects_at_the_servers_root_at_once(app_page: Page) 
 def test_the_login_fields_code_comes_with_the_page_not_after_the_forms_run(app_page: Page) -> None:
     """At the root and at a screen's address, the login form's text field's module is fetched
     because index.html names it (a <link rel=modulepreload>), not by Streamlit's code once the form's run has
-    sent the field (a script's import, 150-300 ms later in a new session; issue 13)."""
+    sent the field (a script's import, 150-300 ms later in a new session; issue 13).
+
+    The preload's own fetch is what is asserted. Once in a fresh-clone CI run the entries
+    held a script's fetch of the module too (Chromium fetched it again for the import while
+    the preload's response was still arriving): that costs no wait, the preload had started."""
     for path in ("", "validation"):
         app_page.goto("/" + path)
         wait_rendered(app_page)
@@ -244,7 +248,7 @@ def test_the_login_fields_code_comes_with_the_page_not_after_the_forms_run(app_p
             "() => performance.getEntriesByType('resource')"
             ".filter(e => /\\/TextInput\\.[^./]+\\.js$/.test(e.name)).map(e => e.initiatorType)"
         )
-        assert how and "script" not in how, (path, how)  # a preload is "other" in Chromium
+        assert any(h != "script" for h in how), (path, how)  # a preload is "other" in Chromium
     assert_clean(app_page)
 
 
