@@ -28,7 +28,7 @@ from app_pages._wizard_state import (
     STEPS,
     WizardState,
 )
-from connectbatch import schemas, webapp
+from connectbatch import mail_address, schemas, webapp
 from connectbatch.errors import ConnectBatchError
 from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import (
@@ -212,9 +212,10 @@ def step_method(s: WizardState, services: Services) -> dict[str, Any]:
         st.markdown(f"**{METHOD_LABELS[method]} settings**")
         entered["transfer"] = _transfer_form.transfer_form(KEYS, s.transfer(), field_error)
     elif methodology is Methodology.PUSH and method is Method.EMAIL:
+        shape = mail_address.draft_address(services.settings.inbound_mailbox, s.draft.name)
         st.info(
             "Partners e-mail their files as attachments to the connection's own address, shown "
-            f"after Create (like {services.inbound_address(s.connection())})."
+            f"after Create ({shape}: its random ending keeps it to the partners it is given to)."
         )
     else:
         st.info(
@@ -269,9 +270,10 @@ def step_credentials(s: WizardState, services: Services) -> dict[str, Any]:
         st.subheader("Provisioned credentials")
         settings = services.settings
         if d.method is Method.EMAIL:  # an address is all a partner needs: no login to show
+            shape = mail_address.draft_address(settings.inbound_mailbox, d.name)
             st.info(
-                f"ConnectBatch gives this connection the address {services.inbound_address(d)}: "
-                "the partner e-mails its files there. It is shown again after Create."
+                f"ConnectBatch gives this connection an address of its own, {shape}, with a random "
+                "ending: the partner e-mails its files there. It is shown after Create."
             )
             return {"reuse_credential": None}
         port = settings.sftp_port if d.method is Method.SFTP else settings.ftp_port

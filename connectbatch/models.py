@@ -199,7 +199,7 @@ class Connection:
     sync_back: list[str] = field(default_factory=list)
     status_words: dict[str, str] = field(default_factory=dict)
     # E-mail push only: the tag of the address partners send to (inbox+<tag>@...), made from
-    # the name at creation and kept through renames (services.credentials.address_tag).
+    # the name and a random ending at creation and kept through renames (mail_address).
     mail_tag: str | None = None
 
 

@@ -88,7 +88,7 @@ class ConnectionServices(CredentialServices):
             draft = replace(draft, export_sources=check_export_sources(con, draft))
             if connection_store.find(con, draft.name) is not None:
                 raise InvalidInputError("name", f"a connection named {draft.name!r} already exists")
-            draft = replace(draft, mail_tag=self._kept_tag(draft, draft))
+            draft = replace(draft, mail_tag=self._new_tag(draft))
             self._check_mail_address(connection_store.list_all(con), draft)
             created = connection_store.insert(con, draft, self.clock())
             if reuse_credential is not None:
@@ -169,6 +169,13 @@ class ConnectionServices(CredentialServices):
         self._check_mail_address(self.connections(), replace(checked, id=draft.id))
         return checked
 
+    def _new_tag(self, draft: Connection) -> str | None:
+        """A new e-mail push connection's address tag: its name and a random ending
+        (mail_address), never one a draft brings."""
+        if not mail_address.is_mailed_to(draft):
+            return None
+        return mail_address.new_tag(self.settings.inbound_mailbox, draft.name)
+
     def _kept_tag(self, before: Connection, after: Connection) -> str | None:
         """The address tag `after` keeps: an e-mail push connection keeps the one it had (or
         its name made) before, through a rename, since partners were given that address."""
@@ -177,15 +184,19 @@ class ConnectionServices(CredentialServices):
         return self.address_tag(before)
 
     def _check_mail_address(self, others: list[Connection], c: Connection) -> None:
-        """An e-mail push connection is found by its address, inbox+<name's tag>@...: two whose
-        names give one address would each take the other's mail (another partner's files)."""
+        """An e-mail push connection is found by its address, inbox+<tag>@...: two with one
+        address would each take the other's mail (another partner's files). A new one's
+        random ending (`_new_tag`) keeps it apart; connections from before tags had one
+        were told apart by their names' tags, and still are."""
         if not mail_address.is_mailed_to(c):
             return
         tag = self.address_tag(c)
-        if not tag:
+        if not tag:  # a draft's (a kept tag is never empty)
             raise InvalidInputError(
                 "name", "needs a letter or a digit: it makes the e-mail address partners send to"
             )
+        if not c.id and not c.mail_tag:
+            return  # a draft not created yet: Create gives it an address of its own
         for other in others:
             if mail_address.is_mailed_to(other) and other.id != c.id and self.address_tag(other) == tag:
                 raise InvalidInputError(
