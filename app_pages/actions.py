@@ -51,6 +51,7 @@ def table_rows(
             "Days to lock": round(page.days_to_lock(a), 1),
             "Amount": float(a.amount),
             "Original amount": float(a.original_amount),
+            "Currency": a.currency or "",  # where the row named one (conversions' CurrencyCode)
             "Source key": visible(a.source_key),
             "Connection": visible(names.get(a.connection_id, f"#{a.connection_id} (deleted)")),
             "Partner": visible(owners.get(a.connection_id, "")),
@@ -165,7 +166,7 @@ def _describe(a: Action) -> str:
     """What the pickers show and search in: id, source key, campaign, amount, status, date."""
     campaign = f"campaign {a.campaign_id}" if a.campaign_id is not None else "no campaign"
     when = f"{a.event_date:%Y-%m-%d}"
-    return f"{a.label} · {visible(a.source_key)} · {campaign} · {a.amount} · {a.status.value} · {when}"
+    return f"{a.label} · {visible(a.source_key)} · {campaign} · {a.amount_text} · {a.status.value} · {when}"
 
 
 def show_audit(services: Services, page: ActionPage) -> None:

@@ -292,6 +292,12 @@ class Action:
     media_id: int | None = None
     reason: str | None = None
     state_before_lock: ActionStatus | None = None  # what a LOCKED action was when it locked
+    currency: str | None = None  # ISO 4217 of the amounts, where the row carried one (conversions)
+
+    @property
+    def amount_text(self) -> str:
+        """The amount as lists show it, with its currency where the row named one."""
+        return f"{self.amount} {self.currency}" if self.currency else str(self.amount)
 
     @property
     def label(self) -> str:

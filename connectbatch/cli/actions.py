@@ -49,7 +49,10 @@ def _locks(a: Action, now: dt.datetime) -> str:
 
 
 def _print_action(a: Action, names: dict[int, str], now: dt.datetime) -> None:
-    print(f"action {a.label}  {a.status_text}  amount {a.amount} (original {a.original_amount})")
+    currency = f" {a.currency}" if a.currency else ""
+    print(
+        f"action {a.label}  {a.status_text}  amount {a.amount_text} (original {a.original_amount}{currency})"
+    )
     cc.fields(
         [
             ("connection", cc.connection_name(names, a.connection_id)),
@@ -101,7 +104,7 @@ def _run_actions(args: argparse.Namespace) -> int:
             str(a.line),
             a.source_key,
             cc.when(a.event_date),
-            str(a.amount),
+            a.amount_text,
             str(a.original_amount),
             a.status_text,
             _locks(a, now),

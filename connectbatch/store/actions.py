@@ -15,9 +15,12 @@ from connectbatch.schemas import record_key
 from connectbatch.store.data import stored_in
 from connectbatch.store.db import all_rows
 
+# The column of a row that names the currency of its amount (conversions), kept on its action.
+CURRENCY_COLUMN = "CurrencyCode"
 _FIELDS = [
     "id", "connection_id", "run_id", "line", "data_type", "source_key", "event_date", "amount",
     "original_amount", "status", "lock_at", "campaign_id", "media_id", "reason", "state_before_lock",
+    "currency",
 ]  # fmt: skip
 
 
@@ -99,15 +102,16 @@ def _create(
     amount, event = (f'"{c}"' for c in dtype.action_columns)
     key = record_key.shown_sql(dtype)  # "C-1 / T-2": which event of the call, and searchable
     media = '"MediaId"' if "MediaId" in dtype.column_names else "NULL"
+    currency = f"coalesce(\"{CURRENCY_COLUMN}\", 'USD')" if CURRENCY_COLUMN in dtype.column_names else "NULL"
     ident, params = ("nextval('seq_actions')", []) if offset is None else ("? + line", [offset])
     row = con.execute(
         f"""
         INSERT INTO actions (id, connection_id, run_id, file_id, line, data_type, source_key,
                              campaign_id, media_id, event_date, amount, original_amount, status,
-                             lock_at)
+                             lock_at, currency)
         SELECT {ident}, connection_id, run_id, file_id, line, ?, {key},
                "CampaignId", {media}, {event}, coalesce({amount}, 0), coalesce({amount}, 0),
-               'PENDING', {lock_at(event)}
+               'PENDING', {lock_at(event)}, {currency}
         FROM {source}
         WHERE {where}
         """,

@@ -5,6 +5,7 @@ connection's only credential is deleted, and the Pending-actions form and picker
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,3 +183,18 @@ def test_a_setting_that_cannot_be_used_is_named_when_the_app_starts(monkeypatch:
     [error] = [e.value for e in at.error]
     assert "cannot start" in error and "SECRET\\_KEY is not a valid Fernet key" in error
     assert not at.text_input  # no login form on a store it could not use
+
+
+def test_the_actions_page_names_the_currency_a_row_gave(demo_data: Services) -> None:
+    """A brand's JPY order of 12000.00 was listed as a bare 12000.00, read as dollars."""
+    when = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    header = "CampaignId,ActionTrackerId,EventDate,OrderId,Amount,CurrencyCode"
+    data = f"{header}\r\n1234,20002,{when},JP-1,12000.00,JPY\r\n"
+    run = demo_data.ingest_bytes("Web conversions", "Conversions_2026_jp.csv", data.encode())
+    assert run.actions_created == 1, run.reason
+
+    at = open_page(ACTIONS, Role.PARTNER_MANAGER)
+    table = at.dataframe[0].value
+    assert table.loc[table["Source key"] == "JP-1", "Currency"].tolist() == ["JPY"]
+    options = at.multiselect(key="actions_selected").options
+    assert any(o.startswith("A-") and "12000.00 JPY" in o for o in options), options[:3]

@@ -55,6 +55,7 @@ def _as_before_the_key_index(services: Services) -> None:
         con.execute("ALTER TABLE runs DROP COLUMN pid_start")
         con.execute("DROP TABLE run_beats")
         con.execute("ALTER TABLE rejects DROP COLUMN row_qualifier")  # 030, later still
+        con.execute("ALTER TABLE actions DROP COLUMN currency")  # 032, later still
         con.execute("DELETE FROM schema_migrations WHERE version >= 22")
     services.db.release()
 
