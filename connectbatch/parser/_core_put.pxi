@@ -123,9 +123,10 @@ cdef inline int _convert(Parser self, Column* col, const unsigned char* s, Py_ss
     a = _pad_before(s, n)
     b = _pad_after(s, a, n)
     # The word NULL is an empty cell, as a database export writes one ("When NULL, defaults
-    # to US"), except in a required text column, where it stays what the partner sent
-    # (refcore.convert).
-    if a == b or (b - a == 4 and _is_null_word(s + a) and not (col.required and kind == K_STRING)):
+    # to US"), except in the column whose empty cell a status excuses (CallerId), where it
+    # stays what the partner sent (refcore.convert).
+    if a == b or (b - a == 4 and _is_null_word(s + a)
+                  and not (self.excused_slot >= 0 and col == self.cols + self.excused_slot)):
         if col.dflt != NULL:
             return _put_text(self, col, col.dflt, col.dflt_len)
         if col.required:

@@ -240,10 +240,11 @@ def convert(v: bytes, slot: Slot) -> object:
         return v.decode()
     t = _trim(v)
     # The word NULL is an empty cell, as a database export writes one (the spec: "When NULL,
-    # defaults to US"): no amount, no AdId, a required number missing. Except in a required
-    # text column without a default, where it stays what the partner sent (a CallerId a vendor
-    # could not read: an UNKNOWN_CALLERID call is still a call).
-    kept = slot.required and kind is CoreKind.STRING and slot.default is None
+    # defaults to US"): no amount, no AdId, a required value missing (a CallSessionId of NULL
+    # was loaded as the key "NULL", and the next call without one was held as already loaded).
+    # Except in the column whose empty cell a status excuses, where it stays what the partner
+    # sent (a CallerId a vendor could not read: an UNKNOWN_CALLERID call is still a call).
+    kept = slot.empty_when is not None
     null = t.lower() == b"null" and not kept
     if not t or null:
         if slot.default is not None:

@@ -507,10 +507,19 @@ def test_null_is_an_empty_cell_of_any_other_column_too(calls: Calls) -> None:
     assert [col(result, c) for c in ("SaleAmount", "AdId", "City", "SubId1")] == [[None]] * 4
 
 
-def test_null_in_a_required_text_column_stays_what_was_sent(calls: Calls) -> None:
+def test_null_in_the_caller_id_stays_what_was_sent(calls: Calls) -> None:
     # a caller ID the vendor could not read (CallStatus UNKNOWN_CALLERID) is still a call
-    result = calls({"CallerId": "NULL"})
+    result = calls({"CallerId": "NULL", "CallStatus": "ANSWER"})
     assert result.rejects == [] and col(result, "CallerId") == ["NULL"]
+
+
+@pytest.mark.parametrize("column", ["CallSessionId", "CallProvider", "CalledPhoneNumber"])
+def test_null_in_another_required_text_column_is_a_missing_value(calls: Calls, column: str) -> None:
+    """Found by a spec audit: a CallSessionId of NULL (a database export's missing value) was
+    loaded as the key "NULL", and the next call without one was held as already loaded."""
+    result = calls({column: "NULL"}, {column: " null "}, {})
+    assert where(result) == [(2, column, "NULL"), (3, column, " null ")]
+    assert all("required" in r.reason for r in result.rejects)
 
 
 @pytest.mark.parametrize("text", ["UK", "uſ", "USA", "ZZ", "ｕｓ"])
