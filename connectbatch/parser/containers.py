@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import gzip
 import io
+import lzma
 import re
 import zipfile
 import zlib
@@ -42,7 +43,9 @@ class _CappedReader:
             return pending[:size]
         try:
             data = self._inner.read(size - len(pending) if size >= 0 else -1)
-        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile, lzma.LZMAError) as exc:
+            # lzma's error is no OSError (bz2's is): a damaged LZMA member of a zip failed
+            # the file as our own error, and each pull fetched and failed it again
             raise ParseError(f"the compressed file is damaged: {exc}") from exc
         self._seen += len(data)
         if self._seen > self._limit:

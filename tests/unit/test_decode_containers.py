@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import call_csv
 
 from connectbatch.errors import ParseError
 from connectbatch.parser.api import parse_bytes, parse_file
@@ -135,3 +136,19 @@ def test_the_decompressed_size_limit_holds_for_a_gzip_inside_a_zip(tmp_path: Pat
     bomb = zip_bytes({"calls.csv.gz": gzip.compress(b"a\n" + b"0\n" * 2_000_000)})
     with pytest.raises(ParseError, match="limit of 1,000 bytes once decompressed"):
         parse_bytes(bomb, None, max_bytes=1_000)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_LZMA, zipfile.ZIP_BZIP2, zipfile.ZIP_DEFLATED])
+def test_a_damaged_zip_member_is_refused_as_damaged_whatever_its_compression(
+    engine: str, method: int
+) -> None:
+    """A pull audit: a damaged LZMA member failed the file with "parse failed: LZMAError"
+    (our own error, not the file's), so each pull fetched it and failed it again."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as z:
+        z.writestr("Calls_1.csv", call_csv(2000))
+    data = bytearray(buf.getvalue())
+    for i in range(60, 200):  # inside the member's compressed bytes
+        data[i] ^= 0x5A
+    with pytest.raises(ParseError, match=r"^the compressed file is damaged"):
+        parse_bytes(bytes(data), "call_conversions", engine=engine)  # type: ignore[arg-type]

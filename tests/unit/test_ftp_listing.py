@@ -7,7 +7,12 @@ import datetime as dt
 
 import pytest
 
-from connectbatch.transfer.pull.ftp.listing import TimePrecision, parse_list_line
+from connectbatch.transfer.pull.ftp.listing import (
+    TimePrecision,
+    listed_size,
+    parse_list_line,
+    parse_mlsd_facts,
+)
 
 NOW = dt.datetime(2026, 12, 5, 18, 0, tzinfo=dt.UTC)
 
@@ -75,3 +80,16 @@ def test_a_list_time_says_how_precise_it_is(line: str, precision: TimePrecision)
     entry = parse_list_line(line, NOW)
 
     assert entry is not None and entry.precision is precision
+
+
+@pytest.mark.parametrize("size", ["9" * 5000, "²", "١٢٣", "-5", "1e9"])
+def test_a_size_that_is_no_plain_number_is_unknown_not_an_error(size: str) -> None:
+    """A pull audit: a hostile server's `size=` of 5,000 digits (past Python's limit for
+    int()) or `size=²` (a digit to str.isdigit) raised ValueError out of the pull: a scheduled
+    run recorded nothing, a manual one failed with an internal error, every time."""
+    entry = parse_mlsd_facts("calls.csv", {"type": "file", "size": size})
+    assert entry is not None and entry.size is None
+    line = f"-rw-r--r--   1 ftp ftp {size} Mar 01 10:00 calls.csv"
+    listed = parse_list_line(line, NOW)
+    assert listed is None or (listed.name == "calls.csv" and listed.size is None)
+    assert listed_size("123") == 123

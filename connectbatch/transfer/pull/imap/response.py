@@ -53,20 +53,39 @@ def _tokens(data: list[Any]) -> Iterator[object]:
             yield bytes(literal)
 
 
+# Lists in lists a FETCH response may nest: a real BODYSTRUCTURE nests a few per MIME level,
+# and Dovecot allows 100 levels. A hostile server's 3,000 raised RecursionError out of the pull.
+MAX_NESTING = 400
+MAX_NUMBER_DIGITS = 20  # more than a UID (32 bits) or a message size ever has
+
+
+def as_number(value: object) -> int | None:
+    """A number the server sent (a UID, a size), or None for anything but ASCII digits, at
+    most MAX_NUMBER_DIGITS: a hostile server's UID of 5,000 digits (past Python's limit for
+    int()) raised ValueError out of the pull, and no run said why."""
+    text = as_text(value).strip()
+    if not text or len(text) > MAX_NUMBER_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def parse_fetch(data: list[Any]) -> list[dict[str, Any]]:
     """``* n FETCH (KEY value ...)`` responses as dicts with upper-case keys. Values are
-    nested lists, `bytes` for strings and literals, `_Atom` for atoms and None for NIL."""
+    nested lists, `bytes` for strings and literals, `_Atom` for atoms and None for NIL.
+    Raises ValueError on a response it cannot read (nested past MAX_NESTING too)."""
     tokens = list(_tokens(data))
     pos = 0
 
-    def value() -> Any:
+    def value(depth: int = 0) -> Any:
         nonlocal pos
         token = tokens[pos]
         pos += 1
         if token is _LPAREN:
+            if depth >= MAX_NESTING:
+                raise ValueError(f"lists nested more than {MAX_NESTING} deep")
             items = []
             while tokens[pos] is not _RPAREN:
-                items.append(value())
+                items.append(value(depth + 1))
             pos += 1
             return items
         if token is _RPAREN:

@@ -21,7 +21,7 @@ from imap_tools import BaseMailBox
 from connectbatch.errors import TransportError
 from connectbatch.transfer.pull.imap import size as message_size
 from connectbatch.transfer.pull.imap.message import internaldate
-from connectbatch.transfer.pull.imap.response import as_text, may_have_attachments, parse_fetch
+from connectbatch.transfer.pull.imap.response import as_number, as_text, may_have_attachments, parse_fetch
 from connectbatch.transfer.pull.imap.session import ImapSession
 
 # Address headers a message can carry the plus-address in (Delivered-To/X-Original-To are
@@ -68,11 +68,6 @@ def raw_values(parsed: email.message.Message, name: str) -> list[str]:
     ]
 
 
-def _size(value: object) -> int | None:
-    text = as_text(value).strip()
-    return int(text) if text.isdigit() else None
-
-
 class MessageScreen(ImapSession):
     """The screening half of `ImapTransport` (needs a session; knows nothing of files)."""
 
@@ -90,14 +85,14 @@ class MessageScreen(ImapSession):
         except (ValueError, IndexError) as exc:
             raise TransportError(f"{self._where}: unreadable FETCH response: {exc}") from exc
         # unsolicited FETCH responses (flag changes by another client) carry no UID: skip them
-        with_uid = [r for r in responses if as_text(r.get("UID")).isdigit()]
+        with_uid = [(uid, r) for r in responses if (uid := as_number(r.get("UID"))) is not None]
         found: list[Screened] = []
-        for response in sorted(with_uid, key=lambda r: int(as_text(r["UID"]))):
+        for uid, response in sorted(with_uid, key=lambda pair: pair[0]):
             header_block = next((v for k, v in response.items() if k.startswith("BODY[HEADER.FIELDS")), b"")
             header_bytes = header_block if isinstance(header_block, bytes) else b""
             if not self._addressed(header_bytes):
                 continue
-            size = _size(response.get("RFC822.SIZE"))
+            size = as_number(response.get("RFC822.SIZE"))
             sender = self._refused_sender(header_bytes)
             if sender is not None:
                 verdict = Verdict.SENDER_REFUSED
@@ -108,7 +103,6 @@ class MessageScreen(ImapSession):
             else:
                 verdict = Verdict.DOWNLOAD
             arrived = internaldate(response.get("INTERNALDATE"))
-            uid = int(as_text(response["UID"]))
             found.append(Screened(uid, arrived, verdict, header_bytes, size, sender or ""))
         return found
 
@@ -122,7 +116,7 @@ class MessageScreen(ImapSession):
         except (ValueError, IndexError) as exc:
             raise TransportError(f"{self._where}: unreadable FETCH response: {exc}") from exc
         ours = [r for r in responses if as_text(r.get("UID")) == str(uid)]
-        return (True, _size(ours[0].get("RFC822.SIZE"))) if ours else (False, None)
+        return (True, as_number(ours[0].get("RFC822.SIZE"))) if ours else (False, None)
 
     def _refused_sender(self, header_block: bytes) -> str | None:
         """None when the allow-list is empty or the From address is on it (an address, or

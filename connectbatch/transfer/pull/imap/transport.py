@@ -39,7 +39,7 @@ from connectbatch.transfer.pull.imap.message import (
     one_line,
     zip_member,
 )
-from connectbatch.transfer.pull.imap.response import as_text
+from connectbatch.transfer.pull.imap.response import as_number, as_text
 from connectbatch.transfer.pull.imap.screen import MessageScreen, Screened, Verdict
 from connectbatch.transfer.pull.imap.shared import SharedCopies
 from connectbatch.transfer.specs import mailbox_name
@@ -276,7 +276,8 @@ class ImapTransport(MessageScreen, Transport):
             q = _quote(recipient)
             criteria.append(f"OR OR OR TO {q} CC {q} HEADER Delivered-To {q} HEADER X-Original-To {q}")
         data = self._command(box, "search failed", "SEARCH", " ".join(criteria))
-        return sorted(int(x) for x in as_text(data[0] if data else b"").split() if x.isdigit())
+        found = (as_number(x) for x in as_text(data[0] if data else b"").split())
+        return sorted(uid for uid in found if uid is not None)
 
     def _listed(self, folder: str, screened: Screened, pattern: str) -> list[RemoteFile]:
         """What one screened message adds to the listing: its matching attachments, or a
