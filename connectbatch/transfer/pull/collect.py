@@ -119,6 +119,10 @@ def _pull(
     # it rather than connecting again (a server that never answers cost two timeouts, a run
     # twice as long as its message said).
     failed: TransportError | None = None
+    # An error the first look raised that is no TransportError (a bug, a server's answer no
+    # parser foresaw): the run records it as an internal error. It escaped before any run
+    # existed, so a scheduled pull left only a traceback in the log and the login open.
+    crashed: Exception | None = None
     if endpoint is None:
         try:
             endpoint, credential_id = login.endpoint_for(db, box, connection)
@@ -149,6 +153,11 @@ def _pull(
                 log.warning("poll failed: %s", why, extra={"connection_id": connection.id})
                 return None
             listing, failed = None, exc  # recorded by the run below
+        except Exception as exc:
+            if transport is not None:
+                transport.close()
+                transport = None
+            listing, crashed = None, exc  # recorded by the run below, then raised
         if listing is not None and not listing:
             assert transport is not None
             transport.close()
@@ -163,6 +172,8 @@ def _pull(
     notes = RunNotes(str(connection.after_success or ""))  # what the run says, not failing
     incoming = Path(tempfile.mkdtemp(prefix=f"run{run.id}-", dir=_incoming(ingestor)))
     try:
+        if crashed is not None:
+            raise crashed
         if failed is not None:
             raise failed
         if transport is None:
