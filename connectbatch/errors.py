@@ -34,6 +34,12 @@ class ListenError(ConnectBatchError, OSError):
     address of this machine): the message names the setting to change."""
 
 
+class DataConnectionError(TransportError):
+    """An FTP server that answered on its control connection refused the data connection of
+    a listing or a download (its passive ports blocked by a firewall, a common set-up fault):
+    the login worked, so it is not marked as failing."""
+
+
 class RemoteFileChangedError(TransportError):
     """A listed remote file changed while it was fetched: the partner is still writing it.
     Nothing is wrong with the connection; the file waits for a later run (`reason`)."""

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from connectbatch.errors import (
     ConfigurationError,
+    DataConnectionError,
     RemoteFileChangedError,
     RemoteFileDamagedError,
     RemoteFileRefusedError,
@@ -190,7 +191,8 @@ def _pull(
             log.warning("pull stopped: %s", flight.reason, extra={"run_id": run.id})
             return ingestor.finish_run(run, failed_reason=notes.text(flight.reason))
         log.warning("pull failed: %s", exc, extra={"run_id": run.id, "connection_id": connection.id})
-        login.credential_error(db, credential_id, str(exc))
+        if not isinstance(exc, DataConnectionError):  # the login worked: it is not in question
+            login.credential_error(db, credential_id, str(exc))
         return ingestor.finish_run(run, failed_reason=notes.text(str(exc)))
     except BaseException as exc:  # never leave a run In Progress behind a live process
         log.exception("pull crashed", extra={"run_id": run.id, "connection_id": connection.id})

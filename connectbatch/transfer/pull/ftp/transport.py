@@ -36,7 +36,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from connectbatch.errors import RemoteFileChangedError, RemoteFileRefusedError, TransportError
+from connectbatch.errors import (
+    DataConnectionError,
+    RemoteFileChangedError,
+    RemoteFileRefusedError,
+    TransportError,
+)
 from connectbatch.models import AfterSuccess
 from connectbatch.secrets import redact
 from connectbatch.transfer.base import (
@@ -71,6 +76,8 @@ IMPLICIT_TLS_PORT = 990
 BLOCKSIZE = 1024 * 1024
 # What ftplib raises: reply errors, OSError (socket, ssl, timeouts), EOFError, ValueError (newline in path).
 _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
+# The commands that open a data connection once logged in (`DataConnectionError`).
+_DATA_COMMANDS = ("LIST ", "NLST ", "MLSD ", "RETR ")
 # A kept login idle for longer than this is checked with NOOP before use: servers close idle
 # control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
 IDLE_PROBE_SECONDS = 15.0
@@ -480,6 +487,16 @@ class FtpTransport(Transport):
         """`<FTP|FTPS> host:port: <command> failed: <what the server or network said>`.
 
         The password is masked in case a server echoes it back in a reply."""
+        if isinstance(exc, ConnectionRefusedError) and command.startswith(_DATA_COMMANDS):
+            # logged in, so the control port answers: this was the transfer's own connection
+            # (it was worded "is an FTP server listening on <control port>?", and the login
+            # marked Error)
+            message = (
+                f"{self._where()}: {command} failed: the data connection was refused: the server "
+                "answers here but not on the passive port it named for the transfer (a firewall "
+                "before its passive port range?)"
+            )
+            return DataConnectionError(printable(redact(message, self._endpoint.password)))
         detail = self._detail(exc)
         if problem:
             message = f"{self._where()}: {problem} ({command}: {detail})"
