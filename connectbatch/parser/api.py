@@ -325,7 +325,9 @@ def _preamble(fields: list[bytes], delim: int) -> dict[str, str] | None:
 
 # A UTC offset as Google Ads writes it in its preamble ("+-HHMM"), or with a colon.
 _UTC_OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})")
-MAX_OFFSET_MINUTES = 14 * 60  # the widest offsets in use are UTC-12:00 and UTC+14:00
+# The offsets in use run from UTC-12:00 to UTC+14:00, the range a date cell's own offset
+# must keep to (refvalues): the preamble allowed -14:00 too, moving 10:00 to 23:30Z for -13:30.
+MAX_EAST_MINUTES, MAX_WEST_MINUTES = 14 * 60, 12 * 60
 
 
 def _preamble_timezone(preamble: dict[str, str] | None) -> str | None:
@@ -352,8 +354,8 @@ def _fixed_offset(value: str, sign: str, hours: str, minutes: str) -> str:
     names only whole hours (Etc/GMT-5) and not all of them (no Etc/GMT+14), so +0530
     (India), +0545 (Nepal) and -0930 had no name to go by."""
     total = int(hours) * 60 + int(minutes)
-    if int(minutes) > 59 or total > MAX_OFFSET_MINUTES:
-        raise ParseError(f"the file's TimeZone={value} is not a UTC offset from -14:00 to +14:00")
+    if int(minutes) > 59 or total > (MAX_WEST_MINUTES if sign == "-" else MAX_EAST_MINUTES):
+        raise ParseError(f"the file's TimeZone={value} is not a UTC offset from -12:00 to +14:00")
     return "UTC" if total == 0 else f"{sign}{hours}:{minutes}"
 
 

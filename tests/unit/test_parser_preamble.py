@@ -38,7 +38,7 @@ def event_utc(data: bytes, engine: str) -> dt.datetime:
         ("-0930", dt.datetime(2026, 12, 1, 23, 35, 9)),
         ("-0500", dt.datetime(2026, 12, 1, 19, 5, 9)),
         ("+1400", dt.datetime(2026, 12, 1, 0, 5, 9)),
-        ("-14:00", dt.datetime(2026, 12, 2, 4, 5, 9)),
+        ("-12:00", dt.datetime(2026, 12, 2, 2, 5, 9)),
         ("+0000", dt.datetime(2026, 12, 1, 14, 5, 9)),
         ("-00:00", dt.datetime(2026, 12, 1, 14, 5, 9)),
     ],
@@ -68,9 +68,12 @@ def test_a_half_hour_offset_holds_in_a_threaded_and_a_batched_parse(
 @pytest.mark.parametrize(
     "zone, message",
     [
-        ("+1500", "the file's TimeZone=+1500 is not a UTC offset from -14:00 to +14:00"),
-        ("-1401", "the file's TimeZone=-1401 is not a UTC offset from -14:00 to +14:00"),
-        ("+0560", "the file's TimeZone=+0560 is not a UTC offset from -14:00 to +14:00"),
+        ("+1500", "the file's TimeZone=+1500 is not a UTC offset from -12:00 to +14:00"),
+        ("-1401", "the file's TimeZone=-1401 is not a UTC offset from -12:00 to +14:00"),
+        # a date cell's own offset keeps to -12:00 too (a spec audit: the preamble took -13:30)
+        ("-1330", "the file's TimeZone=-1330 is not a UTC offset from -12:00 to +14:00"),
+        ("-12:01", "the file's TimeZone=-12:01 is not a UTC offset from -12:00 to +14:00"),
+        ("+0560", "the file's TimeZone=+0560 is not a UTC offset from -12:00 to +14:00"),
         ("+5:30", "the file's preamble names an unknown time zone: TimeZone=+5:30"),
         ("+05300", "the file's preamble names an unknown time zone: TimeZone=+05300"),
         ("0530", "the file's preamble names an unknown time zone: TimeZone=0530"),
