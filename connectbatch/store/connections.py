@@ -172,6 +172,16 @@ def partner_of(con: duckdb.DuckDBPyConnection, connection_id: int) -> int | None
     return None if row is None or row[0] is None else int(row[0])
 
 
+def partners_of(con: duckdb.DuckDBPyConnection, connection_ids: list[int]) -> dict[int, int]:
+    """`partner_of` of several connections at once (a deleted one is missing)."""
+    rows = con.execute(
+        "SELECT id, partner_id FROM connections WHERE id IN (SELECT unnest(?::BIGINT[])) "
+        "AND partner_id IS NOT NULL",
+        [connection_ids],
+    ).fetchall()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
 def holds_data(con: duckdb.DuckDBPyConnection, connection_id: int) -> bool:
     """Whether any file of the connection produced data (loaded, or held for review)."""
     row = con.execute(
