@@ -50,10 +50,36 @@ def _ssl_context(cert: Path, key: Path) -> Any:
     context.set_min_proto_version(SSL.TLS1_2_VERSION)
     context.set_max_proto_version(SSL.TLS1_2_VERSION)
     context.set_options(SSL.OP_NO_COMPRESSION)
-    context.use_certificate_chain_file(str(cert))
-    context.use_privatekey_file(str(key))
-    context.check_privatekey()
+    # A file that is no PEM certificate or key (or a key of another certificate) stopped
+    # `serve` with "internal error: [('PEM routines', '', 'no start line'), ...]"
+    for setting, path, use in (
+        ("CONNECTBATCH_FTP_CERT_FILE", cert, context.use_certificate_chain_file),
+        ("CONNECTBATCH_FTP_KEY_FILE", key, context.use_privatekey_file),
+    ):
+        try:
+            use(str(path))
+        except SSL.Error as exc:
+            raise ConfigurationError(
+                f"{setting}: {path} is not a PEM {_WHAT[setting]} ({_ssl_words(exc)})"
+            ) from exc
+    try:
+        context.check_privatekey()
+    except SSL.Error as exc:
+        raise ConfigurationError(
+            f"CONNECTBATCH_FTP_KEY_FILE: {key} is not the private key of the certificate in {cert}"
+        ) from exc
     return context
+
+
+_WHAT = {"CONNECTBATCH_FTP_CERT_FILE": "certificate", "CONNECTBATCH_FTP_KEY_FILE": "private key"}
+
+
+def _ssl_words(exc: Exception) -> str:
+    """OpenSSL's reasons, e.g. "no start line", without its tuples."""
+    reasons = [
+        r[2] for r in (exc.args[0] if exc.args and isinstance(exc.args[0], list) else []) if len(r) > 2
+    ]
+    return "; ".join(str(r) for r in reasons if r) or str(exc)
 
 
 _RATE_LIMIT = RateLimitFilter()
@@ -112,7 +138,10 @@ class HostedFtpServer:
         require_tls_reuse: bool = False,
     ) -> None:
         if (tls_cert is None) != (tls_key is None):
-            raise ConfigurationError("FTPS needs both a certificate and its private key")
+            raise ConfigurationError(
+                "FTPS needs both a certificate and its private key: set CONNECTBATCH_FTP_CERT_FILE "
+                "and CONNECTBATCH_FTP_KEY_FILE"
+            )
         self.gateway = gateway
         self.host = host
         self.port = port
