@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+import unicodedata
 
 from connectbatch.models import Connection, Method, Methodology
 
@@ -57,16 +58,24 @@ def _room(inbound_mailbox: str) -> int:
 
 
 def new_tag(inbound_mailbox: str, name: str) -> str:
-    """The tag a new e-mail push connection keeps: its name's tag and a random ending."""
+    """The tag a new e-mail push connection keeps: its name's tag in ASCII and a random
+    ending. In ASCII ("Réseau été" -> reseau-ete-...): an address in UTF-8 needs SMTPUTF8 of
+    every server on the way, which many partners' mail systems do not offer (an operator
+    audit); a name with no Latin letter leaves the ending alone."""
     ending = "".join(secrets.choice(_ENDING_ALPHABET) for _ in range(ENDING_CHARS))
-    named = mail_tag(name, max(8, _room(inbound_mailbox) - ENDING_CHARS - 1))
+    named = _name_part(inbound_mailbox, name)
     return f"{named}-{ending}" if named else ending
+
+
+def _name_part(inbound_mailbox: str, name: str) -> str:
+    latin = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return mail_tag(latin, max(8, _room(inbound_mailbox) - ENDING_CHARS - 1))
 
 
 def draft_address(inbound_mailbox: str, name: str) -> str:
     """What a draft's address will look like, its ending not drawn yet: inbox+acme-calls-…@..."""
     local, _, domain = inbound_mailbox.partition("@")
-    named = mail_tag(name, max(8, _room(inbound_mailbox) - ENDING_CHARS - 1))
+    named = _name_part(inbound_mailbox, name)
     return f"{local}+{named}-…@{domain}" if named else f"{local}+…@{domain}"
 
 

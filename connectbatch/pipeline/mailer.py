@@ -259,7 +259,11 @@ def transmit(smtp: SmtpSettings, data: bytes, recipient: str, envelope_from: str
     (RFC 6531), which smtplib asks for and refuses (SMTPNotSupportedError) when the server
     does not offer it; plain SMTP cannot carry such an address at all."""
     sender = envelope_from or smtp.sender
-    options = [] if sender.isascii() and recipient.isascii() else ["SMTPUTF8"]
+    # headers in UTF-8 (a Reply-To of a connection whose address is not ASCII) need it too:
+    # they went out raw without it, and a strict relay refuses such a message
+    headers = data.split(b"\r\n\r\n", 1)[0]
+    plain = sender.isascii() and recipient.isascii() and headers.isascii()
+    options = [] if plain else ["SMTPUTF8"]
     with _client(smtp) as client:
         client.sendmail(sender, [recipient], data, mail_options=options)
 

@@ -33,3 +33,12 @@ def test_a_name_with_no_letter_still_gets_an_address() -> None:
 
 def test_a_draft_is_shown_the_shape_of_its_address() -> None:
     assert mail_address.draft_address(BOX, "Acme Calls") == "inbox+acme-calls-…@connectbatch.local"
+
+
+def test_a_new_tag_is_ascii_whatever_the_name() -> None:
+    """An address in UTF-8 needs SMTPUTF8 of every mail server on the way (an operator audit:
+    "Réseau été / calls" was given inbox+réseau-été---calls-...@)."""
+    assert re.fullmatch(r"reseau-ete---calls-[a-z0-9]{8}", mail_address.new_tag(BOX, "Réseau été / calls"))
+    assert re.fullmatch(r"muller-media-[a-z0-9]{8}", mail_address.new_tag(BOX, "Müller Media"))
+    assert re.fullmatch(r"[a-z0-9]{8}", mail_address.new_tag(BOX, "日本の通話"))
+    assert mail_address.draft_address(BOX, "Müller Media") == "inbox+muller-media-…@connectbatch.local"
