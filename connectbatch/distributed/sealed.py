@@ -18,13 +18,18 @@ import socket
 import zoneinfo
 from typing import Any
 
+from connectbatch import release
 from connectbatch.errors import ConfigurationError
 from connectbatch.secrets import SecretBox
 
+_RELEASE = "_release"  # the sealing process's `release.fingerprint`, checked by `unseal`
+
 
 def seal(box: SecretBox, payload: dict[str, Any]) -> str:
-    """The payload as an authenticated, encrypted text token."""
-    raw = base64.b64encode(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii")
+    """The payload as an authenticated, encrypted text token, stamped with this process's
+    code fingerprint."""
+    stamped = {**payload, _RELEASE: release.fingerprint()}
+    raw = base64.b64encode(pickle.dumps(stamped, protocol=pickle.HIGHEST_PROTOCOL)).decode("ascii")
     return box.encrypt(raw).decode("ascii")
 
 
@@ -58,16 +63,26 @@ class _Restricted(pickle.Unpickler):
 
 
 def unseal(box: SecretBox, token: str) -> dict[str, Any]:
-    """The payload `seal` made (ConfigurationError when the key differs)."""
+    """The payload `seal` made. ConfigurationError when the key differs or the token was
+    altered (Fernet cannot tell the two apart), or when the sealing process ran other code
+    (`release`)."""
     try:
         raw = box.decrypt(token.encode("ascii"))
     except ConfigurationError:  # the box's own words ("re-enter it") are about stored logins
         raise ConfigurationError(
             f"the worker on {socket.gethostname()} cannot open the task: its secret key "
             "(CONNECTBATCH_SECRET_KEY, else secret.key in its CONNECTBATCH_HOME) is not the "
-            "coordinator's; give every worker the coordinator's key, then retry the run"
+            "coordinator's, or the task was altered in Redis; give every worker the "
+            "coordinator's key (and check who can write to Redis), then retry the run"
         ) from None
     payload = _Restricted(io.BytesIO(base64.b64decode(raw))).load()
     if not isinstance(payload, dict):
         raise TypeError("a sealed task payload is a dict")
+    theirs, ours = payload.pop(_RELEASE, None), release.fingerprint()
+    if theirs != ours:
+        raise ConfigurationError(
+            f"the worker on {socket.gethostname()} runs other ConnectBatch code (fingerprint "
+            f"{ours}) than the coordinator that sent the task ({theirs or 'none'}): its parse "
+            "could differ from the coordinator's; run one release everywhere, then retry the run"
+        )
     return payload

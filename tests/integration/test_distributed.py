@@ -394,6 +394,30 @@ def test_task_payloads_hold_no_secret_in_clear(settings: Settings) -> None:
         unseal(SecretBox(_key()), token)
 
 
+def test_a_task_from_other_code_is_refused_naming_both_fingerprints(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A distributed audit: a worker left on an older release was accepted without a word and
+    loaded the key "NULL" that the coordinator's own parser refuses. Every task now carries the
+    sender's code fingerprint (connectbatch/release.py), and a worker refuses another one."""
+    from connectbatch import release
+    from connectbatch.distributed.sealed import seal, unseal
+    from connectbatch.errors import ConfigurationError
+    from connectbatch.secrets import SecretBox
+
+    box = SecretBox.for_home(settings.home)
+    ours = release.fingerprint()
+    monkeypatch.setattr(release, "fingerprint", lambda: "0123456789abcdef")  # the coordinator's
+    token = seal(box, {"run_id": 7})
+    monkeypatch.setattr(release, "fingerprint", lambda: ours)  # this worker's
+    with pytest.raises(ConfigurationError) as raised:
+        unseal(box, token)
+    assert f"(fingerprint {ours}) than the coordinator that sent the task (0123456789abcdef)" in str(
+        raised.value
+    )
+    assert unseal(box, seal(box, {"run_id": 7})) == {"run_id": 7}
+
+
 def _key() -> bytes:
     from cryptography.fernet import Fernet
 
