@@ -31,7 +31,7 @@ from connectbatch.distributed.app import PARSE_TASK, PULL_TASK
 from connectbatch.distributed.listing import Decisions, _remote
 from connectbatch.distributed.loading import OutputLoader, _Job, _reason, _RunState
 from connectbatch.distributed.sealed import seal
-from connectbatch.distributed.tasks import remote_key
+from connectbatch.distributed.tasks import remote_key, verdict_settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, RunInProgressError
 from connectbatch.models import Connection, FileRecord, FileState, Run
 from connectbatch.pipeline import history, ingest, results, staging
@@ -289,6 +289,7 @@ class Coordinator(OutputLoader, Decisions):
             "run_id": state.run.id,
             "mapping": saved,
             "now": self.services.clock(),
+            "verdict": verdict_settings(self.services.settings),  # the coordinator's rules, not the worker's
         }
         token = seal(self.services.box, payload)
         result = self._send(PARSE_TASK, token)

@@ -26,7 +26,7 @@ import os
 import shutil
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +272,16 @@ def _marked(transport: base.Transport, remote: base.RemoteFile) -> bool:
     return True
 
 
+# The settings a file's verdict depends on: the coordinator's, sent with each parse task. A
+# worker judged by its own (a distributed audit: one with CONNECTBATCH_MAX_AGE_DAYS=1 held a
+# batch that the coordinator's 90 days loaded, so the outcome hung on which worker took it).
+VERDICT_SETTINGS = ("max_file_bytes", "validation_max_age_days", "max_reject_rate")
+
+
+def verdict_settings(settings: Settings) -> dict[str, Any]:
+    return {name: getattr(settings, name) for name in VERDICT_SETTINGS}
+
+
 @shared_task(  # type: ignore[untyped-decorator]  # celery ships no type hints
     name=PARSE_TASK, autoretry_for=(OSError,), max_retries=MAX_RETRIES,
     dont_autoretry_for=(staging.StagingError,),  # a missing or damaged staged copy stays so
@@ -282,6 +292,7 @@ def parse(sealed: str) -> dict[str, Any]:
     output for the loader; the "already loaded keys" check waits for load time."""
     settings = worker_settings()
     job = unseal(_box(settings), sealed)
+    settings = replace(settings, **job.get("verdict", {}))
     connection: Connection = job["connection"]
     sha256: str = job["sha256"]
     run_id: int = job["run_id"]

@@ -531,3 +531,32 @@ def test_plain_serve_refuses_in_distributed_mode(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "serve --coordinator" in done.stderr and "connectbatch worker" in done.stderr
+
+
+def test_a_worker_judges_a_file_by_the_coordinators_rules_not_its_own(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A distributed audit: a worker started with CONNECTBATCH_MAX_AGE_DAYS=1 held a batch
+    that the coordinator's 90 days loaded: the outcome hung on which worker took the file.
+    A parse task carries the coordinator's verdict settings, and the worker uses them."""
+    import dataclasses
+
+    from connectbatch.distributed import tasks
+    from connectbatch.distributed.sealed import seal
+    from connectbatch.secrets import SecretBox
+
+    coordinator = dataclasses.replace(settings, validation_max_age_days=90, max_reject_rate=0.2)
+    worker = dataclasses.replace(settings, validation_max_age_days=1, max_reject_rate=0.01)
+    used: list[Settings] = []
+    monkeypatch.setattr(tasks, "worker_settings", lambda: worker)
+    monkeypatch.setattr(tasks.staging, "verify", lambda staging, sha256: tmp_path / sha256)
+    monkeypatch.setattr(tasks.ingest, "compute", lambda s, *args: used.append(s) or object())
+    monkeypatch.setattr(tasks.output, "write", lambda *args: None)
+    connection = Connection("Acme", "call_conversions", Direction.INBOUND, Method.SFTP, Methodology.PUSH)
+    payload = {
+        "connection": connection, "sha256": "ab" * 32, "run_id": 1, "mapping": None,
+        "now": dt.datetime(2026, 12, 7, tzinfo=dt.UTC), "verdict": tasks.verdict_settings(coordinator),
+    }  # fmt: skip
+    tasks.parse(seal(SecretBox.for_home(settings.home), payload))
+    [judged] = used
+    assert (judged.validation_max_age_days, judged.max_reject_rate) == (90, 0.2)
