@@ -135,6 +135,20 @@ def with_changes(spec: TransferSpec, **changes: Any) -> TransferSpec:
     return _coerce(replace(spec, **given))
 
 
+def _ciphers(listed: str | None) -> str | None:
+    """The SFTP ciphers a connection asks for, each one our SSH client has: a name it lacks
+    was saved and failed every pull ("unsupported SFTP cipher(s) ..."; an operator audit)."""
+    if listed is None:
+        return None
+    import paramiko  # only here: the app's forms check specs without paying for its import
+
+    known: tuple[str, ...] = paramiko.Transport._preferred_ciphers
+    unknown = [c for c in listed.split(",") if c not in known]
+    if unknown:
+        raise ConfigurationError(f"ciphers: unsupported {', '.join(unknown)} (available: {', '.join(known)})")
+    return listed
+
+
 def check_spec(spec: TransferSpec, host: str | None) -> TransferSpec:
     """Validate and normalise once; raises ConfigurationError naming the field."""
     spec = _coerce(spec)
@@ -144,7 +158,9 @@ def check_spec(spec: TransferSpec, host: str | None) -> TransferSpec:
         elif not 4096 <= int(spec.request_size) <= 4 * 1024 * 1024:
             raise ConfigurationError("request_size: must be between 4096 and 4194304 bytes")
         ciphers = ",".join(c.strip() for c in (spec.ciphers or "").split(",") if c.strip()) or None
-        return replace(spec, host_key_fingerprint=_fingerprint(spec.host_key_fingerprint), ciphers=ciphers)
+        return replace(
+            spec, host_key_fingerprint=_fingerprint(spec.host_key_fingerprint), ciphers=_ciphers(ciphers)
+        )
     if isinstance(spec, FtpSpec):
         return replace(spec, ca_file=_ca_file(spec.ca_file))
     if spec.security is ImapSecurity.PLAIN and host and not is_loopback(host):

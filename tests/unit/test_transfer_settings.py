@@ -108,6 +108,9 @@ def test_imap_settings_from_the_cli(home: Path, capsys: pytest.CaptureFixture[st
          "--auth: SSH keys log in to SFTP servers only"),
         (["--method", "sftp", "--host", "h", "--folder", "/in", "--sftp-request-size", "10"],
          "--sftp-request-size: must be between 4096"),
+        # an operator audit: saved, then every pull failed with "unsupported SFTP cipher(s)"
+        (["--method", "sftp", "--host", "h", "--folder", "/in", "--sftp-ciphers", "aes256-ctr,bad-cipher"],
+         "--sftp-ciphers: unsupported bad-cipher (available: aes128-ctr"),
     ],
 )  # fmt: skip
 def test_bad_settings_name_the_flag(
