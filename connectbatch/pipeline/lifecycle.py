@@ -304,7 +304,8 @@ def repeated_change(
     date is a new change and applies."""
     amount = _amount(row["Amount"])
     reason = (row.get("Reason") or "").strip() or None
-    return action_store.applied_from_another_file(con, action_id, amount, reason, dated, actor) is not None
+    made = action_store.file_changes_of(con, [action_id], actor).get(action_id, [])
+    return action_store.made_by_another(made, amount, reason, dated)
 
 
 class DateError(ActionError):

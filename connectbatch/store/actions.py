@@ -262,13 +262,20 @@ def of_ids(con: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, Action]:
 
 
 def last_effective_of(con: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, dt.datetime]:
-    """`last_effective` of each of these actions that has a modification or reversal."""
+    """When the newest modification or reversal of each of these actions took effect (its
+    ModificationDate, else when it was made), for those that have one: a dated change older
+    than this must not overwrite it."""
     rows = con.execute(
         "SELECT action_id, max(coalesce(effective_at, changed_at)) FROM action_audit "
         f"WHERE action_id IN {_IDS} AND change IN ('modify', 'reverse') GROUP BY action_id",
         [ids],
     ).fetchall()
     return {int(r[0]): r[1] for r in rows}
+
+
+def last_effective(con: duckdb.DuckDBPyConnection, action_id: int) -> dt.datetime | None:
+    """`last_effective_of` one action (a dry run asks row by row)."""
+    return last_effective_of(con, [action_id]).get(action_id)
 
 
 FileChange = tuple[Decimal, str, dt.datetime | None]  # new amount, trimmed reason, effective_at
@@ -278,7 +285,7 @@ def file_changes_of(
     con: duckdb.DuckDBPyConnection, ids: list[int], actor: str
 ) -> dict[int, list[FileChange]]:
     """The changes modifications files other than `actor` made to these actions, for
-    `applied_from_another_file`'s question asked of many rows at once (`made_by_another`)."""
+    `made_by_another`."""
     rows = con.execute(
         "SELECT action_id, new_amount, coalesce(trim(reason), ''), effective_at FROM action_audit "
         f"WHERE action_id IN {_IDS} AND change IN ('modify', 'reverse') AND actor LIKE 'file:%' "
@@ -294,44 +301,13 @@ def file_changes_of(
 def made_by_another(
     changes: list[FileChange], amount: Decimal, reason: str | None, effective_at: dt.datetime | None
 ) -> bool:
-    """`applied_from_another_file` over `file_changes_of`'s rows of one action."""
+    """Whether an earlier modifications file (in `file_changes_of`'s rows of one action) made
+    this same change: the amount and reason, and `effective_at` (a dated row's
+    ModificationDate) unless None."""
     return any(
         a == amount and r == (reason or "") and (effective_at is None or e == effective_at)
         for a, r, e in changes
     )
-
-
-def last_effective(con: duckdb.DuckDBPyConnection, action_id: int) -> dt.datetime | None:
-    """When the newest modification or reversal of the action took effect (its
-    ModificationDate, else when it was made), None if it has none: a dated change older
-    than this must not overwrite it."""
-    row = con.execute(
-        "SELECT max(coalesce(effective_at, changed_at)) FROM action_audit "
-        "WHERE action_id = ? AND change IN ('modify', 'reverse')",
-        [action_id],
-    ).fetchone()
-    return row[0] if row else None
-
-
-def applied_from_another_file(
-    con: duckdb.DuckDBPyConnection,
-    action_id: int,
-    amount: Decimal,
-    reason: str | None,
-    effective_at: dt.datetime | None,
-    actor: str,
-) -> str | None:
-    """The actor (`file:<id>`) of an earlier modifications file that made this same change to
-    the action (amount and reason; and `effective_at`, a dated row's ModificationDate, unless
-    None), other than `actor`; None if none did."""
-    dated = "" if effective_at is None else " AND effective_at = ?"
-    row = con.execute(
-        "SELECT actor FROM action_audit WHERE action_id = ? AND change IN ('modify', 'reverse') "
-        "AND actor LIKE 'file:%' AND actor <> ? AND new_amount = ? AND coalesce(trim(reason), '') = ?"
-        f"{dated} ORDER BY id DESC LIMIT 1",
-        [action_id, actor, amount, reason or "", *([] if effective_at is None else [effective_at])],
-    ).fetchone()
-    return None if row is None else str(row[0])
 
 
 def lock_due(
