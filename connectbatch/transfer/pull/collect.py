@@ -158,6 +158,9 @@ def _pull(
             if transport is not None:
                 transport.close()
                 transport = None
+            if quiet_when_empty:  # a mailbox poll: said in the log, as its transport errors are
+                log.exception("poll crashed", extra={"connection_id": connection.id})
+                return None
             listing, crashed = None, exc  # recorded by the run below, then raised
         if listing is not None and not listing:
             assert transport is not None
