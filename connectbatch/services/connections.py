@@ -188,15 +188,9 @@ class ConnectionServices(CredentialServices):
         address would each take the other's mail (another partner's files). A new one's
         random ending (`_new_tag`) keeps it apart; connections from before tags had one
         were told apart by their names' tags, and still are."""
-        if not mail_address.is_mailed_to(c):
-            return
-        tag = self.address_tag(c)
-        if not tag:  # a draft's (a kept tag is never empty)
-            raise InvalidInputError(
-                "name", "needs a letter or a digit: it makes the e-mail address partners send to"
-            )
-        if not c.id and not c.mail_tag:
+        if not mail_address.is_mailed_to(c) or (not c.id and not c.mail_tag):
             return  # a draft not created yet: Create gives it an address of its own
+        tag = self.address_tag(c)
         for other in others:
             if mail_address.is_mailed_to(other) and other.id != c.id and self.address_tag(other) == tag:
                 raise InvalidInputError(
