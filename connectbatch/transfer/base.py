@@ -19,6 +19,20 @@ from connectbatch.errors import RemoteFileTooLargeError, TransportError
 from connectbatch.models import AfterSuccess
 from connectbatch.transfer.specs import FtpSpec, ImapSpec, SftpSpec, TransferSpec
 
+MAX_NUMBER_DIGITS = 20  # more than any size (2^64 has 20 digits) or IMAP UID (32 bits) has
+
+
+def server_number(text: str | None) -> int | None:
+    """A number a partner's server sent (a listed size, an IMAP UID or RFC822.SIZE), or None
+    (unknown) for anything but ASCII digits, at most MAX_NUMBER_DIGITS of them. A hostile
+    server's 5,000 digits (past Python's limit for int()) or a "²" (a digit to str.isdigit)
+    raised ValueError out of the pull: a scheduled run recorded nothing, a manual one failed
+    with an internal error, every time."""
+    if not text or len(text) > MAX_NUMBER_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 S = TypeVar("S", SftpSpec, FtpSpec, ImapSpec)
 
 

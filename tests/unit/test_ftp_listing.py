@@ -7,9 +7,9 @@ import datetime as dt
 
 import pytest
 
+from connectbatch.transfer.base import server_number
 from connectbatch.transfer.pull.ftp.listing import (
     TimePrecision,
-    listed_size,
     parse_list_line,
     parse_mlsd_facts,
 )
@@ -92,4 +92,4 @@ def test_a_size_that_is_no_plain_number_is_unknown_not_an_error(size: str) -> No
     line = f"-rw-r--r--   1 ftp ftp {size} Mar 01 10:00 calls.csv"
     listed = parse_list_line(line, NOW)
     assert listed is None or (listed.name == "calls.csv" and listed.size is None)
-    assert listed_size("123") == 123
+    assert server_number("123") == 123

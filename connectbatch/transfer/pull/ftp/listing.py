@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from connectbatch.transfer.base import server_number
 from connectbatch.transfer.naming import is_entry_name
 
 
@@ -47,22 +48,9 @@ def parse_mlsd_facts(name: str, facts: dict[str, str]) -> Entry | None:
     return Entry(
         name=name,
         kind=kind if kind in ("file", "link") else ("dir" if "dir" in kind else kind),
-        size=listed_size(size),
+        size=server_number(size),
         mtime=parse_ftp_time(facts.get("modify", "")),
     )
-
-
-MAX_SIZE_DIGITS = 20  # more than any file has (2^64 has 20): a longer number is no size
-
-
-def listed_size(text: str | None) -> int | None:
-    """A size the server listed, or None (unknown) for anything but ASCII digits, at most
-    MAX_SIZE_DIGITS of them. A hostile server's `size=` of 5,000 digits (past Python's limit
-    for int()) or `size=²` (a digit to str.isdigit) raised ValueError out of the pull: a
-    scheduled run recorded nothing, a manual one failed with an internal error, every time."""
-    if not text or len(text) > MAX_SIZE_DIGITS or not (text.isascii() and text.isdigit()):
-        return None
-    return int(text)
 
 
 _TIME_RE = re.compile(r"^(\d{14})(?:\.(\d{1,6}))?$")
@@ -124,11 +112,11 @@ def parse_list_line(line: str, now: dt.datetime | None = None) -> Entry | None:
         else:
             mtime = _unix_list_time(unix, now)
             precision = TimePrecision.MINUTE if ":" in unix["when"] else TimePrecision.DAY
-        return Entry(name, kind, listed_size(unix["size"]), mtime, precision)
+        return Entry(name, kind, server_number(unix["size"]), mtime, precision)
     dos = _DOS_LINE.match(line)
     if dos:
         is_dir = dos["size"] == "<DIR>"
-        size = None if is_dir else listed_size(dos["size"])
+        size = None if is_dir else server_number(dos["size"])
         return Entry(dos["name"], "dir" if is_dir else "file", size, _dos_time(dos), TimePrecision.MINUTE)
     return None
 

@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectbatch.transfer.base import RemoteFile
+from connectbatch.transfer.base import RemoteFile, server_number
 from connectbatch.transfer.pull.ftp.listing import Entry, TimePrecision, parse_ftp_time
 
 log = logging.getLogger("connectbatch.transfer.pull.ftp")
@@ -113,8 +113,7 @@ def _mlst(ftp: ftplib.FTP, path: str) -> tuple[int | None, dt.datetime | None]:
         if line.startswith(" "):  # " type=file;size=12;modify=20261206140509; /in/a.csv"
             pairs = (fact.split("=", 1) for fact in line[1:].split(" ", 1)[0].split(";") if "=" in fact)
             facts = {key.lower(): value for key, value in pairs}
-            size = facts.get("size", "")
-            return (int(size) if size.isdigit() else None), parse_ftp_time(facts.get("modify", ""))
+            return server_number(facts.get("size")), parse_ftp_time(facts.get("modify", ""))
     return None, None
 
 

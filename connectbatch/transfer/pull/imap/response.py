@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterator
 from typing import Any, Final
 
+from connectbatch.transfer.base import server_number
+
 
 class _Atom(str):
     """An unquoted IMAP atom (a number, NIL, a key like ``BODY[HEADER.FIELDS (TO)]``);
@@ -56,17 +58,11 @@ def _tokens(data: list[Any]) -> Iterator[object]:
 # Lists in lists a FETCH response may nest: a real BODYSTRUCTURE nests a few per MIME level,
 # and Dovecot allows 100 levels. A hostile server's 3,000 raised RecursionError out of the pull.
 MAX_NESTING = 400
-MAX_NUMBER_DIGITS = 20  # more than a UID (32 bits) or a message size ever has
 
 
 def as_number(value: object) -> int | None:
-    """A number the server sent (a UID, a size), or None for anything but ASCII digits, at
-    most MAX_NUMBER_DIGITS: a hostile server's UID of 5,000 digits (past Python's limit for
-    int()) raised ValueError out of the pull, and no run said why."""
-    text = as_text(value).strip()
-    if not text or len(text) > MAX_NUMBER_DIGITS or not (text.isascii() and text.isdigit()):
-        return None
-    return int(text)
+    """A UID or a size of a FETCH response (an atom or bytes): `base.server_number`."""
+    return server_number(as_text(value).strip())
 
 
 def parse_fetch(data: list[Any]) -> list[dict[str, Any]]:
