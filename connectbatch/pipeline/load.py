@@ -125,10 +125,10 @@ def load_rows(
     here, with its other repeat counters: a changed action is not a created one."""
     dtype = schemas.get(connection.data_type)
     if part is not None:  # a streamed big file (its modes: stream.streams)
-        data_store.adopt_rows(con, dtype.key, file_id=record.id, written=part.written)
+        data_store.adopt_rows(con, dtype.key, file_id=record.id, written=part.path, rows=part.rows)
         created = action_store.create_for_file(
             con, dtype.key, connection_id=connection.id, run_id=run_id,
-            file_id=record.id, lock_days=connection.lock_days, rows=part.rows, streamed=True,
+            file_id=record.id, lock_days=connection.lock_days, rows=part.rows,
         )  # fmt: skip
         late.lock_loaded(con, connection, record.id, now, table)
         return Made(created)

@@ -6,14 +6,13 @@ STREAM_MIN_BYTES or more is streamed instead, when its connection's mode allows 
 
 1. `parser.batches` parses it a batch of ~32 MB at a time (the next batch parses on another
    thread while this one is written), and each batch goes, as the store keeps rows
-   (`data.staged_rows`), into Parquet files beside the parts (`parts.stream_path`), dealt in
-   turn to two writers on threads of their own (`part_writers`), then is dropped: the typed
-   table is never whole in memory.
+   (`data.staged_rows`), into one Parquet file beside the parts (`parts.stream_path`) through
+   one `ParquetWriter`, then is dropped: the typed table is never whole in memory.
 2. Validation reads back only the columns the data type's suite, its key and its event date
    need, and runs the same `validate` on them as on a whole parse, so the report is the
    one a whole parse gives by construction (same values, same rows, same lines); the late
    events' warning and the "already loaded" keys the same way.
-3. The load adopts the written files as the file's parts (`data.adopt_rows`, in the load's
+3. The load adopts the written file as the file's part (`data.adopt_rows`, in the load's
    transaction: renamed, counted at commit, deleted on rollback) and DuckDB makes the actions
    from it as before; the results file needs only the keys and lines read back in 2.
    A held batch (a critical expectation failed) is read back whole for the quarantine, as
@@ -30,8 +29,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,7 +45,6 @@ from connectbatch.parser.api import ParseResult, Reject
 from connectbatch.parser.options import ParseOptions
 from connectbatch.pipeline import late, load, progress
 from connectbatch.pipeline.compute import Computed, Laps, validate_parsed
-from connectbatch.pipeline.part_writers import PartWriters
 from connectbatch.pipeline.validation import load_suite
 from connectbatch.pipeline.validation.suites import columns as expectation_columns
 from connectbatch.settings import Settings, parse_threads
@@ -63,30 +61,21 @@ __all__ = ["STREAM_MIN_BYTES", "Streamed", "compute", "ingest", "plan", "streams
 # A staged file of this many bytes or more streams (~170,000 call-conversion rows); smaller
 # ones keep the whole parse, which costs them nothing extra. Tests lower it.
 STREAM_MIN_BYTES = 64 * 1024 * 1024
-# Parquet files a streamed file is written to at once, one a thread (`part_writers`), at most
-# one a parse thread (CONNECTBATCH_PARSE_THREADS)
-WRITERS = 2
 _NO_LINES = pa.Array.from_buffers(pa.int64(), 0, [None, pa.py_buffer(b"")])  # no values copied
 _STORED = ("run_id", "file_id", "connection_id", "line")  # columns staged_rows adds
 
 
 @dataclass
 class Streamed:
-    """The Parquet files a streamed ingest writes its rows to (one per writer thread:
-    `part_writers`) and, once written, the files with their rows."""
+    """The Parquet file a streamed ingest writes its rows to, and how many it holds."""
 
-    paths: list[Path]
-    written: list[tuple[Path, int]] = field(default_factory=list)
-
-    @property
-    def rows(self) -> int:
-        return sum(n for _, n in self.written)
+    path: Path
+    rows: int = 0
 
     def discard(self) -> None:
-        """Delete the written files unless the load made them parts (then they are renamed)."""
-        for path in self.paths:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        """Delete the written file unless the load made it a part (then it is renamed)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 def streams(dtype: schemas.DataType, connection: Connection) -> bool:
@@ -110,9 +99,7 @@ def plan(db: Database, connection: Connection, file_id: int, size: int) -> Strea
         return None
     dtype = schemas.get(connection.data_type)
     with db.connect() as con:
-        return Streamed(
-            [parts.stream_path(con, dtype.key, file_id, k) for k in range(min(2, parse_threads()))]
-        )
+        return Streamed(parts.stream_path(con, dtype.key, file_id))
 
 
 def ingest(
@@ -212,27 +199,25 @@ def _write(
     keys: dict[int, str] = {}
     events: dict[int, str] = {}  # the rejected rows' VendorEventIds (reject_qualifiers)
     shared: ParseResult | None = None
-    writers: PartWriters[tuple[pa.Table, pa.Array]] = PartWriters(
-        part.paths, lambda staged: parts.writer_options(staged.schema, dtype.key, staged)
-    )
+    writer: pq.ParquetWriter | None = None
     wanted = read_back(dtype)
-    kept: list[Future[tuple[pa.Table, pa.Array]]] = []  # per batch: the columns read back, lines
+    kept: list[pa.Table] = []  # the columns validation and results read, batch by batch
+    lines: list[pa.Array] = []
 
-    def made(parsed: ParseResult) -> Callable[[], tuple[pa.Table, tuple[pa.Table, pa.Array]]]:
-        def make() -> tuple[pa.Table, tuple[pa.Table, pa.Array]]:
-            """On the batch's writer thread: the rows as stored, and the columns kept and the
-            lines, copied to exactly their size (the parser's buffers, grown by doubling,
-            go with the batch)."""
-            staged = data_store.staged_rows(
-                parsed.table, parsed.lines, run_id=run_id, file_id=file_id, connection_id=connection_id
-            )
-            narrow = _compact(parsed.table.select([c for c in parsed.table.column_names if c in wanted]))
-            return staged, (narrow, _compact_array(parsed.lines))
-
-        return make
+    def ready(batch: batches.Batch) -> batches.Batch:
+        """On the parser's thread, while the batch before is written: the rows as stored,
+        and the columns kept, copied to exactly their size (the parser's buffers, grown by
+        doubling, go with the batch)."""
+        parsed = batch.parsed
+        staged = data_store.staged_rows(
+            parsed.table, parsed.lines, run_id=run_id, file_id=file_id, connection_id=connection_id
+        )
+        narrow = _compact(parsed.table.select([c for c in parsed.table.column_names if c in wanted]))
+        return _Ready(**vars(batch), staged=staged, kept=narrow, lines=_compact_array(parsed.lines))
 
     try:
-        for batch in batches.parse_file_batches(path, dtype.key, options=options, mapped=True):
+        for batch in batches.parse_file_batches(path, dtype.key, options=options, mapped=True, then=ready):
+            assert isinstance(batch, _Ready)
             parsed = batch.parsed
             if shared is None:  # what every batch shares (not its rows: they are dropped)
                 shared = replace(
@@ -243,22 +228,28 @@ def _write(
             outside += batch.outside
             keys.update(parsed.reject_keys)
             events.update(parsed.reject_qualifiers)
-            kept.append(writers.write(parsed.table.num_rows, made(parsed)))
+            staged = batch.staged
+            if writer is None:
+                writer = pq.ParquetWriter(
+                    part.path, staged.schema, **parts.writer_options(staged.schema, dtype.key, staged)
+                )
+            elif staged.schema != writer.schema:
+                staged = staged.cast(writer.schema)
+            writer.write_table(staged, row_group_size=parts.ROW_GROUP_ROWS)
+            part.rows += staged.num_rows
+            kept.append(batch.kept)
+            lines.append(batch.lines)
             seen = batch.seen
-            del parsed, batch
+            del staged, parsed, batch
             if on_progress is not None:
-                on_progress(seen, writers.rows)
-    except BaseException:
-        writers.abort()
-        raise
-    part.written = writers.finish()
+                on_progress(seen, part.rows)
+    finally:
+        if writer is not None:
+            writer.close()
     assert shared is not None  # a parse yields at least one batch
-    done = [future.result() for future in kept]  # all written: nothing waits here
-    del kept
-    tables, lines = [t for t, _ in done], [n for _, n in done]
-    del done
-    if tables:
-        table = _one_chunk(tables)  # empties `tables` as it goes
+    if kept:
+        table = _one_chunk(kept)
+        del kept
     else:
         table = shared.table.select([c for c in shared.table.column_names if c in wanted])
     every_line = pa.chunked_array(lines, pa.int64()).combine_chunks() if lines else _NO_LINES
@@ -266,6 +257,15 @@ def _write(
         shared, table=table, lines=every_line, rejects=rejects + outside, reject_keys=keys,
         reject_qualifiers=events,
     )  # fmt: skip
+
+
+@dataclass
+class _Ready(batches.Batch):
+    """A parsed batch made ready on the parser's thread (`_write`)."""
+
+    staged: pa.Table
+    kept: pa.Table
+    lines: pa.Array
 
 
 def _one_chunk(tables: list[pa.Table]) -> pa.Table:
@@ -324,5 +324,5 @@ def read_back(dtype: schemas.DataType) -> set[str]:
 
 def whole(parsed: ParseResult, part: Streamed) -> ParseResult:
     """The streamed batch with all its columns (a held batch is kept whole for review)."""
-    table = pa.concat_tables([pq.read_table(path) for path, _ in part.written]).sort_by("line")
+    table = pq.read_table(part.path)
     return replace(parsed, table=table.drop_columns(list(_STORED)))

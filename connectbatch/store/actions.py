@@ -41,16 +41,12 @@ def create_for_file(
     file_id: int,
     lock_days: int,
     rows: int,
-    streamed: bool = False,
 ) -> int:
     """One PENDING action per loaded row of the file (which stored `rows` rows); returns how
-    many were created. A `streamed` file's rows were written by several threads in turn
-    (pipeline/part_writers.py), so a scan does not meet them in line order: ids drawn one
-    by one are then drawn in line order, as a one-thread load draws them."""
+    many were created."""
     # `file_id = ?`: the scan of the file's own Parquet part skips the other parts
     block = file_id if rows >= RESERVE_MIN_ROWS else None
-    source = stored_in(data_type, rows)
-    return _create(con, data_type, lock_days, "file_id = ?", file_id, source, block, ordered=streamed)
+    return _create(con, data_type, lock_days, "file_id = ?", file_id, stored_in(data_type, rows), block)
 
 
 def create_for_files(
@@ -97,11 +93,9 @@ def _create(
     which: object,
     source: str,
     block: int | None = None,
-    ordered: bool = False,
 ) -> int:
     """The INSERT of one action per row of `source` matching `where`; `block`: the file
-    `where` selects, whose ids come from `_reserve` when it can; `ordered`: ids drawn one by
-    one (no block) are drawn in line order, whatever order a scan meets the rows in."""
+    `where` selects, whose ids come from `_reserve` when it can."""
     dtype = schemas.get(data_type)
     if dtype.action_columns is None:
         return 0
@@ -111,8 +105,6 @@ def _create(
     media = '"MediaId"' if "MediaId" in dtype.column_names else "NULL"
     currency = f"coalesce(\"{CURRENCY_COLUMN}\", 'USD')" if CURRENCY_COLUMN in dtype.column_names else "NULL"
     ident, params = ("nextval('seq_actions')", []) if offset is None else ("? + line", [offset])
-    if ordered and offset is None:
-        source = f"(SELECT * FROM {source} ORDER BY file_id, line)"
     row = con.execute(
         f"""
         INSERT INTO actions (id, connection_id, run_id, file_id, line, data_type, source_key,

@@ -95,26 +95,20 @@ def _insert(
 
 
 def adopt_rows(
-    con: duckdb.DuckDBPyConnection, data_type: str, *, file_id: int, written: list[tuple[Path, int]]
+    con: duckdb.DuckDBPyConnection, data_type: str, *, file_id: int, written: Path, rows: int
 ) -> int:
-    """Load a file's rows that a streamed ingest already wrote as Parquet files, each with
-    its rows (`parts.stream_path`: the staged columns, as `insert_rows` would store them),
-    inside the caller's transaction; returns the rows. `PARQUET_MIN_ROWS` or more in all:
-    each file becomes one of the file's parts as it is (no copy); fewer are inserted into the
-    table by DuckDB reading the files, as `insert_rows` keeps small files there (the caller
-    deletes the written files afterwards)."""
-    rows = sum(n for _, n in written)
-    if not rows:
-        return 0
-    files = ", ".join("'" + str(path).replace("'", "''") + "'" for path, _ in written)
-    source = f"read_parquet([{files}])"
-    # before `adopt` makes the files parts
-    key_index.add(con, data_type, source, pq.read_schema(written[0][0]).names)
+    """Load a file's rows that a streamed ingest already wrote as Parquet (`parts.stream_path`:
+    the staged columns, as `insert_rows` would store them) inside the caller's transaction:
+    `PARQUET_MIN_ROWS` or more become the file's part as they are (no copy); fewer are
+    inserted into the table by DuckDB reading the file, as `insert_rows` keeps small files
+    there (the caller deletes the written file afterwards)."""
+    source = "read_parquet('" + str(written).replace("'", "''") + "')"
+    if rows:  # before `adopt` makes the file its part
+        key_index.add(con, data_type, source, pq.read_schema(written).names)
     if rows >= PARQUET_MIN_ROWS:
-        for path, n in written:
-            parts.adopt(con, data_type, file_id, path, n)
-    else:
-        con.execute(f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM {source} ORDER BY line")
+        return parts.adopt(con, data_type, file_id, written, rows)
+    if rows:
+        con.execute(f"INSERT INTO {data_table(data_type)} BY NAME SELECT * FROM {source}")
     return rows
 
 

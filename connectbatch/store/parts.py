@@ -139,13 +139,13 @@ def write(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, staged: 
     return int(staged.num_rows)
 
 
-def stream_path(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, writer: int = 0) -> Path:
-    """Where a streamed ingest's `writer` (pipeline/part_writers.py) writes one of a file's
-    parts before its load: beside the parts, under a name the views never read (`.stream`)
-    and that `remove_orphans` deletes once the writing process is gone."""
+def stream_path(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int) -> Path:
+    """Where a streamed ingest writes a file's part before its load (pipeline/stream.py):
+    beside the parts, under a name the views never read (`.stream`) and that
+    `remove_orphans` deletes once the writing process is gone."""
     key = schemas.get(data_type).key
     folder = private_dir(root(con) / key)
-    return folder / f"f{file_id}-p{writer}-{os.getpid()}.parquet.stream"
+    return folder / f"f{file_id}-p0-{os.getpid()}.parquet.stream"
 
 
 def adopt(con: duckdb.DuckDBPyConnection, data_type: str, file_id: int, written: Path, rows: int) -> int:

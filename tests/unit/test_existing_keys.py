@@ -70,7 +70,7 @@ def test_keys_of_a_group_and_of_a_streamed_file_are_indexed(tmp_path: Path) -> N
             run_id=1, file_id=2, connection_id=7,
         )  # fmt: skip
         pq.write_table(streamed, written)
-        data_store.adopt_rows(con, "call_conversions", file_id=2, written=[(written, 2)])
+        data_store.adopt_rows(con, "call_conversions", file_id=2, written=written, rows=2)
         assert _asked(con) == KEYS
 
 
