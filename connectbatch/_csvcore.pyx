@@ -42,6 +42,7 @@ include "parser/_core_cuts.pxi"
 include "parser/_core_values.pxi"
 include "parser/_core_buffers.pxi"
 include "parser/_core_parser.pxi"
+include "parser/_core_keys.pxi"
 include "parser/_core_put.pxi"
 
 

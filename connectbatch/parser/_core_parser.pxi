@@ -3,8 +3,8 @@
 # Owns: the record loop (`_run`, without the GIL), the growth of the row buffers, recording
 # rejects (with the GIL), streaming `feed()` and `finish()`. It uses the tokenizer
 # (_core_scanner.pxi), the puts of one value into a column (_core_put.pxi), the converters
-# (_core_values.pxi) and the column buffers (_core_buffers.pxi); being one C unit with them,
-# the compiler inlines across files.
+# (_core_values.pxi), the column buffers (_core_buffers.pxi) and the record's key fields
+# (_core_keys.pxi); being one C unit with them, the compiler inlines across files.
 
 
 cdef enum:
@@ -14,19 +14,6 @@ cdef enum:
     ESTIMATE_AFTER_BYTES = 1 << 20
     # At most this many times the old capacity in one growth, whatever the estimate says.
     MAX_GROWTH = 16
-
-
-cdef inline bint _blank_record(const unsigned char* s, Py_ssize_t n, int delim) noexcept nogil:
-    """Whether the n bytes at s are all the delimiter, spaces or tabs: a spreadsheet's empty
-    row (",,,,", which Excel writes for a row that only had formatting) or a line of only
-    spaces or tabs (a hand-edited file's trailing line). Skipped like a blank line rather
-    than rejected field by field (ten reasons a row, counted against the reject limit: three
-    good rows and five empty ones quarantined a file). refcore.blank_record is the rule."""
-    cdef Py_ssize_t i
-    for i in range(n):
-        if s[i] != delim and s[i] != SPACE and s[i] != TAB:
-            return False
-    return True
 
 
 @cython.final
@@ -109,41 +96,9 @@ cdef class Parser:
             self.field_slot[i] = slot_index
         for i, slot in enumerate(plan.slots):
             _column_init(&self.cols[i], slot, self.keep, self.cap)
-        self.key_slot = self._text_slot(plan.key_slot, nout, "key")
-        self.qualifier_slot = self._text_slot(plan.qualifier_slot, nout, "qualifier")
-        self.key_field = self.qualifier_field = -1
-        for i in range(nfile):
-            if self.key_slot >= 0 and self.field_slot[i] == self.key_slot and self.key_field < 0:
-                self.key_field = i
-            if self.qualifier_slot >= 0 and self.field_slot[i] == self.qualifier_slot and self.qualifier_field < 0:
-                self.qualifier_field = i
-        self.excused_slot = -1
-        self.excuse_slot = -1
-        for i, slot in enumerate(plan.slots):
-            if slot.empty_when is None:
-                continue
-            if self.excused_slot >= 0:
-                raise ValueError("at most one slot may have empty_when")
-            excuse_slot, excuse_value = slot.empty_when
-            self.excuse_slot = self._text_slot(excuse_slot, nout, "excusing")
-            if self.excuse_slot < 0:
-                raise ValueError("empty_when names no slot")
-            excuse_value = bytes(excuse_value)
-            self.keep.append(excuse_value)
-            self.excuse_value = excuse_value
-            self.excuse_len = len(excuse_value)
-            self.excused_slot = <int>i
+        _plan_keys(self, plan, nfile, nout)
         self.short_ok = bool(plan.last_column_unnamed)
         self.extra_ok = bool(plan.extra_empty_ok)
-
-    cdef int _text_slot(self, slot, Py_ssize_t nout, str what) except -2:
-        """`slot` (-1: none) checked: _reject_key reads the text column's offsets unchecked."""
-        cdef int s = slot
-        if s == -1:
-            return -1
-        if s < -1 or s >= nout or self.cols[s].width != 0:
-            raise ValueError(f"the {what} slot {s} is not a text column of the {nout}")
-        return s
 
     def __dealloc__(self):
         cdef int i
@@ -285,18 +240,6 @@ cdef class Parser:
                 break
             k -= 1
         self.rejects.insert(k, (line, field, code, (<const char*>s)[:n], 0))
-
-    cdef inline bint _excused(self) noexcept nogil:
-        """Whether the record in hand wrote the excusing value (UNKNOWN_CALLERID) into row
-        `nrows` of the excusing column; only asked when that cell was not rejected, so the
-        row holds this record's value, not a rejected record's before it."""
-        cdef Column* col = &self.cols[self.excuse_slot]
-        cdef Py_ssize_t row = self.nrows_
-        cdef int32_t start = col.offsets[row]
-        if not col.valid[row >> 3] & (1 << (row & 7)):
-            return False
-        return (col.offsets[row + 1] - start == self.excuse_len
-                and memcmp(col.data + start, self.excuse_value, self.excuse_len) == 0)
 
     cdef object _written(self, Column* col):
         """The value written speculatively into row `nrows` of a text column, or None."""
@@ -447,7 +390,7 @@ cdef class Parser:
                     qualifier_ok = False
                 if slot == self.excuse_slot:
                     excuse_bad = True
-            if deferred >= 0 and (excuse_bad or not self._excused()):
+            if deferred >= 0 and (excuse_bad or not _excused(self)):
                 f = &self.fields[deferred]
                 v = p + f.start
                 vn = f.end - f.start

@@ -396,3 +396,16 @@ def read_header(data, int delimiter, bint final):
         return H_OK, out, rec.line, rec.next, rec.next_line
     finally:
         free(fields)
+
+
+cdef inline bint _blank_record(const unsigned char* s, Py_ssize_t n, int delim) noexcept nogil:
+    """Whether the n bytes at s are all the delimiter, spaces or tabs: a spreadsheet's empty
+    row (",,,,", which Excel writes for a row that only had formatting) or a line of only
+    spaces or tabs (a hand-edited file's trailing line). Skipped like a blank line rather
+    than rejected field by field (ten reasons a row, counted against the reject limit: three
+    good rows and five empty ones quarantined a file). refcore.blank_record is the rule."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if s[i] != delim and s[i] != SPACE and s[i] != TAB:
+            return False
+    return True

@@ -29,7 +29,7 @@ from connectbatch import schemas, settings
 from connectbatch.errors import ConfigurationError, ConnectBatchError, ParseError
 from connectbatch.mapping import constants as mapping_constants
 from connectbatch.mapping.preamble import SEP_KEY, parse_preamble
-from connectbatch.parser import blocks, containers, header_hints, huge_pages, run_on
+from connectbatch.parser import blocks, containers, header_hints, huge_pages, reasons, run_on
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser import refcore as _refcore
@@ -229,7 +229,7 @@ def _parse(
         absent = ",".join(c for c in dtype.column_names if c not in sent)
         table = table.replace_schema_metadata({"connectbatch.absent": absent})
     memo: dict[tuple[int, int, int], tuple[str | None, str]] = {}
-    rejects = [_reject(plan, raw, enc.name, memo) for raw in out.rejects]
+    rejects = [reasons.reject(plan, raw, enc.name, memo) for raw in out.rejects]
     rejects += [
         Reject(
             line, plan.slots[slot].name, wall, f"{wall} in {timezone} is before year 1 or after 9999 in UTC"
@@ -474,39 +474,3 @@ def _quoted_header_hint(
         return [f.decode("utf-8", "replace") for f in fields]
 
     return header_hints.delimiter_hint(split, delim, dtype, renames)
-
-
-def _reject(
-    plan: csvplan.Plan,
-    raw: tuple[int, int, int, bytes, int],
-    encoding: str,
-    memo: dict[tuple[int, int, int], tuple[str | None, str]] | None = None,
-) -> Reject:
-    """One raw reject of the core as a Reject. The column and the sentence depend only on
-    (field, code, extra), so `memo` (one per parse) keeps them: a file's rejects repeat a
-    few kinds, and building the sentence was most of the serial time after a threaded parse."""
-    line, index, code, value, extra = raw
-    key = (index, code, extra)
-    known = memo.get(key) if memo is not None else None
-    if known is None:
-        slot_index = plan.field_slot[index] if 0 <= index < plan.ncols else -1
-        slot = plan.slots[slot_index] if slot_index >= 0 else None
-        reason = csvplan.reason(code, slot, plan, extra, encoding)
-        if slot is not None and plan.header[index].strip().lower() != slot.name.lower():
-            # Mapped from another name: the partner finds the value under their own header.
-            reason += f' (the file\'s column "{header_hints.cut(plan.header[index].strip())}")'
-        known = (plan.column_of(index), reason)
-        if memo is not None:
-            memo[key] = known
-    column, reason = known
-    text = value.decode("utf-8", "replace")
-    breaks = csvplan.line_breaks(value)
-    if code == csvplan.Code.BAD_COUNTRY:
-        reason += csvplan.country_hint(text)
-    elif code == csvplan.Code.UNTERMINATED_QUOTE:
-        reason += csvplan.unclosed_hint(breaks)
-    elif code == csvplan.Code.BAD_DECIMAL:
-        reason += csvplan.decimal_hint(text)
-    elif code in (csvplan.Code.JUNK_AFTER_QUOTE, csvplan.Code.FIELD_COUNT):
-        reason += csvplan.run_on_hint(line, breaks)
-    return Reject(line, column, header_hints.cut(text), reason, 1 + breaks)

@@ -32,7 +32,7 @@ from types import ModuleType
 
 from connectbatch import schemas
 from connectbatch.mapping import constants as mapping_constants
-from connectbatch.parser import api, blocks, containers, huge_pages, run_on
+from connectbatch.parser import api, blocks, containers, huge_pages, reasons, run_on
 from connectbatch.parser import decode as csvdecode
 from connectbatch.parser import plan as csvplan
 from connectbatch.parser.ahead import produced_ahead
@@ -182,7 +182,7 @@ def _finish(setup: _Setup, parser: object, seen: int, rows_before: int) -> Batch
     table = csvplan.assemble(plan, out, setup.parse_dtype, setup.timezone)
     if setup.dtype is not None and setup.constants:
         table = mapping_constants.fill(table, setup.dtype, setup.constants, setup.timezone)
-    rejects = [api._reject(plan, raw, setup.encoding) for raw in out.rejects]
+    rejects = [reasons.reject(plan, raw, setup.encoding) for raw in out.rejects]
     late = [
         Reject(
             line, plan.slots[slot].name, wall,

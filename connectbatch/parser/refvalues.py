@@ -152,7 +152,7 @@ def _decimal(t: bytes) -> Decimal:
     """An amount: [sign][$][sign] digits (or 1-3 digits then ,ddd groups) [.digits], at most
     one sign. At most 2 decimals unless the extra ones are zeros (12.340 is 12.34, 12.345 is
     DECIMAL_SCALE), except a point that may be between thousands (1.500: BAD_DECIMAL, which
-    plan.decimal_hint words)."""
+    reasons.decimal_hint words)."""
     m = _DECIMAL_RE.fullmatch(t)
     if not m or (m[1] and m[3]) or not (m[4] or m[5]):
         raise CellRejected(Code.BAD_DECIMAL)

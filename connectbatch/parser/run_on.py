@@ -2,7 +2,7 @@
 
 A quote opened in a cell and never closed there takes the line break and the next records
 into that cell, up to the next quote. Mostly that record then fails (text after the closing
-quote, too many fields) and its reject says so (`plan.run_on_hint`). But when the next quote
+quote, too many fields) and its reject says so (`reasons.run_on_hint`). But when the next quote
 is the opening quote of the same column in a later record, the closing quote falls on a field
 boundary and the record has exactly its header's number of fields: it read as a good record
 whose text cell held the following records, which were in no row of the results, silently

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from connectbatch.errors import ConnectBatchError
 from connectbatch.models import ACTION_ID, Action, ActionStatus
-from connectbatch.parser import plan, refcore
+from connectbatch.parser import reasons, refcore
 from connectbatch.parser.api import Reject
 from connectbatch.parser.plan import Code, CoreKind, Plan, Slot
 from connectbatch.pipeline import row_notes
@@ -81,9 +81,9 @@ def _amount(value: Decimal | float | str) -> Decimal:
         amount = refcore.convert(plain.encode("utf-8", "replace"), _AMOUNT_SLOT)
     except refcore.CellRejected as exc:
         if exc.code in _AMOUNT_REASONS:
-            why = plan.reason(exc.code, _AMOUNT_SLOT, _AMOUNT_PLAN, 0, "utf-8")
+            why = reasons.sentence(exc.code, _AMOUNT_SLOT, _AMOUNT_PLAN, 0, "utf-8")
             raise AmountError(f"{value!r}: {why}", text) from None
-        raise AmountError(f"{value!r} is not an amount{plan.decimal_hint(text)}", text) from None
+        raise AmountError(f"{value!r} is not an amount{reasons.decimal_hint(text)}", text) from None
     assert isinstance(amount, Decimal)
     if amount < 0:
         raise AmountError("an amount cannot be negative; reverse the action instead", text)

@@ -23,8 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectbatch.parser import plan as csvplan
-from connectbatch.parser import refcore
+from connectbatch.parser import reasons, refcore
 from connectbatch.parser.api import ParseResult, parse_bytes
 from connectbatch.parser.plan import Code, CoreKind, Slot
 
@@ -158,11 +157,11 @@ def test_the_cell_rule_says_bad_decimal_for_an_ambiguous_amount() -> None:
 
 
 def test_the_hint_is_only_for_values_written_as_a_grouping() -> None:
-    assert csvplan.decimal_hint("abc") == ""
-    assert csvplan.decimal_hint("1500.000") == ""
-    assert csvplan.decimal_hint("0.500") == ""
-    assert csvplan.decimal_hint("10.005") == ""  # a DECIMAL_SCALE reject never asks, but still
-    assert csvplan.decimal_hint("1.500").startswith(" (ambiguous: 1.500 reads as 1.50")
+    assert reasons.decimal_hint("abc") == ""
+    assert reasons.decimal_hint("1500.000") == ""
+    assert reasons.decimal_hint("0.500") == ""
+    assert reasons.decimal_hint("10.005") == ""  # a DECIMAL_SCALE reject never asks, but still
+    assert reasons.decimal_hint("1.500").startswith(" (ambiguous: 1.500 reads as 1.50")
 
 
 # ------------------------------------------------------------------ the boundary, generated

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from connectbatch import schemas
 from connectbatch.parser import plan as csvplan
-from connectbatch.parser import refcore
+from connectbatch.parser import reasons, refcore
 from connectbatch.parser.api import ParseResult, parse_bytes
 
 CC = schemas.get("call_conversions")
@@ -125,7 +125,7 @@ def test_a_status_that_is_refused_does_not_excuse_the_caller_id(engine: str, hea
         {"CallerId": "", "CallStatus": "UNKNOWN_CALLERID\x00"},
     )  # fmt: skip
     status_reason = "expected one of " + ", ".join(schemas.CALL_STATUSES)
-    duration = f"expected a duration: {csvplan.DURATION_FORMS}"
+    duration = f"expected a duration: {reasons.DURATION_FORMS}"
     nul = "contains a NUL byte (binary data is not allowed)"
     caller = [(line, "CallerId", "", REQUIRED) for line in (3, 4)]
     status = [

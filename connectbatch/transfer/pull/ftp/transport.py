@@ -37,13 +37,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from connectbatch.errors import (
-    DataConnectionError,
     RemoteFileChangedError,
     RemoteFileRefusedError,
     TransportError,
 )
 from connectbatch.models import AfterSuccess
-from connectbatch.secrets import redact
 from connectbatch.transfer.base import (
     Endpoint,
     RemoteFile,
@@ -54,10 +52,9 @@ from connectbatch.transfer.base import (
     register,
     too_large,
 )
-from connectbatch.transfer.errors import describe_network_error
 from connectbatch.transfer.naming import archived_name, is_entry_name, matches
 from connectbatch.transfer.pull import stopping
-from connectbatch.transfer.pull.ftp import active, names, probe, reading
+from connectbatch.transfer.pull.ftp import active, failures, names, probe, reading
 from connectbatch.transfer.pull.ftp.listing import (
     Entry,
     parse_ftp_time,
@@ -76,8 +73,6 @@ IMPLICIT_TLS_PORT = 990
 BLOCKSIZE = 1024 * 1024
 # What ftplib raises: reply errors, OSError (socket, ssl, timeouts), EOFError, ValueError (newline in path).
 _ERRORS: tuple[type[BaseException], ...] = (*ftplib.all_errors, ValueError)
-# The commands that open a data connection once logged in (`DataConnectionError`).
-_DATA_COMMANDS = ("LIST ", "NLST ", "MLSD ", "RETR ")
 # A kept login idle for longer than this is checked with NOOP before use: servers close idle
 # control connections (vsftpd after 300 s), and a run may spend minutes parsing between calls.
 IDLE_PROBE_SECONDS = 15.0
@@ -484,34 +479,7 @@ class FtpTransport(Transport):
         return self._error(command, exc)
 
     def _error(self, command: str, exc: BaseException, problem: str = "") -> TransportError:
-        """`<FTP|FTPS> host:port: <command> failed: <what the server or network said>`.
-
-        The password is masked in case a server echoes it back in a reply."""
-        if isinstance(exc, ConnectionRefusedError) and command.startswith(_DATA_COMMANDS):
-            # logged in, so the control port answers: this was the transfer's own connection
-            # (it was worded "is an FTP server listening on <control port>?", and the login
-            # marked Error)
-            message = (
-                f"{self._where()}: {command} failed: the data connection was refused: the server "
-                "answers here but not on the passive port it named for the transfer (a firewall "
-                "before its passive port range?)"
-            )
-            return DataConnectionError(printable(redact(message, self._endpoint.password)))
-        detail = self._detail(exc)
-        if problem:
-            message = f"{self._where()}: {problem} ({command}: {detail})"
-        else:
-            message = f"{self._where()}: {command} failed: {detail}"
-        return TransportError(printable(redact(message, self._endpoint.password)))
+        return failures.failure(self._proto, self._endpoint, self._port, command, exc, problem)
 
     def _detail(self, exc: BaseException) -> str:
-        """The part of an error a person can act on, in words: the server's reply, or the
-        network's (`transfer.errors`)."""
-        if isinstance(exc, ftplib.Error):
-            reply = str(exc).strip()
-            return f"the server replied {reply!r}" if reply else "the server gave no reply"
-        endpoint = self._endpoint
-        described = describe_network_error(
-            exc, service=self._proto, host=endpoint.host, port=self._port, timeout=endpoint.timeout
-        )
-        return described or str(exc) or type(exc).__name__
+        return failures.detail(self._proto, self._endpoint, self._port, exc)
