@@ -39,6 +39,11 @@ from connectbatch.models import Connection, Direction, Methodology, Run, RunStat
 from connectbatch.settings import PULL_WORKERS
 
 log = logging.getLogger("connectbatch.engine.scheduler")
+# APScheduler logs at INFO every job it adds and two lines each time any job runs ("Running
+# job", "executed successfully"): thousands of lines a day from the housekeeping jobs alone
+# in `serve`'s log, burying the runs' own. Its warnings and errors (a missed run, a job that
+# raised, a pull not started while one runs) still show.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 RETRY_DELAYS = (60, 300, 900)  # seconds after a pull that failed, not by a file (`_failed_itself`)
 # A retry is left to the schedule when a scheduled run comes before it or this soon after.

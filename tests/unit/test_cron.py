@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 from pathlib import Path
 
 import pytest
@@ -122,3 +124,23 @@ def test_a_day_of_the_month_and_a_day_of_the_week_are_either_as_in_cron(
         out.append(f"{found:%a %m-%d}")
         previous, moment = found, found + dt.timedelta(seconds=1)
     assert out == days
+
+
+def test_the_scheduler_logs_no_line_for_each_job_it_adds_or_runs(caplog: pytest.LogCaptureFixture) -> None:
+    """`connectbatch serve` logs at INFO: APScheduler's own INFO lines (a job added, a job
+    running, a job done) came by the thousand a day and buried the runs' lines."""
+    locked = threading.Event()
+
+    def lock() -> int:
+        locked.set()
+        return 0
+
+    scheduler = Scheduler(lambda: [], lambda c, t: None, lock)
+    with caplog.at_level(logging.INFO):
+        scheduler.add_interval(lambda: None, 3600, "hourly")
+        scheduler.start()  # the lock job runs at once
+        try:
+            assert locked.wait(10)
+        finally:
+            scheduler.shutdown()
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("apscheduler")] == []
