@@ -348,8 +348,18 @@ def check_mapped_header(
 
 def mark_duplicate(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, earlier: FileRecord) -> str:
     """Record a ledger entry as a duplicate of the `earlier` file with the same bytes (inside
-    the caller's transaction) and count its rows as duplicates; returns the reason given."""
-    message = f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id}); not loaded again"
+    the caller's transaction) and count its rows as duplicates; returns the reason given.
+
+    An earlier file held for review was never loaded: "not loaded again" told the partner
+    its rows were in, when a reviewer had still to load or refuse them; they are told so."""
+    same = f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id})"
+    if earlier.state == FileState.QUARANTINED:
+        message = (
+            f"{same}, which is held for review: a reviewer loads or refuses it, and this copy is "
+            "not loaded; send it again if the reviewer refuses the first"
+        )
+    else:
+        message = f"{same}; not loaded again"
     run_store.set_file_state(con, file_id, FileState.DUPLICATE, message)
     run_store.add_counters(con, run_id, rows_duplicate=earlier.rows_accepted)
     return message

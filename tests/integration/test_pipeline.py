@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from decimal import Decimal
 
 import pytest
@@ -329,6 +330,29 @@ def test_discard_drops_a_quarantined_batch(services: Services, make_connection, 
     # a discarded run is not a failed run to retry by accident
     with pytest.raises(ConnectBatchError):
         services.retry(keep.id)
+
+
+def test_a_held_file_sent_again_is_told_it_waits_for_review(services: Services, make_connection) -> None:
+    """The same bytes again while the first copy waits for a reviewer: not loaded (the review
+    decides), and the partner is not told its rows are in ("not loaded again" said so)."""
+    make_connection("Acme")
+    data = call_csv(N, overrides={0: {"SaleAmount": "-1"}})
+    held = services.ingest_bytes("Acme", "neg.csv", data)
+    assert held.review == "quarantined"
+
+    again = services.ingest_bytes("Acme", "neg-again.csv", data)
+
+    [f] = services.run_files(again.id)
+    assert f.state == "duplicate"
+    assert "held for review" in (f.message or "") and "not loaded again" not in (f.message or "")
+    assert f"run {held.id}" in (f.message or "")
+    _rows, summary = results_of(services, "Acme", again.id)
+    assert "held for review" in json.dumps(summary)
+    assert [r.id for r in services.quarantined()] == [held.id]  # one review, not two
+    # refused by the reviewer: the same bytes are taken in afresh
+    services.discard(held.id, note="negative amounts", actor="bob")
+    third = services.ingest_bytes("Acme", "neg-third.csv", data)
+    assert services.run_files(third.id)[0].state != "duplicate"
 
 
 FILE_PROBLEMS = {
