@@ -348,10 +348,8 @@ def check_mapped_header(
 
 def mark_duplicate(con: duckdb.DuckDBPyConnection, run_id: int, file_id: int, earlier: FileRecord) -> str:
     """Record a ledger entry as a duplicate of the `earlier` file with the same bytes (inside
-    the caller's transaction) and count its rows as duplicates; returns the reason given.
-
-    An earlier file held for review was never loaded: "not loaded again" told the partner
-    its rows were in, when a reviewer had still to load or refuse them; they are told so."""
+    the caller's transaction) and count its rows as duplicates; returns the reason given. Of
+    a file held for review nothing is loaded yet ("not loaded again" said it was): it says so."""
     same = f"same content as {earlier.name!r} (file {earlier.id}, run {earlier.run_id})"
     if earlier.state == FileState.QUARANTINED:
         message = (
