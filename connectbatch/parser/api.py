@@ -224,10 +224,8 @@ def _parse(
     table = csvplan.assemble(plan, out, parse_dtype, timezone)
     if dtype is not None and constants:
         table = mapping_constants.fill(table, dtype, constants, timezone)
-    if dtype is not None:  # the columns the file did not send (store/data.with_stored_columns)
-        sent = {slot.name for slot in plan.slots} | set(constants or ())
-        absent = ",".join(c for c in dtype.column_names if c not in sent)
-        table = table.replace_schema_metadata({"connectbatch.absent": absent})
+    if dtype is not None:
+        table = with_absent(table, plan, dtype, constants)
     memo: dict[tuple[int, int, int], tuple[str | None, str]] = {}
     rejects = [reasons.reject(plan, raw, enc.name, memo) for raw in out.rejects]
     rejects += [
@@ -241,6 +239,16 @@ def _parse(
     return ParseResult(
         table, rejects, list(plan.unknown_columns), lines, enc.name, header, keys, preamble, qualifiers
     )
+
+
+def with_absent(
+    table: pa.Table, plan: csvplan.Plan, dtype: schemas.DataType, constants: dict[str, str] | None
+) -> pa.Table:
+    """`table` marked with the columns the file did not send (schema metadata read by
+    store/data.with_stored_columns), by a whole parse and by each streamed batch alike."""
+    sent = {slot.name for slot in plan.slots} | set(constants or ())
+    absent = ",".join(c for c in dtype.column_names if c not in sent)
+    return table.replace_schema_metadata({"connectbatch.absent": absent})
 
 
 def split_reject_keys(out: CoreOutput) -> tuple[dict[int, str], dict[int, str]]:

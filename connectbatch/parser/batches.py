@@ -182,6 +182,8 @@ def _finish(setup: _Setup, parser: object, seen: int, rows_before: int) -> Batch
     table = csvplan.assemble(plan, out, setup.parse_dtype, setup.timezone)
     if setup.dtype is not None and setup.constants:
         table = mapping_constants.fill(table, setup.dtype, setup.constants, setup.timezone)
+    if setup.dtype is not None:
+        table = api.with_absent(table, plan, setup.dtype, setup.constants)
     rejects = [reasons.reject(plan, raw, setup.encoding) for raw in out.rejects]
     late = [
         Reject(

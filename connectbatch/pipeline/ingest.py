@@ -380,7 +380,7 @@ class Ingestor:
         done = load_alone(self.db, self.settings.outbound, connection, run, record, computed, self.clock(),
                           clock, close=end is not None)  # fmt: skip
         if isinstance(done, LoadedMeanwhile):  # judged again (held for review): nothing was written
-            computed = recheck_loaded(self.settings, connection, computed, done.keys, self.clock())
+            computed = stream.recheck(self.settings, connection, computed, done.keys, self.clock())
             return self.commit(run, connection, record, computed, clock, end)
         if end is not None:
             end.run = done.closed
