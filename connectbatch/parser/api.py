@@ -228,14 +228,16 @@ def _parse(
         table = with_absent(table, plan, dtype, constants)
     memo: dict[tuple[int, int, int], tuple[str | None, str]] = {}
     rejects = [reasons.reject(plan, raw, enc.name, memo) for raw in out.rejects]
+    keys, qualifiers = split_reject_keys(out)
+    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers, out.broken)
+    # the times that leave the UTC range last, as the streamed batches put them (`batches`):
+    # refuse's line order would mix them in when a record ran on
     rejects += [
         Reject(
             line, plan.slots[slot].name, wall, f"{wall} in {timezone} is before year 1 or after 9999 in UTC"
         )
         for line, slot, wall in outside
     ]
-    keys, qualifiers = split_reject_keys(out)
-    table, lines = run_on.refuse(plan, table, out.lines, rejects, keys, qualifiers, out.broken)
     return ParseResult(
         table, rejects, list(plan.unknown_columns), lines, enc.name, header, keys, preamble, qualifiers
     )

@@ -94,6 +94,25 @@ def test_times_outside_utc_come_after_every_other_reject(tmp_path: Path) -> None
     assert "before year 1" in reasons[-1] and "before year 1" not in reasons[0]
 
 
+def test_times_outside_utc_come_last_beside_a_record_that_ran_on(tmp_path: Path) -> None:
+    """A record a stray quote ran on into the next is refused in line order (run_on.refuse
+    sorts the rejects): the whole parse sorted the out-of-range time among them too, while
+    the batches put it last."""
+    rows = [
+        HEADER.replace("SaleAmount", "City"),
+        "1,2,0001-01-01T00:30:00,3,Invoca,S1,+15551234567,+18005550100,1,1,Austin",
+        '1,2,2026-01-02T10:00:00,3,Invoca,S2,+15551234567,+18005550100,2,2,"Austin',
+        '1,2,2026-01-02T10:00:00,3,Invoca,S3,+15551234567,+18005550100,3,3,Boston"',
+        "1,2,2026-01-02T10:00:00,3,Invoca,S4,+15551234567,+18005550100,4,4,Austin",
+    ]
+    path = tmp_path / "both.csv"
+    path.write_text("\n".join(rows) + "\n")
+    whole = same_in_batches(path, sizes=(10, 1_000_000), timezone="Asia/Tokyo")
+    reasons = [(r.line, r.reason) for r in whole[2]]
+    assert [line for line, _ in reasons] == [3, 2]
+    assert "closes only on line 4" in reasons[0][1] and "before year 1" in reasons[1][1]
+
+
 def test_a_stray_quote_makes_a_batch_longer_never_different(tmp_path: Path) -> None:
     body = "".join(f'row{i},x"y,{i}\n' if i == 3 else f'row{i},"q\nq",{i}\n' for i in range(300))
     path = tmp_path / "stray.csv"
