@@ -36,14 +36,15 @@ from apscheduler.triggers.interval import IntervalTrigger
 from connectbatch.engine import cron
 from connectbatch.errors import RunInProgressError
 from connectbatch.models import Connection, Direction, Methodology, Run, RunStatus
-from connectbatch.settings import PULL_WORKERS
+from connectbatch.settings import PULL_WORKERS, debug_enabled
 
 log = logging.getLogger("connectbatch.engine.scheduler")
 # APScheduler logs at INFO every job it adds and two lines each time any job runs ("Running
 # job", "executed successfully"): thousands of lines a day from the housekeeping jobs alone
 # in `serve`'s log, burying the runs' own. Its warnings and errors (a missed run, a job that
-# raised, a pull not started while one runs) still show.
-logging.getLogger("apscheduler").setLevel(logging.WARNING)
+# raised, a pull not started while one runs) still show, and all of it with CONNECTBATCH_DEBUG.
+if not debug_enabled():
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 RETRY_DELAYS = (60, 300, 900)  # seconds after a pull that failed, not by a file (`_failed_itself`)
 # A retry is left to the schedule when a scheduled run comes before it or this soon after.
