@@ -29,7 +29,8 @@ from connectbatch.escaping import markdown_text, visible
 from connectbatch.models import Direction
 from connectbatch.parser import api as csvparse
 from connectbatch.pipeline import review
-from connectbatch.pipeline.dryrun import DryRun, Verdict, Would, results_name
+from connectbatch.pipeline.dryrun import DryRun, Verdict, results_name
+from connectbatch.pipeline.dryrun_rows import Would
 from connectbatch.pipeline.validation import ValidationReport
 from connectbatch.services import Services
 

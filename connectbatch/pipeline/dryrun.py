@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -33,17 +31,16 @@ import pyarrow.csv as pacsv
 from connectbatch import schemas
 from connectbatch.errors import ConnectBatchError
 from connectbatch.escaping import visible
-from connectbatch.models import ActionStatus, Connection
+from connectbatch.models import Connection
 from connectbatch.parser import api as csvparse
 from connectbatch.parser.api import Reject
 from connectbatch.parser.options import ParseOptions
-from connectbatch.pipeline import late, lifecycle, load, mailer, results, validation
+from connectbatch.pipeline import dryrun_rows, late, load, mailer, results, validation
+from connectbatch.pipeline.dryrun_rows import Row, Would
 from connectbatch.pipeline.outbox import Outbox
 from connectbatch.schemas import record_key
 from connectbatch.settings import Settings
 from connectbatch.store import Database
-from connectbatch.store import actions as action_store
-from connectbatch.store import connections as connection_store
 from connectbatch.store import data as data_store
 from connectbatch.store import events as event_store
 
@@ -55,32 +52,10 @@ EVENT_KIND = "dry_run"  # the connection's history line
 RESULTS_SUFFIX = ".results.csv"
 
 
-class Would(StrEnum):
-    """A row's status in a dry run's results file: what a real delivery would do."""
-
-    ACCEPT = "WOULD_BE_ACCEPTED"
-    REJECT = "WOULD_BE_REJECTED"
-    HOLD = "WOULD_BE_HELD"  # the batch would wait for a reviewer
-    DUPLICATE = "WOULD_BE_DUPLICATE"  # its key is already loaded: the batch would be held
-    REPLACE = "WOULD_REPLACE"  # a new version of the stored record (supersede, catalogs)
-    UNCHANGED = "WOULD_BE_UNCHANGED"  # identical to the stored record, or already in effect
-    FILE_REJECT = "FILE_WOULD_BE_REJECTED"  # the file as a whole is unreadable (Line 0)
-    DRY_RUN = "DRY_RUN"  # the Line 0 summary: nothing was stored
-
-
 class Verdict(StrEnum):
     LOAD = "would be loaded"
     HOLD = "would be held for review"
     REJECT = "would be rejected"
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    key: str | None
-    status: Would
-    reason: str = ""
-    action_id: str | None = None
 
 
 @dataclass
@@ -202,9 +177,9 @@ def run(
                         why = f"{record_key.described(dtype)} {seen} is already loaded for this connection"
                         special[line] = Row(line, key, Would.DUPLICATE, why)
         elif load.merges_repeats(dtype, connection) and table.num_rows:
-            _repeats(con, dtype, connection, table, lines, keys, now, special)
+            dryrun_rows.repeats(con, dtype, connection, table, lines, keys, now, special)
         elif dtype.key == "action_modifications" and table.num_rows:
-            _modifications(con, connection, table, line_list, now, special)
+            dryrun_rows.modifications(con, connection, table, line_list, now, special)
     report = validation.validate(
         table, dtype.key, rows_rejected=parser_rejected, already_loaded=already, now=now,
         max_age_days=settings.validation_max_age_days, max_reject_rate=settings.max_reject_rate,
@@ -251,91 +226,6 @@ def _reject_rows(rejects: list[Reject], reject_keys: dict[int, str]) -> list[Row
         shown = f" (value {r.value!r})" if r.value is not None else ""
         by_line.setdefault(r.line, []).append(f"{where}{r.reason}{shown}")
     return [Row(line, reject_keys.get(line), Would.REJECT, "; ".join(why)) for line, why in by_line.items()]
-
-
-def _repeats(
-    con: duckdb.DuckDBPyConnection,
-    dtype: schemas.DataType,
-    connection: Connection,
-    table: pa.Table,
-    lines: pa.Array,
-    keys: list[str | None],
-    now: dt.datetime,
-    special: dict[int, Row],
-) -> None:
-    """Rows repeating a stored record of the connection: unchanged, replacing it, or refused
-    (its action is no longer PENDING before its lock), as `load._merge_rows` decides."""
-    found = data_store.repeats(con, dtype.key, connection.id, table, lines)
-    key_of = dict(zip([int(x) for x in lines.to_pylist()], keys, strict=True))
-    by_line: dict[int, list[data_store.Repeat]] = {}
-    for rep in found:
-        by_line.setdefault(rep.line, []).append(rep)
-    actions = (
-        action_store.of_rows(con, [(r.old_file_id, r.old_line) for r in found])
-        if dtype.action_columns is not None
-        else {}
-    )
-    for line, reps in by_line.items():
-        key = key_of.get(line)
-        if any(r.identical for r in reps):
-            special[line] = Row(
-                line, key, Would.UNCHANGED, "identical to the stored record: nothing would change"
-            )
-            continue
-        if dtype.action_columns is not None:
-            held = [actions.get((r.old_file_id, r.old_line)) for r in reps]
-            blocking = [a for a in held if a is None or not load._replaceable(a, now)]
-            if blocking:
-                why = ", ".join(load._why_kept(a, now) for a in blocking)
-                special[line] = Row(line, key, Would.REJECT, f"not replaced: {why}")
-                continue
-            label = next((a.label for a in held if a is not None), None)
-            special[line] = Row(line, key, Would.REPLACE, "would replace the stored record", label)
-        else:
-            special[line] = Row(line, key, Would.REPLACE, "would replace the stored record")
-
-
-def _modifications(
-    con: duckdb.DuckDBPyConnection,
-    connection: Connection,
-    table: pa.Table,
-    lines: list[int],
-    now: dt.datetime,
-    special: dict[int, Row],
-) -> None:
-    """An action-modifications file, event by event in file order, against a simulated state
-    of the actions (nothing changed). Only the actions of the connection's own partner are
-    visible (any other id is "no such action"), as the real load (lifecycle) says."""
-    partner = connection.partner_id if connection.partner_id is not None else -1
-    state: dict[int, tuple[ActionStatus, Decimal, dt.datetime | None]] = {}  # with the newest change
-    columns = [c for c in ("ActionId", "Amount", "Reason", lifecycle.DATE) if c in table.column_names]
-    for line, row in zip(lines, table.select(columns).to_pylist(), strict=True):
-        raw = row["ActionId"]
-        try:
-            action_id = lifecycle.parse_action_id(raw)
-            action = action_store.get(con, action_id)
-            if action is None or connection_store.partner_of(con, action.connection_id) != partner:
-                raise lifecycle.ActionError("no such action")
-            lifecycle._check_changeable(action, now)
-            when = lifecycle.event_time(row.get(lifecycle.DATE), action, now)
-            old = (action.status, action.amount, None)
-            status, amount, newest = state.get(action_id, old)
-            new = lifecycle._amount(row["Amount"])
-            dated = when if row.get(lifecycle.DATE) is not None else None
-            if lifecycle._in_effect(replace(action, status=status, amount=amount), new) or (
-                action_id not in state and lifecycle.repeated_change(con, action_id, row, dated, "")
-            ):
-                special[line] = Row(line, str(raw), Would.UNCHANGED, "already made: nothing would change")
-                continue
-            lifecycle.not_older(action, when, newest or action_store.last_effective(con, action_id))
-            if new == 0 and not (row["Reason"] or "").strip():
-                raise lifecycle.ActionError("a reversal needs a reason")
-            state[action_id] = (ActionStatus.REVERSED if new == 0 else ActionStatus.MODIFIED, new, when)
-            what = f"would reverse {action.label}" if new == 0 else f"would set {action.label} to {new}"
-            special[line] = Row(line, str(raw), Would.ACCEPT, what)
-        except lifecycle.ActionError as exc:
-            where = lifecycle.DATE if isinstance(exc, lifecycle.DateError) else "ActionId"
-            special[line] = Row(line, None if raw is None else str(raw), Would.REJECT, f"{where}: {exc}")
 
 
 def record(

@@ -12,7 +12,7 @@ from helpers import call_csv
 
 from connectbatch.models import ActionStatus
 from connectbatch.parser.api import parse_bytes
-from connectbatch.pipeline import lifecycle
+from connectbatch.pipeline import dryrun_rows, lifecycle
 from connectbatch.services import Services
 
 ROWS = 300
@@ -76,3 +76,29 @@ def test_a_modifications_file_costs_a_few_statements_and_applies_row_by_row(
     statuses = {by_id[i].status for i in ids[1:-1]}
     assert statuses == {ActionStatus.MODIFIED, ActionStatus.REVERSED}
     assert by_id[ids[1]].amount == 7 + 0.25 and by_id[ids[2]].amount == 0
+
+
+def test_a_modifications_files_dry_run_reads_the_store_a_few_times_not_per_row(
+    services: Services, make_connection: Callable[..., Any]
+) -> None:
+    """The dry run of a returns file (partners test one before go-live) read an action, its
+    partner, its file changes and its newest change row by row: ~4 statements a row."""
+    make_connection("Calls")
+    returns = make_connection("Returns", "action_modifications")
+    services.ingest_bytes("Calls", "calls.csv", call_csv(ROWS))
+    ids = sorted(a.id for a in services.actions("Calls", limit=ROWS))
+    lines = ["ActionId,Amount,Reason", f"A-{ids[0]:06d},5.00,partial refund", f"A-{ids[0]:06d},0,after all"]
+    lines += [f"{i},7.25,returned" for i in ids[1:]] + ["A-999999,1.00,no such action"]
+    parsed = parse_bytes(("\n".join(lines) + "\n").encode(), "action_modifications")
+    special: dict[int, dryrun_rows.Row] = {}
+
+    with services.db.connect() as con:
+        counting = Counting(con)
+        line_list = [int(x) for x in parsed.lines.to_pylist()]
+        dryrun_rows.modifications(counting, returns, parsed.table, line_list, services.clock(), special)  # type: ignore[arg-type]
+
+    assert counting.statements <= 4, counting.statements  # it was ~4 a row
+    statuses = [special[line].status for line in sorted(special)]
+    assert statuses == [dryrun_rows.Would.ACCEPT] * (ROWS + 1) + [dryrun_rows.Would.REJECT]
+    assert special[3].reason.startswith("would reverse A-")  # the second change of the first action
+    assert special[ROWS + 3].reason == "ActionId: no such action"
