@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -291,21 +290,6 @@ def apply_modifications(
 
 
 DATE = "ModificationDate"
-
-
-def repeated_change(
-    con: duckdb.DuckDBPyConnection, action_id: int, row: dict[str, Any], dated: dt.datetime | None, actor: str
-) -> bool:
-    """Whether an earlier modifications file (not `actor`) made this row's very change to
-    the action: the same amount and reason, and the same ModificationDate if the row is
-    `dated`. Such a row is that file sent again in other bytes (gzipped, re-exported, other
-    line ends), which the ledger cannot tell: applied again, it undid the changes made since
-    (a correction by a person, a restored sale; actions audit). A dated row with a newer
-    date is a new change and applies."""
-    amount = _amount(row["Amount"])
-    reason = (row.get("Reason") or "").strip() or None
-    made = action_store.file_changes_of(con, [action_id], actor).get(action_id, [])
-    return action_store.made_by_another(made, amount, reason, dated)
 
 
 class DateError(ActionError):

@@ -273,11 +273,6 @@ def last_effective_of(con: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[in
     return {int(r[0]): r[1] for r in rows}
 
 
-def last_effective(con: duckdb.DuckDBPyConnection, action_id: int) -> dt.datetime | None:
-    """`last_effective_of` one action (a dry run asks row by row)."""
-    return last_effective_of(con, [action_id]).get(action_id)
-
-
 FileChange = tuple[Decimal, str, dt.datetime | None]  # new amount, trimmed reason, effective_at
 
 
@@ -303,7 +298,10 @@ def made_by_another(
 ) -> bool:
     """Whether an earlier modifications file (in `file_changes_of`'s rows of one action) made
     this same change: the amount and reason, and `effective_at` (a dated row's
-    ModificationDate) unless None."""
+    ModificationDate) unless None. Such a row is that file sent again in other bytes (gzipped,
+    re-exported, other line ends), which the ledger cannot tell: applied again, it undid the
+    changes made since (a correction by a person, a restored sale; actions audit). A dated
+    row with a newer date is a new change and applies."""
     return any(
         a == amount and r == (reason or "") and (effective_at is None or e == effective_at)
         for a, r, e in changes
