@@ -1,8 +1,8 @@
 # The tokenizer, part of the `connectbatch._csvcore` C unit (included by _csvcore.pyx).
 #
 # Owns: byte classes (`Scanner`), the eight-bytes-at-a-time plain-field skip, `_next_record`
-# (bytes -> field spans of one record, physical lines counted, structural errors flagged) and
-# `read_header`. It knows records and lines, nothing about types: the converters in
+# (bytes -> field spans of one record, physical lines counted, structural errors flagged),
+# `_blank_record` (a record of only delimiters and blanks, skipped) and `read_header`. It knows records and lines, nothing about types: the converters in
 # _core_values.pxi do that, as pandas keeps its tokenizer apart from typed conversion.
 # Nothing here raises inside the loop; it returns TOK_* status codes declared in _csvcore.pxd.
 

@@ -132,7 +132,7 @@ def modifications(
                 special[line] = Row(line, str(raw), Would.UNCHANGED, "already made: nothing would change")
                 continue
             lifecycle.not_older(action, when, newest or last.get(action_id))
-            if new == 0 and not (row["Reason"] or "").strip():
+            if new == 0 and reason is None:
                 raise lifecycle.ActionError("a reversal needs a reason")
             state[action_id] = (ActionStatus.REVERSED if new == 0 else ActionStatus.MODIFIED, new, when)
             what = f"would reverse {action.label}" if new == 0 else f"would set {action.label} to {new}"
